@@ -1,0 +1,176 @@
+"""2D toy distributions (point clouds) and user-given point sets.
+
+Every toy is generated in code from an explicit seed and put in standard coordinates: centred
+at the origin and divided by one common spread for both axes (aspect kept), so that each has
+roughly zero mean and unit standard deviation — the scale the ε-predictors and the N(0, I)
+prior of the forward process expect. The centring/scaling constants are fixed per toy
+(measured once on a large reference draw), so every call returns points in the same coordinates.
+
+Image data sets live in `core.image_data`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import torch
+
+TOY2D_NAMES = (
+    "swiss_roll",
+    "moons",
+    "s_curve",
+    "circles",
+    "eight_gaussians",
+    "checkerboard",
+    "cross",
+    "spiral",
+)
+TOY2D_LABELS = {
+    "swiss_roll": "Swiss roll",
+    "moons": "Two moons",
+    "s_curve": "S-curve",
+    "circles": "Circles",
+    "eight_gaussians": "8 Gaussians",
+    "checkerboard": "Checkerboard",
+    "cross": "Cross",
+    "spiral": "Two spirals",
+}
+MIN_POINTS = 16  # fewer points than this cannot describe a distribution worth diffusing
+MAX_POINTS = 1_000_000  # a user-given set beyond this is almost surely a mistake (and slow)
+
+
+def _uniform(n: int, g: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, generator=g, dtype=torch.float64)
+
+
+def _normal(shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
+    return torch.randn(shape, generator=g, dtype=torch.float64)
+
+
+def _raw_toy(name: str, n: int, g: torch.Generator) -> torch.Tensor:
+    """Unnormalised points (n, 2), float64."""
+    if name == "swiss_roll":  # the (x, z) view of sklearn's 3-D roll
+        t = 1.5 * math.pi * (1 + 2 * _uniform(n, g))
+        return torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1) + 0.3 * _normal((n, 2), g)
+    if name == "moons":
+        upper = _uniform(n, g) < 0.5
+        angle = math.pi * _uniform(n, g)
+        x = torch.where(upper, torch.cos(angle), 1 - torch.cos(angle))
+        y = torch.where(upper, torch.sin(angle), 0.5 - torch.sin(angle))
+        return torch.stack([x, y], dim=1) + 0.05 * _normal((n, 2), g)
+    if name == "s_curve":  # the (x, z) view of sklearn's S-curve
+        t = 3 * math.pi * (_uniform(n, g) - 0.5)
+        return torch.stack([torch.sin(t), torch.sign(t) * (torch.cos(t) - 1)], dim=1) + 0.05 * _normal((n, 2), g)
+    if name == "circles":
+        radius = torch.where(_uniform(n, g) < 0.5, 1.0, 0.5).to(torch.float64)
+        angle = 2 * math.pi * _uniform(n, g)
+        circle = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+        return radius[:, None] * circle + 0.03 * _normal((n, 2), g)
+    if name == "eight_gaussians":
+        k = torch.randint(0, 8, (n,), generator=g).to(torch.float64)
+        centres = 2 * torch.stack([torch.cos(k * math.pi / 4), torch.sin(k * math.pi / 4)], dim=1)
+        return centres + 0.1 * _normal((n, 2), g)
+    if name == "checkerboard":  # 8 squares of a 4×4 board (FFJORD)
+        x1 = 4 * _uniform(n, g) - 2
+        x2 = _uniform(n, g) - 2 * torch.randint(0, 2, (n,), generator=g).to(torch.float64)
+        x2 = x2 + torch.floor(x1) % 2
+        return torch.stack([x1, x2], dim=1) * 2
+    if name == "cross":  # a "+" of two bars, 4 long and 0.4 wide
+        along = 4 * _uniform(n, g) - 2
+        across = 0.4 * _uniform(n, g) - 0.2
+        horizontal = _uniform(n, g) < 0.5
+        return torch.stack(
+            [torch.where(horizontal, along, across), torch.where(horizontal, across, along)], dim=1
+        )
+    if name == "spiral":  # two interleaved arms
+        theta = math.sqrt(2) * torch.sqrt(_uniform(n, g)) * 2 * math.pi + 0.5
+        arm = torch.where(_uniform(n, g) < 0.5, 1.0, -1.0).to(torch.float64)
+        pts = torch.stack([theta * torch.cos(theta), theta * torch.sin(theta)], dim=1) * arm[:, None]
+        return pts + 0.25 * _normal((n, 2), g)
+    raise ValueError(f"Unknown 2D data set {name!r}; choose one of: {', '.join(TOY2D_NAMES)}")
+
+
+@cache
+def _standardisation(name: str) -> tuple[torch.Tensor, float]:
+    """Fixed (mean, spread) of a toy, from a 200k-point reference draw."""
+    reference = _raw_toy(name, 200_000, torch.Generator().manual_seed(20_200_619))
+    mean = reference.mean(dim=0)
+    return mean, float((reference - mean).pow(2).mean().sqrt())
+
+
+def make_toy2d(name: str, n: int, *, seed: int = 0) -> torch.Tensor:
+    """``n`` points of toy ``name`` as a float32 tensor (n, 2), ~zero mean, ~unit spread; same seed, same points."""
+    if name not in TOY2D_NAMES:
+        raise ValueError(f"Unknown 2D data set {name!r}; choose one of: {', '.join(TOY2D_NAMES)}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POINTS:
+        raise ValueError(f"number of points must be a whole number from 1 to {MAX_POINTS}, got {n!r}")
+    points = _raw_toy(name, n, torch.Generator().manual_seed(int(seed)))
+    mean, spread = _standardisation(name)
+    return ((points - mean) / spread).to(torch.float32)
+
+
+@dataclass(frozen=True)
+class PointNormalisation:
+    """x_model = (x − mean) / scale; the inverse maps model samples back to the user's coordinates."""
+
+    mean: tuple[float, float]
+    scale: float
+
+    def apply(self, points: torch.Tensor) -> torch.Tensor:
+        return (points - torch.tensor(self.mean, dtype=points.dtype)) / self.scale
+
+    def invert(self, points: torch.Tensor) -> torch.Tensor:
+        return points * self.scale + torch.tensor(self.mean, dtype=points.dtype)
+
+
+IDENTITY = PointNormalisation(mean=(0.0, 0.0), scale=1.0)
+
+
+def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
+    """Check a user-given point set (N, 2) and put it in standard coordinates.
+
+    Returns (points as float32 (N, 2) with zero mean and unit spread, the normalisation used).
+    Raises ValueError for an empty, 1-D, wrong-width, non-finite, degenerate or too small set.
+    """
+    try:
+        pts = torch.as_tensor(points, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError("points must be numbers arranged as rows of (x, y)") from None
+    if pts.numel() == 0:
+        raise ValueError("the point set is empty")
+    if pts.dim() != 2 or pts.shape[1] != 2:
+        raise ValueError(f"points must have shape (N, 2) — one (x, y) row per point — got shape {tuple(pts.shape)}")
+    if not torch.isfinite(pts).all():
+        raise ValueError("the point set contains NaN or infinite coordinates")
+    if pts.shape[0] < MIN_POINTS:
+        raise ValueError(f"need at least {MIN_POINTS} points, got {pts.shape[0]}")
+    if pts.shape[0] > MAX_POINTS:
+        raise ValueError(f"at most {MAX_POINTS} points are supported, got {pts.shape[0]}")
+    mean = pts.mean(dim=0)
+    spread = float((pts - mean).pow(2).mean().sqrt())
+    if spread < 1e-12 * max(1.0, float(mean.abs().max())):
+        raise ValueError("all points are (nearly) identical: there is no shape to learn")
+    norm = PointNormalisation(mean=(float(mean[0]), float(mean[1])), scale=spread)
+    return norm.apply(pts).to(torch.float32), norm
+
+
+def points_from_csv(text: str) -> torch.Tensor:
+    """Parse ``x,y`` rows (a header row and extra columns are ignored) into a (N, 2) tensor."""
+    rows = []
+    for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 2:
+            raise ValueError(f"CSV line {line_no}: expected two columns x,y, got {len(row)}")
+        try:
+            rows.append((float(row[0]), float(row[1])))
+        except ValueError:
+            if rows or line_no > 1:
+                raise ValueError(f"CSV line {line_no}: {row[0]!r}, {row[1]!r} are not numbers") from None
+    if not rows:
+        raise ValueError("the CSV holds no (x, y) rows")
+    return torch.tensor(rows, dtype=torch.float64)

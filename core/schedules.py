@@ -1,0 +1,307 @@
+"""Noise schedules and the Gaussian forward process of DDPM (Ho et al. 2020).
+
+Indexing follows the paper: t ∈ {1..T}; index 0 is the clean data. Every tensor here has
+length T+1 with β_0 = 0 and ᾱ_0 = 1, and is float64 (ᾱ_t reaches 1e-5 and below, where
+float16/float32 round-off in 1 − ᾱ_t matters).
+
+Forward process (eq. 4):      q(x_t | x_0) = N(√ᾱ_t · x_0, (1 − ᾱ_t) I),   ᾱ_t = ∏_{s≤t} (1 − β_s)
+Posterior (eqs. 6–7), for any earlier step s < t (s = t − 1 in the paper; strided samplers use
+other s), with α_{t|s} = ᾱ_t / ᾱ_s and β_{t|s} = 1 − α_{t|s}:
+    q(x_s | x_t, x_0) = N(μ̃, β̃ I),
+    μ̃ = √ᾱ_s · β_{t|s} / (1 − ᾱ_t) · x_0  +  √α_{t|s} · (1 − ᾱ_s) / (1 − ᾱ_t) · x_t
+    β̃ = β_{t|s} · (1 − ᾱ_s) / (1 − ᾱ_t)              (β̃ = 0 when s = 0: never take its log)
+x̂_0 from a noise prediction (eq. 15 rearranged): x̂_0 = (x_t − √(1 − ᾱ_t) · ε̂) / √ᾱ_t.
+
+Schedules (`make_schedule(name, T, **params)`):
+- ``linear``: β from β_start = 1e-4 to β_end = 0.02 at T = 1000 (Ho et al.); for other T both
+  ends are multiplied by 1000/T (``scale_with_T``), so that the chain still ends in noise.
+- ``cosine`` (Nichol & Dhariwal 2021): ᾱ_t = f(t)/f(0), f(t) = cos²(((t/T) + s)/(1 + s) · π/2),
+  s = 0.008; β_t = 1 − ᾱ_t/ᾱ_{t−1} capped at ``max_beta`` = 0.999.
+- ``sigmoid`` (Jabri et al. 2022 / Chen 2023), defined in ᾱ space: with u = t/T,
+  ᾱ(u) = (σ(end/τ) − σ((u(end − start) + start)/τ)) / (σ(end/τ) − σ(start/τ)),
+  start = −3, end = 3, τ = 1; ᾱ(T/2) = 0.5. β capped at 0.999.
+- ``sigmoid_beta`` (GeoDiff, Xu et al. 2022), defined in β space:
+  β_t = σ(linspace(−6, 6, T)) · (β_end − β_start) + β_start, with the linear schedule's ends.
+- ``quadratic``: β = linspace(√β_start, √β_end, T)², with the linear schedule's ends.
+- ``custom``: ``betas=[β_1, ..., β_T]``, non-decreasing, each in (0, 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+SCHEDULE_NAMES = ("linear", "cosine", "sigmoid", "sigmoid_beta", "quadratic")
+SCHEDULE_LABELS = {
+    "linear": "linear (Ho et al. 2020)",
+    "cosine": "cosine (Nichol & Dhariwal 2021)",
+    "sigmoid": "sigmoid in ᾱ-space (Jabri et al. 2022 / Chen 2023)",
+    "sigmoid_beta": "sigmoid in β-space (GeoDiff, Xu et al. 2022)",
+    "quadratic": "quadratic in √β",
+    "custom": "custom β",
+}
+MAX_T = 10_000  # longest chain we accept: beyond it, tables and the sampler get needlessly slow
+REACHES_NOISE_ALPHA_BAR = 1e-3  # ᾱ_T above this: x_T still carries visible signal
+
+_DEFAULTS: dict[str, dict[str, float | bool]] = {
+    "linear": {"beta_start": 1e-4, "beta_end": 0.02, "scale_with_T": True},
+    "cosine": {"s": 0.008, "max_beta": 0.999},
+    "sigmoid": {"start": -3.0, "end": 3.0, "tau": 1.0, "max_beta": 0.999},
+    "sigmoid_beta": {"beta_start": 1e-4, "beta_end": 0.02, "scale_with_T": True},
+    "quadratic": {"beta_start": 1e-4, "beta_end": 0.02, "scale_with_T": True},
+}
+
+
+def default_params(name: str) -> dict[str, float | bool]:
+    """The default parameters of schedule ``name`` (a copy)."""
+    if name not in _DEFAULTS:
+        raise ValueError(_unknown_name_message(name))
+    return dict(_DEFAULTS[name])
+
+
+def _unknown_name_message(name: object) -> str:
+    return f"Unknown noise schedule {name!r}; choose one of: {', '.join(SCHEDULE_NAMES)}, custom."
+
+
+def _broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(B,) coefficients → (B, 1, ..., 1) in ``like``'s dtype and device."""
+    values = values.to(device=like.device, dtype=like.dtype)
+    return values.reshape(values.shape + (1,) * (like.dim() - values.dim()))
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """β_t, α_t = 1 − β_t and ᾱ_t for t = 0..T (float64, length T+1, index 0 = clean data)."""
+
+    name: str
+    T: int
+    betas: torch.Tensor
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        alphas = 1.0 - self.betas
+        object.__setattr__(self, "alphas", alphas)
+        object.__setattr__(self, "alpha_bars", torch.cumprod(alphas, dim=0))
+
+    alphas: torch.Tensor = field(init=False, repr=False)
+    alpha_bars: torch.Tensor = field(init=False, repr=False)
+
+    # ----- summary numbers -------------------------------------------------------------------
+    @property
+    def alpha_bar_T(self) -> float:
+        """ᾱ_T: the signal fraction left at the end of the chain (should be ≲ 1e-3)."""
+        return float(self.alpha_bars[-1])
+
+    @property
+    def snr(self) -> torch.Tensor:
+        """SNR(t) = ᾱ_t / (1 − ᾱ_t), t = 0..T (index 0 is +inf)."""
+        return self.alpha_bars / (1.0 - self.alpha_bars)
+
+    @property
+    def log_snr(self) -> torch.Tensor:
+        """log SNR(t) = log ᾱ_t − log(1 − ᾱ_t), t = 0..T (index 0 is +inf)."""
+        return torch.log(self.alpha_bars) - torch.log1p(-self.alpha_bars)
+
+    @property
+    def snr_T(self) -> float:
+        return float(self.snr[-1])
+
+    @property
+    def reaches_noise(self) -> bool:
+        """True when ᾱ_T ≤ 1e-3, i.e. x_T is close enough to N(0, I) to start sampling there."""
+        return self.alpha_bar_T <= REACHES_NOISE_ALPHA_BAR
+
+    @property
+    def t_snr_one(self) -> float:
+        """The (fractional) t where SNR(t) = 1, i.e. ᾱ_t = 0.5, by linear interpolation of log-SNR."""
+        log_snr = self.log_snr[1:]  # t = 1..T, decreasing
+        below = torch.nonzero(log_snr <= 0)
+        if below.numel() == 0:
+            return float("nan")
+        i = int(below[0])  # log_snr index i ↔ t = i + 1
+        if i == 0:
+            return 1.0
+        hi, lo = float(log_snr[i - 1]), float(log_snr[i])
+        return i + hi / (hi - lo)
+
+    # ----- forward process -------------------------------------------------------------------
+    def _index(self, t: int | torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=torch.long)
+        if t.dim() > 1:
+            raise ValueError("t must be an int or a 1-D tensor of timesteps")
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) > self.T):
+            raise ValueError(f"t must lie in 0..{self.T}, got values from {int(t.min())} to {int(t.max())}")
+        return t
+
+    def q_sample(self, x0: torch.Tensor, t: int | torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε (eq. 4). t: an int, or a LongTensor (B,) over x0's batch."""
+        t = self._index(t).to(self.alpha_bars.device)
+        alpha_bar = self.alpha_bars[t]
+        return _broadcast(alpha_bar.sqrt(), x0) * x0 + _broadcast((1.0 - alpha_bar).sqrt(), x0) * noise
+
+    def predict_x0(self, x_t: torch.Tensor, t: int | torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """x̂_0 = (x_t − √(1 − ᾱ_t) · ε̂) / √ᾱ_t."""
+        alpha_bar = self.alpha_bars[self._index(t)]
+        return (x_t - _broadcast((1.0 - alpha_bar).sqrt(), x_t) * eps) / _broadcast(alpha_bar.sqrt(), x_t)
+
+    def predict_eps(self, x_t: torch.Tensor, t: int | torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """ε̂ = (x_t − √ᾱ_t · x̂_0) / √(1 − ᾱ_t)  (t ≥ 1)."""
+        alpha_bar = self.alpha_bars[self._index(t)]
+        return (x_t - _broadcast(alpha_bar.sqrt(), x_t) * x0) / _broadcast((1.0 - alpha_bar).sqrt(), x_t)
+
+    def posterior_coefficients(self, t: int, t_prev: int) -> tuple[float, float, float]:
+        """(c_x0, c_xt, β̃) with q(x_{t_prev} | x_t, x_0) = N(c_x0·x_0 + c_xt·x_t, β̃ I), 0 ≤ t_prev < t."""
+        if not 0 <= t_prev < t <= self.T:
+            raise ValueError(f"need 0 ≤ t_prev < t ≤ {self.T}, got t={t}, t_prev={t_prev}")
+        ab_t, ab_s = self.alpha_bars[t], self.alpha_bars[t_prev]
+        alpha_ts = ab_t / ab_s  # α_{t|s}
+        beta_ts = 1.0 - alpha_ts  # effective β between the two steps
+        c_x0 = ab_s.sqrt() * beta_ts / (1.0 - ab_t)
+        c_xt = alpha_ts.sqrt() * (1.0 - ab_s) / (1.0 - ab_t)
+        variance = beta_ts * (1.0 - ab_s) / (1.0 - ab_t)
+        return float(c_x0), float(c_xt), float(variance)
+
+    def posterior_mean_variance(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: int, t_prev: int | None = None
+    ) -> tuple[torch.Tensor, float]:
+        """Mean and variance of q(x_{t_prev} | x_t, x_0) (eqs. 6–7); t_prev defaults to t − 1."""
+        c_x0, c_xt, variance = self.posterior_coefficients(t, t - 1 if t_prev is None else t_prev)
+        return c_x0 * x0 + c_xt * x_t, variance
+
+    def effective_beta(self, t: int, t_prev: int) -> float:
+        """β between two steps of a strided chain: 1 − ᾱ_t / ᾱ_{t_prev}."""
+        return float(1.0 - self.alpha_bars[t] / self.alpha_bars[t_prev])
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-able description that `schedule_from_config` turns back into this schedule."""
+        config: dict[str, Any] = {"name": self.name, "T": self.T, "params": dict(self.params)}
+        if self.name == "custom":
+            config["params"]["betas"] = [float(b) for b in self.betas[1:]]
+        return config
+
+
+def schedule_from_config(config: dict[str, Any]) -> NoiseSchedule:
+    """Inverse of `NoiseSchedule.to_config`."""
+    return make_schedule(config["name"], config["T"], **config.get("params", {}))
+
+
+# ----- construction --------------------------------------------------------------------------
+
+
+def _check_T(T: object) -> int:
+    if isinstance(T, bool) or not isinstance(T, (int, float)) or not float(T).is_integer():
+        raise ValueError(f"T must be a whole number of steps, got {T!r}")
+    T = int(T)
+    if not 2 <= T <= MAX_T:
+        raise ValueError(f"T must be between 2 and {MAX_T}, got {T}")
+    return T
+
+
+def _check_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    allowed = _DEFAULTS[name]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"Unknown parameter(s) {', '.join(unknown)} for the {name} schedule; "
+            f"it takes: {', '.join(allowed)}"
+        )
+    merged: dict[str, Any] = {**allowed, **params}
+    for key, value in merged.items():
+        if isinstance(allowed[key], bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} schedule: {key} must be true or false, got {value!r}")
+            continue
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} schedule: {key} must be a number, got {value!r}") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{name} schedule: {key} must be a finite number, got {value}")
+        merged[key] = value
+    return merged
+
+
+def _beta_range(name: str, T: int, p: dict[str, Any]) -> tuple[float, float]:
+    """β_start, β_end after the 1000/T scaling, checked to lie in (0, 1)."""
+    scale = 1000.0 / T if p["scale_with_T"] else 1.0
+    start, end = p["beta_start"] * scale, p["beta_end"] * scale
+    for key, value in (("beta_start", start), ("beta_end", end)):
+        if not 0.0 < value < 1.0:
+            hint = f" (after scaling by 1000/T = {scale:g}; use a larger T or turn scale_with_T off)" if scale != 1 else ""
+            raise ValueError(f"{name} schedule: {key} must lie in (0, 1), got {value:g}{hint}")
+    if start > end:
+        raise ValueError(f"{name} schedule: beta_start ({start:g}) must not exceed beta_end ({end:g})")
+    return start, end
+
+
+def _betas_from_alpha_bar(alpha_bar: torch.Tensor, max_beta: float) -> torch.Tensor:
+    """β_t = min(1 − ᾱ_t/ᾱ_{t−1}, max_beta) for t = 1..T, from ᾱ at t = 0..T."""
+    if not 0.0 < max_beta < 1.0:
+        raise ValueError(f"max_beta must lie in (0, 1), got {max_beta:g}")
+    return (1.0 - alpha_bar[1:] / alpha_bar[:-1]).clamp(min=0.0, max=max_beta)
+
+
+def _make_betas(name: str, T: int, p: dict[str, Any]) -> torch.Tensor:
+    """β_1..β_T (float64) for the named schedule."""
+    f64 = torch.float64
+    if name == "linear":
+        start, end = _beta_range(name, T, p)
+        return torch.linspace(start, end, T, dtype=f64)
+    if name == "quadratic":
+        start, end = _beta_range(name, T, p)
+        return torch.linspace(math.sqrt(start), math.sqrt(end), T, dtype=f64) ** 2
+    if name == "sigmoid_beta":
+        start, end = _beta_range(name, T, p)
+        return torch.sigmoid(torch.linspace(-6.0, 6.0, T, dtype=f64)) * (end - start) + start
+    if name == "cosine":
+        if not 0.0 <= p["s"] < 1.0:
+            raise ValueError(f"cosine schedule: s must lie in [0, 1), got {p['s']:g}")
+        u = torch.arange(T + 1, dtype=f64) / T
+        f = torch.cos((u + p["s"]) / (1.0 + p["s"]) * math.pi / 2) ** 2
+        return _betas_from_alpha_bar(f / f[0], p["max_beta"])
+    if name == "sigmoid":
+        start, end, tau = p["start"], p["end"], p["tau"]
+        if not start < end:
+            raise ValueError(f"sigmoid schedule: start ({start:g}) must be below end ({end:g})")
+        if not tau > 0:
+            raise ValueError(f"sigmoid schedule: tau must be positive, got {tau:g}")
+        u = torch.arange(T + 1, dtype=f64) / T
+        v_start = torch.sigmoid(torch.tensor(start / tau, dtype=f64))
+        v_end = torch.sigmoid(torch.tensor(end / tau, dtype=f64))
+        alpha_bar = (v_end - torch.sigmoid((u * (end - start) + start) / tau)) / (v_end - v_start)
+        return _betas_from_alpha_bar(alpha_bar.clamp(min=1e-12, max=1.0), p["max_beta"])
+    raise ValueError(_unknown_name_message(name))
+
+
+def _check_betas(betas: torch.Tensor, name: str) -> None:
+    if not torch.isfinite(betas).all():
+        raise ValueError(f"{name} schedule: β contains NaN or infinite values")
+    if not ((betas > 0) & (betas < 1)).all():
+        raise ValueError(f"{name} schedule: every β_t must lie in (0, 1); got min {float(betas.min()):g}, max {float(betas.max()):g}")
+    if (betas[1:] < betas[:-1]).any():
+        raise ValueError(f"{name} schedule: β_t must not decrease with t")
+
+
+def make_schedule(name: str, T: int, **params: Any) -> NoiseSchedule:
+    """Build a named noise schedule with T steps; unknown names or bad parameters raise ValueError."""
+    T = _check_T(T)
+    if name == "custom":
+        if set(params) != {"betas"}:
+            raise ValueError("custom schedule takes exactly one parameter: betas (a list of T values)")
+        try:
+            betas = torch.as_tensor(params["betas"], dtype=torch.float64).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError("custom schedule: betas must be a list of numbers") from None
+        if betas.numel() != T:
+            raise ValueError(f"custom schedule: expected T = {T} betas, got {betas.numel()}")
+        stored: dict[str, Any] = {}
+    elif name in SCHEDULE_NAMES:
+        stored = _check_params(name, params)
+        betas = _make_betas(name, T, stored)
+    else:
+        raise ValueError(_unknown_name_message(name))
+    _check_betas(betas, name)
+    return NoiseSchedule(name=name, T=T, betas=torch.cat([torch.zeros(1, dtype=torch.float64), betas]), params=stored)

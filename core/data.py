@@ -16,6 +16,7 @@ import io
 import math
 from dataclasses import dataclass
 from functools import cache
+from typing import Literal
 
 import torch
 
@@ -174,3 +175,29 @@ def points_from_csv(text: str) -> torch.Tensor:
     if not rows:
         raise ValueError("the CSV holds no (x, y) rows")
     return torch.tensor(rows, dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the model was trained on, and how its coordinates map back to the data's.
+
+    2D: samples x_model map back to data coordinates as x_model · scale + mean.
+    Images: pixels in [−1, 1]; ``clip_x0`` = 1.0 for the sampler.
+    """
+
+    name: str  # a toy name, an image data set name, or a user label
+    kind: Literal["2d", "image"]
+    shape: tuple[int, ...]  # one example: (2,) or (C, H, W)
+    mean: tuple[float, ...] = (0.0, 0.0)  # 2D only
+    scale: float = 1.0  # 2D only
+
+    @property
+    def clip_x0(self) -> float | None:
+        """x̂_0 clipping for sampling: only for images in [−1, 1], never for 2D data."""
+        return 1.0 if self.kind == "image" else None
+
+    def to_data_coordinates(self, x: torch.Tensor) -> torch.Tensor:
+        """Model samples → the data's coordinates (2D: undo the normalisation; images: unchanged)."""
+        if self.kind == "image":
+            return x
+        return x * self.scale + torch.tensor(self.mean, dtype=x.dtype, device=x.device)

@@ -1,0 +1,38 @@
+"""The Gradio UI of DDPM Explorer: one module per tab, each with a `build()` that lays out its tab.
+
+No maths here: every formula comes from `core`. Figures are plotly; images are converted to
+uint8 by `app.images`.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from app import forward_tab, reverse_tab, schedules_tab, train_tab
+
+THEME = gr.themes.Soft()
+CSS = """
+.formula-box {font-size: 1.05rem}
+"""
+TITLE = "DDPM Explorer"
+INTRO = (
+    "# DDPM Explorer\n"
+    "See how denoising diffusion models (Ho et al. 2020) work: noise data step by step, compare "
+    "noise schedules, train a small model and watch it turn noise back into data."
+)
+
+
+def build_app() -> gr.Blocks:
+    """The whole explorer: a header and the Forward, Schedules, Train and Reverse tabs."""
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            with gr.Tab("Forward", id="forward"):
+                forward_tab.build()
+            with gr.Tab("Schedules", id="schedules"):
+                schedules_tab.build()
+            with gr.Tab("Train", id="train"):
+                trained = train_tab.build()
+            with gr.Tab("Reverse", id="reverse"):
+                reverse_tab.build(trained)
+    return demo

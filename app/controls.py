@@ -1,0 +1,124 @@
+"""Shared noise-schedule controls: schedule choice, T, and each schedule's parameters.
+
+Turns the values of those inputs into `core.schedules.make_schedule(name, T, **params)`; the
+engine's `ValueError` (unknown name, T out of range, invalid parameters) becomes a one-line
+`gr.Error` for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import gradio as gr
+
+from core.schedules import MAX_T, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, default_params, make_schedule
+
+DEFAULT_T = 1000
+PARAM_LABELS = {
+    "beta_start": "β_start (at T = 1000)",
+    "beta_end": "β_end (at T = 1000)",
+    "scale_with_T": "scale β by 1000/T (keeps the chain ending in noise)",
+    "s": "offset s",
+    "max_beta": "β cap",
+    "start": "start (sigmoid input at t = 0)",
+    "end": "end (sigmoid input at t = T)",
+    "tau": "τ (temperature)",
+}
+SCHEDULE_CHOICES = [(SCHEDULE_LABELS[name], name) for name in SCHEDULE_NAMES]
+
+
+def schedule_dropdown(value: str = "linear", label: str = "Noise schedule") -> gr.Dropdown:
+    return gr.Dropdown(choices=SCHEDULE_CHOICES, value=value, label=label)
+
+
+def t_input(value: int = DEFAULT_T) -> gr.Number:
+    return gr.Number(value=value, precision=0, label=f"T (number of steps, 2 … {MAX_T})")
+
+
+@dataclass
+class ParamInputs:
+    """The parameter inputs of every schedule, each schedule's in its own (hideable) group."""
+
+    groups: dict[str, gr.Accordion]
+    keys: dict[str, tuple[str, ...]]
+    components: list[gr.components.Component]  # all inputs, schedule by schedule, in SCHEDULE_NAMES order
+
+    def visibility(self, shown: Sequence[str]) -> list:
+        """Updates that show the groups of the schedules in ``shown`` and hide the others."""
+        return [gr.update(visible=name in shown) for name in SCHEDULE_NAMES]
+
+
+def param_inputs(shown: Sequence[str] = ("linear",), *, open_: bool = True) -> ParamInputs:
+    """One accordion of parameter inputs per schedule (defaults from core), visible if in ``shown``."""
+    groups, keys, components = {}, {}, []
+    for name in SCHEDULE_NAMES:
+        defaults = default_params(name)
+        keys[name] = tuple(defaults)
+        with gr.Accordion(f"Parameters: {SCHEDULE_LABELS[name]}", open=open_, visible=name in shown) as group:
+            with gr.Row():
+                for key, value in defaults.items():
+                    if isinstance(value, bool):
+                        components.append(gr.Checkbox(value=value, label=PARAM_LABELS.get(key, key)))
+                    else:
+                        components.append(gr.Number(value=value, label=PARAM_LABELS.get(key, key)))
+        groups[name] = group
+    return ParamInputs(groups=groups, keys=keys, components=components)
+
+
+def default_param_values() -> list:
+    """The flat list of default parameter values, in `ParamInputs.components` order."""
+    return [value for name in SCHEDULE_NAMES for value in default_params(name).values()]
+
+
+def split_param_values(values: Sequence) -> dict[str, list]:
+    """The flat list of all parameter input values (`ParamInputs.components` order) → {schedule: its values}."""
+    counts = {name: len(default_params(name)) for name in SCHEDULE_NAMES}
+    if len(values) != sum(counts.values()):
+        raise ValueError(f"expected {sum(counts.values())} parameter values, got {len(values)}")
+    out, i = {}, 0
+    for name, n in counts.items():
+        out[name] = list(values[i : i + n])
+        i += n
+    return out
+
+
+def params_from_values(name: str, values: Sequence) -> dict:
+    """The values of schedule ``name``'s inputs → keyword parameters for make_schedule."""
+    if name not in SCHEDULE_NAMES:
+        raise gr.Error(f"Unknown noise schedule {name!r}; choose one from the list.")
+    keys = tuple(default_params(name))
+    if len(values) != len(keys):
+        raise ValueError(f"{name}: expected {len(keys)} parameter values, got {len(values)}")
+    params = {}
+    for key, value in zip(keys, values):
+        if value is None or value == "":
+            raise gr.Error(f"{SCHEDULE_LABELS[name]}: {PARAM_LABELS.get(key, key)} is empty; enter a value.")
+        params[key] = value
+    return params
+
+
+def check_T(T) -> int:
+    """The T input → int, or gr.Error when empty/not whole/out of range."""
+    if T is None or T == "":
+        raise gr.Error(f"T is empty; enter a whole number of steps from 2 to {MAX_T}.")
+    try:
+        value = float(T)
+    except (TypeError, ValueError):
+        raise gr.Error(f"T must be a whole number of steps from 2 to {MAX_T}, got {T!r}.") from None
+    if not value.is_integer() or not 2 <= value <= MAX_T:
+        raise gr.Error(f"T must be a whole number of steps from 2 to {MAX_T}, got {value:g}.")
+    return int(value)
+
+
+def build_schedule(name: str, T, all_values: Sequence) -> NoiseSchedule:
+    """make_schedule(name, T, **params) from the values of *all* parameter inputs (`ParamInputs.components`
+    order); invalid input → gr.Error with core's message."""
+    T = check_T(T)
+    if name not in SCHEDULE_NAMES:
+        raise gr.Error(f"Unknown noise schedule {name!r}; choose one from the list.")
+    params = params_from_values(name, split_param_values(all_values)[name])
+    try:
+        return make_schedule(name, T, **params)
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None

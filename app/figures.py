@@ -1,0 +1,277 @@
+"""Plotly figures shared by the tabs: point clouds, images, histograms, schedule curves, grids.
+
+Only drawing here: every number plotted comes from `core` (schedules' ᾱ_t, β_t, log-SNR, …) or
+from the caller. Figures use no layout title (Gradio shows the component label instead) and
+fixed axes where the content changes with a slider, so that scrubbing does not make them jump.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import torch
+from gradio.components.plot import PlotData
+from plotly.subplots import make_subplots
+
+from app.images import png_data_uri
+from core.schedules import SCHEDULE_LABELS, NoiseSchedule
+
+POINT_RANGE = (-4.0, 4.0)  # fixed axes for 2D point clouds: N(0, I) fits with room to spare
+HIST_RANGE = (-4.0, 4.0)  # value axis of x_t histograms
+HIST_BINS = 80
+POINT_COLOR = "#1f77b4"
+NOISE_COLOR = "#d62728"
+SCHEDULE_COLORS = {  # one fixed colour per schedule, the same in every figure
+    "linear": "#1f77b4",
+    "cosine": "#ff7f0e",
+    "sigmoid": "#2ca02c",
+    "sigmoid_beta": "#d62728",
+    "quadratic": "#9467bd",
+    "custom": "#8c564b",
+}
+MARGIN = dict(l=55, r=15, t=40, b=45)
+
+_N_GRID = np.linspace(*HIST_RANGE, 401)
+_N_DENSITY = np.exp(-0.5 * _N_GRID**2) / math.sqrt(2 * math.pi)  # N(0, 1) density, drawn for reference
+
+
+def schedule_label(schedule: NoiseSchedule) -> str:
+    return SCHEDULE_LABELS.get(schedule.name, schedule.name)
+
+
+# No plotly.py template: resolving one copies it per figure (5–50 ms); plotly.js's own defaults
+# (white background, light grid) look clean, and an empty template keeps plotly.py from adding its own.
+_STYLE = {"template": {}, "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"size": 13}}
+
+
+def _base_layout(height: int, **extra) -> dict:
+    return {"height": height, "margin": MARGIN, "uirevision": "keep", **_STYLE, **extra}
+
+
+def fast_figure(data: list[dict], layout: dict) -> PlotData:
+    """A figure for `gr.Plot` straight from plain trace/layout dicts, as the JSON Gradio sends.
+
+    Building a `go.Figure` costs 2–50 ms (property validation, template copies): too slow for a
+    slider that redraws three figures per step. The dicts here follow plotly's schema; tests
+    check that with `as_figure`, which builds a validated `go.Figure` from the JSON.
+    """
+    return PlotData(type="plotly", plot=pio.to_json({"data": data, "layout": layout}, validate=False))
+
+
+def as_figure(plot: PlotData | go.Figure) -> go.Figure:
+    """A validated go.Figure from what a handler returned (raises if the JSON breaks plotly's schema)."""
+    if isinstance(plot, go.Figure):
+        return plot
+    return go.Figure(json.loads(plot.plot))
+
+
+# ----- single panels --------------------------------------------------------------------------
+
+
+def points_figure(points: np.ndarray, *, height: int = 460, name: str = "x_t") -> PlotData:
+    """A 2D point cloud (N, 2) on fixed, equal axes [−4, 4]²."""
+    trace = dict(
+        type="scatter",
+        x=points[:, 0],
+        y=points[:, 1],
+        mode="markers",
+        marker=dict(size=3, color=POINT_COLOR, opacity=0.6),
+        name=name,
+        hoverinfo="skip",
+    )
+    layout = _base_layout(
+        height,
+        showlegend=False,
+        xaxis=dict(range=list(POINT_RANGE), title=dict(text="x₁"), zeroline=True, fixedrange=True, constrain="domain"),
+        yaxis=dict(range=list(POINT_RANGE), title=dict(text="x₂"), zeroline=True, fixedrange=True, scaleanchor="x"),
+    )
+    return fast_figure([trace], layout)
+
+
+def image_figure(pixels: np.ndarray, *, height: int = 460) -> PlotData:
+    """A uint8 picture (H, W) or (H, W, 3), pixel-sharp, without axes (sent as BMP: 10× faster than PNG)."""
+    layout = _base_layout(
+        height,
+        margin=dict(l=5, r=5, t=5, b=5),
+        xaxis=dict(visible=False, fixedrange=True),
+        yaxis=dict(visible=False, fixedrange=True, scaleanchor="x"),
+    )
+    return fast_figure([dict(type="image", source=png_data_uri(pixels, fmt="BMP"), hoverinfo="skip")], layout)
+
+
+def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260) -> PlotData:
+    """Density histogram of all values of x_t on [−4, 4], with the N(0, 1) density over it."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().to("cpu", torch.float32).numpy()
+    values = np.asarray(values).reshape(-1)
+    width = (HIST_RANGE[1] - HIST_RANGE[0]) / HIST_BINS
+    counts, _ = np.histogram(values, bins=HIST_BINS, range=HIST_RANGE)
+    density = counts / (values.size * width)  # values outside [−4, 4] are left out of the bars
+    centres = HIST_RANGE[0] + width * (np.arange(HIST_BINS) + 0.5)
+    data = [
+        dict(type="bar", x=centres, y=density, width=width, marker=dict(color=POINT_COLOR), opacity=0.75, name="x_t values"),
+        dict(type="scatter", x=_N_GRID, y=_N_DENSITY, mode="lines", line=dict(color=NOISE_COLOR, width=2), name="N(0, 1)"),
+    ]
+    layout = _base_layout(
+        height,
+        bargap=0,
+        legend=dict(x=0.99, xanchor="right", y=0.99),
+        xaxis=dict(range=list(HIST_RANGE), title=dict(text="value"), fixedrange=True),
+        yaxis=dict(title=dict(text="density"), rangemode="tozero", fixedrange=True),
+    )
+    return fast_figure(data, layout)
+
+
+def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> PlotData:
+    """ᾱ_t over t = 0..T with a marker at the current t."""
+    ts = np.arange(schedule.T + 1)
+    alpha_bars = schedule.alpha_bars.numpy()
+    color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
+    data = [
+        dict(type="scatter", x=ts, y=alpha_bars, mode="lines", line=dict(color=color, width=2), name="ᾱ_t"),
+        dict(
+            type="scatter",
+            x=[t],
+            y=[float(alpha_bars[t])],
+            mode="markers+text",
+            text=[f"t = {t}"],
+            textposition="top right",
+            marker=dict(size=12, color=NOISE_COLOR, line=dict(color="white", width=1)),
+            name=f"t = {t}",
+        ),
+    ]
+    layout = _base_layout(
+        height,
+        showlegend=False,
+        xaxis=dict(range=[0, schedule.T], title=dict(text="t (step)"), fixedrange=True),
+        yaxis=dict(range=[-0.03, 1.08], title=dict(text="ᾱ_t (signal fraction)"), fixedrange=True),
+    )
+    return fast_figure(data, layout)
+
+
+# ----- schedule comparison --------------------------------------------------------------------
+
+_CURVES = {
+    # key: (y-axis title, function schedule → values at t = 1..T)
+    "alpha_bar": ("ᾱ_t", lambda s: s.alpha_bars[1:]),
+    "beta": ("β_t", lambda s: s.betas[1:]),
+    "log_snr": ("log-SNR(t) (natural log)", lambda s: s.log_snr[1:]),
+}
+
+
+def schedule_curves_figure(
+    schedules: Sequence[NoiseSchedule],
+    quantity: str,
+    *,
+    log_y: bool = False,
+    height: int = 340,
+    legend_inside: bool = False,
+) -> go.Figure:
+    """One curve per schedule over t = 1..T (shared axes), each with its t where SNR = 1 marked.
+
+    ``legend_inside``: legend in the bottom-left corner (empty for decreasing curves), for the narrow
+    ᾱ_t and log-SNR plots."""
+    if legend_inside:
+        legend = dict(x=0.01, y=0.01, yanchor="bottom", bgcolor="rgba(255,255,255,0.85)", font=dict(size=11))
+    else:
+        legend = dict(orientation="h", y=-0.25, x=0)
+    if quantity not in _CURVES:
+        raise ValueError(f"unknown quantity {quantity!r}; choose one of {', '.join(_CURVES)}")
+    y_title, values_of = _CURVES[quantity]
+    fig = go.Figure()
+    for schedule in schedules:
+        ts = np.arange(1, schedule.T + 1)
+        ys = values_of(schedule).numpy()
+        color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
+        label = schedule_label(schedule)
+        fig.add_trace(
+            go.Scatter(x=ts, y=ys, mode="lines", line=dict(color=color, width=2), name=label, legendgroup=schedule.name)
+        )
+        t_one = schedule.t_snr_one
+        if math.isfinite(t_one):
+            y_one = float(np.interp(t_one, ts, ys))
+            fig.add_trace(
+                go.Scatter(
+                    x=[t_one],
+                    y=[y_one],
+                    mode="markers",
+                    marker=dict(symbol="diamond", size=10, color=color, line=dict(color="black", width=1)),
+                    name=f"SNR = 1 at t ≈ {t_one:.0f}",
+                    legendgroup=schedule.name,
+                    showlegend=False,
+                    hovertemplate=f"{label}<br>SNR = 1 at t ≈ {t_one:.1f}<extra></extra>",
+                )
+            )
+    if quantity == "log_snr":
+        fig.add_hline(y=0, line=dict(color="grey", dash="dot", width=1), annotation_text="SNR = 1")
+    T = max((s.T for s in schedules), default=1)
+    fig.update_layout(
+        _base_layout(height, legend=legend),
+        xaxis=dict(range=[0, T], title="t (step)"),
+        yaxis=dict(title=y_title, type="log" if log_y else "linear"),
+    )
+    return fig
+
+
+def noised_grid_figure(
+    cells: Sequence[Sequence[np.ndarray]],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    *,
+    kind: str,
+    cell_px: int = 150,
+) -> go.Figure:
+    """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points")."""
+    if kind not in ("images", "points"):
+        raise ValueError(f"kind must be 'images' or 'points', got {kind!r}")
+    rows, cols = len(cells), len(col_labels)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        column_titles=list(col_labels),
+        row_titles=list(row_labels),
+        horizontal_spacing=0.01,
+        vertical_spacing=0.02,
+    )
+    for r, row in enumerate(cells, start=1):
+        if len(row) != cols:
+            raise ValueError(f"row {r} has {len(row)} cells, expected {cols}")
+        for c, cell in enumerate(row, start=1):
+            if kind == "images":
+                fig.add_trace(go.Image(source=png_data_uri(cell), hoverinfo="skip"), row=r, col=c)
+            else:
+                fig.add_trace(
+                    go.Scatter(
+                        x=cell[:, 0],
+                        y=cell[:, 1],
+                        mode="markers",
+                        marker=dict(size=2, color=SCHEDULE_COLORS.get("linear"), opacity=0.5),
+                        hoverinfo="skip",
+                        showlegend=False,
+                    ),
+                    row=r,
+                    col=c,
+                )
+    axis = dict(showticklabels=False, showgrid=False, zeroline=False, fixedrange=True)
+    if kind == "points":
+        axis.update(range=list(POINT_RANGE), showline=True, linecolor="#ccc", mirror=True, constrain="domain")
+    fig.update_xaxes(**axis)
+    fig.update_yaxes(**axis)
+    for i in range(1, rows * cols + 1):  # square cells: each y axis anchored to its own x axis
+        suffix = "" if i == 1 else str(i)
+        fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
+    for annotation in fig.layout.annotations:  # row titles: horizontal text is easier to read
+        if annotation.textangle == 90:
+            annotation.update(textangle=0, xanchor="left", x=1.005, font=dict(size=12))
+    fig.update_layout(
+        height=cell_px * rows + 60,
+        margin=dict(l=10, r=230, t=70, b=10),
+        **_STYLE,
+        showlegend=False,
+    )
+    return fig

@@ -1,0 +1,282 @@
+"""Forward tab: scrub t and watch q(x_t | x_0) = N(√ᾱ_t · x_0, (1 − ᾱ_t) I) (Ho et al. 2020, eq. 4).
+
+Per-user state (`ForwardState` in a `gr.State`) holds everything that does not depend on t: the
+clean data x_0, one fixed noise draw ε (from the seed) and the noise schedule. Moving the t
+slider then costs one `schedule.q_sample(x_0, t, ε)` plus drawing, so the picture does not
+flicker: the same ε is reused for every t until the seed changes ("New noise").
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import torch
+
+from app import controls, figures, images
+from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
+from core.schedules import NoiseSchedule
+
+N_POINTS = 2_000  # points of a 2D toy
+N_DIGITS = 64  # bundled MNIST digits shown, as an 8 × 8 grid
+GRID_COLUMNS = 8
+MNIST = "mnist"
+UPLOAD = "upload"
+DATA_CHOICES = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES] + [
+    ("MNIST digits (8 × 8 grid)", MNIST),
+    ("Uploaded picture", UPLOAD),
+]
+DEFAULT_DATA = MNIST
+MAX_SEED = 2**63 - 1
+CHUNK_ELEMENTS = 30_000  # below torch's 32k grain size, element-wise ops stay on the calling thread
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+
+@dataclass(frozen=True)
+class ForwardState:
+    """What the t slider needs, computed once per data/schedule/seed change (one per user session)."""
+
+    kind: str  # "points": x0 is (N, 2); "images": x0 is (B, C, H, W) in [−1, 1]
+    data_key: tuple  # (data name, upload path): x0 is reused while this stays the same
+    x0: torch.Tensor  # float32 clean data
+    seed: int
+    noise: torch.Tensor  # float32 ε ~ N(0, I), shaped like x0, fixed for this seed
+    schedule: NoiseSchedule
+
+
+# ----- pure pieces (tested directly) ----------------------------------------------------------
+
+
+def load_data(data: str, upload_path: str | None) -> tuple[str, torch.Tensor]:
+    """(kind, x0) for a data choice: a 2D toy, the bundled digits, or the uploaded picture."""
+    if data in TOY2D_NAMES:
+        return "points", make_toy2d(data, N_POINTS, seed=0)
+    if data == MNIST:
+        return "images", images.mnist_digits(N_DIGITS)
+    if data == UPLOAD:
+        return "images", images.upload_to_model(upload_path)
+    raise gr.Error(f"Unknown data choice {data!r}; pick one from the list.")
+
+
+def check_seed(seed) -> int:
+    if seed is None or seed == "":
+        raise gr.Error("The seed is empty; enter a whole number (e.g. 0).")
+    value = float(seed)
+    if not value.is_integer() or not 0 <= value <= MAX_SEED:
+        raise gr.Error(f"The seed must be a whole number from 0 to {MAX_SEED}, got {seed}.")
+    return int(value)
+
+
+def make_noise(shape: torch.Size, seed: int) -> torch.Tensor:
+    """ε ~ N(0, I) of the given shape; the same seed gives the same noise."""
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float32)
+
+
+def prepare(
+    previous: ForwardState | None, data: str, upload_path: str | None, schedule_name: str, T, seed, *param_values
+) -> ForwardState:
+    """The per-user state for these inputs; x0 (and ε) are reused from ``previous`` where still valid."""
+    schedule = controls.build_schedule(schedule_name, T, param_values)
+    seed = check_seed(seed)
+    data_key = (data, upload_path if data == UPLOAD else None)
+    with torch.inference_mode():
+        if previous is not None and previous.data_key == data_key:
+            kind, x0 = previous.kind, previous.x0
+        else:
+            kind, x0 = load_data(data, upload_path)
+        if previous is not None and previous.seed == seed and previous.noise.shape == x0.shape:
+            noise = previous.noise
+        else:
+            noise = make_noise(x0.shape, seed)
+    return ForwardState(kind=kind, data_key=data_key, x0=x0, seed=seed, noise=noise, schedule=schedule)
+
+
+def x_t(state: ForwardState, t: int) -> np.ndarray:
+    """x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε with the state's fixed ε (float32 numpy, x0's shape).
+
+    Computed in chunks of under 32k elements: torch runs smaller element-wise ops on the calling
+    thread, so scrubbing stays fast when torch's thread pool is busy (e.g. training in the Train tab).
+    """
+    with torch.inference_mode():
+        parts = [
+            state.schedule.q_sample(x0, t, noise).numpy()  # t is one int: any shape broadcasts
+            for x0, noise in zip(state.x0.reshape(-1).split(CHUNK_ELEMENTS), state.noise.reshape(-1).split(CHUNK_ELEMENTS))
+        ]
+    return np.concatenate(parts).reshape(state.x0.shape)
+
+
+def to_display(state: ForwardState, xt: np.ndarray) -> np.ndarray:
+    """x_t as shown: uint8 image grid for pictures, (N, 2) float points for 2D data."""
+    if state.kind == "images":
+        return images.image_grid(xt, nrow=GRID_COLUMNS)
+    if state.kind == "points":
+        return xt
+    raise ValueError(f"unknown data kind {state.kind!r}")
+
+
+def moment_numbers(schedule: NoiseSchedule, t: int) -> dict[str, float]:
+    """The numbers of step t, read from the schedule: ᾱ_t, √ᾱ_t, √(1 − ᾱ_t), SNR, log-SNR."""
+    alpha_bar = float(schedule.alpha_bars[t])
+    return {
+        "t": t,
+        "alpha_bar": alpha_bar,
+        "sqrt_alpha_bar": math.sqrt(alpha_bar),
+        "sqrt_one_minus_alpha_bar": math.sqrt(1.0 - alpha_bar),
+        "snr": float(schedule.snr[t]),
+        "log_snr": float(schedule.log_snr[t]),
+    }
+
+
+def _fmt(value: float) -> str:
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e4):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
+
+
+def formula_markdown(numbers: dict[str, float], T: int) -> str:
+    """The forward formula with this step's coefficients filled in, and a table of the numbers."""
+    t = numbers["t"]
+    a, b = _fmt(numbers["sqrt_alpha_bar"]), _fmt(numbers["sqrt_one_minus_alpha_bar"])
+    return (
+        "$$x_t = \\sqrt{\\bar\\alpha_t}\\,x_0 + \\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon$$\n\n"
+        f"$$x_{{{t}}} = {a}\\cdot x_0 + {b}\\cdot \\varepsilon$$\n\n"
+        "| quantity | value |\n|---|---|\n"
+        f"| step t | {t} of {T} |\n"
+        f"| ᾱ_t (signal fraction) | {_fmt(numbers['alpha_bar'])} |\n"
+        f"| √ᾱ_t (weight of x₀) | {a} |\n"
+        f"| √(1 − ᾱ_t) (weight of ε) | {b} |\n"
+        f"| SNR = ᾱ_t / (1 − ᾱ_t) | {_fmt(numbers['snr'])} |\n"
+        f"| log-SNR | {_fmt(numbers['log_snr'])} |\n"
+    )
+
+
+def schedule_summary_html(schedule: NoiseSchedule) -> str:
+    """ᾱ_T and SNR_T, with a warning box when the chain does not reach noise (ᾱ_T > 1e-3)."""
+    numbers = f"ᾱ<sub>T</sub> = {_fmt(schedule.alpha_bar_T)}, SNR<sub>T</sub> = {_fmt(schedule.snr_T)} (T = {schedule.T})"
+    if schedule.reaches_noise:
+        return (
+            '<div style="padding:8px 12px;border-radius:6px;background:#e8f5e9;border:1px solid #66bb6a;color:#1b5e20">'
+            f"✓ {numbers}: x<sub>T</sub> is close to N(0, I), so sampling can start from pure noise.</div>"
+        )
+    return (
+        '<div style="padding:8px 12px;border-radius:6px;background:#fff3e0;border:2px solid #fb8c00;color:#8a3c00">'
+        f"⚠ <b>{numbers}.</b> ᾱ<sub>T</sub> &gt; 1e-3: the chain does not reach noise — x<sub>T</sub> still "
+        "carries visible signal, yet sampling starts from N(0, I). Increase T or β_end.</div>"
+    )
+
+
+def scrub(state: ForwardState | None, t) -> tuple:
+    """The t-slider handler: (x_t figure, formula markdown, histogram figure, ᾱ_t figure)."""
+    if state is None:
+        raise gr.Error("Nothing to show yet: choose data and a schedule first.")
+    t = min(max(int(t), 0), state.schedule.T)  # a slider value from before a change of T
+    xt = x_t(state, t)
+    sample_fig = images_or_points_figure(state.kind, to_display(state, xt))
+    hist_fig = figures.histogram_figure(xt)
+    numbers = moment_numbers(state.schedule, t)
+    return sample_fig, formula_markdown(numbers, state.schedule.T), hist_fig, figures.alpha_bar_figure(state.schedule, t)
+
+
+def images_or_points_figure(kind: str, shown: np.ndarray):
+    if kind == "images":
+        return figures.image_figure(shown)
+    if kind == "points":
+        return figures.points_figure(shown)
+    raise ValueError(f"unknown data kind {kind!r}")
+
+
+def rebuild(previous: ForwardState | None, t, data, upload_path, schedule_name, T, seed, *param_values) -> tuple:
+    """Any input but t changed: new state, the t slider's range, the ᾱ_T summary, and the views at t."""
+    state = prepare(previous, data, upload_path, schedule_name, T, seed, *param_values)
+    t = min(max(int(t or 0), 0), state.schedule.T)
+    slider = gr.Slider(minimum=0, maximum=state.schedule.T, value=t, step=1)
+    return (state, slider, schedule_summary_html(state.schedule), *scrub(state, t))
+
+
+def new_seed() -> int:
+    """A fresh random seed for "New noise"."""
+    return random.SystemRandom().randrange(2**31)
+
+
+def upload_selected(path):
+    """Uploading a picture switches the data choice to it."""
+    return gr.Dropdown(value=UPLOAD) if path else gr.skip()
+
+
+def show_params(schedule_name: str, inputs: controls.ParamInputs) -> list:
+    return inputs.visibility([schedule_name])
+
+
+# ----- layout ---------------------------------------------------------------------------------
+
+
+def build() -> None:
+    """Lay out the Forward tab inside the current Blocks/Tab context and wire its events."""
+    initial = prepare(None, DEFAULT_DATA, None, "linear", controls.DEFAULT_T, 0, *controls.default_param_values())
+    first_views = scrub(initial, 0)
+    gr.Markdown(
+        "Drag **t** to move along the forward (noising) process $q(x_t \\mid x_0)$. The noise ε is drawn "
+        "once and held fixed while you scrub; **New noise** draws another.",
+        latex_delimiters=LATEX,
+    )
+    state = gr.State(initial)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            data = gr.Dropdown(choices=DATA_CHOICES, value=DEFAULT_DATA, label="Data x₀")
+            upload = gr.File(
+                label="Your picture (PNG/JPEG/WebP/BMP, ≤ 20 MP, still)", file_types=["image"], height=110
+            )
+            schedule_name = controls.schedule_dropdown()
+            T = controls.t_input()
+            params = controls.param_inputs(shown=["linear"], open_=False)
+            with gr.Row():
+                seed = gr.Number(value=0, precision=0, label="Noise seed", min_width=120)
+                new_noise = gr.Button("New noise", variant="secondary", min_width=120)
+            summary = gr.HTML(schedule_summary_html(initial.schedule))
+        with gr.Column(scale=3):
+            t_slider = gr.Slider(0, initial.schedule.T, value=0, step=1, label="t (0 = clean data x₀, T = end of the chain)")
+            with gr.Row():
+                sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=3)
+                formula = gr.Markdown(first_views[1], latex_delimiters=LATEX, elem_classes="formula-box")
+            with gr.Row():
+                hist = gr.Plot(first_views[2], label="Histogram of x_t values vs the N(0, 1) density")
+                alpha_curve = gr.Plot(first_views[3], label="ᾱ_t over t (marker: current t)")
+
+    views = [sample, formula, hist, alpha_curve]
+    gr.on(
+        [t_slider.input, t_slider.release],
+        scrub,
+        inputs=[state, t_slider],
+        outputs=views,
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
+    rebuild_inputs = [state, t_slider, data, upload, schedule_name, T, seed, *params.components]
+    rebuild_outputs = [state, t_slider, summary, *views]
+    number_inputs = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
+    triggers = [data.change, schedule_name.change]
+    triggers += [c.submit for c in number_inputs] + [c.blur for c in number_inputs]
+    triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
+    gr.on(
+        triggers,
+        rebuild,
+        inputs=rebuild_inputs,
+        outputs=rebuild_outputs,
+        trigger_mode="always_last",
+        show_progress="hidden",  # fast; an error shows as a toast without covering the views
+    )
+    schedule_name.change(
+        lambda name: show_params(name, params), inputs=schedule_name, outputs=list(params.groups.values()),
+        show_progress="hidden", queue=False,
+    )
+    upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden", queue=False).then(
+        rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="minimal"
+    )
+    new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
+        rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"
+    )

@@ -1,0 +1,173 @@
+"""Image helpers for the UI: uploads → uint8 RGB, [−1, 1] tensors ↔ uint8, image grids.
+
+Images enter the models in [−1, 1] (Ho et al. 2020, §3.3: x ↦ x/127.5 − 1). Gradio clips float
+images to [0, 1], so every image shown is converted to uint8 here first.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from functools import cache
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
+import torch
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+MNIST_SAMPLE = ASSETS / "mnist_sample.npy"  # made by scripts/make_mnist_sample.py
+MAX_UPLOAD_PIXELS = 20_000_000  # a picture beyond 20 MP is almost surely a mistake (and slow to decode)
+UPLOAD_SIZE = 128  # uploaded pictures are centre-cropped to a square and resized to this side
+GRID_PADDING = 2  # pixels between the cells of an image grid
+
+
+# ----- value conversions ----------------------------------------------------------------------
+
+
+def uint8_to_model(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (…, H, W) or (…, H, W, C) pixels → float32 in [−1, 1] (same layout)."""
+    tensor = torch.as_tensor(np.asarray(images))
+    if tensor.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 pixels, got {tensor.dtype}")
+    return tensor.to(torch.float32) / 127.5 - 1.0
+
+
+def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", torch.float32).numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def to_uint8(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Values in [−1, 1] → uint8 numpy, same layout (values outside are clipped; rounds to nearest).
+
+    Done in numpy on purpose: it is single-threaded, so a slider handler stays fast while torch's
+    thread pool is busy training in the same process.
+    """
+    pixels = (_numpy(x) + 1.0) * 127.5
+    np.rint(pixels, out=pixels)
+    np.clip(pixels, 0, 255, out=pixels)
+    return pixels.astype(np.uint8)
+
+
+def chw_to_hwc(pixels: np.ndarray) -> np.ndarray:
+    """(…, C, H, W) → (…, H, W, C), with C = 1 squeezed away: the layout PIL and plotly show."""
+    pixels = np.moveaxis(pixels, -3, -1)
+    return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+
+
+def tile(pixels: np.ndarray, nrow: int, padding: int = GRID_PADDING, pad_value: int = 255) -> np.ndarray:
+    """uint8 (B, H, W) or (B, H, W, C) → one grid picture with ``nrow`` cells per row (a single picture is returned as is)."""
+    if pixels.ndim not in (3, 4):
+        raise ValueError(f"expected a batch (B, H, W[, C]), got shape {pixels.shape}")
+    if len(pixels) == 1:
+        return pixels[0]
+    B, H, W = pixels.shape[:3]
+    cols = min(nrow, B)
+    rows = -(-B // cols)
+    grid = np.full((rows * (H + padding) + padding, cols * (W + padding) + padding, *pixels.shape[3:]), pad_value, np.uint8)
+    for i in range(B):
+        r, c = divmod(i, cols)
+        top, left = padding + r * (H + padding), padding + c * (W + padding)
+        grid[top : top + H, left : left + W] = pixels[i]
+    return grid
+
+
+def image_grid(images: torch.Tensor | np.ndarray, nrow: int) -> np.ndarray:
+    """(B, C, H, W) in [−1, 1] → one uint8 grid picture (H', W') or (H', W', 3), white separators."""
+    if images.ndim != 4:
+        raise ValueError(f"expected a batch (B, C, H, W), got shape {tuple(images.shape)}")
+    return tile(chw_to_hwc(to_uint8(images)), nrow)
+
+
+def png_data_uri(pixels: np.ndarray, fmt: str = "PNG") -> str:
+    """uint8 (H, W) or (H, W, 3) → a data: URI for plotly Image traces (lossless PNG, or BMP where
+    encoding speed matters: noisy pictures barely compress, and BMP encodes ~10× faster)."""
+    if fmt not in ("PNG", "BMP"):
+        raise ValueError(f"fmt must be PNG or BMP, got {fmt!r}")
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(pixels).save(buffer, format=fmt, **({"compress_level": 1} if fmt == "PNG" else {}))
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# ----- bundled digits -------------------------------------------------------------------------
+
+
+@cache
+def _mnist_sample() -> np.ndarray:
+    if not MNIST_SAMPLE.exists():
+        raise gr.Error("The bundled MNIST sample is missing; run: python scripts/make_mnist_sample.py")
+    digits = np.load(MNIST_SAMPLE, allow_pickle=False)
+    digits.setflags(write=False)  # shared read-only constant, never handed out writable
+    return digits
+
+
+def mnist_digits(n: int = 64) -> torch.Tensor:
+    """The first n bundled MNIST test digits as float32 (n, 1, 28, 28) in [−1, 1]."""
+    digits = _mnist_sample()
+    if not 1 <= n <= len(digits):
+        raise ValueError(f"there are {len(digits)} bundled digits, asked for {n}")
+    return uint8_to_model(digits[:n].copy()).unsqueeze(1)
+
+
+# ----- uploads --------------------------------------------------------------------------------
+
+
+def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
+    """Any PIL mode → 8-bit RGB; transparency flattened on white, 16/32-bit and float rescaled."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        # 16-bit data (every value ≤ 65535) maps 65535 → 255; wider integer data is stretched by its maximum
+        top = 65535.0 if values.max(initial=0) <= 65535 and values.min(initial=0) >= 0 else max(values.max(), 1.0)
+        grey = np.clip(np.round(values / top * 255.0), 0, 255).astype(np.uint8)
+        return PIL.Image.fromarray(grey).convert("RGB")
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        low, high = values.min(initial=0), values.max(initial=0)
+        if low < 0 or high > 1:  # not a [0, 1] float picture: stretch to its range
+            values = (values - low) / max(high - low, 1e-12)
+        return PIL.Image.fromarray(np.round(values * 255).astype(np.uint8)).convert("RGB")
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
+    if mode == "RGB" and "transparency" in image.info:
+        has_alpha = True
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        white = PIL.Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return PIL.Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
+    """An uploaded picture → uint8 (size, size, 3), centre-cropped; every bad upload raises gr.Error."""
+    if path is None or str(path) == "":
+        raise gr.Error("Upload a picture first (PNG, JPEG, WebP, BMP, …).")
+    path = Path(path)
+    try:
+        with PIL.Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_UPLOAD_PIXELS:
+                raise gr.Error(
+                    f"The picture is too large ({width}×{height} = {width * height / 1e6:.0f} MP); "
+                    f"use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP."
+                )
+            if getattr(image, "is_animated", False) and getattr(image, "n_frames", 1) > 1:
+                raise gr.Error("Animated pictures are not supported; upload a still image.")
+            image = PIL.ImageOps.exif_transpose(image)  # phone photos: honour the rotation tag
+            rgb = _to_rgb(image)
+    except gr.Error:
+        raise
+    except PIL.Image.DecompressionBombError:
+        raise gr.Error(f"The picture is too large; use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP.") from None
+    except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise gr.Error(f"{path.name} is not a picture that can be read; upload a PNG, JPEG, WebP or BMP.") from None
+    fitted = PIL.ImageOps.fit(rgb, (size, size), method=PIL.Image.Resampling.LANCZOS)
+    return np.asarray(fitted, dtype=np.uint8).copy()
+
+
+def upload_to_model(path: str | Path | None, size: int = UPLOAD_SIZE) -> torch.Tensor:
+    """An uploaded picture → float32 (1, 3, size, size) in [−1, 1]."""
+    return uint8_to_model(load_upload(path, size)).permute(2, 0, 1).unsqueeze(0).contiguous()

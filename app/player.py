@@ -1,0 +1,346 @@
+"""The in-browser frame player of the Reverse tab, and the pictures it plays.
+
+Gradio streams images at a few frames a second, so the reverse chain is rendered once on the
+server into a strip of small PNG frames and played by a few lines of JavaScript in the browser:
+every frame is an ``<img>`` (a base64 data URI) stacked in one grid cell, and the script shows
+one at a time (``requestAnimationFrame``, default 24 frames/s), with play/pause, a scrub bar and
+a speed choice. The script is the ``js_on_load`` of a ``gr.HTML`` (Gradio 6 runs no ``<script>``
+put in an HTML value); it re-binds through ``watch('value', ...)`` whenever a new chain arrives.
+
+Frames are drawn with PIL only (no plotting library): 2D point clouds on fixed axes [−4, 4]²
+with the paths of a few pinned points; image batches as an x_t grid beside the predicted x̂₀ grid,
+sent at their own resolution and scaled up by the browser with ``image-rendering: pixelated``.
+The same frames export as an animated GIF (PIL) and, when ``imageio`` with ``imageio-ffmpeg`` is
+installed, as MP4.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib.util
+import io
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import PIL.ImageDraw
+import PIL.ImageFont
+
+from app.images import tile
+
+DEFAULT_FPS = 24
+FPS_CHOICES = (6, 12, 24, 30, 60)
+HOLD_LAST_FRAMES = 24  # the last frame stays this many frame-times before the loop restarts
+POINT_RANGE = (-4.0, 4.0)  # the same fixed axes as app.figures.POINT_RANGE
+PLOT_SIZE = 440  # pixels of a 2D frame (square)
+_MARGIN_L, _MARGIN_B, _MARGIN_T, _MARGIN_R = 40, 26, 10, 12
+GIF_MIN_WIDTH = 480  # image-chain GIF frames are scaled up (nearest) to at least this width
+
+# palette of the 2D frames (indexed PNG: small, fast)
+_WHITE, _AXIS, _GRID, _POINT, _TEXT = 0, 1, 2, 3, 4
+_TRAIL0 = 5
+TRAIL_COLORS = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+_PALETTE_HEX = ["#ffffff", "#444444", "#e6e6e6", "#3182bd", "#222222", *TRAIL_COLORS]
+PINNED_POINTS = len(TRAIL_COLORS)
+
+
+def _palette() -> list[int]:
+    flat: list[int] = []
+    for colour in _PALETTE_HEX:
+        flat += [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return flat + [0] * (768 - len(flat))
+
+
+@cache
+def _font(size: int) -> tuple[PIL.ImageFont.ImageFont, bool]:
+    """(font, whether it draws x̂₀ properly): DejaVu Sans when installed, else PIL's own font."""
+    try:
+        return PIL.ImageFont.truetype("DejaVuSans.ttf", size), True
+    except OSError:
+        pass
+    try:
+        return PIL.ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", size), True
+    except OSError:
+        return PIL.ImageFont.load_default(size=size), False
+
+
+def _x0_label() -> str:
+    return "predicted x̂₀" if _font(15)[1] else "predicted x0"
+
+
+# ----- 2D frames --------------------------------------------------------------------------------
+
+
+def _to_pixels(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Model coordinates (…, 2) → (column, row) float pixel positions in a 2D frame."""
+    lo, hi = POINT_RANGE
+    width = PLOT_SIZE - _MARGIN_L - _MARGIN_R
+    height = PLOT_SIZE - _MARGIN_T - _MARGIN_B
+    col = _MARGIN_L + (points[..., 0] - lo) / (hi - lo) * (width - 1)
+    row = _MARGIN_T + (hi - points[..., 1]) / (hi - lo) * (height - 1)
+    return col, row
+
+
+@cache
+def _axes_background() -> PIL.Image.Image:
+    image = PIL.Image.new("P", (PLOT_SIZE, PLOT_SIZE), _WHITE)
+    image.putpalette(_palette())
+    draw = PIL.ImageDraw.Draw(image)
+    font = _font(12)[0]
+    lo, hi = POINT_RANGE
+    for value in np.arange(lo, hi + 1e-9, 2.0):
+        (c, r) = _to_pixels(np.array([value, value]))
+        draw.line([(c, _MARGIN_T), (c, PLOT_SIZE - _MARGIN_B)], fill=_GRID)
+        draw.line([(_MARGIN_L, r), (PLOT_SIZE - _MARGIN_R, r)], fill=_GRID)
+        draw.text((c, PLOT_SIZE - _MARGIN_B + 4), f"{value:g}", fill=_TEXT, font=font, anchor="mt")
+        draw.text((_MARGIN_L - 4, r), f"{value:g}", fill=_TEXT, font=font, anchor="rm")
+    draw.rectangle([_MARGIN_L, _MARGIN_T, PLOT_SIZE - _MARGIN_R, PLOT_SIZE - _MARGIN_B], outline=_AXIS)
+    return image
+
+
+def render_points_frames(
+    clouds: Sequence[np.ndarray], frame_states: Sequence[int], trails: np.ndarray, ts: Sequence[int]
+) -> list[PIL.Image.Image]:
+    """One frame per point cloud.
+
+    clouds: per frame, the points (N, 2) in model coordinates; frame_states: per frame, its index
+    into ``trails`` (K, S+1, 2) holding the K pinned points at every state of the chain; ts: per
+    frame, the timestep shown in the label.
+    """
+    background = _axes_background()
+    font = _font(15)[0]
+    lo_c, lo_r = _MARGIN_L + 1, _MARGIN_T + 1
+    hi_c, hi_r = PLOT_SIZE - _MARGIN_R - 2, PLOT_SIZE - _MARGIN_B - 2
+    trail_col, trail_row = _to_pixels(trails)  # (K, S+1) each
+    frames = []
+    for points, state, t in zip(clouds, frame_states, ts):
+        image = background.copy()
+        pixels = np.asarray(image).copy()  # (H, W) palette indices
+        col, row = _to_pixels(np.asarray(points, dtype=np.float64))
+        inside = (col >= lo_c) & (col <= hi_c) & (row >= lo_r) & (row <= hi_r)
+        c, r = col[inside].astype(np.intp), row[inside].astype(np.intp)
+        for dr in (0, 1):
+            for dc in (0, 1):
+                pixels[r + dr, c + dc] = _POINT
+        image = PIL.Image.fromarray(pixels, mode="P")
+        image.putpalette(_palette())
+        draw = PIL.ImageDraw.Draw(image)
+        for k in range(trails.shape[0]):
+            path = list(zip(trail_col[k, : state + 1].tolist(), trail_row[k, : state + 1].tolist()))
+            colour = _TRAIL0 + k
+            if len(path) > 1:
+                draw.line(path, fill=colour, width=2)
+            x, y = path[-1]
+            draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=colour, outline=_AXIS)
+        draw.text((_MARGIN_L + 8, _MARGIN_T + 6), f"t = {t}", fill=_TEXT, font=font)
+        frames.append(image)
+    return frames
+
+
+# ----- image frames -----------------------------------------------------------------------------
+
+
+def render_image_frames(x_t: Sequence[np.ndarray], x0_pred: Sequence[np.ndarray], nrow: int) -> list[PIL.Image.Image]:
+    """Per frame: the x_t grid, a gap, the x̂₀ grid; inputs uint8 batches (B, H, W) or (B, H, W, 3)."""
+    frames = []
+    for a, b in zip(x_t, x0_pred):
+        left, right = tile(a, nrow), tile(b, nrow)
+        gap = np.full((left.shape[0], max(4, left.shape[1] // 16), *left.shape[2:]), 255, np.uint8)
+        frames.append(PIL.Image.fromarray(np.concatenate([left, gap, right], axis=1)))
+    return frames
+
+
+def labelled_image_frames(frames: Sequence[PIL.Image.Image], ts: Sequence[int]) -> list[PIL.Image.Image]:
+    """Image-chain frames scaled up (nearest) with a caption band, for GIF/MP4 export."""
+    if not frames:
+        return []
+    width, height = frames[0].size
+    scale = max(1, -(-GIF_MIN_WIDTH // width))
+    font = _font(16)[0]
+    band = 28
+    out = []
+    for frame, t in zip(frames, ts):
+        big = frame.convert("RGB").resize((width * scale, height * scale), PIL.Image.Resampling.NEAREST)
+        canvas = PIL.Image.new("RGB", (big.width, big.height + band), "white")
+        canvas.paste(big, (0, band))
+        draw = PIL.ImageDraw.Draw(canvas)
+        draw.text((big.width * 0.25, band / 2), f"x_t (t = {t})", fill="#222222", font=font, anchor="mm")
+        draw.text((big.width * 0.75, band / 2), _x0_label(), fill="#222222", font=font, anchor="mm")
+        out.append(canvas)
+    return out
+
+
+# ----- the player -------------------------------------------------------------------------------
+
+
+def png_uri(image: PIL.Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+PLAYER_CSS = """
+.ddpm-player {font-family: inherit; max-width: 920px}
+.ddpm-player .pl-caption {display: flex; gap: 4%; font-size: 1rem; margin: 0 0 4px 0}
+.ddpm-player .pl-caption > span {flex: 1; text-align: center}
+.ddpm-player .pl-stage {display: grid; width: 100%; max-width: var(--pl-max-width, 520px)}
+.ddpm-player .pl-stage img {grid-area: 1 / 1; width: 100%; height: auto; visibility: hidden;
+  image-rendering: pixelated; image-rendering: crisp-edges}
+.ddpm-player .pl-stage img.pl-on {visibility: visible}
+.ddpm-player .pl-controls {display: flex; align-items: center; gap: 10px; margin-top: 8px; flex-wrap: wrap}
+.ddpm-player .pl-controls input[type=range] {flex: 1; min-width: 160px}
+.ddpm-player .pl-controls button {padding: 4px 12px; border-radius: 6px; border: 1px solid #bbb;
+  background: #f4f4f5; cursor: pointer; min-width: 84px}
+.ddpm-player .pl-info {font-variant-numeric: tabular-nums; min-width: 170px}
+.ddpm-empty {color: #666; padding: 24px; border: 1px dashed #ccc; border-radius: 8px}
+"""
+
+# Runs in the browser (gr.HTML js_on_load): `element` is the component's root, `watch` re-runs
+# setup after each new value. The player state lives on `element`, so a new chain cancels the old loop.
+PLAYER_JS = r"""
+const setup = () => {
+  const old = element.__ddpmPlayer;
+  if (old) { old.alive = false; cancelAnimationFrame(old.raf); }
+  const root = element.querySelector('.ddpm-player');
+  if (!root) return;
+  const frames = Array.from(root.querySelectorAll('.pl-stage img'));
+  if (!frames.length) return;
+  const btn = root.querySelector('.pl-play');
+  const scrub = root.querySelector('.pl-scrub');
+  const info = root.querySelector('.pl-info');
+  const tspan = root.querySelector('.pl-t');
+  const speed = root.querySelector('.pl-speed');
+  const hold = parseInt(root.dataset.hold || '0');
+  const st = {alive: true, raf: 0, i: 0, shown: 0, playing: true, last: 0, wait: 0, count: 0,
+              fps: parseFloat(root.dataset.fps || '24')};
+  element.__ddpmPlayer = st;
+  frames.forEach(f => { if (f.decode) f.decode().catch(() => {}); });
+  const show = (i) => {
+    frames[st.shown].classList.remove('pl-on');
+    frames[i].classList.add('pl-on');
+    st.shown = i; st.i = i; st.count += 1;
+    scrub.value = String(i);
+    const t = frames[i].dataset.t;
+    if (tspan) tspan.textContent = t;
+    info.textContent = `frame ${i + 1} / ${frames.length} · t = ${t}`;
+    root.dataset.frame = String(i);
+    root.dataset.shown = String(st.count);
+  };
+  const setPlaying = (p) => {
+    st.playing = p; st.last = 0;
+    btn.textContent = p ? '⏸ Pause' : '▶ Play';
+    root.dataset.playing = p ? '1' : '0';
+  };
+  btn.onclick = () => {
+    if (!st.playing && st.i === frames.length - 1) show(0);
+    setPlaying(!st.playing);
+  };
+  scrub.oninput = () => { setPlaying(false); show(parseInt(scrub.value)); };
+  if (speed) speed.onchange = () => { st.fps = parseFloat(speed.value); };
+  const tick = (now) => {
+    if (!st.alive) return;
+    if (st.playing) {
+      const dt = 1000 / st.fps;
+      if (!st.last) st.last = now;
+      if (now - st.last >= dt) {
+        st.last = now - ((now - st.last) % dt);
+        if (st.i === frames.length - 1 && st.wait < hold) { st.wait += 1; }
+        else { st.wait = 0; show(st.i === frames.length - 1 ? 0 : st.i + 1); }
+      }
+    }
+    st.raf = requestAnimationFrame(tick);
+  };
+  show(0);
+  setPlaying(root.dataset.autoplay !== '0');
+  st.raf = requestAnimationFrame(tick);
+};
+setup();
+watch('value', setup);
+"""
+
+
+def empty_player(message: str) -> str:
+    return f'<div class="ddpm-empty">{html.escape(message)}</div>'
+
+
+def player_html(
+    frames: Sequence[PIL.Image.Image],
+    ts: Sequence[int],
+    *,
+    captions: Sequence[str] = (),
+    fps: int = DEFAULT_FPS,
+    max_width: int = 520,
+    autoplay: bool = True,
+) -> str:
+    """The player markup: caption row, stacked frames (data URIs, each with its t), controls.
+
+    A caption may hold ``{t}``, which the player keeps equal to the shown frame's t.
+    """
+    if len(frames) != len(ts) or not frames:
+        raise ValueError(f"need one t per frame and at least one frame, got {len(frames)} frames and {len(ts)} t")
+    caption_spans = []
+    for caption in captions:
+        text = html.escape(caption).replace("{t}", f'<b class="pl-t">{int(ts[0])}</b>')
+        caption_spans.append(f"<span>{text}</span>")
+    imgs = "".join(
+        f'<img class="{"pl-on" if i == 0 else ""}" alt="frame {i + 1}, t = {int(t)}" data-t="{int(t)}" '
+        f'src="{png_uri(frame)}">'
+        for i, (frame, t) in enumerate(zip(frames, ts))
+    )
+    speeds = "".join(f'<option value="{f}"{" selected" if f == fps else ""}>{f} fps</option>' for f in FPS_CHOICES)
+    return (
+        f'<div class="ddpm-player" data-fps="{fps}" data-hold="{HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
+        f'data-frames="{len(frames)}" style="--pl-max-width: {int(max_width)}px">'
+        f'<div class="pl-caption" style="max-width: {int(max_width)}px">{"".join(caption_spans)}</div>'
+        f'<div class="pl-stage">{imgs}</div>'
+        f'<div class="pl-controls"><button class="pl-play" type="button">⏸ Pause</button>'
+        f'<input class="pl-scrub" type="range" min="0" max="{len(frames) - 1}" step="1" value="0" '
+        f'aria-label="frame">'
+        f'<select class="pl-speed" aria-label="speed">{speeds}</select>'
+        f'<span class="pl-info">frame 1 / {len(frames)} · t = {int(ts[0])}</span></div>'
+        "</div>"
+    )
+
+
+# ----- export -----------------------------------------------------------------------------------
+
+
+def write_gif(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int = 20, hold_ms: int = 1200) -> Path:
+    """An endlessly looping GIF; the last frame is held for ``hold_ms``."""
+    if not frames:
+        raise ValueError("no frames to write")
+    path = Path(path)
+    step = max(20, round(1000 / fps))  # browsers treat GIF delays below 20 ms as 100 ms
+    durations = [step] * (len(frames) - 1) + [hold_ms]
+    first, *rest = frames
+    first.save(path, format="GIF", save_all=True, append_images=rest, duration=durations, loop=0, optimize=False,
+               disposal=1)
+    return path
+
+
+def mp4_unavailable_reason() -> str | None:
+    """None when MP4 export works, else why not (shown in the UI)."""
+    if importlib.util.find_spec("imageio") is None or importlib.util.find_spec("imageio_ffmpeg") is None:
+        return "MP4 export needs the optional packages imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); GIF only."
+    return None
+
+
+def write_mp4(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int = 20, hold_frames: int = 20) -> Path:
+    """H.264 MP4 through imageio-ffmpeg (call only when `mp4_unavailable_reason()` is None)."""
+    import imageio.v2 as imageio  # optional dependency
+
+    path = Path(path)
+    rgb = [np.asarray(f.convert("RGB")) for f in frames]
+    h, w = rgb[0].shape[:2]
+    H, W = -(-h // 16) * 16, -(-w // 16) * 16  # yuv420p and most players want multiples of 16
+    padded = []
+    for a in rgb + [rgb[-1]] * hold_frames:
+        canvas = np.full((H, W, 3), 255, np.uint8)
+        canvas[:h, :w] = a
+        padded.append(canvas)
+    imageio.mimwrite(path, padded, fps=fps, codec="libx264", quality=7, macro_block_size=1,
+                     pixelformat="yuv420p")
+    return path

@@ -1,0 +1,395 @@
+"""Reverse tab: run the reverse chain of a trained model and play it in the browser.
+
+Sampling is `core.sampler.iter_sample` (DDPM, Ho et al. 2020 Algorithm 2, with σ² = β̃ or β;
+or DDIM, Song et al. 2021, with η and a step count). The chain is computed once per Generate;
+about `DEFAULT_FRAMES` evenly spaced states (the first, x_T, and the last, x_0, included) are
+rendered to small PNG frames and played by `app.player` in the browser, so playback is smooth
+whatever the server. The same frames download as a GIF (and MP4 when imageio-ffmpeg is there).
+
+Checkpoints: the shipped ones under checkpoints/ (env DDPM_CHECKPOINTS_DIR overrides), listed by
+name, plus those this browser session trained in the Train tab (the `gr.State` of paths it
+returns). A request for any other path is refused. Models load lazily on first use and are kept
+in a small LRU cache keyed by path (they are read-only while sampling, so users share them).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+from app import player, runs
+from app.images import chw_to_hwc, to_uint8
+from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config
+from core.sampler import initial_noise, iter_sample, timesteps
+from core.trainer import resolve_device
+
+REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+CACHE_SIZE = 4  # loaded checkpoints kept in memory
+DEFAULT_FRAMES = 80
+MIN_FRAMES, MAX_FRAMES = 2, 150
+MAX_SAMPLES = {"2d": 5000, "image": 64}
+DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
+GIF_FPS = 20
+SAMPLERS = [
+    ("DDPM, σ² = β̃ (posterior variance, 'small')", "ddpm_small"),
+    ("DDPM, σ² = β ('large')", "ddpm_large"),
+    ("DDIM (η, steps)", "ddim"),
+]
+SAMPLER_VALUES = {value for _, value in SAMPLERS}
+NO_CHECKPOINTS = (
+    "No checkpoint yet: none is shipped in checkpoints/ on this server and you have not trained one. "
+    "Train a model in the **Train** tab (a few seconds to a minute) and it will appear here."
+)
+
+
+def shipped_root() -> Path:
+    return Path(os.environ.get("DDPM_CHECKPOINTS_DIR", "").strip() or REPO_CHECKPOINTS)
+
+
+# ----- checkpoints ---------------------------------------------------------------------------------
+
+
+def _trained_paths(trained: Any) -> list[Path]:
+    return [Path(p) for p in (trained or []) if isinstance(p, str) and Path(p).is_dir()]
+
+
+def checkpoint_choices(trained: Any) -> list[tuple[str, str]]:
+    """(label, path) for the shipped checkpoints, then this session's trained ones (newest last)."""
+    choices = [(f"{p.name} (shipped)", str(p)) for p in list_checkpoints(shipped_root())]
+    choices += [(f"{p.name} (trained here)", str(p)) for p in _trained_paths(trained)]
+    return choices
+
+
+def _allowed(path: str, trained: Any) -> bool:
+    return path in {value for _, value in checkpoint_choices(trained)}
+
+
+class CheckpointCache:
+    """A thread-safe LRU of loaded checkpoints, keyed by (path, modification time of its files)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, Checkpoint] = OrderedDict()
+
+    def get(self, path: Path) -> Checkpoint:
+        try:
+            stamp = tuple((path / name).stat().st_mtime_ns for name in ("config.json", "model.safetensors"))
+        except OSError:
+            raise CheckpointError(f"{path} is not a complete checkpoint (config.json or model.safetensors missing)") from None
+        key = (str(path.resolve()), stamp)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        checkpoint = load_checkpoint(path, device=resolve_device("auto"))
+        checkpoint.model.requires_grad_(False)
+        with self._lock:
+            self._items[key] = checkpoint
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return checkpoint
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+CACHE = CheckpointCache()
+
+
+def load(path: str, trained: Any) -> Checkpoint:
+    if not path:
+        raise gr.Error("Choose a checkpoint first." if checkpoint_choices(trained) else "No checkpoint to sample from yet: train one in the Train tab.")
+    if not _allowed(path, trained):
+        raise gr.Error("That checkpoint is not available in this session; pick one from the list.")
+    try:
+        return CACHE.get(Path(path))
+    except CheckpointError as err:
+        raise gr.Error(f"The checkpoint cannot be used: {err}") from None
+    except (OSError, RuntimeError, ValueError) as err:
+        raise gr.Error(f"The checkpoint cannot be used: {type(err).__name__}: {err}") from None
+
+
+def describe(path: str | None, trained: Any) -> str:
+    """Markdown about a checkpoint, from its config only (no model load)."""
+    if not path:
+        return NO_CHECKPOINTS if not checkpoint_choices(trained) else "Choose a checkpoint."
+    try:
+        config = read_config(path)
+    except CheckpointError as err:
+        return f"⚠ {err}"
+    data, schedule, training = config.get("data", {}), config.get("schedule", {}), config.get("training", {})
+    model = config.get("model", {}).get("kind", "?")
+    parts = [
+        f"**{html.escape(Path(path).name)}** — data: {data.get('name', '?')} ({data.get('kind', '?')})",
+        f"schedule: {schedule.get('name', '?')}, T = {schedule.get('T', '?')}",
+        f"model: {model}",
+    ]
+    if training.get("steps_done"):
+        parts.append(f"trained {training['steps_done']} steps")
+    metrics = config.get("metrics") or {}
+    for key, value in metrics.items():
+        if isinstance(value, (int, float)):
+            parts.append(f"{key}: {value:.3g}")
+    return " · ".join(parts)
+
+
+# ----- sampling ----------------------------------------------------------------------------------
+
+
+def _whole(value: Any, name: str, lo: int, hi: int) -> int:
+    if value is None or value == "":
+        raise gr.Error(f"{name} is empty; enter a whole number from {lo} to {hi}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}, got {value!r}.") from None
+    if not math.isfinite(number) or not number.is_integer() or not lo <= number <= hi:
+        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}, got {value!r}.")
+    return int(number)
+
+
+@dataclass
+class Chain:
+    """A sampled reverse chain, reduced to the frames to show."""
+
+    kind: str  # "2d" or "image"
+    state_ts: list[int]  # t of every state x_T … x_0 of the chain (length S + 1, last 0)
+    frame_states: list[int]  # which states are frames (indices into state_ts), first 0, last S
+    x: list[np.ndarray] = field(default_factory=list)  # per frame: x_t (2D: (N, 2) float; images: uint8 (B, H, W[, 3]))
+    x0: list[np.ndarray] = field(default_factory=list)  # per frame: predicted x̂_0 (same layout)
+    trails: np.ndarray | None = None  # 2D: (K, S + 1, 2) pinned points at every state
+    seconds: float = 0.0
+
+    @property
+    def frame_ts(self) -> list[int]:
+        return [self.state_ts[i] for i in self.frame_states]
+
+
+def frame_indices(n_states: int, n_frames: int) -> list[int]:
+    """About n_frames evenly spaced indices in 0..n_states−1, first and last included, no repeats."""
+    n_frames = max(2, min(n_frames, n_states))
+    return sorted({int(round(v)) for v in np.linspace(0, n_states - 1, n_frames)})
+
+
+def _image_pixels(x: torch.Tensor) -> np.ndarray:
+    return chw_to_hwc(to_uint8(x))  # (B, H, W) or (B, H, W, 3)
+
+
+def sample_chain(
+    checkpoint: Checkpoint, *, method: str, variance: str, eta: float, steps: int | None, n: int, seed: int,
+    n_frames: int = DEFAULT_FRAMES, progress: Any = None,
+) -> Chain:
+    """Run the whole chain once (inference mode) and keep the frames."""
+    schedule, info = checkpoint.schedule, checkpoint.data
+    ts = timesteps(schedule.T, steps, method)  # type: ignore[arg-type]
+    n_states = len(ts) + 1
+    keep = frame_indices(n_states, n_frames)
+    keep_set = set(keep)
+    device = next(checkpoint.model.parameters()).device
+    chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep)
+    x_T, generator = initial_noise((n, *info.shape), seed=seed, device=device)
+    k = min(player.PINNED_POINTS, n)
+    trails = [x_T[:k].float().cpu()] if info.kind == "2d" else None
+    convert = (lambda v: v.float().cpu().numpy()) if info.kind == "2d" else _image_pixels
+    start = time.perf_counter()
+    x_last = x_T
+    report_every = max(1, len(ts) // 50)
+    with torch.inference_mode():
+        for record in iter_sample(checkpoint.model, schedule, x_T, method=method, steps=steps, eta=eta,  # type: ignore[arg-type]
+                                  variance=variance, clip_x0=info.clip_x0, generator=generator):
+            j = record.index  # this record's x_t is state j
+            if j in keep_set:
+                chain.x.append(convert(record.x_t))
+                chain.x0.append(convert(record.x0_pred))
+            if trails is not None:
+                trails.append(record.x_prev[:k].float().cpu())
+            x_last = record.x_prev
+            if progress is not None and (j % report_every == 0):
+                progress((j + 1, len(ts)), desc="Sampling the reverse chain", unit="steps")
+        if not torch.isfinite(x_last).all():
+            raise gr.Error("The model produced NaN or infinite values while sampling (was its training diverging?).")
+        chain.x.append(convert(x_last))  # the last state, x_0: its own "prediction"
+        chain.x0.append(convert(x_last))
+    chain.seconds = time.perf_counter() - start
+    if trails is not None:
+        chain.trails = torch.stack(trails, dim=1).numpy()  # (K, S + 1, 2)
+    return chain
+
+
+def render(chain: Chain) -> tuple[list, list[str], int]:
+    """(browser frames, captions, display width) for the player."""
+    if chain.kind == "2d":
+        frames = player.render_points_frames(chain.x, chain.frame_states, chain.trails, chain.frame_ts)
+        return frames, ["x_t (t = {t}) · lines: paths of 8 pinned points"], player.PLOT_SIZE
+    if chain.kind == "image":
+        n = len(chain.x[0])
+        nrow = max(1, math.ceil(math.sqrt(n)))
+        frames = player.render_image_frames(chain.x, chain.x0, nrow)
+        return frames, ["x_t (t = {t})", "predicted x̂₀"], 760
+    raise ValueError(f"unknown data kind {chain.kind!r}")
+
+
+def _export_dir(key: str) -> Path:
+    """A fresh per-session export folder (the previous export of this session is deleted)."""
+    base = Path(tempfile.gettempdir()) / "ddpm-explorer-exports" / key
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=base))
+
+
+def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str | None]:
+    """Write the GIF (and the MP4 when possible); returns their paths."""
+    export_frames = frames if chain.kind == "2d" else player.labelled_image_frames(frames, chain.frame_ts)
+    folder = _export_dir(key)
+    stem = f"reverse-{name}"
+    gif = player.write_gif(export_frames, folder / f"{stem}.gif", fps=GIF_FPS)
+    mp4 = None
+    if player.mp4_unavailable_reason() is None:
+        mp4 = str(player.write_mp4(export_frames, folder / f"{stem}.mp4", fps=GIF_FPS))
+    return str(gif), mp4
+
+
+def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float) -> str:
+    ts = chain.frame_ts
+    steps = len(chain.state_ts) - 1
+    listing = ", ".join(str(t) for t in ts)
+    return (
+        f"**{html.escape(checkpoint.name)}** · {method_label}, {steps} of T = {checkpoint.schedule.T} steps · "
+        f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s.\n\n"
+        f"<details><summary>t of each frame (t = {ts[0]} … {ts[-1]})</summary>{listing}</details>"
+    )
+
+
+def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, trained, progress=gr.Progress()):
+    """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None)."""
+    checkpoint = load(path, trained)
+    kind = checkpoint.data.kind
+    if sampler not in SAMPLER_VALUES:
+        raise gr.Error(f"Unknown sampler {sampler!r}; choose one from the list.")
+    method = "ddim" if sampler == "ddim" else "ddpm"
+    variance = "large" if sampler == "ddpm_large" else "small"
+    T = checkpoint.schedule.T
+    if steps is None or steps == "" or steps == 0:
+        steps_value = None
+    else:
+        steps_value = _whole(steps, "Sampling steps", 1, T)
+    if method == "ddim":
+        try:
+            eta = float(eta)
+        except (TypeError, ValueError):
+            raise gr.Error(f"η must be a number from 0 to 1, got {eta!r}.") from None
+        if not 0.0 <= eta <= 1.0:
+            raise gr.Error(f"η must be a number from 0 to 1, got {eta:g}.")
+    else:
+        eta = 0.0
+    n = _whole(n, "Number of samples", 1, MAX_SAMPLES[kind])
+    seed = _whole(seed, "Seed", 0, 2**31 - 1)
+    n_frames = _whole(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
+    try:
+        chain = sample_chain(checkpoint, method=method, variance=variance, eta=eta, steps=steps_value, n=n, seed=seed,
+                             n_frames=n_frames, progress=progress)
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    start = time.perf_counter()
+    frames, captions, width = render(chain)
+    page = player.player_html(frames, chain.frame_ts, captions=captions, max_width=width)
+    gif, mp4 = export(chain, frames, runs.session_key(request), checkpoint.name)
+    render_s = time.perf_counter() - start
+    label = f"DDIM, η = {eta:g}" if method == "ddim" else {v: k for k, v in SAMPLERS}[sampler]
+    return page, stats_markdown(chain, checkpoint, label, n, render_s), gif, mp4
+
+
+def refresh(trained, current):
+    """New checkpoint list (after training or on demand): keep the choice if still there, else the newest trained."""
+    choices = checkpoint_choices(trained)
+    values = [v for _, v in choices]
+    trained_paths = [str(p) for p in _trained_paths(trained)]
+    if current in values:
+        value = current
+    else:
+        value = trained_paths[-1] if trained_paths else (values[0] if values else None)
+    return gr.Dropdown(choices=choices, value=value), describe(value, trained)
+
+
+def after_training(trained, current):
+    """The Train tab saved a model: select it."""
+    paths = [str(p) for p in _trained_paths(trained)]
+    choices = checkpoint_choices(trained)
+    value = paths[-1] if paths else (current if current in [v for _, v in choices] else None)
+    return gr.Dropdown(choices=choices, value=value), describe(value, trained)
+
+
+def checkpoint_selected(path, trained):
+    """Defaults that suit the checkpoint: all T steps of DDPM for 2D; DDIM 100 steps for images."""
+    info = describe(path, trained)
+    try:
+        config = read_config(path) if path else None
+    except CheckpointError:
+        config = None
+    if not config:
+        return info, gr.skip(), gr.skip(), gr.skip()
+    kind = config.get("data", {}).get("kind")
+    T = int(config.get("schedule", {}).get("T", 1000))
+    if kind == "image":
+        return info, "ddim", min(100, T), DEFAULT_SAMPLES["image"]
+    return info, "ddpm_small", 0, DEFAULT_SAMPLES["2d"]
+
+
+def build(trained: gr.State) -> None:
+    """Lay out the Reverse tab; ``trained`` is the Train tab's State of this session's checkpoint paths."""
+    choices = checkpoint_choices([])
+    first = choices[0][1] if choices else None
+    gr.Markdown(
+        "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
+        "Shipped checkpoints are listed by name; models you train in the **Train** tab are added for this "
+        "browser session."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            with gr.Row():
+                checkpoint = gr.Dropdown(choices=choices, value=first, label="Checkpoint", scale=4)
+                refresh_btn = gr.Button("↻", scale=0, min_width=44)
+            info = gr.Markdown(describe(first, []))
+            sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")
+            eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only: 0 = deterministic, 1 ≈ DDPM)")
+            steps = gr.Number(value=0, precision=0, label="Sampling steps (0 = all T for DDPM, 50 for DDIM)", minimum=0)
+            with gr.Row():
+                n = gr.Number(value=DEFAULT_SAMPLES["2d"], precision=0, label="Samples", minimum=1)
+                seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+            n_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Frames in the animation")
+            generate_btn = gr.Button("Generate", variant="primary")
+        with gr.Column(scale=2):
+            view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
+                           js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="reverse-player")
+            stats = gr.Markdown()
+            with gr.Row():
+                gif = gr.File(label="GIF", interactive=False)
+                mp4 = gr.File(label="MP4", interactive=False, visible=player.mp4_unavailable_reason() is None)
+            reason = player.mp4_unavailable_reason()
+            if reason:
+                gr.Markdown(f"<small>{html.escape(reason)}</small>")
+
+    refresh_btn.click(refresh, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
+    trained.change(after_training, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
+    checkpoint.change(checkpoint_selected, [checkpoint, trained], [info, sampler, steps, n], show_progress="hidden",
+                      queue=False)
+    generate_btn.click(
+        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, trained], [view, stats, gif, mp4],
+        concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
+        show_progress="minimal",
+    )

@@ -1,0 +1,205 @@
+"""Schedules tab: compare two to four noise schedules side by side (Ho et al. 2020; Nichol &
+Dhariwal 2021; Jabri et al. 2022 / Chen 2023; GeoDiff).
+
+Curves of ᾱ_t, β_t and log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t)) on shared axes, each with the t where
+SNR = 1 marked; the same x_0 and the same noise ε pushed through q(x_t | x_0) (eq. 4) under each
+schedule at the same t values; and a table of ᾱ_T and SNR_T that warns when a chain does not end
+in noise (ᾱ_T > 1e-3). All numbers come from `core.schedules`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import gradio as gr
+import numpy as np
+import torch
+
+from app import controls, figures, images
+from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
+from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule
+
+DEFAULT_SCHEDULES = ("linear", "cosine", "sigmoid")
+MIN_SCHEDULES, MAX_SCHEDULES = 2, 4
+N_POINTS = 1_000  # points per small scatter panel (24 panels: SVG stays responsive)
+IMAGE_SIZE = 64  # uploaded pictures are shown at 64 × 64 per cell
+MNIST = "mnist"
+UPLOAD = "upload"
+DATA_CHOICES = [("MNIST digit", MNIST), ("Uploaded picture", UPLOAD)] + [
+    (TOY2D_LABELS[name], name) for name in TOY2D_NAMES
+]
+DEFAULT_DATA = MNIST
+N_BUNDLED_DIGITS = 64
+
+
+def grid_timesteps(T: int) -> list[int]:
+    """The columns of the noised grid: t = 0, T/10, T/4, T/2, 3T/4, T (rounded, duplicates dropped)."""
+    return sorted({0, round(T / 10), round(T / 4), round(T / 2), round(3 * T / 4), T})
+
+
+def load_x0(data: str, digit: int, upload_path: str | None) -> tuple[str, torch.Tensor]:
+    """(kind, x0): one digit (1, 1, 28, 28), one picture (1, 3, 64, 64) in [−1, 1], or 2D points (N, 2)."""
+    if data == MNIST:
+        digit = int(digit or 0)
+        if not 0 <= digit < N_BUNDLED_DIGITS:
+            raise gr.Error(f"Digit number must lie in 0..{N_BUNDLED_DIGITS - 1}.")
+        return "images", images.mnist_digits(N_BUNDLED_DIGITS)[digit : digit + 1]
+    if data == UPLOAD:
+        return "images", images.upload_to_model(upload_path, IMAGE_SIZE)
+    if data in TOY2D_NAMES:
+        return "points", make_toy2d(data, N_POINTS, seed=0)
+    raise gr.Error(f"Unknown data choice {data!r}; pick one from the list.")
+
+
+def noised_grid(
+    schedules: Sequence[NoiseSchedule], kind: str, x0: torch.Tensor, noise: torch.Tensor, ts: Sequence[int]
+) -> list[list[np.ndarray]]:
+    """rows = schedules, columns = ts: x_t = q_sample(x0, t, ε) with the same x0 and ε everywhere,
+    as uint8 pictures (kind "images") or (N, 2) points (kind "points")."""
+    rows = []
+    with torch.inference_mode():
+        for schedule in schedules:
+            row = []
+            for t in ts:
+                xt = schedule.q_sample(x0, t, noise)
+                if kind == "images":
+                    row.append(images.chw_to_hwc(images.to_uint8(xt[0])))
+                elif kind == "points":
+                    row.append(xt.numpy())
+                else:
+                    raise ValueError(f"unknown data kind {kind!r}")
+            rows.append(row)
+    return rows
+
+
+def _fmt(value: float) -> str:
+    if math.isinf(value):
+        return "∞"
+    return f"{value:.3g}" if 1e-3 <= abs(value) < 1e4 else f"{value:.2e}"
+
+
+def summary_table(schedules: Sequence[NoiseSchedule]) -> str:
+    """Markdown table: ᾱ_T, SNR_T, the t where SNR = 1, and whether the chain reaches noise."""
+    lines = [
+        f"| schedule (T = {schedules[0].T if schedules else '–'}) | ᾱ_T | SNR_T | t where SNR = 1 | reaches noise (ᾱ_T ≤ 1e-3)? |",
+        "|---|---|---|---|---|",
+    ]
+    for s in schedules:
+        t_one = s.t_snr_one
+        ok = "✓ yes" if s.reaches_noise else "⚠ **no**"
+        t_text = f"{t_one:.0f}" if math.isfinite(t_one) else "never"
+        lines.append(
+            f"| {SCHEDULE_LABELS.get(s.name, s.name)} | {_fmt(s.alpha_bar_T)} | {_fmt(s.snr_T)} | {t_text} | {ok} |"
+        )
+    return "\n".join(lines)
+
+
+def warning_html(schedules: Sequence[NoiseSchedule]) -> str:
+    """A visible warning box naming each schedule whose chain does not reach noise; empty if all do."""
+    bad = [s for s in schedules if not s.reaches_noise]
+    if not bad:
+        return ""
+    names = "; ".join(f"{SCHEDULE_LABELS.get(s.name, s.name)}: ᾱ<sub>T</sub> = {_fmt(s.alpha_bar_T)}" for s in bad)
+    return (
+        '<div style="padding:8px 12px;border-radius:6px;background:#fff3e0;border:2px solid #fb8c00;color:#8a3c00">'
+        f"⚠ <b>Does not reach noise</b> (ᾱ<sub>T</sub> &gt; {REACHES_NOISE_ALPHA_BAR:g}) — {names}. "
+        "x<sub>T</sub> still carries signal, but sampling starts from N(0, I); increase T or β_end.</div>"
+    )
+
+
+def build_schedules(names: Sequence[str] | None, T, param_values: Sequence) -> list[NoiseSchedule]:
+    """The chosen schedules (2–4), each built with its own parameters and the common T."""
+    names = [n for n in (names or []) if n in SCHEDULE_NAMES]
+    if not MIN_SCHEDULES <= len(names) <= MAX_SCHEDULES:
+        raise gr.Error(f"Pick {MIN_SCHEDULES} to {MAX_SCHEDULES} schedules to compare (you picked {len(names)}).")
+    names = [n for n in SCHEDULE_NAMES if n in names]  # a stable order: the same colours and rows every time
+    return [controls.build_schedule(name, T, param_values) for name in names]
+
+
+def compare(names, T, data, digit, upload_path, seed, log_beta, *param_values) -> tuple:
+    """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html)."""
+    schedules = build_schedules(names, T, param_values)
+    seed = check_seed(seed)
+    kind, x0 = load_x0(data, digit, upload_path)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one ε for every schedule
+    ts = grid_timesteps(schedules[0].T)
+    cells = noised_grid(schedules, kind, x0, noise, ts)
+    row_labels = [SCHEDULE_LABELS[s.name].replace(" (", "<br>(") for s in schedules]
+    col_labels = [f"t = {t}" for t in ts]
+    cell_px = 120 if kind == "images" else 150
+    return (
+        figures.schedule_curves_figure(schedules, "alpha_bar"),
+        figures.schedule_curves_figure(schedules, "beta", log_y=bool(log_beta)),
+        figures.schedule_curves_figure(schedules, "log_snr"),
+        figures.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px),
+        summary_table(schedules),
+        warning_html(schedules),
+    )
+
+
+def check_seed(seed) -> int:
+    if seed is None or seed == "":
+        raise gr.Error("The seed is empty; enter a whole number (e.g. 0).")
+    value = float(seed)
+    if not value.is_integer() or not 0 <= value < 2**63:
+        raise gr.Error(f"The seed must be a whole number from 0 to {2**63 - 1}, got {seed}.")
+    return int(value)
+
+
+def upload_selected(path):
+    """Uploading a picture switches the data choice to it."""
+    return gr.Dropdown(value=UPLOAD) if path else gr.skip()
+
+
+# ----- layout ---------------------------------------------------------------------------------
+
+
+def build() -> None:
+    """Lay out the Schedules tab inside the current Blocks/Tab context and wire its events."""
+    first = compare(
+        list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, None, 0, True, *controls.default_param_values()
+    )
+    gr.Markdown(
+        "Compare noise schedules on shared axes. ◆ marks the step where SNR = 1 (ᾱ_t = ½): half signal, "
+        "half noise. Below, the **same** x₀ and the **same** noise ε are noised under each schedule."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            chosen = gr.CheckboxGroup(
+                choices=controls.SCHEDULE_CHOICES,
+                value=list(DEFAULT_SCHEDULES),
+                label=f"Schedules to compare ({MIN_SCHEDULES}–{MAX_SCHEDULES})",
+            )
+            T = controls.t_input()
+            params = controls.param_inputs(shown=DEFAULT_SCHEDULES, open_=False)
+            data = gr.Dropdown(choices=DATA_CHOICES, value=DEFAULT_DATA, label="Data x₀ for the noised grid")
+            digit = gr.Slider(0, N_BUNDLED_DIGITS - 1, value=0, step=1, label="MNIST digit number")
+            upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=110)
+            seed = gr.Number(value=0, precision=0, label="Noise seed")
+            log_beta = gr.Checkbox(value=True, label="β_t on a log scale")
+        with gr.Column(scale=3):
+            table = gr.Markdown(first[4])
+            warning = gr.HTML(first[5])
+            alpha_plot = gr.Plot(first[0], label="ᾱ_t: fraction of the signal kept")
+            logsnr_plot = gr.Plot(first[2], label="log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))")
+            beta_plot = gr.Plot(first[1], label="β_t: variance of the noise added at step t")
+            grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")
+
+    inputs = [chosen, T, data, digit, upload, seed, log_beta, *params.components]
+    outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning]
+    numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
+    triggers = [chosen.change, data.change, digit.release, log_beta.change]
+    triggers += [c.submit for c in numbers] + [c.blur for c in numbers]
+    triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
+    gr.on(triggers, compare, inputs=inputs, outputs=outputs, trigger_mode="always_last", show_progress="minimal")
+    chosen.change(
+        lambda names: params.visibility(names or []),
+        inputs=chosen,
+        outputs=list(params.groups.values()),
+        show_progress="hidden",
+        queue=False,
+    )
+    upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden", queue=False).then(
+        compare, inputs=inputs, outputs=outputs, show_progress="minimal"
+    )

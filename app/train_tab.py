@@ -1,0 +1,519 @@
+"""Train tab: a short live training run (Ho et al. 2020, Algorithm 1, via `core.trainer.Trainer`).
+
+Start streams the loss curve (every step, raw and smoothed, log scale) and preview samples from
+the EMA weights; Stop ends the run at once and keeps the model. Every finished, stopped or
+diverged run is saved as a checkpoint in this browser session's own directory and appears in
+the Reverse tab of this session only (the `gr.State` that `build()` returns).
+
+How a run is wired:
+- Start first runs `prepare_run` (cheap checks; reserves this session's run slot; says it waits
+  for a free slot), then `train_run`, a generator that shares the concurrency id "gpu" with the
+  other heavy work, so only DDPM_HEAVY_CONCURRENCY jobs train or sample at once.
+- `train_run` runs `Trainer.run()` in a background thread that feeds a queue and saves the
+  checkpoint when the loop ends; the generator polls the queue every POLL_SECONDS and yields UI
+  updates, so streaming never slows training. Its ``finally`` stops the trainer, so a cancelled
+  event or a closed browser tab ends the run.
+- Stop calls `Trainer.stop()` of this session's run only (looked up by ``session_hash`` in
+  `app.runs`), cancels the generator, waits for the checkpoint and hands it to the State.
+
+Server-side caps (env vars, see `app.runs`): DDPM_MAX_TRAIN_STEPS (default 20000; more steps
+are clamped with a visible note), DDPM_MAX_TRAIN_SECONDS (default 600; the run is then ended
+and saved), DDPM_RUNS_DIR (default runs/), DDPM_MAX_RUNS_PER_USER (default 5),
+DDPM_HEAVY_CONCURRENCY (default 1).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import queue
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+from app import controls, figures, runs
+from app.images import image_grid
+from core.checkpoints import save_checkpoint
+from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
+from core.datasets import load_training_data
+from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, dataset_available
+from core.mlp import MLPConfig, MLPDenoiser
+from core.schedules import NoiseSchedule
+from core.trainer import TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, resolve_device
+from core.unet import UNet, unet_config
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.4  # how often the UI generator drains the trainer's queue
+STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
+MAX_BATCH = 4096
+MAX_LR = 1e3  # above this nothing sensible happens; values up to it are allowed (to show divergence)
+MAX_PLOT_POINTS = 1500  # the loss curve is thinned to about this many points per trace
+SMOOTHING = 0.02  # weight of the newest loss in the smoothed curve (exponential moving average)
+PREVIEW_POINTS = 1000  # 2D preview samples
+PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
+
+MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
+# Defaults per kind of data (the CLI's, `core.train.DEFAULTS`; images on a CPU: tiny U-Net, fewer steps)
+DEFAULTS_2D = {"model": "mlp", "steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995}
+DEFAULTS_IMAGE_GPU = {"model": "small", "steps": 6000, "batch": 64, "lr": 5e-4, "ema_decay": 0.999}
+DEFAULTS_IMAGE_CPU = {"model": "tiny", "steps": 2000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999}
+RUN_BUSY_MESSAGE = "A training run of yours is already running or waiting; stop it or wait for it to finish."
+
+
+def data_kind_of(name: str) -> str:
+    if name in TOY2D_NAMES:
+        return "2d"
+    if name in IMAGE_DATASETS:
+        return "image"
+    raise gr.Error(f"Unknown data {name!r}; choose one from the list.")
+
+
+def image_defaults() -> dict:
+    return DEFAULTS_IMAGE_GPU if torch.cuda.is_available() else DEFAULTS_IMAGE_CPU
+
+
+def data_choices() -> tuple[list[tuple[str, str]], str]:
+    """(dropdown choices, a note on image data sets that are not available and why)."""
+    choices = [(TOY2D_LABELS[n], n) for n in TOY2D_NAMES]
+    missing = []
+    for name in IMAGE_DATASETS:
+        try:
+            available = dataset_available(name)
+        except (OSError, ValueError):
+            available = False
+        if available:
+            choices.append((IMAGE_DATASET_LABELS.get(name, name), name))
+        elif name == "mnist":
+            missing.append(IMAGE_DATASET_LABELS.get(name, name))
+    note = ""
+    if missing:
+        note = (
+            f"{', '.join(missing)} is not offered: its data files were not found. The host can set "
+            "`DDPM_DATA_DIR` to a folder holding `MNIST/raw/` with the original IDX files (e.g. "
+            "`t10k-images-idx3-ubyte.gz`)."
+        )
+    return choices, note
+
+
+# ----- input checks ------------------------------------------------------------------------------
+
+
+def _whole(value: Any, name: str, lo: int, hi: int | None = None) -> int:
+    if value is None or value == "":
+        raise gr.Error(f"{name} is empty; enter a whole number.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a whole number, got {value!r}.") from None
+    if not math.isfinite(number) or not number.is_integer():
+        raise gr.Error(f"{name} must be a whole number, got {value!r}.")
+    if number < lo or (hi is not None and number > hi):
+        bound = f"from {lo} to {hi}" if hi is not None else f"≥ {lo}"
+        raise gr.Error(f"{name} must be {bound}, got {number:g}.")
+    return int(number)
+
+
+@dataclass
+class Plan:
+    """A checked training request."""
+
+    data: str
+    kind: str
+    schedule: NoiseSchedule
+    model: str
+    steps: int
+    batch: int
+    lr: float
+    seed: int
+    max_seconds: float
+    notes: list[str]
+
+
+def make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_values) -> Plan:
+    """Check every input (gr.Error with a plain message) and apply the server caps."""
+    if not data:
+        raise gr.Error("Choose the training data.")
+    kind = data_kind_of(data)
+    if kind == "image" and not dataset_available(data):
+        raise gr.Error(
+            f"{IMAGE_DATASET_LABELS.get(data, data)} is not available on this server: its files were not found "
+            "(the host can set DDPM_DATA_DIR)."
+        )
+    schedule = controls.build_schedule(schedule_name, T, param_values)
+    if model not in {value for _, value in MODEL_CHOICES}:
+        raise gr.Error(f"Unknown model {model!r}; choose one from the list.")
+    if (kind == "2d") != (model == "mlp"):
+        raise gr.Error("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
+    notes = []
+    steps = _whole(steps, "Training steps", 1)
+    cap = runs.max_train_steps()
+    if steps > cap:
+        notes.append(f"{steps} steps asked for; this server allows at most {cap}, so the run takes {cap}.")
+        steps = cap
+    batch = _whole(batch, "Batch size", 1, MAX_BATCH)
+    if lr is None or lr == "":
+        raise gr.Error("Learning rate is empty; enter a positive number such as 0.002.")
+    try:
+        lr = float(lr)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Learning rate must be a positive number, got {lr!r}.") from None
+    if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
+        raise gr.Error(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
+    seed = _whole(seed, "Seed", 0, 2**31 - 1)
+    max_seconds = runs.max_train_seconds()
+    return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes)
+
+
+# ----- status and figures --------------------------------------------------------------------------
+
+
+def _fmt_seconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def status_html(text: str, *, fraction: float | None = None, tone: str = "info", notes: list[str] | None = None) -> str:
+    colours = {"info": "#2563eb", "ok": "#16a34a", "warn": "#d97706", "error": "#dc2626"}
+    if tone not in colours:
+        raise ValueError(f"unknown tone {tone!r}")
+    bar = ""
+    if fraction is not None:
+        pct = 100 * min(1.0, max(0.0, fraction))
+        bar = (
+            '<div style="background:#e5e7eb;border-radius:6px;height:10px;margin:4px 0 6px 0">'
+            f'<div class="train-progress" style="width:{pct:.1f}%;background:{colours[tone]};height:10px;'
+            'border-radius:6px"></div></div>'
+        )
+    extra = "".join(f'<div style="color:#b45309">⚠ {html.escape(n)}</div>' for n in notes or [])
+    return (
+        f'<div class="train-status" data-tone="{tone}">{bar}'
+        f'<div style="color:{colours[tone] if tone != "info" else "inherit"}">{text}</div>{extra}</div>'
+    )
+
+
+def _thin(values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(values) <= MAX_PLOT_POINTS:
+        return steps, values
+    index = np.linspace(0, len(values) - 1, MAX_PLOT_POINTS).round().astype(int)
+    return steps[index], values[index]
+
+
+def smooth(losses: np.ndarray) -> np.ndarray:
+    """Exponential moving average, bias-corrected so that the first points are not pulled to 0."""
+    out = np.empty_like(losses)
+    acc, weight = 0.0, 0.0
+    for i, value in enumerate(losses):
+        acc = (1 - SMOOTHING) * acc + SMOOTHING * value
+        weight = (1 - SMOOTHING) * weight + SMOOTHING
+        out[i] = acc / weight
+    return out
+
+
+def loss_figure(losses: list[float], smoothed: list[float] | np.ndarray | None = None):
+    """Training loss per step, raw (light) and smoothed, on a log y axis."""
+    values = np.asarray(losses, dtype=np.float64)
+    steps = np.arange(1, len(values) + 1)
+    data = []
+    if len(values):
+        sm = smooth(values) if smoothed is None else np.asarray(smoothed)
+        x, y = _thin(values, steps)
+        xs, ys = _thin(sm, steps)
+        data = [
+            dict(type="scatter", x=x, y=y, mode="lines", name="loss (each step)",
+                 line=dict(color="#9ecae1", width=1), hoverinfo="x+y"),
+            dict(type="scatter", x=xs, y=ys, mode="lines", name="smoothed",
+                 line=dict(color="#08519c", width=2.5), hoverinfo="x+y"),
+        ]
+    layout = figures._base_layout(
+        320,
+        legend=dict(x=0.99, xanchor="right", y=0.99),
+        xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
+        yaxis=dict(title=dict(text="loss ‖ε − ε̂‖² (mean)"), type="log"),
+    )
+    return figures.fast_figure(data, layout)
+
+
+def preview_figure(kind: str, preview: torch.Tensor):
+    if kind == "2d":
+        return figures.points_figure(preview.numpy(), height=380, name="samples")
+    if kind == "image":
+        return figures.image_figure(image_grid(preview, nrow=4), height=380)
+    raise ValueError(f"unknown data kind {kind!r}")
+
+
+# ----- the run ------------------------------------------------------------------------------------
+
+
+def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
+    torch.manual_seed(plan.seed)  # weight initialisation
+    if plan.kind == "2d":
+        return MLPDenoiser(MLPConfig())
+    channels, size = int(data.shape[1]), int(data.shape[2])
+    try:
+        return UNet(unet_config(plan.model, size, channels))
+    except ValueError as err:
+        raise gr.Error(f"This U-Net does not fit the data: {err}") from None
+
+
+def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
+    defaults = DEFAULTS_2D if plan.kind == "2d" else image_defaults()
+    if plan.kind == "2d":
+        every, n = max(50, plan.steps // 20), PREVIEW_POINTS
+    else:
+        every, n = max(100, plan.steps // 8), PREVIEW_IMAGES
+    return TrainConfig(
+        steps=plan.steps, batch_size=plan.batch, lr=plan.lr, ema_decay=defaults["ema_decay"], seed=plan.seed,
+        device="auto", preview_every=every, preview_n=n, preview_steps=min(50, plan.schedule.T),
+        log_every=10, clip_x0=info.clip_x0, hflip=plan.data == "cifar10", max_seconds=plan.max_seconds,
+        warmup_steps=min(100, max(1, plan.steps // 10)),
+    )
+
+
+def _checkpoint_dir(key: str, info: DataInfo, schedule: NoiseSchedule) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{info.name}-{schedule.name}-T{schedule.T}-{stamp}")
+    directory = runs.user_dir(key) / base
+    n = 2
+    while directory.exists():
+        directory = runs.user_dir(key) / f"{base}-{n}"
+        n += 1
+    return directory
+
+
+_DONE = object()
+
+
+def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_size: int, events: queue.Queue) -> None:
+    """Background thread: train, save the checkpoint (whatever ended the run), report, finish."""
+    reason, error, end = "error", "", None
+    try:
+        for event in trainer.run():
+            events.put(event)
+            if event.kind == "end":
+                end, reason = event, event.reason
+    except TrainingDiverged as err:
+        reason, error = "diverged", str(err)
+    except Exception as err:  # reported to the user; the weights so far are still saved
+        log.exception("training run of session %s failed", run.key)
+        reason, error = "error", f"{type(err).__name__}: {err}"
+    try:
+        if trainer.step > 0:
+            training = {
+                **asdict(trainer.config), "model": plan.model, "steps_done": trainer.step, "end_reason": reason,
+                "seconds": round(end.elapsed, 2) if end else None, "hardware": device_name(trainer.device),
+                "torch": torch.__version__, "data_size": data_size, "source": "DDPM Explorer Train tab",
+            }
+            path = save_checkpoint(_checkpoint_dir(run.key, info, plan.schedule), trainer.sampling_model,
+                                   plan.schedule, info, training=training)
+            run.checkpoint = path
+            runs.prune_user_runs(run.key)
+    except Exception as err:
+        log.exception("saving the checkpoint of session %s failed", run.key)
+        error = (error + "; " if error else "") + f"the model could not be saved ({type(err).__name__}: {err})"
+    saved = f" Saved as <b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
+    if reason == "diverged":
+        run.message = f"Training stopped: {html.escape(error)}.{saved}"
+    elif reason == "error":
+        run.message = f"Training failed: {html.escape(error)}.{saved}"
+    else:
+        what = {"finished": "Finished", "stopped": "Stopped", "time limit": "Stopped at the server's time limit"}[reason]
+        run.message = f"{what} after {trainer.step} steps.{saved}"
+        if error:
+            run.message += f" {html.escape(error)}"
+    run.reason = reason
+    runs.REGISTRY.finish(run)
+    events.put(_DONE)
+
+
+def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
+    fraction = event.step / max(1, event.total_steps)
+    rate = event.step / event.elapsed if event.elapsed > 0 else 0.0
+    eta = (event.total_steps - event.step) / rate if rate > 0 else float("nan")
+    eta = min(eta, max(0.0, plan.max_seconds - event.elapsed)) if math.isfinite(eta) else eta
+    text = (
+        f"Step <b>{event.step}</b> / {event.total_steps} · loss {event.loss:.4f} · "
+        f"{event.samples_per_s:,.0f} examples/s · {_fmt_seconds(event.elapsed)} elapsed · "
+        f"ETA {_fmt_seconds(eta) if math.isfinite(eta) else '…'} · {device}"
+    )
+    return text, fraction
+
+
+def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
+    paths = [p for p in (trained or []) if Path(p).is_dir()]
+    if path is not None and str(path) not in paths:
+        paths.append(str(path))
+    return paths
+
+
+def prepare_run(request: gr.Request, data, schedule_name, T, model, steps, batch, lr, seed, trained, *param_values):
+    """Start, part 1 (not queued behind training): check inputs, reserve this session's slot."""
+    plan = make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_values)
+    key = runs.session_key(request)
+    try:
+        runs.REGISTRY.reserve(key)
+    except runs.RunBusy:
+        raise gr.Error(RUN_BUSY_MESSAGE) from None
+    return status_html("Waiting for a free training slot… (other runs on this server go first)", fraction=0.0,
+                       notes=plan.notes)
+
+
+def train_run(request: gr.Request, data, schedule_name, T, model, steps, batch, lr, seed, trained, *param_values):
+    """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, trained paths)."""
+    plan = make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_values)
+    key = runs.session_key(request)
+    try:
+        run = runs.REGISTRY.claim(key)
+    except runs.RunBusy:
+        raise gr.Error(RUN_BUSY_MESSAGE) from None
+    if run.stop_requested.is_set():
+        runs.REGISTRY.finish(run)
+        yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip()
+        return
+    try:
+        yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
+            loss_figure([]), gr.skip(), gr.skip()
+        try:
+            tensor, info = load_training_data(plan.data, seed=plan.seed)
+        except (DataUnavailableError, ValueError, OSError) as err:
+            raise gr.Error(f"The training data could not be loaded: {err}") from None
+        network = build_model(plan, tensor)
+        try:
+            trainer = Trainer(network, plan.schedule, tensor, train_config(plan, info))
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+    except BaseException:
+        runs.REGISTRY.finish(run)
+        raise
+    device = device_name(trainer.device)
+    run.trainer = trainer
+    if run.stop_requested.is_set():  # Stop pressed while loading
+        trainer.stop()
+    events: queue.Queue = queue.Queue()
+    thread = threading.Thread(target=_worker, args=(run, trainer, plan, info, len(tensor), events),
+                              name=f"train-{key}", daemon=True)
+    losses: list[float] = []
+    last: TrainEvent | None = None
+    preview = None
+    preview_update: Any = gr.skip()
+    try:
+        thread.start()
+        done = False
+        while not done:
+            deadline = time.monotonic() + POLL_SECONDS
+            items = []
+            while not done and (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    item = events.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                items.append(item)
+                done = item is _DONE
+            if not items:
+                continue
+            preview = None
+            for item in items:
+                if item is _DONE:
+                    continue
+                losses.extend(item.losses)
+                last = item
+                if item.preview is not None:
+                    preview = item.preview
+            preview_update = preview_figure(plan.kind, preview) if preview is not None else gr.skip()
+            if done:
+                break
+            if last is not None:
+                text, fraction = _progress_text(last, plan, device)
+                yield status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses), preview_update, gr.skip()
+        # the worker has saved the checkpoint; for 2D (cheap) one last preview from the final weights
+        final_preview = preview_update if preview is not None else gr.skip()
+        if run.checkpoint is not None and run.reason != "diverged" and plan.kind == "2d":
+            final_preview = preview_figure(plan.kind, trainer.preview())
+        tone = {"diverged": "error", "error": "error", "finished": "ok"}.get(run.reason, "warn")
+        if tone == "error":
+            gr.Warning(re.sub(r"<[^>]+>", "", run.message))
+        fraction = (last.step / max(1, last.total_steps)) if last else 0.0
+        yield (status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes), loss_figure(losses),
+               final_preview, _with_checkpoint(trained, run.checkpoint))
+    finally:
+        trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
+
+
+def stop_run(request: gr.Request, trained):
+    """Stop this session's run (never another's); wait for its checkpoint and add it to the State."""
+    key = runs.session_key(request)
+    run = runs.REGISTRY.stop(key)
+    if run is None:
+        return status_html("No training run to stop.", tone="warn"), gr.skip()
+    if not run.done.wait(STOP_WAIT_SECONDS):
+        return status_html("Stopping… the run ends after its current step.", tone="warn"), gr.skip()
+    message = run.message or "Stopped."
+    return status_html(message, fraction=None, tone="warn"), _with_checkpoint(trained, run.checkpoint)
+
+
+def kind_defaults(data: str):
+    """When the data changes between 2D and images: matching model, steps, batch and learning rate."""
+    if data not in TOY2D_NAMES and data not in IMAGE_DATASETS:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    d = DEFAULTS_2D if data in TOY2D_NAMES else image_defaults()
+    return d["model"], d["steps"], d["batch"], d["lr"]
+
+
+# ----- layout ---------------------------------------------------------------------------------------
+
+
+def build() -> gr.State:
+    """Lay out the Train tab; returns the State with this session's trained checkpoint paths."""
+    choices, missing_note = data_choices()
+    device = device_name(resolve_device("auto"))
+    gr.Markdown(
+        "Train a small ε-prediction network (Algorithm 1 of Ho et al. 2020) and watch the loss fall. "
+        f"Runs here: **{device}**. Each run is saved for this browser session and appears in the "
+        "**Reverse** tab; Stop keeps the model trained so far. "
+        f"This server caps a run at {runs.max_train_steps():,} steps and {_fmt_seconds(runs.max_train_seconds())}."
+    )
+    trained = gr.State([], delete_callback=runs.delete_user_checkpoints)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            data = gr.Dropdown(choices=choices, value="swiss_roll", label="Training data")
+            if missing_note:
+                gr.Markdown(missing_note)
+            schedule_name = controls.schedule_dropdown()
+            T = controls.t_input()
+            params = controls.param_inputs(("linear",), open_=False)
+            model = gr.Dropdown(choices=MODEL_CHOICES, value="mlp", label="Model")
+            with gr.Row():
+                steps = gr.Number(value=DEFAULTS_2D["steps"], precision=0, label="Training steps", minimum=1)
+                batch = gr.Number(value=DEFAULTS_2D["batch"], precision=0, label="Batch size", minimum=1)
+            with gr.Row():
+                lr = gr.Number(value=DEFAULTS_2D["lr"], label="Learning rate")
+                seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+            with gr.Row():
+                start = gr.Button("Start training", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+        with gr.Column(scale=2):
+            status = gr.HTML(status_html("Press <b>Start training</b>. The default run (swiss roll, 3000 steps) "
+                                         "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status")
+            loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
+            preview = gr.Plot(label="Samples from the current (EMA) weights", elem_id="train-preview")
+
+    schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
+                         show_progress="hidden", queue=False)
+    data.change(kind_defaults, data, [model, steps, batch, lr], show_progress="hidden", queue=False)
+
+    inputs = [data, schedule_name, T, model, steps, batch, lr, seed, trained, *params.components]
+    train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
+        train_run, inputs, [status, loss_plot, preview, trained], show_progress="hidden",
+        concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
+    )
+    stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
+               concurrency_limit=None)
+    return trained

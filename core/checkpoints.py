@@ -1,0 +1,189 @@
+"""Checkpoints: a directory with the weights in safetensors and everything else in JSON.
+
+    <dir>/model.safetensors   the sampling weights (the EMA copy when training used EMA)
+    <dir>/config.json         format version, model kind + config, schedule, data, training, metrics
+
+Nothing is ever unpickled. `save_checkpoint` writes into a temporary sibling directory and
+renames it into place, so a reader never sees a half-written checkpoint and a crash never
+leaves one behind. `load_checkpoint` rebuilds model and schedule from the JSON and refuses a
+missing file, an unknown format version or tensors whose names/shapes do not match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from core.data import DataInfo
+from core.mlp import MLPConfig, MLPDenoiser
+from core.schedules import NoiseSchedule, schedule_from_config
+from core.unet import UNet, UNetConfig
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read: the message says which file and what is wrong."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: a ready model (eval mode), its schedule and the full JSON config."""
+
+    path: Path
+    model: nn.Module
+    schedule: NoiseSchedule
+    data: DataInfo
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def model_spec(model: nn.Module) -> dict[str, Any]:
+    """{"kind", "config"} describing ``model`` so that `build_model` can rebuild it."""
+    if isinstance(model, MLPDenoiser):
+        return {"kind": "mlp", "config": asdict(model.config)}
+    if isinstance(model, UNet):
+        return {"kind": "unet", "config": asdict(model.config)}
+    raise ValueError(f"cannot checkpoint a model of type {type(model).__name__}; expected MLPDenoiser or UNet")
+
+
+def build_model(spec: dict[str, Any]) -> nn.Module:
+    """Inverse of `model_spec` (fresh weights)."""
+    kind, config = spec.get("kind"), spec.get("config", {})
+    if kind == "mlp":
+        return MLPDenoiser(MLPConfig(**config))
+    if kind == "unet":
+        return UNet(UNetConfig(**config))
+    raise ValueError(f"unknown model kind {kind!r}; expected mlp or unet")
+
+
+def save_checkpoint(
+    directory: str | Path,
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    data: DataInfo,
+    *,
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a checkpoint directory atomically (temp dir + rename); returns its path."""
+    directory = Path(directory)
+    if directory.exists() and not overwrite:
+        raise FileExistsError(f"checkpoint directory {directory} already exists")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model": model_spec(model),
+        "schedule": schedule.to_config(),
+        "data": asdict(data),
+        "training": training or {},
+        "metrics": metrics or {},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    weights = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, allow_nan=True) + "\n")
+        if directory.exists():  # overwrite: move the old one aside, then swap
+            old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{time.monotonic_ns()}")
+            directory.rename(old)
+            tmp.rename(directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def read_config(directory: str | Path) -> dict[str, Any]:
+    """The checkpoint's JSON config, checked for presence and format version."""
+    directory = Path(directory)
+    config_path = directory / CONFIG_FILE
+    if not directory.is_dir():
+        raise CheckpointError(f"no checkpoint directory at {directory}")
+    if not config_path.is_file():
+        raise CheckpointError(f"{directory} is not a checkpoint: {CONFIG_FILE} is missing")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{config_path} is not readable JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_path} does not hold a JSON object")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{config_path}: format version {version!r} is not supported (expected {FORMAT_VERSION})")
+    return config
+
+
+def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild model (eval mode, on ``device``) and schedule from a checkpoint directory."""
+    directory = Path(directory)
+    config = read_config(directory)
+    weights_path = directory / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(f"{directory} is not complete: {WEIGHTS_FILE} is missing")
+    try:
+        model = build_model(config["model"])
+        schedule = schedule_from_config(config["schedule"])
+        raw = config["data"]
+        data = DataInfo(
+            name=raw["name"], kind=raw["kind"], shape=tuple(raw["shape"]),
+            mean=tuple(raw.get("mean", (0.0, 0.0))), scale=float(raw.get("scale", 1.0)),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{directory / CONFIG_FILE} is invalid: {err}") from None
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights_path} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise CheckpointError(
+                f"{weights_path}: tensor {key} has shape {tuple(tensor.shape)}, the config expects {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(state)
+    return Checkpoint(path=directory, model=model.to(device).eval(), schedule=schedule, data=data, config=config)
+
+
+def list_checkpoints(root: str | Path) -> list[Path]:
+    """Checkpoint directories directly under ``root`` (those with a readable config), sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for child in sorted(root.iterdir()):
+        if child.name.startswith(".") or not child.is_dir():
+            continue
+        try:
+            read_config(child)
+        except CheckpointError:
+            continue
+        if (child / WEIGHTS_FILE).is_file():
+            found.append(child)
+    return found

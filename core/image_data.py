@@ -1,0 +1,368 @@
+"""Image data sets for the DDPM U-Net: MNIST, Fashion-MNIST, CIFAR-10 and a folder of images.
+
+Images are kept as uint8 tensors (N, C, H, W) and mapped to the model's range on use:
+x_0 = 2 · (pixel / 255) − 1 ∈ [−1, 1] (Ho et al. 2020, §3.3: "data consisting of integers in
+{0, 1, ..., 255} scaled linearly to [−1, 1]"), and back with clamp + round.
+
+Where the files come from, in order:
+1. a data directory (``root``; default ``$DDPM_DATA_DIR``, else ``./data``) holding the original
+   files: the IDX files of MNIST in ``<root>/MNIST/raw/`` and of Fashion-MNIST in
+   ``<root>/FashionMNIST/raw/`` (gzipped or not; one split alone is enough), read by the small IDX
+   reader below; CIFAR-10's python pickle batches in ``<root>/cifar-10-batches-py/`` (read by
+   torchvision);
+2. torchvision's download into the same directory, when ``download=True``;
+3. otherwise `DataUnavailableError`, naming the directory searched and the files expected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+IMAGE_DATASET_LABELS = {
+    "mnist": "MNIST (handwritten digits, 28×28 grey)",
+    "fashion_mnist": "Fashion-MNIST (clothing, 28×28 grey)",
+    "cifar10": "CIFAR-10 (objects, 32×32 colour)",
+}
+DATA_DIR_ENV = "DDPM_DATA_DIR"
+DEFAULT_DATA_DIR = "./data"
+SPLITS = ("train", "test", "any")
+
+_IDX_DIRS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # <root>/<dir>/raw/
+_IDX_PREFIX = {"train": "train", "test": "t10k"}  # file-name prefix of each split
+_IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions (N, rows, cols)
+_IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension (N,)
+_CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_FILES = {
+    "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
+    "test": ("test_batch",),
+}
+_CIFAR_META = "batches.meta"
+_CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer",
+                "dog", "frog", "horse", "ship", "truck"),
+}
+
+Split = Literal["train", "test", "any"]
+
+
+class DataUnavailableError(ValueError):
+    """The data set's files are neither in the data directory nor downloadable."""
+
+
+@dataclass
+class ImageDataset:
+    name: str
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor | None  # int64 (N,)
+    source: str  # where it was read from
+    class_names: tuple[str, ...] | None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[2]
+
+
+# ----- value ranges --------------------------------------------------------------------------
+def to_model_range(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 {0..255} → float32 in [−1, 1]: x = 2 · p/255 − 1."""
+    return images_uint8.to(torch.float32) / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float in [−1, 1] → uint8: p = round((clamp(x, −1, 1) + 1) · 127.5)."""
+    return ((x.detach().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror each image of the batch (B, C, H, W) left–right with probability ½."""
+    flip = torch.rand(x.shape[0], generator=generator, device=generator.device) < 0.5  # (B,)
+    flip = flip.to(x.device)[:, None, None, None]
+    return torch.where(flip, x.flip(-1), x)
+
+
+# ----- IDX files (MNIST, Fashion-MNIST) -----------------------------------------------------
+def _data_root(root: str | os.PathLike[str] | None) -> Path:
+    return Path(root if root is not None else os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)).expanduser()
+
+
+def _find(directory: Path, name: str) -> Path | None:
+    """``name`` or ``name.gz`` in ``directory`` (the uncompressed copy first)."""
+    for candidate in (directory / name, directory / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _idx_names(split: Literal["train", "test"]) -> tuple[str, str]:
+    prefix = _IDX_PREFIX[split]
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """An IDX file (LeCun's MNIST format, optionally gzipped) as a uint8 array.
+
+    Layout: a big-endian int32 magic number 0x0000 08 D (08 = unsigned byte, D = number of
+    dimensions), D big-endian int32 sizes, then the bytes in row-major order.
+    """
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"cannot read IDX file {path}: {e}") from e
+    if len(raw) < 4 or int.from_bytes(raw[:4], "big") != magic:
+        found = f"0x{int.from_bytes(raw[:4], 'big'):08x}" if len(raw) >= 4 else "a truncated header"
+        raise ValueError(f"{path} is not a valid IDX file: expected magic number 0x{magic:08x}, found {found}")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path} is truncated: its IDX header needs {header} bytes, the file has {len(raw)}")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise ValueError(f"{path} is corrupt: its header says shape {shape} ({expected} bytes), the file has {len(raw)} bytes")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _idx_split_present(directory: Path, split: Literal["train", "test"]) -> bool:
+    return all(_find(directory, name) is not None for name in _idx_names(split))
+
+
+def _load_idx_split(name: str, directory: Path, split: Literal["train", "test"]) -> ImageDataset:
+    image_name, label_name = _idx_names(split)
+    image_path, label_path = _find(directory, image_name), _find(directory, label_name)
+    assert image_path is not None and label_path is not None  # checked by _idx_split_present
+    images = read_idx(image_path, _IDX_IMAGES_MAGIC)  # (N, H, W)
+    labels = read_idx(label_path, _IDX_LABELS_MAGIC)  # (N,)
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{image_path} holds {images.shape[0]} images but {label_path} {labels.shape[0]} labels")
+    if labels.size and int(labels.max()) >= len(_CLASS_NAMES[name]):
+        raise ValueError(f"{label_path} holds label {int(labels.max())}, beyond the {len(_CLASS_NAMES[name])} classes")
+    return ImageDataset(
+        name=name,
+        images=torch.from_numpy(images.copy()).unsqueeze(1),  # (N, 1, H, W)
+        labels=torch.from_numpy(labels.astype(np.int64)),
+        source=f"{image_path.parent} ({split} split)",
+        class_names=_CLASS_NAMES[name],
+    )
+
+
+# ----- CIFAR-10 ------------------------------------------------------------------------------
+def _cifar_present(directory: Path) -> bool:
+    # torchvision's CIFAR10 checks every batch of both splits before loading either.
+    files = (*_CIFAR_FILES["train"], *_CIFAR_FILES["test"], _CIFAR_META)
+    return all((directory / f).is_file() for f in files)
+
+
+def _load_cifar(root: Path, split: Literal["train", "test"], download: bool) -> ImageDataset:
+    from torchvision.datasets import CIFAR10
+
+    try:
+        data = CIFAR10(str(root), train=split == "train", download=download)
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted."
+        raise DataUnavailableError(f"CIFAR-10 in {root / _CIFAR_DIR} could not be read: {e}") from e
+    images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) → (N, C, H, W)
+    return ImageDataset(
+        name="cifar10",
+        images=images,
+        labels=torch.tensor(data.targets, dtype=torch.int64),
+        source=f"{root / _CIFAR_DIR} ({split} split)",
+        class_names=_CLASS_NAMES["cifar10"],
+    )
+
+
+# ----- public loaders ------------------------------------------------------------------------
+def _check_name(name: str) -> None:
+    if name not in IMAGE_DATASETS:
+        raise ValueError(f"Unknown image data set {name!r}; choose one of: {', '.join(IMAGE_DATASETS)}")
+
+
+def _offline_dir(name: str, root: Path) -> Path:
+    if name in _IDX_DIRS:
+        return root / _IDX_DIRS[name] / "raw"
+    if name == "cifar10":
+        return root / _CIFAR_DIR
+    raise ValueError(f"Unknown image data set {name!r}")
+
+
+def _splits_to_try(split: str) -> tuple[Literal["train", "test"], ...]:
+    if split == "train":
+        return ("train",)
+    if split == "test":
+        return ("test",)
+    if split == "any":
+        return ("train", "test")
+    raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+
+
+def _expected_files(name: str, splits: tuple[Literal["train", "test"], ...]) -> str:
+    if name in _IDX_DIRS:
+        return " or ".join(" + ".join(f"{n}(.gz)" for n in _idx_names(s)) for s in splits)
+    if name == "cifar10":
+        return ", ".join((*_CIFAR_FILES["train"], *_CIFAR_FILES["test"], _CIFAR_META))
+    raise ValueError(f"Unknown image data set {name!r}")
+
+
+def _load_offline(name: str, root: Path, splits: tuple[Literal["train", "test"], ...]) -> ImageDataset | None:
+    directory = _offline_dir(name, root)
+    if name in _IDX_DIRS:
+        for s in splits:
+            if _idx_split_present(directory, s):
+                return _load_idx_split(name, directory, s)
+        return None
+    if name == "cifar10":
+        return _load_cifar(root, splits[0], download=False) if _cifar_present(directory) else None
+    raise ValueError(f"Unknown image data set {name!r}")
+
+
+def _download(name: str, root: Path, split: Literal["train", "test"]) -> None:
+    """Fetch the original files into ``root`` with torchvision (raises on network failure)."""
+    from torchvision import datasets
+
+    if name == "mnist":
+        datasets.MNIST(str(root), train=split == "train", download=True)
+    elif name == "fashion_mnist":
+        datasets.FashionMNIST(str(root), train=split == "train", download=True)
+    elif name == "cifar10":
+        datasets.CIFAR10(str(root), train=split == "train", download=True)
+    else:
+        raise ValueError(f"Unknown image data set {name!r}")
+
+
+def load_image_dataset(
+    name: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    split: Split = "train",
+    download: bool = True,
+    limit: int | None = None,
+) -> ImageDataset:
+    """Load ``name`` (one of `IMAGE_DATASETS`) as uint8 (N, C, H, W) images with int64 labels.
+
+    ``split="any"`` takes the training split when its files are present, else the test split.
+    The data directory is searched first; then, with ``download=True``, torchvision downloads
+    into it; otherwise `DataUnavailableError` says what was searched and what is expected.
+    ``limit`` keeps the first ``limit`` images.
+    """
+    _check_name(name)
+    splits = _splits_to_try(split)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of images, got {limit}")
+    data_root = _data_root(root)
+    data = _load_offline(name, data_root, splits)
+    download_note = "download=False"
+    if data is None and download:
+        try:
+            _download(name, data_root, splits[0])
+        except (RuntimeError, OSError, ValueError) as e:  # torchvision wraps URLError in RuntimeError
+            download_note = f"downloading failed (no internet?): {' '.join(str(e).split())}"
+        else:
+            data = _load_offline(name, data_root, splits)
+            download_note = "downloading left no readable files"
+    if data is None:
+        label = IMAGE_DATASET_LABELS[name].split(" (")[0]
+        raise DataUnavailableError(
+            f"{label} not found in {_offline_dir(name, data_root)}: expected "
+            f"{_expected_files(name, splits)}; {download_note}. Set {DATA_DIR_ENV} or pass root= "
+            "to point at a directory holding the original files."
+        )
+    if limit is not None:
+        data.images = data.images[:limit]
+        data.labels = data.labels[:limit] if data.labels is not None else None
+    return data
+
+
+def dataset_available(name: str, root: str | os.PathLike[str] | None = None) -> bool:
+    """True when ``name``'s original files (any split for MNIST/Fashion-MNIST) are in the data directory."""
+    _check_name(name)
+    directory = _offline_dir(name, _data_root(root))
+    if name in _IDX_DIRS:
+        return any(_idx_split_present(directory, s) for s in ("train", "test"))
+    if name == "cifar10":
+        return _cifar_present(directory)
+    raise ValueError(f"Unknown image data set {name!r}")
+
+
+# ----- a folder of images --------------------------------------------------------------------
+def _to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """RGB or L; transparent pixels are composited onto white (not left as black)."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    image = image.convert("RGB")
+    if channels == 1:
+        return image.convert("L")
+    if channels == 3:
+        return image
+    raise ValueError(f"channels must be 1 or 3, got {channels}")
+
+
+def _resize_center_crop(image: Image.Image, size: int) -> Image.Image:
+    """Scale the shorter side to ``size`` (Lanczos), then crop the centred size × size square."""
+    w, h = image.size
+    scale = size / min(w, h)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    image = image.resize((new_w, new_h), Image.Resampling.LANCZOS)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def load_image_folder(
+    path: str | os.PathLike[str], *, size: int, channels: int, limit: int | None = None
+) -> ImageDataset:
+    """Every readable image under ``path`` (recursively, sorted by path), as uint8 (N, C, size, size).
+
+    Each image is converted to RGB (``channels=3``) or grey (``channels=1``), its shorter side
+    scaled to ``size`` and its centre cropped. Files PIL cannot open are skipped and counted in
+    ``source``; ``limit`` keeps the first ``limit`` images.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size!r}")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"image folder {folder} does not exist or is not a directory")
+    arrays: list[np.ndarray] = []
+    skipped: list[str] = []
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if limit is not None and len(arrays) >= limit:
+            break
+        try:
+            with Image.open(file) as image:
+                image = ImageOps.exif_transpose(image)
+                image = _resize_center_crop(_to_mode(image, channels), size)
+                arrays.append(np.asarray(image, dtype=np.uint8).reshape(size, size, channels))
+        except (UnidentifiedImageError, OSError):
+            skipped.append(file.name)
+    if not arrays:
+        raise ValueError(f"no readable images in {folder} (PNG, JPEG, … files PIL can open)")
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # (N, C, size, size)
+    note = f"; {len(skipped)} unreadable file(s) skipped, e.g. {skipped[0]}" if skipped else ""
+    return ImageDataset(
+        name=folder.name,
+        images=images,
+        labels=None,
+        source=f"{folder} ({len(arrays)} images{note})",
+        class_names=None,
+    )

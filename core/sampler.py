@@ -1,0 +1,186 @@
+"""Reverse-process samplers: DDPM ancestral sampling (Ho et al. 2020, Algorithm 2) and DDIM
+(Song et al. 2021), as generators that yield one record per reverse step.
+
+Both run over a decreasing list of timesteps τ = [τ_1 = T > ... > τ_S ≥ 1], then to 0. With
+s the next timestep in the list (0 after the last), ᾱ_0 = 1 and the model's ε̂ = ε_θ(x_t, t):
+
+    x̂_0 = (x_t − √(1 − ᾱ_t) · ε̂) / √ᾱ_t                                   (eq. 15)
+    (optionally clipped to [−1, 1] for image data, then ε̂ re-derived from the clipped x̂_0)
+
+DDPM (full chain: τ = T..1; strided: any sub-list; β_{t|s} = 1 − ᾱ_t/ᾱ_s is the effective β):
+    x_s = μ̃(x_t, x̂_0) + σ · z,   μ̃ = √ᾱ_s β_{t|s}/(1 − ᾱ_t) · x̂_0 + √(ᾱ_t/ᾱ_s)(1 − ᾱ_s)/(1 − ᾱ_t) · x_t
+    σ² = β̃_{t|s} = β_{t|s}(1 − ᾱ_s)/(1 − ᾱ_t)  ("small", the posterior variance)
+       or β_{t|s}                                ("large", the upper bound of Ho et al. §3.2);
+    no noise is added on the last step (s = 0), whichever variance is chosen.
+    (With unclipped x̂_0, μ̃ equals eq. 11: (x_t − β_t/√(1 − ᾱ_t) · ε̂)/√α_t.)
+
+DDIM (eq. 12), with η ∈ [0, 1] interpolating deterministic (0) and DDPM-like (1) sampling:
+    σ = η · √((1 − ᾱ_s)/(1 − ᾱ_t)) · √(1 − ᾱ_t/ᾱ_s)
+    x_s = √ᾱ_s · x̂_0 + √(1 − ᾱ_s − σ²) · ε̂ + σ · z
+The last step uses ᾱ_s = ᾱ_0 = 1, so it returns x̂_0.
+
+Randomness comes only from the explicit ``generator``: same seed, same samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from core.schedules import NoiseSchedule
+
+Method = Literal["ddpm", "ddim"]
+Variance = Literal["small", "large"]
+METHODS: tuple[Method, ...] = ("ddpm", "ddim")
+VARIANCES: tuple[Variance, ...] = ("small", "large")
+
+
+@dataclass
+class StepRecord:
+    """One reverse step t → t_prev (all tensors shaped like x_t, on the model's device)."""
+
+    index: int  # 0-based position of this step in the chain
+    n_steps: int  # length of the chain
+    t: int
+    t_prev: int
+    x_t: torch.Tensor
+    x_prev: torch.Tensor
+    x0_pred: torch.Tensor
+    eps_pred: torch.Tensor
+
+    def __getitem__(self, key: str) -> object:  # records read like dicts too: record["x_prev"]
+        return getattr(self, key)
+
+
+def timesteps(T: int, steps: int | None, method: Method) -> list[int]:
+    """The decreasing timestep list of a chain: T, ..., 1 (``steps`` of them, evenly spaced).
+
+    ``steps=None`` means all T steps for DDPM and 50 (or T if smaller) for DDIM.
+    """
+    if steps is None:
+        steps = T if method == "ddpm" else min(50, T)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
+        raise ValueError(f"number of sampling steps must be a whole number from 1 to T = {T}, got {steps!r}")
+    if steps == 1:
+        return [T]
+    # evenly spaced from T down to 1, rounded; distinct because the spacing is ≥ 1
+    return [round(T - i * (T - 1) / (steps - 1)) for i in range(steps)]
+
+
+@dataclass(frozen=True)
+class _StepCoefficients:
+    """Python floats for one step t → s, so the loop does no table look-ups."""
+
+    t: int
+    s: int
+    sqrt_ab_t: float  # √ᾱ_t
+    sqrt_1m_ab_t: float  # √(1 − ᾱ_t)
+    c_x0: float  # DDPM: posterior mean coefficient of x̂_0 / DDIM: √ᾱ_s
+    c_xt: float  # DDPM: posterior mean coefficient of x_t / DDIM: unused (0)
+    c_eps: float  # DDPM: unused (0) / DDIM: √(1 − ᾱ_s − σ²)
+    sigma: float  # standard deviation of the added noise (0 on the last step)
+
+
+def _coefficients(
+    schedule: NoiseSchedule, ts: list[int], method: Method, variance: Variance, eta: float
+) -> list[_StepCoefficients]:
+    ab = schedule.alpha_bars
+    out = []
+    for t, s in zip(ts, ts[1:] + [0]):
+        ab_t, ab_s = float(ab[t]), float(ab[s])
+        if method == "ddpm":
+            c_x0, c_xt, posterior_var = schedule.posterior_coefficients(t, s)
+            if s == 0:
+                var = 0.0
+            elif variance == "small":
+                var = posterior_var
+            elif variance == "large":
+                var = schedule.effective_beta(t, s)
+            else:
+                raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+            out.append(_StepCoefficients(t, s, math.sqrt(ab_t), math.sqrt(1 - ab_t), c_x0, c_xt, 0.0, math.sqrt(var)))
+        elif method == "ddim":
+            sigma = eta * math.sqrt((1 - ab_s) / (1 - ab_t)) * math.sqrt(max(0.0, 1 - ab_t / ab_s))
+            c_eps = math.sqrt(max(0.0, 1 - ab_s - sigma**2))
+            out.append(_StepCoefficients(t, s, math.sqrt(ab_t), math.sqrt(1 - ab_t), math.sqrt(ab_s), 0.0, c_eps, sigma))
+        else:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return out
+
+
+def iter_sample(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    x_T: torch.Tensor,
+    *,
+    method: Method = "ddpm",
+    steps: int | None = None,
+    eta: float = 0.0,
+    variance: Variance = "small",
+    clip_x0: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Iterator[StepRecord]:
+    """Run the reverse chain from x_T, yielding a `StepRecord` per step (the last has t_prev = 0).
+
+    ``clip_x0``: clamp x̂_0 to [−clip_x0, clip_x0] (use 1.0 for images in [−1, 1]; None for 2D data).
+    ``generator`` drives all sampling noise and must live on x_T's device.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {', '.join(VARIANCES)}, got {variance!r}")
+    if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
+        raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
+    if clip_x0 is not None and not clip_x0 > 0:
+        raise ValueError(f"clip_x0 must be positive or None, got {clip_x0!r}")
+    ts = timesteps(schedule.T, steps, method)
+    plan = _coefficients(schedule, ts, method, variance, float(eta))
+    batch = x_T.shape[0]
+    x = x_T
+    for index, c in enumerate(plan):
+        t_batch = torch.full((batch,), c.t, dtype=torch.long, device=x.device)
+        eps = model(x, t_batch)
+        x0 = (x - c.sqrt_1m_ab_t * eps) / c.sqrt_ab_t
+        if clip_x0 is not None:
+            x0 = x0.clamp(-clip_x0, clip_x0)
+            eps = (x - c.sqrt_ab_t * x0) / c.sqrt_1m_ab_t
+        if method == "ddpm":
+            x_prev = c.c_x0 * x0 + c.c_xt * x
+        else:
+            x_prev = c.c_x0 * x0 + c.c_eps * eps
+        if c.sigma > 0:
+            x_prev = x_prev + c.sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        yield StepRecord(index, len(plan), c.t, c.s, x, x_prev, x0, eps)
+        x = x_prev
+
+
+def sample(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    x_T: torch.Tensor,
+    *,
+    callback: Callable[[StepRecord], bool | None] | None = None,
+    **options: object,
+) -> torch.Tensor:
+    """Run `iter_sample` to the end (or until ``callback`` returns False) and return the last x.
+
+    Runs under `torch.inference_mode()`; options are those of `iter_sample`.
+    """
+    x = x_T
+    with torch.inference_mode():
+        for record in iter_sample(model, schedule, x_T, **options):  # type: ignore[arg-type]
+            x = record.x_prev
+            if callback is not None and callback(record) is False:
+                break
+    return x
+
+
+def initial_noise(shape: tuple[int, ...], *, seed: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Generator]:
+    """x_T ~ N(0, I) and the generator that continues to drive the chain: one seed for a whole run."""
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    return torch.randn(shape, generator=generator, device=device), generator

@@ -1,0 +1,287 @@
+"""Training (Ho et al. 2020, Algorithm 1) as a loop that reports events and can be stopped.
+
+    repeat:  x_0 ~ data,  t ~ Uniform{1..T},  ε ~ N(0, I)
+             take a gradient step on  L = mean over elements ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖²
+
+(the mean, not the sum, so the loss scale and learning rate do not depend on the data size).
+Around it: AdamW, linear warm-up then cosine decay of the learning rate, gradient-norm
+clipping, and an exponential moving average (EMA) of the weights, θ_ema ← d·θ_ema + (1 − d)·θ,
+with the warm-up d_k = min(d, (1 + k)/(10 + k)) so that a short run's EMA is not dominated by
+the random initial weights. Samples (previews, checkpoints) come from the EMA weights.
+
+All randomness (batches, t, ε, preview noise) comes from explicit generators seeded from
+``TrainConfig.seed``: the same seed gives the same run on the same device. A non-finite loss or
+gradient stops the run with `TrainingDiverged` before the bad update is applied, so the model
+keeps its last good weights. `Trainer.stop()` (from any thread) ends the run after the current step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from core.sampler import sample
+from core.schedules import NoiseSchedule
+
+LOSS_BUCKETS = 20  # the per-timestep loss is reported over this many equal ranges of t
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradients became NaN/inf; the model holds the weights from before that step."""
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (the defaults suit the 2D toys on a CPU)."""
+
+    steps: int = 4000  # optimiser steps
+    batch_size: int = 512  # examples per step
+    lr: float = 2e-3  # peak AdamW learning rate
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    warmup_steps: int = 100  # linear learning-rate warm-up from 0
+    min_lr_ratio: float = 0.05  # the cosine decay ends at lr · min_lr_ratio
+    grad_clip: float = 1.0  # max global gradient norm (0 disables)
+    ema_decay: float = 0.995  # EMA decay; ~1/(1 − d) = 200 steps of memory suits short runs (0 disables EMA)
+    seed: int = 0  # seeds batches, timesteps, noise and previews
+    device: str = "auto"  # "auto" → CUDA when available, else CPU
+    preview_every: int = 0  # steps between preview samples (0: none)
+    preview_n: int = 16  # samples per preview
+    preview_steps: int = 50  # DDIM steps for a preview (fast; final samples use the full chain)
+    log_every: int = 10  # steps between "step" events
+    clip_x0: float | None = None  # x̂_0 clipping for previews (1.0 for images in [−1, 1])
+    hflip: bool = False  # random horizontal flips of image batches (CIFAR-10)
+    amp: Literal["auto", "off", "bf16"] = "auto"  # bf16 autocast: "auto" = on for CUDA only
+    max_seconds: float | None = None  # stop after this much training time (server-side caps)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "log_every", "preview_n", "preview_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number ≥ 1, got {value!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay!r}")
+        if self.warmup_steps < 0 or self.preview_every < 0 or self.grad_clip < 0:
+            raise ValueError("warmup_steps, preview_every and grad_clip must not be negative")
+        if self.amp not in ("auto", "off", "bf16"):
+            raise ValueError(f"amp must be auto, off or bf16, got {self.amp!r}")
+
+
+@dataclass
+class TrainEvent:
+    """What the loop reports. ``kind``: "step" (every log_every), "preview", or "end" (last event)."""
+
+    kind: Literal["step", "preview", "end"]
+    step: int  # optimiser steps done
+    total_steps: int
+    loss: float  # loss of the latest step
+    lr: float
+    elapsed: float  # seconds of training so far
+    samples_per_s: float  # examples per second over the run so far
+    losses: list[float] = field(default_factory=list)  # loss of every step since the previous event
+    bucket_loss: list[float] = field(default_factory=list)  # running mean loss per t bucket (NaN: no data yet)
+    preview: torch.Tensor | None = None  # (preview_n, ...) EMA samples on the CPU, for "preview"
+    reason: str = ""  # for "end": "finished", "stopped" or "time limit"
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" → cuda if available else cpu; anything else as given (a clear error if unknown)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but no CUDA GPU is available")
+    return resolved
+
+
+def device_name(device: torch.device) -> str:
+    """A label for the UI and logs: the GPU's name, or "CPU"."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
+class Trainer:
+    """Trains ``model`` to predict ε on ``data`` (a tensor (N, ...) already in model coordinates)."""
+
+    def __init__(self, model: nn.Module, schedule: NoiseSchedule, data: torch.Tensor, config: TrainConfig) -> None:
+        if data.dim() < 2 or len(data) == 0:
+            raise ValueError(f"training data must be a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
+        if not torch.isfinite(data).all():
+            raise ValueError("training data contains NaN or infinite values")
+        self.config = config
+        self.schedule = schedule
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.ema_model = copy.deepcopy(self.model).eval().requires_grad_(False) if config.ema_decay > 0 else None
+        self.data = data.to(self.device, torch.float32)
+        if self.device.type == "cuda" and self.data.dim() == 4:
+            self.model.to(memory_format=torch.channels_last)
+        self.sqrt_ab = schedule.alpha_bars.sqrt().to(self.device, torch.float32)  # (T+1,)
+        self.sqrt_1m_ab = (1.0 - schedule.alpha_bars).sqrt().to(self.device, torch.float32)  # (T+1,)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.step = 0
+        self._stop = threading.Event()
+        self._bucket_sum = torch.zeros(LOSS_BUCKETS, dtype=torch.float64, device=self.device)
+        self._bucket_count = torch.zeros(LOSS_BUCKETS, dtype=torch.float64, device=self.device)
+        use_bf16 = config.amp == "bf16" or (config.amp == "auto" and self.device.type == "cuda")
+        self._autocast = (
+            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+        )
+
+    @property
+    def sampling_model(self) -> nn.Module:
+        """The weights to sample from: the EMA copy when EMA is on."""
+        return self.ema_model if self.ema_model is not None else self.model
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current step (safe from any thread)."""
+        self._stop.set()
+
+    def learning_rate(self, step: int) -> float:
+        """Linear warm-up to ``lr`` over warmup_steps, then cosine decay to lr · min_lr_ratio."""
+        c = self.config
+        if step < c.warmup_steps:
+            return c.lr * (step + 1) / c.warmup_steps
+        progress = (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps)
+        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+    def bucket_loss(self) -> list[float]:
+        """Mean loss per range of t (LOSS_BUCKETS equal ranges over 1..T); NaN where nothing was seen."""
+        return (self._bucket_sum / self._bucket_count).cpu().tolist()
+
+    def _batch(self) -> torch.Tensor:
+        index = torch.randint(0, len(self.data), (self.config.batch_size,), generator=self.generator, device=self.device)
+        x0 = self.data[index]
+        if self.config.hflip:
+            flip = torch.rand(len(x0), generator=self.generator, device=self.device) < 0.5
+            x0 = torch.where(flip.view(-1, *([1] * (x0.dim() - 1))), x0.flip(-1), x0)
+        if self.device.type == "cuda" and x0.dim() == 4:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
+        return x0
+
+    def train_step(self) -> float:
+        """One step of Algorithm 1; returns the loss. Raises TrainingDiverged on NaN/inf."""
+        x0 = self._batch()  # (B, ...)
+        b = len(x0)
+        t = torch.randint(1, self.schedule.T + 1, (b,), generator=self.generator, device=self.device)  # (B,)
+        noise = torch.randn(x0.shape, generator=self.generator, device=self.device)
+        shape = (b,) + (1,) * (x0.dim() - 1)
+        x_t = self.sqrt_ab[t].view(shape) * x0 + self.sqrt_1m_ab[t].view(shape) * noise
+        with self._autocast:
+            eps_pred = self.model(x_t, t)
+        per_example = (eps_pred.float() - noise).pow(2).flatten(1).mean(dim=1)  # (B,)
+        loss = per_example.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        loss_value = float(loss.detach())
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
+        )
+        if not (math.isfinite(loss_value) and math.isfinite(float(grad_norm))):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise TrainingDiverged(
+                f"training diverged at step {self.step + 1}: the loss became {loss_value} "
+                "(try a lower learning rate); the model keeps its last good weights"
+            )
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.step)
+        self.optimizer.step()
+        self._update_ema()
+        self._record_buckets(t, per_example.detach())
+        self.step += 1
+        return loss_value
+
+    def _update_ema(self) -> None:
+        if self.ema_model is None:
+            return
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            ema = list(self.ema_model.parameters())
+            torch._foreach_lerp_(ema, list(self.model.parameters()), 1.0 - decay)
+
+    def _record_buckets(self, t: torch.Tensor, per_example: torch.Tensor) -> None:
+        bucket = (t - 1) * LOSS_BUCKETS // self.schedule.T  # (B,)
+        self._bucket_sum.index_add_(0, bucket, per_example.double())
+        self._bucket_count.index_add_(0, bucket, torch.ones_like(bucket, dtype=torch.float64))
+
+    def preview(self, n: int | None = None, *, seed: int | None = None) -> torch.Tensor:
+        """n samples (CPU) from the sampling weights, with a quick DDIM chain."""
+        n = n or self.config.preview_n
+        generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 1 if seed is None else seed)
+        x_T = torch.randn((n,) + tuple(self.data.shape[1:]), generator=generator, device=self.device)
+        model = self.sampling_model
+        was_training = model.training
+        model.eval()
+        x0 = sample(
+            model, self.schedule, x_T, method="ddim", steps=min(self.config.preview_steps, self.schedule.T),
+            clip_x0=self.config.clip_x0, generator=generator,
+        )
+        model.train(was_training)
+        return x0.float().cpu()
+
+    def run(self) -> Iterator[TrainEvent]:
+        """Train until ``steps`` are done, `stop()` is called or the time limit passes; yield events.
+
+        The last event has kind "end". A diverging loss raises `TrainingDiverged` (weights intact).
+        """
+        c = self.config
+        self.model.train()
+        start = time.perf_counter()
+        losses: list[float] = []
+        loss = float("nan")
+        reason = "finished"
+
+        def event(kind: Literal["step", "preview", "end"], **extra: object) -> TrainEvent:
+            elapsed = time.perf_counter() - start
+            done = self.step * c.batch_size
+            ev = TrainEvent(
+                kind=kind, step=self.step, total_steps=c.steps, loss=loss, lr=self.learning_rate(max(0, self.step - 1)),
+                elapsed=elapsed, samples_per_s=done / elapsed if elapsed > 0 else 0.0, losses=list(losses),
+                bucket_loss=self.bucket_loss(), **extra,  # type: ignore[arg-type]
+            )
+            losses.clear()
+            return ev
+
+        while self.step < c.steps:
+            if self._stop.is_set():
+                reason = "stopped"
+                break
+            if c.max_seconds is not None and time.perf_counter() - start >= c.max_seconds:
+                reason = "time limit"
+                break
+            loss = self.train_step()
+            losses.append(loss)
+            if self.step % c.log_every == 0 or self.step == c.steps:
+                yield event("step")
+            if c.preview_every and self.step % c.preview_every == 0 and self.step < c.steps:
+                yield event("preview", preview=self.preview())
+        self.model.eval()
+        yield event("end", reason=reason)
+
+
+def train(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    data: torch.Tensor,
+    config: TrainConfig,
+    callback: Callable[[TrainEvent], None] | None = None,
+) -> Trainer:
+    """Run a whole training loop, passing each event to ``callback``; returns the trainer."""
+    trainer = Trainer(model, schedule, data, config)
+    for ev in trainer.run():
+        if callback is not None:
+            callback(ev)
+    return trainer

@@ -1,0 +1,105 @@
+"""Checkpoints: safetensors + JSON, atomic writes, round trips, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from core.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from core.data import DataInfo
+from core.mlp import MLPConfig, MLPDenoiser
+from core.sampler import initial_noise, sample
+from core.schedules import make_schedule
+from core.unet import UNet, unet_config
+
+POINTS = DataInfo(name="moons", kind="2d", shape=(2,), mean=(1.0, -2.0), scale=3.0)
+
+
+def save_mlp(path, **kwargs):
+    torch.manual_seed(0)
+    model = MLPDenoiser(MLPConfig(hidden=32, depth=1, emb_dim=16))
+    schedule = make_schedule("cosine", 50)
+    return model, schedule, save_checkpoint(path, model, schedule, POINTS, training={"steps": 3}, metrics={"m": 1.5}, **kwargs)
+
+
+def test_round_trip_gives_identical_samples(tmp_path) -> None:
+    model, schedule, path = save_mlp(tmp_path / "ck")
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = load_checkpoint(path)
+    assert loaded.data == POINTS and loaded.config["metrics"] == {"m": 1.5}
+    assert torch.equal(loaded.schedule.betas, schedule.betas)
+    assert not loaded.model.training
+
+    def draw(m):
+        x_T, g = initial_noise((32, 2), seed=1)
+        return sample(m, schedule, x_T, generator=g)
+
+    assert torch.equal(draw(model.eval()), draw(loaded.model))
+    assert torch.allclose(loaded.data.to_data_coordinates(torch.zeros(1, 2)), torch.tensor([[1.0, -2.0]]))
+
+
+def test_unet_round_trip(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = UNet(unet_config("tiny", 28, 1))
+    info = DataInfo(name="mnist", kind="image", shape=(1, 28, 28))
+    save_checkpoint(tmp_path / "u", model, make_schedule("linear", 100), info)
+    loaded = load_checkpoint(tmp_path / "u")
+    assert loaded.data.clip_x0 == 1.0 and loaded.data.shape == (1, 28, 28)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, loaded.model.state_dict()[k])
+
+
+def test_save_is_atomic_and_refuses_to_clobber(tmp_path, monkeypatch) -> None:
+    save_mlp(tmp_path / "ck")
+    with pytest.raises(FileExistsError):
+        save_mlp(tmp_path / "ck")
+    save_mlp(tmp_path / "ck", overwrite=True)  # replacing works
+    import core.checkpoints as ckpt_module
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt_module, "save_file", broken_save)
+    with pytest.raises(OSError):
+        save_mlp(tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"], "no half-written directory is left behind"
+
+
+def test_list_checkpoints(tmp_path) -> None:
+    save_mlp(tmp_path / "b")
+    save_mlp(tmp_path / "a")
+    (tmp_path / "not_a_ckpt").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["a", "b"]
+    assert list_checkpoints(tmp_path / "missing") == []
+
+
+def test_load_errors(tmp_path) -> None:
+    with pytest.raises(CheckpointError, match="no checkpoint directory"):
+        load_checkpoint(tmp_path / "nothing")
+    _, _, path = save_mlp(tmp_path / "ck")
+    config = json.loads((path / "config.json").read_text())
+
+    (path / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(CheckpointError, match="format version"):
+        load_checkpoint(path)
+
+    wider = {**config, "model": {"kind": "mlp", "config": {**config["model"]["config"], "hidden": 48}}}
+    (path / "config.json").write_text(json.dumps(wider))
+    with pytest.raises(CheckpointError, match="shape"):
+        load_checkpoint(path)
+
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="JSON"):
+        load_checkpoint(path)
+
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "model.safetensors").write_bytes(b"\x80\x04pickle?")
+    with pytest.raises(CheckpointError, match="safetensors"):
+        load_checkpoint(path)
+
+    (path / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(path)

@@ -1,0 +1,156 @@
+"""Forward tab handlers, called as plain functions (no browser)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from app import controls, figures, forward_tab, images
+from core.schedules import make_schedule
+
+PARAMS = controls.default_param_values()
+
+
+def _params(**linear):
+    """All parameter values, with the linear schedule's overridden."""
+    values = list(PARAMS)
+    keys = ("beta_start", "beta_end", "scale_with_T")
+    for key, value in linear.items():
+        values[keys.index(key)] = value
+    return values
+
+
+def _state(data="mnist", schedule="linear", T=1000, seed=0, upload=None, params=None, previous=None):
+    return forward_tab.prepare(previous, data, upload, schedule, T, seed, *(params or PARAMS))
+
+
+def _fig(value):
+    """Figures come back as the JSON Gradio sends; build a validated go.Figure from them (markdown passes through)."""
+    return value if isinstance(value, str) else figures.as_figure(value)
+
+
+def test_t0_is_x0_pixel_exact_for_digits():
+    state = _state()
+    shown = forward_tab.to_display(state, forward_tab.x_t(state, 0))
+    expected = images.tile(np.load(images.MNIST_SAMPLE)[: forward_tab.N_DIGITS], forward_tab.GRID_COLUMNS)
+    assert shown.dtype == np.uint8
+    np.testing.assert_array_equal(shown, expected)
+
+
+def test_t0_is_x0_pixel_exact_for_upload(tmp_path):
+    path = tmp_path / "pic.png"
+    rng = np.random.default_rng(0)
+    PIL.Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(path)
+    state = _state(data="upload", upload=str(path))
+    shown = forward_tab.to_display(state, forward_tab.x_t(state, 0))
+    np.testing.assert_array_equal(shown, images.load_upload(str(path)))
+
+
+def test_scrub_changes_with_t_and_noise_is_fixed():
+    state = _state()
+    fig0, md0, hist0, curve0 = map(_fig, forward_tab.scrub(state, 0))
+    fig5, md5, _, curve5 = map(_fig, forward_tab.scrub(state, 500))
+    assert fig0.data[0].source != fig5.data[0].source
+    assert md0 != md5 and "x_{500}" in md5
+    assert curve5.data[1].x[0] == 500
+    # the same t twice: the same picture (ε held fixed, no re-draw)
+    assert forward_tab.scrub(state, 300)[0].plot == forward_tab.scrub(state, 300)[0].plot
+    # a schedule change keeps ε (same seed) …
+    cosine = _state(schedule="cosine", previous=state)
+    assert cosine.noise is state.noise and cosine.x0 is state.x0
+    # … and a new seed draws new noise
+    other = _state(seed=1, previous=state)
+    assert not np.array_equal(forward_tab.x_t(other, 300), forward_tab.x_t(state, 300))
+    np.testing.assert_array_equal(forward_tab.x_t(other, 0), forward_tab.x_t(state, 0))
+
+
+def test_x_t_is_q_sample():
+    state = _state(data="moons")
+    expected = state.schedule.q_sample(state.x0, 250, state.noise).numpy()
+    np.testing.assert_allclose(forward_tab.x_t(state, 250), expected, rtol=0, atol=1e-6)
+    fig = _fig(forward_tab.scrub(state, 250)[0])
+    assert tuple(fig.layout.xaxis.range) == figures.POINT_RANGE == tuple(fig.layout.yaxis.range)
+    assert len(fig.data[0].x) == forward_tab.N_POINTS
+
+
+def test_numbers_match_schedule():
+    schedule = make_schedule("cosine", 500)
+    numbers = forward_tab.moment_numbers(schedule, 123)
+    ab = float(schedule.alpha_bars[123])
+    assert numbers["alpha_bar"] == pytest.approx(ab)
+    assert numbers["sqrt_alpha_bar"] == pytest.approx(ab**0.5)
+    assert numbers["sqrt_one_minus_alpha_bar"] == pytest.approx((1 - ab) ** 0.5)
+    assert numbers["snr"] == pytest.approx(float(schedule.snr[123]))
+    assert numbers["log_snr"] == pytest.approx(float(schedule.log_snr[123]))
+    md = forward_tab.formula_markdown(numbers, schedule.T)
+    assert f"{ab:.4f}" in md and f"{ab ** 0.5:.4f}" in md
+    assert "∞" in forward_tab.formula_markdown(forward_tab.moment_numbers(schedule, 0), schedule.T)
+
+
+def test_rebuild_follows_T_and_warns_when_chain_does_not_reach_noise():
+    state, slider, summary, *views = forward_tab.rebuild(None, 900, "swiss_roll", None, "linear", 300, 0, *PARAMS)
+    assert slider.maximum == 300 and slider.value == 300
+    assert "does not reach noise" not in summary
+    _, _, summary, *_ = forward_tab.rebuild(state, 10, "swiss_roll", None, "linear", 1000, 0, *_params(beta_end=0.002))
+    assert "does not reach noise" in summary
+
+
+@pytest.mark.parametrize("T", [1, 0, 20_000, None, 2.5])
+def test_bad_T_raises_gr_error(T):
+    with pytest.raises(gr.Error):
+        _state(T=T)
+
+
+def test_bad_params_raise_gr_error_with_core_message():
+    with pytest.raises(gr.Error, match="beta_start"):
+        _state(params=_params(beta_start=0.05))  # above beta_end
+    with pytest.raises(gr.Error, match="empty"):
+        _state(params=_params(beta_end=None))
+    with pytest.raises(gr.Error):
+        _state(schedule="nonsense")
+    with pytest.raises(gr.Error):
+        _state(seed=-1)
+
+
+def test_bad_uploads_raise_gr_error(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(gr.Error, match="not a picture"):
+        _state(data="upload", upload=str(text))
+    big = tmp_path / "big.png"
+    PIL.Image.new("1", (5000, 4100)).save(big)  # 20.5 MP
+    with pytest.raises(gr.Error, match="too large"):
+        _state(data="upload", upload=str(big))
+    gif = tmp_path / "anim.gif"
+    frames = [PIL.Image.new("RGB", (16, 16), c) for c in ("red", "blue")]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with pytest.raises(gr.Error, match="Animated"):
+        _state(data="upload", upload=str(gif))
+    with pytest.raises(gr.Error, match="Upload a picture"):
+        _state(data="upload", upload=None)
+
+
+def test_upload_modes_converted(tmp_path):
+    rgba = np.zeros((32, 32, 4), np.uint8)  # fully transparent black → white
+    PIL.Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert (images.load_upload(tmp_path / "a.png", 16) == 255).all()
+    deep = np.full((32, 32), 65535, np.uint16)  # 16-bit white → 255, not clipped garbage
+    deep[:16] = 0
+    PIL.Image.fromarray(deep).save(tmp_path / "d.png")
+    pixels = images.load_upload(tmp_path / "d.png", 32)
+    assert pixels.shape == (32, 32, 3) and pixels[0].max() == 0 and pixels[-1].min() == 255
+
+
+def test_build_wiring():
+    with gr.Blocks():
+        forward_tab.build()
+
+
+def test_states_are_per_session():
+    """Two sessions: one's new noise does not touch the other's state."""
+    a = _state()
+    b = forward_tab.prepare(a, "mnist", None, "linear", 1000, 7, *PARAMS)
+    assert a.seed == 0 and b.seed == 7 and not torch.equal(a.noise, b.noise)

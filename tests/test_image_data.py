@@ -1,0 +1,142 @@
+"""Image data sets: the offline IDX reader on the shared MNIST test split, errors, folders, ranges."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.image_data import (
+    IMAGE_DATASET_LABELS,
+    IMAGE_DATASETS,
+    DataUnavailableError,
+    dataset_available,
+    load_image_dataset,
+    load_image_folder,
+    random_hflip,
+    to_model_range,
+    to_uint8,
+)
+
+DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
+MNIST_RAW = DATA_ROOT / "MNIST" / "raw"
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    return load_image_dataset("mnist", root=DATA_ROOT, split="any", download=False)
+
+
+def test_offline_mnist_test_split(mnist_test) -> None:
+    assert mnist_test.images.shape == (10_000, 1, 28, 28) and mnist_test.images.dtype == torch.uint8
+    assert mnist_test.labels.shape == (10_000,) and mnist_test.labels.dtype == torch.int64
+    assert set(mnist_test.labels.tolist()) == set(range(10))
+    assert mnist_test.labels[:5].tolist() == [7, 2, 1, 0, 4]  # the famous first test digits
+    assert mnist_test.class_names == tuple("0123456789")
+    assert "test" in mnist_test.source and str(MNIST_RAW) in mnist_test.source
+    assert set(IMAGE_DATASETS) == set(IMAGE_DATASET_LABELS)
+    assert dataset_available("mnist", DATA_ROOT) and not dataset_available("cifar10", DATA_ROOT)
+
+
+def test_limit_and_explicit_test_split() -> None:
+    data = load_image_dataset("mnist", root=DATA_ROOT, split="test", download=False, limit=100)
+    assert data.images.shape == (100, 1, 28, 28) and data.labels.shape == (100,)
+
+
+def test_missing_train_split_names_expected_files() -> None:
+    with pytest.raises(DataUnavailableError, match="train-images-idx3-ubyte\\(.gz\\)") as info:
+        load_image_dataset("mnist", root=DATA_ROOT, split="train", download=False)
+    assert str(MNIST_RAW) in str(info.value) and "MNIST" in str(info.value)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(DataUnavailableError, match="t10k-images-idx3-ubyte") as info:
+        load_image_dataset("fashion_mnist", root=tmp_path / "nowhere", split="any", download=False)
+    assert str(tmp_path / "nowhere" / "FashionMNIST" / "raw") in str(info.value)
+    assert not dataset_available("fashion_mnist", tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="mnist, fashion_mnist, cifar10"):
+        load_image_dataset("svhn", root=tmp_path, download=False)
+    with pytest.raises(ValueError, match="split"):
+        load_image_dataset("mnist", root=DATA_ROOT, split="validation", download=False)
+
+
+def _copy_uncompressed(tmp_path: Path) -> Path:
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        with gzip.open(MNIST_RAW / f"{name}.gz", "rb") as src, open(raw / name, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return raw
+
+
+def test_uncompressed_idx_loads(tmp_path: Path, mnist_test) -> None:
+    _copy_uncompressed(tmp_path)
+    data = load_image_dataset("mnist", root=tmp_path, split="test", download=False)
+    assert torch.equal(data.images, mnist_test.images) and torch.equal(data.labels, mnist_test.labels)
+
+
+def test_corrupt_idx_is_a_clear_error(tmp_path: Path) -> None:
+    raw = _copy_uncompressed(tmp_path)
+    images = raw / "t10k-images-idx3-ubyte"
+    payload = bytearray(images.read_bytes())
+    payload[:4] = (0x0801).to_bytes(4, "big")  # a labels magic number on an images file
+    images.write_bytes(bytes(payload))
+    with pytest.raises(ValueError, match="magic number 0x00000803"):
+        load_image_dataset("mnist", root=tmp_path, split="test", download=False)
+    images.write_bytes(bytes(payload[:1000]))  # truncated
+    with pytest.raises(ValueError, match="IDX"):
+        load_image_dataset("mnist", root=tmp_path, split="test", download=False)
+
+
+def test_image_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "pics"
+    (folder / "sub").mkdir(parents=True)
+    rgb = np.zeros((20, 40, 3), dtype=np.uint8)
+    rgb[:, :20] = (255, 0, 0)  # left half red, right half black
+    Image.fromarray(rgb).save(folder / "a_rgb.png")
+    rgba = np.zeros((16, 16, 4), dtype=np.uint8)  # fully transparent → white
+    Image.fromarray(rgba, mode="RGBA").save(folder / "b_rgba.png")
+    Image.fromarray(np.full((10, 10), 100, dtype=np.uint8), mode="L").save(folder / "sub" / "c_grey.png")
+    (folder / "notes.txt").write_text("not an image")
+
+    colour = load_image_folder(folder, size=8, channels=3)
+    assert colour.images.shape == (3, 3, 8, 8) and colour.images.dtype == torch.uint8 and colour.labels is None
+    assert colour.images[1].min() == 255  # transparent composited on white
+    assert colour.images[2].unique().tolist() == [100]  # grey replicated to RGB
+    assert colour.images[0, 0, :, 0].min() > 200 and colour.images[0, 0, :, -1].max() < 50  # red on the left
+    assert "1 unreadable" in colour.source
+
+    grey = load_image_folder(folder, size=8, channels=1)
+    assert grey.images.shape == (3, 1, 8, 8) and grey.images[2].unique().tolist() == [100]
+
+    with pytest.raises(ValueError, match="does not exist"):
+        load_image_folder(tmp_path / "missing", size=8, channels=3)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "x.txt").write_text("x")
+    with pytest.raises(ValueError, match="no readable images"):
+        load_image_folder(empty, size=8, channels=3)
+    with pytest.raises(ValueError, match="channels"):
+        load_image_folder(folder, size=8, channels=2)
+
+
+def test_ranges_round_trip(mnist_test) -> None:
+    images = mnist_test.images[:64]
+    x = to_model_range(images)
+    assert x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1
+    assert torch.equal(to_uint8(x), images)
+    assert to_uint8(torch.tensor([-3.0, 0.0, 3.0])).tolist() == [0, 128, 255]
+
+
+def test_random_hflip_is_per_sample_and_seeded() -> None:
+    x = torch.arange(16 * 3 * 2 * 4, dtype=torch.float32).reshape(16, 3, 2, 4)
+    out = random_hflip(x, torch.Generator().manual_seed(0))
+    flipped = torch.tensor([torch.equal(o, xi.flip(-1)) for o, xi in zip(out, x)])
+    kept = torch.tensor([torch.equal(o, xi) for o, xi in zip(out, x)])
+    assert torch.all(flipped ^ kept) and flipped.any() and kept.any()
+    assert torch.equal(out, random_hflip(x, torch.Generator().manual_seed(0)))

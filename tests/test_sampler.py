@@ -1,0 +1,176 @@
+"""Samplers end to end on Gaussian data, where the ideal noise predictor is known in closed form.
+
+For x_0 ~ N(μ, diag(s²)): x_t ~ N(√ᾱ_t μ, v_t), v_t = ᾱ_t s² + 1 − ᾱ_t, and the MMSE noise
+predictor is ε*(x_t, t) = E[ε | x_t] = √(1 − ᾱ_t) (x_t − √ᾱ_t μ) / v_t. With it every sampler step
+is an affine map plus Gaussian noise, so the exact mean and variance of the chain's output can be
+propagated step by step in closed form (written here from the papers' equations, independently of
+core.sampler); the samples must match those, and (for the full chain) the data distribution.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.sampler import initial_noise, iter_sample, sample, timesteps
+from core.schedules import NoiseSchedule, make_schedule
+
+MU = torch.tensor([1.5, -0.5])
+STD = torch.tensor([0.3, 2.0])
+N = 20_000
+
+
+def ideal_eps(schedule: NoiseSchedule):
+    ab = schedule.alpha_bars.float()
+
+    def model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a = ab[t][:, None]
+        return (1 - a).sqrt() * (x - a.sqrt() * MU) / (a * STD**2 + 1 - a)
+
+    return model
+
+
+def propagate(schedule: NoiseSchedule, ts: list[int], method: str, variance: str = "small", eta: float = 0.0):
+    """Exact (mean, var) of the chain output per dimension, starting from x_T ~ N(0, 1)."""
+    ab = [float(a) for a in schedule.alpha_bars]
+    mean, var = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    mu, s2 = MU.double(), STD.double() ** 2
+    for t, s in zip(ts, ts[1:] + [0]):
+        a_t, a_s = ab[t], ab[s]
+        v = a_t * s2 + 1 - a_t
+        k = math.sqrt(1 - a_t) / v  # ε* = k (x − √ᾱ_t μ)
+        # x̂_0 = (x − √(1−ᾱ_t) ε*)/√ᾱ_t = p x + q
+        p = (1 - math.sqrt(1 - a_t) * k) / math.sqrt(a_t)
+        q = math.sqrt(1 - a_t) * k * math.sqrt(a_t) * mu / math.sqrt(a_t)
+        if method == "ddpm":
+            beta = 1 - a_t / a_s  # effective β of the (possibly strided) step
+            if s == t - 1:  # eq. 11 of Ho et al., written in ε: μ = (x − β_t/√(1−ᾱ_t) ε)/√α_t
+                A, B = (1 - beta / math.sqrt(1 - a_t) * k) / math.sqrt(1 - beta), beta / math.sqrt(1 - a_t) * k * math.sqrt(a_t) * mu / math.sqrt(1 - beta)
+            else:  # eq. 7 with x̂_0 plugged in
+                c0, c1 = math.sqrt(a_s) * beta / (1 - a_t), math.sqrt(1 - beta) * (1 - a_s) / (1 - a_t)
+                A, B = c0 * p + c1, c0 * q
+            noise_var = 0.0 if s == 0 else (beta * (1 - a_s) / (1 - a_t) if variance == "small" else beta)
+        else:  # DDIM eq. 12
+            sigma2 = eta**2 * (1 - a_s) / (1 - a_t) * (1 - a_t / a_s)
+            c_eps = math.sqrt(1 - a_s - sigma2)
+            A = math.sqrt(a_s) * p + c_eps * k
+            B = math.sqrt(a_s) * q - c_eps * k * math.sqrt(a_t) * mu
+            noise_var = sigma2
+        mean, var = A * mean + B, A**2 * var + noise_var
+    return mean, var
+
+
+def run(schedule, **options):
+    x_T, generator = initial_noise((N, 2), seed=123)
+    return sample(ideal_eps(schedule), schedule, x_T, generator=generator, **options).double()
+
+
+CASES = [
+    ("linear", dict(method="ddpm"), 0.02),
+    ("linear", dict(method="ddpm", variance="large"), 0.02),
+    ("cosine", dict(method="ddpm"), 0.02),
+    ("linear", dict(method="ddpm", steps=100), 0.12),
+    ("cosine", dict(method="ddpm", steps=50, variance="large"), 0.12),
+    ("linear", dict(method="ddim", steps=50), 0.12),
+    ("sigmoid", dict(method="ddim", steps=100), 0.12),
+    ("cosine", dict(method="ddim", steps=50, eta=1.0), 0.2),
+]
+
+
+@pytest.mark.parametrize("name, options, data_tolerance", CASES)
+def test_gaussian_data_moments(name: str, options: dict, data_tolerance: float) -> None:
+    schedule = make_schedule(name, 1000)
+    out = run(schedule, **options)
+    ts = timesteps(1000, options.get("steps"), options["method"])
+    mean, var = propagate(schedule, ts, options["method"], options.get("variance", "small"), options.get("eta", 0.0))
+    std = var.sqrt()
+    # 1) the sampler computes exactly the chain of the equations (up to Monte-Carlo error)
+    assert torch.allclose(out.mean(0), mean, atol=4 * float(std.max()) / math.sqrt(N))
+    assert torch.allclose(out.std(0), std, rtol=0.03)
+    # 2) that chain reproduces the data; the full DDPM chain closely, few-step chains within their
+    #    known discretisation error (few-step samplers shrink the variance of Gaussian data)
+    assert torch.allclose(mean, MU.double(), atol=0.02)
+    assert torch.allclose(std, STD.double(), rtol=data_tolerance)
+
+
+def test_records_and_last_step() -> None:
+    schedule = make_schedule("linear", 100)
+    x_T, g = initial_noise((16, 2), seed=0)
+    records = list(iter_sample(ideal_eps(schedule), schedule, x_T, method="ddpm", steps=10, generator=g))
+    assert [r.t for r in records] == timesteps(100, 10, "ddpm")
+    assert records[0].t == 100 and records[-1].t == 1 and records[-1].t_prev == 0
+    assert [r.t_prev for r in records] == [r.t for r in records[1:]] + [0]
+    for prev, nxt in zip(records, records[1:]):
+        assert torch.equal(prev.x_prev, nxt.x_t)
+    last = records[-1]
+    assert torch.equal(last.x_prev, last.x0_pred), "no noise on the last step: x_0 is the final x̂_0"
+    assert set(["t", "t_prev", "x_t", "x_prev", "x0_pred", "eps_pred"]) <= set(vars(last))
+    assert torch.equal(last["x_prev"], last.x_prev)
+
+
+def test_timesteps() -> None:
+    assert timesteps(1000, None, "ddpm") == list(range(1000, 0, -1))
+    assert timesteps(1000, None, "ddim") == timesteps(1000, 50, "ddim")
+    ts = timesteps(1000, 7, "ddim")
+    assert ts[0] == 1000 and ts[-1] == 1 and len(set(ts)) == 7 and ts == sorted(ts, reverse=True)
+    assert timesteps(10, 10, "ddpm") == list(range(10, 0, -1))
+    assert timesteps(10, 1, "ddim") == [10]
+    for bad in (0, 11, 2.5):
+        with pytest.raises(ValueError, match="sampling steps"):
+            timesteps(10, bad, "ddpm")
+
+
+def test_same_seed_same_samples_and_different_seed_differs() -> None:
+    schedule = make_schedule("cosine", 200)
+    model = ideal_eps(schedule)
+
+    def draw(seed: int) -> torch.Tensor:
+        x_T, g = initial_noise((64, 2), seed=seed)
+        return sample(model, schedule, x_T, generator=g)
+
+    assert torch.equal(draw(5), draw(5))
+    assert not torch.allclose(draw(5), draw(6))
+
+
+def test_callback_sees_every_step_and_can_stop() -> None:
+    schedule = make_schedule("linear", 50)
+    x_T, g = initial_noise((8, 2), seed=0)
+    seen = []
+    sample(ideal_eps(schedule), schedule, x_T, generator=g, callback=lambda r: seen.append(r.t))
+    assert seen == list(range(50, 0, -1))
+    stopped = []
+    out = sample(ideal_eps(schedule), schedule, x_T, generator=g, callback=lambda r: stopped.append(r.t) or len(stopped) < 5)
+    assert stopped == [50, 49, 48, 47, 46] and out.shape == x_T.shape
+
+
+def test_clip_x0_only_when_asked() -> None:
+    schedule = make_schedule("linear", 100)
+    big = lambda x, t: torch.full_like(x, -50.0)  # noqa: E731  (x̂_0 far outside [−1, 1])
+    x_T, g = initial_noise((4, 1, 2, 2), seed=0)
+    clipped = list(iter_sample(big, schedule, x_T, clip_x0=1.0, steps=5, generator=g))
+    assert all(float(r.x0_pred.abs().max()) <= 1.0 for r in clipped)
+    # ε̂ is re-derived from the clipped x̂_0, so x̂_0 and ε̂ stay consistent with x_t
+    r = clipped[1]
+    ab = float(schedule.alpha_bars[r.t])
+    assert torch.allclose(r.x_t, math.sqrt(ab) * r.x0_pred + math.sqrt(1 - ab) * r.eps_pred, atol=1e-4)
+    unclipped = list(iter_sample(big, schedule, x_T, steps=5, generator=g))
+    assert float(unclipped[1].x0_pred.abs().max()) > 1.0
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(method="euler"), "method"),
+        (dict(variance="medium"), "variance"),
+        (dict(method="ddim", eta=1.5), "eta"),
+        (dict(steps=0), "sampling steps"),
+        (dict(steps=101), "sampling steps"),
+        (dict(clip_x0=-1.0), "clip_x0"),
+    ],
+)
+def test_bad_options(options: dict, message: str) -> None:
+    schedule = make_schedule("linear", 100)
+    with pytest.raises(ValueError, match=message):
+        sample(ideal_eps(schedule), schedule, torch.zeros(2, 2), **options)

@@ -1,0 +1,163 @@
+"""Noise schedules against closed forms and known values; forward process and posterior."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.schedules import MAX_T, SCHEDULE_NAMES, make_schedule, schedule_from_config
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+@pytest.mark.parametrize("T", [50, 1000])
+def test_invariants(name: str, T: int) -> None:
+    s = make_schedule(name, T)
+    assert s.betas.dtype == s.alpha_bars.dtype == torch.float64
+    assert len(s.betas) == len(s.alphas) == len(s.alpha_bars) == T + 1
+    assert s.betas[0] == 0 and s.alpha_bars[0] == 1
+    assert ((s.betas[1:] > 0) & (s.betas[1:] < 1)).all()
+    assert (s.alpha_bars[1:] < s.alpha_bars[:-1]).all(), "ᾱ must strictly decrease"
+    assert torch.allclose(s.alpha_bars, torch.cumprod(1 - s.betas, 0))
+    assert s.reaches_noise, f"{name} at T={T} ends at ᾱ_T={s.alpha_bar_T}"
+
+
+def test_linear_known_values() -> None:
+    s = make_schedule("linear", 1000)
+    assert s.betas[1] == pytest.approx(1e-4) and s.betas[1000] == pytest.approx(0.02)
+    assert s.alpha_bar_T == pytest.approx(4.04e-5, rel=0.01)
+    # scaled by 1000/T for other T: same ends of the diffusion in "time"
+    s100 = make_schedule("linear", 100)
+    assert s100.betas[1] == pytest.approx(1e-3) and s100.betas[100] == pytest.approx(0.2)
+    unscaled = make_schedule("linear", 100, scale_with_T=False)
+    assert unscaled.betas[100] == pytest.approx(0.02) and not unscaled.reaches_noise
+
+
+def test_cosine_known_values() -> None:
+    s = make_schedule("cosine", 1000)
+    assert float(s.betas[1]) == pytest.approx(4.128e-5, rel=1e-3)
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    for t in (1, 250, 500, 900):
+        assert float(s.alpha_bars[t]) == pytest.approx(f(t) / f(0), rel=1e-9)
+    assert float(s.betas.max()) == pytest.approx(0.999)  # capped at the end
+
+
+def test_sigmoid_is_alpha_bar_space() -> None:
+    s = make_schedule("sigmoid", 1000)
+    assert float(s.alpha_bars[500]) == pytest.approx(0.5, abs=1e-9)
+    assert s.t_snr_one == pytest.approx(500, abs=1e-6)
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    expected = (sig(3) - sig(-3 + 6 * 0.25)) / (sig(3) - sig(-3))
+    assert float(s.alpha_bars[250]) == pytest.approx(expected, rel=1e-9)
+
+
+def test_sigmoid_beta_is_geodiff() -> None:
+    s = make_schedule("sigmoid_beta", 1000)
+    x = torch.linspace(-6, 6, 1000, dtype=torch.float64)
+    assert torch.allclose(s.betas[1:], torch.sigmoid(x) * (0.02 - 1e-4) + 1e-4)
+
+
+def test_quadratic_is_square_of_linspace_of_roots() -> None:
+    s = make_schedule("quadratic", 1000)
+    expected = torch.linspace(1e-4**0.5, 0.02**0.5, 1000, dtype=torch.float64) ** 2
+    assert torch.allclose(s.betas[1:], expected)
+    assert float(s.betas[1000]) == pytest.approx(0.02)
+
+
+def test_snr_and_log_snr() -> None:
+    s = make_schedule("linear", 1000)
+    ab = s.alpha_bars[1:]
+    assert torch.allclose(s.snr[1:], ab / (1 - ab))
+    assert torch.allclose(s.log_snr[1:], torch.log(ab / (1 - ab)))
+    t = s.t_snr_one
+    lo = int(math.floor(t))
+    assert float(s.snr[lo]) >= 1 >= float(s.snr[lo + 1])
+    assert s.snr_T == pytest.approx(s.alpha_bar_T / (1 - s.alpha_bar_T))
+
+
+def test_q_sample_moments() -> None:
+    s = make_schedule("cosine", 1000)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.full((200_000, 1), 2.0)
+    for t in (1, 300, 700, 1000):
+        xt = s.q_sample(x0, t, torch.randn(x0.shape, generator=g))
+        ab = float(s.alpha_bars[t])
+        assert float(xt.mean()) == pytest.approx(2 * math.sqrt(ab), abs=0.01)
+        assert float(xt.std()) == pytest.approx(math.sqrt(1 - ab), rel=0.01, abs=1e-4)
+    assert torch.equal(s.q_sample(x0[:4], 0, torch.randn(4, 1)), x0[:4])  # t = 0 is the clean data
+
+
+def test_q_sample_per_example_t() -> None:
+    s = make_schedule("linear", 100)
+    x0, noise = torch.randn(3, 2, 4, 4), torch.randn(3, 2, 4, 4)
+    t = torch.tensor([0, 50, 100])
+    batched = s.q_sample(x0, t, noise)
+    for i in range(3):
+        assert torch.allclose(batched[i], s.q_sample(x0[i : i + 1], int(t[i]), noise[i : i + 1])[0])
+    with pytest.raises(ValueError, match="0..100"):
+        s.q_sample(x0, torch.tensor([0, 1, 101]), noise)
+
+
+def test_predict_x0_inverts_q_sample() -> None:
+    s = make_schedule("sigmoid", 500)
+    x0, eps = torch.randn(8, 2, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
+    t = torch.randint(1, 501, (8,))
+    xt = s.q_sample(x0, t, eps)
+    assert torch.allclose(s.predict_x0(xt, t, eps), x0, atol=1e-6)
+    assert torch.allclose(s.predict_eps(xt, t, x0), eps, atol=1e-6)
+
+
+@pytest.mark.parametrize("t, t_prev", [(10, 9), (500, 499), (1, 0), (400, 100), (1000, 0)])
+def test_posterior_matches_direct_gaussian_conditioning(t: int, t_prev: int) -> None:
+    """q(x_s | x_t, x_0) from the joint Gaussian of (x_s, x_t) given x_0, computed directly."""
+    s = make_schedule("linear", 1000)
+    ab_t, ab_s = float(s.alpha_bars[t]), float(s.alpha_bars[t_prev])
+    # Given x_0: x_s = √ᾱ_s x_0 + √(1−ᾱ_s) e1 ; x_t = √(ᾱ_t/ᾱ_s) x_s + √(1−ᾱ_t/ᾱ_s) e2.
+    var_s, var_t = 1 - ab_s, 1 - ab_t
+    cov_st = math.sqrt(ab_t / ab_s) * var_s
+    x0, xt = torch.tensor([0.7], dtype=torch.float64), torch.tensor([-1.3], dtype=torch.float64)
+    direct_mean = math.sqrt(ab_s) * x0 + cov_st / var_t * (xt - math.sqrt(ab_t) * x0)
+    direct_var = var_s - cov_st**2 / var_t
+    mean, var = s.posterior_mean_variance(x0, xt, t, t_prev)
+    assert torch.allclose(mean, direct_mean, atol=1e-12)
+    assert var == pytest.approx(direct_var, abs=1e-12)
+    if t_prev == t - 1:
+        beta = float(s.betas[t])
+        assert var == pytest.approx(beta * (1 - ab_s) / (1 - ab_t), abs=1e-15)  # β̃_t, eq. 7
+    if t_prev == 0:
+        assert var == 0 and torch.allclose(mean, x0)
+
+
+def test_config_round_trip() -> None:
+    for name in SCHEDULE_NAMES:
+        s = make_schedule(name, 300)
+        assert torch.equal(schedule_from_config(s.to_config()).betas, s.betas)
+    custom = make_schedule("custom", 4, betas=[0.1, 0.2, 0.3, 0.4])
+    assert torch.equal(schedule_from_config(custom.to_config()).betas, custom.betas)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: make_schedule("cosin", 100), "Unknown noise schedule"),
+        (lambda: make_schedule("linear", 1), "between 2 and"),
+        (lambda: make_schedule("linear", MAX_T + 1), "between 2 and"),
+        (lambda: make_schedule("linear", 10.5), "whole number"),
+        (lambda: make_schedule("linear", 1000, beta_end=1.5), "beta_end must lie in"),
+        (lambda: make_schedule("linear", 1000, beta_start=-0.1), "beta_start must lie in"),
+        (lambda: make_schedule("linear", 1000, beta_start=float("nan")), "finite"),
+        (lambda: make_schedule("linear", 10), "larger T"),
+        (lambda: make_schedule("cosine", 100, s=float("inf")), "finite"),
+        (lambda: make_schedule("cosine", 100, foo=1), "Unknown parameter"),
+        (lambda: make_schedule("sigmoid", 100, start=3, end=-3), "must be below"),
+        (lambda: make_schedule("sigmoid", 100, tau=0), "tau must be positive"),
+        (lambda: make_schedule("custom", 3, betas=[0.3, 0.2, 0.1]), "must not decrease"),
+        (lambda: make_schedule("custom", 3, betas=[0.1, 0.2, 1.0]), r"\(0, 1\)"),
+        (lambda: make_schedule("custom", 3, betas=[0.1, float("nan"), 0.2]), "NaN"),
+        (lambda: make_schedule("custom", 3, betas=[0.1, 0.2]), "expected T = 3"),
+    ],
+)
+def test_bad_input_raises_value_error(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()

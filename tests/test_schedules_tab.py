@@ -1,0 +1,109 @@
+"""Schedules tab handlers, called as plain functions (no browser)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from app import controls, figures, schedules_tab
+from core.schedules import SCHEDULE_LABELS, make_schedule
+
+PARAMS = controls.default_param_values()
+
+
+def _compare(names=("linear", "cosine", "sigmoid"), T=1000, data="mnist", digit=0, upload=None, seed=0, log_beta=True, params=None):
+    return schedules_tab.compare(list(names), T, data, digit, upload, seed, log_beta, *(params or PARAMS))
+
+
+def _legend_names(fig):
+    return [trace.name for trace in fig.data if trace.showlegend is not False]
+
+
+def test_traces_for_each_schedule_and_snr_one_marked():
+    names = ("linear", "cosine", "sigmoid", "sigmoid_beta")
+    alpha, beta, log_snr, grid, table, warning = _compare(names, T=400)
+    for fig in (alpha, beta, log_snr):
+        assert _legend_names(fig) == [SCHEDULE_LABELS[n] for n in names]
+        markers = [trace for trace in fig.data if trace.mode == "markers"]
+        assert len(markers) == len(names)  # one SNR = 1 marker per schedule
+    assert beta.layout.yaxis.type == "log"
+    # the log-SNR markers sit at log-SNR = 0, at each schedule's t_snr_one
+    for name, marker in zip(names, [t for t in log_snr.data if t.mode == "markers"]):
+        assert marker.x[0] == pytest.approx(make_schedule(name, 400).t_snr_one)
+        assert abs(marker.y[0]) < 0.05
+    assert warning == ""
+    assert all(SCHEDULE_LABELS[n] in table for n in names)
+
+
+def test_noised_grid_rows_by_columns_images_and_points():
+    ts = schedules_tab.grid_timesteps(1000)
+    assert ts == [0, 100, 250, 500, 750, 1000]
+    grid = _compare(("linear", "cosine"))[3]
+    assert len(grid.data) == 2 * len(ts) and all(trace.type == "image" for trace in grid.data)
+    grid = _compare(("linear", "cosine", "quadratic"), data="moons")[3]
+    assert len(grid.data) == 3 * len(ts) and all(trace.type == "scatter" for trace in grid.data)
+    titles = [a.text for a in grid.layout.annotations]
+    assert "t = 500" in titles and any("quadratic" in text for text in titles)
+
+
+def test_same_x0_and_noise_in_every_row():
+    schedules = [make_schedule("linear", 100), make_schedule("cosine", 100)]
+    x0 = torch.rand(1, 1, 8, 8) * 2 - 1
+    noise = torch.randn(1, 1, 8, 8)
+    cells = schedules_tab.noised_grid(schedules, "images", x0, noise, [0, 50, 100])
+    assert len(cells) == 2 and all(len(row) == 3 for row in cells)
+    np.testing.assert_array_equal(cells[0][0], cells[1][0])  # t = 0: both are x0
+    expected = schedules[1].q_sample(x0, 50, noise)[0, 0]
+    np.testing.assert_array_equal(cells[1][1], np.clip(np.rint((expected.numpy() + 1) * 127.5), 0, 255).astype(np.uint8))
+
+
+def test_warning_when_chain_does_not_reach_noise():
+    params = list(PARAMS)
+    params[1] = 0.002  # linear β_end scaled down 10×
+    *_, table, warning = _compare(("linear", "cosine"), params=params)
+    assert "Does not reach noise" in warning and SCHEDULE_LABELS["linear"] in warning
+    assert SCHEDULE_LABELS["cosine"] not in warning
+    assert "⚠" in table
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"names": ("linear",)}, "Pick 2 to 4"),
+        ({"names": ("linear", "cosine", "sigmoid", "sigmoid_beta", "quadratic")}, "Pick 2 to 4"),
+        ({"T": 1}, "T must"),
+        ({"T": None}, "T is empty"),
+        ({"data": "upload"}, "Upload a picture"),
+        ({"digit": 99}, "Digit"),
+    ],
+)
+def test_bad_inputs_raise_gr_error(kwargs, match):
+    with pytest.raises(gr.Error, match=match):
+        _compare(**kwargs)
+
+
+def test_bad_params_give_core_message():
+    params = list(PARAMS)
+    params[params.index(0.008)] = 2.0  # cosine s
+    with pytest.raises(gr.Error, match="cosine schedule: s must lie"):
+        _compare(("linear", "cosine"), params=params)
+
+
+def test_upload_in_grid(tmp_path):
+    path = tmp_path / "p.jpg"
+    PIL.Image.new("RGB", (300, 200), (200, 30, 30)).save(path)
+    grid = _compare(("linear", "cosine"), data="upload", upload=str(path))[3]
+    assert len(grid.data) == 12
+    gif = tmp_path / "a.gif"
+    frames = [PIL.Image.new("RGB", (8, 8), c) for c in ("red", "green", "blue")]
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    with pytest.raises(gr.Error, match="Animated"):
+        _compare(data="upload", upload=str(gif))
+
+
+def test_build_wiring():
+    with gr.Blocks():
+        schedules_tab.build()

@@ -1,0 +1,202 @@
+"""Train tab handlers as plain calls: streaming, per-user stop, one run per user, divergence, caps."""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+
+import gradio as gr
+import pytest
+import torch
+
+from app import controls, figures, reverse_tab, runs, train_tab
+from core.checkpoints import list_checkpoints
+from core.mlp import MLPDenoiser
+
+
+def req(user: str):
+    return types.SimpleNamespace(session_hash=user)
+
+
+PARAMS = controls.default_param_values()
+
+
+def args(steps=60, batch=64, lr=2e-3, data="swiss_roll", model="mlp", T=100, seed=0, trained=None):
+    return (data, "linear", T, model, steps, batch, lr, seed, trained or [], *PARAMS)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDPM_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(train_tab, "POLL_SECONDS", 0.05)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is faster, and the test machine is shared
+    yield tmp_path / "runs"
+    torch.set_num_threads(threads)
+    runs.REGISTRY.__init__()  # no run outlives its test
+
+
+def loss_points(plot) -> int:
+    fig = figures.as_figure(plot)
+    return len(fig.data[0].x) if fig.data else 0
+
+
+def drain(gen) -> list:
+    return list(gen)
+
+
+def test_short_run_streams_and_saves_for_that_user_only(isolated):
+    outputs = drain(train_tab.train_run(req("alice"), *args()))
+    counts = [loss_points(o[1]) for o in outputs if not isinstance(o[1], dict)]
+    assert len(counts) >= 3 and counts[-1] == 60
+    assert counts == sorted(counts) and len(set(counts)) >= 2  # the curve grows while it streams
+    status, _, _, trained = outputs[-1]
+    assert "Finished after 60 steps" in status
+    assert len(trained) == 1 and Path(trained[0]).parent == isolated / "alice"
+    assert list_checkpoints(isolated / "alice") == [Path(trained[0])]
+    assert list_checkpoints(isolated / "bob") == []
+    config = json.loads((Path(trained[0]) / "config.json").read_text())
+    assert config["training"]["end_reason"] == "finished" and config["training"]["steps_done"] == 60
+    # the Reverse tab lists it for alice's State only
+    assert any(v == trained[0] for _, v in reverse_tab.checkpoint_choices(trained))
+    assert all(v != trained[0] for _, v in reverse_tab.checkpoint_choices([]))
+
+
+def test_stop_is_per_user_and_keeps_the_model(isolated):
+    gen = train_tab.train_run(req("alice"), *args(steps=20000))
+    outputs = [next(gen), next(gen)]  # loading, then the first progress update
+    status, trained = train_tab.stop_run(req("mallory"), [])
+    assert "No training run" in status  # another session cannot stop alice's run
+    assert runs.REGISTRY.active("alice") is not None
+    status, trained = train_tab.stop_run(req("alice"), [])
+    assert "Stopped after" in status and len(trained) == 1
+    outputs += drain(gen)
+    assert "Stopped after" in outputs[-1][0]
+    config = json.loads((Path(trained[0]) / "config.json").read_text())
+    assert config["training"]["end_reason"] == "stopped" and 0 < config["training"]["steps_done"] < 20000
+    assert runs.REGISTRY.active("alice") is None
+
+
+def test_second_start_while_running_raises(isolated):
+    gen = train_tab.train_run(req("alice"), *args(steps=20000))
+    next(gen), next(gen)
+    with pytest.raises(gr.Error, match="already running"):
+        train_tab.prepare_run(req("alice"), *args())
+    with pytest.raises(gr.Error, match="already running"):
+        next(train_tab.train_run(req("alice"), *args()))
+    assert "Waiting" in train_tab.prepare_run(req("bob"), *args())  # another user may queue a run
+    runs.REGISTRY.stop("bob")
+    gen.close()  # like a cancelled event: the finally stops the trainer
+    run = runs.REGISTRY.last("alice")
+    assert run.done.wait(30) and run.reason == "stopped"
+
+
+def test_waiting_run_can_be_stopped_before_it_starts(isolated):
+    train_tab.prepare_run(req("alice"), *args())
+    status, _ = train_tab.stop_run(req("alice"), [])
+    assert "before it started" in status
+    assert runs.REGISTRY.active("alice") is None
+    train_tab.prepare_run(req("alice"), *args())  # the slot is free again
+    runs.REGISTRY.stop("alice")
+
+
+class NaNAfter(MLPDenoiser):
+    """An MLP whose output turns NaN after a few training calls."""
+
+    calls = 0
+
+    def forward(self, x_t, t):
+        out = super().forward(x_t, t)
+        if self.training:
+            NaNAfter.calls += 1
+            if NaNAfter.calls > 25:
+                return out * float("nan")
+        return out
+
+
+def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
+    NaNAfter.calls = 0
+    monkeypatch.setattr(train_tab, "build_model", lambda plan, data: NaNAfter())
+    with pytest.warns(UserWarning, match="diverged"):
+        outputs = drain(train_tab.train_run(req("alice"), *args(steps=200)))
+    status, _, _, trained = outputs[-1]
+    assert "diverged at step 26" in status and "lower learning rate" in status
+    assert len(trained) == 1  # the last good weights are kept
+    config = json.loads((Path(trained[0]) / "config.json").read_text())
+    assert config["training"]["end_reason"] == "diverged" and config["training"]["steps_done"] == 25
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(steps=0), "Training steps"),
+        (dict(steps=2.5), "whole number"),
+        (dict(steps=None), "empty"),
+        (dict(batch=0), "Batch size"),
+        (dict(lr=-1.0), "Learning rate"),
+        (dict(lr=float("nan")), "Learning rate"),
+        (dict(T=1), "T must be"),
+        (dict(data="nonsense"), "Unknown data"),
+        (dict(model="tiny"), "fits the data"),
+        (dict(seed=-1), "Seed"),
+    ],
+)
+def test_bad_inputs_raise_gr_error(changes, message):
+    with pytest.raises(gr.Error, match=message):
+        train_tab.prepare_run(req("alice"), *args(**changes))
+    assert runs.REGISTRY.active("alice") is None
+
+
+def test_bad_schedule_parameters_raise_gr_error():
+    values = list(PARAMS)
+    values[0] = -0.5  # linear beta_start
+    with pytest.raises(gr.Error):
+        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", 60, 64, 2e-3, 0, [], *values)
+
+
+def test_missing_image_data_raises(monkeypatch, tmp_path):
+    monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path / "nothing"))
+    with pytest.raises(gr.Error, match="not available"):
+        train_tab.prepare_run(req("alice"), *args(data="mnist", model="tiny"))
+    choices, note = train_tab.data_choices()
+    assert "mnist" not in [v for _, v in choices] and "DDPM_DATA_DIR" in note
+
+
+def test_server_caps_clamp_with_a_note(monkeypatch):
+    monkeypatch.setenv("DDPM_MAX_TRAIN_STEPS", "50")
+    status = train_tab.prepare_run(req("alice"), *args(steps=5000))
+    assert "at most 50" in status
+    runs.REGISTRY.stop("alice")
+    monkeypatch.delenv("DDPM_MAX_TRAIN_STEPS")
+    monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "0.5")
+    outputs = drain(train_tab.train_run(req("alice"), *args(steps=20000)))
+    assert "time limit" in outputs[-1][0]
+
+
+def test_session_keys_are_safe_directory_names():
+    assert runs.session_key(req("abc_123")) == "abc_123"
+    assert "/" not in runs.session_key(req("../../etc")) and runs.session_key(req("../../etc")).startswith("h")
+    assert runs.session_key(None) != runs.session_key(None)
+
+
+def test_delete_callback_only_removes_run_directories(isolated, tmp_path):
+    inside = isolated / "alice" / "model"
+    inside.mkdir(parents=True)
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    runs.delete_user_checkpoints([str(inside), str(outside)])
+    assert not inside.exists() and outside.exists()
+
+
+def test_tabs_build_and_wire():
+    with gr.Blocks() as demo:
+        trained = train_tab.build()
+        reverse_tab.build(trained)
+    assert isinstance(trained, gr.State)
+    names = {getattr(d.fn, "__name__", "") for d in demo.fns.values()}
+    assert {"prepare_run", "train_run", "stop_run", "generate", "after_training"} <= names
+    stop = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "stop_run")
+    train = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "train_run")
+    assert train.concurrency_id == runs.HEAVY_CONCURRENCY_ID
+    assert stop is not None

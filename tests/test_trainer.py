@@ -1,0 +1,133 @@
+"""Algorithm 1 training loop: loss goes down, metric improves, events, stop, NaN, EMA, determinism."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from core.data import make_toy2d
+from core.metrics import sliced_wasserstein_ratio
+from core.mlp import MLPConfig, MLPDenoiser
+from core.sampler import initial_noise, sample
+from core.schedules import make_schedule
+from core.trainer import LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, train
+
+SMALL = MLPConfig(hidden=64, depth=2, emb_dim=32)
+
+
+def make_trainer(steps: int = 40, **overrides) -> Trainer:
+    torch.manual_seed(0)
+    config = TrainConfig(steps=steps, batch_size=128, log_every=10, **overrides)
+    return Trainer(MLPDenoiser(SMALL), make_schedule("linear", 100), make_toy2d("moons", 2000, seed=0), config)
+
+
+def sw_ratio(trainer: Trainer) -> float:
+    x_T, g = initial_noise((1000, 2), seed=7)
+    x0 = sample(trainer.sampling_model, trainer.schedule, x_T, generator=g)
+    return sliced_wasserstein_ratio(x0, lambda n, s: make_toy2d("moons", n, seed=s))
+
+
+def test_short_run_lowers_loss_and_improves_metric() -> None:
+    trainer = make_trainer(steps=600, lr=3e-3)
+    before = sw_ratio(trainer)
+    losses = [loss for ev in trainer.run() for loss in ev.losses]
+    assert len(losses) == 600
+    first, last = sum(losses[:50]) / 50, sum(losses[-50:]) / 50
+    assert last < 0.7 * first, (first, last)
+    after = sw_ratio(trainer)
+    assert after < 0.5 * before and after < 5, (before, after)
+
+
+def test_events_and_buckets() -> None:
+    trainer = make_trainer(steps=40, preview_every=20, preview_n=8, preview_steps=5)
+    events = list(trainer.run())
+    kinds = [e.kind for e in events]
+    assert kinds == ["step", "step", "preview", "step", "step", "end"]
+    assert [e.step for e in events if e.kind == "step"] == [10, 20, 30, 40]
+    assert events[-1].reason == "finished" and events[-1].step == 40
+    preview = events[2].preview
+    assert preview is not None and preview.shape == (8, 2) and torch.isfinite(preview).all()
+    assert all(e.samples_per_s > 0 and e.elapsed > 0 for e in events)
+    assert len(events[-1].bucket_loss) == LOSS_BUCKETS
+    assert sum(1 for v in events[-1].bucket_loss if v == v) >= LOSS_BUCKETS - 2  # most buckets seen
+
+
+def test_learning_rate_warmup_and_decay() -> None:
+    trainer = make_trainer(steps=1000, lr=1e-3, warmup_steps=100, min_lr_ratio=0.1)
+    assert trainer.learning_rate(0) == pytest.approx(1e-5)
+    assert trainer.learning_rate(99) == pytest.approx(1e-3)
+    assert trainer.learning_rate(100) == pytest.approx(1e-3)
+    assert trainer.learning_rate(1000) == pytest.approx(1e-4)
+
+
+def test_stop_from_another_thread_leaves_usable_model() -> None:
+    trainer = make_trainer(steps=100_000)
+    seen = []
+    for ev in trainer.run():
+        seen.append(ev)
+        if ev.step == 20:
+            threading.Thread(target=trainer.stop).start()
+    assert seen[-1].kind == "end" and seen[-1].reason == "stopped"
+    assert 20 <= trainer.step < 100
+    x_T, g = initial_noise((16, 2), seed=0)
+    assert torch.isfinite(sample(trainer.sampling_model, trainer.schedule, x_T, generator=g)).all()
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_weights() -> None:
+    trainer = make_trainer(steps=50)
+    for _ in range(5):
+        trainer.train_step()
+    good = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.data[:] = float("nan")
+    with pytest.raises(TrainingDiverged, match="diverged at step 6"):
+        list(trainer.run())
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(v, good[k]), k
+
+
+def test_ema_lags_the_weights_and_is_used_for_sampling() -> None:
+    trainer = make_trainer(steps=30, ema_decay=0.99)
+    list(trainer.run())
+    assert trainer.sampling_model is trainer.ema_model
+    w, e = trainer.model.net[0].weight, trainer.ema_model.net[0].weight
+    assert not torch.equal(w, e)
+    no_ema = make_trainer(steps=5, ema_decay=0.0)
+    assert no_ema.sampling_model is no_ema.model
+
+
+def test_same_seed_same_run() -> None:
+    a, b = make_trainer(steps=30, seed=3), make_trainer(steps=30, seed=3)
+    la = [x for e in a.run() for x in e.losses]
+    lb = [x for e in b.run() for x in e.losses]
+    assert la == lb
+    c = make_trainer(steps=30, seed=4)
+    assert [x for e in c.run() for x in e.losses] != la
+
+
+def test_train_helper_and_time_limit() -> None:
+    events = []
+    torch.manual_seed(0)
+    trainer = train(
+        MLPDenoiser(SMALL), make_schedule("linear", 100), make_toy2d("moons", 500),
+        TrainConfig(steps=10_000, batch_size=64, max_seconds=0.5), callback=events.append,
+    )
+    assert events[-1].kind == "end" and events[-1].reason == "time limit" and 0 < trainer.step < 10_000
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [(dict(steps=0), "steps"), (dict(lr=-1.0), "learning rate"), (dict(ema_decay=1.0), "ema_decay"),
+     (dict(batch_size=2.5), "batch_size"), (dict(amp="fp8"), "amp")],
+)
+def test_bad_config(overrides: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**overrides)
+
+
+def test_bad_data_and_device() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        Trainer(MLPDenoiser(SMALL), make_schedule("linear", 100), torch.full((10, 2), float("nan")), TrainConfig())
+    with pytest.raises(ValueError, match="device"):
+        Trainer(MLPDenoiser(SMALL), make_schedule("linear", 100), torch.zeros(10, 2), TrainConfig(device="tpu"))

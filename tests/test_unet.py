@@ -1,0 +1,119 @@
+"""The DDPM U-Net: shapes, preset sizes, config round trip, errors, and that it learns MNIST noise."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.image_data import load_image_dataset, to_model_range
+from core.schedules import make_schedule
+from core.unet import UNET_PRESETS, UNet, UNetConfig, unet_config
+
+DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
+PARAM_RANGES = {"tiny": (20_000, 100_000), "small": (1_000_000, 2_000_000), "base": (6_000_000, 10_000_000)}
+
+
+@pytest.mark.parametrize("preset", UNET_PRESETS)
+@pytest.mark.parametrize(("size", "channels"), [(28, 1), (32, 3)])
+def test_output_shape_and_parameter_count(preset: str, size: int, channels: int) -> None:
+    torch.manual_seed(0)
+    model = UNet(unet_config(preset, size, channels))
+    x = torch.randn(2, channels, size, size)  # (B, C, H, W)
+    with torch.no_grad():
+        eps = model(x, torch.tensor([1, 1000]))
+    assert eps.shape == x.shape and eps.dtype == torch.float32
+    assert torch.all(eps == 0)  # zero-initialised final conv
+    low, high = PARAM_RANGES[preset]
+    assert low <= model.num_parameters() <= high
+
+
+def test_config_json_round_trip() -> None:
+    config = unet_config("small", 28, 1)
+    restored = UNetConfig(**json.loads(json.dumps(dataclasses.asdict(config))))
+    assert restored == config
+    assert isinstance(restored.channel_mults, tuple) and isinstance(restored.attention_resolutions, tuple)
+    assert config.attention_resolutions == (7,)  # small: attention only at the lowest level
+
+
+def _perturbed_tiny(seed: int = 0) -> UNet:
+    torch.manual_seed(seed)
+    model = UNet(unet_config("tiny", 28, 1)).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # undo the zero-init so every path carries signal
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def test_time_embedding_changes_output() -> None:
+    model = _perturbed_tiny()
+    x = torch.randn(1, 1, 28, 28).repeat(2, 1, 1, 1)  # the same image twice
+    with torch.no_grad():
+        eps = model(x, torch.tensor([1, 900]))
+    assert (eps[0] - eps[1]).abs().max() > 1e-3
+
+
+def test_channels_last_matches_contiguous() -> None:
+    model = _perturbed_tiny()
+    x = torch.randn(3, 1, 28, 28)
+    t = torch.tensor([1, 50, 999])
+    with torch.no_grad():
+        reference = model(x, t)
+        model = model.to(memory_format=torch.channels_last)
+        out = model(x.contiguous(memory_format=torch.channels_last), t)
+    torch.testing.assert_close(out, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_bad_sizes_and_presets_raise_clear_errors() -> None:
+    with pytest.raises(ValueError, match="divisible by 4"):
+        unet_config("small", 30, 1)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        UNetConfig(image_size=30, channel_mults=(1, 2, 2))
+    with pytest.raises(ValueError, match="tiny, small, base"):
+        unet_config("huge", 28, 1)
+    with pytest.raises(ValueError, match="attention_resolutions"):
+        UNetConfig(image_size=28, attention_resolutions=(8,))
+    model = UNet(unet_config("tiny", 28, 1))
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        model(torch.randn(2, 3, 28, 28), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        model(torch.randn(2, 1, 32, 32), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="one timestep per image"):
+        model(torch.randn(2, 1, 28, 28), torch.tensor([1]))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny convolutions gain nothing from a second thread, and lose a lot on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_tiny_unet_learns_mnist_noise(one_thread: None) -> None:
+    """Algorithm 1 on 256 MNIST digits: the mean squared ε error falls well below its start (1)."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    x0_all = to_model_range(load_image_dataset("mnist", root=DATA_ROOT, split="any", download=False, limit=256).images)
+    schedule = make_schedule("linear", 1000)
+    model = UNet(unet_config("tiny", 28, 1))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(80):
+        idx = torch.randint(0, x0_all.shape[0], (16,), generator=generator)
+        x0 = x0_all[idx]  # (B, 1, 28, 28)
+        t = torch.randint(1, schedule.T + 1, (16,), generator=generator)  # (B,)
+        noise = torch.randn(x0.shape, generator=generator)
+        x_t = schedule.q_sample(x0, t, noise).float()
+        loss = F.mse_loss(model(x_t, t), noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    start, end = sum(losses[:5]) / 5, sum(losses[-20:]) / 20
+    assert start > 0.7 and end < 0.3 * start, (start, end)

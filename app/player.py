@@ -31,7 +31,7 @@ import PIL.ImageFont
 
 from app.images import tile
 
-DEFAULT_FPS = 24
+DEFAULT_FPS = 30
 FPS_CHOICES = (6, 12, 24, 30, 60)
 HOLD_LAST_FRAMES = 24  # the last frame stays this many frame-times before the loop restarts
 POINT_RANGE = (-4.0, 4.0)  # the same fixed axes as app.figures.POINT_RANGE

@@ -108,7 +108,7 @@ class UNetConfig:
 _PRESETS: dict[str, tuple[int, tuple[int, ...], int, int, int, float]] = {
     # tests: ≈68k parameters, a training step on 8 MNIST digits in tens of milliseconds
     "tiny": (8, (1, 2, 2), 1, 0, 4, 0.0),
-    # CPU default for 28×28: ≈1.6M parameters, attention only at the lowest level (7×7 for MNIST)
+    # CPU default for 28×28: ≈1.6M parameters, attention only at sizes ≤ 8: the lowest level (7×7 / 8×8) of 28/32 px
     "small": (32, (1, 2, 2), 2, 8, 8, 0.1),
     # GPU / 32×32 colour: ≈9M parameters, attention at 16×16 as in Ho et al.'s CIFAR-10 model
     "base": (64, (1, 2, 2, 2), 2, 16, 32, 0.1),

@@ -8,7 +8,7 @@ import PIL.Image
 import pytest
 import torch
 
-from app import controls, figures, schedules_tab
+from app import controls, schedules_tab
 from core.schedules import SCHEDULE_LABELS, make_schedule
 
 PARAMS = controls.default_param_values()

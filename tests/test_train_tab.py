@@ -30,6 +30,7 @@ def args(steps=60, batch=64, lr=2e-3, data="swiss_roll", model="mlp", T=100, see
 def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setattr(train_tab, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(train_tab, "PREVIEW_POINTS", 64)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is faster, and the test machine is shared
     yield tmp_path / "runs"

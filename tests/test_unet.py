@@ -102,7 +102,7 @@ def test_tiny_unet_learns_mnist_noise(one_thread: None) -> None:
     x0_all = to_model_range(load_image_dataset("mnist", root=DATA_ROOT, split="any", download=False, limit=256).images)
     schedule = make_schedule("linear", 1000)
     model = UNet(unet_config("tiny", 28, 1))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, fused=True)
     losses = []
     for _ in range(80):
         idx = torch.randint(0, x0_all.shape[0], (16,), generator=generator)

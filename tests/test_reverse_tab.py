@@ -1,0 +1,163 @@
+"""Reverse tab: chain sampling, frames, the player markup, GIF export and every refusal."""
+
+from __future__ import annotations
+
+import shutil
+import types
+from pathlib import Path
+
+import gradio as gr
+import PIL.Image
+import pytest
+import torch
+
+from app import player, reverse_tab
+from core.checkpoints import list_checkpoints, save_checkpoint
+from core.data import DataInfo, make_toy2d
+from core.mlp import MLPConfig, MLPDenoiser
+from core.schedules import make_schedule
+from core.trainer import TrainConfig, Trainer
+from core.unet import UNet, unet_config
+
+REQ = types.SimpleNamespace(session_hash="alice")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is faster, and the test machine is shared
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def toy_ckpt(tmp_path_factory) -> Path:
+    """A swiss-roll model trained for a few hundred steps (T = 100): good enough to look like data."""
+    schedule = make_schedule("linear", 100)
+    torch.manual_seed(0)
+    model = MLPDenoiser(MLPConfig(hidden=64, depth=2))
+    trainer = Trainer(model, schedule, make_toy2d("swiss_roll", 4000, seed=0),
+                      TrainConfig(steps=600, batch_size=128, lr=3e-3, warmup_steps=20, log_every=100, ema_decay=0.98))
+    for _ in trainer.run():
+        pass
+    root = tmp_path_factory.mktemp("ckpts")
+    return save_checkpoint(root / "swiss", trainer.sampling_model, schedule, DataInfo("swiss_roll", "2d", (2,)))
+
+
+@pytest.fixture(scope="module")
+def image_ckpt(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = UNet(unet_config("tiny", 28, 1))
+    root = tmp_path_factory.mktemp("ckpts")
+    return save_checkpoint(root / "digits", model, make_schedule("cosine", 50), DataInfo("mnist", "image", (1, 28, 28)))
+
+
+@pytest.fixture(autouse=True)
+def no_shipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDPM_CHECKPOINTS_DIR", str(tmp_path / "none"))
+    reverse_tab.CACHE.clear()
+
+
+def test_chain_goes_from_noise_to_data(toy_ckpt):
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    chain = reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=600,
+                                     seed=1, n_frames=30)
+    assert len(chain.x) == len(chain.x0) == len(chain.frame_states) == 30
+    assert chain.frame_ts[0] == 100 and chain.frame_ts[-1] == 0
+    assert chain.frame_ts == sorted(chain.frame_ts, reverse=True)
+    assert chain.trails.shape == (player.PINNED_POINTS, 101, 2)
+    first, last = torch.from_numpy(chain.x[0]), torch.from_numpy(chain.x[-1])
+    assert abs(float(first.std()) - 1.0) < 0.1  # x_T ~ N(0, I)
+    data = make_toy2d("swiss_roll", 4000, seed=5)
+    near = lambda x: float(torch.cdist(x, data).min(dim=1).values.median())  # noqa: E731
+    assert near(last) < 0.5 * near(first)  # the last frame lies on the swiss roll, the first does not
+    assert float((last.abs() < 4).all(dim=1).float().mean()) > 0.95
+
+
+def test_generate_returns_player_and_valid_gif(toy_ckpt):
+    page, stats, gif, mp4 = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, [str(toy_ckpt)],
+                                                 progress=None)
+    assert page.count("<img") == 21  # 20 DDIM steps → 21 states, all of them frames
+    assert 'data-t="100"' in page and 'data-t="0"' in page and "pl-scrub" in page
+    assert "DDIM, η = 0.5" in stats and "20 of T = 100" in stats
+    with PIL.Image.open(gif) as image:
+        assert image.format == "GIF" and image.is_animated and image.n_frames == 21
+    if player.mp4_unavailable_reason() is None:
+        assert mp4 and Path(mp4).stat().st_size > 0
+    else:
+        assert mp4 is None
+
+
+def test_image_chain_shows_x_t_beside_x0(image_ckpt):
+    page, stats, gif, _ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, [str(image_ckpt)],
+                                               progress=None)
+    assert page.count("<img") == 6 and "x_t (t = " in page and "predicted x̂₀" in page
+    with PIL.Image.open(gif) as image:
+        assert image.n_frames == 6 and image.width >= player.GIF_MIN_WIDTH
+
+
+@pytest.mark.parametrize(
+    "sampler, eta, steps, n, seed, frames, message",
+    [
+        ("ddpm_small", 0, 101, 10, 0, 80, "Sampling steps"),
+        ("ddpm_small", 0, -3, 10, 0, 80, "Sampling steps"),
+        ("ddim", 0, 2.5, 10, 0, 80, "Sampling steps"),
+        ("ddim", 1.5, 10, 10, 0, 80, "η"),
+        ("ddpm_small", 0, 10, 0, 0, 80, "Number of samples"),
+        ("ddpm_small", 0, 10, 10**6, 0, 80, "Number of samples"),
+        ("ddpm_small", 0, 10, 10, -1, 80, "Seed"),
+        ("ddpm_small", 0, 10, 10, 0, 1, "Frames"),
+        ("nonsense", 0, 10, 10, 0, 80, "Unknown sampler"),
+    ],
+)
+def test_bad_inputs_raise_gr_error(toy_ckpt, sampler, eta, steps, n, seed, frames, message):
+    with pytest.raises(gr.Error, match=message):
+        reverse_tab.generate(REQ, str(toy_ckpt), sampler, eta, steps, n, seed, frames, [str(toy_ckpt)], progress=None)
+
+
+def test_corrupted_checkpoints_raise_gr_error(toy_ckpt, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(toy_ckpt, broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(gr.Error, match="cannot be used"):
+        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, [str(broken)], progress=None)
+    (broken / "config.json").write_text("{ nope")
+    with pytest.raises(gr.Error):
+        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, [str(broken)], progress=None)
+
+
+def test_only_listed_checkpoints_can_be_sampled(toy_ckpt):
+    with pytest.raises(gr.Error, match="not available in this session"):
+        reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0, 5, 10, 0, 10, [], progress=None)
+    with pytest.raises(gr.Error, match="train one"):
+        reverse_tab.generate(REQ, None, "ddim", 0, 5, 10, 0, 10, [], progress=None)
+
+
+def test_no_checkpoints_is_said_plainly():
+    assert reverse_tab.checkpoint_choices([]) == []
+    assert "Train" in reverse_tab.describe(None, [])
+
+
+def test_shipped_listing_skips_classifier_weights():
+    names = [p.name for p in list_checkpoints(reverse_tab.REPO_CHECKPOINTS)]
+    assert "classifiers" not in names
+
+
+def test_cache_reuses_loaded_models(toy_ckpt):
+    a = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    b = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    assert a is b
+
+
+def test_refresh_selects_the_newest_trained_model(toy_ckpt):
+    dropdown, info = reverse_tab.after_training([str(toy_ckpt)], None)
+    assert dropdown.value == str(toy_ckpt) and "swiss_roll" in info
+
+
+def test_player_markup_and_script():
+    frames = [PIL.Image.new("L", (8, 8), v) for v in (0, 128, 255)]
+    page = player.player_html(frames, [10, 5, 0], captions=["x_t (t = {t})"])
+    assert page.count("<img") == 3 and '<b class="pl-t">10</b>' in page
+    assert "watch('value', setup)" in player.PLAYER_JS and "requestAnimationFrame" in player.PLAYER_JS
+    with pytest.raises(ValueError):
+        player.player_html(frames, [1, 0])

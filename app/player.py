@@ -1,11 +1,13 @@
 """The in-browser frame player of the Reverse tab, and the pictures it plays.
 
 Gradio streams images at a few frames a second, so the reverse chain is rendered once on the
-server into a strip of small PNG frames and played by a few lines of JavaScript in the browser:
-every frame is an ``<img>`` (a base64 data URI) stacked in one grid cell, and the script shows
-one at a time (``requestAnimationFrame``, default 24 frames/s), with play/pause, a scrub bar and
-a speed choice. The script is the ``js_on_load`` of a ``gr.HTML`` (Gradio 6 runs no ``<script>``
-put in an HTML value); it re-binds through ``watch('value', ...)`` whenever a new chain arrives.
+server into small frames packed in one PNG sprite sheet, and played by a few lines of JavaScript
+in the browser: a ``<canvas>`` that draws one cell of the sheet per tick (``requestAnimationFrame``,
+default 30 frames/s), with play/pause, a scrub bar and a speed choice. The script is the
+``js_on_load`` of a ``gr.HTML`` (Gradio 6 runs no ``<script>`` put in an HTML value); it re-binds
+through ``watch('value', ...)`` whenever a new chain arrives. The sheet travels as a file output
+(served by Gradio) whose URL `SPRITE_JS` hands to the player, because megabytes of data URIs in
+the HTML value make Gradio's HTML component take tens of seconds to render.
 
 Frames are drawn with PIL only (no plotting library): 2D point clouds on fixed axes [−4, 4]²
 with the paths of a few pinned points; image batches as an x_t grid beside the predicted x̂₀ grid,
@@ -20,6 +22,8 @@ import base64
 import html
 import importlib.util
 import io
+import math
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -182,14 +186,42 @@ def png_uri(image: PIL.Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def sprite_layout(n: int) -> tuple[int, int]:
+    """(columns, rows) of a sprite sheet holding n frames: about square."""
+    cols = max(1, math.ceil(math.sqrt(n)))
+    return cols, math.ceil(n / cols)
+
+
+def make_sprite(frames: Sequence[PIL.Image.Image]) -> tuple[PIL.Image.Image, int, int]:
+    """All frames (same size and mode) on one sheet, row by row: (sheet, columns, rows)."""
+    if not frames:
+        raise ValueError("no frames")
+    w, h = frames[0].size
+    cols, rows = sprite_layout(len(frames))
+    sheet = PIL.Image.new(frames[0].mode, (cols * w, rows * h), 255 if frames[0].mode in ("L", "P") else "white")
+    if frames[0].mode == "P":
+        sheet.putpalette(frames[0].getpalette())
+        sheet.paste(_WHITE, (0, 0, sheet.width, sheet.height))
+    for i, frame in enumerate(frames):
+        sheet.paste(frame, ((i % cols) * w, (i // cols) * h))
+    return sheet, cols, rows
+
+
+def write_sprite(frames: Sequence[PIL.Image.Image], path: str | Path) -> tuple[Path, int, int]:
+    sheet, cols, rows = make_sprite(frames)
+    sheet.save(path, format="PNG", compress_level=6)
+    return Path(path), cols, rows
+
+
 PLAYER_CSS = """
 .ddpm-player {font-family: inherit; max-width: 920px}
 .ddpm-player .pl-caption {display: flex; gap: 4%; font-size: 1rem; margin: 0 0 4px 0}
 .ddpm-player .pl-caption > span {flex: 1; text-align: center}
-.ddpm-player .pl-stage {display: grid; width: 100%; max-width: var(--pl-max-width, 520px)}
-.ddpm-player .pl-stage img {grid-area: 1 / 1; width: 100%; height: auto; visibility: hidden;
-  image-rendering: pixelated; image-rendering: crisp-edges}
-.ddpm-player .pl-stage img.pl-on {visibility: visible}
+.ddpm-player .pl-stage {width: 100%; position: relative}
+.ddpm-player canvas {width: 100%; height: auto; display: block; image-rendering: pixelated;
+  image-rendering: crisp-edges; background: #fafafa}
+.ddpm-player .pl-loading {position: absolute; inset: 0; display: flex; align-items: center;
+  justify-content: center; color: #666}
 .ddpm-player .pl-controls {display: flex; align-items: center; gap: 10px; margin-top: 8px; flex-wrap: wrap}
 .ddpm-player .pl-controls input[type=range] {flex: 1; min-width: 160px}
 .ddpm-player .pl-controls button {padding: 4px 12px; border-radius: 6px; border: 1px solid #bbb;
@@ -198,34 +230,35 @@ PLAYER_CSS = """
 .ddpm-empty {color: #666; padding: 24px; border: 1px dashed #ccc; border-radius: 8px}
 """
 
-# Runs in the browser (gr.HTML js_on_load): `element` is the component's root, `watch` re-runs
-# setup after each new value. The player state lives on `element`, so a new chain cancels the old loop.
+# Runs in the browser as the gr.HTML's js_on_load: `element` is the component's root; `watch`
+# re-runs setup after each new value (a new chain). The frames arrive separately as one sprite
+# sheet (a file Gradio serves): SPRITE_JS, run after Generate, hands its URL to
+# `element.__ddpmSprite(url)`. Big data URIs in the HTML value would make Gradio's HTML
+# component re-render for tens of seconds, so the value holds only the markup and the t list.
 PLAYER_JS = r"""
 const setup = () => {
   const old = element.__ddpmPlayer;
   if (old) { old.alive = false; cancelAnimationFrame(old.raf); }
   const root = element.querySelector('.ddpm-player');
   if (!root) return;
-  const frames = Array.from(root.querySelectorAll('.pl-stage img'));
-  if (!frames.length) return;
-  const btn = root.querySelector('.pl-play');
-  const scrub = root.querySelector('.pl-scrub');
-  const info = root.querySelector('.pl-info');
-  const tspan = root.querySelector('.pl-t');
-  const speed = root.querySelector('.pl-speed');
+  const ts = root.dataset.ts.split(',');
+  const n = ts.length, cols = +root.dataset.cols, fw = +root.dataset.w, fh = +root.dataset.h;
+  const canvas = root.querySelector('canvas');
+  const ctx = canvas.getContext('2d');
+  ctx.imageSmoothingEnabled = false;
+  const btn = root.querySelector('.pl-play'), scrub = root.querySelector('.pl-scrub');
+  const info = root.querySelector('.pl-info'), tspan = root.querySelector('.pl-t');
+  const speed = root.querySelector('.pl-speed'), loading = root.querySelector('.pl-loading');
   const hold = parseInt(root.dataset.hold || '0');
-  const st = {alive: true, raf: 0, i: 0, shown: 0, playing: true, last: 0, wait: 0, count: 0,
-              fps: parseFloat(root.dataset.fps || '24')};
+  const st = {alive: true, raf: 0, i: 0, playing: root.dataset.autoplay !== '0', last: 0, wait: 0,
+              count: 0, fps: parseFloat(root.dataset.fps || '30'), sheet: null};
   element.__ddpmPlayer = st;
-  frames.forEach(f => { if (f.decode) f.decode().catch(() => {}); });
   const show = (i) => {
-    frames[st.shown].classList.remove('pl-on');
-    frames[i].classList.add('pl-on');
-    st.shown = i; st.i = i; st.count += 1;
+    st.i = i; st.count += 1;
+    if (st.sheet) ctx.drawImage(st.sheet, (i % cols) * fw, Math.floor(i / cols) * fh, fw, fh, 0, 0, fw, fh);
     scrub.value = String(i);
-    const t = frames[i].dataset.t;
-    if (tspan) tspan.textContent = t;
-    info.textContent = `frame ${i + 1} / ${frames.length} · t = ${t}`;
+    if (tspan) tspan.textContent = ts[i];
+    info.textContent = `frame ${i + 1} / ${n} · t = ${ts[i]}`;
     root.dataset.frame = String(i);
     root.dataset.shown = String(st.count);
   };
@@ -234,31 +267,54 @@ const setup = () => {
     btn.textContent = p ? '⏸ Pause' : '▶ Play';
     root.dataset.playing = p ? '1' : '0';
   };
-  btn.onclick = () => {
-    if (!st.playing && st.i === frames.length - 1) show(0);
-    setPlaying(!st.playing);
-  };
+  btn.onclick = () => { if (!st.playing && st.i === n - 1) show(0); setPlaying(!st.playing); };
   scrub.oninput = () => { setPlaying(false); show(parseInt(scrub.value)); };
   if (speed) speed.onchange = () => { st.fps = parseFloat(speed.value); };
   const tick = (now) => {
     if (!st.alive) return;
-    if (st.playing) {
+    if (st.playing && st.sheet) {
       const dt = 1000 / st.fps;
       if (!st.last) st.last = now;
-      if (now - st.last >= dt) {
-        st.last = now - ((now - st.last) % dt);
-        if (st.i === frames.length - 1 && st.wait < hold) { st.wait += 1; }
-        else { st.wait = 0; show(st.i === frames.length - 1 ? 0 : st.i + 1); }
+      if (now - st.last >= dt - 3) {  // rAF jitter: a frame due in < 3 ms is shown now
+        st.last = Math.max(st.last + dt, now - dt);
+        if (st.i === n - 1 && st.wait < hold) { st.wait += 1; }
+        else { st.wait = 0; show(st.i === n - 1 ? 0 : st.i + 1); }
       }
     }
     st.raf = requestAnimationFrame(tick);
   };
+  const load = (url) => {
+    if (!st.alive || st.sheet || !url || url.indexOf(root.dataset.id) < 0) return;
+    const img = new Image();
+    img.onload = () => {
+      if (!st.alive) return;
+      st.sheet = img; root.dataset.ready = '1';
+      if (loading) loading.remove();
+      show(0);
+    };
+    img.src = url;
+  };
+  element.__ddpmSprite = (url) => { element.__ddpmUrl = url; load(url); };
+  setPlaying(st.playing);
   show(0);
-  setPlaying(root.dataset.autoplay !== '0');
+  load(element.__ddpmUrl);
   st.raf = requestAnimationFrame(tick);
 };
 setup();
 watch('value', setup);
+"""
+
+# The `js` of the event after Generate: gets the sprite file's value (a FileData) and hands
+# its URL to the player.
+SPRITE_JS = r"""
+(sprite) => {
+  const el = document.querySelector('#reverse-player');
+  const url = sprite && (sprite.url || (sprite.value && sprite.value.url));
+  if (el && url) {
+    if (el.__ddpmSprite) el.__ddpmSprite(url); else el.__ddpmUrl = url;
+  }
+  return [];
+}
 """
 
 
@@ -267,40 +323,41 @@ def empty_player(message: str) -> str:
 
 
 def player_html(
-    frames: Sequence[PIL.Image.Image],
     ts: Sequence[int],
     *,
+    frame_size: tuple[int, int],
+    cols: int,
+    chain_id: str,
     captions: Sequence[str] = (),
     fps: int = DEFAULT_FPS,
     max_width: int = 520,
     autoplay: bool = True,
 ) -> str:
-    """The player markup: caption row, stacked frames (data URIs, each with its t), controls.
-
-    A caption may hold ``{t}``, which the player keeps equal to the shown frame's t.
+    """The player markup: caption row, a canvas, controls; the frames come from the sprite whose
+    file name contains ``chain_id``. A caption may hold ``{t}``, kept equal to the shown frame's t.
     """
-    if len(frames) != len(ts) or not frames:
-        raise ValueError(f"need one t per frame and at least one frame, got {len(frames)} frames and {len(ts)} t")
+    if not ts:
+        raise ValueError("need at least one frame")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", chain_id):
+        raise ValueError(f"chain_id must be a plain token, got {chain_id!r}")
+    w, h = frame_size
     caption_spans = []
     for caption in captions:
         text = html.escape(caption).replace("{t}", f'<b class="pl-t">{int(ts[0])}</b>')
         caption_spans.append(f"<span>{text}</span>")
-    imgs = "".join(
-        f'<img class="{"pl-on" if i == 0 else ""}" alt="frame {i + 1}, t = {int(t)}" data-t="{int(t)}" '
-        f'src="{png_uri(frame)}">'
-        for i, (frame, t) in enumerate(zip(frames, ts))
-    )
     speeds = "".join(f'<option value="{f}"{" selected" if f == fps else ""}>{f} fps</option>' for f in FPS_CHOICES)
+    ts_text = ",".join(str(int(t)) for t in ts)
     return (
-        f'<div class="ddpm-player" data-fps="{fps}" data-hold="{HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
-        f'data-frames="{len(frames)}" style="--pl-max-width: {int(max_width)}px">'
-        f'<div class="pl-caption" style="max-width: {int(max_width)}px">{"".join(caption_spans)}</div>'
-        f'<div class="pl-stage">{imgs}</div>'
+        f'<div class="ddpm-player" data-id="{chain_id}" data-ts="{ts_text}" data-cols="{cols}" data-w="{w}" '
+        f'data-h="{h}" data-fps="{fps}" data-hold="{HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
+        f'data-frames="{len(ts)}" style="max-width: {int(max_width)}px">'
+        f'<div class="pl-caption">{"".join(caption_spans)}</div>'
+        f'<div class="pl-stage"><canvas width="{w}" height="{h}"></canvas>'
+        f'<div class="pl-loading">loading frames…</div></div>'
         f'<div class="pl-controls"><button class="pl-play" type="button">⏸ Pause</button>'
-        f'<input class="pl-scrub" type="range" min="0" max="{len(frames) - 1}" step="1" value="0" '
-        f'aria-label="frame">'
+        f'<input class="pl-scrub" type="range" min="0" max="{len(ts) - 1}" step="1" value="0" aria-label="frame">'
         f'<select class="pl-speed" aria-label="speed">{speeds}</select>'
-        f'<span class="pl-info">frame 1 / {len(frames)} · t = {int(ts[0])}</span></div>'
+        f'<span class="pl-info">frame 1 / {len(ts)} · t = {int(ts[0])}</span></div>'
         "</div>"
     )
 

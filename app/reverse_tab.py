@@ -3,8 +3,8 @@
 Sampling is `core.sampler.iter_sample` (DDPM, Ho et al. 2020 Algorithm 2, with σ² = β̃ or β;
 or DDIM, Song et al. 2021, with η and a step count). The chain is computed once per Generate;
 about `DEFAULT_FRAMES` evenly spaced states (the first, x_T, and the last, x_0, included) are
-rendered to small PNG frames and played by `app.player` in the browser, so playback is smooth
-whatever the server. The same frames download as a GIF (and MP4 when imageio-ffmpeg is there).
+rendered to small frames on one PNG sprite sheet and played by `app.player` in the browser (a
+canvas driven by requestAnimationFrame), so playback is smooth whatever the server. The same frames download as a GIF (and MP4 when imageio-ffmpeg is there).
 
 Checkpoints: the shipped ones under checkpoints/ (env DDPM_CHECKPOINTS_DIR overrides), listed by
 name, plus those this browser session trained in the Train tab (the `gr.State` of paths it
@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,16 +253,16 @@ def _export_dir(key: str) -> Path:
     return Path(tempfile.mkdtemp(dir=base))
 
 
-def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str | None]:
-    """Write the GIF (and the MP4 when possible); returns their paths."""
-    export_frames = frames if chain.kind == "2d" else player.labelled_image_frames(frames, chain.frame_ts)
+def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str, str | None]:
+    """Write the player's sprite sheet, the GIF (and the MP4 when possible); returns their paths."""
     folder = _export_dir(key)
+    export_frames = frames if chain.kind == "2d" else player.labelled_image_frames(frames, chain.frame_ts)
     stem = f"reverse-{name}"
     gif = player.write_gif(export_frames, folder / f"{stem}.gif", fps=GIF_FPS)
     mp4 = None
     if player.mp4_unavailable_reason() is None:
         mp4 = str(player.write_mp4(export_frames, folder / f"{stem}.mp4", fps=GIF_FPS))
-    return str(gif), mp4
+    return str(folder), str(gif), mp4
 
 
 def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float) -> str:
@@ -276,7 +277,7 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
 
 
 def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, trained, progress=gr.Progress()):
-    """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None)."""
+    """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path)."""
     checkpoint = load(path, trained)
     kind = checkpoint.data.kind
     if sampler not in SAMPLER_VALUES:
@@ -307,11 +308,14 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
         raise gr.Error(str(err)) from None
     start = time.perf_counter()
     frames, captions, width = render(chain)
-    page = player.player_html(frames, chain.frame_ts, captions=captions, max_width=width)
-    gif, mp4 = export(chain, frames, runs.session_key(request), checkpoint.name)
+    folder, gif, mp4 = export(chain, frames, runs.session_key(request), checkpoint.name)
+    chain_id = uuid.uuid4().hex[:12]
+    sprite, cols, _ = player.write_sprite(frames, Path(folder) / f"frames-{chain_id}.png")
+    page = player.player_html(chain.frame_ts, frame_size=frames[0].size, cols=cols, chain_id=chain_id,
+                              captions=captions, max_width=width)
     render_s = time.perf_counter() - start
     label = f"DDIM, η = {eta:g}" if method == "ddim" else {v: k for k, v in SAMPLERS}[sampler]
-    return page, stats_markdown(chain, checkpoint, label, n, render_s), gif, mp4
+    return page, stats_markdown(chain, checkpoint, label, n, render_s), gif, mp4, str(sprite)
 
 
 def refresh(trained, current):
@@ -380,6 +384,7 @@ def build(trained: gr.State) -> None:
             with gr.Row():
                 gif = gr.File(label="GIF", interactive=False)
                 mp4 = gr.File(label="MP4", interactive=False, visible=player.mp4_unavailable_reason() is None)
+            sprite = gr.File(visible=False, elem_id="reverse-sprite")  # the frames, for the player
             reason = player.mp4_unavailable_reason()
             if reason:
                 gr.Markdown(f"<small>{html.escape(reason)}</small>")
@@ -389,7 +394,7 @@ def build(trained: gr.State) -> None:
     checkpoint.change(checkpoint_selected, [checkpoint, trained], [info, sampler, steps, n], show_progress="hidden",
                       queue=False)
     generate_btn.click(
-        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, trained], [view, stats, gif, mp4],
+        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, trained], [view, stats, gif, mp4, sprite],
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         show_progress="minimal",
-    )
+    ).success(None, sprite, None, js=player.SPRITE_JS, queue=False)

@@ -130,7 +130,9 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         self.sqrt_ab = schedule.alpha_bars.sqrt().to(self.device, torch.float32)  # (T+1,)
         self.sqrt_1m_ab = (1.0 - schedule.alpha_bars).sqrt().to(self.device, torch.float32)  # (T+1,)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
+        )  # fused: one kernel for all parameters (several times faster per step on CPU and GPU)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.step = 0
         self._stop = threading.Event()

@@ -75,10 +75,16 @@ def test_chain_goes_from_noise_to_data(toy_ckpt):
 
 
 def test_generate_returns_player_and_valid_gif(toy_ckpt):
-    page, stats, gif, mp4 = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, [str(toy_ckpt)],
-                                                 progress=None)
-    assert page.count("<img") == 21  # 20 DDIM steps → 21 states, all of them frames
-    assert 'data-t="100"' in page and 'data-t="0"' in page and "pl-scrub" in page
+    page, stats, gif, mp4, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80,
+                                                         [str(toy_ckpt)], progress=None)
+    assert 'data-frames="21"' in page  # 20 DDIM steps → 21 states, all of them frames
+    assert 'data-ts="100,95,' in page and ',0"' in page and "pl-scrub" in page and "<canvas" in page
+    assert len(page) < 10_000  # frames travel in the sprite file, not in the HTML value
+    chain_id = page.split('data-id="')[1].split('"')[0]
+    assert chain_id in Path(sprite).name
+    with PIL.Image.open(sprite) as sheet:
+        cols, rows = player.sprite_layout(21)
+        assert sheet.format == "PNG" and sheet.size == (cols * player.PLOT_SIZE, rows * player.PLOT_SIZE)
     assert "DDIM, η = 0.5" in stats and "20 of T = 100" in stats
     with PIL.Image.open(gif) as image:
         assert image.format == "GIF" and image.is_animated and image.n_frames == 21
@@ -89,9 +95,9 @@ def test_generate_returns_player_and_valid_gif(toy_ckpt):
 
 
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):
-    page, stats, gif, _ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, [str(image_ckpt)],
-                                               progress=None)
-    assert page.count("<img") == 6 and "x_t (t = " in page and "predicted x̂₀" in page
+    page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80,
+                                                       [str(image_ckpt)], progress=None)
+    assert 'data-frames="6"' in page and "x_t (t = " in page and "predicted x̂₀" in page
     with PIL.Image.open(gif) as image:
         assert image.n_frames == 6 and image.width >= player.GIF_MIN_WIDTH
 
@@ -155,9 +161,13 @@ def test_refresh_selects_the_newest_trained_model(toy_ckpt):
 
 
 def test_player_markup_and_script():
-    frames = [PIL.Image.new("L", (8, 8), v) for v in (0, 128, 255)]
-    page = player.player_html(frames, [10, 5, 0], captions=["x_t (t = {t})"])
-    assert page.count("<img") == 3 and '<b class="pl-t">10</b>' in page
+    frames = [PIL.Image.new("L", (8, 6), v) for v in (0, 128, 255)]
+    sheet, cols, rows = player.make_sprite(frames)
+    assert (cols, rows) == (2, 2) and sheet.getpixel((8, 0)) == 128 and sheet.getpixel((0, 6)) == 255
+    page = player.player_html([10, 5, 0], frame_size=(8, 6), cols=cols, chain_id="abc", captions=["x_t (t = {t})"])
+    assert 'data-ts="10,5,0"' in page and '<b class="pl-t">10</b>' in page and 'width="8" height="6"' in page
     assert "watch('value', setup)" in player.PLAYER_JS and "requestAnimationFrame" in player.PLAYER_JS
     with pytest.raises(ValueError):
-        player.player_html(frames, [1, 0])
+        player.player_html([], frame_size=(8, 6), cols=1, chain_id="abc")
+    with pytest.raises(ValueError):
+        player.player_html([1], frame_size=(8, 6), cols=1, chain_id="a\"b")

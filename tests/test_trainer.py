@@ -91,7 +91,7 @@ def test_ema_lags_the_weights_and_is_used_for_sampling() -> None:
     trainer = make_trainer(steps=30, ema_decay=0.99)
     list(trainer.run())
     assert trainer.sampling_model is trainer.ema_model
-    w, e = trainer.model.net[0].weight, trainer.ema_model.net[0].weight
+    w, e = trainer.model.first.weight, trainer.ema_model.first.weight
     assert not torch.equal(w, e)
     no_ema = make_trainer(steps=5, ema_decay=0.0)
     assert no_ema.sampling_model is no_ema.model

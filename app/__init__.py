@@ -24,7 +24,8 @@ INTRO = (
 
 def build_app() -> gr.Blocks:
     """The whole explorer: a header and the Forward, Schedules, Train and Reverse tabs."""
-    with gr.Blocks(title=TITLE) as demo:
+    # delete_cache: exported GIFs and sprite sheets older than an hour are removed every hour
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Forward", id="forward"):

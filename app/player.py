@@ -232,8 +232,9 @@ PLAYER_CSS = """
 
 # Runs in the browser as the gr.HTML's js_on_load: `element` is the component's root; `watch`
 # re-runs setup after each new value (a new chain). The frames arrive separately as one sprite
-# sheet (a file Gradio serves): SPRITE_JS, run after Generate, hands its URL to
-# `element.__ddpmSprite(url)`. Big data URIs in the HTML value would make Gradio's HTML
+# sheet (a file Gradio serves): SPRITE_JS, run after Generate, sends its URL to the player in a
+# "ddpm-sprite" event (and keeps it in window.__ddpmSpriteUrl in case the player renders later);
+# the player takes only the sheet whose URL holds its chain id. Big data URIs in the HTML value would make Gradio's HTML
 # component re-render for tens of seconds, so the value holds only the markup and the t list.
 PLAYER_JS = r"""
 const setup = () => {
@@ -264,7 +265,7 @@ const setup = () => {
   };
   const setPlaying = (p) => {
     st.playing = p; st.last = 0;
-    btn.textContent = p ? '⏸ Pause' : '▶ Play';
+    btn.textContent = p ? 'Pause' : '▶ Play';
     root.dataset.playing = p ? '1' : '0';
   };
   btn.onclick = () => { if (!st.playing && st.i === n - 1) show(0); setPlaying(!st.playing); };
@@ -294,10 +295,10 @@ const setup = () => {
     };
     img.src = url;
   };
-  element.__ddpmSprite = (url) => { element.__ddpmUrl = url; load(url); };
+  root.addEventListener('ddpm-sprite', (e) => load(e.detail));
   setPlaying(st.playing);
   show(0);
-  load(element.__ddpmUrl);
+  load(window.__ddpmSpriteUrl);
   st.raf = requestAnimationFrame(tick);
 };
 setup();
@@ -308,10 +309,11 @@ watch('value', setup);
 # its URL to the player.
 SPRITE_JS = r"""
 (sprite) => {
-  const el = document.querySelector('#reverse-player');
   const url = sprite && (sprite.url || (sprite.value && sprite.value.url));
-  if (el && url) {
-    if (el.__ddpmSprite) el.__ddpmSprite(url); else el.__ddpmUrl = url;
+  if (url) {
+    window.__ddpmSpriteUrl = url;
+    document.querySelectorAll('.ddpm-player').forEach(
+      (root) => root.dispatchEvent(new CustomEvent('ddpm-sprite', {detail: url})));
   }
   return [];
 }
@@ -354,7 +356,7 @@ def player_html(
         f'<div class="pl-caption">{"".join(caption_spans)}</div>'
         f'<div class="pl-stage"><canvas width="{w}" height="{h}"></canvas>'
         f'<div class="pl-loading">loading frames…</div></div>'
-        f'<div class="pl-controls"><button class="pl-play" type="button">⏸ Pause</button>'
+        f'<div class="pl-controls"><button class="pl-play" type="button">Pause</button>'
         f'<input class="pl-scrub" type="range" min="0" max="{len(ts) - 1}" step="1" value="0" aria-label="frame">'
         f'<select class="pl-speed" aria-label="speed">{speeds}</select>'
         f'<span class="pl-info">frame 1 / {len(ts)} · t = {int(ts[0])}</span></div>'

@@ -52,7 +52,7 @@ from core.unet import UNet, unet_config
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.4  # how often the UI generator drains the trainer's queue
+POLL_SECONDS = 0.5  # how often the UI generator drains the trainer's queue
 STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
 MAX_BATCH = 4096
 MAX_LR = 1e3  # above this nothing sensible happens; values up to it are allowed (to show divergence)

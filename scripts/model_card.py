@@ -1,0 +1,340 @@
+"""Write a model card (``<checkpoint>/README.md``) from a checkpoint's config.json plus fresh
+`python -m core.evaluate` output, and optionally the index table ``checkpoints/README.md``.
+
+    python scripts/model_card.py checkpoints/moons checkpoints/spiral
+    python scripts/model_card.py checkpoints/* --index          # every card, then the index
+    python scripts/model_card.py --index                        # only the index, from existing cards
+    DDPM_DATA_DIR=../shared/data python scripts/model_card.py checkpoints/mnist --sampler ddim:50 --n 256
+
+Nothing in config.json is rewritten: the measured numbers live in the card, which carries the
+raw JSON that `python -m core.evaluate` printed (in a fenced ```json block under "Raw evaluation
+output"); the index table is built from those blocks, so it always agrees with the cards.
+The evaluation runs as a subprocess with exactly the command the card prints, so a reader can
+rerun it and compare (sampling is seeded; the sampling times depend on the machine and its load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from core.checkpoints import load_checkpoint, list_checkpoints, read_config  # noqa: E402
+from core.schedules import SCHEDULE_LABELS  # noqa: E402
+
+CHECKPOINTS = REPO / "checkpoints"
+CLASSIFIERS = CHECKPOINTS / "classifiers"
+RAW_HEADING = "## Raw evaluation output"
+RAW_BLOCK = re.compile(re.escape(RAW_HEADING) + r".*?```json\n(.*?)\n```", re.S)
+DEFAULT_HARDWARE_NOTE = "2-core CPU of the dev machine, 1 thread (OMP_NUM_THREADS=1, niced; the other core busy with another job)"
+
+
+def rel(path: Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (as the commands are run from there)."""
+    path = path.resolve()
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def evaluate_command(ckpt_dir: Path, samplers: list[str] | None, n: int | None, seed: int) -> list[str]:
+    """The `python -m core.evaluate` argv the card reports (defaults left implicit, as a user would type it)."""
+    cmd = ["python", "-m", "core.evaluate", "--ckpt", rel(ckpt_dir)]
+    if n is not None:
+        cmd += ["--n", str(n)]
+    for s in samplers or []:
+        cmd += ["--sampler", s]
+    if seed != 0:
+        cmd += ["--seed", str(seed)]
+    return cmd
+
+
+def run_evaluate(cmd: list[str]) -> dict[str, Any]:
+    """Run the evaluation command (with this interpreter, from the repo root) and parse its JSON."""
+    proc = subprocess.run([sys.executable] + cmd[1:], cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
+def sampler_results(evaluation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{"ddpm-1000": {...}, "ddim-50": {...}} from an evaluate JSON (drops "checkpoint"/"data")."""
+    return {k: v for k, v in evaluation.items() if isinstance(v, dict)}
+
+
+def fmt_num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def kv_table(rows: list[tuple[str, str]]) -> list[str]:
+    lines = ["| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    return lines
+
+
+def quality_table(kind: str, results: dict[str, dict[str, Any]]) -> list[str]:
+    if kind == "2d":
+        lines = ["| sampler | sliced-Wasserstein ratio | samples | sampling time (s) |", "|---|---|---|---|"]
+        for label, r in results.items():
+            lines.append(f"| {label.upper()} | {fmt_num(r.get('sliced_wasserstein_ratio'))} | {r.get('n')} | "
+                         f"{fmt_num(r.get('sampling_seconds'), 2)} |")
+        return lines
+    if kind == "image":
+        lines = ["| sampler | FID ratio | FID | classes present | max class fraction | samples | sampling time (s) |",
+                 "|---|---|---|---|---|---|---|"]
+        for label, r in results.items():
+            lines.append(f"| {label.upper()} | {fmt_num(r.get('fid_ratio'))} | {fmt_num(r.get('fid'), 2)} | "
+                         f"{r.get('classes_present')} | {fmt_num(r.get('max_class_fraction'))} | {r.get('n')} | "
+                         f"{fmt_num(r.get('sampling_seconds'), 2)} |")
+        return lines
+    raise ValueError(f"unknown data kind {kind!r}; expected 2d or image")
+
+
+def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str], hardware_note: str) -> str:
+    """The model card's markdown."""
+    ckpt = load_checkpoint(ckpt_dir)
+    config = ckpt.config
+    name, info, schedule = ckpt_dir.name, ckpt.data, ckpt.schedule
+    training = config.get("training", {})
+    model = config["model"]
+    n_params = sum(p.numel() for p in ckpt.model.parameters())
+    size_kb = sum(f.stat().st_size for f in ckpt_dir.iterdir() if f.is_file() and f.name != "README.md") / 1024
+    results = sampler_results(evaluation)
+
+    label = SCHEDULE_LABELS.get(schedule.name, schedule.name)
+    params = ", ".join(f"{k}={v}" for k, v in schedule.params.items()) or "defaults"
+    if info.kind == "2d":
+        data_desc = (f"`{info.name}` 2D toy (`core.data.make_toy2d`), {training.get('data_size', '?'):,} points, "
+                     f"standardised: x_model = (x − {tuple(round(m, 4) for m in info.mean)}) / {info.scale:.4f}")
+    else:
+        data_desc = f"`{info.name}` images, shape {tuple(info.shape)}, pixels in [−1, 1], {training.get('data_size', '?'):,} examples"
+    hardware = training.get("hardware", "?")
+    if hardware_note:
+        hardware = f"{hardware} — {hardware_note}"
+    seconds = training.get("seconds")
+
+    lines = [
+        f"# {name}: DDPM on {info.name} ({schedule.name} schedule)",
+        "",
+        f"A {model['kind'].upper()} ε-predictor ({n_params:,} parameters) trained with Algorithm 1 of Ho et al. 2020 "
+        f"on {info.name}, {schedule.name} noise schedule, T = {schedule.T}. "
+        f"Files: `model.safetensors` (the EMA weights used for sampling) and `config.json` "
+        f"(model, schedule, data, training settings); {size_kb:.0f} KB in all.",
+        "",
+        "## Model and training",
+        "",
+        *kv_table([
+            ("Data", data_desc),
+            ("Schedule", f"{label}; {params}"),
+            ("T", f"{schedule.T}"),
+            ("ᾱ_T / SNR_T", f"{schedule.alpha_bar_T:.3g} / {schedule.snr_T:.3g}"
+                            + ("" if schedule.alpha_bar_T <= 1e-3 else " (⚠ ᾱ_T > 1e-3: x_T still carries signal)")),
+            ("Model", f"`{model['kind']}` ({training.get('model', model['kind'])}), {n_params:,} parameters; config "
+                      f"`{json.dumps(model['config'], separators=(', ', ': '))}`"),
+            ("Steps", f"{training.get('steps_done', '?')} of {training.get('steps', '?')}"),
+            ("Batch", f"{training.get('batch_size', '?')}"),
+            ("Learning rate", f"{training.get('lr', '?')} peak (AdamW, {training.get('warmup_steps', '?')} warm-up steps, "
+                              f"cosine decay to ×{training.get('min_lr_ratio', '?')}), weight decay "
+                              f"{training.get('weight_decay', '?')}, grad clip {training.get('grad_clip', '?')}"),
+            ("EMA decay", f"{training.get('ema_decay', '?')}"),
+            ("Seed", f"{training.get('seed', '?')}"),
+            ("Training time", "?" if seconds is None else f"{seconds:.0f} s"),
+            ("Hardware", hardware),
+            ("torch", f"{training.get('torch', '?')}"),
+            ("Created", f"{config.get('created', '?')}"),
+        ]),
+        "",
+        "Reproduce the checkpoint (from the repository root):",
+        "",
+        "```",
+        training.get("command", "(command not recorded)"),
+        "```",
+        "",
+        "## Measured quality",
+        "",
+    ]
+    if info.kind == "2d":
+        lines += [
+            "Sliced-Wasserstein ratio SW(samples, data) / SW(data, data′) (`core.metrics`): 1 means the samples are as "
+            "close to the distribution as a second draw of real data; lower is better. "
+            f"Measured with seed {evaluation.get('_seed', 0)} from the same x_T for every sampler:",
+        ]
+    else:
+        lines += [
+            "FID ratio FID(samples, real) / FID(real, real′) in the feature space of the shipped classifier "
+            "(`core.fid`; 1 is as good as real data), and how many classes the classifier finds among the samples:",
+        ]
+    lines += ["", *quality_table(info.kind, results), ""]
+    train_metric = config.get("metrics", {}).get("sliced_wasserstein_ratio_ddpm")
+    if train_metric is not None:
+        lines += [f"(`core.train` measured {train_metric:.3f} right after training: DDPM-{schedule.T}, "
+                  f"2,000 samples, seed {training.get('seed', 0) + 1}; stored in config.json.)", ""]
+    lines += [
+        "Reproduce these numbers (sampling times depend on the machine and its load):",
+        "",
+        "```",
+        shlex.join(eval_cmd),
+        "```",
+        "",
+        "Sample from it:",
+        "",
+        "```",
+        f"python -m core.sample --ckpt {rel(ckpt_dir)} --n {1000 if info.kind == '2d' else 64} --method ddim --steps 50 "
+        f"--out samples.{'npy' if info.kind == '2d' else 'png'}",
+        "```",
+        "",
+        RAW_HEADING,
+        "",
+        f"`{shlex.join(eval_cmd)}` printed (card written {time.strftime('%Y-%m-%d', time.gmtime())} by "
+        "`scripts/model_card.py`):",
+        "",
+        "```json",
+        json.dumps({k: v for k, v in evaluation.items() if not k.startswith("_")}, indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(ckpt_dir: Path, *, samplers: list[str] | None, n: int | None, seed: int, hardware_note: str) -> Path:
+    cmd = evaluate_command(ckpt_dir, samplers, n, seed)
+    print(f"evaluating: {shlex.join(cmd)}", file=sys.stderr)
+    evaluation = run_evaluate(cmd)
+    evaluation["_seed"] = seed
+    text = render_card(ckpt_dir, evaluation, cmd, hardware_note)
+    path = ckpt_dir / "README.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    print(f"wrote {rel(path)}", file=sys.stderr)
+    return path
+
+
+def card_evaluation(ckpt_dir: Path) -> dict[str, Any] | None:
+    """The raw evaluate JSON embedded in ``ckpt_dir/README.md``, or None (no card, or a hand-written one)."""
+    card = ckpt_dir / "README.md"
+    if not card.is_file():
+        return None
+    match = RAW_BLOCK.search(card.read_text())
+    return json.loads(match.group(1)) if match else None
+
+
+def render_index(root: Path) -> str:
+    """checkpoints/README.md: one row per shipped checkpoint, numbers taken from the model cards."""
+    rows_2d, rows_img = [], []
+    for ckpt_dir in list_checkpoints(root):
+        config = read_config(ckpt_dir)
+        training, data, sched = config.get("training", {}), config["data"], config["schedule"]
+        ckpt = load_checkpoint(ckpt_dir)
+        n_params = sum(p.numel() for p in ckpt.model.parameters())
+        seconds = training.get("seconds")
+        common = (f"| [{ckpt_dir.name}]({ckpt_dir.name}/README.md) | {data['name']} | {sched['name']} "
+                  f"(ᾱ_T = {ckpt.schedule.alpha_bar_T:.2g}) | {sched['T']} | {n_params:,} | {training.get('steps_done', '?')} | "
+                  f"{'?' if seconds is None else f'{seconds:.0f}'} |")
+        evaluation = card_evaluation(ckpt_dir)
+        results = sampler_results(evaluation or {})
+        if data["kind"] == "2d":
+            ddpm = next((r for k, r in results.items() if k.startswith("ddpm")), {})
+            ddim = results.get("ddim-50", {})
+            if evaluation is None:
+                rows_2d.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | |")
+            else:
+                rows_2d.append(f"{common} {fmt_num(ddpm.get('sliced_wasserstein_ratio'))} | "
+                               f"{fmt_num(ddim.get('sliced_wasserstein_ratio'))} |")
+        else:
+            if evaluation is None:
+                rows_img.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | |")
+            else:
+                cells = [f"{k.upper()}: {fmt_num(r.get('fid_ratio'))} ({r.get('classes_present')} classes)"
+                         for k, r in results.items()]
+                rows_img.append(f"{common} {'; '.join(cells)} | n = {next(iter(results.values()), {}).get('n', '?')} |")
+    if not any(r.startswith("| [mnist]") for r in rows_img):
+        rows_img.append("| mnist | mnist | — | — | — | — | — | **TODO (lead)**: see checkpoints/mnist/README.md | |")
+
+    lines = [
+        "# Shipped checkpoints",
+        "",
+        "Small pretrained DDPMs that the app loads without training. Each directory holds `model.safetensors`",
+        "(EMA weights), `config.json` (model, schedule, data, training settings and the exact training command)",
+        "and `README.md`, a model card with the measured quality and the commands that reproduce it.",
+        "`scripts/train_shipped.sh` retrains every 2D checkpoint and regenerates the cards and this table",
+        "(`python scripts/model_card.py --index` rebuilds only the table, from the cards).",
+        "",
+        "## 2D toys",
+        "",
+        "MLP ε-predictor; T = 1000, batch 512, lr 2e-3, EMA 0.995, seed 0; the steps are in the table (the three",
+        "`swiss_roll_*` share one budget and differ only in the noise schedule).",
+        "Sliced-Wasserstein ratio SW(samples, data) / SW(data, data′): 1 is as close as a second draw of",
+        "real data; `python -m core.evaluate --ckpt checkpoints/NAME` (2,000 samples, seed 0). Training",
+        "times: one CPU thread on the 2-core dev machine, shared with other jobs (so only roughly comparable).",
+        "",
+        "| name | data | schedule | T | params | steps | train s | SW ratio DDPM-1000 | SW ratio DDIM-50 |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows_2d,
+        "",
+        "## Images",
+        "",
+        "U-Net ε-predictor. FID ratio FID(samples, real) / FID(real, real′) in the shipped classifier's",
+        "feature space (1 is as good as real data), and the number of digit classes among the samples.",
+        "",
+        "| name | data | schedule | T | params | steps | train s | FID ratio (classes present) | notes |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows_img,
+        "",
+        "## Feature classifiers (for the image FID)",
+        "",
+        "| name | data | params | held-out accuracy | train s | card |",
+        "|---|---|---|---|---|---|",
+    ]
+    classifier_rows = []
+    if CLASSIFIERS.is_dir():
+        for d in sorted(p for p in CLASSIFIERS.iterdir() if (p / "config.json").is_file()):
+            c = json.loads((d / "config.json").read_text())
+            acc, secs = c.get("heldout_accuracy"), c.get("training", {}).get("seconds")
+            classifier_rows.append(
+                f"| classifiers/{d.name} | {c.get('dataset', d.name)} | see card | {fmt_num(acc)} | "
+                f"{'?' if secs is None else f'{secs:.0f}'} | [classifiers/{d.name}/README.md](classifiers/{d.name}/README.md) |")
+    lines += classifier_rows or ["| classifiers/mnist | mnist | — | — | — | **TODO (lead)**: see checkpoints/classifiers/mnist/README.md |"]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Write model cards for checkpoints (and the checkpoints/README.md index).")
+    p.add_argument("ckpts", nargs="*", type=Path, help="checkpoint directories to write a card for")
+    p.add_argument("--index", action="store_true", help="also rewrite checkpoints/README.md from all cards")
+    p.add_argument("--n", type=int, help="samples for core.evaluate (default: its own: 2000 for 2D, 256 for images)")
+    p.add_argument("--sampler", action="append", help="passed to core.evaluate (default: its own: ddpm and ddim:50)")
+    p.add_argument("--seed", type=int, default=0, help="evaluation seed (default: 0)")
+    p.add_argument("--hardware-note", default=None,
+                   help=f"appended to config.json's training.hardware (default for 2D: {DEFAULT_HARDWARE_NOTE!r}; images: none)")
+    args = p.parse_args(argv)
+    if not args.ckpts and not args.index:
+        p.error("give checkpoint directories and/or --index")
+    for ckpt_dir in args.ckpts:
+        kind = read_config(ckpt_dir)["data"]["kind"]
+        note = args.hardware_note if args.hardware_note is not None else (DEFAULT_HARDWARE_NOTE if kind == "2d" else "")
+        write_card(ckpt_dir, samplers=args.sampler, n=args.n, seed=args.seed, hardware_note=note)
+    if args.index:
+        index = CHECKPOINTS / "README.md"
+        index.write_text(render_index(CHECKPOINTS))
+        print(f"wrote {rel(index)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""The launched app through its HTTP API (gradio_client): Forward scrub/rebuild, Train, Reverse.
+
+Each `Client` is one Gradio session, so `gr.State` values (the Forward tab's x_0 and ε, the
+Train tab's list of trained checkpoints) live on the server per client, as they do per browser tab.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from core.schedules import SCHEDULE_NAMES, default_params
+from tests.app_server import AppServer, app_server, app_url, check_startup  # noqa: F401 (pytest fixtures)
+
+PARAM_DEFAULTS = [value for name in SCHEDULE_NAMES for value in default_params(name).values()]
+TRAIN_T = 100
+TRAIN_STEPS = 100
+
+
+def _client(url: str) -> Client:
+    return Client(url, verbose=False, download_files=False)
+
+
+def _plot(value: dict) -> dict:
+    """The plotly JSON a gr.Plot output carries."""
+    assert value["type"] == "plotly", value.get("type")
+    return json.loads(value["plot"])
+
+
+def _step_row(markdown: str) -> tuple[int, int]:
+    match = re.search(r"\| step t \| (\d+) of (\d+) \|", markdown)
+    assert match, f"no 'step t' row in the formula markdown:\n{markdown}"
+    return int(match.group(1)), int(match.group(2))
+
+
+def _file(value) -> str:
+    """A file output's server path (the client does not download files here)."""
+    return value["path"] if isinstance(value, dict) else str(value)
+
+
+def _endpoints(client: Client) -> set[str]:
+    return set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+
+
+def test_startup_time(app_server: AppServer) -> None:
+    check_startup(app_server)
+
+
+def test_endpoints_are_exposed(app_url: str) -> None:
+    names = _endpoints(_client(app_url))
+    for name in ("/scrub", "/rebuild", "/compare", "/prepare_run", "/train_run", "/stop_run", "/refresh", "/generate"):
+        assert name in names, f"{name} is not an API endpoint; the app exposes {sorted(names)}"
+
+
+def test_forward_scrub_changes_with_t(app_url: str) -> None:
+    client = _client(app_url)
+    start = time.perf_counter()
+    shown = {t: client.predict(t, api_name="/scrub") for t in (0, 250, 1000)}
+    per_call = (time.perf_counter() - start) / len(shown)
+    print(f"\n[api] /scrub: {per_call * 1000:.0f} ms per call (MNIST grid)")
+    images = {}
+    for t, (sample, formula, hist, alpha_curve) in shown.items():
+        assert _step_row(formula) == (t, 1000)
+        trace = _plot(sample)["data"][0]
+        assert trace["type"] == "image" and trace["source"].startswith("data:image/")
+        images[t] = trace["source"]
+        assert _plot(hist)["data"], "empty histogram"
+        assert _plot(alpha_curve)["data"], "empty ᾱ_t curve"
+    assert len(set(images.values())) == 3, "the x_t picture is the same for different t"
+    # ε is held fixed: the same t gives the same picture
+    again = client.predict(250, api_name="/scrub")
+    assert _plot(again[0])["data"][0]["source"] == images[250]
+    assert per_call < 5.0, f"/scrub took {per_call:.1f} s per call"
+
+
+def test_forward_rebuild_2d_and_sessions_are_separate(app_url: str) -> None:
+    a, b = _client(app_url), _client(app_url)
+    slider, summary, sample, formula, _, _ = a.predict(
+        40, "moons", None, "linear", TRAIN_T, 0, *PARAM_DEFAULTS, api_name="/rebuild"
+    )
+    assert slider["maximum"] == TRAIN_T and slider["value"] == 40
+    assert "T = 100" in summary and "✓" in summary, summary
+    assert _step_row(formula) == (40, TRAIN_T)
+    points = _plot(sample)["data"][0]
+    assert points["type"] == "scatter" and len(points["x"]) > 100
+    # client a now scrubs moons at T = 100; client b still has its own default (MNIST, T = 1000)
+    a_sample, a_formula, *_ = a.predict(100, api_name="/scrub")
+    b_sample, b_formula, *_ = b.predict(100, api_name="/scrub")
+    assert _step_row(a_formula) == (100, TRAIN_T)
+    assert _plot(a_sample)["data"][0]["type"] == "scatter"
+    assert _step_row(b_formula) == (100, 1000)
+    assert _plot(b_sample)["data"][0]["type"] == "image"
+    # a schedule that does not reach noise is flagged
+    _, summary, *_ = a.predict(0, "moons", None, "linear", 10, 0, 1e-4, 0.02, False, *PARAM_DEFAULTS[3:],
+                               api_name="/rebuild")
+    assert "⚠" in summary and "does not reach noise" in summary, summary
+
+
+def test_forward_bad_input_is_a_clear_error(app_url: str) -> None:
+    client = _client(app_url)
+    with pytest.raises(Exception, match=r"T must be a whole number"):
+        client.predict(0, "moons", None, "linear", 1, 0, *PARAM_DEFAULTS, api_name="/rebuild")
+
+
+def test_train_then_reverse(app_url: str) -> None:
+    """A tiny 2D run through the Train endpoints, then the Reverse chain from its checkpoint."""
+    client = _client(app_url)
+    args = ["moons", "linear", TRAIN_T, "mlp", TRAIN_STEPS, 128, 2e-3, 0, *PARAM_DEFAULTS]
+    assert "Waiting" in client.predict(*args, api_name="/prepare_run")
+    start = time.perf_counter()
+    job = client.submit(*args, api_name="/train_run")
+    statuses = [out[0] for out in job]  # every streamed update, the last one included
+    final_status, loss_plot, preview = job.result(timeout=120)
+    train_s = time.perf_counter() - start
+    print(f"\n[api] train {TRAIN_STEPS} steps (moons, T = {TRAIN_T}): {train_s:.1f} s, {len(statuses)} updates")
+    assert "Finished after 100 steps" in final_status, final_status
+    name = re.search(r"Saved as <b>([^<]+)</b>", final_status).group(1)
+    traces = _plot(loss_plot)["data"]
+    assert traces and len(traces[0]["x"]) == TRAIN_STEPS, "the loss curve does not have one point per step"
+    assert _plot(preview)["data"][0]["type"] == "scatter"
+
+    dropdown, info = client.predict(None, api_name="/refresh")
+    path = dropdown["value"]
+    assert path and Path(path).name == name, dropdown
+    assert "moons" in info and "T = 100" in info, info
+    start = time.perf_counter()
+    page, stats, gif, mp4, sprite = client.predict(path, "ddpm_small", 0.0, 0, 300, 0, 20, api_name="/generate")
+    print(f"[api] generate 300 samples, {TRAIN_T} steps, 20 frames: {time.perf_counter() - start:.1f} s")
+    assert 'class="ddpm-player"' in page and 'data-frames="20"' in page
+    ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
+    assert ts[0] == TRAIN_T and ts[-1] == 0 and ts == sorted(ts, reverse=True)
+    assert f"{TRAIN_T} of T = {TRAIN_T} steps" in stats, stats
+    assert _file(gif).endswith(".gif") and _file(sprite).endswith(".png")
+    chain_id = re.search(r'data-id="([^"]+)"', page).group(1)
+    assert chain_id in _file(sprite)
+
+    # DDIM with 10 steps from the same checkpoint
+    page, stats, *_ = client.predict(path, "ddim", 0.0, 10, 100, 1, 11, api_name="/generate")
+    ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
+    assert len(ts) == 11 and ts[0] == TRAIN_T and ts[-1] == 0, ts
+
+    # another session neither lists nor may sample this session's checkpoint
+    other = _client(app_url)
+    other_dropdown, _ = other.predict(None, api_name="/refresh")
+    assert path not in [value for _, value in other_dropdown["choices"]]
+    with pytest.raises(Exception):
+        other.predict(path, "ddpm_small", 0.0, 0, 100, 0, 10, api_name="/generate")
+
+
+def test_stop_without_a_run(app_url: str) -> None:
+    client = _client(app_url)
+    assert "No training run to stop" in client.predict(api_name="/stop_run")

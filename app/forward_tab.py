@@ -193,8 +193,11 @@ def images_or_points_figure(kind: str, shown: np.ndarray):
 def rebuild(previous: ForwardState | None, t, data, upload_path, schedule_name, T, seed, *param_values) -> tuple:
     """Any input but t changed: new state, the t slider's range, the ᾱ_T summary, and the views at t."""
     state = prepare(previous, data, upload_path, schedule_name, T, seed, *param_values)
-    t = min(max(int(t or 0), 0), state.schedule.T)
-    slider = gr.Slider(minimum=0, maximum=state.schedule.T, value=t, step=1)
+    requested = max(int(t or 0), 0)
+    t = min(requested, state.schedule.T)
+    # Set the slider's value only when it must be clamped to the new T: a scrub that lands
+    # while this rebuild is in flight keeps its t instead of being reset to the old one.
+    slider = gr.Slider(maximum=state.schedule.T, value=t) if requested > t else gr.Slider(maximum=state.schedule.T)
     return (state, slider, schedule_summary_html(state.schedule), *scrub(state, t))
 
 

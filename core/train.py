@@ -58,6 +58,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--channels", type=int, default=3, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB)")
     p.add_argument("--data-dir", help="image data directory (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (faster on GPU for long runs)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-eval", action="store_true", help="2D: skip the sliced-Wasserstein evaluation after training")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             lr=defaults["lr"] if args.lr is None else args.lr,
             ema_decay=defaults["ema_decay"] if args.ema_decay is None else args.ema_decay,
             seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data == "cifar10",
-            max_seconds=args.max_seconds, log_every=10,
+            max_seconds=args.max_seconds, log_every=10, compile=args.compile,
         )
         torch.manual_seed(args.seed)  # weight initialisation
         trainer = Trainer(model, schedule, data, config)

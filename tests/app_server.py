@@ -27,7 +27,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 ARTIFACTS = REPO / "test-artifacts"
 HOST = "127.0.0.1"
 WAIT_SECONDS = 60.0  # give up waiting for the first HTTP answer after this long
-MAX_STARTUP_SECONDS = float(os.environ.get("DDPM_TEST_MAX_STARTUP_S", "20"))  # asserted (busy 2-core CI); target 10 s idle
+MAX_STARTUP_SECONDS = float(os.environ.get("DDPM_TEST_MAX_STARTUP_S", "30"))  # asserted with CI headroom; target 10 s idle
 POLL_SECONDS = 0.2
 
 

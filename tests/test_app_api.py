@@ -155,3 +155,18 @@ def test_train_then_reverse(app_url: str) -> None:
 def test_stop_without_a_run(app_url: str) -> None:
     client = _client(app_url)
     assert "No training run to stop" in client.predict(api_name="/stop_run")
+
+
+def test_reverse_from_a_shipped_checkpoint(app_url: str) -> None:
+    client = _client(app_url)
+    dropdown, _ = client.predict(None, api_name="/refresh")
+    shipped = [value for label, value in dropdown["choices"] if label.endswith("(shipped)")]
+    if not shipped:
+        pytest.skip("no checkpoint shipped in checkpoints/ (the trained one is covered by test_train_then_reverse)")
+    for path in shipped:
+        info, sampler, steps, n = client.predict(path, api_name="/checkpoint_selected")
+        assert Path(path).name in info, info
+        page, stats, gif, _, sprite = client.predict(path, "ddim", 0.0, 20, 200, 0, 21, api_name="/generate")
+        ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
+        assert len(ts) == 21 and ts[-1] == 0, (path, ts)
+        assert "DDIM" in stats and _file(gif).endswith(".gif"), stats

@@ -1,0 +1,292 @@
+"""The launched app in a real browser (headless Debian Chromium driven by Playwright).
+
+Walks every tab (screenshots in test-artifacts/), scrubs t on Forward and checks the x_t picture
+changes, trains a short 2D run on Train, stops it and checks it was saved, samples it on Reverse
+and checks the in-browser player advances and pauses, and checks that two browser sessions keep
+their own state. Chromium comes from the system (CI: `apt-get install chromium`); never
+`playwright install`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.app_server import ARTIFACTS, app_server, app_url  # noqa: F401 (pytest fixtures)
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("DDPM_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",  # WebGL (Scattergl) in headless Chromium
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+VIEWPORT = {"width": 1400, "height": 1000}
+TIMEOUT_MS = 30_000  # any single wait; the machine is a busy 2-core box
+T_LABEL = "t (0 = clean data x₀, T = end of the chain)"
+BIG_T_LABEL = re.compile(r"^T \(number of steps")
+
+# Summary of a gr.Plot's first trace, found by the plot's label: type, point count, and a hash of
+# an image trace's data URI (so that a new picture is noticed without shipping it back).
+PLOT_JS = """(label) => {
+  const size = {f8: 8, f4: 4, i4: 4, u4: 4, i2: 2, u2: 2, i1: 1, u1: 1, u1c: 1};
+  const len = (x) => !x ? 0 : x.length !== undefined ? x.length  // plain or typed array
+    : x.bdata ? Math.floor(atob(x.bdata).length / (size[x.dtype] || 8)) : 0;  // plotly's base64 arrays
+  for (const el of document.querySelectorAll('.js-plotly-plot')) {
+    const block = el.closest('.block');
+    const lab = block && block.querySelector('[data-testid="block-label"]');
+    if (!lab || lab.innerText.trim() !== label || !el.offsetParent) continue;
+    const d = el.data || [];
+    if (!d.length) return {traces: 0, type: null, n: 0, hash: null};
+    let h = 0;
+    const src = d[0].source || '';
+    for (let i = 0; i < src.length; i++) h = (h * 31 + src.charCodeAt(i)) | 0;
+    return {traces: d.length, type: d[0].type, n: len(d[0].x), hash: src ? h : null};
+  }
+  return null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
+            "or set DDPM_TEST_CHROMIUM; `playwright install` is not used here."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Page:
+    """A page of the app in its own browser context (= its own Gradio session)."""
+
+    def __init__(self, browser, url: str, name: str) -> None:
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.name = name
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda err: self.errors.append(f"page error: {err}"))
+        self.page.on("console", lambda msg: self.errors.append(f"console error: {msg.text}") if msg.type == "error" else None)
+        start = time.perf_counter()
+        self.page.goto(url)
+        self.page.get_by_role("tab", name="Forward").wait_for()
+        self.wait_plots(3)  # Forward's x_t, histogram and ᾱ_t plots drawn by plotly.js
+        self.load_seconds = time.perf_counter() - start
+
+    def close(self) -> None:
+        self.context.close()
+
+    def wait_plots(self, n: int) -> None:
+        self.page.wait_for_function(
+            "(n) => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(e => e.offsetParent && (e.data || []).length).length >= n",
+            arg=n,
+        )
+
+    def plot(self, label: str) -> dict | None:
+        return self.page.evaluate(PLOT_JS, label)
+
+    def tab(self, name: str) -> None:
+        self.page.get_by_role("tab", name=name).click()
+        self.page.wait_for_function(
+            "(name) => Array.from(document.querySelectorAll('[role=tab]')).some(t => t.innerText.trim() === name && t.getAttribute('aria-selected') === 'true')",
+            arg=name,
+        )
+
+    def visible(self, locator):
+        return locator.filter(visible=True)
+
+    def number(self, label) -> object:
+        """The visible number input with this label (several tabs have e.g. a "T" input)."""
+        return self.visible(self.page.get_by_label(label, exact=isinstance(label, str))).first
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def assert_clean(self, where: str) -> None:
+        """No error toast on the page and no uncaught script error."""
+        toasts = self.page.locator('[data-testid="toast-body"].error')
+        texts = toasts.all_inner_texts() if toasts.count() else []
+        assert not texts, f"{self.name}, {where}: error toast(s) {texts}"
+        script_errors = [e for e in self.errors if "favicon" not in e]
+        assert not script_errors, f"{self.name}, {where}: {script_errors}"
+
+    def t_cell(self) -> str:
+        """The 'step t' cell of the Forward tab's formula table, e.g. '250 of 1000'."""
+        return self.page.locator("td", has_text=re.compile(r"^\s*\d+ of \d+\s*$")).first.inner_text().strip()
+
+    def set_t(self, value: int, expected_cell: str) -> None:
+        box = self.page.get_by_label(f"number input for {T_LABEL}")
+        box.fill(str(value))
+        box.press("Enter")
+        self.wait_t_cell(expected_cell)
+
+    def wait_t_cell(self, expected: str) -> None:
+        self.page.wait_for_function(
+            """(want) => Array.from(document.querySelectorAll('td')).some(td => td.innerText.trim() === want)""",
+            arg=expected,
+        )
+
+
+@pytest.fixture
+def page(browser, app_url: str) -> Iterator[Page]:
+    p = Page(browser, app_url, "main")
+    print(f"\n[browser] first load with plots: {p.load_seconds:.1f} s")
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def test_tabs_forward_train_reverse(page: Page) -> None:
+    p = page.page
+    timings: dict[str, float] = {}
+
+    # ----- Forward: scrub t with the keyboard and with the number box; the x_t picture changes
+    start = time.perf_counter()
+    before = page.plot("x_t")
+    assert before and before["type"] == "image" and before["hash"] is not None, before
+    assert page.t_cell() == "0 of 1000"
+    page.shot("forward")
+    slider = p.get_by_label(f"range slider for {T_LABEL}")
+    slider.focus()
+    slider.press("PageUp")  # +10% of the range
+    page.wait_t_cell("100 of 1000")
+    p.wait_for_function("([label, h]) => { const r = (" + PLOT_JS + ")(label); return r && r.hash !== h; }",
+                        arg=["x_t", before["hash"]])
+    after_keys = page.plot("x_t")
+    page.set_t(900, "900 of 1000")
+    p.wait_for_function("([label, h]) => { const r = (" + PLOT_JS + ")(label); return r && r.hash !== h; }",
+                        arg=["x_t", after_keys["hash"]])
+    assert page.plot("Histogram of x_t values vs the N(0, 1) density")["traces"] == 2
+    page.shot("forward-t900")
+    page.assert_clean("Forward tab after scrubbing t")
+    timings["forward"] = time.perf_counter() - start
+
+    # ----- Schedules: the comparison figures are drawn
+    start = time.perf_counter()
+    page.tab("Schedules")
+    page.wait_plots(4)
+    for label in ("ᾱ_t: fraction of the signal kept", "log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))"):
+        info = page.plot(label)
+        assert info and info["traces"] >= 2 and info["n"] > 10, (label, info)
+    page.shot("schedules")
+    page.assert_clean("Schedules tab")
+    timings["schedules"] = time.perf_counter() - start
+
+    # ----- Train: a 2D run with T = 100; loss points stream in; Stop saves the model
+    start = time.perf_counter()
+    page.tab("Train")
+    page.shot("train")
+    page.number(BIG_T_LABEL).fill("100")
+    page.number("Training steps").fill("20000")  # far more than we wait for: Stop ends it
+    page.number("Batch size").fill("128")
+    p.get_by_role("button", name="Start training").click()
+    p.wait_for_function("(label) => { const r = (" + PLOT_JS + ")(label); return r && r.n > 0; }",
+                        arg="Training loss", timeout=60_000)
+    status = p.locator("#train-status")
+    p.wait_for_function("() => /Step\\s*\\d+\\s*\\/\\s*20000/.test(document.querySelector('#train-status').innerText)")
+    loss = page.plot("Training loss")
+    assert loss["traces"] == 2 and loss["n"] > 0, loss  # raw and smoothed loss
+    page.shot("train-running")
+    p.get_by_role("button", name="Stop", exact=True).click()
+    p.wait_for_function("() => /Stopped after \\d+ steps/.test(document.querySelector('#train-status').innerText)",
+                        timeout=60_000)
+    text = status.inner_text()
+    assert "Saved as" in text, f"Train tab: after Stop the status says {text!r}"
+    saved = re.search(r"Saved as (\S+?);", text).group(1)
+    page.shot("train-stopped")
+    page.assert_clean("Train tab after Stop")
+    timings["train"] = time.perf_counter() - start
+
+    # ----- Reverse: the stopped run is selected; Generate; the player plays, then pauses
+    start = time.perf_counter()
+    page.tab("Reverse")
+    checkpoint = page.visible(p.get_by_label("Checkpoint", exact=True)).first
+    p.wait_for_function("(name) => document.body.innerText.includes(name + ' (trained here)') || "
+                        "Array.from(document.querySelectorAll('input')).some(i => i.value.startsWith(name))", arg=saved)
+    assert checkpoint.input_value().startswith(saved), checkpoint.input_value()
+    page.number("Samples").fill("500")
+    p.get_by_role("button", name="Generate").click()
+    p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
+    player = p.locator("#reverse-player .ddpm-player")
+    n_frames = int(player.get_attribute("data-frames"))
+    assert n_frames >= 2
+    first = int(player.get_attribute("data-frame"))
+    info_before = p.locator("#reverse-player .pl-info").inner_text()
+    p.wait_for_function(
+        "(f) => { const r = document.querySelector('#reverse-player .ddpm-player'); return r && +r.dataset.frame !== f; }",
+        arg=first, timeout=5_000,
+    )
+    t0 = time.perf_counter()
+    shown0 = int(player.get_attribute("data-shown"))
+    p.wait_for_timeout(1000)  # let the player run for a second
+    shown1 = int(player.get_attribute("data-shown"))
+    fps = (shown1 - shown0) / (time.perf_counter() - t0)
+    print(f"[browser] player: {n_frames} frames, {fps:.1f} frames/s shown (target 30)")
+    assert shown1 > shown0, "the player did not advance"
+    assert p.locator("#reverse-player .pl-info").inner_text() != info_before or n_frames == 1
+    page.shot("reverse-playing")
+    p.locator("#reverse-player .pl-play").click()
+    p.wait_for_selector('#reverse-player .ddpm-player[data-playing="0"]')
+    paused_at = player.get_attribute("data-frame")
+    p.wait_for_timeout(400)
+    assert player.get_attribute("data-frame") == paused_at, "the player kept advancing after Pause"
+    assert "Play" in p.locator("#reverse-player .pl-play").inner_text()
+    assert p.locator("text=sampled in").count() >= 1  # the stats line
+    page.shot("reverse")
+    page.assert_clean("Reverse tab after Generate and Pause")
+    timings["reverse"] = time.perf_counter() - start
+    print("[browser] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+
+
+def test_two_sessions_keep_their_own_state(browser, app_url: str) -> None:
+    """Two browser contexts at once: one changes T (server-side gr.State), each keeps its own t."""
+    a = Page(browser, app_url, "session A")
+    b = Page(browser, app_url, "session B")
+    try:
+        big_t = a.number(BIG_T_LABEL)
+        big_t.fill("200")
+        # Leaving the box rebuilds A's state with T = 200. (Not Enter: Enter *and* the later blur would
+        # each rebuild, and the second one, carrying the t of its moment, can land after a scrub.)
+        big_t.blur()
+        a.wait_t_cell("0 of 200")
+        a.set_t(150, "150 of 200")
+        b.set_t(900, "900 of 1000")  # B still has T = 1000
+        a_pic, b_pic = a.plot("x_t"), b.plot("x_t")
+        assert a_pic["hash"] != b_pic["hash"]
+        # A scrubs on: its state (T = 200) is untouched by B
+        slider = a.page.get_by_label(f"range slider for {T_LABEL}")
+        slider.focus()
+        slider.press("ArrowLeft")
+        a.wait_t_cell("149 of 200")
+        b.set_t(901, "901 of 1000")
+        assert a.t_cell() == "149 of 200" and b.t_cell() == "901 of 1000"
+        a.shot("session-a")
+        b.shot("session-b")
+        a.assert_clean("Forward tab, T = 200")
+        b.assert_clean("Forward tab, T = 1000")
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,114 @@
+"""The checkpoints shipped under checkpoints/: present, loadable, small, documented, and still good.
+
+Quality floors are loose (fast, small samples) but far below what an untrained model reaches:
+2D — strided DDPM-50 on 1,000 points has a sliced-Wasserstein ratio of about 1.0–1.6 for the shipped
+linear-schedule models, N(0, I) "samples" score 2.2–7 and an untrained MLP scores in the thousands; the floor is 2.0.
+(Strided DDPM rather than DDIM: deterministic DDIM sends a rare x_T — about 1 in 1,000 — far out of the
+data, and one such outlier dominates the ratio; see checkpoints/README.md.)
+Images — 16 DDIM-10 samples: finite, in [−1, 1], the right shape; with the offline MNIST split present,
+also a classifier-feature FID ratio ≤ 5 and ≥ 3 classes among the 16 (16 real digits: ≈1.2 and 7;
+noise: ≈11 and 1; a flat grey image: ≈3.3 and 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.checkpoints import list_checkpoints, load_checkpoint
+from core.evaluate import evaluate
+from core.fid import image_quality
+from core.mlp import MLPDenoiser
+from core.sampler import initial_noise, sample
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "checkpoints"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+EXPECTED_2D = {
+    "swiss_roll_linear", "swiss_roll_cosine", "swiss_roll_sigmoid",
+    "moons", "s_curve", "circles", "eight_gaussians", "checkerboard", "cross", "spiral",
+}
+MAX_TOTAL_BYTES = 30 * 1024 * 1024
+SW_FLOOR = 2.0  # sliced-Wasserstein ratio, strided DDPM-50, 1,000 samples, seed 0
+SW_SAMPLER = "ddpm:50"
+SW_N = 1000
+IMAGE_FID_RATIO_FLOOR = 5.0
+IMAGE_MIN_CLASSES = 3
+
+SHIPPED = list_checkpoints(ROOT)
+SHIPPED_2D = [p for p in SHIPPED if load_checkpoint(p).data.kind == "2d"] if SHIPPED else []
+SHIPPED_IMAGE = [p for p in SHIPPED if p not in SHIPPED_2D]
+
+
+def test_every_2d_checkpoint_is_shipped() -> None:
+    names = {p.name for p in SHIPPED}
+    assert EXPECTED_2D <= names, f"missing shipped checkpoints: {sorted(EXPECTED_2D - names)}"
+
+
+def test_total_size_is_small() -> None:
+    total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file())
+    assert total <= MAX_TOTAL_BYTES, f"checkpoints/ holds {total / 2**20:.1f} MB, more than {MAX_TOTAL_BYTES / 2**20:.0f} MB"
+
+
+def test_index_lists_every_checkpoint() -> None:
+    index = (ROOT / "README.md").read_text()
+    for path in SHIPPED:
+        assert f"[{path.name}]" in index, f"checkpoints/README.md has no row for {path.name}"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_has_model_card(path: Path) -> None:
+    card = path / "README.md"
+    assert card.is_file(), f"{path.name} has no model card (python scripts/model_card.py checkpoints/{path.name})"
+    text = card.read_text()
+    assert "python -m core.train" in text and "python -m core.evaluate" in text
+
+
+# Schedules that end with β_T = 0.999 (ᾱ_T ≈ 1e-9 / 3e-7): without x̂_0 clipping (never done for 2D data) the
+# reverse chain amplifies the ε̂ error near t = T and throws samples far out — a sampler/engine issue, not a
+# training one (the same budget gives 0.93 with the linear schedule). strict: this fails loudly once it is fixed.
+KNOWN_BLOWUP = {"swiss_roll_cosine", "swiss_roll_sigmoid"}
+
+
+def _mark(path: Path) -> object:
+    if path.name in KNOWN_BLOWUP:
+        return pytest.param(path, marks=pytest.mark.xfail(strict=True, reason="β_T = 0.999 schedule: unclipped 2D sampling blows up"))
+    return path
+
+
+@pytest.mark.parametrize("path", [_mark(p) for p in SHIPPED_2D], ids=lambda p: p.name)
+def test_2d_checkpoint_samples_match_its_data(path: Path) -> None:
+    ckpt = load_checkpoint(path)
+    assert isinstance(ckpt.model, MLPDenoiser) and ckpt.data.shape == (2,)
+    result = evaluate(ckpt, n=SW_N, samplers=[SW_SAMPLER], seed=0)
+    ratio = next(iter(result.values()))["sliced_wasserstein_ratio"]
+    assert ratio <= SW_FLOOR, f"{path.name}: sliced-Wasserstein ratio {ratio:.3f} ({SW_SAMPLER}, n={SW_N}) > {SW_FLOOR}"
+
+
+def test_2d_floor_rejects_an_untrained_model() -> None:
+    """The floor means something: the same network with fresh weights fails it by far."""
+    ckpt = load_checkpoint(ROOT / "swiss_roll_linear")
+    torch.manual_seed(0)
+    ckpt.model = MLPDenoiser(ckpt.model.config).eval()
+    result = evaluate(ckpt, n=256, samplers=[SW_SAMPLER], seed=0)
+    assert next(iter(result.values()))["sliced_wasserstein_ratio"] > 10 * SW_FLOOR
+
+
+@pytest.mark.parametrize("path", SHIPPED_IMAGE, ids=lambda p: p.name)
+def test_image_checkpoint_samples(path: Path) -> None:
+    ckpt = load_checkpoint(path)
+    assert ckpt.data.kind == "image"
+    if ckpt.data.name == "mnist":
+        assert ckpt.data.shape == (1, 28, 28)
+    x_T, generator = initial_noise((16,) + tuple(ckpt.data.shape), seed=0)
+    x0 = sample(ckpt.model, ckpt.schedule, x_T, method="ddim", steps=10, clip_x0=ckpt.data.clip_x0, generator=generator)
+    assert x0.shape == (16,) + tuple(ckpt.data.shape)
+    assert torch.isfinite(x0).all()
+    assert x0.min() >= -1.0 and x0.max() <= 1.0
+    if ckpt.data.name == "mnist" and (SHARED_DATA / "MNIST" / "raw").is_dir():
+        quality = image_quality(x0, "mnist", seed=0, root=SHARED_DATA)
+        assert quality["fid_ratio"] <= IMAGE_FID_RATIO_FLOOR, f"{path.name}: FID ratio {quality['fid_ratio']:.2f}"
+        assert quality["classes_present"] >= IMAGE_MIN_CLASSES, f"{path.name}: {quality['classes_present']} classes"

@@ -26,7 +26,7 @@ from core.unet import UNet, unet_config  # noqa: E402
 
 
 def diffusers_unet(size: int, channels: int) -> torch.nn.Module:
-    """diffusers' UNet2DModel laid out like our `small` preset (widths 32/64/64, attention at the
+    """diffusers' UNet2DModel laid out like our `small` preset (its widths, attention at the
     lowest level and in the bottleneck, 8 GroupNorm groups, one head, dropout 0.1)."""
     from diffusers import UNet2DModel
 
@@ -34,7 +34,7 @@ def diffusers_unet(size: int, channels: int) -> torch.nn.Module:
         sample_size=size,
         in_channels=channels,
         out_channels=channels,
-        block_out_channels=(32, 64, 64),
+        block_out_channels=unet_config("small", size, channels).widths,
         layers_per_block=2,
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),

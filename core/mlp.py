@@ -4,7 +4,11 @@ Each input coordinate and the timestep go through a sinusoidal embedding (Vaswan
 the timestep embedding of Ho et al. 2020):
     emb(v)_k = sin(s·v·ω_k),  emb(v)_{k+d/2} = cos(s·v·ω_k),   ω_k = 10000^(−k/(d/2 − 1)),
 which lets a small MLP resolve sharp 2D structure (a plain MLP on raw (x, y) blurs it — the
-spectral bias of Tancik et al. 2020). The embeddings are concatenated and fed through
+spectral bias of Tancik et al. 2020). The sines alone are periodic, though: a point far outside
+the data looks like one inside it, and ε̂ must equal ≈ x_t at high noise to a precision that the
+reverse chain then multiplies by up to 1/√ᾱ_T. So the raw coordinates also enter the first layer,
+and a linear skip x_t → ε̂ is added to the output; without them, samples of the cosine and sigmoid
+schedules (β_T = 0.999) and of deterministic DDIM fly off to |x| ~ 100. The embeddings are concatenated and fed through
 residual GELU blocks (GELU, not ReLU: with ReLU the same small MLP fits
 the toys several times worse in a short run); the output is ε̂ with the input's shape. Call convention:
 ``model(x_t, t) -> eps_hat`` with x_t (B, 2) float32 and t (B,) long in 1..T.
@@ -76,8 +80,10 @@ class MLPDenoiser(nn.Module):
         self.embed_xy = SinusoidalEmbedding(config.emb_dim, config.input_scale)
         self.embed_t = SinusoidalEmbedding(config.emb_dim, config.time_scale)
         self.first = nn.Linear(3 * config.emb_dim, config.hidden)
+        self.first_raw = nn.Linear(2, config.hidden, bias=False)  # x_t itself: tells far points apart
         self.blocks = nn.Sequential(*[ResidualBlock(config.hidden) for _ in range(config.depth)])
         self.out = nn.Linear(config.hidden, 2)
+        self.skip = nn.Linear(2, 2, bias=False)  # linear path x_t → ε̂ (ε ≈ x_t at high noise)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if x_t.dim() != 2 or x_t.shape[1] != 2:
@@ -86,6 +92,6 @@ class MLPDenoiser(nn.Module):
         emb_xy = self.embed_xy(x_t.reshape(-1)).reshape(len(x_t), xy_dim)  # (B, 2·emb): [emb(x), emb(y)]
         shared_t = t.numel() > 1 and bool((t == t[0]).all())
         emb_t = self.embed_t(t[:1] if shared_t else t)  # (1 or B, emb)
-        h = F.linear(emb_xy, self.first.weight[:, :xy_dim])  # (B, hidden)
+        h = F.linear(emb_xy, self.first.weight[:, :xy_dim]) + self.first_raw(x_t)  # (B, hidden)
         h = F.gelu(h + F.linear(emb_t, self.first.weight[:, xy_dim:], self.first.bias))
-        return self.out(self.blocks(h))  # (B, 2)
+        return self.out(self.blocks(h)) + self.skip(x_t)  # (B, 2)

@@ -209,7 +209,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
         lines += [] if not notes else [
             "Outliers (computed by `scripts/model_card.py` from the same samples): " + "; ".join(notes) + ". "
             + ("The ratio is an SW₂, so a handful of far-out points dominate it: deterministic DDIM can carry a rare "
-               "x_T (about 1 in 1,000) far out of the data, where stochastic DDPM steps pull it back." if rare else
+               "x_T (a few in 2,000) far out of the data, where stochastic DDPM steps pull it back." if rare else
                "The ratio is an SW₂, dominated by these far-out points."),
             "",
         ]
@@ -234,7 +234,8 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
         lines += [f"(`core.train` measured {train_metric:.3f} right after training: DDPM-{schedule.T}, "
                   f"2,000 samples, seed {training.get('seed', 0) + 1}; stored in config.json.)", ""]
     lines += [
-        "Reproduce these numbers (sampling times depend on the machine and its load):",
+        "Reproduce these numbers (sampling times depend on the machine and its load"
+        + ("; the real reference images are read from $DDPM_DATA_DIR or --data-dir):" if info.kind == "image" else "):"),
         "",
         "```",
         shlex.join(eval_cmd),
@@ -305,17 +306,20 @@ def known_problems(root: Path) -> list[str]:
             "  rescued by clipping x̂_0 to [−1, 1]; 2D toys are never clipped (DESIGN.md), so with the same training",
             "  budget that gives 0.93 with the linear schedule, about 3 in 1,000 full-chain samples (and most",
             "  strided / DDIM samples) land far outside the data (|x| of 100–10,000) and dominate the SW₂ ratio. The bulk",
-            "  of the full-chain samples is right. This is a sampler/parametrisation problem, not under-training: a",
-            "  longer run does not fix it. Possible engine fixes: clip x̂_0 for 2D to a box around the data's extent, or",
-            "  predict v / x_0 instead of ε for these schedules.",
+            "  of the full-chain samples is right. This is a sampler/parametrisation problem rather than under-training",
+            "  (a useful x̂_0 at t = T would need ε̂ accurate to about √ᾱ_T, i.e. 5e-5 to 5e-4; a longer run was not",
+            "  tried). Possible engine fixes: clip x̂_0 for 2D to a box around the data's extent, or predict v / x_0",
+            "  instead of ε for these schedules.",
         ]
     if ddim_bad:
         lines += [
-            f"- **DDIM outliers ({', '.join(ddim_bad)}).** Deterministic DDIM carries a rare x_T (about 1 in 1,000,",
-            "  from the tails of N(0, I)) far out of the data (|x| ≈ 100): the ε̂ error at t ≈ T, divided by √ᾱ_T,",
-            "  puts x̂_0 far away and no noise pulls it back. One such point dominates the SW₂ ratio, so DDIM-50",
-            "  reads ≫ 1 although the other samples match the data (each model card counts the outliers).",
-            "  Strided DDPM (e.g. 50 steps) does not show it.",
+            f"- **DDIM-50 outliers ({', '.join(ddim_bad)}).** A DDIM step from t to s multiplies the ε̂ error at t by",
+            "  √ᾱ_s/√ᾱ_t (through x̂_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t). From t = T that factor is ≈1 for the linear",
+            "  schedule but ≈600 for cosine and ≈20 for the ᾱ-space sigmoid (both end at β_T = 0.999, ᾱ_T ≈ 2e-9 /",
+            "  3e-7). Images are rescued by clipping x̂_0 to [−1, 1]; 2D data is never clipped (DESIGN.md), so a few",
+            "  (linear) to most (cosine) DDIM samples land far from the data and dominate the SW₂ ratio (each card",
+            "  counts them). The full DDPM chain, whose first step multiplies the error by only β_T/√(α_T(1−ᾱ_T)) ≈ 32",
+            "  and then adds fresh noise, is fine for every schedule: use it for 2D models (the Reverse tab's default).",
         ]
     return lines + ([""] if lines else [])
 

@@ -83,7 +83,9 @@ def test_forward_rebuild_2d_and_sessions_are_separate(app_url: str) -> None:
     slider, summary, sample, formula, _, _ = a.predict(
         40, "moons", None, "linear", TRAIN_T, 0, *PARAM_DEFAULTS, api_name="/rebuild"
     )
-    assert slider["maximum"] == TRAIN_T and slider["value"] == 40
+    assert slider["maximum"] == TRAIN_T and "value" not in slider, "t within range: the slider's value is left alone"
+    clamped = a.predict(5 * TRAIN_T, "moons", None, "linear", TRAIN_T, 0, *PARAM_DEFAULTS, api_name="/rebuild")[0]
+    assert clamped["value"] == TRAIN_T, "t beyond the new T is clamped to T"
     assert "T = 100" in summary and "✓" in summary, summary
     assert _step_row(formula) == (40, TRAIN_T)
     points = _plot(sample)["data"][0]

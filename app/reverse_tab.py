@@ -35,6 +35,7 @@ from app import player, runs
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config
 from core.sampler import initial_noise, iter_sample, timesteps
+from core.schedules import schedule_from_config
 from core.trainer import resolve_device
 
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -146,7 +147,22 @@ def describe(path: str | None, trained: Any) -> str:
     for key, value in metrics.items():
         if isinstance(value, (int, float)):
             parts.append(f"{key}: {value:.3g}")
-    return " · ".join(parts)
+    return " · ".join(parts) + _few_step_warning(data.get("kind"), schedule)
+
+
+def _few_step_warning(kind: str | None, schedule_config: dict) -> str:
+    """For 2D data on a schedule ending in a capped β_T: why DDIM / strided DDPM throw points far out."""
+    try:
+        beta_T = float(schedule_from_config(schedule_config).betas[-1])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    if kind != "2d" or beta_T < 0.5:
+        return ""
+    return (
+        f"\n\n⚠ This schedule ends at β_T = {beta_T:.3g}. For 2D data keep **DDPM over all T steps**: DDIM and "
+        "strided DDPM multiply the model's error at t = T by up to √ᾱ_s/√ᾱ_T (hundreds here) and, with no x̂₀ "
+        "clipping for 2D data, throw some points far out."
+    )
 
 
 # ----- sampling ----------------------------------------------------------------------------------

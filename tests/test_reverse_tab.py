@@ -171,3 +171,10 @@ def test_player_markup_and_script():
         player.player_html([], frame_size=(8, 6), cols=1, chain_id="abc")
     with pytest.raises(ValueError):
         player.player_html([1], frame_size=(8, 6), cols=1, chain_id="a\"b")
+
+
+def test_describe_warns_about_few_step_sampling_on_capped_beta_2d_checkpoints() -> None:
+    shipped = reverse_tab.REPO_CHECKPOINTS
+    assert "β_T = 0.999" in reverse_tab.describe(str(shipped / "swiss_roll_cosine"), [])
+    assert "β_T" not in reverse_tab.describe(str(shipped / "swiss_roll_linear"), [])
+    assert "β_T" not in reverse_tab.describe(str(shipped / "mnist"), [])  # images: x̂₀ clipping keeps DDIM stable

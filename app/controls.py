@@ -7,6 +7,8 @@ engine's `ValueError` (unknown name, T out of range, invalid parameters) becomes
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -98,17 +100,23 @@ def params_from_values(name: str, values: Sequence) -> dict:
     return params
 
 
+def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:
+    """A numeric input → int in [lo, hi] (hi None: no upper bound), or gr.Error saying what is wrong."""
+    bound = f"from {lo} to {hi}" if hi is not None else f"≥ {lo}"
+    if value is None or value == "":
+        raise gr.Error(f"{name} is empty; enter a whole number {bound}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a whole number {bound}, got {value!r}.") from None
+    if not math.isfinite(number) or not number.is_integer() or not (lo <= number and (hi is None or number <= hi)):
+        raise gr.Error(f"{name} must be a whole number {bound}, got {value!r}.")
+    return int(number)
+
+
 def check_T(T) -> int:
     """The T input → int, or gr.Error when empty/not whole/out of range."""
-    if T is None or T == "":
-        raise gr.Error(f"T is empty; enter a whole number of steps from 2 to {MAX_T}.")
-    try:
-        value = float(T)
-    except (TypeError, ValueError):
-        raise gr.Error(f"T must be a whole number of steps from 2 to {MAX_T}, got {T!r}.") from None
-    if not value.is_integer() or not 2 <= value <= MAX_T:
-        raise gr.Error(f"T must be a whole number of steps from 2 to {MAX_T}, got {value:g}.")
-    return int(value)
+    return whole_number(T, "T", 2, MAX_T)
 
 
 def build_schedule(name: str, T, all_values: Sequence) -> NoiseSchedule:

@@ -17,6 +17,8 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 
+from core.image_data import to_model_range
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 MNIST_SAMPLE = ASSETS / "mnist_sample.npy"  # made by scripts/make_mnist_sample.py
 MAX_UPLOAD_PIXELS = 20_000_000  # a picture beyond 20 MP is almost surely a mistake (and slow to decode)
@@ -32,7 +34,7 @@ def uint8_to_model(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     tensor = torch.as_tensor(np.asarray(images))
     if tensor.dtype != torch.uint8:
         raise ValueError(f"expected uint8 pixels, got {tensor.dtype}")
-    return tensor.to(torch.float32) / 127.5 - 1.0
+    return to_model_range(tensor)
 
 
 def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import html
-import importlib.util
 import io
 import math
 import re
@@ -380,16 +379,9 @@ def write_gif(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int =
     return path
 
 
-def mp4_unavailable_reason() -> str | None:
-    """None when MP4 export works, else why not (shown in the UI)."""
-    if importlib.util.find_spec("imageio") is None or importlib.util.find_spec("imageio_ffmpeg") is None:
-        return "MP4 export needs the optional packages imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); GIF only."
-    return None
-
-
 def write_mp4(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int = 20, hold_frames: int = 20) -> Path:
-    """H.264 MP4 through imageio-ffmpeg (call only when `mp4_unavailable_reason()` is None)."""
-    import imageio.v2 as imageio  # optional dependency
+    """H.264 MP4 through imageio-ffmpeg (which ships its own ffmpeg binary)."""
+    import imageio.v2 as imageio  # imported here: only an export needs it, not app start-up
 
     path = Path(path)
     rgb = [np.asarray(f.convert("RGB")) for f in frames]

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from app import player, runs
+from app.controls import whole_number
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config
 from core.sampler import initial_noise, iter_sample, timesteps
@@ -168,18 +169,6 @@ def _few_step_warning(kind: str | None, schedule_config: dict) -> str:
 # ----- sampling ----------------------------------------------------------------------------------
 
 
-def _whole(value: Any, name: str, lo: int, hi: int) -> int:
-    if value is None or value == "":
-        raise gr.Error(f"{name} is empty; enter a whole number from {lo} to {hi}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}, got {value!r}.") from None
-    if not math.isfinite(number) or not number.is_integer() or not lo <= number <= hi:
-        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}, got {value!r}.")
-    return int(number)
-
-
 @dataclass
 class Chain:
     """A sampled reverse chain, reduced to the frames to show."""
@@ -270,15 +259,13 @@ def _export_dir(key: str) -> Path:
 
 
 def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str, str | None]:
-    """Write the player's sprite sheet, the GIF (and the MP4 when possible); returns their paths."""
+    """Write the player's sprite sheet, the GIF and the MP4; returns their paths."""
     folder = _export_dir(key)
     export_frames = frames if chain.kind == "2d" else player.labelled_image_frames(frames, chain.frame_ts)
     stem = f"reverse-{name}"
     gif = player.write_gif(export_frames, folder / f"{stem}.gif", fps=GIF_FPS)
-    mp4 = None
-    if player.mp4_unavailable_reason() is None:
-        mp4 = str(player.write_mp4(export_frames, folder / f"{stem}.mp4", fps=GIF_FPS))
-    return str(folder), str(gif), mp4
+    mp4 = player.write_mp4(export_frames, folder / f"{stem}.mp4", fps=GIF_FPS)
+    return str(folder), str(gif), str(mp4)
 
 
 def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float) -> str:
@@ -304,7 +291,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     if steps is None or steps == "" or steps == 0:
         steps_value = None
     else:
-        steps_value = _whole(steps, "Sampling steps", 1, T)
+        steps_value = whole_number(steps, "Sampling steps", 1, T)
     if method == "ddim":
         try:
             eta = float(eta)
@@ -314,9 +301,9 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
             raise gr.Error(f"η must be a number from 0 to 1, got {eta:g}.")
     else:
         eta = 0.0
-    n = _whole(n, "Number of samples", 1, MAX_SAMPLES[kind])
-    seed = _whole(seed, "Seed", 0, 2**31 - 1)
-    n_frames = _whole(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
+    n = whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind])
+    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     try:
         chain = sample_chain(checkpoint, method=method, variance=variance, eta=eta, steps=steps_value, n=n, seed=seed,
                              n_frames=n_frames, progress=progress)
@@ -399,11 +386,8 @@ def build(trained: gr.State) -> None:
             stats = gr.Markdown()
             with gr.Row():
                 gif = gr.File(label="GIF", interactive=False)
-                mp4 = gr.File(label="MP4", interactive=False, visible=player.mp4_unavailable_reason() is None)
+                mp4 = gr.File(label="MP4", interactive=False)
             sprite = gr.File(visible=False, elem_id="reverse-sprite")  # the frames, for the player
-            reason = player.mp4_unavailable_reason()
-            if reason:
-                gr.Markdown(f"<small>{html.escape(reason)}</small>")
 
     refresh_btn.click(refresh, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
     trained.change(after_training, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)

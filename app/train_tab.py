@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, runs
+from app.controls import whole_number
 from app.images import image_grid
 from core.checkpoints import save_checkpoint
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
@@ -107,21 +108,6 @@ def data_choices() -> tuple[list[tuple[str, str]], str]:
 # ----- input checks ------------------------------------------------------------------------------
 
 
-def _whole(value: Any, name: str, lo: int, hi: int | None = None) -> int:
-    if value is None or value == "":
-        raise gr.Error(f"{name} is empty; enter a whole number.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a whole number, got {value!r}.") from None
-    if not math.isfinite(number) or not number.is_integer():
-        raise gr.Error(f"{name} must be a whole number, got {value!r}.")
-    if number < lo or (hi is not None and number > hi):
-        bound = f"from {lo} to {hi}" if hi is not None else f"≥ {lo}"
-        raise gr.Error(f"{name} must be {bound}, got {number:g}.")
-    return int(number)
-
-
 @dataclass
 class Plan:
     """A checked training request."""
@@ -154,12 +140,12 @@ def make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_value
     if (kind == "2d") != (model == "mlp"):
         raise gr.Error("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
     notes = []
-    steps = _whole(steps, "Training steps", 1)
+    steps = whole_number(steps, "Training steps", 1)
     cap = runs.max_train_steps()
     if steps > cap:
         notes.append(f"{steps} steps asked for; this server allows at most {cap}, so the run takes {cap}.")
         steps = cap
-    batch = _whole(batch, "Batch size", 1, MAX_BATCH)
+    batch = whole_number(batch, "Batch size", 1, MAX_BATCH)
     if lr is None or lr == "":
         raise gr.Error("Learning rate is empty; enter a positive number such as 0.002.")
     try:
@@ -168,7 +154,7 @@ def make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_value
         raise gr.Error(f"Learning rate must be a positive number, got {lr!r}.") from None
     if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
         raise gr.Error(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
-    seed = _whole(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes)
 

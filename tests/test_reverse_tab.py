@@ -89,7 +89,6 @@ def test_generate_returns_player_and_valid_gif(toy_ckpt):
     assert "DDIM, η = 0.5" in stats and "20 of T = 100" in stats
     with PIL.Image.open(gif) as image:
         assert image.format == "GIF" and image.is_animated and image.n_frames == 21
-    assert player.mp4_unavailable_reason() is None, "imageio-ffmpeg is a dependency: MP4 export must work"
     with imageio.get_reader(mp4) as video:
         assert video.count_frames() >= 21
 

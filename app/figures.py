@@ -132,6 +132,8 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
     ts = np.arange(schedule.T + 1)
     alpha_bars = schedule.alpha_bars.numpy()
     color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
+    # keep the label inside the axes: below the marker near ᾱ = 1, left of it near t = T
+    label_position = ("bottom" if alpha_bars[t] > 0.85 else "top") + (" left" if t > 0.75 * schedule.T else " right")
     data = [
         dict(type="scatter", x=ts, y=alpha_bars, mode="lines", line=dict(color=color, width=2), name="ᾱ_t"),
         dict(
@@ -140,7 +142,7 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
             y=[float(alpha_bars[t])],
             mode="markers+text",
             text=[f"t = {t}"],
-            textposition="top right",
+            textposition=label_position,
             marker=dict(size=12, color=NOISE_COLOR, line=dict(color="white", width=1)),
             name=f"t = {t}",
         ),

@@ -369,7 +369,7 @@ def build(trained: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             with gr.Row():
-                checkpoint = gr.Dropdown(choices=choices, value=first, label="Checkpoint", scale=4)
+                checkpoint = gr.Dropdown(choices=choices, value=first, label="Checkpoint", scale=4, elem_classes="name-dropdown")
                 refresh_btn = gr.Button("↻", scale=0, min_width=44)
             info = gr.Markdown(describe(first, []))
             sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")

@@ -5,7 +5,9 @@ backward, fused AdamW step. Both models see the same batches; they run in altern
 same process, so that a busy machine slows both alike; the median round counts.
 
     python bench/bench_unet_train.py                 # CPU, batch 64, 28×28×1
-    python bench/bench_unet_train.py --device cuda   # GPU: bf16 autocast + channels_last
+    python bench/bench_unet_train.py --device cuda   # GPU: bf16 autocast
+
+Both run channels-last (ours by default; the same layout is given to the peer).
 """
 
 from __future__ import annotations
@@ -25,23 +27,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.unet import UNet, unet_config  # noqa: E402
 
 
+class PatchStem(torch.nn.Module):
+    """Wraps a diffusers UNet2DModel in our `small` preset's p×p patch stem (pixel_unshuffle in,
+    pixel_shuffle out), so that both sides run the same architecture."""
+
+    def __init__(self, unet: torch.nn.Module, patch: int) -> None:
+        super().__init__()
+        self.unet, self.patch = unet, patch
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = self.unet(F.pixel_unshuffle(x, self.patch), t).sample
+        return F.pixel_shuffle(out, self.patch)
+
+
 def diffusers_unet(size: int, channels: int) -> torch.nn.Module:
-    """diffusers' UNet2DModel laid out like our `small` preset (its widths, attention at the
-    lowest level and in the bottleneck, 8 GroupNorm groups, one head, dropout 0.1)."""
+    """diffusers' UNet2DModel laid out like our `small` preset: its patch stem, widths, residual
+    blocks per level, attention at the lowest level and in the bottleneck, GroupNorm groups,
+    one head and dropout."""
     from diffusers import UNet2DModel
 
-    return UNet2DModel(
-        sample_size=size,
-        in_channels=channels,
-        out_channels=channels,
-        block_out_channels=unet_config("small", size, channels).widths,
-        layers_per_block=2,
-        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-        norm_num_groups=8,
-        attention_head_dim=64,
-        dropout=0.1,
+    config = unet_config("small", size, channels)
+    levels = len(config.widths)
+    attended = [r in config.attention_resolutions for r in config.resolutions]
+    unet = UNet2DModel(
+        sample_size=size // config.patch_size,
+        in_channels=channels * config.patch_size**2,
+        out_channels=channels * config.patch_size**2,
+        block_out_channels=config.widths,
+        layers_per_block=config.num_res_blocks,
+        down_block_types=tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attended),
+        up_block_types=tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attended)),
+        norm_num_groups=config.norm_groups,
+        attention_head_dim=config.widths[-1] // config.num_heads,
+        dropout=config.dropout,
     )
+    assert len(unet.down_blocks) == levels
+    return PatchStem(unet, config.patch_size)
 
 
 def make_step(
@@ -55,12 +76,11 @@ def make_step(
     device = torch.device(args.device)
     generator = torch.Generator(device=device).manual_seed(0)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
     def step(x0: torch.Tensor) -> float:
         noise = torch.randn(x0.shape, generator=generator, device=device)
         t = torch.randint(1, 1001, (x0.shape[0],), generator=generator, device=device)  # paper's 1..T
-        x_t = scheduler.add_noise(x0, noise, t - 1).contiguous(memory_format=memory_format)  # diffusers' 0..T−1
+        x_t = scheduler.add_noise(x0, noise, t - 1).contiguous(memory_format=torch.channels_last)  # diffusers' 0..T−1
         with autocast:
             loss = F.mse_loss(forward(x_t, t).float(), noise)
         optimizer.zero_grad(set_to_none=True)
@@ -91,13 +111,12 @@ def main() -> None:
     theirs = diffusers_unet(args.size, args.channels)
     models = {
         "ours (core.unet small)": (ours, lambda x, t: ours(x, t)),
-        "diffusers UNet2DModel": (theirs, lambda x, t: theirs(x, t).sample),
+        "diffusers UNet2DModel": (theirs, lambda x, t: theirs(x, t)),
     }
     steps = {}
     for name, (model, forward) in models.items():
         model.to(device).train()
-        if device.type == "cuda":
-            model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # ours is channels-last already; the peer gets the same
         steps[name] = make_step(model, forward, args)
 
     x0 = torch.rand(args.batch, args.channels, args.size, args.size, device=device) * 2 - 1  # (B, C, H, W)

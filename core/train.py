@@ -32,7 +32,7 @@ PROG = "python -m core.train"
 # Defaults per kind of data: (steps, batch, learning rate, EMA decay, model)
 DEFAULTS = {
     "2d": {"steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995, "model": "mlp"},
-    "image": {"steps": 6000, "batch": 64, "lr": 5e-4, "ema_decay": 0.999, "model": "small"},
+    "image": {"steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "model": "small"},
 }
 EVAL_POINTS = 2000  # samples drawn after a 2D run to measure the sliced-Wasserstein ratio
 
@@ -48,7 +48,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--T", type=int, default=1000, help="number of diffusion steps (default: 1000)")
     p.add_argument("--steps", type=int, help="training steps (default: 3000 for 2D, 6000 for images)")
     p.add_argument("--batch", type=int, help="batch size (default: 512 for 2D, 64 for images)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-3 for 2D, 5e-4 for images)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-3 for 2D, 1e-3 for images)")
     p.add_argument("--ema-decay", type=float, help="EMA decay, 0 disables (default: 0.995 for 2D, 0.999 for images)")
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -127,8 +127,6 @@ class Trainer:
         self.model = model.to(self.device)
         self.ema_model = copy.deepcopy(self.model).eval().requires_grad_(False) if config.ema_decay > 0 else None
         self.data = data.to(self.device, torch.float32)
-        if self.device.type == "cuda" and self.data.dim() == 4:
-            self.model.to(memory_format=torch.channels_last)
         self.sqrt_ab = schedule.alpha_bars.sqrt().to(self.device, torch.float32)  # (T+1,)
         self.sqrt_1m_ab = (1.0 - schedule.alpha_bars).sqrt().to(self.device, torch.float32)  # (T+1,)
         self._forward = torch.compile(self.model) if config.compile else self.model
@@ -172,8 +170,6 @@ class Trainer:
         if self.config.hflip:
             flip = torch.rand(len(x0), generator=self.generator, device=self.device) < 0.5
             x0 = torch.where(flip.view(-1, *([1] * (x0.dim() - 1))), x0.flip(-1), x0)
-        if self.device.type == "cuda" and x0.dim() == 4:
-            x0 = x0.contiguous(memory_format=torch.channels_last)
         return x0
 
     def train_step(self) -> float:

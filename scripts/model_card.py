@@ -35,6 +35,7 @@ CHECKPOINTS = REPO / "checkpoints"
 CLASSIFIERS = CHECKPOINTS / "classifiers"
 RAW_HEADING = "## Raw evaluation output"
 RAW_BLOCK = re.compile(re.escape(RAW_HEADING) + r".*?```json\n(.*?)\n```", re.S)
+SAMPLE_GRID = "samples_ddim50.png"  # shown on the card when present (python -m core.sample ... --out <ckpt>/samples_ddim50.png)
 DEFAULT_HARDWARE_NOTE = "2-core CPU of the dev machine, 1 thread (OMP_NUM_THREADS=1, niced; the other core busy with another job)"
 
 
@@ -140,6 +141,8 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
                      f"standardised: x_model = (x − {tuple(round(m, 4) for m in info.mean)}) / {info.scale:.4f}")
     else:
         data_desc = f"`{info.name}` images, shape {tuple(info.shape)}, pixels in [−1, 1], {training.get('data_size', '?'):,} examples"
+    if training.get("data_note"):
+        data_desc += f" — {training['data_note']}"
     hardware = training.get("hardware", "?")
     if hardware_note:
         hardware = f"{hardware} — {hardware_note}"
@@ -153,6 +156,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
         f"Files: `model.safetensors` (the EMA weights used for sampling) and `config.json` "
         f"(model, schedule, data, training settings); {size_kb:.0f} KB in all.",
         "",
+        *([f"![64 samples, DDIM-50, seed 0]({SAMPLE_GRID})", ""] if (ckpt_dir / SAMPLE_GRID).is_file() else []),
         "## Model and training",
         "",
         *kv_table([

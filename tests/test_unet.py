@@ -15,7 +15,7 @@ from core.schedules import make_schedule
 from core.unet import UNET_PRESETS, UNet, UNetConfig, unet_config
 
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
-PARAM_RANGES = {"tiny": (20_000, 100_000), "small": (1_000_000, 2_000_000), "base": (6_000_000, 10_000_000)}
+PARAM_RANGES = {"tiny": (20_000, 100_000), "small": (500_000, 1_000_000), "base": (6_000_000, 10_000_000)}
 
 
 @pytest.mark.parametrize("preset", UNET_PRESETS)
@@ -38,11 +38,12 @@ def test_config_json_round_trip() -> None:
     assert restored == config
     assert isinstance(restored.channel_mults, tuple) and isinstance(restored.attention_resolutions, tuple)
     assert config.attention_resolutions == (7,)  # small: attention only at the lowest level
+    assert config.patch_size == 2 and config.resolutions == (14, 7)  # 2×2 patch stem, then one halving
 
 
-def _perturbed_tiny(seed: int = 0) -> UNet:
+def _perturbed(preset: str = "tiny", seed: int = 0) -> UNet:
     torch.manual_seed(seed)
-    model = UNet(unet_config("tiny", 28, 1)).eval()
+    model = UNet(unet_config(preset, 28, 1)).eval()
     with torch.no_grad():
         for p in model.parameters():  # undo the zero-init so every path carries signal
             p.add_(0.05 * torch.randn_like(p))
@@ -50,22 +51,35 @@ def _perturbed_tiny(seed: int = 0) -> UNet:
 
 
 def test_time_embedding_changes_output() -> None:
-    model = _perturbed_tiny()
+    model = _perturbed()
     x = torch.randn(1, 1, 28, 28).repeat(2, 1, 1, 1)  # the same image twice
     with torch.no_grad():
         eps = model(x, torch.tensor([1, 900]))
     assert (eps[0] - eps[1]).abs().max() > 1e-3
 
 
-def test_channels_last_matches_contiguous() -> None:
-    model = _perturbed_tiny()
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+def test_channels_last_matches_contiguous(preset: str) -> None:
+    """The default channels-last weights compute the same function as contiguous ones."""
+    model = _perturbed(preset)
     x = torch.randn(3, 1, 28, 28)
     t = torch.tensor([1, 50, 999])
     with torch.no_grad():
-        reference = model(x, t)
-        model = model.to(memory_format=torch.channels_last)
-        out = model(x.contiguous(memory_format=torch.channels_last), t)
+        out = model(x, t)
+        assert model.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+        reference = model.to(memory_format=torch.contiguous_format)(x, t)
+    assert out.is_contiguous() and out.shape == x.shape
     torch.testing.assert_close(out, reference, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+def test_every_output_pixel_sees_the_whole_image(preset: str) -> None:
+    """Through the bottleneck (and the small preset's patch stem) the far corner pixel matters."""
+    model = _perturbed(preset)
+    x = torch.randn(1, 1, 28, 28, requires_grad=True)
+    model(x, torch.tensor([10]))[0, 0, 27, 27].backward()
+    assert x.grad is not None and x.grad[0, 0, 0, 0].abs() > 0
+    assert x.grad[0, 0, 27, 27].abs() > 0
 
 
 def test_bad_sizes_and_presets_raise_clear_errors() -> None:
@@ -73,6 +87,8 @@ def test_bad_sizes_and_presets_raise_clear_errors() -> None:
         unet_config("small", 30, 1)
     with pytest.raises(ValueError, match="divisible by 4"):
         UNetConfig(image_size=30, channel_mults=(1, 2, 2))
+    with pytest.raises(ValueError, match="divisible by 8"):  # 2×2 patches, then halved twice
+        UNetConfig(image_size=28, patch_size=2, channel_mults=(1, 2, 2))
     with pytest.raises(ValueError, match="tiny, small, base"):
         unet_config("huge", 28, 1)
     with pytest.raises(ValueError, match="attention_resolutions"):

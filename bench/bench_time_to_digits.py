@@ -1,0 +1,82 @@
+"""Time to recognisable digits: train a U-Net preset on MNIST and measure the classifier-FID ratio
+(256 DDIM-50 samples, `core.fid.image_quality`) every ``--eval-every`` steps; prints a table.
+
+    DDPM_DATA_DIR=../shared/data python bench/bench_time_to_digits.py              # small, 15-min budget
+    DDPM_DATA_DIR=../shared/data python bench/bench_time_to_digits.py --device cuda --steps 3000
+
+Goal (issue #3): FID ratio ≤ 2 within 15 minutes of training on 2 CPU cores (`small` preset),
+within 2 minutes on one H100/H200. The training clock excludes the evaluations (sampling and
+FID), which pause it. The learning-rate schedule decays over ``--steps``; the printed minute at
+which the ratio first falls to ≤ 2 is the figure to report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.fid import image_quality  # noqa: E402
+from core.image_data import load_image_dataset, to_model_range  # noqa: E402
+from core.sampler import initial_noise, sample  # noqa: E402
+from core.schedules import make_schedule  # noqa: E402
+from core.trainer import TrainConfig, Trainer, device_name  # noqa: E402
+from core.unet import UNET_PRESETS, UNet, unet_config  # noqa: E402
+
+GOAL_RATIO = 2.0
+EVAL_SAMPLES = 256
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="small", choices=UNET_PRESETS)
+    p.add_argument("--steps", type=int, default=2800, help="training steps (the LR decays over them)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--eval-every", type=int, default=400, help="steps between evaluations")
+    p.add_argument("--max-minutes", type=float, default=15.0, help="training-time budget")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    data = to_model_range(load_image_dataset("mnist", split="any").images).float()  # (N, 1, 28, 28)
+    schedule = make_schedule("linear", 1000)
+    torch.manual_seed(args.seed)
+    model = UNet(unet_config(args.model, 28, 1))
+    config = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, ema_decay=args.ema_decay,
+                         seed=args.seed, device=args.device, clip_x0=1.0, log_every=args.eval_every)
+    trainer = Trainer(model, schedule, data, config)
+    print(f"{device_name(trainer.device)}, {torch.get_num_threads()} threads, U-Net {args.model} "
+          f"{model.num_parameters():,} parameters, batch {args.batch}, lr {args.lr:g}, {len(data)} MNIST images")
+    print(f"{'step':>6} {'train min':>9} {'FID ratio':>9} {'classes':>7} {'max class':>9}")
+
+    paused = 0.0  # seconds spent evaluating, taken off the training clock
+    reached = None
+    for event in trainer.run():
+        minutes = (event.elapsed - paused) / 60
+        if event.kind == "step" or (event.kind == "end" and event.step % args.eval_every):
+            pause_start = time.perf_counter()
+            x_T, generator = initial_noise((EVAL_SAMPLES, 1, 28, 28), seed=args.seed + 1, device=trainer.device)
+            trainer.sampling_model.eval()
+            with torch.inference_mode():
+                x0 = sample(trainer.sampling_model, schedule, x_T, method="ddim", steps=50, clip_x0=1.0, generator=generator)
+            quality = image_quality(x0.cpu(), "mnist", seed=args.seed)
+            paused += time.perf_counter() - pause_start
+            print(f"{event.step:>6} {minutes:>9.2f} {quality['fid_ratio']:>9.2f} {quality['classes_present']:>7} "
+                  f"{quality['max_class_fraction']:>9.2f}", flush=True)
+            if reached is None and quality["fid_ratio"] <= GOAL_RATIO:
+                reached = minutes
+        if minutes >= args.max_minutes:
+            trainer.stop()
+    verdict = f"{reached:.1f} min" if reached is not None else f"not within {args.max_minutes:g} min"
+    print(f"time to FID ratio ≤ {GOAL_RATIO:g} ({EVAL_SAMPLES} DDIM-50 samples): {verdict}")
+
+
+if __name__ == "__main__":
+    main()

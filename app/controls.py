@@ -8,7 +8,6 @@ engine's `ValueError` (unknown name, T out of range, invalid parameters) becomes
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 

@@ -40,7 +40,6 @@ import numpy as np
 import torch
 
 from app import controls, figures, runs
-from app.controls import whole_number
 from app.images import image_grid
 from core.checkpoints import save_checkpoint
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
@@ -63,7 +62,7 @@ PREVIEW_POINTS = 1000  # 2D preview samples
 PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
-# Defaults per kind of data (the CLI's, `core.train.DEFAULTS`; images on a CPU: fewer steps, ~8 min on 2 cores)
+# Defaults per kind of data (the CLI's, `core.train.DEFAULTS`; images on a CPU: fewer steps, ~9 min on 2 cores)
 DEFAULTS_2D = {"model": "mlp", "steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995}
 DEFAULTS_IMAGE_GPU = {"model": "small", "steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999}
 DEFAULTS_IMAGE_CPU = {"model": "small", "steps": 2000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999}
@@ -140,12 +139,12 @@ def make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_value
     if (kind == "2d") != (model == "mlp"):
         raise gr.Error("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
     notes = []
-    steps = whole_number(steps, "Training steps", 1)
+    steps = controls.whole_number(steps, "Training steps", 1)
     cap = runs.max_train_steps()
     if steps > cap:
         notes.append(f"{steps} steps asked for; this server allows at most {cap}, so the run takes {cap}.")
         steps = cap
-    batch = whole_number(batch, "Batch size", 1, MAX_BATCH)
+    batch = controls.whole_number(batch, "Batch size", 1, MAX_BATCH)
     if lr is None or lr == "":
         raise gr.Error("Learning rate is empty; enter a positive number such as 0.002.")
     try:
@@ -154,7 +153,7 @@ def make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_value
         raise gr.Error(f"Learning rate must be a positive number, got {lr!r}.") from None
     if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
         raise gr.Error(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = controls.whole_number(seed, "Seed", 0, 2**31 - 1)
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes)
 

@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.fid import image_quality  # noqa: E402
 from core.image_data import load_image_dataset, to_model_range  # noqa: E402
-from core.sampler import initial_noise, sample  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
 from core.trainer import TrainConfig, Trainer, device_name  # noqa: E402
 from core.unet import UNET_PRESETS, UNet, unet_config  # noqa: E402
@@ -50,7 +49,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     model = UNet(unet_config(args.model, 28, 1))
     config = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, ema_decay=args.ema_decay,
-                         seed=args.seed, device=args.device, clip_x0=1.0, log_every=args.eval_every)
+                         seed=args.seed, device=args.device, clip_x0=1.0, log_every=args.eval_every, preview_steps=50)
     trainer = Trainer(model, schedule, data, config)
     print(f"{device_name(trainer.device)}, {torch.get_num_threads()} threads, U-Net {args.model} "
           f"{model.num_parameters():,} parameters, batch {args.batch}, lr {args.lr:g}, {len(data)} MNIST images")
@@ -64,11 +63,8 @@ def main() -> None:
         if event.step != evaluated_step and event.step > 0:
             evaluated_step = event.step
             pause_start = time.perf_counter()
-            x_T, generator = initial_noise((EVAL_SAMPLES, 1, 28, 28), seed=args.seed + 1, device=trainer.device)
-            trainer.sampling_model.eval()
-            with torch.inference_mode():
-                x0 = sample(trainer.sampling_model, schedule, x_T, method="ddim", steps=50, clip_x0=1.0, generator=generator)
-            quality = image_quality(x0.cpu(), "mnist", seed=args.seed)
+            x0 = trainer.preview(EVAL_SAMPLES, seed=args.seed + 1)  # DDIM-50 (preview_steps), x̂0 clipped
+            quality = image_quality(x0, "mnist", seed=args.seed)
             paused += time.perf_counter() - pause_start
             print(f"{event.step:>6} {minutes:>9.2f} {quality['fid_ratio']:>9.2f} {quality['classes_present']:>7} "
                   f"{quality['max_class_fraction']:>9.2f}", flush=True)

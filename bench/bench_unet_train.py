@@ -47,7 +47,6 @@ def diffusers_unet(size: int, channels: int) -> torch.nn.Module:
     from diffusers import UNet2DModel
 
     config = unet_config("small", size, channels)
-    levels = len(config.widths)
     attended = [r in config.attention_resolutions for r in config.resolutions]
     unet = UNet2DModel(
         sample_size=size // config.patch_size,
@@ -61,7 +60,6 @@ def diffusers_unet(size: int, channels: int) -> torch.nn.Module:
         attention_head_dim=config.widths[-1] // config.num_heads,
         dropout=config.dropout,
     )
-    assert len(unet.down_blocks) == levels
     return PatchStem(unet, config.patch_size)
 
 

@@ -34,7 +34,9 @@ import torch
 from app import player, runs
 from app.controls import whole_number
 from app.images import chw_to_hwc, to_uint8
-from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config
+from core.checkpoints import (
+    Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
+)
 from core.sampler import initial_noise, iter_sample, timesteps
 from core.schedules import schedule_from_config
 from core.trainer import resolve_device
@@ -135,15 +137,17 @@ def describe(path: str | None, trained: Any) -> str:
         config = read_config(path)
     except CheckpointError as err:
         return f"⚠ {err}"
-    data, schedule, training = config.get("data", {}), config.get("schedule", {}), config.get("training", {})
+    data, schedule = config.get("data", {}), config.get("schedule", {})
     model = config.get("model", {}).get("kind", "?")
     parts = [
         f"**{html.escape(Path(path).name)}** — data: {data.get('name', '?')} ({data.get('kind', '?')})",
         f"schedule: {schedule.get('name', '?')}, T = {schedule.get('T', '?')}",
         f"model: {model}",
     ]
-    if training.get("steps_done"):
-        parts.append(f"trained {training['steps_done']} steps")
+    history = training_history(config)
+    steps = sum(int(run.get("steps_done") or 0) for run in history)
+    if steps:
+        parts.append(f"trained {steps} steps" + (f" in {len(history)} runs" if len(history) > 1 else ""))
     metrics = config.get("metrics") or {}
     for key, value in metrics.items():
         if isinstance(value, (int, float)):

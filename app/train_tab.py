@@ -5,6 +5,11 @@ the EMA weights; Stop ends the run at once and keeps the model. Every finished, 
 diverged run is saved as a checkpoint in this browser session's own directory and appears in
 the Reverse tab of this session only (the `gr.State` that `build()` returns).
 
+"Start from" picks the initial weights: a new model, or a checkpoint (a shipped one or one this
+session trained) whose weights, model and noise schedule the run continues from, with a fresh
+optimiser; its training record keeps the earlier runs (`previous_runs`). The checkpoint is loaded
+afresh for the run, so the copy that the Reverse tab samples from is never modified.
+
 How a run is wired:
 - Start first runs `prepare_run` (cheap checks; reserves this session's run slot; says it waits
   for a free slot), then `train_run`, a generator that shares the concurrency id "gpu" with the
@@ -41,12 +46,13 @@ import torch
 
 from app import controls, figures, runs
 from app.images import image_grid
-from core.checkpoints import save_checkpoint
+from app.reverse_tab import checkpoint_choices, describe
+from core.checkpoints import CheckpointError, load_checkpoint, read_config, save_checkpoint, training_history
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import load_training_data
 from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, dataset_available
 from core.mlp import MLPConfig, MLPDenoiser
-from core.schedules import NoiseSchedule
+from core.schedules import NoiseSchedule, schedule_from_config
 from core.trainer import TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, resolve_device
 from core.unet import UNet, unet_config
 
@@ -66,6 +72,8 @@ MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny
 DEFAULTS_2D = {"model": "mlp", "steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995}
 DEFAULTS_IMAGE_GPU = {"model": "small", "steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999}
 DEFAULTS_IMAGE_CPU = {"model": "small", "steps": 2000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999}
+NEW_MODEL = ""  # "Start from" value for fresh random weights
+CONTINUE_LR_FACTOR = 0.5  # picking a checkpoint to start from proposes this × its peak learning rate
 RUN_BUSY_MESSAGE = "A training run of yours is already running or waiting; stop it or wait for it to finish."
 
 
@@ -79,6 +87,11 @@ def data_kind_of(name: str) -> str:
 
 def image_defaults() -> dict:
     return DEFAULTS_IMAGE_GPU if torch.cuda.is_available() else DEFAULTS_IMAGE_CPU
+
+
+def start_choices(trained: Any) -> list[tuple[str, str]]:
+    """"Start from" choices: a new model, then every checkpoint this session may use (as in the Reverse tab)."""
+    return [("New model (random weights)", NEW_MODEL), *checkpoint_choices(trained)]
 
 
 def data_choices() -> tuple[list[tuple[str, str]], str]:
@@ -121,9 +134,27 @@ class Plan:
     seed: int
     max_seconds: float
     notes: list[str]
+    init_from: Path | None = None  # continue from this checkpoint's weights (None: a new model)
+    previous_runs: list[dict] | None = None  # the runs that made init_from, oldest first
 
 
-def make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_values) -> Plan:
+def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, dict]:
+    """(path, config) of the checkpoint to continue from, checked: this session may use it, same kind of data."""
+    if start_from not in {value for _, value in checkpoint_choices(trained)}:
+        raise gr.Error("Start from: choose a new model or a checkpoint from the list.")
+    try:
+        config = read_config(start_from)
+        ckpt_kind, ckpt_data = config["data"]["kind"], config["data"]["name"]
+    except (CheckpointError, KeyError, TypeError) as err:
+        raise gr.Error(f"The checkpoint to start from cannot be read: {err}") from None
+    if ckpt_kind != kind:
+        what = {"2d": "2D points", "image": "images"}
+        raise gr.Error(f"{Path(start_from).name} was trained on {what.get(ckpt_kind, ckpt_kind)} ({ckpt_data}): "
+                       f"pick {what.get(ckpt_kind, ckpt_kind)} as training data, or start from a new model.")
+    return Path(start_from), config
+
+
+def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, param_values) -> Plan:
     """Check every input (gr.Error with a plain message) and apply the server caps."""
     if not data:
         raise gr.Error("Choose the training data.")
@@ -133,12 +164,25 @@ def make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_value
             f"{IMAGE_DATASET_LABELS.get(data, data)} is not available on this server: its files were not found "
             "(the host can set DDPM_DATA_DIR)."
         )
-    schedule = controls.build_schedule(schedule_name, T, param_values)
-    if model not in {value for _, value in MODEL_CHOICES}:
-        raise gr.Error(f"Unknown model {model!r}; choose one from the list.")
-    if (kind == "2d") != (model == "mlp"):
-        raise gr.Error("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
     notes = []
+    init_from, previous_runs = None, None
+    if start_from:  # the model and the schedule come from the checkpoint
+        init_from, config = _start_checkpoint(start_from, trained, kind)
+        try:
+            schedule = schedule_from_config(config["schedule"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise gr.Error(f"The checkpoint to start from has an invalid schedule: {err}") from None
+        model = config.get("training", {}).get("model", config["model"]["kind"])
+        previous_runs = training_history(config)
+        if (schedule_name, int(T or 0)) != (schedule.name, schedule.T):
+            notes.append(f"Continuing {init_from.name}: its noise schedule ({schedule.name}, T = {schedule.T}) "
+                         "is used, not the one chosen here.")
+    else:
+        schedule = controls.build_schedule(schedule_name, T, param_values)
+        if model not in {value for _, value in MODEL_CHOICES}:
+            raise gr.Error(f"Unknown model {model!r}; choose one from the list.")
+        if (kind == "2d") != (model == "mlp"):
+            raise gr.Error("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
     steps = controls.whole_number(steps, "Training steps", 1)
     cap = runs.max_train_steps()
     if steps > cap:
@@ -155,7 +199,7 @@ def make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_value
         raise gr.Error(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
     seed = controls.whole_number(seed, "Seed", 0, 2**31 - 1)
     max_seconds = runs.max_train_seconds()
-    return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes)
+    return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs)
 
 
 # ----- status and figures --------------------------------------------------------------------------
@@ -239,6 +283,16 @@ def preview_figure(kind: str, preview: torch.Tensor):
 
 
 def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
+    """A new model (seeded), or a fresh copy of the checkpoint's to continue from (in train mode)."""
+    if plan.init_from is not None:
+        try:
+            ckpt = load_checkpoint(plan.init_from)
+        except CheckpointError as err:
+            raise gr.Error(f"The checkpoint to start from cannot be loaded: {err}") from None
+        if tuple(ckpt.data.shape) != tuple(data.shape[1:]):
+            raise gr.Error(f"{plan.init_from.name} was trained on data of shape {tuple(ckpt.data.shape)}, but "
+                           f"{plan.data} has shape {tuple(data.shape[1:])}: pick matching data or a new model.")
+        return ckpt.model.train()
     torch.manual_seed(plan.seed)  # weight initialisation
     if plan.kind == "2d":
         return MLPDenoiser(MLPConfig())
@@ -297,6 +351,8 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
                 "seconds": round(end.elapsed, 2) if end else None, "hardware": device_name(trainer.device),
                 "torch": torch.__version__, "data_size": data_size, "source": "DDPM Explorer Train tab",
             }
+            if plan.previous_runs:
+                training["previous_runs"] = plan.previous_runs
             path = save_checkpoint(_checkpoint_dir(run.key, info, plan.schedule), trainer.sampling_model,
                                    plan.schedule, info, training=training)
             run.checkpoint = path
@@ -339,9 +395,10 @@ def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
     return paths
 
 
-def prepare_run(request: gr.Request, data, schedule_name, T, model, steps, batch, lr, seed, trained, *param_values):
+def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained,
+                *param_values):
     """Start, part 1 (not queued behind training): check inputs, reserve this session's slot."""
-    plan = make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_values)
+    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, param_values)
     key = runs.session_key(request)
     try:
         runs.REGISTRY.reserve(key)
@@ -351,9 +408,10 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, steps, batch
                        notes=plan.notes)
 
 
-def train_run(request: gr.Request, data, schedule_name, T, model, steps, batch, lr, seed, trained, *param_values):
+def train_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained,
+              *param_values):
     """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, trained paths)."""
-    plan = make_plan(data, schedule_name, T, model, steps, batch, lr, seed, param_values)
+    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, param_values)
     key = runs.session_key(request)
     try:
         run = runs.REGISTRY.claim(key)
@@ -444,12 +502,47 @@ def stop_run(request: gr.Request, trained):
     return status_html(message, fraction=None, tone="warn"), _with_checkpoint(trained, run.checkpoint)
 
 
-def kind_defaults(data: str):
-    """When the data changes between 2D and images: matching model, steps, batch and learning rate."""
+def kind_defaults(data: str, start_from: str):
+    """When the data changes between 2D and images: matching model, steps, batch and learning rate
+    (model and learning rate stay as they are while a checkpoint is picked to start from)."""
     if data not in TOY2D_NAMES and data not in IMAGE_DATASETS:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     d = DEFAULTS_2D if data in TOY2D_NAMES else image_defaults()
+    if start_from:
+        return gr.skip(), d["steps"], d["batch"], gr.skip()
     return d["model"], d["steps"], d["batch"], d["lr"]
+
+
+def start_from_selected(start_from: str, trained: Any):
+    """Show the checkpoint's data, model and schedule (locked while it is picked) and propose a lower
+    learning rate; back to editable controls for a new model. Outputs: info, data, schedule, T, model, lr."""
+    locked = dict(interactive=False)
+    if not start_from or start_from not in {value for _, value in checkpoint_choices(trained)}:
+        return "", gr.skip(), gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=True), gr.skip()
+    try:
+        config = read_config(start_from)
+        data, schedule, training = config["data"]["name"], config["schedule"], config.get("training", {})
+        model = training.get("model", config["model"]["kind"])
+    except (CheckpointError, KeyError, TypeError):
+        return "This checkpoint cannot be read.", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))
+    lr = training.get("lr")
+    info = (f"{describe(start_from, trained)}\n\nTraining continues from these weights with the same model and "
+            "noise schedule, and a fresh optimiser (warm-up, then cosine decay).")
+    return (
+        info,
+        data if known_data else gr.skip(),
+        gr.update(value=schedule["name"], **locked),
+        gr.update(value=int(schedule["T"]), **locked),
+        gr.update(value=model, **locked) if model in {v for _, v in MODEL_CHOICES} else gr.update(**locked),
+        CONTINUE_LR_FACTOR * float(lr) if isinstance(lr, (int, float)) else gr.skip(),
+    )
+
+
+def refresh_start_choices(trained: Any, current: str):
+    """After a run: offer this session's checkpoints too, keeping the current choice."""
+    choices = start_choices(trained)
+    return gr.Dropdown(choices=choices, value=current if current in {v for _, v in choices} else NEW_MODEL)
 
 
 # ----- layout ---------------------------------------------------------------------------------------
@@ -475,6 +568,9 @@ def build() -> gr.State:
             T = controls.t_input()
             params = controls.param_inputs(("linear",), open_=False)
             model = gr.Dropdown(choices=MODEL_CHOICES, value="mlp", label="Model")
+            start_from = gr.Dropdown(choices=start_choices([]), value=NEW_MODEL, label="Start from",
+                                     elem_classes="name-dropdown")
+            start_info = gr.Markdown()
             with gr.Row():
                 steps = gr.Number(value=DEFAULTS_2D["steps"], precision=0, label="Training steps", minimum=1)
                 batch = gr.Number(value=DEFAULTS_2D["batch"], precision=0, label="Batch size", minimum=1)
@@ -492,9 +588,12 @@ def build() -> gr.State:
 
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)
-    data.change(kind_defaults, data, [model, steps, batch, lr], show_progress="hidden", queue=False)
+    data.change(kind_defaults, [data, start_from], [model, steps, batch, lr], show_progress="hidden", queue=False)
+    start_from.change(start_from_selected, [start_from, trained], [start_info, data, schedule_name, T, model, lr],
+                      show_progress="hidden", queue=False)
+    trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 
-    inputs = [data, schedule_name, T, model, steps, batch, lr, seed, trained, *params.components]
+    inputs = [data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, *params.components]
     train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
         train_run, inputs, [status, loss_plot, preview, trained], show_progress="hidden",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),

@@ -33,6 +33,9 @@ from core.unet import UNet, UNetConfig
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+# What a run that continues from a checkpoint keeps of each earlier run (its "previous_runs")
+RUN_SUMMARY_KEYS = ("command", "source", "steps_done", "batch_size", "lr", "ema_decay", "seconds", "hardware",
+                    "data_size")
 
 
 class CheckpointError(ValueError):
@@ -169,6 +172,13 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
             )
     model.load_state_dict(state)
     return Checkpoint(path=directory, model=model.to(device).eval(), schedule=schedule, data=data, config=config)
+
+
+def training_history(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs that made a checkpoint, oldest first, each summarised by RUN_SUMMARY_KEYS: what a
+    run that continues from it records as ``training["previous_runs"]``."""
+    training = config.get("training", {})
+    return [*training.get("previous_runs", []), {k: training[k] for k in RUN_SUMMARY_KEYS if k in training}]
 
 
 def list_checkpoints(root: str | Path) -> list[Path]:

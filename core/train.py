@@ -5,10 +5,15 @@
 
 Defaults depend on the data: 2D toys get the MLP denoiser and a run of a few thousand steps
 that reaches a sliced-Wasserstein ratio ≤ 1.5 on the swiss roll; images get the `small` U-Net.
+
+`--init-from CKPT` continues training from a checkpoint's (EMA) weights with its model and
+schedule and a fresh optimiser (new warm-up and cosine decay); the saved training record keeps
+the earlier runs (`previous_runs`) so that a model card can list every command that made it.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -16,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from core.checkpoints import save_checkpoint
+from core.checkpoints import load_checkpoint, save_checkpoint, training_history
 from core.cli import OneLineParser, fail, parse_params
 from core.data import TOY2D_NAMES, make_toy2d
 from core.datasets import DEFAULT_TOY_POINTS, data_kind, load_training_data
@@ -24,7 +29,7 @@ from core.image_data import IMAGE_DATASETS
 from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
 from core.sampler import initial_noise, sample
-from core.schedules import SCHEDULE_NAMES, make_schedule
+from core.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from core.trainer import TrainConfig, Trainer, TrainingDiverged, device_name
 from core.unet import UNET_PRESETS, UNet, unet_config
 
@@ -42,10 +47,12 @@ def build_parser() -> OneLineParser:
     p.add_argument("--data", required=True, help=f"2D toy ({', '.join(TOY2D_NAMES)}), image data set "
                    f"({', '.join(IMAGE_DATASETS)}), a .csv of x,y points, or a folder of images")
     p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write (must not exist unless --overwrite)")
-    p.add_argument("--schedule", default="linear", choices=SCHEDULE_NAMES, help="noise schedule (default: linear)")
+    p.add_argument("--init-from", type=Path, metavar="CKPT",
+                   help="continue from this checkpoint's weights, model and schedule (fresh optimiser)")
+    p.add_argument("--schedule", choices=SCHEDULE_NAMES, help="noise schedule (default: linear)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="schedule parameter, repeatable, e.g. --param beta_end=0.01")
-    p.add_argument("--T", type=int, default=1000, help="number of diffusion steps (default: 1000)")
+    p.add_argument("--T", type=int, help="number of diffusion steps (default: 1000)")
     p.add_argument("--steps", type=int, help="training steps (default: 3000 for 2D, 6000 for images)")
     p.add_argument("--batch", type=int, help="batch size (default: 512 for 2D, 64 for images)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-3 for 2D, 1e-3 for images)")
@@ -65,6 +72,28 @@ def build_parser() -> OneLineParser:
     return p
 
 
+def new_model(model_name: str, shape: tuple[int, ...]) -> torch.nn.Module:
+    """Fresh weights: the MLP for 2D points (shape (2,)), else the U-Net preset for (C, H, W) images."""
+    if model_name == "mlp":
+        return MLPDenoiser(MLPConfig())
+    channels, size = shape[0], shape[1]
+    return UNet(unet_config(model_name, size, channels))
+
+
+def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[torch.nn.Module, NoiseSchedule, str, list[dict]]:
+    """(model with the checkpoint's weights, its schedule, its preset name, the runs that made it)."""
+    given = [flag for flag, value in (("--model", args.model), ("--schedule", args.schedule), ("--T", args.T),
+                                      ("--param", args.param)) if value]
+    if given:
+        raise ValueError(f"--init-from takes the model and schedule from the checkpoint; drop {', '.join(given)}")
+    ckpt = load_checkpoint(args.init_from)
+    if tuple(ckpt.data.shape) != tuple(shape):
+        raise ValueError(f"{args.init_from} was trained on data of shape {tuple(ckpt.data.shape)}, "
+                         f"but {args.data} has shape {tuple(shape)}")
+    model_name = ckpt.config.get("training", {}).get("model", ckpt.config["model"]["kind"])
+    return ckpt.model.train(), ckpt.schedule, model_name, training_history(ckpt.config)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.out.exists() and not args.overwrite:
@@ -72,19 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kind = data_kind(args.data)
         defaults = DEFAULTS[kind]
-        model_name = args.model or defaults["model"]
-        if (kind == "2d") != (model_name == "mlp"):
-            raise ValueError(f"model {model_name} does not fit {kind} data: use mlp for 2D points, a U-Net preset for images")
-        schedule = make_schedule(args.schedule, args.T, **parse_params(args.param, PROG))
         data, info = load_training_data(
             args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir,
             image_size=args.image_size, channels=args.channels,
         )
-        if kind == "2d":
-            model: torch.nn.Module = MLPDenoiser(MLPConfig())
+        if args.init_from is not None:
+            model, schedule, model_name, previous_runs = continue_from(args, info.shape)
         else:
-            channels, size = data.shape[1], data.shape[2]
-            model = UNet(unet_config(model_name, size, channels))
+            model_name = args.model or defaults["model"]
+            if (kind == "2d") != (model_name == "mlp"):
+                raise ValueError(f"model {model_name} does not fit {kind} data: use mlp for 2D points, a U-Net preset for images")
+            schedule = make_schedule(args.schedule or "linear", args.T or 1000, **parse_params(args.param, PROG))
+            torch.manual_seed(args.seed)  # weight initialisation
+            model = new_model(model_name, info.shape)
+            previous_runs = []
         config = TrainConfig(
             steps=defaults["steps"] if args.steps is None else args.steps,
             batch_size=defaults["batch"] if args.batch is None else args.batch,
@@ -93,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data == "cifar10",
             max_seconds=args.max_seconds, log_every=10, compile=args.compile,
         )
-        torch.manual_seed(args.seed)  # weight initialisation
         trainer = Trainer(model, schedule, data, config)
     except (ValueError, FileNotFoundError) as err:
         fail(PROG, str(err))
@@ -134,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         "data_size": len(data),
         "command": "python -m core.train " + " ".join(sys.argv[1:] if argv is None else argv),
     }
+    if previous_runs:
+        training["previous_runs"] = previous_runs
     path = save_checkpoint(args.out, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
                            overwrite=args.overwrite)
     print(f"saved {path}", file=sys.stderr)

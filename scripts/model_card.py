@@ -48,6 +48,19 @@ def rel(path: Path) -> str:
         return str(path)
 
 
+def training_runs(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every run that made the checkpoint, oldest first: those it continued (`--init-from`), then the last."""
+    return [*training.get("previous_runs", []), training]
+
+
+def total_steps_and_seconds(training: dict[str, Any]) -> tuple[int | str, float | None]:
+    """Steps and training seconds summed over all runs (seconds None when a run did not record them)."""
+    runs = training_runs(training)
+    steps = [r.get("steps_done") for r in runs]
+    seconds = [r.get("seconds") for r in runs]
+    return (sum(steps) if None not in steps else "?"), (sum(seconds) if None not in seconds else None)
+
+
 def evaluate_command(ckpt_dir: Path, samplers: list[str] | None, n: int | None, seed: int) -> list[str]:
     """The `python -m core.evaluate` argv the card reports (defaults left implicit, as a user would type it)."""
     cmd = ["python", "-m", "core.evaluate", "--ckpt", rel(ckpt_dir)]
@@ -146,7 +159,14 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
     hardware = training.get("hardware", "?")
     if hardware_note:
         hardware = f"{hardware} — {hardware_note}"
-    seconds = training.get("seconds")
+    runs = training_runs(training)
+    total_steps, seconds = total_steps_and_seconds(training)
+    if len(runs) > 1:
+        steps_desc = f"{total_steps} in all: " + " then ".join(
+            f"{r.get('steps_done', '?')} (batch {r.get('batch_size', '?')}, peak lr {r.get('lr', '?')}, "
+            f"EMA {r.get('ema_decay', '?')})" for r in runs)
+    else:
+        steps_desc = f"{training.get('steps_done', '?')} of {training.get('steps', '?')}"
 
     lines = [
         f"# {name}: DDPM on {info.name} ({schedule.name} schedule)",
@@ -167,23 +187,26 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
                             + ("" if schedule.alpha_bar_T <= 1e-3 else " (⚠ ᾱ_T > 1e-3: x_T still carries signal)")),
             ("Model", f"`{model['kind']}` ({training.get('model', model['kind'])}), {n_params:,} parameters; config "
                       f"`{json.dumps(model['config'], separators=(', ', ': '))}`"),
-            ("Steps", f"{training.get('steps_done', '?')} of {training.get('steps', '?')}"),
+            ("Steps", steps_desc),
             ("Batch", f"{training.get('batch_size', '?')}"),
             ("Learning rate", f"{training.get('lr', '?')} peak (AdamW, {training.get('warmup_steps', '?')} warm-up steps, "
                               f"cosine decay to ×{training.get('min_lr_ratio', '?')}), weight decay "
                               f"{training.get('weight_decay', '?')}, grad clip {training.get('grad_clip', '?')}"),
             ("EMA decay", f"{training.get('ema_decay', '?')}"),
             ("Seed", f"{training.get('seed', '?')}"),
-            ("Training time", "?" if seconds is None else f"{seconds:.0f} s"),
+            ("Training time", ("?" if seconds is None else f"{seconds:.0f} s")
+                              + (f" ({len(runs)} runs)" if len(runs) > 1 else "")),
             ("Hardware", hardware),
             ("torch", f"{training.get('torch', '?')}"),
             ("Created", f"{config.get('created', '?')}"),
         ]),
         "",
-        "Reproduce the checkpoint (from the repository root):",
+        "Reproduce the checkpoint (from the repository root)"
+        + (", running these in order: each later one continues from the weights the one before saved "
+           "(`--init-from`):" if len(runs) > 1 else ":"),
         "",
         "```",
-        training.get("command", "(command not recorded)"),
+        *(r.get("command", "(command not recorded)") for r in runs),
         "```",
         "",
         "## Measured quality",
@@ -336,9 +359,9 @@ def render_index(root: Path) -> str:
         training, data, sched = config.get("training", {}), config["data"], config["schedule"]
         ckpt = load_checkpoint(ckpt_dir)
         n_params = sum(p.numel() for p in ckpt.model.parameters())
-        seconds = training.get("seconds")
+        steps, seconds = total_steps_and_seconds(training)
         common = (f"| [{ckpt_dir.name}]({ckpt_dir.name}/README.md) | {data['name']} | {sched['name']} "
-                  f"(ᾱ_T = {ckpt.schedule.alpha_bar_T:.2g}) | {sched['T']} | {n_params:,} | {training.get('steps_done', '?')} | "
+                  f"(ᾱ_T = {ckpt.schedule.alpha_bar_T:.2g}) | {sched['T']} | {n_params:,} | {steps} | "
                   f"{'?' if seconds is None else f'{seconds:.0f}'} |")
         evaluation = card_evaluation(ckpt_dir)
         results = sampler_results(evaluation or {})

@@ -9,7 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from tests.conftest import REPO
 
@@ -45,6 +47,29 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     assert report["data"] == "moons" and report["ddim-10"]["sliced_wasserstein_ratio"] > 0
 
 
+def test_init_from_continues_a_checkpoint(tmp_path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    r = run("core.train", "--data", "moons", "--T", "100", "--steps", "60", "--batch", "64", "--out", str(first),
+            "--quiet", "--no-eval")
+    assert r.returncode == 0, r.stderr
+    # One step at a negligible learning rate: the EMA (which the checkpoint saves) must stay on the loaded weights.
+    r = run("core.train", "--data", "moons", "--init-from", str(first), "--steps", "1", "--lr", "1e-12",
+            "--out", str(second), "--quiet", "--no-eval")
+    assert r.returncode == 0, r.stderr
+    config = json.loads((second / "config.json").read_text())
+    assert config["schedule"]["T"] == 100, "the schedule comes from the checkpoint"
+    assert config["training"]["model"] == "mlp" and config["training"]["steps_done"] == 1
+    [earlier] = config["training"]["previous_runs"]
+    assert earlier["steps_done"] == 60 and "--out " + str(first) in earlier["command"]
+    before, after = load_file(str(first / "model.safetensors")), load_file(str(second / "model.safetensors"))
+    assert before.keys() == after.keys()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    fresh = tmp_path / "fresh"
+    r = run("core.train", "--data", "moons", "--T", "100", "--steps", "1", "--lr", "1e-12", "--out", str(fresh),
+            "--quiet", "--no-eval")
+    assert not torch.allclose(load_file(str(fresh / "model.safetensors"))["blocks.0.linear.weight"], before["blocks.0.linear.weight"])
+
+
 def test_train_and_sample_images_offline(tmp_path, shared_data) -> None:
     out = tmp_path / "mnist"
     r = run("core.train", "--data", "mnist", "--model", "tiny", "--T", "50", "--steps", "3", "--batch", "8",
@@ -67,6 +92,8 @@ def test_train_and_sample_images_offline(tmp_path, shared_data) -> None:
         (("core.train", "--data", "moons", "--out", "X", "--steps", "0"), "steps must be"),
         (("core.train", "--data", "mnist", "--out", "X"), "MNIST not found"),
         (("core.train", "--data", "moons"), "required: --out"),
+        (("core.train", "--data", "moons", "--out", "X", "--init-from", "/nonexistent"), "no checkpoint directory"),
+        (("core.train", "--data", "moons", "--out", "X", "--init-from", "/nonexistent", "--T", "50"), "drop --T"),
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.npy"), "no checkpoint directory"),
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.txt"), "must end in .npy or .png"),
         (("core.evaluate", "--ckpt", "/nonexistent"), "no checkpoint directory"),

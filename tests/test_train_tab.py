@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from app import controls, figures, reverse_tab, runs, train_tab
-from core.checkpoints import list_checkpoints
+from core.checkpoints import list_checkpoints, load_checkpoint
 from core.mlp import MLPDenoiser
 
 
@@ -22,8 +22,9 @@ def req(user: str):
 PARAMS = controls.default_param_values()
 
 
-def args(steps=60, batch=64, lr=2e-3, data="swiss_roll", model="mlp", T=100, seed=0, trained=None):
-    return (data, "linear", T, model, steps, batch, lr, seed, trained or [], *PARAMS)
+def args(steps=60, batch=64, lr=2e-3, data="swiss_roll", model="mlp", T=100, seed=0, trained=None, start_from="",
+         schedule="linear"):
+    return (data, schedule, T, model, start_from, steps, batch, lr, seed, trained or [], *PARAMS)
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +103,40 @@ def test_waiting_run_can_be_stopped_before_it_starts(isolated):
     runs.REGISTRY.stop("alice")
 
 
+def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
+    *_, first = drain(train_tab.train_run(req("alice"), *args()))[-1]
+    [path] = first
+    # Another session may neither list nor start from alice's run.
+    assert path not in [v for _, v in train_tab.start_choices([])]
+    with pytest.raises(gr.Error, match="Start from: choose"):
+        train_tab.prepare_run(req("bob"), *args(start_from=path))
+    # Alice continues it: its schedule (linear, T = 100) wins over the controls, with a note;
+    # at a negligible learning rate the saved EMA weights stay those of the first run.
+    outputs = drain(train_tab.train_run(req("alice"), *args(steps=3, lr=1e-12, T=50, schedule="cosine",
+                                                           start_from=path, trained=first)))
+    status, _, _, trained = outputs[-1]
+    assert "Finished after 3 steps" in status and "its noise schedule (linear, T = 100) is used" in status
+    [second] = [p for p in trained if p != path]
+    config = json.loads((Path(second) / "config.json").read_text())
+    assert config["schedule"]["name"] == "linear" and config["schedule"]["T"] == 100
+    [earlier] = config["training"]["previous_runs"]
+    assert earlier["steps_done"] == 60 and earlier["source"] == "DDPM Explorer Train tab"
+    before, after = load_checkpoint(path).model.state_dict(), load_checkpoint(second).model.state_dict()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+
+
+def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated):
+    shipped = {Path(v).name: v for _, v in train_tab.start_choices([]) if v}
+    with pytest.raises(gr.Error, match="trained on images"):
+        train_tab.prepare_run(req("alice"), *args(start_from=shipped["mnist"]))
+    info, data, schedule, T, model, lr = train_tab.start_from_selected(shipped["swiss_roll_cosine"], [])
+    assert data == "swiss_roll" and schedule["value"] == "cosine" and T["value"] == 1000 and model["value"] == "mlp"
+    assert schedule["interactive"] is False and lr == pytest.approx(train_tab.CONTINUE_LR_FACTOR * 2e-3)
+    assert "swiss_roll" in info
+    _, _, schedule, *_ = train_tab.start_from_selected(train_tab.NEW_MODEL, [])
+    assert schedule["interactive"] is True
+
+
 class NaNAfter(MLPDenoiser):
     """An MLP whose output turns NaN after a few training calls."""
 
@@ -141,6 +176,7 @@ def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
         (dict(data="nonsense"), "Unknown data"),
         (dict(model="tiny"), "fits the data"),
         (dict(seed=-1), "Seed"),
+        (dict(start_from="/etc"), "Start from: choose"),
     ],
 )
 def test_bad_inputs_raise_gr_error(changes, message):
@@ -153,7 +189,7 @@ def test_bad_schedule_parameters_raise_gr_error():
     values = list(PARAMS)
     values[0] = -0.5  # linear beta_start
     with pytest.raises(gr.Error):
-        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", 60, 64, 2e-3, 0, [], *values)
+        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", "", 60, 64, 2e-3, 0, [], *values)
 
 
 def test_missing_image_data_raises(monkeypatch, tmp_path):

@@ -423,7 +423,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         return
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
-            loss_figure([]), gr.skip(), gr.skip()
+            loss_figure([]), None, gr.skip()  # None: clear the previous run's preview
         try:
             tensor, info = load_training_data(plan.data, seed=plan.seed)
         except (DataUnavailableError, ValueError, OSError) as err:
@@ -476,10 +476,11 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
             if last is not None:
                 text, fraction = _progress_text(last, plan, device)
                 yield status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses), preview_update, gr.skip()
-        # the worker has saved the checkpoint; for 2D (cheap) one last preview from the final weights
+        # the worker has saved the checkpoint; for 2D (cheap) one last preview from the final weights, with
+        # the full DDPM chain (the Reverse tab's default for 2D: DDIM throws points out on capped-β_T schedules)
         final_preview = preview_update if preview is not None else gr.skip()
         if run.checkpoint is not None and run.reason != "diverged" and plan.kind == "2d":
-            final_preview = preview_figure(plan.kind, trainer.preview())
+            final_preview = preview_figure(plan.kind, trainer.preview(method="ddpm"))
         tone = {"diverged": "error", "error": "error", "finished": "ok"}.get(run.reason, "warn")
         if tone == "error":
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))

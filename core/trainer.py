@@ -29,7 +29,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from core.sampler import sample
+from core.sampler import Method, sample
 from core.schedules import NoiseSchedule
 
 LOSS_BUCKETS = 20  # the per-timestep loss is reported over this many equal ranges of t
@@ -217,18 +217,18 @@ class Trainer:
         self._bucket_sum.index_add_(0, bucket, per_example.double())
         self._bucket_count.index_add_(0, bucket, torch.ones_like(bucket, dtype=torch.float64))
 
-    def preview(self, n: int | None = None, *, seed: int | None = None) -> torch.Tensor:
-        """n samples (CPU) from the sampling weights, with a quick DDIM chain."""
+    def preview(self, n: int | None = None, *, seed: int | None = None, method: Method = "ddim") -> torch.Tensor:
+        """n samples (CPU) from the sampling weights: a quick DDIM chain of preview_steps, or ``method="ddpm"``
+        for the full T-step chain (slower, but right for 2D models on schedules with a capped β_T, where
+        DDIM throws points far out)."""
         n = n or self.config.preview_n
         generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 1 if seed is None else seed)
         x_T = torch.randn((n,) + tuple(self.data.shape[1:]), generator=generator, device=self.device)
         model = self.sampling_model
         was_training = model.training
         model.eval()
-        x0 = sample(
-            model, self.schedule, x_T, method="ddim", steps=min(self.config.preview_steps, self.schedule.T),
-            clip_x0=self.config.clip_x0, generator=generator,
-        )
+        steps = min(self.config.preview_steps, self.schedule.T) if method == "ddim" else None
+        x0 = sample(model, self.schedule, x_T, method=method, steps=steps, clip_x0=self.config.clip_x0, generator=generator)
         model.train(was_training)
         return x0.float().cpu()
 

@@ -50,6 +50,7 @@ def drain(gen) -> list:
 
 def test_short_run_streams_and_saves_for_that_user_only(isolated):
     outputs = drain(train_tab.train_run(req("alice"), *args()))
+    assert outputs[0][2] is None, "a new run clears the previous run's preview"
     counts = [loss_points(o[1]) for o in outputs if not isinstance(o[1], dict)]
     assert len(counts) >= 3 and counts[-1] == 60
     assert counts == sorted(counts) and len(set(counts)) >= 2  # the curve grows while it streams

@@ -54,6 +54,17 @@ def test_events_and_buckets() -> None:
     assert sum(1 for v in events[-1].bucket_loss if v == v) >= LOSS_BUCKETS - 2  # most buckets seen
 
 
+def test_preview_runs_ddim_or_the_full_ddpm_chain() -> None:
+    trainer = make_trainer(preview_n=8, preview_steps=5)  # schedule T = 100
+    calls = []
+    trainer.ema_model.register_forward_hook(lambda module, inputs, output: calls.append(int(inputs[1][0])))
+    ddim = trainer.preview()
+    assert len(calls) == 5 and calls[0] == 100 and ddim.shape == (8, 2)
+    calls.clear()
+    ddpm = trainer.preview(method="ddpm")
+    assert calls == list(range(100, 0, -1)) and torch.isfinite(ddpm).all()
+
+
 def test_learning_rate_warmup_and_decay() -> None:
     trainer = make_trainer(steps=1000, lr=1e-3, warmup_steps=100, min_lr_ratio=0.1)
     assert trainer.learning_rate(0) == pytest.approx(1e-5)

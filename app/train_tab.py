@@ -473,7 +473,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
             preview_update = preview_figure(plan.kind, preview) if preview is not None else gr.skip()
             if done:
                 break
-            if last is not None:
+            if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
                 text, fraction = _progress_text(last, plan, device)
                 yield status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses), preview_update, gr.skip()
         # the worker has saved the checkpoint; for 2D (cheap) one last preview from the final weights, with

@@ -78,7 +78,8 @@ def checkpoint_choices(trained: Any) -> list[tuple[str, str]]:
     return choices
 
 
-def _allowed(path: str, trained: Any) -> bool:
+def allowed(path: str, trained: Any) -> bool:
+    """True when this session may use ``path``: a shipped checkpoint or one it trained."""
     return path in {value for _, value in checkpoint_choices(trained)}
 
 
@@ -119,7 +120,7 @@ CACHE = CheckpointCache()
 def load(path: str, trained: Any) -> Checkpoint:
     if not path:
         raise gr.Error("Choose a checkpoint first." if checkpoint_choices(trained) else "No checkpoint to sample from yet: train one in the Train tab.")
-    if not _allowed(path, trained):
+    if not allowed(path, trained):
         raise gr.Error("That checkpoint is not available in this session; pick one from the list.")
     try:
         return CACHE.get(Path(path))

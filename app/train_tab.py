@@ -46,15 +46,16 @@ import torch
 
 from app import controls, figures, runs
 from app.images import image_grid
-from app.reverse_tab import checkpoint_choices, describe
-from core.checkpoints import CheckpointError, load_checkpoint, read_config, save_checkpoint, training_history
+from app.reverse_tab import allowed, checkpoint_choices, describe
+from core.checkpoints import (
+    CheckpointError, load_checkpoint, model_name, read_config, save_checkpoint, training_history,
+)
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import load_training_data
 from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, dataset_available
-from core.mlp import MLPConfig, MLPDenoiser
 from core.schedules import NoiseSchedule, schedule_from_config
+from core.train import new_model
 from core.trainer import TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, resolve_device
-from core.unet import UNet, unet_config
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class Plan:
 
 def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, dict]:
     """(path, config) of the checkpoint to continue from, checked: this session may use it, same kind of data."""
-    if start_from not in {value for _, value in checkpoint_choices(trained)}:
+    if not allowed(start_from, trained):
         raise gr.Error("Start from: choose a new model or a checkpoint from the list.")
     try:
         config = read_config(start_from)
@@ -172,7 +173,7 @@ def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed,
             schedule = schedule_from_config(config["schedule"])
         except (KeyError, TypeError, ValueError) as err:
             raise gr.Error(f"The checkpoint to start from has an invalid schedule: {err}") from None
-        model = config.get("training", {}).get("model", config["model"]["kind"])
+        model = model_name(config)
         previous_runs = training_history(config)
         if (schedule_name, int(T or 0)) != (schedule.name, schedule.T):
             notes.append(f"Continuing {init_from.name}: its noise schedule ({schedule.name}, T = {schedule.T}) "
@@ -294,11 +295,8 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
                            f"{plan.data} has shape {tuple(data.shape[1:])}: pick matching data or a new model.")
         return ckpt.model.train()
     torch.manual_seed(plan.seed)  # weight initialisation
-    if plan.kind == "2d":
-        return MLPDenoiser(MLPConfig())
-    channels, size = int(data.shape[1]), int(data.shape[2])
     try:
-        return UNet(unet_config(plan.model, size, channels))
+        return new_model(plan.model, tuple(data.shape[1:]))
     except ValueError as err:
         raise gr.Error(f"This U-Net does not fit the data: {err}") from None
 
@@ -518,12 +516,12 @@ def start_from_selected(start_from: str, trained: Any):
     """Show the checkpoint's data, model and schedule (locked while it is picked) and propose a lower
     learning rate; back to editable controls for a new model. Outputs: info, data, schedule, T, model, lr."""
     locked = dict(interactive=False)
-    if not start_from or start_from not in {value for _, value in checkpoint_choices(trained)}:
+    if not start_from or not allowed(start_from, trained):
         return "", gr.skip(), gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=True), gr.skip()
     try:
         config = read_config(start_from)
         data, schedule, training = config["data"]["name"], config["schedule"], config.get("training", {})
-        model = training.get("model", config["model"]["kind"])
+        model = model_name(config)
     except (CheckpointError, KeyError, TypeError):
         return "This checkpoint cannot be read.", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))

@@ -174,6 +174,11 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
     return Checkpoint(path=directory, model=model.to(device).eval(), schedule=schedule, data=data, config=config)
 
 
+def model_name(config: dict[str, Any]) -> str:
+    """The model a checkpoint was trained with: its preset name ("mlp", "small", ...), else its kind."""
+    return config.get("training", {}).get("model", config["model"]["kind"])
+
+
 def training_history(config: dict[str, Any]) -> list[dict[str, Any]]:
     """The runs that made a checkpoint, oldest first, each summarised by RUN_SUMMARY_KEYS: what a
     run that continues from it records as ``training["previous_runs"]``."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from core.checkpoints import load_checkpoint, save_checkpoint, training_history
+from core.checkpoints import load_checkpoint, model_name, save_checkpoint, training_history
 from core.cli import OneLineParser, fail, parse_params
 from core.data import TOY2D_NAMES, make_toy2d
 from core.datasets import DEFAULT_TOY_POINTS, data_kind, load_training_data
@@ -72,12 +72,12 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def new_model(model_name: str, shape: tuple[int, ...]) -> torch.nn.Module:
+def new_model(preset: str, shape: tuple[int, ...]) -> torch.nn.Module:
     """Fresh weights: the MLP for 2D points (shape (2,)), else the U-Net preset for (C, H, W) images."""
-    if model_name == "mlp":
+    if preset == "mlp":
         return MLPDenoiser(MLPConfig())
     channels, size = shape[0], shape[1]
-    return UNet(unet_config(model_name, size, channels))
+    return UNet(unet_config(preset, size, channels))
 
 
 def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[torch.nn.Module, NoiseSchedule, str, list[dict]]:
@@ -90,8 +90,7 @@ def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[tor
     if tuple(ckpt.data.shape) != tuple(shape):
         raise ValueError(f"{args.init_from} was trained on data of shape {tuple(ckpt.data.shape)}, "
                          f"but {args.data} has shape {tuple(shape)}")
-    model_name = ckpt.config.get("training", {}).get("model", ckpt.config["model"]["kind"])
-    return ckpt.model.train(), ckpt.schedule, model_name, training_history(ckpt.config)
+    return ckpt.model.train(), ckpt.schedule, model_name(ckpt.config), training_history(ckpt.config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,14 +105,14 @@ def main(argv: list[str] | None = None) -> int:
             image_size=args.image_size, channels=args.channels,
         )
         if args.init_from is not None:
-            model, schedule, model_name, previous_runs = continue_from(args, info.shape)
+            model, schedule, preset, previous_runs = continue_from(args, info.shape)
         else:
-            model_name = args.model or defaults["model"]
-            if (kind == "2d") != (model_name == "mlp"):
-                raise ValueError(f"model {model_name} does not fit {kind} data: use mlp for 2D points, a U-Net preset for images")
+            preset = args.model or defaults["model"]
+            if (kind == "2d") != (preset == "mlp"):
+                raise ValueError(f"model {preset} does not fit {kind} data: use mlp for 2D points, a U-Net preset for images")
             schedule = make_schedule(args.schedule or "linear", args.T or 1000, **parse_params(args.param, PROG))
             torch.manual_seed(args.seed)  # weight initialisation
-            model = new_model(model_name, info.shape)
+            model = new_model(preset, info.shape)
             previous_runs = []
         config = TrainConfig(
             steps=defaults["steps"] if args.steps is None else args.steps,
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{metrics['sliced_wasserstein_ratio_ddpm']:.3f}", file=sys.stderr)
     training = {
         **asdict(config),
-        "model": model_name,
+        "model": preset,
         "steps_done": trainer.step,
         "seconds": round(end.elapsed, 2) if end else None,
         "hardware": device_name(trainer.device),

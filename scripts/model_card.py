@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.checkpoints import load_checkpoint, list_checkpoints, read_config  # noqa: E402
+from core.checkpoints import load_checkpoint, list_checkpoints, read_config, training_history  # noqa: E402
 from core.schedules import SCHEDULE_LABELS  # noqa: E402
 
 CHECKPOINTS = REPO / "checkpoints"
@@ -48,14 +48,9 @@ def rel(path: Path) -> str:
         return str(path)
 
 
-def training_runs(training: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every run that made the checkpoint, oldest first: those it continued (`--init-from`), then the last."""
-    return [*training.get("previous_runs", []), training]
-
-
-def total_steps_and_seconds(training: dict[str, Any]) -> tuple[int | str, float | None]:
+def total_steps_and_seconds(config: dict[str, Any]) -> tuple[int | str, float | None]:
     """Steps and training seconds summed over all runs (seconds None when a run did not record them)."""
-    runs = training_runs(training)
+    runs = training_history(config)
     steps = [r.get("steps_done") for r in runs]
     seconds = [r.get("seconds") for r in runs]
     return (sum(steps) if None not in steps else "?"), (sum(seconds) if None not in seconds else None)
@@ -159,8 +154,8 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
     hardware = training.get("hardware", "?")
     if hardware_note:
         hardware = f"{hardware} — {hardware_note}"
-    runs = training_runs(training)
-    total_steps, seconds = total_steps_and_seconds(training)
+    runs = training_history(config)
+    total_steps, seconds = total_steps_and_seconds(config)
     if len(runs) > 1:
         steps_desc = f"{total_steps} in all: " + " then ".join(
             f"{r.get('steps_done', '?')} (batch {r.get('batch_size', '?')}, peak lr {r.get('lr', '?')}, "
@@ -356,10 +351,10 @@ def render_index(root: Path) -> str:
     rows_2d, rows_img = [], []
     for ckpt_dir in list_checkpoints(root):
         config = read_config(ckpt_dir)
-        training, data, sched = config.get("training", {}), config["data"], config["schedule"]
+        data, sched = config["data"], config["schedule"]
         ckpt = load_checkpoint(ckpt_dir)
         n_params = sum(p.numel() for p in ckpt.model.parameters())
-        steps, seconds = total_steps_and_seconds(training)
+        steps, seconds = total_steps_and_seconds(config)
         common = (f"| [{ckpt_dir.name}]({ckpt_dir.name}/README.md) | {data['name']} | {sched['name']} "
                   f"(ᾱ_T = {ckpt.schedule.alpha_bar_T:.2g}) | {sched['T']} | {n_params:,} | {steps} | "
                   f"{'?' if seconds is None else f'{seconds:.0f}'} |")

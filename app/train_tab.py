@@ -474,17 +474,20 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
                 text, fraction = _progress_text(last, plan, device)
                 yield status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses), preview_update, gr.skip()
-        # the worker has saved the checkpoint; for 2D (cheap) one last preview from the final weights, with
-        # the full DDPM chain (the Reverse tab's default for 2D: DDIM throws points out on capped-β_T schedules)
-        final_preview = preview_update if preview is not None else gr.skip()
-        if run.checkpoint is not None and run.reason != "diverged" and plan.kind == "2d":
-            final_preview = preview_figure(plan.kind, trainer.preview(method="ddpm"))
         tone = {"diverged": "error", "error": "error", "finished": "ok"}.get(run.reason, "warn")
         if tone == "error":
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))
         fraction = (last.step / max(1, last.total_steps)) if last else 0.0
-        yield (status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes), loss_figure(losses),
-               final_preview, _with_checkpoint(trained, run.checkpoint))
+        final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
+        final_preview = preview_update if preview is not None else gr.skip()
+        if run.checkpoint is not None and run.reason != "diverged" and plan.kind == "2d":
+            # Say the run is over at once, then one last 2D preview from the saved weights with the full DDPM
+            # chain (seconds; the Reverse tab's default for 2D: DDIM throws points out on capped-β_T schedules).
+            yield final_status, loss_figure(losses), final_preview, gr.skip()
+            yield final_status, gr.skip(), preview_figure(plan.kind, trainer.preview(method="ddpm")), \
+                _with_checkpoint(trained, run.checkpoint)
+        else:
+            yield final_status, loss_figure(losses), final_preview, _with_checkpoint(trained, run.checkpoint)
     finally:
         trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
 

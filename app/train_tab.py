@@ -484,7 +484,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
             # Say the run is over at once, then one last 2D preview from the saved weights with the full DDPM
             # chain (seconds; the Reverse tab's default for 2D: DDIM throws points out on capped-β_T schedules).
             yield final_status, loss_figure(losses), final_preview, gr.skip()
-            yield final_status, gr.skip(), preview_figure(plan.kind, trainer.preview(method="ddpm")), \
+            yield final_status, loss_figure(losses), preview_figure(plan.kind, trainer.preview(method="ddpm")), \
                 _with_checkpoint(trained, run.checkpoint)
         else:
             yield final_status, loss_figure(losses), final_preview, _with_checkpoint(trained, run.checkpoint)

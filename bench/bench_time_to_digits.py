@@ -38,6 +38,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--min-snr", type=float, default=0.0, help="Min-SNR-γ loss weighting (0: plain L_simple)")
+    p.add_argument("--ddpm-final", action="store_true", help="also score the final weights with DDPM-1000 samples")
     p.add_argument("--eval-every", type=int, default=500, help="steps between evaluations")
     p.add_argument("--max-minutes", type=float, default=15.0, help="training-time budget")
     p.add_argument("--device", default="auto")
@@ -49,10 +51,11 @@ def main() -> None:
     torch.manual_seed(args.seed)
     model = UNet(unet_config(args.model, 28, 1))
     config = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, ema_decay=args.ema_decay,
-                         seed=args.seed, device=args.device, clip_x0=1.0, log_every=args.eval_every, preview_steps=50)
+                         seed=args.seed, device=args.device, clip_x0=1.0, min_snr_gamma=args.min_snr, log_every=args.eval_every, preview_steps=50)
     trainer = Trainer(model, schedule, data, config)
     print(f"{device_name(trainer.device)}, {torch.get_num_threads()} threads, U-Net {args.model} "
-          f"{model.num_parameters():,} parameters, batch {args.batch}, lr {args.lr:g}, {len(data)} MNIST images")
+          f"{model.num_parameters():,} parameters, batch {args.batch}, lr {args.lr:g}, EMA {args.ema_decay:g}, "
+          f"Min-SNR γ {args.min_snr:g}, {len(data)} MNIST images")
     print(f"{'step':>6} {'train min':>9} {'FID ratio':>9} {'classes':>7} {'max class':>9}")
 
     paused = 0.0  # seconds spent evaluating, taken off the training clock
@@ -74,6 +77,10 @@ def main() -> None:
             trainer.stop()
     verdict = f"{reached:.1f} min" if reached is not None else f"not within {args.max_minutes:g} min"
     print(f"time to FID ratio ≤ {GOAL_RATIO:g} ({EVAL_SAMPLES} DDIM-50 samples): {verdict}")
+    if args.ddpm_final:
+        quality = image_quality(trainer.preview(EVAL_SAMPLES, seed=args.seed + 1, method="ddpm"), "mnist", seed=args.seed)
+        print(f"final weights, {EVAL_SAMPLES} DDPM-{schedule.T} samples: FID ratio {quality['fid_ratio']:.2f}, "
+              f"{quality['classes_present']} classes, max class {quality['max_class_fraction']:.2f}")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ class TrainConfig:
     amp: Literal["auto", "off", "bf16"] = "auto"  # bf16 autocast: "auto" = on for CUDA only
     max_seconds: float | None = None  # stop after this much training time (server-side caps)
     compile: bool = False  # torch.compile the model for training (pays off on GPU for long runs; off on CPU)
+    min_snr_gamma: float = 0.0  # > 0: Min-SNR-γ loss weights min(SNR_t, γ)/SNR_t (Hang et al. 2023); 0: L_simple
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "preview_n", "preview_steps"):
@@ -74,6 +75,8 @@ class TrainConfig:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay!r}")
         if self.warmup_steps < 0 or self.preview_every < 0 or self.grad_clip < 0:
             raise ValueError("warmup_steps, preview_every and grad_clip must not be negative")
+        if not (math.isfinite(self.min_snr_gamma) and self.min_snr_gamma >= 0):
+            raise ValueError(f"min_snr_gamma must be a number ≥ 0 (0: off), got {self.min_snr_gamma!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise ValueError(f"amp must be auto, off or bf16, got {self.amp!r}")
 
@@ -93,6 +96,20 @@ class TrainEvent:
     bucket_loss: list[float] = field(default_factory=list)  # running mean loss per t bucket (NaN: no data yet)
     preview: torch.Tensor | None = None  # (preview_n, ...) EMA samples on the CPU, for "preview"
     reason: str = ""  # for "end": "finished", "stopped" or "time limit"
+
+
+def loss_weights(schedule: NoiseSchedule, min_snr_gamma: float) -> torch.Tensor:
+    """Per-timestep weights w_t (index t = 0..T) of the ε-prediction loss.
+
+    γ = 0: w_t = 1, Ho et al.'s L_simple. γ > 0: Min-SNR-γ (Hang et al. 2023), w_t = min(SNR_t, γ) / SNR_t.
+    In x_0 terms the ε-loss is SNR_t · ‖x_0 − x̂_0‖², so this caps the weight of the nearly clean
+    timesteps (SNR_t > γ), whose easy denoising otherwise dominates the gradient, and leaves the
+    noisy ones, which decide the global shape of a sample, at weight 1.
+    """
+    if min_snr_gamma <= 0:
+        return torch.ones_like(schedule.alpha_bars)
+    snr = schedule.snr  # index 0 is +inf: its weight is 0 (t = 0 is never trained)
+    return torch.clamp(snr, max=min_snr_gamma) / snr
 
 
 def resolve_device(device: str) -> torch.device:
@@ -129,6 +146,7 @@ class Trainer:
         self.data = data.to(self.device, torch.float32)
         self.sqrt_ab = schedule.alpha_bars.sqrt().to(self.device, torch.float32)  # (T+1,)
         self.sqrt_1m_ab = (1.0 - schedule.alpha_bars).sqrt().to(self.device, torch.float32)  # (T+1,)
+        self.loss_weight = loss_weights(schedule, config.min_snr_gamma).to(self.device, torch.float32)  # (T+1,)
         self._forward = torch.compile(self.model) if config.compile else self.model
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
@@ -183,7 +201,7 @@ class Trainer:
         with self._autocast:
             eps_pred = self._forward(x_t, t)
         per_example = (eps_pred.float() - noise).pow(2).flatten(1).mean(dim=1)  # (B,)
-        loss = per_example.mean()
+        loss = (self.loss_weight[t] * per_example).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         loss_value = float(loss.detach())

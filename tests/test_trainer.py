@@ -12,7 +12,7 @@ from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
 from core.sampler import initial_noise, sample
 from core.schedules import make_schedule
-from core.trainer import LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, train
+from core.trainer import LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, loss_weights, train
 
 SMALL = MLPConfig(hidden=64, depth=2, emb_dim=32)
 
@@ -108,6 +108,29 @@ def test_ema_lags_the_weights_and_is_used_for_sampling() -> None:
     assert no_ema.sampling_model is no_ema.model
 
 
+def test_min_snr_weights_match_their_closed_form() -> None:
+    schedule = make_schedule("linear", 1000)
+    assert torch.equal(loss_weights(schedule, 0.0), torch.ones(1001))
+    w = loss_weights(schedule, 5.0)
+    snr = schedule.alpha_bars / (1 - schedule.alpha_bars)
+    t_low, t_high = 10, 600  # SNR_10 ≈ 1e3 > 5 (nearly clean), SNR_600 ≈ 0.05 < 5 (noisy)
+    assert snr[t_low] > 5 > snr[t_high]
+    assert float(w[t_low]) == pytest.approx(5.0 / float(snr[t_low]), rel=1e-6)
+    assert float(w[t_high]) == 1.0
+    assert float(w[0]) == 0.0 and bool(((w[1:] > 0) & (w[1:] <= 1)).all())
+    assert bool((w[1:].diff() >= 0).all())  # SNR falls with t, so the weight rises to 1
+
+
+def test_min_snr_weighting_changes_the_loss_only_where_snr_exceeds_gamma() -> None:
+    def first_losses(gamma: float) -> list[float]:
+        return [x for e in make_trainer(steps=10, min_snr_gamma=gamma).run() for x in e.losses]
+
+    plain = first_losses(0.0)
+    max_snr = float(make_schedule("linear", 100).snr[1])
+    assert first_losses(max_snr * 2) == pytest.approx(plain, rel=1e-6)  # γ above every SNR_t: w_t = 1
+    assert first_losses(1.0)[0] < plain[0]  # same batch, the nearly clean timesteps weigh less
+
+
 def test_same_seed_same_run() -> None:
     a, b = make_trainer(steps=30, seed=3), make_trainer(steps=30, seed=3)
     la = [x for e in a.run() for x in e.losses]
@@ -130,7 +153,7 @@ def test_train_helper_and_time_limit() -> None:
 @pytest.mark.parametrize(
     "overrides, message",
     [(dict(steps=0), "steps"), (dict(lr=-1.0), "learning rate"), (dict(ema_decay=1.0), "ema_decay"),
-     (dict(batch_size=2.5), "batch_size"), (dict(amp="fp8"), "amp")],
+     (dict(batch_size=2.5), "batch_size"), (dict(amp="fp8"), "amp"), (dict(min_snr_gamma=-1.0), "min_snr")],
 )
 def test_bad_config(overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -70,9 +70,9 @@ PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
 # Defaults per kind of data (the CLI's, `core.train.DEFAULTS`; images on a CPU: fewer steps, ~9 min on 2 cores)
-DEFAULTS_2D = {"model": "mlp", "steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995}
-DEFAULTS_IMAGE_GPU = {"model": "small", "steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999}
-DEFAULTS_IMAGE_CPU = {"model": "small", "steps": 2000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999}
+DEFAULTS_2D = {"model": "mlp", "steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995, "min_snr": 0.0}
+DEFAULTS_IMAGE_GPU = {"model": "small", "steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "min_snr": 5.0}
+DEFAULTS_IMAGE_CPU = {"model": "small", "steps": 2000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "min_snr": 5.0}
 NEW_MODEL = ""  # "Start from" value for fresh random weights
 CONTINUE_LR_FACTOR = 0.5  # picking a checkpoint to start from proposes this × its peak learning rate
 RUN_BUSY_MESSAGE = "A training run of yours is already running or waiting; stop it or wait for it to finish."
@@ -88,6 +88,10 @@ def data_kind_of(name: str) -> str:
 
 def image_defaults() -> dict:
     return DEFAULTS_IMAGE_GPU if torch.cuda.is_available() else DEFAULTS_IMAGE_CPU
+
+
+def defaults_for(kind: str) -> dict:
+    return DEFAULTS_2D if kind == "2d" else image_defaults()
 
 
 def start_choices(trained: Any) -> list[tuple[str, str]]:
@@ -248,8 +252,14 @@ def smooth(losses: np.ndarray) -> np.ndarray:
     return out
 
 
-def loss_figure(losses: list[float], smoothed: list[float] | np.ndarray | None = None):
-    """Training loss per step, raw (light) and smoothed, on a log y axis."""
+def loss_label(min_snr_gamma: float) -> str:
+    if min_snr_gamma > 0:
+        return f"loss w_t·‖ε − ε̂‖² (mean), w_t = min(SNR_t, {min_snr_gamma:g})/SNR_t"
+    return "loss ‖ε − ε̂‖² (mean)"
+
+
+def loss_figure(losses: list[float], smoothed: list[float] | np.ndarray | None = None, min_snr_gamma: float = 0.0):
+    """Training loss per step, raw (light) and smoothed, on a log y axis; the axis names the loss weighting."""
     values = np.asarray(losses, dtype=np.float64)
     steps = np.arange(1, len(values) + 1)
     data = []
@@ -267,7 +277,7 @@ def loss_figure(losses: list[float], smoothed: list[float] | np.ndarray | None =
         320,
         legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
-        yaxis=dict(title=dict(text="loss ‖ε − ε̂‖² (mean)"), type="log"),
+        yaxis=dict(title=dict(text=loss_label(min_snr_gamma)), type="log"),
     )
     return figures.fast_figure(data, layout)
 
@@ -302,7 +312,7 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
 
 
 def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
-    defaults = DEFAULTS_2D if plan.kind == "2d" else image_defaults()
+    defaults = defaults_for(plan.kind)
     if plan.kind == "2d":
         every, n = max(50, plan.steps // 20), PREVIEW_POINTS
     else:
@@ -311,7 +321,7 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
         steps=plan.steps, batch_size=plan.batch, lr=plan.lr, ema_decay=defaults["ema_decay"], seed=plan.seed,
         device="auto", preview_every=every, preview_n=n, preview_steps=min(50, plan.schedule.T),
         log_every=10, clip_x0=info.clip_x0, hflip=plan.data == "cifar10", max_seconds=plan.max_seconds,
-        warmup_steps=min(100, max(1, plan.steps // 10)),
+        warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=defaults["min_snr"],
     )
 
 
@@ -419,9 +429,10 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         runs.REGISTRY.finish(run)
         yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip()
         return
+    gamma = defaults_for(plan.kind)["min_snr"]  # the loss weighting, named on the loss plot's axis
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
-            loss_figure([]), None, gr.skip()  # None: clear the previous run's preview
+            loss_figure([], min_snr_gamma=gamma), None, gr.skip()  # None: clear the previous run's preview
         try:
             tensor, info = load_training_data(plan.data, seed=plan.seed)
         except (DataUnavailableError, ValueError, OSError) as err:
@@ -473,7 +484,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
                 break
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
                 text, fraction = _progress_text(last, plan, device)
-                yield status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses), preview_update, gr.skip()
+                yield (status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses, min_snr_gamma=gamma),
+                       preview_update, gr.skip())
         tone = {"diverged": "error", "error": "error", "finished": "ok"}.get(run.reason, "warn")
         if tone == "error":
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))
@@ -483,11 +495,11 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         if run.checkpoint is not None and run.reason != "diverged" and plan.kind == "2d":
             # Say the run is over at once, then one last 2D preview from the saved weights with the full DDPM
             # chain (seconds; the Reverse tab's default for 2D: DDIM throws points out on capped-β_T schedules).
-            yield final_status, loss_figure(losses), final_preview, gr.skip()
-            yield final_status, loss_figure(losses), preview_figure(plan.kind, trainer.preview(method="ddpm")), \
+            yield final_status, loss_figure(losses, min_snr_gamma=gamma), final_preview, gr.skip()
+            yield final_status, loss_figure(losses, min_snr_gamma=gamma), preview_figure(plan.kind, trainer.preview(method="ddpm")), \
                 _with_checkpoint(trained, run.checkpoint)
         else:
-            yield final_status, loss_figure(losses), final_preview, _with_checkpoint(trained, run.checkpoint)
+            yield final_status, loss_figure(losses, min_snr_gamma=gamma), final_preview, _with_checkpoint(trained, run.checkpoint)
     finally:
         trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
 
@@ -509,7 +521,7 @@ def kind_defaults(data: str, start_from: str):
     (model and learning rate stay as they are while a checkpoint is picked to start from)."""
     if data not in TOY2D_NAMES and data not in IMAGE_DATASETS:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    d = DEFAULTS_2D if data in TOY2D_NAMES else image_defaults()
+    d = defaults_for("2d" if data in TOY2D_NAMES else "image")
     if start_from:
         return gr.skip(), d["steps"], d["batch"], gr.skip()
     return d["model"], d["steps"], d["batch"], d["lr"]

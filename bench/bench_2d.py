@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from core.data import make_toy2d
-from core.metrics import sliced_wasserstein_ratio
-from core.mlp import MLPConfig, MLPDenoiser
-from core.sampler import initial_noise, sample
-from core.schedules import make_schedule
-from core.train import DEFAULTS
-from core.trainer import TrainConfig, Trainer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.data import make_toy2d  # noqa: E402
+from core.metrics import sliced_wasserstein_ratio  # noqa: E402
+from core.mlp import MLPConfig, MLPDenoiser  # noqa: E402
+from core.sampler import initial_noise, sample  # noqa: E402
+from core.schedules import make_schedule  # noqa: E402
+from core.train import DEFAULTS  # noqa: E402
+from core.trainer import TrainConfig, Trainer  # noqa: E402
 
 N_POINTS = 2000
 

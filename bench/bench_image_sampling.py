@@ -11,15 +11,19 @@ Also times diffusers' DDIMScheduler stepping the same model as a peer.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from core.checkpoints import load_checkpoint
-from core.sampler import initial_noise, sample
-from core.schedules import make_schedule
-from core.trainer import device_name, resolve_device
-from core.unet import UNet, unet_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.checkpoints import load_checkpoint  # noqa: E402
+from core.sampler import initial_noise, sample  # noqa: E402
+from core.schedules import make_schedule  # noqa: E402
+from core.trainer import device_name, resolve_device  # noqa: E402
+from core.unet import UNet, unet_config  # noqa: E402
 
 N = 64
 

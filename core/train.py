@@ -36,8 +36,8 @@ from core.unet import UNET_PRESETS, UNet, unet_config
 PROG = "python -m core.train"
 # Defaults per kind of data: (steps, batch, learning rate, EMA decay, model)
 DEFAULTS = {
-    "2d": {"steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995, "model": "mlp"},
-    "image": {"steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "model": "small"},
+    "2d": {"steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995, "model": "mlp", "min_snr": 0.0},
+    "image": {"steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "model": "small", "min_snr": 5.0},
 }
 EVAL_POINTS = 2000  # samples drawn after a 2D run to measure the sliced-Wasserstein ratio
 
@@ -57,8 +57,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--batch", type=int, help="batch size (default: 512 for 2D, 64 for images)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-3 for 2D, 1e-3 for images)")
     p.add_argument("--ema-decay", type=float, help="EMA decay, 0 disables (default: 0.995 for 2D, 0.999 for images)")
-    p.add_argument("--min-snr", type=float, default=0.0, metavar="GAMMA",
-                   help="Min-SNR-γ loss weighting, min(SNR_t, γ)/SNR_t (e.g. 5); 0: plain L_simple (default)")
+    p.add_argument("--min-snr", type=float, metavar="GAMMA",
+                   help="Min-SNR-γ loss weighting min(SNR_t, γ)/SNR_t; 0: plain L_simple (default: 0 for 2D, 5 for images)")
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=defaults["batch"] if args.batch is None else args.batch,
             lr=defaults["lr"] if args.lr is None else args.lr,
             ema_decay=defaults["ema_decay"] if args.ema_decay is None else args.ema_decay,
+            min_snr_gamma=defaults["min_snr"] if args.min_snr is None else args.min_snr,
             seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data == "cifar10",
-            max_seconds=args.max_seconds, log_every=10, compile=args.compile, min_snr_gamma=args.min_snr,
+            max_seconds=args.max_seconds, log_every=10, compile=args.compile,
         )
         trainer = Trainer(model, schedule, data, config)
     except (ValueError, FileNotFoundError) as err:

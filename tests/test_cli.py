@@ -30,6 +30,7 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     assert "sliced-Wasserstein ratio" in r.stderr and (out / "model.safetensors").is_file()
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["steps_done"] == 150 and config["schedule"]["T"] == 100
+    assert config["training"]["min_snr_gamma"] == 0.0, "2D runs train on plain L_simple by default"
     assert "sliced_wasserstein_ratio_ddpm" in config["metrics"]
 
     r = run("core.sample", "--ckpt", str(out), "--n", "300", "--method", "ddim", "--steps", "20", "--seed", "3", "--out", str(tmp_path / "s.npy"))
@@ -54,11 +55,12 @@ def test_init_from_continues_a_checkpoint(tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     # One step at a negligible learning rate: the EMA (which the checkpoint saves) must stay on the loaded weights.
     r = run("core.train", "--data", "moons", "--init-from", str(first), "--steps", "1", "--lr", "1e-12",
-            "--out", str(second), "--quiet", "--no-eval")
+            "--min-snr", "2.5", "--out", str(second), "--quiet", "--no-eval")
     assert r.returncode == 0, r.stderr
     config = json.loads((second / "config.json").read_text())
     assert config["schedule"]["T"] == 100, "the schedule comes from the checkpoint"
     assert config["training"]["model"] == "mlp" and config["training"]["steps_done"] == 1
+    assert config["training"]["min_snr_gamma"] == 2.5
     [earlier] = config["training"]["previous_runs"]
     assert earlier["steps_done"] == 60 and "--out " + str(first) in earlier["command"]
     before, after = load_file(str(first / "model.safetensors")), load_file(str(second / "model.safetensors"))
@@ -75,6 +77,7 @@ def test_train_and_sample_images_offline(tmp_path, shared_data) -> None:
     r = run("core.train", "--data", "mnist", "--model", "tiny", "--T", "50", "--steps", "3", "--batch", "8",
             "--out", str(out), "--quiet", env={"DDPM_DATA_DIR": str(shared_data)})
     assert r.returncode == 0, r.stderr
+    assert json.loads((out / "config.json").read_text())["training"]["min_snr_gamma"] == 5.0, "images: Min-SNR-5"
     r = run("core.sample", "--ckpt", str(out), "--n", "4", "--method", "ddim", "--steps", "3", "--out", str(tmp_path / "x.npy"))
     assert r.returncode == 0, r.stderr
     x = np.load(tmp_path / "x.npy")
@@ -90,6 +93,7 @@ def test_train_and_sample_images_offline(tmp_path, shared_data) -> None:
         (("core.train", "--data", "moons", "--out", "X", "--param", "beta_end=2"), "beta_end must lie in"),
         (("core.train", "--data", "moons", "--out", "X", "--model", "small"), "does not fit"),
         (("core.train", "--data", "moons", "--out", "X", "--steps", "0"), "steps must be"),
+        (("core.train", "--data", "moons", "--out", "X", "--min-snr", "-1"), "min_snr_gamma must be"),
         (("core.train", "--data", "mnist", "--out", "X"), "MNIST not found"),
         (("core.train", "--data", "moons"), "required: --out"),
         (("core.train", "--data", "moons", "--out", "X", "--init-from", "/nonexistent"), "no checkpoint directory"),

@@ -12,6 +12,7 @@ import torch
 
 from app import controls, figures, reverse_tab, runs, train_tab
 from core.checkpoints import list_checkpoints, load_checkpoint
+from core.data import DataInfo
 from core.mlp import MLPDenoiser
 
 
@@ -199,6 +200,19 @@ def test_missing_image_data_raises(monkeypatch, tmp_path):
         train_tab.prepare_run(req("alice"), *args(data="mnist", model="tiny"))
     choices, note = train_tab.data_choices()
     assert "mnist" not in [v for _, v in choices] and "DDPM_DATA_DIR" in note
+
+
+def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch, shared_data):
+    monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
+    image_plan = train_tab.make_plan(*args(data="mnist", model="tiny")[:-len(PARAMS)], PARAMS)
+    image = train_tab.train_config(image_plan, DataInfo("mnist", "image", (1, 28, 28)))
+    assert image.min_snr_gamma == 5.0 and image.clip_x0 == 1.0
+    toy_plan = train_tab.make_plan(*args()[:-len(PARAMS)], PARAMS)
+    assert train_tab.train_config(toy_plan, DataInfo("swiss_roll", "2d", (2,))).min_snr_gamma == 0.0
+    def axis_title(gamma: float) -> str:
+        return figures.as_figure(train_tab.loss_figure([1.0, 0.5], min_snr_gamma=gamma)).layout.yaxis.title.text
+
+    assert "min(SNR_t, 5)" in axis_title(5.0) and "SNR" not in axis_title(0.0)  # the plot names its loss
 
 
 def test_server_caps_clamp_with_a_note(monkeypatch):

@@ -253,8 +253,9 @@ def smooth(losses: np.ndarray) -> np.ndarray:
 
 
 def loss_label(min_snr_gamma: float) -> str:
+    """The loss axis title: plain L_simple, or Min-SNR-γ weighted, w_t = min(SNR_t, γ)/SNR_t (short: it must fit)."""
     if min_snr_gamma > 0:
-        return f"loss w_t·‖ε − ε̂‖² (mean), w_t = min(SNR_t, {min_snr_gamma:g})/SNR_t"
+        return f"Min-SNR-{min_snr_gamma:g} weighted ‖ε − ε̂‖²"
     return "loss ‖ε − ε̂‖² (mean)"
 
 

@@ -34,8 +34,8 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 # What a run that continues from a checkpoint keeps of each earlier run (its "previous_runs")
-RUN_SUMMARY_KEYS = ("command", "source", "steps_done", "batch_size", "lr", "ema_decay", "seconds", "hardware",
-                    "data_size")
+RUN_SUMMARY_KEYS = ("command", "source", "steps_done", "batch_size", "lr", "ema_decay", "min_snr_gamma", "seconds",
+                    "hardware", "data_size")
 
 
 class CheckpointError(ValueError):

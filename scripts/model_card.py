@@ -89,6 +89,18 @@ def fmt_num(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def loss_name(min_snr_gamma: float) -> str:
+    """A config from before Min-SNR existed has no γ: it was trained on L_simple."""
+    return f"Min-SNR-{min_snr_gamma:g}" if min_snr_gamma > 0 else "L_simple"
+
+
+def loss_desc(min_snr_gamma: float) -> str:
+    if min_snr_gamma > 0:
+        return (f"ε-MSE weighted by {loss_name(min_snr_gamma)}, w_t = min(SNR_t, {min_snr_gamma:g})/SNR_t "
+                "(Hang et al. 2023)")
+    return "ε-MSE, L_simple (Ho et al. 2020)"
+
+
 def kv_table(rows: list[tuple[str, str]]) -> list[str]:
     lines = ["| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
@@ -159,7 +171,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
     if len(runs) > 1:
         steps_desc = f"{total_steps} in all: " + " then ".join(
             f"{r.get('steps_done', '?')} (batch {r.get('batch_size', '?')}, peak lr {r.get('lr', '?')}, "
-            f"EMA {r.get('ema_decay', '?')})" for r in runs)
+            f"EMA {r.get('ema_decay', '?')}, {loss_name(r.get('min_snr_gamma', 0.0))})" for r in runs)
     else:
         steps_desc = f"{training.get('steps_done', '?')} of {training.get('steps', '?')}"
 
@@ -187,6 +199,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
             ("Learning rate", f"{training.get('lr', '?')} peak (AdamW, {training.get('warmup_steps', '?')} warm-up steps, "
                               f"cosine decay to ×{training.get('min_lr_ratio', '?')}), weight decay "
                               f"{training.get('weight_decay', '?')}, grad clip {training.get('grad_clip', '?')}"),
+            ("Loss", loss_desc(training.get("min_snr_gamma", 0.0))),
             ("EMA decay", f"{training.get('ema_decay', '?')}"),
             ("Seed", f"{training.get('seed', '?')}"),
             ("Training time", ("?" if seconds is None else f"{seconds:.0f} s")

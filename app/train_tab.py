@@ -64,7 +64,7 @@ STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpo
 MAX_BATCH = 4096
 MAX_LR = 1e3  # above this nothing sensible happens; values up to it are allowed (to show divergence)
 MAX_PLOT_POINTS = 1500  # the loss curve is thinned to about this many points per trace
-SMOOTHING = 0.02  # weight of the newest loss in the smoothed curve (exponential moving average)
+SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the run's steps (centred)
 PREVIEW_POINTS = 1000  # 2D preview samples
 PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
 
@@ -242,14 +242,23 @@ def _thin(values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def smooth(losses: np.ndarray) -> np.ndarray:
-    """Exponential moving average, bias-corrected so that the first points are not pulled to 0."""
-    out = np.empty_like(losses)
-    acc, weight = 0.0, 0.0
-    for i, value in enumerate(losses):
-        acc = (1 - SMOOTHING) * acc + SMOOTHING * value
-        weight = (1 - SMOOTHING) * weight + SMOOTHING
-        out[i] = acc / weight
-    return out
+    """Geometric mean of the losses in a centred window of ~SMOOTHING_WINDOW of the run (cut off at its ends).
+
+    Centred, so the curve does not lag behind a fast-falling loss (a causal moving average trails it by
+    half its window, far above the raw losses on a log axis); at the newest step the window is one-sided
+    but only ~2 % of the run long. Geometric, because the axis is logarithmic: away from the ends a loss
+    that falls exponentially is reproduced exactly. Non-finite losses are left out.
+    """
+    n = len(losses)
+    half = int(SMOOTHING_WINDOW * n / 2)
+    finite = np.isfinite(losses) & (losses > 0)
+    logs = np.log(np.where(finite, losses, 1.0))
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, logs, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    i = np.arange(n)
+    lo, hi = np.maximum(0, i - half), np.minimum(n, i + half + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.exp((sums[hi] - sums[lo]) / (counts[hi] - counts[lo]))  # NaN where a window has no finite loss
 
 
 def loss_label(min_snr_gamma: float) -> str:
@@ -259,13 +268,13 @@ def loss_label(min_snr_gamma: float) -> str:
     return "loss ‖ε − ε̂‖² (mean)"
 
 
-def loss_figure(losses: list[float], smoothed: list[float] | np.ndarray | None = None, min_snr_gamma: float = 0.0):
+def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
     """Training loss per step, raw (light) and smoothed, on a log y axis; the axis names the loss weighting."""
     values = np.asarray(losses, dtype=np.float64)
     steps = np.arange(1, len(values) + 1)
     data = []
     if len(values):
-        sm = smooth(values) if smoothed is None else np.asarray(smoothed)
+        sm = smooth(values)
         x, y = _thin(values, steps)
         xs, ys = _thin(sm, steps)
         data = [

@@ -7,6 +7,7 @@ import types
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
 import torch
 
@@ -47,6 +48,19 @@ def loss_points(plot) -> int:
 
 def drain(gen) -> list:
     return list(gen)
+
+
+def test_smoothed_loss_follows_a_falling_loss_without_lag_and_damps_noise():
+    steps = np.arange(2000)
+    falling = 10.0 ** (-steps / 500)  # an exponential fall: a straight line on the log axis
+    smoothed = train_tab.smooth(falling)
+    assert np.allclose(smoothed[50:-50], falling[50:-50], rtol=1e-9)  # no lag in the interior
+    assert smoothed[-1] / falling[-1] < 1.2  # and little at the newest step
+    noisy = 0.1 * np.exp(np.random.default_rng(0).normal(0, 0.5, 2000))
+    assert np.log(train_tab.smooth(noisy)[50:-50]).std() < 0.2 * np.log(noisy).std()
+    with_nan = falling.copy()
+    with_nan[1000] = np.nan
+    assert np.isfinite(train_tab.smooth(with_nan)).all()  # a diverged step does not blank the curve
 
 
 def test_short_run_streams_and_saves_for_that_user_only(isolated):

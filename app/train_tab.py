@@ -54,7 +54,7 @@ from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import load_training_data
 from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, dataset_available
 from core.schedules import NoiseSchedule, schedule_from_config
-from core.train import new_model
+from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
 from core.trainer import TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, resolve_device
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,10 @@ PREVIEW_POINTS = 1000  # 2D preview samples
 PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
-# Defaults per kind of data (the CLI's, `core.train.DEFAULTS`; images on a CPU: fewer steps, ~9 min on 2 cores)
-DEFAULTS_2D = {"model": "mlp", "steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995, "min_snr": 0.0}
-DEFAULTS_IMAGE_GPU = {"model": "small", "steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "min_snr": 5.0}
-DEFAULTS_IMAGE_CPU = {"model": "small", "steps": 2000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "min_snr": 5.0}
+# Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)
+DEFAULTS_2D = TRAIN_DEFAULTS["2d"]
+DEFAULTS_IMAGE_GPU = TRAIN_DEFAULTS["image"]
+DEFAULTS_IMAGE_CPU = {**TRAIN_DEFAULTS["image"], "steps": 2000}
 NEW_MODEL = ""  # "Start from" value for fresh random weights
 CONTINUE_LR_FACTOR = 0.5  # picking a checkpoint to start from proposes this × its peak learning rate
 RUN_BUSY_MESSAGE = "A training run of yours is already running or waiting; stop it or wait for it to finish."
@@ -505,11 +505,13 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         if run.checkpoint is not None and run.reason != "diverged" and plan.kind == "2d":
             # Say the run is over at once, then one last 2D preview from the saved weights with the full DDPM
             # chain (seconds; the Reverse tab's default for 2D: DDIM throws points out on capped-β_T schedules).
-            yield final_status, loss_figure(losses, min_snr_gamma=gamma), final_preview, gr.skip()
-            yield final_status, loss_figure(losses, min_snr_gamma=gamma), preview_figure(plan.kind, trainer.preview(method="ddpm")), \
+            final_loss = loss_figure(losses, min_snr_gamma=gamma)
+            yield final_status, final_loss, final_preview, gr.skip()
+            yield final_status, final_loss, preview_figure(plan.kind, trainer.preview(method="ddpm")), \
                 _with_checkpoint(trained, run.checkpoint)
         else:
-            yield final_status, loss_figure(losses, min_snr_gamma=gamma), final_preview, _with_checkpoint(trained, run.checkpoint)
+            yield final_status, loss_figure(losses, min_snr_gamma=gamma), final_preview, \
+                _with_checkpoint(trained, run.checkpoint)
     finally:
         trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
 

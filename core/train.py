@@ -34,7 +34,7 @@ from core.trainer import TrainConfig, Trainer, TrainingDiverged, device_name
 from core.unet import UNET_PRESETS, UNet, unet_config
 
 PROG = "python -m core.train"
-# Defaults per kind of data: (steps, batch, learning rate, EMA decay, model)
+# Defaults per kind of data: steps, batch, learning rate, EMA decay, model, Min-SNR γ (0: L_simple)
 DEFAULTS = {
     "2d": {"steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995, "model": "mlp", "min_snr": 0.0},
     "image": {"steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "model": "small", "min_snr": 5.0},

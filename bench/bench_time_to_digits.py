@@ -10,7 +10,8 @@ within 2 minutes on one H100/H200. The training clock excludes the evaluations (
 FID), which pause it. The learning-rate schedule decays over ``--steps``; the printed minute at
 which the ratio first falls to ≤ 2 is the figure to report. The defaults (5,800 steps, lr 2e-3,
 Min-SNR-5 loss weighting) are the measured CPU configuration: 5,800 steps fit the 15 minutes on
-2 quiet cores at ~6.5 steps/s.
+the faster 2-core dev machine (~6.5 steps/s); on a slower one, pass the steps that fit (e.g.
+``--steps 2800`` at ~3 steps/s), since the learning rate only decays fully by the last step.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def main() -> None:
     torch.manual_seed(args.seed)
     model = UNet(unet_config(args.model, 28, 1))
     config = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, ema_decay=args.ema_decay,
-                         seed=args.seed, device=args.device, clip_x0=1.0, min_snr_gamma=args.min_snr, log_every=args.eval_every, preview_steps=50)
+                         min_snr_gamma=args.min_snr, seed=args.seed, device=args.device, clip_x0=1.0,
+                         log_every=args.eval_every, preview_steps=50)
     trainer = Trainer(model, schedule, data, config)
     print(f"{device_name(trainer.device)}, {torch.get_num_threads()} threads, U-Net {args.model} "
           f"{model.num_parameters():,} parameters, batch {args.batch}, lr {args.lr:g}, EMA {args.ema_decay:g}, "

@@ -223,6 +223,7 @@ def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch,
     assert image.min_snr_gamma == 5.0 and image.clip_x0 == 1.0
     toy_plan = train_tab.make_plan(*args()[:-len(PARAMS)], PARAMS)
     assert train_tab.train_config(toy_plan, DataInfo("swiss_roll", "2d", (2,))).min_snr_gamma == 0.0
+
     def axis_title(gamma: float) -> str:
         return figures.as_figure(train_tab.loss_figure([1.0, 0.5], min_snr_gamma=gamma)).layout.yaxis.title.text
 

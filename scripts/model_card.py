@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from core.checkpoints import load_checkpoint, list_checkpoints, read_config, training_history  # noqa: E402
 from core.schedules import SCHEDULE_LABELS  # noqa: E402
+from core.train import DEFAULTS  # noqa: E402
 
 CHECKPOINTS = REPO / "checkpoints"
 CLASSIFIERS = CHECKPOINTS / "classifiers"
@@ -99,6 +100,19 @@ def loss_desc(min_snr_gamma: float) -> str:
         return (f"ε-MSE weighted by {loss_name(min_snr_gamma)}, w_t = min(SNR_t, {min_snr_gamma:g})/SNR_t "
                 "(Hang et al. 2023)")
     return "ε-MSE, L_simple (Ho et al. 2020)"
+
+
+def reproduce_command(run: dict[str, Any], kind: str) -> str:
+    """A run's recorded command, with its loss weighting spelled out (``--min-snr γ``) when that differs from
+    today's default for the data kind: runs from before Min-SNR existed (no γ recorded) were L_simple, which
+    plain `python -m core.train` no longer gives for images."""
+    command = run.get("command")
+    if command is None:
+        return "(command not recorded)"
+    gamma = float(run.get("min_snr_gamma", 0.0))
+    if "--min-snr" in command or gamma == DEFAULTS[kind]["min_snr"]:
+        return command
+    return f"{command} --min-snr {gamma:g}"
 
 
 def kv_table(rows: list[tuple[str, str]]) -> list[str]:
@@ -214,7 +228,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
            "(`--init-from`):" if len(runs) > 1 else ":"),
         "",
         "```",
-        *(r.get("command", "(command not recorded)") for r in runs),
+        *(reproduce_command(r, info.kind) for r in runs),
         "```",
         "",
         "## Measured quality",

@@ -89,6 +89,22 @@ def test_train_and_sample_images_offline(tmp_path, shared_data, monkeypatch) -> 
     assert x.shape == (4, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
 
 
+def test_model_card_commands_reproduce_the_loss_weighting(monkeypatch) -> None:
+    """A card's reproduce command spells out --min-snr where the recorded γ is not today's default for the kind:
+    an image run from before Min-SNR existed (no γ recorded) was L_simple."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from model_card import reproduce_command
+
+    old_image = {"command": "python -m core.train --data mnist --out x"}
+    assert reproduce_command(old_image, "image") == "python -m core.train --data mnist --out x --min-snr 0"
+    assert reproduce_command({**old_image, "min_snr_gamma": 5.0}, "image") == old_image["command"]
+    assert reproduce_command({**old_image, "min_snr_gamma": 2.5}, "image").endswith("--out x --min-snr 2.5")
+    explicit = {"command": "python -m core.train --data mnist --min-snr 0 --out x", "min_snr_gamma": 0.0}
+    assert reproduce_command(explicit, "image") == explicit["command"]
+    assert reproduce_command({"command": "python -m core.train --data moons --out y"}, "2d").endswith("--out y")
+    assert reproduce_command({}, "2d") == "(command not recorded)"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -90,7 +90,8 @@ class MLPDenoiser(nn.Module):
             raise ValueError(f"the 2D denoiser takes points of shape (B, 2), got {tuple(x_t.shape)}")
         xy_dim = 2 * self.config.emb_dim
         emb_xy = self.embed_xy(x_t.reshape(-1)).reshape(len(x_t), xy_dim)  # (B, 2·emb): [emb(x), emb(y)]
-        shared_t = t.numel() > 1 and bool((t == t[0]).all())
+        # the check reads a value back (a graph break under torch.compile, which then embeds per point)
+        shared_t = not torch.compiler.is_compiling() and t.numel() > 1 and bool((t == t[0]).all())
         emb_t = self.embed_t(t[:1] if shared_t else t)  # (1 or B, emb)
         h = F.linear(emb_xy, self.first.weight[:, :xy_dim]) + self.first_raw(x_t)  # (B, hidden)
         h = F.gelu(h + F.linear(emb_t, self.first.weight[:, xy_dim:], self.first.bias))

@@ -131,6 +131,17 @@ def test_min_snr_weighting_changes_the_loss_only_where_snr_exceeds_gamma() -> No
     assert first_losses(1.0)[0] < plain[0]  # same batch, the nearly clean timesteps weigh less
 
 
+def test_compiled_model_trains_like_the_eager_one() -> None:
+    """``compile=True`` (the CLI's --compile) runs the same steps through torch.compile: same losses as eager,
+    and the saved weights keep their plain names (no ``_orig_mod.`` prefix)."""
+    runs = {}
+    for compiled in (False, True):
+        trainer = make_trainer(steps=4, compile=compiled)
+        runs[compiled] = [loss for ev in trainer.run() for loss in ev.losses]
+    assert runs[True] == pytest.approx(runs[False], rel=1e-4)
+    assert set(trainer.model.state_dict()) == set(MLPDenoiser(SMALL).state_dict())
+
+
 def test_same_seed_same_run() -> None:
     a, b = make_trainer(steps=30, seed=3), make_trainer(steps=30, seed=3)
     la = [x for e in a.run() for x in e.losses]

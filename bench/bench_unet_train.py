@@ -1,11 +1,17 @@
-"""Training throughput of our `small` U-Net against diffusers' UNet2DModel at a matched size.
+"""Training throughput of our `small` U-Net and trainer against diffusers' UNet2DModel at a matched size.
 
-One training step = DDPM noising (eq. 4), ε̂ = model(x_t, t), L = mean (ε − ε̂)² (Algorithm 1),
-backward, fused AdamW step. Both models see the same batches; they run in alternating rounds in the
-same process, so that a busy machine slows both alike; the median round counts.
+Two comparisons, each on the same batches, in alternating rounds in the same process (a busy machine
+slows both alike; the median round counts):
+
+- model step: DDPM noising (eq. 4), ε̂ = model(x_t, t), L = mean (ε − ε̂)² (Algorithm 1), backward,
+  fused AdamW step: the same loop around both models;
+- trainer step: what a user's run does per step. Ours is `core.trainer.Trainer.train_step` (random
+  batch, t and ε, Min-SNR-5 weights, grad clipping, AdamW, lr schedule, EMA, per-t loss buckets, the
+  NaN check); the peer is the loop of diffusers' train_unconditional.py example (DDPMScheduler noising,
+  MSE, grad clipping, AdamW, its EMAModel with foreach updates, loss.item()).
 
     python bench/bench_unet_train.py                 # CPU, batch 64, 28×28×1
-    python bench/bench_unet_train.py --device cuda   # GPU: bf16 autocast
+    python bench/bench_unet_train.py --device cuda   # GPU: bf16 autocast on both sides
 
 Both run channels-last (ours by default; the same layout is given to the peer).
 """
@@ -24,7 +30,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.schedules import make_schedule  # noqa: E402
+from core.trainer import TrainConfig, Trainer  # noqa: E402
 from core.unet import UNet, unet_config  # noqa: E402
+
+LR = 2e-4
+EMA_DECAY = 0.999
+GRAD_CLIP = 1.0
 
 
 class PatchStem(torch.nn.Module):
@@ -63,15 +75,12 @@ def diffusers_unet(size: int, channels: int) -> torch.nn.Module:
     return PatchStem(unet, config.patch_size)
 
 
-def make_step(
-    model: torch.nn.Module, forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], args: argparse.Namespace
-) -> Callable[[torch.Tensor], float]:
-    """A closure running one training step on a clean batch x0 (B, C, H, W); returns the loss."""
+def model_step(model: torch.nn.Module, device: torch.device) -> Callable[[torch.Tensor], float]:
+    """A closure running one bare training step on a clean batch x0 (B, C, H, W); returns the loss."""
     from diffusers import DDPMScheduler
 
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4, fused=True)  # one kernel for all tensors
-    device = torch.device(args.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, fused=True)  # one kernel for all tensors
     generator = torch.Generator(device=device).manual_seed(0)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
@@ -80,11 +89,52 @@ def make_step(
         t = torch.randint(1, 1001, (x0.shape[0],), generator=generator, device=device)  # paper's 1..T
         x_t = scheduler.add_noise(x0, noise, t - 1).contiguous(memory_format=torch.channels_last)  # diffusers' 0..T−1
         with autocast:
-            loss = F.mse_loss(forward(x_t, t).float(), noise)
+            loss = F.mse_loss(model(x_t, t).float(), noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return loss.item()
+
+    return step
+
+
+def our_trainer_step(model: torch.nn.Module, data: torch.Tensor, device: torch.device, batch: int) -> Callable[[torch.Tensor], float]:
+    """`Trainer.train_step` as a run takes it (it draws its own batches from ``data``)."""
+    config = TrainConfig(steps=10**9, batch_size=batch, lr=LR, ema_decay=EMA_DECAY, grad_clip=GRAD_CLIP,
+                         min_snr_gamma=5.0, device=str(device))
+    trainer = Trainer(model, make_schedule("linear", 1000), data, config)
+    return lambda x0: trainer.train_step()
+
+
+def diffusers_trainer_step(
+    model: torch.nn.Module, data: torch.Tensor, device: torch.device, batch: int
+) -> Callable[[torch.Tensor], float]:
+    """The step of diffusers' examples/unconditional_image_generation/train_unconditional.py (ε target)."""
+    from diffusers import DDPMScheduler
+    from diffusers.training_utils import EMAModel
+
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, fused=True)
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    ema = EMAModel(model.parameters(), decay=EMA_DECAY, foreach=True)
+    ema.to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def step(_: torch.Tensor) -> float:
+        x0 = data[torch.randint(0, len(data), (batch,), generator=generator, device=device)]
+        noise = torch.randn(x0.shape, generator=generator, device=device)
+        t = torch.randint(0, 1000, (batch,), generator=generator, device=device)
+        x_t = scheduler.add_noise(x0, noise, t).contiguous(memory_format=torch.channels_last)
+        with autocast:
+            loss = F.mse_loss(model(x_t, t).float(), noise.float())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+        optimizer.step()
+        lr_scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        ema.step(model.parameters())
+        return loss.detach().item()
 
     return step
 
@@ -105,47 +155,69 @@ def main() -> None:
     device = torch.device(args.device)
 
     torch.manual_seed(0)
-    ours = UNet(unet_config("small", args.size, args.channels))
-    theirs = diffusers_unet(args.size, args.channels)
-    models = {
-        "ours (core.unet small)": (ours, lambda x, t: ours(x, t)),
-        "diffusers UNet2DModel": (theirs, lambda x, t: theirs(x, t)),
-    }
-    steps = {}
-    for name, (model, forward) in models.items():
-        model.to(device).train()
-        model.to(memory_format=torch.channels_last)  # ours is channels-last already; the peer gets the same
-        steps[name] = make_step(model, forward, args)
-
     x0 = torch.rand(args.batch, args.channels, args.size, args.size, device=device) * 2 - 1  # (B, C, H, W)
+    data = torch.rand(1024, args.channels, args.size, args.size, device=device) * 2 - 1  # the trainers' pool
+    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} "
+          f"image={args.channels}×{args.size}×{args.size} rounds={args.rounds}×{args.steps} steps")
+    for loop in ("model step", "trainer step"):
+        models = {"ours (core.unet small)": fresh_ours(args), "diffusers UNet2DModel": fresh_theirs(args)}
+        steps = {}
+        for name, model in models.items():
+            model.to(device).train()
+            model.to(memory_format=torch.channels_last)  # ours is channels-last already; the peer gets the same
+            if loop == "model step":
+                steps[name] = model_step(model, device)
+            elif name.startswith("ours"):
+                steps[name] = our_trainer_step(model, data, device, args.batch)
+            else:
+                steps[name] = diffusers_trainer_step(model, data, device, args.batch)
+        report(loop, models, measure(steps, x0, device, args), args)
 
-    def run(name: str, n: int) -> float:
+
+def fresh_ours(args: argparse.Namespace) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return UNet(unet_config("small", args.size, args.channels))
+
+
+def fresh_theirs(args: argparse.Namespace) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return diffusers_unet(args.size, args.channels)
+
+
+def measure(
+    steps: dict[str, Callable[[torch.Tensor], float]], x0: torch.Tensor, device: torch.device, args: argparse.Namespace
+) -> dict[str, list[float]]:
+    """images/s per round for each step function: warm-up, then alternating rounds."""
+
+    def run(step: Callable[[torch.Tensor], float], n: int) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(n):
-            steps[name](x0)
+            step(x0)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    for name in steps:
-        run(name, args.warmup)
+    for step in steps.values():
+        run(step, args.warmup)
     rates: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.rounds):
-        for name in steps:
-            rates[name].append(args.steps * args.batch / run(name, args.steps))
+        for name, step in steps.items():
+            rates[name].append(args.steps * args.batch / run(step, args.steps))
+    return rates
 
-    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} "
-          f"image={args.channels}×{args.size}×{args.size} rounds={args.rounds}×{args.steps} steps")
+
+def report(loop: str, models: dict[str, torch.nn.Module], rates: dict[str, list[float]], args: argparse.Namespace) -> None:
+    print(f"\n{loop}:")
     print(f"{'model':<26} {'params':>10} {'images/s (median)':>18} {'min':>8} {'max':>8}")
     medians = {}
-    for name, (model, _) in models.items():
+    for name, model in models.items():
         params = sum(p.numel() for p in model.parameters())
         medians[name] = statistics.median(rates[name])
         print(f"{name:<26} {params:>10,} {medians[name]:>18.1f} {min(rates[name]):>8.1f} {max(rates[name]):>8.1f}")
     ours_rate, theirs_rate = medians.values()
-    print(f"ratio ours/diffusers: {ours_rate / theirs_rate:.2f}×")
+    print(f"ratio ours/diffusers ({loop}): {ours_rate / theirs_rate:.2f}×")
 
 
 if __name__ == "__main__":

@@ -190,6 +190,7 @@ class DataInfo:
     shape: tuple[int, ...]  # one example: (2,) or (C, H, W)
     mean: tuple[float, ...] = (0.0, 0.0)  # 2D only
     scale: float = 1.0  # 2D only
+    source: str = ""  # where the examples were read from, e.g. ".../MNIST/raw (test split)"; "" for generated toys
 
     @property
     def clip_x0(self) -> float | None:

@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         fail(PROG, str(err))
 
-    print(f"training on {info.name} ({len(data)} examples) on {device_name(trainer.device)}, "
+    read_from = f" from {info.source}" if info.source else ""
+    print(f"training on {info.name} ({len(data)} examples{read_from}) on {device_name(trainer.device)}, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
     bar = tqdm(total=config.steps, disable=args.quiet, file=sys.stderr, unit="step", dynamic_ncols=True)
     try:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import copy
 import math
+import platform
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -126,8 +128,23 @@ def resolve_device(device: str) -> torch.device:
 
 
 def device_name(device: torch.device) -> str:
-    """A label for the UI and logs: the GPU's name, or "CPU"."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    """A label for the UI, logs and checkpoints: the GPU's name, or the CPU's model and torch's thread
+    count, e.g. "CPU (AMD EPYC, 2 threads)" (speeds differ a lot between CPUs)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = cpu_model()
+    return f"CPU ({model + ', ' if model else ''}{torch.get_num_threads()} threads)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else platform.processor(); "" when unknown."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor()
 
 
 class Trainer:

@@ -175,6 +175,8 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
                      f"standardised: x_model = (x − {tuple(round(m, 4) for m in info.mean)}) / {info.scale:.4f}")
     else:
         data_desc = f"`{info.name}` images, shape {tuple(info.shape)}, pixels in [−1, 1], {training.get('data_size', '?'):,} examples"
+    if info.source:
+        data_desc += f", read from `{info.source}`"
     if training.get("data_note"):
         data_desc += f" — {training['data_note']}"
     hardware = training.get("hardware", "?")

@@ -43,10 +43,10 @@ def test_round_trip_gives_identical_samples(tmp_path) -> None:
 def test_unet_round_trip(tmp_path) -> None:
     torch.manual_seed(0)
     model = UNet(unet_config("tiny", 28, 1))
-    info = DataInfo(name="mnist", kind="image", shape=(1, 28, 28))
+    info = DataInfo(name="mnist", kind="image", shape=(1, 28, 28), source="data/MNIST/raw (test split)")
     save_checkpoint(tmp_path / "u", model, make_schedule("linear", 100), info)
     loaded = load_checkpoint(tmp_path / "u")
-    assert loaded.data.clip_x0 == 1.0 and loaded.data.shape == (1, 28, 28)
+    assert loaded.data == info and loaded.data.clip_x0 == 1.0
     for k, v in model.state_dict().items():
         assert torch.equal(v, loaded.model.state_dict()[k])
 

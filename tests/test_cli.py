@@ -77,12 +77,16 @@ def test_train_and_sample_images_offline(tmp_path, shared_data, monkeypatch) -> 
     r = run("core.train", "--data", "mnist", "--model", "tiny", "--T", "50", "--steps", "3", "--batch", "8",
             "--out", str(out), "--quiet", env={"DDPM_DATA_DIR": str(shared_data)})
     assert r.returncode == 0, r.stderr
-    assert json.loads((out / "config.json").read_text())["training"]["min_snr_gamma"] == 5.0, "images: Min-SNR-5"
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["min_snr_gamma"] == 5.0, "images: Min-SNR-5"
+    assert config["data"]["source"] == f"{shared_data / 'MNIST' / 'raw'} (test split)", "which split it read"
+    assert config["training"]["hardware"].startswith("CPU (") and "threads)" in config["training"]["hardware"]
     monkeypatch.syspath_prepend(str(REPO / "scripts"))
     from model_card import render_card  # the card names the loss weighting
 
     card = render_card(out, {}, ["python", "-m", "core.evaluate", "--ckpt", str(out)], hardware_note="")
     assert "| Loss | ε-MSE weighted by Min-SNR-5, w_t = min(SNR_t, 5)/SNR_t" in card
+    assert f"read from `{shared_data / 'MNIST' / 'raw'} (test split)`" in card
     r = run("core.sample", "--ckpt", str(out), "--n", "4", "--method", "ddim", "--steps", "3", "--out", str(tmp_path / "x.npy"))
     assert r.returncode == 0, r.stderr
     x = np.load(tmp_path / "x.npy")

@@ -12,7 +12,9 @@ from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
 from core.sampler import initial_noise, sample
 from core.schedules import make_schedule
-from core.trainer import LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, loss_weights, train
+from core.trainer import (
+    LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, cpu_model, device_name, loss_weights, train,
+)
 
 SMALL = MLPConfig(hidden=64, depth=2, emb_dim=32)
 
@@ -176,3 +178,11 @@ def test_bad_data_and_device() -> None:
         Trainer(MLPDenoiser(SMALL), make_schedule("linear", 100), torch.full((10, 2), float("nan")), TrainConfig())
     with pytest.raises(ValueError, match="device"):
         Trainer(MLPDenoiser(SMALL), make_schedule("linear", 100), torch.zeros(10, 2), TrainConfig(device="tpu"))
+
+
+def test_device_name_says_which_cpu_and_how_many_threads() -> None:
+    """Recorded as a checkpoint's "hardware": CPUs of one kind differ by 2× in speed, so say which."""
+    name = device_name(torch.device("cpu"))
+    assert name.startswith("CPU (") and name.endswith(f"{torch.get_num_threads()} threads)"), name
+    if cpu_model():
+        assert cpu_model() in name

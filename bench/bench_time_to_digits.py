@@ -47,6 +47,7 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=1000, help="steps between evaluations")
     p.add_argument("--max-minutes", type=float, default=15.0, help="training-time budget")
     p.add_argument("--device", default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile the U-Net (its compile time counts as training)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
@@ -56,11 +57,11 @@ def main() -> None:
     model = UNet(unet_config(args.model, 28, 1))
     config = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, ema_decay=args.ema_decay,
                          min_snr_gamma=args.min_snr, seed=args.seed, device=args.device, clip_x0=1.0,
-                         log_every=args.eval_every, preview_steps=50)
+                         log_every=args.eval_every, preview_steps=50, compile=args.compile)
     trainer = Trainer(model, schedule, data, config)
     print(f"{device_name(trainer.device)}, {torch.get_num_threads()} threads, U-Net {args.model} "
           f"{model.num_parameters():,} parameters, batch {args.batch}, lr {args.lr:g}, EMA {args.ema_decay:g}, "
-          f"Min-SNR γ {args.min_snr:g}, {len(data)} MNIST images")
+          f"Min-SNR γ {args.min_snr:g}, {len(data)} MNIST images{', torch.compile' if args.compile else ''}")
     print(f"{'step':>6} {'train min':>9} {'FID ratio':>9} {'classes':>7} {'max class':>9}")
 
     paused = 0.0  # seconds spent evaluating, taken off the training clock

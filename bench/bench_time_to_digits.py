@@ -47,7 +47,8 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=1000, help="steps between evaluations")
     p.add_argument("--max-minutes", type=float, default=15.0, help="training-time budget")
     p.add_argument("--device", default="auto")
-    p.add_argument("--compile", action="store_true", help="torch.compile the U-Net (its compile time counts as training)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the U-Net (its compile time counts as training time)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 

@@ -98,7 +98,9 @@ def model_step(model: torch.nn.Module, device: torch.device) -> Callable[[torch.
     return step
 
 
-def our_trainer_step(model: torch.nn.Module, data: torch.Tensor, device: torch.device, batch: int) -> Callable[[torch.Tensor], float]:
+def our_trainer_step(
+    model: torch.nn.Module, data: torch.Tensor, device: torch.device, batch: int
+) -> Callable[[torch.Tensor], float]:
     """`Trainer.train_step` as a run takes it (it draws its own batches from ``data``)."""
     config = TrainConfig(steps=10**9, batch_size=batch, lr=LR, ema_decay=EMA_DECAY, grad_clip=GRAD_CLIP,
                          min_snr_gamma=5.0, device=str(device))
@@ -171,7 +173,7 @@ def main() -> None:
                 steps[name] = our_trainer_step(model, data, device, args.batch)
             else:
                 steps[name] = diffusers_trainer_step(model, data, device, args.batch)
-        report(loop, models, measure(steps, x0, device, args), args)
+        report(loop, models, measure(steps, x0, device, args))
 
 
 def fresh_ours(args: argparse.Namespace) -> torch.nn.Module:
@@ -208,7 +210,7 @@ def measure(
     return rates
 
 
-def report(loop: str, models: dict[str, torch.nn.Module], rates: dict[str, list[float]], args: argparse.Namespace) -> None:
+def report(loop: str, models: dict[str, torch.nn.Module], rates: dict[str, list[float]]) -> None:
     print(f"\n{loop}:")
     print(f"{'model':<26} {'params':>10} {'images/s (median)':>18} {'min':>8} {'max':>8}")
     medians = {}

@@ -151,7 +151,8 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
         raw = config["data"]
         data = DataInfo(
             name=raw["name"], kind=raw["kind"], shape=tuple(raw["shape"]),
-            mean=tuple(raw.get("mean", (0.0, 0.0))), scale=float(raw.get("scale", 1.0)), source=str(raw.get("source", "")),
+            mean=tuple(raw.get("mean", (0.0, 0.0))), scale=float(raw.get("scale", 1.0)),
+            source=str(raw.get("source", "")),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{directory / CONFIG_FILE} is invalid: {err}") from None

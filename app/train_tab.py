@@ -55,7 +55,9 @@ from core.datasets import load_training_data
 from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, dataset_available
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
-from core.trainer import TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, resolve_device
+from core.trainer import (
+    TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, loss_name, resolve_device,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +88,11 @@ def data_kind_of(name: str) -> str:
     raise gr.Error(f"Unknown data {name!r}; choose one from the list.")
 
 
-def image_defaults() -> dict:
-    return DEFAULTS_IMAGE_GPU if torch.cuda.is_available() else DEFAULTS_IMAGE_CPU
-
-
 def defaults_for(kind: str) -> dict:
-    return DEFAULTS_2D if kind == "2d" else image_defaults()
+    """The defaults for "2d" or "image" data (images: fewer steps without a GPU)."""
+    if kind == "2d":
+        return DEFAULTS_2D
+    return DEFAULTS_IMAGE_GPU if torch.cuda.is_available() else DEFAULTS_IMAGE_CPU
 
 
 def start_choices(trained: Any) -> list[tuple[str, str]]:
@@ -141,6 +142,11 @@ class Plan:
     notes: list[str]
     init_from: Path | None = None  # continue from this checkpoint's weights (None: a new model)
     previous_runs: list[dict] | None = None  # the runs that made init_from, oldest first
+
+    @property
+    def min_snr_gamma(self) -> float:
+        """The loss weighting, the CLI's default for the kind (named on the loss plot's axis too)."""
+        return defaults_for(self.kind)["min_snr"]
 
 
 def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, dict]:
@@ -264,7 +270,7 @@ def smooth(losses: np.ndarray) -> np.ndarray:
 def loss_label(min_snr_gamma: float) -> str:
     """The loss axis title: plain L_simple, or Min-SNR-γ weighted, w_t = min(SNR_t, γ)/SNR_t (short: it must fit)."""
     if min_snr_gamma > 0:
-        return f"Min-SNR-{min_snr_gamma:g} weighted ‖ε − ε̂‖²"
+        return f"{loss_name(min_snr_gamma)} weighted ‖ε − ε̂‖²"
     return "loss ‖ε − ε̂‖² (mean)"
 
 
@@ -331,7 +337,7 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
         steps=plan.steps, batch_size=plan.batch, lr=plan.lr, ema_decay=defaults["ema_decay"], seed=plan.seed,
         device="auto", preview_every=every, preview_n=n, preview_steps=min(50, plan.schedule.T),
         log_every=10, clip_x0=info.clip_x0, hflip=plan.data == "cifar10", max_seconds=plan.max_seconds,
-        warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=defaults["min_snr"],
+        warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma,
     )
 
 
@@ -439,7 +445,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         runs.REGISTRY.finish(run)
         yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip()
         return
-    gamma = defaults_for(plan.kind)["min_snr"]  # the loss weighting, named on the loss plot's axis
+    gamma = plan.min_snr_gamma
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
             loss_figure([], min_snr_gamma=gamma), None, gr.skip()  # None: clear the previous run's preview

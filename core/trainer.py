@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -114,6 +115,11 @@ def loss_weights(schedule: NoiseSchedule, min_snr_gamma: float) -> torch.Tensor:
     return torch.clamp(snr, max=min_snr_gamma) / snr
 
 
+def loss_name(min_snr_gamma: float) -> str:
+    """"Min-SNR-γ", or "L_simple" for γ = 0 (also for configs from before Min-SNR existed, which have no γ)."""
+    return f"Min-SNR-{min_snr_gamma:g}" if min_snr_gamma > 0 else "L_simple"
+
+
 def resolve_device(device: str) -> torch.device:
     """"auto" → cuda if available else cpu; anything else as given (a clear error if unknown)."""
     if device == "auto":
@@ -136,6 +142,7 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({model + ', ' if model else ''}{torch.get_num_threads()} threads)"
 
 
+@cache
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (Linux), else platform.processor(); "" when unknown."""
     try:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from core.checkpoints import load_checkpoint, list_checkpoints, read_config, training_history  # noqa: E402
 from core.schedules import SCHEDULE_LABELS  # noqa: E402
 from core.train import DEFAULTS  # noqa: E402
+from core.trainer import loss_name  # noqa: E402
 
 CHECKPOINTS = REPO / "checkpoints"
 CLASSIFIERS = CHECKPOINTS / "classifiers"
@@ -88,11 +89,6 @@ def fmt_num(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
-
-
-def loss_name(min_snr_gamma: float) -> str:
-    """A config from before Min-SNR existed has no γ: it was trained on L_simple."""
-    return f"Min-SNR-{min_snr_gamma:g}" if min_snr_gamma > 0 else "L_simple"
 
 
 def loss_desc(min_snr_gamma: float) -> str:

@@ -144,6 +144,8 @@ class Run:
     checkpoint: Path | None = None  # where the run's model was saved (set before ``done``)
     message: str = ""  # how it ended, for the UI
     reason: str = ""  # "finished", "stopped", "time limit", "diverged" or "error"
+    final_preview: Any = None  # the UI's picture of samples from the saved weights, once ``previewed`` is set
+    previewed: threading.Event = field(default_factory=threading.Event)  # set after ``done``, by the run's thread
 
     def request_stop(self) -> None:
         self.stop_requested.set()

@@ -19,7 +19,8 @@ How a run is wired:
   updates, so streaming never slows training. Its ``finally`` stops the trainer, so a cancelled
   event or a closed browser tab ends the run.
 - Stop calls `Trainer.stop()` of this session's run only (looked up by ``session_hash`` in
-  `app.runs`), cancels the generator, waits for the checkpoint and hands it to the State.
+  `app.runs`), cancels the generator, waits for the checkpoint and hands it to the State; then
+  `preview_after_stop` shows the last preview, which the run's thread draws from the saved weights.
 
 Server-side caps (env vars, see `app.runs`): DDPM_MAX_TRAIN_STEPS (default 20000; more steps
 are clamped with a visible note), DDPM_MAX_TRAIN_SECONDS (default 600; the run is then ended
@@ -397,6 +398,20 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
     run.reason = reason
     runs.REGISTRY.finish(run)
     events.put(_DONE)
+    # After `done`, so that the UI says at once that the run is over (the preview takes seconds). The in-run
+    # previews stop short of the last step, and a run stopped early may have shown none.
+    if run.checkpoint is not None and reason != "diverged":
+        try:
+            run.final_preview = final_preview(trainer, plan.kind)
+        except Exception:
+            log.exception("the final preview of session %s failed", run.key)
+    run.previewed.set()
+
+
+def final_preview(trainer: Trainer, kind: str):
+    """Samples from the run's saved (EMA) weights. 2D takes the full DDPM chain, the Reverse tab's default for
+    2D (DDIM throws points out on capped-β_T schedules); images the quick DDIM chain of the in-run previews."""
+    return preview_figure(kind, trainer.preview(method="ddpm" if kind == "2d" else "ddim"))
 
 
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
@@ -507,17 +522,10 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))
         fraction = (last.step / max(1, last.total_steps)) if last else 0.0
         final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
-        final_preview = preview_update if preview is not None else gr.skip()
-        if run.checkpoint is not None and run.reason != "diverged" and plan.kind == "2d":
-            # Say the run is over at once, then one last 2D preview from the saved weights with the full DDPM
-            # chain (seconds; the Reverse tab's default for 2D: DDIM throws points out on capped-β_T schedules).
-            final_loss = loss_figure(losses, min_snr_gamma=gamma)
-            yield final_status, final_loss, final_preview, gr.skip()
-            yield final_status, final_loss, preview_figure(plan.kind, trainer.preview(method="ddpm")), \
-                _with_checkpoint(trained, run.checkpoint)
-        else:
-            yield final_status, loss_figure(losses, min_snr_gamma=gamma), final_preview, \
-                _with_checkpoint(trained, run.checkpoint)
+        final_loss, with_run = loss_figure(losses, min_snr_gamma=gamma), _with_checkpoint(trained, run.checkpoint)
+        yield final_status, final_loss, preview_update, with_run
+        if run.previewed.wait(STOP_WAIT_SECONDS) and run.final_preview is not None:  # drawn by the run's thread
+            yield final_status, final_loss, run.final_preview, with_run
     finally:
         trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
 
@@ -532,6 +540,14 @@ def stop_run(request: gr.Request, trained):
         return status_html("Stopping… the run ends after its current step.", tone="warn"), gr.skip()
     message = run.message or "Stopped."
     return status_html(message, fraction=None, tone="warn"), _with_checkpoint(trained, run.checkpoint)
+
+
+def preview_after_stop(request: gr.Request):
+    """After Stop (which cancels `train_run`): the stopped run's final preview, once its thread has drawn it."""
+    run = runs.REGISTRY.last(runs.session_key(request))
+    if run is None or run.checkpoint is None or not run.previewed.wait(STOP_WAIT_SECONDS):
+        return gr.skip()
+    return run.final_preview if run.final_preview is not None else gr.skip()
 
 
 def kind_defaults(data: str, start_from: str):
@@ -631,5 +647,6 @@ def build() -> gr.State:
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
     )
     stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
-               concurrency_limit=None)
+               concurrency_limit=None).then(preview_after_stop, None, preview, show_progress="hidden",
+                                            concurrency_limit=None)
     return trained

@@ -96,6 +96,18 @@ def test_stop_is_per_user_and_keeps_the_model(isolated):
     assert runs.REGISTRY.active("alice") is None
 
 
+def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated, monkeypatch, shared_data):
+    monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
+    gen = train_tab.train_run(req("alice"), *args(data="mnist", model="tiny", steps=20000, batch=4))
+    next(gen), next(gen)  # loading, then the first progress update: long before the first in-run preview
+    status, trained = train_tab.stop_run(req("alice"), [])
+    assert "Stopped after" in status and len(trained) == 1
+    gen.close()  # as in the app: Stop cancels the streaming event
+    picture = figures.as_figure(train_tab.preview_after_stop(req("alice"))).data[0]
+    assert picture.type == "image" and picture.source.startswith("data:image/")  # 16 samples from the saved weights
+    assert train_tab.preview_after_stop(req("bob")) == gr.skip()  # another session gets nothing
+
+
 def test_second_start_while_running_raises(isolated):
     gen = train_tab.train_run(req("alice"), *args(steps=20000))
     next(gen), next(gen)

@@ -645,6 +645,7 @@ def build() -> gr.State:
     train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
         train_run, inputs, [status, loss_plot, preview, trained], show_progress="hidden",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
+        trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )
     stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
                concurrency_limit=None).then(preview_after_stop, None, preview, show_progress="hidden",

@@ -1,7 +1,8 @@
 """Reverse tab: run the reverse chain of a trained model and play it in the browser.
 
 Sampling is `core.sampler.iter_sample` (DDPM, Ho et al. 2020 Algorithm 2, with σ² = β̃ or β;
-or DDIM, Song et al. 2021, with η and a step count). The chain is computed once per Generate;
+or DDIM, Song et al. 2021, with η and a step count; a chain of fewer than T steps spaced evenly in t
+or in log-SNR). The chain is computed once per Generate;
 about `DEFAULT_FRAMES` evenly spaced states (the first, x_T, and the last, x_0, included) are
 rendered to small frames on one PNG sprite sheet and played by `app.player` in the browser (a
 canvas driven by requestAnimationFrame), so playback is smooth whatever the server. The same frames download as a GIF (and MP4 when imageio-ffmpeg is there).
@@ -37,7 +38,7 @@ from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
 )
-from core.sampler import initial_noise, iter_sample, timesteps
+from core.sampler import SPACINGS, chain_timesteps, initial_noise, iter_sample
 from core.schedules import schedule_from_config
 from core.trainer import resolve_device
 
@@ -54,6 +55,7 @@ SAMPLERS = [
     ("DDIM (η, steps)", "ddim"),
 ]
 SAMPLER_VALUES = {value for _, value in SAMPLERS}
+SPACING_CHOICES = [("evenly in t", "uniform"), ("evenly in log-SNR", "log_snr")]
 NO_CHECKPOINTS = (
     "No checkpoint yet: none is shipped in checkpoints/ on this server and you have not trained one. "
     "Train a model in the **Train** tab (a few seconds to a minute) and it will appear here."
@@ -157,7 +159,7 @@ def describe(path: str | None, trained: Any) -> str:
 
 
 def _few_step_warning(kind: str | None, schedule_config: dict) -> str:
-    """For 2D data on a schedule ending in a capped β_T: why DDIM / strided DDPM throw points far out."""
+    """For 2D data on a schedule ending in a capped β_T: which samplers throw points far out, and why."""
     try:
         beta_T = float(schedule_from_config(schedule_config).betas[-1])
     except (KeyError, TypeError, ValueError):
@@ -165,9 +167,10 @@ def _few_step_warning(kind: str | None, schedule_config: dict) -> str:
     if kind != "2d" or beta_T < 0.5:
         return ""
     return (
-        f"\n\n⚠ This schedule ends at β_T = {beta_T:.3g}. For 2D data keep **DDPM over all T steps**: DDIM and "
-        "strided DDPM multiply the model's error at t = T by up to √ᾱ_s/√ᾱ_T (hundreds here) and, with no x̂₀ "
-        "clipping for 2D data, throw some points far out."
+        f"\n\n⚠ This schedule ends at β_T = {beta_T:.3g}. For 2D data use **DDPM**, over all T steps or over fewer "
+        "spaced **evenly in log-SNR**. Steps spaced evenly in t multiply the model's error at t = T by "
+        "√ᾱ_s/√ᾱ_T (hundreds here) and, with no x̂₀ clipping for 2D data, throw points far out; DDIM, which "
+        "adds no noise to wash such errors out, throws some out whatever the spacing."
     )
 
 
@@ -203,11 +206,11 @@ def _image_pixels(x: torch.Tensor) -> np.ndarray:
 
 def sample_chain(
     checkpoint: Checkpoint, *, method: str, variance: str, eta: float, steps: int | None, n: int, seed: int,
-    n_frames: int = DEFAULT_FRAMES, progress: Any = None,
+    n_frames: int = DEFAULT_FRAMES, spacing: str = "uniform", progress: Any = None,
 ) -> Chain:
     """Run the whole chain once (inference mode) and keep the frames."""
     schedule, info = checkpoint.schedule, checkpoint.data
-    ts = timesteps(schedule.T, steps, method)  # type: ignore[arg-type]
+    ts = chain_timesteps(schedule, steps, method, spacing)  # type: ignore[arg-type]
     n_states = len(ts) + 1
     keep = frame_indices(n_states, n_frames)
     keep_set = set(keep)
@@ -222,7 +225,7 @@ def sample_chain(
     report_every = max(1, len(ts) // 50)
     with torch.inference_mode():
         for record in iter_sample(checkpoint.model, schedule, x_T, method=method, steps=steps, eta=eta,  # type: ignore[arg-type]
-                                  variance=variance, clip_x0=info.clip_x0, generator=generator):
+                                  variance=variance, spacing=spacing, clip_x0=info.clip_x0, generator=generator):
             j = record.index  # this record's x_t is state j
             if j in keep_set:
                 chain.x.append(convert(record.x_t))
@@ -273,23 +276,27 @@ def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str, s
     return str(folder), str(gif), str(mp4)
 
 
-def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float) -> str:
+def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: str) -> str:
     ts = chain.frame_ts
     steps = len(chain.state_ts) - 1
+    T = checkpoint.schedule.T
+    spaced = f" ({dict((v, k) for k, v in SPACING_CHOICES)[spacing]})" if steps < T else ""
     listing = ", ".join(str(t) for t in ts)
     return (
-        f"**{html.escape(checkpoint.name)}** · {method_label}, {steps} of T = {checkpoint.schedule.T} steps · "
+        f"**{html.escape(checkpoint.name)}** · {method_label}, {steps} of T = {T} steps{spaced} · "
         f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s.\n\n"
         f"<details><summary>t of each frame (t = {ts[0]} … {ts[-1]})</summary>{listing}</details>"
     )
 
 
-def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, trained, progress=gr.Progress()):
+def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, trained, progress=gr.Progress()):
     """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path)."""
     checkpoint = load(path, trained)
     kind = checkpoint.data.kind
     if sampler not in SAMPLER_VALUES:
         raise gr.Error(f"Unknown sampler {sampler!r}; choose one from the list.")
+    if spacing not in SPACINGS:
+        raise gr.Error(f"Unknown step spacing {spacing!r}; choose one from the list.")
     method = "ddim" if sampler == "ddim" else "ddpm"
     variance = "large" if sampler == "ddpm_large" else "small"
     T = checkpoint.schedule.T
@@ -311,7 +318,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     try:
         chain = sample_chain(checkpoint, method=method, variance=variance, eta=eta, steps=steps_value, n=n, seed=seed,
-                             n_frames=n_frames, progress=progress)
+                             n_frames=n_frames, spacing=spacing, progress=progress)
     except ValueError as err:
         raise gr.Error(str(err)) from None
     start = time.perf_counter()
@@ -323,7 +330,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
                               captions=captions, max_width=width)
     render_s = time.perf_counter() - start
     label = f"DDIM, η = {eta:g}" if method == "ddim" else {v: k for k, v in SAMPLERS}[sampler]
-    return page, stats_markdown(chain, checkpoint, label, n, render_s), gif, mp4, str(sprite)
+    return page, stats_markdown(chain, checkpoint, label, n, render_s, spacing), gif, mp4, str(sprite)
 
 
 def refresh(trained, current):
@@ -380,6 +387,9 @@ def build(trained: gr.State) -> None:
             sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")
             eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only: 0 = deterministic, 1 ≈ DDPM)")
             steps = gr.Number(value=0, precision=0, label="Sampling steps (0 = all T for DDPM, 50 for DDIM)", minimum=0)
+            spacing = gr.Radio(choices=SPACING_CHOICES, value="uniform", label="Fewer steps than T: space them",
+                               info="log-SNR spacing keeps strided DDPM on the cosine and sigmoid schedules from "
+                                    "amplifying the model's error at t = T")
             with gr.Row():
                 n = gr.Number(value=DEFAULT_SAMPLES["2d"], precision=0, label="Samples", minimum=1)
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
@@ -399,7 +409,7 @@ def build(trained: gr.State) -> None:
     checkpoint.change(checkpoint_selected, [checkpoint, trained], [info, sampler, steps, n], show_progress="hidden",
                       queue=False)
     generate_btn.click(
-        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, trained], [view, stats, gif, mp4, sprite],
+        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, trained], [view, stats, gif, mp4, sprite],
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         show_progress="minimal",
     ).success(None, sprite, None, js=player.SPRITE_JS, queue=False)

@@ -330,13 +330,14 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
 
 def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
     defaults = defaults_for(plan.kind)
-    if plan.kind == "2d":
-        every, n = max(50, plan.steps // 20), PREVIEW_POINTS
-    else:
-        every, n = max(100, plan.steps // 8), PREVIEW_IMAGES
+    if plan.kind == "2d":  # ancestral steps even in log-SNR: DDIM throws 2D points far out on cosine (core.sampler)
+        every, n, method, steps, spacing = max(50, plan.steps // 20), PREVIEW_POINTS, "ddpm", 100, "log_snr"
+    else:  # x̂₀ is clipped for images, which keeps DDIM sane
+        every, n, method, steps, spacing = max(100, plan.steps // 8), PREVIEW_IMAGES, "ddim", 50, "uniform"
     return TrainConfig(
         steps=plan.steps, batch_size=plan.batch, lr=plan.lr, ema_decay=defaults["ema_decay"], seed=plan.seed,
-        device="auto", preview_every=every, preview_n=n, preview_steps=min(50, plan.schedule.T),
+        device="auto", preview_every=every, preview_n=n, preview_method=method,
+        preview_steps=min(steps, plan.schedule.T), preview_spacing=spacing,
         log_every=10, clip_x0=info.clip_x0, hflip=plan.data == "cifar10", max_seconds=plan.max_seconds,
         warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma,
     )
@@ -410,8 +411,8 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
 
 def final_preview(trainer: Trainer, kind: str):
     """Samples from the run's saved (EMA) weights. 2D takes the full DDPM chain, the Reverse tab's default for
-    2D (DDIM throws points out on capped-β_T schedules); images the quick DDIM chain of the in-run previews."""
-    return preview_figure(kind, trainer.preview(method="ddpm" if kind == "2d" else "ddim"))
+    2D; images the quick DDIM chain of the in-run previews."""
+    return preview_figure(kind, trainer.preview(full_chain=kind == "2d"))
 
 
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
@@ -633,6 +634,9 @@ def build() -> gr.State:
                                          "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status")
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
             preview = gr.Plot(label="Samples from the current (EMA) weights", elem_id="train-preview")
+            gr.Markdown("Previews of 2D data: DDPM over 100 steps spaced evenly in log-SNR (DDIM would throw points "
+                        "far out on the cosine and sigmoid schedules), the last one over all T steps. Images: DDIM, "
+                        "50 steps, x̂₀ clipped to [−1, 1].")
 
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)

@@ -85,7 +85,7 @@ def main() -> None:
     verdict = f"{reached:.1f} min" if reached is not None else f"not within {args.max_minutes:g} min"
     print(f"time to FID ratio ≤ {GOAL_RATIO:g} ({EVAL_SAMPLES} DDIM-50 samples): {verdict}")
     if args.ddpm_final:
-        quality = image_quality(trainer.preview(EVAL_SAMPLES, seed=args.seed + 1, method="ddpm"), "mnist", seed=args.seed)
+        quality = image_quality(trainer.preview(EVAL_SAMPLES, seed=args.seed + 1, full_chain=True), "mnist", seed=args.seed)
         print(f"final weights, {EVAL_SAMPLES} DDPM-{schedule.T} samples: FID ratio {quality['fid_ratio']:.2f}, "
               f"{quality['classes_present']} classes, max class {quality['max_class_fraction']:.2f}")
 

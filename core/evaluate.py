@@ -2,7 +2,8 @@
 
 2D toy checkpoints: the sliced-Wasserstein ratio SW(samples, data)/SW(data, data′) (`core.metrics`).
 Image checkpoints: the classifier-feature FID ratio and class coverage (`core.fid`).
-Each sampler given with --sampler is measured on the same seed, e.g. ``--sampler ddpm --sampler ddim:50``.
+Each sampler given with --sampler is measured on the same seed, e.g. ``--sampler ddpm --sampler ddim:50
+--sampler ddpm:50:log_snr`` (50 DDPM steps spaced evenly in log-SNR; see `core.sampler`).
 """
 
 from __future__ import annotations
@@ -18,19 +19,22 @@ from core.cli import OneLineParser, fail
 from core.data import TOY2D_NAMES, make_toy2d
 from core.fid import image_quality
 from core.metrics import sliced_wasserstein_ratio
-from core.sampler import initial_noise, sample
+from core.sampler import METHODS, SPACINGS, initial_noise, sample
 from core.trainer import resolve_device
 
 PROG = "python -m core.evaluate"
 
 
-def parse_sampler(text: str) -> tuple[str, int | None]:
-    """"ddpm" → ("ddpm", None); "ddim:50" → ("ddim", 50)."""
-    method, _, steps = text.partition(":")
-    if method not in ("ddpm", "ddim"):
-        raise ValueError(f"sampler {text!r}: use ddpm, ddpm:STEPS, ddim or ddim:STEPS")
+def parse_sampler(text: str) -> tuple[str, int | None, str]:
+    """"ddpm" → ("ddpm", None, "uniform"); "ddim:50" → ("ddim", 50, "uniform"); "ddpm:50:log_snr" → (…, "log_snr")."""
+    method, _, rest = text.partition(":")
+    steps, _, spacing = rest.partition(":")
+    if method not in METHODS:
+        raise ValueError(f"sampler {text!r}: use ddpm or ddim, optionally :STEPS and :SPACING, e.g. ddpm:50:log_snr")
+    if spacing and spacing not in SPACINGS:
+        raise ValueError(f"sampler {text!r}: SPACING must be one of {', '.join(SPACINGS)}")
     try:
-        return method, int(steps) if steps else None
+        return method, int(steps) if steps else None, spacing or "uniform"
     except ValueError:
         raise ValueError(f"sampler {text!r}: STEPS must be a whole number") from None
 
@@ -43,12 +47,13 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
     device = next(ckpt.model.parameters()).device
     results: dict[str, Any] = {}
     for text in samplers:
-        method, steps = parse_sampler(text)
+        method, steps, spacing = parse_sampler(text)
         x_T, generator = initial_noise((n,) + info.shape, seed=seed, device=device)
         start = time.perf_counter()
-        x0 = sample(ckpt.model, ckpt.schedule, x_T, method=method, steps=steps, clip_x0=info.clip_x0, generator=generator)
+        x0 = sample(ckpt.model, ckpt.schedule, x_T, method=method, steps=steps, spacing=spacing,
+                    clip_x0=info.clip_x0, generator=generator)
         seconds = time.perf_counter() - start
-        label = f"{method}-{steps or (ckpt.schedule.T if method == 'ddpm' else 50)}"
+        label = f"{method}-{steps or (ckpt.schedule.T if method == 'ddpm' else 50)}" + ("-log_snr" if spacing == "log_snr" else "")
         if info.kind == "2d":
             ratio = sliced_wasserstein_ratio(x0.cpu(), lambda k, s: make_toy2d(info.name, k, seed=s), seed=seed)
             results[label] = {"sliced_wasserstein_ratio": round(ratio, 4), "n": n, "sampling_seconds": round(seconds, 2)}
@@ -62,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description="Measure a checkpoint's sample quality; prints JSON.")
     p.add_argument("--ckpt", required=True, type=Path, help="checkpoint directory")
     p.add_argument("--n", type=int, help="number of samples (default: 2000 for 2D, 256 for images)")
-    p.add_argument("--sampler", action="append", help="ddpm[:STEPS] or ddim[:STEPS], repeatable (default: ddpm and ddim:50)")
+    p.add_argument("--sampler", action="append",
+                   help="ddpm or ddim, optionally :STEPS and :SPACING (uniform or log_snr), e.g. ddpm:50:log_snr; "
+                        "repeatable (default: ddpm and ddim:50)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--data-dir", help="image data directory for the real reference images (default: $DDPM_DATA_DIR)")

@@ -2,6 +2,7 @@
 
     python -m core.sample --ckpt checkpoints/swiss_roll --n 2000 --out samples.npy
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 50 --out digits.png
+    python -m core.sample --ckpt checkpoints/swiss_roll_cosine --steps 100 --spacing log_snr --out roll.npy
 
 .npy: 2D → (N, 2) in the data's coordinates (those of `core.data.make_toy2d`);
 images → (N, C, H, W) float32 in [−1, 1]. .png: an image grid, or a scatter plot for 2D.
@@ -20,7 +21,7 @@ from torchvision.utils import make_grid
 from core.checkpoints import load_checkpoint
 from core.cli import OneLineParser, fail
 from core.image_data import to_uint8
-from core.sampler import METHODS, VARIANCES, initial_noise, sample
+from core.sampler import METHODS, SPACINGS, VARIANCES, initial_noise, sample
 from core.trainer import resolve_device
 
 PROG = "python -m core.sample"
@@ -33,6 +34,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
     p.add_argument("--method", default="ddpm", choices=METHODS, help="sampler (default: ddpm)")
     p.add_argument("--steps", type=int, help="reverse steps (default: T for ddpm, 50 for ddim)")
+    p.add_argument("--spacing", default="uniform", choices=SPACINGS,
+                   help="timesteps of a chain shorter than T: evenly in t (default) or in log-SNR (log_snr: keeps "
+                        "strided ddpm sound on the cosine and sigmoid schedules; see core.sampler)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM η in [0, 1] (default: 0, deterministic)")
     p.add_argument("--variance", default="small", choices=VARIANCES, help="DDPM σ²: small = β̃ (default), large = β")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
         samples = sample(
             ckpt.model, ckpt.schedule, x_T, method=args.method, steps=args.steps, eta=args.eta,
-            variance=args.variance, clip_x0=ckpt.data.clip_x0, generator=generator,
+            variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, generator=generator,
         )
     except ValueError as err:
         fail(PROG, str(err))

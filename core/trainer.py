@@ -32,7 +32,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from core.sampler import Method, sample
+from core.sampler import METHODS, SPACINGS, Method, Spacing, sample
 from core.schedules import NoiseSchedule
 
 LOSS_BUCKETS = 20  # the per-timestep loss is reported over this many equal ranges of t
@@ -58,7 +58,9 @@ class TrainConfig:
     device: str = "auto"  # "auto" → CUDA when available, else CPU
     preview_every: int = 0  # steps between preview samples (0: none)
     preview_n: int = 16  # samples per preview
-    preview_steps: int = 50  # DDIM steps for a preview (fast; final samples use the full chain)
+    preview_method: Method = "ddim"  # sampler of the quick preview chain
+    preview_steps: int = 50  # steps of the quick preview chain (≤ T)
+    preview_spacing: Spacing = "uniform"  # its timesteps: "log_snr" keeps 2D DDPM previews sane on cosine (core.sampler)
     log_every: int = 10  # steps between "step" events
     clip_x0: float | None = None  # x̂_0 clipping for previews (1.0 for images in [−1, 1])
     hflip: bool = False  # random horizontal flips of image batches (CIFAR-10)
@@ -80,6 +82,9 @@ class TrainConfig:
             raise ValueError("warmup_steps, preview_every and grad_clip must not be negative")
         if not (math.isfinite(self.min_snr_gamma) and self.min_snr_gamma >= 0):
             raise ValueError(f"min_snr_gamma must be a number ≥ 0 (0: off), got {self.min_snr_gamma!r}")
+        if self.preview_method not in METHODS or self.preview_spacing not in SPACINGS:
+            raise ValueError(f"preview_method must be one of {METHODS} and preview_spacing one of {SPACINGS}, "
+                             f"got {self.preview_method!r} and {self.preview_spacing!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise ValueError(f"amp must be auto, off or bf16, got {self.amp!r}")
 
@@ -259,18 +264,21 @@ class Trainer:
         self._bucket_sum.index_add_(0, bucket, per_example.double())
         self._bucket_count.index_add_(0, bucket, torch.ones_like(bucket, dtype=torch.float64))
 
-    def preview(self, n: int | None = None, *, seed: int | None = None, method: Method = "ddim") -> torch.Tensor:
-        """n samples (CPU) from the sampling weights: a quick DDIM chain of preview_steps, or ``method="ddpm"``
-        for the full T-step chain (slower, but right for 2D models on schedules with a capped β_T, where
-        DDIM throws points far out)."""
+    def preview(self, n: int | None = None, *, seed: int | None = None, full_chain: bool = False) -> torch.Tensor:
+        """n samples (CPU) from the sampling weights: the quick chain of the config (preview_method,
+        preview_steps, preview_spacing), or with ``full_chain`` DDPM over all T steps (the reference; slower)."""
         n = n or self.config.preview_n
         generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 1 if seed is None else seed)
         x_T = torch.randn((n,) + tuple(self.data.shape[1:]), generator=generator, device=self.device)
         model = self.sampling_model
         was_training = model.training
         model.eval()
-        steps = min(self.config.preview_steps, self.schedule.T) if method == "ddim" else None
-        x0 = sample(model, self.schedule, x_T, method=method, steps=steps, clip_x0=self.config.clip_x0, generator=generator)
+        c = self.config
+        if full_chain:
+            chain: dict = {"method": "ddpm"}
+        else:
+            chain = {"method": c.preview_method, "steps": min(c.preview_steps, self.schedule.T), "spacing": c.preview_spacing}
+        x0 = sample(model, self.schedule, x_T, **chain, clip_x0=c.clip_x0, generator=generator)
         model.train(was_training)
         return x0.float().cpu()
 

@@ -38,6 +38,7 @@ CLASSIFIERS = CHECKPOINTS / "classifiers"
 RAW_HEADING = "## Raw evaluation output"
 RAW_BLOCK = re.compile(re.escape(RAW_HEADING) + r".*?```json\n(.*?)\n```", re.S)
 SAMPLE_GRID = "samples_ddim50.png"  # shown on the card when present (python -m core.sample ... --out <ckpt>/samples_ddim50.png)
+SAMPLERS_2D = ["ddpm", "ddim:50", "ddpm:100:log_snr"]  # 2D cards: the reference, the classic fast one, ours
 DEFAULT_HARDWARE_NOTE = "2-core CPU of the dev machine, 1 thread (OMP_NUM_THREADS=1, niced; the other core busy with another job)"
 
 
@@ -111,6 +112,12 @@ def reproduce_command(run: dict[str, Any], kind: str) -> str:
     return f"{command} --min-snr {gamma:g}"
 
 
+def sampler_label(key: str) -> str:
+    """core.evaluate's key → table label: "ddim-50" → "DDIM-50", "ddpm-100-log_snr" → "DDPM-100, log-SNR spacing"."""
+    base, marker, _ = key.partition("-log_snr")
+    return base.upper() + (", log-SNR spacing" if marker else "")
+
+
 def kv_table(rows: list[tuple[str, str]]) -> list[str]:
     lines = ["| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
@@ -121,14 +128,14 @@ def quality_table(kind: str, results: dict[str, dict[str, Any]]) -> list[str]:
     if kind == "2d":
         lines = ["| sampler | sliced-Wasserstein ratio | samples | sampling time (s) |", "|---|---|---|---|"]
         for label, r in results.items():
-            lines.append(f"| {label.upper()} | {fmt_num(r.get('sliced_wasserstein_ratio'))} | {r.get('n')} | "
+            lines.append(f"| {sampler_label(label)} | {fmt_num(r.get('sliced_wasserstein_ratio'))} | {r.get('n')} | "
                          f"{fmt_num(r.get('sampling_seconds'), 2)} |")
         return lines
     if kind == "image":
         lines = ["| sampler | FID ratio | FID | classes present | max class fraction | samples | sampling time (s) |",
                  "|---|---|---|---|---|---|---|"]
         for label, r in results.items():
-            lines.append(f"| {label.upper()} | {fmt_num(r.get('fid_ratio'))} | {fmt_num(r.get('fid'), 2)} | "
+            lines.append(f"| {sampler_label(label)} | {fmt_num(r.get('fid_ratio'))} | {fmt_num(r.get('fid'), 2)} | "
                          f"{r.get('classes_present')} | {fmt_num(r.get('max_class_fraction'))} | {r.get('n')} | "
                          f"{fmt_num(r.get('sampling_seconds'), 2)} |")
         return lines
@@ -145,9 +152,9 @@ def count_outliers(ckpt: Any, label: str, n: int, seed: int, factor: float = 3.0
     from core.evaluate import parse_sampler
     from core.sampler import initial_noise, sample
 
-    method, steps = parse_sampler(label.replace("-", ":"))
+    method, steps, spacing = parse_sampler(label.replace("-", ":"))
     x_T, generator = initial_noise((n, 2), seed=seed)
-    x0 = sample(ckpt.model, ckpt.schedule, x_T, method=method, steps=steps, generator=generator)
+    x0 = sample(ckpt.model, ckpt.schedule, x_T, method=method, steps=steps, spacing=spacing, generator=generator)
     radius = float(make_toy2d(ckpt.data.name, n, seed=1_000_003 + seed).norm(dim=1).max())
     norms = x0.norm(dim=1)
     return int((norms > factor * radius).sum()), float(norms.max()) if torch.isfinite(norms).all() else float("inf")
@@ -251,7 +258,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
                 continue  # (DDPM's samples are not recounted: a full chain is slow, and its noise keeps them in range)
             count, largest = count_outliers(ckpt, label_, r["n"], evaluation.get("_seed", 0))
             counts.append((count, r["n"]))
-            notes.append(f"{label_.upper()}: {count} of {r['n']:,} beyond 3× the data's radius (largest |x| = {largest:.3g})")
+            notes.append(f"{sampler_label(label_)}: {count} of {r['n']:,} beyond 3× the data's radius (largest |x| = {largest:.3g})")
         rare = all(c <= 0.01 * n_ for c, n_ in counts)
         lines += [] if not notes else [
             "Outliers (computed by `scripts/model_card.py` from the same samples): " + "; ".join(notes) + ". "
@@ -265,7 +272,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
 
         beta_T, alpha_T = float(schedule.betas[-1]), float(schedule.alphas[-1])
         gain = beta_T / math.sqrt(alpha_T * (1 - schedule.alpha_bar_T))
-        ddpm_ratio = next((r.get("sliced_wasserstein_ratio", 0) for k, r in results.items() if k.startswith("ddpm")), 0)
+        ddpm_ratio = results.get(f"ddpm-{schedule.T}", {}).get("sliced_wasserstein_ratio", 0)
         if gain > 1 and ddpm_ratio > 1.5:
             lines += [
                 f"**Known problem: sampling blows up.** This schedule ends with β_T = {beta_T:.3g} (ᾱ_T = "
@@ -291,8 +298,9 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
         "Sample from it:",
         "",
         "```",
-        f"python -m core.sample --ckpt {rel(ckpt_dir)} --n {1000 if info.kind == '2d' else 64} --method ddim --steps 50 "
-        f"--out samples.{'npy' if info.kind == '2d' else 'png'}",
+        f"python -m core.sample --ckpt {rel(ckpt_dir)} --n 1000 --method ddpm --steps 100 --spacing log_snr --out samples.npy"
+        if info.kind == "2d" else
+        f"python -m core.sample --ckpt {rel(ckpt_dir)} --n 64 --method ddim --steps 50 --out samples.png",
         "```",
         "",
         RAW_HEADING,
@@ -309,6 +317,8 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
 
 
 def write_card(ckpt_dir: Path, *, samplers: list[str] | None, n: int | None, seed: int, hardware_note: str) -> Path:
+    if samplers is None and read_config(ckpt_dir)["data"]["kind"] == "2d":
+        samplers = SAMPLERS_2D
     cmd = evaluate_command(ckpt_dir, samplers, n, seed)
     print(f"evaluating: {shlex.join(cmd)}", file=sys.stderr)
     evaluation = run_evaluate(cmd)
@@ -336,7 +346,7 @@ def known_problems(root: Path) -> list[str]:
     blowups, ddim_bad = [], []
     for ckpt_dir in list_checkpoints(root):
         results = sampler_results(card_evaluation(ckpt_dir) or {})
-        ddpm = next((r for k, r in results.items() if k.startswith("ddpm")), {}).get("sliced_wasserstein_ratio")
+        ddpm = results.get(f"ddpm-{read_config(ckpt_dir)['schedule']['T']}", {}).get("sliced_wasserstein_ratio")
         ddim = results.get("ddim-50", {}).get("sliced_wasserstein_ratio")
         if ddpm is not None and ddpm > 1.5:
             blowups.append(f"`{ckpt_dir.name}`")
@@ -362,11 +372,13 @@ def known_problems(root: Path) -> list[str]:
         lines += [
             f"- **DDIM-50 outliers ({', '.join(ddim_bad)}).** A DDIM step from t to s multiplies the ε̂ error at t by",
             "  √ᾱ_s/√ᾱ_t (through x̂_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t). From t = T that factor is ≈1 for the linear",
-            "  schedule but ≈600 for cosine and ≈20 for the ᾱ-space sigmoid (both end at β_T = 0.999, ᾱ_T ≈ 2e-9 /",
+            "  schedule but ≈630 for cosine and ≈150 for the ᾱ-space sigmoid (both end at β_T = 0.999, ᾱ_T ≈ 2e-9 /",
             "  3e-7). Images are rescued by clipping x̂_0 to [−1, 1]; 2D data is never clipped (DESIGN.md), so a few",
             "  (linear) to most (cosine) DDIM samples land far from the data and dominate the SW₂ ratio (each card",
             "  counts them). The full DDPM chain, whose first step multiplies the error by only β_T/√(α_T(1−ᾱ_T)) ≈ 32",
             "  and then adds fresh noise, is fine for every schedule: use it for 2D models (the Reverse tab's default).",
+            "  For a tenth of its cost, DDPM over 100 steps spaced evenly in log-SNR (`--spacing log_snr`; the Train",
+            "  tab's 2D previews) keeps every jump's factor small and is sound on every schedule too (last column).",
         ]
     return lines + ([""] if lines else [])
 
@@ -386,18 +398,17 @@ def render_index(root: Path) -> str:
         evaluation = card_evaluation(ckpt_dir)
         results = sampler_results(evaluation or {})
         if data["kind"] == "2d":
-            ddpm = next((r for k, r in results.items() if k.startswith("ddpm")), {})
-            ddim = results.get("ddim-50", {})
+            ratios = [results.get(k, {}).get("sliced_wasserstein_ratio")
+                      for k in (f"ddpm-{sched['T']}", "ddim-50", "ddpm-100-log_snr")]
             if evaluation is None:
-                rows_2d.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | |")
+                rows_2d.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | | |")
             else:
-                rows_2d.append(f"{common} {fmt_num(ddpm.get('sliced_wasserstein_ratio'))} | "
-                               f"{fmt_num(ddim.get('sliced_wasserstein_ratio'))} |")
+                rows_2d.append(f"{common} {' | '.join(fmt_num(r) for r in ratios)} |")
         else:
             if evaluation is None:
                 rows_img.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | |")
             else:
-                cells = [f"{k.upper()}: {fmt_num(r.get('fid_ratio'))} ({r.get('classes_present')} classes)"
+                cells = [f"{sampler_label(k)}: {fmt_num(r.get('fid_ratio'))} ({r.get('classes_present')} classes)"
                          for k, r in results.items()]
                 rows_img.append(f"{common} {'; '.join(cells)} | n = {next(iter(results.values()), {}).get('n', '?')} |")
     if not any(r.startswith("| [mnist]") for r in rows_img):
@@ -420,8 +431,9 @@ def render_index(root: Path) -> str:
         "real data; `python -m core.evaluate --ckpt checkpoints/NAME` (2,000 samples, seed 0). Training",
         "times: one CPU thread on the 2-core dev machine, shared with other jobs (so only roughly comparable).",
         "",
-        "| name | data | schedule | T | params | steps | train s | SW ratio DDPM-1000 | SW ratio DDIM-50 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| name | data | schedule | T | params | steps | train s | SW ratio DDPM-1000 | SW ratio DDIM-50 | "
+        "SW ratio DDPM-100, log-SNR |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows_2d,
         "",
         *known_problems(root),
@@ -457,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("ckpts", nargs="*", type=Path, help="checkpoint directories to write a card for")
     p.add_argument("--index", action="store_true", help="also rewrite checkpoints/README.md from all cards")
     p.add_argument("--n", type=int, help="samples for core.evaluate (default: its own: 2000 for 2D, 256 for images)")
-    p.add_argument("--sampler", action="append", help="passed to core.evaluate (default: its own: ddpm and ddim:50)")
+    p.add_argument("--sampler", action="append",
+                   help=f"passed to core.evaluate (default: {' '.join(SAMPLERS_2D)} for 2D; for images its own: ddpm and ddim:50)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (default: 0)")
     p.add_argument("--hardware-note", default=None,
                    help=f"appended to config.json's training.hardware (default for 2D: {DEFAULT_HARDWARE_NOTE!r}; images: none)")

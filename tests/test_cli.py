@@ -41,11 +41,16 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     assert np.array_equal(np.load(tmp_path / "s2.npy"), samples), "same seed, same samples"
     r = run("core.sample", "--ckpt", str(out), "--n", "100", "--out", str(tmp_path / "s.png"))
     assert r.returncode == 0 and Image.open(tmp_path / "s.png").size == (512, 512)
+    r = run("core.sample", "--ckpt", str(out), "--n", "300", "--method", "ddim", "--steps", "20", "--seed", "3",
+            "--spacing", "log_snr", "--out", str(tmp_path / "s3.npy"))
+    assert r.returncode == 0, r.stderr
+    assert not np.allclose(np.load(tmp_path / "s3.npy"), samples), "log-SNR spacing visits other timesteps"
 
-    r = run("core.evaluate", "--ckpt", str(out), "--n", "200", "--sampler", "ddim:10")
+    r = run("core.evaluate", "--ckpt", str(out), "--n", "200", "--sampler", "ddim:10", "--sampler", "ddpm:10:log_snr")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["data"] == "moons" and report["ddim-10"]["sliced_wasserstein_ratio"] > 0
+    assert report["ddpm-10-log_snr"]["sliced_wasserstein_ratio"] > 0
 
 
 def test_init_from_continues_a_checkpoint(tmp_path) -> None:
@@ -126,6 +131,8 @@ def test_model_card_commands_reproduce_the_loss_weighting(monkeypatch) -> None:
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.npy"), "no checkpoint directory"),
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.txt"), "must end in .npy or .png"),
         (("core.evaluate", "--ckpt", "/nonexistent"), "no checkpoint directory"),
+        (("core.evaluate", "--ckpt", "checkpoints/moons", "--sampler", "ddpm:10:karras"), "SPACING must be one of"),
+        (("core.sample", "--ckpt", "checkpoints/moons", "--spacing", "karras", "--out", "a.npy"), "--spacing"),
     ],
 )
 def test_bad_flags_fail_in_one_line(tmp_path, args, message: str) -> None:
@@ -139,6 +146,6 @@ def test_bad_flags_fail_in_one_line(tmp_path, args, message: str) -> None:
 
 def test_help_documents_every_flag() -> None:
     for module, flags in [("core.train", ["--data", "--schedule", "--T", "--steps", "--batch", "--seed", "--out"]),
-                          ("core.sample", ["--ckpt", "--n", "--method", "--steps", "--seed", "--out"])]:
+                          ("core.sample", ["--ckpt", "--n", "--method", "--steps", "--spacing", "--seed", "--out"])]:
         r = run(module, "--help")
         assert r.returncode == 0 and all(f in r.stdout for f in flags)

@@ -16,6 +16,7 @@ from app import player, reverse_tab
 from core.checkpoints import list_checkpoints, save_checkpoint
 from core.data import DataInfo, make_toy2d
 from core.mlp import MLPConfig, MLPDenoiser
+from core.sampler import log_snr_timesteps, timesteps
 from core.schedules import make_schedule
 from core.trainer import TrainConfig, Trainer
 from core.unet import UNet, unet_config
@@ -76,7 +77,7 @@ def test_chain_goes_from_noise_to_data(toy_ckpt):
 
 
 def test_generate_returns_player_and_valid_gif(toy_ckpt):
-    page, stats, gif, mp4, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80,
+    page, stats, gif, mp4, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, "uniform",
                                                          [str(toy_ckpt)], progress=None)
     assert 'data-frames="21"' in page  # 20 DDIM steps → 21 states, all of them frames
     assert 'data-ts="100,95,' in page and ',0"' in page and "pl-scrub" in page and "<canvas" in page
@@ -93,8 +94,23 @@ def test_generate_returns_player_and_valid_gif(toy_ckpt):
         assert video.count_frames() >= 21
 
 
+def test_strided_chain_can_space_its_steps_evenly_in_log_snr(toy_ckpt):
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    page, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 300, 0, 80, "log_snr",
+                                           [str(toy_ckpt)], progress=None)
+    expected = log_snr_timesteps(checkpoint.schedule, 20, "ddpm") + [0]
+    assert expected != timesteps(100, 20, "ddpm") + [0]
+    assert f'data-ts="{",".join(map(str, expected))}"' in page
+    assert "20 of T = 100 steps (evenly in log-SNR)" in stats
+    _, full, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "log_snr",
+                                       [str(toy_ckpt)], progress=None)
+    assert "100 of T = 100 steps ·" in full  # all T steps: no spacing to speak of
+    with pytest.raises(gr.Error, match="step spacing"):
+        reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 30, 0, 10, "karras", [str(toy_ckpt)], progress=None)
+
+
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):
-    page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80,
+    page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform",
                                                        [str(image_ckpt)], progress=None)
     assert 'data-frames="6"' in page and "x_t (t = " in page and "predicted x̂₀" in page
     with PIL.Image.open(gif) as image:
@@ -117,7 +133,7 @@ def test_image_chain_shows_x_t_beside_x0(image_ckpt):
 )
 def test_bad_inputs_raise_gr_error(toy_ckpt, sampler, eta, steps, n, seed, frames, message):
     with pytest.raises(gr.Error, match=message):
-        reverse_tab.generate(REQ, str(toy_ckpt), sampler, eta, steps, n, seed, frames, [str(toy_ckpt)], progress=None)
+        reverse_tab.generate(REQ, str(toy_ckpt), sampler, eta, steps, n, seed, frames, "uniform", [str(toy_ckpt)], progress=None)
 
 
 def test_corrupted_checkpoints_raise_gr_error(toy_ckpt, tmp_path):
@@ -125,17 +141,17 @@ def test_corrupted_checkpoints_raise_gr_error(toy_ckpt, tmp_path):
     shutil.copytree(toy_ckpt, broken)
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(gr.Error, match="cannot be used"):
-        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, [str(broken)], progress=None)
+        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", [str(broken)], progress=None)
     (broken / "config.json").write_text("{ nope")
     with pytest.raises(gr.Error):
-        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, [str(broken)], progress=None)
+        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", [str(broken)], progress=None)
 
 
 def test_only_listed_checkpoints_can_be_sampled(toy_ckpt):
     with pytest.raises(gr.Error, match="not available in this session"):
-        reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0, 5, 10, 0, 10, [], progress=None)
+        reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0, 5, 10, 0, 10, "uniform", [], progress=None)
     with pytest.raises(gr.Error, match="train one"):
-        reverse_tab.generate(REQ, None, "ddim", 0, 5, 10, 0, 10, [], progress=None)
+        reverse_tab.generate(REQ, None, "ddim", 0, 5, 10, 0, 10, "uniform", [], progress=None)
 
 
 def test_no_checkpoints_is_said_plainly():

@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 
-from core.sampler import initial_noise, iter_sample, sample, timesteps
+from core.sampler import chain_timesteps, initial_noise, iter_sample, log_snr_timesteps, sample, timesteps
 from core.schedules import NoiseSchedule, make_schedule
 
 MU = torch.tensor([1.5, -0.5])
@@ -76,6 +76,8 @@ CASES = [
     ("linear", dict(method="ddim", steps=50), 0.12),
     ("sigmoid", dict(method="ddim", steps=100), 0.12),
     ("cosine", dict(method="ddim", steps=50, eta=1.0), 0.2),
+    ("cosine", dict(method="ddpm", steps=50, spacing="log_snr"), 0.12),
+    ("linear", dict(method="ddim", steps=50, spacing="log_snr"), 0.12),
 ]
 
 
@@ -83,7 +85,7 @@ CASES = [
 def test_gaussian_data_moments(name: str, options: dict, data_tolerance: float) -> None:
     schedule = make_schedule(name, 1000)
     out = run(schedule, **options)
-    ts = timesteps(1000, options.get("steps"), options["method"])
+    ts = chain_timesteps(schedule, options.get("steps"), options["method"], options.get("spacing", "uniform"))
     mean, var = propagate(schedule, ts, options["method"], options.get("variance", "small"), options.get("eta", 0.0))
     std = var.sqrt()
     # 1) the sampler computes exactly the chain of the equations (up to Monte-Carlo error)
@@ -120,6 +122,52 @@ def test_timesteps() -> None:
     for bad in (0, 11, 2.5):
         with pytest.raises(ValueError, match="sampling steps"):
             timesteps(10, bad, "ddpm")
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "sigmoid"])
+def test_log_snr_timesteps_are_evenly_spaced_in_log_snr(name: str) -> None:
+    schedule = make_schedule(name, 1000)
+    for steps in (1, 2, 7, 50, 333):
+        ts = log_snr_timesteps(schedule, steps, "ddpm")
+        assert len(ts) == steps and ts[0] == 1000 and ts == sorted(set(ts), reverse=True) and ts[-1] >= 1
+        assert steps == 1 or ts[-1] == 1
+    assert log_snr_timesteps(schedule, None, "ddpm") == list(range(1000, 0, -1))
+    assert log_snr_timesteps(schedule, None, "ddim") == log_snr_timesteps(schedule, 50, "ddim")
+    # an error δ in ε̂ at step t → s moves x_s by √(ᾱ_s/ᾱ_t)·δ: evenly spaced t makes the first jump huge on
+    # schedules with a tiny ᾱ_T; evenly spaced λ keeps every jump small, bar the capped β_T step t = T → T − 1
+    ab = schedule.alpha_bars.double()
+
+    def gains(ts: list[int]) -> list[float]:
+        return [float((ab[s] / ab[t]).sqrt()) for t, s in zip(ts, ts[1:])]
+
+    log_snr, uniform = gains(log_snr_timesteps(schedule, 50, "ddpm")), gains(timesteps(1000, 50, "ddpm"))
+    top = 1 / math.sqrt(1 - float(schedule.betas[-1]))  # 1/√α_T: the full chain's own first step
+    assert log_snr[0] <= max(top, 1.3) and max(log_snr[1:]) <= 2.0
+    assert sorted(log_snr)[-5] < 1.4  # all but the top few steps share λ evenly
+    if name == "linear":
+        assert max(log_snr) < 1.25 and max(uniform) < 1.5  # ᾱ_T = 4e-5: both spacings are fine
+    else:
+        assert uniform[0] > 4 * top  # cosine: ≈ 630, sigmoid ≈ 145, where the full chain has 1/√α_T ≈ 32
+
+
+@pytest.mark.parametrize("name", ["cosine", "sigmoid"])
+def test_log_snr_spacing_keeps_strided_ddpm_robust_to_model_error(name: str) -> None:
+    """ε* + 0.01 (a small, constant error, as a trained net has at high noise): on schedules ending at
+    β_T = 0.999 evenly spaced strided chains amplify it, DDIM by far the most; DDPM on λ-spaced steps does
+    about as well as the full chain."""
+    schedule = make_schedule(name, 1000)
+    ideal = ideal_eps(schedule)
+
+    def mean_error(**options) -> float:
+        x_T, generator = initial_noise((N, 2), seed=123)
+        out = sample(lambda x, t: ideal(x, t) + 0.01, schedule, x_T, generator=generator, **options)
+        return float((out.double().mean(0) - MU).abs().max())
+
+    full = mean_error(method="ddpm")
+    assert full < 0.1
+    assert mean_error(method="ddpm", steps=50, spacing="log_snr") < 0.15
+    assert mean_error(method="ddpm", steps=50) > 0.4
+    assert mean_error(method="ddim", steps=50) > 2.0
 
 
 def test_same_seed_same_samples_and_different_seed_differs() -> None:
@@ -168,6 +216,7 @@ def test_clip_x0_only_when_asked() -> None:
         (dict(steps=0), "sampling steps"),
         (dict(steps=101), "sampling steps"),
         (dict(clip_x0=-1.0), "clip_x0"),
+        (dict(steps=10, spacing="karras"), "spacing"),
     ],
 )
 def test_bad_options(options: dict, message: str) -> None:

@@ -100,3 +100,14 @@ def test_image_checkpoint_samples(path: Path) -> None:
         quality = image_quality(x0, "mnist", seed=0, root=SHARED_DATA)
         assert quality["fid_ratio"] <= IMAGE_FID_RATIO_FLOOR, f"{path.name}: FID ratio {quality['fid_ratio']:.2f}"
         assert quality["classes_present"] >= IMAGE_MIN_CLASSES, f"{path.name}: {quality['classes_present']} classes"
+
+
+@pytest.mark.parametrize("name", ["swiss_roll_cosine", "swiss_roll_sigmoid"])
+def test_log_snr_spaced_ddpm_samples_capped_beta_checkpoints_where_even_t_steps_fail(name: str) -> None:
+    """The Train tab's 2D previews (DDPM, 100 steps evenly in log-SNR) are sound on β_T = 0.999 schedules, where
+    DDIM-50 on steps evenly in t throws the points far out."""
+    if name not in {p.name for p in SHIPPED}:
+        pytest.fail(f"{name} is not shipped")
+    results = evaluate(load_checkpoint(ROOT / name), n=SW_N, samplers=["ddpm:100:log_snr", "ddim:50"], seed=0)
+    log_snr, ddim = (results[k]["sliced_wasserstein_ratio"] for k in ("ddpm-100-log_snr", "ddim-50"))
+    assert log_snr <= SW_FLOOR < 5 * log_snr <= ddim, (log_snr, ddim)

@@ -234,7 +234,11 @@ def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch,
     image = train_tab.train_config(image_plan, DataInfo("mnist", "image", (1, 28, 28)))
     assert image.min_snr_gamma == 5.0 and image.clip_x0 == 1.0
     toy_plan = train_tab.make_plan(*args()[:-len(PARAMS)], PARAMS)
-    assert train_tab.train_config(toy_plan, DataInfo("swiss_roll", "2d", (2,))).min_snr_gamma == 0.0
+    toy = train_tab.train_config(toy_plan, DataInfo("swiss_roll", "2d", (2,)))
+    assert toy.min_snr_gamma == 0.0
+    # previews: 2D by ancestral steps evenly in log-SNR (sound on cosine, see test_shipped_checkpoints), images by DDIM
+    assert (toy.preview_method, toy.preview_spacing, toy.preview_steps) == ("ddpm", "log_snr", min(100, toy_plan.schedule.T))
+    assert (image.preview_method, image.preview_spacing, image.preview_steps) == ("ddim", "uniform", 50)
 
     def axis_title(gamma: float) -> str:
         return figures.as_figure(train_tab.loss_figure([1.0, 0.5], min_snr_gamma=gamma)).layout.yaxis.title.text

@@ -10,7 +10,7 @@ import torch
 from core.data import make_toy2d
 from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
-from core.sampler import initial_noise, sample
+from core.sampler import initial_noise, log_snr_timesteps, sample, timesteps
 from core.schedules import make_schedule
 from core.trainer import (
     LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, cpu_model, device_name, loss_weights, train,
@@ -56,15 +56,26 @@ def test_events_and_buckets() -> None:
     assert sum(1 for v in events[-1].bucket_loss if v == v) >= LOSS_BUCKETS - 2  # most buckets seen
 
 
-def test_preview_runs_ddim_or_the_full_ddpm_chain() -> None:
+def test_preview_runs_the_configured_quick_chain_or_the_full_ddpm_chain() -> None:
     trainer = make_trainer(preview_n=8, preview_steps=5)  # schedule T = 100
     calls = []
     trainer.ema_model.register_forward_hook(lambda module, inputs, output: calls.append(int(inputs[1][0])))
     ddim = trainer.preview()
-    assert len(calls) == 5 and calls[0] == 100 and ddim.shape == (8, 2)
+    assert calls == timesteps(100, 5, "ddim") and ddim.shape == (8, 2)
     calls.clear()
-    ddpm = trainer.preview(method="ddpm")
+    ddpm = trainer.preview(full_chain=True)
     assert calls == list(range(100, 0, -1)) and torch.isfinite(ddpm).all()
+    log_snr = make_trainer(preview_n=8, preview_method="ddpm", preview_steps=7, preview_spacing="log_snr")
+    calls.clear()
+    log_snr.ema_model.register_forward_hook(lambda module, inputs, output: calls.append(int(inputs[1][0])))
+    log_snr.preview()
+    assert calls == log_snr_timesteps(log_snr.schedule, 7, "ddpm") != timesteps(100, 7, "ddpm")
+
+
+@pytest.mark.parametrize("bad", [{"preview_method": "euler"}, {"preview_spacing": "karras"}])
+def test_config_rejects_an_unknown_preview_sampler(bad: dict) -> None:
+    with pytest.raises(ValueError, match="preview_"):
+        TrainConfig(**bad)
 
 
 def test_learning_rate_warmup_and_decay() -> None:

@@ -56,6 +56,7 @@ SAMPLERS = [
 ]
 SAMPLER_VALUES = {value for _, value in SAMPLERS}
 SPACING_CHOICES = [("evenly in t", "uniform"), ("evenly in log-SNR", "log_snr")]
+SPACING_LABELS = {value: label for label, value in SPACING_CHOICES}
 NO_CHECKPOINTS = (
     "No checkpoint yet: none is shipped in checkpoints/ on this server and you have not trained one. "
     "Train a model in the **Train** tab (a few seconds to a minute) and it will appear here."
@@ -280,7 +281,7 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     ts = chain.frame_ts
     steps = len(chain.state_ts) - 1
     T = checkpoint.schedule.T
-    spaced = f" ({dict((v, k) for k, v in SPACING_CHOICES)[spacing]})" if steps < T else ""
+    spaced = f" ({SPACING_LABELS[spacing]})" if steps < T else ""
     listing = ", ".join(str(t) for t in ts)
     return (
         f"**{html.escape(checkpoint.name)}** · {method_label}, {steps} of T = {T} steps{spaced} · "

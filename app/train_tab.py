@@ -70,6 +70,7 @@ MAX_PLOT_POINTS = 1500  # the loss curve is thinned to about this many points pe
 SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the run's steps (centred)
 PREVIEW_POINTS = 1000  # 2D preview samples
 PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
+PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
 # Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)
@@ -331,13 +332,13 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
 def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
     defaults = defaults_for(plan.kind)
     if plan.kind == "2d":  # ancestral steps even in log-SNR: DDIM throws 2D points far out on cosine (core.sampler)
-        every, n, method, steps, spacing = max(50, plan.steps // 20), PREVIEW_POINTS, "ddpm", 100, "log_snr"
+        every, n, method, spacing = max(50, plan.steps // 20), PREVIEW_POINTS, "ddpm", "log_snr"
     else:  # x̂₀ is clipped for images, which keeps DDIM sane
-        every, n, method, steps, spacing = max(100, plan.steps // 8), PREVIEW_IMAGES, "ddim", 50, "uniform"
+        every, n, method, spacing = max(100, plan.steps // 8), PREVIEW_IMAGES, "ddim", "uniform"
     return TrainConfig(
         steps=plan.steps, batch_size=plan.batch, lr=plan.lr, ema_decay=defaults["ema_decay"], seed=plan.seed,
         device="auto", preview_every=every, preview_n=n, preview_method=method,
-        preview_steps=min(steps, plan.schedule.T), preview_spacing=spacing,
+        preview_steps=min(PREVIEW_STEPS[plan.kind], plan.schedule.T), preview_spacing=spacing,
         log_every=10, clip_x0=info.clip_x0, hflip=plan.data == "cifar10", max_seconds=plan.max_seconds,
         warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma,
     )
@@ -634,9 +635,9 @@ def build() -> gr.State:
                                          "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status")
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
             preview = gr.Plot(label="Samples from the current (EMA) weights", elem_id="train-preview")
-            gr.Markdown("Previews of 2D data: DDPM over 100 steps spaced evenly in log-SNR (DDIM would throw points "
-                        "far out on the cosine and sigmoid schedules), the last one over all T steps. Images: DDIM, "
-                        "50 steps, x̂₀ clipped to [−1, 1].")
+            gr.Markdown(f"Previews of 2D data: DDPM over {PREVIEW_STEPS['2d']} steps spaced evenly in log-SNR (DDIM "
+                        "would throw points far out on the cosine and sigmoid schedules), the last one over all T "
+                        f"steps. Images: DDIM, {PREVIEW_STEPS['image']} steps, x̂₀ clipped to [−1, 1].")
 
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)

@@ -238,7 +238,7 @@ def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch,
     assert toy.min_snr_gamma == 0.0
     # previews: 2D by ancestral steps evenly in log-SNR (sound on cosine, see test_shipped_checkpoints), images by DDIM
     assert (toy.preview_method, toy.preview_spacing, toy.preview_steps) == ("ddpm", "log_snr", min(100, toy_plan.schedule.T))
-    assert (image.preview_method, image.preview_spacing, image.preview_steps) == ("ddim", "uniform", 50)
+    assert (image.preview_method, image.preview_spacing, image.preview_steps) == ("ddim", "uniform", min(50, image_plan.schedule.T))
 
     def axis_title(gamma: float) -> str:
         return figures.as_figure(train_tab.loss_figure([1.0, 0.5], min_snr_gamma=gamma)).layout.yaxis.title.text

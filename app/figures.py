@@ -220,6 +220,30 @@ def schedule_curves_figure(
     return fig
 
 
+def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[Sequence[np.ndarray]], *,
+                     height: int = 340) -> go.Figure:
+    """Per schedule, the error gain of each step of a short chain (log y): ``gains[i]`` holds the gains with
+    steps evenly in t (solid) and evenly in log-SNR (dotted), in `core.sampler.SPACINGS` order."""
+    fig = go.Figure()
+    for schedule, per_spacing in zip(schedules, gains):
+        color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
+        label = schedule_label(schedule)
+        for values, (dash, spaced) in zip(per_spacing, [("solid", "evenly in t"), ("dot", "evenly in log-SNR")]):
+            fig.add_trace(go.Scatter(
+                x=np.arange(1, len(values) + 1), y=values, mode="lines+markers", name=f"{label}, {spaced}",
+                line=dict(color=color, width=2, dash=dash), marker=dict(size=4, color=color),
+                legendgroup=schedule.name,
+                hovertemplate=f"{label}, steps {spaced}<br>step %{{x}}: ×%{{y:.3g}}<extra></extra>",
+            ))
+    fig.add_hline(y=1, line=dict(color="grey", dash="dot", width=1))
+    fig.update_layout(
+        _base_layout(height, legend=dict(orientation="h", y=-0.3, x=0)),
+        xaxis=dict(title="step of the chain (1: the first, from t = T)"),
+        yaxis=dict(title="error gain √(ᾱ_s/ᾱ_t)", type="log"),
+    )
+    return fig
+
+
 def noised_grid_figure(
     cells: Sequence[Sequence[np.ndarray]],
     row_labels: Sequence[str],

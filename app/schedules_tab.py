@@ -3,8 +3,10 @@ Dhariwal 2021; Jabri et al. 2022 / Chen 2023; GeoDiff).
 
 Curves of ᾱ_t, β_t and log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t)) on shared axes, each with the t where
 SNR = 1 marked; the same x_0 and the same noise ε pushed through q(x_t | x_0) (eq. 4) under each
-schedule at the same t values; and a table of ᾱ_T and SNR_T that warns when a chain does not end
-in noise (ᾱ_T > 1e-3). All numbers come from `core.schedules`.
+schedule at the same t values; a table of ᾱ_T and SNR_T that warns when a chain does not end
+in noise (ᾱ_T > 1e-3); and, per schedule, how much each step of a short sampling chain multiplies
+an error in ε̂ when its steps are spaced evenly in t or evenly in log-SNR (`core.sampler`).
+All numbers come from `core.schedules` and `core.sampler`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 
 from app import controls, figures, images
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
+from core.sampler import SPACINGS, chain_timesteps
 from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule
 
 DEFAULT_SCHEDULES = ("linear", "cosine", "sigmoid")
@@ -31,11 +34,23 @@ DATA_CHOICES = [("MNIST digit", MNIST), ("Uploaded picture", UPLOAD)] + [
 ]
 DEFAULT_DATA = MNIST
 N_BUNDLED_DIGITS = 64
+SHORT_CHAIN = 50  # steps of the sampling chain whose step gains are plotted (DDIM's usual count)
 
 
 def grid_timesteps(T: int) -> list[int]:
     """The columns of the noised grid: t = 0, T/10, T/4, T/2, 3T/4, T (rounded, duplicates dropped)."""
     return sorted({0, round(T / 10), round(T / 4), round(T / 2), round(3 * T / 4), T})
+
+
+def step_gains(schedule: NoiseSchedule, spacing: str) -> np.ndarray:
+    """√(ᾱ_s/ᾱ_t) for each step t → s of a SHORT_CHAIN-step chain (the last step goes to s = 0, ᾱ_0 = 1).
+
+    A step computes x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t and moves it to √ᾱ_s·x̂_0 (DDIM; the posterior mean of
+    strided DDPM likewise), so an error δ in ε̂ reaches x_s multiplied by about this factor when ᾱ_t ≪ 1.
+    """
+    ts = chain_timesteps(schedule, min(SHORT_CHAIN, schedule.T), "ddim", spacing)  # type: ignore[arg-type]
+    ab = schedule.alpha_bars.double()
+    return np.array([float((ab[s] / ab[t]).sqrt()) for t, s in zip(ts, ts[1:] + [0])])
 
 
 def load_x0(data: str, digit: int, upload_path: str | None) -> tuple[str, torch.Tensor]:
@@ -118,7 +133,7 @@ def build_schedules(names: Sequence[str] | None, T, param_values: Sequence) -> l
 
 
 def compare(names, T, data, digit, upload_path, seed, log_beta, *param_values) -> tuple:
-    """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html)."""
+    """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html, step-gain figure)."""
     schedules = build_schedules(names, T, param_values)
     seed = check_seed(seed)
     kind, x0 = load_x0(data, digit, upload_path)
@@ -135,6 +150,7 @@ def compare(names, T, data, digit, upload_path, seed, log_beta, *param_values) -
         figures.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px),
         summary_table(schedules),
         warning_html(schedules),
+        figures.step_gain_figure(schedules, [[step_gains(s, spacing) for spacing in SPACINGS] for s in schedules]),
     )
 
 
@@ -185,9 +201,11 @@ def build() -> None:
             logsnr_plot = gr.Plot(first[2], label="log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))")
             beta_plot = gr.Plot(first[1], label="β_t: variance of the noise added at step t")
             grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")
+            gain_plot = gr.Plot(first[6], label=f"Sampling in {SHORT_CHAIN} steps: how much each step t → s "
+                                                "multiplies an error in ε̂, ≈ √(ᾱ_s/ᾱ_t)")
 
     inputs = [chosen, T, data, digit, upload, seed, log_beta, *params.components]
-    outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning]
+    outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot]
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     triggers = [chosen.change, data.change, digit.release, log_beta.change]
     triggers += [c.submit for c in numbers] + [c.blur for c in numbers]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import gradio as gr
 import numpy as np
 import PIL.Image
@@ -9,6 +11,7 @@ import pytest
 import torch
 
 from app import controls, schedules_tab
+from core.sampler import SPACINGS
 from core.schedules import SCHEDULE_LABELS, make_schedule
 
 PARAMS = controls.default_param_values()
@@ -24,7 +27,7 @@ def _legend_names(fig):
 
 def test_traces_for_each_schedule_and_snr_one_marked():
     names = ("linear", "cosine", "sigmoid", "sigmoid_beta")
-    alpha, beta, log_snr, grid, table, warning = _compare(names, T=400)
+    alpha, beta, log_snr, grid, table, warning, gains = _compare(names, T=400)
     for fig in (alpha, beta, log_snr):
         assert _legend_names(fig) == [SCHEDULE_LABELS[n] for n in names]
         markers = [trace for trace in fig.data if trace.mode == "markers"]
@@ -36,6 +39,21 @@ def test_traces_for_each_schedule_and_snr_one_marked():
         assert abs(marker.y[0]) < 0.05
     assert warning == ""
     assert all(SCHEDULE_LABELS[n] in table for n in names)
+
+
+def test_step_gains_show_why_cosine_needs_log_snr_spacing():
+    gains = {name: {spacing: schedules_tab.step_gains(make_schedule(name, 1000), spacing) for spacing in SPACINGS}
+             for name in ("linear", "cosine")}
+    assert all(len(g) == schedules_tab.SHORT_CHAIN for by in gains.values() for g in by.values())
+    assert gains["cosine"]["uniform"][0] == pytest.approx(math.sqrt(make_schedule("cosine", 1000).alpha_bars[980]
+                                                                     / make_schedule("cosine", 1000).alpha_bars[1000]))
+    assert gains["cosine"]["uniform"][0] > 600 and gains["cosine"]["log_snr"].max() < 40  # 1/√α_T ≈ 32 at most
+    assert gains["linear"]["uniform"].max() < 1.5 and gains["linear"]["log_snr"].max() < 1.3
+    fig = _compare(("linear", "cosine"))[6]
+    names = [trace.name for trace in fig.data]
+    assert names == [f"{SCHEDULE_LABELS[n]}, evenly in {w}" for n in ("linear", "cosine") for w in ("t", "log-SNR")]
+    assert fig.layout.yaxis.type == "log"
+    np.testing.assert_allclose(fig.data[2].y, gains["cosine"]["uniform"])
 
 
 def test_noised_grid_rows_by_columns_images_and_points():
@@ -63,7 +81,7 @@ def test_same_x0_and_noise_in_every_row():
 def test_warning_when_chain_does_not_reach_noise():
     params = list(PARAMS)
     params[1] = 0.002  # linear β_end scaled down 10×
-    *_, table, warning = _compare(("linear", "cosine"), params=params)
+    *_, table, warning, _ = _compare(("linear", "cosine"), params=params)
     assert "Does not reach noise" in warning and SCHEDULE_LABELS["linear"] in warning
     assert SCHEDULE_LABELS["cosine"] not in warning
     assert "⚠" in table

@@ -19,6 +19,7 @@ from gradio.components.plot import PlotData
 from plotly.subplots import make_subplots
 
 from app.images import png_data_uri
+from core.sampler import SPACING_LABELS, Spacing
 from core.schedules import SCHEDULE_LABELS, NoiseSchedule
 
 POINT_RANGE = (-4.0, 4.0)  # fixed axes for 2D point clouds: N(0, I) fits with room to spare
@@ -220,15 +221,16 @@ def schedule_curves_figure(
     return fig
 
 
-def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[Sequence[np.ndarray]], *,
+def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Spacing, np.ndarray]], *,
                      height: int = 340) -> go.Figure:
-    """Per schedule, the error gain of each step of a short chain (log y): ``gains[i]`` holds the gains with
-    steps evenly in t (solid) and evenly in log-SNR (dotted), in `core.sampler.SPACINGS` order."""
+    """Per schedule, the error gain of each step of a short chain (log y): ``gains[i]`` maps a spacing of the
+    steps to their gains; evenly in t is drawn solid, evenly in log-SNR dotted."""
     fig = go.Figure()
     for schedule, per_spacing in zip(schedules, gains):
         color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
         label = schedule_label(schedule)
-        for values, (dash, spaced) in zip(per_spacing, [("solid", "evenly in t"), ("dot", "evenly in log-SNR")]):
+        for spacing, values in per_spacing.items():
+            spaced, dash = SPACING_LABELS[spacing], "solid" if spacing == "uniform" else "dot"
             fig.add_trace(go.Scatter(
                 x=np.arange(1, len(values) + 1), y=values, mode="lines+markers", name=f"{label}, {spaced}",
                 line=dict(color=color, width=2, dash=dash), marker=dict(size=4, color=color),

@@ -38,7 +38,7 @@ from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
 )
-from core.sampler import SPACINGS, chain_timesteps, initial_noise, iter_sample
+from core.sampler import SPACING_LABELS, SPACINGS, chain_timesteps, initial_noise, iter_sample
 from core.schedules import schedule_from_config
 from core.trainer import resolve_device
 
@@ -55,8 +55,7 @@ SAMPLERS = [
     ("DDIM (η, steps)", "ddim"),
 ]
 SAMPLER_VALUES = {value for _, value in SAMPLERS}
-SPACING_CHOICES = [("evenly in t", "uniform"), ("evenly in log-SNR", "log_snr")]
-SPACING_LABELS = {value: label for label, value in SPACING_CHOICES}
+SPACING_CHOICES = [(SPACING_LABELS[spacing], spacing) for spacing in SPACINGS]
 NO_CHECKPOINTS = (
     "No checkpoint yet: none is shipped in checkpoints/ on this server and you have not trained one. "
     "Train a model in the **Train** tab (a few seconds to a minute) and it will appear here."

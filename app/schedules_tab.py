@@ -150,7 +150,7 @@ def compare(names, T, data, digit, upload_path, seed, log_beta, *param_values) -
         figures.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px),
         summary_table(schedules),
         warning_html(schedules),
-        figures.step_gain_figure(schedules, [[step_gains(s, spacing) for spacing in SPACINGS] for s in schedules]),
+        figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS} for s in schedules]),
     )
 
 

@@ -52,6 +52,7 @@ Spacing = Literal["uniform", "log_snr"]
 METHODS: tuple[Method, ...] = ("ddpm", "ddim")
 VARIANCES: tuple[Variance, ...] = ("small", "large")
 SPACINGS: tuple[Spacing, ...] = ("uniform", "log_snr")
+SPACING_LABELS: dict[Spacing, str] = {"uniform": "evenly in t", "log_snr": "evenly in log-SNR"}
 
 
 @dataclass

@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Sequence
 
+import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -64,10 +65,13 @@ def fast_figure(data: list[dict], layout: dict) -> PlotData:
     return PlotData(type="plotly", plot=pio.to_json({"data": data, "layout": layout}, validate=False))
 
 
-def as_figure(plot: PlotData | go.Figure) -> go.Figure:
-    """A validated go.Figure from what a handler returned (raises if the JSON breaks plotly's schema)."""
+def as_figure(plot: PlotData | gr.Plot | go.Figure) -> go.Figure:
+    """A validated go.Figure from what a handler returned: a figure, or a `gr.Plot` update holding one
+    (raises if the JSON breaks plotly's schema)."""
     if isinstance(plot, go.Figure):
         return plot
+    if isinstance(plot, gr.Plot):
+        return go.Figure(json.loads(plot.value["plot"]))
     return go.Figure(json.loads(plot.plot))
 
 

@@ -54,6 +54,7 @@ from core.checkpoints import (
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import load_training_data
 from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, dataset_available
+from core.sampler import SPACING_LABELS
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
 from core.trainer import (
@@ -70,6 +71,7 @@ MAX_PLOT_POINTS = 1500  # the loss curve is thinned to about this many points pe
 SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the run's steps (centred)
 PREVIEW_POINTS = 1000  # 2D preview samples
 PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
+PREVIEW_LABEL = "Samples from the current (EMA) weights"  # until the first preview names its step and sampler
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
@@ -300,6 +302,23 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
     return figures.fast_figure(data, layout)
 
 
+def preview_plot(kind: str, samples: torch.Tensor, caption: str) -> gr.Plot:
+    """The preview plot, labelled with the weights, the step and the sampler that drew it."""
+    return gr.Plot(preview_figure(kind, samples), label=caption)
+
+
+def chain_caption(method: str, steps: int, spacing: str, T: int) -> str:
+    """E.g. "DDPM, 100 of T = 1000 steps, evenly in log-SNR" or "DDPM, all T = 1000 steps"."""
+    if steps >= T:
+        return f"{method.upper()}, all T = {T} steps"
+    return f"{method.upper()}, {steps} of T = {T} steps, {SPACING_LABELS[spacing]}"  # type: ignore[index]
+
+
+def quick_chain_caption(trainer: Trainer) -> str:
+    c = trainer.config
+    return chain_caption(c.preview_method, min(c.preview_steps, trainer.schedule.T), c.preview_spacing, trainer.schedule.T)
+
+
 def preview_figure(kind: str, preview: torch.Tensor):
     if kind == "2d":
         return figures.points_figure(preview.numpy(), height=380, name="samples")
@@ -410,10 +429,14 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
     run.previewed.set()
 
 
-def final_preview(trainer: Trainer, kind: str):
+def final_preview(trainer: Trainer, kind: str) -> gr.Plot:
     """Samples from the run's saved (EMA) weights. 2D takes the full DDPM chain, the Reverse tab's default for
     2D; images the quick DDIM chain of the in-run previews."""
-    return preview_figure(kind, trainer.preview(full_chain=kind == "2d"))
+    full = kind == "2d"
+    T = trainer.schedule.T
+    chain = chain_caption("ddpm", T, "uniform", T) if full else quick_chain_caption(trainer)
+    return preview_plot(kind, trainer.preview(full_chain=full),
+                        f"Samples from the saved (EMA) weights after {trainer.step:,} steps · {chain}")
 
 
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
@@ -465,7 +488,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
     gamma = plan.min_snr_gamma
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
-            loss_figure([], min_snr_gamma=gamma), None, gr.skip()  # None: clear the previous run's preview
+            loss_figure([], min_snr_gamma=gamma), gr.Plot(None, label=PREVIEW_LABEL), gr.skip()  # clear the last run's
         try:
             tensor, info = load_training_data(plan.data, seed=plan.seed)
         except (DataUnavailableError, ValueError, OSError) as err:
@@ -487,8 +510,9 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
                               name=f"train-{key}", daemon=True)
     losses: list[float] = []
     last: TrainEvent | None = None
-    preview = None
+    preview: TrainEvent | None = None
     preview_update: Any = gr.skip()
+    chain = quick_chain_caption(trainer)
     try:
         thread.start()
         done = False
@@ -511,8 +535,9 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
                 losses.extend(item.losses)
                 last = item
                 if item.preview is not None:
-                    preview = item.preview
-            preview_update = preview_figure(plan.kind, preview) if preview is not None else gr.skip()
+                    preview = item
+            preview_update = gr.skip() if preview is None else preview_plot(
+                plan.kind, preview.preview, f"Samples from the EMA weights at step {preview.step:,} · {chain}")
             if done:
                 break
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
@@ -634,10 +659,10 @@ def build() -> gr.State:
             status = gr.HTML(status_html("Press <b>Start training</b>. The default run (swiss roll, 3000 steps) "
                                          "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status")
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
-            preview = gr.Plot(label="Samples from the current (EMA) weights", elem_id="train-preview")
-            gr.Markdown(f"Previews of 2D data: DDPM over {PREVIEW_STEPS['2d']} steps spaced evenly in log-SNR (DDIM "
-                        "would throw points far out on the cosine and sigmoid schedules), the last one over all T "
-                        f"steps. Images: DDIM, {PREVIEW_STEPS['image']} steps, x̂₀ clipped to [−1, 1].")
+            preview = gr.Plot(label=PREVIEW_LABEL, elem_id="train-preview")
+            gr.Markdown("2D previews use DDPM: DDIM would throw points far out on the cosine and sigmoid schedules "
+                        "(see the step gains in the **Schedules** tab). Image previews use DDIM with x̂₀ clipped to "
+                        "[−1, 1], which keeps it sound.")
 
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)

@@ -27,8 +27,10 @@ def _client(url: str) -> Client:
 
 
 def _plot(value: dict) -> dict:
-    """The plotly JSON a gr.Plot output carries."""
-    assert value["type"] == "plotly", value.get("type")
+    """The plotly JSON a gr.Plot output carries (also inside an update that relabels the plot)."""
+    if value.get("__type__") == "update":
+        value = value["value"]
+    assert value["type"] == "plotly", value
     return json.loads(value["plot"])
 
 
@@ -131,6 +133,7 @@ def test_train_then_reverse(app_url: str) -> None:
     traces = _plot(loss_plot)["data"]
     assert traces and len(traces[0]["x"]) == TRAIN_STEPS, "the loss curve does not have one point per step"
     assert _plot(preview)["data"][0]["type"] == "scatter"
+    assert preview.get("label", "").startswith("Samples from the saved (EMA) weights after 100 steps"), preview.keys()
 
     dropdown, info = client.predict(None, api_name="/refresh")
     path = dropdown["value"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import types
 from pathlib import Path
 
@@ -65,7 +66,13 @@ def test_smoothed_loss_follows_a_falling_loss_without_lag_and_damps_noise():
 
 def test_short_run_streams_and_saves_for_that_user_only(isolated):
     outputs = drain(train_tab.train_run(req("alice"), *args()))
-    assert outputs[0][2] is None, "a new run clears the previous run's preview"
+    cleared = outputs[0][2]
+    assert cleared.value is None and cleared.label == train_tab.PREVIEW_LABEL, "a new run clears the last preview"
+    # every preview names the weights, the step and the sampler; the last one comes from the saved weights
+    labels = [o[2].label for o in outputs[1:] if isinstance(o[2], gr.Plot)]
+    assert "Samples from the EMA weights at step 50 · DDPM, all T = 100 steps" in labels, labels  # 100 ≥ T
+    assert train_tab.chain_caption("ddpm", 100, "log_snr", 1000) == "DDPM, 100 of T = 1000 steps, evenly in log-SNR"
+    assert labels[-1] == "Samples from the saved (EMA) weights after 60 steps · DDPM, all T = 100 steps"
     counts = [loss_points(o[1]) for o in outputs if not isinstance(o[1], dict)]
     assert len(counts) >= 3 and counts[-1] == 60
     assert counts == sorted(counts) and len(set(counts)) >= 2  # the curve grows while it streams
@@ -103,7 +110,10 @@ def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated
     status, trained = train_tab.stop_run(req("alice"), [])
     assert "Stopped after" in status and len(trained) == 1
     gen.close()  # as in the app: Stop cancels the streaming event
-    picture = figures.as_figure(train_tab.preview_after_stop(req("alice"))).data[0]
+    final = train_tab.preview_after_stop(req("alice"))
+    assert re.fullmatch(r"Samples from the saved \(EMA\) weights after \d+ steps · DDIM, 50 of T = 100 steps, evenly in t",
+                        final.label), final.label
+    picture = figures.as_figure(final).data[0]
     assert picture.type == "image" and picture.source.startswith("data:image/")  # 16 samples from the saved weights
     assert train_tab.preview_after_stop(req("bob")) == gr.skip()  # another session gets nothing
 

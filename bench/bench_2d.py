@@ -1,6 +1,6 @@
 """Benchmark the 2D engine on this machine; prints figures (not a test).
 
-    python bench/bench_2d.py            # all three parts
+    python bench/bench_2d.py            # all four parts
     python bench/bench_2d.py --skip-train
 
 1. Training: the CLI defaults on the swiss roll (MLP, linear schedule, T = 1000): wall-clock
@@ -9,6 +9,9 @@
    stepping the same model in the same run: a textbook loop (Algorithm 2 written per step with
    tensor indexing, as in tiny-diffusion and most tutorials) and diffusers' DDPMScheduler.
 3. Callback overhead: the same chain with a per-step callback that reads the record (goal ≤ 5%).
+4. Preview samplers: the Train tab's 2D preview (1,000 points, DDPM over 100 steps evenly in log-SNR)
+   against the DDIM-50 it replaced and the full chain, on the shipped swiss_roll_cosine and
+   swiss_roll_linear: seconds per preview and the sliced-Wasserstein ratio of 2,000 samples.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.checkpoints import load_checkpoint  # noqa: E402
 from core.data import make_toy2d  # noqa: E402
 from core.metrics import sliced_wasserstein_ratio  # noqa: E402
 from core.mlp import MLPConfig, MLPDenoiser  # noqa: E402
@@ -32,6 +36,8 @@ from core.train import DEFAULTS  # noqa: E402
 from core.trainer import TrainConfig, Trainer  # noqa: E402
 
 N_POINTS = 2000
+PREVIEW_POINTS = 1000  # as in the Train tab
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 def best_of(fn, repeats: int) -> float:
@@ -123,6 +129,22 @@ def bench_sampling(repeats: int) -> None:
     print(f"callback  per-step callback overhead: {100 * statistics.median(overheads):+.1f}% (median of {repeats}; goal ≤ 5%)")
 
 
+def bench_previews(repeats: int) -> None:
+    samplers = [("DDIM-50, evenly in t", dict(method="ddim", steps=50)),
+                ("DDPM-100, evenly in log-SNR", dict(method="ddpm", steps=100, spacing="log_snr")),
+                ("DDPM, all 1000 steps", dict(method="ddpm"))]
+    print(f"previews  {PREVIEW_POINTS} points per preview; SW ratio of {N_POINTS} samples (1 = as good as real data)")
+    for name in ("swiss_roll_cosine", "swiss_roll_linear"):
+        ckpt = load_checkpoint(CHECKPOINTS / name)
+        for label, options in samplers:
+            x_T, g = initial_noise((PREVIEW_POINTS, 2), seed=1)
+            seconds = best_of(lambda: sample(ckpt.model, ckpt.schedule, x_T, generator=g, **options), repeats)
+            x_T, g = initial_noise((N_POINTS, 2), seed=0)
+            x0 = sample(ckpt.model, ckpt.schedule, x_T, generator=g, **options)
+            ratio = sliced_wasserstein_ratio(x0, lambda n, s: make_toy2d("swiss_roll", n, seed=s), seed=0)
+            print(f"  {name:<18} {label:<28} {seconds:5.2f} s   SW ratio {ratio:8.2f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skip-train", action="store_true")
@@ -132,6 +154,7 @@ def main() -> None:
     if not args.skip_train:
         bench_training()
     bench_sampling(args.repeats)
+    bench_previews(args.repeats)
 
 
 if __name__ == "__main__":

@@ -314,9 +314,9 @@ def chain_caption(method: str, steps: int, spacing: str, T: int) -> str:
     return f"{method.upper()}, {steps} of T = {T} steps, {SPACING_LABELS[spacing]}"  # type: ignore[index]
 
 
-def quick_chain_caption(trainer: Trainer) -> str:
-    c = trainer.config
-    return chain_caption(c.preview_method, min(c.preview_steps, trainer.schedule.T), c.preview_spacing, trainer.schedule.T)
+def preview_caption(trainer: Trainer, full_chain: bool = False) -> str:
+    """The sampler of `Trainer.preview`, for the plot's label."""
+    return chain_caption(**trainer.preview_chain(full_chain), T=trainer.schedule.T)  # type: ignore[arg-type]
 
 
 def preview_figure(kind: str, preview: torch.Tensor):
@@ -433,10 +433,8 @@ def final_preview(trainer: Trainer, kind: str) -> gr.Plot:
     """Samples from the run's saved (EMA) weights. 2D takes the full DDPM chain, the Reverse tab's default for
     2D; images the quick DDIM chain of the in-run previews."""
     full = kind == "2d"
-    T = trainer.schedule.T
-    chain = chain_caption("ddpm", T, "uniform", T) if full else quick_chain_caption(trainer)
-    return preview_plot(kind, trainer.preview(full_chain=full),
-                        f"Samples from the saved (EMA) weights after {trainer.step:,} steps · {chain}")
+    caption = f"Samples from the saved (EMA) weights after {trainer.step:,} steps · {preview_caption(trainer, full)}"
+    return preview_plot(kind, trainer.preview(full_chain=full), caption)
 
 
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
@@ -512,7 +510,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
     last: TrainEvent | None = None
     preview: TrainEvent | None = None
     preview_update: Any = gr.skip()
-    chain = quick_chain_caption(trainer)
+    chain = preview_caption(trainer)
     try:
         thread.start()
         done = False

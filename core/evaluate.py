@@ -39,6 +39,14 @@ def parse_sampler(text: str) -> tuple[str, int | None, str]:
         raise ValueError(f"sampler {text!r}: STEPS must be a whole number") from None
 
 
+def sampler_key(text: str, T: int) -> str:
+    """The key of a sampler's results in the JSON: "ddpm" → "ddpm-1000" (at T = 1000), "ddim" → "ddim-50",
+    "ddpm:100:log_snr" → "ddpm-100-log_snr"."""
+    method, steps, spacing = parse_sampler(text)
+    key = f"{method}-{steps or (T if method == 'ddpm' else min(50, T))}"
+    return key + ("-log_snr" if spacing == "log_snr" else "")
+
+
 def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_dir: str | None = None) -> dict[str, Any]:
     """{sampler label: metrics} for a loaded checkpoint (raises ValueError when it cannot be measured)."""
     info = ckpt.data
@@ -48,18 +56,18 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
     results: dict[str, Any] = {}
     for text in samplers:
         method, steps, spacing = parse_sampler(text)
+        key = sampler_key(text, ckpt.schedule.T)
         x_T, generator = initial_noise((n,) + info.shape, seed=seed, device=device)
         start = time.perf_counter()
         x0 = sample(ckpt.model, ckpt.schedule, x_T, method=method, steps=steps, spacing=spacing,
                     clip_x0=info.clip_x0, generator=generator)
         seconds = time.perf_counter() - start
-        label = f"{method}-{steps or (ckpt.schedule.T if method == 'ddpm' else 50)}" + ("-log_snr" if spacing == "log_snr" else "")
         if info.kind == "2d":
             ratio = sliced_wasserstein_ratio(x0.cpu(), lambda k, s: make_toy2d(info.name, k, seed=s), seed=seed)
-            results[label] = {"sliced_wasserstein_ratio": round(ratio, 4), "n": n, "sampling_seconds": round(seconds, 2)}
+            results[key] = {"sliced_wasserstein_ratio": round(ratio, 4), "n": n, "sampling_seconds": round(seconds, 2)}
         else:
             quality = image_quality(x0.cpu(), info.name, seed=seed, root=data_dir)
-            results[label] = {**quality, "sampling_seconds": round(seconds, 2)}
+            results[key] = {**quality, "sampling_seconds": round(seconds, 2)}
     return results
 
 

@@ -264,21 +264,24 @@ class Trainer:
         self._bucket_sum.index_add_(0, bucket, per_example.double())
         self._bucket_count.index_add_(0, bucket, torch.ones_like(bucket, dtype=torch.float64))
 
+    def preview_chain(self, full_chain: bool = False) -> dict[str, object]:
+        """The sampler of a preview, as `core.sampler.sample` options (method, steps, spacing): the quick chain
+        of the config, or with ``full_chain`` DDPM over all T steps (the reference; slower)."""
+        if full_chain:
+            return {"method": "ddpm", "steps": self.schedule.T, "spacing": "uniform"}
+        c = self.config
+        return {"method": c.preview_method, "steps": min(c.preview_steps, self.schedule.T), "spacing": c.preview_spacing}
+
     def preview(self, n: int | None = None, *, seed: int | None = None, full_chain: bool = False) -> torch.Tensor:
-        """n samples (CPU) from the sampling weights: the quick chain of the config (preview_method,
-        preview_steps, preview_spacing), or with ``full_chain`` DDPM over all T steps (the reference; slower)."""
+        """n samples (CPU) from the sampling weights, drawn by `preview_chain`."""
         n = n or self.config.preview_n
         generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 1 if seed is None else seed)
         x_T = torch.randn((n,) + tuple(self.data.shape[1:]), generator=generator, device=self.device)
         model = self.sampling_model
         was_training = model.training
         model.eval()
-        c = self.config
-        if full_chain:
-            chain: dict = {"method": "ddpm"}
-        else:
-            chain = {"method": c.preview_method, "steps": min(c.preview_steps, self.schedule.T), "spacing": c.preview_spacing}
-        x0 = sample(model, self.schedule, x_T, **chain, clip_x0=c.clip_x0, generator=generator)
+        x0 = sample(model, self.schedule, x_T, **self.preview_chain(full_chain), clip_x0=self.config.clip_x0,
+                    generator=generator)
         model.train(was_training)
         return x0.float().cpu()
 

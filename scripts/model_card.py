@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.checkpoints import load_checkpoint, list_checkpoints, read_config, training_history  # noqa: E402
+from core.evaluate import sampler_key  # noqa: E402
 from core.schedules import SCHEDULE_LABELS  # noqa: E402
 from core.train import DEFAULTS  # noqa: E402
 from core.trainer import loss_name  # noqa: E402
@@ -272,7 +273,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
 
         beta_T, alpha_T = float(schedule.betas[-1]), float(schedule.alphas[-1])
         gain = beta_T / math.sqrt(alpha_T * (1 - schedule.alpha_bar_T))
-        ddpm_ratio = results.get(f"ddpm-{schedule.T}", {}).get("sliced_wasserstein_ratio", 0)
+        ddpm_ratio = results.get(sampler_key("ddpm", schedule.T), {}).get("sliced_wasserstein_ratio", 0)
         if gain > 1 and ddpm_ratio > 1.5:
             lines += [
                 f"**Known problem: sampling blows up.** This schedule ends with β_T = {beta_T:.3g} (ᾱ_T = "
@@ -346,8 +347,8 @@ def known_problems(root: Path) -> list[str]:
     blowups, ddim_bad = [], []
     for ckpt_dir in list_checkpoints(root):
         results = sampler_results(card_evaluation(ckpt_dir) or {})
-        ddpm = results.get(f"ddpm-{read_config(ckpt_dir)['schedule']['T']}", {}).get("sliced_wasserstein_ratio")
-        ddim = results.get("ddim-50", {}).get("sliced_wasserstein_ratio")
+        T = read_config(ckpt_dir)["schedule"]["T"]
+        ddpm, ddim = (results.get(sampler_key(s, T), {}).get("sliced_wasserstein_ratio") for s in ("ddpm", "ddim:50"))
         if ddpm is not None and ddpm > 1.5:
             blowups.append(f"`{ckpt_dir.name}`")
         elif ddim is not None and ddpm is not None and ddim > 2 * max(ddpm, 1.0):
@@ -399,7 +400,7 @@ def render_index(root: Path) -> str:
         results = sampler_results(evaluation or {})
         if data["kind"] == "2d":
             ratios = [results.get(k, {}).get("sliced_wasserstein_ratio")
-                      for k in (f"ddpm-{sched['T']}", "ddim-50", "ddpm-100-log_snr")]
+                      for k in (sampler_key(s, sched["T"]) for s in SAMPLERS_2D)]
             if evaluation is None:
                 rows_2d.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | | |")
             else:

@@ -48,6 +48,17 @@ _TRAIL0 = 5
 TRAIL_COLORS = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 _PALETTE_HEX = ["#ffffff", "#444444", "#e6e6e6", "#3182bd", "#222222", *TRAIL_COLORS]
 PINNED_POINTS = len(TRAIL_COLORS)
+TRAIL_FRACTION = 0.1  # a pinned point's path is drawn over this share of the chain's steps, behind it
+
+
+def trail_steps(n_steps: int) -> int:
+    """Steps of path drawn behind each pinned point: the last tenth of the chain, at least 2.
+
+    The whole path from x_T is a tangle: the first reverse steps add noise of σ ≈ 1 (on a cosine
+    schedule, or on any chain of few steps), so each path starts with jumps across the plot. A
+    tail that moves with the point shows where it is heading now, and how it settles at the end.
+    """
+    return max(2, math.ceil(TRAIL_FRACTION * n_steps))
 
 
 def _palette() -> list[int]:
@@ -105,13 +116,15 @@ def _axes_background() -> PIL.Image.Image:
 
 
 def render_points_frames(
-    clouds: Sequence[np.ndarray], frame_states: Sequence[int], trails: np.ndarray, ts: Sequence[int]
+    clouds: Sequence[np.ndarray], frame_states: Sequence[int], trails: np.ndarray, ts: Sequence[int],
+    tail: int,
 ) -> list[PIL.Image.Image]:
     """One frame per point cloud.
 
     clouds: per frame, the points (N, 2) in model coordinates; frame_states: per frame, its index
     into ``trails`` (K, S+1, 2) holding the K pinned points at every state of the chain; ts: per
-    frame, the timestep shown in the label.
+    frame, the timestep shown in the label; tail: how many steps of each pinned point's path are
+    drawn behind it (see `trail_steps`).
     """
     background = _axes_background()
     font = _font(15)[0]
@@ -132,7 +145,8 @@ def render_points_frames(
         image.putpalette(_palette())
         draw = PIL.ImageDraw.Draw(image)
         for k in range(trails.shape[0]):
-            path = list(zip(trail_col[k, : state + 1].tolist(), trail_row[k, : state + 1].tolist()))
+            first = max(0, state - tail)
+            path = list(zip(trail_col[k, first : state + 1].tolist(), trail_row[k, first : state + 1].tolist()))
             colour = _TRAIL0 + k
             if len(path) > 1:
                 draw.line(path, fill=colour, width=2)

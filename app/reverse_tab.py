@@ -248,8 +248,11 @@ def sample_chain(
 def render(chain: Chain) -> tuple[list, list[str], int]:
     """(browser frames, captions, display width) for the player."""
     if chain.kind == "2d":
-        frames = player.render_points_frames(chain.x, chain.frame_states, chain.trails, chain.frame_ts)
-        return frames, ["x_t (t = {t}) · lines: paths of 8 pinned points"], player.PLOT_SIZE
+        steps = len(chain.state_ts) - 1
+        tail = player.trail_steps(steps)
+        frames = player.render_points_frames(chain.x, chain.frame_states, chain.trails, chain.frame_ts, tail)
+        caption = f"x_t (t = {{t}}) · lines: {player.PINNED_POINTS} pinned points' last {tail} of {steps} steps"
+        return frames, [caption], player.PLOT_SIZE
     if chain.kind == "image":
         n = len(chain.x[0])
         nrow = max(1, math.ceil(math.sqrt(n)))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 import imageio.v2 as imageio
+import numpy as np
 import PIL.Image
 import pytest
 import torch
@@ -107,6 +108,33 @@ def test_strided_chain_can_space_its_steps_evenly_in_log_snr(toy_ckpt):
     assert "100 of T = 100 steps ·" in full  # all T steps: no spacing to speak of
     with pytest.raises(gr.Error, match="step spacing"):
         reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 30, 0, 10, "karras", [str(toy_ckpt)], progress=None)
+
+
+def test_pinned_points_draw_only_the_tail_of_their_paths():
+    """A pinned point's path is drawn over its last `trail_steps` steps: older jumps are not drawn."""
+    steps = 40
+    tail = player.trail_steps(steps)
+    assert tail == 4 and player.trail_steps(1000) == 100 and player.trail_steps(5) == 2
+    path = np.zeros((1, steps + 1, 2))
+    path[0, :10] = [-3.0, -3.0]  # parked in the bottom-left corner for the first 9 steps
+    path[0, 10:, 0] = np.linspace(0.0, 3.0, steps - 9)  # then a walk along y = 0 to the right
+    cloud = np.zeros((0, 2))
+    trail_colour = 5  # palette index of the first pinned point
+
+    def drawn(state: int) -> np.ndarray:
+        frame = player.render_points_frames([cloud], [state], path, [0], tail)[0]
+        return np.asarray(frame) == trail_colour
+
+    corner_col, corner_row = (int(v) for v in player._to_pixels(np.array([-3.0, -3.0])))
+    near_corner = np.s_[corner_row - 6 : corner_row + 7, corner_col - 6 : corner_col + 7]
+    assert drawn(5)[near_corner].any()  # still there
+    assert drawn(12)[near_corner].any()  # left 3 steps ago: the line from the corner is drawn
+    late = drawn(steps)
+    assert not late[near_corner].any()  # left 31 steps ago: that jump is no longer drawn
+    end_col = int(player._to_pixels(np.array([3.0, 0.0]))[0])
+    tail_start_col = int(player._to_pixels(path[0, steps - tail])[0])
+    columns = np.flatnonzero(late.any(axis=0))
+    assert columns.min() >= tail_start_col - 5 and columns.max() <= end_col + 5
 
 
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):

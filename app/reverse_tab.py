@@ -38,7 +38,7 @@ from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
 )
-from core.sampler import SPACING_LABELS, SPACINGS, chain_timesteps, initial_noise, iter_sample
+from core.sampler import SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample
 from core.schedules import schedule_from_config
 from core.trainer import resolve_device
 
@@ -279,14 +279,13 @@ def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str, s
     return str(folder), str(gif), str(mp4)
 
 
-def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: str) -> str:
+def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing) -> str:
     ts = chain.frame_ts
     steps = len(chain.state_ts) - 1
     T = checkpoint.schedule.T
-    spaced = f" ({SPACING_LABELS[spacing]})" if steps < T else ""
     listing = ", ".join(str(t) for t in ts)
     return (
-        f"**{html.escape(checkpoint.name)}** · {method_label}, {steps} of T = {T} steps{spaced} · "
+        f"**{html.escape(checkpoint.name)}** · {method_label}, {describe_steps(steps, T, spacing)} · "
         f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s.\n\n"
         f"<details><summary>t of each frame (t = {ts[0]} … {ts[-1]})</summary>{listing}</details>"
     )

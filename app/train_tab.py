@@ -54,7 +54,7 @@ from core.checkpoints import (
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import load_training_data
 from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, dataset_available
-from core.sampler import SPACING_LABELS
+from core.sampler import describe_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
 from core.trainer import (
@@ -309,9 +309,7 @@ def preview_plot(kind: str, samples: torch.Tensor, caption: str) -> gr.Plot:
 
 def chain_caption(method: str, steps: int, spacing: str, T: int) -> str:
     """E.g. "DDPM, 100 of T = 1000 steps, evenly in log-SNR" or "DDPM, all T = 1000 steps"."""
-    if steps >= T:
-        return f"{method.upper()}, all T = {T} steps"
-    return f"{method.upper()}, {steps} of T = {T} steps, {SPACING_LABELS[spacing]}"  # type: ignore[index]
+    return f"{method.upper()}, {describe_steps(steps, T, spacing)}"  # type: ignore[arg-type]
 
 
 def preview_caption(trainer: Trainer, full_chain: bool = False) -> str:

@@ -55,6 +55,13 @@ SPACINGS: tuple[Spacing, ...] = ("uniform", "log_snr")
 SPACING_LABELS: dict[Spacing, str] = {"uniform": "evenly in t", "log_snr": "evenly in log-SNR"}
 
 
+def describe_steps(steps: int, T: int, spacing: Spacing) -> str:
+    """A chain's steps in words: "all T = 1000 steps" or "100 of T = 1000 steps, evenly in log-SNR"."""
+    if steps >= T:
+        return f"all T = {T} steps"
+    return f"{steps} of T = {T} steps, {SPACING_LABELS[spacing]}"
+
+
 @dataclass
 class StepRecord:
     """One reverse step t → t_prev (all tensors shaped like x_t, on the model's device)."""

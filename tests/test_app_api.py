@@ -145,7 +145,7 @@ def test_train_then_reverse(app_url: str) -> None:
     assert 'class="ddpm-player"' in page and 'data-frames="20"' in page
     ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
     assert ts[0] == TRAIN_T and ts[-1] == 0 and ts == sorted(ts, reverse=True)
-    assert f"{TRAIN_T} of T = {TRAIN_T} steps" in stats, stats
+    assert f"all T = {TRAIN_T} steps" in stats, stats
     assert _file(gif).endswith(".gif") and _file(sprite).endswith(".png")
     chain_id = re.search(r'data-id="([^"]+)"', page).group(1)
     assert chain_id in _file(sprite)

@@ -102,10 +102,10 @@ def test_strided_chain_can_space_its_steps_evenly_in_log_snr(toy_ckpt):
     expected = log_snr_timesteps(checkpoint.schedule, 20, "ddpm") + [0]
     assert expected != timesteps(100, 20, "ddpm") + [0]
     assert f'data-ts="{",".join(map(str, expected))}"' in page
-    assert "20 of T = 100 steps (evenly in log-SNR)" in stats
+    assert "20 of T = 100 steps, evenly in log-SNR ·" in stats
     _, full, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "log_snr",
                                        [str(toy_ckpt)], progress=None)
-    assert "100 of T = 100 steps ·" in full  # all T steps: no spacing to speak of
+    assert "all T = 100 steps ·" in full  # all T steps: no spacing to speak of
     with pytest.raises(gr.Error, match="step spacing"):
         reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 30, 0, 10, "karras", [str(toy_ckpt)], progress=None)
 

@@ -47,6 +47,13 @@ def sampler_key(text: str, T: int) -> str:
     return key + ("-log_snr" if spacing == "log_snr" else "")
 
 
+def sampler_of_key(key: str) -> str:
+    """The inverse of `sampler_key`: "ddim-50" → "ddim:50", "ddpm-100-log_snr" → "ddpm:100:log_snr"."""
+    text = key.replace("-", ":")
+    parse_sampler(text)  # a key that `sampler_key` cannot have made raises ValueError
+    return text
+
+
 def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_dir: str | None = None) -> dict[str, Any]:
     """{sampler label: metrics} for a loaded checkpoint (raises ValueError when it cannot be measured)."""
     info = ckpt.data

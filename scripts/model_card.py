@@ -150,10 +150,10 @@ def count_outliers(ckpt: Any, label: str, n: int, seed: int, factor: float = 3.0
     import torch
 
     from core.data import make_toy2d
-    from core.evaluate import parse_sampler
+    from core.evaluate import parse_sampler, sampler_of_key
     from core.sampler import initial_noise, sample
 
-    method, steps, spacing = parse_sampler(label.replace("-", ":"))
+    method, steps, spacing = parse_sampler(sampler_of_key(label))
     x_T, generator = initial_noise((n, 2), seed=seed)
     x0 = sample(ckpt.model, ckpt.schedule, x_T, method=method, steps=steps, spacing=spacing, generator=generator)
     radius = float(make_toy2d(ckpt.data.name, n, seed=1_000_003 + seed).norm(dim=1).max())

@@ -53,6 +53,18 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     assert report["ddpm-10-log_snr"]["sliced_wasserstein_ratio"] > 0
 
 
+def test_evaluation_keys_name_their_sampler_both_ways() -> None:
+    from core.evaluate import parse_sampler, sampler_key, sampler_of_key
+
+    for text, key in [("ddpm", "ddpm-1000"), ("ddim", "ddim-50"), ("ddim:20", "ddim-20"),
+                      ("ddpm:100:log_snr", "ddpm-100-log_snr"), ("ddim:50:uniform", "ddim-50")]:
+        assert sampler_key(text, 1000) == key
+        assert parse_sampler(sampler_of_key(key))[:2] == (parse_sampler(text)[0], int(key.split("-")[1]))
+        assert sampler_key(sampler_of_key(key), 1000) == key
+    with pytest.raises(ValueError, match="SPACING"):
+        sampler_of_key("ddpm-100-karras")
+
+
 def test_init_from_continues_a_checkpoint(tmp_path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     r = run("core.train", "--data", "moons", "--T", "100", "--steps", "60", "--batch", "64", "--out", str(first),

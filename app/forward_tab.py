@@ -18,17 +18,15 @@ import torch
 
 from app import controls, figures, images
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
+from core.image_data import IMAGE_DATASETS, available_datasets, short_label
 from core.schedules import NoiseSchedule
 
 N_POINTS = 2_000  # points of a 2D toy
-N_DIGITS = 64  # bundled MNIST digits shown, as an 8 × 8 grid
+N_IMAGES = 64  # images shown (bundled MNIST digits, or the first of a data set), as an 8 × 8 grid
 GRID_COLUMNS = 8
 MNIST = "mnist"
 UPLOAD = "upload"
-DATA_CHOICES = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES] + [
-    ("MNIST digits (8 × 8 grid)", MNIST),
-    ("Uploaded picture", UPLOAD),
-]
+DATASET_NAMES = tuple(name for name in IMAGE_DATASETS if name != MNIST)  # listed when their files are present
 DEFAULT_DATA = MNIST
 MAX_SEED = 2**63 - 1
 CHUNK_ELEMENTS = 30_000  # below torch's 32k grain size, element-wise ops stay on the calling thread
@@ -50,12 +48,27 @@ class ForwardState:
 # ----- pure pieces (tested directly) ----------------------------------------------------------
 
 
+def data_choices() -> tuple[list[tuple[str, str]], str | None]:
+    """(dropdown choices, a note on the data sets not listed): the 2D toys, the bundled MNIST digits, the
+    Fashion-MNIST and CIFAR-10 images when their files are in the data directory, and an uploaded picture."""
+    available = [name for name in available_datasets() if name in DATASET_NAMES]
+    choices = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES]
+    choices += [("MNIST digits (8 × 8 grid)", MNIST)]
+    choices += [(f"{short_label(name)} (8 × 8 grid)", name) for name in available]
+    choices += [("Uploaded picture", UPLOAD)]
+    missing = [short_label(name) for name in DATASET_NAMES if name not in available]
+    note = f"{' and '.join(missing)}: listed when the server's data folder (DDPM_DATA_DIR) holds their files." if missing else None
+    return choices, note
+
+
 def load_data(data: str, upload_path: str | None) -> tuple[str, torch.Tensor]:
-    """(kind, x0) for a data choice: a 2D toy, the bundled digits, or the uploaded picture."""
+    """(kind, x0) for a data choice: a 2D toy, the bundled digits, images of a data set, or the uploaded picture."""
     if data in TOY2D_NAMES:
         return "points", make_toy2d(data, N_POINTS, seed=0)
     if data == MNIST:
-        return "images", images.mnist_digits(N_DIGITS)
+        return "images", images.mnist_digits(N_IMAGES)
+    if data in DATASET_NAMES:
+        return "images", images.dataset_images(data, N_IMAGES)
     if data == UPLOAD:
         return "images", images.upload_to_model(upload_path)
     raise gr.Error(f"Unknown data choice {data!r}; pick one from the list.")
@@ -230,7 +243,8 @@ def build() -> None:
     state = gr.State(initial)
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            data = gr.Dropdown(choices=DATA_CHOICES, value=DEFAULT_DATA, label="Data x₀")
+            choices, note = data_choices()
+            data = gr.Dropdown(choices=choices, value=DEFAULT_DATA, label="Data x₀", info=note)
             upload = gr.File(
                 label="Your picture (PNG/JPEG/WebP/BMP, ≤ 20 MP, still)", file_types=["image"], height=110
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import gradio as gr
@@ -17,7 +17,7 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 
-from core.image_data import to_model_range
+from core.image_data import DataUnavailableError, data_root, load_image_dataset, short_label, to_model_range
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 MNIST_SAMPLE = ASSETS / "mnist_sample.npy"  # made by scripts/make_mnist_sample.py
@@ -113,6 +113,27 @@ def mnist_digits(n: int = 64) -> torch.Tensor:
     if not 1 <= n <= len(digits):
         raise ValueError(f"there are {len(digits)} bundled digits, asked for {n}")
     return uint8_to_model(digits[:n].copy()).unsqueeze(1)
+
+
+# ----- images of a data set in the data directory ---------------------------------------------
+
+
+def dataset_images(name: str, n: int) -> torch.Tensor:
+    """The first n images of data set ``name`` (e.g. "cifar10") from the data directory ($DDPM_DATA_DIR), as
+    float32 (n, C, H, W) in [−1, 1]; never downloads. The result is shared between callers: read it, do not
+    write to it."""
+    return _dataset_images(name, n, str(data_root()))
+
+
+@lru_cache(maxsize=4)
+def _dataset_images(name: str, n: int, root: str) -> torch.Tensor:
+    try:
+        data = load_image_dataset(name, root=root, split="any", download=False, limit=n)
+    except (DataUnavailableError, ValueError, OSError) as err:
+        raise gr.Error(f"{short_label(name)} could not be loaded: {err}") from None
+    if len(data) < n:
+        raise gr.Error(f"{short_label(name)} in {root} holds only {len(data)} images; {n} are shown.")
+    return to_model_range(data.images)
 
 
 # ----- uploads --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import torch
 
 from app import controls, figures, images
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
+from core.image_data import IMAGE_DATASETS, available_datasets, short_label
 from core.sampler import SPACINGS, chain_timesteps
 from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule
 
@@ -29,11 +30,9 @@ N_POINTS = 1_000  # points per small scatter panel (24 panels: SVG stays respons
 IMAGE_SIZE = 64  # uploaded pictures are shown at 64 × 64 per cell
 MNIST = "mnist"
 UPLOAD = "upload"
-DATA_CHOICES = [("MNIST digit", MNIST), ("Uploaded picture", UPLOAD)] + [
-    (TOY2D_LABELS[name], name) for name in TOY2D_NAMES
-]
+DATASET_NAMES = tuple(name for name in IMAGE_DATASETS if name != MNIST)  # listed when their files are present
 DEFAULT_DATA = MNIST
-N_BUNDLED_DIGITS = 64
+N_IMAGES = 64  # the image number picks one of the 64 bundled digits, or of the first 64 images of a data set
 SHORT_CHAIN = 50  # steps of the sampling chain whose step gains are plotted (DDIM's usual count)
 
 
@@ -53,13 +52,23 @@ def step_gains(schedule: NoiseSchedule, spacing: str) -> np.ndarray:
     return np.array([float((ab[s] / ab[t]).sqrt()) for t, s in zip(ts, ts[1:] + [0])])
 
 
-def load_x0(data: str, digit: int, upload_path: str | None) -> tuple[str, torch.Tensor]:
-    """(kind, x0): one digit (1, 1, 28, 28), one picture (1, 3, 64, 64) in [−1, 1], or 2D points (N, 2)."""
-    if data == MNIST:
-        digit = int(digit or 0)
-        if not 0 <= digit < N_BUNDLED_DIGITS:
-            raise gr.Error(f"Digit number must lie in 0..{N_BUNDLED_DIGITS - 1}.")
-        return "images", images.mnist_digits(N_BUNDLED_DIGITS)[digit : digit + 1]
+def data_choices() -> list[tuple[str, str]]:
+    """The bundled MNIST digits, Fashion-MNIST and CIFAR-10 when their files are in the data directory, an
+    uploaded picture, and the 2D toys."""
+    available = [name for name in available_datasets() if name in DATASET_NAMES]
+    return [("MNIST digit", MNIST), *[(f"{short_label(name)} image", name) for name in available],
+            ("Uploaded picture", UPLOAD), *[(TOY2D_LABELS[name], name) for name in TOY2D_NAMES]]
+
+
+def load_x0(data: str, number: int, upload_path: str | None) -> tuple[str, torch.Tensor]:
+    """(kind, x0): one image (1, C, H, W) (a digit, or image ``number`` of a data set), one picture
+    (1, 3, 64, 64) in [−1, 1], or 2D points (N, 2)."""
+    if data == MNIST or data in DATASET_NAMES:
+        number = int(number or 0)
+        if not 0 <= number < N_IMAGES:
+            raise gr.Error(f"The image number must lie in 0..{N_IMAGES - 1}.")
+        batch = images.mnist_digits(N_IMAGES) if data == MNIST else images.dataset_images(data, N_IMAGES)
+        return "images", batch[number : number + 1]
     if data == UPLOAD:
         return "images", images.upload_to_model(upload_path, IMAGE_SIZE)
     if data in TOY2D_NAMES:
@@ -189,8 +198,8 @@ def build() -> None:
             )
             T = controls.t_input()
             params = controls.param_inputs(shown=DEFAULT_SCHEDULES, open_=False)
-            data = gr.Dropdown(choices=DATA_CHOICES, value=DEFAULT_DATA, label="Data x₀ for the noised grid")
-            digit = gr.Slider(0, N_BUNDLED_DIGITS - 1, value=0, step=1, label="MNIST digit number")
+            data = gr.Dropdown(choices=data_choices(), value=DEFAULT_DATA, label="Data x₀ for the noised grid")
+            digit = gr.Slider(0, N_IMAGES - 1, value=0, step=1, label="Image number (MNIST, Fashion-MNIST, CIFAR-10)")
             upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=110)
             seed = gr.Number(value=0, precision=0, label="Noise seed")
             log_beta = gr.Checkbox(value=True, label="β_t on a log scale")

@@ -53,7 +53,9 @@ from core.checkpoints import (
 )
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import load_training_data
-from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, dataset_available
+from core.image_data import (
+    IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,
+)
 from core.sampler import describe_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
@@ -107,20 +109,12 @@ def start_choices(trained: Any) -> list[tuple[str, str]]:
 def data_choices() -> tuple[list[tuple[str, str]], str]:
     """(dropdown choices, a note on image data sets that are not available and why)."""
     choices = [(TOY2D_LABELS[n], n) for n in TOY2D_NAMES]
-    missing = []
-    for name in IMAGE_DATASETS:
-        try:
-            available = dataset_available(name)
-        except (OSError, ValueError):
-            available = False
-        if available:
-            choices.append((IMAGE_DATASET_LABELS.get(name, name), name))
-        elif name == "mnist":
-            missing.append(IMAGE_DATASET_LABELS.get(name, name))
+    available = available_datasets()
+    choices += [(IMAGE_DATASET_LABELS[name], name) for name in available]
     note = ""
-    if missing:
+    if "mnist" not in available:
         note = (
-            f"{', '.join(missing)} is not offered: its data files were not found. The host can set "
+            f"{IMAGE_DATASET_LABELS['mnist']} is not offered: its data files were not found. The host can set "
             "`DDPM_DATA_DIR` to a folder holding `MNIST/raw/` with the original IDX files (e.g. "
             "`t10k-images-idx3-ubyte.gz`)."
         )

@@ -100,7 +100,8 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 # ----- IDX files (MNIST, Fashion-MNIST) -----------------------------------------------------
-def _data_root(root: str | os.PathLike[str] | None) -> Path:
+def data_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: ``root``, else ``$DDPM_DATA_DIR``, else ``./data``."""
     return Path(root if root is not None else os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)).expanduser()
 
 
@@ -178,8 +179,11 @@ def _load_cifar(root: Path, split: Literal["train", "test"], download: bool) -> 
 
     try:
         data = CIFAR10(str(root), train=split == "train", download=download)
-    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted."
-        raise DataUnavailableError(f"CIFAR-10 in {root / _CIFAR_DIR} could not be read: {e}") from e
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
+        raise DataUnavailableError(
+            f"CIFAR-10 in {root / _CIFAR_DIR} could not be read: its files are incomplete or corrupt "
+            "(their MD5 sums do not match the originals)"
+        ) from e
     images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) → (N, C, H, W)
     return ImageDataset(
         name="cifar10",
@@ -267,21 +271,20 @@ def load_image_dataset(
     splits = _splits_to_try(split)
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of images, got {limit}")
-    data_root = _data_root(root)
-    data = _load_offline(name, data_root, splits)
+    root_dir = data_root(root)
+    data = _load_offline(name, root_dir, splits)
     download_note = "download=False"
     if data is None and download:
         try:
-            _download(name, data_root, splits[0])
+            _download(name, root_dir, splits[0])
         except (RuntimeError, OSError, ValueError) as e:  # torchvision wraps URLError in RuntimeError
             download_note = f"downloading failed (no internet?): {' '.join(str(e).split())}"
         else:
-            data = _load_offline(name, data_root, splits)
+            data = _load_offline(name, root_dir, splits)
             download_note = "downloading left no readable files"
     if data is None:
-        label = IMAGE_DATASET_LABELS[name].split(" (")[0]
         raise DataUnavailableError(
-            f"{label} not found in {_offline_dir(name, data_root)}: expected "
+            f"{short_label(name)} not found in {_offline_dir(name, root_dir)}: expected "
             f"{_expected_files(name, splits)}; {download_note}. Set {DATA_DIR_ENV} or pass root= "
             "to point at a directory holding the original files."
         )
@@ -294,12 +297,29 @@ def load_image_dataset(
 def dataset_available(name: str, root: str | os.PathLike[str] | None = None) -> bool:
     """True when ``name``'s original files (any split for MNIST/Fashion-MNIST) are in the data directory."""
     _check_name(name)
-    directory = _offline_dir(name, _data_root(root))
+    directory = _offline_dir(name, data_root(root))
     if name in _IDX_DIRS:
         return any(_idx_split_present(directory, s) for s in ("train", "test"))
     if name == "cifar10":
         return _cifar_present(directory)
     raise ValueError(f"Unknown image data set {name!r}")
+
+
+def available_datasets(root: str | os.PathLike[str] | None = None) -> list[str]:
+    """The names in `IMAGE_DATASETS` whose original files are in the data directory (an unreadable one counts as absent)."""
+    found = []
+    for name in IMAGE_DATASETS:
+        try:
+            if dataset_available(name, root):
+                found.append(name)
+        except OSError:
+            pass
+    return found
+
+
+def short_label(name: str) -> str:
+    """"Fashion-MNIST" for "fashion_mnist": the data set's label without its description."""
+    return IMAGE_DATASET_LABELS[name].split(" (")[0]
 
 
 # ----- a folder of images --------------------------------------------------------------------

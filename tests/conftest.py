@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,3 +23,28 @@ def shared_data() -> Path:
     """Directory holding MNIST/raw/ with the MNIST test split (t10k files)."""
     assert (SHARED_DATA / "MNIST" / "raw").is_dir(), f"expected the MNIST test split under {SHARED_DATA}"
     return SHARED_DATA
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """A uint8 array as an IDX file (the MNIST format: magic 0x0000 08 D, D big-endian sizes, the bytes)."""
+    header = (0x0800 + array.ndim).to_bytes(4, "big") + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+@pytest.fixture
+def local_data(tmp_path, monkeypatch) -> dict[str, np.ndarray]:
+    """$DDPM_DATA_DIR pointed at a fresh folder holding a small made-up Fashion-MNIST test split (100 images,
+    each a different pattern; returned as {"fashion_mnist": (100, 28, 28) uint8}) and CIFAR-10 files that
+    are present but unreadable (empty)."""
+    rng = np.random.default_rng(7)
+    fashion = rng.integers(0, 256, (100, 28, 28), dtype=np.uint8)
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    write_idx(raw / "t10k-images-idx3-ubyte", fashion)
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(100, dtype=np.uint8) % 10)
+    cifar = tmp_path / "data" / "cifar-10-batches-py"
+    cifar.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        (cifar / name).write_bytes(b"")
+    monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path / "data"))
+    return {"fashion_mnist": fashion}

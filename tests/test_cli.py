@@ -145,6 +145,7 @@ def test_model_card_commands_reproduce_the_loss_weighting(monkeypatch) -> None:
         (("core.evaluate", "--ckpt", "/nonexistent"), "no checkpoint directory"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--sampler", "ddpm:10:karras"), "SPACING must be one of"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--spacing", "karras", "--out", "a.npy"), "--spacing"),
+        (("core.download", "svhn"), "invalid choice: 'svhn'"),
     ],
 )
 def test_bad_flags_fail_in_one_line(tmp_path, args, message: str) -> None:
@@ -156,8 +157,15 @@ def test_bad_flags_fail_in_one_line(tmp_path, args, message: str) -> None:
     assert message in lines[0] and "Traceback" not in r.stderr
 
 
+def test_download_leaves_data_that_is_there_alone(local_data) -> None:
+    r = run("core.download", "fashion_mnist", "fashion_mnist")  # $DDPM_DATA_DIR holds it (see local_data)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines() == [f"Fashion-MNIST: already in {os.environ['DDPM_DATA_DIR']}"]
+
+
 def test_help_documents_every_flag() -> None:
     for module, flags in [("core.train", ["--data", "--schedule", "--T", "--steps", "--batch", "--seed", "--out"]),
-                          ("core.sample", ["--ckpt", "--n", "--method", "--steps", "--spacing", "--seed", "--out"])]:
+                          ("core.sample", ["--ckpt", "--n", "--method", "--steps", "--spacing", "--seed", "--out"]),
+                          ("core.download", ["--data-dir", "mnist, fashion_mnist, cifar10"])]:
         r = run(module, "--help")
         assert r.returncode == 0 and all(f in r.stdout for f in flags)

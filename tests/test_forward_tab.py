@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from app import controls, figures, forward_tab, images
+from core.image_data import ImageDataset
 from core.schedules import make_schedule
 
 PARAMS = controls.default_param_values()
@@ -35,7 +36,7 @@ def _fig(value):
 def test_t0_is_x0_pixel_exact_for_digits():
     state = _state()
     shown = forward_tab.to_display(state, forward_tab.x_t(state, 0))
-    expected = images.tile(np.load(images.MNIST_SAMPLE)[: forward_tab.N_DIGITS], forward_tab.GRID_COLUMNS)
+    expected = images.tile(np.load(images.MNIST_SAMPLE)[: forward_tab.N_IMAGES], forward_tab.GRID_COLUMNS)
     assert shown.dtype == np.uint8
     np.testing.assert_array_equal(shown, expected)
 
@@ -47,6 +48,42 @@ def test_t0_is_x0_pixel_exact_for_upload(tmp_path):
     state = _state(data="upload", upload=str(path))
     shown = forward_tab.to_display(state, forward_tab.x_t(state, 0))
     np.testing.assert_array_equal(shown, images.load_upload(str(path)))
+
+
+def test_data_sets_in_the_data_folder_are_offered_and_shown(local_data):
+    choices, note = forward_tab.data_choices()
+    values = [value for _, value in choices]
+    assert "fashion_mnist" in values and "cifar10" in values and note is None
+    assert ("Fashion-MNIST (8 × 8 grid)", "fashion_mnist") in choices
+    state = _state(data="fashion_mnist")
+    assert state.x0.shape == (forward_tab.N_IMAGES, 1, 28, 28)
+    shown = forward_tab.to_display(state, forward_tab.x_t(state, 0))
+    expected = images.tile(local_data["fashion_mnist"][: forward_tab.N_IMAGES], forward_tab.GRID_COLUMNS)
+    np.testing.assert_array_equal(shown, expected)  # t = 0: the first 64 images, pixel-exact
+    with pytest.raises(gr.Error, match="CIFAR-10 could not be loaded"):  # its files are there but unreadable
+        _state(data="cifar10")
+
+
+def test_missing_data_sets_are_not_offered_and_the_note_says_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path))
+    choices, note = forward_tab.data_choices()
+    values = [value for _, value in choices]
+    assert "fashion_mnist" not in values and "cifar10" not in values and "mnist" in values and "upload" in values
+    assert "Fashion-MNIST and CIFAR-10" in note and "DDPM_DATA_DIR" in note
+    with pytest.raises(gr.Error, match=r"Fashion-MNIST could not be loaded: Fashion-MNIST not found in .*FashionMNIST"):
+        _state(data="fashion_mnist")
+
+
+def test_colour_data_sets_show_in_colour(tmp_path, monkeypatch):
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 3, 32, 32), dtype=np.uint8)
+    cifar = ImageDataset(name="cifar10", images=torch.from_numpy(pixels), labels=None, source="made up",
+                         class_names=None)
+    monkeypatch.setattr(images, "load_image_dataset", lambda *args, **kwargs: cifar)
+    monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path))  # a data folder of its own: nothing cached for it
+    state = _state(data="cifar10")
+    shown = forward_tab.to_display(state, forward_tab.x_t(state, 0))
+    assert shown.shape == (8 * 34 + 2, 8 * 34 + 2, 3)
+    np.testing.assert_array_equal(shown[2:34, 2:34], pixels[0].transpose(1, 2, 0))
 
 
 def test_scrub_changes_with_t_and_noise_is_fixed():

@@ -10,7 +10,7 @@ import PIL.Image
 import pytest
 import torch
 
-from app import controls, schedules_tab
+from app import controls, images, schedules_tab
 from core.sampler import SPACINGS
 from core.schedules import SCHEDULE_LABELS, make_schedule
 
@@ -95,7 +95,7 @@ def test_warning_when_chain_does_not_reach_noise():
         ({"T": 1}, "T must"),
         ({"T": None}, "T is empty"),
         ({"data": "upload"}, "Upload a picture"),
-        ({"digit": 99}, "Digit"),
+        ({"digit": 99}, "image number"),
     ],
 )
 def test_bad_inputs_raise_gr_error(kwargs, match):
@@ -120,6 +120,18 @@ def test_upload_in_grid(tmp_path):
     frames[0].save(gif, save_all=True, append_images=frames[1:])
     with pytest.raises(gr.Error, match="Animated"):
         _compare(data="upload", upload=str(gif))
+
+
+def test_images_of_data_sets_in_the_data_folder(local_data):
+    values = [value for _, value in schedules_tab.data_choices()]
+    assert values[:3] == ["mnist", "fashion_mnist", "cifar10"] and "upload" in values
+    kind, x0 = schedules_tab.load_x0("fashion_mnist", 5, None)
+    assert kind == "images" and x0.shape == (1, 1, 28, 28)
+    np.testing.assert_array_equal(images.to_uint8(x0[0, 0]), local_data["fashion_mnist"][5])
+    with pytest.raises(gr.Error, match="image number must lie in 0..63"):
+        schedules_tab.load_x0("fashion_mnist", 64, None)
+    with pytest.raises(gr.Error, match="CIFAR-10 could not be loaded"):
+        schedules_tab.load_x0("cifar10", 0, None)
 
 
 def test_build_wiring():

@@ -238,6 +238,13 @@ def test_missing_image_data_raises(monkeypatch, tmp_path):
     assert "mnist" not in [v for _, v in choices] and "DDPM_DATA_DIR" in note
 
 
+def test_every_data_set_in_the_data_folder_is_offered(local_data):
+    choices, note = train_tab.data_choices()
+    values = [v for _, v in choices]
+    assert "fashion_mnist" in values and "cifar10" in values and "mnist" not in values
+    assert "MNIST" in note and "not offered" in note
+
+
 def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch, shared_data):
     monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
     image_plan = train_tab.make_plan(*args(data="mnist", model="tiny")[:-len(PARAMS)], PARAMS)

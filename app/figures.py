@@ -245,7 +245,7 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
     fig.update_layout(
         _base_layout(height, legend=dict(orientation="h", y=-0.3, x=0)),
         xaxis=dict(title="step of the chain (1: the first, from t = T)"),
-        yaxis=dict(title="error gain √(ᾱ_s/ᾱ_t)", type="log"),
+        yaxis=dict(title="error gain √(ᾱ_s/ᾱ_t)", type="log", dtick=1),  # ticks at 1, 10, 100, ... only
     )
     return fig
 

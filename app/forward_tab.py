@@ -18,7 +18,7 @@ import torch
 
 from app import controls, figures, images
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
-from core.image_data import IMAGE_DATASETS, available_datasets, short_label
+from core.image_data import short_label
 from core.schedules import NoiseSchedule
 
 N_POINTS = 2_000  # points of a 2D toy
@@ -26,7 +26,6 @@ N_IMAGES = 64  # images shown (bundled MNIST digits, or the first of a data set)
 GRID_COLUMNS = 8
 MNIST = "mnist"
 UPLOAD = "upload"
-DATASET_NAMES = tuple(name for name in IMAGE_DATASETS if name != MNIST)  # listed when their files are present
 DEFAULT_DATA = MNIST
 MAX_SEED = 2**63 - 1
 CHUNK_ELEMENTS = 30_000  # below torch's 32k grain size, element-wise ops stay on the calling thread
@@ -51,12 +50,12 @@ class ForwardState:
 def data_choices() -> tuple[list[tuple[str, str]], str | None]:
     """(dropdown choices, a note on the data sets not listed): the 2D toys, the bundled MNIST digits, the
     Fashion-MNIST and CIFAR-10 images when their files are in the data directory, and an uploaded picture."""
-    available = [name for name in available_datasets() if name in DATASET_NAMES]
+    available = images.shown_datasets_present()
     choices = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES]
     choices += [("MNIST digits (8 × 8 grid)", MNIST)]
     choices += [(f"{short_label(name)} (8 × 8 grid)", name) for name in available]
     choices += [("Uploaded picture", UPLOAD)]
-    missing = [short_label(name) for name in DATASET_NAMES if name not in available]
+    missing = [short_label(name) for name in images.SHOWN_DATASETS if name not in available]
     note = f"{' and '.join(missing)}: listed when the server's data folder (DDPM_DATA_DIR) holds their files." if missing else None
     return choices, note
 
@@ -67,7 +66,7 @@ def load_data(data: str, upload_path: str | None) -> tuple[str, torch.Tensor]:
         return "points", make_toy2d(data, N_POINTS, seed=0)
     if data == MNIST:
         return "images", images.mnist_digits(N_IMAGES)
-    if data in DATASET_NAMES:
+    if data in images.SHOWN_DATASETS:
         return "images", images.dataset_images(data, N_IMAGES)
     if data == UPLOAD:
         return "images", images.upload_to_model(upload_path)

@@ -17,7 +17,10 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 
-from core.image_data import DataUnavailableError, data_root, load_image_dataset, short_label, to_model_range
+from core.image_data import (
+    IMAGE_DATASETS, DataUnavailableError, available_datasets, data_root, load_image_dataset, short_label,
+    to_model_range,
+)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 MNIST_SAMPLE = ASSETS / "mnist_sample.npy"  # made by scripts/make_mnist_sample.py
@@ -116,6 +119,13 @@ def mnist_digits(n: int = 64) -> torch.Tensor:
 
 
 # ----- images of a data set in the data directory ---------------------------------------------
+
+SHOWN_DATASETS = tuple(name for name in IMAGE_DATASETS if name != "mnist")  # MNIST: the bundled digits instead
+
+
+def shown_datasets_present() -> list[str]:
+    """The names in `SHOWN_DATASETS` whose files are in the data directory: the tabs list only these."""
+    return [name for name in available_datasets() if name in SHOWN_DATASETS]
 
 
 def dataset_images(name: str, n: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 
 from app import controls, figures, images
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
-from core.image_data import IMAGE_DATASETS, available_datasets, short_label
+from core.image_data import short_label
 from core.sampler import SPACINGS, chain_timesteps
 from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule
 
@@ -30,7 +30,6 @@ N_POINTS = 1_000  # points per small scatter panel (24 panels: SVG stays respons
 IMAGE_SIZE = 64  # uploaded pictures are shown at 64 × 64 per cell
 MNIST = "mnist"
 UPLOAD = "upload"
-DATASET_NAMES = tuple(name for name in IMAGE_DATASETS if name != MNIST)  # listed when their files are present
 DEFAULT_DATA = MNIST
 N_IMAGES = 64  # the image number picks one of the 64 bundled digits, or of the first 64 images of a data set
 SHORT_CHAIN = 50  # steps of the sampling chain whose step gains are plotted (DDIM's usual count)
@@ -55,15 +54,15 @@ def step_gains(schedule: NoiseSchedule, spacing: str) -> np.ndarray:
 def data_choices() -> list[tuple[str, str]]:
     """The bundled MNIST digits, Fashion-MNIST and CIFAR-10 when their files are in the data directory, an
     uploaded picture, and the 2D toys."""
-    available = [name for name in available_datasets() if name in DATASET_NAMES]
-    return [("MNIST digit", MNIST), *[(f"{short_label(name)} image", name) for name in available],
-            ("Uploaded picture", UPLOAD), *[(TOY2D_LABELS[name], name) for name in TOY2D_NAMES]]
+    datasets = [(f"{short_label(name)} image", name) for name in images.shown_datasets_present()]
+    toys = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES]
+    return [("MNIST digit", MNIST), *datasets, ("Uploaded picture", UPLOAD), *toys]
 
 
 def load_x0(data: str, number: int, upload_path: str | None) -> tuple[str, torch.Tensor]:
     """(kind, x0): one image (1, C, H, W) (a digit, or image ``number`` of a data set), one picture
     (1, 3, 64, 64) in [−1, 1], or 2D points (N, 2)."""
-    if data == MNIST or data in DATASET_NAMES:
+    if data == MNIST or data in images.SHOWN_DATASETS:
         number = int(number or 0)
         if not 0 <= number < N_IMAGES:
             raise gr.Error(f"The image number must lie in 0..{N_IMAGES - 1}.")

@@ -170,83 +170,76 @@ _CURVES = {
 }
 
 
-def schedule_curves_figure(
-    schedules: Sequence[NoiseSchedule],
-    quantity: str,
-    *,
-    log_y: bool = False,
-    height: int = 340,
-    legend_inside: bool = False,
-) -> go.Figure:
-    """One curve per schedule over t = 1..T (shared axes), each with its t where SNR = 1 marked.
+def _axis(title: str, *, log: bool = False, **extra) -> dict:
+    """An axis of the schedule plots: room made for its title (the legend sits below it), no dark zero line;
+    a log axis labels the powers of ten only."""
+    axis = dict(title=dict(text=title, standoff=15), automargin=True, zeroline=False, **extra)
+    return dict(axis, type="log", dtick=1) if log else dict(axis, type="linear")
 
-    ``legend_inside``: legend in the bottom-left corner (empty for decreasing curves), for the narrow
-    ᾱ_t and log-SNR plots."""
-    if legend_inside:
-        legend = dict(x=0.01, y=0.01, yanchor="bottom", bgcolor="rgba(255,255,255,0.85)", font=dict(size=11))
-    else:
-        legend = dict(orientation="h", y=-0.25, x=0)
+
+def schedule_curves_figure(
+    schedules: Sequence[NoiseSchedule], quantity: str, *, log_y: bool = False, height: int = 340
+) -> PlotData:
+    """One curve per schedule over t = 1..T (shared axes), each with its t where SNR = 1 marked."""
     if quantity not in _CURVES:
         raise ValueError(f"unknown quantity {quantity!r}; choose one of {', '.join(_CURVES)}")
     y_title, values_of = _CURVES[quantity]
-    fig = go.Figure()
+    data = []
     for schedule in schedules:
         ts = np.arange(1, schedule.T + 1)
         ys = values_of(schedule).numpy()
         color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
         label = schedule_label(schedule)
-        fig.add_trace(
-            go.Scatter(x=ts, y=ys, mode="lines", line=dict(color=color, width=2), name=label, legendgroup=schedule.name)
-        )
+        data.append(dict(type="scatter", x=ts, y=ys, mode="lines", line=dict(color=color, width=2), name=label,
+                         legendgroup=schedule.name))
         t_one = schedule.t_snr_one
         if math.isfinite(t_one):
-            y_one = float(np.interp(t_one, ts, ys))
-            fig.add_trace(
-                go.Scatter(
-                    x=[t_one],
-                    y=[y_one],
-                    mode="markers",
-                    marker=dict(symbol="diamond", size=10, color=color, line=dict(color="black", width=1)),
-                    name=f"SNR = 1 at t ≈ {t_one:.0f}",
-                    legendgroup=schedule.name,
-                    showlegend=False,
-                    hovertemplate=f"{label}<br>SNR = 1 at t ≈ {t_one:.1f}<extra></extra>",
-                )
-            )
+            data.append(dict(
+                type="scatter", x=[t_one], y=[float(np.interp(t_one, ts, ys))], mode="markers",
+                marker=dict(symbol="diamond", size=10, color=color, line=dict(color="black", width=1)),
+                name=f"SNR = 1 at t ≈ {t_one:.0f}", legendgroup=schedule.name, showlegend=False,
+                hovertemplate=f"{label}<br>SNR = 1 at t ≈ {t_one:.1f}<extra></extra>",
+            ))
+    extra = {}
     if quantity == "log_snr":
-        fig.add_hline(y=0, line=dict(color="grey", dash="dot", width=1), annotation_text="SNR = 1")
+        extra = dict(shapes=[_hline(0)], annotations=[dict(
+            text="SNR = 1", xref="paper", x=1, yref="y", y=0, xanchor="right", yanchor="bottom", showarrow=False,
+        )])
     T = max((s.T for s in schedules), default=1)
-    fig.update_layout(
-        _base_layout(height, legend=legend),
-        xaxis=dict(range=[0, T], title="t (step)"),
-        yaxis=dict(title=y_title, type="log" if log_y else "linear"),
-    )
-    return fig
+    return fast_figure(data, _base_layout(
+        height, legend=dict(orientation="h", y=-0.25, x=0),
+        xaxis=_axis("t (step)", range=[0, T]),
+        yaxis=_axis(y_title, log=log_y),
+        **extra,
+    ))
+
+
+def _hline(y: float) -> dict:
+    """A dotted grey line across the plot at height y (data units: the value itself, also on a log axis)."""
+    return dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y, line=dict(color="grey", dash="dot", width=1))
 
 
 def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Spacing, np.ndarray]], *,
-                     height: int = 340) -> go.Figure:
+                     height: int = 340) -> PlotData:
     """Per schedule, the error gain of each step of a short chain (log y): ``gains[i]`` maps a spacing of the
     steps to their gains; evenly in t is drawn solid, evenly in log-SNR dotted."""
-    fig = go.Figure()
+    data = []
     for schedule, per_spacing in zip(schedules, gains):
         color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
         label = schedule_label(schedule)
         for spacing, values in per_spacing.items():
             spaced, dash = SPACING_LABELS[spacing], "solid" if spacing == "uniform" else "dot"
-            fig.add_trace(go.Scatter(
-                x=np.arange(1, len(values) + 1), y=values, mode="lines+markers", name=f"{label}, {spaced}",
-                line=dict(color=color, width=2, dash=dash), marker=dict(size=4, color=color),
-                legendgroup=schedule.name,
+            data.append(dict(
+                type="scatter", x=np.arange(1, len(values) + 1), y=values, mode="lines+markers",
+                name=f"{label}, {spaced}", line=dict(color=color, width=2, dash=dash),
+                marker=dict(size=4, color=color), legendgroup=schedule.name,
                 hovertemplate=f"{label}, steps {spaced}<br>step %{{x}}: ×%{{y:.3g}}<extra></extra>",
             ))
-    fig.add_hline(y=1, line=dict(color="grey", dash="dot", width=1))
-    fig.update_layout(
-        _base_layout(height, legend=dict(orientation="h", y=-0.3, x=0)),
-        xaxis=dict(title="step of the chain (1: the first, from t = T)"),
-        yaxis=dict(title="error gain √(ᾱ_s/ᾱ_t)", type="log", dtick=1),  # ticks at 1, 10, 100, ... only
-    )
-    return fig
+    return fast_figure(data, _base_layout(
+        height, legend=dict(orientation="h", y=-0.25, x=0), shapes=[_hline(1)],
+        xaxis=_axis("step of the chain (1: the first, from t = T)"),
+        yaxis=_axis("error gain √(ᾱ_s/ᾱ_t)", log=True),
+    ))
 
 
 def noised_grid_figure(
@@ -256,11 +249,11 @@ def noised_grid_figure(
     *,
     kind: str,
     cell_px: int = 150,
-) -> go.Figure:
+) -> PlotData:
     """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points").
 
-    The panels' axes are laid out here rather than by ``make_subplots``, and the figure is built in one go:
-    plotly validates every update, and cell by cell this took 0.2–0.4 s, on every redraw of the Schedules tab.
+    The panels' axes are laid out here rather than by ``make_subplots``: built and validated cell by cell,
+    the grid took 0.2–0.5 s on every redraw of the Schedules tab.
     """
     if kind not in ("images", "points"):
         raise ValueError(f"kind must be 'images' or 'points', got {kind!r}")
@@ -284,10 +277,10 @@ def noised_grid_figure(
                                           scaleanchor=f"x{suffix}")
             where = dict(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
             if kind == "images":
-                traces.append(go.Image(source=png_data_uri(cell), hoverinfo="skip", **where))
+                traces.append(dict(type="image", source=png_data_uri(cell), hoverinfo="skip", **where))
             else:
-                traces.append(go.Scatter(
-                    x=cell[:, 0], y=cell[:, 1], mode="markers", hoverinfo="skip", showlegend=False,
+                traces.append(dict(
+                    type="scatter", x=cell[:, 0], y=cell[:, 1], mode="markers", hoverinfo="skip", showlegend=False,
                     marker=dict(size=2, color=SCHEDULE_COLORS.get("linear"), opacity=0.5), **where,
                 ))
     title = dict(xref="paper", yref="paper", showarrow=False)
@@ -300,7 +293,7 @@ def noised_grid_figure(
              font=dict(size=12))
         for r, text in enumerate(row_labels)
     ]
-    return go.Figure(data=traces, layout=dict(
+    return fast_figure(traces, dict(
         **axes,
         annotations=annotations,
         height=cell_px * rows + 60,

@@ -10,7 +10,7 @@ import PIL.Image
 import pytest
 import torch
 
-from app import controls, images, schedules_tab
+from app import controls, figures, images, schedules_tab
 from core.sampler import SPACINGS
 from core.schedules import SCHEDULE_LABELS, make_schedule
 
@@ -18,7 +18,9 @@ PARAMS = controls.default_param_values()
 
 
 def _compare(names=("linear", "cosine", "sigmoid"), T=1000, data="mnist", digit=0, upload=None, seed=0, log_beta=True, params=None):
-    return schedules_tab.compare(list(names), T, data, digit, upload, seed, log_beta, *(params or PARAMS))
+    """The handler's outputs, each figure as a validated go.Figure (checks the JSON against plotly's schema)."""
+    outputs = schedules_tab.compare(list(names), T, data, digit, upload, seed, log_beta, *(params or PARAMS))
+    return [output if isinstance(output, str) else figures.as_figure(output) for output in outputs]
 
 
 def _legend_names(fig):
@@ -37,6 +39,8 @@ def test_traces_for_each_schedule_and_snr_one_marked():
     for name, marker in zip(names, [t for t in log_snr.data if t.mode == "markers"]):
         assert marker.x[0] == pytest.approx(make_schedule(name, 400).t_snr_one)
         assert abs(marker.y[0]) < 0.05
+    assert [(shape.y0, shape.y1) for shape in log_snr.layout.shapes] == [(0, 0)]  # the SNR = 1 line, labelled
+    assert [a.text for a in log_snr.layout.annotations] == ["SNR = 1"]
     assert warning == ""
     assert all(SCHEDULE_LABELS[n] in table for n in names)
 
@@ -52,7 +56,7 @@ def test_step_gains_show_why_cosine_needs_log_snr_spacing():
     fig = _compare(("linear", "cosine"))[6]
     names = [trace.name for trace in fig.data]
     assert names == [f"{SCHEDULE_LABELS[n]}, evenly in {w}" for n in ("linear", "cosine") for w in ("t", "log-SNR")]
-    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis.type == "log" and fig.layout.shapes[0].y0 == 1  # a gain of 1: the error passes unchanged
     np.testing.assert_allclose(fig.data[2].y, gains["cosine"]["uniform"])
 
 

@@ -9,9 +9,10 @@ through ``watch('value', ...)`` whenever a new chain arrives. The sheet travels 
 (served by Gradio) whose URL `SPRITE_JS` hands to the player, because megabytes of data URIs in
 the HTML value make Gradio's HTML component take tens of seconds to render.
 
-Frames are drawn with PIL only (no plotting library): 2D point clouds on fixed axes [−4, 4]²
-with the paths of a few pinned points; image batches as an x_t grid beside the predicted x̂₀ grid,
-sent at their own resolution and scaled up by the browser with ``image-rendering: pixelated``.
+Frames are drawn with PIL only (no plotting library). 2D: the x_t point cloud on fixed axes
+[−4, 4]², with a few pinned points and their recent paths, beside the predicted x̂₀ cloud. Images:
+the x_t grid beside the predicted x̂₀ grid, sent at their own resolution and scaled up by the
+browser with ``image-rendering: pixelated``.
 The same frames export as an animated GIF (PIL) and, when ``imageio`` with ``imageio-ffmpeg`` is
 installed, as MP4.
 """
@@ -38,8 +39,10 @@ DEFAULT_FPS = 30
 FPS_CHOICES = (6, 12, 24, 30, 60)
 HOLD_LAST_FRAMES = 24  # the last frame stays this many frame-times before the loop restarts
 POINT_RANGE = (-4.0, 4.0)  # the same fixed axes as app.figures.POINT_RANGE
-PLOT_SIZE = 440  # pixels of a 2D frame (square)
+PLOT_SIZE = 440  # pixels of a 2D panel (square); a 2D frame is x_t and x̂₀ side by side
+PANEL_GAP = 16  # pixels between the two panels of a 2D frame
 _MARGIN_L, _MARGIN_B, _MARGIN_T, _MARGIN_R = 40, 26, 10, 12
+_INNER = (_MARGIN_L + 1, _MARGIN_T + 1, PLOT_SIZE - _MARGIN_R - 2, PLOT_SIZE - _MARGIN_B - 2)  # points drawn here
 GIF_MIN_WIDTH = 480  # image-chain GIF frames are scaled up (nearest) to at least this width
 
 # palette of the 2D frames (indexed PNG: small, fast)
@@ -48,17 +51,7 @@ _TRAIL0 = 5
 TRAIL_COLORS = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 _PALETTE_HEX = ["#ffffff", "#444444", "#e6e6e6", "#3182bd", "#222222", *TRAIL_COLORS]
 PINNED_POINTS = len(TRAIL_COLORS)
-TRAIL_FRACTION = 0.1  # a pinned point's path is drawn over this share of the chain's steps, behind it
-
-
-def trail_steps(n_steps: int) -> int:
-    """Steps of path drawn behind each pinned point: the last tenth of the chain, at least 2.
-
-    The whole path from x_T is a tangle: the first reverse steps add noise of σ ≈ 1 (on a cosine
-    schedule, or on any chain of few steps), so each path starts with jumps across the plot. A
-    tail that moves with the point shows where it is heading now, and how it settles at the end.
-    """
-    return max(2, math.ceil(TRAIL_FRACTION * n_steps))
+TRAIL_FRAMES = 8  # each pinned point trails a line through where it was in this many previous frames
 
 
 def _palette() -> list[int]:
@@ -115,45 +108,55 @@ def _axes_background() -> PIL.Image.Image:
     return image
 
 
-def render_points_frames(
-    clouds: Sequence[np.ndarray], frame_states: Sequence[int], trails: np.ndarray, ts: Sequence[int],
-    tail: int,
-) -> list[PIL.Image.Image]:
-    """One frame per point cloud.
+def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str) -> PIL.Image.Image:
+    """One 2D panel: the points (N, 2) on the fixed axes, and per pinned point k its path (S_k, 2), all in model
+    coordinates: a line through the path (when it has more than one position) and a dot at its last position."""
+    image = _axes_background().copy()
+    pixels = np.asarray(image).copy()  # (H, W) palette indices
+    col, row = _to_pixels(np.asarray(points, dtype=np.float64))
+    inside = (col >= _INNER[0]) & (col <= _INNER[2]) & (row >= _INNER[1]) & (row <= _INNER[3])
+    c, r = col[inside].astype(np.intp), row[inside].astype(np.intp)
+    for dr in (0, 1):
+        for dc in (0, 1):
+            pixels[r + dr, c + dc] = _POINT
+    image = PIL.Image.fromarray(pixels, mode="P")
+    image.putpalette(_palette())
+    draw = PIL.ImageDraw.Draw(image)
+    for k, path in enumerate(paths):
+        path_col, path_row = _to_pixels(np.asarray(path, dtype=np.float64))
+        xy = list(zip(path_col.tolist(), path_row.tolist()))
+        if len(xy) > 1:
+            draw.line(xy, fill=_TRAIL0 + k, width=2)
+        x, y = xy[-1]
+        draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=_TRAIL0 + k, outline=_AXIS)
+    beyond = int(len(col) - inside.sum())
+    if beyond:
+        label += f" · {beyond:,} of {len(col):,} beyond the axes"
+    draw.text((_MARGIN_L + 8, _MARGIN_T + 6), label, fill=_TEXT, font=_font(15)[0])
+    return image
 
-    clouds: per frame, the points (N, 2) in model coordinates; frame_states: per frame, its index
-    into ``trails`` (K, S+1, 2) holding the K pinned points at every state of the chain; ts: per
-    frame, the timestep shown in the label; tail: how many steps of each pinned point's path are
-    drawn behind it (see `trail_steps`).
+
+def render_points_frames(
+    clouds: Sequence[np.ndarray], x0_clouds: Sequence[np.ndarray], ts: Sequence[int]
+) -> list[PIL.Image.Image]:
+    """One frame per point cloud: x_t beside the model's prediction x̂₀ made from it.
+
+    clouds, x0_clouds: per frame, x_t and x̂₀ (N, 2) in model coordinates; ts: per frame, the timestep shown.
+    The first `PINNED_POINTS` points are pinned: on the x_t side each trails a line through its positions in
+    the previous `TRAIL_FRAMES` frames (the path through every step would be a tangle: the first reverse
+    steps jump by about 1), on the x̂₀ side it is a dot at its x̂₀.
     """
-    background = _axes_background()
-    font = _font(15)[0]
-    lo_c, lo_r = _MARGIN_L + 1, _MARGIN_T + 1
-    hi_c, hi_r = PLOT_SIZE - _MARGIN_R - 2, PLOT_SIZE - _MARGIN_B - 2
-    trail_col, trail_row = _to_pixels(trails)  # (K, S+1) each
+    pinned = min(PINNED_POINTS, min(len(cloud) for cloud in clouds))
     frames = []
-    for points, state, t in zip(clouds, frame_states, ts):
-        image = background.copy()
-        pixels = np.asarray(image).copy()  # (H, W) palette indices
-        col, row = _to_pixels(np.asarray(points, dtype=np.float64))
-        inside = (col >= lo_c) & (col <= hi_c) & (row >= lo_r) & (row <= hi_r)
-        c, r = col[inside].astype(np.intp), row[inside].astype(np.intp)
-        for dr in (0, 1):
-            for dc in (0, 1):
-                pixels[r + dr, c + dc] = _POINT
-        image = PIL.Image.fromarray(pixels, mode="P")
-        image.putpalette(_palette())
-        draw = PIL.ImageDraw.Draw(image)
-        for k in range(trails.shape[0]):
-            first = max(0, state - tail)
-            path = list(zip(trail_col[k, first : state + 1].tolist(), trail_row[k, first : state + 1].tolist()))
-            colour = _TRAIL0 + k
-            if len(path) > 1:
-                draw.line(path, fill=colour, width=2)
-            x, y = path[-1]
-            draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=colour, outline=_AXIS)
-        draw.text((_MARGIN_L + 8, _MARGIN_T + 6), f"t = {t}", fill=_TEXT, font=font)
-        frames.append(image)
+    for i, (points, x0_points, t) in enumerate(zip(clouds, x0_clouds, ts)):
+        recent = clouds[max(0, i - TRAIL_FRAMES) : i + 1]
+        left = _points_panel(points, [np.stack([c[k] for c in recent]) for k in range(pinned)], f"x_t · t = {t}")
+        right = _points_panel(x0_points, [x0_points[k : k + 1] for k in range(pinned)], _x0_label())
+        frame = PIL.Image.new("P", (2 * PLOT_SIZE + PANEL_GAP, PLOT_SIZE), _WHITE)
+        frame.putpalette(_palette())
+        frame.paste(left, (0, 0))
+        frame.paste(right, (PLOT_SIZE + PANEL_GAP, 0))
+        frames.append(frame)
     return frames
 
 
@@ -233,6 +236,7 @@ PLAYER_CSS = """
 .ddpm-player .pl-stage {width: 100%; position: relative}
 .ddpm-player canvas {width: 100%; height: auto; display: block; image-rendering: pixelated;
   image-rendering: crisp-edges; background: #fafafa}
+.ddpm-player.pl-smooth canvas {image-rendering: auto}
 .ddpm-player .pl-loading {position: absolute; inset: 0; display: flex; align-items: center;
   justify-content: center; color: #666}
 .ddpm-player .pl-controls {display: flex; align-items: center; gap: 10px; margin-top: 8px; flex-wrap: wrap}
@@ -347,9 +351,11 @@ def player_html(
     fps: int = DEFAULT_FPS,
     max_width: int = 520,
     autoplay: bool = True,
+    pixelated: bool = True,
 ) -> str:
     """The player markup: caption row, a canvas, controls; the frames come from the sprite whose
     file name contains ``chain_id``. A caption may hold ``{t}``, kept equal to the shown frame's t.
+    ``pixelated``: scale frames without smoothing (small images); False for drawn plots.
     """
     if not ts:
         raise ValueError("need at least one frame")
@@ -363,7 +369,7 @@ def player_html(
     speeds = "".join(f'<option value="{f}"{" selected" if f == fps else ""}>{f} fps</option>' for f in FPS_CHOICES)
     ts_text = ",".join(str(int(t)) for t in ts)
     return (
-        f'<div class="ddpm-player" data-id="{chain_id}" data-ts="{ts_text}" data-cols="{cols}" data-w="{w}" '
+        f'<div class="ddpm-player{"" if pixelated else " pl-smooth"}" data-id="{chain_id}" data-ts="{ts_text}" data-cols="{cols}" data-w="{w}" '
         f'data-h="{h}" data-fps="{fps}" data-hold="{HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
         f'data-frames="{len(ts)}" style="max-width: {int(max_width)}px">'
         f'<div class="pl-caption">{"".join(caption_spans)}</div>'

@@ -186,7 +186,6 @@ class Chain:
     frame_states: list[int]  # which states are frames (indices into state_ts), first 0, last S
     x: list[np.ndarray] = field(default_factory=list)  # per frame: x_t (2D: (N, 2) float; images: uint8 (B, H, W[, 3]))
     x0: list[np.ndarray] = field(default_factory=list)  # per frame: predicted x̂_0 (same layout)
-    trails: np.ndarray | None = None  # 2D: (K, S + 1, 2) pinned points at every state
     seconds: float = 0.0
 
     @property
@@ -217,8 +216,6 @@ def sample_chain(
     device = next(checkpoint.model.parameters()).device
     chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep)
     x_T, generator = initial_noise((n, *info.shape), seed=seed, device=device)
-    k = min(player.PINNED_POINTS, n)
-    trails = [x_T[:k].float().cpu()] if info.kind == "2d" else None
     convert = (lambda v: v.float().cpu().numpy()) if info.kind == "2d" else _image_pixels
     start = time.perf_counter()
     x_last = x_T
@@ -230,8 +227,6 @@ def sample_chain(
             if j in keep_set:
                 chain.x.append(convert(record.x_t))
                 chain.x0.append(convert(record.x0_pred))
-            if trails is not None:
-                trails.append(record.x_prev[:k].float().cpu())
             x_last = record.x_prev
             if progress is not None and (j % report_every == 0):
                 progress((j + 1, len(ts)), desc="Sampling the reverse chain", unit="steps")
@@ -240,19 +235,16 @@ def sample_chain(
         chain.x.append(convert(x_last))  # the last state, x_0: its own "prediction"
         chain.x0.append(convert(x_last))
     chain.seconds = time.perf_counter() - start
-    if trails is not None:
-        chain.trails = torch.stack(trails, dim=1).numpy()  # (K, S + 1, 2)
     return chain
 
 
 def render(chain: Chain) -> tuple[list, list[str], int]:
     """(browser frames, captions, display width) for the player."""
     if chain.kind == "2d":
-        steps = len(chain.state_ts) - 1
-        tail = player.trail_steps(steps)
-        frames = player.render_points_frames(chain.x, chain.frame_states, chain.trails, chain.frame_ts, tail)
-        caption = f"x_t (t = {{t}}) · lines: {player.PINNED_POINTS} pinned points' last {tail} of {steps} steps"
-        return frames, [caption], player.PLOT_SIZE
+        frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts)
+        pinned = min(player.PINNED_POINTS, len(chain.x[0]))
+        return frames, [f"x_t (t = {{t}}) · lines: {pinned} pinned points over the last {player.TRAIL_FRAMES} frames",
+                        f"predicted x̂₀ (dots: the {pinned} pinned points)"], frames[0].width
     if chain.kind == "image":
         n = len(chain.x[0])
         nrow = max(1, math.ceil(math.sqrt(n)))
@@ -329,7 +321,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     chain_id = uuid.uuid4().hex[:12]
     sprite, cols, _ = player.write_sprite(frames, Path(folder) / f"frames-{chain_id}.png")
     page = player.player_html(chain.frame_ts, frame_size=frames[0].size, cols=cols, chain_id=chain_id,
-                              captions=captions, max_width=width)
+                              captions=captions, max_width=width, pixelated=chain.kind == "image")
     render_s = time.perf_counter() - start
     label = f"DDIM, η = {eta:g}" if method == "ddim" else {v: k for k, v in SAMPLERS}[sampler]
     return page, stats_markdown(chain, checkpoint, label, n, render_s, spacing), gif, mp4, str(sprite)

@@ -142,7 +142,7 @@ def test_train_then_reverse(app_url: str) -> None:
     start = time.perf_counter()
     page, stats, gif, mp4, sprite = client.predict(path, "ddpm_small", 0.0, 0, 300, 0, 20, api_name="/generate")
     print(f"[api] generate 300 samples, {TRAIN_T} steps, 20 frames: {time.perf_counter() - start:.1f} s")
-    assert 'class="ddpm-player"' in page and 'data-frames="20"' in page
+    assert 'class="ddpm-player pl-smooth"' in page and 'data-frames="20"' in page
     ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
     assert ts[0] == TRAIN_T and ts[-1] == 0 and ts == sorted(ts, reverse=True)
     assert f"all T = {TRAIN_T} steps" in stats, stats

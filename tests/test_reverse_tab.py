@@ -68,7 +68,6 @@ def test_chain_goes_from_noise_to_data(toy_ckpt):
     assert len(chain.x) == len(chain.x0) == len(chain.frame_states) == 30
     assert chain.frame_ts[0] == 100 and chain.frame_ts[-1] == 0
     assert chain.frame_ts == sorted(chain.frame_ts, reverse=True)
-    assert chain.trails.shape == (player.PINNED_POINTS, 101, 2)
     first, last = torch.from_numpy(chain.x[0]), torch.from_numpy(chain.x[-1])
     assert abs(float(first.std()) - 1.0) < 0.1  # x_T ~ N(0, I)
     data = make_toy2d("swiss_roll", 4000, seed=5)
@@ -83,11 +82,13 @@ def test_generate_returns_player_and_valid_gif(toy_ckpt):
     assert 'data-frames="21"' in page  # 20 DDIM steps → 21 states, all of them frames
     assert 'data-ts="100,95,' in page and ',0"' in page and "pl-scrub" in page and "<canvas" in page
     assert len(page) < 10_000  # frames travel in the sprite file, not in the HTML value
+    assert "pl-smooth" in page and "predicted x̂₀" in page  # drawn 2D plots scale smoothly; x̂₀ beside x_t
     chain_id = page.split('data-id="')[1].split('"')[0]
     assert chain_id in Path(sprite).name
     with PIL.Image.open(sprite) as sheet:
         cols, rows = player.sprite_layout(21)
-        assert sheet.format == "PNG" and sheet.size == (cols * player.PLOT_SIZE, rows * player.PLOT_SIZE)
+        frame_width = 2 * player.PLOT_SIZE + player.PANEL_GAP  # x_t beside x̂₀
+        assert sheet.format == "PNG" and sheet.size == (cols * frame_width, rows * player.PLOT_SIZE)
     assert "DDIM, η = 0.5" in stats and "20 of T = 100" in stats
     with PIL.Image.open(gif) as image:
         assert image.format == "GIF" and image.is_animated and image.n_frames == 21
@@ -110,37 +111,55 @@ def test_strided_chain_can_space_its_steps_evenly_in_log_snr(toy_ckpt):
         reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 30, 0, 10, "karras", [str(toy_ckpt)], progress=None)
 
 
-def test_pinned_points_draw_only_the_tail_of_their_paths():
-    """A pinned point's path is drawn over its last `trail_steps` steps: older jumps are not drawn."""
-    steps = 40
-    tail = player.trail_steps(steps)
-    assert tail == 4 and player.trail_steps(1000) == 100 and player.trail_steps(5) == 2
-    path = np.zeros((1, steps + 1, 2))
-    path[0, :10] = [-3.0, -3.0]  # parked in the bottom-left corner for the first 9 steps
-    path[0, 10:, 0] = np.linspace(0.0, 3.0, steps - 9)  # then a walk along y = 0 to the right
-    cloud = np.zeros((0, 2))
+def test_pinned_points_trail_their_positions_in_recent_frames_only():
+    """A pinned point (the first of each cloud) trails a line through its last `TRAIL_FRAMES` frames' positions."""
+    n_frames = 40
+    path = np.zeros((n_frames, 2))
+    path[:10] = [-3.0, -3.0]  # parked in the bottom-left corner for the first 10 frames
+    path[10:, 0] = np.linspace(0.0, 3.0, n_frames - 10)  # then a walk along y = 0 to the right
+    clouds = [p[None, :] for p in path]
     trail_colour = 5  # palette index of the first pinned point
 
-    def drawn(state: int) -> np.ndarray:
-        frame = player.render_points_frames([cloud], [state], path, [0], tail)[0]
-        return np.asarray(frame) == trail_colour
+    def drawn(frame: int) -> np.ndarray:
+        image = player.render_points_frames(clouds[: frame + 1], clouds[: frame + 1], list(range(frame + 1)))[-1]
+        return np.asarray(image)[:, : player.PLOT_SIZE] == trail_colour  # the x_t panel
 
     corner_col, corner_row = (int(v) for v in player._to_pixels(np.array([-3.0, -3.0])))
     near_corner = np.s_[corner_row - 6 : corner_row + 7, corner_col - 6 : corner_col + 7]
     assert drawn(5)[near_corner].any()  # still there
-    assert drawn(12)[near_corner].any()  # left 3 steps ago: the line from the corner is drawn
-    late = drawn(steps)
-    assert not late[near_corner].any()  # left 31 steps ago: that jump is no longer drawn
+    assert drawn(12)[near_corner].any()  # left 3 frames ago: the line from the corner is drawn
+    late = drawn(n_frames - 1)
+    assert not late[near_corner].any()  # left 30 frames ago: that part of the path is no longer drawn
     end_col = int(player._to_pixels(np.array([3.0, 0.0]))[0])
-    tail_start_col = int(player._to_pixels(path[0, steps - tail])[0])
+    tail_start_col = int(player._to_pixels(path[n_frames - 1 - player.TRAIL_FRAMES])[0])
     columns = np.flatnonzero(late.any(axis=0))
     assert columns.min() >= tail_start_col - 5 and columns.max() <= end_col + 5
+
+
+def test_2d_frames_show_x0_beside_x_t():
+    """Left panel: x_t, the first points pinned (dots); right panel: x̂₀, each pinned point at its x̂₀."""
+    x_t = np.array([[-2.0, -2.0]] * player.PINNED_POINTS + [[-1.0, 1.0]])  # all pinned points at one place
+    x0 = np.array([[2.0, 2.0]] * player.PINNED_POINTS + [[1.0, -1.0]])
+    frame = np.asarray(player.render_points_frames([x_t], [x0], [7])[0])
+    assert frame.shape == (player.PLOT_SIZE, 2 * player.PLOT_SIZE + player.PANEL_GAP)
+    left, right = frame[:, : player.PLOT_SIZE], frame[:, player.PLOT_SIZE + player.PANEL_GAP :]
+
+    def at(panel: np.ndarray, xy) -> np.ndarray:
+        col, row = (int(v) for v in player._to_pixels(np.array(xy)))
+        return panel[row - 1 : row + 3, col - 1 : col + 3]
+
+    point, pinned = 3, 5 + player.PINNED_POINTS - 1  # palette indices: a point, the last pinned point (on top)
+    assert (at(left, [-1.0, 1.0]) == point).any() and not (at(right, [-1.0, 1.0]) == point).any()
+    assert (at(right, [1.0, -1.0]) == point).any() and not (at(left, [1.0, -1.0]) == point).any()
+    assert (at(left, [-2.0, -2.0]) == pinned).any() and not (at(right, [-2.0, -2.0]) == pinned).any()
+    assert (at(right, [2.0, 2.0]) == pinned).any() and not (at(left, [2.0, 2.0]) == pinned).any()
 
 
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):
     page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform",
                                                        [str(image_ckpt)], progress=None)
     assert 'data-frames="6"' in page and "x_t (t = " in page and "predicted x̂₀" in page
+    assert "pl-smooth" not in page  # small images are scaled up pixel by pixel
     with PIL.Image.open(gif) as image:
         assert image.n_frames == 6 and image.width >= player.GIF_MIN_WIDTH
 

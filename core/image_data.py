@@ -99,11 +99,12 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip, x.flip(-1), x)
 
 
-# ----- IDX files (MNIST, Fashion-MNIST) -----------------------------------------------------
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: ``root``, else ``$DDPM_DATA_DIR``, else ``./data``."""
     return Path(root if root is not None else os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)).expanduser()
 
+
+# ----- IDX files (MNIST, Fashion-MNIST) -----------------------------------------------------
 
 def _find(directory: Path, name: str) -> Path | None:
     """``name`` or ``name.gz`` in ``directory`` (the uncompressed copy first)."""

@@ -105,7 +105,6 @@ def data_root(root: str | os.PathLike[str] | None = None) -> Path:
 
 
 # ----- IDX files (MNIST, Fashion-MNIST) -----------------------------------------------------
-
 def _find(directory: Path, name: str) -> Path | None:
     """``name`` or ``name.gz`` in ``directory`` (the uncompressed copy first)."""
     for candidate in (directory / name, directory / f"{name}.gz"):

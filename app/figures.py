@@ -170,6 +170,9 @@ _CURVES = {
 }
 
 
+_LEGEND_BELOW = dict(orientation="h", y=-0.25, x=0)  # below the x axis's title (see `_axis`)
+
+
 def _axis(title: str, *, log: bool = False, **extra) -> dict:
     """An axis of the schedule plots: room made for its title (the legend sits below it), no dark zero line;
     a log axis labels the powers of ten only."""
@@ -207,7 +210,7 @@ def schedule_curves_figure(
         )])
     T = max((s.T for s in schedules), default=1)
     return fast_figure(data, _base_layout(
-        height, legend=dict(orientation="h", y=-0.25, x=0),
+        height, legend=_LEGEND_BELOW,
         xaxis=_axis("t (step)", range=[0, T]),
         yaxis=_axis(y_title, log=log_y),
         **extra,
@@ -236,7 +239,7 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
                 hovertemplate=f"{label}, steps {spaced}<br>step %{{x}}: ×%{{y:.3g}}<extra></extra>",
             ))
     return fast_figure(data, _base_layout(
-        height, legend=dict(orientation="h", y=-0.25, x=0), shapes=[_hline(1)],
+        height, legend=_LEGEND_BELOW, shapes=[_hline(1)],
         xaxis=_axis("step of the chain (1: the first, from t = T)"),
         yaxis=_axis("error gain √(ᾱ_s/ᾱ_t)", log=True),
     ))
@@ -263,17 +266,17 @@ def noised_grid_figure(
     axis = dict(showticklabels=False, ticks="", showgrid=False, zeroline=False, fixedrange=True)
     if kind == "points":
         axis.update(range=list(POINT_RANGE), showline=True, linecolor="#ccc", mirror=True, constrain="domain")
+    lefts = [c * (width + gap_x) for c in range(cols)]  # each panel's left and top edge
+    tops = [1 - r * (height + gap_y) for r in range(rows)]
     traces, axes = [], {}
     for r, row in enumerate(cells):
         if len(row) != cols:
             raise ValueError(f"row {r + 1} has {len(row)} cells, expected {cols}")
-        top = 1 - r * (height + gap_y)
         for c, cell in enumerate(row):
             i = r * cols + c + 1
             suffix = "" if i == 1 else str(i)
-            left = c * (width + gap_x)
-            axes[f"xaxis{suffix}"] = dict(axis, domain=[max(left, 0), min(left + width, 1)], anchor=f"y{suffix}")
-            axes[f"yaxis{suffix}"] = dict(axis, domain=[max(top - height, 0), min(top, 1)], anchor=f"x{suffix}",
+            axes[f"xaxis{suffix}"] = dict(axis, domain=[max(lefts[c], 0), min(lefts[c] + width, 1)], anchor=f"y{suffix}")
+            axes[f"yaxis{suffix}"] = dict(axis, domain=[max(tops[r] - height, 0), min(tops[r], 1)], anchor=f"x{suffix}",
                                           scaleanchor=f"x{suffix}")
             where = dict(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
             if kind == "images":
@@ -285,13 +288,11 @@ def noised_grid_figure(
                 ))
     title = dict(xref="paper", yref="paper", showarrow=False)
     annotations = [
-        dict(title, text=text, x=c * (width + gap_x) + width / 2, y=1, xanchor="center", yanchor="bottom",
-             font=dict(size=16))
-        for c, text in enumerate(col_labels)
+        dict(title, text=text, x=left + width / 2, y=1, xanchor="center", yanchor="bottom", font=dict(size=16))
+        for left, text in zip(lefts, col_labels)
     ] + [  # row titles right of the grid, horizontal: easier to read than plotly's rotated ones
-        dict(title, text=text, x=1.005, y=1 - r * (height + gap_y) - height / 2, xanchor="left", yanchor="middle",
-             font=dict(size=12))
-        for r, text in enumerate(row_labels)
+        dict(title, text=text, x=1.005, y=top - height / 2, xanchor="left", yanchor="middle", font=dict(size=12))
+        for top, text in zip(tops, row_labels)
     ]
     return fast_figure(traces, dict(
         **axes,

@@ -54,6 +54,11 @@ PINNED_POINTS = len(TRAIL_COLORS)
 TRAIL_FRAMES = 8  # each pinned point trails a line through where it was in this many previous frames
 
 
+def pinned_points(n_points: int) -> int:
+    """How many points of a cloud of ``n_points`` are pinned (drawn large, with their paths): the first ones."""
+    return min(PINNED_POINTS, n_points)
+
+
 def _palette() -> list[int]:
     flat: list[int] = []
     for colour in _PALETTE_HEX:
@@ -146,7 +151,7 @@ def render_points_frames(
     the previous `TRAIL_FRAMES` frames (the path through every step would be a tangle: the first reverse
     steps jump by about 1), on the x̂₀ side it is a dot at its x̂₀.
     """
-    pinned = min(PINNED_POINTS, min(len(cloud) for cloud in clouds))
+    pinned = pinned_points(len(clouds[0]))
     frames = []
     for i, (points, x0_points, t) in enumerate(zip(clouds, x0_clouds, ts)):
         recent = clouds[max(0, i - TRAIL_FRAMES) : i + 1]

@@ -242,7 +242,7 @@ def render(chain: Chain) -> tuple[list, list[str], int]:
     """(browser frames, captions, display width) for the player."""
     if chain.kind == "2d":
         frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts)
-        pinned = min(player.PINNED_POINTS, len(chain.x[0]))
+        pinned = player.pinned_points(len(chain.x[0]))
         return frames, [f"x_t (t = {{t}}) · lines: {pinned} pinned points over the last {player.TRAIL_FRAMES} frames",
                         f"predicted x̂₀ (dots: the {pinned} pinned points)"], frames[0].width
     if chain.kind == "image":

@@ -19,7 +19,7 @@ from core.cli import OneLineParser, fail
 from core.data import TOY2D_NAMES, make_toy2d
 from core.fid import image_quality
 from core.metrics import sliced_wasserstein_ratio
-from core.sampler import METHODS, SPACINGS, initial_noise, sample
+from core.sampler import METHODS, SPACINGS, initial_noise, number_of_steps, sample
 from core.trainer import resolve_device
 
 PROG = "python -m core.evaluate"
@@ -43,7 +43,7 @@ def sampler_key(text: str, T: int) -> str:
     """The key of a sampler's results in the JSON: "ddpm" → "ddpm-1000" (at T = 1000), "ddim" → "ddim-50",
     "ddpm:100:log_snr" → "ddpm-100-log_snr"."""
     method, steps, spacing = parse_sampler(text)
-    key = f"{method}-{steps or (T if method == 'ddpm' else min(50, T))}"
+    key = f"{method}-{steps or number_of_steps(T, None, method)}"  # type: ignore[arg-type]
     return key + ("-log_snr" if spacing == "log_snr" else "")
 
 

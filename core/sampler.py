@@ -79,7 +79,8 @@ class StepRecord:
         return getattr(self, key)
 
 
-def _number_of_steps(T: int, steps: int | None, method: Method) -> int:
+def number_of_steps(T: int, steps: int | None, method: Method) -> int:
+    """The steps of a chain: ``steps`` checked (1..T), or by default all T for DDPM and 50 (or T if smaller) for DDIM."""
     if steps is None:
         return T if method == "ddpm" else min(50, T)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
@@ -92,7 +93,7 @@ def timesteps(T: int, steps: int | None, method: Method) -> list[int]:
 
     ``steps=None`` means all T steps for DDPM and 50 (or T if smaller) for DDIM.
     """
-    steps = _number_of_steps(T, steps, method)
+    steps = number_of_steps(T, steps, method)
     if steps == 1:
         return [T]
     # evenly spaced from T down to 1, rounded; distinct because the spacing is ≥ 1
@@ -109,7 +110,7 @@ def log_snr_timesteps(schedule: NoiseSchedule, steps: int | None, method: Method
     remaining steps share what is left evenly.
     """
     T = schedule.T
-    steps = _number_of_steps(T, steps, method)
+    steps = number_of_steps(T, steps, method)
     log_snr = schedule.log_snr.double()  # index t; λ_1 > … > λ_T
     ascending = log_snr[1:].flip(0)  # λ_T … λ_1; ascending[j] is λ_(T − j)
     ts = [T]

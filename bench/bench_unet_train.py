@@ -7,7 +7,7 @@ slows both alike; the median round counts):
   fused AdamW step: the same loop around both models;
 - trainer step: what a user's run does per step. Ours is `core.trainer.Trainer.train_step` (random
   batch, t and ε, Min-SNR-5 weights, grad clipping, AdamW, lr schedule, EMA, per-t loss buckets, the
-  NaN check); the peer is the loop of diffusers' train_unconditional.py example (DDPMScheduler noising,
+  NaN check on the device, a read of the losses every 10 steps); the peer is the loop of diffusers' train_unconditional.py example (DDPMScheduler noising,
   MSE, grad clipping, AdamW, its EMAModel with foreach updates, loss.item()).
 
     python bench/bench_unet_train.py                 # CPU, batch 64, 28×28×1
@@ -101,11 +101,22 @@ def model_step(model: torch.nn.Module, device: torch.device) -> Callable[[torch.
 def our_trainer_step(
     model: torch.nn.Module, data: torch.Tensor, device: torch.device, batch: int
 ) -> Callable[[torch.Tensor], float]:
-    """`Trainer.train_step` as a run takes it (it draws its own batches from ``data``)."""
+    """`Trainer.train_step` as a run takes it (it draws its own batches from ``data``), with the run's
+    one read of the losses every ``log_every`` steps (the only point where the host waits for the GPU)."""
     config = TrainConfig(steps=10**9, batch_size=batch, lr=LR, ema_decay=EMA_DECAY, grad_clip=GRAD_CLIP,
                          min_snr_gamma=5.0, device=str(device))
     trainer = Trainer(model, make_schedule("linear", 1000), data, config)
-    return lambda x0: trainer.train_step()
+    pending: list[torch.Tensor] = []
+
+    def step(_: torch.Tensor) -> float:
+        pending.append(trainer.train_step())
+        if len(pending) < config.log_every:
+            return float("nan")
+        losses = torch.stack(pending).tolist()
+        pending.clear()
+        return losses[-1]
+
+    return step
 
 
 def diffusers_trainer_step(

@@ -39,7 +39,7 @@ run() {
         export PYTHONPATH=/tmp/site
     fi
     export DDPM_DATA_DIR=$KIT/data PYTHONUNBUFFERED=1
-    local steps=3000 train_steps=5 ddpm_steps=1000 minutes=2 eval_every=500 smoke_steps=200 eval_n=256
+    local steps=3000 train_steps=20 ddpm_steps=1000 minutes=2 eval_every=500 smoke_steps=200 eval_n=256
     if [ "$QUICK" = 1 ]; then steps=20 train_steps=1 ddpm_steps=20 minutes=1 eval_every=10 smoke_steps=5 eval_n=32; fi
 
     step() { echo; echo "=== $* ==="; date -u +%T; timeout 300 "$@" || echo "!!! failed ($?): $*"; }

@@ -11,8 +11,15 @@ the random initial weights. Samples (previews, checkpoints) come from the EMA we
 
 All randomness (batches, t, ε, preview noise) comes from explicit generators seeded from
 ``TrainConfig.seed``: the same seed gives the same run on the same device. A non-finite loss or
-gradient stops the run with `TrainingDiverged` before the bad update is applied, so the model
-keeps its last good weights. `Trainer.stop()` (from any thread) ends the run after the current step.
+gradient stops the run with `TrainingDiverged`, and no update from that step on is applied, so the
+model, its EMA and the optimiser keep their last good state. `Trainer.stop()` (from any thread)
+ends the run after the current step.
+
+A step never waits for the GPU: the divergence check is done on the device (a step after which the
+run is no longer healthy is skipped by the fused AdamW kernel, the way a gradient scaler skips
+overflowing steps, and gated out of the EMA), and the host reads the losses only when it reports an
+event. On CUDA the host queues the next step's kernels while the GPU is still computing; a read per
+step would leave the GPU idle while the host launches them.
 """
 
 from __future__ import annotations
@@ -183,6 +190,7 @@ class Trainer:
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.step = 0
         self._stop = threading.Event()
+        self._healthy = torch.ones((), device=self.device)  # 1.0 while every step so far was finite, else 0.0
         self._bucket_sum = torch.zeros(LOSS_BUCKETS, dtype=torch.float64, device=self.device)
         self._bucket_count = torch.zeros(LOSS_BUCKETS, dtype=torch.float64, device=self.device)
         use_bf16 = config.amp == "bf16" or (config.amp == "auto" and self.device.type == "cuda")
@@ -219,8 +227,10 @@ class Trainer:
             x0 = torch.where(flip.view(-1, *([1] * (x0.dim() - 1))), x0.flip(-1), x0)
         return x0
 
-    def train_step(self) -> float:
-        """One step of Algorithm 1; returns the loss. Raises TrainingDiverged on NaN/inf."""
+    def train_step(self) -> torch.Tensor:
+        """One step of Algorithm 1, without waiting for the device. Returns the loss as a 0-dim tensor
+        on the device, NaN if the run is no longer healthy (this step or an earlier one had a non-finite
+        loss or gradient; such steps change nothing). `run` turns a NaN into `TrainingDiverged`."""
         x0 = self._batch()  # (B, ...)
         b = len(x0)
         t = torch.randint(1, self.schedule.T + 1, (b,), generator=self.generator, device=self.device)  # (B,)
@@ -233,36 +243,50 @@ class Trainer:
         loss = (self.loss_weight[t] * per_example).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        loss_value = float(loss.detach())
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
         )
-        if not (math.isfinite(loss_value) and math.isfinite(float(grad_norm))):
-            self.optimizer.zero_grad(set_to_none=True)
-            raise TrainingDiverged(
-                f"training diverged at step {self.step + 1}: the loss became {loss_value} "
-                "(try a lower learning rate); the model keeps its last good weights"
-            )
+        self._healthy = self._healthy * (torch.isfinite(loss) & torch.isfinite(grad_norm))
+        self.optimizer.found_inf = 1.0 - self._healthy  # the fused kernel skips the update when this is 1
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(self.step)
         self.optimizer.step()
         self._update_ema()
         self._record_buckets(t, per_example.detach())
         self.step += 1
-        return loss_value
+        return torch.where(self._healthy > 0, loss.detach(), torch.nan)
 
     def _update_ema(self) -> None:
+        """θ_ema ← θ_ema + w·(θ − θ_ema), w = 1 − d_k while the run is healthy and 0 after (no sync)."""
         if self.ema_model is None:
             return
         decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
             ema = list(self.ema_model.parameters())
-            torch._foreach_lerp_(ema, list(self.model.parameters()), 1.0 - decay)
+            delta = torch._foreach_sub(list(self.model.parameters()), ema)
+            torch._foreach_mul_(delta, (1.0 - decay) * self._healthy)
+            torch._foreach_add_(ema, delta)
 
     def _record_buckets(self, t: torch.Tensor, per_example: torch.Tensor) -> None:
         bucket = (t - 1) * LOSS_BUCKETS // self.schedule.T  # (B,)
-        self._bucket_sum.index_add_(0, bucket, per_example.double())
-        self._bucket_count.index_add_(0, bucket, torch.ones_like(bucket, dtype=torch.float64))
+        weight = self._healthy.double().expand(len(t))  # (B,): steps of a diverged run count for nothing
+        self._bucket_sum.index_add_(0, bucket, torch.where(weight > 0, per_example.double(), 0.0))
+        self._bucket_count.index_add_(0, bucket, weight)
+
+    def _read_losses(self, pending: list[torch.Tensor]) -> list[float]:
+        """The losses of the steps since the last read (one host-device sync); raises `TrainingDiverged`
+        at the first NaN, and sets ``step`` back to the number of steps whose updates were applied."""
+        if not pending:
+            return []
+        values = torch.stack(pending).tolist()
+        first_bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+        if first_bad is not None:
+            self.step = self.step - len(values) + first_bad
+            raise TrainingDiverged(
+                f"training diverged at step {self.step + 1}: the loss or its gradients became NaN or infinite "
+                "(try a lower learning rate); the model keeps its last good weights"
+            )
+        return values
 
     def preview_chain(self, full_chain: bool = False) -> dict[str, object]:
         """The sampler of a preview, as `core.sampler.sample` options (method, steps, spacing): the quick chain
@@ -293,20 +317,22 @@ class Trainer:
         c = self.config
         self.model.train()
         start = time.perf_counter()
-        losses: list[float] = []
+        pending: list[torch.Tensor] = []  # losses of the steps since the last event, still on the device
         loss = float("nan")
         reason = "finished"
 
         def event(kind: Literal["step", "preview", "end"], **extra: object) -> TrainEvent:
+            nonlocal loss
+            losses = self._read_losses(pending)
+            pending.clear()
+            loss = losses[-1] if losses else loss
             elapsed = time.perf_counter() - start
             done = self.step * c.batch_size
-            ev = TrainEvent(
+            return TrainEvent(
                 kind=kind, step=self.step, total_steps=c.steps, loss=loss, lr=self.learning_rate(max(0, self.step - 1)),
-                elapsed=elapsed, samples_per_s=done / elapsed if elapsed > 0 else 0.0, losses=list(losses),
+                elapsed=elapsed, samples_per_s=done / elapsed if elapsed > 0 else 0.0, losses=losses,
                 bucket_loss=self.bucket_loss(), **extra,  # type: ignore[arg-type]
             )
-            losses.clear()
-            return ev
 
         while self.step < c.steps:
             if self._stop.is_set():
@@ -315,8 +341,7 @@ class Trainer:
             if c.max_seconds is not None and time.perf_counter() - start >= c.max_seconds:
                 reason = "time limit"
                 break
-            loss = self.train_step()
-            losses.append(loss)
+            pending.append(self.train_step())
             if self.step % c.log_every == 0 or self.step == c.steps:
                 yield event("step")
             if c.preview_every and self.step % c.preview_every == 0 and self.step < c.steps:

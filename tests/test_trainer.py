@@ -99,16 +99,64 @@ def test_stop_from_another_thread_leaves_usable_model() -> None:
     assert torch.isfinite(sample(trainer.sampling_model, trainer.schedule, x_T, generator=g)).all()
 
 
-def test_nan_loss_stops_with_clear_error_and_keeps_weights() -> None:
-    trainer = make_trainer(steps=50)
+def training_state(trainer: Trainer) -> dict[str, torch.Tensor]:
+    """Everything a step may change: weights, EMA weights and the optimiser's moments and step counts."""
+    state = {f"model.{k}": v.clone() for k, v in trainer.model.state_dict().items()}
+    state |= {f"ema.{k}": v.clone() for k, v in trainer.ema_model.state_dict().items()}
+    for i, param_state in enumerate(trainer.optimizer.state.values()):
+        state |= {f"adam{i}.{k}": v.clone() for k, v in param_state.items()}
+    return state
+
+
+def assert_same_state(trainer: Trainer, good: dict[str, torch.Tensor]) -> None:
+    now = training_state(trainer)
+    assert now.keys() == good.keys()
+    for k, v in now.items():
+        assert torch.equal(v, good[k]), k
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_the_last_good_state() -> None:
+    trainer = make_trainer(steps=50)  # events every 10 steps: the NaN at step 6 is read at step 10
     for _ in range(5):
         trainer.train_step()
-    good = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    good = training_state(trainer)
     trainer.data[:] = float("nan")
-    with pytest.raises(TrainingDiverged, match="diverged at step 6"):
+    with pytest.raises(TrainingDiverged, match="diverged at step 6: the loss or its gradients became NaN"):
         list(trainer.run())
-    for k, v in trainer.model.state_dict().items():
-        assert torch.equal(v, good[k]), k
+    assert trainer.step == 5  # the steps whose updates were applied
+    assert_same_state(trainer, good)
+    assert all(v == v for v in trainer.bucket_loss()[:3])  # the NaN steps were not recorded (low t buckets seen)
+
+
+def test_one_infinite_gradient_skips_every_later_update() -> None:
+    """A step with a finite loss but an infinite gradient ends the run there, even though the steps
+    queued after it (before the host read the losses) were finite: none of them is applied."""
+    trainer = make_trainer(steps=50)
+    for _ in range(3):
+        trainer.train_step()
+    good = training_state(trainer)
+    calls = []
+
+    def poison_once(grad: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return grad * float("inf") if len(calls) == 1 else grad
+
+    trainer.model.first.weight.register_hook(poison_once)
+    with pytest.raises(TrainingDiverged, match="diverged at step 4"):
+        list(trainer.run())
+    assert len(calls) == 7  # steps 4..10 ran: the losses are read at the step-10 event
+    assert trainer.step == 3
+    assert_same_state(trainer, good)
+    assert torch.isnan(trainer.train_step())  # and the run stays stopped at its last good state
+    assert_same_state(trainer, good)
+
+
+def test_healthy_steps_return_their_loss_without_reading_it() -> None:
+    trainer = make_trainer()
+    loss = trainer.train_step()
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0 and 0 < float(loss) < 10
+    assert trainer.optimizer.state  # the update was applied
+    assert not torch.equal(trainer.model.first.weight, training_state(make_trainer())["model.first.weight"])
 
 
 def test_ema_lags_the_weights_and_is_used_for_sampling() -> None:

@@ -47,7 +47,9 @@ def schedule_label(schedule: NoiseSchedule) -> str:
 
 # No plotly.py template: resolving one copies it per figure (5–50 ms); plotly.js's own defaults
 # (white background, light grid) look clean, and an empty template keeps plotly.py from adding its own.
-_STYLE = {"template": {}, "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"size": 13}}
+_TICKS_APART = {"ticklabelstandoff": 5}  # keeps the x and y labels apart where the axes meet (e.g. "0" and "−4")
+_STYLE = {"template": {"layout": {"xaxis": _TICKS_APART, "yaxis": _TICKS_APART}},
+          "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"size": 13}}
 
 
 def _base_layout(height: int, **extra) -> dict:
@@ -171,13 +173,14 @@ _CURVES = {
 
 
 _LEGEND_BELOW = dict(orientation="h", y=-0.25, x=0)  # below the x axis's title (see `_axis`)
+_SPACING_DASH: dict[Spacing, str] = {"uniform": "solid", "log_snr": "dot"}  # line styles of the step-gain plot
 
 
 def _axis(title: str, *, log: bool = False, **extra) -> dict:
     """An axis of the schedule plots: room made for its title (the legend sits below it), no dark zero line;
-    a log axis labels the powers of ten only."""
+    a log axis labels the powers of ten only, unless given tickvals."""
     axis = dict(title=dict(text=title, standoff=15), automargin=True, zeroline=False, **extra)
-    return dict(axis, type="log", dtick=1) if log else dict(axis, type="linear")
+    return dict(axis, type="log", dtick=1, exponentformat="power") if log else dict(axis, type="linear")
 
 
 def schedule_curves_figure(
@@ -224,23 +227,31 @@ def _hline(y: float) -> dict:
 
 def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Spacing, np.ndarray]], *,
                      height: int = 340) -> PlotData:
-    """Per schedule, the error gain of each step of a short chain (log y): ``gains[i]`` maps a spacing of the
-    steps to their gains; evenly in t is drawn solid, evenly in log-SNR dotted."""
+    """Per schedule, the error gain of each step of a short chain: ``gains[i]`` maps a spacing of the steps
+    to their gains; evenly in t is drawn solid, evenly in log-SNR dotted. Both axes are logarithmic, so
+    that the first steps, where the gains differ, are not squeezed into a corner. The legend names each
+    schedule once (its first line) and keys the line styles in grey."""
     data = []
     for schedule, per_spacing in zip(schedules, gains):
         color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
         label = schedule_label(schedule)
-        for spacing, values in per_spacing.items():
-            spaced, dash = SPACING_LABELS[spacing], "solid" if spacing == "uniform" else "dot"
+        for i, (spacing, values) in enumerate(per_spacing.items()):
+            spaced = SPACING_LABELS[spacing]
             data.append(dict(
                 type="scatter", x=np.arange(1, len(values) + 1), y=values, mode="lines+markers",
-                name=f"{label}, {spaced}", line=dict(color=color, width=2, dash=dash),
-                marker=dict(size=4, color=color), legendgroup=schedule.name,
+                name=label if i == 0 else f"{label}, {spaced}", showlegend=i == 0, legendgroup=schedule.name,
+                line=dict(color=color, width=2, dash=_SPACING_DASH[spacing]), marker=dict(size=4, color=color),
                 hovertemplate=f"{label}, steps {spaced}<br>step %{{x}}: ×%{{y:.3g}}<extra></extra>",
             ))
+    for spacing, dash in _SPACING_DASH.items():  # the key to the line styles: legend entries, nothing drawn
+        data.append(dict(type="scatter", x=[None], y=[None], mode="lines", name=SPACING_LABELS[spacing],
+                         line=dict(color="grey", width=2, dash=dash), hoverinfo="skip"))
+    n = max((len(values) for per_spacing in gains for values in per_spacing.values()), default=1)
     return fast_figure(data, _base_layout(
         height, legend=_LEGEND_BELOW, shapes=[_hline(1)],
-        xaxis=_axis("step of the chain (1: the first, from t = T)"),
+        xaxis=_axis("step of the chain (1: the first, from t = T; log scale)", log=True, tickmode="array",
+                    tickvals=[v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if v <= n],
+                    range=[-0.05, math.log10(n) + 0.05]),
         yaxis=_axis("error gain √(ᾱ_s/ᾱ_t)", log=True),
     ))
 

@@ -54,10 +54,15 @@ def test_step_gains_show_why_cosine_needs_log_snr_spacing():
     assert gains["cosine"]["uniform"][0] > 600 and gains["cosine"]["log_snr"].max() < 40  # 1/√α_T ≈ 32 at most
     assert gains["linear"]["uniform"].max() < 1.5 and gains["linear"]["log_snr"].max() < 1.3
     fig = _compare(("linear", "cosine"))[6]
-    names = [trace.name for trace in fig.data]
-    assert names == [f"{SCHEDULE_LABELS[n]}, evenly in {w}" for n in ("linear", "cosine") for w in ("t", "log-SNR")]
+    drawn = [trace for trace in fig.data if trace.x[0] is not None]
+    assert [trace.hovertemplate.split("<br>")[0] for trace in drawn] == [
+        f"{SCHEDULE_LABELS[n]}, steps evenly in {w}" for n in ("linear", "cosine") for w in ("t", "log-SNR")]
+    assert [trace.line.dash for trace in drawn] == ["solid", "dot"] * 2
+    # the legend: each schedule once, then the key to the two line styles
+    assert _legend_names(fig) == [SCHEDULE_LABELS["linear"], SCHEDULE_LABELS["cosine"], "evenly in t", "evenly in log-SNR"]
     assert fig.layout.yaxis.type == "log" and fig.layout.shapes[0].y0 == 1  # a gain of 1: the error passes unchanged
-    np.testing.assert_allclose(fig.data[2].y, gains["cosine"]["uniform"])
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == [1, 2, 5, 10, 20, 50]
+    np.testing.assert_allclose(drawn[2].y, gains["cosine"]["uniform"])
 
 
 def test_noised_grid_rows_by_columns_images_and_points():

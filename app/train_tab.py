@@ -65,6 +65,7 @@ from core.trainer import (
 
 log = logging.getLogger(__name__)
 
+LOSS_TICKS = [m * 10.0**e for e in range(-6, 10) for m in (1, 2, 3, 5)]  # 1-2-3-5 labels on the log loss axis
 POLL_SECONDS = 0.5  # how often the UI generator drains the trainer's queue
 STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
 MAX_BATCH = 4096
@@ -291,7 +292,8 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
         320,
         legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
-        yaxis=dict(title=dict(text=loss_label(min_snr_gamma)), type="log"),
+        yaxis=dict(title=dict(text=loss_label(min_snr_gamma)), type="log", tickmode="array", tickvals=LOSS_TICKS,
+                   ticktext=[f"{v:g}" for v in LOSS_TICKS]),
     )
     return figures.fast_figure(data, layout)
 
@@ -309,6 +311,14 @@ def chain_caption(method: str, steps: int, spacing: str, T: int) -> str:
 def preview_caption(trainer: Trainer, full_chain: bool = False) -> str:
     """The sampler of `Trainer.preview`, for the plot's label."""
     return chain_caption(**trainer.preview_chain(full_chain), T=trainer.schedule.T)  # type: ignore[arg-type]
+
+
+def upcoming_previews(config: TrainConfig) -> str:
+    """The preview plot's label before its first preview: when the samples will come."""
+    every = config.preview_every
+    if every and every < config.steps:
+        return f"Samples from the EMA weights: the first after step {every:,}, then every {every:,} steps"
+    return "Samples from the EMA weights: at the end of the run"
 
 
 def preview_figure(kind: str, preview: torch.Tensor):
@@ -505,6 +515,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
     chain = preview_caption(trainer)
     try:
         thread.start()
+        yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.notes), gr.skip(),
+               gr.Plot(None, label=f"{upcoming_previews(trainer.config)} · {chain}"), gr.skip())
         done = False
         while not done:
             deadline = time.monotonic() + POLL_SECONDS

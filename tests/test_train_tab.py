@@ -16,6 +16,7 @@ from app import controls, figures, reverse_tab, runs, train_tab
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DataInfo
 from core.mlp import MLPDenoiser
+from core.trainer import TrainConfig
 
 
 def req(user: str):
@@ -64,6 +65,14 @@ def test_smoothed_loss_follows_a_falling_loss_without_lag_and_damps_noise():
     assert np.isfinite(train_tab.smooth(with_nan)).all()  # a diverged step does not blank the curve
 
 
+def test_preview_plot_says_when_the_first_samples_come():
+    assert train_tab.upcoming_previews(TrainConfig(steps=3000, preview_every=150)) == \
+        "Samples from the EMA weights: the first after step 150, then every 150 steps"
+    for no_preview_during_the_run in (TrainConfig(steps=100, preview_every=100), TrainConfig(steps=100)):
+        assert train_tab.upcoming_previews(no_preview_during_the_run) == \
+            "Samples from the EMA weights: at the end of the run"
+
+
 def test_short_run_streams_and_saves_for_that_user_only(isolated):
     outputs = drain(train_tab.train_run(req("alice"), *args()))
     cleared = outputs[0][2]
@@ -71,6 +80,8 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     # every preview names the weights, the step and the sampler; the last one comes from the saved weights
     labels = [o[2].label for o in outputs[1:] if isinstance(o[2], gr.Plot)]
     assert "Samples from the EMA weights at step 50 · DDPM, all T = 100 steps" in labels, labels  # 100 ≥ T
+    assert labels[0] == "Samples from the EMA weights: the first after step 50, then every 50 steps · " \
+        "DDPM, all T = 100 steps"  # until the first preview comes
     assert train_tab.chain_caption("ddpm", 100, "log_snr", 1000) == "DDPM, 100 of T = 1000 steps, evenly in log-SNR"
     assert labels[-1] == "Samples from the saved (EMA) weights after 60 steps · DDPM, all T = 100 steps"
     counts = [loss_points(o[1]) for o in outputs if not isinstance(o[1], dict)]

@@ -65,7 +65,6 @@ from core.trainer import (
 
 log = logging.getLogger(__name__)
 
-LOSS_TICKS = [m * 10.0**e for e in range(-6, 10) for m in (1, 2, 3, 5)]  # 1-2-3-5 labels on the log loss axis
 POLL_SECONDS = 0.5  # how often the UI generator drains the trainer's queue
 STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
 MAX_BATCH = 4096
@@ -273,6 +272,15 @@ def loss_label(min_snr_gamma: float) -> str:
     return "loss ‖ε − ε̂‖² (mean)"
 
 
+def loss_ticks(losses: np.ndarray) -> list[float]:
+    """Labelled values of the log loss axis: m·10^k for every m in 1..9 while the losses span under a
+    decade, for m in 1, 2, 5 beyond (plotly's own labels then crowd into single digits)."""
+    shown = losses[np.isfinite(losses) & (losses > 0)]
+    within_a_decade = len(shown) > 0 and shown.max() < 10 * shown.min()
+    mantissas = range(1, 10) if within_a_decade else (1, 2, 5)
+    return [m * 10.0**e for e in range(-6, 10) for m in mantissas]
+
+
 def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
     """Training loss per step, raw (light) and smoothed, on a log y axis; the axis names the loss weighting."""
     values = np.asarray(losses, dtype=np.float64)
@@ -288,12 +296,13 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
             dict(type="scatter", x=xs, y=ys, mode="lines", name="smoothed",
                  line=dict(color="#08519c", width=2.5), hoverinfo="x+y"),
         ]
+    ticks = loss_ticks(values)
     layout = figures._base_layout(
         320,
         legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
-        yaxis=dict(title=dict(text=loss_label(min_snr_gamma)), type="log", tickmode="array", tickvals=LOSS_TICKS,
-                   ticktext=[f"{v:g}" for v in LOSS_TICKS]),
+        yaxis=dict(title=dict(text=loss_label(min_snr_gamma)), type="log", tickmode="array", tickvals=ticks,
+                   ticktext=[f"{v:g}" for v in ticks]),
     )
     return figures.fast_figure(data, layout)
 

@@ -65,6 +65,18 @@ def test_smoothed_loss_follows_a_falling_loss_without_lag_and_damps_noise():
     assert np.isfinite(train_tab.smooth(with_nan)).all()  # a diverged step does not blank the curve
 
 
+def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
+    def labels_between(ticks, low, high):
+        return [f"{v:g}" for v in ticks if low <= v <= high]
+
+    assert labels_between(train_tab.loss_ticks(np.array([0.25, 0.8])), 0.2, 0.9) == \
+        ["0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"]
+    assert labels_between(train_tab.loss_ticks(np.array([0.03, 1.0, np.nan])), 0.01, 1) == \
+        ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]
+    fig = figures.as_figure(train_tab.loss_figure([0.9, 0.5, 0.04]))
+    assert fig.layout.yaxis.type == "log" and "0.05" in fig.layout.yaxis.ticktext and "0.06" not in fig.layout.yaxis.ticktext
+
+
 def test_preview_plot_says_when_the_first_samples_come():
     assert train_tab.upcoming_previews(TrainConfig(steps=3000, preview_every=150)) == \
         "Samples from the EMA weights: the first after step 150, then every 150 steps"

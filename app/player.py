@@ -234,13 +234,17 @@ def write_sprite(frames: Sequence[PIL.Image.Image], path: str | Path) -> tuple[P
     return Path(path), cols, rows
 
 
+KEYS_HINT = "Click the frames to play or pause. Keys: Space play/pause, ← → one frame, Home / End first / last"
+
 PLAYER_CSS = """
 .ddpm-player {font-family: inherit; max-width: 920px}
 .ddpm-player .pl-caption {display: flex; gap: 4%; font-size: 1rem; margin: 0 0 4px 0}
 .ddpm-player .pl-caption > span {flex: 1; text-align: center}
 .ddpm-player .pl-stage {width: 100%; position: relative}
 .ddpm-player canvas {width: 100%; height: auto; display: block; image-rendering: pixelated;
-  image-rendering: crisp-edges; background: #fafafa}
+  image-rendering: crisp-edges; background: #fafafa; cursor: pointer}
+.ddpm-player:focus {outline: none}
+.ddpm-player:focus-visible {outline: 2px solid #6366f1; outline-offset: 4px; border-radius: 4px}
 .ddpm-player.pl-smooth canvas {image-rendering: auto}
 .ddpm-player .pl-loading {position: absolute; inset: 0; display: flex; align-items: center;
   justify-content: center; color: #666}
@@ -290,8 +294,21 @@ const setup = () => {
     btn.textContent = p ? 'Pause' : '▶ Play';
     root.dataset.playing = p ? '1' : '0';
   };
-  btn.onclick = () => { if (!st.playing && st.i === n - 1) show(0); setPlaying(!st.playing); };
+  const toggle = () => { if (!st.playing && st.i === n - 1) show(0); setPlaying(!st.playing); };
+  btn.onclick = toggle;
+  canvas.onclick = toggle;
   scrub.oninput = () => { setPlaying(false); show(parseInt(scrub.value)); };
+  // Keys while the player has focus (a click on it gives it focus); presentation clickers send PageUp/PageDown.
+  // The button, the speed list and the scrub bar keep their own keys (the scrub bar's arrows move it already).
+  const steps = {ArrowLeft: -1, PageUp: -1, ArrowRight: 1, PageDown: 1};
+  root.onkeydown = (e) => {
+    if (e.target === btn || e.target === speed || (e.target === scrub && e.key !== ' ')) return;
+    if (e.key === ' ') toggle();
+    else if (e.key in steps) { setPlaying(false); show(Math.min(n - 1, Math.max(0, st.i + steps[e.key]))); }
+    else if (e.key === 'Home' || e.key === 'End') { setPlaying(false); show(e.key === 'Home' ? 0 : n - 1); }
+    else return;
+    e.preventDefault();
+  };
   if (speed) speed.onchange = () => { st.fps = parseFloat(speed.value); };
   const tick = (now) => {
     if (!st.alive) return;
@@ -376,9 +393,9 @@ def player_html(
     return (
         f'<div class="ddpm-player{"" if pixelated else " pl-smooth"}" data-id="{chain_id}" data-ts="{ts_text}" data-cols="{cols}" data-w="{w}" '
         f'data-h="{h}" data-fps="{fps}" data-hold="{HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
-        f'data-frames="{len(ts)}" style="max-width: {int(max_width)}px">'
+        f'data-frames="{len(ts)}" style="max-width: {int(max_width)}px" tabindex="0">'
         f'<div class="pl-caption">{"".join(caption_spans)}</div>'
-        f'<div class="pl-stage"><canvas width="{w}" height="{h}"></canvas>'
+        f'<div class="pl-stage" title="{KEYS_HINT}"><canvas width="{w}" height="{h}"></canvas>'
         f'<div class="pl-loading">loading frames…</div></div>'
         f'<div class="pl-controls"><button class="pl-play" type="button">Pause</button>'
         f'<input class="pl-scrub" type="range" min="0" max="{len(ts) - 1}" step="1" value="0" aria-label="frame">'

@@ -370,7 +370,8 @@ def build(trained: gr.State) -> None:
     gr.Markdown(
         "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
         "Shipped checkpoints are listed by name; models you train in the **Train** tab are added for this "
-        "browser session."
+        "browser session. In the player, a click on the frames plays or pauses; then Space, ← → and "
+        "Home / End (or a presenter's clicker) step through the chain."
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=300):

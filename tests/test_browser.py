@@ -254,6 +254,19 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_timeout(400)
     assert player.get_attribute("data-frame") == paused_at, "the player kept advancing after Pause"
     assert "Play" in p.locator("#reverse-player .pl-play").inner_text()
+    # keys, once the player has focus: one frame on, the last, the first, then Space plays and a click pauses
+    player.focus()
+    p.keyboard.press("End")
+    assert player.get_attribute("data-frame") == str(n_frames - 1)
+    p.keyboard.press("Home")
+    p.keyboard.press("ArrowRight")
+    assert player.get_attribute("data-frame") == "1" and player.get_attribute("data-playing") == "0"
+    p.keyboard.press("PageUp")  # a presenter's clicker
+    assert player.get_attribute("data-frame") == "0"
+    p.keyboard.press(" ")
+    p.wait_for_selector('#reverse-player .ddpm-player[data-playing="1"]')
+    p.locator("#reverse-player canvas").click()
+    p.wait_for_selector('#reverse-player .ddpm-player[data-playing="0"]')
     assert p.locator("text=sampled in").count() >= 1  # the stats line
     page.shot("reverse")
     page.assert_clean("Reverse tab after Generate and Pause")

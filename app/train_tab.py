@@ -419,7 +419,9 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
         error = (error + "; " if error else "") + f"the model could not be saved ({type(err).__name__}: {err})"
     saved = f" Saved as <b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
     if reason == "diverged":
-        run.message = f"Training stopped: {html.escape(error)}.{saved}"
+        kept = (f" The weights from before that step are saved as <b>{html.escape(run.checkpoint.name)}</b>; "
+                "pick it in the Reverse tab." if run.checkpoint else "")
+        run.message = f"Training stopped: {html.escape(error)}.{kept}"
     elif reason == "error":
         run.message = f"Training failed: {html.escape(error)}.{saved}"
     else:

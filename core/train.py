@@ -133,22 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training on {info.name} ({len(data)} examples{read_from}) on {device_name(trainer.device)}, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
     bar = tqdm(total=config.steps, disable=args.quiet, file=sys.stderr, unit="step", dynamic_ncols=True)
+    end, diverged = None, ""
     try:
         for event in trainer.run():
             bar.update(event.step - bar.n)
             bar.set_postfix(loss=f"{event.loss:.4f}")
             if event.kind == "end":
                 end = event
-    except TrainingDiverged as err:
-        bar.close()
-        fail(PROG, str(err))
+    except TrainingDiverged as err:  # the trainer holds the weights from before the bad step: save them
+        diverged = str(err)
     except KeyboardInterrupt:
         trainer.stop()
-        end = None
     bar.close()
+    if diverged and trainer.step == 0:
+        fail(PROG, f"{diverged}; nothing was saved")
 
     metrics = {}
-    if kind == "2d" and info.name in TOY2D_NAMES and not args.no_eval:
+    if kind == "2d" and info.name in TOY2D_NAMES and not args.no_eval and not diverged:
         x_T, generator = initial_noise((EVAL_POINTS, 2), seed=args.seed + 1, device=trainer.device)
         samples = sample(trainer.sampling_model, schedule, x_T, generator=generator).cpu()
         metrics["sliced_wasserstein_ratio_ddpm"] = sliced_wasserstein_ratio(
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         **asdict(config),
         "model": preset,
         "steps_done": trainer.step,
+        "end_reason": "diverged" if diverged else end.reason if end else "stopped",
         "seconds": round(end.elapsed, 2) if end else None,
         "hardware": device_name(trainer.device),
         "torch": torch.__version__,
@@ -170,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         training["previous_runs"] = previous_runs
     path = save_checkpoint(args.out, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
                            overwrite=args.overwrite)
+    if diverged:
+        fail(PROG, f"{diverged}; the weights from before that step are saved in {path}")
     print(f"saved {path}", file=sys.stderr)
     return 0
 

@@ -284,7 +284,7 @@ class Trainer:
             self.step = self.step - len(values) + first_bad
             raise TrainingDiverged(
                 f"training diverged at step {self.step + 1}: the loss or its gradients became NaN or infinite "
-                "(try a lower learning rate); the model keeps its last good weights"
+                "(try a lower learning rate)"
             )
         return values
 

@@ -53,6 +53,17 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     assert report["ddpm-10-log_snr"]["sliced_wasserstein_ratio"] > 0
 
 
+def test_a_diverging_run_fails_in_one_line_and_keeps_its_last_good_weights(tmp_path) -> None:
+    out = tmp_path / "ck"
+    r = run("core.train", "--data", "moons", "--T", "100", "--steps", "300", "--lr", "1000", "--out", str(out), "--quiet")
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("python -m core.train: error: training diverged at step 2: ") and str(out) in last, r.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["end_reason"] == "diverged" and config["training"]["steps_done"] == 1
+    assert all(torch.isfinite(w).all() for w in load_file(out / "model.safetensors").values())
+
+
 def test_evaluation_keys_name_their_sampler_both_ways() -> None:
     from core.evaluate import parse_sampler, sampler_key, sampler_of_key
 

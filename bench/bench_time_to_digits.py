@@ -12,6 +12,9 @@ which the ratio first falls to ≤ 2 is the figure to report. The defaults (5,80
 Min-SNR-5 loss weighting) are the measured CPU configuration: 5,800 steps fit the 15 minutes on
 the faster 2-core dev machine (~6.5 steps/s); on a slower one, pass the steps that fit (e.g.
 ``--steps 2800`` at ~3 steps/s), since the learning rate only decays fully by the last step.
+``--steps 0`` does that itself: it times steps 50–150 (after the warm-up, and after compiling with
+``--compile``), then sets the run's length to the steps that fit the rest of ``--max-minutes``, so
+that the learning rate decays over them (used for the GPU, whose speed is not known in advance).
 """
 
 from __future__ import annotations
@@ -33,12 +36,15 @@ from core.unet import UNET_PRESETS, UNet, unet_config  # noqa: E402
 
 GOAL_RATIO = 2.0
 EVAL_SAMPLES = 256
+EVENT_EVERY = 50  # steps between the trainer's events (the evaluations fall on multiples of --eval-every)
+TIMED_STEPS = (50, 150)  # with --steps 0, the speed is timed between these steps (after the LR warm-up)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="small", choices=UNET_PRESETS)
-    p.add_argument("--steps", type=int, default=5800, help="training steps (the LR decays over them)")
+    p.add_argument("--steps", type=int, default=5800,
+                   help="training steps (the LR decays over them); 0: as many as fit --max-minutes, timed at the start")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--ema-decay", type=float, default=0.999)
@@ -56,9 +62,12 @@ def main() -> None:
     schedule = make_schedule("linear", 1000)
     torch.manual_seed(args.seed)
     model = UNet(unet_config(args.model, 28, 1))
-    config = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, ema_decay=args.ema_decay,
-                         min_snr_gamma=args.min_snr, seed=args.seed, device=args.device, clip_x0=1.0,
-                         log_every=args.eval_every, preview_steps=50, compile=args.compile)
+    fit_to_time = args.steps == 0
+    if args.eval_every % EVENT_EVERY:
+        p.error(f"--eval-every must be a multiple of {EVENT_EVERY}")
+    config = TrainConfig(steps=10**9 if fit_to_time else args.steps, batch_size=args.batch, lr=args.lr,
+                         ema_decay=args.ema_decay, min_snr_gamma=args.min_snr, seed=args.seed, device=args.device,
+                         clip_x0=1.0, log_every=EVENT_EVERY, preview_steps=50, compile=args.compile)
     trainer = Trainer(model, schedule, data, config)
     print(f"{device_name(trainer.device)}, {torch.get_num_threads()} threads, U-Net {args.model} "
           f"{model.num_parameters():,} parameters, batch {args.batch}, lr {args.lr:g}, EMA {args.ema_decay:g}, "
@@ -68,9 +77,19 @@ def main() -> None:
     paused = 0.0  # seconds spent evaluating, taken off the training clock
     reached = None
     evaluated_step = -1
+    timed_from = 0.0
     for event in trainer.run():
-        minutes = (event.elapsed - paused) / 60
-        if event.step != evaluated_step and event.step > 0:
+        seconds = event.elapsed - paused  # the training clock
+        minutes = seconds / 60
+        if fit_to_time and event.step == TIMED_STEPS[0]:
+            timed_from = seconds
+        if fit_to_time and event.step == TIMED_STEPS[1]:
+            rate = (TIMED_STEPS[1] - TIMED_STEPS[0]) / (seconds - timed_from)
+            fits = int(rate * (args.max_minutes * 60 - seconds) * 0.97)  # a margin for the speed's ups and downs
+            trainer.config.steps = event.step + max(1, fits)  # the LR schedule and the loop read it from here on
+            print(f"{rate:.1f} steps/s: {trainer.config.steps:,} steps fit {args.max_minutes:g} min", flush=True)
+        due = event.step % args.eval_every == 0 or event.kind == "end"
+        if due and event.step != evaluated_step and event.step > 0:
             evaluated_step = event.step
             pause_start = time.perf_counter()
             x0 = trainer.preview(EVAL_SAMPLES, seed=args.seed + 1)  # DDIM-50 (preview_steps), x̂0 clipped

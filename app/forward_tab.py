@@ -257,10 +257,10 @@ def build() -> None:
         with gr.Column(scale=3):
             t_slider = gr.Slider(0, initial.schedule.T, value=0, step=1, label="t (0 = clean data x₀, T = end of the chain)")
             with gr.Row():
-                sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=3)
+                sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=2)
                 formula = gr.Markdown(first_views[1], latex_delimiters=LATEX, elem_classes="formula-box")
             with gr.Row():
-                hist = gr.Plot(first_views[2], label="Histogram of x_t values vs the N(0, 1) density")
+                hist = gr.Plot(first_views[2], label="Histogram of x_t vs the N(0, 1) density")
                 alpha_curve = gr.Plot(first_views[3], label="ᾱ_t over t (marker: current t)")
 
     views = [sample, formula, hist, alpha_curve]

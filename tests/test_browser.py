@@ -179,7 +179,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     page.set_t(900, "900 of 1000")
     p.wait_for_function("([label, h]) => { const r = (" + PLOT_JS + ")(label); return r && r.hash !== h; }",
                         arg=["x_t", after_keys["hash"]])
-    assert page.plot("Histogram of x_t values vs the N(0, 1) density")["traces"] == 2
+    assert page.plot("Histogram of x_t vs the N(0, 1) density")["traces"] == 2
     page.shot("forward-t900")
     page.assert_clean("Forward tab after scrubbing t")
     timings["forward"] = time.perf_counter() - start

@@ -44,6 +44,7 @@ from core.trainer import resolve_device
 
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 CACHE_SIZE = 4  # loaded checkpoints kept in memory
+DEFAULT_CHECKPOINT = "swiss_roll_linear"  # shown first when shipped (see `default_checkpoint`)
 DEFAULT_FRAMES = 80
 MIN_FRAMES, MAX_FRAMES = 2, 150
 MAX_SAMPLES = {"2d": 5000, "image": 64}
@@ -78,6 +79,13 @@ def checkpoint_choices(trained: Any) -> list[tuple[str, str]]:
     choices = [(f"{p.name} (shipped)", str(p)) for p in list_checkpoints(shipped_root())]
     choices += [(f"{p.name} (trained here)", str(p)) for p in _trained_paths(trained)]
     return choices
+
+
+def default_checkpoint(choices: list[tuple[str, str]]) -> str | None:
+    """The checkpoint shown first: the swiss roll of Ho et al.'s linear schedule (the classic 2D picture, and
+    quick to sample) when shipped, else the first listed."""
+    paths = [path for _, path in choices]
+    return next((path for path in paths if Path(path).name == DEFAULT_CHECKPOINT), paths[0] if paths else None)
 
 
 def allowed(path: str, trained: Any) -> bool:
@@ -366,7 +374,7 @@ def checkpoint_selected(path, trained):
 def build(trained: gr.State) -> None:
     """Lay out the Reverse tab; ``trained`` is the Train tab's State of this session's checkpoint paths."""
     choices = checkpoint_choices([])
-    first = choices[0][1] if choices else None
+    first = default_checkpoint(choices)
     gr.Markdown(
         "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
         "Shipped checkpoints are listed by name; models you train in the **Train** tab are added for this "

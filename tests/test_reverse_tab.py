@@ -211,6 +211,14 @@ def test_shipped_listing_skips_classifier_weights():
     assert "classifiers" not in names
 
 
+def test_the_linear_swiss_roll_is_shown_first_when_shipped():
+    shipped = [(f"{p.name} (shipped)", str(p)) for p in list_checkpoints(reverse_tab.REPO_CHECKPOINTS)]
+    assert Path(reverse_tab.default_checkpoint(shipped)).name == "swiss_roll_linear"
+    others = [(label, path) for label, path in shipped if Path(path).name != "swiss_roll_linear"]
+    assert reverse_tab.default_checkpoint(others) == others[0][1]
+    assert reverse_tab.default_checkpoint([]) is None
+
+
 def test_cache_reuses_loaded_models(toy_ckpt):
     a = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
     b = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])

@@ -13,7 +13,7 @@ from app import forward_tab, reverse_tab, schedules_tab, train_tab
 THEME = gr.themes.Soft()
 CSS = """
 .formula-box {font-size: 1.05rem}
-.formula-box td:last-child {white-space: nowrap; font-variant-numeric: tabular-nums}
+.formula-box td:last-child, .numbers-table td:not(:first-child) {white-space: nowrap; font-variant-numeric: tabular-nums}
 .name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}
 """
 TITLE = "DDPM Explorer"

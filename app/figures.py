@@ -45,6 +45,11 @@ def schedule_label(schedule: NoiseSchedule) -> str:
     return SCHEDULE_LABELS.get(schedule.name, schedule.name)
 
 
+def short_schedule_label(schedule: NoiseSchedule) -> str:
+    """The label without its citation, for a crowded legend: "cosine (Nichol & Dhariwal 2021)" → "cosine"."""
+    return schedule_label(schedule).split(" (")[0]
+
+
 # No plotly.py template: resolving one copies it per figure (5–50 ms); plotly.js's own defaults
 # (white background, light grid) look clean, and an empty template keeps plotly.py from adding its own.
 _TICKS_APART = {"ticklabelstandoff": 5}  # keeps the x and y labels apart where the axes meet (e.g. "0" and "−4")
@@ -230,7 +235,7 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
     """Per schedule, the error gain of each step of a short chain: ``gains[i]`` maps a spacing of the steps
     to their gains; evenly in t is drawn solid, evenly in log-SNR dotted. Both axes are logarithmic, so
     that the first steps, where the gains differ, are not squeezed into a corner. The legend names each
-    schedule once (its first line) and keys the line styles in grey."""
+    schedule once, without its citation (the hover text has it), and keys the line styles in grey."""
     data = []
     for schedule, per_spacing in zip(schedules, gains):
         color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
@@ -239,7 +244,8 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
             spaced = SPACING_LABELS[spacing]
             data.append(dict(
                 type="scatter", x=np.arange(1, len(values) + 1), y=values, mode="lines+markers",
-                name=label if i == 0 else f"{label}, {spaced}", showlegend=i == 0, legendgroup=schedule.name,
+                name=short_schedule_label(schedule) if i == 0 else f"{label}, {spaced}", showlegend=i == 0,
+                legendgroup=schedule.name,
                 line=dict(color=color, width=2, dash=_SPACING_DASH[spacing]), marker=dict(size=4, color=color),
                 hovertemplate=f"{label}, steps {spaced}<br>step %{{x}}: ×%{{y:.3g}}<extra></extra>",
             ))

@@ -203,14 +203,13 @@ def build() -> None:
             seed = gr.Number(value=0, precision=0, label="Noise seed")
             log_beta = gr.Checkbox(value=True, label="β_t on a log scale")
         with gr.Column(scale=3):
-            table = gr.Markdown(first[4])
+            table = gr.Markdown(first[4], elem_classes="numbers-table")
             warning = gr.HTML(first[5])
             alpha_plot = gr.Plot(first[0], label="ᾱ_t: fraction of the signal kept")
             logsnr_plot = gr.Plot(first[2], label="log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))")
             beta_plot = gr.Plot(first[1], label="β_t: variance of the noise added at step t")
             grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")
-            gain_plot = gr.Plot(first[6], label=f"Sampling in {SHORT_CHAIN} steps: how much each step t → s "
-                                                "multiplies an error in ε̂, ≈ √(ᾱ_s/ᾱ_t)")
+            gain_plot = gr.Plot(first[6], label=f"How much each step of a {SHORT_CHAIN}-step sampler multiplies an error in ε̂")
 
     inputs = [chosen, T, data, digit, upload, seed, log_beta, *params.components]
     outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot]

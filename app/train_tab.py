@@ -65,6 +65,7 @@ from core.trainer import (
 
 log = logging.getLogger(__name__)
 
+EMPTY_LOSS_RANGE = [-1.0, 0.0]  # log10 range of the loss axis before the first loss: 0.1 … 1
 POLL_SECONDS = 0.5  # how often the UI generator drains the trainer's queue
 STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
 MAX_BATCH = 4096
@@ -302,7 +303,7 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
         legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
         yaxis=dict(title=dict(text=loss_label(min_snr_gamma)), type="log", tickmode="array", tickvals=ticks,
-                   ticktext=[f"{v:g}" for v in ticks]),
+                   ticktext=[f"{v:g}" for v in ticks], **({} if len(values) else {"range": EMPTY_LOSS_RANGE})),
     )
     return figures.fast_figure(data, layout)
 

@@ -75,6 +75,9 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
         ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]
     fig = figures.as_figure(train_tab.loss_figure([0.9, 0.5, 0.04]))
     assert fig.layout.yaxis.type == "log" and "0.05" in fig.layout.yaxis.ticktext and "0.06" not in fig.layout.yaxis.ticktext
+    assert fig.layout.yaxis.range is None  # plotly fits the axis to the losses
+    empty = figures.as_figure(train_tab.loss_figure([]))
+    assert list(empty.layout.yaxis.range) == [-1, 0]  # before the first loss: 0.1 … 1, not plotly's 0.1 … 10⁴
 
 
 def test_preview_plot_says_when_the_first_samples_come():

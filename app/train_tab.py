@@ -75,6 +75,7 @@ SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the 
 PREVIEW_POINTS = 1000  # 2D preview samples
 PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
 PREVIEW_LABEL = "Samples from the current (EMA) weights"  # until the first preview names its step and sampler
+NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
@@ -298,12 +299,15 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
                  line=dict(color="#08519c", width=2.5), hoverinfo="x+y"),
         ]
     ticks = loss_ticks(values)
+    yaxis = dict(title=dict(text=loss_label(min_snr_gamma)), type="log", tickmode="array", tickvals=ticks,
+                 ticktext=[f"{v:g}" for v in ticks])
+    if not len(values):
+        yaxis["range"] = EMPTY_LOSS_RANGE
     layout = figures._base_layout(
         320,
         legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
-        yaxis=dict(title=dict(text=loss_label(min_snr_gamma)), type="log", tickmode="array", tickvals=ticks,
-                   ticktext=[f"{v:g}" for v in ticks], **({} if len(values) else {"range": EMPTY_LOSS_RANGE})),
+        yaxis=yaxis,
     )
     return figures.fast_figure(data, layout)
 
@@ -418,10 +422,10 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
     except Exception as err:
         log.exception("saving the checkpoint of session %s failed", run.key)
         error = (error + "; " if error else "") + f"the model could not be saved ({type(err).__name__}: {err})"
-    saved = f" Saved as <b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
+    where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
+    saved = f" Saved as {where}" if where else ""
     if reason == "diverged":
-        kept = (f" The weights from before that step are saved as <b>{html.escape(run.checkpoint.name)}</b>; "
-                "pick it in the Reverse tab." if run.checkpoint else "")
+        kept = f" The weights from before that step are saved as {where}" if where else ""
         run.message = f"Training stopped: {html.escape(error)}.{kept}"
     elif reason == "error":
         run.message = f"Training failed: {html.escape(error)}.{saved}"
@@ -523,6 +527,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
     losses: list[float] = []
     last: TrainEvent | None = None
     preview: TrainEvent | None = None
+    previewed = False  # whether any preview was shown
     preview_update: Any = gr.skip()
     chain = preview_caption(trainer)
     try:
@@ -549,7 +554,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
                 losses.extend(item.losses)
                 last = item
                 if item.preview is not None:
-                    preview = item
+                    preview, previewed = item, True
             preview_update = gr.skip() if preview is None else preview_plot(
                 plan.kind, preview.preview, f"Samples from the EMA weights at step {preview.step:,} · {chain}")
             if done:
@@ -567,6 +572,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         yield final_status, final_loss, preview_update, with_run
         if run.previewed.wait(STOP_WAIT_SECONDS) and run.final_preview is not None:  # drawn by the run's thread
             yield final_status, final_loss, run.final_preview, with_run
+        elif not previewed:  # the label still promises samples that will not come
+            yield final_status, final_loss, gr.Plot(None, label=NO_PREVIEW_LABEL), with_run
     finally:
         trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
 

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         **asdict(config),
         "model": preset,
         "steps_done": trainer.step,
-        "end_reason": "diverged" if diverged else end.reason if end else "stopped",
+        "end_reason": "diverged" if diverged else (end.reason if end else "stopped"),  # no end event: Ctrl-C
         "seconds": round(end.elapsed, 2) if end else None,
         "hardware": device_name(trainer.device),
         "torch": torch.__version__,

@@ -269,9 +269,9 @@ class Trainer:
 
     def _record_buckets(self, t: torch.Tensor, per_example: torch.Tensor) -> None:
         bucket = (t - 1) * LOSS_BUCKETS // self.schedule.T  # (B,)
-        weight = self._healthy.double().expand(len(t))  # (B,): steps of a diverged run count for nothing
-        self._bucket_sum.index_add_(0, bucket, torch.where(weight > 0, per_example.double(), 0.0))
-        self._bucket_count.index_add_(0, bucket, weight)
+        healthy = self._healthy.double().expand(len(t))  # (B,) of 1, or of 0: a diverged run's steps count for nothing
+        self._bucket_sum.index_add_(0, bucket, torch.where(healthy > 0, per_example.double(), 0.0))
+        self._bucket_count.index_add_(0, bucket, healthy)
 
     def _read_losses(self, pending: list[torch.Tensor]) -> list[float]:
         """The losses of the steps since the last read (one host-device sync); raises `TrainingDiverged`

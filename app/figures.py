@@ -26,6 +26,7 @@ POINT_RANGE = (-4.0, 4.0)  # fixed axes for 2D point clouds: N(0, I) fits with r
 HIST_RANGE = (-4.0, 4.0)  # value axis of x_t histograms
 HIST_BINS = 80
 POINT_COLOR = "#1f77b4"
+REFERENCE_COLOR = "#b8b8b8"  # training data drawn beneath samples
 NOISE_COLOR = "#d62728"
 SCHEDULE_COLORS = {  # one fixed colour per schedule, the same in every figure
     "linear": "#1f77b4",
@@ -84,31 +85,36 @@ def as_figure(plot: PlotData | gr.Plot | go.Figure) -> go.Figure:
 # ----- single panels --------------------------------------------------------------------------
 
 
-def points_figure(points: np.ndarray, *, height: int = 460, name: str = "x_t") -> PlotData:
-    """A 2D point cloud (N, 2) on fixed, equal axes [−4, 4]²."""
-    trace = dict(
-        type="scatter",
-        x=points[:, 0],
-        y=points[:, 1],
-        mode="markers",
-        marker=dict(size=3, color=POINT_COLOR, opacity=0.6),
-        name=name,
-        hoverinfo="skip",
-    )
+def points_figure(points: np.ndarray | None, *, height: int = 460, name: str = "x_t",
+                  reference: np.ndarray | None = None) -> PlotData:
+    """A 2D point cloud (N, 2) on fixed, equal axes [−4, 4]²; ``reference``: the training data, drawn in
+    grey beneath it (with a legend), so that samples can be judged against it."""
+    data = []
+    if reference is not None:
+        data.append(_points_trace(reference, name="training data", color=REFERENCE_COLOR))
+    if points is not None:
+        data.append(_points_trace(points, name=name, color=POINT_COLOR))
     layout = _base_layout(
         height,
-        showlegend=False,
+        showlegend=reference is not None,
+        legend=dict(x=1, xanchor="right", y=0, yanchor="bottom", itemsizing="constant"),  # clear of a long label
         xaxis=dict(range=list(POINT_RANGE), title=dict(text="x₁"), zeroline=True, fixedrange=True, constrain="domain"),
         yaxis=dict(range=list(POINT_RANGE), title=dict(text="x₂"), zeroline=True, fixedrange=True, scaleanchor="x"),
     )
-    return fast_figure([trace], layout)
+    return fast_figure(data, layout)
 
 
-def image_figure(pixels: np.ndarray, *, height: int = 460) -> PlotData:
-    """A uint8 picture (H, W) or (H, W, 3), pixel-sharp, without axes (sent as BMP: 10× faster than PNG)."""
+def _points_trace(points: np.ndarray, *, name: str, color: str) -> dict:
+    return dict(type="scatter", x=points[:, 0], y=points[:, 1], mode="markers",
+                marker=dict(size=3, color=color, opacity=0.6), name=name, hoverinfo="skip")
+
+
+def image_figure(pixels: np.ndarray, *, height: int = 460, top: int = 5) -> PlotData:
+    """A uint8 picture (H, W) or (H, W, 3), pixel-sharp, without axes (sent as BMP: 10× faster than PNG);
+    ``top``: the margin above it, room for a long component label drawn over the plot."""
     layout = _base_layout(
         height,
-        margin=dict(l=5, r=5, t=5, b=5),
+        margin=dict(l=5, r=5, t=top, b=5),
         xaxis=dict(visible=False, fixedrange=True),
         yaxis=dict(visible=False, fixedrange=True, scaleanchor="x"),
     )

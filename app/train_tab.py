@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, runs
-from app.images import image_grid
+from app.images import dataset_images, image_grid
 from app.reverse_tab import allowed, checkpoint_choices, describe
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_name, read_config, save_checkpoint, training_history,
@@ -74,7 +74,13 @@ MAX_PLOT_POINTS = 1500  # the loss curve is thinned to about this many points pe
 SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the run's steps (centred)
 PREVIEW_POINTS = 1000  # 2D preview samples
 PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
-PREVIEW_LABEL = "Samples from the current (EMA) weights"  # until the first preview names its step and sampler
+PREVIEW_HEIGHT = 400  # pixels
+LABEL_ROOM = 55  # pixels above an image preview: its label (up to two lines) is drawn over the plot
+DATA_LABELS = {  # the preview plot before a run: the training data, what the samples should come to look like
+    "2d": "Training data (grey): a run draws samples from its EMA weights over it",
+    "image": "Training images: a run shows samples from its EMA weights here instead",
+}
+WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
@@ -312,9 +318,9 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
     return figures.fast_figure(data, layout)
 
 
-def preview_plot(kind: str, samples: torch.Tensor, caption: str) -> gr.Plot:
+def preview_plot(kind: str, samples: torch.Tensor, data: torch.Tensor, caption: str) -> gr.Plot:
     """The preview plot, labelled with the weights, the step and the sampler that drew it."""
-    return gr.Plot(preview_figure(kind, samples), label=caption)
+    return gr.Plot(preview_figure(kind, samples, data), label=caption)
 
 
 def chain_caption(method: str, steps: int, spacing: str, T: int) -> str:
@@ -335,12 +341,32 @@ def upcoming_previews(config: TrainConfig) -> str:
     return "Samples from the EMA weights: at the end of the run"
 
 
-def preview_figure(kind: str, preview: torch.Tensor):
+def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor):
+    """2D: the samples (blue) over `PREVIEW_POINTS` training points (grey), so that they can be judged against
+    the data. Images: a 4 × 4 grid of the samples or, while there are none, of the first training images."""
     if kind == "2d":
-        return figures.points_figure(preview.numpy(), height=380, name="samples")
+        points = None if samples is None else samples.numpy()
+        return figures.points_figure(points, height=PREVIEW_HEIGHT, name="samples",
+                                     reference=data[:PREVIEW_POINTS].cpu().numpy())
     if kind == "image":
-        return figures.image_figure(image_grid(preview, nrow=4), height=380)
+        shown = data[:PREVIEW_IMAGES] if samples is None else samples
+        return figures.image_figure(image_grid(shown.cpu(), nrow=4), height=PREVIEW_HEIGHT, top=LABEL_ROOM)
     raise ValueError(f"unknown data kind {kind!r}")
+
+
+def training_data_figure(name: str):
+    """The preview plot's figure before a run on data ``name``: its training data alone (2D: the data set a run
+    with the default seed draws)."""
+    kind = data_kind_of(name)
+    data = load_training_data(name, seed=0)[0] if kind == "2d" else dataset_images(name, PREVIEW_IMAGES)
+    return preview_figure(kind, None, data)
+
+
+def show_training_data(request: gr.Request, name: str):
+    """When the data changes: show it in the preview plot, unless this session's run is using that plot."""
+    if runs.REGISTRY.active(runs.session_key(request)) is not None:
+        return gr.skip()
+    return gr.Plot(training_data_figure(name), label=DATA_LABELS[data_kind_of(name)])
 
 
 # ----- the run ------------------------------------------------------------------------------------
@@ -452,7 +478,7 @@ def final_preview(trainer: Trainer, kind: str) -> gr.Plot:
     2D; images the quick DDIM chain of the in-run previews."""
     full = kind == "2d"
     caption = f"Samples from the saved (EMA) weights after {trainer.step:,} steps · {preview_caption(trainer, full)}"
-    return preview_plot(kind, trainer.preview(full_chain=full), caption)
+    return preview_plot(kind, trainer.preview(full_chain=full), trainer.data, caption)
 
 
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
@@ -504,7 +530,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
     gamma = plan.min_snr_gamma
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
-            loss_figure([], min_snr_gamma=gamma), gr.Plot(None, label=PREVIEW_LABEL), gr.skip()  # clear the last run's
+            loss_figure([], min_snr_gamma=gamma), gr.Plot(training_data_figure(plan.data), label=DATA_LABELS[plan.kind]), \
+            gr.skip()  # clears the last run's
         try:
             tensor, info = load_training_data(plan.data, seed=plan.seed)
         except (DataUnavailableError, ValueError, OSError) as err:
@@ -533,7 +560,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
     try:
         thread.start()
         yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.notes), gr.skip(),
-               gr.Plot(None, label=f"{upcoming_previews(trainer.config)} · {chain}"), gr.skip())
+               gr.Plot(preview_figure(plan.kind, None, tensor),
+                       label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}"), gr.skip())
         done = False
         while not done:
             deadline = time.monotonic() + POLL_SECONDS
@@ -556,7 +584,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
                 if item.preview is not None:
                     preview, previewed = item, True
             preview_update = gr.skip() if preview is None else preview_plot(
-                plan.kind, preview.preview, f"Samples from the EMA weights at step {preview.step:,} · {chain}")
+                plan.kind, preview.preview, tensor, f"Samples from the EMA weights at step {preview.step:,} · {chain}")
             if done:
                 break
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
@@ -680,7 +708,7 @@ def build() -> gr.State:
             status = gr.HTML(status_html("Press <b>Start training</b>. The default run (swiss roll, 3000 steps) "
                                          "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status")
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
-            preview = gr.Plot(label=PREVIEW_LABEL, elem_id="train-preview")
+            preview = gr.Plot(training_data_figure(data.value), label=DATA_LABELS["2d"], elem_id="train-preview")
             gr.Markdown("2D previews use DDPM: DDIM would throw points far out on the cosine and sigmoid schedules "
                         "(see the step gains in the **Schedules** tab). Image previews use DDIM with x̂₀ clipped to "
                         "[−1, 1], which keeps it sound.")
@@ -688,6 +716,7 @@ def build() -> gr.State:
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)
     data.change(kind_defaults, [data, start_from], [model, steps, batch, lr], show_progress="hidden", queue=False)
+    data.change(show_training_data, data, preview, show_progress="hidden", queue=False)
     start_from.change(start_from_selected, [start_from, trained], [start_info, data, schedule_name, T, model, lr],
                       show_progress="hidden", queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)

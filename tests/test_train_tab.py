@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from app import controls, figures, reverse_tab, runs, train_tab
+from app.images import image_grid
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DataInfo
+from core.datasets import load_training_data
 from core.mlp import MLPDenoiser
 from core.trainer import TrainConfig
 
@@ -80,6 +82,38 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
     assert list(empty.layout.yaxis.range) == [-1, 0]  # before the first loss: 0.1 … 1, not plotly's 0.1 … 10⁴
 
 
+def trace_names(plot) -> list[str]:
+    return [trace.name for trace in figures.as_figure(plot).data]
+
+
+def test_before_a_run_the_preview_plot_shows_the_training_data(shared_data, monkeypatch):
+    monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
+    moons = train_tab.show_training_data(req("alice"), "moons")
+    assert moons.label == train_tab.DATA_LABELS["2d"]
+    fig = figures.as_figure(moons)
+    assert [trace.name for trace in fig.data] == ["training data"] and fig.layout.showlegend
+    points = np.c_[fig.data[0].x, fig.data[0].y]
+    assert np.allclose(points, load_training_data("moons", seed=0)[0][:train_tab.PREVIEW_POINTS])  # a run's data
+    digits = train_tab.show_training_data(req("alice"), "mnist")
+    assert digits.label == train_tab.DATA_LABELS["image"]
+    first_digits = load_training_data("mnist", limit=train_tab.PREVIEW_IMAGES)[0]
+    assert figures.as_figure(digits).data[0].source == \
+        figures.as_figure(figures.image_figure(image_grid(first_digits, nrow=4))).data[0].source
+    runs.REGISTRY.reserve("alice")  # while alice's run uses the plot, choosing other data leaves it alone
+    assert train_tab.show_training_data(req("alice"), "moons") == gr.skip()
+    assert train_tab.show_training_data(req("bob"), "moons").label == train_tab.DATA_LABELS["2d"]
+
+
+def test_points_figure_draws_the_training_data_beneath_the_samples_in_grey():
+    samples, data = np.zeros((5, 2)), np.ones((7, 2))
+    fig = figures.as_figure(figures.points_figure(samples, name="samples", reference=data))
+    assert [t.name for t in fig.data] == ["training data", "samples"]  # later traces are drawn on top
+    assert fig.data[0].marker.color == figures.REFERENCE_COLOR != fig.data[1].marker.color
+    assert len(fig.data[0].x) == 7 and len(fig.data[1].x) == 5 and fig.layout.showlegend
+    plain = figures.as_figure(figures.points_figure(samples))
+    assert [t.name for t in plain.data] == ["x_t"] and not plain.layout.showlegend
+
+
 def test_preview_plot_says_when_the_first_samples_come():
     assert train_tab.upcoming_previews(TrainConfig(steps=3000, preview_every=150)) == \
         "Samples from the EMA weights: the first after step 150, then every 150 steps"
@@ -90,13 +124,20 @@ def test_preview_plot_says_when_the_first_samples_come():
 
 def test_short_run_streams_and_saves_for_that_user_only(isolated):
     outputs = drain(train_tab.train_run(req("alice"), *args()))
-    cleared = outputs[0][2]
-    assert cleared.value is None and cleared.label == train_tab.PREVIEW_LABEL, "a new run clears the last preview"
+    cleared = outputs[0][2]  # a new run replaces the last run's samples with the training data
+    assert cleared.label == train_tab.DATA_LABELS["2d"] and trace_names(cleared) == ["training data"]
     # every preview names the weights, the step and the sampler; the last one comes from the saved weights
-    labels = [o[2].label for o in outputs[1:] if isinstance(o[2], gr.Plot)]
+    previews = [o[2] for o in outputs[1:] if isinstance(o[2], gr.Plot)]
+    labels = [plot.label for plot in previews]
     assert "Samples from the EMA weights at step 50 · DDPM, all T = 100 steps" in labels, labels  # 100 ≥ T
-    assert labels[0] == "Samples from the EMA weights: the first after step 50, then every 50 steps · " \
-        "DDPM, all T = 100 steps"  # until the first preview comes
+    assert labels[0] == "Training data (grey) · Samples from the EMA weights: the first after step 50, then every " \
+        "50 steps · DDPM, all T = 100 steps"  # until the first preview comes
+    # the samples are drawn over the run's own training data
+    data, _ = load_training_data("swiss_roll", seed=0)
+    for plot in previews:
+        fig = figures.as_figure(plot)
+        assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], data[:train_tab.PREVIEW_POINTS])
+    assert all(trace_names(plot) == ["training data", "samples"] for plot in previews[1:])
     assert train_tab.chain_caption("ddpm", 100, "log_snr", 1000) == "DDPM, 100 of T = 1000 steps, evenly in log-SNR"
     assert labels[-1] == "Samples from the saved (EMA) weights after 60 steps · DDPM, all T = 100 steps"
     counts = [loss_points(o[1]) for o in outputs if not isinstance(o[1], dict)]

@@ -49,7 +49,9 @@ GIF_MIN_WIDTH = 480  # image-chain GIF frames are scaled up (nearest) to at leas
 _WHITE, _AXIS, _GRID, _POINT, _TEXT = 0, 1, 2, 3, 4
 _TRAIL0 = 5
 TRAIL_COLORS = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-_PALETTE_HEX = ["#ffffff", "#444444", "#e6e6e6", "#3182bd", "#222222", *TRAIL_COLORS]
+_DATA = _TRAIL0 + len(TRAIL_COLORS)
+DATA_COLOR = "#c8c8c8"  # the training data, beneath the points
+_PALETTE_HEX = ["#ffffff", "#444444", "#e6e6e6", "#3182bd", "#222222", *TRAIL_COLORS, DATA_COLOR]
 PINNED_POINTS = len(TRAIL_COLORS)
 TRAIL_FRAMES = 8  # each pinned point trails a line through where it was in this many previous frames
 
@@ -113,17 +115,37 @@ def _axes_background() -> PIL.Image.Image:
     return image
 
 
-def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str) -> PIL.Image.Image:
-    """One 2D panel: the points (N, 2) on the fixed axes, and per pinned point k its path (S_k, 2), all in model
-    coordinates: a line through the path (when it has more than one position) and a dot at its last position."""
-    image = _axes_background().copy()
-    pixels = np.asarray(image).copy()  # (H, W) palette indices
+def _paint(pixels: np.ndarray, points: np.ndarray, colour: int) -> np.ndarray:
+    """Paint the points (N, 2, model coordinates) that fall inside the axes as 2 × 2 dots into ``pixels`` (the
+    palette indices of a panel); returns which points were inside."""
     col, row = _to_pixels(np.asarray(points, dtype=np.float64))
     inside = (col >= _INNER[0]) & (col <= _INNER[2]) & (row >= _INNER[1]) & (row <= _INNER[3])
     c, r = col[inside].astype(np.intp), row[inside].astype(np.intp)
     for dr in (0, 1):
         for dc in (0, 1):
-            pixels[r + dr, c + dc] = _POINT
+            pixels[r + dr, c + dc] = colour
+    return inside
+
+
+def _background(reference: np.ndarray | None) -> np.ndarray:
+    """A panel's axes, with the training data ``reference`` (N, 2) in light grey when given, as palette indices."""
+    pixels = np.asarray(_axes_background()).copy()
+    if reference is None:
+        return pixels
+    _paint(pixels, reference, _DATA)
+    image = PIL.Image.fromarray(pixels, mode="P")
+    image.putpalette(_palette())
+    PIL.ImageDraw.Draw(image).text((PLOT_SIZE - _MARGIN_R - 8, PLOT_SIZE - _MARGIN_B - 6), "grey: training data",
+                                   fill=_TEXT, font=_font(12)[0], anchor="rs")
+    return np.asarray(image).copy()
+
+
+def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, background: np.ndarray) -> PIL.Image.Image:
+    """One 2D panel: the points (N, 2) on the fixed axes, and per pinned point k its path (S_k, 2), all in model
+    coordinates: a line through the path (when it has more than one position) and a dot at its last position.
+    ``background``: the panel's axes as palette indices (`_background`)."""
+    pixels = background.copy()
+    inside = _paint(pixels, points, _POINT)
     image = PIL.Image.fromarray(pixels, mode="P")
     image.putpalette(_palette())
     draw = PIL.ImageDraw.Draw(image)
@@ -134,29 +156,34 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str) -
             draw.line(xy, fill=_TRAIL0 + k, width=2)
         x, y = xy[-1]
         draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=_TRAIL0 + k, outline=_AXIS)
-    beyond = int(len(col) - inside.sum())
+    beyond = int(len(points) - inside.sum())
     if beyond:
-        label += f" · {beyond:,} of {len(col):,} beyond the axes"
+        label += f" · {beyond:,} of {len(points):,} beyond the axes"
     draw.text((_MARGIN_L + 8, _MARGIN_T + 6), label, fill=_TEXT, font=_font(15)[0])
     return image
 
 
 def render_points_frames(
-    clouds: Sequence[np.ndarray], x0_clouds: Sequence[np.ndarray], ts: Sequence[int]
+    clouds: Sequence[np.ndarray], x0_clouds: Sequence[np.ndarray], ts: Sequence[int],
+    reference: np.ndarray | None = None,
 ) -> list[PIL.Image.Image]:
     """One frame per point cloud: x_t beside the model's prediction x̂₀ made from it.
 
-    clouds, x0_clouds: per frame, x_t and x̂₀ (N, 2) in model coordinates; ts: per frame, the timestep shown.
+    clouds, x0_clouds: per frame, x_t and x̂₀ (N, 2) in model coordinates; ts: per frame, the timestep shown;
+    reference: the training data (M, 2), drawn in light grey beneath the points of both panels, so that the chain
+    can be seen to land on it.
     The first `PINNED_POINTS` points are pinned: on the x_t side each trails a line through its positions in
     the previous `TRAIL_FRAMES` frames (the path through every step would be a tangle: the first reverse
     steps jump by about 1), on the x̂₀ side it is a dot at its x̂₀.
     """
     pinned = pinned_points(len(clouds[0]))
+    background = _background(reference)
     frames = []
     for i, (points, x0_points, t) in enumerate(zip(clouds, x0_clouds, ts)):
         recent = clouds[max(0, i - TRAIL_FRAMES) : i + 1]
-        left = _points_panel(points, [np.stack([c[k] for c in recent]) for k in range(pinned)], f"x_t · t = {t}")
-        right = _points_panel(x0_points, [x0_points[k : k + 1] for k in range(pinned)], _x0_label())
+        left = _points_panel(points, [np.stack([c[k] for c in recent]) for k in range(pinned)], f"x_t · t = {t}",
+                             background)
+        right = _points_panel(x0_points, [x0_points[k : k + 1] for k in range(pinned)], _x0_label(), background)
         frame = PIL.Image.new("P", (2 * PLOT_SIZE + PANEL_GAP, PLOT_SIZE), _WHITE)
         frame.putpalette(_palette())
         frame.paste(left, (0, 0))

@@ -38,6 +38,7 @@ from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
 )
+from core.data import TOY2D_NAMES, DataInfo, make_toy2d
 from core.sampler import SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample
 from core.schedules import schedule_from_config
 from core.trainer import resolve_device
@@ -46,6 +47,7 @@ REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 CACHE_SIZE = 4  # loaded checkpoints kept in memory
 DEFAULT_CHECKPOINT = "swiss_roll_linear"  # shown first when shipped (see `default_checkpoint`)
 DEFAULT_FRAMES = 80
+REFERENCE_POINTS = 2000  # training points drawn (grey) beneath a 2D chain
 MIN_FRAMES, MAX_FRAMES = 2, 150
 MAX_SAMPLES = {"2d": 5000, "image": 64}
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
@@ -194,6 +196,7 @@ class Chain:
     frame_states: list[int]  # which states are frames (indices into state_ts), first 0, last S
     x: list[np.ndarray] = field(default_factory=list)  # per frame: x_t (2D: (N, 2) float; images: uint8 (B, H, W[, 3]))
     x0: list[np.ndarray] = field(default_factory=list)  # per frame: predicted x̂_0 (same layout)
+    reference: np.ndarray | None = None  # 2D: the training data (M, 2) in model coordinates, when it can be drawn
     seconds: float = 0.0
 
     @property
@@ -211,6 +214,14 @@ def _image_pixels(x: torch.Tensor) -> np.ndarray:
     return chw_to_hwc(to_uint8(x))  # (B, H, W) or (B, H, W, 3)
 
 
+def reference_points(info: DataInfo) -> np.ndarray | None:
+    """The training data of a 2D checkpoint, to draw beneath its chain: `REFERENCE_POINTS` points of its toy (a
+    toy is generated in model coordinates); None for images and for data read from a file."""
+    if info.kind != "2d" or info.name not in TOY2D_NAMES or info.source:
+        return None
+    return make_toy2d(info.name, REFERENCE_POINTS, seed=0).numpy()
+
+
 def sample_chain(
     checkpoint: Checkpoint, *, method: str, variance: str, eta: float, steps: int | None, n: int, seed: int,
     n_frames: int = DEFAULT_FRAMES, spacing: str = "uniform", progress: Any = None,
@@ -222,7 +233,7 @@ def sample_chain(
     keep = frame_indices(n_states, n_frames)
     keep_set = set(keep)
     device = next(checkpoint.model.parameters()).device
-    chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep)
+    chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep, reference=reference_points(info))
     x_T, generator = initial_noise((n, *info.shape), seed=seed, device=device)
     convert = (lambda v: v.float().cpu().numpy()) if info.kind == "2d" else _image_pixels
     start = time.perf_counter()
@@ -249,7 +260,7 @@ def sample_chain(
 def render(chain: Chain) -> tuple[list, list[str], int]:
     """(browser frames, captions, display width) for the player."""
     if chain.kind == "2d":
-        frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts)
+        frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts, chain.reference)
         pinned = player.pinned_points(len(chain.x[0]))
         return frames, [f"x_t (t = {{t}}) · lines: {pinned} pinned points over the last {player.TRAIL_FRAMES} frames",
                         f"predicted x̂₀ (dots: the {pinned} pinned points)"], frames[0].width

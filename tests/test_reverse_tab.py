@@ -155,6 +155,32 @@ def test_2d_frames_show_x0_beside_x_t():
     assert (at(right, [2.0, 2.0]) == pinned).any() and not (at(left, [2.0, 2.0]) == pinned).any()
 
 
+def test_2d_frames_draw_the_training_data_beneath_the_points_in_both_panels():
+    x_t, x0, data = np.array([[-2.0, -2.0]]), np.array([[2.0, 2.0]]), np.array([[1.0, -1.0], [-2.0, -2.0]])
+    frame = np.asarray(player.render_points_frames([x_t], [x0], [7], reference=data)[0])
+    left, right = frame[:, : player.PLOT_SIZE], frame[:, player.PLOT_SIZE + player.PANEL_GAP :]
+
+    def at(panel: np.ndarray, xy) -> np.ndarray:
+        col, row = (int(v) for v in player._to_pixels(np.array(xy)))
+        return panel[row : row + 2, col : col + 2]
+
+    grey = player._PALETTE_HEX.index(player.DATA_COLOR)
+    assert (at(left, [1.0, -1.0]) == grey).all() and (at(right, [1.0, -1.0]) == grey).all()
+    assert not (at(left, [-2.0, -2.0]) == grey).any()  # a point of the chain is drawn over the data
+    plain = np.asarray(player.render_points_frames([x_t], [x0], [7])[0])
+    assert not (plain == grey).any()
+    assert (frame != plain).sum() > (left == grey).sum()  # the frames also say what grey is
+
+
+def test_2d_chains_of_toys_carry_their_training_data(toy_ckpt):
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    chain = reverse_tab.sample_chain(checkpoint, method="ddim", variance="small", eta=0.0, steps=5, n=10, seed=0)
+    assert np.array_equal(chain.reference, make_toy2d("swiss_roll", reverse_tab.REFERENCE_POINTS, seed=0).numpy())
+    from_file = DataInfo("my_points", "2d", (2,), mean=(3.0, 1.0), scale=2.0, source="/data/my_points.csv")
+    assert reverse_tab.reference_points(from_file) is None  # no data to draw: a file the server may not have
+    assert reverse_tab.reference_points(DataInfo("mnist", "image", (1, 28, 28))) is None
+
+
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):
     page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform",
                                                        [str(image_ckpt)], progress=None)

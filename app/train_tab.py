@@ -429,6 +429,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
                 end, reason = event, event.reason
     except TrainingDiverged as err:
         reason, error = "diverged", str(err)
+        events.put(err)  # the losses of its last good steps
     except Exception as err:  # reported to the user; the weights so far are still saved
         log.exception("training run of session %s failed", run.key)
         reason, error = "error", f"{type(err).__name__}: {err}"
@@ -580,6 +581,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
                 if item is _DONE:
                     continue
                 losses.extend(item.losses)
+                if isinstance(item, TrainingDiverged):
+                    continue
                 last = item
                 if item.preview is not None:
                     preview, previewed = item, True

@@ -46,7 +46,14 @@ LOSS_BUCKETS = 20  # the per-timestep loss is reported over this many equal rang
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the gradients became NaN/inf; the model holds the weights from before that step."""
+    """The loss or the gradients became NaN/inf; the model holds the weights from before that step.
+
+    ``losses``: those of the good steps since the last event, which no event reported.
+    """
+
+    def __init__(self, message: str, losses: list[float] | None = None) -> None:
+        super().__init__(message)
+        self.losses = losses or []
 
 
 @dataclass
@@ -284,7 +291,8 @@ class Trainer:
             self.step = self.step - len(values) + first_bad
             raise TrainingDiverged(
                 f"training diverged at step {self.step + 1}: the loss or its gradients became NaN or infinite "
-                "(try a lower learning rate)"
+                "(try a lower learning rate)",
+                losses=values[:first_bad],
             )
         return values
 

@@ -265,6 +265,7 @@ def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
     assert "diverged at step 26" in status and "lower learning rate" in status
     assert "The weights from before that step are saved as" in status
     assert outputs[-1][2].label == train_tab.NO_PREVIEW_LABEL  # not the promise of samples at step 50
+    assert loss_points(outputs[-1][1]) == 25  # every good step, also those after the last progress event
     assert len(trained) == 1  # the last good weights are kept
     config = json.loads((Path(trained[0]) / "config.json").read_text())
     assert config["training"]["end_reason"] == "diverged" and config["training"]["steps_done"] == 25

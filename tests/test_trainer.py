@@ -151,6 +151,20 @@ def test_one_infinite_gradient_skips_every_later_update() -> None:
     assert_same_state(trainer, good)
 
 
+def test_divergence_hands_over_the_losses_of_the_good_steps_no_event_reported() -> None:
+    trainer = make_trainer(steps=50)  # events every 10 steps
+    calls = []
+
+    def poison_fourth(grad: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return grad * float("inf") if len(calls) == 4 else grad
+
+    trainer.model.first.weight.register_hook(poison_fourth)
+    with pytest.raises(TrainingDiverged, match="diverged at step 4") as diverged:
+        list(trainer.run())
+    assert len(diverged.value.losses) == 3 and all(0 < v < 10 for v in diverged.value.losses)
+
+
 def test_healthy_steps_return_their_loss_without_reading_it() -> None:
     trainer = make_trainer()
     loss = trainer.train_step()

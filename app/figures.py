@@ -86,9 +86,10 @@ def as_figure(plot: PlotData | gr.Plot | go.Figure) -> go.Figure:
 
 
 def points_figure(points: np.ndarray | None, *, height: int = 460, name: str = "x_t",
-                  reference: np.ndarray | None = None) -> PlotData:
+                  reference: np.ndarray | None = None, top: int = MARGIN["t"]) -> PlotData:
     """A 2D point cloud (N, 2) on fixed, equal axes [−4, 4]²; ``reference``: the training data, drawn in
-    grey beneath it (with a legend), so that samples can be judged against it."""
+    grey beneath it (with a legend), so that samples can be judged against it; ``top``: the margin above
+    the axes, room for the component label drawn over the plot."""
     data = []
     if reference is not None:
         data.append(_points_trace(reference, name="training data", color=REFERENCE_COLOR))
@@ -96,6 +97,7 @@ def points_figure(points: np.ndarray | None, *, height: int = 460, name: str = "
         data.append(_points_trace(points, name=name, color=POINT_COLOR))
     layout = _base_layout(
         height,
+        margin={**MARGIN, "t": top},
         showlegend=reference is not None,
         legend=dict(x=1, xanchor="right", y=0, yanchor="bottom", itemsizing="constant"),  # clear of a long label
         xaxis=dict(range=list(POINT_RANGE), title=dict(text="x₁"), zeroline=True, fixedrange=True, constrain="domain"),

@@ -60,7 +60,8 @@ from core.sampler import describe_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
 from core.trainer import (
-    TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, loss_name, resolve_device,
+    LOSS_BUCKETS, TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, loss_bucket_ranges, loss_name,
+    resolve_device,
 )
 
 log = logging.getLogger(__name__)
@@ -75,13 +76,20 @@ SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the 
 PREVIEW_POINTS = 1000  # 2D preview samples
 PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
 PREVIEW_HEIGHT = 400  # pixels
-LABEL_ROOM = 55  # pixels above an image preview: its label (up to two lines) is drawn over the plot
+LABEL_ROOM = 55  # pixels above a preview's picture: its label (up to two lines) is drawn over the plot
 DATA_LABELS = {  # the preview plot before a run: the training data, what the samples should come to look like
     "2d": "Training data (grey): a run draws samples from its EMA weights over it",
     "image": "Training images: a run shows samples from its EMA weights here instead",
 }
+ERROR_BY_T_NOTE = (
+    "Training draws t at random, so the loss curve above mixes every noise level. At small t the noise is a "
+    "small part of x_t and hard to tell from the data's own detail, so ε̂ is often wrong; at large t, x_t is "
+    "almost ε itself and ε̂ is nearly right. This is why the loss levels off well above 0, and why Min-SNR "
+    "weighting (image runs) lowers the weight of the small-t steps."
+)
 WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
+NOTHING_SEEN = [math.nan] * LOSS_BUCKETS  # the error-by-t plot before a run's first progress event
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
@@ -289,6 +297,34 @@ def loss_ticks(losses: np.ndarray) -> list[float]:
     return [m * 10.0**e for e in range(-6, 10) for m in mantissas]
 
 
+def error_by_t_figure(bucket_loss: list[float], T: int):
+    """The unweighted ε-prediction error ‖ε − ε̂‖² per range of t (`Trainer.bucket_loss`: LOSS_BUCKETS equal
+    ranges of 1..T, the mean over the run so far), as bars on a log axis. Large at small t, where the noise is a
+    small part of x_t and hard to tell from the data; near 0 at large t, where x_t is almost ε itself."""
+    values = np.asarray(bucket_loss, dtype=np.float64)
+    lows, highs = np.array(loss_bucket_ranges(T)).T
+    seen = np.isfinite(values) & (values > 0)
+    data = []
+    if seen.any():
+        data.append(dict(
+            type="bar", x=((lows + highs) / 2)[seen], y=values[seen], width=(highs - lows + 1)[seen] * 0.9,
+            marker=dict(color="#6baed6"),
+            customdata=np.stack([lows, highs], axis=1)[seen], name="‖ε − ε̂‖²",
+            hovertemplate="t %{customdata[0]}–%{customdata[1]}: %{y:.3g}<extra></extra>",
+        ))
+    ticks = loss_ticks(values)
+    yaxis = dict(title=dict(text="‖ε − ε̂‖²"), type="log", tickmode="array", tickvals=ticks,
+                 ticktext=[f"{v:g}" for v in ticks])
+    if not seen.any():
+        yaxis["range"] = EMPTY_LOSS_RANGE
+    layout = figures._base_layout(
+        280, showlegend=False, bargap=0,
+        xaxis=dict(title=dict(text=f"t (noise level), in {LOSS_BUCKETS} ranges"), range=[0, T]),
+        yaxis=yaxis,
+    )
+    return figures.fast_figure(data, layout)
+
+
 def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
     """Training loss per step, raw (light) and smoothed, on a log y axis; the axis names the loss weighting."""
     values = np.asarray(losses, dtype=np.float64)
@@ -347,7 +383,7 @@ def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor):
     if kind == "2d":
         points = None if samples is None else samples.numpy()
         return figures.points_figure(points, height=PREVIEW_HEIGHT, name="samples",
-                                     reference=data[:PREVIEW_POINTS].cpu().numpy())
+                                     reference=data[:PREVIEW_POINTS].cpu().numpy(), top=LABEL_ROOM)
     if kind == "image":
         shown = data[:PREVIEW_IMAGES] if samples is None else samples
         return figures.image_figure(image_grid(shown.cpu(), nrow=4), height=PREVIEW_HEIGHT, top=LABEL_ROOM)
@@ -517,7 +553,7 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, 
 
 def train_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained,
               *param_values):
-    """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, trained paths)."""
+    """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths)."""
     plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, param_values)
     key = runs.session_key(request)
     try:
@@ -526,13 +562,13 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         raise gr.Error(RUN_BUSY_MESSAGE) from None
     if run.stop_requested.is_set():
         runs.REGISTRY.finish(run)
-        yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip()
+        yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
     gamma = plan.min_snr_gamma
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
             loss_figure([], min_snr_gamma=gamma), gr.Plot(training_data_figure(plan.data), label=DATA_LABELS[plan.kind]), \
-            gr.skip()  # clears the last run's
+            error_by_t_figure(NOTHING_SEEN, plan.schedule.T), gr.skip()  # clears the last run's
         try:
             tensor, info = load_training_data(plan.data, seed=plan.seed)
         except (DataUnavailableError, ValueError, OSError) as err:
@@ -562,7 +598,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         thread.start()
         yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.notes), gr.skip(),
                gr.Plot(preview_figure(plan.kind, None, tensor),
-                       label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}"), gr.skip())
+                       label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}"),
+               gr.skip(), gr.skip())
         done = False
         while not done:
             deadline = time.monotonic() + POLL_SECONDS
@@ -593,18 +630,19 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
                 text, fraction = _progress_text(last, plan, device)
                 yield (status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses, min_snr_gamma=gamma),
-                       preview_update, gr.skip())
+                       preview_update, error_by_t_figure(last.bucket_loss, plan.schedule.T), gr.skip())
         tone = {"diverged": "error", "error": "error", "finished": "ok"}.get(run.reason, "warn")
         if tone == "error":
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))
         fraction = (last.step / max(1, last.total_steps)) if last else 0.0
         final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
         final_loss, with_run = loss_figure(losses, min_snr_gamma=gamma), _with_checkpoint(trained, run.checkpoint)
-        yield final_status, final_loss, preview_update, with_run
+        final_error = error_by_t_figure(last.bucket_loss, plan.schedule.T) if last else gr.skip()
+        yield final_status, final_loss, preview_update, final_error, with_run
         if run.previewed.wait(STOP_WAIT_SECONDS) and run.final_preview is not None:  # drawn by the run's thread
-            yield final_status, final_loss, run.final_preview, with_run
+            yield final_status, final_loss, run.final_preview, final_error, with_run
         elif not previewed:  # the label still promises samples that will not come
-            yield final_status, final_loss, gr.Plot(None, label=NO_PREVIEW_LABEL), with_run
+            yield final_status, final_loss, gr.Plot(None, label=NO_PREVIEW_LABEL), final_error, with_run
     finally:
         trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
 
@@ -711,6 +749,10 @@ def build() -> gr.State:
             status = gr.HTML(status_html("Press <b>Start training</b>. The default run (swiss roll, 3000 steps) "
                                          "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status")
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
+            with gr.Accordion("Where the loss comes from: the error at each noise level t", open=False):
+                error_plot = gr.Plot(error_by_t_figure(NOTHING_SEEN, int(T.value)), elem_id="train-error-by-t",
+                                     label="ε-prediction error (unweighted) by t, the mean over the run so far")
+                gr.Markdown(ERROR_BY_T_NOTE)
             preview = gr.Plot(training_data_figure(data.value), label=DATA_LABELS["2d"], elem_id="train-preview")
             gr.Markdown("2D previews use DDPM: DDIM would throw points far out on the cosine and sigmoid schedules "
                         "(see the step gains in the **Schedules** tab). Image previews use DDIM with x̂₀ clipped to "
@@ -726,7 +768,7 @@ def build() -> gr.State:
 
     inputs = [data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, *params.components]
     train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
-        train_run, inputs, [status, loss_plot, preview, trained], show_progress="hidden",
+        train_run, inputs, [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )

@@ -45,6 +45,12 @@ from core.schedules import NoiseSchedule
 LOSS_BUCKETS = 20  # the per-timestep loss is reported over this many equal ranges of t
 
 
+def loss_bucket_ranges(T: int) -> list[tuple[int, int]]:
+    """(first t, last t) of each of the LOSS_BUCKETS ranges of `Trainer.bucket_loss`: bucket k holds the t in
+    1..T with (t − 1)·LOSS_BUCKETS // T = k (for T < LOSS_BUCKETS some are empty: first > last)."""
+    return [(-(-k * T // LOSS_BUCKETS) + 1, -(-(k + 1) * T // LOSS_BUCKETS)) for k in range(LOSS_BUCKETS)]
+
+
 class TrainingDiverged(RuntimeError):
     """The loss or the gradients became NaN/inf; the model holds the weights from before that step.
 
@@ -275,7 +281,7 @@ class Trainer:
             torch._foreach_add_(ema, delta)
 
     def _record_buckets(self, t: torch.Tensor, per_example: torch.Tensor) -> None:
-        bucket = (t - 1) * LOSS_BUCKETS // self.schedule.T  # (B,)
+        bucket = (t - 1) * LOSS_BUCKETS // self.schedule.T  # (B,); see `loss_bucket_ranges`
         healthy = self._healthy.double().expand(len(t))  # (B,) of 1, or of 0: a diverged run's steps count for nothing
         self._bucket_sum.index_add_(0, bucket, torch.where(healthy > 0, per_example.double(), 0.0))
         self._bucket_count.index_add_(0, bucket, healthy)

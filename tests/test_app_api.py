@@ -125,7 +125,7 @@ def test_train_then_reverse(app_url: str) -> None:
     start = time.perf_counter()
     job = client.submit(*args, api_name="/train_run")
     statuses = [out[0] for out in job]  # every streamed update, the last one included
-    final_status, loss_plot, preview = job.result(timeout=120)
+    final_status, loss_plot, preview, error_by_t = job.result(timeout=120)
     train_s = time.perf_counter() - start
     print(f"\n[api] train {TRAIN_STEPS} steps (moons, T = {TRAIN_T}): {train_s:.1f} s, {len(statuses)} updates")
     assert "Finished after 100 steps" in final_status, final_status
@@ -133,6 +133,7 @@ def test_train_then_reverse(app_url: str) -> None:
     traces = _plot(loss_plot)["data"]
     assert traces and len(traces[0]["x"]) == TRAIN_STEPS, "the loss curve does not have one point per step"
     assert _plot(preview)["data"][0]["type"] == "scatter"
+    assert _plot(error_by_t)["data"][0]["type"] == "bar"
     assert preview.get("label", "").startswith("Samples from the saved (EMA) weights after 100 steps"), preview.keys()
 
     dropdown, info = client.predict(None, api_name="/refresh")

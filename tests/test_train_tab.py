@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import types
 from pathlib import Path
@@ -18,7 +19,7 @@ from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DataInfo
 from core.datasets import load_training_data
 from core.mlp import MLPDenoiser
-from core.trainer import TrainConfig
+from core.trainer import LOSS_BUCKETS, TrainConfig
 
 
 def req(user: str):
@@ -114,6 +115,22 @@ def test_points_figure_draws_the_training_data_beneath_the_samples_in_grey():
     assert [t.name for t in plain.data] == ["x_t"] and not plain.layout.showlegend
 
 
+def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
+    losses = [math.nan] + [0.5] * (LOSS_BUCKETS - 2) + [0.01]  # the first range not drawn yet
+    fig = figures.as_figure(train_tab.error_by_t_figure(losses, 1000))
+    bars = fig.data[0]
+    assert len(bars.x) == LOSS_BUCKETS - 1 and list(bars.y[-1:]) == [0.01]
+    assert bars.x[0] == 75.5 and bars.x[-1] == 975.5  # centres of t 51–100 and 951–1000
+    assert [list(c) for c in bars.customdata[:1]] == [[51, 100]] and fig.layout.xaxis.range == (0, 1000)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.title.text == "‖ε − ε̂‖²"
+    empty = figures.as_figure(train_tab.error_by_t_figure(train_tab.NOTHING_SEEN, 1000))
+    assert not empty.data and list(empty.layout.yaxis.range) == train_tab.EMPTY_LOSS_RANGE
+    odd = figures.as_figure(train_tab.error_by_t_figure([0.3] * LOSS_BUCKETS, 30))  # T not a multiple of 20
+    ranges = [list(c) for c in odd.data[0].customdata]
+    assert ranges[0][0] == 1 and ranges[-1][1] == 30
+    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))  # no gaps, no overlaps
+
+
 def test_preview_plot_says_when_the_first_samples_come():
     assert train_tab.upcoming_previews(TrainConfig(steps=3000, preview_every=150)) == \
         "Samples from the EMA weights: the first after step 150, then every 150 steps"
@@ -143,7 +160,11 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     counts = [loss_points(o[1]) for o in outputs if not isinstance(o[1], dict)]
     assert len(counts) >= 3 and counts[-1] == 60
     assert counts == sorted(counts) and len(set(counts)) >= 2  # the curve grows while it streams
-    status, _, _, trained = outputs[-1]
+    errors = [figures.as_figure(o[3]) for o in outputs if not isinstance(o[3], dict)]
+    assert not errors[0].data, "a new run clears the last run's error by t"
+    final = errors[-1].data[0]  # the end event's means: every t of 1..T = 100 was drawn (60 × 64 draws)
+    assert len(final.y) == LOSS_BUCKETS and all(0 < v < 10 for v in final.y)
+    status, *_, trained = outputs[-1]
     assert "Finished after 60 steps" in status
     assert len(trained) == 1 and Path(trained[0]).parent == isolated / "alice"
     assert list_checkpoints(isolated / "alice") == [Path(trained[0])]
@@ -219,7 +240,7 @@ def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
     # at a negligible learning rate the saved EMA weights stay those of the first run.
     outputs = drain(train_tab.train_run(req("alice"), *args(steps=3, lr=1e-12, T=50, schedule="cosine",
                                                            start_from=path, trained=first)))
-    status, _, _, trained = outputs[-1]
+    status, *_, trained = outputs[-1]
     assert "Finished after 3 steps" in status and "its noise schedule (linear, T = 100) is used" in status
     [second] = [p for p in trained if p != path]
     config = json.loads((Path(second) / "config.json").read_text())
@@ -261,7 +282,7 @@ def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
     monkeypatch.setattr(train_tab, "build_model", lambda plan, data: NaNAfter())
     with pytest.warns(UserWarning, match="diverged"):
         outputs = drain(train_tab.train_run(req("alice"), *args(steps=200)))
-    status, _, _, trained = outputs[-1]
+    status, *_, trained = outputs[-1]
     assert "diverged at step 26" in status and "lower learning rate" in status
     assert "The weights from before that step are saved as" in status
     assert outputs[-1][2].label == train_tab.NO_PREVIEW_LABEL  # not the promise of samples at step 50

@@ -13,7 +13,8 @@ from core.mlp import MLPConfig, MLPDenoiser
 from core.sampler import initial_noise, log_snr_timesteps, sample, timesteps
 from core.schedules import make_schedule
 from core.trainer import (
-    LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, cpu_model, device_name, loss_weights, train,
+    LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, cpu_model, device_name, loss_bucket_ranges, loss_weights,
+    train,
 )
 
 SMALL = MLPConfig(hidden=64, depth=2, emb_dim=32)
@@ -149,6 +150,15 @@ def test_one_infinite_gradient_skips_every_later_update() -> None:
     assert_same_state(trainer, good)
     assert torch.isnan(trainer.train_step())  # and the run stays stopped at its last good state
     assert_same_state(trainer, good)
+
+
+@pytest.mark.parametrize("T", [1000, 30, 7])
+def test_loss_bucket_ranges_are_the_buckets_the_trainer_records(T: int) -> None:
+    ranges = loss_bucket_ranges(T)
+    t = torch.arange(1, T + 1)
+    recorded = (t - 1) * LOSS_BUCKETS // T  # as Trainer._record_buckets
+    for k, (first, last) in enumerate(ranges):
+        assert t[recorded == k].tolist() == list(range(first, last + 1)), (k, first, last)
 
 
 def test_divergence_hands_over_the_losses_of_the_good_steps_no_event_reported() -> None:

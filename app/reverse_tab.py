@@ -39,6 +39,7 @@ from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
 )
 from core.data import TOY2D_NAMES, DataInfo, make_toy2d
+from core.metrics import sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample
 from core.schedules import schedule_from_config
 from core.trainer import resolve_device
@@ -290,6 +291,14 @@ def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str, s
     return str(folder), str(gif), str(mp4)
 
 
+def data_distance(chain: Chain, info: DataInfo) -> float | None:
+    """How close the chain's samples x_0 came to the training data: the sliced-Wasserstein ratio of
+    `core.metrics` (1: as close as another draw of the data); None where the data cannot be drawn."""
+    if chain.reference is None:
+        return None
+    return sliced_wasserstein_ratio(torch.from_numpy(chain.x[-1]), lambda k, s: make_toy2d(info.name, k, seed=s))
+
+
 def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing) -> str:
     ts = chain.frame_ts
     steps = len(chain.state_ts) - 1
@@ -297,9 +306,17 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     listing = ", ".join(str(t) for t in ts)
     return (
         f"**{html.escape(checkpoint.name)}** · {method_label}, {describe_steps(steps, T, spacing)} · "
-        f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s.\n\n"
+        f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
+        f"{_distance_sentence(data_distance(chain, checkpoint.data))}\n\n"
         f"<details><summary>t of each frame (t = {ts[0]} … {ts[-1]})</summary>{listing}</details>"
     )
+
+
+def _distance_sentence(ratio: float | None) -> str:
+    if ratio is None:
+        return ""
+    return (f" Sliced-Wasserstein ratio of the samples to the training data: **{ratio:.2f}** "
+            "(1: as close as another draw of the data; compare samplers and step counts with it).")
 
 
 def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, trained, progress=gr.Progress()):

@@ -181,6 +181,20 @@ def test_2d_chains_of_toys_carry_their_training_data(toy_ckpt):
     assert reverse_tab.reference_points(DataInfo("mnist", "image", (1, 28, 28))) is None
 
 
+def test_stats_say_how_close_the_samples_came_to_the_training_data(toy_ckpt, image_ckpt):
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    chain = reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=400, seed=0)
+    landed = reverse_tab.data_distance(chain, checkpoint.data)
+    chain.x[-1] = chain.x[0]  # x_T: noise
+    assert reverse_tab.data_distance(chain, checkpoint.data) > 2 * landed
+    _, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 400, 0, 10, "uniform", [str(toy_ckpt)],
+                                        progress=None)
+    assert f"ratio of the samples to the training data: **{landed:.2f}**" in stats  # same seed, same samples
+    _, image_stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 10, "uniform",
+                                              [str(image_ckpt)], progress=None)
+    assert "Wasserstein" not in image_stats
+
+
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):
     page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform",
                                                        [str(image_ckpt)], progress=None)

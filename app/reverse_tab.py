@@ -39,6 +39,7 @@ from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
 )
 from core.data import TOY2D_NAMES, DataInfo, make_toy2d
+from core.classifier import load_classifier, shipped_classifiers
 from core.metrics import sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample
 from core.schedules import schedule_from_config
@@ -49,6 +50,7 @@ CACHE_SIZE = 4  # loaded checkpoints kept in memory
 DEFAULT_CHECKPOINT = "swiss_roll_linear"  # shown first when shipped (see `default_checkpoint`)
 DEFAULT_FRAMES = 80
 REFERENCE_POINTS = 2000  # training points drawn (grey) beneath a 2D chain
+CONFIDENT = 0.9  # a classifier's reading of a sample counts as confident above this probability
 MIN_FRAMES, MAX_FRAMES = 2, 150
 MAX_SAMPLES = {"2d": 5000, "image": 64}
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
@@ -198,6 +200,7 @@ class Chain:
     x: list[np.ndarray] = field(default_factory=list)  # per frame: x_t (2D: (N, 2) float; images: uint8 (B, H, W[, 3]))
     x0: list[np.ndarray] = field(default_factory=list)  # per frame: predicted x̂_0 (same layout)
     reference: np.ndarray | None = None  # 2D: the training data (M, 2) in model coordinates, when it can be drawn
+    samples: torch.Tensor | None = None  # the chain's end x_0 (N, ...), float32 on the CPU, in model coordinates
     seconds: float = 0.0
 
     @property
@@ -254,8 +257,14 @@ def sample_chain(
             raise gr.Error("The model produced NaN or infinite values while sampling (was its training diverging?).")
         chain.x.append(convert(x_last))  # the last state, x_0: its own "prediction"
         chain.x0.append(convert(x_last))
+        chain.samples = x_last.float().cpu()
     chain.seconds = time.perf_counter() - start
     return chain
+
+
+def grid_columns(n: int) -> int:
+    """Images per row of an image chain's grids: a square, or nearly."""
+    return max(1, math.ceil(math.sqrt(n)))
 
 
 def render(chain: Chain) -> tuple[list, list[str], int]:
@@ -266,9 +275,7 @@ def render(chain: Chain) -> tuple[list, list[str], int]:
         return frames, [f"x_t (t = {{t}}) · lines: {pinned} pinned points over the last {player.TRAIL_FRAMES} frames",
                         f"predicted x̂₀ (dots: the {pinned} pinned points)"], frames[0].width
     if chain.kind == "image":
-        n = len(chain.x[0])
-        nrow = max(1, math.ceil(math.sqrt(n)))
-        frames = player.render_image_frames(chain.x, chain.x0, nrow)
+        frames = player.render_image_frames(chain.x, chain.x0, grid_columns(len(chain.x[0])))
         return frames, ["x_t (t = {t})", "predicted x̂₀"], 760
     raise ValueError(f"unknown data kind {chain.kind!r}")
 
@@ -296,7 +303,7 @@ def data_distance(chain: Chain, info: DataInfo) -> float | None:
     `core.metrics` (1: as close as another draw of the data); None where the data cannot be drawn."""
     if chain.reference is None:
         return None
-    return sliced_wasserstein_ratio(torch.from_numpy(chain.x[-1]), lambda k, s: make_toy2d(info.name, k, seed=s))
+    return sliced_wasserstein_ratio(chain.samples, lambda k, s: make_toy2d(info.name, k, seed=s))
 
 
 def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing) -> str:
@@ -307,8 +314,31 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     return (
         f"**{html.escape(checkpoint.name)}** · {method_label}, {describe_steps(steps, T, spacing)} · "
         f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
-        f"{_distance_sentence(data_distance(chain, checkpoint.data))}\n\n"
+        f"{_distance_sentence(data_distance(chain, checkpoint.data))} {classifier_reading(chain, checkpoint.data)}\n\n"
         f"<details><summary>t of each frame (t = {ts[0]} … {ts[-1]})</summary>{listing}</details>"
+    )
+
+
+def classifier_reading(chain: Chain, info: DataInfo) -> str:
+    """What the data set's shipped classifier (`core.classifier`) reads in the chain's samples, in the order
+    of the grid (rows split by "·"), with the digits present and how many it reads confidently; "" without
+    a classifier for the data."""
+    if chain.kind != "image" or info.name not in shipped_classifiers():
+        return ""
+    classifier = load_classifier(info.name)
+    if tuple(chain.samples.shape[1:]) != (classifier.card.model.in_channels, *[classifier.card.model.image_size] * 2):
+        return ""
+    probabilities = classifier.probabilities(chain.samples)
+    confidence, labels = probabilities.max(dim=1)
+    names = classifier.card.class_names
+    nrow = grid_columns(len(labels))
+    rows = [" ".join(names[k] for k in labels[i : i + nrow].tolist()) for i in range(0, len(labels), nrow)]
+    present = len(set(labels.tolist()))
+    confident = int((confidence > CONFIDENT).sum())
+    return (
+        f"The shipped {info.name.upper()} classifier (held-out accuracy {classifier.card.heldout_accuracy:.1%}) reads "
+        f"the samples as **{' · '.join(rows)}** (row by row); {present} of {len(names)} classes present; "
+        f"{confident} of {len(labels)} read with confidence above {CONFIDENT:.0%}."
     )
 
 

@@ -1,7 +1,8 @@
 """Train tab: a short live training run (Ho et al. 2020, Algorithm 1, via `core.trainer.Trainer`).
 
-Start streams the loss curve (every step, raw and smoothed, log scale) and preview samples from
-the EMA weights; Stop ends the run at once and keeps the model. Every finished, stopped or
+Start streams the loss curve (every step, raw and smoothed, log scale), the error by noise level t
+(`Trainer.bucket_loss`) and preview samples from the EMA weights, drawn over the training data (2D),
+which the preview plot shows alone before a run; Stop ends the run at once and keeps the model. Every finished, stopped or
 diverged run is saved as a checkpoint in this browser session's own directory and appears in
 the Reverse tab of this session only (the `gr.State` that `build()` returns).
 
@@ -753,7 +754,8 @@ def build() -> gr.State:
                 error_plot = gr.Plot(error_by_t_figure(NOTHING_SEEN, int(T.value)), elem_id="train-error-by-t",
                                      label="ε-prediction error (unweighted) by t, the mean over the run so far")
                 gr.Markdown(ERROR_BY_T_NOTE)
-            preview = gr.Plot(training_data_figure(data.value), label=DATA_LABELS["2d"], elem_id="train-preview")
+            preview = gr.Plot(training_data_figure(data.value), label=DATA_LABELS[data_kind_of(data.value)],
+                              elem_id="train-preview")
             gr.Markdown("2D previews use DDPM: DDIM would throw points far out on the cosine and sigmoid schedules "
                         "(see the step gains in the **Schedules** tab). Image previews use DDIM with x̂₀ clipped to "
                         "[−1, 1], which keeps it sound.")

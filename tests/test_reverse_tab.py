@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import types
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from app import player, reverse_tab
+from app.images import mnist_digits
 from core.checkpoints import list_checkpoints, save_checkpoint
 from core.data import DataInfo, make_toy2d
 from core.mlp import MLPConfig, MLPDenoiser
@@ -185,7 +187,7 @@ def test_stats_say_how_close_the_samples_came_to_the_training_data(toy_ckpt, ima
     checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
     chain = reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=400, seed=0)
     landed = reverse_tab.data_distance(chain, checkpoint.data)
-    chain.x[-1] = chain.x[0]  # x_T: noise
+    chain.samples = torch.from_numpy(chain.x[0])  # x_T: noise
     assert reverse_tab.data_distance(chain, checkpoint.data) > 2 * landed
     _, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 400, 0, 10, "uniform", [str(toy_ckpt)],
                                         progress=None)
@@ -193,6 +195,21 @@ def test_stats_say_how_close_the_samples_came_to_the_training_data(toy_ckpt, ima
     _, image_stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 10, "uniform",
                                               [str(image_ckpt)], progress=None)
     assert "Wasserstein" not in image_stats
+
+
+def test_the_shipped_classifier_reads_image_samples_in_grid_order(image_ckpt):
+    chain = reverse_tab.Chain(kind="image", state_ts=[0], frame_states=[0], samples=mnist_digits(16))
+    reading = reverse_tab.classifier_reading(chain, DataInfo("mnist", "image", (1, 28, 28)))
+    # the first 16 MNIST test digits, row by row in a 4 × 4 grid
+    assert "reads the samples as **7 2 1 0 · 4 1 4 9 · 5 9 0 6 · 9 0 1 5** (row by row)" in reading, reading
+    assert "8 of 10 classes present" in reading
+    confident = int(re.search(r"(\d+) of 16 read with confidence above 90%", reading).group(1))
+    assert confident >= 14
+    _, stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 6, 0, 10, "uniform", [str(image_ckpt)],
+                                        progress=None)
+    assert re.search(r"reads the samples as \*\*\d \d \d · \d \d \d\*\*", stats), stats  # 6 samples: rows of 3
+    noise = reverse_tab.Chain(kind="image", state_ts=[0], frame_states=[0], samples=torch.zeros(2, 3, 32, 32))
+    assert reverse_tab.classifier_reading(noise, DataInfo("cifar10", "image", (3, 32, 32))) == ""  # no classifier
 
 
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):

@@ -198,6 +198,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     # ----- Train: a 2D run with T = 100; loss points stream in; Stop saves the model
     start = time.perf_counter()
     page.tab("Train")
+    p.wait_for_function("(label) => { const r = (" + PLOT_JS + ")(label); return r && r.n > 0; }",
+                        arg="Training data (grey): a run draws samples from its EMA weights over it")  # before a run
     page.shot("train")
     page.number(BIG_T_LABEL).fill("100")
     page.number("Training steps").fill("20000")  # far more than we wait for: Stop ends it

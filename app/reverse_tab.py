@@ -50,7 +50,6 @@ CACHE_SIZE = 4  # loaded checkpoints kept in memory
 DEFAULT_CHECKPOINT = "swiss_roll_linear"  # shown first when shipped (see `default_checkpoint`)
 DEFAULT_FRAMES = 80
 REFERENCE_POINTS = 2000  # training points drawn (grey) beneath a 2D chain
-CONFIDENT = 0.9  # a classifier's reading of a sample counts as confident above this probability
 MIN_FRAMES, MAX_FRAMES = 2, 150
 MAX_SAMPLES = {"2d": 5000, "image": 64}
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
@@ -319,26 +318,46 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     )
 
 
-def classifier_reading(chain: Chain, info: DataInfo) -> str:
-    """What the data set's shipped classifier (`core.classifier`) reads in the chain's samples, in the order
-    of the grid (rows split by "·"), with the digits present and how many it reads confidently; "" without
-    a classifier for the data."""
-    if chain.kind != "image" or info.name not in shipped_classifiers():
-        return ""
-    classifier = load_classifier(info.name)
-    if tuple(chain.samples.shape[1:]) != (classifier.card.model.in_channels, *[classifier.card.model.image_size] * 2):
-        return ""
-    probabilities = classifier.probabilities(chain.samples)
-    confidence, labels = probabilities.max(dim=1)
+@dataclass(frozen=True)
+class ClassifierReading:
+    """What a data set's shipped classifier (`core.classifier`) reads in image samples."""
+
+    dataset: str
+    accuracy: float  # the classifier's held-out accuracy
+    labels: list[str]  # the class it reads in each sample, in the samples' order
+    n_classes: int
+
+    @property
+    def present(self) -> int:
+        return len(set(self.labels))
+
+
+def read_samples(samples: torch.Tensor, dataset: str) -> ClassifierReading | None:
+    """The shipped classifier's reading of image samples (N, C, H, W) in [−1, 1]; None when no classifier is
+    shipped for ``dataset`` or the samples are not of its shape."""
+    if dataset not in shipped_classifiers():
+        return None
+    classifier = load_classifier(dataset)
+    config = classifier.card.model
+    if samples.dim() != 4 or tuple(samples.shape[1:]) != (config.in_channels, config.image_size, config.image_size):
+        return None
     names = classifier.card.class_names
-    nrow = grid_columns(len(labels))
-    rows = [" ".join(names[k] for k in labels[i : i + nrow].tolist()) for i in range(0, len(labels), nrow)]
-    present = len(set(labels.tolist()))
-    confident = int((confidence > CONFIDENT).sum())
+    return ClassifierReading(dataset=dataset, accuracy=classifier.card.heldout_accuracy,
+                             labels=[names[k] for k in classifier.predict(samples).tolist()], n_classes=len(names))
+
+
+def classifier_reading(chain: Chain, info: DataInfo) -> str:
+    """The reading of the chain's samples as a sentence, in the order of the grid (rows split by "·"), with the
+    number of classes present; "" without a classifier for the data. (No confidence: the classifier reads pure
+    noise as one class with over 90 % probability.)"""
+    reading = read_samples(chain.samples, info.name) if chain.kind == "image" else None
+    if reading is None:
+        return ""
+    nrow = grid_columns(len(reading.labels))
+    rows = [" ".join(reading.labels[i : i + nrow]) for i in range(0, len(reading.labels), nrow)]
     return (
-        f"The shipped {info.name.upper()} classifier (held-out accuracy {classifier.card.heldout_accuracy:.1%}) reads "
-        f"the samples as **{' · '.join(rows)}** (row by row); {present} of {len(names)} classes present; "
-        f"{confident} of {len(labels)} read with confidence above {CONFIDENT:.0%}."
+        f"The shipped {reading.dataset.upper()} classifier (held-out accuracy {reading.accuracy:.1%}) reads "
+        f"the samples as **{' · '.join(rows)}** (row by row): {reading.present} of its {reading.n_classes} classes."
     )
 
 

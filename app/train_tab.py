@@ -48,7 +48,7 @@ import torch
 
 from app import controls, figures, runs
 from app.images import dataset_images, image_grid
-from app.reverse_tab import allowed, checkpoint_choices, describe
+from app.reverse_tab import allowed, checkpoint_choices, describe, read_samples
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_name, read_config, save_checkpoint, training_history,
 )
@@ -355,8 +355,12 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
     return figures.fast_figure(data, layout)
 
 
-def preview_plot(kind: str, samples: torch.Tensor, data: torch.Tensor, caption: str) -> gr.Plot:
-    """The preview plot, labelled with the weights, the step and the sampler that drew it."""
+def preview_plot(kind: str, samples: torch.Tensor, data: torch.Tensor, caption: str, data_name: str) -> gr.Plot:
+    """The preview plot, labelled with the weights, the step and the sampler that drew it, and for image data
+    with a shipped classifier (MNIST) how it reads the samples."""
+    reading = read_samples(samples, data_name) if kind == "image" else None
+    if reading is not None:
+        caption += f" · the {reading.dataset.upper()} classifier reads {reading.present} of its {reading.n_classes} classes"
     return gr.Plot(preview_figure(kind, samples, data), label=caption)
 
 
@@ -505,18 +509,18 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
     # previews stop short of the last step, and a run stopped early may have shown none.
     if run.checkpoint is not None and reason != "diverged":
         try:
-            run.final_preview = final_preview(trainer, plan.kind)
+            run.final_preview = final_preview(trainer, plan.kind, plan.data)
         except Exception:
             log.exception("the final preview of session %s failed", run.key)
     run.previewed.set()
 
 
-def final_preview(trainer: Trainer, kind: str) -> gr.Plot:
+def final_preview(trainer: Trainer, kind: str, data_name: str) -> gr.Plot:
     """Samples from the run's saved (EMA) weights. 2D takes the full DDPM chain, the Reverse tab's default for
     2D; images the quick DDIM chain of the in-run previews."""
     full = kind == "2d"
     caption = f"Samples from the saved (EMA) weights after {trainer.step:,} steps · {preview_caption(trainer, full)}"
-    return preview_plot(kind, trainer.preview(full_chain=full), trainer.data, caption)
+    return preview_plot(kind, trainer.preview(full_chain=full), trainer.data, caption, data_name)
 
 
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
@@ -625,7 +629,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
                 if item.preview is not None:
                     preview, previewed = item, True
             preview_update = gr.skip() if preview is None else preview_plot(
-                plan.kind, preview.preview, tensor, f"Samples from the EMA weights at step {preview.step:,} · {chain}")
+                plan.kind, preview.preview, tensor, f"Samples from the EMA weights at step {preview.step:,} · {chain}",
+                plan.data)
             if done:
                 break
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message

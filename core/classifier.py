@@ -145,11 +145,6 @@ class LoadedClassifier:
         """Predicted class indices (N,) for images (N, C, H, W) in [−1, 1]."""
         return self.classify_features(self.features(x, batch_size=batch_size))
 
-    @torch.inference_mode()
-    def probabilities(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
-        """Class probabilities (N, K), the softmax of the logits, for images (N, C, H, W) in [−1, 1]."""
-        return self.model.head(self.features(x, batch_size=batch_size)).softmax(dim=1)
-
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError unless x is a batch of images of the shape this classifier takes."""
         c, s = self.card.model.in_channels, self.card.model.image_size

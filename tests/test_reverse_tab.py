@@ -201,10 +201,7 @@ def test_the_shipped_classifier_reads_image_samples_in_grid_order(image_ckpt):
     chain = reverse_tab.Chain(kind="image", state_ts=[0], frame_states=[0], samples=mnist_digits(16))
     reading = reverse_tab.classifier_reading(chain, DataInfo("mnist", "image", (1, 28, 28)))
     # the first 16 MNIST test digits, row by row in a 4 × 4 grid
-    assert "reads the samples as **7 2 1 0 · 4 1 4 9 · 5 9 0 6 · 9 0 1 5** (row by row)" in reading, reading
-    assert "8 of 10 classes present" in reading
-    confident = int(re.search(r"(\d+) of 16 read with confidence above 90%", reading).group(1))
-    assert confident >= 14
+    assert "reads the samples as **7 2 1 0 · 4 1 4 9 · 5 9 0 6 · 9 0 1 5** (row by row): 8 of its 10 classes." in reading
     _, stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 6, 0, 10, "uniform", [str(image_ckpt)],
                                         progress=None)
     assert re.search(r"reads the samples as \*\*\d \d \d · \d \d \d\*\*", stats), stats  # 6 samples: rows of 3

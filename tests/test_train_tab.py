@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from app import controls, figures, reverse_tab, runs, train_tab
-from app.images import image_grid
+from app.images import image_grid, mnist_digits
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DataInfo
 from core.datasets import load_training_data
@@ -199,11 +199,22 @@ def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated
     assert "Stopped after" in status and len(trained) == 1
     gen.close()  # as in the app: Stop cancels the streaming event
     final = train_tab.preview_after_stop(req("alice"))
-    assert re.fullmatch(r"Samples from the saved \(EMA\) weights after \d+ steps · DDIM, 50 of T = 100 steps, evenly in t",
-                        final.label), final.label
+    assert re.fullmatch(r"Samples from the saved \(EMA\) weights after \d+ steps · DDIM, 50 of T = 100 steps, evenly in t"
+                        r" · the MNIST classifier reads ([1-9]|10) of its 10 classes", final.label), final.label
     picture = figures.as_figure(final).data[0]
     assert picture.type == "image" and picture.source.startswith("data:image/")  # 16 samples from the saved weights
     assert train_tab.preview_after_stop(req("bob")) == gr.skip()  # another session gets nothing
+
+
+def test_image_previews_say_how_many_classes_the_shipped_classifier_reads():
+    digits, noise = mnist_digits(16), torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    assert train_tab.preview_plot("image", digits, digits, "Samples", "mnist").label == \
+        "Samples · the MNIST classifier reads 8 of its 10 classes"  # the first 16 test digits: 7 2 1 0 4 1 4 9 5 9 0 6 …
+    assert train_tab.preview_plot("image", noise, digits, "Samples", "mnist").label == \
+        "Samples · the MNIST classifier reads 1 of its 10 classes"  # noise reads as one class
+    assert train_tab.preview_plot("image", digits, digits, "Samples", "fashion_mnist").label == "Samples"  # none shipped
+    points = torch.zeros(5, 2)
+    assert train_tab.preview_plot("2d", points, points, "Samples", "moons").label == "Samples"
 
 
 def test_second_start_while_running_raises(isolated):

@@ -112,7 +112,7 @@ def our_trainer_step(
         pending.append(trainer.train_step())
         if len(pending) < config.log_every:
             return float("nan")
-        losses = torch.stack(pending).tolist()
+        losses = trainer.read_losses(pending)
         pending.clear()
         return losses[-1]
 

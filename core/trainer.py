@@ -286,9 +286,10 @@ class Trainer:
         self._bucket_sum.index_add_(0, bucket, torch.where(healthy > 0, per_example.double(), 0.0))
         self._bucket_count.index_add_(0, bucket, healthy)
 
-    def _read_losses(self, pending: list[torch.Tensor]) -> list[float]:
-        """The losses of the steps since the last read (one host-device sync); raises `TrainingDiverged`
-        at the first NaN, and sets ``step`` back to the number of steps whose updates were applied."""
+    def read_losses(self, pending: list[torch.Tensor]) -> list[float]:
+        """The losses of ``pending``, the `train_step` results since the last read (one host-device sync);
+        raises `TrainingDiverged` at the first NaN, and sets ``step`` back to the number of steps whose
+        updates were applied. `run` calls it once per event; a loop of its own around `train_step` can too."""
         if not pending:
             return []
         values = torch.stack(pending).tolist()
@@ -337,7 +338,7 @@ class Trainer:
 
         def event(kind: Literal["step", "preview", "end"], **extra: object) -> TrainEvent:
             nonlocal loss
-            losses = self._read_losses(pending)
+            losses = self.read_losses(pending)
             pending.clear()
             loss = losses[-1] if losses else loss
             elapsed = time.perf_counter() - start

@@ -38,7 +38,7 @@ from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
 )
-from core.data import TOY2D_NAMES, DataInfo, make_toy2d
+from core.data import DataInfo
 from core.classifier import load_classifier, shipped_classifiers
 from core.metrics import sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample
@@ -217,12 +217,12 @@ def _image_pixels(x: torch.Tensor) -> np.ndarray:
     return chw_to_hwc(to_uint8(x))  # (B, H, W) or (B, H, W, 3)
 
 
-def reference_points(info: DataInfo) -> np.ndarray | None:
-    """The training data of a 2D checkpoint, to draw beneath its chain: `REFERENCE_POINTS` points of its toy (a
-    toy is generated in model coordinates); None for images and for data read from a file."""
-    if info.kind != "2d" or info.name not in TOY2D_NAMES or info.source:
-        return None
-    return make_toy2d(info.name, REFERENCE_POINTS, seed=0).numpy()
+def reference_points(checkpoint: Checkpoint) -> np.ndarray | None:
+    """The training data of a 2D checkpoint, to draw beneath its chain: `REFERENCE_POINTS` points of its toy or of
+    the points stored with it (`Checkpoint.data_sampler`); None for images and for older checkpoints of data read
+    from a file, which the server may not have."""
+    draw = checkpoint.data_sampler() if checkpoint.data.kind == "2d" else None
+    return None if draw is None else draw(REFERENCE_POINTS, 0).numpy()
 
 
 def sample_chain(
@@ -236,7 +236,7 @@ def sample_chain(
     keep = frame_indices(n_states, n_frames)
     keep_set = set(keep)
     device = next(checkpoint.model.parameters()).device
-    chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep, reference=reference_points(info))
+    chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep, reference=reference_points(checkpoint))
     x_T, generator = initial_noise((n, *info.shape), seed=seed, device=device)
     convert = (lambda v: v.float().cpu().numpy()) if info.kind == "2d" else _image_pixels
     start = time.perf_counter()
@@ -297,12 +297,11 @@ def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str, s
     return str(folder), str(gif), str(mp4)
 
 
-def data_distance(chain: Chain, info: DataInfo) -> float | None:
+def data_distance(chain: Chain, checkpoint: Checkpoint) -> float | None:
     """How close the chain's samples x_0 came to the training data: the sliced-Wasserstein ratio of
     `core.metrics` (1: as close as another draw of the data); None where the data cannot be drawn."""
-    if chain.reference is None:
-        return None
-    return sliced_wasserstein_ratio(chain.samples, lambda k, s: make_toy2d(info.name, k, seed=s))
+    draw = checkpoint.data_sampler() if chain.kind == "2d" else None
+    return None if draw is None else sliced_wasserstein_ratio(chain.samples, draw)
 
 
 def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing) -> str:
@@ -313,7 +312,7 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     return (
         f"**{html.escape(checkpoint.name)}** · {method_label}, {describe_steps(steps, T, spacing)} · "
         f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
-        f"{_distance_sentence(data_distance(chain, checkpoint.data))} {classifier_reading(chain, checkpoint.data)}\n\n"
+        f"{_distance_sentence(data_distance(chain, checkpoint))} {classifier_reading(chain, checkpoint.data)}\n\n"
         f"<details><summary>t of each frame (t = {ts[0]} … {ts[-1]})</summary>{listing}</details>"
     )
 

@@ -6,6 +6,12 @@ which the preview plot shows alone before a run; Stop ends the run at once and k
 diverged run is saved as a checkpoint in this browser session's own directory and appears in
 the Reverse tab of this session only (the `gr.State` that `build()` returns).
 
+The data can be the user's own 2D points (`OWN_POINTS`): drawn in a Sketchpad, the strokes read as a
+density (`core.data.points_from_drawing`), or uploaded as a CSV of x,y rows. They are kept per session
+in a `gr.State` (an `OwnPoints`), shown in the preview plot as they are drawn, and stored with the
+checkpoint (`core.checkpoints`), so that the Reverse tab draws them beneath the chain and measures
+the samples against them.
+
 "Start from" picks the initial weights: a new model, or a checkpoint (a shipped one or one this
 session trained) whose weights, model and noise schedule the run continues from, with a fresh
 optimiser; its training record keeps the earlier runs (`previous_runs`). The checkpoint is loaded
@@ -52,8 +58,8 @@ from app.reverse_tab import allowed, checkpoint_choices, describe, read_samples
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_name, read_config, save_checkpoint, training_history,
 )
-from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
-from core.datasets import load_training_data
+from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo, normalise_points, points_from_csv, points_from_drawing
+from core.datasets import DEFAULT_TOY_POINTS, load_training_data
 from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,
 )
@@ -91,6 +97,22 @@ ERROR_BY_T_NOTE = (
 WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
 NOTHING_SEEN = [math.nan] * LOSS_BUCKETS  # the error-by-t plot before a run's first progress event
+OWN_POINTS = "own"  # data choice: this session's own 2D points, drawn or uploaded (kept in a gr.State)
+OWN_POINTS_LABEL = "Your own points: draw them or upload a CSV"
+OWN_HINT = "Draw a shape in the box on the left, or upload a CSV of x,y points"
+SELECT_BRUSH_JS = """(name) => {
+    // Picking "your own points" shows the drawing box: select its brush, so that one can draw at once
+    if (name !== "own") return [];
+    const pick = (tries) => {
+        const brush = document.querySelector('#train-drawing button[aria-label="Brush"]');
+        if (brush && !brush.classList.contains("highlight")) brush.click();
+        else if (!brush && tries > 0) setTimeout(() => pick(tries - 1), 100);
+    };
+    setTimeout(() => pick(30), 50);
+    return [];
+}"""
+DRAWING_SIDE = 256  # pixels per side of the drawing canvas
+MAX_CSV_BYTES = 20_000_000  # the app's upload limit
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
@@ -104,7 +126,7 @@ RUN_BUSY_MESSAGE = "A training run of yours is already running or waiting; stop 
 
 
 def data_kind_of(name: str) -> str:
-    if name in TOY2D_NAMES:
+    if name in TOY2D_NAMES or name == OWN_POINTS:
         return "2d"
     if name in IMAGE_DATASETS:
         return "image"
@@ -125,7 +147,7 @@ def start_choices(trained: Any) -> list[tuple[str, str]]:
 
 def data_choices() -> tuple[list[tuple[str, str]], str]:
     """(dropdown choices, a note on image data sets that are not available and why)."""
-    choices = [(TOY2D_LABELS[n], n) for n in TOY2D_NAMES]
+    choices = [(TOY2D_LABELS[n], n) for n in TOY2D_NAMES] + [(OWN_POINTS_LABEL, OWN_POINTS)]
     available = available_datasets()
     choices += [(IMAGE_DATASET_LABELS[name], name) for name in available]
     note = ""
@@ -136,6 +158,87 @@ def data_choices() -> tuple[list[tuple[str, str]], str]:
             "`t10k-images-idx3-ubyte.gz`)."
         )
     return choices, note
+
+
+# ----- the user's own points -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnPoints:
+    """A session's own 2D training data (`OWN_POINTS`), drawn or read from an uploaded CSV."""
+
+    points: torch.Tensor  # (N, 2) float32 in model coordinates: zero mean, unit spread, in random order
+    info: DataInfo  # its normalisation maps samples back to the drawing's or the file's coordinates
+
+
+def drawing_ink(value: Any) -> np.ndarray | None:
+    """How much ink each pixel of a Sketchpad value holds, (H, W) in [0, 1]: the strongest alpha of its
+    layers (the background is opaque white, strokes are drawn on the layers); None when nothing is drawn."""
+    layers = [np.asarray(layer) for layer in (value or {}).get("layers") or [] if layer is not None]
+    alphas = [layer[..., 3] for layer in layers if layer.ndim == 3 and layer.shape[-1] == 4]
+    if not alphas:
+        return None
+    ink = np.max(alphas, axis=0) / 255.0
+    return ink if ink.any() else None
+
+
+def points_of_drawing(ink: np.ndarray) -> OwnPoints:
+    """DEFAULT_TOY_POINTS points spread over the strokes (`core.data.points_from_drawing`), standardised.
+    ValueError when there is too little ink."""
+    points, norm = normalise_points(points_from_drawing(ink, DEFAULT_TOY_POINTS, seed=0))
+    info = DataInfo(name="drawing", kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale,
+                    source="drawn in the Train tab")
+    return OwnPoints(points, info)
+
+
+def points_of_csv(path: str | Path) -> OwnPoints:
+    """An uploaded CSV of x,y rows, standardised and shuffled (previews show its first points); gr.Error
+    with the reason for a file that is not one."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_CSV_BYTES:
+            raise ValueError(f"the file is larger than {MAX_CSV_BYTES // 1_000_000} MB")
+        points, norm = normalise_points(points_from_csv(path.read_text()))
+    except UnicodeDecodeError:
+        raise gr.Error(f"{path.name} is not a text file: upload a CSV of x,y rows, one point per line.") from None
+    except (OSError, ValueError) as err:
+        raise gr.Error(f"{path.name} cannot be used: {err}.") from None
+    order = torch.randperm(len(points), generator=torch.Generator().manual_seed(0))
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:40] or "points"
+    info = DataInfo(name=name, kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale, source=f"{path.name} (uploaded)")
+    return OwnPoints(points[order], info)
+
+
+def own_points_plot(own: OwnPoints | None) -> gr.Plot:
+    """The preview plot for the user's own points: the points a run will learn, or how to give some."""
+    if own is None:
+        return gr.Plot(figures.points_figure(None, height=PREVIEW_HEIGHT, top=LABEL_ROOM), label=OWN_HINT)
+    return gr.Plot(preview_figure("2d", None, own.points),
+                   label=f"{DATA_LABELS['2d']} · {len(own.points):,} points, {own.info.source}")
+
+
+def drawing_changed(request: gr.Request, value: Any):
+    """A stroke drawn, erased or cleared: the session's own points follow the drawing, and the preview plot
+    shows them (unless this session's run is using it). Outputs: the own points, the preview."""
+    ink = drawing_ink(value)
+    try:
+        own = None if ink is None else points_of_drawing(ink)
+    except ValueError:  # a dot too small to spread points over: wait for more strokes
+        own = None
+    return own, _unless_running(request, own_points_plot(own))
+
+
+def csv_uploaded(request: gr.Request, path: str | None):
+    """A CSV uploaded: its points become the session's own points and the training data. Outputs: the own
+    points, the data choice, the preview."""
+    if not path:
+        return gr.skip(), gr.skip(), gr.skip()
+    own = points_of_csv(path)
+    return own, OWN_POINTS, _unless_running(request, own_points_plot(own))
+
+
+def _unless_running(request: gr.Request, update: Any) -> Any:
+    return gr.skip() if runs.REGISTRY.active(runs.session_key(request)) is not None else update
 
 
 # ----- input checks ------------------------------------------------------------------------------
@@ -157,6 +260,7 @@ class Plan:
     notes: list[str]
     init_from: Path | None = None  # continue from this checkpoint's weights (None: a new model)
     previous_runs: list[dict] | None = None  # the runs that made init_from, oldest first
+    own: OwnPoints | None = None  # the points to learn when data is OWN_POINTS
 
     @property
     def min_snr_gamma(self) -> float:
@@ -180,11 +284,14 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
     return Path(start_from), config
 
 
-def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, param_values) -> Plan:
+def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own, param_values) -> Plan:
     """Check every input (gr.Error with a plain message) and apply the server caps."""
     if not data:
         raise gr.Error("Choose the training data.")
     kind = data_kind_of(data)
+    if data == OWN_POINTS and not isinstance(own, OwnPoints):
+        raise gr.Error("No points to learn yet: draw a shape in the box under Training data, or upload a CSV "
+                       "of x,y points.")
     if kind == "image" and not dataset_available(data):
         raise gr.Error(
             f"{IMAGE_DATASET_LABELS.get(data, data)} is not available on this server: its files were not found "
@@ -225,7 +332,8 @@ def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed,
         raise gr.Error(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
     seed = controls.whole_number(seed, "Seed", 0, 2**31 - 1)
     max_seconds = runs.max_train_seconds()
-    return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs)
+    return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
+                own if data == OWN_POINTS else None)
 
 
 # ----- status and figures --------------------------------------------------------------------------
@@ -395,19 +503,22 @@ def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor):
     raise ValueError(f"unknown data kind {kind!r}")
 
 
-def training_data_figure(name: str):
+def training_data_figure(name: str, own: OwnPoints | None = None):
     """The preview plot's figure before a run on data ``name``: its training data alone (2D: the data set a run
-    with the default seed draws)."""
+    with the default seed draws; OWN_POINTS: the session's own points, ``own``)."""
     kind = data_kind_of(name)
+    if name == OWN_POINTS:
+        return preview_figure(kind, None, own.points) if own is not None else figures.points_figure(
+            None, height=PREVIEW_HEIGHT, top=LABEL_ROOM)
     data = load_training_data(name, seed=0)[0] if kind == "2d" else dataset_images(name, PREVIEW_IMAGES)
     return preview_figure(kind, None, data)
 
 
-def show_training_data(request: gr.Request, name: str):
+def show_training_data(request: gr.Request, name: str, own: OwnPoints | None):
     """When the data changes: show it in the preview plot, unless this session's run is using that plot."""
-    if runs.REGISTRY.active(runs.session_key(request)) is not None:
-        return gr.skip()
-    return gr.Plot(training_data_figure(name), label=DATA_LABELS[data_kind_of(name)])
+    if name == OWN_POINTS:
+        return _unless_running(request, own_points_plot(own))
+    return _unless_running(request, gr.Plot(training_data_figure(name), label=DATA_LABELS[data_kind_of(name)]))
 
 
 # ----- the run ------------------------------------------------------------------------------------
@@ -483,8 +594,9 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
             }
             if plan.previous_runs:
                 training["previous_runs"] = plan.previous_runs
+            points = trainer.data if not info.generated and info.kind == "2d" else None  # kept: no file to reread
             path = save_checkpoint(_checkpoint_dir(run.key, info, plan.schedule), trainer.sampling_model,
-                                   plan.schedule, info, training=training)
+                                   plan.schedule, info, training=training, points=points)
             run.checkpoint = path
             runs.prune_user_runs(run.key)
     except Exception as err:
@@ -543,10 +655,10 @@ def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
     return paths
 
 
-def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained,
+def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own,
                 *param_values):
     """Start, part 1 (not queued behind training): check inputs, reserve this session's slot."""
-    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, param_values)
+    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own, param_values)
     key = runs.session_key(request)
     try:
         runs.REGISTRY.reserve(key)
@@ -556,10 +668,10 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, 
                        notes=plan.notes)
 
 
-def train_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained,
+def train_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own,
               *param_values):
     """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths)."""
-    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, param_values)
+    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own, param_values)
     key = runs.session_key(request)
     try:
         run = runs.REGISTRY.claim(key)
@@ -572,12 +684,15 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
     gamma = plan.min_snr_gamma
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
-            loss_figure([], min_snr_gamma=gamma), gr.Plot(training_data_figure(plan.data), label=DATA_LABELS[plan.kind]), \
+            loss_figure([], min_snr_gamma=gamma), gr.Plot(training_data_figure(plan.data, plan.own), label=DATA_LABELS[plan.kind]), \
             error_by_t_figure(NOTHING_SEEN, plan.schedule.T), gr.skip()  # clears the last run's
-        try:
-            tensor, info = load_training_data(plan.data, seed=plan.seed)
-        except (DataUnavailableError, ValueError, OSError) as err:
-            raise gr.Error(f"The training data could not be loaded: {err}") from None
+        if plan.own is not None:
+            tensor, info = plan.own.points, plan.own.info
+        else:
+            try:
+                tensor, info = load_training_data(plan.data, seed=plan.seed)
+            except (DataUnavailableError, ValueError, OSError) as err:
+                raise gr.Error(f"The training data could not be loaded: {err}") from None
         network = build_model(plan, tensor)
         try:
             trainer = Trainer(network, plan.schedule, tensor, train_config(plan, info))
@@ -676,9 +791,9 @@ def preview_after_stop(request: gr.Request):
 def kind_defaults(data: str, start_from: str):
     """When the data changes between 2D and images: matching model, steps, batch and learning rate
     (model and learning rate stay as they are while a checkpoint is picked to start from)."""
-    if data not in TOY2D_NAMES and data not in IMAGE_DATASETS:
+    if data not in TOY2D_NAMES and data not in IMAGE_DATASETS and data != OWN_POINTS:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    d = defaults_for("2d" if data in TOY2D_NAMES else "image")
+    d = defaults_for(data_kind_of(data))
     if start_from:
         return gr.skip(), d["steps"], d["batch"], gr.skip()
     return d["model"], d["steps"], d["batch"], d["lr"]
@@ -733,6 +848,16 @@ def build() -> gr.State:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             data = gr.Dropdown(choices=choices, value="swiss_roll", label="Training data")
+            own = gr.State(None)  # this session's own points (an OwnPoints), drawn or uploaded
+            with gr.Group(visible=False) as own_group:
+                drawing = gr.Sketchpad(
+                    label="Draw the data", type="numpy", image_mode="RGBA",
+                    canvas_size=(DRAWING_SIDE, DRAWING_SIDE), fixed_canvas=True, layers=False, transforms=(),
+                    sources=(), brush=gr.Brush(default_size=10, colors=["#1f4e99"], color_mode="fixed"),
+                    height=DRAWING_SIDE + 90, elem_id="train-drawing",
+                )
+                csv_file = gr.File(label="… or upload a CSV of x,y points (one per line)", file_types=[".csv"],
+                                   type="filepath", height=120, elem_id="train-csv")
             if missing_note:
                 gr.Markdown(missing_note)
             schedule_name = controls.schedule_dropdown()
@@ -768,12 +893,17 @@ def build() -> gr.State:
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)
     data.change(kind_defaults, [data, start_from], [model, steps, batch, lr], show_progress="hidden", queue=False)
-    data.change(show_training_data, data, preview, show_progress="hidden", queue=False)
+    data.change(show_training_data, [data, own], preview, show_progress="hidden", queue=False)
+    data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
+                queue=False)
+    data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)
+    drawing.change(drawing_changed, drawing, [own, preview], show_progress="hidden", trigger_mode="always_last")
+    csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden")
     start_from.change(start_from_selected, [start_from, trained], [start_info, data, schedule_name, T, model, lr],
                       show_progress="hidden", queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 
-    inputs = [data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, *params.components]
+    inputs = [data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own, *params.components]
     train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
         train_run, inputs, [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),

@@ -2,6 +2,9 @@
 
     <dir>/model.safetensors   the sampling weights (the EMA copy when training used EMA)
     <dir>/config.json         format version, model kind + config, schedule, data, training, metrics
+    <dir>/data.safetensors    2D models trained on given points (a CSV file, a drawing) only: those
+                              points (at most MAX_STORED_POINTS, model coordinates), so that the
+                              checkpoint alone can show its data and measure samples against it
 
 Nothing is ever unpickled. `save_checkpoint` writes into a temporary sibling directory and
 renames it into place, so a reader never sees a half-written checkpoint and a crash never
@@ -16,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from core.data import DataInfo
+from core.data import DataInfo, draw_from, make_toy2d
 from core.mlp import MLPConfig, MLPDenoiser
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.unet import UNet, UNetConfig
@@ -33,6 +37,8 @@ from core.unet import UNet, UNetConfig
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+POINTS_FILE = "data.safetensors"
+MAX_STORED_POINTS = 10_000  # a larger point set is stored as a random subset of this size (80 kB)
 # What a run that continues from a checkpoint keeps of each earlier run (its "previous_runs")
 RUN_SUMMARY_KEYS = ("command", "source", "steps_done", "batch_size", "lr", "ema_decay", "min_snr_gamma", "seconds",
                     "hardware", "data_size")
@@ -51,10 +57,20 @@ class Checkpoint:
     schedule: NoiseSchedule
     data: DataInfo
     config: dict[str, Any] = field(default_factory=dict)
+    points: torch.Tensor | None = None  # 2D data given as points: those stored with the checkpoint (N, 2)
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    def data_sampler(self) -> Callable[[int, int], torch.Tensor] | None:
+        """``draw(n, seed)`` → n training points in model coordinates, for 2D data that can be drawn again: a
+        toy (regenerated from its name) or stored points (drawn with replacement); None otherwise (images)."""
+        if self.data.generated:
+            return lambda n, seed: make_toy2d(self.data.name, n, seed=seed)
+        if self.points is not None:
+            return draw_from(self.points)
+        return None
 
 
 def model_spec(model: nn.Module) -> dict[str, Any]:
@@ -84,10 +100,17 @@ def save_checkpoint(
     *,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    points: torch.Tensor | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a checkpoint directory atomically (temp dir + rename); returns its path."""
+    """Write a checkpoint directory atomically (temp dir + rename); returns its path.
+
+    ``points``: the training points (N, 2) of a 2D model trained on given points, in model coordinates;
+    a random subset of MAX_STORED_POINTS is kept of a larger set.
+    """
     directory = Path(directory)
+    if points is not None:
+        points = _points_to_store(points, data)
     if directory.exists() and not overwrite:
         raise FileExistsError(f"checkpoint directory {directory} already exists")
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +128,8 @@ def save_checkpoint(
     try:
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, allow_nan=True) + "\n")
+        if points is not None:
+            save_file({"points": points}, str(tmp / POINTS_FILE))
         if directory.exists():  # overwrite: move the old one aside, then swap
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{time.monotonic_ns()}")
             directory.rename(old)
@@ -116,6 +141,31 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _points_to_store(points: torch.Tensor, data: DataInfo) -> torch.Tensor:
+    if data.kind != "2d" or points.dim() != 2 or points.shape[1] != 2 or len(points) == 0:
+        raise ValueError(f"only 2D data stores its points: expected (N, 2) points, got shape {tuple(points.shape)} "
+                         f"for {data.kind} data")
+    points = points.detach().to("cpu", torch.float32)
+    if len(points) > MAX_STORED_POINTS:
+        keep = torch.randperm(len(points), generator=torch.Generator().manual_seed(0))[:MAX_STORED_POINTS]
+        points = points[keep]
+    return points.contiguous()
+
+
+def _load_points(directory: Path) -> torch.Tensor | None:
+    path = directory / POINTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        points = load_file(str(path)).get("points")
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
+    if points is None or points.dim() != 2 or points.shape[1] != 2 or len(points) == 0 \
+            or not torch.isfinite(points).all():
+        raise CheckpointError(f"{path} must hold finite training points, a tensor 'points' of shape (N, 2)")
+    return points.float()
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:
@@ -172,7 +222,9 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
                 f"{weights_path}: tensor {key} has shape {tuple(tensor.shape)}, the config expects {tuple(expected[key].shape)}"
             )
     model.load_state_dict(state)
-    return Checkpoint(path=directory, model=model.to(device).eval(), schedule=schedule, data=data, config=config)
+    points = _load_points(directory) if data.kind == "2d" else None
+    return Checkpoint(path=directory, model=model.to(device).eval(), schedule=schedule, data=data, config=config,
+                      points=points)
 
 
 def model_name(config: dict[str, Any]) -> str:

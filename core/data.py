@@ -1,4 +1,4 @@
-"""2D toy distributions (point clouds) and user-given point sets.
+"""2D toy distributions (point clouds) and user-given point sets (a CSV file of x,y rows, a drawing).
 
 Every toy is generated in code from an explicit seed and put in standard coordinates: centred
 at the origin and divided by one common spread for both axes (aspect kept), so that each has
@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -42,6 +43,7 @@ TOY2D_LABELS = {
 }
 MIN_POINTS = 16  # fewer points than this cannot describe a distribution worth diffusing
 MAX_POINTS = 1_000_000  # a user-given set beyond this is almost surely a mistake (and slow)
+MAX_DRAWING_SIDE = 4096  # a drawing larger than this (pixels per side) is almost surely a mistake
 
 
 def _uniform(n: int, g: torch.Generator) -> torch.Tensor:
@@ -177,6 +179,46 @@ def points_from_csv(text: str) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float64)
 
 
+def points_from_drawing(ink: object, n: int, *, seed: int = 0) -> torch.Tensor:
+    """``n`` points spread over the strokes of a drawing, float64 (n, 2) in pixels, x to the right and y up.
+
+    ``ink`` (H, W) says how much ink each pixel holds, from 0 (none) to 1 (e.g. the alpha of a stroke
+    layer). Each point picks a pixel with probability ∝ its ink and lands uniformly inside it, so the
+    points are a draw from the drawing read as a density: thick or dark strokes get more of them.
+    Raises ValueError for an empty drawing, or one with fewer than MIN_POINTS inked pixels.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POINTS:
+        raise ValueError(f"number of points must be a whole number from 1 to {MAX_POINTS}, got {n!r}")
+    weights = torch.as_tensor(ink, dtype=torch.float64)
+    if weights.dim() != 2 or min(weights.shape) < 1 or max(weights.shape) > MAX_DRAWING_SIDE:
+        raise ValueError(f"a drawing must be a 2-D array of at most {MAX_DRAWING_SIDE} pixels a side, "
+                         f"got shape {tuple(weights.shape)}")
+    weights = torch.nan_to_num(weights, nan=0.0).clamp(0.0, 1.0)
+    if int((weights > 0).sum()) < MIN_POINTS:
+        raise ValueError("the drawing is empty (or nearly): draw a shape first")
+    height, width = weights.shape
+    g = torch.Generator().manual_seed(int(seed))
+    pixel = torch.multinomial(weights.flatten(), n, replacement=True, generator=g)  # (n,) flat pixel indices
+    row, col = pixel // width, pixel % width
+    jitter = _uniform(2 * n, g).view(n, 2)
+    return torch.stack([col + jitter[:, 0], height - row - jitter[:, 1]], dim=1)
+
+
+def draw_from(points: torch.Tensor) -> Callable[[int, int], torch.Tensor]:
+    """``draw(n, seed)``: n points drawn with replacement from a finite set (N, 2), the same for the same seed.
+
+    What `core.metrics.sliced_wasserstein_ratio` needs to measure samples against data known only by its points.
+    """
+    if points.dim() != 2 or len(points) == 0:
+        raise ValueError(f"need a non-empty (N, 2) point set, got shape {tuple(points.shape)}")
+
+    def draw(n: int, seed: int) -> torch.Tensor:
+        index = torch.randint(len(points), (n,), generator=torch.Generator().manual_seed(int(seed)))
+        return points[index]
+
+    return draw
+
+
 @dataclass(frozen=True)
 class DataInfo:
     """What the model was trained on, and how its coordinates map back to the data's.
@@ -191,6 +233,11 @@ class DataInfo:
     mean: tuple[float, ...] = (0.0, 0.0)  # 2D only
     scale: float = 1.0  # 2D only
     source: str = ""  # where the examples were read from, e.g. ".../MNIST/raw (test split)"; "" for generated toys
+
+    @property
+    def generated(self) -> bool:
+        """A 2D toy, which its name regenerates (`make_toy2d`); False for data read from a file or drawn."""
+        return self.kind == "2d" and self.name in TOY2D_NAMES and not self.source
 
     @property
     def clip_x0(self) -> float | None:

@@ -1,6 +1,7 @@
 """`python -m core.evaluate --ckpt DIR`: measure a checkpoint's sample quality, print JSON.
 
-2D toy checkpoints: the sliced-Wasserstein ratio SW(samples, data)/SW(data, data′) (`core.metrics`).
+2D checkpoints: the sliced-Wasserstein ratio SW(samples, data)/SW(data, data′) (`core.metrics`), against
+the toy regenerated from its name, or the training points stored with the checkpoint (a CSV, a drawing).
 Image checkpoints: the classifier-feature FID ratio and class coverage (`core.fid`).
 Each sampler given with --sampler is measured on the same seed, e.g. ``--sampler ddpm --sampler ddim:50
 --sampler ddpm:50:log_snr`` (50 DDPM steps spaced evenly in log-SNR; see `core.sampler`).
@@ -16,7 +17,6 @@ from typing import Any
 
 from core.checkpoints import Checkpoint, load_checkpoint
 from core.cli import OneLineParser, fail
-from core.data import TOY2D_NAMES, make_toy2d
 from core.fid import image_quality
 from core.metrics import sliced_wasserstein_ratio
 from core.sampler import METHODS, SPACINGS, initial_noise, number_of_steps, sample
@@ -57,8 +57,10 @@ def sampler_of_key(key: str) -> str:
 def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_dir: str | None = None) -> dict[str, Any]:
     """{sampler label: metrics} for a loaded checkpoint (raises ValueError when it cannot be measured)."""
     info = ckpt.data
-    if info.kind == "2d" and info.name not in TOY2D_NAMES:
-        raise ValueError(f"{ckpt.path}: no reference distribution for user data {info.name!r}")
+    draw_data = ckpt.data_sampler()
+    if info.kind == "2d" and draw_data is None:
+        raise ValueError(f"{ckpt.path}: no reference distribution for user data {info.name!r} "
+                         "(a checkpoint saved before its training points were stored with it)")
     device = next(ckpt.model.parameters()).device
     results: dict[str, Any] = {}
     for text in samplers:
@@ -70,7 +72,7 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
                     clip_x0=info.clip_x0, generator=generator)
         seconds = time.perf_counter() - start
         if info.kind == "2d":
-            ratio = sliced_wasserstein_ratio(x0.cpu(), lambda k, s: make_toy2d(info.name, k, seed=s), seed=seed)
+            ratio = sliced_wasserstein_ratio(x0.cpu(), draw_data, seed=seed)
             results[key] = {"sliced_wasserstein_ratio": round(ratio, 4), "n": n, "sampling_seconds": round(seconds, 2)}
         else:
             quality = image_quality(x0.cpu(), info.name, seed=seed, root=data_dir)

@@ -9,6 +9,7 @@ their own state. Chromium comes from the system (CI: `apt-get install chromium`)
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -201,6 +202,26 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_function("(label) => { const r = (" + PLOT_JS + ")(label); return r && r.n > 0; }",
                         arg="Training data (grey): a run draws samples from its EMA weights over it")  # before a run
     page.shot("train")
+    # your own points: the brush is picked for you; a stroke becomes the training points in the preview
+    data = page.visible(p.get_by_label("Training data")).first
+    data.click()
+    p.get_by_role("option", name=re.compile("^Your own points")).click()
+    p.wait_for_selector('#train-drawing button[aria-label="Brush"].highlight')
+    box = p.locator("#train-drawing canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    p.mouse.move(x - 60, y - 40)
+    p.mouse.down()
+    for i in range(1, 25):
+        p.mouse.move(x - 60 + 5 * i, y - 40 + 40 * math.sin(i / 4))
+    p.mouse.up()
+    p.wait_for_function("(label) => { const r = (" + PLOT_JS + ")(label); return r && r.n > 0; }",
+                        arg="Training data (grey): a run draws samples from its EMA weights over it · 10,000 points, "
+                            "drawn in the Train tab")
+    page.shot("train-drawn")
+    data.click()
+    p.get_by_role("option", name="Swiss roll").click()
+    p.wait_for_function("(label) => { const r = (" + PLOT_JS + ")(label); return r && r.n > 0; }",
+                        arg="Training data (grey): a run draws samples from its EMA weights over it")
     page.number(BIG_T_LABEL).fill("100")
     page.number("Training steps").fill("20000")  # far more than we wait for: Stop ends it
     page.number("Batch size").fill("128")

@@ -6,9 +6,10 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
-from core.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
-from core.data import DataInfo
+from core.checkpoints import MAX_STORED_POINTS, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from core.data import DataInfo, draw_from, make_toy2d
 from core.mlp import MLPConfig, MLPDenoiser
 from core.sampler import initial_noise, sample
 from core.schedules import make_schedule
@@ -102,4 +103,47 @@ def test_load_errors(tmp_path) -> None:
 
     (path / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(path)
+
+
+DRAWN = DataInfo(name="drawing", kind="2d", shape=(2,), mean=(128.0, 128.0), scale=40.0, source="drawn in the Train tab")
+
+
+def test_2d_checkpoints_of_given_points_keep_them_and_draw_their_data_from_them(tmp_path) -> None:
+    torch.manual_seed(0)
+    model, schedule = MLPDenoiser(MLPConfig(hidden=32, depth=1, emb_dim=16)), make_schedule("linear", 50)
+    points = torch.randn(300, 2)
+    path = save_checkpoint(tmp_path / "drawn", model, schedule, DRAWN, points=points)
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "data.safetensors", "model.safetensors"]
+    loaded = load_checkpoint(path)
+    assert torch.equal(loaded.points, points)
+    drawn = loaded.data_sampler()(1000, 5)
+    assert torch.equal(drawn, draw_from(points)(1000, 5)) and torch.equal(drawn, loaded.data_sampler()(1000, 5))
+
+    many = torch.randn(MAX_STORED_POINTS + 500, 2)
+    big = load_checkpoint(save_checkpoint(tmp_path / "big", model, schedule, DRAWN, points=many))
+    assert big.points.shape == (MAX_STORED_POINTS, 2)
+    assert len(torch.unique(torch.cat([big.points, many]), dim=0)) == len(many), "a subset of the given points"
+
+    toy = load_checkpoint(save_mlp(tmp_path / "toy")[2])  # POINTS: moons, regenerated from its name
+    assert toy.points is None and torch.equal(toy.data_sampler()(100, 2), make_toy2d("moons", 100, seed=2))
+    csv_info = DataInfo(name="mine", kind="2d", shape=(2,), source="/somewhere/mine.csv")
+    old = load_checkpoint(save_checkpoint(tmp_path / "old", model, schedule, csv_info))  # saved without its points
+    assert old.data_sampler() is None
+
+
+def test_stored_points_are_checked(tmp_path) -> None:
+    torch.manual_seed(0)
+    model, schedule = MLPDenoiser(MLPConfig(hidden=32, depth=1, emb_dim=16)), make_schedule("linear", 50)
+    image = DataInfo(name="mnist", kind="image", shape=(1, 28, 28))
+    with pytest.raises(ValueError, match="only 2D data"):
+        save_checkpoint(tmp_path / "a", model, schedule, image, points=torch.randn(10, 2))
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        save_checkpoint(tmp_path / "b", model, schedule, DRAWN, points=torch.randn(10, 3))
+    path = save_checkpoint(tmp_path / "c", model, schedule, DRAWN, points=torch.randn(10, 2))
+    save_file({"points": torch.full((10, 2), float("nan"))}, str(path / "data.safetensors"))
+    with pytest.raises(CheckpointError, match="finite training points"):
+        load_checkpoint(path)
+    (path / "data.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="data.safetensors is not a readable"):
         load_checkpoint(path)

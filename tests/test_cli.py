@@ -53,6 +53,23 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     assert report["ddpm-10-log_snr"]["sliced_wasserstein_ratio"] > 0
 
 
+def test_a_model_of_csv_points_keeps_them_and_is_measured_against_them(tmp_path) -> None:
+    points = np.random.default_rng(0).normal([5.0, -3.0], [2.0, 0.5], (400, 2))
+    np.savetxt(tmp_path / "blob.csv", points, delimiter=",", header="x,y", comments="")
+    out = tmp_path / "ck"
+    r = run("core.train", "--data", str(tmp_path / "blob.csv"), "--T", "50", "--steps", "150", "--batch", "128",
+            "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["metrics"]["sliced_wasserstein_ratio_ddpm"] > 0, "measured against the file's points"
+    stored = load_file(out / "data.safetensors")["points"]
+    assert stored.shape == (400, 2) and abs(float(stored.mean())) < 1e-5, "the points, in model coordinates"
+    (tmp_path / "blob.csv").unlink()  # the checkpoint alone measures its samples
+    r = run("core.evaluate", "--ckpt", str(out), "--n", "200", "--sampler", "ddpm:20")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ddpm-20"]["sliced_wasserstein_ratio"] > 0
+
+
 def test_a_diverging_run_fails_in_one_line_and_keeps_its_last_good_weights(tmp_path) -> None:
     out = tmp_path / "ck"
     r = run("core.train", "--data", "moons", "--T", "100", "--steps", "300", "--lr", "1000", "--out", str(out), "--quiet")

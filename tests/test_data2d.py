@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from core.data import TOY2D_NAMES, make_toy2d, normalise_points, points_from_csv
+from core.data import TOY2D_NAMES, draw_from, make_toy2d, normalise_points, points_from_csv, points_from_drawing
 from core.metrics import sliced_wasserstein, sliced_wasserstein_ratio
 
 
@@ -92,3 +93,39 @@ def test_sliced_wasserstein_ratio_separates_good_from_bad() -> None:
     blurred = draw(2000, 99) + 0.3 * torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
     assert sliced_wasserstein_ratio(blurred, draw) > 2
     assert sliced_wasserstein_ratio(torch.randn(2000, 2), draw) > 3
+
+
+def test_points_from_a_drawing_lie_on_its_ink_with_its_density() -> None:
+    ink = np.zeros((40, 60))
+    ink[5:10, 10:20] = 1.0  # a dark bar near the top
+    ink[30:35, 40:50] = 0.25  # a faint bar of the same size near the bottom
+    pts = points_from_drawing(ink, 20_000, seed=3)
+    assert pts.shape == (20_000, 2) and pts.dtype == torch.float64
+    x, y = pts[:, 0], pts[:, 1]  # x: columns, y: rows counted up from the bottom edge (height 40)
+    top = (x >= 10) & (x <= 20) & (y >= 40 - 10) & (y <= 40 - 5)
+    bottom = (x >= 40) & (x <= 50) & (y >= 40 - 35) & (y <= 40 - 30)
+    assert bool((top | bottom).all()), "every point lies inside an inked pixel"
+    assert 3.6 < int(top.sum()) / int(bottom.sum()) < 4.4, "points follow the ink: 4× the ink, 4× the points"
+    assert len(torch.unique(x)) > 19_000, "points spread inside their pixels, not on a grid"
+    assert torch.equal(points_from_drawing(ink, 100, seed=3), points_from_drawing(ink, 100, seed=3))
+    assert not torch.equal(points_from_drawing(ink, 100, seed=3), points_from_drawing(ink, 100, seed=4))
+
+
+@pytest.mark.parametrize("ink, message", [
+    (np.zeros((50, 50)), "empty"),
+    (np.pad(np.ones((3, 3)), 20), "empty"),  # 9 inked pixels: a speck, not a shape
+    (np.ones(50), "2-D"),
+    (np.ones((5000, 10)), "2-D"),
+])
+def test_points_from_a_drawing_reject_empty_or_malformed_drawings(ink, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        points_from_drawing(ink, 100)
+
+
+def test_draw_from_a_finite_set_repeats_with_its_seed() -> None:
+    points = torch.arange(20.0).view(10, 2)
+    draw = draw_from(points)
+    first = draw(500, 1)
+    assert first.shape == (500, 2) and torch.equal(first, draw(500, 1)) and not torch.equal(first, draw(500, 2))
+    assert all(any(torch.equal(p, q) for q in points) for p in first[:50]), "only the set's own points"
+    assert len(torch.unique(first, dim=0)) == 10, "500 draws with replacement reach all 10 points"

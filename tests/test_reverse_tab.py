@@ -174,21 +174,31 @@ def test_2d_frames_draw_the_training_data_beneath_the_points_in_both_panels():
     assert (frame != plain).sum() > (left == grey).sum()  # the frames also say what grey is
 
 
-def test_2d_chains_of_toys_carry_their_training_data(toy_ckpt):
+def test_2d_chains_carry_their_training_data_where_it_can_be_drawn(toy_ckpt, image_ckpt, tmp_path):
     checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
     chain = reverse_tab.sample_chain(checkpoint, method="ddim", variance="small", eta=0.0, steps=5, n=10, seed=0)
     assert np.array_equal(chain.reference, make_toy2d("swiss_roll", reverse_tab.REFERENCE_POINTS, seed=0).numpy())
-    from_file = DataInfo("my_points", "2d", (2,), mean=(3.0, 1.0), scale=2.0, source="/data/my_points.csv")
-    assert reverse_tab.reference_points(from_file) is None  # no data to draw: a file the server may not have
-    assert reverse_tab.reference_points(DataInfo("mnist", "image", (1, 28, 28))) is None
+
+    def saved(name: str, info: DataInfo, **kwargs):
+        path = save_checkpoint(tmp_path / name, checkpoint.model, checkpoint.schedule, info, **kwargs)
+        return reverse_tab.load(str(path), [str(path)])
+
+    given = make_toy2d("moons", 300, seed=1)  # a drawing's points, stored with its model
+    drawn = saved("drawn", DataInfo("drawing", "2d", (2,), source="drawn in the Train tab"), points=given)
+    reference = reverse_tab.reference_points(drawn)
+    assert reference.shape == (reverse_tab.REFERENCE_POINTS, 2)
+    assert {tuple(p) for p in reference} <= {tuple(p) for p in given.numpy()}, "the stored points, nothing else"
+    old = saved("old", DataInfo("my_points", "2d", (2,), mean=(3.0, 1.0), scale=2.0, source="/data/my_points.csv"))
+    assert reverse_tab.reference_points(old) is None  # saved without its points: a file the server may not have
+    assert reverse_tab.reference_points(reverse_tab.load(str(image_ckpt), [str(image_ckpt)])) is None
 
 
 def test_stats_say_how_close_the_samples_came_to_the_training_data(toy_ckpt, image_ckpt):
     checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
     chain = reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=400, seed=0)
-    landed = reverse_tab.data_distance(chain, checkpoint.data)
+    landed = reverse_tab.data_distance(chain, checkpoint)
     chain.samples = torch.from_numpy(chain.x[0])  # x_T: noise
-    assert reverse_tab.data_distance(chain, checkpoint.data) > 2 * landed
+    assert reverse_tab.data_distance(chain, checkpoint) > 2 * landed
     _, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 400, 0, 10, "uniform", [str(toy_ckpt)],
                                         progress=None)
     assert f"ratio of the samples to the training data: **{landed:.2f}**" in stats  # same seed, same samples

@@ -17,7 +17,7 @@ from app import controls, figures, reverse_tab, runs, train_tab
 from app.images import image_grid, mnist_digits
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DataInfo
-from core.datasets import load_training_data
+from core.datasets import DEFAULT_TOY_POINTS, load_training_data
 from core.mlp import MLPDenoiser
 from core.trainer import LOSS_BUCKETS, TrainConfig
 
@@ -30,8 +30,8 @@ PARAMS = controls.default_param_values()
 
 
 def args(steps=60, batch=64, lr=2e-3, data="swiss_roll", model="mlp", T=100, seed=0, trained=None, start_from="",
-         schedule="linear"):
-    return (data, schedule, T, model, start_from, steps, batch, lr, seed, trained or [], *PARAMS)
+         schedule="linear", own=None):
+    return (data, schedule, T, model, start_from, steps, batch, lr, seed, trained or [], own, *PARAMS)
 
 
 @pytest.fixture(autouse=True)
@@ -89,20 +89,20 @@ def trace_names(plot) -> list[str]:
 
 def test_before_a_run_the_preview_plot_shows_the_training_data(shared_data, monkeypatch):
     monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
-    moons = train_tab.show_training_data(req("alice"), "moons")
+    moons = train_tab.show_training_data(req("alice"), "moons", None)
     assert moons.label == train_tab.DATA_LABELS["2d"]
     fig = figures.as_figure(moons)
     assert [trace.name for trace in fig.data] == ["training data"] and fig.layout.showlegend
     points = np.c_[fig.data[0].x, fig.data[0].y]
     assert np.allclose(points, load_training_data("moons", seed=0)[0][:train_tab.PREVIEW_POINTS])  # a run's data
-    digits = train_tab.show_training_data(req("alice"), "mnist")
+    digits = train_tab.show_training_data(req("alice"), "mnist", None)
     assert digits.label == train_tab.DATA_LABELS["image"]
     first_digits = load_training_data("mnist", limit=train_tab.PREVIEW_IMAGES)[0]
     assert figures.as_figure(digits).data[0].source == \
         figures.as_figure(figures.image_figure(image_grid(first_digits, nrow=4))).data[0].source
     runs.REGISTRY.reserve("alice")  # while alice's run uses the plot, choosing other data leaves it alone
-    assert train_tab.show_training_data(req("alice"), "moons") == gr.skip()
-    assert train_tab.show_training_data(req("bob"), "moons").label == train_tab.DATA_LABELS["2d"]
+    assert train_tab.show_training_data(req("alice"), "moons", None) == gr.skip()
+    assert train_tab.show_training_data(req("bob"), "moons", None).label == train_tab.DATA_LABELS["2d"]
 
 
 def test_points_figure_draws_the_training_data_beneath_the_samples_in_grey():
@@ -174,6 +174,74 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     # the Reverse tab lists it for alice's State only
     assert any(v == trained[0] for _, v in reverse_tab.checkpoint_choices(trained))
     assert all(v != trained[0] for _, v in reverse_tab.checkpoint_choices([]))
+
+
+def sketch(alpha: np.ndarray) -> dict:
+    """A Sketchpad value (type "numpy", RGBA): an opaque white background, the strokes on a layer."""
+    background = np.full((*alpha.shape, 4), 255, dtype=np.uint8)
+    layer = np.zeros((*alpha.shape, 4), dtype=np.uint8)
+    layer[..., 2], layer[..., 3] = 153, alpha
+    return {"background": background, "layers": [layer], "composite": background}
+
+
+def ring(side: int = 256) -> np.ndarray:
+    """The alpha of a ring of radius 80 px, 10 px wide, drawn around the canvas centre."""
+    rows, cols = np.mgrid[:side, :side]
+    radius = np.hypot(rows - side / 2, cols - side / 2)
+    return np.where(np.abs(radius - 80) < 5, 255, 0).astype(np.uint8)
+
+
+def test_a_drawing_becomes_the_sessions_training_points_and_its_preview():
+    own, plot = train_tab.drawing_changed(req("alice"), sketch(ring()))
+    assert own.points.shape == (DEFAULT_TOY_POINTS, 2) and own.info.name == "drawing" and own.info.kind == "2d"
+    assert abs(float(own.points.mean())) < 1e-4 and abs(float(own.points.pow(2).mean().sqrt()) - 1) < 1e-4
+    centre = torch.tensor([128.5, 127.5])  # pixel (row 128, column 128): x = column + ½, y = 256 − row − ½
+    radius = (own.info.to_data_coordinates(own.points) - centre).norm(dim=1)  # back in canvas pixels
+    assert bool(((radius > 74) & (radius < 86)).all()), "every point lies on the ring's stroke"
+    assert plot.label == f"{train_tab.DATA_LABELS['2d']} · 10,000 points, drawn in the Train tab"
+    fig = figures.as_figure(plot)
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_tab.PREVIEW_POINTS])
+    for nothing in (None, sketch(np.zeros((256, 256), dtype=np.uint8)), sketch(np.pad(ring(8), 124))):
+        own, plot = train_tab.drawing_changed(req("alice"), nothing)  # none, erased, or a speck too small
+        assert own is None and plot.label == train_tab.OWN_HINT and not figures.as_figure(plot).data
+    runs.REGISTRY.reserve("alice")  # while alice's run uses the plot, drawing leaves it alone
+    assert train_tab.drawing_changed(req("alice"), sketch(ring()))[1] == gr.skip()
+    assert train_tab.show_training_data(req("bob"), train_tab.OWN_POINTS, None).label == train_tab.OWN_HINT
+
+
+def test_an_uploaded_csv_becomes_the_training_points_and_a_bad_one_says_why(tmp_path):
+    rng = np.random.default_rng(0)
+    xy = np.r_[rng.normal(-10, 1, (100, 2)), rng.normal(10, 1, (100, 2))]  # in file order: one blob, then the other
+    np.savetxt(tmp_path / "two blobs.csv", xy, delimiter=",", header="x,y", comments="")
+    own, data, plot = train_tab.csv_uploaded(req("alice"), str(tmp_path / "two blobs.csv"))
+    assert data == train_tab.OWN_POINTS and own.info.source == "two blobs.csv (uploaded)"
+    assert own.info.name == "two_blobs"
+    back = own.info.to_data_coordinates(own.points).double().numpy()
+    assert np.allclose(np.sort(back, axis=0), np.sort(xy, axis=0), atol=1e-4), "the file's points"
+    assert 10 < (back[:50, 0] > 0).sum() < 40, "shuffled: the first points (the preview's) come from both"
+    assert plot.label.endswith("200 points, two blobs.csv (uploaded)")
+    (tmp_path / "words.csv").write_text("name,city\nada,london\nalan,wilmslow\n")
+    (tmp_path / "few.csv").write_text("1,2\n3,4\n")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
+    for name, message in [("words.csv", "are not numbers"), ("few.csv", "at least 16 points"),
+                          ("binary.csv", "not a text file")]:
+        with pytest.raises(gr.Error, match=f"{name}.*{message}"):
+            train_tab.csv_uploaded(req("alice"), str(tmp_path / name))
+
+
+def test_a_run_on_drawn_points_trains_on_them_and_its_checkpoint_keeps_them(isolated):
+    with pytest.raises(gr.Error, match="No points to learn yet"):
+        train_tab.prepare_run(req("alice"), *args(data=train_tab.OWN_POINTS))
+    assert train_tab.kind_defaults(train_tab.OWN_POINTS, "")[0] == "mlp"
+    own, _ = train_tab.drawing_changed(req("alice"), sketch(ring()))
+    outputs = drain(train_tab.train_run(req("alice"), *args(data=train_tab.OWN_POINTS, own=own)))
+    status, *_, trained = outputs[-1]
+    assert "Finished after 60 steps" in status and "drawing-linear-T100-" in trained[0]
+    previews = [o[2] for o in outputs if isinstance(o[2], gr.Plot)]
+    fig = figures.as_figure(previews[-1])  # the samples are drawn over the drawing's points
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_tab.PREVIEW_POINTS])
+    checkpoint = load_checkpoint(trained[0])
+    assert checkpoint.data == own.info and torch.equal(checkpoint.points, own.points)
 
 
 def test_stop_is_per_user_and_keeps_the_model(isolated):
@@ -329,7 +397,7 @@ def test_bad_schedule_parameters_raise_gr_error():
     values = list(PARAMS)
     values[0] = -0.5  # linear beta_start
     with pytest.raises(gr.Error):
-        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", "", 60, 64, 2e-3, 0, [], *values)
+        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", "", 60, 64, 2e-3, 0, [], None, *values)
 
 
 def test_missing_image_data_raises(monkeypatch, tmp_path):

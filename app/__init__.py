@@ -29,13 +29,14 @@ def build_app() -> gr.Blocks:
     # delete_cache: exported GIFs and sprite sheets older than an hour are removed every hour
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
+        own = gr.State(None)  # this session's own 2D points (app.own_points), drawn or uploaded in the Train tab
         with gr.Tabs():
             with gr.Tab("Forward", id="forward"):
-                forward_tab.build()
+                forward_tab.build(own)
             with gr.Tab("Schedules", id="schedules"):
                 schedules_tab.build()
             with gr.Tab("Train", id="train"):
-                trained = train_tab.build()
+                trained = train_tab.build(own)
             with gr.Tab("Reverse", id="reverse"):
                 reverse_tab.build(trained)
     return demo

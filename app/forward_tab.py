@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, images
+from app.own_points import OWN_POINTS, OwnPoints
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
 from core.image_data import short_label
 from core.schedules import NoiseSchedule
@@ -26,6 +27,7 @@ N_IMAGES = 64  # images shown (bundled MNIST digits, or the first of a data set)
 GRID_COLUMNS = 8
 MNIST = "mnist"
 UPLOAD = "upload"
+OWN_POINTS_LABEL = "Your own points (draw them in the Train tab)"
 DEFAULT_DATA = MNIST
 MAX_SEED = 2**63 - 1
 CHUNK_ELEMENTS = 30_000  # below torch's 32k grain size, element-wise ops stay on the calling thread
@@ -37,7 +39,7 @@ class ForwardState:
     """What the t slider needs, computed once per data/schedule/seed change (one per user session)."""
 
     kind: str  # "points": x0 is (N, 2); "images": x0 is (B, C, H, W) in [−1, 1]
-    data_key: tuple  # (data name, upload path): x0 is reused while this stays the same
+    data_key: tuple  # (data name, upload path, own points' key): x0 is reused while this stays the same
     x0: torch.Tensor  # float32 clean data
     seed: int
     noise: torch.Tensor  # float32 ε ~ N(0, I), shaped like x0, fixed for this seed
@@ -49,9 +51,10 @@ class ForwardState:
 
 def data_choices() -> tuple[list[tuple[str, str]], str | None]:
     """(dropdown choices, a note on the data sets not listed): the 2D toys, the bundled MNIST digits, the
-    Fashion-MNIST and CIFAR-10 images when their files are in the data directory, and an uploaded picture."""
+    Fashion-MNIST and CIFAR-10 images when their files are in the data directory, an uploaded picture, and the
+    session's own points (drawn or uploaded in the Train tab)."""
     available = images.shown_datasets_present()
-    choices = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES]
+    choices = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES] + [(OWN_POINTS_LABEL, OWN_POINTS)]
     choices += [("MNIST digits (8 × 8 grid)", MNIST)]
     choices += [(f"{short_label(name)} (8 × 8 grid)", name) for name in available]
     choices += [("Uploaded picture", UPLOAD)]
@@ -60,10 +63,16 @@ def data_choices() -> tuple[list[tuple[str, str]], str | None]:
     return choices, note
 
 
-def load_data(data: str, upload_path: str | None) -> tuple[str, torch.Tensor]:
-    """(kind, x0) for a data choice: a 2D toy, the bundled digits, images of a data set, or the uploaded picture."""
+def load_data(data: str, upload_path: str | None, own: OwnPoints | None = None) -> tuple[str, torch.Tensor]:
+    """(kind, x0) for a data choice: a 2D toy, the session's own points, the bundled digits, images of a data
+    set, or the uploaded picture."""
     if data in TOY2D_NAMES:
         return "points", make_toy2d(data, N_POINTS, seed=0)
+    if data == OWN_POINTS:
+        if own is None:
+            raise gr.Error("No points of your own yet: draw a shape or upload a CSV in the Train tab (Training "
+                           "data: Your own points), then come back.")
+        return "points", own.points[:N_POINTS]
     if data == MNIST:
         return "images", images.mnist_digits(N_IMAGES)
     if data in images.SHOWN_DATASETS:
@@ -88,17 +97,18 @@ def make_noise(shape: torch.Size, seed: int) -> torch.Tensor:
 
 
 def prepare(
-    previous: ForwardState | None, data: str, upload_path: str | None, schedule_name: str, T, seed, *param_values
+    previous: ForwardState | None, data: str, upload_path: str | None, own: OwnPoints | None, schedule_name: str, T,
+    seed, *param_values
 ) -> ForwardState:
     """The per-user state for these inputs; x0 (and ε) are reused from ``previous`` where still valid."""
     schedule = controls.build_schedule(schedule_name, T, param_values)
     seed = check_seed(seed)
-    data_key = (data, upload_path if data == UPLOAD else None)
+    data_key = (data, upload_path if data == UPLOAD else None, own.key if data == OWN_POINTS and own else None)
     with torch.inference_mode():
         if previous is not None and previous.data_key == data_key:
             kind, x0 = previous.kind, previous.x0
         else:
-            kind, x0 = load_data(data, upload_path)
+            kind, x0 = load_data(data, upload_path, own)
         if previous is not None and previous.seed == seed and previous.noise.shape == x0.shape:
             noise = previous.noise
         else:
@@ -202,15 +212,22 @@ def images_or_points_figure(kind: str, shown: np.ndarray):
     raise ValueError(f"unknown data kind {kind!r}")
 
 
-def rebuild(previous: ForwardState | None, t, data, upload_path, schedule_name, T, seed, *param_values) -> tuple:
+def rebuild(previous: ForwardState | None, t, data, upload_path, own, schedule_name, T, seed, *param_values) -> tuple:
     """Any input but t changed: new state, the t slider's range, the ᾱ_T summary, and the views at t."""
-    state = prepare(previous, data, upload_path, schedule_name, T, seed, *param_values)
+    state = prepare(previous, data, upload_path, own, schedule_name, T, seed, *param_values)
     requested = max(int(t or 0), 0)
     t = min(requested, state.schedule.T)
     # Set the slider's value only when it must be clamped to the new T: a scrub that lands
     # while this rebuild is in flight keeps its t instead of being reset to the old one.
     slider = gr.Slider(maximum=state.schedule.T, value=t) if requested > t else gr.Slider(maximum=state.schedule.T)
     return (state, slider, schedule_summary_html(state.schedule), *scrub(state, t))
+
+
+def own_points_changed(previous: ForwardState | None, t, data, *inputs) -> tuple:
+    """The session's own points were drawn anew or uploaded (in the Train tab): rebuild if they are shown."""
+    if data != OWN_POINTS:
+        return (gr.skip(),) * 7  # the state, the slider, the summary and the four views
+    return rebuild(previous, t, data, *inputs)
 
 
 def new_seed() -> int:
@@ -230,9 +247,10 @@ def show_params(schedule_name: str, inputs: controls.ParamInputs) -> list:
 # ----- layout ---------------------------------------------------------------------------------
 
 
-def build() -> None:
-    """Lay out the Forward tab inside the current Blocks/Tab context and wire its events."""
-    initial = prepare(None, DEFAULT_DATA, None, "linear", controls.DEFAULT_T, 0, *controls.default_param_values())
+def build(own: gr.State) -> None:
+    """Lay out the Forward tab inside the current Blocks/Tab context and wire its events; ``own``: the
+    session's own points (`app.own_points`), drawn or uploaded in the Train tab."""
+    initial = prepare(None, DEFAULT_DATA, None, None, "linear", controls.DEFAULT_T, 0, *controls.default_param_values())
     first_views = scrub(initial, 0)
     gr.Markdown(
         "Drag **t** to move along the forward (noising) process $q(x_t \\mid x_0)$. The noise ε is drawn "
@@ -272,7 +290,7 @@ def build() -> None:
         trigger_mode="always_last",
         show_progress="hidden",
     )
-    rebuild_inputs = [state, t_slider, data, upload, schedule_name, T, seed, *params.components]
+    rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
     rebuild_outputs = [state, t_slider, summary, *views]
     number_inputs = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     triggers = [data.change, schedule_name.change]
@@ -293,6 +311,7 @@ def build() -> None:
     upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden", queue=False).then(
         rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="minimal"
     )
+    own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden")
     new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
         rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"
     )

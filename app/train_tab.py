@@ -52,14 +52,15 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import controls, figures, runs
+from app import controls, figures, own_points, runs
 from app.images import dataset_images, image_grid
+from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
 from app.reverse_tab import allowed, checkpoint_choices, describe, read_samples
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_name, read_config, save_checkpoint, training_history,
 )
-from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo, normalise_points, points_from_csv, points_from_drawing
-from core.datasets import DEFAULT_TOY_POINTS, load_training_data
+from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
+from core.datasets import load_training_data
 from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,
 )
@@ -97,7 +98,6 @@ ERROR_BY_T_NOTE = (
 WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
 NOTHING_SEEN = [math.nan] * LOSS_BUCKETS  # the error-by-t plot before a run's first progress event
-OWN_POINTS = "own"  # data choice: this session's own 2D points, drawn or uploaded (kept in a gr.State)
 OWN_POINTS_LABEL = "Your own points: draw them or upload a CSV"
 OWN_HINT = "Draw a shape in the box on the left, or upload a CSV of x,y points"
 SELECT_BRUSH_JS = """(name) => {
@@ -111,8 +111,6 @@ SELECT_BRUSH_JS = """(name) => {
     setTimeout(() => pick(30), 50);
     return [];
 }"""
-DRAWING_SIDE = 256  # pixels per side of the drawing canvas
-MAX_CSV_BYTES = 20_000_000  # the app's upload limit
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
@@ -163,52 +161,6 @@ def data_choices() -> tuple[list[tuple[str, str]], str]:
 # ----- the user's own points -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OwnPoints:
-    """A session's own 2D training data (`OWN_POINTS`), drawn or read from an uploaded CSV."""
-
-    points: torch.Tensor  # (N, 2) float32 in model coordinates: zero mean, unit spread, in random order
-    info: DataInfo  # its normalisation maps samples back to the drawing's or the file's coordinates
-
-
-def drawing_ink(value: Any) -> np.ndarray | None:
-    """How much ink each pixel of a Sketchpad value holds, (H, W) in [0, 1]: the strongest alpha of its
-    layers (the background is opaque white, strokes are drawn on the layers); None when nothing is drawn."""
-    layers = [np.asarray(layer) for layer in (value or {}).get("layers") or [] if layer is not None]
-    alphas = [layer[..., 3] for layer in layers if layer.ndim == 3 and layer.shape[-1] == 4]
-    if not alphas:
-        return None
-    ink = np.max(alphas, axis=0) / 255.0
-    return ink if ink.any() else None
-
-
-def points_of_drawing(ink: np.ndarray) -> OwnPoints:
-    """DEFAULT_TOY_POINTS points spread over the strokes (`core.data.points_from_drawing`), standardised.
-    ValueError when there is too little ink."""
-    points, norm = normalise_points(points_from_drawing(ink, DEFAULT_TOY_POINTS, seed=0))
-    info = DataInfo(name="drawing", kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale,
-                    source="drawn in the Train tab")
-    return OwnPoints(points, info)
-
-
-def points_of_csv(path: str | Path) -> OwnPoints:
-    """An uploaded CSV of x,y rows, standardised and shuffled (previews show its first points); gr.Error
-    with the reason for a file that is not one."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_CSV_BYTES:
-            raise ValueError(f"the file is larger than {MAX_CSV_BYTES // 1_000_000} MB")
-        points, norm = normalise_points(points_from_csv(path.read_text()))
-    except UnicodeDecodeError:
-        raise gr.Error(f"{path.name} is not a text file: upload a CSV of x,y rows, one point per line.") from None
-    except (OSError, ValueError) as err:
-        raise gr.Error(f"{path.name} cannot be used: {err}.") from None
-    order = torch.randperm(len(points), generator=torch.Generator().manual_seed(0))
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:40] or "points"
-    info = DataInfo(name=name, kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale, source=f"{path.name} (uploaded)")
-    return OwnPoints(points[order], info)
-
-
 def own_points_plot(own: OwnPoints | None) -> gr.Plot:
     """The preview plot for the user's own points: the points a run will learn, or how to give some."""
     if own is None:
@@ -220,9 +172,9 @@ def own_points_plot(own: OwnPoints | None) -> gr.Plot:
 def drawing_changed(request: gr.Request, value: Any):
     """A stroke drawn, erased or cleared: the session's own points follow the drawing, and the preview plot
     shows them (unless this session's run is using it). Outputs: the own points, the preview."""
-    ink = drawing_ink(value)
+    ink = own_points.drawing_ink(value)
     try:
-        own = None if ink is None else points_of_drawing(ink)
+        own = None if ink is None else own_points.points_of_drawing(ink)
     except ValueError:  # a dot too small to spread points over: wait for more strokes
         own = None
     return own, _unless_running(request, own_points_plot(own))
@@ -233,7 +185,7 @@ def csv_uploaded(request: gr.Request, path: str | None):
     points, the data choice, the preview."""
     if not path:
         return gr.skip(), gr.skip(), gr.skip()
-    own = points_of_csv(path)
+    own = own_points.points_of_csv(path)
     return own, OWN_POINTS, _unless_running(request, own_points_plot(own))
 
 
@@ -834,8 +786,9 @@ def refresh_start_choices(trained: Any, current: str):
 # ----- layout ---------------------------------------------------------------------------------------
 
 
-def build() -> gr.State:
-    """Lay out the Train tab; returns the State with this session's trained checkpoint paths."""
+def build(own: gr.State) -> gr.State:
+    """Lay out the Train tab; returns the State with this session's trained checkpoint paths. ``own``: the
+    session's own points (`app.own_points`), which the drawing box and the CSV upload here set."""
     choices, missing_note = data_choices()
     device = device_name(resolve_device("auto"))
     gr.Markdown(
@@ -848,7 +801,6 @@ def build() -> gr.State:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             data = gr.Dropdown(choices=choices, value="swiss_roll", label="Training data")
-            own = gr.State(None)  # this session's own points (an OwnPoints), drawn or uploaded
             with gr.Group(visible=False) as own_group:
                 drawing = gr.Sketchpad(
                     label="Draw the data", type="numpy", image_mode="RGBA",

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from app import controls, figures, forward_tab, images
+from app.own_points import OWN_POINTS, OwnPoints
+from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
 from core.schedules import make_schedule
 
@@ -24,8 +26,8 @@ def _params(**linear):
     return values
 
 
-def _state(data="mnist", schedule="linear", T=1000, seed=0, upload=None, params=None, previous=None):
-    return forward_tab.prepare(previous, data, upload, schedule, T, seed, *(params or PARAMS))
+def _state(data="mnist", schedule="linear", T=1000, seed=0, upload=None, params=None, previous=None, own=None):
+    return forward_tab.prepare(previous, data, upload, own, schedule, T, seed, *(params or PARAMS))
 
 
 def _fig(value):
@@ -128,10 +130,10 @@ def test_numbers_match_schedule():
 
 
 def test_rebuild_follows_T_and_warns_when_chain_does_not_reach_noise():
-    state, slider, summary, *views = forward_tab.rebuild(None, 900, "swiss_roll", None, "linear", 300, 0, *PARAMS)
+    state, slider, summary, *views = forward_tab.rebuild(None, 900, "swiss_roll", None, None, "linear", 300, 0, *PARAMS)
     assert slider.maximum == 300 and slider.value == 300
     assert "does not reach noise" not in summary
-    _, _, summary, *_ = forward_tab.rebuild(state, 10, "swiss_roll", None, "linear", 1000, 0, *_params(beta_end=0.002))
+    _, _, summary, *_ = forward_tab.rebuild(state, 10, "swiss_roll", None, None, "linear", 1000, 0, *_params(beta_end=0.002))
     assert "does not reach noise" in summary
 
 
@@ -183,13 +185,13 @@ def test_upload_modes_converted(tmp_path):
 
 def test_build_wiring():
     with gr.Blocks():
-        forward_tab.build()
+        forward_tab.build(gr.State(None))
 
 
 def test_states_are_per_session():
     """Two sessions: one's new noise does not touch the other's state."""
     a = _state()
-    b = forward_tab.prepare(a, "mnist", None, "linear", 1000, 7, *PARAMS)
+    b = forward_tab.prepare(a, "mnist", None, None, "linear", 1000, 7, *PARAMS)
     assert a.seed == 0 and b.seed == 7 and not torch.equal(a.noise, b.noise)
 
 
@@ -200,3 +202,21 @@ def test_alpha_bar_marker_label_stays_inside_the_axes(t: int, position: str) -> 
     marker = fig.data[1]
     assert marker.x[0] == t and marker.text[0] == f"t = {t}"
     assert marker.textposition == position
+
+
+def test_own_points_from_the_train_tab_can_be_scrubbed_and_follow_each_new_drawing():
+    with pytest.raises(gr.Error, match="draw a shape or upload a CSV in the Train tab"):
+        _state(data=OWN_POINTS)
+    first = OwnPoints(make_toy2d("moons", 3000, seed=1), DataInfo("drawing", "2d", (2,), source="drawn in the Train tab"))
+    state = _state(data=OWN_POINTS, own=first)
+    assert state.kind == "points" and torch.equal(state.x0, first.points[:forward_tab.N_POINTS])
+    fig = _fig(forward_tab.scrub(state, 0)[0])
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], first.points[:forward_tab.N_POINTS])  # t = 0: x₀ itself
+    redrawn = OwnPoints(make_toy2d("circles", 3000, seed=1), first.info)  # the next drawing, the same name
+    again = _state(data=OWN_POINTS, own=redrawn, previous=state)
+    assert torch.equal(again.x0, redrawn.points[:forward_tab.N_POINTS]) and torch.equal(again.noise, state.noise)
+    inputs = (None, "linear", 1000, 0, *PARAMS)  # upload, schedule, T, seed, parameters
+    outputs = forward_tab.own_points_changed(state, 10, OWN_POINTS, None, redrawn, *inputs[1:])
+    assert torch.equal(outputs[0].x0, again.x0) and len(outputs) == 7
+    assert forward_tab.own_points_changed(state, 10, "mnist", None, redrawn, *inputs[1:]) == (gr.skip(),) * 7
+    assert (forward_tab.OWN_POINTS_LABEL, OWN_POINTS) in forward_tab.data_choices()[0]

@@ -461,7 +461,7 @@ def test_delete_callback_only_removes_run_directories(isolated, tmp_path):
 
 def test_tabs_build_and_wire():
     with gr.Blocks() as demo:
-        trained = train_tab.build()
+        trained = train_tab.build(gr.State(None))
         reverse_tab.build(trained)
     assert isinstance(trained, gr.State)
     names = {getattr(d.fn, "__name__", "") for d in demo.fns.values()}

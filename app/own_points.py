@@ -1,0 +1,74 @@
+"""The user's own 2D points: drawn in a Sketchpad or uploaded as a CSV of x,y rows.
+
+A session's points are kept in one `gr.State` (an `OwnPoints`), shared by the tabs: drawn or uploaded
+in the Train tab, they can be scrubbed in the Forward tab and trained on. A drawing's strokes are read
+as a density (`core.data.points_from_drawing`); both kinds are standardised to zero mean and unit
+spread (`core.data.normalise_points`), and their `DataInfo` maps samples back to the drawing's or the
+file's coordinates.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+from core.data import DataInfo, normalise_points, points_from_csv, points_from_drawing
+from core.datasets import DEFAULT_TOY_POINTS
+
+OWN_POINTS = "own"  # the data choice of the session's own points (Forward and Train tabs)
+DRAWING_SIDE = 256  # pixels per side of the drawing canvas
+MAX_CSV_BYTES = 20_000_000  # the app's upload limit
+
+
+@dataclass(frozen=True)
+class OwnPoints:
+    """A session's own 2D training data (`OWN_POINTS`), drawn or read from an uploaded CSV."""
+
+    points: torch.Tensor  # (N, 2) float32 in model coordinates: zero mean, unit spread, in random order
+    info: DataInfo  # its normalisation maps samples back to the drawing's or the file's coordinates
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # tells one drawing or upload from the next
+
+
+def drawing_ink(value: Any) -> np.ndarray | None:
+    """How much ink each pixel of a Sketchpad value holds, (H, W) in [0, 1]: the strongest alpha of its
+    layers (the background is opaque white, strokes are drawn on the layers); None when nothing is drawn."""
+    layers = [np.asarray(layer) for layer in (value or {}).get("layers") or [] if layer is not None]
+    alphas = [layer[..., 3] for layer in layers if layer.ndim == 3 and layer.shape[-1] == 4]
+    if not alphas:
+        return None
+    ink = np.max(alphas, axis=0) / 255.0
+    return ink if ink.any() else None
+
+
+def points_of_drawing(ink: np.ndarray) -> OwnPoints:
+    """DEFAULT_TOY_POINTS points spread over the strokes (`core.data.points_from_drawing`), standardised.
+    ValueError when there is too little ink."""
+    points, norm = normalise_points(points_from_drawing(ink, DEFAULT_TOY_POINTS, seed=0))
+    info = DataInfo(name="drawing", kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale,
+                    source="drawn in the Train tab")
+    return OwnPoints(points, info)
+
+
+def points_of_csv(path: str | Path) -> OwnPoints:
+    """An uploaded CSV of x,y rows, standardised and shuffled (previews show its first points); gr.Error
+    with the reason for a file that is not one."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_CSV_BYTES:
+            raise ValueError(f"the file is larger than {MAX_CSV_BYTES // 1_000_000} MB")
+        points, norm = normalise_points(points_from_csv(path.read_text()))
+    except UnicodeDecodeError:
+        raise gr.Error(f"{path.name} is not a text file: upload a CSV of x,y rows, one point per line.") from None
+    except (OSError, ValueError) as err:
+        raise gr.Error(f"{path.name} cannot be used: {err}.") from None
+    order = torch.randperm(len(points), generator=torch.Generator().manual_seed(0))
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:40] or "points"
+    info = DataInfo(name=name, kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale, source=f"{path.name} (uploaded)")
+    return OwnPoints(points[order], info)

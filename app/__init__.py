@@ -34,7 +34,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Forward", id="forward"):
                 forward_tab.build(own)
             with gr.Tab("Schedules", id="schedules"):
-                schedules_tab.build()
+                schedules_tab.build(own)
             with gr.Tab("Train", id="train"):
                 trained = train_tab.build(own)
             with gr.Tab("Reverse", id="reverse"):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, images
-from app.own_points import OWN_POINTS, OwnPoints
+from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
 from core.image_data import short_label
 from core.schedules import NoiseSchedule
@@ -27,7 +27,6 @@ N_IMAGES = 64  # images shown (bundled MNIST digits, or the first of a data set)
 GRID_COLUMNS = 8
 MNIST = "mnist"
 UPLOAD = "upload"
-OWN_POINTS_LABEL = "Your own points (draw them in the Train tab)"
 DEFAULT_DATA = MNIST
 MAX_SEED = 2**63 - 1
 CHUNK_ELEMENTS = 30_000  # below torch's 32k grain size, element-wise ops stay on the calling thread
@@ -54,7 +53,7 @@ def data_choices() -> tuple[list[tuple[str, str]], str | None]:
     Fashion-MNIST and CIFAR-10 images when their files are in the data directory, an uploaded picture, and the
     session's own points (drawn or uploaded in the Train tab)."""
     available = images.shown_datasets_present()
-    choices = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES] + [(OWN_POINTS_LABEL, OWN_POINTS)]
+    choices = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES] + [(OWN_POINTS_ELSEWHERE, OWN_POINTS)]
     choices += [("MNIST digits (8 × 8 grid)", MNIST)]
     choices += [(f"{short_label(name)} (8 × 8 grid)", name) for name in available]
     choices += [("Uploaded picture", UPLOAD)]
@@ -69,10 +68,7 @@ def load_data(data: str, upload_path: str | None, own: OwnPoints | None = None) 
     if data in TOY2D_NAMES:
         return "points", make_toy2d(data, N_POINTS, seed=0)
     if data == OWN_POINTS:
-        if own is None:
-            raise gr.Error("No points of your own yet: draw a shape or upload a CSV in the Train tab (Training "
-                           "data: Your own points), then come back.")
-        return "points", own.points[:N_POINTS]
+        return "points", first_points(own, N_POINTS)
     if data == MNIST:
         return "images", images.mnist_digits(N_IMAGES)
     if data in images.SHOWN_DATASETS:

@@ -22,7 +22,8 @@ import torch
 from core.data import DataInfo, normalise_points, points_from_csv, points_from_drawing
 from core.datasets import DEFAULT_TOY_POINTS
 
-OWN_POINTS = "own"  # the data choice of the session's own points (Forward and Train tabs)
+OWN_POINTS = "own"  # the data choice of the session's own points (Forward, Schedules and Train tabs)
+OWN_POINTS_ELSEWHERE = "Your own points (draw them in the Train tab)"  # its label in the Forward and Schedules tabs
 DRAWING_SIDE = 256  # pixels per side of the drawing canvas
 MAX_CSV_BYTES = 20_000_000  # the app's upload limit
 
@@ -34,6 +35,15 @@ class OwnPoints:
     points: torch.Tensor  # (N, 2) float32 in model coordinates: zero mean, unit spread, in random order
     info: DataInfo  # its normalisation maps samples back to the drawing's or the file's coordinates
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # tells one drawing or upload from the next
+
+
+def first_points(own: OwnPoints | None, n: int) -> torch.Tensor:
+    """The first ``n`` of the session's own points (in random order), to show in the Forward and Schedules
+    tabs; gr.Error when none have been drawn or uploaded yet."""
+    if own is None:
+        raise gr.Error("No points of your own yet: draw a shape or upload a CSV in the Train tab (Training data: "
+                       "Your own points), then come back.")
+    return own.points[:n]
 
 
 def drawing_ink(value: Any) -> np.ndarray | None:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, images
+from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
 from core.image_data import short_label
 from core.sampler import SPACINGS, chain_timesteps
@@ -53,15 +54,15 @@ def step_gains(schedule: NoiseSchedule, spacing: str) -> np.ndarray:
 
 def data_choices() -> list[tuple[str, str]]:
     """The bundled MNIST digits, Fashion-MNIST and CIFAR-10 when their files are in the data directory, an
-    uploaded picture, and the 2D toys."""
+    uploaded picture, the 2D toys, and the session's own points (drawn or uploaded in the Train tab)."""
     datasets = [(f"{short_label(name)} image", name) for name in images.shown_datasets_present()]
     toys = [(TOY2D_LABELS[name], name) for name in TOY2D_NAMES]
-    return [("MNIST digit", MNIST), *datasets, ("Uploaded picture", UPLOAD), *toys]
+    return [("MNIST digit", MNIST), *datasets, ("Uploaded picture", UPLOAD), *toys, (OWN_POINTS_ELSEWHERE, OWN_POINTS)]
 
 
-def load_x0(data: str, number: int, upload_path: str | None) -> tuple[str, torch.Tensor]:
+def load_x0(data: str, number: int, upload_path: str | None, own: OwnPoints | None = None) -> tuple[str, torch.Tensor]:
     """(kind, x0): one image (1, C, H, W) (a digit, or image ``number`` of a data set), one picture
-    (1, 3, 64, 64) in [−1, 1], or 2D points (N, 2)."""
+    (1, 3, 64, 64) in [−1, 1], or 2D points (N, 2) (a toy, or the session's own points ``own``)."""
     if data == MNIST or data in images.SHOWN_DATASETS:
         number = int(number or 0)
         if not 0 <= number < N_IMAGES:
@@ -72,6 +73,8 @@ def load_x0(data: str, number: int, upload_path: str | None) -> tuple[str, torch
         return "images", images.upload_to_model(upload_path, IMAGE_SIZE)
     if data in TOY2D_NAMES:
         return "points", make_toy2d(data, N_POINTS, seed=0)
+    if data == OWN_POINTS:
+        return "points", first_points(own, N_POINTS)
     raise gr.Error(f"Unknown data choice {data!r}; pick one from the list.")
 
 
@@ -140,11 +143,11 @@ def build_schedules(names: Sequence[str] | None, T, param_values: Sequence) -> l
     return [controls.build_schedule(name, T, param_values) for name in names]
 
 
-def compare(names, T, data, digit, upload_path, seed, log_beta, *param_values) -> tuple:
+def compare(names, T, data, digit, upload_path, own, seed, log_beta, *param_values) -> tuple:
     """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html, step-gain figure)."""
     schedules = build_schedules(names, T, param_values)
     seed = check_seed(seed)
-    kind, x0 = load_x0(data, digit, upload_path)
+    kind, x0 = load_x0(data, digit, upload_path, own)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one ε for every schedule
     ts = grid_timesteps(schedules[0].T)
     cells = noised_grid(schedules, kind, x0, noise, ts)
@@ -171,6 +174,13 @@ def check_seed(seed) -> int:
     return int(value)
 
 
+def own_points_changed(names, T, data, *inputs) -> tuple:
+    """The session's own points were drawn anew or uploaded (in the Train tab): redraw if they are shown."""
+    if data != OWN_POINTS:
+        return (gr.skip(),) * 7  # the seven outputs of `compare`
+    return compare(names, T, data, *inputs)
+
+
 def upload_selected(path):
     """Uploading a picture switches the data choice to it."""
     return gr.Dropdown(value=UPLOAD) if path else gr.skip()
@@ -179,10 +189,12 @@ def upload_selected(path):
 # ----- layout ---------------------------------------------------------------------------------
 
 
-def build() -> None:
-    """Lay out the Schedules tab inside the current Blocks/Tab context and wire its events."""
+def build(own: gr.State) -> None:
+    """Lay out the Schedules tab inside the current Blocks/Tab context and wire its events; ``own``: the
+    session's own points (`app.own_points`), drawn or uploaded in the Train tab."""
     first = compare(
-        list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, None, 0, True, *controls.default_param_values()
+        list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, None, None, 0, True,
+        *controls.default_param_values()
     )
     gr.Markdown(
         "Compare noise schedules on shared axes. ◆ marks the step where SNR = 1 (ᾱ_t = ½): half signal, "
@@ -211,7 +223,7 @@ def build() -> None:
             grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")
             gain_plot = gr.Plot(first[6], label=f"How much each step of a {SHORT_CHAIN}-step sampler multiplies an error in ε̂")
 
-    inputs = [chosen, T, data, digit, upload, seed, log_beta, *params.components]
+    inputs = [chosen, T, data, digit, upload, own, seed, log_beta, *params.components]
     outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot]
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     triggers = [chosen.change, data.change, digit.release, log_beta.change]
@@ -228,3 +240,4 @@ def build() -> None:
     upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden", queue=False).then(
         compare, inputs=inputs, outputs=outputs, show_progress="minimal"
     )
+    own.change(own_points_changed, inputs=inputs, outputs=outputs, show_progress="hidden")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from app import controls, figures, forward_tab, images
-from app.own_points import OWN_POINTS, OwnPoints
+from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
 from core.schedules import make_schedule
@@ -219,4 +219,4 @@ def test_own_points_from_the_train_tab_can_be_scrubbed_and_follow_each_new_drawi
     outputs = forward_tab.own_points_changed(state, 10, OWN_POINTS, None, redrawn, *inputs[1:])
     assert torch.equal(outputs[0].x0, again.x0) and len(outputs) == 7
     assert forward_tab.own_points_changed(state, 10, "mnist", None, redrawn, *inputs[1:]) == (gr.skip(),) * 7
-    assert (forward_tab.OWN_POINTS_LABEL, OWN_POINTS) in forward_tab.data_choices()[0]
+    assert (OWN_POINTS_ELSEWHERE, OWN_POINTS) in forward_tab.data_choices()[0]

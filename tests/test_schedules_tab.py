@@ -11,15 +11,18 @@ import pytest
 import torch
 
 from app import controls, figures, images, schedules_tab
+from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
+from core.data import DataInfo, make_toy2d
 from core.sampler import SPACINGS
 from core.schedules import SCHEDULE_LABELS, make_schedule
 
 PARAMS = controls.default_param_values()
 
 
-def _compare(names=("linear", "cosine", "sigmoid"), T=1000, data="mnist", digit=0, upload=None, seed=0, log_beta=True, params=None):
+def _compare(names=("linear", "cosine", "sigmoid"), T=1000, data="mnist", digit=0, upload=None, seed=0, log_beta=True, params=None,
+             own=None):
     """The handler's outputs, each figure as a validated go.Figure (checks the JSON against plotly's schema)."""
-    outputs = schedules_tab.compare(list(names), T, data, digit, upload, seed, log_beta, *(params or PARAMS))
+    outputs = schedules_tab.compare(list(names), T, data, digit, upload, own, seed, log_beta, *(params or PARAMS))
     return [output if isinstance(output, str) else figures.as_figure(output) for output in outputs]
 
 
@@ -74,6 +77,19 @@ def test_noised_grid_rows_by_columns_images_and_points():
     assert len(grid.data) == 3 * len(ts) and all(trace.type == "scatter" for trace in grid.data)
     titles = [a.text for a in grid.layout.annotations]
     assert "t = 500" in titles and any("quadratic" in text for text in titles)
+
+
+def test_own_points_from_the_train_tab_are_noised_under_each_schedule():
+    with pytest.raises(gr.Error, match="draw a shape or upload a CSV in the Train tab"):
+        _compare(("linear", "cosine"), data=OWN_POINTS)
+    own = OwnPoints(make_toy2d("circles", 3000, seed=1), DataInfo("drawing", "2d", (2,), source="drawn in the Train tab"))
+    grid = _compare(("linear", "cosine"), data=OWN_POINTS, own=own)[3]
+    clean = grid.data[0]  # linear, t = 0: the points themselves
+    assert np.allclose(np.c_[clean.x, clean.y], own.points[:schedules_tab.N_POINTS])
+    args = (["linear", "cosine"], 1000, OWN_POINTS, 0, None, own, 0, True, *PARAMS)
+    assert figures.as_figure(schedules_tab.own_points_changed(*args)[3]) == grid
+    assert schedules_tab.own_points_changed(*args[:2], "mnist", *args[3:]) == (gr.skip(),) * 7
+    assert (OWN_POINTS_ELSEWHERE, OWN_POINTS) in schedules_tab.data_choices()
 
 
 def test_same_x0_and_noise_in_every_row():
@@ -145,4 +161,4 @@ def test_images_of_data_sets_in_the_data_folder(local_data):
 
 def test_build_wiring():
     with gr.Blocks():
-        schedules_tab.build()
+        schedules_tab.build(gr.State(None))

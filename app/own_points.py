@@ -1,7 +1,8 @@
 """The user's own 2D points: drawn in a Sketchpad or uploaded as a CSV of x,y rows.
 
 A session's points are kept in one `gr.State` (an `OwnPoints`), shared by the tabs: drawn or uploaded
-in the Train tab, they can be scrubbed in the Forward tab and trained on. A drawing's strokes are read
+in the Train tab and trained on there, they can also be scrubbed in the Forward tab and noised under
+each schedule in the Schedules tab. A drawing's strokes are read
 as a density (`core.data.points_from_drawing`); both kinds are standardised to zero mean and unit
 spread (`core.data.normalise_points`), and their `DataInfo` maps samples back to the drawing's or the
 file's coordinates.

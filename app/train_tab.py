@@ -38,6 +38,7 @@ DDPM_HEAVY_CONCURRENCY (default 1).
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 import queue
@@ -102,7 +103,7 @@ OWN_POINTS_LABEL = "Your own points: draw them or upload a CSV"
 OWN_HINT = "Draw a shape in the box on the left, or upload a CSV of x,y points"
 SELECT_BRUSH_JS = """(name) => {
     // Picking "your own points" shows the drawing box: select its brush, so that one can draw at once
-    if (name !== "own") return [];
+    if (name !== OWN_POINTS) return [];
     const pick = (tries) => {
         const brush = document.querySelector('#train-drawing button[aria-label="Brush"]');
         if (brush && !brush.classList.contains("highlight")) brush.click();
@@ -110,7 +111,7 @@ SELECT_BRUSH_JS = """(name) => {
     };
     setTimeout(() => pick(30), 50);
     return [];
-}"""
+}""".replace("OWN_POINTS", json.dumps(OWN_POINTS))
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]

@@ -221,7 +221,7 @@ def reference_points(checkpoint: Checkpoint) -> np.ndarray | None:
     """The training data of a 2D checkpoint, to draw beneath its chain: `REFERENCE_POINTS` points of its toy or of
     the points stored with it (`Checkpoint.data_sampler`); None for images and for older checkpoints of data read
     from a file, which the server may not have."""
-    draw = checkpoint.data_sampler() if checkpoint.data.kind == "2d" else None
+    draw = checkpoint.data_sampler()
     return None if draw is None else draw(REFERENCE_POINTS, 0).numpy()
 
 
@@ -300,7 +300,7 @@ def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str, s
 def data_distance(chain: Chain, checkpoint: Checkpoint) -> float | None:
     """How close the chain's samples x_0 came to the training data: the sliced-Wasserstein ratio of
     `core.metrics` (1: as close as another draw of the data); None where the data cannot be drawn."""
-    draw = checkpoint.data_sampler() if chain.kind == "2d" else None
+    draw = checkpoint.data_sampler()
     return None if draw is None else sliced_wasserstein_ratio(chain.samples, draw)
 
 

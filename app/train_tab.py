@@ -164,10 +164,8 @@ def data_choices() -> tuple[list[tuple[str, str]], str]:
 
 def own_points_plot(own: OwnPoints | None) -> gr.Plot:
     """The preview plot for the user's own points: the points a run will learn, or how to give some."""
-    if own is None:
-        return gr.Plot(figures.points_figure(None, height=PREVIEW_HEIGHT, top=LABEL_ROOM), label=OWN_HINT)
-    return gr.Plot(preview_figure("2d", None, own.points),
-                   label=f"{DATA_LABELS['2d']} · {len(own.points):,} points, {own.info.source}")
+    label = OWN_HINT if own is None else f"{DATA_LABELS['2d']} · {len(own.points):,} points, {own.info.source}"
+    return gr.Plot(training_data_figure(OWN_POINTS, own), label=label)
 
 
 def drawing_changed(request: gr.Request, value: Any):
@@ -359,6 +357,15 @@ def loss_ticks(losses: np.ndarray) -> list[float]:
     return [m * 10.0**e for e in range(-6, 10) for m in mantissas]
 
 
+def log_loss_axis(values: np.ndarray, title: str) -> dict:
+    """A log y axis for losses, labelled by `loss_ticks`; 0.1 … 1 while there are no values to show."""
+    ticks = loss_ticks(values)
+    axis = dict(title=dict(text=title), type="log", tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
+    if not len(values):
+        axis["range"] = EMPTY_LOSS_RANGE
+    return axis
+
+
 def error_by_t_figure(bucket_loss: list[float], T: int):
     """The unweighted ε-prediction error ‖ε − ε̂‖² per range of t (`Trainer.bucket_loss`: LOSS_BUCKETS equal
     ranges of 1..T, the mean over the run so far), as bars on a log axis. Large at small t, where the noise is a
@@ -374,15 +381,10 @@ def error_by_t_figure(bucket_loss: list[float], T: int):
             customdata=np.stack([lows, highs], axis=1)[seen], name="‖ε − ε̂‖²",
             hovertemplate="t %{customdata[0]}–%{customdata[1]}: %{y:.3g}<extra></extra>",
         ))
-    ticks = loss_ticks(values)
-    yaxis = dict(title=dict(text="‖ε − ε̂‖²"), type="log", tickmode="array", tickvals=ticks,
-                 ticktext=[f"{v:g}" for v in ticks])
-    if not seen.any():
-        yaxis["range"] = EMPTY_LOSS_RANGE
     layout = figures._base_layout(
         280, showlegend=False, bargap=0,
         xaxis=dict(title=dict(text=f"t (noise level), in {LOSS_BUCKETS} ranges"), range=[0, T]),
-        yaxis=yaxis,
+        yaxis=log_loss_axis(values[seen], "‖ε − ε̂‖²"),
     )
     return figures.fast_figure(data, layout)
 
@@ -402,16 +404,11 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
             dict(type="scatter", x=xs, y=ys, mode="lines", name="smoothed",
                  line=dict(color="#08519c", width=2.5), hoverinfo="x+y"),
         ]
-    ticks = loss_ticks(values)
-    yaxis = dict(title=dict(text=loss_label(min_snr_gamma)), type="log", tickmode="array", tickvals=ticks,
-                 ticktext=[f"{v:g}" for v in ticks])
-    if not len(values):
-        yaxis["range"] = EMPTY_LOSS_RANGE
     layout = figures._base_layout(
         320,
         legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
-        yaxis=yaxis,
+        yaxis=log_loss_axis(values, loss_label(min_snr_gamma)),
     )
     return figures.fast_figure(data, layout)
 
@@ -547,9 +544,9 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
             }
             if plan.previous_runs:
                 training["previous_runs"] = plan.previous_runs
-            points = trainer.data if not info.generated and info.kind == "2d" else None  # kept: no file to reread
             path = save_checkpoint(_checkpoint_dir(run.key, info, plan.schedule), trainer.sampling_model,
-                                   plan.schedule, info, training=training, points=points)
+                                   plan.schedule, info, training=training,
+                                   points=trainer.data if info.given_as_points else None)
             run.checkpoint = path
             runs.prune_user_runs(run.key)
     except Exception as err:

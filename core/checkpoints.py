@@ -29,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from core.data import DataInfo, draw_from, make_toy2d
+from core.data import DataInfo, data_sampler
 from core.mlp import MLPConfig, MLPDenoiser
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.unet import UNet, UNetConfig
@@ -64,13 +64,8 @@ class Checkpoint:
         return self.path.name
 
     def data_sampler(self) -> Callable[[int, int], torch.Tensor] | None:
-        """``draw(n, seed)`` → n training points in model coordinates, for 2D data that can be drawn again: a
-        toy (regenerated from its name) or stored points (drawn with replacement); None otherwise (images)."""
-        if self.data.generated:
-            return lambda n, seed: make_toy2d(self.data.name, n, seed=seed)
-        if self.points is not None:
-            return draw_from(self.points)
-        return None
+        """`core.data.data_sampler` of this checkpoint's data: its toy, or the points stored with it."""
+        return data_sampler(self.data, self.points)
 
 
 def model_spec(model: nn.Module) -> dict[str, Any]:

@@ -219,6 +219,17 @@ def draw_from(points: torch.Tensor) -> Callable[[int, int], torch.Tensor]:
     return draw
 
 
+def data_sampler(info: DataInfo, points: torch.Tensor | None) -> Callable[[int, int], torch.Tensor] | None:
+    """``draw(n, seed)`` → n training points in model coordinates, for 2D data that can be drawn again: a toy
+    (regenerated from its name) or given ``points`` (drawn with replacement, `draw_from`); None otherwise (images,
+    or given points that were not kept)."""
+    if info.generated:
+        return lambda n, seed: make_toy2d(info.name, n, seed=seed)
+    if info.given_as_points and points is not None:
+        return draw_from(points)
+    return None
+
+
 @dataclass(frozen=True)
 class DataInfo:
     """What the model was trained on, and how its coordinates map back to the data's.
@@ -238,6 +249,12 @@ class DataInfo:
     def generated(self) -> bool:
         """A 2D toy, which its name regenerates (`make_toy2d`); False for data read from a file or drawn."""
         return self.kind == "2d" and self.name in TOY2D_NAMES and not self.source
+
+    @property
+    def given_as_points(self) -> bool:
+        """2D data given as points (a CSV file, a drawing), which nothing but the points themselves can
+        reproduce: a checkpoint keeps them (`core.checkpoints`)."""
+        return self.kind == "2d" and not self.generated
 
     @property
     def clip_x0(self) -> float | None:

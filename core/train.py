@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from core.checkpoints import load_checkpoint, model_name, save_checkpoint, training_history
 from core.cli import OneLineParser, fail, parse_params
-from core.data import TOY2D_NAMES, draw_from, make_toy2d
+from core.data import TOY2D_NAMES, data_sampler
 from core.datasets import DEFAULT_TOY_POINTS, data_kind, load_training_data
 from core.image_data import IMAGE_DATASETS
 from core.metrics import sliced_wasserstein_ratio
@@ -152,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if kind == "2d" and not args.no_eval and not diverged:
         x_T, generator = initial_noise((EVAL_POINTS, 2), seed=args.seed + 1, device=trainer.device)
         samples = sample(trainer.sampling_model, schedule, x_T, generator=generator).cpu()
-        draw_data = (lambda n, s: make_toy2d(info.name, n, seed=s)) if info.generated else draw_from(data)
-        metrics["sliced_wasserstein_ratio_ddpm"] = sliced_wasserstein_ratio(samples, draw_data)
+        metrics["sliced_wasserstein_ratio_ddpm"] = sliced_wasserstein_ratio(samples, data_sampler(info, data))
         print(f"sliced-Wasserstein ratio (DDPM-{schedule.T}, {EVAL_POINTS} samples): "
               f"{metrics['sliced_wasserstein_ratio_ddpm']:.3f}", file=sys.stderr)
     training = {
@@ -169,9 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if previous_runs:
         training["previous_runs"] = previous_runs
-    points = data if kind == "2d" and not info.generated else None  # a CSV: the checkpoint keeps its points
     path = save_checkpoint(args.out, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
-                           points=points, overwrite=args.overwrite)
+                           points=data if info.given_as_points else None, overwrite=args.overwrite)
     if diverged:
         fail(PROG, f"{diverged}; the weights from before that step are saved in {path}")
     print(f"saved {path}", file=sys.stderr)

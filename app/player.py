@@ -51,9 +51,13 @@ _TRAIL0 = 5
 TRAIL_COLORS = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 _DATA = _TRAIL0 + len(TRAIL_COLORS)
 DATA_COLOR = "#c8c8c8"  # the training data, beneath the points
-_PALETTE_HEX = ["#ffffff", "#444444", "#e6e6e6", "#3182bd", "#222222", *TRAIL_COLORS, DATA_COLOR]
+_FIELD = _DATA + 1
+FIELD_COLOR = "#e08214"  # the arrows of the score field
+_PALETTE_HEX = ["#ffffff", "#444444", "#e6e6e6", "#3182bd", "#222222", *TRAIL_COLORS, DATA_COLOR, FIELD_COLOR]
 PINNED_POINTS = len(TRAIL_COLORS)
 TRAIL_FRAMES = 8  # each pinned point trails a line through where it was in this many previous frames
+FIELD_STEP = 0.5  # model units between the arrows of a score field (16 × 16 arrows on the axes)
+FIELD_CAP = 0.9 * FIELD_STEP  # longer arrows are drawn this long, so that arrows never overlap
 
 
 def pinned_points(n_points: int) -> int:
@@ -140,15 +144,53 @@ def _background(reference: np.ndarray | None) -> np.ndarray:
     return np.asarray(image).copy()
 
 
-def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, background: np.ndarray) -> PIL.Image.Image:
+def field_grid() -> np.ndarray:
+    """The points (G, 2), in model coordinates, where a score field is drawn: the centres of a square grid of
+    cells `FIELD_STEP` wide over the axes, row by row from the top left."""
+    lo, hi = POINT_RANGE
+    ticks = np.arange(lo + FIELD_STEP / 2, hi, FIELD_STEP)
+    xs, ys = np.meshgrid(ticks, ticks[::-1])
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+def _draw_arrows(draw: PIL.ImageDraw.ImageDraw, vectors: np.ndarray) -> None:
+    """Arrows from the points of `field_grid` along ``vectors`` (G, 2), at the axes' scale; arrows longer than
+    `FIELD_CAP` are drawn that long, and those under 2 pixels as dots."""
+    vectors = np.where(np.isfinite(vectors), vectors, 0.0)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    grid = field_grid()
+    tips = grid + vectors * np.minimum(1.0, FIELD_CAP / np.maximum(norms, 1e-12))
+    (c0, r0), (c1, r1) = _to_pixels(grid), _to_pixels(tips)
+    for x0, y0, x1, y1 in zip(c0.tolist(), r0.tolist(), c1.tolist(), r1.tolist()):
+        dx, dy = x1 - x0, y1 - y0
+        size = math.hypot(dx, dy)
+        if size < 2.0:
+            draw.point((x0, y0), fill=_FIELD)
+            continue
+        draw.line([(x0, y0), (x1, y1)], fill=_FIELD)
+        head = min(5.0, 0.45 * size)
+        ux, uy = dx / size, dy / size
+        for side in (1.0, -1.0):  # two barbs, ±30° off the shaft
+            bx = ux * 0.866 - side * uy * 0.5
+            by = uy * 0.866 + side * ux * 0.5
+            draw.line([(x1, y1), (x1 - head * bx, y1 - head * by)], fill=_FIELD)
+
+
+def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, background: np.ndarray,
+                  field: np.ndarray | None = None) -> PIL.Image.Image:
     """One 2D panel: the points (N, 2) on the fixed axes, and per pinned point k its path (S_k, 2), all in model
     coordinates: a line through the path (when it has more than one position) and a dot at its last position.
-    ``background``: the panel's axes as palette indices (`_background`)."""
+    ``background``: the panel's axes as palette indices (`_background`); ``field``: vectors (G, 2) at the points
+    of `field_grid`, drawn as arrows over the points (beneath the paths)."""
     pixels = background.copy()
     inside = _paint(pixels, points, _POINT)
     image = PIL.Image.fromarray(pixels, mode="P")
     image.putpalette(_palette())
     draw = PIL.ImageDraw.Draw(image)
+    if field is not None:
+        _draw_arrows(draw, field)
+        draw.text((_MARGIN_L + 8, PLOT_SIZE - _MARGIN_B - 6), "arrows: score field", fill=_TEXT, font=_font(12)[0],
+                  anchor="ls")
     for k, path in enumerate(paths):
         path_col, path_row = _to_pixels(np.asarray(path, dtype=np.float64))
         xy = list(zip(path_col.tolist(), path_row.tolist()))
@@ -165,13 +207,14 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
 
 def render_points_frames(
     clouds: Sequence[np.ndarray], x0_clouds: Sequence[np.ndarray], ts: Sequence[int],
-    reference: np.ndarray | None = None,
+    reference: np.ndarray | None = None, fields: Sequence[np.ndarray | None] | None = None,
 ) -> list[PIL.Image.Image]:
     """One frame per point cloud: x_t beside the model's prediction x̂₀ made from it.
 
     clouds, x0_clouds: per frame, x_t and x̂₀ (N, 2) in model coordinates; ts: per frame, the timestep shown;
     reference: the training data (M, 2), drawn in light grey beneath the points of both panels, so that the chain
-    can be seen to land on it.
+    can be seen to land on it; fields: per frame, None or vectors (G, 2) at the points of `field_grid` (the
+    model's score field at that frame's t), drawn as arrows in the x_t panel.
     The first `PINNED_POINTS` points are pinned: on the x_t side each trails a line through its positions in
     the previous `TRAIL_FRAMES` frames (the path through every step would be a tangle: the first reverse
     steps jump by about 1), on the x̂₀ side it is a dot at its x̂₀.
@@ -179,10 +222,11 @@ def render_points_frames(
     pinned = pinned_points(len(clouds[0]))
     background = _background(reference)
     frames = []
-    for i, (points, x0_points, t) in enumerate(zip(clouds, x0_clouds, ts)):
+    fields = fields if fields is not None else [None] * len(clouds)
+    for i, (points, x0_points, t, field) in enumerate(zip(clouds, x0_clouds, ts, fields)):
         recent = clouds[max(0, i - TRAIL_FRAMES) : i + 1]
         left = _points_panel(points, [np.stack([c[k] for c in recent]) for k in range(pinned)], f"x_t · t = {t}",
-                             background)
+                             background, field)
         right = _points_panel(x0_points, [x0_points[k : k + 1] for k in range(pinned)], _x0_label(), background)
         frame = PIL.Image.new("P", (2 * PLOT_SIZE + PANEL_GAP, PLOT_SIZE), _WHITE)
         frame.putpalette(_palette())

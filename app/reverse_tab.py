@@ -42,7 +42,7 @@ from core.data import DataInfo
 from core.classifier import load_classifier, shipped_classifiers
 from core.metrics import sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample
-from core.schedules import schedule_from_config
+from core.schedules import NoiseSchedule, schedule_from_config
 from core.trainer import resolve_device
 
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -199,6 +199,7 @@ class Chain:
     x: list[np.ndarray] = field(default_factory=list)  # per frame: x_t (2D: (N, 2) float; images: uint8 (B, H, W[, 3]))
     x0: list[np.ndarray] = field(default_factory=list)  # per frame: predicted x̂_0 (same layout)
     reference: np.ndarray | None = None  # 2D: the training data (M, 2) in model coordinates, when it can be drawn
+    fields: list[np.ndarray | None] | None = None  # 2D, when asked: per frame, `denoising_field` at player.field_grid()
     samples: torch.Tensor | None = None  # the chain's end x_0 (N, ...), float32 on the CPU, in model coordinates
     seconds: float = 0.0
 
@@ -225,11 +226,22 @@ def reference_points(checkpoint: Checkpoint) -> np.ndarray | None:
     return None if draw is None else draw(REFERENCE_POINTS, 0).numpy()
 
 
+def denoising_field(model: torch.nn.Module, schedule: NoiseSchedule, points: torch.Tensor, t: int) -> torch.Tensor:
+    """The arrows of the score field at step t ≥ 1, from each point x to the model's denoised guess at this
+    step's scale:  √ᾱ_t·x̂₀(x) − x = −√(1 − ᾱ_t)·ε̂(x, t) = (1 − ᾱ_t)·∇ₓ log q_t(x)  (Tweedie's formula).
+    An ε-predictor is a denoising score matcher (Vincent 2011): −ε̂/√(1 − ᾱ_t) estimates the score, the
+    direction in which x_t grows likelier. Scaled by 1 − ᾱ_t its length is a distance (how far x lies from
+    where the model thinks the data is), so arrows of different steps can be compared."""
+    eps = model(points, torch.full((len(points),), t, dtype=torch.long, device=points.device))
+    return -math.sqrt(1.0 - float(schedule.alpha_bars[t])) * eps
+
+
 def sample_chain(
     checkpoint: Checkpoint, *, method: str, variance: str, eta: float, steps: int | None, n: int, seed: int,
-    n_frames: int = DEFAULT_FRAMES, spacing: str = "uniform", progress: Any = None,
+    n_frames: int = DEFAULT_FRAMES, spacing: str = "uniform", score_field: bool = False, progress: Any = None,
 ) -> Chain:
-    """Run the whole chain once (inference mode) and keep the frames."""
+    """Run the whole chain once (inference mode) and keep the frames; with ``score_field`` (2D only), also the
+    model's score field (`denoising_field` on `player.field_grid`) at each frame's t; none at t = 0."""
     schedule, info = checkpoint.schedule, checkpoint.data
     ts = chain_timesteps(schedule, steps, method, spacing)  # type: ignore[arg-type]
     n_states = len(ts) + 1
@@ -237,6 +249,10 @@ def sample_chain(
     keep_set = set(keep)
     device = next(checkpoint.model.parameters()).device
     chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep, reference=reference_points(checkpoint))
+    grid = None
+    if score_field and info.kind == "2d":
+        grid = torch.as_tensor(player.field_grid(), dtype=torch.float32, device=device)
+        chain.fields = []
     x_T, generator = initial_noise((n, *info.shape), seed=seed, device=device)
     convert = (lambda v: v.float().cpu().numpy()) if info.kind == "2d" else _image_pixels
     start = time.perf_counter()
@@ -249,6 +265,8 @@ def sample_chain(
             if j in keep_set:
                 chain.x.append(convert(record.x_t))
                 chain.x0.append(convert(record.x0_pred))
+                if grid is not None:
+                    chain.fields.append(denoising_field(checkpoint.model, schedule, grid, record.t).float().cpu().numpy())
             x_last = record.x_prev
             if progress is not None and (j % report_every == 0):
                 progress((j + 1, len(ts)), desc="Sampling the reverse chain", unit="steps")
@@ -256,6 +274,8 @@ def sample_chain(
             raise gr.Error("The model produced NaN or infinite values while sampling (was its training diverging?).")
         chain.x.append(convert(x_last))  # the last state, x_0: its own "prediction"
         chain.x0.append(convert(x_last))
+        if grid is not None:
+            chain.fields.append(None)
         chain.samples = x_last.float().cpu()
     chain.seconds = time.perf_counter() - start
     return chain
@@ -269,10 +289,11 @@ def grid_columns(n: int) -> int:
 def render(chain: Chain) -> tuple[list, list[str], int]:
     """(browser frames, captions, display width) for the player."""
     if chain.kind == "2d":
-        frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts, chain.reference)
+        frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts, chain.reference, chain.fields)
         pinned = player.pinned_points(len(chain.x[0]))
-        return frames, [f"x_t (t = {{t}}) · lines: {pinned} pinned points over the last {player.TRAIL_FRAMES} frames",
-                        f"predicted x̂₀ (dots: the {pinned} pinned points)"], frames[0].width
+        arrows = " · arrows: x → √ᾱ_t·x̂₀(x)" if chain.fields else ""
+        return frames, [f"x_t (t = {{t}}){arrows} · lines: {pinned} pinned points over the last "
+                        f"{player.TRAIL_FRAMES} frames", f"predicted x̂₀ (dots: the {pinned} pinned points)"], frames[0].width
     if chain.kind == "image":
         frames = player.render_image_frames(chain.x, chain.x0, grid_columns(len(chain.x[0])))
         return frames, ["x_t (t = {t})", "predicted x̂₀"], 760
@@ -367,7 +388,8 @@ def _distance_sentence(ratio: float | None) -> str:
             "(1: as close as another draw of the data; compare samplers and step counts with it).")
 
 
-def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, trained, progress=gr.Progress()):
+def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, trained,
+             progress=gr.Progress()):
     """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path)."""
     checkpoint = load(path, trained)
     kind = checkpoint.data.kind
@@ -396,7 +418,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     try:
         chain = sample_chain(checkpoint, method=method, variance=variance, eta=eta, steps=steps_value, n=n, seed=seed,
-                             n_frames=n_frames, spacing=spacing, progress=progress)
+                             n_frames=n_frames, spacing=spacing, score_field=bool(score_field), progress=progress)
     except ValueError as err:
         raise gr.Error(str(err)) from None
     start = time.perf_counter()
@@ -473,6 +495,10 @@ def build(trained: gr.State) -> None:
                 n = gr.Number(value=DEFAULT_SAMPLES["2d"], precision=0, label="Samples", minimum=1)
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
             n_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Frames in the animation")
+            score_field = gr.Checkbox(value=False, label="2D: show the score field (arrows)",
+                                      info="on a grid, at each frame's t: from x to the model's denoised guess "
+                                           "√ᾱ_t·x̂₀(x) = x − √(1 − ᾱ_t)·ε̂, along its score ∇log p_t(x) = "
+                                           "−ε̂/√(1 − ᾱ_t), the way to likelier points")
             generate_btn = gr.Button("Generate", variant="primary")
         with gr.Column(scale=2):
             view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
@@ -488,7 +514,8 @@ def build(trained: gr.State) -> None:
     checkpoint.change(checkpoint_selected, [checkpoint, trained], [info, sampler, steps, n], show_progress="hidden",
                       queue=False)
     generate_btn.click(
-        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, trained], [view, stats, gif, mp4, sprite],
+        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, trained],
+        [view, stats, gif, mp4, sprite],
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         show_progress="minimal",
     ).success(None, sprite, None, js=player.SPRITE_JS, queue=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import types
@@ -79,7 +80,7 @@ def test_chain_goes_from_noise_to_data(toy_ckpt):
 
 
 def test_generate_returns_player_and_valid_gif(toy_ckpt):
-    page, stats, gif, mp4, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, "uniform",
+    page, stats, gif, mp4, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, "uniform", False,
                                                          [str(toy_ckpt)], progress=None)
     assert 'data-frames="21"' in page  # 20 DDIM steps → 21 states, all of them frames
     assert 'data-ts="100,95,' in page and ',0"' in page and "pl-scrub" in page and "<canvas" in page
@@ -100,17 +101,17 @@ def test_generate_returns_player_and_valid_gif(toy_ckpt):
 
 def test_strided_chain_can_space_its_steps_evenly_in_log_snr(toy_ckpt):
     checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
-    page, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 300, 0, 80, "log_snr",
+    page, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 300, 0, 80, "log_snr", False,
                                            [str(toy_ckpt)], progress=None)
     expected = log_snr_timesteps(checkpoint.schedule, 20, "ddpm") + [0]
     assert expected != timesteps(100, 20, "ddpm") + [0]
     assert f'data-ts="{",".join(map(str, expected))}"' in page
     assert "20 of T = 100 steps, evenly in log-SNR ·" in stats
-    _, full, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "log_snr",
+    _, full, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "log_snr", False,
                                        [str(toy_ckpt)], progress=None)
     assert "all T = 100 steps ·" in full  # all T steps: no spacing to speak of
     with pytest.raises(gr.Error, match="step spacing"):
-        reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 30, 0, 10, "karras", [str(toy_ckpt)], progress=None)
+        reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 30, 0, 10, "karras", False, [str(toy_ckpt)], progress=None)
 
 
 def test_pinned_points_trail_their_positions_in_recent_frames_only():
@@ -199,10 +200,10 @@ def test_stats_say_how_close_the_samples_came_to_the_training_data(toy_ckpt, ima
     landed = reverse_tab.data_distance(chain, checkpoint)
     chain.samples = torch.from_numpy(chain.x[0])  # x_T: noise
     assert reverse_tab.data_distance(chain, checkpoint) > 2 * landed
-    _, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 400, 0, 10, "uniform", [str(toy_ckpt)],
+    _, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 400, 0, 10, "uniform", False, [str(toy_ckpt)],
                                         progress=None)
     assert f"ratio of the samples to the training data: **{landed:.2f}**" in stats  # same seed, same samples
-    _, image_stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 10, "uniform",
+    _, image_stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 10, "uniform", False,
                                               [str(image_ckpt)], progress=None)
     assert "Wasserstein" not in image_stats
 
@@ -212,7 +213,7 @@ def test_the_shipped_classifier_reads_image_samples_in_grid_order(image_ckpt):
     reading = reverse_tab.classifier_reading(chain, DataInfo("mnist", "image", (1, 28, 28)))
     # the first 16 MNIST test digits, row by row in a 4 × 4 grid
     assert "reads the samples as **7 2 1 0 · 4 1 4 9 · 5 9 0 6 · 9 0 1 5** (row by row): 8 of its 10 classes." in reading
-    _, stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 6, 0, 10, "uniform", [str(image_ckpt)],
+    _, stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 6, 0, 10, "uniform", False, [str(image_ckpt)],
                                         progress=None)
     assert re.search(r"reads the samples as \*\*\d \d \d · \d \d \d\*\*", stats), stats  # 6 samples: rows of 3
     noise = reverse_tab.Chain(kind="image", state_ts=[0], frame_states=[0], samples=torch.zeros(2, 3, 32, 32))
@@ -220,7 +221,7 @@ def test_the_shipped_classifier_reads_image_samples_in_grid_order(image_ckpt):
 
 
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):
-    page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform",
+    page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform", False,
                                                        [str(image_ckpt)], progress=None)
     assert 'data-frames="6"' in page and "x_t (t = " in page and "predicted x̂₀" in page
     assert "pl-smooth" not in page  # small images are scaled up pixel by pixel
@@ -244,7 +245,7 @@ def test_image_chain_shows_x_t_beside_x0(image_ckpt):
 )
 def test_bad_inputs_raise_gr_error(toy_ckpt, sampler, eta, steps, n, seed, frames, message):
     with pytest.raises(gr.Error, match=message):
-        reverse_tab.generate(REQ, str(toy_ckpt), sampler, eta, steps, n, seed, frames, "uniform", [str(toy_ckpt)], progress=None)
+        reverse_tab.generate(REQ, str(toy_ckpt), sampler, eta, steps, n, seed, frames, "uniform", False, [str(toy_ckpt)], progress=None)
 
 
 def test_corrupted_checkpoints_raise_gr_error(toy_ckpt, tmp_path):
@@ -252,17 +253,17 @@ def test_corrupted_checkpoints_raise_gr_error(toy_ckpt, tmp_path):
     shutil.copytree(toy_ckpt, broken)
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(gr.Error, match="cannot be used"):
-        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", [str(broken)], progress=None)
+        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", False, [str(broken)], progress=None)
     (broken / "config.json").write_text("{ nope")
     with pytest.raises(gr.Error):
-        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", [str(broken)], progress=None)
+        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", False, [str(broken)], progress=None)
 
 
 def test_only_listed_checkpoints_can_be_sampled(toy_ckpt):
     with pytest.raises(gr.Error, match="not available in this session"):
-        reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0, 5, 10, 0, 10, "uniform", [], progress=None)
+        reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0, 5, 10, 0, 10, "uniform", False, [], progress=None)
     with pytest.raises(gr.Error, match="train one"):
-        reverse_tab.generate(REQ, None, "ddim", 0, 5, 10, 0, 10, "uniform", [], progress=None)
+        reverse_tab.generate(REQ, None, "ddim", 0, 5, 10, 0, 10, "uniform", False, [], progress=None)
 
 
 def test_no_checkpoints_is_said_plainly():
@@ -312,3 +313,79 @@ def test_describe_warns_about_few_step_sampling_on_capped_beta_2d_checkpoints() 
     assert "β_T = 0.999" in reverse_tab.describe(str(shipped / "swiss_roll_cosine"), [])
     assert "β_T" not in reverse_tab.describe(str(shipped / "swiss_roll_linear"), [])
     assert "β_T" not in reverse_tab.describe(str(shipped / "mnist"), [])  # images: x̂₀ clipping keeps DDIM stable
+
+
+def test_denoising_field_is_the_exact_tweedie_step_under_the_ideal_predictor():
+    """For Gaussian data N(μ, s²) the ideal ε̂ is known, and (1 − ᾱ_t)·∇log q_t(x) = −(1 − ᾱ_t)(x − √ᾱ_t μ)/v_t
+    with v_t = ᾱ_t s² + 1 − ᾱ_t: the field must be that, and the step from x to √ᾱ_t·x̂₀(x)."""
+    schedule = make_schedule("cosine", 100)
+    ab = schedule.alpha_bars.float()
+    mu, std = torch.tensor([1.5, -0.5]), torch.tensor([0.3, 2.0])
+
+    def ideal(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a = ab[t][:, None]
+        return (1 - a).sqrt() * (x - a.sqrt() * mu) / (a * std**2 + 1 - a)
+
+    x = torch.as_tensor(player.field_grid(), dtype=torch.float32)
+    for t in (1, 30, 100):
+        a = float(ab[t])
+        field = reverse_tab.denoising_field(ideal, schedule, x, t)
+        expected = -(1 - a) * (x - math.sqrt(a) * mu) / (a * std**2 + 1 - a)
+        torch.testing.assert_close(field, expected, rtol=1e-4, atol=1e-6)
+        x0 = schedule.predict_x0(x, t, ideal(x, torch.full((len(x),), t)))
+        torch.testing.assert_close(x + field, math.sqrt(a) * x0, rtol=1e-4, atol=1e-5)
+
+
+def test_score_field_arrows_point_along_their_vectors_and_are_capped():
+    grid = player.field_grid()
+    assert grid.shape == (16 * 16, 2) and np.allclose(np.diff(np.unique(grid[:, 0])), player.FIELD_STEP)
+    orange = player._PALETTE_HEX.index(player.FIELD_COLOR)
+    x_t = x0 = np.array([[10.0, 10.0]])  # off the axes: nothing in the way
+
+    def left_panel(vector) -> np.ndarray:
+        fields = [np.tile(np.asarray(vector, dtype=np.float64), (len(grid), 1))]
+        return np.asarray(player.render_points_frames([x_t], [x0], [7], fields=fields)[0])[:, : player.PLOT_SIZE]
+
+    def at(panel: np.ndarray, xy) -> bool:
+        col, row = (int(round(float(v))) for v in player._to_pixels(np.array(xy)))
+        return bool((panel[row - 1 : row + 2, col - 1 : col + 2] == orange).any())
+
+    g = np.array([0.25, 0.25])
+    right, left = left_panel([0.3, 0.0]), left_panel([-0.3, 0.0])
+    assert at(right, g + [0.15, 0.0]) and not at(right, g - [0.15, 0.0])
+    assert at(left, g - [0.15, 0.0]) and not at(left, g + [0.15, 0.0])
+    up = left_panel([0.0, 0.3])
+    assert at(up, g + [0.0, 0.15]) and not at(up, g - [0.0, 0.15])
+    assert np.array_equal(left_panel([50.0, 0.0]), left_panel([player.FIELD_CAP, 0.0]))  # long arrows are capped
+    assert not np.array_equal(left_panel([0.2, 0.0]), left_panel([0.3, 0.0]))  # shorter ones are not
+    plain = np.asarray(player.render_points_frames([x_t], [x0], [7], fields=[None])[0])
+    assert not (plain == orange).any()  # t = 0: no arrows
+
+
+def test_chain_can_carry_the_score_field_of_each_frame(toy_ckpt, image_ckpt):
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    chain = reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=50, seed=0,
+                                     n_frames=6, score_field=True)
+    assert len(chain.fields) == len(chain.frame_states) == 6 and chain.fields[-1] is None  # none at t = 0
+    grid = player.field_grid()
+    assert all(f.shape == grid.shape for f in chain.fields[:-1])
+    # at t = T, x_t is noise and √ᾱ_T·x̂₀ ≈ 0: every arrow points back towards the origin
+    first = chain.fields[0]
+    cosine = (first * -grid).sum(1) / (np.linalg.norm(first, axis=1) * np.linalg.norm(grid, axis=1))
+    assert np.median(cosine) > 0.9
+    # at small t, arrows near the swiss roll (shrunk by √ᾱ_t) point onto it
+    t = chain.frame_ts[-2]
+    data = make_toy2d("swiss_roll", 4000, seed=3) * math.sqrt(float(checkpoint.schedule.alpha_bars[t]))
+    near = lambda x: torch.cdist(torch.as_tensor(x, dtype=torch.float32), data).min(dim=1).values  # noqa: E731
+    close = (near(grid) > 0.1) & (near(grid) < 0.6)
+    assert int(close.sum()) > 20
+    assert float(near(grid + chain.fields[-2])[close].mean()) < 0.7 * float(near(grid)[close].mean())
+    assert reverse_tab.sample_chain(checkpoint, method="ddim", variance="small", eta=0.0, steps=5, n=5,
+                                    seed=0).fields is None  # only when asked
+    image = reverse_tab.load(str(image_ckpt), [str(image_ckpt)])
+    assert reverse_tab.sample_chain(image, method="ddim", variance="small", eta=0.0, steps=3, n=2, seed=0,
+                                    score_field=True).fields is None  # 2D only
+    _, plain_captions, _ = reverse_tab.render(reverse_tab.sample_chain(
+        checkpoint, method="ddim", variance="small", eta=0.0, steps=5, n=5, seed=0))
+    _, captions, _ = reverse_tab.render(chain)
+    assert "arrows" in captions[0] and "arrows" not in plain_captions[0]

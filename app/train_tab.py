@@ -56,7 +56,7 @@ import torch
 from app import controls, figures, own_points, runs
 from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
-from app.reverse_tab import allowed, checkpoint_choices, describe, read_samples
+from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, read_samples
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_name, read_config, save_checkpoint, training_history,
 )
@@ -102,7 +102,8 @@ NOTHING_SEEN = [math.nan] * LOSS_BUCKETS  # the error-by-t plot before a run's f
 OWN_POINTS_LABEL = "Your own points: draw them or upload a CSV"
 OWN_HINT = "Draw a shape in the box on the left, or upload a CSV of x,y points"
 SELECT_BRUSH_JS = """(name) => {
-    // Picking "your own points" shows the drawing box: select its brush, so that one can draw at once
+    // Picking "your own points" shows the drawing box (and clearing it drops the tool): select its brush,
+    // so that one can draw at once
     if (name !== OWN_POINTS) return [];
     const pick = (tries) => {
         const brush = document.querySelector('#train-drawing button[aria-label="Brush"]');
@@ -749,29 +750,48 @@ def kind_defaults(data: str, start_from: str):
     return d["model"], d["steps"], d["batch"], d["lr"]
 
 
-def start_from_selected(start_from: str, trained: Any):
+def start_from_selected(request: gr.Request, start_from: str, trained: Any, own: OwnPoints | None):
     """Show the checkpoint's data, model and schedule (locked while it is picked) and propose a lower
-    learning rate; back to editable controls for a new model. Outputs: info, data, schedule, T, model, lr."""
+    learning rate; back to editable controls for a new model. The data choice follows the checkpoint: its
+    toy or image data set, or for given points (a drawing, a CSV) the session's own points, which become the
+    checkpoint's when there are none (the drawing box was cleared). Outputs: info, data, schedule, T, model,
+    lr, own points, preview."""
     locked = dict(interactive=False)
     if not start_from or not allowed(start_from, trained):
-        return "", gr.skip(), gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=True), gr.skip()
+        unlocked = gr.update(interactive=True)
+        return "", gr.skip(), unlocked, unlocked, unlocked, gr.skip(), gr.skip(), gr.skip()
     try:
         config = read_config(start_from)
         data, schedule, training = config["data"]["name"], config["schedule"], config.get("training", {})
         model = model_name(config)
+        checkpoint = CACHE.get(Path(start_from)) if config["data"].get("kind") == "2d" else None
     except (CheckpointError, KeyError, TypeError):
-        return "This checkpoint cannot be read.", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return ("This checkpoint cannot be read.", *[gr.skip()] * 7)
     known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))
     lr = training.get("lr")
     info = (f"{describe(start_from, trained)}\n\nTraining continues from these weights with the same model and "
             "noise schedule, and a fresh optimiser (warm-up, then cosine decay).")
+    data_choice, restored, preview = (data if known_data else gr.skip()), gr.skip(), gr.skip()
+    points = None if checkpoint is None else checkpoint.points
+    if points is not None and not known_data:  # trained on given points: continue on own points
+        data_choice = OWN_POINTS
+        if own is None:
+            restored = OwnPoints(points, checkpoint.data)
+            preview = _unless_running(request, own_points_plot(restored))
+            info += (f" Its {len(points):,} training points are back as **your own points**; draw or upload "
+                     "others to continue it on them.")
+        elif not torch.equal(own.points, points):
+            info += (f" It continues on your own points as they are now ({own.info.source}), not on the "
+                     f"{len(points):,} it was trained on.")
     return (
         info,
-        data if known_data else gr.skip(),
+        data_choice,
         gr.update(value=schedule["name"], **locked),
         gr.update(value=int(schedule["T"]), **locked),
         gr.update(value=model, **locked) if model in {v for _, v in MODEL_CHOICES} else gr.update(**locked),
         CONTINUE_LR_FACTOR * float(lr) if isinstance(lr, (int, float)) else gr.skip(),
+        restored,
+        preview,
     )
 
 
@@ -847,10 +867,12 @@ def build(own: gr.State) -> gr.State:
     data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
                 queue=False)
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)
+    drawing.clear(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the editor drops its tool when cleared
     drawing.change(drawing_changed, drawing, [own, preview], show_progress="hidden", trigger_mode="always_last")
     csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden")
-    start_from.change(start_from_selected, [start_from, trained], [start_info, data, schedule_name, T, model, lr],
-                      show_progress="hidden", queue=False)
+    start_from.change(start_from_selected, [start_from, trained, own],
+                      [start_info, data, schedule_name, T, model, lr, own, preview], show_progress="hidden",
+                      queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 
     inputs = [data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own, *params.components]

@@ -243,6 +243,23 @@ def test_a_run_on_drawn_points_trains_on_them_and_its_checkpoint_keeps_them(isol
     checkpoint = load_checkpoint(trained[0])
     assert checkpoint.data == own.info and torch.equal(checkpoint.points, own.points)
 
+    # with the drawing box cleared, starting from the checkpoint brings its points back
+    info, data, *_, restored, plot = train_tab.start_from_selected(req("alice"), trained[0], trained, None)
+    assert data == train_tab.OWN_POINTS and restored.info == own.info and torch.equal(restored.points, own.points)
+    assert "10,000 training points are back as **your own points**" in info
+    assert plot.label.endswith("10,000 points, drawn in the Train tab")
+    outputs = drain(train_tab.train_run(req("alice"), *args(data=train_tab.OWN_POINTS, own=restored, steps=3,
+                                                           start_from=trained[0], trained=trained)))
+    status, *_, continued = outputs[-1]
+    assert "Finished after 3 steps" in status
+    assert torch.equal(load_checkpoint(continued[-1]).points, own.points)
+    # points of the session's own are kept, and the info says which points a run will use
+    info, data, *_, kept, plot = train_tab.start_from_selected(req("alice"), trained[0], trained, own)
+    assert data == train_tab.OWN_POINTS and kept == gr.skip() and plot == gr.skip() and "back" not in info
+    other, _ = train_tab.drawing_changed(req("alice"), sketch(np.pad(ring(128), 64)))
+    info, data, *_, kept, _ = train_tab.start_from_selected(req("alice"), trained[0], trained, other)
+    assert kept == gr.skip() and "continues on your own points as they are now" in info
+
 
 def test_stop_is_per_user_and_keeps_the_model(isolated):
     gen = train_tab.train_run(req("alice"), *args(steps=20000))
@@ -334,11 +351,12 @@ def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated):
     shipped = {Path(v).name: v for _, v in train_tab.start_choices([]) if v}
     with pytest.raises(gr.Error, match="trained on images"):
         train_tab.prepare_run(req("alice"), *args(start_from=shipped["mnist"]))
-    info, data, schedule, T, model, lr = train_tab.start_from_selected(shipped["swiss_roll_cosine"], [])
+    info, data, schedule, T, model, lr, own, preview = train_tab.start_from_selected(req("alice"),
+                                                                                      shipped["swiss_roll_cosine"], [], None)
     assert data == "swiss_roll" and schedule["value"] == "cosine" and T["value"] == 1000 and model["value"] == "mlp"
     assert schedule["interactive"] is False and lr == pytest.approx(train_tab.CONTINUE_LR_FACTOR * 2e-3)
-    assert "swiss_roll" in info
-    _, _, schedule, *_ = train_tab.start_from_selected(train_tab.NEW_MODEL, [])
+    assert "swiss_roll" in info and own == gr.skip() and preview == gr.skip()
+    _, _, schedule, *_ = train_tab.start_from_selected(req("alice"), train_tab.NEW_MODEL, [], None)
     assert schedule["interactive"] is True
 
 

@@ -869,7 +869,8 @@ def build(own: gr.State) -> gr.State:
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)
     drawing.clear(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the editor drops its tool when cleared
     drawing.change(drawing_changed, drawing, [own, preview], show_progress="hidden", trigger_mode="always_last")
-    csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden")
+    csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden").failure(
+        lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves the box
     start_from.change(start_from_selected, [start_from, trained, own],
                       [start_info, data, schedule_name, T, model, lr, own, preview], show_progress="hidden",
                       queue=False)

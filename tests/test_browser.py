@@ -218,6 +218,16 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
                         arg="Training data (grey): a run draws samples from its EMA weights over it · 10,000 points, "
                             "drawn in the Train tab")
     page.shot("train-drawn")
+    # a CSV that is not one: an error toast, the file leaves the box, the drawn points stay
+    p.locator("#train-csv input[type=file]").set_input_files(
+        {"name": "names.csv", "mimeType": "text/csv", "buffer": b"name,city\nada,london\n"})
+    toast = p.locator('[data-testid="toast-body"].error')
+    toast.filter(has_text="names.csv cannot be used: CSV line 2").wait_for()
+    p.wait_for_function("() => /Drop File Here/.test(document.querySelector('#train-csv').innerText)")
+    assert page.plot("Training data (grey): a run draws samples from its EMA weights over it · 10,000 points, "
+                     "drawn in the Train tab")["n"] > 0
+    p.locator('[data-testid="toast-close"]').first.click()
+    toast.wait_for(state="detached")
     data.click()
     p.get_by_role("option", name="Swiss roll").click()
     p.wait_for_function("(label) => { const r = (" + PLOT_JS + ")(label); return r && r.n > 0; }",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app import forward_tab, reverse_tab, schedules_tab, train_tab
+from app import forward_animation, forward_tab, reverse_tab, schedules_tab, train_tab
 
 THEME = gr.themes.Soft()
 CSS = """
@@ -32,7 +32,8 @@ def build_app() -> gr.Blocks:
         own = gr.State(None)  # this session's own 2D points (app.own_points), drawn or uploaded in the Train tab
         with gr.Tabs():
             with gr.Tab("Forward", id="forward"):
-                forward_tab.build(own)
+                forward_state = forward_tab.build(own)
+                forward_animation.build(forward_state)
             with gr.Tab("Schedules", id="schedules"):
                 schedules_tab.build(own)
             with gr.Tab("Train", id="train"):

@@ -243,9 +243,10 @@ def show_params(schedule_name: str, inputs: controls.ParamInputs) -> list:
 # ----- layout ---------------------------------------------------------------------------------
 
 
-def build(own: gr.State) -> None:
+def build(own: gr.State) -> gr.State:
     """Lay out the Forward tab inside the current Blocks/Tab context and wire its events; ``own``: the
-    session's own points (`app.own_points`), drawn or uploaded in the Train tab."""
+    session's own points (`app.own_points`), drawn or uploaded in the Train tab. Returns the tab's State (a
+    `ForwardState`), for the movie below it (`app.forward_animation`)."""
     initial = prepare(None, DEFAULT_DATA, None, None, "linear", controls.DEFAULT_T, 0, *controls.default_param_values())
     first_views = scrub(initial, 0)
     gr.Markdown(
@@ -311,3 +312,4 @@ def build(own: gr.State) -> None:
     new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
         rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"
     )
+    return state

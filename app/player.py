@@ -24,6 +24,8 @@ import html
 import io
 import math
 import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -85,8 +87,15 @@ def _font(size: int) -> tuple[PIL.ImageFont.ImageFont, bool]:
         return PIL.ImageFont.load_default(size=size), False
 
 
+def drawable(text: str) -> str:
+    """``text`` as the frames' font can draw it: x̂₀ and ᾱ spelled out when DejaVu Sans is missing."""
+    if _font(15)[1]:
+        return text
+    return text.replace("x̂₀", "x0").replace("ᾱ", "alpha_bar")
+
+
 def _x0_label() -> str:
-    return "predicted x̂₀" if _font(15)[1] else "predicted x0"
+    return drawable("predicted x̂₀")
 
 
 # ----- 2D frames --------------------------------------------------------------------------------
@@ -236,6 +245,14 @@ def render_points_frames(
     return frames
 
 
+def render_point_panels(clouds: Sequence[np.ndarray], labels: Sequence[str],
+                        reference: np.ndarray | None = None) -> list[PIL.Image.Image]:
+    """One single-panel frame per point cloud (N, 2, model coordinates) on the fixed axes, with its label;
+    ``reference`` (M, 2) drawn beneath in light grey."""
+    background = _background(reference)
+    return [_points_panel(points, [], drawable(label), background) for points, label in zip(clouds, labels)]
+
+
 # ----- image frames -----------------------------------------------------------------------------
 
 
@@ -249,8 +266,9 @@ def render_image_frames(x_t: Sequence[np.ndarray], x0_pred: Sequence[np.ndarray]
     return frames
 
 
-def labelled_image_frames(frames: Sequence[PIL.Image.Image], ts: Sequence[int]) -> list[PIL.Image.Image]:
-    """Image-chain frames scaled up (nearest) with a caption band, for GIF/MP4 export."""
+def labelled_image_frames(frames: Sequence[PIL.Image.Image], labels: Sequence[Sequence[str]]) -> list[PIL.Image.Image]:
+    """Image frames scaled up (nearest) with a caption band, for GIF/MP4 export: ``labels[i]`` are frame i's
+    captions, one per panel, centred over equal shares of its width."""
     if not frames:
         return []
     width, height = frames[0].size
@@ -258,15 +276,25 @@ def labelled_image_frames(frames: Sequence[PIL.Image.Image], ts: Sequence[int]) 
     font = _font(16)[0]
     band = 28
     out = []
-    for frame, t in zip(frames, ts):
+    for frame, captions in zip(frames, labels):
         big = frame.convert("RGB").resize((width * scale, height * scale), PIL.Image.Resampling.NEAREST)
         canvas = PIL.Image.new("RGB", (big.width, big.height + band), "white")
         canvas.paste(big, (0, band))
         draw = PIL.ImageDraw.Draw(canvas)
-        draw.text((big.width * 0.25, band / 2), f"x_t (t = {t})", fill="#222222", font=font, anchor="mm")
-        draw.text((big.width * 0.75, band / 2), _x0_label(), fill="#222222", font=font, anchor="mm")
+        for k, caption in enumerate(captions):
+            draw.text((big.width * (k + 0.5) / len(captions), band / 2), drawable(caption), fill="#222222", font=font,
+                      anchor="mm")
         out.append(canvas)
     return out
+
+
+def export_folder(key: str, view: str) -> Path:
+    """A fresh export folder for one session (``key``) and one view (e.g. "reverse"); the previous one of
+    this session and view is deleted."""
+    base = Path(tempfile.gettempdir()) / "ddpm-explorer-exports" / key / view
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=base))
 
 
 # ----- the player -------------------------------------------------------------------------------
@@ -459,7 +487,8 @@ def player_html(
     for caption in captions:
         text = html.escape(caption).replace("{t}", f'<b class="pl-t">{int(ts[0])}</b>')
         caption_spans.append(f"<span>{text}</span>")
-    speeds = "".join(f'<option value="{f}"{" selected" if f == fps else ""}>{f} fps</option>' for f in FPS_CHOICES)
+    speeds = "".join(f'<option value="{f}"{" selected" if f == fps else ""}>{f} fps</option>'
+                     for f in sorted({*FPS_CHOICES, fps}))
     ts_text = ",".join(str(int(t)) for t in ts)
     return (
         f'<div class="ddpm-player{"" if pixelated else " pl-smooth"}" data-id="{chain_id}" data-ts="{ts_text}" data-cols="{cols}" data-w="{w}" '

@@ -18,8 +18,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -300,18 +298,11 @@ def render(chain: Chain) -> tuple[list, list[str], int]:
     raise ValueError(f"unknown data kind {chain.kind!r}")
 
 
-def _export_dir(key: str) -> Path:
-    """A fresh per-session export folder (the previous export of this session is deleted)."""
-    base = Path(tempfile.gettempdir()) / "ddpm-explorer-exports" / key
-    shutil.rmtree(base, ignore_errors=True)
-    base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=base))
-
-
 def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str, str | None]:
     """Write the player's sprite sheet, the GIF and the MP4; returns their paths."""
-    folder = _export_dir(key)
-    export_frames = frames if chain.kind == "2d" else player.labelled_image_frames(frames, chain.frame_ts)
+    folder = player.export_folder(key, "reverse")
+    export_frames = frames if chain.kind == "2d" else player.labelled_image_frames(
+        frames, [[f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts])
     stem = f"reverse-{name}"
     gif = player.write_gif(export_frames, folder / f"{stem}.gif", fps=GIF_FPS)
     mp4 = player.write_mp4(export_frames, folder / f"{stem}.mp4", fps=GIF_FPS)

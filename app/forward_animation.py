@@ -1,0 +1,109 @@
+"""The Forward tab's movie: the forward process x_0 → x_T played back, and exported for slides.
+
+Frame k shows x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε at the k-th of the chosen timesteps, with the tab's fixed ε:
+the picture being scrubbed, played back. The timesteps run from 0 to T, spaced
+
+- evenly in t: the chain's own pace. On the linear schedule (T = 1000) MNIST digits can hardly be made
+  out from t ≈ 450, so the last half of the movie is noise turning into other noise: the waste that the
+  cosine schedule was designed to cut (Nichol & Dhariwal 2021);
+- evenly in log-SNR λ_t = log(ᾱ_t/(1 − ᾱ_t)), from λ_1 down to λ_T (after x_0): each frame divides the
+  signal-to-noise ratio by the same factor, so every schedule gives nearly the same movie (they differ
+  only in where λ starts and ends), with as many frames on the almost clean steps as on the almost pure
+  noise.
+
+The log-SNR steps are those of a reverse chain (`core.sampler.chain_timesteps`), in increasing order.
+The frames play in the same in-browser player as the Reverse tab (`app.player`) and export as GIF and MP4.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+
+from app import player, runs
+from app.controls import whole_number
+from app.forward_tab import ForwardState, to_display, x_t
+from core.sampler import SPACING_LABELS, SPACINGS, chain_timesteps
+from core.schedules import NoiseSchedule
+
+DEFAULT_FRAMES = 60
+MIN_FRAMES, MAX_FRAMES = 2, 150
+DEFAULT_SPACING = "uniform"
+SPACING_CHOICES = [(SPACING_LABELS[spacing], spacing) for spacing in SPACINGS]
+FPS = 12  # 60 frames: a 5 s movie, in the player and the exports
+
+
+def frame_timesteps(schedule: NoiseSchedule, n_frames: int, spacing: str) -> list[int]:
+    """``n_frames`` increasing timesteps from 0 (x_0) to T (fewer when T is smaller): evenly spaced in t, or 0
+    and then the steps of an (n_frames − 1)-step reverse chain spaced evenly in log-SNR."""
+    if spacing == "uniform":
+        return sorted({int(round(t)) for t in np.linspace(0, schedule.T, min(n_frames, schedule.T + 1))})
+    steps = max(1, min(n_frames - 1, schedule.T))
+    return [0] + chain_timesteps(schedule, steps, "ddpm", spacing)[::-1]  # type: ignore[arg-type]
+
+
+def frame_label(schedule: NoiseSchedule, t: int, separator: str = " · ") -> str:
+    """What a frame says of itself: t and ᾱ_t."""
+    return f"x_t · t = {t}{separator}ᾱ_t = {float(schedule.alpha_bars[t]):.3g}"
+
+
+def render_frames(state: ForwardState, ts: list[int]) -> list[PIL.Image.Image]:
+    """One frame per t: point clouds on the player's fixed axes over x_0 in grey, labelled; images as the tab
+    shows them, unlabelled (the player's caption and the exported band carry the label)."""
+    shown = [to_display(state, x_t(state, t)) for t in ts]
+    if state.kind == "points":
+        labels = [frame_label(state.schedule, t, "\n") for t in ts]  # two lines: the panel is narrow
+        return player.render_point_panels(shown, labels, reference=state.x0.numpy())
+    return [PIL.Image.fromarray(np.ascontiguousarray(grid)) for grid in shown]
+
+
+def animate(request: gr.Request, state: ForwardState | None, n_frames, spacing):
+    """Animate: (player HTML, GIF path, MP4 path or None, sprite sheet path)."""
+    if state is None:
+        raise gr.Error("Nothing to animate yet: choose data and a schedule first.")
+    if spacing not in SPACINGS:
+        raise gr.Error(f"Unknown frame spacing {spacing!r}; choose one from the list.")
+    n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
+    ts = frame_timesteps(state.schedule, n_frames, spacing)
+    frames = render_frames(state, ts)
+    folder = player.export_folder(runs.session_key(request), "forward")
+    if state.kind == "points":
+        export_frames = frames
+    else:
+        export_frames = player.labelled_image_frames(frames, [[frame_label(state.schedule, t)] for t in ts])
+    gif = player.write_gif(export_frames, folder / "forward.gif", fps=FPS)
+    mp4 = player.write_mp4(export_frames, folder / "forward.mp4", fps=FPS)
+    movie_id = uuid.uuid4().hex[:12]
+    sprite, cols, _ = player.write_sprite(frames, Path(folder) / f"frames-{movie_id}.png")
+    points = state.kind == "points"
+    page = player.player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id,
+                              captions=["x_t (t = {t}), ε held fixed"], fps=FPS,
+                              max_width=frames[0].width if points else 520, pixelated=not points)
+    return page, str(gif), str(mp4), str(sprite)
+
+
+def build(state: gr.State) -> None:
+    """Lay out the movie below the Forward tab's views; ``state`` is the tab's `ForwardState`."""
+    with gr.Accordion("Play the forward process as a movie (and download it as a GIF or MP4 for slides)",
+                      open=False):
+        with gr.Row():
+            n_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Frames")
+            spacing = gr.Radio(choices=SPACING_CHOICES, value=DEFAULT_SPACING, label="Space the frames",
+                               info="evenly in t: the chain's own pace; evenly in log-SNR: one factor of "
+                                    "SNR per frame, nearly the same movie for every schedule")
+            animate_btn = gr.Button("Animate", variant="primary", scale=0, min_width=140)
+        with gr.Row():
+            movie = gr.HTML(player.empty_player("Press Animate to play x_0 → x_T with the data, schedule and "
+                                                "noise shown above."),
+                            js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="forward-player",
+                            scale=2)
+            with gr.Column(scale=1):
+                gif = gr.File(label="GIF", interactive=False)
+                mp4 = gr.File(label="MP4", interactive=False)
+        sprite = gr.File(visible=False, elem_id="forward-sprite")  # the frames, for the player
+    animate_btn.click(animate, [state, n_frames, spacing], [movie, gif, mp4, sprite], show_progress="minimal").success(
+        None, sprite, None, js=player.SPRITE_JS, queue=False)

@@ -1,0 +1,91 @@
+"""The Forward tab's movie: its timesteps, its frames (x_t with the tab's fixed noise), the player and the
+exports."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import gradio as gr
+import imageio.v2 as imageio
+import numpy as np
+import PIL.Image
+import pytest
+
+from app import controls, forward_animation, forward_tab, player
+from core.schedules import make_schedule
+
+REQ = types.SimpleNamespace(session_hash="alice")
+
+
+def _state(data="mnist", schedule="linear", T=1000):
+    return forward_tab.prepare(None, data, None, None, schedule, T, 0, *controls.default_param_values())
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_frames_run_from_x0_to_xT_evenly_in_t_or_in_log_snr(schedule):
+    s = make_schedule(schedule, 1000)
+    even_t = forward_animation.frame_timesteps(s, 11, "uniform")
+    assert even_t == list(range(0, 1001, 100))
+    even_snr = forward_animation.frame_timesteps(s, 11, "log_snr")
+    assert len(even_snr) == 11 and even_snr[0] == 0 and even_snr[1] == 1 and even_snr[-1] == 1000
+    assert all(a < b for a, b in zip(even_snr, even_snr[1:]))
+    gaps = np.diff(s.log_snr[even_snr[1:]].numpy())  # after x_0 (λ_0 = ∞): equal steps down in λ
+    inner = gaps[:-1]  # bar the top step, which one step of t can span on its own (cosine: β_T capped at 0.999)
+    assert inner.max() < 0 and np.abs(inner / np.median(inner) - 1).max() < 0.1 and gaps[-1] <= 0.9 * np.median(inner)
+    assert forward_animation.frame_timesteps(make_schedule(schedule, 50), 60, "uniform") == list(range(51))
+    assert forward_animation.frame_timesteps(make_schedule(schedule, 50), 60, "log_snr") == list(range(51))
+
+
+def test_image_frames_are_the_scrubbed_pictures_and_export_with_their_labels():
+    state = _state()
+    page, gif, mp4, sprite = forward_animation.animate(REQ, state, 5, "uniform")
+    assert 'data-ts="0,250,500,750,1000"' in page and "x_t (t = " in page and "pl-smooth" not in page
+    assert f'data-fps="{forward_animation.FPS}"' in page and f'<option value="{forward_animation.FPS}" selected>' in page
+    frame_size = PIL.Image.open(sprite).size
+    shown = [forward_tab.to_display(state, forward_tab.x_t(state, t)) for t in (0, 250, 500, 750, 1000)]
+    frames = forward_animation.render_frames(state, [0, 250, 500, 750, 1000])
+    assert all(np.array_equal(np.asarray(f), s) for f, s in zip(frames, shown))  # the scrubbed views, exactly
+    cols, rows = player.sprite_layout(5)
+    assert frame_size == (cols * shown[0].shape[1], rows * shown[0].shape[0])
+    with PIL.Image.open(gif) as image:
+        assert image.is_animated and image.n_frames == 5 and image.width >= player.GIF_MIN_WIDTH
+    with imageio.get_reader(mp4) as video:
+        assert video.count_frames() >= 5
+    assert forward_animation.frame_label(state.schedule, 500) == f"x_t · t = 500 · ᾱ_t = {float(state.schedule.alpha_bars[500]):.3g}"
+
+
+def test_point_frames_draw_x_t_over_x0():
+    state = _state("moons")
+    ts = [0, 1000]
+    frames = forward_animation.render_frames(state, ts)
+    assert [f.size for f in frames] == [(player.PLOT_SIZE, player.PLOT_SIZE)] * 2
+    grey, blue = player._PALETTE_HEX.index(player.DATA_COLOR), 3
+    first, last = np.asarray(frames[0]), np.asarray(frames[1])
+    assert (first == grey).sum() < 0.2 * (first == blue).sum()  # at t = 0, x_t covers x_0
+    assert (last == grey).sum() > (first == grey).sum()  # at t = T, x_0 shows beneath the noise
+    page, gif, _, _ = forward_animation.animate(REQ, state, 12, "log_snr")
+    assert 'data-frames="12"' in page and "pl-smooth" in page
+    with PIL.Image.open(gif) as image:
+        assert image.n_frames == 12 and image.size == (player.PLOT_SIZE, player.PLOT_SIZE)
+
+
+def test_each_view_keeps_its_own_exports():
+    _, forward_gif, *_ = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
+    reverse_folder = player.export_folder("alice", "reverse")
+    (reverse_folder / "reverse.gif").write_bytes(b"GIF89a")
+    _, again, *_ = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
+    assert (reverse_folder / "reverse.gif").exists()  # a new movie leaves the Reverse tab's export alone
+    assert not Path(forward_gif).exists() and Path(again).exists()  # and replaces the previous movie
+
+
+@pytest.mark.parametrize("state, frames, spacing, message", [
+    (None, 10, "uniform", "Nothing to animate"),
+    ("mnist", 1, "uniform", "Frames"),
+    ("mnist", 151, "uniform", "Frames"),
+    ("mnist", 2.5, "uniform", "Frames"),
+    ("mnist", 10, "karras", "frame spacing"),
+])
+def test_bad_inputs_raise_gr_error(state, frames, spacing, message):
+    with pytest.raises(gr.Error, match=message):
+        forward_animation.animate(REQ, state and _state(state), frames, spacing)

@@ -16,13 +16,14 @@ in a small LRU cache keyed by path (they are read-only while sampling, so users 
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import os
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ from core.checkpoints import (
 )
 from core.data import DataInfo
 from core.classifier import load_classifier, shipped_classifiers
-from core.metrics import sliced_wasserstein_ratio
+from core.ideal import IdealDenoiser
+from core.metrics import copy_fraction, sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.trainer import resolve_device
@@ -48,6 +50,8 @@ CACHE_SIZE = 4  # loaded checkpoints kept in memory
 DEFAULT_CHECKPOINT = "swiss_roll_linear"  # shown first when shipped (see `default_checkpoint`)
 DEFAULT_FRAMES = 80
 REFERENCE_POINTS = 2000  # training points drawn (grey) beneath a 2D chain
+IDEAL_POINTS = 200  # training points of the ideal denoiser: few enough that its copies show as dots
+COPY_RADIUS = 0.01  # a sample this close to a training point is a copy (model units: data of unit spread)
 MIN_FRAMES, MAX_FRAMES = 2, 150
 MAX_SAMPLES = {"2d": 5000, "image": 64}
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
@@ -224,6 +228,27 @@ def reference_points(checkpoint: Checkpoint) -> np.ndarray | None:
     return None if draw is None else draw(REFERENCE_POINTS, 0).numpy()
 
 
+def model_device(checkpoint: Checkpoint) -> torch.device:
+    """Where the checkpoint's model lives (its parameters', or for a model without any, its buffers')."""
+    return next(itertools.chain(checkpoint.model.parameters(), checkpoint.model.buffers())).device
+
+
+def ideal_checkpoint(checkpoint: Checkpoint, n: int = IDEAL_POINTS) -> Checkpoint:
+    """The checkpoint with its network replaced by the ideal denoiser (`core.ideal.IdealDenoiser`) of ``n``
+    of its training points (a toy's, drawn with seed 0, or the stored ones), under the same schedule. Its
+    data are those n points: the chain draws them in grey and measures its samples against them.
+    gr.Error for image models and for 2D data that cannot be drawn."""
+    if checkpoint.data.kind != "2d":
+        raise gr.Error("The ideal denoiser is shown for 2D models only: untick it to sample this image model.")
+    draw = checkpoint.data_sampler()
+    if draw is None:
+        raise gr.Error(f"{checkpoint.name} keeps no training points to build the ideal denoiser from.")
+    points = draw(n, 0)
+    data = replace(checkpoint.data, source=f"{n} training points of {checkpoint.data.name}")
+    return replace(checkpoint, model=IdealDenoiser(points, checkpoint.schedule).to(model_device(checkpoint)), data=data,
+                   points=points)
+
+
 def denoising_field(model: torch.nn.Module, schedule: NoiseSchedule, points: torch.Tensor, t: int) -> torch.Tensor:
     """The arrows of the score field at step t ≥ 1, from each point x to the model's denoised guess at this
     step's scale:  √ᾱ_t·x̂₀(x) − x = −√(1 − ᾱ_t)·ε̂(x, t) = (1 − ᾱ_t)·∇ₓ log q_t(x)  (Tweedie's formula).
@@ -245,7 +270,7 @@ def sample_chain(
     n_states = len(ts) + 1
     keep = frame_indices(n_states, n_frames)
     keep_set = set(keep)
-    device = next(checkpoint.model.parameters()).device
+    device = model_device(checkpoint)
     chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep, reference=reference_points(checkpoint))
     grid = None
     if score_field and info.kind == "2d":
@@ -316,7 +341,8 @@ def data_distance(chain: Chain, checkpoint: Checkpoint) -> float | None:
     return None if draw is None else sliced_wasserstein_ratio(chain.samples, draw)
 
 
-def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing) -> str:
+def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing,
+                   ideal: bool = False) -> str:
     ts = chain.frame_ts
     steps = len(chain.state_ts) - 1
     T = checkpoint.schedule.T
@@ -324,7 +350,8 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     return (
         f"**{html.escape(checkpoint.name)}** · {method_label}, {describe_steps(steps, T, spacing)} · "
         f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
-        f"{_distance_sentence(data_distance(chain, checkpoint))} {classifier_reading(chain, checkpoint.data)}\n\n"
+        f"{_distance_sentence(data_distance(chain, checkpoint))}{_copies_sentence(chain, checkpoint) if ideal else ''} "
+        f"{classifier_reading(chain, checkpoint.data)}\n\n"
         f"<details><summary>t of each frame (t = {ts[0]} … {ts[-1]})</summary>{listing}</details>"
     )
 
@@ -372,6 +399,12 @@ def classifier_reading(chain: Chain, info: DataInfo) -> str:
     )
 
 
+def _copies_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
+    share = copy_fraction(chain.samples, checkpoint.points, COPY_RADIUS)
+    return (f" **{share:.0%}** of the samples are copies: within {COPY_RADIUS:g} of one of the "
+            f"{len(checkpoint.points)} training points (grey). The ratio above cannot tell copies from new points.")
+
+
 def _distance_sentence(ratio: float | None) -> str:
     if ratio is None:
         return ""
@@ -379,10 +412,12 @@ def _distance_sentence(ratio: float | None) -> str:
             "(1: as close as another draw of the data; compare samplers and step counts with it).")
 
 
-def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, trained,
+def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained,
              progress=gr.Progress()):
     """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path)."""
     checkpoint = load(path, trained)
+    if ideal:
+        checkpoint = ideal_checkpoint(checkpoint)
     kind = checkpoint.data.kind
     if sampler not in SAMPLER_VALUES:
         raise gr.Error(f"Unknown sampler {sampler!r}; choose one from the list.")
@@ -421,7 +456,9 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
                               captions=captions, max_width=width, pixelated=chain.kind == "image")
     render_s = time.perf_counter() - start
     label = f"DDIM, η = {eta:g}" if method == "ddim" else {v: k for k, v in SAMPLERS}[sampler]
-    return page, stats_markdown(chain, checkpoint, label, n, render_s, spacing), gif, mp4, str(sprite)
+    if ideal:
+        label = f"the ideal denoiser of {len(checkpoint.points)} of its training points in place of its network · {label}"
+    return page, stats_markdown(chain, checkpoint, label, n, render_s, spacing, ideal=bool(ideal)), gif, mp4, str(sprite)
 
 
 def refresh(trained, current):
@@ -486,6 +523,10 @@ def build(trained: gr.State) -> None:
                 n = gr.Number(value=DEFAULT_SAMPLES["2d"], precision=0, label="Samples", minimum=1)
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
             n_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Frames in the animation")
+            ideal = gr.Checkbox(value=False, label=f"2D: the ideal denoiser of {IDEAL_POINTS} training points in "
+                                                  "place of the network",
+                                info="the perfect fit of a finite training set, ε* in closed form: its samples can "
+                                     "only be copies of those points; a trained network's fall between them too")
             score_field = gr.Checkbox(value=False, label="2D: show the score field (arrows)",
                                       info="on a grid, at each frame's t: from x to the model's denoised guess "
                                            "√ᾱ_t·x̂₀(x) = x − √(1 − ᾱ_t)·ε̂, along its score ∇log p_t(x) = "
@@ -505,7 +546,7 @@ def build(trained: gr.State) -> None:
     checkpoint.change(checkpoint_selected, [checkpoint, trained], [info, sampler, steps, n], show_progress="hidden",
                       queue=False)
     generate_btn.click(
-        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, trained],
+        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained],
         [view, stats, gif, mp4, sprite],
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         show_progress="minimal",

@@ -5,6 +5,10 @@
 where each 1-D W₂ compares sorted projections (quantile functions). A finite sample of the
 data is itself at a non-zero distance from another sample of the same size, so we report the
 ratio SW(model, data) / SW(data, data′) at the same sample size: a perfect model scores ≈ 1.
+
+Copies (memorisation, e.g. Carlini et al. 2023 for images): the share of samples that lie within a small
+radius of one of the training points. A distribution-level score such as the SW ratio cannot see it: a
+model that returns only copies of its training points matches their distribution perfectly.
 """
 
 from __future__ import annotations
@@ -59,3 +63,11 @@ def sliced_wasserstein_ratio(
         sliced_wasserstein(draw_data(n, 2_000_003 + seed + k), reference, seed=seed) for k in range(n_baselines)
     ) / n_baselines
     return model_distance / baseline
+
+
+def copy_fraction(samples: torch.Tensor, training_points: torch.Tensor, radius: float) -> float:
+    """The share of ``samples`` (N, D) that lie within ``radius`` (Euclidean) of one of ``training_points``
+    (M, D): copies of training points."""
+    nearest = torch.cat([torch.cdist(chunk.float(), training_points.float()).min(dim=1).values
+                         for chunk in samples.split(1024)])
+    return float((nearest <= radius).float().mean())

@@ -19,6 +19,7 @@ from app import player, reverse_tab
 from app.images import mnist_digits
 from core.checkpoints import list_checkpoints, save_checkpoint
 from core.data import DataInfo, make_toy2d
+from core.metrics import copy_fraction
 from core.mlp import MLPConfig, MLPDenoiser
 from core.sampler import log_snr_timesteps, timesteps
 from core.schedules import make_schedule
@@ -80,7 +81,7 @@ def test_chain_goes_from_noise_to_data(toy_ckpt):
 
 
 def test_generate_returns_player_and_valid_gif(toy_ckpt):
-    page, stats, gif, mp4, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, "uniform", False,
+    page, stats, gif, mp4, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, "uniform", False, False,
                                                          [str(toy_ckpt)], progress=None)
     assert 'data-frames="21"' in page  # 20 DDIM steps → 21 states, all of them frames
     assert 'data-ts="100,95,' in page and ',0"' in page and "pl-scrub" in page and "<canvas" in page
@@ -101,17 +102,17 @@ def test_generate_returns_player_and_valid_gif(toy_ckpt):
 
 def test_strided_chain_can_space_its_steps_evenly_in_log_snr(toy_ckpt):
     checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
-    page, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 300, 0, 80, "log_snr", False,
+    page, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 300, 0, 80, "log_snr", False, False,
                                            [str(toy_ckpt)], progress=None)
     expected = log_snr_timesteps(checkpoint.schedule, 20, "ddpm") + [0]
     assert expected != timesteps(100, 20, "ddpm") + [0]
     assert f'data-ts="{",".join(map(str, expected))}"' in page
     assert "20 of T = 100 steps, evenly in log-SNR ·" in stats
-    _, full, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "log_snr", False,
+    _, full, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "log_snr", False, False,
                                        [str(toy_ckpt)], progress=None)
     assert "all T = 100 steps ·" in full  # all T steps: no spacing to speak of
     with pytest.raises(gr.Error, match="step spacing"):
-        reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 30, 0, 10, "karras", False, [str(toy_ckpt)], progress=None)
+        reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 30, 0, 10, "karras", False, False, [str(toy_ckpt)], progress=None)
 
 
 def test_pinned_points_trail_their_positions_in_recent_frames_only():
@@ -200,10 +201,10 @@ def test_stats_say_how_close_the_samples_came_to_the_training_data(toy_ckpt, ima
     landed = reverse_tab.data_distance(chain, checkpoint)
     chain.samples = torch.from_numpy(chain.x[0])  # x_T: noise
     assert reverse_tab.data_distance(chain, checkpoint) > 2 * landed
-    _, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 400, 0, 10, "uniform", False, [str(toy_ckpt)],
+    _, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 400, 0, 10, "uniform", False, False, [str(toy_ckpt)],
                                         progress=None)
     assert f"ratio of the samples to the training data: **{landed:.2f}**" in stats  # same seed, same samples
-    _, image_stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 10, "uniform", False,
+    _, image_stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 10, "uniform", False, False,
                                               [str(image_ckpt)], progress=None)
     assert "Wasserstein" not in image_stats
 
@@ -213,7 +214,7 @@ def test_the_shipped_classifier_reads_image_samples_in_grid_order(image_ckpt):
     reading = reverse_tab.classifier_reading(chain, DataInfo("mnist", "image", (1, 28, 28)))
     # the first 16 MNIST test digits, row by row in a 4 × 4 grid
     assert "reads the samples as **7 2 1 0 · 4 1 4 9 · 5 9 0 6 · 9 0 1 5** (row by row): 8 of its 10 classes." in reading
-    _, stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 6, 0, 10, "uniform", False, [str(image_ckpt)],
+    _, stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 6, 0, 10, "uniform", False, False, [str(image_ckpt)],
                                         progress=None)
     assert re.search(r"reads the samples as \*\*\d \d \d · \d \d \d\*\*", stats), stats  # 6 samples: rows of 3
     noise = reverse_tab.Chain(kind="image", state_ts=[0], frame_states=[0], samples=torch.zeros(2, 3, 32, 32))
@@ -221,7 +222,7 @@ def test_the_shipped_classifier_reads_image_samples_in_grid_order(image_ckpt):
 
 
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):
-    page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform", False,
+    page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform", False, False,
                                                        [str(image_ckpt)], progress=None)
     assert 'data-frames="6"' in page and "x_t (t = " in page and "predicted x̂₀" in page
     assert "pl-smooth" not in page  # small images are scaled up pixel by pixel
@@ -245,7 +246,7 @@ def test_image_chain_shows_x_t_beside_x0(image_ckpt):
 )
 def test_bad_inputs_raise_gr_error(toy_ckpt, sampler, eta, steps, n, seed, frames, message):
     with pytest.raises(gr.Error, match=message):
-        reverse_tab.generate(REQ, str(toy_ckpt), sampler, eta, steps, n, seed, frames, "uniform", False, [str(toy_ckpt)], progress=None)
+        reverse_tab.generate(REQ, str(toy_ckpt), sampler, eta, steps, n, seed, frames, "uniform", False, False, [str(toy_ckpt)], progress=None)
 
 
 def test_corrupted_checkpoints_raise_gr_error(toy_ckpt, tmp_path):
@@ -253,17 +254,17 @@ def test_corrupted_checkpoints_raise_gr_error(toy_ckpt, tmp_path):
     shutil.copytree(toy_ckpt, broken)
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(gr.Error, match="cannot be used"):
-        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", False, [str(broken)], progress=None)
+        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", False, False, [str(broken)], progress=None)
     (broken / "config.json").write_text("{ nope")
     with pytest.raises(gr.Error):
-        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", False, [str(broken)], progress=None)
+        reverse_tab.generate(REQ, str(broken), "ddim", 0, 5, 10, 0, 10, "uniform", False, False, [str(broken)], progress=None)
 
 
 def test_only_listed_checkpoints_can_be_sampled(toy_ckpt):
     with pytest.raises(gr.Error, match="not available in this session"):
-        reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0, 5, 10, 0, 10, "uniform", False, [], progress=None)
+        reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0, 5, 10, 0, 10, "uniform", False, False, [], progress=None)
     with pytest.raises(gr.Error, match="train one"):
-        reverse_tab.generate(REQ, None, "ddim", 0, 5, 10, 0, 10, "uniform", False, [], progress=None)
+        reverse_tab.generate(REQ, None, "ddim", 0, 5, 10, 0, 10, "uniform", False, False, [], progress=None)
 
 
 def test_no_checkpoints_is_said_plainly():
@@ -389,3 +390,35 @@ def test_chain_can_carry_the_score_field_of_each_frame(toy_ckpt, image_ckpt):
         checkpoint, method="ddim", variance="small", eta=0.0, steps=5, n=5, seed=0))
     _, captions, _ = reverse_tab.render(chain)
     assert "arrows" in captions[0] and "arrows" not in plain_captions[0]
+
+
+def test_the_ideal_denoiser_of_200_training_points_replaces_the_network_and_copies_them(toy_ckpt, image_ckpt, tmp_path):
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    # T = 1000: the last step's noise, √(1 − ᾱ_1) = 0.01, is below the spacing of 200 points (T = 100: 0.03)
+    long_path = save_checkpoint(tmp_path / "long", checkpoint.model, make_schedule("linear", 1000), checkpoint.data)
+    long = reverse_tab.load(str(long_path), [str(long_path)])
+    ideal = reverse_tab.ideal_checkpoint(long)
+    assert torch.equal(ideal.points, make_toy2d("swiss_roll", reverse_tab.IDEAL_POINTS, seed=0))
+    assert ideal.schedule is long.schedule and ideal.data.given_as_points
+    chain = reverse_tab.sample_chain(ideal, method="ddpm", variance="small", eta=0.0, steps=None, n=300, seed=0,
+                                     n_frames=5)
+    assert len(np.unique(chain.reference, axis=0)) == reverse_tab.IDEAL_POINTS  # grey: its training points
+    assert copy_fraction(chain.samples, ideal.points, reverse_tab.COPY_RADIUS) > 0.9
+    trained = reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=300, seed=0,
+                                       n_frames=5)
+    assert copy_fraction(trained.samples, ideal.points, reverse_tab.COPY_RADIUS) < 0.2  # the network does not copy
+    _, stats, *_ = reverse_tab.generate(REQ, str(long_path), "ddpm_small", 0, 0, 300, 0, 5, "uniform", False, True,
+                                        [str(long_path)], progress=None)
+    share = int(re.search(r"\*\*(\d+)%\*\* of the samples are copies", stats).group(1))
+    assert share > 90 and "the ideal denoiser of 200 of its training points in place of its network" in stats
+    _, plain, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 300, 0, 5, "uniform", False, False,
+                                        [str(toy_ckpt)], progress=None)
+    assert "copies" not in plain and "ideal" not in plain
+    with pytest.raises(gr.Error, match="2D models only"):
+        reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0, 5, 4, 0, 5, "uniform", False, True, [str(image_ckpt)],
+                             progress=None)
+    old_csv = save_checkpoint(tmp_path / "old_csv", checkpoint.model, checkpoint.schedule,
+                              DataInfo("pts", "2d", (2,), source="pts.csv"))
+    with pytest.raises(gr.Error, match="keeps no training points"):
+        reverse_tab.generate(REQ, str(old_csv), "ddpm_small", 0, 0, 30, 0, 5, "uniform", False, True, [str(old_csv)],
+                             progress=None)

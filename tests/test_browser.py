@@ -182,7 +182,18 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
                         arg=["x_t", after_keys["hash"]])
     assert page.plot("Histogram of x_t vs the N(0, 1) density")["traces"] == 2
     page.shot("forward-t900")
-    page.assert_clean("Forward tab after scrubbing t")
+    # the movie of the forward process: 10 frames from x_0 to x_T in its own player
+    p.get_by_text("Play the forward process as a movie").click()
+    frames = p.get_by_label("number input for Frames", exact=True)
+    frames.fill("10")
+    frames.press("Enter")
+    p.get_by_role("button", name="Animate").click()
+    p.wait_for_selector('#forward-player .ddpm-player[data-ready="1"]', timeout=30_000)
+    movie = p.locator("#forward-player .ddpm-player")
+    assert movie.get_attribute("data-frames") == "10" and movie.get_attribute("data-ts").startswith("0,")
+    assert movie.get_attribute("data-ts").endswith(",1000")
+    page.shot("forward-movie")
+    page.assert_clean("Forward tab after scrubbing t and playing the movie")
     timings["forward"] = time.perf_counter() - start
 
     # ----- Schedules: the comparison figures are drawn
@@ -261,8 +272,10 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
                         "Array.from(document.querySelectorAll('input')).some(i => i.value.startsWith(name))", arg=saved)
     assert checkpoint.input_value().startswith(saved), checkpoint.input_value()
     page.number("Samples").fill("500")
+    p.get_by_label("2D: show the score field (arrows)").check()
     p.get_by_role("button", name="Generate").click()
     p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
+    assert "arrows: x → √ᾱ_t·x̂₀(x)" in p.locator("#reverse-player .pl-caption").inner_text()
     player = p.locator("#reverse-player .ddpm-player")
     n_frames = int(player.get_attribute("data-frames"))
     assert n_frames >= 2

@@ -10,9 +10,10 @@ through ``watch('value', ...)`` whenever a new chain arrives. The sheet travels 
 the HTML value make Gradio's HTML component take tens of seconds to render.
 
 Frames are drawn with PIL only (no plotting library). 2D: the x_t point cloud on fixed axes
-[−4, 4]², with a few pinned points and their recent paths, beside the predicted x̂₀ cloud. Images:
-the x_t grid beside the predicted x̂₀ grid, sent at their own resolution and scaled up by the
-browser with ``image-rendering: pixelated``.
+[−4, 4]², with a few pinned points and their recent paths (and, when asked, the arrows of a score
+field), beside the predicted x̂₀ cloud. Images: the x_t grid beside the predicted x̂₀ grid, sent at
+their own resolution and scaled up by the browser with ``image-rendering: pixelated``. The Forward
+tab's movie (`app.forward_animation`) plays single panels of x_t in the same player.
 The same frames export as an animated GIF (PIL) and, when ``imageio`` with ``imageio-ffmpeg`` is
 installed, as MP4.
 """

@@ -7,6 +7,10 @@ about `DEFAULT_FRAMES` evenly spaced states (the first, x_T, and the last, x_0, 
 rendered to small frames on one PNG sprite sheet and played by `app.player` in the browser (a
 canvas driven by requestAnimationFrame), so playback is smooth whatever the server. The same frames download as a GIF (and MP4 when imageio-ffmpeg is there).
 
+Two teaching options for 2D models: the score field, arrows on a grid at each frame's t
+(`denoising_field`); and the ideal denoiser of a few of the training points in place of the network
+(`ideal_checkpoint`, `core.ideal`), whose samples can only be copies of those points.
+
 Checkpoints: the shipped ones under checkpoints/ (env DDPM_CHECKPOINTS_DIR overrides), listed by
 name, plus those this browser session trained in the Train tab (the `gr.State` of paths it
 returns). A request for any other path is refused. Models load lazily on first use and are kept

@@ -56,6 +56,7 @@ DEFAULT_FRAMES = 80
 REFERENCE_POINTS = 2000  # training points drawn (grey) beneath a 2D chain
 IDEAL_POINTS = 200  # training points of the ideal denoiser: few enough that its copies show as dots
 COPY_RADIUS = 0.01  # a sample this close to a training point is a copy (model units: data of unit spread)
+MAX_COPY_CHECK = 500  # copies are counted for training sets up to this size (denser sets are closer than the radius)
 MIN_FRAMES, MAX_FRAMES = 2, 150
 MAX_SAMPLES = {"2d": 5000, "image": 64}
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
@@ -345,8 +346,7 @@ def data_distance(chain: Chain, checkpoint: Checkpoint) -> float | None:
     return None if draw is None else sliced_wasserstein_ratio(chain.samples, draw)
 
 
-def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing,
-                   ideal: bool = False) -> str:
+def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing) -> str:
     ts = chain.frame_ts
     steps = len(chain.state_ts) - 1
     T = checkpoint.schedule.T
@@ -354,7 +354,7 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     return (
         f"**{html.escape(checkpoint.name)}** · {method_label}, {describe_steps(steps, T, spacing)} · "
         f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
-        f"{_distance_sentence(data_distance(chain, checkpoint))}{_copies_sentence(chain, checkpoint) if ideal else ''} "
+        f"{_distance_sentence(data_distance(chain, checkpoint))}{_copies_sentence(chain, checkpoint)} "
         f"{classifier_reading(chain, checkpoint.data)}\n\n"
         f"<details><summary>t of each frame (t = {ts[0]} … {ts[-1]})</summary>{listing}</details>"
     )
@@ -404,9 +404,13 @@ def classifier_reading(chain: Chain, info: DataInfo) -> str:
 
 
 def _copies_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
-    share = copy_fraction(chain.samples, checkpoint.points, COPY_RADIUS)
+    """For a model of a small set of given points (at most `MAX_COPY_CHECK`): how many samples copy one."""
+    points = checkpoint.points
+    if points is None or len(points) > MAX_COPY_CHECK:
+        return ""
+    share = copy_fraction(chain.samples, points, COPY_RADIUS)
     return (f" **{share:.0%}** of the samples are copies: within {COPY_RADIUS:g} of one of the "
-            f"{len(checkpoint.points)} training points (grey). The ratio above cannot tell copies from new points.")
+            f"{len(points)} training points (grey). The ratio above cannot tell copies from new points.")
 
 
 def _distance_sentence(ratio: float | None) -> str:
@@ -462,7 +466,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     label = f"DDIM, η = {eta:g}" if method == "ddim" else {v: k for k, v in SAMPLERS}[sampler]
     if ideal:
         label = f"the ideal denoiser of {len(checkpoint.points)} of its training points in place of its network · {label}"
-    return page, stats_markdown(chain, checkpoint, label, n, render_s, spacing, ideal=bool(ideal)), gif, mp4, str(sprite)
+    return page, stats_markdown(chain, checkpoint, label, n, render_s, spacing), gif, mp4, str(sprite)
 
 
 def refresh(trained, current):

@@ -61,7 +61,7 @@ from core.checkpoints import (
     CheckpointError, load_checkpoint, model_name, read_config, save_checkpoint, training_history,
 )
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
-from core.datasets import load_training_data
+from core.datasets import DEFAULT_TOY_POINTS, load_training_data
 from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,
 )
@@ -80,6 +80,7 @@ POLL_SECONDS = 0.5  # how often the UI generator drains the trainer's queue
 STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
 MAX_BATCH = 4096
 MAX_LR = 1e3  # above this nothing sensible happens; values up to it are allowed (to show divergence)
+MAX_TOY_POINTS = 100_000  # training points a 2D toy run may draw
 MAX_PLOT_POINTS = 1500  # the loss curve is thinned to about this many points per trace
 SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the run's steps (centred)
 PREVIEW_POINTS = 1000  # 2D preview samples
@@ -213,6 +214,7 @@ class Plan:
     init_from: Path | None = None  # continue from this checkpoint's weights (None: a new model)
     previous_runs: list[dict] | None = None  # the runs that made init_from, oldest first
     own: OwnPoints | None = None  # the points to learn when data is OWN_POINTS
+    n_points: int = DEFAULT_TOY_POINTS  # the size of a 2D toy's training set
 
     @property
     def min_snr_gamma(self) -> float:
@@ -236,7 +238,8 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
     return Path(start_from), config
 
 
-def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own, param_values) -> Plan:
+def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points, trained, own,
+              param_values) -> Plan:
     """Check every input (gr.Error with a plain message) and apply the server caps."""
     if not data:
         raise gr.Error("Choose the training data.")
@@ -283,9 +286,11 @@ def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed,
     if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
         raise gr.Error(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
     seed = controls.whole_number(seed, "Seed", 0, 2**31 - 1)
+    n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS) if data in TOY2D_NAMES \
+        else DEFAULT_TOY_POINTS
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
-                own if data == OWN_POINTS else None)
+                own if data == OWN_POINTS else None, n_points)
 
 
 # ----- status and figures --------------------------------------------------------------------------
@@ -454,22 +459,26 @@ def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor):
     raise ValueError(f"unknown data kind {kind!r}")
 
 
-def training_data_figure(name: str, own: OwnPoints | None = None):
-    """The preview plot's figure before a run on data ``name``: its training data alone (2D: the data set a run
-    with the default seed draws; OWN_POINTS: the session's own points, ``own``)."""
+def training_data_figure(name: str, own: OwnPoints | None = None, n_points: int = DEFAULT_TOY_POINTS):
+    """The preview plot's figure before a run on data ``name``: its training data alone (2D: the ``n_points``
+    points a run with the default seed draws; OWN_POINTS: the session's own points, ``own``)."""
     kind = data_kind_of(name)
     if name == OWN_POINTS:
         return preview_figure(kind, None, own.points) if own is not None else figures.points_figure(
             None, height=PREVIEW_HEIGHT, top=LABEL_ROOM)
-    data = load_training_data(name, seed=0)[0] if kind == "2d" else dataset_images(name, PREVIEW_IMAGES)
+    data = load_training_data(name, n_points=n_points, seed=0)[0] if kind == "2d" else dataset_images(name, PREVIEW_IMAGES)
     return preview_figure(kind, None, data)
 
 
-def show_training_data(request: gr.Request, name: str, own: OwnPoints | None):
-    """When the data changes: show it in the preview plot, unless this session's run is using that plot."""
+def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_points=DEFAULT_TOY_POINTS):
+    """When the data (or a toy's number of points) changes: show it in the preview plot, unless this session's run
+    is using that plot."""
     if name == OWN_POINTS:
         return _unless_running(request, own_points_plot(own))
-    return _unless_running(request, gr.Plot(training_data_figure(name), label=DATA_LABELS[data_kind_of(name)]))
+    if name in TOY2D_NAMES:
+        n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS)
+    return _unless_running(request, gr.Plot(training_data_figure(name, n_points=n_points),
+                                            label=DATA_LABELS[data_kind_of(name)]))
 
 
 # ----- the run ------------------------------------------------------------------------------------
@@ -606,10 +615,11 @@ def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
     return paths
 
 
-def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own,
-                *param_values):
+def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points,
+                trained, own, *param_values):
     """Start, part 1 (not queued behind training): check inputs, reserve this session's slot."""
-    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own, param_values)
+    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points, trained, own,
+                     param_values)
     key = runs.session_key(request)
     try:
         runs.REGISTRY.reserve(key)
@@ -619,10 +629,11 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, 
                        notes=plan.notes)
 
 
-def train_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own,
-              *param_values):
+def train_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points,
+              trained, own, *param_values):
     """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths)."""
-    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own, param_values)
+    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points, trained, own,
+                     param_values)
     key = runs.session_key(request)
     try:
         run = runs.REGISTRY.claim(key)
@@ -635,13 +646,14 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
     gamma = plan.min_snr_gamma
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
-            loss_figure([], min_snr_gamma=gamma), gr.Plot(training_data_figure(plan.data, plan.own), label=DATA_LABELS[plan.kind]), \
+            loss_figure([], min_snr_gamma=gamma), \
+            gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points), label=DATA_LABELS[plan.kind]), \
             error_by_t_figure(NOTHING_SEEN, plan.schedule.T), gr.skip()  # clears the last run's
         if plan.own is not None:
             tensor, info = plan.own.points, plan.own.info
         else:
             try:
-                tensor, info = load_training_data(plan.data, seed=plan.seed)
+                tensor, info = load_training_data(plan.data, n_points=plan.n_points, seed=plan.seed)
             except (DataUnavailableError, ValueError, OSError) as err:
                 raise gr.Error(f"The training data could not be loaded: {err}") from None
         network = build_model(plan, tensor)
@@ -819,6 +831,10 @@ def build(own: gr.State) -> gr.State:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             data = gr.Dropdown(choices=choices, value="swiss_roll", label="Training data")
+            n_points = gr.Number(value=DEFAULT_TOY_POINTS, precision=0, minimum=1, maximum=MAX_TOY_POINTS,
+                                 label="Training points (2D toys)", elem_id="train-n-points",
+                                 info="fewer, e.g. 20, and the network learns them by heart: the Reverse tab counts "
+                                      "the copies among its samples")
             with gr.Group(visible=False) as own_group:
                 drawing = gr.Sketchpad(
                     label="Draw the data", type="numpy", image_mode="RGBA",
@@ -863,7 +879,11 @@ def build(own: gr.State) -> gr.State:
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)
     data.change(kind_defaults, [data, start_from], [model, steps, batch, lr], show_progress="hidden", queue=False)
-    data.change(show_training_data, [data, own], preview, show_progress="hidden", queue=False)
+    data.change(show_training_data, [data, own, n_points], preview, show_progress="hidden", queue=False)
+    data.change(lambda name: gr.Number(visible=name in TOY2D_NAMES), data, n_points, show_progress="hidden",
+                queue=False)
+    gr.on([n_points.submit, n_points.blur], show_training_data, [data, own, n_points], preview,
+          show_progress="hidden", queue=False)
     data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
                 queue=False)
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)
@@ -876,7 +896,8 @@ def build(own: gr.State) -> gr.State:
                       queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 
-    inputs = [data, schedule_name, T, model, start_from, steps, batch, lr, seed, trained, own, *params.components]
+    inputs = [data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points, trained, own,
+              *params.components]
     train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
         train_run, inputs, [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),

@@ -422,3 +422,20 @@ def test_the_ideal_denoiser_of_200_training_points_replaces_the_network_and_copi
     with pytest.raises(gr.Error, match="keeps no training points"):
         reverse_tab.generate(REQ, str(old_csv), "ddpm_small", 0, 0, 30, 0, 5, "uniform", False, True, [str(old_csv)],
                              progress=None)
+
+
+def test_the_copies_among_the_samples_are_counted_for_small_training_sets(toy_ckpt, tmp_path):
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+
+    def stats_for(n_points: int) -> str:
+        points = make_toy2d("swiss_roll", n_points, seed=0)
+        info = DataInfo("swiss_roll", "2d", (2,), source=f"{n_points} points of swiss_roll, seed 0")
+        path = save_checkpoint(tmp_path / f"n{n_points}", checkpoint.model, checkpoint.schedule, info, points=points)
+        return reverse_tab.generate(REQ, str(path), "ddpm_small", 0, 0, 200, 0, 5, "uniform", False, False,
+                                    [str(path)], progress=None)[1]
+
+    few = stats_for(20)
+    share = int(re.search(r"\*\*(\d+)%\*\* of the samples are copies: within 0\.01 of one of the 20 training points",
+                          few).group(1))
+    assert 0 <= share < 50  # a network trained on the whole roll does not copy these 20 points
+    assert "copies" not in stats_for(reverse_tab.MAX_COPY_CHECK + 1)  # a denser set: every sample is near a point

@@ -765,25 +765,28 @@ def kind_defaults(data: str, start_from: str):
 def start_from_selected(request: gr.Request, start_from: str, trained: Any, own: OwnPoints | None):
     """Show the checkpoint's data, model and schedule (locked while it is picked) and propose a lower
     learning rate; back to editable controls for a new model. The data choice follows the checkpoint: its
-    toy or image data set, or for given points (a drawing, a CSV) the session's own points, which become the
-    checkpoint's when there are none (the drawing box was cleared). Outputs: info, data, schedule, T, model,
-    lr, own points, preview."""
+    toy (and its number of training points) or image data set, or for given points (a drawing, a CSV) the
+    session's own points, which become the checkpoint's when there are none (the drawing box was cleared).
+    Outputs: info, data, training points, schedule, T, model, lr, own points, preview."""
     locked = dict(interactive=False)
     if not start_from or not allowed(start_from, trained):
         unlocked = gr.update(interactive=True)
-        return "", gr.skip(), unlocked, unlocked, unlocked, gr.skip(), gr.skip(), gr.skip()
+        return "", gr.skip(), gr.skip(), unlocked, unlocked, unlocked, gr.skip(), gr.skip(), gr.skip()
     try:
         config = read_config(start_from)
         data, schedule, training = config["data"]["name"], config["schedule"], config.get("training", {})
         model = model_name(config)
         checkpoint = CACHE.get(Path(start_from)) if config["data"].get("kind") == "2d" else None
     except (CheckpointError, KeyError, TypeError):
-        return ("This checkpoint cannot be read.", *[gr.skip()] * 7)
+        return ("This checkpoint cannot be read.", *[gr.skip()] * 8)
     known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))
     lr = training.get("lr")
     info = (f"{describe(start_from, trained)}\n\nTraining continues from these weights with the same model and "
             "noise schedule, and a fresh optimiser (warm-up, then cosine decay).")
     data_choice, restored, preview = (data if known_data else gr.skip()), gr.skip(), gr.skip()
+    size, toy_size = training.get("data_size"), gr.skip()
+    if data in TOY2D_NAMES and isinstance(size, int) and 1 <= size <= MAX_TOY_POINTS:  # continue on as many
+        toy_size, preview = size, show_training_data(request, data, own, size)
     points = None if checkpoint is None else checkpoint.points
     if points is not None and not known_data:  # trained on given points: continue on own points
         data_choice = OWN_POINTS
@@ -798,6 +801,7 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
     return (
         info,
         data_choice,
+        toy_size,
         gr.update(value=schedule["name"], **locked),
         gr.update(value=int(schedule["T"]), **locked),
         gr.update(value=model, **locked) if model in {v for _, v in MODEL_CHOICES} else gr.update(**locked),
@@ -892,7 +896,7 @@ def build(own: gr.State) -> gr.State:
     csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden").failure(
         lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves the box
     start_from.change(start_from_selected, [start_from, trained, own],
-                      [start_info, data, schedule_name, T, model, lr, own, preview], show_progress="hidden",
+                      [start_info, data, n_points, schedule_name, T, model, lr, own, preview], show_progress="hidden",
                       queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 

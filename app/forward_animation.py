@@ -17,8 +17,6 @@ The frames play in the same in-browser player as the Reverse tab (`app.player`) 
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -62,7 +60,7 @@ def render_frames(state: ForwardState, ts: list[int]) -> list[PIL.Image.Image]:
 
 
 def animate(request: gr.Request, state: ForwardState | None, n_frames, spacing):
-    """Animate: (player HTML, GIF path, MP4 path or None, sprite sheet path)."""
+    """Animate: (player HTML, GIF path, MP4 path, sprite sheet path)."""
     if state is None:
         raise gr.Error("Nothing to animate yet: choose data and a schedule first.")
     if spacing not in SPACINGS:
@@ -70,20 +68,11 @@ def animate(request: gr.Request, state: ForwardState | None, n_frames, spacing):
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     ts = frame_timesteps(state.schedule, n_frames, spacing)
     frames = render_frames(state, ts)
-    folder = player.export_folder(runs.session_key(request), "forward")
-    if state.kind == "points":
-        export_frames = frames
-    else:
-        export_frames = player.labelled_image_frames(frames, [[frame_label(state.schedule, t)] for t in ts])
-    gif = player.write_gif(export_frames, folder / "forward.gif", fps=FPS)
-    mp4 = player.write_mp4(export_frames, folder / "forward.mp4", fps=FPS)
-    movie_id = uuid.uuid4().hex[:12]
-    sprite, cols, _ = player.write_sprite(frames, Path(folder) / f"frames-{movie_id}.png")
     points = state.kind == "points"
-    page = player.player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id,
-                              captions=["x_t (t = {t}), ε held fixed"], fps=FPS,
-                              max_width=frames[0].width if points else 520, pixelated=not points)
-    return page, str(gif), str(mp4), str(sprite)
+    labelled = None if points else player.labelled_image_frames(frames, [[frame_label(state.schedule, t)] for t in ts])
+    return player.publish(frames, ts, key=runs.session_key(request), view="forward", stem="forward",
+                          captions=["x_t (t = {t}), ε held fixed"], export_frames=labelled, fps=FPS, export_fps=FPS,
+                          max_width=frames[0].width if points else 520, pixelated=not points)
 
 
 def build(state: gr.State) -> None:

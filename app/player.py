@@ -27,6 +27,7 @@ import math
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -287,6 +288,24 @@ def labelled_image_frames(frames: Sequence[PIL.Image.Image], labels: Sequence[Se
                       anchor="mm")
         out.append(canvas)
     return out
+
+
+def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, view: str, stem: str,
+            captions: Sequence[str], export_frames: Sequence[PIL.Image.Image] | None = None,
+            fps: int = DEFAULT_FPS, export_fps: int = 20, max_width: int = 520,
+            pixelated: bool = True) -> tuple[str, str, str, str]:
+    """A movie for one session (``key``) and one view: its GIF and MP4 (of ``export_frames``, by default the
+    frames themselves) in a fresh `export_folder`, the frames' sprite sheet beside them, and the player's markup.
+    Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
+    folder = export_folder(key, view)
+    exported = frames if export_frames is None else export_frames
+    gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps)
+    mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps)
+    movie_id = uuid.uuid4().hex[:12]
+    sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
+    page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, captions=captions, fps=fps,
+                       max_width=max_width, pixelated=pixelated)
+    return page, str(gif), str(mp4), str(sprite)
 
 
 def export_folder(key: str, view: str) -> Path:

@@ -25,7 +25,6 @@ import math
 import os
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -328,17 +327,6 @@ def render(chain: Chain) -> tuple[list, list[str], int]:
     raise ValueError(f"unknown data kind {chain.kind!r}")
 
 
-def export(chain: Chain, frames: list, key: str, name: str) -> tuple[str, str, str | None]:
-    """Write the player's sprite sheet, the GIF and the MP4; returns their paths."""
-    folder = player.export_folder(key, "reverse")
-    export_frames = frames if chain.kind == "2d" else player.labelled_image_frames(
-        frames, [[f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts])
-    stem = f"reverse-{name}"
-    gif = player.write_gif(export_frames, folder / f"{stem}.gif", fps=GIF_FPS)
-    mp4 = player.write_mp4(export_frames, folder / f"{stem}.mp4", fps=GIF_FPS)
-    return str(folder), str(gif), str(mp4)
-
-
 def data_distance(chain: Chain, checkpoint: Checkpoint) -> float | None:
     """How close the chain's samples x_0 came to the training data: the sliced-Wasserstein ratio of
     `core.metrics` (1: as close as another draw of the data); None where the data cannot be drawn."""
@@ -457,16 +445,17 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
         raise gr.Error(str(err)) from None
     start = time.perf_counter()
     frames, captions, width = render(chain)
-    folder, gif, mp4 = export(chain, frames, runs.session_key(request), checkpoint.name)
-    chain_id = uuid.uuid4().hex[:12]
-    sprite, cols, _ = player.write_sprite(frames, Path(folder) / f"frames-{chain_id}.png")
-    page = player.player_html(chain.frame_ts, frame_size=frames[0].size, cols=cols, chain_id=chain_id,
-                              captions=captions, max_width=width, pixelated=chain.kind == "image")
+    labelled = None if chain.kind == "2d" else player.labelled_image_frames(
+        frames, [[f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts])  # 2D frames carry their labels
+    page, gif, mp4, sprite = player.publish(
+        frames, chain.frame_ts, key=runs.session_key(request), view="reverse", stem=f"reverse-{checkpoint.name}",
+        captions=captions, export_frames=labelled, export_fps=GIF_FPS, max_width=width,
+        pixelated=chain.kind == "image")
     render_s = time.perf_counter() - start
     label = f"DDIM, η = {eta:g}" if method == "ddim" else {v: k for k, v in SAMPLERS}[sampler]
     if ideal:
         label = f"the ideal denoiser of {len(checkpoint.points)} of its training points in place of its network · {label}"
-    return page, stats_markdown(chain, checkpoint, label, n, render_s, spacing), gif, mp4, str(sprite)
+    return page, stats_markdown(chain, checkpoint, label, n, render_s, spacing), gif, mp4, sprite
 
 
 def refresh(trained, current):

@@ -2,7 +2,7 @@
 
     <dir>/model.safetensors   the sampling weights (the EMA copy when training used EMA)
     <dir>/config.json         format version, model kind + config, schedule, data, training, metrics
-    <dir>/data.safetensors    2D models trained on given points (a CSV file, a drawing) only: those
+    <dir>/data.safetensors    2D models trained on given points (`DataInfo.given_as_points`) only: those
                               points (at most MAX_STORED_POINTS, model coordinates), so that the
                               checkpoint alone can show its data and measure samples against it
 

@@ -252,8 +252,9 @@ class DataInfo:
 
     @property
     def given_as_points(self) -> bool:
-        """2D data given as points (a CSV file, a drawing), which nothing but the points themselves can
-        reproduce: a checkpoint keeps them (`core.checkpoints`)."""
+        """2D data given as points (a CSV file, a drawing, a toy set of another size than the usual, see
+        `core.datasets`), which nothing but the points themselves can reproduce: a checkpoint keeps them
+        (`core.checkpoints`)."""
         return self.kind == "2d" and not self.generated
 
     @property

@@ -46,7 +46,9 @@ class IdealDenoiser(nn.Module):
 
     def x0_mean(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x̂_0*(x_t, t) = Σ_i w_i·x_i, the posterior mean of x_0 given x_t (see the module docstring)."""
-        sqrt_ab, one_minus_ab = self._coefficients(t)
+        return self._x0_mean(x_t, *self._coefficients(t))
+
+    def _x0_mean(self, x_t: torch.Tensor, sqrt_ab: torch.Tensor, one_minus_ab: torch.Tensor) -> torch.Tensor:
         means = []
         for x, s, v in zip(x_t.split(CHUNK), sqrt_ab.split(CHUNK), one_minus_ab.split(CHUNK)):
             # ‖x − √ᾱ·x_i‖² = ‖x‖² − 2√ᾱ·x·x_i + ᾱ‖x_i‖²; the ‖x‖² term is the same for all i, so softmax drops it
@@ -56,4 +58,4 @@ class IdealDenoiser(nn.Module):
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         sqrt_ab, one_minus_ab = self._coefficients(t)
-        return (x_t - sqrt_ab * self.x0_mean(x_t, t)) / one_minus_ab.sqrt()
+        return (x_t - sqrt_ab * self._x0_mean(x_t, sqrt_ab, one_minus_ab)) / one_minus_ab.sqrt()

@@ -188,11 +188,12 @@ def _draw_arrows(draw: PIL.ImageDraw.ImageDraw, vectors: np.ndarray) -> None:
 
 
 def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, background: np.ndarray,
-                  field: np.ndarray | None = None) -> PIL.Image.Image:
+                  field: np.ndarray | None = None, rings: np.ndarray | None = None) -> PIL.Image.Image:
     """One 2D panel: the points (N, 2) on the fixed axes, and per pinned point k its path (S_k, 2), all in model
     coordinates: a line through the path (when it has more than one position) and a dot at its last position.
     ``background``: the panel's axes as palette indices (`_background`); ``field``: vectors (G, 2) at the points
-    of `field_grid`, drawn as arrows over the points (beneath the paths)."""
+    of `field_grid`, drawn as arrows over the points (beneath the paths); ``rings``: per pinned point k, a
+    position (K, 2) marked with a ring of its colour (where it started, for a chain joined at t₀)."""
     pixels = background.copy()
     inside = _paint(pixels, points, _POINT)
     image = PIL.Image.fromarray(pixels, mode="P")
@@ -202,6 +203,10 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
         _draw_arrows(draw, field)
         draw.text((_MARGIN_L + 8, PLOT_SIZE - _MARGIN_B - 6), "arrows: score field", fill=_TEXT, font=_font(12)[0],
                   anchor="ls")
+    if rings is not None:
+        ring_col, ring_row = _to_pixels(np.asarray(rings, dtype=np.float64))
+        for k, (x, y) in enumerate(zip(ring_col.tolist(), ring_row.tolist())):
+            draw.ellipse([x - 8, y - 8, x + 8, y + 8], outline=_TRAIL0 + k, width=2)
     for k, path in enumerate(paths):
         path_col, path_row = _to_pixels(np.asarray(path, dtype=np.float64))
         xy = list(zip(path_col.tolist(), path_row.tolist()))
@@ -219,6 +224,7 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
 def render_points_frames(
     clouds: Sequence[np.ndarray], x0_clouds: Sequence[np.ndarray], ts: Sequence[int],
     reference: np.ndarray | None = None, fields: Sequence[np.ndarray | None] | None = None,
+    starts: np.ndarray | None = None,
 ) -> list[PIL.Image.Image]:
     """One frame per point cloud: x_t beside the model's prediction x̂₀ made from it.
 
@@ -228,7 +234,8 @@ def render_points_frames(
     model's score field at that frame's t), drawn as arrows in the x_t panel.
     The first `PINNED_POINTS` points are pinned: on the x_t side each trails a line through its positions in
     the previous `TRAIL_FRAMES` frames (the path through every step would be a tangle: the first reverse
-    steps jump by about 1), on the x̂₀ side it is a dot at its x̂₀.
+    steps jump by about 1), on the x̂₀ side it is a dot at its x̂₀. starts: for a chain joined at t₀, the data
+    (N, 2) that was noised into its first cloud; the pinned points' starts are rings on the x̂₀ side.
     """
     pinned = pinned_points(len(clouds[0]))
     background = _background(reference)
@@ -238,7 +245,8 @@ def render_points_frames(
         recent = clouds[max(0, i - TRAIL_FRAMES) : i + 1]
         left = _points_panel(points, [np.stack([c[k] for c in recent]) for k in range(pinned)], f"x_t · t = {t}",
                              background, field)
-        right = _points_panel(x0_points, [x0_points[k : k + 1] for k in range(pinned)], _x0_label(), background)
+        right = _points_panel(x0_points, [x0_points[k : k + 1] for k in range(pinned)], _x0_label(), background,
+                              rings=None if starts is None else starts[:pinned])
         frame = PIL.Image.new("P", (2 * PLOT_SIZE + PANEL_GAP, PLOT_SIZE), _WHITE)
         frame.putpalette(_palette())
         frame.paste(left, (0, 0))
@@ -258,13 +266,19 @@ def render_point_panels(clouds: Sequence[np.ndarray], labels: Sequence[str],
 # ----- image frames -----------------------------------------------------------------------------
 
 
-def render_image_frames(x_t: Sequence[np.ndarray], x0_pred: Sequence[np.ndarray], nrow: int) -> list[PIL.Image.Image]:
-    """Per frame: the x_t grid, a gap, the x̂₀ grid; inputs uint8 batches (B, H, W) or (B, H, W, 3)."""
+def render_image_frames(x_t: Sequence[np.ndarray], x0_pred: Sequence[np.ndarray], nrow: int,
+                        start: np.ndarray | None = None) -> list[PIL.Image.Image]:
+    """Per frame: the x_t grid, a gap, the x̂₀ grid; inputs uint8 batches (B, H, W) or (B, H, W, 3). ``start``:
+    one more batch, shown first in every frame (the data a chain joined at t₀ was noised from)."""
     frames = []
+    first = None if start is None else tile(start, nrow)
     for a, b in zip(x_t, x0_pred):
-        left, right = tile(a, nrow), tile(b, nrow)
-        gap = np.full((left.shape[0], max(4, left.shape[1] // 16), *left.shape[2:]), 255, np.uint8)
-        frames.append(PIL.Image.fromarray(np.concatenate([left, gap, right], axis=1)))
+        panels = [tile(a, nrow), tile(b, nrow)] if first is None else [first, tile(a, nrow), tile(b, nrow)]
+        gap = np.full((panels[0].shape[0], max(4, panels[0].shape[1] // 16), *panels[0].shape[2:]), 255, np.uint8)
+        row = [panels[0]]
+        for panel in panels[1:]:
+            row += [gap, panel]
+        frames.append(PIL.Image.fromarray(np.concatenate(row, axis=1)))
     return frames
 
 

@@ -9,7 +9,9 @@ canvas driven by requestAnimationFrame), so playback is smooth whatever the serv
 
 Two teaching options for 2D models: the score field, arrows on a grid at each frame's t
 (`denoising_field`); and the ideal denoiser of a few of the training points in place of the network
-(`ideal_checkpoint`, `core.ideal`), whose samples can only be copies of those points.
+(`ideal_checkpoint`, `core.ideal`), whose samples can only be copies of those points. For every model, the
+chain can start from training examples noised to t₀ instead of from pure noise (SDEdit, Meng et al. 2022;
+`starting_examples`): how much of an example survives the noise of step t₀.
 
 Checkpoints: the shipped ones under checkpoints/ (env DDPM_CHECKPOINTS_DIR overrides), listed by
 name, plus those this browser session trained in the Train tab (the `gr.State` of paths it
@@ -34,16 +36,17 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import player, runs
+from app import images, player, runs
 from app.controls import whole_number
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
 )
 from core.data import DataInfo
+from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
 from core.ideal import IdealDenoiser
-from core.metrics import copy_fraction, sliced_wasserstein_ratio
+from core.metrics import copy_fraction, return_ratio, sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.trainer import resolve_device
@@ -57,6 +60,7 @@ IDEAL_POINTS = 200  # training points of the ideal denoiser: few enough that its
 COPY_RADIUS = 0.01  # a sample this close to a training point is a copy (model units: data of unit spread)
 MAX_COPY_CHECK = 500  # copies are counted for training sets up to this size (denser sets are closer than the radius)
 MIN_FRAMES, MAX_FRAMES = 2, 150
+DEFAULT_START_SHARE = 0.4  # a chain joined at t₀ starts by default at t₀ = 0.4·T
 MAX_SAMPLES = {"2d": 5000, "image": 64}
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
 GIF_FPS = 20
@@ -207,6 +211,7 @@ class Chain:
     reference: np.ndarray | None = None  # 2D: the training data (M, 2) in model coordinates, when it can be drawn
     fields: list[np.ndarray | None] | None = None  # 2D, when asked: per frame, `denoising_field` at player.field_grid()
     samples: torch.Tensor | None = None  # the chain's end x_0 (N, ...), float32 on the CPU, in model coordinates
+    starts: torch.Tensor | None = None  # joined at t₀: the examples (N, ...) noised into its first state (CPU)
     seconds: float = 0.0
 
     @property
@@ -253,6 +258,20 @@ def ideal_checkpoint(checkpoint: Checkpoint, n: int = IDEAL_POINTS) -> Checkpoin
                    points=points)
 
 
+def starting_examples(checkpoint: Checkpoint, n: int, seed: int) -> torch.Tensor:
+    """n examples of the checkpoint's training data, in model coordinates, for a chain joined at t₀
+    (`core.datasets.training_examples`: 2D points drawn with ``seed``; the first n images of its data set), MNIST's
+    from the bundled digits, which need no data directory. gr.Error when this server cannot have them."""
+    info = checkpoint.data
+    if info.kind == "image" and info.name == "mnist":
+        return images.mnist_digits(n)
+    try:
+        return training_examples(info, checkpoint.points, n, seed=seed)
+    except ValueError as err:
+        raise gr.Error(f"This model cannot start from its training data here: {err}. Untick “start from training "
+                       "data” to sample it from pure noise.") from None
+
+
 def denoising_field(model: torch.nn.Module, schedule: NoiseSchedule, points: torch.Tensor, t: int) -> torch.Tensor:
     """The arrows of the score field at step t ≥ 1, from each point x to the model's denoised guess at this
     step's scale:  √ᾱ_t·x̂₀(x) − x = −√(1 − ᾱ_t)·ε̂(x, t) = (1 − ᾱ_t)·∇ₓ log q_t(x)  (Tweedie's formula).
@@ -265,12 +284,17 @@ def denoising_field(model: torch.nn.Module, schedule: NoiseSchedule, points: tor
 
 def sample_chain(
     checkpoint: Checkpoint, *, method: str, variance: str, eta: float, steps: int | None, n: int, seed: int,
-    n_frames: int = DEFAULT_FRAMES, spacing: str = "uniform", score_field: bool = False, progress: Any = None,
+    n_frames: int = DEFAULT_FRAMES, spacing: str = "uniform", score_field: bool = False,
+    starts: torch.Tensor | None = None, start_t: int | None = None, progress: Any = None,
 ) -> Chain:
     """Run the whole chain once (inference mode) and keep the frames; with ``score_field`` (2D only), also the
-    model's score field (`denoising_field` on `player.field_grid`) at each frame's t; none at t = 0."""
+    model's score field (`denoising_field` on `player.field_grid`) at each frame's t; none at t = 0.
+    With ``starts`` (n examples) and ``start_t``, the chain joins at t₀ = start_t from the examples noised by
+    q(x_t₀ | x_0), x_t₀ = √ᾱ_t₀·x_0 + √(1 − ᾱ_t₀)·ε, with the seed's ε in place of x_T."""
     schedule, info = checkpoint.schedule, checkpoint.data
-    ts = chain_timesteps(schedule, steps, method, spacing)  # type: ignore[arg-type]
+    if (starts is None) != (start_t is None) or (starts is not None and len(starts) != n):
+        raise ValueError(f"a chain joined at t₀ needs both its {n} examples and t₀")
+    ts = chain_timesteps(schedule, steps, method, spacing, start_t)  # type: ignore[arg-type]
     n_states = len(ts) + 1
     keep = frame_indices(n_states, n_frames)
     keep_set = set(keep)
@@ -281,13 +305,17 @@ def sample_chain(
         grid = torch.as_tensor(player.field_grid(), dtype=torch.float32, device=device)
         chain.fields = []
     x_T, generator = initial_noise((n, *info.shape), seed=seed, device=device)
+    if starts is not None:
+        chain.starts = starts.float().cpu()
+        x_T = schedule.q_sample(starts.to(device=device, dtype=x_T.dtype), start_t, x_T)
     convert = (lambda v: v.float().cpu().numpy()) if info.kind == "2d" else _image_pixels
     start = time.perf_counter()
     x_last = x_T
     report_every = max(1, len(ts) // 50)
     with torch.inference_mode():
         for record in iter_sample(checkpoint.model, schedule, x_T, method=method, steps=steps, eta=eta,  # type: ignore[arg-type]
-                                  variance=variance, spacing=spacing, clip_x0=info.clip_x0, generator=generator):
+                                  variance=variance, spacing=spacing, clip_x0=info.clip_x0, generator=generator,
+                                  start_t=start_t):
             j = record.index  # this record's x_t is state j
             if j in keep_set:
                 chain.x.append(convert(record.x_t))
@@ -308,6 +336,9 @@ def sample_chain(
     return chain
 
 
+START_CAPTION = "x₀: the data, before noising"
+
+
 def grid_columns(n: int) -> int:
     """Images per row of an image chain's grids: a square, or nearly."""
     return max(1, math.ceil(math.sqrt(n)))
@@ -315,15 +346,19 @@ def grid_columns(n: int) -> int:
 
 def render(chain: Chain) -> tuple[list, list[str], int]:
     """(browser frames, captions, display width) for the player."""
+    starts = None if chain.starts is None else chain.starts.numpy()
     if chain.kind == "2d":
-        frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts, chain.reference, chain.fields)
+        frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts, chain.reference, chain.fields, starts)
         pinned = player.pinned_points(len(chain.x[0]))
         arrows = " · arrows: x → √ᾱ_t·x̂₀(x)" if chain.fields else ""
+        rings = f"; rings: where they started, at t = {chain.state_ts[0]} before noising" if starts is not None else ""
         return frames, [f"x_t (t = {{t}}){arrows} · lines: {pinned} pinned points over the last "
-                        f"{player.TRAIL_FRAMES} frames", f"predicted x̂₀ (dots: the {pinned} pinned points)"], frames[0].width
+                        f"{player.TRAIL_FRAMES} frames", f"predicted x̂₀ (dots: the {pinned} pinned points{rings})"], frames[0].width
     if chain.kind == "image":
-        frames = player.render_image_frames(chain.x, chain.x0, grid_columns(len(chain.x[0])))
-        return frames, ["x_t (t = {t})", "predicted x̂₀"], 760
+        start = None if starts is None else _image_pixels(chain.starts)
+        frames = player.render_image_frames(chain.x, chain.x0, grid_columns(len(chain.x[0])), start)
+        captions = ["x_t (t = {t})", "predicted x̂₀"]
+        return frames, ([START_CAPTION] if start is not None else []) + captions, 760
     raise ValueError(f"unknown data kind {chain.kind!r}")
 
 
@@ -339,9 +374,11 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     steps = len(chain.state_ts) - 1
     T = checkpoint.schedule.T
     listing = ", ".join(str(t) for t in ts)
+    chain_words = describe_steps(steps, T, spacing) if chain.starts is None else f"{steps} steps from t₀ = {ts[0]}"
     return (
-        f"**{html.escape(checkpoint.name)}** · {method_label}, {describe_steps(steps, T, spacing)} · "
+        f"**{html.escape(checkpoint.name)}** · {method_label}, {chain_words} · "
         f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
+        f"{_start_sentence(chain, checkpoint)}"
         f"{_distance_sentence(data_distance(chain, checkpoint))}{_copies_sentence(chain, checkpoint)} "
         f"{classifier_reading(chain, checkpoint.data)}\n\n"
         f"<details><summary>t of each frame (t = {ts[0]} … {ts[-1]})</summary>{listing}</details>"
@@ -391,6 +428,37 @@ def classifier_reading(chain: Chain, info: DataInfo) -> str:
     )
 
 
+def kept_classes(chain: Chain, info: DataInfo) -> tuple[int, int] | None:
+    """For a chain joined at t₀ on image data with a shipped classifier: (samples read as the same class as the
+    example they started from, samples); None otherwise."""
+    if chain.starts is None or chain.kind != "image":
+        return None
+    before, after = read_samples(chain.starts, info.name), read_samples(chain.samples, info.name)
+    if before is None or after is None:
+        return None
+    return sum(a == b for a, b in zip(before.labels, after.labels)), len(after.labels)
+
+
+def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
+    """For a chain joined at t₀: where it started, and how much of its examples came back."""
+    if chain.starts is None:
+        return ""
+    t0 = chain.state_ts[0]
+    alpha_bar = float(checkpoint.schedule.alpha_bars[t0])
+    where = "the grey data" if chain.kind == "2d" else "the left grid"
+    sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {alpha_bar:.3g}: √ᾱ = {math.sqrt(alpha_bar):.2f} of each example "
+                f"left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {len(chain.starts)} training examples "
+                f"({where}), not from pure noise.")
+    if len(chain.starts) >= 2:
+        ratio = return_ratio(chain.samples, chain.starts)
+        sentence += (f" Return ratio **{ratio:.2f}**: the mean distance from each sample to its own example over "
+                     "that to the others' (0: every sample came back to its own; 1: the noise left nothing of it).")
+    kept = kept_classes(chain, checkpoint.data)
+    if kept is not None:
+        sentence += f" The shipped classifier reads the same class as in its example in **{kept[0]} of {kept[1]}** samples."
+    return sentence
+
+
 def _copies_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
     """For a model of a small set of given points (at most `MAX_COPY_CHECK`): how many samples copy one."""
     points = checkpoint.points
@@ -409,8 +477,9 @@ def _distance_sentence(ratio: float | None) -> str:
 
 
 def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained,
-             progress=gr.Progress()):
-    """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path)."""
+             from_data=False, start_t=None, progress=gr.Progress()):
+    """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path). With ``from_data``,
+    the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`)."""
     checkpoint = load(path, trained)
     if ideal:
         checkpoint = ideal_checkpoint(checkpoint)
@@ -438,15 +507,21 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     n = whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
+    starts, t0 = None, None
+    if from_data:
+        t0 = whole_number(start_t, "t₀, the step the chain starts from", 1, T)
+        starts = starting_examples(checkpoint, n, seed)
     try:
         chain = sample_chain(checkpoint, method=method, variance=variance, eta=eta, steps=steps_value, n=n, seed=seed,
-                             n_frames=n_frames, spacing=spacing, score_field=bool(score_field), progress=progress)
+                             n_frames=n_frames, spacing=spacing, score_field=bool(score_field), starts=starts,
+                             start_t=t0, progress=progress)
     except ValueError as err:
         raise gr.Error(str(err)) from None
     start = time.perf_counter()
     frames, captions, width = render(chain)
+    first = [START_CAPTION] if chain.starts is not None else []
     labelled = None if chain.kind == "2d" else player.labelled_image_frames(
-        frames, [[f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts])  # 2D frames carry their labels
+        frames, [first + [f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts])  # 2D frames carry their labels
     page, gif, mp4, sprite = player.publish(
         frames, chain.frame_ts, key=runs.session_key(request), view="reverse", stem=f"reverse-{checkpoint.name}",
         captions=captions, export_frames=labelled, export_fps=GIF_FPS, max_width=width,
@@ -478,26 +553,38 @@ def after_training(trained, current):
     return gr.Dropdown(choices=choices, value=value), describe(value, trained)
 
 
-def checkpoint_selected(path, trained):
-    """Defaults that suit the checkpoint: all T steps of DDPM for 2D; DDIM 100 steps for images."""
-    info = describe(path, trained)
+def _config(path: str | None) -> dict | None:
     try:
-        config = read_config(path) if path else None
+        return read_config(path) if path else None
     except CheckpointError:
-        config = None
+        return None
+
+
+def start_slider(config: dict | None, current: Any = None) -> gr.Slider:
+    """The t₀ slider for a checkpoint of T steps: 1..T, keeping ``current`` when it fits, else 0.4·T."""
+    T = int((config or {}).get("schedule", {}).get("T", 1000))
+    value = current if isinstance(current, (int, float)) and 1 <= current <= T else max(1, round(DEFAULT_START_SHARE * T))
+    return gr.Slider(minimum=1, maximum=T, value=value)
+
+
+def checkpoint_selected(path, trained, start_t=None):
+    """Defaults that suit the checkpoint: all T steps of DDPM for 2D; DDIM 100 steps for images; t₀ within 1..T."""
+    info = describe(path, trained)
+    config = _config(path)
     if not config:
-        return info, gr.skip(), gr.skip(), gr.skip()
+        return info, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     kind = config.get("data", {}).get("kind")
     T = int(config.get("schedule", {}).get("T", 1000))
     if kind == "image":
-        return info, "ddim", min(100, T), DEFAULT_SAMPLES["image"]
-    return info, "ddpm_small", 0, DEFAULT_SAMPLES["2d"]
+        return info, "ddim", min(100, T), DEFAULT_SAMPLES["image"], start_slider(config, start_t)
+    return info, "ddpm_small", 0, DEFAULT_SAMPLES["2d"], start_slider(config, start_t)
 
 
 def build(trained: gr.State) -> None:
     """Lay out the Reverse tab; ``trained`` is the Train tab's State of this session's checkpoint paths."""
     choices = checkpoint_choices([])
     first = default_checkpoint(choices)
+    first_T = int((_config(first) or {}).get("schedule", {}).get("T", 1000))
     gr.Markdown(
         "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
         "Shipped checkpoints are listed by name; models you train in the **Train** tab are added for this "
@@ -528,6 +615,11 @@ def build(trained: gr.State) -> None:
                                       info="on a grid, at each frame's t: from x to the model's denoised guess "
                                            "√ᾱ_t·x̂₀(x) = x − √(1 − ᾱ_t)·ε̂, along its score ∇log p_t(x) = "
                                            "−ε̂/√(1 − ᾱ_t), the way to likelier points")
+            from_data = gr.Checkbox(value=False, label="Start from training data noised to t₀, not from pure noise",
+                                    info="SDEdit: x_t₀ = √ᾱ·x₀ + √(1 − ᾱ)·ε from real examples, then the chain "
+                                         "below t₀. Small t₀ gives the examples back; large t₀ keeps their rough shape")
+            start_t = gr.Slider(minimum=1, maximum=first_T, value=max(1, round(DEFAULT_START_SHARE * first_T)), step=1,
+                                label="t₀: the step the chain starts from", visible=False, elem_id="reverse-start-t")
             generate_btn = gr.Button("Generate", variant="primary")
         with gr.Column(scale=2):
             view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
@@ -540,10 +632,12 @@ def build(trained: gr.State) -> None:
 
     refresh_btn.click(refresh, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
     trained.change(after_training, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
-    checkpoint.change(checkpoint_selected, [checkpoint, trained], [info, sampler, steps, n], show_progress="hidden",
-                      queue=False)
+    checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t], [info, sampler, steps, n, start_t],
+                      show_progress="hidden", queue=False)
+    from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
     generate_btn.click(
-        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained],
+        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
+                   start_t],
         [view, stats, gif, mp4, sprite],
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         show_progress="minimal",

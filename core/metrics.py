@@ -9,6 +9,11 @@ ratio SW(model, data) / SW(data, data′) at the same sample size: a perfect mod
 Copies (memorisation, e.g. Carlini et al. 2023 for images): the share of samples that lie within a small
 radius of one of the training points. A distribution-level score such as the SW ratio cannot see it: a
 model that returns only copies of its training points matches their distribution perfectly.
+
+Return to the start (a chain joined at t₀ from noised data, SDEdit): how far each sample ends from the example
+x_0 it was noised from, against how far it lies from the others' examples,
+    r = mean_i ‖s_i − x_i‖ / mean_{i≠j} ‖s_i − x_j‖:
+0 when every sample came back to its own example, about 1 when the noise left nothing of it.
 """
 
 from __future__ import annotations
@@ -71,3 +76,18 @@ def copy_fraction(samples: torch.Tensor, training_points: torch.Tensor, radius: 
     nearest = torch.cat([torch.cdist(chunk.float(), training_points.float()).min(dim=1).values
                          for chunk in samples.split(1024)])
     return float((nearest <= radius).float().mean())
+
+
+def return_ratio(samples: torch.Tensor, starts: torch.Tensor, *, max_pairs: int = 1000) -> float:
+    """How close the samples (N, ...) of a chain joined at t₀ came back to the examples (N, ...) they were noised
+    from, pairwise: mean ‖s_i − x_i‖ over mean ‖s_i − x_j‖ (i ≠ j; over the first ``max_pairs`` of each when N is
+    larger). 0: each came back to its own example; ≈ 1: no closer to it than to any other. Needs N ≥ 2."""
+    if samples.shape != starts.shape or len(samples) < 2:
+        raise ValueError(f"samples and starts must have the same shape, with at least 2 of each; got "
+                         f"{tuple(samples.shape)} and {tuple(starts.shape)}")
+    s, x = samples.flatten(1).double().cpu(), starts.flatten(1).double().cpu()
+    own = (s - x).norm(dim=1).mean()
+    s, x = s[:max_pairs], x[:max_pairs]
+    distances = torch.cdist(s, x)
+    others = (distances.sum() - distances.diagonal().sum()) / (len(s) * (len(s) - 1))
+    return float(own / others)

@@ -3,6 +3,11 @@
     python -m core.sample --ckpt checkpoints/swiss_roll --n 2000 --out samples.npy
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 50 --out digits.png
     python -m core.sample --ckpt checkpoints/swiss_roll_cosine --steps 100 --spacing log_snr --out roll.npy
+    python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 100 --start-t 400 --out again.png
+
+``--start-t t₀`` joins the chain at step t₀ from n training examples noised to it (SDEdit; see `core.sampler`)
+instead of from pure noise, and prints the return ratio of `core.metrics` (0: the samples came back to their
+examples; 1: nothing of them is left).
 
 .npy: 2D → (N, 2) in the data's coordinates (those of `core.data.make_toy2d`);
 images → (N, C, H, W) float32 in [−1, 1]. .png: an image grid, or a scatter plot for 2D.
@@ -20,7 +25,9 @@ from torchvision.utils import make_grid
 
 from core.checkpoints import load_checkpoint
 from core.cli import OneLineParser, fail
+from core.datasets import training_examples
 from core.image_data import to_uint8
+from core.metrics import return_ratio
 from core.sampler import METHODS, SPACINGS, VARIANCES, initial_noise, sample
 from core.trainer import resolve_device
 
@@ -40,6 +47,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--eta", type=float, default=0.0, help="DDIM η in [0, 1] (default: 0, deterministic)")
     p.add_argument("--variance", default="small", choices=VARIANCES, help="DDPM σ²: small = β̃ (default), large = β")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--start-t", type=int, metavar="T0",
+                   help="start the chain at step T0 from N training examples noised to it (SDEdit), not from pure "
+                        "noise (2D: drawn with --seed; images: the first N of the data set in $DDPM_DATA_DIR)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--out", required=True, type=Path, help="output file: .npy or .png")
     return p
@@ -68,12 +78,22 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
         ckpt = load_checkpoint(args.ckpt, device=device)
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
+        starts = None
+        if args.start_t is not None:
+            if not 1 <= args.start_t <= ckpt.schedule.T:
+                fail(PROG, f"--start-t must be between 1 and T = {ckpt.schedule.T}, got {args.start_t}")
+            starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed).to(device)
+            x_T = ckpt.schedule.q_sample(starts, args.start_t, x_T)  # x_t0 = √ᾱ·x_0 + √(1 − ᾱ)·ε
         samples = sample(
             ckpt.model, ckpt.schedule, x_T, method=args.method, steps=args.steps, eta=args.eta,
             variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, generator=generator,
+            start_t=args.start_t,
         )
     except ValueError as err:
         fail(PROG, str(err))
+    if starts is not None and args.n >= 2:
+        print(f"return ratio {return_ratio(samples, starts):.3f} (0: the samples came back to the examples they "
+              f"were noised from at t = {args.start_t}; 1: nothing of them is left)", file=sys.stderr)
     samples = ckpt.data.to_data_coordinates(samples.float().cpu())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":

@@ -31,6 +31,11 @@ Ancestral (DDPM) steps then forget the errors as they go. The deterministic DDIM
 (its error grows like ∫ δ dσ̄, with σ̄ = √((1 − ᾱ)/ᾱ) up to 2·10⁴ on the cosine schedule), so it
 needs an ε̂ far more precise at high noise than a small model has, whatever the spacing.
 
+A chain can also join at any t₀ < T (``start_t``): from data noised to x_t₀ ~ q(x_t₀ | x_0) rather than from
+pure noise, it runs the same steps below t₀ (SDEdit, Meng et al. 2022). With an exact ε-predictor it then samples
+p(x_0 | x_t₀): the data that could have been noised into x_t₀. Small t₀ gives x_0 back nearly as it was; large t₀
+keeps only its coarse layout, and at t₀ = T nothing of it.
+
 Randomness comes only from the explicit ``generator``: same seed, same samples.
 """
 
@@ -124,13 +129,22 @@ def log_snr_timesteps(schedule: NoiseSchedule, steps: int | None, method: Method
     return ts
 
 
-def chain_timesteps(schedule: NoiseSchedule, steps: int | None, method: Method, spacing: Spacing = "uniform") -> list[int]:
-    """The timesteps a chain visits: `timesteps` ("uniform") or `log_snr_timesteps` ("log_snr")."""
+def chain_timesteps(
+    schedule: NoiseSchedule, steps: int | None, method: Method, spacing: Spacing = "uniform", start_t: int | None = None
+) -> list[int]:
+    """The timesteps a chain visits: `timesteps` ("uniform") or `log_snr_timesteps` ("log_snr") of a chain of
+    ``steps``; with ``start_t`` (1..T), the chain joined at that step: [start_t] and the chain's timesteps below it."""
     if spacing == "uniform":
-        return timesteps(schedule.T, steps, method)
-    if spacing == "log_snr":
-        return log_snr_timesteps(schedule, steps, method)
-    raise ValueError(f"spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}")
+        ts = timesteps(schedule.T, steps, method)
+    elif spacing == "log_snr":
+        ts = log_snr_timesteps(schedule, steps, method)
+    else:
+        raise ValueError(f"spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}")
+    if start_t is None:
+        return ts
+    if isinstance(start_t, bool) or not isinstance(start_t, int) or not 1 <= start_t <= schedule.T:
+        raise ValueError(f"the chain's first step must be a whole number from 1 to T = {schedule.T}, got {start_t!r}")
+    return [start_t] + [t for t in ts if t < start_t]
 
 
 @dataclass(frozen=True)
@@ -186,10 +200,13 @@ def iter_sample(
     spacing: Spacing = "uniform",
     clip_x0: float | None = None,
     generator: torch.Generator | None = None,
+    start_t: int | None = None,
 ) -> Iterator[StepRecord]:
     """Run the reverse chain from x_T, yielding a `StepRecord` per step (the last has t_prev = 0).
 
     ``spacing``: how a chain of fewer than T steps picks its timesteps (see the module docstring).
+    ``start_t``: the chain joins at this step, and ``x_T`` is then x at t = start_t (e.g. data noised by
+    `NoiseSchedule.q_sample`); it runs [start_t] and the timesteps of the ``steps``-step chain below it.
     ``clip_x0``: clamp x̂_0 to [−clip_x0, clip_x0] (use 1.0 for images in [−1, 1]; None for 2D data).
     ``generator`` drives all sampling noise and must live on x_T's device.
     """
@@ -201,7 +218,7 @@ def iter_sample(
         raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
     if clip_x0 is not None and not clip_x0 > 0:
         raise ValueError(f"clip_x0 must be positive or None, got {clip_x0!r}")
-    ts = chain_timesteps(schedule, steps, method, spacing)
+    ts = chain_timesteps(schedule, steps, method, spacing, start_t)
     plan = _coefficients(schedule, ts, method, variance, float(eta))
     batch = x_T.shape[0]
     x = x_T

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from core.data import make_toy2d
 from tests.conftest import REPO
 
 
@@ -45,6 +46,16 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
             "--spacing", "log_snr", "--out", str(tmp_path / "s3.npy"))
     assert r.returncode == 0, r.stderr
     assert not np.allclose(np.load(tmp_path / "s3.npy"), samples), "log-SNR spacing visits other timesteps"
+
+    # joined at t0 = 3 from 300 moons points (drawn with the seed), the samples come back to them
+    r = run("core.sample", "--ckpt", str(out), "--n", "300", "--seed", "3", "--start-t", "3", "--out", str(tmp_path / "j.npy"))
+    assert r.returncode == 0, r.stderr
+    ratio = float(r.stderr.split("return ratio ")[1].split()[0])
+    assert ratio < 0.1, r.stderr
+    joined, examples = np.load(tmp_path / "j.npy"), make_toy2d("moons", 300, seed=3).numpy()  # toys: data = model units
+    assert joined.shape == (300, 2) and np.median(np.linalg.norm(joined - examples, axis=1)) < 0.3
+    r = run("core.sample", "--ckpt", str(out), "--start-t", "101", "--out", str(tmp_path / "j.npy"))
+    assert r.returncode != 0 and r.stderr.strip() == "python -m core.sample: error: --start-t must be between 1 and T = 100, got 101"
 
     r = run("core.evaluate", "--ckpt", str(out), "--n", "200", "--sampler", "ddim:10", "--sampler", "ddpm:10:log_snr")
     assert r.returncode == 0, r.stderr

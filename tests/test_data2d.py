@@ -1,4 +1,4 @@
-"""2D toy distributions, user point sets, and the sliced-Wasserstein metric."""
+"""2D toy distributions, user point sets, the sliced-Wasserstein metric and the return ratio."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from core.data import (
     TOY2D_NAMES, data_sampler, draw_from, make_toy2d, normalise_points, points_from_csv, points_from_drawing,
 )
 from core.datasets import DEFAULT_TOY_POINTS, load_training_data
-from core.metrics import sliced_wasserstein, sliced_wasserstein_ratio
+from core.metrics import return_ratio, sliced_wasserstein, sliced_wasserstein_ratio
 
 
 @pytest.mark.parametrize("name", TOY2D_NAMES)
@@ -96,6 +96,20 @@ def test_sliced_wasserstein_ratio_separates_good_from_bad() -> None:
     blurred = draw(2000, 99) + 0.3 * torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
     assert sliced_wasserstein_ratio(blurred, draw) > 2
     assert sliced_wasserstein_ratio(torch.randn(2000, 2), draw) > 3
+
+
+def test_return_ratio() -> None:
+    g = torch.Generator().manual_seed(0)
+    starts = torch.randn(3000, 2, generator=g)
+    assert return_ratio(starts, starts) == 0
+    # samples independent of their starts: as far from their own as from any other
+    assert return_ratio(torch.randn(3000, 2, generator=g), starts) == pytest.approx(1, abs=0.05)
+    # two points a distance 1 apart, each sample 0.1 from its own start, 0.9 from the other
+    assert return_ratio(torch.tensor([[0.1], [0.9]]), torch.tensor([[0.0], [1.0]])) == pytest.approx(0.1 / 0.9)
+    images = torch.rand(8, 1, 4, 4, generator=g)
+    assert 0 < return_ratio(images + 0.01, images) < 0.1
+    with pytest.raises(ValueError, match="same shape"):
+        return_ratio(starts[:1], starts[:1])
 
 
 def test_points_from_a_drawing_lie_on_its_ink_with_its_density() -> None:

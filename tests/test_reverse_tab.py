@@ -19,7 +19,7 @@ from app import player, reverse_tab
 from app.images import mnist_digits
 from core.checkpoints import list_checkpoints, save_checkpoint
 from core.data import DataInfo, make_toy2d
-from core.metrics import copy_fraction
+from core.metrics import copy_fraction, return_ratio
 from core.mlp import MLPConfig, MLPDenoiser
 from core.sampler import log_snr_timesteps, timesteps
 from core.schedules import make_schedule
@@ -439,3 +439,91 @@ def test_the_copies_among_the_samples_are_counted_for_small_training_sets(toy_ck
                           few).group(1))
     assert 0 <= share < 50  # a network trained on the whole roll does not copy these 20 points
     assert "copies" not in stats_for(reverse_tab.MAX_COPY_CHECK + 1)  # a denser set: every sample is near a point
+
+
+def test_a_chain_joined_at_t0_starts_from_noised_examples(toy_ckpt):
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    starts = reverse_tab.starting_examples(checkpoint, 500, 3)
+    assert torch.equal(starts, make_toy2d("swiss_roll", 500, seed=3))
+
+    def joined(t0: int) -> reverse_tab.Chain:
+        return reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=500, seed=4,
+                                        n_frames=5, starts=starts, start_t=t0)
+
+    near = joined(5)
+    assert near.state_ts == [5, 4, 3, 2, 1, 0] and torch.equal(near.starts, starts)
+    eps, _ = reverse_tab.initial_noise((500, 2), seed=4)  # the seed's noise, in place of x_T
+    ab = float(checkpoint.schedule.alpha_bars[5])
+    assert np.allclose(near.x[0], math.sqrt(ab) * starts.numpy() + math.sqrt(1 - ab) * eps.numpy(), atol=1e-6)
+    # from a little noise the chain gives the examples back; from t0 = T nothing of them is left
+    assert return_ratio(near.samples, starts) < 0.2
+    assert return_ratio(joined(100).samples, starts) > 0.8
+    with pytest.raises(ValueError, match="both"):
+        reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=500, seed=0,
+                                 starts=starts)
+
+
+def test_joined_at_t0_the_tab_shows_the_start_and_what_came_back(toy_ckpt):
+    page, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 300, 0, 6, "uniform", False, False,
+                                           [str(toy_ckpt)], True, 10, progress=None)
+    assert "Joined at **t₀ = 10**" in stats and "10 steps from t₀ = 10" in stats
+    ratio = float(re.search(r"Return ratio \*\*([\d.]+)\*\*", stats).group(1))
+    assert ratio < 0.35, stats
+    assert "rings: where they started" in page
+    ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
+    assert ts[0] == 10 and ts[-1] == 0
+    for bad in (0, 101, 2.5):
+        with pytest.raises(gr.Error, match="t₀"):
+            reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 5, "uniform", False, False,
+                                 [str(toy_ckpt)], True, bad, progress=None)
+
+
+def test_digits_noised_a_little_keep_their_class_and_noised_a_lot_do_not():
+    """The shipped MNIST model from the bundled digits noised to t0 (DDIM-100 below t0): at t0 = 100 the classifier
+    reads every sample as the digit it started from; from t0 = T they are new digits."""
+    from core.checkpoints import load_checkpoint
+    checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "mnist")
+    starts = reverse_tab.starting_examples(checkpoint, 16, 0)
+    assert torch.equal(starts, mnist_digits(16))
+
+    def kept(t0: int) -> tuple[int, int]:
+        chain = reverse_tab.sample_chain(checkpoint, method="ddim", variance="small", eta=0.0, steps=100, n=16,
+                                         seed=0, n_frames=4, starts=starts, start_t=t0)
+        return reverse_tab.kept_classes(chain, checkpoint.data)
+
+    assert kept(100) == (16, 16)
+    assert kept(1000)[0] <= 6
+
+
+def test_image_chain_joined_at_t0_shows_its_examples_first(image_ckpt, tmp_path, monkeypatch):
+    page, stats, gif, _, _ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 10, 4, 0, 5, "uniform", False,
+                                                  False, [str(image_ckpt)], True, 20, progress=None)
+    assert reverse_tab.START_CAPTION in page and "Joined at **t₀ = 20**" in stats
+    assert "reads the same class as in its example in **" in stats
+    plain_page, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 10, 4, 0, 5, "uniform", False, False,
+                                          [str(image_ckpt)], progress=None)
+    width = lambda markup: int(re.search(r'data-w="(\d+)"', markup).group(1))  # noqa: E731
+    assert width(page) > 1.4 * width(plain_page)  # three grids instead of two
+    monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path / "empty"))
+    cifar = save_checkpoint(tmp_path / "cifar", UNet(unet_config("tiny", 32, 3)), make_schedule("linear", 50),
+                            DataInfo("cifar10", "image", (3, 32, 32)))
+    with pytest.raises(gr.Error, match="cannot start from its training data here: CIFAR-10 not found"):
+        reverse_tab.generate(REQ, str(cifar), "ddim", 0.0, 10, 4, 0, 5, "uniform", False, False, [str(cifar)], True, 20,
+                             progress=None)
+
+
+def test_a_model_without_its_points_cannot_start_from_them(toy_ckpt, tmp_path):
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    old_csv = save_checkpoint(tmp_path / "old_csv", checkpoint.model, checkpoint.schedule,
+                              DataInfo("pts", "2d", (2,), source="pts.csv"))
+    with pytest.raises(gr.Error, match="training points of pts were not kept"):
+        reverse_tab.generate(REQ, str(old_csv), "ddpm_small", 0, 0, 30, 0, 5, "uniform", False, False, [str(old_csv)],
+                             True, 20, progress=None)
+
+
+def test_the_start_slider_follows_the_checkpoint_T(toy_ckpt):
+    config = {"schedule": {"T": 100}}
+    assert reverse_tab.start_slider(config, 400).value == 40 and reverse_tab.start_slider(config, 400).maximum == 100
+    assert reverse_tab.start_slider(config, 70).value == 70
+    *_, slider = reverse_tab.checkpoint_selected(str(toy_ckpt), [str(toy_ckpt)], 250)
+    assert slider.maximum == 100 and slider.value == 40

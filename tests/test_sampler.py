@@ -32,10 +32,14 @@ def ideal_eps(schedule: NoiseSchedule):
     return model
 
 
-def propagate(schedule: NoiseSchedule, ts: list[int], method: str, variance: str = "small", eta: float = 0.0):
-    """Exact (mean, var) of the chain output per dimension, starting from x_T ~ N(0, 1)."""
+def propagate(schedule: NoiseSchedule, ts: list[int], method: str, variance: str = "small", eta: float = 0.0,
+              start: torch.Tensor | None = None):
+    """Exact (mean, var) of the chain output per dimension, starting from x_T ~ N(0, 1), or from the point
+    ``start`` (variance 0) at ts[0]."""
     ab = [float(a) for a in schedule.alpha_bars]
     mean, var = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    if start is not None:
+        mean, var = start.double(), torch.zeros(2, dtype=torch.float64)
     mu, s2 = MU.double(), STD.double() ** 2
     for t, s in zip(ts, ts[1:] + [0]):
         a_t, a_s = ab[t], ab[s]
@@ -95,6 +99,45 @@ def test_gaussian_data_moments(name: str, options: dict, data_tolerance: float) 
     #    known discretisation error (few-step samplers shrink the variance of Gaussian data)
     assert torch.allclose(mean, MU.double(), atol=0.02)
     assert torch.allclose(std, STD.double(), rtol=data_tolerance)
+
+
+@pytest.mark.parametrize("t0, options, tolerance", [
+    (40, dict(method="ddpm"), 0.06), (300, dict(method="ddpm"), 0.02), (700, dict(method="ddpm"), 0.02),
+    (300, dict(method="ddim", steps=100, eta=1.0), 0.1), (500, dict(method="ddpm", steps=50, spacing="log_snr"), 0.15),
+])
+def test_chain_joined_at_t0_samples_the_posterior_of_its_start(t0: int, options: dict, tolerance: float) -> None:
+    """SDEdit: joined at t0 from one fixed x_t0 = c, the chain with the exact ε* samples p(x_0 | x_t0 = c). For
+    Gaussian data that posterior is N(m, v) per dimension, v = 1/(1/s² + ᾱ/(1 − ᾱ)), m = v·(μ/s² + √ᾱ·c/(1 − ᾱ)).
+    (Strided chains shrink the variance a little, as from x_T; deterministic DDIM maps c to one point.)"""
+    schedule = make_schedule("linear", 1000)
+    c = torch.tensor([0.4, 1.0])
+    generator = torch.Generator().manual_seed(5)
+    out = sample(ideal_eps(schedule), schedule, c.expand(N, 2).clone(), start_t=t0, generator=generator,
+                 **options).double()
+    ts = chain_timesteps(schedule, options.get("steps"), options["method"], options.get("spacing", "uniform"), t0)
+    assert ts[0] == t0 and ts[1] < t0
+    mean, var = propagate(schedule, ts, options["method"], eta=options.get("eta", 0.0), start=c)
+    assert torch.allclose(out.mean(0), mean, atol=4 * float(var.sqrt().max()) / math.sqrt(N))
+    assert torch.allclose(out.std(0), var.sqrt(), rtol=0.03)
+    a, s2 = float(schedule.alpha_bars[t0]), STD.double() ** 2
+    v = 1 / (1 / s2 + a / (1 - a))
+    m = v * (MU.double() / s2 + math.sqrt(a) * c.double() / (1 - a))
+    assert torch.allclose(out.mean(0), m, atol=0.02 + 4 * float(v.sqrt().max()) / math.sqrt(N))
+    assert torch.allclose(out.std(0), v.sqrt(), rtol=tolerance)
+
+
+def test_chain_joined_at_t0_runs_the_chain_below_it() -> None:
+    schedule = make_schedule("linear", 100)
+    assert chain_timesteps(schedule, None, "ddpm", start_t=30) == list(range(30, 0, -1))
+    assert chain_timesteps(schedule, 10, "ddim", start_t=50) == [50] + [t for t in timesteps(100, 10, "ddim") if t < 50]
+    assert chain_timesteps(schedule, 10, "ddim", start_t=100) == timesteps(100, 10, "ddim")
+    assert chain_timesteps(schedule, None, "ddpm", start_t=1) == [1]
+    x, g = initial_noise((4, 2), seed=0)
+    records = list(iter_sample(ideal_eps(schedule), schedule, x, start_t=20, generator=g))
+    assert [r.t for r in records] == list(range(20, 0, -1)) and torch.equal(records[0].x_t, x)
+    for bad in (0, 101, 2.5, True):
+        with pytest.raises(ValueError, match="first step"):
+            chain_timesteps(schedule, None, "ddpm", start_t=bad)
 
 
 def test_records_and_last_step() -> None:

@@ -351,7 +351,7 @@ def render(chain: Chain) -> tuple[list, list[str], int]:
         frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts, chain.reference, chain.fields, starts)
         pinned = player.pinned_points(len(chain.x[0]))
         arrows = " · arrows: x → √ᾱ_t·x̂₀(x)" if chain.fields else ""
-        rings = f"; rings: where they started, at t = {chain.state_ts[0]} before noising" if starts is not None else ""
+        rings = "; rings: their x₀ before noising" if starts is not None else ""
         return frames, [f"x_t (t = {{t}}){arrows} · lines: {pinned} pinned points over the last "
                         f"{player.TRAIL_FRAMES} frames", f"predicted x̂₀ (dots: the {pinned} pinned points{rings})"], frames[0].width
     if chain.kind == "image":
@@ -451,8 +451,8 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
                 f"({where}), not from pure noise.")
     if len(chain.starts) >= 2:
         ratio = return_ratio(chain.samples, chain.starts)
-        sentence += (f" Return ratio **{ratio:.2f}**: the mean distance from each sample to its own example over "
-                     "that to the others' (0: every sample came back to its own; 1: the noise left nothing of it).")
+        sentence += (f" Return ratio **{ratio:.2f}** (each sample's distance to its own example over that to the "
+                     "others': 0, all came back; 1, nothing of them is left).")
     kept = kept_classes(chain, checkpoint.data)
     if kept is not None:
         sentence += f" The shipped classifier reads the same class as in its example in **{kept[0]} of {kept[1]}** samples."

@@ -314,6 +314,17 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.locator("#reverse-player canvas").click()
     p.wait_for_selector('#reverse-player .ddpm-player[data-playing="0"]')
     assert p.locator("text=sampled in").count() >= 1  # the stats line
+    # start from training data noised to t0: the t0 slider shows only then; the chain then begins at t0
+    start_t = p.locator("#reverse-start-t")
+    assert not start_t.is_visible()
+    p.get_by_label("Start from training data noised to t₀, not from pure noise").check()
+    start_t.locator("input[type=number]").wait_for(state="visible")
+    start_t.locator("input[type=number]").fill("20")
+    start_t.locator("input[type=number]").press("Enter")
+    p.get_by_role("button", name="Generate").click()
+    p.wait_for_selector('#reverse-player .ddpm-player[data-ts^="20,"][data-ready="1"]', timeout=60_000)
+    assert p.locator("text=Joined at").count() >= 1 and "rings: their x₀ before noising" in p.locator(
+        "#reverse-player .pl-caption").inner_text()
     page.shot("reverse")
     page.assert_clean("Reverse tab after Generate and Pause")
     timings["reverse"] = time.perf_counter() - start

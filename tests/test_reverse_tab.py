@@ -469,7 +469,7 @@ def test_joined_at_t0_the_tab_shows_the_start_and_what_came_back(toy_ckpt):
     assert "Joined at **t₀ = 10**" in stats and "10 steps from t₀ = 10" in stats
     ratio = float(re.search(r"Return ratio \*\*([\d.]+)\*\*", stats).group(1))
     assert ratio < 0.35, stats
-    assert "rings: where they started" in page
+    assert "rings: their x₀ before noising" in page
     ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
     assert ts[0] == 10 and ts[-1] == 0
     for bad in (0, 101, 2.5):

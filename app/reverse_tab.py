@@ -7,9 +7,9 @@ about `DEFAULT_FRAMES` evenly spaced states (the first, x_T, and the last, x_0, 
 rendered to small frames on one PNG sprite sheet and played by `app.player` in the browser (a
 canvas driven by requestAnimationFrame), so playback is smooth whatever the server. The same frames download as a GIF (and MP4 when imageio-ffmpeg is there).
 
-Two teaching options for 2D models: the score field, arrows on a grid at each frame's t
-(`denoising_field`); and the ideal denoiser of a few of the training points in place of the network
-(`ideal_checkpoint`, `core.ideal`), whose samples can only be copies of those points. For every model, the
+Two teaching options: the score field of 2D models, arrows on a grid at each frame's t (`denoising_field`);
+and the ideal denoiser of a few training examples (points or images) in place of the network
+(`ideal_checkpoint`, `core.ideal`), whose samples can only be copies of those examples. For every model, the
 chain can start from training examples noised to t₀ instead of from pure noise (SDEdit, Meng et al. 2022;
 `starting_examples`): how much of an example survives the noise of step t₀.
 
@@ -57,7 +57,9 @@ DEFAULT_CHECKPOINT = "swiss_roll_linear"  # shown first when shipped (see `defau
 DEFAULT_FRAMES = 80
 REFERENCE_POINTS = 2000  # training points drawn (grey) beneath a 2D chain
 IDEAL_POINTS = 200  # training points of the ideal denoiser: few enough that its copies show as dots
-COPY_RADIUS = 0.01  # a sample this close to a training point is a copy (model units: data of unit spread)
+IDEAL_IMAGES = 64  # training images of the ideal denoiser (MNIST: all the bundled digits)
+COPY_RADIUS = 0.01  # a 2D sample this close to a training point is a copy (model units: data of unit spread)
+IMAGE_COPY_RMS = 0.05  # an image this close (root-mean-square over pixels in [−1, 1]) to a training image is a copy
 MAX_COPY_CHECK = 500  # copies are counted for training sets up to this size (denser sets are closer than the radius)
 MIN_FRAMES, MAX_FRAMES = 2, 150
 DEFAULT_START_SHARE = 0.4  # a chain joined at t₀ starts by default at t₀ = 0.4·T
@@ -242,31 +244,36 @@ def model_device(checkpoint: Checkpoint) -> torch.device:
     return next(itertools.chain(checkpoint.model.parameters(), checkpoint.model.buffers())).device
 
 
-def ideal_checkpoint(checkpoint: Checkpoint, n: int = IDEAL_POINTS) -> Checkpoint:
-    """The checkpoint with its network replaced by the ideal denoiser (`core.ideal.IdealDenoiser`) of ``n``
-    of its training points (a toy's, drawn with seed 0, or the stored ones), under the same schedule. Its
-    data are those n points: the chain draws them in grey and measures its samples against them.
-    gr.Error for image models and for 2D data that cannot be drawn."""
-    if checkpoint.data.kind != "2d":
-        raise gr.Error("The ideal denoiser is shown for 2D models only: untick it to sample this image model.")
-    draw = checkpoint.data_sampler()
-    if draw is None:
-        raise gr.Error(f"{checkpoint.name} keeps no training points to build the ideal denoiser from.")
-    points = draw(n, 0)
-    data = replace(checkpoint.data, source=f"{n} training points of {checkpoint.data.name}")
-    return replace(checkpoint, model=IdealDenoiser(points, checkpoint.schedule).to(model_device(checkpoint)), data=data,
-                   points=points)
+def examples_here(checkpoint: Checkpoint, n: int, seed: int) -> torch.Tensor:
+    """n examples of the checkpoint's training data, in model coordinates (`core.datasets.training_examples`: 2D
+    points drawn with ``seed``; the first n images of its data set), MNIST's from the bundled digits, which need
+    no data directory. ValueError, with the reason, when this server cannot have them."""
+    if checkpoint.data.kind == "image" and checkpoint.data.name == "mnist":
+        return images.mnist_digits(n)
+    return training_examples(checkpoint.data, checkpoint.points, n, seed=seed)
+
+
+def ideal_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
+    """The checkpoint with its network replaced by the ideal denoiser (`core.ideal.IdealDenoiser`) of a few of
+    its training examples (`examples_here` with seed 0: `IDEAL_POINTS` 2D points, or `IDEAL_IMAGES` images),
+    under the same schedule. Its data are those examples: a 2D chain draws them in grey and measures its samples
+    against them; copies of them are counted. gr.Error when the examples cannot be had here."""
+    info = checkpoint.data
+    n = IDEAL_POINTS if info.kind == "2d" else IDEAL_IMAGES
+    try:
+        examples = examples_here(checkpoint, n, 0)
+    except ValueError as err:
+        raise gr.Error(f"The ideal denoiser needs training examples, and this server has none: {err}.") from None
+    data = replace(info, source=f"{n} training {'points' if info.kind == '2d' else 'images'} of {info.name}")
+    return replace(checkpoint, model=IdealDenoiser(examples, checkpoint.schedule).to(model_device(checkpoint)), data=data,
+                   points=examples)
 
 
 def starting_examples(checkpoint: Checkpoint, n: int, seed: int) -> torch.Tensor:
-    """n examples of the checkpoint's training data, in model coordinates, for a chain joined at t₀
-    (`core.datasets.training_examples`: 2D points drawn with ``seed``; the first n images of its data set), MNIST's
-    from the bundled digits, which need no data directory. gr.Error when this server cannot have them."""
-    info = checkpoint.data
-    if info.kind == "image" and info.name == "mnist":
-        return images.mnist_digits(n)
+    """n examples of the checkpoint's training data (`examples_here`) for a chain joined at t₀; gr.Error when this
+    server cannot have them."""
     try:
-        return training_examples(info, checkpoint.points, n, seed=seed)
+        return examples_here(checkpoint, n, seed)
     except ValueError as err:
         raise gr.Error(f"This model cannot start from its training data here: {err}. Untick “start from training "
                        "data” to sample it from pure noise.") from None
@@ -460,13 +467,19 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
 
 
 def _copies_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
-    """For a model of a small set of given points (at most `MAX_COPY_CHECK`): how many samples copy one."""
+    """For a model of a small set of given examples (at most `MAX_COPY_CHECK`: a 2D model's points, the ideal
+    denoiser's examples): how many samples copy one."""
     points = checkpoint.points
     if points is None or len(points) > MAX_COPY_CHECK:
         return ""
-    share = copy_fraction(chain.samples, points, COPY_RADIUS)
-    return (f" **{share:.0%}** of the samples are copies: within {COPY_RADIUS:g} of one of the "
-            f"{len(points)} training points (grey). The ratio above cannot tell copies from new points.")
+    if chain.kind == "2d":
+        share = copy_fraction(chain.samples, points, COPY_RADIUS)
+        return (f" **{share:.0%}** of the samples are copies: within {COPY_RADIUS:g} of one of the "
+                f"{len(points)} training points (grey). The ratio above cannot tell copies from new points.")
+    radius = IMAGE_COPY_RMS * math.sqrt(points[0].numel())  # an RMS difference over the pixels, as a Euclidean radius
+    share = copy_fraction(chain.samples.flatten(1), points.flatten(1).cpu(), radius)
+    return (f" **{share:.0%}** of the samples are copies of one of the {len(points)} training images (within a "
+            f"root-mean-square difference of {IMAGE_COPY_RMS:g} per pixel).")
 
 
 def _distance_sentence(ratio: float | None) -> str:
@@ -529,7 +542,8 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     render_s = time.perf_counter() - start
     label = f"DDIM, η = {eta:g}" if method == "ddim" else {v: k for k, v in SAMPLERS}[sampler]
     if ideal:
-        label = f"the ideal denoiser of {len(checkpoint.points)} of its training points in place of its network · {label}"
+        examples = "points" if kind == "2d" else "images"
+        label = f"the ideal denoiser of {len(checkpoint.points)} of its training {examples} in place of its network · {label}"
     return page, stats_markdown(chain, checkpoint, label, n, render_s, spacing), gif, mp4, sprite
 
 
@@ -607,10 +621,10 @@ def build(trained: gr.State) -> None:
                 n = gr.Number(value=DEFAULT_SAMPLES["2d"], precision=0, label="Samples", minimum=1)
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
             n_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Frames in the animation")
-            ideal = gr.Checkbox(value=False, label=f"2D: the ideal denoiser of {IDEAL_POINTS} training points in "
-                                                  "place of the network",
+            ideal = gr.Checkbox(value=False, label=f"The ideal denoiser in place of the network (of {IDEAL_POINTS} "
+                                                  f"training points, or {IDEAL_IMAGES} images)",
                                 info="the perfect fit of a finite training set, ε* in closed form: its samples can "
-                                     "only be copies of those points; a trained network's fall between them too")
+                                     "only be copies of those examples; a trained network's fall between them too")
             score_field = gr.Checkbox(value=False, label="2D: show the score field (arrows)",
                                       info="on a grid, at each frame's t: from x to the model's denoised guess "
                                            "√ᾱ_t·x̂₀(x) = x − √(1 − ᾱ_t)·ε̂, along its score ∇log p_t(x) = "

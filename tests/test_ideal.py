@@ -89,3 +89,25 @@ def test_bad_points_are_refused():
         IdealDenoiser(torch.zeros(0, 2), SCHEDULE)
     with pytest.raises(ValueError, match="non-empty"):
         IdealDenoiser(torch.zeros(5), SCHEDULE)
+
+
+def test_examples_of_any_shape_are_compared_as_vectors_in_float64():
+    """Images (N, C, H, W): near t = 1 the weights of 784-pixel examples are differences of terms ~1e7, which
+    float32 logits would get wrong by up to 0.07 in x̂_0 between two near-equidistant digits."""
+    images = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    model = IdealDenoiser(images, SCHEDULE)
+    flat = IdealDenoiser(images.flatten(1), SCHEDULE)
+    x = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(5))
+    for t in (1, 3, 100):
+        out = model(x, _t(t, 5))
+        assert out.shape == x.shape and out.dtype == torch.float32
+        torch.testing.assert_close(out.flatten(1), flat(x.flatten(1), _t(t, 5)))
+    # halfway between two images at t = 1 the weights are set by their tiny difference in distance, exactly
+    a = float(SCHEDULE.alpha_bars[1])
+    mid = math.sqrt(a) * (0.5 * images[0] + 0.5 * images[1]) + 1e-3 * (images[0] - images[1])
+    w = torch.softmax(-((mid.double().flatten() - math.sqrt(a) * images[:2].double().flatten(1)) ** 2).sum(1)
+                      / (2 * (1 - a)), dim=0)
+    expected = (w[:, None] * images[:2].double().flatten(1)).sum(0)
+    torch.testing.assert_close(model.x0_mean(mid[None], _t(1, 1)).double().flatten(), expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="x_t must be"):
+        model(torch.zeros(2, 784), _t(5, 2))

@@ -392,7 +392,7 @@ def test_chain_can_carry_the_score_field_of_each_frame(toy_ckpt, image_ckpt):
     assert "arrows" in captions[0] and "arrows" not in plain_captions[0]
 
 
-def test_the_ideal_denoiser_of_200_training_points_replaces_the_network_and_copies_them(toy_ckpt, image_ckpt, tmp_path):
+def test_the_ideal_denoiser_of_200_training_points_replaces_the_network_and_copies_them(toy_ckpt, tmp_path):
     checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
     # T = 1000: the last step's noise, √(1 − ᾱ_1) = 0.01, is below the spacing of 200 points (T = 100: 0.03)
     long_path = save_checkpoint(tmp_path / "long", checkpoint.model, make_schedule("linear", 1000), checkpoint.data)
@@ -414,12 +414,9 @@ def test_the_ideal_denoiser_of_200_training_points_replaces_the_network_and_copi
     _, plain, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 300, 0, 5, "uniform", False, False,
                                         [str(toy_ckpt)], progress=None)
     assert "copies" not in plain and "ideal" not in plain
-    with pytest.raises(gr.Error, match="2D models only"):
-        reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0, 5, 4, 0, 5, "uniform", False, True, [str(image_ckpt)],
-                             progress=None)
     old_csv = save_checkpoint(tmp_path / "old_csv", checkpoint.model, checkpoint.schedule,
                               DataInfo("pts", "2d", (2,), source="pts.csv"))
-    with pytest.raises(gr.Error, match="keeps no training points"):
+    with pytest.raises(gr.Error, match="ideal denoiser needs training examples.*training points of pts were not kept"):
         reverse_tab.generate(REQ, str(old_csv), "ddpm_small", 0, 0, 30, 0, 5, "uniform", False, True, [str(old_csv)],
                              progress=None)
 
@@ -527,3 +524,27 @@ def test_the_start_slider_follows_the_checkpoint_T(toy_ckpt):
     assert reverse_tab.start_slider(config, 70).value == 70
     *_, slider = reverse_tab.checkpoint_selected(str(toy_ckpt), [str(toy_ckpt)], 250)
     assert slider.maximum == 100 and slider.value == 40
+
+
+def test_the_ideal_denoiser_of_64_digits_returns_copies_of_them(image_ckpt, tmp_path, monkeypatch):
+    """In place of an image model: the ideal denoiser of the 64 bundled digits; every sample is one of them."""
+    checkpoint = reverse_tab.load(str(image_ckpt), [str(image_ckpt)])
+    ideal = reverse_tab.ideal_checkpoint(checkpoint)
+    assert torch.equal(ideal.points, mnist_digits(reverse_tab.IDEAL_IMAGES)) and ideal.data.kind == "image"
+    chain = reverse_tab.sample_chain(ideal, method="ddim", variance="small", eta=0.0, steps=10, n=12, seed=0, n_frames=4)
+    nearest = torch.cdist(chain.samples.flatten(1), ideal.points.flatten(1)).min(dim=1).values
+    assert float(nearest.max()) < 0.05  # copies: a root-mean-square difference under 0.002 per pixel
+    assert float(chain.samples.flatten(1).std(dim=0).mean()) > 0.3  # of several digits, not one
+    _, stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0, 10, 12, 0, 4, "uniform", False, True,
+                                        [str(image_ckpt)], progress=None)
+    assert "**100%** of the samples are copies of one of the 64 training images" in stats
+    assert "the ideal denoiser of 64 of its training images in place of its network" in stats
+    _, network, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0, 10, 12, 0, 4, "uniform", False, False,
+                                          [str(image_ckpt)], progress=None)
+    assert "copies" not in network  # the network's training set is not at hand: no count
+    monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path / "empty"))
+    cifar = save_checkpoint(tmp_path / "cifar", UNet(unet_config("tiny", 32, 3)), make_schedule("linear", 50),
+                            DataInfo("cifar10", "image", (3, 32, 32)))
+    with pytest.raises(gr.Error, match="ideal denoiser needs training examples.*CIFAR-10 not found"):
+        reverse_tab.generate(REQ, str(cifar), "ddim", 0.0, 10, 4, 0, 5, "uniform", False, True, [str(cifar)],
+                             progress=None)

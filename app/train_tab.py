@@ -459,26 +459,32 @@ def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor):
     raise ValueError(f"unknown data kind {kind!r}")
 
 
-def training_data_figure(name: str, own: OwnPoints | None = None, n_points: int = DEFAULT_TOY_POINTS):
+def training_data_figure(name: str, own: OwnPoints | None = None, n_points: int = DEFAULT_TOY_POINTS, seed: int = 0):
     """The preview plot's figure before a run on data ``name``: its training data alone (2D: the ``n_points``
-    points a run with the default seed draws; OWN_POINTS: the session's own points, ``own``)."""
+    points a run with ``seed`` draws; OWN_POINTS: the session's own points, ``own``)."""
     kind = data_kind_of(name)
     if name == OWN_POINTS:
         return preview_figure(kind, None, own.points) if own is not None else figures.points_figure(
             None, height=PREVIEW_HEIGHT, top=LABEL_ROOM)
-    data = load_training_data(name, n_points=n_points, seed=0)[0] if kind == "2d" else dataset_images(name, PREVIEW_IMAGES)
+    data = load_training_data(name, n_points=n_points, seed=seed)[0] if kind == "2d" else dataset_images(name, PREVIEW_IMAGES)
     return preview_figure(kind, None, data)
 
 
-def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_points=DEFAULT_TOY_POINTS):
-    """When the data (or a toy's number of points) changes: show it in the preview plot, unless this session's run
-    is using that plot."""
+def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_points=DEFAULT_TOY_POINTS, seed=0):
+    """When the data (or a toy's number of points, or the seed that draws them) changes: show it in the preview
+    plot, unless this session's run is using that plot."""
     if name == OWN_POINTS:
         return _unless_running(request, own_points_plot(own))
     if name in TOY2D_NAMES:
         n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS)
-    return _unless_running(request, gr.Plot(training_data_figure(name, n_points=n_points),
+        seed = controls.whole_number(seed, "Seed", 0, 2**31 - 1)
+    return _unless_running(request, gr.Plot(training_data_figure(name, n_points=n_points, seed=seed),
                                             label=DATA_LABELS[data_kind_of(name)]))
+
+
+def seed_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points, seed):
+    """A new seed draws another set of a toy's points: show it (other data do not depend on the seed)."""
+    return show_training_data(request, name, own, n_points, seed) if name in TOY2D_NAMES else gr.skip()
 
 
 # ----- the run ------------------------------------------------------------------------------------
@@ -766,27 +772,33 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
     """Show the checkpoint's data, model and schedule (locked while it is picked) and propose a lower
     learning rate; back to editable controls for a new model. The data choice follows the checkpoint: its
     toy (and its number of training points) or image data set, or for given points (a drawing, a CSV) the
-    session's own points, which become the checkpoint's when there are none (the drawing box was cleared).
-    Outputs: info, data, training points, schedule, T, model, lr, own points, preview."""
+    session's own points, which become the checkpoint's when there are none (the drawing box was cleared). A toy
+    set of another size than the usual (e.g. 20 points) also sets the seed it was drawn with, so that the run
+    continues on that very set.
+    Outputs: info, data, training points, seed, schedule, T, model, lr, own points, preview."""
     locked = dict(interactive=False)
     if not start_from or not allowed(start_from, trained):
         unlocked = gr.update(interactive=True)
-        return "", gr.skip(), gr.skip(), unlocked, unlocked, unlocked, gr.skip(), gr.skip(), gr.skip()
+        return "", gr.skip(), gr.skip(), gr.skip(), unlocked, unlocked, unlocked, gr.skip(), gr.skip(), gr.skip()
     try:
         config = read_config(start_from)
         data, schedule, training = config["data"]["name"], config["schedule"], config.get("training", {})
         model = model_name(config)
         checkpoint = CACHE.get(Path(start_from)) if config["data"].get("kind") == "2d" else None
     except (CheckpointError, KeyError, TypeError):
-        return ("This checkpoint cannot be read.", *[gr.skip()] * 8)
+        return ("This checkpoint cannot be read.", *[gr.skip()] * 9)
     known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))
     lr = training.get("lr")
     info = (f"{describe(start_from, trained)}\n\nTraining continues from these weights with the same model and "
             "noise schedule, and a fresh optimiser (warm-up, then cosine decay).")
     data_choice, restored, preview = (data if known_data else gr.skip()), gr.skip(), gr.skip()
-    size, toy_size = training.get("data_size"), gr.skip()
+    size, toy_size, seed = training.get("data_size"), gr.skip(), gr.skip()
     if data in TOY2D_NAMES and isinstance(size, int) and 1 <= size <= MAX_TOY_POINTS:  # continue on as many
-        toy_size, preview = size, show_training_data(request, data, own, size)
+        toy_size, drawn_with = size, 0
+        if size != DEFAULT_TOY_POINTS and isinstance(training.get("seed"), int):  # that very set: its seed
+            seed = drawn_with = training["seed"]
+            info += f" Its {size:,} training points are drawn again with seed {seed}."
+        preview = show_training_data(request, data, own, size, drawn_with)
     points = None if checkpoint is None else checkpoint.points
     if points is not None and not known_data:  # trained on given points: continue on own points
         data_choice = OWN_POINTS
@@ -802,6 +814,7 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
         info,
         data_choice,
         toy_size,
+        seed,
         gr.update(value=schedule["name"], **locked),
         gr.update(value=int(schedule["T"]), **locked),
         gr.update(value=model, **locked) if model in {v for _, v in MODEL_CHOICES} else gr.update(**locked),
@@ -883,10 +896,12 @@ def build(own: gr.State) -> gr.State:
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)
     data.change(kind_defaults, [data, start_from], [model, steps, batch, lr], show_progress="hidden", queue=False)
-    data.change(show_training_data, [data, own, n_points], preview, show_progress="hidden", queue=False)
+    data.change(show_training_data, [data, own, n_points, seed], preview, show_progress="hidden", queue=False)
     data.change(lambda name: gr.Number(visible=name in TOY2D_NAMES), data, n_points, show_progress="hidden",
                 queue=False)
-    gr.on([n_points.submit, n_points.blur], show_training_data, [data, own, n_points], preview,
+    gr.on([seed.submit, seed.blur], seed_changed, [data, own, n_points, seed], preview, show_progress="hidden",
+          queue=False)
+    gr.on([n_points.submit, n_points.blur], show_training_data, [data, own, n_points, seed], preview,
           show_progress="hidden", queue=False)
     data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
                 queue=False)
@@ -896,8 +911,8 @@ def build(own: gr.State) -> gr.State:
     csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden").failure(
         lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves the box
     start_from.change(start_from_selected, [start_from, trained, own],
-                      [start_info, data, n_points, schedule_name, T, model, lr, own, preview], show_progress="hidden",
-                      queue=False)
+                      [start_info, data, n_points, seed, schedule_name, T, model, lr, own, preview],
+                      show_progress="hidden", queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 
     inputs = [data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points, trained, own,

@@ -146,6 +146,8 @@ class Run:
     reason: str = ""  # "finished", "stopped", "time limit", "diverged" or "error"
     final_preview: Any = None  # the UI's picture of samples from the saved weights, once ``previewed`` is set
     previewed: threading.Event = field(default_factory=threading.Event)  # set after ``done``, by the run's thread
+    # set when the session shows other data in the preview after ``done``: the final preview must not replace it
+    preview_replaced: threading.Event = field(default_factory=threading.Event)
 
     def request_stop(self) -> None:
         self.stop_requested.set()

@@ -191,7 +191,15 @@ def csv_uploaded(request: gr.Request, path: str | None):
 
 
 def _unless_running(request: gr.Request, update: Any) -> Any:
-    return gr.skip() if runs.REGISTRY.active(runs.session_key(request)) is not None else update
+    """A preview ``update`` the user asked for (other data), unless this session's run is using the preview. Once
+    shown, the last run's final preview, which may still be on its way, must not replace it."""
+    key = runs.session_key(request)
+    if runs.REGISTRY.active(key) is not None:
+        return gr.skip()
+    last = runs.REGISTRY.last(key)
+    if last is not None:
+        last.preview_replaced.set()
+    return update
 
 
 # ----- input checks ------------------------------------------------------------------------------
@@ -729,7 +737,9 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         final_loss, with_run = loss_figure(losses, min_snr_gamma=gamma), _with_checkpoint(trained, run.checkpoint)
         final_error = error_by_t_figure(last.bucket_loss, plan.schedule.T) if last else gr.skip()
         yield final_status, final_loss, preview_update, final_error, with_run
-        if run.previewed.wait(STOP_WAIT_SECONDS) and run.final_preview is not None:  # drawn by the run's thread
+        if run.previewed.wait(STOP_WAIT_SECONDS) and run.preview_replaced.is_set():
+            return  # the user has shown other data in the preview meanwhile
+        if run.final_preview is not None:  # drawn by the run's thread
             yield final_status, final_loss, run.final_preview, final_error, with_run
         elif not previewed:  # the label still promises samples that will not come
             yield final_status, final_loss, gr.Plot(None, label=NO_PREVIEW_LABEL), final_error, with_run
@@ -754,7 +764,7 @@ def preview_after_stop(request: gr.Request):
     run = runs.REGISTRY.last(runs.session_key(request))
     if run is None or run.checkpoint is None or not run.previewed.wait(STOP_WAIT_SECONDS):
         return gr.skip()
-    return run.final_preview if run.final_preview is not None else gr.skip()
+    return run.final_preview if run.final_preview is not None and not run.preview_replaced.is_set() else gr.skip()
 
 
 def kind_defaults(data: str, start_from: str):

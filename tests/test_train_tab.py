@@ -131,6 +131,25 @@ def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
     assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))  # no gaps, no overlaps
 
 
+def test_data_shown_after_the_run_ended_is_not_replaced_by_its_late_final_preview(isolated):
+    """The run's final samples take seconds after it ends; data the user picks meanwhile stays in the preview."""
+    gen = train_tab.train_run(req("alice"), *args(steps=20))
+    outputs = []
+    for output in gen:
+        outputs.append(output)
+        if "Finished after 20 steps" in output[0]:
+            break  # the run is over; its final preview is still on its way
+    picked = train_tab.show_training_data(req("alice"), "moons", None)
+    assert picked.label == train_tab.DATA_LABELS["2d"]
+    assert list(gen) == []  # no later output replaces the moons
+    assert train_tab.preview_after_stop(req("alice")) == gr.skip()
+    # without a pick, the final preview comes
+    last = drain(train_tab.train_run(req("alice"), *args(steps=20)))[-1][2]
+    assert last.label.startswith("Samples from the saved (EMA) weights after 20 steps")
+    assert train_tab.show_training_data(req("bob"), "moons", None).label == train_tab.DATA_LABELS["2d"]
+    assert not runs.REGISTRY.last("alice").preview_replaced.is_set()  # bob's pick is not alice's
+
+
 def test_preview_plot_says_when_the_first_samples_come():
     assert train_tab.upcoming_previews(TrainConfig(steps=3000, preview_every=150)) == \
         "Samples from the EMA weights: the first after step 150, then every 150 steps"

@@ -289,7 +289,6 @@ def labelled_image_frames(frames: Sequence[PIL.Image.Image], labels: Sequence[Se
         return []
     width, height = frames[0].size
     scale = max(1, -(-GIF_MIN_WIDTH // width))
-    font = _font(16)[0]
     band = 28
     out = []
     for frame, captions in zip(frames, labels):
@@ -297,11 +296,22 @@ def labelled_image_frames(frames: Sequence[PIL.Image.Image], labels: Sequence[Se
         canvas = PIL.Image.new("RGB", (big.width, big.height + band), "white")
         canvas.paste(big, (0, band))
         draw = PIL.ImageDraw.Draw(canvas)
+        share = big.width / max(1, len(captions))
         for k, caption in enumerate(captions):
-            draw.text((big.width * (k + 0.5) / len(captions), band / 2), drawable(caption), fill="#222222", font=font,
+            text = drawable(caption)
+            draw.text((share * (k + 0.5), band / 2), text, fill="#222222", font=_caption_font(draw, text, share - 8),
                       anchor="mm")
         out.append(canvas)
     return out
+
+
+def _caption_font(draw: PIL.ImageDraw.ImageDraw, text: str, width: float) -> PIL.ImageFont.ImageFont:
+    """The largest font from 16 down to 10 px in which ``text`` fits ``width`` pixels (10 px if none does)."""
+    for size in range(16, 10, -1):
+        font = _font(size)[0]
+        if draw.textlength(text, font=font) <= width:
+            return font
+    return _font(10)[0]
 
 
 def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, view: str, stem: str,

@@ -343,7 +343,7 @@ def sample_chain(
     return chain
 
 
-START_CAPTION = "x₀: the data, before noising"
+START_CAPTION = "x₀, before noising"
 
 
 def grid_columns(n: int) -> int:

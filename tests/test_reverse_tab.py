@@ -548,3 +548,16 @@ def test_the_ideal_denoiser_of_64_digits_returns_copies_of_them(image_ckpt, tmp_
     with pytest.raises(gr.Error, match="ideal denoiser needs training examples.*CIFAR-10 not found"):
         reverse_tab.generate(REQ, str(cifar), "ddim", 0.0, 10, 4, 0, 5, "uniform", False, True, [str(cifar)],
                              progress=None)
+
+
+def test_export_captions_fit_their_panels():
+    """Each caption of an exported image frame stays over its own panel: long ones are set in a smaller font."""
+    frames = [PIL.Image.new("RGB", (90, 30), "black")]  # three 30-pixel panels, scaled up to 540 pixels
+    out = player.labelled_image_frames(frames, [["x₀ of the data, long before any noising", "x_t (t = 225)", "x̂₀"]])[0]
+    assert out.width >= player.GIF_MIN_WIDTH
+    band = np.asarray(out.convert("L"))[:28]
+    ink = np.nonzero((band < 128).any(axis=0))[0]
+    share = out.width / 3
+    first = ink[ink < share]
+    assert first.min() > 0 and first.max() < share - 2  # the long caption keeps inside the first panel
+    assert ((ink > share) & (ink < 2 * share)).any() and (ink > 2 * share).any()

@@ -327,3 +327,28 @@ def noised_grid_figure(
         **_STYLE,
         showlegend=False,
     ))
+
+
+# ----- survival of the data under noise ------------------------------------------------------------
+
+
+def survival_figure(t0s: Sequence[int], ratios: Sequence[float], kept: Sequence[float] | None,
+                    schedule: NoiseSchedule, *, height: int = 340) -> PlotData:
+    """Chains joined at t₀ (SDEdit): the return ratio of the samples to their examples against t₀ (0: all came
+    back, 1: nothing left), and ``kept``, when given, the share of samples read as their example's class. The
+    hover gives ᾱ_t₀ and log-SNR."""
+    extra = [[float(schedule.alpha_bars[t]), float(schedule.log_snr[t])] for t in t0s]
+    hover = "t₀ = %{x}<br>%{y:.2f}<br>ᾱ = %{customdata[0]:.3g} · log-SNR = %{customdata[1]:.2f}<extra>%{fullData.name}</extra>"
+    data = [dict(type="scatter", x=list(t0s), y=list(ratios), mode="lines+markers", name="return ratio",
+                 line=dict(color=POINT_COLOR, width=2), customdata=extra, hovertemplate=hover)]
+    if kept is not None:
+        data.append(dict(type="scatter", x=list(t0s), y=list(kept), mode="lines+markers",
+                         name="share that kept its class", line=dict(color=NOISE_COLOR, width=2, dash="dot"),
+                         customdata=extra, hovertemplate=hover))
+    layout = _base_layout(
+        height, legend=_LEGEND_BELOW,
+        xaxis=_axis("t₀: the step the chain joins at (the examples noised to it)", range=[0, schedule.T]),
+        yaxis=_axis("return ratio" if kept is None else "return ratio · share kept", range=[-0.03, 1.15]),
+    )
+    layout["shapes"] = [_hline(1.0)]
+    return fast_figure(data, layout)

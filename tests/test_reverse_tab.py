@@ -15,7 +15,7 @@ import PIL.Image
 import pytest
 import torch
 
-from app import player, reverse_tab
+from app import figures, player, reverse_tab
 from app.images import mnist_digits
 from core.checkpoints import list_checkpoints, save_checkpoint
 from core.data import DataInfo, make_toy2d
@@ -561,3 +561,33 @@ def test_export_captions_fit_their_panels():
     first = ink[ink < share]
     assert first.min() > 0 and first.max() < share - 2  # the long caption keeps inside the first panel
     assert ((ink > share) & (ink < 2 * share)).any() and (ink > 2 * share).any()
+
+
+def test_a_sweep_of_t0_shows_the_examples_forgotten_as_t0_grows(toy_ckpt):
+    assert reverse_tab.sweep_t0s(100) == [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+    assert reverse_tab.sweep_t0s(10) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    figure, stats = reverse_tab.sweep(str(toy_ckpt), "ddpm_small", 0, 0, 5000, 0, "uniform", False, [str(toy_ckpt)],
+                                      progress=None)
+    fig = figures.as_figure(figure)
+    assert [trace.name for trace in fig.data] == ["return ratio"]  # 2D: no classes
+    ratios = list(fig.data[0].y)
+    assert list(fig.data[0].x) == reverse_tab.sweep_t0s(100)
+    assert ratios[0] < 0.3 and ratios[-1] > 0.8 and max(ratios[:3]) < min(ratios[-3:])
+    assert f"the same {reverse_tab.MAX_SWEEP_SAMPLES['2d']} training examples (at most" in stats  # 5,000 capped
+    rows = [line for line in stats.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert [int(row.split("|")[1]) for row in rows] == reverse_tab.sweep_t0s(100)
+    with pytest.raises(gr.Error, match="Number of samples"):
+        reverse_tab.sweep(str(toy_ckpt), "ddpm_small", 0, 0, 1, 0, "uniform", False, [str(toy_ckpt)], progress=None)
+
+
+def test_a_sweep_of_digits_counts_those_that_kept_their_class():
+    from core.checkpoints import load_checkpoint
+    checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "mnist")
+    choice = reverse_tab.sampler_choice("ddim", 0.0, 20, "uniform", 1000)
+    points = reverse_tab.survival_sweep(checkpoint, choice, 8, 0)
+    assert [p.t0 for p in points] == reverse_tab.sweep_t0s(1000)
+    assert points[0].kept == (8, 8) and points[-1].kept[0] <= 4
+    assert points[0].return_ratio < 0.2 < points[-1].return_ratio
+    figure = figures.survival_figure([p.t0 for p in points], [p.return_ratio for p in points],
+                                     [p.kept[0] / p.kept[1] for p in points], checkpoint.schedule)
+    assert [trace.name for trace in figures.as_figure(figure).data] == ["return ratio", "share that kept its class"]

@@ -456,7 +456,7 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
         return ""
     t0 = chain.state_ts[0]
     alpha_bar = float(checkpoint.schedule.alpha_bars[t0])
-    where = "the grey data" if chain.kind == "2d" else "the left grid"
+    where = "the rings mark those of the pinned points" if chain.kind == "2d" else "the left grid"
     sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {alpha_bar:.3g}: √ᾱ = {math.sqrt(alpha_bar):.2f} of each example "
                 f"left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {len(chain.starts)} training examples "
                 f"({where}), not from pure noise.")

@@ -746,8 +746,8 @@ def build(trained: gr.State) -> None:
                     "and plots how much of the examples came back: the return ratio, and for MNIST the share of "
                     "digits the classifier reads as before. Where the curves rise, the noise decides what the "
                     f"sample will be. At most {MAX_SWEEP_SAMPLES['image']} images or {MAX_SWEEP_SAMPLES['2d']:,} "
-                    "points per chain; on 2 CPU cores a sweep takes about 17 s for a 2D model (all 1,000 DDPM "
-                    "steps) and 40 s for MNIST (DDIM-100).")
+                    "points per chain; on 2 CPU cores a sweep takes 11–17 s for a 2D model (all 1,000 DDPM "
+                    "steps) and 20–40 s for MNIST (DDIM-100).")
                 sweep_btn = gr.Button("Sweep t₀")
                 sweep_plot = gr.Plot(label="What comes back from noise at t₀", elem_id="reverse-sweep")
                 sweep_stats = gr.Markdown()

@@ -490,9 +490,20 @@ def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_
                                             label=DATA_LABELS[data_kind_of(name)]))
 
 
-def seed_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points, seed):
-    """A new seed draws another set of a toy's points: show it (other data do not depend on the seed)."""
-    return show_training_data(request, name, own, n_points, seed) if name in TOY2D_NAMES else gr.skip()
+def data_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points, seed) -> tuple[Any, tuple | None]:
+    """Other data picked: (`show_training_data`, what the preview now shows: (name, points, seed), or None when
+    the run kept the preview)."""
+    update = show_training_data(request, name, own, n_points, seed)
+    return update, (None if update == gr.skip() else (name, n_points, seed))
+
+
+def toy_points_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points, seed, shown):
+    """Training points or seed entered (Enter, or leaving the box): show the toy's set they draw, if it is not the
+    one the preview showed last (``shown``), so that leaving a box unchanged keeps a run's samples in place. Other
+    data do not depend on them. Returns (preview, shown)."""
+    if name not in TOY2D_NAMES or (name, n_points, seed) == shown:
+        return gr.skip(), shown
+    return data_changed(request, name, own, n_points, seed)
 
 
 # ----- the run ------------------------------------------------------------------------------------
@@ -906,12 +917,12 @@ def build(own: gr.State) -> gr.State:
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)
     data.change(kind_defaults, [data, start_from], [model, steps, batch, lr], show_progress="hidden", queue=False)
-    data.change(show_training_data, [data, own, n_points, seed], preview, show_progress="hidden", queue=False)
+    shown = gr.State((data.value, DEFAULT_TOY_POINTS, 0))  # (data, training points, seed) the preview last showed
+    data.change(data_changed, [data, own, n_points, seed], [preview, shown], show_progress="hidden", queue=False)
     data.change(lambda name: gr.Number(visible=name in TOY2D_NAMES), data, n_points, show_progress="hidden",
                 queue=False)
-    gr.on([seed.submit, seed.blur], seed_changed, [data, own, n_points, seed], preview, show_progress="hidden",
-          queue=False)
-    gr.on([n_points.submit, n_points.blur], show_training_data, [data, own, n_points, seed], preview,
+    gr.on([n_points.submit, n_points.blur, seed.submit, seed.blur], toy_points_changed,
+          [data, own, n_points, seed, shown], [preview, shown],
           show_progress="hidden", queue=False)
     data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
                 queue=False)

@@ -538,8 +538,14 @@ def test_a_toy_run_on_few_points_learns_that_set_and_its_checkpoint_keeps_it(iso
     fig = figures.as_figure(preview)
     assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=3))
     # the preview follows the seed, as the run does; other data do not depend on it
-    fig = figures.as_figure(train_tab.seed_changed(req("alice"), "moons", None, 20, 7))
+    plot, shown = train_tab.toy_points_changed(req("alice"), "moons", None, 20, 7, ("moons", 20, 3))
+    fig = figures.as_figure(plot)
     assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=7))
-    assert train_tab.seed_changed(req("alice"), "mnist", None, 20, 7) == gr.skip()
+    assert shown == ("moons", 20, 7)
+    # leaving a box unchanged keeps what the preview shows (e.g. a run's samples)
+    assert train_tab.toy_points_changed(req("alice"), "moons", None, 20, 7, shown) == (gr.skip(), shown)
+    assert train_tab.toy_points_changed(req("alice"), "mnist", None, 20, 7, shown) == (gr.skip(), shown)
     with pytest.raises(gr.Error, match="Seed"):
-        train_tab.seed_changed(req("alice"), "moons", None, 20, -1)
+        train_tab.toy_points_changed(req("alice"), "moons", None, 20, -1, shown)
+    plot, shown = train_tab.data_changed(req("alice"), "swiss_roll", None, 20, 7)
+    assert shown == ("swiss_roll", 20, 7) and len(figures.as_figure(plot).data[0].x) == 20

@@ -690,6 +690,13 @@ def checkpoint_selected(path, trained, start_t=None):
     return info, "ddpm_small", 0, DEFAULT_SAMPLES["2d"], start_slider(config, start_t)
 
 
+TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from noised data"
+SHOW_PLAYER_JS = """() => {
+  document.getElementById('reverse-player')?.scrollIntoView({block: 'nearest', behavior: 'smooth'});
+  return [];
+}"""  # after Generate: bring the player into view when the controls column has scrolled it away
+
+
 def build(trained: gr.State) -> None:
     """Lay out the Reverse tab; ``trained`` is the Train tab's State of this session's checkpoint paths."""
     choices = checkpoint_choices([])
@@ -717,19 +724,20 @@ def build(trained: gr.State) -> None:
                 n = gr.Number(value=DEFAULT_SAMPLES["2d"], precision=0, label="Samples", minimum=1)
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
             n_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Frames in the animation")
-            ideal = gr.Checkbox(value=False, label=f"The ideal denoiser in place of the network (of {IDEAL_POINTS} "
-                                                  f"training points, or {IDEAL_IMAGES} images)",
-                                info="the perfect fit of a finite training set, ε* in closed form: its samples can "
-                                     "only be copies of those examples; a trained network's fall between them too")
-            score_field = gr.Checkbox(value=False, label="2D: show the score field (arrows)",
-                                      info="on a grid, at each frame's t: from x to the model's denoised guess "
-                                           "√ᾱ_t·x̂₀(x) = x − √(1 − ᾱ_t)·ε̂, along its score ∇log p_t(x) = "
-                                           "−ε̂/√(1 − ᾱ_t), the way to likelier points")
-            from_data = gr.Checkbox(value=False, label="Start from training data noised to t₀, not from pure noise",
-                                    info="SDEdit: x_t₀ = √ᾱ·x₀ + √(1 − ᾱ)·ε from real examples, then the chain "
-                                         "below t₀. Small t₀ gives the examples back; large t₀ keeps their rough shape")
-            start_t = gr.Slider(minimum=1, maximum=first_T, value=max(1, round(DEFAULT_START_SHARE * first_T)), step=1,
-                                label="t₀: the step the chain starts from", visible=False, elem_id="reverse-start-t")
+            with gr.Accordion(TEACHING_LABEL, open=False, elem_id="reverse-teaching"):
+                ideal = gr.Checkbox(value=False, label=f"The ideal denoiser in place of the network (of {IDEAL_POINTS} "
+                                                      f"training points, or {IDEAL_IMAGES} images)",
+                                    info="the perfect fit of a finite training set, ε* in closed form: its samples can "
+                                         "only be copies of those examples; a trained network's fall between them too")
+                score_field = gr.Checkbox(value=False, label="2D: show the score field (arrows)",
+                                          info="on a grid, at each frame's t: from x to the model's denoised guess "
+                                               "√ᾱ_t·x̂₀(x) = x − √(1 − ᾱ_t)·ε̂, along its score ∇log p_t(x) = "
+                                               "−ε̂/√(1 − ᾱ_t), the way to likelier points")
+                from_data = gr.Checkbox(value=False, label="Start from training data noised to t₀, not from pure noise",
+                                        info="SDEdit: x_t₀ = √ᾱ·x₀ + √(1 − ᾱ)·ε from real examples, then the chain "
+                                             "below t₀. Small t₀ gives the examples back; large t₀ keeps their rough shape")
+                start_t = gr.Slider(minimum=1, maximum=first_T, value=max(1, round(DEFAULT_START_SHARE * first_T)), step=1,
+                                    label="t₀: the step the chain starts from", visible=False, elem_id="reverse-start-t")
             generate_btn = gr.Button("Generate", variant="primary")
         with gr.Column(scale=2):
             view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
@@ -763,7 +771,8 @@ def build(trained: gr.State) -> None:
         [view, stats, gif, mp4, sprite],
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         show_progress="minimal",
-    ).success(None, sprite, None, js=player.SPRITE_JS, queue=False)
+    ).success(None, sprite, None, js=player.SPRITE_JS, queue=False).then(None, None, None, js=SHOW_PLAYER_JS,
+                                                                        queue=False)
     sweep_btn.click(
         sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained], [sweep_plot, sweep_stats],
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(), show_progress="minimal",

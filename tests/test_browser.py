@@ -272,6 +272,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
                         "Array.from(document.querySelectorAll('input')).some(i => i.value.startsWith(name))", arg=saved)
     assert checkpoint.input_value().startswith(saved), checkpoint.input_value()
     page.number("Samples").fill("500")
+    p.get_by_text("Teaching options:").click()  # the accordion of the teaching options
     p.get_by_label("2D: show the score field (arrows)").check()
     p.get_by_role("button", name="Generate").click()
     p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import gradio as gr
 import numpy as np
@@ -331,24 +332,48 @@ def noised_grid_figure(
 
 # ----- survival of the data under noise ------------------------------------------------------------
 
+SURVIVAL_AXES = ("t", "log_snr")
+CURVE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+LOG_SNR_FLOOR = -12.0  # the log-SNR axis stops here: the t₀ = T of a schedule capped at β_T = 0.999 lies near −20
 
-def survival_figure(t0s: Sequence[int], ratios: Sequence[float], kept: Sequence[float] | None,
-                    schedule: NoiseSchedule, *, height: int = 340) -> PlotData:
-    """Chains joined at t₀ (SDEdit): the return ratio of the samples to their examples against t₀ (0: all came
-    back, 1: nothing left), and ``kept``, when given, the share of samples read as their example's class. The
-    hover gives ᾱ_t₀ and log-SNR."""
-    extra = [[float(schedule.alpha_bars[t]), float(schedule.log_snr[t])] for t in t0s]
-    hover = "t₀ = %{x}<br>%{y:.2f}<br>ᾱ = %{customdata[0]:.3g} · log-SNR = %{customdata[1]:.2f}<extra>%{fullData.name}</extra>"
-    data = [dict(type="scatter", x=list(t0s), y=list(ratios), mode="lines+markers", name="return ratio",
-                 line=dict(color=POINT_COLOR, width=2), customdata=extra, hovertemplate=hover)]
-    if kept is not None:
-        data.append(dict(type="scatter", x=list(t0s), y=list(kept), mode="lines+markers",
-                         name="share that kept its class", line=dict(color=NOISE_COLOR, width=2, dash="dot"),
-                         customdata=extra, hovertemplate=hover))
-    layout = _base_layout(
-        height, legend=_LEGEND_BELOW,
-        xaxis=_axis("t₀: the step the chain joins at (the examples noised to it)", range=[0, schedule.T]),
-        yaxis=_axis("return ratio" if kept is None else "return ratio · share kept", range=[-0.03, 1.15]),
-    )
+
+@dataclass(frozen=True)
+class SurvivalCurve:
+    """One sweep of chains joined at t₀ (SDEdit), as the survival plot draws it."""
+
+    label: str  # the model and sampler
+    t0s: list[int]
+    log_snrs: list[float]  # log-SNR at each t₀
+    ratios: list[float]  # the return ratio of the samples to their examples (0: all came back, 1: nothing left)
+    kept: list[float] | None = None  # images with a classifier: the share of samples read as their example's class
+
+
+def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, height: int = 360) -> PlotData:
+    """The return ratio (solid) and, where known, the share that kept its class (dotted) of each curve against
+    t₀ or, with ``x_axis="log_snr"``, against the log-SNR at t₀ (reversed: clean data on the left, as with t),
+    where models of different schedules can be compared: the SNR, not t, sets what survives."""
+    if x_axis not in SURVIVAL_AXES:
+        raise ValueError(f"x_axis must be one of {SURVIVAL_AXES}, got {x_axis!r}")
+    data = []
+    for k, curve in enumerate(curves):
+        color = CURVE_COLORS[k % len(CURVE_COLORS)]
+        x = curve.t0s if x_axis == "t" else curve.log_snrs
+        extra = [[t, lam] for t, lam in zip(curve.t0s, curve.log_snrs)]
+        hover = "t₀ = %{customdata[0]} · log-SNR = %{customdata[1]:.2f}<br>%{y:.2f}<extra>%{fullData.name}</extra>"
+        data.append(dict(type="scatter", x=x, y=curve.ratios, mode="lines+markers", name=f"{curve.label}: return ratio",
+                         line=dict(color=color, width=2), customdata=extra, hovertemplate=hover))
+        if curve.kept is not None:
+            data.append(dict(type="scatter", x=x, y=curve.kept, mode="lines+markers",
+                             name=f"{curve.label}: share that kept its class",
+                             line=dict(color=color, width=2, dash="dot"), customdata=extra, hovertemplate=hover))
+    if x_axis == "t":
+        right = max((max(c.t0s) for c in curves), default=1000)
+        xaxis = _axis("t₀: the step the chain joins at (the examples noised to it)", range=[0, right])
+    else:
+        high = max((max(c.log_snrs) for c in curves), default=6.0) + 0.5
+        low = max(LOG_SNR_FLOOR, min((min(c.log_snrs) for c in curves), default=LOG_SNR_FLOOR)) - 0.5
+        xaxis = _axis("log-SNR at t₀ (natural log; less signal to the right)", range=[high, low])
+    layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too
+                          yaxis=_axis("return ratio · share kept", range=[-0.03, 1.15]))
     layout["shapes"] = [_hline(1.0)]
     return fast_figure(data, layout)

@@ -67,6 +67,7 @@ MIN_FRAMES, MAX_FRAMES = 2, 150
 DEFAULT_START_SHARE = 0.4  # a chain joined at t₀ starts by default at t₀ = 0.4·T
 SWEEP_SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the t₀ of a survival sweep, as shares of T
 MAX_SWEEP_SAMPLES = {"2d": 300, "image": 16}  # examples per chain of a sweep (it runs one chain per t₀)
+MAX_CURVES = 6  # sweeps kept on the plot, to compare models and samplers
 MAX_SAMPLES = {"2d": 5000, "image": 64}
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
 GIF_FPS = 20
@@ -618,29 +619,48 @@ def survival_markdown(points: list[SurvivalPoint], checkpoint: Checkpoint, label
             "example over that to the others' (0: all came back; 1: nothing of them is left).\n\n" + "\n".join(rows))
 
 
-def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, progress=gr.Progress()):
-    """Sweep t₀: (figure, Markdown) of `survival_sweep` with the tab's model and sampler."""
+def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis, progress=gr.Progress()):
+    """Sweep t₀: (figure, Markdown, curves) of `survival_sweep` with the tab's model and sampler, drawn with the
+    session's earlier sweeps (``curves``, the last `MAX_CURVES` kept) against t₀ or log-SNR (``x_axis``)."""
     checkpoint = load(path, trained)
     if ideal:
         checkpoint = ideal_checkpoint(checkpoint)
     kind = checkpoint.data.kind
-    choice = sampler_choice(sampler, eta, steps, spacing, checkpoint.schedule.T)
+    T = checkpoint.schedule.T
+    choice = sampler_choice(sampler, eta, steps, spacing, T)
     n = whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind])
     capped = n > MAX_SWEEP_SAMPLES[kind]
     n = min(n, MAX_SWEEP_SAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    x_axis = x_axis if x_axis in figures.SURVIVAL_AXES else "t"
     start = time.perf_counter()
     try:
         points = survival_sweep(checkpoint, choice, n, seed, progress=progress)
     except ValueError as err:
         raise gr.Error(str(err)) from None
-    figure = figures.survival_figure([p.t0 for p in points], [p.return_ratio for p in points],
-                                     [p.kept[0] / p.kept[1] for p in points] if points[0].kept else None,
-                                     checkpoint.schedule)
-    steps = number_of_steps(checkpoint.schedule.T, choice.steps, choice.method)  # type: ignore[arg-type]
-    label = (f"{_model_label(checkpoint, choice, ideal)}: the chain of "
-             f"{describe_steps(steps, checkpoint.schedule.T, choice.spacing)}, joined at each t₀")
-    return figure, survival_markdown(points, checkpoint, label, n, time.perf_counter() - start, capped)
+    n_steps = number_of_steps(T, choice.steps, choice.method)  # type: ignore[arg-type]
+    short = f"{choice.method.upper()}-{n_steps}" + (", log-SNR" if choice.spacing == "log_snr" and n_steps < T else "")
+    curve = figures.SurvivalCurve(
+        label=f"{checkpoint.name} ({'ideal, ' if ideal else ''}{short})", t0s=[p.t0 for p in points],
+        log_snrs=[float(checkpoint.schedule.log_snr[p.t0]) for p in points], ratios=[p.return_ratio for p in points],
+        kept=[p.kept[0] / p.kept[1] for p in points] if points[0].kept else None)
+    curves = [*(curves or []), curve][-MAX_CURVES:]
+    label = (f"{_model_label(checkpoint, choice, ideal)}: the chain of {describe_steps(n_steps, T, choice.spacing)}, "
+             "joined at each t₀")
+    stats = survival_markdown(points, checkpoint, label, n, time.perf_counter() - start, capped)
+    return figures.survival_figure(curves, x_axis), stats, curves
+
+
+def redraw_sweeps(curves, x_axis):
+    """The sweeps of the session against the other x axis (no chains run)."""
+    if not curves:
+        return gr.skip()
+    return figures.survival_figure(curves, x_axis if x_axis in figures.SURVIVAL_AXES else "t")
+
+
+def clear_sweeps():
+    """Forget the session's sweeps: (empty plot, no stats, no curves)."""
+    return None, "", []
 
 
 def refresh(trained, current):
@@ -756,9 +776,16 @@ def build(trained: gr.State) -> None:
                     f"sample will be. At most {MAX_SWEEP_SAMPLES['image']} images or {MAX_SWEEP_SAMPLES['2d']:,} "
                     "points per chain; on 2 CPU cores a sweep takes 11–17 s for a 2D model (all 1,000 DDPM "
                     "steps) and 20–40 s for MNIST (DDIM-100).")
-                sweep_btn = gr.Button("Sweep t₀")
-                sweep_plot = gr.Plot(label="What comes back from noise at t₀", elem_id="reverse-sweep")
+                with gr.Row():
+                    sweep_btn = gr.Button("Sweep t₀", scale=2)
+                    clear_btn = gr.Button("Clear the plot", variant="secondary", scale=1)
+                x_axis = gr.Radio(choices=[("t₀", "t"), ("log-SNR at t₀", "log_snr")], value="t", label="x axis",
+                                  info="against log-SNR, models of different schedules can be compared: the SNR, "
+                                       "not t, sets what survives")
+                sweep_plot = gr.Plot(label="What comes back from noise at t₀ (earlier sweeps stay, up to "
+                                           f"{MAX_CURVES})", elem_id="reverse-sweep")
                 sweep_stats = gr.Markdown()
+                curves = gr.State([])
 
     refresh_btn.click(refresh, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
     trained.change(after_training, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
@@ -774,6 +801,9 @@ def build(trained: gr.State) -> None:
     ).success(None, sprite, None, js=player.SPRITE_JS, queue=False).then(None, None, None, js=SHOW_PLAYER_JS,
                                                                         queue=False)
     sweep_btn.click(
-        sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained], [sweep_plot, sweep_stats],
+        sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis],
+        [sweep_plot, sweep_stats, curves],
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(), show_progress="minimal",
     )
+    x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
+    clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)

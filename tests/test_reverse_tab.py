@@ -566,18 +566,33 @@ def test_export_captions_fit_their_panels():
 def test_a_sweep_of_t0_shows_the_examples_forgotten_as_t0_grows(toy_ckpt):
     assert reverse_tab.sweep_t0s(100) == [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
     assert reverse_tab.sweep_t0s(10) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
-    figure, stats = reverse_tab.sweep(str(toy_ckpt), "ddpm_small", 0, 0, 5000, 0, "uniform", False, [str(toy_ckpt)],
-                                      progress=None)
+    figure, stats, curves = reverse_tab.sweep(str(toy_ckpt), "ddpm_small", 0, 0, 5000, 0, "uniform", False,
+                                              [str(toy_ckpt)], [], "t", progress=None)
     fig = figures.as_figure(figure)
-    assert [trace.name for trace in fig.data] == ["return ratio"]  # 2D: no classes
+    assert [trace.name for trace in fig.data] == ["swiss (DDPM-100): return ratio"]  # 2D: no classes
     ratios = list(fig.data[0].y)
     assert list(fig.data[0].x) == reverse_tab.sweep_t0s(100)
     assert ratios[0] < 0.3 and ratios[-1] > 0.8 and max(ratios[:3]) < min(ratios[-3:])
     assert f"the same {reverse_tab.MAX_SWEEP_SAMPLES['2d']} training examples (at most" in stats  # 5,000 capped
     rows = [line for line in stats.splitlines() if re.match(r"\| \d+ \|", line)]
     assert [int(row.split("|")[1]) for row in rows] == reverse_tab.sweep_t0s(100)
+    # a second sweep joins the first on the plot; against log-SNR the axis runs from clean to noisy
+    figure, _, curves = reverse_tab.sweep(str(toy_ckpt), "ddim", 0, 20, 100, 0, "log_snr", False, [str(toy_ckpt)],
+                                          curves, "log_snr", progress=None)
+    fig = figures.as_figure(figure)
+    assert [trace.name for trace in fig.data] == ["swiss (DDPM-100): return ratio",
+                                                  "swiss (DDIM-20, log-SNR): return ratio"]
+    schedule = make_schedule("linear", 100)
+    assert np.allclose(fig.data[0].x, [float(schedule.log_snr[t]) for t in reverse_tab.sweep_t0s(100)])
+    assert fig.layout.xaxis.range[0] > fig.layout.xaxis.range[1]
+    assert list(figures.as_figure(reverse_tab.redraw_sweeps(curves, "t")).data[1].x) == reverse_tab.sweep_t0s(100)
+    _, _, kept = reverse_tab.sweep(str(toy_ckpt), "ddim", 0, 5, 50, 1, "uniform", False, [str(toy_ckpt)],
+                                   [curves[0]] * reverse_tab.MAX_CURVES, "t", progress=None)
+    assert len(kept) == reverse_tab.MAX_CURVES and kept[-1].label == "swiss (DDIM-5)"  # the oldest dropped
+    assert reverse_tab.clear_sweeps() == (None, "", []) and reverse_tab.redraw_sweeps([], "t") == gr.skip()
     with pytest.raises(gr.Error, match="Number of samples"):
-        reverse_tab.sweep(str(toy_ckpt), "ddpm_small", 0, 0, 1, 0, "uniform", False, [str(toy_ckpt)], progress=None)
+        reverse_tab.sweep(str(toy_ckpt), "ddpm_small", 0, 0, 1, 0, "uniform", False, [str(toy_ckpt)], [], "t",
+                          progress=None)
 
 
 def test_a_sweep_of_digits_counts_those_that_kept_their_class():
@@ -588,6 +603,7 @@ def test_a_sweep_of_digits_counts_those_that_kept_their_class():
     assert [p.t0 for p in points] == reverse_tab.sweep_t0s(1000)
     assert points[0].kept == (8, 8) and points[-1].kept[0] <= 4
     assert points[0].return_ratio < 0.2 < points[-1].return_ratio
-    figure = figures.survival_figure([p.t0 for p in points], [p.return_ratio for p in points],
-                                     [p.kept[0] / p.kept[1] for p in points], checkpoint.schedule)
-    assert [trace.name for trace in figures.as_figure(figure).data] == ["return ratio", "share that kept its class"]
+    curve = figures.SurvivalCurve("mnist", [p.t0 for p in points], [0.0] * len(points),
+                                  [p.return_ratio for p in points], [p.kept[0] / p.kept[1] for p in points])
+    assert [trace.name for trace in figures.as_figure(figures.survival_figure([curve])).data] == [
+        "mnist: return ratio", "mnist: share that kept its class"]

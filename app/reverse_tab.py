@@ -527,16 +527,21 @@ def sampler_choice(sampler, eta, steps, spacing, T: int) -> SamplerChoice:
     return SamplerChoice(method, "large" if sampler == "ddpm_large" else "small", eta, steps_value, spacing, label)
 
 
+def model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing) -> tuple[Checkpoint, SamplerChoice]:
+    """The chosen checkpoint (with the ideal denoiser in place of its network when asked) and the checked sampler
+    controls."""
+    checkpoint = load(path, trained)
+    if ideal:
+        checkpoint = ideal_checkpoint(checkpoint)
+    return checkpoint, sampler_choice(sampler, eta, steps, spacing, checkpoint.schedule.T)
+
+
 def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained,
              from_data=False, start_t=None, progress=gr.Progress()):
     """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path). With ``from_data``,
     the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`)."""
-    checkpoint = load(path, trained)
-    if ideal:
-        checkpoint = ideal_checkpoint(checkpoint)
-    kind = checkpoint.data.kind
-    T = checkpoint.schedule.T
-    choice = sampler_choice(sampler, eta, steps, spacing, T)
+    checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
+    kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
@@ -622,12 +627,8 @@ def survival_markdown(points: list[SurvivalPoint], checkpoint: Checkpoint, label
 def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis, progress=gr.Progress()):
     """Sweep t₀: (figure, Markdown, curves) of `survival_sweep` with the tab's model and sampler, drawn with the
     session's earlier sweeps (``curves``, the last `MAX_CURVES` kept) against t₀ or log-SNR (``x_axis``)."""
-    checkpoint = load(path, trained)
-    if ideal:
-        checkpoint = ideal_checkpoint(checkpoint)
-    kind = checkpoint.data.kind
-    T = checkpoint.schedule.T
-    choice = sampler_choice(sampler, eta, steps, spacing, T)
+    checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
+    kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind])
     capped = n > MAX_SWEEP_SAMPLES[kind]
     n = min(n, MAX_SWEEP_SAMPLES[kind])

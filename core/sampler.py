@@ -31,7 +31,7 @@ Ancestral (DDPM) steps then forget the errors as they go. The deterministic DDIM
 (its error grows like ∫ δ dσ̄, with σ̄ = √((1 − ᾱ)/ᾱ) up to 2·10⁴ on the cosine schedule), so it
 needs an ε̂ far more precise at high noise than a small model has, whatever the spacing.
 
-A chain can also join at any t₀ < T (``start_t``): from data noised to x_t₀ ~ q(x_t₀ | x_0) rather than from
+A chain can also join at any step t₀ ≤ T (``start_t``): from data noised to x_t₀ ~ q(x_t₀ | x_0) rather than from
 pure noise, it runs the same steps below t₀ (SDEdit, Meng et al. 2022). With an exact ε-predictor it then samples
 p(x_0 | x_t₀): the data that could have been noised into x_t₀. Small t₀ gives x_0 back nearly as it was; large t₀
 keeps only its coarse layout, and at t₀ = T nothing of it.

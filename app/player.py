@@ -273,11 +273,9 @@ def render_image_frames(x_t: Sequence[np.ndarray], x0_pred: Sequence[np.ndarray]
     frames = []
     first = None if start is None else tile(start, nrow)
     for a, b in zip(x_t, x0_pred):
-        panels = [tile(a, nrow), tile(b, nrow)] if first is None else [first, tile(a, nrow), tile(b, nrow)]
+        panels = ([] if first is None else [first]) + [tile(a, nrow), tile(b, nrow)]
         gap = np.full((panels[0].shape[0], max(4, panels[0].shape[1] // 16), *panels[0].shape[2:]), 255, np.uint8)
-        row = [panels[0]]
-        for panel in panels[1:]:
-            row += [gap, panel]
+        row = [piece for panel in panels for piece in (gap, panel)][1:]  # the panels, a gap between each two
         frames.append(PIL.Image.fromarray(np.concatenate(row, axis=1)))
     return frames
 

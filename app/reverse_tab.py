@@ -440,12 +440,13 @@ def classifier_reading(chain: Chain, info: DataInfo) -> str:
     )
 
 
-def kept_classes(chain: Chain, info: DataInfo) -> tuple[int, int] | None:
+def kept_classes(chain: Chain, info: DataInfo, before: ClassifierReading | None = None) -> tuple[int, int] | None:
     """For a chain joined at t₀ on image data with a shipped classifier: (samples read as the same class as the
-    example they started from, samples); None otherwise."""
+    example they started from, samples); None otherwise. ``before``: the reading of the examples, when known."""
     if chain.starts is None or chain.kind != "image":
         return None
-    before, after = read_samples(chain.starts, info.name), read_samples(chain.samples, info.name)
+    before = before or read_samples(chain.starts, info.name)
+    after = read_samples(chain.samples, info.name)
     if before is None or after is None:
         return None
     return sum(a == b for a, b in zip(before.labels, after.labels)), len(after.labels)
@@ -576,50 +577,42 @@ def _model_label(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool) -> 
     return f"the ideal denoiser of {len(checkpoint.points)} of its training {examples} in place of its network · {choice.label}"
 
 
-@dataclass(frozen=True)
-class SurvivalPoint:
-    """How much of its examples a chain joined at t₀ gave back."""
-
-    t0: int
-    alpha_bar: float  # ᾱ_t₀
-    return_ratio: float  # `core.metrics.return_ratio` of the samples to their examples
-    kept: tuple[int, int] | None  # images with a shipped classifier: (samples read as their example's class, samples)
-
-
 def sweep_t0s(T: int) -> list[int]:
     """The t₀ of a survival sweep: `SWEEP_SHARES` of T, rounded, distinct, increasing."""
     return sorted({max(1, round(share * T)) for share in SWEEP_SHARES})
 
 
-def survival_sweep(checkpoint: Checkpoint, choice: SamplerChoice, n: int, seed: int,
-                   progress: Any = None) -> list[SurvivalPoint]:
+def survival_sweep(checkpoint: Checkpoint, choice: SamplerChoice, n: int, seed: int, label: str = "",
+                   progress: Any = None) -> figures.SurvivalCurve:
     """One chain joined at each t₀ of `sweep_t0s`, all from the same n ≥ 2 training examples and the same seed:
-    how much of the examples survives noise to t₀ and comes back."""
+    how much of the examples survives noise to t₀ and comes back, as the curve ``label`` of the survival plot."""
     starts = starting_examples(checkpoint, n, seed)
+    before = read_samples(starts, checkpoint.data.name) if checkpoint.data.kind == "image" else None
     t0s = sweep_t0s(checkpoint.schedule.T)
-    points = []
+    ratios, kept = [], []
     for i, t0 in enumerate(t0s):
         if progress is not None:
             progress((i, len(t0s)), desc=f"Chain from t₀ = {t0}", unit="chains")
         chain = sample_chain(checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
                              steps=choice.steps, n=n, seed=seed, n_frames=MIN_FRAMES, spacing=choice.spacing,
                              starts=starts, start_t=t0)
-        points.append(SurvivalPoint(t0, float(checkpoint.schedule.alpha_bars[t0]),
-                                    return_ratio(chain.samples, starts), kept_classes(chain, checkpoint.data)))
-    return points
+        ratios.append(return_ratio(chain.samples, starts))
+        same = kept_classes(chain, checkpoint.data, before)
+        kept.append(None if same is None else same[0] / same[1])
+    return figures.SurvivalCurve(label, t0s, [float(checkpoint.schedule.log_snr[t]) for t in t0s], ratios,
+                                 None if None in kept else kept)
 
 
-def survival_markdown(points: list[SurvivalPoint], checkpoint: Checkpoint, label: str, n: int, seconds: float,
+def survival_markdown(curve: figures.SurvivalCurve, checkpoint: Checkpoint, label: str, n: int, seconds: float,
                       capped: bool) -> str:
     """The sweep in words and as a table."""
-    kept = points[0].kept is not None
-    head = "| t₀ | ᾱ_t₀ | return ratio |" + (" kept their class |" if kept else "")
-    rows = [head, "|---|---|---|" + ("---|" if kept else "")]
-    for p in points:
-        rows.append(f"| {p.t0} | {p.alpha_bar:.3g} | {p.return_ratio:.2f} |"
-                    + (f" {p.kept[0]} of {p.kept[1]} |" if p.kept else ""))
+    head = "| t₀ | ᾱ_t₀ | return ratio |" + (" kept their class |" if curve.kept else "")
+    rows = [head, "|---|---|---|" + ("---|" if curve.kept else "")]
+    for k, t0 in enumerate(curve.t0s):
+        rows.append(f"| {t0} | {float(checkpoint.schedule.alpha_bars[t0]):.3g} | {curve.ratios[k]:.2f} |"
+                    + (f" {round(curve.kept[k] * n)} of {n} |" if curve.kept else ""))
     note = f" (at most {n} examples per chain in a sweep)" if capped else ""
-    return (f"**{html.escape(checkpoint.name)}** · {label} · {len(points)} chains from the same {n} training "
+    return (f"**{html.escape(checkpoint.name)}** · {label} · {len(curve.t0s)} chains from the same {n} training "
             f"examples{note} and the same noise, in {seconds:.1f} s. Return ratio: each sample's distance to its own "
             "example over that to the others' (0: all came back; 1: nothing of them is left).\n\n" + "\n".join(rows))
 
@@ -634,21 +627,18 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     n = min(n, MAX_SWEEP_SAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     x_axis = x_axis if x_axis in figures.SURVIVAL_AXES else "t"
-    start = time.perf_counter()
-    try:
-        points = survival_sweep(checkpoint, choice, n, seed, progress=progress)
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
     n_steps = number_of_steps(T, choice.steps, choice.method)  # type: ignore[arg-type]
     short = f"{choice.method.upper()}-{n_steps}" + (", log-SNR" if choice.spacing == "log_snr" and n_steps < T else "")
-    curve = figures.SurvivalCurve(
-        label=f"{checkpoint.name} ({'ideal, ' if ideal else ''}{short})", t0s=[p.t0 for p in points],
-        log_snrs=[float(checkpoint.schedule.log_snr[p.t0]) for p in points], ratios=[p.return_ratio for p in points],
-        kept=[p.kept[0] / p.kept[1] for p in points] if points[0].kept else None)
+    start = time.perf_counter()
+    try:
+        curve = survival_sweep(checkpoint, choice, n, seed, f"{checkpoint.name} ({'ideal, ' if ideal else ''}{short})",
+                               progress=progress)
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
     curves = [*(curves or []), curve][-MAX_CURVES:]
     label = (f"{_model_label(checkpoint, choice, ideal)}: the chain of {describe_steps(n_steps, T, choice.spacing)}, "
              "joined at each t₀")
-    stats = survival_markdown(points, checkpoint, label, n, time.perf_counter() - start, capped)
+    stats = survival_markdown(curve, checkpoint, label, n, time.perf_counter() - start, capped)
     return figures.survival_figure(curves, x_axis), stats, curves
 
 
@@ -691,9 +681,14 @@ def _config(path: str | None) -> dict | None:
         return None
 
 
+def _steps_of(config: dict | None) -> int:
+    """T of a checkpoint's config (1000 when unreadable)."""
+    return int((config or {}).get("schedule", {}).get("T", 1000))
+
+
 def start_slider(config: dict | None, current: Any = None) -> gr.Slider:
     """The t₀ slider for a checkpoint of T steps: 1..T, keeping ``current`` when it fits, else 0.4·T."""
-    T = int((config or {}).get("schedule", {}).get("T", 1000))
+    T = _steps_of(config)
     value = current if isinstance(current, (int, float)) and 1 <= current <= T else max(1, round(DEFAULT_START_SHARE * T))
     return gr.Slider(minimum=1, maximum=T, value=value)
 
@@ -704,11 +699,10 @@ def checkpoint_selected(path, trained, start_t=None):
     config = _config(path)
     if not config:
         return info, gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    kind = config.get("data", {}).get("kind")
-    T = int(config.get("schedule", {}).get("T", 1000))
-    if kind == "image":
-        return info, "ddim", min(100, T), DEFAULT_SAMPLES["image"], start_slider(config, start_t)
-    return info, "ddpm_small", 0, DEFAULT_SAMPLES["2d"], start_slider(config, start_t)
+    slider = start_slider(config, start_t)
+    if config.get("data", {}).get("kind") == "image":
+        return info, "ddim", min(100, _steps_of(config)), DEFAULT_SAMPLES["image"], slider
+    return info, "ddpm_small", 0, DEFAULT_SAMPLES["2d"], slider
 
 
 TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from noised data"
@@ -722,7 +716,7 @@ def build(trained: gr.State) -> None:
     """Lay out the Reverse tab; ``trained`` is the Train tab's State of this session's checkpoint paths."""
     choices = checkpoint_choices([])
     first = default_checkpoint(choices)
-    first_T = int((_config(first) or {}).get("schedule", {}).get("T", 1000))
+    first_T = _steps_of(_config(first))
     gr.Markdown(
         "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
         "Shipped checkpoints are listed by name; models you train in the **Train** tab are added for this "

@@ -672,7 +672,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
             loss_figure([], min_snr_gamma=gamma), \
-            gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points), label=DATA_LABELS[plan.kind]), \
+            gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points, plan.seed),
+                    label=DATA_LABELS[plan.kind]), \
             error_by_t_figure(NOTHING_SEEN, plan.schedule.T), gr.skip()  # clears the last run's
         if plan.own is not None:
             tensor, info = plan.own.points, plan.own.info

@@ -599,11 +599,10 @@ def test_a_sweep_of_digits_counts_those_that_kept_their_class():
     from core.checkpoints import load_checkpoint
     checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "mnist")
     choice = reverse_tab.sampler_choice("ddim", 0.0, 20, "uniform", 1000)
-    points = reverse_tab.survival_sweep(checkpoint, choice, 8, 0)
-    assert [p.t0 for p in points] == reverse_tab.sweep_t0s(1000)
-    assert points[0].kept == (8, 8) and points[-1].kept[0] <= 4
-    assert points[0].return_ratio < 0.2 < points[-1].return_ratio
-    curve = figures.SurvivalCurve("mnist", [p.t0 for p in points], [0.0] * len(points),
-                                  [p.return_ratio for p in points], [p.kept[0] / p.kept[1] for p in points])
+    curve = reverse_tab.survival_sweep(checkpoint, choice, 8, 0, "mnist")
+    assert curve.t0s == reverse_tab.sweep_t0s(1000)
+    assert curve.kept[0] * 8 == 8 and curve.kept[-1] * 8 <= 4  # 8 of 8 kept at t₀ = 50, at most 4 at t₀ = T
+    assert curve.ratios[0] < 0.2 < curve.ratios[-1]
+    assert np.allclose(curve.log_snrs, [float(checkpoint.schedule.log_snr[t]) for t in curve.t0s])
     assert [trace.name for trace in figures.as_figure(figures.survival_figure([curve])).data] == [
         "mnist: return ratio", "mnist: share that kept its class"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import plotly.io as pio
 import torch
@@ -38,6 +39,8 @@ SCHEDULE_COLORS = {  # one fixed colour per schedule, the same in every figure
     "custom": "#8c564b",
 }
 MARGIN = dict(l=55, r=15, t=40, b=45)
+# a cyclic colour scale, spelled out: plotly.js knows only its own named scales, and figures are sent as plain JSON
+HUE_SCALE = [[k / (len(plotly.colors.cyclical.HSV) - 1), c] for k, c in enumerate(plotly.colors.cyclical.HSV)]
 
 _N_GRID = np.linspace(*HIST_RANGE, 401)
 _N_DENSITY = np.exp(-0.5 * _N_GRID**2) / math.sqrt(2 * math.pi)  # N(0, 1) density, drawn for reference
@@ -278,8 +281,11 @@ def noised_grid_figure(
     *,
     kind: str,
     cell_px: int = 150,
+    point_hues: np.ndarray | None = None,
 ) -> PlotData:
-    """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points").
+    """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points");
+    ``point_hues``: one number in [0, 1] per point, the same in every panel, drawn on a cyclic colour scale (so that
+    a point can be followed from panel to panel), instead of one colour for all.
 
     The panels' axes are laid out here rather than by ``make_subplots``: built and validated cell by cell,
     the grid took 0.2–0.5 s on every redraw of the Schedules tab.
@@ -308,9 +314,12 @@ def noised_grid_figure(
             if kind == "images":
                 traces.append(dict(type="image", source=png_data_uri(cell), hoverinfo="skip", **where))
             else:
+                marker = dict(size=2, color=SCHEDULE_COLORS.get("linear"), opacity=0.5)
+                if point_hues is not None:
+                    marker = dict(size=3, color=point_hues, colorscale=HUE_SCALE, cmin=0, cmax=1, opacity=0.8)
                 traces.append(dict(
                     type="scatter", x=cell[:, 0], y=cell[:, 1], mode="markers", hoverinfo="skip", showlegend=False,
-                    marker=dict(size=2, color=SCHEDULE_COLORS.get("linear"), opacity=0.5), **where,
+                    marker=marker, **where,
                 ))
     title = dict(xref="paper", yref="paper", showarrow=False)
     annotations = [
@@ -376,4 +385,26 @@ def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, heigh
     layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too
                           yaxis=_axis("return ratio · share kept", range=[-0.03, 1.15]))
     layout["shapes"] = [_hline(1.0)]
+    return fast_figure(data, layout)
+
+
+# ----- DDIM's map between noise and data ------------------------------------------------------------
+
+
+def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None, *, height: int = 520) -> PlotData:
+    """Where the points of paths between two noises land: each path (K, 2) a line from a circle (its first noise's
+    sample) to a square (its second's), in one colour per path, over the training data in grey."""
+    data = [] if reference is None else [_points_trace(reference, name="training data", color=REFERENCE_COLOR)]
+    for k, path in enumerate(paths):
+        color = CURVE_COLORS[k % len(CURVE_COLORS)]
+        data.append(dict(type="scatter", x=path[:, 0], y=path[:, 1], mode="lines+markers", name=f"path {k + 1}",
+                         line=dict(color=color, width=2), showlegend=False, hoverinfo="skip",
+                         marker=dict(color=color, size=[10] + [3] * (len(path) - 2) + [10],
+                                     symbol=["circle"] + ["circle"] * (len(path) - 2) + ["square"])))
+    layout = _base_layout(
+        height, showlegend=reference is not None,
+        legend=dict(x=1, xanchor="right", y=0, yanchor="bottom", itemsizing="constant"),
+        xaxis=dict(range=list(POINT_RANGE), title=dict(text="x₁"), zeroline=True, fixedrange=True, constrain="domain"),
+        yaxis=dict(range=list(POINT_RANGE), title=dict(text="x₂"), zeroline=True, fixedrange=True, scaleanchor="x"),
+    )
     return fast_figure(data, layout)

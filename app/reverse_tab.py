@@ -712,7 +712,20 @@ SHOW_PLAYER_JS = """() => {
 }"""  # after Generate: bring the player into view when the controls column has scrolled it away
 
 
-def build(trained: gr.State) -> None:
+@dataclass(frozen=True)
+class ReverseControls:
+    """The tab's controls that panels below it (`app.noise_map`) read."""
+
+    checkpoint: gr.Dropdown
+    steps: gr.Number
+    spacing: gr.Radio
+    n: gr.Number
+    seed: gr.Number
+    ideal: gr.Checkbox
+    trained: gr.State
+
+
+def build(trained: gr.State) -> ReverseControls:
     """Lay out the Reverse tab; ``trained`` is the Train tab's State of this session's checkpoint paths."""
     choices = checkpoint_choices([])
     first = default_checkpoint(choices)
@@ -802,3 +815,4 @@ def build(trained: gr.State) -> None:
     )
     x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
     clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)
+    return ReverseControls(checkpoint, steps, spacing, n, seed, ideal, trained)

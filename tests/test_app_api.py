@@ -55,7 +55,8 @@ def test_startup_time(app_server: AppServer) -> None:
 
 def test_endpoints_are_exposed(app_url: str) -> None:
     names = _endpoints(_client(app_url))
-    for name in ("/scrub", "/rebuild", "/compare", "/prepare_run", "/train_run", "/stop_run", "/refresh", "/generate"):
+    for name in ("/scrub", "/rebuild", "/compare", "/prepare_run", "/train_run", "/stop_run", "/refresh", "/generate",
+                 "/encode_examples", "/walk"):
         assert name in names, f"{name} is not an API endpoint; the app exposes {sorted(names)}"
 
 
@@ -182,3 +183,15 @@ def test_reverse_from_a_shipped_checkpoint(app_url: str) -> None:
         ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
         assert len(ts) == 21 and ts[-1] == 0, (path, ts)
         assert "DDIM" in stats and _file(gif).endswith(".gif"), stats
+
+
+def test_ddim_map_of_a_shipped_checkpoint(app_url: str) -> None:
+    client = _client(app_url)
+    dropdown, _ = client.predict(None, api_name="/refresh")
+    swiss = next(value for label, value in dropdown["choices"] if Path(value).name == "swiss_roll_linear")
+    _, stats = client.predict(swiss, 20, "uniform", 300, 0, False, api_name="/encode_examples")
+    assert "300 training examples encoded" in stats and "Decoded again" in stats, stats
+    _, stats = client.predict(swiss, 20, "uniform", 0, False, api_name="/walk")
+    assert "pairs of noises" in stats, stats
+    with pytest.raises(Exception, match="Sampling steps must be a whole number from 1 to 1000"):
+        client.predict(swiss, 5000, "uniform", 0, False, api_name="/walk")

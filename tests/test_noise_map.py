@@ -1,0 +1,81 @@
+"""The Reverse tab's panel on DDIM's map between noise and data (app.noise_map), on shipped checkpoints."""
+
+from __future__ import annotations
+
+import re
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from app import figures, noise_map, reverse_tab
+
+SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
+MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
+
+
+def number(pattern: str, text: str) -> float:
+    return float(re.search(pattern, text).group(1).rstrip("."))
+
+
+def test_swiss_roll_points_encode_to_standard_noise_and_decode_back():
+    figure, stats = noise_map.encode_examples(SWISS, 0, "uniform", 5000, 0, False, [], progress=lambda *a, **k: None)
+    fig = figures.as_figure(figure)
+    assert [a.text for a in fig.layout.annotations[:3]] == [
+        "x₀: training examples", "x_T: encoded (DDIM backwards)", "x₀ decoded from that x_T"]
+    examples, latents, decoded = (np.column_stack([trace.x, trace.y]) for trace in fig.data)
+    assert len(examples) == noise_map.MAX_ENCODED["2d"]  # 5,000 asked, capped
+    assert np.allclose(fig.data[0].marker.color, noise_map.latent_hues(latents))  # coloured by the angle of x_T
+    assert abs(latents.mean()) < 0.1 and abs(latents.std() - 1) < 0.1
+    assert np.sqrt(((decoded - examples) ** 2).mean()) < 0.05
+    assert "50 of T = 1000 steps" in stats and number(r"return ratio ([\d.]+)", stats) < 0.05
+    assert abs(number(r"standard deviation ([\d.]+)", stats) - latents.std()) < 2e-3
+
+
+def test_digits_decode_back_but_encode_to_narrower_noise_than_the_sampler_starts_from():
+    """The shipped MNIST model: every digit comes back, but its x_T is not N(0, I): its values spread half as wide,
+    and neighbouring pixels correlate (the digit's outline shows in it)."""
+    figure, stats = noise_map.encode_examples(MNIST, 20, "uniform", 4, 0, False, [], progress=lambda *a, **k: None)
+    assert len(figures.as_figure(figure).data) == 3  # three grids of images
+    assert "4 training examples" in stats and "same class in 4 of 4" in stats
+    assert number(r"root-mean-square difference to the examples ([\d.]+)", stats) < 0.05
+    assert number(r"standard deviation ([\d.]+)", stats) < 0.75
+    assert number(r"neighbouring pixels correlate ([\d.]+)", stats) > 0.05
+
+
+def test_walks_between_noises():
+    figure, stats = noise_map.walk(MNIST, 5, "uniform", 0, False, [], progress=lambda *a, **k: None)
+    fig = figures.as_figure(figure)
+    pairs, positions = noise_map.PATH_PAIRS["image"], noise_map.PATH_POSITIONS["image"]
+    assert len(fig.data) == 2 * pairs * positions  # a spherical and a straight row per pair
+    assert [a.text for a in fig.layout.annotations][positions:positions + 2] == [
+        "pair 1: spherical path", "pair 1: straight line"]
+    assert 0.9 < number(r"spherical ([\d.]+)", stats) < 1.1 and 0.6 < number(r"straight ([\d.]+)", stats) < 0.8
+    figure, stats = noise_map.walk(SWISS, 20, "uniform", 0, False, [], progress=lambda *a, **k: None)
+    fig = figures.as_figure(figure)
+    assert fig.data[0].name == "training data" and len(fig.data) == 1 + noise_map.PATH_PAIRS["2d"]
+    paths = [np.column_stack([trace.x, trace.y]) for trace in fig.data[1:]]
+    assert all(len(path) == noise_map.PATH_POSITIONS["2d"] for path in paths)
+    steps = np.concatenate([np.linalg.norm(np.diff(path, axis=0), axis=1) for path in paths])
+    assert np.median(steps) < 0.1  # the map is continuous: neighbouring noises land close together
+    assert "straight" not in stats
+
+
+def test_the_ends_of_a_walk_are_the_samples_of_its_two_noises():
+    checkpoint, choice = noise_map.map_checkpoint(SWISS, [], False, 20, "uniform")
+    noise, _ = reverse_tab.initial_noise((2 * noise_map.PATH_PAIRS["2d"], 2), seed=3)
+    with torch.inference_mode():
+        ends = noise_map._decode(checkpoint, noise, choice).numpy()
+    fig = figures.as_figure(noise_map.walk(SWISS, 20, "uniform", 3, False, [], progress=lambda *a, **k: None)[0])
+    for k, trace in enumerate(fig.data[1:]):
+        assert np.allclose([trace.x[0], trace.y[0]], ends[2 * k], atol=1e-5)
+        assert np.allclose([trace.x[-1], trace.y[-1]], ends[2 * k + 1], atol=1e-5)
+
+
+@pytest.mark.parametrize("steps, n, seed, message", [
+    (1001, 10, 0, "Sampling steps"), (10, 1, 0, "Number of samples"), (10, 10, -1, "Seed"),
+])
+def test_bad_inputs_raise_gr_error(steps, n, seed, message):
+    with pytest.raises(gr.Error, match=message):
+        noise_map.encode_examples(SWISS, steps, "uniform", n, seed, False, [], progress=lambda *a, **k: None)

@@ -333,7 +333,7 @@ def noised_grid_figure(
         **axes,
         annotations=annotations,
         height=cell_px * rows + 60,
-        margin=dict(l=10, r=230, t=70, b=10),
+        margin=dict(l=10, r=230 if any(row_labels) else 10, t=70, b=10),  # room for the row titles
         **_STYLE,
         showlegend=False,
     ))

@@ -327,7 +327,13 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert p.locator("text=Joined at").count() >= 1 and "rings: their x₀ before noising" in p.locator(
         "#reverse-player .pl-caption").inner_text()
     page.shot("reverse")
-    page.assert_clean("Reverse tab after Generate and Pause")
+    # DDIM's map: the panel below the player walks between two noises and draws the paths
+    p.get_by_text("Noise ↔ data: DDIM's deterministic map").click()
+    p.get_by_role("button", name="Walk between two noises").click()
+    p.wait_for_selector("#reverse-map >> text=pairs of noises", timeout=60_000)
+    p.wait_for_function("() => document.querySelectorAll('#reverse-map-plot .scatterlayer .trace').length > 6")
+    page.shot("reverse-map")
+    page.assert_clean("Reverse tab after Generate, Pause and the walk between noises")
     timings["reverse"] = time.perf_counter() - start
     print("[browser] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 

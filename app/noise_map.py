@@ -13,8 +13,6 @@ from __future__ import annotations
 import html
 import math
 import time
-from typing import Any
-
 import gradio as gr
 import numpy as np
 import torch
@@ -22,8 +20,8 @@ import torch
 from app import figures, runs
 from app.controls import whole_number
 from app.reverse_tab import (
-    MAX_SAMPLES, ReverseControls, _image_pixels, _model_label, grid_columns, model_and_sampler, model_device,
-    read_samples, reference_points, starting_examples,
+    MAX_SAMPLES, ReverseControls, SamplerChoice, _image_pixels, _model_label, examples_here, grid_columns,
+    model_and_sampler, model_device, read_samples, reference_points,
 )
 from app.images import image_grid
 from core.checkpoints import Checkpoint
@@ -36,17 +34,17 @@ PATH_PAIRS = {"2d": 6, "image": 3}  # pairs of noises walked between
 PATH_POSITIONS = {"2d": 41, "image": 9}  # points along each path, ends included
 
 
-def map_checkpoint(path, trained, ideal, steps, spacing) -> tuple[Checkpoint, Any]:
+def map_checkpoint(path, trained, ideal, steps, spacing) -> tuple[Checkpoint, SamplerChoice]:
     """The tab's model (or its ideal denoiser) and DDIM with η = 0 over the tab's steps and spacing."""
     return model_and_sampler(path, trained, ideal, "ddim", 0.0, steps, spacing)
 
 
-def _decode(checkpoint: Checkpoint, x_T: torch.Tensor, choice: Any) -> torch.Tensor:
+def _decode(checkpoint: Checkpoint, x_T: torch.Tensor, choice: SamplerChoice) -> torch.Tensor:
     return sample(checkpoint.model, checkpoint.schedule, x_T, method="ddim", eta=0.0, steps=choice.steps,
                   spacing=choice.spacing, clip_x0=checkpoint.data.clip_x0)
 
 
-def _chain_words(checkpoint: Checkpoint, choice: Any) -> str:
+def _chain_words(checkpoint: Checkpoint, choice: SamplerChoice) -> str:
     T = checkpoint.schedule.T
     return describe_steps(number_of_steps(T, choice.steps, "ddim"), T, choice.spacing)
 
@@ -68,7 +66,10 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
     kind = checkpoint.data.kind
     n = min(whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind]), MAX_ENCODED[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
-    examples = starting_examples(checkpoint, n, seed).to(model_device(checkpoint))
+    try:
+        examples = examples_here(checkpoint, n, seed).to(model_device(checkpoint))
+    except ValueError as err:
+        raise gr.Error(f"Encoding needs training examples, and this server has none: {err}.") from None
     schedule = checkpoint.schedule
     progress(0.1, desc="Encoding: the DDIM chain run backwards")
     start = time.perf_counter()
@@ -96,7 +97,7 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
     return figure, encode_markdown(checkpoint, choice, ideal, examples, latents, decoded, encode_s, decode_s)
 
 
-def encode_markdown(checkpoint: Checkpoint, choice: Any, ideal: bool, examples: torch.Tensor, latents: torch.Tensor,
+def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, examples: torch.Tensor, latents: torch.Tensor,
                     decoded: torch.Tensor, encode_s: float, decode_s: float) -> str:
     """What the encoding found: the encoded noise against N(0, I), and how well decoding gave the examples back."""
     n, kind = len(examples), checkpoint.data.kind
@@ -151,7 +152,7 @@ def walk(path, steps, spacing, seed, ideal, trained, progress=gr.Progress()):
     return figure, walk_markdown(checkpoint, choice, ideal, noise, kinds, pairs, positions, seconds)
 
 
-def walk_markdown(checkpoint: Checkpoint, choice: Any, ideal: bool, noise: torch.Tensor, kinds: tuple[str, ...],
+def walk_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, noise: torch.Tensor, kinds: tuple[str, ...],
                   pairs: int, positions: int, seconds: float) -> str:
     """The walk in words, with the norm of the noise halfway along each kind of path."""
     halfway = []

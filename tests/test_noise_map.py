@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from app import figures, noise_map, reverse_tab
+from core.checkpoints import load_checkpoint, save_checkpoint
+from core.data import DataInfo
 
 SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
 MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
@@ -79,3 +81,14 @@ def test_the_ends_of_a_walk_are_the_samples_of_its_two_noises():
 def test_bad_inputs_raise_gr_error(steps, n, seed, message):
     with pytest.raises(gr.Error, match=message):
         noise_map.encode_examples(SWISS, steps, "uniform", n, seed, False, [], progress=lambda *a, **k: None)
+
+
+def test_a_model_without_its_points_cannot_encode_them(tmp_path):
+    checkpoint = load_checkpoint(SWISS)
+    old_csv = save_checkpoint(tmp_path / "old_csv", checkpoint.model, checkpoint.schedule,
+                              DataInfo("pts", "2d", (2,), source="pts.csv"))
+    with pytest.raises(gr.Error, match="Encoding needs training examples.*training points of pts were not kept"):
+        noise_map.encode_examples(str(old_csv), 10, "uniform", 30, 0, False, [str(old_csv)],
+                                  progress=lambda *a, **k: None)
+    figure, _ = noise_map.walk(str(old_csv), 10, "uniform", 0, False, [str(old_csv)], progress=lambda *a, **k: None)
+    assert len(figures.as_figure(figure).data) == noise_map.PATH_PAIRS["2d"]  # a walk needs no data (none drawn)

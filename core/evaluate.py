@@ -5,6 +5,8 @@ the toy regenerated from its name, or the training points stored with the checkp
 Image checkpoints: the classifier-feature FID ratio and class coverage (`core.fid`).
 Each sampler given with --sampler is measured on the same seed, e.g. ``--sampler ddpm --sampler ddim:50
 --sampler ddpm:50:log_snr`` (50 DDPM steps spaced evenly in log-SNR; see `core.sampler`).
+With --nll, also the variational bound on the negative log-likelihood of n training examples (`core.elbo`), for
+both reverse variances σ² = β̃ ("small") and β ("large"), in nats and bits per dimension.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from core.checkpoints import Checkpoint, load_checkpoint
 from core.cli import OneLineParser, fail
+from core.datasets import training_examples
+from core.elbo import variational_bound
 from core.fid import image_quality
 from core.metrics import sliced_wasserstein_ratio
 from core.sampler import METHODS, SPACINGS, initial_noise, number_of_steps, sample
@@ -80,6 +86,26 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
     return results
 
 
+def likelihood_bounds(ckpt: Checkpoint, *, n: int, seed: int, n_t: int | None,
+                      data_dir: str | None = None) -> dict[str, Any]:
+    """The variational bound of the checkpoint on n of its training examples, for σ² = β̃ and σ² = β (`core.elbo`),
+    each from the same noise: {"n", "timesteps_measured", "small": {...}, "large": {...}} in nats per dimension."""
+    info = ckpt.data
+    device = next(ckpt.model.parameters()).device
+    examples = training_examples(info, ckpt.points, n, seed=seed, root=data_dir).to(device)
+    results: dict[str, Any] = {"n": n}
+    for variance in ("small", "large"):
+        start = time.perf_counter()
+        bound = variational_bound(ckpt.model, ckpt.schedule, examples, variance=variance, n_t=n_t,  # type: ignore[arg-type]
+                                  discrete=info.kind == "image", clip_x0=info.clip_x0,
+                                  generator=torch.Generator(device=device).manual_seed(seed))
+        results["timesteps_measured"] = len(bound.ts)
+        results[variance] = {"nats_per_dim": round(bound.total, 4), "bits_per_dim": round(bound.bits_per_dim, 4),
+                             "prior": round(bound.prior, 5), "diffusion": round(bound.diffusion, 4),
+                             "decoder": round(bound.decoder, 4), "seconds": round(time.perf_counter() - start, 2)}
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description="Measure a checkpoint's sample quality; prints JSON.")
     p.add_argument("--ckpt", required=True, type=Path, help="checkpoint directory")
@@ -90,13 +116,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--data-dir", help="image data directory for the real reference images (default: $DDPM_DATA_DIR)")
+    p.add_argument("--nll", action="store_true",
+                   help="also the variational bound on the negative log-likelihood of n training examples, in nats "
+                        "and bits per dimension, for σ² = β̃ and σ² = β")
+    p.add_argument("--nll-timesteps", type=int,
+                   help="terms of the bound to measure (default: all T − 1 for 2D, 100 for images; fewer give an "
+                        "unbiased estimate)")
     args = p.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.ckpt, device=resolve_device(args.device))
         n = args.n or (2000 if ckpt.data.kind == "2d" else 256)
         if n < 2:
             raise ValueError(f"--n must be at least 2, got {n}")
+        n_t = args.nll_timesteps if args.nll_timesteps is not None else (None if ckpt.data.kind == "2d" else 100)
+        if n_t is not None and n_t < 1:
+            raise ValueError(f"--nll-timesteps must be at least 1, got {n_t}")
         results = evaluate(ckpt, n=n, samplers=args.sampler or ["ddpm", "ddim:50"], seed=args.seed, data_dir=args.data_dir)
+        if args.nll:
+            results["variational_bound"] = likelihood_bounds(ckpt, n=n, seed=args.seed, n_t=n_t, data_dir=args.data_dir)
     except ValueError as err:
         fail(PROG, str(err))
     json.dump({"checkpoint": str(args.ckpt), "data": ckpt.data.name, **results}, sys.stdout, indent=2)

@@ -122,7 +122,8 @@ class Page:
     def shot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        # a full page while a training run updates its plots can take long on 2 busy cores: allow 90 s, not 30
+        self.page.screenshot(path=str(path), full_page=True, timeout=90_000)
         return path
 
     def assert_clean(self, where: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -57,11 +58,18 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     r = run("core.sample", "--ckpt", str(out), "--start-t", "101", "--out", str(tmp_path / "j.npy"))
     assert r.returncode != 0 and r.stderr.strip() == "python -m core.sample: error: --start-t must be between 1 and T = 100, got 101"
 
-    r = run("core.evaluate", "--ckpt", str(out), "--n", "200", "--sampler", "ddim:10", "--sampler", "ddpm:10:log_snr")
+    r = run("core.evaluate", "--ckpt", str(out), "--n", "200", "--sampler", "ddim:10", "--sampler", "ddpm:10:log_snr",
+            "--nll")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["data"] == "moons" and report["ddim-10"]["sliced_wasserstein_ratio"] > 0
     assert report["ddpm-10-log_snr"]["sliced_wasserstein_ratio"] > 0
+    bound = report["variational_bound"]
+    assert bound["n"] == 200 and bound["timesteps_measured"] == 99  # all T − 1 terms of a 2D model
+    for variance in ("small", "large"):
+        terms = bound[variance]
+        assert abs(terms["prior"] + terms["diffusion"] + terms["decoder"] - terms["nats_per_dim"]) < 1e-3
+        assert abs(terms["bits_per_dim"] - terms["nats_per_dim"] / math.log(2)) < 1e-3
 
 
 def test_a_model_of_csv_points_keeps_them_and_is_measured_against_them(tmp_path) -> None:
@@ -183,6 +191,7 @@ def test_model_card_commands_reproduce_the_loss_weighting(monkeypatch) -> None:
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.txt"), "must end in .npy or .png"),
         (("core.evaluate", "--ckpt", "/nonexistent"), "no checkpoint directory"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--sampler", "ddpm:10:karras"), "SPACING must be one of"),
+        (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll", "--nll-timesteps", "0"), "--nll-timesteps must be at"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--spacing", "karras", "--out", "a.npy"), "--spacing"),
         (("core.download", "svhn"), "invalid choice: 'svhn'"),
     ],

@@ -1,0 +1,153 @@
+"""The variational bound on the negative log-likelihood of a DDPM (Ho et al. 2020, eq. 5; Sohl-Dickstein et al. 2015):
+
+    −log p_θ(x_0) ≤ L = L_T + Σ_{t=2}^{T} L_{t−1} + L_0,
+    L_T     = KL(q(x_T | x_0) ‖ N(0, I))                          the prior's mismatch (no parameters),
+    L_{t−1} = E_q KL(q(x_{t−1} | x_t, x_0) ‖ p_θ(x_{t−1} | x_t))    the denoising terms,
+    L_0     = E_q −log p_θ(x_0 | x_1)                              the decoder.
+
+p_θ(x_{t−1} | x_t) = N(μ̃(x_t, x̂_0), σ_t² I) is the sampler's DDPM step (`core.sampler`), with σ_t² = β̃_t ("small")
+or β_t ("large"). Per dimension, between Gaussians of means m_q, m_p and variances v_q = β̃_t, v_p = σ_t²:
+
+    KL = ½ (log(v_p/v_q) + v_q/v_p − 1 + (m_q − m_p)²/v_p),
+
+and since μ̃ is linear in x_0, m_q − m_p = c_x0·(x_0 − x̂_0) = √(β_t²/(α_t(1 − ᾱ_t)))·(ε̂ − ε): each term is the
+training loss ‖ε − ε̂‖² at t weighted by β_t²/(2σ_t² α_t (1 − ᾱ_t)) (eq. 12), plus a constant from the variances
+(0 for σ² = β̃). The plain loss of Algorithm 1 drops these weights.
+
+The decoder: for continuous data (2D), N(x_0; x̂_0(x_1), β_1 I) (β̃_1 = 0 would make it a point mass); for images
+of 256 levels in [−1, 1], the discretised Gaussian of §3.3: the mass of N(x̂_0(x_1), β_1) over each level's bin of
+width 2/255, the two end bins open to ±∞, so that −log p is a number of bits that real data can be coded in.
+x̂_0 is clipped where the sampler clips it (``clip_x0``).
+
+The sum over t is exact over all T − 1 terms, or estimated without bias from at most ``n_t`` of them: 2..T split into
+runs that grow geometrically, one t drawn uniformly in each, its term counted once for every t of its run. Each term
+draws its own x_t ~ q(x_t | x_0). Results are in nats per dimension (bits: divide by ln 2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from core.schedules import NoiseSchedule
+
+Variance = Literal["small", "large"]
+BIN_HALF_WIDTH = 1.0 / 255.0  # images of 256 levels in [−1, 1]: bins of width 2/255
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The variational bound of a model on some data, in nats per dimension (means over the data)."""
+
+    prior: float  # L_T
+    diffusion: float  # Σ_{t=2}^{T} L_{t−1} (estimated from `ts` when not all were measured)
+    decoder: float  # L_0
+    ts: list[int]  # the t of each measured term L_{t−1}, increasing
+    terms: list[float]  # L_{t−1} at each of `ts`
+    weights: list[int]  # how many t each measured term stands for in the sum (all 1 when every t was measured)
+    discrete: bool  # the decoder of 256-level images (else a density of continuous data)
+
+    @property
+    def total(self) -> float:
+        return self.prior + self.diffusion + self.decoder
+
+    @property
+    def bits_per_dim(self) -> float:
+        return self.total / math.log(2.0)
+
+
+def gaussian_kl(mean_q: torch.Tensor, var_q: float, mean_p: torch.Tensor, var_p: float) -> torch.Tensor:
+    """KL(N(mean_q, var_q) ‖ N(mean_p, var_p)) per element."""
+    return 0.5 * (math.log(var_p / var_q) + var_q / var_p - 1.0 + (mean_q - mean_p) ** 2 / var_p)
+
+
+def discretised_gaussian_nll(x: torch.Tensor, mean: torch.Tensor, std: float) -> torch.Tensor:
+    """−log of the mass of N(mean, std²) over x's bin (x on the 256 levels of [−1, 1]), per element, in float64."""
+    x, mean = x.double(), mean.double()
+    upper = torch.where(x > 1 - BIN_HALF_WIDTH, torch.full_like(x, math.inf), x + BIN_HALF_WIDTH)
+    lower = torch.where(x < -1 + BIN_HALF_WIDTH, torch.full_like(x, -math.inf), x - BIN_HALF_WIDTH)
+    z_upper, z_lower = (upper - mean) / std, (lower - mean) / std
+    # the mass from the tail that is farther from the mean: 1 − Φ(a) − (1 − Φ(b)) loses no digits where Φ ≈ 1
+    upper_tail = z_lower > 0
+    mass = torch.where(upper_tail, torch.special.ndtr(-z_lower) - torch.special.ndtr(-z_upper),
+                       torch.special.ndtr(z_upper) - torch.special.ndtr(z_lower))
+    return -torch.log(mass.clamp_min(1e-300))
+
+
+def measured_timesteps(T: int, n_t: int | None, generator: torch.Generator | None = None) -> tuple[list[int], list[int]]:
+    """(timesteps, weights) of the terms L_{t−1} to measure: all of 2..T (weights 1), or one t drawn uniformly from
+    each of at most n_t runs that split 2..T, weighted by its run's length. The runs grow geometrically (from
+    single steps at small t), since the terms fall by orders of magnitude over the first tens of steps: equal runs
+    would let one draw stand for the whole steep start."""
+    if T < 2:
+        return [], []
+    if n_t is None or n_t >= T - 1:
+        return list(range(2, T + 1)), [1] * (T - 1)
+    if isinstance(n_t, bool) or not isinstance(n_t, int) or n_t < 1:
+        raise ValueError(f"the number of measured timesteps must be a whole number ≥ 1, got {n_t!r}")
+    edges = sorted({round(2 * ((T + 1) / 2) ** (k / n_t)) for k in range(n_t + 1)})  # run: edges[k] .. edges[k+1] − 1
+    ts = [lo + int(torch.randint(hi - lo, (1,), generator=generator)) for lo, hi in zip(edges, edges[1:])]
+    return ts, [hi - lo for lo, hi in zip(edges, edges[1:])]
+
+
+def _x0_pred(model: nn.Module, schedule: NoiseSchedule, x_t: torch.Tensor, t: int, clip_x0: float | None) -> torch.Tensor:
+    eps = model(x_t, torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device))
+    x0 = schedule.predict_x0(x_t, t, eps)
+    return x0 if clip_x0 is None else x0.clamp(-clip_x0, clip_x0)
+
+
+def variational_bound(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    x_0: torch.Tensor,
+    *,
+    variance: Variance = "small",
+    n_t: int | None = None,
+    discrete: bool = False,
+    clip_x0: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Bound:
+    """The bound L of ``model`` on the data ``x_0`` (N, ...), in nats per dimension (see the module docstring).
+
+    ``variance``: σ_t² of the reverse steps, β̃_t ("small") or β_t ("large"); ``n_t``: measure at most that many of
+    the T − 1 terms L_{t−1} (None: all; see `measured_timesteps`); ``discrete``: the data are 256-level images in [−1, 1] (the discretised decoder);
+    ``clip_x0``: clamp x̂_0 as the sampler does; ``generator``: the noise of every x_t and the drawn timesteps.
+    """
+    if variance not in ("small", "large"):
+        raise ValueError(f"variance must be 'small' or 'large', got {variance!r}")
+    T, ab = schedule.T, schedule.alpha_bars
+    dims = x_0[0].numel()
+    device = x_0.device
+
+    def noised(t: int) -> torch.Tensor:
+        noise = torch.randn(x_0.shape, generator=generator, device=device, dtype=x_0.dtype)
+        return schedule.q_sample(x_0, t, noise)
+
+    def per_dim(values: torch.Tensor) -> float:  # sum over dimensions, mean over the data, per dimension
+        return float(values.double().flatten(1).sum(1).mean()) / dims
+
+    with torch.inference_mode():
+        a_T = float(ab[T])
+        prior = per_dim(gaussian_kl(math.sqrt(a_T) * x_0.double(), 1.0 - a_T, torch.zeros((), dtype=torch.float64), 1.0))
+        ts, weights = measured_timesteps(T, n_t, generator)
+        terms = []
+        for t in ts:
+            x_t = noised(t)
+            c_x0, c_xt, posterior_var = schedule.posterior_coefficients(t, t - 1)
+            sigma2 = posterior_var if variance == "small" else float(schedule.betas[t])
+            x0_hat = _x0_pred(model, schedule, x_t, t, clip_x0)
+            mean_q, mean_p = c_x0 * x_0 + c_xt * x_t, c_x0 * x0_hat + c_xt * x_t
+            terms.append(per_dim(gaussian_kl(mean_q.double(), posterior_var, mean_p.double(), sigma2)))
+        x0_hat = _x0_pred(model, schedule, noised(1), 1, clip_x0)  # the posterior mean at t = 1 is x̂_0 itself
+        std_1 = math.sqrt(float(schedule.betas[1]))
+        if discrete:
+            decoder = per_dim(discretised_gaussian_nll(x_0, x0_hat, std_1))
+        else:
+            z = (x_0.double() - x0_hat.double()) / std_1
+            decoder = per_dim(0.5 * z**2 + math.log(std_1) + 0.5 * math.log(2 * math.pi))
+    diffusion = sum(w * v for w, v in zip(weights, terms))
+    return Bound(prior, diffusion, decoder, ts, terms, weights, discrete)

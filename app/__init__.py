@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app import forward_animation, forward_tab, noise_map, reverse_tab, schedules_tab, train_tab
+from app import bound_panel, forward_animation, forward_tab, noise_map, reverse_tab, schedules_tab, train_tab
 
 THEME = gr.themes.Soft()
 CSS = """
@@ -39,5 +39,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Train", id="train"):
                 trained = train_tab.build(own)
             with gr.Tab("Reverse", id="reverse"):
-                noise_map.build(reverse_tab.build(trained))
+                reverse = reverse_tab.build(trained)
+                noise_map.build(reverse)
+                bound_panel.build(reverse)
     return demo

@@ -408,3 +408,18 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
         yaxis=dict(range=list(POINT_RANGE), title=dict(text="x₂"), zeroline=True, fixedrange=True, scaleanchor="x"),
     )
     return fast_figure(data, layout)
+
+
+# ----- the variational bound ------------------------------------------------------------------------
+
+
+def bound_terms_figure(ts: Sequence[int], terms: dict[str, Sequence[float]], *, height: int = 360) -> PlotData:
+    """The terms L_{t−1} of the variational bound (nats per dimension) against t, one line per reverse variance,
+    both axes logarithmic: the terms fall by orders of magnitude from t = 2."""
+    data = [dict(type="scatter", x=list(ts), y=list(values), mode="lines+markers", name=label,
+                 line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2), marker=dict(size=4),
+                 hovertemplate="t = %{x}: %{y:.3g} nats per dimension<extra>%{fullData.name}</extra>")
+            for k, (label, values) in enumerate(terms.items())]
+    layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True,
+                          xaxis=_axis("t (log scale)", log=True), yaxis=_axis("L_{t−1}, nats per dimension", log=True))
+    return fast_figure(data, layout)

@@ -36,6 +36,7 @@ from torch import nn
 from core.schedules import NoiseSchedule
 
 Variance = Literal["small", "large"]
+VARIANCES: tuple[Variance, ...] = ("small", "large")
 BIN_HALF_WIDTH = 1.0 / 255.0  # images of 256 levels in [−1, 1]: bins of width 2/255
 
 
@@ -100,25 +101,27 @@ def _x0_pred(model: nn.Module, schedule: NoiseSchedule, x_t: torch.Tensor, t: in
     return x0 if clip_x0 is None else x0.clamp(-clip_x0, clip_x0)
 
 
-def variational_bound(
+def variational_bounds(
     model: nn.Module,
     schedule: NoiseSchedule,
     x_0: torch.Tensor,
     *,
-    variance: Variance = "small",
+    variances: tuple[Variance, ...] = VARIANCES,
     n_t: int | None = None,
     discrete: bool = False,
     clip_x0: float | None = None,
     generator: torch.Generator | None = None,
-) -> Bound:
-    """The bound L of ``model`` on the data ``x_0`` (N, ...), in nats per dimension (see the module docstring).
+) -> dict[Variance, Bound]:
+    """The bound L of ``model`` on the data ``x_0`` (N, ...) for each reverse variance in ``variances``, from the same
+    x_t and model calls, in nats per dimension (see the module docstring).
 
-    ``variance``: σ_t² of the reverse steps, β̃_t ("small") or β_t ("large"); ``n_t``: measure at most that many of
-    the T − 1 terms L_{t−1} (None: all; see `measured_timesteps`); ``discrete``: the data are 256-level images in [−1, 1] (the discretised decoder);
-    ``clip_x0``: clamp x̂_0 as the sampler does; ``generator``: the noise of every x_t and the drawn timesteps.
+    ``variances``: σ_t² of the reverse steps, β̃_t ("small") and/or β_t ("large"); ``n_t``: measure at most that many
+    of the T − 1 terms L_{t−1} (None: all; see `measured_timesteps`); ``discrete``: the data are 256-level images in
+    [−1, 1] (the discretised decoder); ``clip_x0``: clamp x̂_0 as the sampler does; ``generator``: the noise of every
+    x_t and the drawn timesteps.
     """
-    if variance not in ("small", "large"):
-        raise ValueError(f"variance must be 'small' or 'large', got {variance!r}")
+    if not variances or any(v not in VARIANCES for v in variances):
+        raise ValueError(f"variances must be some of {', '.join(VARIANCES)}, got {variances!r}")
     T, ab = schedule.T, schedule.alpha_bars
     dims = x_0[0].numel()
     device = x_0.device
@@ -134,14 +137,15 @@ def variational_bound(
         a_T = float(ab[T])
         prior = per_dim(gaussian_kl(math.sqrt(a_T) * x_0.double(), 1.0 - a_T, torch.zeros((), dtype=torch.float64), 1.0))
         ts, weights = measured_timesteps(T, n_t, generator)
-        terms = []
+        terms: dict[Variance, list[float]] = {v: [] for v in variances}
         for t in ts:
             x_t = noised(t)
-            c_x0, c_xt, posterior_var = schedule.posterior_coefficients(t, t - 1)
-            sigma2 = posterior_var if variance == "small" else float(schedule.betas[t])
-            x0_hat = _x0_pred(model, schedule, x_t, t, clip_x0)
-            mean_q, mean_p = c_x0 * x_0 + c_xt * x_t, c_x0 * x0_hat + c_xt * x_t
-            terms.append(per_dim(gaussian_kl(mean_q.double(), posterior_var, mean_p.double(), sigma2)))
+            c_x0, _, posterior_var = schedule.posterior_coefficients(t, t - 1)
+            # the two means share c_xt·x_t: they differ by c_x0·(x_0 − x̂_0)
+            gap = c_x0 * (x_0.double() - _x0_pred(model, schedule, x_t, t, clip_x0).double())
+            for v in variances:
+                sigma2 = posterior_var if v == "small" else float(schedule.betas[t])
+                terms[v].append(per_dim(gaussian_kl(gap, posterior_var, torch.zeros((), dtype=torch.float64), sigma2)))
         x0_hat = _x0_pred(model, schedule, noised(1), 1, clip_x0)  # the posterior mean at t = 1 is x̂_0 itself
         std_1 = math.sqrt(float(schedule.betas[1]))
         if discrete:
@@ -149,5 +153,11 @@ def variational_bound(
         else:
             z = (x_0.double() - x0_hat.double()) / std_1
             decoder = per_dim(0.5 * z**2 + math.log(std_1) + 0.5 * math.log(2 * math.pi))
-    diffusion = sum(w * v for w, v in zip(weights, terms))
-    return Bound(prior, diffusion, decoder, ts, terms, weights, discrete)
+    return {v: Bound(prior, sum(w * term for w, term in zip(weights, terms[v])), decoder, ts, terms[v], weights, discrete)
+            for v in variances}
+
+
+def variational_bound(model: nn.Module, schedule: NoiseSchedule, x_0: torch.Tensor, *, variance: Variance = "small",
+                      **options: object) -> Bound:
+    """`variational_bounds` for one reverse variance (options are those of `variational_bounds`)."""
+    return variational_bounds(model, schedule, x_0, variances=(variance,), **options)[variance]  # type: ignore[arg-type]

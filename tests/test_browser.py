@@ -334,6 +334,12 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_selector("#reverse-map >> text=pairs of noises", timeout=60_000)
     p.wait_for_function("() => document.querySelectorAll('#reverse-map-plot .scatterlayer .trace').length > 6")
     page.shot("reverse-map")
+    # the variational bound of the same model: its terms over t, and the table of its parts
+    p.get_by_text("How likely is the data? The variational bound").click()
+    p.get_by_role("button", name="Measure the bound").click()
+    p.wait_for_selector("#reverse-bound >> text=total, bits per dimension", timeout=60_000)
+    p.wait_for_function("() => document.querySelectorAll('#reverse-bound-plot .scatterlayer .trace').length === 2")
+    page.shot("reverse-bound")
     page.assert_clean("Reverse tab after Generate, Pause and the walk between noises")
     timings["reverse"] = time.perf_counter() - start
     print("[browser] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))

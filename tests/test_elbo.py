@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from core.elbo import discretised_gaussian_nll, gaussian_kl, measured_timesteps, variational_bound
+from core.elbo import discretised_gaussian_nll, gaussian_kl, measured_timesteps, variational_bound, variational_bounds
 from core.schedules import make_schedule
 from tests.test_sampler import MU, STD, ideal_eps
 
@@ -90,3 +90,19 @@ def test_gaussian_kl_closed_form() -> None:
     assert float(gaussian_kl(torch.tensor(0.0), 1.0, torch.tensor(0.0), 1.0)) == 0.0
     assert float(gaussian_kl(torch.tensor(1.0), 2.0, torch.tensor(0.0), 4.0)) == pytest.approx(
         0.5 * (math.log(2) + 0.5 - 1 + 0.25))
+
+
+def test_both_variances_come_from_the_same_model_calls(linear) -> None:
+    schedule, model, x0 = linear
+    calls = []
+
+    def counted(x, t):
+        calls.append(int(t[0]))
+        return model(x, t)
+
+    both = variational_bounds(counted, schedule, x0[:500], n_t=30, generator=torch.Generator().manual_seed(4))
+    assert len(calls) == len(both["small"].ts) + 1  # one per measured term, one for the decoder
+    alone = variational_bound(model, schedule, x0[:500], variance="large", n_t=30, generator=torch.Generator().manual_seed(4))
+    assert both["large"] == alone and both["small"].ts == alone.ts and both["small"].decoder == alone.decoder
+    with pytest.raises(ValueError, match="variances must be some of small, large"):
+        variational_bound(model, schedule, x0, variance="tiny")  # type: ignore[arg-type]

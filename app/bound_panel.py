@@ -1,0 +1,96 @@
+"""The Reverse tab's panel on the variational bound (`core.elbo`, Ho et al. 2020 eq. 5): how many nats (or bits) per
+dimension the model needs for its training data, −log p_θ(x_0) ≤ L_T + Σ L_{t−1} + L_0, term by term over t, for
+both reverse variances of the DDPM sampler, σ² = β̃_t and σ² = β_t."""
+
+from __future__ import annotations
+
+import html
+import time
+
+import gradio as gr
+import torch
+
+from app import figures, runs
+from app.controls import whole_number
+from app.reverse_tab import MAX_SAMPLES, ReverseControls, examples_here, ideal_checkpoint, load, model_device
+from core.elbo import VARIANCES, Bound, Variance, variational_bounds
+
+MAX_EXAMPLES = {"2d": 1000, "image": 64}  # training examples the bound is measured on, at most
+IMAGE_TERMS = 100  # images: an unbiased estimate from at most this many of the T − 1 terms (2D: all of them)
+EARLY_STEPS = 10  # the share of the denoising terms from t ≤ this is reported
+VARIANCE_LABELS: dict[Variance, str] = {"small": "σ² = β̃_t", "large": "σ² = β_t"}
+
+
+def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
+    """(figure, Markdown): the bound of the tab's model on n of its training examples."""
+    checkpoint = load(path, trained)
+    if ideal:
+        checkpoint = ideal_checkpoint(checkpoint)
+    kind = checkpoint.data.kind
+    n = min(whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind]), MAX_EXAMPLES[kind])
+    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    try:
+        examples = examples_here(checkpoint, n, seed).to(model_device(checkpoint))
+    except ValueError as err:
+        raise gr.Error(f"The bound is measured on training examples, and this server has none: {err}.") from None
+    progress(0.1, desc="Measuring the terms of the bound")
+    start = time.perf_counter()
+    bounds = variational_bounds(checkpoint.model, checkpoint.schedule, examples, n_t=None if kind == "2d" else IMAGE_TERMS,
+                                discrete=kind == "image", clip_x0=checkpoint.data.clip_x0,
+                                generator=torch.Generator(device=examples.device).manual_seed(seed))
+    seconds = time.perf_counter() - start
+    figure = figures.bound_terms_figure(bounds["small"].ts, {VARIANCE_LABELS[v]: bounds[v].terms for v in VARIANCES})
+    return figure, bound_markdown(checkpoint.name, bounds, kind, n, seconds, checkpoint.schedule.T, ideal)
+
+
+def early_share(bound: Bound) -> float:
+    """The share of Σ L_{t−1} that comes from t ≤ `EARLY_STEPS`."""
+    early = sum(w * v for t, w, v in zip(bound.ts, bound.weights, bound.terms) if t <= EARLY_STEPS)
+    return early / bound.diffusion if bound.diffusion > 0 else float("nan")
+
+
+def bound_markdown(name: str, bounds: dict[Variance, Bound], kind: str, n: int, seconds: float, T: int,
+                   ideal: bool) -> str:
+    """The bound's parts as a table, one column per reverse variance."""
+    small = bounds["small"]
+    measured = (f"all {len(small.ts)} terms L_{{t−1}}" if small.weights == [1] * len(small.ts)
+                else f"an unbiased estimate of Σ L_{{t−1}} from {len(small.ts)} of its {T - 1} terms")
+    unit = ("per pixel, for 256-level images (the decoder L₀ gives each level's bin its probability)" if kind == "image"
+            else "per coordinate, a density in the model's units (a density can exceed 1: L₀ and the total can be "
+                 "negative)")
+    model = "the ideal denoiser of its training examples" if ideal else "its network"
+    header = "| | " + " | ".join(VARIANCE_LABELS[v] for v in VARIANCES) + " |"
+    rows = [
+        ("L_T (prior: x_T against N(0, I))", lambda b: f"{b.prior:.2g}"),
+        ("Σ L_{t−1} (denoising)", lambda b: f"{b.diffusion:.3f}"),
+        (f"… of it from t ≤ {EARLY_STEPS}", lambda b: f"{early_share(b):.0%}"),
+        ("L₀ (decoder)", lambda b: f"{b.decoder:.3f}"),
+        ("**total, nats per dimension**", lambda b: f"**{b.total:.3f}**"),
+        ("**total, bits per dimension**", lambda b: f"**{b.bits_per_dim:.3f}**"),
+    ]
+    table = [header, "|---|" + "---|" * len(VARIANCES)] + [
+        f"| {label} | " + " | ".join(cell(bounds[v]) for v in VARIANCES) + " |" for label, cell in rows]
+    better = min(VARIANCES, key=lambda v: bounds[v].total)
+    return (
+        f"**{html.escape(name)}** ({model}) on {n} training examples · {measured} · {seconds:.1f} s. "
+        f"Nats {unit}. The tighter bound here: **{VARIANCE_LABELS[better]}**.\n\n" + "\n".join(table)
+    )
+
+
+def build(controls: ReverseControls) -> None:
+    """Lay out the panel below the Reverse tab, reading the tab's checkpoint, samples, seed and ideal-denoiser box."""
+    with gr.Accordion("How likely is the data? The variational bound (ELBO)", open=False, elem_id="reverse-bound"):
+        gr.Markdown(
+            "−log p_θ(x₀) ≤ L_T + Σ_t L_{t−1} + L₀ (Ho et al. 2020, eq. 5): the prior's mismatch, one KL divergence "
+            "per reverse step between the true posterior q(x_{t−1} | x_t, x₀) and the model's step, and the decoder. "
+            "Each L_{t−1} is the training loss ‖ε − ε̂‖² at t with the weight β_t²/(2σ_t²α_t(1 − ᾱ_t)) that the plain "
+            "loss drops. Measured on the model's training examples (up to "
+            f"{MAX_EXAMPLES['2d']:,} points or {MAX_EXAMPLES['image']} images) for both reverse variances of the DDPM "
+            f"sampler; for images from {IMAGE_TERMS} of the terms (more of them at small t, where they are large).")
+        measure_btn = gr.Button("Measure the bound")
+        plot = gr.Plot(label="The terms L_{t−1} of the bound, per step t", elem_id="reverse-bound-plot")
+        stats = gr.Markdown()
+    c = controls
+    measure_btn.click(measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats],
+                      concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
+                      show_progress="minimal")

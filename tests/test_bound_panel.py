@@ -1,0 +1,58 @@
+"""The Reverse tab's panel on the variational bound (app.bound_panel), on shipped checkpoints."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import gradio as gr
+import pytest
+
+from app import bound_panel, figures, reverse_tab
+from core.checkpoints import load_checkpoint, save_checkpoint
+from core.data import DataInfo
+
+SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
+MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
+NO_PROGRESS = lambda *a, **k: None  # noqa: E731
+
+
+def column(stats: str, row: str) -> list[float]:
+    """The numbers of one row of the bound's table (σ² = β̃, σ² = β)."""
+    line = next(line for line in stats.splitlines() if line.startswith(f"| {row}"))
+    return [float(cell.strip(" *%")) for cell in line.split("|")[2:4]]
+
+
+def test_the_bound_of_a_2d_model_adds_up_and_is_tighter_with_sigma2_beta():
+    figure, stats = bound_panel.measure_bound(SWISS, 5000, 0, False, [], progress=NO_PROGRESS)
+    assert f"on {bound_panel.MAX_EXAMPLES['2d']} training examples · all 999 terms" in stats  # 5,000 capped
+    prior, denoising, decoder = (column(stats, row) for row in ("L_T", "Σ L_{t−1}", "L₀"))
+    nats, bits = column(stats, "**total, nats"), column(stats, "**total, bits")
+    for k in range(2):
+        assert nats[k] == pytest.approx(prior[k] + denoising[k] + decoder[k], abs=2e-3)
+        assert bits[k] == pytest.approx(nats[k] / math.log(2), abs=2e-3)
+    assert nats[1] < nats[0] - 0.2 and "The tighter bound here: **σ² = β_t**" in stats
+    assert decoder[0] == decoder[1] < 0  # one decoder for both; a density above 1
+    fig = figures.as_figure(figure)
+    assert [trace.name for trace in fig.data] == ["σ² = β̃_t", "σ² = β_t"]
+    assert list(fig.data[0].x) == list(range(2, 1001)) and fig.data[0].y[0] > 100 * fig.data[0].y[-1]
+
+
+def test_the_bound_on_digits_is_estimated_and_tighter_with_sigma2_beta_tilde():
+    figure, stats = bound_panel.measure_bound(MNIST, 4, 0, False, [], progress=NO_PROGRESS)
+    match = re.search(r"an unbiased estimate of Σ L_\{t−1\} from (\d+) of its 999 terms", stats)
+    assert match and int(match.group(1)) <= bound_panel.IMAGE_TERMS
+    nats = column(stats, "**total, nats")
+    assert nats[0] < nats[1] and "The tighter bound here: **σ² = β̃_t**" in stats
+    assert 0.5 < column(stats, "**total, bits")[0] < 4  # bits per pixel of 8-bit digits
+    assert len(figures.as_figure(figure).data[0].x) == int(match.group(1))
+
+
+def test_refusals(tmp_path):
+    with pytest.raises(gr.Error, match="Seed"):
+        bound_panel.measure_bound(SWISS, 10, -1, False, [], progress=NO_PROGRESS)
+    checkpoint = load_checkpoint(SWISS)
+    old_csv = save_checkpoint(tmp_path / "old_csv", checkpoint.model, checkpoint.schedule,
+                              DataInfo("pts", "2d", (2,), source="pts.csv"))
+    with pytest.raises(gr.Error, match="The bound is measured on training examples.*were not kept"):
+        bound_panel.measure_bound(str(old_csv), 10, 0, False, [str(old_csv)], progress=NO_PROGRESS)

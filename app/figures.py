@@ -400,7 +400,7 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
         data.append(dict(type="scatter", x=path[:, 0], y=path[:, 1], mode="lines+markers", name=f"path {k + 1}",
                          line=dict(color=color, width=2), showlegend=False, hoverinfo="skip",
                          marker=dict(color=color, size=[10] + [3] * (len(path) - 2) + [10],
-                                     symbol=["circle"] + ["circle"] * (len(path) - 2) + ["square"])))
+                                     symbol=["circle"] * (len(path) - 1) + ["square"])))
     layout = _base_layout(
         height, showlegend=reference is not None,
         legend=dict(x=1, xanchor="right", y=0, yanchor="bottom", itemsizing="constant"),

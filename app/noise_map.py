@@ -20,7 +20,7 @@ import torch
 from app import figures, runs
 from app.controls import whole_number
 from app.reverse_tab import (
-    MAX_SAMPLES, ReverseControls, SamplerChoice, _image_pixels, _model_label, examples_here, grid_columns,
+    MAX_SAMPLES, ReverseControls, SamplerChoice, image_pixels, model_label, examples_here, grid_columns,
     model_and_sampler, model_device, read_samples, reference_points,
 )
 from app.images import image_grid
@@ -105,7 +105,7 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
     flat = latents.flatten(1)
     rms = float((decoded - examples).pow(2).mean().sqrt())
     lines = [
-        f"**{html.escape(checkpoint.name)}** · {_model_label(checkpoint, choice, ideal)}, "
+        f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, "
         f"{_chain_words(checkpoint, choice)} · {n} training examples encoded in {encode_s:.1f} s, decoded in "
         f"{decode_s:.1f} s.",
         f"- **Encoded x_T**: mean {float(flat.mean()):.3f}, standard deviation {float(flat.std()):.3f}"
@@ -146,7 +146,7 @@ def walk(path, steps, spacing, seed, ideal, trained, progress=gr.Progress()):
         cells, rows = [], []
         for k in range(pairs):
             for j, how in enumerate(kinds):
-                cells.append(list(_image_pixels(decoded[j, :, k])))
+                cells.append(list(image_pixels(decoded[j, :, k])))
                 rows.append(f"pair {k + 1}: {'spherical path' if how == 'spherical' else 'straight line'}")
         figure = figures.noised_grid_figure(cells, rows, [f"α = {a:.3g}" for a in alphas], kind="images", cell_px=90)
     return figure, walk_markdown(checkpoint, choice, ideal, noise, kinds, pairs, positions, seconds)
@@ -160,7 +160,7 @@ def walk_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, no
         middle = noise_path(noise[0::2], noise[1::2], [0.5], how)[0]  # type: ignore[arg-type]
         halfway.append(f"{'spherical' if how == 'spherical' else 'straight'} {float(middle.pow(2).mean().sqrt()):.2f}")
     return (
-        f"**{html.escape(checkpoint.name)}** · {_model_label(checkpoint, choice, ideal)}, "
+        f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, "
         f"{_chain_words(checkpoint, choice)} · {pairs} pairs of noises, {positions} points on each path, decoded in "
         f"{seconds:.1f} s. Spherical path: x_T(α) = cos(απ/2)·x_a + sin(απ/2)·x_b, N(0, I) at every α"
         + ("; straight line: (1 − α)·x_a + α·x_b" if len(kinds) > 1 else "")

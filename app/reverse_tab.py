@@ -11,7 +11,9 @@ Two teaching options: the score field of 2D models, arrows on a grid at each fra
 and the ideal denoiser of a few training examples (points or images) in place of the network
 (`ideal_checkpoint`, `core.ideal`), whose samples can only be copies of those examples. For every model, the
 chain can start from training examples noised to t₀ instead of from pure noise (SDEdit, Meng et al. 2022;
-`starting_examples`): how much of an example survives the noise of step t₀.
+`starting_examples`): how much of an example survives the noise of step t₀. Two panels below the tab read its
+controls (`ReverseControls`): DDIM's map between noise and data (`app.noise_map`) and the variational bound
+(`app.bound_panel`).
 
 Checkpoints: the shipped ones under checkpoints/ (env DDPM_CHECKPOINTS_DIR overrides), listed by
 name, plus those this browser session trained in the Train tab (the `gr.State` of paths it
@@ -232,8 +234,9 @@ def frame_indices(n_states: int, n_frames: int) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(0, n_states - 1, n_frames)})
 
 
-def _image_pixels(x: torch.Tensor) -> np.ndarray:
-    return chw_to_hwc(to_uint8(x))  # (B, H, W) or (B, H, W, 3)
+def image_pixels(x: torch.Tensor) -> np.ndarray:
+    """Images (B, C, H, W) in [−1, 1] → uint8 (B, H, W) or (B, H, W, 3)."""
+    return chw_to_hwc(to_uint8(x))
 
 
 def reference_points(checkpoint: Checkpoint) -> np.ndarray | None:
@@ -320,7 +323,7 @@ def sample_chain(
     if starts is not None:
         chain.starts = starts.float().cpu()
         x_T = schedule.q_sample(starts.to(device=device, dtype=x_T.dtype), start_t, x_T)
-    convert = (lambda v: v.float().cpu().numpy()) if info.kind == "2d" else _image_pixels
+    convert = (lambda v: v.float().cpu().numpy()) if info.kind == "2d" else image_pixels
     start = time.perf_counter()
     x_last = x_T
     report_every = max(1, len(ts) // 50)
@@ -367,7 +370,7 @@ def render(chain: Chain) -> tuple[list, list[str], int]:
         return frames, [f"x_t (t = {{t}}){arrows} · lines: {pinned} pinned points over the last "
                         f"{player.TRAIL_FRAMES} frames", f"predicted x̂₀ (dots: the {pinned} pinned points{rings})"], frames[0].width
     if chain.kind == "image":
-        start = None if starts is None else _image_pixels(chain.starts)
+        start = None if starts is None else image_pixels(chain.starts)
         frames = player.render_image_frames(chain.x, chain.x0, grid_columns(len(chain.x[0])), start)
         captions = ["x_t (t = {t})", "predicted x̂₀"]
         return frames, ([START_CAPTION] if start is not None else []) + captions, 760
@@ -566,11 +569,12 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
         captions=captions, export_frames=labelled, export_fps=GIF_FPS, max_width=width,
         pixelated=chain.kind == "image")
     render_s = time.perf_counter() - start
-    return page, stats_markdown(chain, checkpoint, _model_label(checkpoint, choice, ideal), n, render_s,
+    return page, stats_markdown(chain, checkpoint, model_label(checkpoint, choice, ideal), n, render_s,
                                 choice.spacing), gif, mp4, sprite
 
 
-def _model_label(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool) -> str:
+def model_label(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool) -> str:
+    """The model and sampler in words, for the stats."""
     if not ideal:
         return choice.label
     examples = "points" if checkpoint.data.kind == "2d" else "images"
@@ -636,7 +640,7 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     except ValueError as err:
         raise gr.Error(str(err)) from None
     curves = [*(curves or []), curve][-MAX_CURVES:]
-    label = (f"{_model_label(checkpoint, choice, ideal)}: the chain of {describe_steps(n_steps, T, choice.spacing)}, "
+    label = (f"{model_label(checkpoint, choice, ideal)}: the chain of {describe_steps(n_steps, T, choice.spacing)}, "
              "joined at each t₀")
     stats = survival_markdown(curve, checkpoint, label, n, time.perf_counter() - start, capped)
     return figures.survival_figure(curves, x_axis), stats, curves
@@ -714,7 +718,7 @@ SHOW_PLAYER_JS = """() => {
 
 @dataclass(frozen=True)
 class ReverseControls:
-    """The tab's controls that panels below it (`app.noise_map`) read."""
+    """The tab's controls that the panels below it read (`app.noise_map`, `app.bound_panel`)."""
 
     checkpoint: gr.Dropdown
     steps: gr.Number

@@ -16,7 +16,7 @@ training loss ‖ε − ε̂‖² at t weighted by β_t²/(2σ_t² α_t (1 − �
 
 The decoder: for continuous data (2D), N(x_0; x̂_0(x_1), β_1 I) (β̃_1 = 0 would make it a point mass); for images
 of 256 levels in [−1, 1], the discretised Gaussian of §3.3: the mass of N(x̂_0(x_1), β_1) over each level's bin of
-width 2/255, the two end bins open to ±∞, so that −log p is a number of bits that real data can be coded in.
+width 2/255, the two end bins open to ±∞, so that −log p is the length of a code for real data.
 x̂_0 is clipped where the sampler clips it (``clip_x0``).
 
 The sum over t is exact over all T − 1 terms, or estimated without bias from at most ``n_t`` of them: 2..T split into
@@ -72,7 +72,7 @@ def discretised_gaussian_nll(x: torch.Tensor, mean: torch.Tensor, std: float) ->
     upper = torch.where(x > 1 - BIN_HALF_WIDTH, torch.full_like(x, math.inf), x + BIN_HALF_WIDTH)
     lower = torch.where(x < -1 + BIN_HALF_WIDTH, torch.full_like(x, -math.inf), x - BIN_HALF_WIDTH)
     z_upper, z_lower = (upper - mean) / std, (lower - mean) / std
-    # the mass from the tail that is farther from the mean: 1 − Φ(a) − (1 − Φ(b)) loses no digits where Φ ≈ 1
+    # above the mean, take the mass as a difference of upper tails, Φ(−a) − Φ(−b): Φ(b) − Φ(a) loses digits where Φ ≈ 1
     upper_tail = z_lower > 0
     mass = torch.where(upper_tail, torch.special.ndtr(-z_lower) - torch.special.ndtr(-z_upper),
                        torch.special.ndtr(z_upper) - torch.special.ndtr(z_lower))
@@ -91,7 +91,8 @@ def measured_timesteps(T: int, n_t: int | None, generator: torch.Generator | Non
     if isinstance(n_t, bool) or not isinstance(n_t, int) or n_t < 1:
         raise ValueError(f"the number of measured timesteps must be a whole number ≥ 1, got {n_t!r}")
     edges = sorted({round(2 * ((T + 1) / 2) ** (k / n_t)) for k in range(n_t + 1)})  # run: edges[k] .. edges[k+1] − 1
-    ts = [lo + int(torch.randint(hi - lo, (1,), generator=generator)) for lo, hi in zip(edges, edges[1:])]
+    device = "cpu" if generator is None else generator.device
+    ts = [lo + int(torch.randint(hi - lo, (1,), generator=generator, device=device)) for lo, hi in zip(edges, edges[1:])]
     return ts, [hi - lo for lo, hi in zip(edges, edges[1:])]
 
 

@@ -12,7 +12,7 @@ import torch
 
 from app import figures, runs
 from app.controls import whole_number
-from app.reverse_tab import MAX_SAMPLES, ReverseControls, examples_here, ideal_checkpoint, load, model_device
+from app.reverse_tab import MAX_SAMPLES, ReverseControls, examples_for, ideal_checkpoint, load, model_device
 from core.elbo import VARIANCES, Bound, Variance, variational_bounds
 
 MAX_EXAMPLES = {"2d": 1000, "image": 64}  # training examples the bound is measured on, at most
@@ -29,10 +29,7 @@ def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
     kind = checkpoint.data.kind
     n = min(whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind]), MAX_EXAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
-    try:
-        examples = examples_here(checkpoint, n, seed).to(model_device(checkpoint))
-    except ValueError as err:
-        raise gr.Error(f"The bound is measured on training examples, and this server has none: {err}.") from None
+    examples = examples_for(checkpoint, n, seed, "The bound").to(model_device(checkpoint))
     progress(0.1, desc="Measuring the terms of the bound")
     start = time.perf_counter()
     bounds = variational_bounds(checkpoint.model, checkpoint.schedule, examples, n_t=None if kind == "2d" else IMAGE_TERMS,

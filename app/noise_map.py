@@ -20,8 +20,8 @@ import torch
 from app import figures, runs
 from app.controls import whole_number
 from app.reverse_tab import (
-    MAX_SAMPLES, ReverseControls, SamplerChoice, image_pixels, model_label, examples_here, grid_columns,
-    model_and_sampler, model_device, read_samples, reference_points,
+    MAX_SAMPLES, ReverseControls, SamplerChoice, examples_for, grid_columns, image_pixels, model_and_sampler,
+    model_device, model_label, read_samples, reference_points,
 )
 from app.images import image_grid
 from core.checkpoints import Checkpoint
@@ -66,10 +66,7 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
     kind = checkpoint.data.kind
     n = min(whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind]), MAX_ENCODED[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
-    try:
-        examples = examples_here(checkpoint, n, seed).to(model_device(checkpoint))
-    except ValueError as err:
-        raise gr.Error(f"Encoding needs training examples, and this server has none: {err}.") from None
+    examples = examples_for(checkpoint, n, seed, "Encoding").to(model_device(checkpoint))
     schedule = checkpoint.schedule
     progress(0.1, desc="Encoding: the DDIM chain run backwards")
     start = time.perf_counter()

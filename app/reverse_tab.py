@@ -261,6 +261,14 @@ def examples_here(checkpoint: Checkpoint, n: int, seed: int) -> torch.Tensor:
     return training_examples(checkpoint.data, checkpoint.points, n, seed=seed)
 
 
+def examples_for(checkpoint: Checkpoint, n: int, seed: int, purpose: str) -> torch.Tensor:
+    """`examples_here`, or gr.Error: "<purpose> needs training examples, and this server has none: <why>."."""
+    try:
+        return examples_here(checkpoint, n, seed)
+    except ValueError as err:
+        raise gr.Error(f"{purpose} needs training examples, and this server has none: {str(err).rstrip('.')}.") from None
+
+
 def ideal_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
     """The checkpoint with its network replaced by the ideal denoiser (`core.ideal.IdealDenoiser`) of a few of
     its training examples (`examples_here` with seed 0: `IDEAL_POINTS` 2D points, or `IDEAL_IMAGES` images),
@@ -268,10 +276,7 @@ def ideal_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
     against them; copies of them are counted. gr.Error when the examples cannot be had here."""
     info = checkpoint.data
     n = IDEAL_POINTS if info.kind == "2d" else IDEAL_IMAGES
-    try:
-        examples = examples_here(checkpoint, n, 0)
-    except ValueError as err:
-        raise gr.Error(f"The ideal denoiser needs training examples, and this server has none: {err}.") from None
+    examples = examples_for(checkpoint, n, 0, "The ideal denoiser")
     data = replace(info, source=f"{n} training {'points' if info.kind == '2d' else 'images'} of {info.name}")
     return replace(checkpoint, model=IdealDenoiser(examples, checkpoint.schedule).to(model_device(checkpoint)), data=data,
                    points=examples)
@@ -283,7 +288,7 @@ def starting_examples(checkpoint: Checkpoint, n: int, seed: int) -> torch.Tensor
     try:
         return examples_here(checkpoint, n, seed)
     except ValueError as err:
-        raise gr.Error(f"This model cannot start from its training data here: {err}. Untick “start from training "
+        raise gr.Error(f"This model cannot start from its training data here: {str(err).rstrip('.')}. Untick “start from training "
                        "data” to sample it from pure noise.") from None
 
 

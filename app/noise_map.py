@@ -28,6 +28,7 @@ from core.checkpoints import Checkpoint
 from core.ddim_map import encode, noise_path
 from core.metrics import return_ratio
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
+from core.schedules import NoiseSchedule
 
 MAX_ENCODED = {"2d": 1000, "image": 16}  # examples encoded at most (a 2D cloud of 1,000 shows the map's shape)
 PATH_PAIRS = {"2d": 6, "image": 3}  # pairs of noises walked between
@@ -52,6 +53,18 @@ def _chain_words(checkpoint: Checkpoint, choice: SamplerChoice) -> str:
 def latent_hues(latents: np.ndarray) -> np.ndarray:
     """2D: each point's hue, the angle of its encoded x_T around the origin as a share of a full turn (0..1)."""
     return (np.arctan2(latents[:, 1], latents[:, 0]) + math.pi) / (2 * math.pi)
+
+
+def off_plot_sentence(points: torch.Tensor, schedule: NoiseSchedule) -> str:
+    """2D: how many decoded points lie off the plot (beyond ±4, where data of unit spread never is), and why."""
+    off = int((points.abs() > figures.POINT_RANGE[1]).any(dim=1).sum())
+    if not off:
+        return ""
+    capped = float(schedule.betas[-1]) >= 0.5  # as `reverse_tab._few_step_warning`
+    return (f" **{off} of {len(points)} decoded points lie off the plot** (beyond ±{figures.POINT_RANGE[1]:g}): DDIM adds "
+            "no noise that would wash out the model's errors"
+            + (", and this schedule's capped β_T makes its noisiest steps multiply them by hundreds (see the note "
+               "under the checkpoint)." if capped else "."))
 
 
 def neighbour_correlation(latents: torch.Tensor) -> float:
@@ -109,7 +122,8 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
         + (f", neighbouring pixels correlate {neighbour_correlation(latents):.2f}" if kind == "image" else "")
         + " (N(0, I) noise, which the sampler starts from: 0, 1" + (", 0" if kind == "image" else "") + ").",
         f"- **Decoded again**: root-mean-square difference to the examples {rms:.4f} per {unit}; return ratio "
-        f"{return_ratio(decoded, examples):.3f} (0: every sample is its own example again; 1: nothing of it is left).",
+        f"{return_ratio(decoded, examples):.3f} (0: every sample is its own example again; 1: nothing of it is left)."
+        + (off_plot_sentence(decoded, checkpoint.schedule) if kind == "2d" else ""),
     ]
     if kind == "image":
         before, after = read_samples(examples, checkpoint.data.name), read_samples(decoded, checkpoint.data.name)
@@ -146,7 +160,8 @@ def walk(path, steps, spacing, seed, ideal, trained, progress=gr.Progress()):
                 cells.append(list(image_pixels(decoded[j, :, k])))
                 rows.append(f"pair {k + 1}: {'spherical path' if how == 'spherical' else 'straight line'}")
         figure = figures.noised_grid_figure(cells, rows, [f"α = {a:.3g}" for a in alphas], kind="images", cell_px=90)
-    return figure, walk_markdown(checkpoint, choice, ideal, noise, kinds, pairs, positions, seconds)
+    off = off_plot_sentence(decoded.flatten(0, 2), checkpoint.schedule) if kind == "2d" else ""
+    return figure, walk_markdown(checkpoint, choice, ideal, noise, kinds, pairs, positions, seconds) + off
 
 
 def walk_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, noise: torch.Tensor, kinds: tuple[str, ...],

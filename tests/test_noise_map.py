@@ -92,3 +92,16 @@ def test_a_model_without_its_points_cannot_encode_them(tmp_path):
                                   progress=lambda *a, **k: None)
     figure, _ = noise_map.walk(str(old_csv), 10, "uniform", 0, False, [str(old_csv)], progress=lambda *a, **k: None)
     assert len(figures.as_figure(figure).data) == noise_map.PATH_PAIRS["2d"]  # a walk needs no data (none drawn)
+
+
+def test_points_thrown_off_the_plot_are_counted_and_explained():
+    """DDIM on the shipped cosine swiss roll throws most points far out (its capped β_T); the linear one does not."""
+    cosine = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_cosine")
+    _, stats = noise_map.walk(cosine, 20, "uniform", 0, False, [], progress=lambda *a, **k: None)
+    off = int(re.search(r"\*\*(\d+) of 246 decoded points lie off the plot\*\*", stats).group(1))
+    assert off > 100 and "capped β_T" in stats
+    _, stats = noise_map.walk(SWISS, 20, "uniform", 0, False, [], progress=lambda *a, **k: None)
+    assert "off the plot" not in stats
+    wide = torch.tensor([[0.0, 5.0], [1.0, 1.0], [-4.5, 0.0]])
+    sentence = noise_map.off_plot_sentence(wide, load_checkpoint(SWISS).schedule)
+    assert "**2 of 3 decoded points lie off the plot**" in sentence and "capped" not in sentence

@@ -21,6 +21,7 @@ import torch
 from gradio.components.plot import PlotData
 
 from app.images import png_data_uri
+from core.elbo import epsilon_weights
 from core.sampler import SPACING_LABELS, Spacing
 from core.schedules import SCHEDULE_LABELS, NoiseSchedule
 
@@ -186,6 +187,7 @@ _CURVES = {
     "alpha_bar": ("ᾱ_t", lambda s: s.alpha_bars[1:]),
     "beta": ("β_t", lambda s: s.betas[1:]),
     "log_snr": ("log-SNR(t) (natural log)", lambda s: s.log_snr[1:]),
+    "bound_weight": ("weight in the bound", lambda s: epsilon_weights(s)[1:]),
 }
 
 

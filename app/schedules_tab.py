@@ -144,7 +144,8 @@ def build_schedules(names: Sequence[str] | None, T, param_values: Sequence) -> l
 
 
 def compare(names, T, data, digit, upload_path, own, seed, log_beta, *param_values) -> tuple:
-    """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html, step-gain figure)."""
+    """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html, step-gain figure,
+    bound-weight figure)."""
     schedules = build_schedules(names, T, param_values)
     seed = check_seed(seed)
     kind, x0 = load_x0(data, digit, upload_path, own)
@@ -162,6 +163,7 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, *param_valu
         summary_table(schedules),
         warning_html(schedules),
         figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS} for s in schedules]),
+        figures.schedule_curves_figure(schedules, "bound_weight", log_y=True),
     )
 
 
@@ -177,7 +179,7 @@ def check_seed(seed) -> int:
 def own_points_changed(names, T, data, *inputs) -> tuple:
     """The session's own points were drawn anew or uploaded (in the Train tab): redraw if they are shown."""
     if data != OWN_POINTS:
-        return (gr.skip(),) * 7  # the seven outputs of `compare`
+        return (gr.skip(),) * 8  # the eight outputs of `compare`
     return compare(names, T, data, *inputs)
 
 
@@ -222,9 +224,12 @@ def build(own: gr.State) -> None:
             beta_plot = gr.Plot(first[1], label="β_t: variance of the noise added at step t")
             grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")
             gain_plot = gr.Plot(first[6], label=f"How much each step of a {SHORT_CHAIN}-step sampler multiplies an error in ε̂")
+            weight_plot = gr.Plot(first[7], label="The bound's weight on ‖ε − ε̂‖² at t (σ² = β̃_t): "
+                                                  "½(SNR_{t−1}/SNR_t − 1); the plain loss's: 1",
+                                  elem_id="schedules-bound-weight")
 
     inputs = [chosen, T, data, digit, upload, own, seed, log_beta, *params.components]
-    outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot]
+    outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot, weight_plot]
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     triggers = [chosen.change, data.change, digit.release, log_beta.change]
     triggers += [c.submit for c in numbers] + [c.blur for c in numbers]

@@ -61,6 +61,22 @@ class Bound:
         return self.total / math.log(2.0)
 
 
+def epsilon_weights(schedule: NoiseSchedule, variance: Variance = "small") -> torch.Tensor:
+    """The weight of ‖ε − ε̂‖² (per dimension) in each term L_{t−1} of the bound, β_t²/(2σ_t² α_t (1 − ᾱ_t)) (eq. 12),
+    indexed by t (float64, length T + 1; NaN at t = 0 and 1, where the decoder L_0 stands instead). With σ² = β̃_t it
+    is ½(SNR_{t−1}/SNR_t − 1): half the factor by which one step divides the SNR, less one. The plain loss weights every
+    t alike."""
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {', '.join(VARIANCES)}, got {variance!r}")
+    betas, alphas, ab = schedule.betas, schedule.alphas, schedule.alpha_bars
+    weights = torch.full_like(betas, math.nan)
+    t = torch.arange(2, schedule.T + 1)
+    posterior = betas[t] * (1 - ab[t - 1]) / (1 - ab[t])
+    sigma2 = posterior if variance == "small" else betas[t]
+    weights[t] = betas[t] ** 2 / (2 * sigma2 * alphas[t] * (1 - ab[t]))
+    return weights
+
+
 def gaussian_kl(mean_q: torch.Tensor, var_q: float, mean_p: torch.Tensor, var_p: float) -> torch.Tensor:
     """KL(N(mean_q, var_q) ‖ N(mean_p, var_p)) per element."""
     return 0.5 * (math.log(var_p / var_q) + var_q / var_p - 1.0 + (mean_q - mean_p) ** 2 / var_p)

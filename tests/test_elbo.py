@@ -12,7 +12,9 @@ import math
 import pytest
 import torch
 
-from core.elbo import discretised_gaussian_nll, gaussian_kl, measured_timesteps, variational_bound, variational_bounds
+from core.elbo import (
+    discretised_gaussian_nll, epsilon_weights, gaussian_kl, measured_timesteps, variational_bound, variational_bounds,
+)
 from core.schedules import make_schedule
 from tests.test_sampler import MU, STD, ideal_eps
 
@@ -106,3 +108,24 @@ def test_both_variances_come_from_the_same_model_calls(linear) -> None:
     assert both["large"] == alone and both["small"].ts == alone.ts and both["small"].decoder == alone.decoder
     with pytest.raises(ValueError, match="variances must be some of small, large"):
         variational_bound(model, schedule, x0, variance="tiny")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_each_term_is_the_epsilon_error_weighted_by_eq_12(name: str) -> None:
+    """L_{t−1} = w_t·E‖ε − ε̂‖² per dimension, with w_t = β_t²/(2σ_t²α_t(1 − ᾱ_t)) = ½(SNR_{t−1}/SNR_t − 1) for
+    σ² = β̃ (plus ½(log(β/β̃) + β̃/β − 1) for σ² = β)."""
+    schedule = make_schedule(name, 1000)
+    model, x0 = ideal_eps(schedule), data()
+    small, large = epsilon_weights(schedule, "small"), epsilon_weights(schedule, "large")
+    snr = schedule.snr
+    assert torch.isnan(small[:2]).all() and torch.allclose(small[2:], 0.5 * (snr[1:-1] / snr[2:] - 1), rtol=1e-9)
+    bounds = variational_bounds(model, schedule, x0, generator=torch.Generator().manual_seed(1))
+    for t in (2, 30, 400):
+        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(t))
+        error = float((noise - model(schedule.q_sample(x0, t, noise), torch.full((len(x0),), t))).pow(2).mean())
+        assert bounds["small"].terms[t - 2] == pytest.approx(float(small[t]) * error, rel=0.1)
+        beta, posterior = float(schedule.betas[t]), schedule.posterior_coefficients(t, t - 1)[2]
+        constant = 0.5 * (math.log(beta / posterior) + posterior / beta - 1)
+        assert bounds["large"].terms[t - 2] == pytest.approx(float(large[t]) * error + constant, rel=0.1)
+    with pytest.raises(ValueError, match="variance must be one of"):
+        epsilon_weights(schedule, "medium")  # type: ignore[arg-type]

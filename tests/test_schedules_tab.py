@@ -32,8 +32,8 @@ def _legend_names(fig):
 
 def test_traces_for_each_schedule_and_snr_one_marked():
     names = ("linear", "cosine", "sigmoid", "sigmoid_beta")
-    alpha, beta, log_snr, grid, table, warning, gains = _compare(names, T=400)
-    for fig in (alpha, beta, log_snr):
+    alpha, beta, log_snr, grid, table, warning, gains, weights = _compare(names, T=400)
+    for fig in (alpha, beta, log_snr, weights):
         assert _legend_names(fig) == [SCHEDULE_LABELS[n] for n in names]
         markers = [trace for trace in fig.data if trace.mode == "markers"]
         assert len(markers) == len(names)  # one SNR = 1 marker per schedule
@@ -88,7 +88,7 @@ def test_own_points_from_the_train_tab_are_noised_under_each_schedule():
     assert np.allclose(np.c_[clean.x, clean.y], own.points[:schedules_tab.N_POINTS])
     args = (["linear", "cosine"], 1000, OWN_POINTS, 0, None, own, 0, True, *PARAMS)
     assert figures.as_figure(schedules_tab.own_points_changed(*args)[3]) == grid
-    assert schedules_tab.own_points_changed(*args[:2], "mnist", *args[3:]) == (gr.skip(),) * 7
+    assert schedules_tab.own_points_changed(*args[:2], "mnist", *args[3:]) == (gr.skip(),) * 8
     assert (OWN_POINTS_ELSEWHERE, OWN_POINTS) in schedules_tab.data_choices()
 
 
@@ -106,7 +106,7 @@ def test_same_x0_and_noise_in_every_row():
 def test_warning_when_chain_does_not_reach_noise():
     params = list(PARAMS)
     params[1] = 0.002  # linear β_end scaled down 10×
-    *_, table, warning, _ = _compare(("linear", "cosine"), params=params)
+    _, _, _, _, table, warning, *_ = _compare(("linear", "cosine"), params=params)
     assert "Does not reach noise" in warning and SCHEDULE_LABELS["linear"] in warning
     assert SCHEDULE_LABELS["cosine"] not in warning
     assert "⚠" in table
@@ -162,3 +162,14 @@ def test_images_of_data_sets_in_the_data_folder(local_data):
 def test_build_wiring():
     with gr.Blocks():
         schedules_tab.build(gr.State(None))
+
+
+def test_the_bound_weight_of_each_step_falls_on_linear_and_rises_again_at_the_capped_end_of_cosine():
+    weights = _compare(("linear", "cosine"))[7]
+    assert weights.layout.yaxis.type == "log"
+    linear, cosine = (np.asarray(trace.y, dtype=float) for trace in weights.data if trace.mode == "lines")
+    assert np.isnan(linear[0]) and np.isnan(cosine[0])  # t = 1: the decoder's term, no KL
+    betas = make_schedule("linear", 1000).betas.double()
+    assert linear[1] == pytest.approx(float(betas[2] / (2 * (1 - betas[2]) * betas[1])))  # β_2/(2α_2(1 − ᾱ_1))
+    assert 0.5 < linear[1] < 0.7 and linear[-1] < 0.02  # then ≈ β_t/2 where ᾱ_{t−1} ≈ 0
+    assert cosine[-1] > 100  # β_T capped at 0.999: SNR falls 1,000-fold in the last step

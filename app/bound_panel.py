@@ -5,6 +5,7 @@ both reverse variances of the DDPM sampler, σ² = β̃_t and σ² = β_t."""
 from __future__ import annotations
 
 import html
+import math
 import time
 
 import gradio as gr
@@ -36,6 +37,8 @@ def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
                                 discrete=kind == "image", clip_x0=checkpoint.data.clip_x0,
                                 generator=torch.Generator(device=examples.device).manual_seed(seed))
     seconds = time.perf_counter() - start
+    if not all(math.isfinite(bound.total) for bound in bounds.values()):
+        raise gr.Error("The model produced NaN or infinite values (was its training diverging?).")
     figure = figures.bound_terms_figure(bounds["small"].ts, {VARIANCE_LABELS[v]: bounds[v].terms for v in VARIANCES})
     return figure, bound_markdown(checkpoint.name, bounds, kind, n, seconds, checkpoint.schedule.T, ideal)
 

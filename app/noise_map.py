@@ -33,6 +33,7 @@ from core.schedules import NoiseSchedule
 MAX_ENCODED = {"2d": 1000, "image": 16}  # examples encoded at most (a 2D cloud of 1,000 shows the map's shape)
 PATH_PAIRS = {"2d": 6, "image": 3}  # pairs of noises walked between
 PATH_POSITIONS = {"2d": 41, "image": 9}  # points along each path, ends included
+DIVERGED = "The model produced NaN or infinite values (was its training diverging?)."
 
 
 def map_checkpoint(path, trained, ideal, steps, spacing) -> tuple[Checkpoint, SamplerChoice]:
@@ -93,7 +94,7 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
         raise gr.Error(str(err)) from None
     decode_s = time.perf_counter() - start - encode_s
     if not (torch.isfinite(latents).all() and torch.isfinite(decoded).all()):
-        raise gr.Error("The model produced NaN or infinite values (was its training diverging?).")
+        raise gr.Error(DIVERGED)
     examples, latents, decoded = examples.float().cpu(), latents.float().cpu(), decoded.float().cpu()
     labels = ["x₀: training examples", "x_T: encoded (DDIM backwards)", "x₀ decoded from that x_T"]
     if kind == "2d":
@@ -150,6 +151,8 @@ def walk(path, steps, spacing, seed, ideal, trained, progress=gr.Progress()):
     except ValueError as err:
         raise gr.Error(str(err)) from None
     seconds = time.perf_counter() - start
+    if not torch.isfinite(decoded).all():
+        raise gr.Error(DIVERGED)
     decoded = decoded.view(len(kinds), positions, pairs, *shape)
     if kind == "2d":
         figure = figures.noise_paths_figure([decoded[0, :, k].numpy() for k in range(pairs)], reference_points(checkpoint))

@@ -57,3 +57,12 @@ def test_refusals(tmp_path):
     with pytest.raises(gr.Error, match="The bound needs training examples, and this server has none: "
                                        "the training points of pts were not kept with the model\\.'"):  # one full stop
         bound_panel.measure_bound(str(old_csv), 10, 0, False, [str(old_csv)], progress=NO_PROGRESS)
+
+
+def test_a_diverged_model_is_refused(tmp_path):
+    checkpoint = load_checkpoint(SWISS)
+    for weight in checkpoint.model.parameters():
+        weight.data.fill_(float("nan"))
+    broken = save_checkpoint(tmp_path / "nan", checkpoint.model, checkpoint.schedule, checkpoint.data)
+    with pytest.raises(gr.Error, match="NaN or infinite"):
+        bound_panel.measure_bound(str(broken), 10, 0, False, [str(broken)], progress=NO_PROGRESS)

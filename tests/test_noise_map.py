@@ -105,3 +105,14 @@ def test_points_thrown_off_the_plot_are_counted_and_explained():
     wide = torch.tensor([[0.0, 5.0], [1.0, 1.0], [-4.5, 0.0]])
     sentence = noise_map.off_plot_sentence(wide, load_checkpoint(SWISS).schedule)
     assert "**2 of 3 decoded points lie off the plot**" in sentence and "capped" not in sentence
+
+
+def test_a_diverged_model_is_refused(tmp_path):
+    checkpoint = load_checkpoint(SWISS)
+    for weight in checkpoint.model.parameters():
+        weight.data.fill_(float("nan"))
+    broken = str(save_checkpoint(tmp_path / "nan", checkpoint.model, checkpoint.schedule, checkpoint.data))
+    with pytest.raises(gr.Error, match="NaN or infinite"):
+        noise_map.walk(broken, 10, "uniform", 0, False, [broken], progress=lambda *a, **k: None)
+    with pytest.raises(gr.Error, match="NaN or infinite"):
+        noise_map.encode_examples(broken, 10, "uniform", 10, 0, False, [broken], progress=lambda *a, **k: None)

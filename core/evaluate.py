@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also the variational bound on the negative log-likelihood of n training examples, in nats "
                         "and bits per dimension, for σ² = β̃ and σ² = β")
     p.add_argument("--nll-timesteps", type=int,
-                   help="terms of the bound to measure (default: all T − 1 for 2D, 100 for images; fewer give an "
-                        "unbiased estimate)")
+                   help="terms of the bound to measure, at most (default: all T − 1 for 2D, 100 for images; fewer "
+                        "give an unbiased estimate)")
     args = p.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.ckpt, device=resolve_device(args.device))

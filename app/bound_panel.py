@@ -13,7 +13,7 @@ import torch
 
 from app import figures, runs
 from app.controls import whole_number
-from app.reverse_tab import MAX_SAMPLES, ReverseControls, examples_for, ideal_checkpoint, load, model_device
+from app.reverse_tab import MAX_SAMPLES, ReverseControls, chosen_checkpoint, examples_for, model_device
 from core.elbo import VARIANCES, Bound, Variance, variational_bounds
 
 MAX_EXAMPLES = {"2d": 1000, "image": 64}  # training examples the bound is measured on, at most
@@ -24,9 +24,7 @@ VARIANCE_LABELS: dict[Variance, str] = {"small": "σ² = β̃_t", "large": "σ²
 
 def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
     """(figure, Markdown): the bound of the tab's model on n of its training examples."""
-    checkpoint = load(path, trained)
-    if ideal:
-        checkpoint = ideal_checkpoint(checkpoint)
+    checkpoint = chosen_checkpoint(path, trained, ideal)
     kind = checkpoint.data.kind
     n = min(whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind]), MAX_EXAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)

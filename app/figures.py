@@ -100,15 +100,18 @@ def points_figure(points: np.ndarray | None, *, height: int = 460, name: str = "
         data.append(_points_trace(reference, name="training data", color=REFERENCE_COLOR))
     if points is not None:
         data.append(_points_trace(points, name=name, color=POINT_COLOR))
-    layout = _base_layout(
-        height,
-        margin={**MARGIN, "t": top},
-        showlegend=reference is not None,
-        legend=dict(x=1, xanchor="right", y=0, yanchor="bottom", itemsizing="constant"),  # clear of a long label
+    return fast_figure(data, _base_layout(height, margin={**MARGIN, "t": top}, **_point_axes(reference is not None)))
+
+
+def _point_axes(legend: bool) -> dict:
+    """Layout of a 2D plot: fixed, equal axes [−4, 4]², and the legend (when shown) at the bottom right, clear of a
+    long label."""
+    return dict(
+        showlegend=legend,
+        legend=dict(x=1, xanchor="right", y=0, yanchor="bottom", itemsizing="constant"),
         xaxis=dict(range=list(POINT_RANGE), title=dict(text="x₁"), zeroline=True, fixedrange=True, constrain="domain"),
         yaxis=dict(range=list(POINT_RANGE), title=dict(text="x₂"), zeroline=True, fixedrange=True, scaleanchor="x"),
     )
-    return fast_figure(data, layout)
 
 
 def _points_trace(points: np.ndarray, *, name: str, color: str) -> dict:
@@ -403,13 +406,7 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
                          line=dict(color=color, width=2), showlegend=False, hoverinfo="skip",
                          marker=dict(color=color, size=[10] + [3] * (len(path) - 2) + [10],
                                      symbol=["circle"] * (len(path) - 1) + ["square"])))
-    layout = _base_layout(
-        height, showlegend=reference is not None,
-        legend=dict(x=1, xanchor="right", y=0, yanchor="bottom", itemsizing="constant"),
-        xaxis=dict(range=list(POINT_RANGE), title=dict(text="x₁"), zeroline=True, fixedrange=True, constrain="domain"),
-        yaxis=dict(range=list(POINT_RANGE), title=dict(text="x₂"), zeroline=True, fixedrange=True, scaleanchor="x"),
-    )
-    return fast_figure(data, layout)
+    return fast_figure(data, _base_layout(height, **_point_axes(reference is not None)))
 
 
 # ----- the variational bound ------------------------------------------------------------------------

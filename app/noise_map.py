@@ -20,8 +20,8 @@ import torch
 from app import figures, runs
 from app.controls import whole_number
 from app.reverse_tab import (
-    MAX_SAMPLES, ReverseControls, SamplerChoice, examples_for, grid_columns, image_pixels, model_and_sampler,
-    model_device, model_label, read_samples, reference_points,
+    MAX_SAMPLES, ReverseControls, SamplerChoice, capped_end, examples_for, grid_columns, image_pixels,
+    model_and_sampler, model_device, model_label, read_samples, reference_points,
 )
 from app.images import image_grid
 from core.checkpoints import Checkpoint
@@ -61,11 +61,10 @@ def off_plot_sentence(points: torch.Tensor, schedule: NoiseSchedule) -> str:
     off = int((points.abs() > figures.POINT_RANGE[1]).any(dim=1).sum())
     if not off:
         return ""
-    capped = float(schedule.betas[-1]) >= 0.5  # as `reverse_tab._few_step_warning`
     return (f" **{off} of {len(points)} decoded points lie off the plot** (beyond ±{figures.POINT_RANGE[1]:g}): DDIM adds "
             "no noise that would wash out the model's errors"
             + (", and this schedule's capped β_T makes its noisiest steps multiply them by hundreds (see the note "
-               "under the checkpoint)." if capped else "."))
+               "under the checkpoint)." if capped_end(schedule) else "."))
 
 
 def neighbour_correlation(latents: torch.Tensor) -> float:

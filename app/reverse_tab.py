@@ -189,16 +189,22 @@ def describe(path: str | None, trained: Any) -> str:
     return " · ".join(parts) + _few_step_warning(data.get("kind"), schedule)
 
 
+def capped_end(schedule: NoiseSchedule) -> bool:
+    """Whether the schedule ends in a capped β_T (cosine, sigmoid: 0.999), whose last step divides the SNR by about
+    1,000 and multiplies a model's error at t = T by hundreds in a deterministic or strided chain."""
+    return float(schedule.betas[-1]) >= 0.5
+
+
 def _few_step_warning(kind: str | None, schedule_config: dict) -> str:
     """For 2D data on a schedule ending in a capped β_T: which samplers throw points far out, and why."""
     try:
-        beta_T = float(schedule_from_config(schedule_config).betas[-1])
+        schedule = schedule_from_config(schedule_config)
     except (KeyError, TypeError, ValueError):
         return ""
-    if kind != "2d" or beta_T < 0.5:
+    if kind != "2d" or not capped_end(schedule):
         return ""
     return (
-        f"\n\n⚠ This schedule ends at β_T = {beta_T:.3g}. For 2D data use **DDPM**, over all T steps or over fewer "
+        f"\n\n⚠ This schedule ends at β_T = {float(schedule.betas[-1]):.3g}. For 2D data use **DDPM**, over all T steps or over fewer "
         "spaced **evenly in log-SNR**. Steps spaced evenly in t multiply the model's error at t = T by "
         "√ᾱ_s/√ᾱ_T (hundreds here) and, with no x̂₀ clipping for 2D data, throw points far out; DDIM, which "
         "adds no noise to wash such errors out, throws some out whatever the spacing."
@@ -536,12 +542,15 @@ def sampler_choice(sampler, eta, steps, spacing, T: int) -> SamplerChoice:
     return SamplerChoice(method, "large" if sampler == "ddpm_large" else "small", eta, steps_value, spacing, label)
 
 
-def model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing) -> tuple[Checkpoint, SamplerChoice]:
-    """The chosen checkpoint (with the ideal denoiser in place of its network when asked) and the checked sampler
-    controls."""
+def chosen_checkpoint(path, trained, ideal) -> Checkpoint:
+    """The chosen checkpoint, with the ideal denoiser in place of its network when asked."""
     checkpoint = load(path, trained)
-    if ideal:
-        checkpoint = ideal_checkpoint(checkpoint)
+    return ideal_checkpoint(checkpoint) if ideal else checkpoint
+
+
+def model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing) -> tuple[Checkpoint, SamplerChoice]:
+    """The chosen checkpoint (`chosen_checkpoint`) and the checked sampler controls."""
+    checkpoint = chosen_checkpoint(path, trained, ideal)
     return checkpoint, sampler_choice(sampler, eta, steps, spacing, checkpoint.schedule.T)
 
 

@@ -78,20 +78,15 @@ def iter_encode(
     if clip_x0 is not None and not clip_x0 > 0:
         raise ValueError(f"clip_x0 must be positive or None, got {clip_x0!r}")
     ts = encoding_timesteps(schedule, steps, spacing)
-    ab = [float(schedule.alpha_bars[t]) for t in [0, *ts]]
     batch = x_0.shape[0]
     x = x_0
     for index, (s, t) in enumerate(zip([0, *ts[:-1]], ts)):
-        ab_s, ab_t = ab[index], ab[index + 1]
         eps = model(x, torch.full((batch,), t, dtype=torch.long, device=x.device))
-        if s == 0:
-            x0 = x
-        else:
-            x0 = (x - math.sqrt(1 - ab_s) * eps) / math.sqrt(ab_s)
-            if clip_x0 is not None:
-                x0 = x0.clamp(-clip_x0, clip_x0)
-                eps = (x - math.sqrt(ab_s) * x0) / math.sqrt(1 - ab_s)
-        x_t = math.sqrt(ab_t) * x0 + math.sqrt(1 - ab_t) * eps
+        x0 = schedule.predict_x0(x, s, eps)  # x_0 itself at s = 0 (ᾱ_0 = 1)
+        if clip_x0 is not None and s > 0:
+            x0 = x0.clamp(-clip_x0, clip_x0)
+            eps = schedule.predict_eps(x, s, x0)
+        x_t = schedule.q_sample(x0, t, eps)  # √ᾱ_t·x̂_0 + √(1 − ᾱ_t)·ε̂
         yield EncodeRecord(index, len(ts), s, t, x, x_t, x0, eps)
         x = x_t
 

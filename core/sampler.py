@@ -148,7 +148,7 @@ def chain_timesteps(
 
 
 @dataclass(frozen=True)
-class _StepCoefficients:
+class StepCoefficients:
     """Python floats for one step t → s, so the loop does no table look-ups."""
 
     t: int
@@ -161,9 +161,10 @@ class _StepCoefficients:
     sigma: float  # standard deviation of the added noise (0 on the last step)
 
 
-def _coefficients(
-    schedule: NoiseSchedule, ts: list[int], method: Method, variance: Variance, eta: float
-) -> list[_StepCoefficients]:
+def plan_steps(
+    schedule: NoiseSchedule, ts: list[int], method: Method, variance: Variance = "small", eta: float = 0.0
+) -> list[StepCoefficients]:
+    """The coefficients of each step t → s of a chain over the timesteps ``ts`` (then to 0)."""
     ab = schedule.alpha_bars
     out = []
     for t, s in zip(ts, ts[1:] + [0]):
@@ -178,14 +179,46 @@ def _coefficients(
                 var = schedule.effective_beta(t, s)
             else:
                 raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
-            out.append(_StepCoefficients(t, s, math.sqrt(ab_t), math.sqrt(1 - ab_t), c_x0, c_xt, 0.0, math.sqrt(var)))
+            out.append(StepCoefficients(t, s, math.sqrt(ab_t), math.sqrt(1 - ab_t), c_x0, c_xt, 0.0, math.sqrt(var)))
         elif method == "ddim":
             sigma = eta * math.sqrt((1 - ab_s) / (1 - ab_t)) * math.sqrt(max(0.0, 1 - ab_t / ab_s))
             c_eps = math.sqrt(max(0.0, 1 - ab_s - sigma**2))
-            out.append(_StepCoefficients(t, s, math.sqrt(ab_t), math.sqrt(1 - ab_t), math.sqrt(ab_s), 0.0, c_eps, sigma))
+            out.append(StepCoefficients(t, s, math.sqrt(ab_t), math.sqrt(1 - ab_t), math.sqrt(ab_s), 0.0, c_eps, sigma))
         else:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     return out
+
+
+def check_options(method: Method, variance: Variance, eta: float, clip_x0: float | None) -> None:
+    """Raise ValueError, naming the option, for a sampler option out of its range."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {', '.join(VARIANCES)}, got {variance!r}")
+    if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
+        raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
+    if clip_x0 is not None and not clip_x0 > 0:
+        raise ValueError(f"clip_x0 must be positive or None, got {clip_x0!r}")
+
+
+def reverse_step(
+    model: nn.Module, x: torch.Tensor, c: StepCoefficients, method: Method, clip_x0: float | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One reverse step t → s from x = x_t (see the module docstring): (x_s, x̂_0, ε̂)."""
+    t_batch = torch.full((x.shape[0],), c.t, dtype=torch.long, device=x.device)
+    eps = model(x, t_batch)
+    x0 = (x - c.sqrt_1m_ab_t * eps) / c.sqrt_ab_t
+    if clip_x0 is not None:
+        x0 = x0.clamp(-clip_x0, clip_x0)
+        eps = (x - c.sqrt_ab_t * x0) / c.sqrt_1m_ab_t
+    if method == "ddpm":
+        x_prev = c.c_x0 * x0 + c.c_xt * x
+    else:
+        x_prev = c.c_x0 * x0 + c.c_eps * eps
+    if c.sigma > 0:
+        x_prev = x_prev + c.sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x_prev, x0, eps
 
 
 def iter_sample(
@@ -210,31 +243,12 @@ def iter_sample(
     ``clip_x0``: clamp x̂_0 to [−clip_x0, clip_x0] (use 1.0 for images in [−1, 1]; None for 2D data).
     ``generator`` drives all sampling noise and must live on x_T's device.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if variance not in VARIANCES:
-        raise ValueError(f"variance must be one of {', '.join(VARIANCES)}, got {variance!r}")
-    if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
-        raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
-    if clip_x0 is not None and not clip_x0 > 0:
-        raise ValueError(f"clip_x0 must be positive or None, got {clip_x0!r}")
+    check_options(method, variance, eta, clip_x0)
     ts = chain_timesteps(schedule, steps, method, spacing, start_t)
-    plan = _coefficients(schedule, ts, method, variance, float(eta))
-    batch = x_T.shape[0]
+    plan = plan_steps(schedule, ts, method, variance, float(eta))
     x = x_T
     for index, c in enumerate(plan):
-        t_batch = torch.full((batch,), c.t, dtype=torch.long, device=x.device)
-        eps = model(x, t_batch)
-        x0 = (x - c.sqrt_1m_ab_t * eps) / c.sqrt_ab_t
-        if clip_x0 is not None:
-            x0 = x0.clamp(-clip_x0, clip_x0)
-            eps = (x - c.sqrt_ab_t * x0) / c.sqrt_1m_ab_t
-        if method == "ddpm":
-            x_prev = c.c_x0 * x0 + c.c_xt * x
-        else:
-            x_prev = c.c_x0 * x0 + c.c_eps * eps
-        if c.sigma > 0:
-            x_prev = x_prev + c.sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        x_prev, x0, eps = reverse_step(model, x, c, method, clip_x0, generator)
         yield StepRecord(index, len(plan), c.t, c.s, x, x_prev, x0, eps)
         x = x_prev
 

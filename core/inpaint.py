@@ -143,12 +143,12 @@ def iter_inpaint(
 
     x = with_known(noise(), ts[0])
     for index, c in enumerate(plan):
+        keep = float(schedule.alpha_bars[c.t] / schedule.alpha_bars[c.s])  # ᾱ_t/ᾱ_s = 1 − β_{t|s}
         for round_ in range(resample):
-            if round_ > 0:  # back up the step: the forward process from s to t
-                keep = float(schedule.alpha_bars[c.t] / schedule.alpha_bars[c.s])  # ᾱ_t/ᾱ_s = 1 − β_{t|s}
-                x = math.sqrt(keep) * x_prev + math.sqrt(1 - keep) * noise()
             x_prev, x0_pred, eps = reverse_step(model, x, c, method, clip_x0, generator)
             x_prev = with_known(x_prev, c.s)
+            if round_ < resample - 1:  # back up the step: the forward process from s to t
+                x = math.sqrt(keep) * x_prev + math.sqrt(1 - keep) * noise()
         yield StepRecord(index, len(plan), c.t, c.s, x, x_prev, x0_pred, eps)
         x = x_prev
 

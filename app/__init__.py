@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app import bound_panel, forward_animation, forward_tab, noise_map, reverse_tab, schedules_tab, train_tab
+from app import (
+    bound_panel, forward_animation, forward_tab, inpaint_panel, noise_map, reverse_tab, schedules_tab, train_tab,
+)
 
 THEME = gr.themes.Soft()
 CSS = """
@@ -41,5 +43,6 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Reverse", id="reverse"):
                 reverse = reverse_tab.build(trained)
                 noise_map.build(reverse)
+                inpaint_panel.build(reverse)
                 bound_panel.build(reverse)
     return demo

@@ -287,10 +287,12 @@ def noised_grid_figure(
     kind: str,
     cell_px: int = 150,
     point_hues: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
 ) -> PlotData:
     """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points");
     ``point_hues``: one number in [0, 1] per point, the same in every panel, drawn on a cyclic colour scale (so that
-    a point can be followed from panel to panel), instead of one colour for all.
+    a point can be followed from panel to panel), instead of one colour for all; ``reference``: the training data
+    (M, 2), drawn in grey beneath the points of every panel.
 
     The panels' axes are laid out here rather than by ``make_subplots``: built and validated cell by cell,
     the grid took 0.2–0.5 s on every redraw of the Schedules tab.
@@ -319,6 +321,10 @@ def noised_grid_figure(
             if kind == "images":
                 traces.append(dict(type="image", source=png_data_uri(cell), hoverinfo="skip", **where))
             else:
+                if reference is not None:
+                    traces.append(dict(type="scatter", x=reference[:, 0], y=reference[:, 1], mode="markers",
+                                       hoverinfo="skip", showlegend=False,
+                                       marker=dict(size=2, color=REFERENCE_COLOR, opacity=0.6), **where))
                 marker = dict(size=2, color=SCHEDULE_COLORS.get("linear"), opacity=0.5)
                 if point_hues is not None:
                     marker = dict(size=3, color=point_hues, colorscale=HUE_SCALE, cmin=0, cmax=1, opacity=0.8)

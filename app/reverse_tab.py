@@ -699,6 +699,11 @@ def _config(path: str | None) -> dict | None:
         return None
 
 
+def data_kind(path: str | None) -> str | None:
+    """The kind of data ("2d" or "image") of the checkpoint at ``path``, read from its config; None when unreadable."""
+    return (_config(path) or {}).get("data", {}).get("kind")
+
+
 def _steps_of(config: dict | None) -> int:
     """T of a checkpoint's config (1000 when unreadable)."""
     return int((config or {}).get("schedule", {}).get("T", 1000))
@@ -732,9 +737,11 @@ SHOW_PLAYER_JS = """() => {
 
 @dataclass(frozen=True)
 class ReverseControls:
-    """The tab's controls that the panels below it read (`app.noise_map`, `app.bound_panel`)."""
+    """The tab's controls that the panels below it read (`app.noise_map`, `app.bound_panel`, `app.inpaint_panel`)."""
 
     checkpoint: gr.Dropdown
+    sampler: gr.Radio
+    eta: gr.Slider
     steps: gr.Number
     spacing: gr.Radio
     n: gr.Number
@@ -833,4 +840,4 @@ def build(trained: gr.State) -> ReverseControls:
     )
     x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
     clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)
-    return ReverseControls(checkpoint, steps, spacing, n, seed, ideal, trained)
+    return ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, ideal, trained)

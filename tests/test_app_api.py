@@ -56,7 +56,7 @@ def test_startup_time(app_server: AppServer) -> None:
 def test_endpoints_are_exposed(app_url: str) -> None:
     names = _endpoints(_client(app_url))
     for name in ("/scrub", "/rebuild", "/compare", "/prepare_run", "/train_run", "/stop_run", "/refresh", "/generate",
-                 "/encode_examples", "/walk", "/measure_bound"):
+                 "/encode_examples", "/walk", "/measure_bound", "/fill_in"):
         assert name in names, f"{name} is not an API endpoint; the app exposes {sorted(names)}"
 
 
@@ -185,7 +185,7 @@ def test_reverse_from_a_shipped_checkpoint(app_url: str) -> None:
         assert "DDIM" in stats and _file(gif).endswith(".gif"), stats
 
 
-def test_ddim_map_and_bound_of_a_shipped_checkpoint(app_url: str) -> None:
+def test_ddim_map_bound_and_inpainting_of_a_shipped_checkpoint(app_url: str) -> None:
     client = _client(app_url)
     dropdown, _ = client.predict(None, api_name="/refresh")
     swiss = next(value for label, value in dropdown["choices"] if Path(value).name == "swiss_roll_linear")
@@ -197,3 +197,7 @@ def test_ddim_map_and_bound_of_a_shipped_checkpoint(app_url: str) -> None:
         client.predict(swiss, 5000, "uniform", 0, False, api_name="/walk")
     _, stats = client.predict(swiss, 100, 0, False, api_name="/measure_bound")
     assert "on 100 training examples · all 999 terms" in stats, stats
+    _, stats = client.predict(swiss, "ddpm_small", 0.0, 20, "log_snr", 200, 0, False, "y", 2, api_name="/fill_in")
+    assert "200 training examples, known: y (x is drawn)" in stats and "On the data" in stats, stats
+    with pytest.raises(Exception, match="Choose what is known"):
+        client.predict(swiss, "ddpm_small", 0.0, 20, "log_snr", 200, 0, False, "top", 2, api_name="/fill_in")

@@ -340,7 +340,16 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_selector("#reverse-bound >> text=total, bits per dimension", timeout=60_000)
     p.wait_for_function("() => document.querySelectorAll('#reverse-bound-plot .scatterlayer .trace').length === 2")
     page.shot("reverse-bound")
-    page.assert_clean("Reverse tab after Generate, Pause and the walk between noises")
+    # inpainting: each point's x kept and its y drawn, by replacement and with two resampling rounds per step
+    p.get_by_text("Fill in the missing part").click()
+    rounds = p.locator("#reverse-inpaint input[type=number]").first
+    rounds.fill("2")
+    rounds.press("Enter")
+    p.get_by_role("button", name="Fill in the hidden part").click()
+    p.wait_for_selector("#reverse-inpaint >> text=resampled (U = 2) in", timeout=60_000)
+    p.wait_for_function("() => document.querySelectorAll('#reverse-inpaint-plot .scatterlayer .trace').length >= 3")
+    page.shot("reverse-inpaint")
+    page.assert_clean("Reverse tab after Generate, Pause, the walk between noises, the bound and inpainting")
     timings["reverse"] = time.perf_counter() - start
     print("[browser] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 

@@ -1,0 +1,84 @@
+"""The Reverse tab's inpainting panel (app.inpaint_panel), on shipped checkpoints."""
+
+from __future__ import annotations
+
+import re
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from app import figures, inpaint_panel, reverse_tab
+from core.checkpoints import load_checkpoint, save_checkpoint
+from core.inpaint import IMAGE_MASKS, POINT_MASKS, known_mask
+
+SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
+MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
+QUIET = dict(progress=lambda *a, **k: None)
+
+
+def shares(stats: str) -> list[float]:
+    return [float(x) for x in re.findall(r"\*\*(\d+)%\*\*", stats)]
+
+
+def test_swiss_roll_completions_keep_x_and_resampling_puts_more_on_the_roll():
+    figure, stats = inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 100, "log_snr", 400, 0, False, [], "x", 3, **QUIET)
+    fig = figures.as_figure(figure)
+    assert [a.text for a in fig.layout.annotations[:3]] == [
+        "x₀: training examples", "replacement (U = 1)", "resampled (U = 3)"]
+    clouds = [np.column_stack([trace.x, trace.y]) for trace in fig.data]
+    assert len(clouds) == 6 and all(len(c) == reverse_tab.REFERENCE_POINTS for c in clouds[0::2])  # grey beneath each
+    examples, replaced, resampled = clouds[1::2]
+    assert len(examples) == 400
+    assert np.array_equal(replaced[:, 0], examples[:, 0]) and np.array_equal(resampled[:, 0], examples[:, 0])
+    assert not np.allclose(replaced[:, 1], examples[:, 1])
+    replaced_share, resampled_share = shares(stats)
+    assert replaced_share < 88 < resampled_share, stats
+    assert "known: x (y is drawn)" in stats and "100 of T = 1000 steps, evenly in log-SNR" in stats
+    assert "examples themselves 100%" in stats
+
+
+def test_digits_completed_from_their_left_half():
+    figure, stats = inpaint_panel.fill_in(MNIST, "ddim", 0.0, 10, "uniform", 4, 0, False, [], "left", 2, **QUIET)
+    fig = figures.as_figure(figure)
+    assert [a.text for a in fig.layout.annotations[:4]] == [
+        "x₀: training examples", "known (hidden in blue)", "replacement (U = 1)", "resampled (U = 2)"]
+    assert len(fig.data) == 4
+    assert "4 training examples, known: the left half" in stats
+    assert re.search(r"reads the same class as in the example: replacement \(U = 1\) \*\*\d of 4\*\*, resampled "
+                     r"\(U = 2\) \*\*\d of 4\*\*", stats), stats
+    rms = [float(x) for x in re.findall(r"\*\*([\d.]+)\*\* ?", stats.split("hidden part:")[1].split("\n")[0])]
+    assert len(rms) == 2 and all(0 < r < 2 for r in rms), stats
+
+
+def test_hidden_pixels_are_painted():
+    examples = torch.linspace(-1, 1, 2 * 16).view(2, 1, 4, 4)
+    known = known_mask("top", (1, 4, 4))
+    shown = inpaint_panel.shown_hidden(examples, known)
+    assert shown.shape == (2, 3, 4, 4)
+    assert torch.equal(shown[:, :, :2], examples[:, :, :2].expand(-1, 3, -1, -1))  # the known half as it was
+    assert torch.equal(shown[:, :, 2:], inpaint_panel.HIDDEN_COLOUR.view(1, 3, 1, 1).expand(2, 3, 2, 4))
+
+
+def test_mask_choices_follow_the_model():
+    assert [name for _, name in inpaint_panel.mask_choices("2d")] == list(POINT_MASKS)
+    assert [name for _, name in inpaint_panel.mask_choices("image")] == list(IMAGE_MASKS)
+    assert inpaint_panel.mask_dropdown(MNIST, "x").value == "left"  # a 2D choice does not fit an image model
+    assert inpaint_panel.mask_dropdown(MNIST, "pixels").value == "pixels"
+    assert inpaint_panel.mask_dropdown(SWISS, "frame").value == "x"
+
+
+def test_refusals(tmp_path):
+    with pytest.raises(gr.Error, match="Choose what is known"):
+        inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], "left", 2, **QUIET)
+    with pytest.raises(gr.Error, match="Resampling rounds must be a whole number from 1 to 20"):
+        inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], "x", 21, **QUIET)
+    with pytest.raises(gr.Error, match="η must be a number from 0 to 1"):
+        inpaint_panel.fill_in(SWISS, "ddim", 2.0, 10, "uniform", 100, 0, False, [], "x", 2, **QUIET)
+    checkpoint = load_checkpoint(SWISS)
+    for weight in checkpoint.model.parameters():
+        weight.data.fill_(float("nan"))
+    broken = str(save_checkpoint(tmp_path / "nan", checkpoint.model, checkpoint.schedule, checkpoint.data))
+    with pytest.raises(gr.Error, match="NaN or infinite"):
+        inpaint_panel.fill_in(broken, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [broken], "y", 2, **QUIET)

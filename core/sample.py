@@ -4,10 +4,15 @@
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 50 --out digits.png
     python -m core.sample --ckpt checkpoints/swiss_roll_cosine --steps 100 --spacing log_snr --out roll.npy
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 100 --start-t 400 --out again.png
+    python -m core.sample --ckpt checkpoints/mnist --n 64 --steps 100 --inpaint left --resample 5 --out halves.png
 
 ``--start-t t₀`` joins the chain at step t₀ from n training examples noised to it (SDEdit; see `core.sampler`)
 instead of from pure noise, and prints the return ratio of `core.metrics` (0: the samples came back to their
 examples; 1: nothing of them is left).
+
+``--inpaint MASK`` keeps a part of n training examples (an image mask of `core.inpaint`, or the coordinate x or y
+of 2D points) and draws the rest, with ``--resample U`` rounds per step (RePaint; 1: the replacement method).
+For images with a shipped classifier it prints how many completions are read as the class of their example.
 
 .npy: 2D → (N, 2) in the data's coordinates (those of `core.data.make_toy2d`);
 images → (N, C, H, W) float32 in [−1, 1]. .png: an image grid, or a scatter plot for 2D.
@@ -26,7 +31,9 @@ from torchvision.utils import make_grid
 from core.checkpoints import load_checkpoint
 from core.cli import OneLineParser, fail
 from core.datasets import training_examples
+from core.classifier import load_classifier, shipped_classifiers
 from core.image_data import to_uint8
+from core.inpaint import IMAGE_MASKS, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import return_ratio
 from core.sampler import METHODS, SPACINGS, VARIANCES, initial_noise, sample
 from core.trainer import resolve_device
@@ -50,6 +57,12 @@ def build_parser() -> OneLineParser:
     p.add_argument("--start-t", type=int, metavar="T0",
                    help="start the chain at step T0 from N training examples noised to it (SDEdit), not from pure "
                         "noise (2D: drawn with --seed; images: the first N of the data set in $DDPM_DATA_DIR)")
+    p.add_argument("--inpaint", choices=[*IMAGE_MASKS, *POINT_MASKS], metavar="MASK",
+                   help="keep part of N training examples and draw the rest (inpainting): for images "
+                        f"{', '.join(IMAGE_MASKS)} (the part kept); for 2D points x or y (the coordinate kept)")
+    p.add_argument("--resample", type=int, default=1, metavar="U",
+                   help=f"with --inpaint: rounds per step, 1 to {MAX_RESAMPLE} (RePaint's resampling; default 1: "
+                        "the replacement method alone; U costs U times the model calls)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--out", required=True, type=Path, help="output file: .npy or .png")
     return p
@@ -67,6 +80,18 @@ def scatter_png(points: np.ndarray, size: int = 512) -> Image.Image:
     return image
 
 
+def inpaint_report(samples, examples, dataset: str, kind: str, resample: int) -> str:
+    """One line on an inpainting: how it was done and, for images with a shipped classifier, how many completions
+    are read as the class of their example."""
+    how = "the replacement method" if resample == 1 else f"{resample} resampling rounds per step"
+    line = f"inpainted {len(samples)} training examples with {how}"
+    if kind == "image" and dataset in shipped_classifiers():
+        classifier = load_classifier(dataset)
+        same = int((classifier.predict(samples.float().cpu()) == classifier.predict(examples.float().cpu())).sum())
+        line += f"; the shipped classifier reads the class of the example in {same} of {len(samples)}"
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     suffix = args.out.suffix.lower()
@@ -79,19 +104,34 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = load_checkpoint(args.ckpt, device=device)
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
         starts = None
-        if args.start_t is not None:
-            if not 1 <= args.start_t <= ckpt.schedule.T:
-                fail(PROG, f"--start-t must be between 1 and T = {ckpt.schedule.T}, got {args.start_t}")
+        if args.inpaint is not None:
+            if args.start_t is not None:
+                fail(PROG, "--inpaint and --start-t cannot be combined: an inpainting chain starts from pure noise")
+            known = known_mask(args.inpaint, tuple(ckpt.data.shape), seed=args.seed).to(device)
             starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed).to(device)
-            x_T = ckpt.schedule.q_sample(starts, args.start_t, x_T)  # x_t0 = √ᾱ·x_0 + √(1 − ᾱ)·ε
-        samples = sample(
-            ckpt.model, ckpt.schedule, x_T, method=args.method, steps=args.steps, eta=args.eta,
-            variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, generator=generator,
-            start_t=args.start_t,
-        )
+            samples = inpaint(
+                ckpt.model, ckpt.schedule, starts, known, method=args.method, steps=args.steps, eta=args.eta,
+                variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, resample=args.resample,
+                generator=generator,
+            )
+        else:
+            if args.resample != 1:
+                fail(PROG, "--resample needs --inpaint")
+            if args.start_t is not None:
+                if not 1 <= args.start_t <= ckpt.schedule.T:
+                    fail(PROG, f"--start-t must be between 1 and T = {ckpt.schedule.T}, got {args.start_t}")
+                starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed).to(device)
+                x_T = ckpt.schedule.q_sample(starts, args.start_t, x_T)  # x_t0 = √ᾱ·x_0 + √(1 − ᾱ)·ε
+            samples = sample(
+                ckpt.model, ckpt.schedule, x_T, method=args.method, steps=args.steps, eta=args.eta,
+                variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, generator=generator,
+                start_t=args.start_t,
+            )
     except ValueError as err:
         fail(PROG, str(err))
-    if starts is not None and args.n >= 2:
+    if args.inpaint is not None:
+        print(inpaint_report(samples, starts, ckpt.data.name, ckpt.data.kind, args.resample), file=sys.stderr)
+    elif starts is not None and args.n >= 2:
         print(f"return ratio {return_ratio(samples, starts):.3f} (0: the samples came back to the examples they "
               f"were noised from at t = {args.start_t}; 1: nothing of them is left)", file=sys.stderr)
     samples = ckpt.data.to_data_coordinates(samples.float().cpu())

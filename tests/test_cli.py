@@ -58,6 +58,19 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     r = run("core.sample", "--ckpt", str(out), "--start-t", "101", "--out", str(tmp_path / "j.npy"))
     assert r.returncode != 0 and r.stderr.strip() == "python -m core.sample: error: --start-t must be between 1 and T = 100, got 101"
 
+    # inpainting: the same 300 points, each one's x kept and its y drawn (two resampling rounds per step)
+    r = run("core.sample", "--ckpt", str(out), "--n", "300", "--seed", "3", "--steps", "20", "--inpaint", "x",
+            "--resample", "2", "--out", str(tmp_path / "i.npy"))
+    assert r.returncode == 0, r.stderr
+    assert "inpainted 300 training examples with 2 resampling rounds per step" in r.stderr
+    filled = np.load(tmp_path / "i.npy")
+    assert np.allclose(filled[:, 0], examples[:, 0], atol=1e-6) and not np.allclose(filled[:, 1], examples[:, 1])
+    for flags, message in ((["--resample", "3"], "--resample needs --inpaint"),
+                           (["--inpaint", "left"], "unknown mask 'left' for data of shape (2,)"),
+                           (["--inpaint", "y", "--start-t", "5"], "--inpaint and --start-t cannot be combined")):
+        r = run("core.sample", "--ckpt", str(out), *flags, "--out", str(tmp_path / "i.npy"))
+        assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
+
     r = run("core.evaluate", "--ckpt", str(out), "--n", "200", "--sampler", "ddim:10", "--sampler", "ddpm:10:log_snr",
             "--nll")
     assert r.returncode == 0, r.stderr

@@ -88,6 +88,17 @@ def image_grid(images: torch.Tensor | np.ndarray, nrow: int) -> np.ndarray:
     return tile(chw_to_hwc(to_uint8(images)), nrow)
 
 
+HIDDEN_COLOUR = torch.tensor([-0.22, 0.17, 0.86])  # hidden pixels of an inpainting are shown cornflower blue ([−1, 1] RGB)
+
+
+def paint_hidden(images: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Images (B, C, H, W) in [−1, 1] as RGB, the pixels where the bool mask ``known`` (broadcastable, the same in
+    every channel) is false painted `HIDDEN_COLOUR`: what an inpainting keeps, and where it draws."""
+    rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+    hidden = ~torch.broadcast_to(known, images.shape)[:, :1].expand(-1, 3, -1, -1)
+    return torch.where(hidden, HIDDEN_COLOUR.view(1, 3, 1, 1).to(images), rgb)
+
+
 def png_data_uri(pixels: np.ndarray, fmt: str = "PNG") -> str:
     """uint8 (H, W) or (H, W, 3) → a data: URI for plotly Image traces (lossless PNG, or BMP where
     encoding speed matters: noisy pictures barely compress, and BMP encodes ~10× faster)."""

@@ -1,21 +1,22 @@
 """The Reverse tab's panel on inpainting (`core.inpaint`): fill in the hidden part of training examples with the
 tab's unconditional model and sampler, by the replacement method alone (U = 1) and with RePaint's resampling
-(U rounds per step), side by side, from the same noise."""
+(U rounds per step), side by side, from the same noise; and play the resampled chain in the tab's player."""
 
 from __future__ import annotations
 
 import html
 import time
+from dataclasses import dataclass
 
 import gradio as gr
 import torch
 
 from app import figures, runs
 from app.controls import whole_number
-from app.images import image_grid
+from app.images import image_grid, paint_hidden
 from app.reverse_tab import (
-    MAX_SAMPLES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind, examples_for, grid_columns, model_and_sampler,
-    model_device, model_label, read_samples,
+    MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind, examples_for, grid_columns, model_and_sampler,
+    model_device, model_label, play_in_player, read_samples, sample_chain, show_chain,
 )
 from core.checkpoints import Checkpoint
 from core.inpaint import IMAGE_MASKS, POINT_MASKS, iter_inpaint, known_mask
@@ -27,7 +28,6 @@ DEFAULT_ROUNDS = 5
 MAX_ROUNDS = 20
 ON_DATA_RADIUS = 0.05  # 2D: a completed point this close to a training point lies on the data (model units)
 ON_DATA_REFERENCE = 10_000  # 2D: training points the completions are measured against
-HIDDEN_COLOUR = torch.tensor([-0.22, 0.17, 0.86])  # hidden pixels are shown cornflower blue (RGB in [−1, 1])
 DIVERGED = "The model produced NaN or infinite values (was its training diverging?)."
 
 
@@ -44,16 +44,21 @@ def mask_dropdown(path, current=None) -> gr.Dropdown:
     return gr.Dropdown(choices=choices, value=current if current in names else names[0])
 
 
-def shown_hidden(examples: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Images (B, C, H, W) in [−1, 1] as RGB, their hidden pixels painted `HIDDEN_COLOUR`."""
-    rgb = examples.expand(-1, 3, -1, -1) if examples.shape[1] == 1 else examples
-    hidden = ~known[:, :1].expand(len(examples), 3, -1, -1)
-    return torch.where(hidden, HIDDEN_COLOUR.view(1, 3, 1, 1).to(examples), rgb)
+@dataclass(frozen=True)
+class Inpainting:
+    """The checked inputs of an inpainting: the model, its sampler, the examples and what of them is kept."""
+
+    checkpoint: Checkpoint
+    choice: SamplerChoice
+    seed: int
+    rounds: int
+    examples: torch.Tensor  # (n, ...) on the model's device
+    known: torch.Tensor  # bool (1, ...) on the model's device
+    known_label: str
 
 
-def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, progress=gr.Progress()):
-    """(figure, Markdown): n training examples with the ``mask_name`` part kept, the rest filled in by the
-    replacement method (U = 1) and with ``rounds`` resampling rounds per step, from the same seed."""
+def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds) -> Inpainting:
+    """The panel's and the tab's controls, checked (gr.Error naming the one at fault), with the examples drawn."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind = checkpoint.data.kind
     masks = POINT_MASKS if kind == "2d" else IMAGE_MASKS
@@ -65,59 +70,83 @@ def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_na
     device = model_device(checkpoint)
     examples = examples_for(checkpoint, n, seed, "Inpainting").to(device)
     known = known_mask(mask_name, tuple(checkpoint.data.shape), seed=seed).to(device)
+    return Inpainting(checkpoint, choice, seed, rounds, examples, known, masks[mask_name])
+
+
+def complete(job: Inpainting, rounds: int, progress=None) -> tuple[torch.Tensor, float]:
+    """The examples of ``job`` completed with ``rounds`` rounds per step, from its seed: (x_0 on the CPU, seconds)."""
+    checkpoint, choice = job.checkpoint, job.choice
     chain_steps = number_of_steps(checkpoint.schedule.T, choice.steps, choice.method)
-    plans = sorted({1, rounds})
-    total, done = sum(plans) * chain_steps, 0
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for record in iter_inpaint(checkpoint.model, checkpoint.schedule, job.examples, job.known, method=choice.method,
+                                   steps=choice.steps, eta=choice.eta, variance=choice.variance, spacing=choice.spacing,
+                                   clip_x0=checkpoint.data.clip_x0, resample=rounds,
+                                   generator=torch.Generator(device=job.examples.device).manual_seed(job.seed)):
+            if progress is not None and record.index % 10 == 0:
+                progress((record.index, chain_steps), unit="steps",
+                         desc="Filling in: replacement only" if rounds == 1 else f"Filling in: {rounds} rounds per step")
+    completed = record.x_prev.float().cpu()
+    if not torch.isfinite(completed).all():
+        raise gr.Error(DIVERGED)
+    return completed, time.perf_counter() - start
+
+
+def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, progress=gr.Progress()):
+    """(figure, Markdown): n training examples with the ``mask_name`` part kept, the rest filled in by the
+    replacement method (U = 1) and with ``rounds`` resampling rounds per step, from the same seed."""
+    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds)
     completions, seconds = {}, {}
-    for u in plans:
-        start = time.perf_counter()
-        options = dict(method=choice.method, steps=choice.steps, eta=choice.eta, variance=choice.variance,
-                       spacing=choice.spacing, clip_x0=checkpoint.data.clip_x0, resample=u,
-                       generator=torch.Generator(device=device).manual_seed(seed))
-        with torch.inference_mode():
-            for record in iter_inpaint(checkpoint.model, checkpoint.schedule, examples, known, **options):
-                done += u
-                if record.index % 10 == 0:
-                    progress(done / total, desc="Filling in: replacement only" if u == 1
-                             else f"Filling in: {u} rounds per step")
-        completions[u], seconds[u] = record.x_prev.float().cpu(), time.perf_counter() - start
-        if not torch.isfinite(completions[u]).all():
-            raise gr.Error(DIVERGED)
-    examples, known = examples.float().cpu(), known.cpu()
-    labels = ["x₀: training examples"] + [column_label(u) for u in plans]
+    for u in sorted({1, job.rounds}):
+        completions[u], seconds[u] = complete(job, u, progress)
+    examples, known, kind = job.examples.float().cpu(), job.known.cpu(), job.checkpoint.data.kind
+    labels = ["x₀: training examples"] + [column_label(u) for u in completions]
     reference = None
     if kind == "2d":
-        draw = checkpoint.data_sampler()
+        draw = job.checkpoint.data_sampler()
         reference = None if draw is None else draw(ON_DATA_REFERENCE, 1_000_003)
-        figure = figures.noised_grid_figure([[examples.numpy()] + [completions[u].numpy() for u in plans]], [""], labels,
-                                            kind="points", cell_px=300,
+        figure = figures.noised_grid_figure([[examples.numpy()] + [c.numpy() for c in completions.values()]], [""],
+                                            labels, kind="points", cell_px=300,
                                             reference=None if reference is None else reference[:REFERENCE_POINTS].numpy())
     else:
-        nrow = grid_columns(n)
-        grids = [image_grid(examples, nrow), image_grid(shown_hidden(examples, known), nrow)]
-        grids += [image_grid(completions[u], nrow) for u in plans]
+        nrow = grid_columns(len(examples))
+        grids = [image_grid(examples, nrow), image_grid(paint_hidden(examples, known), nrow)]
+        grids += [image_grid(c, nrow) for c in completions.values()]
         labels.insert(1, "known (hidden in blue)")
         figure = figures.noised_grid_figure([grids], [""], labels, kind="images", cell_px=260)
-    return figure, fill_in_markdown(checkpoint, choice, ideal, mask_name, examples, known, completions, seconds, reference)
+    return figure, fill_in_markdown(job, ideal, examples, known, completions, seconds, reference)
+
+
+def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained, mask_name, rounds,
+         progress=gr.Progress()):
+    """The resampled inpainting chain in the tab's player (`reverse_tab.show_chain`): x_t with its kept part noised
+    to t, beside x̂₀, and the examples with their hidden part in blue (images)."""
+    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds)
+    n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
+    choice = job.choice
+    chain = sample_chain(job.checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
+                         steps=choice.steps, n=len(job.examples), seed=job.seed, n_frames=n_frames,
+                         spacing=choice.spacing, starts=job.examples, known=job.known, known_label=job.known_label,
+                         resample=job.rounds, progress=progress)
+    return show_chain(request, chain, job.checkpoint, choice, ideal)
 
 
 def column_label(rounds: int) -> str:
     return "replacement (U = 1)" if rounds == 1 else f"resampled (U = {rounds})"
 
 
-def fill_in_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, mask_name: str, examples: torch.Tensor,
-                     known: torch.Tensor, completions: dict[int, torch.Tensor], seconds: dict[int, float],
-                     reference: torch.Tensor | None) -> str:
+def fill_in_markdown(job: Inpainting, ideal: bool, examples: torch.Tensor, known: torch.Tensor,
+                     completions: dict[int, torch.Tensor], seconds: dict[int, float], reference: torch.Tensor | None) -> str:
     """What the inpainting made of the examples, for each number of rounds: for images the difference in the hidden
     part and the classifier's reading (MNIST); for 2D how many completions lie on the data (the difference to the
     example says little there: a swiss roll's x has several y on the roll)."""
+    checkpoint, choice = job.checkpoint, job.choice
     n, kind = len(examples), checkpoint.data.kind
     T = checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, choice.steps, choice.method), T, choice.spacing)
-    masks = POINT_MASKS if kind == "2d" else IMAGE_MASKS
     timing = ", ".join(f"{column_label(u)} in {s:.1f} s" for u, s in seconds.items())
     lines = [f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, {chain} · {n} training "
-             f"examples, known: {masks[mask_name]} · {timing}."]
+             f"examples, known: {job.known_label} · {timing}."]
     if reference is not None:
         on_data = {u: copy_fraction(c, reference, ON_DATA_RADIUS) for u, c in completions.items()}
         baseline = copy_fraction(examples, reference, ON_DATA_RADIUS)
@@ -161,7 +190,9 @@ def build(controls: ReverseControls) -> None:
                                allow_custom_value=True)
             rounds = gr.Slider(1, MAX_ROUNDS, value=DEFAULT_ROUNDS, step=1, label="Resampling rounds per step (U)",
                                info="1: the replacement alone")
-        fill_btn = gr.Button("Fill in the hidden part")
+        with gr.Row():
+            fill_btn = gr.Button("Fill in the hidden part")
+            play_btn = gr.Button("Play the resampled chain in the player")
         plot = gr.Plot(label="Inpainting: replacement against resampling", elem_id="reverse-inpaint-plot")
         stats = gr.Markdown()
     c = controls
@@ -170,3 +201,8 @@ def build(controls: ReverseControls) -> None:
                              rounds], [plot, stats],
                    concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
                    show_progress="minimal")
+    play_in_player(play_btn.click(
+        play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal, c.trained, mask,
+               rounds], c.player,
+        concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(), show_progress="minimal",
+    ), c.player[-1])

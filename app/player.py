@@ -269,11 +269,18 @@ def render_point_panels(clouds: Sequence[np.ndarray], labels: Sequence[str],
 def render_image_frames(x_t: Sequence[np.ndarray], x0_pred: Sequence[np.ndarray], nrow: int,
                         start: np.ndarray | None = None) -> list[PIL.Image.Image]:
     """Per frame: the x_t grid, a gap, the x̂₀ grid; inputs uint8 batches (B, H, W) or (B, H, W, 3). ``start``:
-    one more batch, shown first in every frame (the data a chain joined at t₀ was noised from)."""
+    one more batch, shown first in every frame (the data a chain joined at t₀ was noised from, or an inpainting's
+    examples with their hidden part coloured: grey chains are then shown as RGB)."""
     frames = []
     first = None if start is None else tile(start, nrow)
+    rgb = first is not None and first.ndim == 3
+
+    def grid(batch: np.ndarray) -> np.ndarray:
+        pixels = tile(batch, nrow)
+        return np.repeat(pixels[..., None], 3, axis=-1) if rgb and pixels.ndim == 2 else pixels
+
     for a, b in zip(x_t, x0_pred):
-        panels = ([] if first is None else [first]) + [tile(a, nrow), tile(b, nrow)]
+        panels = ([] if first is None else [first]) + [grid(a), grid(b)]
         gap = np.full((panels[0].shape[0], max(4, panels[0].shape[1] // 16), *panels[0].shape[2:]), 255, np.uint8)
         row = [piece for panel in panels for piece in (gap, panel)][1:]  # the panels, a gap between each two
         frames.append(PIL.Image.fromarray(np.concatenate(row, axis=1)))

@@ -11,9 +11,9 @@ Two teaching options: the score field of 2D models, arrows on a grid at each fra
 and the ideal denoiser of a few training examples (points or images) in place of the network
 (`ideal_checkpoint`, `core.ideal`), whose samples can only be copies of those examples. For every model, the
 chain can start from training examples noised to t₀ instead of from pure noise (SDEdit, Meng et al. 2022;
-`starting_examples`): how much of an example survives the noise of step t₀. Two panels below the tab read its
-controls (`ReverseControls`): DDIM's map between noise and data (`app.noise_map`) and the variational bound
-(`app.bound_panel`).
+`starting_examples`): how much of an example survives the noise of step t₀. Three panels below the tab read its
+controls (`ReverseControls`): DDIM's map between noise and data (`app.noise_map`), inpainting (`app.inpaint_panel`,
+which can play its chain here) and the variational bound (`app.bound_panel`).
 
 Checkpoints: the shipped ones under checkpoints/ (env DDPM_CHECKPOINTS_DIR overrides), listed by
 name, plus those this browser session trained in the Train tab (the `gr.State` of paths it
@@ -48,6 +48,7 @@ from core.data import DataInfo
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
 from core.ideal import IdealDenoiser
+from core.inpaint import iter_inpaint
 from core.metrics import copy_fraction, return_ratio, sliced_wasserstein_ratio
 from core.sampler import (
     SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample, number_of_steps,
@@ -226,7 +227,10 @@ class Chain:
     reference: np.ndarray | None = None  # 2D: the training data (M, 2) in model coordinates, when it can be drawn
     fields: list[np.ndarray | None] | None = None  # 2D, when asked: per frame, `denoising_field` at player.field_grid()
     samples: torch.Tensor | None = None  # the chain's end x_0 (N, ...), float32 on the CPU, in model coordinates
-    starts: torch.Tensor | None = None  # joined at t₀: the examples (N, ...) noised into its first state (CPU)
+    starts: torch.Tensor | None = None  # joined at t₀ or inpainted: the examples (N, ...) it started from (CPU)
+    known: torch.Tensor | None = None  # inpainted: the bool mask of the examples' kept entries (CPU, broadcastable)
+    known_label: str = ""  # inpainted: the kept part in words
+    resample: int = 1  # inpainted: rounds per step (`core.inpaint`)
     seconds: float = 0.0
 
     @property
@@ -311,15 +315,22 @@ def denoising_field(model: torch.nn.Module, schedule: NoiseSchedule, points: tor
 def sample_chain(
     checkpoint: Checkpoint, *, method: str, variance: str, eta: float, steps: int | None, n: int, seed: int,
     n_frames: int = DEFAULT_FRAMES, spacing: str = "uniform", score_field: bool = False,
-    starts: torch.Tensor | None = None, start_t: int | None = None, progress: Any = None,
+    starts: torch.Tensor | None = None, start_t: int | None = None, known: torch.Tensor | None = None,
+    known_label: str = "", resample: int = 1, progress: Any = None,
 ) -> Chain:
     """Run the whole chain once (inference mode) and keep the frames; with ``score_field`` (2D only), also the
     model's score field (`denoising_field` on `player.field_grid`) at each frame's t; none at t = 0.
     With ``starts`` (n examples) and ``start_t``, the chain joins at t₀ = start_t from the examples noised by
-    q(x_t₀ | x_0), x_t₀ = √ᾱ_t₀·x_0 + √(1 − ᾱ_t₀)·ε, with the seed's ε in place of x_T."""
+    q(x_t₀ | x_0), x_t₀ = √ᾱ_t₀·x_0 + √(1 − ᾱ_t₀)·ε, with the seed's ε in place of x_T. With ``starts`` and
+    ``known`` (a bool mask, `core.inpaint`), it inpaints them instead: their ``known`` entries are kept, the rest
+    drawn, with ``resample`` rounds per step; ``known_label`` says what is kept, for the stats."""
     schedule, info = checkpoint.schedule, checkpoint.data
-    if (starts is None) != (start_t is None) or (starts is not None and len(starts) != n):
-        raise ValueError(f"a chain joined at t₀ needs both its {n} examples and t₀")
+    if starts is not None and len(starts) != n:
+        raise ValueError(f"a chain from examples needs {n} of them, got {len(starts)}")
+    if start_t is not None and known is not None:
+        raise ValueError("a chain from examples joins at t₀ or inpaints them, not both")
+    if (starts is None) != (start_t is None and known is None):
+        raise ValueError(f"a chain from examples needs both its {n} examples and t₀ (or the mask of their kept part)")
     ts = chain_timesteps(schedule, steps, method, spacing, start_t)  # type: ignore[arg-type]
     n_states = len(ts) + 1
     keep = frame_indices(n_states, n_frames)
@@ -331,17 +342,24 @@ def sample_chain(
         grid = torch.as_tensor(player.field_grid(), dtype=torch.float32, device=device)
         chain.fields = []
     x_T, generator = initial_noise((n, *info.shape), seed=seed, device=device)
-    if starts is not None:
-        chain.starts = starts.float().cpu()
-        x_T = schedule.q_sample(starts.to(device=device, dtype=x_T.dtype), start_t, x_T)
+    options = dict(method=method, steps=steps, eta=eta, variance=variance, spacing=spacing, clip_x0=info.clip_x0,
+                   generator=generator)
+    if known is not None:
+        chain.starts, chain.known, chain.known_label, chain.resample = starts.float().cpu(), known.cpu(), known_label, resample
+        options["generator"] = torch.Generator(device=device).manual_seed(seed)  # as `app.inpaint_panel` seeds it
+        records = iter_inpaint(checkpoint.model, schedule, starts.to(device=device, dtype=x_T.dtype), known.to(device),
+                               resample=resample, **options)
+    else:
+        if starts is not None:
+            chain.starts = starts.float().cpu()
+            x_T = schedule.q_sample(starts.to(device=device, dtype=x_T.dtype), start_t, x_T)
+        records = iter_sample(checkpoint.model, schedule, x_T, start_t=start_t, **options)
     convert = (lambda v: v.float().cpu().numpy()) if info.kind == "2d" else image_pixels
     start = time.perf_counter()
     x_last = x_T
     report_every = max(1, len(ts) // 50)
     with torch.inference_mode():
-        for record in iter_sample(checkpoint.model, schedule, x_T, method=method, steps=steps, eta=eta,  # type: ignore[arg-type]
-                                  variance=variance, spacing=spacing, clip_x0=info.clip_x0, generator=generator,
-                                  start_t=start_t):
+        for record in records:
             j = record.index  # this record's x_t is state j
             if j in keep_set:
                 chain.x.append(convert(record.x_t))
@@ -363,6 +381,7 @@ def sample_chain(
 
 
 START_CAPTION = "x₀, before noising"
+KNOWN_CAPTION = "x₀: kept (hidden in blue)"
 
 
 def grid_columns(n: int) -> int:
@@ -377,15 +396,26 @@ def render(chain: Chain) -> tuple[list, list[str], int]:
         frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts, chain.reference, chain.fields, starts)
         pinned = player.pinned_points(len(chain.x[0]))
         arrows = " · arrows: x → √ᾱ_t·x̂₀(x)" if chain.fields else ""
-        rings = "; rings: their x₀ before noising" if starts is not None else ""
+        rings = ("" if starts is None else "; rings: their x₀ before noising" if chain.known is None
+                 else "; rings: the examples they complete")
         return frames, [f"x_t (t = {{t}}){arrows} · lines: {pinned} pinned points over the last "
                         f"{player.TRAIL_FRAMES} frames", f"predicted x̂₀ (dots: the {pinned} pinned points{rings})"], frames[0].width
     if chain.kind == "image":
-        start = None if starts is None else image_pixels(chain.starts)
+        start = None
+        if chain.known is not None:
+            start = image_pixels(images.paint_hidden(chain.starts, chain.known))
+        elif starts is not None:
+            start = image_pixels(chain.starts)
         frames = player.render_image_frames(chain.x, chain.x0, grid_columns(len(chain.x[0])), start)
-        captions = ["x_t (t = {t})", "predicted x̂₀"]
-        return frames, ([START_CAPTION] if start is not None else []) + captions, 760
+        return frames, start_captions(chain) + ["x_t (t = {t})", "predicted x̂₀"], 760
     raise ValueError(f"unknown data kind {chain.kind!r}")
+
+
+def start_captions(chain: Chain) -> list[str]:
+    """The caption of an image chain's grid of the examples it started from, when it has one."""
+    if chain.starts is None:
+        return []
+    return [KNOWN_CAPTION if chain.known is not None else START_CAPTION]
 
 
 def data_distance(chain: Chain, checkpoint: Checkpoint) -> float | None:
@@ -400,7 +430,8 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     steps = len(chain.state_ts) - 1
     T = checkpoint.schedule.T
     listing = ", ".join(str(t) for t in ts)
-    chain_words = describe_steps(steps, T, spacing) if chain.starts is None else f"{steps} steps from t₀ = {ts[0]}"
+    joined = chain.starts is not None and chain.known is None
+    chain_words = f"{steps} steps from t₀ = {ts[0]}" if joined else describe_steps(steps, T, spacing)
     return (
         f"**{html.escape(checkpoint.name)}** · {method_label}, {chain_words} · "
         f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
@@ -455,8 +486,8 @@ def classifier_reading(chain: Chain, info: DataInfo) -> str:
 
 
 def kept_classes(chain: Chain, info: DataInfo, before: ClassifierReading | None = None) -> tuple[int, int] | None:
-    """For a chain joined at t₀ on image data with a shipped classifier: (samples read as the same class as the
-    example they started from, samples); None otherwise. ``before``: the reading of the examples, when known."""
+    """For a chain from examples (joined at t₀ or inpainted) on image data with a shipped classifier: (samples read
+    as the same class as the example they started from, samples); None otherwise. ``before``: the reading of the examples, when known."""
     if chain.starts is None or chain.kind != "image":
         return None
     before = before or read_samples(chain.starts, info.name)
@@ -467,15 +498,20 @@ def kept_classes(chain: Chain, info: DataInfo, before: ClassifierReading | None 
 
 
 def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
-    """For a chain joined at t₀: where it started, and how much of its examples came back."""
+    """For a chain joined at t₀ or inpainted: where it started, and how much of its examples came back."""
     if chain.starts is None:
         return ""
-    t0 = chain.state_ts[0]
-    alpha_bar = float(checkpoint.schedule.alpha_bars[t0])
     where = "the rings mark those of the pinned points" if chain.kind == "2d" else "the left grid"
-    sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {alpha_bar:.3g}: √ᾱ = {math.sqrt(alpha_bar):.2f} of each example "
-                f"left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {len(chain.starts)} training examples "
-                f"({where}), not from pure noise.")
+    if chain.known is not None:
+        how = "the replacement method" if chain.resample == 1 else f"{chain.resample} resampling rounds per step"
+        sentence = (f" **Inpainted**: {len(chain.starts)} training examples ({where}), of which {chain.known_label} "
+                    f"is kept in every x_t (noised to its t) and the rest drawn, with {how}.")
+    else:
+        t0 = chain.state_ts[0]
+        alpha_bar = float(checkpoint.schedule.alpha_bars[t0])
+        sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {alpha_bar:.3g}: √ᾱ = {math.sqrt(alpha_bar):.2f} of each example "
+                    f"left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {len(chain.starts)} training "
+                    f"examples ({where}), not from pure noise.")
     if len(chain.starts) >= 2:
         ratio = return_ratio(chain.samples, chain.starts)
         sentence += (f" Return ratio **{ratio:.2f}** (each sample's distance to its own example over that to the "
@@ -573,9 +609,14 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
                              score_field=bool(score_field), starts=starts, start_t=t0, progress=progress)
     except ValueError as err:
         raise gr.Error(str(err)) from None
+    return show_chain(request, chain, checkpoint, choice, ideal)
+
+
+def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool):
+    """A sampled chain for the player: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path)."""
     start = time.perf_counter()
     frames, captions, width = render(chain)
-    first = [START_CAPTION] if chain.starts is not None else []
+    first = start_captions(chain)
     labelled = None if chain.kind == "2d" else player.labelled_image_frames(
         frames, [first + [f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts])  # 2D frames carry their labels
     page, gif, mp4, sprite = player.publish(
@@ -583,7 +624,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
         captions=captions, export_frames=labelled, export_fps=GIF_FPS, max_width=width,
         pixelated=chain.kind == "image")
     render_s = time.perf_counter() - start
-    return page, stats_markdown(chain, checkpoint, model_label(checkpoint, choice, ideal), n, render_s,
+    return page, stats_markdown(chain, checkpoint, model_label(checkpoint, choice, ideal), len(chain.samples), render_s,
                                 choice.spacing), gif, mp4, sprite
 
 
@@ -746,8 +787,16 @@ class ReverseControls:
     spacing: gr.Radio
     n: gr.Number
     seed: gr.Number
+    n_frames: gr.Slider
     ideal: gr.Checkbox
     trained: gr.State
+    player: list  # the player's outputs, as Generate fills them (`show_chain`): view, stats, GIF, MP4, sprite sheet
+
+
+def play_in_player(event: Any, sprite: gr.File) -> None:
+    """After an ``event`` that filled the player (`show_chain`): load its sprite sheet and bring it into view."""
+    event.success(None, sprite, None, js=player.SPRITE_JS, queue=False).then(None, None, None, js=SHOW_PLAYER_JS,
+                                                                            queue=False)
 
 
 def build(trained: gr.State) -> ReverseControls:
@@ -825,14 +874,13 @@ def build(trained: gr.State) -> ReverseControls:
     checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t], [info, sampler, steps, n, start_t],
                       show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
-    generate_btn.click(
+    play_in_player(generate_btn.click(
         generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
                    start_t],
         [view, stats, gif, mp4, sprite],
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         show_progress="minimal",
-    ).success(None, sprite, None, js=player.SPRITE_JS, queue=False).then(None, None, None, js=SHOW_PLAYER_JS,
-                                                                        queue=False)
+    ), sprite)
     sweep_btn.click(
         sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis],
         [sweep_plot, sweep_stats, curves],
@@ -840,4 +888,5 @@ def build(trained: gr.State) -> ReverseControls:
     )
     x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
     clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)
-    return ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, ideal, trained)
+    return ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
+                           [view, stats, gif, mp4, sprite])

@@ -349,6 +349,11 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_selector("#reverse-inpaint >> text=resampled (U = 2) in", timeout=60_000)
     p.wait_for_function("() => document.querySelectorAll('#reverse-inpaint-plot .scatterlayer .trace').length >= 3")
     page.shot("reverse-inpaint")
+    # ... and its resampled chain, played in the tab's player, with the examples it completes as rings
+    p.get_by_role("button", name="Play the resampled chain in the player").click()
+    p.wait_for_function("() => /rings: the examples they complete/.test("
+                        "document.querySelector('#reverse-player .pl-caption')?.innerText || '')", timeout=60_000)
+    p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
     page.assert_clean("Reverse tab after Generate, Pause, the walk between noises, the bound and inpainting")
     timings["reverse"] = time.perf_counter() - start
     print("[browser] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))

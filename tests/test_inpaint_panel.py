@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import types
 
 import gradio as gr
 import numpy as np
 import pytest
 import torch
 
-from app import figures, inpaint_panel, reverse_tab
+from app import figures, images, inpaint_panel, reverse_tab
 from core.checkpoints import load_checkpoint, save_checkpoint
 from core.inpaint import IMAGE_MASKS, POINT_MASKS, known_mask
 
@@ -55,10 +56,10 @@ def test_digits_completed_from_their_left_half():
 def test_hidden_pixels_are_painted():
     examples = torch.linspace(-1, 1, 2 * 16).view(2, 1, 4, 4)
     known = known_mask("top", (1, 4, 4))
-    shown = inpaint_panel.shown_hidden(examples, known)
+    shown = images.paint_hidden(examples, known)
     assert shown.shape == (2, 3, 4, 4)
     assert torch.equal(shown[:, :, :2], examples[:, :, :2].expand(-1, 3, -1, -1))  # the known half as it was
-    assert torch.equal(shown[:, :, 2:], inpaint_panel.HIDDEN_COLOUR.view(1, 3, 1, 1).expand(2, 3, 2, 4))
+    assert torch.equal(shown[:, :, 2:], images.HIDDEN_COLOUR.view(1, 3, 1, 1).expand(2, 3, 2, 4))
 
 
 def test_mask_choices_follow_the_model():
@@ -82,3 +83,34 @@ def test_refusals(tmp_path):
     broken = str(save_checkpoint(tmp_path / "nan", checkpoint.model, checkpoint.schedule, checkpoint.data))
     with pytest.raises(gr.Error, match="NaN or infinite"):
         inpaint_panel.fill_in(broken, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [broken], "y", 2, **QUIET)
+
+
+def test_the_resampled_chain_plays_in_the_player():
+    """"Play": the tab's player shows the inpainting chain; it ends on the panel's resampled completion (same seed)."""
+    request = types.SimpleNamespace(session_hash="inpaint")
+    page, stats, gif, _, sprite = inpaint_panel.play(request, MNIST, "ddim", 0.0, 10, "uniform", 4, 0, 6, False, [], "top",
+                                                     2, progress=None)
+    assert 'data-ts="1000,' in page and ',0"' in page and reverse_tab.KNOWN_CAPTION in page
+    assert "**Inpainted**: 4 training examples (the left grid), of which the top half is kept" in stats
+    assert "2 resampling rounds per step" in stats and "classifier reads the same class as in its example in" in stats
+    assert gif.endswith(".gif") and sprite.endswith(".png")
+    job = inpaint_panel.inpainting_inputs(MNIST, "ddim", 0.0, 10, "uniform", 4, 0, False, [], "top", 2)
+    chain = reverse_tab.sample_chain(job.checkpoint, method="ddim", variance="small", eta=0.0, steps=10, n=4, seed=0,
+                                     n_frames=6, starts=job.examples, known=job.known, known_label=job.known_label,
+                                     resample=2)
+    completed, _ = inpaint_panel.complete(job, 2)
+    assert torch.equal(chain.samples, completed)
+    assert torch.equal(completed[..., :14, :], job.examples[..., :14, :])  # the kept half, exactly
+    with pytest.raises(ValueError, match="joins at t₀ or inpaints them, not both"):
+        reverse_tab.sample_chain(job.checkpoint, method="ddim", variance="small", eta=0.0, steps=10, n=4, seed=0,
+                                 starts=job.examples, start_t=500, known=job.known)
+    with pytest.raises(gr.Error, match="Frames"):
+        inpaint_panel.play(request, MNIST, "ddim", 0.0, 10, "uniform", 4, 0, 1, False, [], "top", 2, progress=None)
+
+
+def test_a_2d_inpainting_chain_rings_its_examples():
+    request = types.SimpleNamespace(session_hash="inpaint-2d")
+    page, stats, *_ = inpaint_panel.play(request, SWISS, "ddpm_small", 0.0, 10, "log_snr", 50, 0, 6, False, [], "y", 2,
+                                         progress=None)
+    assert "rings: the examples they complete" in page and "their x₀ before noising" not in page
+    assert "of which y (x is drawn) is kept" in stats

@@ -26,6 +26,7 @@ from core.sampler import describe_steps, number_of_steps
 MAX_INPAINTED = {"2d": 1000, "image": 16}  # examples filled in at most
 DEFAULT_ROUNDS = 5
 MAX_ROUNDS = 20
+MAX_IMAGE_CALLS = 2000  # images: U × chain steps at most (16 digits: about 90 s on 2 CPU cores)
 ON_DATA_RADIUS = 0.05  # 2D: a completed point this close to a training point lies on the data (model units)
 ON_DATA_REFERENCE = 10_000  # 2D: training points the completions are measured against
 DIVERGED = "The model produced NaN or infinite values (was its training diverging?)."
@@ -67,6 +68,10 @@ def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, traine
     n = min(whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind]), MAX_INPAINTED[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     rounds = whole_number(rounds, "Resampling rounds", 1, MAX_ROUNDS)
+    calls = rounds * number_of_steps(checkpoint.schedule.T, choice.steps, choice.method)
+    if kind == "image" and calls > MAX_IMAGE_CALLS:
+        raise gr.Error(f"U × sampling steps is {calls:,}: too slow for images here (at most {MAX_IMAGE_CALLS:,}, about "
+                       "90 s for 16 digits on 2 CPU cores). Lower U or the sampling steps.")
     device = model_device(checkpoint)
     examples = examples_for(checkpoint, n, seed, "Inpainting").to(device)
     known = known_mask(mask_name, tuple(checkpoint.data.shape), seed=seed).to(device)

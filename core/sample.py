@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
 
@@ -109,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
                 fail(PROG, "--inpaint and --start-t cannot be combined: an inpainting chain starts from pure noise")
             known = known_mask(args.inpaint, tuple(ckpt.data.shape), seed=args.seed).to(device)
             starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed).to(device)
-            samples = inpaint(
+            samples = inpaint(  # seeded afresh, as the app's inpainting panel: the same seed, the same completions
                 ckpt.model, ckpt.schedule, starts, known, method=args.method, steps=args.steps, eta=args.eta,
                 variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, resample=args.resample,
-                generator=generator,
+                generator=torch.Generator(device=device).manual_seed(args.seed),
             )
         else:
             if args.resample != 1:

@@ -75,6 +75,8 @@ def test_refusals(tmp_path):
         inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], "left", 2, **QUIET)
     with pytest.raises(gr.Error, match="Resampling rounds must be a whole number from 1 to 20"):
         inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], "x", 21, **QUIET)
+    with pytest.raises(gr.Error, match="U × sampling steps is 3,000: too slow"):
+        inpaint_panel.fill_in(MNIST, "ddpm_small", 0.0, 0, "uniform", 4, 0, False, [], "left", 3, **QUIET)
     with pytest.raises(gr.Error, match="η must be a number from 0 to 1"):
         inpaint_panel.fill_in(SWISS, "ddim", 2.0, 10, "uniform", 100, 0, False, [], "x", 2, **QUIET)
     checkpoint = load_checkpoint(SWISS)

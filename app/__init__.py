@@ -9,7 +9,8 @@ from __future__ import annotations
 import gradio as gr
 
 from app import (
-    bound_panel, forward_animation, forward_tab, inpaint_panel, noise_map, reverse_tab, schedules_tab, train_tab,
+    bound_panel, forward_animation, forward_tab, guidance_panel, inpaint_panel, noise_map, reverse_tab, schedules_tab,
+    train_tab,
 )
 
 THEME = gr.themes.Soft()
@@ -44,5 +45,6 @@ def build_app() -> gr.Blocks:
                 reverse = reverse_tab.build(trained)
                 noise_map.build(reverse)
                 inpaint_panel.build(reverse)
+                guidance_panel.build(reverse)
                 bound_panel.build(reverse)
     return demo

@@ -745,6 +745,11 @@ def data_kind(path: str | None) -> str | None:
     return (_config(path) or {}).get("data", {}).get("kind")
 
 
+def data_name(path: str | None) -> str | None:
+    """The name of the data (e.g. "mnist") of the checkpoint at ``path``, read from its config; None when unreadable."""
+    return (_config(path) or {}).get("data", {}).get("name")
+
+
 def _steps_of(config: dict | None) -> int:
     """T of a checkpoint's config (1000 when unreadable)."""
     return int((config or {}).get("schedule", {}).get("T", 1000))

@@ -5,6 +5,7 @@
     python -m core.sample --ckpt checkpoints/swiss_roll_cosine --steps 100 --spacing log_snr --out roll.npy
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 100 --start-t 400 --out again.png
     python -m core.sample --ckpt checkpoints/mnist --n 64 --steps 100 --inpaint left --resample 5 --out halves.png
+    python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --guide 7 --guidance-scale 3 --out sevens.png
 
 ``--start-t t₀`` joins the chain at step t₀ from n training examples noised to it (SDEdit; see `core.sampler`)
 instead of from pure noise, and prints the return ratio of `core.metrics` (0: the samples came back to their
@@ -14,12 +15,17 @@ examples; 1: nothing of them is left).
 of 2D points) and draws the rest, with ``--resample U`` rounds per step (RePaint; 1: the replacement method).
 For images with a shipped classifier it prints how many completions are read as the class of their example.
 
+``--guide CLASS`` steers the model towards a class with the shipped classifier of its data, applied to x̂_0
+(classifier guidance, `core.guidance`; scale ``--guidance-scale``), and prints how many samples it reads as that
+class. It combines with the other options.
+
 .npy: 2D → (N, 2) in the data's coordinates (those of `core.data.make_toy2d`);
 images → (N, C, H, W) float32 in [−1, 1]. .png: an image grid, or a scatter plot for 2D.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from pathlib import Path
@@ -29,10 +35,11 @@ import torch
 from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
 
-from core.checkpoints import load_checkpoint
+from core.checkpoints import Checkpoint, load_checkpoint
 from core.cli import OneLineParser, fail
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
+from core.guidance import GuidedDenoiser, classifier_log_likelihood
 from core.image_data import to_uint8
 from core.inpaint import IMAGE_MASKS, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import return_ratio
@@ -64,6 +71,12 @@ def build_parser() -> OneLineParser:
     p.add_argument("--resample", type=int, default=1, metavar="U",
                    help=f"with --inpaint: rounds per step, 1 to {MAX_RESAMPLE} (RePaint's resampling; default 1: "
                         "the replacement method alone; U costs U times the model calls)")
+    p.add_argument("--guide", metavar="CLASS",
+                   help="steer towards this class with the shipped classifier of the model's data (classifier "
+                        "guidance on x̂0; image models whose data has one: " + (", ".join(shipped_classifiers()) or "none")
+                        + ")")
+    p.add_argument("--guidance-scale", type=float, default=3.0, metavar="S",
+                   help="with --guide: the scale s ≥ 0 (default: 3; 0: no guidance; 1: Bayes' rule)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--out", required=True, type=Path, help="output file: .npy or .png")
     return p
@@ -93,6 +106,23 @@ def inpaint_report(samples, examples, dataset: str, kind: str, resample: int) ->
     return line
 
 
+def guided_model(ckpt: Checkpoint, name: str, scale: float, n: int, device) -> GuidedDenoiser:
+    """The checkpoint's model steered towards the class ``name`` by its data's shipped classifier (ValueError when
+    there is none, or no such class)."""
+    data = ckpt.data
+    if data.kind != "image" or data.name not in shipped_classifiers():
+        raise ValueError(f"--guide needs a shipped classifier of the model's data (there is one for "
+                         f"{', '.join(shipped_classifiers()) or 'no data set'}); this model is of {data.name}")
+    classifier = load_classifier(data.name)
+    names = list(classifier.card.class_names)
+    if name not in names:
+        raise ValueError(f"--guide must be one of the classes {', '.join(names)}, got {name!r}")
+    steering = copy.deepcopy(classifier.model).to(device)  # the cached classifier stays on the CPU
+    target = torch.full((n,), names.index(name), dtype=torch.long, device=device)
+    return GuidedDenoiser(ckpt.model, ckpt.schedule, classifier_log_likelihood(steering, target), scale,
+                          clip_x0=data.clip_x0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     suffix = args.out.suffix.lower()
@@ -103,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = resolve_device(args.device)
         ckpt = load_checkpoint(args.ckpt, device=device)
+        model = ckpt.model if args.guide is None else guided_model(ckpt, args.guide, args.guidance_scale, args.n, device)
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
         starts = None
         if args.inpaint is not None:
@@ -111,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             known = known_mask(args.inpaint, tuple(ckpt.data.shape), seed=args.seed).to(device)
             starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed).to(device)
             samples = inpaint(  # seeded afresh, as the app's inpainting panel: the same seed, the same completions
-                ckpt.model, ckpt.schedule, starts, known, method=args.method, steps=args.steps, eta=args.eta,
+                model, ckpt.schedule, starts, known, method=args.method, steps=args.steps, eta=args.eta,
                 variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, resample=args.resample,
                 generator=torch.Generator(device=device).manual_seed(args.seed),
             )
@@ -124,12 +155,17 @@ def main(argv: list[str] | None = None) -> int:
                 starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed).to(device)
                 x_T = ckpt.schedule.q_sample(starts, args.start_t, x_T)  # x_t0 = √ᾱ·x_0 + √(1 − ᾱ)·ε
             samples = sample(
-                ckpt.model, ckpt.schedule, x_T, method=args.method, steps=args.steps, eta=args.eta,
+                model, ckpt.schedule, x_T, method=args.method, steps=args.steps, eta=args.eta,
                 variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, generator=generator,
                 start_t=args.start_t,
             )
     except ValueError as err:
         fail(PROG, str(err))
+    if args.guide is not None:
+        classifier = load_classifier(ckpt.data.name)
+        same = int((classifier.predict(samples.float().cpu()) == classifier.card.class_names.index(args.guide)).sum())
+        print(f"guided towards {args.guide} (s = {args.guidance_scale:g}): the shipped classifier reads {args.guide} in "
+              f"{same} of {args.n} samples", file=sys.stderr)
     if args.inpaint is not None:
         print(inpaint_report(samples, starts, ckpt.data.name, ckpt.data.kind, args.resample), file=sys.stderr)
     elif starts is not None and args.n >= 2:

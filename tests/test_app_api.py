@@ -56,7 +56,7 @@ def test_startup_time(app_server: AppServer) -> None:
 def test_endpoints_are_exposed(app_url: str) -> None:
     names = _endpoints(_client(app_url))
     for name in ("/scrub", "/rebuild", "/compare", "/prepare_run", "/train_run", "/stop_run", "/refresh", "/generate",
-                 "/encode_examples", "/walk", "/measure_bound", "/fill_in"):
+                 "/encode_examples", "/walk", "/measure_bound", "/fill_in", "/guide"):
         assert name in names, f"{name} is not an API endpoint; the app exposes {sorted(names)}"
 
 
@@ -185,7 +185,7 @@ def test_reverse_from_a_shipped_checkpoint(app_url: str) -> None:
         assert "DDIM" in stats and _file(gif).endswith(".gif"), stats
 
 
-def test_ddim_map_bound_and_inpainting_of_a_shipped_checkpoint(app_url: str) -> None:
+def test_ddim_map_bound_inpainting_and_guidance_of_shipped_checkpoints(app_url: str) -> None:
     client = _client(app_url)
     dropdown, _ = client.predict(None, api_name="/refresh")
     swiss = next(value for label, value in dropdown["choices"] if Path(value).name == "swiss_roll_linear")
@@ -201,3 +201,8 @@ def test_ddim_map_bound_and_inpainting_of_a_shipped_checkpoint(app_url: str) -> 
     assert "200 training examples, known: y (x is drawn)" in stats and "On the data" in stats, stats
     with pytest.raises(Exception, match="Choose what is known"):
         client.predict(swiss, "ddpm_small", 0.0, 20, "log_snr", 200, 0, False, "top", 2, api_name="/fill_in")
+    mnist = next(value for label, value in dropdown["choices"] if Path(value).name == "mnist")
+    _, stats = client.predict(mnist, "ddim", 0.0, 10, "uniform", 4, 0, "7", 3.0, api_name="/guide")
+    assert "4 samples from the same noise" in stats and "reads **7**" in stats, stats
+    with pytest.raises(Exception, match="Guidance needs a shipped classifier"):
+        client.predict(swiss, "ddim", 0.0, 10, "uniform", 4, 0, "7", 3.0, api_name="/guide")

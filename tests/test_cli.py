@@ -230,3 +230,17 @@ def test_help_documents_every_flag() -> None:
                           ("core.download", ["--data-dir", "mnist, fashion_mnist, cifar10"])]:
         r = run(module, "--help")
         assert r.returncode == 0 and all(f in r.stdout for f in flags)
+
+
+def test_sampling_guided_towards_a_digit(tmp_path) -> None:
+    r = run("core.sample", "--ckpt", "checkpoints/mnist", "--n", "6", "--method", "ddim", "--steps", "10", "--guide", "4",
+            "--out", str(tmp_path / "fours.npy"))
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "fours.npy").shape == (6, 1, 28, 28)
+    read = int(r.stderr.split("reads 4 in ")[1].split()[0])
+    assert read >= 4, r.stderr
+    for flags, message in ((["--ckpt", "checkpoints/swiss_roll_linear", "--guide", "4"], "this model is of swiss_roll"),
+                           (["--ckpt", "checkpoints/mnist", "--guide", "seven"], "--guide must be one of the classes"),
+                           (["--ckpt", "checkpoints/mnist", "--guide", "7", "--guidance-scale", "-1"], "guidance scale")):
+        r = run("core.sample", *flags, "--out", str(tmp_path / "x.npy"))
+        assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr

@@ -1,0 +1,177 @@
+"""The Reverse tab's panel on classifier guidance (`core.guidance`): the tab's unconditional image model steered
+towards one class by the shipped classifier of its data, applied to the model's denoised guess x̂_0; unguided and
+guided samples from the same noise side by side, or the guided chain in the tab's player."""
+
+from __future__ import annotations
+
+import copy
+import html
+import time
+from dataclasses import dataclass, replace
+
+import gradio as gr
+import torch
+
+from app import figures, runs
+from app.controls import whole_number
+from app.images import image_grid
+from app.reverse_tab import (
+    MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, data_name, grid_columns, model_and_sampler, model_device,
+    model_label, play_in_player, sample_chain, show_chain,
+)
+from core.checkpoints import Checkpoint
+from core.classifier import LoadedClassifier, load_classifier, shipped_classifiers
+from core.guidance import GuidedDenoiser, classifier_log_likelihood
+from core.sampler import describe_steps, initial_noise, number_of_steps, sample
+
+MAX_GUIDED = 16  # samples at most (each guided step also takes a gradient through the model and the classifier)
+MAX_SCALE = 20.0
+DEFAULT_SCALE = 3.0
+DEFAULT_CLASS = "7"
+
+
+def class_choices(path) -> list[str]:
+    """The classes of the shipped classifier of the checkpoint's data, from its config ([] when there is none)."""
+    name = data_name(path)
+    return list(load_classifier(name).card.class_names) if name in shipped_classifiers() else []
+
+
+def chosen_class(choices: list[str], current=None) -> str | None:
+    """``current`` when it is one of ``choices``, else `DEFAULT_CLASS` or the first (None when there are none)."""
+    return current if current in choices else (DEFAULT_CLASS if DEFAULT_CLASS in choices else choices[0] if choices else None)
+
+
+def class_dropdown(path, current=None) -> gr.Dropdown:
+    """The class choices for the chosen checkpoint, keeping ``current`` when it fits."""
+    choices = class_choices(path)
+    return gr.Dropdown(choices=choices, value=chosen_class(choices, current))
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """The checked inputs of a guided sampling."""
+
+    checkpoint: Checkpoint  # with the guided ε-predictor in place of its network
+    unguided: Checkpoint
+    choice: SamplerChoice
+    classifier: LoadedClassifier
+    target: str
+    scale: float
+    n: int
+    seed: int
+
+
+def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale) -> Guidance:
+    """The panel's and the tab's controls, checked (gr.Error naming the one at fault), with the guided model."""
+    checkpoint, choice = model_and_sampler(path, trained, False, sampler, eta, steps, spacing)
+    data = checkpoint.data
+    if data.kind != "image" or data.name not in shipped_classifiers():
+        raise gr.Error(f"Guidance needs a shipped classifier of the model's data: there is one for "
+                       f"{', '.join(shipped_classifiers()) or 'no data set'}; this model is of {data.name}.")
+    classifier = load_classifier(data.name)
+    names = list(classifier.card.class_names)
+    if target not in names:
+        raise gr.Error(f"Choose the class to steer towards from the list: one of {', '.join(names)}.")
+    try:
+        scale = float(scale)
+    except (TypeError, ValueError):
+        raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale!r}.") from None
+    if not 0 <= scale <= MAX_SCALE:
+        raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale:g}.")
+    n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED)
+    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    device = model_device(checkpoint)
+    target_index = torch.full((n,), names.index(target), dtype=torch.long, device=device)
+    # the shipped classifier is shared and reads on the CPU: a model on a GPU is steered by a copy of it there
+    steering = classifier.model if device.type == "cpu" else copy.deepcopy(classifier.model).to(device)
+    guided = GuidedDenoiser(checkpoint.model, checkpoint.schedule, classifier_log_likelihood(steering, target_index),
+                            scale, clip_x0=data.clip_x0)
+    return Guidance(replace(checkpoint, model=guided), checkpoint, choice, classifier, target, scale, n, seed)
+
+
+def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float]:
+    choice = job.choice
+    x_T, generator = initial_noise((job.n, *checkpoint.data.shape), seed=job.seed, device=model_device(checkpoint))
+    start = time.perf_counter()
+    out = sample(checkpoint.model, checkpoint.schedule, x_T, method=choice.method, steps=choice.steps, eta=choice.eta,
+                 variance=choice.variance, spacing=choice.spacing, clip_x0=checkpoint.data.clip_x0, generator=generator)
+    if not torch.isfinite(out).all():
+        raise gr.Error("The model produced NaN or infinite values (was its training diverging?).")
+    return out.float().cpu(), time.perf_counter() - start
+
+
+def guide(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, progress=gr.Progress()):
+    """(figure, Markdown): n samples from the same noise, unguided and guided towards ``target`` with ``scale``."""
+    job = guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale)
+    progress(0.05, desc="Sampling without guidance")
+    unguided, unguided_s = _samples(job.unguided, job)
+    progress(0.4, desc=f"Sampling guided towards {job.target}")
+    guided, guided_s = _samples(job.checkpoint, job)
+    nrow = grid_columns(job.n)
+    labels = ["unguided (s = 0)", f"guided towards {job.target} (s = {job.scale:g})"]
+    figure = figures.noised_grid_figure([[image_grid(unguided, nrow), image_grid(guided, nrow)]], [""], labels,
+                                        kind="images", cell_px=320)
+    return figure, guide_markdown(job, unguided, guided, unguided_s, guided_s)
+
+
+def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, unguided_s: float, guided_s: float) -> str:
+    """What guidance did: the classes the classifier reads in both sets of samples."""
+    names = job.classifier.card.class_names
+    read = {label: [names[k] for k in job.classifier.predict(x).tolist()] for label, x in (("unguided", unguided),
+                                                                                         ("guided", guided))}
+    T = job.checkpoint.schedule.T
+    chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
+    return "\n".join([
+        f"**{html.escape(job.checkpoint.name)}** · {model_label(job.checkpoint, job.choice, False)}, {chain} · "
+        f"{job.n} samples from the same noise · unguided in {unguided_s:.1f} s, guided in {guided_s:.1f} s.",
+        f"- The shipped classifier reads **{job.target}** in **{read['unguided'].count(job.target)} of {job.n}** "
+        f"unguided samples and **{read['guided'].count(job.target)} of {job.n}** guided ones "
+        f"(guided: {' '.join(read['guided'])}).",
+        "- The judge is the classifier that steers: its gradient can also find strokes that convince it without "
+        "looking like the class to a person, the more so at large scales. Look at the pictures too.",
+    ])
+
+
+def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_frames, trained, target, scale,
+         progress=gr.Progress()):
+    """The guided chain in the tab's player (`reverse_tab.show_chain`)."""
+    job = guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale)
+    n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
+    choice = job.choice
+    chain = sample_chain(job.checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
+                         steps=choice.steps, n=job.n, seed=job.seed, n_frames=n_frames, spacing=choice.spacing,
+                         progress=progress)
+    return show_chain(request, chain, job.checkpoint, choice, False)
+
+
+def build(controls: ReverseControls) -> None:
+    """Lay out the panel below the Reverse tab, reading the tab's model and sampler controls."""
+    with gr.Accordion("Steer towards a class: classifier guidance", open=False, elem_id="reverse-guide"):
+        gr.Markdown(
+            "Bayes' rule makes an unconditional model conditional: ∇log p(x_t | y) = ∇log p(x_t) + ∇log p(y | x_t), "
+            "so each step uses ε̂ − s·√(1 − ᾱ_t)·∇log p(y | x_t) (Dhariwal & Nichol 2021). Here p(y | x_t) is the "
+            "shipped classifier, trained on clean digits, applied to the model's denoised guess x̂₀(x_t). The scale s "
+            "weighs it: 0 is the model alone, 1 Bayes' rule, more gives fewer, starker samples. For image models "
+            f"whose data has a shipped classifier (MNIST); uses the model, sampler, steps, spacing, samples (at most "
+            f"{MAX_GUIDED}) and seed above.")
+        with gr.Row():
+            choices = class_choices(controls.checkpoint.value)
+            # custom values pass to `guide`, which names the classes that fit: an API call may name any model
+            target = gr.Dropdown(choices=choices, value=chosen_class(choices), label="Class to steer towards",
+                                 allow_custom_value=True)
+            scale = gr.Slider(0.0, MAX_SCALE, value=DEFAULT_SCALE, step=0.5, label="Guidance scale s",
+                              info="0: no guidance; 1: Bayes' rule; larger: starker")
+        with gr.Row():
+            guide_btn = gr.Button("Sample with and without guidance")
+            play_btn = gr.Button("Play the guided chain in the player")
+        plot = gr.Plot(label="Classifier guidance", elem_id="reverse-guide-plot")
+        stats = gr.Markdown()
+    c = controls
+    c.checkpoint.change(class_dropdown, [c.checkpoint, target], target, show_progress="hidden", queue=False)
+    heavy = dict(concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
+                 show_progress="minimal")
+    guide_btn.click(guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scale],
+                    [plot, stats], **heavy)
+    play_in_player(play_btn.click(
+        play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.trained, target, scale],
+        c.player, **heavy), c.player[-1])

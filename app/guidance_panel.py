@@ -4,7 +4,6 @@ guided samples from the same noise side by side, or the guided chain in the tab'
 
 from __future__ import annotations
 
-import copy
 import html
 import time
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from app.reverse_tab import (
 )
 from core.checkpoints import Checkpoint
 from core.classifier import LoadedClassifier, load_classifier, shipped_classifiers
-from core.guidance import GuidedDenoiser, classifier_log_likelihood
+from core.guidance import guided_by_shipped_classifier
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
 
 MAX_GUIDED = 16  # samples at most (each guided step also takes a gradient through the model and the classifier)
@@ -64,14 +63,6 @@ class Guidance:
 def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale) -> Guidance:
     """The panel's and the tab's controls, checked (gr.Error naming the one at fault), with the guided model."""
     checkpoint, choice = model_and_sampler(path, trained, False, sampler, eta, steps, spacing)
-    data = checkpoint.data
-    if data.kind != "image" or data.name not in shipped_classifiers():
-        raise gr.Error(f"Guidance needs a shipped classifier of the model's data: there is one for "
-                       f"{', '.join(shipped_classifiers()) or 'no data set'}; this model is of {data.name}.")
-    classifier = load_classifier(data.name)
-    names = list(classifier.card.class_names)
-    if target not in names:
-        raise gr.Error(f"Choose the class to steer towards from the list: one of {', '.join(names)}.")
     try:
         scale = float(scale)
     except (TypeError, ValueError):
@@ -80,12 +71,13 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
         raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale:g}.")
     n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED)
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
-    device = model_device(checkpoint)
-    target_index = torch.full((n,), names.index(target), dtype=torch.long, device=device)
-    # the shipped classifier is shared and reads on the CPU: a model on a GPU is steered by a copy of it there
-    steering = classifier.model if device.type == "cpu" else copy.deepcopy(classifier.model).to(device)
-    guided = GuidedDenoiser(checkpoint.model, checkpoint.schedule, classifier_log_likelihood(steering, target_index),
-                            scale, clip_x0=data.clip_x0)
+    try:
+        guided = guided_by_shipped_classifier(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,
+                                              model_device(checkpoint))
+    except ValueError as err:
+        message = str(err)
+        raise gr.Error(message[0].upper() + message[1:] + ".") from None
+    classifier = load_classifier(checkpoint.data.name)
     return Guidance(replace(checkpoint, model=guided), checkpoint, choice, classifier, target, scale, n, seed)
 
 

@@ -21,11 +21,15 @@ sampling draws exactly from the chosen component; the tests check this.
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from core.classifier import load_classifier, shipped_classifiers
+from core.data import DataInfo
 from core.schedules import NoiseSchedule
 
 # log p(y | ·) per example (B,), from x_t, t (B,) and the model's x̂_0(x_t), all differentiable in x_t
@@ -43,8 +47,8 @@ class GuidedDenoiser(nn.Module):
     def __init__(self, model: nn.Module, schedule: NoiseSchedule, log_likelihood: LogLikelihood, scale: float,
                  clip_x0: float | None = None) -> None:
         super().__init__()
-        if not (isinstance(scale, (int, float)) and 0 <= scale):
-            raise ValueError(f"the guidance scale must be a number ≥ 0, got {scale!r}")
+        if not (isinstance(scale, (int, float)) and 0 <= scale < math.inf):
+            raise ValueError(f"the guidance scale must be a finite number ≥ 0, got {scale!r}")
         self.model, self.schedule, self.log_likelihood = model, schedule, log_likelihood
         self.scale, self.clip_x0 = float(scale), clip_x0
 
@@ -71,3 +75,20 @@ def classifier_log_likelihood(classifier: nn.Module, target: torch.Tensor) -> Lo
         return log_probs.gather(1, target.to(log_probs.device).view(-1, 1)).squeeze(1)
 
     return log_likelihood
+
+
+def guided_by_shipped_classifier(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, class_name: str,
+                                 scale: float, n: int, device: torch.device | str = "cpu") -> GuidedDenoiser:
+    """``model`` (of ``data``) steered towards ``class_name`` by the shipped classifier of its data on x̂_0, for
+    batches of n; ValueError when there is no such classifier or class. On a GPU a copy of the classifier steers
+    (the cached one is shared, and reads on the CPU)."""
+    if data.kind != "image" or data.name not in shipped_classifiers():
+        raise ValueError(f"guidance needs a shipped classifier of the model's data (there is one for "
+                         f"{', '.join(shipped_classifiers()) or 'no data set'}); this model is of {data.name}")
+    classifier = load_classifier(data.name)
+    names = list(classifier.card.class_names)
+    if class_name not in names:
+        raise ValueError(f"the class to steer towards must be one of {', '.join(names)}, got {class_name!r}")
+    steering = classifier.model if torch.device(device).type == "cpu" else copy.deepcopy(classifier.model).to(device)
+    target = torch.full((n,), names.index(class_name), dtype=torch.long, device=device)
+    return GuidedDenoiser(model, schedule, classifier_log_likelihood(steering, target), scale, clip_x0=data.clip_x0)

@@ -25,7 +25,6 @@ images → (N, C, H, W) float32 in [−1, 1]. .png: an image grid, or a scatter 
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 from pathlib import Path
@@ -35,11 +34,11 @@ import torch
 from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
 
-from core.checkpoints import Checkpoint, load_checkpoint
+from core.checkpoints import load_checkpoint
 from core.cli import OneLineParser, fail
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
-from core.guidance import GuidedDenoiser, classifier_log_likelihood
+from core.guidance import guided_by_shipped_classifier
 from core.image_data import to_uint8
 from core.inpaint import IMAGE_MASKS, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import return_ratio
@@ -106,23 +105,6 @@ def inpaint_report(samples, examples, dataset: str, kind: str, resample: int) ->
     return line
 
 
-def guided_model(ckpt: Checkpoint, name: str, scale: float, n: int, device) -> GuidedDenoiser:
-    """The checkpoint's model steered towards the class ``name`` by its data's shipped classifier (ValueError when
-    there is none, or no such class)."""
-    data = ckpt.data
-    if data.kind != "image" or data.name not in shipped_classifiers():
-        raise ValueError(f"--guide needs a shipped classifier of the model's data (there is one for "
-                         f"{', '.join(shipped_classifiers()) or 'no data set'}); this model is of {data.name}")
-    classifier = load_classifier(data.name)
-    names = list(classifier.card.class_names)
-    if name not in names:
-        raise ValueError(f"--guide must be one of the classes {', '.join(names)}, got {name!r}")
-    steering = copy.deepcopy(classifier.model).to(device)  # the cached classifier stays on the CPU
-    target = torch.full((n,), names.index(name), dtype=torch.long, device=device)
-    return GuidedDenoiser(ckpt.model, ckpt.schedule, classifier_log_likelihood(steering, target), scale,
-                          clip_x0=data.clip_x0)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     suffix = args.out.suffix.lower()
@@ -133,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = resolve_device(args.device)
         ckpt = load_checkpoint(args.ckpt, device=device)
-        model = ckpt.model if args.guide is None else guided_model(ckpt, args.guide, args.guidance_scale, args.n, device)
+        model = ckpt.model if args.guide is None else guided_by_shipped_classifier(
+            ckpt.model, ckpt.schedule, ckpt.data, args.guide, args.guidance_scale, args.n, device)
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
         starts = None
         if args.inpaint is not None:

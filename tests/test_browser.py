@@ -342,11 +342,16 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     page.shot("reverse-bound")
     # inpainting: each point's x kept and its y drawn, by replacement and with two resampling rounds per step
     p.get_by_text("Fill in the missing part").click()
-    rounds = p.locator("#reverse-inpaint input[type=number]").first
+    rounds = p.get_by_label("number input for Resampling rounds per step (U)")
     rounds.fill("2")
     rounds.press("Enter")
+    rounds.blur()
+    p.wait_for_function("() => document.querySelector('#reverse-inpaint input[type=number]')?.value === '2'")
     p.get_by_role("button", name="Fill in the hidden part").click()
-    p.wait_for_selector("#reverse-inpaint >> text=resampled (U = 2) in", timeout=60_000)
+    p.wait_for_function("() => /training examples, known/.test(document.querySelector('#reverse-inpaint').innerText) "
+                        "|| document.querySelector('[data-testid=\"toast-body\"].error')", timeout=90_000)
+    page.assert_clean("Reverse tab's inpainting panel")
+    assert "resampled (U = 2) in" in p.locator("#reverse-inpaint").inner_text()
     p.wait_for_function("() => document.querySelectorAll('#reverse-inpaint-plot .scatterlayer .trace').length >= 3")
     page.shot("reverse-inpaint")
     # ... and its resampled chain, played in the tab's player, with the examples it completes as rings

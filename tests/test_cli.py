@@ -240,7 +240,7 @@ def test_sampling_guided_towards_a_digit(tmp_path) -> None:
     read = int(r.stderr.split("reads 4 in ")[1].split()[0])
     assert read >= 4, r.stderr
     for flags, message in ((["--ckpt", "checkpoints/swiss_roll_linear", "--guide", "4"], "this model is of swiss_roll"),
-                           (["--ckpt", "checkpoints/mnist", "--guide", "seven"], "--guide must be one of the classes"),
+                           (["--ckpt", "checkpoints/mnist", "--guide", "seven"], "the class to steer towards must be one of 0, 1"),
                            (["--ckpt", "checkpoints/mnist", "--guide", "7", "--guidance-scale", "-1"], "guidance scale")):
         r = run("core.sample", *flags, "--out", str(tmp_path / "x.npy"))
         assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr

@@ -76,7 +76,7 @@ def test_scale_zero_is_the_model_and_bad_scales_are_refused() -> None:
     guided = GuidedDenoiser(mixture_eps(schedule), schedule, exact_log_likelihood(schedule, 0), 0.0)
     with torch.inference_mode():
         assert torch.equal(guided(x, t), mixture_eps(schedule)(x, t))
-    for bad in (-1.0, "2", None):
+    for bad in (-1.0, float("inf"), float("nan"), "2", None):
         with pytest.raises(ValueError, match="guidance scale"):
             GuidedDenoiser(mixture_eps(schedule), schedule, exact_log_likelihood(schedule, 0), bad)
 

@@ -166,4 +166,4 @@ def build(controls: ReverseControls) -> None:
                     [plot, stats], **heavy)
     play_in_player(play_btn.click(
         play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.trained, target, scale],
-        c.player, **heavy), c.player[-1])
+        c.player, api_name="play_guided", **heavy), c.player[-1])

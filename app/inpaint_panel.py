@@ -208,6 +208,6 @@ def build(controls: ReverseControls) -> None:
                    show_progress="minimal")
     play_in_player(play_btn.click(
         play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal, c.trained, mask,
-               rounds], c.player,
+               rounds], c.player, api_name="play_inpainting",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(), show_progress="minimal",
     ), c.player[-1])

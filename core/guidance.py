@@ -53,11 +53,11 @@ class GuidedDenoiser(nn.Module):
         self.scale, self.clip_x0 = float(scale), clip_x0
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.scale == 0:
+            return self.model(x_t, t)
         with torch.inference_mode(False), torch.enable_grad():
             x = x_t.detach().clone().requires_grad_(True)  # a normal tensor, even from inside inference mode
             eps = self.model(x, t.clone())
-            if self.scale == 0:
-                return eps.detach()
             x0 = self.schedule.predict_x0(x, t.clone(), eps)
             if self.clip_x0 is not None:
                 x0 = x0.clamp(-self.clip_x0, self.clip_x0)

@@ -13,7 +13,7 @@ import torch
 
 from app import figures, runs
 from app.controls import whole_number
-from app.reverse_tab import MAX_SAMPLES, ReverseControls, chosen_checkpoint, examples_for, model_device
+from app.reverse_tab import DIVERGED, MAX_SAMPLES, ReverseControls, chosen_checkpoint, examples_for, model_device
 from core.elbo import VARIANCES, Bound, Variance, variational_bounds
 
 MAX_EXAMPLES = {"2d": 1000, "image": 64}  # training examples the bound is measured on, at most
@@ -36,7 +36,7 @@ def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
                                 generator=torch.Generator(device=examples.device).manual_seed(seed))
     seconds = time.perf_counter() - start
     if not all(math.isfinite(bound.total) for bound in bounds.values()):
-        raise gr.Error("The model produced NaN or infinite values (was its training diverging?).")
+        raise gr.Error(DIVERGED)
     figure = figures.bound_terms_figure(bounds["small"].ts, {VARIANCE_LABELS[v]: bounds[v].terms for v in VARIANCES})
     return figure, bound_markdown(checkpoint.name, bounds, kind, n, seconds, checkpoint.schedule.T, ideal)
 
@@ -89,6 +89,4 @@ def build(controls: ReverseControls) -> None:
         plot = gr.Plot(label="The terms L_{t−1} of the bound, per step t", elem_id="reverse-bound-plot")
         stats = gr.Markdown()
     c = controls
-    measure_btn.click(measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats],
-                      concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
-                      show_progress="minimal")
+    measure_btn.click(measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats], **runs.heavy_event())

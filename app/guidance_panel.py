@@ -15,7 +15,7 @@ from app import figures, runs
 from app.controls import whole_number
 from app.images import image_grid
 from app.reverse_tab import (
-    MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, data_name, grid_columns, model_and_sampler, model_device,
+    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, data_name, grid_columns, model_and_sampler, model_device,
     model_label, play_in_player, sample_chain, show_chain,
 )
 from core.checkpoints import Checkpoint
@@ -88,7 +88,7 @@ def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float
     out = sample(checkpoint.model, checkpoint.schedule, x_T, method=choice.method, steps=choice.steps, eta=choice.eta,
                  variance=choice.variance, spacing=choice.spacing, clip_x0=checkpoint.data.clip_x0, generator=generator)
     if not torch.isfinite(out).all():
-        raise gr.Error("The model produced NaN or infinite values (was its training diverging?).")
+        raise gr.Error(DIVERGED)
     return out.float().cpu(), time.perf_counter() - start
 
 
@@ -160,8 +160,7 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     c = controls
     c.checkpoint.change(class_dropdown, [c.checkpoint, target], target, show_progress="hidden", queue=False)
-    heavy = dict(concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
-                 show_progress="minimal")
+    heavy = runs.heavy_event()
     guide_btn.click(guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scale],
                     [plot, stats], **heavy)
     play_in_player(play_btn.click(

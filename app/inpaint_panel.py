@@ -15,8 +15,9 @@ from app import figures, runs
 from app.controls import whole_number
 from app.images import image_grid, paint_hidden
 from app.reverse_tab import (
-    MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind, examples_for, grid_columns, model_and_sampler,
-    model_device, model_label, play_in_player, read_samples, sample_chain, show_chain,
+    DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind,
+    examples_for, grid_columns, model_and_sampler, model_device, model_label, play_in_player, read_samples, sample_chain,
+    show_chain,
 )
 from core.checkpoints import Checkpoint
 from core.inpaint import IMAGE_MASKS, POINT_MASKS, iter_inpaint, known_mask
@@ -29,7 +30,6 @@ MAX_ROUNDS = 20
 MAX_IMAGE_CALLS = 2000  # images: U × chain steps at most (16 digits: about 90 s on 2 CPU cores)
 ON_DATA_RADIUS = 0.05  # 2D: a completed point this close to a training point lies on the data (model units)
 ON_DATA_REFERENCE = 10_000  # 2D: training points the completions are measured against
-DIVERGED = "The model produced NaN or infinite values (was its training diverging?)."
 
 
 def mask_choices(kind: str | None) -> list[tuple[str, str]]:
@@ -166,8 +166,7 @@ def fill_in_markdown(job: Inpainting, ideal: bool, examples: torch.Tensor, known
                      + " per pixel (many completions fit; the more the known part tells, the closer they come).")
         before = read_samples(examples, checkpoint.data.name)
         if before is not None:
-            kept = {u: sum(a == b for a, b in zip(before.labels, read_samples(c, checkpoint.data.name).labels))
-                    for u, c in completions.items()}
+            kept = {u: before.agreement(read_samples(c, checkpoint.data.name)) for u, c in completions.items()}
             lines.append("- The shipped classifier reads the same class as in the example: "
                          + ", ".join(f"{column_label(u)} **{k} of {n}**" for u, k in kept.items()) + ".")
     return "\n".join(lines)
@@ -202,12 +201,9 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     c = controls
     c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, show_progress="hidden", queue=False)
+    heavy = runs.heavy_event()
     fill_btn.click(fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained, mask,
-                             rounds], [plot, stats],
-                   concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
-                   show_progress="minimal")
+                             rounds], [plot, stats], **heavy)
     play_in_player(play_btn.click(
         play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal, c.trained, mask,
-               rounds], c.player, api_name="play_inpainting",
-        concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(), show_progress="minimal",
-    ), c.player[-1])
+               rounds], c.player, api_name="play_inpainting", **heavy), c.player[-1])

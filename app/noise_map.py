@@ -20,7 +20,7 @@ import torch
 from app import figures, runs
 from app.controls import whole_number
 from app.reverse_tab import (
-    MAX_SAMPLES, ReverseControls, SamplerChoice, capped_end, examples_for, grid_columns, image_pixels,
+    DIVERGED, MAX_SAMPLES, ReverseControls, SamplerChoice, capped_end, examples_for, grid_columns, image_pixels,
     model_and_sampler, model_device, model_label, read_samples, reference_points,
 )
 from app.images import image_grid
@@ -33,7 +33,6 @@ from core.schedules import NoiseSchedule
 MAX_ENCODED = {"2d": 1000, "image": 16}  # examples encoded at most (a 2D cloud of 1,000 shows the map's shape)
 PATH_PAIRS = {"2d": 6, "image": 3}  # pairs of noises walked between
 PATH_POSITIONS = {"2d": 41, "image": 9}  # points along each path, ends included
-DIVERGED = "The model produced NaN or infinite values (was its training diverging?)."
 
 
 def map_checkpoint(path, trained, ideal, steps, spacing) -> tuple[Checkpoint, SamplerChoice]:
@@ -128,7 +127,7 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
     if kind == "image":
         before, after = read_samples(examples, checkpoint.data.name), read_samples(decoded, checkpoint.data.name)
         if before is not None and after is not None:
-            same = sum(a == b for a, b in zip(before.labels, after.labels))
+            same = before.agreement(after)
             lines.append(f"- The shipped classifier reads the same class in {same} of {n} decoded images.")
     return "\n".join(lines)
 
@@ -199,8 +198,7 @@ def build(controls: ReverseControls) -> None:
         plot = gr.Plot(label="DDIM's map between noise and data", elem_id="reverse-map-plot")
         stats = gr.Markdown()
     c = controls
-    heavy = dict(concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
-                 show_progress="minimal")
+    heavy = runs.heavy_event()
     encode_btn.click(encode_examples, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained], [plot, stats],
                      **heavy)
     walk_btn.click(walk, [c.checkpoint, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats], **heavy)

@@ -74,6 +74,7 @@ MAX_CURVES = 6  # sweeps kept on the plot, to compare models and samplers
 MAX_SAMPLES = {"2d": 5000, "image": 64}
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
 GIF_FPS = 20
+DIVERGED = "The model produced NaN or infinite values (was its training diverging?)."
 SAMPLERS = [
     ("DDPM, σ² = β̃ (posterior variance, 'small')", "ddpm_small"),
     ("DDPM, σ² = β ('large')", "ddpm_large"),
@@ -370,7 +371,7 @@ def sample_chain(
             if progress is not None and (j % report_every == 0):
                 progress((j + 1, len(ts)), desc="Sampling the reverse chain", unit="steps")
         if not torch.isfinite(x_last).all():
-            raise gr.Error("The model produced NaN or infinite values while sampling (was its training diverging?).")
+            raise gr.Error(DIVERGED)
         chain.x.append(convert(x_last))  # the last state, x_0: its own "prediction"
         chain.x0.append(convert(x_last))
         if grid is not None:
@@ -455,6 +456,10 @@ class ClassifierReading:
     def present(self) -> int:
         return len(set(self.labels))
 
+    def agreement(self, other: ClassifierReading) -> int:
+        """How many samples the two readings (of as many samples, in one order) read as the same class."""
+        return sum(a == b for a, b in zip(self.labels, other.labels))
+
 
 def read_samples(samples: torch.Tensor, dataset: str) -> ClassifierReading | None:
     """The shipped classifier's reading of image samples (N, C, H, W) in [−1, 1]; None when no classifier is
@@ -494,7 +499,7 @@ def kept_classes(chain: Chain, info: DataInfo, before: ClassifierReading | None 
     after = read_samples(chain.samples, info.name)
     if before is None or after is None:
         return None
-    return sum(a == b for a, b in zip(before.labels, after.labels)), len(after.labels)
+    return before.agreement(after), len(after.labels)
 
 
 def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
@@ -882,14 +887,11 @@ def build(trained: gr.State) -> ReverseControls:
     play_in_player(generate_btn.click(
         generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
                    start_t],
-        [view, stats, gif, mp4, sprite],
-        concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
-        show_progress="minimal",
+        [view, stats, gif, mp4, sprite], **runs.heavy_event(),
     ), sprite)
     sweep_btn.click(
         sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis],
-        [sweep_plot, sweep_stats, curves],
-        concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(), show_progress="minimal",
+        [sweep_plot, sweep_stats, curves], **runs.heavy_event(),
     )
     x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
     clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)

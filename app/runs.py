@@ -74,6 +74,12 @@ def heavy_concurrency() -> int:
         return 1
 
 
+def heavy_event() -> dict:
+    """The options of an event that samples or measures a network: in the shared heavy queue, with a small progress
+    bar (read when the UI is built, like `heavy_concurrency`)."""
+    return dict(concurrency_id=HEAVY_CONCURRENCY_ID, concurrency_limit=heavy_concurrency(), show_progress="minimal")
+
+
 def runs_root() -> Path:
     return Path(os.environ.get("DDPM_RUNS_DIR", "").strip() or DEFAULT_RUNS_DIR)
 

@@ -22,7 +22,7 @@ import gradio as gr
 import numpy as np
 import PIL.Image
 
-from app import player, runs
+from app import formulas, player, runs
 from app.controls import whole_number
 from app.forward_tab import ForwardState, to_display, x_t
 from core.sampler import SPACING_LABELS, SPACINGS, chain_timesteps
@@ -71,7 +71,8 @@ def animate(request: gr.Request, state: ForwardState | None, n_frames, spacing):
     points = state.kind == "points"
     labelled = None if points else player.labelled_image_frames(frames, [[frame_label(state.schedule, t)] for t in ts])
     return player.publish(frames, ts, key=runs.session_key(request), view="forward", stem="forward",
-                          captions=["x_t (t = {t}), ε held fixed"], export_frames=labelled, fps=FPS, export_fps=FPS,
+                          captions=["x_t (t = {t}), ε held fixed"], notes=formulas.forward_notes(state.schedule, ts),
+                          note_key=formulas.FORWARD_KEY, export_frames=labelled, fps=FPS, export_fps=FPS,
                           max_width=frames[0].width if points else 520, pixelated=not points)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, images
+from app.formulas import number
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
 from core.image_data import short_label
@@ -148,34 +149,26 @@ def moment_numbers(schedule: NoiseSchedule, t: int) -> dict[str, float]:
     }
 
 
-def _fmt(value: float) -> str:
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e4):
-        return f"{value:.3e}"
-    return f"{value:.4f}"
-
-
 def formula_markdown(numbers: dict[str, float], T: int) -> str:
     """The forward formula with this step's coefficients filled in, and a table of the numbers."""
     t = numbers["t"]
-    a, b = _fmt(numbers["sqrt_alpha_bar"]), _fmt(numbers["sqrt_one_minus_alpha_bar"])
+    a, b = number(numbers["sqrt_alpha_bar"]), number(numbers["sqrt_one_minus_alpha_bar"])
     return (
         "$$x_t = \\sqrt{\\bar\\alpha_t}\\,x_0 + \\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon$$\n\n"
         f"$$x_{{{t}}} = {a}\\cdot x_0 + {b}\\cdot \\varepsilon$$\n\n"
         "| quantity | value |\n|---|---|\n"
         f"| step t | {t} of {T} |\n"
-        f"| ᾱ_t (signal fraction) | {_fmt(numbers['alpha_bar'])} |\n"
+        f"| ᾱ_t (signal fraction) | {number(numbers['alpha_bar'])} |\n"
         f"| √ᾱ_t (weight of x₀) | {a} |\n"
         f"| √(1 − ᾱ_t) (weight of ε) | {b} |\n"
-        f"| SNR = ᾱ_t / (1 − ᾱ_t) | {_fmt(numbers['snr'])} |\n"
-        f"| log-SNR | {_fmt(numbers['log_snr'])} |\n"
+        f"| SNR = ᾱ_t / (1 − ᾱ_t) | {number(numbers['snr'])} |\n"
+        f"| log-SNR | {number(numbers['log_snr'])} |\n"
     )
 
 
 def schedule_summary_html(schedule: NoiseSchedule) -> str:
     """ᾱ_T and SNR_T, with a warning box when the chain does not reach noise (ᾱ_T > 1e-3)."""
-    numbers = f"ᾱ<sub>T</sub> = {_fmt(schedule.alpha_bar_T)}, SNR<sub>T</sub> = {_fmt(schedule.snr_T)} (T = {schedule.T})"
+    numbers = f"ᾱ<sub>T</sub> = {number(schedule.alpha_bar_T)}, SNR<sub>T</sub> = {number(schedule.snr_T)} (T = {schedule.T})"
     if schedule.reaches_noise:
         return (
             '<div style="padding:8px 12px;border-radius:6px;background:#e8f5e9;border:1px solid #66bb6a;color:#1b5e20">'

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 import re
 import shutil
@@ -320,20 +321,21 @@ def _caption_font(draw: PIL.ImageDraw.ImageDraw, text: str, width: float) -> PIL
 
 
 def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, view: str, stem: str,
-            captions: Sequence[str], export_frames: Sequence[PIL.Image.Image] | None = None,
+            captions: Sequence[str], notes: Sequence[str] = (), note_key: str = "",
+            export_frames: Sequence[PIL.Image.Image] | None = None,
             fps: int = DEFAULT_FPS, export_fps: int = 20, max_width: int = 520,
             pixelated: bool = True) -> tuple[str, str, str, str]:
     """A movie for one session (``key``) and one view: its GIF and MP4 (of ``export_frames``, by default the
-    frames themselves) in a fresh `export_folder`, the frames' sprite sheet beside them, and the player's markup.
-    Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
+    frames themselves) in a fresh `export_folder`, the frames' sprite sheet beside them, and the player's markup
+    (``notes``, ``note_key``: see `player_html`). Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
     folder = export_folder(key, view)
     exported = frames if export_frames is None else export_frames
     gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps)
     mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps)
     movie_id = uuid.uuid4().hex[:12]
     sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
-    page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, captions=captions, fps=fps,
-                       max_width=max_width, pixelated=pixelated)
+    page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, captions=captions, notes=notes,
+                       note_key=note_key, fps=fps, max_width=max_width, pixelated=pixelated)
     return page, str(gif), str(mp4), str(sprite)
 
 
@@ -401,6 +403,8 @@ PLAYER_CSS = """
 .ddpm-player .pl-controls button {padding: 4px 12px; border-radius: 6px; border: 1px solid #bbb;
   background: #f4f4f5; cursor: pointer; min-width: 84px}
 .ddpm-player .pl-info {font-variant-numeric: tabular-nums; min-width: 170px}
+.ddpm-player .pl-note {margin-top: 6px; font-size: 1rem; font-variant-numeric: tabular-nums; min-height: 1.4em}
+.ddpm-player .pl-key {font-size: 0.85rem; color: #666}
 .ddpm-empty {color: #666; padding: 24px; border: 1px dashed #ccc; border-radius: 8px}
 """
 
@@ -424,6 +428,7 @@ const setup = () => {
   const btn = root.querySelector('.pl-play'), scrub = root.querySelector('.pl-scrub');
   const info = root.querySelector('.pl-info'), tspan = root.querySelector('.pl-t');
   const speed = root.querySelector('.pl-speed'), loading = root.querySelector('.pl-loading');
+  const note = root.querySelector('.pl-note'), notes = note ? JSON.parse(root.dataset.notes) : null;
   const hold = parseInt(root.dataset.hold || '0');
   const st = {alive: true, raf: 0, i: 0, playing: root.dataset.autoplay !== '0', last: 0, wait: 0,
               count: 0, fps: parseFloat(root.dataset.fps || '30'), sheet: null};
@@ -434,6 +439,7 @@ const setup = () => {
     scrub.value = String(i);
     if (tspan) tspan.textContent = ts[i];
     info.textContent = `frame ${i + 1} / ${n} · t = ${ts[i]}`;
+    if (note) note.textContent = notes[i];
     root.dataset.frame = String(i);
     root.dataset.shown = String(st.count);
   };
@@ -518,6 +524,8 @@ def player_html(
     cols: int,
     chain_id: str,
     captions: Sequence[str] = (),
+    notes: Sequence[str] = (),
+    note_key: str = "",
     fps: int = DEFAULT_FPS,
     max_width: int = 520,
     autoplay: bool = True,
@@ -525,10 +533,14 @@ def player_html(
 ) -> str:
     """The player markup: caption row, a canvas, controls; the frames come from the sprite whose
     file name contains ``chain_id``. A caption may hold ``{t}``, kept equal to the shown frame's t.
+    ``notes``: none, or one line per frame, shown under the controls while that frame is (e.g. its formula,
+    `app.formulas`), with ``note_key`` (what the symbols mean) beneath.
     ``pixelated``: scale frames without smoothing (small images); False for drawn plots.
     """
     if not ts:
         raise ValueError("need at least one frame")
+    if notes and len(notes) != len(ts):
+        raise ValueError(f"need one note per frame: {len(ts)} frames, {len(notes)} notes")
     if not re.fullmatch(r"[A-Za-z0-9_-]+", chain_id):
         raise ValueError(f"chain_id must be a plain token, got {chain_id!r}")
     w, h = frame_size
@@ -539,10 +551,15 @@ def player_html(
     speeds = "".join(f'<option value="{f}"{" selected" if f == fps else ""}>{f} fps</option>'
                      for f in sorted({*FPS_CHOICES, fps}))
     ts_text = ",".join(str(int(t)) for t in ts)
+    note_html = ""
+    if notes:
+        key = f'<div class="pl-key">{html.escape(note_key)}</div>' if note_key else ""
+        note_html = f'<div class="pl-note">{html.escape(notes[0])}</div>{key}'
+    notes_attr = f' data-notes="{html.escape(json.dumps(list(notes), ensure_ascii=False))}"' if notes else ""
     return (
         f'<div class="ddpm-player{"" if pixelated else " pl-smooth"}" data-id="{chain_id}" data-ts="{ts_text}" data-cols="{cols}" data-w="{w}" '
         f'data-h="{h}" data-fps="{fps}" data-hold="{HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
-        f'data-frames="{len(ts)}" style="max-width: {int(max_width)}px" tabindex="0">'
+        f'data-frames="{len(ts)}"{notes_attr} style="max-width: {int(max_width)}px" tabindex="0">'
         f'<div class="pl-caption">{"".join(caption_spans)}</div>'
         f'<div class="pl-stage" title="{KEYS_HINT}"><canvas width="{w}" height="{h}"></canvas>'
         f'<div class="pl-loading">loading frames…</div></div>'
@@ -550,7 +567,7 @@ def player_html(
         f'<input class="pl-scrub" type="range" min="0" max="{len(ts) - 1}" step="1" value="0" aria-label="frame">'
         f'<select class="pl-speed" aria-label="speed">{speeds}</select>'
         f'<span class="pl-info">frame 1 / {len(ts)} · t = {int(ts[0])}</span></div>'
-        "</div>"
+        f"{note_html}</div>"
     )
 
 

@@ -38,7 +38,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, images, player, runs
+from app import figures, formulas, images, player, runs
 from app.controls import whole_number
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
@@ -624,10 +624,13 @@ def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice
     first = start_captions(chain)
     labelled = None if chain.kind == "2d" else player.labelled_image_frames(
         frames, [first + [f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts])  # 2D frames carry their labels
+    notes = formulas.reverse_notes(checkpoint.schedule, chain.state_ts, chain.frame_states, method=choice.method,
+                                   variance=choice.variance, eta=choice.eta,
+                                   part="" if chain.known is None else "hidden part")
     page, gif, mp4, sprite = player.publish(
         frames, chain.frame_ts, key=runs.session_key(request), view="reverse", stem=f"reverse-{checkpoint.name}",
-        captions=captions, export_frames=labelled, export_fps=GIF_FPS, max_width=width,
-        pixelated=chain.kind == "image")
+        captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method), export_frames=labelled,
+        export_fps=GIF_FPS, max_width=width, pixelated=chain.kind == "image")
     render_s = time.perf_counter() - start
     return page, stats_markdown(chain, checkpoint, model_label(checkpoint, choice, ideal), len(chain.samples), render_s,
                                 choice.spacing), gif, mp4, sprite

@@ -306,7 +306,11 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     player.focus()
     p.keyboard.press("End")
     assert player.get_attribute("data-frame") == str(n_frames - 1)
+    note = p.locator("#reverse-player .pl-note")
+    assert note.inner_text().startswith("x₀: the sample"), note.inner_text()
     p.keyboard.press("Home")
+    assert re.match(r"step (\d+) → (\d+): x\S+ = [\d.e-]+·x̂₀ \+ [\d.e-]+·x\S+ \+ [\d.e-]+·z$", note.inner_text()), \
+        f"the first frame's step formula reads {note.inner_text()!r}"
     p.keyboard.press("ArrowRight")
     assert player.get_attribute("data-frame") == "1" and player.get_attribute("data-playing") == "0"
     p.keyboard.press("PageUp")  # a presenter's clicker

@@ -1,0 +1,83 @@
+"""The formulas behind each frame of a movie, with that frame's numbers filled in, as plain text.
+
+The players show one line per frame under the picture, so that the pictures can be read against the
+equations a student has in front of them:
+
+- the forward process (the Forward tab's movie), the closed form of q(x_t | x_0):
+  x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε;
+- a reverse step t → s of the sampler (the Reverse tab), in the form `core.sampler.reverse_step` computes:
+  DDPM, the mean of the posterior q(x_s | x_t, x_0) at x_0 = x̂_0 plus noise (Ho et al. 2020, eq. 7;
+  for s = t − 1 and no clipping of x̂_0 it equals Algorithm 2's (x_t − β_t/√(1 − ᾱ_t)·ε̂)/√α_t + σ_t·z):
+      x_s = √ᾱ_s·β̃/(1 − ᾱ_t)·x̂_0 + √(ᾱ_t/ᾱ_s)·(1 − ᾱ_s)/(1 − ᾱ_t)·x_t + σ·z,
+  where β̃ = 1 − ᾱ_t/ᾱ_s is the effective β of the step; DDIM (Song et al. 2021, eq. 12):
+      x_s = √ᾱ_s·x̂_0 + √(1 − ᾱ_s − σ²)·ε̂ + σ·z.
+  The coefficients are `core.sampler.plan_steps`' own, so the line says exactly what the chain did.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from core.sampler import plan_steps
+from core.schedules import NoiseSchedule
+
+_SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+FORWARD_KEY = "x₀: the data · ε: the noise, drawn once and held fixed"
+
+
+def reverse_key(method: str) -> str:
+    """What the symbols of `reverse_notes` stand for."""
+    implied = " · ε̂ = (x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t), the noise x̂₀ implies" if method == "ddim" else ""
+    return f"x̂₀: the model's prediction of x₀ (right){implied} · z: fresh noise from N(0, I)"
+
+
+def number(value: float) -> str:
+    """A number as the formulas show it: four significant digits (0.9911, 0.004668, 3.368e-05, 1234), in powers
+    of ten when huge."""
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if abs(value) >= 1e4:
+        return f"{value:.3e}"
+    return f"{value:.4g}"
+
+
+def x_at(t: int) -> str:
+    """x with the step as a subscript: x₈₁₀."""
+    return "x" + str(int(t)).translate(_SUBSCRIPT_DIGITS)
+
+
+def forward_notes(schedule: NoiseSchedule, ts: Sequence[int]) -> list[str]:
+    """For each t: x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε with the numbers of step t."""
+    notes = []
+    for t in ts:
+        alpha_bar = float(schedule.alpha_bars[t])
+        notes.append(f"{x_at(t)} = {number(math.sqrt(alpha_bar))}·x₀ + {number(math.sqrt(1 - alpha_bar))}·ε")
+    return notes
+
+
+def reverse_notes(
+    schedule: NoiseSchedule, state_ts: Sequence[int], frame_states: Sequence[int], *, method: str, variance: str,
+    eta: float, part: str = "",
+) -> list[str]:
+    """For each frame (``frame_states``: indices into ``state_ts``, the t of every state of the chain, last 0):
+    the step the chain takes from that frame's x_t to its next state x_s, with its coefficients; at the end,
+    that x₀ is the sample. ``part`` names the entries the step draws when not all (an inpainting chain)."""
+    if not state_ts or state_ts[-1] != 0:
+        raise ValueError("a chain's states end at t = 0")
+    plan = plan_steps(schedule, list(state_ts[:-1]), method, variance, eta)  # type: ignore[arg-type]
+    scope = f" ({part})" if part else ""
+    notes = []
+    for j in frame_states:
+        if j == len(plan):
+            notes.append("x₀: the sample (the last step adds no noise)")
+            continue
+        c = plan[j]
+        if method == "ddpm":
+            terms = f"{number(c.c_x0)}·x̂₀ + {number(c.c_xt)}·{x_at(c.t)}"
+        else:
+            terms = f"{number(c.c_x0)}·x̂₀ + {number(c.c_eps)}·ε̂"
+        noise = f" + {number(c.sigma)}·z" if c.sigma > 0 else ""
+        notes.append(f"step {c.t} → {c.s}{scope}: {x_at(c.s)} = {terms}{noise}")
+    return notes

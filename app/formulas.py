@@ -5,6 +5,7 @@ equations a student has in front of them:
 
 - the forward process (the Forward tab's movie), the closed form of q(x_t | x_0):
   x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε;
+- a point of a loop of noises (`core.ddim_map.noise_circle`): x_T = cos θ·x_a + sin θ·x_b;
 - a reverse step t → s of the sampler (the Reverse tab), in the form `core.sampler.reverse_step` computes:
   DDPM, the mean of the posterior q(x_s | x_t, x_0) at x_0 = x̂_0 plus noise (Ho et al. 2020, eq. 7;
   for s = t − 1 and no clipping of x̂_0 it equals Algorithm 2's (x_t − β_t/√(1 − ᾱ_t)·ε̂)/√α_t + σ_t·z):
@@ -25,6 +26,7 @@ from core.schedules import NoiseSchedule
 _SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 FORWARD_KEY = "x₀: the data · ε: the noise, drawn once and held fixed"
+CIRCLE_KEY = "x_a, x_b: two independent N(0, I) noises; cos²θ + sin²θ = 1, so every x_T on the loop is N(0, I) too"
 
 
 def reverse_key(method: str) -> str:
@@ -54,6 +56,16 @@ def forward_notes(schedule: NoiseSchedule, ts: Sequence[int]) -> list[str]:
     for t in ts:
         alpha_bar = float(schedule.alpha_bars[t])
         notes.append(f"{x_at(t)} = {number(math.sqrt(alpha_bar))}·x₀ + {number(math.sqrt(1 - alpha_bar))}·ε")
+    return notes
+
+
+def circle_notes(degrees: Sequence[float]) -> list[str]:
+    """For each angle θ (in degrees): x_T = cos θ·x_a + sin θ·x_b with its numbers."""
+    notes = []
+    for theta in degrees:
+        a, b = (round(f(math.radians(theta)), 12) for f in (math.cos, math.sin))  # cos 90° is 6e-17 in floats
+        first = f"−{number(-a)}" if a < 0 else number(a)
+        notes.append(f"θ = {theta:g}°: x_T = {first}·x_a {'−' if b < 0 else '+'} {number(abs(b))}·x_b")
     return notes
 
 

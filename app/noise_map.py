@@ -6,6 +6,8 @@ Two views, with the tab's model, steps and step spacing:
   N(0, I) noise shows whether the examples lie where the sampler's noise would take it.
 - Walk: samples decoded from noises along a path between two noises x_a and x_b: the spherical path
   cos(απ/2)·x_a + sin(απ/2)·x_b, which stays N(0, I), against (for images) the straight line, which does not.
+- Loop: the spherical path continued around a full circle, cos θ·x_a + sin θ·x_b, decoded frame by frame and
+  played in the tab's player: a movie of samples that morph into one another and loop without a seam.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, runs
+from app import figures, formulas, player, runs
 from app.controls import whole_number
 from app.reverse_tab import (
-    DIVERGED, MAX_SAMPLES, ReverseControls, SamplerChoice, capped_end, examples_for, grid_columns, image_pixels,
-    model_and_sampler, model_device, model_label, read_samples, reference_points,
+    DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, ReverseControls, SamplerChoice, capped_end, examples_for,
+    grid_columns, image_pixels, model_and_sampler, model_device, model_label, play_in_player, read_samples,
+    reference_points,
 )
 from app.images import image_grid
 from core.checkpoints import Checkpoint
-from core.ddim_map import encode, noise_path
+from core.ddim_map import encode, noise_circle, noise_path
 from core.metrics import return_ratio
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
 from core.schedules import NoiseSchedule
@@ -33,6 +36,11 @@ from core.schedules import NoiseSchedule
 MAX_ENCODED = {"2d": 1000, "image": 16}  # examples encoded at most (a 2D cloud of 1,000 shows the map's shape)
 PATH_PAIRS = {"2d": 6, "image": 3}  # pairs of noises walked between
 PATH_POSITIONS = {"2d": 41, "image": 9}  # points along each path, ends included
+LOOP_SAMPLES = {"2d": 1000, "image": 9}  # samples decoded per frame of a loop, at most (images: a 3 × 3 grid)
+LOOP_FRAMES = (8, 9, 10, 12, 15, 18, 20, 24, 30, 36, 40, 45, 60, 72)  # frames per turn: whole degrees apart
+LOOP_FPS = 12
+LOOP_CHUNK = {"2d": 24_000, "image": 128}  # noises decoded at once
+LOOP_IMAGE_STEPS = 3600  # an image loop's frames × sampling steps at most (9 images: ~30 s on 2 CPU cores)
 
 
 def map_checkpoint(path, trained, ideal, steps, spacing) -> tuple[Checkpoint, SamplerChoice]:
@@ -60,7 +68,7 @@ def off_plot_sentence(points: torch.Tensor, schedule: NoiseSchedule) -> str:
     off = int((points.abs() > figures.POINT_RANGE[1]).any(dim=1).sum())
     if not off:
         return ""
-    return (f" **{off} of {len(points)} decoded points lie off the plot** (beyond ±{figures.POINT_RANGE[1]:g}): DDIM adds "
+    return (f" **{off:,} of {len(points):,} decoded points lie off the plot** (beyond ±{figures.POINT_RANGE[1]:g}): DDIM adds "
             "no noise that would wash out the model's errors"
             + (", and this schedule's capped β_T makes its noisiest steps multiply them by hundreds (see the note "
                "under the checkpoint)." if capped_end(schedule) else "."))
@@ -181,6 +189,96 @@ def walk_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, no
     )
 
 
+def loop_frames(requested: int, most: int = LOOP_FRAMES[-1]) -> int:
+    """The frames of a loop: the most of `LOOP_FRAMES` (whole degrees apart) up to ``requested`` and ``most``."""
+    return max([n for n in LOOP_FRAMES if n <= min(requested, most)], default=LOOP_FRAMES[0])
+
+
+def decode_loop(checkpoint: Checkpoint, choice: SamplerChoice, noises: torch.Tensor, progress) -> torch.Tensor:
+    """Decode the noises of a loop (frames, n, ...) with DDIM (η = 0) in chunks, reporting progress."""
+    flat, chunk = noises.flatten(0, 1), LOOP_CHUNK[checkpoint.data.kind]
+    decoded = []
+    for start in range(0, len(flat), chunk):
+        progress((start, len(flat)), desc="Decoding the noises around the loop", unit="samples")
+        decoded.append(_decode(checkpoint, flat[start : start + chunk], choice).float().cpu())
+    return torch.cat(decoded).view(noises.shape)
+
+
+def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, ideal, trained, progress=gr.Progress()):
+    """Loop: the tab's player fills with samples decoded from noises around the circle cos θ·x_a + sin θ·x_b
+    (`core.ddim_map.noise_circle`), x_T beside x₀: (player HTML, stats Markdown, GIF path, MP4 path, sprite path)."""
+    checkpoint, choice = map_checkpoint(path, trained, ideal, steps, spacing)
+    kind, shape = checkpoint.data.kind, checkpoint.data.shape
+    n = min(whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind]), LOOP_SAMPLES[kind])
+    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    steps = number_of_steps(checkpoint.schedule.T, choice.steps, "ddim")
+    most = LOOP_IMAGE_STEPS // steps if kind == "image" else LOOP_FRAMES[-1]
+    requested = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
+    frames = loop_frames(requested, most)
+    degrees = [k * 360 // frames for k in range(frames)]
+    noise, _ = initial_noise((2, n, *shape), seed=seed, device=model_device(checkpoint))
+    noises = noise_circle(noise[0], noise[1], frames)  # (frames, n, ...)
+    start = time.perf_counter()
+    try:
+        decoded = decode_loop(checkpoint, choice, noises, progress)
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    seconds = time.perf_counter() - start
+    if not torch.isfinite(decoded).all():
+        raise gr.Error(DIVERGED)
+    noises = noises.float().cpu()
+    if kind == "2d":
+        images = player.render_points_frames([x.numpy() for x in noises], [x.numpy() for x in decoded], degrees,
+                                             reference_points(checkpoint), x_label="x_T · θ = {t}°",
+                                             x0_label="x₀ decoded (DDIM, η = 0)")
+        pinned = player.pinned_points(n)
+        captions = [f"x_T (θ = {{t}}°) · lines: {pinned} pinned noises over the last {player.TRAIL_FRAMES} frames",
+                    f"x₀ decoded from it (dots: the {pinned} pinned points)"]
+        exported, width = None, images[0].width
+    else:
+        nrow = grid_columns(n)
+        images = player.render_image_frames([image_pixels(x) for x in noises], [image_pixels(x) for x in decoded],
+                                            nrow)
+        captions = ["x_T (θ = {t}°)", "x₀ decoded from it (DDIM, η = 0)"]
+        exported = player.labelled_image_frames(images, [[f"x_T, θ = {d}°", "x₀ decoded"] for d in degrees])
+        width = 640
+    page, gif, mp4, sprite = player.publish(
+        images, degrees, key=runs.session_key(request), view="reverse", stem=f"loop-{checkpoint.name}",
+        captions=captions, notes=formulas.circle_notes(degrees), note_key=formulas.CIRCLE_KEY,
+        export_frames=exported, export_fps=LOOP_FPS, loop=True, fps=LOOP_FPS, max_width=width,
+        pixelated=kind == "image", variable="θ", unit="°")
+    capped = (f" Fewer frames than asked: an image loop decodes at most {LOOP_IMAGE_STEPS:,} frames × steps ({steps} "
+              f"steps here: {frames} frames); fewer steps allow more frames.") if frames < loop_frames(requested) else ""
+    return page, loop_markdown(checkpoint, choice, ideal, noises, decoded, seconds) + capped, gif, mp4, sprite
+
+
+def loop_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, noises: torch.Tensor,
+                  decoded: torch.Tensor, seconds: float) -> str:
+    """The loop in words: for images, how many classes each sample passes through; in 2D, how far the decoded
+    points move from frame to frame against their noise."""
+    frames, n = noises.shape[:2]
+    text = (f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, "
+            f"{_chain_words(checkpoint, choice)} · {n:,} noise{'s' if n > 1 else ''} around a circle "
+            f"x_T = cos θ·x_a + sin θ·x_b in {frames} frames ({360 // frames}° apart), decoded in {seconds:.1f} s. "
+            "The loop closes (θ = 360° is θ = 0°), so the movie plays on without a seam.")
+    if checkpoint.data.kind == "2d":
+        moves = (decoded.roll(-1, dims=0) - decoded).norm(dim=-1)  # (frames, n), the last frame to the first
+        noise_moves = (noises.roll(-1, dims=0) - noises).norm(dim=-1)
+        return text + (
+            f" From frame to frame the noise moves {float(noise_moves.median()):.3f} (median), a decoded point "
+            f"{float(moves.median()):.3f}; but the largest move of a decoded point is {float(moves.max()):.2f}: a "
+            "jump between two parts of the data, where the map, continuous everywhere, is stretched steeply."
+            + off_plot_sentence(decoded.flatten(0, 1), checkpoint.schedule))
+    readings = read_samples(decoded.flatten(0, 1), checkpoint.data.name)
+    if readings is None:
+        return text
+    labels = np.array(readings.labels).reshape(frames, n)
+    classes = [len(set(labels[:, k])) for k in range(n)]
+    changes = [int((labels[:, k] != np.roll(labels[:, k], -1)).sum()) for k in range(n)]
+    return text + (f" The shipped classifier reads {min(classes)}–{max(classes)} different classes around each loop "
+                   f"({np.mean(classes):.1f} on average), the class changing {np.mean(changes):.1f} times a turn.")
+
+
 def build(controls: ReverseControls) -> None:
     """Lay out the panel below the Reverse tab, reading the tab's ``controls``."""
     with gr.Accordion("Noise ↔ data: DDIM's deterministic map (η = 0)", open=False, elem_id="reverse-map"):
@@ -191,10 +289,14 @@ def build(controls: ReverseControls) -> None:
             "data to x_T and decodes them again (2D points are coloured by the angle of their x_T, so that the same "
             f"point can be found in each panel). **Walk** decodes noises along {PATH_PAIRS['image']} paths between "
             f"two noises (2D: {PATH_PAIRS['2d']}): the spherical one stays N(0, I); the straight line halfway has "
-            "the norm of N(0, ½ I), noise the sampler never starts from.")
+            "the norm of N(0, ½ I), noise the sampler never starts from. **Loop** goes on around the whole circle "
+            f"cos θ·x_a + sin θ·x_b and plays it in the player above ({LOOP_SAMPLES['image']} images or up to "
+            f"{LOOP_SAMPLES['2d']:,} points, as many frames as asked up to {LOOP_FRAMES[-1]}): a movie that loops "
+            "without a seam.")
         with gr.Row():
             encode_btn = gr.Button("Encode training examples and decode them back")
             walk_btn = gr.Button("Walk between two noises")
+            loop_btn = gr.Button("Loop: play a circle of noises in the player")
         plot = gr.Plot(label="DDIM's map between noise and data", elem_id="reverse-map-plot")
         stats = gr.Markdown()
     c = controls
@@ -202,3 +304,5 @@ def build(controls: ReverseControls) -> None:
     encode_btn.click(encode_examples, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained], [plot, stats],
                      **heavy)
     walk_btn.click(walk, [c.checkpoint, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats], **heavy)
+    play_in_player(loop_btn.click(play_loop, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal,
+                                              c.trained], c.player, api_name="play_noise_loop", **heavy), c.player[-1])

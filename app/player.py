@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -91,14 +92,10 @@ def _font(size: int) -> tuple[PIL.ImageFont.ImageFont, bool]:
 
 
 def drawable(text: str) -> str:
-    """``text`` as the frames' font can draw it: x̂₀ and ᾱ spelled out when DejaVu Sans is missing."""
+    """``text`` as the frames' font can draw it: x̂₀, ᾱ and θ spelled out when DejaVu Sans is missing."""
     if _font(15)[1]:
         return text
-    return text.replace("x̂₀", "x0").replace("ᾱ", "alpha_bar")
-
-
-def _x0_label() -> str:
-    return drawable("predicted x̂₀")
+    return text.replace("x̂₀", "x0").replace("ᾱ", "alpha_bar").replace("θ", "theta").replace("°", " deg")
 
 
 # ----- 2D frames --------------------------------------------------------------------------------
@@ -225,7 +222,7 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
 def render_points_frames(
     clouds: Sequence[np.ndarray], x0_clouds: Sequence[np.ndarray], ts: Sequence[int],
     reference: np.ndarray | None = None, fields: Sequence[np.ndarray | None] | None = None,
-    starts: np.ndarray | None = None,
+    starts: np.ndarray | None = None, x_label: str = "x_t · t = {t}", x0_label: str = "predicted x̂₀",
 ) -> list[PIL.Image.Image]:
     """One frame per point cloud: x_t beside the model's prediction x̂₀ made from it.
 
@@ -237,6 +234,7 @@ def render_points_frames(
     the previous `TRAIL_FRAMES` frames (the path through every step would be a tangle: the first reverse
     steps jump by about 1), on the x̂₀ side it is a dot at its x̂₀. starts: for a chain joined at t₀, the data
     (N, 2) that was noised into its first cloud; the pinned points' starts are rings on the x̂₀ side.
+    x_label: the left panel's label, ``{t}`` standing for the frame's t; x0_label: the right one's.
     """
     pinned = pinned_points(len(clouds[0]))
     background = _background(reference)
@@ -244,9 +242,10 @@ def render_points_frames(
     fields = fields if fields is not None else [None] * len(clouds)
     for i, (points, x0_points, t, field) in enumerate(zip(clouds, x0_clouds, ts, fields)):
         recent = clouds[max(0, i - TRAIL_FRAMES) : i + 1]
-        left = _points_panel(points, [np.stack([c[k] for c in recent]) for k in range(pinned)], f"x_t · t = {t}",
-                             background, field)
-        right = _points_panel(x0_points, [x0_points[k : k + 1] for k in range(pinned)], _x0_label(), background,
+        left = _points_panel(points, [np.stack([c[k] for c in recent]) for k in range(pinned)],
+                             drawable(x_label.replace("{t}", str(t))), background, field)
+        right = _points_panel(x0_points, [x0_points[k : k + 1] for k in range(pinned)],
+                              drawable(x0_label), background,
                               rings=None if starts is None else starts[:pinned])
         frame = PIL.Image.new("P", (2 * PLOT_SIZE + PANEL_GAP, PLOT_SIZE), _WHITE)
         frame.putpalette(_palette())
@@ -321,21 +320,19 @@ def _caption_font(draw: PIL.ImageDraw.ImageDraw, text: str, width: float) -> PIL
 
 
 def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, view: str, stem: str,
-            captions: Sequence[str], notes: Sequence[str] = (), note_key: str = "",
-            export_frames: Sequence[PIL.Image.Image] | None = None,
-            fps: int = DEFAULT_FPS, export_fps: int = 20, max_width: int = 520,
-            pixelated: bool = True) -> tuple[str, str, str, str]:
+            export_frames: Sequence[PIL.Image.Image] | None = None, export_fps: int = 20, loop: bool = False,
+            **markup: Any) -> tuple[str, str, str, str]:
     """A movie for one session (``key``) and one view: its GIF and MP4 (of ``export_frames``, by default the
     frames themselves) in a fresh `export_folder`, the frames' sprite sheet beside them, and the player's markup
-    (``notes``, ``note_key``: see `player_html`). Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
+    (``markup``: the options of `player_html`). A ``loop`` (last frame leading into the first) is played and
+    exported without a pause on its last frame. Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
     folder = export_folder(key, view)
     exported = frames if export_frames is None else export_frames
-    gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps)
-    mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps)
+    gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps, hold_ms=round(1000 / export_fps) if loop else 1200)
+    mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20)
     movie_id = uuid.uuid4().hex[:12]
     sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
-    page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, captions=captions, notes=notes,
-                       note_key=note_key, fps=fps, max_width=max_width, pixelated=pixelated)
+    page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, loop=loop, **markup)
     return page, str(gif), str(mp4), str(sprite)
 
 
@@ -438,7 +435,7 @@ const setup = () => {
     if (st.sheet) ctx.drawImage(st.sheet, (i % cols) * fw, Math.floor(i / cols) * fh, fw, fh, 0, 0, fw, fh);
     scrub.value = String(i);
     if (tspan) tspan.textContent = ts[i];
-    info.textContent = `frame ${i + 1} / ${n} · t = ${ts[i]}`;
+    info.textContent = `frame ${i + 1} / ${n} · ${root.dataset.var} = ${ts[i]}${root.dataset.unit}`;
     if (note) note.textContent = notes[i];
     root.dataset.frame = String(i);
     root.dataset.shown = String(st.count);
@@ -530,12 +527,17 @@ def player_html(
     max_width: int = 520,
     autoplay: bool = True,
     pixelated: bool = True,
+    variable: str = "t",
+    unit: str = "",
+    loop: bool = False,
 ) -> str:
     """The player markup: caption row, a canvas, controls; the frames come from the sprite whose
     file name contains ``chain_id``. A caption may hold ``{t}``, kept equal to the shown frame's t.
     ``notes``: none, or one line per frame, shown under the controls while that frame is (e.g. its formula,
     `app.formulas`), with ``note_key`` (what the symbols mean) beneath.
     ``pixelated``: scale frames without smoothing (small images); False for drawn plots.
+    ``variable``, ``unit``: what ``ts`` are (the player says "t = 810", or e.g. "θ = 90°").
+    ``loop``: the movie is a closed loop (its last frame leads into its first): no pause on the last frame.
     """
     if not ts:
         raise ValueError("need at least one frame")
@@ -558,7 +560,8 @@ def player_html(
     notes_attr = f' data-notes="{html.escape(json.dumps(list(notes), ensure_ascii=False))}"' if notes else ""
     return (
         f'<div class="ddpm-player{"" if pixelated else " pl-smooth"}" data-id="{chain_id}" data-ts="{ts_text}" data-cols="{cols}" data-w="{w}" '
-        f'data-h="{h}" data-fps="{fps}" data-hold="{HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
+        f'data-h="{h}" data-fps="{fps}" data-hold="{0 if loop else HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
+        f'data-var="{html.escape(variable)}" data-unit="{html.escape(unit)}" '
         f'data-frames="{len(ts)}"{notes_attr} style="max-width: {int(max_width)}px" tabindex="0">'
         f'<div class="pl-caption">{"".join(caption_spans)}</div>'
         f'<div class="pl-stage" title="{KEYS_HINT}"><canvas width="{w}" height="{h}"></canvas>'
@@ -566,7 +569,7 @@ def player_html(
         f'<div class="pl-controls"><button class="pl-play" type="button">Pause</button>'
         f'<input class="pl-scrub" type="range" min="0" max="{len(ts) - 1}" step="1" value="0" aria-label="frame">'
         f'<select class="pl-speed" aria-label="speed">{speeds}</select>'
-        f'<span class="pl-info">frame 1 / {len(ts)} · t = {int(ts[0])}</span></div>'
+        f'<span class="pl-info">frame 1 / {len(ts)} · {html.escape(variable)} = {int(ts[0])}{html.escape(unit)}</span></div>'
         f"{note_html}</div>"
     )
 

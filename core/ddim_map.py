@@ -21,6 +21,8 @@ Paths between two noises x_a, x_b ~ N(0, I): ``"spherical"`` x(α) = cos(απ/2)
 for independent x_a and x_b is again N(0, I) at every α (cos² + sin² = 1), and ``"linear"``
 (1 − α)·x_a + α·x_b, whose variance (1 − α)² + α² falls to ½ at α = ½: the sampler then starts from
 noise of a smaller norm than any it was trained on (in D dimensions the norm of N(0, I) noise is √D ± ~0.7).
+The spherical path continued to a full turn, x(θ) = cos θ·x_a + sin θ·x_b for θ in [0, 2π), is a closed loop
+of N(0, I) noises (``noise_circle``): decoded, it is a movie of samples that loops without a seam.
 """
 
 from __future__ import annotations
@@ -103,19 +105,30 @@ def encode(model: nn.Module, schedule: NoiseSchedule, x_0: torch.Tensor, **optio
 def noise_path(x_a: torch.Tensor, x_b: torch.Tensor, alphas: Sequence[float], kind: PathKind = "spherical") -> torch.Tensor:
     """The noises x(α) between x_a = x(0) and x_b = x(1), stacked: shape (len(alphas), *x_a.shape).
 
-    "spherical": cos(απ/2)·x_a + sin(απ/2)·x_b (N(0, I) all the way for independent N(0, I) ends);
-    "linear": (1 − α)·x_a + α·x_b.
+    "spherical": cos(απ/2)·x_a + sin(απ/2)·x_b (N(0, I) all the way for independent N(0, I) ends; α beyond 1
+    goes on around the circle, back to x_a at α = 4); "linear": (1 − α)·x_a + α·x_b, α in [0, 1].
     """
     if x_a.shape != x_b.shape:
         raise ValueError(f"the two noises must have the same shape, got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
     if kind not in PATH_KINDS:
         raise ValueError(f"path kind must be one of {', '.join(PATH_KINDS)}, got {kind!r}")
     weights = torch.tensor([float(a) for a in alphas], dtype=torch.float64)
-    if len(weights) == 0 or not bool(((weights >= 0) & (weights <= 1)).all()):
-        raise ValueError(f"path positions α must lie in [0, 1], got {list(alphas)!r}")
+    if len(weights) == 0 or not bool(((weights >= 0) & (weights <= (4 if kind == "spherical" else 1))).all()):
+        raise ValueError(f"path positions α must lie in [0, 1] (spherical: up to 4, a full turn), got {list(alphas)!r}")
     if kind == "spherical":
         w_a, w_b = torch.cos(weights * math.pi / 2), torch.sin(weights * math.pi / 2)
     else:
         w_a, w_b = 1 - weights, weights
     shape = (-1,) + (1,) * x_a.dim()
     return w_a.to(x_a).view(shape) * x_a + w_b.to(x_a).view(shape) * x_b
+
+
+def noise_circle(x_a: torch.Tensor, x_b: torch.Tensor, n: int) -> torch.Tensor:
+    """n noises evenly around the circle x(θ) = cos θ·x_a + sin θ·x_b, θ_k = 2πk/n, stacked: (n, *x_a.shape).
+
+    For independent x_a, x_b ~ N(0, I) every x(θ) is N(0, I), and neighbours differ by 2 sin(π/n)·‖x_a‖;
+    x(2π) = x_a closes the loop, so it is left out.
+    """
+    if n < 2:
+        raise ValueError(f"a circle needs at least 2 noises, got {n}")
+    return noise_path(x_a, x_b, [4 * k / n for k in range(n)], "spherical")

@@ -338,6 +338,12 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_selector("#reverse-map >> text=pairs of noises", timeout=60_000)
     p.wait_for_function("() => document.querySelectorAll('#reverse-map-plot .scatterlayer .trace').length > 6")
     page.shot("reverse-map")
+    # ... and plays a loop of noises in the player: θ instead of t, no pause at the end, a formula per frame
+    p.get_by_role("button", name="Loop: play a circle of noises in the player").click()
+    p.wait_for_selector('#reverse-player .ddpm-player[data-var="θ"][data-ready="1"]', timeout=60_000)
+    assert p.locator("#reverse-player .ddpm-player").get_attribute("data-hold") == "0"
+    assert re.match(r"θ = \d+°: x_T = ", p.locator("#reverse-player .pl-note").inner_text())
+    assert "θ = " in p.locator("#reverse-player .pl-info").inner_text()
     # the variational bound of the same model: its terms over t, and the table of its parts
     p.get_by_text("How likely is the data? The variational bound").click()
     p.get_by_role("button", name="Measure the bound").click()
@@ -363,7 +369,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_function("() => /rings: the examples they complete/.test("
                         "document.querySelector('#reverse-player .pl-caption')?.innerText || '')", timeout=60_000)
     p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
-    page.assert_clean("Reverse tab after Generate, Pause, the walk between noises, the bound and inpainting")
+    page.assert_clean("Reverse tab after Generate, Pause, the walk and loop between noises, the bound and inpainting")
     timings["reverse"] = time.perf_counter() - start
     print("[browser] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 

@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from core.ddim_map import encode, encoding_timesteps, iter_encode, noise_path
+from core.ddim_map import encode, encoding_timesteps, iter_encode, noise_circle, noise_path
 from core.sampler import chain_timesteps, sample
 from core.schedules import make_schedule
 from tests.test_sampler import MU, STD, ideal_eps
@@ -89,6 +89,22 @@ def test_the_spherical_path_stays_standard_normal_and_the_straight_line_does_not
     with pytest.raises(ValueError, match="same shape"):
         noise_path(a, b[:, :4], [0.5])
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
-        noise_path(a, b, [1.5])
+        noise_path(a, b, [1.5], "linear")
+    with pytest.raises(ValueError, match="a full turn"):
+        noise_path(a, b, [4.5])
     with pytest.raises(ValueError, match="path kind"):
         noise_path(a, b, [0.5], "straight")  # type: ignore[arg-type]
+
+
+def test_the_noise_circle_is_a_closed_loop_of_standard_normal_noise() -> None:
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(20_000, 8, generator=g), torch.randn(20_000, 8, generator=g)
+    circle = noise_circle(a, b, 12)
+    assert circle.shape == (12, 20_000, 8) and torch.equal(circle[0], a)
+    assert torch.allclose(circle[3], b, atol=1e-6) and torch.allclose(circle[6], -a, atol=1e-6)  # θ = π/2, π
+    assert [round(float(x.var()), 2) for x in circle] == [1.0] * 12
+    steps = (circle.roll(-1, dims=0) - circle).flatten(1).norm(dim=1)  # the last step closes the loop onto x_a
+    assert torch.allclose(steps, steps.mean(), rtol=0.03)
+    assert float(steps.mean()) == pytest.approx(2 * math.sin(math.pi / 12) * float(a.norm()), rel=0.03)
+    with pytest.raises(ValueError, match="at least 2"):
+        noise_circle(a, b, 1)

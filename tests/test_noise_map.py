@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import types
 
 import gradio as gr
 import numpy as np
@@ -116,3 +117,53 @@ def test_a_diverged_model_is_refused(tmp_path):
         noise_map.walk(broken, 10, "uniform", 0, False, [broken], progress=lambda *a, **k: None)
     with pytest.raises(gr.Error, match="NaN or infinite"):
         noise_map.encode_examples(broken, 10, "uniform", 10, 0, False, [broken], progress=lambda *a, **k: None)
+
+
+def no_progress(*args, **kwargs) -> None:
+    return None
+
+
+def test_a_loop_of_noises_plays_in_the_player_and_closes():
+    request = types.SimpleNamespace(session_hash="loop-2d")
+    page, stats, gif, mp4, sprite = noise_map.play_loop(request, SWISS, 20, "uniform", 300, 0, 44, False, [],
+                                                        progress=no_progress)
+    assert 'data-frames="40"' in page and 'data-ts="0,9,18,' in page and ',351"' in page  # 40 frames, 9° apart
+    assert 'data-var="θ"' in page and 'data-unit="°"' in page and 'data-hold="0"' in page  # a loop: no pause at the end
+    assert "θ = 9°: x_T = 0.9877·x_a + 0.1564·x_b" in page  # the formula under each frame
+    assert gif.endswith(".gif") and mp4.endswith(".mp4") and sprite.endswith(".png")
+    assert "300 noises around a circle" in stats and "in 40 frames (9° apart)" in stats
+    noise_move = number(r"the noise moves ([\d.]+)", stats)
+    assert 0.1 < noise_move < 0.3  # 2 sin(4.5°)·‖x‖ for 2D noise: ~0.16·1.25
+    assert number(r"a decoded point ([\d.]+)", stats) < noise_move  # the map is continuous ...
+    assert number(r"largest move of a decoded point is ([\d.]+)", stats) > 0.5  # ... with jumps between the arms
+
+
+def test_a_loop_is_decoded_in_chunks_as_in_one_go(monkeypatch):
+    checkpoint, choice = noise_map.map_checkpoint(SWISS, [], False, 10, "uniform")
+    noise, _ = reverse_tab.initial_noise((2, 7, 2), seed=1)
+    noises = noise_map.noise_circle(noise[0], noise[1], 8)
+    monkeypatch.setitem(noise_map.LOOP_CHUNK, "2d", 5)  # 56 noises in 12 chunks
+    with torch.inference_mode():
+        chunked = noise_map.decode_loop(checkpoint, choice, noises, no_progress)
+        whole = noise_map._decode(checkpoint, noises.flatten(0, 1), choice).view(noises.shape)
+    assert chunked.shape == (8, 7, 2) and torch.allclose(chunked, whole, atol=1e-5)
+    assert torch.allclose(chunked[0], noise_map._decode(checkpoint, noise[0], choice), atol=1e-5)  # θ = 0: x_a's sample
+
+
+def test_an_image_loop_reads_its_classes_and_keeps_to_its_budget():
+    request = types.SimpleNamespace(session_hash="loop-image")
+    page, stats, *_ = noise_map.play_loop(request, MNIST, 5, "uniform", 64, 0, 8, False, [], progress=no_progress)
+    assert "9 noises around a circle" in stats and "in 8 frames (45° apart)" in stats  # 64 asked: a 3 × 3 grid
+    low, high = (int(v) for v in re.search(r"reads (\d+)–(\d+) different classes", stats).groups())
+    assert 1 <= low <= high <= 8
+    assert "x₀ decoded from it (DDIM, η = 0)" in page and "Fewer frames" not in stats
+    assert noise_map.loop_frames(80) == 72 and noise_map.loop_frames(2) == 8 and noise_map.loop_frames(50) == 45
+    assert noise_map.loop_frames(80, noise_map.LOOP_IMAGE_STEPS // 100) == 36  # 100 steps: 36 frames at most
+
+
+@pytest.mark.parametrize("frames, n, seed, message", [(1, 10, 0, "Frames"), (20, 0, 0, "Number of samples"),
+                                                      (20, 10, -1, "Seed")])
+def test_a_loop_refuses_bad_inputs(frames, n, seed, message):
+    request = types.SimpleNamespace(session_hash="loop-bad")
+    with pytest.raises(gr.Error, match=message):
+        noise_map.play_loop(request, SWISS, 10, "uniform", n, seed, frames, False, [], progress=no_progress)

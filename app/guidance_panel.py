@@ -1,6 +1,7 @@
-"""The Reverse tab's panel on classifier guidance (`core.guidance`): the tab's unconditional image model steered
-towards one class by the shipped classifier of its data, applied to the model's denoised guess x̂_0; unguided and
-guided samples from the same noise side by side, or the guided chain in the tab's player."""
+"""The Reverse tab's panel on classifier guidance (`core.guidance`): the tab's unconditional model steered towards
+one class, by the shipped classifier of its data applied to the model's denoised guess x̂_0 (MNIST), or by the exact
+p_t(y | x_t) of a mixture of Gaussians (the 8 Gaussians); unguided and guided samples from the same noise side by
+side, or the guided chain in the tab's player."""
 
 from __future__ import annotations
 
@@ -15,24 +16,27 @@ from app import figures, runs
 from app.controls import whole_number
 from app.images import image_grid
 from app.reverse_tab import (
-    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, data_name, grid_columns, model_and_sampler, model_device,
-    model_label, play_in_player, sample_chain, show_chain,
+    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, data_kind, data_name, grid_columns,
+    model_and_sampler, model_device, model_label, play_in_player, reference_points, sample_chain, show_chain,
 )
 from core.checkpoints import Checkpoint
-from core.classifier import LoadedClassifier, load_classifier, shipped_classifiers
-from core.guidance import guided_by_shipped_classifier
+from core.classifier import LoadedClassifier, load_classifier
+from core.data import GaussianMixture
+from core.guidance import guidance_classes, guided_model, model_mixture
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
 
-MAX_GUIDED = 16  # samples at most (each guided step also takes a gradient through the model and the classifier)
+# samples at most (each guided step also takes a gradient through the model, and for images the classifier)
+MAX_GUIDED = {"2d": 2000, "image": 16}
 MAX_SCALE = 20.0
 DEFAULT_SCALE = 3.0
 DEFAULT_CLASS = "7"
 
 
 def class_choices(path) -> list[str]:
-    """The classes of the shipped classifier of the checkpoint's data, from its config ([] when there is none)."""
-    name = data_name(path)
-    return list(load_classifier(name).card.class_names) if name in shipped_classifiers() else []
+    """The classes the checkpoint's model can be steered towards (`core.guidance.guidance_classes`), from its
+    config ([] when there are none)."""
+    name, kind = data_name(path), data_kind(path)
+    return [] if name is None or kind is None else guidance_classes(name, kind)
 
 
 def chosen_class(choices: list[str], current=None) -> str | None:
@@ -53,7 +57,8 @@ class Guidance:
     checkpoint: Checkpoint  # with the guided ε-predictor in place of its network
     unguided: Checkpoint
     choice: SamplerChoice
-    classifier: LoadedClassifier
+    classifier: LoadedClassifier | None  # images: the shipped classifier that steers and reads
+    mixture: GaussianMixture | None  # 2D: the mixture whose exact p_t(y | x_t) steers, in model coordinates
     target: str
     scale: float
     n: int
@@ -69,16 +74,17 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
         raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale!r}.") from None
     if not 0 <= scale <= MAX_SCALE:
         raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale:g}.")
-    n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED)
+    n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED[checkpoint.data.kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     try:
-        guided = guided_by_shipped_classifier(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,
-                                              model_device(checkpoint))
+        guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,
+                              model_device(checkpoint))
     except ValueError as err:
         message = str(err)
         raise gr.Error(message[0].upper() + message[1:] + ".") from None
-    classifier = load_classifier(checkpoint.data.name)
-    return Guidance(replace(checkpoint, model=guided), checkpoint, choice, classifier, target, scale, n, seed)
+    mixture = model_mixture(checkpoint.data)
+    classifier = None if mixture is not None else load_classifier(checkpoint.data.name)
+    return Guidance(replace(checkpoint, model=guided), checkpoint, choice, classifier, mixture, target, scale, n, seed)
 
 
 def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float]:
@@ -99,29 +105,51 @@ def guide(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, p
     unguided, unguided_s = _samples(job.unguided, job)
     progress(0.4, desc=f"Sampling guided towards {job.target}")
     guided, guided_s = _samples(job.checkpoint, job)
-    nrow = grid_columns(job.n)
     labels = ["unguided (s = 0)", f"guided towards {job.target} (s = {job.scale:g})"]
-    figure = figures.noised_grid_figure([[image_grid(unguided, nrow), image_grid(guided, nrow)]], [""], labels,
-                                        kind="images", cell_px=320)
+    if job.mixture is not None:
+        figure = figures.noised_grid_figure([[unguided.numpy(), guided.numpy()]], [""], labels, kind="points",
+                                            cell_px=320, reference=reference_points(job.unguided))
+    else:
+        nrow = grid_columns(job.n)
+        figure = figures.noised_grid_figure([[image_grid(unguided, nrow), image_grid(guided, nrow)]], [""], labels,
+                                            kind="images", cell_px=320)
     return figure, guide_markdown(job, unguided, guided, unguided_s, guided_s)
 
 
 def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, unguided_s: float, guided_s: float) -> str:
-    """What guidance did: the classes the classifier reads in both sets of samples."""
+    """What guidance did: how many samples of each set are of the target class (nearest the target's centre, or
+    read so by the classifier)."""
+    T = job.checkpoint.schedule.T
+    chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
+    head = (f"**{html.escape(job.checkpoint.name)}** · {model_label(job.checkpoint, job.choice, False)}, {chain} · "
+            f"{job.n:,} samples from the same noise · unguided in {unguided_s:.1f} s, guided in {guided_s:.1f} s.")
+    if job.mixture is not None:
+        return "\n".join([head, mixture_sentence(job, unguided, guided)])
     names = job.classifier.card.class_names
     read = {label: [names[k] for k in job.classifier.predict(x).tolist()] for label, x in (("unguided", unguided),
                                                                                          ("guided", guided))}
-    T = job.checkpoint.schedule.T
-    chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
     return "\n".join([
-        f"**{html.escape(job.checkpoint.name)}** · {model_label(job.checkpoint, job.choice, False)}, {chain} · "
-        f"{job.n} samples from the same noise · unguided in {unguided_s:.1f} s, guided in {guided_s:.1f} s.",
+        head,
         f"- The shipped classifier reads **{job.target}** in **{read['unguided'].count(job.target)} of {job.n}** "
         f"unguided samples and **{read['guided'].count(job.target)} of {job.n}** guided ones "
         f"(guided: {' '.join(read['guided'])}).",
         "- The judge is the classifier that steers: its gradient can also find strokes that convince it without "
         "looking like the class to a person, the more so at large scales. Look at the pictures too.",
     ])
+
+
+def mixture_sentence(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor) -> str:
+    """2D: the share of samples nearest the target component's centre, and the guided ones' spread about it."""
+    mixture = job.mixture
+    k = mixture.names.index(job.target)
+    shares = [int((mixture.nearest(x) == k).sum()) for x in (unguided, guided)]
+    at_target = guided[mixture.nearest(guided) == k].double() - mixture.means[k]
+    spread = f"{float(at_target.std(dim=0).mean()):.3f}" if len(at_target) > 1 else "–"
+    return (f"- Nearest the centre of **{job.target}**: **{shares[0]:,} of {job.n:,}** unguided samples, "
+            f"**{shares[1]:,} of {job.n:,}** guided ones; their spread about it (standard deviation per coordinate) "
+            f"{spread}, the component's own {mixture.std:.3f}. The guide here is exact: p_t(y | x_t) of the mixture "
+            "in closed form, the noisy classifier that Dhariwal & Nichol train, so s = 1 samples the chosen "
+            "component with its own spread, as far as the model's ε̂ is right.")
 
 
 def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_frames, trained, target, scale,
@@ -141,11 +169,11 @@ def build(controls: ReverseControls) -> None:
     with gr.Accordion("Steer towards a class: classifier guidance", open=False, elem_id="reverse-guide"):
         gr.Markdown(
             "Bayes' rule makes an unconditional model conditional: ∇log p(x_t | y) = ∇log p(x_t) + ∇log p(y | x_t), "
-            "so each step uses ε̂ − s·√(1 − ᾱ_t)·∇log p(y | x_t) (Dhariwal & Nichol 2021). Here p(y | x_t) is the "
-            "shipped classifier, trained on clean digits, applied to the model's denoised guess x̂₀(x_t). The scale s "
-            "weighs it: 0 is the model alone, 1 Bayes' rule, more gives fewer, starker samples. For image models "
-            f"whose data has a shipped classifier (MNIST); uses the model, sampler, steps, spacing, samples (at most "
-            f"{MAX_GUIDED}) and seed above.")
+            "so each step uses ε̂ − s·√(1 − ᾱ_t)·∇log p(y | x_t) (Dhariwal & Nichol 2021). For MNIST models p(y | x_t) "
+            "is the shipped classifier, trained on clean digits, applied to the model's denoised guess x̂₀(x_t); for "
+            "the 8 Gaussians it is exact, p_t(y | x_t) of the mixture in closed form. The scale s weighs it: 0 is the "
+            "model alone, 1 Bayes' rule, more gives fewer, starker samples. Uses the model, sampler, steps, spacing, "
+            f"samples (at most {MAX_GUIDED['image']} images or {MAX_GUIDED['2d']:,} points) and seed above.")
         with gr.Row():
             choices = class_choices(controls.checkpoint.value)
             # custom values pass to `guide`, which names the classes that fit: an API call may name any model

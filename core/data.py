@@ -41,6 +41,9 @@ TOY2D_LABELS = {
     "cross": "Cross",
     "spiral": "Two spirals",
 }
+EIGHT_GAUSSIANS_RADIUS, EIGHT_GAUSSIANS_STD = 2.0, 0.1  # the 8 centres on a circle, and each one's spread
+EIGHT_GAUSSIANS_NAMES = ("0° (right)", "45° (upper right)", "90° (top)", "135° (upper left)", "180° (left)",
+                         "225° (lower left)", "270° (bottom)", "315° (lower right)")
 MIN_POINTS = 16  # fewer points than this cannot describe a distribution worth diffusing
 MAX_POINTS = 1_000_000  # a user-given set beyond this is almost surely a mistake (and slow)
 MAX_DRAWING_SIDE = 4096  # a drawing larger than this (pixels per side) is almost surely a mistake
@@ -74,9 +77,8 @@ def _raw_toy(name: str, n: int, g: torch.Generator) -> torch.Tensor:
         circle = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
         return radius[:, None] * circle + 0.03 * _normal((n, 2), g)
     if name == "eight_gaussians":
-        k = torch.randint(0, 8, (n,), generator=g).to(torch.float64)
-        centres = 2 * torch.stack([torch.cos(k * math.pi / 4), torch.sin(k * math.pi / 4)], dim=1)
-        return centres + 0.1 * _normal((n, 2), g)
+        k = torch.randint(0, 8, (n,), generator=g)
+        return _eight_centres()[k] + EIGHT_GAUSSIANS_STD * _normal((n, 2), g)
     if name == "checkerboard":  # 8 squares of a 4×4 board (FFJORD)
         x1 = 4 * _uniform(n, g) - 2
         x2 = _uniform(n, g) - 2 * torch.randint(0, 2, (n,), generator=g).to(torch.float64)
@@ -95,6 +97,34 @@ def _raw_toy(name: str, n: int, g: torch.Generator) -> torch.Tensor:
         pts = torch.stack([theta * torch.cos(theta), theta * torch.sin(theta)], dim=1) * arm[:, None]
         return pts + 0.25 * _normal((n, 2), g)
     raise ValueError(f"Unknown 2D data set {name!r}; choose one of: {', '.join(TOY2D_NAMES)}")
+
+
+def _eight_centres() -> torch.Tensor:
+    """The 8 Gaussians' centres (8, 2), float64, the k-th at angle k·45°."""
+    angle = torch.arange(8, dtype=torch.float64) * math.pi / 4
+    return EIGHT_GAUSSIANS_RADIUS * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """A toy that is an equal-weight mixture of isotropic Gaussians N(μ_k, σ²I), in the toy's standard coordinates
+    (those of `make_toy2d`): its classes are known exactly."""
+
+    means: torch.Tensor  # (K, 2) float64, the μ_k
+    std: float  # σ
+    names: tuple[str, ...]  # the K components' names
+
+    def nearest(self, points: torch.Tensor) -> torch.Tensor:
+        """The index of the component whose centre is nearest to each point (N, 2) → (N,)."""
+        return torch.cdist(points.double().cpu(), self.means).argmin(dim=1)
+
+
+def toy_mixture(name: str) -> GaussianMixture | None:
+    """The toy as a mixture of Gaussians when it is one (the 8 Gaussians), else None."""
+    if name != "eight_gaussians":
+        return None
+    mean, spread = _standardisation(name)
+    return GaussianMixture((_eight_centres() - mean) / spread, EIGHT_GAUSSIANS_STD / spread, EIGHT_GAUSSIANS_NAMES)
 
 
 @cache

@@ -15,8 +15,9 @@ with a classifier of clean data only (the shipped MNIST one), the classifier app
 guess, p(y | x̂_0(x_t)) (Chung et al. 2023; Bansal et al. 2023): an approximation, whose gradient can also
 find pixels that convince the classifier without looking like the class to a person.
 
-For a mixture of Gaussians and its exact ε*, p_t(y | x_t) is known in closed form, and with s = 1 guided
-sampling draws exactly from the chosen component; the tests check this.
+For a mixture of Gaussians, p_t(y | x_t) is known in closed form (`mixture_log_likelihood`): the noisy
+classifier Dhariwal & Nichol train, exactly, for the 8 Gaussians toy. With the mixture's exact ε* too, guided
+sampling with s = 1 draws exactly from the chosen component; the tests check this.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from core.classifier import load_classifier, shipped_classifiers
-from core.data import DataInfo
+from core.data import DataInfo, GaussianMixture, toy_mixture
 from core.schedules import NoiseSchedule
 
 # log p(y | ·) per example (B,), from x_t, t (B,) and the model's x̂_0(x_t), all differentiable in x_t
@@ -84,7 +85,8 @@ def guided_by_shipped_classifier(model: nn.Module, schedule: NoiseSchedule, data
     (the cached one is shared, and reads on the CPU)."""
     if data.kind != "image" or data.name not in shipped_classifiers():
         raise ValueError(f"guidance needs a shipped classifier of the model's data (there is one for "
-                         f"{', '.join(shipped_classifiers()) or 'no data set'}); this model is of {data.name}")
+                         f"{', '.join(shipped_classifiers()) or 'no data set'}) or data of known classes (the 8 "
+                         f"Gaussians); this model is of {data.name}")
     classifier = load_classifier(data.name)
     names = list(classifier.card.class_names)
     if class_name not in names:
@@ -92,3 +94,53 @@ def guided_by_shipped_classifier(model: nn.Module, schedule: NoiseSchedule, data
     steering = classifier.model if torch.device(device).type == "cpu" else copy.deepcopy(classifier.model).to(device)
     target = torch.full((n,), names.index(class_name), dtype=torch.long, device=device)
     return GuidedDenoiser(model, schedule, classifier_log_likelihood(steering, target), scale, clip_x0=data.clip_x0)
+
+
+def mixture_log_likelihood(schedule: NoiseSchedule, means: torch.Tensor, std: float, target: int) -> LogLikelihood:
+    """log p_t(y | x_t) of an equal-weight mixture of N(μ_k, std²·I), y = ``target``, exactly: given y = k,
+    x_t ~ N(√ᾱ_t·μ_k, v_t·I) with v_t = ᾱ_t·std² + 1 − ᾱ_t, so p_t(k | x_t) = softmax_k(−‖x_t − √ᾱ_t·μ_k‖²/(2v_t))."""
+    if not 0 <= target < len(means):
+        raise ValueError(f"the target component must be one of 0..{len(means) - 1}, got {target!r}")
+
+    def log_likelihood(x_t: torch.Tensor, t: torch.Tensor, x0_hat: torch.Tensor) -> torch.Tensor:
+        a = schedule.alpha_bars.to(x_t.device)[t].to(x_t.dtype).view(-1, 1)  # (B, 1)
+        v = a * std**2 + 1 - a
+        mu = means.to(device=x_t.device, dtype=x_t.dtype)  # (K, D)
+        logits = -((x_t[:, None, :] - a.sqrt()[:, None] * mu) ** 2).sum(-1) / (2 * v)  # (B, K)
+        return torch.log_softmax(logits, dim=1)[:, target]
+
+    return log_likelihood
+
+
+def model_mixture(data: DataInfo) -> GaussianMixture | None:
+    """The 2D toy of ``data`` as a mixture of Gaussians in the model's coordinates ((x − mean)/scale), if it is one."""
+    mixture = toy_mixture(data.name) if data.kind == "2d" else None
+    if mixture is None:
+        return None
+    means = (mixture.means - torch.tensor(data.mean, dtype=torch.float64)) / data.scale
+    return GaussianMixture(means, mixture.std / data.scale, mixture.names)
+
+
+def guidance_classes(name: str, kind: str) -> list[str]:
+    """The classes a model of data ``name`` (of ``kind``, "2d" or "image") can be steered towards: those of its
+    mixture's components (the 8 Gaussians) or of its data's shipped classifier; [] when there are none."""
+    mixture = toy_mixture(name) if kind == "2d" else None
+    if mixture is not None:
+        return list(mixture.names)
+    if kind == "image" and name in shipped_classifiers():
+        return list(load_classifier(name).card.class_names)
+    return []
+
+
+def guided_model(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, class_name: str, scale: float, n: int,
+                 device: torch.device | str = "cpu") -> GuidedDenoiser:
+    """``model`` (of ``data``) steered towards ``class_name``: by the exact p_t(y | x_t) of its mixture (the 8
+    Gaussians), or by its data's shipped classifier on x̂_0 (`guided_by_shipped_classifier`); ValueError when
+    neither is known or the class is not one of them."""
+    mixture = model_mixture(data)
+    if mixture is None:
+        return guided_by_shipped_classifier(model, schedule, data, class_name, scale, n, device)
+    if class_name not in mixture.names:
+        raise ValueError(f"the class to steer towards must be one of {', '.join(mixture.names)}, got {class_name!r}")
+    log_likelihood = mixture_log_likelihood(schedule, mixture.means, mixture.std, mixture.names.index(class_name))
+    return GuidedDenoiser(model, schedule, log_likelihood, scale)

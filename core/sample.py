@@ -38,7 +38,7 @@ from core.checkpoints import load_checkpoint
 from core.cli import OneLineParser, fail
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
-from core.guidance import guided_by_shipped_classifier
+from core.guidance import guided_model, model_mixture
 from core.image_data import to_uint8
 from core.inpaint import IMAGE_MASKS, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import return_ratio
@@ -71,9 +71,9 @@ def build_parser() -> OneLineParser:
                    help=f"with --inpaint: rounds per step, 1 to {MAX_RESAMPLE} (RePaint's resampling; default 1: "
                         "the replacement method alone; U costs U times the model calls)")
     p.add_argument("--guide", metavar="CLASS",
-                   help="steer towards this class with the shipped classifier of the model's data (classifier "
-                        "guidance on x̂0; image models whose data has one: " + (", ".join(shipped_classifiers()) or "none")
-                        + ")")
+                   help="steer towards this class (classifier guidance): for image models whose data has a shipped "
+                        "classifier (" + (", ".join(shipped_classifiers()) or "none") + ") a class it names, guided on "
+                        "x̂0; for the 8 Gaussians a component, e.g. '90° (top)', guided by its exact p_t(y | x_t)")
     p.add_argument("--guidance-scale", type=float, default=3.0, metavar="S",
                    help="with --guide: the scale s ≥ 0 (default: 3; 0: no guidance; 1: Bayes' rule)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
@@ -105,6 +105,19 @@ def inpaint_report(samples, examples, dataset: str, kind: str, resample: int) ->
     return line
 
 
+def guide_report(samples, data, target: str, scale: float) -> str:
+    """One line on a guided sampling: how many samples are of the target class, nearest its component's centre
+    (the 8 Gaussians) or read so by the shipped classifier (images)."""
+    mixture = model_mixture(data)
+    if mixture is not None:
+        same = int((mixture.nearest(samples) == mixture.names.index(target)).sum())
+        return f"guided towards {target} (s = {scale:g}): {same} of {len(samples)} samples lie nearest its centre"
+    classifier = load_classifier(data.name)
+    same = int((classifier.predict(samples.float().cpu()) == classifier.card.class_names.index(target)).sum())
+    return (f"guided towards {target} (s = {scale:g}): the shipped classifier reads {target} in {same} of "
+            f"{len(samples)} samples")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     suffix = args.out.suffix.lower()
@@ -115,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = resolve_device(args.device)
         ckpt = load_checkpoint(args.ckpt, device=device)
-        model = ckpt.model if args.guide is None else guided_by_shipped_classifier(
+        model = ckpt.model if args.guide is None else guided_model(
             ckpt.model, ckpt.schedule, ckpt.data, args.guide, args.guidance_scale, args.n, device)
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
         starts = None
@@ -145,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         fail(PROG, str(err))
     if args.guide is not None:
-        classifier = load_classifier(ckpt.data.name)
-        same = int((classifier.predict(samples.float().cpu()) == classifier.card.class_names.index(args.guide)).sum())
-        print(f"guided towards {args.guide} (s = {args.guidance_scale:g}): the shipped classifier reads {args.guide} in "
-              f"{same} of {args.n} samples", file=sys.stderr)
+        print(guide_report(samples, ckpt.data, args.guide, args.guidance_scale), file=sys.stderr)
     if args.inpaint is not None:
         print(inpaint_report(samples, starts, ckpt.data.name, ckpt.data.kind, args.resample), file=sys.stderr)
     elif starts is not None and args.n >= 2:

@@ -10,6 +10,7 @@ import torch
 
 from core.data import (
     TOY2D_NAMES, data_sampler, draw_from, make_toy2d, normalise_points, points_from_csv, points_from_drawing,
+    toy_mixture,
 )
 from core.datasets import DEFAULT_TOY_POINTS, load_training_data
 from core.metrics import return_ratio, sliced_wasserstein, sliced_wasserstein_ratio
@@ -159,3 +160,18 @@ def test_a_toy_training_set_of_another_size_is_kept_as_given_points():
     assert data_sampler(few_info, None) is None  # nothing but the points themselves can give them back
     drawn = data_sampler(few_info, few)(50, 0)
     assert bool((torch.cdist(drawn, few).min(dim=1).values == 0).all())  # drawn from the 20 points only
+
+
+def test_the_eight_gaussians_are_the_mixture_that_guidance_steers_by() -> None:
+    """`toy_mixture` describes the points `make_toy2d` draws: eight equal components of its spread, in the same
+    standard coordinates; other toys are no mixture of Gaussians."""
+    x = make_toy2d("eight_gaussians", 40_000, seed=3)
+    mixture = toy_mixture("eight_gaussians")
+    k = mixture.nearest(x)
+    counts = torch.bincount(k, minlength=8).double() / len(x)
+    assert torch.allclose(counts, torch.full((8,), 1 / 8, dtype=torch.float64), atol=0.01)
+    residual = x.double() - mixture.means[k]
+    assert torch.allclose(residual.mean(0), torch.zeros(2, dtype=torch.float64), atol=0.005)
+    assert torch.allclose(residual.std(0), torch.full((2,), mixture.std, dtype=torch.float64), rtol=0.03)
+    assert mixture.names[0] == "0° (right)" and float(mixture.means[0, 0]) > 1
+    assert toy_mixture("swiss_roll") is None

@@ -1,6 +1,6 @@
 """Classifier guidance (`core.guidance`) on a mixture of two Gaussians, where the exact ε* and p_t(y | x_t) are known.
 
-Data: x_0 ~ ½ N(μ_0, σ²I) + ½ N(μ_1, σ²I). Given the component y, x_t ~ N(√ᾱ_t μ_y, v_t I), v_t = ᾱ_t σ² + 1 − ᾱ_t, so
+Data: x_0 ~ ½ N(μ_0, σ²I) + ½ N(μ_1, σ²I); p_t(y | x_t) is `core.guidance.mixture_log_likelihood`. Given the component y, x_t ~ N(√ᾱ_t μ_y, v_t I), v_t = ᾱ_t σ² + 1 − ᾱ_t, so
 p_t(y | x_t) = softmax_y(−‖x_t − √ᾱ_t μ_y‖²/(2v_t)), E[x_0 | x_t, y] = μ_y + √ᾱ_t σ²/v_t·(x_t − √ᾱ_t μ_y), and
 ε*(x_t) = (x_t − √ᾱ_t E[x_0 | x_t])/√(1 − ᾱ_t). Guided with scale 1, the chain must sample component y alone.
 """
@@ -12,7 +12,10 @@ import torch
 
 from core.checkpoints import load_checkpoint
 from core.classifier import load_classifier
-from core.guidance import GuidedDenoiser, classifier_log_likelihood
+from core.data import DataInfo
+from core.guidance import (
+    GuidedDenoiser, classifier_log_likelihood, guidance_classes, guided_model, mixture_log_likelihood, model_mixture,
+)
 from core.sampler import initial_noise, sample
 from core.schedules import NoiseSchedule, make_schedule
 from tests.conftest import REPO
@@ -39,12 +42,8 @@ def mixture_eps(schedule: NoiseSchedule):
     return model
 
 
-def exact_log_likelihood(schedule: NoiseSchedule, y: int):
-    return lambda x_t, t, x0_hat: _posterior(schedule, x_t, t)[2][:, y]
-
-
 def run(schedule: NoiseSchedule, scale: float, y: int = 1, **options) -> torch.Tensor:
-    guided = GuidedDenoiser(mixture_eps(schedule), schedule, exact_log_likelihood(schedule, y), scale)
+    guided = GuidedDenoiser(mixture_eps(schedule), schedule, mixture_log_likelihood(schedule, MEANS, SIGMA, y), scale)
     x_T, generator = initial_noise((N, 2), seed=0)
     return sample(guided, schedule, x_T, generator=generator, **options)
 
@@ -73,12 +72,12 @@ def test_scale_zero_is_the_model_and_bad_scales_are_refused() -> None:
     schedule = make_schedule("cosine", 50)
     x = torch.randn(5, 2)
     t = torch.full((5,), 20)
-    guided = GuidedDenoiser(mixture_eps(schedule), schedule, exact_log_likelihood(schedule, 0), 0.0)
+    guided = GuidedDenoiser(mixture_eps(schedule), schedule, mixture_log_likelihood(schedule, MEANS, SIGMA, 0), 0.0)
     with torch.inference_mode():
         assert torch.equal(guided(x, t), mixture_eps(schedule)(x, t))
     for bad in (-1.0, float("inf"), float("nan"), "2", None):
         with pytest.raises(ValueError, match="guidance scale"):
-            GuidedDenoiser(mixture_eps(schedule), schedule, exact_log_likelihood(schedule, 0), bad)
+            GuidedDenoiser(mixture_eps(schedule), schedule, mixture_log_likelihood(schedule, MEANS, SIGMA, 0), bad)
 
 
 def test_classifier_log_likelihood_picks_the_target_class() -> None:
@@ -104,3 +103,43 @@ def test_the_shipped_classifier_steers_the_shipped_digits() -> None:
         return classifier.predict(out).tolist()
 
     assert digits(0.0).count(7) <= 3 and digits(3.0).count(7) >= 6
+
+
+def test_the_mixture_log_likelihood_is_the_posterior_over_components() -> None:
+    schedule = make_schedule("linear", 200)
+    x, t = torch.randn(50, 2), torch.randint(1, 201, (50,))
+    log_p = torch.stack([mixture_log_likelihood(schedule, MEANS, SIGMA, y)(x, t, x) for y in (0, 1)], dim=1)
+    assert torch.allclose(log_p, _posterior(schedule, x, t)[2], atol=1e-5)
+    assert torch.allclose(log_p.exp().sum(1), torch.ones(50), atol=1e-5)
+    with pytest.raises(ValueError, match="target component"):
+        mixture_log_likelihood(schedule, MEANS, SIGMA, 2)
+
+
+def test_the_shipped_eight_gaussians_model_is_steered_by_its_exact_classes() -> None:
+    """The trained 8 Gaussians model, guided by the exact p_t(y | x_t) of its mixture: all samples at the chosen
+    component with s = 1, from noise that alone gives all eight."""
+    checkpoint = load_checkpoint(REPO / "checkpoints" / "eight_gaussians")
+    mixture = model_mixture(checkpoint.data)
+    assert guidance_classes("eight_gaussians", "2d") == list(mixture.names) and len(mixture.names) == 8
+    x_T, _ = initial_noise((800, 2), seed=0)
+
+    def components(scale: float) -> torch.Tensor:
+        guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, "90° (top)", scale, 800)
+        with torch.inference_mode():
+            return mixture.nearest(sample(guided, checkpoint.schedule, x_T, method="ddim", steps=20))
+
+    unguided, guided = components(0.0), components(1.0)
+    assert torch.bincount(unguided, minlength=8).min() >= 60  # all eight, about 100 each
+    assert float((guided == 2).float().mean()) > 0.99
+    assert float(mixture.means[2, 1]) > 1 and abs(float(mixture.means[2, 0])) < 0.01  # 90°: straight up
+
+
+def test_guidance_classes_and_refusals() -> None:
+    assert guidance_classes("mnist", "image") == [str(k) for k in range(10)]
+    assert guidance_classes("swiss_roll", "2d") == [] and guidance_classes("eight_gaussians", "image") == []
+    swiss = DataInfo("swiss_roll", "2d", (2,))
+    with pytest.raises(ValueError, match="the 8 Gaussians"):
+        guided_model(torch.nn.Identity(), make_schedule("linear", 100), swiss, "0° (right)", 1.0, 4)
+    gaussians = DataInfo("eight_gaussians", "2d", (2,))
+    with pytest.raises(ValueError, match=r"must be one of 0° \(right\), 45°"):
+        guided_model(torch.nn.Identity(), make_schedule("linear", 100), gaussians, "north", 1.0, 4)

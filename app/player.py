@@ -310,6 +310,28 @@ def labelled_image_frames(frames: Sequence[PIL.Image.Image], labels: Sequence[Se
     return out
 
 
+def noted_frames(frames: Sequence[PIL.Image.Image], notes: Sequence[str]) -> list[PIL.Image.Image]:
+    """Frames with a band beneath, holding each frame's note (its formula, `app.formulas`), for GIF/MP4 export:
+    slides then carry what the player shows under its frames. Keeps each frame's mode (and palette)."""
+    band = 26
+    out = []
+    for frame, note in zip(frames, notes, strict=True):
+        if frame.mode == "P":
+            canvas = PIL.Image.new("P", (frame.width, frame.height + band), _WHITE)
+            canvas.putpalette(frame.getpalette())
+            ink = _TEXT
+        else:
+            canvas = PIL.Image.new(frame.mode, (frame.width, frame.height + band), "white")
+            ink = "#222222" if frame.mode == "RGB" else 34
+        canvas.paste(frame, (0, 0))
+        draw = PIL.ImageDraw.Draw(canvas)
+        text = drawable(note)
+        draw.text((frame.width / 2, frame.height + band / 2), text, fill=ink,
+                  font=_caption_font(draw, text, frame.width - 12), anchor="mm")
+        out.append(canvas)
+    return out
+
+
 def _caption_font(draw: PIL.ImageDraw.ImageDraw, text: str, width: float) -> PIL.ImageFont.ImageFont:
     """The largest font from 16 down to 10 px in which ``text`` fits ``width`` pixels (10 px if none does)."""
     for size in range(16, 10, -1):
@@ -324,10 +346,12 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
             **markup: Any) -> tuple[str, str, str, str]:
     """A movie for one session (``key``) and one view: its GIF and MP4 (of ``export_frames``, by default the
     frames themselves) in a fresh `export_folder`, the frames' sprite sheet beside them, and the player's markup
-    (``markup``: the options of `player_html`). A ``loop`` (last frame leading into the first) is played and
+    (``markup``: the options of `player_html`; its ``notes`` are also written under the exported frames). A ``loop`` (last frame leading into the first) is played and
     exported without a pause on its last frame. Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
     folder = export_folder(key, view)
     exported = frames if export_frames is None else export_frames
+    if markup.get("notes"):
+        exported = noted_frames(exported, markup["notes"])
     gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps, hold_ms=round(1000 / export_fps) if loop else 1200)
     mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20)
     movie_id = uuid.uuid4().hex[:12]

@@ -7,6 +7,8 @@ import json
 import math
 import re
 
+import numpy as np
+import PIL.Image
 import pytest
 import torch
 
@@ -125,3 +127,20 @@ def test_player_carries_one_note_per_frame() -> None:
     assert "pl-note" not in player.player_html([10, 0], frame_size=(8, 6), cols=2, chain_id="abc")
     with pytest.raises(ValueError, match="one note per frame"):
         player.player_html([10, 0], frame_size=(8, 6), cols=2, chain_id="abc", notes=notes[:1])
+
+
+def test_exported_frames_carry_their_note_beneath(tmp_path, monkeypatch) -> None:
+    palette = PIL.Image.new("P", (40, 30), 0)
+    palette.putpalette([255, 255, 255, 0, 0, 0] * 128)
+    grey, colour = PIL.Image.new("L", (40, 30), 0), PIL.Image.new("RGB", (40, 30), "black")
+    noted = player.noted_frames([palette, grey, colour], ["x₁ = 1·x̂₀", "a", "b"])
+    assert [(f.mode, f.size) for f in noted] == [("P", (40, 56)), ("L", (40, 56)), ("RGB", (40, 56))]
+    assert noted[0].getpalette() == palette.getpalette()
+    band = np.asarray(noted[1])[30:]
+    assert band.max() == 255 and band.min() < 128  # white, with dark ink
+    with pytest.raises(ValueError):
+        player.noted_frames([grey], ["one", "two"])
+    monkeypatch.setattr(player.tempfile, "gettempdir", lambda: str(tmp_path))
+    _, gif, _, sprite = player.publish([grey, grey], [1, 0], key="k", view="v", stem="s", captions=["x"],
+                                       notes=["one", "two"])
+    assert PIL.Image.open(gif).size == (40, 56) and PIL.Image.open(sprite).size[1] == 30  # the player's frames: bare

@@ -12,7 +12,7 @@ import gradio as gr
 import torch
 
 from app import figures, runs
-from app.controls import whole_number
+from app.controls import show_when, whole_number
 from app.reverse_tab import DIVERGED, MAX_SAMPLES, ReverseControls, chosen_checkpoint, examples_for, model_device
 from core.elbo import VARIANCES, Bound, Variance, variational_bounds
 
@@ -86,7 +86,8 @@ def build(controls: ReverseControls) -> None:
             f"{MAX_EXAMPLES['2d']:,} points or {MAX_EXAMPLES['image']} images) for both reverse variances of the DDPM "
             f"sampler; for images from {IMAGE_TERMS} of the terms (more of them at small t, where they are large).")
         measure_btn = gr.Button("Measure the bound")
-        plot = gr.Plot(label="The terms L_{t−1} of the bound, per step t", elem_id="reverse-bound-plot")
+        plot = gr.Plot(label="The terms L_{t−1} of the bound, per step t", elem_id="reverse-bound-plot", visible=False)
         stats = gr.Markdown()
     c = controls
+    show_when(measure_btn.click, plot)
     measure_btn.click(measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats], **runs.heavy_event())

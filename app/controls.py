@@ -1,6 +1,7 @@
-"""Shared noise-schedule controls: schedule choice, T, and each schedule's parameters.
+"""Shared controls: the noise-schedule inputs (schedule choice, T, each schedule's parameters), number checks,
+and outputs that stay hidden until they have something to show.
 
-Turns the values of those inputs into `core.schedules.make_schedule(name, T, **params)`; the
+Turns the values of the schedule inputs into `core.schedules.make_schedule(name, T, **params)`; the
 engine's `ValueError` (unknown name, T out of range, invalid parameters) becomes a one-line
 `gr.Error` for the user.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -97,6 +99,17 @@ def params_from_values(name: str, values: Sequence) -> dict:
             raise gr.Error(f"{SCHEDULE_LABELS[name]}: {PARAM_LABELS.get(key, key)} is empty; enter a value.")
         params[key] = value
     return params
+
+
+def show_when(trigger: Any, *components: gr.components.Component) -> None:
+    """Make ``components`` (created hidden: an empty plot or file box says nothing) visible when ``trigger`` (a
+    bound event listener such as ``button.click`` or ``file.change``) fires: at once, before the work that fills
+    them, so that its progress shows on them."""
+    def shown():
+        updates = [type(c)(visible=True) for c in components]
+        return updates[0] if len(updates) == 1 else updates
+
+    trigger(shown, None, list(components), queue=False, show_progress="hidden")
 
 
 def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:

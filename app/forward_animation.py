@@ -23,7 +23,7 @@ import numpy as np
 import PIL.Image
 
 from app import formulas, player, runs
-from app.controls import whole_number
+from app.controls import show_when, whole_number
 from app.forward_tab import ForwardState, to_display, x_t
 from core.sampler import SPACING_LABELS, SPACINGS, chain_timesteps
 from core.schedules import NoiseSchedule
@@ -92,8 +92,9 @@ def build(state: gr.State) -> None:
                             js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="forward-player",
                             scale=2)
             with gr.Column(scale=1):
-                gif = gr.File(label="GIF", interactive=False)
-                mp4 = gr.File(label="MP4", interactive=False)
+                gif = gr.File(label="GIF", interactive=False, visible=False)
+                mp4 = gr.File(label="MP4", interactive=False, visible=False)
         sprite = gr.File(visible=False, elem_id="forward-sprite")  # the frames, for the player
+        show_when(sprite.change, gif, mp4)
     animate_btn.click(animate, [state, n_frames, spacing], [movie, gif, mp4, sprite], show_progress="minimal").success(
         None, sprite, None, js=player.SPRITE_JS, queue=False)

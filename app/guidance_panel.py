@@ -13,7 +13,7 @@ import gradio as gr
 import torch
 
 from app import figures, runs
-from app.controls import whole_number
+from app.controls import show_when, whole_number
 from app.images import image_grid
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, data_kind, data_name, grid_columns,
@@ -184,11 +184,12 @@ def build(controls: ReverseControls) -> None:
         with gr.Row():
             guide_btn = gr.Button("Sample with and without guidance")
             play_btn = gr.Button("Play the guided chain in the player")
-        plot = gr.Plot(label="Classifier guidance", elem_id="reverse-guide-plot")
+        plot = gr.Plot(label="Classifier guidance", elem_id="reverse-guide-plot", visible=False)
         stats = gr.Markdown()
     c = controls
     c.checkpoint.change(class_dropdown, [c.checkpoint, target], target, show_progress="hidden", queue=False)
     heavy = runs.heavy_event()
+    show_when(guide_btn.click, plot)
     guide_btn.click(guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scale],
                     [plot, stats], **heavy)
     play_in_player(play_btn.click(

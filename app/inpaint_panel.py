@@ -12,7 +12,7 @@ import gradio as gr
 import torch
 
 from app import figures, runs
-from app.controls import whole_number
+from app.controls import show_when, whole_number
 from app.images import image_grid, paint_hidden
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind,
@@ -197,11 +197,12 @@ def build(controls: ReverseControls) -> None:
         with gr.Row():
             fill_btn = gr.Button("Fill in the hidden part")
             play_btn = gr.Button("Play the resampled chain in the player")
-        plot = gr.Plot(label="Inpainting: replacement against resampling", elem_id="reverse-inpaint-plot")
+        plot = gr.Plot(label="Inpainting: replacement against resampling", elem_id="reverse-inpaint-plot", visible=False)
         stats = gr.Markdown()
     c = controls
     c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, show_progress="hidden", queue=False)
     heavy = runs.heavy_event()
+    show_when(fill_btn.click, plot)
     fill_btn.click(fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained, mask,
                              rounds], [plot, stats], **heavy)
     play_in_player(play_btn.click(

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, player, runs
-from app.controls import whole_number
+from app.controls import show_when, whole_number
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, ReverseControls, SamplerChoice, capped_end, examples_for,
     grid_columns, image_pixels, model_and_sampler, model_device, model_label, play_in_player, read_samples,
@@ -297,10 +297,12 @@ def build(controls: ReverseControls) -> None:
             encode_btn = gr.Button("Encode training examples and decode them back")
             walk_btn = gr.Button("Walk between two noises")
             loop_btn = gr.Button("Loop: play a circle of noises in the player")
-        plot = gr.Plot(label="DDIM's map between noise and data", elem_id="reverse-map-plot")
+        plot = gr.Plot(label="DDIM's map between noise and data", elem_id="reverse-map-plot", visible=False)
         stats = gr.Markdown()
     c = controls
     heavy = runs.heavy_event()
+    show_when(encode_btn.click, plot)
+    show_when(walk_btn.click, plot)
     encode_btn.click(encode_examples, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained], [plot, stats],
                      **heavy)
     walk_btn.click(walk, [c.checkpoint, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats], **heavy)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, images, player, runs
-from app.controls import whole_number
+from app.controls import show_when, whole_number
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
@@ -859,9 +859,10 @@ def build(trained: gr.State) -> ReverseControls:
                            js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="reverse-player")
             stats = gr.Markdown()
             with gr.Row():
-                gif = gr.File(label="GIF", interactive=False)
-                mp4 = gr.File(label="MP4", interactive=False)
+                gif = gr.File(label="GIF", interactive=False, visible=False)
+                mp4 = gr.File(label="MP4", interactive=False, visible=False)
             sprite = gr.File(visible=False, elem_id="reverse-sprite")  # the frames, for the player
+            show_when(sprite.change, gif, mp4)  # once there is a movie (from Generate or a panel's Play)
             with gr.Accordion("How much of the data survives noise to t₀? Sweep t₀", open=False):
                 gr.Markdown(
                     f"Runs the chain joined at t₀ from the same training examples and the same noise, for t₀ from "
@@ -878,7 +879,7 @@ def build(trained: gr.State) -> ReverseControls:
                                   info="against log-SNR, models of different schedules can be compared: the SNR, "
                                        "not t, sets what survives")
                 sweep_plot = gr.Plot(label="What comes back from noise at t₀ (earlier sweeps stay, up to "
-                                           f"{MAX_CURVES})", elem_id="reverse-sweep")
+                                           f"{MAX_CURVES})", elem_id="reverse-sweep", visible=False)
                 sweep_stats = gr.Markdown()
                 curves = gr.State([])
 
@@ -892,6 +893,7 @@ def build(trained: gr.State) -> ReverseControls:
                    start_t],
         [view, stats, gif, mp4, sprite], **runs.heavy_event(),
     ), sprite)
+    show_when(sweep_btn.click, sweep_plot)
     sweep_btn.click(
         sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis],
         [sweep_plot, sweep_stats, curves], **runs.heavy_event(),

@@ -320,6 +320,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.locator("#reverse-player canvas").click()
     p.wait_for_selector('#reverse-player .ddpm-player[data-playing="0"]')
     assert p.locator("text=sampled in").count() >= 1  # the stats line
+    p.get_by_text(re.compile(r"reverse-.*\.gif")).first.wait_for()  # the exports show once there is a movie
     # start from training data noised to t0: the t0 slider shows only then; the chain then begins at t0
     start_t = p.locator("#reverse-start-t")
     assert not start_t.is_visible()

@@ -10,7 +10,7 @@ import gradio as gr
 
 from app import (
     bound_panel, forward_animation, forward_tab, guidance_panel, inpaint_panel, noise_map, reverse_tab, schedules_tab,
-    train_tab,
+    step_anatomy, train_tab,
 )
 
 THEME = gr.themes.Soft()
@@ -43,6 +43,7 @@ def build_app() -> gr.Blocks:
                 trained = train_tab.build(own)
             with gr.Tab("Reverse", id="reverse"):
                 reverse = reverse_tab.build(trained)
+                step_anatomy.build(reverse)
                 noise_map.build(reverse)
                 inpaint_panel.build(reverse)
                 guidance_panel.build(reverse)

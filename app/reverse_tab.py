@@ -763,6 +763,11 @@ def _steps_of(config: dict | None) -> int:
     return int((config or {}).get("schedule", {}).get("T", 1000))
 
 
+def checkpoint_steps(path: str | None) -> int:
+    """T of the checkpoint at ``path``, read from its config (1000 when unreadable)."""
+    return _steps_of(_config(path))
+
+
 def start_slider(config: dict | None, current: Any = None) -> gr.Slider:
     """The t₀ slider for a checkpoint of T steps: 1..T, keeping ``current`` when it fits, else 0.4·T."""
     T = _steps_of(config)

@@ -1,0 +1,156 @@
+"""The Reverse tab's panel on one reverse step, taken apart: what the network is given at t, what it predicts,
+and what the sampler makes of it.
+
+Training examples x_0 are noised to a chosen t with one fixed noise ε, x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε (Algorithm 1's
+input), and the tab's model and sampler take one step from there (Algorithm 2's loop body,
+`core.sampler.reverse_step`): the predicted noise ε̂(x_t, t), the denoised guess x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t
+(clipped for images), and x_s for the sampler's next timestep s. Side by side with x_0 and ε, they show the
+training objective at work (ε̂ against ε: their mean squared difference is the loss L_simple at this t) and how a
+step moves x_t towards x̂_0. The noise is held fixed while t is dragged, as in the Forward tab.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import gradio as gr
+import numpy as np
+import torch
+
+from app import figures, formulas
+from app.controls import show_when, whole_number
+from app.images import chw_to_hwc, to_uint8
+from app.reverse_tab import (
+    DIVERGED, ReverseControls, SamplerChoice, checkpoint_steps, examples_for, model_and_sampler, model_device,
+    model_label, read_samples, reference_points,
+)
+from core.checkpoints import Checkpoint
+from core.sampler import chain_timesteps, plan_steps, reverse_step
+
+EXAMPLES = {"2d": 1000, "image": 4}  # training examples taken apart (images: one row each)
+NOISE_SHOWN = 3.0  # images: ε and ε̂ are shown divided by this, to fit [−1, 1] (x_t, x̂_0, x_s and the error are not)
+DEFAULT_SHARE = 0.5  # the t first shown, as a share of T
+IMAGE_COLUMNS = ["x₀ (example)", f"ε (÷{NOISE_SHOWN:g})", "x_t", f"ε̂ predicted (÷{NOISE_SHOWN:g})", "ε − ε̂ (error)",
+                 "x̂₀ predicted", "x_s (one step)"]
+POINT_COLUMNS = ["x₀ (examples)", "x_t", "x̂₀ predicted", "x_s (one step)"]
+
+
+def next_timestep(checkpoint: Checkpoint, choice: SamplerChoice, t: int) -> int:
+    """The timestep the sampler steps to from t: the largest of its chain's timesteps below t (0 after the last)."""
+    ts = chain_timesteps(checkpoint.schedule, choice.steps, choice.method, choice.spacing)  # type: ignore[arg-type]
+    return max((s for s in ts if s < t), default=0)
+
+
+def take_apart(checkpoint: Checkpoint, choice: SamplerChoice, t: int, seed: int) -> dict[str, torch.Tensor | int]:
+    """One step from training examples noised to t: x0, eps, x_t, eps_hat, x0_hat, x_s (CPU float32) and s."""
+    kind = checkpoint.data.kind
+    x0 = examples_for(checkpoint, EXAMPLES[kind], seed, "Taking a step apart").to(model_device(checkpoint))
+    generator = torch.Generator(device=x0.device).manual_seed(seed)
+    eps = torch.randn(x0.shape, generator=generator, device=x0.device)
+    x_t = checkpoint.schedule.q_sample(x0, t, eps)
+    s = next_timestep(checkpoint, choice, t)
+    step = plan_steps(checkpoint.schedule, [t, s] if s > 0 else [t], choice.method,  # type: ignore[arg-type]
+                      choice.variance, choice.eta)[0]  # type: ignore[arg-type]
+    with torch.inference_mode():
+        x_s, x0_hat, eps_hat = reverse_step(checkpoint.model, x_t, step, choice.method,  # type: ignore[arg-type]
+                                            checkpoint.data.clip_x0, generator)
+    parts = {"x0": x0, "eps": eps, "x_t": x_t, "eps_hat": eps_hat, "x0_hat": x0_hat, "x_s": x_s}
+    if not all(torch.isfinite(v).all() for v in parts.values()):
+        raise gr.Error(DIVERGED)
+    return {k: v.float().cpu() for k, v in parts.items()} | {"s": s}
+
+
+def _pixels(x: torch.Tensor) -> np.ndarray:
+    return chw_to_hwc(to_uint8(x))
+
+
+def anatomy_figure(parts: dict, kind: str, reference: np.ndarray | None):
+    """Images: one row per example, x₀ · ε · x_t · ε̂ · ε − ε̂ · x̂₀ · x_s; points: x₀ · x_t · x̂₀ · x_s, each point
+    coloured by the angle of its x₀ (to be followed from panel to panel), over the training data in grey."""
+    if kind == "image":
+        shown = [parts["x0"], parts["eps"] / NOISE_SHOWN, parts["x_t"], parts["eps_hat"] / NOISE_SHOWN,
+                 parts["eps"] - parts["eps_hat"], parts["x0_hat"], parts["x_s"]]
+        cells = [[_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(parts["x0"]))]
+        return figures.noised_grid_figure(cells, [""] * len(cells), IMAGE_COLUMNS, kind="images", cell_px=120)
+    x0 = parts["x0"].numpy()
+    hues = (np.arctan2(x0[:, 1], x0[:, 0]) + math.pi) / (2 * math.pi)
+    cells = [[parts[k].numpy() for k in ("x0", "x_t", "x0_hat", "x_s")]]
+    return figures.noised_grid_figure(cells, [""], POINT_COLUMNS, kind="points", cell_px=260, point_hues=hues,
+                                      reference=reference)
+
+
+def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, parts: dict, t: int) -> str:
+    """The step in numbers: the network's error on the noise (the loss at t), x̂₀'s distance to x₀, the step's
+    formula, and for images what the shipped classifier reads in x̂₀."""
+    schedule, s = checkpoint.schedule, int(parts["s"])
+    alpha_bar = float(schedule.alpha_bars[t])
+    loss = float((parts["eps"] - parts["eps_hat"]).pow(2).mean())
+    miss = float((parts["x0_hat"] - parts["x0"]).pow(2).mean().sqrt())
+    unit = "coordinate" if checkpoint.data.kind == "2d" else "pixel"
+    note = formulas.reverse_notes(schedule, [t, s, 0] if s > 0 else [t, 0], [0], method=choice.method,
+                                  variance=choice.variance, eta=choice.eta)[0]
+    lines = [
+        f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)} · {len(parts['x0']):,} "
+        f"training examples noised to **t = {t}** of {schedule.T} (ᾱ_t = {formulas.number(alpha_bar)}, "
+        f"SNR {formulas.number(alpha_bar / (1 - alpha_bar))}), with one noise ε held fixed while t changes.",
+        f"- **ε̂ against ε**: mean squared difference **{loss:.4f}** per {unit}, the training loss L_simple at this t "
+        "(0: the noise found exactly; predicting ε̂ = 0 would score about 1).",
+        f"- **x̂₀ against x₀**: root-mean-square difference {miss:.3f} per {unit}"
+        + ("" if checkpoint.data.kind == "2d" else " (x̂₀ clipped to [−1, 1])") + ".",
+        f"- **The step**: {note}" + (", z ~ N(0, I)" if "·z" in note else "")
+        + ("" if s else " (the last step: x̂₀ itself)") + ".",
+    ]
+    if checkpoint.data.kind == "image":
+        before, after = read_samples(parts["x0"], checkpoint.data.name), read_samples(parts["x0_hat"],
+                                                                                      checkpoint.data.name)
+        if before is not None and after is not None:
+            lines.append(f"- The shipped classifier reads the class of the example in {before.agreement(after)} of "
+                         f"{len(parts['x0'])} x̂₀.")
+    return "\n".join(lines)
+
+
+def show_step(path, t, sampler, eta, steps, spacing, seed, ideal, trained):
+    """(figure, Markdown): one step from training examples noised to t, taken apart."""
+    checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
+    t = whole_number(t, "t", 1, checkpoint.schedule.T)
+    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    parts = take_apart(checkpoint, choice, t, seed)
+    figure = anatomy_figure(parts, checkpoint.data.kind, reference_points(checkpoint))
+    return figure, anatomy_markdown(checkpoint, choice, ideal, parts, t)
+
+
+def t_value(path, current=None) -> int:
+    """The t to show for the checkpoint at ``path``: ``current`` when it lies in 1..T, else T/2."""
+    T = checkpoint_steps(path)
+    return current if isinstance(current, (int, float)) and 1 <= current <= T else max(1, round(DEFAULT_SHARE * T))
+
+
+def t_slider(path, current=None) -> gr.Slider:
+    """The t slider for the checkpoint at ``path``: 1..T, at `t_value`."""
+    return gr.Slider(minimum=1, maximum=checkpoint_steps(path), value=t_value(path, current))
+
+
+def build(controls: ReverseControls) -> None:
+    """Lay out the panel below the Reverse tab, reading the tab's checkpoint, sampler, seed and ideal-denoiser box."""
+    c = controls
+    with gr.Accordion("Anatomy of one step: what the network is given at t, and what it predicts", open=False,
+                      elem_id="reverse-anatomy"):
+        gr.Markdown(
+            "Training examples x₀ noised to t with one noise ε, x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε, as in training "
+            "(Algorithm 1), then one step of the sampler above from there (Algorithm 2): the network's ε̂, the "
+            "denoised guess x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t, and x_s at the sampler's next step s. ε̂ against ε is "
+            "what training fits. Drag t: ε stays the same. Uses the model, sampler, seed and ideal-denoiser box "
+            f"above, on {EXAMPLES['image']} images or {EXAMPLES['2d']:,} points (coloured by where their x₀ is).")
+        with gr.Row():
+            t = gr.Slider(1, checkpoint_steps(c.checkpoint.value), step=1, label="t",
+                          value=t_value(c.checkpoint.value), scale=4)
+            show_btn = gr.Button("Take step t apart", scale=1)
+        plot = gr.Plot(label="One reverse step, taken apart", elem_id="reverse-anatomy-plot", visible=False)
+        stats = gr.Markdown()
+    c.checkpoint.change(t_slider, [c.checkpoint, t], t, show_progress="hidden", queue=False)
+    for trigger in (show_btn.click, t.input, t.release):
+        show_when(trigger, plot)
+    gr.on([show_btn.click, t.input, t.release], show_step,
+          [c.checkpoint, t, c.sampler, c.eta, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats],
+          trigger_mode="always_last", show_progress="hidden", api_name="show_step")

@@ -1,0 +1,75 @@
+"""The Reverse tab's anatomy of one step (app.step_anatomy), on shipped checkpoints."""
+
+from __future__ import annotations
+
+import re
+
+import gradio as gr
+import pytest
+import torch
+
+from app import figures, reverse_tab, step_anatomy
+from core.sampler import plan_steps
+
+SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
+MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
+
+
+def number(pattern: str, text: str) -> float:
+    return float(re.search(pattern, text).group(1))
+
+
+def test_the_loss_at_t_is_small_where_x_t_is_nearly_noise_and_large_where_it_is_nearly_data():
+    """ε is easy to read off x_t when x_t is almost ε (large t) and hard when the noise is faint (small t): the
+    shape of the Train tab's loss by t, measured on the examples shown."""
+    losses = {}
+    for t in (900, 100, 2):
+        figure, stats = step_anatomy.show_step(SWISS, t, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
+        losses[t] = number(r"mean squared difference \*\*([\d.]+)\*\*", stats)
+        assert f"noised to **t = {t}** of 1000" in stats and f"step {t} → {t - 1}: " in stats
+    assert losses[900] < 0.01 < losses[100] < losses[2] and 0.5 < losses[2] < 1.5
+    fig = figures.as_figure(figure)
+    assert [a.text for a in fig.layout.annotations[:4]] == step_anatomy.POINT_COLUMNS
+    assert len(fig.data) == 2 * 4  # each panel: the training data in grey, then the 1,000 points
+
+
+def test_a_deterministic_step_is_the_formula_it_shows():
+    checkpoint, choice = reverse_tab.model_and_sampler(SWISS, [], False, "ddim", 0.0, 50, "uniform")
+    assert step_anatomy.next_timestep(checkpoint, choice, 500) == 490  # DDIM-50: 1000, 980, 959, ..., 511, 490, ...
+    assert step_anatomy.next_timestep(checkpoint, choice, 511) == 490
+    assert step_anatomy.next_timestep(checkpoint, choice, 1) == 0
+    parts = step_anatomy.take_apart(checkpoint, choice, 500, seed=3)
+    step = plan_steps(checkpoint.schedule, [500, 490], "ddim")[0]
+    assert parts["s"] == 490
+    assert torch.allclose(parts["x_s"], step.c_x0 * parts["x0_hat"] + step.c_eps * parts["eps_hat"], atol=1e-5)
+    alpha_bar = float(checkpoint.schedule.alpha_bars[500])
+    assert torch.allclose(parts["x_t"], alpha_bar**0.5 * parts["x0"] + (1 - alpha_bar) ** 0.5 * parts["eps"], atol=1e-5)
+    again = step_anatomy.take_apart(checkpoint, choice, 200, seed=3)
+    assert torch.equal(again["eps"], parts["eps"]) and torch.equal(again["x0"], parts["x0"])  # ε held fixed over t
+
+
+def test_the_ideal_denoiser_finds_the_noise_of_its_own_digits():
+    """The bundled digits are the ideal denoiser's training set: at small t it names their noise exactly."""
+    figure, stats = step_anatomy.show_step(MNIST, 50, "ddim", 0.0, 100, "uniform", 0, True, [])
+    assert number(r"mean squared difference \*\*([\d.]+)\*\*", stats) < 1e-3
+    assert number(r"root-mean-square difference ([\d.]+)", stats) < 1e-3 and "4 of 4" in stats
+    fig = figures.as_figure(figure)
+    assert [a.text for a in fig.layout.annotations[:7]] == step_anatomy.IMAGE_COLUMNS
+    assert len(fig.data) == 4 * 7  # four examples, seven pictures each
+
+
+def test_the_trained_digits_model_reads_the_digit_before_the_pixels():
+    _, stats = step_anatomy.show_step(MNIST, 300, "ddim", 0.0, 100, "uniform", 0, False, [])
+    assert "step 300 → 294: x₂₉₄ = " in stats and "·ε̂" in stats and "z ~" not in stats  # DDIM, η = 0: no noise
+    assert number(r"reads the class of the example in (\d) of 4", stats) >= 3
+
+
+@pytest.mark.parametrize("t, seed, message", [(0, 0, "t must"), (1001, 0, "t must"), (10, -1, "Seed")])
+def test_bad_inputs_raise_gr_error(t, seed, message):
+    with pytest.raises(gr.Error, match=message):
+        step_anatomy.show_step(SWISS, t, "ddpm_small", 0.0, 0, "uniform", seed, False, [])
+
+
+def test_the_t_slider_follows_the_checkpoint():
+    assert step_anatomy.t_value(SWISS) == 500 and step_anatomy.t_value(SWISS, 20) == 20
+    assert step_anatomy.t_value(SWISS, 5000) == 500

@@ -68,8 +68,8 @@ def off_plot_sentence(points: torch.Tensor, schedule: NoiseSchedule) -> str:
     off = int((points.abs() > figures.POINT_RANGE[1]).any(dim=1).sum())
     if not off:
         return ""
-    return (f" **{off:,} of {len(points):,} decoded points lie off the plot** (beyond ±{figures.POINT_RANGE[1]:g}): DDIM adds "
-            "no noise that would wash out the model's errors"
+    return (f" **{off:,} of {len(points):,} decoded points lie off the plot** (beyond ±{figures.POINT_RANGE[1]:g}): "
+            "DDIM adds no noise that would wash out the model's errors"
             + (", and this schedule's capped β_T makes its noisiest steps multiply them by hundreds (see the note "
                "under the checkpoint)." if capped_end(schedule) else "."))
 

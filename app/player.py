@@ -346,13 +346,15 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
             **markup: Any) -> tuple[str, str, str, str]:
     """A movie for one session (``key``) and one view: its GIF and MP4 (of ``export_frames``, by default the
     frames themselves) in a fresh `export_folder`, the frames' sprite sheet beside them, and the player's markup
-    (``markup``: the options of `player_html`; its ``notes`` are also written under the exported frames). A ``loop`` (last frame leading into the first) is played and
-    exported without a pause on its last frame. Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
+    (``markup``: the options of `player_html`; its ``notes`` are also written under the exported frames). A
+    ``loop`` (last frame leading into the first) is played and exported without a pause on its last frame.
+    Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
     folder = export_folder(key, view)
     exported = frames if export_frames is None else export_frames
     if markup.get("notes"):
         exported = noted_frames(exported, markup["notes"])
-    gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps, hold_ms=round(1000 / export_fps) if loop else 1200)
+    hold_ms = round(1000 / export_fps) if loop else 1200
+    gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps, hold_ms=hold_ms)
     mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20)
     movie_id = uuid.uuid4().hex[:12]
     sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
@@ -593,7 +595,8 @@ def player_html(
         f'<div class="pl-controls"><button class="pl-play" type="button">Pause</button>'
         f'<input class="pl-scrub" type="range" min="0" max="{len(ts) - 1}" step="1" value="0" aria-label="frame">'
         f'<select class="pl-speed" aria-label="speed">{speeds}</select>'
-        f'<span class="pl-info">frame 1 / {len(ts)} · {html.escape(variable)} = {int(ts[0])}{html.escape(unit)}</span></div>'
+        f'<span class="pl-info">frame 1 / {len(ts)} · {html.escape(variable)} = {int(ts[0])}{html.escape(unit)}'
+        "</span></div>"
         f"{note_html}</div>"
     )
 

@@ -435,7 +435,7 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     chain_words = f"{steps} steps from t₀ = {ts[0]}" if joined else describe_steps(steps, T, spacing)
     return (
         f"**{html.escape(checkpoint.name)}** · {method_label}, {chain_words} · "
-        f"{n} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
+        f"{n:,} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
         f"{_start_sentence(chain, checkpoint)}"
         f"{_distance_sentence(data_distance(chain, checkpoint))}{_copies_sentence(chain, checkpoint)} "
         f"{classifier_reading(chain, checkpoint.data)}\n\n"

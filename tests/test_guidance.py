@@ -1,8 +1,8 @@
 """Classifier guidance (`core.guidance`) on a mixture of two Gaussians, where the exact ε* and p_t(y | x_t) are known.
 
-Data: x_0 ~ ½ N(μ_0, σ²I) + ½ N(μ_1, σ²I); p_t(y | x_t) is `core.guidance.mixture_log_likelihood`. Given the component y, x_t ~ N(√ᾱ_t μ_y, v_t I), v_t = ᾱ_t σ² + 1 − ᾱ_t, so
-p_t(y | x_t) = softmax_y(−‖x_t − √ᾱ_t μ_y‖²/(2v_t)), E[x_0 | x_t, y] = μ_y + √ᾱ_t σ²/v_t·(x_t − √ᾱ_t μ_y), and
-ε*(x_t) = (x_t − √ᾱ_t E[x_0 | x_t])/√(1 − ᾱ_t). Guided with scale 1, the chain must sample component y alone.
+Data: x_0 ~ ½ N(μ_0, σ²I) + ½ N(μ_1, σ²I). Given the component y, x_t ~ N(√ᾱ_t μ_y, v_t I), v_t = ᾱ_t σ² + 1 − ᾱ_t,
+so p_t(y | x_t) = softmax_y(−‖x_t − √ᾱ_t μ_y‖²/(2v_t)) (`core.guidance.mixture_log_likelihood`),
+E[x_0 | x_t, y] = μ_y + √ᾱ_t σ²/v_t·(x_t − √ᾱ_t μ_y), and ε*(x_t) = (x_t − √ᾱ_t E[x_0 | x_t])/√(1 − ᾱ_t). Guided with scale 1, the chain must sample component y alone.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ PANEL_GAP = 16  # pixels between the two panels of a 2D frame
 _MARGIN_L, _MARGIN_B, _MARGIN_T, _MARGIN_R = 40, 26, 10, 12
 _INNER = (_MARGIN_L + 1, _MARGIN_T + 1, PLOT_SIZE - _MARGIN_R - 2, PLOT_SIZE - _MARGIN_B - 2)  # points drawn here
 GIF_MIN_WIDTH = 480  # image-chain GIF frames are scaled up (nearest) to at least this width
+NOTE_BAND = 26  # pixels of the band beneath an exported frame that holds its formula (`noted_frames`)
 
 # palette of the 2D frames (indexed PNG: small, fast)
 _WHITE, _AXIS, _GRID, _POINT, _TEXT = 0, 1, 2, 3, 4
@@ -91,11 +92,15 @@ def _font(size: int) -> tuple[PIL.ImageFont.ImageFont, bool]:
         return PIL.ImageFont.load_default(size=size), False
 
 
+_PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
 def drawable(text: str) -> str:
-    """``text`` as the frames' font can draw it: x̂₀, ᾱ and θ spelled out when DejaVu Sans is missing."""
+    """``text`` as the frames' font can draw it: x̂₀, ᾱ, θ and subscripts spelled out when DejaVu Sans is missing."""
     if _font(15)[1]:
         return text
-    return text.replace("x̂₀", "x0").replace("ᾱ", "alpha_bar").replace("θ", "theta").replace("°", " deg")
+    text = text.replace("x̂₀", "x0").replace("ᾱ", "alpha_bar").replace("θ", "theta").replace("°", " deg")
+    return re.sub("[₀-₉]+", lambda m: "_" + m.group(0).translate(_PLAIN_DIGITS), text)
 
 
 # ----- 2D frames --------------------------------------------------------------------------------
@@ -313,7 +318,7 @@ def labelled_image_frames(frames: Sequence[PIL.Image.Image], labels: Sequence[Se
 def noted_frames(frames: Sequence[PIL.Image.Image], notes: Sequence[str]) -> list[PIL.Image.Image]:
     """Frames with a band beneath, holding each frame's note (its formula, `app.formulas`), for GIF/MP4 export:
     slides then carry what the player shows under its frames. Keeps each frame's mode (and palette)."""
-    band = 26
+    band = NOTE_BAND
     out = []
     for frame, note in zip(frames, notes, strict=True):
         if frame.mode == "P":

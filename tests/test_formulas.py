@@ -135,6 +135,7 @@ def test_exported_frames_carry_their_note_beneath(tmp_path, monkeypatch) -> None
     palette.putpalette([255, 255, 255, 0, 0, 0] * 128)
     grey, colour = PIL.Image.new("L", (40, 30), 0), PIL.Image.new("RGB", (40, 30), "black")
     noted = player.noted_frames([palette, grey, colour], ["x₁ = 1·x̂₀", "a", "b"])
+    assert player.NOTE_BAND == 26
     assert [(f.mode, f.size) for f in noted] == [("P", (40, 56)), ("L", (40, 56)), ("RGB", (40, 56))]
     assert noted[0].getpalette() == palette.getpalette()
     band = np.asarray(noted[1])[30:]
@@ -145,3 +146,9 @@ def test_exported_frames_carry_their_note_beneath(tmp_path, monkeypatch) -> None
     _, gif, _, sprite = player.publish([grey, grey], [1, 0], key="k", view="v", stem="s", captions=["x"],
                                        notes=["one", "two"])
     assert PIL.Image.open(gif).size == (40, 56) and PIL.Image.open(sprite).size[1] == 30  # the player's frames: bare
+
+
+def test_frames_spell_out_what_a_plain_font_cannot_draw(monkeypatch) -> None:
+    font = player._font(12)[0]
+    monkeypatch.setattr(player, "_font", lambda size: (font, False))  # as on a machine without DejaVu Sans
+    assert player.drawable("x₈₈₅ = 0.3·x̂₀ + 0.9·x₈₈₆; θ = 5°; ᾱ") == "x_885 = 0.3·x0 + 0.9·x_886; theta = 5 deg; alpha_bar"

@@ -67,7 +67,8 @@ def test_point_frames_draw_x_t_over_x0():
     page, gif, _, _ = forward_animation.animate(REQ, state, 12, "log_snr")
     assert 'data-frames="12"' in page and "pl-smooth" in page
     with PIL.Image.open(gif) as image:
-        assert image.n_frames == 12 and image.size == (player.PLOT_SIZE, player.PLOT_SIZE)
+        # the exported frames carry their formula in a band beneath
+        assert image.n_frames == 12 and image.size == (player.PLOT_SIZE, player.PLOT_SIZE + player.NOTE_BAND)
 
 
 def test_each_view_keeps_its_own_exports():

@@ -424,6 +424,9 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
         xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
         yaxis=log_loss_axis(values, loss_label(min_snr_gamma)),
     )
+    if not len(values):  # before a run: say what will be drawn here
+        layout["annotations"] = [dict(text="the loss of each step is drawn here once a run starts", xref="paper",
+                                      yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=15, color="#666"))]
     return figures.fast_figure(data, layout)
 
 

@@ -81,6 +81,7 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
     assert fig.layout.yaxis.range is None  # plotly fits the axis to the losses
     empty = figures.as_figure(train_tab.loss_figure([]))
     assert list(empty.layout.yaxis.range) == [-1, 0]  # before the first loss: 0.1 … 1, not plotly's 0.1 … 10⁴
+    assert "once a run starts" in empty.layout.annotations[0].text and not fig.layout.annotations  # no blank axes
 
 
 def trace_names(plot) -> list[str]:

@@ -27,6 +27,7 @@ from core.sampler import describe_steps, number_of_steps
 MAX_INPAINTED = {"2d": 1000, "image": 16}  # examples filled in at most
 DEFAULT_ROUNDS = 5
 MAX_ROUNDS = 20
+MAX_JUMP = 25  # steps a round goes back at most, here (RePaint: 10)
 MAX_IMAGE_CALLS = 2000  # images: U × chain steps at most (16 digits: about 90 s on 2 CPU cores)
 ON_DATA_RADIUS = 0.05  # 2D: a completed point this close to a training point lies on the data (model units)
 ON_DATA_REFERENCE = 10_000  # 2D: training points the completions are measured against
@@ -53,12 +54,14 @@ class Inpainting:
     choice: SamplerChoice
     seed: int
     rounds: int
+    jump: int  # steps each resampling round goes back (RePaint's jump length)
     examples: torch.Tensor  # (n, ...) on the model's device
     known: torch.Tensor  # bool (1, ...) on the model's device
     known_label: str
 
 
-def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds) -> Inpainting:
+def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds,
+                      jump=1) -> Inpainting:
     """The panel's and the tab's controls, checked (gr.Error naming the one at fault), with the examples drawn."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind = checkpoint.data.kind
@@ -68,6 +71,7 @@ def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, traine
     n = min(whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind]), MAX_INPAINTED[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     rounds = whole_number(rounds, "Resampling rounds", 1, MAX_ROUNDS)
+    jump = whole_number(jump, "Jump back", 1, MAX_JUMP)
     calls = rounds * number_of_steps(checkpoint.schedule.T, choice.steps, choice.method)
     if kind == "image" and calls > MAX_IMAGE_CALLS:
         raise gr.Error(f"U × sampling steps is {calls:,}: too slow for images here (at most {MAX_IMAGE_CALLS:,}, about "
@@ -75,7 +79,7 @@ def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, traine
     device = model_device(checkpoint)
     examples = examples_for(checkpoint, n, seed, "Inpainting").to(device)
     known = known_mask(mask_name, tuple(checkpoint.data.shape), seed=seed).to(device)
-    return Inpainting(checkpoint, choice, seed, rounds, examples, known, masks[mask_name])
+    return Inpainting(checkpoint, choice, seed, rounds, jump, examples, known, masks[mask_name])
 
 
 def complete(job: Inpainting, rounds: int, progress=None) -> tuple[torch.Tensor, float]:
@@ -86,7 +90,7 @@ def complete(job: Inpainting, rounds: int, progress=None) -> tuple[torch.Tensor,
     with torch.inference_mode():
         for record in iter_inpaint(checkpoint.model, checkpoint.schedule, job.examples, job.known, method=choice.method,
                                    steps=choice.steps, eta=choice.eta, variance=choice.variance, spacing=choice.spacing,
-                                   clip_x0=checkpoint.data.clip_x0, resample=rounds,
+                                   clip_x0=checkpoint.data.clip_x0, resample=rounds, jump=job.jump,
                                    generator=torch.Generator(device=job.examples.device).manual_seed(job.seed)):
             if progress is not None and record.index % 10 == 0:
                 progress((record.index, chain_steps), unit="steps",
@@ -97,15 +101,17 @@ def complete(job: Inpainting, rounds: int, progress=None) -> tuple[torch.Tensor,
     return completed, time.perf_counter() - start
 
 
-def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, progress=gr.Progress()):
+def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump=1,
+            progress=gr.Progress()):
     """(figure, Markdown): n training examples with the ``mask_name`` part kept, the rest filled in by the
-    replacement method (U = 1) and with ``rounds`` resampling rounds per step, from the same seed."""
-    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds)
+    replacement method (U = 1) and with ``rounds`` resampling rounds per step, each going back ``jump`` steps, from
+    the same seed."""
+    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump)
     completions, seconds = {}, {}
     for u in sorted({1, job.rounds}):
         completions[u], seconds[u] = complete(job, u, progress)
     examples, known, kind = job.examples.float().cpu(), job.known.cpu(), job.checkpoint.data.kind
-    labels = ["x₀: training examples"] + [column_label(u) for u in completions]
+    labels = ["x₀: training examples"] + [column_label(u, job.jump) for u in completions]
     reference = None
     if kind == "2d":
         draw = job.checkpoint.data_sampler()
@@ -123,21 +129,23 @@ def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_na
 
 
 def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained, mask_name, rounds,
-         progress=gr.Progress()):
+         jump=1, progress=gr.Progress()):
     """The resampled inpainting chain in the tab's player (`reverse_tab.show_chain`): x_t with its kept part noised
     to t, beside x̂₀, and the examples with their hidden part in blue (images)."""
-    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds)
+    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump)
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     choice = job.choice
     chain = sample_chain(job.checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
                          steps=choice.steps, n=len(job.examples), seed=job.seed, n_frames=n_frames,
                          spacing=choice.spacing, starts=job.examples, known=job.known, known_label=job.known_label,
-                         resample=job.rounds, progress=progress)
+                         resample=job.rounds, jump=job.jump, progress=progress)
     return show_chain(request, chain, job.checkpoint, choice, ideal)
 
 
-def column_label(rounds: int) -> str:
-    return "replacement (U = 1)" if rounds == 1 else f"resampled (U = {rounds})"
+def column_label(rounds: int, jump: int = 1) -> str:
+    if rounds == 1:
+        return "replacement (U = 1)"
+    return f"resampled (U = {rounds})" if jump == 1 else f"resampled (U = {rounds}, J = {jump})"
 
 
 def fill_in_markdown(job: Inpainting, ideal: bool, examples: torch.Tensor, known: torch.Tensor,
@@ -149,26 +157,26 @@ def fill_in_markdown(job: Inpainting, ideal: bool, examples: torch.Tensor, known
     n, kind = len(examples), checkpoint.data.kind
     T = checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, choice.steps, choice.method), T, choice.spacing)
-    timing = ", ".join(f"{column_label(u)} in {s:.1f} s" for u, s in seconds.items())
-    lines = [f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, {chain} · {n} training "
+    timing = ", ".join(f"{column_label(u, job.jump)} in {s:.1f} s" for u, s in seconds.items())
+    lines = [f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, {chain} · {n:,} training "
              f"examples, known: {job.known_label} · {timing}."]
     if reference is not None:
         on_data = {u: copy_fraction(c, reference, ON_DATA_RADIUS) for u, c in completions.items()}
         baseline = copy_fraction(examples, reference, ON_DATA_RADIUS)
         lines.append(f"- On the data (within {ON_DATA_RADIUS} of one of {len(reference):,} training points): "
-                     + ", ".join(f"{column_label(u)} **{share:.0%}**" for u, share in on_data.items())
+                     + ", ".join(f"{column_label(u, job.jump)} **{share:.0%}**" for u, share in on_data.items())
                      + f"; the examples themselves {baseline:.0%}.")
     if kind == "image":
         hidden = ~known.expand_as(examples)
         rms = {u: float((c - examples)[hidden].pow(2).mean().sqrt()) for u, c in completions.items()}
         lines.append("- Root-mean-square difference to the examples in the hidden part: "
-                     + ", ".join(f"{column_label(u)} **{r:.3f}**" for u, r in rms.items())
+                     + ", ".join(f"{column_label(u, job.jump)} **{r:.3f}**" for u, r in rms.items())
                      + " per pixel (many completions fit; the more the known part tells, the closer they come).")
         before = read_samples(examples, checkpoint.data.name)
         if before is not None:
             kept = {u: before.agreement(read_samples(c, checkpoint.data.name)) for u, c in completions.items()}
             lines.append("- The shipped classifier reads the same class as in the example: "
-                         + ", ".join(f"{column_label(u)} **{k} of {n}**" for u, k in kept.items()) + ".")
+                         + ", ".join(f"{column_label(u, job.jump)} **{k} of {n}**" for u, k in kept.items()) + ".")
     return "\n".join(lines)
 
 
@@ -183,7 +191,8 @@ def build(controls: ReverseControls) -> None:
             "**replacement** alone falls short: the drawn part sees the known part only through its noise, which "
             "hides it while t is large, and by the time it shows, the chain hardly moves. RePaint (Lugmayr et al. "
             "2022) **resamples**: it noises x_s back to t and takes the step again, U rounds in all, so that the "
-            "drawn part settles against the known one (U times the cost). Both run from the same noise, with the "
+            "drawn part settles against the known one (U times the cost); with a jump J it takes J steps before it "
+            "goes back, J steps at once. Both run from the same noise, with the "
             f"model, sampler, steps, spacing, samples (at most {MAX_INPAINTED['image']} images or "
             f"{MAX_INPAINTED['2d']:,} points) and seed above.")
         with gr.Row():
@@ -194,6 +203,8 @@ def build(controls: ReverseControls) -> None:
                                allow_custom_value=True)
             rounds = gr.Slider(1, MAX_ROUNDS, value=DEFAULT_ROUNDS, step=1, label="Resampling rounds per step (U)",
                                info="1: the replacement alone")
+            jump = gr.Slider(1, MAX_JUMP, value=1, step=1, label="Jump back (J steps)",
+                             info="steps each round goes back (RePaint: 10); same cost")
         with gr.Row():
             fill_btn = gr.Button("Fill in the hidden part")
             play_btn = gr.Button("Play the resampled chain in the player")
@@ -204,7 +215,7 @@ def build(controls: ReverseControls) -> None:
     heavy = runs.heavy_event()
     show_when(fill_btn.click, plot)
     fill_btn.click(fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained, mask,
-                             rounds], [plot, stats], **heavy)
+                             rounds, jump], [plot, stats], **heavy)
     play_in_player(play_btn.click(
         play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal, c.trained, mask,
-               rounds], c.player, api_name="play_inpainting", **heavy), c.player[-1])
+               rounds, jump], c.player, api_name="play_inpainting", **heavy), c.player[-1])

@@ -232,6 +232,7 @@ class Chain:
     known: torch.Tensor | None = None  # inpainted: the bool mask of the examples' kept entries (CPU, broadcastable)
     known_label: str = ""  # inpainted: the kept part in words
     resample: int = 1  # inpainted: rounds per step (`core.inpaint`)
+    jump: int = 1  # inpainted: steps each round goes back
     seconds: float = 0.0
 
     @property
@@ -317,14 +318,15 @@ def sample_chain(
     checkpoint: Checkpoint, *, method: str, variance: str, eta: float, steps: int | None, n: int, seed: int,
     n_frames: int = DEFAULT_FRAMES, spacing: str = "uniform", score_field: bool = False,
     starts: torch.Tensor | None = None, start_t: int | None = None, known: torch.Tensor | None = None,
-    known_label: str = "", resample: int = 1, progress: Any = None,
+    known_label: str = "", resample: int = 1, jump: int = 1, progress: Any = None,
 ) -> Chain:
     """Run the whole chain once (inference mode) and keep the frames; with ``score_field`` (2D only), also the
     model's score field (`denoising_field` on `player.field_grid`) at each frame's t; none at t = 0.
     With ``starts`` (n examples) and ``start_t``, the chain joins at t₀ = start_t from the examples noised by
     q(x_t₀ | x_0), x_t₀ = √ᾱ_t₀·x_0 + √(1 − ᾱ_t₀)·ε, with the seed's ε in place of x_T. With ``starts`` and
     ``known`` (a bool mask, `core.inpaint`), it inpaints them instead: their ``known`` entries are kept, the rest
-    drawn, with ``resample`` rounds per step; ``known_label`` says what is kept, for the stats."""
+    drawn, with ``resample`` rounds per step, each going back ``jump`` steps; ``known_label`` says what is kept,
+    for the stats."""
     schedule, info = checkpoint.schedule, checkpoint.data
     if starts is not None and len(starts) != n:
         raise ValueError(f"a chain from examples needs {n} of them, got {len(starts)}")
@@ -346,10 +348,11 @@ def sample_chain(
     options = dict(method=method, steps=steps, eta=eta, variance=variance, spacing=spacing, clip_x0=info.clip_x0,
                    generator=generator)
     if known is not None:
-        chain.starts, chain.known, chain.known_label, chain.resample = starts.float().cpu(), known.cpu(), known_label, resample
+        chain.starts, chain.known, chain.known_label = starts.float().cpu(), known.cpu(), known_label
+        chain.resample, chain.jump = resample, jump
         options["generator"] = torch.Generator(device=device).manual_seed(seed)  # as `app.inpaint_panel` seeds it
         records = iter_inpaint(checkpoint.model, schedule, starts.to(device=device, dtype=x_T.dtype), known.to(device),
-                               resample=resample, **options)
+                               resample=resample, jump=jump, **options)
     else:
         if starts is not None:
             chain.starts = starts.float().cpu()
@@ -509,6 +512,8 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
     where = "the rings mark those of the pinned points" if chain.kind == "2d" else "the left grid"
     if chain.known is not None:
         how = "the replacement method" if chain.resample == 1 else f"{chain.resample} resampling rounds per step"
+        if chain.resample > 1 and chain.jump > 1:
+            how += f", each going back {chain.jump} steps"
         sentence = (f" **Inpainted**: {len(chain.starts)} training examples ({where}), of which {chain.known_label} "
                     f"is kept in every x_t (noised to its t) and the rest drawn, with {how}.")
     else:

@@ -17,8 +17,11 @@ step U times: after a step, x_s is noised back to t by the forward process over 
     x_t = √(ᾱ_t/ᾱ_s)·x_s + √(1 − ᾱ_t/ᾱ_s)·z,   z ~ N(0, I),
 
 and the step is taken again, so that the generated part can settle against the known part at every noise
-level (U = 1 is the replacement alone; RePaint's jumps of several steps are not done here: each round goes back
-one step of the chain). It costs U model calls per step.
+level (U = 1 is the replacement alone). It costs U model calls per step. RePaint goes back further: with a jump
+length J, the chain takes J steps t_0 → … → t_J, noises x_{t_J} back to t_0 in one go (the same formula with
+ᾱ_{t_0}/ᾱ_{t_J}), and takes the J steps again, U rounds in all, before it moves on to the next J steps (J = 1:
+one step at a time, as above). The cost is the same, U model calls per step; the longer way back gives the
+generated part more steps, from more noise, to settle against the known part.
 
 For Gaussian data and the exact ε*, every step is affine and the completions' law is known in closed form
 (the tests use it). With the first of two coordinates known (correlation 0.9), the replacement takes the mean
@@ -42,6 +45,7 @@ from core.sampler import (
 from core.schedules import NoiseSchedule
 
 MAX_RESAMPLE = 100  # rounds per step at most (each costs one model call per step)
+MAX_JUMP = 100  # steps of the chain a resampling round goes back at most
 RANDOM_KNOWN_SHARE = 0.2  # the "pixels" mask keeps this share of the pixels, scattered
 
 # What each mask keeps known. Images: a part of the picture (the same in every channel); 2D points: one coordinate.
@@ -116,19 +120,23 @@ def iter_inpaint(
     spacing: Spacing = "uniform",
     clip_x0: float | None = None,
     resample: int = 1,
+    jump: int = 1,
     generator: torch.Generator | None = None,
 ) -> Iterator[StepRecord]:
     """Fill in x_0 where ``known`` is False, yielding one `StepRecord` per step of the chain (after its last round).
 
     ``x_0`` (B, ...): the examples, whose entries under ``known`` (a bool mask broadcastable to x_0) are kept;
     the others are ignored. The sampler options are those of `core.sampler.iter_sample`; ``resample``: rounds
-    per step, U (1: the replacement method). The chain starts from x_T ~ N(0, I), drawn first from
+    per step, U (1: the replacement method); ``jump``: steps a round goes back, J (RePaint's jump length; the
+    records are those of the last round). The chain starts from x_T ~ N(0, I), drawn first from
     ``generator``, with its known part noised from x_0; the last record's ``x_prev`` is the completed x_0, equal
     to x_0 under the mask.
     """
     check_options(method, variance, eta, clip_x0)
     if isinstance(resample, bool) or not isinstance(resample, int) or not 1 <= resample <= MAX_RESAMPLE:
         raise ValueError(f"resampling rounds must be a whole number from 1 to {MAX_RESAMPLE}, got {resample!r}")
+    if isinstance(jump, bool) or not isinstance(jump, int) or not 1 <= jump <= MAX_JUMP:
+        raise ValueError(f"the jump length must be a whole number of steps from 1 to {MAX_JUMP}, got {jump!r}")
     if not torch.isfinite(x_0).all():
         raise ValueError("the examples to inpaint contain NaN or infinite values")
     mask = check_known(x_0, known)
@@ -142,15 +150,19 @@ def iter_inpaint(
         return torch.where(mask, schedule.q_sample(x_0, t, noise()) if t > 0 else x_0, x)
 
     x = with_known(noise(), ts[0])
-    for index, c in enumerate(plan):
-        keep = float(schedule.alpha_bars[c.t] / schedule.alpha_bars[c.s])  # ᾱ_t/ᾱ_s = 1 − β_{t|s}
+    for first in range(0, len(plan), jump):
+        block = plan[first : first + jump]  # J steps t_0 → … → t_J (fewer at the end of the chain)
+        keep = float(schedule.alpha_bars[block[0].t] / schedule.alpha_bars[block[-1].s])  # ᾱ_{t_0}/ᾱ_{t_J}
         for round_ in range(resample):
-            x_prev, x0_pred, eps = reverse_step(model, x, c, method, clip_x0, generator)
-            x_prev = with_known(x_prev, c.s)
-            if round_ < resample - 1:  # back up the step: the forward process from s to t
-                x = math.sqrt(keep) * x_prev + math.sqrt(1 - keep) * noise()
-        yield StepRecord(index, len(plan), c.t, c.s, x, x_prev, x0_pred, eps)
-        x = x_prev
+            records = []
+            for index, c in enumerate(block, start=first):
+                x_prev, x0_pred, eps = reverse_step(model, x, c, method, clip_x0, generator)
+                x_prev = with_known(x_prev, c.s)
+                records.append(StepRecord(index, len(plan), c.t, c.s, x, x_prev, x0_pred, eps))
+                x = x_prev
+            if round_ < resample - 1:  # back up the block: the forward process from t_J to t_0
+                x = math.sqrt(keep) * x + math.sqrt(1 - keep) * noise()
+        yield from records
 
 
 def inpaint(model: nn.Module, schedule: NoiseSchedule, x_0: torch.Tensor, known: torch.Tensor,

@@ -4,7 +4,7 @@
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 50 --out digits.png
     python -m core.sample --ckpt checkpoints/swiss_roll_cosine --steps 100 --spacing log_snr --out roll.npy
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 100 --start-t 400 --out again.png
-    python -m core.sample --ckpt checkpoints/mnist --n 64 --steps 100 --inpaint left --resample 5 --out halves.png
+    python -m core.sample --ckpt checkpoints/mnist --n 64 --steps 100 --inpaint left --resample 5 --jump 10 --out halves.png
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --guide 7 --guidance-scale 3 --out sevens.png
 
 ``--start-t t₀`` joins the chain at step t₀ from n training examples noised to it (SDEdit; see `core.sampler`)
@@ -12,7 +12,8 @@ instead of from pure noise, and prints the return ratio of `core.metrics` (0: th
 examples; 1: nothing of them is left).
 
 ``--inpaint MASK`` keeps a part of n training examples (an image mask of `core.inpaint`, or the coordinate x or y
-of 2D points) and draws the rest, with ``--resample U`` rounds per step (RePaint; 1: the replacement method).
+of 2D points) and draws the rest, with ``--resample U`` rounds per step (RePaint; 1: the replacement method), each
+going back ``--jump J`` steps of the chain (RePaint's jump length; default 1).
 For images with a shipped classifier it prints how many completions are read as the class of their example.
 
 ``--guide CLASS`` steers the model towards a class with the shipped classifier of its data, applied to x̂_0
@@ -40,7 +41,7 @@ from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
 from core.guidance import guided_model, model_mixture
 from core.image_data import to_uint8
-from core.inpaint import IMAGE_MASKS, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
+from core.inpaint import IMAGE_MASKS, MAX_JUMP, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import return_ratio
 from core.sampler import METHODS, SPACINGS, VARIANCES, initial_noise, sample
 from core.trainer import resolve_device
@@ -70,6 +71,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--resample", type=int, default=1, metavar="U",
                    help=f"with --inpaint: rounds per step, 1 to {MAX_RESAMPLE} (RePaint's resampling; default 1: "
                         "the replacement method alone; U costs U times the model calls)")
+    p.add_argument("--jump", type=int, default=1, metavar="J",
+                   help=f"with --resample: steps of the chain each round goes back, 1 to {MAX_JUMP} (RePaint's jump "
+                        "length; default 1; the cost stays U model calls per step)")
     p.add_argument("--guide", metavar="CLASS",
                    help="steer towards this class (classifier guidance): for image models whose data has a shipped "
                         "classifier (" + (", ".join(shipped_classifiers()) or "none") + ") a class it names, guided on "
@@ -93,10 +97,12 @@ def scatter_png(points: np.ndarray, size: int = 512) -> Image.Image:
     return image
 
 
-def inpaint_report(samples, examples, dataset: str, kind: str, resample: int) -> str:
+def inpaint_report(samples, examples, dataset: str, kind: str, resample: int, jump: int = 1) -> str:
     """One line on an inpainting: how it was done and, for images with a shipped classifier, how many completions
     are read as the class of their example."""
     how = "the replacement method" if resample == 1 else f"{resample} resampling rounds per step"
+    if resample > 1 and jump > 1:
+        how += f", each going back {jump} steps"
     line = f"inpainted {len(samples)} training examples with {how}"
     if kind == "image" and dataset in shipped_classifiers():
         classifier = load_classifier(dataset)
@@ -140,11 +146,14 @@ def main(argv: list[str] | None = None) -> int:
             samples = inpaint(  # seeded afresh, as the app's inpainting panel: the same seed, the same completions
                 model, ckpt.schedule, starts, known, method=args.method, steps=args.steps, eta=args.eta,
                 variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, resample=args.resample,
+                jump=args.jump,
                 generator=torch.Generator(device=device).manual_seed(args.seed),
             )
         else:
             if args.resample != 1:
                 fail(PROG, "--resample needs --inpaint")
+            if args.jump != 1:
+                fail(PROG, "--jump needs --inpaint")
             if args.start_t is not None:
                 if not 1 <= args.start_t <= ckpt.schedule.T:
                     fail(PROG, f"--start-t must be between 1 and T = {ckpt.schedule.T}, got {args.start_t}")
@@ -160,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.guide is not None:
         print(guide_report(samples, ckpt.data, args.guide, args.guidance_scale), file=sys.stderr)
     if args.inpaint is not None:
-        print(inpaint_report(samples, starts, ckpt.data.name, ckpt.data.kind, args.resample), file=sys.stderr)
+        print(inpaint_report(samples, starts, ckpt.data.name, ckpt.data.kind, args.resample, args.jump), file=sys.stderr)
     elif starts is not None and args.n >= 2:
         print(f"return ratio {return_ratio(samples, starts):.3f} (0: the samples came back to the examples they "
               f"were noised from at t = {args.start_t}; 1: nothing of them is left)", file=sys.stderr)

@@ -60,12 +60,13 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
 
     # inpainting: the same 300 points, each one's x kept and its y drawn (two resampling rounds per step)
     r = run("core.sample", "--ckpt", str(out), "--n", "300", "--seed", "3", "--steps", "20", "--inpaint", "x",
-            "--resample", "2", "--out", str(tmp_path / "i.npy"))
+            "--resample", "2", "--jump", "5", "--out", str(tmp_path / "i.npy"))
     assert r.returncode == 0, r.stderr
-    assert "inpainted 300 training examples with 2 resampling rounds per step" in r.stderr
+    assert "inpainted 300 training examples with 2 resampling rounds per step, each going back 5 steps" in r.stderr
     filled = np.load(tmp_path / "i.npy")
     assert np.allclose(filled[:, 0], examples[:, 0], atol=1e-6) and not np.allclose(filled[:, 1], examples[:, 1])
-    for flags, message in ((["--resample", "3"], "--resample needs --inpaint"),
+    for flags, message in ((["--resample", "3"], "--resample needs --inpaint"), (["--jump", "3"], "--jump needs --inpaint"),
+                           (["--inpaint", "x", "--resample", "2", "--jump", "0"], "jump length must be a whole number"),
                            (["--inpaint", "left"], "unknown mask 'left' for data of shape (2,)"),
                            (["--inpaint", "y", "--start-t", "5"], "--inpaint and --start-t cannot be combined")):
         r = run("core.sample", "--ckpt", str(out), *flags, "--out", str(tmp_path / "i.npy"))

@@ -75,6 +75,8 @@ def test_refusals(tmp_path):
         inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], "left", 2, **QUIET)
     with pytest.raises(gr.Error, match="Resampling rounds must be a whole number from 1 to 20"):
         inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], "x", 21, **QUIET)
+    with pytest.raises(gr.Error, match="Jump back must be a whole number from 1 to 25"):
+        inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], "x", 2, 26, **QUIET)
     with pytest.raises(gr.Error, match="U × sampling steps is 3,000: too slow"):
         inpaint_panel.fill_in(MNIST, "ddpm_small", 0.0, 0, "uniform", 4, 0, False, [], "left", 3, **QUIET)
     with pytest.raises(gr.Error, match="η must be a number from 0 to 1"):
@@ -116,3 +118,15 @@ def test_a_2d_inpainting_chain_rings_its_examples():
                                          progress=None)
     assert "rings: the examples they complete" in page and "their x₀ before noising" not in page
     assert "of which y (x is drawn) is kept" in stats
+
+
+def test_jumps_back_are_taken_and_named():
+    """Rounds that go back 5 steps: the chain differs from one-step rounds, the columns and the stats say so."""
+    figure, stats = inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 50, "log_snr", 300, 0, False, [], "x", 3, 5, **QUIET)
+    labels = [a.text for a in figures.as_figure(figure).layout.annotations[:3]]
+    assert labels == ["x₀: training examples", "replacement (U = 1)", "resampled (U = 3, J = 5)"]
+    _, one_step = inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 50, "log_snr", 300, 0, False, [], "x", 3, **QUIET)
+    assert shares(stats)[0] == shares(one_step)[0] and stats != one_step  # the same replacement, other resampling
+    page, stats, *_ = inpaint_panel.play(types.SimpleNamespace(session_hash="jump"), SWISS, "ddpm_small", 0.0, 20,
+                                         "log_snr", 50, 0, 6, False, [], "x", 2, 4, progress=None)
+    assert "2 resampling rounds per step, each going back 4 steps" in stats and "(hidden part)" in page

@@ -211,8 +211,8 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
     kind, shape = checkpoint.data.kind, checkpoint.data.shape
     n = min(whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind]), LOOP_SAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
-    steps = number_of_steps(checkpoint.schedule.T, choice.steps, "ddim")
-    most = LOOP_IMAGE_STEPS // steps if kind == "image" else LOOP_FRAMES[-1]
+    chain_steps = number_of_steps(checkpoint.schedule.T, choice.steps, "ddim")
+    most = LOOP_IMAGE_STEPS // chain_steps if kind == "image" else LOOP_FRAMES[-1]
     requested = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     frames = loop_frames(requested, most)
     degrees = [k * 360 // frames for k in range(frames)]
@@ -247,8 +247,9 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
         captions=captions, notes=formulas.circle_notes(degrees), note_key=formulas.CIRCLE_KEY,
         export_frames=exported, export_fps=LOOP_FPS, loop=True, fps=LOOP_FPS, max_width=width,
         pixelated=kind == "image", variable="θ", unit="°")
-    capped = (f" Fewer frames than asked: an image loop decodes at most {LOOP_IMAGE_STEPS:,} frames × steps ({steps} "
-              f"steps here: {frames} frames); fewer steps allow more frames.") if frames < loop_frames(requested) else ""
+    capped = (f" Fewer frames than asked: an image loop decodes at most {LOOP_IMAGE_STEPS:,} frames × steps "
+              f"({chain_steps} steps here: {frames} frames); fewer steps allow more frames."
+              if frames < loop_frames(requested) else "")
     return page, loop_markdown(checkpoint, choice, ideal, noises, decoded, seconds) + capped, gif, mp4, sprite
 
 

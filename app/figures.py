@@ -43,6 +43,12 @@ MARGIN = dict(l=55, r=15, t=40, b=45)
 # a cyclic colour scale, spelled out: plotly.js knows only its own named scales, and figures are sent as plain JSON
 HUE_SCALE = [[k / (len(plotly.colors.cyclical.HSV) - 1), c] for k, c in enumerate(plotly.colors.cyclical.HSV)]
 
+
+def angle_hues(points: np.ndarray) -> np.ndarray:
+    """2D points (N, 2): each one's hue for `HUE_SCALE`, its angle around the origin as a share of a full turn
+    (0..1), so that a point can be followed from panel to panel by its colour."""
+    return (np.arctan2(points[:, 1], points[:, 0]) + math.pi) / (2 * math.pi)
+
 _N_GRID = np.linspace(*HIST_RANGE, 401)
 _N_DENSITY = np.exp(-0.5 * _N_GRID**2) / math.sqrt(2 * math.pi)  # N(0, 1) density, drawn for reference
 

@@ -13,7 +13,6 @@ Two views, with the tab's model, steps and step spacing:
 from __future__ import annotations
 
 import html
-import math
 import time
 import gradio as gr
 import numpy as np
@@ -56,11 +55,6 @@ def _decode(checkpoint: Checkpoint, x_T: torch.Tensor, choice: SamplerChoice) ->
 def _chain_words(checkpoint: Checkpoint, choice: SamplerChoice) -> str:
     T = checkpoint.schedule.T
     return describe_steps(number_of_steps(T, choice.steps, "ddim"), T, choice.spacing)
-
-
-def latent_hues(latents: np.ndarray) -> np.ndarray:
-    """2D: each point's hue, the angle of its encoded x_T around the origin as a share of a full turn (0..1)."""
-    return (np.arctan2(latents[:, 1], latents[:, 0]) + math.pi) / (2 * math.pi)
 
 
 def off_plot_sentence(points: torch.Tensor, schedule: NoiseSchedule) -> str:
@@ -106,7 +100,7 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
     if kind == "2d":
         clouds = [v.numpy() for v in (examples, latents, decoded)]
         figure = figures.noised_grid_figure([clouds], [""], labels, kind="points", cell_px=300,
-                                            point_hues=latent_hues(clouds[1]))
+                                            point_hues=figures.angle_hues(clouds[1]))
     else:
         nrow = grid_columns(n)
         grids = [image_grid(v, nrow) for v in (examples, latents, decoded)]

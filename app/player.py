@@ -348,22 +348,22 @@ def _caption_font(draw: PIL.ImageDraw.ImageDraw, text: str, width: float) -> PIL
 
 def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, view: str, stem: str,
             export_frames: Sequence[PIL.Image.Image] | None = None, export_fps: int = 20, loop: bool = False,
-            **markup: Any) -> tuple[str, str, str, str]:
+            notes: Sequence[str] = (), **markup: Any) -> tuple[str, str, str, str]:
     """A movie for one session (``key``) and one view: its GIF and MP4 (of ``export_frames``, by default the
     frames themselves) in a fresh `export_folder`, the frames' sprite sheet beside them, and the player's markup
-    (``markup``: the options of `player_html`; its ``notes`` are also written under the exported frames). A
-    ``loop`` (last frame leading into the first) is played and exported without a pause on its last frame.
+    (``notes`` and ``markup``: the options of `player_html`; the notes are also written under the exported frames).
+    A ``loop`` (last frame leading into the first) is played and exported without a pause on its last frame.
     Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
     folder = export_folder(key, view)
     exported = frames if export_frames is None else export_frames
-    if markup.get("notes"):
-        exported = noted_frames(exported, markup["notes"])
+    if notes:
+        exported = noted_frames(exported, notes)
     hold_ms = round(1000 / export_fps) if loop else 1200
     gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps, hold_ms=hold_ms)
     mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20)
     movie_id = uuid.uuid4().hex[:12]
     sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
-    page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, loop=loop, **markup)
+    page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, loop=loop, notes=notes, **markup)
     return page, str(gif), str(mp4), str(sprite)
 
 

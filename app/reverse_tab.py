@@ -773,11 +773,15 @@ def checkpoint_steps(path: str | None) -> int:
     return _steps_of(_config(path))
 
 
+def step_within(T: int, current: Any, share: float) -> int:
+    """A slider's t for a chain of T steps: ``current`` when it lies in 1..T, else ``share``·T (at least 1)."""
+    return current if isinstance(current, (int, float)) and 1 <= current <= T else max(1, round(share * T))
+
+
 def start_slider(config: dict | None, current: Any = None) -> gr.Slider:
     """The t₀ slider for a checkpoint of T steps: 1..T, keeping ``current`` when it fits, else 0.4·T."""
     T = _steps_of(config)
-    value = current if isinstance(current, (int, float)) and 1 <= current <= T else max(1, round(DEFAULT_START_SHARE * T))
-    return gr.Slider(minimum=1, maximum=T, value=value)
+    return gr.Slider(minimum=1, maximum=T, value=step_within(T, current, DEFAULT_START_SHARE))
 
 
 def checkpoint_selected(path, trained, start_t=None):

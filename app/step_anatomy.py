@@ -12,7 +12,6 @@ step moves x_t towards x̂_0. The noise is held fixed while t is dragged, as in 
 from __future__ import annotations
 
 import html
-import math
 
 import gradio as gr
 import numpy as np
@@ -23,7 +22,7 @@ from app.controls import show_when, whole_number
 from app.images import chw_to_hwc, to_uint8
 from app.reverse_tab import (
     DIVERGED, ReverseControls, SamplerChoice, checkpoint_steps, examples_for, model_and_sampler, model_device,
-    model_label, read_samples, reference_points,
+    model_label, read_samples, reference_points, step_within,
 )
 from core.checkpoints import Checkpoint
 from core.sampler import chain_timesteps, plan_steps, reverse_step
@@ -73,11 +72,9 @@ def anatomy_figure(parts: dict, kind: str, reference: np.ndarray | None):
                  parts["eps"] - parts["eps_hat"], parts["x0_hat"], parts["x_s"]]
         cells = [[_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(parts["x0"]))]
         return figures.noised_grid_figure(cells, [""] * len(cells), IMAGE_COLUMNS, kind="images", cell_px=120)
-    x0 = parts["x0"].numpy()
-    hues = (np.arctan2(x0[:, 1], x0[:, 0]) + math.pi) / (2 * math.pi)
     cells = [[parts[k].numpy() for k in ("x0", "x_t", "x0_hat", "x_s")]]
-    return figures.noised_grid_figure(cells, [""], POINT_COLUMNS, kind="points", cell_px=260, point_hues=hues,
-                                      reference=reference)
+    return figures.noised_grid_figure(cells, [""], POINT_COLUMNS, kind="points", cell_px=260,
+                                      point_hues=figures.angle_hues(cells[0][0]), reference=reference)
 
 
 def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, parts: dict, t: int) -> str:
@@ -122,8 +119,7 @@ def show_step(path, t, sampler, eta, steps, spacing, seed, ideal, trained):
 
 def t_value(path, current=None) -> int:
     """The t to show for the checkpoint at ``path``: ``current`` when it lies in 1..T, else T/2."""
-    T = checkpoint_steps(path)
-    return current if isinstance(current, (int, float)) and 1 <= current <= T else max(1, round(DEFAULT_SHARE * T))
+    return step_within(checkpoint_steps(path), current, DEFAULT_SHARE)
 
 
 def t_slider(path, current=None) -> gr.Slider:
@@ -149,7 +145,7 @@ def build(controls: ReverseControls) -> None:
         plot = gr.Plot(label="One reverse step, taken apart", elem_id="reverse-anatomy-plot", visible=False)
         stats = gr.Markdown()
     c.checkpoint.change(t_slider, [c.checkpoint, t], t, show_progress="hidden", queue=False)
-    for trigger in (show_btn.click, t.input, t.release):
+    for trigger in (show_btn.click, t.release):  # not on every tick of a drag: the release follows it
         show_when(trigger, plot)
     gr.on([show_btn.click, t.input, t.release], show_step,
           [c.checkpoint, t, c.sampler, c.eta, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats],

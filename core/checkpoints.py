@@ -1,7 +1,9 @@
 """Checkpoints: a directory with the weights in safetensors and everything else in JSON.
 
     <dir>/model.safetensors   the sampling weights (the EMA copy when training used EMA)
-    <dir>/config.json         format version, model kind + config, schedule, data, training, metrics
+    <dir>/config.json         format version, model kind + config + what it predicts (ε, x_0 or v; see
+                              `core.prediction`; absent in older checkpoints: ε), schedule, data,
+                              training, metrics
     <dir>/data.safetensors    2D models trained on given points (`DataInfo.given_as_points`) only: those
                               points (at most MAX_STORED_POINTS, model coordinates), so that the
                               checkpoint alone can show its data and measure samples against it
@@ -9,7 +11,8 @@
 Nothing is ever unpickled. `save_checkpoint` writes into a temporary sibling directory and
 renames it into place, so a reader never sees a half-written checkpoint and a crash never
 leaves one behind. `load_checkpoint` rebuilds model and schedule from the JSON and refuses a
-missing file, an unknown format version or tensors whose names/shapes do not match.
+missing file, an unknown format version or tensors whose names/shapes do not match. A model that
+predicts x_0 or v is stored as its network and loaded as its ε view, the model the samplers call.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from torch import nn
 
 from core.data import DataInfo, data_sampler
 from core.mlp import MLPConfig, MLPDenoiser
+from core.prediction import as_eps_model, check_prediction, unwrap
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.unet import UNet, UNetConfig
 
@@ -50,7 +54,7 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: a ready model (eval mode), its schedule and the full JSON config."""
+    """A loaded checkpoint: a ready ε-predictor (eval mode), its schedule and the full JSON config."""
 
     path: Path
     model: nn.Module
@@ -69,16 +73,23 @@ class Checkpoint:
 
 
 def model_spec(model: nn.Module) -> dict[str, Any]:
-    """{"kind", "config"} describing ``model`` so that `build_model` can rebuild it."""
-    if isinstance(model, MLPDenoiser):
-        return {"kind": "mlp", "config": asdict(model.config)}
-    if isinstance(model, UNet):
-        return {"kind": "unet", "config": asdict(model.config)}
-    raise ValueError(f"cannot checkpoint a model of type {type(model).__name__}; expected MLPDenoiser or UNet")
+    """{"kind", "config", "prediction"} describing ``model`` (a network, or the ε view of one that predicts x_0
+    or v) so that `build_model` can rebuild its network."""
+    net, prediction = unwrap(model)
+    if isinstance(net, MLPDenoiser):
+        return {"kind": "mlp", "config": asdict(net.config), "prediction": prediction}
+    if isinstance(net, UNet):
+        return {"kind": "unet", "config": asdict(net.config), "prediction": prediction}
+    raise ValueError(f"cannot checkpoint a model of type {type(net).__name__}; expected MLPDenoiser or UNet")
+
+
+def model_prediction(config: dict[str, Any]) -> str:
+    """What a checkpoint's network predicts: "eps", "x0" or "v" (checkpoints from before the choice: "eps")."""
+    return config["model"].get("prediction", "eps")
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
-    """Inverse of `model_spec` (fresh weights)."""
+    """Inverse of `model_spec`: the network (fresh weights)."""
     kind, config = spec.get("kind"), spec.get("config", {})
     if kind == "mlp":
         return MLPDenoiser(MLPConfig(**config))
@@ -118,7 +129,7 @@ def save_checkpoint(
         "metrics": metrics or {},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    weights = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in unwrap(model)[0].state_dict().items()}
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
@@ -193,6 +204,7 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
     try:
         model = build_model(config["model"])
         schedule = schedule_from_config(config["schedule"])
+        prediction = check_prediction(model_prediction(config))
         raw = config["data"]
         data = DataInfo(
             name=raw["name"], kind=raw["kind"], shape=tuple(raw["shape"]),
@@ -218,8 +230,8 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
             )
     model.load_state_dict(state)
     points = _load_points(directory) if data.kind == "2d" else None
-    return Checkpoint(path=directory, model=model.to(device).eval(), schedule=schedule, data=data, config=config,
-                      points=points)
+    return Checkpoint(path=directory, model=as_eps_model(model, schedule, prediction).to(device).eval(),
+                      schedule=schedule, data=data, config=config, points=points)
 
 
 def model_name(config: dict[str, Any]) -> str:

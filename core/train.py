@@ -6,6 +6,9 @@
 Defaults depend on the data: 2D toys get the MLP denoiser and a run of a few thousand steps
 that reaches a sliced-Wasserstein ratio ≤ 1.5 on the swiss roll; images get the `small` U-Net.
 
+`--prediction x0|v` trains the network to predict the clean data or v = √ᾱ·ε − √(1 − ᾱ)·x_0 instead
+of the noise (`core.prediction`); samplers and checkpoints see its ε view either way.
+
 `--init-from CKPT` continues training from a checkpoint's (EMA) weights with its model and
 schedule and a fresh optimiser (new warm-up and cosine decay); the saved training record keeps
 the earlier runs (`previous_runs`) so that a model card can list every command that made it.
@@ -28,6 +31,7 @@ from core.datasets import DEFAULT_TOY_POINTS, data_kind, load_training_data
 from core.image_data import IMAGE_DATASETS
 from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
+from core.prediction import PREDICTIONS, unwrap
 from core.sampler import initial_noise, sample
 from core.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from core.trainer import TrainConfig, Trainer, TrainingDiverged, device_name
@@ -59,6 +63,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--ema-decay", type=float, help="EMA decay, 0 disables (default: 0.995 for 2D, 0.999 for images)")
     p.add_argument("--min-snr", type=float, metavar="GAMMA",
                    help="Min-SNR-γ loss weighting min(SNR_t, γ)/SNR_t; 0: plain L_simple (default: 0 for 2D, 5 for images)")
+    p.add_argument("--prediction", choices=PREDICTIONS,
+                   help="what the network learns to predict: eps (the noise; default), x0 (the clean data) or "
+                        "v = √ᾱ·ε − √(1−ᾱ)·x0")
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
@@ -84,10 +91,11 @@ def new_model(preset: str, shape: tuple[int, ...]) -> torch.nn.Module:
 
 def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[torch.nn.Module, NoiseSchedule, str, list[dict]]:
     """(model with the checkpoint's weights, its schedule, its preset name, the runs that made it)."""
-    given = [flag for flag, value in (("--model", args.model), ("--schedule", args.schedule), ("--T", args.T),
-                                      ("--param", args.param)) if value]
+    given = [flag for flag, value in (("--model", args.model), ("--prediction", args.prediction),
+                                      ("--schedule", args.schedule), ("--T", args.T), ("--param", args.param)) if value]
     if given:
-        raise ValueError(f"--init-from takes the model and schedule from the checkpoint; drop {', '.join(given)}")
+        raise ValueError(f"--init-from takes the model (and what it predicts) and the schedule from the checkpoint; "
+                         f"drop {', '.join(given)}")
     ckpt = load_checkpoint(args.init_from)
     if tuple(ckpt.data.shape) != tuple(shape):
         raise ValueError(f"{args.init_from} was trained on data of shape {tuple(ckpt.data.shape)}, "
@@ -122,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             lr=defaults["lr"] if args.lr is None else args.lr,
             ema_decay=defaults["ema_decay"] if args.ema_decay is None else args.ema_decay,
             min_snr_gamma=defaults["min_snr"] if args.min_snr is None else args.min_snr,
+            prediction=unwrap(model)[1] if args.init_from is not None else args.prediction or "eps",
             seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data == "cifar10",
             max_seconds=args.max_seconds, log_every=10, compile=args.compile,
         )

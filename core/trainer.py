@@ -9,6 +9,9 @@ clipping, and an exponential moving average (EMA) of the weights, θ_ema ← d·
 with the warm-up d_k = min(d, (1 + k)/(10 + k)) so that a short run's EMA is not dominated by
 the random initial weights. Samples (previews, checkpoints) come from the EMA weights.
 
+The network may be trained to predict x_0 or v instead of ε (``TrainConfig.prediction``, `core.prediction`):
+the loss is then the mean squared error of that target, and samples come from its ε view.
+
 All randomness (batches, t, ε, preview noise) comes from explicit generators seeded from
 ``TrainConfig.seed``: the same seed gives the same run on the same device. A non-finite loss or
 gradient stops the run with `TrainingDiverged`, and no update from that step on is applied, so the
@@ -39,6 +42,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from core.prediction import Prediction, as_eps_model, check_prediction, error_to_eps, training_target, unwrap
 from core.sampler import METHODS, SPACINGS, Method, Spacing, sample
 from core.schedules import NoiseSchedule
 
@@ -88,6 +92,7 @@ class TrainConfig:
     max_seconds: float | None = None  # stop after this much training time (server-side caps)
     compile: bool = False  # torch.compile the model for training (pays off on GPU for long runs; off on CPU)
     min_snr_gamma: float = 0.0  # > 0: Min-SNR-γ loss weights min(SNR_t, γ)/SNR_t (Hang et al. 2023); 0: L_simple
+    prediction: Prediction = "eps"  # what the network learns to predict: "eps", "x0" or "v" (core.prediction)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "preview_n", "preview_steps"):
@@ -105,6 +110,7 @@ class TrainConfig:
         if self.preview_method not in METHODS or self.preview_spacing not in SPACINGS:
             raise ValueError(f"preview_method must be one of {METHODS} and preview_spacing one of {SPACINGS}, "
                              f"got {self.preview_method!r} and {self.preview_spacing!r}")
+        check_prediction(self.prediction)
         if self.amp not in ("auto", "off", "bf16"):
             raise ValueError(f"amp must be auto, off or bf16, got {self.amp!r}")
 
@@ -121,23 +127,26 @@ class TrainEvent:
     elapsed: float  # seconds of training so far
     samples_per_s: float  # examples per second over the run so far
     losses: list[float] = field(default_factory=list)  # loss of every step since the previous event
-    bucket_loss: list[float] = field(default_factory=list)  # running mean loss per t bucket (NaN: no data yet)
+    bucket_loss: list[float] = field(default_factory=list)  # running mean ‖ε − ε̂‖² per t bucket (NaN: no data yet)
     preview: torch.Tensor | None = None  # (preview_n, ...) EMA samples on the CPU, for "preview"
     reason: str = ""  # for "end": "finished", "stopped" or "time limit"
 
 
-def loss_weights(schedule: NoiseSchedule, min_snr_gamma: float) -> torch.Tensor:
-    """Per-timestep weights w_t (index t = 0..T) of the ε-prediction loss.
+def loss_weights(schedule: NoiseSchedule, min_snr_gamma: float, prediction: Prediction = "eps") -> torch.Tensor:
+    """Per-timestep weights w_t (index t = 0..T) of the squared error of the ``prediction`` target.
 
-    γ = 0: w_t = 1, Ho et al.'s L_simple. γ > 0: Min-SNR-γ (Hang et al. 2023), w_t = min(SNR_t, γ) / SNR_t.
-    In x_0 terms the ε-loss is SNR_t · ‖x_0 − x̂_0‖², so this caps the weight of the nearly clean
-    timesteps (SNR_t > γ), whose easy denoising otherwise dominates the gradient, and leaves the
-    noisy ones, which decide the global shape of a sample, at weight 1.
+    γ = 0: w_t = 1, the plain mean squared error (for ε, Ho et al.'s L_simple). γ > 0: Min-SNR-γ (Hang et
+    al. 2023), which weights the ε error by min(SNR_t, γ) / SNR_t whatever the target: the target's error
+    is c_t times smaller (`core.prediction.error_to_eps`), so w_t = c_t·min(SNR_t, γ)/SNR_t, i.e.
+    min(SNR_t, γ) for x_0 and min(SNR_t, γ)/(SNR_t + 1) for v. In x_0 terms the ε-loss is
+    SNR_t · ‖x_0 − x̂_0‖², so this caps the weight of the nearly clean timesteps (SNR_t > γ), whose easy
+    denoising otherwise dominates the gradient, and leaves the noisy ones, which decide the global shape
+    of a sample, at weight 1.
     """
     if min_snr_gamma <= 0:
         return torch.ones_like(schedule.alpha_bars)
     snr = schedule.snr  # index 0 is +inf: its weight is 0 (t = 0 is never trained)
-    return torch.clamp(snr, max=min_snr_gamma) / snr
+    return error_to_eps(schedule, prediction) * torch.clamp(snr, max=min_snr_gamma) / snr
 
 
 def loss_name(min_snr_gamma: float) -> str:
@@ -180,22 +189,32 @@ def cpu_model() -> str:
 
 
 class Trainer:
-    """Trains ``model`` to predict ε on ``data`` (a tensor (N, ...) already in model coordinates)."""
+    """Trains ``model`` to predict ``config.prediction`` (ε unless told) on ``data`` (a tensor (N, ...) already in
+    model coordinates). ``model`` may be a loaded checkpoint's x_0 or v model (`core.prediction.EpsilonView`):
+    its network is trained, on its own target, which the config must name."""
 
     def __init__(self, model: nn.Module, schedule: NoiseSchedule, data: torch.Tensor, config: TrainConfig) -> None:
         if data.dim() < 2 or len(data) == 0:
             raise ValueError(f"training data must be a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
         if not torch.isfinite(data).all():
             raise ValueError("training data contains NaN or infinite values")
+        net, predicts = unwrap(model)
+        if net is not model and predicts != config.prediction:
+            raise ValueError(f"the model predicts {predicts}, but the run was asked to train it on "
+                             f"{config.prediction}: set the prediction to {predicts}")
         self.config = config
         self.schedule = schedule
         self.device = resolve_device(config.device)
-        self.model = model.to(self.device)
+        self.model = net.to(self.device)
         self.ema_model = copy.deepcopy(self.model).eval().requires_grad_(False) if config.ema_decay > 0 else None
+        self._eps_view = as_eps_model(self.ema_model if self.ema_model is not None else self.model, schedule,
+                                      config.prediction).to(self.device)
         self.data = data.to(self.device, torch.float32)
         self.sqrt_ab = schedule.alpha_bars.sqrt().to(self.device, torch.float32)  # (T+1,)
         self.sqrt_1m_ab = (1.0 - schedule.alpha_bars).sqrt().to(self.device, torch.float32)  # (T+1,)
-        self.loss_weight = loss_weights(schedule, config.min_snr_gamma).to(self.device, torch.float32)  # (T+1,)
+        self.loss_weight = loss_weights(schedule, config.min_snr_gamma, config.prediction).to(
+            self.device, torch.float32)  # (T+1,)
+        self.error_to_eps = error_to_eps(schedule, config.prediction).to(self.device, torch.float32)  # (T+1,)
         self._forward = torch.compile(self.model) if config.compile else self.model
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
@@ -213,8 +232,9 @@ class Trainer:
 
     @property
     def sampling_model(self) -> nn.Module:
-        """The weights to sample from: the EMA copy when EMA is on."""
-        return self.ema_model if self.ema_model is not None else self.model
+        """The ε-predictor to sample from (and to save): the EMA copy when EMA is on, seen through its
+        `core.prediction.EpsilonView` when it predicts x_0 or v."""
+        return self._eps_view
 
     def stop(self) -> None:
         """Ask the loop to end after the current step (safe from any thread)."""
@@ -229,7 +249,8 @@ class Trainer:
         return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
     def bucket_loss(self) -> list[float]:
-        """Mean loss per range of t (LOSS_BUCKETS equal ranges over 1..T); NaN where nothing was seen."""
+        """Mean unweighted ‖ε − ε̂‖² per range of t (LOSS_BUCKETS equal ranges over 1..T), in ε units for every
+        target, so runs on different targets compare; NaN where nothing was seen."""
         return (self._bucket_sum / self._bucket_count).cpu().tolist()
 
     def _batch(self) -> torch.Tensor:
@@ -249,10 +270,12 @@ class Trainer:
         t = torch.randint(1, self.schedule.T + 1, (b,), generator=self.generator, device=self.device)  # (B,)
         noise = torch.randn(x0.shape, generator=self.generator, device=self.device)
         shape = (b,) + (1,) * (x0.dim() - 1)
-        x_t = self.sqrt_ab[t].view(shape) * x0 + self.sqrt_1m_ab[t].view(shape) * noise
+        sqrt_ab, sqrt_1m_ab = self.sqrt_ab[t].view(shape), self.sqrt_1m_ab[t].view(shape)  # (B, 1, ...)
+        x_t = sqrt_ab * x0 + sqrt_1m_ab * noise
         with self._autocast:
-            eps_pred = self._forward(x_t, t)
-        per_example = (eps_pred.float() - noise).pow(2).flatten(1).mean(dim=1)  # (B,)
+            predicted = self._forward(x_t, t)
+        target = training_target(self.config.prediction, x0, noise, sqrt_ab, sqrt_1m_ab)
+        per_example = (predicted.float() - target).pow(2).flatten(1).mean(dim=1)  # (B,)
         loss = (self.loss_weight[t] * per_example).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -265,7 +288,7 @@ class Trainer:
             group["lr"] = self.learning_rate(self.step)
         self.optimizer.step()
         self._update_ema()
-        self._record_buckets(t, per_example.detach())
+        self._record_buckets(t, self.error_to_eps[t] * per_example.detach())
         self.step += 1
         return torch.where(self._healthy > 0, loss.detach(), torch.nan)
 
@@ -317,7 +340,7 @@ class Trainer:
         generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 1 if seed is None else seed)
         x_T = torch.randn((n,) + tuple(self.data.shape[1:]), generator=generator, device=self.device)
         model = self.sampling_model
-        was_training = model.training
+        was_training = unwrap(model)[0].training  # the network's mode (an EpsilonView has no mode of its own)
         model.eval()
         x0 = sample(model, self.schedule, x_T, **self.preview_chain(full_chain), clip_x0=self.config.clip_x0,
                     generator=generator)

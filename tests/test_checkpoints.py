@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from core.checkpoints import MAX_STORED_POINTS, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
 from core.data import DataInfo, draw_from, make_toy2d
 from core.mlp import MLPConfig, MLPDenoiser
+from core.prediction import EpsilonView, as_eps_model
 from core.sampler import initial_noise, sample
 from core.schedules import make_schedule
 from core.unet import UNet, unet_config
@@ -103,6 +104,27 @@ def test_load_errors(tmp_path) -> None:
 
     (path / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(path)
+
+
+def test_a_v_model_is_stored_as_its_network_and_loaded_as_its_eps_view(tmp_path) -> None:
+    torch.manual_seed(0)
+    schedule = make_schedule("cosine", 50)
+    view = as_eps_model(MLPDenoiser(MLPConfig(hidden=32, depth=1, emb_dim=16)), schedule, "v").eval()
+    path = save_checkpoint(tmp_path / "v", view, schedule, POINTS)
+    config = json.loads((path / "config.json").read_text())
+    assert config["model"]["prediction"] == "v" and config["model"]["kind"] == "mlp"
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded.model, EpsilonView) and loaded.model.prediction == "v"
+    x, t = torch.randn(8, 2), torch.arange(1, 9) * 6
+    assert torch.equal(loaded.model(x, t), view(x, t))
+
+    del config["model"]["prediction"]  # a checkpoint from before the choice predicts ε
+    (path / "config.json").write_text(json.dumps(config))
+    assert isinstance(load_checkpoint(path).model, MLPDenoiser)
+    config["model"]["prediction"] = "score"
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="unknown prediction target 'score'"):
         load_checkpoint(path)
 
 

@@ -146,7 +146,12 @@ def test_init_from_continues_a_checkpoint(tmp_path) -> None:
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
     fresh = tmp_path / "fresh"
     r = run("core.train", "--data", "moons", "--T", "100", "--steps", "1", "--lr", "1e-12", "--out", str(fresh),
-            "--quiet", "--no-eval")
+            "--quiet", "--no-eval", "--prediction", "v")
+    assert json.loads((fresh / "config.json").read_text())["model"]["prediction"] == "v"
+    r = run("core.train", "--data", "moons", "--init-from", str(fresh), "--steps", "1", "--out", str(tmp_path / "v2"),
+            "--quiet", "--no-eval")  # a v model goes on learning v
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "v2" / "config.json").read_text())["training"]["prediction"] == "v"
     assert not torch.allclose(load_file(str(fresh / "model.safetensors"))["blocks.0.linear.weight"], before["blocks.0.linear.weight"])
 
 
@@ -201,6 +206,8 @@ def test_model_card_commands_reproduce_the_loss_weighting(monkeypatch) -> None:
         (("core.train", "--data", "moons"), "required: --out"),
         (("core.train", "--data", "moons", "--out", "X", "--init-from", "/nonexistent"), "no checkpoint directory"),
         (("core.train", "--data", "moons", "--out", "X", "--init-from", "/nonexistent", "--T", "50"), "drop --T"),
+        (("core.train", "--data", "moons", "--out", "X", "--init-from", "/x", "--prediction", "v"), "drop --prediction"),
+        (("core.train", "--data", "moons", "--out", "X", "--prediction", "score"), "invalid choice: 'score'"),
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.npy"), "no checkpoint directory"),
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.txt"), "must end in .npy or .png"),
         (("core.evaluate", "--ckpt", "/nonexistent"), "no checkpoint directory"),

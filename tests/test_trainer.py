@@ -11,6 +11,7 @@ import torch
 from core.data import make_toy2d
 from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
+from core.prediction import EpsilonView, unwrap
 from core.sampler import initial_noise, log_snr_timesteps, sample, timesteps
 from core.schedules import make_schedule
 from core.trainer import (
@@ -276,3 +277,47 @@ def test_device_name_says_which_cpu_and_how_many_threads() -> None:
     assert name.startswith("CPU (") and name.endswith(f"{torch.get_num_threads()} threads)"), name
     if cpu_model():
         assert cpu_model() in name
+
+
+@pytest.mark.parametrize("prediction", ["x0", "v"])
+def test_x0_and_v_runs_learn_and_sample_through_their_eps_view(prediction: str) -> None:
+    trainer = make_trainer(steps=600, lr=3e-3, prediction=prediction)
+    before = sw_ratio(trainer)
+    losses = [loss for ev in trainer.run() for loss in ev.losses]
+    assert sum(losses[-50:]) < 0.85 * sum(losses[:50])  # x_0 and v errors keep the data's spread at large t
+    assert isinstance(trainer.sampling_model, EpsilonView) and trainer.sampling_model.net is trainer.ema_model
+    after = sw_ratio(trainer)
+    assert after < 0.5 * before and after < 5, (before, after)
+
+
+class Zero(torch.nn.Module):
+    """Predicts 0 whatever it is given (a parameter, so that the optimiser has something to hold)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x_t) + 0 * self.unused
+
+
+def test_the_error_by_t_is_in_eps_units_for_every_target() -> None:
+    """x̂_0 = 0 on data x_0 = (1, 1): the x_0 error is 1 at every t, the ε error SNR_t (‖ε − ε̂‖² = SNR_t·‖x_0 − x̂_0‖²)."""
+    schedule = make_schedule("linear", 100)
+    config = TrainConfig(steps=5, batch_size=512, log_every=5, prediction="x0", ema_decay=0.0)
+    trainer = Trainer(Zero(), schedule, torch.ones(10, 2), config)
+    losses = [loss for ev in trainer.run() for loss in ev.losses]
+    assert losses == pytest.approx([1.0] * 5)
+    snr = schedule.snr
+    for (first, last), value in zip(loss_bucket_ranges(100), trainer.bucket_loss()):
+        assert float(snr[last]) * (1 - 1e-5) <= value <= float(snr[first]) * (1 + 1e-5)
+
+
+def test_a_loaded_view_trains_its_network_on_its_own_target_only() -> None:
+    schedule = make_schedule("linear", 100)
+    view = EpsilonView(MLPDenoiser(SMALL), schedule, "v")
+    data = make_toy2d("moons", 500, seed=0)
+    with pytest.raises(ValueError, match="the model predicts v.*set the prediction to v"):
+        Trainer(view, schedule, data, TrainConfig(steps=2))
+    trainer = Trainer(view, schedule, data, TrainConfig(steps=2, prediction="v"))
+    assert trainer.model is view.net and unwrap(trainer.sampling_model)[1] == "v"

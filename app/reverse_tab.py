@@ -50,6 +50,7 @@ from core.classifier import load_classifier, shipped_classifiers
 from core.ideal import IdealDenoiser
 from core.inpaint import iter_inpaint
 from core.metrics import copy_fraction, return_ratio, sliced_wasserstein_ratio
+from core.prediction import PREDICTION_SYMBOLS
 from core.sampler import (
     SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample, number_of_steps,
 )
@@ -174,11 +175,12 @@ def describe(path: str | None, trained: Any) -> str:
     except CheckpointError as err:
         return f"⚠ {err}"
     data, schedule = config.get("data", {}), config.get("schedule", {})
-    model = config.get("model", {}).get("kind", "?")
+    model = config.get("model", {})
+    predicts = model.get("prediction", "eps")
     parts = [
         f"**{html.escape(Path(path).name)}** — data: {data.get('name', '?')} ({data.get('kind', '?')})",
         f"schedule: {schedule.get('name', '?')}, T = {schedule.get('T', '?')}",
-        f"model: {model}",
+        f"model: {model.get('kind', '?')}, predicts {PREDICTION_SYMBOLS.get(predicts, html.escape(str(predicts)))}",
     ]
     history = training_history(config)
     steps = sum(int(run.get("steps_done") or 0) for run in history)

@@ -58,13 +58,14 @@ from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
 from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, read_samples
 from core.checkpoints import (
-    CheckpointError, load_checkpoint, model_name, read_config, save_checkpoint, training_history,
+    CheckpointError, load_checkpoint, model_name, model_prediction, read_config, save_checkpoint, training_history,
 )
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import DEFAULT_TOY_POINTS, load_training_data
 from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,
 )
+from core.prediction import PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS, Prediction
 from core.sampler import describe_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
@@ -95,7 +96,8 @@ ERROR_BY_T_NOTE = (
     "Training draws t at random, so the loss curve above mixes every noise level. At small t the noise is a "
     "small part of x_t and hard to tell from the data's own detail, so ε̂ is often wrong; at large t, x_t is "
     "almost ε itself and ε̂ is nearly right. This is why the loss levels off well above 0, and why Min-SNR "
-    "weighting (image runs) lowers the weight of the small-t steps."
+    "weighting (image runs) lowers the weight of the small-t steps. The error is in ε units whatever the network "
+    "predicts (an x₀ error counts SNR_t times, a v error ᾱ_t times), so runs on different targets compare."
 )
 WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
@@ -116,6 +118,9 @@ SELECT_BRUSH_JS = """(name) => {
 }""".replace("OWN_POINTS", json.dumps(OWN_POINTS))
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
+PREDICTION_CHOICES = [(PREDICTION_LABELS[p], p) for p in PREDICTIONS]
+PREDICTION_INFO = ("the same network, another regression target; the samplers use the ε it implies. Plain squared "
+                   "error weights the noise levels differently for each (see the README)")
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
 # Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)
 DEFAULTS_2D = TRAIN_DEFAULTS["2d"]
@@ -223,6 +228,7 @@ class Plan:
     previous_runs: list[dict] | None = None  # the runs that made init_from, oldest first
     own: OwnPoints | None = None  # the points to learn when data is OWN_POINTS
     n_points: int = DEFAULT_TOY_POINTS  # the size of a 2D toy's training set
+    prediction: Prediction = "eps"  # what the network learns to predict (core.prediction)
 
     @property
     def min_snr_gamma(self) -> float:
@@ -246,7 +252,7 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
     return Path(start_from), config
 
 
-def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points, trained, own,
+def make_plan(data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained, own,
               param_values) -> Plan:
     """Check every input (gr.Error with a plain message) and apply the server caps."""
     if not data:
@@ -270,6 +276,11 @@ def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed,
             raise gr.Error(f"The checkpoint to start from has an invalid schedule: {err}") from None
         model = model_name(config)
         previous_runs = training_history(config)
+        kept = model_prediction(config)
+        if prediction != kept:
+            notes.append(f"Continuing {init_from.name}: its network predicts {PREDICTION_SYMBOLS.get(kept, kept)}, "
+                         "and goes on learning that.")
+        prediction = kept
         if (schedule_name, int(T or 0)) != (schedule.name, schedule.T):
             notes.append(f"Continuing {init_from.name}: its noise schedule ({schedule.name}, T = {schedule.T}) "
                          "is used, not the one chosen here.")
@@ -279,6 +290,8 @@ def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed,
             raise gr.Error(f"Unknown model {model!r}; choose one from the list.")
         if (kind == "2d") != (model == "mlp"):
             raise gr.Error("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
+        if prediction not in PREDICTIONS:
+            raise gr.Error(f"Unknown prediction target {prediction!r}; choose ε, x₀ or v.")
     steps = controls.whole_number(steps, "Training steps", 1)
     cap = runs.max_train_steps()
     if steps > cap:
@@ -298,7 +311,7 @@ def make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed,
         else DEFAULT_TOY_POINTS
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
-                own if data == OWN_POINTS else None, n_points)
+                own if data == OWN_POINTS else None, n_points, prediction)
 
 
 # ----- status and figures --------------------------------------------------------------------------
@@ -355,11 +368,13 @@ def smooth(losses: np.ndarray) -> np.ndarray:
         return np.exp((sums[hi] - sums[lo]) / (counts[hi] - counts[lo]))  # NaN where a window has no finite loss
 
 
-def loss_label(min_snr_gamma: float) -> str:
-    """The loss axis title: plain L_simple, or Min-SNR-γ weighted, w_t = min(SNR_t, γ)/SNR_t (short: it must fit)."""
+def loss_label(min_snr_gamma: float, prediction: Prediction = "eps") -> str:
+    """The loss axis title: the squared error of the target, plain or Min-SNR-γ weighted (short: it must fit)."""
+    y = PREDICTION_SYMBOLS[prediction]
+    error = f"‖{y} − {y}̂‖²" if prediction != "x0" else "‖x₀ − x̂₀‖²"
     if min_snr_gamma > 0:
-        return f"{loss_name(min_snr_gamma)} weighted ‖ε − ε̂‖²"
-    return "loss ‖ε − ε̂‖² (mean)"
+        return f"{loss_name(min_snr_gamma)} weighted {error}"
+    return f"loss {error} (mean)"
 
 
 def loss_ticks(losses: np.ndarray) -> list[float]:
@@ -403,8 +418,9 @@ def error_by_t_figure(bucket_loss: list[float], T: int):
     return figures.fast_figure(data, layout)
 
 
-def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
-    """Training loss per step, raw (light) and smoothed, on a log y axis; the axis names the loss weighting."""
+def loss_figure(losses: list[float], min_snr_gamma: float = 0.0, prediction: Prediction = "eps"):
+    """Training loss per step, raw (light) and smoothed, on a log y axis; the axis names the target and the loss
+    weighting."""
     values = np.asarray(losses, dtype=np.float64)
     steps = np.arange(1, len(values) + 1)
     data = []
@@ -422,7 +438,7 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0):
         320,
         legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
-        yaxis=log_loss_axis(values, loss_label(min_snr_gamma)),
+        yaxis=log_loss_axis(values, loss_label(min_snr_gamma, prediction)),
     )
     if not len(values):  # before a run: say what will be drawn here
         layout["annotations"] = [dict(text="the loss of each step is drawn here once a run starts", xref="paper",
@@ -541,7 +557,7 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
         device="auto", preview_every=every, preview_n=n, preview_method=method,
         preview_steps=min(PREVIEW_STEPS[plan.kind], plan.schedule.T), preview_spacing=spacing,
         log_every=10, clip_x0=info.clip_x0, hflip=plan.data == "cifar10", max_seconds=plan.max_seconds,
-        warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma,
+        warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction,
     )
 
 
@@ -643,11 +659,11 @@ def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
     return paths
 
 
-def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points,
-                trained, own, *param_values):
+def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed,
+                n_points, trained, own, *param_values):
     """Start, part 1 (not queued behind training): check inputs, reserve this session's slot."""
-    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points, trained, own,
-                     param_values)
+    plan = make_plan(data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained,
+                     own, param_values)
     key = runs.session_key(request)
     try:
         runs.REGISTRY.reserve(key)
@@ -657,11 +673,11 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, start_from, 
                        notes=plan.notes)
 
 
-def train_run(request: gr.Request, data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points,
-              trained, own, *param_values):
+def train_run(request: gr.Request, data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed,
+              n_points, trained, own, *param_values):
     """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths)."""
-    plan = make_plan(data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points, trained, own,
-                     param_values)
+    plan = make_plan(data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained,
+                     own, param_values)
     key = runs.session_key(request)
     try:
         run = runs.REGISTRY.claim(key)
@@ -671,10 +687,10 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
         runs.REGISTRY.finish(run)
         yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
-    gamma = plan.min_snr_gamma
+    loss_kind = dict(min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction)  # named on the loss axis
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
-            loss_figure([], min_snr_gamma=gamma), \
+            loss_figure([], **loss_kind), \
             gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points, plan.seed),
                     label=DATA_LABELS[plan.kind]), \
             error_by_t_figure(NOTHING_SEEN, plan.schedule.T), gr.skip()  # clears the last run's
@@ -742,14 +758,14 @@ def train_run(request: gr.Request, data, schedule_name, T, model, start_from, st
                 break
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
                 text, fraction = _progress_text(last, plan, device)
-                yield (status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses, min_snr_gamma=gamma),
+                yield (status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses, **loss_kind),
                        preview_update, error_by_t_figure(last.bucket_loss, plan.schedule.T), gr.skip())
         tone = {"diverged": "error", "error": "error", "finished": "ok"}.get(run.reason, "warn")
         if tone == "error":
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))
         fraction = (last.step / max(1, last.total_steps)) if last else 0.0
         final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
-        final_loss, with_run = loss_figure(losses, min_snr_gamma=gamma), _with_checkpoint(trained, run.checkpoint)
+        final_loss, with_run = loss_figure(losses, **loss_kind), _with_checkpoint(trained, run.checkpoint)
         final_error = error_by_t_figure(last.bucket_loss, plan.schedule.T) if last else gr.skip()
         yield final_status, final_loss, preview_update, final_error, with_run
         if run.previewed.wait(STOP_WAIT_SECONDS) and run.preview_replaced.is_set():
@@ -800,18 +816,19 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
     session's own points, which become the checkpoint's when there are none (the drawing box was cleared). A toy
     set of another size than the usual (e.g. 20 points) also sets the seed it was drawn with, so that the run
     continues on that very set.
-    Outputs: info, data, training points, seed, schedule, T, model, lr, own points, preview."""
+    Outputs: info, data, training points, seed, schedule, T, model, prediction, lr, own points, preview."""
     locked = dict(interactive=False)
     if not start_from or not allowed(start_from, trained):
         unlocked = gr.update(interactive=True)
-        return "", gr.skip(), gr.skip(), gr.skip(), unlocked, unlocked, unlocked, gr.skip(), gr.skip(), gr.skip()
+        return ("", gr.skip(), gr.skip(), gr.skip(), unlocked, unlocked, unlocked, unlocked, gr.skip(), gr.skip(),
+                gr.skip())
     try:
         config = read_config(start_from)
         data, schedule, training = config["data"]["name"], config["schedule"], config.get("training", {})
-        model = model_name(config)
+        model, prediction = model_name(config), model_prediction(config)
         checkpoint = CACHE.get(Path(start_from)) if config["data"].get("kind") == "2d" else None
     except (CheckpointError, KeyError, TypeError):
-        return ("This checkpoint cannot be read.", *[gr.skip()] * 9)
+        return ("This checkpoint cannot be read.", *[gr.skip()] * 10)
     known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))
     lr = training.get("lr")
     info = (f"{describe(start_from, trained)}\n\nTraining continues from these weights with the same model and "
@@ -843,6 +860,7 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
         gr.update(value=schedule["name"], **locked),
         gr.update(value=int(schedule["T"]), **locked),
         gr.update(value=model, **locked) if model in {v for _, v in MODEL_CHOICES} else gr.update(**locked),
+        gr.update(value=prediction, **locked) if prediction in PREDICTIONS else gr.update(**locked),
         CONTINUE_LR_FACTOR * float(lr) if isinstance(lr, (int, float)) else gr.skip(),
         restored,
         preview,
@@ -864,7 +882,8 @@ def build(own: gr.State) -> gr.State:
     choices, missing_note = data_choices()
     device = device_name(resolve_device("auto"))
     gr.Markdown(
-        "Train a small ε-prediction network (Algorithm 1 of Ho et al. 2020) and watch the loss fall. "
+        "Train a small denoising network (Algorithm 1 of Ho et al. 2020: it predicts the noise ε, or here also x₀ "
+        "or v) and watch the loss fall. "
         f"Runs here: **{device}**. Each run is saved for this browser session and appears in the "
         "**Reverse** tab; Stop keeps the model trained so far. "
         f"This server caps a run at {runs.max_train_steps():,} steps and {_fmt_seconds(runs.max_train_seconds())}."
@@ -892,6 +911,8 @@ def build(own: gr.State) -> gr.State:
             T = controls.t_input()
             params = controls.param_inputs(("linear",), open_=False)
             model = gr.Dropdown(choices=MODEL_CHOICES, value="mlp", label="Model")
+            prediction = gr.Radio(choices=PREDICTION_CHOICES, value="eps", label="The network predicts",
+                                  info=PREDICTION_INFO, elem_id="train-prediction")
             start_from = gr.Dropdown(choices=start_choices([]), value=NEW_MODEL, label="Start from",
                                      elem_classes="name-dropdown")
             start_info = gr.Markdown()
@@ -936,11 +957,11 @@ def build(own: gr.State) -> gr.State:
     csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden").failure(
         lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves the box
     start_from.change(start_from_selected, [start_from, trained, own],
-                      [start_info, data, n_points, seed, schedule_name, T, model, lr, own, preview],
+                      [start_info, data, n_points, seed, schedule_name, T, model, prediction, lr, own, preview],
                       show_progress="hidden", queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 
-    inputs = [data, schedule_name, T, model, start_from, steps, batch, lr, seed, n_points, trained, own,
+    inputs = [data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained, own,
               *params.components]
     train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
         train_run, inputs, [status, loss_plot, preview, error_plot, trained], show_progress="hidden",

@@ -93,11 +93,14 @@ def fmt_num(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def loss_desc(min_snr_gamma: float) -> str:
+def loss_desc(min_snr_gamma: float, prediction: str = "eps") -> str:
+    """The loss of a run: the squared error of its target (core.prediction), plain or Min-SNR-γ weighted."""
+    target = {"eps": "ε", "x0": "x₀", "v": "v"}[prediction]
     if min_snr_gamma > 0:
-        return (f"ε-MSE weighted by {loss_name(min_snr_gamma)}, w_t = min(SNR_t, {min_snr_gamma:g})/SNR_t "
-                "(Hang et al. 2023)")
-    return "ε-MSE, L_simple (Ho et al. 2020)"
+        weights = f"min(SNR_t, {min_snr_gamma:g})/SNR_t"
+        return (f"{target}-MSE weighted by {loss_name(min_snr_gamma)}, "
+                + (f"w_t = {weights}" if prediction == "eps" else f"an ε weight of {weights}") + " (Hang et al. 2023)")
+    return "ε-MSE, L_simple (Ho et al. 2020)" if prediction == "eps" else f"{target}-MSE (plain mean squared error)"
 
 
 def reproduce_command(run: dict[str, Any], kind: str) -> str:
@@ -219,7 +222,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
             ("Learning rate", f"{training.get('lr', '?')} peak (AdamW, {training.get('warmup_steps', '?')} warm-up steps, "
                               f"cosine decay to ×{training.get('min_lr_ratio', '?')}), weight decay "
                               f"{training.get('weight_decay', '?')}, grad clip {training.get('grad_clip', '?')}"),
-            ("Loss", loss_desc(training.get("min_snr_gamma", 0.0))),
+            ("Loss", loss_desc(training.get("min_snr_gamma", 0.0), model.get("prediction", "eps"))),
             ("EMA decay", f"{training.get('ema_decay', '?')}"),
             ("Seed", f"{training.get('seed', '?')}"),
             ("Training time", ("?" if seconds is None else f"{seconds:.0f} s")

@@ -30,8 +30,9 @@ PARAMS = controls.default_param_values()
 
 
 def args(steps=60, batch=64, lr=2e-3, data="swiss_roll", model="mlp", T=100, seed=0, trained=None, start_from="",
-         schedule="linear", own=None, n_points=10_000):
-    return (data, schedule, T, model, start_from, steps, batch, lr, seed, n_points, trained or [], own, *PARAMS)
+         schedule="linear", own=None, n_points=10_000, prediction="eps"):
+    return (data, schedule, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained or [], own,
+            *PARAMS)
 
 
 @pytest.fixture(autouse=True)
@@ -367,14 +368,36 @@ def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
 
 
+def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isolated):
+    outputs = drain(train_tab.train_run(req("alice"), *args(steps=20, prediction="v")))
+    status, loss_plot, _, _, trained = outputs[-1]
+    assert "Finished after 20 steps" in status
+    assert figures.as_figure(loss_plot).layout.yaxis.title.text == "loss ‖v − v̂‖² (mean)"
+    [path] = trained
+    assert load_checkpoint(path).config["model"]["prediction"] == "v"
+    assert "model: mlp, predicts v" in reverse_tab.describe(path, trained)
+    *_, prediction, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
+    assert prediction["value"] == "v" and prediction["interactive"] is False
+    status, loss_plot, _, _, trained = drain(train_tab.train_run(
+        req("alice"), *args(steps=3, start_from=path, trained=trained, prediction="eps")))[-1]
+    assert "its network predicts v, and goes on learning that" in status
+    assert "v − v̂" in figures.as_figure(loss_plot).layout.yaxis.title.text
+    [second] = [p for p in trained if p != path]
+    assert load_checkpoint(second).config["training"]["prediction"] == "v"
+    with pytest.raises(gr.Error, match="Unknown prediction target 'score'"):
+        train_tab.prepare_run(req("alice"), *args(prediction="score"))
+    assert train_tab.loss_label(5.0, "x0") == "Min-SNR-5 weighted ‖x₀ − x̂₀‖²"
+
+
 def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated):
     shipped = {Path(v).name: v for _, v in train_tab.start_choices([]) if v}
     with pytest.raises(gr.Error, match="trained on images"):
         train_tab.prepare_run(req("alice"), *args(start_from=shipped["mnist"]))
-    info, data, n_points, seed, schedule, T, model, lr, own, preview = train_tab.start_from_selected(
+    info, data, n_points, seed, schedule, T, model, prediction, lr, own, preview = train_tab.start_from_selected(
         req("alice"), shipped["swiss_roll_cosine"], [], None)
     assert seed == gr.skip()  # a toy set of the usual size: the seed stays the user's
     assert data == "swiss_roll" and schedule["value"] == "cosine" and T["value"] == 1000 and model["value"] == "mlp"
+    assert prediction == {"value": "eps", "interactive": False, "__type__": "update"}
     assert schedule["interactive"] is False and lr == pytest.approx(train_tab.CONTINUE_LR_FACTOR * 2e-3)
     assert "swiss_roll" in info and own == gr.skip()
     size = json.loads((Path(shipped["swiss_roll_cosine"]) / "config.json").read_text())["training"].get("data_size")
@@ -440,7 +463,7 @@ def test_bad_schedule_parameters_raise_gr_error():
     values = list(PARAMS)
     values[0] = -0.5  # linear beta_start
     with pytest.raises(gr.Error):
-        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", "", 60, 64, 2e-3, 0, 10_000, [], None,
+        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", "eps", "", 60, 64, 2e-3, 0, 10_000, [], None,
                               *values)
 
 

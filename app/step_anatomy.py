@@ -25,9 +25,12 @@ from app.reverse_tab import (
     model_label, read_samples, reference_points, step_within,
 )
 from core.checkpoints import Checkpoint
+from core.prediction import PREDICTION_SYMBOLS, error_to_eps, unwrap
 from core.sampler import chain_timesteps, plan_steps, reverse_step
 
 EXAMPLES = {"2d": 1000, "image": 4}  # training examples taken apart (images: one row each)
+EPS_FROM = {"x0": "(x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t)", "v": "√(1 − ᾱ_t)·x_t + √ᾱ_t·v̂"}  # core.prediction.EpsilonView
+ERROR_FACTOR = {"x0": "SNR_t", "v": "ᾱ_t"}  # core.prediction.error_to_eps
 NOISE_SHOWN = 3.0  # images: ε and ε̂ are shown divided by this, to fit [−1, 1] (x_t, x̂_0, x_s and the error are not)
 DEFAULT_SHARE = 0.5  # the t first shown, as a share of T
 IMAGE_COLUMNS = ["x₀ (example)", f"ε (÷{NOISE_SHOWN:g})", "x_t", f"ε̂ predicted (÷{NOISE_SHOWN:g})", "ε − ε̂ (error)",
@@ -87,17 +90,24 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
     unit = "coordinate" if checkpoint.data.kind == "2d" else "pixel"
     note = formulas.reverse_notes(schedule, [t, s, 0] if s > 0 else [t, 0], [0], method=choice.method,
                                   variance=choice.variance, eta=choice.eta)[0]
+    predicts = "eps" if ideal else unwrap(checkpoint.model)[1]
     lines = [
         f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)} · {len(parts['x0']):,} "
         f"training examples noised to **t = {t}** of {schedule.T} (ᾱ_t = {formulas.number(alpha_bar)}, "
         f"SNR {formulas.number(alpha_bar / (1 - alpha_bar))}), with one noise ε held fixed while t changes.",
-        f"- **ε̂ against ε**: mean squared difference **{loss:.4f}** per {unit}, the training loss L_simple at this t "
-        "(0: the noise found exactly; predicting ε̂ = 0 would score about 1).",
+        f"- **ε̂ against ε**: mean squared difference **{loss:.4f}** per {unit}, "
+        + ("the training loss L_simple at this t" if predicts == "eps" else "what L_simple would be at this t")
+        + " (0: the noise found exactly; predicting ε̂ = 0 would score about 1).",
         f"- **x̂₀ against x₀**: root-mean-square difference {miss:.3f} per {unit}"
         + ("" if checkpoint.data.kind == "2d" else " (x̂₀ clipped to [−1, 1])") + ".",
         f"- **The step**: {note}" + (", z ~ N(0, I)" if "·z" in note else "")
         + ("" if s else " (the last step: x̂₀ itself)") + ".",
     ]
+    if predicts != "eps":
+        own = loss / float(error_to_eps(schedule, predicts)[t])
+        lines.insert(2, f"- **This network predicts {PREDICTION_SYMBOLS[predicts]}**, not ε: "
+                        f"ε̂ = {EPS_FROM[predicts]}. Its own error at this t, the loss it was trained on, is "
+                        f"**{own:.4f}** per {unit} (‖ε − ε̂‖² = {ERROR_FACTOR[predicts]} times it).")
     if checkpoint.data.kind == "image":
         before, after = read_samples(parts["x0"], checkpoint.data.name), read_samples(parts["x0_hat"],
                                                                                       checkpoint.data.name)

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from app import figures, reverse_tab, step_anatomy
+from core.checkpoints import load_checkpoint, save_checkpoint
+from core.prediction import as_eps_model
 from core.sampler import plan_steps
 
 SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
@@ -73,3 +75,18 @@ def test_bad_inputs_raise_gr_error(t, seed, message):
 def test_the_t_slider_follows_the_checkpoint():
     assert step_anatomy.t_value(SWISS) == 500 and step_anatomy.t_value(SWISS, 20) == 20
     assert step_anatomy.t_value(SWISS, 5000) == 500
+
+
+def test_a_v_model_shows_its_own_error_beside_the_eps_error(tmp_path):
+    """‖ε − ε̂‖² = ᾱ_t·‖v − v̂‖² (core.prediction): the two numbers of the panel keep that ratio."""
+    shipped = load_checkpoint(SWISS)
+    net = as_eps_model(shipped.model, shipped.schedule, "v")  # the ε network read as a v network: another model
+    path = str(save_checkpoint(tmp_path / "v_model", net, shipped.schedule, shipped.data))
+    t = 300
+    _, stats = step_anatomy.show_step(path, t, "ddpm_small", 0.0, 0, "uniform", 0, False, [path])
+    eps_error = number(r"mean squared difference \*\*([\d.]+)\*\*", stats)
+    own_error = number(r"the loss it was trained on, is \*\*([\d.]+)\*\*", stats)
+    assert "This network predicts v" in stats and "what L_simple would be at this t" in stats
+    assert eps_error == pytest.approx(float(shipped.schedule.alpha_bars[t]) * own_error, rel=2e-3)
+    _, stats = step_anatomy.show_step(SWISS, t, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
+    assert "This network predicts" not in stats and "the training loss L_simple at this t" in stats

@@ -12,6 +12,9 @@ in a `gr.State` (an `OwnPoints`), shown in the preview plot as they are drawn, a
 checkpoint (`core.checkpoints`), so that the Reverse tab draws them beneath the chain and measures
 the samples against them.
 
+"The network predicts" picks the regression target: ε, x₀ or v (`core.prediction`); the samplers see the ε̂ it
+implies, and a checkpoint continued keeps its own target.
+
 "Start from" picks the initial weights: a new model, or a checkpoint (a shipped one or one this
 session trained) whose weights, model and noise schedule the run continues from, with a fresh
 optimiser; its training record keeps the earlier runs (`previous_runs`). The checkpoint is loaded
@@ -119,8 +122,9 @@ SELECT_BRUSH_JS = """(name) => {
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 PREDICTION_CHOICES = [(PREDICTION_LABELS[p], p) for p in PREDICTIONS]
-PREDICTION_INFO = ("the same network, another regression target; the samplers use the ε it implies. Plain squared "
-                   "error weights the noise levels differently for each (see the README)")
+PREDICTION_INFO = ("the same network, another regression target; the samplers use the ε̂ it implies. Its squared "
+                   "error is the ε error divided by SNR_t (x₀) or by ᾱ_t (v): x₀ neglects the nearly clean steps, v "
+                   "stresses the noisy ones")
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
 # Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)
 DEFAULTS_2D = TRAIN_DEFAULTS["2d"]

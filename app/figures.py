@@ -23,6 +23,7 @@ from gradio.components.plot import PlotData
 from app.images import png_data_uri
 from core.elbo import epsilon_weights
 from core.sampler import SPACING_LABELS, Spacing
+from core.trainer import eps_weighting
 from core.schedules import SCHEDULE_LABELS, NoiseSchedule
 
 POINT_RANGE = (-4.0, 4.0)  # fixed axes for 2D point clouds: N(0, I) fits with room to spare
@@ -191,13 +192,18 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
 
 # ----- schedule comparison --------------------------------------------------------------------
 
+MIN_SNR_SHOWN = 5.0  # the Min-SNR γ of the weighting curve: the image runs' default (core.train.DEFAULTS)
 _CURVES = {
     # key: (y-axis title, function schedule → values at t = 1..T)
     "alpha_bar": ("ᾱ_t", lambda s: s.alpha_bars[1:]),
     "beta": ("β_t", lambda s: s.betas[1:]),
     "log_snr": ("log-SNR(t) (natural log)", lambda s: s.log_snr[1:]),
-    "bound_weight": ("weight in the bound", lambda s: epsilon_weights(s)[1:]),
+    "bound_weight": ("weight on ‖ε − ε̂‖²", lambda s: epsilon_weights(s)[1:]),
+    "x0_weight": ("weight on ‖ε − ε̂‖²", lambda s: eps_weighting(s, 0.0, "x0")[1:]),
+    "v_weight": ("weight on ‖ε − ε̂‖²", lambda s: eps_weighting(s, 0.0, "v")[1:]),
+    "min_snr_weight": ("weight on ‖ε − ε̂‖²", lambda s: eps_weighting(s, MIN_SNR_SHOWN, "eps")[1:]),
 }
+WEIGHTINGS = ("bound_weight", "x0_weight", "v_weight", "min_snr_weight")  # curves that weigh ‖ε − ε̂‖², against 1
 
 
 _LEGEND_BELOW = dict(orientation="h", y=-0.25, x=0)  # below the x axis's title (see `_axis`)
@@ -238,6 +244,11 @@ def schedule_curves_figure(
     if quantity == "log_snr":
         extra = dict(shapes=[_hline(0)], annotations=[dict(
             text="SNR = 1", xref="paper", x=1, yref="y", y=0, xanchor="right", yanchor="bottom", showarrow=False,
+        )])
+    elif quantity in WEIGHTINGS:  # the plain ε loss weights every t by 1
+        extra = dict(shapes=[_hline(1)], annotations=[dict(
+            text="plain ε loss (L_simple): 1", xref="paper", x=1, yref="y", y=0, xanchor="right", yanchor="bottom",
+            showarrow=False,
         )])
     T = max((s.T for s in schedules), default=1)
     return fast_figure(data, _base_layout(

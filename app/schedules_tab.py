@@ -5,8 +5,10 @@ Curves of ᾱ_t, β_t and log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t)) on shared axes
 SNR = 1 marked; the same x_0 and the same noise ε pushed through q(x_t | x_0) (eq. 4) under each
 schedule at the same t values; a table of ᾱ_T and SNR_T that warns when a chain does not end
 in noise (ᾱ_T > 1e-3); and, per schedule, how much each step of a short sampling chain multiplies
-an error in ε̂ when its steps are spaced evenly in t or evenly in log-SNR (`core.sampler`).
-All numbers come from `core.schedules` and `core.sampler`.
+an error in ε̂ when its steps are spaced evenly in t or evenly in log-SNR (`core.sampler`); and the weight that
+a loss puts on the ε error ‖ε − ε̂‖² at each t: the variational bound's (`core.elbo`), that of a loss on x_0 or
+on v (`core.prediction`), or Min-SNR-5's (`core.trainer.eps_weighting`), against the plain ε loss's 1.
+All numbers come from `core`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ UPLOAD = "upload"
 DEFAULT_DATA = MNIST
 N_IMAGES = 64  # the image number picks one of the 64 bundled digits, or of the first 64 images of a data set
 SHORT_CHAIN = 50  # steps of the sampling chain whose step gains are plotted (DDIM's usual count)
+WEIGHTING_CHOICES = [  # (label, curve of app.figures)
+    ("the variational bound (σ² = β̃_t): ½(SNR_{t−1}/SNR_t − 1)", "bound_weight"),
+    ("a plain x₀ loss: 1/SNR_t", "x0_weight"),
+    ("a plain v loss: 1/ᾱ_t = 1 + 1/SNR_t", "v_weight"),
+    (f"Min-SNR-{figures.MIN_SNR_SHOWN:g}, any target: min(SNR_t, {figures.MIN_SNR_SHOWN:g})/SNR_t", "min_snr_weight"),
+]
+DEFAULT_WEIGHTING = "bound_weight"
+WEIGHTING_INFO = ("‖ε − ε̂‖² = SNR_t·‖x₀ − x̂₀‖² = ᾱ_t·‖v − v̂‖²: a loss on another target, or the bound, weights the "
+                  "noise levels differently from the plain ε loss that DDPM trains with")
 
 
 def grid_timesteps(T: int) -> list[int]:
@@ -143,9 +154,11 @@ def build_schedules(names: Sequence[str] | None, T, param_values: Sequence) -> l
     return [controls.build_schedule(name, T, param_values) for name in names]
 
 
-def compare(names, T, data, digit, upload_path, own, seed, log_beta, *param_values) -> tuple:
+def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, *param_values) -> tuple:
     """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html, step-gain figure,
-    bound-weight figure)."""
+    loss-weight figure: the weight on ‖ε − ε̂‖² of the ``weighting`` chosen, one of WEIGHTING_CHOICES)."""
+    if weighting not in {value for _, value in WEIGHTING_CHOICES}:
+        raise gr.Error(f"Unknown weighting {weighting!r}; choose one from the list.")
     schedules = build_schedules(names, T, param_values)
     seed = check_seed(seed)
     kind, x0 = load_x0(data, digit, upload_path, own)
@@ -163,7 +176,7 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, *param_valu
         summary_table(schedules),
         warning_html(schedules),
         figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS} for s in schedules]),
-        figures.schedule_curves_figure(schedules, "bound_weight", log_y=True),
+        figures.schedule_curves_figure(schedules, weighting, log_y=True),
     )
 
 
@@ -195,7 +208,7 @@ def build(own: gr.State) -> None:
     """Lay out the Schedules tab inside the current Blocks/Tab context and wire its events; ``own``: the
     session's own points (`app.own_points`), drawn or uploaded in the Train tab."""
     first = compare(
-        list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, None, None, 0, True,
+        list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, None, None, 0, True, DEFAULT_WEIGHTING,
         *controls.default_param_values()
     )
     gr.Markdown(
@@ -224,14 +237,15 @@ def build(own: gr.State) -> None:
             beta_plot = gr.Plot(first[1], label="β_t: variance of the noise added at step t")
             grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")
             gain_plot = gr.Plot(first[6], label=f"How much each step of a {SHORT_CHAIN}-step sampler multiplies an error in ε̂")
-            weight_plot = gr.Plot(first[7], label="The bound's weight on ‖ε − ε̂‖² at t (σ² = β̃_t): "
-                                                  "½(SNR_{t−1}/SNR_t − 1); the plain loss's: 1",
+            weighting = gr.Radio(WEIGHTING_CHOICES, value=DEFAULT_WEIGHTING, label="Whose weight on the ε error",
+                                 info=WEIGHTING_INFO, elem_id="schedules-weighting")
+            weight_plot = gr.Plot(first[7], label="The weight a loss puts on ‖ε − ε̂‖² at t (the plain ε loss: 1)",
                                   elem_id="schedules-bound-weight")
 
-    inputs = [chosen, T, data, digit, upload, own, seed, log_beta, *params.components]
+    inputs = [chosen, T, data, digit, upload, own, seed, log_beta, weighting, *params.components]
     outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot, weight_plot]
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
-    triggers = [chosen.change, data.change, digit.release, log_beta.change]
+    triggers = [chosen.change, data.change, digit.release, log_beta.change, weighting.change]
     triggers += [c.submit for c in numbers] + [c.blur for c in numbers]
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
     gr.on(triggers, compare, inputs=inputs, outputs=outputs, trigger_mode="always_last", show_progress="minimal")

@@ -149,6 +149,15 @@ def loss_weights(schedule: NoiseSchedule, min_snr_gamma: float, prediction: Pred
     return error_to_eps(schedule, prediction) * torch.clamp(snr, max=min_snr_gamma) / snr
 
 
+def eps_weighting(schedule: NoiseSchedule, min_snr_gamma: float, prediction: Prediction) -> torch.Tensor:
+    """The weight that training on ``prediction`` (with Min-SNR-γ, or plain for γ = 0) puts on the ε error
+    ‖ε − ε̂‖² at each t (index t = 0..T, NaN at 0): `loss_weights` divided by `core.prediction.error_to_eps`.
+    Plain: 1 for ε, 1/SNR_t for x_0, 1/ᾱ_t = 1 + 1/SNR_t for v; Min-SNR-γ: min(SNR_t, γ)/SNR_t for every target."""
+    weights = loss_weights(schedule, min_snr_gamma, prediction) / error_to_eps(schedule, prediction)
+    weights[0] = math.nan
+    return weights
+
+
 def loss_name(min_snr_gamma: float) -> str:
     """"Min-SNR-γ", or "L_simple" for γ = 0 (also for configs from before Min-SNR existed, which have no γ)."""
     return f"Min-SNR-{min_snr_gamma:g}" if min_snr_gamma > 0 else "L_simple"

@@ -247,6 +247,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     page.number(BIG_T_LABEL).fill("100")
     page.number("Training steps").fill("20000")  # far more than we wait for: Stop ends it
     page.number("Batch size").fill("128")
+    p.locator("#train-prediction label", has_text="v = ").click()  # the network learns v, not ε
     p.get_by_role("button", name="Start training").click()
     p.wait_for_function("(label) => { const r = (" + PLOT_JS + ")(label); return r && r.n > 0; }",
                         arg="Training loss", timeout=60_000)
@@ -254,6 +255,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_function("() => /Step\\s*\\d+\\s*\\/\\s*20000/.test(document.querySelector('#train-status').innerText)")
     loss = page.plot("Training loss")
     assert loss["traces"] == 2 and loss["n"] > 0, loss  # raw and smoothed loss
+    assert "loss ‖v − v̂‖²" in p.locator("#train-loss .ytitle").first.text_content()  # the axis names the target
     page.shot("train-running")
     p.get_by_role("button", name="Stop", exact=True).click()
     p.wait_for_function("() => /Stopped after \\d+ steps/.test(document.querySelector('#train-status').innerText)",
@@ -272,6 +274,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_function("(name) => document.body.innerText.includes(name + ' (trained here)') || "
                         "Array.from(document.querySelectorAll('input')).some(i => i.value.startsWith(name))", arg=saved)
     assert checkpoint.input_value().startswith(saved), checkpoint.input_value()
+    p.wait_for_function("(name) => document.body.innerText.includes(name + ' — data: swiss_roll (2d) · schedule: "
+                        "linear, T = 100 · model: mlp, predicts v')", arg=saved)
     page.number("Samples").fill("500")
     p.get_by_text("Teaching options:").click()  # the accordion of the teaching options
     p.get_by_label("2D: show the score field (arrows)").check()

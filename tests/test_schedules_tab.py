@@ -20,9 +20,10 @@ PARAMS = controls.default_param_values()
 
 
 def _compare(names=("linear", "cosine", "sigmoid"), T=1000, data="mnist", digit=0, upload=None, seed=0, log_beta=True, params=None,
-             own=None):
+             own=None, weighting="bound_weight"):
     """The handler's outputs, each figure as a validated go.Figure (checks the JSON against plotly's schema)."""
-    outputs = schedules_tab.compare(list(names), T, data, digit, upload, own, seed, log_beta, *(params or PARAMS))
+    outputs = schedules_tab.compare(list(names), T, data, digit, upload, own, seed, log_beta, weighting,
+                                    *(params or PARAMS))
     return [output if isinstance(output, str) else figures.as_figure(output) for output in outputs]
 
 
@@ -86,7 +87,7 @@ def test_own_points_from_the_train_tab_are_noised_under_each_schedule():
     grid = _compare(("linear", "cosine"), data=OWN_POINTS, own=own)[3]
     clean = grid.data[0]  # linear, t = 0: the points themselves
     assert np.allclose(np.c_[clean.x, clean.y], own.points[:schedules_tab.N_POINTS])
-    args = (["linear", "cosine"], 1000, OWN_POINTS, 0, None, own, 0, True, *PARAMS)
+    args = (["linear", "cosine"], 1000, OWN_POINTS, 0, None, own, 0, True, "bound_weight", *PARAMS)
     assert figures.as_figure(schedules_tab.own_points_changed(*args)[3]) == grid
     assert schedules_tab.own_points_changed(*args[:2], "mnist", *args[3:]) == (gr.skip(),) * 8
     assert (OWN_POINTS_ELSEWHERE, OWN_POINTS) in schedules_tab.data_choices()
@@ -173,3 +174,20 @@ def test_the_bound_weight_of_each_step_falls_on_linear_and_rises_again_at_the_ca
     assert linear[1] == pytest.approx(float(betas[2] / (2 * (1 - betas[2]) * betas[1])))  # β_2/(2α_2(1 − ᾱ_1))
     assert 0.5 < linear[1] < 0.7 and linear[-1] < 0.02  # then ≈ β_t/2 where ᾱ_{t−1} ≈ 0
     assert cosine[-1] > 100  # β_T capped at 0.999: SNR falls 1,000-fold in the last step
+
+
+def test_the_weights_of_x0_v_and_min_snr_losses_on_the_eps_error():
+    """‖ε − ε̂‖² = SNR_t·‖x₀ − x̂₀‖² = ᾱ_t·‖v − v̂‖²: a plain x₀ loss weights the ε error by 1/SNR_t, a v loss by 1/ᾱ_t,
+    Min-SNR-5 by min(SNR_t, 5)/SNR_t; the plain ε loss's 1 is drawn across."""
+    schedule = make_schedule("linear", 1000)
+    snr, alpha_bar = schedule.snr[1:].numpy(), schedule.alpha_bars[1:].numpy()
+    expected = {"x0_weight": 1 / snr, "v_weight": 1 / alpha_bar, "min_snr_weight": np.minimum(snr, 5) / snr}
+    for weighting, values in expected.items():
+        fig = _compare(("linear", "cosine"), weighting=weighting)[7]
+        linear = np.asarray(next(trace for trace in fig.data if trace.mode == "lines").y, dtype=float)
+        assert np.allclose(linear, values, rtol=1e-6), weighting
+        assert fig.layout.shapes[0].y0 == 1 and "plain ε loss" in fig.layout.annotations[0].text
+    x0 = np.asarray(_compare(("linear", "cosine"), weighting="x0_weight")[7].data[0].y, dtype=float)
+    assert x0[0] < 1e-3 and x0[-1] > 1e4  # nearly nothing where the data is clean, a lot where it is noise
+    with pytest.raises(gr.Error, match="Unknown weighting"):
+        _compare(weighting="elbo")

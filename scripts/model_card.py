@@ -103,6 +103,15 @@ def loss_desc(min_snr_gamma: float, prediction: str = "eps") -> str:
     return "ε-MSE, L_simple (Ho et al. 2020)" if prediction == "eps" else f"{target}-MSE (plain mean squared error)"
 
 
+def network_desc(kind: str, n_params: int, prediction: str) -> str:
+    """"A MLP ε-predictor (N parameters)", or for an x₀ / v network what it predicts and the ε̂ the samplers use."""
+    if prediction == "eps":
+        return f"A {kind.upper()} ε-predictor ({n_params:,} parameters)"
+    what = {"x0": "x₀", "v": "v = √ᾱ_t·ε − √(1 − ᾱ_t)·x₀ (Salimans & Ho 2022)"}[prediction]
+    served = {"x0": "ε̂ = (x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t)", "v": "ε̂ = √(1 − ᾱ_t)·x_t + √ᾱ_t·v̂"}[prediction]
+    return f"A {kind.upper()} ({n_params:,} parameters) that predicts {what}, used by the samplers as {served},"
+
+
 def reproduce_command(run: dict[str, Any], kind: str) -> str:
     """A run's recorded command, with its loss weighting spelled out (``--min-snr γ``) when that differs from
     today's default for the data kind: runs from before Min-SNR existed (no γ recorded) were L_simple, which
@@ -201,7 +210,8 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
     lines = [
         f"# {name}: DDPM on {info.name} ({schedule.name} schedule)",
         "",
-        f"A {model['kind'].upper()} ε-predictor ({n_params:,} parameters) trained with Algorithm 1 of Ho et al. 2020 "
+        f"{network_desc(model['kind'], n_params, model.get('prediction', 'eps'))} trained with Algorithm 1 of Ho et al. "
+        "2020 "
         f"on {info.name}, {schedule.name} noise schedule, T = {schedule.T}. "
         f"Files: `model.safetensors` (the EMA weights used for sampling) and `config.json` "
         f"(model, schedule, data, training settings); {size_kb:.0f} KB in all.",
@@ -383,6 +393,8 @@ def known_problems(root: Path) -> list[str]:
             "  and then adds fresh noise, is fine for every schedule: use it for 2D models (the Reverse tab's default).",
             "  For a tenth of its cost, DDPM over 100 steps spaced evenly in log-SNR (`--spacing log_snr`; the Train",
             "  tab's 2D previews) keeps every jump's factor small and is sound on every schedule too (last column).",
+            "  A network that predicts v (or x_0) instead of ε avoids the amplification altogether: it gives x̂_0",
+            "  directly (`swiss_roll_cosine_v`, `--prediction v`).",
         ]
     return lines + ([""] if lines else [])
 
@@ -396,7 +408,9 @@ def render_index(root: Path) -> str:
         ckpt = load_checkpoint(ckpt_dir)
         n_params = sum(p.numel() for p in ckpt.model.parameters())
         steps, seconds = total_steps_and_seconds(config)
-        common = (f"| [{ckpt_dir.name}]({ckpt_dir.name}/README.md) | {data['name']} | {sched['name']} "
+        predicts = config["model"].get("prediction", "eps")
+        data_cell = data["name"] + ("" if predicts == "eps" else f", predicts {predicts}")
+        common = (f"| [{ckpt_dir.name}]({ckpt_dir.name}/README.md) | {data_cell} | {sched['name']} "
                   f"(ᾱ_T = {ckpt.schedule.alpha_bar_T:.2g}) | {sched['T']} | {n_params:,} | {steps} | "
                   f"{'?' if seconds is None else f'{seconds:.0f}'} |")
         evaluation = card_evaluation(ckpt_dir)
@@ -429,8 +443,9 @@ def render_index(root: Path) -> str:
         "",
         "## 2D toys",
         "",
-        "MLP ε-predictor; T = 1000, batch 512, lr 2e-3, EMA 0.995, seed 0; the steps are in the table (the three",
-        "`swiss_roll_*` share one budget and differ only in the noise schedule).",
+        "MLP ε-predictor; T = 1000, batch 512, lr 2e-3, EMA 0.995, seed 0; the steps are in the table (the",
+        "`swiss_roll_*` share one budget and differ only in the noise schedule, or for `swiss_roll_cosine_v` in the",
+        "target: it is `swiss_roll_cosine` trained to predict v instead of ε).",
         "Sliced-Wasserstein ratio SW(samples, data) / SW(data, data′): 1 is as close as a second draw of",
         "real data; `python -m core.evaluate --ckpt checkpoints/NAME` (2,000 samples, seed 0). Training",
         "times: one CPU thread on the 2-core dev machine, shared with other jobs (so only roughly comparable).",

@@ -21,6 +21,7 @@ from core.checkpoints import list_checkpoints, load_checkpoint
 from core.evaluate import evaluate
 from core.fid import image_quality
 from core.mlp import MLPDenoiser
+from core.prediction import unwrap
 from core.sampler import initial_noise, sample
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ ROOT = REPO / "checkpoints"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 EXPECTED_2D = {
-    "swiss_roll_linear", "swiss_roll_cosine", "swiss_roll_sigmoid",
+    "swiss_roll_linear", "swiss_roll_cosine", "swiss_roll_sigmoid", "swiss_roll_cosine_v",
     "moons", "s_curve", "circles", "eight_gaussians", "checkerboard", "cross", "spiral",
 }
 MAX_TOTAL_BYTES = 30 * 1024 * 1024
@@ -70,7 +71,7 @@ def test_has_model_card(path: Path) -> None:
 @pytest.mark.parametrize("path", SHIPPED_2D, ids=lambda p: p.name)
 def test_2d_checkpoint_samples_match_its_data(path: Path) -> None:
     ckpt = load_checkpoint(path)
-    assert isinstance(ckpt.model, MLPDenoiser) and ckpt.data.shape == (2,)
+    assert isinstance(unwrap(ckpt.model)[0], MLPDenoiser) and ckpt.data.shape == (2,)
     result = evaluate(ckpt, n=SW_N, samplers=[SW_SAMPLER], seed=0)
     ratio = next(iter(result.values()))["sliced_wasserstein_ratio"]
     assert ratio <= SW_FLOOR, f"{path.name}: sliced-Wasserstein ratio {ratio:.3f} ({SW_SAMPLER}, n={SW_N}) > {SW_FLOOR}"
@@ -111,3 +112,13 @@ def test_log_snr_spaced_ddpm_samples_capped_beta_checkpoints_where_even_t_steps_
     results = evaluate(load_checkpoint(ROOT / name), n=SW_N, samplers=["ddpm:100:log_snr", "ddim:50"], seed=0)
     log_snr, ddim = (results[k]["sliced_wasserstein_ratio"] for k in ("ddpm-100-log_snr", "ddim-50"))
     assert log_snr <= SW_FLOOR < 5 * log_snr <= ddim, (log_snr, ddim)
+
+
+def test_the_v_model_samples_the_cosine_schedule_with_ddim_where_the_eps_model_fails() -> None:
+    """swiss_roll_cosine_v is swiss_roll_cosine trained to predict v: its x̂₀ at t = T comes straight from the
+    network, not from ε̂ divided by √ᾱ_T (≈ 5e-5), so DDIM-50 from it lands on the data."""
+    eps, v = (load_checkpoint(ROOT / name) for name in ("swiss_roll_cosine", "swiss_roll_cosine_v"))
+    assert unwrap(eps.model)[1] == "eps" and unwrap(v.model)[1] == "v"
+    ratios = [evaluate(ckpt, n=SW_N, samplers=["ddim:50"], seed=0)["ddim-50"]["sliced_wasserstein_ratio"]
+              for ckpt in (eps, v)]
+    assert ratios[1] <= SW_FLOOR and ratios[0] > 10 * ratios[1], ratios

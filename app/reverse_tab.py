@@ -190,7 +190,7 @@ def describe(path: str | None, trained: Any) -> str:
     for key, value in metrics.items():
         if isinstance(value, (int, float)):
             parts.append(f"{key}: {value:.3g}")
-    return " · ".join(parts) + _few_step_warning(data.get("kind"), schedule)
+    return " · ".join(parts) + _few_step_warning(data.get("kind"), schedule, predicts)
 
 
 def capped_end(schedule: NoiseSchedule) -> bool:
@@ -199,14 +199,20 @@ def capped_end(schedule: NoiseSchedule) -> bool:
     return float(schedule.betas[-1]) >= 0.5
 
 
-def _few_step_warning(kind: str | None, schedule_config: dict) -> str:
-    """For 2D data on a schedule ending in a capped β_T: which samplers throw points far out, and why."""
+def _few_step_warning(kind: str | None, schedule_config: dict, predicts: str = "eps") -> str:
+    """For 2D data on a schedule ending in a capped β_T: which samplers throw points far out, and why (for an ε
+    model; an x₀ or v model gives x̂₀ directly and escapes it)."""
     try:
         schedule = schedule_from_config(schedule_config)
     except (KeyError, TypeError, ValueError):
         return ""
     if kind != "2d" or not capped_end(schedule):
         return ""
+    if predicts != "eps":
+        return (f"\n\nThis schedule ends at β_T = {float(schedule.betas[-1]):.3g}, where an ε network's error at t = T "
+                "reaches x̂₀ multiplied by 1/√ᾱ_T and throws DDIM's points far out; this network predicts "
+                f"{PREDICTION_SYMBOLS.get(predicts, '?')}, which gives x̂₀ directly, so DDIM and short chains are "
+                "sound here too.")
     return (
         f"\n\n⚠ This schedule ends at β_T = {float(schedule.betas[-1]):.3g}. For 2D data use **DDPM**, over all T steps or over fewer "
         "spaced **evenly in log-SNR**. Steps spaced evenly in t multiply the model's error at t = T by "

@@ -314,6 +314,8 @@ def test_describe_warns_about_few_step_sampling_on_capped_beta_2d_checkpoints() 
     assert "β_T = 0.999" in reverse_tab.describe(str(shipped / "swiss_roll_cosine"), [])
     assert "β_T" not in reverse_tab.describe(str(shipped / "swiss_roll_linear"), [])
     assert "β_T" not in reverse_tab.describe(str(shipped / "mnist"), [])  # images: x̂₀ clipping keeps DDIM stable
+    v_model = reverse_tab.describe(str(shipped / "swiss_roll_cosine_v"), [])  # x̂₀ straight from the network
+    assert "model: mlp, predicts v" in v_model and "⚠" not in v_model and "DDIM and short chains are sound" in v_model
 
 
 def test_denoising_field_is_the_exact_tweedie_step_under_the_ideal_predictor():

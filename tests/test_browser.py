@@ -340,7 +340,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     # one step taken apart: examples noised to t, the network's ε̂ and x̂₀, and the step's formula
     p.get_by_text("Anatomy of one step").click()
     p.get_by_role("button", name="Take step t apart").click()
-    p.wait_for_selector("#reverse-anatomy >> text=the training loss L_simple at this t", timeout=60_000)
+    p.wait_for_selector("#reverse-anatomy >> text=This network predicts v", timeout=60_000)  # trained on v above
     p.wait_for_function("() => document.querySelectorAll('#reverse-anatomy-plot .scatterlayer .trace').length === 8")
     assert re.search(r"step \d+ → \d+: x", p.locator("#reverse-anatomy").inner_text())
     # DDIM's map: the panel below the player walks between two noises and draws the paths

@@ -939,9 +939,9 @@ def build(own: gr.State) -> gr.State:
                 gr.Markdown(ERROR_BY_T_NOTE)
             preview = gr.Plot(training_data_figure(data.value), label=DATA_LABELS[data_kind_of(data.value)],
                               elem_id="train-preview")
-            gr.Markdown("2D previews use DDPM: DDIM would throw points far out on the cosine and sigmoid schedules "
-                        "(see the step gains in the **Schedules** tab). Image previews use DDIM with x̂₀ clipped to "
-                        "[−1, 1], which keeps it sound.")
+            gr.Markdown("2D previews use DDPM: DDIM would throw an ε network's points far out on the cosine and "
+                        "sigmoid schedules (see the step gains in the **Schedules** tab). Image previews use DDIM with "
+                        "x̂₀ clipped to [−1, 1], which keeps it sound.")
 
     schedule_name.change(lambda name: params.visibility([name]), schedule_name, list(params.groups.values()),
                          show_progress="hidden", queue=False)

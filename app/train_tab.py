@@ -100,7 +100,8 @@ ERROR_BY_T_NOTE = (
     "small part of x_t and hard to tell from the data's own detail, so ε̂ is often wrong; at large t, x_t is "
     "almost ε itself and ε̂ is nearly right. This is why the loss levels off well above 0, and why Min-SNR "
     "weighting (image runs) lowers the weight of the small-t steps. The error is in ε units whatever the network "
-    "predicts (an x₀ error counts SNR_t times, a v error ᾱ_t times), so runs on different targets compare."
+    "predicts (an x₀ error counts SNR_t times, a v error ᾱ_t times), so runs on different targets compare: the "
+    "line is your previous run's (or the checkpoint's you continue), when it has one."
 )
 WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
@@ -399,10 +400,38 @@ def log_loss_axis(values: np.ndarray, title: str) -> dict:
     return axis
 
 
-def error_by_t_figure(bucket_loss: list[float], T: int):
+@dataclass
+class ErrorByT:
+    """An earlier run's error by t (its checkpoint's ``training["loss_by_t"]``), drawn beside a run's for comparison."""
+
+    label: str
+    values: list[float]  # LOSS_BUCKETS means of ‖ε − ε̂‖² (NaN: no data)
+    T: int
+
+
+def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
+    """The run to compare with: the checkpoint a run continues, else this session's latest run; None when it
+    recorded no error by t (checkpoints from before the record, shipped ones)."""
+    path = plan.init_from or (Path(trained[-1]) if trained else None)
+    if path is None:
+        return None
+    try:
+        config = read_config(path)
+        values, T = config["training"]["loss_by_t"], int(config["schedule"]["T"])
+        predicts = PREDICTION_SYMBOLS.get(model_prediction(config), "?")
+        label = f"{path.name} (predicts {predicts}, {config['schedule']['name']})"
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(values, list) or len(values) != LOSS_BUCKETS:
+        return None
+    return ErrorByT(label, [float("nan") if v is None else float(v) for v in values], T)
+
+
+def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | None = None, label: str = "this run"):
     """The unweighted ε-prediction error ‖ε − ε̂‖² per range of t (`Trainer.bucket_loss`: LOSS_BUCKETS equal
     ranges of 1..T, the mean over the run so far), as bars on a log axis. Large at small t, where the noise is a
-    small part of x_t and hard to tell from the data; near 0 at large t, where x_t is almost ε itself."""
+    small part of x_t and hard to tell from the data; near 0 at large t, where x_t is almost ε itself. An earlier
+    run's (``reference``) is drawn over the bars as a line, to compare e.g. two prediction targets."""
     values = np.asarray(bucket_loss, dtype=np.float64)
     lows, highs = np.array(loss_bucket_ranges(T)).T
     seen = np.isfinite(values) & (values > 0)
@@ -411,13 +440,25 @@ def error_by_t_figure(bucket_loss: list[float], T: int):
         data.append(dict(
             type="bar", x=((lows + highs) / 2)[seen], y=values[seen], width=(highs - lows + 1)[seen] * 0.9,
             marker=dict(color="#6baed6"),
-            customdata=np.stack([lows, highs], axis=1)[seen], name="‖ε − ε̂‖²",
-            hovertemplate="t %{customdata[0]}–%{customdata[1]}: %{y:.3g}<extra></extra>",
+            customdata=np.stack([lows, highs], axis=1)[seen], name=label,
+            hovertemplate="t %{customdata[0]}–%{customdata[1]}: %{y:.3g}<extra>" + html.escape(label) + "</extra>",
         ))
+    shown = values[seen]
+    if reference is not None:
+        ref = np.asarray(reference.values, dtype=np.float64)
+        ref_lows, ref_highs = np.array(loss_bucket_ranges(reference.T)).T
+        ref_seen = np.isfinite(ref) & (ref > 0)
+        data.append(dict(
+            type="scatter", mode="lines+markers", x=((ref_lows + ref_highs) / 2)[ref_seen], y=ref[ref_seen],
+            line=dict(color="#d94801", width=2), marker=dict(size=5), name=reference.label,
+            hovertemplate="t %{x:.0f}: %{y:.3g}<extra>" + html.escape(reference.label) + "</extra>",
+        ))
+        shown, T = np.concatenate([shown, ref[ref_seen]]), max(T, reference.T)
     layout = figures._base_layout(
-        280, showlegend=False, bargap=0,
+        280, showlegend=reference is not None, bargap=0,
+        legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(title=dict(text=f"t (noise level), in {LOSS_BUCKETS} ranges"), range=[0, T]),
-        yaxis=log_loss_axis(values[seen], "‖ε − ε̂‖²"),
+        yaxis=log_loss_axis(shown, "‖ε − ε̂‖²"),
     )
     return figures.fast_figure(data, layout)
 
@@ -599,6 +640,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
                 **asdict(trainer.config), "model": plan.model, "steps_done": trainer.step, "end_reason": reason,
                 "seconds": round(end.elapsed, 2) if end else None, "hardware": device_name(trainer.device),
                 "torch": torch.__version__, "data_size": data_size, "source": "DDPM Explorer Train tab",
+                "loss_by_t": trainer.bucket_loss(),
             }
             if plan.previous_runs:
                 training["previous_runs"] = plan.previous_runs
@@ -692,12 +734,14 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, st
         yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
     loss_kind = dict(min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction)  # named on the loss axis
+    reference = reference_error_by_t(plan, trained)  # the run to compare the error by t with
+    error_kind = dict(reference=reference, label=f"this run (predicts {PREDICTION_SYMBOLS[plan.prediction]})")
     try:
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
             loss_figure([], **loss_kind), \
             gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points, plan.seed),
                     label=DATA_LABELS[plan.kind]), \
-            error_by_t_figure(NOTHING_SEEN, plan.schedule.T), gr.skip()  # clears the last run's
+            error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind), gr.skip()  # clears the last run's
         if plan.own is not None:
             tensor, info = plan.own.points, plan.own.info
         else:
@@ -763,14 +807,14 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, st
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
                 text, fraction = _progress_text(last, plan, device)
                 yield (status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses, **loss_kind),
-                       preview_update, error_by_t_figure(last.bucket_loss, plan.schedule.T), gr.skip())
+                       preview_update, error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind), gr.skip())
         tone = {"diverged": "error", "error": "error", "finished": "ok"}.get(run.reason, "warn")
         if tone == "error":
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))
         fraction = (last.step / max(1, last.total_steps)) if last else 0.0
         final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
         final_loss, with_run = loss_figure(losses, **loss_kind), _with_checkpoint(trained, run.checkpoint)
-        final_error = error_by_t_figure(last.bucket_loss, plan.schedule.T) if last else gr.skip()
+        final_error = error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind) if last else gr.skip()
         yield final_status, final_loss, preview_update, final_error, with_run
         if run.previewed.wait(STOP_WAIT_SECONDS) and run.preview_replaced.is_set():
             return  # the user has shown other data in the preview meanwhile

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "hardware": device_name(trainer.device),
         "torch": torch.__version__,
         "data_size": len(data),
+        "loss_by_t": trainer.bucket_loss(),  # mean ‖ε − ε̂‖² in core.trainer.LOSS_BUCKETS ranges of t
         "command": "python -m core.train " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     if previous_runs:

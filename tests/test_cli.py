@@ -147,7 +147,8 @@ def test_init_from_continues_a_checkpoint(tmp_path) -> None:
     fresh = tmp_path / "fresh"
     r = run("core.train", "--data", "moons", "--T", "100", "--steps", "1", "--lr", "1e-12", "--out", str(fresh),
             "--quiet", "--no-eval", "--prediction", "v")
-    assert json.loads((fresh / "config.json").read_text())["model"]["prediction"] == "v"
+    fresh_config = json.loads((fresh / "config.json").read_text())
+    assert fresh_config["model"]["prediction"] == "v" and len(fresh_config["training"]["loss_by_t"]) == 20
     r = run("core.train", "--data", "moons", "--init-from", str(fresh), "--steps", "1", "--out", str(tmp_path / "v2"),
             "--quiet", "--no-eval")  # a v model goes on learning v
     assert r.returncode == 0, r.stderr

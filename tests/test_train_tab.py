@@ -378,12 +378,20 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     assert "model: mlp, predicts v" in reverse_tab.describe(path, trained)
     *_, prediction, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert prediction["value"] == "v" and prediction["interactive"] is False
-    status, loss_plot, _, _, trained = drain(train_tab.train_run(
+    status, loss_plot, _, continued_error, trained = drain(train_tab.train_run(
         req("alice"), *args(steps=3, start_from=path, trained=trained, prediction="eps")))[-1]
     assert "its network predicts v, and goes on learning that" in status
+    assert figures.as_figure(continued_error).data[1].name == Path(path).name + " (predicts v, linear)"
     assert "v − v̂" in figures.as_figure(loss_plot).layout.yaxis.title.text
     [second] = [p for p in trained if p != path]
     assert load_checkpoint(second).config["training"]["prediction"] == "v"
+    # the error by t of the session's latest run is drawn beside the next run's
+    error_plot = figures.as_figure(drain(train_tab.train_run(
+        req("alice"), *args(steps=5, trained=trained)))[-1][3])
+    bars, line = error_plot.data
+    assert bars.type == "bar" and line.type == "scatter" and line.name == Path(second).name + " (predicts v, linear)"
+    recorded = load_checkpoint(second).config["training"]["loss_by_t"]  # the latest run of the session
+    assert len(recorded) == LOSS_BUCKETS and np.allclose(line.y, [v for v in recorded if v == v and v > 0])
     with pytest.raises(gr.Error, match="Unknown prediction target 'score'"):
         train_tab.prepare_run(req("alice"), *args(prediction="score"))
     assert train_tab.loss_label(5.0, "x0") == "Min-SNR-5 weighted ‖x₀ − x̂₀‖²"

@@ -29,8 +29,8 @@ from app.images import image_grid
 from core.checkpoints import Checkpoint
 from core.ddim_map import encode, noise_circle, noise_path
 from core.metrics import return_ratio
+from core.prediction import unwrap
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
-from core.schedules import NoiseSchedule
 
 MAX_ENCODED = {"2d": 1000, "image": 16}  # examples encoded at most (a 2D cloud of 1,000 shows the map's shape)
 PATH_PAIRS = {"2d": 6, "image": 3}  # pairs of noises walked between
@@ -57,15 +57,17 @@ def _chain_words(checkpoint: Checkpoint, choice: SamplerChoice) -> str:
     return describe_steps(number_of_steps(T, choice.steps, "ddim"), T, choice.spacing)
 
 
-def off_plot_sentence(points: torch.Tensor, schedule: NoiseSchedule) -> str:
-    """2D: how many decoded points lie off the plot (beyond ±4, where data of unit spread never is), and why."""
+def off_plot_sentence(points: torch.Tensor, checkpoint: Checkpoint) -> str:
+    """2D: how many decoded points lie off the plot (beyond ±4, where data of unit spread never is), and why (a
+    capped β_T multiplies an ε network's error at t = T; an x₀ or v network gives x̂₀ directly)."""
     off = int((points.abs() > figures.POINT_RANGE[1]).any(dim=1).sum())
     if not off:
         return ""
     return (f" **{off:,} of {len(points):,} decoded points lie off the plot** (beyond ±{figures.POINT_RANGE[1]:g}): "
             "DDIM adds no noise that would wash out the model's errors"
             + (", and this schedule's capped β_T makes its noisiest steps multiply them by hundreds (see the note "
-               "under the checkpoint)." if capped_end(schedule) else "."))
+               "under the checkpoint)." if capped_end(checkpoint.schedule) and unwrap(checkpoint.model)[1] == "eps"
+               else "."))
 
 
 def neighbour_correlation(latents: torch.Tensor) -> float:
@@ -124,7 +126,7 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
         + " (N(0, I) noise, which the sampler starts from: 0, 1" + (", 0" if kind == "image" else "") + ").",
         f"- **Decoded again**: root-mean-square difference to the examples {rms:.4f} per {unit}; return ratio "
         f"{return_ratio(decoded, examples):.3f} (0: every sample is its own example again; 1: nothing of it is left)."
-        + (off_plot_sentence(decoded, checkpoint.schedule) if kind == "2d" else ""),
+        + (off_plot_sentence(decoded, checkpoint) if kind == "2d" else ""),
     ]
     if kind == "image":
         before, after = read_samples(examples, checkpoint.data.name), read_samples(decoded, checkpoint.data.name)
@@ -163,7 +165,7 @@ def walk(path, steps, spacing, seed, ideal, trained, progress=gr.Progress()):
                 cells.append(list(image_pixels(decoded[j, :, k])))
                 rows.append(f"pair {k + 1}: {'spherical path' if how == 'spherical' else 'straight line'}")
         figure = figures.noised_grid_figure(cells, rows, [f"α = {a:.3g}" for a in alphas], kind="images", cell_px=90)
-    off = off_plot_sentence(decoded.flatten(0, 2), checkpoint.schedule) if kind == "2d" else ""
+    off = off_plot_sentence(decoded.flatten(0, 2), checkpoint) if kind == "2d" else ""
     return figure, walk_markdown(checkpoint, choice, ideal, noise, kinds, pairs, positions, seconds) + off
 
 
@@ -263,7 +265,7 @@ def loop_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, no
             f" From frame to frame the noise moves {float(noise_moves.median()):.3f} (median), a decoded point "
             f"{float(moves.median()):.3f}; but the largest move of a decoded point is {float(moves.max()):.2f}: a "
             "jump between two parts of the data, where the map, continuous everywhere, is stretched steeply."
-            + off_plot_sentence(decoded.flatten(0, 1), checkpoint.schedule))
+            + off_plot_sentence(decoded.flatten(0, 1), checkpoint))
     readings = read_samples(decoded.flatten(0, 1), checkpoint.data.name)
     if readings is None:
         return text

@@ -104,8 +104,11 @@ def test_points_thrown_off_the_plot_are_counted_and_explained():
     _, stats = noise_map.walk(SWISS, 20, "uniform", 0, False, [], progress=lambda *a, **k: None)
     assert "off the plot" not in stats
     wide = torch.tensor([[0.0, 5.0], [1.0, 1.0], [-4.5, 0.0]])
-    sentence = noise_map.off_plot_sentence(wide, load_checkpoint(SWISS).schedule)
+    sentence = noise_map.off_plot_sentence(wide, load_checkpoint(SWISS))
     assert "**2 of 3 decoded points lie off the plot**" in sentence and "capped" not in sentence
+    cosine_v = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_cosine_v")  # x̂₀ straight from the network
+    assert "capped" in noise_map.off_plot_sentence(wide, load_checkpoint(cosine))
+    assert "capped" not in noise_map.off_plot_sentence(wide, cosine_v)
 
 
 def test_a_diverged_model_is_refused(tmp_path):

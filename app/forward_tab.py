@@ -21,6 +21,7 @@ from app.formulas import number
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
 from core.image_data import short_label
+from core.prediction import training_target
 from core.schedules import NoiseSchedule
 
 N_POINTS = 2_000  # points of a 2D toy
@@ -32,6 +33,9 @@ DEFAULT_DATA = MNIST
 MAX_SEED = 2**63 - 1
 CHUNK_ELEMENTS = 30_000  # below torch's 32k grain size, element-wise ops stay on the calling thread
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+TARGET_IMAGES = 16  # images in each panel of the targets view (a 4 × 4 grid)
+TARGET_SCALE = 2.0  # ε and v are shown divided by this, to fit most of their values into [−1, 1]
+TARGET_COLUMNS = ["x_t (the network's input)", f"ε (÷{TARGET_SCALE:g})", "x₀", f"v (÷{TARGET_SCALE:g})"]
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,45 @@ def scrub(state: ForwardState | None, t) -> tuple:
     return sample_fig, formula_markdown(numbers, state.schedule.T), hist_fig, figures.alpha_bar_figure(state.schedule, t)
 
 
+def targets(state: ForwardState, t: int) -> dict[str, torch.Tensor]:
+    """What a network could be trained to predict from x_t at step t (`core.prediction`): {"x_t", "eps", "x0", "v"},
+    with v = √ᾱ_t·ε − √(1 − ᾱ_t)·x₀, the state's data and fixed noise."""
+    alpha_bar = state.schedule.alpha_bars[t]
+    sqrt_ab, sqrt_1m_ab = alpha_bar.sqrt().float(), (1 - alpha_bar).sqrt().float()
+    with torch.inference_mode():
+        return {"x_t": sqrt_ab * state.x0 + sqrt_1m_ab * state.noise, "eps": state.noise, "x0": state.x0,
+                "v": training_target("v", state.x0, state.noise, sqrt_ab, sqrt_1m_ab)}
+
+
+def targets_view(state: ForwardState | None, t) -> tuple:
+    """The targets panel: (figure of x_t, ε, x₀ and v side by side, Markdown with v's formula at t)."""
+    if state is None:
+        raise gr.Error("Nothing to show yet: choose data and a schedule first.")
+    t = min(max(int(t), 0), state.schedule.T)
+    parts = targets(state, t)
+    if state.kind == "images":
+        scale = {"x_t": 1.0, "eps": TARGET_SCALE, "x0": 1.0, "v": TARGET_SCALE}
+        cells = [[images.image_grid(parts[k][:TARGET_IMAGES] / scale[k], nrow=4) for k in scale]]
+        figure = figures.noised_grid_figure(cells, [""], TARGET_COLUMNS, kind="images", cell_px=160)
+    else:
+        cells = [[parts[k].numpy() for k in ("x_t", "eps", "x0", "v")]]
+        figure = figures.noised_grid_figure(cells, [""], [c.replace(f" (÷{TARGET_SCALE:g})", "") for c in TARGET_COLUMNS],
+                                            kind="points", cell_px=190, point_hues=figures.angle_hues(state.x0.numpy()))
+    alpha_bar = float(state.schedule.alpha_bars[t])
+    a, s = number(math.sqrt(alpha_bar)), number(math.sqrt(1 - alpha_bar))
+    text = (f"At t = {t}: x_t = {a}·x₀ + {s}·ε, and **v = {a}·ε − {s}·x₀**. A network can be trained to give back "
+            "ε (Ho et al.), x₀, or v (Salimans & Ho 2022): from x_t any one of them gives the other two. v turns from "
+            "ε at t = 0 into −x₀ at t = T, and its error reaches both x̂₀ and ε̂ shrunk (times √(1 − ᾱ_t) and "
+            "√ᾱ_t), where an ε network's error reaches x̂₀ multiplied by √((1 − ᾱ_t)/ᾱ_t), huge near t = T, and an "
+            "x₀ network's reaches ε̂ multiplied by √(ᾱ_t/(1 − ᾱ_t)), huge near t = 0. The Train tab trains on each.")
+    return figure, text
+
+
+def targets_if_open(is_open: bool, state: ForwardState | None, t) -> tuple:
+    """After a rebuild: the targets view anew while its panel is open (else nothing, to keep rebuilds fast)."""
+    return targets_view(state, t) if is_open else (gr.skip(), gr.skip())
+
+
 def images_or_points_figure(kind: str, shown: np.ndarray):
     if kind == "images":
         return figures.image_figure(shown)
@@ -270,6 +313,11 @@ def build(own: gr.State) -> gr.State:
             with gr.Row():
                 hist = gr.Plot(first_views[2], label="Histogram of x_t vs the N(0, 1) density")
                 alpha_curve = gr.Plot(first_views[3], label="ᾱ_t over t (marker: current t)")
+            with gr.Accordion("What the network learns to predict at this t: ε, x₀ or v", open=False,
+                              elem_id="forward-targets") as targets_box:
+                targets_plot = gr.Plot(label="The same examples as x_t, ε, x₀ and v (updated when you let go of t)",
+                                       elem_id="forward-targets-plot")
+                targets_text = gr.Markdown()
 
     views = [sample, formula, hist, alpha_curve]
     gr.on(
@@ -286,23 +334,34 @@ def build(own: gr.State) -> gr.State:
     triggers = [data.change, schedule_name.change]
     triggers += [c.submit for c in number_inputs] + [c.blur for c in number_inputs]
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
-    gr.on(
+    rebuilds = [gr.on(
         triggers,
         rebuild,
         inputs=rebuild_inputs,
         outputs=rebuild_outputs,
         trigger_mode="always_last",
         show_progress="hidden",  # fast; an error shows as a toast without covering the views
-    )
+    )]
     schedule_name.change(
         lambda name: show_params(name, params), inputs=schedule_name, outputs=list(params.groups.values()),
         show_progress="hidden", queue=False,
     )
-    upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden", queue=False).then(
-        rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="minimal"
-    )
-    own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden")
-    new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
+    rebuilds.append(upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden",
+                                  queue=False).then(rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs,
+                                                    show_progress="minimal"))
+    rebuilds.append(own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,
+                               show_progress="hidden"))
+    rebuilds.append(new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
         rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"
-    )
+    ))
+    # the targets view, while its panel is open: on opening, on letting go of t, after a rebuild (data, schedule, noise)
+    targets_open = gr.State(False)
+    targets_box.expand(lambda: True, None, targets_open, queue=False)
+    targets_box.collapse(lambda: False, None, targets_open, queue=False)
+    targets_event = dict(inputs=[targets_open, state, t_slider], outputs=[targets_plot, targets_text],
+                         show_progress="hidden")
+    gr.on([targets_box.expand, t_slider.release], targets_view, inputs=[state, t_slider],
+          outputs=[targets_plot, targets_text], trigger_mode="always_last", show_progress="hidden")
+    for rebuilt in rebuilds:
+        rebuilt.then(targets_if_open, **targets_event)
     return state

@@ -183,6 +183,10 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
                         arg=["x_t", after_keys["hash"]])
     assert page.plot("Histogram of x_t vs the N(0, 1) density")["traces"] == 2
     page.shot("forward-t900")
+    # what the network could learn to predict at this t: x_t, ε, x₀ and v side by side, with v's numbers
+    p.get_by_text("What the network learns to predict at this t").click()
+    p.wait_for_selector("#forward-targets >> text=At t = 900", timeout=15_000)
+    assert p.locator("#forward-targets-plot .js-plotly-plot").first.evaluate("el => el.data.length") == 4
     # the movie of the forward process: 10 frames from x_0 to x_T in its own player
     p.get_by_text("Play the forward process as a movie").click()
     frames = p.get_by_label("number input for Frames", exact=True)

@@ -220,3 +220,25 @@ def test_own_points_from_the_train_tab_can_be_scrubbed_and_follow_each_new_drawi
     assert torch.equal(outputs[0].x0, again.x0) and len(outputs) == 7
     assert forward_tab.own_points_changed(state, 10, "mnist", None, redrawn, *inputs[1:]) == (gr.skip(),) * 7
     assert (OWN_POINTS_ELSEWHERE, OWN_POINTS) in forward_tab.data_choices()[0]
+
+
+@pytest.mark.parametrize("data", ["mnist", "swiss_roll"])
+def test_the_targets_view_shows_v_turning_from_eps_into_minus_x0(data):
+    """v = √ᾱ_t·ε − √(1 − ᾱ_t)·x₀ (core.prediction): ε at t = 0, nearly −x₀ at t = T; x_t is the tab's own x_t."""
+    state = _state(data=data)
+    start, end = forward_tab.targets(state, 0), forward_tab.targets(state, 1000)
+    assert torch.equal(start["v"], state.noise) and torch.equal(start["x_t"], state.x0)
+    alpha_bar = float(state.schedule.alpha_bars[1000])
+    assert torch.allclose(end["v"], alpha_bar**0.5 * state.noise - (1 - alpha_bar) ** 0.5 * state.x0, atol=1e-6)
+    assert torch.allclose(end["v"], -state.x0, atol=0.03)
+    middle = forward_tab.targets(state, 400)
+    assert np.allclose(middle["x_t"].numpy(), forward_tab.x_t(state, 400), atol=1e-6)
+    figure, text = forward_tab.targets_view(state, 400)
+    titles = [a.text for a in _fig(figure).layout.annotations]
+    expected = forward_tab.TARGET_COLUMNS if data == "mnist" else ["x_t (the network's input)", "ε", "x₀", "v"]
+    assert all(title in titles for title in expected), titles
+    a, s = float(state.schedule.alpha_bars[400]) ** 0.5, (1 - float(state.schedule.alpha_bars[400])) ** 0.5
+    assert f"**v = {a:.4g}·ε − {s:.4g}·x₀**" in text
+    assert forward_tab.targets_if_open(False, state, 400) == (gr.skip(), gr.skip())
+    with pytest.raises(gr.Error, match="Nothing to show yet"):
+        forward_tab.targets_view(None, 3)

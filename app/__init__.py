@@ -10,7 +10,7 @@ import gradio as gr
 
 from app import (
     bound_panel, forward_animation, forward_tab, guidance_panel, inpaint_panel, noise_map, reverse_tab, schedules_tab,
-    step_anatomy, train_tab,
+    step_anatomy, steps_panel, train_tab,
 )
 
 THEME = gr.themes.Soft()
@@ -47,5 +47,6 @@ def build_app() -> gr.Blocks:
                 noise_map.build(reverse)
                 inpaint_panel.build(reverse)
                 guidance_panel.build(reverse)
+                steps_panel.build(reverse)
                 bound_panel.build(reverse)
     return demo

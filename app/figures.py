@@ -435,6 +435,22 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
 # ----- the variational bound ------------------------------------------------------------------------
 
 
+def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_title: str, *,
+                            height: int = 360) -> PlotData:
+    """Sample quality (lower is better, 1 = as good as real data) against the number of sampling steps, one line
+    per sampler, both axes logarithmic; a chain that diverged (quality inf) is left out of its line. A dotted line
+    marks 1."""
+    data = []
+    for k, (label, points) in enumerate(curves.items()):
+        kept = [(steps, q) for steps, q in points if math.isfinite(q) and q > 0]
+        data.append(dict(type="scatter", x=[s for s, _ in kept], y=[q for _, q in kept], mode="lines+markers",
+                         name=label, line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2),
+                         marker=dict(size=6), hovertemplate="%{x} steps: %{y:.3g}<extra>%{fullData.name}</extra>"))
+    layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
+                          xaxis=_axis("sampling steps (log scale)", log=True), yaxis=_axis(y_title, log=True))
+    return fast_figure(data, layout)
+
+
 def bound_terms_figure(ts: Sequence[int], terms: dict[str, Sequence[float]], *, height: int = 360) -> PlotData:
     """The terms L_{t−1} of the variational bound (nats per dimension) against t, one line per reverse variance,
     both axes logarithmic: the terms fall by orders of magnitude from t = 2."""

@@ -11,9 +11,10 @@ Two teaching options: the score field of 2D models, arrows on a grid at each fra
 and the ideal denoiser of a few training examples (points or images) in place of the network
 (`ideal_checkpoint`, `core.ideal`), whose samples can only be copies of those examples. For every model, the
 chain can start from training examples noised to t₀ instead of from pure noise (SDEdit, Meng et al. 2022;
-`starting_examples`): how much of an example survives the noise of step t₀. Three panels below the tab read its
-controls (`ReverseControls`): DDIM's map between noise and data (`app.noise_map`), inpainting (`app.inpaint_panel`,
-which can play its chain here) and the variational bound (`app.bound_panel`).
+`starting_examples`): how much of an example survives the noise of step t₀. The panels below the tab read its
+controls (`ReverseControls`): one step taken apart (`app.step_anatomy`), DDIM's map between noise and data
+(`app.noise_map`), inpainting (`app.inpaint_panel`, which can play its chain here), classifier guidance
+(`app.guidance_panel`), the number of sampling steps (`app.steps_panel`) and the variational bound (`app.bound_panel`).
 
 Checkpoints: the shipped ones under checkpoints/ (env DDPM_CHECKPOINTS_DIR overrides), listed by
 name, plus those this browser session trained in the Train tab (the `gr.State` of paths it
@@ -813,7 +814,8 @@ SHOW_PLAYER_JS = """() => {
 
 @dataclass(frozen=True)
 class ReverseControls:
-    """The tab's controls that the panels below it read (`app.noise_map`, `app.bound_panel`, `app.inpaint_panel`)."""
+    """The tab's controls that the panels below it read (`app.step_anatomy`, `app.noise_map`, `app.inpaint_panel`,
+    `app.guidance_panel`, `app.steps_panel`, `app.bound_panel`)."""
 
     checkpoint: gr.Dropdown
     sampler: gr.Radio

@@ -1,0 +1,71 @@
+"""The Reverse tab's sweep of the number of sampling steps (app.steps_panel), on shipped checkpoints."""
+
+from __future__ import annotations
+
+import re
+
+import gradio as gr
+import pytest
+
+from app import figures, reverse_tab, steps_panel
+from core.checkpoints import load_checkpoint, save_checkpoint
+
+
+def no_progress(*args, **kwargs) -> None:
+    return None
+
+
+def sweep(name_or_path: str, n: int = 200, spacing: str = "uniform", trained=None):
+    path = name_or_path if "/" in name_or_path else str(reverse_tab.REPO_CHECKPOINTS / name_or_path)
+    figure, stats = steps_panel.sweep_steps(path, spacing, n, 0, False, trained or [], progress=no_progress)
+    return figures.as_figure(figure), stats
+
+
+def quality(stats: str, steps: int) -> list[float]:
+    """The table's row for ``steps``: DDPM's and DDIM's quality."""
+    row = re.search(rf"^\| {steps} \| ([^|]+) \| ([^|]+) \|$", stats, re.M)
+    return [float("inf") if "diverged" in cell else float(cell.split()[0]) for cell in row.groups()]
+
+
+def test_step_counts_stop_at_T_and_add_all_T_for_2d():
+    assert steps_panel.step_counts(1000, "2d") == [5, 10, 20, 50, 100, 200, 500, 1000]
+    assert steps_panel.step_counts(300, "2d") == [5, 10, 20, 50, 100, 200, 300]
+    assert steps_panel.step_counts(1000, "image") == [5, 10, 20, 50, 100]
+    assert steps_panel.step_counts(30, "image") == [5, 10, 20]
+    assert steps_panel.fewest_steps([(5, 4.0, 0), (20, 1.2, 0), (50, 1.0, 0), (100, 1.1, 0)]) == 20
+
+
+def test_ddim_needs_few_steps_from_the_v_model_and_fails_from_the_eps_model_on_cosine():
+    """The sweep's figures (200 points, seed 0): an ε network's error at t = T, multiplied by 1/√ᾱ_T in x̂₀, throws
+    DDIM's points far out on the cosine schedule at every step count; the v network's DDIM lands on the data."""
+    v_figure, v_stats = sweep("swiss_roll_cosine_v")
+    _, eps_stats = sweep("swiss_roll_cosine")
+    assert [len(trace.x) for trace in v_figure.data] == [8, 8] and v_figure.layout.xaxis.type == "log"
+    assert [trace.name for trace in v_figure.data] == ["DDPM, σ² = β̃", "DDIM, η = 0"]
+    assert quality(v_stats, 50)[1] < 2.5 < 10 * quality(v_stats, 50)[1] < quality(eps_stats, 50)[1]
+    assert quality(eps_stats, 1000)[0] < 2.5  # the full DDPM chain is fine for both
+    assert "within 25 % of its best" in v_stats and "evenly in t" in v_stats
+
+
+def test_images_are_measured_by_the_fid_ratio_and_never_download(shared_data, monkeypatch):
+    monkeypatch.setattr(steps_panel, "STEP_COUNTS", (2, 5))
+    monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
+    figure, stats = sweep("mnist", n=8)
+    assert "FID ratio" in stats and all(q > 0 for q in quality(stats, 5))
+    assert [list(trace.x) for trace in figure.data] == [[2, 5], [2, 5]]
+    monkeypatch.setenv("DDPM_DATA_DIR", "/nonexistent")
+    with pytest.raises(gr.Error, match="data folder .* has none"):
+        sweep("mnist", n=8)
+
+
+def test_bad_inputs_and_a_diverged_model_are_clear_errors(tmp_path):
+    with pytest.raises(gr.Error, match="Unknown step spacing"):
+        sweep("moons", spacing="karras")
+    with pytest.raises(gr.Error, match="Number of samples"):
+        sweep("moons", n=0)
+    checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "moons")
+    for weight in checkpoint.model.parameters():
+        weight.data.fill_(float("nan"))
+    broken = str(save_checkpoint(tmp_path / "nan", checkpoint.model, checkpoint.schedule, checkpoint.data))
+    with pytest.raises(gr.Error, match="NaN or infinite"):
+        sweep(broken, trained=[broken])

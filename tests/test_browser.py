@@ -359,6 +359,11 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert p.locator("#reverse-player .ddpm-player").get_attribute("data-hold") == "0"
     assert re.match(r"θ = \d+°: x_T = ", p.locator("#reverse-player .pl-note").inner_text())
     assert "θ = " in p.locator("#reverse-player .pl-info").inner_text()
+    # the number of sampling steps: DDPM and DDIM from 5 steps to all T = 100 of the run's model, one line each
+    p.get_by_text("How many steps does a sampler need?").click()
+    p.get_by_role("button", name="Sweep the number of steps").click()
+    p.wait_for_selector("#reverse-steps >> text=within 25 % of its best", timeout=60_000)
+    p.wait_for_function("() => document.querySelectorAll('#reverse-steps-plot .scatterlayer .trace').length === 2")
     # the variational bound of the same model: its terms over t, and the table of its parts
     p.get_by_text("How likely is the data? The variational bound").click()
     p.get_by_role("button", name="Measure the bound").click()
@@ -384,7 +389,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_function("() => /rings: the examples they complete/.test("
                         "document.querySelector('#reverse-player .pl-caption')?.innerText || '')", timeout=60_000)
     p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
-    page.assert_clean("Reverse tab after Generate, Pause, the walk and loop between noises, the bound and inpainting")
+    page.assert_clean("Reverse tab after Generate, Pause, the walk and loop between noises, the step sweep, the bound "
+                      "and inpainting")
     timings["reverse"] = time.perf_counter() - start
     print("[browser] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 

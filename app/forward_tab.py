@@ -203,7 +203,7 @@ def targets(state: ForwardState, t: int) -> dict[str, torch.Tensor]:
     alpha_bar = state.schedule.alpha_bars[t]
     sqrt_ab, sqrt_1m_ab = alpha_bar.sqrt().float(), (1 - alpha_bar).sqrt().float()
     with torch.inference_mode():
-        return {"x_t": sqrt_ab * state.x0 + sqrt_1m_ab * state.noise, "eps": state.noise, "x0": state.x0,
+        return {"x_t": state.schedule.q_sample(state.x0, t, state.noise), "eps": state.noise, "x0": state.x0,
                 "v": training_target("v", state.x0, state.noise, sqrt_ab, sqrt_1m_ab)}
 
 
@@ -232,7 +232,8 @@ def targets_view(state: ForwardState | None, t) -> tuple:
 
 
 def targets_if_open(is_open: bool, state: ForwardState | None, t) -> tuple:
-    """After a rebuild: the targets view anew while its panel is open (else nothing, to keep rebuilds fast)."""
+    """After a rebuild or on letting go of t: the targets view anew while its panel is open (else nothing, to keep
+    the tab fast)."""
     return targets_view(state, t) if is_open else (gr.skip(), gr.skip())
 
 
@@ -360,8 +361,9 @@ def build(own: gr.State) -> gr.State:
     targets_box.collapse(lambda: False, None, targets_open, queue=False)
     targets_event = dict(inputs=[targets_open, state, t_slider], outputs=[targets_plot, targets_text],
                          show_progress="hidden")
-    gr.on([targets_box.expand, t_slider.release], targets_view, inputs=[state, t_slider],
-          outputs=[targets_plot, targets_text], trigger_mode="always_last", show_progress="hidden")
+    targets_box.expand(targets_view, inputs=[state, t_slider], outputs=[targets_plot, targets_text],
+                       show_progress="hidden")
+    t_slider.release(targets_if_open, trigger_mode="always_last", **targets_event)
     for rebuilt in rebuilds:
         rebuilt.then(targets_if_open, **targets_event)
     return state

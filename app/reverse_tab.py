@@ -43,7 +43,7 @@ from app import figures, formulas, images, player, runs
 from app.controls import show_when, whole_number
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
-    Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_config, training_history,
+    Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_prediction, read_config, training_history,
 )
 from core.data import DataInfo
 from core.datasets import training_examples
@@ -176,12 +176,11 @@ def describe(path: str | None, trained: Any) -> str:
     except CheckpointError as err:
         return f"⚠ {err}"
     data, schedule = config.get("data", {}), config.get("schedule", {})
-    model = config.get("model", {})
-    predicts = model.get("prediction", "eps")
+    predicts = model_prediction(config)
     parts = [
         f"**{html.escape(Path(path).name)}** — data: {data.get('name', '?')} ({data.get('kind', '?')})",
         f"schedule: {schedule.get('name', '?')}, T = {schedule.get('T', '?')}",
-        f"model: {model.get('kind', '?')}, predicts {PREDICTION_SYMBOLS.get(predicts, html.escape(str(predicts)))}",
+        f"model: {config.get('model', {}).get('kind', '?')}, predicts {PREDICTION_SYMBOLS.get(predicts, html.escape(str(predicts)))}",
     ]
     history = training_history(config)
     steps = sum(int(run.get("steps_done") or 0) for run in history)

@@ -25,11 +25,10 @@ from app.reverse_tab import (
     model_label, read_samples, reference_points, step_within,
 )
 from core.checkpoints import Checkpoint
-from core.prediction import PREDICTION_SYMBOLS, error_to_eps, unwrap
+from core.prediction import EPS_FROM_PREDICTION, PREDICTION_SYMBOLS, error_to_eps, unwrap
 from core.sampler import chain_timesteps, plan_steps, reverse_step
 
 EXAMPLES = {"2d": 1000, "image": 4}  # training examples taken apart (images: one row each)
-EPS_FROM = {"x0": "(x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t)", "v": "√(1 − ᾱ_t)·x_t + √ᾱ_t·v̂"}  # core.prediction.EpsilonView
 ERROR_FACTOR = {"x0": "SNR_t", "v": "ᾱ_t"}  # core.prediction.error_to_eps
 NOISE_SHOWN = 3.0  # images: ε and ε̂ are shown divided by this, to fit [−1, 1] (x_t, x̂_0, x_s and the error are not)
 DEFAULT_SHARE = 0.5  # the t first shown, as a share of T
@@ -106,7 +105,7 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
     if predicts != "eps":
         own = loss / float(error_to_eps(schedule, predicts)[t])
         lines.insert(2, f"- **This network predicts {PREDICTION_SYMBOLS[predicts]}**, not ε: "
-                        f"ε̂ = {EPS_FROM[predicts]}. Its own error at this t, the loss it was trained on, is "
+                        f"{EPS_FROM_PREDICTION[predicts]}. Its own error at this t, the loss it was trained on, is "
                         f"**{own:.4f}** per {unit} (‖ε − ε̂‖² = {ERROR_FACTOR[predicts]} times it).")
     if checkpoint.data.kind == "image":
         before, after = read_samples(parts["x0"], checkpoint.data.name), read_samples(parts["x0_hat"],

@@ -68,7 +68,7 @@ from core.datasets import DEFAULT_TOY_POINTS, load_training_data
 from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,
 )
-from core.prediction import PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS, Prediction
+from core.prediction import PREDICTION_ESTIMATES, PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS, Prediction
 from core.sampler import describe_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
@@ -375,8 +375,7 @@ def smooth(losses: np.ndarray) -> np.ndarray:
 
 def loss_label(min_snr_gamma: float, prediction: Prediction = "eps") -> str:
     """The loss axis title: the squared error of the target, plain or Min-SNR-γ weighted (short: it must fit)."""
-    y = PREDICTION_SYMBOLS[prediction]
-    error = f"‖{y} − {y}̂‖²" if prediction != "x0" else "‖x₀ − x̂₀‖²"
+    error = f"‖{PREDICTION_SYMBOLS[prediction]} − {PREDICTION_ESTIMATES[prediction]}‖²"
     if min_snr_gamma > 0:
         return f"{loss_name(min_snr_gamma)} weighted {error}"
     return f"loss {error} (mean)"

@@ -84,8 +84,9 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
 
 
 def model_prediction(config: dict[str, Any]) -> str:
-    """What a checkpoint's network predicts: "eps", "x0" or "v" (checkpoints from before the choice: "eps")."""
-    return config["model"].get("prediction", "eps")
+    """What a checkpoint's network predicts: "eps", "x0" or "v" (checkpoints from before the choice, or a config
+    without a model: "eps"; `load_checkpoint` checks the value)."""
+    return config.get("model", {}).get("prediction", "eps")
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:

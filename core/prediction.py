@@ -37,6 +37,11 @@ PREDICTION_LABELS = {
     "v": "v = √ᾱ·ε − √(1 − ᾱ)·x₀ (Salimans & Ho 2022)",
 }
 PREDICTION_SYMBOLS = {"eps": "ε", "x0": "x₀", "v": "v"}
+PREDICTION_ESTIMATES = {"eps": "ε̂", "x0": "x̂₀", "v": "v̂"}  # the network's output, as the texts write it
+EPS_FROM_PREDICTION = {  # what `EpsilonView` computes, as the texts write it
+    "x0": "ε̂ = (x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t)",
+    "v": "ε̂ = √(1 − ᾱ_t)·x_t + √ᾱ_t·v̂",
+}
 
 
 def check_prediction(prediction: object) -> Prediction:

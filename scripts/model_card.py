@@ -28,8 +28,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.checkpoints import load_checkpoint, list_checkpoints, read_config, training_history  # noqa: E402
+from core.checkpoints import (  # noqa: E402
+    list_checkpoints, load_checkpoint, model_prediction, read_config, training_history,
+)
 from core.evaluate import sampler_key  # noqa: E402
+from core.prediction import EPS_FROM_PREDICTION, PREDICTION_LABELS, PREDICTION_SYMBOLS  # noqa: E402
 from core.schedules import SCHEDULE_LABELS  # noqa: E402
 from core.train import DEFAULTS  # noqa: E402
 from core.trainer import loss_name  # noqa: E402
@@ -95,7 +98,7 @@ def fmt_num(value: Any, digits: int = 3) -> str:
 
 def loss_desc(min_snr_gamma: float, prediction: str = "eps") -> str:
     """The loss of a run: the squared error of its target (core.prediction), plain or Min-SNR-γ weighted."""
-    target = {"eps": "ε", "x0": "x₀", "v": "v"}[prediction]
+    target = PREDICTION_SYMBOLS[prediction]
     if min_snr_gamma > 0:
         weights = f"min(SNR_t, {min_snr_gamma:g})/SNR_t"
         return (f"{target}-MSE weighted by {loss_name(min_snr_gamma)}, "
@@ -107,9 +110,8 @@ def network_desc(kind: str, n_params: int, prediction: str) -> str:
     """"A MLP ε-predictor (N parameters)", or for an x₀ / v network what it predicts and the ε̂ the samplers use."""
     if prediction == "eps":
         return f"A {kind.upper()} ε-predictor ({n_params:,} parameters)"
-    what = {"x0": "x₀", "v": "v = √ᾱ_t·ε − √(1 − ᾱ_t)·x₀ (Salimans & Ho 2022)"}[prediction]
-    served = {"x0": "ε̂ = (x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t)", "v": "ε̂ = √(1 − ᾱ_t)·x_t + √ᾱ_t·v̂"}[prediction]
-    return f"A {kind.upper()} ({n_params:,} parameters) that predicts {what}, used by the samplers as {served},"
+    return (f"A {kind.upper()} ({n_params:,} parameters) that predicts {PREDICTION_LABELS[prediction]}, used by the "
+            f"samplers as {EPS_FROM_PREDICTION[prediction]},")
 
 
 def reproduce_command(run: dict[str, Any], kind: str) -> str:
@@ -210,7 +212,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
     lines = [
         f"# {name}: DDPM on {info.name} ({schedule.name} schedule)",
         "",
-        f"{network_desc(model['kind'], n_params, model.get('prediction', 'eps'))} trained with Algorithm 1 of Ho et al. "
+        f"{network_desc(model['kind'], n_params, model_prediction(config))} trained with Algorithm 1 of Ho et al. "
         "2020 "
         f"on {info.name}, {schedule.name} noise schedule, T = {schedule.T}. "
         f"Files: `model.safetensors` (the EMA weights used for sampling) and `config.json` "
@@ -232,7 +234,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
             ("Learning rate", f"{training.get('lr', '?')} peak (AdamW, {training.get('warmup_steps', '?')} warm-up steps, "
                               f"cosine decay to ×{training.get('min_lr_ratio', '?')}), weight decay "
                               f"{training.get('weight_decay', '?')}, grad clip {training.get('grad_clip', '?')}"),
-            ("Loss", loss_desc(training.get("min_snr_gamma", 0.0), model.get("prediction", "eps"))),
+            ("Loss", loss_desc(training.get("min_snr_gamma", 0.0), model_prediction(config))),
             ("EMA decay", f"{training.get('ema_decay', '?')}"),
             ("Seed", f"{training.get('seed', '?')}"),
             ("Training time", ("?" if seconds is None else f"{seconds:.0f} s")
@@ -408,7 +410,7 @@ def render_index(root: Path) -> str:
         ckpt = load_checkpoint(ckpt_dir)
         n_params = sum(p.numel() for p in ckpt.model.parameters())
         steps, seconds = total_steps_and_seconds(config)
-        predicts = config["model"].get("prediction", "eps")
+        predicts = model_prediction(config)
         data_cell = data["name"] + ("" if predicts == "eps" else f", predicts {predicts}")
         common = (f"| [{ckpt_dir.name}]({ckpt_dir.name}/README.md) | {data_cell} | {sched['name']} "
                   f"(ᾱ_T = {ckpt.schedule.alpha_bar_T:.2g}) | {sched['T']} | {n_params:,} | {steps} | "

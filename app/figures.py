@@ -446,8 +446,9 @@ def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_ti
         data.append(dict(type="scatter", x=[s for s, _ in kept], y=[q for _, q in kept], mode="lines+markers",
                          name=label, line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2),
                          marker=dict(size=6), hovertemplate="%{x} steps: %{y:.3g}<extra>%{fullData.name}</extra>"))
+    yaxis = dict(_axis(y_title, log=True), dtick="D2")  # 1, 2, 5 labels: a sweep may span less than a decade
     layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
-                          xaxis=_axis("sampling steps (log scale)", log=True), yaxis=_axis(y_title, log=True))
+                          xaxis=_axis("sampling steps (log scale)", log=True), yaxis=yaxis)
     return fast_figure(data, layout)
 
 

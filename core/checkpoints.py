@@ -1,8 +1,9 @@
 """Checkpoints: a directory with the weights in safetensors and everything else in JSON.
 
     <dir>/model.safetensors   the sampling weights (the EMA copy when training used EMA)
-    <dir>/config.json         format version, model kind + config + what it predicts (ε, x_0 or v; see
-                              `core.prediction`; absent in older checkpoints: ε), schedule, data,
+    <dir>/config.json         format version, model kind + config (with num_classes > 0 for a class-
+                              conditional network, `core.conditioning`) + what it predicts (ε, x_0 or v;
+                              see `core.prediction`; absent in older checkpoints: ε), schedule, data,
                               training, metrics
     <dir>/data.safetensors    2D models trained on given points (`DataInfo.given_as_points`) only: those
                               points (at most MAX_STORED_POINTS, model coordinates), so that the
@@ -87,6 +88,12 @@ def model_prediction(config: dict[str, Any]) -> str:
     """What a checkpoint's network predicts: "eps", "x0" or "v" (checkpoints from before the choice, or a config
     without a model: "eps"; `load_checkpoint` checks the value)."""
     return config.get("model", {}).get("prediction", "eps")
+
+
+def model_classes(config: dict[str, Any]) -> int:
+    """How many classes a checkpoint's network is conditioned on (`core.conditioning`); 0 for an unconditional one
+    (every checkpoint from before class-conditional networks)."""
+    return int(config.get("model", {}).get("config", {}).get("num_classes", 0))
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:

@@ -44,6 +44,14 @@ TOY2D_LABELS = {
 EIGHT_GAUSSIANS_RADIUS, EIGHT_GAUSSIANS_STD = 2.0, 0.1  # the 8 centres on a circle, and each one's spread
 EIGHT_GAUSSIANS_NAMES = ("0° (right)", "45° (upper right)", "90° (top)", "135° (upper left)", "180° (left)",
                          "225° (lower left)", "270° (bottom)", "315° (lower right)")
+# The toys whose points come in natural classes, and the classes' names (`make_toy2d_labelled`)
+TOY2D_CLASSES = {
+    "moons": ("upper moon", "lower moon"),
+    "circles": ("outer circle", "inner circle"),
+    "eight_gaussians": EIGHT_GAUSSIANS_NAMES,
+    "cross": ("horizontal bar", "vertical bar"),
+    "spiral": ("first arm", "second arm"),
+}
 MIN_POINTS = 16  # fewer points than this cannot describe a distribution worth diffusing
 MAX_POINTS = 1_000_000  # a user-given set beyond this is almost surely a mistake (and slow)
 MAX_DRAWING_SIDE = 4096  # a drawing larger than this (pixels per side) is almost surely a mistake
@@ -57,45 +65,46 @@ def _normal(shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
     return torch.randn(shape, generator=g, dtype=torch.float64)
 
 
-def _raw_toy(name: str, n: int, g: torch.Generator) -> torch.Tensor:
-    """Unnormalised points (n, 2), float64."""
+def _raw_toy(name: str, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Unnormalised points (n, 2), float64, and each point's class (n,) long when the toy has classes
+    (`TOY2D_CLASSES`), else None."""
     if name == "swiss_roll":  # the (x, z) view of sklearn's 3-D roll
         t = 1.5 * math.pi * (1 + 2 * _uniform(n, g))
-        return torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1) + 0.3 * _normal((n, 2), g)
+        return torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1) + 0.3 * _normal((n, 2), g), None
     if name == "moons":
         upper = _uniform(n, g) < 0.5
         angle = math.pi * _uniform(n, g)
         x = torch.where(upper, torch.cos(angle), 1 - torch.cos(angle))
         y = torch.where(upper, torch.sin(angle), 0.5 - torch.sin(angle))
-        return torch.stack([x, y], dim=1) + 0.05 * _normal((n, 2), g)
+        return torch.stack([x, y], dim=1) + 0.05 * _normal((n, 2), g), (~upper).long()
     if name == "s_curve":  # the (x, z) view of sklearn's S-curve
         t = 3 * math.pi * (_uniform(n, g) - 0.5)
-        return torch.stack([torch.sin(t), torch.sign(t) * (torch.cos(t) - 1)], dim=1) + 0.05 * _normal((n, 2), g)
+        return torch.stack([torch.sin(t), torch.sign(t) * (torch.cos(t) - 1)], dim=1) + 0.05 * _normal((n, 2), g), None
     if name == "circles":
-        radius = torch.where(_uniform(n, g) < 0.5, 1.0, 0.5).to(torch.float64)
+        inner = _uniform(n, g) >= 0.5
+        radius = torch.where(inner, 0.5, 1.0).to(torch.float64)
         angle = 2 * math.pi * _uniform(n, g)
         circle = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
-        return radius[:, None] * circle + 0.03 * _normal((n, 2), g)
+        return radius[:, None] * circle + 0.03 * _normal((n, 2), g), inner.long()
     if name == "eight_gaussians":
         k = torch.randint(0, 8, (n,), generator=g)
-        return _eight_centres()[k] + EIGHT_GAUSSIANS_STD * _normal((n, 2), g)
+        return _eight_centres()[k] + EIGHT_GAUSSIANS_STD * _normal((n, 2), g), k
     if name == "checkerboard":  # 8 squares of a 4×4 board (FFJORD)
         x1 = 4 * _uniform(n, g) - 2
         x2 = _uniform(n, g) - 2 * torch.randint(0, 2, (n,), generator=g).to(torch.float64)
         x2 = x2 + torch.floor(x1) % 2
-        return torch.stack([x1, x2], dim=1) * 2
+        return torch.stack([x1, x2], dim=1) * 2, None
     if name == "cross":  # a "+" of two bars, 4 long and 0.4 wide
         along = 4 * _uniform(n, g) - 2
         across = 0.4 * _uniform(n, g) - 0.2
         horizontal = _uniform(n, g) < 0.5
-        return torch.stack(
-            [torch.where(horizontal, along, across), torch.where(horizontal, across, along)], dim=1
-        )
+        points = torch.stack([torch.where(horizontal, along, across), torch.where(horizontal, across, along)], dim=1)
+        return points, (~horizontal).long()
     if name == "spiral":  # two interleaved arms
         theta = math.sqrt(2) * torch.sqrt(_uniform(n, g)) * 2 * math.pi + 0.5
         arm = torch.where(_uniform(n, g) < 0.5, 1.0, -1.0).to(torch.float64)
         pts = torch.stack([theta * torch.cos(theta), theta * torch.sin(theta)], dim=1) * arm[:, None]
-        return pts + 0.25 * _normal((n, 2), g)
+        return pts + 0.25 * _normal((n, 2), g), (arm < 0).long()
     raise ValueError(f"Unknown 2D data set {name!r}; choose one of: {', '.join(TOY2D_NAMES)}")
 
 
@@ -130,20 +139,34 @@ def toy_mixture(name: str) -> GaussianMixture | None:
 @cache
 def _standardisation(name: str) -> tuple[torch.Tensor, float]:
     """Fixed (mean, spread) of a toy, from a 200k-point reference draw."""
-    reference = _raw_toy(name, 200_000, torch.Generator().manual_seed(20_200_619))
+    reference, _ = _raw_toy(name, 200_000, torch.Generator().manual_seed(20_200_619))
     mean = reference.mean(dim=0)
     return mean, float((reference - mean).pow(2).mean().sqrt())
 
 
 def make_toy2d(name: str, n: int, *, seed: int = 0) -> torch.Tensor:
     """``n`` points of toy ``name`` as a float32 tensor (n, 2), ~zero mean, ~unit spread; same seed, same points."""
+    return _toy2d(name, n, seed)[0]
+
+
+def make_toy2d_labelled(name: str, n: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The points of `make_toy2d` (same seed, same points) and each one's class (n,) long, an index into
+    ``TOY2D_CLASSES[name]``; ValueError for a toy without classes."""
+    if name in TOY2D_NAMES and name not in TOY2D_CLASSES:
+        raise ValueError(f"the 2D data set {name} has no classes; those with classes: {', '.join(TOY2D_CLASSES)}")
+    points, labels = _toy2d(name, n, seed)
+    assert labels is not None
+    return points, labels
+
+
+def _toy2d(name: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     if name not in TOY2D_NAMES:
         raise ValueError(f"Unknown 2D data set {name!r}; choose one of: {', '.join(TOY2D_NAMES)}")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POINTS:
         raise ValueError(f"number of points must be a whole number from 1 to {MAX_POINTS}, got {n!r}")
-    points = _raw_toy(name, n, torch.Generator().manual_seed(int(seed)))
+    points, labels = _raw_toy(name, n, torch.Generator().manual_seed(int(seed)))
     mean, spread = _standardisation(name)
-    return ((points - mean) / spread).to(torch.float32)
+    return ((points - mean) / spread).to(torch.float32), labels
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 A data source is one of: a 2D toy name (`core.data.TOY2D_NAMES`), an image data set name
 (`core.image_data.IMAGE_DATASETS`), a path to a CSV file of (x, y) points, or a path to a
-folder of images. 2D points come out with zero mean and unit spread; images in [−1, 1].
+folder of images. 2D points come out with zero mean and unit spread; images in [−1, 1]. Toys and image
+data sets with classes (`class_names`) also give each example's label, for class-conditional training
+(`load_labelled_data`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from pathlib import Path
 
 import torch
 
-from core.data import TOY2D_NAMES, DataInfo, data_sampler, make_toy2d, normalise_points, points_from_csv
-from core.image_data import IMAGE_DATASETS, load_image_dataset, load_image_folder, to_model_range
+from core.data import (
+    TOY2D_CLASSES, TOY2D_NAMES, DataInfo, data_sampler, make_toy2d, make_toy2d_labelled, normalise_points,
+    points_from_csv,
+)
+from core.image_data import IMAGE_CLASS_NAMES, IMAGE_DATASETS, load_image_dataset, load_image_folder, to_model_range
 
 DEFAULT_TOY_POINTS = 10_000  # size of a 2D training set drawn from a toy
 
@@ -72,6 +77,32 @@ def load_training_data(
     dataset = load_image_folder(path, size=image_size, channels=channels, limit=limit)
     images = to_model_range(dataset.images)
     return images, DataInfo(name=path.name, kind="image", shape=tuple(images.shape[1:]), source=dataset.source)
+
+
+def class_names(name: str) -> tuple[str, ...]:
+    """The classes of data set ``name`` (a toy of `TOY2D_CLASSES` or an image data set), in label order; () when
+    its examples have no classes (other toys, a CSV file, a folder of images)."""
+    return TOY2D_CLASSES.get(name) or IMAGE_CLASS_NAMES.get(name, ())
+
+
+def load_labelled_data(
+    source: str, *, n_points: int = DEFAULT_TOY_POINTS, seed: int = 0, root: str | Path | None = None,
+    limit: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, DataInfo]:
+    """(data, labels (N,) long, DataInfo): `load_training_data` with each example's class, for data with classes
+    (`class_names`); ValueError naming those that have them for any other source."""
+    if not class_names(source):
+        with_classes = ", ".join([*TOY2D_CLASSES, *IMAGE_CLASS_NAMES])
+        raise ValueError(f"class labels are known only for {with_classes}; {source!r} has none")
+    if source in TOY2D_NAMES:  # the same draw as the points (same seed)
+        data, info = load_training_data(source, n_points=n_points, seed=seed)
+        return data, make_toy2d_labelled(source, n_points, seed=seed)[1], info
+    dataset = load_image_dataset(source, root=root, split="any", limit=limit)
+    images = to_model_range(dataset.images)
+    if dataset.labels is None or len(dataset.labels) != len(images):
+        raise ValueError(f"the {source} files in {dataset.source} hold no labels for their images")
+    info = DataInfo(name=source, kind="image", shape=tuple(images.shape[1:]), source=dataset.source)
+    return images, dataset.labels, info
 
 
 def training_examples(

@@ -18,6 +18,10 @@ find pixels that convince the classifier without looking like the class to a per
 For a mixture of Gaussians, p_t(y | x_t) is known in closed form (`mixture_log_likelihood`): the noisy
 classifier Dhariwal & Nichol train, exactly, for the 8 Gaussians toy. With the mixture's exact ε* too, guided
 sampling with s = 1 draws exactly from the chosen component; the tests check this.
+
+A class-conditional model needs no classifier: classifier-free guidance (`core.conditioning`) steers with the
+same scale s, by the implicit classifier p_t(x_t | y)/p_t(x_t) the model holds. `guided_model` picks the method
+(``GUIDANCE_METHODS``); `read_classes` tells which class each sample is of, to report what guidance did.
 """
 
 from __future__ import annotations
@@ -25,16 +29,24 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import nn
 
 from core.classifier import load_classifier, shipped_classifiers
-from core.data import DataInfo, GaussianMixture, toy_mixture
+from core.conditioning import ClassifierFreeGuidance, num_classes
+from core.data import TOY2D_CLASSES, DataInfo, GaussianMixture, make_toy2d_labelled, toy_mixture
+from core.datasets import class_names
 from core.schedules import NoiseSchedule
 
 # log p(y | ·) per example (B,), from x_t, t (B,) and the model's x̂_0(x_t), all differentiable in x_t
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+GuidanceMethod = Literal["classifier", "classifier-free"]
+GUIDANCE_METHODS: tuple[GuidanceMethod, ...] = ("classifier-free", "classifier")
+GUIDANCE_LABELS = {"classifier-free": "classifier-free (the model's own classes)",
+                   "classifier": "classifier guidance"}
+REFERENCE_POINTS = 5000  # labelled toy points that tell a 2D sample's class by its nearest one
 
 
 class GuidedDenoiser(nn.Module):
@@ -121,9 +133,19 @@ def model_mixture(data: DataInfo) -> GaussianMixture | None:
     return GaussianMixture(means, mixture.std / data.scale, mixture.names)
 
 
-def guidance_classes(name: str, kind: str) -> list[str]:
-    """The classes a model of data ``name`` (of ``kind``, "2d" or "image") can be steered towards: those of its
-    mixture's components (the 8 Gaussians) or of its data's shipped classifier; [] when there are none."""
+def guidance_methods(model: nn.Module, data: DataInfo) -> list[GuidanceMethod]:
+    """The ways ``model`` (of ``data``) can be steered: classifier-free when it is class-conditional, classifier
+    guidance when its data has a mixture or a shipped classifier (`guidance_classes`); the default first."""
+    methods: list[GuidanceMethod] = ["classifier-free"] if num_classes(model) else []
+    return methods + (["classifier"] if guidance_classes(data.name, data.kind) else [])
+
+
+def guidance_classes(name: str, kind: str, method: GuidanceMethod = "classifier") -> list[str]:
+    """The classes a model of data ``name`` (of ``kind``, "2d" or "image") can be steered towards: with classifier
+    guidance those of its mixture's components (the 8 Gaussians) or of its data's shipped classifier, classifier-free
+    those of its data (`core.datasets.class_names`); [] when there are none."""
+    if method == "classifier-free":
+        return list(class_names(name))
     mixture = toy_mixture(name) if kind == "2d" else None
     if mixture is not None:
         return list(mixture.names)
@@ -133,10 +155,24 @@ def guidance_classes(name: str, kind: str) -> list[str]:
 
 
 def guided_model(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, class_name: str, scale: float, n: int,
-                 device: torch.device | str = "cpu") -> GuidedDenoiser:
-    """``model`` (of ``data``) steered towards ``class_name``: by the exact p_t(y | x_t) of its mixture (the 8
-    Gaussians), or by its data's shipped classifier on x̂_0 (`guided_by_shipped_classifier`); ValueError when
-    neither is known or the class is not one of them."""
+                 device: torch.device | str = "cpu", method: GuidanceMethod | None = None) -> nn.Module:
+    """``model`` (of ``data``) steered towards ``class_name`` with scale ``scale``: classifier-free
+    (`core.conditioning.ClassifierFreeGuidance`, the default for a class-conditional model), or by the exact
+    p_t(y | x_t) of its mixture (the 8 Gaussians) or its data's shipped classifier on x̂_0
+    (`guided_by_shipped_classifier`); ValueError when the method does not fit or the class is not one of its."""
+    method = method or ("classifier-free" if num_classes(model) else "classifier")
+    if method == "classifier-free":
+        names = guidance_classes(data.name, data.kind, method)
+        if not num_classes(model):
+            raise ValueError("classifier-free guidance needs a class-conditional model (python -m core.train "
+                             "--conditional); this one was trained without labels")
+        if len(names) != num_classes(model):
+            raise ValueError(f"the model knows {num_classes(model)} classes, but {data.name} has {len(names)}")
+        if class_name not in names:
+            raise ValueError(f"the class to steer towards must be one of {', '.join(names)}, got {class_name!r}")
+        return ClassifierFreeGuidance(model, names.index(class_name), scale)
+    if method != "classifier":
+        raise ValueError(f"unknown guidance method {method!r}; choose one of {', '.join(GUIDANCE_METHODS)}")
     mixture = model_mixture(data)
     if mixture is None:
         return guided_by_shipped_classifier(model, schedule, data, class_name, scale, n, device)
@@ -144,3 +180,21 @@ def guided_model(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, clas
         raise ValueError(f"the class to steer towards must be one of {', '.join(mixture.names)}, got {class_name!r}")
     log_likelihood = mixture_log_likelihood(schedule, mixture.means, mixture.std, mixture.names.index(class_name))
     return GuidedDenoiser(model, schedule, log_likelihood, scale)
+
+
+def read_classes(data: DataInfo, samples: torch.Tensor) -> tuple[list[str], str] | None:
+    """(the class of each sample (N, ...), how it was told) for data whose classes can be told: a mixture's
+    component by the nearest centre, another toy's class by the nearest of REFERENCE_POINTS labelled points, an
+    image's by the shipped classifier of its data; None when they cannot be."""
+    mixture = model_mixture(data)
+    if mixture is not None:
+        return [mixture.names[k] for k in mixture.nearest(samples).tolist()], "nearest the centre of"
+    if data.kind == "2d" and data.name in TOY2D_CLASSES:
+        reference, labels = make_toy2d_labelled(data.name, REFERENCE_POINTS, seed=1)
+        nearest = labels[torch.cdist(samples.float().cpu(), reference).argmin(dim=1)]
+        return [TOY2D_CLASSES[data.name][k] for k in nearest.tolist()], "nearest a training point of"
+    if data.kind == "image" and data.name in shipped_classifiers():
+        classifier = load_classifier(data.name)
+        return [classifier.card.class_names[k] for k in classifier.predict(samples.float().cpu()).tolist()], \
+            "read by the shipped classifier as"
+    return None

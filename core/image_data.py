@@ -46,7 +46,7 @@ _CIFAR_FILES = {
     "test": ("test_batch",),
 }
 _CIFAR_META = "batches.meta"
-_CLASS_NAMES = {
+IMAGE_CLASS_NAMES = {  # each data set's classes, in label order
     "mnist": tuple(str(d) for d in range(10)),
     "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
@@ -156,14 +156,14 @@ def _load_idx_split(name: str, directory: Path, split: Literal["train", "test"])
     labels = read_idx(label_path, _IDX_LABELS_MAGIC)  # (N,)
     if labels.shape[0] != images.shape[0]:
         raise ValueError(f"{image_path} holds {images.shape[0]} images but {label_path} {labels.shape[0]} labels")
-    if labels.size and int(labels.max()) >= len(_CLASS_NAMES[name]):
-        raise ValueError(f"{label_path} holds label {int(labels.max())}, beyond the {len(_CLASS_NAMES[name])} classes")
+    if labels.size and int(labels.max()) >= len(IMAGE_CLASS_NAMES[name]):
+        raise ValueError(f"{label_path} holds label {int(labels.max())}, beyond the {len(IMAGE_CLASS_NAMES[name])} classes")
     return ImageDataset(
         name=name,
         images=torch.from_numpy(images.copy()).unsqueeze(1),  # (N, 1, H, W)
         labels=torch.from_numpy(labels.astype(np.int64)),
         source=f"{image_path.parent} ({split} split)",
-        class_names=_CLASS_NAMES[name],
+        class_names=IMAGE_CLASS_NAMES[name],
     )
 
 
@@ -190,7 +190,7 @@ def _load_cifar(root: Path, split: Literal["train", "test"], download: bool) -> 
         images=images,
         labels=torch.tensor(data.targets, dtype=torch.int64),
         source=f"{root / _CIFAR_DIR} ({split} split)",
-        class_names=_CLASS_NAMES["cifar10"],
+        class_names=IMAGE_CLASS_NAMES["cifar10"],
     )
 
 

@@ -12,6 +12,10 @@ schedules (β_T = 0.999) and of deterministic DDIM fly off to |x| ~ 100. The emb
 residual GELU blocks (GELU, not ReLU: with ReLU the same small MLP fits
 the toys several times worse in a short run); the output is ε̂ with the input's shape. Call convention:
 ``model(x_t, t) -> eps_hat`` with x_t (B, 2) float32 and t (B,) long in 1..T.
+
+With ``num_classes`` K > 0 the network is class-conditional (`core.conditioning`): ``model(x_t, t, y)``, y (B,)
+long in 0..K (K: no class, also what ``model(x_t, t)`` means); a learned vector per label is added where the
+timestep enters, so the label shifts every hidden unit like t does.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.conditioning import null_labels
+
 
 @dataclass(frozen=True)
 class MLPConfig:
@@ -33,12 +39,15 @@ class MLPConfig:
     emb_dim: int = 128  # sinusoidal embedding size per input coordinate and for t (even)
     input_scale: float = 25.0  # s for the coordinates: data of unit spread → frequencies up to ~25 rad/unit
     time_scale: float = 1.0  # s for the timestep (t is used as an integer 1..T)
+    num_classes: int = 0  # K > 0: class-conditional on labels 0..K−1, K meaning "no class" (core.conditioning)
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.depth < 0:
             raise ValueError(f"MLP hidden must be ≥ 1 and depth ≥ 0, got hidden={self.hidden}, depth={self.depth}")
         if self.emb_dim < 4 or self.emb_dim % 2:
             raise ValueError(f"MLP emb_dim must be an even number ≥ 4, got {self.emb_dim}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
+            raise ValueError(f"MLP num_classes must be a whole number ≥ 0 (0: unconditional), got {self.num_classes!r}")
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -84,15 +93,22 @@ class MLPDenoiser(nn.Module):
         self.blocks = nn.Sequential(*[ResidualBlock(config.hidden) for _ in range(config.depth)])
         self.out = nn.Linear(config.hidden, 2)
         self.skip = nn.Linear(2, 2, bias=False)  # linear path x_t → ε̂ (ε ≈ x_t at high noise)
+        if config.num_classes:  # one vector per label and one for ∅, zero at first: the labels start out ignored
+            self.embed_class = nn.Embedding(config.num_classes + 1, config.hidden)
+            nn.init.zeros_(self.embed_class.weight)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if x_t.dim() != 2 or x_t.shape[1] != 2:
             raise ValueError(f"the 2D denoiser takes points of shape (B, 2), got {tuple(x_t.shape)}")
+        if labels is not None and not self.config.num_classes:
+            raise ValueError("this denoiser is not class-conditional: it takes no labels")
         xy_dim = 2 * self.config.emb_dim
         emb_xy = self.embed_xy(x_t.reshape(-1)).reshape(len(x_t), xy_dim)  # (B, 2·emb): [emb(x), emb(y)]
         # the check reads a value back (a graph break under torch.compile, which then embeds per point)
         shared_t = not torch.compiler.is_compiling() and t.numel() > 1 and bool((t == t[0]).all())
         emb_t = self.embed_t(t[:1] if shared_t else t)  # (1 or B, emb)
         h = F.linear(emb_xy, self.first.weight[:, :xy_dim]) + self.first_raw(x_t)  # (B, hidden)
+        if self.config.num_classes:
+            h = h + self.embed_class(null_labels(labels, len(x_t), self.config.num_classes, x_t.device))
         h = F.gelu(h + F.linear(emb_t, self.first.weight[:, xy_dim:], self.first.bias))
         return self.out(self.blocks(h)) + self.skip(x_t)  # (B, 2)

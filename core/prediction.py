@@ -108,8 +108,9 @@ class EpsilonView(nn.Module):
         self.register_buffer("sqrt_ab", sqrt_ab, persistent=False)  # (T+1,)
         self.register_buffer("sqrt_1m_ab", sqrt_1m_ab, persistent=False)  # (T+1,)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        out = self.net(x_t, t).float()
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """ε̂ from the network's x̂_0 or v̂; ``labels`` go to a class-conditional network (`core.conditioning`)."""
+        out = (self.net(x_t, t) if labels is None else self.net(x_t, t, labels)).float()
         shape = (len(t),) + (1,) * (x_t.dim() - 1)
         a, s = self.sqrt_ab[t].view(shape), self.sqrt_1m_ab[t].view(shape)  # (B, 1, ...)
         if self.prediction == "x0":

@@ -6,6 +6,7 @@
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 100 --start-t 400 --out again.png
     python -m core.sample --ckpt checkpoints/mnist --n 64 --steps 100 --inpaint left --resample 5 --jump 10 --out halves.png
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --guide 7 --guidance-scale 3 --out sevens.png
+    python -m core.sample --ckpt checkpoints/moons_conditional --n 1000 --guide "upper moon" --guidance-scale 3 --out up.png
 
 ``--start-t t₀`` joins the chain at step t₀ from n training examples noised to it (SDEdit; see `core.sampler`)
 instead of from pure noise, and prints the return ratio of `core.metrics` (0: the samples came back to their
@@ -16,9 +17,11 @@ of 2D points) and draws the rest, with ``--resample U`` rounds per step (RePaint
 going back ``--jump J`` steps of the chain (RePaint's jump length; default 1).
 For images with a shipped classifier it prints how many completions are read as the class of their example.
 
-``--guide CLASS`` steers the model towards a class with the shipped classifier of its data, applied to x̂_0
-(classifier guidance, `core.guidance`; scale ``--guidance-scale``), and prints how many samples it reads as that
-class. It combines with the other options.
+``--guide CLASS`` steers the model towards a class (`core.guidance`; scale ``--guidance-scale``): a
+class-conditional model (trained with ``--conditional``) by classifier-free guidance, any other with the shipped
+classifier of its data applied to x̂_0 or the exact p_t(y | x_t) of the 8 Gaussians (classifier guidance; also
+for a conditional model with ``--guidance classifier``). It prints how many samples are of that class, and
+combines with the other options.
 
 .npy: 2D → (N, 2) in the data's coordinates (those of `core.data.make_toy2d`);
 images → (N, C, H, W) float32 in [−1, 1]. .png: an image grid, or a scatter plot for 2D.
@@ -39,7 +42,8 @@ from core.checkpoints import load_checkpoint
 from core.cli import OneLineParser, fail
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
-from core.guidance import guided_model, model_mixture
+from core.conditioning import ClassifierFreeGuidance
+from core.guidance import GUIDANCE_METHODS, guided_model, read_classes
 from core.image_data import to_uint8
 from core.inpaint import IMAGE_MASKS, MAX_JUMP, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import return_ratio
@@ -75,11 +79,16 @@ def build_parser() -> OneLineParser:
                    help=f"with --resample: steps of the chain each round goes back, 1 to {MAX_JUMP} (RePaint's jump "
                         "length; default 1; the cost stays U model calls per step)")
     p.add_argument("--guide", metavar="CLASS",
-                   help="steer towards this class (classifier guidance): for image models whose data has a shipped "
-                        "classifier (" + (", ".join(shipped_classifiers()) or "none") + ") a class it names, guided on "
-                        "x̂0; for the 8 Gaussians a component, e.g. '90° (top)', guided by its exact p_t(y | x_t)")
+                   help="steer towards this class: a class-conditional model by classifier-free guidance; others by "
+                        "classifier guidance, for image models whose data has a shipped classifier ("
+                        + (", ".join(shipped_classifiers()) or "none") + ") a class it names, guided on x̂0, for the "
+                        "8 Gaussians a component, e.g. '90° (top)', guided by its exact p_t(y | x_t)")
     p.add_argument("--guidance-scale", type=float, default=3.0, metavar="S",
-                   help="with --guide: the scale s ≥ 0 (default: 3; 0: no guidance; 1: Bayes' rule)")
+                   help="with --guide: the scale s ≥ 0 (default: 3; 0: the unconditional model; 1: the conditional "
+                        "one, by Bayes' rule; more: starker)")
+    p.add_argument("--guidance", choices=GUIDANCE_METHODS,
+                   help="with --guide: the method (default: classifier-free for a class-conditional model, else "
+                        "classifier)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--out", required=True, type=Path, help="output file: .npy or .png")
     return p
@@ -111,17 +120,16 @@ def inpaint_report(samples, examples, dataset: str, kind: str, resample: int, ju
     return line
 
 
-def guide_report(samples, data, target: str, scale: float) -> str:
-    """One line on a guided sampling: how many samples are of the target class, nearest its component's centre
-    (the 8 Gaussians) or read so by the shipped classifier (images)."""
-    mixture = model_mixture(data)
-    if mixture is not None:
-        same = int((mixture.nearest(samples) == mixture.names.index(target)).sum())
-        return f"guided towards {target} (s = {scale:g}): {same} of {len(samples)} samples lie nearest its centre"
-    classifier = load_classifier(data.name)
-    same = int((classifier.predict(samples.float().cpu()) == classifier.card.class_names.index(target)).sum())
-    return (f"guided towards {target} (s = {scale:g}): the shipped classifier reads {target} in {same} of "
-            f"{len(samples)} samples")
+def guide_report(samples, data, target: str, scale: float, method: str) -> str:
+    """One line on a guided sampling: how it was guided and how many samples are of the target class
+    (`core.guidance.read_classes`: nearest its centre, nearest its training points, or read so by the shipped
+    classifier)."""
+    line = f"guided towards {target} ({method}, s = {scale:g})"
+    read = read_classes(data, samples.float().cpu())
+    if read is None:
+        return line
+    classes, how = read
+    return f"{line}: {classes.count(target)} of {len(samples)} samples {how} {target}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = resolve_device(args.device)
         ckpt = load_checkpoint(args.ckpt, device=device)
+        if args.guidance is not None and args.guide is None:
+            fail(PROG, "--guidance needs --guide CLASS")
         model = ckpt.model if args.guide is None else guided_model(
-            ckpt.model, ckpt.schedule, ckpt.data, args.guide, args.guidance_scale, args.n, device)
+            ckpt.model, ckpt.schedule, ckpt.data, args.guide, args.guidance_scale, args.n, device, args.guidance)
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
         starts = None
         if args.inpaint is not None:
@@ -167,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         fail(PROG, str(err))
     if args.guide is not None:
-        print(guide_report(samples, ckpt.data, args.guide, args.guidance_scale), file=sys.stderr)
+        method = args.guidance or ("classifier-free" if isinstance(model, ClassifierFreeGuidance) else "classifier")
+        print(guide_report(samples, ckpt.data, args.guide, args.guidance_scale, method), file=sys.stderr)
     if args.inpaint is not None:
         print(inpaint_report(samples, starts, ckpt.data.name, ckpt.data.kind, args.resample, args.jump), file=sys.stderr)
     elif starts is not None and args.n >= 2:

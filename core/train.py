@@ -9,9 +9,15 @@ that reaches a sliced-Wasserstein ratio ≤ 1.5 on the swiss roll; images get th
 `--prediction x0|v` trains the network to predict the clean data or v = √ᾱ·ε − √(1 − ᾱ)·x_0 instead
 of the noise (`core.prediction`); samplers and checkpoints see its ε view either way.
 
+`--conditional` trains a class-conditional network on the data's labels (toys with classes, MNIST, Fashion-MNIST,
+CIFAR-10), each dropped to "no class" with probability `--p-uncond`, for classifier-free guidance
+(`core.conditioning`; `python -m core.sample --guide CLASS`).
+
 `--init-from CKPT` continues training from a checkpoint's (EMA) weights with its model and
 schedule and a fresh optimiser (new warm-up and cosine decay); the saved training record keeps
-the earlier runs (`previous_runs`) so that a model card can list every command that made it.
+the earlier runs (`previous_runs`) so that a model card can list every command that made it. With
+`--conditional` an unconditional checkpoint's network is given class vectors (zero: it starts as it was)
+and learns to use them (`core.conditioning.with_classes`).
 """
 
 from __future__ import annotations
@@ -24,14 +30,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from core.checkpoints import load_checkpoint, model_name, save_checkpoint, training_history
+from core.checkpoints import load_checkpoint, model_classes, model_name, read_config, save_checkpoint, training_history
 from core.cli import OneLineParser, fail, parse_params
 from core.data import TOY2D_NAMES, data_sampler
-from core.datasets import DEFAULT_TOY_POINTS, data_kind, load_training_data
+from core.conditioning import num_classes, with_classes
+from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
 from core.image_data import IMAGE_DATASETS
 from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
-from core.prediction import PREDICTIONS, unwrap
+from core.prediction import PREDICTIONS, as_eps_model, unwrap
 from core.sampler import initial_noise, sample
 from core.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from core.trainer import TrainConfig, Trainer, TrainingDiverged, device_name
@@ -66,6 +73,12 @@ def build_parser() -> OneLineParser:
     p.add_argument("--prediction", choices=PREDICTIONS,
                    help="what the network learns to predict: eps (the noise; default), x0 (the clean data) or "
                         "v = √ᾱ·ε − √(1−ᾱ)·x0")
+    p.add_argument("--conditional", action="store_true",
+                   help="train a class-conditional network on the data's labels, for classifier-free guidance "
+                        "(toys with classes, mnist, fashion_mnist, cifar10); with --init-from an unconditional "
+                        "checkpoint: make it conditional")
+    p.add_argument("--p-uncond", type=float, default=0.1, metavar="P",
+                   help="with --conditional: chance that a label is dropped to 'no class' (default: 0.1)")
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
@@ -81,26 +94,35 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def new_model(preset: str, shape: tuple[int, ...]) -> torch.nn.Module:
-    """Fresh weights: the MLP for 2D points (shape (2,)), else the U-Net preset for (C, H, W) images."""
+def new_model(preset: str, shape: tuple[int, ...], classes: int = 0) -> torch.nn.Module:
+    """Fresh weights: the MLP for 2D points (shape (2,)), else the U-Net preset for (C, H, W) images; conditional
+    on ``classes`` classes when > 0."""
     if preset == "mlp":
-        return MLPDenoiser(MLPConfig())
+        return MLPDenoiser(MLPConfig(num_classes=classes))
     channels, size = shape[0], shape[1]
-    return UNet(unet_config(preset, size, channels))
+    return UNet(unet_config(preset, size, channels, classes))
 
 
-def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[torch.nn.Module, NoiseSchedule, str, list[dict]]:
-    """(model with the checkpoint's weights, its schedule, its preset name, the runs that made it)."""
+def refuse_model_flags(args: argparse.Namespace) -> None:
+    """--init-from takes the model and schedule from the checkpoint: a ValueError for flags that would set them."""
     given = [flag for flag, value in (("--model", args.model), ("--prediction", args.prediction),
                                       ("--schedule", args.schedule), ("--T", args.T), ("--param", args.param)) if value]
     if given:
         raise ValueError(f"--init-from takes the model (and what it predicts) and the schedule from the checkpoint; "
                          f"drop {', '.join(given)}")
+
+
+def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[torch.nn.Module, NoiseSchedule, str, list[dict]]:
+    """(model with the checkpoint's weights, its schedule, its preset name, the runs that made it)."""
     ckpt = load_checkpoint(args.init_from)
     if tuple(ckpt.data.shape) != tuple(shape):
         raise ValueError(f"{args.init_from} was trained on data of shape {tuple(ckpt.data.shape)}, "
                          f"but {args.data} has shape {tuple(shape)}")
-    return ckpt.model.train(), ckpt.schedule, model_name(ckpt.config), training_history(ckpt.config)
+    model = ckpt.model
+    if args.conditional and not num_classes(model):  # the unconditional model, given (zero) class vectors
+        net, prediction = unwrap(model)
+        model = as_eps_model(with_classes(net, len(class_names(ckpt.data.name))), ckpt.schedule, prediction)
+    return model.train(), ckpt.schedule, model_name(ckpt.config), training_history(ckpt.config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,19 +132,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kind = data_kind(args.data)
         defaults = DEFAULTS[kind]
-        data, info = load_training_data(
-            args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir,
-            image_size=args.image_size, channels=args.channels,
-        )
+        if args.init_from is not None:
+            refuse_model_flags(args)
+        conditional = args.conditional or (args.init_from is not None and model_classes(read_config(args.init_from)) > 0)
+        labels = None
+        if conditional:
+            data, labels, info = load_labelled_data(args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir)
+        else:
+            data, info = load_training_data(
+                args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir,
+                image_size=args.image_size, channels=args.channels,
+            )
         if args.init_from is not None:
             model, schedule, preset, previous_runs = continue_from(args, info.shape)
+            if conditional and num_classes(model) != len(class_names(info.name)):
+                raise ValueError(f"{args.init_from} knows {num_classes(model)} classes, {info.name} has "
+                                 f"{len(class_names(info.name))}")
         else:
             preset = args.model or defaults["model"]
             if (kind == "2d") != (preset == "mlp"):
                 raise ValueError(f"model {preset} does not fit {kind} data: use mlp for 2D points, a U-Net preset for images")
             schedule = make_schedule(args.schedule or "linear", args.T or 1000, **parse_params(args.param, PROG))
             torch.manual_seed(args.seed)  # weight initialisation
-            model = new_model(preset, info.shape)
+            model = new_model(preset, info.shape, len(class_names(info.name)) if conditional else 0)
             previous_runs = []
         config = TrainConfig(
             steps=defaults["steps"] if args.steps is None else args.steps,
@@ -132,13 +164,15 @@ def main(argv: list[str] | None = None) -> int:
             min_snr_gamma=defaults["min_snr"] if args.min_snr is None else args.min_snr,
             prediction=unwrap(model)[1] if args.init_from is not None else args.prediction or "eps",
             seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data == "cifar10",
-            max_seconds=args.max_seconds, log_every=10, compile=args.compile,
+            max_seconds=args.max_seconds, log_every=10, compile=args.compile, p_uncond=args.p_uncond,
         )
-        trainer = Trainer(model, schedule, data, config)
+        trainer = Trainer(model, schedule, data, config, labels)
     except (ValueError, FileNotFoundError) as err:
         fail(PROG, str(err))
 
     read_from = f" from {info.source}" if info.source else ""
+    if conditional:
+        read_from += f", conditional on its {num_classes(model)} classes"
     print(f"training on {info.name} ({len(data)} examples{read_from}) on {device_name(trainer.device)}, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
     bar = tqdm(total=config.steps, disable=args.quiet, file=sys.stderr, unit="step", dynamic_ncols=True)

@@ -10,7 +10,10 @@ with the warm-up d_k = min(d, (1 + k)/(10 + k)) so that a short run's EMA is not
 the random initial weights. Samples (previews, checkpoints) come from the EMA weights.
 
 The network may be trained to predict x_0 or v instead of ε (``TrainConfig.prediction``, `core.prediction`):
-the loss is then the mean squared error of that target, and samples come from its ε view.
+the loss is then the mean squared error of that target, and samples come from its ε view. A class-conditional
+network (`core.conditioning`) is trained on the data's labels, each replaced by "no class" with probability
+``TrainConfig.p_uncond``, so that it learns the conditional and the unconditional model at once (Ho & Salimans
+2022); its previews are unconditional.
 
 All randomness (batches, t, ε, preview noise) comes from explicit generators seeded from
 ``TrainConfig.seed``: the same seed gives the same run on the same device. A non-finite loss or
@@ -42,6 +45,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from core.conditioning import drop_labels, num_classes
 from core.prediction import Prediction, as_eps_model, check_prediction, error_to_eps, training_target, unwrap
 from core.sampler import METHODS, SPACINGS, Method, Spacing, sample
 from core.schedules import NoiseSchedule
@@ -93,6 +97,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model for training (pays off on GPU for long runs; off on CPU)
     min_snr_gamma: float = 0.0  # > 0: Min-SNR-γ loss weights min(SNR_t, γ)/SNR_t (Hang et al. 2023); 0: L_simple
     prediction: Prediction = "eps"  # what the network learns to predict: "eps", "x0" or "v" (core.prediction)
+    p_uncond: float = 0.1  # class-conditional networks: chance that a label is dropped to "no class" (Ho & Salimans: 0.1–0.2)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "preview_n", "preview_steps"):
@@ -111,6 +116,8 @@ class TrainConfig:
             raise ValueError(f"preview_method must be one of {METHODS} and preview_spacing one of {SPACINGS}, "
                              f"got {self.preview_method!r} and {self.preview_spacing!r}")
         check_prediction(self.prediction)
+        if not 0.0 <= self.p_uncond < 1.0:
+            raise ValueError(f"p_uncond must lie in [0, 1), got {self.p_uncond!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise ValueError(f"amp must be auto, off or bf16, got {self.amp!r}")
 
@@ -200,13 +207,22 @@ def cpu_model() -> str:
 class Trainer:
     """Trains ``model`` to predict ``config.prediction`` (ε unless told) on ``data`` (a tensor (N, ...) already in
     model coordinates). ``model`` may be a loaded checkpoint's x_0 or v model (`core.prediction.EpsilonView`):
-    its network is trained, on its own target, which the config must name."""
+    its network is trained, on its own target, which the config must name. A class-conditional network needs
+    ``labels`` (N,) in 0..K−1, one per example; an unconditional one takes none."""
 
-    def __init__(self, model: nn.Module, schedule: NoiseSchedule, data: torch.Tensor, config: TrainConfig) -> None:
+    def __init__(self, model: nn.Module, schedule: NoiseSchedule, data: torch.Tensor, config: TrainConfig,
+                 labels: torch.Tensor | None = None) -> None:
         if data.dim() < 2 or len(data) == 0:
             raise ValueError(f"training data must be a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
         if not torch.isfinite(data).all():
             raise ValueError("training data contains NaN or infinite values")
+        self.classes = num_classes(model)
+        if (labels is None) != (self.classes == 0):
+            raise ValueError("a class-conditional model needs one label per example" if self.classes else
+                             "the model is not class-conditional: it takes no labels")
+        if labels is not None and (labels.shape != (len(data),) or labels.dtype != torch.long
+                                   or int(labels.min()) < 0 or int(labels.max()) >= self.classes):
+            raise ValueError(f"labels must be a long tensor ({len(data)},) of classes 0..{self.classes - 1}")
         net, predicts = unwrap(model)
         if net is not model and predicts != config.prediction:
             raise ValueError(f"the model predicts {predicts}, but the run was asked to train it on "
@@ -219,6 +235,7 @@ class Trainer:
         self._eps_view = as_eps_model(self.ema_model if self.ema_model is not None else self.model, schedule,
                                       config.prediction).to(self.device)
         self.data = data.to(self.device, torch.float32)
+        self.labels = labels.to(self.device) if labels is not None else None
         self.sqrt_ab = schedule.alpha_bars.sqrt().to(self.device, torch.float32)  # (T+1,)
         self.sqrt_1m_ab = (1.0 - schedule.alpha_bars).sqrt().to(self.device, torch.float32)  # (T+1,)
         self.loss_weight = loss_weights(schedule, config.min_snr_gamma, config.prediction).to(
@@ -262,19 +279,22 @@ class Trainer:
         target, so runs on different targets compare; NaN where nothing was seen."""
         return (self._bucket_sum / self._bucket_count).cpu().tolist()
 
-    def _batch(self) -> torch.Tensor:
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x_0 (B, ...), their labels (B,) with some dropped to ∅, or None for an unconditional network)."""
         index = torch.randint(0, len(self.data), (self.config.batch_size,), generator=self.generator, device=self.device)
         x0 = self.data[index]
         if self.config.hflip:
             flip = torch.rand(len(x0), generator=self.generator, device=self.device) < 0.5
             x0 = torch.where(flip.view(-1, *([1] * (x0.dim() - 1))), x0.flip(-1), x0)
-        return x0
+        if self.labels is None:
+            return x0, None
+        return x0, drop_labels(self.labels[index], self.config.p_uncond, self.classes, self.generator)
 
     def train_step(self) -> torch.Tensor:
         """One step of Algorithm 1, without waiting for the device. Returns the loss as a 0-dim tensor
         on the device, NaN if the run is no longer healthy (this step or an earlier one had a non-finite
         loss or gradient; such steps change nothing). `run` turns a NaN into `TrainingDiverged`."""
-        x0 = self._batch()  # (B, ...)
+        x0, labels = self._batch()  # (B, ...), (B,) or None
         b = len(x0)
         t = torch.randint(1, self.schedule.T + 1, (b,), generator=self.generator, device=self.device)  # (B,)
         noise = torch.randn(x0.shape, generator=self.generator, device=self.device)
@@ -282,7 +302,7 @@ class Trainer:
         sqrt_ab, sqrt_1m_ab = self.sqrt_ab[t].view(shape), self.sqrt_1m_ab[t].view(shape)  # (B, 1, ...)
         x_t = sqrt_ab * x0 + sqrt_1m_ab * noise
         with self._autocast:
-            predicted = self._forward(x_t, t)
+            predicted = self._forward(x_t, t) if labels is None else self._forward(x_t, t, labels)
         target = training_target(self.config.prediction, x0, noise, sqrt_ab, sqrt_1m_ab)
         per_example = (predicted.float() - target).pow(2).flatten(1).mean(dim=1)  # (B,)
         loss = (self.loss_weight[t] * per_example).mean()

@@ -21,6 +21,9 @@ Architecture (as in the paper's reference implementation, plus an optional patch
   the concatenated skip from the way down, and nearest ×2 + 3×3 conv up-sampling whose conv
   already narrows to the next level's width (running a wide conv at the higher resolution
   would cost up to (wide / narrow)× more for nothing).
+- class-conditional with ``num_classes`` K > 0 (`core.conditioning`): ``model(x_t, t, y)``, y (B,) long in
+  0..K (K: no class, also what ``model(x_t, t)`` means); a learned vector per label is added to the time
+  embedding (as in Ho & Salimans 2022 and diffusers' ``num_class_embeds``), so it reaches every residual block.
 - zero-initialised last conv of every residual branch, attention output and the final conv
   (the reference code's ``init_scale=0``): at initialisation the network is the identity on its
   residual paths and outputs ε̂ = 0.
@@ -38,6 +41,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from core.conditioning import null_labels
 
 UNET_PRESETS = ("tiny", "small", "base")
 MIN_RESOLUTION = 4  # the presets stop down-sampling before the feature maps get smaller than this
@@ -60,6 +65,7 @@ class UNetConfig:
     norm_groups: int = 8  # GroupNorm groups (Ho et al.: 32); must divide every width
     time_embed_mult: int = 4  # time-embedding width = base_channels × this
     patch_size: int = 1  # patch stem: the network runs on (C·p², H/p, W/p) (1: no stem)
+    num_classes: int = 0  # K > 0: class-conditional on labels 0..K−1, K meaning "no class" (core.conditioning)
 
     def __post_init__(self) -> None:
         # JSON round-trips turn tuples into lists: turn them back.
@@ -84,6 +90,8 @@ class UNetConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"UNetConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 0:
+            raise ValueError(f"UNetConfig.num_classes must be a whole number ≥ 0 (0: unconditional), got {self.num_classes!r}")
         if self.base_channels % 2 or self.base_channels < 4:
             raise ValueError(f"UNetConfig.base_channels (also the sinusoidal embedding width) must be even and ≥ 4, got {self.base_channels}")
         if not self.channel_mults or min(self.channel_mults) < 1:
@@ -127,8 +135,9 @@ _PRESETS: dict[str, tuple[int, int, tuple[int, ...], int, int, int, float]] = {
 }
 
 
-def unet_config(preset: str, image_size: int, channels: int) -> UNetConfig:
-    """The `UNetConfig` of a named preset for ``image_size``² images with ``channels`` channels.
+def unet_config(preset: str, image_size: int, channels: int, num_classes: int = 0) -> UNetConfig:
+    """The `UNetConfig` of a named preset for ``image_size``² images with ``channels`` channels (class-conditional
+    on ``num_classes`` classes when > 0).
 
     The number of levels adapts to the image: after the patch stem, halve while the size stays
     even and ≥ 4, up to the preset's depth (28 → 14 → 7; 32 → 16 → 8 → 4). The stem and the
@@ -162,6 +171,7 @@ def unet_config(preset: str, image_size: int, channels: int) -> UNetConfig:
         attention_resolutions=attention,
         norm_groups=groups,
         dropout=dropout,
+        num_classes=num_classes,
     )
 
 
@@ -254,6 +264,9 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(
             nn.Linear(c.base_channels, temb_dim), nn.SiLU(), nn.Linear(temb_dim, temb_dim)
         )
+        if c.num_classes:  # one vector per label and one for ∅, zero at first: the labels start out ignored
+            self.class_embed = nn.Embedding(c.num_classes + 1, temb_dim)
+            nn.init.zeros_(self.class_embed.weight)
         stem_channels = c.channels * c.patch_size**2
         self.conv_in = nn.Conv2d(stem_channels, c.base_channels, 3, padding=1)
 
@@ -315,10 +328,14 @@ class UNet(nn.Module):
         if t.dim() != 1 or t.shape[0] != x.shape[0]:
             raise ValueError(f"t must be a 1-D tensor with one timestep per image (B={x.shape[0]}), got {tuple(t.shape)}")
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         self._check_inputs(x, t)
         c = self.config
         temb = self.time_mlp(timestep_embedding(t, c.base_channels))  # (B, T_emb)
+        if c.num_classes:
+            temb = temb + self.class_embed(null_labels(labels, len(x), c.num_classes, x.device))
+        elif labels is not None:
+            raise ValueError("this U-Net is not class-conditional: it takes no labels")
 
         x = F.pixel_unshuffle(x.contiguous(memory_format=torch.channels_last), c.patch_size)  # (B, C·p², H/p, W/p)
         h = self.conv_in(x)  # (B, base, H/p, W/p)

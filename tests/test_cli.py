@@ -209,6 +209,11 @@ def test_model_card_commands_reproduce_the_loss_weighting(monkeypatch) -> None:
         (("core.train", "--data", "moons", "--out", "X", "--init-from", "/nonexistent", "--T", "50"), "drop --T"),
         (("core.train", "--data", "moons", "--out", "X", "--init-from", "/x", "--prediction", "v"), "drop --prediction"),
         (("core.train", "--data", "moons", "--out", "X", "--prediction", "score"), "invalid choice: 'score'"),
+        (("core.train", "--data", "swiss_roll", "--out", "X", "--conditional"), "class labels are known only for"),
+        (("core.train", "--data", "moons", "--out", "X", "--conditional", "--p-uncond", "1"), "p_uncond must lie in"),
+        (("core.sample", "--ckpt", "checkpoints/moons", "--guidance", "classifier", "--out", "a.npy"), "--guidance needs --guide"),
+        (("core.sample", "--ckpt", "checkpoints/moons", "--guide", "upper moon", "--guidance", "classifier-free",
+          "--out", "a.npy"), "classifier-free guidance needs a class-conditional model"),
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.npy"), "no checkpoint directory"),
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.txt"), "must end in .npy or .png"),
         (("core.evaluate", "--ckpt", "/nonexistent"), "no checkpoint directory"),
@@ -246,7 +251,8 @@ def test_sampling_guided_towards_a_digit(tmp_path) -> None:
             "--out", str(tmp_path / "fours.npy"))
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "fours.npy").shape == (6, 1, 28, 28)
-    read = int(r.stderr.split("reads 4 in ")[1].split()[0])
+    assert "samples read by the shipped classifier as 4" in r.stderr, r.stderr
+    read = int(r.stderr.split("(classifier, s = 3): ")[1].split()[0])
     assert read >= 4, r.stderr
     r = run("core.sample", "--ckpt", "checkpoints/eight_gaussians", "--n", "200", "--method", "ddim", "--steps", "20",
             "--guide", "270° (bottom)", "--guidance-scale", "1", "--out", str(tmp_path / "bottom.npy"))
@@ -259,3 +265,29 @@ def test_sampling_guided_towards_a_digit(tmp_path) -> None:
                            (["--ckpt", "checkpoints/mnist", "--guide", "7", "--guidance-scale", "-1"], "guidance scale")):
         r = run("core.sample", *flags, "--out", str(tmp_path / "x.npy"))
         assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
+
+
+def test_a_conditional_model_is_trained_on_labels_and_guided_without_a_classifier(tmp_path) -> None:
+    out = tmp_path / "moons"
+    r = run("core.train", "--data", "moons", "--T", "100", "--steps", "500", "--batch", "256", "--conditional",
+            "--out", str(out), "--quiet", "--no-eval")
+    assert r.returncode == 0, r.stderr
+    assert "conditional on its 2 classes" in r.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["config"]["num_classes"] == 2 and config["training"]["p_uncond"] == 0.1
+    r = run("core.sample", "--ckpt", str(out), "--n", "400", "--method", "ddim", "--steps", "20", "--guide", "lower moon",
+            "--guidance-scale", "2", "--out", str(tmp_path / "lower.npy"))
+    assert r.returncode == 0, r.stderr
+    assert "guided towards lower moon (classifier-free, s = 2): " in r.stderr
+    assert int(r.stderr.split("s = 2): ")[1].split()[0]) >= 360, r.stderr  # "... of 400 samples nearest a training point of"
+    assert (np.load(tmp_path / "lower.npy")[:, 1] < 0.3).mean() > 0.9  # the lower moon lies below (data coordinates)
+    # an unconditional checkpoint made conditional: zero class vectors, so it starts out as it was
+    plain, made = tmp_path / "plain", tmp_path / "made"
+    assert run("core.train", "--data", "moons", "--T", "100", "--steps", "20", "--out", str(plain), "--quiet",
+               "--no-eval").returncode == 0
+    r = run("core.train", "--data", "moons", "--init-from", str(plain), "--conditional", "--steps", "1", "--lr", "1e-12",
+            "--out", str(made), "--quiet", "--no-eval")
+    assert r.returncode == 0, r.stderr
+    before, after = load_file(str(plain / "model.safetensors")), load_file(str(made / "model.safetensors"))
+    assert set(after) - set(before) == {"embed_class.weight"} and after["embed_class.weight"].abs().max() < 1e-6
+    assert json.loads((made / "config.json").read_text())["model"]["config"]["num_classes"] == 2

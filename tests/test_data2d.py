@@ -175,3 +175,39 @@ def test_the_eight_gaussians_are_the_mixture_that_guidance_steers_by() -> None:
     assert torch.allclose(residual.std(0), torch.full((2,), mixture.std, dtype=torch.float64), rtol=0.03)
     assert mixture.names[0] == "0° (right)" and float(mixture.means[0, 0]) > 1
     assert toy_mixture("swiss_roll") is None
+
+
+def test_labelled_toys_give_the_same_points_and_each_ones_class() -> None:
+    from core.data import TOY2D_CLASSES, make_toy2d_labelled, toy_mixture
+    from core.datasets import class_names, load_labelled_data
+
+    for name in TOY2D_CLASSES:
+        points, labels = make_toy2d_labelled(name, 3000, seed=4)
+        assert torch.equal(points, make_toy2d(name, 3000, seed=4)), name
+        counts = torch.bincount(labels, minlength=len(TOY2D_CLASSES[name]))
+        assert len(counts) == len(class_names(name)) and counts.min() > 0.7 * 3000 / len(counts), name
+    points, labels = make_toy2d_labelled("eight_gaussians", 2000)
+    assert torch.equal(toy_mixture("eight_gaussians").nearest(points), labels)  # the component each came from
+    points, labels = make_toy2d_labelled("circles", 2000)
+    radius = points.norm(dim=1)
+    assert radius[labels == 1].max() < radius[labels == 0].min()  # the inner circle is class 1
+    points, labels = make_toy2d_labelled("moons", 2000)
+    assert points[labels == 0, 1].mean() > points[labels == 1, 1].mean()  # the upper moon is class 0
+    points, labels = make_toy2d_labelled("cross", 2000)
+    spread = [points[labels == k].std(dim=0) for k in (0, 1)]
+    assert spread[0][0] > 3 * spread[0][1] and spread[1][1] > 3 * spread[1][0]  # horizontal bar, then vertical
+    with pytest.raises(ValueError, match="has no classes"):
+        make_toy2d_labelled("swiss_roll", 10)
+    assert class_names("swiss_roll") == () and class_names("mnist")[7] == "7"
+    data, labels, info = load_labelled_data("spiral", n_points=500, seed=2)
+    assert torch.equal(data, make_toy2d("spiral", 500, seed=2)) and labels.shape == (500,) and info.name == "spiral"
+    with pytest.raises(ValueError, match="class labels are known only for moons, circles"):
+        load_labelled_data("s_curve")
+
+
+def test_mnist_comes_with_its_labels(shared_data) -> None:
+    from core.datasets import load_labelled_data
+
+    images, labels, info = load_labelled_data("mnist", root=shared_data, limit=500)
+    assert images.shape == (500, 1, 28, 28) and labels.shape == (500,) and labels.dtype == torch.long
+    assert set(labels.tolist()) == set(range(10)) and info.kind == "image"

@@ -1,0 +1,202 @@
+"""Class-conditional networks and classifier-free guidance (`core.conditioning`).
+
+Exact check on a mixture of two Gaussians (the one of tests/test_guidance.py), where the conditional ε*(x_t | y)
+is known: given y, x_t ~ N(√ᾱ_t μ_y, v_t I), so ε*(x_t | y) = √(1 − ᾱ_t)·(x_t − √ᾱ_t μ_y)/v_t. Its difference to
+the unconditional ε* is −√(1 − ᾱ_t)·∇ log p_t(y | x_t), so classifier-free guidance of the exact models must equal
+classifier guidance with the exact classifier at every scale, and sample component y alone at s = 1.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from core.checkpoints import load_checkpoint, model_classes, save_checkpoint
+from core.conditioning import ClassifierFreeGuidance, drop_labels, num_classes, with_classes
+from core.data import DataInfo, make_toy2d_labelled, toy_mixture
+from core.guidance import GuidedDenoiser, guidance_methods, guided_model, mixture_log_likelihood, read_classes
+from core.mlp import MLPConfig, MLPDenoiser
+from core.prediction import EpsilonView
+from core.sampler import initial_noise, sample
+from core.schedules import make_schedule
+from core.trainer import TrainConfig, Trainer
+from core.unet import UNet, unet_config
+from tests.test_guidance import MEANS, SIGMA, mixture_eps
+
+
+class ExactConditional(nn.Module):
+    """ε*(x_t | y) of the two-Gaussian mixture, and the mixture's ε* for the label ∅ = 2, as a conditional model."""
+
+    def __init__(self, schedule) -> None:
+        super().__init__()
+        self.schedule, self.config = schedule, MLPConfig(num_classes=2)
+        self.unconditional = mixture_eps(schedule)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        self.calls += 1
+        eps = self.unconditional(x, t)
+        if labels is None:
+            return eps
+        a = self.schedule.alpha_bars.to(x.dtype)[t].view(-1, 1)
+        v = a * SIGMA**2 + 1 - a
+        known = labels < 2
+        conditional = (1 - a).sqrt() * (x - a.sqrt() * MEANS[labels.clamp(max=1)]) / v
+        return torch.where(known[:, None], conditional, eps)
+
+
+def test_classifier_free_guidance_of_exact_models_is_classifier_guidance_with_the_exact_classifier() -> None:
+    schedule = make_schedule("linear", 200)
+    model = ExactConditional(schedule)
+    x = torch.randn(300, 2, dtype=torch.float64) * 2
+    t = torch.randint(1, 201, (300,))
+    for scale in (0.0, 0.5, 1.0, 3.0):
+        free = ClassifierFreeGuidance(model, 1, scale)(x, t)
+        classifier = GuidedDenoiser(model, schedule, mixture_log_likelihood(schedule, MEANS, SIGMA, 1), scale)(x, t)
+        assert torch.allclose(free, classifier, atol=1e-9), scale
+
+
+def test_guided_by_its_own_classes_an_exact_model_samples_the_chosen_component() -> None:
+    schedule = make_schedule("linear", 200)
+    model = ExactConditional(schedule)
+    x_T, generator = initial_noise((6000, 2), seed=0)
+    unguided = sample(ClassifierFreeGuidance(model, 0, 0.0), schedule, x_T.double(), generator=generator)
+    assert 0.45 < float((unguided[:, 0] > 0).float().mean()) < 0.55  # s = 0: the mixture, half of each
+    for y in (0, 1):
+        x_T, generator = initial_noise((6000, 2), seed=1)
+        guided = sample(ClassifierFreeGuidance(model, y, 1.0), schedule, x_T.double(), generator=generator)
+        assert float(((guided[:, 0] > 0) == bool(y)).float().mean()) > 0.999
+        assert torch.allclose(guided.mean(0).float(), MEANS[y], atol=0.03)
+        assert torch.allclose(guided.std(0).float(), torch.full((2,), SIGMA), rtol=0.05)
+    x_T, generator = initial_noise((6000, 2), seed=1)
+    sharper = sample(ClassifierFreeGuidance(model, 1, 4.0), schedule, x_T.double(), generator=generator)
+    # s > 1 samples ∝ p(x | y)·p(y | x)^(s − 1): pushed away from the other component, along the axis between them
+    assert float(sharper[:, 0].std()) < 0.95 * SIGMA and float(sharper[:, 0].mean()) > float(MEANS[1, 0]) + 0.05
+
+
+def test_the_guided_prediction_is_one_call_on_a_doubled_batch_and_mixes_as_the_formula_says() -> None:
+    schedule = make_schedule("linear", 50)
+    model = ExactConditional(schedule)
+    x, t = torch.randn(7, 2, dtype=torch.float64), torch.randint(1, 51, (7,))
+    unconditional, conditional = model(x, t), model(x, t, torch.zeros(7, dtype=torch.long))
+    model.calls = 0
+    guided = ClassifierFreeGuidance(model, 0, 2.5)(x, t)
+    assert model.calls == 1
+    assert torch.allclose(guided, unconditional + 2.5 * (conditional - unconditional))
+    assert torch.equal(ClassifierFreeGuidance(model, 0, 0)(x, t), unconditional)
+    assert torch.equal(ClassifierFreeGuidance(model, 0, 1)(x, t), conditional)
+
+
+def test_refusals() -> None:
+    with pytest.raises(ValueError, match="class-conditional"):
+        ClassifierFreeGuidance(MLPDenoiser(), 0, 1.0)
+    conditional = MLPDenoiser(MLPConfig(num_classes=3))
+    with pytest.raises(ValueError, match="0..2"):
+        ClassifierFreeGuidance(conditional, 3, 1.0)
+    with pytest.raises(ValueError, match="scale"):
+        ClassifierFreeGuidance(conditional, 0, -1.0)
+    with pytest.raises(ValueError, match="not class-conditional"):
+        MLPDenoiser()(torch.zeros(2, 2), torch.ones(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="one label per example"):
+        conditional(torch.zeros(2, 2), torch.ones(2, dtype=torch.long), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="num_classes"):
+        MLPConfig(num_classes=-1)
+    with pytest.raises(ValueError, match="already"):
+        with_classes(conditional, 3)
+
+
+@pytest.mark.parametrize("make", [lambda k: MLPDenoiser(MLPConfig(num_classes=k)),
+                                  lambda k: UNet(unet_config("tiny", 28, 1, k))])
+def test_conditional_networks_take_labels_and_start_out_ignoring_them(make) -> None:
+    torch.manual_seed(0)
+    net = make(4).eval()
+    assert num_classes(net) == 4
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "class" not in name:
+                p.add_(0.01 * torch.randn_like(p))  # the zero-initialised output layers too
+    shape = (3, 2) if isinstance(net, MLPDenoiser) else (3, 1, 28, 28)
+    x, t = torch.randn(shape), torch.tensor([1, 50, 900])
+    null = net(x, t)
+    assert null.shape == x.shape
+    assert torch.equal(null, net(x, t, torch.full((3,), 4)))  # no labels = ∅ = label K
+    assert torch.equal(null, net(x, t, torch.tensor([0, 1, 3])))  # zero class vectors: labels have no effect yet
+    with torch.no_grad():
+        next(p for name, p in net.named_parameters() if "class" in name).normal_()
+    assert not torch.allclose(net(x, t, torch.tensor([0, 1, 3])), null)  # once learned, they do
+
+
+def test_with_classes_keeps_what_an_unconditional_network_computes() -> None:
+    torch.manual_seed(0)
+    for net, x in ((MLPDenoiser().eval(), torch.randn(5, 2)), (UNet(unet_config("tiny", 28, 1)).eval(), torch.randn(5, 1, 28, 28))):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.01 * torch.randn_like(p))  # the zero-initialised output layers too
+        t = torch.randint(1, 1000, (5,))
+        conditional = with_classes(net, 10).eval()
+        assert num_classes(conditional) == 10 and num_classes(net) == 0
+        assert torch.allclose(conditional(x, t, torch.arange(5)), net(x, t), atol=1e-6)
+
+
+def test_drop_labels_drops_about_the_asked_share() -> None:
+    labels = torch.randint(0, 8, (20_000,))
+    dropped = drop_labels(labels, 0.2, 8, torch.Generator().manual_seed(0))
+    is_null = dropped == 8
+    assert 0.19 < float(is_null.float().mean()) < 0.21
+    assert torch.equal(dropped[~is_null], labels[~is_null])
+
+
+def test_a_conditional_run_learns_each_class_and_guidance_keeps_samples_in_it() -> None:
+    torch.manual_seed(0)
+    points, labels = make_toy2d_labelled("eight_gaussians", 4000, seed=0)
+    schedule = make_schedule("linear", 200)
+    config = TrainConfig(steps=800, batch_size=256, lr=3e-3, seed=0, device="cpu", p_uncond=0.15)
+    model = MLPDenoiser(MLPConfig(hidden=64, depth=2, emb_dim=32, num_classes=8))
+    trainer = Trainer(model, schedule, points, config, labels)
+    for _ in trainer.run():
+        pass
+    info = DataInfo(name="eight_gaussians", kind="2d", shape=(2,))
+    names = toy_mixture("eight_gaussians").names
+    assert guidance_methods(trainer.sampling_model, info) == ["classifier-free", "classifier"]
+    for k in (0, 5):
+        guided = guided_model(trainer.sampling_model, schedule, info, names[k], 1.0, 400)
+        x_T, generator = initial_noise((400, 2), seed=k)
+        samples = sample(guided, schedule, x_T, generator=generator)
+        classes, how = read_classes(info, samples)
+        assert how == "nearest the centre of" and classes.count(names[k]) > 0.9 * 400
+
+
+def test_trainer_refuses_missing_or_wrong_labels() -> None:
+    points, labels = make_toy2d_labelled("moons", 100)
+    config = TrainConfig(steps=1, device="cpu")
+    schedule = make_schedule("linear", 100)
+    with pytest.raises(ValueError, match="one label per example"):
+        Trainer(MLPDenoiser(MLPConfig(num_classes=2)), schedule, points, config)
+    with pytest.raises(ValueError, match="takes no labels"):
+        Trainer(MLPDenoiser(), schedule, points, config, labels)
+    with pytest.raises(ValueError, match="classes 0..1"):
+        Trainer(MLPDenoiser(MLPConfig(num_classes=2)), schedule, points, config, labels + 1)
+    with pytest.raises(ValueError, match="p_uncond"):
+        TrainConfig(p_uncond=1.0)
+
+
+def test_a_conditional_v_model_is_guided_through_its_epsilon_view_and_round_trips(tmp_path) -> None:
+    torch.manual_seed(0)
+    schedule = make_schedule("cosine", 100)
+    net = MLPDenoiser(MLPConfig(hidden=32, depth=1, emb_dim=16, num_classes=2))
+    with torch.no_grad():
+        net.embed_class.weight.normal_()
+    view = EpsilonView(net, schedule, "v")
+    x, t, y = torch.randn(6, 2), torch.randint(1, 101, (6,)), torch.ones(6, dtype=torch.long)
+    s = (1 - schedule.alpha_bars[t]).sqrt().float()[:, None]
+    a = schedule.alpha_bars[t].sqrt().float()[:, None]
+    assert torch.allclose(view(x, t, y), s * x + a * net(x, t, y), atol=1e-6)  # ε̂ = √(1 − ᾱ)·x_t + √ᾱ·v̂
+    guided = ClassifierFreeGuidance(view, 1, 3.0)(x, t)
+    assert torch.allclose(guided, view(x, t) + 3.0 * (view(x, t, y) - view(x, t)), atol=1e-5)
+    info = DataInfo(name="moons", kind="2d", shape=(2,))
+    save_checkpoint(tmp_path / "c", view, schedule, info)
+    loaded = load_checkpoint(tmp_path / "c")
+    assert model_classes(loaded.config) == 2 and num_classes(loaded.model) == 2
+    assert torch.allclose(loaded.model(x, t, y), view(x, t, y), atol=1e-6)
+    assert model_classes({"model": {"kind": "mlp", "config": {}}}) == 0  # checkpoints from before: unconditional

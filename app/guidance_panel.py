@@ -1,7 +1,8 @@
-"""The Reverse tab's panel on classifier guidance (`core.guidance`): the tab's unconditional model steered towards
-one class, by the shipped classifier of its data applied to the model's denoised guess x̂_0 (MNIST), or by the exact
-p_t(y | x_t) of a mixture of Gaussians (the 8 Gaussians); unguided and guided samples from the same noise side by
-side, or the guided chain in the tab's player."""
+"""The Reverse tab's panel on guidance (`core.guidance`): the tab's model steered towards one class, classifier-free
+by its own classes when it is class-conditional (`core.conditioning`), or by a classifier: the shipped classifier of
+its data applied to the model's denoised guess x̂_0 (MNIST), or the exact p_t(y | x_t) of a mixture of Gaussians
+(the 8 Gaussians); unguided and guided samples from the same noise side by side, or the guided chain in the tab's
+player."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ from app import figures, runs
 from app.controls import show_when, whole_number
 from app.images import image_grid
 from app.reverse_tab import (
-    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, data_kind, data_name, grid_columns,
+    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, data_kind, data_name,
+    grid_columns,
     model_and_sampler, model_device, model_label, play_in_player, reference_points, sample_chain, show_chain,
 )
-from core.checkpoints import Checkpoint
-from core.classifier import LoadedClassifier, load_classifier
+from core.checkpoints import Checkpoint, model_classes
 from core.data import GaussianMixture
-from core.guidance import guidance_classes, guided_model, model_mixture
+from core.guidance import GUIDANCE_LABELS, GuidanceMethod, guidance_classes, guided_model, model_mixture, read_classes
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
 
 # samples at most (each guided step also takes a gradient through the model, and for images the classifier)
@@ -32,11 +33,32 @@ DEFAULT_SCALE = 3.0
 DEFAULT_CLASS = "7"
 
 
-def class_choices(path) -> list[str]:
-    """The classes the checkpoint's model can be steered towards (`core.guidance.guidance_classes`), from its
-    config ([] when there are none)."""
+def method_choices(path) -> list[GuidanceMethod]:
+    """How the checkpoint's model can be steered, the default first: classifier-free when it is class-conditional,
+    classifier guidance when its data has a classifier or a mixture (from its config; [] when neither)."""
     name, kind = data_name(path), data_kind(path)
-    return [] if name is None or kind is None else guidance_classes(name, kind)
+    if name is None or kind is None:
+        return []
+    methods: list[GuidanceMethod] = ["classifier-free"] if checkpoint_classes(path) else []
+    return methods + (["classifier"] if guidance_classes(name, kind) else [])
+
+
+def chosen_method(path, current=None) -> GuidanceMethod | None:
+    """``current`` when the checkpoint allows it, else its default method (None when there is none)."""
+    methods = method_choices(path)
+    return current if current in methods else (methods[0] if methods else None)
+
+
+def method_radio(path, current=None) -> gr.Radio:
+    """The guidance methods the chosen checkpoint allows, keeping ``current`` when it fits."""
+    return gr.Radio(choices=[(GUIDANCE_LABELS[m], m) for m in method_choices(path)], value=chosen_method(path, current))
+
+
+def class_choices(path, method=None) -> list[str]:
+    """The classes the checkpoint's model can be steered towards with ``method`` (default: its first;
+    `core.guidance.guidance_classes`), from its config ([] when there are none)."""
+    name, kind, method = data_name(path), data_kind(path), chosen_method(path, method)
+    return [] if name is None or kind is None or method is None else guidance_classes(name, kind, method)
 
 
 def chosen_class(choices: list[str], current=None) -> str | None:
@@ -44,10 +66,16 @@ def chosen_class(choices: list[str], current=None) -> str | None:
     return current if current in choices else (DEFAULT_CLASS if DEFAULT_CLASS in choices else choices[0] if choices else None)
 
 
-def class_dropdown(path, current=None) -> gr.Dropdown:
-    """The class choices for the chosen checkpoint, keeping ``current`` when it fits."""
-    choices = class_choices(path)
+def class_dropdown(path, current=None, method=None) -> gr.Dropdown:
+    """The class choices for the chosen checkpoint and method, keeping ``current`` when it fits."""
+    choices = class_choices(path, method)
     return gr.Dropdown(choices=choices, value=chosen_class(choices, current))
+
+
+def method_and_classes(path, method, current) -> tuple[gr.Radio, gr.Dropdown]:
+    """On a change of checkpoint: its methods (keeping ``method`` when it fits) and that method's classes."""
+    method = chosen_method(path, method)
+    return method_radio(path, method), class_dropdown(path, current, method)
 
 
 @dataclass(frozen=True)
@@ -57,16 +85,17 @@ class Guidance:
     checkpoint: Checkpoint  # with the guided ε-predictor in place of its network
     unguided: Checkpoint
     choice: SamplerChoice
-    classifier: LoadedClassifier | None  # images: the shipped classifier that steers and reads
-    mixture: GaussianMixture | None  # 2D: the mixture whose exact p_t(y | x_t) steers, in model coordinates
+    method: GuidanceMethod  # classifier-free, or by a classifier
+    mixture: GaussianMixture | None  # the 8 Gaussians: their mixture in model coordinates (steers with "classifier")
     target: str
     scale: float
     n: int
     seed: int
 
 
-def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale) -> Guidance:
-    """The panel's and the tab's controls, checked (gr.Error naming the one at fault), with the guided model."""
+def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, method=None) -> Guidance:
+    """The panel's and the tab's controls, checked (gr.Error naming the one at fault), with the guided model
+    (``method``: classifier-free for a class-conditional model unless told, else classifier)."""
     checkpoint, choice = model_and_sampler(path, trained, False, sampler, eta, steps, spacing)
     try:
         scale = float(scale)
@@ -76,15 +105,15 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
         raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale:g}.")
     n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED[checkpoint.data.kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    method = method or ("classifier-free" if model_classes(checkpoint.config) else "classifier")
     try:
         guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,
-                              model_device(checkpoint))
+                              model_device(checkpoint), method)
     except ValueError as err:
         message = str(err)
         raise gr.Error(message[0].upper() + message[1:] + ".") from None
-    mixture = model_mixture(checkpoint.data)
-    classifier = None if mixture is not None else load_classifier(checkpoint.data.name)
-    return Guidance(replace(checkpoint, model=guided), checkpoint, choice, classifier, mixture, target, scale, n, seed)
+    return Guidance(replace(checkpoint, model=guided), checkpoint, choice, method, model_mixture(checkpoint.data),
+                    target, scale, n, seed)
 
 
 def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float]:
@@ -98,15 +127,16 @@ def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float
     return out.float().cpu(), time.perf_counter() - start
 
 
-def guide(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, progress=gr.Progress()):
+def guide(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, method=None, progress=gr.Progress()):
     """(figure, Markdown): n samples from the same noise, unguided and guided towards ``target`` with ``scale``."""
-    job = guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale)
+    job = guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, method)
     progress(0.05, desc="Sampling without guidance")
     unguided, unguided_s = _samples(job.unguided, job)
     progress(0.4, desc=f"Sampling guided towards {job.target}")
     guided, guided_s = _samples(job.checkpoint, job)
-    labels = ["unguided (s = 0)", f"guided towards {job.target} (s = {job.scale:g})"]
-    if job.mixture is not None:
+    how = "classifier-free, " if job.method == "classifier-free" else ""
+    labels = ["unguided (s = 0)", f"guided towards {job.target} ({how}s = {job.scale:g})"]
+    if job.checkpoint.data.kind == "2d":
         figure = figures.noised_grid_figure([[unguided.numpy(), guided.numpy()]], [""], labels, kind="points",
                                             cell_px=320, reference=reference_points(job.unguided))
     else:
@@ -117,25 +147,31 @@ def guide(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, p
 
 
 def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, unguided_s: float, guided_s: float) -> str:
-    """What guidance did: how many samples of each set are of the target class (nearest the target's centre, or
-    read so by the classifier)."""
+    """What guidance did: how many samples of each set are of the target class (`core.guidance.read_classes`:
+    nearest the target's centre or training points, or read so by the classifier)."""
     T = job.checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
-    head = (f"**{html.escape(job.checkpoint.name)}** · {model_label(job.checkpoint, job.choice, False)}, {chain} · "
-            f"{job.n:,} samples from the same noise · unguided in {unguided_s:.1f} s, guided in {guided_s:.1f} s.")
+    head = (f"**{html.escape(job.checkpoint.name)}** · {GUIDANCE_LABELS[job.method]} · "
+            f"{model_label(job.checkpoint, job.choice, False)}, {chain} · {job.n:,} samples from the same noise · "
+            f"unguided in {unguided_s:.1f} s, guided in {guided_s:.1f} s.")
     if job.mixture is not None:
         return "\n".join([head, mixture_sentence(job, unguided, guided)])
-    names = job.classifier.card.class_names
-    read = {label: [names[k] for k in job.classifier.predict(x).tolist()] for label, x in (("unguided", unguided),
-                                                                                         ("guided", guided))}
-    return "\n".join([
-        head,
-        f"- The shipped classifier reads **{job.target}** in **{read['unguided'].count(job.target)} of {job.n}** "
-        f"unguided samples and **{read['guided'].count(job.target)} of {job.n}** guided ones "
-        f"(guided: {' '.join(read['guided'])}).",
-        "- The judge is the classifier that steers: its gradient can also find strokes that convince it without "
-        "looking like the class to a person, the more so at large scales. Look at the pictures too.",
-    ])
+    reads = [read_classes(job.checkpoint.data, x) for x in (unguided, guided)]
+    if reads[0] is None or reads[1] is None:
+        return head
+    (unguided_classes, how), (guided_classes, _) = reads
+    lines = [head, f"- Samples {how} **{html.escape(job.target)}**: **{unguided_classes.count(job.target):,} of "
+                   f"{job.n:,}** unguided, **{guided_classes.count(job.target):,} of {job.n:,}** guided"]
+    if job.checkpoint.data.kind == "image":
+        lines[-1] += f" (guided: {' '.join(guided_classes)})."
+        lines.append(
+            "- The judge is the classifier that steers: its gradient can also find strokes that convince it without "
+            "looking like the class to a person, the more so at large scales. Look at the pictures too."
+            if job.method == "classifier" else
+            "- The judge did not steer: the model's own classes did, so it is an independent reader of the digits.")
+    else:
+        lines[-1] += "."
+    return "\n".join(lines)
 
 
 def mixture_sentence(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor) -> str:
@@ -145,17 +181,20 @@ def mixture_sentence(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor
     shares = [int((mixture.nearest(x) == k).sum()) for x in (unguided, guided)]
     at_target = guided[mixture.nearest(guided) == k].double() - mixture.means[k]
     spread = f"{float(at_target.std(dim=0).mean()):.3f}" if len(at_target) > 1 else "–"
+    why = ("The guide here is exact: p_t(y | x_t) of the mixture in closed form, the noisy classifier that Dhariwal "
+           "& Nichol train, so s = 1 samples the chosen component with its own spread, as far as the model's ε̂ is "
+           "right." if job.method == "classifier" else
+           "The guide is the model itself: ε̂(x_t, t, y) − ε̂(x_t, t, ∅) is −√(1 − ᾱ_t) times the gradient of its "
+           "implicit classifier log p_t(y | x_t), so s = 1 is the conditional model, as good as it learnt each class.")
     return (f"- Nearest the centre of **{job.target}**: **{shares[0]:,} of {job.n:,}** unguided samples, "
             f"**{shares[1]:,} of {job.n:,}** guided ones; their spread about it (standard deviation per coordinate) "
-            f"{spread}, the component's own {mixture.std:.3f}. The guide here is exact: p_t(y | x_t) of the mixture "
-            "in closed form, the noisy classifier that Dhariwal & Nichol train, so s = 1 samples the chosen "
-            "component with its own spread, as far as the model's ε̂ is right.")
+            f"{spread}, the component's own {mixture.std:.3f}. {why}")
 
 
 def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_frames, trained, target, scale,
-         progress=gr.Progress()):
+         method=None, progress=gr.Progress()):
     """The guided chain in the tab's player (`reverse_tab.show_chain`)."""
-    job = guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale)
+    job = guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, method)
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     choice = job.choice
     chain = sample_chain(job.checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
@@ -166,16 +205,26 @@ def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_fra
 
 def build(controls: ReverseControls) -> None:
     """Lay out the panel below the Reverse tab, reading the tab's model and sampler controls."""
-    with gr.Accordion("Steer towards a class: classifier guidance", open=False, elem_id="reverse-guide"):
+    with gr.Accordion("Steer towards a class: classifier and classifier-free guidance", open=False,
+                      elem_id="reverse-guide"):
         gr.Markdown(
             "Bayes' rule makes an unconditional model conditional: ∇log p(x_t | y) = ∇log p(x_t) + ∇log p(y | x_t), "
-            "so each step uses ε̂ − s·√(1 − ᾱ_t)·∇log p(y | x_t) (Dhariwal & Nichol 2021). For MNIST models p(y | x_t) "
-            "is the shipped classifier, trained on clean digits, applied to the model's denoised guess x̂₀(x_t); for "
-            "the 8 Gaussians it is exact, p_t(y | x_t) of the mixture in closed form. The scale s weighs it: 0 is the "
-            "model alone, 1 Bayes' rule, more gives fewer, starker samples. Uses the model, sampler, steps, spacing, "
-            f"samples (at most {MAX_GUIDED['image']} images or {MAX_GUIDED['2d']:,} points) and seed above.")
+            "so each step uses ε̂ − s·√(1 − ᾱ_t)·∇log p(y | x_t) (Dhariwal & Nichol 2021). **Classifier guidance** "
+            "takes p(y | x_t) from a classifier: for MNIST models the shipped one, trained on clean digits, applied to "
+            "the model's denoised guess x̂₀(x_t); for the 8 Gaussians the exact p_t(y | x_t) of the mixture. "
+            "**Classifier-free guidance** (Ho & Salimans 2022) needs a class-conditional model, trained with its labels "
+            "dropped 10 % of the time so that it also learnt ε̂(x_t, t, ∅) without them (the shipped `mnist_conditional` "
+            "and `eight_gaussians_conditional`, or `python -m core.train --conditional`): each step uses "
+            "ε̂(x_t, t, ∅) + s·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)), whose difference term is the gradient of the model's own "
+            "implicit classifier p_t(x_t | y)/p_t(x_t). The scale s means the same in both: 0 is the unconditional "
+            "model, 1 Bayes' rule (the conditional model), more gives fewer, starker samples (Ho & Salimans' w is "
+            "s − 1). Uses the model, sampler, steps, spacing, samples (at most "
+            f"{MAX_GUIDED['image']} images or {MAX_GUIDED['2d']:,} points) and seed above.")
         with gr.Row():
-            choices = class_choices(controls.checkpoint.value)
+            path = controls.checkpoint.value
+            method = gr.Radio([(GUIDANCE_LABELS[m], m) for m in method_choices(path)], value=chosen_method(path),
+                              label="Guide by", elem_id="reverse-guide-method")
+            choices = class_choices(path)
             # custom values pass to `guide`, which names the classes that fit: an API call may name any model
             target = gr.Dropdown(choices=choices, value=chosen_class(choices), label="Class to steer towards",
                                  allow_custom_value=True)
@@ -184,14 +233,17 @@ def build(controls: ReverseControls) -> None:
         with gr.Row():
             guide_btn = gr.Button("Sample with and without guidance")
             play_btn = gr.Button("Play the guided chain in the player")
-        plot = gr.Plot(label="Classifier guidance", elem_id="reverse-guide-plot", visible=False)
+        plot = gr.Plot(label="Guidance", elem_id="reverse-guide-plot", visible=False)
         stats = gr.Markdown()
     c = controls
-    c.checkpoint.change(class_dropdown, [c.checkpoint, target], target, show_progress="hidden", queue=False)
+    c.checkpoint.change(method_and_classes, [c.checkpoint, method, target], [method, target], show_progress="hidden",
+                        queue=False)
+    method.input(lambda path, m, current: class_dropdown(path, current, m), [c.checkpoint, method, target], target,
+                 show_progress="hidden", queue=False)
     heavy = runs.heavy_event()
     show_when(guide_btn.click, plot)
-    guide_btn.click(guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scale],
-                    [plot, stats], **heavy)
+    guide_btn.click(guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scale,
+                            method], [plot, stats], **heavy)
     play_in_player(play_btn.click(
-        play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.trained, target, scale],
-        c.player, api_name="play_guided", **heavy), c.player[-1])
+        play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.trained, target, scale,
+               method], c.player, api_name="play_guided", **heavy), c.player[-1])

@@ -43,7 +43,8 @@ from app import figures, formulas, images, player, runs
 from app.controls import show_when, whole_number
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
-    Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_prediction, read_config, training_history,
+    Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, read_config,
+    training_history,
 )
 from core.data import DataInfo
 from core.datasets import training_examples
@@ -182,6 +183,8 @@ def describe(path: str | None, trained: Any) -> str:
         f"schedule: {schedule.get('name', '?')}, T = {schedule.get('T', '?')}",
         f"model: {config.get('model', {}).get('kind', '?')}, predicts {PREDICTION_SYMBOLS.get(predicts, html.escape(str(predicts)))}",
     ]
+    if model_classes(config):
+        parts.append(f"conditional on {model_classes(config)} classes (classifier-free guidance below; unconditional here)")
     history = training_history(config)
     steps = sum(int(run.get("steps_done") or 0) for run in history)
     if steps:
@@ -769,6 +772,11 @@ def data_kind(path: str | None) -> str | None:
 def data_name(path: str | None) -> str | None:
     """The name of the data (e.g. "mnist") of the checkpoint at ``path``, read from its config; None when unreadable."""
     return (_config(path) or {}).get("data", {}).get("name")
+
+
+def checkpoint_classes(path: str | None) -> int:
+    """How many classes the model of the checkpoint at ``path`` is conditioned on (0: unconditional or unreadable)."""
+    return model_classes(_config(path) or {})
 
 
 def _steps_of(config: dict | None) -> int:

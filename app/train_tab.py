@@ -61,10 +61,11 @@ from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
 from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, read_samples
 from core.checkpoints import (
-    CheckpointError, load_checkpoint, model_name, model_prediction, read_config, save_checkpoint, training_history,
+    CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, save_checkpoint,
+    training_history,
 )
-from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
-from core.datasets import DEFAULT_TOY_POINTS, load_training_data
+from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
+from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
 from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,
 )
@@ -126,6 +127,10 @@ PREDICTION_CHOICES = [(PREDICTION_LABELS[p], p) for p in PREDICTIONS]
 PREDICTION_INFO = ("the same network, another regression target; the samplers use the ε̂ it implies. Its squared "
                    "error is the ε error divided by SNR_t (x₀) or by ᾱ_t (v): x₀ neglects the nearly clean steps, v "
                    "stresses the noisy ones")
+CONDITIONAL_DATA = ", ".join([*(TOY2D_LABELS[n] for n in TOY2D_CLASSES), "MNIST", "Fashion-MNIST", "CIFAR-10"])
+CONDITIONAL_INFO = ("each example's class goes in too, replaced by ∅ 10 % of the time, so the network learns "
+                    "ε̂(x_t, t, y) and ε̂(x_t, t, ∅): steer it in the Reverse tab by classifier-free guidance. For "
+                    f"data with classes: {CONDITIONAL_DATA}")
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
 # Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)
 DEFAULTS_2D = TRAIN_DEFAULTS["2d"]
@@ -234,6 +239,7 @@ class Plan:
     own: OwnPoints | None = None  # the points to learn when data is OWN_POINTS
     n_points: int = DEFAULT_TOY_POINTS  # the size of a 2D toy's training set
     prediction: Prediction = "eps"  # what the network learns to predict (core.prediction)
+    conditional: bool = False  # class-conditional on the data's classes, for classifier-free guidance
 
     @property
     def min_snr_gamma(self) -> float:
@@ -257,8 +263,8 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
     return Path(start_from), config
 
 
-def make_plan(data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained, own,
-              param_values) -> Plan:
+def make_plan(data, schedule_name, T, model, prediction, conditional, start_from, steps, batch, lr, seed, n_points,
+              trained, own, param_values) -> Plan:
     """Check every input (gr.Error with a plain message) and apply the server caps."""
     if not data:
         raise gr.Error("Choose the training data.")
@@ -286,6 +292,10 @@ def make_plan(data, schedule_name, T, model, prediction, start_from, steps, batc
             notes.append(f"Continuing {init_from.name}: its network predicts {PREDICTION_SYMBOLS.get(kept, kept)}, "
                          "and goes on learning that.")
         prediction = kept
+        if bool(conditional) != bool(model_classes(config)):
+            notes.append(f"Continuing {init_from.name}: it is {'' if model_classes(config) else 'not '}"
+                         "class-conditional, and stays so.")
+        conditional = model_classes(config) > 0
         if (schedule_name, int(T or 0)) != (schedule.name, schedule.T):
             notes.append(f"Continuing {init_from.name}: its noise schedule ({schedule.name}, T = {schedule.T}) "
                          "is used, not the one chosen here.")
@@ -297,6 +307,10 @@ def make_plan(data, schedule_name, T, model, prediction, start_from, steps, batc
             raise gr.Error("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
         if prediction not in PREDICTIONS:
             raise gr.Error(f"Unknown prediction target {prediction!r}; choose ε, x₀ or v.")
+    if conditional and not class_names(data):
+        name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or "Your own points"
+        raise gr.Error(f"{name} has no classes to condition on; class-conditional training "
+                       f"needs data with classes: {CONDITIONAL_DATA}.")
     steps = controls.whole_number(steps, "Training steps", 1)
     cap = runs.max_train_steps()
     if steps > cap:
@@ -316,7 +330,7 @@ def make_plan(data, schedule_name, T, model, prediction, start_from, steps, batc
         else DEFAULT_TOY_POINTS
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
-                own if data == OWN_POINTS else None, n_points, prediction)
+                own if data == OWN_POINTS else None, n_points, prediction, bool(conditional))
 
 
 # ----- status and figures --------------------------------------------------------------------------
@@ -585,7 +599,7 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
         return ckpt.model.train()
     torch.manual_seed(plan.seed)  # weight initialisation
     try:
-        return new_model(plan.model, tuple(data.shape[1:]))
+        return new_model(plan.model, tuple(data.shape[1:]), len(class_names(plan.data)) if plan.conditional else 0)
     except ValueError as err:
         raise gr.Error(f"This U-Net does not fit the data: {err}") from None
 
@@ -704,11 +718,11 @@ def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
     return paths
 
 
-def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed,
-                n_points, trained, own, *param_values):
+def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, start_from, steps, batch,
+                lr, seed, n_points, trained, own, *param_values):
     """Start, part 1 (not queued behind training): check inputs, reserve this session's slot."""
-    plan = make_plan(data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained,
-                     own, param_values)
+    plan = make_plan(data, schedule_name, T, model, prediction, conditional, start_from, steps, batch, lr, seed,
+                     n_points, trained, own, param_values)
     key = runs.session_key(request)
     try:
         runs.REGISTRY.reserve(key)
@@ -718,11 +732,11 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
                        notes=plan.notes)
 
 
-def train_run(request: gr.Request, data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed,
-              n_points, trained, own, *param_values):
+def train_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, start_from, steps, batch,
+              lr, seed, n_points, trained, own, *param_values):
     """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths)."""
-    plan = make_plan(data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained,
-                     own, param_values)
+    plan = make_plan(data, schedule_name, T, model, prediction, conditional, start_from, steps, batch, lr, seed,
+                     n_points, trained, own, param_values)
     key = runs.session_key(request)
     try:
         run = runs.REGISTRY.claim(key)
@@ -741,16 +755,20 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, st
             gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points, plan.seed),
                     label=DATA_LABELS[plan.kind]), \
             error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind), gr.skip()  # clears the last run's
+        labels = None
         if plan.own is not None:
             tensor, info = plan.own.points, plan.own.info
         else:
             try:
-                tensor, info = load_training_data(plan.data, n_points=plan.n_points, seed=plan.seed)
+                if plan.conditional:
+                    tensor, labels, info = load_labelled_data(plan.data, n_points=plan.n_points, seed=plan.seed)
+                else:
+                    tensor, info = load_training_data(plan.data, n_points=plan.n_points, seed=plan.seed)
             except (DataUnavailableError, ValueError, OSError) as err:
                 raise gr.Error(f"The training data could not be loaded: {err}") from None
         network = build_model(plan, tensor)
         try:
-            trainer = Trainer(network, plan.schedule, tensor, train_config(plan, info))
+            trainer = Trainer(network, plan.schedule, tensor, train_config(plan, info), labels)
         except ValueError as err:
             raise gr.Error(str(err)) from None
     except BaseException:
@@ -863,19 +881,20 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
     session's own points, which become the checkpoint's when there are none (the drawing box was cleared). A toy
     set of another size than the usual (e.g. 20 points) also sets the seed it was drawn with, so that the run
     continues on that very set.
-    Outputs: info, data, training points, seed, schedule, T, model, prediction, lr, own points, preview."""
+    Outputs: info, data, training points, seed, schedule, T, model, prediction, conditional, lr, own points,
+    preview."""
     locked = dict(interactive=False)
     if not start_from or not allowed(start_from, trained):
         unlocked = gr.update(interactive=True)
-        return ("", gr.skip(), gr.skip(), gr.skip(), unlocked, unlocked, unlocked, unlocked, gr.skip(), gr.skip(),
-                gr.skip())
+        return ("", gr.skip(), gr.skip(), gr.skip(), unlocked, unlocked, unlocked, unlocked, unlocked, gr.skip(),
+                gr.skip(), gr.skip())
     try:
         config = read_config(start_from)
         data, schedule, training = config["data"]["name"], config["schedule"], config.get("training", {})
         model, prediction = model_name(config), model_prediction(config)
         checkpoint = CACHE.get(Path(start_from)) if config["data"].get("kind") == "2d" else None
     except (CheckpointError, KeyError, TypeError):
-        return ("This checkpoint cannot be read.", *[gr.skip()] * 10)
+        return ("This checkpoint cannot be read.", *[gr.skip()] * 11)
     known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))
     lr = training.get("lr")
     info = (f"{describe(start_from, trained)}\n\nTraining continues from these weights with the same model and "
@@ -908,6 +927,7 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
         gr.update(value=int(schedule["T"]), **locked),
         gr.update(value=model, **locked) if model in {v for _, v in MODEL_CHOICES} else gr.update(**locked),
         gr.update(value=prediction, **locked) if prediction in PREDICTIONS else gr.update(**locked),
+        gr.update(value=model_classes(config) > 0, **locked),
         CONTINUE_LR_FACTOR * float(lr) if isinstance(lr, (int, float)) else gr.skip(),
         restored,
         preview,
@@ -960,6 +980,8 @@ def build(own: gr.State) -> gr.State:
             model = gr.Dropdown(choices=MODEL_CHOICES, value="mlp", label="Model")
             prediction = gr.Radio(choices=PREDICTION_CHOICES, value="eps", label="The network predicts",
                                   info=PREDICTION_INFO, elem_id="train-prediction")
+            conditional = gr.Checkbox(value=False, label="Class-conditional: learn each class too",
+                                      info=CONDITIONAL_INFO, elem_id="train-conditional")
             start_from = gr.Dropdown(choices=start_choices([]), value=NEW_MODEL, label="Start from",
                                      elem_classes="name-dropdown")
             start_info = gr.Markdown()
@@ -1004,12 +1026,13 @@ def build(own: gr.State) -> gr.State:
     csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden").failure(
         lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves the box
     start_from.change(start_from_selected, [start_from, trained, own],
-                      [start_info, data, n_points, seed, schedule_name, T, model, prediction, lr, own, preview],
+                      [start_info, data, n_points, seed, schedule_name, T, model, prediction, conditional, lr, own,
+                       preview],
                       show_progress="hidden", queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 
-    inputs = [data, schedule_name, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained, own,
-              *params.components]
+    inputs = [data, schedule_name, T, model, prediction, conditional, start_from, steps, batch, lr, seed, n_points,
+              trained, own, *params.components]
     train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
         train_run, inputs, [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),

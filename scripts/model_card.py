@@ -29,9 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.checkpoints import (  # noqa: E402
-    list_checkpoints, load_checkpoint, model_prediction, read_config, training_history,
+    list_checkpoints, load_checkpoint, model_classes, model_prediction, read_config, training_history,
 )
 from core.evaluate import sampler_key  # noqa: E402
+from core.datasets import class_names  # noqa: E402
 from core.prediction import EPS_FROM_PREDICTION, PREDICTION_LABELS, PREDICTION_SYMBOLS  # noqa: E402
 from core.schedules import SCHEDULE_LABELS  # noqa: E402
 from core.train import DEFAULTS  # noqa: E402
@@ -235,6 +236,11 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
                               f"cosine decay to ×{training.get('min_lr_ratio', '?')}), weight decay "
                               f"{training.get('weight_decay', '?')}, grad clip {training.get('grad_clip', '?')}"),
             ("Loss", loss_desc(training.get("min_snr_gamma", 0.0), model_prediction(config))),
+            *([("Classes", f"class-conditional on the {model_classes(config)} classes of {info.name} "
+                           f"({', '.join(class_names(info.name))}), each label dropped to ∅ with probability "
+                           f"{training.get('p_uncond', '?')} in training, for classifier-free guidance "
+                           "(`core.conditioning`); the measured quality below is of its unconditional samples")]
+              if model_classes(config) else []),
             ("EMA decay", f"{training.get('ema_decay', '?')}"),
             ("Seed", f"{training.get('seed', '?')}"),
             ("Training time", ("?" if seconds is None else f"{seconds:.0f} s")
@@ -317,6 +323,10 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
         f"python -m core.sample --ckpt {rel(ckpt_dir)} --n 1000 --method ddpm --steps 100 --spacing log_snr --out samples.npy"
         if info.kind == "2d" else
         f"python -m core.sample --ckpt {rel(ckpt_dir)} --n 64 --method ddim --steps 50 --out samples.png",
+        *(["# classifier-free guidance towards one class (s = 3)",
+           f"python -m core.sample --ckpt {rel(ckpt_dir)} --n {1000 if info.kind == '2d' else 64} --method ddim "
+           f"--steps 50 --guide '{class_names(info.name)[-1]}' --guidance-scale 3 --out guided.{'npy' if info.kind == '2d' else 'png'}"]
+          if model_classes(config) else []),
         "```",
         "",
         RAW_HEADING,
@@ -411,7 +421,8 @@ def render_index(root: Path) -> str:
         n_params = sum(p.numel() for p in ckpt.model.parameters())
         steps, seconds = total_steps_and_seconds(config)
         predicts = model_prediction(config)
-        data_cell = data["name"] + ("" if predicts == "eps" else f", predicts {predicts}")
+        data_cell = data["name"] + ("" if predicts == "eps" else f", predicts {predicts}") \
+            + (", class-conditional" if model_classes(config) else "")
         common = (f"| [{ckpt_dir.name}]({ckpt_dir.name}/README.md) | {data_cell} | {sched['name']} "
                   f"(ᾱ_T = {ckpt.schedule.alpha_bar_T:.2g}) | {sched['T']} | {n_params:,} | {steps} | "
                   f"{'?' if seconds is None else f'{seconds:.0f}'} |")

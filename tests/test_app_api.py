@@ -122,7 +122,7 @@ def test_forward_bad_input_is_a_clear_error(app_url: str) -> None:
 def test_train_then_reverse(app_url: str) -> None:
     """A tiny 2D run through the Train endpoints, then the Reverse chain from its checkpoint."""
     client = _client(app_url)
-    args = ["moons", "linear", TRAIN_T, "mlp", "eps", "", TRAIN_STEPS, 128, 2e-3, 0, 10_000, *PARAM_DEFAULTS]  # "": new model
+    args = ["moons", "linear", TRAIN_T, "mlp", "eps", False, "", TRAIN_STEPS, 128, 2e-3, 0, 10_000, *PARAM_DEFAULTS]  # "": new model
     assert "Waiting" in client.predict(*args, api_name="/prepare_run")
     start = time.perf_counter()
     job = client.submit(*args, api_name="/train_run")
@@ -204,6 +204,10 @@ def test_ddim_map_bound_inpainting_and_guidance_of_shipped_checkpoints(app_url: 
         client.predict(swiss, "ddpm_small", 0.0, 20, "log_snr", 200, 0, False, "top", 2, api_name="/fill_in")
     mnist = next(value for label, value in dropdown["choices"] if Path(value).name == "mnist")
     _, stats = client.predict(mnist, "ddim", 0.0, 10, "uniform", 4, 0, "7", 3.0, api_name="/guide")
-    assert "4 samples from the same noise" in stats and "reads **7**" in stats, stats
+    assert "4 samples from the same noise" in stats and "read by the shipped classifier as **7**" in stats, stats
+    conditional = next(value for label, value in dropdown["choices"] if Path(value).name == "eight_gaussians_conditional")
+    _, stats = client.predict(conditional, "ddim", 0.0, 10, "uniform", 200, 0, "90° (top)", 1.0, "classifier-free",
+                              api_name="/guide")
+    assert "classifier-free (the model's own classes)" in stats and "Nearest the centre of **90° (top)**" in stats, stats
     with pytest.raises(Exception, match="Guidance needs a shipped classifier"):
         client.predict(swiss, "ddim", 0.0, 10, "uniform", 4, 0, "7", 3.0, api_name="/guide")

@@ -1,4 +1,5 @@
-"""The Reverse tab's classifier-guidance panel (app.guidance_panel), on the shipped mnist and eight_gaussians models."""
+"""The Reverse tab's guidance panel (app.guidance_panel), on the shipped mnist and eight_gaussians models (classifier
+guidance) and their class-conditional versions (classifier-free guidance)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from app import figures, guidance_panel, reverse_tab
 SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
 MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
 GAUSSIANS = str(reverse_tab.REPO_CHECKPOINTS / "eight_gaussians")
+GAUSSIANS_CONDITIONAL = str(reverse_tab.REPO_CHECKPOINTS / "eight_gaussians_conditional")
+MNIST_CONDITIONAL = str(reverse_tab.REPO_CHECKPOINTS / "mnist_conditional")
 
 
 def test_guided_digits_beside_unguided_ones_from_the_same_noise():
@@ -64,6 +67,39 @@ def test_refusals():
         guidance_panel.guide(SWISS, "ddpm_small", 0.0, 10, "uniform", 8, 0, [], "7", 3.0, **quiet)
     with pytest.raises(gr.Error, match="The class to steer towards must be one of 0, 1, 2"):
         guidance_panel.guide(MNIST, "ddim", 0.0, 10, "uniform", 8, 0, [], "seven", 3.0, **quiet)
+    with pytest.raises(gr.Error, match="Classifier-free guidance needs a class-conditional model"):
+        guidance_panel.guide(MNIST, "ddim", 0.0, 10, "uniform", 8, 0, [], "7", 3.0, "classifier-free", **quiet)
     for bad in (25, -1, "a lot"):
         with pytest.raises(gr.Error, match="guidance scale must be a number from 0 to 20"):
             guidance_panel.guide(MNIST, "ddim", 0.0, 10, "uniform", 8, 0, [], "7", bad, **quiet)
+
+
+def test_methods_follow_the_model():
+    assert guidance_panel.method_choices(MNIST) == ["classifier"]
+    assert guidance_panel.method_choices(SWISS) == [] and guidance_panel.method_radio(SWISS).value is None
+    assert guidance_panel.method_choices(GAUSSIANS_CONDITIONAL) == ["classifier-free", "classifier"]
+    assert guidance_panel.method_choices(MNIST_CONDITIONAL) == ["classifier-free", "classifier"]
+    radio, dropdown = guidance_panel.method_and_classes(GAUSSIANS_CONDITIONAL, "classifier", "90° (top)")
+    assert radio.value == "classifier" and dropdown.value == "90° (top)"  # both kept: they fit the new model
+    radio, dropdown = guidance_panel.method_and_classes(MNIST, "classifier-free", "90° (top)")
+    assert radio.value == "classifier" and dropdown.value == "7"  # the unconditional model's only method
+    assert "conditional on 8 classes" in reverse_tab.describe(GAUSSIANS_CONDITIONAL, [])
+
+
+def test_a_conditional_model_is_steered_by_its_own_classes():
+    quiet = dict(progress=lambda *a, **k: None)
+    figure, stats = guidance_panel.guide(GAUSSIANS_CONDITIONAL, "ddim", 0.0, 20, "uniform", 2000, 0, [], "90° (top)",
+                                         1.0, **quiet)
+    fig = figures.as_figure(figure)
+    assert [a.text for a in fig.layout.annotations[:2]] == ["unguided (s = 0)",
+                                                            "guided towards 90° (top) (classifier-free, s = 1)"]
+    unguided, guided = (int(k.replace(",", "")) for k in re.findall(r"\*\*([\d,]+) of 2,000\*\*", stats))
+    assert 150 < unguided < 350 and guided > 1960, stats
+    assert "classifier-free (the model's own classes)" in stats and "implicit classifier" in stats
+    _, stats = guidance_panel.guide(GAUSSIANS_CONDITIONAL, "ddim", 0.0, 20, "uniform", 500, 0, [], "90° (top)", 1.0,
+                                    "classifier", **quiet)  # the same model, steered by the exact classifier instead
+    assert "classifier guidance" in stats and "The guide here is exact" in stats
+    _, stats = guidance_panel.guide(MNIST_CONDITIONAL, "ddim", 0.0, 10, "uniform", 8, 0, [], "3", 3.0, **quiet)
+    unguided, guided = (int(k) for k in re.findall(r"\*\*(\d) of 8\*\*", stats))
+    assert guided >= 7 and unguided <= 4, stats
+    assert "The judge did not steer" in stats

@@ -30,7 +30,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 EXPECTED_2D = {
     "swiss_roll_linear", "swiss_roll_cosine", "swiss_roll_sigmoid", "swiss_roll_cosine_v",
-    "moons", "s_curve", "circles", "eight_gaussians", "checkerboard", "cross", "spiral",
+    "moons", "s_curve", "circles", "eight_gaussians", "checkerboard", "cross", "spiral", "eight_gaussians_conditional",
 }
 MAX_TOTAL_BYTES = 30 * 1024 * 1024
 SW_FLOOR = 2.0  # sliced-Wasserstein ratio, full DDPM chain, 500 samples, seed 0
@@ -122,3 +122,26 @@ def test_the_v_model_samples_the_cosine_schedule_with_ddim_where_the_eps_model_f
     ratios = [evaluate(ckpt, n=SW_N, samplers=["ddim:50"], seed=0)["ddim-50"]["sliced_wasserstein_ratio"]
               for ckpt in (eps, v)]
     assert ratios[1] <= SW_FLOOR and ratios[0] > 10 * ratios[1], ratios
+
+
+def test_the_conditional_models_are_steered_by_their_own_classes() -> None:
+    """eight_gaussians_conditional and mnist_conditional: classifier-free guidance lands on the chosen class, which
+    their unconditional samples (the same model without a label) hit only by chance."""
+    from core.guidance import guided_model, read_classes
+
+    gaussians = load_checkpoint(ROOT / "eight_gaussians_conditional")
+    target = "225° (lower left)"
+    for scale, least in ((0.0, 0), (1.0, 0.97)):
+        guided = guided_model(gaussians.model, gaussians.schedule, gaussians.data, target, scale, 400)
+        x_T, generator = initial_noise((400, 2), seed=0)
+        classes, _ = read_classes(gaussians.data, sample(guided, gaussians.schedule, x_T, method="ddim", steps=20,
+                                                         generator=generator))
+        share = classes.count(target) / 400
+        assert share >= least and (scale > 0 or share < 0.25), (scale, share)
+    digits = load_checkpoint(ROOT / "mnist_conditional")
+    for digit in ("2", "5"):
+        guided = guided_model(digits.model, digits.schedule, digits.data, digit, 3.0, 8)
+        x_T, generator = initial_noise((8, 1, 28, 28), seed=0)
+        x0 = sample(guided, digits.schedule, x_T, method="ddim", steps=10, clip_x0=1.0, generator=generator)
+        classes, how = read_classes(digits.data, x0)
+        assert how == "read by the shipped classifier as" and classes.count(digit) >= 7, (digit, classes)

@@ -30,9 +30,9 @@ PARAMS = controls.default_param_values()
 
 
 def args(steps=60, batch=64, lr=2e-3, data="swiss_roll", model="mlp", T=100, seed=0, trained=None, start_from="",
-         schedule="linear", own=None, n_points=10_000, prediction="eps"):
-    return (data, schedule, T, model, prediction, start_from, steps, batch, lr, seed, n_points, trained or [], own,
-            *PARAMS)
+         schedule="linear", own=None, n_points=10_000, prediction="eps", conditional=False):
+    return (data, schedule, T, model, prediction, conditional, start_from, steps, batch, lr, seed, n_points,
+            trained or [], own, *PARAMS)
 
 
 @pytest.fixture(autouse=True)
@@ -376,7 +376,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     [path] = trained
     assert load_checkpoint(path).config["model"]["prediction"] == "v"
     assert "model: mlp, predicts v" in reverse_tab.describe(path, trained)
-    *_, prediction, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
+    *_, prediction, _, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert prediction["value"] == "v" and prediction["interactive"] is False
     status, loss_plot, _, continued_error, trained = drain(train_tab.train_run(
         req("alice"), *args(steps=3, start_from=path, trained=trained, prediction="eps")))[-1]
@@ -401,11 +401,12 @@ def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated):
     shipped = {Path(v).name: v for _, v in train_tab.start_choices([]) if v}
     with pytest.raises(gr.Error, match="trained on images"):
         train_tab.prepare_run(req("alice"), *args(start_from=shipped["mnist"]))
-    info, data, n_points, seed, schedule, T, model, prediction, lr, own, preview = train_tab.start_from_selected(
+    info, data, n_points, seed, schedule, T, model, prediction, conditional, lr, own, preview = train_tab.start_from_selected(
         req("alice"), shipped["swiss_roll_cosine"], [], None)
     assert seed == gr.skip()  # a toy set of the usual size: the seed stays the user's
     assert data == "swiss_roll" and schedule["value"] == "cosine" and T["value"] == 1000 and model["value"] == "mlp"
     assert prediction == {"value": "eps", "interactive": False, "__type__": "update"}
+    assert conditional == {"value": False, "interactive": False, "__type__": "update"}
     assert schedule["interactive"] is False and lr == pytest.approx(train_tab.CONTINUE_LR_FACTOR * 2e-3)
     assert "swiss_roll" in info and own == gr.skip()
     size = json.loads((Path(shipped["swiss_roll_cosine"]) / "config.json").read_text())["training"].get("data_size")
@@ -471,8 +472,8 @@ def test_bad_schedule_parameters_raise_gr_error():
     values = list(PARAMS)
     values[0] = -0.5  # linear beta_start
     with pytest.raises(gr.Error):
-        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", "eps", "", 60, 64, 2e-3, 0, 10_000, [], None,
-                              *values)
+        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", "eps", False, "", 60, 64, 2e-3, 0,
+                              10_000, [], None, *values)
 
 
 def test_missing_image_data_raises(monkeypatch, tmp_path):
@@ -581,3 +582,23 @@ def test_a_toy_run_on_few_points_learns_that_set_and_its_checkpoint_keeps_it(iso
         train_tab.toy_points_changed(req("alice"), "moons", None, 20, -1, shown)
     plot, shown = train_tab.data_changed(req("alice"), "swiss_roll", None, 20, 7)
     assert shown == ("swiss_roll", 20, 7) and len(figures.as_figure(plot).data[0].x) == 20
+
+
+def test_a_class_conditional_run_learns_the_classes_and_is_steered_in_the_reverse_tab(isolated):
+    from app import guidance_panel
+
+    *_, trained = drain(train_tab.train_run(req("alice"), *args(data="moons", steps=300, batch=256,
+                                                                conditional=True)))[-1]
+    path = trained[-1]
+    assert json.loads((Path(path) / "config.json").read_text())["model"]["config"]["num_classes"] == 2
+    assert guidance_panel.method_choices(path) == ["classifier-free"]
+    assert guidance_panel.class_dropdown(path).value == "upper moon"
+    _, stats = guidance_panel.guide(path, "ddpm_small", 0.0, 100, "log_snr", 300, 0, trained, "lower moon", 3.0,
+                                    progress=lambda *a, **k: None)
+    unguided, guided = (int(k.replace(",", "")) for k in re.findall(r"\*\*([\d,]+) of 300\*\*", stats))
+    assert guided > 270 and unguided < 200, stats  # nearest a training point of the lower moon
+    *_, conditional, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
+    assert conditional == {"value": True, "interactive": False, "__type__": "update"}
+    with pytest.raises(gr.Error, match="Swiss roll has no classes to condition on; class-conditional training needs "
+                                       "data with classes: Two moons, Circles"):
+        train_tab.prepare_run(req("bob"), *args(conditional=True))

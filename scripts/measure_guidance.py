@@ -4,8 +4,8 @@
     python scripts/measure_guidance.py --data eight_gaussians [--n 2000]
     python scripts/measure_guidance.py --method classifier-free [--data eight_gaussians]
 
-mnist: for each digit and each scale s (0, 1, 3), n samples from the same noise (seed 0) by DDIM with the given
-steps, guided by the shipped classifier on x̂_0; prints how many the classifier reads as the digit it was steered
+mnist: for each digit and each scale s (0, 1, 3), n samples from the same noise (seed 0; classifier-free: seed = the
+digit) by DDIM with the given steps, guided by the shipped classifier on x̂_0; prints how many the classifier reads as the digit it was steered
 towards (the judge is the guide: see the README), and the time. About 5 minutes on 2 CPU cores.
 eight_gaussians: n samples from the same noise (seed 0) guided towards the component at 45° by the exact
 p_t(y | x_t) of the mixture, for s = 0, 1, 3, 10, by DDPM over all T steps and by DDIM with the given steps; prints
@@ -53,7 +53,8 @@ def measure_digits(n: int, steps: int, method: str) -> None:
                                     classifier_log_likelihood(classifier.model, target), scale, clip_x0=1.0) \
                 if method == "classifier" else guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data,
                                                             str(digit), scale, n, method=method)
-            x_T, generator = initial_noise((n, 1, 28, 28), seed=0)
+            # classifier-free: each digit from its own noise, so that the 10 × n digits of a scale are 10 × n draws
+            x_T, generator = initial_noise((n, 1, 28, 28), seed=0 if method == "classifier" else digit)
             start = time.perf_counter()
             out = sample(guided, checkpoint.schedule, x_T, method="ddim", steps=steps, clip_x0=1.0,
                          generator=generator)
@@ -75,18 +76,18 @@ def measure_mixture(n: int, steps: int, method: str) -> None:
     k = mixture.names.index(MIXTURE_TARGET)
     print(f"{checkpoint.name}, {method}, {n} samples towards {MIXTURE_TARGET}; the component's own spread "
           f"{mixture.std:.4f}")
-    for method, method_steps in (("ddpm", None), ("ddim", steps)):
+    for sampler, sampler_steps in (("ddpm", None), ("ddim", steps)):
         for scale in MIXTURE_SCALES:
             guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, MIXTURE_TARGET, scale, n,
                                   method=method)
             x_T, generator = initial_noise((n, 2), seed=0)
             start = time.perf_counter()
             with torch.inference_mode():
-                out = sample(guided, checkpoint.schedule, x_T, method=method, steps=method_steps, generator=generator)
+                out = sample(guided, checkpoint.schedule, x_T, method=sampler, steps=sampler_steps, generator=generator)
             seconds = time.perf_counter() - start
             near = mixture.nearest(out) == k
             spread = (out[near].double() - mixture.means[k]).std(dim=0)
-            print(f"  {method.upper()}-{method_steps or checkpoint.schedule.T}, s = {scale:g}: {int(near.sum())} of {n} "
+            print(f"  {sampler.upper()}-{sampler_steps or checkpoint.schedule.T}, s = {scale:g}: {int(near.sum())} of {n} "
                   f"nearest the target, spread {float(spread[0]):.4f} / {float(spread[1]):.4f} ({seconds:.1f} s)",
                   flush=True)
 

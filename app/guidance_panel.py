@@ -23,7 +23,9 @@ from app.reverse_tab import (
 )
 from core.checkpoints import Checkpoint, model_classes
 from core.data import GaussianMixture
-from core.guidance import GUIDANCE_LABELS, GuidanceMethod, guidance_classes, guided_model, model_mixture, read_classes
+from core.guidance import (
+    GUIDANCE_LABELS, GuidanceMethod, guidance_classes, guidance_methods, guided_model, model_mixture, read_classes,
+)
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
 
 # samples at most (each guided step also takes a gradient through the model, and for images the classifier)
@@ -37,10 +39,7 @@ def method_choices(path) -> list[GuidanceMethod]:
     """How the checkpoint's model can be steered, the default first: classifier-free when it is class-conditional,
     classifier guidance when its data has a classifier or a mixture (from its config; [] when neither)."""
     name, kind = data_name(path), data_kind(path)
-    if name is None or kind is None:
-        return []
-    methods: list[GuidanceMethod] = ["classifier-free"] if checkpoint_classes(path) else []
-    return methods + (["classifier"] if guidance_classes(name, kind) else [])
+    return [] if name is None or kind is None else guidance_methods(checkpoint_classes(path), name, kind)
 
 
 def chosen_method(path, current=None) -> GuidanceMethod | None:

@@ -47,8 +47,8 @@ def with_classes(net: nn.Module, classes: int) -> nn.Module:
 
 
 def null_labels(labels: torch.Tensor | None, batch: int, classes: int, device: torch.device) -> torch.Tensor:
-    """The labels a conditional network sees: ``labels`` (B,) checked to lie in 0..K, or ∅ (= K) for every
-    example when None."""
+    """The labels a conditional network sees: ``labels`` (B,) in 0..K (its shape checked; a label beyond K fails in
+    the network's embedding), or ∅ (= K) for every example when None."""
     if labels is None:
         return torch.full((batch,), classes, dtype=torch.long, device=device)
     if labels.shape != (batch,):

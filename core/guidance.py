@@ -133,11 +133,12 @@ def model_mixture(data: DataInfo) -> GaussianMixture | None:
     return GaussianMixture(means, mixture.std / data.scale, mixture.names)
 
 
-def guidance_methods(model: nn.Module, data: DataInfo) -> list[GuidanceMethod]:
-    """The ways ``model`` (of ``data``) can be steered: classifier-free when it is class-conditional, classifier
-    guidance when its data has a mixture or a shipped classifier (`guidance_classes`); the default first."""
-    methods: list[GuidanceMethod] = ["classifier-free"] if num_classes(model) else []
-    return methods + (["classifier"] if guidance_classes(data.name, data.kind) else [])
+def guidance_methods(classes: int, name: str, kind: str) -> list[GuidanceMethod]:
+    """The ways a model conditioned on ``classes`` classes (0: unconditional) of data ``name`` (of ``kind``) can be
+    steered, the default first: classifier-free when it is class-conditional, classifier guidance when its data has
+    a mixture or a shipped classifier (`guidance_classes`)."""
+    methods: list[GuidanceMethod] = ["classifier-free"] if classes else []
+    return methods + (["classifier"] if guidance_classes(name, kind) else [])
 
 
 def guidance_classes(name: str, kind: str, method: GuidanceMethod = "classifier") -> list[str]:

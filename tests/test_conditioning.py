@@ -158,7 +158,8 @@ def test_a_conditional_run_learns_each_class_and_guidance_keeps_samples_in_it() 
         pass
     info = DataInfo(name="eight_gaussians", kind="2d", shape=(2,))
     names = toy_mixture("eight_gaussians").names
-    assert guidance_methods(trainer.sampling_model, info) == ["classifier-free", "classifier"]
+    assert guidance_methods(num_classes(trainer.sampling_model), "eight_gaussians", "2d") == ["classifier-free", "classifier"]
+    assert guidance_methods(0, "moons", "2d") == [] and guidance_methods(2, "moons", "2d") == ["classifier-free"]
     for k in (0, 5):
         guided = guided_model(trainer.sampling_model, schedule, info, names[k], 1.0, 400)
         x_T, generator = initial_noise((400, 2), seed=k)

@@ -24,7 +24,7 @@ from app.reverse_tab import (
 from core.checkpoints import Checkpoint, model_classes
 from core.data import GaussianMixture
 from core.guidance import (
-    GUIDANCE_LABELS, GuidanceMethod, guidance_classes, guidance_methods, guided_model, model_mixture, read_classes,
+    GUIDANCE_LABELS, GUIDANCE_METHODS, GuidanceMethod, guidance_classes, guidance_methods, guided_model, model_mixture, read_classes,
 )
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
 
@@ -49,8 +49,9 @@ def chosen_method(path, current=None) -> GuidanceMethod | None:
 
 
 def method_radio(path, current=None) -> gr.Radio:
-    """The guidance methods the chosen checkpoint allows, keeping ``current`` when it fits."""
-    return gr.Radio(choices=[(GUIDANCE_LABELS[m], m) for m in method_choices(path)], value=chosen_method(path, current))
+    """The method for the chosen checkpoint: ``current`` when it allows it, else its default. (Both methods stay on
+    offer, so that an API call may name either; one that does not fit the model is refused with the reason.)"""
+    return gr.Radio(value=chosen_method(path, current))
 
 
 def class_choices(path, method=None) -> list[str]:
@@ -221,8 +222,9 @@ def build(controls: ReverseControls) -> None:
             f"{MAX_GUIDED['image']} images or {MAX_GUIDED['2d']:,} points) and seed above.")
         with gr.Row():
             path = controls.checkpoint.value
-            method = gr.Radio([(GUIDANCE_LABELS[m], m) for m in method_choices(path)], value=chosen_method(path),
-                              label="Guide by", elem_id="reverse-guide-method")
+            method = gr.Radio([(GUIDANCE_LABELS[m], m) for m in GUIDANCE_METHODS], value=chosen_method(path),
+                              label="Guide by", elem_id="reverse-guide-method",
+                              info="classifier-free needs a class-conditional model")
             choices = class_choices(path)
             # custom values pass to `guide`, which names the classes that fit: an API call may name any model
             target = gr.Dropdown(choices=choices, value=chosen_class(choices), label="Class to steer towards",

@@ -45,8 +45,8 @@ CONFIG_FILE = "config.json"
 POINTS_FILE = "data.safetensors"
 MAX_STORED_POINTS = 10_000  # a larger point set is stored as a random subset of this size (80 kB)
 # What a run that continues from a checkpoint keeps of each earlier run (its "previous_runs")
-RUN_SUMMARY_KEYS = ("command", "source", "steps_done", "batch_size", "lr", "ema_decay", "min_snr_gamma", "seconds",
-                    "hardware", "data_size")
+RUN_SUMMARY_KEYS = ("command", "source", "steps_done", "batch_size", "lr", "ema_decay", "min_snr_gamma", "p_uncond",
+                    "seconds", "hardware", "data_size")
 
 
 class CheckpointError(ValueError):

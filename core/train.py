@@ -121,7 +121,7 @@ def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[tor
     model = ckpt.model
     if args.conditional and not num_classes(model):  # the unconditional model, given (zero) class vectors
         net, prediction = unwrap(model)
-        model = as_eps_model(with_classes(net, len(class_names(ckpt.data.name))), ckpt.schedule, prediction)
+        model = as_eps_model(with_classes(net, len(class_names(args.data))), ckpt.schedule, prediction)
     return model.train(), ckpt.schedule, model_name(ckpt.config), training_history(ckpt.config)
 
 

@@ -81,7 +81,8 @@ def build(state: gr.State) -> None:
     with gr.Accordion("Play the forward process as a movie (and download it as a GIF or MP4 for slides)",
                       open=False):
         with gr.Row():
-            n_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Frames")
+            n_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Frames",
+                                 elem_id="forward-frames")
             spacing = gr.Radio(choices=SPACING_CHOICES, value=DEFAULT_SPACING, label="Space the frames",
                                info="evenly in t: the chain's own pace; evenly in log-SNR: one factor of "
                                     "SNR per frame, nearly the same movie for every schedule")

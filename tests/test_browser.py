@@ -192,6 +192,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     frames = p.get_by_label("number input for Frames", exact=True)
     frames.fill("10")
     frames.press("Enter")
+    frames.blur()  # the slider takes the typed value on leaving the box: wait until it has, or Animate sends 60
+    p.wait_for_function("() => document.querySelector('#forward-frames input[type=range]')?.value === '10'")
     p.get_by_role("button", name="Animate").click()
     p.wait_for_selector('#forward-player .ddpm-player[data-ready="1"]', timeout=30_000)
     movie = p.locator("#forward-player .ddpm-player")
@@ -336,6 +338,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     start_t.locator("input[type=number]").wait_for(state="visible")
     start_t.locator("input[type=number]").fill("20")
     start_t.locator("input[type=number]").press("Enter")
+    start_t.locator("input[type=number]").blur()
+    p.wait_for_function("() => document.querySelector('#reverse-start-t input[type=range]')?.value === '20'")
     p.get_by_role("button", name="Generate").click()
     p.wait_for_selector('#reverse-player .ddpm-player[data-ts^="20,"][data-ready="1"]', timeout=60_000)
     assert p.locator("text=Joined at").count() >= 1 and "rings: their x₀ before noising" in p.locator(

@@ -21,10 +21,10 @@ from app.reverse_tab import (
     grid_columns,
     model_and_sampler, model_device, model_label, play_in_player, reference_points, sample_chain, show_chain,
 )
-from core.checkpoints import Checkpoint, model_classes
+from core.checkpoints import Checkpoint
 from core.data import GaussianMixture
 from core.guidance import (
-    GUIDANCE_LABELS, GUIDANCE_METHODS, GuidanceMethod, guidance_classes, guidance_methods, guided_model, model_mixture, read_classes,
+    GUIDANCE_LABELS, GUIDANCE_METHODS, GuidanceMethod, default_method, guidance_classes, guidance_methods, guided_model, model_mixture, read_classes,
 )
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
 
@@ -74,8 +74,8 @@ def class_dropdown(path, current=None, method=None) -> gr.Dropdown:
 
 def method_and_classes(path, method, current) -> tuple[gr.Radio, gr.Dropdown]:
     """On a change of checkpoint: its methods (keeping ``method`` when it fits) and that method's classes."""
-    method = chosen_method(path, method)
-    return method_radio(path, method), class_dropdown(path, current, method)
+    radio = method_radio(path, method)
+    return radio, class_dropdown(path, current, radio.value)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
         raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale:g}.")
     n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED[checkpoint.data.kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
-    method = method or ("classifier-free" if model_classes(checkpoint.config) else "classifier")
+    method = method or default_method(checkpoint.model)
     try:
         guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,
                               model_device(checkpoint), method)

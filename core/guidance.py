@@ -155,13 +155,18 @@ def guidance_classes(name: str, kind: str, method: GuidanceMethod = "classifier"
     return []
 
 
+def default_method(model: nn.Module) -> GuidanceMethod:
+    """How ``model`` is steered unless told: classifier-free when it is class-conditional, else by a classifier."""
+    return "classifier-free" if num_classes(model) else "classifier"
+
+
 def guided_model(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, class_name: str, scale: float, n: int,
                  device: torch.device | str = "cpu", method: GuidanceMethod | None = None) -> nn.Module:
     """``model`` (of ``data``) steered towards ``class_name`` with scale ``scale``: classifier-free
     (`core.conditioning.ClassifierFreeGuidance`, the default for a class-conditional model), or by the exact
     p_t(y | x_t) of its mixture (the 8 Gaussians) or its data's shipped classifier on x̂_0
     (`guided_by_shipped_classifier`); ValueError when the method does not fit or the class is not one of its."""
-    method = method or ("classifier-free" if num_classes(model) else "classifier")
+    method = method or default_method(model)
     if method == "classifier-free":
         names = guidance_classes(data.name, data.kind, method)
         if not num_classes(model):

@@ -42,8 +42,7 @@ from core.checkpoints import load_checkpoint
 from core.cli import OneLineParser, fail
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
-from core.conditioning import ClassifierFreeGuidance
-from core.guidance import GUIDANCE_METHODS, guided_model, read_classes
+from core.guidance import GUIDANCE_METHODS, default_method, guided_model, read_classes
 from core.image_data import to_uint8
 from core.inpaint import IMAGE_MASKS, MAX_JUMP, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import return_ratio
@@ -177,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         fail(PROG, str(err))
     if args.guide is not None:
-        method = args.guidance or ("classifier-free" if isinstance(model, ClassifierFreeGuidance) else "classifier")
+        method = args.guidance or default_method(ckpt.model)
         print(guide_report(samples, ckpt.data, args.guide, args.guidance_scale, method), file=sys.stderr)
     if args.inpaint is not None:
         print(inpaint_report(samples, starts, ckpt.data.name, ckpt.data.kind, args.resample, args.jump), file=sys.stderr)

@@ -74,8 +74,8 @@ def class_dropdown(path, current=None, method=None) -> gr.Dropdown:
 
 def method_and_classes(path, method, current) -> tuple[gr.Radio, gr.Dropdown]:
     """On a change of checkpoint: its methods (keeping ``method`` when it fits) and that method's classes."""
-    radio = method_radio(path, method)
-    return radio, class_dropdown(path, current, radio.value)
+    method = chosen_method(path, method)
+    return gr.Radio(value=method), class_dropdown(path, current, method)
 
 
 @dataclass(frozen=True)

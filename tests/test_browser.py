@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import sync_playwright
 
 from tests.app_server import ARTIFACTS, app_server, app_url  # noqa: F401 (pytest fixtures)
 
@@ -66,8 +68,6 @@ def browser() -> Iterator:
             f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
             "or set DDPM_TEST_CHROMIUM; `playwright install` is not used here."
         )
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
@@ -138,16 +138,45 @@ class Page:
         """The 'step t' cell of the Forward tab's formula table, e.g. '250 of 1000'."""
         return self.page.locator("td", has_text=re.compile(r"^\s*\d+ of \d+\s*$")).first.inner_text().strip()
 
-    def set_t(self, value: int, expected_cell: str) -> None:
+    def set_t(self, value: int, expected_cell: str, tries: int = 3) -> None:
+        """Type t into the Forward tab's box until the formula table shows `expected_cell` (see set_slider)."""
         box = self.page.get_by_label(f"number input for {T_LABEL}")
-        box.fill(str(value))
-        box.press("Enter")
-        self.wait_t_cell(expected_cell)
+        for attempt in range(tries):
+            box.fill(str(value))
+            box.press("Enter")
+            try:
+                self.wait_t_cell(expected_cell, timeout=TIMEOUT_MS if attempt == tries - 1 else 10_000)
+                return
+            except PlaywrightTimeoutError:
+                if attempt == tries - 1:
+                    raise
 
-    def wait_t_cell(self, expected: str) -> None:
+    def set_slider(self, elem_id: str, value: int, tries: int = 5) -> None:
+        """Type `value` into the slider's number box and wait until its range input shows it.
+
+        The slider takes a typed value on leaving the box; pressing a button before it has sends the old value.
+        On a busy machine a slider in a just-opened accordion can lose the first typing (seen once in CI: the
+        Frames slider stayed at 60 for 30 s), so type again, as a user would, a few times before failing.
+        """
+        box = self.page.locator(f"#{elem_id} input[type=number]")
+        shows = f"() => document.querySelector('#{elem_id} input[type=range]')?.value === '{value}'"
+        for _ in range(tries):
+            box.fill(str(value))
+            box.press("Enter")
+            box.blur()
+            try:
+                self.page.wait_for_function(shows, timeout=6_000)
+                return
+            except PlaywrightTimeoutError:
+                continue
+        shown = self.page.evaluate(f"() => document.querySelector('#{elem_id} input[type=range]')?.value")
+        raise AssertionError(f"#{elem_id}: typed {value} {tries} times; the box shows {box.input_value()!r}, "
+                             f"the slider {shown!r}")
+
+    def wait_t_cell(self, expected: str, timeout: float = TIMEOUT_MS) -> None:
         self.page.wait_for_function(
             """(want) => Array.from(document.querySelectorAll('td')).some(td => td.innerText.trim() === want)""",
-            arg=expected,
+            arg=expected, timeout=timeout,
         )
 
 
@@ -189,11 +218,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert p.locator("#forward-targets-plot .js-plotly-plot").first.evaluate("el => el.data.length") == 4
     # the movie of the forward process: 10 frames from x_0 to x_T in its own player
     p.get_by_text("Play the forward process as a movie").click()
-    frames = p.get_by_label("number input for Frames", exact=True)
-    frames.fill("10")
-    frames.press("Enter")
-    frames.blur()  # the slider takes the typed value on leaving the box: wait until it has, or Animate sends 60
-    p.wait_for_function("() => document.querySelector('#forward-frames input[type=range]')?.value === '10'")
+    page.set_slider("forward-frames", 10)
     p.get_by_role("button", name="Animate").click()
     p.wait_for_selector('#forward-player .ddpm-player[data-ready="1"]', timeout=30_000)
     movie = p.locator("#forward-player .ddpm-player")
@@ -336,10 +361,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert not start_t.is_visible()
     p.get_by_label("Start from training data noised to t₀, not from pure noise").check()
     start_t.locator("input[type=number]").wait_for(state="visible")
-    start_t.locator("input[type=number]").fill("20")
-    start_t.locator("input[type=number]").press("Enter")
-    start_t.locator("input[type=number]").blur()
-    p.wait_for_function("() => document.querySelector('#reverse-start-t input[type=range]')?.value === '20'")
+    page.set_slider("reverse-start-t", 20)
     p.get_by_role("button", name="Generate").click()
     p.wait_for_selector('#reverse-player .ddpm-player[data-ts^="20,"][data-ready="1"]', timeout=60_000)
     assert p.locator("text=Joined at").count() >= 1 and "rings: their x₀ before noising" in p.locator(

@@ -22,17 +22,23 @@ from app.reverse_tab import (
     model_and_sampler, model_device, model_label, play_in_player, reference_points, sample_chain, show_chain,
 )
 from core.checkpoints import Checkpoint
+from core.classifier import load_classifier, shipped_classifiers
 from core.data import GaussianMixture
 from core.guidance import (
     GUIDANCE_LABELS, GUIDANCE_METHODS, GuidanceMethod, default_method, guidance_classes, guidance_methods, guided_model, model_mixture, read_classes,
 )
+from core.metrics import mean_pairwise_distance
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
 
-# samples at most (each guided step also takes a gradient through the model, and for images the classifier)
-MAX_GUIDED = {"2d": 2000, "image": 16}
+# samples at most: classifier guidance takes a gradient through the model (and for images the classifier) at every
+# step; classifier-free guidance calls the model once on a doubled batch
+MAX_GUIDED = {("2d", "classifier"): 2000, ("2d", "classifier-free"): 2000,
+              ("image", "classifier"): 16, ("image", "classifier-free"): 64}
 MAX_SCALE = 20.0
 DEFAULT_SCALE = 3.0
 DEFAULT_CLASS = "7"
+DEFAULT_SWEEP = "0, 1, 2, 4, 8"  # the scales compared side by side
+MAX_SWEEP = 6
 
 
 def method_choices(path) -> list[GuidanceMethod]:
@@ -103,9 +109,9 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
         raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale!r}.") from None
     if not 0 <= scale <= MAX_SCALE:
         raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale:g}.")
-    n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED[checkpoint.data.kind])
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     method = method or default_method(checkpoint.model)
+    n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED.get((checkpoint.data.kind, method), 1))
+    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     try:
         guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,
                               model_device(checkpoint), method)
@@ -114,6 +120,14 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
         raise gr.Error(message[0].upper() + message[1:] + ".") from None
     return Guidance(replace(checkpoint, model=guided), checkpoint, choice, method, model_mixture(checkpoint.data),
                     target, scale, n, seed)
+
+
+def rescaled(job: Guidance, scale: float) -> Guidance:
+    """The same guidance with another scale (the model steered anew, `core.guidance.guided_model`)."""
+    unguided = job.unguided
+    guided = guided_model(unguided.model, unguided.schedule, unguided.data, job.target, scale, job.n,
+                          model_device(unguided), job.method)
+    return replace(job, checkpoint=replace(unguided, model=guided), scale=scale)
 
 
 def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float]:
@@ -191,6 +205,100 @@ def mixture_sentence(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor
             f"{spread}, the component's own {mixture.std:.3f}. {why}")
 
 
+def parse_scales(text) -> list[float]:
+    """The scales of a sweep, from text such as "0, 1, 2, 4, 8": distinct, increasing, each from 0 to `MAX_SCALE`,
+    2 to `MAX_SWEEP` of them (gr.Error otherwise)."""
+    rule = (f"Scales to compare: 2 to {MAX_SWEEP} numbers from 0 to {MAX_SCALE:g}, separated by commas, e.g. "
+            f"{DEFAULT_SWEEP}")
+    try:
+        scales = sorted({float(part) for part in str(text or "").split(",") if part.strip()})
+    except ValueError:
+        raise gr.Error(f"{rule}; got {text!r}.") from None
+    if not 2 <= len(scales) <= MAX_SWEEP or not all(0 <= s <= MAX_SCALE for s in scales):
+        raise gr.Error(f"{rule}; got {text!r}.")
+    return scales
+
+
+@dataclass(frozen=True)
+class SweepColumn:
+    """The samples of one scale of a sweep, and what they show."""
+
+    scale: float
+    samples: torch.Tensor
+    of_target: int | None  # how many are of the target class (None when their classes cannot be told)
+    diversity: float  # the mean distance between two of them (`core.metrics.mean_pairwise_distance`)
+    class_diversity: float | None  # the same among those of the target class (None: fewer than 2, or not told)
+    seconds: float
+
+
+def sweep(path, sampler, eta, steps, spacing, n, seed, trained, target, scales, method=None, progress=gr.Progress()):
+    """(figure, Markdown): the samples of one noise guided towards ``target`` at each of ``scales`` (text, e.g.
+    "0, 1, 2, 4, 8"), side by side, with how many are of the class and how varied they are: the trade-off of the
+    guidance scale (Ho & Salimans 2022, Fig. 1; Dhariwal & Nichol 2021, Fig. 3)."""
+    scales = parse_scales(scales)
+    job = guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scales[0], method)
+    if job.n < 2:
+        raise gr.Error("A sweep compares how varied the samples are: ask for at least 2.")
+    columns, judge = [], None
+    for i, scale in enumerate(scales):
+        progress(i / len(scales), desc=f"Sampling guided towards {job.target} with s = {scale:g}")
+        scaled = rescaled(job, scale)
+        samples, seconds = _samples(scaled.checkpoint, scaled)
+        read = read_classes(job.checkpoint.data, samples)
+        judge = None if read is None else read[1]
+        space = diversity_space(job.checkpoint.data, samples)
+        of_class = None if read is None else space[[c == job.target for c in read[0]]]
+        columns.append(SweepColumn(
+            scale, samples, None if read is None else read[0].count(job.target), mean_pairwise_distance(space),
+            mean_pairwise_distance(of_class) if of_class is not None and len(of_class) > 1 else None, seconds))
+    labels = [f"s = {c.scale:g}" + ("" if c.of_target is None else f" · {c.of_target:,} of {job.n:,}")
+              for c in columns]
+    if job.checkpoint.data.kind == "2d":
+        figure = figures.noised_grid_figure([[c.samples.numpy() for c in columns]], [""], labels, kind="points",
+                                            cell_px=260, reference=reference_points(job.unguided))
+    else:
+        nrow = grid_columns(job.n)
+        figure = figures.noised_grid_figure([[image_grid(c.samples, nrow) for c in columns]], [""], labels,
+                                            kind="images", cell_px=260)
+    return figure, sweep_markdown(job, columns, judge)
+
+
+def diversity_space(data, samples: torch.Tensor) -> torch.Tensor:
+    """Where a sweep measures how varied the samples are: images in the feature space of their data's shipped
+    classifier (that of the FID ratio) when there is one, else as they are (points, pixels)."""
+    if data.kind == "image" and data.name in shipped_classifiers():
+        return load_classifier(data.name).features(samples)
+    return samples
+
+
+def sweep_markdown(job: Guidance, columns: list[SweepColumn], judge: str | None) -> str:
+    """The sweep's table: per scale, the samples of the class (told ``judge``, e.g. "nearest the centre of"; None
+    when classes cannot be told), their diversity, all of them and those of the class, and the time taken."""
+    T = job.checkpoint.schedule.T
+    chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
+    data = job.checkpoint.data
+    space = ("in the feature space of the shipped classifier (that of the FID ratio)"
+             if data.kind == "image" and data.name in shipped_classifiers() else
+             "in pixels" if data.kind == "image" else "in the model's coordinates")
+    target = html.escape(job.target)
+    lines = [f"**{html.escape(job.checkpoint.name)}** · {GUIDANCE_LABELS[job.method]} towards **{target}** · "
+             f"{model_label(job.checkpoint, job.choice, False)}, {chain} · {job.n:,} samples from the same noise at "
+             "each scale.", "",
+             f"| s | samples {judge or 'of the class'} {target} | diversity of all | diversity of those of {target} "
+             "| time |", "|---|---|---|---|---|"]
+    for c in columns:
+        share = "–" if c.of_target is None else f"{c.of_target:,} of {job.n:,}"
+        within = "–" if c.class_diversity is None else f"{c.class_diversity:.3g}"
+        lines.append(f"| {c.scale:g} | {share} | {c.diversity:.3g} | {within} | {c.seconds:.1f} s |")
+    lines += ["", f"Diversity: the mean distance between two samples, {space}. Raising s buys samples of the class, "
+                  "usually at the cost of variety, even among those that were of the class unguided: the trade of "
+                  "diversity for fidelity (Ho & Salimans 2022). Past some scale nothing more is gained and the model's "
+                  "errors are amplified (classifier-free: s − 1 times the learnt ε̂(x_t, t, y) − ε̂(x_t, t, ∅); "
+                  "classifier guidance: a classifier convinced by strokes that do not make the class), so samples may "
+                  "stray instead of narrowing."]
+    return "\n".join(lines)
+
+
 def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_frames, trained, target, scale,
          method=None, progress=gr.Progress()):
     """The guided chain in the tab's player (`reverse_tab.show_chain`)."""
@@ -219,7 +327,10 @@ def build(controls: ReverseControls) -> None:
             "implicit classifier p_t(x_t | y)/p_t(x_t). The scale s means the same in both: 0 is the unconditional "
             "model, 1 Bayes' rule (the conditional model), more gives fewer, starker samples (Ho & Salimans' w is "
             "s − 1). Uses the model, sampler, steps, spacing, samples (at most "
-            f"{MAX_GUIDED['image']} images or {MAX_GUIDED['2d']:,} points) and seed above.")
+            f"{MAX_GUIDED['image', 'classifier']} images under classifier guidance, "
+            f"{MAX_GUIDED['image', 'classifier-free']} classifier-free, or {MAX_GUIDED['2d', 'classifier']:,} points) "
+            "and seed above. **Compare scales** draws the same noise at several s side by side: fidelity to the class "
+            "against diversity.")
         with gr.Row():
             path = controls.checkpoint.value
             method = gr.Radio([(GUIDANCE_LABELS[m], m) for m in GUIDANCE_METHODS], value=chosen_method(path),
@@ -234,6 +345,10 @@ def build(controls: ReverseControls) -> None:
         with gr.Row():
             guide_btn = gr.Button("Sample with and without guidance")
             play_btn = gr.Button("Play the guided chain in the player")
+        with gr.Row(equal_height=True):
+            scales = gr.Textbox(DEFAULT_SWEEP, label="Scales to compare", elem_id="reverse-guide-scales", scale=3,
+                                info=f"2 to {MAX_SWEEP} values of s from 0 to {MAX_SCALE:g}, separated by commas")
+            sweep_btn = gr.Button("Compare scales", scale=1)
         plot = gr.Plot(label="Guidance", elem_id="reverse-guide-plot", visible=False)
         stats = gr.Markdown()
     c = controls
@@ -245,6 +360,9 @@ def build(controls: ReverseControls) -> None:
     show_when(guide_btn.click, plot)
     guide_btn.click(guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scale,
                             method], [plot, stats], **heavy)
+    show_when(sweep_btn.click, plot)
+    sweep_btn.click(sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scales,
+                            method], [plot, stats], api_name="guidance_sweep", **heavy)
     play_in_player(play_btn.click(
         play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.trained, target, scale,
                method], c.player, api_name="play_guided", **heavy), c.player[-1])

@@ -14,6 +14,10 @@ Return to the start (a chain joined at t₀ from noised data, SDEdit): how far e
 x_0 it was noised from, against how far it lies from the others' examples,
     r = mean_i ‖s_i − x_i‖ / mean_{i≠j} ‖s_i − x_j‖:
 0 when every sample came back to its own example, about 1 when the noise left nothing of it.
+
+Diversity (a guided model's side of the trade-off, e.g. classifier-free guidance): the mean distance between two
+samples, mean_{i<j} ‖s_i − s_j‖, in whatever space the samples are given (points, pixels or a classifier's
+features); it falls to 0 as the samples collapse onto one.
 """
 
 from __future__ import annotations
@@ -91,3 +95,13 @@ def return_ratio(samples: torch.Tensor, starts: torch.Tensor, *, max_pairs: int 
     distances = torch.cdist(s, x)
     others = (distances.sum() - distances.diagonal().sum()) / (len(s) * (len(s) - 1))
     return float(own / others)
+
+
+def mean_pairwise_distance(samples: torch.Tensor, *, max_samples: int = 2000) -> float:
+    """mean_{i<j} ‖s_i − s_j‖ of samples (N, ...) (flattened; the first ``max_samples`` when N is larger): how varied
+    they are. Needs N ≥ 2."""
+    if len(samples) < 2:
+        raise ValueError(f"the mean distance between two samples needs at least 2 samples, got {len(samples)}")
+    s = samples[:max_samples].flatten(1).double().cpu()
+    n = len(s)
+    return float(torch.cdist(s, s).sum() / (n * (n - 1)))

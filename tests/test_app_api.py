@@ -56,7 +56,7 @@ def test_startup_time(app_server: AppServer) -> None:
 def test_endpoints_are_exposed(app_url: str) -> None:
     names = _endpoints(_client(app_url))
     for name in ("/scrub", "/rebuild", "/compare", "/prepare_run", "/train_run", "/stop_run", "/refresh", "/generate",
-                 "/encode_examples", "/walk", "/measure_bound", "/fill_in", "/guide",
+                 "/encode_examples", "/walk", "/measure_bound", "/fill_in", "/guide", "/guidance_sweep",
                  "/play_inpainting", "/play_guided", "/play_noise_loop", "/show_step"):
         assert name in names, f"{name} is not an API endpoint; the app exposes {sorted(names)}"
 
@@ -209,5 +209,7 @@ def test_ddim_map_bound_inpainting_and_guidance_of_shipped_checkpoints(app_url: 
     _, stats = client.predict(conditional, "ddim", 0.0, 10, "uniform", 200, 0, "90° (top)", 1.0, "classifier-free",
                               api_name="/guide")
     assert "classifier-free (the model's own classes)" in stats and "Nearest the centre of **90° (top)**" in stats, stats
+    _, stats = client.predict(conditional, "ddim", 0.0, 10, "uniform", 200, 0, "90° (top)", "0, 2", api_name="/guidance_sweep")
+    assert re.search(r"^\| 2 \| (19\d|200) of 200 \|", stats, re.M), stats  # s = 2: (nearly) all of 200 at the top
     with pytest.raises(Exception, match="Guidance needs a shipped classifier"):
         client.predict(swiss, "ddim", 0.0, 10, "uniform", 4, 0, "7", 3.0, api_name="/guide")

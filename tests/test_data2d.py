@@ -13,7 +13,7 @@ from core.data import (
     toy_mixture,
 )
 from core.datasets import DEFAULT_TOY_POINTS, load_training_data
-from core.metrics import return_ratio, sliced_wasserstein, sliced_wasserstein_ratio
+from core.metrics import mean_pairwise_distance, return_ratio, sliced_wasserstein, sliced_wasserstein_ratio
 
 
 @pytest.mark.parametrize("name", TOY2D_NAMES)
@@ -111,6 +111,17 @@ def test_return_ratio() -> None:
     assert 0 < return_ratio(images + 0.01, images) < 0.1
     with pytest.raises(ValueError, match="same shape"):
         return_ratio(starts[:1], starts[:1])
+
+
+def test_mean_pairwise_distance() -> None:
+    # a 3-4-5 triangle: the mean of its sides
+    assert mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])) == pytest.approx(4.0)
+    # N(0, I) in 2D: x − y ~ N(0, 2I), whose norm is Rayleigh with σ = √2: mean σ·√(π/2) = √π
+    g = torch.Generator().manual_seed(0)
+    assert mean_pairwise_distance(torch.randn(2000, 2, generator=g)) == pytest.approx(math.sqrt(math.pi), rel=0.03)
+    assert mean_pairwise_distance(torch.ones(5, 1, 3, 3)) == 0  # images, all alike
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        mean_pairwise_distance(torch.zeros(1, 2))
 
 
 def test_points_from_a_drawing_lie_on_its_ink_with_its_density() -> None:

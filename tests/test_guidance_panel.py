@@ -3,6 +3,7 @@ guidance) and their class-conditional versions (classifier-free guidance)."""
 
 from __future__ import annotations
 
+import math
 import re
 import types
 
@@ -10,6 +11,8 @@ import gradio as gr
 import pytest
 
 from app import figures, guidance_panel, reverse_tab
+from core.checkpoints import load_checkpoint
+from core.guidance import model_mixture
 
 SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
 MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
@@ -104,3 +107,44 @@ def test_a_conditional_model_is_steered_by_its_own_classes():
     unguided, guided = (int(k) for k in re.findall(r"\*\*(\d) of 8\*\*", stats))
     assert guided >= 7 and unguided <= 4, stats
     assert "The judge did not steer" in stats
+
+
+def test_a_sweep_of_scales_trades_diversity_for_the_class():
+    quiet = dict(progress=lambda *a, **k: None)
+    figure, stats = guidance_panel.sweep(MNIST_CONDITIONAL, "ddim", 0.0, 20, "uniform", 16, 0, [], "7", "4, 0, 1",
+                                         **quiet)
+    fig = figures.as_figure(figure)
+    assert [t.type for t in fig.data] == ["image"] * 3  # one grid of 16 digits per scale, in increasing order
+    assert [a.text.split(" · ")[0] for a in fig.layout.annotations[:3]] == ["s = 0", "s = 1", "s = 4"]
+    rows = re.findall(r"^\| (\d+) \| (\d+) of 16 \| ([\d.]+) \| ([\d.]+|–) \| [\d.]+ s \|$", stats, re.M)
+    assert [r[0] for r in rows] == ["0", "1", "4"], stats
+    sevens, diversity = [int(r[1]) for r in rows], [float(r[2]) for r in rows]
+    assert sevens[0] <= 5 and sevens[2] >= 14, stats  # unguided: about one in ten; s = 4: nearly all
+    assert diversity[2] < 0.5 * diversity[0], stats  # and far less varied
+    assert "samples read by the shipped classifier as 7" in stats and "feature space of the shipped classifier" in stats
+    # the 8 Gaussians under the exact classifier: an eighth unguided, all at the top from s = 1, their spread the
+    # component's under DDPM-1000 (mean distance between two draws of N(μ, σ²I) in 2D: σ·√π)
+    figure, stats = guidance_panel.sweep(GAUSSIANS, "ddpm_small", 0.0, 1000, "uniform", 500, 0, [], "90° (top)", "0, 1",
+                                         "classifier", **quiet)
+    assert [t.type for t in figures.as_figure(figure).data].count("scatter") == 4  # training data + samples, twice
+    (_, at_0, *_), (_, at_1, all_1, top_1) = re.findall(r"^\| (\d+) \| (\d+) of 500 \| ([\d.]+) \| ([\d.]+) \|",
+                                                        stats, re.M)
+    assert 35 < int(at_0) < 95 and int(at_1) >= 495, stats
+    component = model_mixture(load_checkpoint(GAUSSIANS).data)
+    assert float(top_1) == pytest.approx(component.std * math.sqrt(math.pi), rel=0.2), stats
+
+
+def test_sweep_refusals_and_sample_caps():
+    quiet = dict(progress=lambda *a, **k: None)
+    assert guidance_panel.parse_scales("8, 0,1, 1") == [0.0, 1.0, 8.0]
+    for bad in ("", "3", "a, b", "0, 25", "-1, 2", "0, 1, 2, 3, 4, 5, 6"):
+        with pytest.raises(gr.Error, match="Scales to compare: 2 to 6 numbers from 0 to 20"):
+            guidance_panel.parse_scales(bad)
+    with pytest.raises(gr.Error, match="ask for at least 2"):
+        guidance_panel.sweep(MNIST_CONDITIONAL, "ddim", 0.0, 10, "uniform", 1, 0, [], "7", "0, 1", **quiet)
+    # classifier-free guidance on images costs a doubled batch, classifier guidance a gradient: 64 and 16 at most
+    job = guidance_panel.guidance_inputs(MNIST_CONDITIONAL, "ddim", 0.0, 10, "uniform", 100, 0, [], "7", 2.0)
+    assert job.method == "classifier-free" and job.n == 64
+    job = guidance_panel.guidance_inputs(MNIST_CONDITIONAL, "ddim", 0.0, 10, "uniform", 100, 0, [], "7", 2.0,
+                                         "classifier")
+    assert job.n == 16

@@ -30,6 +30,7 @@ POINT_RANGE = (-4.0, 4.0)  # fixed axes for 2D point clouds: N(0, I) fits with r
 HIST_RANGE = (-4.0, 4.0)  # value axis of x_t histograms
 HIST_BINS = 80
 POINT_COLOR = "#1f77b4"
+CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
 REFERENCE_COLOR = "#b8b8b8"  # training data drawn beneath samples
 NOISE_COLOR = "#d62728"
 SCHEDULE_COLORS = {  # one fixed colour per schedule, the same in every figure
@@ -98,16 +99,22 @@ def as_figure(plot: PlotData | gr.Plot | go.Figure) -> go.Figure:
 
 
 def points_figure(points: np.ndarray | None, *, height: int = 460, name: str = "x_t",
-                  reference: np.ndarray | None = None, top: int = MARGIN["t"]) -> PlotData:
+                  reference: np.ndarray | None = None, top: int = MARGIN["t"], labels: np.ndarray | None = None,
+                  label_names: Sequence[str] = ()) -> PlotData:
     """A 2D point cloud (N, 2) on fixed, equal axes [−4, 4]²; ``reference``: the training data, drawn in
     grey beneath it (with a legend), so that samples can be judged against it; ``top``: the margin above
-    the axes, room for the component label drawn over the plot."""
+    the axes, room for the component label drawn over the plot; ``labels`` (N,): each point's class, an index
+    into ``label_names``, drawn in one colour per class (with a legend)."""
     data = []
     if reference is not None:
         data.append(_points_trace(reference, name="training data", color=REFERENCE_COLOR))
-    if points is not None:
+    if points is not None and labels is not None:
+        data += [_points_trace(points[labels == k], name=f"{name}: {class_name}",
+                               color=CLASS_COLORS[k % len(CLASS_COLORS)]) for k, class_name in enumerate(label_names)]
+    elif points is not None:
         data.append(_points_trace(points, name=name, color=POINT_COLOR))
-    return fast_figure(data, _base_layout(height, margin={**MARGIN, "t": top}, **_point_axes(reference is not None)))
+    legend = reference is not None or labels is not None
+    return fast_figure(data, _base_layout(height, margin={**MARGIN, "t": top}, **_point_axes(legend)))
 
 
 def _point_axes(legend: bool) -> dict:

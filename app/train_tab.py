@@ -48,6 +48,7 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,12 @@ from core.checkpoints import (
     training_history,
 )
 from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
+from core.conditioning import cycling_labels
 from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
 from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,
 )
+from core.guidance import read_classes
 from core.prediction import PREDICTION_ESTIMATES, PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS, Prediction
 from core.sampler import describe_steps
 from core.schedules import NoiseSchedule, schedule_from_config
@@ -129,7 +132,8 @@ PREDICTION_INFO = ("the same network, another regression target; the samplers us
                    "stresses the noisy ones")
 CONDITIONAL_DATA = ", ".join([*(TOY2D_LABELS[n] for n in TOY2D_CLASSES), "MNIST", "Fashion-MNIST", "CIFAR-10"])
 CONDITIONAL_INFO = ("each example's class goes in too, replaced by ∅ 10 % of the time, so the network learns "
-                    "ε̂(x_t, t, y) and ε̂(x_t, t, ∅): steer it in the Reverse tab by classifier-free guidance. For "
+                    "ε̂(x_t, t, y) and ε̂(x_t, t, ∅); the previews show each class. Steer it in the Reverse tab by "
+                    "classifier-free guidance. For "
                     f"data with classes: {CONDITIONAL_DATA}")
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
 # Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)
@@ -504,13 +508,26 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0, prediction: Pre
     return figures.fast_figure(data, layout)
 
 
-def preview_plot(kind: str, samples: torch.Tensor, data: torch.Tensor, caption: str, data_name: str) -> gr.Plot:
-    """The preview plot, labelled with the weights, the step and the sampler that drew it, and for image data
-    with a shipped classifier (MNIST) how it reads the samples."""
-    reading = read_samples(samples, data_name) if kind == "image" else None
-    if reading is not None:
+def preview_plot(samples: torch.Tensor, data: torch.Tensor, caption: str, info: DataInfo,
+                 classes: Sequence[str] = ()) -> gr.Plot:
+    """The preview plot, labelled with the weights, the step and the sampler that drew it (``caption``), and what
+    the samples show: for a class-conditional model (``classes``: its data's, in label order; sample i is of class
+    i mod K) how many are of their class; for image data with a shipped classifier (MNIST) how many classes it reads."""
+    if classes:
+        caption += f" · {class_layout(info.kind, classes)}"
+        read = read_classes(info, samples)
+        if read is not None:
+            asked = [classes[k] for k in cycling_labels(len(samples), len(classes)).tolist()]
+            hits = sum(got == want for got, want in zip(read[0], asked))
+            caption += f" · {hits:,} of {len(samples):,} {read[1]} their class"
+    elif info.kind == "image" and (reading := read_samples(samples, info.name)) is not None:
         caption += f" · the {reading.dataset.upper()} classifier reads {reading.present} of its {reading.n_classes} classes"
-    return gr.Plot(preview_figure(kind, samples, data), label=caption)
+    return gr.Plot(preview_figure(info.kind, samples, data, classes), label=caption)
+
+
+def class_layout(kind: str, classes: Sequence[str]) -> str:
+    """How a conditional run's preview shows its classes."""
+    return f"one column per class ({classes[0]} … {classes[-1]})" if kind == "image" else "coloured by class"
 
 
 def chain_caption(method: str, steps: int, spacing: str, T: int) -> str:
@@ -531,16 +548,21 @@ def upcoming_previews(config: TrainConfig) -> str:
     return "Samples from the EMA weights: at the end of the run"
 
 
-def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor):
+def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor, classes: Sequence[str] = ()):
     """2D: the samples (blue) over `PREVIEW_POINTS` training points (grey), so that they can be judged against
-    the data. Images: a 4 × 4 grid of the samples or, while there are none, of the first training images."""
+    the data. Images: a 4 × 4 grid of the samples or, while there are none, of the first training images. Samples
+    of a class-conditional model (``classes``; sample i of class i mod K): coloured by class, or one column per
+    class."""
+    labels = None if samples is None or not classes else cycling_labels(len(samples), len(classes)).numpy()
     if kind == "2d":
         points = None if samples is None else samples.numpy()
         return figures.points_figure(points, height=PREVIEW_HEIGHT, name="samples",
-                                     reference=data[:PREVIEW_POINTS].cpu().numpy(), top=LABEL_ROOM)
+                                     reference=data[:PREVIEW_POINTS].cpu().numpy(), top=LABEL_ROOM,
+                                     labels=labels, label_names=classes)
     if kind == "image":
         shown = data[:PREVIEW_IMAGES] if samples is None else samples
-        return figures.image_figure(image_grid(shown.cpu(), nrow=4), height=PREVIEW_HEIGHT, top=LABEL_ROOM)
+        nrow = 4 if labels is None else len(classes)
+        return figures.image_figure(image_grid(shown.cpu(), nrow=nrow), height=PREVIEW_HEIGHT, top=LABEL_ROOM)
     raise ValueError(f"unknown data kind {kind!r}")
 
 
@@ -608,8 +630,9 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
     defaults = defaults_for(plan.kind)
     if plan.kind == "2d":  # ancestral steps even in log-SNR: DDIM throws 2D points far out on cosine (core.sampler)
         every, n, method, spacing = max(50, plan.steps // 20), PREVIEW_POINTS, "ddpm", "log_snr"
-    else:  # x̂₀ is clipped for images, which keeps DDIM sane
-        every, n, method, spacing = max(100, plan.steps // 8), PREVIEW_IMAGES, "ddim", "uniform"
+    else:  # x̂₀ is clipped for images, which keeps DDIM sane; a conditional run shows each class twice
+        every, method, spacing = max(100, plan.steps // 8), "ddim", "uniform"
+        n = 2 * len(class_names(plan.data)) if plan.conditional else PREVIEW_IMAGES
     return TrainConfig(
         steps=plan.steps, batch_size=plan.batch, lr=plan.lr, ema_decay=defaults["ema_decay"], seed=plan.seed,
         device="auto", preview_every=every, preview_n=n, preview_method=method,
@@ -684,18 +707,23 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
     # previews stop short of the last step, and a run stopped early may have shown none.
     if run.checkpoint is not None and reason != "diverged":
         try:
-            run.final_preview = final_preview(trainer, plan.kind, plan.data)
+            run.final_preview = final_preview(trainer, info, preview_classes(plan))
         except Exception:
             log.exception("the final preview of session %s failed", run.key)
     run.previewed.set()
 
 
-def final_preview(trainer: Trainer, kind: str, data_name: str) -> gr.Plot:
+def final_preview(trainer: Trainer, info: DataInfo, classes: Sequence[str] = ()) -> gr.Plot:
     """Samples from the run's saved (EMA) weights. 2D takes the full DDPM chain, the Reverse tab's default for
     2D; images the quick DDIM chain of the in-run previews."""
-    full = kind == "2d"
+    full = info.kind == "2d"
     caption = f"Samples from the saved (EMA) weights after {trainer.step:,} steps · {preview_caption(trainer, full)}"
-    return preview_plot(kind, trainer.preview(full_chain=full), trainer.data, caption, data_name)
+    return preview_plot(trainer.preview(full_chain=full), trainer.data, caption, info, classes)
+
+
+def preview_classes(plan: Plan) -> tuple[str, ...]:
+    """The classes of a conditional run's previews (its data's, in label order); () for an unconditional run."""
+    return class_names(plan.data) if plan.conditional else ()
 
 
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
@@ -817,8 +845,8 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, co
                 if item.preview is not None:
                     preview, previewed = item, True
             preview_update = gr.skip() if preview is None else preview_plot(
-                plan.kind, preview.preview, tensor, f"Samples from the EMA weights at step {preview.step:,} · {chain}",
-                plan.data)
+                preview.preview, tensor, f"Samples from the EMA weights at step {preview.step:,} · {chain}", info,
+                preview_classes(plan))
             if done:
                 break
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message

@@ -63,6 +63,34 @@ def drop_labels(labels: torch.Tensor, p_uncond: float, classes: int, generator: 
     return torch.where(dropped, classes, labels)
 
 
+def cycling_labels(n: int, classes: int) -> torch.Tensor:
+    """Labels (n,) 0, 1, …, K−1, 0, 1, …: example i of class i mod K, so that a grid K wide has one class per
+    column (a conditional run's previews)."""
+    if classes < 1:
+        raise ValueError(f"cycling labels need at least one class, got {classes}")
+    return torch.arange(n) % classes
+
+
+class WithLabels(nn.Module):
+    """ε̂(x_t, t, y) with fixed labels y (B,), one per example, called like any ε-predictor: the conditional model
+    (s = 1), each example drawn from its own class, for batches of exactly B."""
+
+    def __init__(self, model: nn.Module, labels: torch.Tensor) -> None:
+        super().__init__()
+        classes = num_classes(model)
+        if classes == 0:
+            raise ValueError("sampling given labels needs a class-conditional model (trained with class labels)")
+        in_range = len(labels) == 0 or (0 <= int(labels.min()) and int(labels.max()) < classes)
+        if labels.dim() != 1 or labels.dtype != torch.long or not in_range:
+            raise ValueError(f"the labels must be a 1-D long tensor of classes 0..{classes - 1}")
+        self.model, self.labels = model, labels
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if len(x_t) != len(self.labels):
+            raise ValueError(f"{len(self.labels)} labels were given for batches of that size, got a batch of {len(x_t)}")
+        return self.model(x_t, t, self.labels.to(x_t.device))
+
+
 class ClassifierFreeGuidance(nn.Module):
     """ε̃ = ε̂(x_t, t, ∅) + s·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)) for one class y, called like any ε-predictor.
 

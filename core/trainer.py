@@ -13,7 +13,8 @@ The network may be trained to predict x_0 or v instead of ε (``TrainConfig.pred
 the loss is then the mean squared error of that target, and samples come from its ε view. A class-conditional
 network (`core.conditioning`) is trained on the data's labels, each replaced by "no class" with probability
 ``TrainConfig.p_uncond``, so that it learns the conditional and the unconditional model at once (Ho & Salimans
-2022); its previews are unconditional.
+2022); its previews are of the conditional model, example i of class i mod K (`preview_labels`), so that the
+classes can be seen being learnt.
 
 All randomness (batches, t, ε, preview noise) comes from explicit generators seeded from
 ``TrainConfig.seed``: the same seed gives the same run on the same device. A non-finite loss or
@@ -45,7 +46,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from core.conditioning import drop_labels, num_classes
+from core.conditioning import WithLabels, cycling_labels, drop_labels, num_classes
 from core.prediction import Prediction, as_eps_model, check_prediction, error_to_eps, training_target, unwrap
 from core.sampler import METHODS, SPACINGS, Method, Spacing, sample
 from core.schedules import NoiseSchedule
@@ -363,15 +364,24 @@ class Trainer:
         c = self.config
         return {"method": c.preview_method, "steps": min(c.preview_steps, self.schedule.T), "spacing": c.preview_spacing}
 
+    def preview_labels(self, n: int | None = None) -> torch.Tensor | None:
+        """The class each of n preview samples is drawn from: i mod K for a class-conditional model
+        (`core.conditioning.cycling_labels`), None for an unconditional one."""
+        classes = num_classes(self.model)
+        return cycling_labels(n or self.config.preview_n, classes) if classes else None
+
     def preview(self, n: int | None = None, *, seed: int | None = None, full_chain: bool = False) -> torch.Tensor:
-        """n samples (CPU) from the sampling weights, drawn by `preview_chain`."""
+        """n samples (CPU) from the sampling weights, drawn by `preview_chain`; from a class-conditional model,
+        sample i of class i mod K (`preview_labels`)."""
         n = n or self.config.preview_n
         generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 1 if seed is None else seed)
         x_T = torch.randn((n,) + tuple(self.data.shape[1:]), generator=generator, device=self.device)
         model = self.sampling_model
         was_training = unwrap(model)[0].training  # the network's mode (an EpsilonView has no mode of its own)
         model.eval()
-        x0 = sample(model, self.schedule, x_T, **self.preview_chain(full_chain), clip_x0=self.config.clip_x0,
+        labels = self.preview_labels(n)
+        sampled = model if labels is None else WithLabels(model, labels.to(self.device))
+        x0 = sample(sampled, self.schedule, x_T, **self.preview_chain(full_chain), clip_x0=self.config.clip_x0,
                     generator=generator)
         model.train(was_training)
         return x0.float().cpu()

@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from core.checkpoints import load_checkpoint, model_classes, save_checkpoint
-from core.conditioning import ClassifierFreeGuidance, drop_labels, num_classes, with_classes
+from core.conditioning import (
+    ClassifierFreeGuidance, WithLabels, cycling_labels, drop_labels, num_classes, with_classes,
+)
 from core.data import DataInfo, make_toy2d_labelled, toy_mixture
 from core.guidance import GuidedDenoiser, guidance_methods, guided_model, mixture_log_likelihood, read_classes
 from core.mlp import MLPConfig, MLPDenoiser
@@ -73,6 +75,26 @@ def test_guided_by_its_own_classes_an_exact_model_samples_the_chosen_component()
     sharper = sample(ClassifierFreeGuidance(model, 1, 4.0), schedule, x_T.double(), generator=generator)
     # s > 1 samples ∝ p(x | y)·p(y | x)^(s − 1): pushed away from the other component, along the axis between them
     assert float(sharper[:, 0].std()) < 0.95 * SIGMA and float(sharper[:, 0].mean()) > float(MEANS[1, 0]) + 0.05
+
+
+def test_given_labels_an_exact_model_samples_each_example_from_its_own_class() -> None:
+    schedule = make_schedule("linear", 200)
+    labels = cycling_labels(4000, 2)
+    assert labels[:5].tolist() == [0, 1, 0, 1, 0]
+    x_T, generator = initial_noise((4000, 2), seed=2)
+    samples = sample(WithLabels(ExactConditional(schedule), labels), schedule, x_T.double(), generator=generator)
+    for y in (0, 1):
+        mine = samples[labels == y]
+        assert float(((mine[:, 0] > 0) == bool(y)).float().mean()) > 0.999
+        assert torch.allclose(mine.mean(0).float(), MEANS[y], atol=0.04)
+        assert torch.allclose(mine.std(0).float(), torch.full((2,), SIGMA), rtol=0.06)
+    assert cycling_labels(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    with pytest.raises(ValueError, match="class-conditional"):
+        WithLabels(MLPDenoiser(), labels)
+    with pytest.raises(ValueError, match="classes 0..1"):
+        WithLabels(ExactConditional(schedule), labels + 1)
+    with pytest.raises(ValueError, match="batch of 3"):
+        WithLabels(ExactConditional(schedule), labels)(torch.zeros(3, 2), torch.ones(3, dtype=torch.long))
 
 
 def test_the_guided_prediction_is_one_call_on_a_doubled_batch_and_mixes_as_the_formula_says() -> None:
@@ -166,6 +188,11 @@ def test_a_conditional_run_learns_each_class_and_guidance_keeps_samples_in_it() 
         samples = sample(guided, schedule, x_T, generator=generator)
         classes, how = read_classes(info, samples)
         assert how == "nearest the centre of" and classes.count(names[k]) > 0.9 * 400
+    # the run's previews: sample i of class i mod 8, each (nearly always) at its own component
+    previews, labels = trainer.preview(400), trainer.preview_labels(400)
+    assert labels.tolist() == [k % 8 for k in range(400)]
+    classes, _ = read_classes(info, previews)
+    assert sum(got == names[k] for got, k in zip(classes, labels.tolist())) > 0.9 * 400
 
 
 def test_trainer_refuses_missing_or_wrong_labels() -> None:

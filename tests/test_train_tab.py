@@ -17,7 +17,7 @@ from app import controls, figures, reverse_tab, runs, train_tab
 from app.images import image_grid, mnist_digits
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DataInfo, make_toy2d
-from core.datasets import DEFAULT_TOY_POINTS, load_training_data
+from core.datasets import DEFAULT_TOY_POINTS, load_labelled_data, load_training_data
 from core.mlp import MLPDenoiser
 from core.trainer import LOSS_BUCKETS, TrainConfig
 
@@ -312,15 +312,35 @@ def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated
     assert train_tab.preview_after_stop(req("bob")) == gr.skip()  # another session gets nothing
 
 
+MNIST_INFO = DataInfo(name="mnist", kind="image", shape=(1, 28, 28))
+
+
 def test_image_previews_say_how_many_classes_the_shipped_classifier_reads():
     digits, noise = mnist_digits(16), torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
-    assert train_tab.preview_plot("image", digits, digits, "Samples", "mnist").label == \
+    assert train_tab.preview_plot(digits, digits, "Samples", MNIST_INFO).label == \
         "Samples · the MNIST classifier reads 8 of its 10 classes"  # the first 16 test digits: 7 2 1 0 4 1 4 9 5 9 0 6 …
-    assert train_tab.preview_plot("image", noise, digits, "Samples", "mnist").label == \
+    assert train_tab.preview_plot(noise, digits, "Samples", MNIST_INFO).label == \
         "Samples · the MNIST classifier reads 1 of its 10 classes"  # noise reads as one class
-    assert train_tab.preview_plot("image", digits, digits, "Samples", "fashion_mnist").label == "Samples"  # none shipped
+    fashion = DataInfo(name="fashion_mnist", kind="image", shape=(1, 28, 28))
+    assert train_tab.preview_plot(digits, digits, "Samples", fashion).label == "Samples"  # none shipped
     points = torch.zeros(5, 2)
-    assert train_tab.preview_plot("2d", points, points, "Samples", "moons").label == "Samples"
+    assert train_tab.preview_plot(points, points, "Samples", DataInfo(name="moons", kind="2d", shape=(2,))).label == \
+        "Samples"
+
+
+def test_a_conditional_runs_previews_show_one_class_per_column_and_count_those_of_their_class(shared_data):
+    images, labels, _ = load_labelled_data("mnist", root=shared_data, limit=500)
+    in_order = torch.stack([images[labels == k % 10][k // 10] for k in range(20)])  # 0 1 … 9, 0 1 … 9
+    classes = [str(k) for k in range(10)]
+    plot = train_tab.preview_plot(in_order, images, "Samples", MNIST_INFO, classes)
+    read = re.fullmatch(r"Samples · one column per class \(0 … 9\) · (\d+) of 20 read by the shipped classifier as "
+                        r"their class", plot.label)
+    assert read and int(read.group(1)) >= 18, plot.label  # real digits: the classifier errs on about 1 in 100
+    grid = figures.as_figure(plot).data[0]
+    assert grid.type == "image"
+    shifted = torch.roll(in_order, 1, dims=0)  # every digit one column off its class
+    assert train_tab.preview_plot(shifted, images, "Samples", MNIST_INFO, classes).label.endswith(
+        "· 0 of 20 read by the shipped classifier as their class")
 
 
 def test_second_start_while_running_raises(isolated):
@@ -591,6 +611,14 @@ def test_a_class_conditional_run_learns_the_classes_and_is_steered_in_the_revers
                                                                 conditional=True)))[-1]
     path = trained[-1]
     assert json.loads((Path(path) / "config.json").read_text())["model"]["config"]["num_classes"] == 2
+    # the previews draw half the samples from each moon, coloured by class, and count those on their own moon
+    final = train_tab.preview_after_stop(req("alice"))
+    hits, n = map(int, re.search(r" · coloured by class · (\d+) of (\d+) nearest a training point of their class$",
+                                 final.label).groups())
+    assert hits > 0.8 * n, final.label
+    traces = figures.as_figure(final).data
+    assert [t.name for t in traces] == ["training data", "samples: upper moon", "samples: lower moon"]
+    assert [len(t.x) for t in traces[1:]] == [n // 2, n // 2]
     assert guidance_panel.method_choices(path) == ["classifier-free"]
     assert guidance_panel.class_dropdown(path).value == "upper moon"
     _, stats = guidance_panel.guide(path, "ddpm_small", 0.0, 100, "log_snr", 300, 0, trained, "lower moon", 3.0,

@@ -65,8 +65,8 @@ from core.checkpoints import (
     CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, save_checkpoint,
     training_history,
 )
-from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.conditioning import cycling_labels
+from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
 from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,

@@ -312,11 +312,16 @@ def noised_grid_figure(
     cell_px: int = 150,
     point_hues: np.ndarray | None = None,
     reference: np.ndarray | None = None,
+    arrows: Sequence[Sequence[np.ndarray]] | None = None,
+    arrow_origins: np.ndarray | None = None,
+    arrow_cap: float = 0.45,
 ) -> PlotData:
     """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points");
     ``point_hues``: one number in [0, 1] per point, the same in every panel, drawn on a cyclic colour scale (so that
     a point can be followed from panel to panel), instead of one colour for all; ``reference``: the training data
-    (M, 2), drawn in grey beneath the points of every panel.
+    (M, 2), drawn in grey beneath the points of every panel; ``arrows``: per panel a vector (G, 2) at each of
+    ``arrow_origins`` (G, 2), drawn as arrows on one scale for all panels (`arrow_scale`), none longer than
+    ``arrow_cap`` (in the panels' units: less than the origins' spacing, so that arrows do not overlap).
 
     The panels' axes are laid out here rather than by ``make_subplots``: built and validated cell by cell,
     the grid took 0.2–0.5 s on every redraw of the Schedules tab.
@@ -332,6 +337,7 @@ def noised_grid_figure(
     lefts = [c * (width + gap_x) for c in range(cols)]  # each panel's left and top edge
     tops = [1 - r * (height + gap_y) for r in range(rows)]
     traces, axes = [], {}
+    scale = None if arrows is None else arrow_scale([v for row in arrows for v in row], arrow_cap)
     for r, row in enumerate(cells):
         if len(row) != cols:
             raise ValueError(f"row {r + 1} has {len(row)} cells, expected {cols}")
@@ -356,6 +362,8 @@ def noised_grid_figure(
                     type="scatter", x=cell[:, 0], y=cell[:, 1], mode="markers", hoverinfo="skip", showlegend=False,
                     marker=marker, **where,
                 ))
+                if arrows is not None and arrow_origins is not None:
+                    traces.append(_arrow_trace(arrow_origins, arrows[r][c] * scale, arrow_cap, where))
     title = dict(xref="paper", yref="paper", showarrow=False)
     annotations = [
         dict(title, text=text, x=left + width / 2, y=1, xanchor="center", yanchor="bottom", font=dict(size=16))
@@ -372,6 +380,32 @@ def noised_grid_figure(
         **_STYLE,
         showlegend=False,
     ))
+
+
+ARROW_COLOR = "#e08214"
+
+
+def arrow_scale(fields: Sequence[np.ndarray], cap: float) -> float:
+    """One factor for the vectors (G, 2) of several panels: the 90th percentile of their lengths is drawn ``cap``
+    long (longer ones are capped), so that panels compare and a few huge vectors do not shrink all the others."""
+    norms = np.concatenate([np.linalg.norm(np.nan_to_num(f), axis=1) for f in fields]) if fields else np.zeros(0)
+    top = float(np.quantile(norms, 0.9)) if len(norms) else 0.0
+    return cap / top if top > 0 else 0.0
+
+
+def _arrow_trace(origins: np.ndarray, vectors: np.ndarray, cap: float, where: dict) -> dict:
+    """Arrows from ``origins`` (G, 2) along ``vectors`` (G, 2), each no longer than ``cap``: a line per arrow
+    (separated by gaps) with an arrowhead at its tip."""
+    vectors = np.nan_to_num(vectors)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    tips = origins + vectors * np.minimum(1.0, cap / np.maximum(norms, 1e-12))
+    xs = np.stack([origins[:, 0], tips[:, 0], np.full(len(tips), np.nan)], axis=1).ravel()
+    ys = np.stack([origins[:, 1], tips[:, 1], np.full(len(tips), np.nan)], axis=1).ravel()
+    sizes = np.tile([0, 9, 0], len(tips))  # an arrowhead at each tip only
+    xs, ys = [None if np.isnan(v) else float(v) for v in xs], [None if np.isnan(v) else float(v) for v in ys]
+    return dict(type="scatter", x=xs, y=ys, mode="lines+markers", hoverinfo="skip", showlegend=False,
+                line=dict(color=ARROW_COLOR, width=1.5),
+                marker=dict(symbol="arrow", angleref="previous", size=sizes.tolist(), color=ARROW_COLOR), **where)
 
 
 # ----- survival of the data under noise ------------------------------------------------------------

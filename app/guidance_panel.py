@@ -11,21 +11,26 @@ import time
 from dataclasses import dataclass, replace
 
 import gradio as gr
+import numpy as np
 import torch
 
 from app import figures, runs
 from app.controls import show_when, whole_number
 from app.images import image_grid
+from app.player import FIELD_CAP, field_grid
 from app.reverse_tab import (
-    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, data_kind, data_name,
-    grid_columns,
-    model_and_sampler, model_device, model_label, play_in_player, reference_points, sample_chain, show_chain,
+    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
+    chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device, model_label, play_in_player,
+    reference_points, sample_chain, show_chain,
 )
+from app.step_anatomy import t_slider, t_value
 from core.checkpoints import Checkpoint
 from core.classifier import load_classifier, shipped_classifiers
+from core.conditioning import num_classes
 from core.data import GaussianMixture
 from core.guidance import (
-    GUIDANCE_LABELS, GUIDANCE_METHODS, GuidanceMethod, default_method, guidance_classes, guidance_methods, guided_model, model_mixture, read_classes,
+    GUIDANCE_LABELS, GUIDANCE_METHODS, GuidanceMethod, class_score, default_method, guidance_classes, guidance_methods,
+    guided_model, model_mixture, read_classes,
 )
 from core.metrics import mean_pairwise_distance
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
@@ -299,6 +304,70 @@ def sweep_markdown(job: Guidance, columns: list[SweepColumn], judge: str | None)
     return "\n".join(lines)
 
 
+FIELD_POINTS = 1000  # training points noised to t, drawn beneath the field and where learnt and exact are compared
+
+
+def guide_field(path, trained, target, t, seed=0):
+    """(figure, Markdown): the guide's direction ∇ log p_t(y | x_t) towards ``target`` at step ``t`` on a grid, for a
+    2D model, by each method it allows (`core.guidance.class_score`: classifier-free, the model's implicit classifier;
+    classifier guidance, the exact classifier of a mixture), over training points noised to t; and where both exist,
+    how closely the learnt direction follows the exact one at those points."""
+    checkpoint = chosen_checkpoint(path, trained, False)
+    data, schedule = checkpoint.data, checkpoint.schedule
+    if data.kind != "2d":
+        raise gr.Error("The guide's field is drawn for 2D models (in the plane of the data); for images, compare "
+                       "the samples instead.")
+    t = whole_number(t, "t", 1, schedule.T)
+    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    methods = guidance_methods(num_classes(checkpoint.model), data.name, data.kind)
+    if not methods:
+        raise gr.Error(f"{checkpoint.name} has no classes to steer by: train a class-conditional model, or pick the "
+                       "8 Gaussians.")
+    choices = guidance_classes(data.name, data.kind, methods[0])
+    if target not in choices:
+        raise gr.Error(f"The class to steer towards must be one of {', '.join(choices)}, got {target!r}.")
+    draw = checkpoint.data_sampler()
+    generator = torch.Generator().manual_seed(seed)
+    x0 = draw(FIELD_POINTS, seed).float() if draw is not None else torch.zeros(0, 2)
+    a = float(schedule.alpha_bars[t])
+    x_t = a**0.5 * x0 + (1 - a) ** 0.5 * torch.randn(x0.shape, generator=generator)
+    device = model_device(checkpoint)
+    grid = torch.as_tensor(field_grid(), dtype=torch.float32, device=device)
+    fields, at_data = {}, {}
+    for method in methods:
+        fields[method] = class_score(checkpoint.model, schedule, data, target, grid, t, method).cpu().numpy()
+        at_data[method] = class_score(checkpoint.model, schedule, data, target, x_t.to(device), t, method).cpu()
+    labels = [f"{FIELD_TITLES[m]} at t = {t:,}" for m in methods]
+    figure = figures.noised_grid_figure([[np.zeros((0, 2))] * len(methods)], [""], labels, kind="points", cell_px=420,
+                                        reference=x_t.numpy(), arrows=[[fields[m] for m in methods]],
+                                        arrow_origins=field_grid(), arrow_cap=FIELD_CAP)
+    return figure, field_markdown(checkpoint.name, target, t, a, at_data)
+
+
+FIELD_TITLES = {"classifier-free": "learnt: the model's implicit classifier",
+                "classifier": "exact: p_t(y | x_t) of the mixture"}
+
+
+def field_markdown(name: str, target: str, t: int, alpha_bar: float, at_data: dict[str, torch.Tensor]) -> str:
+    """What the field shows, and with both methods, how the learnt gradient compares with the exact one at the
+    noised training points (mean cosine, median length ratio)."""
+    lines = [f"**{html.escape(name)}** · ∇ log p_t(y | x_t) towards **{html.escape(target)}** at t = {t:,} "
+             f"(ᾱ_t = {alpha_bar:.3g}) · arrows show its direction, drawn no longer than the grid's spacing; grey: "
+             f"{FIELD_POINTS:,} training points noised to t. A guided DDPM step adds s·β_t/√α_t times it to the "
+             "mean, so the arrows are where guidance pushes x_t at this step."]
+    if len(at_data) == 2:
+        learnt, exact = at_data["classifier-free"].double(), at_data["classifier"].double()
+        norms = learnt.norm(dim=1), exact.norm(dim=1)
+        kept = norms[1] > 1e-6 * float(norms[1].max())
+        cosine = float(torch.nn.functional.cosine_similarity(learnt[kept], exact[kept], dim=1).mean())
+        ratio = float((norms[0][kept] / norms[1][kept]).median())
+        lines.append(f"- At the noised training points the learnt direction follows the exact one with mean cosine "
+                     f"**{cosine:.3f}** (1: the same direction), **{ratio:.2f}×** its length (median): what "
+                     "classifier-free guidance gets from the model's own classes, against the classifier Dhariwal & "
+                     "Nichol would have to train.")
+    return "\n".join(lines)
+
+
 def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_frames, trained, target, scale,
          method=None, progress=gr.Progress()):
     """The guided chain in the tab's player (`reverse_tab.show_chain`)."""
@@ -330,7 +399,8 @@ def build(controls: ReverseControls) -> None:
             f"{MAX_GUIDED['image', 'classifier']} images under classifier guidance, "
             f"{MAX_GUIDED['image', 'classifier-free']} classifier-free, or {MAX_GUIDED['2d', 'classifier']:,} points) "
             "and seed above. **Compare scales** draws the same noise at several s side by side: fidelity to the class "
-            "against diversity.")
+            "against diversity. **The guide's field** draws, for 2D models, the direction ∇log p_t(y | x_t) that "
+            "guidance adds at step t, learnt (classifier-free) beside exact (the 8 Gaussians' classifier).")
         with gr.Row():
             path = controls.checkpoint.value
             method = gr.Radio([(GUIDANCE_LABELS[m], m) for m in GUIDANCE_METHODS], value=chosen_method(path),
@@ -349,6 +419,10 @@ def build(controls: ReverseControls) -> None:
             scales = gr.Textbox(DEFAULT_SWEEP, label="Scales to compare", elem_id="reverse-guide-scales", scale=3,
                                 info=f"2 to {MAX_SWEEP} values of s from 0 to {MAX_SCALE:g}, separated by commas")
             sweep_btn = gr.Button("Compare scales", scale=1)
+        with gr.Row():
+            field_t = gr.Slider(1, checkpoint_steps(path), step=1, value=t_value(path), scale=4,
+                                label="t of the guide's field (2D models): drag it", elem_id="reverse-guide-field-t")
+            field_btn = gr.Button("Draw the guide's field at t", scale=1)
         plot = gr.Plot(label="Guidance", elem_id="reverse-guide-plot", visible=False)
         stats = gr.Markdown()
     c = controls
@@ -363,6 +437,12 @@ def build(controls: ReverseControls) -> None:
     show_when(sweep_btn.click, plot)
     sweep_btn.click(sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scales,
                             method], [plot, stats], api_name="guidance_sweep", **heavy)
+    c.checkpoint.change(t_slider, [c.checkpoint, field_t], field_t, show_progress="hidden", queue=False)
+    for trigger in (field_btn.click, field_t.release):
+        show_when(trigger, plot)
+    gr.on([field_btn.click, field_t.input, field_t.release], guide_field,
+          [c.checkpoint, c.trained, target, field_t, c.seed], [plot, stats], trigger_mode="always_last",
+          show_progress="hidden", api_name="guide_field")
     play_in_player(play_btn.click(
         play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.trained, target, scale,
                method], c.player, api_name="play_guided", **heavy), c.player[-1])

@@ -188,6 +188,22 @@ def guided_model(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, clas
     return GuidedDenoiser(model, schedule, log_likelihood, scale)
 
 
+def class_score(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, class_name: str, x_t: torch.Tensor,
+                t: int, method: GuidanceMethod | None = None) -> torch.Tensor:
+    """∇_{x_t} log p_t(y | x_t) (N, ...) at step t for y = ``class_name``, as the guide of ``method`` (default as in
+    `guided_model`) implies it. At s = 1 every guide is ε̂_y = ε̂ − √(1 − ᾱ_t)·∇ log p_t(y | x_t), so
+
+        ∇ log p_t(y | x_t) = −(ε̂_y − ε̂)/√(1 − ᾱ_t):
+
+    with classifier guidance the classifier's gradient (for a mixture, the exact p_t(y | x_t)); classifier-free, the
+    gradient of the model's implicit classifier, ε̂(x_t, t, y) − ε̂(x_t, t, ∅) over −√(1 − ᾱ_t)."""
+    guided = guided_model(model, schedule, data, class_name, 1.0, len(x_t), x_t.device, method)
+    steps = torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)
+    with torch.no_grad():
+        difference = guided(x_t, steps) - model(x_t, steps)
+    return -difference / (1 - schedule.alpha_bars[t]).sqrt().item()
+
+
 def read_classes(data: DataInfo, samples: torch.Tensor) -> tuple[list[str], str] | None:
     """(the class of each sample (N, ...), how it was told) for data whose classes can be told: a mixture's
     component by the nearest centre, another toy's class by the nearest of REFERENCE_POINTS labelled points, an

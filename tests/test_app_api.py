@@ -56,7 +56,7 @@ def test_startup_time(app_server: AppServer) -> None:
 def test_endpoints_are_exposed(app_url: str) -> None:
     names = _endpoints(_client(app_url))
     for name in ("/scrub", "/rebuild", "/compare", "/prepare_run", "/train_run", "/stop_run", "/refresh", "/generate",
-                 "/encode_examples", "/walk", "/measure_bound", "/fill_in", "/guide", "/guidance_sweep",
+                 "/encode_examples", "/walk", "/measure_bound", "/fill_in", "/guide", "/guidance_sweep", "/guide_field",
                  "/play_inpainting", "/play_guided", "/play_noise_loop", "/show_step"):
         assert name in names, f"{name} is not an API endpoint; the app exposes {sorted(names)}"
 

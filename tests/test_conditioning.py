@@ -17,7 +17,9 @@ from core.conditioning import (
     ClassifierFreeGuidance, WithLabels, cycling_labels, drop_labels, num_classes, with_classes,
 )
 from core.data import DataInfo, make_toy2d_labelled, toy_mixture
-from core.guidance import GuidedDenoiser, guidance_methods, guided_model, mixture_log_likelihood, read_classes
+from core.guidance import (
+    GuidedDenoiser, class_score, guidance_methods, guided_model, mixture_log_likelihood, model_mixture, read_classes,
+)
 from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import EpsilonView
 from core.sampler import initial_noise, sample
@@ -95,6 +97,32 @@ def test_given_labels_an_exact_model_samples_each_example_from_its_own_class() -
         WithLabels(ExactConditional(schedule), labels + 1)
     with pytest.raises(ValueError, match="batch of 3"):
         WithLabels(ExactConditional(schedule), labels)(torch.zeros(3, 2), torch.ones(3, dtype=torch.long))
+
+
+def mixture_class_gradient(x: torch.Tensor, a: float, means: torch.Tensor, std: float, y: int) -> torch.Tensor:
+    """∇ log p_t(y | x_t) of an equal-weight mixture of N(μ_k, std²I) in closed form: x_t | k ~ N(√ᾱ μ_k, v I),
+    v = ᾱ std² + 1 − ᾱ, so the gradient is (√ᾱ/v)·(μ_y − Σ_k p_t(k | x_t) μ_k)."""
+    v = a * std**2 + 1 - a
+    posterior = torch.softmax(-((x[:, None, :] - a**0.5 * means) ** 2).sum(-1) / (2 * v), dim=1)  # (N, K)
+    return (a**0.5 / v) * (means[y] - posterior @ means)
+
+
+def test_the_class_score_is_the_gradient_of_the_guides_classifier() -> None:
+    schedule = make_schedule("linear", 200)
+    x = torch.randn(500, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2
+    two = DataInfo(name="moons", kind="2d", shape=(2,))  # two classes: the exact model's components play the moons
+    for t in (20, 100, 180):
+        a = float(schedule.alpha_bars[t])
+        want = mixture_class_gradient(x, a, MEANS.double(), SIGMA, 1)
+        # classifier-free: the exact conditional model's implicit classifier is the mixture's exact classifier
+        learnt = class_score(ExactConditional(schedule), schedule, two, "lower moon", x, t, "classifier-free")
+        assert torch.allclose(learnt, want, atol=1e-9), t
+    # classifier guidance by the 8 Gaussians' exact classifier: its gradient, whatever the model
+    info = DataInfo(name="eight_gaussians", kind="2d", shape=(2,))
+    mixture = model_mixture(info)
+    a = float(schedule.alpha_bars[60])
+    exact = class_score(MLPDenoiser().double(), schedule, info, mixture.names[2], x, 60, "classifier")
+    assert torch.allclose(exact, mixture_class_gradient(x, a, mixture.means, mixture.std, 2), atol=1e-9)
 
 
 def test_the_guided_prediction_is_one_call_on_a_doubled_batch_and_mixes_as_the_formula_says() -> None:

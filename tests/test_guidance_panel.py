@@ -148,3 +148,28 @@ def test_sweep_refusals_and_sample_caps():
     job = guidance_panel.guidance_inputs(MNIST_CONDITIONAL, "ddim", 0.0, 10, "uniform", 100, 0, [], "7", 2.0,
                                          "classifier")
     assert job.n == 16
+
+
+def test_the_guides_field_learnt_beside_exact():
+    figure, stats = guidance_panel.guide_field(GAUSSIANS_CONDITIONAL, [], "90° (top)", 300)
+    fig = figures.as_figure(figure)
+    assert [a.text for a in fig.layout.annotations[:2]] == [
+        "learnt: the model's implicit classifier at t = 300", "exact: p_t(y | x_t) of the mixture at t = 300"]
+    arrows = [tr for tr in fig.data if tr.mode == "lines+markers"]
+    assert len(arrows) == 2 and all(len(tr.x) == 3 * 256 for tr in arrows)  # 16 × 16 arrows per panel
+    cosine, ratio = (float(v) for v in re.search(r"mean cosine \*\*([\d.]+)\*\*.*?\*\*([\d.]+)×\*\*", stats).groups())
+    assert cosine > 0.98 and 0.8 < ratio < 1.25, stats  # at t = 300 the model's classes are learnt well
+    figure, stats = guidance_panel.guide_field(GAUSSIANS, [], "0° (right)", 50)  # unconditional: the exact one only
+    assert len([tr for tr in figures.as_figure(figure).data if tr.mode == "lines+markers"]) == 1
+    assert "ᾱ_t = 0.971" in stats and "mean cosine" not in stats
+
+
+def test_the_guides_field_refusals():
+    with pytest.raises(gr.Error, match="drawn for 2D models"):
+        guidance_panel.guide_field(MNIST_CONDITIONAL, [], "7", 300)
+    with pytest.raises(gr.Error, match="swiss_roll_linear has no classes to steer by"):
+        guidance_panel.guide_field(SWISS, [], "7", 300)
+    with pytest.raises(gr.Error, match="must be one of 0° \\(right\\), 45°"):
+        guidance_panel.guide_field(GAUSSIANS, [], "7", 300)
+    with pytest.raises(gr.Error, match="t must be"):
+        guidance_panel.guide_field(GAUSSIANS, [], "0° (right)", 5000)

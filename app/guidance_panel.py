@@ -16,12 +16,12 @@ import torch
 
 from app import figures, runs
 from app.controls import show_when, whole_number
-from app.images import image_grid
+from app.images import chw_to_hwc, image_grid, to_uint8
 from app.player import FIELD_CAP, field_grid
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
     chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device, model_label, play_in_player,
-    reference_points, sample_chain, show_chain,
+    examples_for, reference_points, sample_chain, show_chain,
 )
 from app.step_anatomy import t_slider, t_value
 from core.checkpoints import Checkpoint
@@ -308,24 +308,24 @@ FIELD_POINTS = 1000  # training points noised to t, drawn beneath the field and 
 
 
 def guide_field(path, trained, target, t, seed=0):
-    """(figure, Markdown): the guide's direction ∇ log p_t(y | x_t) towards ``target`` at step ``t`` on a grid, for a
-    2D model, by each method it allows (`core.guidance.class_score`: classifier-free, the model's implicit classifier;
-    classifier guidance, the exact classifier of a mixture), over training points noised to t; and where both exist,
-    how closely the learnt direction follows the exact one at those points."""
+    """(figure, Markdown): the guide's direction ∇ log p_t(y | x_t) towards ``target`` at step ``t``, by each method
+    the model allows (`core.guidance.class_score`: classifier-free, the model's implicit classifier; classifier
+    guidance, the exact classifier of a mixture or the shipped classifier on x̂₀). 2D: on a grid, over training points
+    noised to t, and where both exist, how closely the learnt direction follows the exact one at those points.
+    Images: as pictures, for training images noised to t (`image_field`)."""
     checkpoint = chosen_checkpoint(path, trained, False)
     data, schedule = checkpoint.data, checkpoint.schedule
-    if data.kind != "2d":
-        raise gr.Error("The guide's field is drawn for 2D models (in the plane of the data); for images, compare "
-                       "the samples instead.")
     t = whole_number(t, "t", 1, schedule.T)
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     methods = guidance_methods(num_classes(checkpoint.model), data.name, data.kind)
     if not methods:
         raise gr.Error(f"{checkpoint.name} has no classes to steer by: train a class-conditional model, or pick the "
-                       "8 Gaussians.")
+                       "8 Gaussians or MNIST.")
     choices = guidance_classes(data.name, data.kind, methods[0])
     if target not in choices:
         raise gr.Error(f"The class to steer towards must be one of {', '.join(choices)}, got {target!r}.")
+    if data.kind == "image":
+        return image_field(checkpoint, target, t, seed, methods)
     draw = checkpoint.data_sampler()
     generator = torch.Generator().manual_seed(seed)
     x0 = draw(FIELD_POINTS, seed).float() if draw is not None else torch.zeros(0, 2)
@@ -346,6 +346,41 @@ def guide_field(path, trained, target, t, seed=0):
 
 FIELD_TITLES = {"classifier-free": "learnt: the model's implicit classifier",
                 "classifier": "exact: p_t(y | x_t) of the mixture"}
+IMAGE_FIELD_TITLES = {"classifier-free": "implicit classifier", "classifier": "shipped classifier on x̂₀"}
+FIELD_IMAGES = 4  # training images noised to t, one row each
+
+
+def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods: list[GuidanceMethod]):
+    """(figure, Markdown): for `FIELD_IMAGES` training images noised to t, x_t, the model's x̂₀ and, per method,
+    ∇ log p_t(y | x_t) as a picture (grey 0; white: guidance brightens the pixel, black: darkens it; each method
+    scaled to its own range), with how alike the methods' gradients are when there are two."""
+    data, schedule = checkpoint.data, checkpoint.schedule
+    device = model_device(checkpoint)
+    x0 = examples_for(checkpoint, FIELD_IMAGES, seed, "The guide's field").to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    x_t = schedule.q_sample(x0, t, torch.randn(x0.shape, generator=generator, device=device))
+    steps = torch.full((len(x_t),), t, dtype=torch.long, device=device)
+    with torch.inference_mode():
+        x0_hat = schedule.predict_x0(x_t, steps, checkpoint.model(x_t, steps)).clamp(-1, 1)
+    gradients = {m: class_score(checkpoint.model, schedule, data, target, x_t, t, m).float().cpu() for m in methods}
+    shown = [x_t.cpu(), x0_hat.cpu()] + [g / g.abs().quantile(0.99).clamp_min(1e-12) for g in gradients.values()]
+    cells = [[chw_to_hwc(to_uint8(v[k : k + 1]))[0] for v in shown] for k in range(len(x0))]
+    labels = [f"x_t (t = {t:,})", "x̂₀ of the model"] + [f"∇log p_t({target} | x_t): {IMAGE_FIELD_TITLES[m]}"
+                                                          for m in methods]
+    figure = figures.noised_grid_figure(cells, [""] * len(cells), labels, kind="images", cell_px=150)
+    lines = [f"**{html.escape(checkpoint.name)}** · what guidance towards **{html.escape(target)}** adds at t = {t:,} "
+             f"(ᾱ_t = {float(schedule.alpha_bars[t]):.3g}), for {len(x0)} training images noised to t: grey is 0, "
+             "white where it brightens a pixel, black where it darkens it (each column scaled to its own range). "
+             "A guided DDPM step adds s·β_t/√α_t times it to the mean."]
+    if len(gradients) == 2:
+        learnt, classifier = (gradients[m].flatten(1).double() for m in ("classifier-free", "classifier"))
+        cosine = torch.nn.functional.cosine_similarity(learnt, classifier, dim=1)
+        ratio = (learnt.norm(dim=1) / classifier.norm(dim=1).clamp_min(1e-12)).median()
+        lines.append(f"- How alike the two guides are, image by image: cosine **{' · '.join(f'{c:.2f}' for c in cosine.tolist())}** "
+                     f"(1: the same picture, 0: unrelated); the implicit classifier's gradient is {float(ratio):.2f}× "
+                     "the shipped classifier's in length (median). Both steer towards the class, each by its own "
+                     "reading of x_t.")
+    return figure, "\n".join(lines)
 
 
 def field_markdown(name: str, target: str, t: int, alpha_bar: float, at_data: dict[str, torch.Tensor]) -> str:
@@ -399,8 +434,9 @@ def build(controls: ReverseControls) -> None:
             f"{MAX_GUIDED['image', 'classifier']} images under classifier guidance, "
             f"{MAX_GUIDED['image', 'classifier-free']} classifier-free, or {MAX_GUIDED['2d', 'classifier']:,} points) "
             "and seed above. **Compare scales** draws the same noise at several s side by side: fidelity to the class "
-            "against diversity. **The guide's field** draws, for 2D models, the direction ∇log p_t(y | x_t) that "
-            "guidance adds at step t, learnt (classifier-free) beside exact (the 8 Gaussians' classifier).")
+            "against diversity. **The guide's field** draws the direction ∇log p_t(y | x_t) that guidance adds at step "
+            "t: for 2D models on a grid, learnt (classifier-free) beside exact (the 8 Gaussians' classifier); for "
+            "images as a picture, on training images noised to t.")
         with gr.Row():
             path = controls.checkpoint.value
             method = gr.Radio([(GUIDANCE_LABELS[m], m) for m in GUIDANCE_METHODS], value=chosen_method(path),
@@ -421,7 +457,7 @@ def build(controls: ReverseControls) -> None:
             sweep_btn = gr.Button("Compare scales", scale=1)
         with gr.Row():
             field_t = gr.Slider(1, checkpoint_steps(path), step=1, value=t_value(path), scale=4,
-                                label="t of the guide's field (2D models): drag it", elem_id="reverse-guide-field-t")
+                                label="t of the guide's field: drag it", elem_id="reverse-guide-field-t")
             field_btn = gr.Button("Draw the guide's field at t", scale=1)
         plot = gr.Plot(label="Guidance", elem_id="reverse-guide-plot", visible=False)
         stats = gr.Markdown()

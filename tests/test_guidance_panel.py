@@ -9,10 +9,13 @@ import types
 
 import gradio as gr
 import pytest
+import torch
 
 from app import figures, guidance_panel, reverse_tab
+from app.images import mnist_digits
 from core.checkpoints import load_checkpoint
-from core.guidance import model_mixture
+from core.classifier import load_classifier
+from core.guidance import class_score, model_mixture
 
 SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
 MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
@@ -164,9 +167,36 @@ def test_the_guides_field_learnt_beside_exact():
     assert "ᾱ_t = 0.971" in stats and "mean cosine" not in stats
 
 
+def test_the_guides_field_on_digits_is_a_picture_that_makes_them_more_of_the_class():
+    figure, stats = guidance_panel.guide_field(MNIST_CONDITIONAL, [], "7", 300)
+    fig = figures.as_figure(figure)
+    assert [tr.type for tr in fig.data] == ["image"] * 16  # 4 digits × (x_t, x̂₀, two guides)
+    assert [a.text for a in fig.layout.annotations[:4]] == [
+        "x_t (t = 300)", "x̂₀ of the model", "∇log p_t(7 | x_t): implicit classifier",
+        "∇log p_t(7 | x_t): shipped classifier on x̂₀"]
+    cosines = re.search(r"cosine \*\*([-\d. ·]+)\*\*", stats).group(1).split(" · ")
+    assert len(cosines) == 4 and all(-1 <= float(c) <= 1 for c in cosines), stats
+    _, stats = guidance_panel.guide_field(MNIST, [], "7", 300)  # unconditional: the classifier's guide only
+    assert "How alike" not in stats and "t = 300 (ᾱ_t = " in stats
+    # the implicit classifier's gradient points towards the class: a small step along it makes the model's own
+    # denoised guess more of a 7 to the shipped classifier (which did not steer)
+    checkpoint = load_checkpoint(MNIST_CONDITIONAL)
+    x0 = mnist_digits(8)
+    x_t = checkpoint.schedule.q_sample(x0, 300, torch.randn(x0.shape, generator=torch.Generator().manual_seed(0)))
+    gradient = class_score(checkpoint.model, checkpoint.schedule, checkpoint.data, "7", x_t, 300)
+    steps = torch.full((8,), 300)
+    classifier = load_classifier("mnist")
+
+    def log_p7(x):
+        with torch.no_grad():
+            x0_hat = checkpoint.schedule.predict_x0(x, steps, checkpoint.model(x, steps)).clamp(-1, 1)
+            return torch.log_softmax(classifier.model(x0_hat), dim=1)[:, 7]
+
+    step = 0.5 * gradient / gradient.flatten(1).norm(dim=1).view(-1, 1, 1, 1)  # length 0.5 of ‖x_t‖ ≈ 28
+    assert int((log_p7(x_t + step) > log_p7(x_t)).sum()) >= 7
+
+
 def test_the_guides_field_refusals():
-    with pytest.raises(gr.Error, match="drawn for 2D models"):
-        guidance_panel.guide_field(MNIST_CONDITIONAL, [], "7", 300)
     with pytest.raises(gr.Error, match="swiss_roll_linear has no classes to steer by"):
         guidance_panel.guide_field(SWISS, [], "7", 300)
     with pytest.raises(gr.Error, match="must be one of 0° \\(right\\), 45°"):

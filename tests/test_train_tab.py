@@ -625,6 +625,8 @@ def test_a_class_conditional_run_learns_the_classes_and_is_steered_in_the_revers
                                     progress=lambda *a, **k: None)
     unguided, guided = (int(k.replace(",", "")) for k in re.findall(r"\*\*([\d,]+) of 300\*\*", stats))
     assert guided > 270 and unguided < 200, stats  # nearest a training point of the lower moon
+    figure, stats = guidance_panel.guide_field(path, trained, "lower moon", 50)  # its implicit classifier alone
+    assert [tr.mode for tr in figures.as_figure(figure).data].count("lines+markers") == 1 and "mean cosine" not in stats
     *_, conditional, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert conditional == {"value": True, "interactive": False, "__type__": "update"}
     with pytest.raises(gr.Error, match="Swiss roll has no classes to condition on; class-conditional training needs "

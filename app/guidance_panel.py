@@ -314,8 +314,8 @@ def guide_field(path, trained, target, t, seed=0):
     noised to t, and where both exist, how closely the learnt direction follows the exact one at those points.
     Images: as pictures, for training images noised to t (`image_field`)."""
     checkpoint = chosen_checkpoint(path, trained, False)
-    data, schedule = checkpoint.data, checkpoint.schedule
-    t = whole_number(t, "t", 1, schedule.T)
+    data = checkpoint.data
+    t = whole_number(t, "t", 1, checkpoint.schedule.T)
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     methods = guidance_methods(num_classes(checkpoint.model), data.name, data.kind)
     if not methods:
@@ -324,24 +324,31 @@ def guide_field(path, trained, target, t, seed=0):
     choices = guidance_classes(data.name, data.kind, methods[0])
     if target not in choices:
         raise gr.Error(f"The class to steer towards must be one of {', '.join(choices)}, got {target!r}.")
-    if data.kind == "image":
-        return image_field(checkpoint, target, t, seed, methods)
-    draw = checkpoint.data_sampler()
-    generator = torch.Generator().manual_seed(seed)
-    x0 = draw(FIELD_POINTS, seed).float() if draw is not None else torch.zeros(0, 2)
-    a = float(schedule.alpha_bars[t])
-    x_t = a**0.5 * x0 + (1 - a) ** 0.5 * torch.randn(x0.shape, generator=generator)
+    field = image_field if data.kind == "image" else points_field
+    return field(checkpoint, target, t, seed, methods)
+
+
+def noised_examples(checkpoint: Checkpoint, n: int, t: int, seed: int) -> torch.Tensor:
+    """n training examples noised to t, x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε (seeded), on the model's device."""
     device = model_device(checkpoint)
-    grid = torch.as_tensor(field_grid(), dtype=torch.float32, device=device)
-    fields, at_data = {}, {}
-    for method in methods:
-        fields[method] = class_score(checkpoint.model, schedule, data, target, grid, t, method).cpu().numpy()
-        at_data[method] = class_score(checkpoint.model, schedule, data, target, x_t.to(device), t, method).cpu()
+    x0 = examples_for(checkpoint, n, seed, "The guide's field").to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    return checkpoint.schedule.q_sample(x0, t, torch.randn(x0.shape, generator=generator, device=device))
+
+
+def points_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods: list[GuidanceMethod]):
+    """(figure, Markdown): per method, ∇ log p_t(y | x_t) on `player.field_grid` as arrows over `FIELD_POINTS`
+    training points noised to t, and with both methods how the learnt one compares with the exact one there."""
+    data, schedule = checkpoint.data, checkpoint.schedule
+    x_t = noised_examples(checkpoint, FIELD_POINTS, t, seed)
+    grid = torch.as_tensor(field_grid(), dtype=x_t.dtype, device=x_t.device)
+    fields = {m: class_score(checkpoint.model, schedule, data, target, grid, t, m).cpu().numpy() for m in methods}
+    at_data = {m: class_score(checkpoint.model, schedule, data, target, x_t, t, m).cpu() for m in methods}
     labels = [f"{FIELD_TITLES[m]} at t = {t:,}" for m in methods]
     figure = figures.noised_grid_figure([[np.zeros((0, 2))] * len(methods)], [""], labels, kind="points", cell_px=420,
-                                        reference=x_t.numpy(), arrows=[[fields[m] for m in methods]],
+                                        reference=x_t.cpu().numpy(), arrows=[[fields[m] for m in methods]],
                                         arrow_origins=field_grid(), arrow_cap=FIELD_CAP)
-    return figure, field_markdown(checkpoint.name, target, t, a, at_data)
+    return figure, field_markdown(checkpoint.name, target, t, float(schedule.alpha_bars[t]), at_data)
 
 
 FIELD_TITLES = {"classifier-free": "learnt: the model's implicit classifier",
@@ -355,29 +362,27 @@ def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods:
     ∇ log p_t(y | x_t) as a picture (grey 0; white: guidance brightens the pixel, black: darkens it; each method
     scaled to its own range), with how alike the methods' gradients are when there are two."""
     data, schedule = checkpoint.data, checkpoint.schedule
-    device = model_device(checkpoint)
-    x0 = examples_for(checkpoint, FIELD_IMAGES, seed, "The guide's field").to(device)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    x_t = schedule.q_sample(x0, t, torch.randn(x0.shape, generator=generator, device=device))
-    steps = torch.full((len(x_t),), t, dtype=torch.long, device=device)
+    x_t = noised_examples(checkpoint, FIELD_IMAGES, t, seed)
+    steps = torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device)
     with torch.inference_mode():
         x0_hat = schedule.predict_x0(x_t, steps, checkpoint.model(x_t, steps)).clamp(-1, 1)
     gradients = {m: class_score(checkpoint.model, schedule, data, target, x_t, t, m).float().cpu() for m in methods}
     shown = [x_t.cpu(), x0_hat.cpu()] + [g / g.abs().quantile(0.99).clamp_min(1e-12) for g in gradients.values()]
-    cells = [[chw_to_hwc(to_uint8(v[k : k + 1]))[0] for v in shown] for k in range(len(x0))]
+    cells = [[chw_to_hwc(to_uint8(v[k : k + 1]))[0] for v in shown] for k in range(len(x_t))]
     labels = [f"x_t (t = {t:,})", "x̂₀ of the model"] + [f"∇log p_t({target} | x_t): {IMAGE_FIELD_TITLES[m]}"
                                                           for m in methods]
     figure = figures.noised_grid_figure(cells, [""] * len(cells), labels, kind="images", cell_px=150)
     lines = [f"**{html.escape(checkpoint.name)}** · what guidance towards **{html.escape(target)}** adds at t = {t:,} "
-             f"(ᾱ_t = {float(schedule.alpha_bars[t]):.3g}), for {len(x0)} training images noised to t: grey is 0, "
+             f"(ᾱ_t = {float(schedule.alpha_bars[t]):.3g}), for {len(x_t)} training images noised to t: grey is 0, "
              "white where it brightens a pixel, black where it darkens it (each column scaled to its own range). "
              "A guided DDPM step adds s·β_t/√α_t times it to the mean."]
     if len(gradients) == 2:
         learnt, classifier = (gradients[m].flatten(1).double() for m in ("classifier-free", "classifier"))
         cosine = torch.nn.functional.cosine_similarity(learnt, classifier, dim=1)
         ratio = (learnt.norm(dim=1) / classifier.norm(dim=1).clamp_min(1e-12)).median()
-        lines.append(f"- How alike the two guides are, image by image: cosine **{' · '.join(f'{c:.2f}' for c in cosine.tolist())}** "
-                     f"(1: the same picture, 0: unrelated); the implicit classifier's gradient is {float(ratio):.2f}× "
+        cosines = " · ".join(f"{c:.2f}" for c in cosine.tolist())
+        lines.append(f"- How alike the two guides are, image by image: cosine **{cosines}** (1: the same picture, "
+                     f"0: unrelated); the implicit classifier's gradient is {float(ratio):.2f}× "
                      "the shipped classifier's in length (median). Both steer towards the class, each by its own "
                      "reading of x_t.")
     return figure, "\n".join(lines)

@@ -236,36 +236,58 @@ class SweepColumn:
     seconds: float
 
 
-def sweep(path, sampler, eta, steps, spacing, n, seed, trained, target, scales, method=None, progress=gr.Progress()):
+def sweep(path, sampler, eta, steps, spacing, n, seed, trained, target, scales, method=None, both=False,
+          progress=gr.Progress()):
     """(figure, Markdown): the samples of one noise guided towards ``target`` at each of ``scales`` (text, e.g.
     "0, 1, 2, 4, 8"), side by side, with how many are of the class and how varied they are: the trade-off of the
-    guidance scale (Ho & Salimans 2022, Fig. 1; Dhariwal & Nichol 2021, Fig. 3)."""
+    guidance scale (Ho & Salimans 2022, Fig. 1; Dhariwal & Nichol 2021, Fig. 3). With ``both``, a row per method
+    the model allows (classifier-free and classifier guidance), from the same noise and as many samples each."""
     scales = parse_scales(scales)
     job = guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scales[0], method)
-    if job.n < 2:
+    jobs = [job]
+    if both:
+        others = [m for m in method_choices(path) if m != job.method]
+        jobs += [guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target, scales[0], m)
+                 for m in others]
+        jobs = [replace(j, n=min(j.n for j in jobs)) for j in jobs]  # classifier guidance takes fewer images
+    if jobs[0].n < 2:
         raise gr.Error("A sweep compares how varied the samples are: ask for at least 2.")
-    columns, judge = [], None
-    for i, scale in enumerate(scales):
-        progress(i / len(scales), desc=f"Sampling guided towards {job.target} with s = {scale:g}")
-        scaled = rescaled(job, scale)
-        samples, seconds = _samples(scaled.checkpoint, scaled)
-        read = read_classes(job.checkpoint.data, samples)
-        judge = None if read is None else read[1]
-        space = diversity_space(job.checkpoint.data, samples)
-        of_class = None if read is None else space[[c == job.target for c in read[0]]]
-        columns.append(SweepColumn(
-            scale, samples, None if read is None else read[0].count(job.target), mean_pairwise_distance(space),
-            mean_pairwise_distance(of_class) if of_class is not None and len(of_class) > 1 else None, seconds))
-    labels = [f"s = {c.scale:g}" + ("" if c.of_target is None else f" · {c.of_target:,} of {job.n:,}")
-              for c in columns]
+    rows, judge, done = [], None, 0
+    for row_job in jobs:
+        columns = []
+        for scale in scales:
+            progress(done / (len(jobs) * len(scales)),
+                     desc=f"Sampling guided towards {job.target} ({row_job.method}) with s = {scale:g}")
+            done += 1
+            column, judge = sweep_column(rescaled(row_job, scale))
+            columns.append(column)
+        rows.append((row_job.method, columns))
+    labels = [f"s = {c.scale:g}" + ("" if c.of_target is None or len(rows) > 1 else f" · {c.of_target:,} of {job.n:,}")
+              for c in rows[0][1]]
+    row_labels = [GUIDANCE_LABELS[m] if len(rows) > 1 else "" for m, _ in rows]
     if job.checkpoint.data.kind == "2d":
-        figure = figures.noised_grid_figure([[c.samples.numpy() for c in columns]], [""], labels, kind="points",
-                                            cell_px=260, reference=reference_points(job.unguided))
+        cells = [[c.samples.numpy() for c in columns] for _, columns in rows]
+        figure = figures.noised_grid_figure(cells, row_labels, labels, kind="points", cell_px=260,
+                                            reference=reference_points(job.unguided))
     else:
-        nrow = grid_columns(job.n)
-        figure = figures.noised_grid_figure([[image_grid(c.samples, nrow) for c in columns]], [""], labels,
-                                            kind="images", cell_px=260)
-    return figure, sweep_markdown(job, columns, judge)
+        nrow = grid_columns(jobs[0].n)
+        cells = [[image_grid(c.samples, nrow) for c in columns] for _, columns in rows]
+        figure = figures.noised_grid_figure(cells, row_labels, labels, kind="images", cell_px=260)
+    return figure, sweep_markdown(jobs[0], rows, judge)
+
+
+def sweep_column(job: Guidance) -> tuple[SweepColumn, str | None]:
+    """The samples of one scale of a sweep and what they show; and how their classes were told (None: they cannot
+    be)."""
+    samples, seconds = _samples(job.checkpoint, job)
+    read = read_classes(job.checkpoint.data, samples)
+    space = diversity_space(job.checkpoint.data, samples)
+    if read is None:
+        return SweepColumn(job.scale, samples, None, mean_pairwise_distance(space), None, seconds), None
+    of_class = space[[c == job.target for c in read[0]]]
+    within = mean_pairwise_distance(of_class) if len(of_class) > 1 else None
+    return SweepColumn(job.scale, samples, read[0].count(job.target), mean_pairwise_distance(space), within,
+                       seconds), read[1]
 
 
 def diversity_space(data, samples: torch.Tensor) -> torch.Tensor:
@@ -276,9 +298,9 @@ def diversity_space(data, samples: torch.Tensor) -> torch.Tensor:
     return samples
 
 
-def sweep_markdown(job: Guidance, columns: list[SweepColumn], judge: str | None) -> str:
-    """The sweep's table: per scale, the samples of the class (told ``judge``, e.g. "nearest the centre of"; None
-    when classes cannot be told), their diversity, all of them and those of the class, and the time taken."""
+def sweep_markdown(job: Guidance, rows: list[tuple[GuidanceMethod, list[SweepColumn]]], judge: str | None) -> str:
+    """The sweep's table: per method and scale, the samples of the class (told ``judge``, e.g. "nearest the centre
+    of"; None when classes cannot be told), their diversity, all of them and those of the class, and the time."""
     T = job.checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
     data = job.checkpoint.data
@@ -286,15 +308,17 @@ def sweep_markdown(job: Guidance, columns: list[SweepColumn], judge: str | None)
              if data.kind == "image" and data.name in shipped_classifiers() else
              "in pixels" if data.kind == "image" else "in the model's coordinates")
     target = html.escape(job.target)
-    lines = [f"**{html.escape(job.checkpoint.name)}** · {GUIDANCE_LABELS[job.method]} towards **{target}** · "
+    how = " and ".join(GUIDANCE_LABELS[m] for m, _ in rows)
+    lines = [f"**{html.escape(job.checkpoint.name)}** · {how} towards **{target}** · "
              f"{model_label(job.checkpoint, job.choice, False)}, {chain} · {job.n:,} samples from the same noise at "
              "each scale.", "",
-             f"| s | samples {judge or 'of the class'} {target} | diversity of all | diversity of those of {target} "
-             "| time |", "|---|---|---|---|---|"]
-    for c in columns:
-        share = "–" if c.of_target is None else f"{c.of_target:,} of {job.n:,}"
-        within = "–" if c.class_diversity is None else f"{c.class_diversity:.3g}"
-        lines.append(f"| {c.scale:g} | {share} | {c.diversity:.3g} | {within} | {c.seconds:.1f} s |")
+             f"| guide | s | samples {judge or 'of the class'} {target} | diversity of all | diversity of those of "
+             f"{target} | time |", "|---|---|---|---|---|---|"]
+    for method, columns in rows:
+        for c in columns:
+            share = "–" if c.of_target is None else f"{c.of_target:,} of {job.n:,}"
+            within = "–" if c.class_diversity is None else f"{c.class_diversity:.3g}"
+            lines.append(f"| {method} | {c.scale:g} | {share} | {c.diversity:.3g} | {within} | {c.seconds:.1f} s |")
     lines += ["", f"Diversity: the mean distance between two samples, {space}. Raising s buys samples of the class, "
                   "usually at the cost of variety, even among those that were of the class unguided: the trade of "
                   "diversity for fidelity (Ho & Salimans 2022). Past some scale nothing more is gained and the model's "
@@ -439,7 +463,7 @@ def build(controls: ReverseControls) -> None:
             f"{MAX_GUIDED['image', 'classifier']} images under classifier guidance, "
             f"{MAX_GUIDED['image', 'classifier-free']} classifier-free, or {MAX_GUIDED['2d', 'classifier']:,} points) "
             "and seed above. **Compare scales** draws the same noise at several s side by side: fidelity to the class "
-            "against diversity. **The guide's field** draws the direction ∇log p_t(y | x_t) that guidance adds at step "
+            "against diversity (**Both guides**: a row for each guide the model allows). **The guide's field** draws the direction ∇log p_t(y | x_t) that guidance adds at step "
             "t: for 2D models on a grid, learnt (classifier-free) beside exact (the 8 Gaussians' classifier); for "
             "images as a picture, on training images noised to t.")
         with gr.Row():
@@ -459,6 +483,8 @@ def build(controls: ReverseControls) -> None:
         with gr.Row(equal_height=True):
             scales = gr.Textbox(DEFAULT_SWEEP, label="Scales to compare", elem_id="reverse-guide-scales", scale=3,
                                 info=f"2 to {MAX_SWEEP} values of s from 0 to {MAX_SCALE:g}, separated by commas")
+            both = gr.Checkbox(False, label="Both guides", scale=1, elem_id="reverse-guide-both",
+                               info="a row each, for models that allow both")
             sweep_btn = gr.Button("Compare scales", scale=1)
         with gr.Row():
             field_t = gr.Slider(1, checkpoint_steps(path), step=1, value=t_value(path), scale=4,
@@ -477,7 +503,7 @@ def build(controls: ReverseControls) -> None:
                             method], [plot, stats], **heavy)
     show_when(sweep_btn.click, plot)
     sweep_btn.click(sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scales,
-                            method], [plot, stats], api_name="guidance_sweep", **heavy)
+                            method, both], [plot, stats], api_name="guidance_sweep", **heavy)
     c.checkpoint.change(t_slider, [c.checkpoint, field_t], field_t, show_progress="hidden", queue=False)
     for trigger in (field_btn.click, field_t.release):
         show_when(trigger, plot)

@@ -119,7 +119,8 @@ def test_a_sweep_of_scales_trades_diversity_for_the_class():
     fig = figures.as_figure(figure)
     assert [t.type for t in fig.data] == ["image"] * 3  # one grid of 16 digits per scale, in increasing order
     assert [a.text.split(" · ")[0] for a in fig.layout.annotations[:3]] == ["s = 0", "s = 1", "s = 4"]
-    rows = re.findall(r"^\| (\d+) \| (\d+) of 16 \| ([\d.]+) \| ([\d.]+|–) \| [\d.]+ s \|$", stats, re.M)
+    rows = re.findall(r"^\| classifier-free \| (\d+) \| (\d+) of 16 \| ([\d.]+) \| ([\d.]+|–) \| [\d.]+ s \|$",
+                      stats, re.M)
     assert [r[0] for r in rows] == ["0", "1", "4"], stats
     sevens, diversity = [int(r[1]) for r in rows], [float(r[2]) for r in rows]
     assert sevens[0] <= 5 and sevens[2] >= 14, stats  # unguided: about one in ten; s = 4: nearly all
@@ -130,11 +131,27 @@ def test_a_sweep_of_scales_trades_diversity_for_the_class():
     figure, stats = guidance_panel.sweep(GAUSSIANS, "ddpm_small", 0.0, 1000, "uniform", 500, 0, [], "90° (top)", "0, 1",
                                          "classifier", **quiet)
     assert [t.type for t in figures.as_figure(figure).data].count("scatter") == 4  # training data + samples, twice
-    (_, at_0, *_), (_, at_1, all_1, top_1) = re.findall(r"^\| (\d+) \| (\d+) of 500 \| ([\d.]+) \| ([\d.]+) \|",
-                                                        stats, re.M)
+    (_, at_0, *_), (_, at_1, all_1, top_1) = re.findall(
+        r"^\| classifier \| (\d+) \| (\d+) of 500 \| ([\d.]+) \| ([\d.]+) \|", stats, re.M)
     assert 35 < int(at_0) < 95 and int(at_1) >= 495, stats
     component = model_mixture(load_checkpoint(GAUSSIANS).data)
     assert float(top_1) == pytest.approx(component.std * math.sqrt(math.pi), rel=0.2), stats
+
+
+def test_a_sweep_of_both_guides_shows_which_narrows_the_class():
+    figure, stats = guidance_panel.sweep(MNIST_CONDITIONAL, "ddim", 0.0, 20, "uniform", 64, 0, [], "7", "0, 4",
+                                         both=True, progress=lambda *a, **k: None)
+    fig = figures.as_figure(figure)
+    assert [t.type for t in fig.data] == ["image"] * 4  # two guides × two scales
+    texts = [a.text for a in fig.layout.annotations]
+    assert texts[:2] == ["s = 0", "s = 4"] and texts[2:] == ["classifier-free (the model's own classes)",
+                                                             "classifier guidance"]
+    rows = dict(((m, s), (int(k), float(w))) for m, s, k, w in re.findall(
+        r"^\| (classifier-free|classifier) \| (\d+) \| (\d+) of 16 \| [\d.]+ \| ([\d.]+) \|", stats, re.M))
+    assert len(rows) == 4, stats  # 16 samples each: classifier guidance's cap, for both
+    assert rows["classifier-free", "4"][0] >= 14 and rows["classifier", "4"][0] >= 12, stats
+    # classifier-free guidance narrows the sevens themselves; the classifier's gradient on x̂₀ much less
+    assert rows["classifier-free", "4"][1] < 0.8 * rows["classifier", "4"][1], stats
 
 
 def test_sweep_refusals_and_sample_caps():

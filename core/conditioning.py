@@ -80,8 +80,8 @@ class WithLabels(nn.Module):
         classes = num_classes(model)
         if classes == 0:
             raise ValueError("sampling given labels needs a class-conditional model (trained with class labels)")
-        in_range = len(labels) == 0 or (0 <= int(labels.min()) and int(labels.max()) < classes)
-        if labels.dim() != 1 or labels.dtype != torch.long or not in_range:
+        shaped = labels.dim() == 1 and labels.dtype == torch.long
+        if not shaped or (len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < classes):
             raise ValueError(f"the labels must be a 1-D long tensor of classes 0..{classes - 1}")
         self.model, self.labels = model, labels
 

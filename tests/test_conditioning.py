@@ -93,8 +93,9 @@ def test_given_labels_an_exact_model_samples_each_example_from_its_own_class() -
     assert cycling_labels(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
     with pytest.raises(ValueError, match="class-conditional"):
         WithLabels(MLPDenoiser(), labels)
-    with pytest.raises(ValueError, match="classes 0..1"):
-        WithLabels(ExactConditional(schedule), labels + 1)
+    for bad in (labels + 1, labels - 1, torch.tensor(0), labels.float()):
+        with pytest.raises(ValueError, match="classes 0..1"):
+            WithLabels(ExactConditional(schedule), bad)
     with pytest.raises(ValueError, match="batch of 3"):
         WithLabels(ExactConditional(schedule), labels)(torch.zeros(3, 2), torch.ones(3, dtype=torch.long))
 

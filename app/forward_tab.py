@@ -307,7 +307,8 @@ def build(own: gr.State) -> gr.State:
                 new_noise = gr.Button("New noise", variant="secondary", min_width=120)
             summary = gr.HTML(schedule_summary_html(initial.schedule))
         with gr.Column(scale=3):
-            t_slider = gr.Slider(0, initial.schedule.T, value=0, step=1, label="t (0 = clean data x₀, T = end of the chain)")
+            t_slider = gr.Slider(0, initial.schedule.T, value=0, step=1, label="t (0 = clean data x₀, T = end of the chain)",
+                                 elem_id="forward-t")
             with gr.Row():
                 sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=2)
                 formula = gr.Markdown(first_views[1], latex_delimiters=LATEX, elem_classes="formula-box")

@@ -121,10 +121,15 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
         guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,
                               model_device(checkpoint), method)
     except ValueError as err:
-        message = str(err)
-        raise gr.Error(message[0].upper() + message[1:] + ".") from None
+        raise as_sentence(err) from None
     return Guidance(replace(checkpoint, model=guided), checkpoint, choice, method, model_mixture(checkpoint.data),
                     target, scale, n, seed)
+
+
+def as_sentence(err: ValueError) -> gr.Error:
+    """The engine's refusal ("the class to steer towards must be one of …") as the UI's sentence."""
+    message = str(err)
+    return gr.Error(message[0].upper() + message[1:] + ".")
 
 
 def rescaled(job: Guidance, scale: float) -> Guidance:
@@ -292,10 +297,19 @@ def sweep_column(job: Guidance) -> tuple[SweepColumn, str | None]:
 
 def diversity_space(data, samples: torch.Tensor) -> torch.Tensor:
     """Where a sweep measures how varied the samples are: images in the feature space of their data's shipped
-    classifier (that of the FID ratio) when there is one, else as they are (points, pixels)."""
-    if data.kind == "image" and data.name in shipped_classifiers():
-        return load_classifier(data.name).features(samples)
-    return samples
+    classifier (that of the FID ratio) when there is one (`DIVERSITY_SPACES`), else as they are (points, pixels)."""
+    return load_classifier(data.name).features(samples) if space_of(data) == "features" else samples
+
+
+DIVERSITY_SPACES = {"features": "in the feature space of the shipped classifier (that of the FID ratio)",
+                    "pixels": "in pixels", "points": "in the model's coordinates"}
+
+
+def space_of(data) -> str:
+    """The key of `DIVERSITY_SPACES` where a sweep on ``data`` measures diversity."""
+    if data.kind != "image":
+        return "points"
+    return "features" if data.name in shipped_classifiers() else "pixels"
 
 
 def sweep_markdown(job: Guidance, rows: list[tuple[GuidanceMethod, list[SweepColumn]]], judge: str | None) -> str:
@@ -303,10 +317,7 @@ def sweep_markdown(job: Guidance, rows: list[tuple[GuidanceMethod, list[SweepCol
     of"; None when classes cannot be told), their diversity, all of them and those of the class, and the time."""
     T = job.checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
-    data = job.checkpoint.data
-    space = ("in the feature space of the shipped classifier (that of the FID ratio)"
-             if data.kind == "image" and data.name in shipped_classifiers() else
-             "in pixels" if data.kind == "image" else "in the model's coordinates")
+    space = DIVERSITY_SPACES[space_of(job.checkpoint.data)]
     target = html.escape(job.target)
     how = " and ".join(GUIDANCE_LABELS[m] for m, _ in rows)
     lines = [f"**{html.escape(job.checkpoint.name)}** · {how} towards **{target}** · "
@@ -345,11 +356,11 @@ def guide_field(path, trained, target, t, seed=0):
     if not methods:
         raise gr.Error(f"{checkpoint.name} has no classes to steer by: train a class-conditional model, or pick the "
                        "8 Gaussians or MNIST.")
-    choices = guidance_classes(data.name, data.kind, methods[0])
-    if target not in choices:
-        raise gr.Error(f"The class to steer towards must be one of {', '.join(choices)}, got {target!r}.")
     field = image_field if data.kind == "image" else points_field
-    return field(checkpoint, target, t, seed, methods)
+    try:
+        return field(checkpoint, target, t, seed, methods)
+    except ValueError as err:  # e.g. a class the model does not have
+        raise as_sentence(err) from None
 
 
 def noised_examples(checkpoint: Checkpoint, n: int, t: int, seed: int) -> torch.Tensor:
@@ -366,8 +377,10 @@ def points_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods
     data, schedule = checkpoint.data, checkpoint.schedule
     x_t = noised_examples(checkpoint, FIELD_POINTS, t, seed)
     grid = torch.as_tensor(field_grid(), dtype=x_t.dtype, device=x_t.device)
-    fields = {m: class_score(checkpoint.model, schedule, data, target, grid, t, m).cpu().numpy() for m in methods}
-    at_data = {m: class_score(checkpoint.model, schedule, data, target, x_t, t, m).cpu() for m in methods}
+    scores = {m: class_score(checkpoint.model, schedule, data, target, torch.cat([grid, x_t]), t, m).cpu()
+              for m in methods}  # at the grid's points, then at the noised examples
+    fields = {m: score[: len(grid)].numpy() for m, score in scores.items()}
+    at_data = {m: score[len(grid) :] for m, score in scores.items()}
     labels = [f"{FIELD_TITLES[m]} at t = {t:,}" for m in methods]
     figure = figures.noised_grid_figure([[np.zeros((0, 2))] * len(methods)], [""], labels, kind="points", cell_px=420,
                                         reference=x_t.cpu().numpy(), arrows=[[fields[m] for m in methods]],

@@ -71,48 +71,42 @@ def cycling_labels(n: int, classes: int) -> torch.Tensor:
     return torch.arange(n) % classes
 
 
-class WithLabels(nn.Module):
-    """ε̂(x_t, t, y) with fixed labels y (B,), one per example, called like any ε-predictor: the conditional model
-    (s = 1), each example drawn from its own class, for batches of exactly B."""
-
-    def __init__(self, model: nn.Module, labels: torch.Tensor) -> None:
-        super().__init__()
-        classes = num_classes(model)
-        if classes == 0:
-            raise ValueError("sampling given labels needs a class-conditional model (trained with class labels)")
-        shaped = labels.dim() == 1 and labels.dtype == torch.long
-        if not shaped or (len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < classes):
-            raise ValueError(f"the labels must be a 1-D long tensor of classes 0..{classes - 1}")
-        self.model, self.labels = model, labels
-
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if len(x_t) != len(self.labels):
-            raise ValueError(f"{len(self.labels)} labels were given for batches of that size, got a batch of {len(x_t)}")
-        return self.model(x_t, t, self.labels.to(x_t.device))
-
-
 class ClassifierFreeGuidance(nn.Module):
-    """ε̃ = ε̂(x_t, t, ∅) + s·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)) for one class y, called like any ε-predictor.
+    """ε̃ = ε̂(x_t, t, ∅) + s·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)) for one class y, or for labels y (B,), one per example
+    (batches of exactly B: at s = 1, the conditional model drawing each example from its own class), called like any
+    ε-predictor.
 
     ``model``: a conditional network or its ε view. Both predictions come from one call on a doubled batch.
     """
 
-    def __init__(self, model: nn.Module, label: int, scale: float) -> None:
+    def __init__(self, model: nn.Module, label: int | torch.Tensor, scale: float) -> None:
         super().__init__()
         classes = num_classes(model)
         if classes == 0:
             raise ValueError("classifier-free guidance needs a class-conditional model (trained with class labels)")
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < classes:
+        if isinstance(label, torch.Tensor):
+            shaped = label.dim() == 1 and label.dtype == torch.long
+            if not shaped or (len(label) and not 0 <= int(label.min()) <= int(label.max()) < classes):
+                raise ValueError(f"labels one per example must be a 1-D long tensor of classes 0..{classes - 1}")
+        elif isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < classes:
             raise ValueError(f"the class must be one of 0..{classes - 1}, got {label!r}")
         if not (isinstance(scale, (int, float)) and 0 <= scale < math.inf):
             raise ValueError(f"the guidance scale must be a finite number ≥ 0, got {scale!r}")
         self.model, self.label, self.scale, self.classes = model, label, float(scale), classes
 
+    def labels(self, x_t: torch.Tensor) -> torch.Tensor:
+        """The class of each example of the batch ``x_t`` (B,)."""
+        if not isinstance(self.label, torch.Tensor):
+            return torch.full((len(x_t),), self.label, dtype=torch.long, device=x_t.device)
+        if len(self.label) != len(x_t):
+            raise ValueError(f"{len(self.label)} labels were given for batches of that size, got a batch of {len(x_t)}")
+        return self.label.to(x_t.device)
+
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         b = len(x_t)
         if self.scale == 0:
             return self.model(x_t, t)
-        labels = torch.full((b,), self.label, dtype=torch.long, device=x_t.device)
+        labels = self.labels(x_t)
         if self.scale == 1:
             return self.model(x_t, t, labels)
         both = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]),

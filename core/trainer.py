@@ -46,7 +46,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from core.conditioning import WithLabels, cycling_labels, drop_labels, num_classes
+from core.conditioning import ClassifierFreeGuidance, cycling_labels, drop_labels, num_classes
 from core.prediction import Prediction, as_eps_model, check_prediction, error_to_eps, training_target, unwrap
 from core.sampler import METHODS, SPACINGS, Method, Spacing, sample
 from core.schedules import NoiseSchedule
@@ -380,7 +380,7 @@ class Trainer:
         was_training = unwrap(model)[0].training  # the network's mode (an EpsilonView has no mode of its own)
         model.eval()
         labels = self.preview_labels(n)
-        sampled = model if labels is None else WithLabels(model, labels.to(self.device))
+        sampled = model if labels is None else ClassifierFreeGuidance(model, labels.to(self.device), 1.0)
         x0 = sample(sampled, self.schedule, x_T, **self.preview_chain(full_chain), clip_x0=self.config.clip_x0,
                     generator=generator)
         model.train(was_training)

@@ -138,18 +138,10 @@ class Page:
         """The 'step t' cell of the Forward tab's formula table, e.g. '250 of 1000'."""
         return self.page.locator("td", has_text=re.compile(r"^\s*\d+ of \d+\s*$")).first.inner_text().strip()
 
-    def set_t(self, value: int, expected_cell: str, tries: int = 3) -> None:
-        """Type t into the Forward tab's box until the formula table shows `expected_cell` (see set_slider)."""
-        box = self.page.get_by_label(f"number input for {T_LABEL}")
-        for attempt in range(tries):
-            box.fill(str(value))
-            box.press("Enter")
-            try:
-                self.wait_t_cell(expected_cell, timeout=TIMEOUT_MS if attempt == tries - 1 else 10_000)
-                return
-            except PlaywrightTimeoutError:
-                if attempt == tries - 1:
-                    raise
+    def set_t(self, value: int, expected_cell: str) -> None:
+        """Type t into the Forward tab's slider (`set_slider`) and wait for the formula table to show it."""
+        self.set_slider("forward-t", value)
+        self.wait_t_cell(expected_cell)
 
     def set_slider(self, elem_id: str, value: int, tries: int = 5) -> None:
         """Type `value` into the slider's number box and wait until its range input shows it.
@@ -173,10 +165,10 @@ class Page:
         raise AssertionError(f"#{elem_id}: typed {value} {tries} times; the box shows {box.input_value()!r}, "
                              f"the slider {shown!r}")
 
-    def wait_t_cell(self, expected: str, timeout: float = TIMEOUT_MS) -> None:
+    def wait_t_cell(self, expected: str) -> None:
         self.page.wait_for_function(
             """(want) => Array.from(document.querySelectorAll('td')).some(td => td.innerText.trim() === want)""",
-            arg=expected, timeout=timeout,
+            arg=expected,
         )
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from core.checkpoints import load_checkpoint, model_classes, save_checkpoint
 from core.conditioning import (
-    ClassifierFreeGuidance, WithLabels, cycling_labels, drop_labels, num_classes, with_classes,
+    ClassifierFreeGuidance, cycling_labels, drop_labels, num_classes, with_classes,
 )
 from core.data import DataInfo, make_toy2d_labelled, toy_mixture
 from core.guidance import (
@@ -84,7 +84,8 @@ def test_given_labels_an_exact_model_samples_each_example_from_its_own_class() -
     labels = cycling_labels(4000, 2)
     assert labels[:5].tolist() == [0, 1, 0, 1, 0]
     x_T, generator = initial_noise((4000, 2), seed=2)
-    samples = sample(WithLabels(ExactConditional(schedule), labels), schedule, x_T.double(), generator=generator)
+    given = ClassifierFreeGuidance(ExactConditional(schedule), labels, 1.0)  # s = 1: each from its class
+    samples = sample(given, schedule, x_T.double(), generator=generator)
     for y in (0, 1):
         mine = samples[labels == y]
         assert float(((mine[:, 0] > 0) == bool(y)).float().mean()) > 0.999
@@ -92,12 +93,12 @@ def test_given_labels_an_exact_model_samples_each_example_from_its_own_class() -
         assert torch.allclose(mine.std(0).float(), torch.full((2,), SIGMA), rtol=0.06)
     assert cycling_labels(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
     with pytest.raises(ValueError, match="class-conditional"):
-        WithLabels(MLPDenoiser(), labels)
+        ClassifierFreeGuidance(MLPDenoiser(), labels, 1.0)
     for bad in (labels + 1, labels - 1, torch.tensor(0), labels.float()):
         with pytest.raises(ValueError, match="classes 0..1"):
-            WithLabels(ExactConditional(schedule), bad)
+            ClassifierFreeGuidance(ExactConditional(schedule), bad, 1.0)
     with pytest.raises(ValueError, match="batch of 3"):
-        WithLabels(ExactConditional(schedule), labels)(torch.zeros(3, 2), torch.ones(3, dtype=torch.long))
+        given(torch.zeros(3, 2), torch.ones(3, dtype=torch.long))
 
 
 def mixture_class_gradient(x: torch.Tensor, a: float, means: torch.Tensor, std: float, y: int) -> torch.Tensor:

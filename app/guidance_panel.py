@@ -19,12 +19,12 @@ from app.controls import show_when, whole_number
 from app.images import chw_to_hwc, image_grid, to_uint8
 from app.player import FIELD_CAP, field_grid
 from app.reverse_tab import (
-    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
+    DIVERGED, MAX_FRAMES, MIN_FRAMES, UNTRAINED_NULL, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
     chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device, model_label, play_in_player,
     examples_for, reference_points, sample_chain, show_chain,
 )
 from app.step_anatomy import t_slider, t_value
-from core.checkpoints import Checkpoint
+from core.checkpoints import Checkpoint, null_label_share
 from core.classifier import load_classifier, shipped_classifiers
 from core.conditioning import num_classes
 from core.data import GaussianMixture
@@ -167,7 +167,15 @@ def guide(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, m
         nrow = grid_columns(job.n)
         figure = figures.noised_grid_figure([[image_grid(unguided, nrow), image_grid(guided, nrow)]], [""], labels,
                                             kind="images", cell_px=320)
-    return figure, guide_markdown(job, unguided, guided, unguided_s, guided_s)
+    markdown = guide_markdown(job, unguided, guided, unguided_s, guided_s)
+    return figure, markdown + untrained_null_warning(job.checkpoint, [job.method])
+
+
+def untrained_null_warning(checkpoint: Checkpoint, methods) -> str:
+    """A closing paragraph when classifier-free guidance (one of ``methods``) steers a model whose ∅ was never
+    trained (p_uncond = 0); "" otherwise."""
+    steered = "classifier-free" in methods and null_label_share(checkpoint.config) == 0
+    return f"\n\n{UNTRAINED_NULL}" if steered else ""
 
 
 def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, unguided_s: float, guided_s: float) -> str:
@@ -278,7 +286,7 @@ def sweep(path, sampler, eta, steps, spacing, n, seed, trained, target, scales, 
         nrow = grid_columns(jobs[0].n)
         cells = [[image_grid(c.samples, nrow) for c in columns] for _, columns in rows]
         figure = figures.noised_grid_figure(cells, row_labels, labels, kind="images", cell_px=260)
-    return figure, sweep_markdown(jobs[0], rows, judge)
+    return figure, sweep_markdown(jobs[0], rows, judge) + untrained_null_warning(job.checkpoint, [m for m, _ in rows])
 
 
 def sweep_column(job: Guidance) -> tuple[SweepColumn, str | None]:
@@ -358,9 +366,10 @@ def guide_field(path, trained, target, t, seed=0):
                        "8 Gaussians or MNIST.")
     field = image_field if data.kind == "image" else points_field
     try:
-        return field(checkpoint, target, t, seed, methods)
+        figure, markdown = field(checkpoint, target, t, seed, methods)
     except ValueError as err:  # e.g. a class the model does not have
         raise as_sentence(err) from None
+    return figure, markdown + untrained_null_warning(checkpoint, methods)
 
 
 def noised_examples(checkpoint: Checkpoint, n: int, t: int, seed: int) -> torch.Tensor:
@@ -467,7 +476,7 @@ def build(controls: ReverseControls) -> None:
             "takes p(y | x_t) from a classifier: for MNIST models the shipped one, trained on clean digits, applied to "
             "the model's denoised guess x̂₀(x_t); for the 8 Gaussians the exact p_t(y | x_t) of the mixture. "
             "**Classifier-free guidance** (Ho & Salimans 2022) needs a class-conditional model, trained with its labels "
-            "dropped 10 % of the time so that it also learnt ε̂(x_t, t, ∅) without them (the shipped `mnist_conditional` "
+            "dropped to ∅ some of the time (p_uncond, 10 % by default) so that it also learnt ε̂(x_t, t, ∅) without them (the shipped `mnist_conditional` "
             "and `eight_gaussians_conditional`, or `python -m core.train --conditional`): each step uses "
             "ε̂(x_t, t, ∅) + s·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)), whose difference term is the gradient of the model's own "
             "implicit classifier p_t(x_t | y)/p_t(x_t). The scale s means the same in both: 0 is the unconditional "

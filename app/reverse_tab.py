@@ -43,8 +43,8 @@ from app import figures, formulas, images, player, runs
 from app.controls import show_when, whole_number
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
-    Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, read_config,
-    training_history,
+    Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share,
+    read_config, training_history,
 )
 from core.data import DataInfo
 from core.datasets import training_examples
@@ -183,8 +183,11 @@ def describe(path: str | None, trained: Any) -> str:
         f"schedule: {schedule.get('name', '?')}, T = {schedule.get('T', '?')}",
         f"model: {config.get('model', {}).get('kind', '?')}, predicts {PREDICTION_SYMBOLS.get(predicts, html.escape(str(predicts)))}",
     ]
+    share = null_label_share(config)
     if model_classes(config):
-        parts.append(f"conditional on {model_classes(config)} classes (classifier-free guidance below; unconditional here)")
+        learnt = "" if not share else f", ∅ in {share:.0%} of its training examples"
+        parts.append(f"conditional on {model_classes(config)} classes{learnt} (classifier-free guidance below; "
+                     "unconditional here)")
     history = training_history(config)
     steps = sum(int(run.get("steps_done") or 0) for run in history)
     if steps:
@@ -193,7 +196,15 @@ def describe(path: str | None, trained: Any) -> str:
     for key, value in metrics.items():
         if isinstance(value, (int, float)):
             parts.append(f"{key}: {value:.3g}")
-    return " · ".join(parts) + _few_step_warning(data.get("kind"), schedule, predicts)
+    untrained = f"\n\n{UNTRAINED_NULL}" if share == 0 else ""
+    return " · ".join(parts) + untrained + _few_step_warning(data.get("kind"), schedule, predicts)
+
+
+# a conditional model whose ∅ was never trained (`core.checkpoints.null_label_share` 0: trained with p_uncond = 0)
+UNTRAINED_NULL = ("⚠ This model never saw ∅ (no class) in training (p_uncond = 0): ε̂(x_t, t, ∅) is what its initial "
+                  "weights make of the ∅ label, so the samples it draws without a class (the tab's, and s = 0) are "
+                  "not the data's, and classifier-free guidance, which uses ε̂(x_t, t, ∅) at every s ≠ 1, pushes away "
+                  "from it instead of from the data. s = 1 is the conditional model alone and stays sound.")
 
 
 def capped_end(schedule: NoiseSchedule) -> bool:

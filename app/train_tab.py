@@ -131,10 +131,15 @@ PREDICTION_INFO = ("the same network, another regression target; the samplers us
                    "error is the ε error divided by SNR_t (x₀) or by ᾱ_t (v): x₀ neglects the nearly clean steps, v "
                    "stresses the noisy ones")
 CONDITIONAL_DATA = ", ".join([*(TOY2D_LABELS[n] for n in TOY2D_CLASSES), "MNIST", "Fashion-MNIST", "CIFAR-10"])
-CONDITIONAL_INFO = ("each example's class goes in too, replaced by ∅ 10 % of the time, so the network learns "
-                    "ε̂(x_t, t, y) and ε̂(x_t, t, ∅); the previews show each class. Steer it in the Reverse tab by "
-                    "classifier-free guidance. For "
-                    f"data with classes: {CONDITIONAL_DATA}")
+CONDITIONAL_INFO = ("each example's class goes in too, replaced by ∅ (no class) at the rate below, so the network "
+                    "learns ε̂(x_t, t, y) and ε̂(x_t, t, ∅); the previews show each class. Steer it in the Reverse tab "
+                    f"by classifier-free guidance. For data with classes: {CONDITIONAL_DATA}")
+MAX_P_UNCOND = 0.5
+P_UNCOND_INFO = ("the share of examples shown with ∅ instead of their class: what teaches ε̂(x_t, t, ∅), which "
+                 "classifier-free guidance uses at every s ≠ 1 (Ho & Salimans: 0.1–0.2). At 0, ∅ is never learnt: "
+                 "compare the scales in the Reverse tab")
+UNTRAINED_NULL_NOTE = ("Class dropped with p_uncond = 0: ∅ is never trained, so ε̂(x_t, t, ∅) stays what the "
+                       "initial weights give, and classifier-free guidance uses it at every s ≠ 1.")
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
 # Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)
 DEFAULTS_2D = TRAIN_DEFAULTS["2d"]
@@ -244,6 +249,7 @@ class Plan:
     n_points: int = DEFAULT_TOY_POINTS  # the size of a 2D toy's training set
     prediction: Prediction = "eps"  # what the network learns to predict (core.prediction)
     conditional: bool = False  # class-conditional on the data's classes, for classifier-free guidance
+    p_uncond: float = TrainConfig.p_uncond  # conditional runs: the chance that an example's class is dropped to ∅
 
     @property
     def min_snr_gamma(self) -> float:
@@ -267,8 +273,8 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
     return Path(start_from), config
 
 
-def make_plan(data, schedule_name, T, model, prediction, conditional, start_from, steps, batch, lr, seed, n_points,
-              trained, own, param_values) -> Plan:
+def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed,
+              n_points, trained, own, param_values) -> Plan:
     """Check every input (gr.Error with a plain message) and apply the server caps."""
     if not data:
         raise gr.Error("Choose the training data.")
@@ -315,6 +321,9 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, start_from
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or "Your own points"
         raise gr.Error(f"{name} has no classes to condition on; class-conditional training "
                        f"needs data with classes: {CONDITIONAL_DATA}.")
+    p_uncond = drop_rate(p_uncond) if conditional else TrainConfig.p_uncond
+    if conditional and p_uncond == 0:
+        notes.append(UNTRAINED_NULL_NOTE)
     steps = controls.whole_number(steps, "Training steps", 1)
     cap = runs.max_train_steps()
     if steps > cap:
@@ -334,7 +343,19 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, start_from
         else DEFAULT_TOY_POINTS
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
-                own if data == OWN_POINTS else None, n_points, prediction, bool(conditional))
+                own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond)
+
+
+def drop_rate(p_uncond) -> float:
+    """The chance of dropping a class to ∅, checked: a number from 0 to `MAX_P_UNCOND` (gr.Error otherwise)."""
+    rule = f"Drop the class to ∅: a share from 0 to {MAX_P_UNCOND:g}, such as 0.1"
+    try:
+        p_uncond = float(p_uncond)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{rule}; got {p_uncond!r}.") from None
+    if not 0 <= p_uncond <= MAX_P_UNCOND:
+        raise gr.Error(f"{rule}; got {p_uncond:g}.")
+    return p_uncond
 
 
 # ----- status and figures --------------------------------------------------------------------------
@@ -639,6 +660,7 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
         preview_steps=min(PREVIEW_STEPS[plan.kind], plan.schedule.T), preview_spacing=spacing,
         log_every=10, clip_x0=info.clip_x0, hflip=plan.data == "cifar10", max_seconds=plan.max_seconds,
         warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction,
+        p_uncond=plan.p_uncond,
     )
 
 
@@ -673,7 +695,8 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
     try:
         if trainer.step > 0:
             training = {
-                **asdict(trainer.config), "model": plan.model, "steps_done": trainer.step, "end_reason": reason,
+                **asdict(trainer.config), "model": plan.model, "classes": trainer.classes,
+                "steps_done": trainer.step, "end_reason": reason,
                 "seconds": round(end.elapsed, 2) if end else None, "hardware": device_name(trainer.device),
                 "torch": torch.__version__, "data_size": data_size, "source": "DDPM Explorer Train tab",
                 "loss_by_t": trainer.bucket_loss(),
@@ -746,11 +769,11 @@ def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
     return paths
 
 
-def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, start_from, steps, batch,
-                lr, seed, n_points, trained, own, *param_values):
+def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, p_uncond, start_from,
+                steps, batch, lr, seed, n_points, trained, own, *param_values):
     """Start, part 1 (not queued behind training): check inputs, reserve this session's slot."""
-    plan = make_plan(data, schedule_name, T, model, prediction, conditional, start_from, steps, batch, lr, seed,
-                     n_points, trained, own, param_values)
+    plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr,
+                     seed, n_points, trained, own, param_values)
     key = runs.session_key(request)
     try:
         runs.REGISTRY.reserve(key)
@@ -760,11 +783,11 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
                        notes=plan.notes)
 
 
-def train_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, start_from, steps, batch,
-              lr, seed, n_points, trained, own, *param_values):
+def train_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, p_uncond, start_from,
+              steps, batch, lr, seed, n_points, trained, own, *param_values):
     """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths)."""
-    plan = make_plan(data, schedule_name, T, model, prediction, conditional, start_from, steps, batch, lr, seed,
-                     n_points, trained, own, param_values)
+    plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr,
+                     seed, n_points, trained, own, param_values)
     key = runs.session_key(request)
     try:
         run = runs.REGISTRY.claim(key)
@@ -909,20 +932,21 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
     session's own points, which become the checkpoint's when there are none (the drawing box was cleared). A toy
     set of another size than the usual (e.g. 20 points) also sets the seed it was drawn with, so that the run
     continues on that very set.
-    Outputs: info, data, training points, seed, schedule, T, model, prediction, conditional, lr, own points,
+    A conditional checkpoint also proposes its last run's rate of dropping the class to ∅ (which may be changed).
+    Outputs: info, data, training points, seed, schedule, T, model, prediction, conditional, p_uncond, lr, own points,
     preview."""
     locked = dict(interactive=False)
     if not start_from or not allowed(start_from, trained):
         unlocked = gr.update(interactive=True)
         return ("", gr.skip(), gr.skip(), gr.skip(), unlocked, unlocked, unlocked, unlocked, unlocked, gr.skip(),
-                gr.skip(), gr.skip())
+                gr.skip(), gr.skip(), gr.skip())
     try:
         config = read_config(start_from)
         data, schedule, training = config["data"]["name"], config["schedule"], config.get("training", {})
         model, prediction = model_name(config), model_prediction(config)
         checkpoint = CACHE.get(Path(start_from)) if config["data"].get("kind") == "2d" else None
     except (CheckpointError, KeyError, TypeError):
-        return ("This checkpoint cannot be read.", *[gr.skip()] * 11)
+        return ("This checkpoint cannot be read.", *[gr.skip()] * 12)
     known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))
     lr = training.get("lr")
     info = (f"{describe(start_from, trained)}\n\nTraining continues from these weights with the same model and "
@@ -956,10 +980,17 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
         gr.update(value=model, **locked) if model in {v for _, v in MODEL_CHOICES} else gr.update(**locked),
         gr.update(value=prediction, **locked) if prediction in PREDICTIONS else gr.update(**locked),
         gr.update(value=model_classes(config) > 0, **locked),
+        p_uncond_slider(model_classes(config) > 0, training.get("p_uncond")),
         CONTINUE_LR_FACTOR * float(lr) if isinstance(lr, (int, float)) else gr.skip(),
         restored,
         preview,
     )
+
+
+def p_uncond_slider(conditional: bool, value=None) -> gr.Slider:
+    """The rate of dropping the class to ∅: shown for a class-conditional run, set to ``value`` when it fits."""
+    fits = isinstance(value, (int, float)) and 0 <= value <= MAX_P_UNCOND
+    return gr.Slider(visible=bool(conditional), **({"value": float(value)} if fits else {}))
 
 
 def refresh_start_choices(trained: Any, current: str):
@@ -1010,6 +1041,8 @@ def build(own: gr.State) -> gr.State:
                                   info=PREDICTION_INFO, elem_id="train-prediction")
             conditional = gr.Checkbox(value=False, label="Class-conditional: learn each class too",
                                       info=CONDITIONAL_INFO, elem_id="train-conditional")
+            p_uncond = gr.Slider(0.0, MAX_P_UNCOND, value=TrainConfig.p_uncond, step=0.05, visible=False,
+                                 label="Drop the class to ∅ (p_uncond)", info=P_UNCOND_INFO, elem_id="train-p-uncond")
             start_from = gr.Dropdown(choices=start_choices([]), value=NEW_MODEL, label="Start from",
                                      elem_classes="name-dropdown")
             start_info = gr.Markdown()
@@ -1053,14 +1086,15 @@ def build(own: gr.State) -> gr.State:
     drawing.change(drawing_changed, drawing, [own, preview], show_progress="hidden", trigger_mode="always_last")
     csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden").failure(
         lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves the box
+    conditional.change(p_uncond_slider, conditional, p_uncond, show_progress="hidden", queue=False)
     start_from.change(start_from_selected, [start_from, trained, own],
-                      [start_info, data, n_points, seed, schedule_name, T, model, prediction, conditional, lr, own,
-                       preview],
+                      [start_info, data, n_points, seed, schedule_name, T, model, prediction, conditional, p_uncond, lr,
+                       own, preview],
                       show_progress="hidden", queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 
-    inputs = [data, schedule_name, T, model, prediction, conditional, start_from, steps, batch, lr, seed, n_points,
-              trained, own, *params.components]
+    inputs = [data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed,
+              n_points, trained, own, *params.components]
     train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
         train_run, inputs, [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),

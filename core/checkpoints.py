@@ -46,7 +46,7 @@ POINTS_FILE = "data.safetensors"
 MAX_STORED_POINTS = 10_000  # a larger point set is stored as a random subset of this size (80 kB)
 # What a run that continues from a checkpoint keeps of each earlier run (its "previous_runs")
 RUN_SUMMARY_KEYS = ("command", "source", "steps_done", "batch_size", "lr", "ema_decay", "min_snr_gamma", "p_uncond",
-                    "seconds", "hardware", "data_size")
+                    "classes", "seconds", "hardware", "data_size")
 
 
 class CheckpointError(ValueError):
@@ -252,6 +252,28 @@ def training_history(config: dict[str, Any]) -> list[dict[str, Any]]:
     run that continues from it records as ``training["previous_runs"]``."""
     training = config.get("training", {})
     return [*training.get("previous_runs", []), {k: training[k] for k in RUN_SUMMARY_KEYS if k in training}]
+
+
+def null_label_share(config: dict[str, Any]) -> float | None:
+    """For a class-conditional checkpoint, the share of its training examples that carried ∅ ("no class"): the
+    steps-weighted mean over its runs of each run's p_uncond, or 1 for a run of the network before it was made
+    conditional (`core.conditioning.with_classes` gives ∅ a zero vector, so that run trained what ∅ now computes).
+    0 means ε̂(x_t, t, ∅) was never trained, which classifier-free guidance relies on for every s ≠ 1. A run says
+    how many classes it was trained on ("classes"); one from before that was recorded counts as conditional when it
+    recorded a p_uncond, or when it is the last. None for an unconditional checkpoint or an unknown step count."""
+    if not model_classes(config):
+        return None
+    history = training_history(config)
+    weighted = total = 0.0
+    for index, run in enumerate(history):
+        steps = run.get("steps_done")
+        if not isinstance(steps, int) or steps < 0:
+            return None
+        recorded = run.get("classes")
+        conditional = recorded > 0 if isinstance(recorded, int) else ("p_uncond" in run or index == len(history) - 1)
+        share = float(run.get("p_uncond", 0.1)) if conditional else 1.0
+        weighted, total = weighted + steps * share, total + steps
+    return weighted / total if total else None
 
 
 def list_checkpoints(root: str | Path) -> list[Path]:

@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     training = {
         **asdict(config),
         "model": preset,
+        "classes": trainer.classes,  # 0: unconditional (its p_uncond was not used)
         "steps_done": trainer.step,
         "end_reason": "diverged" if diverged else (end.reason if end else "stopped"),  # no end event: Ctrl-C
         "seconds": round(end.elapsed, 2) if end else None,

@@ -122,7 +122,7 @@ def test_forward_bad_input_is_a_clear_error(app_url: str) -> None:
 def test_train_then_reverse(app_url: str) -> None:
     """A tiny 2D run through the Train endpoints, then the Reverse chain from its checkpoint."""
     client = _client(app_url)
-    args = ["moons", "linear", TRAIN_T, "mlp", "eps", False, "", TRAIN_STEPS, 128, 2e-3, 0, 10_000, *PARAM_DEFAULTS]  # "": new model
+    args = ["moons", "linear", TRAIN_T, "mlp", "eps", False, 0.1, "", TRAIN_STEPS, 128, 2e-3, 0, 10_000, *PARAM_DEFAULTS]  # "": new model
     assert "Waiting" in client.predict(*args, api_name="/prepare_run")
     start = time.perf_counter()
     job = client.submit(*args, api_name="/train_run")

@@ -8,18 +8,22 @@ classifier guidance with the exact classifier at every scale, and sample compone
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from core.checkpoints import load_checkpoint, model_classes, save_checkpoint
+from core.checkpoints import load_checkpoint, model_classes, null_label_share, save_checkpoint
 from core.conditioning import (
     ClassifierFreeGuidance, cycling_labels, drop_labels, num_classes, with_classes,
 )
-from core.data import DataInfo, make_toy2d_labelled, toy_mixture
+from core.data import DataInfo, make_toy2d, make_toy2d_labelled, toy_mixture
 from core.guidance import (
     GuidedDenoiser, class_score, guidance_methods, guided_model, mixture_log_likelihood, model_mixture, read_classes,
 )
+from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import EpsilonView
 from core.sampler import initial_noise, sample
@@ -27,6 +31,8 @@ from core.schedules import make_schedule
 from core.trainer import TrainConfig, Trainer
 from core.unet import UNet, unet_config
 from tests.test_guidance import MEANS, SIGMA, mixture_eps
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 class ExactConditional(nn.Module):
@@ -223,6 +229,51 @@ def test_a_conditional_run_learns_each_class_and_guidance_keeps_samples_in_it() 
     assert labels.tolist() == [k % 8 for k in range(400)]
     classes, _ = read_classes(info, previews)
     assert sum(got == names[k] for got, k in zip(classes, labels.tolist())) > 0.9 * 400
+
+
+def test_without_dropped_classes_the_null_mode_is_never_learnt_but_the_conditional_model_is() -> None:
+    """p_uncond = 0: ε̂(x_t, t, ∅) is never trained, so the unconditional samples (s = 0, what a conditional model
+    draws when called without labels) miss the data, while s = 1, which does not use ∅, still samples the class."""
+    info = DataInfo(name="eight_gaussians", kind="2d", shape=(2,))
+    points, labels = make_toy2d_labelled("eight_gaussians", 4000, seed=0)
+    schedule = make_schedule("linear", 200)
+    ratios = {}
+    for p_uncond in (0.0, 0.15):
+        torch.manual_seed(0)
+        config = TrainConfig(steps=800, batch_size=256, lr=3e-3, seed=0, device="cpu", p_uncond=p_uncond)
+        trainer = Trainer(MLPDenoiser(MLPConfig(hidden=64, depth=2, emb_dim=32, num_classes=8)), schedule, points,
+                          config, labels)
+        for _ in trainer.run():
+            pass
+        x_T, generator = initial_noise((1000, 2), seed=0)
+        unconditional = sample(trainer.sampling_model, schedule, x_T, generator=generator)
+        ratios[p_uncond] = sliced_wasserstein_ratio(unconditional, lambda n, seed: make_toy2d("eight_gaussians", n,
+                                                                                               seed=seed))
+        guided = guided_model(trainer.sampling_model, schedule, info, "90° (top)", 1.0, 400)
+        x_T, generator = initial_noise((400, 2), seed=1)
+        classes, _ = read_classes(info, sample(guided, schedule, x_T, generator=generator))
+        assert classes.count("90° (top)") > 0.9 * 400, p_uncond
+    assert ratios[0.15] < 2 and ratios[0.0] > 3 * ratios[0.15], ratios  # measured: 1.3 and 6.8
+
+
+def test_the_null_label_share_counts_dropped_labels_and_runs_before_the_model_was_conditional() -> None:
+    def config(classes, *runs):
+        *previous, last = [dict(run) for run in runs]
+        return {"model": {"config": {"num_classes": classes}}, "training": {**last, "previous_runs": previous}}
+
+    assert null_label_share(config(0, {"steps_done": 100, "p_uncond": 0.1, "classes": 0})) is None
+    assert null_label_share(config(2, {"steps_done": 100, "p_uncond": 0.2, "classes": 2})) == pytest.approx(0.2)
+    assert null_label_share(config(2, {"steps_done": 300, "p_uncond": 0.0, "classes": 2})) == 0.0
+    # an unconditional run (a network later given classes by with_classes) trained what ∅ computes: share 1
+    assert null_label_share(config(2, {"steps_done": 100, "p_uncond": 0.1, "classes": 0},
+                                   {"steps_done": 300, "p_uncond": 0.0, "classes": 2})) == pytest.approx(0.25)
+    # runs recorded before "classes": those without p_uncond were unconditional
+    assert null_label_share(config(2, {"steps_done": 100}, {"steps_done": 100, "p_uncond": 0.0})) == 0.5
+    shipped = json.loads((SHIPPED / "mnist_conditional" / "config.json").read_text())
+    runs = [*shipped["training"]["previous_runs"], shipped["training"]]
+    unconditional = sum(run["steps_done"] for run in runs[:-1])
+    assert null_label_share(shipped) == pytest.approx(
+        (unconditional + 0.2 * runs[-1]["steps_done"]) / (unconditional + runs[-1]["steps_done"]))
 
 
 def test_trainer_refuses_missing_or_wrong_labels() -> None:

@@ -30,8 +30,8 @@ PARAMS = controls.default_param_values()
 
 
 def args(steps=60, batch=64, lr=2e-3, data="swiss_roll", model="mlp", T=100, seed=0, trained=None, start_from="",
-         schedule="linear", own=None, n_points=10_000, prediction="eps", conditional=False):
-    return (data, schedule, T, model, prediction, conditional, start_from, steps, batch, lr, seed, n_points,
+         schedule="linear", own=None, n_points=10_000, prediction="eps", conditional=False, p_uncond=0.1):
+    return (data, schedule, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed, n_points,
             trained or [], own, *PARAMS)
 
 
@@ -396,7 +396,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     [path] = trained
     assert load_checkpoint(path).config["model"]["prediction"] == "v"
     assert "model: mlp, predicts v" in reverse_tab.describe(path, trained)
-    *_, prediction, _, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
+    *_, prediction, _, _, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert prediction["value"] == "v" and prediction["interactive"] is False
     status, loss_plot, _, continued_error, trained = drain(train_tab.train_run(
         req("alice"), *args(steps=3, start_from=path, trained=trained, prediction="eps")))[-1]
@@ -421,12 +421,13 @@ def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated):
     shipped = {Path(v).name: v for _, v in train_tab.start_choices([]) if v}
     with pytest.raises(gr.Error, match="trained on images"):
         train_tab.prepare_run(req("alice"), *args(start_from=shipped["mnist"]))
-    info, data, n_points, seed, schedule, T, model, prediction, conditional, lr, own, preview = train_tab.start_from_selected(
-        req("alice"), shipped["swiss_roll_cosine"], [], None)
+    info, data, n_points, seed, schedule, T, model, prediction, conditional, p_uncond, lr, own, preview = \
+        train_tab.start_from_selected(req("alice"), shipped["swiss_roll_cosine"], [], None)
     assert seed == gr.skip()  # a toy set of the usual size: the seed stays the user's
     assert data == "swiss_roll" and schedule["value"] == "cosine" and T["value"] == 1000 and model["value"] == "mlp"
     assert prediction == {"value": "eps", "interactive": False, "__type__": "update"}
     assert conditional == {"value": False, "interactive": False, "__type__": "update"}
+    assert p_uncond.visible is False  # the drop rate is for class-conditional models only
     assert schedule["interactive"] is False and lr == pytest.approx(train_tab.CONTINUE_LR_FACTOR * 2e-3)
     assert "swiss_roll" in info and own == gr.skip()
     size = json.loads((Path(shipped["swiss_roll_cosine"]) / "config.json").read_text())["training"].get("data_size")
@@ -480,6 +481,9 @@ def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
         (dict(start_from="/etc"), "Start from: choose"),
         (dict(n_points=0), "Training points"),
         (dict(n_points=10**6), "Training points"),
+        (dict(data="moons", conditional=True, p_uncond=-0.1), "Drop the class to ∅: a share from 0 to 0.5"),
+        (dict(data="moons", conditional=True, p_uncond=0.9), "Drop the class to ∅"),
+        (dict(data="moons", conditional=True, p_uncond="often"), "Drop the class to ∅"),
     ],
 )
 def test_bad_inputs_raise_gr_error(changes, message):
@@ -492,7 +496,7 @@ def test_bad_schedule_parameters_raise_gr_error():
     values = list(PARAMS)
     values[0] = -0.5  # linear beta_start
     with pytest.raises(gr.Error):
-        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", "eps", False, "", 60, 64, 2e-3, 0,
+        train_tab.prepare_run(req("alice"), "swiss_roll", "linear", 100, "mlp", "eps", False, 0.1, "", 60, 64, 2e-3, 0,
                               10_000, [], None, *values)
 
 
@@ -627,8 +631,36 @@ def test_a_class_conditional_run_learns_the_classes_and_is_steered_in_the_revers
     assert guided > 270 and unguided < 200, stats  # nearest a training point of the lower moon
     figure, stats = guidance_panel.guide_field(path, trained, "lower moon", 50)  # its implicit classifier alone
     assert [tr.mode for tr in figures.as_figure(figure).data].count("lines+markers") == 1 and "mean cosine" not in stats
-    *_, conditional, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
+    *_, conditional, p_uncond, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert conditional == {"value": True, "interactive": False, "__type__": "update"}
     with pytest.raises(gr.Error, match="Swiss roll has no classes to condition on; class-conditional training needs "
                                        "data with classes: Two moons, Circles"):
         train_tab.prepare_run(req("bob"), *args(conditional=True))
+
+
+def test_a_conditional_run_without_dropped_classes_is_recorded_and_warned_about(isolated):
+    from app import guidance_panel
+
+    assert train_tab.make_plan(*args(p_uncond=0.0)[:-len(PARAMS)], PARAMS).p_uncond == 0.1  # unconditional: unused
+    plan = train_tab.make_plan(*args(data="moons", conditional=True, p_uncond=0.0)[:-len(PARAMS)], PARAMS)
+    assert plan.p_uncond == 0.0 and train_tab.UNTRAINED_NULL_NOTE in plan.notes
+    assert train_tab.train_config(plan, DataInfo(name="moons", kind="2d", shape=(2,))).p_uncond == 0.0
+    status, *_, trained = drain(train_tab.train_run(req("alice"), *args(data="moons", steps=30, conditional=True,
+                                                                          p_uncond=0.0)))[-1]
+    assert "∅ is never trained" in status
+    path = trained[-1]
+    training = json.loads((Path(path) / "config.json").read_text())["training"]
+    assert (training["p_uncond"], training["classes"]) == (0.0, 2)
+    assert reverse_tab.UNTRAINED_NULL in reverse_tab.describe(path, trained)
+    _, stats = guidance_panel.sweep(path, "ddpm_small", 0.0, 10, "uniform", 20, 0, trained, "lower moon", "0, 1",
+                                    progress=lambda *a, **k: None)
+    assert stats.endswith(reverse_tab.UNTRAINED_NULL)
+    *_, p_uncond, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
+    assert (p_uncond.visible, p_uncond.value) == (True, 0.0)  # proposed again for the next run, which may change it
+    # a run that drops classes: its share in the description, no warning
+    *_, trained = drain(train_tab.train_run(req("alice"), *args(data="moons", steps=30, conditional=True,
+                                                                   p_uncond=0.25, trained=trained)))[-1]
+    assert "∅ in 25% of its training examples" in reverse_tab.describe(trained[-1], trained)
+    _, stats = guidance_panel.sweep(trained[-1], "ddpm_small", 0.0, 10, "uniform", 20, 0, trained, "lower moon",
+                                    "0, 1", progress=lambda *a, **k: None)
+    assert reverse_tab.UNTRAINED_NULL not in stats

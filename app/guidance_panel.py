@@ -19,9 +19,9 @@ from app.controls import show_when, whole_number
 from app.images import chw_to_hwc, image_grid, to_uint8
 from app.player import FIELD_CAP, field_grid
 from app.reverse_tab import (
-    DIVERGED, MAX_FRAMES, MIN_FRAMES, UNTRAINED_NULL, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
-    chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device, model_label, play_in_player,
-    examples_for, reference_points, sample_chain, show_chain,
+    DIVERGED, MAX_FRAMES, MIN_FRAMES, UNTRAINED_NULL, ReverseControls, SamplerChoice, checkpoint_classes,
+    checkpoint_steps, chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device,
+    model_label, play_in_player, examples_for, reference_points, sample_chain, show_chain,
 )
 from app.step_anatomy import t_slider, t_value
 from core.checkpoints import Checkpoint, null_label_share
@@ -476,8 +476,9 @@ def build(controls: ReverseControls) -> None:
             "takes p(y | x_t) from a classifier: for MNIST models the shipped one, trained on clean digits, applied to "
             "the model's denoised guess x̂₀(x_t); for the 8 Gaussians the exact p_t(y | x_t) of the mixture. "
             "**Classifier-free guidance** (Ho & Salimans 2022) needs a class-conditional model, trained with its labels "
-            "dropped to ∅ some of the time (p_uncond, 10 % by default) so that it also learnt ε̂(x_t, t, ∅) without them (the shipped `mnist_conditional` "
-            "and `eight_gaussians_conditional`, or `python -m core.train --conditional`): each step uses "
+            "dropped to ∅ some of the time (p_uncond, 10 % by default) so that it also learnt ε̂(x_t, t, ∅) without "
+            "them (the shipped `mnist_conditional` and `eight_gaussians_conditional`, the Train tab's Class-conditional, "
+            "or `python -m core.train --conditional`): each step uses "
             "ε̂(x_t, t, ∅) + s·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)), whose difference term is the gradient of the model's own "
             "implicit classifier p_t(x_t | y)/p_t(x_t). The scale s means the same in both: 0 is the unconditional "
             "model, 1 Bayes' rule (the conditional model), more gives fewer, starker samples (Ho & Salimans' w is "

@@ -138,7 +138,7 @@ MAX_P_UNCOND = 0.5
 P_UNCOND_INFO = ("the share of examples shown with ∅ instead of their class: what teaches ε̂(x_t, t, ∅), which "
                  "classifier-free guidance uses at every s ≠ 1 (Ho & Salimans: 0.1–0.2). At 0, ∅ is never learnt: "
                  "compare the scales in the Reverse tab")
-UNTRAINED_NULL_NOTE = ("Class dropped with p_uncond = 0: ∅ is never trained, so ε̂(x_t, t, ∅) stays what the "
+UNTRAINED_NULL_NOTE = ("p_uncond = 0: ∅ (no class) is never shown in training, so ε̂(x_t, t, ∅) stays what the "
                        "initial weights give, and classifier-free guidance uses it at every s ≠ 1.")
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
 # Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)

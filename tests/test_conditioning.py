@@ -269,11 +269,11 @@ def test_the_null_label_share_counts_dropped_labels_and_runs_before_the_model_wa
                                    {"steps_done": 300, "p_uncond": 0.0, "classes": 2})) == pytest.approx(0.25)
     # runs recorded before "classes": those without p_uncond were unconditional
     assert null_label_share(config(2, {"steps_done": 100}, {"steps_done": 100, "p_uncond": 0.0})) == 0.5
-    shipped = json.loads((SHIPPED / "mnist_conditional" / "config.json").read_text())
-    runs = [*shipped["training"]["previous_runs"], shipped["training"]]
-    unconditional = sum(run["steps_done"] for run in runs[:-1])
-    assert null_label_share(shipped) == pytest.approx(
-        (unconditional + 0.2 * runs[-1]["steps_done"]) / (unconditional + runs[-1]["steps_done"]))
+    # the shipped models: mnist_conditional is mnist (41,000 steps), then 6,000 steps at 10 % and 8,000 at 20 %
+    shipped = {name: json.loads((SHIPPED / name / "config.json").read_text())
+               for name in ("mnist_conditional", "eight_gaussians_conditional")}
+    assert null_label_share(shipped["mnist_conditional"]) == pytest.approx((41_000 + 600 + 1_600) / 55_000)
+    assert null_label_share(shipped["eight_gaussians_conditional"]) == pytest.approx(0.1)
 
 
 def test_trainer_refuses_missing_or_wrong_labels() -> None:

@@ -647,7 +647,7 @@ def test_a_conditional_run_without_dropped_classes_is_recorded_and_warned_about(
     assert train_tab.train_config(plan, DataInfo(name="moons", kind="2d", shape=(2,))).p_uncond == 0.0
     status, *_, trained = drain(train_tab.train_run(req("alice"), *args(data="moons", steps=30, conditional=True,
                                                                           p_uncond=0.0)))[-1]
-    assert "∅ is never trained" in status
+    assert "∅ (no class) is never shown in training" in status
     path = trained[-1]
     training = json.loads((Path(path) / "config.json").read_text())["training"]
     assert (training["p_uncond"], training["classes"]) == (0.0, 2)

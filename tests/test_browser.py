@@ -237,6 +237,13 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_function("(label) => { const r = (" + PLOT_JS + ")(label); return r && r.n > 0; }",
                         arg="Training data (grey): a run draws samples from its EMA weights over it")  # before a run
     page.shot("train")
+    # the rate of dropping the class to ∅ is shown for a class-conditional run only
+    drop_rate, conditional = p.locator("#train-p-uncond"), p.locator("#train-conditional input")
+    assert not drop_rate.is_visible()
+    conditional.check()
+    drop_rate.wait_for(state="visible")
+    conditional.uncheck()
+    drop_rate.wait_for(state="hidden")
     # your own points: the brush is picked for you; a stroke becomes the training points in the preview
     data = page.visible(p.get_by_label("Training data")).first
     data.click()

@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
 
     read_from = f" from {info.source}" if info.source else ""
     if conditional:
-        read_from += f", conditional on its {num_classes(model)} classes"
+        read_from += f", conditional on its {num_classes(model)} classes, each dropped to ∅ with p = {config.p_uncond:g}"
+        if config.p_uncond == 0:
+            read_from += " (∅ is never trained: classifier-free guidance uses it at every s ≠ 1)"
     print(f"training on {info.name} ({len(data)} examples{read_from}) on {device_name(trainer.device)}, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
     bar = tqdm(total=config.steps, disable=args.quiet, file=sys.stderr, unit="step", dynamic_ncols=True)

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from core.checkpoints import null_label_share, training_history
 from core.data import make_toy2d
 from tests.conftest import REPO
 
@@ -290,4 +291,11 @@ def test_a_conditional_model_is_trained_on_labels_and_guided_without_a_classifie
     assert r.returncode == 0, r.stderr
     before, after = load_file(str(plain / "model.safetensors")), load_file(str(made / "model.safetensors"))
     assert set(after) - set(before) == {"embed_class.weight"} and after["embed_class.weight"].abs().max() < 1e-6
-    assert json.loads((made / "config.json").read_text())["model"]["config"]["num_classes"] == 2
+    config = json.loads((made / "config.json").read_text())
+    assert config["model"]["config"]["num_classes"] == 2
+    # its runs: 20 unconditional steps (what ∅ computes now) and one step with labels dropped 10 % of the time
+    assert [run["classes"] for run in training_history(config)] == [0, 2]
+    assert null_label_share(config) == pytest.approx((20 + 0.1) / 21)
+    r = run("core.train", "--data", "moons", "--T", "100", "--steps", "1", "--conditional", "--p-uncond", "0",
+            "--out", str(tmp_path / "never"), "--quiet", "--no-eval")
+    assert r.returncode == 0 and "dropped to ∅ with p = 0 (∅ is never trained" in r.stderr, r.stderr

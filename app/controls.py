@@ -126,6 +126,17 @@ def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:
     return int(number)
 
 
+def number_between(value, name: str, lo: float, hi: float) -> float:
+    """A numeric input → float in [lo, hi], or gr.Error saying what is wrong."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not lo <= number <= hi:  # NaN too
+        raise gr.Error(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}.")
+    return number
+
+
 def check_T(T) -> int:
     """The T input → int, or gr.Error when empty/not whole/out of range."""
     return whole_number(T, "T", 2, MAX_T)

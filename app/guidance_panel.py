@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from app import figures, runs
-from app.controls import show_when, whole_number
+from app.controls import number_between, show_when, whole_number
 from app.images import chw_to_hwc, image_grid, to_uint8
 from app.player import FIELD_CAP, field_grid
 from app.reverse_tab import (
@@ -108,12 +108,7 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
     """The panel's and the tab's controls, checked (gr.Error naming the one at fault), with the guided model
     (``method``: classifier-free for a class-conditional model unless told, else classifier)."""
     checkpoint, choice = model_and_sampler(path, trained, False, sampler, eta, steps, spacing)
-    try:
-        scale = float(scale)
-    except (TypeError, ValueError):
-        raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale!r}.") from None
-    if not 0 <= scale <= MAX_SCALE:
-        raise gr.Error(f"The guidance scale must be a number from 0 to {MAX_SCALE:g}, got {scale:g}.")
+    scale = number_between(scale, "The guidance scale", 0.0, MAX_SCALE)
     method = method or default_method(checkpoint.model)
     n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED.get((checkpoint.data.kind, method), 1))
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)

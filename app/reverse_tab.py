@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, images, player, runs
-from app.controls import show_when, whole_number
+from app.controls import number_between, show_when, whole_number
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share,
@@ -598,12 +598,7 @@ def sampler_choice(sampler, eta, steps, spacing, T: int) -> SamplerChoice:
     method = "ddim" if sampler == "ddim" else "ddpm"
     steps_value = None if steps is None or steps == "" or steps == 0 else whole_number(steps, "Sampling steps", 1, T)
     if method == "ddim":
-        try:
-            eta = float(eta)
-        except (TypeError, ValueError):
-            raise gr.Error(f"η must be a number from 0 to 1, got {eta!r}.") from None
-        if not 0.0 <= eta <= 1.0:
-            raise gr.Error(f"η must be a number from 0 to 1, got {eta:g}.")
+        eta = number_between(eta, "η", 0.0, 1.0)
     else:
         eta = 0.0
     label = f"DDIM, η = {eta:g}" if method == "ddim" else {v: k for k, v in SAMPLERS}[sampler]

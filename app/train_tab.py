@@ -321,7 +321,8 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or "Your own points"
         raise gr.Error(f"{name} has no classes to condition on; class-conditional training "
                        f"needs data with classes: {CONDITIONAL_DATA}.")
-    p_uncond = drop_rate(p_uncond) if conditional else TrainConfig.p_uncond
+    p_uncond = controls.number_between(p_uncond, "Drop the class to ∅ (p_uncond)", 0.0, MAX_P_UNCOND) if conditional \
+        else TrainConfig.p_uncond
     if conditional and p_uncond == 0:
         notes.append(UNTRAINED_NULL_NOTE)
     steps = controls.whole_number(steps, "Training steps", 1)
@@ -344,18 +345,6 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
                 own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond)
-
-
-def drop_rate(p_uncond) -> float:
-    """The chance of dropping a class to ∅, checked: a number from 0 to `MAX_P_UNCOND` (gr.Error otherwise)."""
-    rule = f"Drop the class to ∅: a share from 0 to {MAX_P_UNCOND:g}, such as 0.1"
-    try:
-        p_uncond = float(p_uncond)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{rule}; got {p_uncond!r}.") from None
-    if not 0 <= p_uncond <= MAX_P_UNCOND:
-        raise gr.Error(f"{rule}; got {p_uncond:g}.")
-    return p_uncond
 
 
 # ----- status and figures --------------------------------------------------------------------------

@@ -481,7 +481,7 @@ def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
         (dict(start_from="/etc"), "Start from: choose"),
         (dict(n_points=0), "Training points"),
         (dict(n_points=10**6), "Training points"),
-        (dict(data="moons", conditional=True, p_uncond=-0.1), "Drop the class to ∅: a share from 0 to 0.5"),
+        (dict(data="moons", conditional=True, p_uncond=-0.1), r"Drop the class to ∅ \(p_uncond\) must be a number from 0 to 0.5, got -0.1"),
         (dict(data="moons", conditional=True, p_uncond=0.9), "Drop the class to ∅"),
         (dict(data="moons", conditional=True, p_uncond="often"), "Drop the class to ∅"),
     ],
@@ -490,6 +490,13 @@ def test_bad_inputs_raise_gr_error(changes, message):
     with pytest.raises(gr.Error, match=message):
         train_tab.prepare_run(req("alice"), *args(**changes))
     assert runs.REGISTRY.active("alice") is None
+
+
+def test_a_number_between_bounds_takes_both_bounds_and_refuses_the_rest():
+    assert controls.number_between("0.5", "p", 0.0, 0.5) == 0.5 and controls.number_between(0, "p", 0.0, 0.5) == 0.0
+    for bad in (None, "", "often", float("nan"), float("inf"), -1e-9, 0.51):
+        with pytest.raises(gr.Error, match=r"p must be a number from 0 to 0.5, got "):
+            controls.number_between(bad, "p", 0.0, 0.5)
 
 
 def test_bad_schedule_parameters_raise_gr_error():

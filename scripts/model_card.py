@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.checkpoints import (  # noqa: E402
-    list_checkpoints, load_checkpoint, model_classes, model_prediction, read_config, training_history,
+    list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share, read_config,
+    training_history,
 )
 from core.evaluate import sampler_key  # noqa: E402
 from core.datasets import class_names  # noqa: E402
@@ -134,6 +135,20 @@ def sampler_label(key: str) -> str:
     return base.upper() + (", log-SNR spacing" if marker else "")
 
 
+def classes_desc(config: dict[str, Any], data_name: str) -> str:
+    """The model card's "Classes" row of a class-conditional checkpoint: its classes, the rate at which its last run
+    dropped labels to ∅, and the share of ∅ among all its training examples (`core.checkpoints.null_label_share`)."""
+    runs, share = training_history(config), null_label_share(config)
+    when = "in training" if len(runs) == 1 else "in its last run"
+    shares = "" if share is None else (f" (∅ in {share:.0%} of its training examples"
+                                       + (", counting the runs of the network before it was conditional)"
+                                          if len(runs) > 1 else ")"))
+    return (f"class-conditional on the {model_classes(config)} classes of {data_name} "
+            f"({', '.join(class_names(data_name))}), each label dropped to ∅ with probability "
+            f"{config.get('training', {}).get('p_uncond', '?')} {when}{shares}, for classifier-free guidance "
+            "(`core.conditioning`); the measured quality below is of its unconditional samples")
+
+
 def kv_table(rows: list[tuple[str, str]]) -> list[str]:
     lines = ["| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
@@ -236,11 +251,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
                               f"cosine decay to ×{training.get('min_lr_ratio', '?')}), weight decay "
                               f"{training.get('weight_decay', '?')}, grad clip {training.get('grad_clip', '?')}"),
             ("Loss", loss_desc(training.get("min_snr_gamma", 0.0), model_prediction(config))),
-            *([("Classes", f"class-conditional on the {model_classes(config)} classes of {info.name} "
-                           f"({', '.join(class_names(info.name))}), each label dropped to ∅ with probability "
-                           f"{training.get('p_uncond', '?')} in training, for classifier-free guidance "
-                           "(`core.conditioning`); the measured quality below is of its unconditional samples")]
-              if model_classes(config) else []),
+            *([("Classes", classes_desc(config, info.name))] if model_classes(config) else []),
             ("EMA decay", f"{training.get('ema_decay', '?')}"),
             ("Seed", f"{training.get('seed', '?')}"),
             ("Training time", ("?" if seconds is None else f"{seconds:.0f} s")

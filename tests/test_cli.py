@@ -194,6 +194,17 @@ def test_model_card_commands_reproduce_the_loss_weighting(monkeypatch) -> None:
     assert reproduce_command({}, "2d") == "(command not recorded)"
 
 
+def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from model_card import classes_desc
+
+    for name, share in (("mnist_conditional", "79%"), ("eight_gaussians_conditional", "10%")):
+        config = json.loads((REPO / "checkpoints" / name / "config.json").read_text())
+        row = classes_desc(config, config["data"]["name"])
+        assert f"(∅ in {share} of its training examples" in row
+        assert f"| Classes | {row} |" in (REPO / "checkpoints" / name / "README.md").read_text(), name
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -33,6 +33,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from core.conditioning import DEFAULT_P_UNCOND
 from core.data import DataInfo, data_sampler
 from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import as_eps_model, check_prediction, unwrap
@@ -260,7 +261,8 @@ def null_label_share(config: dict[str, Any]) -> float | None:
     conditional (`core.conditioning.with_classes` gives ∅ a zero vector, so that run trained what ∅ now computes).
     0 means ε̂(x_t, t, ∅) was never trained, which classifier-free guidance relies on for every s ≠ 1. A run says
     how many classes it was trained on ("classes"); one from before that was recorded counts as conditional when it
-    recorded a p_uncond, or when it is the last. None for an unconditional checkpoint or an unknown step count."""
+    recorded a p_uncond, or when it is the last (then with the default p_uncond if it recorded none). None for an
+    unconditional checkpoint or an unknown step count."""
     if not model_classes(config):
         return None
     history = training_history(config)
@@ -271,7 +273,8 @@ def null_label_share(config: dict[str, Any]) -> float | None:
             return None
         recorded = run.get("classes")
         conditional = recorded > 0 if isinstance(recorded, int) else ("p_uncond" in run or index == len(history) - 1)
-        share = float(run.get("p_uncond", 0.1)) if conditional else 1.0
+        recorded_p = run.get("p_uncond")
+        share = (float(recorded_p) if isinstance(recorded_p, (int, float)) else DEFAULT_P_UNCOND) if conditional else 1.0
         weighted, total = weighted + steps * share, total + steps
     return weighted / total if total else None
 

@@ -27,6 +27,8 @@ from torch import nn
 
 from core.prediction import unwrap
 
+DEFAULT_P_UNCOND = 0.1  # the chance that training drops a label to ∅ (Ho & Salimans: 0.1–0.2)
+
 
 def num_classes(model: nn.Module) -> int:
     """K, the classes a network (or its ε view) is conditioned on; 0 for an unconditional network."""

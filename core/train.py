@@ -33,7 +33,7 @@ from tqdm import tqdm
 from core.checkpoints import load_checkpoint, model_classes, model_name, read_config, save_checkpoint, training_history
 from core.cli import OneLineParser, fail, parse_params
 from core.data import TOY2D_NAMES, data_sampler
-from core.conditioning import num_classes, with_classes
+from core.conditioning import DEFAULT_P_UNCOND, num_classes, with_classes
 from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
 from core.image_data import IMAGE_DATASETS
 from core.metrics import sliced_wasserstein_ratio
@@ -77,8 +77,8 @@ def build_parser() -> OneLineParser:
                    help="train a class-conditional network on the data's labels, for classifier-free guidance "
                         "(toys with classes, mnist, fashion_mnist, cifar10); with --init-from an unconditional "
                         "checkpoint: make it conditional")
-    p.add_argument("--p-uncond", type=float, default=0.1, metavar="P",
-                   help="with --conditional: chance that a label is dropped to 'no class' (default: 0.1)")
+    p.add_argument("--p-uncond", type=float, default=DEFAULT_P_UNCOND, metavar="P",
+                   help=f"with --conditional: chance that a label is dropped to 'no class' (default: {DEFAULT_P_UNCOND:g})")
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")

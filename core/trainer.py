@@ -46,7 +46,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from core.conditioning import ClassifierFreeGuidance, cycling_labels, drop_labels, num_classes
+from core.conditioning import DEFAULT_P_UNCOND, ClassifierFreeGuidance, cycling_labels, drop_labels, num_classes
 from core.prediction import Prediction, as_eps_model, check_prediction, error_to_eps, training_target, unwrap
 from core.sampler import METHODS, SPACINGS, Method, Spacing, sample
 from core.schedules import NoiseSchedule
@@ -98,7 +98,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model for training (pays off on GPU for long runs; off on CPU)
     min_snr_gamma: float = 0.0  # > 0: Min-SNR-γ loss weights min(SNR_t, γ)/SNR_t (Hang et al. 2023); 0: L_simple
     prediction: Prediction = "eps"  # what the network learns to predict: "eps", "x0" or "v" (core.prediction)
-    p_uncond: float = 0.1  # class-conditional networks: chance that a label is dropped to "no class" (Ho & Salimans: 0.1–0.2)
+    p_uncond: float = DEFAULT_P_UNCOND  # class-conditional networks: chance that a label is dropped to "no class"
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "preview_n", "preview_steps"):

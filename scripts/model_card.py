@@ -140,9 +140,9 @@ def classes_desc(config: dict[str, Any], data_name: str) -> str:
     dropped labels to ∅, and the share of ∅ among all its training examples (`core.checkpoints.null_label_share`)."""
     runs, share = training_history(config), null_label_share(config)
     when = "in training" if len(runs) == 1 else "in its last run"
-    shares = "" if share is None else (f" (∅ in {share:.0%} of its training examples"
-                                       + (", counting the runs of the network before it was conditional)"
-                                          if len(runs) > 1 else ")"))
+    shares = "" if share is None else (f" (∅ in {share:.0%} of its training examples)" if len(runs) == 1 else
+                                       f" (∅ in {share:.0%} of all its training examples: a run before the network "
+                                       "was made conditional counts as ∅)")
     return (f"class-conditional on the {model_classes(config)} classes of {data_name} "
             f"({', '.join(class_names(data_name))}), each label dropped to ∅ with probability "
             f"{config.get('training', {}).get('p_uncond', '?')} {when}{shares}, for classifier-free guidance "

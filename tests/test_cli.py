@@ -201,7 +201,7 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
     for name, share in (("mnist_conditional", "79%"), ("eight_gaussians_conditional", "10%")):
         config = json.loads((REPO / "checkpoints" / name / "config.json").read_text())
         row = classes_desc(config, config["data"]["name"])
-        assert f"(∅ in {share} of its training examples" in row
+        assert f"(∅ in {share} of " in row
         assert f"| Classes | {row} |" in (REPO / "checkpoints" / name / "README.md").read_text(), name
 
 

@@ -168,8 +168,9 @@ def load(path: str, trained: Any) -> Checkpoint:
         raise gr.Error(f"The checkpoint cannot be used: {type(err).__name__}: {err}") from None
 
 
-def describe(path: str | None, trained: Any) -> str:
-    """Markdown about a checkpoint, from its config only (no model load)."""
+def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> str:
+    """Markdown about a checkpoint, from its config only (no model load); ``in_reverse_tab``: also say where a
+    conditional model is sampled how (in the tab, unconditionally; guided, in its guidance panel)."""
     if not path:
         return NO_CHECKPOINTS if not checkpoint_choices(trained) else "Choose a checkpoint."
     try:
@@ -186,8 +187,8 @@ def describe(path: str | None, trained: Any) -> str:
     share = null_label_share(config)
     if model_classes(config):
         learnt = "" if not share else f", ∅ in {share:.0%} of its training examples"
-        parts.append(f"conditional on {model_classes(config)} classes{learnt} (classifier-free guidance below; "
-                     "unconditional here)")
+        where = " (classifier-free guidance below; unconditional here)" if in_reverse_tab else ""
+        parts.append(f"conditional on {model_classes(config)} classes{learnt}{where}")
     history = training_history(config)
     steps = sum(int(run.get("steps_done") or 0) for run in history)
     if steps:

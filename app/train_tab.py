@@ -938,7 +938,7 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
         return ("This checkpoint cannot be read.", *[gr.skip()] * 12)
     known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))
     lr = training.get("lr")
-    info = (f"{describe(start_from, trained)}\n\nTraining continues from these weights with the same model and "
+    info = (f"{describe(start_from, trained, in_reverse_tab=False)}\n\nTraining continues from these weights with the same model and "
             "noise schedule, and a fresh optimiser (warm-up, then cosine decay).")
     data_choice, restored, preview = (data if known_data else gr.skip()), gr.skip(), gr.skip()
     size, toy_size, seed = training.get("data_size"), gr.skip(), gr.skip()

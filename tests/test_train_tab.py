@@ -662,8 +662,10 @@ def test_a_conditional_run_without_dropped_classes_is_recorded_and_warned_about(
     _, stats = guidance_panel.sweep(path, "ddpm_small", 0.0, 10, "uniform", 20, 0, trained, "lower moon", "0, 1",
                                     progress=lambda *a, **k: None)
     assert stats.endswith(reverse_tab.UNTRAINED_NULL)
-    *_, p_uncond, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
+    info, *_, p_uncond, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert (p_uncond.visible, p_uncond.value) == (True, 0.0)  # proposed again for the next run, which may change it
+    assert "conditional on 2 classes" in info and "unconditional here" not in info  # that is the Reverse tab's
+    assert "unconditional here" in reverse_tab.describe(path, trained)
     # a run that drops classes: its share in the description, no warning
     *_, trained = drain(train_tab.train_run(req("alice"), *args(data="moons", steps=30, conditional=True,
                                                                    p_uncond=0.25, trained=trained)))[-1]

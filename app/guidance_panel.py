@@ -19,12 +19,12 @@ from app.controls import number_between, show_when, whole_number
 from app.images import chw_to_hwc, image_grid, to_uint8
 from app.player import FIELD_CAP, field_grid
 from app.reverse_tab import (
-    DIVERGED, MAX_FRAMES, MIN_FRAMES, UNTRAINED_NULL, ReverseControls, SamplerChoice, checkpoint_classes,
-    checkpoint_steps, chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device,
-    model_label, play_in_player, examples_for, reference_points, sample_chain, show_chain,
+    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
+    chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device, model_label,
+    play_in_player, examples_for, reference_points, sample_chain, show_chain, untrained_null_note,
 )
 from app.step_anatomy import t_slider, t_value
-from core.checkpoints import Checkpoint, null_label_share
+from core.checkpoints import Checkpoint
 from core.classifier import load_classifier, shipped_classifiers
 from core.conditioning import num_classes
 from core.data import GaussianMixture
@@ -167,10 +167,8 @@ def guide(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, m
 
 
 def untrained_null_warning(checkpoint: Checkpoint, methods) -> str:
-    """A closing paragraph when classifier-free guidance (one of ``methods``) steers a model whose ∅ was never
-    trained (p_uncond = 0); "" otherwise."""
-    steered = "classifier-free" in methods and null_label_share(checkpoint.config) == 0
-    return f"\n\n{UNTRAINED_NULL}" if steered else ""
+    """`reverse_tab.untrained_null_note` when classifier-free guidance (one of ``methods``) steers the model."""
+    return untrained_null_note(checkpoint.config) if "classifier-free" in methods else ""
 
 
 def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, unguided_s: float, guided_s: float) -> str:
@@ -481,8 +479,8 @@ def build(controls: ReverseControls) -> None:
             f"{MAX_GUIDED['image', 'classifier']} images under classifier guidance, "
             f"{MAX_GUIDED['image', 'classifier-free']} classifier-free, or {MAX_GUIDED['2d', 'classifier']:,} points) "
             "and seed above. **Compare scales** draws the same noise at several s side by side: fidelity to the class "
-            "against diversity (**Both guides**: a row for each guide the model allows). **The guide's field** draws the direction ∇log p_t(y | x_t) that guidance adds at step "
-            "t: for 2D models on a grid, learnt (classifier-free) beside exact (the 8 Gaussians' classifier); for "
+            "against diversity (**Both guides**: a row for each guide the model allows). **The guide's field** draws "
+            "the direction ∇log p_t(y | x_t) that guidance adds at step t: for 2D models on a grid, learnt (classifier-free) beside exact (the 8 Gaussians' classifier); for "
             "images as a picture, on training images noised to t.")
         with gr.Row():
             path = controls.checkpoint.value

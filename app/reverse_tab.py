@@ -197,8 +197,7 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
     for key, value in metrics.items():
         if isinstance(value, (int, float)):
             parts.append(f"{key}: {value:.3g}")
-    untrained = f"\n\n{UNTRAINED_NULL}" if share == 0 else ""
-    return " · ".join(parts) + untrained + _few_step_warning(data.get("kind"), schedule, predicts)
+    return " · ".join(parts) + untrained_null_note(config) + _few_step_warning(data.get("kind"), schedule, predicts)
 
 
 # a conditional model whose ∅ was never trained (`core.checkpoints.null_label_share` 0: trained with p_uncond = 0)
@@ -206,6 +205,11 @@ UNTRAINED_NULL = ("⚠ This model never saw ∅ (no class) in training (p_uncond
                   "weights make of the ∅ label, so the samples it draws without a class (the tab's, and s = 0) are "
                   "not the data's, and classifier-free guidance, which uses ε̂(x_t, t, ∅) at every s ≠ 1, pushes away "
                   "from it instead of from the data. s = 1 is the conditional model alone and stays sound.")
+
+
+def untrained_null_note(config: dict) -> str:
+    """`UNTRAINED_NULL` as a closing paragraph for a checkpoint (its config) whose ∅ was never trained; else ""."""
+    return f"\n\n{UNTRAINED_NULL}" if null_label_share(config) == 0 else ""
 
 
 def capped_end(schedule: NoiseSchedule) -> bool:

@@ -49,7 +49,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ from core.checkpoints import (
     CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, save_checkpoint,
     training_history,
 )
-from core.conditioning import cycling_labels
+from core.conditioning import NULL_NEVER_TRAINED, cycling_labels
 from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
 from core.image_data import (
@@ -138,8 +138,7 @@ MAX_P_UNCOND = 0.5
 P_UNCOND_INFO = ("the share of examples shown with ∅ instead of their class: what teaches ε̂(x_t, t, ∅), which "
                  "classifier-free guidance uses at every s ≠ 1 (Ho & Salimans: 0.1–0.2). At 0, ∅ is never learnt: "
                  "compare the scales in the Reverse tab")
-UNTRAINED_NULL_NOTE = ("p_uncond = 0: ∅ (no class) is never shown in training, so ε̂(x_t, t, ∅) stays what the "
-                       "initial weights give, and classifier-free guidance uses it at every s ≠ 1.")
+UNTRAINED_NULL_NOTE = f"p_uncond = 0: {NULL_NEVER_TRAINED}."
 MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
 # Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)
 DEFAULTS_2D = TRAIN_DEFAULTS["2d"]
@@ -667,7 +666,7 @@ def _checkpoint_dir(key: str, info: DataInfo, schedule: NoiseSchedule) -> Path:
 _DONE = object()
 
 
-def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_size: int, events: queue.Queue) -> None:
+def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events: queue.Queue) -> None:
     """Background thread: train, save the checkpoint (whatever ended the run), report, finish."""
     reason, error, end = "error", "", None
     try:
@@ -683,13 +682,8 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, data_si
         reason, error = "error", f"{type(err).__name__}: {err}"
     try:
         if trainer.step > 0:
-            training = {
-                **asdict(trainer.config), "model": plan.model, "classes": trainer.classes,
-                "steps_done": trainer.step, "end_reason": reason,
-                "seconds": round(end.elapsed, 2) if end else None, "hardware": device_name(trainer.device),
-                "torch": torch.__version__, "data_size": data_size, "source": "DDPM Explorer Train tab",
-                "loss_by_t": trainer.bucket_loss(),
-            }
+            training = {**trainer.training_record(plan.model, reason, end.elapsed if end else None),
+                        "source": "DDPM Explorer Train tab"}
             if plan.previous_runs:
                 training["previous_runs"] = plan.previous_runs
             path = save_checkpoint(_checkpoint_dir(run.key, info, plan.schedule), trainer.sampling_model,
@@ -819,7 +813,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, co
     if run.stop_requested.is_set():  # Stop pressed while loading
         trainer.stop()
     events: queue.Queue = queue.Queue()
-    thread = threading.Thread(target=_worker, args=(run, trainer, plan, info, len(tensor), events),
+    thread = threading.Thread(target=_worker, args=(run, trainer, plan, info, events),
                               name=f"train-{key}", daemon=True)
     losses: list[float] = []
     last: TrainEvent | None = None

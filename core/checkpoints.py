@@ -271,10 +271,12 @@ def null_label_share(config: dict[str, Any]) -> float | None:
         steps = run.get("steps_done")
         if not isinstance(steps, int) or steps < 0:
             return None
-        recorded = run.get("classes")
-        conditional = recorded > 0 if isinstance(recorded, int) else ("p_uncond" in run or index == len(history) - 1)
-        recorded_p = run.get("p_uncond")
-        share = (float(recorded_p) if isinstance(recorded_p, (int, float)) else DEFAULT_P_UNCOND) if conditional else 1.0
+        classes, p_uncond = run.get("classes"), run.get("p_uncond")
+        conditional = classes > 0 if isinstance(classes, int) else ("p_uncond" in run or index == len(history) - 1)
+        if not conditional:
+            share = 1.0
+        else:
+            share = float(p_uncond) if isinstance(p_uncond, (int, float)) else DEFAULT_P_UNCOND
         weighted, total = weighted + steps * share, total + steps
     return weighted / total if total else None
 

@@ -28,6 +28,9 @@ from torch import nn
 from core.prediction import unwrap
 
 DEFAULT_P_UNCOND = 0.1  # the chance that training drops a label to ∅ (Ho & Salimans: 0.1–0.2)
+# what training with p_uncond = 0 means, said before such a run (CLI, Train tab)
+NULL_NEVER_TRAINED = ("∅ (no class) is never shown in training, so ε̂(x_t, t, ∅) stays what the initial weights "
+                      "give, and classifier-free guidance uses it at every s ≠ 1")
 
 
 def num_classes(model: nn.Module) -> int:

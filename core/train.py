@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -33,7 +32,7 @@ from tqdm import tqdm
 from core.checkpoints import load_checkpoint, model_classes, model_name, read_config, save_checkpoint, training_history
 from core.cli import OneLineParser, fail, parse_params
 from core.data import TOY2D_NAMES, data_sampler
-from core.conditioning import DEFAULT_P_UNCOND, num_classes, with_classes
+from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
 from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
 from core.image_data import IMAGE_DATASETS
 from core.metrics import sliced_wasserstein_ratio
@@ -174,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if conditional:
         read_from += f", conditional on its {num_classes(model)} classes, each dropped to ∅ with p = {config.p_uncond:g}"
         if config.p_uncond == 0:
-            read_from += " (∅ is never trained: classifier-free guidance uses it at every s ≠ 1)"
+            read_from += f" ({NULL_NEVER_TRAINED})"
     print(f"training on {info.name} ({len(data)} examples{read_from}) on {device_name(trainer.device)}, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
     bar = tqdm(total=config.steps, disable=args.quiet, file=sys.stderr, unit="step", dynamic_ncols=True)
@@ -200,17 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics["sliced_wasserstein_ratio_ddpm"] = sliced_wasserstein_ratio(samples, data_sampler(info, data))
         print(f"sliced-Wasserstein ratio (DDPM-{schedule.T}, {EVAL_POINTS} samples): "
               f"{metrics['sliced_wasserstein_ratio_ddpm']:.3f}", file=sys.stderr)
+    end_reason = "diverged" if diverged else (end.reason if end else "stopped")  # no end event: Ctrl-C
     training = {
-        **asdict(config),
-        "model": preset,
-        "classes": trainer.classes,  # 0: unconditional (its p_uncond was not used)
-        "steps_done": trainer.step,
-        "end_reason": "diverged" if diverged else (end.reason if end else "stopped"),  # no end event: Ctrl-C
-        "seconds": round(end.elapsed, 2) if end else None,
-        "hardware": device_name(trainer.device),
-        "torch": torch.__version__,
-        "data_size": len(data),
-        "loss_by_t": trainer.bucket_loss(),  # mean ‖ε − ε̂‖² in core.trainer.LOSS_BUCKETS ranges of t
+        **trainer.training_record(preset, end_reason, end.elapsed if end else None),
         "command": "python -m core.train " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     if previous_runs:

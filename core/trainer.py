@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -274,6 +274,17 @@ class Trainer:
             return c.lr * (step + 1) / c.warmup_steps
         progress = (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps)
         return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+    def training_record(self, model: str, end_reason: str, seconds: float | None) -> dict:
+        """What a checkpoint records of this run (its config's "training"): the run's settings, the model's preset
+        name, how many classes it was trained on (0: unconditional, its p_uncond unused), the steps done and why the
+        run ended, its time in seconds, hardware, torch version, training set size and error by t."""
+        return {
+            **asdict(self.config), "model": model, "classes": self.classes, "steps_done": self.step,
+            "end_reason": end_reason, "seconds": None if seconds is None else round(seconds, 2),
+            "hardware": device_name(self.device), "torch": torch.__version__, "data_size": len(self.data),
+            "loss_by_t": self.bucket_loss(),
+        }
 
     def bucket_loss(self) -> list[float]:
         """Mean unweighted ‖ε − ε̂‖² per range of t (LOSS_BUCKETS equal ranges over 1..T), in ε units for every

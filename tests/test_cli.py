@@ -15,6 +15,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from core.checkpoints import null_label_share, training_history
+from core.conditioning import NULL_NEVER_TRAINED
 from core.data import make_toy2d
 from tests.conftest import REPO
 
@@ -309,4 +310,4 @@ def test_a_conditional_model_is_trained_on_labels_and_guided_without_a_classifie
     assert null_label_share(config) == pytest.approx((20 + 0.1) / 21)
     r = run("core.train", "--data", "moons", "--T", "100", "--steps", "1", "--conditional", "--p-uncond", "0",
             "--out", str(tmp_path / "never"), "--quiet", "--no-eval")
-    assert r.returncode == 0 and "dropped to ∅ with p = 0 (∅ is never trained" in r.stderr, r.stderr
+    assert r.returncode == 0 and f"dropped to ∅ with p = 0 ({NULL_NEVER_TRAINED})" in r.stderr, r.stderr

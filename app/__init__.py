@@ -17,6 +17,8 @@ THEME = gr.themes.Soft()
 CSS = """
 .formula-box {font-size: 1.05rem}
 .formula-box td:last-child, .numbers-table td:not(:first-child) {white-space: nowrap; font-variant-numeric: tabular-nums}
+.formula-box table, .numbers-table table {word-break: normal; overflow-wrap: normal}
+.numbers-table {overflow-x: auto}
 .name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}
 """
 TITLE = "DDPM Explorer"

@@ -29,6 +29,10 @@ PARAM_LABELS = {
     "tau": "τ (temperature)",
 }
 SCHEDULE_CHOICES = [(SCHEDULE_LABELS[name], name) for name in SCHEDULE_NAMES]
+# The narrowest the views of a tab (beside its 300-px controls) may get, in CSS px: on a window under 1,024 px
+# (Gradio's page is then 768 px wide; a projector at 1280 px zoomed to 150 % is 853 px) the views move below the
+# controls and take the whole width.
+VIEWS_MIN_WIDTH = 560
 
 
 def schedule_dropdown(value: str = "linear", label: str = "Noise schedule") -> gr.Dropdown:

@@ -306,15 +306,16 @@ def build(own: gr.State) -> gr.State:
                 seed = gr.Number(value=0, precision=0, label="Noise seed", min_width=120)
                 new_noise = gr.Button("New noise", variant="secondary", min_width=120)
             summary = gr.HTML(schedule_summary_html(initial.schedule))
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, min_width=controls.VIEWS_MIN_WIDTH):
             t_slider = gr.Slider(0, initial.schedule.T, value=0, step=1, label="t (0 = clean data x₀, T = end of the chain)",
                                  elem_id="forward-t")
             with gr.Row():
-                sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=2)
-                formula = gr.Markdown(first_views[1], latex_delimiters=LATEX, elem_classes="formula-box")
+                sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=2, min_width=300)
+                with gr.Column(scale=1, min_width=260):
+                    formula = gr.Markdown(first_views[1], latex_delimiters=LATEX, elem_classes="formula-box")
             with gr.Row():
-                hist = gr.Plot(first_views[2], label="Histogram of x_t vs the N(0, 1) density")
-                alpha_curve = gr.Plot(first_views[3], label="ᾱ_t over t (marker: current t)")
+                hist = gr.Plot(first_views[2], label="Histogram of x_t vs the N(0, 1) density", min_width=300)
+                alpha_curve = gr.Plot(first_views[3], label="ᾱ_t over t (marker: current t)", min_width=300)
             with gr.Accordion("What the network learns to predict at this t: ε, x₀ or v", open=False,
                               elem_id="forward-targets") as targets_box:
                 targets_plot = gr.Plot(label="The same examples as x_t, ε, x₀ and v (updated when you let go of t)",

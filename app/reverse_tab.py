@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, images, player, runs
-from app.controls import number_between, show_when, whole_number
+from app.controls import VIEWS_MIN_WIDTH, number_between, show_when, whole_number
 from app.images import chw_to_hwc, to_uint8
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share,
@@ -896,7 +896,7 @@ def build(trained: gr.State) -> ReverseControls:
                 start_t = gr.Slider(minimum=1, maximum=first_T, value=max(1, round(DEFAULT_START_SHARE * first_T)), step=1,
                                     label="t₀: the step the chain starts from", visible=False, elem_id="reverse-start-t")
             generate_btn = gr.Button("Generate", variant="primary")
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, min_width=VIEWS_MIN_WIDTH):
             view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
                            js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="reverse-player")
             stats = gr.Markdown()

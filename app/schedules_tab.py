@@ -229,7 +229,7 @@ def build(own: gr.State) -> None:
             upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=110)
             seed = gr.Number(value=0, precision=0, label="Noise seed")
             log_beta = gr.Checkbox(value=True, label="β_t on a log scale")
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, min_width=controls.VIEWS_MIN_WIDTH):
             table = gr.Markdown(first[4], elem_classes="numbers-table")
             warning = gr.HTML(first[5])
             alpha_plot = gr.Plot(first[0], label="ᾱ_t: fraction of the signal kept")

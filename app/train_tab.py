@@ -1038,7 +1038,7 @@ def build(own: gr.State) -> gr.State:
             with gr.Row():
                 start = gr.Button("Start training", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, min_width=controls.VIEWS_MIN_WIDTH):
             status = gr.HTML(status_html("Press <b>Start training</b>. The default run (swiss roll, 3000 steps) "
                                          "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status")
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")

@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
+# A 1280 × 720 projector with the browser zoomed to 150 %, as in a lecture: 853 × 480 CSS px.
+PROJECTOR = {"viewport": {"width": 853, "height": 480}, "device_scale_factor": 1.5}
 TIMEOUT_MS = 30_000  # any single wait; the machine is a busy 2-core box
 T_LABEL = "t (0 = clean data x₀, T = end of the chain)"
 BIG_T_LABEL = re.compile(r"^T \(number of steps")
@@ -79,8 +81,8 @@ def browser() -> Iterator:
 class Page:
     """A page of the app in its own browser context (= its own Gradio session)."""
 
-    def __init__(self, browser, url: str, name: str) -> None:
-        self.context = browser.new_context(viewport=VIEWPORT)
+    def __init__(self, browser, url: str, name: str, **context) -> None:
+        self.context = browser.new_context(**({"viewport": VIEWPORT} | context))
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.name = name
@@ -449,3 +451,42 @@ def test_two_sessions_keep_their_own_state(browser, app_url: str) -> None:
     finally:
         a.close()
         b.close()
+
+
+# For each visible table in the Forward tab's formula box and the Schedules tab's table: how many lines its tallest
+# cell takes, and how far the table reaches past the window's right edge (CSS px).
+TABLES_JS = """() => Array.from(document.querySelectorAll('.formula-box table, .numbers-table table'))
+  .filter(t => t.offsetParent)
+  .map(t => {
+    const cells = Array.from(t.querySelectorAll('th, td'));
+    const lines = Math.max(...cells.map(c => {
+      const style = getComputedStyle(c);
+      const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+      return (c.getBoundingClientRect().height - padding) / parseFloat(style.lineHeight);
+    }));
+    return {lines, past_right: t.getBoundingClientRect().right - document.documentElement.clientWidth};
+  })"""
+
+
+def test_views_stay_readable_on_a_projector(browser, app_url: str) -> None:
+    """On a narrow window (a projector zoomed to 150 %) each tab's views move below its controls and take the whole
+    width: the Forward tab's table of ᾱ_t, SNR, ... and the Schedules tab's table are whole, their cells wrapping at
+    words (squeezed beside the controls, they broke a word into a letter per line and ran past the window's edge),
+    and the Train tab's loss curve and the Reverse tab's player are as wide as the window (not a third of it)."""
+    p = Page(browser, app_url, "projector", **PROJECTOR)
+    try:
+        for tab in ("Forward", "Schedules"):
+            p.tab(tab)
+            p.page.wait_for_function(f"() => ({TABLES_JS})().length >= 1")
+            for table in p.page.evaluate(TABLES_JS):
+                assert table["lines"] <= 3.5, f"{tab}: a table cell takes {table['lines']:.1f} lines"
+                assert table["past_right"] <= 1, f"{tab}: a table runs {table['past_right']:.0f} px past the window"
+            p.shot(f"projector-{tab.lower()}")
+        window = p.page.evaluate("() => document.documentElement.clientWidth")
+        for tab, view in (("Train", "#train-loss"), ("Reverse", "#reverse-player")):
+            p.tab(tab)
+            width = p.page.locator(view).bounding_box()["width"]
+            assert width >= 0.75 * window, f"{tab}: {view} is {width:.0f} px wide in a window of {window} px"
+        p.assert_clean("every tab at 853 × 480")
+    finally:
+        p.close()

@@ -20,6 +20,7 @@ CSS = """
 .formula-box table, .numbers-table table {word-break: normal; overflow-wrap: normal}
 .numbers-table {overflow-x: auto}
 .name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}
+.prose .notice * {color: inherit}
 """
 TITLE = "DDPM Explorer"
 INTRO = (

@@ -105,6 +105,18 @@ def params_from_values(name: str, values: Sequence) -> dict:
     return params
 
 
+NOTICE_STYLES = {
+    "ok": "background:#e8f5e9;border:1px solid #66bb6a;color:#1b5e20",
+    "warn": "background:#fff3e0;border:2px solid #fb8c00;color:#8a3c00",
+}
+
+
+def notice_html(inner_html: str, tone: str) -> str:
+    """A coloured box ("ok": green, "warn": orange) around ``inner_html``; the box keeps its light colours in the
+    browser's dark mode too, and its text (the app's CSS: `.notice *` inherit) its dark colour."""
+    return f'<div class="notice" style="padding:8px 12px;border-radius:6px;{NOTICE_STYLES[tone]}">{inner_html}</div>'
+
+
 def show_when(trigger: Any, *components: gr.components.Component) -> None:
     """Make ``components`` (created hidden: an empty plot or file box says nothing) visible when ``trigger`` (a
     bound event listener such as ``button.click`` or ``file.change``) fires: at once, before the work that fills

@@ -174,14 +174,12 @@ def schedule_summary_html(schedule: NoiseSchedule) -> str:
     """ᾱ_T and SNR_T, with a warning box when the chain does not reach noise (ᾱ_T > 1e-3)."""
     numbers = f"ᾱ<sub>T</sub> = {number(schedule.alpha_bar_T)}, SNR<sub>T</sub> = {number(schedule.snr_T)} (T = {schedule.T})"
     if schedule.reaches_noise:
-        return (
-            '<div style="padding:8px 12px;border-radius:6px;background:#e8f5e9;border:1px solid #66bb6a;color:#1b5e20">'
-            f"✓ {numbers}: x<sub>T</sub> is close to N(0, I), so sampling can start from pure noise.</div>"
+        return controls.notice_html(
+            f"✓ {numbers}: x<sub>T</sub> is close to N(0, I), so sampling can start from pure noise.", "ok"
         )
-    return (
-        '<div style="padding:8px 12px;border-radius:6px;background:#fff3e0;border:2px solid #fb8c00;color:#8a3c00">'
+    return controls.notice_html(
         f"⚠ <b>{numbers}.</b> ᾱ<sub>T</sub> &gt; 1e-3: the chain does not reach noise — x<sub>T</sub> still "
-        "carries visible signal, yet sampling starts from N(0, I). Increase T or β_end.</div>"
+        "carries visible signal, yet sampling starts from N(0, I). Increase T or β_end.", "warn"
     )
 
 

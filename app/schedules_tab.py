@@ -138,10 +138,9 @@ def warning_html(schedules: Sequence[NoiseSchedule]) -> str:
     if not bad:
         return ""
     names = "; ".join(f"{SCHEDULE_LABELS.get(s.name, s.name)}: ᾱ<sub>T</sub> = {_fmt(s.alpha_bar_T)}" for s in bad)
-    return (
-        '<div style="padding:8px 12px;border-radius:6px;background:#fff3e0;border:2px solid #fb8c00;color:#8a3c00">'
+    return controls.notice_html(
         f"⚠ <b>Does not reach noise</b> (ᾱ<sub>T</sub> &gt; {REACHES_NOISE_ALPHA_BAR:g}) — {names}. "
-        "x<sub>T</sub> still carries signal, but sampling starts from N(0, I); increase T or β_end.</div>"
+        "x<sub>T</sub> still carries signal, but sampling starts from N(0, I); increase T or β_end.", "warn"
     )
 
 

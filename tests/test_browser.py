@@ -490,3 +490,41 @@ def test_views_stay_readable_on_a_projector(browser, app_url: str) -> None:
         p.assert_clean("every tab at 853 × 480")
     finally:
         p.close()
+
+
+# The contrast ratio (WCAG: 1 to 21) of an element's text against the first opaque background behind it.
+CONTRAST_JS = """(selector) => {
+  const el = document.querySelector(selector);
+  if (!el) return null;
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  let back = el;
+  while (back && (rgb(getComputedStyle(back).backgroundColor)[3] === 0)) back = back.parentElement;
+  const [l1, l2] = [luminance(rgb(getComputedStyle(el).color)),
+                    luminance(back ? rgb(getComputedStyle(back).backgroundColor) : [255, 255, 255])];
+  return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+}"""
+
+
+def test_dark_mode_keeps_text_readable(browser, app_url: str) -> None:
+    """In the browser's dark mode (Gradio follows the system's: many lecturers' laptops) the text of the coloured
+    boxes, subscripts too, and the player's Pause button and speed menu stay readable: contrast ≥ 4.5 (they were
+    light grey on the box's light green, and on the button's light grey)."""
+    p = Page(browser, app_url, "dark", color_scheme="dark")
+    try:
+        for selector in (".notice", ".notice sub"):
+            contrast = p.page.evaluate(CONTRAST_JS, selector)
+            assert contrast is not None and contrast >= 4.5, f"Forward, {selector}: contrast {contrast}"
+        p.tab("Reverse")
+        p.page.get_by_role("button", name="Generate").click()
+        p.page.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
+        for selector in ("#reverse-player .pl-controls button", "#reverse-player .pl-controls select"):
+            contrast = p.page.evaluate(CONTRAST_JS, selector)
+            assert contrast is not None and contrast >= 4.5, f"Reverse, {selector}: contrast {contrast}"
+        p.shot("dark-reverse")
+        p.assert_clean("Forward and Reverse in dark mode")
+    finally:
+        p.close()

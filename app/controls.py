@@ -114,6 +114,8 @@ NOTICE_STYLES = {
 def notice_html(inner_html: str, tone: str) -> str:
     """A coloured box ("ok": green, "warn": orange) around ``inner_html``; the box keeps its light colours in the
     browser's dark mode too, and its text (the app's CSS: `.notice *` inherit) its dark colour."""
+    if tone not in NOTICE_STYLES:
+        raise ValueError(f"unknown tone {tone!r}; choose one of {', '.join(NOTICE_STYLES)}")
     return f'<div class="notice" style="padding:8px 12px;border-radius:6px;{NOTICE_STYLES[tone]}">{inner_html}</div>'
 
 

@@ -137,6 +137,17 @@ def test_rebuild_follows_T_and_warns_when_chain_does_not_reach_noise():
     assert "does not reach noise" in summary
 
 
+def test_summary_box_tone_follows_whether_the_chain_reaches_noise():
+    """A green box (✓) when ᾱ_T ≤ 1e-3, an orange one (⚠) otherwise; both are `controls.notice_html` boxes, whose
+    text keeps the box's colour in dark mode (the app's `.notice *` rule)."""
+    reaches = forward_tab.schedule_summary_html(make_schedule("linear", 1000))
+    short = forward_tab.schedule_summary_html(make_schedule("linear", 50, scale_with_T=False))
+    assert reaches.startswith('<div class="notice"') and controls.NOTICE_STYLES["ok"] in reaches and "✓" in reaches
+    assert short.startswith('<div class="notice"') and controls.NOTICE_STYLES["warn"] in short and "⚠" in short
+    with pytest.raises(ValueError, match="unknown tone"):
+        controls.notice_html("x", "info")
+
+
 @pytest.mark.parametrize("T", [1, 0, 20_000, None, 2.5])
 def test_bad_T_raises_gr_error(T):
     with pytest.raises(gr.Error):

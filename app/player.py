@@ -294,7 +294,8 @@ def render_image_frames(x_t: Sequence[np.ndarray], x0_pred: Sequence[np.ndarray]
 
 def labelled_image_frames(frames: Sequence[PIL.Image.Image], labels: Sequence[Sequence[str]]) -> list[PIL.Image.Image]:
     """Image frames scaled up (nearest) with a caption band, for GIF/MP4 export: ``labels[i]`` are frame i's
-    captions, one per panel, centred over equal shares of its width."""
+    captions, one per panel, centred over equal shares of its width. Grey frames stay grey ("L"): their GIF is the
+    same picture, written several times faster than from RGB (which PIL quantises frame by frame)."""
     if not frames:
         return []
     width, height = frames[0].size
@@ -302,14 +303,16 @@ def labelled_image_frames(frames: Sequence[PIL.Image.Image], labels: Sequence[Se
     band = 28
     out = []
     for frame, captions in zip(frames, labels):
-        big = frame.convert("RGB").resize((width * scale, height * scale), PIL.Image.Resampling.NEAREST)
-        canvas = PIL.Image.new("RGB", (big.width, big.height + band), "white")
+        mode = "L" if frame.mode == "L" else "RGB"
+        big = frame.convert(mode).resize((width * scale, height * scale), PIL.Image.Resampling.NEAREST)
+        canvas = PIL.Image.new(mode, (big.width, big.height + band), "white")
         canvas.paste(big, (0, band))
         draw = PIL.ImageDraw.Draw(canvas)
         share = big.width / max(1, len(captions))
+        ink = 34 if mode == "L" else "#222222"
         for k, caption in enumerate(captions):
             text = drawable(caption)
-            draw.text((share * (k + 0.5), band / 2), text, fill="#222222", font=_caption_font(draw, text, share - 8),
+            draw.text((share * (k + 0.5), band / 2), text, fill=ink, font=_caption_font(draw, text, share - 8),
                       anchor="mm")
         out.append(canvas)
     return out

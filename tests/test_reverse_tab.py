@@ -12,6 +12,7 @@ import gradio as gr
 import imageio.v2 as imageio
 import numpy as np
 import PIL.Image
+import PIL.ImageSequence
 import pytest
 import torch
 
@@ -563,6 +564,27 @@ def test_export_captions_fit_their_panels():
     first = ink[ink < share]
     assert first.min() > 0 and first.max() < share - 2  # the long caption keeps inside the first panel
     assert ((ink > share) & (ink < 2 * share)).any() and (ink > 2 * share).any()
+
+
+def test_grey_frames_export_grey_and_give_the_same_gif(tmp_path):
+    """Grey frames (MNIST) stay grey for export, colour ones (CIFAR-10) stay RGB; the GIF of the grey frames
+    shows the very pixels of the GIF written from their RGB copies (which PIL quantises frame by frame, slowly)."""
+    rng = np.random.default_rng(0)
+    grey = [PIL.Image.fromarray(rng.integers(0, 256, (30, 60), dtype=np.uint8)) for _ in range(3)]
+    colour = [PIL.Image.fromarray(rng.integers(0, 256, (30, 60, 3), dtype=np.uint8)) for _ in range(3)]
+    captions = [["x_t (t = 5)", "predicted x̂₀"]] * 3
+    exported = player.labelled_image_frames(grey, captions)
+    assert {f.mode for f in exported} == {"L"}
+    assert {f.mode for f in player.labelled_image_frames(colour, captions)} == {"RGB"}
+    as_grey = player.write_gif(exported, tmp_path / "grey.gif")
+    as_rgb = player.write_gif([f.convert("RGB") for f in exported], tmp_path / "rgb.gif")
+
+    def pixels(path):
+        return [np.asarray(f.convert("RGB")) for f in PIL.ImageSequence.Iterator(PIL.Image.open(path))]
+
+    assert len(pixels(as_grey)) == 3
+    for a, b in zip(pixels(as_grey), pixels(as_rgb), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_sweep_of_t0_shows_the_examples_forgotten_as_t0_grows(toy_ckpt):

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.ckpt, device=resolve_device(args.device))
-        n = args.n or (2000 if ckpt.data.kind == "2d" else 256)
+        n = args.n if args.n is not None else (2000 if ckpt.data.kind == "2d" else 256)
         if n < 2:
             raise ValueError(f"--n must be at least 2, got {n}")
         n_t = args.nll_timesteps if args.nll_timesteps is not None else (None if ckpt.data.kind == "2d" else 100)

@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             preset = args.model or defaults["model"]
             if (kind == "2d") != (preset == "mlp"):
                 raise ValueError(f"model {preset} does not fit {kind} data: use mlp for 2D points, a U-Net preset for images")
-            schedule = make_schedule(args.schedule or "linear", args.T or 1000, **parse_params(args.param, PROG))
+            schedule = make_schedule(args.schedule or "linear", 1000 if args.T is None else args.T,
+                                     **parse_params(args.param, PROG))
             torch.manual_seed(args.seed)  # weight initialisation
             model = new_model(preset, info.shape, len(class_names(info.name)) if conditional else 0)
             previous_runs = []

@@ -232,6 +232,8 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.evaluate", "--ckpt", "/nonexistent"), "no checkpoint directory"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--sampler", "ddpm:10:karras"), "SPACING must be one of"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll", "--nll-timesteps", "0"), "--nll-timesteps must be at"),
+        (("core.evaluate", "--ckpt", "checkpoints/moons", "--n", "0"), "--n must be at least 2, got 0"),
+        (("core.train", "--data", "moons", "--out", "X", "--T", "0"), "T must be"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--spacing", "karras", "--out", "a.npy"), "--spacing"),
         (("core.download", "svhn"), "invalid choice: 'svhn'"),
     ],

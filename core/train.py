@@ -105,7 +105,8 @@ def new_model(preset: str, shape: tuple[int, ...], classes: int = 0) -> torch.nn
 def refuse_model_flags(args: argparse.Namespace) -> None:
     """--init-from takes the model and schedule from the checkpoint: a ValueError for flags that would set them."""
     given = [flag for flag, value in (("--model", args.model), ("--prediction", args.prediction),
-                                      ("--schedule", args.schedule), ("--T", args.T), ("--param", args.param)) if value]
+                                      ("--schedule", args.schedule), ("--T", args.T), ("--param", args.param))
+             if value not in (None, [])]  # --T 0 is given too
     if given:
         raise ValueError(f"--init-from takes the model (and what it predicts) and the schedule from the checkpoint; "
                          f"drop {', '.join(given)}")

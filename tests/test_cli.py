@@ -234,6 +234,7 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll", "--nll-timesteps", "0"), "--nll-timesteps must be at"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--n", "0"), "--n must be at least 2, got 0"),
         (("core.train", "--data", "moons", "--out", "X", "--T", "0"), "T must be"),
+        (("core.train", "--data", "moons", "--out", "X", "--init-from", "checkpoints/moons", "--T", "0"), "drop --T"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--spacing", "karras", "--out", "a.npy"), "--spacing"),
         (("core.download", "svhn"), "invalid choice: 'svhn'"),
     ],

@@ -52,6 +52,11 @@ run() {
         --out "$tmp/smoke" --quiet
     step python3 -m core.sample --ckpt "$tmp/smoke" --device "$DEVICE" --n 16 --method ddim --steps 50 \
         --out "${OUT:-$KIT}/smoke_samples.png"
+    # guided sampling on the device (the classifier's gradient and classifier-free guidance): prints how many are 7s
+    step python3 -m core.sample --ckpt checkpoints/mnist --device "$DEVICE" --n 16 --method ddim --steps 20 --guide 7 \
+        --out "${OUT:-$KIT}/guided_samples.png"
+    step python3 -m core.sample --ckpt checkpoints/mnist_conditional --device "$DEVICE" --n 16 --method ddim \
+        --steps 20 --guide 7 --out "${OUT:-$KIT}/cfg_samples.png"
     step python3 -m core.evaluate --ckpt checkpoints/mnist --device "$DEVICE" --sampler ddim:50 --sampler ddpm \
         --n "$eval_n"
     step python3 bench/bench_unet_train.py --device "$DEVICE" --steps "$train_steps"

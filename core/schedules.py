@@ -129,7 +129,9 @@ class NoiseSchedule:
 
     # ----- forward process -------------------------------------------------------------------
     def _index(self, t: int | torch.Tensor) -> torch.Tensor:
-        t = torch.as_tensor(t, dtype=torch.long)
+        """t checked to lie in 0..T, as a LongTensor on the schedule's device (the CPU), so that it indexes the
+        schedule's tables whatever device a sampler's t lives on (PyTorch refuses a CUDA index into a CPU tensor)."""
+        t = torch.as_tensor(t, dtype=torch.long).to(self.alpha_bars.device)
         if t.dim() > 1:
             raise ValueError("t must be an int or a 1-D tensor of timesteps")
         if t.numel() and (int(t.min()) < 0 or int(t.max()) > self.T):
@@ -138,8 +140,7 @@ class NoiseSchedule:
 
     def q_sample(self, x0: torch.Tensor, t: int | torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε (eq. 4). t: an int, or a LongTensor (B,) over x0's batch."""
-        t = self._index(t).to(self.alpha_bars.device)
-        alpha_bar = self.alpha_bars[t]
+        alpha_bar = self.alpha_bars[self._index(t)]
         return _broadcast(alpha_bar.sqrt(), x0) * x0 + _broadcast((1.0 - alpha_bar).sqrt(), x0) * noise
 
     def predict_x0(self, x_t: torch.Tensor, t: int | torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

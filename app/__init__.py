@@ -9,8 +9,8 @@ from __future__ import annotations
 import gradio as gr
 
 from app import (
-    bound_panel, forward_animation, forward_tab, guidance_panel, inpaint_panel, noise_map, reverse_tab, schedules_tab,
-    step_anatomy, steps_panel, train_tab,
+    bound_panel, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files, noise_map, reverse_tab,
+    schedules_tab, step_anatomy, steps_panel, train_tab,
 )
 
 THEME = gr.themes.Soft()
@@ -21,8 +21,10 @@ CSS = """
 .numbers-table {overflow-x: auto}
 .name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}
 .prose .notice * {color: inherit}
+.hint p {font-size: var(--block-info-text-size); color: var(--block-info-text-color)}
 """
 TITLE = "DDPM Explorer"
+MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture
 INTRO = (
     "# DDPM Explorer\n"
     "See how denoising diffusion models (Ho et al. 2020) work: noise data step by step, compare "
@@ -46,6 +48,7 @@ def build_app() -> gr.Blocks:
                 trained = train_tab.build(own)
             with gr.Tab("Reverse", id="reverse"):
                 reverse = reverse_tab.build(trained)
+                model_files.build(reverse)
                 step_anatomy.build(reverse)
                 noise_map.build(reverse)
                 inpaint_panel.build(reverse)

@@ -67,6 +67,18 @@ def points_of_drawing(ink: np.ndarray) -> OwnPoints:
     return OwnPoints(points, info)
 
 
+def csv_text(raw: bytes) -> str:
+    """The text of an uploaded CSV: UTF-8 (with or without a byte-order mark), else Windows-1252, the encoding of
+    Excel's CSVs on Windows (only a header can hold other characters than digits). UnicodeDecodeError for a file
+    that is neither, or holds NUL bytes (binary)."""
+    if b"\x00" in raw:
+        raise UnicodeDecodeError("csv", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte: not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252")
+
+
 def points_of_csv(path: str | Path) -> OwnPoints:
     """An uploaded CSV of x,y rows, standardised and shuffled (previews show its first points); gr.Error
     with the reason for a file that is not one."""
@@ -74,7 +86,7 @@ def points_of_csv(path: str | Path) -> OwnPoints:
     try:
         if path.stat().st_size > MAX_CSV_BYTES:
             raise ValueError(f"the file is larger than {MAX_CSV_BYTES // 1_000_000} MB")
-        points, norm = normalise_points(points_from_csv(path.read_text()))
+        points, norm = normalise_points(points_from_csv(csv_text(path.read_bytes())))
     except UnicodeDecodeError:
         raise gr.Error(f"{path.name} is not a text file: upload a CSV of x,y rows, one point per line.") from None
     except (OSError, ValueError) as err:

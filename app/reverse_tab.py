@@ -103,10 +103,20 @@ def _trained_paths(trained: Any) -> list[Path]:
 
 
 def checkpoint_choices(trained: Any) -> list[tuple[str, str]]:
-    """(label, path) for the shipped checkpoints, then this session's trained ones (newest last)."""
+    """(label, path) for the shipped checkpoints, then this session's trained and uploaded ones (newest last)."""
     choices = [(f"{p.name} (shipped)", str(p)) for p in list_checkpoints(shipped_root())]
-    choices += [(f"{p.name} (trained here)", str(p)) for p in _trained_paths(trained)]
+    choices += [(session_label(p), str(p)) for p in _trained_paths(trained)]
     return choices
+
+
+def display_name(path: str | Path) -> str:
+    """A checkpoint's name as shown: its directory's, less the mark of an upload (`runs.UPLOADED_PREFIX`)."""
+    return Path(path).name.removeprefix(runs.UPLOADED_PREFIX)
+
+
+def session_label(path: Path) -> str:
+    """How a checkpoint of this session is listed: "NAME (trained here)", or "NAME (uploaded)" (`app.model_files`)."""
+    return f"{display_name(path)} ({'uploaded' if path.name.startswith(runs.UPLOADED_PREFIX) else 'trained here'})"
 
 
 def default_checkpoint(choices: list[tuple[str, str]]) -> str | None:
@@ -180,7 +190,7 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
     data, schedule = config.get("data", {}), config.get("schedule", {})
     predicts = model_prediction(config)
     parts = [
-        f"**{html.escape(Path(path).name)}** — data: {data.get('name', '?')} ({data.get('kind', '?')})",
+        f"**{html.escape(display_name(path))}** — data: {data.get('name', '?')} ({data.get('kind', '?')})",
         f"schedule: {schedule.get('name', '?')}, T = {schedule.get('T', '?')}",
         f"model: {config.get('model', {}).get('kind', '?')}, predicts {PREDICTION_SYMBOLS.get(predicts, html.escape(str(predicts)))}",
     ]
@@ -578,6 +588,9 @@ def _copies_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
 def _distance_sentence(ratio: float | None) -> str:
     if ratio is None:
         return ""
+    if math.isnan(ratio):
+        return (" The sliced-Wasserstein ratio to the training data is not defined: the data is a single point, so "
+                "two draws of it do not differ at all, and there is no scale to measure the samples by.")
     return (f" Sliced-Wasserstein ratio of the samples to the training data: **{ratio:.2f}** "
             "(1: as close as another draw of the data; compare samplers and step counts with it).")
 
@@ -639,6 +652,8 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
         chain = sample_chain(checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
                              steps=choice.steps, n=n, seed=seed, n_frames=n_frames, spacing=choice.spacing,
                              score_field=bool(score_field), starts=starts, start_t=t0, progress=progress)
+    except gr.Error:  # a ValueError too, already in words for the user (str() would add quotes)
+        raise
     except ValueError as err:
         raise gr.Error(str(err)) from None
     return show_chain(request, chain, checkpoint, choice, ideal)
@@ -727,6 +742,8 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     try:
         curve = survival_sweep(checkpoint, choice, n, seed, f"{checkpoint.name} ({'ideal, ' if ideal else ''}{short})",
                                progress=progress)
+    except gr.Error:  # a ValueError too, already in words for the user
+        raise
     except ValueError as err:
         raise gr.Error(str(err)) from None
     curves = [*(curves or []), curve][-MAX_CURVES:]
@@ -846,6 +863,7 @@ class ReverseControls:
     ideal: gr.Checkbox
     trained: gr.State
     player: list  # the player's outputs, as Generate fills them (`show_chain`): view, stats, GIF, MP4, sprite sheet
+    model_slot: gr.Column  # under the checkpoint's description: where `app.model_files` puts its download and upload
 
 
 def play_in_player(event: Any, sprite: gr.File) -> None:
@@ -871,6 +889,7 @@ def build(trained: gr.State) -> ReverseControls:
                 checkpoint = gr.Dropdown(choices=choices, value=first, label="Checkpoint", scale=4, elem_classes="name-dropdown")
                 refresh_btn = gr.Button("↻", scale=0, min_width=44)
             info = gr.Markdown(describe(first, []))
+            model_slot = gr.Column()
             sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")
             eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only: 0 = deterministic, 1 ≈ DDPM)")
             steps = gr.Number(value=0, precision=0, label="Sampling steps (0 = all T for DDPM, 50 for DDIM)", minimum=0)
@@ -943,4 +962,4 @@ def build(trained: gr.State) -> ReverseControls:
     x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
     clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)
     return ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
-                           [view, stats, gif, mp4, sprite])
+                           [view, stats, gif, mp4, sprite], model_slot)

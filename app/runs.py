@@ -38,6 +38,7 @@ DEFAULT_MAX_TRAIN_STEPS = 20_000
 DEFAULT_MAX_TRAIN_SECONDS = 600.0
 DEFAULT_MAX_RUNS_PER_USER = 5
 DEFAULT_RUNS_DIR = "runs"
+UPLOADED_PREFIX = "uploaded-"  # a session's checkpoint directory uploaded as a .zip (`app.model_files`), not trained
 HEAVY_CONCURRENCY_ID = "gpu"  # shared by every event that trains or samples a network
 
 
@@ -216,6 +217,14 @@ class RunRegistry:
                 self._last[key] = run
                 run.done.set()
             return run
+
+    def release(self, key: str) -> None:
+        """Drop the session's waiting reservation, if it has one that has not started (its start failed)."""
+        with self._lock:
+            run = self._active.get(key)
+            if run is not None and not run.started:
+                del self._active[key]
+                run.done.set()
 
     def finish(self, run: Run) -> None:
         """Mark ``run`` done and forget its trainer (the weights are on disk by now)."""

@@ -49,6 +49,10 @@ def quality_measure(checkpoint: Checkpoint, seed: int):
         draw = checkpoint.data_sampler()
         if draw is None:
             raise gr.Error("This checkpoint's training data is not available here, so its samples cannot be measured.")
+        probe = draw(16, seed)
+        if bool((probe == probe[0]).all()):
+            raise gr.Error("This model's training data is a single point: the sliced-Wasserstein ratio, which measures "
+                           "samples against the spread between two draws of the data, is not defined for it.")
         return (lambda x: sliced_wasserstein_ratio(x, draw)), "sliced-Wasserstein ratio to the training data", \
             "SW ratio to the data"
     name = checkpoint.data.name

@@ -320,6 +320,11 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or "Your own points"
         raise gr.Error(f"{name} has no classes to condition on; class-conditional training "
                        f"needs data with classes: {CONDITIONAL_DATA}.")
+    if conditional and init_from is not None and len(class_names(data)) != model_classes(config):
+        name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or data
+        raise gr.Error(f"{init_from.name} is conditional on {model_classes(config)} classes, but {name} has "
+                       f"{len(class_names(data))}: pick data with {model_classes(config)} classes (it was trained on "
+                       f"{config['data']['name']}), or start from a new model.")
     p_uncond = controls.number_between(p_uncond, "Drop the class to ∅ (p_uncond)", 0.0, MAX_P_UNCOND) if conditional \
         else TrainConfig.p_uncond
     if conditional and p_uncond == 0:
@@ -769,9 +774,13 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
 def train_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, p_uncond, start_from,
               steps, batch, lr, seed, n_points, trained, own, *param_values):
     """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths)."""
-    plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr,
-                     seed, n_points, trained, own, param_values)
     key = runs.session_key(request)
+    try:  # checked again: the start checkpoint may have gone while the run waited
+        plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch,
+                         lr, seed, n_points, trained, own, param_values)
+    except BaseException:
+        runs.REGISTRY.release(key)  # prepare_run's reservation: the session can start again
+        raise
     try:
         run = runs.REGISTRY.claim(key)
     except runs.RunBusy:
@@ -780,10 +789,10 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, co
         runs.REGISTRY.finish(run)
         yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
-    loss_kind = dict(min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction)  # named on the loss axis
-    reference = reference_error_by_t(plan, trained)  # the run to compare the error by t with
-    error_kind = dict(reference=reference, label=f"this run (predicts {PREDICTION_SYMBOLS[plan.prediction]})")
-    try:
+    try:  # from here on, whatever fails frees the session's run slot
+        loss_kind = dict(min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction)  # named on the loss axis
+        reference = reference_error_by_t(plan, trained)  # the run to compare the error by t with
+        error_kind = dict(reference=reference, label=f"this run (predicts {PREDICTION_SYMBOLS[plan.prediction]})")
         yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
             loss_figure([], **loss_kind), \
             gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points, plan.seed),
@@ -994,7 +1003,7 @@ def build(own: gr.State) -> gr.State:
         "Train a small denoising network (Algorithm 1 of Ho et al. 2020: it predicts the noise ε, or here also x₀ "
         "or v) and watch the loss fall. "
         f"Runs here: **{device}**. Each run is saved for this browser session and appears in the "
-        "**Reverse** tab; Stop keeps the model trained so far. "
+        "**Reverse** tab (download it there as a .zip to keep it); Stop keeps the model trained so far. "
         f"This server caps a run at {runs.max_train_steps():,} steps and {_fmt_seconds(runs.max_train_seconds())}."
     )
     trained = gr.State([], delete_callback=runs.delete_user_checkpoints)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -37,7 +37,7 @@ from core.conditioning import DEFAULT_P_UNCOND
 from core.data import DataInfo, data_sampler
 from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import as_eps_model, check_prediction, unwrap
-from core.schedules import NoiseSchedule, schedule_from_config
+from core.schedules import MAX_T, NoiseSchedule, schedule_from_config
 from core.unet import UNet, UNetConfig
 
 FORMAT_VERSION = 1
@@ -200,7 +200,57 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{config_path}: format version {version!r} is not supported (expected {FORMAT_VERSION})")
+    problem = config_problem(config)
+    if problem:
+        raise CheckpointError(f"{config_path} is invalid: {problem}")
     return config
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def config_problem(config: dict[str, Any]) -> str | None:
+    """What is wrong with the layout of a checkpoint's config (a JSON object), or None: the types every reader of
+    a config relies on (model, schedule, data, training, metrics), so that a hand-edited or uploaded config is
+    refused here, in one sentence, rather than failing later in whatever reads it. The values themselves (the
+    model's sizes, the schedule's parameters) are checked when `load_checkpoint` builds them."""
+    sections = {name: config.get(name, {}) for name in ("model", "schedule", "data", "training", "metrics")}
+    for name in ("model", "schedule", "data"):
+        if name not in config:
+            return f"its {name!r} section is missing"
+    for name, section in sections.items():
+        if not isinstance(section, dict):
+            return f"its {name!r} must be a JSON object, not {type(section).__name__}"
+    model, schedule, data, training = sections["model"], sections["schedule"], sections["data"], sections["training"]
+    if model.get("kind") not in ("mlp", "unet") or not isinstance(model.get("config", {}), dict):
+        return f"model kind {model.get('kind')!r} is not mlp or unet, or its config is not an object"
+    classes = model.get("config", {}).get("num_classes", 0)
+    if not _is_int(classes) or classes < 0:
+        return f"num_classes must be a whole number ≥ 0, got {classes!r}"
+    try:
+        check_prediction(model.get("prediction", "eps"))
+    except ValueError as err:
+        return str(err)
+    if not isinstance(schedule.get("name"), str) or not _is_int(schedule.get("T")) or not 2 <= schedule["T"] <= MAX_T:
+        return f"its schedule needs a name and a whole T from 2 to {MAX_T}, got {schedule.get('name')!r}, T = {schedule.get('T')!r}"
+    if not isinstance(schedule.get("params", {}), dict):
+        return "the schedule's params must be a JSON object"
+    shape = data.get("shape")
+    if not isinstance(data.get("name"), str) or data.get("kind") not in ("2d", "image") or not isinstance(shape, list) \
+            or not shape or not all(_is_int(n) and n > 0 for n in shape):
+        return f"its data needs a name, a kind (2d or image) and a shape of whole numbers, got {data!r:.120}"
+    runs = training.get("previous_runs", [])
+    if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
+        return "training.previous_runs must be a list of JSON objects"
+    for run in [*runs, training]:
+        steps = run.get("steps_done", 0)
+        if not _is_int(steps) or steps < 0:
+            return f"steps_done must be a whole number ≥ 0, got {steps!r}"
+    loss_by_t = training.get("loss_by_t", [])
+    if not isinstance(loss_by_t, list) or not all(v is None or isinstance(v, (int, float)) for v in loss_by_t):
+        return "training.loss_by_t must be a list of numbers"
+    return None
 
 
 def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
@@ -211,7 +261,9 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
     if not weights_path.is_file():
         raise CheckpointError(f"{directory} is not complete: {WEIGHTS_FILE} is missing")
     try:
-        model = build_model(config["model"])
+        spec = config["model"]
+        _check_weights(spec, weights_path)
+        model = build_model(spec)
         schedule = schedule_from_config(config["schedule"])
         prediction = check_prediction(model_prediction(config))
         raw = config["data"]
@@ -220,27 +272,52 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
             mean=tuple(raw.get("mean", (0.0, 0.0))), scale=float(raw.get("scale", 1.0)),
             source=str(raw.get("source", "")),
         )
-    except (KeyError, TypeError, ValueError) as err:
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CheckpointError(f"{directory / CONFIG_FILE} is invalid: {err}") from None
+    if data.shape != input_shape(model):
+        raise CheckpointError(f"{directory / CONFIG_FILE} is invalid: its data has shape {data.shape}, but its model "
+                              f"takes {input_shape(model)}")
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{weights_path} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            raise CheckpointError(
-                f"{weights_path}: tensor {key} has shape {tuple(tensor.shape)}, the config expects {tuple(expected[key].shape)}"
-            )
     model.load_state_dict(state)
     points = _load_points(directory) if data.kind == "2d" else None
     return Checkpoint(path=directory, model=as_eps_model(model, schedule, prediction).to(device).eval(),
                       schedule=schedule, data=data, config=config, points=points)
+
+
+def input_shape(model: nn.Module) -> tuple[int, ...]:
+    """The shape of one x_t that ``model`` (a network or its ε view) takes: (2,) for the MLP, (C, H, W) for the U-Net."""
+    net, _ = unwrap(model)
+    if isinstance(net, UNet):
+        return (net.config.channels, net.config.image_size, net.config.image_size)
+    return (2,)
+
+
+def _check_weights(spec: dict[str, Any], weights_path: Path) -> None:
+    """Refuse a weights file whose tensor names or shapes differ from the network ``spec`` describes, reading only
+    the file's header and building the network on the meta device: a config describing a huge network allocates
+    nothing."""
+    with torch.device("meta"):
+        expected = {key: tuple(value.shape) for key, value in build_model(spec).state_dict().items()}
+    try:
+        with safe_open(str(weights_path), framework="pt") as weights:
+            stored = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
+    missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights_path} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for key, shape in stored.items():
+        if shape != expected[key]:
+            raise CheckpointError(
+                f"{weights_path}: tensor {key} has shape {shape}, the config expects {expected[key]}"
+            )
 
 
 def model_name(config: dict[str, Any]) -> str:

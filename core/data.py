@@ -54,6 +54,7 @@ TOY2D_CLASSES = {
 }
 MIN_POINTS = 16  # fewer points than this cannot describe a distribution worth diffusing
 MAX_POINTS = 1_000_000  # a user-given set beyond this is almost surely a mistake (and slow)
+MAX_COORDINATE = 1e30  # larger user-given coordinates would overflow float32 on the way back from the model
 MAX_DRAWING_SIDE = 4096  # a drawing larger than this (pixels per side) is almost surely a mistake
 
 
@@ -190,7 +191,8 @@ def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
     """Check a user-given point set (N, 2) and put it in standard coordinates.
 
     Returns (points as float32 (N, 2) with zero mean and unit spread, the normalisation used).
-    Raises ValueError for an empty, 1-D, wrong-width, non-finite, degenerate or too small set.
+    Raises ValueError for an empty, 1-D, wrong-width, non-finite, too large (beyond ±MAX_COORDINATE), degenerate
+    or too small set.
     """
     try:
         pts = torch.as_tensor(points, dtype=torch.float64)
@@ -206,9 +208,12 @@ def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
         raise ValueError(f"need at least {MIN_POINTS} points, got {pts.shape[0]}")
     if pts.shape[0] > MAX_POINTS:
         raise ValueError(f"at most {MAX_POINTS} points are supported, got {pts.shape[0]}")
+    if float(pts.abs().max()) > MAX_COORDINATE:
+        raise ValueError(f"coordinates beyond ±{MAX_COORDINATE:g} are not supported (samples are drawn in float32): "
+                         "rescale the points")
     mean = pts.mean(dim=0)
     spread = float((pts - mean).pow(2).mean().sqrt())
-    if spread < 1e-12 * max(1.0, float(mean.abs().max())):
+    if spread <= 1e-12 * float(mean.abs().max()):  # relative: points in tiny units still have a shape
         raise ValueError("all points are (nearly) identical: there is no shape to learn")
     norm = PointNormalisation(mean=(float(mean[0]), float(mean[1])), scale=spread)
     return norm.apply(pts).to(torch.float32), norm

@@ -12,6 +12,7 @@ both reverse variances σ² = β̃ ("small") and β ("large"), in nats and bits 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -79,7 +80,8 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
         seconds = time.perf_counter() - start
         if info.kind == "2d":
             ratio = sliced_wasserstein_ratio(x0.cpu(), draw_data, seed=seed)
-            results[key] = {"sliced_wasserstein_ratio": round(ratio, 4), "n": n, "sampling_seconds": round(seconds, 2)}
+            results[key] = {"sliced_wasserstein_ratio": None if math.isnan(ratio) else round(ratio, 4),  # None: one point
+                            "n": n, "sampling_seconds": round(seconds, 2)}
         else:
             quality = image_quality(x0.cpu(), info.name, seed=seed, root=data_dir)
             results[key] = {**quality, "sampling_seconds": round(seconds, 2)}

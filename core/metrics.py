@@ -63,7 +63,8 @@ def sliced_wasserstein_ratio(
     """SW(samples, data) / SW(data, data′), both data draws of the samples' size.
 
     ``draw_data(n, seed)`` returns n data points for a seed (e.g. ``lambda n, s: make_toy2d(name, n, seed=s)``).
-    The denominator is averaged over ``n_baselines`` independent pairs to steady it.
+    The denominator is averaged over ``n_baselines`` independent pairs to steady it. NaN when it is 0: data of one
+    point, whose draws all coincide, gives no scale to measure the samples by.
     """
     n = len(samples)
     reference = draw_data(n, 1_000_003 + seed)
@@ -71,7 +72,7 @@ def sliced_wasserstein_ratio(
     baseline = sum(
         sliced_wasserstein(draw_data(n, 2_000_003 + seed + k), reference, seed=seed) for k in range(n_baselines)
     ) / n_baselines
-    return model_distance / baseline
+    return model_distance / baseline if baseline > 0 else math.nan
 
 
 def copy_fraction(samples: torch.Tensor, training_points: torch.Tensor, radius: float) -> float:

@@ -51,6 +51,14 @@ def test_normalise_points() -> None:
     assert torch.allclose(norm.invert(pts.double()), raw, atol=1e-4)
 
 
+def test_points_in_tiny_units_keep_their_shape() -> None:
+    """The test for identical points is relative: a shape measured in units of 1e-30 is still a shape."""
+    raw = torch.randn(100, 2, dtype=torch.float64) * 1e-30
+    pts, norm = normalise_points(raw)
+    assert norm.scale == pytest.approx(float(raw.sub(raw.mean(0)).pow(2).mean().sqrt()))
+    assert float(pts.double().pow(2).mean().sqrt()) == pytest.approx(1.0, rel=1e-5)
+
+
 @pytest.mark.parametrize(
     "points, message",
     [
@@ -60,6 +68,7 @@ def test_normalise_points() -> None:
         ([[1.0, float("nan")]] + [[0.0, 1.0]] * 20, "NaN"),
         ([[1.0, 2.0]] * 5, "at least"),
         ([[1.0, 2.0]] * 50, "identical"),
+        ([[1e300, 2.0], [0.0, 1.0]] * 10, "beyond ±1e\\+30"),  # its spread would overflow; float32 could not hold it
         ("hello", "numbers"),
     ],
 )

@@ -630,3 +630,34 @@ def test_a_sweep_of_digits_counts_those_that_kept_their_class():
     assert np.allclose(curve.log_snrs, [float(checkpoint.schedule.log_snr[t]) for t in curve.t0s])
     assert [trace.name for trace in figures.as_figure(figures.survival_figure([curve])).data] == [
         "mnist: return ratio", "mnist: share that kept its class"]
+
+
+def test_a_diverged_model_is_refused_in_plain_words(tmp_path):
+    """The tab's own gr.Error (a ValueError too) comes through Generate and Sweep as it is, not quoted."""
+    model = MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.fill_(float("nan"))
+    path = str(save_checkpoint(tmp_path / "nan", model, make_schedule("linear", 100), DataInfo("moons", "2d", (2,))))
+    for call in (lambda: reverse_tab.generate(REQ, path, "ddpm_small", 0, 0, 50, 0, 10, "uniform", False, False, [path],
+                                              progress=None),
+                 lambda: reverse_tab.sweep(path, "ddpm_small", 0, 0, 20, 0, "uniform", False, [path], [], "t",
+                                           progress=None)):
+        with pytest.raises(gr.Error) as caught:
+            call()
+        assert caught.value.message == reverse_tab.DIVERGED
+
+
+def test_data_of_one_point_has_no_sliced_wasserstein_ratio(tmp_path):
+    """Two draws of one point coincide: the ratio is 0/0. Generate says so; the steps sweep refuses to plot it."""
+    from app import steps_panel
+
+    model = MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8))
+    path = str(save_checkpoint(tmp_path / "one", model, make_schedule("linear", 100), DataInfo("drawing", "2d", (2,)),
+                               points=torch.tensor([[0.5, -0.5]])))
+    assert reverse_tab.load(path, [path]).points.shape == (1, 2)
+    _, stats, *_ = reverse_tab.generate(REQ, path, "ddpm_small", 0, 0, 50, 0, 10, "uniform", False, False, [path],
+                                        progress=None)
+    assert "The sliced-Wasserstein ratio to the training data is not defined: the data is a single point" in stats
+    with pytest.raises(gr.Error, match="training data is a single point"):
+        steps_panel.sweep_steps(path, "uniform", 50, 0, False, [path], progress=lambda *a, **k: None)

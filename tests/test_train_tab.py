@@ -244,6 +244,10 @@ def test_an_uploaded_csv_becomes_the_training_points_and_a_bad_one_says_why(tmp_
     (tmp_path / "words.csv").write_text("name,city\nada,london\nalan,wilmslow\n")
     (tmp_path / "few.csv").write_text("1,2\n3,4\n")
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
+    excel = "Länge,Höhe\n" + "".join(f"{x:.3f},{y:.3f}\n" for x, y in xy)  # Excel on Windows: Windows-1252
+    (tmp_path / "excel.csv").write_bytes(excel.encode("cp1252"))
+    own, *_ = train_tab.csv_uploaded(req("alice"), str(tmp_path / "excel.csv"))
+    assert len(own.points) == 200
     for name, message in [("words.csv", "are not numbers"), ("few.csv", "at least 16 points"),
                           ("binary.csv", "not a text file")]:
         with pytest.raises(gr.Error, match=f"{name}.*{message}"):
@@ -643,6 +647,25 @@ def test_a_class_conditional_run_learns_the_classes_and_is_steered_in_the_revers
     with pytest.raises(gr.Error, match="Swiss roll has no classes to condition on; class-conditional training needs "
                                        "data with classes: Two moons, Circles"):
         train_tab.prepare_run(req("bob"), *args(conditional=True))
+    # continued, it needs data with as many classes as it learnt
+    plan = train_tab.make_plan(*args(data="circles", start_from=path, trained=trained)[:-len(PARAMS)], PARAMS)
+    assert plan.conditional and plan.init_from == Path(path)
+    with pytest.raises(gr.Error) as caught:
+        train_tab.prepare_run(req("alice"), *args(data="eight_gaussians", start_from=path, trained=trained))
+    assert caught.value.message.startswith(f"{Path(path).name} is conditional on 2 classes, but 8 Gaussians has 8: "
+                                           "pick data with 2 classes (it was trained on moons)")
+
+
+def test_a_start_that_fails_after_waiting_frees_the_sessions_slot(isolated):
+    """The checkpoint to continue is checked again when the run leaves the queue: gone by then, the run fails
+    in words and the session can start another."""
+    *_, trained = drain(train_tab.train_run(req("alice"), *args(steps=5)))[-1]
+    train_tab.prepare_run(req("alice"), *args(start_from=trained[0], trained=trained))
+    runs.delete_user_checkpoints(trained)
+    with pytest.raises(gr.Error, match="Start from: choose a new model"):
+        drain(train_tab.train_run(req("alice"), *args(start_from=trained[0], trained=trained)))
+    assert runs.REGISTRY.active("alice") is None
+    train_tab.prepare_run(req("alice"), *args(steps=5))  # not "already running"
 
 
 def test_a_conditional_run_without_dropped_classes_is_recorded_and_warned_about(isolated):

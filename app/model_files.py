@@ -1,0 +1,73 @@
+"""Take a model home, or bring one: the Reverse tab's download and upload of a checkpoint as a .zip.
+
+A model trained in the Train tab lives only as long as its browser session (`app.runs`: the session's
+checkpoints are deleted when it ends); **Download** zips the chosen checkpoint (`core.checkpoint_archive`), shipped or
+the session's own, as a folder that unzips into a checkpoint directory for the CLI (``--ckpt``, ``--init-from``).
+**Upload** takes such a .zip (one from here, or a directory written by ``python -m core.train``, e.g. on a GPU,
+zipped), checks it whole (JSON + safetensors, nothing unpickled; weights against config) and adds it to this session's
+checkpoints, as if trained here: listed in the Reverse tab (selected) and in the Train tab's "Start from", counted
+among the session's `runs.max_runs_per_user` and deleted with them when the session ends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from app import player, runs
+from app.reverse_tab import ReverseControls, allowed, display_name
+from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint
+from core.checkpoints import CheckpointError
+
+DOWNLOAD_LABEL = "Download this model (.zip)"
+UPLOAD_LABEL = "Upload a model (.zip)"
+HINT = ("Models you train here belong to this page: they are deleted about an hour after it is closed or reloaded, "
+        "so download one to keep it. The .zip unzips into a "
+        "checkpoint folder for the command line (--ckpt, --init-from); upload one, e.g. trained on a GPU with "
+        "python -m core.train and zipped, to use it here.")
+
+
+def download_model(request: gr.Request, path: str | None, trained: Any):
+    """The chosen checkpoint as a .zip, shown in a file box (its link downloads it)."""
+    if not path or not allowed(path, trained):
+        raise gr.Error("Choose a checkpoint first: a shipped one, or one you trained or uploaded in this session.")
+    name = display_name(path)
+    folder = player.export_folder(runs.session_key(request), "model")
+    try:
+        archive = pack_checkpoint(path, folder / f"{name}.zip", name=name)
+    except (CheckpointError, OSError) as err:
+        raise gr.Error(f"{name} could not be zipped: {err}") from None
+    return gr.File(value=str(archive), visible=True)
+
+
+def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[str]:
+    """An uploaded .zip checked and unpacked into this session's checkpoints; returns the session's checkpoint paths
+    with it last (the Reverse tab then selects it)."""
+    if not file:
+        raise gr.Error("No file arrived; choose a .zip of a checkpoint.")
+    key = runs.session_key(request)
+    label = Path(file).name
+    try:
+        path = unpack_checkpoint(file, runs.user_dir(key), prefix=runs.UPLOADED_PREFIX, label=label)
+    except CheckpointError as err:
+        raise gr.Error(f"Not uploaded: {err}") from None
+    runs.prune_user_runs(key)
+    return [*(p for p in (trained or []) if isinstance(p, str)), str(path)]
+
+
+def build(reverse: ReverseControls) -> None:
+    """Lay out the two buttons and the box of the zipped model under the Reverse tab's checkpoint choice."""
+    checkpoint, trained = reverse.checkpoint, reverse.trained
+    with reverse.model_slot, gr.Row():
+        download_btn = gr.Button(DOWNLOAD_LABEL, size="sm", elem_id="model-download")
+        upload_btn = gr.UploadButton(UPLOAD_LABEL, file_types=[".zip"], file_count="single", size="sm",
+                                     elem_id="model-upload")
+    with reverse.model_slot:
+        gr.Markdown(HINT, elem_classes="hint")
+        archive = gr.File(label="The model, zipped: click its name to download", visible=False, interactive=False,
+                          elem_id="model-zip")
+    download_btn.click(download_model, [checkpoint, trained], archive, show_progress="minimal")
+    upload_btn.upload(upload_model, [upload_btn, trained], trained, show_progress="minimal")
+    checkpoint.change(lambda: gr.File(value=None, visible=False), None, archive, show_progress="hidden", queue=False)

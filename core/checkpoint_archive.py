@@ -1,0 +1,144 @@
+"""A checkpoint as one .zip file: take a model trained in the app home, or bring one (trained with the CLI, on a
+GPU) to the app.
+
+The archive holds one folder named after the checkpoint with its files (`CHECKPOINT_FILES`: config.json,
+model.safetensors and, for a 2D model trained on given points, data.safetensors), so that, unzipped, it is a
+checkpoint directory for ``--ckpt`` and ``--init-from``.
+
+`unpack_checkpoint` is written for archives from anyone (the upload of a public Space): it reads only those three
+names, at the archive's top level or in one folder (any other entry is ignored, and no entry's path is used to
+write), refuses an archive whose files would unpack to more than ``max_bytes`` (a zip bomb) whatever its headers
+claim, unpacks into a temporary sibling directory, loads the result with `core.checkpoints.load_checkpoint`
+(JSON + safetensors, nothing unpickled; the weights are checked against the config) so that a broken checkpoint
+is refused whole, and only then renames it into place.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from core.checkpoints import CONFIG_FILE, POINTS_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint
+
+CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, POINTS_FILE)
+MAX_UNPACKED_BYTES = 128 * 2**20  # the largest preset ("base", 3 × 32 × 32) weighs 38 MB in float32
+_CHUNK = 2**20
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def pack_checkpoint(directory: str | Path, archive: str | Path, *, name: str | None = None) -> Path:
+    """Write the checkpoint ``directory`` as the zip ``archive`` (its files in a folder ``name``, by default the
+    directory's), atomically (temp file + rename); returns the archive's path. The weights are stored, not
+    deflated: float32 weights shrink by a few per cent at most."""
+    directory, archive = Path(directory), Path(archive)
+    folder = safe_name(name or directory.name)
+    files = [directory / name for name in CHECKPOINT_FILES if (directory / name).is_file()]
+    if not (directory / CONFIG_FILE).is_file() or not (directory / WEIGHTS_FILE).is_file():
+        raise CheckpointError(f"{directory} is not a complete checkpoint ({CONFIG_FILE} and {WEIGHTS_FILE} expected)")
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=archive.parent, prefix=f".{archive.name}.", delete=False) as handle:
+        tmp = Path(handle.name)
+    try:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            for path in files:
+                method = zipfile.ZIP_DEFLATED if path.suffix == ".json" else zipfile.ZIP_STORED
+                zf.write(path, f"{folder}/{path.name}", compress_type=method)
+        tmp.replace(archive)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return archive
+
+
+def safe_name(name: str, default: str = "checkpoint") -> str:
+    """``name`` as a directory name: runs of other characters than letters, digits, '.', '_' and '-' become one '-',
+    at most 64 characters, no leading dot; ``default`` when nothing is left."""
+    cleaned = _UNSAFE_NAME.sub("-", name).strip(".-")[:64].strip(".-")
+    return cleaned or default
+
+
+def _checkpoint_members(zf: zipfile.ZipFile, label: str) -> tuple[str, dict[str, zipfile.ZipInfo]]:
+    """(the folder holding the checkpoint, "" for the top level; {file name: its entry}) of an archive."""
+    folders: dict[str, dict[str, zipfile.ZipInfo]] = {}
+    for info in zf.infolist():
+        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        if info.is_dir() or not parts or len(parts) > 2 or parts[-1] not in CHECKPOINT_FILES:
+            continue
+        folders.setdefault(parts[0] if len(parts) == 2 else "", {})[parts[-1]] = info
+    holding = sorted(folder for folder, files in folders.items() if CONFIG_FILE in files)
+    if not holding:
+        raise CheckpointError(f"{label} holds no checkpoint: expected {CONFIG_FILE} and {WEIGHTS_FILE}, at its top "
+                              "level or in one folder (a .zip downloaded from DDPM Explorer, or a zipped directory "
+                              "written by python -m core.train)")
+    if len(holding) > 1:
+        shown = ", ".join(folder or "(top level)" for folder in holding[:4])
+        raise CheckpointError(f"{label} holds {len(holding)} checkpoints ({shown}); zip one at a time")
+    folder = holding[0]
+    if WEIGHTS_FILE not in folders[folder]:
+        raise CheckpointError(f"{label} is not complete: {WEIGHTS_FILE} is missing beside {CONFIG_FILE}")
+    return folder, folders[folder]
+
+
+def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int, label: str) -> int:
+    """Unpack one entry to ``target``, reading at most ``budget`` bytes whatever its header says; returns the
+    bytes written."""
+    written = 0
+    with zf.open(info) as source, open(target, "wb") as sink:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            if written > budget:
+                raise CheckpointError(f"{label} unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MB; a checkpoint "
+                                      "of this tool is far smaller")
+            sink.write(chunk)
+    return written
+
+
+def unpack_checkpoint(archive: str | Path, parent: str | Path, *, name: str | None = None, prefix: str = "",
+                      label: str | None = None, max_bytes: int = MAX_UNPACKED_BYTES) -> Path:
+    """Unpack the checkpoint in ``archive`` into a new directory under ``parent`` and return its path.
+
+    The directory is ``prefix`` + ``name`` (by default the archive's folder, else the archive's file name; made
+    safe by `safe_name`), with "-2", "-3", ... added when taken. ``label`` names the archive in error messages
+    (default: its file name). Raises `CheckpointError` (one sentence, naming ``label``, never the temporary
+    directory) for anything that is not one complete, loadable checkpoint; nothing is left behind then.
+    """
+    archive, parent = Path(archive), Path(parent)
+    label = label or archive.name
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp: Path | None = None
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            folder, members = _checkpoint_members(zf, label)
+            tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=parent))
+            budget = max_bytes
+            for file_name, info in members.items():
+                budget -= _copy_limited(zf, info, tmp / file_name, budget, label)
+        load_checkpoint(tmp)
+    except CheckpointError as err:
+        _remove(tmp)
+        message = str(err) if tmp is None else str(err).replace(str(tmp), label)
+        raise CheckpointError(message) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, ValueError) as err:
+        _remove(tmp)
+        raise CheckpointError(f"{label} is not a readable .zip file ({err})") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+    base = prefix + safe_name(name or folder or archive.stem)
+    target, n = parent / base, 2
+    while target.exists():
+        target, n = parent / f"{base}-{n}", n + 1
+    try:
+        tmp.rename(target)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return target
+
+
+def _remove(directory: Path | None) -> None:
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)

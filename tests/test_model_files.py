@@ -1,0 +1,103 @@
+"""The Reverse tab's download and upload of a model (.zip): per session, checked, listed in both tabs."""
+
+from __future__ import annotations
+
+import json
+import types
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import pytest
+import torch
+
+from app import model_files, reverse_tab, runs, train_tab
+from core.checkpoints import save_checkpoint
+from core.data import DataInfo
+from core.mlp import MLPConfig, MLPDenoiser
+from core.schedules import make_schedule
+
+
+def req(user: str):
+    return types.SimpleNamespace(session_hash=user)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDPM_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DDPM_CHECKPOINTS_DIR", str(tmp_path / "shipped"))
+    reverse_tab.CACHE.clear()
+    yield tmp_path
+
+
+def make_checkpoint(path: Path, hidden: int = 16) -> Path:
+    torch.manual_seed(0)
+    model = MLPDenoiser(MLPConfig(hidden=hidden, depth=1, emb_dim=8))
+    return save_checkpoint(path, model, make_schedule("linear", 30), DataInfo("moons", "2d", (2,)),
+                           training={"steps_done": 12})
+
+
+def downloaded(request, path: str, trained) -> Path:
+    update = model_files.download_model(request, path, trained)
+    assert update.visible
+    return Path(update.value["path"])
+
+
+def test_a_shipped_model_downloads_and_comes_back_as_an_upload(isolated):
+    shipped = make_checkpoint(isolated / "shipped" / "moons")
+    archive = downloaded(req("alice"), str(shipped), [])
+    assert archive.name == "moons.zip"
+    trained = model_files.upload_model(req("alice"), str(archive), [])
+    (path,) = trained
+    assert Path(path).parent == runs.user_dir("alice") and Path(path).name == "uploaded-moons"
+    labels = dict((value, label) for label, value in reverse_tab.checkpoint_choices(trained))
+    assert labels[path] == "moons (uploaded)" and labels[str(shipped)] == "moons (shipped)"
+    assert (path, "moons (uploaded)") in [(v, k) for k, v in train_tab.start_choices(trained)]  # can be continued
+    dropdown, info = reverse_tab.after_training(trained, str(shipped))
+    assert dropdown.value == path and info.startswith("**moons** — data: moons")  # selected, named as listed
+    x, t = torch.randn(5, 2), torch.full((5,), 3)
+    assert torch.equal(reverse_tab.CACHE.get(Path(path)).model(x, t), reverse_tab.CACHE.get(shipped).model(x, t))
+    again = downloaded(req("alice"), path, trained)  # an uploaded model downloads under its own name
+    assert again.name == "moons.zip"
+    with zipfile.ZipFile(again) as zf:
+        assert sorted(zf.namelist()) == ["moons/config.json", "moons/model.safetensors"]
+
+
+def test_a_session_cannot_download_another_sessions_model(isolated):
+    alices = make_checkpoint(runs.user_dir("alice") / "run")
+    with pytest.raises(gr.Error, match="Choose a checkpoint first"):
+        model_files.download_model(req("bob"), str(alices), [])
+    assert downloaded(req("alice"), str(alices), [str(alices)]).name == "run.zip"
+
+
+def test_a_bad_upload_is_refused_in_one_sentence_and_keeps_the_sessions_models(isolated):
+    kept = [str(make_checkpoint(runs.user_dir("alice") / "run"))]
+    not_zip = isolated / "photo.zip"
+    not_zip.write_bytes(b"\x89PNG not a zip")
+    with pytest.raises(gr.Error) as caught:
+        model_files.upload_model(req("alice"), str(not_zip), kept)
+    assert caught.value.message == "Not uploaded: photo.zip is not a readable .zip file (File is not a zip file)"
+    config = json.loads((Path(kept[0]) / "config.json").read_text())
+    config["schedule"]["T"] = "many"
+    odd = isolated / "odd.zip"
+    with zipfile.ZipFile(odd, "w") as zf:
+        zf.writestr("odd/config.json", json.dumps(config))
+        zf.writestr("odd/model.safetensors", (Path(kept[0]) / "model.safetensors").read_bytes())
+    with pytest.raises(gr.Error) as caught:
+        model_files.upload_model(req("alice"), str(odd), kept)
+    assert caught.value.message.startswith("Not uploaded: odd.zip/config.json is invalid: its schedule needs")
+    assert sorted(p.name for p in runs.user_dir("alice").iterdir()) == ["run"]  # nothing left behind
+    with pytest.raises(gr.Error, match="No file arrived"):
+        model_files.upload_model(req("alice"), None, kept)
+
+
+def test_uploads_count_among_the_sessions_checkpoints(isolated, monkeypatch):
+    monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "2")
+    archive = downloaded(req("alice"), str(make_checkpoint(isolated / "shipped" / "moons")), [])
+    trained: list[str] = []
+    for _ in range(3):
+        trained = model_files.upload_model(req("alice"), str(archive), trained)
+    assert sorted(p.name for p in runs.user_dir("alice").iterdir()) == ["uploaded-moons-2", "uploaded-moons-3"]
+    assert [Path(p).name for p in reverse_tab._trained_paths(trained)] == ["uploaded-moons-2", "uploaded-moons-3"]
+    runs.delete_user_checkpoints(trained)  # the session ends: its uploads go with it
+    assert list(runs.user_dir("alice").iterdir()) == []

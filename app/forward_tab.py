@@ -84,12 +84,7 @@ def load_data(data: str, upload_path: str | None, own: OwnPoints | None = None) 
 
 
 def check_seed(seed) -> int:
-    if seed is None or seed == "":
-        raise gr.Error("The seed is empty; enter a whole number (e.g. 0).")
-    value = float(seed)
-    if not value.is_integer() or not 0 <= value <= MAX_SEED:
-        raise gr.Error(f"The seed must be a whole number from 0 to {MAX_SEED}, got {seed}.")
-    return int(value)
+    return controls.whole_number(seed, "The seed", 0, MAX_SEED)
 
 
 def make_noise(shape: torch.Size, seed: int) -> torch.Tensor:
@@ -187,7 +182,7 @@ def scrub(state: ForwardState | None, t) -> tuple:
     """The t-slider handler: (x_t figure, formula markdown, histogram figure, ᾱ_t figure)."""
     if state is None:
         raise gr.Error("Nothing to show yet: choose data and a schedule first.")
-    t = min(max(int(t), 0), state.schedule.T)  # a slider value from before a change of T
+    t = min(controls.whole_number(t, "t", 0), state.schedule.T)  # a slider value from before a change of T
     xt = x_t(state, t)
     sample_fig = images_or_points_figure(state.kind, to_display(state, xt))
     hist_fig = figures.histogram_figure(xt)
@@ -209,7 +204,7 @@ def targets_view(state: ForwardState | None, t) -> tuple:
     """The targets panel: (figure of x_t, ε, x₀ and v side by side, Markdown with v's formula at t)."""
     if state is None:
         raise gr.Error("Nothing to show yet: choose data and a schedule first.")
-    t = min(max(int(t), 0), state.schedule.T)
+    t = min(controls.whole_number(t, "t", 0), state.schedule.T)
     parts = targets(state, t)
     if state.kind == "images":
         scale = {"x_t": 1.0, "eps": TARGET_SCALE, "x0": 1.0, "v": TARGET_SCALE}

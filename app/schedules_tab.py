@@ -75,9 +75,7 @@ def load_x0(data: str, number: int, upload_path: str | None, own: OwnPoints | No
     """(kind, x0): one image (1, C, H, W) (a digit, or image ``number`` of a data set), one picture
     (1, 3, 64, 64) in [−1, 1], or 2D points (N, 2) (a toy, or the session's own points ``own``)."""
     if data == MNIST or data in images.SHOWN_DATASETS:
-        number = int(number or 0)
-        if not 0 <= number < N_IMAGES:
-            raise gr.Error(f"The image number must lie in 0..{N_IMAGES - 1}.")
+        number = controls.whole_number(0 if number is None else number, "The image number", 0, N_IMAGES - 1)
         batch = images.mnist_digits(N_IMAGES) if data == MNIST else images.dataset_images(data, N_IMAGES)
         return "images", batch[number : number + 1]
     if data == UPLOAD:
@@ -180,12 +178,7 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
 
 
 def check_seed(seed) -> int:
-    if seed is None or seed == "":
-        raise gr.Error("The seed is empty; enter a whole number (e.g. 0).")
-    value = float(seed)
-    if not value.is_integer() or not 0 <= value < 2**63:
-        raise gr.Error(f"The seed must be a whole number from 0 to {2**63 - 1}, got {seed}.")
-    return int(value)
+    return controls.whole_number(seed, "The seed", 0, 2**63 - 1)
 
 
 def own_points_changed(names, T, data, *inputs) -> tuple:

@@ -104,6 +104,8 @@ def check_known(x_0: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     per_example = mask.flatten(1)
     if per_example.all(dim=1).any():
         raise ValueError("the mask leaves nothing to draw: every entry of an example is known")
+    if not per_example.any(dim=1).all():
+        raise ValueError("the mask keeps nothing of an example: with no entry known, inpainting is plain sampling")
     return mask
 
 

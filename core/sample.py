@@ -29,6 +29,8 @@ images → (N, C, H, W) float32 in [−1, 1]. .png: an image grid, or a scatter 
 
 from __future__ import annotations
 
+import argparse
+
 import math
 import sys
 from pathlib import Path
@@ -62,8 +64,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--spacing", default="uniform", choices=SPACINGS,
                    help="timesteps of a chain shorter than T: evenly in t (default) or in log-SNR (log_snr: keeps "
                         "strided ddpm sound on the cosine and sigmoid schedules; see core.sampler)")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM η in [0, 1] (default: 0, deterministic)")
-    p.add_argument("--variance", default="small", choices=VARIANCES, help="DDPM σ²: small = β̃ (default), large = β")
+    p.add_argument("--eta", type=float, help="with --method ddim: η in [0, 1] (default: 0, deterministic)")
+    p.add_argument("--variance", choices=VARIANCES,
+                   help="with --method ddpm: σ², small = β̃ (default) or large = β")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--start-t", type=int, metavar="T0",
                    help="start the chain at step T0 from N training examples noised to it (SDEdit), not from pure "
@@ -82,7 +85,7 @@ def build_parser() -> OneLineParser:
                         "classifier guidance, for image models whose data has a shipped classifier ("
                         + (", ".join(shipped_classifiers()) or "none") + ") a class it names, guided on x̂0, for the "
                         "8 Gaussians a component, e.g. '90° (top)', guided by its exact p_t(y | x_t)")
-    p.add_argument("--guidance-scale", type=float, default=3.0, metavar="S",
+    p.add_argument("--guidance-scale", type=float, metavar="S",
                    help="with --guide: the scale s ≥ 0 (default: 3; 0: the unconditional model; 1: the conditional "
                         "one, by Bayes' rule; more: starker)")
     p.add_argument("--guidance", choices=GUIDANCE_METHODS,
@@ -131,8 +134,27 @@ def guide_report(samples, data, target: str, scale: float, method: str) -> str:
     return f"{line}: {classes.count(target)} of {len(samples)} samples {how} {target}"
 
 
+def refuse_unused_flags(args: argparse.Namespace) -> None:
+    """Fail in one line on a flag that would change nothing (silently ignored, it would mislead), and fill in the
+    defaults of the others."""
+    if args.eta is not None and args.method != "ddim":
+        fail(PROG, "--eta applies to --method ddim only")
+    if args.variance is not None and args.method != "ddpm":
+        fail(PROG, "--variance applies to --method ddpm only (DDIM's noise is set by --eta)")
+    if args.guidance_scale is not None and args.guide is None:
+        fail(PROG, "--guidance-scale needs --guide CLASS")
+    if args.guidance is not None and args.guide is None:
+        fail(PROG, "--guidance needs --guide CLASS")
+    if args.jump != 1 and args.resample == 1:
+        fail(PROG, "--jump needs --resample 2 or more (each resampling round goes back J steps)")
+    args.eta = 0.0 if args.eta is None else args.eta
+    args.variance = args.variance or "small"
+    args.guidance_scale = 3.0 if args.guidance_scale is None else args.guidance_scale
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    refuse_unused_flags(args)
     suffix = args.out.suffix.lower()
     if suffix not in (".npy", ".png"):
         fail(PROG, f"--out must end in .npy or .png, got {args.out.name!r}")
@@ -141,8 +163,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = resolve_device(args.device)
         ckpt = load_checkpoint(args.ckpt, device=device)
-        if args.guidance is not None and args.guide is None:
-            fail(PROG, "--guidance needs --guide CLASS")
         model = ckpt.model if args.guide is None else guided_model(
             ckpt.model, ckpt.schedule, ckpt.data, args.guide, args.guidance_scale, args.n, device, args.guidance)
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)

@@ -273,7 +273,12 @@ def _make_betas(name: str, T: int, p: dict[str, Any]) -> torch.Tensor:
         v_start = torch.sigmoid(torch.tensor(start / tau, dtype=f64))
         v_end = torch.sigmoid(torch.tensor(end / tau, dtype=f64))
         alpha_bar = (v_end - torch.sigmoid((u * (end - start) + start) / tau)) / (v_end - v_start)
-        return _betas_from_alpha_bar(alpha_bar.clamp(min=1e-12, max=1.0), p["max_beta"])
+        betas = _betas_from_alpha_bar(alpha_bar.clamp(min=1e-12, max=1.0), p["max_beta"])
+        if not ((betas > 0).all() and (betas[1:] >= betas[:-1]).all()):  # ᾱ_t reached its 1e-12 floor before T
+            raise ValueError(f"sigmoid schedule: τ = {tau:g} is too small for start = {start:g}, end = {end:g} and "
+                             f"T = {T}: ᾱ_t drops below 1e-12 before t = T, where β_t = 1 − ᾱ_t/ᾱ_(t−1) can no "
+                             "longer be computed; use a larger τ")
+        return betas
     raise ValueError(_unknown_name_message(name))
 
 

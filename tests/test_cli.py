@@ -236,6 +236,13 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.train", "--data", "moons", "--out", "X", "--T", "0"), "T must be"),
         (("core.train", "--data", "moons", "--out", "X", "--init-from", "checkpoints/moons", "--T", "0"), "drop --T"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--spacing", "karras", "--out", "a.npy"), "--spacing"),
+        (("core.sample", "--ckpt", "checkpoints/moons", "--eta", "0.7", "--out", "a.npy"), "--eta applies to --method ddim"),
+        (("core.sample", "--ckpt", "checkpoints/moons", "--method", "ddim", "--variance", "large", "--out", "a.npy"),
+         "--variance applies to --method ddpm"),
+        (("core.sample", "--ckpt", "checkpoints/moons", "--guidance-scale", "9", "--out", "a.npy"),
+         "--guidance-scale needs --guide"),
+        (("core.sample", "--ckpt", "checkpoints/moons", "--inpaint", "x", "--jump", "10", "--out", "a.npy"),
+         "--jump needs --resample 2 or more"),
         (("core.download", "svhn"), "invalid choice: 'svhn'"),
     ],
 )

@@ -104,6 +104,12 @@ def test_scrub_changes_with_t_and_noise_is_fixed():
     other = _state(seed=1, previous=state)
     assert not np.array_equal(forward_tab.x_t(other, 300), forward_tab.x_t(state, 300))
     np.testing.assert_array_equal(forward_tab.x_t(other, 0), forward_tab.x_t(state, 0))
+    # what only an API call can send: a gr.Error, not a traceback
+    for bad_t in (None, float("nan"), "later"):
+        with pytest.raises(gr.Error, match="t must be a whole number|t is empty"):
+            forward_tab.scrub(state, bad_t)
+    with pytest.raises(gr.Error, match="The seed must be a whole number from 0"):
+        forward_tab.check_seed("abc")
 
 
 def test_x_t_is_q_sample():

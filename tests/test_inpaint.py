@@ -191,6 +191,8 @@ def test_refusals() -> None:
         inpaint(model, schedule, x_0, torch.tensor([True, False, True]))
     with pytest.raises(ValueError, match="nothing to draw"):
         inpaint(model, schedule, x_0, torch.tensor([True, True]))
+    with pytest.raises(ValueError, match="keeps nothing of an example"):
+        inpaint(model, schedule, x_0, torch.tensor([False, False]))
     for bad in (0, 101, 2.5, True):
         with pytest.raises(ValueError, match="resampling rounds"):
             inpaint(model, schedule, x_0, KNOWN, resample=bad)

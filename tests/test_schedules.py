@@ -52,6 +52,14 @@ def test_sigmoid_is_alpha_bar_space() -> None:
     assert float(s.alpha_bars[250]) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize("T", [10, 1000])
+def test_sigmoid_with_too_small_a_tau_says_so(T) -> None:
+    """At τ = 0.1 (start −3, end 3) ᾱ_t underflows long before T: the error names τ, not a β of 0."""
+    with pytest.raises(ValueError, match=f"τ = 0.1 is too small for start = -3, end = 3 and T = {T}"):
+        make_schedule("sigmoid", T, tau=0.1)
+    assert make_schedule("sigmoid", T, tau=0.15).betas[1:].min() > 0
+
+
 def test_sigmoid_beta_is_geodiff() -> None:
     s = make_schedule("sigmoid_beta", 1000)
     x = torch.linspace(-6, 6, 1000, dtype=torch.float64)

@@ -154,7 +154,7 @@ def test_images_of_data_sets_in_the_data_folder(local_data):
     kind, x0 = schedules_tab.load_x0("fashion_mnist", 5, None)
     assert kind == "images" and x0.shape == (1, 1, 28, 28)
     np.testing.assert_array_equal(images.to_uint8(x0[0, 0]), local_data["fashion_mnist"][5])
-    with pytest.raises(gr.Error, match="image number must lie in 0..63"):
+    with pytest.raises(gr.Error, match="image number must be a whole number from 0 to 63"):
         schedules_tab.load_x0("fashion_mnist", 64, None)
     with pytest.raises(gr.Error, match="CIFAR-10 could not be loaded"):
         schedules_tab.load_x0("cifar10", 0, None)

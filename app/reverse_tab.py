@@ -886,7 +886,8 @@ def build(trained: gr.State) -> ReverseControls:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             with gr.Row():
-                checkpoint = gr.Dropdown(choices=choices, value=first, label="Checkpoint", scale=4, elem_classes="name-dropdown")
+                checkpoint = gr.Dropdown(choices=choices, value=first, label="Checkpoint", scale=4, elem_classes="name-dropdown",
+                                         elem_id="reverse-checkpoint")
                 refresh_btn = gr.Button("↻", scale=0, min_width=44)
             info = gr.Markdown(describe(first, []))
             model_slot = gr.Column()

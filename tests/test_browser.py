@@ -13,6 +13,7 @@ import math
 import os
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -451,6 +452,48 @@ def test_two_sessions_keep_their_own_state(browser, app_url: str) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_a_model_downloads_and_comes_back_as_an_upload(browser, app_url: str, tmp_path) -> None:
+    """Reverse tab: Download zips the chosen checkpoint, the browser saves it; uploaded again, it is listed and
+    chosen as "(uploaded)" in this tab and in the Train tab; a file that is not a checkpoint is refused in words."""
+    p = Page(browser, app_url, "model files", accept_downloads=True)
+    try:
+        p.tab("Reverse")
+        p.page.locator("#model-download").click()
+        link = p.page.locator("#model-zip a").first
+        link.wait_for()
+        with p.page.expect_download() as download:
+            link.click()
+        archive = tmp_path / download.value.suggested_filename
+        download.value.save_as(archive)
+        assert archive.name == "swiss_roll_linear.zip"
+        with zipfile.ZipFile(archive) as zf:
+            assert sorted(zf.namelist()) == ["swiss_roll_linear/config.json", "swiss_roll_linear/model.safetensors"]
+        def upload(path: Path) -> None:  # as a user: the button opens the file chooser
+            with p.page.expect_file_chooser() as chooser:
+                p.page.locator("#model-upload").click()
+            chooser.value.set_files(str(path))
+
+        upload(archive)
+        choice = p.page.locator("#reverse-checkpoint input")
+        p.page.wait_for_function("(el) => el.value === 'swiss_roll_linear (uploaded)'", arg=choice.element_handle())
+        p.page.locator("#model-zip").wait_for(state="hidden")  # the old file box goes with the old choice
+        p.assert_clean("Reverse tab, after the upload")
+        p.tab("Train")
+        p.page.get_by_label("Start from").click()
+        assert "swiss_roll_linear (uploaded)" in p.page.get_by_role("option").all_inner_texts()
+        p.page.keyboard.press("Escape")
+        p.tab("Reverse")
+        bad = tmp_path / "holiday.zip"
+        bad.write_bytes(b"not a zip at all")
+        upload(bad)
+        toast = p.page.locator('[data-testid="toast-body"].error')
+        toast.first.wait_for()
+        assert "Not uploaded: holiday.zip is not a readable .zip file" in toast.first.inner_text()
+        assert choice.input_value() == "swiss_roll_linear (uploaded)"  # the session's models are untouched
+    finally:
+        p.close()
 
 
 # For each visible table in the Forward tab's formula box and the Schedules tab's table: how many lines its tallest

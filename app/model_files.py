@@ -53,6 +53,8 @@ def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[st
         path = unpack_checkpoint(file, runs.user_dir(key), prefix=runs.UPLOADED_PREFIX, label=label)
     except CheckpointError as err:
         raise gr.Error(f"Not uploaded: {err}") from None
+    except OSError as err:  # the server's disk, not the file
+        raise gr.Error(f"Not uploaded: {label} could not be unpacked on this server ({err.strerror or err}).") from None
     runs.prune_user_runs(key)
     return [*(p for p in (trained or []) if isinstance(p, str)), str(path)]
 

@@ -60,7 +60,7 @@ import torch
 from app import controls, figures, own_points, runs
 from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
-from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, read_samples
+from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, display_name, read_samples
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, save_checkpoint,
     training_history,
@@ -267,7 +267,7 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
         raise gr.Error(f"The checkpoint to start from cannot be read: {err}") from None
     if ckpt_kind != kind:
         what = {"2d": "2D points", "image": "images"}
-        raise gr.Error(f"{Path(start_from).name} was trained on {what.get(ckpt_kind, ckpt_kind)} ({ckpt_data}): "
+        raise gr.Error(f"{display_name(start_from)} was trained on {what.get(ckpt_kind, ckpt_kind)} ({ckpt_data}): "
                        f"pick {what.get(ckpt_kind, ckpt_kind)} as training data, or start from a new model.")
     return Path(start_from), config
 
@@ -298,15 +298,15 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
         previous_runs = training_history(config)
         kept = model_prediction(config)
         if prediction != kept:
-            notes.append(f"Continuing {init_from.name}: its network predicts {PREDICTION_SYMBOLS.get(kept, kept)}, "
+            notes.append(f"Continuing {display_name(init_from)}: its network predicts {PREDICTION_SYMBOLS.get(kept, kept)}, "
                          "and goes on learning that.")
         prediction = kept
         if bool(conditional) != bool(model_classes(config)):
-            notes.append(f"Continuing {init_from.name}: it is {'' if model_classes(config) else 'not '}"
+            notes.append(f"Continuing {display_name(init_from)}: it is {'' if model_classes(config) else 'not '}"
                          "class-conditional, and stays so.")
         conditional = model_classes(config) > 0
         if (schedule_name, int(T or 0)) != (schedule.name, schedule.T):
-            notes.append(f"Continuing {init_from.name}: its noise schedule ({schedule.name}, T = {schedule.T}) "
+            notes.append(f"Continuing {display_name(init_from)}: its noise schedule ({schedule.name}, T = {schedule.T}) "
                          "is used, not the one chosen here.")
     else:
         schedule = controls.build_schedule(schedule_name, T, param_values)
@@ -322,7 +322,7 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
                        f"needs data with classes: {CONDITIONAL_DATA}.")
     if conditional and init_from is not None and len(class_names(data)) != model_classes(config):
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or data
-        raise gr.Error(f"{init_from.name} is conditional on {model_classes(config)} classes, but {name} has "
+        raise gr.Error(f"{display_name(init_from)} is conditional on {model_classes(config)} classes, but {name} has "
                        f"{len(class_names(data))}: pick data with {model_classes(config)} classes (it was trained on "
                        f"{config['data']['name']}), or start from a new model.")
     p_uncond = controls.number_between(p_uncond, "Drop the class to ∅ (p_uncond)", 0.0, MAX_P_UNCOND) if conditional \
@@ -450,7 +450,7 @@ def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
         config = read_config(path)
         values, T = config["training"]["loss_by_t"], int(config["schedule"]["T"])
         predicts = PREDICTION_SYMBOLS.get(model_prediction(config), "?")
-        label = f"{path.name} (predicts {predicts}, {config['schedule']['name']})"
+        label = f"{display_name(path)} (predicts {predicts}, {config['schedule']['name']})"
     except (CheckpointError, KeyError, TypeError, ValueError):
         return None
     if not isinstance(values, list) or len(values) != LOSS_BUCKETS:
@@ -630,7 +630,7 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
         except CheckpointError as err:
             raise gr.Error(f"The checkpoint to start from cannot be loaded: {err}") from None
         if tuple(ckpt.data.shape) != tuple(data.shape[1:]):
-            raise gr.Error(f"{plan.init_from.name} was trained on data of shape {tuple(ckpt.data.shape)}, but "
+            raise gr.Error(f"{display_name(plan.init_from)} was trained on data of shape {tuple(ckpt.data.shape)}, but "
                            f"{plan.data} has shape {tuple(data.shape[1:])}: pick matching data or a new model.")
         return ckpt.model.train()
     torch.manual_seed(plan.seed)  # weight initialisation

@@ -19,6 +19,7 @@ predicts x_0 or v is stored as its network and loaded as its ε view, the model 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -210,6 +211,10 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def config_problem(config: dict[str, Any]) -> str | None:
     """What is wrong with the layout of a checkpoint's config (a JSON object), or None: the types every reader of
     a config relies on (model, schedule, data, training, metrics), so that a hand-edited or uploaded config is
@@ -240,6 +245,10 @@ def config_problem(config: dict[str, Any]) -> str | None:
     if not isinstance(data.get("name"), str) or data.get("kind") not in ("2d", "image") or not isinstance(shape, list) \
             or not shape or not all(_is_int(n) and n > 0 for n in shape):
         return f"its data needs a name, a kind (2d or image) and a shape of whole numbers, got {data!r:.120}"
+    mean, scale = data.get("mean", [0.0, 0.0]), data.get("scale", 1.0)
+    if not isinstance(mean, list) or len(mean) != 2 or not all(_is_number(m) for m in mean) \
+            or not _is_number(scale) or not scale > 0:
+        return f"its data's mean must be two numbers and its scale a positive number, got {mean!r:.40}, {scale!r:.40}"
     runs = training.get("previous_runs", [])
     if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
         return "training.previous_runs must be a list of JSON objects"
@@ -283,7 +292,10 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
         state = load_file(str(weights_path))
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:  # names and shapes matched: a dtype that cannot be copied into float32
+        raise CheckpointError(f"{weights_path} cannot be loaded into its network ({err})") from None
     points = _load_points(directory) if data.kind == "2d" else None
     return Checkpoint(path=directory, model=as_eps_model(model, schedule, prediction).to(device).eval(),
                       schedule=schedule, data=data, config=config, points=points)

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                         "repeatable (default: ddpm and ddim:50)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--data-dir", help="image data directory for the real reference images (default: $DDPM_DATA_DIR)")
+    p.add_argument("--data-dir", help="image data directory for the real reference images (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--nll", action="store_true",
                    help="also the variational bound on the negative log-likelihood of n training examples, in nats "
                         "and bits per dimension, for σ² = β̃ and σ² = β")

@@ -84,7 +84,8 @@ def build(controls: ReverseControls) -> None:
             "Each L_{t−1} is the training loss ‖ε − ε̂‖² at t with the weight β_t²/(2σ_t²α_t(1 − ᾱ_t)) that the plain "
             "loss drops. Measured on the model's training examples (up to "
             f"{MAX_EXAMPLES['2d']:,} points or {MAX_EXAMPLES['image']} images) for both reverse variances of the DDPM "
-            f"sampler; for images from {IMAGE_TERMS} of the terms (more of them at small t, where they are large).")
+            f"sampler; for images from at most {IMAGE_TERMS} of the terms (81 at T = 1000; more of them at small t, "
+            "where they are large).")
         measure_btn = gr.Button("Measure the bound")
         plot = gr.Plot(label="The terms L_{t−1} of the bound, per step t", elem_id="reverse-bound-plot", visible=False)
         stats = gr.Markdown()

@@ -224,6 +224,20 @@ def _axis(title: str, *, log: bool = False, **extra) -> dict:
     return dict(axis, type="log", dtick=1, exponentformat="power") if log else dict(axis, type="linear")
 
 
+def log_ticks(values: Sequence[float]) -> list[float]:
+    """The labelled values of a log axis over ``values`` (non-finite and non-positive ones ignored): m·10^k for m in
+    1, 2, 5 when they span a decade or more, for every m in 1..9 within a decade, and also 1.1, 1.2, … 1.9 within a
+    factor of 2, where plotly's own labels would show a single number or none."""
+    shown = np.asarray(values, dtype=np.float64)
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    span = shown.max() / shown.min() if len(shown) else math.inf
+    if span < 2:
+        mantissas = [1 + k / 10 for k in range(10)] + list(range(2, 10))
+    else:
+        mantissas = list(range(1, 10)) if span < 10 else [1, 2, 5]
+    return [float(f"{m * 10.0**e:.6g}") for e in range(-6, 10) for m in mantissas]
+
+
 def schedule_curves_figure(
     schedules: Sequence[NoiseSchedule], quantity: str, *, log_y: bool = False, height: int = 340
 ) -> PlotData:
@@ -487,7 +501,8 @@ def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_ti
         data.append(dict(type="scatter", x=[s for s, _ in kept], y=[q for _, q in kept], mode="lines+markers",
                          name=label, line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2),
                          marker=dict(size=6), hovertemplate="%{x} steps: %{y:.3g}<extra>%{fullData.name}</extra>"))
-    yaxis = dict(_axis(y_title, log=True), dtick="D2")  # 1, 2, 5 labels: a sweep may span less than a decade
+    ticks = log_ticks([q for points in curves.values() for _, q in points])  # a sweep may span less than 2×
+    yaxis = _axis(y_title, log=True, tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
     layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
                           xaxis=_axis("sampling steps (log scale)", log=True), yaxis=yaxis)
     return fast_figure(data, layout)

@@ -28,7 +28,7 @@ from app.reverse_tab import (
 from app.images import image_grid
 from core.checkpoints import Checkpoint
 from core.ddim_map import encode, noise_circle, noise_path
-from core.metrics import return_ratio
+from core.metrics import return_ratio, sliced_wasserstein_ratio
 from core.prediction import unwrap
 from core.sampler import describe_steps, initial_noise, number_of_steps, sample
 
@@ -68,6 +68,16 @@ def off_plot_sentence(points: torch.Tensor, checkpoint: Checkpoint) -> str:
             + (", and this schedule's capped β_T makes its noisiest steps multiply them by hundreds (see the note "
                "under the checkpoint)." if capped_end(checkpoint.schedule) and unwrap(checkpoint.model)[1] == "eps"
                else "."))
+
+
+def noise_distance(latents: torch.Tensor) -> float:
+    """2D: how far the encoded points are from N(0, I) noise in shape, not only in mean and spread: the sliced-
+    Wasserstein ratio to draws of it (`core.metrics`; about 1 for noise, well above for e.g. a roll of unit
+    spread, which an encoding of too few steps leaves nearly as it was)."""
+    def draw_noise(n: int, seed: int) -> torch.Tensor:
+        return torch.randn(n, latents.shape[1], generator=torch.Generator().manual_seed(seed))
+
+    return sliced_wasserstein_ratio(latents.float(), draw_noise)
 
 
 def neighbour_correlation(latents: torch.Tensor) -> float:
@@ -122,8 +132,9 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
         f"{_chain_words(checkpoint, choice)} · {n} training examples encoded in {encode_s:.1f} s, decoded in "
         f"{decode_s:.1f} s.",
         f"- **Encoded x_T**: mean {float(flat.mean()):.3f}, standard deviation {float(flat.std()):.3f}"
-        + (f", neighbouring pixels correlate {neighbour_correlation(latents):.2f}" if kind == "image" else "")
-        + " (N(0, I) noise, which the sampler starts from: 0, 1" + (", 0" if kind == "image" else "") + ").",
+        + (f", neighbouring pixels correlate {neighbour_correlation(latents):.2f}" if kind == "image" else
+           f", sliced-Wasserstein ratio to N(0, I) {noise_distance(latents):.2f}")
+        + " (N(0, I) noise, which the sampler starts from: 0, 1, " + ("0" if kind == "image" else "about 1") + ").",
         f"- **Decoded again**: root-mean-square difference to the examples {rms:.4f} per {unit}; return ratio "
         f"{return_ratio(decoded, examples):.3f} (0: every sample is its own example again; 1: nothing of it is left)."
         + (off_plot_sentence(decoded, checkpoint) if kind == "2d" else ""),

@@ -79,6 +79,13 @@ def anatomy_figure(parts: dict, kind: str, reference: np.ndarray | None):
                                       point_hues=figures.angle_hues(cells[0][0]), reference=reference)
 
 
+def off_plot(points: torch.Tensor, name: str) -> str:
+    """2D: ", N of M {name} lie beyond the plot's ±4" for points the figure cannot show (an ε network's x̂₀ at
+    large t can land tens of units away), else ""."""
+    off = int((points.abs() > figures.POINT_RANGE[1]).any(dim=1).sum())
+    return f", **{off:,} of {len(points):,} {name} lie beyond the plot's ±{figures.POINT_RANGE[1]:g}**" if off else ""
+
+
 def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, parts: dict, t: int) -> str:
     """The step in numbers: the network's error on the noise (the loss at t), x̂₀'s distance to x₀, the step's
     formula, and for images what the shipped classifier reads in x̂₀."""
@@ -94,11 +101,11 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
         f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)} · {len(parts['x0']):,} "
         f"training examples noised to **t = {t}** of {schedule.T} (ᾱ_t = {formulas.number(alpha_bar)}, "
         f"SNR {formulas.number(alpha_bar / (1 - alpha_bar))}), with one noise ε held fixed while t changes.",
-        f"- **ε̂ against ε**: mean squared difference **{loss:.4f}** per {unit}, "
+        f"- **ε̂ against ε**: mean squared difference **{formulas.number(loss)}** per {unit}, "
         + ("the training loss L_simple at this t" if predicts == "eps" else "what L_simple would be at this t")
         + " (0: the noise found exactly; predicting ε̂ = 0 would score about 1).",
         f"- **x̂₀ against x₀**: root-mean-square difference {miss:.3f} per {unit}"
-        + ("" if checkpoint.data.kind == "2d" else " (x̂₀ clipped to [−1, 1])") + ".",
+        + (off_plot(parts["x0_hat"], "x̂₀") if checkpoint.data.kind == "2d" else " (x̂₀ clipped to [−1, 1])") + ".",
         f"- **The step**: {note}" + (", z ~ N(0, I)" if "·z" in note else "")
         + ("" if s else " (the last step: x̂₀ itself)") + ".",
     ]
@@ -106,7 +113,7 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
         own = loss / float(error_to_eps(schedule, predicts)[t])
         lines.insert(2, f"- **This network predicts {PREDICTION_SYMBOLS[predicts]}**, not ε: "
                         f"{EPS_FROM_PREDICTION[predicts]}. Its own error at this t, the loss it was trained on, is "
-                        f"**{own:.4f}** per {unit} (‖ε − ε̂‖² = {ERROR_FACTOR[predicts]} times it).")
+                        f"**{formulas.number(own)}** per {unit} (‖ε − ε̂‖² = {ERROR_FACTOR[predicts]} times it).")
     if checkpoint.data.kind == "image":
         before, after = read_samples(parts["x0"], checkpoint.data.name), read_samples(parts["x0_hat"],
                                                                                       checkpoint.data.name)
@@ -145,7 +152,7 @@ def build(controls: ReverseControls) -> None:
             "Training examples x₀ noised to t with one noise ε, x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε, as in training "
             "(Algorithm 1), then one step of the sampler above from there (Algorithm 2): the network's ε̂, the "
             "denoised guess x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t, and x_s at the sampler's next step s. ε̂ against ε is "
-            "what training fits. Drag t: ε stays the same. Uses the model, sampler, seed and ideal-denoiser box "
+            "what training fits (for images shown side by side; for points, the number under the figure). Drag t: ε stays the same. Uses the model, sampler, seed and ideal-denoiser box "
             f"above, on {EXAMPLES['image']} images or {EXAMPLES['2d']:,} points (coloured by where their x₀ is).")
         with gr.Row():
             t = gr.Slider(1, checkpoint_steps(c.checkpoint.value), step=1, label="t",

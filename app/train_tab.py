@@ -413,18 +413,9 @@ def loss_label(min_snr_gamma: float, prediction: Prediction = "eps") -> str:
     return f"loss {error} (mean)"
 
 
-def loss_ticks(losses: np.ndarray) -> list[float]:
-    """Labelled values of the log loss axis: m·10^k for every m in 1..9 while the losses span under a
-    decade, for m in 1, 2, 5 beyond (plotly's own labels then crowd into single digits)."""
-    shown = losses[np.isfinite(losses) & (losses > 0)]
-    within_a_decade = len(shown) > 0 and shown.max() < 10 * shown.min()
-    mantissas = range(1, 10) if within_a_decade else (1, 2, 5)
-    return [m * 10.0**e for e in range(-6, 10) for m in mantissas]
-
-
 def log_loss_axis(values: np.ndarray, title: str) -> dict:
-    """A log y axis for losses, labelled by `loss_ticks`; 0.1 … 1 while there are no values to show."""
-    ticks = loss_ticks(values)
+    """A log y axis for losses, labelled by `figures.log_ticks`; 0.1 … 1 while there are no values to show."""
+    ticks = figures.log_ticks(values)
     axis = dict(title=dict(text=title), type="log", tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
     if not len(values):
         axis["range"] = EMPTY_LOSS_RANGE

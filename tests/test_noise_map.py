@@ -34,6 +34,10 @@ def test_swiss_roll_points_encode_to_standard_noise_and_decode_back():
     assert np.sqrt(((decoded - examples) ** 2).mean()) < 0.05
     assert "50 of T = 1000 steps" in stats and number(r"return ratio ([\d.]+)", stats) < 0.05
     assert abs(number(r"standard deviation ([\d.]+)", stats) - latents.std()) < 2e-3
+    # in shape too, not only in mean and spread: one step leaves the roll (of the same mean and spread) as it was
+    full = number(r"sliced-Wasserstein ratio to N\(0, I\) ([\d.]+)", stats)
+    _, one_step = noise_map.encode_examples(SWISS, 1, "uniform", 1000, 0, False, [], progress=lambda *a, **k: None)
+    assert full < 2 < number(r"sliced-Wasserstein ratio to N\(0, I\) ([\d.]+)", one_step)
 
 
 def test_digits_decode_back_but_encode_to_narrower_noise_than_the_sampler_starts_from():

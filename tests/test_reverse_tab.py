@@ -660,4 +660,4 @@ def test_data_of_one_point_has_no_sliced_wasserstein_ratio(tmp_path):
                                         progress=None)
     assert "The sliced-Wasserstein ratio to the training data is not defined: the data is a single point" in stats
     with pytest.raises(gr.Error, match="training data is a single point"):
-        steps_panel.sweep_steps(path, "uniform", 50, 0, False, [path], progress=lambda *a, **k: None)
+        steps_panel.sweep_steps(path, "uniform", 0, False, [path], progress=lambda *a, **k: None)

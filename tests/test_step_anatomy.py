@@ -27,7 +27,7 @@ def test_the_loss_at_t_is_small_where_x_t_is_nearly_noise_and_large_where_it_is_
     losses = {}
     for t in (900, 100, 2):
         figure, stats = step_anatomy.show_step(SWISS, t, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
-        losses[t] = number(r"mean squared difference \*\*([\d.]+)\*\*", stats)
+        losses[t] = number(r"mean squared difference \*\*([\d.e+-]+)\*\*", stats)
         assert f"noised to **t = {t}** of 1000" in stats and f"step {t} → {t - 1}: " in stats
     assert losses[900] < 0.01 < losses[100] < losses[2] and 0.5 < losses[2] < 1.5
     fig = figures.as_figure(figure)
@@ -53,7 +53,7 @@ def test_a_deterministic_step_is_the_formula_it_shows():
 def test_the_ideal_denoiser_finds_the_noise_of_its_own_digits():
     """The bundled digits are the ideal denoiser's training set: at small t it names their noise exactly."""
     figure, stats = step_anatomy.show_step(MNIST, 50, "ddim", 0.0, 100, "uniform", 0, True, [])
-    assert number(r"mean squared difference \*\*([\d.]+)\*\*", stats) < 1e-3
+    assert number(r"mean squared difference \*\*([\d.e+-]+)\*\*", stats) < 1e-3
     assert number(r"root-mean-square difference ([\d.]+)", stats) < 1e-3 and "4 of 4" in stats
     fig = figures.as_figure(figure)
     assert [a.text for a in fig.layout.annotations[:7]] == step_anatomy.IMAGE_COLUMNS
@@ -84,9 +84,19 @@ def test_a_v_model_shows_its_own_error_beside_the_eps_error(tmp_path):
     path = str(save_checkpoint(tmp_path / "v_model", net, shipped.schedule, shipped.data))
     t = 300
     _, stats = step_anatomy.show_step(path, t, "ddpm_small", 0.0, 0, "uniform", 0, False, [path])
-    eps_error = number(r"mean squared difference \*\*([\d.]+)\*\*", stats)
+    eps_error = number(r"mean squared difference \*\*([\d.e+-]+)\*\*", stats)
     own_error = number(r"the loss it was trained on, is \*\*([\d.]+)\*\*", stats)
     assert "This network predicts v" in stats and "what L_simple would be at this t" in stats
     assert eps_error == pytest.approx(float(shipped.schedule.alpha_bars[t]) * own_error, rel=2e-3)
     _, stats = step_anatomy.show_step(SWISS, t, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
     assert "This network predicts" not in stats and "the training loss L_simple at this t" in stats
+
+
+def test_points_the_2d_figure_cannot_show_are_counted():
+    """At t = T an ε network's x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t divides its error by √ᾱ_T ≈ 0.006: some land tens of
+    units away, beyond the fixed ±4 axes, and the text says how many rather than letting them vanish."""
+    _, stats = step_anatomy.show_step(SWISS, 1000, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
+    off = int(re.search(r"\*\*([\d,]+) of 1,000 x̂₀ lie beyond the plot's ±4\*\*", stats).group(1).replace(",", ""))
+    assert 10 < off < 500, stats
+    _, stats = step_anatomy.show_step(SWISS, 100, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
+    assert "beyond the plot" not in stats

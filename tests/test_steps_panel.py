@@ -15,9 +15,15 @@ def no_progress(*args, **kwargs) -> None:
     return None
 
 
-def sweep(name_or_path: str, n: int = 200, spacing: str = "uniform", trained=None):
+@pytest.fixture(autouse=True)
+def small_sweeps(monkeypatch):
+    """200 points or 8 images a chain (the panel's 1,000 and 64 are for telling chains apart, not for tests)."""
+    monkeypatch.setattr(steps_panel, "SWEEP_SAMPLES", {"2d": 200, "image": 8})
+
+
+def sweep(name_or_path: str, spacing: str = "uniform", trained=None):
     path = name_or_path if "/" in name_or_path else str(reverse_tab.REPO_CHECKPOINTS / name_or_path)
-    figure, stats = steps_panel.sweep_steps(path, spacing, n, 0, False, trained or [], progress=no_progress)
+    figure, stats = steps_panel.sweep_steps(path, spacing, 0, False, trained or [], progress=no_progress)
     return figures.as_figure(figure), stats
 
 
@@ -50,19 +56,17 @@ def test_ddim_needs_few_steps_from_the_v_model_and_fails_from_the_eps_model_on_c
 def test_images_are_measured_by_the_fid_ratio_and_never_download(shared_data, monkeypatch):
     monkeypatch.setattr(steps_panel, "STEP_COUNTS", (2, 5))
     monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
-    figure, stats = sweep("mnist", n=8)
-    assert "FID ratio" in stats and all(q > 0 for q in quality(stats, 5))
+    figure, stats = sweep("mnist")
+    assert "8 samples a chain" in stats and "FID ratio" in stats and all(q > 0 for q in quality(stats, 5))
     assert [list(trace.x) for trace in figure.data] == [[2, 5], [2, 5]]
     monkeypatch.setenv("DDPM_DATA_DIR", "/nonexistent")
     with pytest.raises(gr.Error, match="data folder .* has none"):
-        sweep("mnist", n=8)
+        sweep("mnist")
 
 
 def test_bad_inputs_and_a_diverged_model_are_clear_errors(tmp_path):
     with pytest.raises(gr.Error, match="Unknown step spacing"):
         sweep("moons", spacing="karras")
-    with pytest.raises(gr.Error, match="Number of samples"):
-        sweep("moons", n=0)
     checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "moons")
     for weight in checkpoint.model.parameters():
         weight.data.fill_(float("nan"))

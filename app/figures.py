@@ -225,17 +225,16 @@ def _axis(title: str, *, log: bool = False, **extra) -> dict:
 
 
 def log_ticks(values: Sequence[float]) -> list[float]:
-    """The labelled values of a log axis over ``values`` (non-finite and non-positive ones ignored): m·10^k for m in
-    1, 2, 5 when they span a decade or more, for every m in 1..9 within a decade, and also 1.1, 1.2, … 1.9 within a
-    factor of 2, where plotly's own labels would show a single number or none."""
+    """The labelled values of a log axis over ``values`` (non-finite and non-positive ones ignored): m·10^k for the
+    coarsest of m in {1, 2, 5}, m in 1..9, or also 1.1 … 1.9 that puts at least 4 labels within their range, where
+    plotly's own labels would show one number, or none, over a range narrower than a decade."""
     shown = np.asarray(values, dtype=np.float64)
     shown = shown[np.isfinite(shown) & (shown > 0)]
-    span = shown.max() / shown.min() if len(shown) else math.inf
-    if span < 2:
-        mantissas = [1 + k / 10 for k in range(10)] + list(range(2, 10))
-    else:
-        mantissas = list(range(1, 10)) if span < 10 else [1, 2, 5]
-    return [float(f"{m * 10.0**e:.6g}") for e in range(-6, 10) for m in mantissas]
+    for mantissas in ([1, 2, 5], list(range(1, 10)), [1 + k / 10 for k in range(10)] + list(range(2, 10))):
+        ticks = [float(f"{m * 10.0**e:.6g}") for e in range(-6, 10) for m in mantissas]
+        if not len(shown) or sum(shown.min() <= v <= shown.max() for v in ticks) >= 4:
+            break
+    return ticks
 
 
 def schedule_curves_figure(

@@ -79,6 +79,8 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
         ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]
     assert labels_between(figures.log_ticks([0.97, 1.42, 1.14, math.inf]), 0.9, 1.5) == \
         ["0.9", "1", "1.1", "1.2", "1.3", "1.4", "1.5"]  # within a factor of 2 (a steps sweep of FID ratios)
+    assert labels_between(figures.log_ticks([0.837, 1.69]), 0.8, 1.7) == \
+        ["0.8", "0.9", "1", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7"]  # 1..9 alone would label 0.9 and 1 only
     fig = figures.as_figure(train_tab.loss_figure([0.9, 0.5, 0.04]))
     assert fig.layout.yaxis.type == "log" and "0.05" in fig.layout.yaxis.ticktext and "0.06" not in fig.layout.yaxis.ticktext
     assert fig.layout.yaxis.range is None  # plotly fits the axis to the losses

@@ -145,6 +145,13 @@ def refuse_unused_flags(args: argparse.Namespace) -> None:
         fail(PROG, "--guidance-scale needs --guide CLASS")
     if args.guidance is not None and args.guide is None:
         fail(PROG, "--guidance needs --guide CLASS")
+    if args.inpaint is None:
+        if args.resample != 1:
+            fail(PROG, "--resample needs --inpaint")
+        if args.jump != 1:
+            fail(PROG, "--jump needs --inpaint")
+    elif args.start_t is not None:
+        fail(PROG, "--inpaint and --start-t cannot be combined: an inpainting chain starts from pure noise")
     if args.jump != 1 and args.resample == 1:
         fail(PROG, "--jump needs --resample 2 or more (each resampling round goes back J steps)")
     args.eta = 0.0 if args.eta is None else args.eta
@@ -168,8 +175,6 @@ def main(argv: list[str] | None = None) -> int:
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
         starts = None
         if args.inpaint is not None:
-            if args.start_t is not None:
-                fail(PROG, "--inpaint and --start-t cannot be combined: an inpainting chain starts from pure noise")
             known = known_mask(args.inpaint, tuple(ckpt.data.shape), seed=args.seed).to(device)
             starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed).to(device)
             samples = inpaint(  # seeded afresh, as the app's inpainting panel: the same seed, the same completions
@@ -179,10 +184,6 @@ def main(argv: list[str] | None = None) -> int:
                 generator=torch.Generator(device=device).manual_seed(args.seed),
             )
         else:
-            if args.resample != 1:
-                fail(PROG, "--resample needs --inpaint")
-            if args.jump != 1:
-                fail(PROG, "--jump needs --inpaint")
             if args.start_t is not None:
                 if not 1 <= args.start_t <= ckpt.schedule.T:
                     fail(PROG, f"--start-t must be between 1 and T = {ckpt.schedule.T}, got {args.start_t}")

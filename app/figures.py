@@ -27,6 +27,8 @@ from core.trainer import eps_weighting
 from core.schedules import SCHEDULE_LABELS, NoiseSchedule
 
 POINT_RANGE = (-4.0, 4.0)  # fixed axes for 2D point clouds: N(0, I) fits with room to spare
+POINT_TICKS = dict(showticklabels=True, tickvals=[-2, 0, 2], ticks="outside",
+                   ticklen=3, tickfont=dict(size=10))  # the coordinates, on the outer edges of a grid of point panels
 HIST_RANGE = (-4.0, 4.0)  # value axis of x_t histograms
 HIST_BINS = 80
 POINT_COLOR = "#1f77b4"
@@ -341,11 +343,11 @@ def noised_grid_figure(
     """
     if kind not in ("images", "points"):
         raise ValueError(f"kind must be 'images' or 'points', got {kind!r}")
-    rows, cols = len(cells), len(col_labels)
+    rows, cols, points = len(cells), len(col_labels), kind == "points"
     gap_x, gap_y = 0.01, 0.02  # between panels, as fractions of the plotting area
     width, height = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / max(rows, 1)
     axis = dict(showticklabels=False, ticks="", showgrid=False, zeroline=False, fixedrange=True)
-    if kind == "points":
+    if points:
         axis.update(range=list(POINT_RANGE), showline=True, linecolor="#ccc", mirror=True, constrain="domain")
     lefts = [c * (width + gap_x) for c in range(cols)]  # each panel's left and top edge
     tops = [1 - r * (height + gap_y) for r in range(rows)]
@@ -357,9 +359,10 @@ def noised_grid_figure(
         for c, cell in enumerate(row):
             i = r * cols + c + 1
             suffix = "" if i == 1 else str(i)
-            axes[f"xaxis{suffix}"] = dict(axis, domain=[max(lefts[c], 0), min(lefts[c] + width, 1)], anchor=f"y{suffix}")
+            axes[f"xaxis{suffix}"] = dict(axis, domain=[max(lefts[c], 0), min(lefts[c] + width, 1)], anchor=f"y{suffix}",
+                                          **(POINT_TICKS if points and r == rows - 1 else {}))
             axes[f"yaxis{suffix}"] = dict(axis, domain=[max(tops[r] - height, 0), min(tops[r], 1)], anchor=f"x{suffix}",
-                                          scaleanchor=f"x{suffix}")
+                                          scaleanchor=f"x{suffix}", **(POINT_TICKS if points and c == 0 else {}))
             where = dict(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
             if kind == "images":
                 traces.append(dict(type="image", source=png_data_uri(cell), hoverinfo="skip", **where))
@@ -388,8 +391,9 @@ def noised_grid_figure(
     return fast_figure(traces, dict(
         **axes,
         annotations=annotations,
-        height=cell_px * rows + 60,
-        margin=dict(l=10, r=230 if any(row_labels) else 10, t=70, b=10),  # room for the row titles
+        height=cell_px * rows + (80 if points else 60),
+        margin=dict(l=35 if points else 10, r=230 if any(row_labels) else 10, t=70, b=30 if points else 10),  # room for
+        # the row titles and the coordinates
         **_STYLE,
         showlegend=False,
     ))
@@ -464,8 +468,10 @@ def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, heigh
         high = max((max(c.log_snrs) for c in curves), default=6.0) + 0.5
         low = max(LOG_SNR_FLOOR, min((min(c.log_snrs) for c in curves), default=LOG_SNR_FLOOR)) - 0.5
         xaxis = _axis("log-SNR at t₀ (natural log; less signal to the right)", range=[high, low])
+    kept = any(c.kept is not None for c in curves)  # only images with a classifier have the share kept
+    y_title = "return ratio · share that kept its class" if kept else "return ratio (0: back to its example)"
     layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too
-                          yaxis=_axis("return ratio · share kept", range=[-0.03, 1.15]))
+                          yaxis=_axis(y_title, range=[-0.03, 1.15]))
     layout["shapes"] = [_hline(1.0)]
     return fast_figure(data, layout)
 

@@ -36,11 +36,15 @@ def reverse_key(method: str) -> str:
 
 
 def number(value: float) -> str:
-    """A number as the formulas show it: four significant digits (0.9911, 0.004668, 3.368e-05, 1234), in powers
-    of ten when huge."""
+    """A number as the formulas show it: four significant digits (0.9911, 0.004668, 3.368e-05, 1234, −2.5), in
+    powers of ten when huge."""
+    if value == 0:
+        return "0"  # also −0.0
+    if value < 0:
+        return "−" + number(-value)  # the minus sign, not a hyphen
     if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if abs(value) >= 1e4:
+        return "∞"
+    if value >= 1e4:
         return f"{value:.3e}"
     return f"{value:.4g}"
 

@@ -28,7 +28,9 @@ def test_number_formats_coefficients_readably() -> None:
     assert formulas.number(0.99114) == "0.9911"
     assert formulas.number(0.0046679) == "0.004668"
     assert formulas.number(3.3684e-5) == "3.368e-05"
-    assert formulas.number(1.0) == "1" and formulas.number(0.0) == "0"
+    assert formulas.number(1.0) == "1" and formulas.number(0.0) == formulas.number(-0.0) == "0"
+    assert formulas.number(-2.5) == "−2.5" and formulas.number(-3.3684e-5) == "−3.368e-05"  # a minus sign, not a hyphen
+    assert formulas.number(-math.inf) == "−∞" and formulas.number(-20000.0) == "−2.000e+04"
     assert formulas.number(123456.0) == "1.235e+05"
     assert formulas.number(math.inf) == "∞"
     assert formulas.x_at(810) == "x₈₁₀"

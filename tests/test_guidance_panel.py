@@ -191,8 +191,8 @@ def test_the_guides_field_on_digits_is_a_picture_that_makes_them_more_of_the_cla
     assert [a.text for a in fig.layout.annotations[:4]] == [
         "x_t (t = 300)", "x̂₀ of the model", "∇log p_t(7 | x_t): implicit classifier",
         "∇log p_t(7 | x_t): shipped classifier on x̂₀"]
-    cosines = re.search(r"cosine \*\*([-\d. ·]+)\*\*", stats).group(1).split(" · ")
-    assert len(cosines) == 4 and all(-1 <= float(c) <= 1 for c in cosines), stats
+    cosines = re.search(r"cosine \*\*([−\d. ·]+)\*\*", stats).group(1).split(" · ")  # a minus sign, not "-"
+    assert len(cosines) == 4 and all(-1 <= float(c.replace("−", "-")) <= 1 for c in cosines), stats
     _, stats = guidance_panel.guide_field(MNIST, [], "7", 300)  # unconditional: the classifier's guide only
     assert "How alike" not in stats and "t = 300 (ᾱ_t = " in stats
     # the implicit classifier's gradient points towards the class: a small step along it makes the model's own

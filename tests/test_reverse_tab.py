@@ -630,6 +630,11 @@ def test_a_sweep_of_digits_counts_those_that_kept_their_class():
     assert np.allclose(curve.log_snrs, [float(checkpoint.schedule.log_snr[t]) for t in curve.t0s])
     assert [trace.name for trace in figures.as_figure(figures.survival_figure([curve])).data] == [
         "mnist: return ratio", "mnist: share that kept its class"]
+    assert figures.as_figure(figures.survival_figure([curve])).layout.yaxis.title.text == (
+        "return ratio · share that kept its class")
+    points = figures.SurvivalCurve("moons", curve.t0s, curve.log_snrs, curve.ratios)  # 2D: no classes to keep
+    assert figures.as_figure(figures.survival_figure([points])).layout.yaxis.title.text == (
+        "return ratio (0: back to its example)")
 
 
 def test_a_diverged_model_is_refused_in_plain_words(tmp_path):

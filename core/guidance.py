@@ -96,9 +96,10 @@ def guided_by_shipped_classifier(model: nn.Module, schedule: NoiseSchedule, data
     batches of n; ValueError when there is no such classifier or class. On a GPU a copy of the classifier steers
     (the cached one is shared, and reads on the CPU)."""
     if data.kind != "image" or data.name not in shipped_classifiers():
-        raise ValueError(f"guidance needs a shipped classifier of the model's data (there is one for "
+        raise ValueError(f"guidance needs classes: a class-conditional model (classifier-free guidance), a shipped "
+                         f"classifier of the model's data (there is one for "
                          f"{', '.join(shipped_classifiers()) or 'no data set'}) or data of known classes (the 8 "
-                         f"Gaussians); this model is of {data.name}")
+                         f"Gaussians); this model is unconditional, of {data.name}")
     classifier = load_classifier(data.name)
     names = list(classifier.card.class_names)
     if class_name not in names:

@@ -211,5 +211,5 @@ def test_ddim_map_bound_inpainting_and_guidance_of_shipped_checkpoints(app_url: 
     assert "classifier-free (the model's own classes)" in stats and "Nearest the centre of **90° (top)**" in stats, stats
     _, stats = client.predict(conditional, "ddim", 0.0, 10, "uniform", 200, 0, "90° (top)", "0, 2", api_name="/guidance_sweep")
     assert re.search(r"^\| classifier-free \| 2 \| (19\d|200) of 200 \|", stats, re.M), stats  # s = 2: (nearly) all of 200 at the top
-    with pytest.raises(Exception, match="Guidance needs a shipped classifier"):
+    with pytest.raises(Exception, match="Guidance needs classes: a class-conditional model"):
         client.predict(swiss, "ddim", 0.0, 10, "uniform", 4, 0, "7", 3.0, api_name="/guide")

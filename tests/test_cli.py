@@ -283,7 +283,8 @@ def test_sampling_guided_towards_a_digit(tmp_path) -> None:
     points = np.load(tmp_path / "bottom.npy")
     assert points.shape == (200, 2) and (points[:, 1] < -1).mean() > 0.98  # the component straight down
     assert int(r.stderr.split("): ")[1].split()[0]) >= 196, r.stderr  # "... of 200 samples lie nearest its centre"
-    for flags, message in ((["--ckpt", "checkpoints/swiss_roll_linear", "--guide", "4"], "this model is of swiss_roll"),
+    for flags, message in ((["--ckpt", "checkpoints/swiss_roll_linear", "--guide", "4"],
+                            "this model is unconditional, of swiss_roll"),
                            (["--ckpt", "checkpoints/mnist", "--guide", "seven"], "the class to steer towards must be one of 0, 1"),
                            (["--ckpt", "checkpoints/mnist", "--guide", "7", "--guidance-scale", "-1"], "guidance scale")):
         r = run("core.sample", *flags, "--out", str(tmp_path / "x.npy"))

@@ -68,8 +68,9 @@ def test_the_eight_gaussians_are_steered_by_their_exact_classes():
 
 def test_refusals():
     quiet = dict(progress=lambda *a, **k: None)
-    with pytest.raises(gr.Error, match=r"Guidance needs a shipped classifier of the model's data \(there is one for mnist\) "
-                                       r"or data of known classes \(the 8 Gaussians\); this model is of swiss_roll"):
+    with pytest.raises(gr.Error, match=r"Guidance needs classes: a class-conditional model \(classifier-free guidance\), a "
+                                       r"shipped classifier of the model's data \(there is one for mnist\) or data of "
+                                       r"known classes \(the 8 Gaussians\); this model is unconditional, of swiss_roll\."):
         guidance_panel.guide(SWISS, "ddpm_small", 0.0, 10, "uniform", 8, 0, [], "7", 3.0, **quiet)
     with pytest.raises(gr.Error, match="The class to steer towards must be one of 0, 1, 2"):
         guidance_panel.guide(MNIST, "ddim", 0.0, 10, "uniform", 8, 0, [], "seven", 3.0, **quiet)

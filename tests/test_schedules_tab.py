@@ -78,6 +78,11 @@ def test_noised_grid_rows_by_columns_images_and_points():
     assert len(grid.data) == 3 * len(ts) and all(trace.type == "scatter" for trace in grid.data)
     titles = [a.text for a in grid.layout.annotations]
     assert "t = 500" in titles and any("quadratic" in text for text in titles)
+    # points: the coordinates on the grid's outer edges only (the bottom row's x axes, the first column's y axes)
+    labelled = {name for name in grid.layout.to_plotly_json() if name[1:5] == "axis" and grid.layout[name].showticklabels}
+    bottom = {f"xaxis{i}" for i in range(2 * len(ts) + 1, 3 * len(ts) + 1)}
+    assert labelled == bottom | {"yaxis", f"yaxis{len(ts) + 1}", f"yaxis{2 * len(ts) + 1}"}
+    assert list(grid.layout.xaxis13.tickvals) == [-2, 0, 2] and tuple(grid.layout.yaxis.range) == (-4, 4)
 
 
 def test_own_points_from_the_train_tab_are_noised_under_each_schedule():

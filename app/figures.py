@@ -226,17 +226,44 @@ def _axis(title: str, *, log: bool = False, **extra) -> dict:
     return dict(axis, type="log", dtick=1, exponentformat="power") if log else dict(axis, type="linear")
 
 
+NARROW_LOG_SPAN = 1.05  # values within this factor of each other are drawn on a log axis padded to ×/÷ 1.12
+
+
+def log_range(values: Sequence[float]) -> list[float] | None:
+    """The log10 range for a log axis over ``values`` that plotly would not fit well: one value, or values within a
+    factor of `NARROW_LOG_SPAN` (a single loss; a diverged run's one step), padded to ×/÷ 1.12 about their
+    geometric middle; None otherwise (plotly fits the axis)."""
+    shown = _positive(values)
+    if not len(shown) or shown.max() / shown.min() >= NARROW_LOG_SPAN:
+        return None
+    middle = 0.5 * (math.log10(shown.min()) + math.log10(shown.max()))
+    return [middle - math.log10(1.12), middle + math.log10(1.12)]
+
+
 def log_ticks(values: Sequence[float]) -> list[float]:
     """The labelled values of a log axis over ``values`` (non-finite and non-positive ones ignored): m·10^k for the
     coarsest of m in {1, 2, 5}, m in 1..9, or also 1.1 … 1.9 that puts at least 4 labels within their range, where
-    plotly's own labels would show one number, or none, over a range narrower than a decade."""
-    shown = np.asarray(values, dtype=np.float64)
-    shown = shown[np.isfinite(shown) & (shown > 0)]
+    plotly's own labels would show one number, or none, over a range narrower than a decade; over a narrower range
+    still (2.1 … 2.9, or one value: see `log_range`), evenly spaced round numbers, 4 to 10 of them."""
+    shown = _positive(values)
+    decades = range(-6, 10)
     for mantissas in ([1, 2, 5], list(range(1, 10)), [1 + k / 10 for k in range(10)] + list(range(2, 10))):
-        ticks = [float(f"{m * 10.0**e:.6g}") for e in range(-6, 10) for m in mantissas]
-        if not len(shown) or sum(shown.min() <= v <= shown.max() for v in ticks) >= 4:
-            break
-    return ticks
+        ticks = [float(f"{m * 10.0**e:.6g}") for e in decades for m in mantissas]
+        if not len(shown):
+            return ticks
+        low, high = (10.0 ** v for v in log_range(shown) or (math.log10(shown.min()), math.log10(shown.max())))
+        if sum(low <= v <= high for v in ticks) >= 4:
+            return ticks
+    quarter = (high - low) / 4
+    power = 10.0 ** math.floor(math.log10(quarter))
+    step = max(m * power for m in (1, 2, 5) if m * power <= quarter * (1 + 1e-9))  # 4 to 10 steps over the range
+    first, last = math.floor(low / step), math.ceil(high / step)
+    return [float(f"{k * step:.6g}") for k in range(max(first, 1), last + 1)]
+
+
+def _positive(values: Sequence[float]) -> np.ndarray:
+    shown = np.asarray(values, dtype=np.float64)
+    return shown[np.isfinite(shown) & (shown > 0)]
 
 
 def schedule_curves_figure(
@@ -507,7 +534,8 @@ def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_ti
                          name=label, line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2),
                          marker=dict(size=6), hovertemplate="%{x} steps: %{y:.3g}<extra>%{fullData.name}</extra>"))
     ticks = log_ticks([q for points in curves.values() for _, q in points])  # a sweep may span less than 2×
-    yaxis = _axis(y_title, log=True, tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
+    yaxis = _axis(y_title, log=True, tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks],
+                  **({"range": narrow} if (narrow := log_range([q for c in curves.values() for _, q in c])) else {}))
     layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
                           xaxis=_axis("sampling steps (log scale)", log=True), yaxis=yaxis)
     return fast_figure(data, layout)

@@ -414,11 +414,13 @@ def loss_label(min_snr_gamma: float, prediction: Prediction = "eps") -> str:
 
 
 def log_loss_axis(values: np.ndarray, title: str) -> dict:
-    """A log y axis for losses, labelled by `figures.log_ticks`; 0.1 … 1 while there are no values to show."""
+    """A log y axis for losses, labelled by `figures.log_ticks`; 0.1 … 1 while there are no values to show, and
+    padded about them where they lie within a few per cent (`figures.log_range`)."""
     ticks = figures.log_ticks(values)
     axis = dict(title=dict(text=title), type="log", tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
-    if not len(values):
-        axis["range"] = EMPTY_LOSS_RANGE
+    narrow = figures.log_range(values)  # one loss, or losses within 5 %: plotly's own fit shows no labels
+    if not len(values) or narrow:
+        axis["range"] = narrow or EMPTY_LOSS_RANGE
     return axis
 
 
@@ -495,10 +497,11 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0, prediction: Pre
         sm = smooth(values)
         x, y = _thin(values, steps)
         xs, ys = _thin(sm, steps)
+        mode = "lines" if len(values) > 1 else "lines+markers"  # one step's loss: a line of one point shows nothing
         data = [
-            dict(type="scatter", x=x, y=y, mode="lines", name="loss (each step)",
+            dict(type="scatter", x=x, y=y, mode=mode, name="loss (each step)",
                  line=dict(color="#9ecae1", width=1), hoverinfo="x+y"),
-            dict(type="scatter", x=xs, y=ys, mode="lines", name="smoothed",
+            dict(type="scatter", x=xs, y=ys, mode=mode, name="smoothed",
                  line=dict(color="#08519c", width=2.5), hoverinfo="x+y"),
         ]
     layout = figures._base_layout(

@@ -81,6 +81,17 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
         ["0.9", "1", "1.1", "1.2", "1.3", "1.4", "1.5"]  # within a factor of 2 (a steps sweep of FID ratios)
     assert labels_between(figures.log_ticks([0.837, 1.69]), 0.8, 1.7) == \
         ["0.8", "0.9", "1", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7"]  # 1..9 alone would label 0.9 and 1 only
+    assert labels_between(figures.log_ticks([2.1, 2.9]), 2.1, 2.9) == ["2.2", "2.4", "2.6", "2.8"]  # within 1.4×
+    assert labels_between(figures.log_ticks([0.26, 0.31]), 0.26, 0.31) == ["0.26", "0.27", "0.28", "0.29", "0.3", "0.31"]
+    assert figures.log_range([0.26, 0.31]) is None  # plotly fits the axis to them
+    low, high = (10**v for v in figures.log_range([0.5, 0.501]))  # within 5 %: the axis is padded about them
+    assert low == pytest.approx(0.5005 / 1.12, rel=1e-3) and high == pytest.approx(0.5005 * 1.12, rel=1e-3)
+    assert labels_between(figures.log_ticks([0.5]), 0.5 / 1.12, 0.5 * 1.12) == ["0.46", "0.48", "0.5", "0.52", "0.54",
+                                                                               "0.56"]
+    one = figures.as_figure(train_tab.loss_figure([0.5]))  # a run of one step, or one that diverged at its second
+    assert all(trace.mode == "lines+markers" for trace in one.data) and one.layout.yaxis.range is not None
+    low, high = (10**v for v in one.layout.yaxis.range)
+    assert len([v for v in one.layout.yaxis.tickvals if low <= v <= high]) == 6
     fig = figures.as_figure(train_tab.loss_figure([0.9, 0.5, 0.04]))
     assert fig.layout.yaxis.type == "log" and "0.05" in fig.layout.yaxis.ticktext and "0.06" not in fig.layout.yaxis.ticktext
     assert fig.layout.yaxis.range is None  # plotly fits the axis to the losses

@@ -40,7 +40,7 @@ def schedule_dropdown(value: str = "linear", label: str = "Noise schedule") -> g
 
 
 def t_input(value: int = DEFAULT_T) -> gr.Number:
-    return gr.Number(value=value, precision=0, label=f"T (number of steps, 2 … {MAX_T})")
+    return gr.Number(value=value, label=f"T (number of steps, 2 … {MAX_T})")
 
 
 @dataclass

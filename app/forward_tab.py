@@ -296,7 +296,7 @@ def build(own: gr.State) -> gr.State:
             T = controls.t_input()
             params = controls.param_inputs(shown=["linear"], open_=False)
             with gr.Row():
-                seed = gr.Number(value=0, precision=0, label="Noise seed", min_width=120)
+                seed = gr.Number(value=0, label="Noise seed", min_width=120)
                 new_noise = gr.Button("New noise", variant="secondary", min_width=120)
             summary = gr.HTML(schedule_summary_html(initial.schedule))
         with gr.Column(scale=3, min_width=controls.VIEWS_MIN_WIDTH):

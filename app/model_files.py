@@ -55,7 +55,10 @@ def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[st
         raise gr.Error(f"Not uploaded: {err}") from None
     except OSError as err:  # the server's disk, not the file
         raise gr.Error(f"Not uploaded: {label} could not be unpacked on this server ({err.strerror or err}).") from None
-    runs.prune_user_runs(key)
+    pruned = runs.prune_user_runs(key)
+    if pruned:
+        gr.Warning(f"This page keeps your {runs.max_runs_per_user()} newest models: the oldest, "
+                   f"{', '.join(display_name(p) for p in pruned)}, is deleted to make room for {display_name(path)}.")
     return [*(p for p in (trained or []) if isinstance(p, str)), str(path)]
 
 

@@ -893,13 +893,13 @@ def build(trained: gr.State) -> ReverseControls:
             model_slot = gr.Column()
             sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")
             eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only: 0 = deterministic, 1 ≈ DDPM)")
-            steps = gr.Number(value=0, precision=0, label="Sampling steps (0 = all T for DDPM, 50 for DDIM)", minimum=0)
+            steps = gr.Number(value=0, label="Sampling steps (0 = all T for DDPM, 50 for DDIM)")
             spacing = gr.Radio(choices=SPACING_CHOICES, value="uniform", label="Fewer steps than T: space them",
                                info="log-SNR spacing keeps strided DDPM on the cosine and sigmoid schedules from "
                                     "amplifying the model's error at t = T")
             with gr.Row():
-                n = gr.Number(value=DEFAULT_SAMPLES["2d"], precision=0, label="Samples", minimum=1)
-                seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                n = gr.Number(value=DEFAULT_SAMPLES["2d"], label="Samples")
+                seed = gr.Number(value=0, label="Seed")
             n_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="Frames in the animation")
             with gr.Accordion(TEACHING_LABEL, open=False, elem_id="reverse-teaching"):
                 ideal = gr.Checkbox(value=False, label=f"The ideal denoiser in place of the network (of {IDEAL_POINTS} "

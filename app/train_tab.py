@@ -665,9 +665,14 @@ def _checkpoint_dir(key: str, info: DataInfo, schedule: NoiseSchedule) -> Path:
 _DONE = object()
 
 
+def steps_text(n: int) -> str:
+    """"1 step", "1,500 steps"."""
+    return f"{n:,} step" + ("" if n == 1 else "s")
+
+
 def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events: queue.Queue) -> None:
     """Background thread: train, save the checkpoint (whatever ended the run), report, finish."""
-    reason, error, end = "error", "", None
+    reason, error, end, pruned = "error", "", None, []
     try:
         for event in trainer.run():
             events.put(event)
@@ -689,12 +694,18 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
                                    plan.schedule, info, training=training,
                                    points=trainer.data if info.given_as_points else None)
             run.checkpoint = path
-            runs.prune_user_runs(run.key)
+            pruned = runs.prune_user_runs(run.key)
     except Exception as err:
         log.exception("saving the checkpoint of session %s failed", run.key)
         error = (error + "; " if error else "") + f"the model could not be saved ({type(err).__name__}: {err})"
     where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
     saved = f" Saved as {where}" if where else ""
+    if pruned:  # the session's oldest models make room (runs.max_runs_per_user)
+        names = ", ".join(html.escape(display_name(p)) for p in pruned)
+        kept = runs.max_runs_per_user()
+        where += (f" This page keeps your {kept} newest model{'s' if kept != 1 else ''}: the oldest, {names}, is deleted "
+                  "(download a model in the Reverse tab to keep it).")
+        saved = f" Saved as {where}"
     if reason == "diverged":
         kept = f" The weights from before that step are saved as {where}" if where else ""
         run.message = f"Training stopped: {html.escape(error)}.{kept}"
@@ -702,7 +713,8 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
         run.message = f"Training failed: {html.escape(error)}.{saved}"
     else:
         what = {"finished": "Finished", "stopped": "Stopped", "time limit": "Stopped at the server's time limit"}[reason]
-        run.message = f"{what} after {trainer.step} steps.{saved}"
+        run.message = (f"{what} after {steps_text(trainer.step)}.{saved}" if trainer.step else
+                       f"{what} before its first step: there is nothing to save.")
         if error:
             run.message += f" {html.escape(error)}"
     run.reason = reason
@@ -722,7 +734,7 @@ def final_preview(trainer: Trainer, info: DataInfo, classes: Sequence[str] = ())
     """Samples from the run's saved (EMA) weights. 2D takes the full DDPM chain, the Reverse tab's default for
     2D; images the quick DDIM chain of the in-run previews."""
     full = info.kind == "2d"
-    caption = f"Samples from the saved (EMA) weights after {trainer.step:,} steps · {preview_caption(trainer, full)}"
+    caption = f"Samples from the saved (EMA) weights after {steps_text(trainer.step)} · {preview_caption(trainer, full)}"
     return preview_plot(trainer.preview(full_chain=full), trainer.data, caption, info, classes)
 
 
@@ -911,7 +923,8 @@ def kind_defaults(data: str, start_from: str):
     return d["model"], d["steps"], d["batch"], d["lr"]
 
 
-def start_from_selected(request: gr.Request, start_from: str, trained: Any, own: OwnPoints | None):
+def start_from_selected(request: gr.Request, start_from: str, trained: Any, own: OwnPoints | None,
+                        data_now: str | None = None, model_now: str | None = None):
     """Show the checkpoint's data, model and schedule (locked while it is picked) and propose a lower
     learning rate; back to editable controls for a new model. The data choice follows the checkpoint: its
     toy (and its number of training points) or image data set, or for given points (a drawing, a CSV) the
@@ -919,12 +932,19 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
     set of another size than the usual (e.g. 20 points) also sets the seed it was drawn with, so that the run
     continues on that very set.
     A conditional checkpoint also proposes its last run's rate of dropping the class to ∅ (which may be changed).
+    Back to a new model, the model (the checkpoint's until then) becomes the default for the data chosen now
+    (``data_now``) unless ``model_now`` already suits it: an MLP for points, a U-Net for images.
     Outputs: info, data, training points, seed, schedule, T, model, prediction, conditional, p_uncond, lr, own points,
     preview."""
     locked = dict(interactive=False)
     if not start_from or not allowed(start_from, trained):
         unlocked = gr.update(interactive=True)
-        return ("", gr.skip(), gr.skip(), gr.skip(), unlocked, unlocked, unlocked, unlocked, unlocked, gr.skip(),
+        model = unlocked
+        if data_now in TOY2D_NAMES or data_now in IMAGE_DATASETS or data_now == OWN_POINTS:
+            kind = data_kind_of(data_now)
+            if (model_now == "mlp") != (kind == "2d"):
+                model = gr.update(value=defaults_for(kind)["model"], interactive=True)
+        return ("", gr.skip(), gr.skip(), gr.skip(), unlocked, unlocked, model, unlocked, unlocked, gr.skip(),
                 gr.skip(), gr.skip(), gr.skip())
     try:
         config = read_config(start_from)
@@ -998,13 +1018,14 @@ def build(own: gr.State) -> gr.State:
         "or v) and watch the loss fall. "
         f"Runs here: **{device}**. Each run is saved for this browser session and appears in the "
         "**Reverse** tab (download it there as a .zip to keep it); Stop keeps the model trained so far. "
-        f"This server caps a run at {runs.max_train_steps():,} steps and {_fmt_seconds(runs.max_train_seconds())}."
+        f"This server caps a run at {runs.max_train_steps():,} steps and {_fmt_seconds(runs.max_train_seconds())}, "
+        f"and keeps your {runs.max_runs_per_user()} newest models (with those you upload)."
     )
     trained = gr.State([], delete_callback=runs.delete_user_checkpoints)
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             data = gr.Dropdown(choices=choices, value="swiss_roll", label="Training data")
-            n_points = gr.Number(value=DEFAULT_TOY_POINTS, precision=0, minimum=1, maximum=MAX_TOY_POINTS,
+            n_points = gr.Number(value=DEFAULT_TOY_POINTS,
                                  label="Training points (2D toys)", elem_id="train-n-points",
                                  info="fewer, e.g. 20, and the network learns them by heart: the Reverse tab counts "
                                       "the copies among its samples")
@@ -1033,11 +1054,11 @@ def build(own: gr.State) -> gr.State:
                                      elem_classes="name-dropdown")
             start_info = gr.Markdown()
             with gr.Row():
-                steps = gr.Number(value=DEFAULTS_2D["steps"], precision=0, label="Training steps", minimum=1)
-                batch = gr.Number(value=DEFAULTS_2D["batch"], precision=0, label="Batch size", minimum=1)
+                steps = gr.Number(value=DEFAULTS_2D["steps"], label="Training steps")
+                batch = gr.Number(value=DEFAULTS_2D["batch"], label="Batch size")
             with gr.Row():
                 lr = gr.Number(value=DEFAULTS_2D["lr"], label="Learning rate")
-                seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                seed = gr.Number(value=0, label="Seed")
             with gr.Row():
                 start = gr.Button("Start training", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
@@ -1073,7 +1094,7 @@ def build(own: gr.State) -> gr.State:
     csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden").failure(
         lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves the box
     conditional.change(p_uncond_slider, conditional, p_uncond, show_progress="hidden", queue=False)
-    start_from.change(start_from_selected, [start_from, trained, own],
+    start_from.change(start_from_selected, [start_from, trained, own, data, model],
                       [start_info, data, n_points, seed, schedule_name, T, model, prediction, conditional, p_uncond, lr,
                        own, preview],
                       show_progress="hidden", queue=False)

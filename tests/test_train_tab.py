@@ -301,6 +301,16 @@ def test_a_run_on_drawn_points_trains_on_them_and_its_checkpoint_keeps_them(isol
     assert kept == gr.skip() and "continues on your own points as they are now" in info
 
 
+def test_a_run_that_deletes_the_oldest_model_says_so(isolated, monkeypatch):
+    monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "1")
+    *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), *args(steps=1)))
+    assert "Finished after 1 step." in status and "deleted" not in status  # one step, not "1 steps"
+    first = Path(trained[0])
+    *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), *args(steps=2, trained=trained)))
+    assert not first.exists() and Path(trained[-1]).is_dir()
+    assert f"This page keeps your 1 newest model: the oldest, {first.name}, is deleted" in status, status
+
+
 def test_stop_is_per_user_and_keeps_the_model(isolated):
     gen = train_tab.train_run(req("alice"), *args(steps=20000))
     outputs = [next(gen), next(gen)]  # loading, then the first progress update
@@ -324,7 +334,7 @@ def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated
     assert "Stopped after" in status and len(trained) == 1
     gen.close()  # as in the app: Stop cancels the streaming event
     final = train_tab.preview_after_stop(req("alice"))
-    assert re.fullmatch(r"Samples from the saved \(EMA\) weights after \d+ steps · DDIM, 50 of T = 100 steps, evenly in t"
+    assert re.fullmatch(r"Samples from the saved \(EMA\) weights after \d+ steps? · DDIM, 50 of T = 100 steps, evenly in t"
                         r" · the MNIST classifier reads ([1-9]|10) of its 10 classes", final.label), final.label
     picture = figures.as_figure(final).data[0]
     assert picture.type == "image" and picture.source.startswith("data:image/")  # 16 samples from the saved weights
@@ -453,6 +463,15 @@ def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated):
     assert n_points == (size or gr.skip()) and (preview == gr.skip()) == (size is None)
     _, _, _, _, schedule, *_ = train_tab.start_from_selected(req("alice"), train_tab.NEW_MODEL, [], None)
     assert schedule["interactive"] is True
+    # back to a new model after the data changed to MNIST: the checkpoint's MLP gives way to a U-Net, and a model
+    # that suits the data stays
+    model = train_tab.start_from_selected(req("alice"), train_tab.NEW_MODEL, [], None, "mnist", "mlp")[6]
+    assert model == {"value": train_tab.defaults_for("image")["model"], "interactive": True, "__type__": "update"}
+    for data, kept in (("mnist", "tiny"), ("moons", "mlp")):
+        model = train_tab.start_from_selected(req("alice"), train_tab.NEW_MODEL, [], None, data, kept)[6]
+        assert model == {"interactive": True, "__type__": "update"}
+    model = train_tab.start_from_selected(req("alice"), train_tab.NEW_MODEL, [], None, "moons", "small")[6]
+    assert model["value"] == "mlp"
 
 
 class NaNAfter(MLPDenoiser):

@@ -874,7 +874,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, co
                 text, fraction = _progress_text(last, plan, device)
                 yield (status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses, **loss_kind),
                        preview_update, error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind), gr.skip())
-        tone = {"diverged": "error", "error": "error", "finished": "ok"}.get(run.reason, "warn")
+        tone = END_TONES.get(run.reason, "warn")
         if tone == "error":
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))
         fraction = (last.step / max(1, last.total_steps)) if last else 0.0
@@ -892,12 +892,19 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, co
         trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
 
 
+END_TONES = {"diverged": "error", "error": "error", "finished": "ok"}  # the colour of a run's last message (else warn)
+
+
 def stop_run(request: gr.Request, trained):
     """Stop this session's run (never another's); wait for its checkpoint and add it to the State."""
     key = runs.session_key(request)
+    ended = runs.REGISTRY.active(key) is None
     run = runs.REGISTRY.stop(key)
     if run is None:
         return status_html("No training run to stop.", tone="warn"), gr.skip()
+    if ended:  # its checkpoint is added all the same, in case the run's own last update was cut off
+        return (status_html(f"No training run to stop; the last one has ended. {run.message}",
+                            tone=END_TONES.get(run.reason, "warn")), _with_checkpoint(trained, run.checkpoint))
     if not run.done.wait(STOP_WAIT_SECONDS):
         return status_html("Stopping… the run ends after its current step.", tone="warn"), gr.skip()
     message = run.message or "Stopped."

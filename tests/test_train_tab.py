@@ -305,6 +305,9 @@ def test_a_run_that_deletes_the_oldest_model_says_so(isolated, monkeypatch):
     monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "1")
     *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), *args(steps=1)))
     assert "Finished after 1 step." in status and "deleted" not in status  # one step, not "1 steps"
+    status, again = train_tab.stop_run(req("alice"), trained)  # Stop after the run has ended
+    assert "No training run to stop; the last one has ended. Finished after 1 step." in status and again == trained
+    assert 'data-tone="ok"' in status
     first = Path(trained[0])
     *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), *args(steps=2, trained=trained)))
     assert not first.exists() and Path(trained[-1]).is_dir()

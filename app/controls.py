@@ -33,6 +33,7 @@ SCHEDULE_CHOICES = [(SCHEDULE_LABELS[name], name) for name in SCHEDULE_NAMES]
 # (Gradio's page is then 768 px wide; a projector at 1280 px zoomed to 150 % is 853 px) the views move below the
 # controls and take the whole width.
 VIEWS_MIN_WIDTH = 560
+MAX_SEED = 2**53  # the largest seed of the Forward and Schedules tabs: a browser's number field holds it exactly
 
 
 def schedule_dropdown(value: str = "linear", label: str = "Noise schedule") -> gr.Dropdown:

@@ -49,6 +49,14 @@ def number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def latex_number(value: float) -> str:
+    """`number` for a LaTeX formula: powers of ten as such (4.928e-05 → 4.928\\times 10^{-5}; KaTeX would read the e
+    as a variable and −05 as a subtraction)."""
+    text = number(value)
+    mantissa, _, exponent = text.partition("e")
+    return f"{mantissa}\\times 10^{{{int(exponent)}}}" if exponent else text
+
+
 def x_at(t: int) -> str:
     """x with the step as a subscript: x₈₁₀."""
     return "x" + str(int(t)).translate(_SUBSCRIPT_DIGITS)

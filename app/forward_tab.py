@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, images
-from app.formulas import number
+from app.formulas import latex_number, number
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
 from core.image_data import short_label
@@ -30,7 +30,6 @@ GRID_COLUMNS = 8
 MNIST = "mnist"
 UPLOAD = "upload"
 DEFAULT_DATA = MNIST
-MAX_SEED = 2**63 - 1
 CHUNK_ELEMENTS = 30_000  # below torch's 32k grain size, element-wise ops stay on the calling thread
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 TARGET_IMAGES = 16  # images in each panel of the targets view (a 4 × 4 grid)
@@ -84,7 +83,7 @@ def load_data(data: str, upload_path: str | None, own: OwnPoints | None = None) 
 
 
 def check_seed(seed) -> int:
-    return controls.whole_number(seed, "The seed", 0, MAX_SEED)
+    return controls.whole_number(seed, "The seed", 0, controls.MAX_SEED)
 
 
 def make_noise(shape: torch.Size, seed: int) -> torch.Tensor:
@@ -152,9 +151,10 @@ def formula_markdown(numbers: dict[str, float], T: int) -> str:
     """The forward formula with this step's coefficients filled in, and a table of the numbers."""
     t = numbers["t"]
     a, b = number(numbers["sqrt_alpha_bar"]), number(numbers["sqrt_one_minus_alpha_bar"])
+    a_tex, b_tex = latex_number(numbers["sqrt_alpha_bar"]), latex_number(numbers["sqrt_one_minus_alpha_bar"])
     return (
         "$$x_t = \\sqrt{\\bar\\alpha_t}\\,x_0 + \\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon$$\n\n"
-        f"$$x_{{{t}}} = {a}\\cdot x_0 + {b}\\cdot \\varepsilon$$\n\n"
+        f"$$x_{{{t}}} = {a_tex}\\cdot x_0 + {b_tex}\\cdot \\varepsilon$$\n\n"
         "| quantity | value |\n|---|---|\n"
         f"| step t | {t} of {T} |\n"
         f"| ᾱ_t (signal fraction) | {number(numbers['alpha_bar'])} |\n"
@@ -323,6 +323,7 @@ def build(own: gr.State) -> gr.State:
         outputs=views,
         trigger_mode="always_last",
         show_progress="hidden",
+        preprocess=False,  # t as typed: `scrub` names the field ("t is empty"), where the slider's own check failed
     )
     rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
     rebuild_outputs = [state, t_slider, summary, *views]
@@ -355,9 +356,9 @@ def build(own: gr.State) -> gr.State:
     targets_box.expand(lambda: True, None, targets_open, queue=False)
     targets_box.collapse(lambda: False, None, targets_open, queue=False)
     targets_event = dict(inputs=[targets_open, state, t_slider], outputs=[targets_plot, targets_text],
-                         show_progress="hidden")
+                         show_progress="hidden", preprocess=False)
     targets_box.expand(targets_view, inputs=[state, t_slider], outputs=[targets_plot, targets_text],
-                       show_progress="hidden")
+                       show_progress="hidden", preprocess=False)
     t_slider.release(targets_if_open, trigger_mode="always_last", **targets_event)
     for rebuilt in rebuilds:
         rebuilt.then(targets_if_open, **targets_event)

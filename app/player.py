@@ -497,7 +497,10 @@ const setup = () => {
     else return;
     e.preventDefault();
   };
-  if (speed) speed.onchange = () => { st.fps = parseFloat(speed.value); };
+  if (speed) {  // the list shows the speed that plays: a new movie's markup may keep the old list's choice
+    speed.value = root.dataset.fps;
+    speed.onchange = () => { st.fps = parseFloat(speed.value); };
+  }
   const tick = (now) => {
     if (!st.alive) return;
     if (st.playing && st.sheet) {

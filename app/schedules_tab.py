@@ -178,7 +178,7 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
 
 
 def check_seed(seed) -> int:
-    return controls.whole_number(seed, "The seed", 0, 2**63 - 1)
+    return controls.whole_number(seed, "The seed", 0, controls.MAX_SEED)
 
 
 def own_points_changed(names, T, data, *inputs) -> tuple:

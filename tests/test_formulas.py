@@ -30,6 +30,8 @@ def test_number_formats_coefficients_readably() -> None:
     assert formulas.number(3.3684e-5) == "3.368e-05"
     assert formulas.number(1.0) == "1" and formulas.number(0.0) == formulas.number(-0.0) == "0"
     assert formulas.number(-2.5) == "−2.5" and formulas.number(-3.3684e-5) == "−3.368e-05"  # a minus sign, not a hyphen
+    assert formulas.latex_number(4.928e-5) == "4.928\\times 10^{-5}" and formulas.latex_number(0.5) == "0.5"
+    assert formulas.latex_number(-2.5e6) == "−2.500\\times 10^{6}"
     assert formulas.number(-math.inf) == "−∞" and formulas.number(-20000.0) == "−2.000e+04"
     assert formulas.number(123456.0) == "1.235e+05"
     assert formulas.number(math.inf) == "∞"

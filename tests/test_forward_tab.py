@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 import numpy as np
 import PIL.Image
@@ -110,6 +112,15 @@ def test_scrub_changes_with_t_and_noise_is_fixed():
             forward_tab.scrub(state, bad_t)
     with pytest.raises(gr.Error, match="The seed must be a whole number from 0"):
         forward_tab.check_seed("abc")
+    assert forward_tab.check_seed(2**53) == 2**53  # the largest a browser's number field holds exactly
+    # the t box is read as typed (the event skips the slider's own check): an empty box or −3 named in words
+    for bad_t in ("", -3):
+        with pytest.raises(gr.Error, match=r"\bt (is empty|must be a whole number ≥ 0, got -3)"):
+            forward_tab.scrub(state, bad_t)
+    # powers of ten in the formula as such: KaTeX would read 4.9e-05 as 4.9·e − 5
+    end = forward_tab.scrub(_state(schedule="cosine"), 1000)[1]
+    assert re.search(r"x_\{1000\} = \d\.\d+\\times 10\^\{-5\}\\cdot x_0", end) and "e-05" not in end.split("|")[0]
+    assert re.search(r"\| √ᾱ_t \(weight of x₀\) \| \d\.\d+e-05 \|", end)  # the table's cells are plain text
 
 
 def test_x_t_is_q_sample():

@@ -9,6 +9,7 @@ engine's `ValueError` (unknown name, T out of range, invalid parameters) becomes
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,10 @@ PARAM_LABELS = {
     "start": "start (sigmoid input at t = 0)",
     "end": "end (sigmoid input at t = T)",
     "tau": "τ (temperature)",
+}
+PARAM_NAMES_IN_WORDS = {  # core's parameter names in its messages, as the inputs name them
+    "beta_start": "β_start", "beta_end": "β_end", "max_beta": "the β cap", "tau": "τ",
+    "scale_with_T": "“scale β by 1000/T” (under Parameters)",
 }
 SCHEDULE_CHOICES = [(SCHEDULE_LABELS[name], name) for name in SCHEDULE_NAMES]
 # The narrowest the views of a tab (beside its 300-px controls) may get, in CSS px: on a window under 1,024 px
@@ -171,4 +176,5 @@ def build_schedule(name: str, T, all_values: Sequence) -> NoiseSchedule:
     try:
         return make_schedule(name, T, **params)
     except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+        message = re.sub(rf"\b({'|'.join(PARAM_NAMES_IN_WORDS)})\b", lambda m: PARAM_NAMES_IN_WORDS[m[1]], str(exc))
+        raise gr.Error(message[0].upper() + message[1:]) from None

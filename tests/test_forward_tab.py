@@ -172,7 +172,7 @@ def test_bad_T_raises_gr_error(T):
 
 
 def test_bad_params_raise_gr_error_with_core_message():
-    with pytest.raises(gr.Error, match="beta_start"):
+    with pytest.raises(gr.Error, match=r"Linear schedule: β_start \(0.05\) must not exceed β_end \(0.02\)"):
         _state(params=_params(beta_start=0.05))  # above beta_end
     with pytest.raises(gr.Error, match="empty"):
         _state(params=_params(beta_end=None))

@@ -137,8 +137,12 @@ def test_bad_inputs_raise_gr_error(kwargs, match):
 def test_bad_params_give_core_message():
     params = list(PARAMS)
     params[params.index(0.008)] = 2.0  # cosine s
-    with pytest.raises(gr.Error, match="cosine schedule: s must lie"):
+    with pytest.raises(gr.Error, match="Cosine schedule: s must lie"):
         _compare(("linear", "cosine"), params=params)
+    # core's parameter names as the inputs name them: the linear schedule at T = 10 scales β_end to 0.2
+    with pytest.raises(gr.Error, match=r"Linear schedule: β_end must lie in \(0, 1\), got 2 \(after scaling by 1000/T = "
+                                       r"100; use a larger T or turn “scale β by 1000/T” \(under Parameters\) off\)"):
+        _compare(("linear", "cosine"), T=10)
 
 
 def test_upload_in_grid(tmp_path):

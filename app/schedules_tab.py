@@ -71,10 +71,15 @@ def data_choices() -> list[tuple[str, str]]:
     return [("MNIST digit", MNIST), *datasets, ("Uploaded picture", UPLOAD), *toys, (OWN_POINTS_ELSEWHERE, OWN_POINTS)]
 
 
+def has_image_number(data: str) -> bool:
+    """Whether the data choice is a set of images, one picked by the image-number slider (shown only then)."""
+    return data == MNIST or data in images.SHOWN_DATASETS
+
+
 def load_x0(data: str, number: int, upload_path: str | None, own: OwnPoints | None = None) -> tuple[str, torch.Tensor]:
     """(kind, x0): one image (1, C, H, W) (a digit, or image ``number`` of a data set), one picture
     (1, 3, 64, 64) in [−1, 1], or 2D points (N, 2) (a toy, or the session's own points ``own``)."""
-    if data == MNIST or data in images.SHOWN_DATASETS:
+    if has_image_number(data):
         number = controls.whole_number(0 if number is None else number, "The image number", 0, N_IMAGES - 1)
         batch = images.mnist_digits(N_IMAGES) if data == MNIST else images.dataset_images(data, N_IMAGES)
         return "images", batch[number : number + 1]
@@ -248,6 +253,8 @@ def build(own: gr.State) -> None:
         show_progress="hidden",
         queue=False,
     )
+    data.change(lambda choice: gr.Slider(visible=has_image_number(choice)), data, digit, show_progress="hidden",
+                queue=False)
     upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden", queue=False).then(
         compare, inputs=inputs, outputs=outputs, show_progress="minimal"
     )

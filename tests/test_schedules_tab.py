@@ -85,6 +85,11 @@ def test_noised_grid_rows_by_columns_images_and_points():
     assert list(grid.layout.xaxis13.tickvals) == [-2, 0, 2] and tuple(grid.layout.yaxis.range) == (-4, 4)
 
 
+def test_the_image_number_is_offered_for_image_sets_only():
+    assert schedules_tab.has_image_number("mnist") and not schedules_tab.has_image_number("moons")
+    assert not schedules_tab.has_image_number("upload") and not schedules_tab.has_image_number(schedules_tab.OWN_POINTS)
+
+
 def test_own_points_from_the_train_tab_are_noised_under_each_schedule():
     with pytest.raises(gr.Error, match="draw a shape or upload a CSV in the Train tab"):
         _compare(("linear", "cosine"), data=OWN_POINTS)

@@ -215,7 +215,7 @@ _CURVES = {
 WEIGHTINGS = ("bound_weight", "x0_weight", "v_weight", "min_snr_weight")  # curves that weigh ‖ε − ε̂‖², against 1
 
 
-_LEGEND_BELOW = dict(orientation="h", y=-0.25, x=0)  # below the x axis's title (see `_axis`)
+LEGEND_BELOW = dict(orientation="h", y=-0.25, x=0)  # below the x axis's title (see `_axis`)
 _SPACING_DASH: dict[Spacing, str] = {"uniform": "solid", "log_snr": "dot"}  # line styles of the step-gain plot
 
 
@@ -301,7 +301,7 @@ def schedule_curves_figure(
         )])
     T = max((s.T for s in schedules), default=1)
     return fast_figure(data, _base_layout(
-        height, legend=_LEGEND_BELOW,
+        height, legend=LEGEND_BELOW,
         xaxis=_axis("t (step)", range=[0, T]),
         yaxis=_axis(y_title, log=log_y),
         **extra,
@@ -337,7 +337,7 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
                          line=dict(color="grey", width=2, dash=dash), hoverinfo="skip"))
     n = max((len(values) for per_spacing in gains for values in per_spacing.values()), default=1)
     return fast_figure(data, _base_layout(
-        height, legend=_LEGEND_BELOW, shapes=[_hline(1)],
+        height, legend=LEGEND_BELOW, shapes=[_hline(1)],
         xaxis=_axis("step of the chain (1: the first, from t = T; log scale)", log=True, tickmode="array",
                     tickvals=[v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if v <= n],
                     range=[-0.05, math.log10(n) + 0.05]),
@@ -497,7 +497,7 @@ def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, heigh
         xaxis = _axis("log-SNR at t₀ (natural log; less signal to the right)", range=[high, low])
     kept = any(c.kept is not None for c in curves)  # only images with a classifier have the share kept
     y_title = "return ratio · share that kept its class" if kept else "return ratio (0: back to its example)"
-    layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too
+    layout = _base_layout(height, legend=LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too
                           yaxis=_axis(y_title, range=[-0.03, 1.15]))
     layout["shapes"] = [_hline(1.0)]
     return fast_figure(data, layout)
@@ -536,7 +536,7 @@ def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_ti
     ticks = log_ticks([q for points in curves.values() for _, q in points])  # a sweep may span less than 2×
     yaxis = _axis(y_title, log=True, tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks],
                   **({"range": narrow} if (narrow := log_range([q for c in curves.values() for _, q in c])) else {}))
-    layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
+    layout = _base_layout(height, legend=LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
                           xaxis=_axis("sampling steps (log scale)", log=True), yaxis=yaxis)
     return fast_figure(data, layout)
 
@@ -548,6 +548,6 @@ def bound_terms_figure(ts: Sequence[int], terms: dict[str, Sequence[float]], *, 
                  line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2), marker=dict(size=4),
                  hovertemplate="t = %{x}: %{y:.3g} nats per dimension<extra>%{fullData.name}</extra>")
             for k, (label, values) in enumerate(terms.items())]
-    layout = _base_layout(height, legend=_LEGEND_BELOW, showlegend=True,
+    layout = _base_layout(height, legend=LEGEND_BELOW, showlegend=True,
                           xaxis=_axis("t (log scale)", log=True), yaxis=_axis("L_{t−1}, nats per dimension", log=True))
     return fast_figure(data, layout)

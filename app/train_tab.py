@@ -479,9 +479,9 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
         ))
         shown, T = np.concatenate([shown, ref[ref_seen]]), max(T, reference.T)
     layout = figures._base_layout(
-        280, showlegend=reference is not None, bargap=0,
-        legend=dict(x=0.99, xanchor="right", y=0.99),
-        xaxis=dict(title=dict(text=f"t (noise level), in {LOSS_BUCKETS} ranges"), range=[0, T]),
+        280 if reference is None else 320, showlegend=reference is not None, bargap=0,
+        legend=figures.LEGEND_BELOW,  # clear of the bars and the line, which are highest at either end
+        xaxis=figures._axis(f"t (noise level), in {LOSS_BUCKETS} ranges", range=[0, T]),
         yaxis=log_loss_axis(shown, "‖ε − ε̂‖²"),
     )
     return figures.fast_figure(data, layout)

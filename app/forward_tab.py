@@ -262,8 +262,12 @@ def new_seed() -> int:
 
 
 def upload_selected(path):
-    """Uploading a picture switches the data choice to it."""
-    return gr.Dropdown(value=UPLOAD) if path else gr.skip()
+    """Uploading a picture switches the data choice to it, once it reads as one (a bad file: gr.Error, and the
+    views keep showing the data chosen before, as the data choice says)."""
+    if not path:
+        return gr.skip()
+    images.load_upload(path)
+    return gr.Dropdown(value=UPLOAD)
 
 
 def show_params(schedule_name: str, inputs: controls.ParamInputs) -> list:
@@ -343,9 +347,9 @@ def build(own: gr.State) -> gr.State:
         lambda name: show_params(name, params), inputs=schedule_name, outputs=list(params.groups.values()),
         show_progress="hidden", queue=False,
     )
-    rebuilds.append(upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden",
-                                  queue=False).then(rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs,
-                                                    show_progress="minimal"))
+    checked = upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden")  # queued: a bad
+    # file's gr.Error shows as a toast (not from an unqueued event)
+    rebuilds.append(checked.success(rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="minimal"))
     rebuilds.append(own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,
                                show_progress="hidden"))
     rebuilds.append(new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(

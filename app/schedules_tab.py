@@ -194,8 +194,12 @@ def own_points_changed(names, T, data, *inputs) -> tuple:
 
 
 def upload_selected(path):
-    """Uploading a picture switches the data choice to it."""
-    return gr.Dropdown(value=UPLOAD) if path else gr.skip()
+    """Uploading a picture switches the data choice to it, once it reads as one (a bad file: gr.Error, and the
+    views keep showing the data chosen before, as the data choice says)."""
+    if not path:
+        return gr.skip()
+    images.load_upload(path)
+    return gr.Dropdown(value=UPLOAD)
 
 
 # ----- layout ---------------------------------------------------------------------------------
@@ -255,7 +259,7 @@ def build(own: gr.State) -> None:
     )
     data.change(lambda choice: gr.Slider(visible=has_image_number(choice)), data, digit, show_progress="hidden",
                 queue=False)
-    upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden", queue=False).then(
+    upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden").success(  # queued: a toast
         compare, inputs=inputs, outputs=outputs, show_progress="minimal"
     )
     own.change(own_points_changed, inputs=inputs, outputs=outputs, show_progress="hidden")

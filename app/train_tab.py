@@ -1087,12 +1087,13 @@ def build(own: gr.State) -> gr.State:
                          show_progress="hidden", queue=False)
     data.change(kind_defaults, [data, start_from], [model, steps, batch, lr], show_progress="hidden", queue=False)
     shown = gr.State((data.value, DEFAULT_TOY_POINTS, 0))  # (data, training points, seed) the preview last showed
-    data.change(data_changed, [data, own, n_points, seed], [preview, shown], show_progress="hidden", queue=False)
+    # queued, as every event whose handler may raise gr.Error (here on a bad number of points or seed): an unqueued
+    # event's error shows no toast
+    data.change(data_changed, [data, own, n_points, seed], [preview, shown], show_progress="hidden")
     data.change(lambda name: gr.Number(visible=name in TOY2D_NAMES), data, n_points, show_progress="hidden",
                 queue=False)
     gr.on([n_points.submit, n_points.blur, seed.submit, seed.blur], toy_points_changed,
-          [data, own, n_points, seed, shown], [preview, shown],
-          show_progress="hidden", queue=False)
+          [data, own, n_points, seed, shown], [preview, shown], show_progress="hidden")
     data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
                 queue=False)
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)

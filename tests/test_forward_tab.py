@@ -10,7 +10,7 @@ import PIL.Image
 import pytest
 import torch
 
-from app import controls, figures, forward_tab, images
+from app import controls, figures, forward_tab, images, schedules_tab
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
@@ -198,6 +198,13 @@ def test_bad_uploads_raise_gr_error(tmp_path):
         _state(data="upload", upload=str(gif))
     with pytest.raises(gr.Error, match="Upload a picture"):
         _state(data="upload", upload=None)
+    # a file that is no picture leaves the data choice (and so the views) as they were, in both tabs
+    for tab in (forward_tab, schedules_tab):
+        with pytest.raises(gr.Error, match="notes.png is not a picture"):
+            tab.upload_selected(str(text))
+        PIL.Image.new("RGB", (16, 16), "red").save(tmp_path / "red.png")
+        assert tab.upload_selected(str(tmp_path / "red.png")).value == "upload"
+        assert tab.upload_selected(None) == gr.skip()
 
 
 def test_upload_modes_converted(tmp_path):

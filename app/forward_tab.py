@@ -28,7 +28,7 @@ N_POINTS = 2_000  # points of a 2D toy
 N_IMAGES = 64  # images shown (bundled MNIST digits, or the first of a data set), as an 8 × 8 grid
 GRID_COLUMNS = 8
 MNIST = "mnist"
-UPLOAD = "upload"
+UPLOAD = images.UPLOAD_CHOICE
 DEFAULT_DATA = MNIST
 CHUNK_ELEMENTS = 30_000  # below torch's 32k grain size, element-wise ops stay on the calling thread
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -261,15 +261,6 @@ def new_seed() -> int:
     return random.SystemRandom().randrange(2**31)
 
 
-def upload_selected(path):
-    """Uploading a picture switches the data choice to it, once it reads as one (a bad file: gr.Error, and the
-    views keep showing the data chosen before, as the data choice says)."""
-    if not path:
-        return gr.skip()
-    images.load_upload(path)
-    return gr.Dropdown(value=UPLOAD)
-
-
 def show_params(schedule_name: str, inputs: controls.ParamInputs) -> list:
     return inputs.visibility([schedule_name])
 
@@ -347,7 +338,7 @@ def build(own: gr.State) -> gr.State:
         lambda name: show_params(name, params), inputs=schedule_name, outputs=list(params.groups.values()),
         show_progress="hidden", queue=False,
     )
-    checked = upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden")  # queued: a bad
+    checked = upload.upload(images.upload_selected, inputs=upload, outputs=data, show_progress="hidden")  # queued: a bad
     # file's gr.Error shows as a toast (not from an unqueued event)
     rebuilds.append(checked.success(rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="minimal"))
     rebuilds.append(own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,

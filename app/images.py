@@ -212,6 +212,18 @@ def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
     return np.asarray(fitted, dtype=np.uint8).copy()
 
 
+UPLOAD_CHOICE = "upload"  # the data choice "Uploaded picture" of the Forward and Schedules tabs
+
+
+def upload_selected(path: str | None):
+    """An upload event of the Forward and Schedules tabs: the data choice switches to the picture, once it reads as
+    one (a bad file: gr.Error, and the views keep showing the data chosen before, as the data choice says)."""
+    if not path:
+        return gr.skip()
+    load_upload(path)
+    return gr.Dropdown(value=UPLOAD_CHOICE)
+
+
 def upload_to_model(path: str | Path | None, size: int = UPLOAD_SIZE) -> torch.Tensor:
     """An uploaded picture → float32 (1, 3, size, size) in [−1, 1]."""
     return uint8_to_model(load_upload(path, size)).permute(2, 0, 1).unsqueeze(0).contiguous()

@@ -32,7 +32,7 @@ MIN_SCHEDULES, MAX_SCHEDULES = 2, 4
 N_POINTS = 1_000  # points per small scatter panel (24 panels: SVG stays responsive)
 IMAGE_SIZE = 64  # uploaded pictures are shown at 64 × 64 per cell
 MNIST = "mnist"
-UPLOAD = "upload"
+UPLOAD = images.UPLOAD_CHOICE
 DEFAULT_DATA = MNIST
 N_IMAGES = 64  # the image number picks one of the 64 bundled digits, or of the first 64 images of a data set
 SHORT_CHAIN = 50  # steps of the sampling chain whose step gains are plotted (DDIM's usual count)
@@ -193,15 +193,6 @@ def own_points_changed(names, T, data, *inputs) -> tuple:
     return compare(names, T, data, *inputs)
 
 
-def upload_selected(path):
-    """Uploading a picture switches the data choice to it, once it reads as one (a bad file: gr.Error, and the
-    views keep showing the data chosen before, as the data choice says)."""
-    if not path:
-        return gr.skip()
-    images.load_upload(path)
-    return gr.Dropdown(value=UPLOAD)
-
-
 # ----- layout ---------------------------------------------------------------------------------
 
 
@@ -259,7 +250,7 @@ def build(own: gr.State) -> None:
     )
     data.change(lambda choice: gr.Slider(visible=has_image_number(choice)), data, digit, show_progress="hidden",
                 queue=False)
-    upload.upload(upload_selected, inputs=upload, outputs=data, show_progress="hidden").success(  # queued: a toast
+    upload.upload(images.upload_selected, inputs=upload, outputs=data, show_progress="hidden").success(  # queued: a toast
         compare, inputs=inputs, outputs=outputs, show_progress="minimal"
     )
     own.change(own_points_changed, inputs=inputs, outputs=outputs, show_progress="hidden")

@@ -291,7 +291,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert "loss ‖v − v̂‖²" in p.locator("#train-loss .ytitle").first.text_content()  # the axis names the target
     page.shot("train-running")
     p.get_by_role("button", name="Stop", exact=True).click()
-    p.wait_for_function("() => /Stopped after \\d+ steps?/.test(document.querySelector('#train-status').innerText)",
+    p.wait_for_function("() => /Stopped after [\\d,]+ steps?/.test(document.querySelector('#train-status').innerText)",
                         timeout=60_000)
     text = status.inner_text()
     assert "Saved as" in text, f"Train tab: after Stop the status says {text!r}"

@@ -337,7 +337,7 @@ def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated
     assert "Stopped after" in status and len(trained) == 1
     gen.close()  # as in the app: Stop cancels the streaming event
     final = train_tab.preview_after_stop(req("alice"))
-    assert re.fullmatch(r"Samples from the saved \(EMA\) weights after \d+ steps? · DDIM, 50 of T = 100 steps, evenly in t"
+    assert re.fullmatch(r"Samples from the saved \(EMA\) weights after [\d,]+ steps? · DDIM, 50 of T = 100 steps, evenly in t"
                         r" · the MNIST classifier reads ([1-9]|10) of its 10 classes", final.label), final.label
     picture = figures.as_figure(final).data[0]
     assert picture.type == "image" and picture.source.startswith("data:image/")  # 16 samples from the saved weights

@@ -246,19 +246,26 @@ def log_ticks(values: Sequence[float]) -> list[float]:
     plotly's own labels would show one number, or none, over a range narrower than a decade; over a narrower range
     still (2.1 … 2.9, or one value: see `log_range`), evenly spaced round numbers, 4 to 10 of them."""
     shown = _positive(values)
-    decades = range(-6, 10)
-    for mantissas in ([1, 2, 5], list(range(1, 10)), [1 + k / 10 for k in range(10)] + list(range(2, 10))):
-        ticks = [float(f"{m * 10.0**e:.6g}") for e in decades for m in mantissas]
-        if not len(shown):
-            return ticks
+    if len(shown):
         low, high = (10.0 ** v for v in log_range(shown) or (math.log10(shown.min()), math.log10(shown.max())))
-        if sum(low <= v <= high for v in ticks) >= 4:
+    for mantissas in ([1, 2, 5], list(range(1, 10)), [1 + k / 10 for k in range(10)] + list(range(2, 10))):
+        ticks = [float(f"{m * 10.0**e:.6g}") for e in range(-6, 10) for m in mantissas]
+        if not len(shown) or sum(low <= v <= high for v in ticks) >= 4:
             return ticks
     quarter = (high - low) / 4
     power = 10.0 ** math.floor(math.log10(quarter))
     step = max(m * power for m in (1, 2, 5) if m * power <= quarter * (1 + 1e-9))  # 4 to 10 steps over the range
     first, last = math.floor(low / step), math.ceil(high / step)
     return [float(f"{k * step:.6g}") for k in range(max(first, 1), last + 1)]
+
+
+def log_labels(values: Sequence[float]) -> dict:
+    """The labelling of a log axis over ``values`` (`log_ticks`), and its range where they are too close for plotly
+    to fit one (`log_range`)."""
+    ticks = log_ticks(values)
+    labels = dict(tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
+    narrow = log_range(values)
+    return labels if narrow is None else dict(labels, range=narrow)
 
 
 def _positive(values: Sequence[float]) -> np.ndarray:
@@ -533,9 +540,8 @@ def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_ti
         data.append(dict(type="scatter", x=[s for s, _ in kept], y=[q for _, q in kept], mode="lines+markers",
                          name=label, line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2),
                          marker=dict(size=6), hovertemplate="%{x} steps: %{y:.3g}<extra>%{fullData.name}</extra>"))
-    ticks = log_ticks([q for points in curves.values() for _, q in points])  # a sweep may span less than 2×
-    yaxis = _axis(y_title, log=True, tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks],
-                  **({"range": narrow} if (narrow := log_range([q for c in curves.values() for _, q in c])) else {}))
+    qualities = [q for points in curves.values() for _, q in points]  # a sweep may span less than 2×
+    yaxis = _axis(y_title, log=True, **log_labels(qualities))
     layout = _base_layout(height, legend=LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
                           xaxis=_axis("sampling steps (log scale)", log=True), yaxis=yaxis)
     return fast_figure(data, layout)

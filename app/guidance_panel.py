@@ -441,8 +441,8 @@ def field_markdown(name: str, target: str, t: int, alpha_bar: float, at_data: di
         cosine = float(torch.nn.functional.cosine_similarity(learnt[kept], exact[kept], dim=1).mean())
         ratio = float((norms[0][kept] / norms[1][kept]).median())
         lines.append(f"- At the noised training points the learnt direction follows the exact one with mean cosine "
-                     f"**{formulas.number(round(cosine, 3))}** (1: the same direction), **{ratio:.2f}×** its length (median): what "
-                     "classifier-free guidance gets from the model's own classes, against the classifier Dhariwal & "
+                     f"**{formulas.number(round(cosine, 3))}** (1: the same direction), **{ratio:.2f}×** its length "
+                     "(median): what classifier-free guidance gets from the model's own classes, against the classifier Dhariwal & "
                      "Nichol would have to train.")
     return "\n".join(lines)
 

@@ -200,6 +200,7 @@ def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
                 )
             if getattr(image, "is_animated", False) and getattr(image, "n_frames", 1) > 1:
                 raise gr.Error("Animated pictures are not supported; upload a still image.")
+            image.draft(None, (size, size))  # JPEG: decoded at 1/2 … 1/8 scale, still at least size × size
             image = PIL.ImageOps.exif_transpose(image)  # phone photos: honour the rotation tag
             rgb = _to_rgb(image)
     except gr.Error:

@@ -17,7 +17,8 @@ from typing import Any
 import gradio as gr
 
 from app import player, runs
-from app.reverse_tab import ReverseControls, allowed, display_name
+from app.reverse_tab import ReverseControls, allowed
+from app.runs import display_name
 from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint
 from core.checkpoints import CheckpointError
 
@@ -57,8 +58,7 @@ def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[st
         raise gr.Error(f"Not uploaded: {label} could not be unpacked on this server ({err.strerror or err}).") from None
     pruned = runs.prune_user_runs(key)
     if pruned:
-        gr.Warning(f"This page keeps your {runs.max_runs_per_user()} newest models: the oldest, "
-                   f"{', '.join(display_name(p) for p in pruned)}, is deleted to make room for {display_name(path)}.")
+        gr.Warning(f"{runs.pruned_sentence(pruned)} to make room for {display_name(path)}.")
     return [*(p for p in (trained or []) if isinstance(p, str)), str(path)]
 
 

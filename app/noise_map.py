@@ -133,8 +133,8 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
         f"{decode_s:.1f} s.",
         f"- **Encoded x_T**: mean {formulas.number(round(float(flat.mean()), 3))}, standard deviation "
         f"{float(flat.std()):.3f}"
-        + (f", neighbouring pixels correlate {formulas.number(round(neighbour_correlation(latents), 2))}" if kind == "image" else
-           f", sliced-Wasserstein ratio to N(0, I) {noise_distance(latents):.2f}")
+        + (f", neighbouring pixels correlate {formulas.number(round(neighbour_correlation(latents), 2))}"
+           if kind == "image" else f", sliced-Wasserstein ratio to N(0, I) {noise_distance(latents):.2f}")
         + " (N(0, I) noise, which the sampler starts from: 0, 1, " + ("0" if kind == "image" else "about 1") + ").",
         f"- **Decoded again**: root-mean-square difference to the examples {rms:.4f} per {unit}; return ratio "
         f"{return_ratio(decoded, examples):.3f} (0: every sample is its own example again; 1: nothing of it is left)."

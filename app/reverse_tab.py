@@ -42,6 +42,7 @@ import torch
 from app import figures, formulas, images, player, runs
 from app.controls import VIEWS_MIN_WIDTH, number_between, show_when, whole_number
 from app.images import chw_to_hwc, to_uint8
+from app.runs import display_name
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share,
     read_config, training_history,
@@ -107,11 +108,6 @@ def checkpoint_choices(trained: Any) -> list[tuple[str, str]]:
     choices = [(f"{p.name} (shipped)", str(p)) for p in list_checkpoints(shipped_root())]
     choices += [(session_label(p), str(p)) for p in _trained_paths(trained)]
     return choices
-
-
-def display_name(path: str | Path) -> str:
-    """A checkpoint's name as shown: its directory's, less the mark of an upload (`runs.UPLOADED_PREFIX`)."""
-    return Path(path).name.removeprefix(runs.UPLOADED_PREFIX)
 
 
 def session_label(path: Path) -> str:

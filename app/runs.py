@@ -109,6 +109,19 @@ def user_dir(key: str) -> Path:
     return runs_root() / key
 
 
+def display_name(path: str | Path) -> str:
+    """A checkpoint's name as shown: its directory's, less the mark of an upload (`UPLOADED_PREFIX`)."""
+    return Path(path).name.removeprefix(UPLOADED_PREFIX)
+
+
+def pruned_sentence(pruned: list[Path]) -> str:
+    """What `prune_user_runs` deleted, said to the session ("This page keeps your 5 newest models: the oldest, X, is
+    deleted"), for a run's or an upload's message to go on with."""
+    kept = max_runs_per_user()
+    return (f"This page keeps your {kept} newest model{'s' if kept != 1 else ''}: the oldest, "
+            f"{', '.join(display_name(p) for p in pruned)}, is deleted")
+
+
 def prune_user_runs(key: str, keep: int | None = None) -> list[Path]:
     """Delete all but the newest ``keep`` checkpoint directories of a session; returns those deleted."""
     keep = max_runs_per_user() if keep is None else keep

@@ -152,7 +152,8 @@ def build(controls: ReverseControls) -> None:
             "Training examples x₀ noised to t with one noise ε, x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε, as in training "
             "(Algorithm 1), then one step of the sampler above from there (Algorithm 2): the network's ε̂, the "
             "denoised guess x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t, and x_s at the sampler's next step s. ε̂ against ε is "
-            "what training fits (for images shown side by side; for points, the number under the figure). Drag t: ε stays the same. Uses the model, sampler, seed and ideal-denoiser box "
+            "what training fits (for images shown side by side; for points, the number under the figure). Drag t: "
+            "ε stays the same. Uses the model, sampler, seed and ideal-denoiser box "
             f"above, on {EXAMPLES['image']} images or {EXAMPLES['2d']:,} points (coloured by where their x₀ is).")
         with gr.Row():
             t = gr.Slider(1, checkpoint_steps(c.checkpoint.value), step=1, label="t",

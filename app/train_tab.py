@@ -60,7 +60,8 @@ import torch
 from app import controls, figures, own_points, runs
 from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
-from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, display_name, read_samples
+from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, read_samples
+from app.runs import display_name
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, save_checkpoint,
     training_history,
@@ -414,13 +415,11 @@ def loss_label(min_snr_gamma: float, prediction: Prediction = "eps") -> str:
 
 
 def log_loss_axis(values: np.ndarray, title: str) -> dict:
-    """A log y axis for losses, labelled by `figures.log_ticks`; 0.1 … 1 while there are no values to show, and
-    padded about them where they lie within a few per cent (`figures.log_range`)."""
-    ticks = figures.log_ticks(values)
-    axis = dict(title=dict(text=title), type="log", tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
-    narrow = figures.log_range(values)  # one loss, or losses within 5 %: plotly's own fit shows no labels
-    if not len(values) or narrow:
-        axis["range"] = narrow or EMPTY_LOSS_RANGE
+    """A log y axis for losses, labelled by `figures.log_labels` (padded about one loss, or losses within a few per
+    cent, where plotly's own fit shows no labels); 0.1 … 1 while there are no values to show."""
+    axis = dict(title=dict(text=title), type="log", **figures.log_labels(values))
+    if not len(values):
+        axis["range"] = EMPTY_LOSS_RANGE
     return axis
 
 
@@ -700,12 +699,6 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
         error = (error + "; " if error else "") + f"the model could not be saved ({type(err).__name__}: {err})"
     where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
     saved = f" Saved as {where}" if where else ""
-    if pruned:  # the session's oldest models make room (runs.max_runs_per_user)
-        names = ", ".join(html.escape(display_name(p)) for p in pruned)
-        kept = runs.max_runs_per_user()
-        where += (f" This page keeps your {kept} newest model{'s' if kept != 1 else ''}: the oldest, {names}, is deleted "
-                  "(download a model in the Reverse tab to keep it).")
-        saved = f" Saved as {where}"
     if reason == "diverged":
         kept = f" The weights from before that step are saved as {where}" if where else ""
         run.message = f"Training stopped: {html.escape(error)}.{kept}"
@@ -717,6 +710,8 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
                        f"{what} before its first step: there is nothing to save.")
         if error:
             run.message += f" {html.escape(error)}"
+    if pruned:  # the session's oldest models made room (runs.max_runs_per_user)
+        run.message += f" {html.escape(runs.pruned_sentence(pruned))} (download a model in the Reverse tab to keep it)."
     run.reason = reason
     runs.REGISTRY.finish(run)
     events.put(_DONE)

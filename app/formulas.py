@@ -49,6 +49,11 @@ def number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def steps_text(n: int) -> str:
+    """"1 step", "1,500 steps"."""
+    return f"{n:,} step" + ("" if n == 1 else "s")
+
+
 def latex_number(value: float) -> str:
     """`number` for a LaTeX formula: powers of ten as such (4.928e-05 → 4.928\\times 10^{-5}; KaTeX would read the e
     as a variable and −05 as a subtraction)."""

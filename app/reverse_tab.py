@@ -198,7 +198,7 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
     history = training_history(config)
     steps = sum(int(run.get("steps_done") or 0) for run in history)
     if steps:
-        parts.append(f"trained {steps} steps" + (f" in {len(history)} runs" if len(history) > 1 else ""))
+        parts.append(f"trained {formulas.steps_text(steps)}" + (f" in {len(history)} runs" if len(history) > 1 else ""))
     metrics = config.get("metrics") or {}
     for key, value in metrics.items():
         if isinstance(value, (int, float)):

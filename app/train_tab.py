@@ -57,7 +57,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import controls, figures, own_points, runs
+from app import controls, figures, formulas, own_points, runs
 from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
 from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, read_samples
@@ -664,11 +664,6 @@ def _checkpoint_dir(key: str, info: DataInfo, schedule: NoiseSchedule) -> Path:
 _DONE = object()
 
 
-def steps_text(n: int) -> str:
-    """"1 step", "1,500 steps"."""
-    return f"{n:,} step" + ("" if n == 1 else "s")
-
-
 def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events: queue.Queue) -> None:
     """Background thread: train, save the checkpoint (whatever ended the run), report, finish."""
     reason, error, end, pruned = "error", "", None, []
@@ -706,7 +701,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
         run.message = f"Training failed: {html.escape(error)}.{saved}"
     else:
         what = {"finished": "Finished", "stopped": "Stopped", "time limit": "Stopped at the server's time limit"}[reason]
-        run.message = (f"{what} after {steps_text(trainer.step)}.{saved}" if trainer.step else
+        run.message = (f"{what} after {formulas.steps_text(trainer.step)}.{saved}" if trainer.step else
                        f"{what} before its first step: there is nothing to save.")
         if error:
             run.message += f" {html.escape(error)}"
@@ -729,7 +724,7 @@ def final_preview(trainer: Trainer, info: DataInfo, classes: Sequence[str] = ())
     """Samples from the run's saved (EMA) weights. 2D takes the full DDPM chain, the Reverse tab's default for
     2D; images the quick DDIM chain of the in-run previews."""
     full = info.kind == "2d"
-    caption = f"Samples from the saved (EMA) weights after {steps_text(trainer.step)} · {preview_caption(trainer, full)}"
+    caption = f"Samples from the saved (EMA) weights after {formulas.steps_text(trainer.step)} · {preview_caption(trainer, full)}"
     return preview_plot(trainer.preview(full_chain=full), trainer.data, caption, info, classes)
 
 

@@ -1,4 +1,4 @@
-"""Schedules tab: compare two to four noise schedules side by side (Ho et al. 2020; Nichol &
+"""Schedules tab: compare one to four noise schedules side by side (Ho et al. 2020; Nichol &
 Dhariwal 2021; Jabri et al. 2022 / Chen 2023; GeoDiff).
 
 Curves of ᾱ_t, β_t and log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t)) on shared axes, each with the t where
@@ -28,7 +28,7 @@ from core.sampler import SPACINGS, chain_timesteps
 from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule
 
 DEFAULT_SCHEDULES = ("linear", "cosine", "sigmoid")
-MIN_SCHEDULES, MAX_SCHEDULES = 2, 4
+MIN_SCHEDULES, MAX_SCHEDULES = 1, 4
 N_POINTS = 1_000  # points per small scatter panel (24 panels: SVG stays responsive)
 IMAGE_SIZE = 64  # uploaded pictures are shown at 64 × 64 per cell
 MNIST = "mnist"
@@ -148,7 +148,7 @@ def warning_html(schedules: Sequence[NoiseSchedule]) -> str:
 
 
 def build_schedules(names: Sequence[str] | None, T, param_values: Sequence) -> list[NoiseSchedule]:
-    """The chosen schedules (2–4), each built with its own parameters and the common T."""
+    """The chosen schedules (1–4), each built with its own parameters and the common T."""
     names = [n for n in (names or []) if n in SCHEDULE_NAMES]
     if not MIN_SCHEDULES <= len(names) <= MAX_SCHEDULES:
         raise gr.Error(f"Pick {MIN_SCHEDULES} to {MAX_SCHEDULES} schedules to compare (you picked {len(names)}).")
@@ -182,6 +182,19 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
     )
 
 
+def keep_in_range(names, last_shown) -> tuple:
+    """A tick or an untick in the schedule boxes: kept while 1 to 4 stay ticked; otherwise the boxes go back to
+    ``last_shown`` (the schedules on show) with a warning that says why, and the views stay as they are."""
+    names = list(names or [])
+    if MIN_SCHEDULES <= len(names) <= MAX_SCHEDULES:
+        return names, names
+    if len(names) > MAX_SCHEDULES:
+        gr.Warning(f"At most {MAX_SCHEDULES} schedules fit side by side: untick one before ticking another.")
+    else:
+        gr.Warning("Keep at least one schedule ticked: tick another before unticking this one.")
+    return list(last_shown), gr.skip()
+
+
 def check_seed(seed) -> int:
     return controls.whole_number(seed, "The seed", 0, controls.MAX_SEED)
 
@@ -212,7 +225,7 @@ def build(own: gr.State) -> None:
             chosen = gr.CheckboxGroup(
                 choices=controls.SCHEDULE_CHOICES,
                 value=list(DEFAULT_SCHEDULES),
-                label=f"Schedules to compare ({MIN_SCHEDULES}–{MAX_SCHEDULES})",
+                label=f"Schedules to compare (up to {MAX_SCHEDULES})",
             )
             T = controls.t_input()
             params = controls.param_inputs(shown=DEFAULT_SCHEDULES, open_=False)
@@ -237,7 +250,9 @@ def build(own: gr.State) -> None:
     inputs = [chosen, T, data, digit, upload, own, seed, log_beta, weighting, *params.components]
     outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot, weight_plot]
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
-    triggers = [chosen.change, data.change, digit.release, log_beta.change, weighting.change]
+    shown = gr.State(list(DEFAULT_SCHEDULES))  # the schedules on show: where a fifth tick (or no tick) goes back to
+    chosen.input(keep_in_range, [chosen, shown], [chosen, shown], show_progress="hidden")
+    triggers = [shown.change, data.change, digit.release, log_beta.change, weighting.change]
     triggers += [c.submit for c in numbers] + [c.blur for c in numbers]
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
     gr.on(triggers, compare, inputs=inputs, outputs=outputs, trigger_mode="always_last", show_progress="minimal")

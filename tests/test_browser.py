@@ -230,6 +230,16 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     for label in ("ᾱ_t: fraction of the signal kept", "log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))"):
         info = page.plot(label)
         assert info and info["traces"] >= 2 and info["n"] > 10, (label, info)
+    alpha = "ᾱ_t: fraction of the signal kept"
+    lines = page.plot(alpha)["traces"]  # a curve and its SNR = 1 marker per schedule
+    page.visible(p.get_by_label("quadratic in √β")).first.check()  # a fourth schedule: drawn
+    p.wait_for_function("([label, n]) => (" + PLOT_JS + ")(label)?.traces > n", arg=[alpha, lines])
+    four = page.plot(alpha)["traces"]
+    fifth = page.visible(p.get_by_label("sigmoid in β-space", exact=False)).first
+    fifth.click()  # a fifth: undone, with a note; the views stay
+    p.get_by_text("At most 4 schedules fit side by side").first.wait_for()
+    p.wait_for_function("(box) => !box.checked", arg=fifth.element_handle())
+    assert page.plot(alpha)["traces"] == four
     page.shot("schedules")
     page.assert_clean("Schedules tab")
     timings["schedules"] = time.perf_counter() - start

@@ -126,8 +126,8 @@ def test_warning_when_chain_does_not_reach_noise():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"names": ("linear",)}, "Pick 2 to 4"),
-        ({"names": ("linear", "cosine", "sigmoid", "sigmoid_beta", "quadratic")}, "Pick 2 to 4"),
+        ({"names": ()}, "Pick 1 to 4"),
+        ({"names": ("linear", "cosine", "sigmoid", "sigmoid_beta", "quadratic")}, "Pick 1 to 4"),
         ({"T": 1}, "T must"),
         ({"T": None}, "T is empty"),
         ({"data": "upload"}, "Upload a picture"),
@@ -205,3 +205,26 @@ def test_the_weights_of_x0_v_and_min_snr_losses_on_the_eps_error():
     assert x0[0] < 1e-3 and x0[-1] > 1e4  # nearly nothing where the data is clean, a lot where it is noise
     with pytest.raises(gr.Error, match="Unknown weighting"):
         _compare(weighting="elbo")
+
+
+def test_one_schedule_alone_is_shown():
+    alpha, *_, table, warning, gain, weight = _compare(("cosine",))
+    assert [trace.name for trace in alpha.data if trace.mode == "lines"] == [SCHEDULE_LABELS["cosine"]]
+    assert SCHEDULE_LABELS["cosine"] in table and SCHEDULE_LABELS["linear"] not in table
+
+
+@pytest.mark.parametrize("ticked, why", [
+    (["linear", "cosine", "sigmoid", "quadratic", "sigmoid_beta"], "At most 4 schedules"),
+    ([], "at least one schedule"),
+])
+def test_a_fifth_tick_or_the_last_untick_goes_back_with_a_warning(ticked, why, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", warnings.append)
+    shown = ["linear", "cosine", "sigmoid", "quadratic"] if ticked else ["cosine"]
+    boxes, new_shown = schedules_tab.keep_in_range(ticked, shown)
+    assert boxes == shown and new_shown == gr.skip()  # the views stay as they are
+    assert len(warnings) == 1 and why in warnings[0]
+
+
+def test_a_tick_within_range_is_kept():
+    assert schedules_tab.keep_in_range(["quadratic", "linear"], ["linear"]) == (["quadratic", "linear"],) * 2

@@ -241,11 +241,14 @@ def images_or_points_figure(kind: str, shown: np.ndarray):
 def rebuild(previous: ForwardState | None, t, data, upload_path, own, schedule_name, T, seed, *param_values) -> tuple:
     """Any input but t changed: new state, the t slider's range, the ᾱ_T summary, and the views at t."""
     state = prepare(previous, data, upload_path, own, schedule_name, T, seed, *param_values)
-    requested = max(int(t or 0), 0)
-    t = min(requested, state.schedule.T)
-    # Set the slider's value only when it must be clamped to the new T: a scrub that lands
+    try:
+        requested = controls.whole_number(t, "t", 0)
+    except gr.Error:  # the t box left empty (or −3) while another input changed: show t = 0, and say so in the box
+        requested = None
+    t = min(requested or 0, state.schedule.T)
+    # Set the slider's value only when it must be clamped to the new T (or was not a t): a scrub that lands
     # while this rebuild is in flight keeps its t instead of being reset to the old one.
-    slider = gr.Slider(maximum=state.schedule.T, value=t) if requested > t else gr.Slider(maximum=state.schedule.T)
+    slider = gr.Slider(maximum=state.schedule.T, **({} if requested == t else {"value": t}))
     return (state, slider, schedule_summary_html(state.schedule), *scrub(state, t))
 
 
@@ -295,8 +298,8 @@ def build(own: gr.State) -> gr.State:
                 new_noise = gr.Button("New noise", variant="secondary", min_width=120)
             summary = gr.HTML(schedule_summary_html(initial.schedule))
         with gr.Column(scale=3, min_width=controls.VIEWS_MIN_WIDTH):
-            t_slider = gr.Slider(0, initial.schedule.T, value=0, step=1, label="t (0 = clean data x₀, T = end of the chain)",
-                                 elem_id="forward-t")
+            t_slider = controls.TypedSlider(0, initial.schedule.T, value=0, step=1, elem_id="forward-t",
+                                            label="t (0 = clean data x₀, T = end of the chain)")
             with gr.Row():
                 sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=2, min_width=300)
                 with gr.Column(scale=1, min_width=260):
@@ -318,7 +321,6 @@ def build(own: gr.State) -> gr.State:
         outputs=views,
         trigger_mode="always_last",
         show_progress="hidden",
-        preprocess=False,  # t as typed: `scrub` names the field ("t is empty"), where the slider's own check failed
     )
     rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
     rebuild_outputs = [state, t_slider, summary, *views]
@@ -351,9 +353,9 @@ def build(own: gr.State) -> gr.State:
     targets_box.expand(lambda: True, None, targets_open, queue=False)
     targets_box.collapse(lambda: False, None, targets_open, queue=False)
     targets_event = dict(inputs=[targets_open, state, t_slider], outputs=[targets_plot, targets_text],
-                         show_progress="hidden", preprocess=False)
+                         show_progress="hidden")
     targets_box.expand(targets_view, inputs=[state, t_slider], outputs=[targets_plot, targets_text],
-                       show_progress="hidden", preprocess=False)
+                       show_progress="hidden")
     t_slider.release(targets_if_open, trigger_mode="always_last", **targets_event)
     for rebuilt in rebuilds:
         rebuilt.then(targets_if_open, **targets_event)

@@ -36,6 +36,7 @@ class OwnPoints:
     points: torch.Tensor  # (N, 2) float32 in model coordinates: zero mean, unit spread, in random order
     info: DataInfo  # its normalisation maps samples back to the drawing's or the file's coordinates
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # tells one drawing or upload from the next
+    drawn: bool = False  # made from the drawing box (which a cleared box then empties), not a CSV or a checkpoint
 
 
 def first_points(own: OwnPoints | None, n: int) -> torch.Tensor:
@@ -64,7 +65,7 @@ def points_of_drawing(ink: np.ndarray) -> OwnPoints:
     points, norm = normalise_points(points_from_drawing(ink, DEFAULT_TOY_POINTS, seed=0))
     info = DataInfo(name="drawing", kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale,
                     source="drawn in the Train tab")
-    return OwnPoints(points, info)
+    return OwnPoints(points, info, drawn=True)
 
 
 def csv_text(raw: bytes) -> str:

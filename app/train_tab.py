@@ -194,24 +194,28 @@ def own_points_plot(own: OwnPoints | None) -> gr.Plot:
     return gr.Plot(training_data_figure(OWN_POINTS, own), label=label)
 
 
-def drawing_changed(request: gr.Request, value: Any):
+def drawing_changed(request: gr.Request, value: Any, current: OwnPoints | None = None):
     """A stroke drawn, erased or cleared: the session's own points follow the drawing, and the preview plot
-    shows them (unless this session's run is using it). Outputs: the own points, the preview."""
+    shows them (unless this session's run is using it). An empty box empties only points it drew: those of a CSV
+    or a checkpoint (``current``) stay. Outputs: the own points, the preview."""
     ink = own_points.drawing_ink(value)
     try:
         own = None if ink is None else own_points.points_of_drawing(ink)
     except ValueError:  # a dot too small to spread points over: wait for more strokes
         own = None
+    if own is None and current is not None and not current.drawn:
+        return gr.skip(), gr.skip()
     return own, _unless_running(request, own_points_plot(own))
 
 
 def csv_uploaded(request: gr.Request, path: str | None):
-    """A CSV uploaded: its points become the session's own points and the training data. Outputs: the own
-    points, the data choice, the preview."""
+    """A CSV uploaded: its points become the session's own points and the training data, and the drawing box is
+    emptied (its drawing is no longer what is trained on). Outputs: the own points, the data choice, the preview,
+    the drawing box."""
     if not path:
-        return gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     own = own_points.points_of_csv(path)
-    return own, OWN_POINTS, _unless_running(request, own_points_plot(own))
+    return own, OWN_POINTS, _unless_running(request, own_points_plot(own)), None
 
 
 def _unless_running(request: gr.Request, update: Any) -> Any:
@@ -486,9 +490,10 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
     return figures.fast_figure(data, layout)
 
 
-def loss_figure(losses: list[float], min_snr_gamma: float = 0.0, prediction: Prediction = "eps"):
+def loss_figure(losses: list[float], min_snr_gamma: float | None = None, prediction: Prediction = "eps"):
     """Training loss per step, raw (light) and smoothed, on a log y axis; the axis names the target and the loss
-    weighting."""
+    weighting (``min_snr_gamma``: 0 for the plain loss; None before a run, when they are not known yet: the tab's
+    defaults weight image runs with Min-SNR-5 and 2D runs not at all)."""
     values = np.asarray(losses, dtype=np.float64)
     steps = np.arange(1, len(values) + 1)
     data = []
@@ -506,8 +511,9 @@ def loss_figure(losses: list[float], min_snr_gamma: float = 0.0, prediction: Pre
     layout = figures._base_layout(
         320,
         legend=dict(x=0.99, xanchor="right", y=0.99),
-        xaxis=dict(title=dict(text="training step"), rangemode="tozero"),
-        yaxis=log_loss_axis(values, loss_label(min_snr_gamma, prediction)),
+        xaxis=dict(title=dict(text="training step"), rangemode="tozero",
+                   **({"dtick": 1} if len(values) < 10 else {})),  # whole steps, not 0.2, 0.4, … on a short run
+        yaxis=log_loss_axis(values, "loss" if min_snr_gamma is None else loss_label(min_snr_gamma, prediction)),
     )
     if not len(values):  # before a run: say what will be drawn here
         layout["annotations"] = [dict(text="the loss of each step is drawn here once a run starts", xref="paper",
@@ -1088,9 +1094,10 @@ def build(own: gr.State) -> gr.State:
                 queue=False)
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)
     drawing.clear(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the editor drops its tool when cleared
-    drawing.change(drawing_changed, drawing, [own, preview], show_progress="hidden", trigger_mode="always_last")
-    csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden").failure(
-        lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves the box
+    drawing.change(drawing_changed, [drawing, own], [own, preview], show_progress="hidden", trigger_mode="always_last")
+    uploaded = csv_file.upload(csv_uploaded, csv_file, [own, data, preview, drawing], show_progress="hidden")
+    uploaded.failure(lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves
+    uploaded.success(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the box; the emptied drawing box its tool
     conditional.change(p_uncond_slider, conditional, p_uncond, show_progress="hidden", queue=False)
     start_from.change(start_from_selected, [start_from, trained, own, data, model],
                       [start_info, data, n_points, seed, schedule_name, T, model, prediction, conditional, p_uncond, lr,

@@ -154,6 +154,14 @@ def test_rebuild_follows_T_and_warns_when_chain_does_not_reach_noise():
     assert "does not reach noise" in summary
 
 
+@pytest.mark.parametrize("typed", ["", None, -3, 1.5, "ten"])
+def test_rebuild_with_no_t_in_the_box_shows_t_0_and_puts_it_in_the_box(typed):
+    state, slider, _, _, formula, *_ = forward_tab.rebuild(None, typed, "swiss_roll", None, None, "cosine", 300, 0, *PARAMS)
+    assert slider.constructor_args == {"maximum": 300, "value": 0} and "0 of 300" in formula
+    _, slider, _, _, formula, *_ = forward_tab.rebuild(state, 40, "swiss_roll", None, None, "cosine", 300, 0, *PARAMS)
+    assert slider.constructor_args == {"maximum": 300} and "40 of 300" in formula  # a t in range is left as it is
+
+
 def test_summary_box_tone_follows_whether_the_chain_reaches_noise():
     """A green box (✓) when ᾱ_T ≤ 1e-3, an orange one (⚠) otherwise; both are `controls.notice_html` boxes, whose
     text keeps the box's colour in dark mode (the app's `.notice *` rule)."""

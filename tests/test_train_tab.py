@@ -98,6 +98,9 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
     empty = figures.as_figure(train_tab.loss_figure([]))
     assert list(empty.layout.yaxis.range) == [-1, 0]  # before the first loss: 0.1 … 1, not plotly's 0.1 … 10⁴
     assert "once a run starts" in empty.layout.annotations[0].text and not fig.layout.annotations  # no blank axes
+    assert empty.layout.yaxis.title.text == "loss"  # which loss is not known before Start (Min-SNR-5 on images)
+    assert one.layout.xaxis.dtick == 1 and fig.layout.xaxis.dtick == 1  # whole steps on a short run
+    assert figures.as_figure(train_tab.loss_figure([0.5] * 10)).layout.xaxis.dtick is None  # plotly's own beyond
 
 
 def trace_names(plot) -> list[str]:
@@ -249,8 +252,14 @@ def test_an_uploaded_csv_becomes_the_training_points_and_a_bad_one_says_why(tmp_
     rng = np.random.default_rng(0)
     xy = np.r_[rng.normal(-10, 1, (100, 2)), rng.normal(10, 1, (100, 2))]  # in file order: one blob, then the other
     np.savetxt(tmp_path / "two blobs.csv", xy, delimiter=",", header="x,y", comments="")
-    own, data, plot = train_tab.csv_uploaded(req("alice"), str(tmp_path / "two blobs.csv"))
+    own, data, plot, drawing = train_tab.csv_uploaded(req("alice"), str(tmp_path / "two blobs.csv"))
     assert data == train_tab.OWN_POINTS and own.info.source == "two blobs.csv (uploaded)"
+    assert drawing is None  # the drawing box is emptied: its drawing is no longer what a run learns
+    for nothing in (None, sketch(np.zeros((256, 256), dtype=np.uint8))):  # and emptying it keeps the file's points
+        assert train_tab.drawing_changed(req("alice"), nothing, own) == (gr.skip(), gr.skip())
+    drawn, _ = train_tab.drawing_changed(req("alice"), sketch(ring()), own)  # a new drawing replaces them
+    assert drawn.drawn and drawn.info.name == "drawing"
+    assert train_tab.drawing_changed(req("alice"), None, drawn)[0] is None  # and a cleared box empties a drawing's
     assert own.info.name == "two_blobs"
     back = own.info.to_data_coordinates(own.points).double().numpy()
     assert np.allclose(np.sort(back, axis=0), np.sort(xy, axis=0), atol=1e-4), "the file's points"

@@ -1,0 +1,197 @@
+"""Shared controls: the noise-schedule inputs (schedule choice, T, each schedule's parameters), number checks,
+and outputs that stay hidden until they have something to show.
+
+Turns the values of the schedule inputs into `core.schedules.make_schedule(name, T, **params)`; the
+engine's `ValueError` (unknown name, T out of range, invalid parameters) becomes a one-line
+`gr.Error` for the user.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from core.schedules import MAX_T, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, default_params, make_schedule
+
+DEFAULT_T = 1000
+PARAM_LABELS = {
+    "beta_start": "β_start (at T = 1000)",
+    "beta_end": "β_end (at T = 1000)",
+    "scale_with_T": "scale β by 1000/T (keeps the chain ending in noise)",
+    "s": "offset s",
+    "max_beta": "β cap",
+    "start": "start (sigmoid input at t = 0)",
+    "end": "end (sigmoid input at t = T)",
+    "tau": "τ (temperature)",
+}
+PARAM_NAMES_IN_WORDS = {  # core's parameter names in its messages, as the inputs name them
+    "beta_start": "β_start", "beta_end": "β_end", "max_beta": "the β cap", "tau": "τ",
+    "scale_with_T": "“scale β by 1000/T” (under Parameters)",
+}
+SCHEDULE_CHOICES = [(SCHEDULE_LABELS[name], name) for name in SCHEDULE_NAMES]
+# The narrowest the views of a tab (beside its 300-px controls) may get, in CSS px: on a window under 1,024 px
+# (Gradio's page is then 768 px wide; a projector at 1280 px zoomed to 150 % is 853 px) the views move below the
+# controls and take the whole width.
+VIEWS_MIN_WIDTH = 560
+MAX_SEED = 2**53  # the largest seed of the Forward and Schedules tabs: a browser's number field holds it exactly
+
+
+def schedule_dropdown(value: str = "linear", label: str = "Noise schedule") -> gr.Dropdown:
+    return gr.Dropdown(choices=SCHEDULE_CHOICES, value=value, label=label)
+
+
+def t_input(value: int = DEFAULT_T) -> gr.Number:
+    return gr.Number(value=value, label=f"T (number of steps, 2 … {MAX_T})")
+
+
+@dataclass
+class ParamInputs:
+    """The parameter inputs of every schedule, each schedule's in its own (hideable) group."""
+
+    groups: dict[str, gr.Accordion]
+    keys: dict[str, tuple[str, ...]]
+    components: list[gr.components.Component]  # all inputs, schedule by schedule, in SCHEDULE_NAMES order
+
+    def visibility(self, shown: Sequence[str]) -> list:
+        """Updates that show the groups of the schedules in ``shown`` and hide the others."""
+        return [gr.update(visible=name in shown) for name in SCHEDULE_NAMES]
+
+
+def param_inputs(shown: Sequence[str] = ("linear",), *, open_: bool = True) -> ParamInputs:
+    """One accordion of parameter inputs per schedule (defaults from core), visible if in ``shown``."""
+    groups, keys, components = {}, {}, []
+    for name in SCHEDULE_NAMES:
+        defaults = default_params(name)
+        keys[name] = tuple(defaults)
+        with gr.Accordion(f"Parameters: {SCHEDULE_LABELS[name]}", open=open_, visible=name in shown) as group:
+            with gr.Row():
+                for key, value in defaults.items():
+                    if isinstance(value, bool):
+                        components.append(gr.Checkbox(value=value, label=PARAM_LABELS.get(key, key)))
+                    else:
+                        components.append(gr.Number(value=value, label=PARAM_LABELS.get(key, key)))
+        groups[name] = group
+    return ParamInputs(groups=groups, keys=keys, components=components)
+
+
+def default_param_values() -> list:
+    """The flat list of default parameter values, in `ParamInputs.components` order."""
+    return [value for name in SCHEDULE_NAMES for value in default_params(name).values()]
+
+
+def split_param_values(values: Sequence) -> dict[str, list]:
+    """The flat list of all parameter input values (`ParamInputs.components` order) → {schedule: its values}."""
+    counts = {name: len(default_params(name)) for name in SCHEDULE_NAMES}
+    if len(values) != sum(counts.values()):
+        raise ValueError(f"expected {sum(counts.values())} parameter values, got {len(values)}")
+    out, i = {}, 0
+    for name, n in counts.items():
+        out[name] = list(values[i : i + n])
+        i += n
+    return out
+
+
+def params_from_values(name: str, values: Sequence) -> dict:
+    """The values of schedule ``name``'s inputs → keyword parameters for make_schedule."""
+    if name not in SCHEDULE_NAMES:
+        raise gr.Error(f"Unknown noise schedule {name!r}; choose one from the list.")
+    keys = tuple(default_params(name))
+    if len(values) != len(keys):
+        raise ValueError(f"{name}: expected {len(keys)} parameter values, got {len(values)}")
+    params = {}
+    for key, value in zip(keys, values):
+        if value is None or value == "":
+            raise gr.Error(f"{SCHEDULE_LABELS[name]}: {PARAM_LABELS.get(key, key)} is empty; enter a value.")
+        params[key] = value
+    return params
+
+
+NOTICE_STYLES = {
+    "ok": "background:#e8f5e9;border:1px solid #66bb6a;color:#1b5e20",
+    "warn": "background:#fff3e0;border:2px solid #fb8c00;color:#8a3c00",
+}
+
+
+def notice_html(inner_html: str, tone: str) -> str:
+    """A coloured box ("ok": green, "warn": orange) around ``inner_html``; the box keeps its light colours in the
+    browser's dark mode too, and its text (the app's CSS: `.notice *` inherit) its dark colour."""
+    if tone not in NOTICE_STYLES:
+        raise ValueError(f"unknown tone {tone!r}; choose one of {', '.join(NOTICE_STYLES)}")
+    return f'<div class="notice" style="padding:8px 12px;border-radius:6px;{NOTICE_STYLES[tone]}">{inner_html}</div>'
+
+
+def show_when(trigger: Any, *components: gr.components.Component) -> None:
+    """Make ``components`` (created hidden: an empty plot or file box says nothing) visible when ``trigger`` (a
+    bound event listener such as ``button.click`` or ``file.change``) fires: at once, before the work that fills
+    them, so that its progress shows on them."""
+    def shown():
+        updates = [type(c)(visible=True) for c in components]
+        return updates[0] if len(updates) == 1 else updates
+
+    trigger(shown, None, list(components), queue=False, show_progress="hidden")
+
+from gradio.events import Dependency
+
+class TypedSlider(gr.Slider):
+    """A slider whose number box reaches the handler as typed (empty, −3, 1.5), for the handler to check and name
+    the field (`whole_number`). Gradio's own check said "Value -3 is less than minimum value 0." without naming the
+    field, and failed with a bare "Error" on an empty box. Drawn by Gradio's slider (a template of it)."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:
+    """A numeric input → int in [lo, hi] (hi None: no upper bound), or gr.Error saying what is wrong."""
+    bound = f"from {lo} to {hi}" if hi is not None else f"≥ {lo}"
+    if value is None or value == "":
+        raise gr.Error(f"{name} is empty; enter a whole number {bound}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a whole number {bound}, got {value!r}.") from None
+    if not math.isfinite(number) or not number.is_integer() or not (lo <= number and (hi is None or number <= hi)):
+        raise gr.Error(f"{name} must be a whole number {bound}, got {value!r}.")
+    return int(number)
+
+
+def number_between(value, name: str, lo: float, hi: float) -> float:
+    """A numeric input → float in [lo, hi], or gr.Error saying what is wrong."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not lo <= number <= hi:  # NaN too
+        raise gr.Error(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}.")
+    return number
+
+
+def check_T(T) -> int:
+    """The T input → int, or gr.Error when empty/not whole/out of range."""
+    return whole_number(T, "T", 2, MAX_T)
+
+
+def build_schedule(name: str, T, all_values: Sequence) -> NoiseSchedule:
+    """make_schedule(name, T, **params) from the values of *all* parameter inputs (`ParamInputs.components`
+    order); invalid input → gr.Error with core's message."""
+    T = check_T(T)
+    if name not in SCHEDULE_NAMES:
+        raise gr.Error(f"Unknown noise schedule {name!r}; choose one from the list.")
+    params = params_from_values(name, split_param_values(all_values)[name])
+    try:
+        return make_schedule(name, T, **params)
+    except ValueError as exc:
+        message = re.sub(rf"\b({'|'.join(PARAM_NAMES_IN_WORDS)})\b", lambda m: PARAM_NAMES_IN_WORDS[m[1]], str(exc))
+        raise gr.Error(message[0].upper() + message[1:]) from None

@@ -136,15 +136,14 @@ def show_when(trigger: Any, *components: gr.components.Component) -> None:
     trigger(shown, None, list(components), queue=False, show_progress="hidden")
 
 
-class TypedSlider(gr.Slider):
-    """A slider whose number box reaches the handler as typed (empty, −3, 1.5), for the handler to check and name
-    the field (`whole_number`). Gradio's own check said "Value -3 is less than minimum value 0." without naming the
-    field, and failed with a bare "Error" on an empty box. Drawn by Gradio's slider (a template of it)."""
-
-    is_template = True
-
-    def preprocess(self, payload):
-        return payload
+def typed_slider(*args, **kwargs) -> gr.Slider:
+    """A `gr.Slider` whose number box reaches the handler as typed (empty, −3, 1.5), for the handler to check and
+    name the field (`whole_number`). Gradio's own check said "Value -3 is less than minimum value 0." without naming
+    the field, and failed with a bare "Error" on an empty box. (Not a subclass: Gradio writes a .pyi stub beside the
+    module of every Component subclass.)"""
+    slider = gr.Slider(*args, **kwargs)
+    slider.preprocess = lambda payload: payload
+    return slider
 
 
 def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:

@@ -298,8 +298,8 @@ def build(own: gr.State) -> gr.State:
                 new_noise = gr.Button("New noise", variant="secondary", min_width=120)
             summary = gr.HTML(schedule_summary_html(initial.schedule))
         with gr.Column(scale=3, min_width=controls.VIEWS_MIN_WIDTH):
-            t_slider = controls.TypedSlider(0, initial.schedule.T, value=0, step=1, elem_id="forward-t",
-                                            label="t (0 = clean data x₀, T = end of the chain)")
+            t_slider = controls.typed_slider(0, initial.schedule.T, value=0, step=1, elem_id="forward-t",
+                                             label="t (0 = clean data x₀, T = end of the chain)")
             with gr.Row():
                 sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=2, min_width=300)
                 with gr.Column(scale=1, min_width=260):

@@ -13,6 +13,7 @@ import torch
 
 from app import figures, runs
 from app.controls import show_when, whole_number
+from app.errors import InputError
 from app.reverse_tab import DIVERGED, MAX_SAMPLES, ReverseControls, chosen_checkpoint, examples_for, model_device
 from core.elbo import VARIANCES, Bound, Variance, variational_bounds
 
@@ -36,7 +37,7 @@ def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
                                 generator=torch.Generator(device=examples.device).manual_seed(seed))
     seconds = time.perf_counter() - start
     if not all(math.isfinite(bound.total) for bound in bounds.values()):
-        raise gr.Error(DIVERGED)
+        raise InputError(DIVERGED)
     figure = figures.bound_terms_figure(bounds["small"].ts, {VARIANCE_LABELS[v]: bounds[v].terms for v in VARIANCES})
     return figure, bound_markdown(checkpoint.name, bounds, kind, n, seconds, checkpoint.schedule.T, ideal)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.errors import InputError
 from core.schedules import MAX_T, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, default_params, make_schedule
 
 DEFAULT_T = 1000
@@ -99,14 +100,14 @@ def split_param_values(values: Sequence) -> dict[str, list]:
 def params_from_values(name: str, values: Sequence) -> dict:
     """The values of schedule ``name``'s inputs → keyword parameters for make_schedule."""
     if name not in SCHEDULE_NAMES:
-        raise gr.Error(f"Unknown noise schedule {name!r}; choose one from the list.")
+        raise InputError(f"Unknown noise schedule {name!r}; choose one from the list.")
     keys = tuple(default_params(name))
     if len(values) != len(keys):
         raise ValueError(f"{name}: expected {len(keys)} parameter values, got {len(values)}")
     params = {}
     for key, value in zip(keys, values):
         if value is None or value == "":
-            raise gr.Error(f"{SCHEDULE_LABELS[name]}: {PARAM_LABELS.get(key, key)} is empty; enter a value.")
+            raise InputError(f"{SCHEDULE_LABELS[name]}: {PARAM_LABELS.get(key, key)} is empty; enter a value.")
         params[key] = value
     return params
 
@@ -150,13 +151,13 @@ def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:
     """A numeric input → int in [lo, hi] (hi None: no upper bound), or gr.Error saying what is wrong."""
     bound = f"from {lo} to {hi}" if hi is not None else f"≥ {lo}"
     if value is None or value == "":
-        raise gr.Error(f"{name} is empty; enter a whole number {bound}.")
+        raise InputError(f"{name} is empty; enter a whole number {bound}.")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a whole number {bound}, got {value!r}.") from None
+        raise InputError(f"{name} must be a whole number {bound}, got {value!r}.") from None
     if not math.isfinite(number) or not number.is_integer() or not (lo <= number and (hi is None or number <= hi)):
-        raise gr.Error(f"{name} must be a whole number {bound}, got {value!r}.")
+        raise InputError(f"{name} must be a whole number {bound}, got {value!r}.")
     return int(number)
 
 
@@ -167,7 +168,7 @@ def number_between(value, name: str, lo: float, hi: float) -> float:
     except (TypeError, ValueError):
         number = math.nan
     if not lo <= number <= hi:  # NaN too
-        raise gr.Error(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}.")
+        raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}.")
     return number
 
 
@@ -181,10 +182,10 @@ def build_schedule(name: str, T, all_values: Sequence) -> NoiseSchedule:
     order); invalid input → gr.Error with core's message."""
     T = check_T(T)
     if name not in SCHEDULE_NAMES:
-        raise gr.Error(f"Unknown noise schedule {name!r}; choose one from the list.")
+        raise InputError(f"Unknown noise schedule {name!r}; choose one from the list.")
     params = params_from_values(name, split_param_values(all_values)[name])
     try:
         return make_schedule(name, T, **params)
     except ValueError as exc:
         message = re.sub(rf"\b({'|'.join(PARAM_NAMES_IN_WORDS)})\b", lambda m: PARAM_NAMES_IN_WORDS[m[1]], str(exc))
-        raise gr.Error(message[0].upper() + message[1:]) from None
+        raise InputError(message[0].upper() + message[1:]) from None

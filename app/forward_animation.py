@@ -24,6 +24,7 @@ import PIL.Image
 
 from app import formulas, player, runs
 from app.controls import show_when, whole_number
+from app.errors import InputError
 from app.forward_tab import ForwardState, to_display, x_t
 from core.sampler import SPACING_LABELS, SPACINGS, chain_timesteps
 from core.schedules import NoiseSchedule
@@ -62,9 +63,9 @@ def render_frames(state: ForwardState, ts: list[int]) -> list[PIL.Image.Image]:
 def animate(request: gr.Request, state: ForwardState | None, n_frames, spacing):
     """Animate: (player HTML, GIF path, MP4 path, sprite sheet path)."""
     if state is None:
-        raise gr.Error("Nothing to animate yet: choose data and a schedule first.")
+        raise InputError("Nothing to animate yet: choose data and a schedule first.")
     if spacing not in SPACINGS:
-        raise gr.Error(f"Unknown frame spacing {spacing!r}; choose one from the list.")
+        raise InputError(f"Unknown frame spacing {spacing!r}; choose one from the list.")
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     ts = frame_timesteps(state.schedule, n_frames, spacing)
     frames = render_frames(state, ts)

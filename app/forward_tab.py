@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, images
+from app.errors import InputError
 from app.formulas import latex_number, number
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
@@ -79,7 +80,7 @@ def load_data(data: str, upload_path: str | None, own: OwnPoints | None = None) 
         return "images", images.dataset_images(data, N_IMAGES)
     if data == UPLOAD:
         return "images", images.upload_to_model(upload_path)
-    raise gr.Error(f"Unknown data choice {data!r}; pick one from the list.")
+    raise InputError(f"Unknown data choice {data!r}; pick one from the list.")
 
 
 def check_seed(seed) -> int:
@@ -181,7 +182,7 @@ def schedule_summary_html(schedule: NoiseSchedule) -> str:
 def scrub(state: ForwardState | None, t) -> tuple:
     """The t-slider handler: (x_t figure, formula markdown, histogram figure, ᾱ_t figure)."""
     if state is None:
-        raise gr.Error("Nothing to show yet: choose data and a schedule first.")
+        raise InputError("Nothing to show yet: choose data and a schedule first.")
     t = min(controls.whole_number(t, "t", 0), state.schedule.T)  # a slider value from before a change of T
     xt = x_t(state, t)
     sample_fig = images_or_points_figure(state.kind, to_display(state, xt))
@@ -203,7 +204,7 @@ def targets(state: ForwardState, t: int) -> dict[str, torch.Tensor]:
 def targets_view(state: ForwardState | None, t) -> tuple:
     """The targets panel: (figure of x_t, ε, x₀ and v side by side, Markdown with v's formula at t)."""
     if state is None:
-        raise gr.Error("Nothing to show yet: choose data and a schedule first.")
+        raise InputError("Nothing to show yet: choose data and a schedule first.")
     t = min(controls.whole_number(t, "t", 0), state.schedule.T)
     parts = targets(state, t)
     if state.kind == "images":

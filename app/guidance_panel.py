@@ -16,6 +16,7 @@ import torch
 
 from app import figures, formulas, runs
 from app.controls import number_between, show_when, whole_number
+from app.errors import InputError
 from app.images import chw_to_hwc, image_grid, to_uint8
 from app.player import FIELD_CAP, field_grid
 from app.reverse_tab import (
@@ -124,7 +125,7 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
 def as_sentence(err: ValueError) -> gr.Error:
     """The engine's refusal ("the class to steer towards must be one of …") as the UI's sentence."""
     message = str(err)
-    return gr.Error(message[0].upper() + message[1:] + ".")
+    return InputError(message[0].upper() + message[1:] + ".")
 
 
 def rescaled(job: Guidance, scale: float) -> Guidance:
@@ -142,7 +143,7 @@ def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float
     out = sample(checkpoint.model, checkpoint.schedule, x_T, method=choice.method, steps=choice.steps, eta=choice.eta,
                  variance=choice.variance, spacing=choice.spacing, clip_x0=checkpoint.data.clip_x0, generator=generator)
     if not torch.isfinite(out).all():
-        raise gr.Error(DIVERGED)
+        raise InputError(DIVERGED)
     return out.float().cpu(), time.perf_counter() - start
 
 
@@ -224,9 +225,9 @@ def parse_scales(text) -> list[float]:
     try:
         scales = sorted({float(part) for part in str(text or "").split(",") if part.strip()})
     except ValueError:
-        raise gr.Error(f"{rule}; got {text!r}.") from None
+        raise InputError(f"{rule}; got {text!r}.") from None
     if not 2 <= len(scales) <= MAX_SWEEP or not all(0 <= s <= MAX_SCALE for s in scales):
-        raise gr.Error(f"{rule}; got {text!r}.")
+        raise InputError(f"{rule}; got {text!r}.")
     return scales
 
 
@@ -257,7 +258,7 @@ def sweep(path, sampler, eta, steps, spacing, n, seed, trained, target, scales, 
                  for m in others]
         jobs = [replace(j, n=min(j.n for j in jobs)) for j in jobs]  # classifier guidance takes fewer images
     if jobs[0].n < 2:
-        raise gr.Error("A sweep compares how varied the samples are: ask for at least 2.")
+        raise InputError("A sweep compares how varied the samples are: ask for at least 2.")
     rows, judge, done = [], None, 0
     for row_job in jobs:
         columns = []
@@ -355,7 +356,7 @@ def guide_field(path, trained, target, t, seed=0):
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     methods = guidance_methods(num_classes(checkpoint.model), data.name, data.kind)
     if not methods:
-        raise gr.Error(f"{checkpoint.name} has no classes to steer by: train a class-conditional model, or pick the "
+        raise InputError(f"{checkpoint.name} has no classes to steer by: train a class-conditional model, or pick the "
                        "8 Gaussians or MNIST.")
     field = image_field if data.kind == "image" else points_field
     try:

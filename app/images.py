@@ -17,6 +17,7 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 
+from app.errors import InputError
 from core.image_data import (
     IMAGE_DATASETS, DataUnavailableError, available_datasets, data_root, load_image_dataset, short_label,
     to_model_range,
@@ -115,7 +116,7 @@ def png_data_uri(pixels: np.ndarray, fmt: str = "PNG") -> str:
 @cache
 def _mnist_sample() -> np.ndarray:
     if not MNIST_SAMPLE.exists():
-        raise gr.Error("The bundled MNIST sample is missing; run: python scripts/make_mnist_sample.py")
+        raise InputError("The bundled MNIST sample is missing; run: python scripts/make_mnist_sample.py")
     digits = np.load(MNIST_SAMPLE, allow_pickle=False)
     digits.setflags(write=False)  # shared read-only constant, never handed out writable
     return digits
@@ -151,9 +152,9 @@ def _dataset_images(name: str, n: int, root: str) -> torch.Tensor:
     try:
         data = load_image_dataset(name, root=root, split="any", download=False, limit=n)
     except (DataUnavailableError, ValueError, OSError) as err:
-        raise gr.Error(f"{short_label(name)} could not be loaded: {err}") from None
+        raise InputError(f"{short_label(name)} could not be loaded: {err}") from None
     if len(data) < n:
-        raise gr.Error(f"{short_label(name)} in {root} holds only {len(data)} images; {n} are shown.")
+        raise InputError(f"{short_label(name)} in {root} holds only {len(data)} images; {n} are shown.")
     return to_model_range(data.images)
 
 
@@ -188,27 +189,27 @@ def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
 def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
     """An uploaded picture → uint8 (size, size, 3), centre-cropped; every bad upload raises gr.Error."""
     if path is None or str(path) == "":
-        raise gr.Error("Upload a picture first (PNG, JPEG, WebP, BMP, …).")
+        raise InputError("Upload a picture first (PNG, JPEG, WebP, BMP, …).")
     path = Path(path)
     try:
         with PIL.Image.open(path) as image:
             width, height = image.size
             if width * height > MAX_UPLOAD_PIXELS:
-                raise gr.Error(
+                raise InputError(
                     f"The picture is too large ({width}×{height} = {width * height / 1e6:.0f} MP); "
                     f"use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP."
                 )
             if getattr(image, "is_animated", False) and getattr(image, "n_frames", 1) > 1:
-                raise gr.Error("Animated pictures are not supported; upload a still image.")
+                raise InputError("Animated pictures are not supported; upload a still image.")
             image.draft(None, (size, size))  # JPEG: decoded at 1/2 … 1/8 scale, still at least size × size
             image = PIL.ImageOps.exif_transpose(image)  # phone photos: honour the rotation tag
             rgb = _to_rgb(image)
     except gr.Error:
         raise
     except PIL.Image.DecompressionBombError:
-        raise gr.Error(f"The picture is too large; use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP.") from None
+        raise InputError(f"The picture is too large; use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP.") from None
     except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise gr.Error(f"{path.name} is not a picture that can be read; upload a PNG, JPEG, WebP or BMP.") from None
+        raise InputError(f"{path.name} is not a picture that can be read; upload a PNG, JPEG, WebP or BMP.") from None
     fitted = PIL.ImageOps.fit(rgb, (size, size), method=PIL.Image.Resampling.LANCZOS)
     return np.asarray(fitted, dtype=np.uint8).copy()
 

@@ -13,6 +13,7 @@ import torch
 
 from app import figures, runs
 from app.controls import show_when, whole_number
+from app.errors import InputError
 from app.images import image_grid, paint_hidden
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind,
@@ -67,14 +68,14 @@ def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, traine
     kind = checkpoint.data.kind
     masks = POINT_MASKS if kind == "2d" else IMAGE_MASKS
     if mask_name not in masks:
-        raise gr.Error(f"Choose what is known from the list: for this model one of {', '.join(masks.values())}.")
+        raise InputError(f"Choose what is known from the list: for this model one of {', '.join(masks.values())}.")
     n = min(whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind]), MAX_INPAINTED[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     rounds = whole_number(rounds, "Resampling rounds", 1, MAX_ROUNDS)
     jump = whole_number(jump, "Jump back", 1, MAX_JUMP)
     calls = rounds * number_of_steps(checkpoint.schedule.T, choice.steps, choice.method)
     if kind == "image" and calls > MAX_IMAGE_CALLS:
-        raise gr.Error(f"U × sampling steps is {calls:,}: too slow for images here (at most {MAX_IMAGE_CALLS:,}, about "
+        raise InputError(f"U × sampling steps is {calls:,}: too slow for images here (at most {MAX_IMAGE_CALLS:,}, about "
                        "90 s for 16 digits on 2 CPU cores). Lower U or the sampling steps.")
     device = model_device(checkpoint)
     examples = examples_for(checkpoint, n, seed, "Inpainting").to(device)
@@ -97,7 +98,7 @@ def complete(job: Inpainting, rounds: int, progress=None) -> tuple[torch.Tensor,
                          desc="Filling in: replacement only" if rounds == 1 else f"Filling in: {rounds} rounds per step")
     completed = record.x_prev.float().cpu()
     if not torch.isfinite(completed).all():
-        raise gr.Error(DIVERGED)
+        raise InputError(DIVERGED)
     return completed, time.perf_counter() - start
 
 

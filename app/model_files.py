@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from app import player, runs
+from app.errors import InputError
 from app.reverse_tab import ReverseControls, allowed
 from app.runs import display_name
 from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint
@@ -33,13 +34,13 @@ HINT = ("Models you train here belong to this page: they are deleted about an ho
 def download_model(request: gr.Request, path: str | None, trained: Any):
     """The chosen checkpoint as a .zip, shown in a file box (its link downloads it)."""
     if not path or not allowed(path, trained):
-        raise gr.Error("Choose a checkpoint first: a shipped one, or one you trained or uploaded in this session.")
+        raise InputError("Choose a checkpoint first: a shipped one, or one you trained or uploaded in this session.")
     name = display_name(path)
     folder = player.export_folder(runs.session_key(request), "model")
     try:
         archive = pack_checkpoint(path, folder / f"{name}.zip", name=name)
     except (CheckpointError, OSError) as err:
-        raise gr.Error(f"{name} could not be zipped: {err}") from None
+        raise InputError(f"{name} could not be zipped: {err}") from None
     return gr.File(value=str(archive), visible=True)
 
 
@@ -47,15 +48,15 @@ def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[st
     """An uploaded .zip checked and unpacked into this session's checkpoints; returns the session's checkpoint paths
     with it last (the Reverse tab then selects it)."""
     if not file:
-        raise gr.Error("No file arrived; choose a .zip of a checkpoint.")
+        raise InputError("No file arrived; choose a .zip of a checkpoint.")
     key = runs.session_key(request)
     label = Path(file).name
     try:
         path = unpack_checkpoint(file, runs.user_dir(key), prefix=runs.UPLOADED_PREFIX, label=label)
     except CheckpointError as err:
-        raise gr.Error(f"Not uploaded: {err}") from None
+        raise InputError(f"Not uploaded: {err}") from None
     except OSError as err:  # the server's disk, not the file
-        raise gr.Error(f"Not uploaded: {label} could not be unpacked on this server ({err.strerror or err}).") from None
+        raise InputError(f"Not uploaded: {label} could not be unpacked on this server ({err.strerror or err}).") from None
     pruned = runs.prune_user_runs(key)
     if pruned:
         gr.Warning(f"{runs.pruned_sentence(pruned)} to make room for {display_name(path)}.")

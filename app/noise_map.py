@@ -20,6 +20,7 @@ import torch
 
 from app import figures, formulas, player, runs
 from app.controls import show_when, whole_number
+from app.errors import InputError
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, ReverseControls, SamplerChoice, capped_end, examples_for,
     grid_columns, image_pixels, model_and_sampler, model_device, model_label, play_in_player, read_samples,
@@ -103,10 +104,10 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
         progress(0.55, desc="Decoding the encoded noise")
         decoded = _decode(checkpoint, latents, choice)
     except ValueError as err:
-        raise gr.Error(str(err)) from None
+        raise InputError(str(err)) from None
     decode_s = time.perf_counter() - start - encode_s
     if not (torch.isfinite(latents).all() and torch.isfinite(decoded).all()):
-        raise gr.Error(DIVERGED)
+        raise InputError(DIVERGED)
     examples, latents, decoded = examples.float().cpu(), latents.float().cpu(), decoded.float().cpu()
     labels = ["x₀: training examples", "x_T: encoded (DDIM backwards)", "x₀ decoded from that x_T"]
     if kind == "2d":
@@ -163,10 +164,10 @@ def walk(path, steps, spacing, seed, ideal, trained, progress=gr.Progress()):
     try:
         decoded = _decode(checkpoint, x_T.flatten(0, 1), choice).float().cpu()
     except ValueError as err:
-        raise gr.Error(str(err)) from None
+        raise InputError(str(err)) from None
     seconds = time.perf_counter() - start
     if not torch.isfinite(decoded).all():
-        raise gr.Error(DIVERGED)
+        raise InputError(DIVERGED)
     decoded = decoded.view(len(kinds), positions, pairs, *shape)
     if kind == "2d":
         figure = figures.noise_paths_figure([decoded[0, :, k].numpy() for k in range(pairs)], reference_points(checkpoint))
@@ -230,10 +231,10 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
     try:
         decoded = decode_loop(checkpoint, choice, noises, progress)
     except ValueError as err:
-        raise gr.Error(str(err)) from None
+        raise InputError(str(err)) from None
     seconds = time.perf_counter() - start
     if not torch.isfinite(decoded).all():
-        raise gr.Error(DIVERGED)
+        raise InputError(DIVERGED)
     noises = noises.float().cpu()
     if kind == "2d":
         images = player.render_points_frames([x.numpy() for x in noises], [x.numpy() for x in decoded], degrees,

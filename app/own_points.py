@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
 import numpy as np
 import torch
 
+from app.errors import InputError
 from core.data import DataInfo, normalise_points, points_from_csv, points_from_drawing
 from core.datasets import DEFAULT_TOY_POINTS
+
 
 OWN_POINTS = "own"  # the data choice of the session's own points (Forward, Schedules and Train tabs)
 OWN_POINTS_ELSEWHERE = "Your own points (draw them in the Train tab)"  # its label in the Forward and Schedules tabs
@@ -43,7 +44,7 @@ def first_points(own: OwnPoints | None, n: int) -> torch.Tensor:
     """The first ``n`` of the session's own points (in random order), to show in the Forward and Schedules
     tabs; gr.Error when none have been drawn or uploaded yet."""
     if own is None:
-        raise gr.Error("No points of your own yet: draw a shape or upload a CSV in the Train tab (Training data: "
+        raise InputError("No points of your own yet: draw a shape or upload a CSV in the Train tab (Training data: "
                        "Your own points), then come back.")
     return own.points[:n]
 
@@ -89,9 +90,9 @@ def points_of_csv(path: str | Path) -> OwnPoints:
             raise ValueError(f"the file is larger than {MAX_CSV_BYTES // 1_000_000} MB")
         points, norm = normalise_points(points_from_csv(csv_text(path.read_bytes())))
     except UnicodeDecodeError:
-        raise gr.Error(f"{path.name} is not a text file: upload a CSV of x,y rows, one point per line.") from None
+        raise InputError(f"{path.name} is not a text file: upload a CSV of x,y rows, one point per line.") from None
     except (OSError, ValueError) as err:
-        raise gr.Error(f"{path.name} cannot be used: {err}.") from None
+        raise InputError(f"{path.name} cannot be used: {err}.") from None
     order = torch.randperm(len(points), generator=torch.Generator().manual_seed(0))
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:40] or "points"
     info = DataInfo(name=name, kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale, source=f"{path.name} (uploaded)")

@@ -41,6 +41,7 @@ import torch
 
 from app import figures, formulas, images, player, runs
 from app.controls import VIEWS_MIN_WIDTH, number_between, show_when, whole_number
+from app.errors import InputError
 from app.images import chw_to_hwc, to_uint8
 from app.runs import display_name
 from core.checkpoints import (
@@ -163,15 +164,15 @@ CACHE = CheckpointCache()
 
 def load(path: str, trained: Any) -> Checkpoint:
     if not path:
-        raise gr.Error("Choose a checkpoint first." if checkpoint_choices(trained) else "No checkpoint to sample from yet: train one in the Train tab.")
+        raise InputError("Choose a checkpoint first." if checkpoint_choices(trained) else "No checkpoint to sample from yet: train one in the Train tab.")
     if not allowed(path, trained):
-        raise gr.Error("That checkpoint is not available in this session; pick one from the list.")
+        raise InputError("That checkpoint is not available in this session; pick one from the list.")
     try:
         return CACHE.get(Path(path))
     except CheckpointError as err:
-        raise gr.Error(f"The checkpoint cannot be used: {err}") from None
+        raise InputError(f"The checkpoint cannot be used: {err}") from None
     except (OSError, RuntimeError, ValueError) as err:
-        raise gr.Error(f"The checkpoint cannot be used: {type(err).__name__}: {err}") from None
+        raise InputError(f"The checkpoint cannot be used: {type(err).__name__}: {err}") from None
 
 
 def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> str:
@@ -311,7 +312,7 @@ def examples_for(checkpoint: Checkpoint, n: int, seed: int, purpose: str) -> tor
     try:
         return examples_here(checkpoint, n, seed)
     except ValueError as err:
-        raise gr.Error(f"{purpose} needs training examples, and this server has none: {str(err).rstrip('.')}.") from None
+        raise InputError(f"{purpose} needs training examples, and this server has none: {str(err).rstrip('.')}.") from None
 
 
 def ideal_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
@@ -333,7 +334,7 @@ def starting_examples(checkpoint: Checkpoint, n: int, seed: int) -> torch.Tensor
     try:
         return examples_here(checkpoint, n, seed)
     except ValueError as err:
-        raise gr.Error(f"This model cannot start from its training data here: {str(err).rstrip('.')}. Untick “start from training "
+        raise InputError(f"This model cannot start from its training data here: {str(err).rstrip('.')}. Untick “start from training "
                        "data” to sample it from pure noise.") from None
 
 
@@ -407,7 +408,7 @@ def sample_chain(
             if progress is not None and (j % report_every == 0):
                 progress((j + 1, len(ts)), desc="Sampling the reverse chain", unit="steps")
         if not torch.isfinite(x_last).all():
-            raise gr.Error(DIVERGED)
+            raise InputError(DIVERGED)
         chain.x.append(convert(x_last))  # the last state, x_0: its own "prediction"
         chain.x0.append(convert(x_last))
         if grid is not None:
@@ -606,9 +607,9 @@ class SamplerChoice:
 def sampler_choice(sampler, eta, steps, spacing, T: int) -> SamplerChoice:
     """The sampler controls, checked (gr.Error naming the control at fault)."""
     if sampler not in SAMPLER_VALUES:
-        raise gr.Error(f"Unknown sampler {sampler!r}; choose one from the list.")
+        raise InputError(f"Unknown sampler {sampler!r}; choose one from the list.")
     if spacing not in SPACINGS:
-        raise gr.Error(f"Unknown step spacing {spacing!r}; choose one from the list.")
+        raise InputError(f"Unknown step spacing {spacing!r}; choose one from the list.")
     method = "ddim" if sampler == "ddim" else "ddpm"
     steps_value = None if steps is None or steps == "" or steps == 0 else whole_number(steps, "Sampling steps", 1, T)
     if method == "ddim":
@@ -651,7 +652,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     except gr.Error:  # a ValueError too, already in words for the user (str() would add quotes)
         raise
     except ValueError as err:
-        raise gr.Error(str(err)) from None
+        raise InputError(str(err)) from None
     return show_chain(request, chain, checkpoint, choice, ideal)
 
 
@@ -741,7 +742,7 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     except gr.Error:  # a ValueError too, already in words for the user
         raise
     except ValueError as err:
-        raise gr.Error(str(err)) from None
+        raise InputError(str(err)) from None
     curves = [*(curves or []), curve][-MAX_CURVES:]
     label = (f"{model_label(checkpoint, choice, ideal)}: the chain of {describe_steps(n_steps, T, choice.spacing)}, "
              "joined at each t₀")

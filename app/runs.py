@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
+from app.errors import InputError
 
 DEFAULT_MAX_TRAIN_STEPS = 20_000
 DEFAULT_MAX_TRAIN_SECONDS = 600.0
@@ -49,9 +49,9 @@ def _env_number(name: str, default: float, *, minimum: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise gr.Error(f"The server setting {name}={raw!r} is not a number; ask the host to fix it.") from None
+        raise InputError(f"The server setting {name}={raw!r} is not a number; ask the host to fix it.") from None
     if not value >= minimum:
-        raise gr.Error(f"The server setting {name}={raw!r} must be at least {minimum:g}; ask the host to fix it.")
+        raise InputError(f"The server setting {name}={raw!r} must be at least {minimum:g}; ask the host to fix it.")
     return value
 
 

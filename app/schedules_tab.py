@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, images
+from app.errors import InputError
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
 from core.image_data import short_label
@@ -89,7 +90,7 @@ def load_x0(data: str, number: int, upload_path: str | None, own: OwnPoints | No
         return "points", make_toy2d(data, N_POINTS, seed=0)
     if data == OWN_POINTS:
         return "points", first_points(own, N_POINTS)
-    raise gr.Error(f"Unknown data choice {data!r}; pick one from the list.")
+    raise InputError(f"Unknown data choice {data!r}; pick one from the list.")
 
 
 def noised_grid(
@@ -151,7 +152,7 @@ def build_schedules(names: Sequence[str] | None, T, param_values: Sequence) -> l
     """The chosen schedules (1–4), each built with its own parameters and the common T."""
     names = [n for n in (names or []) if n in SCHEDULE_NAMES]
     if not MIN_SCHEDULES <= len(names) <= MAX_SCHEDULES:
-        raise gr.Error(f"Pick {MIN_SCHEDULES} to {MAX_SCHEDULES} schedules to compare (you picked {len(names)}).")
+        raise InputError(f"Pick {MIN_SCHEDULES} to {MAX_SCHEDULES} schedules to compare (you picked {len(names)}).")
     names = [n for n in SCHEDULE_NAMES if n in names]  # a stable order: the same colours and rows every time
     return [controls.build_schedule(name, T, param_values) for name in names]
 
@@ -160,7 +161,7 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
     """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html, step-gain figure,
     loss-weight figure: the weight on ‖ε − ε̂‖² of the ``weighting`` chosen, one of WEIGHTING_CHOICES)."""
     if weighting not in {value for _, value in WEIGHTING_CHOICES}:
-        raise gr.Error(f"Unknown weighting {weighting!r}; choose one from the list.")
+        raise InputError(f"Unknown weighting {weighting!r}; choose one from the list.")
     schedules = build_schedules(names, T, param_values)
     seed = check_seed(seed)
     kind, x0 = load_x0(data, digit, upload_path, own)

@@ -19,6 +19,7 @@ import torch
 
 from app import figures, formulas
 from app.controls import show_when, whole_number
+from app.errors import InputError
 from app.images import chw_to_hwc, to_uint8
 from app.reverse_tab import (
     DIVERGED, ReverseControls, SamplerChoice, checkpoint_steps, examples_for, model_and_sampler, model_device,
@@ -58,7 +59,7 @@ def take_apart(checkpoint: Checkpoint, choice: SamplerChoice, t: int, seed: int)
                                             checkpoint.data.clip_x0, generator)
     parts = {"x0": x0, "eps": eps, "x_t": x_t, "eps_hat": eps_hat, "x0_hat": x0_hat, "x_s": x_s}
     if not all(torch.isfinite(v).all() for v in parts.values()):
-        raise gr.Error(DIVERGED)
+        raise InputError(DIVERGED)
     return {k: v.float().cpu() for k, v in parts.items()} | {"s": s}
 
 

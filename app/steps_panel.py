@@ -19,6 +19,7 @@ import torch
 
 from app import figures, runs
 from app.controls import show_when, whole_number
+from app.errors import InputError
 from app.reverse_tab import DIVERGED, ReverseControls, chosen_checkpoint, model_device
 from core.checkpoints import Checkpoint
 from core.classifier import shipped_classifiers
@@ -48,25 +49,25 @@ def quality_measure(checkpoint: Checkpoint, seed: int):
     if checkpoint.data.kind == "2d":
         draw = checkpoint.data_sampler()
         if draw is None:
-            raise gr.Error("This checkpoint's training data is not available here, so its samples cannot be measured.")
+            raise InputError("This checkpoint's training data is not available here, so its samples cannot be measured.")
         probe = draw(16, seed)
         if bool((probe == probe[0]).all()):
-            raise gr.Error("This model's training data is a single point: the sliced-Wasserstein ratio, which measures "
+            raise InputError("This model's training data is a single point: the sliced-Wasserstein ratio, which measures "
                            "samples against the spread between two draws of the data, is not defined for it.")
         return (lambda x: sliced_wasserstein_ratio(x, draw)), "sliced-Wasserstein ratio to the training data", \
             "SW ratio to the data"
     name = checkpoint.data.name
     if name not in shipped_classifiers():
-        raise gr.Error(f"No classifier is shipped for {name}, so the quality of its samples cannot be measured.")
+        raise InputError(f"No classifier is shipped for {name}, so the quality of its samples cannot be measured.")
     if not dataset_available(name):  # the app never downloads
-        raise gr.Error(f"The FID compares the samples with real {short_label(name)} images, and "
+        raise InputError(f"The FID compares the samples with real {short_label(name)} images, and "
                        "this server's data folder (DDPM_DATA_DIR) has none.")
 
     def fid_ratio(x: torch.Tensor) -> float:
         try:
             return float(image_quality(x, name, seed=seed)["fid_ratio"])
         except (ValueError, OSError) as err:
-            raise gr.Error(f"The FID of the samples could not be measured: {err}") from None
+            raise InputError(f"The FID of the samples could not be measured: {err}") from None
 
     return fid_ratio, "FID ratio in the classifier's features", "FID ratio"
 
@@ -75,7 +76,7 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
     """(figure, Markdown): the quality of DDPM's and DDIM's samples for each number of steps in `step_counts`,
     `SWEEP_SAMPLES` per chain whatever the tab's sample count (at 16 images the FID ratio of every chain is ≈ 1)."""
     if spacing not in SPACINGS:
-        raise gr.Error(f"Unknown step spacing {spacing!r}; choose one from the list.")
+        raise InputError(f"Unknown step spacing {spacing!r}; choose one from the list.")
     checkpoint = chosen_checkpoint(path, trained, ideal)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = SWEEP_SAMPLES[kind]
@@ -98,7 +99,7 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
             results[method].append((steps, quality, seconds))
             done += steps
     if not any(math.isfinite(q) for rows in results.values() for _, q, _ in rows):
-        raise gr.Error(DIVERGED)
+        raise InputError(DIVERGED)
     figure = figures.quality_by_steps_figure(
         {SWEPT[m]: [(k, q) for k, q, _ in rows] for m, rows in results.items()}, f"{axis_title} (log scale)")
     return figure, sweep_markdown(checkpoint.name, results, measure_name, n, spacing, ideal)

@@ -58,6 +58,7 @@ import numpy as np
 import torch
 
 from app import controls, figures, formulas, own_points, runs
+from app.errors import InputError
 from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
 from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, read_samples
@@ -155,7 +156,7 @@ def data_kind_of(name: str) -> str:
         return "2d"
     if name in IMAGE_DATASETS:
         return "image"
-    raise gr.Error(f"Unknown data {name!r}; choose one from the list.")
+    raise InputError(f"Unknown data {name!r}; choose one from the list.")
 
 
 def defaults_for(kind: str) -> dict:
@@ -264,15 +265,15 @@ class Plan:
 def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, dict]:
     """(path, config) of the checkpoint to continue from, checked: this session may use it, same kind of data."""
     if not allowed(start_from, trained):
-        raise gr.Error("Start from: choose a new model or a checkpoint from the list.")
+        raise InputError("Start from: choose a new model or a checkpoint from the list.")
     try:
         config = read_config(start_from)
         ckpt_kind, ckpt_data = config["data"]["kind"], config["data"]["name"]
     except (CheckpointError, KeyError, TypeError) as err:
-        raise gr.Error(f"The checkpoint to start from cannot be read: {err}") from None
+        raise InputError(f"The checkpoint to start from cannot be read: {err}") from None
     if ckpt_kind != kind:
         what = {"2d": "2D points", "image": "images"}
-        raise gr.Error(f"{display_name(start_from)} was trained on {what.get(ckpt_kind, ckpt_kind)} ({ckpt_data}): "
+        raise InputError(f"{display_name(start_from)} was trained on {what.get(ckpt_kind, ckpt_kind)} ({ckpt_data}): "
                        f"pick {what.get(ckpt_kind, ckpt_kind)} as training data, or start from a new model.")
     return Path(start_from), config
 
@@ -281,13 +282,13 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
               n_points, trained, own, param_values) -> Plan:
     """Check every input (gr.Error with a plain message) and apply the server caps."""
     if not data:
-        raise gr.Error("Choose the training data.")
+        raise InputError("Choose the training data.")
     kind = data_kind_of(data)
     if data == OWN_POINTS and not isinstance(own, OwnPoints):
-        raise gr.Error("No points to learn yet: draw a shape in the box under Training data, or upload a CSV "
+        raise InputError("No points to learn yet: draw a shape in the box under Training data, or upload a CSV "
                        "of x,y points.")
     if kind == "image" and not dataset_available(data):
-        raise gr.Error(
+        raise InputError(
             f"{IMAGE_DATASET_LABELS.get(data, data)} is not available on this server: its files were not found "
             "(the host can set DDPM_DATA_DIR)."
         )
@@ -298,7 +299,7 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
         try:
             schedule = schedule_from_config(config["schedule"])
         except (KeyError, TypeError, ValueError) as err:
-            raise gr.Error(f"The checkpoint to start from has an invalid schedule: {err}") from None
+            raise InputError(f"The checkpoint to start from has an invalid schedule: {err}") from None
         model = model_name(config)
         previous_runs = training_history(config)
         kept = model_prediction(config)
@@ -316,18 +317,18 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
     else:
         schedule = controls.build_schedule(schedule_name, T, param_values)
         if model not in {value for _, value in MODEL_CHOICES}:
-            raise gr.Error(f"Unknown model {model!r}; choose one from the list.")
+            raise InputError(f"Unknown model {model!r}; choose one from the list.")
         if (kind == "2d") != (model == "mlp"):
-            raise gr.Error("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
+            raise InputError("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
         if prediction not in PREDICTIONS:
-            raise gr.Error(f"Unknown prediction target {prediction!r}; choose ε, x₀ or v.")
+            raise InputError(f"Unknown prediction target {prediction!r}; choose ε, x₀ or v.")
     if conditional and not class_names(data):
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or "Your own points"
-        raise gr.Error(f"{name} has no classes to condition on; class-conditional training "
+        raise InputError(f"{name} has no classes to condition on; class-conditional training "
                        f"needs data with classes: {CONDITIONAL_DATA}.")
     if conditional and init_from is not None and len(class_names(data)) != model_classes(config):
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or data
-        raise gr.Error(f"{display_name(init_from)} is conditional on {model_classes(config)} classes, but {name} has "
+        raise InputError(f"{display_name(init_from)} is conditional on {model_classes(config)} classes, but {name} has "
                        f"{len(class_names(data))}: pick data with {model_classes(config)} classes (it was trained on "
                        f"{config['data']['name']}), or start from a new model.")
     p_uncond = controls.number_between(p_uncond, "Drop the class to ∅ (p_uncond)", 0.0, MAX_P_UNCOND) if conditional \
@@ -341,13 +342,13 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
         steps = cap
     batch = controls.whole_number(batch, "Batch size", 1, MAX_BATCH)
     if lr is None or lr == "":
-        raise gr.Error("Learning rate is empty; enter a positive number such as 0.002.")
+        raise InputError("Learning rate is empty; enter a positive number such as 0.002.")
     try:
         lr = float(lr)
     except (TypeError, ValueError):
-        raise gr.Error(f"Learning rate must be a positive number, got {lr!r}.") from None
+        raise InputError(f"Learning rate must be a positive number, got {lr!r}.") from None
     if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
-        raise gr.Error(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
+        raise InputError(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
     seed = controls.whole_number(seed, "Seed", 0, 2**31 - 1)
     n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS) if data in TOY2D_NAMES \
         else DEFAULT_TOY_POINTS
@@ -627,16 +628,16 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
         try:
             ckpt = load_checkpoint(plan.init_from)
         except CheckpointError as err:
-            raise gr.Error(f"The checkpoint to start from cannot be loaded: {err}") from None
+            raise InputError(f"The checkpoint to start from cannot be loaded: {err}") from None
         if tuple(ckpt.data.shape) != tuple(data.shape[1:]):
-            raise gr.Error(f"{display_name(plan.init_from)} was trained on data of shape {tuple(ckpt.data.shape)}, but "
+            raise InputError(f"{display_name(plan.init_from)} was trained on data of shape {tuple(ckpt.data.shape)}, but "
                            f"{plan.data} has shape {tuple(data.shape[1:])}: pick matching data or a new model.")
         return ckpt.model.train()
     torch.manual_seed(plan.seed)  # weight initialisation
     try:
         return new_model(plan.model, tuple(data.shape[1:]), len(class_names(plan.data)) if plan.conditional else 0)
     except ValueError as err:
-        raise gr.Error(f"This U-Net does not fit the data: {err}") from None
+        raise InputError(f"This U-Net does not fit the data: {err}") from None
 
 
 def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
@@ -768,7 +769,7 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
     try:
         runs.REGISTRY.reserve(key)
     except runs.RunBusy:
-        raise gr.Error(RUN_BUSY_MESSAGE) from None
+        raise InputError(RUN_BUSY_MESSAGE) from None
     return status_html("Waiting for a free training slot… (other runs on this server go first)", fraction=0.0,
                        notes=plan.notes)
 
@@ -786,7 +787,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, co
     try:
         run = runs.REGISTRY.claim(key)
     except runs.RunBusy:
-        raise gr.Error(RUN_BUSY_MESSAGE) from None
+        raise InputError(RUN_BUSY_MESSAGE) from None
     if run.stop_requested.is_set():
         runs.REGISTRY.finish(run)
         yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -810,12 +811,12 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, co
                 else:
                     tensor, info = load_training_data(plan.data, n_points=plan.n_points, seed=plan.seed)
             except (DataUnavailableError, ValueError, OSError) as err:
-                raise gr.Error(f"The training data could not be loaded: {err}") from None
+                raise InputError(f"The training data could not be loaded: {err}") from None
         network = build_model(plan, tensor)
         try:
             trainer = Trainer(network, plan.schedule, tensor, train_config(plan, info), labels)
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise InputError(str(err)) from None
     except BaseException:
         runs.REGISTRY.finish(run)
         raise

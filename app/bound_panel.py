@@ -39,7 +39,8 @@ def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
     if not all(math.isfinite(bound.total) for bound in bounds.values()):
         raise InputError(DIVERGED)
     figure = figures.bound_terms_figure(bounds["small"].ts, {VARIANCE_LABELS[v]: bounds[v].terms for v in VARIANCES})
-    return figure, bound_markdown(checkpoint.name, bounds, kind, n, seconds, checkpoint.schedule.T, ideal)
+    name = runs.display_name(checkpoint.path)
+    return figure, bound_markdown(name, bounds, kind, n, seconds, checkpoint.schedule.T, ideal)
 
 
 def early_share(bound: Bound) -> float:

@@ -177,7 +177,7 @@ def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, 
     nearest the target's centre or training points, or read so by the classifier)."""
     T = job.checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
-    head = (f"**{html.escape(job.checkpoint.name)}** · {GUIDANCE_LABELS[job.method]} · "
+    head = (f"{runs.bold_name(job.checkpoint.path)} · {GUIDANCE_LABELS[job.method]} · "
             f"{model_label(job.checkpoint, job.choice, False)}, {chain} · {job.n:,} samples from the same noise · "
             f"unguided in {unguided_s:.1f} s, guided in {guided_s:.1f} s.")
     if job.mixture is not None:
@@ -322,7 +322,7 @@ def sweep_markdown(job: Guidance, rows: list[tuple[GuidanceMethod, list[SweepCol
     space = DIVERSITY_SPACES[space_of(job.checkpoint.data)]
     target = html.escape(job.target)
     how = " and ".join(GUIDANCE_LABELS[m] for m, _ in rows)
-    lines = [f"**{html.escape(job.checkpoint.name)}** · {how} towards **{target}** · "
+    lines = [f"{runs.bold_name(job.checkpoint.path)} · {how} towards **{target}** · "
              f"{model_label(job.checkpoint, job.choice, False)}, {chain} · {job.n:,} samples from the same noise at "
              "each scale.", "",
              f"| guide | s | samples {judge or 'of the class'} {target} | diversity of all | diversity of those of "
@@ -356,8 +356,8 @@ def guide_field(path, trained, target, t, seed=0):
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     methods = guidance_methods(num_classes(checkpoint.model), data.name, data.kind)
     if not methods:
-        raise InputError(f"{checkpoint.name} has no classes to steer by: train a class-conditional model, or pick the "
-                       "8 Gaussians or MNIST.")
+        raise InputError(f"{runs.display_name(checkpoint.path)} has no classes to steer by: train a class-conditional "
+                         "model, or pick the 8 Gaussians or MNIST.")
     field = image_field if data.kind == "image" else points_field
     try:
         figure, markdown = field(checkpoint, target, t, seed, methods)
@@ -388,7 +388,7 @@ def points_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods
     figure = figures.noised_grid_figure([[np.zeros((0, 2))] * len(methods)], [""], labels, kind="points", cell_px=420,
                                         reference=x_t.cpu().numpy(), arrows=[[fields[m] for m in methods]],
                                         arrow_origins=field_grid(), arrow_cap=FIELD_CAP)
-    return figure, field_markdown(checkpoint.name, target, t, float(schedule.alpha_bars[t]), at_data)
+    return figure, field_markdown(runs.display_name(checkpoint.path), target, t, float(schedule.alpha_bars[t]), at_data)
 
 
 FIELD_TITLES = {"classifier-free": "learnt: the model's implicit classifier",
@@ -412,7 +412,7 @@ def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods:
     labels = [f"x_t (t = {t:,})", "x̂₀ of the model"] + [f"∇log p_t({target} | x_t): {IMAGE_FIELD_TITLES[m]}"
                                                           for m in methods]
     figure = figures.noised_grid_figure(cells, [""] * len(cells), labels, kind="images", cell_px=150)
-    lines = [f"**{html.escape(checkpoint.name)}** · what guidance towards **{html.escape(target)}** adds at t = {t:,} "
+    lines = [f"{runs.bold_name(checkpoint.path)} · what guidance towards **{html.escape(target)}** adds at t = {t:,} "
              f"(ᾱ_t = {float(schedule.alpha_bars[t]):.3g}), for {len(x_t)} training images noised to t: grey is 0, "
              "white where it brightens a pixel, black where it darkens it (each column scaled to its own range). "
              "A guided DDPM step adds s·β_t/√α_t times it to the mean."]

@@ -4,7 +4,6 @@ tab's unconditional model and sampler, by the replacement method alone (U = 1) a
 
 from __future__ import annotations
 
-import html
 import time
 from dataclasses import dataclass
 
@@ -159,8 +158,8 @@ def fill_in_markdown(job: Inpainting, ideal: bool, examples: torch.Tensor, known
     T = checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, choice.steps, choice.method), T, choice.spacing)
     timing = ", ".join(f"{column_label(u, job.jump)} in {s:.1f} s" for u, s in seconds.items())
-    lines = [f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, {chain} · {n:,} training "
-             f"examples, known: {job.known_label} · {timing}."]
+    lines = [f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, {chain} · {n:,} "
+             f"training examples, known: {job.known_label} · {timing}."]
     if reference is not None:
         on_data = {u: copy_fraction(c, reference, ON_DATA_RADIUS) for u, c in completions.items()}
         baseline = copy_fraction(examples, reference, ON_DATA_RADIUS)

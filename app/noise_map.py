@@ -12,7 +12,6 @@ Two views, with the tab's model, steps and step spacing:
 
 from __future__ import annotations
 
-import html
 import time
 import gradio as gr
 import numpy as np
@@ -129,7 +128,7 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
     flat = latents.flatten(1)
     rms = float((decoded - examples).pow(2).mean().sqrt())
     lines = [
-        f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, "
+        f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, "
         f"{_chain_words(checkpoint, choice)} · {n} training examples encoded in {encode_s:.1f} s, decoded in "
         f"{decode_s:.1f} s.",
         f"- **Encoded x_T**: mean {formulas.number(round(float(flat.mean()), 3))}, standard deviation "
@@ -190,7 +189,7 @@ def walk_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, no
         middle = noise_path(noise[0::2], noise[1::2], [0.5], how)[0]  # type: ignore[arg-type]
         halfway.append(f"{'spherical' if how == 'spherical' else 'straight'} {float(middle.pow(2).mean().sqrt()):.2f}")
     return (
-        f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, "
+        f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, "
         f"{_chain_words(checkpoint, choice)} · {pairs} pairs of noises, {positions} points on each path, decoded in "
         f"{seconds:.1f} s. Spherical path: x_T(α) = cos(απ/2)·x_a + sin(απ/2)·x_b, N(0, I) at every α"
         + ("; straight line: (1 − α)·x_a + α·x_b" if len(kinds) > 1 else "")
@@ -252,7 +251,8 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
         exported = player.labelled_image_frames(images, [[f"x_T, θ = {d}°", "x₀ decoded"] for d in degrees])
         width = 640
     page, gif, mp4, sprite = player.publish(
-        images, degrees, key=runs.session_key(request), view="reverse", stem=f"loop-{checkpoint.name}",
+        images, degrees, key=runs.session_key(request), view="reverse",
+        stem=f"loop-{runs.display_name(checkpoint.path)}",
         captions=captions, notes=formulas.circle_notes(degrees), note_key=formulas.CIRCLE_KEY,
         export_frames=exported, export_fps=LOOP_FPS, loop=True, fps=LOOP_FPS, max_width=width,
         pixelated=kind == "image", variable="θ", unit="°")
@@ -267,7 +267,7 @@ def loop_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, no
     """The loop in words: for images, how many classes each sample passes through; in 2D, how far the decoded
     points move from frame to frame against their noise."""
     frames, n = noises.shape[:2]
-    text = (f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)}, "
+    text = (f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, "
             f"{_chain_words(checkpoint, choice)} · {n:,} noise{'s' if n > 1 else ''} around a circle "
             f"x_T = cos θ·x_a + sin θ·x_b in {frames} frames ({360 // frames}° apart), decoded in {seconds:.1f} s. "
             "The loop closes (θ = 360° is θ = 0°), so the movie plays on without a seam.")

@@ -59,6 +59,7 @@ from core.sampler import (
     SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample, number_of_steps,
 )
 from core.schedules import NoiseSchedule, schedule_from_config
+from core.train import EVAL_POINTS
 from core.trainer import resolve_device
 
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -201,10 +202,19 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
     if steps:
         parts.append(f"trained {formulas.steps_text(steps)}" + (f" in {len(history)} runs" if len(history) > 1 else ""))
     metrics = config.get("metrics") or {}
-    for key, value in metrics.items():
-        if isinstance(value, (int, float)):
-            parts.append(f"{key}: {value:.3g}")
+    parts += [metric_words(key, value, schedule.get("T")) for key, value in metrics.items()
+              if isinstance(value, (int, float))]
     return " · ".join(parts) + untrained_null_note(config) + _few_step_warning(data.get("kind"), schedule, predicts)
+
+
+def metric_words(key: str, value: float, T: Any) -> str:
+    """A metric of a checkpoint's config in words: the SW ratio `core.train` measures after a 2D run, with how it was
+    measured (a Generate with other samples gives another value: 0.77–1.56 over four seeds of 1,500 samples on
+    swiss_roll_linear, 0.86–1.22 of 2,000); other keys as they are."""
+    if key == "sliced_wasserstein_ratio_ddpm":
+        return (f"SW ratio after training: {value:.2f} (DDPM over all {T} steps, {EVAL_POINTS:,} samples; 1: as close "
+                "as another draw of the data; other samples move it)")
+    return f"{html.escape(key)}: {value:.3g}"
 
 
 # a conditional model whose ∅ was never trained (`core.checkpoints.null_label_share` 0: trained with p_uncond = 0)
@@ -469,9 +479,9 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     T = checkpoint.schedule.T
     listing = ", ".join(str(t) for t in ts)
     joined = chain.starts is not None and chain.known is None
-    chain_words = f"{steps} steps from t₀ = {ts[0]}" if joined else describe_steps(steps, T, spacing)
+    chain_words = f"{formulas.steps_text(steps)} from t₀ = {ts[0]}" if joined else describe_steps(steps, T, spacing)
     return (
-        f"**{html.escape(checkpoint.name)}** · {method_label}, {chain_words} · "
+        f"{runs.bold_name(checkpoint.path)} · {method_label}, {chain_words} · "
         f"{n:,} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
         f"{_start_sentence(chain, checkpoint)}"
         f"{_distance_sentence(data_distance(chain, checkpoint))}{_copies_sentence(chain, checkpoint)} "
@@ -553,7 +563,7 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
     else:
         t0 = chain.state_ts[0]
         alpha_bar = float(checkpoint.schedule.alpha_bars[t0])
-        sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {alpha_bar:.3g}: √ᾱ = {math.sqrt(alpha_bar):.2f} of each example "
+        sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {formulas.number(alpha_bar)}: √ᾱ = {math.sqrt(alpha_bar):.2f} of each example "
                     f"left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {len(chain.starts)} training "
                     f"examples ({where}), not from pure noise.")
     if len(chain.starts) >= 2:
@@ -667,7 +677,8 @@ def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice
                                    variance=choice.variance, eta=choice.eta,
                                    part="" if chain.known is None else "hidden part")
     page, gif, mp4, sprite = player.publish(
-        frames, chain.frame_ts, key=runs.session_key(request), view="reverse", stem=f"reverse-{checkpoint.name}",
+        frames, chain.frame_ts, key=runs.session_key(request), view="reverse",
+        stem=f"reverse-{display_name(checkpoint.path)}",
         captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method), export_frames=labelled,
         export_fps=GIF_FPS, max_width=width, pixelated=chain.kind == "image")
     render_s = time.perf_counter() - start
@@ -718,14 +729,15 @@ def survival_markdown(curve: figures.SurvivalCurve, checkpoint: Checkpoint, labe
         rows.append(f"| {t0} | {float(checkpoint.schedule.alpha_bars[t0]):.3g} | {curve.ratios[k]:.2f} |"
                     + (f" {round(curve.kept[k] * n)} of {n} |" if curve.kept else ""))
     note = f" (at most {n} examples per chain in a sweep)" if capped else ""
-    return (f"**{html.escape(checkpoint.name)}** · {label} · {len(curve.t0s)} chains from the same {n} training "
+    return (f"{runs.bold_name(checkpoint.path)} · {label} · {len(curve.t0s)} chains from the same {n} training "
             f"examples{note} and the same noise, in {seconds:.1f} s. Return ratio: each sample's distance to its own "
             "example over that to the others' (0: all came back; 1: nothing of them is left).\n\n" + "\n".join(rows))
 
 
 def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis, progress=gr.Progress()):
     """Sweep t₀: (figure, Markdown, curves) of `survival_sweep` with the tab's model and sampler, drawn with the
-    session's earlier sweeps (``curves``, the last `MAX_CURVES` kept) against t₀ or log-SNR (``x_axis``)."""
+    session's earlier sweeps (``curves``, the last `MAX_CURVES` kept; one of the same model and sampler is replaced, not
+    drawn twice under one name) against t₀ or log-SNR (``x_axis``)."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind])
@@ -737,13 +749,14 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     short = f"{choice.method.upper()}-{n_steps}" + (", log-SNR" if choice.spacing == "log_snr" and n_steps < T else "")
     start = time.perf_counter()
     try:
-        curve = survival_sweep(checkpoint, choice, n, seed, f"{checkpoint.name} ({'ideal, ' if ideal else ''}{short})",
-                               progress=progress)
+        curve_label = f"{display_name(checkpoint.path)} ({'ideal, ' if ideal else ''}{short})"
+        curve = survival_sweep(checkpoint, choice, n, seed, curve_label, progress=progress)
     except gr.Error:  # a ValueError too, already in words for the user
         raise
     except ValueError as err:
         raise InputError(str(err)) from None
-    curves = [*(curves or []), curve][-MAX_CURVES:]
+    earlier = [c for c in curves or [] if c.label != curve.label]  # the same model and sampler again: replaced
+    curves = [*earlier, curve][-MAX_CURVES:]
     label = (f"{model_label(checkpoint, choice, ideal)}: the chain of {describe_steps(n_steps, T, choice.spacing)}, "
              "joined at each t₀")
     stats = survival_markdown(curve, checkpoint, label, n, time.perf_counter() - start, capped)

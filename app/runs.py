@@ -23,6 +23,7 @@ the trainer when the run ends.
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import re
 import shutil
@@ -112,6 +113,11 @@ def user_dir(key: str) -> Path:
 def display_name(path: str | Path) -> str:
     """A checkpoint's name as shown: its directory's, less the mark of an upload (`UPLOADED_PREFIX`)."""
     return Path(path).name.removeprefix(UPLOADED_PREFIX)
+
+
+def bold_name(path: str | Path) -> str:
+    """A checkpoint's name as shown (`display_name`), in bold: the first words of a panel's text (markdown)."""
+    return f"**{html.escape(display_name(path))}**"
 
 
 def pruned_sentence(pruned: list[Path]) -> str:

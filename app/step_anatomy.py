@@ -11,13 +11,12 @@ step moves x_t towards x̂_0. The noise is held fixed while t is dragged, as in 
 
 from __future__ import annotations
 
-import html
 
 import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, formulas
+from app import figures, formulas, runs
 from app.controls import show_when, whole_number
 from app.errors import InputError
 from app.images import chw_to_hwc, to_uint8
@@ -99,7 +98,7 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
                                   variance=choice.variance, eta=choice.eta)[0]
     predicts = "eps" if ideal else unwrap(checkpoint.model)[1]
     lines = [
-        f"**{html.escape(checkpoint.name)}** · {model_label(checkpoint, choice, ideal)} · {len(parts['x0']):,} "
+        f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)} · {len(parts['x0']):,} "
         f"training examples noised to **t = {t}** of {schedule.T} (ᾱ_t = {formulas.number(alpha_bar)}, "
         f"SNR {formulas.number(alpha_bar / (1 - alpha_bar))}), with one noise ε held fixed while t changes.",
         f"- **ε̂ against ε**: mean squared difference **{formulas.number(loss)}** per {unit}, "

@@ -102,7 +102,7 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
         raise InputError(DIVERGED)
     figure = figures.quality_by_steps_figure(
         {SWEPT[m]: [(k, q) for k, q, _ in rows] for m, rows in results.items()}, f"{axis_title} (log scale)")
-    return figure, sweep_markdown(checkpoint.name, results, measure_name, n, spacing, ideal)
+    return figure, sweep_markdown(runs.display_name(checkpoint.path), results, measure_name, n, spacing, ideal)
 
 
 def fewest_steps(rows: list[tuple[int, float, float]], slack: float = 1.25) -> int:

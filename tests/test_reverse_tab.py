@@ -18,7 +18,7 @@ import torch
 
 from app import figures, player, reverse_tab
 from app.images import mnist_digits
-from core.checkpoints import list_checkpoints, save_checkpoint
+from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from core.data import DataInfo, make_toy2d
 from core.metrics import copy_fraction, return_ratio
 from core.mlp import MLPConfig, MLPDenoiser
@@ -314,6 +314,9 @@ def test_describe_warns_about_few_step_sampling_on_capped_beta_2d_checkpoints() 
     shipped = reverse_tab.REPO_CHECKPOINTS
     assert "β_T = 0.999" in reverse_tab.describe(str(shipped / "swiss_roll_cosine"), [])
     assert "β_T" not in reverse_tab.describe(str(shipped / "swiss_roll_linear"), [])
+    linear = reverse_tab.describe(str(shipped / "swiss_roll_linear"), [])  # the metric in words, with how it was had
+    assert "SW ratio after training: 1.02 (DDPM over all 1000 steps, 2,000 samples" in linear
+    assert "sliced_wasserstein" not in linear
     assert "β_T" not in reverse_tab.describe(str(shipped / "mnist"), [])  # images: x̂₀ clipping keeps DDIM stable
     v_model = reverse_tab.describe(str(shipped / "swiss_roll_cosine_v"), [])  # x̂₀ straight from the network
     assert "model: mlp, predicts v" in v_model and "⚠" not in v_model and "DDIM and short chains are sound" in v_model
@@ -472,6 +475,10 @@ def test_joined_at_t0_the_tab_shows_the_start_and_what_came_back(toy_ckpt):
     assert "rings: their x₀ before noising" in page
     ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
     assert ts[0] == 10 and ts[-1] == 0
+    _, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 5, "uniform", False, False,
+                                        [str(toy_ckpt)], True, 1, progress=None)
+    ab = float(load_checkpoint(toy_ckpt).schedule.alpha_bars[1])
+    assert "1 step from t₀ = 1" in stats and f"(ᾱ = {ab:.4g}:" in stats and ab < 0.9995  # not rounded to 1
     for bad in (0, 101, 2.5):
         with pytest.raises(gr.Error, match="t₀"):
             reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 5, "uniform", False, False,
@@ -481,7 +488,6 @@ def test_joined_at_t0_the_tab_shows_the_start_and_what_came_back(toy_ckpt):
 def test_digits_noised_a_little_keep_their_class_and_noised_a_lot_do_not():
     """The shipped MNIST model from the bundled digits noised to t0 (DDIM-100 below t0): at t0 = 100 the classifier
     reads every sample as the digit it started from; from t0 = T they are new digits."""
-    from core.checkpoints import load_checkpoint
     checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "mnist")
     starts = reverse_tab.starting_examples(checkpoint, 16, 0)
     assert torch.equal(starts, mnist_digits(16))
@@ -610,6 +616,9 @@ def test_a_sweep_of_t0_shows_the_examples_forgotten_as_t0_grows(toy_ckpt):
     assert np.allclose(fig.data[0].x, [float(schedule.log_snr[t]) for t in reverse_tab.sweep_t0s(100)])
     assert fig.layout.xaxis.range[0] > fig.layout.xaxis.range[1]
     assert list(figures.as_figure(reverse_tab.redraw_sweeps(curves, "t")).data[1].x) == reverse_tab.sweep_t0s(100)
+    _, _, again = reverse_tab.sweep(str(toy_ckpt), "ddpm_small", 0, 0, 100, 1, "uniform", False, [str(toy_ckpt)],
+                                    curves, "t", progress=None)  # the first model and sampler again: replaced
+    assert [c.label for c in again] == ["swiss (DDIM-20, log-SNR)", "swiss (DDPM-100)"] and again[1] is not curves[0]
     _, _, kept = reverse_tab.sweep(str(toy_ckpt), "ddim", 0, 5, 50, 1, "uniform", False, [str(toy_ckpt)],
                                    [curves[0]] * reverse_tab.MAX_CURVES, "t", progress=None)
     assert len(kept) == reverse_tab.MAX_CURVES and kept[-1].label == "swiss (DDIM-5)"  # the oldest dropped
@@ -620,7 +629,6 @@ def test_a_sweep_of_t0_shows_the_examples_forgotten_as_t0_grows(toy_ckpt):
 
 
 def test_a_sweep_of_digits_counts_those_that_kept_their_class():
-    from core.checkpoints import load_checkpoint
     checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "mnist")
     choice = reverse_tab.sampler_choice("ddim", 0.0, 20, "uniform", 1000)
     curve = reverse_tab.survival_sweep(checkpoint, choice, 8, 0, "mnist")

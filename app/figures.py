@@ -43,7 +43,7 @@ SCHEDULE_COLORS = {  # one fixed colour per schedule, the same in every figure
     "quadratic": "#9467bd",
     "custom": "#8c564b",
 }
-MARGIN = dict(l=55, r=15, t=40, b=45)
+MARGIN = dict(l=55, r=15, t=20, b=45)  # t: room for the top tick's label (10³); a plot's own label sits above it (CSS)
 # a cyclic colour scale, spelled out: plotly.js knows only its own named scales, and figures are sent as plain JSON
 HUE_SCALE = [[k / (len(plotly.colors.cyclical.HSV) - 1), c] for k, c in enumerate(plotly.colors.cyclical.HSV)]
 
@@ -101,11 +101,10 @@ def as_figure(plot: PlotData | gr.Plot | go.Figure) -> go.Figure:
 
 
 def points_figure(points: np.ndarray | None, *, height: int = 460, name: str = "x_t",
-                  reference: np.ndarray | None = None, top: int = MARGIN["t"], labels: np.ndarray | None = None,
+                  reference: np.ndarray | None = None, labels: np.ndarray | None = None,
                   label_names: Sequence[str] = ()) -> PlotData:
     """A 2D point cloud (N, 2) on fixed, equal axes [−4, 4]²; ``reference``: the training data, drawn in
-    grey beneath it (with a legend), so that samples can be judged against it; ``top``: the margin above
-    the axes, room for the component label drawn over the plot; ``labels`` (N,): each point's class, an index
+    grey beneath it (with a legend), so that samples can be judged against it; ``labels`` (N,): each point's class, an index
     into ``label_names``, drawn in one colour per class (with a legend)."""
     data = []
     if reference is not None:
@@ -116,7 +115,7 @@ def points_figure(points: np.ndarray | None, *, height: int = 460, name: str = "
     elif points is not None:
         data.append(_points_trace(points, name=name, color=POINT_COLOR))
     legend = reference is not None or labels is not None
-    return fast_figure(data, _base_layout(height, margin={**MARGIN, "t": top}, **_point_axes(legend)))
+    return fast_figure(data, _base_layout(height, **_point_axes(legend)))
 
 
 def _point_axes(legend: bool) -> dict:
@@ -135,12 +134,11 @@ def _points_trace(points: np.ndarray, *, name: str, color: str) -> dict:
                 marker=dict(size=3, color=color, opacity=0.6), name=name, hoverinfo="skip")
 
 
-def image_figure(pixels: np.ndarray, *, height: int = 460, top: int = 5) -> PlotData:
-    """A uint8 picture (H, W) or (H, W, 3), pixel-sharp, without axes (sent as BMP: 10× faster than PNG);
-    ``top``: the margin above it, room for a long component label drawn over the plot."""
+def image_figure(pixels: np.ndarray, *, height: int = 460) -> PlotData:
+    """A uint8 picture (H, W) or (H, W, 3), pixel-sharp, without axes (sent as BMP: 10× faster than PNG)."""
     layout = _base_layout(
         height,
-        margin=dict(l=5, r=5, t=top, b=5),
+        margin=dict(l=5, r=5, t=5, b=5),
         xaxis=dict(visible=False, fixedrange=True),
         yaxis=dict(visible=False, fixedrange=True, scaleanchor="x"),
     )
@@ -343,12 +341,14 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
         data.append(dict(type="scatter", x=[None], y=[None], mode="lines", name=SPACING_LABELS[spacing],
                          line=dict(color="grey", width=2, dash=dash), hoverinfo="skip"))
     n = max((len(values) for per_spacing in gains for values in per_spacing.values()), default=1)
+    shown = _positive([g for per_spacing in gains for values in per_spacing.values() for g in values])
+    within_a_decade = len(shown) and shown.max() < 10 * shown.min()  # linear alone: 1 … 1.3, where 10ⁿ labels only "1"
     return fast_figure(data, _base_layout(
         height, legend=LEGEND_BELOW, shapes=[_hline(1)],
         xaxis=_axis("step of the chain (1: the first, from t = T; log scale)", log=True, tickmode="array",
                     tickvals=[v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if v <= n],
                     range=[-0.05, math.log10(n) + 0.05]),
-        yaxis=_axis("error gain √(ᾱ_s/ᾱ_t)", log=True),
+        yaxis=_axis("error gain √(ᾱ_s/ᾱ_t)", log=True, **(log_labels(shown) if within_a_decade else {})),
     ))
 
 
@@ -425,9 +425,9 @@ def noised_grid_figure(
     return fast_figure(traces, dict(
         **axes,
         annotations=annotations,
-        height=cell_px * rows + (80 if points else 60),
-        margin=dict(l=35 if points else 10, r=230 if any(row_labels) else 10, t=70, b=30 if points else 10),  # room for
-        # the row titles and the coordinates
+        height=cell_px * rows + (40 if points else 20),
+        margin=dict(l=35 if points else 10, r=230 if any(row_labels) else 10, t=30, b=30 if points else 10),  # room for
+        # the column and row titles and the coordinates
         **_STYLE,
         showlegend=False,
     ))
@@ -477,7 +477,7 @@ class SurvivalCurve:
     kept: list[float] | None = None  # images with a classifier: the share of samples read as their example's class
 
 
-def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, height: int = 360) -> PlotData:
+def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, height: int = 440) -> PlotData:
     """The return ratio (solid) and, where known, the share that kept its class (dotted) of each curve against
     t₀ or, with ``x_axis="log_snr"``, against the log-SNR at t₀ (reversed: clean data on the left, as with t),
     where models of different schedules can be compared: the SNR, not t, sets what survives."""

@@ -23,7 +23,7 @@ import numpy as np
 import PIL.Image
 
 from app import formulas, player, runs
-from app.controls import show_when, whole_number
+from app.controls import VIEWS_MIN_WIDTH, show_when, whole_number
 from app.errors import InputError
 from app.forward_tab import ForwardState, to_display, x_t
 from core.sampler import SPACING_LABELS, SPACINGS, chain_timesteps
@@ -92,8 +92,8 @@ def build(state: gr.State) -> None:
             movie = gr.HTML(player.empty_player("Press Animate to play x_0 → x_T with the data, schedule and "
                                                 "noise shown above."),
                             js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="forward-player",
-                            scale=2)
-            with gr.Column(scale=1):
+                            scale=2, min_width=VIEWS_MIN_WIDTH)
+            with gr.Column(scale=1, min_width=200):  # on a narrow window: under the player, which takes the width
                 gif = gr.File(label="GIF", interactive=False, visible=False)
                 mp4 = gr.File(label="MP4", interactive=False, visible=False)
         sprite = gr.File(visible=False, elem_id="forward-sprite")  # the frames, for the player

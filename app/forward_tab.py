@@ -288,9 +288,7 @@ def build(own: gr.State) -> gr.State:
         with gr.Column(scale=1, min_width=300):
             choices, note = data_choices()
             data = gr.Dropdown(choices=choices, value=DEFAULT_DATA, label="Data x₀", info=note)
-            upload = gr.File(
-                label="Your picture (PNG/JPEG/WebP/BMP, ≤ 20 MP, still)", file_types=["image"], height=110
-            )
+            upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=140)
             schedule_name = controls.schedule_dropdown()
             T = controls.t_input()
             params = controls.param_inputs(shown=["linear"], open_=False)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import PIL.ImageDraw
+import PIL.ImageFilter
 import PIL.ImageFont
 
 from app.images import tile
@@ -60,7 +61,10 @@ _DATA = _TRAIL0 + len(TRAIL_COLORS)
 DATA_COLOR = "#c8c8c8"  # the training data, beneath the points
 _FIELD = _DATA + 1
 FIELD_COLOR = "#e08214"  # the arrows of the score field
-_PALETTE_HEX = ["#ffffff", "#444444", "#e6e6e6", "#3182bd", "#222222", *TRAIL_COLORS, DATA_COLOR, FIELD_COLOR]
+_SHADE0 = _FIELD + 1  # three greys between the text's and white: the edges of anti-aliased text (`_write`)
+_TEXT_SHADES = ["#c8c8c8", "#909090", "#595959"]  # a quarter, half and three quarters of the way to the text's #222
+_PALETTE_HEX = ["#ffffff", "#444444", "#e6e6e6", "#3182bd", "#222222", *TRAIL_COLORS, DATA_COLOR, FIELD_COLOR,
+                *_TEXT_SHADES]
 PINNED_POINTS = len(TRAIL_COLORS)
 TRAIL_FRAMES = 8  # each pinned point trails a line through where it was in this many previous frames
 FIELD_STEP = 0.5  # model units between the arrows of a score field (16 × 16 arrows on the axes)
@@ -92,6 +96,30 @@ def _font(size: int) -> tuple[PIL.ImageFont.ImageFont, bool]:
         return PIL.ImageFont.load_default(size=size), False
 
 
+def _write(image: PIL.Image.Image, xy: tuple[float, float], text: str, size: int, *, anchor: str | None = None,
+           halo: bool = False) -> None:
+    """Write ``text`` into a 2D panel (a palette image), anti-aliased. PIL writes into a palette image without
+    anti-aliasing: jagged letters, and the subscript of a 15-px x̂₀ a blot. Here the text's coverage is drawn as a
+    mask and its edges shaded with `_TEXT_SHADES`; ``halo``: on a white band 2 px wide, readable over points and
+    arrows."""
+    font = _font(size)[0]
+    box = [int(v) for v in PIL.ImageDraw.Draw(image).textbbox(xy, text, font=font, anchor=anchor, stroke_width=2)]
+    box = [max(box[0] - 1, 0), max(box[1] - 1, 0), min(box[2] + 1, image.width), min(box[3] + 1, image.height)]
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return
+    at = (xy[0] - box[0], xy[1] - box[1])  # the text's place in the crop of its box: only that is drawn and shaded
+    size_of_box = (box[2] - box[0], box[3] - box[1])
+    pixels = np.asarray(image.crop(box)).copy()
+    mask = PIL.Image.new("L", size_of_box, 0)
+    PIL.ImageDraw.Draw(mask).text(at, text, fill=255, font=font, anchor=anchor)
+    if halo:  # the ink grown by 2 px (a 5 × 5 maximum: 20× faster than PIL's stroked text)
+        pixels[np.asarray(mask.filter(PIL.ImageFilter.MaxFilter(5))) > 0] = _WHITE
+    level = np.digitize(np.asarray(mask), [32, 96, 160, 224])  # 0: no ink … 4: full ink
+    shades = np.array([_WHITE, _SHADE0, _SHADE0 + 1, _SHADE0 + 2, _TEXT], dtype=pixels.dtype)
+    pixels[level > 0] = shades[level[level > 0]]
+    image.paste(PIL.Image.fromarray(pixels, mode="P"), box[:2])
+
+
 _PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
 
@@ -99,7 +127,7 @@ def drawable(text: str) -> str:
     """``text`` as the frames' font can draw it: x̂₀, ᾱ, θ and subscripts spelled out when DejaVu Sans is missing."""
     if _font(15)[1]:
         return text
-    text = text.replace("x̂₀", "x0").replace("ᾱ", "alpha_bar").replace("θ", "theta").replace("°", " deg")
+    text = text.replace("x̂₀", "x0").replace("ᾱ", "alpha_bar").replace("θ", "theta").replace("°", " deg").replace("−", "-")
     return re.sub("[₀-₉]+", lambda m: "_" + m.group(0).translate(_PLAIN_DIGITS), text)
 
 
@@ -121,15 +149,17 @@ def _axes_background() -> PIL.Image.Image:
     image = PIL.Image.new("P", (PLOT_SIZE, PLOT_SIZE), _WHITE)
     image.putpalette(_palette())
     draw = PIL.ImageDraw.Draw(image)
-    font = _font(12)[0]
     lo, hi = POINT_RANGE
     for value in np.arange(lo, hi + 1e-9, 2.0):
         (c, r) = _to_pixels(np.array([value, value]))
         draw.line([(c, _MARGIN_T), (c, PLOT_SIZE - _MARGIN_B)], fill=_GRID)
         draw.line([(_MARGIN_L, r), (PLOT_SIZE - _MARGIN_R, r)], fill=_GRID)
-        draw.text((c, PLOT_SIZE - _MARGIN_B + 4), f"{value:g}", fill=_TEXT, font=font, anchor="mt")
-        draw.text((_MARGIN_L - 4, r), f"{value:g}", fill=_TEXT, font=font, anchor="rm")
     draw.rectangle([_MARGIN_L, _MARGIN_T, PLOT_SIZE - _MARGIN_R, PLOT_SIZE - _MARGIN_B], outline=_AXIS)
+    for value in np.arange(lo, hi + 1e-9, 2.0):
+        (c, r) = _to_pixels(np.array([value, value]))
+        tick = drawable(f"{value:g}".replace("-", "−"))
+        _write(image, (c, PLOT_SIZE - _MARGIN_B + 4), tick, 13, anchor="mt")
+        _write(image, (_MARGIN_L - 5, r), tick, 13, anchor="rb" if value == lo else "rm")  # clear of the x axis's
     return image
 
 
@@ -153,8 +183,8 @@ def _background(reference: np.ndarray | None) -> np.ndarray:
     _paint(pixels, reference, _DATA)
     image = PIL.Image.fromarray(pixels, mode="P")
     image.putpalette(_palette())
-    PIL.ImageDraw.Draw(image).text((PLOT_SIZE - _MARGIN_R - 8, PLOT_SIZE - _MARGIN_B - 6), "grey: training data",
-                                   fill=_TEXT, font=_font(12)[0], anchor="rs")
+    _write(image, (PLOT_SIZE - _MARGIN_R - 8, PLOT_SIZE - _MARGIN_B - 6), "grey: training data", 13, anchor="rs",
+           halo=True)
     return np.asarray(image).copy()
 
 
@@ -204,8 +234,7 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
     draw = PIL.ImageDraw.Draw(image)
     if field is not None:
         _draw_arrows(draw, field)
-        draw.text((_MARGIN_L + 8, PLOT_SIZE - _MARGIN_B - 6), "arrows: score field", fill=_TEXT, font=_font(12)[0],
-                  anchor="ls")
+        _write(image, (_MARGIN_L + 8, PLOT_SIZE - _MARGIN_B - 6), "arrows: score field", 13, anchor="ls", halo=True)
     if rings is not None:
         ring_col, ring_row = _to_pixels(np.asarray(rings, dtype=np.float64))
         for k, (x, y) in enumerate(zip(ring_col.tolist(), ring_row.tolist())):
@@ -220,7 +249,7 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
     beyond = int(len(points) - inside.sum())
     if beyond:
         label += f" · {beyond:,} of {len(points):,} beyond the axes"
-    draw.text((_MARGIN_L + 8, _MARGIN_T + 6), label, fill=_TEXT, font=_font(15)[0])
+    _write(image, (_MARGIN_L + 8, _MARGIN_T + 6), label, 16, halo=True)
     return image
 
 

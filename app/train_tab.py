@@ -96,7 +96,6 @@ SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the 
 PREVIEW_POINTS = 1000  # 2D preview samples
 PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
 PREVIEW_HEIGHT = 400  # pixels
-LABEL_ROOM = 55  # pixels above a preview's picture: its label (up to two lines) is drawn over the plot
 DATA_LABELS = {  # the preview plot before a run: the training data, what the samples should come to look like
     "2d": "Training data (grey): a run draws samples from its EMA weights over it",
     "image": "Training images: a run shows samples from its EMA weights here instead",
@@ -126,6 +125,10 @@ SELECT_BRUSH_JS = """(name) => {
     setTimeout(() => pick(30), 50);
     return [];
 }""".replace("OWN_POINTS", json.dumps(OWN_POINTS))
+SHOW_RUN_JS = """() => {
+  document.getElementById('train-status')?.scrollIntoView({block: 'nearest', behavior: 'smooth'});
+  return [];
+}"""  # on Start: the status, loss and previews sit above the Start button of a wide page (below it on a narrow one)
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 PREDICTION_CHOICES = [(PREDICTION_LABELS[p], p) for p in PREDICTIONS]
@@ -571,12 +574,12 @@ def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor, 
     if kind == "2d":
         points = None if samples is None else samples.numpy()
         return figures.points_figure(points, height=PREVIEW_HEIGHT, name="samples",
-                                     reference=data[:PREVIEW_POINTS].cpu().numpy(), top=LABEL_ROOM,
-                                     labels=labels, label_names=classes)
+                                     reference=data[:PREVIEW_POINTS].cpu().numpy(), labels=labels,
+                                     label_names=classes)
     if kind == "image":
         shown = data[:PREVIEW_IMAGES] if samples is None else samples
         nrow = 4 if labels is None else len(classes)
-        return figures.image_figure(image_grid(shown.cpu(), nrow=nrow), height=PREVIEW_HEIGHT, top=LABEL_ROOM)
+        return figures.image_figure(image_grid(shown.cpu(), nrow=nrow), height=PREVIEW_HEIGHT)
     raise ValueError(f"unknown data kind {kind!r}")
 
 
@@ -586,7 +589,7 @@ def training_data_figure(name: str, own: OwnPoints | None = None, n_points: int 
     kind = data_kind_of(name)
     if name == OWN_POINTS:
         return preview_figure(kind, None, own.points) if own is not None else figures.points_figure(
-            None, height=PREVIEW_HEIGHT, top=LABEL_ROOM)
+            None, height=PREVIEW_HEIGHT)
     data = load_training_data(name, n_points=n_points, seed=seed)[0] if kind == "2d" else dataset_images(name, PREVIEW_IMAGES)
     return preview_figure(kind, None, data)
 
@@ -1113,6 +1116,7 @@ def build(own: gr.State) -> gr.State:
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )
+    start.click(None, None, None, js=SHOW_RUN_JS, queue=False)
     stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
                concurrency_limit=None).then(preview_after_stop, None, preview, show_progress="hidden",
                                             concurrency_limit=None)

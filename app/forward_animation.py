@@ -89,10 +89,10 @@ def build(state: gr.State) -> None:
                                     "SNR per frame, nearly the same movie for every schedule")
             animate_btn = gr.Button("Animate", variant="primary", scale=0, min_width=140)
         with gr.Row():
-            movie = gr.HTML(player.empty_player("Press Animate to play x_0 → x_T with the data, schedule and "
-                                                "noise shown above."),
-                            js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="forward-player",
-                            scale=2, min_width=VIEWS_MIN_WIDTH)
+            with gr.Column(scale=2, min_width=VIEWS_MIN_WIDTH):  # a gr.HTML alone ignores min_width
+                movie = gr.HTML(player.empty_player("Press Animate to play x_0 → x_T with the data, schedule and "
+                                                    "noise shown above."),
+                                js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="forward-player")
             with gr.Column(scale=1, min_width=200):  # on a narrow window: under the player, which takes the width
                 gif = gr.File(label="GIF", interactive=False, visible=False)
                 mp4 = gr.File(label="MP4", interactive=False, visible=False)

@@ -27,7 +27,7 @@ def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
     """(figure, Markdown): the bound of the tab's model on n of its training examples."""
     checkpoint = chosen_checkpoint(path, trained, ideal)
     kind = checkpoint.data.kind
-    n = min(whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind]), MAX_EXAMPLES[kind])
+    n = min(whole_number(n, "Samples", 1, MAX_SAMPLES[kind]), MAX_EXAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     examples = examples_for(checkpoint, n, seed, "The bound").to(model_device(checkpoint))
     progress(0.1, desc="Measuring the terms of the bound")

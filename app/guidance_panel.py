@@ -111,7 +111,7 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
     checkpoint, choice = model_and_sampler(path, trained, False, sampler, eta, steps, spacing)
     scale = number_between(scale, "The guidance scale", 0.0, MAX_SCALE)
     method = method or default_method(checkpoint.model)
-    n = min(whole_number(n, "Number of samples", 1, 10**6), MAX_GUIDED.get((checkpoint.data.kind, method), 1))
+    n = min(whole_number(n, "Samples", 1, 10**6), MAX_GUIDED.get((checkpoint.data.kind, method), 1))
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     try:
         guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,

@@ -68,7 +68,7 @@ def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, traine
     masks = POINT_MASKS if kind == "2d" else IMAGE_MASKS
     if mask_name not in masks:
         raise InputError(f"Choose what is known from the list: for this model one of {', '.join(masks.values())}.")
-    n = min(whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind]), MAX_INPAINTED[kind])
+    n = min(whole_number(n, "Samples", 2, MAX_SAMPLES[kind]), MAX_INPAINTED[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     rounds = whole_number(rounds, "Resampling rounds", 1, MAX_ROUNDS)
     jump = whole_number(jump, "Jump back", 1, MAX_JUMP)

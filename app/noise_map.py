@@ -90,7 +90,7 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
     """Encode: (figure, Markdown) for n training examples encoded to x_T and decoded back."""
     checkpoint, choice = map_checkpoint(path, trained, ideal, steps, spacing)
     kind = checkpoint.data.kind
-    n = min(whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind]), MAX_ENCODED[kind])
+    n = min(whole_number(n, "Samples", 2, MAX_SAMPLES[kind]), MAX_ENCODED[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     examples = examples_for(checkpoint, n, seed, "Encoding").to(model_device(checkpoint))
     schedule = checkpoint.schedule
@@ -217,7 +217,7 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
     (`core.ddim_map.noise_circle`), x_T beside x₀: (player HTML, stats Markdown, GIF path, MP4 path, sprite path)."""
     checkpoint, choice = map_checkpoint(path, trained, ideal, steps, spacing)
     kind, shape = checkpoint.data.kind, checkpoint.data.shape
-    n = min(whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind]), LOOP_SAMPLES[kind])
+    n = min(whole_number(n, "Samples", 1, MAX_SAMPLES[kind]), LOOP_SAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     chain_steps = number_of_steps(checkpoint.schedule.T, choice.steps, "ddim")
     most = LOOP_IMAGE_STEPS // chain_steps if kind == "image" else LOOP_FRAMES[-1]

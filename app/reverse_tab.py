@@ -648,7 +648,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`)."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
-    n = whole_number(n, "Number of samples", 1, MAX_SAMPLES[kind])
+    n = whole_number(n, "Samples", 1, MAX_SAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     starts, t0 = None, None
@@ -740,7 +740,7 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     drawn twice under one name) against t₀ or log-SNR (``x_axis``)."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
-    n = whole_number(n, "Number of samples", 2, MAX_SAMPLES[kind])
+    n = whole_number(n, "Samples", 2, MAX_SAMPLES[kind])
     capped = n > MAX_SWEEP_SAMPLES[kind]
     n = min(n, MAX_SWEEP_SAMPLES[kind])
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
@@ -854,7 +854,7 @@ TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from 
 SHOW_PLAYER_JS = """() => {
   document.getElementById('reverse-player')?.scrollIntoView({block: 'nearest', behavior: 'smooth'});
   return [];
-}"""  # after Generate: bring the player into view when the controls column has scrolled it away
+}"""  # on Generate and after it: bring the player into view when the controls column has scrolled it away
 
 
 @dataclass(frozen=True)
@@ -960,6 +960,7 @@ def build(trained: gr.State) -> ReverseControls:
     checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t], [info, sampler, steps, n, start_t],
                       show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
+    generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
     play_in_player(generate_btn.click(
         generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
                    start_t],

@@ -81,7 +81,7 @@ def test_the_ends_of_a_walk_are_the_samples_of_its_two_noises():
 
 
 @pytest.mark.parametrize("steps, n, seed, message", [
-    (1001, 10, 0, "Sampling steps"), (10, 1, 0, "Number of samples"), (10, 10, -1, "Seed"),
+    (1001, 10, 0, "Sampling steps"), (10, 1, 0, "Samples"), (10, 10, -1, "Seed"),
 ])
 def test_bad_inputs_raise_gr_error(steps, n, seed, message):
     with pytest.raises(gr.Error, match=message):
@@ -168,7 +168,7 @@ def test_an_image_loop_reads_its_classes_and_keeps_to_its_budget():
     assert noise_map.loop_frames(80, noise_map.LOOP_IMAGE_STEPS // 100) == 36  # 100 steps: 36 frames at most
 
 
-@pytest.mark.parametrize("frames, n, seed, message", [(1, 10, 0, "Frames"), (20, 0, 0, "Number of samples"),
+@pytest.mark.parametrize("frames, n, seed, message", [(1, 10, 0, "Frames"), (20, 0, 0, "Samples"),
                                                       (20, 10, -1, "Seed")])
 def test_a_loop_refuses_bad_inputs(frames, n, seed, message):
     request = types.SimpleNamespace(session_hash="loop-bad")

@@ -238,8 +238,8 @@ def test_image_chain_shows_x_t_beside_x0(image_ckpt):
         ("ddpm_small", 0, -3, 10, 0, 80, "Sampling steps"),
         ("ddim", 0, 2.5, 10, 0, 80, "Sampling steps"),
         ("ddim", 1.5, 10, 10, 0, 80, "η"),
-        ("ddpm_small", 0, 10, 0, 0, 80, "Number of samples"),
-        ("ddpm_small", 0, 10, 10**6, 0, 80, "Number of samples"),
+        ("ddpm_small", 0, 10, 0, 0, 80, "Samples"),
+        ("ddpm_small", 0, 10, 10**6, 0, 80, "Samples"),
         ("ddpm_small", 0, 10, 10, -1, 80, "Seed"),
         ("ddpm_small", 0, 10, 10, 0, 1, "Frames"),
         ("nonsense", 0, 10, 10, 0, 80, "Unknown sampler"),
@@ -623,7 +623,7 @@ def test_a_sweep_of_t0_shows_the_examples_forgotten_as_t0_grows(toy_ckpt):
                                    [curves[0]] * reverse_tab.MAX_CURVES, "t", progress=None)
     assert len(kept) == reverse_tab.MAX_CURVES and kept[-1].label == "swiss (DDIM-5)"  # the oldest dropped
     assert reverse_tab.clear_sweeps() == (None, "", []) and reverse_tab.redraw_sweeps([], "t") == gr.skip()
-    with pytest.raises(gr.Error, match="Number of samples"):
+    with pytest.raises(gr.Error, match="Samples"):
         reverse_tab.sweep(str(toy_ckpt), "ddpm_small", 0, 0, 1, 0, "uniform", False, [str(toy_ckpt)], [], "t",
                           progress=None)
 

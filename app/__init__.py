@@ -22,7 +22,8 @@ CSS = """
 .name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}
 .prose .notice * {color: inherit}
 .hint p {font-size: var(--block-info-text-size); color: var(--block-info-text-color)}
-.block:has(> [data-testid="plotly"]) > [data-testid="block-label"].float {position: static; margin: 6px 6px 0}
+.block:has(> [data-testid="plotly"]) > [data-testid="block-label"].float,
+.label-above > [data-testid="block-label"].float {position: static; margin: 6px 6px 0}
 """
 TITLE = "DDPM Explorer"
 MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture

@@ -288,7 +288,8 @@ def build(own: gr.State) -> gr.State:
         with gr.Column(scale=1, min_width=300):
             choices, note = data_choices()
             data = gr.Dropdown(choices=choices, value=DEFAULT_DATA, label="Data x₀", info=note)
-            upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=140)
+            upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=140,
+                             elem_classes="label-above")
             schedule_name = controls.schedule_dropdown()
             T = controls.t_input()
             params = controls.param_inputs(shown=["linear"], open_=False)

@@ -232,7 +232,8 @@ def build(own: gr.State) -> None:
             params = controls.param_inputs(shown=DEFAULT_SCHEDULES, open_=False)
             data = gr.Dropdown(choices=data_choices(), value=DEFAULT_DATA, label="Data x₀ for the noised grid")
             digit = gr.Slider(0, N_IMAGES - 1, value=0, step=1, label=f"Image number (of the first {N_IMAGES})")
-            upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=140)
+            upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=140,
+                             elem_classes="label-above")
             seed = gr.Number(value=0, label="Noise seed")
             log_beta = gr.Checkbox(value=True, label="β_t on a log scale")
         with gr.Column(scale=3, min_width=controls.VIEWS_MIN_WIDTH):

@@ -655,6 +655,8 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     if from_data:
         t0 = whole_number(start_t, "t₀, the step the chain starts from", 1, T)
         starts = starting_examples(checkpoint, n, seed)
+    if score_field and kind != "2d":
+        gr.Warning("The score field is drawn for 2D models only: this chain of images plays without it.")
     try:
         chain = sample_chain(checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
                              steps=choice.steps, n=n, seed=seed, n_frames=n_frames, spacing=choice.spacing,

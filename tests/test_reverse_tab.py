@@ -210,13 +210,16 @@ def test_stats_say_how_close_the_samples_came_to_the_training_data(toy_ckpt, ima
     assert "Wasserstein" not in image_stats
 
 
-def test_the_shipped_classifier_reads_image_samples_in_grid_order(image_ckpt):
+def test_the_shipped_classifier_reads_image_samples_in_grid_order(image_ckpt, monkeypatch):
     chain = reverse_tab.Chain(kind="image", state_ts=[0], frame_states=[0], samples=mnist_digits(16))
     reading = reverse_tab.classifier_reading(chain, DataInfo("mnist", "image", (1, 28, 28)))
     # the first 16 MNIST test digits, row by row in a 4 × 4 grid
     assert "reads the samples as **7 2 1 0 · 4 1 4 9 · 5 9 0 6 · 9 0 1 5** (row by row): 8 of its 10 classes." in reading
-    _, stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 6, 0, 10, "uniform", False, False, [str(image_ckpt)],
-                                        progress=None)
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", warnings.append)
+    _, stats, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 6, 0, 10, "uniform", True, False,
+                                        [str(image_ckpt)], progress=None)  # with the score field ticked:
+    assert warnings == ["The score field is drawn for 2D models only: this chain of images plays without it."]
     assert re.search(r"reads the samples as \*\*\d \d \d · \d \d \d\*\*", stats), stats  # 6 samples: rows of 3
     noise = reverse_tab.Chain(kind="image", state_ts=[0], frame_states=[0], samples=torch.zeros(2, 3, 32, 32))
     assert reverse_tab.classifier_reading(noise, DataInfo("cifar10", "image", (3, 32, 32))) == ""  # no classifier

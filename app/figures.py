@@ -43,7 +43,7 @@ SCHEDULE_COLORS = {  # one fixed colour per schedule, the same in every figure
     "quadratic": "#9467bd",
     "custom": "#8c564b",
 }
-MARGIN = dict(l=55, r=15, t=20, b=45)  # t: room for the top tick's label (10³); a plot's own label sits above it (CSS)
+MARGIN = dict(l=55, r=25, t=20, b=45)  # t: room for the top tick's label (10³); a plot's own label sits above it (CSS)
 # a cyclic colour scale, spelled out: plotly.js knows only its own named scales, and figures are sent as plain JSON
 HUE_SCALE = [[k / (len(plotly.colors.cyclical.HSV) - 1), c] for k, c in enumerate(plotly.colors.cyclical.HSV)]
 
@@ -173,8 +173,8 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
     ts = np.arange(schedule.T + 1)
     alpha_bars = schedule.alpha_bars.numpy()
     color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
-    # keep the label inside the axes: below the marker near ᾱ = 1, left of it near t = T
-    label_position = ("bottom" if alpha_bars[t] > 0.85 else "top") + (" left" if t > 0.75 * schedule.T else " right")
+    # the label above the marker, where the falling curve is not (room made above ᾱ = 1), and left of it near t = T
+    label_position = "top left" if t > 0.75 * schedule.T else "top right"
     data = [
         dict(type="scatter", x=ts, y=alpha_bars, mode="lines", line=dict(color=color, width=2), name="ᾱ_t"),
         dict(
@@ -192,7 +192,7 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
         height,
         showlegend=False,
         xaxis=dict(range=[0, schedule.T], title=dict(text="t (step)"), fixedrange=True),
-        yaxis=dict(range=[-0.03, 1.08], title=dict(text="ᾱ_t (signal fraction)"), fixedrange=True),
+        yaxis=dict(range=[-0.03, 1.16], title=dict(text="ᾱ_t (signal fraction)"), fixedrange=True),
     )
     return fast_figure(data, layout)
 

@@ -24,6 +24,7 @@ CSS = """
 .hint p {font-size: var(--block-info-text-size); color: var(--block-info-text-color)}
 .block:has(> [data-testid="plotly"]) > [data-testid="block-label"].float,
 .label-above > [data-testid="block-label"].float {position: static; margin: 6px 6px 0}
+button.label-wrap {text-align: left}
 """
 TITLE = "DDPM Explorer"
 MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture

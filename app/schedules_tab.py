@@ -123,7 +123,8 @@ def _fmt(value: float) -> str:
 def summary_table(schedules: Sequence[NoiseSchedule]) -> str:
     """Markdown table: ᾱ_T, SNR_T, the t where SNR = 1, and whether the chain reaches noise."""
     lines = [
-        f"| schedule (T = {schedules[0].T if schedules else '–'}) | ᾱ_T | SNR_T | t where SNR = 1 | reaches noise (ᾱ_T ≤ 1e-3)? |",
+        f"| schedule (T = {schedules[0].T if schedules else '–'}) | ᾱ_T | SNR_T | t where SNR\u00a0=\u00a01 "
+        "| reaches noise (ᾱ_T\u00a0≤\u00a010⁻³)? |",  # no-break spaces: the header wraps between its words only
         "|---|---|---|---|---|",
     ]
     for s in schedules:

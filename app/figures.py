@@ -104,8 +104,8 @@ def points_figure(points: np.ndarray | None, *, height: int = 460, name: str = "
                   reference: np.ndarray | None = None, labels: np.ndarray | None = None,
                   label_names: Sequence[str] = ()) -> PlotData:
     """A 2D point cloud (N, 2) on fixed, equal axes [−4, 4]²; ``reference``: the training data, drawn in
-    grey beneath it (with a legend), so that samples can be judged against it; ``labels`` (N,): each point's class, an index
-    into ``label_names``, drawn in one colour per class (with a legend)."""
+    grey beneath it (with a legend), so that samples can be judged against it; ``labels`` (N,): each point's class,
+    an index into ``label_names``, drawn in one colour per class (with a legend)."""
     data = []
     if reference is not None:
         data.append(_points_trace(reference, name="training data", color=REFERENCE_COLOR))
@@ -342,7 +342,7 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
                          line=dict(color="grey", width=2, dash=dash), hoverinfo="skip"))
     n = max((len(values) for per_spacing in gains for values in per_spacing.values()), default=1)
     shown = _positive([g for per_spacing in gains for values in per_spacing.values() for g in values])
-    within_a_decade = len(shown) and shown.max() < 10 * shown.min()  # linear alone: 1 … 1.3, where 10ⁿ labels only "1"
+    within_a_decade = len(shown) and shown.max() < 10 * shown.min()  # linear alone: 1 … 1.3, 10ⁿ labels only "1"
     return fast_figure(data, _base_layout(
         height, legend=LEGEND_BELOW, shapes=[_hline(1)],
         xaxis=_axis("step of the chain (1: the first, from t = T; log scale)", log=True, tickmode="array",

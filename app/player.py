@@ -112,7 +112,7 @@ def _write(image: PIL.Image.Image, xy: tuple[float, float], text: str, size: int
     pixels = np.asarray(image.crop(box)).copy()
     mask = PIL.Image.new("L", size_of_box, 0)
     PIL.ImageDraw.Draw(mask).text(at, text, fill=255, font=font, anchor=anchor)
-    if halo:  # the ink grown by 2 px (a 5 × 5 maximum: 20× faster than PIL's stroked text)
+    if halo:  # the ink grown by 2 px (a 5 × 5 maximum: PIL's stroked text made 80 frames 0.25 s slower)
         pixels[np.asarray(mask.filter(PIL.ImageFilter.MaxFilter(5))) > 0] = _WHITE
     level = np.digitize(np.asarray(mask), [32, 96, 160, 224])  # 0: no ink … 4: full ink
     shades = np.array([_WHITE, _SHADE0, _SHADE0 + 1, _SHADE0 + 2, _TEXT], dtype=pixels.dtype)
@@ -127,7 +127,8 @@ def drawable(text: str) -> str:
     """``text`` as the frames' font can draw it: x̂₀, ᾱ, θ and subscripts spelled out when DejaVu Sans is missing."""
     if _font(15)[1]:
         return text
-    text = text.replace("x̂₀", "x0").replace("ᾱ", "alpha_bar").replace("θ", "theta").replace("°", " deg").replace("−", "-")
+    for symbol, spelled in (("x̂₀", "x0"), ("ᾱ", "alpha_bar"), ("θ", "theta"), ("°", " deg"), ("−", "-")):
+        text = text.replace(symbol, spelled)
     return re.sub("[₀-₉]+", lambda m: "_" + m.group(0).translate(_PLAIN_DIGITS), text)
 
 

@@ -165,7 +165,8 @@ CACHE = CheckpointCache()
 
 def load(path: str, trained: Any) -> Checkpoint:
     if not path:
-        raise InputError("Choose a checkpoint first." if checkpoint_choices(trained) else "No checkpoint to sample from yet: train one in the Train tab.")
+        raise InputError("Choose a checkpoint first." if checkpoint_choices(trained)
+                         else "No checkpoint to sample from yet: train one in the Train tab.")
     if not allowed(path, trained):
         raise InputError("That checkpoint is not available in this session; pick one from the list.")
     try:
@@ -563,8 +564,8 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
     else:
         t0 = chain.state_ts[0]
         alpha_bar = float(checkpoint.schedule.alpha_bars[t0])
-        sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {formulas.number(alpha_bar)}: √ᾱ = {math.sqrt(alpha_bar):.2f} of each example "
-                    f"left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {len(chain.starts)} training "
+        sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {formulas.number(alpha_bar)}: √ᾱ = {math.sqrt(alpha_bar):.2f} "
+                    f"of each example left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {len(chain.starts)} training "
                     f"examples ({where}), not from pure noise.")
     if len(chain.starts) >= 2:
         ratio = return_ratio(chain.samples, chain.starts)

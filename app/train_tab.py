@@ -1100,8 +1100,9 @@ def build(own: gr.State) -> gr.State:
     drawing.clear(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the editor drops its tool when cleared
     drawing.change(drawing_changed, [drawing, own], [own, preview], show_progress="hidden", trigger_mode="always_last")
     uploaded = csv_file.upload(csv_uploaded, csv_file, [own, data, preview, drawing], show_progress="hidden")
-    uploaded.failure(lambda: None, None, csv_file, show_progress="hidden", queue=False)  # a file that failed leaves
-    uploaded.success(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the box; the emptied drawing box its tool
+    # a file that failed leaves the box; after one that was read, the emptied drawing box gets its brush back
+    uploaded.failure(lambda: None, None, csv_file, show_progress="hidden", queue=False)
+    uploaded.success(None, data, None, js=SELECT_BRUSH_JS, queue=False)
     conditional.change(p_uncond_slider, conditional, p_uncond, show_progress="hidden", queue=False)
     start_from.change(start_from_selected, [start_from, trained, own, data, model],
                       [start_info, data, n_points, seed, schedule_name, T, model, prediction, conditional, p_uncond, lr,

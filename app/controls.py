@@ -137,6 +137,13 @@ def show_when(trigger: Any, *components: gr.components.Component) -> None:
     trigger(shown, None, list(components), queue=False, show_progress="hidden")
 
 
+def scroll_into_view_js(elem_id: str) -> str:
+    """The `js` of an event that scrolls the element ``elem_id`` into view (as little as needed, smoothly): the
+    output that an event fills, when the controls column has scrolled it away."""
+    return ("() => { document.getElementById(" + repr(elem_id)
+            + ")?.scrollIntoView({block: 'nearest', behavior: 'smooth'}); return []; }")
+
+
 def typed_slider(*args, **kwargs) -> gr.Slider:
     """A `gr.Slider` whose number box reaches the handler as typed (empty, −3, 1.5), for the handler to check and
     name the field (`whole_number`). Gradio's own check said "Value -3 is less than minimum value 0." without naming

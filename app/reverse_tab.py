@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, images, player, runs
-from app.controls import VIEWS_MIN_WIDTH, number_between, show_when, whole_number
+from app.controls import VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number
 from app.errors import InputError
 from app.images import chw_to_hwc, to_uint8
 from app.runs import display_name
@@ -854,10 +854,7 @@ def checkpoint_selected(path, trained, start_t=None):
 
 
 TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from noised data"
-SHOW_PLAYER_JS = """() => {
-  document.getElementById('reverse-player')?.scrollIntoView({block: 'nearest', behavior: 'smooth'});
-  return [];
-}"""  # on Generate and after it: bring the player into view when the controls column has scrolled it away
+SHOW_PLAYER_JS = scroll_into_view_js("reverse-player")  # on Generate and after it
 
 
 @dataclass(frozen=True)

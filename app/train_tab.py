@@ -125,10 +125,8 @@ SELECT_BRUSH_JS = """(name) => {
     setTimeout(() => pick(30), 50);
     return [];
 }""".replace("OWN_POINTS", json.dumps(OWN_POINTS))
-SHOW_RUN_JS = """() => {
-  document.getElementById('train-status')?.scrollIntoView({block: 'nearest', behavior: 'smooth'});
-  return [];
-}"""  # on Start: the status, loss and previews sit above the Start button of a wide page (below it on a narrow one)
+# on Start: the status, loss and previews sit above the Start button of a wide page (below it on a narrow one)
+SHOW_RUN_JS = controls.scroll_into_view_js("train-status")
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 PREDICTION_CHOICES = [(PREDICTION_LABELS[p], p) for p in PREDICTIONS]

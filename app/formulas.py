@@ -35,9 +35,12 @@ def reverse_key(method: str) -> str:
     return f"x̂₀: the model's prediction of x₀ (right){implied} · z: fresh noise from N(0, I)"
 
 
-def number(value: float) -> str:
+def number(value: float, decimals: int | None = None) -> str:
     """A number as the formulas show it: four significant digits (0.9911, 0.004668, 3.368e-05, 1234, −2.5), in
-    powers of ten when huge."""
+    powers of ten when huge, or rounded to ``decimals`` places when given (0.501, −0.12). A value that is not 1
+    but would show as 1 gets the digits that tell it apart (0.99998): "1·ε̂" would claim a coefficient of one."""
+    if decimals is not None:
+        value = round(value, decimals)
     if value == 0:
         return "0"  # also −0.0
     if value < 0:
@@ -46,7 +49,10 @@ def number(value: float) -> str:
         return "∞"
     if value >= 1e4:
         return f"{value:.3e}"
-    return f"{value:.4g}"
+    digits = 4
+    while f"{value:.{digits}g}" == "1" and value != 1 and digits < 9:
+        digits += 1
+    return f"{value:.{digits}g}"
 
 
 def steps_text(n: int) -> str:

@@ -420,7 +420,7 @@ def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods:
         learnt, classifier = (gradients[m].flatten(1).double() for m in ("classifier-free", "classifier"))
         cosine = torch.nn.functional.cosine_similarity(learnt, classifier, dim=1)
         ratio = (learnt.norm(dim=1) / classifier.norm(dim=1).clamp_min(1e-12)).median()
-        cosines = " · ".join(formulas.number(round(c, 2)) for c in cosine.tolist())
+        cosines = " · ".join(formulas.number(c, decimals=2) for c in cosine.tolist())
         lines.append(f"- How alike the two guides are, image by image: cosine **{cosines}** (1: the same picture, "
                      f"0: unrelated); the implicit classifier's gradient is {float(ratio):.2f}× "
                      "the shipped classifier's in length (median). Both steer towards the class, each by its own "
@@ -442,7 +442,7 @@ def field_markdown(name: str, target: str, t: int, alpha_bar: float, at_data: di
         cosine = float(torch.nn.functional.cosine_similarity(learnt[kept], exact[kept], dim=1).mean())
         ratio = float((norms[0][kept] / norms[1][kept]).median())
         lines.append(f"- At the noised training points the learnt direction follows the exact one with mean cosine "
-                     f"**{formulas.number(round(cosine, 3))}** (1: the same direction), **{ratio:.2f}×** its length "
+                     f"**{formulas.number(cosine, decimals=3)}** (1: the same direction), **{ratio:.2f}×** its length "
                      "(median): what classifier-free guidance gets from the model's own classes, against the classifier Dhariwal & "
                      "Nichol would have to train.")
     return "\n".join(lines)

@@ -131,9 +131,9 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
         f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, "
         f"{_chain_words(checkpoint, choice)} · {n} training examples encoded in {encode_s:.1f} s, decoded in "
         f"{decode_s:.1f} s.",
-        f"- **Encoded x_T**: mean {formulas.number(round(float(flat.mean()), 3))}, standard deviation "
+        f"- **Encoded x_T**: mean {formulas.number(float(flat.mean()), decimals=3)}, standard deviation "
         f"{float(flat.std()):.3f}"
-        + (f", neighbouring pixels correlate {formulas.number(round(neighbour_correlation(latents), 2))}"
+        + (f", neighbouring pixels correlate {formulas.number(neighbour_correlation(latents), decimals=2)}"
            if kind == "image" else f", sliced-Wasserstein ratio to N(0, I) {noise_distance(latents):.2f}")
         + " (N(0, I) noise, which the sampler starts from: 0, 1, " + ("0" if kind == "image" else "about 1") + ").",
         f"- **Decoded again**: root-mean-square difference to the examples {rms:.4f} per {unit}; return ratio "

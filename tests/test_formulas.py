@@ -35,7 +35,19 @@ def test_number_formats_coefficients_readably() -> None:
     assert formulas.number(-math.inf) == "−∞" and formulas.number(-20000.0) == "−2.000e+04"
     assert formulas.number(123456.0) == "1.235e+05"
     assert formulas.number(math.inf) == "∞"
+    assert formulas.number(0.50123, decimals=3) == "0.501" and formulas.number(-0.0004, decimals=2) == "0"
     assert formulas.x_at(810) == "x₈₁₀"
+
+
+def test_a_coefficient_near_one_is_not_shown_as_one() -> None:
+    """√(1 − ᾱ_s) = 0.99997 at DDIM's first step: "1·ε̂" would claim the coefficient is exactly one."""
+    assert formulas.number(0.999968) == "0.99997" and formulas.number(1.00002) == "1.00002"
+    assert formulas.number(1.0) == "1" and formulas.number(0.99996, decimals=2) == "1"
+    schedule = make_schedule("linear", 1000)
+    ts = chain_timesteps(schedule, 50, "ddim", "uniform")
+    first = formulas.reverse_notes(schedule, ts + [0], [0], method="ddim", variance="small", eta=0.0)[0]
+    assert "1·ε̂" not in first
+    assert coefficients(first)[1] == pytest.approx(math.sqrt(1 - float(schedule.alpha_bars[ts[1]])), rel=1e-6)
 
 
 def test_forward_notes_give_the_closed_form_of_q_xt_given_x0() -> None:

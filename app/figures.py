@@ -73,7 +73,9 @@ _STYLE = {"template": {"layout": {"xaxis": _TICKS_APART, "yaxis": _TICKS_APART}}
           "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"size": 13}}
 
 
-def _base_layout(height: int, **extra) -> dict:
+def plot_layout(height: int, **extra) -> dict:
+    """The layout every figure starts from: its height, `MARGIN`, the house style, and ``uirevision`` kept so that a
+    redraw leaves a user's zoom and hidden legend entries as they were; ``extra`` adds or replaces keys."""
     return {"height": height, "margin": MARGIN, "uirevision": "keep", **_STYLE, **extra}
 
 
@@ -115,7 +117,7 @@ def points_figure(points: np.ndarray | None, *, height: int = 460, name: str = "
     elif points is not None:
         data.append(_points_trace(points, name=name, color=POINT_COLOR))
     legend = reference is not None or labels is not None
-    return fast_figure(data, _base_layout(height, **_point_axes(legend)))
+    return fast_figure(data, plot_layout(height, **_point_axes(legend)))
 
 
 def _point_axes(legend: bool) -> dict:
@@ -136,7 +138,7 @@ def _points_trace(points: np.ndarray, *, name: str, color: str) -> dict:
 
 def image_figure(pixels: np.ndarray, *, height: int = 460) -> PlotData:
     """A uint8 picture (H, W) or (H, W, 3), pixel-sharp, without axes (sent as BMP: 10× faster than PNG)."""
-    layout = _base_layout(
+    layout = plot_layout(
         height,
         margin=dict(l=5, r=5, t=5, b=5),
         xaxis=dict(visible=False, fixedrange=True),
@@ -158,7 +160,7 @@ def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260) ->
         dict(type="bar", x=centres, y=density, width=width, marker=dict(color=POINT_COLOR), opacity=0.75, name="x_t values"),
         dict(type="scatter", x=_N_GRID, y=_N_DENSITY, mode="lines", line=dict(color=NOISE_COLOR, width=2), name="N(0, 1)"),
     ]
-    layout = _base_layout(
+    layout = plot_layout(
         height,
         bargap=0,
         legend=dict(x=0.99, xanchor="right", y=0.99),
@@ -188,7 +190,7 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
             name=f"t = {t}",
         ),
     ]
-    layout = _base_layout(
+    layout = plot_layout(
         height,
         showlegend=False,
         xaxis=dict(range=[0, schedule.T], title=dict(text="t (step)"), fixedrange=True),
@@ -217,8 +219,8 @@ LEGEND_BELOW = dict(orientation="h", y=-0.25, x=0)  # below the x axis's title (
 _SPACING_DASH: dict[Spacing, str] = {"uniform": "solid", "log_snr": "dot"}  # line styles of the step-gain plot
 
 
-def _axis(title: str, *, log: bool = False, **extra) -> dict:
-    """An axis of the schedule plots: room made for its title (the legend sits below it), no dark zero line;
+def titled_axis(title: str, *, log: bool = False, **extra) -> dict:
+    """A titled axis, as the line plots have: room made for its title (the legend sits below it), no dark zero line;
     a log axis labels the powers of ten only, unless given tickvals."""
     axis = dict(title=dict(text=title, standoff=15), automargin=True, zeroline=False, **extra)
     return dict(axis, type="log", dtick=1, exponentformat="power") if log else dict(axis, type="linear")
@@ -305,10 +307,10 @@ def schedule_curves_figure(
             showarrow=False,
         )])
     T = max((s.T for s in schedules), default=1)
-    return fast_figure(data, _base_layout(
+    return fast_figure(data, plot_layout(
         height, legend=LEGEND_BELOW,
-        xaxis=_axis("t (step)", range=[0, T]),
-        yaxis=_axis(y_title, log=log_y),
+        xaxis=titled_axis("t (step)", range=[0, T]),
+        yaxis=titled_axis(y_title, log=log_y),
         **extra,
     ))
 
@@ -343,12 +345,12 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
     n = max((len(values) for per_spacing in gains for values in per_spacing.values()), default=1)
     shown = _positive([g for per_spacing in gains for values in per_spacing.values() for g in values])
     within_a_decade = len(shown) and shown.max() < 10 * shown.min()  # linear alone: 1 … 1.3, 10ⁿ labels only "1"
-    return fast_figure(data, _base_layout(
+    return fast_figure(data, plot_layout(
         height, legend=LEGEND_BELOW, shapes=[_hline(1)],
-        xaxis=_axis("step of the chain (1: the first, from t = T; log scale)", log=True, tickmode="array",
-                    tickvals=[v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if v <= n],
-                    range=[-0.05, math.log10(n) + 0.05]),
-        yaxis=_axis("error gain √(ᾱ_s/ᾱ_t)", log=True, **(log_labels(shown) if within_a_decade else {})),
+        xaxis=titled_axis("step of the chain (1: the first, from t = T; log scale)", log=True, tickmode="array",
+                          tickvals=[v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if v <= n],
+                          range=[-0.05, math.log10(n) + 0.05]),
+        yaxis=titled_axis("error gain √(ᾱ_s/ᾱ_t)", log=True, **(log_labels(shown) if within_a_decade else {})),
     ))
 
 
@@ -497,15 +499,15 @@ def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, heigh
                              line=dict(color=color, width=2, dash="dot"), customdata=extra, hovertemplate=hover))
     if x_axis == "t":
         right = max((max(c.t0s) for c in curves), default=1000)
-        xaxis = _axis("t₀: the step the chain joins at (the examples noised to it)", range=[0, right])
+        xaxis = titled_axis("t₀: the step the chain joins at (the examples noised to it)", range=[0, right])
     else:
         high = max((max(c.log_snrs) for c in curves), default=6.0) + 0.5
         low = max(LOG_SNR_FLOOR, min((min(c.log_snrs) for c in curves), default=LOG_SNR_FLOOR)) - 0.5
-        xaxis = _axis("log-SNR at t₀ (natural log; less signal to the right)", range=[high, low])
+        xaxis = titled_axis("log-SNR at t₀ (natural log; less signal to the right)", range=[high, low])
     kept = any(c.kept is not None for c in curves)  # only images with a classifier have the share kept
     y_title = "return ratio · share that kept its class" if kept else "return ratio (0: back to its example)"
-    layout = _base_layout(height, legend=LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too
-                          yaxis=_axis(y_title, range=[-0.03, 1.15]))
+    layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too
+                         yaxis=titled_axis(y_title, range=[-0.03, 1.15]))
     layout["shapes"] = [_hline(1.0)]
     return fast_figure(data, layout)
 
@@ -523,7 +525,7 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
                          line=dict(color=color, width=2), showlegend=False, hoverinfo="skip",
                          marker=dict(color=color, size=[10] + [3] * (len(path) - 2) + [10],
                                      symbol=["circle"] * (len(path) - 1) + ["square"])))
-    return fast_figure(data, _base_layout(height, **_point_axes(reference is not None)))
+    return fast_figure(data, plot_layout(height, **_point_axes(reference is not None)))
 
 
 # ----- the variational bound ------------------------------------------------------------------------
@@ -541,9 +543,9 @@ def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_ti
                          name=label, line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2),
                          marker=dict(size=6), hovertemplate="%{x} steps: %{y:.3g}<extra>%{fullData.name}</extra>"))
     qualities = [q for points in curves.values() for _, q in points]  # a sweep may span less than 2×
-    yaxis = _axis(y_title, log=True, **log_labels(qualities))
-    layout = _base_layout(height, legend=LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
-                          xaxis=_axis("sampling steps (log scale)", log=True), yaxis=yaxis)
+    yaxis = titled_axis(y_title, log=True, **log_labels(qualities))
+    layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
+                         xaxis=titled_axis("sampling steps (log scale)", log=True), yaxis=yaxis)
     return fast_figure(data, layout)
 
 
@@ -554,6 +556,6 @@ def bound_terms_figure(ts: Sequence[int], terms: dict[str, Sequence[float]], *, 
                  line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2), marker=dict(size=4),
                  hovertemplate="t = %{x}: %{y:.3g} nats per dimension<extra>%{fullData.name}</extra>")
             for k, (label, values) in enumerate(terms.items())]
-    layout = _base_layout(height, legend=LEGEND_BELOW, showlegend=True,
-                          xaxis=_axis("t (log scale)", log=True), yaxis=_axis("L_{t−1}, nats per dimension", log=True))
+    layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, xaxis=titled_axis("t (log scale)", log=True),
+                         yaxis=titled_axis("L_{t−1}, nats per dimension", log=True))
     return fast_figure(data, layout)

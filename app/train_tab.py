@@ -483,10 +483,10 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
             hovertemplate="t %{x:.0f}: %{y:.3g}<extra>" + html.escape(reference.label) + "</extra>",
         ))
         shown, T = np.concatenate([shown, ref[ref_seen]]), max(T, reference.T)
-    layout = figures._base_layout(
+    layout = figures.plot_layout(
         280 if reference is None else 320, showlegend=reference is not None, bargap=0,
         legend=figures.LEGEND_BELOW,  # clear of the bars and the line, which are highest at either end
-        xaxis=figures._axis(f"t (noise level), in {LOSS_BUCKETS} ranges", range=[0, T]),
+        xaxis=figures.titled_axis(f"t (noise level), in {LOSS_BUCKETS} ranges", range=[0, T]),
         yaxis=log_loss_axis(shown, "‖ε − ε̂‖²"),
     )
     return figures.fast_figure(data, layout)
@@ -510,7 +510,7 @@ def loss_figure(losses: list[float], min_snr_gamma: float | None = None, predict
             dict(type="scatter", x=xs, y=ys, mode=mode, name="smoothed",
                  line=dict(color="#08519c", width=2.5), hoverinfo="x+y"),
         ]
-    layout = figures._base_layout(
+    layout = figures.plot_layout(
         320,
         legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(title=dict(text="training step"), rangemode="tozero",

@@ -215,7 +215,7 @@ _CURVES = {
 WEIGHTINGS = ("bound_weight", "x0_weight", "v_weight", "min_snr_weight")  # curves that weigh ‖ε − ε̂‖², against 1
 
 
-LEGEND_BELOW = dict(orientation="h", y=-0.25, x=0)  # below the x axis's title (see `_axis`)
+LEGEND_BELOW = dict(orientation="h", y=-0.25, x=0)  # below the x axis's title (see `titled_axis`)
 _SPACING_DASH: dict[Spacing, str] = {"uniform": "solid", "log_snr": "dot"}  # line styles of the step-gain plot
 
 

@@ -165,6 +165,7 @@ class Run:
     key: str
     trainer: Any = None
     started: bool = False
+    ticket: str = field(default_factory=lambda: uuid.uuid4().hex)  # names a reservation to the Start that made it
     stop_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     checkpoint: Path | None = None  # where the run's model was saved (set before ``done``)
@@ -199,13 +200,20 @@ class RunRegistry:
             self._active[key] = run
             return run
 
-    def claim(self, key: str) -> Run:
-        """The run that is about to train: the session's waiting reservation, or a new one.
+    def claim(self, key: str, ticket: str | None = None) -> Run:
+        """The run that is about to train: the session's waiting reservation, or a new one; with the ``ticket`` of
+        a reservation that was stopped while it waited, that run, stopped (Stop pressed right after Start, before
+        Gradio could cancel a training event it had not yet queued): the caller ends it at once.
 
         RunBusy if a run of this session is already training.
         """
         with self._lock:
             run = self._active.get(key)
+            stopped = self._last.get(key)
+            if ticket is not None and (run is None or run.ticket != ticket) and stopped is not None \
+                    and stopped.ticket == ticket and not stopped.started:
+                stopped.started = True  # ended once
+                return stopped
             if run is None:
                 run = Run(key)
                 self._active[key] = run

@@ -763,21 +763,27 @@ def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
 
 def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, p_uncond, start_from,
                 steps, batch, lr, seed, n_points, trained, own, *param_values):
-    """Start, part 1 (not queued behind training): check inputs, reserve this session's slot."""
-    plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr,
-                     seed, n_points, trained, own, param_values)
+    """Start, part 1 (not queued behind training): reserve this session's slot first (a Stop from now on finds the
+    run), then check the inputs. Returns the status and the reservation's ticket, for `train_run`."""
     key = runs.session_key(request)
     try:
-        runs.REGISTRY.reserve(key)
+        reservation = runs.REGISTRY.reserve(key)
     except runs.RunBusy:
         raise InputError(RUN_BUSY_MESSAGE) from None
+    try:
+        plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch,
+                         lr, seed, n_points, trained, own, param_values)
+    except BaseException:
+        runs.REGISTRY.release(key)
+        raise
     return status_html("Waiting for a free training slot… (other runs on this server go first)", fraction=0.0,
-                       notes=plan.notes)
+                       notes=plan.notes), reservation.ticket
 
 
-def train_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, p_uncond, start_from,
-              steps, batch, lr, seed, n_points, trained, own, *param_values):
-    """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths)."""
+def train_run(request: gr.Request, ticket, data, schedule_name, T, model, prediction, conditional, p_uncond,
+              start_from, steps, batch, lr, seed, n_points, trained, own, *param_values):
+    """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths).
+    ``ticket``: `prepare_run`'s reservation (None: a new run), which ends at once if it was stopped meanwhile."""
     key = runs.session_key(request)
     try:  # checked again: the start checkpoint may have gone while the run waited
         plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch,
@@ -786,7 +792,7 @@ def train_run(request: gr.Request, data, schedule_name, T, model, prediction, co
         runs.REGISTRY.release(key)  # prepare_run's reservation: the session can start again
         raise
     try:
-        run = runs.REGISTRY.claim(key)
+        run = runs.REGISTRY.claim(key, ticket)
     except runs.RunBusy:
         raise InputError(RUN_BUSY_MESSAGE) from None
     if run.stop_requested.is_set():
@@ -1110,8 +1116,10 @@ def build(own: gr.State) -> gr.State:
 
     inputs = [data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed,
               n_points, trained, own, *params.components]
-    train_event = start.click(prepare_run, inputs, status, show_progress="hidden", concurrency_limit=None).success(
-        train_run, inputs, [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
+    ticket = gr.State(None)  # prepare_run's reservation, claimed by train_run
+    train_event = start.click(prepare_run, inputs, [status, ticket], show_progress="hidden",
+                              concurrency_limit=None).success(
+        train_run, [ticket, *inputs], [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )

@@ -153,7 +153,7 @@ def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
 
 def test_data_shown_after_the_run_ended_is_not_replaced_by_its_late_final_preview(isolated):
     """The run's final samples take seconds after it ends; data the user picks meanwhile stays in the preview."""
-    gen = train_tab.train_run(req("alice"), *args(steps=20))
+    gen = train_tab.train_run(req("alice"), None, *args(steps=20))
     outputs = []
     for output in gen:
         outputs.append(output)
@@ -164,7 +164,7 @@ def test_data_shown_after_the_run_ended_is_not_replaced_by_its_late_final_previe
     assert list(gen) == []  # no later output replaces the moons
     assert train_tab.preview_after_stop(req("alice")) == gr.skip()
     # without a pick, the final preview comes
-    last = drain(train_tab.train_run(req("alice"), *args(steps=20)))[-1][2]
+    last = drain(train_tab.train_run(req("alice"), None, *args(steps=20)))[-1][2]
     assert last.label.startswith("Samples from the saved (EMA) weights after 20 steps")
     assert train_tab.show_training_data(req("bob"), "moons", None).label == train_tab.DATA_LABELS["2d"]
     assert not runs.REGISTRY.last("alice").preview_replaced.is_set()  # bob's pick is not alice's
@@ -179,7 +179,7 @@ def test_preview_plot_says_when_the_first_samples_come():
 
 
 def test_short_run_streams_and_saves_for_that_user_only(isolated):
-    outputs = drain(train_tab.train_run(req("alice"), *args()))
+    outputs = drain(train_tab.train_run(req("alice"), None, *args()))
     cleared = outputs[0][2]  # a new run replaces the last run's samples with the training data
     assert cleared.label == train_tab.DATA_LABELS["2d"] and trace_names(cleared) == ["training data"]
     # every preview names the weights, the step and the sampler; the last one comes from the saved weights
@@ -283,7 +283,7 @@ def test_a_run_on_drawn_points_trains_on_them_and_its_checkpoint_keeps_them(isol
         train_tab.prepare_run(req("alice"), *args(data=train_tab.OWN_POINTS))
     assert train_tab.kind_defaults(train_tab.OWN_POINTS, "")[0] == "mlp"
     own, _ = train_tab.drawing_changed(req("alice"), sketch(ring()))
-    outputs = drain(train_tab.train_run(req("alice"), *args(data=train_tab.OWN_POINTS, own=own)))
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(data=train_tab.OWN_POINTS, own=own)))
     status, *_, trained = outputs[-1]
     assert "Finished after 60 steps" in status and "drawing-linear-T100-" in trained[0]
     previews = [o[2] for o in outputs if isinstance(o[2], gr.Plot)]
@@ -297,7 +297,7 @@ def test_a_run_on_drawn_points_trains_on_them_and_its_checkpoint_keeps_them(isol
     assert data == train_tab.OWN_POINTS and restored.info == own.info and torch.equal(restored.points, own.points)
     assert "10,000 training points are back as **your own points**" in info
     assert plot.label.endswith("10,000 points, drawn in the Train tab")
-    outputs = drain(train_tab.train_run(req("alice"), *args(data=train_tab.OWN_POINTS, own=restored, steps=3,
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(data=train_tab.OWN_POINTS, own=restored, steps=3,
                                                            start_from=trained[0], trained=trained)))
     status, *_, continued = outputs[-1]
     assert "Finished after 3 steps" in status
@@ -312,19 +312,19 @@ def test_a_run_on_drawn_points_trains_on_them_and_its_checkpoint_keeps_them(isol
 
 def test_a_run_that_deletes_the_oldest_model_says_so(isolated, monkeypatch):
     monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "1")
-    *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), *args(steps=1)))
+    *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), None, *args(steps=1)))
     assert "Finished after 1 step." in status and "deleted" not in status  # one step, not "1 steps"
     status, again = train_tab.stop_run(req("alice"), trained)  # Stop after the run has ended
     assert "No training run to stop; the last one has ended. Finished after 1 step." in status and again == trained
     assert 'data-tone="ok"' in status
     first = Path(trained[0])
-    *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), *args(steps=2, trained=trained)))
+    *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), None, *args(steps=2, trained=trained)))
     assert not first.exists() and Path(trained[-1]).is_dir()
     assert f"This page keeps your 1 newest model: the oldest, {first.name}, is deleted" in status, status
 
 
 def test_stop_is_per_user_and_keeps_the_model(isolated):
-    gen = train_tab.train_run(req("alice"), *args(steps=20000))
+    gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
     outputs = [next(gen), next(gen)]  # loading, then the first progress update
     status, trained = train_tab.stop_run(req("mallory"), [])
     assert "No training run" in status  # another session cannot stop alice's run
@@ -340,7 +340,7 @@ def test_stop_is_per_user_and_keeps_the_model(isolated):
 
 def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated, monkeypatch, shared_data):
     monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
-    gen = train_tab.train_run(req("alice"), *args(data="mnist", model="tiny", steps=20000, batch=4))
+    gen = train_tab.train_run(req("alice"), None, *args(data="mnist", model="tiny", steps=20000, batch=4))
     next(gen), next(gen)  # loading, then the first progress update: long before the first in-run preview
     status, trained = train_tab.stop_run(req("alice"), [])
     assert "Stopped after" in status and len(trained) == 1
@@ -385,13 +385,13 @@ def test_a_conditional_runs_previews_show_one_class_per_column_and_count_those_o
 
 
 def test_second_start_while_running_raises(isolated):
-    gen = train_tab.train_run(req("alice"), *args(steps=20000))
+    gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
     next(gen), next(gen)
     with pytest.raises(gr.Error, match="already running"):
         train_tab.prepare_run(req("alice"), *args())
     with pytest.raises(gr.Error, match="already running"):
-        next(train_tab.train_run(req("alice"), *args()))
-    assert "Waiting" in train_tab.prepare_run(req("bob"), *args())  # another user may queue a run
+        next(train_tab.train_run(req("alice"), None, *args()))
+    assert "Waiting" in train_tab.prepare_run(req("bob"), *args())[0]  # another user may queue a run
     runs.REGISTRY.stop("bob")
     gen.close()  # like a cancelled event: the finally stops the trainer
     run = runs.REGISTRY.last("alice")
@@ -407,8 +407,26 @@ def test_waiting_run_can_be_stopped_before_it_starts(isolated):
     runs.REGISTRY.stop("alice")
 
 
+def test_stop_right_after_start_is_not_lost(isolated):
+    """Stop pressed before Gradio queued the training event (it cancels nothing): the reservation it stopped ends
+    at once when train_run claims it by its ticket, rather than a new run training on."""
+    _, ticket = train_tab.prepare_run(req("alice"), *args(steps=200))
+    train_tab.stop_run(req("alice"), [])
+    outputs = drain(train_tab.train_run(req("alice"), ticket, *args(steps=200)))
+    assert len(outputs) == 1 and "Stopped before it started" in outputs[0][0]
+    assert runs.REGISTRY.active("alice") is None
+    # the next Start trains: its own ticket; an old one, claimed again, cannot stop it
+    _, ticket2 = train_tab.prepare_run(req("alice"), *args(steps=2))
+    assert ticket2 != ticket
+    status, *_ = drain(train_tab.train_run(req("alice"), ticket2, *args(steps=2)))[-1]
+    assert "Finished after 2 steps" in status
+    with pytest.raises(gr.Error, match="Training steps"):  # a failed check frees the slot it held
+        train_tab.prepare_run(req("bob"), *args(steps=-1))
+    assert runs.REGISTRY.active("bob") is None
+
+
 def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
-    *_, first = drain(train_tab.train_run(req("alice"), *args()))[-1]
+    *_, first = drain(train_tab.train_run(req("alice"), None, *args()))[-1]
     [path] = first
     # Another session may neither list nor start from alice's run.
     assert path not in [v for _, v in train_tab.start_choices([])]
@@ -416,7 +434,7 @@ def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
         train_tab.prepare_run(req("bob"), *args(start_from=path))
     # Alice continues it: its schedule (linear, T = 100) wins over the controls, with a note;
     # at a negligible learning rate the saved EMA weights stay those of the first run.
-    outputs = drain(train_tab.train_run(req("alice"), *args(steps=3, lr=1e-12, T=50, schedule="cosine",
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=3, lr=1e-12, T=50, schedule="cosine",
                                                            start_from=path, trained=first)))
     status, *_, trained = outputs[-1]
     assert "Finished after 3 steps" in status and "its noise schedule (linear, T = 100) is used" in status
@@ -430,7 +448,7 @@ def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
 
 
 def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isolated):
-    outputs = drain(train_tab.train_run(req("alice"), *args(steps=20, prediction="v")))
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=20, prediction="v")))
     status, loss_plot, _, _, trained = outputs[-1]
     assert "Finished after 20 steps" in status
     assert figures.as_figure(loss_plot).layout.yaxis.title.text == "loss ‖v − v̂‖² (mean)"
@@ -440,7 +458,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     *_, prediction, _, _, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert prediction["value"] == "v" and prediction["interactive"] is False
     status, loss_plot, _, continued_error, trained = drain(train_tab.train_run(
-        req("alice"), *args(steps=3, start_from=path, trained=trained, prediction="eps")))[-1]
+        req("alice"), None, *args(steps=3, start_from=path, trained=trained, prediction="eps")))[-1]
     assert "its network predicts v, and goes on learning that" in status
     assert figures.as_figure(continued_error).data[1].name == Path(path).name + " (predicts v, linear)"
     assert "v − v̂" in figures.as_figure(loss_plot).layout.yaxis.title.text
@@ -448,7 +466,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     assert load_checkpoint(second).config["training"]["prediction"] == "v"
     # the error by t of the session's latest run is drawn beside the next run's
     error_plot = figures.as_figure(drain(train_tab.train_run(
-        req("alice"), *args(steps=5, trained=trained)))[-1][3])
+        req("alice"), None, *args(steps=5, trained=trained)))[-1][3])
     bars, line = error_plot.data
     assert bars.type == "bar" and line.type == "scatter" and line.name == Path(second).name + " (predicts v, linear)"
     recorded = load_checkpoint(second).config["training"]["loss_by_t"]  # the latest run of the session
@@ -504,7 +522,7 @@ def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
     NaNAfter.calls = 0
     monkeypatch.setattr(train_tab, "build_model", lambda plan, data: NaNAfter())
     with pytest.warns(UserWarning, match="diverged"):
-        outputs = drain(train_tab.train_run(req("alice"), *args(steps=200)))
+        outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=200)))
     status, *_, trained = outputs[-1]
     assert "diverged at step 26" in status and "lower learning rate" in status
     assert "The weights from before that step are saved as" in status
@@ -592,12 +610,12 @@ def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch,
 
 def test_server_caps_clamp_with_a_note(monkeypatch):
     monkeypatch.setenv("DDPM_MAX_TRAIN_STEPS", "50")
-    status = train_tab.prepare_run(req("alice"), *args(steps=5000))
+    status, _ = train_tab.prepare_run(req("alice"), *args(steps=5000))
     assert "at most 50" in status
     runs.REGISTRY.stop("alice")
     monkeypatch.delenv("DDPM_MAX_TRAIN_STEPS")
     monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "0.5")
-    outputs = drain(train_tab.train_run(req("alice"), *args(steps=20000)))
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=20000)))
     assert "time limit" in outputs[-1][0]
 
 
@@ -637,14 +655,14 @@ def test_a_toy_run_on_few_points_learns_that_set_and_its_checkpoint_keeps_it(iso
     assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=0))
     with pytest.raises(gr.Error, match="Training points"):
         train_tab.show_training_data(req("alice"), "moons", None, -3)
-    outputs = drain(train_tab.train_run(req("alice"), *args(data="moons", n_points=20, seed=3, steps=5)))
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(data="moons", n_points=20, seed=3, steps=5)))
     status, *_, trained = outputs[-1]
     assert "Finished after 5 steps" in status
     checkpoint = load_checkpoint(trained[0])
     assert torch.equal(checkpoint.points, make_toy2d("moons", 20, seed=3))
     assert checkpoint.data.name == "moons" and checkpoint.data.source == "20 points of moons, seed 3"
     assert json.loads((Path(trained[0]) / "config.json").read_text())["training"]["data_size"] == 20
-    outputs = drain(train_tab.train_run(req("alice"), *args(data="moons", steps=5)))
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(data="moons", steps=5)))
     assert load_checkpoint(outputs[-1][-1][-1]).points is None  # the usual 10,000: regenerated by name
     info, data, n_points, seed, *_, preview = train_tab.start_from_selected(req("alice"), trained[0], trained, None)
     assert data == "moons" and n_points == 20 and seed == 3  # continuing it draws the same 20 points
@@ -668,7 +686,7 @@ def test_a_toy_run_on_few_points_learns_that_set_and_its_checkpoint_keeps_it(iso
 def test_a_class_conditional_run_learns_the_classes_and_is_steered_in_the_reverse_tab(isolated):
     from app import guidance_panel
 
-    *_, trained = drain(train_tab.train_run(req("alice"), *args(data="moons", steps=300, batch=256,
+    *_, trained = drain(train_tab.train_run(req("alice"), None, *args(data="moons", steps=300, batch=256,
                                                                 conditional=True)))[-1]
     path = trained[-1]
     assert json.loads((Path(path) / "config.json").read_text())["model"]["config"]["num_classes"] == 2
@@ -705,11 +723,11 @@ def test_a_class_conditional_run_learns_the_classes_and_is_steered_in_the_revers
 def test_a_start_that_fails_after_waiting_frees_the_sessions_slot(isolated):
     """The checkpoint to continue is checked again when the run leaves the queue: gone by then, the run fails
     in words and the session can start another."""
-    *_, trained = drain(train_tab.train_run(req("alice"), *args(steps=5)))[-1]
+    *_, trained = drain(train_tab.train_run(req("alice"), None, *args(steps=5)))[-1]
     train_tab.prepare_run(req("alice"), *args(start_from=trained[0], trained=trained))
     runs.delete_user_checkpoints(trained)
     with pytest.raises(gr.Error, match="Start from: choose a new model"):
-        drain(train_tab.train_run(req("alice"), *args(start_from=trained[0], trained=trained)))
+        drain(train_tab.train_run(req("alice"), None, *args(start_from=trained[0], trained=trained)))
     assert runs.REGISTRY.active("alice") is None
     train_tab.prepare_run(req("alice"), *args(steps=5))  # not "already running"
 
@@ -721,7 +739,7 @@ def test_a_conditional_run_without_dropped_classes_is_recorded_and_warned_about(
     plan = train_tab.make_plan(*args(data="moons", conditional=True, p_uncond=0.0)[:-len(PARAMS)], PARAMS)
     assert plan.p_uncond == 0.0 and train_tab.UNTRAINED_NULL_NOTE in plan.notes
     assert train_tab.train_config(plan, DataInfo(name="moons", kind="2d", shape=(2,))).p_uncond == 0.0
-    status, *_, trained = drain(train_tab.train_run(req("alice"), *args(data="moons", steps=30, conditional=True,
+    status, *_, trained = drain(train_tab.train_run(req("alice"), None, *args(data="moons", steps=30, conditional=True,
                                                                           p_uncond=0.0)))[-1]
     assert "∅ (no class) is never shown in training" in status
     path = trained[-1]
@@ -736,7 +754,7 @@ def test_a_conditional_run_without_dropped_classes_is_recorded_and_warned_about(
     assert "conditional on 2 classes" in info and "unconditional here" not in info  # that is the Reverse tab's
     assert "unconditional here" in reverse_tab.describe(path, trained)
     # a run that drops classes: its share in the description, no warning
-    *_, trained = drain(train_tab.train_run(req("alice"), *args(data="moons", steps=30, conditional=True,
+    *_, trained = drain(train_tab.train_run(req("alice"), None, *args(data="moons", steps=30, conditional=True,
                                                                    p_uncond=0.25, trained=trained)))[-1]
     assert "∅ in 25% of its training examples" in reverse_tab.describe(trained[-1], trained)
     _, stats = guidance_panel.sweep(trained[-1], "ddpm_small", 0.0, 10, "uniform", 20, 0, trained, "lower moon",

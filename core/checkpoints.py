@@ -122,13 +122,13 @@ def save_checkpoint(
     """Write a checkpoint directory atomically (temp dir + rename); returns its path.
 
     ``points``: the training points (N, 2) of a 2D model trained on given points, in model coordinates;
-    a random subset of MAX_STORED_POINTS is kept of a larger set.
+    a random subset of MAX_STORED_POINTS is kept of a larger set. ``overwrite`` replaces an existing checkpoint,
+    never another folder or a file (`check_target`). The files get the permissions the umask gives new files.
     """
     directory = Path(directory)
     if points is not None:
         points = _points_to_store(points, data)
-    if directory.exists() and not overwrite:
-        raise FileExistsError(f"checkpoint directory {directory} already exists")
+    check_target(directory, overwrite=overwrite)
     directory.parent.mkdir(parents=True, exist_ok=True)
     config = {
         "format_version": FORMAT_VERSION,
@@ -146,6 +146,7 @@ def save_checkpoint(
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, allow_nan=True) + "\n")
         if points is not None:
             save_file({"points": points}, str(tmp / POINTS_FILE))
+        _share_like_new_files(tmp, (tmp / CONFIG_FILE).stat().st_mode & 0o777)
         if directory.exists():  # overwrite: move the old one aside, then swap
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{time.monotonic_ns()}")
             directory.rename(old)
@@ -157,6 +158,29 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def check_target(directory: str | Path, *, overwrite: bool = False) -> None:
+    """A FileExistsError, before any work, where `save_checkpoint` would refuse to write ``directory``: it exists and
+    ``overwrite`` is off, or it exists and is not a checkpoint (a folder without config.json, or a file), which
+    ``overwrite`` must not delete."""
+    directory = Path(directory)
+    if not (directory.exists() or directory.is_symlink()):
+        return
+    if not overwrite:
+        raise FileExistsError(f"{directory} already exists")
+    if not (directory / CONFIG_FILE).is_file():
+        raise FileExistsError(f"{directory} exists and is not a checkpoint ({CONFIG_FILE} is missing), so it is not "
+                              "replaced")
+
+
+def _share_like_new_files(folder: Path, file_mode: int) -> None:
+    """Give ``folder`` and its files the permissions of a file newly created here (``file_mode``: the umask's
+    choice, e.g. 0o644), with search permission on the folder wherever it is readable: `tempfile.mkdtemp` makes a
+    folder only its owner can read (0o700), which the rename would otherwise keep."""
+    for path in folder.iterdir():
+        path.chmod(file_mode)
+    folder.chmod(file_mode | (file_mode & 0o444) >> 2)
 
 
 def _points_to_store(points: torch.Tensor, data: DataInfo) -> torch.Tensor:
@@ -193,9 +217,14 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     if not config_path.is_file():
         raise CheckpointError(f"{directory} is not a checkpoint: {CONFIG_FILE} is missing")
     try:
-        config = json.loads(config_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{config_path} is not readable JSON ({err})") from None
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        where = f"{err.msg[0].lower()}{err.msg[1:]} at line {err.lineno}, column {err.colno}"
+        raise CheckpointError(f"{config_path} is not readable JSON ({where})") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{config_path} is not readable JSON (not UTF-8 text)") from None
+    except OSError as err:
+        raise CheckpointError(f"{config_path} is not readable JSON ({err.strerror or err})") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path} does not hold a JSON object")
     version = config.get("format_version")

@@ -1,9 +1,13 @@
-"""Shared pieces of the command-line entry points: an argparse parser that fails in one line."""
+"""Shared pieces of the command-line entry points: an argparse parser that fails in one line, checks of an output
+path made before the work rather than after it, and Ctrl-C without a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -36,3 +40,29 @@ def parse_params(pairs: list[str], prog: str) -> dict[str, object]:
         except ValueError:
             fail(prog, f"schedule parameter {key} must be a number or true/false, got {value!r}")
     return params
+
+
+def run(main: Callable[[], int], prog: str) -> NoReturn:
+    """A command's entry point: exit with ``main``'s status; Ctrl-C ends with one line and status 130."""
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted (Ctrl-C); nothing was written", file=sys.stderr)
+        status = 130
+    raise SystemExit(status)
+
+
+def check_writable_parent(prog: str, out: Path) -> None:
+    """Fail now where ``out`` could not be created later: its nearest existing parent folder must take a new
+    entry (tried, with a temporary folder removed at once: as root, os.access says yes even to /proc)."""
+    if out.name in ("", ".", ".."):
+        fail(prog, f"--out must name a new file or folder, not {str(out)!r}")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        fail(prog, f"cannot write {out}: {parent} is a file, not a folder")
+    try:
+        tempfile.TemporaryDirectory(dir=parent).cleanup()
+    except OSError as err:
+        fail(prog, f"cannot write {out}: {parent} does not take new files ({err.strerror or err})")

@@ -29,7 +29,9 @@ def data_kind(source: str) -> str:
     if source in IMAGE_DATASETS:
         return "image"
     path = Path(source).expanduser()
-    if path.suffix.lower() == ".csv" and path.is_file():
+    if path.suffix.lower() == ".csv":
+        if not path.is_file():
+            raise ValueError(f"no CSV file at {path}")
         return "2d"
     if path.is_dir():
         return "image"

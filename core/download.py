@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from core.cli import OneLineParser, fail
+from core.cli import OneLineParser, fail, run
 from core.image_data import (
     DATA_DIR_ENV, IMAGE_DATASETS, DataUnavailableError, data_root, dataset_available, load_image_dataset,
     short_label,
@@ -43,4 +43,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main, PROG)

@@ -21,11 +21,12 @@ from typing import Any
 import torch
 
 from core.checkpoints import Checkpoint, load_checkpoint
-from core.cli import OneLineParser, fail
+from core.cli import OneLineParser, fail, run
 from core.datasets import training_examples
 from core.elbo import variational_bounds
 from core.fid import image_quality
 from core.metrics import sliced_wasserstein_ratio
+from core.sample import MAX_SAMPLES
 from core.sampler import METHODS, SPACINGS, initial_noise, number_of_steps, sample
 from core.trainer import resolve_device
 
@@ -110,7 +111,7 @@ def likelihood_bounds(ckpt: Checkpoint, *, n: int, seed: int, n_t: int | None,
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description="Measure a checkpoint's sample quality; prints JSON.")
     p.add_argument("--ckpt", required=True, type=Path, help="checkpoint directory")
-    p.add_argument("--n", type=int, help="number of samples (default: 2000 for 2D, 256 for images)")
+    p.add_argument("--n", type=int, help=f"number of samples, 2 … {MAX_SAMPLES:,} (default: 2000 for 2D, 256 for images)")
     p.add_argument("--sampler", action="append",
                    help="ddpm or ddim, optionally :STEPS and :SPACING (uniform or log_snr), e.g. ddpm:50:log_snr; "
                         "repeatable (default: ddpm and ddim:50)")
@@ -124,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="terms of the bound to measure, at most (default: all T − 1 for 2D, 100 for images; fewer "
                         "give an unbiased estimate)")
     args = p.parse_args(argv)
+    if args.nll_timesteps is not None and not args.nll:
+        fail(PROG, "--nll-timesteps is used only with --nll")
+    if args.n is not None and args.n > MAX_SAMPLES:
+        fail(PROG, f"--n must be at most {MAX_SAMPLES:,}, got {args.n:,}")
     try:
         ckpt = load_checkpoint(args.ckpt, device=resolve_device(args.device))
         n = args.n if args.n is not None else (2000 if ckpt.data.kind == "2d" else 256)
@@ -143,4 +148,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main, PROG)

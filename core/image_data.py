@@ -252,6 +252,17 @@ def _download(name: str, root: Path, split: Literal["train", "test"]) -> None:
         raise ValueError(f"Unknown image data set {name!r}")
 
 
+def _remove_empty_folders(root: Path, *, keep: set[Path]) -> None:
+    """Remove the folders a failed download left empty under ``root`` (e.g. FashionMNIST/raw), except ``keep``."""
+    if not root.is_dir():
+        return
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if folder not in keep and not any(folder.iterdir()):
+            folder.rmdir()
+    if root not in keep and not any(root.iterdir()):
+        root.rmdir()
+
+
 def load_image_dataset(
     name: str,
     *,
@@ -273,20 +284,22 @@ def load_image_dataset(
         raise ValueError(f"limit must be a positive number of images, got {limit}")
     root_dir = data_root(root)
     data = _load_offline(name, root_dir, splits)
-    download_note = "download=False"
+    download_note = "downloading is off here"
     if data is None and download:
+        existed = {path for path in (root_dir, *root_dir.rglob("*")) if path.is_dir()} if root_dir.is_dir() else set()
         try:
             _download(name, root_dir, splits[0])
         except (RuntimeError, OSError, ValueError) as e:  # torchvision wraps URLError in RuntimeError
             download_note = f"downloading failed (no internet?): {' '.join(str(e).split())}"
+            _remove_empty_folders(root_dir, keep=existed)
         else:
             data = _load_offline(name, root_dir, splits)
             download_note = "downloading left no readable files"
     if data is None:
         raise DataUnavailableError(
             f"{short_label(name)} not found in {_offline_dir(name, root_dir)}: expected "
-            f"{_expected_files(name, splits)}; {download_note}. Set {DATA_DIR_ENV} or pass root= "
-            "to point at a directory holding the original files."
+            f"{_expected_files(name, splits)}; {download_note}. Set {DATA_DIR_ENV} (on the command line: "
+            "--data-dir) to a directory holding the original files."
         )
     if limit is not None:
         data.images = data.images[:limit]

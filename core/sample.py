@@ -41,7 +41,7 @@ from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
 
 from core.checkpoints import load_checkpoint
-from core.cli import OneLineParser, fail
+from core.cli import OneLineParser, check_writable_parent, fail, run
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
 from core.guidance import GUIDANCE_METHODS, default_method, guided_model, read_classes
@@ -58,7 +58,7 @@ MAX_SAMPLES = 100_000
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description="Sample from a DDPM checkpoint.")
     p.add_argument("--ckpt", required=True, type=Path, help="checkpoint directory")
-    p.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
+    p.add_argument("--n", type=int, default=64, help=f"number of samples, 1 … {MAX_SAMPLES:,} (default: 64)")
     p.add_argument("--method", default="ddpm", choices=METHODS, help="sampler (default: ddpm)")
     p.add_argument("--steps", type=int, help="reverse steps (default: T for ddpm, 50 for ddim)")
     p.add_argument("--spacing", default="uniform", choices=SPACINGS,
@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROG, f"--out must end in .npy or .png, got {args.out.name!r}")
     if not 1 <= args.n <= MAX_SAMPLES:
         fail(PROG, f"--n must be between 1 and {MAX_SAMPLES}, got {args.n}")
+    if args.out.is_dir():
+        fail(PROG, f"--out {args.out} is a folder; name the file to write, e.g. {args.out / ('samples' + suffix)}")
+    check_writable_parent(PROG, args.out)  # before sampling, which a bad --out would otherwise throw away
     try:
         device = resolve_device(args.device)
         ckpt = load_checkpoint(args.ckpt, device=device)
@@ -205,17 +208,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"return ratio {return_ratio(samples, starts):.3f} (0: the samples came back to the examples they "
               f"were noised from at t = {args.start_t}; 1: nothing of them is left)", file=sys.stderr)
     samples = ckpt.data.to_data_coordinates(samples.float().cpu())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".npy":
-        np.save(args.out, samples.numpy())
-    elif ckpt.data.kind == "image":
-        grid = make_grid(to_uint8(samples), nrow=math.ceil(math.sqrt(args.n)), padding=2, pad_value=255)
-        Image.fromarray(grid.permute(1, 2, 0).squeeze(-1).numpy()).save(args.out)
-    else:
-        scatter_png(samples.numpy()).save(args.out)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".npy":
+            np.save(args.out, samples.numpy())
+        elif ckpt.data.kind == "image":
+            grid = make_grid(to_uint8(samples), nrow=math.ceil(math.sqrt(args.n)), padding=2, pad_value=255)
+            Image.fromarray(grid.permute(1, 2, 0).squeeze(-1).numpy()).save(args.out)
+        else:
+            scatter_png(samples.numpy()).save(args.out)
+    except OSError as err:  # e.g. the disk filled up while sampling
+        fail(PROG, f"cannot write {args.out}: {err.strerror or err}")
     print(f"wrote {args.n} samples to {args.out}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main, PROG)

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from core.checkpoints import load_checkpoint, model_classes, model_name, read_config, save_checkpoint, training_history
-from core.cli import OneLineParser, fail, parse_params
+from core.checkpoints import (
+    check_target, load_checkpoint, model_classes, model_name, read_config, save_checkpoint, training_history,
+)
+from core.cli import OneLineParser, check_writable_parent, fail, parse_params, run
 from core.data import TOY2D_NAMES, data_sampler
 from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
 from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
@@ -39,7 +42,7 @@ from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import PREDICTIONS, as_eps_model, unwrap
 from core.sampler import initial_noise, sample
-from core.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
+from core.schedules import MAX_T, REACHES_NOISE_ALPHA_BAR, SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from core.trainer import TrainConfig, Trainer, TrainingDiverged, device_name
 from core.unet import UNET_PRESETS, UNet, unet_config
 
@@ -50,6 +53,9 @@ DEFAULTS = {
     "image": {"steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "model": "small", "min_snr": 5.0},
 }
 EVAL_POINTS = 2000  # samples drawn after a 2D run to measure the sliced-Wasserstein ratio
+MAX_BATCH = 65_536  # --batch: larger ones ask for more memory than a machine has, and the kernel ends the process
+CONFIG_FLAGS = {"steps": "--steps", "batch_size": "--batch", "learning rate": "--lr", "ema_decay": "--ema-decay",
+                "min_snr_gamma": "--min-snr", "p_uncond": "--p-uncond", "max_seconds": "--max-seconds"}
 
 
 def build_parser() -> OneLineParser:
@@ -62,9 +68,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--schedule", choices=SCHEDULE_NAMES, help="noise schedule (default: linear)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="schedule parameter, repeatable, e.g. --param beta_end=0.01")
-    p.add_argument("--T", type=int, help="number of diffusion steps (default: 1000)")
+    p.add_argument("--T", type=int, help=f"number of diffusion steps, 2 … {MAX_T:,} (default: 1000)")
     p.add_argument("--steps", type=int, help="training steps (default: 3000 for 2D, 6000 for images)")
-    p.add_argument("--batch", type=int, help="batch size (default: 512 for 2D, 64 for images)")
+    p.add_argument("--batch", type=int, help=f"batch size, at most {MAX_BATCH:,} (default: 512 for 2D, 64 for images)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-3 for 2D, 1e-3 for images)")
     p.add_argument("--ema-decay", type=float, help="EMA decay, 0 disables (default: 0.995 for 2D, 0.999 for images)")
     p.add_argument("--min-snr", type=float, metavar="GAMMA",
@@ -80,14 +86,14 @@ def build_parser() -> OneLineParser:
                    help=f"with --conditional: chance that a label is dropped to 'no class' (default: {DEFAULT_P_UNCOND:g})")
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--n-points", type=int, default=DEFAULT_TOY_POINTS, help="2D toys: training set size")
-    p.add_argument("--image-size", type=int, default=32, help="folder of images: side length in pixels")
-    p.add_argument("--channels", type=int, default=3, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present; default), cpu or cuda")
+    p.add_argument("--n-points", type=int, default=DEFAULT_TOY_POINTS, help=f"2D toys: training set size (default: {DEFAULT_TOY_POINTS:,})")
+    p.add_argument("--image-size", type=int, default=32, help="folder of images: side length in pixels (default: 32)")
+    p.add_argument("--channels", type=int, default=3, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB; default)")
     p.add_argument("--data-dir", help="image data directory (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (faster on GPU for long runs)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is a checkpoint (never another folder or file)")
     p.add_argument("--no-eval", action="store_true", help="2D: skip the sliced-Wasserstein evaluation after training")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -127,8 +133,13 @@ def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[tor
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.out.exists() and not args.overwrite:
-        fail(PROG, f"{args.out} already exists (use --overwrite to replace it)")
+    check_writable_parent(PROG, args.out)  # before the run, which an unwritable --out would otherwise throw away
+    try:
+        check_target(args.out, overwrite=args.overwrite)
+    except FileExistsError as err:
+        fail(PROG, str(err) if args.overwrite else f"{err} (use --overwrite to replace it)")
+    if args.batch is not None and args.batch > MAX_BATCH:
+        fail(PROG, f"--batch must be at most {MAX_BATCH:,}, got {args.batch:,}")
     try:
         kind = data_kind(args.data)
         defaults = DEFAULTS[kind]
@@ -169,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         trainer = Trainer(model, schedule, data, config, labels)
     except (ValueError, FileNotFoundError) as err:
-        fail(PROG, str(err))
+        fail(PROG, in_flags(str(err)))
+    if not schedule.reaches_noise:
+        print(f"warning: this schedule does not reach noise (ᾱ_T = {schedule.alpha_bar_T:.3g} > "
+              f"{REACHES_NOISE_ALPHA_BAR:g}): x_T still carries signal, but sampling starts from N(0, I); "
+              "increase --T or beta_end", file=sys.stderr)
 
     read_from = f" from {info.source}" if info.source else ""
     if conditional:
@@ -179,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training on {info.name} ({len(data)} examples{read_from}) on {device_name(trainer.device)}, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
     bar = tqdm(total=config.steps, disable=args.quiet, file=sys.stderr, unit="step", dynamic_ncols=True)
-    end, diverged = None, ""
+    end, diverged, interrupted = None, "", False
+    started = time.perf_counter()
     try:
         for event in trainer.run():
             bar.update(event.step - bar.n)
@@ -188,14 +204,16 @@ def main(argv: list[str] | None = None) -> int:
                 end = event
     except TrainingDiverged as err:  # the trainer holds the weights from before the bad step: save them
         diverged = str(err)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # save what was learnt, at once (no quality check: a second Ctrl-C would lose it)
         trainer.stop()
+        interrupted = True
+    seconds = end.elapsed if end else time.perf_counter() - started
     bar.close()
     if diverged and trainer.step == 0:
         fail(PROG, f"{diverged}; nothing was saved")
 
     metrics = {}
-    if kind == "2d" and not args.no_eval and not diverged:
+    if kind == "2d" and not args.no_eval and not diverged and not interrupted:
         x_T, generator = initial_noise((EVAL_POINTS, 2), seed=args.seed + 1, device=trainer.device)
         samples = sample(trainer.sampling_model, schedule, x_T, generator=generator).cpu()
         metrics["sliced_wasserstein_ratio_ddpm"] = sliced_wasserstein_ratio(samples, data_sampler(info, data))
@@ -203,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{metrics['sliced_wasserstein_ratio_ddpm']:.3f}", file=sys.stderr)
     end_reason = "diverged" if diverged else (end.reason if end else "stopped")  # no end event: Ctrl-C
     training = {
-        **trainer.training_record(preset, end_reason, end.elapsed if end else None),
+        **trainer.training_record(preset, end_reason, seconds),
         "command": "python -m core.train " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     if previous_runs:
@@ -212,9 +230,19 @@ def main(argv: list[str] | None = None) -> int:
                            points=data if info.given_as_points else None, overwrite=args.overwrite)
     if diverged:
         fail(PROG, f"{diverged}; the weights from before that step are saved in {path}")
-    print(f"saved {path}", file=sys.stderr)
+    early = "" if trainer.step >= config.steps else \
+        f" ({'stopped by Ctrl-C' if interrupted else end_reason} after {trainer.step:,} of {config.steps:,} steps)"
+    print(f"saved {path}{early}", file=sys.stderr)
     return 0
 
 
+def in_flags(message: str) -> str:
+    """A TrainConfig error in the words of this command's flags: "batch_size must be …" → "--batch must be …"."""
+    for field, flag in CONFIG_FLAGS.items():
+        if message.startswith(field + " "):
+            return flag + message[len(field):]
+    return message
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main, PROG)

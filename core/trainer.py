@@ -119,6 +119,8 @@ class TrainConfig:
         check_prediction(self.prediction)
         if not 0.0 <= self.p_uncond < 1.0:
             raise ValueError(f"p_uncond must lie in [0, 1), got {self.p_uncond!r}")
+        if self.max_seconds is not None and not self.max_seconds > 0:  # also NaN
+            raise ValueError(f"max_seconds must be a positive number of seconds, got {self.max_seconds!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise ValueError(f"amp must be auto, off or bf16, got {self.amp!r}")
 

@@ -29,9 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.checkpoints import (  # noqa: E402
-    list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share, read_config,
+    CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share, read_config,
     training_history,
 )
+from core.cli import fail  # noqa: E402
 from core.evaluate import sampler_key  # noqa: E402
 from core.datasets import class_names  # noqa: E402
 from core.prediction import EPS_FROM_PREDICTION, PREDICTION_LABELS, PREDICTION_SYMBOLS  # noqa: E402
@@ -45,6 +46,7 @@ RAW_HEADING = "## Raw evaluation output"
 RAW_BLOCK = re.compile(re.escape(RAW_HEADING) + r".*?```json\n(.*?)\n```", re.S)
 SAMPLE_GRID = "samples_ddim50.png"  # shown on the card when present (python -m core.sample ... --out <ckpt>/samples_ddim50.png)
 SAMPLERS_2D = ["ddpm", "ddim:50", "ddpm:100:log_snr"]  # 2D cards: the reference, the classic fast one, ours
+PROG = "python scripts/model_card.py"
 DEFAULT_HARDWARE_NOTE = "2-core CPU of the dev machine, 1 thread (OMP_NUM_THREADS=1, niced; the other core busy with another job)"
 
 
@@ -518,13 +520,19 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"passed to core.evaluate (default: {' '.join(SAMPLERS_2D)} for 2D; for images its own: ddpm and ddim:50)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (default: 0)")
     p.add_argument("--hardware-note", default=None,
-                   help=f"appended to config.json's training.hardware (default for 2D: {DEFAULT_HARDWARE_NOTE!r}; images: none)")
+                   help=f"appended to config.json's training.hardware (default for shipped 2D checkpoints: "
+                        f"{DEFAULT_HARDWARE_NOTE!r}; otherwise none)")
     args = p.parse_args(argv)
     if not args.ckpts and not args.index:
         p.error("give checkpoint directories and/or --index")
     for ckpt_dir in args.ckpts:
-        kind = read_config(ckpt_dir)["data"]["kind"]
-        note = args.hardware_note if args.hardware_note is not None else (DEFAULT_HARDWARE_NOTE if kind == "2d" else "")
+        try:
+            kind = read_config(ckpt_dir)["data"]["kind"]
+        except CheckpointError as err:
+            fail(PROG, str(err))
+        shipped = ckpt_dir.resolve().parent == CHECKPOINTS.resolve()  # trained on the dev machine, as the note says
+        note = args.hardware_note if args.hardware_note is not None else \
+            (DEFAULT_HARDWARE_NOTE if kind == "2d" and shipped else "")
         write_card(ckpt_dir, samplers=args.sampler, n=args.n, seed=args.seed, hardware_note=note)
     if args.index:
         index = CHECKPOINTS / "README.md"

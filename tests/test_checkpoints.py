@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -69,6 +71,32 @@ def test_save_is_atomic_and_refuses_to_clobber(tmp_path, monkeypatch) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"], "no half-written directory is left behind"
 
 
+def test_overwrite_replaces_only_a_checkpoint(tmp_path) -> None:
+    """--overwrite pointed at a user's folder or file must not delete it."""
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.txt").write_text("precious")
+    single = tmp_path / "notes.txt"
+    single.write_text("also precious")
+    for target in (folder, single):
+        with pytest.raises(FileExistsError, match="is not a checkpoint .config.json is missing., so it is not replaced"):
+            save_mlp(target, overwrite=True)
+    assert (folder / "chapter1.txt").read_text() == "precious" and single.read_text() == "also precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "thesis"], "nothing else was written"
+
+
+def test_a_checkpoint_is_readable_as_the_umask_allows(tmp_path) -> None:
+    """The temporary folder of the atomic write is private (0o700); the checkpoint gets the umask's permissions."""
+    old = os.umask(0o022)
+    try:
+        _, _, path = save_mlp(tmp_path / "ck")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o755
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {"config.json": 0o644,
+                                                                                   "model.safetensors": 0o644}
+
+
 def test_list_checkpoints(tmp_path) -> None:
     save_mlp(tmp_path / "b")
     save_mlp(tmp_path / "a")
@@ -94,7 +122,10 @@ def test_load_errors(tmp_path) -> None:
         load_checkpoint(path)
 
     (path / "config.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="JSON"):
+    with pytest.raises(CheckpointError, match=r"not readable JSON \(expecting property name .* at line 1, column 2\)$"):
+        load_checkpoint(path)
+    (path / "config.json").write_bytes(b"\xff\xfe{}")
+    with pytest.raises(CheckpointError, match=r"not readable JSON \(not UTF-8 text\)$"):
         load_checkpoint(path)
 
     (path / "config.json").write_text(json.dumps(config))

@@ -117,6 +117,27 @@ def test_a_diverging_run_fails_in_one_line_and_keeps_its_last_good_weights(tmp_p
     assert all(torch.isfinite(w).all() for w in load_file(out / "model.safetensors").values())
 
 
+def test_ctrl_c_saves_the_run_at_once_and_says_it_was_cut_short(tmp_path, monkeypatch, capsys) -> None:
+    """No quality check after Ctrl-C (about 10 s of sampling, which a second Ctrl-C would end, losing the run)."""
+    import core.train
+
+    real_run = core.train.Trainer.run
+
+    def interrupted(self):
+        for event in real_run(self):
+            yield event
+            if self.step >= 10:  # events come every 10 steps
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(core.train.Trainer, "run", interrupted)
+    out = tmp_path / "ck"
+    assert core.train.main(["--data", "moons", "--T", "50", "--steps", "300", "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"saved {out} (stopped by Ctrl-C after 10 of 300 steps)"
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["end_reason"] == "stopped" and config["training"]["steps_done"] == 10
+    assert config["training"]["seconds"] > 0 and config["metrics"] == {}
+
+
 def test_evaluation_keys_name_their_sampler_both_ways() -> None:
     from core.evaluate import parse_sampler, sampler_key, sampler_of_key
 
@@ -215,8 +236,8 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.train", "--data", "moons", "--out", "X", "--schedule", "nope"), "invalid choice"),
         (("core.train", "--data", "moons", "--out", "X", "--param", "beta_end=2"), "beta_end must lie in"),
         (("core.train", "--data", "moons", "--out", "X", "--model", "small"), "does not fit"),
-        (("core.train", "--data", "moons", "--out", "X", "--steps", "0"), "steps must be"),
-        (("core.train", "--data", "moons", "--out", "X", "--min-snr", "-1"), "min_snr_gamma must be"),
+        (("core.train", "--data", "moons", "--out", "X", "--steps", "0"), "--steps must be a whole number"),
+        (("core.train", "--data", "moons", "--out", "X", "--min-snr", "-1"), "--min-snr must be"),
         (("core.train", "--data", "mnist", "--out", "X"), "MNIST not found"),
         (("core.train", "--data", "moons"), "required: --out"),
         (("core.train", "--data", "moons", "--out", "X", "--init-from", "/nonexistent"), "no checkpoint directory"),
@@ -224,7 +245,7 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.train", "--data", "moons", "--out", "X", "--init-from", "/x", "--prediction", "v"), "drop --prediction"),
         (("core.train", "--data", "moons", "--out", "X", "--prediction", "score"), "invalid choice: 'score'"),
         (("core.train", "--data", "swiss_roll", "--out", "X", "--conditional"), "class labels are known only for"),
-        (("core.train", "--data", "moons", "--out", "X", "--conditional", "--p-uncond", "1"), "p_uncond must lie in"),
+        (("core.train", "--data", "moons", "--out", "X", "--conditional", "--p-uncond", "1"), "--p-uncond must lie in"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--guidance", "classifier", "--out", "a.npy"), "--guidance needs --guide"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--guide", "upper moon", "--guidance", "classifier-free",
           "--out", "a.npy"), "classifier-free guidance needs a class-conditional model"),
@@ -245,11 +266,25 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.sample", "--ckpt", "checkpoints/moons", "--inpaint", "x", "--jump", "10", "--out", "a.npy"),
          "--jump needs --resample 2 or more"),
         (("core.download", "svhn"), "invalid choice: 'svhn'"),
+        # an output that cannot be written is refused before the work, which it would otherwise throw away
+        (("core.train", "--data", "moons", "--out", "/proc/x/y"), "cannot write /proc/x/y: /proc does not take new"),
+        (("core.train", "--data", "moons", "--out", "TMP"), "already exists (use --overwrite to replace it)"),
+        (("core.train", "--data", "moons", "--out", "TMP", "--overwrite"), "is not a checkpoint (config.json is missing)"),
+        (("core.train", "--data", "moons", "--out", ".", "--overwrite"), "--out must name a new file or folder, not '.'"),
+        (("core.sample", "--ckpt", "checkpoints/moons", "--out", "/proc/x.npy"), "cannot write /proc/x.npy"),
+        (("core.sample", "--ckpt", "checkpoints/moons", "--out", "DIR.png"), "is a folder; name the file to write"),
+        (("core.train", "--data", "moons", "--out", "X", "--max-seconds", "0"), "--max-seconds must be a positive"),
+        (("core.train", "--data", "moons", "--out", "X", "--batch", "1000000000"), "--batch must be at most 65,536"),
+        (("core.evaluate", "--ckpt", "checkpoints/moons", "--n", "1000000000"), "--n must be at most 100,000"),
+        (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll-timesteps", "4"), "--nll-timesteps is used only with"),
+        (("core.train", "--data", "/nonexistent/points.csv", "--out", "X"), "no CSV file at /nonexistent/points.csv"),
     ],
 )
 def test_bad_flags_fail_in_one_line(tmp_path, monkeypatch, capsys, args, message: str) -> None:
     """Each command's `main` in this process (`python -m` starts each of them in 6 s here; the other tests do that)."""
-    module, *argv = (str(tmp_path / a) if a == "X" else a for a in args)
+    (tmp_path / "DIR.png").mkdir()
+    named = {"X": tmp_path / "X", "TMP": tmp_path, "DIR.png": tmp_path / "DIR.png"}  # to be made; a folder; a folder
+    module, *argv = (str(named.get(a, a)) for a in args)
     monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.chdir(REPO)
     with pytest.raises(SystemExit) as exited:

@@ -65,6 +65,21 @@ def test_missing_directory(tmp_path: Path) -> None:
         load_image_dataset("mnist", root=DATA_ROOT, split="validation", download=False)
 
 
+def test_a_failed_download_says_so_and_leaves_no_empty_folders(tmp_path: Path, monkeypatch) -> None:
+    import core.image_data as image_data
+
+    def offline(name, root, split):  # what torchvision does without a network: make its folder, then fail
+        (root / "FashionMNIST" / "raw").mkdir(parents=True)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(image_data, "_download", offline)
+    (tmp_path / "mine").mkdir()  # a folder of the user's, empty, stays
+    with pytest.raises(DataUnavailableError, match=r"downloading failed \(no internet\?\): Error downloading .*"
+                                                   r"Set DDPM_DATA_DIR \(on the command line: --data-dir\)"):
+        load_image_dataset("fashion_mnist", root=tmp_path, split="train", download=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
 def _copy_uncompressed(tmp_path: Path) -> Path:
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)

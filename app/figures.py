@@ -240,14 +240,22 @@ def log_range(values: Sequence[float]) -> list[float] | None:
     return [middle - math.log10(1.12), middle + math.log10(1.12)]
 
 
+MANY_DECADES = 1e4  # log_ticks: values spread wider than this are labelled at powers of ten only
+
+
 def log_ticks(values: Sequence[float]) -> list[float]:
-    """The labelled values of a log axis over ``values`` (non-finite and non-positive ones ignored): m·10^k for the
+    """The labelled values of a log axis over ``values`` (non-finite and non-positive ones ignored): over more than
+    `MANY_DECADES`, powers of ten (every one, or every other, …: 9 at most); else m·10^k for the
     coarsest of m in {1, 2, 5}, m in 1..9, or also 1.1 … 1.9 that puts at least 4 labels within their range, where
     plotly's own labels would show one number, or none, over a range narrower than a decade; over a narrower range
     still (2.1 … 2.9, or one value: see `log_range`), evenly spaced round numbers, 4 to 10 of them."""
     shown = _positive(values)
     if len(shown):
         low, high = (10.0 ** v for v in log_range(shown) or (math.log10(shown.min()), math.log10(shown.max())))
+        if high > MANY_DECADES * low:  # powers of ten, at most about 8: 1, 2, 5 in every decade would pile up
+            first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+            stride = math.ceil((last - first) / 8)
+            return [10.0**e for e in range(first, last + stride, stride)]  # the last one at or above the highest
     for mantissas in ([1, 2, 5], list(range(1, 10)), [1 + k / 10 for k in range(10)] + list(range(2, 10))):
         ticks = [float(f"{m * 10.0**e:.6g}") for e in range(-6, 10) for m in mantissas]
         if not len(shown) or sum(low <= v <= high for v in ticks) >= 4:
@@ -263,9 +271,19 @@ def log_labels(values: Sequence[float]) -> dict:
     """The labelling of a log axis over ``values`` (`log_ticks`), and its range where they are too close for plotly
     to fit one (`log_range`)."""
     ticks = log_ticks(values)
-    labels = dict(tickmode="array", tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
+    labels = dict(tickmode="array", tickvals=ticks, ticktext=[tick_text(v) for v in ticks])
     narrow = log_range(values)
     return labels if narrow is None else dict(labels, range=narrow)
+
+
+def tick_text(value: float) -> str:
+    """A tick label: 0.02, 500, 1.5, and powers of ten as such from 10⁴ up and below 10⁻⁴ (10⁵, 2·10⁻⁶)."""
+    text = f"{value:.4g}"
+    mantissa, _, exponent = text.partition("e")
+    if not exponent:
+        return text
+    power = f"10<sup>{int(exponent)}</sup>".replace("-", "−")
+    return power if mantissa == "1" else f"{mantissa}·{power}"
 
 
 def _positive(values: Sequence[float]) -> np.ndarray:

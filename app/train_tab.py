@@ -1070,12 +1070,13 @@ def build(own: gr.State) -> gr.State:
             with gr.Row():
                 lr = gr.Number(value=DEFAULTS_2D["lr"], label="Learning rate")
                 seed = gr.Number(value=0, label="Seed")
-            with gr.Row():
-                start = gr.Button("Start training", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
+            start = gr.Button("Start training", variant="primary")
         with gr.Column(scale=2, min_width=controls.VIEWS_MIN_WIDTH):
-            status = gr.HTML(status_html("Press <b>Start training</b>. The default run (swiss roll, 3000 steps) "
-                                         "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status")
+            with gr.Row():  # Stop beside the status, which Start scrolls into view
+                status = gr.HTML(status_html("Press <b>Start training</b>. The default run (swiss roll, 3000 steps) "
+                                             "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status",
+                                 scale=1)
+                stop = gr.Button("Stop", variant="stop", scale=0, min_width=90)
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
             with gr.Accordion("Where the loss comes from: the error at each noise level t", open=False):
                 error_plot = gr.Plot(error_by_t_figure(NOTHING_SEEN, int(T.value)), elem_id="train-error-by-t",

@@ -95,6 +95,13 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
     fig = figures.as_figure(train_tab.loss_figure([0.9, 0.5, 0.04]))
     assert fig.layout.yaxis.type == "log" and "0.05" in fig.layout.yaxis.ticktext and "0.06" not in fig.layout.yaxis.ticktext
     assert fig.layout.yaxis.range is None  # plotly fits the axis to the losses
+    # a run that blew up (learning rate 50: losses from 10¹⁰ down to 0.5): powers of ten, not 1, 2, 5 in each decade
+    wide = figures.as_figure(train_tab.loss_figure([1e10, 3e6, 18.6, 0.5])).layout.yaxis
+    assert list(wide.tickvals) == [10.0**e for e in (-1, 1, 3, 5, 7, 9, 11)]
+    assert list(wide.ticktext) == ["0.1", "10", "1000", "10<sup>5</sup>", "10<sup>7</sup>", "10<sup>9</sup>",
+                                   "10<sup>11</sup>"]
+    assert figures.log_ticks([2e3, 0.05]) == [10.0**e for e in range(-2, 5)]  # 5 decades: every power
+    assert figures.tick_text(2e-6) == "2·10<sup>−6</sup>" and figures.tick_text(0.02) == "0.02"
     empty = figures.as_figure(train_tab.loss_figure([]))
     assert list(empty.layout.yaxis.range) == [-1, 0]  # before the first loss: 0.1 … 1, not plotly's 0.1 … 10⁴
     assert "once a run starts" in empty.layout.annotations[0].text and not fig.layout.annotations  # no blank axes

@@ -88,8 +88,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present; default), cpu or cuda")
     p.add_argument("--n-points", type=int, default=DEFAULT_TOY_POINTS, help=f"2D toys: training set size (default: {DEFAULT_TOY_POINTS:,})")
-    p.add_argument("--image-size", type=int, default=32, help="folder of images: side length in pixels (default: 32)")
-    p.add_argument("--channels", type=int, default=3, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB; default)")
+    p.add_argument("--image-size", type=int, help="folder of images: side length in pixels (default: 32)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB; default)")
     p.add_argument("--data-dir", help="image data directory (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (faster on GPU for long runs)")
@@ -145,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         defaults = DEFAULTS[kind]
         if args.init_from is not None:
             refuse_model_flags(args)
+        folder_flags = [flag for flag, value in (("--image-size", args.image_size), ("--channels", args.channels))
+                        if value is not None]
+        named = args.data in TOY2D_NAMES or args.data in IMAGE_DATASETS
+        if folder_flags and (named or not Path(args.data).expanduser().is_dir()):
+            raise ValueError(f"{' and '.join(folder_flags)} apply to a folder of images; {args.data} has its own size "
+                             "and channels")
         conditional = args.conditional or (args.init_from is not None and model_classes(read_config(args.init_from)) > 0)
         labels = None
         if conditional:
@@ -152,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             data, info = load_training_data(
                 args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir,
-                image_size=args.image_size, channels=args.channels,
+                image_size=args.image_size or 32, channels=args.channels or 3,
             )
         if args.init_from is not None:
             model, schedule, preset, previous_runs = continue_from(args, info.shape)

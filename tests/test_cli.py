@@ -278,6 +278,7 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--n", "1000000000"), "--n must be at most 100,000"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll-timesteps", "4"), "--nll-timesteps is used only with"),
         (("core.train", "--data", "/nonexistent/points.csv", "--out", "X"), "no CSV file at /nonexistent/points.csv"),
+        (("core.train", "--data", "mnist", "--out", "X", "--channels", "3"), "--channels apply to a folder of images; mnist"),
     ],
 )
 def test_bad_flags_fail_in_one_line(tmp_path, monkeypatch, capsys, args, message: str) -> None:

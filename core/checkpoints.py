@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,33 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
     """Inverse of `model_spec`: the network (fresh weights)."""
     kind, config = spec.get("kind"), spec.get("config", {})
     if kind == "mlp":
-        return MLPDenoiser(MLPConfig(**config))
+        return MLPDenoiser(MLPConfig(**_checked_types(MLPConfig, config)))
     if kind == "unet":
-        return UNet(UNetConfig(**config))
+        return UNet(UNetConfig(**_checked_types(UNetConfig, config)))
     raise ValueError(f"unknown model kind {kind!r}; expected mlp or unet")
+
+
+def _checked_types(cls: type, config: Any) -> dict[str, Any]:
+    """``config`` with each value of the JSON type of ``cls``'s field (its default's: a whole number, a number,
+    true/false or a list of whole numbers), else a ValueError naming the field; the config's own checks would
+    otherwise compare a string with a number."""
+    if not isinstance(config, dict):
+        raise ValueError(f"model.config must be a JSON object, got {config!r:.40}")
+    for f in fields(cls):
+        if f.name not in config:
+            continue
+        value, default = config[f.name], f.default
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, kind = _is_int(value), "a whole number"
+        elif isinstance(default, float):
+            ok, kind = _is_number(value), "a number"
+        else:  # a tuple of whole numbers, a list in JSON
+            ok, kind = isinstance(value, list) and all(_is_int(v) for v in value), "a list of whole numbers"
+        if not ok:
+            raise ValueError(f"model.config.{f.name} must be {kind}, got {value!r:.40}")
+    return config
 
 
 def save_checkpoint(

@@ -97,6 +97,17 @@ def test_a_checkpoint_is_readable_as_the_umask_allows(tmp_path) -> None:
                                                                                    "model.safetensors": 0o644}
 
 
+@pytest.mark.parametrize("field, value, kind", [("hidden", "abc", "a whole number"), ("depth", True, "a whole number"),
+                                                ("input_scale", "25", "a number"), ("emb_dim", 64.0, "a whole number")])
+def test_a_model_setting_of_the_wrong_type_is_named(tmp_path, field, value, kind) -> None:
+    _, _, path = save_mlp(tmp_path / "ck")
+    config = json.loads((path / "config.json").read_text())
+    config["model"]["config"][field] = value
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=f"invalid: model.config.{field} must be {kind}, got "):
+        load_checkpoint(path)
+
+
 def test_list_checkpoints(tmp_path) -> None:
     save_mlp(tmp_path / "b")
     save_mlp(tmp_path / "a")

@@ -741,16 +741,24 @@ def preview_classes(plan: Plan) -> tuple[str, ...]:
     return class_names(plan.data) if plan.conditional else ()
 
 
+# a loss above this has blown up: a fresh network's is about 1 (for ε, x₀ and v alike, the targets having unit
+# variance); a learning rate far too high sends it to 10¹⁰ and beyond while it stays finite
+BLOWN_UP_LOSS = 1e3
+
+
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
     fraction = event.step / max(1, event.total_steps)
     rate = event.step / event.elapsed if event.elapsed > 0 else 0.0
     eta = (event.total_steps - event.step) / rate if rate > 0 else float("nan")
     eta = min(eta, max(0.0, plan.max_seconds - event.elapsed)) if math.isfinite(eta) else eta
+    loss = f"{event.loss:.4f}" if event.loss < 1e4 else formulas.number(event.loss)
     text = (
-        f"Step <b>{event.step}</b> / {event.total_steps} · loss {event.loss:.4f} · "
+        f"Step <b>{event.step}</b> / {event.total_steps} · loss {loss} · "
         f"{event.samples_per_s:,.0f} examples/s · {_fmt_seconds(event.elapsed)} elapsed · "
         f"ETA {_fmt_seconds(eta) if math.isfinite(eta) else '…'} · {device}"
     )
+    if event.loss > BLOWN_UP_LOSS:
+        text += " · ⚠ the loss has blown up: stop, lower the learning rate and start again"
     return text, fraction
 
 

@@ -615,6 +615,20 @@ def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch,
     assert "Min-SNR-5" in axis_title(5.0) and "SNR" not in axis_title(0.0)  # the plot names its loss
 
 
+def test_a_loss_that_blew_up_is_called_so_while_the_run_goes_on():
+    """A learning rate far too high can send the loss to 10¹⁷ and keep it finite: no divergence, but a warning."""
+    plan = types.SimpleNamespace(max_seconds=600.0)
+
+    def progress(loss):
+        event = types.SimpleNamespace(step=100, total_steps=3000, elapsed=5.0, loss=loss, samples_per_s=1e4)
+        return train_tab._progress_text(event, plan, "CPU")[0]
+
+    assert "loss 0.2533 ·" in progress(0.2533) and "blown up" not in progress(0.2533)
+    assert "loss 999.0000 ·" in progress(999.0) and "blown up" not in progress(999.0)
+    blown = progress(2.3e17)
+    assert "loss 2.300e+17 ·" in blown and "the loss has blown up: stop, lower the learning rate" in blown
+
+
 def test_server_caps_clamp_with_a_note(monkeypatch):
     monkeypatch.setenv("DDPM_MAX_TRAIN_STEPS", "50")
     status, _ = train_tab.prepare_run(req("alice"), *args(steps=5000))

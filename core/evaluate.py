@@ -85,8 +85,15 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
                             "n": n, "sampling_seconds": round(seconds, 2)}
         else:
             quality = image_quality(x0.cpu(), info.name, seed=seed, root=data_dir)
-            results[key] = {**quality, "sampling_seconds": round(seconds, 2)}
+            results[key] = {**{k: _rounded(v) for k, v in quality.items()}, "sampling_seconds": round(seconds, 2)}
     return results
+
+
+def _rounded(value: Any) -> Any:
+    """A measurement as printed: floats (also in a list) to 4 decimals, as the other figures; anything else as is."""
+    if isinstance(value, float):
+        return round(value, 4)
+    return [_rounded(v) for v in value] if isinstance(value, list) else value
 
 
 def likelihood_bounds(ckpt: Checkpoint, *, n: int, seed: int, n_t: int | None,
@@ -100,7 +107,8 @@ def likelihood_bounds(ckpt: Checkpoint, *, n: int, seed: int, n_t: int | None,
     bounds = variational_bounds(ckpt.model, ckpt.schedule, examples, n_t=n_t, discrete=info.kind == "image",
                                 clip_x0=info.clip_x0, generator=torch.Generator(device=device).manual_seed(seed))
     results: dict[str, Any] = {"n": n, "timesteps_measured": len(bounds["small"].ts),
-                               "seconds": round(time.perf_counter() - start, 2)}
+                               "seconds": round(time.perf_counter() - start, 2),
+                               "unit": "nats per dimension (bits_per_dim: bits per dimension)"}
     for variance, bound in bounds.items():
         results[variance] = {"nats_per_dim": round(bound.total, 4), "bits_per_dim": round(bound.bits_per_dim, 4),
                              "prior": round(bound.prior, 5), "diffusion": round(bound.diffusion, 4),
@@ -111,7 +119,8 @@ def likelihood_bounds(ckpt: Checkpoint, *, n: int, seed: int, n_t: int | None,
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description="Measure a checkpoint's sample quality; prints JSON.")
     p.add_argument("--ckpt", required=True, type=Path, help="checkpoint directory")
-    p.add_argument("--n", type=int, help=f"number of samples, 2 … {MAX_SAMPLES:,} (default: 2000 for 2D, 256 for images)")
+    p.add_argument("--n", type=int,
+                   help=f"number of samples, 2 … {MAX_SAMPLES:,} (default: 2000 for 2D, 256 for images)")
     p.add_argument("--sampler", action="append",
                    help="ddpm or ddim, optionally :STEPS and :SPACING (uniform or log_snr), e.g. ddpm:50:log_snr; "
                         "repeatable (default: ddpm and ddim:50)")

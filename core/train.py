@@ -87,13 +87,15 @@ def build_parser() -> OneLineParser:
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present; default), cpu or cuda")
-    p.add_argument("--n-points", type=int, default=DEFAULT_TOY_POINTS, help=f"2D toys: training set size (default: {DEFAULT_TOY_POINTS:,})")
+    p.add_argument("--n-points", type=int, default=DEFAULT_TOY_POINTS,
+                   help=f"2D toys: training set size (default: {DEFAULT_TOY_POINTS:,})")
     p.add_argument("--image-size", type=int, help="folder of images: side length in pixels (default: 32)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB; default)")
     p.add_argument("--data-dir", help="image data directory (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (faster on GPU for long runs)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it is a checkpoint (never another folder or file)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it is a checkpoint (never another folder or file)")
     p.add_argument("--no-eval", action="store_true", help="2D: skip the sliced-Wasserstein evaluation after training")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

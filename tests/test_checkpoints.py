@@ -79,7 +79,7 @@ def test_overwrite_replaces_only_a_checkpoint(tmp_path) -> None:
     single = tmp_path / "notes.txt"
     single.write_text("also precious")
     for target in (folder, single):
-        with pytest.raises(FileExistsError, match="is not a checkpoint .config.json is missing., so it is not replaced"):
+        with pytest.raises(FileExistsError, match="not a checkpoint .config.json is missing., so it is not replaced"):
             save_mlp(target, overwrite=True)
     assert (folder / "chapter1.txt").read_text() == "precious" and single.read_text() == "also precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "thesis"], "nothing else was written"

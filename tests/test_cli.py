@@ -269,8 +269,8 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         # an output that cannot be written is refused before the work, which it would otherwise throw away
         (("core.train", "--data", "moons", "--out", "/proc/x/y"), "cannot write /proc/x/y: /proc does not take new"),
         (("core.train", "--data", "moons", "--out", "TMP"), "already exists (use --overwrite to replace it)"),
-        (("core.train", "--data", "moons", "--out", "TMP", "--overwrite"), "is not a checkpoint (config.json is missing)"),
-        (("core.train", "--data", "moons", "--out", ".", "--overwrite"), "--out must name a new file or folder, not '.'"),
+        (("core.train", "--data", "moons", "--out", "TMP", "--overwrite"), "not a checkpoint (config.json is missing)"),
+        (("core.train", "--data", "moons", "--out", ".", "--overwrite"), "must name a new file or folder, not '.'"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--out", "/proc/x.npy"), "cannot write /proc/x.npy"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--out", "DIR.png"), "is a folder; name the file to write"),
         (("core.train", "--data", "moons", "--out", "X", "--max-seconds", "0"), "--max-seconds must be a positive"),
@@ -278,7 +278,7 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--n", "1000000000"), "--n must be at most 100,000"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll-timesteps", "4"), "--nll-timesteps is used only with"),
         (("core.train", "--data", "/nonexistent/points.csv", "--out", "X"), "no CSV file at /nonexistent/points.csv"),
-        (("core.train", "--data", "mnist", "--out", "X", "--channels", "3"), "--channels apply to a folder of images; mnist"),
+        (("core.train", "--data", "mnist", "--out", "X", "--channels", "3"), "--channels apply to a folder of images"),
     ],
 )
 def test_bad_flags_fail_in_one_line(tmp_path, monkeypatch, capsys, args, message: str) -> None:

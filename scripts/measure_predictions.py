@@ -35,11 +35,14 @@ GROUPS = 5  # the error by t is printed over this many ranges of t (each LOSS_BU
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="swiss_roll", choices=TOY2D_NAMES)
-    parser.add_argument("--schedule", default="linear", choices=SCHEDULE_NAMES)
-    parser.add_argument("--steps", type=int, default=DEFAULTS["2d"]["steps"])
-    parser.add_argument("--min-snr", type=float, default=0.0, help="Min-SNR-γ (0: plain squared error of the target)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default="swiss_roll", choices=TOY2D_NAMES, help="2D toy (default: swiss_roll)")
+    parser.add_argument("--schedule", default="linear", choices=SCHEDULE_NAMES, help="noise schedule (default: linear)")
+    parser.add_argument("--steps", type=int, default=DEFAULTS["2d"]["steps"],
+                        help=f"training steps per target (default: {DEFAULTS['2d']['steps']})")
+    parser.add_argument("--min-snr", type=float, default=0.0,
+                        help="Min-SNR-γ (0: plain squared error of the target; default)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="draws the training set, the weights, the batches and the noise (default: 0)")
     args = parser.parse_args()
     schedule = make_schedule(args.schedule, 1000)
     data = make_toy2d(args.data, 10_000, seed=args.seed)

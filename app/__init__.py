@@ -13,8 +13,8 @@ from app import (
     schedules_tab, step_anatomy, steps_panel, train_tab,
 )
 
-# The help under each control: Soft's grey (#9ca3af) has a 2.5:1 contrast on white and fades out on a projector;
-# neutral 600 (#4b5563) has 7.6:1, neutral 300 on the dark theme's blocks 9.9:1
+# The help under each control and the players' keys: Soft's grey (#9ca3af) has a 2.5:1 contrast on white and fades
+# out on a projector; neutral 600 (#4b5563) has 7.6:1, neutral 300 on the dark theme's blocks 9.9:1
 THEME = gr.themes.Soft().set(block_info_text_color="*neutral_600", block_info_text_color_dark="*neutral_300")
 CSS = """
 .formula-box {font-size: 1.05rem}

@@ -458,7 +458,7 @@ PLAYER_CSS = """
 .ddpm-player:focus-visible {outline: 2px solid #6366f1; outline-offset: 4px; border-radius: 4px}
 .ddpm-player.pl-smooth canvas {image-rendering: auto}
 .ddpm-player .pl-loading {position: absolute; inset: 0; display: flex; align-items: center;
-  justify-content: center; color: var(--body-text-color-subdued)}
+  justify-content: center; color: var(--block-info-text-color)}
 .ddpm-player .pl-controls {display: flex; align-items: center; gap: 10px; margin-top: 8px; flex-wrap: wrap}
 .ddpm-player .pl-controls input[type=range] {flex: 1; min-width: 160px}
 .ddpm-player .pl-controls button {padding: 4px 12px; border-radius: 6px; border: 1px solid var(--border-color-primary);
@@ -467,8 +467,8 @@ PLAYER_CSS = """
 .ddpm-player .pl-controls select {background-color: var(--input-background-fill); color: var(--body-text-color)}
 .ddpm-player .pl-info {font-variant-numeric: tabular-nums; min-width: 170px}
 .ddpm-player .pl-note {margin-top: 6px; font-size: 1rem; font-variant-numeric: tabular-nums; min-height: 1.4em}
-.ddpm-player .pl-key {font-size: 0.85rem; color: var(--body-text-color-subdued)}
-.ddpm-empty {color: var(--body-text-color-subdued); padding: 24px; border: 1px dashed var(--border-color-primary);
+.ddpm-player .pl-key {font-size: 0.85rem; color: var(--block-info-text-color)}
+.ddpm-empty {color: var(--block-info-text-color); padding: 24px; border: 1px dashed var(--border-color-primary);
   border-radius: 8px}
 """
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, runs
-from app.controls import number_between, show_when, whole_number
+from app.controls import notice_html, number_between, show_when, whole_number
 from app.errors import InputError
 from app.images import chw_to_hwc, image_grid, to_uint8
 from app.player import FIELD_CAP, field_grid
@@ -58,6 +58,16 @@ def chosen_method(path, current=None) -> GuidanceMethod | None:
     """``current`` when the checkpoint allows it, else its default method (None when there is none)."""
     methods = method_choices(path)
     return current if current in methods else (methods[0] if methods else None)
+
+
+def no_guide_notice(path) -> str:
+    """A visible note, before anyone presses a button, when the chosen model cannot be guided; empty otherwise."""
+    if path is None or method_choices(path):
+        return ""
+    return notice_html("⚠ This model has no classes to steer towards. Guidance needs a class-conditional model "
+                       "(<b>mnist_conditional</b>, <b>eight_gaussians_conditional</b>), data with a shipped classifier "
+                       "(<b>mnist</b>) or data of known classes (<b>eight_gaussians</b>): pick one as the Checkpoint "
+                       "above.", "warn")
 
 
 def method_radio(path, current=None) -> gr.Radio:
@@ -483,8 +493,9 @@ def build(controls: ReverseControls) -> None:
             "against diversity (**Both guides**: a row for each guide the model allows). **The guide's field** draws "
             "the direction ∇log p_t(y | x_t) that guidance adds at step t: for 2D models on a grid, learnt (classifier-free) beside exact (the 8 Gaussians' classifier); for "
             "images as a picture, on training images noised to t.")
+        path = controls.checkpoint.value
+        notice = gr.HTML(no_guide_notice(path))
         with gr.Row():
-            path = controls.checkpoint.value
             method = gr.Radio([(GUIDANCE_LABELS[m], m) for m in GUIDANCE_METHODS], value=chosen_method(path),
                               label="Guide by", elem_id="reverse-guide-method",
                               info="classifier-free needs a class-conditional model")
@@ -522,6 +533,7 @@ def build(controls: ReverseControls) -> None:
     sweep_btn.click(sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scales,
                             method, both], [plot, stats], api_name="guidance_sweep", **heavy)
     c.checkpoint.change(t_slider, [c.checkpoint, field_t], field_t, show_progress="hidden", queue=False)
+    c.checkpoint.change(no_guide_notice, c.checkpoint, notice, show_progress="hidden", queue=False)
     for trigger in (field_btn.click, field_t.release):
         show_when(trigger, plot)
     gr.on([field_btn.click, field_t.input, field_t.release], guide_field,

@@ -51,6 +51,12 @@ def test_class_choices_follow_the_model():
     assert len(gaussians.choices) == 8 and gaussians.value == "0° (right)"
 
 
+def test_a_model_without_classes_is_said_so_before_any_click():
+    notice = guidance_panel.no_guide_notice(SWISS)
+    assert "This model has no classes to steer towards" in notice and "<b>mnist_conditional</b>" in notice
+    assert all(guidance_panel.no_guide_notice(path) == "" for path in (MNIST, GAUSSIANS, MNIST_CONDITIONAL, None))
+
+
 def test_the_eight_gaussians_are_steered_by_their_exact_classes():
     figure, stats = guidance_panel.guide(GAUSSIANS, "ddim", 0.0, 20, "uniform", 5000, 0, [], "90° (top)", 1.0,
                                          progress=lambda *a, **k: None)

@@ -533,9 +533,13 @@ def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, heigh
 # ----- DDIM's map between noise and data ------------------------------------------------------------
 
 
+KEY_COLOR = "#555"  # a legend entry that stands for every colour of the plot (a marker's or line's meaning)
+
+
 def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None, *, height: int = 520) -> PlotData:
     """Where the points of paths between two noises land: each path (K, 2) a line from a circle (its first noise's
-    sample) to a square (its second's), in one colour per path, over the training data in grey."""
+    sample) to a square (its second's), in one colour per path, over the training data in grey; the legend keys the
+    circle, the line and the square (empty traces in grey, after the paths)."""
     data = [] if reference is None else [_points_trace(reference, name="training data", color=REFERENCE_COLOR)]
     for k, path in enumerate(paths):
         color = CURVE_COLORS[k % len(CURVE_COLORS)]
@@ -543,7 +547,12 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
                          line=dict(color=color, width=2), showlegend=False, hoverinfo="skip",
                          marker=dict(color=color, size=[10] + [3] * (len(path) - 2) + [10],
                                      symbol=["circle"] * (len(path) - 1) + ["square"])))
-    return fast_figure(data, plot_layout(height, **_point_axes(reference is not None)))
+    for name, mode, symbol in (("α = 0: x_a's sample", "markers", "circle"),
+                               ("0 < α < 1: the path between", "lines", "circle"),
+                               ("α = 1: x_b's sample", "markers", "square")):
+        data.append(dict(type="scatter", x=[None], y=[None], mode=mode, name=name, hoverinfo="skip",
+                         line=dict(color=KEY_COLOR, width=2), marker=dict(color=KEY_COLOR, size=10, symbol=symbol)))
+    return fast_figure(data, plot_layout(height, **_point_axes(True)))
 
 
 # ----- the variational bound ------------------------------------------------------------------------

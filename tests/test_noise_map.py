@@ -61,8 +61,11 @@ def test_walks_between_noises():
     assert 0.9 < number(r"spherical ([\d.]+)", stats) < 1.1 and 0.6 < number(r"straight ([\d.]+)", stats) < 0.8
     figure, stats = noise_map.walk(SWISS, 20, "uniform", 0, False, [], progress=lambda *a, **k: None)
     fig = figures.as_figure(figure)
-    assert fig.data[0].name == "training data" and len(fig.data) == 1 + noise_map.PATH_PAIRS["2d"]
-    paths = [np.column_stack([trace.x, trace.y]) for trace in fig.data[1:]]
+    pairs = noise_map.PATH_PAIRS["2d"]
+    assert fig.data[0].name == "training data" and len(fig.data) == 1 + pairs + 3
+    assert [t.name for t in fig.data[-3:]] == ["α = 0: x_a's sample", "0 < α < 1: the path between",
+                                               "α = 1: x_b's sample"]  # the key to the circles, lines and squares
+    paths = [np.column_stack([trace.x, trace.y]) for trace in fig.data[1:1 + pairs]]
     assert all(len(path) == noise_map.PATH_POSITIONS["2d"] for path in paths)
     steps = np.concatenate([np.linalg.norm(np.diff(path, axis=0), axis=1) for path in paths])
     assert np.median(steps) < 0.1  # the map is continuous: neighbouring noises land close together
@@ -75,7 +78,7 @@ def test_the_ends_of_a_walk_are_the_samples_of_its_two_noises():
     with torch.inference_mode():
         ends = noise_map._decode(checkpoint, noise, choice).numpy()
     fig = figures.as_figure(noise_map.walk(SWISS, 20, "uniform", 3, False, [], progress=lambda *a, **k: None)[0])
-    for k, trace in enumerate(fig.data[1:]):
+    for k, trace in enumerate(fig.data[1:1 + noise_map.PATH_PAIRS["2d"]]):
         assert np.allclose([trace.x[0], trace.y[0]], ends[2 * k], atol=1e-5)
         assert np.allclose([trace.x[-1], trace.y[-1]], ends[2 * k + 1], atol=1e-5)
 

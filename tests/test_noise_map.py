@@ -99,7 +99,8 @@ def test_a_model_without_its_points_cannot_encode_them(tmp_path):
         noise_map.encode_examples(str(old_csv), 10, "uniform", 30, 0, False, [str(old_csv)],
                                   progress=lambda *a, **k: None)
     figure, _ = noise_map.walk(str(old_csv), 10, "uniform", 0, False, [str(old_csv)], progress=lambda *a, **k: None)
-    assert len(figures.as_figure(figure).data) == noise_map.PATH_PAIRS["2d"]  # a walk needs no data (none drawn)
+    names = [trace.name for trace in figures.as_figure(figure).data]  # a walk needs no data (none drawn): paths, key
+    assert len(names) == noise_map.PATH_PAIRS["2d"] + 3 and "training data" not in names
 
 
 def test_points_thrown_off_the_plot_are_counted_and_explained():

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+MAX_SAMPLES = 100_000  # the most samples core.sample and core.evaluate draw (--n)
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad flag prints one line ("<prog>: error: ...") and exits with status 2."""

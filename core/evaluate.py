@@ -21,12 +21,11 @@ from typing import Any
 import torch
 
 from core.checkpoints import Checkpoint, load_checkpoint
-from core.cli import OneLineParser, fail, run
+from core.cli import MAX_SAMPLES, OneLineParser, fail, run
 from core.datasets import training_examples
 from core.elbo import variational_bounds
 from core.fid import image_quality
 from core.metrics import sliced_wasserstein_ratio
-from core.sample import MAX_SAMPLES
 from core.sampler import METHODS, SPACINGS, initial_noise, number_of_steps, sample
 from core.trainer import resolve_device
 

@@ -252,15 +252,17 @@ def _download(name: str, root: Path, split: Literal["train", "test"]) -> None:
         raise ValueError(f"Unknown image data set {name!r}")
 
 
-def _remove_empty_folders(root: Path, *, keep: set[Path]) -> None:
-    """Remove the folders a failed download left empty under ``root`` (e.g. FashionMNIST/raw), except ``keep``."""
-    if not root.is_dir():
-        return
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-        if folder not in keep and not any(folder.iterdir()):
-            folder.rmdir()
-    if root not in keep and not any(root.iterdir()):
-        root.rmdir()
+def _existing_folders(folder: Path, root: Path) -> set[Path]:
+    """The folders that exist from ``folder`` up to ``root`` (a data set's folder, e.g. root/FashionMNIST/raw)."""
+    return {p for p in (folder, *folder.parents) if p.is_relative_to(root) and p.is_dir()}
+
+
+def _remove_empty_folders(folder: Path, root: Path, *, keep: set[Path]) -> None:
+    """Remove ``folder`` and its parents up to ``root`` where a failed download made them and left them empty."""
+    for path in (folder, *folder.parents):
+        if not path.is_relative_to(root) or path in keep or not path.is_dir() or any(path.iterdir()):
+            return
+        path.rmdir()
 
 
 def load_image_dataset(
@@ -286,12 +288,13 @@ def load_image_dataset(
     data = _load_offline(name, root_dir, splits)
     download_note = "downloading is off here"
     if data is None and download:
-        existed = {path for path in (root_dir, *root_dir.rglob("*")) if path.is_dir()} if root_dir.is_dir() else set()
+        folder = _offline_dir(name, root_dir)
+        existed = _existing_folders(folder, root_dir)
         try:
             _download(name, root_dir, splits[0])
         except (RuntimeError, OSError, ValueError) as e:  # torchvision wraps URLError in RuntimeError
             download_note = f"downloading failed (no internet?): {' '.join(str(e).split())}"
-            _remove_empty_folders(root_dir, keep=existed)
+            _remove_empty_folders(folder, root_dir, keep=existed)
         else:
             data = _load_offline(name, root_dir, splits)
             download_note = "downloading left no readable files"

@@ -41,7 +41,7 @@ from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
 
 from core.checkpoints import load_checkpoint
-from core.cli import OneLineParser, check_writable_parent, fail, run
+from core.cli import MAX_SAMPLES, OneLineParser, check_writable_parent, fail, run
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
 from core.guidance import GUIDANCE_METHODS, default_method, guided_model, read_classes
@@ -52,7 +52,6 @@ from core.sampler import METHODS, SPACINGS, VARIANCES, initial_noise, sample
 from core.trainer import resolve_device
 
 PROG = "python -m core.sample"
-MAX_SAMPLES = 100_000
 
 
 def build_parser() -> OneLineParser:

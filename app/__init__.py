@@ -10,7 +10,7 @@ import gradio as gr
 
 from app import (
     bound_panel, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files, noise_map, reverse_tab,
-    schedules_tab, step_anatomy, steps_panel, train_tab,
+    runs, schedules_tab, step_anatomy, steps_panel, train_tab,
 )
 
 # The help under each control and the players' keys: Soft's grey (#9ca3af) has a 2.5:1 contrast on white and fades
@@ -43,6 +43,9 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
         own = gr.State(None)  # this session's own 2D points (app.own_points), drawn or uploaded in the Train tab
+        # the browser's owner token (app.runs), outside the tabs: a tab's components are made when it is first opened.
+        # Its encryption only has to outlast a restart of the server, as the checkpoints do.
+        owner = gr.BrowserState(None, storage_key=runs.OWNER_STORAGE_KEY, secret=runs.OWNER_STORAGE_KEY)
         with gr.Tabs():
             with gr.Tab("Forward", id="forward"):
                 forward_state = forward_tab.build(own)
@@ -50,7 +53,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Schedules", id="schedules"):
                 schedules_tab.build(own)
             with gr.Tab("Train", id="train"):
-                trained = train_tab.build(own)
+                trained = train_tab.build(own, demo, owner)
             with gr.Tab("Reverse", id="reverse"):
                 reverse = reverse_tab.build(trained)
                 model_files.build(reverse)

@@ -1,12 +1,12 @@
 """Take a model home, or bring one: the Reverse tab's download and upload of a checkpoint as a .zip.
 
-A model trained in the Train tab lives only as long as its browser session (`app.runs`: the session's
-checkpoints are deleted when it ends); **Download** zips the chosen checkpoint (`core.checkpoint_archive`), shipped or
-the session's own, as a folder that unzips into a checkpoint directory for the CLI (``--ckpt``, ``--init-from``).
+A model trained in the Train tab is kept on the server for a while only (`app.runs`: DDPM_RUNS_KEEP_HOURS, and the
+browser's DDPM_MAX_RUNS_PER_USER newest); **Download** zips the chosen checkpoint (`core.checkpoint_archive`), shipped or
+the browser's own, as a folder that unzips into a checkpoint directory for the CLI (``--ckpt``, ``--init-from``).
 **Upload** takes such a .zip (one from here, or a directory written by ``python -m core.train``, e.g. on a GPU,
-zipped), checks it whole (JSON + safetensors, nothing unpickled; weights against config) and adds it to this session's
-checkpoints, as if trained here: listed in the Reverse tab (selected) and in the Train tab's "Start from", counted
-among the session's `runs.max_runs_per_user` and deleted with them when the session ends.
+zipped), checks it whole (JSON + safetensors, nothing unpickled; weights against config) and adds it to this browser's
+checkpoints, as if trained here: listed in the Reverse tab (selected) and in the Train tab's "Start from", and kept
+as they are.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from core.checkpoints import CheckpointError
 
 DOWNLOAD_LABEL = "Download this model (.zip)"
 UPLOAD_LABEL = "Upload a model (.zip)"
-HINT = ("Models you train here belong to this page: they are deleted about an hour after it is closed or reloaded, "
-        "so download one to keep it. The .zip unzips into a "
+HINT = ("Models you train or upload here are kept on this server for this browser (a reload keeps them) for "
+        "{hours}, so download one to keep it. The .zip unzips into a "
         "checkpoint folder for the command line (--ckpt, --init-from); upload one, e.g. trained on a GPU with "
         "python -m core.train and zipped, to use it here.")
 
@@ -34,7 +34,7 @@ HINT = ("Models you train here belong to this page: they are deleted about an ho
 def download_model(request: gr.Request, path: str | None, trained: Any):
     """The chosen checkpoint as a .zip, shown in a file box (its link downloads it)."""
     if not path or not allowed(path, trained):
-        raise InputError("Choose a checkpoint first: a shipped one, or one you trained or uploaded in this session.")
+        raise InputError("Choose a checkpoint first: a shipped one, or one you trained or uploaded here.")
     name = display_name(path)
     folder = player.export_folder(runs.session_key(request), "model")
     try:
@@ -45,11 +45,11 @@ def download_model(request: gr.Request, path: str | None, trained: Any):
 
 
 def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[str]:
-    """An uploaded .zip checked and unpacked into this session's checkpoints; returns the session's checkpoint paths
+    """An uploaded .zip checked and unpacked into this browser's checkpoints; returns the page's checkpoint paths
     with it last (the Reverse tab then selects it)."""
     if not file:
         raise InputError("No file arrived; choose a .zip of a checkpoint.")
-    key = runs.session_key(request)
+    key = runs.owner_key(request)
     label = Path(file).name
     try:
         path = unpack_checkpoint(file, runs.user_dir(key), prefix=runs.UPLOADED_PREFIX, label=label)
@@ -71,7 +71,7 @@ def build(reverse: ReverseControls) -> None:
         upload_btn = gr.UploadButton(UPLOAD_LABEL, file_types=[".zip"], file_count="single", size="sm",
                                      elem_id="model-upload")
     with reverse.model_slot:
-        gr.Markdown(HINT, elem_classes="hint")
+        gr.Markdown(HINT.format(hours=runs.keep_text()), elem_classes="hint")
         archive = gr.File(label="The model, zipped: click its name to download", visible=False, interactive=False,
                           elem_id="model-zip")
     download_btn.click(download_model, [checkpoint, trained], archive, show_progress="minimal")

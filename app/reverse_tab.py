@@ -17,8 +17,8 @@ controls (`ReverseControls`): one step taken apart (`app.step_anatomy`), DDIM's 
 (`app.guidance_panel`), the number of sampling steps (`app.steps_panel`) and the variational bound (`app.bound_panel`).
 
 Checkpoints: the shipped ones under checkpoints/ (env DDPM_CHECKPOINTS_DIR overrides), listed by
-name, plus those this browser session trained in the Train tab (the `gr.State` of paths it
-returns). A request for any other path is refused. Models load lazily on first use and are kept
+name, plus those this browser trained or uploaded (the Train tab's `gr.State` of paths, filled when
+the page loads). A request for any other path is refused. Models load lazily on first use and are kept
 in a small LRU cache keyed by path (they are read-only while sampling, so users share them).
 """
 
@@ -890,7 +890,7 @@ def build(trained: gr.State) -> ReverseControls:
     gr.Markdown(
         "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
         "Shipped checkpoints are listed by name; models you train in the **Train** tab are added for this "
-        "browser session. In the player, a click on the frames plays or pauses; then Space, ← → and "
+        "browser (a reload keeps them). In the player, a click on the frames plays or pauses; then Space, ← → and "
         "Home / End (or a presenter's clicker) step through the chain."
     )
     with gr.Row():

@@ -1,18 +1,25 @@
 """Per-user training runs and the server-side caps a host sets for them.
 
-A public Space is shared: each browser session (Gradio's ``session_hash``) owns at most one
-training run at a time, and only that session can see, stop or overwrite it. Finished models
-are written under a per-session directory, so one user's checkpoints never show up for another.
+A public Space is shared: each browser owns at most one training run at a time, and only that
+browser can see, stop or overwrite it. Finished models are written under the browser's own
+directory, so one user's checkpoints never show up for another.
+
+A browser is known by its owner token: a random secret kept in its localStorage (a `gr.BrowserState`),
+which the page hands over when it loads (`adopt_owner`). A reload keeps the token, so the page gets
+its models back; a page that has not handed one over (a bare API call) is keyed by its session
+(Gradio's ``session_hash``). Checkpoints are kept for DDPM_RUNS_KEEP_HOURS after they were written
+(`sweep_expired_checkpoints`), not only while a page is open.
 
 Environment variables (read when a run starts, so a host can change them without a code edit):
 
-    DDPM_RUNS_DIR             where trained checkpoints go: <dir>/<session>/<data>-<schedule>-<time>
+    DDPM_RUNS_DIR             where trained checkpoints go: <dir>/<owner>/<data>-<schedule>-<time>
                               (default: runs/)
     DDPM_MAX_TRAIN_STEPS      most optimiser steps one run may take; more is clamped, with a note
                               (default: 20000)
     DDPM_MAX_TRAIN_SECONDS    most seconds of training one run may take; the run then ends with
                               reason "time limit" and is saved (default: 600)
-    DDPM_MAX_RUNS_PER_USER    checkpoints kept per session; the oldest are deleted (default: 5)
+    DDPM_MAX_RUNS_PER_USER    checkpoints kept per browser; the oldest are deleted (default: 5)
+    DDPM_RUNS_KEEP_HOURS      hours a checkpoint is kept after it was written (default: 24)
     DDPM_HEAVY_CONCURRENCY    training / sampling jobs that run at once across all users, sharing
                               the concurrency id "gpu" (default: 1); the others wait in the queue
 
@@ -28,10 +35,13 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import gradio as gr
 
 from app.errors import InputError
 
@@ -39,7 +49,9 @@ DEFAULT_MAX_TRAIN_STEPS = 20_000
 DEFAULT_MAX_TRAIN_SECONDS = 600.0
 DEFAULT_MAX_RUNS_PER_USER = 5
 DEFAULT_RUNS_DIR = "runs"
-UPLOADED_PREFIX = "uploaded-"  # a session's checkpoint directory uploaded as a .zip (`app.model_files`), not trained
+DEFAULT_RUNS_KEEP_HOURS = 24.0
+OWNER_STORAGE_KEY = "ddpm-explorer-owner"  # the localStorage entry of the browser's owner token
+UPLOADED_PREFIX = "uploaded-"  # a browser's checkpoint directory uploaded as a .zip (`app.model_files`), not trained
 HEAVY_CONCURRENCY_ID = "gpu"  # shared by every event that trains or samples a network
 
 
@@ -68,6 +80,16 @@ def max_runs_per_user() -> int:
     return int(_env_number("DDPM_MAX_RUNS_PER_USER", DEFAULT_MAX_RUNS_PER_USER, minimum=1))
 
 
+def runs_keep_hours() -> float:
+    return _env_number("DDPM_RUNS_KEEP_HOURS", DEFAULT_RUNS_KEEP_HOURS, minimum=0.01)
+
+
+def keep_text() -> str:
+    """How long checkpoints are kept, in words: "24 hours"."""
+    hours = runs_keep_hours()
+    return f"{hours:g} hour{'s' if hours != 1 else ''}"
+
+
 def heavy_concurrency() -> int:
     """Read once when the UI is built (Gradio fixes concurrency limits then)."""
     try:
@@ -90,7 +112,8 @@ _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def session_key(request: Any) -> str:
-    """This browser session's key (a safe directory name), from ``gr.Request.session_hash``.
+    """This page's key (a safe directory name), from ``gr.Request.session_hash``: for the page's own files (exports),
+    and for its runs until the page has handed over its browser's owner token (`owner_key`).
 
     A call without a session (e.g. a bare API call) gets a fresh random key: it can run, but
     nobody else can stop it or see its checkpoints.
@@ -121,15 +144,15 @@ def bold_name(path: str | Path) -> str:
 
 
 def pruned_sentence(pruned: list[Path]) -> str:
-    """What `prune_user_runs` deleted, said to the session ("This page keeps your 5 newest models: the oldest, X, is
+    """What `prune_user_runs` deleted, said to the user ("This server keeps your 5 newest models: the oldest, X, is
     deleted"), for a run's or an upload's message to go on with."""
     kept = max_runs_per_user()
-    return (f"This page keeps your {kept} newest model{'s' if kept != 1 else ''}: the oldest, "
+    return (f"This server keeps your {kept} newest model{'s' if kept != 1 else ''}: the oldest, "
             f"{', '.join(display_name(p) for p in pruned)}, is deleted")
 
 
 def prune_user_runs(key: str, keep: int | None = None) -> list[Path]:
-    """Delete all but the newest ``keep`` checkpoint directories of a session; returns those deleted."""
+    """Delete all but the newest ``keep`` checkpoint directories of a key (a browser); returns those deleted."""
     keep = max_runs_per_user() if keep is None else keep
     directory = user_dir(key)
     if not directory.is_dir():
@@ -142,38 +165,109 @@ def prune_user_runs(key: str, keep: int | None = None) -> list[Path]:
     return removed
 
 
-def delete_user_checkpoints(paths: Any) -> None:
-    """`gr.State(delete_callback=...)`: when a session ends, remove the checkpoints it trained."""
-    root = runs_root().resolve()
-    for path in paths or []:
-        try:
-            resolved = Path(path).resolve()
-        except (OSError, TypeError):
+def owner_checkpoints(key: str) -> list[str]:
+    """The checkpoint directories kept for ``key`` (trained or uploaded), oldest first."""
+    directory = user_dir(key)
+    if not directory.is_dir():
+        return []
+    paths = [p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return [str(p) for p in sorted(paths, key=lambda p: p.stat().st_mtime)]
+
+
+def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:
+    """Delete every checkpoint written more than `runs_keep_hours` ago (and the leftovers of an interrupted save), then
+    the owners' directories that nothing was written to for as long; returns the checkpoints deleted. Owners with a
+    run under way are left alone."""
+    root = runs_root()
+    if not root.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - runs_keep_hours() * 3600
+    removed: list[Path] = []
+    for owner in root.iterdir():
+        if not (owner.is_dir() and _SAFE_KEY.match(owner.name)) or REGISTRY.active(owner.name) is not None:
             continue
-        if root in resolved.parents and resolved.is_dir():  # never delete outside the runs directory
-            shutil.rmtree(resolved, ignore_errors=True)
+        idle = owner.stat().st_mtime < cutoff  # nothing written to it since the cutoff
+        for path in owner.iterdir():
+            if path.is_dir() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        if idle:
+            try:
+                owner.rmdir()  # only when empty
+            except OSError:
+                pass
+    return removed
+
+
+# ----- owners: a browser's token, linked to its open pages ----------------------------------------
+
+_OWNER_TOKEN = re.compile(r"^o[0-9a-f]{32}$")
+_page_owners: dict[str, str] = {}  # session_hash of an open page -> its browser's owner token
+_page_owners_lock = threading.Lock()
+
+
+def adopt_owner(request: Any, token: Any) -> str:
+    """Link this page to its browser's owner ``token`` (from `gr.BrowserState`), or to a fresh one when the browser
+    has none or a malformed one; returns the token, for the browser to keep. From now on `owner_key` gives it."""
+    if not (isinstance(token, str) and _OWNER_TOKEN.match(token)):
+        token = "o" + uuid.uuid4().hex
+    page = getattr(request, "session_hash", None) if request is not None else None
+    if page:
+        with _page_owners_lock:
+            _page_owners[str(page)] = token
+    return token
+
+
+def page_open(page: str | None) -> bool:
+    """Whether the page of that session has loaded (`adopt_owner`) and not yet closed (`page_closed`)."""
+    with _page_owners_lock:
+        return page is not None and page in _page_owners
+
+
+def owner_key(request: Any) -> str:
+    """The key of this browser's runs and checkpoints: its owner token once the page has handed it over
+    (`adopt_owner`), else the session's key (`session_key`)."""
+    page = getattr(request, "session_hash", None) if request is not None else None
+    with _page_owners_lock:
+        token = _page_owners.get(str(page)) if page else None
+    return token or session_key(request)
+
+
+def page_closed(request: gr.Request) -> None:
+    """`demo.unload`: the page was closed or reloaded. Its run, if any, is cut off (`RunRegistry.page_closed`), and
+    the page's link to its owner is forgotten."""
+    page = getattr(request, "session_hash", None) if request is not None else None
+    if not page:
+        return
+    key = owner_key(request)
+    REGISTRY.page_closed(key, str(page))
+    with _page_owners_lock:
+        _page_owners.pop(str(page), None)
 
 
 class RunBusy(RuntimeError):
-    """This session already has a run waiting or training."""
+    """This browser already has a run waiting or training."""
 
 
 @dataclass
 class Run:
-    """One training run of one session. ``trainer`` is set once training starts."""
+    """One training run of one browser (``key``), started by one of its pages (``page``: the session_hash, if any).
+    ``trainer`` is set once training starts."""
 
     key: str
+    page: str | None = None
     trainer: Any = None
     started: bool = False
     ticket: str = field(default_factory=lambda: uuid.uuid4().hex)  # names a reservation to the Start that made it
     stop_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+    cut_off: bool = False  # its page was closed or reloaded before it ended; cleared once a reloaded page said so
     checkpoint: Path | None = None  # where the run's model was saved (set before ``done``)
     message: str = ""  # how it ended, for the UI
     reason: str = ""  # "finished", "stopped", "time limit", "diverged" or "error"
     final_preview: Any = None  # the UI's picture of samples from the saved weights, once ``previewed`` is set
     previewed: threading.Event = field(default_factory=threading.Event)  # set after ``done``, by the run's thread
-    # set when the session shows other data in the preview after ``done``: the final preview must not replace it
+    # set when the page shows other data in the preview after ``done``: the final preview must not replace it
     preview_replaced: threading.Event = field(default_factory=threading.Event)
 
     def request_stop(self) -> None:
@@ -184,28 +278,28 @@ class Run:
 
 
 class RunRegistry:
-    """At most one unfinished run per session key; thread-safe."""
+    """At most one unfinished run per key (a browser); thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._active: dict[str, Run] = {}
         self._last: dict[str, Run] = {}
 
-    def reserve(self, key: str) -> Run:
-        """A new waiting run for ``key``; RunBusy if the session has one waiting or training."""
+    def reserve(self, key: str, page: str | None = None) -> Run:
+        """A new waiting run for ``key``, started by ``page``; RunBusy if the key has one waiting or training."""
         with self._lock:
             if key in self._active:
                 raise RunBusy(key)
-            run = Run(key)
+            run = Run(key, page)
             self._active[key] = run
             return run
 
-    def claim(self, key: str, ticket: str | None = None) -> Run:
-        """The run that is about to train: the session's waiting reservation, or a new one; with the ``ticket`` of
-        a reservation that was stopped while it waited, that run, stopped (Stop pressed right after Start, before
-        Gradio could cancel a training event it had not yet queued): the caller ends it at once.
+    def claim(self, key: str, ticket: str | None = None, page: str | None = None) -> Run:
+        """The run that is about to train: the key's waiting reservation, or a new one (started by ``page``); with the
+        ``ticket`` of a reservation that was stopped while it waited, that run, stopped (Stop pressed right after
+        Start, before Gradio could cancel a training event it had not yet queued): the caller ends it at once.
 
-        RunBusy if a run of this session is already training.
+        RunBusy if a run of this key is already training, or waits under another ticket (another tab's Start).
         """
         with self._lock:
             run = self._active.get(key)
@@ -215,9 +309,9 @@ class RunRegistry:
                 stopped.started = True  # ended once
                 return stopped
             if run is None:
-                run = Run(key)
+                run = Run(key, page)
                 self._active[key] = run
-            elif run.started:
+            elif run.started or (ticket is not None and run.ticket != ticket):
                 raise RunBusy(key)
             run.started = True
             return run
@@ -227,12 +321,12 @@ class RunRegistry:
             return self._active.get(key)
 
     def last(self, key: str) -> Run | None:
-        """The session's most recent run (finished or not)."""
+        """The key's most recent run (finished or not)."""
         with self._lock:
             return self._active.get(key) or self._last.get(key)
 
     def stop(self, key: str) -> Run | None:
-        """Stop ``key``'s run (only that session's). A run still waiting for a slot is dropped."""
+        """Stop ``key``'s run (only that browser's). A run still waiting for a slot is dropped."""
         with self._lock:
             run = self._active.get(key)
             if run is None:
@@ -245,8 +339,22 @@ class RunRegistry:
                 run.done.set()
             return run
 
+    def page_closed(self, key: str, page: str) -> None:
+        """The page that started ``key``'s run was closed or reloaded: the run is marked ``cut_off``. One still waiting
+        for a slot is dropped (the queue dropped its event with the page); one training stops by itself (its
+        streaming event ended with the page, and `train_run`'s ``finally`` stops the trainer)."""
+        with self._lock:
+            run = self._active.get(key)
+            if run is None or run.page != page:
+                return
+            run.cut_off = True
+            if not run.started:
+                del self._active[key]
+                self._last[key] = run
+                run.done.set()
+
     def release(self, key: str) -> None:
-        """Drop the session's waiting reservation, if it has one that has not started (its start failed)."""
+        """Drop the key's waiting reservation, if it has one that has not started (its start failed)."""
         with self._lock:
             run = self._active.get(key)
             if run is not None and not run.started:

@@ -3,8 +3,10 @@
 Start streams the loss curve (every step, raw and smoothed, log scale), the error by noise level t
 (`Trainer.bucket_loss`) and preview samples from the EMA weights, drawn over the training data (2D),
 which the preview plot shows alone before a run; Stop ends the run at once and keeps the model. Every finished, stopped or
-diverged run is saved as a checkpoint in this browser session's own directory and appears in
-the Reverse tab of this session only (the `gr.State` that `build()` returns).
+diverged run is saved as a checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in
+the Reverse tab of this browser only (the `gr.State` that `build()` returns). When the page loads, that State gets the
+browser's checkpoints kept on the server (`page_loaded`), so a reload keeps them; a run under way when its page was
+reloaded stops and is saved, and the reloaded page says so and lists it (`run_cut_off`).
 
 The data can be the user's own 2D points (`OWN_POINTS`): drawn in a Sketchpad, the strokes read as a
 density (`core.data.points_from_drawing`), or uploaded as a CSV of x,y rows. They are kept per session
@@ -16,19 +18,19 @@ the samples against them.
 implies, and a checkpoint continued keeps its own target.
 
 "Start from" picks the initial weights: a new model, or a checkpoint (a shipped one or one this
-session trained) whose weights, model and noise schedule the run continues from, with a fresh
+browser trained) whose weights, model and noise schedule the run continues from, with a fresh
 optimiser; its training record keeps the earlier runs (`previous_runs`). The checkpoint is loaded
 afresh for the run, so the copy that the Reverse tab samples from is never modified.
 
 How a run is wired:
-- Start first runs `prepare_run` (cheap checks; reserves this session's run slot; says it waits
+- Start first runs `prepare_run` (cheap checks; reserves this browser's run slot; says it waits
   for a free slot), then `train_run`, a generator that shares the concurrency id "gpu" with the
   other heavy work, so only DDPM_HEAVY_CONCURRENCY jobs train or sample at once.
 - `train_run` runs `Trainer.run()` in a background thread that feeds a queue and saves the
   checkpoint when the loop ends; the generator polls the queue every POLL_SECONDS and yields UI
   updates, so streaming never slows training. Its ``finally`` stops the trainer, so a cancelled
   event or a closed browser tab ends the run.
-- Stop calls `Trainer.stop()` of this session's run only (looked up by ``session_hash`` in
+- Stop calls `Trainer.stop()` of this browser's run only (looked up by its owner token in
   `app.runs`), cancels the generator, waits for the checkpoint and hands it to the State; then
   `preview_after_stop` shows the last preview, which the run's thread draws from the saved weights.
 
@@ -88,6 +90,7 @@ log = logging.getLogger(__name__)
 EMPTY_LOSS_RANGE = [-1.0, 0.0]  # log10 range of the loss axis before the first loss: 0.1 … 1
 POLL_SECONDS = 0.5  # how often the UI generator drains the trainer's queue
 STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
+OTHER_TAB_SECONDS = 3.0  # a reloaded page's run whose old page is still open after this long: another tab's run
 MAX_BATCH = 4096
 MAX_LR = 1e3  # above this nothing sensible happens; values up to it are allowed (to show divergence)
 MAX_TOY_POINTS = 100_000  # training points a 2D toy run may draw
@@ -168,7 +171,7 @@ def defaults_for(kind: str) -> dict:
 
 
 def start_choices(trained: Any) -> list[tuple[str, str]]:
-    """"Start from" choices: a new model, then every checkpoint this session may use (as in the Reverse tab)."""
+    """"Start from" choices: a new model, then every checkpoint this browser may use (as in the Reverse tab)."""
     return [("New model (random weights)", NEW_MODEL), *checkpoint_choices(trained)]
 
 
@@ -198,7 +201,7 @@ def own_points_plot(own: OwnPoints | None) -> gr.Plot:
 
 def drawing_changed(request: gr.Request, value: Any, current: OwnPoints | None = None):
     """A stroke drawn, erased or cleared: the session's own points follow the drawing, and the preview plot
-    shows them (unless this session's run is using it). An empty box empties only points it drew: those of a CSV
+    shows them (unless this browser's run is using it). An empty box empties only points it drew: those of a CSV
     or a checkpoint (``current``) stay. Outputs: the own points, the preview."""
     ink = own_points.drawing_ink(value)
     try:
@@ -221,9 +224,9 @@ def csv_uploaded(request: gr.Request, path: str | None):
 
 
 def _unless_running(request: gr.Request, update: Any) -> Any:
-    """A preview ``update`` the user asked for (other data), unless this session's run is using the preview. Once
+    """A preview ``update`` the user asked for (other data), unless this browser's run is using the preview. Once
     shown, the last run's final preview, which may still be on its way, must not replace it."""
-    key = runs.session_key(request)
+    key = runs.owner_key(request)
     if runs.REGISTRY.active(key) is not None:
         return gr.skip()
     last = runs.REGISTRY.last(key)
@@ -264,7 +267,7 @@ class Plan:
 
 
 def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, dict]:
-    """(path, config) of the checkpoint to continue from, checked: this session may use it, same kind of data."""
+    """(path, config) of the checkpoint to continue from, checked: this browser may use it, same kind of data."""
     if not allowed(start_from, trained):
         raise InputError("Start from: choose a new model or a checkpoint from the list.")
     try:
@@ -439,7 +442,7 @@ class ErrorByT:
 
 
 def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
-    """The run to compare with: the checkpoint a run continues, else this session's latest run; None when it
+    """The run to compare with: the checkpoint a run continues, else this browser's latest run; None when it
     recorded no error by t (checkpoints from before the record, shipped ones)."""
     path = plan.init_from or (Path(trained[-1]) if trained else None)
     if path is None:
@@ -594,7 +597,7 @@ def training_data_figure(name: str, own: OwnPoints | None = None, n_points: int 
 
 def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_points=DEFAULT_TOY_POINTS, seed=0):
     """When the data (or a toy's number of points, or the seed that draws them) changes: show it in the preview
-    plot, unless this session's run is using that plot."""
+    plot, unless this browser's run is using that plot."""
     if name == OWN_POINTS:
         return _unless_running(request, own_points_plot(own))
     if name in TOY2D_NAMES:
@@ -684,7 +687,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
         reason, error = "diverged", str(err)
         events.put(err)  # the losses of its last good steps
     except Exception as err:  # reported to the user; the weights so far are still saved
-        log.exception("training run of session %s failed", run.key)
+        log.exception("training run of %s failed", run.key)
         reason, error = "error", f"{type(err).__name__}: {err}"
     try:
         if trainer.step > 0:
@@ -698,7 +701,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
             run.checkpoint = path
             pruned = runs.prune_user_runs(run.key)
     except Exception as err:
-        log.exception("saving the checkpoint of session %s failed", run.key)
+        log.exception("saving the checkpoint of %s failed", run.key)
         error = (error + "; " if error else "") + f"the model could not be saved ({type(err).__name__}: {err})"
     where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
     saved = f" Saved as {where}" if where else ""
@@ -713,7 +716,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
                        f"{what} before its first step: there is nothing to save.")
         if error:
             run.message += f" {html.escape(error)}"
-    if pruned:  # the session's oldest models made room (runs.max_runs_per_user)
+    if pruned:  # the browser's oldest models made room (runs.max_runs_per_user)
         run.message += f" {html.escape(runs.pruned_sentence(pruned))} (download a model in the Reverse tab to keep it)."
     run.reason = reason
     runs.REGISTRY.finish(run)
@@ -724,7 +727,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
         try:
             run.final_preview = final_preview(trainer, info, preview_classes(plan))
         except Exception:
-            log.exception("the final preview of session %s failed", run.key)
+            log.exception("the final preview of %s failed", run.key)
     run.previewed.set()
 
 
@@ -771,11 +774,11 @@ def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
 
 def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, p_uncond, start_from,
                 steps, batch, lr, seed, n_points, trained, own, *param_values):
-    """Start, part 1 (not queued behind training): reserve this session's slot first (a Stop from now on finds the
+    """Start, part 1 (not queued behind training): reserve this browser's slot first (a Stop from now on finds the
     run), then check the inputs. Returns the status and the reservation's ticket, for `train_run`."""
-    key = runs.session_key(request)
+    key = runs.owner_key(request)
     try:
-        reservation = runs.REGISTRY.reserve(key)
+        reservation = runs.REGISTRY.reserve(key, page=request.session_hash)
     except runs.RunBusy:
         raise InputError(RUN_BUSY_MESSAGE) from None
     try:
@@ -792,22 +795,22 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
               start_from, steps, batch, lr, seed, n_points, trained, own, *param_values):
     """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths).
     ``ticket``: `prepare_run`'s reservation (None: a new run), which ends at once if it was stopped meanwhile."""
-    key = runs.session_key(request)
+    key = runs.owner_key(request)
     try:  # checked again: the start checkpoint may have gone while the run waited
         plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch,
                          lr, seed, n_points, trained, own, param_values)
     except BaseException:
-        runs.REGISTRY.release(key)  # prepare_run's reservation: the session can start again
+        runs.REGISTRY.release(key)  # prepare_run's reservation: the browser can start again
         raise
     try:
-        run = runs.REGISTRY.claim(key, ticket)
+        run = runs.REGISTRY.claim(key, ticket, page=request.session_hash)
     except runs.RunBusy:
         raise InputError(RUN_BUSY_MESSAGE) from None
     if run.stop_requested.is_set():
         runs.REGISTRY.finish(run)
         yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
-    try:  # from here on, whatever fails frees the session's run slot
+    try:  # from here on, whatever fails frees the browser's run slot
         loss_kind = dict(min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction)  # named on the loss axis
         reference = reference_error_by_t(plan, trained)  # the run to compare the error by t with
         error_kind = dict(reference=reference, label=f"this run (predicts {PREDICTION_SYMBOLS[plan.prediction]})")
@@ -908,8 +911,8 @@ END_TONES = {"diverged": "error", "error": "error", "finished": "ok"}  # the col
 
 
 def stop_run(request: gr.Request, trained):
-    """Stop this session's run (never another's); wait for its checkpoint and add it to the State."""
-    key = runs.session_key(request)
+    """Stop this browser's run (never another's); wait for its checkpoint and add it to the State."""
+    key = runs.owner_key(request)
     ended = runs.REGISTRY.active(key) is None
     run = runs.REGISTRY.stop(key)
     if run is None:
@@ -925,10 +928,46 @@ def stop_run(request: gr.Request, trained):
 
 def preview_after_stop(request: gr.Request):
     """After Stop (which cancels `train_run`): the stopped run's final preview, once its thread has drawn it."""
-    run = runs.REGISTRY.last(runs.session_key(request))
+    run = runs.REGISTRY.last(runs.owner_key(request))
     if run is None or run.checkpoint is None or not run.previewed.wait(STOP_WAIT_SECONDS):
         return gr.skip()
     return run.final_preview if run.final_preview is not None and not run.preview_replaced.is_set() else gr.skip()
+
+
+def page_loaded(request: gr.Request, token: Any):
+    """Page load: link the page to its browser's owner token (`runs.adopt_owner`: a new one for a new browser), delete
+    the checkpoints past their time, and list the browser's own. Outputs: the token (kept in the browser), the
+    checkpoint paths."""
+    token = runs.adopt_owner(request, token)
+    runs.sweep_expired_checkpoints()
+    return token, runs.owner_checkpoints(token)
+
+
+def run_cut_off(request: gr.Request, trained: Any):
+    """After the page loads: the browser's run that another page started, when that page was closed or reloaded
+    before the run ended (`runs.RunRegistry.page_closed`; the closing may be noticed a moment after this page loads).
+    Wait for it to stop by itself, say how it ended, once, and list its checkpoint. A run of another tab of this
+    browser that is still open is left to that tab. Outputs: status, checkpoint paths."""
+    run = runs.REGISTRY.last(runs.owner_key(request))
+    if run is None or run.page is None or run.page == request.session_hash or (run.done.is_set() and not run.cut_off):
+        return gr.skip(), gr.skip()
+    start = time.monotonic()
+    while not run.done.wait(0.25):
+        waited = time.monotonic() - start
+        if waited > OTHER_TAB_SECONDS and runs.page_open(run.page):
+            return status_html("A training run of yours is under way in another tab of this browser. Stop here stops "
+                               "it too; reload this page after it ends to list its model here.", tone="warn"), gr.skip()
+        if waited > STOP_WAIT_SECONDS:
+            return status_html("A training run of yours from before this page was reloaded is still stopping; reload "
+                               "again in a minute to list its model.", tone="warn"), gr.skip()
+    if not run.cut_off:  # another tab's run, which ended there meanwhile
+        return gr.skip(), gr.skip()
+    run.cut_off = False  # said once
+    if not run.started:
+        return status_html("This page was reloaded while your run waited for a training slot: it was dropped. Press "
+                           "<b>Start training</b> again.", tone="warn"), gr.skip()
+    return (status_html(f"This page was reloaded during your training run, which stopped there. {run.message}",
+                        tone="warn"), _with_checkpoint(trained, run.checkpoint))
 
 
 def kind_defaults(data: str, start_from: str):
@@ -1019,7 +1058,7 @@ def p_uncond_slider(conditional: bool, value=None) -> gr.Slider:
 
 
 def refresh_start_choices(trained: Any, current: str):
-    """After a run: offer this session's checkpoints too, keeping the current choice."""
+    """After a run: offer this browser's checkpoints too, keeping the current choice."""
     choices = start_choices(trained)
     return gr.Dropdown(choices=choices, value=current if current in {v for _, v in choices} else NEW_MODEL)
 
@@ -1027,20 +1066,23 @@ def refresh_start_choices(trained: Any, current: str):
 # ----- layout ---------------------------------------------------------------------------------------
 
 
-def build(own: gr.State) -> gr.State:
-    """Lay out the Train tab; returns the State with this session's trained checkpoint paths. ``own``: the
-    session's own points (`app.own_points`), which the drawing box and the CSV upload here set."""
+def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
+    """Lay out the Train tab; returns the State with this browser's checkpoint paths, which ``page`` fills when it
+    loads, from the browser's ``owner`` token (`app.runs`; rendered outside the tabs, so that it is read before the
+    page loads). ``own``: the session's own points (`app.own_points`), which the drawing box and the CSV upload here
+    set."""
     choices, missing_note = data_choices()
     device = device_name(resolve_device("auto"))
     gr.Markdown(
         "Train a small denoising network (Algorithm 1 of Ho et al. 2020: it predicts the noise ε, or here also x₀ "
         "or v) and watch the loss fall. "
-        f"Runs here: **{device}**. Each run is saved for this browser session and appears in the "
-        "**Reverse** tab (download it there as a .zip to keep it); Stop keeps the model trained so far. "
+        f"Runs here: **{device}**. Each run is saved on this server for this browser, for {runs.keep_text()} "
+        "(a reload keeps it), and appears in the **Reverse** tab (download it there as a .zip to keep it); Stop keeps "
+        "the model trained so far. "
         f"This server caps a run at {runs.max_train_steps():,} steps and {_fmt_seconds(runs.max_train_seconds())}, "
         f"and keeps your {runs.max_runs_per_user()} newest models (with those you upload)."
     )
-    trained = gr.State([], delete_callback=runs.delete_user_checkpoints)
+    trained = gr.State([])
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             data = gr.Dropdown(choices=choices, value="swiss_roll", label="Training data")
@@ -1136,4 +1178,7 @@ def build(own: gr.State) -> gr.State:
     stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
                concurrency_limit=None).then(preview_after_stop, None, preview, show_progress="hidden",
                                             concurrency_limit=None)
+    page.load(page_loaded, owner, [owner, trained], show_progress="hidden").then(
+        run_cut_off, trained, [status, trained], show_progress="hidden", concurrency_limit=None)
+    page.unload(runs.page_closed)
     return trained

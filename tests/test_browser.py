@@ -466,7 +466,8 @@ def test_two_sessions_keep_their_own_state(browser, app_url: str) -> None:
 
 def test_a_model_downloads_and_comes_back_as_an_upload(browser, app_url: str, tmp_path) -> None:
     """Reverse tab: Download zips the chosen checkpoint, the browser saves it; uploaded again, it is listed and
-    chosen as "(uploaded)" in this tab and in the Train tab; a file that is not a checkpoint is refused in words."""
+    chosen as "(uploaded)" in this tab and in the Train tab; a file that is not a checkpoint is refused in words; a
+    reload keeps the upload."""
     p = Page(browser, app_url, "model files", accept_downloads=True)
     try:
         p.tab("Reverse")
@@ -502,6 +503,11 @@ def test_a_model_downloads_and_comes_back_as_an_upload(browser, app_url: str, tm
         toast.first.wait_for()
         assert "Not uploaded: holiday.zip is not a readable .zip file" in toast.first.inner_text()
         assert choice.input_value() == "swiss_roll_linear (uploaded)"  # the session's models are untouched
+        p.page.reload()  # the browser keeps its models: the reloaded page lists the upload again, chosen
+        p.page.get_by_role("tab", name="Forward").wait_for()
+        p.tab("Reverse")
+        choice = p.page.locator("#reverse-checkpoint input")
+        p.page.wait_for_function("(el) => el.value === 'swiss_roll_linear (uploaded)'", arg=choice.element_handle())
     finally:
         p.close()
 

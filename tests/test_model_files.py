@@ -28,6 +28,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_CHECKPOINTS_DIR", str(tmp_path / "shipped"))
     reverse_tab.CACHE.clear()
     yield tmp_path
+    runs._page_owners.clear()  # no page outlives its test
 
 
 def make_checkpoint(path: Path, hidden: int = 16) -> Path:
@@ -100,10 +101,12 @@ def test_uploads_count_among_the_sessions_checkpoints(isolated, monkeypatch):
     trained: list[str] = []
     for _ in range(2):
         trained = model_files.upload_model(req("alice"), str(archive), trained)
-    with pytest.warns(UserWarning, match="This page keeps your 2 newest models: the oldest, moons, is deleted to make "
+    with pytest.warns(UserWarning, match="This server keeps your 2 newest models: the oldest, moons, is deleted to make "
                                          "room for moons-3"):
         trained = model_files.upload_model(req("alice"), str(archive), trained)
     assert sorted(p.name for p in runs.user_dir("alice").iterdir()) == ["uploaded-moons-2", "uploaded-moons-3"]
     assert [Path(p).name for p in reverse_tab._trained_paths(trained)] == ["uploaded-moons-2", "uploaded-moons-3"]
-    runs.delete_user_checkpoints(trained)  # the session ends: its uploads go with it
-    assert list(runs.user_dir("alice").iterdir()) == []
+    token, _ = train_tab.page_loaded(req("alice"), None)  # a page linked to its browser: uploads go to the browser
+    trained = model_files.upload_model(req("alice"), str(archive), [])
+    assert Path(trained[0]).parent == runs.user_dir(token)
+    assert train_tab.page_loaded(req("alice-reloaded"), token) == (token, trained)  # a reload lists them again

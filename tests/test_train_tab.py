@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import threading
 import types
 from pathlib import Path
 
@@ -45,6 +47,7 @@ def isolated(tmp_path, monkeypatch):
     yield tmp_path / "runs"
     torch.set_num_threads(threads)
     runs.REGISTRY.__init__()  # no run outlives its test
+    runs._page_owners.clear()  # nor any page
 
 
 def loss_points(plot) -> int:
@@ -327,7 +330,7 @@ def test_a_run_that_deletes_the_oldest_model_says_so(isolated, monkeypatch):
     first = Path(trained[0])
     *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), None, *args(steps=2, trained=trained)))
     assert not first.exists() and Path(trained[-1]).is_dir()
-    assert f"This page keeps your 1 newest model: the oldest, {first.name}, is deleted" in status, status
+    assert f"This server keeps your 1 newest model: the oldest, {first.name}, is deleted" in status, status
 
 
 def test_stop_is_per_user_and_keeps_the_model(isolated):
@@ -646,22 +649,120 @@ def test_session_keys_are_safe_directory_names():
     assert runs.session_key(None) != runs.session_key(None)
 
 
-def test_delete_callback_only_removes_run_directories(isolated, tmp_path):
-    inside = isolated / "alice" / "model"
-    inside.mkdir(parents=True)
-    outside = tmp_path / "precious"
-    outside.mkdir()
-    runs.delete_user_checkpoints([str(inside), str(outside)])
-    assert not inside.exists() and outside.exists()
+def test_old_checkpoints_are_swept_and_the_rest_kept(isolated, monkeypatch):
+    """Checkpoints outlive the page (a reload keeps them) but not DDPM_RUNS_KEEP_HOURS: older ones go, with their
+    owner's directory once it is empty and as old; an owner with a run under way and foreign names are left alone."""
+    import os
+    monkeypatch.setenv("DDPM_RUNS_KEEP_HOURS", "2")
+    now = 1_000_000_000.0
+
+    def made(path: Path, hours_ago: float) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        os.utime(path, (now - hours_ago * 3600,) * 2)
+        return path
+
+    old, fresh = made(isolated / "alice" / "old", 3), made(isolated / "alice" / "fresh", 1)
+    made(isolated / "alice", 3)
+    gone = made(isolated / "bob" / "old", 5)
+    made(isolated / "bob", 5)
+    busy = made(isolated / "carol" / "old", 5)
+    foreign = made(isolated / "not a key!" / "old", 5)
+    runs.REGISTRY.reserve("carol")
+    assert sorted(runs.sweep_expired_checkpoints(now)) == sorted([old, gone])
+    assert fresh.is_dir() and (isolated / "alice").is_dir() and not (isolated / "bob").exists()
+    assert busy.is_dir() and foreign.is_dir()
+    assert runs.keep_text() == "2 hours"
+
+
+def test_a_reloaded_page_gets_its_browsers_checkpoints_back_and_others_do_not(isolated):
+    """The page hands over its browser's owner token when it loads; a new browser gets a fresh one. Runs and
+    checkpoints are keyed by the token, so a reload (a new session, the same token) finds them again."""
+    token, listed = train_tab.page_loaded(req("page-1"), None)
+    assert re.fullmatch(r"o[0-9a-f]{32}", token) and listed == []
+    assert runs.owner_key(req("page-1")) == token
+    *_, trained = drain(train_tab.train_run(req("page-1"), None, *args(steps=5)))[-1]
+    assert Path(trained[0]).parent == runs.user_dir(token)
+    runs.page_closed(req("page-1"))
+    assert runs.owner_key(req("page-1")) == "page-1" and not runs.page_open("page-1")
+    assert train_tab.page_loaded(req("page-2"), token) == (token, trained)  # the reload
+    other, listed = train_tab.page_loaded(req("page-3"), "../../etc")  # a malformed token: a fresh one
+    assert other != token and listed == []
+    assert not reverse_tab.allowed(trained[0], listed)
+    assert train_tab.run_cut_off(req("page-2"), trained) == (gr.skip(), gr.skip())  # no run was cut off
+
+
+def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isolated):
+    token, _ = train_tab.page_loaded(req("page-1"), None)
+    gen = train_tab.train_run(req("page-1"), None, *args(steps=20_000))
+    for update in gen:
+        if "Training on" in str(update[0]):
+            break
+    gen.close()  # the page went: Gradio drops its streaming event
+    runs.page_closed(req("page-1"))
+    _, listed = train_tab.page_loaded(req("page-2"), token)
+    status, trained = train_tab.run_cut_off(req("page-2"), listed)
+    assert "This page was reloaded during your training run, which stopped there. Stopped after" in status, status
+    assert len(trained) == 1 and Path(trained[0]).parent == runs.user_dir(token)
+    assert train_tab.run_cut_off(req("page-3"), trained) == (gr.skip(), gr.skip())  # said once
+    train_tab.prepare_run(req("page-2"), *args(steps=5))  # the browser can start again
+
+
+def test_a_reloaded_page_waits_for_a_run_whose_old_page_closes_after_it_loads(isolated, monkeypatch):
+    monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 1.0)
+    token, _ = train_tab.page_loaded(req("page-1"), None)
+    gen = train_tab.train_run(req("page-1"), None, *args(steps=20_000))
+    for update in gen:
+        if "Training on" in str(update[0]):
+            break
+    train_tab.page_loaded(req("page-2"), token)
+
+    def page_1_goes():
+        gen.close()
+        runs.page_closed(req("page-1"))
+
+    threading.Timer(0.3, page_1_goes).start()
+    status, trained = train_tab.run_cut_off(req("page-2"), [])
+    assert "This page was reloaded during your training run" in status and len(trained) == 1
+
+
+def test_a_run_waiting_for_a_slot_when_its_page_closes_is_dropped(isolated):
+    token, _ = train_tab.page_loaded(req("page-1"), None)
+    train_tab.prepare_run(req("page-1"), *args(steps=5))
+    train_tab.page_loaded(req("page-2"), token)
+    runs.page_closed(req("page-2"))  # another page of the browser: not its reservation
+    assert runs.REGISTRY.active(token) is not None
+    runs.page_closed(req("page-1"))
+    assert runs.REGISTRY.active(token) is None
+    train_tab.page_loaded(req("page-3"), token)
+    status, trained = train_tab.run_cut_off(req("page-3"), [])
+    assert "while your run waited for a training slot: it was dropped" in status and trained == gr.skip()
+    train_tab.prepare_run(req("page-3"), *args(steps=5))  # not "already running"
+
+
+def test_a_run_in_another_open_tab_is_left_to_it(isolated, monkeypatch):
+    monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
+    token, _ = train_tab.page_loaded(req("tab-1"), None)
+    gen = train_tab.train_run(req("tab-1"), None, *args(steps=20_000))
+    for update in gen:
+        if "Training on" in str(update[0]):
+            break
+    train_tab.page_loaded(req("tab-2"), token)
+    status, trained = train_tab.run_cut_off(req("tab-2"), [])
+    assert "under way in another tab of this browser" in status and trained == gr.skip()
+    with pytest.raises(gr.Error, match="already running"):
+        train_tab.prepare_run(req("tab-2"), *args(steps=5))
+    assert "Stopped" in train_tab.stop_run(req("tab-2"), [])[0]  # Stop in either tab stops it
+    gen.close()
 
 
 def test_tabs_build_and_wire():
     with gr.Blocks() as demo:
-        trained = train_tab.build(gr.State(None))
+        trained = train_tab.build(gr.State(None), demo, gr.BrowserState())
         reverse_tab.build(trained)
     assert isinstance(trained, gr.State)
     names = {getattr(d.fn, "__name__", "") for d in demo.fns.values()}
-    assert {"prepare_run", "train_run", "stop_run", "generate", "after_training"} <= names
+    assert {"prepare_run", "train_run", "stop_run", "generate", "after_training", "page_loaded", "run_cut_off",
+            "page_closed"} <= names
     stop = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "stop_run")
     train = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "train_run")
     assert train.concurrency_id == runs.HEAVY_CONCURRENCY_ID
@@ -746,7 +847,7 @@ def test_a_start_that_fails_after_waiting_frees_the_sessions_slot(isolated):
     in words and the session can start another."""
     *_, trained = drain(train_tab.train_run(req("alice"), None, *args(steps=5)))[-1]
     train_tab.prepare_run(req("alice"), *args(start_from=trained[0], trained=trained))
-    runs.delete_user_checkpoints(trained)
+    shutil.rmtree(trained[0])
     with pytest.raises(gr.Error, match="Start from: choose a new model"):
         drain(train_tab.train_run(req("alice"), None, *args(start_from=trained[0], trained=trained)))
     assert runs.REGISTRY.active("alice") is None

@@ -53,16 +53,16 @@ def bound_markdown(name: str, bounds: dict[Variance, Bound], kind: str, n: int, 
                    ideal: bool) -> str:
     """The bound's parts as a table, one column per reverse variance."""
     small = bounds["small"]
-    measured = (f"all {len(small.ts)} terms L_{{t−1}}" if small.weights == [1] * len(small.ts)
-                else f"an unbiased estimate of Σ L_{{t−1}} from {len(small.ts)} of its {T - 1} terms")
+    measured = (f"all {len(small.ts)} terms L<sub>t−1</sub>" if small.weights == [1] * len(small.ts)
+                else f"an unbiased estimate of Σ L<sub>t−1</sub> from {len(small.ts)} of its {T - 1} terms")
     unit = ("per pixel, for 256-level images (the decoder L₀ gives each level's bin its probability)" if kind == "image"
             else "per coordinate, a density in the model's units (a density can exceed 1: L₀ and the total can be "
                  "negative)")
     model = "the ideal denoiser of its training examples" if ideal else "its network"
     header = "| | " + " | ".join(VARIANCE_LABELS[v] for v in VARIANCES) + " |"
     rows = [
-        ("L_T (prior: x_T against N(0, I))", lambda b: f"{b.prior:.2g}"),
-        ("Σ L_{t−1} (denoising)", lambda b: f"{b.diffusion:.3f}"),
+        ("L<sub>T</sub> (prior: x<sub>T</sub> against N(0, I))", lambda b: f"{b.prior:.2g}"),
+        ("Σ L<sub>t−1</sub> (denoising)", lambda b: f"{b.diffusion:.3f}"),
         (f"… of it from t ≤ {EARLY_STEPS}", lambda b: f"{early_share(b):.0%}"),
         ("L₀ (decoder)", lambda b: f"{b.decoder:.3f}"),
         ("**total, nats per dimension**", lambda b: f"**{b.total:.3f}**"),
@@ -81,15 +81,17 @@ def build(controls: ReverseControls) -> None:
     """Lay out the panel below the Reverse tab, reading the tab's checkpoint, samples, seed and ideal-denoiser box."""
     with gr.Accordion("How likely is the data? The variational bound (ELBO)", open=False, elem_id="reverse-bound"):
         gr.Markdown(
-            "−log p_θ(x₀) ≤ L_T + Σ_t L_{t−1} + L₀ (Ho et al. 2020, eq. 5): the prior's mismatch, one KL divergence "
-            "per reverse step between the true posterior q(x_{t−1} | x_t, x₀) and the model's step, and the decoder. "
-            "Each L_{t−1} is the training loss ‖ε − ε̂‖² at t with the weight β_t²/(2σ_t²α_t(1 − ᾱ_t)) that the plain "
+            "−log p<sub>θ</sub>(x₀) ≤ L<sub>T</sub> + Σ<sub>t</sub> L<sub>t−1</sub> + L₀ (Ho et al. 2020, eq. 5): the "
+            "prior's mismatch, one KL divergence per reverse step between the true posterior "
+            "q(x<sub>t−1</sub> | x<sub>t</sub>, x₀) and the model's step, and the decoder. Each L<sub>t−1</sub> is the "
+            "training loss ‖ε − ε̂‖² at t with the weight β<sub>t</sub>²/(2σ<sub>t</sub>²α<sub>t</sub>(1 − ᾱ<sub>t</sub>)) "
+            "that the plain "
             "loss drops. Measured on the model's training examples (up to "
             f"{MAX_EXAMPLES['2d']:,} points or {MAX_EXAMPLES['image']} images) for both reverse variances of the DDPM "
             f"sampler; for images from at most {IMAGE_TERMS} of the terms (81 at T = 1000; more of them at small t, "
             "where they are large).")
         measure_btn = gr.Button("Measure the bound")
-        plot = gr.Plot(label="The terms L_{t−1} of the bound, per step t", elem_id="reverse-bound-plot", visible=False)
+        plot = gr.Plot(label="The bound's terms, one per reverse step t", elem_id="reverse-bound-plot", visible=False)
         stats = gr.Markdown()
     c = controls
     show_when(measure_btn.click, plot)

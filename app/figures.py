@@ -372,6 +372,9 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
     ))
 
 
+GRID_TITLE_DROP = 24  # px: the column titles of a grid sit below plotly's toolbar, which covered the right one's end
+
+
 def noised_grid_figure(
     cells: Sequence[Sequence[np.ndarray]],
     row_labels: Sequence[str],
@@ -445,9 +448,10 @@ def noised_grid_figure(
     return fast_figure(traces, dict(
         **axes,
         annotations=annotations,
-        height=cell_px * rows + (40 if points else 20),
-        margin=dict(l=35 if points else 10, r=230 if any(row_labels) else 10, t=30, b=30 if points else 10),  # room for
-        # the column and row titles and the coordinates
+        height=cell_px * rows + (40 if points else 20) + GRID_TITLE_DROP,
+        margin=dict(l=35 if points else 10, r=230 if any(row_labels) else 10, t=30 + GRID_TITLE_DROP,
+                    b=30 if points else 10),  # room for the column and row titles and the coordinates
+        modebar=dict(remove=["select2d", "lasso2d"]),  # nothing here to select: the camera (a PNG) is what is left
         **_STYLE,
         showlegend=False,
     ))
@@ -581,8 +585,8 @@ def bound_terms_figure(ts: Sequence[int], terms: dict[str, Sequence[float]], *, 
     both axes logarithmic: the terms fall by orders of magnitude from t = 2."""
     data = [dict(type="scatter", x=list(ts), y=list(values), mode="lines+markers", name=label,
                  line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2), marker=dict(size=4),
-                 hovertemplate="t = %{x}: %{y:.3g} nats per dimension<extra>%{fullData.name}</extra>")
+                 hovertemplate="t = %{x}: L<sub>t−1</sub> = %{y:.3g} nats per dimension<extra>%{fullData.name}</extra>")
             for k, (label, values) in enumerate(terms.items())]
     layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, xaxis=titled_axis("t (log scale)", log=True),
-                         yaxis=titled_axis("L_{t−1}, nats per dimension", log=True))
+                         yaxis=titled_axis("L<sub>t−1</sub>, nats per dimension", log=True))
     return fast_figure(data, layout)

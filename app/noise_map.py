@@ -135,7 +135,9 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
         f"{float(flat.std()):.3f}"
         + (f", neighbouring pixels correlate {formulas.number(neighbour_correlation(latents), decimals=2)}"
            if kind == "image" else f", sliced-Wasserstein ratio to N(0, I) {noise_distance(latents):.2f}")
-        + " (N(0, I) noise, which the sampler starts from: 0, 1, " + ("0" if kind == "image" else "about 1") + ").",
+        + (" (for N(0, I) noise, which the sampler starts from: mean 0, standard deviation 1, correlation 0)."
+           if kind == "image" else
+           " (for N(0, I) noise, which the sampler starts from: mean 0, standard deviation 1, ratio about 1)."),
         f"- **Decoded again**: root-mean-square difference to the examples {rms:.4f} per {unit}; return ratio "
         f"{return_ratio(decoded, examples):.3f} (0: every sample is its own example again; 1: nothing of it is left)."
         + (off_plot_sentence(decoded, checkpoint) if kind == "2d" else ""),

@@ -11,6 +11,7 @@ step moves x_t towards x̂_0. The noise is held fixed while t is dragged, as in 
 
 from __future__ import annotations
 
+import math
 
 import gradio as gr
 import numpy as np
@@ -86,6 +87,19 @@ def off_plot(points: torch.Tensor, name: str) -> str:
     return f", **{off:,} of {len(points):,} {name} lie beyond the plot's ±{figures.POINT_RANGE[1]:g}**" if off else ""
 
 
+FAINT_NOISE = 0.1  # √(1 − ᾱ_t) below this: ε is a faint part of x_t, and ε̂'s error says little about x̂₀
+
+
+def faint_noise_note(alpha_bar: float) -> str:
+    """At small t the noise is hard to predict yet matters little: why ε̂'s error can be about 1 while x̂₀ is close."""
+    scale = math.sqrt(1 - alpha_bar)
+    if scale >= FAINT_NOISE:
+        return ""
+    return (f" At this t, ε moves x_t by only √(1 − ᾱ_t) = {formulas.number(scale)} of its size: it is hard to tell "
+            "apart from the data, so ε̂ can be far off, yet x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t moves by that same small "
+            "factor (next line).")
+
+
 def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, parts: dict, t: int) -> str:
     """The step in numbers: the network's error on the noise (the loss at t), x̂₀'s distance to x₀, the step's
     formula, and for images what the shipped classifier reads in x̂₀."""
@@ -103,7 +117,7 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
         f"SNR {formulas.number(alpha_bar / (1 - alpha_bar))}), with one noise ε held fixed while t changes.",
         f"- **ε̂ against ε**: mean squared difference **{formulas.number(loss)}** per {unit}, "
         + ("the training loss L_simple at this t" if predicts == "eps" else "what L_simple would be at this t")
-        + " (0: the noise found exactly; predicting ε̂ = 0 would score about 1).",
+        + " (0: the noise found exactly; predicting ε̂ = 0 would score about 1)." + faint_noise_note(alpha_bar),
         f"- **x̂₀ against x₀**: root-mean-square difference {miss:.3f} per {unit}"
         + (off_plot(parts["x0_hat"], "x̂₀") if checkpoint.data.kind == "2d" else " (x̂₀ clipped to [−1, 1])") + ".",
         f"- **The step**: {note}" + (", z ~ N(0, I)" if "·z" in note else "")

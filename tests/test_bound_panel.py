@@ -26,7 +26,7 @@ def column(stats: str, row: str) -> list[float]:
 def test_the_bound_of_a_2d_model_adds_up_and_is_tighter_with_sigma2_beta():
     figure, stats = bound_panel.measure_bound(SWISS, 5000, 0, False, [], progress=NO_PROGRESS)
     assert f"on {bound_panel.MAX_EXAMPLES['2d']} training examples · all 999 terms" in stats  # 5,000 capped
-    prior, denoising, decoder = (column(stats, row) for row in ("L_T", "Σ L_{t−1}", "L₀"))
+    prior, denoising, decoder = (column(stats, row) for row in ("L<sub>T</sub>", "Σ L<sub>t−1</sub>", "L₀"))
     nats, bits = column(stats, "**total, nats"), column(stats, "**total, bits")
     for k in range(2):
         assert nats[k] == pytest.approx(prior[k] + denoising[k] + decoder[k], abs=2e-3)
@@ -35,12 +35,13 @@ def test_the_bound_of_a_2d_model_adds_up_and_is_tighter_with_sigma2_beta():
     assert decoder[0] == decoder[1] < 0  # one decoder for both; a density above 1
     fig = figures.as_figure(figure)
     assert [trace.name for trace in fig.data] == ["σ² = β̃_t", "σ² = β_t"]
+    assert fig.layout.yaxis.title.text == "L<sub>t−1</sub>, nats per dimension"  # plotly's subscript, not raw TeX
     assert list(fig.data[0].x) == list(range(2, 1001)) and fig.data[0].y[0] > 100 * fig.data[0].y[-1]
 
 
 def test_the_bound_on_digits_is_estimated_and_tighter_with_sigma2_beta_tilde():
     figure, stats = bound_panel.measure_bound(MNIST, 4, 0, False, [], progress=NO_PROGRESS)
-    match = re.search(r"an unbiased estimate of Σ L_\{t−1\} from (\d+) of its 999 terms", stats)
+    match = re.search(r"an unbiased estimate of Σ L<sub>t−1</sub> from (\d+) of its 999 terms", stats)
     assert match and int(match.group(1)) <= bound_panel.IMAGE_TERMS
     nats = column(stats, "**total, nats")
     assert nats[0] < nats[1] and "The tighter bound here: **σ² = β̃_t**" in stats

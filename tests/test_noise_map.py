@@ -38,6 +38,7 @@ def test_swiss_roll_points_encode_to_standard_noise_and_decode_back():
     full = number(r"sliced-Wasserstein ratio to N\(0, I\) ([\d.]+)", stats)
     _, one_step = noise_map.encode_examples(SWISS, 1, "uniform", 1000, 0, False, [], progress=lambda *a, **k: None)
     assert full < 2 < number(r"sliced-Wasserstein ratio to N\(0, I\) ([\d.]+)", one_step)
+    assert "(for N(0, I) noise, which the sampler starts from: mean 0, standard deviation 1, ratio about 1)" in stats
 
 
 def test_digits_decode_back_but_encode_to_narrower_noise_than_the_sampler_starts_from():

@@ -27,6 +27,7 @@ CSS = """
 .block:has(> [data-testid="plotly"]) > [data-testid="block-label"].float,
 .label-above > [data-testid="block-label"].float {position: static; margin: 6px 6px 0}
 button.label-wrap {text-align: left}
+#train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
 """
 TITLE = "DDPM Explorer"
 MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture

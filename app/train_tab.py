@@ -153,6 +153,8 @@ DEFAULTS_IMAGE_CPU = {**TRAIN_DEFAULTS["image"], "steps": 2000}
 NEW_MODEL = ""  # "Start from" value for fresh random weights
 CONTINUE_LR_FACTOR = 0.5  # picking a checkpoint to start from proposes this × its peak learning rate
 RUN_BUSY_MESSAGE = "A training run of yours is already running or waiting; stop it or wait for it to finish."
+OTHER_TAB_BUSY_MESSAGE = ("A training run of yours is under way in another tab of this browser: Stop here stops it "
+                          "too, or wait for it to finish.")
 
 
 def data_kind_of(name: str) -> str:
@@ -772,6 +774,16 @@ def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
     return paths
 
 
+def run_busy_error(key: str, page: str | None) -> InputError:
+    """Start while the browser's run is under way. Pressed again on the page that started it (a double click, or
+    "did it start?"), it says nothing: the status beside Stop shows the run, and a toast would cover Stop. From
+    another tab of the browser it says where the run is."""
+    run = runs.REGISTRY.active(key)
+    if run is not None and run.page is not None and run.page != page:
+        return InputError(OTHER_TAB_BUSY_MESSAGE)
+    return InputError(RUN_BUSY_MESSAGE, visible=run is None or run.page is None)
+
+
 def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, conditional, p_uncond, start_from,
                 steps, batch, lr, seed, n_points, trained, own, *param_values):
     """Start, part 1 (not queued behind training): reserve this browser's slot first (a Stop from now on finds the
@@ -780,7 +792,7 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
     try:
         reservation = runs.REGISTRY.reserve(key, page=request.session_hash)
     except runs.RunBusy:
-        raise InputError(RUN_BUSY_MESSAGE) from None
+        raise run_busy_error(key, request.session_hash) from None
     try:
         plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch,
                          lr, seed, n_points, trained, own, param_values)

@@ -46,7 +46,12 @@ def isolated(tmp_path, monkeypatch):
     torch.set_num_threads(1)  # tiny models: one thread is faster, and the test machine is shared
     yield tmp_path / "runs"
     torch.set_num_threads(threads)
-    runs.REGISTRY.__init__()  # no run outlives its test
+    for run in list(runs.REGISTRY._active.values()):  # no run outlives its test
+        run.request_stop()
+    for thread in threading.enumerate():
+        if thread.name.startswith("train-"):
+            thread.join(timeout=60)  # a thread still in torch when Python exits aborts the process
+    runs.REGISTRY.__init__()
     runs._page_owners.clear()  # nor any page
 
 
@@ -397,8 +402,10 @@ def test_a_conditional_runs_previews_show_one_class_per_column_and_count_those_o
 def test_second_start_while_running_raises(isolated):
     gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
     next(gen), next(gen)
-    with pytest.raises(gr.Error, match="already running"):
+    with pytest.raises(gr.Error, match="already running") as caught:
         train_tab.prepare_run(req("alice"), *args())
+    # the page that started it shows the run beside Stop: no toast over Stop
+    assert caught.value.visible is False
     with pytest.raises(gr.Error, match="already running"):
         next(train_tab.train_run(req("alice"), None, *args()))
     assert "Waiting" in train_tab.prepare_run(req("bob"), *args())[0]  # another user may queue a run
@@ -749,8 +756,9 @@ def test_a_run_in_another_open_tab_is_left_to_it(isolated, monkeypatch):
     train_tab.page_loaded(req("tab-2"), token)
     status, trained = train_tab.run_cut_off(req("tab-2"), [])
     assert "under way in another tab of this browser" in status and trained == gr.skip()
-    with pytest.raises(gr.Error, match="already running"):
+    with pytest.raises(gr.Error, match="under way in another tab of this browser: Stop here stops it too") as caught:
         train_tab.prepare_run(req("tab-2"), *args(steps=5))
+    assert caught.value.visible is True
     assert "Stopped" in train_tab.stop_run(req("tab-2"), [])[0]  # Stop in either tab stops it
     gen.close()
 

@@ -199,50 +199,60 @@ def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:
     return removed
 
 
-# ----- owners: a browser's token, linked to its open pages ----------------------------------------
+# ----- owners: a browser's token, linked to its pages ---------------------------------------------
 
 _OWNER_TOKEN = re.compile(r"^o[0-9a-f]{32}$")
-_page_owners: dict[str, str] = {}  # session_hash of an open page -> its browser's owner token
-_page_owners_lock = threading.Lock()
+_page_owners: dict[str, str] = {}  # session_hash of a page -> its browser's owner token, while Gradio keeps the session
+_open_pages: set[str] = set()  # the pages among them that have not been closed
+_pages_lock = threading.Lock()
 
 
 def adopt_owner(request: Any, token: Any) -> str:
     """Link this page to its browser's owner ``token`` (from `gr.BrowserState`), or to a fresh one when the browser
-    has none or a malformed one; returns the token, for the browser to keep. From now on `owner_key` gives it."""
+    has none or a malformed one; returns the token, for the browser to keep. From now on `owner_key` gives it, until
+    Gradio drops the page's session (`forget_page`)."""
     if not (isinstance(token, str) and _OWNER_TOKEN.match(token)):
         token = "o" + uuid.uuid4().hex
     page = getattr(request, "session_hash", None) if request is not None else None
     if page:
-        with _page_owners_lock:
+        with _pages_lock:
             _page_owners[str(page)] = token
+            _open_pages.add(str(page))
     return token
 
 
 def page_open(page: str | None) -> bool:
     """Whether the page of that session has loaded (`adopt_owner`) and not yet closed (`page_closed`)."""
-    with _page_owners_lock:
-        return page is not None and page in _page_owners
+    with _pages_lock:
+        return page is not None and page in _open_pages
 
 
 def owner_key(request: Any) -> str:
     """The key of this browser's runs and checkpoints: its owner token once the page has handed it over
     (`adopt_owner`), else the session's key (`session_key`)."""
     page = getattr(request, "session_hash", None) if request is not None else None
-    with _page_owners_lock:
+    with _pages_lock:
         token = _page_owners.get(str(page)) if page else None
     return token or session_key(request)
 
 
 def page_closed(request: gr.Request) -> None:
-    """`demo.unload`: the page was closed or reloaded. Its run, if any, is cut off (`RunRegistry.page_closed`), and
-    the page's link to its owner is forgotten."""
+    """`demo.unload`: the page was closed or reloaded. Its run, if any, is cut off (`RunRegistry.page_closed`). The
+    page keeps its owner until Gradio drops its session, so that an event of it still under way finds its run."""
     page = getattr(request, "session_hash", None) if request is not None else None
     if not page:
         return
-    key = owner_key(request)
-    REGISTRY.page_closed(key, str(page))
-    with _page_owners_lock:
+    REGISTRY.page_closed(owner_key(request), str(page))
+    with _pages_lock:
+        _open_pages.discard(str(page))
+
+
+def forget_page(page: Any) -> None:
+    """`gr.State(delete_callback=...)` of the page's session_hash: Gradio dropped the session (about an hour after
+    the page closed); its link to its owner goes too."""
+    with _pages_lock:
         _page_owners.pop(str(page), None)
+        _open_pages.discard(str(page))
 
 
 class RunBusy(RuntimeError):
@@ -349,6 +359,7 @@ class RunRegistry:
                 return
             run.cut_off = True
             if not run.started:
+                run.stop_requested.set()  # should its queued event still come, `claim` hands it back stopped
                 del self._active[key]
                 self._last[key] = run
                 run.done.set()

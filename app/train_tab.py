@@ -949,10 +949,10 @@ def preview_after_stop(request: gr.Request):
 def page_loaded(request: gr.Request, token: Any):
     """Page load: link the page to its browser's owner token (`runs.adopt_owner`: a new one for a new browser), delete
     the checkpoints past their time, and list the browser's own. Outputs: the token (kept in the browser), the
-    checkpoint paths."""
+    checkpoint paths, the page's session (a State whose deletion ends the link, `runs.forget_page`)."""
     token = runs.adopt_owner(request, token)
     runs.sweep_expired_checkpoints()
-    return token, runs.owner_checkpoints(token)
+    return token, runs.owner_checkpoints(token), request.session_hash
 
 
 def run_cut_off(request: gr.Request, trained: Any):
@@ -972,14 +972,14 @@ def run_cut_off(request: gr.Request, trained: Any):
         if waited > STOP_WAIT_SECONDS:
             return status_html("A training run of yours from before this page was reloaded is still stopping; reload "
                                "again in a minute to list its model.", tone="warn"), gr.skip()
-    if not run.cut_off:  # another tab's run, which ended there meanwhile
+    if not run.cut_off or (run.checkpoint is not None and not run.checkpoint.is_dir()):  # ended in its tab, or swept
         return gr.skip(), gr.skip()
     run.cut_off = False  # said once
     if not run.started:
-        return status_html("This page was reloaded while your run waited for a training slot: it was dropped. Press "
-                           "<b>Start training</b> again.", tone="warn"), gr.skip()
-    return (status_html(f"This page was reloaded during your training run, which stopped there. {run.message}",
-                        tone="warn"), _with_checkpoint(trained, run.checkpoint))
+        return status_html("Your run was dropped while it waited for a training slot: the page that started it was "
+                           "reloaded or closed. Press <b>Start training</b> again.", tone="warn"), gr.skip()
+    return (status_html(f"Your training run stopped when the page that started it was reloaded or closed. "
+                        f"{run.message}", tone="warn"), _with_checkpoint(trained, run.checkpoint))
 
 
 def kind_defaults(data: str, start_from: str):
@@ -1190,7 +1190,8 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
     stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
                concurrency_limit=None).then(preview_after_stop, None, preview, show_progress="hidden",
                                             concurrency_limit=None)
-    page.load(page_loaded, owner, [owner, trained], show_progress="hidden").then(
+    session = gr.State(None, delete_callback=runs.forget_page)
+    page.load(page_loaded, owner, [owner, trained, session], show_progress="hidden").then(
         run_cut_off, trained, [status, trained], show_progress="hidden", concurrency_limit=None)
     page.unload(runs.page_closed)
     return trained

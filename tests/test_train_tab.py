@@ -52,7 +52,8 @@ def isolated(tmp_path, monkeypatch):
         if thread.name.startswith("train-"):
             thread.join(timeout=60)  # a thread still in torch when Python exits aborts the process
     runs.REGISTRY.__init__()
-    runs._page_owners.clear()  # nor any page
+    for page in list(runs._page_owners):  # nor any page
+        runs.forget_page(page)
 
 
 def loss_points(plot) -> int:
@@ -684,31 +685,33 @@ def test_old_checkpoints_are_swept_and_the_rest_kept(isolated, monkeypatch):
 def test_a_reloaded_page_gets_its_browsers_checkpoints_back_and_others_do_not(isolated):
     """The page hands over its browser's owner token when it loads; a new browser gets a fresh one. Runs and
     checkpoints are keyed by the token, so a reload (a new session, the same token) finds them again."""
-    token, listed = train_tab.page_loaded(req("page-1"), None)
+    token, listed, _ = train_tab.page_loaded(req("page-1"), None)
     assert re.fullmatch(r"o[0-9a-f]{32}", token) and listed == []
     assert runs.owner_key(req("page-1")) == token
     *_, trained = drain(train_tab.train_run(req("page-1"), None, *args(steps=5)))[-1]
     assert Path(trained[0]).parent == runs.user_dir(token)
     runs.page_closed(req("page-1"))
-    assert runs.owner_key(req("page-1")) == "page-1" and not runs.page_open("page-1")
-    assert train_tab.page_loaded(req("page-2"), token) == (token, trained)  # the reload
-    other, listed = train_tab.page_loaded(req("page-3"), "../../etc")  # a malformed token: a fresh one
+    assert runs.owner_key(req("page-1")) == token and not runs.page_open("page-1")  # until Gradio drops the session
+    runs.forget_page("page-1")
+    assert runs.owner_key(req("page-1")) == "page-1"
+    assert train_tab.page_loaded(req("page-2"), token) == (token, trained, "page-2")  # the reload
+    other, listed, _ = train_tab.page_loaded(req("page-3"), "../../etc")  # a malformed token: a fresh one
     assert other != token and listed == []
     assert not reverse_tab.allowed(trained[0], listed)
     assert train_tab.run_cut_off(req("page-2"), trained) == (gr.skip(), gr.skip())  # no run was cut off
 
 
 def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isolated):
-    token, _ = train_tab.page_loaded(req("page-1"), None)
+    token, *_ = train_tab.page_loaded(req("page-1"), None)
     gen = train_tab.train_run(req("page-1"), None, *args(steps=20_000))
     for update in gen:
         if "Training on" in str(update[0]):
             break
     gen.close()  # the page went: Gradio drops its streaming event
     runs.page_closed(req("page-1"))
-    _, listed = train_tab.page_loaded(req("page-2"), token)
+    _, listed, _ = train_tab.page_loaded(req("page-2"), token)
     status, trained = train_tab.run_cut_off(req("page-2"), listed)
-    assert "This page was reloaded during your training run, which stopped there. Stopped after" in status, status
+    assert "Your training run stopped when the page that started it was reloaded or closed. Stopped after" in status
     assert len(trained) == 1 and Path(trained[0]).parent == runs.user_dir(token)
     assert train_tab.run_cut_off(req("page-3"), trained) == (gr.skip(), gr.skip())  # said once
     train_tab.prepare_run(req("page-2"), *args(steps=5))  # the browser can start again
@@ -716,7 +719,7 @@ def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isol
 
 def test_a_reloaded_page_waits_for_a_run_whose_old_page_closes_after_it_loads(isolated, monkeypatch):
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 1.0)
-    token, _ = train_tab.page_loaded(req("page-1"), None)
+    token, *_ = train_tab.page_loaded(req("page-1"), None)
     gen = train_tab.train_run(req("page-1"), None, *args(steps=20_000))
     for update in gen:
         if "Training on" in str(update[0]):
@@ -729,12 +732,12 @@ def test_a_reloaded_page_waits_for_a_run_whose_old_page_closes_after_it_loads(is
 
     threading.Timer(0.3, page_1_goes).start()
     status, trained = train_tab.run_cut_off(req("page-2"), [])
-    assert "This page was reloaded during your training run" in status and len(trained) == 1
+    assert "Your training run stopped when the page that started it was reloaded" in status and len(trained) == 1
 
 
 def test_a_run_waiting_for_a_slot_when_its_page_closes_is_dropped(isolated):
-    token, _ = train_tab.page_loaded(req("page-1"), None)
-    train_tab.prepare_run(req("page-1"), *args(steps=5))
+    token, *_ = train_tab.page_loaded(req("page-1"), None)
+    _, first_ticket = train_tab.prepare_run(req("page-1"), *args(steps=5))
     train_tab.page_loaded(req("page-2"), token)
     runs.page_closed(req("page-2"))  # another page of the browser: not its reservation
     assert runs.REGISTRY.active(token) is not None
@@ -742,13 +745,16 @@ def test_a_run_waiting_for_a_slot_when_its_page_closes_is_dropped(isolated):
     assert runs.REGISTRY.active(token) is None
     train_tab.page_loaded(req("page-3"), token)
     status, trained = train_tab.run_cut_off(req("page-3"), [])
-    assert "while your run waited for a training slot: it was dropped" in status and trained == gr.skip()
+    assert "Your run was dropped while it waited for a training slot" in status and trained == gr.skip()
+    # should the closed page's queued event still come, its run ends at once
+    late = drain(train_tab.train_run(req("page-1"), first_ticket, *args(steps=5)))
+    assert late[-1][0].endswith("Stopped before it started.</div></div>") and runs.REGISTRY.active(token) is None
     train_tab.prepare_run(req("page-3"), *args(steps=5))  # not "already running"
 
 
 def test_a_run_in_another_open_tab_is_left_to_it(isolated, monkeypatch):
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
-    token, _ = train_tab.page_loaded(req("tab-1"), None)
+    token, *_ = train_tab.page_loaded(req("tab-1"), None)
     gen = train_tab.train_run(req("tab-1"), None, *args(steps=20_000))
     for update in gen:
         if "Training on" in str(update[0]):

@@ -273,6 +273,7 @@ class Run:
     done: threading.Event = field(default_factory=threading.Event)
     cut_off: bool = False  # its page was closed or reloaded before it ended; cleared once a reloaded page said so
     checkpoint: Path | None = None  # where the run's model was saved (set before ``done``)
+    progress: Any = None  # its latest `TrainEvent` (step, total steps, seconds elapsed), while it trains
     message: str = ""  # how it ended, for the UI
     reason: str = ""  # "finished", "stopped", "time limit", "diverged" or "error"
     final_preview: Any = None  # the UI's picture of samples from the saved weights, once ``previewed`` is set
@@ -325,6 +326,12 @@ class RunRegistry:
                 raise RunBusy(key)
             run.started = True
             return run
+
+    def others(self, key: str) -> tuple[list[Run], list[Run]]:
+        """The unfinished runs of other keys: (training, waiting for a slot)."""
+        with self._lock:
+            runs = [run for other, run in self._active.items() if other != key]
+        return [run for run in runs if run.started], [run for run in runs if not run.started]
 
     def active(self, key: str) -> Run | None:
         with self._lock:

@@ -682,6 +682,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
     reason, error, end, pruned = "error", "", None, []
     try:
         for event in trainer.run():
+            run.progress = event  # for the estimate of a waiting Start (`waiting_text`)
             events.put(event)
             if event.kind == "end":
                 end, reason = event, event.reason
@@ -751,11 +752,31 @@ def preview_classes(plan: Plan) -> tuple[str, ...]:
 BLOWN_UP_LOSS = 1e3
 
 
-def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
-    fraction = event.step / max(1, event.total_steps)
+def seconds_left(event: TrainEvent, max_seconds: float) -> float:
+    """A run's time left: the steps left at its pace so far, within its time limit; NaN before its first step."""
     rate = event.step / event.elapsed if event.elapsed > 0 else 0.0
     eta = (event.total_steps - event.step) / rate if rate > 0 else float("nan")
-    eta = min(eta, max(0.0, plan.max_seconds - event.elapsed)) if math.isfinite(eta) else eta
+    return min(eta, max(0.0, max_seconds - event.elapsed)) if math.isfinite(eta) else eta
+
+
+def waiting_text(key: str) -> str:
+    """What a Start waits for: when the training slots are taken by other browsers' runs, how many, and when the
+    first should end (its pace so far; a run still loading counts its whole time limit)."""
+    training, waiting = runs.REGISTRY.others(key)
+    if len(training) < runs.heavy_concurrency():
+        return "Waiting for a free training slot… (other runs on this server go first)"
+    cap = runs.max_train_seconds()
+    lefts = [seconds_left(run.progress, cap) if run.progress is not None else cap for run in training]
+    soonest = min((left for left in lefts if math.isfinite(left)), default=cap)
+    queued = f", and {len(waiting)} more wait{'s' if len(waiting) == 1 else ''} before yours" if waiting else ""
+    return (f"Waiting for a free training slot: {len(training)} run{'s' if len(training) != 1 else ''} of other "
+            f"visitors train{'s' if len(training) == 1 else ''} now{queued}. The first should end in about "
+            f"{_fmt_seconds(soonest)}; a run here takes {_fmt_seconds(cap)} at most.")
+
+
+def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
+    fraction = event.step / max(1, event.total_steps)
+    eta = seconds_left(event, plan.max_seconds)
     loss = f"{event.loss:.4f}" if event.loss < 1e4 else formulas.number(event.loss)
     text = (
         f"Step <b>{event.step}</b> / {event.total_steps} · loss {loss} · "
@@ -799,8 +820,7 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
     except BaseException:
         runs.REGISTRY.release(key)
         raise
-    return status_html("Waiting for a free training slot… (other runs on this server go first)", fraction=0.0,
-                       notes=plan.notes), reservation.ticket
+    return status_html(waiting_text(key), fraction=0.0, notes=plan.notes), reservation.ticket
 
 
 def train_run(request: gr.Request, ticket, data, schedule_name, T, model, prediction, conditional, p_uncond,

@@ -400,6 +400,20 @@ def test_a_conditional_runs_previews_show_one_class_per_column_and_count_those_o
         "· 0 of 20 read by the shipped classifier as their class")
 
 
+def test_a_start_that_waits_says_for_what_and_about_how_long(isolated, monkeypatch):
+    monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "600")
+    assert train_tab.waiting_text("bob").startswith("Waiting for a free training slot… (other runs")  # none ahead
+    alice = runs.REGISTRY.claim("alice")
+    alice.progress = types.SimpleNamespace(step=100, total_steps=1100, elapsed=10.0)  # 10 steps/s: 100 s to go
+    runs.REGISTRY.reserve("carol")
+    assert train_tab.waiting_text("bob") == (
+        "Waiting for a free training slot: 1 run of other visitors trains now, and 1 more waits before yours. The "
+        "first should end in about 1 min 40 s; a run here takes 10 min 00 s at most.")
+    alice.progress = types.SimpleNamespace(step=100, total_steps=100_000, elapsed=550.0)  # its time limit comes first
+    assert "the first should end in about 50 s;" in train_tab.waiting_text("bob").lower()
+    assert train_tab.waiting_text("alice").startswith("Waiting for a free training slot… (")  # its own run: not ahead
+
+
 def test_second_start_while_running_raises(isolated):
     gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
     next(gen), next(gen)

@@ -330,8 +330,8 @@ class RunRegistry:
     def others(self, key: str) -> tuple[list[Run], list[Run]]:
         """The unfinished runs of other keys: (training, waiting for a slot)."""
         with self._lock:
-            runs = [run for other, run in self._active.items() if other != key]
-        return [run for run in runs if run.started], [run for run in runs if not run.started]
+            unfinished = [run for other, run in self._active.items() if other != key]
+        return [run for run in unfinished if run.started], [run for run in unfinished if not run.started]
 
     def active(self, key: str) -> Run | None:
         with self._lock:

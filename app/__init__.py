@@ -9,8 +9,8 @@ from __future__ import annotations
 import gradio as gr
 
 from app import (
-    bound_panel, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files, noise_map, reverse_tab,
-    runs, schedules_tab, step_anatomy, steps_panel, train_tab,
+    bound_panel, figures, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files, noise_map,
+    reverse_tab, runs, schedules_tab, step_anatomy, steps_panel, train_tab,
 )
 
 # The help under each control and the players' keys: Soft's grey (#9ca3af) has a 2.5:1 contrast on white and fades
@@ -28,7 +28,7 @@ CSS = """
 .label-above > [data-testid="block-label"].float {position: static; margin: 6px 6px 0}
 button.label-wrap {text-align: left}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
-"""
+""" + figures.PICTURE_CSS
 TITLE = "DDPM Explorer"
 MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture
 INTRO = (

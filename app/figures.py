@@ -137,14 +137,31 @@ def _points_trace(points: np.ndarray, *, name: str, color: str) -> dict:
 
 
 def image_figure(pixels: np.ndarray, *, height: int = 460) -> PlotData:
-    """A uint8 picture (H, W) or (H, W, 3), pixel-sharp, without axes (sent as BMP: 10× faster than PNG)."""
+    """A uint8 picture (H, W) or (H, W, 3), without axes (sent as BMP: 10× faster than PNG), drawn pixel-sharp by the
+    app's CSS (`PICTURE_CSS`).
+
+    A layout image, not an image trace: Gradio draws every new figure on a new plot, and plotly shows an image
+    trace only once its picture has loaded a second time, a frame or more later, so that x_t flashed blank while
+    t was dragged. A layout image's picture is set at once.
+    """
+    rows, cols = pixels.shape[:2]
     layout = plot_layout(
         height,
         margin=dict(l=5, r=5, t=5, b=5),
-        xaxis=dict(visible=False, fixedrange=True),
-        yaxis=dict(visible=False, fixedrange=True, scaleanchor="x"),
+        xaxis=dict(visible=False, fixedrange=True, range=[0, cols], constrain="domain"),
+        yaxis=dict(visible=False, fixedrange=True, range=[rows, 0], scaleanchor="x", constrain="domain"),
+        images=[dict(source=png_data_uri(pixels, fmt="BMP"), xref="x", yref="y", x=0, y=0, sizex=cols, sizey=rows,
+                     xanchor="left", yanchor="top", sizing="stretch", layer="below")],
     )
-    return fast_figure([dict(type="image", source=png_data_uri(pixels, fmt="BMP"), hoverinfo="skip")], layout)
+    return fast_figure([], layout)
+
+
+def picture_source(figure: go.Figure) -> str:
+    """The data URI of an `image_figure`'s picture."""
+    return figure.layout.images[0].source
+
+
+PICTURE_CSS = ".js-plotly-plot .imagelayer image {image-rendering: pixelated}"  # `image_figure`: pixels, not a blur
 
 
 def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260) -> PlotData:

@@ -54,13 +54,35 @@ PLOT_JS = """(label) => {
     const lab = block && block.querySelector('[data-testid="block-label"]');
     if (!lab || lab.innerText.trim() !== label || !el.offsetParent) continue;
     const d = el.data || [];
-    if (!d.length) return {traces: 0, type: null, n: 0, hash: null};
+    const picture = ((el.layout || {}).images || [])[0];  // figures.image_figure: a layout image, no trace
+    if (!d.length && !picture) return {traces: 0, type: null, n: 0, hash: null};
     let h = 0;
-    const src = d[0].source || '';
+    const src = picture ? picture.source : d[0].source || '';
     for (let i = 0; i < src.length; i++) h = (h * 31 + src.charCodeAt(i)) | 0;
-    return {traces: d.length, type: d[0].type, n: len(d[0].x), hash: src ? h : null};
+    return {traces: d.length, type: picture ? 'picture' : d[0].type, n: d.length ? len(d[0].x) : 0,
+            hash: src ? h : null};
   }
   return null;
+}"""
+
+
+# In every animation frame from now on: whether the plot labelled ``label`` shows its picture (its SVG image has its
+# data). Plotly's image traces set theirs a frame or more after a new plot is drawn, and Gradio draws each update on a
+# new plot: x_t flashed blank while t was dragged.
+BLANK_FRAMES_JS = """(label) => {
+  window.blankFrames = {seen: 0, blank: 0};
+  const tick = () => {
+    for (const el of document.querySelectorAll('.js-plotly-plot')) {
+      const lab = el.closest('.block')?.querySelector('[data-testid="block-label"]');
+      if (!lab || lab.innerText.trim() !== label || !el.offsetParent) continue;
+      const image = el.querySelector('image');
+      window.blankFrames.seen++;
+      if (!image || !(image.getAttribute('href') || image.getAttributeNS('http://www.w3.org/1999/xlink', 'href')))
+        window.blankFrames.blank++;
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
 }"""
 
 
@@ -101,7 +123,8 @@ class Page:
 
     def wait_plots(self, n: int) -> None:
         self.page.wait_for_function(
-            "(n) => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(e => e.offsetParent && (e.data || []).length).length >= n",
+            "(n) => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(e => e.offsetParent && "
+            "((e.data || []).length || ((e.layout || {}).images || []).length)).length >= n",  # traces, or a picture
             arg=n,
         )
 
@@ -192,19 +215,25 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     # ----- Forward: scrub t with the keyboard and with the number box; the x_t picture changes
     start = time.perf_counter()
     before = page.plot("x_t")
-    assert before and before["type"] == "image" and before["hash"] is not None, before
+    assert before and before["type"] == "picture" and before["hash"] is not None, before
     assert page.t_cell() == "0 of 1000"
     page.shot("forward")
+    p.evaluate(BLANK_FRAMES_JS, "x_t")  # from now on, count the frames where x_t shows no picture
     slider = p.get_by_label(f"range slider for {T_LABEL}")
     slider.focus()
+    for _ in range(20):  # a quick scrub, as with a held key
+        slider.press("ArrowRight")
+    page.wait_t_cell("20 of 1000")
     slider.press("PageUp")  # +10% of the range
-    page.wait_t_cell("100 of 1000")
+    page.wait_t_cell("120 of 1000")
     p.wait_for_function("([label, h]) => { const r = (" + PLOT_JS + ")(label); return r && r.hash !== h; }",
                         arg=["x_t", before["hash"]])
     after_keys = page.plot("x_t")
     page.set_t(900, "900 of 1000")
     p.wait_for_function("([label, h]) => { const r = (" + PLOT_JS + ")(label); return r && r.hash !== h; }",
                         arg=["x_t", after_keys["hash"]])
+    frames = p.evaluate("() => window.blankFrames")
+    assert frames["seen"] > 10 and frames["blank"] == 0, frames  # every redraw of x_t shows its picture at once
     assert page.plot("Histogram of x_t vs the N(0, 1) density")["traces"] == 2
     page.shot("forward-t900")
     # what the network could learn to predict at this t: x_t, ε, x₀ and v side by side, with v's numbers

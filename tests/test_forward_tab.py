@@ -94,7 +94,10 @@ def test_scrub_changes_with_t_and_noise_is_fixed():
     state = _state()
     fig0, md0, hist0, curve0 = map(_fig, forward_tab.scrub(state, 0))
     fig5, md5, _, curve5 = map(_fig, forward_tab.scrub(state, 500))
-    assert fig0.data[0].source != fig5.data[0].source
+    assert figures.picture_source(fig0) != figures.picture_source(fig5)
+    # a layout image, drawn at once: an image trace flashed blank while its picture loaded on Gradio's new plot
+    assert not fig0.data and fig0.layout.images[0].xref == "x" and fig0.layout.images[0].sizing == "stretch"
+    assert "image-rendering: pixelated" in figures.PICTURE_CSS
     assert md0 != md5 and "x_{500}" in md5
     assert curve5.data[1].x[0] == 500
     # the same t twice: the same picture (ε held fixed, no re-draw)

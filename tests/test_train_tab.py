@@ -134,8 +134,8 @@ def test_before_a_run_the_preview_plot_shows_the_training_data(shared_data, monk
     digits = train_tab.show_training_data(req("alice"), "mnist", None)
     assert digits.label == train_tab.DATA_LABELS["image"]
     first_digits = load_training_data("mnist", limit=train_tab.PREVIEW_IMAGES)[0]
-    assert figures.as_figure(digits).data[0].source == \
-        figures.as_figure(figures.image_figure(image_grid(first_digits, nrow=4))).data[0].source
+    assert figures.picture_source(figures.as_figure(digits)) == \
+        figures.picture_source(figures.as_figure(figures.image_figure(image_grid(first_digits, nrow=4))))
     runs.REGISTRY.reserve("alice")  # while alice's run uses the plot, choosing other data leaves it alone
     assert train_tab.show_training_data(req("alice"), "moons", None) == gr.skip()
     assert train_tab.show_training_data(req("bob"), "moons", None).label == train_tab.DATA_LABELS["2d"]
@@ -364,8 +364,7 @@ def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated
     final = train_tab.preview_after_stop(req("alice"))
     assert re.fullmatch(r"Samples from the saved \(EMA\) weights after [\d,]+ steps? · DDIM, 50 of T = 100 steps, evenly in t"
                         r" · the MNIST classifier reads ([1-9]|10) of its 10 classes", final.label), final.label
-    picture = figures.as_figure(final).data[0]
-    assert picture.type == "image" and picture.source.startswith("data:image/")  # 16 samples from the saved weights
+    assert figures.picture_source(figures.as_figure(final)).startswith("data:image/")  # 16 samples, saved weights
     assert train_tab.preview_after_stop(req("bob")) == gr.skip()  # another session gets nothing
 
 
@@ -393,8 +392,7 @@ def test_a_conditional_runs_previews_show_one_class_per_column_and_count_those_o
     read = re.fullmatch(r"Samples · one column per class \(0 … 9\) · (\d+) of 20 read by the shipped classifier as "
                         r"their class", plot.label)
     assert read and int(read.group(1)) >= 18, plot.label  # real digits: the classifier errs on about 1 in 100
-    grid = figures.as_figure(plot).data[0]
-    assert grid.type == "image"
+    assert figures.picture_source(figures.as_figure(plot)).startswith("data:image/")
     shifted = torch.roll(in_order, 1, dims=0)  # every digit one column off its class
     assert train_tab.preview_plot(shifted, images, "Samples", MNIST_INFO, classes).label.endswith(
         "· 0 of 20 read by the shipped classifier as their class")

@@ -204,6 +204,7 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
             text=[f"t = {t}"],
             textposition=label_position,
             marker=dict(size=12, color=NOISE_COLOR, line=dict(color="white", width=1)),
+            cliponaxis=False,  # whole at t = 0 and t = T, on the axes' edges
             name=f"t = {t}",
         ),
     ]

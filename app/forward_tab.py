@@ -253,6 +253,11 @@ def rebuild(previous: ForwardState | None, t, data, upload_path, own, schedule_n
     return (state, slider, schedule_summary_html(state.schedule), *scrub(state, t))
 
 
+def data_on_view(state: ForwardState | None):
+    """The data choice of what the views show (after a change that could not be shown)."""
+    return gr.skip() if state is None else state.data_key[0]
+
+
 def own_points_changed(previous: ForwardState | None, t, data, *inputs) -> tuple:
     """The session's own points were drawn anew or uploaded (in the Train tab): rebuild if they are shown."""
     if data != OWN_POINTS:
@@ -336,12 +341,16 @@ def build(own: gr.State) -> gr.State:
         trigger_mode="always_last",
         show_progress="hidden",  # fast; an error shows as a toast without covering the views
     )]
+    # data that cannot be shown (a picture or points not given yet): the choice goes back to the data on view, or
+    # the dropdown would name other data than the plots, and every later change would fail on it
+    rebuilds[0].failure(data_on_view, state, data, show_progress="hidden", queue=False)
     schedule_name.change(
         lambda name: show_params(name, params), inputs=schedule_name, outputs=list(params.groups.values()),
         show_progress="hidden", queue=False,
     )
     checked = upload.upload(images.upload_selected, inputs=upload, outputs=data, show_progress="hidden")  # queued: a bad
     # file's gr.Error shows as a toast (not from an unqueued event)
+    checked.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
     rebuilds.append(checked.success(rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="minimal"))
     rebuilds.append(own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,
                                show_progress="hidden"))

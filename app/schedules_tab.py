@@ -258,7 +258,8 @@ def build(own: gr.State) -> None:
     triggers = [shown.change, data.change, digit.release, log_beta.change, weighting.change]
     triggers += [c.submit for c in numbers] + [c.blur for c in numbers]
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
-    gr.on(triggers, compare, inputs=inputs, outputs=outputs, trigger_mode="always_last", show_progress="minimal")
+    gr.on(triggers, compare, inputs=inputs, outputs=outputs, trigger_mode="always_last",
+          show_progress="hidden")  # quick; an error shows as a toast, not as badges over the views
     chosen.change(
         lambda names: params.visibility(names or []),
         inputs=chosen,

@@ -288,3 +288,15 @@ def test_the_targets_view_shows_v_turning_from_eps_into_minus_x0(data):
     assert forward_tab.targets_if_open(False, state, 400) == (gr.skip(), gr.skip())
     with pytest.raises(gr.Error, match="Nothing to show yet"):
         forward_tab.targets_view(None, 3)
+
+
+def test_data_that_cannot_be_shown_gives_the_choice_back_to_the_data_on_view():
+    """"Uploaded picture" with none uploaded: the rebuild fails in words, and the dropdown goes back to the data the
+    views show (else it named other data than the plots, and every later change failed on it)."""
+    state = _state()
+    with pytest.raises(gr.Error, match="Upload a picture first"):
+        forward_tab.rebuild(state, 0, forward_tab.UPLOAD, None, None, "linear", 1000, 0, *PARAMS)
+    assert forward_tab.data_on_view(state) == "mnist" and forward_tab.data_on_view(None) == gr.skip()
+    with gr.Blocks() as demo:
+        forward_tab.build(gr.State(None))
+    assert any(getattr(d.fn, "__name__", "") == "data_on_view" for d in demo.fns.values())

@@ -144,14 +144,29 @@ def scroll_into_view_js(elem_id: str) -> str:
             + ")?.scrollIntoView({block: 'nearest', behavior: 'smooth'}); return []; }")
 
 
-def typed_slider(*args, **kwargs) -> gr.Slider:
+def typed_slider(*args, elem_id: str, **kwargs) -> gr.Slider:
     """A `gr.Slider` whose number box reaches the handler as typed (empty, −3, 1.5), for the handler to check and
     name the field (`whole_number`). Gradio's own check said "Value -3 is less than minimum value 0." without naming
-    the field, and failed with a bare "Error" on an empty box. (Not a subclass: Gradio writes a .pyi stub beside the
-    module of every Component subclass.)"""
-    slider = gr.Slider(*args, **kwargs)
-    slider.preprocess = lambda payload: payload
-    return slider
+    the field, and failed with a bare "Error" on an empty box.
+
+    Known by its ``elem_id`` (`_TYPED_SLIDERS`): Gradio rebuilds a page's copy of a component from its constructor
+    arguments whenever a handler updates it (the t slider's maximum after a change of T), which dropped a patch on
+    the instance, and a t sent just before such a change then failed Gradio's check ("Value 700 is greater than
+    maximum value 50"). (Not a subclass: Gradio writes a .pyi stub beside the module of every Component subclass.)"""
+    _TYPED_SLIDERS.add(elem_id)
+    return gr.Slider(*args, elem_id=elem_id, **kwargs)
+
+
+_TYPED_SLIDERS: set[str] = set()
+_slider_preprocess = gr.Slider.preprocess
+
+
+def _preprocess_typed(self: gr.Slider, payload):
+    """`gr.Slider.preprocess`, but a `typed_slider`'s value goes to its handler as it is."""
+    return payload if self.elem_id in _TYPED_SLIDERS else _slider_preprocess(self, payload)
+
+
+gr.Slider.preprocess = _preprocess_typed
 
 
 def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:

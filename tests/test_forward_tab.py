@@ -300,3 +300,17 @@ def test_data_that_cannot_be_shown_gives_the_choice_back_to_the_data_on_view():
     with gr.Blocks() as demo:
         forward_tab.build(gr.State(None))
     assert any(getattr(d.fn, "__name__", "") == "data_on_view" for d in demo.fns.values())
+
+
+def test_the_t_slider_hands_t_over_as_typed_even_after_its_range_changed():
+    """Gradio rebuilds a page's copy of the slider from its constructor arguments when T changes its maximum; a t sent
+    just before (700, after T became 50) must still reach the handler, which clamps it, not fail Gradio's check."""
+    with gr.Blocks():
+        slider = controls.typed_slider(0, 1000, value=0, step=1, elem_id="test-typed-t")
+        plain = gr.Slider(0, 50, value=0, step=1)
+    rebuilt = gr.Slider(**{**slider.constructor_args, "maximum": 50, "render": False})  # as Gradio does on an update
+    assert rebuilt.preprocess(700) == 700 and rebuilt.preprocess(-3) == -3 and rebuilt.preprocess(None) is None
+    with pytest.raises(gr.Error, match="greater than maximum"):
+        plain.preprocess(700)
+    state = _state(T=50)
+    assert forward_tab.scrub(state, 700)[1] == forward_tab.scrub(state, 50)[1]  # the handler clamps t to T

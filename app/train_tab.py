@@ -1158,7 +1158,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
                 status = gr.HTML(status_html("Press <b>Start training</b>. The default run (swiss roll, 3000 steps) "
                                              "takes about a minute on a CPU."), js_on_load=None, elem_id="train-status",
                                  scale=1)
-                stop = gr.Button("Stop", variant="stop", scale=0, min_width=90)
+                stop = gr.Button("Stop", variant="stop", scale=0, min_width=90, elem_id="train-stop")
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
             with gr.Accordion("Where the loss comes from: the error at each noise level t", open=False):
                 error_plot = gr.Plot(error_by_t_figure(NOTHING_SEEN, int(T.value)), elem_id="train-error-by-t",

@@ -329,7 +329,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert loss["traces"] == 2 and loss["n"] > 0, loss  # raw and smoothed loss
     assert "loss ‖v − v̂‖²" in p.locator("#train-loss .ytitle").first.text_content()  # the axis names the target
     page.shot("train-running")
-    p.get_by_role("button", name="Stop", exact=True).click()
+    p.locator("#train-stop").click()  # by id: once, the role query found no Stop for 30 s
     p.wait_for_function("() => /Stopped after [\\d,]+ steps?/.test(document.querySelector('#train-status').innerText)",
                         timeout=60_000)
     text = status.inner_text()

@@ -221,8 +221,8 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
 
 MIN_SNR_SHOWN = 5.0  # the Min-SNR γ of the weighting curve: the image runs' default (core.train.DEFAULTS)
 _CURVES = {
-    # key: (y-axis title, function schedule → values at t = 1..T)
-    "alpha_bar": ("ᾱ_t", lambda s: s.alpha_bars[1:]),
+    # key: (y-axis title, function schedule → values at t = 1..T, or at t = 0..T for ᾱ_t, which is 1 at t = 0)
+    "alpha_bar": ("ᾱ_t", lambda s: s.alpha_bars),
     "beta": ("β_t", lambda s: s.betas[1:]),
     "log_snr": ("log-SNR(t) (natural log)", lambda s: s.log_snr[1:]),
     "bound_weight": ("weight on ‖ε − ε̂‖²", lambda s: epsilon_weights(s)[1:]),
@@ -312,14 +312,15 @@ def _positive(values: Sequence[float]) -> np.ndarray:
 def schedule_curves_figure(
     schedules: Sequence[NoiseSchedule], quantity: str, *, log_y: bool = False, height: int = 340
 ) -> PlotData:
-    """One curve per schedule over t = 1..T (shared axes), each with its t where SNR = 1 marked."""
+    """One curve per schedule over t = 1..T (ᾱ_t from t = 0: the clean data, ᾱ_0 = 1), on shared axes, each with its
+    t where SNR = 1 marked."""
     if quantity not in _CURVES:
         raise ValueError(f"unknown quantity {quantity!r}; choose one of {', '.join(_CURVES)}")
     y_title, values_of = _CURVES[quantity]
     data = []
     for schedule in schedules:
-        ts = np.arange(1, schedule.T + 1)
         ys = values_of(schedule).numpy()
+        ts = np.arange(schedule.T + 1 - len(ys), schedule.T + 1)
         color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
         label = schedule_label(schedule)
         data.append(dict(type="scatter", x=ts, y=ys, mode="lines", line=dict(color=color, width=2), name=label,

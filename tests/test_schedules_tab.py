@@ -39,6 +39,9 @@ def test_traces_for_each_schedule_and_snr_one_marked():
         markers = [trace for trace in fig.data if trace.mode == "markers"]
         assert len(markers) == len(names)  # one SNR = 1 marker per schedule
     assert beta.layout.yaxis.type == "log"
+    lines = [trace for trace in alpha.data if trace.mode == "lines"]
+    assert all(line.x[0] == 0 and line.y[0] == 1 and line.x[-1] == 400 for line in lines)  # ᾱ_0 = 1: the clean data
+    assert all(line.x[0] == 1 for line in beta.data if line.mode == "lines")  # β_t from the first step
     # the log-SNR markers sit at log-SNR = 0, at each schedule's t_snr_one
     for name, marker in zip(names, [t for t in log_snr.data if t.mode == "markers"]):
         assert marker.x[0] == pytest.approx(make_schedule(name, 400).t_snr_one)

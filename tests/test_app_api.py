@@ -70,15 +70,15 @@ def test_forward_scrub_changes_with_t(app_url: str) -> None:
     images = {}
     for t, (sample, formula, hist, alpha_curve) in shown.items():
         assert _step_row(formula) == (t, 1000)
-        trace = _plot(sample)["data"][0]
-        assert trace["type"] == "image" and trace["source"].startswith("data:image/")
-        images[t] = trace["source"]
+        picture = _plot(sample)["layout"]["images"][0]  # figures.image_figure: a layout image
+        assert picture["source"].startswith("data:image/")
+        images[t] = picture["source"]
         assert _plot(hist)["data"], "empty histogram"
         assert _plot(alpha_curve)["data"], "empty ᾱ_t curve"
     assert len(set(images.values())) == 3, "the x_t picture is the same for different t"
     # ε is held fixed: the same t gives the same picture
     again = client.predict(250, api_name="/scrub")
-    assert _plot(again[0])["data"][0]["source"] == images[250]
+    assert _plot(again[0])["layout"]["images"][0]["source"] == images[250]
     assert per_call < 5.0, f"/scrub took {per_call:.1f} s per call"
 
 
@@ -98,7 +98,7 @@ def test_forward_rebuild_2d_and_sessions_are_separate(app_url: str) -> None:
     assert _step_row(a_formula) == (100, TRAIN_T)
     assert _plot(a_sample)["data"][0]["type"] == "scatter"
     assert _step_row(b_formula) == (100, 1000)
-    assert _plot(b_sample)["data"][0]["type"] == "image"
+    assert not _plot(b_sample)["data"] and _plot(b_sample)["layout"]["images"]  # MNIST: a picture
     # a schedule that does not reach noise is flagged
     _, summary, *_ = a.predict(0, "moons", None, "linear", 10, 0, 1e-4, 0.02, False, *PARAM_DEFAULTS[3:],
                                api_name="/rebuild")

@@ -713,12 +713,18 @@ def test_a_reloaded_page_gets_its_browsers_checkpoints_back_and_others_do_not(is
     assert train_tab.run_cut_off(req("page-2"), trained) == (gr.skip(), gr.skip())  # no run was cut off
 
 
-def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isolated):
-    token, *_ = train_tab.page_loaded(req("page-1"), None)
-    gen = train_tab.train_run(req("page-1"), None, *args(steps=20_000))
+def training_on_a_loaded_page(page: str):
+    """A page loads (a new browser) and starts a long run: (its owner token, the run's generator, now training)."""
+    token, *_ = train_tab.page_loaded(req(page), None)
+    gen = train_tab.train_run(req(page), None, *args(steps=20_000))
     for update in gen:
         if "Training on" in str(update[0]):
-            break
+            return token, gen
+    raise AssertionError("the run never started training")
+
+
+def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isolated):
+    token, gen = training_on_a_loaded_page("page-1")
     gen.close()  # the page went: Gradio drops its streaming event
     runs.page_closed(req("page-1"))
     _, listed, _ = train_tab.page_loaded(req("page-2"), token)
@@ -731,11 +737,7 @@ def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isol
 
 def test_a_reloaded_page_waits_for_a_run_whose_old_page_closes_after_it_loads(isolated, monkeypatch):
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 1.0)
-    token, *_ = train_tab.page_loaded(req("page-1"), None)
-    gen = train_tab.train_run(req("page-1"), None, *args(steps=20_000))
-    for update in gen:
-        if "Training on" in str(update[0]):
-            break
+    token, gen = training_on_a_loaded_page("page-1")
     train_tab.page_loaded(req("page-2"), token)
 
     def page_1_goes():
@@ -766,11 +768,7 @@ def test_a_run_waiting_for_a_slot_when_its_page_closes_is_dropped(isolated):
 
 def test_a_run_in_another_open_tab_is_left_to_it(isolated, monkeypatch):
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
-    token, *_ = train_tab.page_loaded(req("tab-1"), None)
-    gen = train_tab.train_run(req("tab-1"), None, *args(steps=20_000))
-    for update in gen:
-        if "Training on" in str(update[0]):
-            break
+    token, gen = training_on_a_loaded_page("tab-1")
     train_tab.page_loaded(req("tab-2"), token)
     status, trained = train_tab.run_cut_off(req("tab-2"), [])
     assert "under way in another tab of this browser" in status and trained == gr.skip()

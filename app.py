@@ -1,6 +1,6 @@
 """DDPM Explorer: `python app.py` opens the Gradio app (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT honoured)."""
 
-from app import CSS, MAX_UPLOAD, THEME, build_app
+from app import CSS, JS, MAX_UPLOAD, THEME, build_app
 
 if __name__ == "__main__":
-    build_app().queue(default_concurrency_limit=8).launch(theme=THEME, css=CSS, max_file_size=MAX_UPLOAD)
+    build_app().queue(default_concurrency_limit=8).launch(theme=THEME, css=CSS, js=JS, max_file_size=MAX_UPLOAD)

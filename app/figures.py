@@ -163,6 +163,29 @@ def picture_source(figure: go.Figure) -> str:
 
 PICTURE_CSS = ".js-plotly-plot .imagelayer image {image-rendering: pixelated}"  # `image_figure`: pixels, not a blur
 
+# Runs once in each page (`launch(js=...)`). Gradio draws every new figure of a gr.Plot on a new plot and drops the old
+# one without plotly's `purge`, so each old plot stayed alive through its window "resize" listener (plotly's
+# responsive mode): the page grew by one plot per update, 1.2 MB/s while a run trained, and a resize of the window
+# woke every one of them. Remove that listener from each plot that has left the page (2 s later: plotly may still be
+# finishing its drawing, and a plot that Svelte only moved is back in the page by then). Not `Plotly.purge`: its
+# pending redraws would then fail on the purged plot.
+FREE_DROPPED_PLOTS_JS = """() => {
+  const free = (el) => setTimeout(() => {
+    if (el.isConnected || !el._responsiveChartHandler) return;
+    window.removeEventListener('resize', el._responsiveChartHandler);
+    delete el._responsiveChartHandler;
+  }, 2000);
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.removedNodes) {
+        if (!(node instanceof HTMLElement)) continue;  // plotly's own SVG redraws are not dropped plots
+        if (node.classList.contains('js-plotly-plot')) free(node);
+        else node.querySelectorAll('.js-plotly-plot').forEach(free);
+      }
+    }
+  }).observe(document.body, {childList: true, subtree: true});
+}"""
+
 
 def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260) -> PlotData:
     """Density histogram of all values of x_t on [−4, 4], with the N(0, 1) density over it."""

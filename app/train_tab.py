@@ -28,7 +28,7 @@ How a run is wired:
   other heavy work, so only DDPM_HEAVY_CONCURRENCY jobs train or sample at once.
 - `train_run` runs `Trainer.run()` in a background thread that feeds a queue and saves the
   checkpoint when the loop ends; the generator polls the queue every POLL_SECONDS and yields UI
-  updates, so streaming never slows training. Its ``finally`` stops the trainer, so a cancelled
+  updates (the loss and error plots at most every PLOT_SECONDS), so streaming never slows training. Its ``finally`` stops the trainer, so a cancelled
   event or a closed browser tab ends the run.
 - Stop calls `Trainer.stop()` of this browser's run only (looked up by its owner token in
   `app.runs`), cancels the generator, waits for the checkpoint and hands it to the State; then
@@ -89,6 +89,9 @@ log = logging.getLogger(__name__)
 
 EMPTY_LOSS_RANGE = [-1.0, 0.0]  # log10 range of the loss axis before the first loss: 0.1 … 1
 POLL_SECONDS = 0.5  # how often the UI generator drains the trainer's queue
+# the loss and error plots are redrawn at most this often (the status every POLL_SECONDS): Gradio draws each update on
+# a new plot, ~0.1 s of the browser's main thread on two busy cores
+PLOT_SECONDS = 1.0
 STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
 OTHER_TAB_SECONDS = 3.0  # a reloaded page's run whose old page is still open after this long: another tab's run
 MAX_BATCH = 4096
@@ -883,6 +886,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     previewed = False  # whether any preview was shown
     preview_update: Any = gr.skip()
     chain = preview_caption(trainer)
+    plotted = -math.inf  # when the loss and error plots were last sent
     try:
         thread.start()
         yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.notes), gr.skip(),
@@ -919,8 +923,12 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
                 break
             if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
                 text, fraction = _progress_text(last, plan, device)
-                yield (status_html(text, fraction=fraction, notes=plan.notes), loss_figure(losses, **loss_kind),
-                       preview_update, error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind), gr.skip())
+                if redraw := time.monotonic() - plotted >= PLOT_SECONDS:
+                    plotted = time.monotonic()
+                yield (status_html(text, fraction=fraction, notes=plan.notes),
+                       loss_figure(losses, **loss_kind) if redraw else gr.skip(), preview_update,
+                       error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind) if redraw else gr.skip(),
+                       gr.skip())
         tone = END_TONES.get(run.reason, "warn")
         if tone == "error":
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))

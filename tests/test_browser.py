@@ -86,6 +86,17 @@ BLANK_FRAMES_JS = """(label) => {
 }"""
 
 
+# Counts the plots drawn from now on in the block with this elem_id (Gradio draws each new figure on a new plot).
+COUNT_NEW_PLOTS_JS = """(id) => {
+  window.newPlots = 0;
+  new MutationObserver((records) => {
+    for (const record of records) for (const node of record.addedNodes)
+      if (node instanceof HTMLElement && (node.matches('.js-plotly-plot') || node.querySelector('.js-plotly-plot')))
+        window.newPlots++;
+  }).observe(document.getElementById(id), {childList: true, subtree: true});
+}"""
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not CHROMIUM.exists():
@@ -107,6 +118,7 @@ class Page:
     def __init__(self, browser, url: str, name: str, **context) -> None:
         self.context = browser.new_context(**({"viewport": VIEWPORT} | context))
         self.page = self.context.new_page()
+        self.cdp = self.context.new_cdp_session(self.page)
         self.page.set_default_timeout(TIMEOUT_MS)
         self.name = name
         self.errors: list[str] = []
@@ -128,6 +140,13 @@ class Page:
             arg=n,
         )
 
+    def resize_listeners(self) -> int:
+        """The window's "resize" listeners: plotly adds one for each plot (freed by `figures.FREE_DROPPED_PLOTS_JS`
+        when Gradio drops the plot)."""
+        result = self.cdp.send("Runtime.evaluate", {"expression": "(getEventListeners(window).resize || []).length",
+                                                    "includeCommandLineAPI": True, "returnByValue": True})
+        return result["result"]["value"]
+
     def plot(self, label: str) -> dict | None:
         return self.page.evaluate(PLOT_JS, label)
 
@@ -145,11 +164,11 @@ class Page:
         """The visible number input with this label (several tabs have e.g. a "T" input)."""
         return self.visible(self.page.get_by_label(label, exact=isinstance(label, str))).first
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, full_page: bool = True) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
         # a full page while a training run updates its plots can take long on 2 busy cores: allow 90 s, not 30
-        self.page.screenshot(path=str(path), full_page=True, timeout=90_000)
+        self.page.screenshot(path=str(path), full_page=full_page, timeout=90_000)
         return path
 
     def assert_clean(self, where: str) -> None:
@@ -320,6 +339,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     page.number("Training steps").fill("20000")  # far more than we wait for: Stop ends it
     page.number("Batch size").fill("128")
     p.locator("#train-prediction label", has_text="v = ").click()  # the network learns v, not ε
+    listeners = page.resize_listeners()
+    p.evaluate(COUNT_NEW_PLOTS_JS, "train-loss")
     p.get_by_role("button", name="Start training").click()
     p.wait_for_function("(label) => { const r = (" + PLOT_JS + ")(label); return r && r.n > 0; }",
                         arg="Training loss", timeout=60_000)
@@ -328,8 +349,9 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     loss = page.plot("Training loss")
     assert loss["traces"] == 2 and loss["n"] > 0, loss  # raw and smoothed loss
     assert "loss ‖v − v̂‖²" in p.locator("#train-loss .ytitle").first.text_content()  # the axis names the target
-    page.shot("train-running")
-    p.locator("#train-stop").click()  # by id: once, the role query found no Stop for 30 s
+    p.wait_for_function("() => window.newPlots >= 5")  # the loss curve has been redrawn a few times
+    page.shot("train-running", full_page=False)  # the window only: a full page resizes it while plots stream in
+    p.locator("#train-stop").click()
     p.wait_for_function("() => /Stopped after [\\d,]+ steps?/.test(document.querySelector('#train-status').innerText)",
                         timeout=60_000)
     text = status.inner_text()
@@ -337,6 +359,12 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     saved = re.search(r"Saved as (\S+?);", text).group(1)
     page.shot("train-stopped")
     page.assert_clean("Train tab after Stop")
+    # every redraw put the curve on a new plot; the dropped ones let go of the window, or the page would grow with
+    # each (it grew by 1.2 MB/s while a run trained)
+    redraws, deadline = p.evaluate("() => window.newPlots"), time.monotonic() + 10
+    while (now := page.resize_listeners()) > listeners + 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert now <= listeners + 1, f"{redraws} redraws of the loss curve left {now - listeners} more resize listeners"
     timings["train"] = time.perf_counter() - start
 
     # ----- Reverse: the stopped run is selected; Generate; the player plays, then pauses

@@ -41,6 +41,7 @@ def args(steps=60, batch=64, lr=2e-3, data="swiss_roll", model="mlp", T=100, see
 def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setattr(train_tab, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(train_tab, "PLOT_SECONDS", 0.0)
     monkeypatch.setattr(train_tab, "PREVIEW_POINTS", 64)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is faster, and the test machine is shared
@@ -229,6 +230,20 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     # the Reverse tab lists it for alice's State only
     assert any(v == trained[0] for _, v in reverse_tab.checkpoint_choices(trained))
     assert all(v != trained[0] for _, v in reverse_tab.checkpoint_choices([]))
+
+
+def test_the_plots_are_redrawn_at_most_every_plot_seconds_and_at_the_end(isolated, monkeypatch):
+    """Gradio draws each update of a plot on a new plot (~0.1 s of the browser's main thread): the status streams
+    at every poll, the loss and error plots at most every PLOT_SECONDS, and the end of the run sends them whole."""
+    monkeypatch.setattr(train_tab, "PLOT_SECONDS", 3600.0)
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=300)))
+    streaming = [o for o in outputs if re.search(r"Step \d+ / 300", re.sub("<[^>]+>", "", o[0]))]
+    assert len(streaming) >= 3, [o[0] for o in outputs]
+    plotted = [o for o in streaming if not isinstance(o[1], dict)]
+    assert plotted == streaming[:1]  # the first update only, within the hour
+    assert all(isinstance(o[3], dict) for o in streaming[1:])  # the error plot alike
+    ended = [o for o in outputs if "Finished after 300 steps" in o[0]]
+    assert ended and all(loss_points(o[1]) == 300 and not isinstance(o[3], dict) for o in ended)
 
 
 def sketch(alpha: np.ndarray) -> dict:

@@ -191,6 +191,16 @@ def scrub(state: ForwardState | None, t) -> tuple:
     return sample_fig, formula_markdown(numbers, state.schedule.T), hist_fig, figures.alpha_bar_figure(state.schedule, t)
 
 
+def t_in_range(state: ForwardState | None, t):
+    """On letting go of t: a t typed past T (2000 with T = 1000) goes back to T in its box, where the views already
+    are (`scrub`); the box kept 2000 while the table said "1000 of 1000"."""
+    try:
+        typed = controls.whole_number(t, "t", 0)
+    except gr.Error:  # `scrub` says what is wrong
+        return gr.skip()
+    return state.schedule.T if state is not None and typed > state.schedule.T else gr.skip()
+
+
 def targets(state: ForwardState, t: int) -> dict[str, torch.Tensor]:
     """What a network could be trained to predict from x_t at step t (`core.prediction`): {"x_t", "eps", "x0", "v"},
     with v = √ᾱ_t·ε − √(1 − ᾱ_t)·x₀, the state's data and fixed noise."""
@@ -293,7 +303,7 @@ def build(own: gr.State) -> gr.State:
         with gr.Column(scale=1, min_width=300):
             choices, note = data_choices()
             data = gr.Dropdown(choices=choices, value=DEFAULT_DATA, label="Data x₀", info=note)
-            upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=140,
+            upload = gr.File(label=images.UPLOAD_LABEL, file_types=["image"], height=140,
                              elem_classes="label-above")
             schedule_name = controls.schedule_dropdown()
             T = controls.t_input()
@@ -327,6 +337,7 @@ def build(own: gr.State) -> gr.State:
         trigger_mode="always_last",
         show_progress="hidden",
     )
+    t_slider.release(t_in_range, [state, t_slider], t_slider, show_progress="hidden", queue=False)
     rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
     rebuild_outputs = [state, t_slider, summary, *views]
     number_inputs = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]

@@ -215,6 +215,8 @@ def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
 
 
 UPLOAD_CHOICE = "upload"  # the data choice "Uploaded picture" of the Forward and Schedules tabs
+UPLOAD_LABEL = (f"Your picture (≤ {MAX_UPLOAD_PIXELS / 1e6:.0f} MP, still): its centre square is shown, "
+                f"at {UPLOAD_SIZE} × {UPLOAD_SIZE}")
 
 
 def upload_selected(path: str | None):

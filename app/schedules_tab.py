@@ -233,7 +233,7 @@ def build(own: gr.State) -> None:
             params = controls.param_inputs(shown=DEFAULT_SCHEDULES, open_=False)
             data = gr.Dropdown(choices=data_choices(), value=DEFAULT_DATA, label="Data x₀ for the noised grid")
             digit = gr.Slider(0, N_IMAGES - 1, value=0, step=1, label=f"Image number (of the first {N_IMAGES})")
-            upload = gr.File(label="Your picture (≤ 20 MP, still)", file_types=["image"], height=140,
+            upload = gr.File(label=images.UPLOAD_LABEL, file_types=["image"], height=140,
                              elem_classes="label-above")
             seed = gr.Number(value=0, label="Noise seed")
             log_beta = gr.Checkbox(value=True, label="β_t on a log scale")

@@ -165,6 +165,17 @@ def test_rebuild_with_no_t_in_the_box_shows_t_0_and_puts_it_in_the_box(typed):
     assert slider.constructor_args == {"maximum": 300} and "40 of 300" in formula  # a t in range is left as it is
 
 
+def test_t_typed_past_T_goes_back_to_T_in_its_box():
+    state = _state(data="swiss_roll", T=300)
+    _, formula, *_ = forward_tab.scrub(state, 2000)
+    assert "300 of 300" in formula  # the views show t = T …
+    assert forward_tab.t_in_range(state, 2000) == 300  # … and so does the box on letting go
+    for in_range in (0, 300, "120"):
+        assert isinstance(forward_tab.t_in_range(state, in_range), type(gr.skip()))
+    for wrong in ("", "ten", -3, None):  # left to `scrub`'s message
+        assert isinstance(forward_tab.t_in_range(state, wrong), type(gr.skip()))
+
+
 def test_summary_box_tone_follows_whether_the_chain_reaches_noise():
     """A green box (✓) when ᾱ_T ≤ 1e-3, an orange one (⚠) otherwise; both are `controls.notice_html` boxes, whose
     text keeps the box's colour in dark mode (the app's `.notice *` rule)."""

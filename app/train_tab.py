@@ -28,8 +28,8 @@ How a run is wired:
   other heavy work, so only DDPM_HEAVY_CONCURRENCY jobs train or sample at once.
 - `train_run` runs `Trainer.run()` in a background thread that feeds a queue and saves the
   checkpoint when the loop ends; the generator polls the queue every POLL_SECONDS and yields UI
-  updates (the loss and error plots at most every PLOT_SECONDS), so streaming never slows training. Its ``finally`` stops the trainer, so a cancelled
-  event or a closed browser tab ends the run.
+  updates (the loss and error plots at most every PLOT_SECONDS), so streaming never slows training.
+  Its ``finally`` stops the trainer, so a cancelled event or a closed browser tab ends the run.
 - Stop calls `Trainer.stop()` of this browser's run only (looked up by its owner token in
   `app.runs`), cancels the generator, waits for the checkpoint and hands it to the State; then
   `preview_after_stop` shows the last preview, which the run's thread draws from the saved weights.

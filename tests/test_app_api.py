@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,13 @@ def test_endpoints_are_exposed(app_url: str) -> None:
                  "/encode_examples", "/walk", "/measure_bound", "/fill_in", "/guide", "/guidance_sweep", "/guide_field",
                  "/play_inpainting", "/play_guided", "/play_noise_loop", "/show_step"):
         assert name in names, f"{name} is not an API endpoint; the app exposes {sorted(names)}"
+
+
+def test_the_browser_keeps_no_run_history(app_url: str) -> None:
+    """Gradio's run history would store every call's figures in the browser and re-read them on each call."""
+    with urllib.request.urlopen(f"{app_url.rstrip('/')}/config", timeout=10) as response:  # noqa: S310 (127.0.0.1 only)
+        config = json.load(response)
+    assert config["run_history"] is False and "runs" not in config["footer_links"], config["footer_links"]
 
 
 def test_forward_scrub_changes_with_t(app_url: str) -> None:

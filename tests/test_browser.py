@@ -253,6 +253,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
                         arg=["x_t", after_keys["hash"]])
     frames = p.evaluate("() => window.blankFrames")
     assert frames["seen"] > 10 and frames["blank"] == 0, frames  # every redraw of x_t shows its picture at once
+    stored = p.evaluate("() => Object.keys(localStorage).filter(key => key.startsWith('gradio:run-history'))")
+    assert not stored, f"the scrub's calls, with their figures, were kept in the browser's storage: {stored}"
     assert page.plot("Histogram of x_t vs the N(0, 1) density")["traces"] == 2
     page.shot("forward-t900")
     # what the network could learn to predict at this t: x_t, ε, x₀ and v side by side, with v's numbers

@@ -32,6 +32,10 @@ button.label-wrap {text-align: left}
 JS = figures.FREE_DROPPED_PLOTS_JS  # run once in each page
 TITLE = "DDPM Explorer"
 MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture
+# Blocks.launch's options. No run history: Gradio would keep every call's inputs and outputs (here plotly figures) in
+# the browser's localStorage, up to its 5 MB, and re-read and re-write all of it on each call, so a keyboard scrub of t
+# took 4.8× as long (`bench/bench_browser.py`).
+LAUNCH_OPTIONS = dict(theme=THEME, css=CSS, js=JS, max_file_size=MAX_UPLOAD, run_history=False)
 INTRO = (
     "# DDPM Explorer\n"
     "See how denoising diffusion models (Ho et al. 2020) work: noise data step by step, compare "

@@ -32,7 +32,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench(data: str, upload: str | None, repeats: int, T: int) -> tuple[float, float]:
-    state = forward_tab.prepare(None, data, upload, "linear", T, 0, *controls.default_param_values())
+    state = forward_tab.prepare(None, data, upload, None, "linear", T, 0, *controls.default_param_values())
     forward_tab.scrub(state, 1)  # warm-up
     timings = []
     for i in range(repeats):

@@ -1,0 +1,111 @@
+"""Time a keyboard scrub of t on the Forward tab in a real browser, against Gradio's defaults in the same run.
+
+    python bench/bench_browser.py [--steps 60] [--browser /usr/bin/chromium]
+
+Starts the app twice on a free port, as `python app.py` does: once with its launch options (`app.LAUNCH_OPTIONS`),
+once with Gradio's default run history (which keeps every call's inputs and outputs in the browser's localStorage).
+In each, headless Chromium focuses the t slider, presses → `--steps` times (30 ms apart, as a held key) and waits
+until the table says "steps of 1000". Prints the wall time, the main thread's long tasks (> 50 ms) and what
+localStorage holds afterwards, and the ratio of the two wall times. Needs the test dependencies (playwright) and a Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+REPO = Path(__file__).resolve().parent.parent
+SLIDER = "range slider for t (0 = clean data x₀, T = end of the chain)"
+LAUNCH = """
+import sys
+from app import LAUNCH_OPTIONS, build_app
+build_app().queue(default_concurrency_limit=8).launch(**{**LAUNCH_OPTIONS, "run_history": sys.argv[1] == "on"})
+"""
+LONG_TASKS_JS = """() => { window.longTasks = []; new PerformanceObserver(list => {
+  for (const entry of list.getEntries()) window.longTasks.push(entry.duration); }).observe({type: 'longtask'}); }"""
+STORED_JS = "() => Object.values(localStorage).reduce((sum, value) => sum + value.length, 0)"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_app(run_history: bool) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "DDPM_DATA_DIR": os.environ.get("DDPM_DATA_DIR", str(REPO.parent / "shared" / "data"))}
+    process = subprocess.Popen([sys.executable, "-c", LAUNCH, "on" if run_history else "off"], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 (127.0.0.1 only)
+            return process, url
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    sys.exit(f"the app did not answer at {url} within 120 s")
+
+
+def scrub(browser, url: str, steps: int) -> dict[str, float]:
+    """Wall time of `steps` key presses until the views show the last t, with the long tasks and storage size."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(300_000)
+    page.goto(url)
+    slider = page.get_by_label(SLIDER)
+    slider.wait_for()
+    time.sleep(2)
+    page.evaluate(LONG_TASKS_JS)
+    slider.focus()
+    start = time.perf_counter()
+    for _ in range(steps):
+        slider.press("ArrowRight")
+        time.sleep(0.03)
+    page.wait_for_function("(cell) => Array.from(document.querySelectorAll('td')).some(td => td.innerText.trim() === "
+                           "cell)", arg=f"{steps} of 1000")
+    seconds = time.perf_counter() - start
+    long_tasks = page.evaluate("() => window.longTasks")
+    stored = page.evaluate(STORED_JS)
+    page.close()
+    return {"seconds": seconds, "long_tasks": sum(long_tasks) / 1e3, "max_task_ms": max(long_tasks, default=0.0),
+            "stored_mb": stored * 2 / 1e6}  # localStorage keeps UTF-16: 2 bytes a character
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--browser", default="/usr/bin/chromium")
+    args = parser.parse_args()
+    results = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=args.browser, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        for label, run_history in (("app (run history off)", False), ("Gradio default (run history on)", True)):
+            process, url = start_app(run_history)
+            try:
+                results[label] = scrub(browser, url, args.steps)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+            r = results[label]
+            print(f"{label:32s} {args.steps} steps in {r['seconds']:5.1f} s; long tasks {r['long_tasks']:5.1f} s "
+                  f"(max {r['max_task_ms']:.0f} ms); localStorage {r['stored_mb']:.2f} MB", flush=True)
+        browser.close()
+    ours, peer = results.values()
+    print(f"Gradio's default takes {peer['seconds'] / ours['seconds']:.1f}× as long as the app's scrub "
+          f"({peer['long_tasks'] / max(ours['long_tasks'], 1e-3):.1f}× the long-task time)")
+
+
+if __name__ == "__main__":
+    main()

@@ -52,8 +52,8 @@ def main() -> None:
     params = controls.default_param_values()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads; {args.repeats} calls each")
     for label, (names, data) in CASES.items():
-        p50, p95 = time_calls(lambda: schedules_tab.compare(list(names), 1000, data, 0, None, 0, True, *params),
-                              args.repeats)
+        inputs = (list(names), 1000, data, 0, None, None, 0, True, schedules_tab.DEFAULT_WEIGHTING, *params)
+        p50, p95 = time_calls(lambda: schedules_tab.compare(*inputs), args.repeats)
         kind, x0 = schedules_tab.load_x0(data, 0, None)
         schedules = [make_schedule(name, 1000) for name in names]
         ts = schedules_tab.grid_timesteps(1000)

@@ -1,0 +1,44 @@
+"""The quick benchmark scripts still run against the app's current handlers (`bench/`), with a few repeats.
+
+They call the tab handlers directly, so a handler that gains an input breaks them without breaking the app; two had
+done so unnoticed (the Forward tab's own points, the Schedules tab's loss weighting).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def run_main(script: str, argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:
+    spec = importlib.util.spec_from_file_location(script, BENCH / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", [script, *argv])
+    module.main()
+    return capsys.readouterr().out
+
+
+def timings(out: str, label: str) -> list[float]:
+    """The p50 and p95 figures printed on each line of a bench's output (ms)."""
+    figures = [float(value) for line in out.splitlines() for value in re.findall(rf"{label} +([\d.]+) ms", line)]
+    assert figures, f"no '{label} … ms' figure in:\n{out}"
+    return figures
+
+
+def test_bench_forward_times_every_data_kind(monkeypatch, capsys) -> None:
+    out = run_main("bench_forward", ["--repeats", "4"], monkeypatch, capsys)
+    for label in ("MNIST", "swiss roll", "checkerboard", "uploaded picture"):
+        assert label in out, out
+    assert len(timings(out, "p95")) == 4 and all(value > 0 for value in timings(out, "p50")), out
+
+
+def test_bench_schedules_times_every_case(monkeypatch, capsys) -> None:
+    out = run_main("bench_schedules", ["--repeats", "3"], monkeypatch, capsys)
+    assert len(timings(out, "redraw p50")) == 4 and all(value > 0 for value in timings(out, "p95")), out

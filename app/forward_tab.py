@@ -245,7 +245,7 @@ def images_or_points_figure(kind: str, shown: np.ndarray):
     if kind == "images":
         return figures.image_figure(shown)
     if kind == "points":
-        return figures.points_figure(shown)
+        return figures.points_picture_figure(shown)
     raise ValueError(f"unknown data kind {kind!r}")
 
 

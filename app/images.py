@@ -110,6 +110,16 @@ def png_data_uri(pixels: np.ndarray, fmt: str = "PNG") -> str:
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def alpha_png_data_uri(alpha: np.ndarray, rgb: tuple[int, int, int]) -> str:
+    """uint8 coverage (H, W) → a data: URI of a PNG in one colour ``rgb`` with that alpha: a palette PNG (one byte a
+    pixel, entry k = ``rgb`` at alpha k), 3–4× quicker to encode than RGBA and as small."""
+    picture = PIL.Image.frombytes("P", alpha.shape[::-1], np.ascontiguousarray(alpha, dtype=np.uint8).tobytes())
+    picture.putpalette(list(rgb) * 256)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1, transparency=bytes(range(256)))
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 # ----- bundled digits -------------------------------------------------------------------------
 
 

@@ -6,12 +6,16 @@ Starts the app twice on a free port, as `python app.py` does: once with its laun
 once with Gradio's default run history (which keeps every call's inputs and outputs in the browser's localStorage).
 In each, headless Chromium focuses the t slider, presses → `--steps` times (30 ms apart, as a held key) and waits
 until the table says "steps of 1000". Prints the wall time, the main thread's long tasks (> 50 ms) and what
-localStorage holds afterwards, and the ratio of the two wall times. Needs the test dependencies (playwright) and a Chromium.
+localStorage holds afterwards, and the ratio of the two wall times. Then, in a blank page with plotly.js alone, draws the Forward tab's 2D x_t view (2,000 points of the swiss roll at
+t = 100) as the app draws it (`figures.points_picture_figure`: one picture over the axes) and as a plotly scatter
+trace (`figures.points_figure`), each a new plot as Gradio draws it, and prints the median time to the next frame.
+Needs the test dependencies (playwright) and a Chromium.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -20,9 +24,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import plotly
 from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from app import controls, figures, forward_tab  # noqa: E402
 SLIDER = "range slider for t (0 = clean data x₀, T = end of the chain)"
 LAUNCH = """
 import sys
@@ -82,6 +90,32 @@ def scrub(browser, url: str, steps: int) -> dict[str, float]:
             "stored_mb": stored * 2 / 1e6}  # localStorage keeps UTF-16: 2 bytes a character
 
 
+NEW_PLOT_JS = """async (figure) => {
+  const el = document.getElementById('plot'), times = [];
+  for (let i = 0; i < 9; i++) {
+    Plotly.purge(el);
+    const start = performance.now();
+    await Plotly.newPlot(el, figure.data, figure.layout, {responsive: true});
+    await new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve)));
+    times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b)[4];
+}"""
+
+
+def points_views(browser) -> dict[str, float]:
+    """Median ms from a new plot to the next frame, for the 2D x_t view as a picture and as a scatter trace."""
+    state = forward_tab.prepare(None, "swiss_roll", None, None, "linear", 1000, 0, *controls.default_param_values())
+    xt = forward_tab.x_t(state, 100)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_content("<div id='plot' style='width: 620px'></div>")
+    page.add_script_tag(path=str(Path(plotly.__file__).parent / "package_data" / "plotly.min.js"))
+    views = {"picture (the app)": figures.points_picture_figure(xt), "scatter trace": figures.points_figure(xt)}
+    times = {label: page.evaluate(NEW_PLOT_JS, json.loads(view.plot)) for label, view in views.items()}
+    page.close()
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
@@ -101,10 +135,15 @@ def main() -> None:
             r = results[label]
             print(f"{label:32s} {args.steps} steps in {r['seconds']:5.1f} s; long tasks {r['long_tasks']:5.1f} s "
                   f"(max {r['max_task_ms']:.0f} ms); localStorage {r['stored_mb']:.2f} MB", flush=True)
+        times = points_views(browser)
         browser.close()
     ours, peer = results.values()
     print(f"Gradio's default takes {peer['seconds'] / ours['seconds']:.1f}× as long as the app's scrub "
           f"({peer['long_tasks'] / max(ours['long_tasks'], 1e-3):.1f}× the long-task time)")
+    for label, ms in times.items():
+        print(f"2D x_t view, 2,000 points, as a {label:18s} {ms:6.1f} ms from a new plot to the next frame")
+    picture, scatter = times.values()
+    print(f"the scatter trace takes {scatter / picture:.1f}× as long to draw as the picture")
 
 
 if __name__ == "__main__":

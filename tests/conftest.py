@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 
@@ -48,3 +51,11 @@ def local_data(tmp_path, monkeypatch) -> dict[str, np.ndarray]:
         (cifar / name).write_bytes(b"")
     monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path / "data"))
     return {"fashion_mnist": fashion}
+
+
+def picture_rgba(figure) -> np.ndarray:
+    """The first layout image of a figure (`figures.image_figure`, `figures.points_picture_figure`), decoded from its
+    data URI as uint8 RGBA (H, W, 4)."""
+    header, data = figure.layout.images[0].source.split(",", 1)
+    assert header.endswith(";base64"), header
+    return np.asarray(PIL.Image.open(io.BytesIO(base64.b64decode(data))).convert("RGBA"))

@@ -15,6 +15,7 @@ from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
 from core.schedules import make_schedule
+from tests.conftest import picture_rgba
 
 PARAMS = controls.default_param_values()
 
@@ -132,7 +133,9 @@ def test_x_t_is_q_sample():
     np.testing.assert_allclose(forward_tab.x_t(state, 250), expected, rtol=0, atol=1e-6)
     fig = _fig(forward_tab.scrub(state, 250)[0])
     assert tuple(fig.layout.xaxis.range) == figures.POINT_RANGE == tuple(fig.layout.yaxis.range)
-    assert len(fig.data[0].x) == forward_tab.N_POINTS
+    # the points are drawn as one picture over the axes (a scatter trace of 2,000 points is slow to draw at each step)
+    assert not fig.data and fig.layout.images[0].layer == "above"
+    np.testing.assert_array_equal(picture_rgba(fig)[..., 3], figures.points_alpha(expected.astype(np.float64)))
 
 
 def test_numbers_match_schedule():
@@ -267,8 +270,9 @@ def test_own_points_from_the_train_tab_can_be_scrubbed_and_follow_each_new_drawi
     first = OwnPoints(make_toy2d("moons", 3000, seed=1), DataInfo("drawing", "2d", (2,), source="drawn in the Train tab"))
     state = _state(data=OWN_POINTS, own=first)
     assert state.kind == "points" and torch.equal(state.x0, first.points[:forward_tab.N_POINTS])
-    fig = _fig(forward_tab.scrub(state, 0)[0])
-    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], first.points[:forward_tab.N_POINTS])  # t = 0: x₀ itself
+    fig = _fig(forward_tab.scrub(state, 0)[0])  # t = 0: x₀ itself
+    x0 = first.points[:forward_tab.N_POINTS].numpy().astype(np.float64)
+    np.testing.assert_array_equal(picture_rgba(fig)[..., 3], figures.points_alpha(x0))
     redrawn = OwnPoints(make_toy2d("circles", 3000, seed=1), first.info)  # the next drawing, the same name
     again = _state(data=OWN_POINTS, own=redrawn, previous=state)
     assert torch.equal(again.x0, redrawn.points[:forward_tab.N_POINTS]) and torch.equal(again.noise, state.noise)

@@ -1,0 +1,81 @@
+"""Point clouds drawn as one picture over the axes (`figures.points_alpha`, `figures.points_picture_figure`): each dot
+where its point is, as wide and as opaque as `points_figure`'s markers, overlapping dots composited as SVG does."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.colors
+import pytest
+
+from app import figures
+from tests.conftest import picture_rgba
+
+SIZE = figures.POINTS_PICTURE_PX
+OPACITY = figures.POINT_OPACITY
+
+
+def centroid(alpha: np.ndarray) -> tuple[float, float]:
+    """(row, column) of the alpha's centre of mass, in pixel units (pixel i spans [i, i + 1))."""
+    rows, cols = np.indices(alpha.shape) + 0.5
+    weights = alpha.astype(np.float64)
+    return float((rows * weights).sum() / weights.sum()), float((cols * weights).sum() / weights.sum())
+
+
+@pytest.mark.parametrize("point", [(0.0, 0.0), (2.0, 3.0), (-3.5, -1.25)])
+def test_a_dot_is_drawn_where_its_point_is_with_x2_up(point) -> None:
+    alpha = figures.points_alpha(np.array([point]))
+    low, high = figures.POINT_RANGE
+    row, col = centroid(alpha)
+    assert abs(col - (point[0] - low) / (high - low) * SIZE) <= 0.5  # on the nearest whole pixel
+    assert abs(row - (high - point[1]) / (high - low) * SIZE) <= 0.5  # row 0 is the top, x₂ = 4
+
+
+def test_a_dot_has_the_markers_width_and_opacity() -> None:
+    alpha = figures.points_alpha(np.array([[0.0, 0.0]]))
+    assert alpha.max() == round(OPACITY * 255)  # a fully covered pixel: the marker's opacity
+    # ink = opacity × the disc's area, π(d/2)² pixels; its width d across the middle row
+    area = math.pi * (figures.POINT_DOT_PX / 2) ** 2
+    assert alpha.sum() / 255 == pytest.approx(OPACITY * area, rel=0.03)
+    row = alpha[SIZE // 2]
+    assert row.sum() / (OPACITY * 255) == pytest.approx(figures.POINT_DOT_PX, abs=0.5)
+    # 2 picture pixels a CSS pixel at the x_t plot's usual square (460 px high, less the margins): 3-px markers
+    square = 460 - figures.MARGIN["t"] - figures.MARGIN["b"]
+    assert figures.POINT_DOT_PX * square / SIZE == pytest.approx(figures.POINT_SIZE, abs=0.1)
+
+
+def test_overlapping_dots_compose_as_one_over_another_in_any_order() -> None:
+    one = figures.points_alpha(np.array([[1.0, 1.0]]))
+    peak = np.unravel_index(one.argmax(), one.shape)
+    for n in (2, 3):
+        stacked = figures.points_alpha(np.array([[1.0, 1.0]] * n))
+        assert stacked[peak] == round((1 - (1 - OPACITY) ** n) * 255)  # 1 − (1 − o)ⁿ, not n·o
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(500, 2))
+    np.testing.assert_array_equal(figures.points_alpha(points), figures.points_alpha(points[rng.permutation(500)]))
+
+
+def test_points_off_the_axes_are_left_out() -> None:
+    low, high = figures.POINT_RANGE
+    alpha = figures.points_alpha(np.array([[high + 1, 0.0], [0.0, low - 0.5], [-40.0, 90.0]]))
+    assert not alpha.any()
+    edge = figures.points_alpha(np.array([[high, 0.0]]))  # half a dot inside
+    assert 0 < edge.sum() < figures.points_alpha(np.array([[0.0, 0.0]])).sum()
+
+
+def test_the_figure_shows_the_dots_in_the_point_colour_over_fixed_axes() -> None:
+    points = np.random.default_rng(1).normal(size=(2000, 2))
+    figure = figures.as_figure(figures.points_picture_figure(points))
+    assert not figure.data and tuple(figure.layout.xaxis.range) == figures.POINT_RANGE
+    assert figure.layout.yaxis.scaleanchor == "x"  # square, as `points_figure`
+    image = figure.layout.images[0]
+    low, high = figures.POINT_RANGE
+    assert (image.x, image.y, image.sizex, image.sizey) == (low, high, high - low, high - low)
+    assert image.layer == "above" and image.sizing == "stretch" and image.xref == "x" and image.yref == "y"
+    rgba = picture_rgba(figure)
+    np.testing.assert_array_equal(rgba[..., 3], figures.points_alpha(points))
+    inked = rgba[..., 3] > 0
+    assert (rgba[inked][:, :3] == plotly.colors.hex_to_rgb(figures.POINT_COLOR)).all()
+    # the app's CSS keeps pictures of pixels (below the axes) sharp and lets the dots (above them) scale smoothly
+    assert ".layer-above .imagelayer image {image-rendering: auto}" in figures.PICTURE_CSS

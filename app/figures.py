@@ -186,12 +186,19 @@ def points_picture_figure(points: np.ndarray, *, height: int = 460) -> PlotData:
     the browser and ~10 ms to make here. The dots are 3 CSS pixels wide at the usual size of the Forward tab's x_t
     plot (drawn at 2 pixels per CSS pixel, sharp on a HiDPI screen), and scale with the plot.
     """
-    low, high = POINT_RANGE
-    alpha = points_alpha(np.asarray(points, dtype=np.float64))
-    picture = dict(source=alpha_png_data_uri(alpha, plotly.colors.hex_to_rgb(POINT_COLOR)), xref="x", yref="y",
-                   x=low, y=high, sizex=high - low, sizey=high - low, xanchor="left", yanchor="top", sizing="stretch",
-                   layer="above")
+    picture = points_picture(points, xaxis="x", yaxis="y", color=POINT_COLOR)
     return fast_figure([], plot_layout(height, images=[picture], **_point_axes(legend=False)))
+
+
+def points_picture(points: np.ndarray, *, xaxis: str, yaxis: str, color: str, size: int = POINTS_PICTURE_PX,
+                   dot: float = POINT_DOT_PX, opacity: float = POINT_OPACITY) -> dict:
+    """The layout image of `points_alpha` in one ``color``, spanning [−4, 4]² of the axes ``xaxis`` and ``yaxis``,
+    above the gridlines (as a scatter trace is)."""
+    low, high = POINT_RANGE
+    alpha = points_alpha(np.asarray(points, dtype=np.float64), size=size, dot=dot, opacity=opacity)
+    return dict(source=alpha_png_data_uri(alpha, plotly.colors.hex_to_rgb(color)), xref=xaxis, yref=yaxis, x=low,
+                y=high, sizex=high - low, sizey=high - low, xanchor="left", yanchor="top", sizing="stretch",
+                layer="above")
 
 
 def image_figure(pixels: np.ndarray, *, height: int = 460) -> PlotData:
@@ -489,19 +496,25 @@ def noised_grid_figure(
     arrows: Sequence[Sequence[np.ndarray]] | None = None,
     arrow_origins: np.ndarray | None = None,
     arrow_cap: float = 0.45,
+    points_as_pictures: bool = False,
 ) -> PlotData:
     """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points");
     ``point_hues``: one number in [0, 1] per point, the same in every panel, drawn on a cyclic colour scale (so that
     a point can be followed from panel to panel), instead of one colour for all; ``reference``: the training data
     (M, 2), drawn in grey beneath the points of every panel; ``arrows``: per panel a vector (G, 2) at each of
     ``arrow_origins`` (G, 2), drawn as arrows on one scale for all panels (`arrow_scale`), none longer than
-    ``arrow_cap`` (in the panels' units: less than the origins' spacing, so that arrows do not overlap).
+    ``arrow_cap`` (in the panels' units: less than the origins' spacing, so that arrows do not overlap);
+    ``points_as_pictures``: each panel's points drawn as one picture (`points_picture`) rather than a scatter trace,
+    for a grid redrawn at every change of a control (the Schedules tab: 24 panels of 1,000 points, 24,000 SVG
+    markers, kept the browser busy for seconds); one colour, so not with ``point_hues`` or ``arrows``.
 
     The panels' axes are laid out here rather than by ``make_subplots``: built and validated cell by cell,
     the grid took 0.2–0.5 s on every redraw of the Schedules tab.
     """
     if kind not in ("images", "points"):
         raise ValueError(f"kind must be 'images' or 'points', got {kind!r}")
+    if points_as_pictures and (point_hues is not None or arrows is not None):
+        raise ValueError("points drawn as pictures have one colour and no arrows")
     rows, cols, points = len(cells), len(col_labels), kind == "points"
     gap_x, gap_y = 0.01, 0.02  # between panels, as fractions of the plotting area
     width, height = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / max(rows, 1)
@@ -510,7 +523,7 @@ def noised_grid_figure(
         axis.update(range=list(POINT_RANGE), showline=True, linecolor="#ccc", mirror=True, constrain="domain")
     lefts = [c * (width + gap_x) for c in range(cols)]  # each panel's left and top edge
     tops = [1 - r * (height + gap_y) for r in range(rows)]
-    traces, axes = [], {}
+    traces, axes, pictures = [], {}, []
     scale = None if arrows is None else arrow_scale([v for row in arrows for v in row], arrow_cap)
     for r, row in enumerate(cells):
         if len(row) != cols:
@@ -533,10 +546,15 @@ def noised_grid_figure(
                 marker = dict(size=2, color=SCHEDULE_COLORS.get("linear"), opacity=0.5)
                 if point_hues is not None:
                     marker = dict(size=3, color=point_hues, colorscale=HUE_SCALE, cmin=0, cmax=1, opacity=0.8)
-                traces.append(dict(
-                    type="scatter", x=cell[:, 0], y=cell[:, 1], mode="markers", hoverinfo="skip", showlegend=False,
-                    marker=marker, **where,
-                ))
+                if points_as_pictures:  # 2 picture pixels a CSS pixel of a panel cell_px wide; panels are often
+                    # narrower (~100 px in a 1400-px window), so the dots are drawn a little wider than the markers
+                    pictures.append(points_picture(cell, xaxis=f"x{suffix}", yaxis=f"y{suffix}", color=marker["color"],
+                                                   size=2 * cell_px, dot=2.5 * marker["size"], opacity=marker["opacity"]))
+                else:
+                    traces.append(dict(
+                        type="scatter", x=cell[:, 0], y=cell[:, 1], mode="markers", hoverinfo="skip",
+                        showlegend=False, marker=marker, **where,
+                    ))
                 if arrows is not None and arrow_origins is not None:
                     traces.append(_arrow_trace(arrow_origins, arrows[r][c] * scale, arrow_cap, where))
     title = dict(xref="paper", yref="paper", showarrow=False)
@@ -550,6 +568,7 @@ def noised_grid_figure(
     return fast_figure(traces, dict(
         **axes,
         annotations=annotations,
+        images=pictures,
         height=cell_px * rows + (40 if points else 20) + GRID_TITLE_DROP,
         margin=dict(l=35 if points else 10, r=230 if any(row_labels) else 10, t=30 + GRID_TITLE_DROP,
                     b=30 if points else 10),  # room for the column and row titles and the coordinates

@@ -30,7 +30,7 @@ from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NA
 
 DEFAULT_SCHEDULES = ("linear", "cosine", "sigmoid")
 MIN_SCHEDULES, MAX_SCHEDULES = 1, 4
-N_POINTS = 1_000  # points per small scatter panel (24 panels: SVG stays responsive)
+N_POINTS = 1_000  # points per small panel of the noised grid (up to 24 panels)
 IMAGE_SIZE = 64  # uploaded pictures are shown at 64 × 64 per cell
 MNIST = "mnist"
 UPLOAD = images.UPLOAD_CHOICE
@@ -176,7 +176,7 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
         figures.schedule_curves_figure(schedules, "alpha_bar"),
         figures.schedule_curves_figure(schedules, "beta", log_y=bool(log_beta)),
         figures.schedule_curves_figure(schedules, "log_snr"),
-        figures.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px),
+        figures.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px, points_as_pictures=True),
         summary_table(schedules),
         warning_html(schedules),
         figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS} for s in schedules]),

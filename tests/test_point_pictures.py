@@ -79,3 +79,21 @@ def test_the_figure_shows_the_dots_in_the_point_colour_over_fixed_axes() -> None
     assert (rgba[inked][:, :3] == plotly.colors.hex_to_rgb(figures.POINT_COLOR)).all()
     # the app's CSS keeps pictures of pixels (below the axes) sharp and lets the dots (above them) scale smoothly
     assert ".layer-above .imagelayer image {image-rendering: auto}" in figures.PICTURE_CSS
+
+
+def test_a_grid_draws_each_panels_points_as_a_picture_on_its_own_axes() -> None:
+    rng = np.random.default_rng(2)
+    cells = [[rng.normal(size=(300, 2)) for _ in range(3)] for _ in range(2)]
+    plain = figures.as_figure(figures.noised_grid_figure(cells, ["a", "b"], ["1", "2", "3"], kind="points"))
+    drawn = figures.as_figure(figures.noised_grid_figure(cells, ["a", "b"], ["1", "2", "3"], kind="points",
+                                                         cell_px=100, points_as_pictures=True))
+    assert not drawn.data and len(plain.data) == len(drawn.layout.images) == 6
+    for trace, image in zip(plain.data, drawn.layout.images):  # the same axes, panel by panel
+        assert (image.xref, image.yref) == (trace.xaxis, trace.yaxis) and image.layer == "above"
+    last = picture_rgba(figures.as_figure(figures.noised_grid_figure(
+        [[cells[1][2]]], [""], [""], kind="points", cell_px=100, points_as_pictures=True)))
+    assert last.shape[:2] == (200, 200)  # 2 pixels a CSS pixel of the panel
+    np.testing.assert_array_equal(last[..., 3], figures.points_alpha(cells[1][2], size=200, dot=5.0, opacity=0.5))
+    with pytest.raises(ValueError, match="one colour and no arrows"):
+        figures.noised_grid_figure(cells, ["a", "b"], ["1", "2", "3"], kind="points", point_hues=np.zeros(300),
+                                   points_as_pictures=True)

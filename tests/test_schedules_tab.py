@@ -15,6 +15,7 @@ from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.sampler import SPACINGS
 from core.schedules import SCHEDULE_LABELS, make_schedule
+from tests.conftest import picture_rgba
 
 PARAMS = controls.default_param_values()
 
@@ -78,7 +79,9 @@ def test_noised_grid_rows_by_columns_images_and_points():
     grid = _compare(("linear", "cosine"))[3]
     assert len(grid.data) == 2 * len(ts) and all(trace.type == "image" for trace in grid.data)
     grid = _compare(("linear", "cosine", "quadratic"), data="moons")[3]
-    assert len(grid.data) == 3 * len(ts) and all(trace.type == "scatter" for trace in grid.data)
+    # points: one picture a panel over its axes (24,000 scatter markers kept the browser busy for seconds)
+    assert not grid.data and len(grid.layout.images) == 3 * len(ts)
+    assert [(image.xref, image.yref) for image in grid.layout.images[:2]] == [("x", "y"), ("x2", "y2")]
     titles = [a.text for a in grid.layout.annotations]
     assert "t = 500" in titles and any("quadratic" in text for text in titles)
     # points: the coordinates on the grid's outer edges only (the bottom row's x axes, the first column's y axes)
@@ -98,8 +101,10 @@ def test_own_points_from_the_train_tab_are_noised_under_each_schedule():
         _compare(("linear", "cosine"), data=OWN_POINTS)
     own = OwnPoints(make_toy2d("circles", 3000, seed=1), DataInfo("drawing", "2d", (2,), source="drawn in the Train tab"))
     grid = _compare(("linear", "cosine"), data=OWN_POINTS, own=own)[3]
-    clean = grid.data[0]  # linear, t = 0: the points themselves
-    assert np.allclose(np.c_[clean.x, clean.y], own.points[:schedules_tab.N_POINTS])
+    clean = picture_rgba(grid)[..., 3]  # linear, t = 0: the points themselves
+    x0 = own.points[:schedules_tab.N_POINTS].numpy().astype(np.float64)
+    assert clean.shape == (300, 300)  # 2 picture pixels a CSS pixel of a 150-px panel; 2-px markers at opacity 0.5
+    np.testing.assert_array_equal(clean, figures.points_alpha(x0, size=300, dot=5.0, opacity=0.5))
     args = (["linear", "cosine"], 1000, OWN_POINTS, 0, None, own, 0, True, "bound_weight", *PARAMS)
     assert figures.as_figure(schedules_tab.own_points_changed(*args)[3]) == grid
     assert schedules_tab.own_points_changed(*args[:2], "mnist", *args[3:]) == (gr.skip(),) * 8

@@ -329,3 +329,21 @@ def test_the_t_slider_hands_t_over_as_typed_even_after_its_range_changed():
         plain.preprocess(700)
     state = _state(T=50)
     assert forward_tab.scrub(state, 700)[1] == forward_tab.scrub(state, 50)[1]  # the handler clamps t to T
+
+
+def test_the_histogram_shows_the_density_of_x_t_and_at_t_T_it_is_the_normal_one():
+    state = _state()
+    hist0, histT = (_fig(forward_tab.scrub(state, t)[2]) for t in (0, state.schedule.T))
+    bars, normal = histT.data
+    assert bars.type == "bar" and normal.name == "N(0, 1)"
+    np.testing.assert_allclose(normal.y, np.exp(-np.asarray(normal.x) ** 2 / 2) / np.sqrt(2 * np.pi), rtol=1e-6)
+    width = bars.width
+    values = forward_tab.x_t(state, state.schedule.T).reshape(-1)
+    expected, _ = np.histogram(values, bins=len(bars.x), range=figures.HIST_RANGE, density=False)
+    np.testing.assert_allclose(bars.y, expected / (values.size * width), rtol=1e-6)  # a density: area = share shown
+    assert np.sum(bars.y) * width == pytest.approx(np.mean(np.abs(values) <= 4), abs=1e-6)
+    # x_T = √ᾱ_T·x₀ + √(1 − ᾱ_T)·ε with ᾱ_T ≈ 4e-5: 50,176 values of nearly N(0, 1) (bins of 0.1: ±0.03 noise)
+    assert np.max(np.abs(np.asarray(bars.y) - np.exp(-np.asarray(bars.x) ** 2 / 2) / np.sqrt(2 * np.pi))) < 0.04
+    # x₀ (digits in [−1, 1], mostly background at −1): nothing beyond ±1, and a peak at −1 far above the normal's
+    clean = np.asarray(hist0.data[0].y)
+    assert clean[np.abs(np.asarray(hist0.data[0].x)) > 1 + width].sum() == 0 and clean.max() > 3

@@ -161,20 +161,50 @@ def points_alpha(points: np.ndarray, *, size: int = POINTS_PICTURE_PX, dot: floa
     "over"), in any order, since they share one colour. The sums are one `np.bincount` over the pixels hit. Points off
     the square are left out, as plotly's fixed axes leave them out; each dot sits on the nearest whole pixel.
     """
+    alpha, _ = dot_layer(points, size=size, dot=dot, opacity=opacity)
+    return np.round(alpha * 255).astype(np.uint8)
+
+
+def dot_layer(points: np.ndarray, *, size: int, dot: float, opacity: float,
+              colors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(alpha (size, size) in [0, 1], colour (size, size, 3) or None) of dots drawn as in `points_alpha`; with
+    ``colors`` (N, 3), each pixel's colour is its dots' colours averaged by how much of it each covers (o·cᵢ): for
+    dots of different colours, an order-free stand-in for drawing them one over another."""
     coverage = dot_coverage(dot)
     k = coverage.shape[0]
     dy, dx = np.nonzero(coverage)
-    log_through = np.log1p(-opacity * coverage[dy, dx])
+    cover = opacity * coverage[dy, dx]
     low, high = POINT_RANGE
     top = np.round((high - points[:, 1]) / (high - low) * size - k / 2).astype(np.int64)
     left = np.round((points[:, 0] - low) / (high - low) * size - k / 2).astype(np.int64)
     rows, cols = (top[:, None] + dy).ravel(), (left[:, None] + dx).ravel()
     inside = (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
-    weights = np.broadcast_to(log_through, (len(points), len(dy))).ravel()[inside]
     pixels, at = np.unique(rows[inside] * size + cols[inside], return_inverse=True)
-    alpha = np.zeros(size * size, dtype=np.uint8)
-    alpha[pixels] = np.round(-np.expm1(np.bincount(at, weights=weights)) * 255)
-    return alpha.reshape(size, size)
+    weights = np.broadcast_to(np.log1p(-cover), (len(points), len(dy))).ravel()[inside]
+    alpha = np.zeros(size * size)
+    alpha[pixels] = -np.expm1(np.bincount(at, weights=weights))
+    if colors is None:
+        return alpha.reshape(size, size), None
+    share = np.broadcast_to(cover, (len(points), len(dy))).ravel()[inside]
+    owner = np.repeat(np.arange(len(points)), len(dy))[inside]
+    total = np.bincount(at, weights=share)
+    rgb = np.zeros((size * size, 3))
+    for channel in range(3):
+        rgb[pixels, channel] = np.bincount(at, weights=share * colors[owner, channel]) / total
+    return alpha.reshape(size, size), rgb.reshape(size, size, 3)
+
+
+def over(top: tuple[np.ndarray, np.ndarray], bottom: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Two (alpha, colour) layers of `dot_layer`, ``top`` drawn over ``bottom``, as uint8 RGBA:
+    α = α_top + α_bottom·(1 − α_top), colour = (C_top·α_top + C_bottom·α_bottom·(1 − α_top)) / α."""
+    (a_top, c_top), (a_bottom, c_bottom) = top, bottom
+    rgba = np.zeros((*a_top.shape, 4), dtype=np.uint8)
+    drawn = (a_top > 0) | (a_bottom > 0)  # most pixels are empty: only the drawn ones are worked out
+    a_top, a_bottom = a_top[drawn, None], a_bottom[drawn, None] * (1 - a_top[drawn, None])
+    alpha = a_top + a_bottom
+    colour = (c_top[drawn] * a_top + c_bottom[drawn] * a_bottom) / alpha
+    rgba[drawn] = np.round(np.concatenate([colour, alpha * 255], axis=-1)).clip(0, 255)
+    return rgba
 
 
 def points_picture_figure(points: np.ndarray, *, height: int = 460) -> PlotData:
@@ -194,11 +224,39 @@ def points_picture(points: np.ndarray, *, xaxis: str, yaxis: str, color: str, si
                    dot: float = POINT_DOT_PX, opacity: float = POINT_OPACITY) -> dict:
     """The layout image of `points_alpha` in one ``color``, spanning [−4, 4]² of the axes ``xaxis`` and ``yaxis``,
     above the gridlines (as a scatter trace is)."""
-    low, high = POINT_RANGE
     alpha = points_alpha(np.asarray(points, dtype=np.float64), size=size, dot=dot, opacity=opacity)
-    return dict(source=alpha_png_data_uri(alpha, plotly.colors.hex_to_rgb(color)), xref=xaxis, yref=yaxis, x=low,
-                y=high, sizex=high - low, sizey=high - low, xanchor="left", yanchor="top", sizing="stretch",
-                layer="above")
+    return _over_axes(alpha_png_data_uri(alpha, plotly.colors.hex_to_rgb(color)), xaxis, yaxis)
+
+
+def _over_axes(source: str, xaxis: str, yaxis: str) -> dict:
+    """A layout image spanning [−4, 4]² of the axes ``xaxis`` and ``yaxis``, above the gridlines (as a scatter trace
+    is)."""
+    low, high = POINT_RANGE
+    return dict(source=source, xref=xaxis, yref=yaxis, x=low, y=high, sizex=high - low, sizey=high - low,
+                xanchor="left", yanchor="top", sizing="stretch", layer="above")
+
+
+@cache
+def _hue_colors() -> np.ndarray:
+    """`HUE_SCALE` sampled at 256 hues, as RGB (256, 3)."""
+    samples = plotly.colors.sample_colorscale(HUE_SCALE, np.linspace(0, 1, 256).tolist())
+    return np.array([plotly.colors.unlabel_rgb(color) for color in samples], dtype=np.float64)
+
+
+def _panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, beneath: tuple | None, size: int,
+                   where: dict) -> dict:
+    """One panel of `noised_grid_figure`'s points as a picture: its dots 2.5 picture pixels a marker pixel (a panel
+    is drawn 100–150 CSS pixels wide for 2 picture pixels each), in the marker's colour or coloured by ``hues``, over
+    the ``beneath`` layer (the training data) if any."""
+    dot, opacity = 2.5 * marker["size"], marker["opacity"]
+    if hues is None and beneath is None:
+        return points_picture(points, xaxis=where["xaxis"], yaxis=where["yaxis"], color=marker["color"], size=size,
+                              dot=dot, opacity=opacity)
+    colors = (_hue_colors()[np.round(hues * 255).astype(int)] if hues is not None
+              else np.broadcast_to(plotly.colors.hex_to_rgb(marker["color"]), (len(points), 3)))
+    top = dot_layer(np.asarray(points, dtype=np.float64), size=size, dot=dot, opacity=opacity, colors=colors)
+    bottom = beneath or (np.zeros((size, size)), np.zeros((size, size, 3)))
+    return _over_axes(png_data_uri(over(top, bottom)), where["xaxis"], where["yaxis"])
 
 
 def image_figure(pixels: np.ndarray, *, height: int = 460) -> PlotData:
@@ -504,17 +562,17 @@ def noised_grid_figure(
     (M, 2), drawn in grey beneath the points of every panel; ``arrows``: per panel a vector (G, 2) at each of
     ``arrow_origins`` (G, 2), drawn as arrows on one scale for all panels (`arrow_scale`), none longer than
     ``arrow_cap`` (in the panels' units: less than the origins' spacing, so that arrows do not overlap);
-    ``points_as_pictures``: each panel's points drawn as one picture (`points_picture`) rather than a scatter trace,
-    for a grid redrawn at every change of a control (the Schedules tab: 24 panels of 1,000 points, 24,000 SVG
-    markers, kept the browser busy for seconds); one colour, so not with ``point_hues`` or ``arrows``.
+    ``points_as_pictures``: each panel's points (and the training data beneath them) drawn as one picture
+    (`_panel_picture`) rather than scatter traces, for a grid redrawn at every change of a control (the Schedules
+    tab: 24 panels of 1,000 points, 24,000 SVG markers, kept the browser busy for seconds); not with ``arrows``.
 
     The panels' axes are laid out here rather than by ``make_subplots``: built and validated cell by cell,
     the grid took 0.2–0.5 s on every redraw of the Schedules tab.
     """
     if kind not in ("images", "points"):
         raise ValueError(f"kind must be 'images' or 'points', got {kind!r}")
-    if points_as_pictures and (point_hues is not None or arrows is not None):
-        raise ValueError("points drawn as pictures have one colour and no arrows")
+    if points_as_pictures and arrows is not None:
+        raise ValueError("points drawn as pictures have no arrows")
     rows, cols, points = len(cells), len(col_labels), kind == "points"
     gap_x, gap_y = 0.01, 0.02  # between panels, as fractions of the plotting area
     width, height = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / max(rows, 1)
@@ -525,6 +583,10 @@ def noised_grid_figure(
     tops = [1 - r * (height + gap_y) for r in range(rows)]
     traces, axes, pictures = [], {}, []
     scale = None if arrows is None else arrow_scale([v for row in arrows for v in row], arrow_cap)
+    beneath = None  # the training data's dots, the same in every panel: drawn once
+    if points_as_pictures and reference is not None:
+        beneath = dot_layer(np.asarray(reference, dtype=np.float64), size=2 * cell_px, dot=2.5 * 2, opacity=0.6,
+                            colors=np.broadcast_to(plotly.colors.hex_to_rgb(REFERENCE_COLOR), (len(reference), 3)))
     for r, row in enumerate(cells):
         if len(row) != cols:
             raise ValueError(f"row {r + 1} has {len(row)} cells, expected {cols}")
@@ -539,22 +601,20 @@ def noised_grid_figure(
             if kind == "images":
                 traces.append(dict(type="image", source=png_data_uri(cell), hoverinfo="skip", **where))
             else:
+                marker = dict(size=2, color=SCHEDULE_COLORS.get("linear"), opacity=0.5)
+                if point_hues is not None:
+                    marker = dict(size=3, color=point_hues, colorscale=HUE_SCALE, cmin=0, cmax=1, opacity=0.8)
+                if points_as_pictures:
+                    pictures.append(_panel_picture(cell, marker, point_hues, beneath, 2 * cell_px, where))
+                    continue
                 if reference is not None:
                     traces.append(dict(type="scatter", x=reference[:, 0], y=reference[:, 1], mode="markers",
                                        hoverinfo="skip", showlegend=False,
                                        marker=dict(size=2, color=REFERENCE_COLOR, opacity=0.6), **where))
-                marker = dict(size=2, color=SCHEDULE_COLORS.get("linear"), opacity=0.5)
-                if point_hues is not None:
-                    marker = dict(size=3, color=point_hues, colorscale=HUE_SCALE, cmin=0, cmax=1, opacity=0.8)
-                if points_as_pictures:  # 2 picture pixels a CSS pixel of a panel cell_px wide; panels are often
-                    # narrower (~100 px in a 1400-px window), so the dots are drawn a little wider than the markers
-                    pictures.append(points_picture(cell, xaxis=f"x{suffix}", yaxis=f"y{suffix}", color=marker["color"],
-                                                   size=2 * cell_px, dot=2.5 * marker["size"], opacity=marker["opacity"]))
-                else:
-                    traces.append(dict(
-                        type="scatter", x=cell[:, 0], y=cell[:, 1], mode="markers", hoverinfo="skip",
-                        showlegend=False, marker=marker, **where,
-                    ))
+                traces.append(dict(
+                    type="scatter", x=cell[:, 0], y=cell[:, 1], mode="markers", hoverinfo="skip", showlegend=False,
+                    marker=marker, **where,
+                ))
                 if arrows is not None and arrow_origins is not None:
                     traces.append(_arrow_trace(arrow_origins, arrows[r][c] * scale, arrow_cap, where))
     title = dict(xref="paper", yref="paper", showarrow=False)

@@ -442,7 +442,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.get_by_text("Anatomy of one step").click()
     p.get_by_role("button", name="Take step t apart").click()
     p.wait_for_selector("#reverse-anatomy >> text=This network predicts v", timeout=60_000)  # trained on v above
-    p.wait_for_function("() => document.querySelectorAll('#reverse-anatomy-plot .scatterlayer .trace').length === 8")
+    p.wait_for_function("() => document.querySelectorAll('#reverse-anatomy-plot .layer-above .imagelayer image')"
+                        ".length === 4")  # x₀, x_t, x̂₀ and x_s, each a picture over the training data
     assert re.search(r"step \d+ → \d+: x", p.locator("#reverse-anatomy").inner_text())
     # DDIM's map: the panel below the player walks between two noises and draws the paths
     p.get_by_text("Noise ↔ data: DDIM's deterministic map").click()

@@ -94,6 +94,36 @@ def test_a_grid_draws_each_panels_points_as_a_picture_on_its_own_axes() -> None:
         [[cells[1][2]]], [""], [""], kind="points", cell_px=100, points_as_pictures=True)))
     assert last.shape[:2] == (200, 200)  # 2 pixels a CSS pixel of the panel
     np.testing.assert_array_equal(last[..., 3], figures.points_alpha(cells[1][2], size=200, dot=5.0, opacity=0.5))
-    with pytest.raises(ValueError, match="one colour and no arrows"):
-        figures.noised_grid_figure(cells, ["a", "b"], ["1", "2", "3"], kind="points", point_hues=np.zeros(300),
-                                   points_as_pictures=True)
+    with pytest.raises(ValueError, match="no arrows"):
+        figures.noised_grid_figure(cells, ["a", "b"], ["1", "2", "3"], kind="points", arrows=[[np.zeros((1, 2))] * 3] * 2,
+                                   arrow_origins=np.zeros((1, 2)), points_as_pictures=True)
+
+
+def test_coloured_dots_over_the_training_data_keep_their_colours_and_compose_over_it() -> None:
+    size, dot = 200, 5.0
+    red, blue, grey = np.array([255.0, 0, 0]), np.array([0, 0, 255.0]), np.array([128.0, 128, 128])
+    # two dots of different colours on one spot: alpha as for one colour, colour the mean of the two
+    alpha, colour = figures.dot_layer(np.array([[0.0, 0.0]] * 2), size=size, dot=dot, opacity=0.8,
+                                      colors=np.stack([red, blue]))
+    centre = (size // 2, size // 2)
+    assert alpha[centre] == pytest.approx(1 - 0.2**2) and np.allclose(colour[centre], (red + blue) / 2)
+    # a red dot over a grey one: α = a + b(1 − a), colour = (red·a + grey·b(1 − a)) / α
+    top = figures.dot_layer(np.array([[0.0, 0.0]]), size=size, dot=dot, opacity=0.8, colors=red[None])
+    bottom = figures.dot_layer(np.array([[0.0, 0.0], [2.0, 2.0]]), size=size, dot=dot, opacity=0.6,
+                               colors=np.stack([grey, grey]))
+    rgba = figures.over(top, bottom)
+    a, b = 0.8, 0.6
+    assert rgba[centre][3] == round((a + b * (1 - a)) * 255)
+    np.testing.assert_allclose(rgba[centre][:3], (red * a + grey * b * (1 - a)) / (a + b * (1 - a)), atol=0.5)
+    away = (round((4 - 2) / 8 * size), round((2 + 4) / 8 * size))  # the grey dot alone, at (2, 2)
+    assert tuple(rgba[away]) == (128, 128, 128, round(0.6 * 255))
+    # in a grid: one picture a panel, hues and training data drawn into it
+    hues = figures.angle_hues(np.array([[1.0, 0.0], [-1.0, 0.0]]))
+    figure = figures.as_figure(figures.noised_grid_figure(
+        [[np.array([[1.0, 0.0], [-1.0, 0.0]])]], [""], [""], kind="points", cell_px=100, point_hues=hues,
+        reference=np.array([[0.0, 2.0]]), points_as_pictures=True))
+    picture = picture_rgba(figure)
+    assert not figure.data and picture.shape == (200, 200, 4)
+    right, left, up = picture[100, 125], picture[100, 75], picture[50, 100]
+    assert right[3] > 0 and left[3] > 0 and not np.array_equal(right[:3], left[:3])  # hues apart by half a turn
+    assert tuple(up[:3]) == tuple(plotly.colors.hex_to_rgb(figures.REFERENCE_COLOR))  # the training data, in grey

@@ -6,7 +6,9 @@ Starts the app twice on a free port, as `python app.py` does: once with its laun
 once with Gradio's default run history (which keeps every call's inputs and outputs in the browser's localStorage).
 In each, headless Chromium focuses the t slider, presses → `--steps` times (30 ms apart, as a held key) and waits
 until the table says "steps of 1000". Prints the wall time, the main thread's long tasks (> 50 ms) and what
-localStorage holds afterwards, and the ratio of the two wall times. Then, in a blank page with plotly.js alone, draws the Forward tab's 2D x_t view (2,000 points of the swiss roll at
+localStorage holds afterwards, and the ratio of the two wall times.
+
+Then, in a blank page with plotly.js alone, draws the Forward tab's 2D x_t view (2,000 points of the swiss roll at
 t = 100) as the app draws it (`figures.points_picture_figure`: one picture over the axes) and as a plotly scatter
 trace (`figures.points_figure`), each a new plot as Gradio draws it, and prints the median time to the next frame.
 Needs the test dependencies (playwright) and a Chromium.

@@ -4,6 +4,7 @@ where its point is, as wide and as opaque as `points_figure`'s markers, overlapp
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import plotly.colors
@@ -58,7 +59,10 @@ def test_overlapping_dots_compose_as_one_over_another_in_any_order() -> None:
 
 def test_points_off_the_axes_are_left_out() -> None:
     low, high = figures.POINT_RANGE
-    alpha = figures.points_alpha(np.array([[high + 1, 0.0], [0.0, low - 0.5], [-40.0, 90.0]]))
+    far = [[high + 1, 0.0], [0.0, low - 0.5], [-40.0, 90.0], [1e30, -1e30], [np.nan, 0.0], [np.inf, 1.0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and quietly
+        alpha = figures.points_alpha(np.array(far))
     assert not alpha.any()
     edge = figures.points_alpha(np.array([[high, 0.0]]))  # half a dot inside
     assert 0 < edge.sum() < figures.points_alpha(np.array([[0.0, 0.0]])).sum()
@@ -95,8 +99,9 @@ def test_a_grid_draws_each_panels_points_as_a_picture_on_its_own_axes() -> None:
     assert last.shape[:2] == (200, 200)  # 2 pixels a CSS pixel of the panel
     np.testing.assert_array_equal(last[..., 3], figures.points_alpha(cells[1][2], size=200, dot=5.0, opacity=0.5))
     with pytest.raises(ValueError, match="no arrows"):
-        figures.noised_grid_figure(cells, ["a", "b"], ["1", "2", "3"], kind="points", arrows=[[np.zeros((1, 2))] * 3] * 2,
-                                   arrow_origins=np.zeros((1, 2)), points_as_pictures=True)
+        figures.noised_grid_figure(cells, ["a", "b"], ["1", "2", "3"], kind="points",
+                                   arrows=[[np.zeros((1, 2))] * 3] * 2, arrow_origins=np.zeros((1, 2)),
+                                   points_as_pictures=True)
 
 
 def test_coloured_dots_over_the_training_data_keep_their_colours_and_compose_over_it() -> None:

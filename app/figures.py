@@ -175,7 +175,7 @@ def dot_layer(points: np.ndarray, *, size: int, dot: float, opacity: float,
     dy, dx = np.nonzero(coverage)
     cover = opacity * coverage[dy, dx]
     low, high = POINT_RANGE
-    corner = np.stack([(points[:, 0] - low) / (high - low), (high - points[:, 1]) / (high - low)], axis=1) * size - k / 2
+    corner = np.stack([points[:, 0] - low, high - points[:, 1]], axis=1) / (high - low) * size - k / 2  # (left, top)
     with np.errstate(invalid="ignore"):  # far off or NaN: clipped or cast to a row or column off the picture
         left, top = np.round(np.clip(corner, -2 * k, size + k)).astype(np.int64).T
     rows, cols = (top[:, None] + dy).ravel(), (left[:, None] + dx).ravel()

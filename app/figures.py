@@ -38,6 +38,8 @@ POINTS_PICTURE_PX = 800  # `points_picture_figure`: 2 pixels per CSS pixel of th
 POINT_DOT_PX = POINT_SIZE * 2.0  # a dot's diameter in those pixels
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
 REFERENCE_COLOR = "#b8b8b8"  # training data drawn beneath samples
+GRID_REFERENCE_MARKER = dict(size=2, color=REFERENCE_COLOR, opacity=0.6)  # in each panel of `noised_grid_figure`
+GRID_PICTURE_DOT = 2.5  # `_panel_picture`: its dots' diameter in picture pixels per marker pixel
 NOISE_COLOR = "#d62728"
 SCHEDULE_COLORS = {  # one fixed colour per schedule, the same in every figure
     "linear": "#1f77b4",
@@ -246,10 +248,10 @@ def _hue_colors() -> np.ndarray:
 
 def _panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, beneath: tuple | None, size: int,
                    where: dict) -> dict:
-    """One panel of `noised_grid_figure`'s points as a picture: its dots 2.5 picture pixels a marker pixel (a panel
-    is drawn 100–150 CSS pixels wide for 2 picture pixels each), in the marker's colour or coloured by ``hues``, over
-    the ``beneath`` layer (the training data) if any."""
-    dot, opacity = 2.5 * marker["size"], marker["opacity"]
+    """One panel of `noised_grid_figure`'s points as a picture: its dots `GRID_PICTURE_DOT` picture pixels a marker
+    pixel (a panel is drawn 100–150 CSS pixels wide for 2 picture pixels each), in the marker's colour or coloured by
+    ``hues``, over the ``beneath`` layer (the training data) if any."""
+    dot, opacity = GRID_PICTURE_DOT * marker["size"], marker["opacity"]
     if hues is None and beneath is None:
         return points_picture(points, xaxis=where["xaxis"], yaxis=where["yaxis"], color=marker["color"], size=size,
                               dot=dot, opacity=opacity)
@@ -586,8 +588,10 @@ def noised_grid_figure(
     scale = None if arrows is None else arrow_scale([v for row in arrows for v in row], arrow_cap)
     beneath = None  # the training data's dots, the same in every panel: drawn once
     if points_as_pictures and reference is not None:
-        beneath = dot_layer(np.asarray(reference, dtype=np.float64), size=2 * cell_px, dot=2.5 * 2, opacity=0.6,
-                            colors=np.broadcast_to(plotly.colors.hex_to_rgb(REFERENCE_COLOR), (len(reference), 3)))
+        marker = GRID_REFERENCE_MARKER
+        beneath = dot_layer(np.asarray(reference, dtype=np.float64), size=2 * cell_px,
+                            dot=GRID_PICTURE_DOT * marker["size"], opacity=marker["opacity"],
+                            colors=np.broadcast_to(plotly.colors.hex_to_rgb(marker["color"]), (len(reference), 3)))
     for r, row in enumerate(cells):
         if len(row) != cols:
             raise ValueError(f"row {r + 1} has {len(row)} cells, expected {cols}")
@@ -611,7 +615,7 @@ def noised_grid_figure(
                 if reference is not None:
                     traces.append(dict(type="scatter", x=reference[:, 0], y=reference[:, 1], mode="markers",
                                        hoverinfo="skip", showlegend=False,
-                                       marker=dict(size=2, color=REFERENCE_COLOR, opacity=0.6), **where))
+                                       marker=GRID_REFERENCE_MARKER, **where))
                 traces.append(dict(
                     type="scatter", x=cell[:, 0], y=cell[:, 1], mode="markers", hoverinfo="skip", showlegend=False,
                     marker=marker, **where,

@@ -76,8 +76,9 @@ def anatomy_figure(parts: dict, kind: str, reference: np.ndarray | None):
         cells = [[_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(parts["x0"]))]
         return figures.noised_grid_figure(cells, [""] * len(cells), IMAGE_COLUMNS, kind="images", cell_px=120)
     cells = [[parts[k].numpy() for k in ("x0", "x_t", "x0_hat", "x_s")]]
-    return figures.noised_grid_figure(cells, [""], POINT_COLUMNS, kind="points", cell_px=260,  # redrawn as t is
-                                      point_hues=figures.angle_hues(cells[0][0]), reference=reference,  # dragged
+    # pictures, not scatter traces: the figure is redrawn at every step of a drag of t
+    return figures.noised_grid_figure(cells, [""], POINT_COLUMNS, kind="points", cell_px=260,
+                                      point_hues=figures.angle_hues(cells[0][0]), reference=reference,
                                       points_as_pictures=True)
 
 

@@ -2,11 +2,12 @@
 
     python bench/bench_browser.py [--steps 60] [--browser /usr/bin/chromium]
 
-Starts the app twice on a free port, as `python app.py` does: once with its launch options (`app.LAUNCH_OPTIONS`),
-once with Gradio's default run history (which keeps every call's inputs and outputs in the browser's localStorage).
+Starts the app three times on a free port, as `python app.py` does: with its launch options (`app.LAUNCH_OPTIONS`);
+with Gradio's default run history (which keeps every call's inputs and outputs in the browser's localStorage); and
+without its fix of Gradio's double drawing of each new figure (`figures.REDRAW_KEPT_PLOTS_ONLY_JS`).
 In each, headless Chromium focuses the t slider, presses → `--steps` times (30 ms apart, as a held key) and waits
 until the table says "steps of 1000". Prints the wall time, the main thread's long tasks (> 50 ms) and what
-localStorage holds afterwards, and the ratio of the two wall times.
+localStorage holds afterwards, and the ratios of the other two to the app.
 
 Then, in a blank page with plotly.js alone, draws the Forward tab's 2D x_t view (2,000 points of the swiss roll at
 t = 100) as the app draws it (`figures.points_picture_figure`: one picture over the axes) and as a plotly scatter
@@ -36,8 +37,9 @@ from app import controls, figures, forward_tab  # noqa: E402
 SLIDER = "range slider for t (0 = clean data x₀, T = end of the chain)"
 LAUNCH = """
 import sys
-from app import LAUNCH_OPTIONS, build_app
-build_app().queue(default_concurrency_limit=8).launch(**{**LAUNCH_OPTIONS, "run_history": sys.argv[1] == "on"})
+from app import LAUNCH_OPTIONS, build_app, figures
+options = {"app": {}, "history": {"run_history": True}, "draw twice": {"js": figures.FREE_DROPPED_PLOTS_JS}}
+build_app().queue(default_concurrency_limit=8).launch(**{**LAUNCH_OPTIONS, **options[sys.argv[1]]})
 """
 LONG_TASKS_JS = """() => { window.longTasks = []; new PerformanceObserver(list => {
   for (const entry of list.getEntries()) window.longTasks.push(entry.duration); }).observe({type: 'longtask'}); }"""
@@ -50,11 +52,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(run_history: bool) -> tuple[subprocess.Popen, str]:
+def start_app(variant: str) -> tuple[subprocess.Popen, str]:
+    """The app on a free port: "app" (its launch options), "history" (with Gradio's run history) or "draw twice"
+    (without the fix of Gradio's double drawing)."""
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "DDPM_DATA_DIR": os.environ.get("DDPM_DATA_DIR", str(REPO.parent / "shared" / "data"))}
-    process = subprocess.Popen([sys.executable, "-c", LAUNCH, "on" if run_history else "off"], cwd=REPO, env=env,
+    process = subprocess.Popen([sys.executable, "-c", LAUNCH, variant], cwd=REPO, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -127,8 +131,9 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.browser, headless=True,
                                              args=["--no-sandbox", "--disable-gpu"])
-        for label, run_history in (("app (run history off)", False), ("Gradio default (run history on)", True)):
-            process, url = start_app(run_history)
+        variants = {"app": "app", "Gradio's run history on": "history", "each figure drawn twice": "draw twice"}
+        for label, variant in variants.items():
+            process, url = start_app(variant)
             try:
                 results[label] = scrub(browser, url, args.steps)
             finally:
@@ -139,9 +144,11 @@ def main() -> None:
                   f"(max {r['max_task_ms']:.0f} ms); localStorage {r['stored_mb']:.2f} MB", flush=True)
         times = points_views(browser)
         browser.close()
-    ours, peer = results.values()
-    print(f"Gradio's default takes {peer['seconds'] / ours['seconds']:.1f}× as long as the app's scrub "
-          f"({peer['long_tasks'] / max(ours['long_tasks'], 1e-3):.1f}× the long-task time)")
+    ours = results["app"]
+    for label, peer in list(results.items())[1:]:
+        print(f"{label}: {peer['seconds'] / ours['seconds']:.2f}× as long as the app's scrub, "
+              f"{peer['long_tasks'] / max(ours['long_tasks'], 1e-3):.2f}× the long-task time, "
+              f"{peer['max_task_ms'] / max(ours['max_task_ms'], 1e-3):.2f}× the longest task")
     for label, ms in times.items():
         print(f"2D x_t view, 2,000 points, as a {label:18s} {ms:6.1f} ms from a new plot to the next frame")
     picture, scatter = times.values()

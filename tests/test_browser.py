@@ -86,6 +86,19 @@ BLANK_FRAMES_JS = """(label) => {
 }"""
 
 
+# Counts the figures drawn from now on (`Plotly.react`) and those drawn into a plot that left the page in the same task:
+# Gradio redraws the old plot with a new figure, then drops it for a new one (`figures.REDRAW_KEPT_PLOTS_ONLY_JS`).
+WASTED_DRAWS_JS = """() => {
+  window.draws = {all: 0, wasted: 0};
+  const react = window.Plotly.react;
+  window.Plotly.react = function (gd, data, ...args) {
+    window.draws.all++;
+    setTimeout(() => { if (!gd.isConnected && gd.data === data) window.draws.wasted++; });
+    return react.call(this, gd, data, ...args);
+  };
+}"""
+
+
 # Counts the plots drawn from now on in the block with this elem_id (Gradio draws each new figure on a new plot).
 COUNT_NEW_PLOTS_JS = """(id) => {
   window.newPlots = 0;
@@ -238,6 +251,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert page.t_cell() == "0 of 1000"
     page.shot("forward")
     p.evaluate(BLANK_FRAMES_JS, "x_t")  # from now on, count the frames where x_t shows no picture
+    p.evaluate(WASTED_DRAWS_JS)
     slider = p.get_by_label(f"range slider for {T_LABEL}")
     slider.focus()
     for _ in range(20):  # a quick scrub, as with a held key
@@ -253,6 +267,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
                         arg=["x_t", after_keys["hash"]])
     frames = p.evaluate("() => window.blankFrames")
     assert frames["seen"] > 10 and frames["blank"] == 0, frames  # every redraw of x_t shows its picture at once
+    draws = p.evaluate("() => window.draws")
+    assert draws["all"] >= 6 and draws["wasted"] == 0, f"figures drawn into plots that were dropped at once: {draws}"
     stored = p.evaluate("() => Object.keys(localStorage).filter(key => key.startsWith('gradio:run-history'))")
     assert not stored, f"the scrub's calls, with their figures, were kept in the browser's storage: {stored}"
     assert page.plot("Histogram of x_t vs the N(0, 1) density")["traces"] == 2

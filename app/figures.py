@@ -246,6 +246,11 @@ def _hue_colors() -> np.ndarray:
     return np.array([plotly.colors.unlabel_rgb(color) for color in samples], dtype=np.float64)
 
 
+def _one_color(color: str, n: int) -> np.ndarray:
+    """The colour of each of n dots of one ``color`` (hex), as `dot_layer` takes them: RGB (n, 3)."""
+    return np.broadcast_to(plotly.colors.hex_to_rgb(color), (n, 3))
+
+
 def _panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, beneath: tuple | None, size: int,
                    where: dict) -> dict:
     """One panel of `noised_grid_figure`'s points as a picture: its dots `GRID_PICTURE_DOT` picture pixels a marker
@@ -256,7 +261,7 @@ def _panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, be
         return points_picture(points, xaxis=where["xaxis"], yaxis=where["yaxis"], color=marker["color"], size=size,
                               dot=dot, opacity=opacity)
     colors = (_hue_colors()[np.round(hues * 255).astype(int)] if hues is not None
-              else np.broadcast_to(plotly.colors.hex_to_rgb(marker["color"]), (len(points), 3)))
+              else _one_color(marker["color"], len(points)))
     top = dot_layer(np.asarray(points, dtype=np.float64), size=size, dot=dot, opacity=opacity, colors=colors)
     bottom = beneath or (np.zeros((size, size)), np.zeros((size, size, 3)))
     return _over_axes(png_data_uri(over(top, bottom)), where["xaxis"], where["yaxis"])
@@ -623,7 +628,7 @@ def noised_grid_figure(
         marker = GRID_REFERENCE_MARKER
         beneath = dot_layer(np.asarray(reference, dtype=np.float64), size=2 * cell_px,
                             dot=GRID_PICTURE_DOT * marker["size"], opacity=marker["opacity"],
-                            colors=np.broadcast_to(plotly.colors.hex_to_rgb(marker["color"]), (len(reference), 3)))
+                            colors=_one_color(marker["color"], len(reference)))
     for r, row in enumerate(cells):
         if len(row) != cols:
             raise ValueError(f"row {r + 1} has {len(row)} cells, expected {cols}")

@@ -112,8 +112,9 @@ ERROR_BY_T_NOTE = (
     "almost ε itself and ε̂ is nearly right. This is why the loss levels off well above 0, and why Min-SNR "
     "weighting (image runs) lowers the weight of the small-t steps. The error is in ε units whatever the network "
     "predicts (an x₀ error counts SNR_t times, a v error ᾱ_t times), so runs on different targets compare: the "
-    "line is your previous run's (or the checkpoint's you continue), when it has one."
+    "line is your previous run's, or, when you continue a checkpoint, the checkpoint's error as the run starts."
 )
+MEASURED_PER_RANGE = {"2d": 512, "image": 32}  # (x_0, t, ε) per range of t when measuring a checkpoint's error by t
 WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
 NOTHING_SEEN = [math.nan] * LOSS_BUCKETS  # the error-by-t plot before a run's first progress event
@@ -447,11 +448,12 @@ class ErrorByT:
 
 
 def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
-    """The run to compare with: the checkpoint a run continues, else this browser's latest run; None when it
-    recorded no error by t (checkpoints from before the record, shipped ones)."""
-    path = plan.init_from or (Path(trained[-1]) if trained else None)
-    if path is None:
+    """The run a new model's run compares with: this browser's latest run; None when there is none, when it recorded
+    no error by t (checkpoints from before the record) or when the run continues a checkpoint (see
+    `starting_error_by_t`)."""
+    if plan.init_from is not None or not trained:
         return None
+    path = Path(trained[-1])
     try:
         config = read_config(path)
         values, T = config["training"]["loss_by_t"], int(config["schedule"]["T"])
@@ -462,6 +464,15 @@ def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
     if not isinstance(values, list) or len(values) != LOSS_BUCKETS:
         return None
     return ErrorByT(label, [float("nan") if v is None else float(v) for v in values], T)
+
+
+def starting_error_by_t(plan: Plan, trainer: Trainer) -> ErrorByT:
+    """A continued run compares with the checkpoint's error by t as the run starts, measured on the run's data
+    (`Trainer.measure_error_by_t`): the checkpoint's record is the mean over its whole run, whose early steps a run
+    starting from the trained weights never repeats."""
+    predicts = PREDICTION_SYMBOLS[plan.prediction]
+    label = f"{display_name(plan.init_from)} at the start (predicts {predicts}, {plan.schedule.name})"
+    return ErrorByT(label, trainer.measure_error_by_t(MEASURED_PER_RANGE[plan.kind]), plan.schedule.T)
 
 
 def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | None = None, label: str = "this run"):
@@ -870,6 +881,8 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
             trainer = Trainer(network, plan.schedule, tensor, train_config(plan, info), labels)
         except ValueError as err:
             raise InputError(str(err)) from None
+        if plan.init_from is not None:
+            error_kind["reference"] = starting_error_by_t(plan, trainer)
     except BaseException:
         runs.REGISTRY.finish(run)
         raise
@@ -892,7 +905,8 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
         yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.notes), gr.skip(),
                gr.Plot(preview_figure(plan.kind, None, tensor),
                        label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}"),
-               gr.skip(), gr.skip())
+               gr.skip() if plan.init_from is None else error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind),
+               gr.skip())
         done = False
         while not done:
             deadline = time.monotonic() + POLL_SECONDS

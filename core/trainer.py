@@ -293,32 +293,58 @@ class Trainer:
         target, so runs on different targets compare; NaN where nothing was seen."""
         return (self._bucket_sum / self._bucket_count).cpu().tolist()
 
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(x_0 (B, ...), their labels (B,) with some dropped to ∅, or None for an unconditional network)."""
-        index = torch.randint(0, len(self.data), (self.config.batch_size,), generator=self.generator, device=self.device)
+    def measure_error_by_t(self, per_range: int = 32, seed: int = 0) -> list[float]:
+        """The weights' mean unweighted ‖ε − ε̂‖² per range of t as they are now, like `bucket_loss` but without
+        training: per_range fresh (x_0, t, ε) in each of the LOSS_BUCKETS ranges, t uniform within its range; NaN
+        for an empty range (T < LOSS_BUCKETS). A run that continues a checkpoint compares its bars with this, the
+        error it starts from (the checkpoint's own record is the mean over its whole run, early steps included).
+        Its own generator (``seed``): the run's random stream is left as it was."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        ranges = [(first, last) for first, last in loss_bucket_ranges(self.schedule.T) if first <= last]
+        t = torch.cat([torch.randint(first, last + 1, (per_range,), generator=generator, device=self.device)
+                       for first, last in ranges])  # (R·per_range,), range by range
+        x0, labels = self._batch(len(t), generator)
+        noise = torch.randn(x0.shape, generator=generator, device=self.device)
+        errors = []
+        with torch.no_grad():
+            for rows in torch.arange(len(t), device=self.device).split(self.config.batch_size):
+                errors.append(self.error_to_eps[t[rows]] * self._target_errors(
+                    x0[rows], None if labels is None else labels[rows], t[rows], noise[rows]))
+        means = iter(torch.cat(errors).view(len(ranges), per_range).double().mean(dim=1).cpu().tolist())
+        return [next(means) if first <= last else float("nan") for first, last in loss_bucket_ranges(self.schedule.T)]
+
+    def _batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x_0 (size, ...) drawn from the data (flipped at random with hflip), their labels (size,) with some
+        dropped to ∅, or None for an unconditional network)."""
+        index = torch.randint(0, len(self.data), (size,), generator=generator, device=self.device)
         x0 = self.data[index]
         if self.config.hflip:
-            flip = torch.rand(len(x0), generator=self.generator, device=self.device) < 0.5
+            flip = torch.rand(len(x0), generator=generator, device=self.device) < 0.5
             x0 = torch.where(flip.view(-1, *([1] * (x0.dim() - 1))), x0.flip(-1), x0)
         if self.labels is None:
             return x0, None
-        return x0, drop_labels(self.labels[index], self.config.p_uncond, self.classes, self.generator)
+        return x0, drop_labels(self.labels[index], self.config.p_uncond, self.classes, generator)
 
-    def train_step(self) -> torch.Tensor:
-        """One step of Algorithm 1, without waiting for the device. Returns the loss as a 0-dim tensor
-        on the device, NaN if the run is no longer healthy (this step or an earlier one had a non-finite
-        loss or gradient; such steps change nothing). `run` turns a NaN into `TrainingDiverged`."""
-        x0, labels = self._batch()  # (B, ...), (B,) or None
-        b = len(x0)
-        t = torch.randint(1, self.schedule.T + 1, (b,), generator=self.generator, device=self.device)  # (B,)
-        noise = torch.randn(x0.shape, generator=self.generator, device=self.device)
-        shape = (b,) + (1,) * (x0.dim() - 1)
+    def _target_errors(self, x0: torch.Tensor, labels: torch.Tensor | None, t: torch.Tensor,
+                       noise: torch.Tensor) -> torch.Tensor:
+        """Per example, the mean squared error of the network's prediction of its target (ε, x_0 or v) from
+        x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε at step t: (B,), in the target's units."""
+        shape = (len(x0),) + (1,) * (x0.dim() - 1)
         sqrt_ab, sqrt_1m_ab = self.sqrt_ab[t].view(shape), self.sqrt_1m_ab[t].view(shape)  # (B, 1, ...)
         x_t = sqrt_ab * x0 + sqrt_1m_ab * noise
         with self._autocast:
             predicted = self._forward(x_t, t) if labels is None else self._forward(x_t, t, labels)
         target = training_target(self.config.prediction, x0, noise, sqrt_ab, sqrt_1m_ab)
-        per_example = (predicted.float() - target).pow(2).flatten(1).mean(dim=1)  # (B,)
+        return (predicted.float() - target).pow(2).flatten(1).mean(dim=1)
+
+    def train_step(self) -> torch.Tensor:
+        """One step of Algorithm 1, without waiting for the device. Returns the loss as a 0-dim tensor
+        on the device, NaN if the run is no longer healthy (this step or an earlier one had a non-finite
+        loss or gradient; such steps change nothing). `run` turns a NaN into `TrainingDiverged`."""
+        x0, labels = self._batch(self.config.batch_size, self.generator)  # (B, ...), (B,) or None
+        t = torch.randint(1, self.schedule.T + 1, (len(x0),), generator=self.generator, device=self.device)  # (B,)
+        noise = torch.randn(x0.shape, generator=self.generator, device=self.device)
+        per_example = self._target_errors(x0, labels, t, noise)  # (B,)
         loss = (self.loss_weight[t] * per_example).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -505,7 +505,12 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     status, loss_plot, _, continued_error, trained = drain(train_tab.train_run(
         req("alice"), None, *args(steps=3, start_from=path, trained=trained, prediction="eps")))[-1]
     assert "its network predicts v, and goes on learning that" in status
-    assert figures.as_figure(continued_error).data[1].name == Path(path).name + " (predicts v, linear)"
+    # a continued run compares with the checkpoint's error as it starts, measured in each range of t: not the
+    # checkpoint's record, the mean over its run
+    start_line = figures.as_figure(continued_error).data[1]
+    assert start_line.name == Path(path).name + " at the start (predicts v, linear)"
+    recorded = np.array(load_checkpoint(path).config["training"]["loss_by_t"])
+    assert len(start_line.y) == LOSS_BUCKETS and not np.allclose(start_line.y, recorded)
     assert "v − v̂" in figures.as_figure(loss_plot).layout.yaxis.title.text
     [second] = [p for p in trained if p != path]
     assert load_checkpoint(second).config["training"]["prediction"] == "v"
@@ -519,6 +524,18 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     with pytest.raises(gr.Error, match="Unknown prediction target 'score'"):
         train_tab.prepare_run(req("alice"), *args(prediction="score"))
     assert train_tab.loss_label(5.0, "x0") == "Min-SNR-5 weighted ‖x₀ − x̂₀‖²"
+
+
+def test_continuing_a_shipped_checkpoint_compares_with_its_error_at_the_start(isolated):
+    """Shipped checkpoints keep no error by t: a run that continues one measures it as the run starts."""
+    shipped = {Path(v).name: v for _, v in train_tab.start_choices([]) if v}
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=2, data="moons", start_from=shipped["moons"])))
+    assert "Finished after 2 steps" in outputs[-1][0]
+    first_drawn = next(figures.as_figure(out[3]) for out in outputs if out[3] != gr.skip() and len(
+        figures.as_figure(out[3]).data))  # before any step: the line alone
+    [line] = first_drawn.data
+    assert line.name == "moons at the start (predicts ε, linear)" and len(line.y) == LOSS_BUCKETS
+    assert line.y[0] > 20 * line.y[-1]  # trained: nearly no error at large t (an untrained network's is ≈ 1 everywhere)
 
 
 def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated):

@@ -313,6 +313,43 @@ def test_the_error_by_t_is_in_eps_units_for_every_target() -> None:
         assert float(snr[last]) * (1 - 1e-5) <= value <= float(snr[first]) * (1 + 1e-5)
 
 
+class GaussianOptimum(torch.nn.Module):
+    """The ideal ε̂ for data x_0 ~ N(0, σ²I): E[ε | x_t] = √(1 − ᾱ_t)·x_t / (ᾱ_t·σ² + 1 − ᾱ_t), whose error per
+    dimension is ᾱ_t·σ² / (ᾱ_t·σ² + 1 − ᾱ_t) (the variance of ε left given x_t)."""
+
+    def __init__(self, alpha_bars: torch.Tensor, sigma: float) -> None:
+        super().__init__()
+        self.alpha_bars, self.var = alpha_bars, sigma**2
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        ab = self.alpha_bars[t].float().unsqueeze(1)
+        return (1 - ab).sqrt() * x_t / (ab * self.var + 1 - ab) + 0 * self.unused
+
+
+def test_the_measured_error_by_t_is_the_closed_form_and_leaves_the_run_as_it_was() -> None:
+    schedule, sigma = make_schedule("cosine", 100), 2.0
+    data = sigma * torch.randn(20000, 2, generator=torch.Generator().manual_seed(0))
+    config = TrainConfig(steps=3, batch_size=256)
+    trainer = Trainer(GaussianOptimum(schedule.alpha_bars, sigma), schedule, data, config)
+    measured = trainer.measure_error_by_t(per_range=4000)
+    ab = schedule.alpha_bars.double()
+    optimum = ab * sigma**2 / (ab * sigma**2 + 1 - ab)
+    for (first, last), value in zip(loss_bucket_ranges(100), measured):
+        expected = float(optimum[first:last + 1].mean())
+        assert value == pytest.approx(expected, rel=0.08), (first, last, value, expected)
+    untouched = Trainer(GaussianOptimum(schedule.alpha_bars, sigma), schedule, data, config)
+    assert torch.equal(trainer.train_step(), untouched.train_step())  # its own generator: the run's draws are the same
+    # in ε units whatever the target, with empty ranges where T < LOSS_BUCKETS: x̂_0 = 0 on x_0 = (1, 1) is SNR_t
+    short = make_schedule("cosine", 7)
+    zero = Trainer(Zero(), short, torch.ones(10, 2), TrainConfig(prediction="x0"))
+    for (first, last), value in zip(loss_bucket_ranges(7), zero.measure_error_by_t(per_range=8)):
+        if first > last:
+            assert math.isnan(value)
+        else:
+            assert float(short.snr[last]) * (1 - 1e-5) <= value <= float(short.snr[first]) * (1 + 1e-5)
+
+
 def test_a_loaded_view_trains_its_network_on_its_own_target_only() -> None:
     schedule = make_schedule("linear", 100)
     view = EpsilonView(MLPDenoiser(SMALL), schedule, "v")

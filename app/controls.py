@@ -39,6 +39,24 @@ SCHEDULE_CHOICES = [(SCHEDULE_LABELS[name], name) for name in SCHEDULE_NAMES]
 # (Gradio's page is then 768 px wide; a projector at 1280 px zoomed to 150 % is 853 px) the views move below the
 # controls and take the whole width.
 VIEWS_MIN_WIDTH = 560
+# A slider's "release" is the app's cue for its slower views (the Forward tab's targets, the step anatomy, the
+# Schedules grid's image, the guidance field). Gradio 6.31 fires it on pointerup and on leaving the slider's number
+# box only, so a keyboard scrub (arrow keys, Home/End, Page Up/Down: a presenter's clicker) or a t typed and entered
+# updated the quick views and left the slow ones behind. Run once in each page (`launch(js=...)`): on such a key's
+# release on a slider, or Enter in its number box, hand the slider the pointerup that it listens for.
+SLIDER_KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"]
+KEYBOARD_RELEASE_JS = """() => {
+  const keys = new Set(%s);
+  const release = (event) => {
+    const el = event.target;
+    if (!(el instanceof HTMLInputElement) || !el.closest('.block')?.querySelector('input[type=range]')) return;
+    const stepped = el.type === 'range' && event.type === 'keyup' && keys.has(event.key);
+    const entered = el.type === 'number' && event.type === 'keydown' && event.key === 'Enter';
+    if (stepped || entered) el.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));
+  };
+  document.addEventListener('keyup', release, true);
+  document.addEventListener('keydown', release, true);
+}""" % SLIDER_KEYS
 MAX_SEED = 2**53  # the largest seed of the Forward and Schedules tabs: a browser's number field holds it exactly
 
 

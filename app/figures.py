@@ -160,11 +160,12 @@ def points_alpha(points: np.ndarray, *, size: int = POINTS_PICTURE_PX, dot: floa
 
     A dot of opacity o covering a share c of a pixel lets 1 − o·c of what is beneath through, so n dots give the
     pixel alpha 1 − Π(1 − o·cᵢ) = 1 − exp(Σ log(1 − o·cᵢ)): the same as drawing the dots one over another (SVG's
-    "over"), in any order, since they share one colour. The sums are one `np.bincount` over the pixels hit. Points off
+    "over"), in any order, since they share one colour. The sums are one `np.bincount` over the pixels. Points off
     the square are left out, as plotly's fixed axes leave them out; each dot sits on the nearest whole pixel.
     """
     alpha, _ = dot_layer(points, size=size, dot=dot, opacity=opacity)
-    return np.round(alpha * 255).astype(np.uint8)
+    alpha *= 255
+    return np.round(alpha, out=alpha).astype(np.uint8)
 
 
 def dot_layer(points: np.ndarray, *, size: int, dot: float, opacity: float,
@@ -182,18 +183,22 @@ def dot_layer(points: np.ndarray, *, size: int, dot: float, opacity: float,
         left, top = np.round(np.clip(corner, -2 * k, size + k)).astype(np.int64).T
     rows, cols = (top[:, None] + dy).ravel(), (left[:, None] + dx).ravel()
     inside = (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
-    pixels, at = np.unique(rows[inside] * size + cols[inside], return_inverse=True)
+    pixel = rows[inside] * size + cols[inside]  # each covered piece's pixel, row-major
     weights = np.broadcast_to(np.log1p(-cover), (len(points), len(dy))).ravel()[inside]
-    alpha = np.zeros(size * size)
-    alpha[pixels] = -np.expm1(np.bincount(at, weights=weights))
+    # Σ log(1 − o·cᵢ) per pixel, over all size² pixels and worked on in place: 3–6× quicker than over the pixels hit
+    # (found by np.unique, which sorts them); float even when no dot is inside (bincount then gives ints)
+    alpha = np.bincount(pixel, weights=weights, minlength=size * size).astype(np.float64, copy=False)
+    np.negative(np.expm1(alpha, out=alpha), out=alpha)
+    alpha += 0.0  # no −0 where empty
     if colors is None:
         return alpha.reshape(size, size), None
     share = np.broadcast_to(cover, (len(points), len(dy))).ravel()[inside]
     owner = np.repeat(np.arange(len(points)), len(dy))[inside]
-    total = np.bincount(at, weights=share)
-    rgb = np.zeros((size * size, 3))
+    total = np.bincount(pixel, weights=share, minlength=size * size)
+    total[total == 0] = 1  # an empty pixel's colour sums are 0: 0 / 1, no masks (gathering through one is slow)
+    rgb = np.empty((size * size, 3))
     for channel in range(3):
-        rgb[pixels, channel] = np.bincount(at, weights=share * colors[owner, channel]) / total
+        rgb[:, channel] = np.bincount(pixel, weights=share * colors[owner, channel], minlength=size * size) / total
     return alpha.reshape(size, size), rgb.reshape(size, size, 3)
 
 

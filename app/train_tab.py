@@ -112,7 +112,9 @@ ERROR_BY_T_NOTE = (
     "almost ε itself and ε̂ is nearly right. This is why the loss levels off well above 0, and why Min-SNR "
     "weighting (image runs) lowers the weight of the small-t steps. The error is in ε units whatever the network "
     "predicts (an x₀ error counts SNR_t times, a v error ᾱ_t times), so runs on different targets compare: the "
-    "line is your previous run's, or, when you continue a checkpoint, the checkpoint's error as the run starts."
+    "line is your previous run's, or, when you continue a checkpoint, the checkpoint's error as the run starts. "
+    "A continued run's bars can sit above that line where the error is small: they are the error of the weights "
+    "being trained, which each step jolts, and the checkpoint holds their average over many steps (EMA)."
 )
 MEASURED_PER_RANGE = {"2d": 512, "image": 32}  # (x_0, t, ε) per range of t when measuring a checkpoint's error by t
 WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview

@@ -1,7 +1,8 @@
 """Train tab: a short live training run (Ho et al. 2020, Algorithm 1, via `core.trainer.Trainer`).
 
 Start streams the loss curve (every step, raw and smoothed, log scale), the error by noise level t
-(`Trainer.bucket_loss`) and preview samples from the EMA weights, drawn over the training data (2D),
+(`Trainer.bucket_loss`, beside the browser's previous run's or, for a continued checkpoint, its error measured as
+the run starts: `Trainer.measure_error_by_t`) and preview samples from the EMA weights, drawn over the training data (2D),
 which the preview plot shows alone before a run; Stop ends the run at once and keeps the model. Every finished, stopped or
 diverged run is saved as a checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in
 the Reverse tab of this browser only (the `gr.State` that `build()` returns). When the page loads, that State gets the

@@ -89,11 +89,13 @@ def param_inputs(shown: Sequence[str] = ("linear",), *, open_: bool = True) -> P
         keys[name] = tuple(defaults)
         with gr.Accordion(f"Parameters: {SCHEDULE_LABELS[name]}", open=open_, visible=name in shown) as group:
             with gr.Row():
-                for key, value in defaults.items():
-                    if isinstance(value, bool):
-                        components.append(gr.Checkbox(value=value, label=PARAM_LABELS.get(key, key)))
-                    else:
-                        components.append(gr.Number(value=value, label=PARAM_LABELS.get(key, key)))
+                made = {key: gr.Number(value=value, label=PARAM_LABELS.get(key, key))
+                        for key, value in defaults.items() if not isinstance(value, bool)}
+            # a checkbox under the numbers, at the whole width: beside them in a narrow column, its label ran to a
+            # word a line
+            made |= {key: gr.Checkbox(value=value, label=PARAM_LABELS.get(key, key))
+                     for key, value in defaults.items() if isinstance(value, bool)}
+            components += [made[key] for key in defaults]
         groups[name] = group
     return ParamInputs(groups=groups, keys=keys, components=components)
 

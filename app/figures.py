@@ -21,6 +21,7 @@ import plotly.io as pio
 import torch
 from gradio.components.plot import PlotData
 
+from app import memo
 from app.images import alpha_png_data_uri, png_data_uri
 from core.elbo import epsilon_weights
 from core.sampler import SPACING_LABELS, Spacing
@@ -256,20 +257,51 @@ def _one_color(color: str, n: int) -> np.ndarray:
     return np.broadcast_to(plotly.colors.hex_to_rgb(color), (n, 3))
 
 
-def _panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, beneath: tuple | None, size: int,
+def _panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, beneath: Beneath | None, size: int,
                    where: dict) -> dict:
     """One panel of `noised_grid_figure`'s points as a picture: its dots `GRID_PICTURE_DOT` picture pixels a marker
     pixel (a panel is drawn 100–150 CSS pixels wide for 2 picture pixels each), in the marker's colour or coloured by
-    ``hues``, over the ``beneath`` layer (the training data) if any."""
+    ``hues``, over the ``beneath`` layer (the training data) if any. Remembered (`app.memo`): a grid redrawn for
+    another t shows the same x₀ panel again."""
     dot, opacity = GRID_PICTURE_DOT * marker["size"], marker["opacity"]
     if hues is None and beneath is None:
         return points_picture(points, xaxis=where["xaxis"], yaxis=where["yaxis"], color=marker["color"], size=size,
                               dot=dot, opacity=opacity)
-    colors = (_hue_colors()[np.round(hues * 255).astype(int)] if hues is not None
-              else _one_color(marker["color"], len(points)))
-    top = dot_layer(np.asarray(points, dtype=np.float64), size=size, dot=dot, opacity=opacity, colors=colors)
-    bottom = beneath or (np.zeros((size, size)), np.zeros((size, size, 3)))
-    return _over_axes(png_data_uri(over(top, bottom)), where["xaxis"], where["yaxis"])
+
+    def draw() -> str:
+        colors = (_hue_colors()[np.round(hues * 255).astype(int)] if hues is not None
+                  else _one_color(marker["color"], len(points)))
+        top = dot_layer(np.asarray(points, dtype=np.float64), size=size, dot=dot, opacity=opacity, colors=colors)
+        bottom = beneath.layer if beneath else (np.zeros((size, size)), np.zeros((size, size, 3)))
+        return png_data_uri(over(top, bottom))
+
+    key = memo.digest("panel", np.asarray(points), hues, beneath and beneath.key, marker["color"], dot, opacity, size)
+    return _over_axes(memo.remembered(key, draw), where["xaxis"], where["yaxis"])
+
+
+@dataclass(frozen=True)
+class Beneath:
+    """The training data's dots drawn beneath every panel of a grid: `dot_layer`'s (alpha, colour), and the key it is
+    remembered by."""
+
+    layer: tuple[np.ndarray, np.ndarray]
+    key: bytes
+
+
+def beneath_layer(reference: np.ndarray, size: int) -> Beneath:
+    """`Beneath` for the training data ``reference`` (M, 2) in a panel of ``size`` picture pixels (remembered)."""
+    marker = GRID_REFERENCE_MARKER
+    dot = GRID_PICTURE_DOT * marker["size"]
+
+    def draw() -> tuple[np.ndarray, np.ndarray]:
+        layer = dot_layer(np.asarray(reference, dtype=np.float64), size=size, dot=dot, opacity=marker["opacity"],
+                          colors=_one_color(marker["color"], len(reference)))
+        for array in layer:
+            array.setflags(write=False)  # shared by every grid drawn over this data
+        return layer
+
+    key = memo.digest("beneath", np.asarray(reference), size, dot, marker["opacity"], marker["color"])
+    return Beneath(memo.remembered(key, draw), key)
 
 
 def image_figure(pixels: np.ndarray, *, height: int = 460) -> PlotData:
@@ -628,12 +660,8 @@ def noised_grid_figure(
     tops = [1 - r * (height + gap_y) for r in range(rows)]
     traces, axes, pictures = [], {}, []
     scale = None if arrows is None else arrow_scale([v for row in arrows for v in row], arrow_cap)
-    beneath = None  # the training data's dots, the same in every panel: drawn once
-    if points_as_pictures and reference is not None:
-        marker = GRID_REFERENCE_MARKER
-        beneath = dot_layer(np.asarray(reference, dtype=np.float64), size=2 * cell_px,
-                            dot=GRID_PICTURE_DOT * marker["size"], opacity=marker["opacity"],
-                            colors=_one_color(marker["color"], len(reference)))
+    # the training data's dots, the same in every panel: drawn once
+    beneath = beneath_layer(reference, 2 * cell_px) if points_as_pictures and reference is not None else None
     for r, row in enumerate(cells):
         if len(row) != cols:
             raise ValueError(f"row {r + 1} has {len(row)} cells, expected {cols}")

@@ -8,6 +8,7 @@ engine's `ValueError` (unknown name, T out of range, invalid parameters) becomes
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -41,22 +42,24 @@ SCHEDULE_CHOICES = [(SCHEDULE_LABELS[name], name) for name in SCHEDULE_NAMES]
 VIEWS_MIN_WIDTH = 560
 # A slider's "release" is the app's cue for its slower views (the Forward tab's targets, the step anatomy, the
 # Schedules grid's image, the guidance field). Gradio 6.31 fires it on pointerup and on leaving the slider's number
-# box only, so a keyboard scrub (arrow keys, Home/End, Page Up/Down: a presenter's clicker) or a t typed and entered
-# updated the quick views and left the slow ones behind. Run once in each page (`launch(js=...)`): on such a key's
-# release on a slider, or Enter in its number box, hand the slider the pointerup that it listens for.
-SLIDER_KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"]
+# box only, so a keyboard scrub (arrow keys, Home/End, Page Up/Down: a presenter's clicker; ↑/↓ in the number box) or
+# a t typed and entered updated the quick views and left the slow ones behind. Run once in each page
+# (`launch(js=...)`): on such a key's release on a slider, or Enter in its number box, hand the slider the pointerup
+# that it listens for.
+SLIDER_KEYS = {"range": ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"],
+               "number": ["ArrowUp", "ArrowDown"]}  # the keys that step a slider's range input and its number box
 KEYBOARD_RELEASE_JS = """() => {
-  const keys = new Set(%s);
+  const keys = %s;
   const release = (event) => {
     const el = event.target;
     if (!(el instanceof HTMLInputElement) || !el.closest('.block')?.querySelector('input[type=range]')) return;
-    const stepped = el.type === 'range' && event.type === 'keyup' && keys.has(event.key);
+    const stepped = event.type === 'keyup' && (keys[el.type] || []).includes(event.key);
     const entered = el.type === 'number' && event.type === 'keydown' && event.key === 'Enter';
     if (stepped || entered) el.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));
   };
   document.addEventListener('keyup', release, true);
   document.addEventListener('keydown', release, true);
-}""" % SLIDER_KEYS
+}""" % json.dumps(SLIDER_KEYS)
 MAX_SEED = 2**53  # the largest seed of the Forward and Schedules tabs: a browser's number field holds it exactly
 
 

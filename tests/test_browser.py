@@ -278,7 +278,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_selector("#forward-targets >> text=At t = 900", timeout=15_000)
     assert p.locator("#forward-targets-plot .js-plotly-plot").first.evaluate("el => el.data.length") == 4
     # it follows the keyboard too (app.controls.KEYBOARD_RELEASE_JS), not only a let-go pointer: an arrow key on the
-    # slider, and a t typed into its box and entered (no blur)
+    # slider, a t typed into its box and entered (no blur), and ↑ in the box
     slider.focus()
     slider.press("ArrowLeft")
     p.wait_for_selector("#forward-targets >> text=At t = 899", timeout=15_000)
@@ -286,6 +286,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     box.fill("640")
     box.press("Enter")
     p.wait_for_selector("#forward-targets >> text=At t = 640", timeout=15_000)
+    box.press("ArrowUp")  # a step in the box
+    p.wait_for_selector("#forward-targets >> text=At t = 641", timeout=15_000)
     # the movie of the forward process: 10 frames from x_0 to x_T in its own player
     p.get_by_text("Play the forward process as a movie").click()
     page.set_slider("forward-frames", 10)

@@ -275,7 +275,8 @@ def _panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, be
         bottom = beneath.layer if beneath else (np.zeros((size, size)), np.zeros((size, size, 3)))
         return png_data_uri(over(top, bottom))
 
-    key = memo.digest("panel", np.asarray(points), hues, beneath and beneath.key, marker["color"], dot, opacity, size)
+    colouring = hues if hues is not None else marker["color"]  # (with hues the marker's colour is the hues again)
+    key = memo.digest("panel", np.asarray(points), colouring, beneath and beneath.key, dot, opacity, size)
     return _over_axes(memo.remembered(key, draw), where["xaxis"], where["yaxis"])
 
 

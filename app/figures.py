@@ -68,6 +68,11 @@ def schedule_label(schedule: NoiseSchedule) -> str:
     return SCHEDULE_LABELS.get(schedule.name, schedule.name)
 
 
+def schedule_color(schedule: NoiseSchedule) -> str:
+    """The schedule's colour, the same in every figure."""
+    return SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
+
+
 def short_schedule_label(schedule: NoiseSchedule) -> str:
     """The label without its citation, for a crowded legend: "cosine (Nichol & Dhariwal 2021)" → "cosine"."""
     return schedule_label(schedule).split(" (")[0]
@@ -547,7 +552,7 @@ def schedule_curves_figure(
     for schedule in schedules:
         ys = values_of(schedule).numpy()
         ts = np.arange(schedule.T + 1 - len(ys), schedule.T + 1)
-        color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
+        color = schedule_color(schedule)
         label = schedule_label(schedule)
         data.append(dict(type="scatter", x=ts, y=ys, mode="lines", line=dict(color=color, width=2), name=label,
                          legendgroup=schedule.name))
@@ -591,7 +596,7 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
     schedule once, without its citation (the hover text has it), and keys the line styles in grey."""
     data = []
     for schedule, per_spacing in zip(schedules, gains):
-        color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
+        color = schedule_color(schedule)
         label = schedule_label(schedule)
         for i, (spacing, values) in enumerate(per_spacing.items()):
             spaced = SPACING_LABELS[spacing]
@@ -618,6 +623,8 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
 
 
 GRID_TITLE_DROP = 24  # px: the column titles of a grid sit below plotly's toolbar, which covered the right one's end
+ROW_LABEL_BAND = 20  # px: the band above a row of a grid that holds its label
+GRID_ROW_GAP = 6  # px between the rows of a grid
 
 
 def noised_grid_figure(
@@ -633,6 +640,7 @@ def noised_grid_figure(
     arrow_origins: np.ndarray | None = None,
     arrow_cap: float = 0.45,
     points_as_pictures: bool = False,
+    row_colors: Sequence[str] | None = None,
 ) -> PlotData:
     """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points");
     ``point_hues``: one number in [0, 1] per point, the same in every panel, drawn on a cyclic colour scale (so that
@@ -642,7 +650,9 @@ def noised_grid_figure(
     ``arrow_cap`` (in the panels' units: less than the origins' spacing, so that arrows do not overlap);
     ``points_as_pictures``: each panel's points (and the training data beneath them) drawn as one picture
     (`_panel_picture`) rather than scatter traces, for a grid redrawn at every change of a control (the Schedules
-    tab: 24 panels of 1,000 points, 24,000 SVG markers, kept the browser busy for seconds); not with ``arrows``.
+    tab: 24 panels of 1,000 points, 24,000 SVG markers, kept the browser busy for seconds); not with ``arrows``;
+    ``row_colors``: a colour for each row, drawn as a short line before its label, as in a legend (e.g. its schedule's
+    colour in the curves above the grid).
 
     The panels' axes are laid out here rather than by ``make_subplots``: built and validated cell by cell,
     the grid took 0.2–0.5 s on every redraw of the Schedules tab.
@@ -652,13 +662,18 @@ def noised_grid_figure(
     if points_as_pictures and arrows is not None:
         raise ValueError("points drawn as pictures have no arrows")
     rows, cols, points = len(cells), len(col_labels), kind == "points"
-    gap_x, gap_y = 0.01, 0.02  # between panels, as fractions of the plotting area
-    width, height = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / max(rows, 1)
+    # Each row's label sits above it, at its left, rather than in a margin beside the grid: a 230-px margin left the
+    # panels of the Schedules tab 64 px wide in a 1,024-px window (a projector's). Vertical layout in pixels: a row is
+    # its label's band, then its panels, then a gap.
+    band, gap_px = (ROW_LABEL_BAND if any(row_labels) else 0), GRID_ROW_GAP
+    area_height = max(rows, 1) * (band + cell_px) + max(rows - 1, 0) * gap_px
+    gap_x = 0.01  # between panels, as a fraction of the plotting area's width
+    width, height = (1 - gap_x * (cols - 1)) / cols, cell_px / area_height
     axis = dict(showticklabels=False, ticks="", showgrid=False, zeroline=False, fixedrange=True)
     if points:
         axis.update(range=list(POINT_RANGE), showline=True, linecolor="#ccc", mirror=True, constrain="domain")
     lefts = [c * (width + gap_x) for c in range(cols)]  # each panel's left and top edge
-    tops = [1 - r * (height + gap_y) for r in range(rows)]
+    tops = [1 - (r * (band + cell_px + gap_px) + band) / area_height for r in range(rows)]
     traces, axes, pictures = [], {}, []
     scale = None if arrows is None else arrow_scale([v for row in arrows for v in row], arrow_cap)
     # the training data's dots, the same in every panel: drawn once
@@ -697,17 +712,19 @@ def noised_grid_figure(
     annotations = [
         dict(title, text=text, x=left + width / 2, y=1, xanchor="center", yanchor="bottom", font=dict(size=16))
         for left, text in zip(lefts, col_labels)
-    ] + [  # row titles right of the grid, horizontal: easier to read than plotly's rotated ones
-        dict(title, text=text, x=1.005, y=top - height / 2, xanchor="left", yanchor="middle", font=dict(size=12))
-        for top, text in zip(tops, row_labels)
+    ] + [  # row titles above their rows, horizontal: easier to read than plotly's rotated ones
+        dict(title, text=text if color is None else f'<span style="color:{color}">━━</span> {text}', x=0, y=top,
+             xanchor="left", yanchor="bottom", font=dict(size=13, color="#444"))
+        for top, text, color in zip(tops, row_labels, row_colors or [None] * rows) if text
     ]
+    # room for the column titles (below plotly's toolbar) and the coordinates
+    margin = dict(l=35 if points else 10, r=10, t=30 + GRID_TITLE_DROP, b=30 if points else 10)
     return fast_figure(traces, dict(
         **axes,
         annotations=annotations,
         images=pictures,
-        height=cell_px * rows + (40 if points else 20) + GRID_TITLE_DROP,
-        margin=dict(l=35 if points else 10, r=230 if any(row_labels) else 10, t=30 + GRID_TITLE_DROP,
-                    b=30 if points else 10),  # room for the column and row titles and the coordinates
+        height=area_height + margin["t"] + margin["b"],  # a row of panels is cell_px high
+        margin=margin,
         modebar=dict(remove=["select2d", "lasso2d"]),  # nothing here to select: the camera (a PNG) is what is left
         **_STYLE,
         showlegend=False,

@@ -169,14 +169,15 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one ε for every schedule
     ts = grid_timesteps(schedules[0].T)
     cells = noised_grid(schedules, kind, x0, noise, ts)
-    row_labels = [SCHEDULE_LABELS[s.name].replace(" (", "<br>(") for s in schedules]
+    row_labels = [SCHEDULE_LABELS[s.name] for s in schedules]
     col_labels = [f"t = {t}" for t in ts]
-    cell_px = 120 if kind == "images" else 150
+    cell_px = 130 if kind == "images" else 150
     return (
         figures.schedule_curves_figure(schedules, "alpha_bar"),
         figures.schedule_curves_figure(schedules, "beta", log_y=bool(log_beta)),
         figures.schedule_curves_figure(schedules, "log_snr"),
-        figures.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px, points_as_pictures=True),
+        figures.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px, points_as_pictures=True,
+                                   row_colors=[figures.schedule_color(s) for s in schedules]),
         summary_table(schedules),
         warning_html(schedules),
         figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS} for s in schedules]),

@@ -91,6 +91,22 @@ def test_noised_grid_rows_by_columns_images_and_points():
     assert list(grid.layout.xaxis13.tickvals) == [-2, 0, 2] and tuple(grid.layout.yaxis.range) == (-4, 4)
 
 
+def test_each_row_of_the_grid_is_labelled_above_its_panels_in_its_schedule_colour():
+    """The labels sit over the rows, not in a margin beside the grid, which left a 1,024-px window's panels 64 px wide."""
+    names = ("linear", "cosine", "quadratic")
+    grid = _compare(names)[3]
+    labels = [a for a in grid.layout.annotations if "t = " not in a.text]
+    assert len(labels) == len(names) and grid.layout.margin.r <= 10
+    area = grid.layout.height - grid.layout.margin.t - grid.layout.margin.b  # the plotting area, in pixels
+    cols = len(schedules_tab.grid_timesteps(1000))
+    for row, (name, label) in enumerate(zip(names, labels)):
+        bottom, top = grid.layout[f"yaxis{row * cols + 1}"].domain
+        assert SCHEDULE_LABELS[name] in label.text and figures.SCHEDULE_COLORS[name] in label.text
+        assert (label.x, label.xanchor, label.yanchor, label.y) == (0, "left", "bottom", top)
+        above = 1 if row == 0 else grid.layout[f"yaxis{(row - 1) * cols + 1}"].domain[0]
+        assert (above - top) * area >= figures.ROW_LABEL_BAND - 1e-6  # the label's band is clear of the row above
+
+
 def test_the_image_number_is_offered_for_image_sets_only():
     assert schedules_tab.has_image_number("mnist") and not schedules_tab.has_image_number("moons")
     assert not schedules_tab.has_image_number("upload") and not schedules_tab.has_image_number(schedules_tab.OWN_POINTS)

@@ -977,8 +977,10 @@ def stop_run(request: gr.Request, trained):
     if run is None:
         return status_html("No training run to stop.", tone="warn"), gr.skip()
     if ended:  # its checkpoint is added all the same, in case the run's own last update was cut off
-        return (status_html(f"No training run to stop; the last one has ended. {run.message}",
-                            tone=END_TONES.get(run.reason, "warn")), _with_checkpoint(trained, run.checkpoint))
+        # a second Stop (a double click) says what the first did; "no run to stop" would read as if it had failed
+        told = "" if run.stop_requested.is_set() else "No training run to stop; the last one has ended. "
+        return (status_html(f"{told}{run.message}", tone=END_TONES.get(run.reason, "warn")),
+                _with_checkpoint(trained, run.checkpoint))
     if not run.done.wait(STOP_WAIT_SECONDS):
         return status_html("Stopping… the run ends after its current step.", tone="warn"), gr.skip()
     message = run.message or "Stopped."

@@ -362,6 +362,8 @@ def test_stop_is_per_user_and_keeps_the_model(isolated):
     assert runs.REGISTRY.active("alice") is not None
     status, trained = train_tab.stop_run(req("alice"), [])
     assert "Stopped after" in status and len(trained) == 1
+    again, kept = train_tab.stop_run(req("alice"), trained)  # a double click: the second Stop says what the first did
+    assert again == status and kept == trained
     outputs += drain(gen)
     assert "Stopped after" in outputs[-1][0]
     config = json.loads((Path(trained[0]) / "config.json").read_text())

@@ -7,7 +7,8 @@ which the preview plot shows alone before a run; Stop ends the run at once and k
 diverged run is saved as a checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in
 the Reverse tab of this browser only (the `gr.State` that `build()` returns). When the page loads, that State gets the
 browser's checkpoints kept on the server (`page_loaded`), so a reload keeps them; a run under way when its page was
-reloaded stops and is saved, and the reloaded page says so and lists it (`run_cut_off`).
+reloaded stops and is saved, and the reloaded page says so and lists it (`run_cut_off`); another open tab of the browser
+follows the run and lists its model when it ends.
 
 The data can be the user's own 2D points (`OWN_POINTS`): drawn in a Sketchpad, the strokes read as a
 density (`core.data.points_from_drawing`), or uploaded as a CSV of x,y rows. They are kept per session
@@ -43,6 +44,7 @@ DDPM_HEAVY_CONCURRENCY (default 1).
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -160,6 +162,8 @@ DEFAULTS_IMAGE_CPU = {**TRAIN_DEFAULTS["image"], "steps": 2000}
 NEW_MODEL = ""  # "Start from" value for fresh random weights
 CONTINUE_LR_FACTOR = 0.5  # picking a checkpoint to start from proposes this × its peak learning rate
 RUN_BUSY_MESSAGE = "A training run of yours is already running or waiting; stop it or wait for it to finish."
+OTHER_TAB_STATUS = ("A training run of yours is under way in another tab of this browser. Stop here stops it "
+                    "too; its model is listed here when it ends.")
 OTHER_TAB_BUSY_MESSAGE = ("A training run of yours is under way in another tab of this browser: Stop here stops it "
                           "too, or wait for it to finish.")
 
@@ -1004,31 +1008,50 @@ def page_loaded(request: gr.Request, token: Any):
     return token, runs.owner_checkpoints(token), request.session_hash
 
 
-def run_cut_off(request: gr.Request, trained: Any):
-    """After the page loads: the browser's run that another page started, when that page was closed or reloaded
-    before the run ended (`runs.RunRegistry.page_closed`; the closing may be noticed a moment after this page loads).
-    Wait for it to stop by itself, say how it ended, once, and list its checkpoint. A run of another tab of this
-    browser that is still open is left to that tab. Outputs: status, checkpoint paths."""
+async def run_cut_off(request: gr.Request, trained: Any):
+    """After the page loads: the browser's run that another page started. Outputs: status, checkpoint paths.
+
+    - The other page was closed or reloaded before the run ended (`runs.RunRegistry.page_closed`; the closing may be
+      noticed a moment after this page loads): wait for the run to stop by itself, say how it ended, once, and list
+      its checkpoint.
+    - The other page is still open (another tab of this browser): say so, follow the run, and when it ends say how
+      and list the browser's checkpoints, its new one with them. The tab that started it shows the run itself.
+      A run that ends in its tab before this page has said anything is listed all the same.
+
+    Polled with `asyncio.sleep`, so following a run holds no worker thread however long it trains."""
     run = runs.REGISTRY.last(runs.owner_key(request))
     if run is None or run.page is None or run.page == request.session_hash or (run.done.is_set() and not run.cut_off):
-        return gr.skip(), gr.skip()
-    start = time.monotonic()
-    while not run.done.wait(0.25):
+        yield gr.skip(), gr.skip()
+        return
+    start, following = time.monotonic(), False
+    while not run.done.is_set():
+        await asyncio.sleep(0.25)
         waited = time.monotonic() - start
-        if waited > OTHER_TAB_SECONDS and runs.page_open(run.page):
-            return status_html("A training run of yours is under way in another tab of this browser. Stop here stops "
-                               "it too; reload this page after it ends to list its model here.", tone="warn"), gr.skip()
-        if waited > STOP_WAIT_SECONDS:
-            return status_html("A training run of yours from before this page was reloaded is still stopping; reload "
-                               "again in a minute to list its model.", tone="warn"), gr.skip()
-    if not run.cut_off or (run.checkpoint is not None and not run.checkpoint.is_dir()):  # ended in its tab, or swept
-        return gr.skip(), gr.skip()
+        if not following and waited > OTHER_TAB_SECONDS and runs.page_open(run.page):
+            following = True
+            yield status_html(OTHER_TAB_STATUS, tone="warn"), gr.skip()
+        if not following and waited > STOP_WAIT_SECONDS:
+            yield status_html("A training run of yours from before this page was reloaded is still stopping; reload "
+                              "again in a minute to list its model.", tone="warn"), gr.skip()
+            return
+    if run.checkpoint is not None and not run.checkpoint.is_dir():  # swept meanwhile
+        yield gr.skip(), gr.skip()
+        return
+    if not run.cut_off:
+        if run.started:  # it ended in its own tab, which said so, while this page waited
+            said = "" if run.stop_requested.is_set() else "Your training run in another tab of this browser has ended. "
+            yield (status_html(f"{said}{run.message}", tone=END_TONES.get(run.reason, "warn")),
+                   runs.owner_checkpoints(runs.owner_key(request)))
+        else:
+            yield gr.skip(), gr.skip()
+        return
     run.cut_off = False  # said once
     if not run.started:
-        return status_html("Your run was dropped while it waited for a training slot: the page that started it was "
-                           "reloaded or closed. Press <b>Start training</b> again.", tone="warn"), gr.skip()
-    return (status_html(f"Your training run stopped when the page that started it was reloaded or closed. "
-                        f"{run.message}", tone="warn"), _with_checkpoint(trained, run.checkpoint))
+        yield status_html("Your run was dropped while it waited for a training slot: the page that started it was "
+                          "reloaded or closed. Press <b>Start training</b> again.", tone="warn"), gr.skip()
+        return
+    yield (status_html(f"Your training run stopped when the page that started it was reloaded or closed. "
+                       f"{run.message}", tone="warn"), _with_checkpoint(trained, run.checkpoint))
 
 
 def kind_defaults(data: str, start_from: str):

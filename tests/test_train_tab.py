@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -64,6 +65,18 @@ def loss_points(plot) -> int:
 
 def drain(gen) -> list:
     return list(gen)
+
+
+def cut_off_updates(page: str, trained) -> list:
+    """Every update of `train_tab.run_cut_off` (an async generator) on ``page``."""
+    async def collect():
+        return [update async for update in train_tab.run_cut_off(req(page), trained)]
+    return asyncio.run(collect())
+
+
+def cut_off_status(page: str, trained) -> tuple:
+    """The last update of `train_tab.run_cut_off` on ``page``: (status, checkpoint paths)."""
+    return cut_off_updates(page, trained)[-1]
 
 
 def test_smoothed_loss_follows_a_falling_loss_without_lag_and_damps_noise():
@@ -744,7 +757,7 @@ def test_a_reloaded_page_gets_its_browsers_checkpoints_back_and_others_do_not(is
     other, listed, _ = train_tab.page_loaded(req("page-3"), "../../etc")  # a malformed token: a fresh one
     assert other != token and listed == []
     assert not reverse_tab.allowed(trained[0], listed)
-    assert train_tab.run_cut_off(req("page-2"), trained) == (gr.skip(), gr.skip())  # no run was cut off
+    assert cut_off_status("page-2", trained) == (gr.skip(), gr.skip())  # no run was cut off
 
 
 def training_on_a_loaded_page(page: str):
@@ -762,10 +775,10 @@ def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isol
     gen.close()  # the page went: Gradio drops its streaming event
     runs.page_closed(req("page-1"))
     _, listed, _ = train_tab.page_loaded(req("page-2"), token)
-    status, trained = train_tab.run_cut_off(req("page-2"), listed)
+    status, trained = cut_off_status("page-2", listed)
     assert "Your training run stopped when the page that started it was reloaded or closed. Stopped after" in status
     assert len(trained) == 1 and Path(trained[0]).parent == runs.user_dir(token)
-    assert train_tab.run_cut_off(req("page-3"), trained) == (gr.skip(), gr.skip())  # said once
+    assert cut_off_status("page-3", trained) == (gr.skip(), gr.skip())  # said once
     train_tab.prepare_run(req("page-2"), *args(steps=5))  # the browser can start again
 
 
@@ -779,7 +792,7 @@ def test_a_reloaded_page_waits_for_a_run_whose_old_page_closes_after_it_loads(is
         runs.page_closed(req("page-1"))
 
     threading.Timer(0.3, page_1_goes).start()
-    status, trained = train_tab.run_cut_off(req("page-2"), [])
+    status, trained = cut_off_status("page-2", [])
     assert "Your training run stopped when the page that started it was reloaded" in status and len(trained) == 1
 
 
@@ -792,7 +805,7 @@ def test_a_run_waiting_for_a_slot_when_its_page_closes_is_dropped(isolated):
     runs.page_closed(req("page-1"))
     assert runs.REGISTRY.active(token) is None
     train_tab.page_loaded(req("page-3"), token)
-    status, trained = train_tab.run_cut_off(req("page-3"), [])
+    status, trained = cut_off_status("page-3", [])
     assert "Your run was dropped while it waited for a training slot" in status and trained == gr.skip()
     # should the closed page's queued event still come, its run ends at once
     late = drain(train_tab.train_run(req("page-1"), first_ticket, *args(steps=5)))
@@ -800,15 +813,33 @@ def test_a_run_waiting_for_a_slot_when_its_page_closes_is_dropped(isolated):
     train_tab.prepare_run(req("page-3"), *args(steps=5))  # not "already running"
 
 
-def test_a_run_in_another_open_tab_is_left_to_it(isolated, monkeypatch):
+def test_a_run_in_another_open_tab_is_followed_and_its_model_listed_when_it_ends(isolated, monkeypatch):
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
     token, gen = training_on_a_loaded_page("tab-1")
     train_tab.page_loaded(req("tab-2"), token)
-    status, trained = train_tab.run_cut_off(req("tab-2"), [])
-    assert "under way in another tab of this browser" in status and trained == gr.skip()
+    threading.Timer(1.5, lambda: runs.REGISTRY.stop(token)).start()  # Stop, pressed in tab 1
+    first, last = cut_off_updates("tab-2", ["an old listing"])
+    assert "under way in another tab of this browser" in first[0] and first[1] == gr.skip()
+    *_, (ended, *_, listed) = drain(gen)  # tab 1's stream, to its end
+    assert "Stopped after" in ended and last[0] == train_tab.status_html(runs.REGISTRY.last(token).message, tone="warn")
+    assert last[1] == runs.owner_checkpoints(token) == listed  # the browser's models, the new one with them
+    # a run that ends in its tab before the other tab has said anything: that tab says so and lists it
+    monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 60.0)
+    token, gen = training_on_a_loaded_page("tab-3")
+    train_tab.page_loaded(req("tab-4"), token)
     with pytest.raises(gr.Error, match="under way in another tab of this browser: Stop here stops it too") as caught:
-        train_tab.prepare_run(req("tab-2"), *args(steps=5))
+        train_tab.prepare_run(req("tab-4"), *args(steps=5))
     assert caught.value.visible is True
+    run = runs.REGISTRY.active(token)
+    threading.Timer(1.0, lambda: run.trainer.stop()).start()  # ends by itself as far as the pages know
+    (status, listed), = cut_off_updates("tab-4", [])
+    assert "Your training run in another tab of this browser has ended. Stopped after" in status and len(listed) == 1
+    gen.close()
+
+
+def test_stop_in_another_tab_stops_the_run(isolated, monkeypatch):
+    token, gen = training_on_a_loaded_page("tab-1")
+    train_tab.page_loaded(req("tab-2"), token)
     assert "Stopped" in train_tab.stop_run(req("tab-2"), [])[0]  # Stop in either tab stops it
     gen.close()
 

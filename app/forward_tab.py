@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 import numpy as np
 import torch
 
-from app import controls, figures, images
+from app import controls, figures, forward_chain, images
 from app.errors import InputError
 from app.formulas import latex_number, number
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
@@ -235,10 +237,16 @@ def targets_view(state: ForwardState | None, t) -> tuple:
     return figure, text
 
 
-def targets_if_open(is_open: bool, state: ForwardState | None, t) -> tuple:
-    """After a rebuild or on letting go of t: the targets view anew while its panel is open (else nothing, to keep
-    the tab fast)."""
-    return targets_view(state, t) if is_open else (gr.skip(), gr.skip())
+def if_open(view: Callable[[ForwardState | None, Any], tuple], outputs: int) -> Callable[..., tuple]:
+    """``view`` for a panel that follows t: after a rebuild or on letting go of t, drawn anew while its panel is open
+    (else nothing, to keep the tab fast)."""
+    def draw(is_open: bool, state: ForwardState | None, t) -> tuple:
+        return view(state, t) if is_open else (gr.skip(),) * outputs
+    draw.__name__ = f"{view.__name__}_if_open"
+    return draw
+
+
+targets_if_open = if_open(targets_view, 2)
 
 
 def images_or_points_figure(kind: str, shown: np.ndarray):
@@ -327,6 +335,13 @@ def build(own: gr.State) -> gr.State:
                 targets_plot = gr.Plot(label="The same examples as x_t, ε, x₀ and v (updated when you let go of t)",
                                        elem_id="forward-targets-plot")
                 targets_text = gr.Markdown()
+            with gr.Accordion("One step at a time: the chain q(x_t | x_{t−1}) lands where the jump q(x_t | x₀) does",
+                              open=False, elem_id="forward-chain") as chain_box:
+                chain_plot = gr.Plot(label="x₀, then x_t by t steps with fresh noise, and by one jump (updated when "
+                                           "you let go of t)", elem_id="forward-chain-plot")
+                chain_noise = gr.Plot(label="The chain's noise, step by step, against the jump's",
+                                      elem_id="forward-chain-noise")
+                chain_text = gr.Markdown()
 
     views = [sample, formula, hist, alpha_curve]
     gr.on(
@@ -368,15 +383,21 @@ def build(own: gr.State) -> gr.State:
     rebuilds.append(new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
         rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"
     ))
-    # the targets view, while its panel is open: on opening, on letting go of t, after a rebuild (data, schedule, noise)
-    targets_open = gr.State(False)
-    targets_box.expand(lambda: True, None, targets_open, queue=False)
-    targets_box.collapse(lambda: False, None, targets_open, queue=False)
-    targets_event = dict(inputs=[targets_open, state, t_slider], outputs=[targets_plot, targets_text],
-                         show_progress="hidden")
-    targets_box.expand(targets_view, inputs=[state, t_slider], outputs=[targets_plot, targets_text],
-                       show_progress="hidden")
-    t_slider.release(targets_if_open, trigger_mode="always_last", **targets_event)
-    for rebuilt in rebuilds:
-        rebuilt.then(targets_if_open, **targets_event)
+    follow_t_while_open(targets_box, targets_view, [targets_plot, targets_text], state, t_slider, rebuilds)
+    follow_t_while_open(chain_box, forward_chain.chain_view, [chain_plot, chain_noise, chain_text], state, t_slider,
+                        rebuilds)
     return state
+
+
+def follow_t_while_open(box: gr.Accordion, view: Callable[[ForwardState | None, Any], tuple], outputs: list,
+                        state: gr.State, t_slider: gr.Slider, rebuilds: list) -> None:
+    """Draw ``view(state, t)`` into ``outputs`` while the panel ``box`` is open: on opening it, on letting go of t,
+    and after a rebuild (data, schedule, noise)."""
+    is_open = gr.State(False)
+    box.expand(lambda: True, None, is_open, queue=False)
+    box.collapse(lambda: False, None, is_open, queue=False)
+    event = dict(inputs=[is_open, state, t_slider], outputs=outputs, show_progress="hidden")
+    box.expand(view, inputs=[state, t_slider], outputs=outputs, show_progress="hidden")
+    t_slider.release(if_open(view, len(outputs)), trigger_mode="always_last", **event)
+    for rebuilt in rebuilds:
+        rebuilt.then(if_open(view, len(outputs)), **event)

@@ -143,6 +143,32 @@ class NoiseSchedule:
         alpha_bar = self.alpha_bars[self._index(t)]
         return _broadcast(alpha_bar.sqrt(), x0) * x0 + _broadcast((1.0 - alpha_bar).sqrt(), x0) * noise
 
+    def q_step(self, x_prev: torch.Tensor, t: int, noise: torch.Tensor) -> torch.Tensor:
+        """One step of the forward chain, q(x_t | x_{t−1}) = N(√(1 − β_t)·x_{t−1}, β_t I) (eq. 2):
+        x_t = √(1 − β_t)·x_{t−1} + √β_t·ε_t, t in 1..T."""
+        if not 1 <= int(t) <= self.T:
+            raise ValueError(f"a step of the forward chain goes to t in 1..{self.T}, got {t}")
+        beta = float(self.betas[int(t)])
+        return math.sqrt(1.0 - beta) * x_prev + math.sqrt(beta) * noise
+
+    def q_chain(self, x0: torch.Tensor, t: int, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_t reached from x_0 by t steps of `q_step`, each with fresh noise ε_s ~ N(0, I), and the root-mean-square
+        of its noise part x_s − √ᾱ_s·x_0 at s = 0..t (float64, length t + 1).
+
+        Step by step the x_0 part is multiplied by √(1 − β_s), to ∏√(1 − β_s)·x_0 = √ᾱ_t·x_0, and the noise part
+        is a sum of independent Gaussians whose variance follows (1 − β_s)(1 − ᾱ_{s−1}) + β_s = 1 − ᾱ_s: x_t has
+        the law of the one jump q(x_t | x_0) = N(√ᾱ_t·x_0, (1 − ᾱ_t) I) (eq. 4), and the measured root-mean-square
+        follows √(1 − ᾱ_s). The jump is what lets training draw any t at once."""
+        t = int(self._index(int(t)))
+        x = x0
+        mean_squares = torch.zeros(t + 1, dtype=x0.dtype)
+        signal = self.alpha_bars.sqrt().tolist()
+        for s in range(1, t + 1):
+            x = self.q_step(x, s, torch.randn(x0.shape, generator=generator, dtype=x0.dtype))
+            mean_squares[s] = torch.sub(x, x0, alpha=signal[s]).square_().mean()
+        return x, mean_squares.double().sqrt()
+
     def predict_x0(self, x_t: torch.Tensor, t: int | torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """x̂_0 = (x_t − √(1 − ᾱ_t) · ε̂) / √ᾱ_t."""
         alpha_bar = self.alpha_bars[self._index(t)]

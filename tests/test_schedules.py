@@ -96,6 +96,47 @@ def test_q_sample_moments() -> None:
     assert torch.equal(s.q_sample(x0[:4], 0, torch.randn(4, 1)), x0[:4])  # t = 0 is the clean data
 
 
+def test_steps_of_the_forward_chain_multiply_x0_by_sqrt_alpha_bar() -> None:
+    """Without noise, t steps of q(x_s | x_{s−1}) leave ∏√(1 − β_s)·x_0 = √ᾱ_t·x_0; with a noise, each adds √β_t·ε."""
+    s = make_schedule("cosine", 200)
+    x0 = torch.randn(5, 3, dtype=torch.float64)
+    x = x0
+    for t in range(1, 201):
+        x = s.q_step(x, t, torch.zeros_like(x0))
+        assert torch.allclose(x, s.alpha_bars[t].sqrt() * x0, rtol=1e-12, atol=0)
+    eps = torch.randn(5, 3, dtype=torch.float64)
+    beta = s.betas[17]
+    assert torch.allclose(s.q_step(x0, 17, eps), (1 - beta).sqrt() * x0 + beta.sqrt() * eps, rtol=1e-12)
+    for bad in (0, 201):
+        with pytest.raises(ValueError, match="1..200"):
+            s.q_step(x0, bad, eps)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_the_forward_chain_reaches_the_law_of_the_one_jump(name: str) -> None:
+    """t steps with fresh noise each give x_t ~ N(√ᾱ_t·x_0, (1 − ᾱ_t) I): the slope of x_t on x_0 is √ᾱ_t, and the
+    noise part's root-mean-square follows √(1 − ᾱ_s) at every step (eq. 4)."""
+    s = make_schedule(name, 120)
+    x0 = torch.rand(100_000, dtype=torch.float64) * 4 - 2
+    for t in (1, 30, 120):
+        xt, rms = s.q_chain(x0, t, torch.Generator().manual_seed(t))
+        assert rms.shape == (t + 1,) and rms[0] == 0
+        theory = (1 - s.alpha_bars[1:t + 1]).sqrt()
+        assert torch.allclose(rms[1:], theory, rtol=0.015)
+        slope = float(((xt - xt.mean()) * (x0 - x0.mean())).sum() / (x0 - x0.mean()).square().sum())
+        assert slope == pytest.approx(float(s.alpha_bars[t].sqrt()), abs=0.01)
+        residual = xt - float(s.alpha_bars[t].sqrt()) * x0
+        assert float(residual.mean()) == pytest.approx(0, abs=0.01)
+        assert float(residual.std()) == pytest.approx(float(theory[-1]), rel=0.015)
+    same, _ = s.q_chain(x0[:10], 50, torch.Generator().manual_seed(3))
+    again, _ = s.q_chain(x0[:10], 50, torch.Generator().manual_seed(3))
+    assert torch.equal(same, again)  # a seed gives the same chain
+    start, rms = s.q_chain(x0[:10], 0)
+    assert torch.equal(start, x0[:10]) and rms.tolist() == [0.0]
+    with pytest.raises(ValueError, match="0..120"):
+        s.q_chain(x0, 121)
+
+
 def test_q_sample_per_example_t() -> None:
     s = make_schedule("linear", 100)
     x0, noise = torch.randn(3, 2, 4, 4), torch.randn(3, 2, 4, 4)

@@ -1,0 +1,76 @@
+"""The Forward tab's "One step at a time" panel: the chain q(x_t | x_{t−1}) against the jump q(x_t | x_0)."""
+
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from app import controls, figures, forward_chain, forward_tab
+
+
+def _state(data="mnist", schedule="linear", T=1000, seed=0):
+    return forward_tab.prepare(None, data, None, None, schedule, T, seed, *controls.default_param_values())
+
+
+@pytest.mark.parametrize(("data", "kind"), [("mnist", "images"), ("moons", "points")])
+def test_the_chain_lands_where_the_jump_does_in_law_not_noise_for_noise(data, kind):
+    state = _state(data=data, schedule="cosine")
+    x0, chained, rms = forward_chain.run_chain(state, 400)
+    jumped = state.schedule.q_sample(x0, 400, state.noise[: len(x0)])
+    assert len(x0) == (forward_chain.CHAIN_IMAGES if kind == "images" else forward_tab.N_POINTS)
+    a, s = math.sqrt(float(state.schedule.alpha_bars[400])), math.sqrt(1 - float(state.schedule.alpha_bars[400]))
+    for x in (chained, jumped):  # the same law: x₀'s part √ᾱ_t·x₀, noise of RMS √(1 − ᾱ_t) ...
+        assert float((x - a * x0).square().mean().sqrt()) == pytest.approx(s, rel=0.03)
+    assert not torch.allclose(chained, jumped, atol=0.1)  # ... but other noise
+    again = forward_chain.run_chain(state, 400)[1]
+    assert torch.equal(again, chained)  # the same chain on every redraw of this seed
+    other = forward_chain.run_chain(_state(data=data, schedule="cosine", seed=5), 400)[1]
+    assert not torch.equal(other, chained)  # New noise draws the chain's noises anew too
+
+    grid, noise, text = forward_chain.chain_view(state, 400)
+    titles = [a.text for a in figures.as_figure(grid).layout.annotations]
+    assert titles == ["x₀", "x_t: 400 steps of q(x_s | x_{s−1})", "x_t: one jump q(x_t | x₀)"]
+    line, dots = figures.as_figure(noise).data
+    expected = (1 - state.schedule.alpha_bars[np.asarray(line.x)]).sqrt().numpy()
+    assert line.x[0] == 0 and line.x[-1] == 400 and np.allclose(line.y, expected)
+    assert dots.x[-1] == 400 and np.allclose(dots.y[1:], (1 - state.schedule.alpha_bars[np.asarray(dots.x[1:])]).sqrt(),
+                                             rtol=0.05)
+    assert f"root-mean-square of **{float(rms[-1]):.3f}** per {'pixel' if kind == 'images' else 'coordinate'}" in text
+    assert f"**{s:.3f}**·ε" in text and "400 steps of x_s" in text
+
+
+def test_the_panel_at_t_0_and_past_t_and_before_any_data():
+    state = _state(T=50)
+    grid, noise, text = forward_chain.chain_view(state, 0)
+    assert "no step has been taken" in text and figures.as_figure(noise).data[1].y == (0.0,)
+    _, noise, text = forward_chain.chain_view(state, 80)  # a t past T (typed, or left from a larger T) is T
+    assert figures.as_figure(noise).data[0].x[-1] == 50 and "50 steps of x_s" in text
+    _, noise, text = forward_chain.chain_view(state, 1)
+    assert "1 step of x_s" in text and "one small noise" in text
+    with pytest.raises(gr.Error, match="Nothing to show yet"):
+        forward_chain.chain_view(None, 3)
+
+
+def test_a_long_chain_is_drawn_at_a_bounded_number_of_steps():
+    state = _state(T=4000)
+    _, noise, _ = forward_chain.chain_view(state, 4000)
+    line, dots = figures.as_figure(noise).data
+    assert len(line.x) <= forward_chain.CURVE_POINTS and len(dots.x) <= forward_chain.MEASURED_DOTS
+    assert line.x[-1] == dots.x[-1] == 4000
+
+
+def test_the_panel_follows_t_while_open_only():
+    state = _state()
+    closed = forward_tab.if_open(forward_chain.chain_view, 3)
+    assert closed(False, state, 10) == (gr.skip(),) * 3
+    grid, _, text = closed(True, state, 10)
+    assert "10 steps" in text
+    with gr.Blocks() as demo:
+        forward_tab.build(gr.State(None))
+    names = [getattr(d.fn, "__name__", "") for d in demo.fns.values()]
+    assert names.count("chain_view") == 1 and names.count("chain_view_if_open") == 5  # release and 4 rebuilds
+    assert names.count("targets_view_if_open") == 5

@@ -422,7 +422,7 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
     """ᾱ_t over t = 0..T with a marker at the current t."""
     ts = np.arange(schedule.T + 1)
     alpha_bars = schedule.alpha_bars.numpy()
-    color = SCHEDULE_COLORS.get(schedule.name, POINT_COLOR)
+    color = schedule_color(schedule)
     # the label above the marker, where the falling curve is not (room made above ᾱ = 1), and left of it near t = T
     label_position = "top left" if t > 0.75 * schedule.T else "top right"
     data = [

@@ -246,9 +246,6 @@ def if_open(view: Callable[[ForwardState | None, Any], tuple], outputs: int) -> 
     return draw
 
 
-targets_if_open = if_open(targets_view, 2)
-
-
 def images_or_points_figure(kind: str, shown: np.ndarray):
     if kind == "images":
         return figures.image_figure(shown)
@@ -396,8 +393,9 @@ def follow_t_while_open(box: gr.Accordion, view: Callable[[ForwardState | None, 
     is_open = gr.State(False)
     box.expand(lambda: True, None, is_open, queue=False)
     box.collapse(lambda: False, None, is_open, queue=False)
-    event = dict(inputs=[is_open, state, t_slider], outputs=outputs, show_progress="hidden")
+    event = dict(fn=if_open(view, len(outputs)), inputs=[is_open, state, t_slider], outputs=outputs,
+                 show_progress="hidden")
     box.expand(view, inputs=[state, t_slider], outputs=outputs, show_progress="hidden")
-    t_slider.release(if_open(view, len(outputs)), trigger_mode="always_last", **event)
+    t_slider.release(trigger_mode="always_last", **event)
     for rebuilt in rebuilds:
-        rebuilt.then(if_open(view, len(outputs)), **event)
+        rebuilt.then(**event)

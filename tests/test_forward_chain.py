@@ -33,7 +33,7 @@ def test_the_chain_lands_where_the_jump_does_in_law_not_noise_for_noise(data, ki
 
     grid, noise, text = forward_chain.chain_view(state, 400)
     titles = [a.text for a in figures.as_figure(grid).layout.annotations]
-    assert titles == ["x₀", "x_t: 400 steps of q(x_s | x_{s−1})", "x_t: one jump q(x_t | x₀)"]
+    assert titles == ["x₀", "x_t after 400 steps", "x_t in one jump"]
     line, dots = figures.as_figure(noise).data
     expected = (1 - state.schedule.alpha_bars[np.asarray(line.x)]).sqrt().numpy()
     assert line.x[0] == 0 and line.x[-1] == 400 and np.allclose(line.y, expected)

@@ -300,7 +300,7 @@ def test_the_targets_view_shows_v_turning_from_eps_into_minus_x0(data):
     assert all(title in titles for title in expected), titles
     a, s = float(state.schedule.alpha_bars[400]) ** 0.5, (1 - float(state.schedule.alpha_bars[400])) ** 0.5
     assert f"**v = {a:.4g}·ε − {s:.4g}·x₀**" in text
-    assert forward_tab.targets_if_open(False, state, 400) == (gr.skip(), gr.skip())
+    assert forward_tab.if_open(forward_tab.targets_view, 2)(False, state, 400) == (gr.skip(), gr.skip())
     with pytest.raises(gr.Error, match="Nothing to show yet"):
         forward_tab.targets_view(None, 3)
 

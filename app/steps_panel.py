@@ -23,7 +23,7 @@ from app.errors import InputError
 from app.reverse_tab import DIVERGED, ReverseControls, chosen_checkpoint, model_device
 from core.checkpoints import Checkpoint
 from core.classifier import shipped_classifiers
-from core.fid import image_quality
+from core.fid import image_quality, real_ratio_range
 from core.image_data import dataset_available, short_label
 from core.metrics import sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, initial_noise, sample
@@ -32,6 +32,8 @@ STEP_COUNTS = (5, 10, 20, 50, 100, 200, 500, 1000)  # the chains measured (those
 MAX_IMAGE_STEPS = 100
 SWEEP_SAMPLES = {"2d": 1000, "image": 64}  # samples per chain: with fewer, the ratios of all chains sit near 1
 SWEPT = {"ddpm": "DDPM, σ² = β̃", "ddim": "DDIM, η = 0"}
+REAL_DRAWS = 8  # draws of real data scored like samples: the measure's noise at the sweep's size
+REAL_DRAW_SEED = 3_000_003  # 2D: apart from the seeds `sliced_wasserstein_ratio` draws the data with
 
 
 def step_counts(T: int, kind: str) -> list[int]:
@@ -43,9 +45,10 @@ def step_counts(T: int, kind: str) -> list[int]:
     return sorted(counts)
 
 
-def quality_measure(checkpoint: Checkpoint, seed: int):
-    """(the measure of a batch of samples, its name, its axis title): the SW ratio for 2D, the FID ratio for
-    images; gr.Error when this server cannot measure it."""
+def quality_measure(checkpoint: Checkpoint, seed: int, n: int):
+    """(the measure of a batch of samples, its name, its axis title, the scores of `REAL_DRAWS` draws of n real data
+    scored the same way: the measure's noise at this n): the SW ratio for 2D, the FID ratio for images; gr.Error
+    when this server cannot measure it."""
     if checkpoint.data.kind == "2d":
         draw = checkpoint.data_sampler()
         if draw is None:
@@ -54,8 +57,11 @@ def quality_measure(checkpoint: Checkpoint, seed: int):
         if bool((probe == probe[0]).all()):
             raise InputError("This model's training data is a single point: the sliced-Wasserstein ratio, which measures "
                            "samples against the spread between two draws of the data, is not defined for it.")
+        def real_sw() -> list[float]:  # seeds apart from the measure's own draws of the data
+            return [sliced_wasserstein_ratio(draw(n, REAL_DRAW_SEED + k), draw) for k in range(REAL_DRAWS)]
+
         return (lambda x: sliced_wasserstein_ratio(x, draw)), "sliced-Wasserstein ratio to the training data", \
-            "SW ratio to the data"
+            "SW ratio to the data", real_sw
     name = checkpoint.data.name
     if name not in shipped_classifiers():
         raise InputError(f"No classifier is shipped for {name}, so the quality of its samples cannot be measured.")
@@ -69,7 +75,13 @@ def quality_measure(checkpoint: Checkpoint, seed: int):
         except (ValueError, OSError) as err:
             raise InputError(f"The FID of the samples could not be measured: {err}") from None
 
-    return fid_ratio, "FID ratio in the classifier's features", "FID ratio"
+    def real_fid() -> list[float]:
+        try:
+            return real_ratio_range(name, n, draws=REAL_DRAWS, seed=seed)
+        except (ValueError, OSError):  # too few images beside the reference draws: the sweep stands without it
+            return []
+
+    return fid_ratio, "FID ratio in the classifier's features", "FID ratio", real_fid
 
 
 def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
@@ -81,7 +93,7 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = SWEEP_SAMPLES[kind]
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
-    measure, measure_name, axis_title = quality_measure(checkpoint, seed)
+    measure, measure_name, axis_title, real_scores = quality_measure(checkpoint, seed, n)
     counts, device = step_counts(T, kind), model_device(checkpoint)
     results: dict[str, list[tuple[int, float, float]]] = {}  # method → (steps, quality, seconds)
     total, done = sum(counts) * len(SWEPT), 0
@@ -102,7 +114,9 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
         raise InputError(DIVERGED)
     figure = figures.quality_by_steps_figure(
         {SWEPT[m]: [(k, q) for k, q, _ in rows] for m, rows in results.items()}, f"{axis_title} (log scale)")
-    return figure, sweep_markdown(runs.display_name(checkpoint.path), results, measure_name, n, spacing, ideal)
+    progress(1.0, desc="Real data, scored the same way")
+    return figure, sweep_markdown(runs.display_name(checkpoint.path), results, measure_name, n, spacing, ideal,
+                                  real_scores())
 
 
 def fewest_steps(rows: list[tuple[int, float, float]], slack: float = 1.25) -> int:
@@ -112,8 +126,9 @@ def fewest_steps(rows: list[tuple[int, float, float]], slack: float = 1.25) -> i
 
 
 def sweep_markdown(name: str, results: dict[str, list[tuple[int, float, float]]], measure_name: str, n: int,
-                   spacing: str, ideal: bool) -> str:
-    """The sweep as a table (quality and seconds per chain) and, per sampler, the fewest steps near its best."""
+                   spacing: str, ideal: bool, real: list[float]) -> str:
+    """The sweep as a table (quality and seconds per chain), per sampler the fewest steps near its best, and the
+    scores of ``real`` draws of the data (the measure's noise at this n)."""
     def cell(quality: float, seconds: float) -> str:
         return f"{quality:.3g} ({seconds:.1f} s)" if math.isfinite(quality) else f"diverged ({seconds:.1f} s)"
 
@@ -125,9 +140,12 @@ def sweep_markdown(name: str, results: dict[str, list[tuple[int, float, float]]]
     near = " · ".join(f"{SWEPT[m]}: **{fewest_steps(rows)} steps** are within 25 % of its best"
                       for m, rows in results.items() if any(math.isfinite(q) for _, q, _ in rows))
     model = "the ideal denoiser of its training examples" if ideal else "its network"
+    noise = (f"\n\nThe data itself, {len(real)} draws of {n:,} scored the same way, scores **{min(real):.3g}–"
+             f"{max(real):.3g}**, the measure's noise at this size: scores inside that range are as good as the data "
+             "itself, and differences smaller than its width are within the noise." if real else "")
     return (f"**{html.escape(name)}** ({model}), {n:,} samples a chain from the same x_T, steps spaced "
             f"{SPACING_LABELS[spacing]}; {measure_name} (lower is better; 1: as good as real data), and the seconds "
-            f"each chain took.\n\n" + "\n".join(table) + (f"\n\n{near}." if near else ""))
+            f"each chain took.\n\n" + "\n".join(table) + (f"\n\n{near}." if near else "") + noise)
 
 
 def build(controls: ReverseControls) -> None:

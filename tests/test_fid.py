@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from core.classifier import load_classifier
-from core.fid import frechet_distance, image_quality
+from core.fid import frechet_distance, image_quality, real_ratio_range
 from core.image_data import load_image_dataset, to_model_range
 
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -129,6 +129,19 @@ def test_fid_ratio_separates_real_blurred_and_noise(real_digits):
     assert 0.7 < real["fid_ratio"] < 1.4  # measured 0.97–1.22 over seeds 0–3
     assert blurred["fid_ratio"] > 3 * real["fid_ratio"]  # σ = 1 px: measured 6.7–10.8
     assert noise["fid_ratio"] > 5 * blurred["fid_ratio"]  # measured 112–163
+
+
+def test_real_digits_scored_as_samples_spread_around_1_and_that_is_the_ratios_noise(real_digits):
+    """At n = 64 real digits themselves score 0.66–1.62 (40 draws, seed 0): a model's ratio inside that spread is as
+    good as real data can tell; digits blurred by 1 px score outside it (2.5 against at most 1.43)."""
+    scores = real_ratio_range("mnist", 64, draws=8, root=DATA_ROOT)
+    assert len(scores) == 8 and len(set(scores)) == 8
+    assert 0.5 < min(scores) < 1 < max(scores) < 2.5
+    blurred = image_quality(gaussian_blur(real_digits[:64], sigma=1.0), "mnist", root=DATA_ROOT)["fid_ratio"]
+    assert blurred > 1.5 * max(scores)
+    assert len(real_ratio_range("mnist", 2000, draws=8, root=DATA_ROOT)) == 1  # 4 reference draws use 8,000 of 10,000
+    with pytest.raises(ValueError, match="no 2500 real mnist images are left"):
+        real_ratio_range("mnist", 2500, root=DATA_ROOT)
 
 
 def test_class_coverage(real_digits):

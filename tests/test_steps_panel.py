@@ -51,6 +51,8 @@ def test_ddim_needs_few_steps_from_the_v_model_and_fails_from_the_eps_model_on_c
     assert quality(v_stats, 50)[1] < 2.5 < 10 * quality(v_stats, 50)[1] < quality(eps_stats, 50)[1]
     assert quality(eps_stats, 1000)[0] < 2.5  # the full DDPM chain is fine for both
     assert "within 25 % of its best" in v_stats and "evenly in t" in v_stats
+    spread = re.search(r"The data itself, 8 draws of 200 scored the same way, scores \*\*([\d.]+)–([\d.]+)\*\*", v_stats)
+    assert spread and 0 < float(spread[1]) < 1 < float(spread[2])  # the SW ratio's noise at 200 points
 
 
 def test_images_are_measured_by_the_fid_ratio_and_never_download(shared_data, monkeypatch):
@@ -58,6 +60,7 @@ def test_images_are_measured_by_the_fid_ratio_and_never_download(shared_data, mo
     monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
     figure, stats = sweep("mnist")
     assert "8 samples a chain" in stats and "FID ratio" in stats and all(q > 0 for q in quality(stats, 5))
+    assert "The data itself, 8 draws of 8 scored the same way, scores **" in stats
     assert [list(trace.x) for trace in figure.data] == [[2, 5], [2, 5]]
     monkeypatch.setenv("DDPM_DATA_DIR", "/nonexistent")
     with pytest.raises(gr.Error, match="data folder .* has none"):

@@ -837,17 +837,23 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
 
 
 def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_title: str, *,
-                            height: int = 360) -> PlotData:
+                            real: Sequence[float] = (), height: int = 360) -> PlotData:
     """Sample quality (lower is better, 1 = as good as real data) against the number of sampling steps, one line
     per sampler, both axes logarithmic; a chain that diverged (quality inf) is left out of its line. A dotted line
-    marks 1."""
+    marks 1; a grey band spans ``real``, the scores of draws of the data itself (the measure's noise)."""
     data = []
     for k, (label, points) in enumerate(curves.items()):
         kept = [(steps, q) for steps, q in points if math.isfinite(q) and q > 0]
         data.append(dict(type="scatter", x=[s for s, _ in kept], y=[q for _, q in kept], mode="lines+markers",
                          name=label, line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2),
                          marker=dict(size=6), hovertemplate="%{x} steps: %{y:.3g}<extra>%{fullData.name}</extra>"))
-    qualities = [q for points in curves.values() for _, q in points]  # a sweep may span less than 2×
+    steps = [s for points in curves.values() for s, _ in points]
+    if real and steps:
+        low, high, first, last = min(real), max(real), min(steps), max(steps)
+        data.append(dict(type="scatter", x=[first, last, last, first], y=[low, low, high, high], fill="toself",
+                         mode="lines", line=dict(width=0), fillcolor="rgba(120, 120, 120, 0.18)", hoverinfo="skip",
+                         name=f"the data itself ({len(real)} draws): {low:.3g}–{high:.3g}"))
+    qualities = [q for points in curves.values() for _, q in points] + list(real)  # may span less than 2×
     yaxis = titled_axis(y_title, log=True, **log_labels(qualities))
     layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
                          xaxis=titled_axis("sampling steps (log scale)", log=True), yaxis=yaxis)

@@ -112,11 +112,11 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
             done += steps
     if not any(math.isfinite(q) for rows in results.values() for _, q, _ in rows):
         raise InputError(DIVERGED)
-    figure = figures.quality_by_steps_figure(
-        {SWEPT[m]: [(k, q) for k, q, _ in rows] for m, rows in results.items()}, f"{axis_title} (log scale)")
     progress(1.0, desc="Real data, scored the same way")
-    return figure, sweep_markdown(runs.display_name(checkpoint.path), results, measure_name, n, spacing, ideal,
-                                  real_scores())
+    real = real_scores()
+    figure = figures.quality_by_steps_figure(
+        {SWEPT[m]: [(k, q) for k, q, _ in rows] for m, rows in results.items()}, f"{axis_title} (log scale)", real=real)
+    return figure, sweep_markdown(runs.display_name(checkpoint.path), results, measure_name, n, spacing, ideal, real)
 
 
 def fewest_steps(rows: list[tuple[int, float, float]], slack: float = 1.25) -> int:
@@ -125,9 +125,22 @@ def fewest_steps(rows: list[tuple[int, float, float]], slack: float = 1.25) -> i
     return min(k for k, q, _ in rows if q <= slack * best)
 
 
+def enough_steps(sampler: str, rows: list[tuple[int, float, float]], real: list[float]) -> str:
+    """How many steps the sampler needs, in words: the fewest whose score lies inside the data's own range
+    (``real``: as good as the data can tell; a best score below that range is noise, and "near the best" would chase
+    it), else, without that range or with no chain inside it, the fewest within 25 % of the sweep's best."""
+    if real:
+        inside = [k for k, q, _ in rows if q <= max(real)]
+        if inside:
+            return f"{SWEPT[sampler]}: **{min(inside)} steps** score inside the data's own range"
+        best_steps, best = min(((k, q) for k, q, _ in rows), key=lambda row: row[1])
+        return f"{SWEPT[sampler]}: no chain scores inside the data's own range (best: {best:.3g}, {best_steps} steps)"
+    return f"{SWEPT[sampler]}: **{fewest_steps(rows)} steps** are within 25 % of its best"
+
+
 def sweep_markdown(name: str, results: dict[str, list[tuple[int, float, float]]], measure_name: str, n: int,
                    spacing: str, ideal: bool, real: list[float]) -> str:
-    """The sweep as a table (quality and seconds per chain), per sampler the fewest steps near its best, and the
+    """The sweep as a table (quality and seconds per chain), per sampler the steps it needs (`enough_steps`), and the
     scores of ``real`` draws of the data (the measure's noise at this n)."""
     def cell(quality: float, seconds: float) -> str:
         return f"{quality:.3g} ({seconds:.1f} s)" if math.isfinite(quality) else f"diverged ({seconds:.1f} s)"
@@ -137,8 +150,8 @@ def sweep_markdown(name: str, results: dict[str, list[tuple[int, float, float]]]
     table = [header, "|---|" + "---|" * len(results)] + [
         f"| {k} | " + " | ".join(cell(q, s) for rows in results.values() for kk, q, s in rows if kk == k) + " |"
         for k in counts]
-    near = " · ".join(f"{SWEPT[m]}: **{fewest_steps(rows)} steps** are within 25 % of its best"
-                      for m, rows in results.items() if any(math.isfinite(q) for _, q, _ in rows))
+    near = " · ".join(enough_steps(m, rows, real) for m, rows in results.items()
+                      if any(math.isfinite(q) for _, q, _ in rows))
     model = "the ideal denoiser of its training examples" if ideal else "its network"
     noise = (f"\n\nThe data itself, {len(real)} draws of {n:,} scored the same way, scores **{min(real):.3g}–"
              f"{max(real):.3g}**, the measure's noise at this size: scores inside that range are as good as the data "

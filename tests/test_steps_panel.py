@@ -41,18 +41,32 @@ def test_step_counts_stop_at_T_and_add_all_T_for_2d():
     assert steps_panel.fewest_steps([(5, 4.0, 0), (20, 1.2, 0), (50, 1.0, 0), (100, 1.1, 0)]) == 20
 
 
+def test_the_steps_a_sampler_needs_are_judged_against_the_datas_own_scores():
+    """A best score below the data's own range is noise: "within 25 % of the best" would chase it (0.5 at 100 steps
+    here would ask for 100 steps where 20 are already as good as the data can tell)."""
+    rows = [(5, 4.0, 0), (20, 1.2, 0), (50, 1.0, 0), (100, 0.5, 0)]
+    assert steps_panel.enough_steps("ddpm", rows, [0.8, 1.3]) == "DDPM, σ² = β̃: **20 steps** score inside the data's own range"
+    assert steps_panel.enough_steps("ddim", rows, [0.1, 0.3]) == ("DDIM, η = 0: no chain scores inside the data's own "
+                                                                  "range (best: 0.5, 100 steps)")
+    assert steps_panel.enough_steps("ddpm", rows, []) == "DDPM, σ² = β̃: **100 steps** are within 25 % of its best"
+
+
 def test_ddim_needs_few_steps_from_the_v_model_and_fails_from_the_eps_model_on_cosine():
     """The sweep's figures (200 points, seed 0): an ε network's error at t = T, multiplied by 1/√ᾱ_T in x̂₀, throws
     DDIM's points far out on the cosine schedule at every step count; the v network's DDIM lands on the data."""
     v_figure, v_stats = sweep("swiss_roll_cosine_v")
     _, eps_stats = sweep("swiss_roll_cosine")
-    assert [len(trace.x) for trace in v_figure.data] == [8, 8] and v_figure.layout.xaxis.type == "log"
-    assert [trace.name for trace in v_figure.data] == ["DDPM, σ² = β̃", "DDIM, η = 0"]
+    assert [len(trace.x) for trace in v_figure.data] == [8, 8, 4] and v_figure.layout.xaxis.type == "log"
+    assert [trace.name for trace in v_figure.data][:2] == ["DDPM, σ² = β̃", "DDIM, η = 0"]
     assert quality(v_stats, 50)[1] < 2.5 < 10 * quality(v_stats, 50)[1] < quality(eps_stats, 50)[1]
     assert quality(eps_stats, 1000)[0] < 2.5  # the full DDPM chain is fine for both
-    assert "within 25 % of its best" in v_stats and "evenly in t" in v_stats
+    assert "DDPM, σ² = β̃: **" in v_stats and "steps** score inside the data's own range" in v_stats
+    assert "evenly in t" in v_stats
     spread = re.search(r"The data itself, 8 draws of 200 scored the same way, scores \*\*([\d.]+)–([\d.]+)\*\*", v_stats)
     assert spread and 0 < float(spread[1]) < 1 < float(spread[2])  # the SW ratio's noise at 200 points
+    band = v_figure.data[2]  # the same spread, a grey band across the steps swept
+    assert band.fill == "toself" and list(band.x) == [5, 1000, 1000, 5] and band.name.startswith("the data itself (8")
+    assert f"{min(band.y):.3g}–{max(band.y):.3g}" == f"{spread[1]}–{spread[2]}"
 
 
 def test_images_are_measured_by_the_fid_ratio_and_never_download(shared_data, monkeypatch):
@@ -61,7 +75,7 @@ def test_images_are_measured_by_the_fid_ratio_and_never_download(shared_data, mo
     figure, stats = sweep("mnist")
     assert "8 samples a chain" in stats and "FID ratio" in stats and all(q > 0 for q in quality(stats, 5))
     assert "The data itself, 8 draws of 8 scored the same way, scores **" in stats
-    assert [list(trace.x) for trace in figure.data] == [[2, 5], [2, 5]]
+    assert [list(trace.x) for trace in figure.data] == [[2, 5], [2, 5], [2, 5, 5, 2]]
     monkeypatch.setenv("DDPM_DATA_DIR", "/nonexistent")
     with pytest.raises(gr.Error, match="data folder .* has none"):
         sweep("mnist")

@@ -288,6 +288,12 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_selector("#forward-targets >> text=At t = 640", timeout=15_000)
     box.press("ArrowUp")  # a step in the box
     p.wait_for_selector("#forward-targets >> text=At t = 641", timeout=15_000)
+    # the chain run step by step beside the jump, at the same t: its three panels and the noise plot's two traces
+    p.get_by_text("One step at a time").click()
+    p.wait_for_selector("#forward-chain >> text=At t = 641 the chain has taken 641 steps", timeout=15_000)
+    assert p.locator("#forward-chain-noise .js-plotly-plot").first.evaluate("el => el.data.length") == 2
+    box.press("ArrowDown")
+    p.wait_for_selector("#forward-chain >> text=At t = 640 the chain has taken 640 steps", timeout=15_000)
     # the movie of the forward process: 10 frames from x_0 to x_T in its own player
     p.get_by_text("Play the forward process as a movie").click()
     page.set_slider("forward-frames", 10)
@@ -484,11 +490,12 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert p.locator("#reverse-player .ddpm-player").get_attribute("data-hold") == "0"
     assert re.match(r"θ = \d+°: x_T = ", p.locator("#reverse-player .pl-note").inner_text())
     assert "θ = " in p.locator("#reverse-player .pl-info").inner_text()
-    # the number of sampling steps: DDPM and DDIM from 5 steps to all T = 100 of the run's model, one line each
+    # the number of sampling steps: DDPM and DDIM from 5 steps to all T = 100 of the run's model, one line each, over
+    # a grey band of the data's own scores
     p.get_by_text("How many steps does a sampler need?").click()
     p.get_by_role("button", name="Sweep the number of steps").click()
-    p.wait_for_selector("#reverse-steps >> text=within 25 % of its best", timeout=60_000)
-    p.wait_for_function("() => document.querySelectorAll('#reverse-steps-plot .scatterlayer .trace').length === 2")
+    p.wait_for_selector("#reverse-steps >> text=The data itself, 8 draws of 1,000 scored the same way", timeout=60_000)
+    p.wait_for_function("() => document.querySelectorAll('#reverse-steps-plot .scatterlayer .trace').length === 3")
     # the variational bound of the same model: its terms over t, and the table of its parts
     p.get_by_text("How likely is the data? The variational bound").click()
     p.get_by_role("button", name="Measure the bound").click()

@@ -25,7 +25,7 @@ from core.checkpoints import Checkpoint
 from core.classifier import shipped_classifiers
 from core.fid import image_quality, real_ratio_range
 from core.image_data import dataset_available, short_label
-from core.metrics import sliced_wasserstein_ratio
+from core.metrics import real_sw_ratios, sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, initial_noise, sample
 
 STEP_COUNTS = (5, 10, 20, 50, 100, 200, 500, 1000)  # the chains measured (those up to T; all T as well for 2D)
@@ -33,7 +33,6 @@ MAX_IMAGE_STEPS = 100
 SWEEP_SAMPLES = {"2d": 1000, "image": 64}  # samples per chain: with fewer, the ratios of all chains sit near 1
 SWEPT = {"ddpm": "DDPM, σ² = β̃", "ddim": "DDIM, η = 0"}
 REAL_DRAWS = 8  # draws of real data scored like samples: the measure's noise at the sweep's size
-REAL_DRAW_SEED = 3_000_003  # 2D: apart from the seeds `sliced_wasserstein_ratio` draws the data with
 
 
 def step_counts(T: int, kind: str) -> list[int]:
@@ -57,11 +56,8 @@ def quality_measure(checkpoint: Checkpoint, seed: int, n: int):
         if bool((probe == probe[0]).all()):
             raise InputError("This model's training data is a single point: the sliced-Wasserstein ratio, which measures "
                            "samples against the spread between two draws of the data, is not defined for it.")
-        def real_sw() -> list[float]:  # seeds apart from the measure's own draws of the data
-            return [sliced_wasserstein_ratio(draw(n, REAL_DRAW_SEED + k), draw) for k in range(REAL_DRAWS)]
-
         return (lambda x: sliced_wasserstein_ratio(x, draw)), "sliced-Wasserstein ratio to the training data", \
-            "SW ratio to the data", real_sw
+            "SW ratio to the data", (lambda: real_sw_ratios(draw, n, draws=REAL_DRAWS))
     name = checkpoint.data.name
     if name not in shipped_classifiers():
         raise InputError(f"No classifier is shipped for {name}, so the quality of its samples cannot be measured.")

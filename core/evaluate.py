@@ -7,6 +7,8 @@ Each sampler given with --sampler is measured on the same seed, e.g. ``--sampler
 --sampler ddpm:50:log_snr`` (50 DDPM steps spaced evenly in log-SNR; see `core.sampler`).
 With --nll, also the variational bound on the negative log-likelihood of n training examples (`core.elbo`), for
 both reverse variances σ² = β̃ ("small") and β ("large"), in nats and bits per dimension.
+With --real-data, also the data itself scored the same way, `REAL_DRAWS` draws of n (`core.metrics.real_sw_ratios`,
+`core.fid.real_ratio_range`): the measure's noise at this n, against which the samplers' figures are read.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from core.checkpoints import Checkpoint, load_checkpoint
 from core.cli import MAX_SAMPLES, OneLineParser, fail, run
 from core.datasets import training_examples
 from core.elbo import variational_bounds
-from core.fid import image_quality
-from core.metrics import sliced_wasserstein_ratio
+from core.fid import image_quality, real_ratio_range
+from core.metrics import real_sw_ratios, sliced_wasserstein_ratio
 from core.sampler import METHODS, SPACINGS, initial_noise, number_of_steps, sample
 from core.trainer import resolve_device
 
 PROG = "python -m core.evaluate"
+REAL_DRAWS = 8  # --real-data: draws of the data scored as samples are
 
 
 def parse_sampler(text: str) -> tuple[str, int | None, str]:
@@ -88,6 +91,17 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
     return results
 
 
+def real_data_scores(ckpt: Checkpoint, *, n: int, seed: int, data_dir: str | None = None) -> dict[str, Any]:
+    """The data itself, `REAL_DRAWS` draws of n, scored as `evaluate` scores samples: the SW ratio (2D) or the FID
+    ratio (images) of each draw, and their range, the measure's noise at this n."""
+    if ckpt.data.kind == "2d":
+        key, values = "sliced_wasserstein_ratio", real_sw_ratios(ckpt.data_sampler(), n, draws=REAL_DRAWS, seed=seed)
+    else:
+        key, values = "fid_ratio", real_ratio_range(ckpt.data.name, n, draws=REAL_DRAWS, seed=seed, root=data_dir)
+    return {"n": n, "draws": len(values), key: {"min": _rounded(min(values)), "max": _rounded(max(values)),
+                                                "values": _rounded(values)}}
+
+
 def _rounded(value: Any) -> Any:
     """A measurement as printed: floats (also in a list) to 4 decimals, as the other figures; anything else as is."""
     if isinstance(value, float):
@@ -129,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nll", action="store_true",
                    help="also the variational bound on the negative log-likelihood of n training examples, in nats "
                         "and bits per dimension, for σ² = β̃ and σ² = β")
+    p.add_argument("--real-data", action="store_true",
+                   help=f"also score {REAL_DRAWS} draws of n of the data itself the same way: the measure's noise at "
+                        "this n (e.g. 64 real MNIST digits: FID ratio 0.66–1.62)")
     p.add_argument("--nll-timesteps", type=int,
                    help="terms of the bound to measure, at most (default: all T − 1 for 2D, 100 for images; fewer "
                         "give an unbiased estimate)")
@@ -146,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         if n_t is not None and n_t < 1:
             raise ValueError(f"--nll-timesteps must be at least 1, got {n_t}")
         results = evaluate(ckpt, n=n, samplers=args.sampler or ["ddpm", "ddim:50"], seed=args.seed, data_dir=args.data_dir)
+        if args.real_data:
+            results["real_data"] = real_data_scores(ckpt, n=n, seed=args.seed, data_dir=args.data_dir)
         if args.nll:
             results["variational_bound"] = likelihood_bounds(ckpt, n=n, seed=args.seed, n_t=n_t, data_dir=args.data_dir)
     except ValueError as err:

@@ -127,7 +127,8 @@ def real_ratio_range(dataset_name: str, n: int, *, draws: int = 8, seed: int = 0
     unused = perm[len(real) * n:]
     draws = min(draws, len(unused) // n)
     if draws < 1:
-        raise ValueError(f"no {n} real {dataset_name} images are left beside the reference draws")
+        raise ValueError(f"no {n} real {dataset_name} images are left beside the {len(real)} reference draws of {n} "
+                         f"(the data set holds {len(data.images):,}): take fewer")
     images = to_model_range(data.images[unused[: draws * n]]).float()
     floor = _real_floor(real)
     return [_fid_to(features, real) / floor for features in load_classifier(dataset_name).features(images).split(n)]

@@ -76,10 +76,13 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
         assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
 
     r = run("core.evaluate", "--ckpt", str(out), "--n", "200", "--sampler", "ddim:10", "--sampler", "ddpm:10:log_snr",
-            "--nll")
+            "--nll", "--real-data")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["data"] == "moons" and report["ddim-10"]["sliced_wasserstein_ratio"] > 0
+    real = report["real_data"]  # the data itself scored the same way: the SW ratio's noise at n = 200
+    assert real["n"] == 200 and real["draws"] == len(real["sliced_wasserstein_ratio"]["values"]) == 8
+    assert 0.3 < real["sliced_wasserstein_ratio"]["min"] < real["sliced_wasserstein_ratio"]["max"] < 3
     assert report["ddpm-10-log_snr"]["sliced_wasserstein_ratio"] > 0
     bound = report["variational_bound"]
     assert bound["n"] == 200 and bound["timesteps_measured"] == 99  # all T − 1 terms of a 2D model

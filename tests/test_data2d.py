@@ -13,7 +13,9 @@ from core.data import (
     toy_mixture,
 )
 from core.datasets import DEFAULT_TOY_POINTS, load_training_data
-from core.metrics import mean_pairwise_distance, return_ratio, sliced_wasserstein, sliced_wasserstein_ratio
+from core.metrics import (
+    mean_pairwise_distance, real_sw_ratios, return_ratio, sliced_wasserstein, sliced_wasserstein_ratio,
+)
 
 
 @pytest.mark.parametrize("name", TOY2D_NAMES)
@@ -106,6 +108,17 @@ def test_sliced_wasserstein_ratio_separates_good_from_bad() -> None:
     blurred = draw(2000, 99) + 0.3 * torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
     assert sliced_wasserstein_ratio(blurred, draw) > 2
     assert sliced_wasserstein_ratio(torch.randn(2000, 2), draw) > 3
+
+
+def test_the_data_itself_scores_around_1_and_a_blur_scores_outside_its_spread() -> None:
+    """`real_sw_ratios`: fresh draws of the data scored as samples are, the SW ratio's noise at this n."""
+    draw = lambda n, s: make_toy2d("swiss_roll", n, seed=s)  # noqa: E731
+    scores = real_sw_ratios(draw, 1000, draws=6)
+    assert len(set(scores)) == 6 and 0.4 < min(scores) < 1.05 and 0.95 < max(scores) < 2
+    assert scores == real_sw_ratios(draw, 1000, draws=6)  # the same draws every time
+    assert real_sw_ratios(draw, 1000, draws=6, seed=1) != scores
+    blurred = draw(1000, 99) + 0.3 * torch.randn(1000, 2, generator=torch.Generator().manual_seed(1))
+    assert sliced_wasserstein_ratio(blurred, draw) > 1.5 * max(scores)
 
 
 def test_return_ratio() -> None:

@@ -140,7 +140,7 @@ def test_real_digits_scored_as_samples_spread_around_1_and_that_is_the_ratios_no
     blurred = image_quality(gaussian_blur(real_digits[:64], sigma=1.0), "mnist", root=DATA_ROOT)["fid_ratio"]
     assert blurred > 1.5 * max(scores)
     assert len(real_ratio_range("mnist", 2000, draws=8, root=DATA_ROOT)) == 1  # 4 reference draws use 8,000 of 10,000
-    with pytest.raises(ValueError, match="no 2500 real mnist images are left"):
+    with pytest.raises(ValueError, match="no 2500 real mnist images are left beside the 4 reference draws of 2500"):
         real_ratio_range("mnist", 2500, root=DATA_ROOT)
 
 

@@ -1039,7 +1039,9 @@ async def run_cut_off(request: gr.Request, trained: Any):
         return
     if not run.cut_off:
         if run.started:  # it ended in its own tab, which said so, while this page waited
-            said = "" if run.stop_requested.is_set() else "Your training run in another tab of this browser has ended. "
+            # after "under way", a Stop (pressed in either tab) speaks for itself, as Stop's own message does
+            plain = following and run.stop_requested.is_set()
+            said = "" if plain else "Your training run in another tab of this browser has ended. "
             yield (status_html(f"{said}{run.message}", tone=END_TONES.get(run.reason, "warn")),
                    runs.owner_checkpoints(runs.owner_key(request)))
         else:

@@ -46,11 +46,15 @@ def run_chain(state: ForwardState, t: int) -> tuple[torch.Tensor, torch.Tensor, 
     return x0, x_t, rms
 
 
+def _evenly(t: int, count: int) -> np.ndarray:
+    """At most ``count`` steps spread evenly over 0..t, both ends included."""
+    return np.unique(np.linspace(0, t, min(t + 1, count)).round().astype(int))
+
+
 def noise_figure(schedule: NoiseSchedule, rms: torch.Tensor, *, height: int = 300) -> figures.PlotData:
     """The chain's measured noise root-mean-square at each step s = 0..t against √(1 − ᾱ_s), the jump's."""
     t = len(rms) - 1
-    line = np.unique(np.linspace(0, t, min(t + 1, CURVE_POINTS)).round().astype(int))
-    dots = np.unique(np.linspace(0, t, min(t + 1, MEASURED_DOTS)).round().astype(int))
+    line, dots = _evenly(t, CURVE_POINTS), _evenly(t, MEASURED_DOTS)
     theory = (1 - schedule.alpha_bars[: t + 1]).sqrt().numpy()
     data = [  # dots on a line: the line would hide beneath a measured line that follows it this closely
         dict(type="scatter", x=line, y=theory[line], mode="lines", name="one jump: √(1 − ᾱ_s)",

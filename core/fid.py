@@ -88,6 +88,12 @@ class ImageQuality(TypedDict):
     max_class_fraction: float  # max_k p_k
 
 
+def _draw_order(count: int, seed: int) -> torch.Tensor:
+    """The order in which the real images are drawn for ``seed``: the reference draws first (`_real_features`), the
+    images scored as samples after them (`real_ratio_range`)."""
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+
+
 @lru_cache(maxsize=8)
 def _real_features(dataset_name: str, root: str | None, n: int, seed: int) -> tuple[torch.Tensor, ...]:
     """Classifier features of D = min(MAX_REFERENCE_DRAWS, N // n) disjoint seeded draws of n real images, each (n, F)."""
@@ -97,8 +103,7 @@ def _real_features(dataset_name: str, root: str | None, n: int, seed: int) -> tu
     draws = min(MAX_REFERENCE_DRAWS, len(data.images) // n)
     if draws < 2:
         raise ValueError(f"image_quality needs 2·n ≤ {len(data.images)} real {dataset_name} images for two disjoint reference draws, got n = {n}")
-    perm = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(seed))
-    images = to_model_range(data.images[perm[: draws * n]]).float()  # (D·n, C, H, W) in [−1, 1]
+    images = to_model_range(data.images[_draw_order(len(data.images), seed)[: draws * n]]).float()  # (D·n, C, H, W)
     return tuple(load_classifier(dataset_name).features(images).split(n))  # D × (n, F)
 
 
@@ -123,8 +128,7 @@ def real_ratio_range(dataset_name: str, n: int, *, draws: int = 8, seed: int = 0
 
     real = _real_features(dataset_name, None if root is None else str(root), n, seed)
     data = load_image_dataset(dataset_name, root=root, split="any")
-    perm = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(seed))  # as `_real_features`
-    unused = perm[len(real) * n:]
+    unused = _draw_order(len(data.images), seed)[len(real) * n:]
     draws = min(draws, len(unused) // n)
     if draws < 1:
         raise ValueError(f"no {n} real {dataset_name} images are left beside the {len(real)} reference draws of {n} "

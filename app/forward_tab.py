@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -380,22 +380,34 @@ def build(own: gr.State) -> gr.State:
     rebuilds.append(new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
         rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"
     ))
-    follow_t_while_open(targets_box, targets_view, [targets_plot, targets_text], state, t_slider, rebuilds)
-    follow_t_while_open(chain_box, forward_chain.chain_view, [chain_plot, chain_noise, chain_text], state, t_slider,
-                        rebuilds)
+    follow_t_while_open([(targets_box, targets_view, [targets_plot, targets_text]),
+                         (chain_box, forward_chain.chain_view, [chain_plot, chain_noise, chain_text])],
+                        state, t_slider, rebuilds)
     return state
 
 
-def follow_t_while_open(box: gr.Accordion, view: Callable[[ForwardState | None, Any], tuple], outputs: list,
-                        state: gr.State, t_slider: gr.Slider, rebuilds: list) -> None:
-    """Draw ``view(state, t)`` into ``outputs`` while the panel ``box`` is open: on opening it, on letting go of t,
-    and after a rebuild (data, schedule, noise)."""
-    is_open = gr.State(False)
-    box.expand(lambda: True, None, is_open, queue=False)
-    box.collapse(lambda: False, None, is_open, queue=False)
-    event = dict(fn=if_open(view, len(outputs)), inputs=[is_open, state, t_slider], outputs=outputs,
-                 show_progress="hidden")
-    box.expand(view, inputs=[state, t_slider], outputs=outputs, show_progress="hidden")
+Panel = tuple[gr.Accordion, Callable[[ForwardState | None, Any], tuple], list]  # (accordion, view(state, t), outputs)
+
+
+def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.Slider, rebuilds: list) -> None:
+    """Draw each panel's ``view(state, t)`` into its outputs while its accordion is open: on opening it, on letting
+    go of t, and after a rebuild (data, schedule, noise). One event serves all the panels on each release and
+    rebuild, not one per panel: a keyboard scrub lets go of t at every key."""
+    opens, views, outputs = [], [], []
+    for box, view, panel_outputs in panels:
+        is_open = gr.State(False)
+        box.expand(lambda: True, None, is_open, queue=False)
+        box.collapse(lambda: False, None, is_open, queue=False)
+        box.expand(view, inputs=[state, t_slider], outputs=panel_outputs, show_progress="hidden")
+        opens.append(is_open)
+        views.append(if_open(view, len(panel_outputs)))
+        outputs += panel_outputs
+
+    def open_panels_at_t(*inputs) -> tuple:
+        *is_open, panel_state, t = inputs
+        return tuple(out for view, shown in zip(views, is_open) for out in view(shown, panel_state, t))
+
+    event = dict(fn=open_panels_at_t, inputs=[*opens, state, t_slider], outputs=outputs, show_progress="hidden")
     t_slider.release(trigger_mode="always_last", **event)
     for rebuilt in rebuilds:
         rebuilt.then(**event)

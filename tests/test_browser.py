@@ -294,6 +294,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert p.locator("#forward-chain-noise .js-plotly-plot").first.evaluate("el => el.data.length") == 2
     box.press("ArrowDown")
     p.wait_for_selector("#forward-chain >> text=At t = 640 the chain has taken 640 steps", timeout=15_000)
+    p.wait_for_selector("#forward-targets >> text=At t = 640", timeout=15_000)  # one event draws both open panels
     # the movie of the forward process: 10 frames from x_0 to x_T in its own player
     p.get_by_text("Play the forward process as a movie").click()
     page.set_slider("forward-frames", 10)

@@ -72,5 +72,5 @@ def test_the_panel_follows_t_while_open_only():
     with gr.Blocks() as demo:
         forward_tab.build(gr.State(None))
     names = [getattr(d.fn, "__name__", "") for d in demo.fns.values()]
-    assert names.count("chain_view") == 1 and names.count("chain_view_if_open") == 5  # release and 4 rebuilds
-    assert names.count("targets_view_if_open") == 5
+    assert names.count("chain_view") == names.count("targets_view") == 1  # on opening each panel
+    assert names.count("open_panels_at_t") == 5  # one event for both panels: on release and after the 4 rebuilds

@@ -28,7 +28,7 @@ CSS = """
 .label-above > [data-testid="block-label"].float {position: static; margin: 6px 6px 0}
 button.label-wrap {text-align: left}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
-""" + figures.PICTURE_CSS
+""" + figures.PICTURE_CSS + "\n" + figures.NARROW_SCREEN_CSS
 JS = f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); }}"  # run once in each page
 TITLE = "DDPM Explorer"
 MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture

@@ -339,6 +339,21 @@ def picture_source(figure: go.Figure) -> str:
 PICTURE_CSS = (".js-plotly-plot .imagelayer image {image-rendering: pixelated}\n"
                ".js-plotly-plot .layer-above .imagelayer image {image-rendering: auto}")
 
+GRID_TITLE_SIZE = 16  # px: a grid's column titles ("t = 250"), read from the back of a lecture room
+# On a phone (a window at most `NARROW_SCREEN_PX` wide) plots are 300–400 px wide, and text sized for a projector no
+# longer fits: a grid's column titles ran into each other ("t = 750t = 1000") and a legend entry with its citation was
+# cut off at the plot's edge. There the column titles, legends and axis titles are drawn smaller. Plotly measures the
+# legend and axis titles as drawn, so their layout follows; the column titles are centred on their columns, and are
+# picked out by their size (plotly writes an annotation's font as an inline style, which `!important` overrides).
+NARROW_SCREEN_PX = 480
+NARROW_SCREEN_CSS = (
+    f"@media (max-width: {NARROW_SCREEN_PX}px) {{\n"
+    f'  .js-plotly-plot .annotation-text[style*="font-size: {GRID_TITLE_SIZE}px"] {{font-size: 12px !important}}\n'
+    "  .js-plotly-plot .legendtext, .js-plotly-plot .g-xtitle text, .js-plotly-plot .g-ytitle text "
+    "{font-size: 11px !important}\n"
+    "}"
+)
+
 # Gradio draws a new figure of a gr.Plot twice: its plot first redraws the old plot with it (`Plotly.react`), then drops
 # that plot and draws the figure on a new one, so each update cost two full drawings, one thrown away. Here a redraw of a
 # plot that is already drawn (and its `Plots.resize`) waits until the code that asked for it has run, and is left out if
@@ -464,7 +479,10 @@ _CURVES = {
 WEIGHTINGS = ("bound_weight", "x0_weight", "v_weight", "min_snr_weight")  # curves that weigh ‖ε − ε̂‖², against 1
 
 
-LEGEND_BELOW = dict(orientation="h", y=-0.25, x=0)  # below the x axis's title (see `titled_axis`)
+# Below the x axis's title (see `titled_axis`), at the figure's foot: plotly makes room for it above that. Placed at a
+# fraction of the plot's height below the axis instead, a legend that wrapped onto several rows on a phone shrank the
+# plot and rose into the axis's title.
+LEGEND_BELOW = dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0)
 _SPACING_DASH: dict[Spacing, str] = {"uniform": "solid", "log_snr": "dot"}  # line styles of the step-gain plot
 
 
@@ -710,7 +728,8 @@ def noised_grid_figure(
                     traces.append(_arrow_trace(arrow_origins, arrows[r][c] * scale, arrow_cap, where))
     title = dict(xref="paper", yref="paper", showarrow=False)
     annotations = [
-        dict(title, text=text, x=left + width / 2, y=1, xanchor="center", yanchor="bottom", font=dict(size=16))
+        dict(title, text=text, x=left + width / 2, y=1, xanchor="center", yanchor="bottom",
+             font=dict(size=GRID_TITLE_SIZE))
         for left, text in zip(lefts, col_labels)
     ] + [  # row titles above their rows, horizontal: easier to read than plotly's rotated ones
         dict(title, text=text if color is None else f'<span style="color:{color}">━━</span> {text}', x=0, y=top,

@@ -646,6 +646,52 @@ def test_views_stay_readable_on_a_projector(browser, app_url: str) -> None:
         p.close()
 
 
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2}  # a phone held upright
+# For each visible plot: its grid's column titles ("t = 250") that run into the next one, its legend entries that reach
+# past the plot's right edge (plotly cuts them off there), and the x axis titles that a legend below the plotting area
+# (`figures.LEGEND_BELOW`) rose into.
+PLOT_TEXT_JS = """() => {
+  const found = {titles: 0, overlaps: [], clipped: [], legendOverTitle: []};
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    if (!plot.offsetParent) continue;
+    const right = plot.querySelector('svg.main-svg').getBoundingClientRect().right;
+    const titles = Array.from(plot.querySelectorAll('.annotation-text'))
+      .filter(t => /^t = \\d+$/.test(t.textContent)).map(t => [t.textContent, t.getBoundingClientRect()])
+      .sort((a, b) => a[1].left - b[1].left);
+    found.titles += titles.length;
+    for (let i = 1; i < titles.length; i++)
+      if (titles[i][1].left < titles[i - 1][1].right) found.overlaps.push(titles[i - 1][0] + ' | ' + titles[i][0]);
+    for (const text of plot.querySelectorAll('.legendtext'))
+      if (text.getBoundingClientRect().right > right + 0.5) found.clipped.push(text.textContent);
+    const legend = plot.querySelector('.legend'), title = plot.querySelector('.g-xtitle text');
+    const area = plot.querySelector('.draglayer .nsewdrag');  // the plotting area (of the first axes)
+    if (legend && title && area && legend.getBoundingClientRect().top > area.getBoundingClientRect().bottom
+        && legend.getBoundingClientRect().top < title.getBoundingClientRect().bottom)
+      found.legendOverTitle.push(title.textContent);
+  }
+  return found;
+}"""
+
+
+def test_plots_fit_a_phone(browser, app_url: str) -> None:
+    """On a phone (390 px wide) the Schedules tab's plots keep their text apart and whole: the grid's column titles
+    do not run into each other ("t = 750t = 1000"), no legend entry is cut off at the plot's edge (the schedules'
+    names with their citations were), and the step-gain plot's legend, four rows deep there, stays below its x axis's
+    title (it rose into it)."""
+    p = Page(browser, app_url, "phone", **PHONE)
+    try:
+        p.tab("Schedules")
+        p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().titles >= 6")
+        found = p.page.evaluate(PLOT_TEXT_JS)
+        assert not found["overlaps"], f"column titles run into each other: {found['overlaps']}"
+        assert not found["clipped"], f"legend entries cut off at the plot's edge: {found['clipped']}"
+        assert not found["legendOverTitle"], f"a legend over its x axis's title: {found['legendOverTitle']}"
+        p.shot("phone-schedules")
+        p.assert_clean("Schedules at 390 px")
+    finally:
+        p.close()
+
+
 # The contrast ratio (WCAG: 1 to 21) of an element's text against the first opaque background behind it.
 CONTRAST_JS = """(selector) => {
   const el = document.querySelector(selector);

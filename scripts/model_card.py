@@ -69,7 +69,7 @@ def total_steps_and_seconds(config: dict[str, Any]) -> tuple[int | str, float | 
 
 def evaluate_command(ckpt_dir: Path, samplers: list[str] | None, n: int | None, seed: int) -> list[str]:
     """The `python -m core.evaluate` argv the card reports (defaults left implicit, as a user would type it)."""
-    cmd = ["python", "-m", "core.evaluate", "--ckpt", rel(ckpt_dir)]
+    cmd = ["python", "-m", "core.evaluate", "--ckpt", rel(ckpt_dir), "--real-data"]
     if n is not None:
         cmd += ["--n", str(n)]
     for s in samplers or []:
@@ -87,9 +87,32 @@ def run_evaluate(cmd: list[str]) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
+NOT_SAMPLERS = ("real_data", "variational_bound")  # core.evaluate's other measurements, beside the samplers'
+
+
 def sampler_results(evaluation: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """{"ddpm-1000": {...}, "ddim-50": {...}} from an evaluate JSON (drops "checkpoint"/"data")."""
-    return {k: v for k, v in evaluation.items() if isinstance(v, dict)}
+    """{"ddpm-1000": {...}, "ddim-50": {...}} from an evaluate JSON (drops "checkpoint", "data" and `NOT_SAMPLERS`)."""
+    return {k: v for k, v in evaluation.items() if isinstance(v, dict) and k not in NOT_SAMPLERS}
+
+
+def real_range(evaluation: dict[str, Any]) -> str | None:
+    """"0.671–1.502": the range of the data itself scored as samples (``--real-data``), or None when not measured."""
+    real = evaluation.get("real_data")
+    if real is None:
+        return None
+    scores = real.get("sliced_wasserstein_ratio") or real.get("fid_ratio")
+    return f"{fmt_num(scores['min'])}–{fmt_num(scores['max'])}"
+
+
+def real_data_sentence(evaluation: dict[str, Any]) -> list[str]:
+    """The card's reading of its figures against the data itself (`real_range`); nothing when that was not measured."""
+    scores = real_range(evaluation)
+    if scores is None:
+        return []
+    real = evaluation["real_data"]
+    return [f"The data itself, {real['draws']} draws of {real['n']:,} scored as the samples are (last row), gives "
+            f"{scores}: that is the measure's noise at this n, so a sampler's ratio inside that range is not told apart "
+            "from real data.", ""]
 
 
 def fmt_num(value: Any, digits: int = 3) -> str:
@@ -157,13 +180,16 @@ def kv_table(rows: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def quality_table(kind: str, results: dict[str, dict[str, Any]]) -> list[str]:
+def quality_table(kind: str, evaluation: dict[str, Any]) -> list[str]:
+    """The card's table: a row per sampler, then the data itself (``--real-data``) when it was measured."""
+    results, real, scores = sampler_results(evaluation), evaluation.get("real_data"), real_range(evaluation)
+    real_label = None if real is None else f"the data itself ({real['draws']} draws)"
     if kind == "2d":
         lines = ["| sampler | sliced-Wasserstein ratio | samples | sampling time (s) |", "|---|---|---|---|"]
         for label, r in results.items():
             lines.append(f"| {sampler_label(label)} | {fmt_num(r.get('sliced_wasserstein_ratio'))} | {r.get('n')} | "
                          f"{fmt_num(r.get('sampling_seconds'), 2)} |")
-        return lines
+        return lines + ([f"| {real_label} | {scores} | {real['n']} each | — |"] if real else [])
     if kind == "image":
         lines = ["| sampler | FID ratio | FID | classes present | max class fraction | samples | sampling time (s) |",
                  "|---|---|---|---|---|---|---|"]
@@ -171,7 +197,7 @@ def quality_table(kind: str, results: dict[str, dict[str, Any]]) -> list[str]:
             lines.append(f"| {sampler_label(label)} | {fmt_num(r.get('fid_ratio'))} | {fmt_num(r.get('fid'), 2)} | "
                          f"{r.get('classes_present')} | {fmt_num(r.get('max_class_fraction'))} | {r.get('n')} | "
                          f"{fmt_num(r.get('sampling_seconds'), 2)} |")
-        return lines
+        return lines + ([f"| {real_label} | {scores} | — | — | — | {real['n']} each | — |"] if real else [])
     raise ValueError(f"unknown data kind {kind!r}; expected 2d or image")
 
 
@@ -285,7 +311,7 @@ def render_card(ckpt_dir: Path, evaluation: dict[str, Any], eval_cmd: list[str],
             "FID ratio FID(samples, real) / FID(real, real′) in the feature space of the shipped classifier "
             "(`core.fid`; 1 is as good as real data), and how many classes the classifier finds among the samples:",
         ]
-    lines += ["", *quality_table(info.kind, results), ""]
+    lines += ["", *quality_table(info.kind, evaluation), "", *real_data_sentence(evaluation)]
     if info.kind == "2d":
         notes, counts = [], []
         for label_, r in results.items():
@@ -371,6 +397,14 @@ def write_card(ckpt_dir: Path, *, samplers: list[str] | None, n: int | None, see
     return path
 
 
+def card_hardware_note(ckpt_dir: Path) -> str | None:
+    """The note a card's Hardware row adds to config.json's ``training.hardware`` (after " — "), or None (no card,
+    or no note in it), so that rewriting a card keeps what its writer said about the machine."""
+    card = ckpt_dir / "README.md"
+    match = re.search(r"^\| Hardware \| .*? — (.*) \|$", card.read_text(), re.M) if card.is_file() else None
+    return match.group(1) if match else None
+
+
 def card_evaluation(ckpt_dir: Path) -> dict[str, Any] | None:
     """The raw evaluate JSON embedded in ``ckpt_dir/README.md``, or None (no card, or a hand-written one)."""
     card = ckpt_dir / "README.md"
@@ -445,18 +479,19 @@ def render_index(root: Path) -> str:
             ratios = [results.get(k, {}).get("sliced_wasserstein_ratio")
                       for k in (sampler_key(s, sched["T"]) for s in SAMPLERS_2D)]
             if evaluation is None:
-                rows_2d.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | | |")
+                rows_2d.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | | | |")
             else:
-                rows_2d.append(f"{common} {' | '.join(fmt_num(r) for r in ratios)} |")
+                rows_2d.append(f"{common} {' | '.join(fmt_num(r) for r in ratios)} | {real_range(evaluation) or '—'} |")
         else:
             if evaluation is None:
-                rows_img.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | |")
+                rows_img.append(f"{common} see [{ckpt_dir.name}/README.md]({ckpt_dir.name}/README.md) | | |")
             else:
                 cells = [f"{sampler_label(k)}: {fmt_num(r.get('fid_ratio'))} ({r.get('classes_present')} classes)"
                          for k, r in results.items()]
-                rows_img.append(f"{common} {'; '.join(cells)} | n = {next(iter(results.values()), {}).get('n', '?')} |")
+                rows_img.append(f"{common} {'; '.join(cells)} | n = {next(iter(results.values()), {}).get('n', '?')} | "
+                                f"{real_range(evaluation) or '—'} |")
     if not any(r.startswith("| [mnist]") for r in rows_img):
-        rows_img.append("| mnist | mnist | — | — | — | — | — | **TODO (lead)**: see checkpoints/mnist/README.md | |")
+        rows_img.append("| mnist | mnist | — | — | — | — | — | **TODO (lead)**: see checkpoints/mnist/README.md | | |")
 
     lines = [
         "# Shipped checkpoints",
@@ -474,12 +509,14 @@ def render_index(root: Path) -> str:
         "target: it is `swiss_roll_cosine` trained to predict v instead of ε; `eight_gaussians_conditional` is",
         "`eight_gaussians` trained class-conditional, for classifier-free guidance).",
         "Sliced-Wasserstein ratio SW(samples, data) / SW(data, data′): 1 is as close as a second draw of",
-        "real data; `python -m core.evaluate --ckpt checkpoints/NAME` (2,000 samples, seed 0). Training",
-        "times: one CPU thread on the 2-core dev machine, shared with other jobs (so only roughly comparable).",
+        "real data; `python -m core.evaluate --ckpt checkpoints/NAME --real-data` (2,000 samples, seed 0). The",
+        "last column is the data itself, 8 draws of 2,000 scored as the samples are: the measure's noise, so a",
+        "sampler's ratio inside that range is not told apart from real data. Training times: one CPU thread on",
+        "the 2-core dev machine, shared with other jobs (so only roughly comparable).",
         "",
         "| name | data | schedule | T | params | steps | train s | SW ratio DDPM-1000 | SW ratio DDIM-50 | "
-        "SW ratio DDPM-100, log-SNR |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "SW ratio DDPM-100, log-SNR | the data itself |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows_2d,
         "",
         *known_problems(root),
@@ -488,11 +525,11 @@ def render_index(root: Path) -> str:
         "U-Net ε-predictor. FID ratio FID(samples, real) / FID(real, real′) in the shipped classifier's",
         "feature space (1 is as good as real data), and the number of digit classes among the samples",
         "(`mnist_conditional`: of its unconditional samples; guided by its classes, see the main README).",
-        "Real digits scored the same way spread widely at this size: 0.85–2.2 over 20 draws of 256",
-        "(`core.fid.real_ratio_range`, seed 0), so ratios closer than that are not told apart.",
+        "Real digits scored the same way spread widely at this size (last column: 8 draws of 256,",
+        "`core.fid.real_ratio_range`, seed 0; 0.85–2.2 over 20 draws), so ratios closer than that are not told apart.",
         "",
-        "| name | data | schedule | T | params | steps | train s | FID ratio (classes present) | notes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| name | data | schedule | T | params | steps | train s | FID ratio (classes present) | notes | the data itself |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows_img,
         "",
         "## Feature classifiers (for the image FID)",
@@ -522,8 +559,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"passed to core.evaluate (default: {' '.join(SAMPLERS_2D)} for 2D; for images its own: ddpm and ddim:50)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (default: 0)")
     p.add_argument("--hardware-note", default=None,
-                   help=f"appended to config.json's training.hardware (default for shipped 2D checkpoints: "
-                        f"{DEFAULT_HARDWARE_NOTE!r}; otherwise none)")
+                   help=f"appended to config.json's training.hardware (default: the card's own note, if it has one; "
+                        f"else for shipped 2D checkpoints {DEFAULT_HARDWARE_NOTE!r}; otherwise none)")
     args = p.parse_args(argv)
     if not args.ckpts and not args.index:
         p.error("give checkpoint directories and/or --index")
@@ -533,8 +570,8 @@ def main(argv: list[str] | None = None) -> int:
         except CheckpointError as err:
             fail(PROG, str(err))
         shipped = ckpt_dir.resolve().parent == CHECKPOINTS.resolve()  # trained on the dev machine, as the note says
-        note = args.hardware_note if args.hardware_note is not None else \
-            (DEFAULT_HARDWARE_NOTE if kind == "2d" and shipped else "")
+        note = next(n for n in (args.hardware_note, card_hardware_note(ckpt_dir),
+                                DEFAULT_HARDWARE_NOTE if kind == "2d" and shipped else "") if n is not None)
         write_card(ckpt_dir, samplers=args.sampler, n=args.n, seed=args.seed, hardware_note=note)
     if args.index:
         index = CHECKPOINTS / "README.md"

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from core.checkpoints import null_label_share, training_history
+from core.checkpoints import list_checkpoints, null_label_share, training_history
 from core.conditioning import NULL_NEVER_TRAINED
 from core.data import make_toy2d
 from tests.conftest import REPO
@@ -218,6 +218,52 @@ def test_model_card_commands_reproduce_the_loss_weighting(monkeypatch) -> None:
     assert reproduce_command(explicit, "image") == explicit["command"]
     assert reproduce_command({"command": "python -m core.train --data moons --out y"}, "2d").endswith("--out y")
     assert reproduce_command({}, "2d") == "(command not recorded)"
+
+
+def test_a_card_reads_its_figures_against_the_data_itself(monkeypatch) -> None:
+    """With `--real-data`, a card adds the data itself as the table's last row (the range of its draws), says what
+    that range means, and the index's last column shows the same range; the data is not taken for a sampler."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from model_card import quality_table, real_data_sentence, real_range, sampler_results
+
+    evaluation = {"checkpoint": "c", "data": "moons", "ddpm-1000": {"sliced_wasserstein_ratio": 1.18, "n": 2000},
+                  "real_data": {"n": 2000, "draws": 8, "sliced_wasserstein_ratio": {"min": 0.6708, "max": 1.5023,
+                                                                                    "values": [0.6708, 1.5023]}}}
+    assert list(sampler_results(evaluation)) == ["ddpm-1000"]
+    assert real_range(evaluation) == "0.671–1.502"
+    table = quality_table("2d", evaluation)
+    assert table[-1] == "| the data itself (8 draws) | 0.671–1.502 | 2000 each | — |"
+    assert table[-2].startswith("| DDPM-1000 | 1.180 |")
+    assert "gives 0.671–1.502" in real_data_sentence(evaluation)[0]
+    images = {"ddim-50": {"fid_ratio": 2.1, "n": 256},
+              "real_data": {"n": 256, "draws": 8, "fid_ratio": {"min": 0.914, "max": 2.1976, "values": []}}}
+    assert quality_table("image", images)[-1].startswith("| the data itself (8 draws) | 0.914–2.198 |")
+    without = {"ddpm-1000": evaluation["ddpm-1000"]}  # a card written without --real-data
+    assert real_range(without) is None and real_data_sentence(without) == []
+    assert len(quality_table("2d", without)) == 3
+
+
+def test_every_shipped_card_and_the_index_give_the_data_itself(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from model_card import card_evaluation, real_range
+
+    index = (REPO / "checkpoints" / "README.md").read_text()
+    for ckpt_dir in list_checkpoints(REPO / "checkpoints"):
+        scores = real_range(card_evaluation(ckpt_dir) or {})
+        assert scores is not None, f"{ckpt_dir.name}: its card was written without --real-data"
+        row = next(line for line in index.splitlines() if line.startswith(f"| [{ckpt_dir.name}]"))
+        assert row.endswith(f"| {scores} |"), row
+
+
+def test_a_rewritten_card_keeps_its_hardware_note(tmp_path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from model_card import card_hardware_note
+
+    (tmp_path / "README.md").write_text("| Hardware | CPU (2 threads) — runs of 69 and 75 min; the machine idle |\n")
+    assert card_hardware_note(tmp_path) == "runs of 69 and 75 min; the machine idle"
+    (tmp_path / "README.md").write_text("| Hardware | CPU (2 threads) |\n")
+    assert card_hardware_note(tmp_path) is None
+    assert card_hardware_note(tmp_path / "nowhere") is None
 
 
 def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypatch) -> None:

@@ -479,6 +479,17 @@ _CURVES = {
 WEIGHTINGS = ("bound_weight", "x0_weight", "v_weight", "min_snr_weight")  # curves that weigh ‖ε − ε̂‖², against 1
 
 
+LEGEND_LINE_CHARS = 40  # `two_line_name`: a legend entry longer than this is broken in two
+
+
+def two_line_name(name: str, limit: int = LEGEND_LINE_CHARS) -> str:
+    """A legend entry longer than ``limit`` characters, broken before its parenthesis onto a second line: plotly never
+    wraps a legend entry and cuts off one wider than the plot (a run's name with its settings, 60 characters, on a
+    phone). Shorter names, and names without a parenthesis, are left whole."""
+    head, sep, tail = name.partition(" (")
+    return f"{head}<br>({tail}" if sep and len(name) > limit else name
+
+
 # Below the x axis's title (see `titled_axis`), at the figure's foot: plotly makes room for it above that. Placed at a
 # fraction of the plot's height below the axis instead, a legend that wrapped onto several rows on a phone shrank the
 # plot and rose into the axis's title.

@@ -505,7 +505,7 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
         ref_seen = np.isfinite(ref) & (ref > 0)
         data.append(dict(
             type="scatter", mode="lines+markers", x=((ref_lows + ref_highs) / 2)[ref_seen], y=ref[ref_seen],
-            line=dict(color="#d94801", width=2), marker=dict(size=5), name=reference.label,
+            line=dict(color="#d94801", width=2), marker=dict(size=5), name=figures.two_line_name(reference.label),
             hovertemplate="t %{x:.0f}: %{y:.3g}<extra>" + html.escape(reference.label) + "</extra>",
         ))
         shown, T = np.concatenate([shown, ref[ref_seen]]), max(T, reference.T)

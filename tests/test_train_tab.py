@@ -181,6 +181,19 @@ def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
     assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))  # no gaps, no overlaps
 
 
+def test_error_by_t_plot_names_a_long_earlier_run_on_two_lines():
+    """The earlier run's name and settings (about 60 characters) would be cut off at a phone's plot edge: its legend
+    entry breaks before the settings; the hover text keeps the whole name on one line."""
+    label = "swiss_roll-linear-T1000-20261204-175711 (predicts ε, linear)"
+    reference = train_tab.ErrorByT(label, [0.4] * LOSS_BUCKETS, 1000)
+    fig = figures.as_figure(train_tab.error_by_t_figure([0.5] * LOSS_BUCKETS, 1000, reference, "this run (predicts ε)"))
+    assert [t.name for t in fig.data] == ["this run (predicts ε)",
+                                          "swiss_roll-linear-T1000-20261204-175711<br>(predicts ε, linear)"]
+    assert label in fig.data[1].hovertemplate
+    assert figures.two_line_name("moons (predicts v)") == "moons (predicts v)"
+    assert figures.two_line_name("x" * 50) == "x" * 50  # no parenthesis to break at
+
+
 def test_data_shown_after_the_run_ended_is_not_replaced_by_its_late_final_preview(isolated):
     """The run's final samples take seconds after it ends; data the user picks meanwhile stays in the preview."""
     gen = train_tab.train_run(req("alice"), None, *args(steps=20))

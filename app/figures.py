@@ -341,25 +341,37 @@ PICTURE_CSS = (".js-plotly-plot .imagelayer image {image-rendering: pixelated}\n
 
 GRID_TITLE_SIZE = 16  # px: a grid's column titles ("t = 250"), read from the back of a lecture room
 # On a phone (a window at most `NARROW_SCREEN_PX` wide) plots are 300–400 px wide, and text sized for a projector no
-# longer fits: a grid's column titles ran into each other ("t = 750t = 1000") and a legend entry with its citation was
-# cut off at the plot's edge. There the column titles, legends and axis titles are drawn smaller. Plotly measures the
-# legend and axis titles as drawn, so their layout follows; the column titles are centred on their columns, and are
-# picked out by their size (plotly writes an annotation's font as an inline style, which `!important` overrides).
+# longer fits: a legend entry with its citation was cut off at the plot's edge. There legends and axis titles are drawn
+# smaller; plotly measures them as drawn, so their layout follows. (A grid's column titles are fitted to their columns
+# at any width: `FIT_GRID_TITLES_JS`.)
 NARROW_SCREEN_PX = 480
 NARROW_SCREEN_CSS = (
     f"@media (max-width: {NARROW_SCREEN_PX}px) {{\n"
-    f'  .js-plotly-plot .annotation-text[style*="font-size: {GRID_TITLE_SIZE}px"] {{font-size: 12px !important}}\n'
     "  .js-plotly-plot .legendtext, .js-plotly-plot .g-xtitle text, .js-plotly-plot .g-ytitle text "
     "{font-size: 11px !important}\n"
     "}"
 )
 
+# Runs a patch of plotly as soon as the page has it, or at once if it has it already. Gradio loads plotly with the
+# first plot and sets window.Plotly before it draws; every patch given before then is made then. Each patch guards
+# itself against being made twice.
+ON_PLOTLY_JS = """(patch) => {
+  const patches = window.plotlyPatches || (window.plotlyPatches = []);
+  patches.push(patch);
+  if (window.Plotly) patch(window.Plotly);
+  else if (patches.length === 1) {
+    let plotly;
+    Object.defineProperty(window, 'Plotly', {
+      configurable: true, get: () => plotly, set: (value) => { plotly = value; patches.forEach((p) => p(value)); },
+    });
+  }
+}"""
+
 # Gradio draws a new figure of a gr.Plot twice: its plot first redraws the old plot with it (`Plotly.react`), then drops
 # that plot and draws the figure on a new one, so each update cost two full drawings, one thrown away. Here a redraw of a
 # plot that is already drawn (and its `Plots.resize`) waits until the code that asked for it has run, and is left out if
 # the plot has left the page by then; a new plot is drawn at once. A Forward scrub of t: 1.3–1.6× quicker, the browser's
-# long tasks 35–45 % less time (`bench/bench_browser.py`). Gradio loads plotly with the first plot and sets
-# window.Plotly before it draws; the patch is made then (or at once, if plotly is already there).
+# long tasks 35–45 % less time (`bench/bench_browser.py`).
 REDRAW_KEPT_PLOTS_ONLY_JS = """() => {
   const redrawKeptPlotsOnly = (Plotly) => {
     if (!Plotly || Plotly.redrawsKeptPlotsOnly) return;
@@ -375,14 +387,8 @@ REDRAW_KEPT_PLOTS_ONLY_JS = """() => {
       return gd instanceof HTMLElement ? ifKept(gd, redraw) : redraw();
     };
   };
-  if (window.Plotly) redrawKeptPlotsOnly(window.Plotly);
-  else {
-    let plotly;
-    Object.defineProperty(window, 'Plotly', {
-      configurable: true, get: () => plotly, set: (value) => { plotly = value; redrawKeptPlotsOnly(value); },
-    });
-  }
-}"""
+  (ON_PLOTLY)(redrawKeptPlotsOnly);
+}""".replace("ON_PLOTLY", ON_PLOTLY_JS)
 
 # A plot Gradio drops is not `Plotly.purge`d, so each old plot stayed alive through its window "resize" listener
 # (plotly's responsive mode): the page grew by one plot per update, 1.2 MB/s while a run trained, and a resize of the
@@ -406,8 +412,47 @@ FREE_DROPPED_PLOTS_JS = """() => {
   }).observe(document.body, {childList: true, subtree: true});
 }"""
 
-# Runs once in each page (`launch(js=...)`): both of the above.
-PLOT_PAGE_JS = f"() => {{ ({REDRAW_KEPT_PLOTS_ONLY_JS})(); ({FREE_DROPPED_PLOTS_JS})(); }}"
+# A grid's column titles ("t = 250", "x̂₀ predicted") are drawn at `GRID_TITLE_SIZE` and centred on their columns, but
+# plotly never shrinks text to fit: on a phone, where a column is 50–100 px wide, they ran into each other ("t = 750t =
+# 1000"). After each drawing of a plot (its first by `Plotly.react`, then each plotly_afterplot: a new figure, a resize
+# of the window) its column titles, the annotations of that size, are drawn smaller where the widest of them is wider
+# than a column (less a gap), down to `GRID_TITLE_SMALLEST` px, and back at their own size where they fit.
+GRID_TITLE_SMALLEST, GRID_TITLE_GAP = 8, 6  # px
+FIT_GRID_TITLES_JS = """() => {
+  const SIZE = GRID_TITLE_SIZE, SMALLEST = GRID_TITLE_SMALLEST, GAP = GRID_TITLE_GAP;
+  const fit = (gd) => {
+    if (!(gd instanceof HTMLElement) || !gd._fullLayout || !gd.offsetParent) return;
+    const titles = (gd._fullLayout.annotations || []).map((a, i) => a.font && a.font.size === SIZE
+      && gd.querySelector(`.annotation[data-index="${i}"] .annotation-text`)).filter(Boolean);
+    if (titles.length < 2) return;
+    titles.forEach((el) => el.style.setProperty('font-size', SIZE + 'px'));  // as plotly drew it
+    const boxes = titles.map((el) => el.getBoundingClientRect());
+    const centres = boxes.map((b) => (b.left + b.right) / 2).sort((a, b) => a - b);
+    const room = Math.min(...centres.slice(1).map((c, k) => c - centres[k]));  // a column's width
+    const widest = Math.max(...boxes.map((b) => b.width));
+    if (!(widest > 0) || widest + GAP <= room) return;
+    const size = Math.max(SMALLEST, Math.floor(SIZE * (room - GAP) / widest));
+    titles.forEach((el) => el.style.setProperty('font-size', size + 'px', 'important'));
+  };
+  const follow = (gd) => {  // every later drawing of the plot, a resize's too, ends with plotly_afterplot
+    if (!(gd instanceof HTMLElement) || !gd.on || gd.fitsGridTitles) return;
+    gd.fitsGridTitles = true;
+    gd.on('plotly_afterplot', () => fit(gd));
+    fit(gd);
+  };
+  (ON_PLOTLY)((Plotly) => {
+    if (!Plotly || Plotly.fitsGridTitles) return;
+    Plotly.fitsGridTitles = true;
+    const react = Plotly.react;
+    Plotly.react = function (gd, ...args) {
+      return Promise.resolve(react.call(Plotly, gd, ...args)).then((result) => { follow(gd); return result; });
+    };
+  });
+}""".replace("ON_PLOTLY", ON_PLOTLY_JS).replace("GRID_TITLE_SIZE", str(GRID_TITLE_SIZE)) \
+    .replace("GRID_TITLE_SMALLEST", str(GRID_TITLE_SMALLEST)).replace("GRID_TITLE_GAP", str(GRID_TITLE_GAP))
+
+# Runs once in each page (`launch(js=...)`): all of the above.
+PLOT_PAGE_JS = f"() => {{ ({REDRAW_KEPT_PLOTS_ONLY_JS})(); ({FREE_DROPPED_PLOTS_JS})(); ({FIT_GRID_TITLES_JS})(); }}"
 
 
 def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260) -> PlotData:

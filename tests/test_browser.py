@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
+from app import figures
 from tests.app_server import ARTIFACTS, app_server, app_url  # noqa: F401 (pytest fixtures)
 
 pytestmark = pytest.mark.browser
@@ -651,14 +652,17 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2}  #
 # past the plot's right edge (plotly cuts them off there), and the x axis titles that a legend below the plotting area
 # (`figures.LEGEND_BELOW`) rose into.
 PLOT_TEXT_JS = """() => {
-  const found = {titles: 0, overlaps: [], clipped: [], legendOverTitle: []};
+  const found = {titles: 0, sizes: [], overlaps: [], clipped: [], legendOverTitle: []};
   for (const plot of document.querySelectorAll('.js-plotly-plot')) {
     if (!plot.offsetParent) continue;
     const right = plot.querySelector('svg.main-svg').getBoundingClientRect().right;
-    const titles = Array.from(plot.querySelectorAll('.annotation-text'))
-      .filter(t => /^t = \\d+$/.test(t.textContent)).map(t => [t.textContent, t.getBoundingClientRect()])
+    const titles = ((plot._fullLayout || {}).annotations || [])
+      .map((a, i) => a.font && a.font.size === GRID_TITLE_SIZE
+        && plot.querySelector(`.annotation[data-index="${i}"] .annotation-text`)).filter(Boolean)
+      .map(t => [t.textContent, t.getBoundingClientRect(), parseFloat(getComputedStyle(t).fontSize)])
       .sort((a, b) => a[1].left - b[1].left);
     found.titles += titles.length;
+    found.sizes.push(...titles.map(t => t[2]));
     for (let i = 1; i < titles.length; i++)
       if (titles[i][1].left < titles[i - 1][1].right) found.overlaps.push(titles[i - 1][0] + ' | ' + titles[i][0]);
     for (const text of plot.querySelectorAll('.legendtext'))
@@ -670,24 +674,33 @@ PLOT_TEXT_JS = """() => {
       found.legendOverTitle.push(title.textContent);
   }
   return found;
-}"""
+}""".replace("GRID_TITLE_SIZE", str(figures.GRID_TITLE_SIZE))
 
 
 def test_plots_fit_a_phone(browser, app_url: str) -> None:
-    """On a phone (390 px wide) the Schedules tab's plots keep their text apart and whole: the grid's column titles
-    do not run into each other ("t = 750t = 1000"), no legend entry is cut off at the plot's edge (the schedules'
-    names with their citations were), and the step-gain plot's legend, four rows deep there, stays below its x axis's
-    title (it rose into it)."""
+    """On a phone (390 px wide) the plots keep their text apart and whole: a grid's column titles do not run into
+    each other ("t = 750t = 1000" on Schedules, "x_t after 300 stepsx_t in one jump" on Forward), no legend entry is
+    cut off at the plot's edge (the schedules' names with their citations were), and the step-gain plot's legend, four
+    rows deep there, stays below its x axis's title (it rose into it). In a wide window the titles are back at their
+    own size."""
     p = Page(browser, app_url, "phone", **PHONE)
     try:
+        p.page.get_by_text("One step at a time").click()  # the chain panel: three long column titles
+        p.page.wait_for_selector("#forward-chain .js-plotly-plot")
         p.tab("Schedules")
         p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().titles >= 6")
-        found = p.page.evaluate(PLOT_TEXT_JS)
-        assert not found["overlaps"], f"column titles run into each other: {found['overlaps']}"
-        assert not found["clipped"], f"legend entries cut off at the plot's edge: {found['clipped']}"
-        assert not found["legendOverTitle"], f"a legend over its x axis's title: {found['legendOverTitle']}"
-        p.shot("phone-schedules")
-        p.assert_clean("Schedules at 390 px")
+        for tab in ("Schedules", "Forward"):
+            p.tab(tab)
+            p.page.wait_for_timeout(500)  # plotly redraws a plot shown again
+            found = p.page.evaluate(PLOT_TEXT_JS)
+            assert found["titles"] >= 3, f"{tab}: {found}"
+            assert not found["overlaps"], f"{tab}: column titles run into each other: {found['overlaps']}"
+            assert not found["clipped"], f"{tab}: legend entries cut off at the plot's edge: {found['clipped']}"
+            assert not found["legendOverTitle"], f"{tab}: a legend over its x axis's title: {found['legendOverTitle']}"
+            p.shot(f"phone-{tab.lower()}")
+        p.page.set_viewport_size(VIEWPORT)  # turned into a wide window, the titles are drawn at their own size again
+        p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().sizes.every(s => s === {figures.GRID_TITLE_SIZE})")
+        p.assert_clean("Forward and Schedules at 390 px")
     finally:
         p.close()
 

@@ -369,8 +369,9 @@ ON_PLOTLY_JS = """(patch) => {
 
 # Gradio draws a new figure of a gr.Plot twice: its plot first redraws the old plot with it (`Plotly.react`), then drops
 # that plot and draws the figure on a new one, so each update cost two full drawings, one thrown away. Here a redraw of a
-# plot that is already drawn (and its `Plots.resize`) waits until the code that asked for it has run, and is left out if
-# the plot has left the page by then; a new plot is drawn at once. A Forward scrub of t: 1.3–1.6× quicker, the browser's
+# plot that is already drawn (and Gradio's `Plots.resize` after it) waits until the code that asked for it has run, and
+# is left out if the plot has left the page by then; a new plot is drawn at once. (`Plotly.Plots` is plotly's public
+# copy of its plots module: plotly's own resize on a resize of the window does not pass through it.) A Forward scrub of t: 1.3–1.6× quicker, the browser's
 # long tasks 35–45 % less time (`bench/bench_browser.py`).
 REDRAW_KEPT_PLOTS_ONLY_JS = """() => {
   const redrawKeptPlotsOnly = (Plotly) => {

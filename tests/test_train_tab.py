@@ -536,7 +536,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     # a continued run compares with the checkpoint's error as it starts, measured in each range of t: not the
     # checkpoint's record, the mean over its run
     start_line = figures.as_figure(continued_error).data[1]
-    assert start_line.name == Path(path).name + " at the start (predicts v, linear)"
+    assert start_line.name == Path(path).name + " at the start<br>(predicts v, linear)"  # long: on two lines
     recorded = np.array(load_checkpoint(path).config["training"]["loss_by_t"])
     assert len(start_line.y) == LOSS_BUCKETS and not np.allclose(start_line.y, recorded)
     assert "v − v̂" in figures.as_figure(loss_plot).layout.yaxis.title.text
@@ -546,7 +546,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     error_plot = figures.as_figure(drain(train_tab.train_run(
         req("alice"), None, *args(steps=5, trained=trained)))[-1][3])
     bars, line = error_plot.data
-    assert bars.type == "bar" and line.type == "scatter" and line.name == Path(second).name + " (predicts v, linear)"
+    assert bars.type == "bar" and line.type == "scatter" and line.name == Path(second).name + "<br>(predicts v, linear)"
     recorded = load_checkpoint(second).config["training"]["loss_by_t"]  # the latest run of the session
     assert len(recorded) == LOSS_BUCKETS and np.allclose(line.y, [v for v in recorded if v == v and v > 0])
     with pytest.raises(gr.Error, match="Unknown prediction target 'score'"):

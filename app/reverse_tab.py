@@ -601,7 +601,8 @@ def _distance_sentence(ratio: float | None) -> str:
                 "two draws of it do not differ at all, and there is no scale to measure the samples by.")
     return (f" Sliced-Wasserstein ratio of the samples to the training data: **{ratio:.2f}** "
             "(1: as close as another draw of the data; compare samplers and step counts with it. Real data scored "
-            "the same way spreads around 1 too: *How many steps does a sampler need?* below shows by how much).")
+            "the same way does not score exactly 1 either: *How many steps does a sampler need?* below shows its "
+            "range).")
 
 
 @dataclass(frozen=True)

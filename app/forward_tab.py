@@ -65,7 +65,8 @@ def data_choices() -> tuple[list[tuple[str, str]], str | None]:
     choices += [(f"{short_label(name)} (8 × 8 grid)", name) for name in available]
     choices += [("Uploaded picture", UPLOAD)]
     missing = [short_label(name) for name in images.SHOWN_DATASETS if name not in available]
-    note = f"{' and '.join(missing)}: listed when the server's data folder (DDPM_DATA_DIR) holds their files." if missing else None
+    note = (f"{' and '.join(missing)}: listed when the server's data folder (DDPM_DATA_DIR) holds their files as "
+            "the app starts." if missing else None)
     return choices, note
 
 

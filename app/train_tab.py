@@ -198,7 +198,7 @@ def data_choices() -> tuple[list[tuple[str, str]], str]:
         note = (
             f"{IMAGE_DATASET_LABELS['mnist']} is not offered: its data files were not found. The host can set "
             "`DDPM_DATA_DIR` to a folder holding `MNIST/raw/` with the original IDX files (e.g. "
-            "`t10k-images-idx3-ubyte.gz`)."
+            "`t10k-images-idx3-ubyte.gz`) and start the app again."
         )
     return choices, note
 

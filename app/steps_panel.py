@@ -23,16 +23,16 @@ from app.errors import InputError
 from app.reverse_tab import DIVERGED, ReverseControls, chosen_checkpoint, model_device
 from core.checkpoints import Checkpoint
 from core.classifier import shipped_classifiers
-from core.fid import image_quality, real_ratio_range
+from core.evaluate import real_scores
+from core.fid import image_quality
 from core.image_data import dataset_available, short_label
-from core.metrics import real_sw_ratios, sliced_wasserstein_ratio
+from core.metrics import sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, initial_noise, sample
 
 STEP_COUNTS = (5, 10, 20, 50, 100, 200, 500, 1000)  # the chains measured (those up to T; all T as well for 2D)
 MAX_IMAGE_STEPS = 100
 SWEEP_SAMPLES = {"2d": 1000, "image": 64}  # samples per chain: with fewer, the ratios of all chains sit near 1
 SWEPT = {"ddpm": "DDPM, σ² = β̃", "ddim": "DDIM, η = 0"}
-REAL_DRAWS = 8  # draws of real data scored like samples: the measure's noise at the sweep's size
 
 
 def step_counts(T: int, kind: str) -> list[int]:
@@ -44,10 +44,9 @@ def step_counts(T: int, kind: str) -> list[int]:
     return sorted(counts)
 
 
-def quality_measure(checkpoint: Checkpoint, seed: int, n: int):
-    """(the measure of a batch of samples, its name, its axis title, the scores of `REAL_DRAWS` draws of n real data
-    scored the same way: the measure's noise at this n): the SW ratio for 2D, the FID ratio for images; gr.Error
-    when this server cannot measure it."""
+def quality_measure(checkpoint: Checkpoint, seed: int):
+    """(the measure of a batch of samples, its name, its axis title): the SW ratio for 2D, the FID ratio for
+    images; gr.Error when this server cannot measure it."""
     if checkpoint.data.kind == "2d":
         draw = checkpoint.data_sampler()
         if draw is None:
@@ -57,7 +56,7 @@ def quality_measure(checkpoint: Checkpoint, seed: int, n: int):
             raise InputError("This model's training data is a single point: the sliced-Wasserstein ratio, which measures "
                            "samples against the spread between two draws of the data, is not defined for it.")
         return (lambda x: sliced_wasserstein_ratio(x, draw)), "sliced-Wasserstein ratio to the training data", \
-            "SW ratio to the data", (lambda: real_sw_ratios(draw, n, draws=REAL_DRAWS))
+            "SW ratio to the data"
     name = checkpoint.data.name
     if name not in shipped_classifiers():
         raise InputError(f"No classifier is shipped for {name}, so the quality of its samples cannot be measured.")
@@ -71,13 +70,7 @@ def quality_measure(checkpoint: Checkpoint, seed: int, n: int):
         except (ValueError, OSError) as err:
             raise InputError(f"The FID of the samples could not be measured: {err}") from None
 
-    def real_fid() -> list[float]:
-        try:
-            return real_ratio_range(name, n, draws=REAL_DRAWS, seed=seed)
-        except (ValueError, OSError):  # too few images beside the reference draws: the sweep stands without it
-            return []
-
-    return fid_ratio, "FID ratio in the classifier's features", "FID ratio", real_fid
+    return fid_ratio, "FID ratio in the classifier's features", "FID ratio"
 
 
 def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
@@ -89,7 +82,7 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = SWEEP_SAMPLES[kind]
     seed = whole_number(seed, "Seed", 0, 2**31 - 1)
-    measure, measure_name, axis_title, real_scores = quality_measure(checkpoint, seed, n)
+    measure, measure_name, axis_title = quality_measure(checkpoint, seed)
     counts, device = step_counts(T, kind), model_device(checkpoint)
     results: dict[str, list[tuple[int, float, float]]] = {}  # method → (steps, quality, seconds)
     total, done = sum(counts) * len(SWEPT), 0
@@ -109,7 +102,10 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
     if not any(math.isfinite(q) for rows in results.values() for _, q, _ in rows):
         raise InputError(DIVERGED)
     progress(1.0, desc="Real data, scored the same way")
-    real = real_scores()
+    try:  # `core.evaluate.REAL_DRAWS` draws of n of the data itself: the measure's noise at this n
+        _, real = real_scores(checkpoint, n=n, seed=seed)
+    except (ValueError, OSError):  # too few images beside the reference draws: the sweep stands without them
+        real = []
     figure = figures.quality_by_steps_figure(
         {SWEPT[m]: [(k, q) for k, q, _ in rows] for m, rows in results.items()}, f"{axis_title} (log scale)", real=real)
     return figure, sweep_markdown(runs.display_name(checkpoint.path), results, measure_name, n, spacing, ideal, real)

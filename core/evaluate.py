@@ -91,13 +91,17 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
     return results
 
 
-def real_data_scores(ckpt: Checkpoint, *, n: int, seed: int, data_dir: str | None = None) -> dict[str, Any]:
-    """The data itself, `REAL_DRAWS` draws of n, scored as `evaluate` scores samples: the SW ratio (2D) or the FID
-    ratio (images) of each draw, and their range, the measure's noise at this n."""
+def real_scores(ckpt: Checkpoint, *, n: int, seed: int, data_dir: str | None = None) -> tuple[str, list[float]]:
+    """(the measure's key, its scores of the data itself): `REAL_DRAWS` draws of n scored as `evaluate` scores
+    samples, by the SW ratio (2D) or the FID ratio (images). Their spread is the measure's noise at this n."""
     if ckpt.data.kind == "2d":
-        key, values = "sliced_wasserstein_ratio", real_sw_ratios(ckpt.data_sampler(), n, draws=REAL_DRAWS, seed=seed)
-    else:
-        key, values = "fid_ratio", real_ratio_range(ckpt.data.name, n, draws=REAL_DRAWS, seed=seed, root=data_dir)
+        return "sliced_wasserstein_ratio", real_sw_ratios(ckpt.data_sampler(), n, draws=REAL_DRAWS, seed=seed)
+    return "fid_ratio", real_ratio_range(ckpt.data.name, n, draws=REAL_DRAWS, seed=seed, root=data_dir)
+
+
+def real_data_scores(ckpt: Checkpoint, *, n: int, seed: int, data_dir: str | None = None) -> dict[str, Any]:
+    """`real_scores` as printed: each draw's score and their range."""
+    key, values = real_scores(ckpt, n=n, seed=seed, data_dir=data_dir)
     return {"n": n, "draws": len(values), key: {"min": _rounded(min(values)), "max": _rounded(max(values)),
                                                 "values": _rounded(values)}}
 

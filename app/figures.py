@@ -570,7 +570,7 @@ MANY_DECADES = 1e4  # log_ticks: values spread wider than this are labelled at p
 def log_ticks(values: Sequence[float]) -> list[float]:
     """The labelled values of a log axis over ``values`` (non-finite and non-positive ones ignored): over more than
     `MANY_DECADES`, powers of ten (every one, or every other, …: 9 at most); else m·10^k for the
-    coarsest of m in {1, 2, 5}, m in 1..9, or also 1.1 … 1.9 that puts at least 4 labels within their range, where
+    coarsest of m in {1, 2, 5}, m in 1..9, or also 1.1 … 1.9 that labels their range (`_labels_cover`), where
     plotly's own labels would show one number, or none, over a range narrower than a decade; over a narrower range
     still (2.1 … 2.9, or one value: see `log_range`), evenly spaced round numbers, 4 to 10 of them."""
     shown = _positive(values)
@@ -582,13 +582,21 @@ def log_ticks(values: Sequence[float]) -> list[float]:
             return [10.0**e for e in range(first, last + stride, stride)]  # the last one at or above the highest
     for mantissas in ([1, 2, 5], list(range(1, 10)), [1 + k / 10 for k in range(10)] + list(range(2, 10))):
         ticks = [float(f"{m * 10.0**e:.6g}") for e in range(-6, 10) for m in mantissas]
-        if not len(shown) or sum(low <= v <= high for v in ticks) >= 4:
+        if not len(shown) or _labels_cover(ticks, low, high):
             return ticks
     quarter = (high - low) / 4
     power = 10.0 ** math.floor(math.log10(quarter))
     step = max(m * power for m in (1, 2, 5) if m * power <= quarter * (1 + 1e-9))  # 4 to 10 steps over the range
     first, last = math.floor(low / step), math.ceil(high / step)
     return [float(f"{k * step:.6g}") for k in range(max(first, 1), last + 1)]
+
+
+def _labels_cover(ticks: Sequence[float], low: float, high: float) -> bool:
+    """Whether ``ticks`` label a log axis from ``low`` to ``high``: at least 4 of them within it, and no stretch of it
+    without a label longer than half of it (0.7, 0.8, 0.9, 1 over 0.69 … 1.72 left 1 … 1.72, the upper 60 %, bare)."""
+    inside = [math.log10(v) for v in ticks if low <= v <= high]
+    edges = [math.log10(low), *inside, math.log10(high)]
+    return len(inside) >= 4 and max(b - a for a, b in zip(edges, edges[1:])) <= (edges[-1] - edges[0]) / 2
 
 
 def log_labels(values: Sequence[float]) -> dict:

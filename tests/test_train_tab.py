@@ -104,6 +104,8 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
         ["0.9", "1", "1.1", "1.2", "1.3", "1.4", "1.5"]  # within a factor of 2 (a steps sweep of FID ratios)
     assert labels_between(figures.log_ticks([0.837, 1.69]), 0.8, 1.7) == \
         ["0.8", "0.9", "1", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7"]  # 1..9 alone would label 0.9 and 1 only
+    assert labels_between(figures.log_ticks([0.692, 1.72]), 0.69, 1.72) == \
+        ["0.7", "0.8", "0.9", "1", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7"]  # not 0.7 … 1 alone, 1 … 1.72 bare
     assert labels_between(figures.log_ticks([2.1, 2.9]), 2.1, 2.9) == ["2.2", "2.4", "2.6", "2.8"]  # within 1.4×
     assert labels_between(figures.log_ticks([0.26, 0.31]), 0.26, 0.31) == ["0.26", "0.27", "0.28", "0.29", "0.3", "0.31"]
     assert figures.log_range([0.26, 0.31]) is None  # plotly fits the axis to them

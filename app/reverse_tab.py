@@ -112,9 +112,21 @@ def checkpoint_choices(trained: Any) -> list[tuple[str, str]]:
     return choices
 
 
-def session_label(path: Path) -> str:
-    """How a checkpoint of this session is listed: "NAME (trained here)", or "NAME (uploaded)" (`app.model_files`)."""
-    return f"{display_name(path)} ({'uploaded' if path.name.startswith(runs.UPLOADED_PREFIX) else 'trained here'})"
+def session_label(path: Path, today: str | None = None) -> str:
+    """How a checkpoint of this session is listed, short enough to be read in the dropdown (its full name starts the
+    text below it): "NAME (uploaded)" (`app.model_files`); a run trained here by its data, schedule and T and the
+    time it started, "swiss_roll-linear-T1000 (trained 19:26:55)", the day only when not ``today`` ("20261204",
+    the server's date by default): "(trained 2026-12-03 19:26)". A name not of `runs.RUN_NAME`: "NAME (trained here)"."""
+    if path.name.startswith(runs.UPLOADED_PREFIX):
+        return f"{display_name(path)} (uploaded)"
+    match = runs.RUN_NAME.fullmatch(path.name)
+    if match is None:
+        return f"{path.name} (trained here)"
+    day, clock = match["day"], match["clock"]
+    when = (f"{clock[:2]}:{clock[2:4]}:{clock[4:]}" if day == (today or time.strftime("%Y%m%d"))
+            else f"{day[:4]}-{day[4:6]}-{day[6:]} {clock[:2]}:{clock[2:4]}")
+    again = f" #{match['again'][1:]}" if match["again"] else ""
+    return f"{match['base']} (trained {when}{again})"
 
 
 def default_checkpoint(choices: list[tuple[str, str]]) -> str | None:
@@ -897,10 +909,9 @@ def build(trained: gr.State) -> ReverseControls:
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            with gr.Row():
-                checkpoint = gr.Dropdown(choices=choices, value=first, label="Checkpoint", scale=4, elem_classes="name-dropdown",
-                                         elem_id="reverse-checkpoint")
-                refresh_btn = gr.Button("↻", scale=0, min_width=44)
+            refresh_btn = gr.Button("↻ Refresh", size="sm")
+            checkpoint = gr.Dropdown(choices=choices, value=first, label="Checkpoint", elem_classes="name-dropdown",
+                                     elem_id="reverse-checkpoint", buttons=[refresh_btn])
             info = gr.Markdown(describe(first, []))
             model_slot = gr.Column()
             sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")

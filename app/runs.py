@@ -12,7 +12,7 @@ its models back; a page that has not handed one over (a bare API call) is keyed 
 
 Environment variables (read when a run starts, so a host can change them without a code edit):
 
-    DDPM_RUNS_DIR             where trained checkpoints go: <dir>/<owner>/<data>-<schedule>-<time>
+    DDPM_RUNS_DIR             where trained checkpoints go: <dir>/<owner>/<data>-<schedule>-T<T>-<start time>
                               (default: runs/)
     DDPM_MAX_TRAIN_STEPS      most optimiser steps one run may take; more is clamped, with a note
                               (default: 20000)
@@ -51,6 +51,8 @@ DEFAULT_MAX_RUNS_PER_USER = 5
 DEFAULT_RUNS_DIR = "runs"
 DEFAULT_RUNS_KEEP_HOURS = 24.0
 OWNER_STORAGE_KEY = "ddpm-explorer-owner"  # the localStorage entry of the browser's owner token
+RUN_STAMP = "%Y%m%d-%H%M%S"  # the end of a trained run's directory name, <data>-<schedule>-T<T>-<stamp>: its start
+RUN_NAME = re.compile(r"(?P<base>.+)-(?P<day>\d{8})-(?P<clock>\d{6})(?P<again>-\d+)?")  # -2, -3: started that second
 UPLOADED_PREFIX = "uploaded-"  # a browser's checkpoint directory uploaded as a .zip (`app.model_files`), not trained
 HEAVY_CONCURRENCY_ID = "gpu"  # shared by every event that trains or samples a network
 

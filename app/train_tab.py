@@ -685,7 +685,7 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
 
 
 def _checkpoint_dir(key: str, info: DataInfo, schedule: NoiseSchedule) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime(runs.RUN_STAMP)
     base = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{info.name}-{schedule.name}-T{schedule.T}-{stamp}")
     directory = runs.user_dir(key) / base
     n = 2

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
-from app import figures
+from app import figures, reverse_tab
 from tests.app_server import ARTIFACTS, app_server, app_url  # noqa: F401 (pytest fixtures)
 
 pytestmark = pytest.mark.browser
@@ -408,9 +408,15 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     start = time.perf_counter()
     page.tab("Reverse")
     checkpoint = page.visible(p.get_by_label("Checkpoint", exact=True)).first
-    p.wait_for_function("(name) => document.body.innerText.includes(name + ' (trained here)') || "
-                        "Array.from(document.querySelectorAll('input')).some(i => i.value.startsWith(name))", arg=saved)
-    assert checkpoint.input_value().startswith(saved), checkpoint.input_value()
+    listed = reverse_tab.session_label(Path(saved))  # "swiss_roll-linear-T100 (trained 19:30:27)"
+    p.wait_for_function("(listed) => Array.from(document.querySelectorAll('input')).some(i => i.value === listed)",
+                        arg=listed)
+    assert checkpoint.input_value() == listed and " (trained " in listed, checkpoint.input_value()
+    assert checkpoint.evaluate("(i) => i.scrollWidth <= i.clientWidth"), f"{listed!r} is cut off in the dropdown"
+    p.locator("#reverse-checkpoint").get_by_role("button", name="↻ Refresh").click()  # in the list's own toolbar
+    time.sleep(1)
+    page.assert_clean("after ↻ Refresh")
+    assert checkpoint.input_value() == listed  # the list is read again and keeps the choice
     p.wait_for_function("(name) => document.body.innerText.includes(name + ' — data: swiss_roll (2d) · schedule: "
                         "linear, T = 100 · model: mlp, predicts v')", arg=saved)
     page.number("Samples").fill("500")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import time
 import types
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import PIL.ImageSequence
 import pytest
 import torch
 
-from app import figures, player, reverse_tab
+from app import figures, player, reverse_tab, runs
 from app.images import mnist_digits
 from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from core.data import DataInfo, make_toy2d
@@ -287,6 +288,30 @@ def test_the_linear_swiss_roll_is_shown_first_when_shipped():
     others = [(label, path) for label, path in shipped if Path(path).name != "swiss_roll_linear"]
     assert reverse_tab.default_checkpoint(others) == others[0][1]
     assert reverse_tab.default_checkpoint([]) is None
+
+
+def test_a_browser_s_runs_are_listed_by_what_they_learned_and_when(tmp_path):
+    def label(name: str) -> str:
+        return reverse_tab.session_label(tmp_path / name, today="20261204")
+
+    assert label("swiss_roll-linear-T1000-20261204-193027") == "swiss_roll-linear-T1000 (trained 19:30:27)"
+    assert label("swiss_roll-linear-T1000-20261204-193027-2") == "swiss_roll-linear-T1000 (trained 19:30:27 #2)"
+    assert label("moons-cosine-T100-20261203-080501") == "moons-cosine-T100 (trained 2026-12-03 08:05)"
+    assert label("uploaded-moons") == "moons (uploaded)"
+    assert label("my_model") == "my_model (trained here)"
+    made = time.strftime(runs.RUN_STAMP)  # as `train_tab` names a run's directory: today's, by the server's clock
+    assert reverse_tab.session_label(tmp_path / f"mnist-sigmoid-T1000-{made}") == (
+        f"mnist-sigmoid-T1000 (trained {made[9:11]}:{made[11:13]}:{made[13:]})")
+
+
+def test_refresh_lists_a_checkpoint_copied_in_while_the_app_runs(toy_ckpt, tmp_path, monkeypatch):
+    monkeypatch.setenv("DDPM_CHECKPOINTS_DIR", str(tmp_path))
+    dropdown, _ = reverse_tab.refresh([], None)
+    assert dropdown.choices == []
+    shutil.copytree(toy_ckpt, tmp_path / "roll")
+    dropdown, info = reverse_tab.refresh([], None)
+    assert [label for label, _ in dropdown.choices] == ["roll (shipped)"] and dropdown.value == str(tmp_path / "roll")
+    assert info.startswith("**roll** — data: swiss_roll")
 
 
 def test_cache_reuses_loaded_models(toy_ckpt):

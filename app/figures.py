@@ -343,7 +343,7 @@ GRID_TITLE_SIZE = 16  # px: a grid's column titles ("t = 250"), read from the ba
 # On a phone (a window at most `NARROW_SCREEN_PX` wide) plots are 300–400 px wide, and text sized for a projector no
 # longer fits: a legend entry with its citation was cut off at the plot's edge. There legends and axis titles are drawn
 # smaller; plotly measures them as drawn, so their layout follows. (A grid's column titles are fitted to their columns
-# at any width: `FIT_GRID_TITLES_JS`.)
+# at any width: `FIT_GRIDS_JS`.)
 NARROW_SCREEN_PX = 480
 NARROW_SCREEN_CSS = (
     f"@media (max-width: {NARROW_SCREEN_PX}px) {{\n"
@@ -413,47 +413,95 @@ FREE_DROPPED_PLOTS_JS = """() => {
   }).observe(document.body, {childList: true, subtree: true});
 }"""
 
-# A grid's column titles ("t = 250", "x̂₀ predicted") are drawn at `GRID_TITLE_SIZE` and centred on their columns, but
-# plotly never shrinks text to fit: on a phone, where a column is 50–100 px wide, they ran into each other ("t = 750t =
-# 1000"). After each drawing of a plot (its first by `Plotly.react`, then each plotly_afterplot: a new figure, a resize
-# of the window) its column titles, the annotations of that size, are drawn smaller where the widest of them is wider
-# than a column (less a gap), down to `GRID_TITLE_SMALLEST` px, and back at their own size where they fit.
-GRID_TITLE_SMALLEST, GRID_TITLE_GAP = 8, 6  # px
-FIT_GRID_TITLES_JS = """() => {
-  const SIZE = GRID_TITLE_SIZE, SMALLEST = GRID_TITLE_SMALLEST, GAP = GRID_TITLE_GAP;
-  const fit = (gd) => {
-    if (!(gd instanceof HTMLElement) || !gd._fullLayout || !gd.offsetParent) return;
-    const titles = (gd._fullLayout.annotations || []).map((a, i) => a.font && a.font.size === SIZE
-      && gd.querySelector(`.annotation[data-index="${i}"] .annotation-text`)).filter(Boolean);
-    if (titles.length < 2) return;
-    titles.forEach((el) => el.style.setProperty('font-size', SIZE + 'px'));  // as plotly drew it
-    const boxes = titles.map((el) => el.getBoundingClientRect());
-    const centres = boxes.map((b) => (b.left + b.right) / 2).sort((a, b) => a - b);
-    const room = Math.min(...centres.slice(1).map((c, k) => c - centres[k]));  // a column's width
-    const widest = Math.max(...boxes.map((b) => b.width));
-    if (!(widest > 0) || widest + GAP <= room) return;
-    const size = Math.max(SMALLEST, Math.floor(SIZE * (room - GAP) / widest));
-    titles.forEach((el) => el.style.setProperty('font-size', size + 'px', 'important'));
+# A grid (`noised_grid_figure`) is laid out for square panels `cell_px` wide, its column titles ("t = 250", "x̂₀
+# predicted") at `GRID_TITLE_SIZE`. In a narrower window plotly draws each panel smaller, centred in its `cell_px` of
+# height, and never shrinks text: on a phone the rows were bands of blank with the panels in their middle, and the
+# titles ran into each other ("t = 750t = 1000"). Here a grid (a figure with ``layout.meta.grid``) is laid out again for
+# the width its panels get, as the Python does: each row its label's band, its panels and a gap; the column titles
+# at the largest size at which the widest fits its column (less `GRID_TITLE_GAP`), on two lines where one line would
+# be smaller than `GRID_TITLE_ONE_LINE_SMALLEST` px and two give a larger size, never under `GRID_TITLE_SMALLEST` px.
+# That is done to the figure before it is drawn (`Plotly.react`, at the plot's width then), and again after plotly's
+# own redrawing on a resize of the window (plotly_afterplot: drawn once more where the layout is off).
+GRID_TITLE_SMALLEST, GRID_TITLE_ONE_LINE_SMALLEST, GRID_TITLE_GAP = 8, 11, 6  # px
+FIT_GRIDS_JS = """() => {
+  const SIZE = GRID_TITLE_SIZE, SMALLEST = GRID_TITLE_SMALLEST, ONE_LINE = GRID_TITLE_ONE_LINE_SMALLEST;
+  const GAP = GRID_TITLE_GAP, FAMILY = '"Open Sans", verdana, arial, sans-serif';  // plotly's
+  const context = document.createElement('canvas').getContext('2d');
+  const width = (text, family) => {  // of its longest line, at SIZE
+    context.font = `${SIZE}px ${family}`;
+    return Math.max(...text.split('<br>').map((line) => context.measureText(line.replace(/<[^>]*>/g, '')).width));
   };
-  const follow = (gd) => {  // every later drawing of the plot, a resize's too, ends with plotly_afterplot
-    if (!(gd instanceof HTMLElement) || !gd.on || gd.fitsGridTitles) return;
-    gd.fitsGridTitles = true;
-    gd.on('plotly_afterplot', () => fit(gd));
-    fit(gd);
+  const twoLines = (text, family) => {  // broken at the space that leaves the shorter longest line
+    const words = text.split(' ');
+    const splits = words.slice(1).map((_, k) => words.slice(0, k + 1).join(' ') + '<br>' + words.slice(k + 1).join(' '));
+    return splits.reduce((best, t) => (width(t, family) < width(best, family) ? t : best), text);
+  };
+  const fitted = (layout, plotWidth) => {  // the layout's changes for panels in a plotting area this wide
+    const g = layout && layout.meta && layout.meta.grid;
+    if (!g || !(plotWidth > 0)) return null;
+    const m = layout.margin;  // (not the axes' domains: plotly narrows those of square panels in place)
+    const cell = Math.max(1, Math.min(g.cell, Math.floor(plotWidth * g.panel)));
+    const area = g.rows * (g.band + cell) + (g.rows - 1) * g.gap;
+    const top = (r) => 1 - (r * (g.band + cell + g.gap) + g.band) / area;
+    const update = {height: area + m.t + m.b};
+    for (let i = 1; i <= g.rows * g.cols; i++) {
+      const t = top(Math.floor((i - 1) / g.cols)), left = g.lefts[(i - 1) % g.cols], suffix = i === 1 ? '' : i;
+      update[`xaxis${suffix}.domain`] = [Math.max(left, 0), Math.min(left + g.panel, 1)];
+      update[`yaxis${suffix}.domain`] = [Math.max(t - cell / area, 0), Math.min(t, 1)];
+    }
+    g.label_rows.forEach((r, k) => { update[`annotations[${g.cols + k}].y`] = top(r); });
+    const family = (layout.font && layout.font.family) || FAMILY;
+    const room = plotWidth * (g.cols > 1 ? g.lefts[1] - g.lefts[0] : g.panel) - GAP;  // between column centres
+    const sizeOf = (texts) => Math.min(SIZE, Math.floor(SIZE * room / Math.max(...texts.map((t) => width(t, family)))));
+    let texts = g.titles, size = sizeOf(texts);
+    if (size < ONE_LINE) {
+      const broken = texts.map((t) => twoLines(t, family)), brokenSize = sizeOf(broken);
+      if (brokenSize > size) [texts, size] = [broken, brokenSize];
+    }
+    texts.forEach((text, i) => {
+      update[`annotations[${i}].text`] = text;
+      update[`annotations[${i}].font.size`] = Math.max(SMALLEST, size);
+    });
+    return update;
+  };
+  const path = (key) => key.replace(/\\[(\\d+)\\]/g, '.$1').split('.');
+  const read = (object, key) => path(key).reduce((o, k) => (o == null ? o : o[k]), object);
+  const apply = (layout, update) => Object.entries(update).forEach(([key, value]) => {
+    const keys = path(key), last = keys.pop();
+    keys.reduce((o, k) => (o[k] = o[k] || {}), layout)[last] = value;
+  });
+  const follow = (Plotly, gd) => {  // a resize of the window: plotly redraws at the new width, then the grid follows
+    if (!(gd instanceof HTMLElement) || !gd.on || gd.fitsGrid) return;
+    gd.fitsGrid = true;
+    gd.on('plotly_afterplot', () => {
+      const update = gd._fullLayout && fitted(gd.layout, gd._fullLayout._size.w);
+      if (!update || (Math.abs(update.height - gd._fullLayout.height) < 1 && Object.keys(update)
+        .every((key) => !/^annotations\\[\\d+\\]\\.(text|font)/.test(key) || read(gd.layout, key) === update[key]))) return;
+      const layout = structuredClone(gd.layout);  // not relayout: a new height there fixes the width too
+      apply(layout, update);
+      Plotly.react(gd, gd.data, layout);
+    });
   };
   (ON_PLOTLY)((Plotly) => {
-    if (!Plotly || Plotly.fitsGridTitles) return;
-    Plotly.fitsGridTitles = true;
+    if (!Plotly || Plotly.fitsGrids) return;
+    Plotly.fitsGrids = true;
     const react = Plotly.react;
-    Plotly.react = function (gd, ...args) {
-      return Promise.resolve(react.call(Plotly, gd, ...args)).then((result) => { follow(gd); return result; });
+    Plotly.react = function (gd, data, layout, ...rest) {
+      if (!(gd instanceof HTMLElement && layout && layout.meta && layout.meta.grid)) {
+        return react.call(Plotly, gd, data, layout, ...rest);
+      }
+      const m = layout.margin, update = fitted(layout, gd.clientWidth - m.l - m.r);  // none while hidden
+      if (update) apply(layout, update);
+      return Promise.resolve(react.call(Plotly, gd, data, layout, ...rest)).then((r) => { follow(Plotly, gd); return r; });
     };
   });
 }""".replace("ON_PLOTLY", ON_PLOTLY_JS).replace("GRID_TITLE_SIZE", str(GRID_TITLE_SIZE)) \
-    .replace("GRID_TITLE_SMALLEST", str(GRID_TITLE_SMALLEST)).replace("GRID_TITLE_GAP", str(GRID_TITLE_GAP))
+    .replace("GRID_TITLE_SMALLEST", str(GRID_TITLE_SMALLEST)) \
+    .replace("GRID_TITLE_ONE_LINE_SMALLEST", str(GRID_TITLE_ONE_LINE_SMALLEST)) \
+    .replace("GRID_TITLE_GAP", str(GRID_TITLE_GAP))
 
 # Runs once in each page (`launch(js=...)`): all of the above.
-PLOT_PAGE_JS = f"() => {{ ({REDRAW_KEPT_PLOTS_ONLY_JS})(); ({FREE_DROPPED_PLOTS_JS})(); ({FIT_GRID_TITLES_JS})(); }}"
+PLOT_PAGE_JS = f"() => {{ ({REDRAW_KEPT_PLOTS_ONLY_JS})(); ({FREE_DROPPED_PLOTS_JS})(); ({FIT_GRIDS_JS})(); }}"
 
 
 def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260) -> PlotData:
@@ -747,7 +795,8 @@ def noised_grid_figure(
     rows, cols, points = len(cells), len(col_labels), kind == "points"
     # Each row's label sits above it, at its left, rather than in a margin beside the grid: a 230-px margin left the
     # panels of the Schedules tab 64 px wide in a 1,024-px window (a projector's). Vertical layout in pixels: a row is
-    # its label's band, then its panels, then a gap.
+    # its label's band, then its panels, then a gap. A narrower window lays it out again for narrower panels
+    # (`FIT_GRIDS_JS`, from ``layout.meta.grid``).
     band, gap_px = (ROW_LABEL_BAND if any(row_labels) else 0), GRID_ROW_GAP
     area_height = max(rows, 1) * (band + cell_px) + max(rows - 1, 0) * gap_px
     gap_x = 0.01  # between panels, as a fraction of the plotting area's width
@@ -812,6 +861,8 @@ def noised_grid_figure(
         modebar=dict(remove=["select2d", "lasso2d"]),  # nothing here to select: the camera (a PNG) is what is left
         **_STYLE,
         showlegend=False,
+        meta=dict(grid=dict(rows=rows, cols=cols, band=band, gap=gap_px, cell=cell_px, panel=width, lefts=lefts,
+                            titles=list(col_labels), label_rows=[r for r, text in enumerate(row_labels) if text])),
     ))
 
 

@@ -165,7 +165,11 @@ class Page:
         return self.page.evaluate(PLOT_JS, label)
 
     def tab(self, name: str) -> None:
-        self.page.get_by_role("tab", name=name).click()
+        tab = self.page.get_by_role("tab", name=name)
+        if not tab.first.is_visible():  # a narrow window: Gradio lists the tabs that do not fit in a menu
+            self.page.locator(".overflow-menu button, button.overflow-menu").first.click()
+            tab = self.visible(self.page.get_by_role("tab", name=name).or_(self.page.get_by_role("button", name=name)))
+        tab.first.click()
         self.page.wait_for_function(
             "(name) => Array.from(document.querySelectorAll('[role=tab]')).some(t => t.innerText.trim() === name && t.getAttribute('aria-selected') === 'true')",
             arg=name,
@@ -658,16 +662,18 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2}  #
 # past the plot's right edge (plotly cuts them off there), and the x axis titles that a legend below the plotting area
 # (`figures.LEGEND_BELOW`) rose into.
 PLOT_TEXT_JS = """() => {
-  const found = {titles: 0, sizes: [], overlaps: [], clipped: [], legendOverTitle: []};
+  const found = {titles: 0, lines: 0, sizes: [], overlaps: [], clipped: [], legendOverTitle: []};
   for (const plot of document.querySelectorAll('.js-plotly-plot')) {
     if (!plot.offsetParent) continue;
     const right = plot.querySelector('svg.main-svg').getBoundingClientRect().right;
-    const titles = ((plot._fullLayout || {}).annotations || [])
-      .map((a, i) => a.font && a.font.size === GRID_TITLE_SIZE
-        && plot.querySelector(`.annotation[data-index="${i}"] .annotation-text`)).filter(Boolean)
-      .map(t => [t.textContent, t.getBoundingClientRect(), parseFloat(getComputedStyle(t).fontSize)])
+    const grid = plot.layout && plot.layout.meta && plot.layout.meta.grid;  // its first annotations: column titles
+    const titles = [...Array(grid ? grid.cols : 0).keys()]
+      .map((i) => plot.querySelector(`.annotation[data-index="${i}"] .annotation-text`)).filter(Boolean)
+      .map(t => [t.textContent, t.getBoundingClientRect(), parseFloat(getComputedStyle(t).fontSize),
+                 t.querySelectorAll('tspan.line').length])
       .sort((a, b) => a[1].left - b[1].left);
     found.titles += titles.length;
+    found.lines += titles.reduce((n, t) => n + Math.max(1, t[3]), 0);
     found.sizes.push(...titles.map(t => t[2]));
     for (let i = 1; i < titles.length; i++)
       if (titles[i][1].left < titles[i - 1][1].right) found.overlaps.push(titles[i - 1][0] + ' | ' + titles[i][0]);
@@ -680,15 +686,26 @@ PLOT_TEXT_JS = """() => {
       found.legendOverTitle.push(title.textContent);
   }
   return found;
-}""".replace("GRID_TITLE_SIZE", str(figures.GRID_TITLE_SIZE))
+}"""
+
+
+# Each grid shown (`figures.noised_grid_figure`): its height, the height its rows of square panels need at the width
+# they are drawn (each row its label's band, its panels and a gap), and that width.
+GRID_HEIGHTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter((gd) => gd.offsetParent && gd._fullLayout && gd.layout.meta && gd.layout.meta.grid).map((gd) => {
+    const g = gd.layout.meta.grid, f = gd._fullLayout, side = Math.min(f.xaxis._length, f.yaxis._length);
+    const need = g.rows * (g.band + side) + (g.rows - 1) * g.gap + f.margin.t + f.margin.b;
+    return {height: f.height, need: Math.round(need), side: Math.round(side), cell: g.cell};
+  })"""
 
 
 def test_plots_fit_a_phone(browser, app_url: str) -> None:
     """On a phone (390 px wide) the plots keep their text apart and whole: a grid's column titles do not run into
     each other ("t = 750t = 1000" on Schedules, "x_t after 300 stepsx_t in one jump" on Forward), no legend entry is
     cut off at the plot's edge (the schedules' names with their citations were), and the step-gain plot's legend, four
-    rows deep there, stays below its x axis's title (it rose into it). In a wide window the titles are back at their
-    own size."""
+    rows deep there, stays below its x axis's title (it rose into it). A grid is as tall as its narrowed panels need
+    (the rows of panels were as tall as on a desktop, each panel a small square in a band of blank). In a wide window
+    the titles and panels are back at their own size."""
     p = Page(browser, app_url, "phone", **PHONE)
     try:
         p.page.get_by_text("One step at a time").click()  # the chain panel: three long column titles
@@ -703,10 +720,26 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
             assert not found["overlaps"], f"{tab}: column titles run into each other: {found['overlaps']}"
             assert not found["clipped"], f"{tab}: legend entries cut off at the plot's edge: {found['clipped']}"
             assert not found["legendOverTitle"], f"{tab}: a legend over its x axis's title: {found['legendOverTitle']}"
+            grids = p.page.evaluate(GRID_HEIGHTS_JS)
+            assert grids and all(g["side"] < g["cell"] for g in grids), f"{tab}: {grids}"  # narrowed panels
+            assert all(g["height"] <= g["need"] + 2 for g in grids), f"{tab}: a grid taller than its panels: {grids}"
             p.shot(f"phone-{tab.lower()}")
+        # seven titles over columns 41 px apart: at 8 px on one line they still ran into each other; not on two lines
+        p.tab("Reverse")
+        p.page.get_by_role("combobox", name="Checkpoint").click()
+        p.page.get_by_role("option", name="mnist (shipped)").click()
+        p.page.get_by_text("Anatomy of one step").first.click()
+        p.page.get_by_role("button", name="Take step t apart", exact=True).click()
+        p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().titles >= 7", timeout=60_000)
+        found = p.page.evaluate(PLOT_TEXT_JS)
+        assert not found["overlaps"], f"Reverse: column titles run into each other: {found['overlaps']}"
+        assert found["lines"] > found["titles"], found  # some broken onto two lines
+        assert min(found["sizes"]) >= figures.GRID_TITLE_SMALLEST, found["sizes"]
+        p.shot("phone-reverse-anatomy")
         p.page.set_viewport_size(VIEWPORT)  # turned into a wide window, the titles are drawn at their own size again
         p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().sizes.every(s => s === {figures.GRID_TITLE_SIZE})")
-        p.assert_clean("Forward and Schedules at 390 px")
+        p.page.wait_for_function(f"() => ({GRID_HEIGHTS_JS})().every(g => g.side === g.cell && g.height <= g.need + 2)")
+        p.assert_clean("Forward, Schedules and Reverse at 390 px")
     finally:
         p.close()
 

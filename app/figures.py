@@ -431,7 +431,8 @@ FIT_GRIDS_JS = """() => {
     context.font = `${SIZE}px ${family}`;
     return Math.max(...text.split('<br>').map((line) => context.measureText(line.replace(/<[^>]*>/g, '')).width));
   };
-  const twoLines = (text, family) => {  // broken at the space that leaves the shorter longest line
+  const twoLines = (text, family) => {  // broken at the space that leaves the shorter longest line (not in markup)
+    if (text.includes('<')) return text;
     const words = text.split(' ');
     const splits = words.slice(1).map((_, k) => words.slice(0, k + 1).join(' ') + '<br>' + words.slice(k + 1).join(' '));
     return splits.reduce((best, t) => (width(t, family) < width(best, family) ? t : best), text);

@@ -4,6 +4,7 @@ path made before the work rather than after it, and Ctrl-C without a traceback."
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -46,6 +47,7 @@ def parse_params(pairs: list[str], prog: str) -> dict[str, object]:
 
 def run(main: Callable[[], int], prog: str) -> NoReturn:
     """A command's entry point: exit with ``main``'s status; Ctrl-C ends with one line and status 130."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here a KeyboardInterrupt (see `core/__init__`)
     try:
         status = main()
     except KeyboardInterrupt:

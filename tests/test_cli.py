@@ -6,8 +6,10 @@ import importlib
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -139,6 +141,19 @@ def test_ctrl_c_saves_the_run_at_once_and_says_it_was_cut_short(tmp_path, monkey
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["end_reason"] == "stopped" and config["training"]["steps_done"] == 10
     assert config["training"]["seconds"] > 0 and config["metrics"] == {}
+
+
+def test_ctrl_c_while_a_command_loads_ends_in_one_line(tmp_path) -> None:
+    """Ctrl-C during the imports (torch: a second or more), before `core.cli.run` starts: one line, status 130."""
+    process = subprocess.Popen([sys.executable, "-m", "core.train", "--data", "moons", "--out", str(tmp_path / "ck")],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    maps = f"/proc/{process.pid}/maps"
+    while process.poll() is None and "libtorch" not in open(maps).read():  # torch's libraries are being loaded
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (130, "interrupted (Ctrl-C) while loading; nothing was written\n")
+    assert not (tmp_path / "ck").exists()
 
 
 def test_evaluation_keys_name_their_sampler_both_ways() -> None:

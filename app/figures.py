@@ -435,7 +435,7 @@ FIT_GRIDS_JS = """() => {
     if (text.includes('<')) return text;
     const words = text.split(' ');
     const splits = words.slice(1).map((_, k) => words.slice(0, k + 1).join(' ') + '<br>' + words.slice(k + 1).join(' '));
-    return splits.reduce((best, t) => (width(t, family) < width(best, family) ? t : best), text);
+    return [text, ...splits].map((t) => [width(t, family), t]).reduce((best, next) => (next[0] < best[0] ? next : best))[1];
   };
   const fitted = (layout, plotWidth) => {  // the layout's changes for panels in a plotting area this wide
     const g = layout && layout.meta && layout.meta.grid;
@@ -465,19 +465,19 @@ FIT_GRIDS_JS = """() => {
     });
     return update;
   };
-  const path = (key) => key.replace(/\\[(\\d+)\\]/g, '.$1').split('.');
-  const read = (object, key) => path(key).reduce((o, k) => (o == null ? o : o[k]), object);
-  const apply = (layout, update) => Object.entries(update).forEach(([key, value]) => {
-    const keys = path(key), last = keys.pop();
+  const apply = (layout, update) => Object.entries(update).forEach(([key, value]) => {  // plotly's keys: "a[2].b.c"
+    const keys = key.replace(/\\[(\\d+)\\]/g, '.$1').split('.'), last = keys.pop();
     keys.reduce((o, k) => (o[k] = o[k] || {}), layout)[last] = value;
   });
+  const drawnAs = (gd, update) => Math.abs(update.height - gd._fullLayout.height) < 1  // its domains follow its height
+    && gd.layout.meta.grid.titles.every((_, i) => gd.layout.annotations[i].text === update[`annotations[${i}].text`]
+      && gd.layout.annotations[i].font.size === update[`annotations[${i}].font.size`]);
   const follow = (Plotly, gd) => {  // a resize of the window: plotly redraws at the new width, then the grid follows
     if (!(gd instanceof HTMLElement) || !gd.on || gd.fitsGrid) return;
     gd.fitsGrid = true;
     gd.on('plotly_afterplot', () => {
       const update = gd._fullLayout && fitted(gd.layout, gd._fullLayout._size.w);
-      if (!update || (Math.abs(update.height - gd._fullLayout.height) < 1 && Object.keys(update)
-        .every((key) => !/^annotations\\[\\d+\\]\\.(text|font)/.test(key) || read(gd.layout, key) === update[key]))) return;
+      if (!update || drawnAs(gd, update)) return;
       const layout = structuredClone(gd.layout);  // not relayout: a new height there fixes the width too
       apply(layout, update);
       Plotly.react(gd, gd.data, layout);

@@ -419,7 +419,8 @@ FREE_DROPPED_PLOTS_JS = """() => {
 # titles ran into each other ("t = 750t = 1000"). Here a grid (a figure with ``layout.meta.grid``) is laid out again for
 # the width its panels get, as the Python does: each row its label's band, its panels and a gap; the column titles
 # at the largest size at which the widest fits its column (less `GRID_TITLE_GAP`), on two lines where one line would
-# be smaller than `GRID_TITLE_ONE_LINE_SMALLEST` px and two give a larger size, never under `GRID_TITLE_SMALLEST` px.
+# be smaller than `GRID_TITLE_ONE_LINE_SMALLEST` px and two give a larger size, never under `GRID_TITLE_SMALLEST` px;
+# the rows' labels ("cosine (Nichol & Dhariwal 2021)") no wider than the grid.
 # That is done to the figure before it is drawn (`Plotly.react`, at the plot's width then), and again after plotly's
 # own redrawing on a resize of the window (plotly_afterplot: drawn once more where the layout is off).
 GRID_TITLE_SMALLEST, GRID_TITLE_ONE_LINE_SMALLEST, GRID_TITLE_GAP = 8, 11, 6  # px
@@ -450,8 +451,13 @@ FIT_GRIDS_JS = """() => {
       update[`xaxis${suffix}.domain`] = [Math.max(left, 0), Math.min(left + g.panel, 1)];
       update[`yaxis${suffix}.domain`] = [Math.max(t - cell / area, 0), Math.min(t, 1)];
     }
-    g.label_rows.forEach((r, k) => { update[`annotations[${g.cols + k}].y`] = top(r); });
     const family = (layout.font && layout.font.family) || FAMILY;
+    const labelSize = Math.max(SMALLEST, Math.min(g.label_size,  // a row's label: as wide as the grid at most
+      Math.floor(SIZE * plotWidth / Math.max(0, ...g.labels.map((t) => width(t, family))))));
+    g.label_rows.forEach((r, k) => {
+      update[`annotations[${g.cols + k}].y`] = top(r);
+      update[`annotations[${g.cols + k}].font.size`] = labelSize;
+    });
     const room = plotWidth * (g.cols > 1 ? g.lefts[1] - g.lefts[0] : g.panel) - GAP;  // between column centres
     const sizeOf = (texts) => Math.min(SIZE, Math.floor(SIZE * room / Math.max(...texts.map((t) => width(t, family)))));
     let texts = g.titles, size = sizeOf(texts);
@@ -470,8 +476,8 @@ FIT_GRIDS_JS = """() => {
     keys.reduce((o, k) => (o[k] = o[k] || {}), layout)[last] = value;
   });
   const drawnAs = (gd, update) => Math.abs(update.height - gd._fullLayout.height) < 1  // its domains follow its height
-    && gd.layout.meta.grid.titles.every((_, i) => gd.layout.annotations[i].text === update[`annotations[${i}].text`]
-      && gd.layout.annotations[i].font.size === update[`annotations[${i}].font.size`]);
+    && gd.layout.annotations.every((a, i) => [`annotations[${i}].text`, `annotations[${i}].font.size`]
+      .every((key, j) => !(key in update) || update[key] === (j ? a.font.size : a.text)));
   const follow = (Plotly, gd) => {  // a resize of the window: plotly redraws at the new width, then the grid follows
     if (!(gd instanceof HTMLElement) || !gd.on || gd.fitsGrid) return;
     gd.fitsGrid = true;
@@ -756,6 +762,7 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
 
 GRID_TITLE_DROP = 24  # px: the column titles of a grid sit below plotly's toolbar, which covered the right one's end
 ROW_LABEL_BAND = 20  # px: the band above a row of a grid that holds its label
+ROW_LABEL_SIZE = 13  # px: a row's label, drawn smaller where the grid is narrower than it (`FIT_GRIDS_JS`)
 GRID_ROW_GAP = 6  # px between the rows of a grid
 
 
@@ -848,7 +855,7 @@ def noised_grid_figure(
         for left, text in zip(lefts, col_labels)
     ] + [  # row titles above their rows, horizontal: easier to read than plotly's rotated ones
         dict(title, text=text if color is None else f'<span style="color:{color}">━━</span> {text}', x=0, y=top,
-             xanchor="left", yanchor="bottom", font=dict(size=13, color="#444"))
+             xanchor="left", yanchor="bottom", font=dict(size=ROW_LABEL_SIZE, color="#444"))
         for top, text, color in zip(tops, row_labels, row_colors or [None] * rows) if text
     ]
     # room for the column titles (below plotly's toolbar) and the coordinates
@@ -863,7 +870,8 @@ def noised_grid_figure(
         **_STYLE,
         showlegend=False,
         meta=dict(grid=dict(rows=rows, cols=cols, band=band, gap=gap_px, cell=cell_px, panel=width, lefts=lefts,
-                            titles=list(col_labels), label_rows=[r for r, text in enumerate(row_labels) if text])),
+                            titles=list(col_labels), label_rows=[r for r, text in enumerate(row_labels) if text],
+                            labels=[text for text in row_labels if text], label_size=ROW_LABEL_SIZE)),
     ))
 
 

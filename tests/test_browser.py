@@ -658,8 +658,8 @@ def test_views_stay_readable_on_a_projector(browser, app_url: str) -> None:
 
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2}  # a phone held upright
-# For each visible plot: its grid's column titles ("t = 250") that run into the next one, its legend entries that reach
-# past the plot's right edge (plotly cuts them off there), and the x axis titles that a legend below the plotting area
+# For each visible plot: its grid's column titles ("t = 250") that run into the next one, its legend entries and
+# labels that reach past the plot's right edge (plotly cuts them off there), and the x axis titles that a legend below the plotting area
 # (`figures.LEGEND_BELOW`) rose into.
 PLOT_TEXT_JS = """() => {
   const found = {titles: 0, lines: 0, sizes: [], overlaps: [], clipped: [], legendOverTitle: []};
@@ -677,7 +677,7 @@ PLOT_TEXT_JS = """() => {
     found.sizes.push(...titles.map(t => t[2]));
     for (let i = 1; i < titles.length; i++)
       if (titles[i][1].left < titles[i - 1][1].right) found.overlaps.push(titles[i - 1][0] + ' | ' + titles[i][0]);
-    for (const text of plot.querySelectorAll('.legendtext'))
+    for (const text of plot.querySelectorAll('.legendtext, .annotation-text'))  // a legend's entries, a grid's labels
       if (text.getBoundingClientRect().right > right + 0.5) found.clipped.push(text.textContent);
     const legend = plot.querySelector('.legend'), title = plot.querySelector('.g-xtitle text');
     const area = plot.querySelector('.draglayer .nsewdrag');  // the plotting area (of the first axes)
@@ -724,6 +724,12 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
             assert grids and all(g["side"] < g["cell"] for g in grids), f"{tab}: {grids}"  # narrowed panels
             assert all(g["height"] <= g["need"] + 2 for g in grids), f"{tab}: a grid taller than its panels: {grids}"
             p.shot(f"phone-{tab.lower()}")
+        p.tab("Schedules")  # 2D data: its grid's left margin holds the coordinates, and its rows' labels were cut off
+        p.page.get_by_label("Data x₀ for the noised grid").click()
+        p.page.get_by_role("option").filter(has_text="Swiss roll").first.click()
+        p.page.wait_for_function(f"() => ({GRID_HEIGHTS_JS})().some(g => g.cell === 150)")  # the 2D grid's panels
+        found = p.page.evaluate(PLOT_TEXT_JS)
+        assert not found["clipped"] and not found["overlaps"], f"Schedules, 2D: {found}"
         # seven titles over columns 41 px apart: at 8 px on one line they still ran into each other; not on two lines
         p.tab("Reverse")
         p.page.get_by_role("combobox", name="Checkpoint").click()

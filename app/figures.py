@@ -939,11 +939,11 @@ def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, heigh
                              line=dict(color=color, width=2, dash="dot"), customdata=extra, hovertemplate=hover))
     if x_axis == "t":
         right = max((max(c.t0s) for c in curves), default=1000)
-        xaxis = titled_axis("t₀: the step the chain joins at (the examples noised to it)", range=[0, right])
+        xaxis = titled_axis("t₀: the step the examples are noised to", range=[0, right])
     else:
         high = max((max(c.log_snrs) for c in curves), default=6.0) + 0.5
         low = max(LOG_SNR_FLOOR, min((min(c.log_snrs) for c in curves), default=LOG_SNR_FLOOR)) - 0.5
-        xaxis = titled_axis("log-SNR at t₀ (natural log; less signal to the right)", range=[high, low])
+        xaxis = titled_axis("log-SNR at t₀ (natural log; noisier to the right)", range=[high, low])
     kept = any(c.kept is not None for c in curves)  # only images with a classifier have the share kept
     y_title = "return ratio · share that kept its class" if kept else "return ratio (0: back to its example)"
     layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too

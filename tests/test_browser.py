@@ -677,7 +677,7 @@ PLOT_TEXT_JS = """() => {
     found.sizes.push(...titles.map(t => t[2]));
     for (let i = 1; i < titles.length; i++)
       if (titles[i][1].left < titles[i - 1][1].right) found.overlaps.push(titles[i - 1][0] + ' | ' + titles[i][0]);
-    for (const text of plot.querySelectorAll('.legendtext, .annotation-text'))  // a legend's entries, a grid's labels
+    for (const text of plot.querySelectorAll('.legendtext, .annotation-text, .g-xtitle text'))  // and the x title
       if (text.getBoundingClientRect().right > right + 0.5) found.clipped.push(text.textContent);
     const legend = plot.querySelector('.legend'), title = plot.querySelector('.g-xtitle text');
     const area = plot.querySelector('.draglayer .nsewdrag');  // the plotting area (of the first axes)
@@ -703,7 +703,8 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
     """On a phone (390 px wide) the plots keep their text apart and whole: a grid's column titles do not run into
     each other ("t = 750t = 1000" on Schedules, "x_t after 300 stepsx_t in one jump" on Forward), no legend entry is
     cut off at the plot's edge (the schedules' names with their citations were), and the step-gain plot's legend, four
-    rows deep there, stays below its x axis's title (it rose into it). A grid is as tall as its narrowed panels need
+    rows deep there, stays below its x axis's title (it rose into it), and no x axis's title runs past the plot's
+    right edge (the Reverse t₀ sweep's did). A grid is as tall as its narrowed panels need
     (the rows of panels were as tall as on a desktop, each panel a small square in a band of blank). In a wide window
     the titles and panels are back at their own size."""
     p = Page(browser, app_url, "phone", **PHONE)
@@ -731,7 +732,16 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         found = p.page.evaluate(PLOT_TEXT_JS)
         assert not found["clipped"] and not found["overlaps"], f"Schedules, 2D: {found}"
         # seven titles over columns 41 px apart: at 8 px on one line they still ran into each other; not on two lines
-        p.tab("Reverse")
+        p.tab("Reverse")  # the t₀ sweep's x title ran past the plot's right edge
+        p.page.get_by_text("How much of the data survives").click()
+        p.page.get_by_role("button", name="Sweep t₀", exact=True).click()
+        p.page.wait_for_selector("#reverse-sweep .js-plotly-plot .g-xtitle text", timeout=60_000)
+        for axis in ("log-SNR at t₀", "t₀"):
+            found = p.page.evaluate(PLOT_TEXT_JS)
+            assert not found["clipped"], f"Reverse, the t₀ sweep: {found['clipped']}"
+            p.page.get_by_label(axis, exact=True).check()
+            p.page.wait_for_function("(axis) => document.querySelector('#reverse-sweep .g-xtitle text')"
+                                     ".textContent.startsWith(axis)", arg=axis.split(" ")[0])
         p.page.get_by_role("combobox", name="Checkpoint").click()
         p.page.get_by_role("option", name="mnist (shipped)").click()
         p.page.get_by_text("Anatomy of one step").first.click()

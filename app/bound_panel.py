@@ -12,7 +12,7 @@ import gradio as gr
 import torch
 
 from app import figures, runs
-from app.controls import show_when, whole_number
+from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.reverse_tab import DIVERGED, MAX_SAMPLES, ReverseControls, chosen_checkpoint, examples_for, model_device
 from core.elbo import VARIANCES, Bound, Variance, variational_bounds
@@ -28,7 +28,7 @@ def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
     checkpoint = chosen_checkpoint(path, trained, ideal)
     kind = checkpoint.data.kind
     n = min(whole_number(n, "Samples", 1, MAX_SAMPLES[kind]), MAX_EXAMPLES[kind])
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     examples = examples_for(checkpoint, n, seed, "The bound").to(model_device(checkpoint))
     progress(0.1, desc="Measuring the terms of the bound")
     start = time.perf_counter()
@@ -96,3 +96,4 @@ def build(controls: ReverseControls) -> None:
     c = controls
     show_when(measure_btn.click, plot)
     measure_btn.click(measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats], **runs.heavy_event())
+    runs.note_heavy_waits(measure_btn)

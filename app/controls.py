@@ -60,7 +60,7 @@ KEYBOARD_RELEASE_JS = """() => {
   document.addEventListener('keyup', release, true);
   document.addEventListener('keydown', release, true);
 }""" % json.dumps(SLIDER_KEYS)
-MAX_SEED = 2**53  # the largest seed of the Forward and Schedules tabs: a browser's number field holds it exactly
+MAX_SEED = 2**31 - 1  # every seed box's largest: torch seeds from the low 32 bits (2**32 gave seed 0's noise)
 
 
 def schedule_dropdown(value: str = "linear", label: str = "Noise schedule") -> gr.Dropdown:
@@ -220,6 +220,17 @@ def number_between(value, name: str, lo: float, hi: float) -> float:
 def check_T(T) -> int:
     """The T input → int, or gr.Error when empty/not whole/out of range."""
     return whole_number(T, "T", 2, MAX_T)
+
+
+def reach_noise_advice(schedule: NoiseSchedule) -> str:
+    """What makes this schedule's chain end in noise (ᾱ_T ≤ 1e-3), in words: its β cap holds ᾱ_T up where ᾱ is
+    made to reach 0 (cosine, sigmoid in ᾱ-space), and more steps under the cap help; β scaled by 1000/T keeps Σβ,
+    and so ᾱ_T, about the same for every T."""
+    if "max_beta" in schedule.params:
+        return "increase T or the β cap"
+    if schedule.params.get("scale_with_T"):
+        return "raise β_end (with β scaled by 1000/T, T hardly changes ᾱ_T)"
+    return "increase T or β_end"
 
 
 def build_schedule(name: str, T, all_values: Sequence) -> NoiseSchedule:

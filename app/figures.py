@@ -678,11 +678,14 @@ def _positive(values: Sequence[float]) -> np.ndarray:
     return shown[np.isfinite(shown) & (shown > 0)]
 
 
+FEW_STEPS = 30  # a schedule of at most this many steps is drawn with a marker at each step
+
+
 def schedule_curves_figure(
     schedules: Sequence[NoiseSchedule], quantity: str, *, log_y: bool = False, height: int = 340
 ) -> PlotData:
     """One curve per schedule over t = 1..T (ᾱ_t from t = 0: the clean data, ᾱ_0 = 1), on shared axes, each with its
-    t where SNR = 1 marked."""
+    t where SNR = 1 marked; with markers at the steps of a short chain (`FEW_STEPS`)."""
     if quantity not in _CURVES:
         raise ValueError(f"unknown quantity {quantity!r}; choose one of {', '.join(_CURVES)}")
     y_title, values_of = _CURVES[quantity]
@@ -692,7 +695,8 @@ def schedule_curves_figure(
         ts = np.arange(schedule.T + 1 - len(ys), schedule.T + 1)
         color = schedule_color(schedule)
         label = schedule_label(schedule)
-        data.append(dict(type="scatter", x=ts, y=ys, mode="lines", line=dict(color=color, width=2), name=label,
+        mode = "lines" if schedule.T > FEW_STEPS else "lines+markers"  # T = 2: one finite weight, a line of a point
+        data.append(dict(type="scatter", x=ts, y=ys, mode=mode, line=dict(color=color, width=2), name=label,
                          legendgroup=schedule.name))
         t_one = schedule.t_snr_one
         if math.isfinite(t_one):

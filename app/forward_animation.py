@@ -51,12 +51,13 @@ def frame_label(schedule: NoiseSchedule, t: int, separator: str = " · ") -> str
 
 
 def render_frames(state: ForwardState, ts: list[int]) -> list[PIL.Image.Image]:
-    """One frame per t: point clouds on the player's fixed axes over x_0 in grey, labelled; images as the tab
-    shows them, unlabelled (the player's caption and the exported band carry the label)."""
+    """One frame per t: point clouds on the player's fixed axes over x_0 in grey (named so: nothing is trained
+    here), labelled; images as the tab shows them, unlabelled (the player's caption and the exported band carry the
+    label)."""
     shown = [to_display(state, x_t(state, t)) for t in ts]
     if state.kind == "points":
         labels = [frame_label(state.schedule, t, "\n") for t in ts]  # two lines: the panel is narrow
-        return player.render_point_panels(shown, labels, reference=state.x0.numpy())
+        return player.render_point_panels(shown, labels, reference=state.x0.numpy(), reference_label="grey: x₀")
     return [PIL.Image.fromarray(np.ascontiguousarray(grid)) for grid in shown]
 
 

@@ -50,6 +50,7 @@ class ForwardState:
     seed: int
     noise: torch.Tensor  # float32 ε ~ N(0, I), shaped like x0, fixed for this seed
     schedule: NoiseSchedule
+    controls: tuple = ()  # the inputs it was made from, as given: (data, schedule name, T, seed, *parameter values)
 
 
 # ----- pure pieces (tested directly) ----------------------------------------------------------
@@ -112,7 +113,8 @@ def prepare(
             noise = previous.noise
         else:
             noise = make_noise(x0.shape, seed)
-    return ForwardState(kind=kind, data_key=data_key, x0=x0, seed=seed, noise=noise, schedule=schedule)
+    return ForwardState(kind=kind, data_key=data_key, x0=x0, seed=seed, noise=noise, schedule=schedule,
+                        controls=(data, schedule_name, T, seed, *param_values))
 
 
 def x_t(state: ForwardState, t: int) -> np.ndarray:
@@ -178,20 +180,40 @@ def schedule_summary_html(schedule: NoiseSchedule) -> str:
         )
     return controls.notice_html(
         f"⚠ <b>{numbers}.</b> ᾱ<sub>T</sub> &gt; 1e-3: the chain does not reach noise — x<sub>T</sub> still "
-        "carries visible signal, yet sampling starts from N(0, I). Increase T or β_end.", "warn"
+        f"carries visible signal, yet sampling starts from N(0, I): {controls.reach_noise_advice(schedule)}.", "warn"
     )
+
+
+def t_to_show(state: ForwardState | None, t) -> int:
+    """The step the views show for a t from the slider: clamped to T (a value from before a change of T)."""
+    if state is None:
+        raise InputError("Nothing to show yet: choose data and a schedule first.")
+    return min(controls.whole_number(t, "t", 0), state.schedule.T)
 
 
 def scrub(state: ForwardState | None, t) -> tuple:
     """The t-slider handler: (x_t figure, formula markdown, histogram figure, ᾱ_t figure)."""
-    if state is None:
-        raise InputError("Nothing to show yet: choose data and a schedule first.")
-    t = min(controls.whole_number(t, "t", 0), state.schedule.T)  # a slider value from before a change of T
+    t = t_to_show(state, t)
     xt = x_t(state, t)
     sample_fig = images_or_points_figure(state.kind, to_display(state, xt))
     hist_fig = figures.histogram_figure(xt)
     numbers = moment_numbers(state.schedule, t)
     return sample_fig, formula_markdown(numbers, state.schedule.T), hist_fig, figures.alpha_bar_figure(state.schedule, t)
+
+
+def shows_a_t(state: ForwardState | None, t) -> bool:
+    """Whether the views can show this t (else `scrub` says what is wrong with it, once for every view)."""
+    try:
+        t_to_show(state, t)
+    except gr.Error:
+        return False
+    return True
+
+
+def scrub_and_keep_t(state: ForwardState | None, t) -> tuple:
+    """`scrub`, and the t its views show: where the slider goes back to after a t that is not one (−1, 2.5, an
+    empty box), which moved the slider's thumb while the views stayed where they were."""
+    return (*scrub(state, t), t_to_show(state, t))
 
 
 def t_in_range(state: ForwardState | None, t):
@@ -240,9 +262,9 @@ def targets_view(state: ForwardState | None, t) -> tuple:
 
 def if_open(view: Callable[[ForwardState | None, Any], tuple], outputs: int) -> Callable[..., tuple]:
     """``view`` for a panel that follows t: after a rebuild or on letting go of t, drawn anew while its panel is open
-    (else nothing, to keep the tab fast)."""
+    (else nothing, to keep the tab fast, and nothing for a t that is not one)."""
     def draw(is_open: bool, state: ForwardState | None, t) -> tuple:
-        return view(state, t) if is_open else (gr.skip(),) * outputs
+        return view(state, t) if is_open and shows_a_t(state, t) else (gr.skip(),) * outputs
     draw.__name__ = f"{view.__name__}_if_open"
     return draw
 
@@ -266,24 +288,26 @@ def rebuild(previous: ForwardState | None, t, data, upload_path, own, schedule_n
     # Set the slider's value only when it must be clamped to the new T (or was not a t): a scrub that lands
     # while this rebuild is in flight keeps its t instead of being reset to the old one.
     slider = gr.Slider(maximum=state.schedule.T, **({} if requested == t else {"value": t}))
-    return (state, slider, schedule_summary_html(state.schedule), *scrub(state, t))
+    return (state, slider, schedule_summary_html(state.schedule), *scrub(state, t), t)
 
 
-def data_on_view(state: ForwardState | None):
-    """The data choice of what the views show (after a change that could not be shown)."""
-    return gr.skip() if state is None else state.data_key[0]
+def controls_on_view(state: ForwardState | None) -> tuple:
+    """After a change that could not be shown (data not given yet, a schedule that T cannot have, a mistyped
+    number): the data, schedule, T, seed and parameter inputs back to what the views show. Else the dropdown named
+    another schedule than the plots, with the last one's numbers, and a box kept a T the summary did not."""
+    return (gr.skip(),) * (4 + len(controls.default_param_values())) if state is None else state.controls
 
 
 def own_points_changed(previous: ForwardState | None, t, data, *inputs) -> tuple:
     """The session's own points were drawn anew or uploaded (in the Train tab): rebuild if they are shown."""
     if data != OWN_POINTS:
-        return (gr.skip(),) * 7  # the state, the slider, the summary and the four views
+        return (gr.skip(),) * 8  # the state, the slider, the summary, the four views and the t they show
     return rebuild(previous, t, data, *inputs)
 
 
 def new_seed() -> int:
     """A fresh random seed for "New noise"."""
-    return random.SystemRandom().randrange(2**31)
+    return random.SystemRandom().randrange(controls.MAX_SEED + 1)
 
 
 def show_params(schedule_name: str, inputs: controls.ParamInputs) -> list:
@@ -309,7 +333,7 @@ def build(own: gr.State) -> gr.State:
         with gr.Column(scale=1, min_width=300):
             choices, note = data_choices()
             data = gr.Dropdown(choices=choices, value=DEFAULT_DATA, label="Data x₀", info=note)
-            upload = gr.File(label=images.UPLOAD_LABEL, file_types=["image"], height=140,
+            upload = gr.File(label=images.upload_label(), file_types=["image"], height=140,
                              elem_classes="label-above")
             schedule_name = controls.schedule_dropdown()
             T = controls.t_input()
@@ -342,17 +366,20 @@ def build(own: gr.State) -> gr.State:
                 chain_text = gr.Markdown()
 
     views = [sample, formula, hist, alpha_curve]
-    gr.on(
+    t_on_view = gr.State(0)
+    scrubbed = gr.on(
         [t_slider.input, t_slider.release],
-        scrub,
+        scrub_and_keep_t,
         inputs=[state, t_slider],
-        outputs=views,
+        outputs=[*views, t_on_view],
         trigger_mode="always_last",
         show_progress="hidden",
+        api_name="scrub",  # the API's name for it since before it kept the t
     )
+    scrubbed.failure(lambda t: t, t_on_view, t_slider, show_progress="hidden", queue=False)  # the toast says why
     t_slider.release(t_in_range, [state, t_slider], t_slider, show_progress="hidden", queue=False)
     rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
-    rebuild_outputs = [state, t_slider, summary, *views]
+    rebuild_outputs = [state, t_slider, summary, *views, t_on_view]
     number_inputs = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     triggers = [data.change, schedule_name.change]
     triggers += [c.submit for c in number_inputs] + [c.blur for c in number_inputs]
@@ -365,9 +392,9 @@ def build(own: gr.State) -> gr.State:
         trigger_mode="always_last",
         show_progress="hidden",  # fast; an error shows as a toast without covering the views
     )]
-    # data that cannot be shown (a picture or points not given yet): the choice goes back to the data on view, or
-    # the dropdown would name other data than the plots, and every later change would fail on it
-    rebuilds[0].failure(data_on_view, state, data, show_progress="hidden", queue=False)
+    # a change that cannot be shown (data not given yet, a T too small for the schedule): the inputs go back to
+    # what is on view, or the dropdowns would name other data or another schedule than the plots
+    shown_inputs = [data, schedule_name, T, seed, *params.components]
     schedule_name.change(
         lambda name: show_params(name, params), inputs=schedule_name, outputs=list(params.groups.values()),
         show_progress="hidden", queue=False,
@@ -381,6 +408,10 @@ def build(own: gr.State) -> gr.State:
     rebuilds.append(new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
         rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"
     ))
+    for rebuilt in rebuilds:
+        rebuilt.failure(controls_on_view, state, shown_inputs, show_progress="hidden", queue=False)
+    upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data, show_progress="hidden",
+                 queue=False)
     follow_t_while_open([(targets_box, targets_view, [targets_plot, targets_text]),
                          (chain_box, forward_chain.chain_view, [chain_plot, chain_noise, chain_text])],
                         state, t_slider, rebuilds)

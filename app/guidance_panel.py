@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, runs
-from app.controls import notice_html, number_between, show_when, whole_number
+from app.controls import MAX_SEED, notice_html, number_between, show_when, whole_number
 from app.errors import InputError
 from app.images import chw_to_hwc, image_grid, to_uint8
 from app.player import FIELD_CAP, field_grid
@@ -122,7 +122,7 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
     scale = number_between(scale, "The guidance scale", 0.0, MAX_SCALE)
     method = method or default_method(checkpoint.model)
     n = min(whole_number(n, "Samples", 1, 10**6), MAX_GUIDED.get((checkpoint.data.kind, method), 1))
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     try:
         guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,
                               model_device(checkpoint), method)
@@ -363,7 +363,7 @@ def guide_field(path, trained, target, t, seed=0):
     checkpoint = chosen_checkpoint(path, trained, False)
     data = checkpoint.data
     t = whole_number(t, "t", 1, checkpoint.schedule.T)
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     methods = guidance_methods(num_classes(checkpoint.model), data.name, data.kind)
     if not methods:
         raise InputError(f"{runs.display_name(checkpoint.path)} has no classes to steer by: train a class-conditional "
@@ -526,6 +526,7 @@ def build(controls: ReverseControls) -> None:
     method.input(lambda path, m, current: class_dropdown(path, current, m), [c.checkpoint, method, target], target,
                  show_progress="hidden", queue=False)
     heavy = runs.heavy_event()
+    runs.note_heavy_waits(guide_btn, sweep_btn, play_btn)
     show_when(guide_btn.click, plot)
     guide_btn.click(guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scale,
                             method], [plot, stats], **heavy)

@@ -206,7 +206,7 @@ def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
             width, height = image.size
             if width * height > MAX_UPLOAD_PIXELS:
                 raise InputError(
-                    f"The picture is too large ({width}×{height} = {width * height / 1e6:.0f} MP); "
+                    f"The picture is too large ({width}×{height} = {width * height / 1e6:.3g} MP); "
                     f"use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP."
                 )
             if getattr(image, "is_animated", False) and getattr(image, "n_frames", 1) > 1:
@@ -225,8 +225,11 @@ def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
 
 
 UPLOAD_CHOICE = "upload"  # the data choice "Uploaded picture" of the Forward and Schedules tabs
-UPLOAD_LABEL = (f"Your picture (≤ {MAX_UPLOAD_PIXELS / 1e6:.0f} MP, still): its centre square is shown, "
-                f"at {UPLOAD_SIZE} × {UPLOAD_SIZE}")
+
+
+def upload_label(size: int = UPLOAD_SIZE) -> str:
+    """The label of a tab's upload box, with the size its picture is shown at."""
+    return f"Your picture (≤ {MAX_UPLOAD_PIXELS / 1e6:.0f} MP, still): its centre square is shown, at {size} × {size}"
 
 
 def upload_selected(path: str | None):
@@ -236,6 +239,12 @@ def upload_selected(path: str | None):
         return gr.skip()
     load_upload(path)
     return gr.Dropdown(value=UPLOAD_CHOICE)
+
+
+def upload_removed(data: str, fallback: str):
+    """The picture was taken out of its box (×): a data choice still on "Uploaded picture" goes to ``fallback``, whose
+    views then replace the picture's (it stayed on view, and every later change failed for want of a picture)."""
+    return fallback if data == UPLOAD_CHOICE else gr.skip()
 
 
 def upload_to_model(path: str | Path | None, size: int = UPLOAD_SIZE) -> torch.Tensor:

@@ -11,7 +11,7 @@ import gradio as gr
 import torch
 
 from app import figures, runs
-from app.controls import show_when, whole_number
+from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, paint_hidden
 from app.reverse_tab import (
@@ -69,7 +69,7 @@ def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, traine
     if mask_name not in masks:
         raise InputError(f"Choose what is known from the list: for this model one of {', '.join(masks.values())}.")
     n = min(whole_number(n, "Samples", 2, MAX_SAMPLES[kind]), MAX_INPAINTED[kind])
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     rounds = whole_number(rounds, "Resampling rounds", 1, MAX_ROUNDS)
     jump = whole_number(jump, "Jump back", 1, MAX_JUMP)
     calls = rounds * number_of_steps(checkpoint.schedule.T, choice.steps, choice.method)
@@ -213,6 +213,7 @@ def build(controls: ReverseControls) -> None:
     c = controls
     c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, show_progress="hidden", queue=False)
     heavy = runs.heavy_event()
+    runs.note_heavy_waits(fill_btn, play_btn)
     show_when(fill_btn.click, plot)
     fill_btn.click(fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained, mask,
                              rounds, jump], [plot, stats], **heavy)

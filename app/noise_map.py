@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, player, runs
-from app.controls import show_when, whole_number
+from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, ReverseControls, SamplerChoice, capped_end, examples_for,
@@ -91,7 +91,7 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
     checkpoint, choice = map_checkpoint(path, trained, ideal, steps, spacing)
     kind = checkpoint.data.kind
     n = min(whole_number(n, "Samples", 2, MAX_SAMPLES[kind]), MAX_ENCODED[kind])
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     examples = examples_for(checkpoint, n, seed, "Encoding").to(model_device(checkpoint))
     schedule = checkpoint.schedule
     progress(0.1, desc="Encoding: the DDIM chain run backwards")
@@ -154,7 +154,7 @@ def walk(path, steps, spacing, seed, ideal, trained, progress=gr.Progress()):
     """Walk between two noises: (figure, Markdown) of the samples decoded along paths between pairs of noises."""
     checkpoint, choice = map_checkpoint(path, trained, ideal, steps, spacing)
     kind, shape = checkpoint.data.kind, checkpoint.data.shape
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     pairs, positions = PATH_PAIRS[kind], PATH_POSITIONS[kind]
     alphas = [k / (positions - 1) for k in range(positions)]
     noise, _ = initial_noise((2 * pairs, *shape), seed=seed, device=model_device(checkpoint))
@@ -220,7 +220,7 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
     checkpoint, choice = map_checkpoint(path, trained, ideal, steps, spacing)
     kind, shape = checkpoint.data.kind, checkpoint.data.shape
     n = min(whole_number(n, "Samples", 1, MAX_SAMPLES[kind]), LOOP_SAMPLES[kind])
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     chain_steps = number_of_steps(checkpoint.schedule.T, choice.steps, "ddim")
     most = LOOP_IMAGE_STEPS // chain_steps if kind == "image" else LOOP_FRAMES[-1]
     requested = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
@@ -313,6 +313,7 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     c = controls
     heavy = runs.heavy_event()
+    runs.note_heavy_waits(encode_btn, walk_btn, loop_btn)
     show_when(encode_btn.click, plot)
     show_when(walk_btn.click, plot)
     encode_btn.click(encode_examples, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained], [plot, stats],

@@ -176,15 +176,19 @@ def _paint(pixels: np.ndarray, points: np.ndarray, colour: int) -> np.ndarray:
     return inside
 
 
-def _background(reference: np.ndarray | None) -> np.ndarray:
-    """A panel's axes, with the training data ``reference`` (N, 2) in light grey when given, as palette indices."""
+REFERENCE_LABEL = "grey: training data"
+
+
+def _background(reference: np.ndarray | None, label: str = REFERENCE_LABEL) -> np.ndarray:
+    """A panel's axes, with ``reference`` (N, 2) in light grey when given, named by ``label`` in a corner (the
+    training data, the chain's x₀ …), as palette indices."""
     pixels = np.asarray(_axes_background()).copy()
     if reference is None:
         return pixels
     _paint(pixels, reference, _DATA)
     image = PIL.Image.fromarray(pixels, mode="P")
     image.putpalette(_palette())
-    _write(image, (PLOT_SIZE - _MARGIN_R - 8, PLOT_SIZE - _MARGIN_B - 6), "grey: training data", 13, anchor="rs",
+    _write(image, (PLOT_SIZE - _MARGIN_R - 8, PLOT_SIZE - _MARGIN_B - 6), drawable(label), 13, anchor="rs",
            halo=True)
     return np.asarray(image).copy()
 
@@ -290,11 +294,11 @@ def render_points_frames(
     return frames
 
 
-def render_point_panels(clouds: Sequence[np.ndarray], labels: Sequence[str],
-                        reference: np.ndarray | None = None) -> list[PIL.Image.Image]:
+def render_point_panels(clouds: Sequence[np.ndarray], labels: Sequence[str], reference: np.ndarray | None = None,
+                        reference_label: str = REFERENCE_LABEL) -> list[PIL.Image.Image]:
     """One single-panel frame per point cloud (N, 2, model coordinates) on the fixed axes, with its label;
-    ``reference`` (M, 2) drawn beneath in light grey."""
-    background = _background(reference)
+    ``reference`` (M, 2) drawn beneath in light grey, named by ``reference_label``."""
+    background = _background(reference, reference_label)
     return [_points_panel(points, [], drawable(label), background) for points, label in zip(clouds, labels)]
 
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, images, player, runs
-from app.controls import VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number
+from app.controls import MAX_SEED, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number
 from app.errors import InputError
 from app.images import chw_to_hwc, to_uint8
 from app.runs import display_name
@@ -200,10 +200,14 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
         return f"⚠ {err}"
     data, schedule = config.get("data", {}), config.get("schedule", {})
     predicts = model_prediction(config)
+    def text(value: Any) -> str:  # an uploaded config's words, shown as written (its "<b>" as such, not bold)
+        return html.escape(str(value))
+
     parts = [
-        f"**{html.escape(display_name(path))}** — data: {data.get('name', '?')} ({data.get('kind', '?')})",
-        f"schedule: {schedule.get('name', '?')}, T = {schedule.get('T', '?')}",
-        f"model: {config.get('model', {}).get('kind', '?')}, predicts {PREDICTION_SYMBOLS.get(predicts, html.escape(str(predicts)))}",
+        f"**{text(display_name(path))}** — data: {text(data.get('name', '?'))} ({text(data.get('kind', '?'))})",
+        f"schedule: {text(schedule.get('name', '?'))}, T = {text(schedule.get('T', '?'))}",
+        f"model: {text(config.get('model', {}).get('kind', '?'))}, predicts "
+        f"{PREDICTION_SYMBOLS.get(predicts, text(predicts))}",
     ]
     share = null_label_share(config)
     if model_classes(config):
@@ -664,7 +668,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = whole_number(n, "Samples", 1, MAX_SAMPLES[kind])
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     starts, t0 = None, None
     if from_data:
@@ -760,7 +764,7 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     n = whole_number(n, "Samples", 2, MAX_SAMPLES[kind])
     capped = n > MAX_SWEEP_SAMPLES[kind]
     n = min(n, MAX_SWEEP_SAMPLES[kind])
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     x_axis = x_axis if x_axis in figures.SURVIVAL_AXES else "t"
     n_steps = number_of_steps(T, choice.steps, choice.method)  # type: ignore[arg-type]
     short = f"{choice.method.upper()}-{n_steps}" + (", log-SNR" if choice.spacing == "log_snr" and n_steps < T else "")
@@ -974,6 +978,7 @@ def build(trained: gr.State) -> ReverseControls:
                       show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
+    runs.note_heavy_waits(generate_btn, sweep_btn)
     play_in_player(generate_btn.click(
         generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
                    start_t],

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 import os
 import re
 import shutil
@@ -104,6 +105,63 @@ def heavy_event() -> dict:
     """The options of an event that samples or measures a network: in the shared heavy queue, with a small progress
     bar (read when the UI is built, like `heavy_concurrency`)."""
     return dict(concurrency_id=HEAVY_CONCURRENCY_ID, concurrency_limit=heavy_concurrency(), show_progress="minimal")
+
+
+def duration_text(seconds: float) -> str:
+    """A duration in words: "50 s", "3 min 07 s"."""
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def seconds_left(event: Any, max_seconds: float) -> float:
+    """A run's time left, from its latest `TrainEvent`: the steps left at its pace so far, within its time limit; NaN
+    before its first step."""
+    rate = event.step / event.elapsed if event.elapsed > 0 else 0.0
+    eta = (event.total_steps - event.step) / rate if rate > 0 else float("nan")
+    return min(eta, max(0.0, max_seconds - event.elapsed)) if math.isfinite(eta) else eta
+
+
+def first_end_text(training: list[Run], now: float | None = None) -> str:
+    """When the first of these training runs should end, in words: its pace so far, within the time limit (a run
+    still loading counts its whole limit); with the time on the server's clock, which stays true while the words
+    stay on a page (a bare "in about 3 min 12 s" still said so a minute later)."""
+    cap = max_train_seconds()
+    lefts = [seconds_left(run.progress, cap) if run.progress is not None else cap for run in training]
+    soonest = min((left for left in lefts if math.isfinite(left)), default=cap)
+    clock = time.strftime("%H:%M:%S %Z", time.localtime((time.time() if now is None else now) + soonest)).strip()
+    return (f"The first should end in about {duration_text(soonest)} (at {clock} on the server's clock); a run here "
+            f"takes {duration_text(cap)} at most.")
+
+
+def heavy_wait_text(key: str) -> str | None:
+    """Why a job that trains or samples (the heavy queue, `heavy_event`) will wait, or None: every slot is held by a
+    training run, the browser's own or other visitors'. Gradio queues the job without a word on the page."""
+    others, _ = REGISTRY.others(key)
+    own = REGISTRY.active(key)
+    own_training = own is not None and own.started
+    if len(others) + own_training < heavy_concurrency():
+        return None
+    if own_training:
+        return ("This waits for your training run to end: it holds this server's slot for training and sampling. "
+                "Press Stop in the Train tab to sample now.")
+    holders = "a training run of another visitor holds" if len(others) == 1 else \
+        f"{len(others)} training runs of other visitors hold"
+    slots = "its slot" if heavy_concurrency() == 1 else "all its slots"
+    return f"This waits: {holders} {slots} for training and sampling on this server. {first_end_text(others)}"
+
+
+def say_if_heavy_waits(request: gr.Request) -> None:
+    """A note (a toast) when a heavy job pressed on this page will wait behind training runs (`heavy_wait_text`)."""
+    text = heavy_wait_text(owner_key(request))
+    if text:
+        gr.Info(text, duration=20)
+
+
+def note_heavy_waits(*buttons: gr.Button) -> None:
+    """Say, when each of these buttons is pressed, whether its heavy job waits behind training (`say_if_heavy_waits`),
+    at once: outside the heavy queue."""
+    for button in buttons:
+        button.click(say_if_heavy_waits, None, None, show_progress="hidden", concurrency_limit=None)
 
 
 def runs_root() -> Path:

@@ -142,10 +142,11 @@ def warning_html(schedules: Sequence[NoiseSchedule]) -> str:
     bad = [s for s in schedules if not s.reaches_noise]
     if not bad:
         return ""
-    names = "; ".join(f"{SCHEDULE_LABELS.get(s.name, s.name)}: ᾱ<sub>T</sub> = {_fmt(s.alpha_bar_T)}" for s in bad)
+    names = "; ".join(f"{SCHEDULE_LABELS.get(s.name, s.name)}: ᾱ<sub>T</sub> = {_fmt(s.alpha_bar_T)} "
+                      f"({controls.reach_noise_advice(s)})" for s in bad)
     return controls.notice_html(
         f"⚠ <b>Does not reach noise</b> (ᾱ<sub>T</sub> &gt; {REACHES_NOISE_ALPHA_BAR:g}) — {names}. "
-        "x<sub>T</sub> still carries signal, but sampling starts from N(0, I); increase T or β_end.", "warn"
+        "x<sub>T</sub> still carries signal, but sampling starts from N(0, I).", "warn"
     )
 
 
@@ -185,6 +186,21 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
     )
 
 
+def compare_and_keep(names, T, data, digit, upload_path, own, seed, log_beta, weighting, *param_values) -> tuple:
+    """`compare`'s eight outputs, and the inputs they show: (schedules, T, data, image number, seed, *parameter
+    values), for `controls_on_view`."""
+    views = compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, *param_values)
+    return (*views, (list(names), T, data, digit, seed, *param_values))
+
+
+def controls_on_view(on_view: Sequence) -> tuple:
+    """After a change that could not be shown (a T too small for a schedule, a picture not uploaded, a mistyped
+    number): the inputs back to what the views show, the schedules' boxes and their record too. Else a dropdown or a
+    box named other data, another T or another schedule than the plots and the table."""
+    names, *rest = on_view
+    return (names, names, *rest)
+
+
 def keep_in_range(names, last_shown) -> tuple:
     """A tick or an untick in the schedule boxes: kept while 1 to 4 stay ticked; otherwise the boxes go back to
     ``last_shown`` (the schedules on show) with a warning that says why, and the views stay as they are."""
@@ -205,8 +221,8 @@ def check_seed(seed) -> int:
 def own_points_changed(names, T, data, *inputs) -> tuple:
     """The session's own points were drawn anew or uploaded (in the Train tab): redraw if they are shown."""
     if data != OWN_POINTS:
-        return (gr.skip(),) * 8  # the eight outputs of `compare`
-    return compare(names, T, data, *inputs)
+        return (gr.skip(),) * 9  # the outputs of `compare_and_keep`
+    return compare_and_keep(names, T, data, *inputs)
 
 
 # ----- layout ---------------------------------------------------------------------------------
@@ -234,7 +250,7 @@ def build(own: gr.State) -> None:
             params = controls.param_inputs(shown=DEFAULT_SCHEDULES, open_=False)
             data = gr.Dropdown(choices=data_choices(), value=DEFAULT_DATA, label="Data x₀ for the noised grid")
             digit = gr.Slider(0, N_IMAGES - 1, value=0, step=1, label=f"Image number (of the first {N_IMAGES})")
-            upload = gr.File(label=images.UPLOAD_LABEL, file_types=["image"], height=140,
+            upload = gr.File(label=images.upload_label(IMAGE_SIZE), file_types=["image"], height=140,
                              elem_classes="label-above")
             seed = gr.Number(value=0, label="Noise seed")
             log_beta = gr.Checkbox(value=True, label="β_t on a log scale")
@@ -245,22 +261,25 @@ def build(own: gr.State) -> None:
             logsnr_plot = gr.Plot(first[2], label="log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))")
             beta_plot = gr.Plot(first[1], label="β_t: variance of the noise added at step t")
             grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")
-            gain_plot = gr.Plot(first[6], label=f"How much each step of a {SHORT_CHAIN}-step sampler multiplies an error in ε̂")
+            gain_plot = gr.Plot(first[6], label=f"How much each step of a {SHORT_CHAIN}-step sampler (a T-step one when T < "
+                                                f"{SHORT_CHAIN}) multiplies an error in ε̂")
             weighting = gr.Radio(WEIGHTING_CHOICES, value=DEFAULT_WEIGHTING, label="Whose weight on the ε error",
                                  info=WEIGHTING_INFO, elem_id="schedules-weighting")
             weight_plot = gr.Plot(first[7], label="The weight a loss puts on ‖ε − ε̂‖² at t (the plain ε loss: 1)",
                                   elem_id="schedules-bound-weight")
 
     inputs = [chosen, T, data, digit, upload, own, seed, log_beta, weighting, *params.components]
-    outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot, weight_plot]
+    on_view = gr.State((list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, 0,
+                        *controls.default_param_values()))  # what `compare_and_keep` last showed
+    outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot, weight_plot, on_view]
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     shown = gr.State(list(DEFAULT_SCHEDULES))  # the schedules on show: where a fifth tick (or no tick) goes back to
     chosen.input(keep_in_range, [chosen, shown], [chosen, shown], show_progress="hidden")
     triggers = [shown.change, data.change, digit.release, log_beta.change, weighting.change]
     triggers += [c.submit for c in numbers] + [c.blur for c in numbers]
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
-    gr.on(triggers, compare, inputs=inputs, outputs=outputs, trigger_mode="always_last",
-          show_progress="hidden")  # quick; an error shows as a toast, not as badges over the views
+    compared = [gr.on(triggers, compare_and_keep, inputs=inputs, outputs=outputs, trigger_mode="always_last",
+                      show_progress="hidden", api_name="compare")]  # quick; an error: a toast, not badges on the views
     chosen.change(
         lambda names: params.visibility(names or []),
         inputs=chosen,
@@ -270,7 +289,13 @@ def build(own: gr.State) -> None:
     )
     data.change(lambda choice: gr.Slider(visible=has_image_number(choice)), data, digit, show_progress="hidden",
                 queue=False)
-    upload.upload(images.upload_selected, inputs=upload, outputs=data, show_progress="hidden").success(  # queued: a toast
-        compare, inputs=inputs, outputs=outputs, show_progress="minimal"
-    )
-    own.change(own_points_changed, inputs=inputs, outputs=outputs, show_progress="hidden")
+    checked = upload.upload(images.upload_selected, inputs=upload, outputs=data, show_progress="hidden")  # queued: a
+    # bad file's gr.Error shows as a toast
+    checked.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
+    compared.append(checked.success(compare_and_keep, inputs=inputs, outputs=outputs, show_progress="minimal"))
+    compared.append(own.change(own_points_changed, inputs=inputs, outputs=outputs, show_progress="hidden"))
+    for event in compared:
+        event.failure(controls_on_view, on_view, [chosen, shown, T, data, digit, seed, *params.components],
+                      show_progress="hidden", queue=False)
+    upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data, show_progress="hidden",
+                 queue=False)

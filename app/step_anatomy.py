@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, runs
-from app.controls import show_when, whole_number
+from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import chw_to_hwc, to_uint8
 from app.reverse_tab import (
@@ -143,7 +143,7 @@ def show_step(path, t, sampler, eta, steps, spacing, seed, ideal, trained):
     """(figure, Markdown): one step from training examples noised to t, taken apart."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     t = whole_number(t, "t", 1, checkpoint.schedule.T)
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     parts = take_apart(checkpoint, choice, t, seed)
     figure = anatomy_figure(parts, checkpoint.data.kind, reference_points(checkpoint))
     return figure, anatomy_markdown(checkpoint, choice, ideal, parts, t)

@@ -18,7 +18,7 @@ import gradio as gr
 import torch
 
 from app import figures, runs
-from app.controls import show_when, whole_number
+from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.reverse_tab import DIVERGED, ReverseControls, chosen_checkpoint, model_device
 from core.checkpoints import Checkpoint
@@ -81,7 +81,7 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
     checkpoint = chosen_checkpoint(path, trained, ideal)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = SWEEP_SAMPLES[kind]
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = whole_number(seed, "Seed", 0, MAX_SEED)
     measure, measure_name, axis_title = quality_measure(checkpoint, seed)
     counts, device = step_counts(T, kind), model_device(checkpoint)
     results: dict[str, list[tuple[int, float, float]]] = {}  # method → (steps, quality, seconds)
@@ -171,5 +171,6 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     c = controls
     show_when(sweep_btn.click, plot)
+    runs.note_heavy_waits(sweep_btn)
     sweep_btn.click(sweep_steps, [c.checkpoint, c.spacing, c.seed, c.ideal, c.trained], [plot, stats],
                     **runs.heavy_event())

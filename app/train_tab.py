@@ -366,7 +366,7 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
         raise InputError(f"Learning rate must be a positive number, got {lr!r}.") from None
     if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
         raise InputError(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
-    seed = controls.whole_number(seed, "Seed", 0, 2**31 - 1)
+    seed = controls.whole_number(seed, "Seed", 0, controls.MAX_SEED)
     n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS) if data in TOY2D_NAMES \
         else DEFAULT_TOY_POINTS
     max_seconds = runs.max_train_seconds()
@@ -375,11 +375,6 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
 
 
 # ----- status and figures --------------------------------------------------------------------------
-
-
-def _fmt_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def status_html(text: str, *, fraction: float | None = None, tone: str = "info", notes: list[str] | None = None) -> str:
@@ -625,7 +620,7 @@ def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_
         return _unless_running(request, own_points_plot(own))
     if name in TOY2D_NAMES:
         n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS)
-        seed = controls.whole_number(seed, "Seed", 0, 2**31 - 1)
+        seed = controls.whole_number(seed, "Seed", 0, controls.MAX_SEED)
     return _unless_running(request, gr.Plot(training_data_figure(name, n_points=n_points, seed=seed),
                                             label=DATA_LABELS[data_kind_of(name)]))
 
@@ -773,36 +768,25 @@ def preview_classes(plan: Plan) -> tuple[str, ...]:
 BLOWN_UP_LOSS = 1e3
 
 
-def seconds_left(event: TrainEvent, max_seconds: float) -> float:
-    """A run's time left: the steps left at its pace so far, within its time limit; NaN before its first step."""
-    rate = event.step / event.elapsed if event.elapsed > 0 else 0.0
-    eta = (event.total_steps - event.step) / rate if rate > 0 else float("nan")
-    return min(eta, max(0.0, max_seconds - event.elapsed)) if math.isfinite(eta) else eta
-
-
 def waiting_text(key: str) -> str:
     """What a Start waits for: when the training slots are taken by other browsers' runs, how many, and when the
-    first should end (its pace so far; a run still loading counts its whole time limit)."""
+    first should end (`runs.first_end_text`)."""
     training, waiting = runs.REGISTRY.others(key)
     if len(training) < runs.heavy_concurrency():
         return "Waiting for a free training slot… (other runs on this server go first)"
-    cap = runs.max_train_seconds()
-    lefts = [seconds_left(run.progress, cap) if run.progress is not None else cap for run in training]
-    soonest = min((left for left in lefts if math.isfinite(left)), default=cap)
     queued = f", and {len(waiting)} more wait{'s' if len(waiting) == 1 else ''} before yours" if waiting else ""
     return (f"Waiting for a free training slot: {len(training)} run{'s' if len(training) != 1 else ''} of other "
-            f"visitors train{'s' if len(training) == 1 else ''} now{queued}. The first should end in about "
-            f"{_fmt_seconds(soonest)}; a run here takes {_fmt_seconds(cap)} at most.")
+            f"visitors train{'s' if len(training) == 1 else ''} now{queued}. {runs.first_end_text(training)}")
 
 
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
     fraction = event.step / max(1, event.total_steps)
-    eta = seconds_left(event, plan.max_seconds)
+    eta = runs.seconds_left(event, plan.max_seconds)
     loss = f"{event.loss:.4f}" if event.loss < 1e4 else formulas.number(event.loss)
     text = (
         f"Step <b>{event.step}</b> / {event.total_steps} · loss {loss} · "
-        f"{event.samples_per_s:,.0f} examples/s · {_fmt_seconds(event.elapsed)} elapsed · "
-        f"ETA {_fmt_seconds(eta) if math.isfinite(eta) else '…'} · {device}"
+        f"{event.samples_per_s:,.0f} examples/s · {runs.duration_text(event.elapsed)} elapsed · "
+        f"ETA {runs.duration_text(eta) if math.isfinite(eta) else '…'} · {device}"
     )
     if event.loss > BLOWN_UP_LOSS:
         text += " · ⚠ the loss has blown up: stop, lower the learning rate and start again"
@@ -1165,7 +1149,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
         f"Runs here: **{device}**. Each run is saved on this server for this browser, for {runs.keep_text()} "
         "(a reload keeps it), and appears in the **Reverse** tab (download it there as a .zip to keep it); Stop keeps "
         "the model trained so far. "
-        f"This server caps a run at {runs.max_train_steps():,} steps and {_fmt_seconds(runs.max_train_seconds())}, "
+        f"This server caps a run at {runs.max_train_steps():,} steps and {runs.duration_text(runs.max_train_seconds())}, "
         f"and keeps your {runs.max_runs_per_user()} newest models (with those you upload)."
     )
     trained = gr.State([])

@@ -539,6 +539,42 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     print("[browser] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 
 
+def test_a_change_that_cannot_be_shown_leaves_the_inputs_as_the_views_are(page: Page) -> None:
+    """A refused change (a schedule that T = 10 cannot have, t = −1, a T the schedules cannot have) says why, and the
+    inputs go back to what the views show: the dropdown had named linear over cosine's plots and numbers, the slider's
+    thumb had moved to 0 while the views stayed at t = 40, the Schedules T box had kept 10 over T = 1000's table."""
+    p = page.page
+    page.visible(p.get_by_label("Noise schedule")).first.click()
+    p.get_by_role("option", name=re.compile("^cosine")).click()
+    big_t = page.number(BIG_T_LABEL)
+    big_t.fill("10")
+    big_t.blur()
+    page.wait_t_cell("0 of 10")
+    page.set_t(4, "4 of 10")
+    page.visible(p.get_by_label("Noise schedule")).first.click()
+    p.get_by_role("option", name=re.compile("^linear")).click()
+    p.get_by_text("β_end must lie in (0, 1)").first.wait_for()
+    p.wait_for_function("() => [...document.querySelectorAll('input[aria-label=\"Noise schedule\"]')]"
+                        ".some((box) => box.offsetParent && box.value.startsWith('cosine'))")
+    assert page.t_cell() == "4 of 10" and "T = 10" in p.locator(".notice").first.inner_text()
+    box = p.locator("#forward-t input[type=number]")
+    box.fill("-1")
+    box.press("Enter")
+    p.get_by_text("t must be a whole number ≥ 0, got -1").first.wait_for()
+    p.wait_for_function("() => document.querySelector('#forward-t input[type=range]').value === '4'")
+    assert page.t_cell() == "4 of 10"
+    page.tab("Schedules")
+    big_t = page.number(BIG_T_LABEL)
+    big_t.fill("10")
+    big_t.press("Enter")
+    p.get_by_text("Linear schedule: β_end must lie in").first.wait_for()
+    p.wait_for_function("(box) => box.value === '1000'", arg=big_t.element_handle())
+    assert p.get_by_text("schedule (T = 1000)").count() == 1
+    page.shot("refused-changes")
+    script_errors = [e for e in page.errors if "favicon" not in e]
+    assert not script_errors, script_errors
+
+
 def test_two_sessions_keep_their_own_state(browser, app_url: str) -> None:
     """Two browser contexts at once: one changes T (server-side gr.State), each keeps its own t."""
     a = Page(browser, app_url, "session A")

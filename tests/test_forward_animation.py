@@ -64,6 +64,11 @@ def test_point_frames_draw_x_t_over_x0():
     first, last = np.asarray(frames[0]), np.asarray(frames[1])
     assert (first == grey).sum() < 0.2 * (first == blue).sum()  # at t = 0, x_t covers x_0
     assert (last == grey).sum() > (first == grey).sum()  # at t = T, x_0 shows beneath the noise
+    # the grey is named x₀ in its corner: nothing is trained here ("grey: training data" before)
+    corner = np.s_[-player._MARGIN_B - 24 : -player._MARGIN_B, -player._MARGIN_R - 160 : -player._MARGIN_R]
+    x0 = state.x0.numpy()
+    assert np.array_equal(first[corner], player._background(x0, "grey: x₀")[corner])
+    assert not np.array_equal(first[corner], player._background(x0)[corner])
     page, gif, _, _ = forward_animation.animate(REQ, state, 12, "log_snr")
     assert 'data-frames="12"' in page and "pl-smooth" in page
     with PIL.Image.open(gif) as image:

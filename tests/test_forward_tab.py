@@ -116,7 +116,9 @@ def test_scrub_changes_with_t_and_noise_is_fixed():
             forward_tab.scrub(state, bad_t)
     with pytest.raises(gr.Error, match="The seed must be a whole number from 0"):
         forward_tab.check_seed("abc")
-    assert forward_tab.check_seed(2**53) == 2**53  # the largest a browser's number field holds exactly
+    assert forward_tab.check_seed(2**31 - 1) == 2**31 - 1
+    with pytest.raises(gr.Error, match="The seed must be a whole number from 0 to 2147483647"):
+        forward_tab.check_seed(2**32)  # torch seeds from the low 32 bits: seed 0's noise
     # the t box is read as typed (the event skips the slider's own check): an empty box or −3 named in words
     for bad_t in ("", -3):
         with pytest.raises(gr.Error, match=r"\bt (is empty|must be a whole number ≥ 0, got -3)"):
@@ -214,7 +216,7 @@ def test_bad_uploads_raise_gr_error(tmp_path):
         _state(data="upload", upload=str(text))
     big = tmp_path / "big.png"
     PIL.Image.new("1", (5000, 4100)).save(big)  # 20.5 MP
-    with pytest.raises(gr.Error, match="too large"):
+    with pytest.raises(gr.Error, match=r"too large \(5000×4100 = 20.5 MP\); use one under 20 MP"):
         _state(data="upload", upload=str(big))
     gif = tmp_path / "anim.gif"
     frames = [PIL.Image.new("RGB", (16, 16), c) for c in ("red", "blue")]
@@ -278,8 +280,8 @@ def test_own_points_from_the_train_tab_can_be_scrubbed_and_follow_each_new_drawi
     assert torch.equal(again.x0, redrawn.points[:forward_tab.N_POINTS]) and torch.equal(again.noise, state.noise)
     inputs = (None, "linear", 1000, 0, *PARAMS)  # upload, schedule, T, seed, parameters
     outputs = forward_tab.own_points_changed(state, 10, OWN_POINTS, None, redrawn, *inputs[1:])
-    assert torch.equal(outputs[0].x0, again.x0) and len(outputs) == 7
-    assert forward_tab.own_points_changed(state, 10, "mnist", None, redrawn, *inputs[1:]) == (gr.skip(),) * 7
+    assert torch.equal(outputs[0].x0, again.x0) and len(outputs) == 8
+    assert forward_tab.own_points_changed(state, 10, "mnist", None, redrawn, *inputs[1:]) == (gr.skip(),) * 8
     assert (OWN_POINTS_ELSEWHERE, OWN_POINTS) in forward_tab.data_choices()[0]
 
 
@@ -305,16 +307,51 @@ def test_the_targets_view_shows_v_turning_from_eps_into_minus_x0(data):
         forward_tab.targets_view(None, 3)
 
 
-def test_data_that_cannot_be_shown_gives_the_choice_back_to_the_data_on_view():
-    """"Uploaded picture" with none uploaded: the rebuild fails in words, and the dropdown goes back to the data the
-    views show (else it named other data than the plots, and every later change failed on it)."""
-    state = _state()
+def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view():
+    """"Uploaded picture" with none uploaded, or the linear schedule at a T = 10 that cosine could have: the rebuild
+    fails in words, and the data, schedule, T, seed and parameter inputs go back to what the views show (the dropdown
+    named linear over cosine's plots and numbers, and every later change failed on a missing picture)."""
+    cosine = _state(schedule="cosine", T=10, seed=7)
     with pytest.raises(gr.Error, match="Upload a picture first"):
-        forward_tab.rebuild(state, 0, forward_tab.UPLOAD, None, None, "linear", 1000, 0, *PARAMS)
-    assert forward_tab.data_on_view(state) == "mnist" and forward_tab.data_on_view(None) == gr.skip()
+        forward_tab.rebuild(cosine, 0, forward_tab.UPLOAD, None, None, "cosine", 10, 7, *PARAMS)
+    with pytest.raises(gr.Error, match="β_end must lie in"):
+        forward_tab.rebuild(cosine, 0, "mnist", None, None, "linear", 10, 7, *PARAMS)
+    assert forward_tab.controls_on_view(cosine) == ("mnist", "cosine", 10, 7, *PARAMS)
+    assert forward_tab.controls_on_view(None) == (gr.skip(),) * (4 + len(PARAMS))
     with gr.Blocks() as demo:
         forward_tab.build(gr.State(None))
-    assert any(getattr(d.fn, "__name__", "") == "data_on_view" for d in demo.fns.values())
+    reverts = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "controls_on_view"]
+    # every rebuild (a change of an input, an upload, own points, New noise) puts the inputs back when it fails
+    assert len(reverts) == 4 and all(len(d.outputs) == 4 + len(PARAMS) for d in reverts)
+
+
+def test_a_t_that_is_not_one_puts_the_slider_back_where_the_views_are():
+    """−1, 2.5 or an empty box moved the slider's thumb (to 0, 3, the middle) while the views stayed at the t before:
+    the handler says what is wrong and the slider goes back to the t on view, which each scrub and rebuild keeps."""
+    state = _state()
+    *views, shown = forward_tab.scrub_and_keep_t(state, 300)
+    assert shown == 300 and views[1] == forward_tab.scrub(state, 300)[1]
+    assert forward_tab.scrub_and_keep_t(state, 5000)[-1] == 1000  # clamped to T
+    assert forward_tab.rebuild(state, 300, "mnist", None, None, "cosine", 200, 0, *PARAMS)[-1] == 200
+    for bad_t in (-1, 2.5, ""):
+        assert not forward_tab.shows_a_t(state, bad_t)
+        with pytest.raises(gr.Error, match=r"\bt (is empty|must be a whole number)"):
+            forward_tab.scrub_and_keep_t(state, bad_t)
+        # the open panels skip it: one toast, the views' own
+        assert forward_tab.if_open(forward_tab.targets_view, 2)(True, state, bad_t) == (gr.skip(), gr.skip())
+    with gr.Blocks() as demo:
+        forward_tab.build(gr.State(None))
+    scrubs = [k for k, d in demo.fns.items() if getattr(d.fn, "__name__", "") == "scrub_and_keep_t"]
+    backs = [d for d in demo.fns.values() if d.trigger_after in scrubs]
+    assert len(scrubs) == 1 and len(backs) == 1 and backs[0].trigger_only_on_failure
+    assert backs[0].inputs == demo.fns[scrubs[0]].outputs[-1:] and backs[0].outputs[0].elem_id == "forward-t"
+
+
+def test_taking_the_picture_out_of_its_box_shows_other_data():
+    """× on the upload box while "Uploaded picture" is shown: the data goes to MNIST (the picture stayed on view, and
+    every later change failed with "Upload a picture first"); with other data chosen nothing changes."""
+    assert images.upload_removed(forward_tab.UPLOAD, forward_tab.DEFAULT_DATA) == "mnist"
+    assert images.upload_removed("moons", forward_tab.DEFAULT_DATA) == gr.skip()
 
 
 def test_the_t_slider_hands_t_over_as_typed_even_after_its_range_changed():

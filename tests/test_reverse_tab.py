@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -348,6 +349,19 @@ def test_describe_warns_about_few_step_sampling_on_capped_beta_2d_checkpoints() 
     assert "β_T" not in reverse_tab.describe(str(shipped / "mnist"), [])  # images: x̂₀ clipping keeps DDIM stable
     v_model = reverse_tab.describe(str(shipped / "swiss_roll_cosine_v"), [])  # x̂₀ straight from the network
     assert "model: mlp, predicts v" in v_model and "⚠" not in v_model and "DDIM and short chains are sound" in v_model
+
+
+def test_describe_shows_an_uploaded_configs_words_as_written(tmp_path) -> None:
+    """An uploaded model's config may name its data anything: "<img src=x …><b>bold</b>" was put into the page as
+    HTML (a broken picture, a bold word), not shown as the text it is."""
+    folder = tmp_path / "odd"
+    shutil.copytree(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear", folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["data"]["name"] = '<img src=x onerror="alert(1)"><b>bold</b>'
+    (folder / "config.json").write_text(json.dumps(config))
+    text = reverse_tab.describe(str(folder), [])
+    assert "data: &lt;img src=x onerror=&quot;alert(1)&quot;&gt;&lt;b&gt;bold&lt;/b&gt; (2d)" in text
+    assert "<img" not in text and "<b>" not in text
 
 
 def test_denoising_field_is_the_exact_tweedie_step_under_the_ideal_predictor():

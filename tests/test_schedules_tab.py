@@ -123,7 +123,7 @@ def test_own_points_from_the_train_tab_are_noised_under_each_schedule():
     np.testing.assert_array_equal(clean, figures.points_alpha(x0, size=300, dot=5.0, opacity=0.5))
     args = (["linear", "cosine"], 1000, OWN_POINTS, 0, None, own, 0, True, "bound_weight", *PARAMS)
     assert figures.as_figure(schedules_tab.own_points_changed(*args)[3]) == grid
-    assert schedules_tab.own_points_changed(*args[:2], "mnist", *args[3:]) == (gr.skip(),) * 8
+    assert schedules_tab.own_points_changed(*args[:2], "mnist", *args[3:]) == (gr.skip(),) * 9
     assert (OWN_POINTS_ELSEWHERE, OWN_POINTS) in schedules_tab.data_choices()
 
 
@@ -145,6 +145,14 @@ def test_warning_when_chain_does_not_reach_noise():
     assert "Does not reach noise" in warning and SCHEDULE_LABELS["linear"] in warning
     assert SCHEDULE_LABELS["cosine"] not in warning
     assert "⚠" in table
+    # what would make each reach noise: β scaled by 1000/T keeps ᾱ_T whatever T is; a cap holds up ᾱ made to reach 0
+    assert "(raise β_end (with β scaled by 1000/T, T hardly changes ᾱ_T))" in warning and "β cap" not in warning
+    capped = list(PARAMS)
+    capped[params.index(0.999)] = 0.01  # cosine's β cap
+    warning = _compare(("cosine",), params=capped)[5]
+    assert "(increase T or the β cap)" in warning and "β_end" not in warning
+    assert make_schedule("cosine", 4000, max_beta=0.01).reaches_noise  # so it does
+    assert make_schedule("linear", 4000, beta_end=0.002).alpha_bar_T == pytest.approx(0.35, abs=0.01)  # as at T = 1000
 
 
 @pytest.mark.parametrize(
@@ -202,6 +210,34 @@ def test_images_of_data_sets_in_the_data_folder(local_data):
 def test_build_wiring():
     with gr.Blocks():
         schedules_tab.build(gr.State(None))
+
+
+def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view():
+    """A tick of linear at a T = 10 the others can have, "Uploaded picture" with none uploaded, a mistyped number: the
+    views stay, and the inputs go back to what they show (the boxes named linear, or a picture, over plots and a table
+    without it, and every later change failed on it)."""
+    shown = schedules_tab.compare_and_keep(["cosine", "sigmoid"], 10, "moons", 3, None, None, 5, True, "bound_weight",
+                                           *PARAMS)
+    on_view = shown[-1]
+    assert on_view == (["cosine", "sigmoid"], 10, "moons", 3, 5, *PARAMS)
+    with pytest.raises(gr.Error, match="β_end must lie in"):
+        schedules_tab.compare_and_keep(["linear", "cosine", "sigmoid"], 10, "moons", 3, None, None, 5, True,
+                                       "bound_weight", *PARAMS)
+    # the boxes, the record of the schedules on show, T, data, image number, seed and every parameter
+    assert schedules_tab.controls_on_view(on_view) == (["cosine", "sigmoid"], ["cosine", "sigmoid"], 10, "moons", 3,
+                                                       5, *PARAMS)
+    with gr.Blocks() as demo:
+        schedules_tab.build(gr.State(None))
+    reverts = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "controls_on_view"]
+    assert len(reverts) == 3 and all(d.trigger_only_on_failure for d in reverts)  # a change, an upload, own points
+
+
+def test_a_chain_of_a_few_steps_is_drawn_step_by_step():
+    """At T = 2 the bound's weight is finite at t = 2 only: drawn as a line alone, the curve was invisible."""
+    for T, mode in ((2, "lines+markers"), (figures.FEW_STEPS, "lines+markers"), (figures.FEW_STEPS + 1, "lines")):
+        weight = _compare(("linear", "cosine"), T=T, params=[0.0001, 0.02, False, *PARAMS[3:]])  # linear β unscaled
+        weight = weight[7]
+        assert [trace.mode for trace in weight.data if trace.name in SCHEDULE_LABELS.values()] == [mode, mode], T
 
 
 def test_the_bound_weight_of_each_step_falls_on_linear_and_rises_again_at_the_capped_end_of_cosine():

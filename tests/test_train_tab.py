@@ -8,6 +8,7 @@ import math
 import re
 import shutil
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import controls, figures, reverse_tab, runs, train_tab
+from app import build_app, controls, figures, reverse_tab, runs, train_tab
 from app.images import image_grid, mnist_digits
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DataInfo, make_toy2d
@@ -449,12 +450,41 @@ def test_a_start_that_waits_says_for_what_and_about_how_long(isolated, monkeypat
     alice = runs.REGISTRY.claim("alice")
     alice.progress = types.SimpleNamespace(step=100, total_steps=1100, elapsed=10.0)  # 10 steps/s: 100 s to go
     runs.REGISTRY.reserve("carol")
-    assert train_tab.waiting_text("bob") == (
+    text = train_tab.waiting_text("bob")
+    # with the time on the server's clock: the words stay on the page while the run trains on
+    end = time.strftime("%H:%M:%S %Z", time.localtime(time.time() + 100)).strip()
+    assert text.replace(end, "END") == (
         "Waiting for a free training slot: 1 run of other visitors trains now, and 1 more waits before yours. The "
-        "first should end in about 1 min 40 s; a run here takes 10 min 00 s at most.")
+        "first should end in about 1 min 40 s (at END on the server's clock); a run here takes 10 min 00 s at most."), text
     alice.progress = types.SimpleNamespace(step=100, total_steps=100_000, elapsed=550.0)  # its time limit comes first
-    assert "the first should end in about 50 s;" in train_tab.waiting_text("bob").lower()
+    assert "the first should end in about 50 s (at " in train_tab.waiting_text("bob").lower()
     assert train_tab.waiting_text("alice").startswith("Waiting for a free training slot… (")  # its own run: not ahead
+
+
+def test_a_sampling_job_that_waits_behind_training_says_so(isolated, monkeypatch):
+    """Training and sampling share the server's slot (DDPM_HEAVY_CONCURRENCY, 1 by default): a Generate pressed while
+    another visitor trained waited up to 10 minutes without a word on the page. Pressing it now says why and until
+    when; nothing while a slot is free."""
+    monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "600")
+    assert runs.heavy_wait_text("bob") is None
+    runs.REGISTRY.reserve("carol")  # waiting for a slot: holds none
+    assert runs.heavy_wait_text("bob") is None
+    alice = runs.REGISTRY.claim("alice")
+    alice.progress = types.SimpleNamespace(step=100, total_steps=1100, elapsed=10.0)
+    text = runs.heavy_wait_text("bob")
+    assert text.startswith("This waits: a training run of another visitor holds its slot for training and sampling "
+                           "on this server. The first should end in about 1 min 40 s (at "), text
+    assert runs.heavy_wait_text("alice").startswith("This waits for your training run to end")
+    monkeypatch.setenv("DDPM_HEAVY_CONCURRENCY", "2")  # a slot to spare
+    assert runs.heavy_wait_text("bob") is None and runs.heavy_wait_text("alice") is None
+    monkeypatch.delenv("DDPM_HEAVY_CONCURRENCY")
+    demo = build_app()
+    notes = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "say_if_heavy_waits"]
+    heavy = {target for d in demo.fns.values() if d.concurrency_id == runs.HEAVY_CONCURRENCY_ID for target in d.targets
+             if target[0] is not None}  # not Start's training (its own status says what it waits for)
+    # every button of the tab whose job waits in the heavy queue says so, at once: not in that queue itself
+    assert len(heavy) >= 12 and {target for d in notes for target in d.targets} == heavy
+    assert all(d.concurrency_limit is None and d.concurrency_id != runs.HEAVY_CONCURRENCY_ID for d in notes)
 
 
 def test_second_start_while_running_raises(isolated):

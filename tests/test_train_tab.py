@@ -642,6 +642,7 @@ class NaNAfter(MLPDenoiser):
 
 def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
     NaNAfter.calls = 0
+    monkeypatch.setattr(train_tab, "DIVERGED_KEPT_AFTER", 20)
     monkeypatch.setattr(train_tab, "build_model", lambda plan, data: NaNAfter())
     with pytest.warns(UserWarning, match="diverged"):
         outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=200)))
@@ -653,6 +654,22 @@ def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
     assert len(trained) == 1  # the last good weights are kept
     config = json.loads((Path(trained[0]) / "config.json").read_text())
     assert config["training"]["end_reason"] == "diverged" and config["training"]["steps_done"] == 25
+
+
+def test_a_run_that_diverges_at_once_saves_nothing_and_keeps_the_browsers_models(isolated, monkeypatch):
+    """A learning rate of 1000 diverges at step 2: its one step's weights were saved as a model, and pushed the
+    browser's oldest (a useful one) out of its kept five."""
+    monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "1")
+    drain(train_tab.train_run(req("alice"), None, *args(steps=30)))
+    kept = runs.owner_checkpoints("alice")
+    assert len(kept) == 1
+    NaNAfter.calls = 0
+    monkeypatch.setattr(train_tab, "build_model", lambda plan, data: NaNAfter())
+    with pytest.warns(UserWarning, match="diverged"):
+        status, *_, trained = drain(train_tab.train_run(req("alice"), None, *args(steps=200, trained=kept)))[-1]
+    assert train_tab.DIVERGED_KEPT_AFTER > 25 and "diverged at step 26" in status
+    assert "Nothing is saved: 25 steps before it diverged teach the network nothing" in status
+    assert trained == kept and Path(kept[0]).is_dir() and runs.owner_checkpoints("alice") == kept
 
 
 @pytest.mark.parametrize(

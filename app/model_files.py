@@ -18,7 +18,7 @@ import gradio as gr
 
 from app import player, runs
 from app.errors import InputError
-from app.reverse_tab import ReverseControls, allowed
+from app.reverse_tab import ReverseControls, allowed, not_allowed_error
 from app.runs import display_name
 from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint
 from core.checkpoints import CheckpointError
@@ -33,8 +33,10 @@ HINT = ("Models you train or upload here are kept on this server for this browse
 
 def download_model(request: gr.Request, path: str | None, trained: Any):
     """The chosen checkpoint as a .zip, shown in a file box (its link downloads it)."""
-    if not path or not allowed(path, trained):
+    if not path:
         raise InputError("Choose a checkpoint first: a shipped one, or one you trained or uploaded here.")
+    if not allowed(path, trained):
+        raise not_allowed_error(path, trained)
     name = display_name(path)
     folder = player.export_folder(runs.session_key(request), "model")
     try:

@@ -141,6 +141,18 @@ def allowed(path: str, trained: Any) -> bool:
     return path in {value for _, value in checkpoint_choices(trained)}
 
 
+def not_allowed_error(path: str, trained: Any) -> InputError:
+    """Why ``path`` cannot be used (`allowed` is False): one of the page's own models that the server deleted since
+    (the browser's newest `runs.max_runs_per_user` are kept, each for `runs.keep_text`; another tab's new model can
+    push it out), or a path that is not the session's."""
+    if path in (trained or []) and not Path(path).is_dir():
+        kept = runs.max_runs_per_user()
+        return InputError(f"{display_name(path)} is no longer on the server: it keeps a browser's {kept} newest "
+                          f"model{'s' if kept != 1 else ''} for {runs.keep_text()}, and a newer one took its place. "
+                          "Press ↻ Refresh and pick another.")
+    return InputError("That checkpoint is not available in this session; pick one from the list.")
+
+
 class CheckpointCache:
     """A thread-safe LRU of loaded checkpoints, keyed by (path, modification time of its files)."""
 
@@ -180,7 +192,7 @@ def load(path: str, trained: Any) -> Checkpoint:
         raise InputError("Choose a checkpoint first." if checkpoint_choices(trained)
                          else "No checkpoint to sample from yet: train one in the Train tab.")
     if not allowed(path, trained):
-        raise InputError("That checkpoint is not available in this session; pick one from the list.")
+        raise not_allowed_error(path, trained)
     try:
         return CACHE.get(Path(path))
     except CheckpointError as err:

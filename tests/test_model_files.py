@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import types
 import zipfile
 from pathlib import Path
@@ -70,9 +71,26 @@ def test_a_shipped_model_downloads_and_comes_back_as_an_upload(isolated):
 
 def test_a_session_cannot_download_another_sessions_model(isolated):
     alices = make_checkpoint(runs.user_dir("alice") / "run")
-    with pytest.raises(gr.Error, match="Choose a checkpoint first"):
+    with pytest.raises(gr.Error, match="not available in this session"):
         model_files.download_model(req("bob"), str(alices), [])
+    with pytest.raises(gr.Error, match="Choose a checkpoint first"):
+        model_files.download_model(req("bob"), None, [])
     assert downloaded(req("alice"), str(alices), [str(alices)]).name == "run.zip"
+
+
+def test_a_model_the_server_deleted_says_so(isolated, monkeypatch):
+    """A tab still listing a model that another tab's uploads pushed out of the browser's kept five: Generate,
+    the panels and Download said "not available in this session", as for another browser's model."""
+    monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "1")
+    first = str(make_checkpoint(runs.user_dir("alice") / "first"))
+    make_checkpoint(runs.user_dir("alice") / "second")
+    assert runs.prune_user_runs("alice") and not Path(first).exists()
+    gone = ("first is no longer on the server: it keeps a browser's 1 newest model for 24 hours, and a newer one "
+            "took its place. Press ↻ Refresh and pick another.")
+    with pytest.raises(gr.Error, match=re.escape(gone)):
+        model_files.download_model(req("alice"), first, [first])
+    with pytest.raises(gr.Error, match=re.escape(gone)):
+        reverse_tab.load(first, [first])
 
 
 def test_a_bad_upload_is_refused_in_one_sentence_and_keeps_the_sessions_models(isolated):

@@ -759,6 +759,17 @@ def test_a_loss_that_blew_up_is_called_so_while_the_run_goes_on():
     assert "loss 999.0000 ·" in progress(999.0) and "blown up" not in progress(999.0)
     blown = progress(2.3e17)
     assert "loss 2.300e+17 ·" in blown and "the loss has blown up: stop, lower the learning rate" in blown
+    assert "time limit" not in progress(0.25)  # 20 steps/s: 2,900 steps left take 145 s, within the limit
+
+
+def test_a_run_the_time_limit_will_end_says_near_which_step():
+    """MNIST's 2,000 steps at 2.9 steps/s on a 2-core server need 11.5 min: its ETA was the limit's 10 min counting
+    down, and nothing said that the run would end near step 1,700, not at 2,000."""
+    plan = types.SimpleNamespace(max_seconds=600.0)
+    event = types.SimpleNamespace(step=290, total_steps=2000, elapsed=100.0, loss=0.1, samples_per_s=186.0)
+    text = train_tab._progress_text(event, plan, "CPU")[0]
+    assert "ETA 8 min 20 s" in text
+    assert text.endswith(" · at this pace the server's time limit (10 min 00 s) ends it near step 1,740"), text
 
 
 def test_server_caps_clamp_with_a_note(monkeypatch):

@@ -21,7 +21,7 @@ CSS = """
 .formula-box td:last-child, .numbers-table td:not(:first-child) {white-space: nowrap; font-variant-numeric: tabular-nums}
 .formula-box table, .numbers-table table {word-break: normal; overflow-wrap: normal}
 .numbers-table {overflow-x: auto}
-.name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}
+.name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}  /* a long name ends in "…", clear of ▾ */
 .prose .notice * {color: inherit}
 .hint p {font-size: var(--block-info-text-size); color: var(--block-info-text-color)}
 .block:has(> [data-testid="plotly"]) > [data-testid="block-label"].float,

@@ -64,7 +64,7 @@ MAX_SEED = 2**31 - 1  # every seed box's largest: torch seeds from the low 32 bi
 
 
 def schedule_dropdown(value: str = "linear", label: str = "Noise schedule") -> gr.Dropdown:
-    return gr.Dropdown(choices=SCHEDULE_CHOICES, value=value, label=label)
+    return gr.Dropdown(choices=SCHEDULE_CHOICES, value=value, label=label, elem_classes="name-dropdown")
 
 
 def t_input(value: int = DEFAULT_T) -> gr.Number:

@@ -332,7 +332,8 @@ def build(own: gr.State) -> gr.State:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             choices, note = data_choices()
-            data = gr.Dropdown(choices=choices, value=DEFAULT_DATA, label="Data x₀", info=note)
+            data = gr.Dropdown(choices=choices, value=DEFAULT_DATA, label="Data x₀", info=note,
+                               elem_classes="name-dropdown")
             upload = gr.File(label=images.upload_label(), file_types=["image"], height=140,
                              elem_classes="label-above")
             schedule_name = controls.schedule_dropdown()

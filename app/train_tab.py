@@ -1167,7 +1167,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
     trained = gr.State([])
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            data = gr.Dropdown(choices=choices, value="swiss_roll", label="Training data")
+            data = gr.Dropdown(choices=choices, value="swiss_roll", label="Training data", elem_classes="name-dropdown")
             n_points = gr.Number(value=DEFAULT_TOY_POINTS,
                                  label="Training points (2D toys)", elem_id="train-n-points",
                                  info="fewer, e.g. 20, and the network learns them by heart: the Reverse tab counts "

@@ -293,3 +293,13 @@ def test_a_fifth_tick_or_the_last_untick_goes_back_with_a_warning(ticked, why, m
 
 def test_a_tick_within_range_is_kept():
     assert schedules_tab.keep_in_range(["quadratic", "linear"], ["linear"]) == (["quadratic", "linear"],) * 2
+
+
+def test_a_dropdown_of_long_names_ends_a_cut_one_in_an_ellipsis():
+    """"sigmoid in ᾱ-space (Jabri et al. 2022 / Chen 2023)" ran under the dropdown's ▾ at 1,024 px, cut mid-word:
+    every dropdown with names over 30 characters has the class whose CSS ends them in "…" clear of ▾."""
+    from app import CSS, build_app
+    long_named = [block for block in build_app().blocks.values() if isinstance(block, gr.Dropdown)
+                  and max((len(str(label)) for label, _ in block.choices), default=0) > 30]
+    assert len(long_named) >= 6 and all("name-dropdown" in block.elem_classes for block in long_named)
+    assert ".name-dropdown input {text-overflow: ellipsis" in CSS

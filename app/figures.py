@@ -625,7 +625,8 @@ MANY_DECADES = 1e4  # log_ticks: values spread wider than this are labelled at p
 def log_ticks(values: Sequence[float]) -> list[float]:
     """The labelled values of a log axis over ``values`` (non-finite and non-positive ones ignored): over more than
     `MANY_DECADES`, powers of ten (every one, or every other, …: 9 at most); else m·10^k for the
-    coarsest of m in {1, 2, 5}, m in 1..9, or also 1.1 … 1.9 that labels their range (`_labels_cover`), where
+    coarsest of m in {1, 2, 5}, {1, 2, 3, 5}, m in 1..9, or also 1.1 … 1.9 that labels their range (`_labels_cover`;
+    0.7 … 9 by 1 … 9 piled 9, 8, 7, 6, 5 into the top fifth of the axis), where
     plotly's own labels would show one number, or none, over a range narrower than a decade; over a narrower range
     still (2.1 … 2.9, or one value: see `log_range`), evenly spaced round numbers, 4 to 10 of them."""
     shown = _positive(values)
@@ -635,7 +636,7 @@ def log_ticks(values: Sequence[float]) -> list[float]:
             first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
             stride = math.ceil((last - first) / 8)
             return [10.0**e for e in range(first, last + stride, stride)]  # the last one at or above the highest
-    for mantissas in ([1, 2, 5], list(range(1, 10)), [1 + k / 10 for k in range(10)] + list(range(2, 10))):
+    for mantissas in ([1, 2, 5], [1, 2, 3, 5], list(range(1, 10)), [1 + k / 10 for k in range(10)] + list(range(2, 10))):
         ticks = [float(f"{m * 10.0**e:.6g}") for e in range(-6, 10) for m in mantissas]
         if not len(shown) or _labels_cover(ticks, low, high):
             return ticks

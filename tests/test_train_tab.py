@@ -101,6 +101,8 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
         ["0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"]
     assert labels_between(figures.log_ticks(np.array([0.03, 1.0, np.nan])), 0.01, 1) == \
         ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]
+    # a steps sweep's SW ratios, 0.7 … 9: 1 … 9 piled 5, 6, 7, 8, 9 into the axis's top fifth
+    assert labels_between(figures.log_ticks([0.919, 7.78, 0.7, 9.0]), 0.7, 9) == ["1", "2", "3", "5"]
     assert labels_between(figures.log_ticks([0.97, 1.42, 1.14, math.inf]), 0.9, 1.5) == \
         ["0.9", "1", "1.1", "1.2", "1.3", "1.4", "1.5"]  # within a factor of 2 (a steps sweep of FID ratios)
     assert labels_between(figures.log_ticks([0.837, 1.69]), 0.8, 1.7) == \

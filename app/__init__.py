@@ -54,8 +54,7 @@ def build_app() -> gr.Blocks:
         owner = gr.BrowserState(None, storage_key=runs.OWNER_STORAGE_KEY, secret=runs.OWNER_STORAGE_KEY)
         with gr.Tabs():
             with gr.Tab("Forward", id="forward"):
-                forward_state = forward_tab.build(own)
-                forward_animation.build(forward_state)
+                forward_animation.build(forward_tab.build(own))
             with gr.Tab("Schedules", id="schedules"):
                 schedules_tab.build(own)
             with gr.Tab("Train", id="train"):

@@ -25,7 +25,7 @@ import PIL.Image
 from app import formulas, player, runs
 from app.controls import VIEWS_MIN_WIDTH, show_when, whole_number
 from app.errors import InputError
-from app.forward_tab import ForwardState, to_display, x_t
+from app.forward_tab import ForwardState, ForwardTab, to_display, x_t
 from core.sampler import SPACING_LABELS, SPACINGS, chain_timesteps
 from core.schedules import NoiseSchedule
 
@@ -78,8 +78,27 @@ def animate(request: gr.Request, state: ForwardState | None, n_frames, spacing):
                           max_width=frames[0].width if points else 520, pixelated=not points)
 
 
-def build(state: gr.State) -> None:
-    """Lay out the movie below the Forward tab's views; ``state`` is the tab's `ForwardState`."""
+def shown_by(state: ForwardState) -> tuple:
+    """What a movie of ``state`` shows: its data (and picture, or own points), schedule, T, seed and parameters."""
+    return state.data_key, state.controls
+
+
+STALE_MOVIE = ("The data, schedule or noise changed since the last movie: press Animate for a movie of what is shown "
+               "above.")
+
+
+def movie_still_shown(state: ForwardState | None, movie_of: tuple | None) -> tuple:
+    """After the tab's views changed: the movie, its GIF and its MP4 make way for a note when they show other data,
+    another schedule or other noise than the views now do (they stayed, and played the old ones as if current).
+    Returns (movie, GIF, MP4, `shown_by` of the movie's state: None once it made way)."""
+    if movie_of is None or state is None or shown_by(state) == movie_of:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return player.empty_player(STALE_MOVIE), gr.File(visible=False), gr.File(visible=False), None
+
+
+def build(tab: ForwardTab) -> None:
+    """Lay out the movie below the Forward tab's views."""
+    state = tab.state
     with gr.Accordion("Play the forward process as a movie (and download it as a GIF or MP4 for slides)",
                       open=False):
         with gr.Row():
@@ -99,5 +118,10 @@ def build(state: gr.State) -> None:
                 mp4 = gr.File(label="MP4", interactive=False, visible=False)
         sprite = gr.File(visible=False, elem_id="forward-sprite")  # the frames, for the player
         show_when(sprite.change, gif, mp4)
-    animate_btn.click(animate, [state, n_frames, spacing], [movie, gif, mp4, sprite], show_progress="minimal").success(
-        None, sprite, None, js=player.SPRITE_JS, queue=False)
+    movie_of = gr.State(None)  # `shown_by` of the state the movie was made of
+    animated = animate_btn.click(animate, [state, n_frames, spacing], [movie, gif, mp4, sprite], show_progress="minimal")
+    animated.success(None, sprite, None, js=player.SPRITE_JS, queue=False)
+    animated.success(shown_by, state, movie_of, show_progress="hidden", queue=False)
+    for rebuilt in tab.rebuilt:
+        rebuilt.success(movie_still_shown, [state, movie_of], [movie, gif, mp4, movie_of], show_progress="hidden",
+                        queue=False)

@@ -317,10 +317,17 @@ def show_params(schedule_name: str, inputs: controls.ParamInputs) -> list:
 # ----- layout ---------------------------------------------------------------------------------
 
 
-def build(own: gr.State) -> gr.State:
+@dataclass(frozen=True)
+class ForwardTab:
+    """What the movie below the tab (`app.forward_animation`) needs of it."""
+
+    state: gr.State  # a `ForwardState`
+    rebuilt: list  # the events that make a new state (data, schedule, T, seed, parameters, own points, New noise)
+
+
+def build(own: gr.State) -> ForwardTab:
     """Lay out the Forward tab inside the current Blocks/Tab context and wire its events; ``own``: the
-    session's own points (`app.own_points`), drawn or uploaded in the Train tab. Returns the tab's State (a
-    `ForwardState`), for the movie below it (`app.forward_animation`)."""
+    session's own points (`app.own_points`), drawn or uploaded in the Train tab."""
     initial = prepare(None, DEFAULT_DATA, None, None, "linear", controls.DEFAULT_T, 0, *controls.default_param_values())
     first_views = scrub(initial, 0)
     gr.Markdown(
@@ -416,7 +423,7 @@ def build(own: gr.State) -> gr.State:
     follow_t_while_open([(targets_box, targets_view, [targets_plot, targets_text]),
                          (chain_box, forward_chain.chain_view, [chain_plot, chain_noise, chain_text])],
                         state, t_slider, rebuilds)
-    return state
+    return ForwardTab(state, rebuilds)
 
 
 Panel = tuple[gr.Accordion, Callable[[ForwardState | None, Any], tuple], list]  # (accordion, view(state, t), outputs)

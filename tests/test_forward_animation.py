@@ -95,3 +95,23 @@ def test_each_view_keeps_its_own_exports():
 def test_bad_inputs_raise_gr_error(state, frames, spacing, message):
     with pytest.raises(gr.Error, match=message):
         forward_animation.animate(REQ, state and _state(state), frames, spacing)
+
+
+def test_a_movie_of_other_data_or_noise_makes_way_for_a_note():
+    """The movie stayed after the data, schedule or noise changed above it, and played the old ones (their ᾱ_t in each
+    frame's note) as if current: after a rebuild that changed what is shown, it, its GIF and its MP4 make way for a
+    note; a rebuild that changed nothing (a number box left as it was) keeps them."""
+    state = _state("moons")
+    movie_of = forward_animation.shown_by(state)
+    same = forward_tab.prepare(state, "moons", None, None, "linear", 1000, 0, *controls.default_param_values())
+    assert forward_animation.movie_still_shown(same, movie_of) == (gr.skip(),) * 4
+    assert forward_animation.movie_still_shown(same, None) == (gr.skip(),) * 4  # no movie yet
+    for changed in (_state("swiss_roll"), _state("moons", schedule="cosine"), _state("moons", T=500),
+                    forward_tab.prepare(state, "moons", None, None, "linear", 1000, 7, *controls.default_param_values())):
+        movie, gif, mp4, now_of = forward_animation.movie_still_shown(changed, movie_of)
+        assert forward_animation.STALE_MOVIE.replace("'", "&#x27;") in movie and now_of is None
+        assert gif.visible is False and mp4.visible is False
+    with gr.Blocks() as demo:
+        forward_animation.build(forward_tab.build(gr.State(None)))
+    checks = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "movie_still_shown"]
+    assert len(checks) == 4 and all(d.trigger_only_on_success for d in checks)  # after each kind of rebuild

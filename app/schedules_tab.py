@@ -250,7 +250,8 @@ def build(own: gr.State) -> None:
             params = controls.param_inputs(shown=DEFAULT_SCHEDULES, open_=False)
             data = gr.Dropdown(choices=data_choices(), value=DEFAULT_DATA, label="Data x₀ for the noised grid",
                                elem_classes="name-dropdown")
-            digit = gr.Slider(0, N_IMAGES - 1, value=0, step=1, label=f"Image number (of the first {N_IMAGES})")
+            digit = controls.typed_slider(0, N_IMAGES - 1, value=0, step=1, label=f"Image number (of the first {N_IMAGES})",
+                                          elem_id="schedules-image")  # 64 typed: the handler names the field
             upload = gr.File(label=images.upload_label(IMAGE_SIZE), file_types=["image"], height=140,
                              elem_classes="label-above")
             seed = gr.Number(value=0, label="Noise seed")

@@ -208,8 +208,14 @@ def test_images_of_data_sets_in_the_data_folder(local_data):
 
 
 def test_build_wiring():
-    with gr.Blocks():
+    with gr.Blocks() as demo:
         schedules_tab.build(gr.State(None))
+    # the image number reaches the handler as typed, which names the field (Gradio said "Value 64 is greater than
+    # maximum value 63.")
+    image = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "schedules-image")
+    assert image.preprocess(64) == 64
+    with pytest.raises(gr.Error, match="The image number must be a whole number from 0 to 63, got 64"):
+        _compare(digit=64)
 
 
 def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view():

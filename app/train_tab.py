@@ -1043,7 +1043,8 @@ async def run_cut_off(request: gr.Request, trained: Any):
         else:
             yield gr.skip(), gr.skip()
         return
-    run.cut_off = False  # said once
+    if not following:  # said once, by a page loaded after the cut: a tab that followed the run says it too, and
+        run.cut_off = False  # leaves it to the reloaded page (which, said to first, showed only "Press Start")
     if not run.started:
         yield status_html("Your run was dropped while it waited for a training slot: the page that started it was "
                           "reloaded or closed. Press <b>Start training</b> again.", tone="warn"), gr.skip()

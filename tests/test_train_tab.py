@@ -912,6 +912,29 @@ def test_a_run_in_another_open_tab_is_followed_and_its_model_listed_when_it_ends
     gen.close()
 
 
+def test_a_run_cut_off_by_a_reload_is_told_to_the_reloaded_page_as_well_as_to_a_tab_that_followed_it(isolated,
+                                                                                                       monkeypatch):
+    """Tab 1 trains, tab 2 follows the run, tab 1 is reloaded: tab 2 said how the run ended and took the saying, and
+    the reloaded page, the one whose run it was, showed only "Press Start training"."""
+    monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
+    token, gen = training_on_a_loaded_page("tab-1")
+    train_tab.page_loaded(req("tab-2"), token)
+
+    def tab_1_reloads():
+        gen.close()
+        runs.page_closed(req("tab-1"))
+
+    threading.Timer(1.5, tab_1_reloads).start()
+    first, last = cut_off_updates("tab-2", [])
+    assert "under way in another tab of this browser" in first[0]
+    assert "Your training run stopped when the page that started it was reloaded or closed" in last[0]
+    train_tab.page_loaded(req("tab-1-reloaded"), token)
+    status, listed = cut_off_status("tab-1-reloaded", [])
+    assert "Your training run stopped when the page that started it was reloaded or closed" in status
+    assert len(listed) == 1
+    assert cut_off_status("tab-3", listed) == (gr.skip(), gr.skip())  # said once to a page loaded after the cut
+
+
 def test_stop_in_another_tab_stops_the_run(isolated, monkeypatch):
     token, gen = training_on_a_loaded_page("tab-1")
     train_tab.page_loaded(req("tab-2"), token)

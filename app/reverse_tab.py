@@ -871,16 +871,26 @@ def start_slider(config: dict | None, current: Any = None) -> gr.Slider:
     return gr.Slider(minimum=1, maximum=T, value=step_within(T, current, DEFAULT_START_SHARE))
 
 
-def checkpoint_selected(path, trained, start_t=None):
-    """Defaults that suit the checkpoint: all T steps of DDPM for 2D; DDIM 100 steps for images; t₀ within 1..T."""
+def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None):
+    """(description, sampler, steps, samples, t₀ slider, the kind of data the sampler controls suit).
+
+    Defaults that suit a checkpoint of another kind of data than ``kind_shown``: all T steps of DDPM for 2D, DDIM 100
+    steps for images. A checkpoint of the same kind keeps the sampler, the samples and the steps (fewer than its T):
+    comparing two 2D models at "DDPM, 10 steps" silently ran all 1,000 steps on the second. t₀ within 1..T."""
     info = describe(path, trained)
     config = _config(path)
     if not config:
-        return info, gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    slider = start_slider(config, start_t)
-    if config.get("data", {}).get("kind") == "image":
-        return info, "ddim", min(100, _steps_of(config)), DEFAULT_SAMPLES["image"], slider
-    return info, "ddpm_small", 0, DEFAULT_SAMPLES["2d"], slider
+        return info, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    slider, T, kind = start_slider(config, start_t), _steps_of(config), config.get("data", {}).get("kind")
+    if kind == kind_shown:
+        try:
+            kept = gr.skip() if not steps or float(steps) <= T else T
+        except (TypeError, ValueError):  # a box mistyped: Generate says so
+            kept = gr.skip()
+        return info, gr.skip(), kept, gr.skip(), slider, kind
+    if kind == "image":
+        return info, "ddim", min(100, T), DEFAULT_SAMPLES["image"], slider, kind
+    return info, "ddpm_small", 0, DEFAULT_SAMPLES["2d"], slider, kind
 
 
 TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from noised data"
@@ -986,8 +996,9 @@ def build(trained: gr.State) -> ReverseControls:
 
     refresh_btn.click(refresh, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
     trained.change(after_training, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
-    checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t], [info, sampler, steps, n, start_t],
-                      show_progress="hidden", queue=False)
+    kind_shown = gr.State("2d")  # the kind of data the sampler controls suit: their defaults are 2D's
+    checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t, steps, kind_shown],
+                      [info, sampler, steps, n, start_t, kind_shown], show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
     runs.note_heavy_waits(generate_btn, sweep_btn)

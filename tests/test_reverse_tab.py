@@ -573,8 +573,23 @@ def test_the_start_slider_follows_the_checkpoint_T(toy_ckpt):
     config = {"schedule": {"T": 100}}
     assert reverse_tab.start_slider(config, 400).value == 40 and reverse_tab.start_slider(config, 400).maximum == 100
     assert reverse_tab.start_slider(config, 70).value == 70
-    *_, slider = reverse_tab.checkpoint_selected(str(toy_ckpt), [str(toy_ckpt)], 250)
-    assert slider.maximum == 100 and slider.value == 40
+    *_, slider, kind = reverse_tab.checkpoint_selected(str(toy_ckpt), [str(toy_ckpt)], 250)
+    assert slider.maximum == 100 and slider.value == 40 and kind == "2d"
+
+
+def test_a_checkpoint_of_the_same_kind_keeps_the_sampler_settings(toy_ckpt, image_ckpt):
+    """Comparing two 2D models at "DDPM, 10 steps, log-SNR": picking the second put the sampler, steps and samples
+    back to their defaults, and ran all 1,000 steps on it without a word. Another kind of data still gets its own
+    defaults (DDPM's 1,000 steps on 16 images take a minute on a CPU)."""
+    trained = [str(toy_ckpt), str(image_ckpt)]
+    info, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, 10, "2d")
+    assert (sampler, steps, n, kind) == (gr.skip(), gr.skip(), gr.skip(), "2d")
+    assert reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, 500, "2d")[2] == 100  # within its T = 100
+    assert reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, "", "2d")[2] == gr.skip()
+    _, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(image_ckpt), trained, 40, 10, "2d")
+    assert (sampler, n, kind) == ("ddim", reverse_tab.DEFAULT_SAMPLES["image"], "image") and steps <= 100
+    _, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, 10, "image")
+    assert (sampler, steps, n, kind) == ("ddpm_small", 0, reverse_tab.DEFAULT_SAMPLES["2d"], "2d")
 
 
 def test_the_ideal_denoiser_of_64_digits_returns_copies_of_them(image_ckpt, tmp_path, monkeypatch):

@@ -50,7 +50,7 @@ class ForwardState:
     seed: int
     noise: torch.Tensor  # float32 ε ~ N(0, I), shaped like x0, fixed for this seed
     schedule: NoiseSchedule
-    controls: tuple = ()  # the inputs it was made from, as given: (data, schedule name, T, seed, *parameter values)
+    controls: tuple  # the inputs it was made from, as given: (data, schedule name, T, seed, *parameter values)
 
 
 # ----- pure pieces (tested directly) ----------------------------------------------------------
@@ -213,7 +213,8 @@ def shows_a_t(state: ForwardState | None, t) -> bool:
 def scrub_and_keep_t(state: ForwardState | None, t) -> tuple:
     """`scrub`, and the t its views show: where the slider goes back to after a t that is not one (−1, 2.5, an
     empty box), which moved the slider's thumb while the views stayed where they were."""
-    return (*scrub(state, t), t_to_show(state, t))
+    t = t_to_show(state, t)
+    return (*scrub(state, t), t)
 
 
 def t_in_range(state: ForwardState | None, t):

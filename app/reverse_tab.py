@@ -212,6 +212,7 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
         return f"⚠ {err}"
     data, schedule = config.get("data", {}), config.get("schedule", {})
     predicts = model_prediction(config)
+
     def text(value: Any) -> str:  # an uploaded config's words, shown as written (its "<b>" as such, not bold)
         return html.escape(str(value))
 

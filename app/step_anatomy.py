@@ -175,7 +175,8 @@ def build(controls: ReverseControls) -> None:
             t = gr.Slider(1, checkpoint_steps(c.checkpoint.value), step=1, label="t",
                           value=t_value(c.checkpoint.value), scale=4)
             show_btn = gr.Button("Take step t apart", scale=1)
-        plot = gr.Plot(label="One reverse step, taken apart", elem_id="reverse-anatomy-plot", visible=False)
+        plot = gr.Plot(label="One reverse step, taken apart (2D: over the training data in grey)",
+                       elem_id="reverse-anatomy-plot", visible=False)
         stats = gr.Markdown()
     c.checkpoint.change(t_slider, [c.checkpoint, t], t, show_progress="hidden", queue=False)
     for trigger in (show_btn.click, t.release):  # not on every tick of a drag: the release follows it

@@ -222,11 +222,17 @@ def main(argv: list[str] | None = None) -> int:
 
     metrics = {}
     if kind == "2d" and not args.no_eval and not diverged and not interrupted:
-        x_T, generator = initial_noise((EVAL_POINTS, 2), seed=args.seed + 1, device=trainer.device)
-        samples = sample(trainer.sampling_model, schedule, x_T, generator=generator).cpu()
-        metrics["sliced_wasserstein_ratio_ddpm"] = sliced_wasserstein_ratio(samples, data_sampler(info, data))
-        print(f"sliced-Wasserstein ratio (DDPM-{schedule.T}, {EVAL_POINTS} samples): "
-              f"{metrics['sliced_wasserstein_ratio_ddpm']:.3f}", file=sys.stderr)
+        # seconds of sampling, silent before: a Ctrl-C there, as at a hung command, lost the finished run
+        print(f"measuring the sliced-Wasserstein ratio (DDPM-{schedule.T}, {EVAL_POINTS} samples; Ctrl-C skips it)…",
+              file=sys.stderr)
+        try:
+            x_T, generator = initial_noise((EVAL_POINTS, 2), seed=args.seed + 1, device=trainer.device)
+            samples = sample(trainer.sampling_model, schedule, x_T, generator=generator).cpu()
+            metrics["sliced_wasserstein_ratio_ddpm"] = sliced_wasserstein_ratio(samples, data_sampler(info, data))
+            print(f"sliced-Wasserstein ratio: {metrics['sliced_wasserstein_ratio_ddpm']:.3f}", file=sys.stderr)
+        except KeyboardInterrupt:
+            interrupted = True
+            print("skipped (Ctrl-C); saving the trained model", file=sys.stderr)
     end_reason = "diverged" if diverged else (end.reason if end else "stopped")  # no end event: Ctrl-C
     training = {
         **trainer.training_record(preset, end_reason, seconds),
@@ -241,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     early = "" if trainer.step >= config.steps else \
         f" ({'stopped by Ctrl-C' if interrupted else end_reason} after {trainer.step:,} of {config.steps:,} steps)"
     print(f"saved {path}{early}", file=sys.stderr)
-    return 0
+    return 130 if interrupted else 0  # saved, but cut short: a script's `train && sample` stops here
 
 
 def in_flags(message: str) -> str:

@@ -136,11 +136,31 @@ def test_ctrl_c_saves_the_run_at_once_and_says_it_was_cut_short(tmp_path, monkey
 
     monkeypatch.setattr(core.train.Trainer, "run", interrupted)
     out = tmp_path / "ck"
-    assert core.train.main(["--data", "moons", "--T", "50", "--steps", "300", "--out", str(out), "--quiet"]) == 0
+    # saved, with status 130: a script's `train && sample` went on with the unfinished model (status 0)
+    assert core.train.main(["--data", "moons", "--T", "50", "--steps", "300", "--out", str(out), "--quiet"]) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"saved {out} (stopped by Ctrl-C after 10 of 300 steps)"
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["end_reason"] == "stopped" and config["training"]["steps_done"] == 10
     assert config["training"]["seconds"] > 0 and config["metrics"] == {}
+
+
+def test_ctrl_c_during_the_check_after_training_saves_the_finished_run(tmp_path, monkeypatch, capsys) -> None:
+    """The sliced-Wasserstein check after a 2D run samples for seconds, silently: a Ctrl-C there (as at a command that
+    seems hung) printed "interrupted (Ctrl-C); nothing was written" and lost the finished run."""
+    import core.train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(core.train, "sample", interrupted)
+    out = tmp_path / "ck"
+    assert core.train.main(["--data", "moons", "--T", "50", "--steps", "20", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-3:] == ["measuring the sliced-Wasserstein ratio (DDPM-50, 2000 samples; Ctrl-C skips it)…",
+                        "skipped (Ctrl-C); saving the trained model", f"saved {out}"], err
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["end_reason"] == "finished" and config["training"]["steps_done"] == 20
+    assert config["metrics"] == {}
 
 
 def test_ctrl_c_while_a_command_loads_ends_in_one_line(tmp_path) -> None:

@@ -6,7 +6,7 @@
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 100 --start-t 400 --out again.png
     python -m core.sample --ckpt checkpoints/mnist --n 64 --steps 100 --inpaint left --resample 5 --jump 10 --out halves.png
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --guide 7 --guidance-scale 3 --out sevens.png
-    python -m core.sample --ckpt checkpoints/moons_conditional --n 1000 --guide "upper moon" --guidance-scale 3 --out up.png
+    python -m core.sample --ckpt runs/moons_conditional --n 1000 --guide "upper moon" --guidance-scale 3 --out up.png
 
 ``--start-t t₀`` joins the chain at step t₀ from n training examples noised to it (SDEdit; see `core.sampler`)
 instead of from pure noise, and prints the return ratio of `core.metrics` (0: the samples came back to their
@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".npy":
-            np.save(args.out, samples.numpy())
+            with open(args.out, "wb") as file:  # np.save(path) adds ".npy" to "s.NPY", and wrote s.NPY.npy
+                np.save(file, samples.numpy())
         elif ckpt.data.kind == "image":
             grid = make_grid(to_uint8(samples), nrow=math.ceil(math.sqrt(args.n)), padding=2, pad_value=255)
             Image.fromarray(grid.permute(1, 2, 0).squeeze(-1).numpy()).save(args.out)
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             scatter_png(samples.numpy()).save(args.out)
     except OSError as err:  # e.g. the disk filled up while sampling
         fail(PROG, f"cannot write {args.out}: {err.strerror or err}")
-    print(f"wrote {args.n} samples to {args.out}", file=sys.stderr)
+    print(f"wrote {args.n} sample{'s' if args.n != 1 else ''} to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                         if value is not None]
         named = args.data in TOY2D_NAMES or args.data in IMAGE_DATASETS
         if folder_flags and (named or not Path(args.data).expanduser().is_dir()):
-            raise ValueError(f"{' and '.join(folder_flags)} apply to a folder of images; {args.data} has its own size "
+            verb = "applies" if len(folder_flags) == 1 else "apply"
+            raise ValueError(f"{' and '.join(folder_flags)} {verb} to a folder of images; {args.data} has its own size "
                              "and channels")
         conditional = args.conditional or (args.init_from is not None and model_classes(read_config(args.init_from)) > 0)
         labels = None

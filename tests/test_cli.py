@@ -44,8 +44,9 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     samples = np.load(tmp_path / "s.npy")
     assert samples.shape == (300, 2) and np.isfinite(samples).all()
-    r = run("core.sample", "--ckpt", str(out), "--n", "300", "--method", "ddim", "--steps", "20", "--seed", "3", "--out", str(tmp_path / "s2.npy"))
-    assert np.array_equal(np.load(tmp_path / "s2.npy"), samples), "same seed, same samples"
+    r = run("core.sample", "--ckpt", str(out), "--n", "300", "--method", "ddim", "--steps", "20", "--seed", "3", "--out", str(tmp_path / "s2.NPY"))
+    assert r.stderr.strip().endswith(f"wrote 300 samples to {tmp_path / 's2.NPY'}")  # that very file, not s2.NPY.npy
+    assert np.array_equal(np.load(tmp_path / "s2.NPY"), samples), "same seed, same samples"
     r = run("core.sample", "--ckpt", str(out), "--n", "100", "--out", str(tmp_path / "s.png"))
     assert r.returncode == 0 and Image.open(tmp_path / "s.png").size == (512, 512)
     r = run("core.sample", "--ckpt", str(out), "--n", "300", "--method", "ddim", "--steps", "20", "--seed", "3",
@@ -362,7 +363,7 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--n", "1000000000"), "--n must be at most 100,000"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll-timesteps", "4"), "--nll-timesteps is used only with"),
         (("core.train", "--data", "/nonexistent/points.csv", "--out", "X"), "no CSV file at /nonexistent/points.csv"),
-        (("core.train", "--data", "mnist", "--out", "X", "--channels", "3"), "--channels apply to a folder of images"),
+        (("core.train", "--data", "mnist", "--out", "X", "--channels", "3"), "--channels applies to a folder of images"),
     ],
 )
 def test_bad_flags_fail_in_one_line(tmp_path, monkeypatch, capsys, args, message: str) -> None:

@@ -68,7 +68,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--schedule", choices=SCHEDULE_NAMES, help="noise schedule (default: linear)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="schedule parameter, repeatable, e.g. --param beta_end=0.01")
-    p.add_argument("--T", type=int, help=f"number of diffusion steps, 2 … {MAX_T:,} (default: 1000)")
+    p.add_argument("--T", type=int, help=f"number of diffusion steps, 2 … {MAX_T:,} (default: 1000; the linear, "
+                                         "quadratic and sigmoid-in-β schedules scale β by 1000/T, so need T > 20 "
+                                         "unless --param scale_with_T=false)")
     p.add_argument("--steps", type=int, help="training steps (default: 3000 for 2D, 6000 for images)")
     p.add_argument("--batch", type=int, help=f"batch size, at most {MAX_BATCH:,} (default: 512 for 2D, 64 for images)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-3 for 2D, 1e-3 for images)")
@@ -82,12 +84,12 @@ def build_parser() -> OneLineParser:
                    help="train a class-conditional network on the data's labels, for classifier-free guidance "
                         "(toys with classes, mnist, fashion_mnist, cifar10); with --init-from an unconditional "
                         "checkpoint: make it conditional")
-    p.add_argument("--p-uncond", type=float, default=DEFAULT_P_UNCOND, metavar="P",
+    p.add_argument("--p-uncond", type=float, metavar="P",
                    help=f"with --conditional: chance that a label is dropped to 'no class' (default: {DEFAULT_P_UNCOND:g})")
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present; default), cpu or cuda")
-    p.add_argument("--n-points", type=int, default=DEFAULT_TOY_POINTS,
+    p.add_argument("--n-points", type=int,
                    help=f"2D toys: training set size (default: {DEFAULT_TOY_POINTS:,})")
     p.add_argument("--image-size", type=int, help="folder of images: side length in pixels (default: 32)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB; default)")
@@ -155,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{' and '.join(folder_flags)} {verb} to a folder of images; {args.data} has its own size "
                              "and channels")
         conditional = args.conditional or (args.init_from is not None and model_classes(read_config(args.init_from)) > 0)
+        # a flag that would change nothing is refused, as core.sample refuses its own (it was taken without a word)
+        if args.p_uncond is not None and not conditional:
+            raise ValueError("--p-uncond applies to class-conditional runs (--conditional, or --init-from a "
+                             "conditional checkpoint)")
+        if args.n_points is not None and args.data not in TOY2D_NAMES:
+            raise ValueError(f"--n-points applies to the 2D toys; {args.data} has its own examples")
+        args.p_uncond = DEFAULT_P_UNCOND if args.p_uncond is None else args.p_uncond
+        args.n_points = DEFAULT_TOY_POINTS if args.n_points is None else args.n_points
         labels = None
         if conditional:
             data, labels, info = load_labelled_data(args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir)

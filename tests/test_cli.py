@@ -364,6 +364,9 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll-timesteps", "4"), "--nll-timesteps is used only with"),
         (("core.train", "--data", "/nonexistent/points.csv", "--out", "X"), "no CSV file at /nonexistent/points.csv"),
         (("core.train", "--data", "mnist", "--out", "X", "--channels", "3"), "--channels applies to a folder of images"),
+        # flags that would change nothing: taken without a word before
+        (("core.train", "--data", "moons", "--out", "X", "--p-uncond", "0.5"), "--p-uncond applies to class-conditional"),
+        (("core.train", "--data", "mnist", "--out", "X", "--n-points", "100"), "--n-points applies to the 2D toys; mnist"),
     ],
 )
 def test_bad_flags_fail_in_one_line(tmp_path, monkeypatch, capsys, args, message: str) -> None:

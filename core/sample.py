@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
 from core.checkpoints import load_checkpoint
@@ -96,14 +96,26 @@ def build_parser() -> OneLineParser:
 
 
 def scatter_png(points: np.ndarray, size: int = 512) -> Image.Image:
-    """A plain scatter plot of (N, 2) points, axes fitted to the data, for a quick look."""
+    """A plain scatter plot of (N, 2) points for a quick look: centred, x and y on one scale (a circle stays round),
+    with a line at the top saying how many points and their ranges (it had none, and pinned the points to the
+    bottom-left corner). Non-finite points are left out and counted."""
     image = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(image)
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    span = float(max(hi - lo)) or 1.0
-    pixels = (points - lo) / span * (size - 20) + 10
-    for x, y in pixels:
-        draw.ellipse((x - 1.5, size - y - 1.5, x + 1.5, size - y + 1.5), fill=(31, 119, 180))
+    finite = points[np.isfinite(points).all(axis=1)]
+    caption = f"{len(points):,} samples"  # plain ASCII: the default font's "·" and "…" ran into their neighbours
+    if len(finite):
+        lo, hi = finite.min(axis=0), finite.max(axis=0)
+        span = float(max(hi - lo)) or 1.0
+        top, margin = 24, 12  # the caption's band; the margin round the points
+        scale = (size - top - 2 * margin) / span
+        centre = np.array([size / 2, top + (size - top) / 2])
+        pixels = (finite - (lo + hi) / 2) * scale * np.array([1.0, -1.0]) + centre
+        for x, y in pixels:
+            draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(31, 119, 180))
+        caption += f", x from {lo[0]:.3g} to {hi[0]:.3g}, y from {lo[1]:.3g} to {hi[1]:.3g}"
+    if len(finite) < len(points):
+        caption += f", {len(points) - len(finite):,} not finite (left out)"
+    draw.text((8, 4), caption, fill=(60, 60, 60), font=ImageFont.load_default(size=14))
     return image
 
 

@@ -452,3 +452,20 @@ def test_a_conditional_model_is_trained_on_labels_and_guided_without_a_classifie
     r = run("core.train", "--data", "moons", "--T", "100", "--steps", "1", "--conditional", "--p-uncond", "0",
             "--out", str(tmp_path / "never"), "--quiet", "--no-eval")
     assert r.returncode == 0 and f"dropped to ∅ with p = 0 ({NULL_NEVER_TRAINED})" in r.stderr, r.stderr
+
+
+def test_a_2d_png_is_centred_on_one_scale_and_says_what_it_shows() -> None:
+    """core.sample's quick look at 2D samples pinned them to the bottom-left corner and said nothing: a ring 6 wide and
+    2 tall filled the lower third. Now centred, x and y on one scale, with a caption; NaN points left out and counted."""
+    from core.sample import scatter_png
+
+    t = np.linspace(0, 2 * np.pi, 400)
+    ring = np.c_[3 * np.cos(t) + 10, np.sin(t) - 5]
+    ring[0] = np.nan
+    pixels = np.asarray(scatter_png(ring))
+    ys, xs = np.nonzero((pixels[30:] != 255).any(axis=-1))
+    ys = ys + 30
+    assert abs((xs.min() + xs.max()) / 2 - 256) <= 2 and abs((ys.min() + ys.max()) / 2 - (24 + 244)) <= 2
+    width, height = xs.max() - xs.min(), ys.max() - ys.min()
+    assert width == pytest.approx(3 * height, rel=0.03)  # one scale: a 6 × 2 ring stays 3:1
+    assert (pixels[:24] != 255).any()  # the caption

@@ -845,10 +845,22 @@ def training_on_a_loaded_page(page: str):
     raise AssertionError("the run never started training")
 
 
+def page_goes(page: str, gen, after: float = 0.0) -> None:
+    """``page`` is closed or reloaded (``after`` seconds from now, on a timer): Gradio drops its run's streaming event
+    ``gen``, and the page's unload reaches the server."""
+    def go():
+        gen.close()
+        runs.page_closed(req(page))
+
+    if after:
+        threading.Timer(after, go).start()
+    else:
+        go()
+
+
 def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isolated):
     token, gen = training_on_a_loaded_page("page-1")
-    gen.close()  # the page went: Gradio drops its streaming event
-    runs.page_closed(req("page-1"))
+    page_goes("page-1", gen)
     _, listed, _ = train_tab.page_loaded(req("page-2"), token)
     status, trained = cut_off_status("page-2", listed)
     assert "Your training run stopped when the page that started it was reloaded or closed. Stopped after" in status
@@ -861,12 +873,7 @@ def test_a_reloaded_page_waits_for_a_run_whose_old_page_closes_after_it_loads(is
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 1.0)
     token, gen = training_on_a_loaded_page("page-1")
     train_tab.page_loaded(req("page-2"), token)
-
-    def page_1_goes():
-        gen.close()
-        runs.page_closed(req("page-1"))
-
-    threading.Timer(0.3, page_1_goes).start()
+    page_goes("page-1", gen, after=0.3)
     status, trained = cut_off_status("page-2", [])
     assert "Your training run stopped when the page that started it was reloaded" in status and len(trained) == 1
 
@@ -919,12 +926,7 @@ def test_a_run_cut_off_by_a_reload_is_told_to_the_reloaded_page_as_well_as_to_a_
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
     token, gen = training_on_a_loaded_page("tab-1")
     train_tab.page_loaded(req("tab-2"), token)
-
-    def tab_1_reloads():
-        gen.close()
-        runs.page_closed(req("tab-1"))
-
-    threading.Timer(1.5, tab_1_reloads).start()
+    page_goes("tab-1", gen, after=1.5)  # reloaded
     first, last = cut_off_updates("tab-2", [])
     assert "under way in another tab of this browser" in first[0]
     assert "Your training run stopped when the page that started it was reloaded or closed" in last[0]

@@ -113,12 +113,24 @@ def duration_text(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
+def _pace(event: Any) -> float:
+    """A run's steps per second so far, from its latest `TrainEvent` (0 before its first step)."""
+    return event.step / event.elapsed if event.elapsed > 0 else 0.0
+
+
 def seconds_left(event: Any, max_seconds: float) -> float:
     """A run's time left, from its latest `TrainEvent`: the steps left at its pace so far, within its time limit; NaN
     before its first step."""
-    rate = event.step / event.elapsed if event.elapsed > 0 else 0.0
+    rate = _pace(event)
     eta = (event.total_steps - event.step) / rate if rate > 0 else float("nan")
     return min(eta, max(0.0, max_seconds - event.elapsed)) if math.isfinite(eta) else eta
+
+
+def step_at_time_limit(event: Any, max_seconds: float) -> int | None:
+    """The step near which the time limit ends a run, at its pace so far; None when its steps end it first (or
+    before its first step)."""
+    end = int(_pace(event) * max_seconds)
+    return end if 0 < end < event.total_steps else None
 
 
 def first_end_text(training: list[Run], now: float | None = None) -> str:

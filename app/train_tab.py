@@ -795,9 +795,7 @@ def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, flo
         f"{event.samples_per_s:,.0f} examples/s · {runs.duration_text(event.elapsed)} elapsed · "
         f"ETA {runs.duration_text(eta) if math.isfinite(eta) else '…'} · {device}"
     )
-    rate = event.step / event.elapsed if event.elapsed > 0 else 0.0
-    if rate > 0 and event.step < event.total_steps and (event.total_steps - event.step) / rate > eta:
-        end = min(event.total_steps, int(rate * plan.max_seconds))  # at its pace so far
+    if (end := runs.step_at_time_limit(event, plan.max_seconds)) is not None:
         text += (f" · at this pace the server's time limit ({runs.duration_text(plan.max_seconds)}) ends it near step "
                  f"{end:,}")
     if event.loss > BLOWN_UP_LOSS:

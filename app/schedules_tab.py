@@ -231,7 +231,7 @@ def own_points_changed(names, T, data, *inputs) -> tuple:
 def build(own: gr.State) -> None:
     """Lay out the Schedules tab inside the current Blocks/Tab context and wire its events; ``own``: the
     session's own points (`app.own_points`), drawn or uploaded in the Train tab."""
-    first = compare(
+    first = compare_and_keep(
         list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, None, None, 0, True, DEFAULT_WEIGHTING,
         *controls.default_param_values()
     )
@@ -271,8 +271,7 @@ def build(own: gr.State) -> None:
                                   elem_id="schedules-bound-weight")
 
     inputs = [chosen, T, data, digit, upload, own, seed, log_beta, weighting, *params.components]
-    on_view = gr.State((list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, 0,
-                        *controls.default_param_values()))  # what `compare_and_keep` last showed
+    on_view = gr.State(first[-1])  # the inputs of what `compare_and_keep` last showed
     outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot, weight_plot, on_view]
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     shown = gr.State(list(DEFAULT_SCHEDULES))  # the schedules on show: where a fifth tick (or no tick) goes back to

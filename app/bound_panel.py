@@ -95,5 +95,4 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     c = controls
     show_when(measure_btn.click, plot)
-    measure_btn.click(measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats], **runs.heavy_event())
-    runs.note_heavy_waits(measure_btn)
+    runs.heavy_click(measure_btn, measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats])

@@ -525,14 +525,12 @@ def build(controls: ReverseControls) -> None:
                         queue=False)
     method.input(lambda path, m, current: class_dropdown(path, current, m), [c.checkpoint, method, target], target,
                  show_progress="hidden", queue=False)
-    heavy = runs.heavy_event()
-    runs.note_heavy_waits(guide_btn, sweep_btn, play_btn)
     show_when(guide_btn.click, plot)
-    guide_btn.click(guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scale,
-                            method], [plot, stats], **heavy)
+    runs.heavy_click(guide_btn, guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained,
+                                        target, scale, method], [plot, stats])
     show_when(sweep_btn.click, plot)
-    sweep_btn.click(sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained, target, scales,
-                            method, both], [plot, stats], api_name="guidance_sweep", **heavy)
+    runs.heavy_click(sweep_btn, sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained,
+                                        target, scales, method, both], [plot, stats], api_name="guidance_sweep")
     c.checkpoint.change(t_slider, [c.checkpoint, field_t], field_t, show_progress="hidden", queue=False)
     c.checkpoint.change(no_guide_notice, c.checkpoint, notice, show_progress="hidden", queue=False)
     for trigger in (field_btn.click, field_t.release):
@@ -540,6 +538,6 @@ def build(controls: ReverseControls) -> None:
     gr.on([field_btn.click, field_t.input, field_t.release], guide_field,
           [c.checkpoint, c.trained, target, field_t, c.seed], [plot, stats], trigger_mode="always_last",
           show_progress="hidden", api_name="guide_field")
-    play_in_player(play_btn.click(
-        play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.trained, target, scale,
-               method], c.player, api_name="play_guided", **heavy), c.player[-1])
+    play_in_player(runs.heavy_click(
+        play_btn, play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.trained, target, scale,
+               method], c.player, api_name="play_guided"), c.player[-1])

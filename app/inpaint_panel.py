@@ -212,11 +212,9 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     c = controls
     c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, show_progress="hidden", queue=False)
-    heavy = runs.heavy_event()
-    runs.note_heavy_waits(fill_btn, play_btn)
     show_when(fill_btn.click, plot)
-    fill_btn.click(fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained, mask,
-                             rounds, jump], [plot, stats], **heavy)
-    play_in_player(play_btn.click(
-        play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal, c.trained, mask,
-               rounds, jump], c.player, api_name="play_inpainting", **heavy), c.player[-1])
+    runs.heavy_click(fill_btn, fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal,
+                                         c.trained, mask, rounds, jump], [plot, stats])
+    play_in_player(runs.heavy_click(
+        play_btn, play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal, c.trained, mask,
+               rounds, jump], c.player, api_name="play_inpainting"), c.player[-1])

@@ -312,12 +312,11 @@ def build(controls: ReverseControls) -> None:
         plot = gr.Plot(label="DDIM's map between noise and data", elem_id="reverse-map-plot", visible=False)
         stats = gr.Markdown()
     c = controls
-    heavy = runs.heavy_event()
-    runs.note_heavy_waits(encode_btn, walk_btn, loop_btn)
     show_when(encode_btn.click, plot)
     show_when(walk_btn.click, plot)
-    encode_btn.click(encode_examples, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained], [plot, stats],
-                     **heavy)
-    walk_btn.click(walk, [c.checkpoint, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats], **heavy)
-    play_in_player(loop_btn.click(play_loop, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal,
-                                              c.trained], c.player, api_name="play_noise_loop", **heavy), c.player[-1])
+    runs.heavy_click(encode_btn, encode_examples, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained],
+                     [plot, stats])
+    runs.heavy_click(walk_btn, walk, [c.checkpoint, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats])
+    play_in_player(runs.heavy_click(loop_btn, play_loop, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.n_frames,
+                                                          c.ideal, c.trained], c.player, api_name="play_noise_loop"),
+                   c.player[-1])

@@ -1002,17 +1002,14 @@ def build(trained: gr.State) -> ReverseControls:
                       [info, sampler, steps, n, start_t, kind_shown], show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
-    runs.note_heavy_waits(generate_btn, sweep_btn)
-    play_in_player(generate_btn.click(
-        generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
+    play_in_player(runs.heavy_click(
+        generate_btn, generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
                    start_t],
-        [view, stats, gif, mp4, sprite], **runs.heavy_event(),
-    ), sprite)
+        [view, stats, gif, mp4, sprite]), sprite)
     show_when(sweep_btn.click, sweep_plot)
-    sweep_btn.click(
-        sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis],
-        [sweep_plot, sweep_stats, curves], **runs.heavy_event(),
-    )
+    runs.heavy_click(
+        sweep_btn, sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis],
+        [sweep_plot, sweep_stats, curves])
     x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
     clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)
     return ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,

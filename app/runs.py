@@ -169,11 +169,11 @@ def say_if_heavy_waits(request: gr.Request) -> None:
         gr.Info(text, duration=20)
 
 
-def note_heavy_waits(*buttons: gr.Button) -> None:
-    """Say, when each of these buttons is pressed, whether its heavy job waits behind training (`say_if_heavy_waits`),
-    at once: outside the heavy queue."""
-    for button in buttons:
-        button.click(say_if_heavy_waits, None, None, show_progress="hidden", concurrency_limit=None)
+def heavy_click(button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:
+    """``button.click(fn, …)`` in the shared heavy queue (`heavy_event`), and at once, outside that queue, a note when
+    the job will wait behind training runs (`say_if_heavy_waits`). Returns the job's event."""
+    button.click(say_if_heavy_waits, None, None, show_progress="hidden", concurrency_limit=None)
+    return button.click(fn, inputs, outputs, **heavy_event(), **options)
 
 
 def runs_root() -> Path:

@@ -171,6 +171,4 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     c = controls
     show_when(sweep_btn.click, plot)
-    runs.note_heavy_waits(sweep_btn)
-    sweep_btn.click(sweep_steps, [c.checkpoint, c.spacing, c.seed, c.ideal, c.trained], [plot, stats],
-                    **runs.heavy_event())
+    runs.heavy_click(sweep_btn, sweep_steps, [c.checkpoint, c.spacing, c.seed, c.ideal, c.trained], [plot, stats])

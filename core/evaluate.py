@@ -37,12 +37,14 @@ REAL_DRAWS = 8  # --real-data: draws of the data scored as samples are
 
 def parse_sampler(text: str) -> tuple[str, int | None, str]:
     """"ddpm" → ("ddpm", None, "uniform"); "ddim:50" → ("ddim", 50, "uniform"); "ddpm:50:log_snr" → (…, "log_snr")."""
-    method, _, rest = text.partition(":")
+    method, colon, rest = text.partition(":")
     steps, _, spacing = rest.partition(":")
     if method not in METHODS:
         raise ValueError(f"sampler {text!r}: use ddpm or ddim, optionally :STEPS and :SPACING, e.g. ddpm:50:log_snr")
     if spacing and spacing not in SPACINGS:
         raise ValueError(f"sampler {text!r}: SPACING must be one of {', '.join(SPACINGS)}")
+    if colon and not steps:  # "ddim:" would silently mean the default number of steps
+        raise ValueError(f"sampler {text!r}: give STEPS after the colon (e.g. {method}:50), or no colon for the default")
     try:
         return method, int(steps) if steps else None, spacing or "uniform"
     except ValueError:

@@ -187,6 +187,9 @@ def test_evaluation_keys_name_their_sampler_both_ways() -> None:
         assert sampler_key(sampler_of_key(key), 1000) == key
     with pytest.raises(ValueError, match="SPACING"):
         sampler_of_key("ddpm-100-karras")
+    for empty in ("ddim:", "ddpm::log_snr"):
+        with pytest.raises(ValueError, match="give STEPS after the colon"):
+            parse_sampler(empty)
 
 
 def test_init_from_continues_a_checkpoint(tmp_path) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -90,6 +90,19 @@ def classifier_log_likelihood(classifier: nn.Module, target: torch.Tensor) -> Lo
     return log_likelihood
 
 
+def find_class(given: str, names: Sequence[str]) -> str:
+    """The one class of ``names`` that ``given`` names: the name itself in any case, or for a name such as the 8
+    Gaussians' "90° (top)" also its angle ("90", "90°") or its place ("top"); ValueError listing them otherwise."""
+    def aliases(name: str) -> set[str]:
+        head, _, place = name.lower().partition(" (")
+        return {name.lower(), head, head.removesuffix("°"), place.removesuffix(")")} - {""}
+
+    matches = [name for name in names if given.strip().lower() in aliases(name)]
+    if len(matches) != 1:
+        raise ValueError(f"the class to steer towards must be one of {', '.join(names)}, got {given!r}")
+    return matches[0]
+
+
 def guided_by_shipped_classifier(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, class_name: str,
                                  scale: float, n: int, device: torch.device | str = "cpu") -> GuidedDenoiser:
     """``model`` (of ``data``) steered towards ``class_name`` by the shipped classifier of its data on x̂_0, for
@@ -102,8 +115,7 @@ def guided_by_shipped_classifier(model: nn.Module, schedule: NoiseSchedule, data
                          f"Gaussians); this model is unconditional, of {data.name}")
     classifier = load_classifier(data.name)
     names = list(classifier.card.class_names)
-    if class_name not in names:
-        raise ValueError(f"the class to steer towards must be one of {', '.join(names)}, got {class_name!r}")
+    class_name = find_class(class_name, names)
     steering = classifier.model if torch.device(device).type == "cpu" else copy.deepcopy(classifier.model).to(device)
     target = torch.full((n,), names.index(class_name), dtype=torch.long, device=device)
     return GuidedDenoiser(model, schedule, classifier_log_likelihood(steering, target), scale, clip_x0=data.clip_x0)
@@ -175,17 +187,14 @@ def guided_model(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, clas
                              "--conditional); this one was trained without labels")
         if len(names) != num_classes(model):
             raise ValueError(f"the model knows {num_classes(model)} classes, but {data.name} has {len(names)}")
-        if class_name not in names:
-            raise ValueError(f"the class to steer towards must be one of {', '.join(names)}, got {class_name!r}")
-        return ClassifierFreeGuidance(model, names.index(class_name), scale)
+        return ClassifierFreeGuidance(model, names.index(find_class(class_name, names)), scale)
     if method != "classifier":
         raise ValueError(f"unknown guidance method {method!r}; choose one of {', '.join(GUIDANCE_METHODS)}")
     mixture = model_mixture(data)
     if mixture is None:
         return guided_by_shipped_classifier(model, schedule, data, class_name, scale, n, device)
-    if class_name not in mixture.names:
-        raise ValueError(f"the class to steer towards must be one of {', '.join(mixture.names)}, got {class_name!r}")
-    log_likelihood = mixture_log_likelihood(schedule, mixture.means, mixture.std, mixture.names.index(class_name))
+    target = mixture.names.index(find_class(class_name, mixture.names))
+    log_likelihood = mixture_log_likelihood(schedule, mixture.means, mixture.std, target)
     return GuidedDenoiser(model, schedule, log_likelihood, scale)
 
 

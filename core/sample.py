@@ -44,7 +44,7 @@ from core.checkpoints import load_checkpoint
 from core.cli import MAX_SAMPLES, OneLineParser, check_writable_parent, fail, run
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
-from core.guidance import GUIDANCE_METHODS, default_method, guided_model, read_classes
+from core.guidance import GUIDANCE_METHODS, default_method, find_class, guidance_classes, guided_model, read_classes
 from core.image_data import to_uint8
 from core.inpaint import IMAGE_MASKS, MAX_JUMP, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import return_ratio
@@ -83,7 +83,7 @@ def build_parser() -> OneLineParser:
                    help="steer towards this class: a class-conditional model by classifier-free guidance; others by "
                         "classifier guidance, for image models whose data has a shipped classifier ("
                         + (", ".join(shipped_classifiers()) or "none") + ") a class it names, guided on x̂0, for the "
-                        "8 Gaussians a component, e.g. '90° (top)', guided by its exact p_t(y | x_t)")
+                        "8 Gaussians a component, e.g. '90° (top)', '90' or 'top', guided by its exact p_t(y | x_t); any case")
     p.add_argument("--guidance-scale", type=float, metavar="S",
                    help="with --guide: the scale s ≥ 0 (default: 3; 0: the unconditional model; 1: the conditional "
                         "one, by Bayes' rule; more: starker)")
@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = load_checkpoint(args.ckpt, device=device)
         model = ckpt.model if args.guide is None else guided_model(
             ckpt.model, ckpt.schedule, ckpt.data, args.guide, args.guidance_scale, args.n, device, args.guidance)
+        if args.guide is not None:  # "top" → "90° (top)", as guided_model read it
+            args.guidance = args.guidance or default_method(ckpt.model)
+            args.guide = find_class(args.guide, guidance_classes(ckpt.data.name, ckpt.data.kind, args.guidance))
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
         starts = None
         if args.inpaint is not None:
@@ -211,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         fail(PROG, str(err))
     if args.guide is not None:
-        method = args.guidance or default_method(ckpt.model)
-        print(guide_report(samples, ckpt.data, args.guide, args.guidance_scale, method), file=sys.stderr)
+        print(guide_report(samples, ckpt.data, args.guide, args.guidance_scale, args.guidance), file=sys.stderr)
     if args.inpaint is not None:
         print(inpaint_report(samples, starts, ckpt.data.name, ckpt.data.kind, args.resample, args.jump), file=sys.stderr)
     elif starts is not None and args.n >= 2:

@@ -13,8 +13,10 @@ import torch
 from core.checkpoints import load_checkpoint
 from core.classifier import load_classifier
 from core.data import DataInfo
+from core.datasets import IMAGE_CLASS_NAMES, TOY2D_CLASSES
 from core.guidance import (
-    GuidedDenoiser, classifier_log_likelihood, guidance_classes, guided_model, mixture_log_likelihood, model_mixture,
+    GuidedDenoiser, classifier_log_likelihood, find_class, guidance_classes, guided_model, mixture_log_likelihood,
+    model_mixture,
 )
 from core.sampler import initial_noise, sample
 from core.schedules import NoiseSchedule, make_schedule
@@ -143,3 +145,28 @@ def test_guidance_classes_and_refusals() -> None:
     gaussians = DataInfo("eight_gaussians", "2d", (2,))
     with pytest.raises(ValueError, match=r"must be one of 0° \(right\), 45°"):
         guided_model(torch.nn.Identity(), make_schedule("linear", 100), gaussians, "north", 1.0, 4)
+
+
+class ZeroNoise(torch.nn.Module):
+    """A denoiser that predicts ε̂ = 0 everywhere: what guidance adds to it is the guide alone."""
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x_t)
+
+
+def test_a_class_can_be_named_by_its_angle_or_place_in_any_case() -> None:
+    gaussians = TOY2D_CLASSES["eight_gaussians"]
+    for given in ("90° (top)", "90", "90°", "top", " TOP "):
+        assert find_class(given, gaussians) == "90° (top)"
+    assert find_class("0", gaussians) == "0° (right)" and find_class("upper right", gaussians) == "45° (upper right)"
+    assert find_class("Upper Moon", TOY2D_CLASSES["moons"]) == "upper moon"
+    assert find_class("ankle boot", IMAGE_CLASS_NAMES["fashion_mnist"]) == "Ankle boot"
+    for wrong in ("9", "upper", "", "moon"):
+        with pytest.raises(ValueError, match="must be one of"):
+            find_class(wrong, gaussians + TOY2D_CLASSES["moons"])
+    # The guided model steers towards the class so named: "top" is the component straight up.
+    schedule, gaussians_info = make_schedule("linear", 100), DataInfo("eight_gaussians", "2d", (2,))
+    by_place, by_name, other = (guided_model(ZeroNoise(), schedule, gaussians_info, name, 2.0, 4)
+                                for name in ("top", "90° (top)", "bottom"))
+    x_t, t = torch.randn(4, 2), torch.full((4,), 50)
+    assert torch.equal(by_place(x_t, t), by_name(x_t, t)) and not torch.equal(by_place(x_t, t), other(x_t, t))

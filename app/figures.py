@@ -419,7 +419,8 @@ FREE_DROPPED_PLOTS_JS = """() => {
 # titles ran into each other ("t = 750t = 1000"). Here a grid (a figure with ``layout.meta.grid``) is laid out again for
 # the width its panels get, as the Python does: each row its label's band, its panels and a gap; the column titles
 # at the largest size at which the widest fits its column (less `GRID_TITLE_GAP`), on two lines where one line would
-# be smaller than `GRID_TITLE_ONE_LINE_SMALLEST` px and two give a larger size, never under `GRID_TITLE_SMALLEST` px;
+# be smaller than `GRID_TITLE_ONE_LINE_SMALLEST` px and two give a larger size, then the grid's short titles if it has
+# them and they are larger still (the step anatomy's seven columns on a phone), never under `GRID_TITLE_SMALLEST` px;
 # the rows' labels ("cosine (Nichol & Dhariwal 2021)") no wider than the grid.
 # That is done to the figure before it is drawn (`Plotly.react`, at the plot's width then), and again after plotly's
 # own redrawing on a resize of the window (plotly_afterplot: drawn once more where the layout is off).
@@ -461,9 +462,12 @@ FIT_GRIDS_JS = """() => {
     const room = plotWidth * (g.cols > 1 ? g.lefts[1] - g.lefts[0] : g.panel) - GAP;  // between column centres
     const sizeOf = (texts) => Math.min(SIZE, Math.floor(SIZE * room / Math.max(...texts.map((t) => width(t, family)))));
     let texts = g.titles, size = sizeOf(texts);
-    if (size < ONE_LINE) {
-      const broken = texts.map((t) => twoLines(t, family)), brokenSize = sizeOf(broken);
-      if (brokenSize > size) [texts, size] = [broken, brokenSize];
+    for (const titles of [g.titles, g.short_titles || g.titles]) {  // the short ones where even two lines are small
+      if (size >= ONE_LINE) break;
+      for (const tried of [titles, titles.map((t) => twoLines(t, family))]) {
+        const triedSize = sizeOf(tried);
+        if (triedSize > size) [texts, size] = [tried, triedSize];
+      }
     }
     texts.forEach((text, i) => {
       update[`annotations[${i}].text`] = text;
@@ -785,6 +789,7 @@ def noised_grid_figure(
     arrow_cap: float = 0.45,
     points_as_pictures: bool = False,
     row_colors: Sequence[str] | None = None,
+    short_titles: Sequence[str] | None = None,
 ) -> PlotData:
     """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points");
     ``point_hues``: one number in [0, 1] per point, the same in every panel, drawn on a cyclic colour scale (so that
@@ -796,7 +801,9 @@ def noised_grid_figure(
     (`_panel_picture`) rather than scatter traces, for a grid redrawn at every change of a control (the Schedules
     tab: 24 panels of 1,000 points, 24,000 SVG markers, kept the browser busy for seconds); not with ``arrows``;
     ``row_colors``: a colour for each row, drawn as a short line before its label, as in a legend (e.g. its schedule's
-    colour in the curves above the grid).
+    colour in the curves above the grid); ``short_titles``: a shorter title for each column ("x̂₀" for "x̂₀
+    predicted"), shown where the titles would be smaller than `GRID_TITLE_ONE_LINE_SMALLEST` px even on two lines
+    (`FIT_GRIDS_JS`: seven columns on a phone).
 
     The panels' axes are laid out here rather than by ``make_subplots``: built and validated cell by cell,
     the grid took 0.2–0.5 s on every redraw of the Schedules tab.
@@ -875,7 +882,7 @@ def noised_grid_figure(
         **_STYLE,
         showlegend=False,
         meta=dict(grid=dict(rows=rows, cols=cols, band=band, gap=gap_px, cell=cell_px, panel=width, lefts=lefts,
-                            titles=list(col_labels), label_rows=[r for r, text in enumerate(row_labels) if text],
+                            titles=list(col_labels), short_titles=list(short_titles or col_labels), label_rows=[r for r, text in enumerate(row_labels) if text],
                             labels=[text for text in row_labels if text], label_size=ROW_LABEL_SIZE)),
     ))
 

@@ -35,6 +35,7 @@ NOISE_SHOWN = 3.0  # images: ε and ε̂ are shown divided by this, to fit [−1
 DEFAULT_SHARE = 0.5  # the t first shown, as a share of T
 IMAGE_COLUMNS = ["x₀ (example)", f"ε (÷{NOISE_SHOWN:g})", "x_t", f"ε̂ predicted (÷{NOISE_SHOWN:g})", "ε − ε̂ (error)",
                  "x̂₀ predicted", "x_s (one step)"]
+SHORT_IMAGE_COLUMNS = ["x₀", f"ε ÷{NOISE_SHOWN:g}", "x_t", f"ε̂ ÷{NOISE_SHOWN:g}", "ε − ε̂", "x̂₀", "x_s"]  # on a phone
 POINT_COLUMNS = ["x₀ (examples)", "x_t", "x̂₀ predicted", "x_s (one step)"]
 
 
@@ -74,7 +75,8 @@ def anatomy_figure(parts: dict, kind: str, reference: np.ndarray | None):
         shown = [parts["x0"], parts["eps"] / NOISE_SHOWN, parts["x_t"], parts["eps_hat"] / NOISE_SHOWN,
                  parts["eps"] - parts["eps_hat"], parts["x0_hat"], parts["x_s"]]
         cells = [[_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(parts["x0"]))]
-        return figures.noised_grid_figure(cells, [""] * len(cells), IMAGE_COLUMNS, kind="images", cell_px=120)
+        return figures.noised_grid_figure(cells, [""] * len(cells), IMAGE_COLUMNS, kind="images", cell_px=120,
+                                          short_titles=SHORT_IMAGE_COLUMNS)
     cells = [[parts[k].numpy() for k in ("x0", "x_t", "x0_hat", "x_s")]]
     # pictures, not scatter traces: the figure is redrawn at every step of a drag of t
     return figures.noised_grid_figure(cells, [""], POINT_COLUMNS, kind="points", cell_px=260,

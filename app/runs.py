@@ -133,40 +133,53 @@ def step_at_time_limit(event: Any, max_seconds: float) -> int | None:
     return end if 0 < end < event.total_steps else None
 
 
-def first_end_text(training: list[Run], now: float | None = None) -> str:
-    """When the first of these training runs should end, in words: its pace so far, within the time limit (a run
-    still loading counts its whole limit); with the time on the server's clock, which stays true while the words
-    stay on a page (a bare "in about 3 min 12 s" still said so a minute later)."""
+def soonest_end(training: list[Run]) -> float:
+    """Seconds until the first of these training runs should end: its pace so far, within the time limit (a run
+    still loading counts its whole limit)."""
     cap = max_train_seconds()
     lefts = [seconds_left(run.progress, cap) if run.progress is not None else cap for run in training]
-    soonest = min((left for left in lefts if math.isfinite(left)), default=cap)
+    return min((left for left in lefts if math.isfinite(left)), default=cap)
+
+
+def first_end_text(training: list[Run], now: float | None = None) -> str:
+    """When the first of these training runs should end (`soonest_end`), in words, with the time on the server's
+    clock, which stays true while the words stay on a page (a bare "in about 3 min 12 s" still said so a minute
+    later)."""
+    soonest = soonest_end(training)
     clock = time.strftime("%H:%M:%S %Z", time.localtime((time.time() if now is None else now) + soonest)).strip()
     return (f"The first should end in about {duration_text(soonest)} (at {clock} on the server's clock); a run here "
-            f"takes {duration_text(cap)} at most.")
+            f"takes {duration_text(max_train_seconds())} at most.")
 
 
-def heavy_wait_text(key: str) -> str | None:
-    """Why a job that trains or samples (the heavy queue, `heavy_event`) will wait, or None: every slot is held by a
-    training run, the browser's own or other visitors'. Gradio queues the job without a word on the page."""
+def heavy_wait(key: str) -> tuple[str, float] | None:
+    """Why a job that trains or samples (the heavy queue, `heavy_event`) will wait, and for about how many seconds; or
+    None: every slot is held by a training run, the browser's own or other visitors'. Gradio queues the job without a
+    word on the page."""
     others, _ = REGISTRY.others(key)
     own = REGISTRY.active(key)
     own_training = own is not None and own.started
     if len(others) + own_training < heavy_concurrency():
         return None
+    wait = soonest_end(others + ([own] if own_training else []))
     if own_training:
         return ("This waits for your training run to end: it holds this server's slot for training and sampling. "
-                "Press Stop in the Train tab to sample now.")
+                "Press Stop in the Train tab to sample now."), wait
     holders = "a training run of another visitor holds" if len(others) == 1 else \
         f"{len(others)} training runs of other visitors hold"
     slots = "its slot" if heavy_concurrency() == 1 else "all its slots"
-    return f"This waits: {holders} {slots} for training and sampling on this server. {first_end_text(others)}"
+    return f"This waits: {holders} {slots} for training and sampling on this server. {first_end_text(others)}", wait
+
+
+WAIT_NOTE_SECONDS = 20  # the shortest a wait's note stays on the page
 
 
 def say_if_heavy_waits(request: gr.Request) -> None:
-    """A note (a toast) when a heavy job pressed on this page will wait behind training runs (`heavy_wait_text`)."""
-    text = heavy_wait_text(owner_key(request))
-    if text:
-        gr.Info(text, duration=20)
+    """A note (a toast) when a heavy job pressed on this page will wait behind training runs (`heavy_wait`), on the
+    page until the wait should end (a 20-s note left a 10-min wait without a word), at least `WAIT_NOTE_SECONDS`."""
+    wait = heavy_wait(owner_key(request))
+    if wait:
+        text, seconds = wait
+        gr.Info(text, duration=max(WAIT_NOTE_SECONDS, math.ceil(seconds)))
 
 
 def heavy_click(button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:

@@ -468,17 +468,26 @@ def test_a_sampling_job_that_waits_behind_training_says_so(isolated, monkeypatch
     another visitor trained waited up to 10 minutes without a word on the page. Pressing it now says why and until
     when; nothing while a slot is free."""
     monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "600")
-    assert runs.heavy_wait_text("bob") is None
+    assert runs.heavy_wait("bob") is None
     runs.REGISTRY.reserve("carol")  # waiting for a slot: holds none
-    assert runs.heavy_wait_text("bob") is None
+    assert runs.heavy_wait("bob") is None
     alice = runs.REGISTRY.claim("alice")
     alice.progress = types.SimpleNamespace(step=100, total_steps=1100, elapsed=10.0)
-    text = runs.heavy_wait_text("bob")
+    text, seconds = runs.heavy_wait("bob")
     assert text.startswith("This waits: a training run of another visitor holds its slot for training and sampling "
                            "on this server. The first should end in about 1 min 40 s (at "), text
-    assert runs.heavy_wait_text("alice").startswith("This waits for your training run to end")
+    assert seconds == pytest.approx(100)  # the note stays that long (a 20-s note left most of a wait without a word)
+    text, seconds = runs.heavy_wait("alice")
+    assert text.startswith("This waits for your training run to end") and seconds == pytest.approx(100)
+    shown = []
+    monkeypatch.setattr(gr, "Info", lambda message, duration: shown.append((message, duration)))
+    runs.say_if_heavy_waits(req("bob"))
+    assert len(shown) == 1 and shown[0][0].startswith("This waits: a training run") and shown[0][1] == 100
+    alice.progress = types.SimpleNamespace(step=1090, total_steps=1100, elapsed=109.0)  # 1 s left: the shortest note
+    runs.say_if_heavy_waits(req("bob"))
+    assert shown[-1][1] == runs.WAIT_NOTE_SECONDS
     monkeypatch.setenv("DDPM_HEAVY_CONCURRENCY", "2")  # a slot to spare
-    assert runs.heavy_wait_text("bob") is None and runs.heavy_wait_text("alice") is None
+    assert runs.heavy_wait("bob") is None and runs.heavy_wait("alice") is None
     monkeypatch.delenv("DDPM_HEAVY_CONCURRENCY")
     demo = build_app()
     notes = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "say_if_heavy_waits"]

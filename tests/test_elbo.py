@@ -88,6 +88,24 @@ def test_the_discretised_decoder_is_a_distribution_over_the_256_levels() -> None
     assert float(discretised_gaussian_nll(torch.tensor([1.0]), torch.tensor([5.0]), 0.1)) < 1e-9
 
 
+def test_the_discretised_decoder_is_exact_far_in_its_tails() -> None:
+    """A bin many σ from x̂₀ (an under-trained model's) has the mass Φ(z_upper) − Φ(z_lower), from erfc (exact in the
+    tail): Φ itself is 0 in float64 below z ≈ −8.3, which gave such bins mass 0 and an NLL of 691 nats."""
+    def phi(z: float) -> float:
+        return 0.5 * math.erfc(-z / math.sqrt(2))
+
+    half = 1 / 255
+    for level, mean, std in [(129 / 127.5 - 1, 0.99, 0.1), (127 / 127.5 - 1, 0.99, 0.03), (64 / 127.5 - 1, -0.9, 0.02),
+                             (128 / 127.5 - 1, -0.99, 0.03)]:  # the last two above the mean: mirrored
+        z_upper, z_lower = (level + half - mean) / std, (level - half - mean) / std
+        mass = phi(z_upper) - phi(z_lower) if z_lower < 0 else phi(-z_lower) - phi(-z_upper)  # by symmetry
+        expected = -math.log(mass)
+        x, x0_hat = torch.tensor([level], dtype=torch.float64), torch.tensor([mean], dtype=torch.float64)
+        got = float(discretised_gaussian_nll(x, x0_hat, std))
+        assert got == pytest.approx(expected, rel=1e-9), (level, mean, std)
+        assert 40 < got < 700
+
+
 def test_gaussian_kl_closed_form() -> None:
     assert float(gaussian_kl(torch.tensor(0.0), 1.0, torch.tensor(0.0), 1.0)) == 0.0
     assert float(gaussian_kl(torch.tensor(1.0), 2.0, torch.tensor(0.0), 4.0)) == pytest.approx(

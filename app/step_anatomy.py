@@ -3,7 +3,7 @@ and what the sampler makes of it.
 
 Training examples x_0 are noised to a chosen t with one fixed noise ε, x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε (Algorithm 1's
 input), and the tab's model and sampler take one step from there (Algorithm 2's loop body,
-`core.sampler.reverse_step`): the predicted noise ε̂(x_t, t), the denoised guess x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t
+`core.sampler.step_from_eps`): the predicted noise ε̂(x_t, t), the denoised guess x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t
 (clipped for images), and x_s for the sampler's next timestep s. Side by side with x_0 and ε, they show the
 training objective at work (ε̂ against ε: their mean squared difference is the loss L_simple at this t) and how a
 step moves x_t towards x̂_0. The noise is held fixed while t is dragged, as in the Forward tab.
@@ -27,7 +27,7 @@ from app.reverse_tab import (
 )
 from core.checkpoints import Checkpoint
 from core.prediction import EPS_FROM_PREDICTION, PREDICTION_SYMBOLS, error_to_eps, unwrap
-from core.sampler import chain_timesteps, plan_steps, reverse_step
+from core.sampler import chain_timesteps, plan_steps, step_from_eps
 
 EXAMPLES = {"2d": 1000, "image": 4}  # training examples taken apart (images: one row each)
 ERROR_FACTOR = {"x0": "SNR_t", "v": "ᾱ_t"}  # core.prediction.error_to_eps
@@ -56,8 +56,11 @@ def take_apart(checkpoint: Checkpoint, choice: SamplerChoice, t: int, seed: int)
     step = plan_steps(checkpoint.schedule, [t, s] if s > 0 else [t], choice.method,  # type: ignore[arg-type]
                       choice.variance, choice.eta)[0]  # type: ignore[arg-type]
     with torch.inference_mode():
-        x_s, x0_hat, eps_hat = reverse_step(checkpoint.model, x_t, step, choice.method,  # type: ignore[arg-type]
-                                            checkpoint.data.clip_x0, generator)
+        # ε̂ as the network predicts it: its error against ε is the loss L_simple. With images the step goes on from
+        # x̂_0 clipped to [−1, 1] and the ε̂ that implies, which is closer to ε (the loss shown was 0.0000 at t = T).
+        eps_hat = checkpoint.model(x_t, torch.full((len(x_t),), t, dtype=torch.long, device=x_t.device))
+        x_s, x0_hat, _ = step_from_eps(x_t, eps_hat, step, choice.method,  # type: ignore[arg-type]
+                                       checkpoint.data.clip_x0, generator)
     parts = {"x0": x0, "eps": eps, "x_t": x_t, "eps_hat": eps_hat, "x0_hat": x0_hat, "x_s": x_s}
     if not all(torch.isfinite(v).all() for v in parts.values()):
         raise InputError(DIVERGED)

@@ -207,7 +207,15 @@ def reverse_step(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One reverse step t → s from x = x_t (see the module docstring): (x_s, x̂_0, ε̂)."""
     t_batch = torch.full((x.shape[0],), c.t, dtype=torch.long, device=x.device)
-    eps = model(x, t_batch)
+    return step_from_eps(x, model(x, t_batch), c, method, clip_x0, generator)
+
+
+def step_from_eps(
+    x: torch.Tensor, eps: torch.Tensor, c: StepCoefficients, method: Method, clip_x0: float | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`reverse_step` from the network's prediction ``eps`` = ε̂(x_t, t): (x_s, x̂_0, ε̂), where with ``clip_x0`` x̂_0 is
+    clipped and ε̂ is the noise that the clipped x̂_0 implies, (x_t − √ᾱ_t·x̂_0)/√(1 − ᾱ_t), not ``eps``."""
     x0 = (x - c.sqrt_1m_ab_t * eps) / c.sqrt_ab_t
     if clip_x0 is not None:
         x0 = x0.clamp(-clip_x0, clip_x0)

@@ -64,6 +64,24 @@ def test_the_ideal_denoiser_finds_the_noise_of_its_own_digits():
     assert len(fig.data) == 4 * 7  # four examples, seven pictures each
 
 
+def test_the_loss_shown_for_digits_is_the_networks_own_error():
+    """With images the step goes on from x̂₀ clipped to [−1, 1], and the ε̂ that implies is closer to ε than the
+    network's: the loss shown as L_simple read 0.0000 at t = T. The ε̂ shown, and its loss, are the network's own."""
+    checkpoint, choice = reverse_tab.model_and_sampler(MNIST, [], False, "ddim", 0.0, 100, "uniform")
+    parts = step_anatomy.take_apart(checkpoint, choice, 1000, seed=0)
+    with torch.inference_mode():
+        raw = checkpoint.model(parts["x_t"], torch.full((4,), 1000))
+    assert torch.allclose(parts["eps_hat"], raw, atol=1e-6)
+    l_simple = float((parts["eps"] - raw).pow(2).mean())
+    _, stats = step_anatomy.show_step(MNIST, 1000, "ddim", 0.0, 100, "uniform", 0, False, [])
+    assert number(r"mean squared difference \*\*([\d.e+-]+)\*\*", stats) == pytest.approx(l_simple, rel=0.01)
+    # the step itself goes on from the clipped x̂₀: DDIM's x_s = √ᾱ_s·x̂₀ + √(1 − ᾱ_s)·ε̂ with the ε̂ it implies
+    ab = checkpoint.schedule.alpha_bars
+    clipped_eps = (parts["x_t"] - ab[1000].sqrt() * parts["x0_hat"]) / (1 - ab[1000]).sqrt()
+    s = parts["s"]
+    assert torch.allclose(parts["x_s"], ab[s].sqrt() * parts["x0_hat"] + (1 - ab[s]).sqrt() * clipped_eps, atol=1e-4)
+
+
 def test_the_trained_digits_model_reads_the_digit_before_the_pixels():
     _, stats = step_anatomy.show_step(MNIST, 300, "ddim", 0.0, 100, "uniform", 0, False, [])
     assert "step 300 → 294: x₂₉₄ = " in stats and "·ε̂" in stats and "z ~" not in stats  # DDIM, η = 0: no noise

@@ -10,7 +10,8 @@ equations a student has in front of them:
   DDPM, the mean of the posterior q(x_s | x_t, x_0) at x_0 = x̂_0 plus noise (Ho et al. 2020, eq. 7;
   for s = t − 1 and no clipping of x̂_0 it equals Algorithm 2's (x_t − β_t/√(1 − ᾱ_t)·ε̂)/√α_t + σ_t·z):
       x_s = √ᾱ_s·β_{t|s}/(1 − ᾱ_t)·x̂_0 + √(ᾱ_t/ᾱ_s)·(1 − ᾱ_s)/(1 − ᾱ_t)·x_t + σ·z,
-  where β_{t|s} = 1 − ᾱ_t/ᾱ_s is the effective β of the step (not β̃, the posterior variance); DDIM (Song et al. 2021, eq. 12):
+  where β_{t|s} = 1 − ᾱ_t/ᾱ_s is the effective β of the step (not β̃, the posterior variance); DDIM (Song et al.
+  2021, eq. 12):
       x_s = √ᾱ_s·x̂_0 + √(1 − ᾱ_s − σ²)·ε̂ + σ·z.
   The coefficients are `core.sampler.plan_steps`' own, so the line says exactly what the chain did.
 """

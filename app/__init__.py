@@ -9,7 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from app import (
-    bound_panel, controls, figures, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files, noise_map,
+    accessibility, bound_panel, controls, figures, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files, noise_map,
     reverse_tab, runs, schedules_tab, step_anatomy, steps_panel, train_tab,
 )
 
@@ -28,8 +28,9 @@ CSS = """
 .label-above > [data-testid="block-label"].float {position: static; margin: 6px 6px 0}
 button.label-wrap {text-align: left}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
-""" + figures.PICTURE_CSS + "\n" + figures.NARROW_SCREEN_CSS
-JS = f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); }}"  # run once in each page
+""" + "\n".join([figures.PICTURE_CSS, figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, train_tab.STATUS_CSS])
+JS = (f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page
+      f"({accessibility.KEYBOARD_AND_READER_JS})(); }}")
 TITLE = "DDPM Explorer"
 MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture
 # Blocks.launch's options. No run history: Gradio would keep every call's inputs and outputs (here plotly figures) in

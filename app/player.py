@@ -48,7 +48,10 @@ HOLD_LAST_FRAMES = 24  # the last frame stays this many frame-times before the l
 POINT_RANGE = (-4.0, 4.0)  # the same fixed axes as app.figures.POINT_RANGE
 PLOT_SIZE = 440  # pixels of a 2D panel (square); a 2D frame is x_t and x̂₀ side by side
 PANEL_GAP = 16  # pixels between the two panels of a 2D frame
-_MARGIN_L, _MARGIN_B, _MARGIN_T, _MARGIN_R = 40, 26, 10, 12
+# The frames' small text (ticks, the grey's label): the Reverse player draws a 2D frame (896 px) about 680 CSS px wide
+# on a projector (a 1280-px screen at 150 %), where 13 px came out at 9.9 px; 16 px comes out at 12.
+SMALL_TEXT = 16
+_MARGIN_L, _MARGIN_B, _MARGIN_T, _MARGIN_R = 44, 28, 10, 12
 _INNER = (_MARGIN_L + 1, _MARGIN_T + 1, PLOT_SIZE - _MARGIN_R - 2, PLOT_SIZE - _MARGIN_B - 2)  # points drawn here
 GIF_MIN_WIDTH = 480  # image-chain GIF frames are scaled up (nearest) to at least this width
 NOTE_BAND = 26  # pixels of the band beneath an exported frame that holds its formula (`noted_frames`)
@@ -159,8 +162,8 @@ def _axes_background() -> PIL.Image.Image:
     for value in np.arange(lo, hi + 1e-9, 2.0):
         (c, r) = _to_pixels(np.array([value, value]))
         tick = drawable(f"{value:g}".replace("-", "−"))
-        _write(image, (c, PLOT_SIZE - _MARGIN_B + 4), tick, 13, anchor="mt")
-        _write(image, (_MARGIN_L - 5, r), tick, 13, anchor="rb" if value == lo else "rm")  # clear of the x axis's
+        _write(image, (c, PLOT_SIZE - _MARGIN_B + 4), tick, SMALL_TEXT, anchor="mt")
+        _write(image, (_MARGIN_L - 5, r), tick, SMALL_TEXT, anchor="rb" if value == lo else "rm")  # clear of x's
     return image
 
 
@@ -188,7 +191,7 @@ def _background(reference: np.ndarray | None, label: str = REFERENCE_LABEL) -> n
     _paint(pixels, reference, _DATA)
     image = PIL.Image.fromarray(pixels, mode="P")
     image.putpalette(_palette())
-    _write(image, (PLOT_SIZE - _MARGIN_R - 8, PLOT_SIZE - _MARGIN_B - 6), drawable(label), 13, anchor="rs",
+    _write(image, (PLOT_SIZE - _MARGIN_R - 8, PLOT_SIZE - _MARGIN_B - 6), drawable(label), SMALL_TEXT, anchor="rs",
            halo=True)
     return np.asarray(image).copy()
 
@@ -239,7 +242,8 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
     draw = PIL.ImageDraw.Draw(image)
     if field is not None:
         _draw_arrows(draw, field)
-        _write(image, (_MARGIN_L + 8, PLOT_SIZE - _MARGIN_B - 6), "arrows: score field", 13, anchor="ls", halo=True)
+        _write(image, (_MARGIN_L + 8, PLOT_SIZE - _MARGIN_B - 6), "arrows: score field", SMALL_TEXT, anchor="ls",
+               halo=True)
     if rings is not None:
         ring_col, ring_row = _to_pixels(np.asarray(rings, dtype=np.float64))
         for k, (x, y) in enumerate(zip(ring_col.tolist(), ring_row.tolist())):
@@ -449,7 +453,8 @@ def write_sprite(frames: Sequence[PIL.Image.Image], path: str | Path) -> tuple[P
     return Path(path), cols, rows
 
 
-KEYS_HINT = "Click the frames to play or pause. Keys: Space play/pause, ← → one frame, Home / End first / last"
+KEYS_HINT = ("Click the frames to play or pause. Keys: Space play/pause, ← → or Page Up / Down one frame, "
+             "Home / End first / last")
 
 PLAYER_CSS = """
 .ddpm-player {font-family: inherit; max-width: 920px}
@@ -513,6 +518,7 @@ const setup = () => {
   };
   const setPlaying = (p) => {
     st.playing = p; st.last = 0;
+    info.setAttribute('aria-live', p ? 'off' : 'polite');  // a screen reader reads the frame stepped to, not 30 a second
     btn.textContent = p ? 'Pause' : '▶ Play';
     root.dataset.playing = p ? '1' : '0';
   };
@@ -520,11 +526,15 @@ const setup = () => {
   btn.onclick = toggle;
   canvas.onclick = toggle;
   scrub.oninput = () => { setPlaying(false); show(parseInt(scrub.value)); };
-  // Keys while the player has focus (a click on it gives it focus); presentation clickers send PageUp/PageDown.
-  // The button, the speed list and the scrub bar keep their own keys (the scrub bar's arrows move it already).
+  // Keys while the player or a control of it has focus (a click on it gives it focus); presentation clickers send
+  // PageUp/PageDown, which step one frame whatever has focus: after Pause they had scrolled the page, on the scrub bar
+  // PageDown went 8 frames back, on the speed list it changed the speed. Each control keeps its other keys: the
+  // button Space and Enter, the scrub bar its arrows, Home and End (which move it already), the list its arrows.
   const steps = {ArrowLeft: -1, PageUp: -1, ArrowRight: 1, PageDown: 1};
+  const ownKeys = new Map([[btn, [' ', 'Enter']], [scrub, ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End']],
+                           [speed, ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End', ' ', 'Enter']]]);
   root.onkeydown = (e) => {
-    if (e.target === btn || e.target === speed || (e.target === scrub && e.key !== ' ')) return;
+    if ((ownKeys.get(e.target) || []).includes(e.key)) return;
     if (e.key === ' ') toggle();
     else if (e.key in steps) { setPlaying(false); show(Math.min(n - 1, Math.max(0, st.i + steps[e.key]))); }
     else if (e.key === 'Home' || e.key === 'End') { setPlaying(false); show(e.key === 'Home' ? 0 : n - 1); }
@@ -620,6 +630,7 @@ def player_html(
     if not re.fullmatch(r"[A-Za-z0-9_-]+", chain_id):
         raise ValueError(f"chain_id must be a plain token, got {chain_id!r}")
     w, h = frame_size
+    name = " · ".join(caption.replace("{t}", variable) for caption in captions) or "the frames"  # for a screen reader
     caption_spans = []
     for caption in captions:
         text = html.escape(caption).replace("{t}", f'<b class="pl-t">{int(ts[0])}</b>')
@@ -636,14 +647,16 @@ def player_html(
         f'<div class="ddpm-player{"" if pixelated else " pl-smooth"}" data-id="{chain_id}" data-ts="{ts_text}" data-cols="{cols}" data-w="{w}" '
         f'data-h="{h}" data-fps="{fps}" data-hold="{0 if loop else HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
         f'data-var="{html.escape(variable)}" data-unit="{html.escape(unit)}" '
-        f'data-frames="{len(ts)}"{notes_attr} style="max-width: {int(max_width)}px" tabindex="0">'
+        f'data-frames="{len(ts)}"{notes_attr} style="max-width: {int(max_width)}px" tabindex="0" role="group" '
+        f'aria-label="{html.escape(name)}: a movie of {len(ts)} frames. {KEYS_HINT}">'
         f'<div class="pl-caption">{"".join(caption_spans)}</div>'
-        f'<div class="pl-stage" title="{KEYS_HINT}"><canvas width="{w}" height="{h}"></canvas>'
+        f'<div class="pl-stage" title="{KEYS_HINT}"><canvas width="{w}" height="{h}" role="img" '
+        f'aria-label="{html.escape(name)}, the frame shown"></canvas>'
         f'<div class="pl-loading">loading frames…</div></div>'
         f'<div class="pl-controls"><button class="pl-play" type="button">Pause</button>'
         f'<input class="pl-scrub" type="range" min="0" max="{len(ts) - 1}" step="1" value="0" aria-label="frame">'
         f'<select class="pl-speed" aria-label="speed">{speeds}</select>'
-        f'<span class="pl-info">frame 1 / {len(ts)} · {html.escape(variable)} = {int(ts[0])}{html.escape(unit)}'
+        f'<span class="pl-info" aria-live="off">frame 1 / {len(ts)} · {html.escape(variable)} = {int(ts[0])}{html.escape(unit)}'
         "</span></div>"
         f"{note_html}</div>"
     )

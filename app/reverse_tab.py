@@ -39,7 +39,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, formulas, images, player, runs
+from app import accessibility, figures, formulas, images, player, runs
 from app.controls import MAX_SEED, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number
 from app.errors import InputError
 from app.images import chw_to_hwc, to_uint8
@@ -969,7 +969,7 @@ def build(trained: gr.State) -> ReverseControls:
         with gr.Column(scale=2, min_width=VIEWS_MIN_WIDTH):
             view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
                            js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="reverse-player")
-            stats = gr.Markdown()
+            stats = gr.Markdown(elem_classes=accessibility.LIVE_STATUS)  # read out when a chain is done
             with gr.Row():
                 gif = gr.File(label="GIF", interactive=False, visible=False)
                 mp4 = gr.File(label="MP4", interactive=False, visible=False)

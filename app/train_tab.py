@@ -62,7 +62,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import controls, figures, formulas, own_points, runs
+from app import accessibility, controls, figures, formulas, own_points, runs
 from app.errors import InputError
 from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
@@ -377,22 +377,35 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
 # ----- status and figures --------------------------------------------------------------------------
 
 
+# The status line's colour for each tone, on the light and the dark theme: each ≥ 4.5:1 on its background. Tailwind's
+# 600s had been used on both: amber's "Stopped … Saved as" was 3.2:1 on white, faint on a projector.
+TONE_COLOURS = {"info": ("#2563eb", "#60a5fa"), "ok": ("#15803d", "#4ade80"), "warn": ("#b45309", "#fbbf24"),
+                "error": ("#dc2626", "#f87171")}
+STATUS_CSS = "\n".join(
+    f".train-status .tone-{tone} {{color: {light}}}\n.dark .train-status .tone-{tone} {{color: {dark}}}"
+    for tone, (light, dark) in TONE_COLOURS.items() if tone != "info"  # info's text keeps the page's colour
+)
+
+
 def status_html(text: str, *, fraction: float | None = None, tone: str = "info", notes: list[str] | None = None) -> str:
-    colours = {"info": "#2563eb", "ok": "#16a34a", "warn": "#d97706", "error": "#dc2626"}
-    if tone not in colours:
+    """The Train tab's status: ``text`` in its ``tone``'s colour, a progress bar at ``fraction`` (None: none), and
+    ``notes`` as warnings. While a run goes on (an info line with a bar) it is marked busy, so that a screen reader
+    reads out where the run ends, not each second's progress (`app.accessibility`)."""
+    if tone not in TONE_COLOURS:
         raise ValueError(f"unknown tone {tone!r}")
     bar = ""
     if fraction is not None:
         pct = 100 * min(1.0, max(0.0, fraction))
         bar = (
             '<div style="background:#e5e7eb;border-radius:6px;height:10px;margin:4px 0 6px 0">'
-            f'<div class="train-progress" style="width:{pct:.1f}%;background:{colours[tone]};height:10px;'
+            f'<div class="train-progress" style="width:{pct:.1f}%;background:{TONE_COLOURS[tone][0]};height:10px;'
             'border-radius:6px"></div></div>'
         )
-    extra = "".join(f'<div style="color:#b45309">⚠ {html.escape(n)}</div>' for n in notes or [])
+    extra = "".join(f'<div class="tone-warn">⚠ {html.escape(n)}</div>' for n in notes or [])
+    busy = " data-busy" if tone == "info" and fraction is not None else ""
     return (
-        f'<div class="train-status" data-tone="{tone}">{bar}'
-        f'<div style="color:{colours[tone] if tone != "info" else "inherit"}">{text}</div>{extra}</div>'
+        f'<div class="train-status" data-tone="{tone}"{busy}>{bar}'
+        f'<div class="tone-{tone}">{text}</div>{extra}</div>'
     )
 
 
@@ -1206,7 +1219,8 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
             with gr.Row():  # Stop beside the status, which Start scrolls into view
                 status = gr.HTML(status_html("Press <b>Start training</b>. On a 2-core CPU the default run takes "
                                              "about a minute for 2D data (3,000 steps), about 11 minutes for MNIST "
-                                             "(2,000 steps)."), js_on_load=None, elem_id="train-status", scale=1)
+                                             "(2,000 steps)."), js_on_load=None, elem_id="train-status", scale=1,
+                                 elem_classes=accessibility.LIVE_STATUS)
                 stop = gr.Button("Stop", variant="stop", scale=0, min_width=90, elem_id="train-stop")
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
             with gr.Accordion("Where the loss comes from: the error at each noise level t", open=False):

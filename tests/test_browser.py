@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
-from app import figures, reverse_tab
+from app import accessibility, figures, reverse_tab
 from tests.app_server import ARTIFACTS, app_server, app_url  # noqa: F401 (pytest fixtures)
 
 pytestmark = pytest.mark.browser
@@ -391,12 +391,18 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert loss["traces"] == 2 and loss["n"] > 0, loss  # raw and smoothed loss
     assert "loss ‖v − v̂‖²" in p.locator("#train-loss .ytitle").first.text_content()  # the axis names the target
     p.wait_for_function("() => window.newPlots >= 5")  # the loss curve has been redrawn a few times
+    # a screen reader is told of the status (a polite live region), but not of each second's progress (busy)
+    assert (status.get_attribute("role"), status.get_attribute("aria-live")) == ("status", "polite")
+    assert status.get_attribute("aria-busy") == "true"
     page.shot("train-running", full_page=False)  # the window only: a full page resizes it while plots stream in
     p.locator("#train-stop").click()
     p.wait_for_function("() => /Stopped after [\\d,]+ steps?/.test(document.querySelector('#train-status').innerText)",
                         timeout=60_000)
     text = status.inner_text()
     assert "Saved as" in text, f"Train tab: after Stop the status says {text!r}"
+    p.wait_for_function("() => document.querySelector('#train-status').getAttribute('aria-busy') === 'false'")
+    contrast = p.evaluate(CONTRAST_JS, "#train-status .train-status > [class^=tone-]")  # amber's was 3.2
+    assert contrast >= 4.5, f"the status after Stop: contrast {contrast:.1f}"
     saved = re.search(r"Saved as (\S+?);", text).group(1)
     page.shot("train-stopped")
     page.assert_clean("Train tab after Stop")
@@ -466,6 +472,20 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert player.get_attribute("data-frame") == "1" and player.get_attribute("data-playing") == "0"
     p.keyboard.press("PageUp")  # a presenter's clicker
     assert player.get_attribute("data-frame") == "0"
+    # its "next" steps one frame whichever control of the player has focus: after Pause it had scrolled the page, on
+    # the scrub bar it went 8 frames back, on the speed list it changed the speed
+    scrolled, speed = p.evaluate("() => window.scrollY"), p.locator("#reverse-player .pl-speed").input_value()
+    for k, control in enumerate((".pl-play", ".pl-scrub", ".pl-speed"), start=1):
+        p.locator(f"#reverse-player {control}").focus()
+        p.keyboard.press("PageDown")
+        assert player.get_attribute("data-frame") == str(min(k, n_frames - 1)), control
+    assert p.evaluate("() => window.scrollY") == scrolled
+    assert p.locator("#reverse-player .pl-speed").input_value() == speed
+    # a screen reader reads the frame stepped to (not each frame while it plays); the frames have a name
+    assert p.locator("#reverse-player .pl-info").get_attribute("aria-live") == "polite"
+    assert "the frame shown" in p.locator("#reverse-player canvas").get_attribute("aria-label")
+    player.focus()
+    p.keyboard.press("Home")
     p.keyboard.press(" ")
     p.wait_for_selector('#reverse-player .ddpm-player[data-playing="1"]')
     p.locator("#reverse-player canvas").click()
@@ -793,6 +813,33 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().sizes.every(s => s === {figures.GRID_TITLE_SIZE})")
         p.page.wait_for_function(f"() => ({GRID_HEIGHTS_JS})().every(g => g.side === g.cell && g.height <= g.need + 2)")
         p.assert_clean("Forward, Schedules and Reverse at 390 px")
+    finally:
+        p.close()
+
+
+def test_the_keyboard_sees_its_focus_and_skips_the_plot_toolbars(browser, app_url: str) -> None:
+    """A slider reached by Tab shows that it has focus (it looked exactly as before: the lecturer could not see which
+    slider the arrow keys would move), and Tab goes from control to control past the plots' toolbars: their buttons
+    were 53 of the Schedules tab's 78 Tab stops. Each toolbar keeps its download button in the Tab order."""
+    p = Page(browser, app_url, "keyboard")
+    try:
+        slider = p.page.locator("#forward-t input[type=range]")
+        unfocused = slider.evaluate("(e) => getComputedStyle(e).outlineStyle")
+        p.page.locator("#forward-t input[type=number]").focus()
+        for _ in range(4):  # by the keyboard (:focus-visible): past the box and its reset button to the slider
+            p.page.keyboard.press("Tab")
+            if slider.evaluate("(e) => e === document.activeElement"):
+                break
+        assert slider.evaluate("(e) => e === document.activeElement")
+        ring = slider.evaluate("(e) => [getComputedStyle(e).outlineStyle, parseFloat(getComputedStyle(e).outlineWidth)]")
+        assert unfocused == "none" and ring[0] == "solid" and ring[1] >= 2, (unfocused, ring)
+        p.tab("Schedules")
+        p.page.wait_for_function("() => document.querySelectorAll('.modebar-btn').length > 30")  # its plots' toolbars
+        stops = p.page.evaluate("() => [...document.querySelectorAll('.modebar-btn')].map((b) => [b.dataset.title, "
+                                "b.tabIndex])")
+        assert stops and all((title == accessibility.TOOLBAR_KEPT) == (index >= 0) for title, index in stops), stops
+        assert any(index >= 0 for _, index in stops)  # the download stays a Tab away
+        p.assert_clean("Forward and Schedules by keyboard")
     finally:
         p.close()
 

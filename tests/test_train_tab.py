@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+import app
 from app import build_app, controls, figures, reverse_tab, runs, train_tab
 from app.images import image_grid, mnist_digits
 from core.checkpoints import list_checkpoints, load_checkpoint
@@ -1080,3 +1081,23 @@ def test_a_conditional_run_without_dropped_classes_is_recorded_and_warned_about(
     _, stats = guidance_panel.sweep(trained[-1], "ddpm_small", 0.0, 10, "uniform", 20, 0, trained, "lower moon",
                                     "0, 1", progress=lambda *a, **k: None)
     assert reverse_tab.UNTRAINED_NULL not in stats
+
+
+def test_every_status_tone_is_readable_on_the_light_and_the_dark_theme():
+    """WCAG contrast ≥ 4.5 for each tone's text: on white, and on the dark theme's blocks (neutral 800). The amber of
+    "Stopped … Saved as" had been 3.2:1 on white, faint on a projector."""
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    def contrast(a: str, b: str) -> float:
+        darker, lighter = sorted([luminance(a), luminance(b)])
+        return (lighter + 0.05) / (darker + 0.05)
+
+    dark_block = app.THEME.neutral_800
+    for tone, (light, dark) in train_tab.TONE_COLOURS.items():
+        assert contrast(light, "#ffffff") >= 4.5 and contrast(dark, dark_block) >= 4.5, tone
+        if tone != "info":  # info's text keeps the page's colour
+            assert f".dark .train-status .tone-{tone} {{color: {dark}}}" in app.CSS
+        assert f'class="tone-{tone}"' in train_tab.status_html("x", tone=tone)

@@ -1,0 +1,47 @@
+"""What the page adds for people who use it by keyboard (a lecturer's clicker, a student without a mouse) or with a
+screen reader: focus that can be seen on every control, a Tab order without the plots' toolbars, and status lines
+that are read out when they change.
+"""
+
+from __future__ import annotations
+
+FOCUS_COLOR = "#6366f1"  # the players' focus ring (app.player), 4.5:1 on white
+
+# Gradio's sliders drew no focus at all (a focused slider looked exactly like the others, so the lecturer could not see
+# which one the arrow keys would move), and its radios and checkboxes only a 1-px ring. Their min and max labels were
+# Soft's grey, 2.5:1 on white; now the help text's colour (app.THEME).
+FOCUS_CSS = f"""
+input[type=range]:focus-visible {{outline: 2px solid {FOCUS_COLOR} !important; outline-offset: 4px; border-radius: 4px}}
+input[type=radio]:focus-visible, input[type=checkbox]:focus-visible {{outline: 2px solid {FOCUS_COLOR} !important;
+  outline-offset: 2px}}
+[data-testid=min-value], [data-testid=max-value] {{color: var(--block-info-text-color) !important}}
+"""
+
+LIVE_STATUS = "live-status"  # elem_classes of a status line that a screen reader reads out when it changes
+TOOLBAR_KEPT = "Download plot as a PNG"  # the one button of a plot's toolbar left in the Tab order
+
+# Runs once in each page. Each plot's toolbar put ten buttons and a link to plotly.com in the Tab order (53 of the
+# Schedules tab's 78 Tab stops: 51 presses from one control to the next); all but the download leave it, and stay a
+# click away. A status line (elem_classes LIVE_STATUS) becomes a polite live region. Both are done to what is on the
+# page and to what a tab, a panel or plotly adds later (only HTML elements: plotly's SVG redraws are skipped). A status
+# whose content is marked ``data-busy`` (a training run's progress, each second) is aria-busy, read out once it is not.
+KEYBOARD_AND_READER_JS = """() => {
+  const TOOLBAR = '.modebar-btn', LIVE = '.LIVE_STATUS';
+  const tidy = (node) => {
+    const all = (selector) => [...(node.matches(selector) ? [node] : []), ...node.querySelectorAll(selector)];
+    for (const button of all(TOOLBAR)) if (button.dataset.title !== 'TOOLBAR_KEPT') button.tabIndex = -1;
+    for (const status of all(LIVE)) {
+      if (status.hasAttribute('aria-live')) continue;
+      status.setAttribute('role', 'status');
+      status.setAttribute('aria-live', 'polite');
+    }
+  };
+  tidy(document.body);
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) if (node instanceof HTMLElement) tidy(node);
+      const status = record.target instanceof HTMLElement && record.target.closest(LIVE);
+      if (status) status.setAttribute('aria-busy', String(!!status.querySelector('[data-busy]')));
+    }
+  }).observe(document.body, {childList: true, subtree: true});
+}""".replace("LIVE_STATUS", LIVE_STATUS).replace("TOOLBAR_KEPT", TOOLBAR_KEPT)

@@ -14,7 +14,9 @@ import torch
 from app import figures, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
-from app.reverse_tab import DIVERGED, MAX_SAMPLES, ReverseControls, chosen_checkpoint, examples_for, model_device
+from app.reverse_tab import (
+    DIVERGED, MAX_SAMPLES, ReverseControls, chosen_checkpoint, examples_for, model_device, results_make_way,
+)
 from core.elbo import VARIANCES, Bound, Variance, variational_bounds
 
 MAX_EXAMPLES = {"2d": 1000, "image": 64}  # training examples the bound is measured on, at most
@@ -95,4 +97,5 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     c = controls
     show_when(measure_btn.click, plot)
+    results_make_way(c, plot, stats)
     runs.heavy_click(measure_btn, measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats])

@@ -22,7 +22,7 @@ from app.player import FIELD_CAP, field_grid
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
     chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device, model_label,
-    play_in_player, examples_for, reference_points, sample_chain, show_chain, untrained_null_note,
+    play_in_player, examples_for, reference_points, results_make_way, sample_chain, show_chain, untrained_null_note,
 )
 from app.step_anatomy import t_slider, t_value
 from core.checkpoints import Checkpoint
@@ -526,6 +526,7 @@ def build(controls: ReverseControls) -> None:
     method.input(lambda path, m, current: class_dropdown(path, current, m), [c.checkpoint, method, target], target,
                  show_progress="hidden", queue=False)
     show_when(guide_btn.click, plot)
+    results_make_way(c, plot, stats)
     runs.heavy_click(guide_btn, guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained,
                                         target, scale, method], [plot, stats])
     show_when(sweep_btn.click, plot)

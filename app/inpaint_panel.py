@@ -16,8 +16,8 @@ from app.errors import InputError
 from app.images import image_grid, paint_hidden
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind,
-    examples_for, grid_columns, model_and_sampler, model_device, model_label, play_in_player, read_samples, sample_chain,
-    show_chain,
+    examples_for, grid_columns, model_and_sampler, model_device, model_label, play_in_player, read_samples,
+    results_make_way, sample_chain, show_chain,
 )
 from core.checkpoints import Checkpoint
 from core.inpaint import IMAGE_MASKS, POINT_MASKS, iter_inpaint, known_mask
@@ -213,6 +213,7 @@ def build(controls: ReverseControls) -> None:
     c = controls
     c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, show_progress="hidden", queue=False)
     show_when(fill_btn.click, plot)
+    results_make_way(c, plot, stats)
     runs.heavy_click(fill_btn, fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal,
                                          c.trained, mask, rounds, jump], [plot, stats])
     play_in_player(runs.heavy_click(

@@ -23,7 +23,7 @@ from app.errors import InputError
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, ReverseControls, SamplerChoice, capped_end, examples_for,
     grid_columns, image_pixels, model_and_sampler, model_device, model_label, play_in_player, read_samples,
-    reference_points,
+    reference_points, results_make_way,
 )
 from app.images import image_grid
 from core.checkpoints import Checkpoint
@@ -314,6 +314,7 @@ def build(controls: ReverseControls) -> None:
     c = controls
     show_when(encode_btn.click, plot)
     show_when(walk_btn.click, plot)
+    results_make_way(c, plot, stats)
     runs.heavy_click(encode_btn, encode_examples, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained],
                      [plot, stats])
     runs.heavy_click(walk_btn, walk, [c.checkpoint, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats])

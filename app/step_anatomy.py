@@ -23,7 +23,7 @@ from app.errors import InputError
 from app.images import chw_to_hwc, to_uint8
 from app.reverse_tab import (
     DIVERGED, ReverseControls, SamplerChoice, checkpoint_steps, examples_for, model_and_sampler, model_device,
-    model_label, read_samples, reference_points, step_within,
+    model_label, read_samples, reference_points, results_make_way, step_within,
 )
 from core.checkpoints import Checkpoint
 from core.prediction import EPS_FROM_PREDICTION, PREDICTION_SYMBOLS, error_to_eps, unwrap
@@ -32,10 +32,18 @@ from core.sampler import chain_timesteps, plan_steps, step_from_eps
 EXAMPLES = {"2d": 1000, "image": 4}  # training examples taken apart (images: one row each)
 ERROR_FACTOR = {"x0": "SNR_t", "v": "ᾱ_t"}  # core.prediction.error_to_eps
 NOISE_SHOWN = 3.0  # images: ε and ε̂ are shown divided by this, to fit [−1, 1] (x_t, x̂_0, x_s and the error are not)
+# What the panels show, said above the numbers: the plot's label had said "over the training data in grey" for images
+# too, and nothing said that the error column is drawn 3× larger than the ε and ε̂ beside it.
+PICTURES_KEY = {
+    "2d": "Each point is coloured by the angle of its x₀, to be followed from panel to panel, over the training "
+          "data in grey.",
+    "image": f"Mid-grey is 0 in every picture; ε and ε̂ are drawn ÷{NOISE_SHOWN:g} to fit, the error ε − ε̂ at its own "
+             "size (×1).",
+}
 DEFAULT_SHARE = 0.5  # the t first shown, as a share of T
-IMAGE_COLUMNS = ["x₀ (example)", f"ε (÷{NOISE_SHOWN:g})", "x_t", f"ε̂ predicted (÷{NOISE_SHOWN:g})", "ε − ε̂ (error)",
+IMAGE_COLUMNS = ["x₀ (example)", f"ε (÷{NOISE_SHOWN:g})", "x_t", f"ε̂ predicted (÷{NOISE_SHOWN:g})", "ε − ε̂ (×1)",
                  "x̂₀ predicted", "x_s (one step)"]
-SHORT_IMAGE_COLUMNS = ["x₀", f"ε ÷{NOISE_SHOWN:g}", "x_t", f"ε̂ ÷{NOISE_SHOWN:g}", "ε − ε̂", "x̂₀", "x_s"]  # on a phone
+SHORT_IMAGE_COLUMNS = ["x₀", f"ε ÷{NOISE_SHOWN:g}", "x_t", f"ε̂ ÷{NOISE_SHOWN:g}", "ε − ε̂ ×1", "x̂₀", "x_s"]  # on a phone
 POINT_COLUMNS = ["x₀ (examples)", "x_t", "x̂₀ predicted", "x_s (one step)"]
 
 
@@ -121,7 +129,8 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
     lines = [
         f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)} · {len(parts['x0']):,} "
         f"training examples noised to **t = {t}** of {schedule.T} (ᾱ_t = {formulas.number(alpha_bar)}, "
-        f"SNR {formulas.number(alpha_bar / (1 - alpha_bar))}), with one noise ε held fixed while t changes.",
+        f"SNR {formulas.number(alpha_bar / (1 - alpha_bar))}), with one noise ε held fixed while t changes. "
+        + PICTURES_KEY[checkpoint.data.kind],
         f"- **ε̂ against ε**: mean squared difference **{formulas.number(loss)}** per {unit}, "
         + ("the training loss L_simple at this t" if predicts == "eps" else "what L_simple would be at this t")
         + " (0: the noise found exactly; predicting ε̂ = 0 would score about 1)." + faint_noise_note(alpha_bar),
@@ -180,9 +189,10 @@ def build(controls: ReverseControls) -> None:
             t = gr.Slider(1, checkpoint_steps(c.checkpoint.value), step=1, label="t",
                           value=t_value(c.checkpoint.value), scale=4)
             show_btn = gr.Button("Take step t apart", scale=1)
-        plot = gr.Plot(label="One reverse step, taken apart (2D: over the training data in grey)",
+        plot = gr.Plot(label="One reverse step, taken apart (what its pictures show: first line below)",
                        elem_id="reverse-anatomy-plot", visible=False)
         stats = gr.Markdown()
+    results_make_way(c, plot, stats)
     c.checkpoint.change(t_slider, [c.checkpoint, t], t, show_progress="hidden", queue=False)
     for trigger in (show_btn.click, t.release):  # not on every tick of a drag: the release follows it
         show_when(trigger, plot)

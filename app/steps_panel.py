@@ -20,7 +20,7 @@ import torch
 from app import figures, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
-from app.reverse_tab import DIVERGED, ReverseControls, chosen_checkpoint, model_device
+from app.reverse_tab import DIVERGED, ReverseControls, chosen_checkpoint, model_device, results_make_way
 from core.checkpoints import Checkpoint
 from core.classifier import shipped_classifiers
 from core.evaluate import real_scores
@@ -171,4 +171,5 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     c = controls
     show_when(sweep_btn.click, plot)
+    results_make_way(c, plot, stats)
     runs.heavy_click(sweep_btn, sweep_steps, [c.checkpoint, c.spacing, c.seed, c.ideal, c.trained], [plot, stats])

@@ -29,6 +29,7 @@ def test_the_loss_at_t_is_small_where_x_t_is_nearly_noise_and_large_where_it_is_
         figure, stats = step_anatomy.show_step(SWISS, t, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
         losses[t] = number(r"mean squared difference \*\*([\d.e+-]+)\*\*", stats)
         assert f"noised to **t = {t}** of 1000" in stats and f"step {t} → {t - 1}: " in stats
+        assert "over the training data in grey." in stats
         # where ε̂ is about as far off as predicting 0, the stats say why that matters little
         assert ("ε moves x_t by only √(1 − ᾱ_t) = 0.0" in stats) == (t == 2), stats
     assert losses[900] < 0.01 < losses[100] < losses[2] and 0.5 < losses[2] < 1.5
@@ -85,6 +86,8 @@ def test_the_loss_shown_for_digits_is_the_networks_own_error():
 def test_the_trained_digits_model_reads_the_digit_before_the_pixels():
     _, stats = step_anatomy.show_step(MNIST, 300, "ddim", 0.0, 100, "uniform", 0, False, [])
     assert "step 300 → 294: x₂₉₄ = " in stats and "·ε̂" in stats and "z ~" not in stats  # DDIM, η = 0: no noise
+    # what the pictures show: the error column is drawn 3× larger than ε and ε̂ beside it (and no grey data here)
+    assert step_anatomy.PICTURES_KEY["image"] in stats and "÷3 to fit, the error ε − ε̂ at its own size" in stats
     assert number(r"reads the class of the example in (\d) of 4", stats) >= 3
 
 

@@ -74,7 +74,7 @@ def bound_markdown(name: str, bounds: dict[Variance, Bound], kind: str, n: int, 
         f"| {label} | " + " | ".join(cell(bounds[v]) for v in VARIANCES) + " |" for label, cell in rows]
     better = min(VARIANCES, key=lambda v: bounds[v].total)
     return (
-        f"**{html.escape(name)}** ({model}) on {n} training examples · {measured} · {seconds:.1f} s. "
+        f"**{html.escape(name)}** ({model}) on {n:,} training examples · {measured} · {seconds:.1f} s. "
         f"Nats {unit}. The tighter bound here: **{VARIANCE_LABELS[better]}**.\n\n" + "\n".join(table)
     )
 

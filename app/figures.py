@@ -722,10 +722,14 @@ def schedule_curves_figure(
             showarrow=False,
         )])
     T = max((s.T for s in schedules), default=1)
+    shown = _positive(np.concatenate([trace["y"] for trace in data])) if log_y and data else np.zeros(0)
+    # over many decades, every other or third power of ten (`log_ticks`): the x₀ loss's weights, 10⁻⁵ … 10⁹, had 15
+    # labels piled up the axis
+    many = len(shown) > 0 and shown.max() > MANY_DECADES * shown.min()
     return fast_figure(data, plot_layout(
         height, legend=LEGEND_BELOW,
         xaxis=titled_axis("t (step)", range=[0, T]),
-        yaxis=titled_axis(y_title, log=log_y),
+        yaxis=titled_axis(y_title, log=log_y, **(log_labels(shown) if many else {})),
         **extra,
     ))
 

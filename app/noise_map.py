@@ -129,7 +129,7 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
     rms = float((decoded - examples).pow(2).mean().sqrt())
     lines = [
         f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, "
-        f"{_chain_words(checkpoint, choice)} · {n} training examples encoded in {encode_s:.1f} s, decoded in "
+        f"{_chain_words(checkpoint, choice)} · {n:,} training examples encoded in {encode_s:.1f} s, decoded in "
         f"{decode_s:.1f} s.",
         f"- **Encoded x_T**: mean {formulas.number(float(flat.mean()), decimals=3)}, standard deviation "
         f"{float(flat.std()):.3f}"

@@ -309,3 +309,14 @@ def test_a_dropdown_of_long_names_ends_a_cut_one_in_an_ellipsis():
                   and max((len(str(label)) for label, _ in block.choices), default=0) > 30]
     assert len(long_named) >= 6 and all("name-dropdown" in block.elem_classes for block in long_named)
     assert ".name-dropdown input {text-overflow: ellipsis" in CSS
+
+
+def test_a_weight_over_many_decades_labels_every_other_power_of_ten():
+    """The x₀ loss's weights span 10⁻⁵ … 10⁹ over linear, cosine and sigmoid: a label at every power of ten piled 15 up
+    the axis. Over many decades, no more than 9; over a few, every power of ten as before."""
+    schedules = [make_schedule(name, 1000) for name in ("linear", "cosine", "sigmoid")]
+    wide = figures.as_figure(figures.schedule_curves_figure(schedules, "x0_weight", log_y=True)).layout.yaxis
+    assert wide.type == "log" and 5 <= len(wide.tickvals) <= 9, wide.tickvals
+    assert min(wide.tickvals) <= 1e-4 and max(wide.tickvals) >= 1e8  # over all of it
+    narrow = figures.as_figure(figures.schedule_curves_figure(schedules[:1], "bound_weight", log_y=True)).layout.yaxis
+    assert narrow.tickvals is None and narrow.dtick == 1

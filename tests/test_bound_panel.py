@@ -25,7 +25,7 @@ def column(stats: str, row: str) -> list[float]:
 
 def test_the_bound_of_a_2d_model_adds_up_and_is_tighter_with_sigma2_beta():
     figure, stats = bound_panel.measure_bound(SWISS, 5000, 0, False, [], progress=NO_PROGRESS)
-    assert f"on {bound_panel.MAX_EXAMPLES['2d']} training examples · all 999 terms" in stats  # 5,000 capped
+    assert f"on {bound_panel.MAX_EXAMPLES['2d']:,} training examples · all 999 terms" in stats  # 5,000 capped
     prior, denoising, decoder = (column(stats, row) for row in ("L<sub>T</sub>", "Σ L<sub>t−1</sub>", "L₀"))
     nats, bits = column(stats, "**total, nats"), column(stats, "**total, bits")
     for k in range(2):

@@ -120,11 +120,16 @@ def fewest_steps(rows: list[tuple[int, float, float]], slack: float = 1.25) -> i
 def enough_steps(sampler: str, rows: list[tuple[int, float, float]], real: list[float]) -> str:
     """How many steps the sampler needs, in words: the fewest whose score lies inside the data's own range
     (``real``: as good as the data can tell; a best score below that range is noise, and "near the best" would chase
-    it), else, without that range or with no chain inside it, the fewest within 25 % of the sweep's best."""
+    it), and the longer chains that do not, else, without that range or with no chain inside it, the fewest within
+    25 % of the sweep's best."""
     if real:
         inside = [k for k, q, _ in rows if q <= max(real)]
         if inside:
-            return f"{SWEPT[sampler]}: **{min(inside)} steps** score inside the data's own range"
+            # "50 steps score inside" had passed over a longer chain outside it again (500 steps: 1.61 over 1.43)
+            outside = [f"{k} ({q:.3g})" if math.isfinite(q) else f"{k} (diverged)"
+                       for k, q, _ in rows if k > min(inside) and not q <= max(real)]
+            longer = f", as do the longer chains but {', '.join(outside)}" if outside else ", as do all longer chains"
+            return f"{SWEPT[sampler]}: **{min(inside)} steps** score inside the data's own range{longer}"
         best_steps, best = min(((k, q) for k, q, _ in rows), key=lambda row: row[1])
         return f"{SWEPT[sampler]}: no chain scores inside the data's own range (best: {best:.3g}, {best_steps} steps)"
     return f"{SWEPT[sampler]}: **{fewest_steps(rows)} steps** are within 25 % of its best"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import gradio as gr
@@ -45,7 +46,13 @@ def test_the_steps_a_sampler_needs_are_judged_against_the_datas_own_scores():
     """A best score below the data's own range is noise: "within 25 % of the best" would chase it (0.5 at 100 steps
     here would ask for 100 steps where 20 are already as good as the data can tell)."""
     rows = [(5, 4.0, 0), (20, 1.2, 0), (50, 1.0, 0), (100, 0.5, 0)]
-    assert steps_panel.enough_steps("ddpm", rows, [0.8, 1.3]) == "DDPM, σ² = β̃: **20 steps** score inside the data's own range"
+    assert steps_panel.enough_steps("ddpm", rows, [0.8, 1.3]) == ("DDPM, σ² = β̃: **20 steps** score inside the data's "
+                                                                  "own range, as do all longer chains")
+    # a longer chain outside that range again is named (it had been passed over: 500 steps at 1.61 over 1.43)
+    again = [(5, 7.8, 0), (50, 1.3, 0), (100, 1.2, 0), (500, 1.61, 0), (1000, math.nan, 0)]
+    assert steps_panel.enough_steps("ddpm", again, [0.8, 1.43]) == (
+        "DDPM, σ² = β̃: **50 steps** score inside the data's own range, as do the longer chains but 500 (1.61), "
+        "1000 (diverged)")
     assert steps_panel.enough_steps("ddim", rows, [0.1, 0.3]) == ("DDIM, η = 0: no chain scores inside the data's own "
                                                                   "range (best: 0.5, 100 steps)")
     assert steps_panel.enough_steps("ddpm", rows, []) == "DDPM, σ² = β̃: **100 steps** are within 25 % of its best"

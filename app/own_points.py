@@ -27,7 +27,7 @@ from core.datasets import DEFAULT_TOY_POINTS
 OWN_POINTS = "own"  # the data choice of the session's own points (Forward, Schedules and Train tabs)
 OWN_POINTS_ELSEWHERE = "Your own points (draw them in the Train tab)"  # its label in the Forward and Schedules tabs
 DRAWING_SIDE = 256  # pixels per side of the drawing canvas
-MAX_CSV_BYTES = 20_000_000  # the app's upload limit
+MAX_CSV_BYTES = 20_000_000  # the largest CSV of points read (20 MB: ~1M rows; any upload stops at 64 MB)
 
 
 @dataclass(frozen=True)

@@ -623,6 +623,22 @@ def log_range(values: Sequence[float]) -> list[float] | None:
     return [middle - math.log10(1.12), middle + math.log10(1.12)]
 
 
+def up_to_a_label(values: Sequence[float]) -> dict:
+    """A log axis's range (plotly's padding, about 5 % each side) stretched up to the next label (`log_ticks`) where the
+    highest values lie far above the highest label below them: a steps sweep's 7.8 sat over a bare stretch above 5,
+    read as nothing in particular. {} where they do not, or where `log_range` sets the range."""
+    shown = _positive(values)
+    if not len(shown) or log_range(values) is not None:
+        return {}
+    ticks = log_ticks(shown)
+    low, high = math.log10(shown.min()), math.log10(shown.max())
+    below, above = max(t for t in ticks if t <= 10**high), min(t for t in ticks if t > 10**high)
+    if 10**high <= 1.3 * below:
+        return {}
+    pad = 0.05 * (math.log10(above) - low)
+    return dict(range=[low - pad, math.log10(above) + pad])
+
+
 MANY_DECADES = 1e4  # log_ticks: values spread wider than this are labelled at powers of ten only
 
 
@@ -1014,9 +1030,11 @@ def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_ti
                          mode="lines", line=dict(width=0), fillcolor="rgba(120, 120, 120, 0.18)", hoverinfo="skip",
                          name=f"the data itself ({len(real)} draws): {low:.3g}–{high:.3g}"))
     qualities = [q for points in curves.values() for _, q in points] + list(real)  # may span less than 2×
-    yaxis = titled_axis(y_title, log=True, **log_labels(qualities))
-    layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, shapes=[_hline(1)],
-                         xaxis=titled_axis("sampling steps (log scale)", log=True), yaxis=yaxis)
+    yaxis = titled_axis(y_title, log=True, **(log_labels(qualities) | up_to_a_label(qualities)))
+    counts = sorted(set(steps))  # each count swept labelled: the first, 5, had none (plotly's 10, 100, 1000)
+    xaxis = titled_axis("sampling steps (log scale)", log=True, tickmode="array", tickvals=counts,
+                        ticktext=[f"{k:,}" for k in counts])
+    layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, shapes=[_hline(1)], xaxis=xaxis, yaxis=yaxis)
     return fast_figure(data, layout)
 
 

@@ -104,6 +104,11 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
         ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]
     # a steps sweep's SW ratios, 0.7 … 9: 1 … 9 piled 5, 6, 7, 8, 9 into the axis's top fifth
     assert labels_between(figures.log_ticks([0.919, 7.78, 0.7, 9.0]), 0.7, 9) == ["1", "2", "3", "5"]
+    # ... and its axis reaches up to 10, so that 7.78 is not read off a bare stretch above 5; not where a label is near
+    low, high = figures.up_to_a_label([0.919, 7.78, 0.7])["range"]
+    assert 10**high > 10 and 10**low < 0.7 and figures.up_to_a_label([0.919, 4.8, 0.7]) == {}
+    sweep = figures.as_figure(figures.quality_by_steps_figure({"DDPM": [(5, 7.78), (50, 0.919), (1000, 0.7)]}, "ratio"))
+    assert sweep.layout.yaxis.range is not None and sweep.layout.xaxis.ticktext == ("5", "50", "1,000")
     assert labels_between(figures.log_ticks([0.97, 1.42, 1.14, math.inf]), 0.9, 1.5) == \
         ["0.9", "1", "1.1", "1.2", "1.3", "1.4", "1.5"]  # within a factor of 2 (a steps sweep of FID ratios)
     assert labels_between(figures.log_ticks([0.837, 1.69]), 0.8, 1.7) == \

@@ -66,8 +66,8 @@ def data_choices() -> tuple[list[tuple[str, str]], str | None]:
     choices += [(f"{short_label(name)} (8 × 8 grid)", name) for name in available]
     choices += [("Uploaded picture", UPLOAD)]
     missing = [short_label(name) for name in images.SHOWN_DATASETS if name not in available]
-    note = (f"{' and '.join(missing)}: listed when the server's data folder (DDPM_DATA_DIR) holds their files as "
-            "the app starts." if missing else None)
+    note = (f"{' and '.join(missing)} appear here when the server has their files (its host: DDPM_DATA_DIR)."
+            if missing else None)
     return choices, note
 
 
@@ -163,7 +163,7 @@ def formula_markdown(numbers: dict[str, float], T: int) -> str:
         f"$$x_{{{t}}} = {a_tex}\\cdot x_0 + {b_tex}\\cdot \\varepsilon$$\n\n"
         "| quantity | value |\n|---|---|\n"
         f"| step t | {t} of {T} |\n"
-        f"| ᾱ_t (signal fraction) | {number(numbers['alpha_bar'])} |\n"
+        f"| ᾱ_t (share of x₀'s variance left) | {number(numbers['alpha_bar'])} |\n"
         f"| √ᾱ_t (weight of x₀) | {a} |\n"
         f"| √(1 − ᾱ_t) (weight of ε) | {b} |\n"
         f"| SNR = ᾱ_t / (1 − ᾱ_t) | {number(numbers['snr'])} |\n"
@@ -253,11 +253,15 @@ def targets_view(state: ForwardState | None, t) -> tuple:
                                             kind="points", cell_px=190, point_hues=figures.angle_hues(state.x0.numpy()))
     alpha_bar = float(state.schedule.alpha_bars[t])
     a, s = number(math.sqrt(alpha_bar)), number(math.sqrt(1 - alpha_bar))
+    halved = (f" ε and v are drawn ÷{TARGET_SCALE:g} to fit the grey scale (mid-grey: 0)."
+              if state.kind == "images" else "")
     text = (f"At t = {t}: x_t = {a}·x₀ + {s}·ε, and **v = {a}·ε − {s}·x₀**. A network can be trained to give back "
             "ε (Ho et al.), x₀, or v (Salimans & Ho 2022): from x_t any one of them gives the other two. v turns from "
-            "ε at t = 0 into −x₀ at t = T, and its error reaches both x̂₀ and ε̂ shrunk (times √(1 − ᾱ_t) and "
-            "√ᾱ_t), where an ε network's error reaches x̂₀ multiplied by √((1 − ᾱ_t)/ᾱ_t), huge near t = T, and an "
-            "x₀ network's reaches ε̂ multiplied by √(ᾱ_t/(1 − ᾱ_t)), huge near t = 0. The Train tab trains on each.")
+            f"ε at t = 0 into −x₀ at t = T.{halved}\n\n"
+            "**Why the choice matters:** a network's error, ε̂ − ε or x̂₀ − x₀, reaches the other guess scaled. An ε "
+            "network's error reaches x̂₀ multiplied by √((1 − ᾱ_t)/ᾱ_t), huge near t = T; an x₀ network's reaches ε̂ "
+            "multiplied by √(ᾱ_t/(1 − ᾱ_t)), huge near t = 0; a v network's reaches both shrunk (times √(1 − ᾱ_t) "
+            "and √ᾱ_t). The Train tab trains on each.")
     return figure, text
 
 
@@ -332,7 +336,10 @@ def build(own: gr.State) -> ForwardTab:
     initial = prepare(None, DEFAULT_DATA, None, None, "linear", controls.DEFAULT_T, 0, *controls.default_param_values())
     first_views = scrub(initial, 0)
     gr.Markdown(
-        "Drag **t** to move along the forward (noising) process $q(x_t \\mid x_0)$. The noise ε is drawn "
+        "Drag **t** to move along the forward (noising) process $q(x_t \\mid x_0)$. Each step s adds Gaussian noise "
+        "of variance β_s (the schedule's numbers) and scales what was there by √(1 − β_s), so after t steps "
+        "x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε, where ᾱ_t = (1 − β₁)(1 − β₂)…(1 − β_t) is the share of x₀'s variance left "
+        "and ε ~ N(0, I). The data is scaled to [−1, 1] (a pixel: black −1, white 1). The noise ε is drawn "
         "once and held fixed while you scrub; **New noise** draws another.",
         latex_delimiters=LATEX,
     )

@@ -629,9 +629,10 @@ def _distance_sentence(ratio: float | None) -> str:
         return (" The sliced-Wasserstein ratio to the training data is not defined: the data is a single point, so "
                 "two draws of it do not differ at all, and there is no scale to measure the samples by.")
     return (f" Sliced-Wasserstein ratio of the samples to the training data: **{ratio:.2f}** "
-            "(1: as close as another draw of the data; compare samplers and step counts with it. Real data scored "
-            "the same way does not score exactly 1 either: *How many steps does a sampler need?* below shows its "
-            "range).")
+            "(1: as close as another draw of the data. It moves from one set of samples to the next, which is why the "
+            "score after training, on other samples, differs: compare samplers and step counts on the same seed. Real "
+            "data scored the same way does not score exactly 1 either: *How many steps does a sampler need?* below "
+            "shows its range).")
 
 
 @dataclass(frozen=True)
@@ -889,9 +890,15 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
         except (TypeError, ValueError):  # a box mistyped: Generate says so
             kept = gr.skip()
         return info, gr.skip(), kept, gr.skip(), slider, kind
+    # said beside the model: a sampler that changed without a word (DDIM on a page about DDPM) puzzled students
     if kind == "image":
-        return info, "ddim", min(100, T), DEFAULT_SAMPLES["image"], slider, kind
-    return info, "ddpm_small", 0, DEFAULT_SAMPLES["2d"], slider, kind
+        said = (f"\n\n*The sampler is now set for images: DDIM (η = 0), {min(100, T)} steps, "
+                f"{DEFAULT_SAMPLES['image']} samples, quick on a CPU. Choose DDPM for the paper's sampler (all {T:,} "
+                "steps).*")
+        return info + said * (kind_shown is not None), "ddim", min(100, T), DEFAULT_SAMPLES["image"], slider, kind
+    said = (f"\n\n*The sampler is now set for 2D data: DDPM (σ² = β̃), the paper's, over all {T:,} steps, "
+            f"{DEFAULT_SAMPLES['2d']:,} samples.*")
+    return info + said * (kind_shown is not None), "ddpm_small", 0, DEFAULT_SAMPLES["2d"], slider, kind
 
 
 TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from noised data"
@@ -945,7 +952,10 @@ def build(trained: gr.State) -> ReverseControls:
     first_T = _steps_of(_config(first))
     gr.Markdown(
         "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
-        "Shipped checkpoints are listed by name; models you train in the **Train** tab are added for this "
+        "**Each step** starts from x_t (at first pure noise, x_T ~ N(0, I)): the network guesses the noise in it, "
+        "ε̂, which gives a guess of the data, x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t; the sampler moves x_t part of the way "
+        "towards x̂₀ and, for DDPM, adds a little fresh noise: that is x at the next step, t − 1. The player shows x_t beside x̂₀; "
+        "**Anatomy of one step** (below) takes one step apart. Shipped checkpoints are listed by name; models you train in the **Train** tab are added for this "
         "browser (a reload keeps them). In the player, a click on the frames plays or pauses; then Space, ← → and "
         "Home / End (or a presenter's clicker) step through the chain."
     )

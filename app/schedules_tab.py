@@ -26,7 +26,7 @@ from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_po
 from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
 from core.image_data import short_label
 from core.sampler import SPACINGS, chain_timesteps
-from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule
+from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, make_schedule
 
 DEFAULT_SCHEDULES = ("linear", "cosine", "sigmoid")
 MIN_SCHEDULES, MAX_SCHEDULES = 1, 4
@@ -62,6 +62,25 @@ def step_gains(schedule: NoiseSchedule, spacing: str) -> np.ndarray:
     ts = chain_timesteps(schedule, min(SHORT_CHAIN, schedule.T), "ddim", spacing)  # type: ignore[arg-type]
     ab = schedule.alpha_bars.double()
     return np.array([float((ab[s] / ab[t]).sqrt()) for t, s in zip(ts, ts[1:] + [0])])
+
+
+NOISE_LIKE_SNR = 0.01  # x_t whose SNR is below this is all but pure noise
+
+
+def why_schedules_differ(T: int) -> str:
+    """Why the choice matters, in words and in the engine's numbers at T: a network learns every noise level and a
+    sampler spends a step on each t, so a schedule that is all but noise early wastes the steps after."""
+    def reaches(name: str) -> tuple[float, int]:
+        schedule = make_schedule(name, T)
+        return schedule.t_snr_one, int(torch.nonzero(schedule.snr < NOISE_LIKE_SNR)[0])
+
+    (one, noise), *others = [reaches(name) for name in ("linear", "cosine", "sigmoid")]
+    return (f"**Why it matters:** the network learns to denoise at every t and a sampler spends a step on each. "
+            f"Under linear (T = {T:,}) SNR falls below 1 at t ≈ {one:.0f} and below {NOISE_LIKE_SNR:g} (x_t all but "
+            f"pure noise) at t ≈ {noise:,}: its last {T - noise:,} steps go to noise-like x_t. Cosine and sigmoid pass "
+            f"SNR = 1 at t ≈ {others[0][0]:.0f} and {others[1][0]:.0f} and reach {NOISE_LIKE_SNR:g} only at "
+            f"t ≈ {others[0][1]:,} and {others[1][1]:,}: their steps are spread more evenly over the noise levels "
+            "(why Nichol & Dhariwal 2021 chose cosine).")
 
 
 def data_choices() -> list[tuple[str, str]]:
@@ -237,7 +256,8 @@ def build(own: gr.State) -> None:
     )
     gr.Markdown(
         "Compare noise schedules on shared axes. ◆ marks the step where SNR = 1 (ᾱ_t = ½): half signal, "
-        "half noise. Below, the **same** x₀ and the **same** noise ε are noised under each schedule."
+        "half noise. Below, the **same** x₀ and the **same** noise ε are noised under each schedule. "
+        + why_schedules_differ(controls.DEFAULT_T)
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=300):

@@ -1168,13 +1168,16 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
     choices, missing_note = data_choices()
     device = device_name(resolve_device("auto"))
     gr.Markdown(
-        "Train a small denoising network (Algorithm 1 of Ho et al. 2020: it predicts the noise ε, or here also x₀ "
-        "or v) and watch the loss fall. "
-        f"Runs here: **{device}**. Each run is saved on this server for this browser, for {runs.keep_text()} "
+        "Train a small denoising network and watch the loss fall. **Each training step** takes a batch of examples "
+        "x₀, a random step t for each and fresh noise ε, makes x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε as in the Forward tab, "
+        "and shows the network (x_t, t): it guesses the noise, ε̂, and is nudged to make the loss ‖ε − ε̂‖² smaller "
+        "(Algorithm 1 of Ho et al. 2020; it can learn x₀ or v instead, below). The previews sample from a running "
+        "average of its weights (EMA), steadier than the latest ones.\n\n"
+        f"<small>Runs here: **{device}**. Each run is saved on this server for this browser, for {runs.keep_text()} "
         "(a reload keeps it), and appears in the **Reverse** tab (download it there as a .zip to keep it); Stop keeps "
         "the model trained so far. "
         f"This server caps a run at {runs.max_train_steps():,} steps and {runs.duration_text(runs.max_train_seconds())}, "
-        f"and keeps your {runs.max_runs_per_user()} newest models (with those you upload)."
+        f"and keeps your {runs.max_runs_per_user()} newest models (with those you upload).</small>"
     )
     trained = gr.State([])
     with gr.Row():

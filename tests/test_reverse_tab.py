@@ -583,11 +583,12 @@ def test_a_checkpoint_of_the_same_kind_keeps_the_sampler_settings(toy_ckpt, imag
     defaults (DDPM's 1,000 steps on 16 images take a minute on a CPU)."""
     trained = [str(toy_ckpt), str(image_ckpt)]
     info, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, 10, "2d")
-    assert (sampler, steps, n, kind) == (gr.skip(), gr.skip(), gr.skip(), "2d")
+    assert (sampler, steps, n, kind) == (gr.skip(), gr.skip(), gr.skip(), "2d") and "sampler is now set" not in info
     assert reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, 500, "2d")[2] == 100  # within its T = 100
     assert reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, "", "2d")[2] == gr.skip()
-    _, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(image_ckpt), trained, 40, 10, "2d")
+    info, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(image_ckpt), trained, 40, 10, "2d")
     assert (sampler, n, kind) == ("ddim", reverse_tab.DEFAULT_SAMPLES["image"], "image") and steps <= 100
+    assert "The sampler is now set for images: DDIM (η = 0)" in info  # said, not changed without a word
     _, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, 10, "image")
     assert (sampler, steps, n, kind) == ("ddpm_small", 0, reverse_tab.DEFAULT_SAMPLES["2d"], "2d")
 

@@ -320,3 +320,13 @@ def test_a_weight_over_many_decades_labels_every_other_power_of_ten():
     assert min(wide.tickvals) <= 1e-4 and max(wide.tickvals) >= 1e8  # over all of it
     narrow = figures.as_figure(figures.schedule_curves_figure(schedules[:1], "bound_weight", log_y=True)).layout.yaxis
     assert narrow.tickvals is None and narrow.dtick == 1
+
+
+def test_the_tab_says_why_schedules_differ_in_the_engines_numbers():
+    """Comparing curves does not say why it matters: the tab says it with the numbers of the default T."""
+    text = schedules_tab.why_schedules_differ(1000)
+    for name in ("linear", "cosine", "sigmoid"):
+        schedule = make_schedule(name, 1000)
+        noise_like = int(np.argmax(schedule.snr.numpy() < schedules_tab.NOISE_LIKE_SNR))
+        assert f" {schedule.t_snr_one:.0f}" in text and f" {noise_like:,}" in text, name
+    assert "its last 325 steps go to noise-like x_t" in text  # linear: SNR < 0.01 from t = 675 of 1,000

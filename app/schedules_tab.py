@@ -285,7 +285,8 @@ def build(own: gr.State) -> None:
             grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")
             gain_plot = gr.Plot(first[6], label=f"How much each step of a {SHORT_CHAIN}-step sampler (a T-step one when T < "
                                                 f"{SHORT_CHAIN}) multiplies an error in ε̂")
-            weighting = gr.Radio(WEIGHTING_CHOICES, value=DEFAULT_WEIGHTING, label="How other losses weigh each noise level against the plain ε loss",
+            weighting = gr.Radio(WEIGHTING_CHOICES, value=DEFAULT_WEIGHTING,
+                                 label="How other losses weigh each noise level against the plain ε loss",
                                  info=WEIGHTING_INFO, elem_id="schedules-weighting")
             weight_plot = gr.Plot(first[7], label="The weight a loss puts on ‖ε − ε̂‖² at t (the plain ε loss: 1)",
                                   elem_id="schedules-bound-weight")

@@ -208,8 +208,10 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
         return NO_CHECKPOINTS if not checkpoint_choices(trained) else "Choose a checkpoint."
     try:
         config = read_config(path)
-    except CheckpointError as err:
-        return f"⚠ {err}"
+    except CheckpointError as err:  # in the model's name: its folder's path names the browser's secret owner token
+        if not Path(path).is_dir():
+            return f"⚠ {html.escape(not_allowed_error(path, [path]).message)}"
+        return f"⚠ {html.escape(str(err).replace(str(Path(path)), display_name(path)))}"
     data, schedule = config.get("data", {}), config.get("schedule", {})
     predicts = model_prediction(config)
 

@@ -66,7 +66,7 @@ from app import accessibility, controls, figures, formulas, own_points, runs
 from app.errors import InputError
 from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
-from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, read_samples
+from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, not_allowed_error, read_samples
 from app.runs import display_name
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, save_checkpoint,
@@ -282,6 +282,8 @@ class Plan:
 def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, dict]:
     """(path, config) of the checkpoint to continue from, checked: this browser may use it, same kind of data."""
     if not allowed(start_from, trained):
+        if start_from in (trained or []):  # one of the page's own, deleted since (another tab's new model, say)
+            raise InputError(f"Start from: {not_allowed_error(start_from, trained).message}")
         raise InputError("Start from: choose a new model or a checkpoint from the list.")
     try:
         config = read_config(start_from)

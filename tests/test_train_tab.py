@@ -567,6 +567,13 @@ def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
     assert earlier["steps_done"] == 60 and earlier["source"] == "DDPM Explorer Train tab"
     before, after = load_checkpoint(path).model.state_dict(), load_checkpoint(second).model.state_dict()
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    # deleted since (another tab's new model pushed it out): said so, not "choose one from the list"; and its
+    # description names the model, not its folder, whose path holds the browser's secret owner token
+    shutil.rmtree(path)
+    with pytest.raises(gr.Error, match="Start from: .* is no longer on the server"):
+        train_tab.prepare_run(req("alice"), *args(start_from=path, trained=trained))
+    described = reverse_tab.describe(path, trained)
+    assert "is no longer on the server" in described and str(Path(path).parent) not in described
 
 
 def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isolated):

@@ -112,6 +112,9 @@ def unpack_checkpoint(archive: str | Path, parent: str | Path, *, name: str | No
     try:
         with zipfile.ZipFile(archive) as zf:
             folder, members = _checkpoint_members(zf, label)
+            if any(info.flag_bits & 0x1 for info in members.values()):  # zipfile would raise a bare RuntimeError
+                raise CheckpointError(f"{label} is encrypted (a .zip with a password); zip the checkpoint folder "
+                                      "without one")
             tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=parent))
             budget = max_bytes
             for file_name, info in members.items():

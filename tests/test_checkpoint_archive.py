@@ -97,6 +97,22 @@ def test_a_file_that_is_not_a_zip_is_refused(tmp_path):
         unpack_checkpoint(fake, tmp_path / "in")
 
 
+def test_a_zip_with_a_password_is_refused_in_words(checkpoint, tmp_path):
+    """zipfile raised a bare RuntimeError ("password required for extraction"): the upload failed without a word."""
+    plain = zip_of(tmp_path / "plain.zip", {f"m/{name}": data for name, data in files_of(checkpoint).items()})
+    raw = bytearray(plain.read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # each entry's local and central header
+        start = 0
+        while (start := raw.find(signature, start)) >= 0:
+            raw[start + flags_at] |= 0x1  # encrypted, as `zip -P secret` marks it
+            start += 4
+    locked = tmp_path / "locked.zip"
+    locked.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="locked.zip is encrypted .* without one"):
+        unpack_checkpoint(locked, tmp_path / "in")
+    assert not any((tmp_path / "in").iterdir())
+
+
 def test_broken_weights_are_refused_whole(checkpoint, tmp_path):
     archive = zip_of(tmp_path / "cut.zip", {"run/config.json": (checkpoint / "config.json").read_bytes(),
                                             "run/model.safetensors": (checkpoint / "model.safetensors").read_bytes()[:100]})

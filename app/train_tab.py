@@ -901,7 +901,13 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
             yield status_html(f"Measuring the error of {display_name(plan.init_from)} at each t…", fraction=0.0,
                               notes=plan.notes), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             error_kind["reference"] = starting_error_by_t(plan, trainer)
-    except BaseException:
+    except Exception as err:  # the status says so too: it had stayed on "Loading data and building the model…"
+        runs.REGISTRY.finish(run)
+        why = err.message if isinstance(err, gr.Error) else "an error on the server (see its log)"
+        yield status_html(f"Not started: {html.escape(str(why))}", tone="error"), gr.skip(), gr.skip(), gr.skip(), \
+            gr.skip()
+        raise
+    except BaseException:  # the page went: nothing to say it on
         runs.REGISTRY.finish(run)
         raise
     device = device_name(trainer.device)

@@ -1113,3 +1113,23 @@ def test_every_status_tone_is_readable_on_the_light_and_the_dark_theme():
         if tone != "info":  # info's text keeps the page's colour
             assert f".dark .train-status .tone-{tone} {{color: {dark}}}" in app.CSS
         assert f'class="tone-{tone}"' in train_tab.status_html("x", tone=tone)
+
+
+def test_a_start_that_fails_while_loading_says_so_in_the_status(isolated, monkeypatch):
+    """An error after the first status ("Loading data and building the model…") was a toast alone: the status said
+    "Loading…" for good (and stayed busy for a screen reader). Now it says the run did not start, and why."""
+    def refusing(*_, **__):
+        raise ValueError("the network does not fit this data")
+
+    trainer = train_tab.Trainer
+    monkeypatch.setattr(train_tab, "Trainer", refusing)
+    updates = []
+    with pytest.raises(gr.Error, match="the network does not fit this data"):
+        for update in train_tab.train_run(req("alice"), None, *args()):
+            updates.append(update)
+    status = updates[-1][0]
+    assert "Not started: the network does not fit this data" in status
+    assert 'data-tone="error"' in status and "data-busy" not in status
+    monkeypatch.setattr(train_tab, "Trainer", trainer)
+    assert "Finished after 2 steps" in drain(train_tab.train_run(req("alice"), None, *args(steps=2)))[-1][0]  # free
+

@@ -24,14 +24,21 @@ TOOLBAR_KEPT = "Download plot as a PNG"  # the one button of a plot's toolbar le
 # Schedules tab's 78 Tab stops: 51 presses from one control to the next); all but the download leave it, and stay a
 # click away. A status line (elem_classes LIVE_STATUS) becomes a polite live region. Both are done to what is on the
 # page and to what a tab, a panel or plotly adds later (only HTML elements: plotly's SVG redraws are skipped). A status
-# whose content is marked ``data-busy`` (a training run's progress, each second) is aria-busy, read out once it is not.
+# whose content is marked ``data-busy`` (a training run's progress, each second) is aria-busy, read out once it is not
+# (Gradio may update the status in place: the mark's removal is an attribute's change, not new nodes).
 KEYBOARD_AND_READER_JS = """() => {
   const TOOLBAR = '.modebar-btn', LIVE = '.LIVE_STATUS';
+  // Gradio gives a component's classes to its block and to the element inside: the outermost is the region
+  const outermost = (element) => {
+    let status = element.closest(LIVE), up;
+    while (status && (up = status.parentElement && status.parentElement.closest(LIVE))) status = up;
+    return status;
+  };
   const tidy = (node) => {
     const all = (selector) => [...(node.matches(selector) ? [node] : []), ...node.querySelectorAll(selector)];
     for (const button of all(TOOLBAR)) if (button.dataset.title !== 'TOOLBAR_KEPT') button.tabIndex = -1;
     for (const status of all(LIVE)) {
-      if (status.hasAttribute('aria-live')) continue;
+      if (status.hasAttribute('aria-live') || outermost(status) !== status) continue;
       status.setAttribute('role', 'status');
       status.setAttribute('aria-live', 'polite');
     }
@@ -40,8 +47,8 @@ KEYBOARD_AND_READER_JS = """() => {
   new MutationObserver((records) => {
     for (const record of records) {
       for (const node of record.addedNodes) if (node instanceof HTMLElement) tidy(node);
-      const status = record.target instanceof HTMLElement && record.target.closest(LIVE);
+      const status = record.target instanceof HTMLElement && outermost(record.target);
       if (status) status.setAttribute('aria-busy', String(!!status.querySelector('[data-busy]')));
     }
-  }).observe(document.body, {childList: true, subtree: true});
+  }).observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ['data-busy']});
 }""".replace("LIVE_STATUS", LIVE_STATUS).replace("TOOLBAR_KEPT", TOOLBAR_KEPT)

@@ -839,7 +839,16 @@ def test_the_keyboard_sees_its_focus_and_skips_the_plot_toolbars(browser, app_ur
                                 "b.tabIndex])")
         assert stops and all((title == accessibility.TOOLBAR_KEPT) == (index >= 0) for title, index in stops), stops
         assert any(index >= 0 for _, index in stops)  # the download stays a Tab away
-        p.assert_clean("Forward and Schedules by keyboard")
+        # a run that finishes is read out: its status stopped being busy (Gradio updated it in place, and both the
+        # block and the element inside it had the status's class, two regions: the outer one stayed busy)
+        p.tab("Train")
+        p.page.get_by_label("Training steps").fill("50")
+        p.page.get_by_role("button", name="Start training").click()
+        p.page.wait_for_function("() => /Finished after/.test(document.querySelector('#train-status').innerText)",
+                                 timeout=60_000)
+        p.page.wait_for_function("() => document.querySelector('#train-status').getAttribute('aria-busy') === 'false'")
+        assert p.page.locator(f".{accessibility.LIVE_STATUS}[aria-live]").count() == 1  # the status, once
+        p.assert_clean("Forward, Schedules and Train by keyboard")
     finally:
         p.close()
 

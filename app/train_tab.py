@@ -4,7 +4,7 @@ Start streams the loss curve (every step, raw and smoothed, log scale), the erro
 (`Trainer.bucket_loss`, beside the browser's previous run's or, for a continued checkpoint, its error measured as
 the run starts: `Trainer.measure_error_by_t`) and preview samples from the EMA weights, drawn over the training data (2D),
 which the preview plot shows alone before a run; Stop ends the run at once and keeps the model. Every finished, stopped or
-diverged run (one that diverged within `DIVERGED_KEPT_AFTER` steps excepted) is saved as a checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in
+diverged run (one stopped or diverged within `SHORTEST_KEPT` steps excepted) is saved as a checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in
 the Reverse tab of this browser only (the `gr.State` that `build()` returns). When the page loads, that State gets the
 browser's checkpoints kept on the server (`page_loaded`), so a reload keeps them; a run under way when its page was
 reloaded stops and is saved, and the reloaded page says so and lists it (`run_cut_off`); another open tab of the browser
@@ -706,9 +706,10 @@ def _checkpoint_dir(key: str, info: DataInfo, schedule: NoiseSchedule) -> Path:
 
 
 _DONE = object()
-# a run that diverges before this many good steps has learnt nothing worth one of the browser's kept models (saving
-# it pushed out the oldest of them: a learning rate of 1000 diverges at step 2)
-DIVERGED_KEPT_AFTER = 100
+# a run that diverges or is stopped before this many good steps has learnt nothing worth one of the browser's kept
+# models (saving it pushed out the oldest of them: a learning rate of 1000 diverges at step 2; Stop pressed right after
+# Start saved one step); a run that finishes or meets the time limit is saved however short
+SHORTEST_KEPT = 100
 
 
 def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events: queue.Queue) -> None:
@@ -726,7 +727,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
     except Exception as err:  # reported to the user; the weights so far are still saved
         log.exception("training run of %s failed", run.key)
         reason, error = "error", f"{type(err).__name__}: {err}"
-    worth_keeping = trainer.step >= (DIVERGED_KEPT_AFTER if reason == "diverged" else 1)
+    worth_keeping = trainer.step >= (SHORTEST_KEPT if reason in ("diverged", "stopped") else 1)
     try:
         if worth_keeping:
             training = {**trainer.training_record(plan.model, reason, end.elapsed if end else None),
@@ -755,6 +756,10 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
         what = {"finished": "Finished", "stopped": "Stopped", "time limit": "Stopped at the server's time limit"}[reason]
         run.message = (f"{what} after {formulas.steps_text(trainer.step)}.{saved}" if trainer.step else
                        f"{what} before its first step: there is nothing to save.")
+        if trainer.step and not worth_keeping:
+            run.message += (f" Nothing is saved: {formulas.steps_text(trainer.step)} teach the network next to "
+                            f"nothing, and would take the place of one of your models (a run is kept from "
+                            f"{SHORTEST_KEPT} steps on).")
         if error:
             run.message += f" {html.escape(error)}"
     if pruned:  # the browser's oldest models made room (runs.max_runs_per_user)

@@ -956,9 +956,9 @@ def build(trained: gr.State) -> ReverseControls:
         "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
         "**Each step** starts from x_t (at first pure noise, x_T ~ N(0, I)): the network guesses the noise in it, "
         "ε̂, which gives a guess of the data, x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t; the sampler moves x_t part of the way "
-        "towards x̂₀ and, for DDPM, adds a little fresh noise: that is x at the next step, t − 1. The player shows x_t beside x̂₀; "
-        "**Anatomy of one step** (below) takes one step apart. Shipped checkpoints are listed by name; models you train in the **Train** tab are added for this "
-        "browser (a reload keeps them). In the player, a click on the frames plays or pauses; then Space, ← → and "
+        "towards x̂₀ and, for DDPM, adds a little fresh noise: that is x at the next step, t − 1. The player shows "
+        "x_t beside x̂₀; the anatomy panel below takes one step apart. Shipped checkpoints are listed by name; models "
+        "you train in the **Train** tab are added for this browser (a reload keeps them). In the player, a click on the frames plays or pauses; then Space, ← → and "
         "Home / End (or a presenter's clicker) step through the chain."
     )
     with gr.Row():

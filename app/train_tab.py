@@ -823,10 +823,14 @@ def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, flo
     return text, fraction
 
 
-def _with_checkpoint(trained: list | None, path: Path | None) -> list[str]:
+def _with_checkpoint(trained: list | None, run: runs.Run) -> list[str]:
+    """The page's list of the browser's models once ``run`` ended: those of the list still on the server, those added
+    meanwhile (a model uploaded in the Reverse tab while the run trained had vanished from the lists when it ended),
+    and the run's own."""
     paths = [p for p in (trained or []) if Path(p).is_dir()]
-    if path is not None and str(path) not in paths:
-        paths.append(str(path))
+    paths += [p for p in runs.owner_checkpoints(run.key) if p not in paths]
+    if run.checkpoint is not None and str(run.checkpoint) not in paths:
+        paths.append(str(run.checkpoint))
     return paths
 
 
@@ -977,7 +981,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))
         fraction = (last.step / max(1, last.total_steps)) if last else 0.0
         final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
-        final_loss, with_run = loss_figure(losses, **loss_kind), _with_checkpoint(trained, run.checkpoint)
+        final_loss, with_run = loss_figure(losses, **loss_kind), _with_checkpoint(trained, run)
         final_error = error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind) if last else gr.skip()
         yield final_status, final_loss, preview_update, final_error, with_run
         if run.previewed.wait(STOP_WAIT_SECONDS) and run.preview_replaced.is_set():
@@ -1004,11 +1008,11 @@ def stop_run(request: gr.Request, trained):
         # a second Stop (a double click) says what the first did; "no run to stop" would read as if it had failed
         told = "" if run.stop_requested.is_set() else "No training run to stop; the last one has ended. "
         return (status_html(f"{told}{run.message}", tone=END_TONES.get(run.reason, "warn")),
-                _with_checkpoint(trained, run.checkpoint))
+                _with_checkpoint(trained, run))
     if not run.done.wait(STOP_WAIT_SECONDS):
         return status_html("Stopping… the run ends after its current step.", tone="warn"), gr.skip()
     message = run.message or "Stopped."
-    return status_html(message, fraction=None, tone="warn"), _with_checkpoint(trained, run.checkpoint)
+    return status_html(message, fraction=None, tone="warn"), _with_checkpoint(trained, run)
 
 
 def preview_after_stop(request: gr.Request):
@@ -1074,7 +1078,7 @@ async def run_cut_off(request: gr.Request, trained: Any):
                           "reloaded or closed. Press <b>Start training</b> again.", tone="warn"), gr.skip()
         return
     yield (status_html(f"Your training run stopped when the page that started it was reloaded or closed. "
-                       f"{run.message}", tone="warn"), _with_checkpoint(trained, run.checkpoint))
+                       f"{run.message}", tone="warn"), _with_checkpoint(trained, run))
 
 
 def kind_defaults(data: str, start_from: str):

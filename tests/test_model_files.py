@@ -129,3 +129,15 @@ def test_uploads_count_among_the_sessions_checkpoints(isolated, monkeypatch):
     trained = model_files.upload_model(req("alice"), str(archive), [])
     assert Path(trained[0]).parent == runs.user_dir(token)
     assert train_tab.page_loaded(req("alice-reloaded"), token)[:2] == (token, trained)  # a reload lists them again
+
+
+def test_a_model_uploaded_while_a_run_trains_stays_listed_when_the_run_ends(isolated):
+    """The run's last update listed the browser's models as the page had them when it started: a model uploaded in
+    the Reverse tab meanwhile vanished from both tabs' lists (until a reload)."""
+    archive = downloaded(req("alice"), str(make_checkpoint(isolated / "shipped" / "moons")), [])
+    gen = train_tab.train_run(req("alice"), None, "swiss_roll", "linear", 100, "mlp", "eps", False, 0.1, "", 30, 64,
+                              2e-3, 0, 1000, [], None, *train_tab.controls.default_param_values())
+    next(gen)  # loading: the run has started with the page's list, empty
+    uploaded = model_files.upload_model(req("alice"), str(archive), [])
+    *_, listed = list(gen)[-1]
+    assert uploaded[0] in listed and len(listed) == 2  # the upload and the run's model

@@ -1169,9 +1169,15 @@ def p_uncond_slider(conditional: bool, value=None) -> gr.Slider:
 
 
 def refresh_start_choices(trained: Any, current: str):
-    """After a run: offer this browser's checkpoints too, keeping the current choice."""
+    """After a run: offer this browser's checkpoints too, keeping the current choice; a choice deleted since (the
+    browser's oldest, pushed out by a newer model: by the run that continued it, say) goes back to a new model, and
+    says so (it had done so without a word, and the next Start trained from random weights)."""
     choices = start_choices(trained)
-    return gr.Dropdown(choices=choices, value=current if current in {v for _, v in choices} else NEW_MODEL)
+    if current in {v for _, v in choices}:
+        return gr.Dropdown(choices=choices, value=current, info="")
+    gone = None if current in (NEW_MODEL, None, "") else (
+        f"{display_name(current)} is no longer on the server (a newer model took its place): back to a new model.")
+    return gr.Dropdown(choices=choices, value=NEW_MODEL, info=gone or "")
 
 
 # ----- layout ---------------------------------------------------------------------------------------

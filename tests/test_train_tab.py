@@ -1148,3 +1148,15 @@ def test_a_run_stopped_within_its_first_steps_saves_nothing(isolated):
     steps_done = int(re.search(r"Stopped after ([\d,]+) step", status).group(1).replace(",", ""))
     assert steps_done < train_tab.SHORTEST_KEPT and trained == [] and not list_checkpoints(runs.user_dir("alice"))
     assert "Nothing is saved" in status and f"from {train_tab.SHORTEST_KEPT} steps on" in status
+
+
+def test_start_from_a_model_deleted_since_goes_back_to_a_new_model_and_says_so(isolated):
+    """The model to continue from was pushed out (by the run that continued it, say): "Start from" went back to a new
+    model without a word, and the next Start trained from random weights."""
+    *_, trained = drain(train_tab.train_run(req("alice"), None, *args(steps=5)))[-1]
+    kept = train_tab.refresh_start_choices(trained, trained[0])
+    assert kept.value == trained[0] and not kept.info
+    shutil.rmtree(trained[0])
+    gone = train_tab.refresh_start_choices(trained, trained[0])
+    assert gone.value == train_tab.NEW_MODEL and "is no longer on the server" in gone.info
+    assert not train_tab.refresh_start_choices(trained, train_tab.NEW_MODEL).info

@@ -11,6 +11,8 @@ as they are.
 
 from __future__ import annotations
 
+import filecmp
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from app.errors import InputError
 from app.reverse_tab import ReverseControls, allowed, not_allowed_error
 from app.runs import display_name
 from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint
-from core.checkpoints import CheckpointError
+from core.checkpoints import CONFIG_FILE, WEIGHTS_FILE, CheckpointError
 
 DOWNLOAD_LABEL = "Download this model (.zip)"
 UPLOAD_LABEL = "Upload a model (.zip)"
@@ -46,9 +48,15 @@ def download_model(request: gr.Request, path: str | None, trained: Any):
     return gr.File(value=str(archive), visible=True)
 
 
+def same_model(a: Path, b: Path) -> bool:
+    """Whether two checkpoint directories hold the same weights and config, byte for byte."""
+    return all(filecmp.cmp(a / name, b / name, shallow=False) for name in (WEIGHTS_FILE, CONFIG_FILE))
+
+
 def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[str]:
     """An uploaded .zip checked and unpacked into this browser's checkpoints; returns the page's checkpoint paths
-    with it last (the Reverse tab then selects it)."""
+    (those still on the server) with it last (the Reverse tab then selects it). A model the browser has already is
+    selected, not kept twice: the same .zip uploaded again had been a second copy that pushed out another model."""
     if not file:
         raise InputError("No file arrived; choose a .zip of a checkpoint.")
     key = runs.owner_key(request)
@@ -59,10 +67,16 @@ def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[st
         raise InputError(f"Not uploaded: {err}") from None
     except OSError as err:  # the server's disk, not the file
         raise InputError(f"Not uploaded: {label} could not be unpacked on this server ({err.strerror or err}).") from None
+    kept = [p for p in (trained or []) if isinstance(p, str) and Path(p).is_dir()]
+    twin = next((Path(p) for p in runs.owner_checkpoints(key) if Path(p) != path and same_model(Path(p), path)), None)
+    if twin is not None:
+        shutil.rmtree(path, ignore_errors=True)
+        gr.Info(f"{label} is a model you have here already, {display_name(twin)}: it is selected.")
+        return [*(p for p in kept if p != str(twin)), str(twin)]
     pruned = runs.prune_user_runs(key)
     if pruned:
         gr.Warning(f"{runs.pruned_sentence(pruned)} to make room for {display_name(path)}.")
-    return [*(p for p in (trained or []) if isinstance(p, str)), str(path)]
+    return [*(p for p in kept if Path(p).is_dir()), str(path)]
 
 
 def build(reverse: ReverseControls) -> None:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from app import model_files, reverse_tab, runs, train_tab
+from core.checkpoint_archive import pack_checkpoint
 from core.checkpoints import save_checkpoint
 from core.data import DataInfo
 from core.mlp import MLPConfig, MLPDenoiser
@@ -116,19 +117,35 @@ def test_a_bad_upload_is_refused_in_one_sentence_and_keeps_the_sessions_models(i
 
 def test_uploads_count_among_the_sessions_checkpoints(isolated, monkeypatch):
     monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "2")
-    archive = downloaded(req("alice"), str(make_checkpoint(isolated / "shipped" / "moons")), [])
+    archives = [pack_checkpoint(make_checkpoint(isolated / f"models{k}" / "moons", hidden=16 + k),
+                                isolated / f"zips{k}" / "moons.zip") for k in range(3)]  # three models, one name
+    archive = archives[2]
     trained: list[str] = []
-    for _ in range(2):
-        trained = model_files.upload_model(req("alice"), str(archive), trained)
+    for other in archives[:2]:
+        trained = model_files.upload_model(req("alice"), str(other), trained)
     with pytest.warns(UserWarning, match="This server keeps your 2 newest models: the oldest, moons, is deleted to make "
                                          "room for moons-3"):
         trained = model_files.upload_model(req("alice"), str(archive), trained)
     assert sorted(p.name for p in runs.user_dir("alice").iterdir()) == ["uploaded-moons-2", "uploaded-moons-3"]
     assert [Path(p).name for p in reverse_tab._trained_paths(trained)] == ["uploaded-moons-2", "uploaded-moons-3"]
     token, *_ = train_tab.page_loaded(req("alice"), None)  # a page linked to its browser: uploads go to the browser
-    trained = model_files.upload_model(req("alice"), str(archive), [])
+    trained = model_files.upload_model(req("alice"), str(archives[0]), [])
     assert Path(trained[0]).parent == runs.user_dir(token)
     assert train_tab.page_loaded(req("alice-reloaded"), token)[:2] == (token, trained)  # a reload lists them again
+
+
+def test_the_same_model_uploaded_again_is_selected_not_kept_twice(isolated):
+    """The same .zip uploaded twice made a second copy, which pushed out another of the browser's models."""
+    archive = downloaded(req("alice"), str(make_checkpoint(isolated / "shipped" / "moons")), [])
+    first = model_files.upload_model(req("alice"), str(archive), [])
+    other = model_files.upload_model(req("alice"), str(pack_checkpoint(make_checkpoint(isolated / "b" / "m", hidden=20),
+                                                                       isolated / "m.zip")), first)
+    shown = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gr, "Info", lambda message: shown.append(message))
+        again = model_files.upload_model(req("alice"), str(archive), other + ["/gone/since"])
+    assert again == [other[1], first[0]]  # the one it already had, selected (last); a path gone since is dropped
+    assert len(runs.owner_checkpoints("alice")) == 2 and "a model you have here already, moons" in shown[0]
 
 
 def test_a_model_uploaded_while_a_run_trains_stays_listed_when_the_run_ends(isolated):

@@ -892,15 +892,17 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
         except (TypeError, ValueError):  # a box mistyped: Generate says so
             kept = gr.skip()
         return info, gr.skip(), kept, gr.skip(), slider, kind
-    # said beside the model: a sampler that changed without a word (DDIM on a page about DDPM) puzzled students
+    # said beside the model when it changes the sampler (DDIM appearing without a word on a page about DDPM puzzled
+    # students); not on the page's first choice
     if kind == "image":
-        said = (f"\n\n*The sampler is now set for images: DDIM (η = 0), {min(100, T)} steps, "
-                f"{DEFAULT_SAMPLES['image']} samples, quick on a CPU. Choose DDPM for the paper's sampler (all {T:,} "
-                "steps).*")
-        return info + said * (kind_shown is not None), "ddim", min(100, T), DEFAULT_SAMPLES["image"], slider, kind
-    said = (f"\n\n*The sampler is now set for 2D data: DDPM (σ² = β̃), the paper's, over all {T:,} steps, "
-            f"{DEFAULT_SAMPLES['2d']:,} samples.*")
-    return info + said * (kind_shown is not None), "ddpm_small", 0, DEFAULT_SAMPLES["2d"], slider, kind
+        said = (f"The sampler is now set for images: DDIM (η = 0), {min(100, T)} steps, {DEFAULT_SAMPLES['image']} "
+                f"samples, quick on a CPU. Choose DDPM for the paper's sampler (all {T:,} steps).")
+        sampler, steps, n = "ddim", min(100, T), DEFAULT_SAMPLES["image"]
+    else:
+        said = (f"The sampler is now set for 2D data: DDPM (σ² = β̃), the paper's, over all {T:,} steps, "
+                f"{DEFAULT_SAMPLES['2d']:,} samples.")
+        sampler, steps, n = "ddpm_small", 0, DEFAULT_SAMPLES["2d"]
+    return (info if kind_shown is None else f"{info}\n\n*{said}*"), sampler, steps, n, slider, kind
 
 
 TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from noised data"
@@ -958,8 +960,9 @@ def build(trained: gr.State) -> ReverseControls:
         "ε̂, which gives a guess of the data, x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t; the sampler moves x_t part of the way "
         "towards x̂₀ and, for DDPM, adds a little fresh noise: that is x at the next step, t − 1. The player shows "
         "x_t beside x̂₀; the anatomy panel below takes one step apart. Shipped checkpoints are listed by name; models "
-        "you train in the **Train** tab are added for this browser (a reload keeps them). In the player, a click on the frames plays or pauses; then Space, ← → and "
-        "Home / End (or a presenter's clicker) step through the chain."
+        "you train in the **Train** tab are added for this browser (a reload keeps them). In the player, a click on "
+        "the frames plays or pauses; then Space, ← → and Home / End (or a presenter's clicker) step through the "
+        "chain."
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=300):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import gradio as gr
 
 from app import (
-    accessibility, bound_panel, controls, figures, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files, noise_map,
-    reverse_tab, runs, schedules_tab, step_anatomy, steps_panel, train_tab,
+    accessibility, bound_panel, controls, figures, forward_animation, forward_tab, guidance_panel, inpaint_panel,
+    model_files, noise_map, reverse_tab, runs, schedules_tab, step_anatomy, steps_panel, train_tab,
 )
 
 # The help under each control and the players' keys: Soft's grey (#9ca3af) has a 2.5:1 contrast on white and fades

@@ -902,7 +902,8 @@ def noised_grid_figure(
         **_STYLE,
         showlegend=False,
         meta=dict(grid=dict(rows=rows, cols=cols, band=band, gap=gap_px, cell=cell_px, panel=width, lefts=lefts,
-                            titles=list(col_labels), short_titles=list(short_titles or col_labels), label_rows=[r for r, text in enumerate(row_labels) if text],
+                            titles=list(col_labels), short_titles=list(short_titles or col_labels),
+                            label_rows=[r for r, text in enumerate(row_labels) if text],
                             labels=[text for text in row_labels if text], label_size=ROW_LABEL_SIZE)),
     ))
 

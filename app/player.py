@@ -531,8 +531,8 @@ const setup = () => {
   // PageDown went 8 frames back, on the speed list it changed the speed. Each control keeps its other keys: the
   // button Space and Enter, the scrub bar its arrows, Home and End (which move it already), the list its arrows.
   const steps = {ArrowLeft: -1, PageUp: -1, ArrowRight: 1, PageDown: 1};
-  const ownKeys = new Map([[btn, [' ', 'Enter']], [scrub, ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End']],
-                           [speed, ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End', ' ', 'Enter']]]);
+  const arrows = ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End'];
+  const ownKeys = new Map([[btn, [' ', 'Enter']], [scrub, arrows], [speed, [...arrows, ' ', 'Enter']]]);
   root.onkeydown = (e) => {
     if ((ownKeys.get(e.target) || []).includes(e.key)) return;
     if (e.key === ' ') toggle();

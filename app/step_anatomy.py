@@ -43,7 +43,8 @@ PICTURES_KEY = {
 DEFAULT_SHARE = 0.5  # the t first shown, as a share of T
 IMAGE_COLUMNS = ["x₀ (example)", f"ε (÷{NOISE_SHOWN:g})", "x_t", f"ε̂ predicted (÷{NOISE_SHOWN:g})", "ε − ε̂ (×1)",
                  "x̂₀ predicted", "x_s (one step)"]
-SHORT_IMAGE_COLUMNS = ["x₀", f"ε ÷{NOISE_SHOWN:g}", "x_t", f"ε̂ ÷{NOISE_SHOWN:g}", "ε − ε̂ ×1", "x̂₀", "x_s"]  # on a phone
+# on a phone, where the titles above would be 8 px
+SHORT_IMAGE_COLUMNS = ["x₀", f"ε ÷{NOISE_SHOWN:g}", "x_t", f"ε̂ ÷{NOISE_SHOWN:g}", "ε − ε̂ ×1", "x̂₀", "x_s"]
 POINT_COLUMNS = ["x₀ (examples)", "x_t", "x̂₀ predicted", "x_s (one step)"]
 
 

@@ -83,7 +83,8 @@ def build_parser() -> OneLineParser:
                    help="steer towards this class: a class-conditional model by classifier-free guidance; others by "
                         "classifier guidance, for image models whose data has a shipped classifier ("
                         + (", ".join(shipped_classifiers()) or "none") + ") a class it names, guided on x̂0, for the "
-                        "8 Gaussians a component, e.g. '90° (top)', '90' or 'top', guided by its exact p_t(y | x_t); any case")
+                        "8 Gaussians a component, e.g. '90° (top)', '90' or 'top', guided by its exact p_t(y | x_t); "
+                        "any case")
     p.add_argument("--guidance-scale", type=float, metavar="S",
                    help="with --guide: the scale s ≥ 0 (default: 3; 0: the unconditional model; 1: the conditional "
                         "one, by Bayes' rule; more: starker)")

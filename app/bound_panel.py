@@ -98,4 +98,4 @@ def build(controls: ReverseControls) -> None:
     c = controls
     show_when(measure_btn.click, plot)
     results_make_way(c, plot, stats)
-    runs.heavy_click(measure_btn, measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats])
+    c.job_click(measure_btn, measure_bound, [c.checkpoint, c.n, c.seed, c.ideal, c.trained], [plot, stats])

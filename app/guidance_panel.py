@@ -527,10 +527,10 @@ def build(controls: ReverseControls) -> None:
                  show_progress="hidden", queue=False)
     show_when(guide_btn.click, plot)
     results_make_way(c, plot, stats)
-    runs.heavy_click(guide_btn, guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained,
+    c.job_click(guide_btn, guide, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained,
                                         target, scale, method], [plot, stats])
     show_when(sweep_btn.click, plot)
-    runs.heavy_click(sweep_btn, sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained,
+    c.job_click(sweep_btn, sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained,
                                         target, scales, method, both], [plot, stats], api_name="guidance_sweep")
     c.checkpoint.change(t_slider, [c.checkpoint, field_t], field_t, show_progress="hidden", queue=False)
     c.checkpoint.change(no_guide_notice, c.checkpoint, notice, show_progress="hidden", queue=False)
@@ -539,6 +539,6 @@ def build(controls: ReverseControls) -> None:
     gr.on([field_btn.click, field_t.input, field_t.release], guide_field,
           [c.checkpoint, c.trained, target, field_t, c.seed], [plot, stats], trigger_mode="always_last",
           show_progress="hidden", api_name="guide_field")
-    play_in_player(runs.heavy_click(
+    play_in_player(c.job_click(
         play_btn, play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.trained, target, scale,
                method], c.player, api_name="play_guided"), c.player[-1])

@@ -214,8 +214,8 @@ def build(controls: ReverseControls) -> None:
     c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, show_progress="hidden", queue=False)
     show_when(fill_btn.click, plot)
     results_make_way(c, plot, stats)
-    runs.heavy_click(fill_btn, fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal,
+    c.job_click(fill_btn, fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal,
                                          c.trained, mask, rounds, jump], [plot, stats])
-    play_in_player(runs.heavy_click(
+    play_in_player(c.job_click(
         play_btn, play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal, c.trained, mask,
                rounds, jump], c.player, api_name="play_inpainting"), c.player[-1])

@@ -315,9 +315,9 @@ def build(controls: ReverseControls) -> None:
     show_when(encode_btn.click, plot)
     show_when(walk_btn.click, plot)
     results_make_way(c, plot, stats)
-    runs.heavy_click(encode_btn, encode_examples, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained],
+    c.job_click(encode_btn, encode_examples, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.ideal, c.trained],
                      [plot, stats])
-    runs.heavy_click(walk_btn, walk, [c.checkpoint, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats])
-    play_in_player(runs.heavy_click(loop_btn, play_loop, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.n_frames,
+    c.job_click(walk_btn, walk, [c.checkpoint, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats])
+    play_in_player(c.job_click(loop_btn, play_loop, [c.checkpoint, c.steps, c.spacing, c.n, c.seed, c.n_frames,
                                                           c.ideal, c.trained], c.player, api_name="play_noise_loop"),
                    c.player[-1])

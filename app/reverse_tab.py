@@ -824,11 +824,18 @@ def refresh(trained, current):
     return gr.Dropdown(choices=choices, value=value), describe(value, trained)
 
 
-def after_training(trained, current):
-    """The Train tab saved a model: select it."""
+def after_training(trained, current, jobs=0):
+    """The Train tab saved a model, or one was uploaded: select it, unless a job of this tab (`jobs`) waits or runs
+    for the model chosen. Then the choice stays, and a note says the new model is in the list: a run that ended
+    during a Generate had put its name over the chain of the model picked, and Download zipped the new one."""
     paths = [str(p) for p in _trained_paths(trained)]
     choices = checkpoint_choices(trained)
-    value = paths[-1] if paths else (current if current in [v for _, v in choices] else None)
+    listed = current in [v for _, v in choices]
+    if jobs and listed and paths and paths[-1] != current:
+        return gr.Dropdown(choices=choices, value=current), (
+            describe(current, trained) + f"\n\n*{runs.bold_name(paths[-1])} is ready in the list: it was not chosen "
+                                         "for you, as a job for the model above had not ended.*")
+    value = paths[-1] if paths else (current if listed else None)
     return gr.Dropdown(choices=choices, value=value), describe(value, trained)
 
 
@@ -926,6 +933,22 @@ class ReverseControls:
     trained: gr.State
     player: list  # the player's outputs, as Generate fills them (`show_chain`): view, stats, GIF, MP4, sprite sheet
     model_slot: gr.Column  # under the checkpoint's description: where `app.model_files` puts its download and upload
+    jobs: gr.State  # how many of this page's Reverse jobs wait or run (`job_click`): `after_training` keeps the choice
+
+    def job_click(self, button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:
+        """`runs.heavy_click` for a job of this tab, counted in ``jobs`` from the click until it ends (its event)."""
+        button.click(job_waits, self.jobs, self.jobs, show_progress="hidden", queue=False)
+        event = runs.heavy_click(button, fn, inputs, outputs, **options)
+        event.then(job_ended, self.jobs, self.jobs, show_progress="hidden", queue=False)
+        return event
+
+
+def job_waits(jobs: Any) -> int:
+    return int(jobs or 0) + 1
+
+
+def job_ended(jobs: Any) -> int:
+    return max(int(jobs or 0) - 1, 0)
 
 
 def results_make_way(c: ReverseControls, plot: gr.Plot, stats: gr.Markdown) -> None:
@@ -1026,21 +1049,23 @@ def build(trained: gr.State) -> ReverseControls:
                 curves = gr.State([])
 
     refresh_btn.click(refresh, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
-    trained.change(after_training, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
+    jobs = gr.State(0)
+    trained.change(after_training, [trained, checkpoint, jobs], [checkpoint, info], show_progress="hidden", queue=False)
     kind_shown = gr.State("2d")  # the kind of data the sampler controls suit: their defaults are 2D's
     checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t, steps, kind_shown],
                       [info, sampler, steps, n, start_t, kind_shown], show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
+    controls = ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
+                               [view, stats, gif, mp4, sprite], model_slot, jobs)
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
-    play_in_player(runs.heavy_click(
+    play_in_player(controls.job_click(
         generate_btn, generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
                    start_t],
         [view, stats, gif, mp4, sprite]), sprite)
     show_when(sweep_btn.click, sweep_plot)
-    runs.heavy_click(
+    controls.job_click(
         sweep_btn, sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis],
         [sweep_plot, sweep_stats, curves])
     x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
     clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)
-    return ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
-                           [view, stats, gif, mp4, sprite], model_slot)
+    return controls

@@ -177,4 +177,4 @@ def build(controls: ReverseControls) -> None:
     c = controls
     show_when(sweep_btn.click, plot)
     results_make_way(c, plot, stats)
-    runs.heavy_click(sweep_btn, sweep_steps, [c.checkpoint, c.spacing, c.seed, c.ideal, c.trained], [plot, stats])
+    c.job_click(sweep_btn, sweep_steps, [c.checkpoint, c.spacing, c.seed, c.ideal, c.trained], [plot, stats])

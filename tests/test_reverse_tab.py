@@ -326,6 +326,37 @@ def test_refresh_selects_the_newest_trained_model(toy_ckpt):
     assert dropdown.value == str(toy_ckpt) and "swiss_roll" in info
 
 
+def test_a_model_that_arrives_during_a_job_is_listed_not_chosen(toy_ckpt, image_ckpt):
+    """A run that ended while a Generate for another model waited took the dropdown: the chain then played under the
+    new model's name and Download zipped the new one. While a job of the tab waits or runs, the choice stays."""
+    chosen, trained = str(image_ckpt), [str(image_ckpt), str(toy_ckpt)]  # the run of the swiss roll has just ended
+    dropdown, info = reverse_tab.after_training(trained, chosen, 1)
+    assert dropdown.value == chosen and [v for _, v in dropdown.choices] == trained
+    assert info.startswith("**digits** — ") and "**swiss** is ready in the list: it was not chosen for you" in info
+    assert reverse_tab.after_training(trained, chosen, 0)[0].value == str(toy_ckpt)  # no job: chosen
+    assert reverse_tab.after_training(trained, None, 1)[0].value == str(toy_ckpt)  # nothing chosen before
+    assert (reverse_tab.job_waits(None), reverse_tab.job_waits(1), reverse_tab.job_ended(1), reverse_tab.job_ended(0)) == (
+        1, 2, 0, 0)
+
+
+def test_every_job_of_the_reverse_tab_is_counted_while_it_waits_or_runs():
+    from app import build_app
+
+    demo = build_app()
+    fns = list(demo.fns.values())
+    heavy = [d for d in fns if d.concurrency_id == runs.HEAVY_CONCURRENCY_ID]
+    in_reverse = {d.fn.__module__ for d in heavy} - {"app.train_tab"}
+    assert in_reverse == {"app.reverse_tab", "app.bound_panel", "app.steps_panel", "app.inpaint_panel",
+                          "app.noise_map", "app.guidance_panel"}, in_reverse
+    (selecting,) = [d for d in fns if getattr(d.fn, "__name__", "") == "after_training"]
+    jobs = selecting.inputs[2]  # the count that `after_training` reads
+    for job in (d for d in heavy if d.fn.__module__ in in_reverse):
+        counted = [d for d in fns if d.targets == job.targets and getattr(d.fn, "__name__", "") == "job_waits"]
+        ended = [d for d in fns if d.trigger_after == job._id and getattr(d.fn, "__name__", "") == "job_ended"]
+        assert len(counted) == len(ended) == 1, job.fn.__name__
+        assert counted[0].outputs == ended[0].outputs == [jobs] and counted[0].queue is False
+
+
 def test_player_markup_and_script():
     frames = [PIL.Image.new("L", (8, 6), v) for v in (0, 128, 255)]
     sheet, cols, rows = player.make_sprite(frames)

@@ -1240,13 +1240,13 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
             with gr.Row():
                 lr = gr.Number(value=DEFAULTS_2D["lr"], label="Learning rate")
                 seed = gr.Number(value=0, label="Seed")
-            start = gr.Button("Start training", variant="primary")
         with gr.Column(scale=2, min_width=controls.VIEWS_MIN_WIDTH):
-            with gr.Row():  # Stop beside the status, which Start scrolls into view
+            with gr.Row():  # Start and Stop beside the status, in view (Start was below the fold at 1440 × 900)
                 status = gr.HTML(status_html("Press <b>Start training</b>. On a 2-core CPU the default run takes "
                                              "about a minute for 2D data (3,000 steps), about 11 minutes for MNIST "
                                              "(2,000 steps)."), js_on_load=None, elem_id="train-status", scale=1,
                                  elem_classes=accessibility.LIVE_STATUS)
+                start = gr.Button("Start training", variant="primary", scale=0, min_width=150, elem_id="train-start")
                 stop = gr.Button("Stop", variant="stop", scale=0, min_width=90, elem_id="train-stop")
             loss_plot = gr.Plot(loss_figure([]), label="Training loss", elem_id="train-loss")
             with gr.Accordion("Where the loss comes from: the error at each noise level t", open=False):

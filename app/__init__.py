@@ -46,8 +46,9 @@ INTRO = (
 
 def build_app() -> gr.Blocks:
     """The whole explorer: a header and the Forward, Schedules, Train and Reverse tabs."""
-    # delete_cache: exported GIFs and sprite sheets older than an hour are removed every hour
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+    # delete_cache: exported GIFs and sprite sheets older than an hour are removed every hour. analytics_enabled:
+    # Gradio's telemetry and version check reached out to huggingface.co and api.gradio.app at each start, offline too
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         own = gr.State(None)  # this session's own 2D points (app.own_points), drawn or uploaded in the Train tab
         # the browser's owner token (app.runs), outside the tabs: a tab's components are made when it is first opened.

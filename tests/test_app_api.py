@@ -69,6 +69,13 @@ def test_the_browser_keeps_no_run_history(app_url: str) -> None:
     assert config["run_history"] is False and "runs" not in config["footer_links"], config["footer_links"]
 
 
+def test_the_server_sends_no_telemetry(app_url: str) -> None:
+    """Gradio's analytics and version check looked up huggingface.co and api.gradio.app at each start: the README
+    promises an app that works offline."""
+    with urllib.request.urlopen(f"{app_url.rstrip('/')}/config", timeout=10) as response:  # noqa: S310 (127.0.0.1 only)
+        assert json.load(response)["analytics_enabled"] is False
+
+
 def test_forward_scrub_changes_with_t(app_url: str) -> None:
     client = _client(app_url)
     start = time.perf_counter()

@@ -38,6 +38,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -373,13 +374,26 @@ class Run:
             trainer.stop()
 
 
-class RunRegistry:
-    """At most one unfinished run per key (a browser); thread-safe."""
+LAST_RUNS_KEPT = 256  # ended runs remembered (one per browser, the newest): each holds its final preview
 
-    def __init__(self) -> None:
+
+class RunRegistry:
+    """At most one unfinished run per key (a browser); thread-safe. Each key's last ended run is remembered, for a
+    reloaded page or another tab of the browser to tell how it ended, for the `LAST_RUNS_KEPT` keys whose runs ended
+    last (a public server sees a new key per visitor: unbounded, they had grown for good)."""
+
+    def __init__(self, kept: int = LAST_RUNS_KEPT) -> None:
         self._lock = threading.Lock()
         self._active: dict[str, Run] = {}
-        self._last: dict[str, Run] = {}
+        self._last: OrderedDict[str, Run] = OrderedDict()
+        self._kept = kept
+
+    def _ended(self, run: Run) -> None:
+        """Remember ``run`` as its key's last (the lock held), forgetting the key whose run ended longest ago."""
+        self._last[run.key] = run
+        self._last.move_to_end(run.key)
+        while len(self._last) > self._kept:
+            self._last.popitem(last=False)
 
     def reserve(self, key: str, page: str | None = None) -> Run:
         """A new waiting run for ``key``, started by ``page``; RunBusy if the key has one waiting or training."""
@@ -437,7 +451,7 @@ class RunRegistry:
             if not run.started:  # waiting in the queue: it will never train
                 run.message = "Stopped before it started."
                 del self._active[key]
-                self._last[key] = run
+                self._ended(run)
                 run.done.set()
             return run
 
@@ -453,7 +467,7 @@ class RunRegistry:
             if not run.started:
                 run.stop_requested.set()  # should its queued event still come, `claim` hands it back stopped
                 del self._active[key]
-                self._last[key] = run
+                self._ended(run)
                 run.done.set()
 
     def release(self, key: str) -> None:
@@ -469,13 +483,9 @@ class RunRegistry:
         with self._lock:
             if self._active.get(run.key) is run:
                 del self._active[run.key]
-            self._last[run.key] = run
+            self._ended(run)
             run.trainer = None
             run.done.set()
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._last.pop(key, None)
 
 
 REGISTRY = RunRegistry()

@@ -454,6 +454,19 @@ def test_a_conditional_runs_previews_show_one_class_per_column_and_count_those_o
         "· 0 of 20 read by the shipped classifier as their class")
 
 
+def test_the_registry_remembers_the_last_runs_of_the_newest_browsers_only():
+    """Each browser's last ended run stays for a reloaded page to say how it ended; a public server sees a new
+    browser per visitor, and these runs (each with its final preview) had piled up for as long as it ran."""
+    registry = runs.RunRegistry(kept=3)
+    for key in ("a", "b", "c", "d"):
+        registry.finish(registry.claim(key))
+    assert registry.last("a") is None and [registry.last(k).key for k in "bcd"] == ["b", "c", "d"]
+    registry.finish(registry.claim("b"))  # b's new run: b is now the newest, c the oldest
+    registry.stop(registry.reserve("e").key)  # stopped while it waited: an ended run too
+    assert registry.last("c") is None and registry.last("e").message == "Stopped before it started."
+    assert {k for k in "bde" if registry.last(k) is not None} == {"b", "d", "e"}
+
+
 def test_a_start_that_waits_says_for_what_and_about_how_long(isolated, monkeypatch):
     monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "600")
     assert train_tab.waiting_text("bob").startswith("Waiting for a free training slot… (other runs")  # none ahead

@@ -220,21 +220,38 @@ def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
 
 
 def points_from_csv(text: str) -> torch.Tensor:
-    """Parse ``x,y`` rows (a header row and extra columns are ignored) into a (N, 2) tensor."""
+    """Parse ``x,y`` rows (extra columns are ignored) into a (N, 2) tensor. A first row with no number in its first
+    two cells is a header, and skipped; any other row that does not parse is an error naming its line."""
     rows = []
     for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if not row or not "".join(row).strip():
             continue
         if len(row) < 2:
-            raise ValueError(f"CSV line {line_no}: expected two columns x,y, got {len(row)}")
+            raise ValueError(f"CSV line {line_no}: expected two columns x,y, got {len(row)}{_separator_hint(row)}")
         try:
             rows.append((float(row[0]), float(row[1])))
         except ValueError:
-            if rows or line_no > 1:
-                raise ValueError(f"CSV line {line_no}: {row[0]!r}, {row[1]!r} are not numbers") from None
+            if line_no > 1 or any(_is_number(cell) for cell in row[:2]):
+                raise ValueError(f"CSV line {line_no}: {row[0]!r}, {row[1]!r} are not numbers"
+                                 f"{_separator_hint(row)}") from None
     if not rows:
         raise ValueError("the CSV holds no (x, y) rows")
     return torch.tensor(rows, dtype=torch.float64)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _separator_hint(row: list[str]) -> str:
+    """What to change in a row that a semicolon or a tab separates (a spreadsheet's export with decimal commas)."""
+    if any(";" in cell or "\t" in cell for cell in row):
+        return " (the file seems to use ';' or tabs between columns: separate x and y with a comma, '.' for decimals)"
+    return ""
 
 
 def points_from_drawing(ink: object, n: int, *, seed: int = 0) -> torch.Tensor:

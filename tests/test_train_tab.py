@@ -895,8 +895,8 @@ def page_goes(page: str, gen, after: float = 0.0) -> None:
         go()
 
 
+@pytest.mark.usefixtures("keep_short_runs")
 def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isolated, monkeypatch):
-    monkeypatch.setattr(train_tab, "SHORTEST_KEPT", 1)  # saved however early it stops (not so in the app)
     token, gen = training_on_a_loaded_page("page-1")
     page_goes("page-1", gen)
     _, listed, _ = train_tab.page_loaded(req("page-2"), token)
@@ -907,6 +907,14 @@ def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isol
     train_tab.prepare_run(req("page-2"), *args(steps=5))  # the browser can start again
 
 
+@pytest.fixture
+def keep_short_runs(monkeypatch):
+    """A run stopped within `train_tab.SHORTEST_KEPT` steps saves nothing; these tests stop theirs after a while,
+    whatever the number of steps the machine managed (on a busy one, under 100 in 0.3 s)."""
+    monkeypatch.setattr(train_tab, "SHORTEST_KEPT", 1)
+
+
+@pytest.mark.usefixtures("keep_short_runs")
 def test_a_reloaded_page_waits_for_a_run_whose_old_page_closes_after_it_loads(isolated, monkeypatch):
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 1.0)
     token, gen = training_on_a_loaded_page("page-1")
@@ -933,6 +941,7 @@ def test_a_run_waiting_for_a_slot_when_its_page_closes_is_dropped(isolated):
     train_tab.prepare_run(req("page-3"), *args(steps=5))  # not "already running"
 
 
+@pytest.mark.usefixtures("keep_short_runs")
 def test_a_run_in_another_open_tab_is_followed_and_its_model_listed_when_it_ends(isolated, monkeypatch):
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
     token, gen = training_on_a_loaded_page("tab-1")
@@ -957,6 +966,7 @@ def test_a_run_in_another_open_tab_is_followed_and_its_model_listed_when_it_ends
     gen.close()
 
 
+@pytest.mark.usefixtures("keep_short_runs")
 def test_a_run_cut_off_by_a_reload_is_told_to_the_reloaded_page_as_well_as_to_a_tab_that_followed_it(isolated,
                                                                                                        monkeypatch):
     """Tab 1 trains, tab 2 follows the run, tab 1 is reloaded: tab 2 said how the run ended and took the saying, and

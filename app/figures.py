@@ -221,7 +221,18 @@ def over(top: tuple[np.ndarray, np.ndarray], bottom: tuple[np.ndarray, np.ndarra
     return rgba
 
 
-def points_picture_figure(points: np.ndarray, *, height: int = 460) -> PlotData:
+def corner_label(text: str, x: float, y: float, *, above: bool = False) -> dict:
+    """An annotation naming what a picture shows ("x_t · t = 250"), at the top left corner (x, y) of its axes (in
+    their units: "x domain" is the axes' width before an equal-scale axis shrinks it): inside on a white box, or
+    ``above`` the axes (for a picture that fills them), so that a screenshot of the plot alone says it."""
+    return dict(text=text, x=x, y=y, xref="x", yref="y", xanchor="left", yanchor="bottom" if above else "top",
+                showarrow=False, font=dict(size=CORNER_LABEL_SIZE), bgcolor="rgba(255,255,255,0.85)", borderpad=2)
+
+
+CORNER_LABEL_SIZE = 16  # px, as the 2D frames of the player (`app.player.SMALL_TEXT`)
+
+
+def points_picture_figure(points: np.ndarray, *, height: int = 460, label: str = "") -> PlotData:
     """A 2D point cloud (N, 2) as `points_figure` draws it (same axes, dot size and opacity), but drawn here as one
     transparent picture over the axes (`points_alpha`) instead of a scatter trace.
 
@@ -231,7 +242,8 @@ def points_picture_figure(points: np.ndarray, *, height: int = 460) -> PlotData:
     plot (drawn at 2 pixels per CSS pixel, sharp on a HiDPI screen), and scale with the plot.
     """
     picture = points_picture(points, xaxis="x", yaxis="y", color=POINT_COLOR)
-    return fast_figure([], plot_layout(height, images=[picture], **_point_axes(legend=False)))
+    named = {"annotations": [corner_label(label, POINT_RANGE[0], POINT_RANGE[1])]} if label else {}
+    return fast_figure([], plot_layout(height, images=[picture], **_point_axes(legend=False), **named))
 
 
 def points_picture(points: np.ndarray, *, xaxis: str, yaxis: str, color: str, size: int = POINTS_PICTURE_PX,
@@ -310,18 +322,20 @@ def beneath_layer(reference: np.ndarray, size: int) -> Beneath:
     return Beneath(memo.remembered(key, draw), key)
 
 
-def image_figure(pixels: np.ndarray, *, height: int = 460) -> PlotData:
+def image_figure(pixels: np.ndarray, *, height: int = 460, label: str = "") -> PlotData:
     """A uint8 picture (H, W) or (H, W, 3), without axes (sent as BMP: 10× faster than PNG), drawn pixel-sharp by the
-    app's CSS (`PICTURE_CSS`).
+    app's CSS (`PICTURE_CSS`); ``label`` above it (`corner_label`).
 
     A layout image, not an image trace: Gradio draws every new figure on a new plot, and plotly shows an image
     trace only once its picture has loaded a second time, a frame or more later, so that x_t flashed blank while
     t was dragged. A layout image's picture is set at once.
     """
     rows, cols = pixels.shape[:2]
+    named = {"annotations": [corner_label(label, 0, 0, above=True)]} if label else {}  # y runs down: 0 is the top
     layout = plot_layout(
         height,
-        margin=dict(l=5, r=5, t=5, b=5),
+        margin=dict(l=5, r=5, t=CORNER_LABEL_SIZE + 12 if label else 5, b=5),
+        **named,
         xaxis=dict(visible=False, fixedrange=True, range=[0, cols], constrain="domain"),
         yaxis=dict(visible=False, fixedrange=True, range=[rows, 0], scaleanchor="x", constrain="domain"),
         images=[dict(source=png_data_uri(pixels, fmt="BMP"), xref="x", yref="y", x=0, y=0, sizex=cols, sizey=rows,
@@ -515,8 +529,9 @@ FIT_GRIDS_JS = """() => {
 PLOT_PAGE_JS = f"() => {{ ({REDRAW_KEPT_PLOTS_ONLY_JS})(); ({FREE_DROPPED_PLOTS_JS})(); ({FIT_GRIDS_JS})(); }}"
 
 
-def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260) -> PlotData:
-    """Density histogram of all values of x_t on [−4, 4], with the N(0, 1) density over it."""
+def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260, name: str = "x_t values") -> PlotData:
+    """Density histogram of all values of x_t on [−4, 4] (its legend entry: ``name``), with the N(0, 1) density over
+    it."""
     if isinstance(values, torch.Tensor):
         values = values.detach().to("cpu", torch.float32).numpy()
     values = np.asarray(values).reshape(-1)
@@ -525,7 +540,7 @@ def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260) ->
     density = counts / (values.size * width)  # values outside [−4, 4] are left out of the bars
     centres = HIST_RANGE[0] + width * (np.arange(HIST_BINS) + 0.5)
     data = [
-        dict(type="bar", x=centres, y=density, width=width, marker=dict(color=POINT_COLOR), opacity=0.75, name="x_t values"),
+        dict(type="bar", x=centres, y=density, width=width, marker=dict(color=POINT_COLOR), opacity=0.75, name=name),
         dict(type="scatter", x=_N_GRID, y=_N_DENSITY, mode="lines", line=dict(color=NOISE_COLOR, width=2), name="N(0, 1)"),
     ]
     layout = plot_layout(

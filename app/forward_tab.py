@@ -195,8 +195,8 @@ def scrub(state: ForwardState | None, t) -> tuple:
     """The t-slider handler: (x_t figure, formula markdown, histogram figure, ᾱ_t figure)."""
     t = t_to_show(state, t)
     xt = x_t(state, t)
-    sample_fig = images_or_points_figure(state.kind, to_display(state, xt))
-    hist_fig = figures.histogram_figure(xt)
+    sample_fig = images_or_points_figure(state.kind, to_display(state, xt), label=f"x_t · t = {t}")
+    hist_fig = figures.histogram_figure(xt, name=f"x_t at t = {t}")
     numbers = moment_numbers(state.schedule, t)
     return sample_fig, formula_markdown(numbers, state.schedule.T), hist_fig, figures.alpha_bar_figure(state.schedule, t)
 
@@ -274,11 +274,11 @@ def if_open(view: Callable[[ForwardState | None, Any], tuple], outputs: int) -> 
     return draw
 
 
-def images_or_points_figure(kind: str, shown: np.ndarray):
+def images_or_points_figure(kind: str, shown: np.ndarray, label: str = ""):
     if kind == "images":
-        return figures.image_figure(shown)
+        return figures.image_figure(shown, label=label)
     if kind == "points":
-        return figures.points_picture_figure(shown)
+        return figures.points_picture_figure(shown, label=label)
     raise ValueError(f"unknown data kind {kind!r}")
 
 

@@ -101,6 +101,11 @@ def test_scrub_changes_with_t_and_noise_is_fixed():
     assert "image-rendering: pixelated" in figures.PICTURE_CSS
     assert md0 != md5 and "x_{500}" in md5
     assert curve5.data[1].x[0] == 500
+    # the picture and the histogram name their t: a screenshot of either alone said only "x_t"
+    assert [a.text for a in fig5.layout.annotations] == ["x_t · t = 500"] and fig5.layout.annotations[0].yanchor == "bottom"
+    assert hist0.data[0].name == "x_t at t = 0"
+    points = _fig(forward_tab.scrub(_state(data="moons"), 40)[0])
+    assert [a.text for a in points.layout.annotations] == ["x_t · t = 40"]
     # the same t twice: the same picture (ε held fixed, no re-draw)
     assert forward_tab.scrub(state, 300)[0].plot == forward_tab.scrub(state, 300)[0].plot
     # a schedule change keeps ε (same seed) …

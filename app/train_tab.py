@@ -84,7 +84,7 @@ from core.sampler import describe_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
 from core.trainer import (
-    LOSS_BUCKETS, TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, loss_bucket_ranges, loss_name,
+    LOSS_BUCKETS, SHORTEST_KEPT, TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, loss_bucket_ranges, loss_name,
     resolve_device,
 )
 
@@ -706,10 +706,6 @@ def _checkpoint_dir(key: str, info: DataInfo, schedule: NoiseSchedule) -> Path:
 
 
 _DONE = object()
-# a run that diverges or is stopped before this many good steps has learnt nothing worth one of the browser's kept
-# models (saving it pushed out the oldest of them: a learning rate of 1000 diverges at step 2; Stop pressed right after
-# Start saved one step); a run that finishes or meets the time limit is saved however short
-SHORTEST_KEPT = 100
 
 
 def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events: queue.Queue) -> None:

@@ -43,7 +43,7 @@ from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import PREDICTIONS, as_eps_model, unwrap
 from core.sampler import initial_noise, sample
 from core.schedules import MAX_T, REACHES_NOISE_ALPHA_BAR, SCHEDULE_NAMES, NoiseSchedule, make_schedule
-from core.trainer import TrainConfig, Trainer, TrainingDiverged, device_name
+from core.trainer import SHORTEST_KEPT, TrainConfig, Trainer, TrainingDiverged, device_name
 from core.unet import UNET_PRESETS, UNet, unet_config
 
 PROG = "python -m core.train"
@@ -230,6 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     if diverged and trainer.step == 0:
         fail(PROG, f"{diverged}; nothing was saved")
+    if (diverged or interrupted) and trainer.step < SHORTEST_KEPT and args.out.exists():
+        what = diverged or f"stopped by Ctrl-C after {trainer.step:,} of {config.steps:,} steps"
+        kept = (f"{what}; {args.out} is left as it was (a run cut short replaces a checkpoint from {SHORTEST_KEPT} "
+                "steps on)")
+        if diverged:
+            fail(PROG, kept)
+        print(kept, file=sys.stderr)
+        return 130
 
     metrics = {}
     if kind == "2d" and not args.no_eval and not diverged and not interrupted:

@@ -52,6 +52,11 @@ from core.sampler import METHODS, SPACINGS, Method, Spacing, sample
 from core.schedules import NoiseSchedule
 
 LOSS_BUCKETS = 20  # the per-timestep loss is reported over this many equal ranges of t
+# A run cut short (stopped, or diverged) before this many good steps has learnt next to nothing, and is not saved
+# where it would take the place of a model: in the app (Stop right after Start pushed out the browser's oldest model;
+# a learning rate of 1000 diverges at step 2), and over a checkpoint that `python -m core.train --overwrite` replaces
+# (Ctrl-C in its first moments left an untrained model there). A run that finishes is saved however short.
+SHORTEST_KEPT = 100
 
 
 def loss_bucket_ranges(T: int) -> list[tuple[int, int]]:

@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from core.checkpoints import list_checkpoints, null_label_share, training_history
 from core.conditioning import NULL_NEVER_TRAINED
 from core.data import make_toy2d
+from core.trainer import SHORTEST_KEPT
 from tests.conftest import REPO
 
 
@@ -121,6 +122,40 @@ def test_a_diverging_run_fails_in_one_line_and_keeps_its_last_good_weights(tmp_p
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["end_reason"] == "diverged" and config["training"]["steps_done"] == 1
     assert all(torch.isfinite(w).all() for w in load_file(out / "model.safetensors").values())
+
+
+def test_ctrl_c_early_in_an_overwrite_leaves_the_checkpoint_as_it_was(tmp_path, monkeypatch, capsys) -> None:
+    """Ctrl-C in the first moments of `--overwrite` put a model of 0 or 7 steps in place of a trained one. Cut short
+    before `SHORTEST_KEPT` steps, a run now leaves the checkpoint there; a diverged one too."""
+    import core.train
+
+    out = tmp_path / "ck"
+    assert core.train.main(["--data", "moons", "--T", "50", "--steps", "20", "--out", str(out), "--quiet",
+                            "--no-eval"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_run = core.train.Trainer.run
+
+    def interrupted(self):
+        for event in real_run(self):
+            yield event
+            if self.step >= 10:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(core.train.Trainer, "run", interrupted)
+    capsys.readouterr()
+    args = ["--data", "moons", "--T", "50", "--steps", "3000", "--seed", "3", "--out", str(out), "--quiet", "--overwrite"]
+    assert core.train.main(args) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"stopped by Ctrl-C after 10 of 3,000 steps; {out} is left as it was (a run cut short replaces a checkpoint "
+        f"from {SHORTEST_KEPT} steps on)")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    monkeypatch.setattr(core.train.Trainer, "run", real_run)
+    r = run("core.train", "--data", "moons", "--T", "100", "--steps", "300", "--lr", "1000", "--out", str(out),
+            "--quiet", "--overwrite")
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].endswith(f"{out} is left as it was (a run cut "
+                                                                            f"short replaces a checkpoint from 100 "
+                                                                            "steps on)"), r.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_ctrl_c_saves_the_run_at_once_and_says_it_was_cut_short(tmp_path, monkeypatch, capsys) -> None:

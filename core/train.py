@@ -37,7 +37,7 @@ from core.cli import OneLineParser, check_writable_parent, fail, parse_params, r
 from core.data import TOY2D_NAMES, data_sampler
 from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
 from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
-from core.image_data import IMAGE_DATASETS
+from core.image_data import IMAGE_DATASETS, MAX_IMAGE_SIZE
 from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import PREDICTIONS, as_eps_model, unwrap
@@ -91,7 +91,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--device", default="auto", help="auto (CUDA if present; default), cpu or cuda")
     p.add_argument("--n-points", type=int,
                    help=f"2D toys: training set size (default: {DEFAULT_TOY_POINTS:,})")
-    p.add_argument("--image-size", type=int, help="folder of images: side length in pixels (default: 32)")
+    p.add_argument("--image-size", type=int,
+                   help=f"folder of images: side length in pixels, 1 to {MAX_IMAGE_SIZE} (default: 32)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB; default)")
     p.add_argument("--data-dir", help="image data directory (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROG, str(err) if args.overwrite else f"{err} (use --overwrite to replace it)")
     if args.batch is not None and args.batch > MAX_BATCH:
         fail(PROG, f"--batch must be at most {MAX_BATCH:,}, got {args.batch:,}")
+    if args.image_size is not None and not 1 <= args.image_size <= MAX_IMAGE_SIZE:
+        fail(PROG, f"--image-size must be from 1 to {MAX_IMAGE_SIZE} pixels, got {args.image_size:,}")
     try:
         kind = data_kind(args.data)
         defaults = DEFAULTS[kind]
@@ -171,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             data, info = load_training_data(
                 args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir,
-                image_size=args.image_size or 32, channels=args.channels or 3,
+                image_size=32 if args.image_size is None else args.image_size,
+                channels=3 if args.channels is None else args.channels,
             )
         if args.init_from is not None:
             model, schedule, preset, previous_runs = continue_from(args, info.shape)

@@ -402,6 +402,9 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll-timesteps", "4"), "--nll-timesteps is used only with"),
         (("core.train", "--data", "/nonexistent/points.csv", "--out", "X"), "no CSV file at /nonexistent/points.csv"),
         (("core.train", "--data", "mnist", "--out", "X", "--channels", "3"), "--channels applies to a folder of images"),
+        # --image-size 0 trained at 32 without a word; 100,000 was killed for its memory (22 GB), without one
+        (("core.train", "--data", "TMP", "--out", "X", "--image-size", "0"), "--image-size must be from 1 to 256 pixels"),
+        (("core.train", "--data", "TMP", "--out", "X", "--image-size", "100000"), "--image-size must be from 1 to 256"),
         # flags that would change nothing: taken without a word before
         (("core.train", "--data", "moons", "--out", "X", "--p-uncond", "0.5"), "--p-uncond applies to class-conditional"),
         (("core.train", "--data", "mnist", "--out", "X", "--n-points", "100"), "--n-points applies to the 2D toys; mnist"),

@@ -14,6 +14,7 @@ from PIL import Image
 from core.image_data import (
     IMAGE_DATASET_LABELS,
     IMAGE_DATASETS,
+    MAX_IMAGE_SIZE,
     DataUnavailableError,
     dataset_available,
     load_image_dataset,
@@ -138,6 +139,9 @@ def test_image_folder(tmp_path: Path) -> None:
         load_image_folder(empty, size=8, channels=3)
     with pytest.raises(ValueError, match="channels"):
         load_image_folder(folder, size=8, channels=2)
+    for size in (0, MAX_IMAGE_SIZE + 1, 100_000):  # 100,000: 22 GB for one picture, and a killed process
+        with pytest.raises(ValueError, match=f"size must be a whole number of pixels from 1 to {MAX_IMAGE_SIZE}, got"):
+            load_image_folder(folder, size=size, channels=3)
 
 
 def test_ranges_round_trip(mnist_test) -> None:

@@ -18,6 +18,7 @@ predicts x_0 or v is stored as its network and loaded as its ε view, the model 
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -163,6 +164,7 @@ def save_checkpoint(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     weights = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in unwrap(model)[0].state_dict().items()}
+    _remove_stale_temporaries(directory)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
@@ -174,13 +176,31 @@ def save_checkpoint(
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{time.monotonic_ns()}")
             directory.rename(old)
             tmp.rename(directory)
-            shutil.rmtree(old, ignore_errors=True)
+            old.unlink() if old.is_symlink() else shutil.rmtree(old, ignore_errors=True)  # a link: not its target
         else:
             tmp.rename(directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+STALE_SECONDS = 3600  # a save's temporary folder this old was left by a killed process (a save takes seconds)
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Remove what saves of ``directory`` killed midway left beside it (`save_checkpoint`'s ".NAME.*" folders, up to
+    35 MB each, piled up), once older than `STALE_SECONDS`: a save under way now is left alone."""
+    cutoff = time.time() - STALE_SECONDS
+    for path in directory.parent.glob(f".{glob.escape(directory.name)}.*"):
+        try:
+            if path.is_symlink():
+                if path.lstat().st_mtime < cutoff:
+                    path.unlink()
+            elif path.is_dir() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
 
 
 def check_target(directory: str | Path, *, overwrite: bool = False) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.checkpoints import MAX_STORED_POINTS, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from core.checkpoints import (
+    MAX_STORED_POINTS, STALE_SECONDS, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint,
+)
 from core.data import DataInfo, draw_from, make_toy2d
 from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import EpsilonView, as_eps_model
@@ -69,6 +72,27 @@ def test_save_is_atomic_and_refuses_to_clobber(tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError):
         save_mlp(tmp_path / "new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"], "no half-written directory is left behind"
+
+
+def test_a_save_clears_what_killed_saves_left_and_overwrites_a_link_without_leaving_one(tmp_path) -> None:
+    """A save killed midway leaves its temporary ".ck.*" folder (35 MB for a base U-Net): 7 of 12 kills left one, for
+    good. The next save of the checkpoint removes those an hour old; a save under way (a fresh one) stays. An
+    overwrite through a symbolic link left the link, dangling, as ".link.old-…"."""
+    save_mlp(tmp_path / "ck")
+    stale, fresh, other = tmp_path / ".ck.abc123", tmp_path / ".ck.def456", tmp_path / ".other.abc123"
+    for folder in (stale, fresh, other):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x" * 100)
+    hour_ago = time.time() - STALE_SECONDS - 60
+    for folder in (stale, other):
+        os.utime(folder, (hour_ago, hour_ago))
+    save_mlp(tmp_path / "ck", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.def456", ".other.abc123", "ck"]
+    (tmp_path / "link").symlink_to(tmp_path / "ck")
+    save_mlp(tmp_path / "link", overwrite=True)
+    assert (tmp_path / "link").is_dir() and not (tmp_path / "link").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.def456", ".other.abc123", "ck", "link"]
+    assert load_checkpoint(tmp_path / "ck").config["metrics"] == {"m": 1.5}  # the link's target is left alone
 
 
 def test_overwrite_replaces_only_a_checkpoint(tmp_path) -> None:

@@ -32,8 +32,12 @@ from __future__ import annotations
 import argparse
 
 import math
+import os
+import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -92,7 +96,7 @@ def build_parser() -> OneLineParser:
                    help="with --guide: the method (default: classifier-free for a class-conditional model, else "
                         "classifier)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--out", required=True, type=Path, help="output file: .npy or .png")
+    p.add_argument("--out", required=True, type=Path, help="output file: .npy or .png (a file there is replaced once the samples are ready)")
     return p
 
 
@@ -171,6 +175,19 @@ def refuse_unused_flags(args: argparse.Namespace) -> None:
     args.guidance_scale = 3.0 if args.guidance_scale is None else args.guidance_scale
 
 
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write(file)`` into a temporary file beside ``path``, then renamed to it: a file there is replaced by a
+    finished one only (it was written in place: a full disk or a Ctrl-C left half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}")  # as the umask allows (mkstemp: 0600)
+    try:
+        with open(tmp, "xb") as file:
+            write(file)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     refuse_unused_flags(args)
@@ -214,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
             )
     except ValueError as err:
         fail(PROG, str(err))
+    broken = int((~torch.isfinite(samples)).flatten(1).any(1).sum())
+    if broken:  # a diverged model's: written as NaN, with "wrote 4 samples" and status 0
+        fail(PROG, f"{broken} of {args.n} samples are not finite numbers (NaN or infinite): {args.ckpt} does not "
+                   "give a usable model (did its training diverge?); nothing was written")
     if args.guide is not None:
         print(guide_report(samples, ckpt.data, args.guide, args.guidance_scale, args.guidance), file=sys.stderr)
     if args.inpaint is not None:
@@ -224,14 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     samples = ckpt.data.to_data_coordinates(samples.float().cpu())
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".npy":
-            with open(args.out, "wb") as file:  # np.save(path) adds ".npy" to "s.NPY", and wrote s.NPY.npy
-                np.save(file, samples.numpy())
+        if suffix == ".npy":  # np.save(path) adds ".npy" to "s.NPY", and wrote s.NPY.npy: saved to a file
+            write_atomically(args.out, lambda file: np.save(file, samples.numpy()))
         elif ckpt.data.kind == "image":
             grid = make_grid(to_uint8(samples), nrow=math.ceil(math.sqrt(args.n)), padding=2, pad_value=255)
-            Image.fromarray(grid.permute(1, 2, 0).squeeze(-1).numpy()).save(args.out)
+            picture = Image.fromarray(grid.permute(1, 2, 0).squeeze(-1).numpy())
+            write_atomically(args.out, lambda file: picture.save(file, format="PNG"))
         else:
-            scatter_png(samples.numpy()).save(args.out)
+            write_atomically(args.out, lambda file: scatter_png(samples.numpy()).save(file, format="PNG"))
     except OSError as err:  # e.g. the disk filled up while sampling
         fail(PROG, f"cannot write {args.out}: {err.strerror or err}")
     print(f"wrote {args.n} sample{'s' if args.n != 1 else ''} to {args.out}", file=sys.stderr)

@@ -212,6 +212,42 @@ def test_ctrl_c_while_a_command_loads_ends_in_one_line(tmp_path) -> None:
     assert not (tmp_path / "ck").exists()
 
 
+def test_sample_writes_finished_files_of_numbers_only(tmp_path, monkeypatch, capsys) -> None:
+    """A diverged model's samples were written as NaN, with "wrote 4 samples" and status 0; and the file was written
+    in place, so that a full disk left half of it where the last good one had been."""
+    import core.sample
+    from core.checkpoints import save_checkpoint
+    from core.data import DataInfo
+    from core.mlp import MLPConfig, MLPDenoiser
+    from core.schedules import make_schedule
+
+    model = MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8))
+    with torch.no_grad():
+        for weight in model.parameters():
+            weight.fill_(float("nan"))
+    broken = save_checkpoint(tmp_path / "nan", model, make_schedule("linear", 50), DataInfo("moons", "2d", (2,)))
+    out = tmp_path / "s.npy"
+    out.write_bytes(b"the last good samples")
+    with pytest.raises(SystemExit) as exited:
+        core.sample.main(["--ckpt", str(broken), "--n", "4", "--method", "ddim", "--steps", "3", "--out", str(out)])
+    assert exited.value.code == 1 and capsys.readouterr().err.strip() == (
+        f"python -m core.sample: error: 4 of 4 samples are not finite numbers (NaN or infinite): {broken} does not "
+        "give a usable model (did its training diverge?); nothing was written")
+
+    def disk_full(file, array):
+        file.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(core.sample.np, "save", disk_full)
+    args = ["--ckpt", str(REPO / "checkpoints" / "moons"), "--n", "4", "--method", "ddim", "--steps", "3"]
+    with pytest.raises(SystemExit):
+        core.sample.main([*args, "--out", str(out)])
+    assert "cannot write" in capsys.readouterr().err and out.read_bytes() == b"the last good samples"
+    monkeypatch.undo()
+    assert core.sample.main([*args, "--out", str(out)]) == 0 and np.load(out).shape == (4, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan", "s.npy"]  # no temporary file left
+
+
 def test_evaluation_keys_name_their_sampler_both_ways() -> None:
     from core.evaluate import parse_sampler, sampler_key, sampler_of_key
 

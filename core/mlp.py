@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.conditioning import null_labels
+from core.schedules import check_timesteps
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class MLPDenoiser(nn.Module):
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if x_t.dim() != 2 or x_t.shape[1] != 2:
             raise ValueError(f"the 2D denoiser takes points of shape (B, 2), got {tuple(x_t.shape)}")
+        check_timesteps(t, len(x_t))
         if labels is not None and not self.config.num_classes:
             raise ValueError("this denoiser is not class-conditional: it takes no labels")
         xy_dim = 2 * self.config.emb_dim

@@ -29,6 +29,7 @@ Schedules (`make_schedule(name, T, **params)`):
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,18 @@ _DEFAULTS: dict[str, dict[str, float | bool]] = {
     "sigmoid_beta": {"beta_start": 1e-4, "beta_end": 0.02, "scale_with_T": True},
     "quadratic": {"beta_start": 1e-4, "beta_end": 0.02, "scale_with_T": True},
 }
+
+
+def check_timesteps(t: Any, batch: int) -> None:
+    """The model call convention, ``model(x_t, t)``: t a tensor of whole timesteps (an integer dtype) of shape (B,),
+    one per example. Its values (1..T of the model's schedule) are the caller's: reading them would wait for the GPU.
+    A float t had been embedded as given (2.7 between steps), and a (B, 1) one failed deep in a matrix product."""
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"t must be a tensor of timesteps of shape (B,) = ({batch},), got {type(t).__name__}")
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(f"t must hold whole timesteps (an integer dtype, e.g. torch.long), got {t.dtype}")
+    if t.dim() != 1 or t.shape[0] != batch:
+        raise ValueError(f"t must be a 1-D tensor with one timestep per example (B={batch}), got {tuple(t.shape)}")
 
 
 def default_params(name: str) -> dict[str, float | bool]:
@@ -131,7 +144,12 @@ class NoiseSchedule:
     def _index(self, t: int | torch.Tensor) -> torch.Tensor:
         """t checked to lie in 0..T, as a LongTensor on the schedule's device (the CPU), so that it indexes the
         schedule's tables whatever device a sampler's t lives on (PyTorch refuses a CUDA index into a CPU tensor)."""
-        t = torch.as_tensor(t, dtype=torch.long).to(self.alpha_bars.device)
+        if isinstance(t, bool) or (isinstance(t, torch.Tensor) and t.dtype == torch.bool):
+            raise ValueError("t must be a whole number of steps or a tensor of them, got a bool")
+        t = torch.as_tensor(t)
+        if t.is_floating_point() and not torch.equal(t, t.round()):  # 2.7 had been read as 2, and 1000.9 as 1000
+            raise ValueError(f"t must be whole numbers of steps, got {t.tolist() if t.numel() <= 8 else t.dtype}")
+        t = t.to(device=self.alpha_bars.device, dtype=torch.long)
         if t.dim() > 1:
             raise ValueError("t must be an int or a 1-D tensor of timesteps")
         if t.numel() and (int(t.min()) < 0 or int(t.max()) > self.T):
@@ -175,8 +193,11 @@ class NoiseSchedule:
         return (x_t - _broadcast((1.0 - alpha_bar).sqrt(), x_t) * eps) / _broadcast(alpha_bar.sqrt(), x_t)
 
     def predict_eps(self, x_t: torch.Tensor, t: int | torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        """ε̂ = (x_t − √ᾱ_t · x̂_0) / √(1 − ᾱ_t)  (t ≥ 1)."""
-        alpha_bar = self.alpha_bars[self._index(t)]
+        """ε̂ = (x_t − √ᾱ_t · x̂_0) / √(1 − ᾱ_t)  (t ≥ 1: at t = 0, x_t is x_0 and holds no noise to read)."""
+        index = self._index(t)
+        if index.numel() and int(index.min()) < 1:
+            raise ValueError("ε̂ is defined for t in 1..T: at t = 0 the data holds no noise (1 − ᾱ_0 = 0)")
+        alpha_bar = self.alpha_bars[index]
         return (x_t - _broadcast(alpha_bar.sqrt(), x_t) * x0) / _broadcast((1.0 - alpha_bar).sqrt(), x_t)
 
     def posterior_coefficients(self, t: int, t_prev: int) -> tuple[float, float, float]:
@@ -219,7 +240,7 @@ def schedule_from_config(config: dict[str, Any]) -> NoiseSchedule:
 
 
 def _check_T(T: object) -> int:
-    if isinstance(T, bool) or not isinstance(T, (int, float)) or not float(T).is_integer():
+    if isinstance(T, bool) or not isinstance(T, numbers.Real) or not float(T).is_integer():  # numpy's ints too
         raise ValueError(f"T must be a whole number of steps, got {T!r}")
     T = int(T)
     if not 2 <= T <= MAX_T:

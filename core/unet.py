@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.conditioning import null_labels
+from core.schedules import check_timesteps
 
 UNET_PRESETS = ("tiny", "small", "base")
 MIN_RESOLUTION = 4  # the presets stop down-sampling before the feature maps get smaller than this
@@ -325,8 +326,7 @@ class UNet(nn.Module):
             raise ValueError(
                 f"U-Net expects x_t of shape (B, {c.channels}, {c.image_size}, {c.image_size}), got {tuple(x.shape)}"
             )
-        if t.dim() != 1 or t.shape[0] != x.shape[0]:
-            raise ValueError(f"t must be a 1-D tensor with one timestep per image (B={x.shape[0]}), got {tuple(t.shape)}")
+        check_timesteps(t, x.shape[0])
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         self._check_inputs(x, t)

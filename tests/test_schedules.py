@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
+from core.mlp import MLPConfig, MLPDenoiser
 from core.schedules import MAX_T, SCHEDULE_NAMES, make_schedule, schedule_from_config
+from core.unet import UNet, unet_config
 
 
 @pytest.mark.parametrize("name", SCHEDULE_NAMES)
@@ -210,3 +213,27 @@ def test_config_round_trip() -> None:
 def test_bad_input_raises_value_error(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_timesteps_that_are_not_whole_are_refused_not_rounded_down() -> None:
+    """q_sample(x0, 2.7, ε) was q_sample(x0, 2, ε), 1000.9 passed as 1000 with T = 1000, and True as 1; numpy's ints
+    were refused as T. The models took a float t as given and a (B, 1) one failed inside a matrix product."""
+    schedule, x0, noise = make_schedule("linear", 1000), torch.ones(4, 2), torch.zeros(4, 2)
+    for t in (2.7, 1000.9, torch.tensor([0.5, 1.5, 2.5, 999.9])):
+        with pytest.raises(ValueError, match="t must be whole numbers of steps"):
+            schedule.q_sample(x0, t, noise)
+    with pytest.raises(ValueError, match="got a bool"):
+        schedule.q_sample(x0, True, noise)
+    assert torch.equal(schedule.q_sample(x0, 3.0, noise), schedule.q_sample(x0, 3, noise))  # a whole float is one
+    assert torch.equal(schedule.q_sample(x0, torch.tensor([1.0, 2.0, 3.0, 4.0]), noise),
+                       schedule.q_sample(x0, torch.tensor([1, 2, 3, 4]), noise))
+    with pytest.raises(ValueError, match="ε̂ is defined for t in 1..T"):
+        schedule.predict_eps(x0, 0, x0)  # was NaN, without a word
+    assert make_schedule("linear", np.int64(100)).T == 100
+    for model in (MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8)), UNet(unet_config("tiny", 28, 1))):
+        x = torch.zeros(5, 2) if isinstance(model, MLPDenoiser) else torch.zeros(5, 1, 28, 28)
+        for t, message in ((torch.full((5,), 2.5), "whole timesteps .an integer dtype"), (3, "a tensor of timesteps"),
+                           (torch.ones(5, 1, dtype=torch.long), "one timestep per example .B=5.")):
+            with pytest.raises(ValueError, match=message):
+                model(x, t)
+        assert model(x, torch.full((5,), 3)).shape == x.shape

@@ -99,7 +99,7 @@ def test_bad_sizes_and_presets_raise_clear_errors() -> None:
         model(torch.randn(2, 3, 28, 28), torch.tensor([1, 2]))
     with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
         model(torch.randn(2, 1, 32, 32), torch.tensor([1, 2]))
-    with pytest.raises(ValueError, match="one timestep per image"):
+    with pytest.raises(ValueError, match="one timestep per example"):
         model(torch.randn(2, 1, 28, 28), torch.tensor([1]))
 
 

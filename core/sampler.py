@@ -42,6 +42,7 @@ Randomness comes only from the explicit ``generator``: same seed, same samples.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -88,9 +89,9 @@ def number_of_steps(T: int, steps: int | None, method: Method) -> int:
     """The steps of a chain: ``steps`` checked (1..T), or by default all T for DDPM and 50 (or T if smaller) for DDIM."""
     if steps is None:
         return T if method == "ddpm" else min(50, T)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= T:  # numpy's ints too
         raise ValueError(f"number of sampling steps must be a whole number from 1 to T = {T}, got {steps!r}")
-    return steps
+    return int(steps)
 
 
 def timesteps(T: int, steps: int | None, method: Method) -> list[int]:

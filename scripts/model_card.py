@@ -572,7 +572,10 @@ def main(argv: list[str] | None = None) -> int:
         shipped = ckpt_dir.resolve().parent == CHECKPOINTS.resolve()  # trained on the dev machine, as the note says
         note = next(n for n in (args.hardware_note, card_hardware_note(ckpt_dir),
                                 DEFAULT_HARDWARE_NOTE if kind == "2d" and shipped else "") if n is not None)
-        write_card(ckpt_dir, samplers=args.sampler, n=args.n, seed=args.seed, hardware_note=note)
+        try:
+            write_card(ckpt_dir, samplers=args.sampler, n=args.n, seed=args.seed, hardware_note=note)
+        except RuntimeError as err:  # core.evaluate's own one line, within ours (it was a 13-line traceback)
+            fail(PROG, str(err))
     if args.index:
         index = CHECKPOINTS / "README.md"
         index.write_text(render_index(CHECKPOINTS))

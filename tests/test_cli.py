@@ -330,6 +330,21 @@ def test_model_card_commands_reproduce_the_loss_weighting(monkeypatch) -> None:
     assert reproduce_command({}, "2d") == "(command not recorded)"
 
 
+def test_a_card_for_a_broken_checkpoint_fails_in_one_line(tmp_path, monkeypatch, capsys) -> None:
+    """The evaluation's own error came as a 13-line traceback."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from model_card import main as model_card
+
+    broken = tmp_path / "moons"
+    broken.mkdir()
+    (broken / "config.json").write_text((REPO / "checkpoints" / "moons" / "config.json").read_text())
+    with pytest.raises(SystemExit) as exited:
+        model_card([str(broken), "--n", "16"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exited.value.code == 1 and last.startswith("python scripts/model_card.py: error: python -m core.evaluate ")
+    assert last.endswith(f"{broken} is not complete: model.safetensors is missing") and not (broken / "README.md").exists()
+
+
 def test_a_card_reads_its_figures_against_the_data_itself(monkeypatch) -> None:
     """With `--real-data`, a card adds the data itself as the table's last row (the range of its draws), says what
     that range means, and the index's last column shows the same range; the data is not taken for a sampler."""

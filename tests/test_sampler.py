@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -165,6 +166,7 @@ def test_timesteps() -> None:
     for bad in (0, 11, 2.5):
         with pytest.raises(ValueError, match="sampling steps"):
             timesteps(10, bad, "ddpm")
+    assert timesteps(10, np.int64(5), "ddim") == timesteps(10, 5, "ddim")  # numpy's ints had been refused
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "sigmoid"])

@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from app.errors import InputError
+from core.cli import MAX_SEED  # every seed box's largest
 from core.schedules import MAX_T, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, default_params, make_schedule
 
 DEFAULT_T = 1000
@@ -60,7 +61,6 @@ KEYBOARD_RELEASE_JS = """() => {
   document.addEventListener('keyup', release, true);
   document.addEventListener('keydown', release, true);
 }""" % json.dumps(SLIDER_KEYS)
-MAX_SEED = 2**31 - 1  # every seed box's largest: torch seeds from the low 32 bits (2**32 gave seed 0's noise)
 
 
 def schedule_dropdown(value: str = "linear", label: str = "Noise schedule") -> gr.Dropdown:

@@ -14,6 +14,20 @@ from typing import NoReturn
 MAX_SAMPLES = 100_000  # the most samples core.sample and core.evaluate draw (--n)
 
 
+MAX_SEED = 2**31 - 1  # the largest seed: torch seeds from the low 32 bits (2**32 gave seed 0's noise)
+
+
+def seed_number(text: str) -> int:
+    """A --seed: a whole number from 0 to `MAX_SEED` (2**70 had failed with "Overflow when unpacking long long")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, got {text}")
+    return value
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad flag prints one line ("<prog>: error: ...") and exits with status 2."""
 

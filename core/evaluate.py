@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from core.checkpoints import Checkpoint, load_checkpoint
-from core.cli import MAX_SAMPLES, OneLineParser, fail, run
+from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, run, seed_number
 from core.datasets import training_examples
 from core.elbo import variational_bounds
 from core.fid import image_quality, real_ratio_range
@@ -41,6 +41,8 @@ def parse_sampler(text: str) -> tuple[str, int | None, str]:
     steps, _, spacing = rest.partition(":")
     if method not in METHODS:
         raise ValueError(f"sampler {text!r}: use ddpm or ddim, optionally :STEPS and :SPACING, e.g. ddpm:50:log_snr")
+    if spacing.count(":"):  # "ddim:5:log_snr:extra" was told its SPACING was wrong
+        raise ValueError(f"sampler {text!r}: at most METHOD:STEPS:SPACING, e.g. ddpm:50:log_snr")
     if spacing and spacing not in SPACINGS:
         raise ValueError(f"sampler {text!r}: SPACING must be one of {', '.join(SPACINGS)}")
     if colon and not steps:  # "ddim:" would silently mean the default number of steps
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sampler", action="append",
                    help="ddpm or ddim, optionally :STEPS and :SPACING (uniform or log_snr), e.g. ddpm:50:log_snr; "
                         "repeatable (default: ddpm and ddim:50)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help=f"random seed, 0 to {MAX_SEED} (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--data-dir", help="image data directory for the real reference images (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--nll", action="store_true",

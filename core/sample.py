@@ -45,7 +45,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
 from core.checkpoints import load_checkpoint
-from core.cli import MAX_SAMPLES, OneLineParser, check_writable_parent, fail, run
+from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, check_writable_parent, fail, run, seed_number
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
 from core.guidance import GUIDANCE_METHODS, default_method, find_class, guidance_classes, guided_model, read_classes
@@ -70,7 +70,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--eta", type=float, help="with --method ddim: η in [0, 1] (default: 0, deterministic)")
     p.add_argument("--variance", choices=VARIANCES,
                    help="with --method ddpm: σ², small = β̃ (default) or large = β")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help=f"random seed, 0 to {MAX_SEED} (default: 0)")
     p.add_argument("--start-t", type=int, metavar="T0",
                    help="start the chain at step T0 from N training examples noised to it (SDEdit), not from pure "
                         "noise (2D: drawn with --seed; images: the first N of the data set in $DDPM_DATA_DIR)")
@@ -96,7 +96,8 @@ def build_parser() -> OneLineParser:
                    help="with --guide: the method (default: classifier-free for a class-conditional model, else "
                         "classifier)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--out", required=True, type=Path, help="output file: .npy or .png (a file there is replaced once the samples are ready)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output file: .npy or .png (a file there is replaced once the samples are ready)")
     return p
 
 

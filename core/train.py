@@ -33,7 +33,7 @@ from tqdm import tqdm
 from core.checkpoints import (
     check_target, load_checkpoint, model_classes, model_name, read_config, save_checkpoint, training_history,
 )
-from core.cli import OneLineParser, check_writable_parent, fail, parse_params, run
+from core.cli import MAX_SEED, OneLineParser, check_writable_parent, fail, parse_params, run, seed_number
 from core.data import TOY2D_NAMES, data_sampler
 from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
 from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
@@ -87,7 +87,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--p-uncond", type=float, metavar="P",
                    help=f"with --conditional: chance that a label is dropped to 'no class' (default: {DEFAULT_P_UNCOND:g})")
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help=f"random seed, 0 to {MAX_SEED} (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present; default), cpu or cuda")
     p.add_argument("--n-points", type=int,
                    help=f"2D toys: training set size (default: {DEFAULT_TOY_POINTS:,})")

@@ -427,6 +427,11 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.sample", "--ckpt", "/nonexistent", "--out", "a.txt"), "must end in .npy or .png"),
         (("core.evaluate", "--ckpt", "/nonexistent"), "no checkpoint directory"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--sampler", "ddpm:10:karras"), "SPACING must be one of"),
+        (("core.evaluate", "--ckpt", "checkpoints/moons", "--sampler", "ddim:5:log_snr:x"), "at most METHOD:STEPS:SPACING"),
+        # a seed torch cannot take: "Overflow when unpacking long long"; −1 was taken
+        (("core.sample", "--ckpt", "checkpoints/moons", "--seed", "99999999999999999999999", "--out", "a.npy"),
+         "argument --seed: must be a whole number from 0 to 2147483647, got 99999999999999999999999"),
+        (("core.train", "--data", "moons", "--out", "X", "--seed", "-1"), "--seed: must be a whole number from 0 to"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll", "--nll-timesteps", "0"), "--nll-timesteps must be at"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--n", "0"), "--n must be at least 2, got 0"),
         (("core.train", "--data", "moons", "--out", "X", "--T", "0"), "T must be"),

@@ -96,6 +96,8 @@ def build_parser() -> OneLineParser:
                    help="with --guide: the method (default: classifier-free for a class-conditional model, else "
                         "classifier)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    p.add_argument("--data-dir", help="image data directory, for the examples --start-t and --inpaint begin from "
+                                      "(default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--out", required=True, type=Path,
                    help="output file: .npy or .png (a file there is replaced once the samples are ready)")
     return p
@@ -171,6 +173,8 @@ def refuse_unused_flags(args: argparse.Namespace) -> None:
         fail(PROG, "--inpaint and --start-t cannot be combined: an inpainting chain starts from pure noise")
     if args.jump != 1 and args.resample == 1:
         fail(PROG, "--jump needs --resample 2 or more (each resampling round goes back J steps)")
+    if args.data_dir is not None and args.start_t is None and args.inpaint is None:
+        fail(PROG, "--data-dir applies to --start-t and --inpaint, which begin from examples of the data")
     args.eta = 0.0 if args.eta is None else args.eta
     args.variance = args.variance or "small"
     args.guidance_scale = 3.0 if args.guidance_scale is None else args.guidance_scale
@@ -212,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         starts = None
         if args.inpaint is not None:
             known = known_mask(args.inpaint, tuple(ckpt.data.shape), seed=args.seed).to(device)
-            starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed).to(device)
+            starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed,
+                                       root=args.data_dir).to(device)
             samples = inpaint(  # seeded afresh, as the app's inpainting panel: the same seed, the same completions
                 model, ckpt.schedule, starts, known, method=args.method, steps=args.steps, eta=args.eta,
                 variance=args.variance, spacing=args.spacing, clip_x0=ckpt.data.clip_x0, resample=args.resample,
@@ -223,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.start_t is not None:
                 if not 1 <= args.start_t <= ckpt.schedule.T:
                     fail(PROG, f"--start-t must be between 1 and T = {ckpt.schedule.T}, got {args.start_t}")
-                starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed).to(device)
+                starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed,
+                                           root=args.data_dir).to(device)
                 x_T = ckpt.schedule.q_sample(starts, args.start_t, x_T)  # x_t0 = √ᾱ·x_0 + √(1 − ᾱ)·ε
             samples = sample(
                 model, ckpt.schedule, x_T, method=args.method, steps=args.steps, eta=args.eta,

@@ -84,6 +84,9 @@ class StepRecord:
     def __getitem__(self, key: str) -> object:  # records read like dicts too: record["x_prev"]
         return getattr(self, key)
 
+    def __contains__(self, key: object) -> bool:  # "t" in record (without it, Python tried record[0], record[1], …)
+        return isinstance(key, str) and key in self.__dataclass_fields__
+
 
 def number_of_steps(T: int, steps: int | None, method: Method) -> int:
     """The steps of a chain: ``steps`` checked (1..T), or by default all T for DDPM and 50 (or T if smaller) for DDIM."""

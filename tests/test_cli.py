@@ -442,6 +442,11 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
          "--variance applies to --method ddpm"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--guidance-scale", "9", "--out", "a.npy"),
          "--guidance-scale needs --guide"),
+        (("core.sample", "--ckpt", "checkpoints/mnist", "--data-dir", "X", "--out", "a.npy"),
+         "--data-dir applies to --start-t and --inpaint"),
+        # the advice for missing data names --data-dir, which core.sample did not have
+        (("core.sample", "--ckpt", "checkpoints/mnist", "--start-t", "100", "--data-dir", "X", "--out", "a.npy"),
+         "MNIST not found in"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--inpaint", "x", "--jump", "10", "--out", "a.npy"),
          "--jump needs --resample 2 or more"),
         (("core.download", "svhn"), "invalid choice: 'svhn'"),

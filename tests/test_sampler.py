@@ -153,6 +153,8 @@ def test_records_and_last_step() -> None:
     last = records[-1]
     assert torch.equal(last.x_prev, last.x0_pred), "no noise on the last step: x_0 is the final x̂_0"
     assert set(["t", "t_prev", "x_t", "x_prev", "x0_pred", "eps_pred"]) <= set(vars(last))
+    assert all(key in last for key in ("t", "x0_pred")) and "nope" not in last and 0 not in last  # read like a dict
+    assert last["t"] == last.t == 1
     assert torch.equal(last["x_prev"], last.x_prev)
 
 

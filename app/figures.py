@@ -747,6 +747,9 @@ def schedule_curves_figure(
         extra = dict(shapes=[_hline(0)], annotations=[dict(
             text="SNR = 1", xref="paper", x=1, yref="y", y=0, xanchor="right", yanchor="bottom", showarrow=False,
         )])
+        if unseen := infinite_log_snr_note(schedules):
+            extra["annotations"].append(dict(text=unseen, xref="paper", x=0.01, yref="paper", y=0.02, xanchor="left",
+                                             yanchor="bottom", align="left", showarrow=False, bgcolor="white"))
     elif quantity in WEIGHTINGS:  # the plain ε loss weights every t by 1
         extra = dict(shapes=[_hline(1)], annotations=[dict(
             text="plain ε loss (L_simple): 1", xref="paper", x=1, yref="y", y=0, xanchor="right", yanchor="bottom",
@@ -763,6 +766,20 @@ def schedule_curves_figure(
         yaxis=titled_axis(y_title, log=log_y, **(log_labels(shown) if many else {})),
         **extra,
     ))
+
+
+def infinite_log_snr_note(schedules: Sequence[NoiseSchedule]) -> str:
+    """Where a schedule's log-SNR is ±∞ and not drawn: ᾱ_t is 1 (tiny β: the plot of one stayed empty, with no word)
+    or 0 (β near 1: its curve stopped short) to float64's precision. "" when every value is finite."""
+    lines = []
+    for schedule in schedules:
+        log_snr = schedule.log_snr[1:].numpy()
+        up, down = int(np.isposinf(log_snr).sum()), int(np.isneginf(log_snr).sum())
+        for count, value, why in ((up, "+∞", "ᾱ_t = 1: no noise"), (down, "−∞", "ᾱ_t = 0: no data left")):
+            if count:
+                lines.append(f"{schedule_label(schedule)}: log-SNR is {value} at {count:,} of its {schedule.T:,} steps "
+                             f"({why}, to float64's precision), not drawn")
+    return "<br>".join(lines)
 
 
 def _hline(y: float) -> dict:

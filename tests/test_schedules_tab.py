@@ -330,3 +330,18 @@ def test_the_tab_says_why_schedules_differ_in_the_engines_numbers():
         noise_like = int(np.argmax(schedule.snr.numpy() < schedules_tab.NOISE_LIKE_SNR))
         assert f" {schedule.t_snr_one:.0f}" in text and f" {noise_like:,}" in text, name
     assert "its last 325 steps go to noise-like x_t" in text  # linear: SNR < 0.01 from t = 675 of 1,000
+
+
+def test_a_log_snr_that_is_not_finite_is_said_where_it_is_not_drawn():
+    """β of 1e-300 left the log-SNR plot empty (+∞ everywhere), and β_end = 0.9999 cut the curve off at t ≈ 930
+    (ᾱ_t = 0), without a word."""
+    def notes(*schedules):
+        figure = figures.as_figure(figures.schedule_curves_figure(schedules, "log_snr"))
+        return [a.text for a in figure.layout.annotations if a.text != "SNR = 1"]
+
+    assert notes(make_schedule("cosine", 1000), make_schedule("linear", 1000)) == []
+    (cut,) = notes(make_schedule("linear", 1000, beta_end=0.9999))
+    assert cut == ("linear (Ho et al. 2020): log-SNR is −∞ at 70 of its 1,000 steps (ᾱ_t = 0: no data left, to "
+                   "float64's precision), not drawn")
+    (empty,) = notes(make_schedule("linear", 1000, beta_start=1e-300, beta_end=1e-300))
+    assert "log-SNR is +∞ at 1,000 of its 1,000 steps (ᾱ_t = 1: no noise" in empty

@@ -291,6 +291,10 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
     except (CheckpointError, KeyError, TypeError) as err:
         raise InputError(f"The checkpoint to start from cannot be read: {err}") from None
     if ckpt_kind != kind:
+        if ckpt_kind == "image" and not (ckpt_data in IMAGE_DATASETS and dataset_available(ckpt_data)):
+            raise InputError(f"{display_name(start_from)} was trained on {IMAGE_DATASET_LABELS.get(ckpt_data, ckpt_data)}, "
+                             "which is not on this server: it cannot be trained further here (it samples in the "
+                             "Reverse tab).")
         what = {"2d": "2D points", "image": "images"}
         raise InputError(f"{display_name(start_from)} was trained on {what.get(ckpt_kind, ckpt_kind)} ({ckpt_data}): "
                        f"pick {what.get(ckpt_kind, ckpt_kind)} as training data, or start from a new model.")
@@ -1131,6 +1135,10 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
             info += f" Its {size:,} training points are drawn again with seed {seed}."
         preview = show_training_data(request, data, own, size, drawn_with)
     points = None if checkpoint is None else checkpoint.points
+    if points is None and not known_data:  # Start then asked for data that the list does not offer, without why
+        what = IMAGE_DATASET_LABELS.get(data, html.escape(str(data)))
+        info += (f"\n\n**Its training data, {what}, is not on this server**, so it cannot be trained further here "
+                 "(it samples in the Reverse tab).")
     if points is not None and not known_data:  # trained on given points: continue on own points
         data_choice = OWN_POINTS
         if own is None:

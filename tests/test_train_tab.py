@@ -20,11 +20,13 @@ import torch
 import app
 from app import build_app, controls, figures, reverse_tab, runs, train_tab
 from app.images import image_grid, mnist_digits
-from core.checkpoints import list_checkpoints, load_checkpoint
+from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from core.data import DataInfo, make_toy2d
 from core.datasets import DEFAULT_TOY_POINTS, load_labelled_data, load_training_data
 from core.mlp import MLPDenoiser
+from core.schedules import make_schedule
 from core.trainer import LOSS_BUCKETS, TrainConfig
+from core.unet import UNet, unet_config
 
 
 def req(user: str):
@@ -637,10 +639,12 @@ def test_continuing_a_shipped_checkpoint_compares_with_its_error_at_the_start(is
     assert line.y[0] > 20 * line.y[-1]  # trained: nearly no error at large t (an untrained network's is ≈ 1 everywhere)
 
 
-def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated):
+def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated, shared_data, monkeypatch):
     shipped = {Path(v).name: v for _, v in train_tab.start_choices([]) if v}
+    monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
     with pytest.raises(gr.Error, match="trained on images"):
         train_tab.prepare_run(req("alice"), *args(start_from=shipped["mnist"]))
+    monkeypatch.delenv("DDPM_DATA_DIR")
     info, data, n_points, seed, schedule, T, model, prediction, conditional, p_uncond, lr, own, preview = \
         train_tab.start_from_selected(req("alice"), shipped["swiss_roll_cosine"], [], None)
     assert seed == gr.skip()  # a toy set of the usual size: the seed stays the user's
@@ -663,6 +667,21 @@ def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated):
         assert model == {"interactive": True, "__type__": "update"}
     model = train_tab.start_from_selected(req("alice"), train_tab.NEW_MODEL, [], None, "moons", "small")[6]
     assert model["value"] == "mlp"
+
+
+def test_a_model_of_data_this_server_lacks_says_so_when_picked_to_start_from(isolated, monkeypatch):
+    """An uploaded CIFAR-10 model on a server without CIFAR-10: picked in "Start from", the data list stayed on the
+    swiss roll, and Start said to pick images, which the list did not offer."""
+    monkeypatch.setenv("DDPM_DATA_DIR", str(isolated / "no-data"))
+    torch.manual_seed(0)
+    path = save_checkpoint(runs.user_dir("alice") / "uploaded-objects", UNet(unet_config("tiny", 32, 3)),
+                           make_schedule("linear", 100), DataInfo("cifar10", "image", (3, 32, 32)))
+    trained = [str(path)]
+    info, data, *_ = train_tab.start_from_selected(req("alice"), str(path), trained, None)
+    assert "**Its training data, CIFAR-10 (objects, 32×32 colour), is not on this server**" in info and data == gr.skip()
+    with pytest.raises(gr.Error, match=r"objects was trained on CIFAR-10 \(objects, 32×32 colour\), which is not on "
+                                       r"this server: it cannot be trained further here"):
+        train_tab.prepare_run(req("alice"), *args(start_from=str(path), trained=trained))
 
 
 class NaNAfter(MLPDenoiser):

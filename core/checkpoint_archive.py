@@ -21,7 +21,9 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from core.checkpoints import CONFIG_FILE, POINTS_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint
+from core.checkpoints import (
+    CONFIG_FILE, POINTS_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, share_like_new_files,
+)
 
 CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, POINTS_FILE)
 MAX_UNPACKED_BYTES = 128 * 2**20  # the largest preset ("base", 3 × 32 × 32) weighs 38 MB in float32
@@ -120,6 +122,7 @@ def unpack_checkpoint(archive: str | Path, parent: str | Path, *, name: str | No
             for file_name, info in members.items():
                 budget -= _copy_limited(zf, info, tmp / file_name, budget, label)
         load_checkpoint(tmp)
+        share_like_new_files(tmp, (tmp / CONFIG_FILE).stat().st_mode & 0o777)  # as a trained one (mkdtemp: 0o700)
     except CheckpointError as err:
         _remove(tmp)
         message = str(err) if tmp is None else str(err).replace(str(tmp), label)

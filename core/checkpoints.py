@@ -171,7 +171,7 @@ def save_checkpoint(
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, allow_nan=True) + "\n")
         if points is not None:
             save_file({"points": points}, str(tmp / POINTS_FILE))
-        _share_like_new_files(tmp, (tmp / CONFIG_FILE).stat().st_mode & 0o777)
+        share_like_new_files(tmp, (tmp / CONFIG_FILE).stat().st_mode & 0o777)
         if directory.exists():  # overwrite: move the old one aside, then swap
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{time.monotonic_ns()}")
             directory.rename(old)
@@ -217,7 +217,7 @@ def check_target(directory: str | Path, *, overwrite: bool = False) -> None:
                               "replaced")
 
 
-def _share_like_new_files(folder: Path, file_mode: int) -> None:
+def share_like_new_files(folder: Path, file_mode: int) -> None:
     """Give ``folder`` and its files the permissions of a file newly created here (``file_mode``: the umask's
     choice, e.g. 0o644), with search permission on the folder wherever it is readable: `tempfile.mkdtemp` makes a
     folder only its owner can read (0o700), which the rename would otherwise keep."""

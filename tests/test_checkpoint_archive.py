@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import time
 import zipfile
 from pathlib import Path
@@ -52,6 +53,8 @@ def test_round_trip_gives_the_same_files_and_model(checkpoint, tmp_path):
     again = unpack_checkpoint(archive, tmp_path / "in", prefix="uploaded-")  # a second upload: a new name
     assert again.name == "uploaded-moons_run-2" and files_of(again) == files_of(checkpoint)
     assert [p.name for p in (tmp_path / "in").iterdir() if p.name.startswith(".")] == []  # no temporary left
+    # as readable as a trained checkpoint: an upload's folder was its temporary's, 0o700
+    assert stat.S_IMODE(unpacked.stat().st_mode) == stat.S_IMODE(checkpoint.stat().st_mode)
 
 
 def test_a_zipped_directory_at_the_top_level_takes_the_archive_name(checkpoint, tmp_path):

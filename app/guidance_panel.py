@@ -25,6 +25,7 @@ from app.reverse_tab import (
     play_in_player, examples_for, reference_points, results_make_way, sample_chain, show_chain, untrained_null_note,
 )
 from app.step_anatomy import t_slider, t_value
+from core.checkpoint_archive import safe_name
 from core.checkpoints import Checkpoint
 from core.classifier import load_classifier, shipped_classifiers
 from core.conditioning import num_classes
@@ -467,7 +468,10 @@ def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_fra
     chain = sample_chain(job.checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
                          steps=choice.steps, n=job.n, seed=job.seed, n_frames=n_frames, spacing=choice.spacing,
                          progress=progress)
-    return show_chain(request, chain, job.checkpoint, choice, False)
+    # named as guided: it played as the plain model's chain, whose samples seemed to be nearly all 7s
+    label = f"guided towards {html.escape(job.target)} ({job.method} guidance, s = {job.scale:g}) · {choice.label}"
+    return show_chain(request, chain, job.checkpoint, replace(choice, label=label), False,
+                      stem_suffix=f"-guided-{safe_name(job.target)}")
 
 
 def build(controls: ReverseControls) -> None:

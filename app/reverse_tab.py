@@ -310,6 +310,7 @@ class Chain:
     resample: int = 1  # inpainted: rounds per step (`core.inpaint`)
     jump: int = 1  # inpainted: steps each round goes back
     seconds: float = 0.0
+    seed: int = 0  # of its noise, and of the draws its samples are scored against (`data_distance`), as the CLI's
 
     @property
     def frame_ts(self) -> list[int]:
@@ -415,7 +416,8 @@ def sample_chain(
     keep = frame_indices(n_states, n_frames)
     keep_set = set(keep)
     device = model_device(checkpoint)
-    chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep, reference=reference_points(checkpoint))
+    chain = Chain(kind=info.kind, state_ts=ts + [0], frame_states=keep, reference=reference_points(checkpoint),
+                  seed=seed)
     grid = None
     if score_field and info.kind == "2d":
         grid = torch.as_tensor(player.field_grid(), dtype=torch.float32, device=device)
@@ -502,7 +504,7 @@ def data_distance(chain: Chain, checkpoint: Checkpoint) -> float | None:
     """How close the chain's samples x_0 came to the training data: the sliced-Wasserstein ratio of
     `core.metrics` (1: as close as another draw of the data); None where the data cannot be drawn."""
     draw = checkpoint.data_sampler()
-    return None if draw is None else sliced_wasserstein_ratio(chain.samples, draw)
+    return None if draw is None else sliced_wasserstein_ratio(chain.samples, draw, seed=chain.seed)
 
 
 def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing) -> str:
@@ -633,8 +635,8 @@ def _distance_sentence(ratio: float | None) -> str:
     return (f" Sliced-Wasserstein ratio of the samples to the training data: **{ratio:.2f}** "
             "(1: as close as another draw of the data. It moves from one set of samples to the next, which is why the "
             "score after training, on other samples, differs: compare samplers and step counts on the same seed. Real "
-            "data scored the same way does not score exactly 1 either: *How many steps does a sampler need?* below "
-            "shows its range).")
+            "data scored the same way does not score exactly 1 either, and scatters the more, the fewer the samples: "
+            "*How many steps does a sampler need?* below shows its range at that panel's own number of samples).")
 
 
 @dataclass(frozen=True)
@@ -703,8 +705,10 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     return show_chain(request, chain, checkpoint, choice, ideal)
 
 
-def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool):
-    """A sampled chain for the player: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path)."""
+def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
+               stem_suffix: str = ""):
+    """A sampled chain for the player: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path);
+    the exports are named "reverse-MODEL" + ``stem_suffix``."""
     start = time.perf_counter()
     frames, captions, width = render(chain)
     first = start_captions(chain)
@@ -715,7 +719,7 @@ def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice
                                    part="" if chain.known is None else "hidden part")
     page, gif, mp4, sprite = player.publish(
         frames, chain.frame_ts, key=runs.session_key(request), view="reverse",
-        stem=f"reverse-{display_name(checkpoint.path)}",
+        stem=f"reverse-{display_name(checkpoint.path)}{stem_suffix}",
         captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method), export_frames=labelled,
         export_fps=GIF_FPS, max_width=width, pixelated=chain.kind == "image")
     render_s = time.perf_counter() - start
@@ -934,17 +938,26 @@ class ReverseControls:
     player: list  # the player's outputs, as Generate fills them (`show_chain`): view, stats, GIF, MP4, sprite sheet
     model_slot: gr.Column  # under the checkpoint's description: where `app.model_files` puts its download and upload
     jobs: gr.State  # how many of this page's Reverse jobs wait or run (`job_click`): `after_training` keeps the choice
+    panels: list = field(default_factory=list)  # (plot, stats) of the panels whose results make way (`results_make_way`)
 
     def job_click(self, button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:
-        """`runs.heavy_click` for a job of this tab, counted in ``jobs`` from the click until it ends (its event)."""
-        button.click(job_waits, self.jobs, self.jobs, show_progress="hidden", queue=False)
+        """`runs.heavy_click` for a job of this tab, counted in ``jobs`` from the click until it ends (its event).
+        A panel's results (`results_make_way`) that arrive once another model is chosen make way at once: the note
+        went up when the model changed, and a result still being computed then came back over it."""
+        asked = gr.State(None)  # the model the job was pressed for
+        button.click(job_waits, [self.jobs, self.checkpoint], [self.jobs, asked], show_progress="hidden", queue=False)
         event = runs.heavy_click(button, fn, inputs, outputs, **options)
         event.then(job_ended, self.jobs, self.jobs, show_progress="hidden", queue=False)
+        for plot, stats in self.panels:
+            if list(outputs[:2]) == [plot, stats]:
+                event.success(made_way_since, [self.checkpoint, asked, stats], [plot, stats], show_progress="hidden",
+                              queue=False)
         return event
 
 
-def job_waits(jobs: Any) -> int:
-    return int(jobs or 0) + 1
+def job_waits(jobs: Any, path: str | None = None) -> tuple[int, str | None]:
+    """(the count of jobs, one more; the model this one is for)."""
+    return int(jobs or 0) + 1, path
 
 
 def job_ended(jobs: Any) -> int:
@@ -955,6 +968,7 @@ def results_make_way(c: ReverseControls, plot: gr.Plot, stats: gr.Markdown) -> N
     """When another model is chosen, a panel's results, of the model before, make way for a note: they stayed under
     the new model's name (a student read the swiss roll's 1.187 bits/dim as MNIST's). A panel not run yet stays."""
     c.checkpoint.change(made_way, [c.checkpoint, stats], [plot, stats], show_progress="hidden", queue=False)
+    c.panels.append((plot, stats))
 
 
 def made_way(path: str | None, shown: str | None) -> tuple:
@@ -964,6 +978,11 @@ def made_way(path: str | None, shown: str | None) -> tuple:
     return (gr.Plot(value=None, visible=False),
             f"*The results that were here are of the model chosen before: run this panel again for "
             f"{runs.bold_name(path)}.*")
+
+
+def made_way_since(path: str | None, asked: str | None, shown: str | None) -> tuple:
+    """`made_way` for results that came back for ``asked`` once ``path`` was chosen; else they stay."""
+    return made_way(path, shown) if asked and path != asked else (gr.skip(), gr.skip())
 
 
 def play_in_player(event: Any, sprite: gr.File) -> None:

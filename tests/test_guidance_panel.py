@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 import types
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -40,6 +41,9 @@ def test_the_guided_chain_plays_in_the_player():
                                                       10, "uniform", 4, 0, 6, [], "3", 2.0, progress=None)
     assert 'data-ts="1000,' in page and ',0"' in page and "predicted x̂₀" in page
     assert "4 samples" in stats and gif.endswith(".gif") and sprite.endswith(".png")
+    # said and named as guided: it played as the plain model's chain, whose samples seemed nearly all 3s
+    assert stats.startswith("**mnist** · guided towards 3 (classifier guidance, s = 2) · DDIM")
+    assert Path(gif).name == "reverse-mnist-guided-3.gif"
 
 
 def test_class_choices_follow_the_model():
@@ -69,7 +73,7 @@ def test_the_eight_gaussians_are_steered_by_their_exact_classes():
     assert 0.5 * own < spread < 1.5 * own
     page, stats, *_ = guidance_panel.play(types.SimpleNamespace(session_hash="guide-2d"), GAUSSIANS, "ddim", 0.0, 10,
                                           "uniform", 300, 0, 6, [], "180° (left)", 3.0, progress=None)
-    assert 'data-ts="1000,' in page and "300 samples" in stats
+    assert 'data-ts="1000,' in page and "300 samples" in stats and "guided towards 180° (left) (classifier" in stats
 
 
 def test_refusals():

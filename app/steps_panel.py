@@ -130,7 +130,14 @@ def enough_steps(sampler: str, rows: list[tuple[int, float, float]], real: list[
             # "50 steps score inside" had passed over a longer chain outside it again (500 steps: 1.61 over 1.43)
             outside = [f"{k} ({q:.3g})" if math.isfinite(q) else f"{k} (diverged)"
                        for k, q, _ in rows if k > min(inside) and not q <= max(real)]
-            longer = f", as do the longer chains but {', '.join(outside)}" if outside else ", as do all longer chains"
+            also = [str(k) for k in inside if k > min(inside)]
+            if not outside:
+                longer = ", as do all longer chains"
+            elif len(outside) <= len(also):
+                longer = f", as do the longer chains but {', '.join(outside)}"
+            else:  # "as do the longer chains but 200, 500, 1000" read as most of them inside, with 100 alone inside
+                longer = (f"; of the longer chains only {', '.join(also)} too, not {', '.join(outside)}" if also
+                          else f"; no longer chain does: {', '.join(outside)}")
             return f"{SWEPT[sampler]}: **{min(inside)} steps** score inside the data's own range{longer}"
         best_steps, best = min(((k, q) for k, q, _ in rows), key=lambda row: row[1])
         return f"{SWEPT[sampler]}: no chain scores inside the data's own range (best: {best:.3g}, {best_steps} steps)"

@@ -952,6 +952,9 @@ class ReverseControls:
             if list(outputs[:2]) == [plot, stats]:
                 event.success(made_way_since, [self.checkpoint, asked, stats], [plot, stats], show_progress="hidden",
                               queue=False)
+                # a refused job (its message a toast) left the plot it had shown (`show_when`) empty, marked "Error"
+                event.failure(lambda shown: gr.skip() if shown else gr.Plot(visible=False), stats, plot,
+                              show_progress="hidden", queue=False)
         return event
 
 

@@ -468,6 +468,7 @@ def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_fra
     chain = sample_chain(job.checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
                          steps=choice.steps, n=job.n, seed=job.seed, n_frames=n_frames, spacing=choice.spacing,
                          progress=progress)
+    chain.guided_to = job.target
     # named as guided: it played as the plain model's chain, whose samples seemed to be nearly all 7s
     label = f"guided towards {html.escape(job.target)} ({job.method} guidance, s = {job.scale:g}) · {choice.label}"
     return show_chain(request, chain, job.checkpoint, replace(choice, label=label), False,

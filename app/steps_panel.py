@@ -132,12 +132,13 @@ def enough_steps(sampler: str, rows: list[tuple[int, float, float]], real: list[
                        for k, q, _ in rows if k > min(inside) and not q <= max(real)]
             also = [str(k) for k in inside if k > min(inside)]
             if not outside:
-                longer = ", as do all longer chains"
+                longer = ", as do all longer chains" if also else ""
             elif len(outside) <= len(also):
                 longer = f", as do the longer chains but {', '.join(outside)}"
             else:  # "as do the longer chains but 200, 500, 1000" read as most of them inside, with 100 alone inside
-                longer = (f"; of the longer chains only {', '.join(also)} too, not {', '.join(outside)}" if also
-                          else f"; no longer chain does: {', '.join(outside)}")
+                do = "do" if len(outside) > 1 else "does"
+                longer = (f"; of the longer chains only {', '.join(also)} {'does' if len(also) == 1 else 'do'} too: "
+                          f"{', '.join(outside)} {do} not" if also else f"; no longer chain does: {', '.join(outside)}")
             return f"{SWEPT[sampler]}: **{min(inside)} steps** score inside the data's own range{longer}"
         best_steps, best = min(((k, q) for k, q, _ in rows), key=lambda row: row[1])
         return f"{SWEPT[sampler]}: no chain scores inside the data's own range (best: {best:.3g}, {best_steps} steps)"

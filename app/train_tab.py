@@ -742,12 +742,13 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
     except Exception as err:
         log.exception("saving the checkpoint of %s failed", run.key)
         error = (error + "; " if error else "") + f"the model could not be saved ({type(err).__name__}: {err})"
+    teach = "teaches" if trainer.step == 1 else "teach"  # "1 step … teach" had been said
     where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
     saved = f" Saved as {where}" if where else ""
     if reason == "diverged":
         kept = f" The weights from before that step are saved as {where}" if where else ""
         if not worth_keeping:
-            kept = (f" Nothing is saved: {formulas.steps_text(trainer.step)} before it diverged teach the network "
+            kept = (f" Nothing is saved: {formulas.steps_text(trainer.step)} before it diverged {teach} the network "
                     "nothing, and would push your oldest model out.")
         run.message = f"Training stopped: {html.escape(error)}.{kept}"
     elif reason == "error":
@@ -757,7 +758,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
         run.message = (f"{what} after {formulas.steps_text(trainer.step)}.{saved}" if trainer.step else
                        f"{what} before its first step: there is nothing to save.")
         if trainer.step and not worth_keeping:
-            run.message += (f" Nothing is saved: {formulas.steps_text(trainer.step)} teach the network next to "
+            run.message += (f" Nothing is saved: {formulas.steps_text(trainer.step)} {teach} the network next to "
                             f"nothing, and would take the place of one of your models (a run is kept from "
                             f"{SHORTEST_KEPT} steps on).")
         if error:

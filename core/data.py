@@ -232,8 +232,9 @@ def points_from_csv(text: str) -> torch.Tensor:
             rows.append((float(row[0]), float(row[1])))
         except ValueError:
             if line_no > 1 or any(_is_number(cell) for cell in row[:2]):
-                raise ValueError(f"CSV line {line_no}: {row[0]!r}, {row[1]!r} are not numbers"
-                                 f"{_separator_hint(row)}") from None
+                bad = [repr(cell) for cell in row[:2] if not _is_number(cell)]  # "'5', 'x' are not numbers" had been said
+                what = f"{bad[0]} is not a number" if len(bad) == 1 else f"{', '.join(bad)} are not numbers"
+                raise ValueError(f"CSV line {line_no}: {what}{_separator_hint(row)}") from None
     if not rows:
         raise ValueError("the CSV holds no (x, y) rows")
     return torch.tensor(rows, dtype=torch.float64)
@@ -251,6 +252,8 @@ def _separator_hint(row: list[str]) -> str:
     """What to change in a row that a semicolon or a tab separates (a spreadsheet's export with decimal commas)."""
     if any(";" in cell or "\t" in cell for cell in row):
         return " (the file seems to use ';' or tabs between columns: separate x and y with a comma, '.' for decimals)"
+    if len(row) == 1 and len(row[0].split()) >= 2:  # numpy's savetxt: "1.0 2.0"
+        return " (the file seems to use spaces between columns: separate x and y with a comma)"
     return ""
 
 

@@ -92,7 +92,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--n-points", type=int,
                    help=f"2D toys: training set size (default: {DEFAULT_TOY_POINTS:,})")
     p.add_argument("--image-size", type=int,
-                   help=f"folder of images: side length in pixels, 1 to {MAX_IMAGE_SIZE} (default: 32)")
+                   help=f"folder of images: side length in pixels, at most {MAX_IMAGE_SIZE}; the U-Net presets take multiples of "
+                        "4 from 16, e.g. 28, 32, 64 (default: 32)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB; default)")
     p.add_argument("--data-dir", help="image data directory (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
@@ -145,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROG, str(err) if args.overwrite else f"{err} (use --overwrite to replace it)")
     if args.batch is not None and args.batch > MAX_BATCH:
         fail(PROG, f"--batch must be at most {MAX_BATCH:,}, got {args.batch:,}")
-    if args.image_size is not None and not 1 <= args.image_size <= MAX_IMAGE_SIZE:
-        fail(PROG, f"--image-size must be from 1 to {MAX_IMAGE_SIZE} pixels, got {args.image_size:,}")
     try:
         kind = data_kind(args.data)
         defaults = DEFAULTS[kind]
@@ -159,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             verb = "applies" if len(folder_flags) == 1 else "apply"
             raise ValueError(f"{' and '.join(folder_flags)} {verb} to a folder of images; {args.data} has its own size "
                              "and channels")
+        if args.image_size is not None and not 1 <= args.image_size <= MAX_IMAGE_SIZE:  # before the images load
+            raise ValueError(f"--image-size must be from 1 to {MAX_IMAGE_SIZE} pixels, got {args.image_size:,}")
         conditional = args.conditional or (args.init_from is not None and model_classes(read_config(args.init_from)) > 0)
         # a flag that would change nothing is refused, as core.sample refuses its own (it was taken without a word)
         if args.p_uncond is not None and not conditional:

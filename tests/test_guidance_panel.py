@@ -74,6 +74,8 @@ def test_the_eight_gaussians_are_steered_by_their_exact_classes():
     page, stats, *_ = guidance_panel.play(types.SimpleNamespace(session_hash="guide-2d"), GAUSSIANS, "ddim", 0.0, 10,
                                           "uniform", 300, 0, 6, [], "180° (left)", 3.0, progress=None)
     assert 'data-ts="1000,' in page and "300 samples" in stats and "guided towards 180° (left) (classifier" in stats
+    # not scored against all eight components (11.34 read as a broken model)
+    assert "Sliced-Wasserstein" not in stats and "are not scored against the training data: guided towards 180°" in stats
 
 
 def test_refusals():

@@ -51,8 +51,8 @@ def test_the_steps_a_sampler_needs_are_judged_against_the_datas_own_scores():
     # a longer chain outside that range again is named (it had been passed over: 500 steps at 1.61 over 1.43)
     again = [(5, 7.8, 0), (50, 1.3, 0), (100, 1.2, 0), (500, 1.61, 0), (1000, math.nan, 0)]
     assert steps_panel.enough_steps("ddpm", again, [0.8, 1.43]) == (
-        "DDPM, σ² = β̃: **50 steps** score inside the data's own range; of the longer chains only 100 too, not 500 "
-        "(1.61), 1000 (diverged)")  # "as do the longer chains but 500, 1000" read as most of them inside
+        "DDPM, σ² = β̃: **50 steps** score inside the data's own range; of the longer chains only 100 does too: 500 "
+        "(1.61), 1000 (diverged) do not")  # "as do the longer chains but 500, 1000" read as most of them inside
     assert steps_panel.enough_steps("ddpm", again[:4] + [(1000, 1.1, 0)], [0.8, 1.43]) == (
         "DDPM, σ² = β̃: **50 steps** score inside the data's own range, as do the longer chains but 500 (1.61)")
     assert steps_panel.enough_steps("ddpm", [(5, 7.8, 0), (50, 1.3, 0), (500, 1.61, 0)], [0.8, 1.43]).endswith(
@@ -60,6 +60,8 @@ def test_the_steps_a_sampler_needs_are_judged_against_the_datas_own_scores():
     assert steps_panel.enough_steps("ddim", rows, [0.1, 0.3]) == ("DDIM, η = 0: no chain scores inside the data's own "
                                                                   "range (best: 0.5, 100 steps)")
     assert steps_panel.enough_steps("ddpm", rows, []) == "DDPM, σ² = β̃: **100 steps** are within 25 % of its best"
+    assert steps_panel.enough_steps("ddpm", [(50, 1.8, 0), (100, 1.2, 0), (1000, 0.7, 0)], [0.6, 0.9]) == (
+        "DDPM, σ² = β̃: **1000 steps** score inside the data's own range")  # no "as do all longer chains": none is
 
 
 def test_ddim_needs_few_steps_from_the_v_model_and_fails_from_the_eps_model_on_cosine():

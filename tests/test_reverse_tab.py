@@ -791,8 +791,9 @@ def test_a_panels_results_make_way_when_another_model_is_chosen():
     assert all(d.trigger_only_on_success and demo.fns[d.trigger_after].concurrency_id == runs.HEAVY_CONCURRENCY_ID
                for d in since)
     for made in since:  # a refused job hides the plot it showed, empty but for an "Error" mark, unless it held results
-        (hides,) = [d for d in demo.fns.values() if d.trigger_after == made.trigger_after and d.trigger_only_on_failure]
-        assert hides.outputs == made.outputs[:1] and hides.fn("").visible is False
+        (hides,) = [d for d in demo.fns.values() if d.trigger_after == made.trigger_after and d.trigger_only_on_failure
+                    and d.outputs == made.outputs[:1]]
+        assert hides.fn("").visible is False
         assert isinstance(hides.fn("**mnist** · …"), type(gr.skip()))
     plot, stats = reverse_tab.made_way_since(mnist, str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear"),
                                              "**swiss_roll_linear** · total 1.187 bits per dimension")

@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROG, f"--n must be at most {MAX_SAMPLES:,}, got {args.n:,}")
     try:
         ckpt = load_checkpoint(args.ckpt, device=resolve_device(args.device))
+        if args.data_dir is not None and ckpt.data.kind == "2d":  # taken without a word: 2D data is made in code
+            raise ValueError(f"--data-dir applies to image models; {ckpt.data.name} is 2D data, made in code or kept "
+                             "with the model")
         n = args.n if args.n is not None else (2000 if ckpt.data.kind == "2d" else 256)
         if n < 2:
             raise ValueError(f"--n must be at least 2, got {n}")

@@ -158,6 +158,8 @@ def refuse_unused_flags(args: argparse.Namespace) -> None:
     defaults of the others."""
     if args.eta is not None and args.method != "ddim":
         fail(PROG, "--eta applies to --method ddim only")
+    if args.spacing != "uniform" and args.method == "ddpm" and args.steps is None:  # all T steps: nothing to space
+        fail(PROG, "--spacing applies to a chain of fewer steps than T: give --steps (DDPM takes all T by default)")
     if args.variance is not None and args.method != "ddpm":
         fail(PROG, "--variance applies to --method ddpm only (DDIM's noise is set by --eta)")
     if args.guidance_scale is not None and args.guide is None:

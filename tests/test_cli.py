@@ -437,6 +437,10 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.train", "--data", "moons", "--out", "X", "--T", "0"), "T must be"),
         (("core.train", "--data", "moons", "--out", "X", "--init-from", "checkpoints/moons", "--T", "0"), "drop --T"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--spacing", "karras", "--out", "a.npy"), "--spacing"),
+        # flags that change nothing, taken without a word before
+        (("core.sample", "--ckpt", "checkpoints/moons", "--spacing", "log_snr", "--out", "a.npy"),
+         "--spacing applies to a chain of fewer steps than T"),
+        (("core.evaluate", "--ckpt", "checkpoints/moons", "--data-dir", "X"), "--data-dir applies to image models"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--eta", "0.7", "--out", "a.npy"), "--eta applies to --method ddim"),
         (("core.sample", "--ckpt", "checkpoints/moons", "--method", "ddim", "--variance", "large", "--out", "a.npy"),
          "--variance applies to --method ddpm"),

@@ -20,9 +20,10 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from core.checkpoints import (
-    CONFIG_FILE, POINTS_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, share_like_new_files,
+    CONFIG_FILE, POINTS_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, share_like_new_files, write_atomically,
 )
 
 CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, POINTS_FILE)
@@ -41,17 +42,14 @@ def pack_checkpoint(directory: str | Path, archive: str | Path, *, name: str | N
     if not (directory / CONFIG_FILE).is_file() or not (directory / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{directory} is not a complete checkpoint ({CONFIG_FILE} and {WEIGHTS_FILE} expected)")
     archive.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=archive.parent, prefix=f".{archive.name}.", delete=False) as handle:
-        tmp = Path(handle.name)
-    try:
-        with zipfile.ZipFile(tmp, "w") as zf:
+
+    def write(file: BinaryIO) -> None:
+        with zipfile.ZipFile(file, "w") as zf:
             for path in files:
                 method = zipfile.ZIP_DEFLATED if path.suffix == ".json" else zipfile.ZIP_STORED
                 zf.write(path, f"{folder}/{path.name}", compress_type=method)
-        tmp.replace(archive)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    write_atomically(archive, write)
     return archive
 
 

@@ -22,13 +22,14 @@ import glob
 import json
 import math
 import os
+import secrets
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -215,6 +216,20 @@ def check_target(directory: str | Path, *, overwrite: bool = False) -> None:
     if not (directory / CONFIG_FILE).is_file():
         raise FileExistsError(f"{directory} exists and is not a checkpoint ({CONFIG_FILE} is missing), so it is not "
                               "replaced")
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write(file)`` into a temporary file beside ``path``, then renamed to it: a file there is replaced by a
+    finished one only (written in place, a full disk or a Ctrl-C left half a file). The file gets the umask's
+    permissions (`tempfile.mkstemp` would give 0o600)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "xb") as file:
+            write(file)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def share_like_new_files(folder: Path, file_mode: int) -> None:

@@ -32,19 +32,15 @@ from __future__ import annotations
 import argparse
 
 import math
-import os
-import secrets
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
-from core.checkpoints import load_checkpoint
+from core.checkpoints import load_checkpoint, write_atomically
 from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, check_writable_parent, fail, run, seed_number
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
@@ -180,19 +176,6 @@ def refuse_unused_flags(args: argparse.Namespace) -> None:
     args.eta = 0.0 if args.eta is None else args.eta
     args.variance = args.variance or "small"
     args.guidance_scale = 3.0 if args.guidance_scale is None else args.guidance_scale
-
-
-def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """``write(file)`` into a temporary file beside ``path``, then renamed to it: a file there is replaced by a
-    finished one only (it was written in place: a full disk or a Ctrl-C left half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}")  # as the umask allows (mkstemp: 0600)
-    try:
-        with open(tmp, "xb") as file:
-            write(file)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -965,9 +965,7 @@ class ReverseControls:
             if list(outputs[:2]) == [plot, stats]:
                 event.success(made_way_since, [self.checkpoint, asked, stats], [plot, stats], show_progress="hidden",
                               queue=False)
-                # a refused job (its message a toast) left the plot it had shown (`show_when`) empty, marked "Error"
-                event.failure(lambda shown: gr.skip() if shown else gr.Plot(visible=False), stats, plot,
-                              show_progress="hidden", queue=False)
+                event.failure(plot_unless_shown, stats, plot, show_progress="hidden", queue=False)
         return event
 
 
@@ -999,6 +997,12 @@ def made_way(path: str | None, shown: str | None) -> tuple:
 def made_way_since(path: str | None, asked: str | None, shown: str | None) -> tuple:
     """`made_way` for results that came back for ``asked`` once ``path`` was chosen; else they stay."""
     return made_way(path, shown) if asked and path != asked else (gr.skip(), gr.skip())
+
+
+def plot_unless_shown(shown: str | None) -> Any:
+    """A panel's plot after its job was refused (the message a toast): hidden, unless it holds earlier results; it had
+    stayed as `show_when` showed it, empty and marked "Error"."""
+    return gr.skip() if shown else gr.Plot(visible=False)
 
 
 def play_in_player(event: Any, sprite: gr.File) -> None:

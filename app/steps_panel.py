@@ -119,6 +119,10 @@ def fewest_steps(rows: list[tuple[int, float, float]], slack: float = 1.25) -> i
     return min(k for k, q, _ in rows if q <= slack * best)
 
 
+def _do(subjects: list) -> str:
+    return "does" if len(subjects) == 1 else "do"
+
+
 def enough_steps(sampler: str, rows: list[tuple[int, float, float]], real: list[float]) -> str:
     """How many steps the sampler needs, in words: the fewest whose score lies inside the data's own range
     (``real``: as good as the data can tell; a best score below that range is noise, and "near the best" would chase
@@ -135,10 +139,11 @@ def enough_steps(sampler: str, rows: list[tuple[int, float, float]], real: list[
                 longer = ", as do all longer chains" if also else ""
             elif len(outside) <= len(also):
                 longer = f", as do the longer chains but {', '.join(outside)}"
-            else:  # "as do the longer chains but 200, 500, 1000" read as most of them inside, with 100 alone inside
-                do = "do" if len(outside) > 1 else "does"
-                longer = (f"; of the longer chains only {', '.join(also)} {'does' if len(also) == 1 else 'do'} too: "
-                          f"{', '.join(outside)} {do} not" if also else f"; no longer chain does: {', '.join(outside)}")
+            elif also:  # "as do the longer chains but 200, 500, 1000" read as most of them inside, with 100 alone
+                longer = (f"; of the longer chains only {', '.join(also)} {_do(also)} too: {', '.join(outside)} "
+                          f"{_do(outside)} not")
+            else:
+                longer = f"; no longer chain does: {', '.join(outside)}"
             return f"{SWEPT[sampler]}: **{min(inside)} steps** score inside the data's own range{longer}"
         best_steps, best = min(((k, q) for k, q, _ in rows), key=lambda row: row[1])
         return f"{SWEPT[sampler]}: no chain scores inside the data's own range (best: {best:.3g}, {best_steps} steps)"

@@ -84,8 +84,8 @@ from core.sampler import describe_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
 from core.trainer import (
-    LOSS_BUCKETS, SHORTEST_KEPT, TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, loss_bucket_ranges, loss_name,
-    resolve_device,
+    LOSS_BUCKETS, SHORTEST_KEPT, TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, loss_bucket_ranges,
+    loss_name, resolve_device,
 )
 
 log = logging.getLogger(__name__)
@@ -279,6 +279,14 @@ class Plan:
         return defaults_for(self.kind)["min_snr"]
 
 
+def data_missing_here(name: str) -> str:
+    """The label of the data a checkpoint learnt, when this server can neither make it (a 2D toy) nor read it (an
+    image data set in DDPM_DATA_DIR): it cannot be trained further here. "" when it can."""
+    if name in TOY2D_NAMES or (name in IMAGE_DATASETS and dataset_available(name)):
+        return ""
+    return IMAGE_DATASET_LABELS.get(name, str(name))
+
+
 def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, dict]:
     """(path, config) of the checkpoint to continue from, checked: this browser may use it, same kind of data."""
     if not allowed(start_from, trained):
@@ -291,10 +299,9 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
     except (CheckpointError, KeyError, TypeError) as err:
         raise InputError(f"The checkpoint to start from cannot be read: {err}") from None
     if ckpt_kind != kind:
-        if ckpt_kind == "image" and not (ckpt_data in IMAGE_DATASETS and dataset_available(ckpt_data)):
-            raise InputError(f"{display_name(start_from)} was trained on {IMAGE_DATASET_LABELS.get(ckpt_data, ckpt_data)}, "
-                             "which is not on this server: it cannot be trained further here (it samples in the "
-                             "Reverse tab).")
+        if ckpt_kind == "image" and (missing := data_missing_here(ckpt_data)):
+            raise InputError(f"{display_name(start_from)} was trained on {missing}, which is not on this server: it "
+                             "cannot be trained further here (it samples in the Reverse tab).")
         what = {"2d": "2D points", "image": "images"}
         raise InputError(f"{display_name(start_from)} was trained on {what.get(ckpt_kind, ckpt_kind)} ({ckpt_data}): "
                        f"pick {what.get(ckpt_kind, ckpt_kind)} as training data, or start from a new model.")
@@ -1123,7 +1130,8 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
         checkpoint = CACHE.get(Path(start_from)) if config["data"].get("kind") == "2d" else None
     except (CheckpointError, KeyError, TypeError):
         return ("This checkpoint cannot be read.", *[gr.skip()] * 12)
-    known_data = data in TOY2D_NAMES or (data in IMAGE_DATASETS and dataset_available(data))
+    missing = data_missing_here(data)
+    known_data = not missing
     lr = training.get("lr")
     info = (f"{describe(start_from, trained, in_reverse_tab=False)}\n\nTraining continues from these weights with the same model and "
             "noise schedule, and a fresh optimiser (warm-up, then cosine decay).")
@@ -1136,10 +1144,9 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
             info += f" Its {size:,} training points are drawn again with seed {seed}."
         preview = show_training_data(request, data, own, size, drawn_with)
     points = None if checkpoint is None else checkpoint.points
-    if points is None and not known_data:  # Start then asked for data that the list does not offer, without why
-        what = IMAGE_DATASET_LABELS.get(data, html.escape(str(data)))
-        info += (f"\n\n**Its training data, {what}, is not on this server**, so it cannot be trained further here "
-                 "(it samples in the Reverse tab).")
+    if points is None and missing:  # Start then asked for data that the list does not offer, without why
+        info += (f"\n\n**Its training data, {html.escape(missing)}, is not on this server**, so it cannot be trained "
+                 "further here (it samples in the Reverse tab).")
     if points is not None and not known_data:  # trained on given points: continue on own points
         data_choice = OWN_POINTS
         if own is None:

@@ -169,7 +169,7 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, allow_nan=True) + "\n")
+        (tmp / CONFIG_FILE).write_text(json.dumps(without_non_finite(config), indent=2, allow_nan=False) + "\n")
         if points is not None:
             save_file({"points": points}, str(tmp / POINTS_FILE))
         share_like_new_files(tmp, (tmp / CONFIG_FILE).stat().st_mode & 0o777)
@@ -184,6 +184,20 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def without_non_finite(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, numbers, strings) with each NaN or ±∞ float replaced by None, so that it is
+    written as strict JSON (null): Python's json writes them as NaN and Infinity, which JSON itself has not, and
+    other readers (JavaScript's JSON.parse, jq) refuse. A diverged run's error by t, or a range of t a short run never
+    drew, is NaN; readers take null as "no value"."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: without_non_finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_non_finite(item) for item in value]
+    return value
 
 
 STALE_SECONDS = 3600  # a save's temporary folder this old was left by a killed process (a save takes seconds)

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from core.checkpoints import Checkpoint, load_checkpoint
+from core.checkpoints import Checkpoint, load_checkpoint, without_non_finite
 from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, run, seed_number
 from core.datasets import training_examples
 from core.elbo import variational_bounds
@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             results["variational_bound"] = likelihood_bounds(ckpt, n=n, seed=args.seed, n_t=n_t, data_dir=args.data_dir)
     except ValueError as err:
         fail(PROG, str(err))
-    json.dump({"checkpoint": str(args.ckpt), "data": ckpt.data.name, **results}, sys.stdout, indent=2)
+    json.dump(without_non_finite({"checkpoint": str(args.ckpt), "data": ckpt.data.name, **results}), sys.stdout,
+              indent=2, allow_nan=False)
     print()
     return 0
 

@@ -47,6 +47,24 @@ def test_round_trip_gives_identical_samples(tmp_path) -> None:
     assert torch.allclose(loaded.data.to_data_coordinates(torch.zeros(1, 2)), torch.tensor([[1.0, -2.0]]))
 
 
+def test_config_json_is_strict_json_with_null_for_nan_and_infinity(tmp_path) -> None:
+    """A diverged run's error by t (NaN) and an unbounded metric are written as null: JSON has no NaN or Infinity,
+    which strict readers (JavaScript, jq) refuse. Readers take null as no value."""
+    torch.manual_seed(0)
+    model = MLPDenoiser(MLPConfig(hidden=32, depth=1, emb_dim=16))
+    training = {"steps": 3, "loss_by_t": [0.5, float("nan"), 0.25], "final_loss": float("nan")}
+    path = save_checkpoint(tmp_path / "ck", model, make_schedule("linear", 50), POINTS, training=training,
+                           metrics={"ratio": float("inf"), "kept": (1.5, float("-inf"))})
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    config = json.loads((path / "config.json").read_text(), parse_constant=refuse)
+    assert config["training"]["loss_by_t"] == [0.5, None, 0.25] and config["training"]["final_loss"] is None
+    assert config["metrics"] == {"ratio": None, "kept": [1.5, None]}
+    assert load_checkpoint(path).config["training"]["loss_by_t"] == [0.5, None, 0.25]
+
+
 def test_unet_round_trip(tmp_path) -> None:
     torch.manual_seed(0)
     model = UNet(unet_config("tiny", 28, 1))

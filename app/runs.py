@@ -35,6 +35,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -57,6 +58,7 @@ RUN_STAMP = "%Y%m%d-%H%M%S"  # the end of a trained run's directory name, <data>
 RUN_NAME = re.compile(r"(?P<base>.+)-(?P<day>\d{8})-(?P<clock>\d{6})(?P<again>-\d+)?")  # -2, -3: started that second
 UPLOADED_PREFIX = "uploaded-"  # a browser's checkpoint directory uploaded as a .zip (`app.model_files`), not trained
 HEAVY_CONCURRENCY_ID = "gpu"  # shared by every event that trains or samples a network
+TRAINING_NICENESS = 10  # a training thread's nice value: its CPU time goes to anything at 0 that wants it
 
 
 def _env_number(name: str, default: float, *, minimum: float) -> float:
@@ -106,6 +108,25 @@ def heavy_event() -> dict:
     """The options of an event that samples or measures a network: in the shared heavy queue, with a small progress
     bar (read when the UI is built, like `heavy_concurrency`)."""
     return dict(concurrency_id=HEAVY_CONCURRENCY_ID, concurrency_limit=heavy_concurrency(), show_progress="minimal")
+
+
+def yield_cpu_to_the_pages(niceness: int = TRAINING_NICENESS) -> bool:
+    """Lower the calling thread's CPU priority to ``niceness`` (Linux, where a nice value is per thread; the threads
+    torch starts from it for its parallel work inherit it), so that a training run takes only the CPU time nothing
+    else wants: the scrubs and Generates of every page, and the browser itself when the app runs on the lecturer's own
+    laptop, are served first (nice 10 weighs 110 against 1024 at nice 0), and the run goes at full speed when the
+    machine is otherwise idle. A thread already nicer keeps its value (lowering it needs privileges). Returns whether
+    the thread now runs at ``niceness`` or nicer; False elsewhere than Linux (macOS's setpriority would renice the
+    whole server)."""
+    if sys.platform != "linux":
+        return False
+    thread = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, thread) < niceness:
+            os.setpriority(os.PRIO_PROCESS, thread, niceness)
+    except OSError:
+        return False
+    return True
 
 
 def duration_text(seconds: float) -> str:

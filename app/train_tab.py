@@ -720,7 +720,9 @@ _DONE = object()
 
 
 def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events: queue.Queue) -> None:
-    """Background thread: train, save the checkpoint (whatever ended the run), report, finish."""
+    """Background thread: train, save the checkpoint (whatever ended the run), report, finish. It runs at a lower CPU
+    priority than the pages' requests (`runs.yield_cpu_to_the_pages`)."""
+    runs.yield_cpu_to_the_pages()
     reason, error, end, pruned = "error", "", None, []
     try:
         for event in trainer.run():

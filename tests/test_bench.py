@@ -42,3 +42,14 @@ def test_bench_forward_times_every_data_kind(monkeypatch, capsys) -> None:
 def test_bench_schedules_times_every_case(monkeypatch, capsys) -> None:
     out = run_main("bench_schedules", ["--repeats", "3"], monkeypatch, capsys)
     assert len(timings(out, "redraw p50")) == 4 and all(value > 0 for value in timings(out, "p95")), out
+
+
+def test_bench_training_share_measures_each_phase(monkeypatch, capsys) -> None:
+    out = run_main("bench_training_share", ["--seconds", "0.5", "--data", "swiss_roll"], monkeypatch, capsys)
+    lines = {line[:32].strip(): line[32:] for line in out.splitlines()[1:]}
+    assert list(lines) == ["no training", "training at nice 0", "training at nice 10", "training at nice 10, alone"]
+    for name, line in lines.items():
+        figures = dict(re.findall(r"([a-z/ 0-9]+?) ([\d.]+)(?: \(|,|$)", line))
+        expected = {"train steps/s"} if "alone" in name else {"scrub p50", "browser loops/s"}
+        assert expected <= {key.strip() for key in figures}, (name, line)
+        assert all(float(value) > 0 for value in figures.values()), (name, line)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import re
+import os
 import shutil
 import threading
 import time
@@ -269,6 +270,48 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     # the Reverse tab lists it for alice's State only
     assert any(v == trained[0] for _, v in reverse_tab.checkpoint_choices(trained))
     assert all(v != trained[0] for _, v in reverse_tab.checkpoint_choices([]))
+
+
+def niceness(thread_id: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, thread_id)
+
+
+def test_a_run_trains_at_a_lower_cpu_priority_than_the_pages(isolated):
+    """The pages' scrubs and Generates, and the browser on the lecturer's own laptop, come before a run: its thread
+    runs at nice TRAINING_NICENESS, the server's own threads as they were."""
+    base, seen = niceness(threading.get_native_id()), set()  # 0, unless the tests themselves run under nice
+    for _ in train_tab.train_run(req("nice"), None, *args(steps=300)):
+        seen |= {niceness(t.native_id) for t in threading.enumerate() if t.name.startswith("train-") and t.native_id}
+    assert seen == {max(base, runs.TRAINING_NICENESS)}
+    assert niceness(threading.get_native_id()) == base
+
+
+def test_torchs_threads_started_by_a_yielding_thread_yield_too():
+    """torch's parallel workers started from the training thread inherit its nice value (Linux: per thread, inherited
+    at creation), so a run on several cores yields on each."""
+    def tasks() -> set[int]:
+        return {int(task) for task in os.listdir("/proc/self/task")}
+
+    base, before, started, ok = niceness(threading.get_native_id()), tasks(), {}, []
+
+    def train_like():
+        ok.append(runs.yield_cpu_to_the_pages())
+        a = torch.randn(256, 256)
+        for _ in range(20):
+            a = torch.tanh(a @ a)  # parallel work: torch's threads for this thread start here
+        started.update({task: niceness(task) for task in tasks() - before - {threading.get_native_id()}})
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        worker = threading.Thread(target=train_like)
+        worker.start()
+        worker.join()
+    finally:
+        torch.set_num_threads(threads)
+    assert ok == [True] and len(started) >= 1, started  # torch's worker(s) for this thread
+    assert set(started.values()) == {max(base, runs.TRAINING_NICENESS)}, started
+    assert niceness(threading.get_native_id()) == base
 
 
 def test_the_plots_are_redrawn_at_most_every_plot_seconds_and_at_the_end(isolated, monkeypatch):

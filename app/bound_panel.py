@@ -45,6 +45,11 @@ def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
     return figure, bound_markdown(name, bounds, kind, n, seconds, checkpoint.schedule.T, ideal)
 
 
+def fixed(value: float) -> str:
+    """Three decimals, with the minus sign (−3.207) as the rest of the app writes it, not a hyphen."""
+    return f"{value:.3f}".replace("-", "−")
+
+
 def early_share(bound: Bound) -> float:
     """The share of Σ L_{t−1} that comes from t ≤ `EARLY_STEPS`."""
     early = sum(w * v for t, w, v in zip(bound.ts, bound.weights, bound.terms) if t <= EARLY_STEPS)
@@ -64,11 +69,11 @@ def bound_markdown(name: str, bounds: dict[Variance, Bound], kind: str, n: int, 
     header = "| | " + " | ".join(VARIANCE_LABELS[v] for v in VARIANCES) + " |"
     rows = [
         ("L<sub>T</sub> (prior: x<sub>T</sub> against N(0, I))", lambda b: f"{b.prior:.2g}"),
-        ("Σ L<sub>t−1</sub> (denoising)", lambda b: f"{b.diffusion:.3f}"),
+        ("Σ L<sub>t−1</sub> (denoising)", lambda b: fixed(b.diffusion)),
         (f"… of it from t ≤ {EARLY_STEPS}", lambda b: f"{early_share(b):.0%}"),
-        ("L₀ (decoder)", lambda b: f"{b.decoder:.3f}"),
-        ("**total, nats per dimension**", lambda b: f"**{b.total:.3f}**"),
-        ("**total, bits per dimension**", lambda b: f"**{b.bits_per_dim:.3f}**"),
+        ("L₀ (decoder)", lambda b: fixed(b.decoder)),
+        ("**total, nats per dimension**", lambda b: f"**{fixed(b.total)}**"),
+        ("**total, bits per dimension**", lambda b: f"**{fixed(b.bits_per_dim)}**"),
     ]
     table = [header, "|---|" + "---|" * len(VARIANCES)] + [
         f"| {label} | " + " | ".join(cell(bounds[v]) for v in VARIANCES) + " |" for label, cell in rows]
@@ -88,7 +93,8 @@ def build(controls: ReverseControls) -> None:
             "q(x<sub>t−1</sub> | x<sub>t</sub>, x₀) and the model's step, and the decoder. Each L<sub>t−1</sub> is the "
             "training loss ‖ε − ε̂‖² at t with the weight β<sub>t</sub>²/(2σ<sub>t</sub>²α<sub>t</sub>(1 − ᾱ<sub>t</sub>)) "
             "that the plain "
-            "loss drops. Measured on the model's training examples (up to "
+            "loss drops; with σ<sub>t</sub>² = β<sub>t</sub> it also holds a constant ½(log(β<sub>t</sub>/β̃<sub>t</sub>) + "
+            "β̃<sub>t</sub>/β<sub>t</sub> − 1) per dimension, the two variances' mismatch, which no model lowers. Measured on the model's training examples (up to "
             f"{MAX_EXAMPLES['2d']:,} points or {MAX_EXAMPLES['image']} images) for both reverse variances of the DDPM "
             f"sampler; for images from at most {IMAGE_TERMS} of the terms (81 at T = 1000; more of them at small t, "
             "where they are large).")

@@ -23,13 +23,13 @@ from core.schedules import MAX_T, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule
 
 DEFAULT_T = 1000
 PARAM_LABELS = {
-    "beta_start": "β_start (at T = 1000)",
-    "beta_end": "β_end (at T = 1000)",
+    "beta_start": "β_start (at T = 1000; × 1000/T when scaled)",
+    "beta_end": "β_end (at T = 1000; × 1000/T when scaled)",
     "scale_with_T": "scale β by 1000/T (keeps the chain ending in noise)",
     "s": "offset s",
     "max_beta": "β cap",
-    "start": "start (sigmoid input at t = 0)",
-    "end": "end (sigmoid input at t = T)",
+    "start": "start (the sigmoid's input at t = 0: start/τ)",
+    "end": "end (the sigmoid's input at t = T: end/τ)",
     "tau": "τ (temperature)",
 }
 PARAM_NAMES_IN_WORDS = {  # core's parameter names in its messages, as the inputs name them

@@ -578,7 +578,7 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
         height,
         showlegend=False,
         xaxis=dict(range=[0, schedule.T], title=dict(text="t (step)"), fixedrange=True),
-        yaxis=dict(range=[-0.03, 1.16], title=dict(text="ᾱ_t (x₀'s share of the variance)"), fixedrange=True),
+        yaxis=dict(range=[-0.03, 1.16], title=dict(text="ᾱ_t (share of x₀'s variance left)"), fixedrange=True),
     )
     return fast_figure(data, layout)
 

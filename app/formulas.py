@@ -51,7 +51,7 @@ def number(value: float, decimals: int | None = None) -> str:
     if value >= 1e4:
         return f"{value:.3e}"
     digits = 4
-    while f"{value:.{digits}g}" == "1" and value != 1 and digits < 9:
+    while f"{value:.{digits}g}" == "1" and value != 1 and digits < 17:  # 17 tell any two floats apart
         digits += 1
     return f"{value:.{digits}g}"
 

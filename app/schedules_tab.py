@@ -279,7 +279,7 @@ def build(own: gr.State) -> None:
         with gr.Column(scale=3, min_width=controls.VIEWS_MIN_WIDTH):
             table = gr.Markdown(first[4], elem_classes="numbers-table")
             warning = gr.HTML(first[5])
-            alpha_plot = gr.Plot(first[0], label="ᾱ_t: fraction of the signal kept")
+            alpha_plot = gr.Plot(first[0], label="ᾱ_t: fraction of the signal's variance kept (its size: √ᾱ_t)")
             logsnr_plot = gr.Plot(first[2], label="log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))")
             beta_plot = gr.Plot(first[1], label="β_t: variance of the noise added at step t")
             grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")

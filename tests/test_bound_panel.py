@@ -20,7 +20,9 @@ NO_PROGRESS = lambda *a, **k: None  # noqa: E731
 def column(stats: str, row: str) -> list[float]:
     """The numbers of one row of the bound's table (σ² = β̃, σ² = β)."""
     line = next(line for line in stats.splitlines() if line.startswith(f"| {row}"))
-    return [float(cell.strip(" *%")) for cell in line.split("|")[2:4]]
+    cells = [cell.strip(" *%") for cell in line.split("|")[2:4]]
+    assert not any(cell.startswith("-") for cell in cells), f"a hyphen for a minus sign: {line}"
+    return [float(cell.replace("−", "-")) for cell in cells]
 
 
 def test_the_bound_of_a_2d_model_adds_up_and_is_tighter_with_sigma2_beta():

@@ -316,10 +316,10 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     start = time.perf_counter()
     page.tab("Schedules")
     page.wait_plots(4)
-    for label in ("ᾱ_t: fraction of the signal kept", "log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))"):
+    for label in ("ᾱ_t: fraction of the signal's variance kept (its size: √ᾱ_t)", "log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))"):
         info = page.plot(label)
         assert info and info["traces"] >= 2 and info["n"] > 10, (label, info)
-    alpha = "ᾱ_t: fraction of the signal kept"
+    alpha = "ᾱ_t: fraction of the signal's variance kept (its size: √ᾱ_t)"
     lines = page.plot(alpha)["traces"]  # a curve and its SNR = 1 marker per schedule
     page.visible(p.get_by_label("quadratic in √β")).first.check()  # a fourth schedule: drawn
     p.wait_for_function("([label, n]) => (" + PLOT_JS + ")(label)?.traces > n", arg=[alpha, lines])

@@ -43,6 +43,9 @@ def test_a_coefficient_near_one_is_not_shown_as_one() -> None:
     """√(1 − ᾱ_s) = 0.99997 at DDIM's first step: "1·ε̂" would claim the coefficient is exactly one."""
     assert formulas.number(0.999968) == "0.99997" and formulas.number(1.00002) == "1.00002"
     assert formulas.number(1.0) == "1" and formulas.number(0.99996, decimals=2) == "1"
+    # √(1 − ᾱ_T) of a cosine schedule at T = 4000 is 1 − 7.6e-11: within 9 digits of 1, still not 1
+    sqrt_one_minus = math.sqrt(1 - float(make_schedule("cosine", 4000).alpha_bars[-1]))
+    assert formulas.number(sqrt_one_minus) == "0.9999999999" and formulas.number(1 - 1e-15) == "0.999999999999999"
     schedule = make_schedule("linear", 1000)
     ts = chain_timesteps(schedule, 50, "ddim", "uniform")
     first = formulas.reverse_notes(schedule, ts + [0], [0], method="ddim", variance="small", eta=0.0)[0]

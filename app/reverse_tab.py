@@ -827,8 +827,17 @@ def clear_sweeps():
     return None, "", []
 
 
-def refresh(trained, current):
-    """New checkpoint list (after training or on demand): keep the choice if still there, else the newest trained."""
+def refresh(trained, current, request: gr.Request | None = None):
+    """↻ Refresh: the checkpoint list read again (shipped models copied in while the app runs, and this browser's
+    models that another of its tabs trained or uploaded since this page loaded). Returns (dropdown, model text, this
+    page's models). A model of this browser that the page did not know joins its list (the `trained` State), which
+    selects the newest as a finished run does (`after_training`); else the choice stays if still listed, or goes to
+    the newest trained model."""
+    known = list(trained or [])
+    kept = runs.owner_checkpoints(runs.owner_key(request)) if request is not None else []
+    found = [path for path in kept if path not in known]
+    if found:
+        return gr.skip(), gr.skip(), known + found
     choices = checkpoint_choices(trained)
     values = [v for _, v in choices]
     trained_paths = [str(p) for p in _trained_paths(trained)]
@@ -836,7 +845,7 @@ def refresh(trained, current):
         value = current
     else:
         value = trained_paths[-1] if trained_paths else (values[0] if values else None)
-    return gr.Dropdown(choices=choices, value=value), describe(value, trained)
+    return gr.Dropdown(choices=choices, value=value), describe(value, trained), gr.skip()
 
 
 def after_training(trained, current, jobs=0):
@@ -1087,7 +1096,8 @@ def build(trained: gr.State) -> ReverseControls:
                 sweep_stats = gr.Markdown()
                 curves = gr.State([])
 
-    refresh_btn.click(refresh, [trained, checkpoint], [checkpoint, info], show_progress="hidden", queue=False)
+    # queued: a State set by an unqueued event does not fire its .change (the list would not be redrawn)
+    refresh_btn.click(refresh, [trained, checkpoint], [checkpoint, info, trained], show_progress="hidden")
     jobs = gr.State(0)
     trained.change(after_training, [trained, checkpoint, jobs], [checkpoint, info], show_progress="hidden", queue=False)
     kind_shown = gr.State("2d")  # the kind of data the sampler controls suit: their defaults are 2D's

@@ -307,12 +307,27 @@ def test_a_browser_s_runs_are_listed_by_what_they_learned_and_when(tmp_path):
 
 def test_refresh_lists_a_checkpoint_copied_in_while_the_app_runs(toy_ckpt, tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_CHECKPOINTS_DIR", str(tmp_path))
-    dropdown, _ = reverse_tab.refresh([], None)
+    dropdown, _, _ = reverse_tab.refresh([], None)
     assert dropdown.choices == []
     shutil.copytree(toy_ckpt, tmp_path / "roll")
-    dropdown, info = reverse_tab.refresh([], None)
+    dropdown, info, trained = reverse_tab.refresh([], None)
     assert [label for label, _ in dropdown.choices] == ["roll (shipped)"] and dropdown.value == str(tmp_path / "roll")
-    assert info.startswith("**roll** — data: swiss_roll")
+    assert info.startswith("**roll** — data: swiss_roll") and trained == gr.skip()
+
+
+def test_refresh_adds_the_models_another_tab_of_this_browser_trained(toy_ckpt, tmp_path, monkeypatch):
+    """Tab B, open while tab A of the same browser trained, listed only the models it knew when it loaded, even
+    after ↻ Refresh. Now they join its list (and `after_training` selects the newest); another browser's do not."""
+    monkeypatch.setenv("DDPM_RUNS_DIR", str(tmp_path / "runs"))
+    tab_b, other = types.SimpleNamespace(session_hash="browser1"), types.SimpleNamespace(session_hash="browser2")
+    known = str(toy_ckpt)
+    assert reverse_tab.refresh([known], known, tab_b)[0].value == known  # nothing new: the choice stays
+    trained_in_a = runs.user_dir("browser1") / "swiss_roll-linear-T1000-20261205-061500"
+    shutil.copytree(toy_ckpt, trained_in_a)
+    dropdown, info, trained = reverse_tab.refresh([known], known, tab_b)
+    assert trained == [known, str(trained_in_a)] and dropdown == info == gr.skip()
+    assert reverse_tab.after_training(trained, known)[0].value == str(trained_in_a)  # what trained.change then does
+    assert reverse_tab.refresh([known], known, other)[2] == gr.skip()
 
 
 def test_cache_reuses_loaded_models(toy_ckpt):

@@ -21,7 +21,7 @@ import torch
 
 from app.errors import InputError
 from core.data import DataInfo, normalise_points, points_from_csv, points_from_drawing
-from core.datasets import DEFAULT_TOY_POINTS
+from core.datasets import DEFAULT_TOY_POINTS, own_data_name
 
 
 OWN_POINTS = "own"  # the data choice of the session's own points (Forward, Schedules and Train tabs)
@@ -94,6 +94,6 @@ def points_of_csv(path: str | Path) -> OwnPoints:
     except (OSError, ValueError) as err:
         raise InputError(f"{path.name} cannot be used: {err}.") from None
     order = torch.randperm(len(points), generator=torch.Generator().manual_seed(0))
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:40] or "points"
+    name = own_data_name(re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:40] or "points")
     info = DataInfo(name=name, kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale, source=f"{path.name} (uploaded)")
     return OwnPoints(points[order], info)

@@ -20,6 +20,14 @@ from core.data import (
 from core.image_data import IMAGE_CLASS_NAMES, IMAGE_DATASETS, load_image_dataset, load_image_folder, to_model_range
 
 DEFAULT_TOY_POINTS = 10_000  # size of a 2D training set drawn from a toy
+BUILT_IN_NAMES = frozenset(TOY2D_NAMES) | frozenset(IMAGE_DATASETS)
+
+
+def own_data_name(name: str) -> str:
+    """The name of a user's own data (a CSV's stem, an image folder's name): as given, unless a built-in data set has
+    it, which would pass the data off as that set (its classifier and guidance mixture, its bundled digits, its
+    images as the reference of the FID): then with "_own" appended (eight_gaussians.csv → "eight_gaussians_own")."""
+    return f"{name}_own" if name in BUILT_IN_NAMES else name
 
 
 def data_kind(source: str) -> str:
@@ -70,11 +78,12 @@ def load_training_data(
         except (OSError, UnicodeDecodeError) as err:
             raise ValueError(f"cannot read {path}: {err}") from None
         points, norm = normalise_points(points_from_csv(text))
-        info = DataInfo(name=path.stem, kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale, source=str(path))
+        info = DataInfo(name=own_data_name(path.stem), kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale, source=str(path))
         return points, info
     dataset = load_image_folder(path, size=image_size, channels=channels, limit=limit)
     images = to_model_range(dataset.images)
-    return images, DataInfo(name=path.name, kind="image", shape=tuple(images.shape[1:]), source=dataset.source)
+    return images, DataInfo(name=own_data_name(path.name), kind="image", shape=tuple(images.shape[1:]),
+                            source=dataset.source)
 
 
 def toy_info(name: str, n_points: int, seed: int) -> DataInfo:

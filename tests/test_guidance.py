@@ -7,6 +7,8 @@ E[x_0 | x_t, y] = μ_y + √ᾱ_t σ²/v_t·(x_t − √ᾱ_t μ_y), and ε*(x_t
 
 from __future__ import annotations
 
+import numpy as np
+import PIL.Image
 import pytest
 import torch
 
@@ -170,3 +172,24 @@ def test_a_class_can_be_named_by_its_angle_or_place_in_any_case() -> None:
                                 for name in ("top", "90° (top)", "bottom"))
     x_t, t = torch.randn(4, 2), torch.full((4,), 50)
     assert torch.equal(by_place(x_t, t), by_name(x_t, t)) and not torch.equal(by_place(x_t, t), other(x_t, t))
+
+
+def test_own_data_named_like_a_built_in_set_is_not_taken_for_it(tmp_path):
+    """A CSV saved as eight_gaussians.csv was offered the 8 Gaussians' components to steer towards, mapped through the
+    CSV's own mean and scale; a folder named mnist got the digits' classifier. Own data gets a name of its own."""
+    from app.own_points import points_of_csv
+    from core.datasets import load_training_data
+
+    csv = tmp_path / "eight_gaussians.csv"
+    csv.write_text("".join(f"{x},{x * x}\n" for x in range(-20, 20)))
+    _, info = load_training_data(str(csv))
+    assert info.name == "eight_gaussians_own" and guidance_classes(info.name, "2d") == [] and model_mixture(info) is None
+    assert points_of_csv(csv).info.name == "eight_gaussians_own"
+    _, toy = load_training_data("eight_gaussians")
+    assert toy.name == "eight_gaussians" and len(guidance_classes(toy.name, "2d")) == 8
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for k in range(3):
+        PIL.Image.fromarray(np.full((28, 28), 40 * k, np.uint8)).save(folder / f"{k}.png")
+    _, pictures = load_training_data(str(folder), channels=1, image_size=28)
+    assert pictures.name == "mnist_own" and guidance_classes(pictures.name, "image") == []

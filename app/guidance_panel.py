@@ -71,12 +71,6 @@ def no_guide_notice(path) -> str:
                        "above.", "warn")
 
 
-def method_radio(path, current=None) -> gr.Radio:
-    """The method for the chosen checkpoint: ``current`` when it allows it, else its default. (Both methods stay on
-    offer, so that an API call may name either; one that does not fit the model is refused with the reason.)"""
-    return gr.Radio(value=chosen_method(path, current))
-
-
 def class_choices(path, method=None) -> list[str]:
     """The classes the checkpoint's model can be steered towards with ``method`` (default: its first;
     `core.guidance.guidance_classes`), from its config ([] when there are none)."""

@@ -20,9 +20,7 @@ installed, as MP4.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 import re
@@ -418,12 +416,6 @@ def export_folder(key: str, view: str) -> Path:
 
 
 # ----- the player -------------------------------------------------------------------------------
-
-
-def png_uri(image: PIL.Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def sprite_layout(n: int) -> tuple[int, int]:

@@ -184,9 +184,6 @@ class PointNormalisation:
         return points * self.scale + torch.tensor(self.mean, dtype=points.dtype)
 
 
-IDENTITY = PointNormalisation(mean=(0.0, 0.0), scale=1.0)
-
-
 def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
     """Check a user-given point set (N, 2) and put it in standard coordinates.
 

@@ -103,12 +103,12 @@ def measured_timesteps(T: int, n_t: int | None, generator: torch.Generator | Non
     each of at most n_t runs that split 2..T, weighted by its run's length. The runs grow geometrically (from
     single steps at small t), since the terms fall by orders of magnitude over the first tens of steps: equal runs
     would let one draw stand for the whole steep start."""
+    if n_t is not None and (isinstance(n_t, bool) or not isinstance(n_t, int) or n_t < 1):  # before it is compared
+        raise ValueError(f"the number of measured timesteps must be a whole number ≥ 1, got {n_t!r}")
     if T < 2:
         return [], []
     if n_t is None or n_t >= T - 1:
         return list(range(2, T + 1)), [1] * (T - 1)
-    if isinstance(n_t, bool) or not isinstance(n_t, int) or n_t < 1:
-        raise ValueError(f"the number of measured timesteps must be a whole number ≥ 1, got {n_t!r}")
     edges = sorted({round(2 * ((T + 1) / 2) ** (k / n_t)) for k in range(n_t + 1)})  # run: edges[k] .. edges[k+1] − 1
     device = "cpu" if generator is None else generator.device
     ts = [lo + int(torch.randint(hi - lo, (1,), generator=generator, device=device)) for lo, hi in zip(edges, edges[1:])]

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from core.conditioning import DEFAULT_P_UNCOND, ClassifierFreeGuidance, cycling_labels, drop_labels, num_classes
+from core.image_data import random_hflip
 from core.prediction import Prediction, as_eps_model, check_prediction, error_to_eps, training_target, unwrap
 from core.sampler import METHODS, SPACINGS, Method, Spacing, sample
 from core.schedules import NoiseSchedule
@@ -324,8 +325,7 @@ class Trainer:
         index = torch.randint(0, len(self.data), (size,), generator=generator, device=self.device)
         x0 = self.data[index]
         if self.config.hflip:
-            flip = torch.rand(len(x0), generator=generator, device=self.device) < 0.5
-            x0 = torch.where(flip.view(-1, *([1] * (x0.dim() - 1))), x0.flip(-1), x0)
+            x0 = random_hflip(x0, generator)
         if self.labels is None:
             return x0, None
         return x0, drop_labels(self.labels[index], self.config.p_uncond, self.classes, generator)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from core.checkpoints import (  # noqa: E402
     CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share, read_config,
-    training_history,
+    training_history, write_atomically,
 )
 from core.cli import fail  # noqa: E402
 from core.evaluate import sampler_key  # noqa: E402
@@ -390,9 +390,7 @@ def write_card(ckpt_dir: Path, *, samplers: list[str] | None, n: int | None, see
     evaluation["_seed"] = seed
     text = render_card(ckpt_dir, evaluation, cmd, hardware_note)
     path = ckpt_dir / "README.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomically(path, lambda file: file.write(text.encode()))
     print(f"wrote {rel(path)}", file=sys.stderr)
     return path
 
@@ -578,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
             fail(PROG, str(err))
     if args.index:
         index = CHECKPOINTS / "README.md"
-        index.write_text(render_index(CHECKPOINTS))
+        write_atomically(index, lambda file: file.write(render_index(CHECKPOINTS).encode()))
         print(f"wrote {rel(index)}", file=sys.stderr)
     return 0
 

@@ -74,8 +74,9 @@ def test_a_few_measured_terms_estimate_the_sum(linear) -> None:
     estimates = [variational_bound(model, schedule, x0, n_t=50, generator=torch.Generator().manual_seed(s)).total
                  for s in range(3)]
     assert all(abs(e - full.total) < 0.1 for e in estimates)
-    with pytest.raises(ValueError, match="whole number ≥ 1"):
-        measured_timesteps(1000, 0)
+    for bad in (0, 2000.0, "50", True):  # 2000.0 had meant all terms, and "50" failed inside the comparison
+        with pytest.raises(ValueError, match="whole number ≥ 1"):
+            measured_timesteps(1000, bad)
 
 
 def test_the_discretised_decoder_is_a_distribution_over_the_256_levels() -> None:

@@ -95,8 +95,8 @@ def test_refusals():
 
 def test_methods_follow_the_model():
     assert guidance_panel.method_choices(MNIST) == ["classifier"]
-    assert guidance_panel.method_choices(SWISS) == [] and guidance_panel.method_radio(SWISS).value is None
-    assert guidance_panel.method_radio(MNIST, "classifier-free").value == "classifier"  # the one that fits
+    assert guidance_panel.method_choices(SWISS) == [] and guidance_panel.method_and_classes(SWISS, None, None)[0].value is None
+    assert guidance_panel.method_and_classes(MNIST, "classifier-free", None)[0].value == "classifier"  # the one that fits
     assert guidance_panel.method_choices(GAUSSIANS_CONDITIONAL) == ["classifier-free", "classifier"]
     assert guidance_panel.method_choices(MNIST_CONDITIONAL) == ["classifier-free", "classifier"]
     radio, dropdown = guidance_panel.method_and_classes(GAUSSIANS_CONDITIONAL, "classifier", "90° (top)")

@@ -37,7 +37,7 @@ How a run is wired:
   `preview_after_stop` shows the last preview, which the run's thread draws from the saved weights.
 
 Server-side caps (env vars, see `app.runs`): DDPM_MAX_TRAIN_STEPS (default 20000; more steps
-are clamped with a visible note), DDPM_MAX_TRAIN_SECONDS (default 600; the run is then ended
+are clamped with a visible note), DDPM_MAX_TRAIN_SECONDS (default 900; the run is then ended
 and saved), DDPM_RUNS_DIR (default runs/), DDPM_MAX_RUNS_PER_USER (default 5),
 DDPM_HEAVY_CONCURRENCY (default 1).
 """
@@ -1257,7 +1257,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
         with gr.Column(scale=2, min_width=controls.VIEWS_MIN_WIDTH):
             with gr.Row():  # Start and Stop beside the status, in view (Start was below the fold at 1440 × 900)
                 status = gr.HTML(status_html("Press <b>Start training</b>. On a 2-core CPU the default run takes "
-                                             "about a minute for 2D data (3,000 steps), about 11 minutes for MNIST "
+                                             "under a minute for 2D data (3,000 steps), 5 to 11 minutes for MNIST "
                                              "(2,000 steps)."), js_on_load=None, elem_id="train-status", scale=1,
                                  elem_classes=accessibility.LIVE_STATUS)
                 start = gr.Button("Start training", variant="primary", scale=0, min_width=150, elem_id="train-start")

@@ -66,13 +66,22 @@ def sliced_wasserstein_ratio(
     The denominator is averaged over ``n_baselines`` independent pairs to steady it. NaN when it is 0: data of one
     point, whose draws all coincide, gives no scale to measure the samples by.
     """
-    n = len(samples)
+    reference, baseline = _reference(draw_data, len(samples), seed, n_baselines)
+    return _ratio(samples, reference, baseline, seed)
+
+
+def _reference(draw_data: Callable[[int, int], torch.Tensor], n: int, seed: int,
+               n_baselines: int) -> tuple[torch.Tensor, float]:
+    """`sliced_wasserstein_ratio`'s draw of the data (n points) and its denominator, SW(data, data′)."""
     reference = draw_data(n, 1_000_003 + seed)
-    model_distance = sliced_wasserstein(samples, reference, seed=seed)
     baseline = sum(
         sliced_wasserstein(draw_data(n, 2_000_003 + seed + k), reference, seed=seed) for k in range(n_baselines)
     ) / n_baselines
-    return model_distance / baseline if baseline > 0 else math.nan
+    return reference, baseline
+
+
+def _ratio(samples: torch.Tensor, reference: torch.Tensor, baseline: float, seed: int) -> float:
+    return sliced_wasserstein(samples, reference, seed=seed) / baseline if baseline > 0 else math.nan
 
 
 REAL_DRAW_SEED = 3_000_003  # `real_sw_ratios` draws the data apart from `sliced_wasserstein_ratio`'s own seeds
@@ -83,8 +92,9 @@ def real_sw_ratios(draw_data: Callable[[int, int], torch.Tensor], n: int, *, dra
     """The SW ratio of the data itself: ``draws`` fresh draws of n data points, each scored by
     `sliced_wasserstein_ratio` as if it were samples. Their spread is the ratio's noise at this n (moons, n = 1,000:
     0.45–1.49 over 8 draws), against which a model's ratio is read."""
-    return [sliced_wasserstein_ratio(draw_data(n, REAL_DRAW_SEED + 1_000 * seed + k), draw_data, seed=seed)
-            for k in range(draws)]
+    reference, baseline = _reference(draw_data, n, seed, n_baselines=4)  # one denominator for every draw, as each
+    # draw's `sliced_wasserstein_ratio` would compute it again
+    return [_ratio(draw_data(n, REAL_DRAW_SEED + 1_000 * seed + k), reference, baseline, seed) for k in range(draws)]
 
 
 def copy_fraction(samples: torch.Tensor, training_points: torch.Tensor, radius: float) -> float:

@@ -831,3 +831,23 @@ def test_samples_are_scored_against_the_draws_of_their_seed_as_the_command_line_
     assert as_cli != sliced_wasserstein_ratio(chain.samples, draw, seed=0)
     measure, *_ = steps_panel.quality_measure(checkpoint, 3)
     assert measure(chain.samples) == as_cli
+
+
+def test_a_chains_score_is_read_against_the_datas_own_range_at_its_size(toy_ckpt):
+    """One model read 1.02 after training, 1.56 after Generate and 0.92 in the steps panel, each a score alone: the
+    summary now gives the data's own range at the chain's size and seed, as `core.evaluate --real-data` prints it."""
+    from core.evaluate import real_data_scores
+
+    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    chain = reverse_tab.sample_chain(checkpoint, method="ddim", variance="small", eta=0.0, steps=10, n=200, seed=3)
+    text = reverse_tab.stats_markdown(chain, checkpoint, "DDIM", 200, 0.1, "uniform")
+    cli = real_data_scores(checkpoint, n=200, seed=3)["sliced_wasserstein_ratio"]
+    ratio = reverse_tab.data_distance(chain, checkpoint)
+    assert f"The data itself, 8 fresh draws of 200 points scored the same way, scores **{cli['min']:.2f}–" \
+           f"{cli['max']:.2f}**" in text
+    verdict = "inside the data's own range" if ratio <= cli["max"] else "above the data's own range"
+    assert f"**{ratio:.2f}** — {verdict}" in text
+    start = time.perf_counter()
+    assert reverse_tab.data_own_range(checkpoint, 200, 3) == reverse_tab.data_own_range(checkpoint, 200, 3)
+    assert time.perf_counter() - start < 0.05  # kept: Generate again does not draw the data again
+    assert reverse_tab.data_own_range(checkpoint, 200, 4) != reverse_tab.data_own_range(checkpoint, 200, 3)

@@ -622,7 +622,9 @@ def player_html(
     if not re.fullmatch(r"[A-Za-z0-9_-]+", chain_id):
         raise ValueError(f"chain_id must be a plain token, got {chain_id!r}")
     w, h = frame_size
-    name = " · ".join(caption.replace("{t}", variable) for caption in captions) or "the frames"  # for a screen reader
+    # for a screen reader: "x_t (t = {t})" had been read "x_t (t = t)"; the frame's t is said as it changes
+    name = " · ".join(re.sub(rf"\s*\({re.escape(variable)} = \{{t\}}[^)]*\)", "", caption).replace("{t}", variable)
+                      for caption in captions) or "the frames"
     caption_spans = []
     for caption in captions:
         text = html.escape(caption).replace("{t}", f'<b class="pl-t">{int(ts[0])}</b>')

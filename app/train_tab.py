@@ -536,6 +536,9 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
         xaxis=figures.titled_axis(f"t (noise level), in {LOSS_BUCKETS} ranges", range=[0, T]),
         yaxis=log_loss_axis(shown, "‖ε − ε̂‖²"),
     )
+    if not data:  # before a run: say what will be drawn here, as the loss plot does
+        layout["annotations"] = [dict(text="the error in each range of t is drawn here as a run trains", xref="paper",
+                                      yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=15, color="#666"))]
     return figures.fast_figure(data, layout)
 
 

@@ -22,7 +22,7 @@ TOOLBAR_KEPT = "Download plot as a PNG"  # the one button of a plot's toolbar le
 
 # Runs once in each page. Each plot's toolbar put ten buttons and a link to plotly.com in the Tab order (53 of the
 # Schedules tab's 78 Tab stops: 51 presses from one control to the next); all but the download leave it, and stay a
-# click away. A status line (elem_classes LIVE_STATUS) becomes a polite live region. Both are done to what is on the
+# click away; so do the scrolling lists of open dropdowns. A status line (elem_classes LIVE_STATUS) becomes a polite live region. Both are done to what is on the
 # page and to what a tab, a panel or plotly adds later (only HTML elements: plotly's SVG redraws are skipped). A status
 # whose content is marked ``data-busy`` (a training run's progress, each second) is aria-busy, read out once it is not
 # (Gradio may update the status in place: the mark's removal is an attribute's change, not new nodes).
@@ -37,6 +37,9 @@ KEYBOARD_AND_READER_JS = """() => {
   const tidy = (node) => {
     const all = (selector) => [...(node.matches(selector) ? [node] : []), ...node.querySelectorAll(selector)];
     for (const button of all(TOOLBAR)) if (button.dataset.title !== 'TOOLBAR_KEPT') button.tabIndex = -1;
+    // a dropdown's open list, when it scrolls, is a Tab stop of its own in Chromium; Tab from the dropdown moved
+    // there, the list closed as the box lost focus, and focus was left on the page: the next control needed two Tabs
+    for (const list of all('ul[role=listbox]')) list.tabIndex = -1;
     for (const status of all(LIVE)) {
       if (status.hasAttribute('aria-live') || outermost(status) !== status) continue;
       status.setAttribute('role', 'status');

@@ -833,6 +833,18 @@ def test_the_keyboard_sees_its_focus_and_skips_the_plot_toolbars(browser, app_ur
         assert slider.evaluate("(e) => e === document.activeElement")
         ring = slider.evaluate("(e) => [getComputedStyle(e).outlineStyle, parseFloat(getComputedStyle(e).outlineWidth)]")
         assert unfocused == "none" and ring[0] == "solid" and ring[1] >= 2, (unfocused, ring)
+        # Tab from the data dropdown goes to the next control: its open list (it scrolls) had taken the focus, then
+        # closed, leaving it on the page
+        p.page.set_viewport_size(PROJECTOR["viewport"])  # a projector at 150 %: the open list scrolls
+        data = p.page.get_by_role("combobox", name="Data x₀")
+        p.page.get_by_role("tab", name="Forward").focus()
+        for _ in range(6):
+            p.page.keyboard.press("Tab")
+            if data.evaluate("(e) => e === document.activeElement"):
+                break
+        p.page.keyboard.press("Tab")
+        assert p.page.evaluate("() => document.activeElement.tagName") == "BUTTON"  # the upload box (was BODY)
+        p.page.set_viewport_size(VIEWPORT)
         p.tab("Schedules")
         p.page.wait_for_function("() => document.querySelectorAll('.modebar-btn').length > 30")  # its plots' toolbars
         stops = p.page.evaluate("() => [...document.querySelectorAll('.modebar-btn')].map((b) => [b.dataset.title, "

@@ -27,6 +27,11 @@ CSS = """
 .block:has(> [data-testid="plotly"]) > [data-testid="block-label"].float,
 .label-above > [data-testid="block-label"].float {position: static; margin: 6px 6px 0}
 button.label-wrap {text-align: left}
+/* t stays in view while the views below it are scrolled to (at 150 % on a projector, the slider and the histogram
+   did not fit on one screen). Gradio wraps it in a form; its page's overflow: hidden would make it stick to a box
+   that never scrolls, and clip does not */
+.form:has(> #forward-t) {position: sticky; top: 0; z-index: 20}
+.gradio-container {overflow: clip !important}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
 """ + "\n".join([figures.PICTURE_CSS, figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, train_tab.STATUS_CSS])
 JS = (f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page

@@ -703,6 +703,11 @@ def test_views_stay_readable_on_a_projector(browser, app_url: str) -> None:
                 assert table["lines"] <= 3.5, f"{tab}: a table cell takes {table['lines']:.1f} lines"
                 assert table["past_right"] <= 1, f"{tab}: a table runs {table['past_right']:.0f} px past the window"
             p.shot(f"projector-{tab.lower()}")
+            if tab == "Forward":  # scrolled down to the histogram, t is still there to drag (it had scrolled away)
+                p.page.get_by_text("Histogram of x_t vs the N(0, 1) density").scroll_into_view_if_needed()
+                slider = p.page.locator("#forward-t").bounding_box()
+                histogram = p.page.get_by_text("Histogram of x_t vs the N(0, 1) density").bounding_box()
+                assert slider["y"] >= 0 and slider["y"] + slider["height"] <= histogram["y"], (slider, histogram)
         window = p.page.evaluate("() => document.documentElement.clientWidth")
         for tab, view in (("Train", "#train-loss"), ("Reverse", "#reverse-player")):
             p.tab(tab)

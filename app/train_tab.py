@@ -1020,12 +1020,18 @@ def stop_run(request: gr.Request, trained):
     if ended:  # its checkpoint is added all the same, in case the run's own last update was cut off
         # a second Stop (a double click) says what the first did; "no run to stop" would read as if it had failed
         told = "" if run.stop_requested.is_set() else "No training run to stop; the last one has ended. "
-        return (status_html(f"{told}{run.message}", tone=END_TONES.get(run.reason, "warn")),
+        return (status_html(f"{told}{run.message}", fraction=reached(run), tone=END_TONES.get(run.reason, "warn")),
                 _with_checkpoint(trained, run))
     if not run.done.wait(STOP_WAIT_SECONDS):
         return status_html("Stopping… the run ends after its current step.", tone="warn"), gr.skip()
     message = run.message or "Stopped."
-    return status_html(message, fraction=None, tone="warn"), _with_checkpoint(trained, run)
+    return status_html(message, fraction=reached(run), tone="warn"), _with_checkpoint(trained, run)
+
+
+def reached(run: runs.Run) -> float | None:
+    """How far a run got, for the bar of its last status (without the bar, the plots below moved up as it went)."""
+    last = run.progress
+    return last.step / max(1, last.total_steps) if last is not None else None
 
 
 def preview_after_stop(request: gr.Request):

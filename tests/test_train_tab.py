@@ -447,6 +447,7 @@ def test_stop_is_per_user_and_keeps_the_model(isolated, monkeypatch):
     assert runs.REGISTRY.active("alice") is not None
     status, trained = train_tab.stop_run(req("alice"), [])
     assert "Stopped after" in status and len(trained) == 1
+    assert 'class="train-progress"' in status  # the bar stays (the plots below had moved up when it went)
     again, kept = train_tab.stop_run(req("alice"), trained)  # a double click: the second Stop says what the first did
     assert again == status and kept == trained
     outputs += drain(gen)

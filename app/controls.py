@@ -206,6 +206,11 @@ def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:
     return int(number)
 
 
+def check_seed(seed) -> int:
+    """A noise seed box's value (0 … MAX_SEED), or gr.Error."""
+    return whole_number(seed, "The seed", 0, MAX_SEED)
+
+
 def number_between(value, name: str, lo: float, hi: float) -> float:
     """A numeric input → float in [lo, hi], or gr.Error saying what is wrong."""
     try:

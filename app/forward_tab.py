@@ -87,10 +87,6 @@ def load_data(data: str, upload_path: str | None, own: OwnPoints | None = None) 
     raise InputError(f"Unknown data choice {data!r}; pick one from the list.")
 
 
-def check_seed(seed) -> int:
-    return controls.whole_number(seed, "The seed", 0, controls.MAX_SEED)
-
-
 def make_noise(shape: torch.Size, seed: int) -> torch.Tensor:
     """ε ~ N(0, I) of the given shape; the same seed gives the same noise."""
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float32)
@@ -102,7 +98,7 @@ def prepare(
 ) -> ForwardState:
     """The per-user state for these inputs; x0 (and ε) are reused from ``previous`` where still valid."""
     schedule = controls.build_schedule(schedule_name, T, param_values)
-    seed = check_seed(seed)
+    seed = controls.check_seed(seed)
     data_key = (data, upload_path if data == UPLOAD else None, own.key if data == OWN_POINTS and own else None)
     with torch.inference_mode():
         if previous is not None and previous.data_key == data_key:

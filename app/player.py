@@ -38,12 +38,12 @@ import PIL.ImageDraw
 import PIL.ImageFilter
 import PIL.ImageFont
 
+from app.figures import POINT_RANGE
 from app.images import tile
 
 DEFAULT_FPS = 30
 FPS_CHOICES = (6, 12, 24, 30, 60)
 HOLD_LAST_FRAMES = 24  # the last frame stays this many frame-times before the loop restarts
-POINT_RANGE = (-4.0, 4.0)  # the same fixed axes as app.figures.POINT_RANGE
 PLOT_SIZE = 440  # pixels of a 2D panel (square); a 2D frame is x_t and x̂₀ side by side
 PANEL_GAP = 16  # pixels between the two panels of a 2D frame
 # The frames' small text (ticks, the grey's label): the Reverse player draws a 2D frame (896 px) about 680 CSS px wide

@@ -184,7 +184,7 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
     if weighting not in {value for _, value in WEIGHTING_CHOICES}:
         raise InputError(f"Unknown weighting {weighting!r}; choose one from the list.")
     schedules = build_schedules(names, T, param_values)
-    seed = check_seed(seed)
+    seed = controls.check_seed(seed)
     kind, x0 = load_x0(data, digit, upload_path, own)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one ε for every schedule
     ts = grid_timesteps(schedules[0].T)
@@ -231,10 +231,6 @@ def keep_in_range(names, last_shown) -> tuple:
     else:
         gr.Warning("Keep at least one schedule ticked: tick another before unticking this one.")
     return list(last_shown), gr.skip()
-
-
-def check_seed(seed) -> int:
-    return controls.whole_number(seed, "The seed", 0, controls.MAX_SEED)
 
 
 def own_points_changed(names, T, data, *inputs) -> tuple:

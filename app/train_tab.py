@@ -76,7 +76,8 @@ from core.conditioning import NULL_NEVER_TRAINED, cycling_labels
 from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
 from core.image_data import (
-    IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets, dataset_available,
+    IMAGE_DATASET_LABELS, IMAGE_DATASETS, MIRRORED_DATASETS, DataUnavailableError, available_datasets,
+    dataset_available,
 )
 from core.guidance import read_classes
 from core.prediction import PREDICTION_ESTIMATES, PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS, Prediction
@@ -702,7 +703,7 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
         steps=plan.steps, batch_size=plan.batch, lr=plan.lr, ema_decay=defaults["ema_decay"], seed=plan.seed,
         device="auto", preview_every=every, preview_n=n, preview_method=method,
         preview_steps=min(PREVIEW_STEPS[plan.kind], plan.schedule.T), preview_spacing=spacing,
-        log_every=10, clip_x0=info.clip_x0, hflip=plan.data == "cifar10", max_seconds=plan.max_seconds,
+        log_every=10, clip_x0=info.clip_x0, hflip=plan.data in MIRRORED_DATASETS, max_seconds=plan.max_seconds,
         warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction,
         p_uncond=plan.p_uncond,
     )

@@ -93,6 +93,10 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.detach().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
 
 
+MIRRORED_DATASETS = ("cifar10",)  # trained on random left–right flips: a mirrored photo shows the same thing, a mirrored
+# digit or garment label (MNIST, Fashion-MNIST) does not
+
+
 def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror each image of the batch (B, C, H, W) left–right with probability ½."""
     flip = torch.rand(x.shape[0], generator=generator, device=generator.device) < 0.5  # (B,)

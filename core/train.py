@@ -37,7 +37,7 @@ from core.cli import MAX_SEED, OneLineParser, check_writable_parent, fail, parse
 from core.data import TOY2D_NAMES, data_sampler
 from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
 from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
-from core.image_data import IMAGE_DATASETS, MAX_IMAGE_SIZE
+from core.image_data import IMAGE_DATASETS, MAX_IMAGE_SIZE, MIRRORED_DATASETS
 from core.metrics import sliced_wasserstein_ratio
 from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import PREDICTIONS, as_eps_model, unwrap
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             ema_decay=defaults["ema_decay"] if args.ema_decay is None else args.ema_decay,
             min_snr_gamma=defaults["min_snr"] if args.min_snr is None else args.min_snr,
             prediction=unwrap(model)[1] if args.init_from is not None else args.prediction or "eps",
-            seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data == "cifar10",
+            seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data in MIRRORED_DATASETS,
             max_seconds=args.max_seconds, log_every=10, compile=args.compile, p_uncond=args.p_uncond,
         )
         trainer = Trainer(model, schedule, data, config, labels)

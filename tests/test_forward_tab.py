@@ -120,10 +120,10 @@ def test_scrub_changes_with_t_and_noise_is_fixed():
         with pytest.raises(gr.Error, match="t must be a whole number|t is empty"):
             forward_tab.scrub(state, bad_t)
     with pytest.raises(gr.Error, match="The seed must be a whole number from 0"):
-        forward_tab.check_seed("abc")
-    assert forward_tab.check_seed(2**31 - 1) == 2**31 - 1
+        controls.check_seed("abc")
+    assert controls.check_seed(2**31 - 1) == 2**31 - 1
     with pytest.raises(gr.Error, match="The seed must be a whole number from 0 to 2147483647"):
-        forward_tab.check_seed(2**32)  # torch seeds from the low 32 bits: seed 0's noise
+        controls.check_seed(2**32)  # torch seeds from the low 32 bits: seed 0's noise
     # the t box is read as typed (the event skips the slider's own check): an empty box or −3 named in words
     for bad_t in ("", -3):
         with pytest.raises(gr.Error, match=r"\bt (is empty|must be a whole number ≥ 0, got -3)"):

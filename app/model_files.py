@@ -45,6 +45,7 @@ def download_model(request: gr.Request, path: str | None, trained: Any):
         archive = pack_checkpoint(path, folder / f"{name}.zip", name=name)
     except (CheckpointError, OSError) as err:
         raise InputError(f"{name} could not be zipped: {err}") from None
+    player.keep_only(folder)
     return gr.File(value=str(archive), visible=True)
 
 

@@ -403,16 +403,26 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
     movie_id = uuid.uuid4().hex[:12]
     sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
     page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, loop=loop, notes=notes, **markup)
+    keep_only(folder)
     return page, str(gif), str(mp4), str(sprite)
 
 
 def export_folder(key: str, view: str) -> Path:
-    """A fresh export folder for one session (``key``) and one view (e.g. "reverse"); the previous one of
-    this session and view is deleted."""
+    """A fresh export folder for one session (``key``) and one view (e.g. "reverse"). Once its files are written,
+    `keep_only` deletes the view's earlier folders."""
     base = Path(tempfile.gettempdir()) / "ddpm-explorer-exports" / key / view
-    shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(dir=base))
+
+
+def keep_only(folder: Path) -> None:
+    """Delete the other export folders of ``folder``'s session and view: the view now shows what ``folder`` holds.
+    Done after its files are written, not before (two jobs of one page that write to one view at once, e.g. a
+    Generate and a noise loop with DDPM_HEAVY_CONCURRENCY above 1: the second had deleted the first's folder while
+    it wrote its movie); the job that ends last keeps its files, and it is the one on view."""
+    for other in folder.parent.iterdir():
+        if other != folder:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 # ----- the player -------------------------------------------------------------------------------

@@ -115,3 +115,14 @@ def test_a_movie_of_other_data_or_noise_makes_way_for_a_note():
         forward_animation.build(forward_tab.build(gr.State(None)))
     checks = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "movie_still_shown"]
     assert len(checks) == 4 and all(d.trigger_only_on_success for d in checks)  # after each kind of rebuild
+
+
+def test_a_movie_written_while_another_of_its_view_is_written_keeps_its_files():
+    """Two jobs of one page writing one view at once (a Generate and a noise loop, with DDPM_HEAVY_CONCURRENCY above
+    1): the second's new folder had deleted the first's while it wrote. Now earlier folders go once a movie is done."""
+    writing = player.export_folder("carol", "reverse")  # the first job, still writing
+    (writing / "reverse.gif").write_bytes(b"GIF89a")
+    done = player.export_folder("carol", "reverse")  # the second job gets its own folder, and the first's stays
+    assert (writing / "reverse.gif").exists() and writing != done
+    player.keep_only(done)  # the second is on view now: the first's files go
+    assert not writing.exists() and done.exists()

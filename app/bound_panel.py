@@ -92,12 +92,13 @@ def build(controls: ReverseControls) -> None:
             "prior's mismatch, one KL divergence per reverse step between the true posterior "
             "q(x<sub>t−1</sub> | x<sub>t</sub>, x₀) and the model's step, and the decoder. Each L<sub>t−1</sub> is the "
             "training loss ‖ε − ε̂‖² at t with the weight β<sub>t</sub>²/(2σ<sub>t</sub>²α<sub>t</sub>(1 − ᾱ<sub>t</sub>)) "
-            "that the plain "
-            "loss drops; with σ<sub>t</sub>² = β<sub>t</sub> it also holds a constant ½(log(β<sub>t</sub>/β̃<sub>t</sub>) + "
-            "β̃<sub>t</sub>/β<sub>t</sub> − 1) per dimension, the two variances' mismatch, which no model lowers. Measured on the model's training examples (up to "
-            f"{MAX_EXAMPLES['2d']:,} points or {MAX_EXAMPLES['image']} images) for both reverse variances of the DDPM "
-            f"sampler; for images from at most {IMAGE_TERMS} of the terms (81 at T = 1000; more of them at small t, "
-            "where they are large).")
+            "that the plain loss drops; with σ<sub>t</sub>² = β<sub>t</sub> it also holds a constant "
+            "½(log(β<sub>t</sub>/β̃<sub>t</sub>) + β̃<sub>t</sub>/β<sub>t</sub> − 1) per dimension, the two variances' "
+            "mismatch, which no model lowers (σ<sub>t</sub>² = β<sub>t</sub> can still give the tighter bound: its wider "
+            "steps forgive errors of the mean). Measured on as many of the model's training examples as the "
+            f"<b>Samples</b> box above says (up to {MAX_EXAMPLES['2d']:,} points or {MAX_EXAMPLES['image']} images) for "
+            f"both reverse variances of the DDPM sampler; for images from at most {IMAGE_TERMS} of the terms (81 at "
+            "T = 1000; more of them at small t, where they are large).")
         measure_btn = gr.Button("Measure the bound")
         plot = gr.Plot(label="The bound's terms, one per reverse step t", elem_id="reverse-bound-plot", visible=False)
         stats = gr.Markdown()

@@ -235,6 +235,8 @@ def reach_noise_advice(schedule: NoiseSchedule) -> str:
         return "increase T or the β cap"
     if schedule.params.get("scale_with_T"):
         return "raise β_end (with β scaled by 1000/T, T hardly changes ᾱ_T)"
+    if "scale_with_T" in schedule.params:  # the box is there, unticked: the quickest way out (the student did not see it)
+        return f"tick {PARAM_NAMES_IN_WORDS['scale_with_T']}, or increase T or β_end"
     return "increase T or β_end"
 
 

@@ -670,8 +670,8 @@ def _distance_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
            f"**{min(real):.2f}–{max(real):.2f}**: inside that range, samples are as good as this measure can tell at this "
            "size." if real else "")
     return (f" Sliced-Wasserstein ratio of the samples to the training data: **{ratio:.2f}**{verdict} (1: as close "
-            f"as another draw of the data).{own} Scores move from one set of samples to the next (the score after "
-            "training was measured on others): compare samplers and step counts on the same seed.")
+            f"as another draw of the data).{own} Scores move from one set of samples to the next, by more than that "
+            "range at times: one seed cannot settle whether one sampler beats another; compare them over a few seeds.")
 
 
 @dataclass(frozen=True)
@@ -743,7 +743,8 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
 def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
                stem_suffix: str = ""):
     """A sampled chain for the player: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path);
-    the exports are named "reverse-MODEL" + ``stem_suffix``."""
+    the exports are named "reverse-MODEL-SAMPLERSTEPS" + ``stem_suffix`` ("reverse-moons-ddpm1000.gif",
+    "reverse-moons-ddim50.gif": a DDPM and a DDIM movie of one model had the same name)."""
     start = time.perf_counter()
     frames, captions, width = render(chain)
     first = start_captions(chain)
@@ -754,7 +755,7 @@ def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice
                                    part="" if chain.known is None else "hidden part")
     page, gif, mp4, sprite = player.publish(
         frames, chain.frame_ts, key=runs.session_key(request), view="reverse",
-        stem=f"reverse-{display_name(checkpoint.path)}{stem_suffix}",
+        stem=f"reverse-{display_name(checkpoint.path)}-{choice.method}{len(chain.state_ts) - 1}{stem_suffix}",
         captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method), export_frames=labelled,
         export_fps=GIF_FPS, max_width=width, pixelated=chain.kind == "image")
     render_s = time.perf_counter() - start

@@ -251,12 +251,18 @@ def bold_name(path: str | Path) -> str:
     return f"**{html.escape(display_name(path))}**"
 
 
-def pruned_sentence(pruned: list[Path]) -> str:
-    """What `prune_user_runs` deleted, said to the user ("This server keeps your 5 newest models: the oldest, X, is
-    deleted"), for a run's or an upload's message to go on with."""
+def pruned_sentence(pruned: list[Path], *, will: bool = False) -> str:
+    """What `prune_user_runs` deleted (or, ``will``, is about to delete), said to the user ("This server keeps your 5
+    newest models: the oldest, X, is deleted"), for a run's or an upload's message to go on with."""
     kept = max_runs_per_user()
     return (f"This server keeps your {kept} newest model{'s' if kept != 1 else ''}: the oldest, "
-            f"{', '.join(display_name(p) for p in pruned)}, is deleted")
+            f"{', '.join(display_name(p) for p in pruned)}, {'will be' if will else 'is'} deleted")
+
+
+def pushed_out_by_next(key: str) -> list[Path]:
+    """The checkpoints of a key that `prune_user_runs` will delete once one more is saved (oldest first)."""
+    kept = [Path(p) for p in owner_checkpoints(key)]
+    return kept[: max(0, len(kept) + 1 - max_runs_per_user())]
 
 
 def prune_user_runs(key: str, keep: int | None = None) -> list[Path]:

@@ -167,7 +167,8 @@ def sweep_markdown(name: str, results: dict[str, list[tuple[int, float, float]]]
     model = "the ideal denoiser of its training examples" if ideal else "its network"
     noise = (f"\n\nThe data itself, {len(real)} draws of {n:,} scored the same way, scores **{min(real):.3g}–"
              f"{max(real):.3g}**, the measure's noise at this size: scores inside that range are as good as the data "
-             "itself, and differences smaller than its width are within the noise." if real else "")
+             "itself, and differences smaller than its width are within the noise. Another seed draws other samples and "
+             "other data: check a verdict at a second seed before you trust it." if real else "")
     return (f"**{html.escape(name)}** ({model}), {n:,} samples a chain from the same x_T, steps spaced "
             f"{SPACING_LABELS[spacing]}; {measure_name} (lower is better; 1: as good as real data), and the seconds "
             f"each chain took.\n\n" + "\n".join(table) + (f"\n\n{near}." if near else "") + noise)

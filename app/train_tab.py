@@ -54,7 +54,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +273,12 @@ class Plan:
     prediction: Prediction = "eps"  # what the network learns to predict (core.prediction)
     conditional: bool = False  # class-conditional on the data's classes, for classifier-free guidance
     p_uncond: float = TrainConfig.p_uncond  # conditional runs: the chance that an example's class is dropped to ∅
+    until_saved: list[str] = field(default_factory=list)  # notes said until the run ends (its end says what happened)
+
+    @property
+    def running_notes(self) -> list[str]:
+        """The notes of the statuses before the run's last."""
+        return self.notes + self.until_saved
 
     @property
     def min_snr_gamma(self) -> float:
@@ -310,8 +316,10 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
 
 
 def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed,
-              n_points, trained, own, param_values) -> Plan:
-    """Check every input (gr.Error with a plain message) and apply the server caps."""
+              n_points, trained, own, param_values, owner: str | None = None) -> Plan:
+    """Check every input (gr.Error with a plain message) and apply the server caps. The plan's notes also say, before
+    the run, what its settings will cost: a chain that does not reach noise, and the model of ``owner`` (a browser's
+    key) that the new one will push out."""
     if not data:
         raise InputError("Choose the training data.")
     kind = data_kind_of(data)
@@ -383,9 +391,16 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
     seed = controls.whole_number(seed, "Seed", 0, controls.MAX_SEED)
     n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS) if data in TOY2D_NAMES \
         else DEFAULT_TOY_POINTS
+    if not schedule.reaches_noise:  # the Forward and Schedules tabs flag it; a run on it went without a word
+        notes.append(f"ᾱ_T = {formulas.number(schedule.alpha_bar_T)}: this chain does not reach noise, yet sampling "
+                     f"starts from N(0, I), so the samples will miss the data; {controls.reach_noise_advice(schedule)}.")
+    until_saved = []
+    if owner is not None and (pushed := runs.pushed_out_by_next(owner)):  # said before, not only after the run
+        until_saved.append(f"{runs.pruned_sentence(pushed, will=True)} when this run saves its model: download it "
+                           "first to keep it.")
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
-                own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond)
+                own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond, until_saved)
 
 
 # ----- status and figures --------------------------------------------------------------------------
@@ -869,11 +884,11 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
         raise run_busy_error(key, request.session_hash) from None
     try:
         plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch,
-                         lr, seed, n_points, trained, own, param_values)
+                         lr, seed, n_points, trained, own, param_values, owner=key)
     except BaseException:
         runs.REGISTRY.release(key)
         raise
-    return status_html(waiting_text(key), fraction=0.0, notes=plan.notes), reservation.ticket
+    return status_html(waiting_text(key), fraction=0.0, notes=plan.running_notes), reservation.ticket
 
 
 def train_run(request: gr.Request, ticket, data, schedule_name, T, model, prediction, conditional, p_uncond,
@@ -883,7 +898,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     key = runs.owner_key(request)
     try:  # checked again: the start checkpoint may have gone while the run waited
         plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch,
-                         lr, seed, n_points, trained, own, param_values)
+                         lr, seed, n_points, trained, own, param_values, owner=key)
     except BaseException:
         runs.REGISTRY.release(key)  # prepare_run's reservation: the browser can start again
         raise
@@ -899,7 +914,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
         loss_kind = dict(min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction)  # named on the loss axis
         reference = reference_error_by_t(plan, trained)  # the run to compare the error by t with
         error_kind = dict(reference=reference, label=f"this run (predicts {PREDICTION_SYMBOLS[plan.prediction]})")
-        yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.notes), \
+        yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.running_notes), \
             loss_figure([], **loss_kind), \
             gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points, plan.seed),
                     label=DATA_LABELS[plan.kind]), \
@@ -922,7 +937,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
             raise InputError(str(err)) from None
         if plan.init_from is not None:  # 0.7 s for the small U-Net on 2 CPU cores; ~15 s for a base one
             yield status_html(f"Measuring the error of {display_name(plan.init_from)} at each t…", fraction=0.0,
-                              notes=plan.notes), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                              notes=plan.running_notes), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             error_kind["reference"] = starting_error_by_t(plan, trainer)
     except Exception as err:  # the status says so too: it had stayed on "Loading data and building the model…"
         runs.REGISTRY.finish(run)
@@ -949,7 +964,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     plotted = -math.inf  # when the loss and error plots were last sent
     try:
         thread.start()
-        yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.notes), gr.skip(),
+        yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.running_notes), gr.skip(),
                gr.Plot(preview_figure(plan.kind, None, tensor),
                        label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}"),
                gr.skip() if plan.init_from is None else error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind),
@@ -986,7 +1001,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
                 text, fraction = _progress_text(last, plan, device)
                 if redraw := time.monotonic() - plotted >= PLOT_SECONDS:
                     plotted = time.monotonic()
-                yield (status_html(text, fraction=fraction, notes=plan.notes),
+                yield (status_html(text, fraction=fraction, notes=plan.running_notes),
                        loss_figure(losses, **loss_kind) if redraw else gr.skip(), preview_update,
                        error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind) if redraw else gr.skip(),
                        gr.skip())

@@ -165,6 +165,9 @@ def test_rebuild_follows_T_and_warns_when_chain_does_not_reach_noise():
     assert "does not reach noise" not in summary
     _, _, summary, *_ = forward_tab.rebuild(state, 10, "swiss_roll", None, None, "linear", 1000, 0, *_params(beta_end=0.002))
     assert "does not reach noise" in summary
+    # T = 50 with β left unscaled: the way out named first is the box a student had not seen, under Parameters
+    _, _, summary, *_ = forward_tab.rebuild(state, 10, "swiss_roll", None, None, "linear", 50, 0, *_params(scale_with_T=False))
+    assert "does not reach noise" in summary and "tick “scale β by 1000/T” (under Parameters), or increase T" in summary
 
 
 @pytest.mark.parametrize("typed", ["", None, -3, 1.5, "ten"])

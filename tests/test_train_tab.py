@@ -433,9 +433,25 @@ def test_a_run_that_deletes_the_oldest_model_says_so(isolated, monkeypatch):
     assert "No training run to stop; the last one has ended. Finished after 1 step." in status and again == trained
     assert 'data-tone="ok"' in status
     first = Path(trained[0])
-    *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), None, *args(steps=2, trained=trained)))
+    # said before the run too (a student's homework models went, and it was said only afterwards)
+    before, _ = train_tab.prepare_run(req("alice"), *args(steps=2, trained=trained))
+    runs.REGISTRY.release("alice")
+    will = f"This server keeps your 1 newest model: the oldest, {first.name}, will be deleted when this run saves"
+    assert will in before
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=2, trained=trained)))
+    status, *_, trained = outputs[-1]
+    assert will in outputs[0][0] and will not in status  # while it trains; its end says what happened
     assert not first.exists() and Path(trained[-1]).is_dir()
     assert f"This server keeps your 1 newest model: the oldest, {first.name}, is deleted" in status, status
+
+
+def test_a_run_on_a_chain_that_does_not_reach_noise_is_told_so_before_it_starts(isolated):
+    """T = 50 with β left unscaled: ᾱ_T = 0.6, flagged in the Forward and Schedules tabs, trained without a word."""
+    params = list(PARAMS)
+    params[2] = False  # the linear schedule's "scale β by 1000/T"
+    plan = train_tab.make_plan(*args(T=50)[:15], params)
+    assert any("this chain does not reach noise" in note and "tick “scale β by 1000/T”" in note for note in plan.notes)
+    assert not any("reach noise" in note for note in train_tab.make_plan(*args(T=50)[:15], PARAMS).notes)
 
 
 def test_stop_is_per_user_and_keeps_the_model(isolated, monkeypatch):

@@ -185,11 +185,27 @@ _slider_preprocess = gr.Slider.preprocess
 
 
 def _preprocess_typed(self: gr.Slider, payload):
-    """`gr.Slider.preprocess`, but a `typed_slider`'s value goes to its handler as it is."""
-    return payload if self.elem_id in _TYPED_SLIDERS else _slider_preprocess(self, payload)
+    """`gr.Slider.preprocess`, but a `typed_slider`'s value goes to its handler as it is, and another slider's value
+    that Gradio's check refuses is refused in words that name the slider (an empty box, or text from an API call,
+    gave a bare "Error"; a number out of range did not say which slider)."""
+    if self.elem_id in _TYPED_SLIDERS:
+        return payload
+    try:
+        return _slider_preprocess(self, payload)
+    except Exception:  # noqa: BLE001 (Gradio's TypeError for text, its own Error for a number out of range)
+        name = self.label or "A slider"
+        raise InputError(f"{name} must be a number from {self.minimum:g} to {self.maximum:g}, got "
+                         f"{shown(payload)}.") from None
 
 
 gr.Slider.preprocess = _preprocess_typed
+
+
+def shown(value) -> str:
+    """A value as an error message repeats it: its repr, cut to 40 characters (an API call's 100 kB string came back
+    whole)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:
@@ -200,9 +216,9 @@ def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a whole number {bound}, got {value!r}.") from None
+        raise InputError(f"{name} must be a whole number {bound}, got {shown(value)}.") from None
     if not math.isfinite(number) or not number.is_integer() or not (lo <= number and (hi is None or number <= hi)):
-        raise InputError(f"{name} must be a whole number {bound}, got {value!r}.")
+        raise InputError(f"{name} must be a whole number {bound}, got {shown(value)}.")
     return int(number)
 
 
@@ -218,7 +234,7 @@ def number_between(value, name: str, lo: float, hi: float) -> float:
     except (TypeError, ValueError):
         number = math.nan
     if not lo <= number <= hi:  # NaN too
-        raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}.")
+        raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, got {shown(value)}.")
     return number
 
 

@@ -13,7 +13,7 @@ its models back; a page that has not handed one over (a bare API call) is keyed 
 Environment variables (read when a run starts, so a host can change them without a code edit; but
 DDPM_HEAVY_CONCURRENCY, read once at start-up, when Gradio fixes its concurrency limits):
 
-    DDPM_RUNS_DIR             where trained checkpoints go: <dir>/<owner>/<data>-<schedule>-T<T>-<start time>
+    DDPM_RUNS_DIR             where trained checkpoints go: <dir>/<digest of the owner>/<data>-<schedule>-T<T>-<start time>
                               (default: runs/)
     DDPM_MAX_TRAIN_STEPS      most optimiser steps one run may take; more is clamped, with a note
                               (default: 20000)
@@ -236,9 +236,17 @@ def session_key(request: Any) -> str:
 
 
 def user_dir(key: str) -> Path:
+    """The folder of a key's checkpoints, named by a digest of the key (`key_folder`)."""
     if not _SAFE_KEY.match(key):
         raise ValueError(f"unsafe session key {key!r}")
-    return runs_root() / key
+    return runs_root() / key_folder(key)
+
+
+def key_folder(key: str) -> str:
+    """The name of a key's folder: a digest of it, not the key. A browser's key is its owner token, the secret that
+    `adopt_owner` hands its models to, and a checkpoint's path reaches its page (the dropdown's value, an API
+    answer): a folder named by the token gave anyone who saw a path every model of that browser."""
+    return "k" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def display_name(path: str | Path) -> str:
@@ -298,7 +306,7 @@ def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:
     cutoff = (time.time() if now is None else now) - runs_keep_hours() * 3600
     removed: list[Path] = []
     for owner in root.iterdir():
-        if not (owner.is_dir() and _SAFE_KEY.match(owner.name)) or REGISTRY.active(owner.name) is not None:
+        if not (owner.is_dir() and _SAFE_KEY.match(owner.name)) or owner.name in REGISTRY.active_folders():
             continue
         idle = owner.stat().st_mtime < cutoff  # nothing written to it since the cutoff
         for path in owner.iterdir():
@@ -463,6 +471,11 @@ class RunRegistry:
     def active(self, key: str) -> Run | None:
         with self._lock:
             return self._active.get(key)
+
+    def active_folders(self) -> set[str]:
+        """The folder names (`key_folder`) of the keys with a run under way or waiting."""
+        with self._lock:
+            return {key_folder(key) for key in self._active}
 
     def last(self, key: str) -> Run | None:
         """The key's most recent run (finished or not)."""

@@ -319,6 +319,9 @@ def _make_betas(name: str, T: int, p: dict[str, Any]) -> torch.Tensor:
         u = torch.arange(T + 1, dtype=f64) / T
         v_start = torch.sigmoid(torch.tensor(start / tau, dtype=f64))
         v_end = torch.sigmoid(torch.tensor(end / tau, dtype=f64))
+        if not v_end - v_start > 1e-9:  # the advice below had said "use a larger τ" for τ = 1e308
+            raise ValueError(f"sigmoid schedule: τ = {tau:g} is too large for start = {start:g} and end = {end:g}: the "
+                             "sigmoid is flat between start/τ and end/τ, so ᾱ_t cannot fall from 1 to 0; use a smaller τ")
         alpha_bar = (v_end - torch.sigmoid((u * (end - start) + start) / tau)) / (v_end - v_start)
         betas = _betas_from_alpha_bar(alpha_bar.clamp(min=1e-12, max=1.0), p["max_beta"])
         if not ((betas > 0).all() and (betas[1:] >= betas[:-1]).all()):  # ᾱ_t reached its 1e-12 floor before T

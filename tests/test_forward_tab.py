@@ -367,11 +367,16 @@ def test_the_t_slider_hands_t_over_as_typed_even_after_its_range_changed():
     just before (700, after T became 50) must still reach the handler, which clamps it, not fail Gradio's check."""
     with gr.Blocks():
         slider = controls.typed_slider(0, 1000, value=0, step=1, elem_id="test-typed-t")
-        plain = gr.Slider(0, 50, value=0, step=1)
+        plain = gr.Slider(0, 50, value=0, step=1, label="Frames")
     rebuilt = gr.Slider(**{**slider.constructor_args, "maximum": 50, "render": False})  # as Gradio does on an update
     assert rebuilt.preprocess(700) == 700 and rebuilt.preprocess(-3) == -3 and rebuilt.preprocess(None) is None
-    with pytest.raises(gr.Error, match="greater than maximum"):
-        plain.preprocess(700)
+    # another slider refuses in words that name it: an empty box or text had given a bare "Error"
+    for bad in (700, "", "x" * 100_000):
+        with pytest.raises(gr.Error) as refused:
+            plain.preprocess(bad)
+        assert refused.value.message.startswith("Frames must be a number from 0 to 50, got ")
+        assert len(refused.value.message) < 100  # not the whole 100 kB
+    assert plain.preprocess(20) == 20
     state = _state(T=50)
     assert forward_tab.scrub(state, 700)[1] == forward_tab.scrub(state, 50)[1]  # the handler clamps t to T
 

@@ -61,6 +61,9 @@ def test_sigmoid_with_too_small_a_tau_says_so(T) -> None:
     with pytest.raises(ValueError, match=f"τ = 0.1 is too small for start = -3, end = 3 and T = {T}"):
         make_schedule("sigmoid", T, tau=0.1)
     assert make_schedule("sigmoid", T, tau=0.15).betas[1:].min() > 0
+    with pytest.raises(ValueError, match="τ = 1e[+]308 is too large for start = -3 and end = 3.*use a smaller τ"):
+        make_schedule("sigmoid", T, tau=1e308)  # its advice had been to use a larger τ
+    assert make_schedule("sigmoid", T, tau=1e3).alpha_bars[-1] < 1e-3
 
 
 def test_sigmoid_beta_is_geodiff() -> None:

@@ -264,9 +264,9 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     assert len(final.y) == LOSS_BUCKETS and all(0 < v < 10 for v in final.y)
     status, *_, trained = outputs[-1]
     assert "Finished after 60 steps" in status
-    assert len(trained) == 1 and Path(trained[0]).parent == isolated / "alice"
-    assert list_checkpoints(isolated / "alice") == [Path(trained[0])]
-    assert list_checkpoints(isolated / "bob") == []
+    assert len(trained) == 1 and Path(trained[0]).parent == runs.user_dir("alice")
+    assert list_checkpoints(runs.user_dir("alice")) == [Path(trained[0])]
+    assert list_checkpoints(runs.user_dir("bob")) == []
     config = json.loads((Path(trained[0]) / "config.json").read_text())
     assert config["training"]["end_reason"] == "finished" and config["training"]["steps_done"] == 60
     # the Reverse tab lists it for alice's State only
@@ -921,15 +921,16 @@ def test_old_checkpoints_are_swept_and_the_rest_kept(isolated, monkeypatch):
         os.utime(path, (now - hours_ago * 3600,) * 2)
         return path
 
-    old, fresh = made(isolated / "alice" / "old", 3), made(isolated / "alice" / "fresh", 1)
-    made(isolated / "alice", 3)
-    gone = made(isolated / "bob" / "old", 5)
-    made(isolated / "bob", 5)
-    busy = made(isolated / "carol" / "old", 5)
+    alice, bob, carol = (runs.user_dir(key) for key in ("alice", "bob", "carol"))
+    old, fresh = made(alice / "old", 3), made(alice / "fresh", 1)
+    made(alice, 3)
+    gone = made(bob / "old", 5)
+    made(bob, 5)
+    busy = made(carol / "old", 5)
     foreign = made(isolated / "not a key!" / "old", 5)
     runs.REGISTRY.reserve("carol")
     assert sorted(runs.sweep_expired_checkpoints(now)) == sorted([old, gone])
-    assert fresh.is_dir() and (isolated / "alice").is_dir() and not (isolated / "bob").exists()
+    assert fresh.is_dir() and alice.is_dir() and not bob.exists()
     assert busy.is_dir() and foreign.is_dir()
     assert runs.keep_text() == "2 hours"
 
@@ -942,6 +943,7 @@ def test_a_reloaded_page_gets_its_browsers_checkpoints_back_and_others_do_not(is
     assert runs.owner_key(req("page-1")) == token
     *_, trained = drain(train_tab.train_run(req("page-1"), None, *args(steps=5)))[-1]
     assert Path(trained[0]).parent == runs.user_dir(token)
+    assert token not in trained[0]  # a path the page sees does not give away the token its models are handed to
     runs.page_closed(req("page-1"))
     assert runs.owner_key(req("page-1")) == token and not runs.page_open("page-1")  # until Gradio drops the session
     runs.forget_page("page-1")

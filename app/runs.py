@@ -13,8 +13,8 @@ its models back; a page that has not handed one over (a bare API call) is keyed 
 Environment variables (read when a run starts, so a host can change them without a code edit; but
 DDPM_HEAVY_CONCURRENCY, read once at start-up, when Gradio fixes its concurrency limits):
 
-    DDPM_RUNS_DIR             where trained checkpoints go: <dir>/<digest of the owner>/<data>-<schedule>-T<T>-<start time>
-                              (default: runs/)
+    DDPM_RUNS_DIR             where trained checkpoints go: <dir>/<digest of the owner>/<data>-<schedule>-
+                              T<T>-<start time> (default: runs/)
     DDPM_MAX_TRAIN_STEPS      most optimiser steps one run may take; more is clamped, with a note
                               (default: 20000)
     DDPM_MAX_TRAIN_SECONDS    most seconds of training one run may take; the run then ends with

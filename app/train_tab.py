@@ -677,6 +677,12 @@ def data_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points
     return update, (None if update == gr.skip() else (name, n_points, seed))
 
 
+def conditional_kept(name: str, conditional: bool):
+    """On a change of data: the class-conditional box is unticked when the new data has no classes (it stayed ticked
+    for "Your own points", with its p_uncond slider, and Start then refused the run); else left as it is."""
+    return gr.Checkbox(value=False) if conditional and not class_names(name) else gr.skip()
+
+
 def toy_points_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points, seed, shown):
     """Training points or seed entered (Enter, or leaving the box): show the toy's set they draw, if it is not the
     one the preview showed last (``shown``), so that leaving a box unchanged keeps a run's samples in place. Other
@@ -1312,6 +1318,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
     data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
                 queue=False)
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)
+    data.change(conditional_kept, [data, conditional], conditional, show_progress="hidden", queue=False)
     drawing.clear(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the editor drops its tool when cleared
     drawing.change(drawing_changed, [drawing, own], [own, preview], show_progress="hidden", trigger_mode="always_last")
     uploaded = csv_file.upload(csv_uploaded, csv_file, [own, data, preview, drawing], show_progress="hidden")

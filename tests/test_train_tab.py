@@ -1087,6 +1087,16 @@ def test_tabs_build_and_wire():
     train = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "train_run")
     assert train.concurrency_id == runs.HEAVY_CONCURRENCY_ID
     assert stop is not None
+    kept = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "conditional_kept")
+    assert [c.elem_id for c in kept.outputs] == ["train-conditional"]
+
+
+def test_the_class_conditional_box_is_unticked_for_data_without_classes():
+    """It stayed ticked for "Your own points" (its p_uncond slider too), and Start then refused the run."""
+    assert train_tab.conditional_kept(train_tab.OWN_POINTS, True).value is False
+    assert train_tab.conditional_kept("swiss_roll", True).value is False
+    assert train_tab.conditional_kept("moons", True) == gr.skip()  # data with classes: left as it is
+    assert train_tab.conditional_kept(train_tab.OWN_POINTS, False) == gr.skip()
 
 
 def test_a_toy_run_on_few_points_learns_that_set_and_its_checkpoint_keeps_it(isolated):

@@ -22,10 +22,11 @@ TOOLBAR_KEPT = "Download plot as a PNG"  # the one button of a plot's toolbar le
 
 # Runs once in each page. Each plot's toolbar put ten buttons and a link to plotly.com in the Tab order (53 of the
 # Schedules tab's 78 Tab stops: 51 presses from one control to the next); all but the download leave it, and stay a
-# click away; so do the scrolling lists of open dropdowns. A status line (elem_classes LIVE_STATUS) becomes a polite live region. Both are done to what is on the
-# page and to what a tab, a panel or plotly adds later (only HTML elements: plotly's SVG redraws are skipped). A status
-# whose content is marked ``data-busy`` (a training run's progress, each second) is aria-busy, read out once it is not
-# (Gradio may update the status in place: the mark's removal is an attribute's change, not new nodes).
+# click away; so do the scrolling lists of open dropdowns. A status line (elem_classes LIVE_STATUS) becomes a polite
+# live region. Both are done to what is on the page and to what a tab, a panel or plotly adds later (only HTML
+# elements: plotly's SVG redraws are skipped). A status whose content is marked ``data-busy`` (a training run's
+# progress, each second) is aria-busy, read out once it is not (Gradio may update the status in place: the mark's
+# removal is an attribute's change, not new nodes).
 KEYBOARD_AND_READER_JS = """() => {
   const TOOLBAR = '.modebar-btn', LIVE = '.LIVE_STATUS';
   // Gradio gives a component's classes to its block and to the element inside: the outermost is the region

@@ -184,7 +184,7 @@ _TYPED_SLIDERS: set[str] = set()
 _slider_preprocess = gr.Slider.preprocess
 
 
-def _preprocess_typed(self: gr.Slider, payload):
+def _preprocess_slider(self: gr.Slider, payload):
     """`gr.Slider.preprocess`, but a `typed_slider`'s value goes to its handler as it is, and another slider's value
     that Gradio's check refuses is refused in words that name the slider (an empty box, or text from an API call,
     gave a bare "Error"; a number out of range did not say which slider)."""
@@ -198,7 +198,7 @@ def _preprocess_typed(self: gr.Slider, payload):
                          f"{shown(payload)}.") from None
 
 
-gr.Slider.preprocess = _preprocess_typed
+gr.Slider.preprocess = _preprocess_slider
 
 
 def shown(value) -> str:

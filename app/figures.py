@@ -29,8 +29,6 @@ from core.trainer import eps_weighting
 from core.schedules import SCHEDULE_LABELS, NoiseSchedule
 from core.train import DEFAULTS
 
-IMAGE_DEFAULTS = DEFAULTS["image"]
-
 POINT_RANGE = (-4.0, 4.0)  # fixed axes for 2D point clouds: N(0, I) fits with room to spare
 POINT_TICKS = dict(showticklabels=True, tickvals=[-2, 0, 2], ticks="outside",
                    ticklen=3, tickfont=dict(size=10))  # the coordinates, on the outer edges of a grid of point panels
@@ -588,7 +586,7 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
 
 # ----- schedule comparison --------------------------------------------------------------------
 
-MIN_SNR_SHOWN = IMAGE_DEFAULTS["min_snr"]  # the Min-SNR γ of the weighting curve: the image runs' default
+MIN_SNR_SHOWN = DEFAULTS["image"]["min_snr"]  # the Min-SNR γ of the weighting curve: the image runs' default
 _CURVES = {
     # key: (y-axis title, function schedule → values at t = 1..T, or at t = 0..T for ᾱ_t, which is 1 at t = 0)
     "alpha_bar": ("ᾱ_t", lambda s: s.alpha_bars),

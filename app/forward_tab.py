@@ -335,8 +335,8 @@ def build(own: gr.State) -> ForwardTab:
         "Drag **t** to move along the forward (noising) process $q(x_t \\mid x_0)$. Each step s adds Gaussian noise "
         "of variance β_s (the schedule's numbers) and scales what was there by √(1 − β_s), so after t steps "
         "x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε, where ᾱ_t = (1 − β₁)(1 − β₂)…(1 − β_t) is the share of x₀'s variance left "
-        "and ε ~ N(0, I). Images are scaled to [−1, 1] (a pixel: black −1, white 1); 2D points to about zero mean and unit spread, the scale of ε. The noise ε is drawn "
-        "once and held fixed while you scrub; **New noise** draws another.",
+        "and ε ~ N(0, I). Images are scaled to [−1, 1] (a pixel: black −1, white 1); 2D points to about zero mean "
+        "and unit spread, the scale of ε. The noise ε is drawn once and held fixed while you scrub; **New noise** draws another.",
         latex_delimiters=LATEX,
     )
     state = gr.State(initial)

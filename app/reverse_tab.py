@@ -510,11 +510,12 @@ def data_distance(chain: Chain, checkpoint: Checkpoint) -> float | None:
 
 
 def data_own_range(checkpoint: Checkpoint, n: int, seed: int) -> list[float]:
-    """The SW ratios of `core.evaluate.REAL_DRAWS` draws of n points of the 2D data itself, scored as a chain's
-    samples with ``seed`` are (`core.evaluate.real_scores`): the measure's noise at this n, against which a chain's
-    score reads (moons at n = 1,000: 0.45–1.49). Kept for the checkpoint, n and seed (`app.memo`; 0.7 s for 1,500
-    points on 2 CPU cores): Generate again costs nothing. [] where the data cannot be drawn."""
-    if checkpoint.data.kind != "2d" or checkpoint.data_sampler() is None:
+    """The scores of `core.evaluate.REAL_DRAWS` draws of n examples of the data itself, scored as a chain's samples
+    with ``seed`` are (`core.evaluate.real_scores`: the SW ratio for 2D data, the FID ratio for images): the
+    measure's noise at this n, against which a chain's score reads (moons at n = 1,000: 0.45–1.49). Kept for the
+    checkpoint, n and seed (`app.memo`; 0.7 s for 1,500 points on 2 CPU cores): Generate again, or the steps panel at
+    the same n, costs nothing. [] for 2D data that cannot be drawn; ValueError or OSError where images are missing."""
+    if checkpoint.data.kind == "2d" and checkpoint.data_sampler() is None:
         return []
     key = memo.digest("data's own SW ratios", str(checkpoint.path), checkpoint.config.get("created"),
                       checkpoint.data.source, n, seed)

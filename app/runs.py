@@ -305,8 +305,9 @@ def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:
         return []
     cutoff = (time.time() if now is None else now) - runs_keep_hours() * 3600
     removed: list[Path] = []
+    busy = REGISTRY.active_folders()
     for owner in root.iterdir():
-        if not (owner.is_dir() and _SAFE_KEY.match(owner.name)) or owner.name in REGISTRY.active_folders():
+        if not (owner.is_dir() and _SAFE_KEY.match(owner.name)) or owner.name in busy:
             continue
         idle = owner.stat().st_mtime < cutoff  # nothing written to it since the cutoff
         for path in owner.iterdir():

@@ -20,10 +20,11 @@ import torch
 from app import figures, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
-from app.reverse_tab import DIVERGED, ReverseControls, chosen_checkpoint, model_device, results_make_way
+from app.reverse_tab import (
+    DIVERGED, ReverseControls, chosen_checkpoint, data_own_range, model_device, results_make_way,
+)
 from core.checkpoints import Checkpoint
 from core.classifier import shipped_classifiers
-from core.evaluate import real_scores
 from core.fid import image_quality
 from core.image_data import dataset_available, short_label
 from core.metrics import sliced_wasserstein_ratio
@@ -105,7 +106,7 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
         raise InputError(DIVERGED)
     progress(1.0, desc="Real data, scored the same way")
     try:  # `core.evaluate.REAL_DRAWS` draws of n of the data itself: the measure's noise at this n
-        _, real = real_scores(checkpoint, n=n, seed=seed)
+        real = data_own_range(checkpoint, n, seed)
     except (ValueError, OSError):  # too few images beside the reference draws: the sweep stands without them
         real = []
     figure = figures.quality_by_steps_figure(

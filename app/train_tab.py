@@ -842,7 +842,7 @@ def waiting_text(key: str) -> str:
 
 
 def _progress_text(event: TrainEvent, plan: Plan, device: str) -> tuple[str, float]:
-    fraction = event.step / max(1, event.total_steps)
+    fraction = event.fraction
     eta = runs.seconds_left(event, plan.max_seconds)
     loss = f"{event.loss:.4f}" if event.loss < 1e4 else formulas.number(event.loss)
     text = (
@@ -1014,7 +1014,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
         tone = END_TONES.get(run.reason, "warn")
         if tone == "error":
             gr.Warning(re.sub(r"<[^>]+>", "", run.message))
-        fraction = (last.step / max(1, last.total_steps)) if last else 0.0
+        fraction = last.fraction if last else 0.0
         final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
         final_loss, with_run = loss_figure(losses, **loss_kind), _with_checkpoint(trained, run)
         final_error = error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind) if last else gr.skip()
@@ -1052,8 +1052,7 @@ def stop_run(request: gr.Request, trained):
 
 def reached(run: runs.Run) -> float | None:
     """How far a run got, for the bar of its last status (without the bar, the plots below moved up as it went)."""
-    last = run.progress
-    return last.step / max(1, last.total_steps) if last is not None else None
+    return None if run.progress is None else run.progress.fraction
 
 
 def preview_after_stop(request: gr.Request):

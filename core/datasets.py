@@ -78,7 +78,8 @@ def load_training_data(
         except (OSError, UnicodeDecodeError) as err:
             raise ValueError(f"cannot read {path}: {err}") from None
         points, norm = normalise_points(points_from_csv(text))
-        info = DataInfo(name=own_data_name(path.stem), kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale, source=str(path))
+        info = DataInfo(name=own_data_name(path.stem), kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale,
+                        source=str(path))
         return points, info
     dataset = load_image_folder(path, size=image_size, channels=channels, limit=limit)
     images = to_model_range(dataset.images)

@@ -57,8 +57,12 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, *, n_projections: int =
     return float((_quantiles(px, n) - _quantiles(py, n)).pow(2).mean().sqrt())
 
 
+N_BASELINES = 4  # pairs of data draws averaged for the SW ratio's denominator
+
+
 def sliced_wasserstein_ratio(
-    samples: torch.Tensor, draw_data: Callable[[int, int], torch.Tensor], *, seed: int = 0, n_baselines: int = 4
+    samples: torch.Tensor, draw_data: Callable[[int, int], torch.Tensor], *, seed: int = 0,
+    n_baselines: int = N_BASELINES,
 ) -> float:
     """SW(samples, data) / SW(data, data′), both data draws of the samples' size.
 
@@ -92,7 +96,7 @@ def real_sw_ratios(draw_data: Callable[[int, int], torch.Tensor], n: int, *, dra
     """The SW ratio of the data itself: ``draws`` fresh draws of n data points, each scored by
     `sliced_wasserstein_ratio` as if it were samples. Their spread is the ratio's noise at this n (moons, n = 1,000:
     0.45–1.49 over 8 draws), against which a model's ratio is read."""
-    reference, baseline = _reference(draw_data, n, seed, n_baselines=4)  # one denominator for every draw, as each
+    reference, baseline = _reference(draw_data, n, seed, N_BASELINES)  # one denominator for every draw, as each
     # draw's `sliced_wasserstein_ratio` would compute it again
     return [_ratio(draw_data(n, REAL_DRAW_SEED + 1_000 * seed + k), reference, baseline, seed) for k in range(draws)]
 

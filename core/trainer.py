@@ -147,6 +147,11 @@ class TrainEvent:
     preview: torch.Tensor | None = None  # (preview_n, ...) EMA samples on the CPU, for "preview"
     reason: str = ""  # for "end": "finished", "stopped" or "time limit"
 
+    @property
+    def fraction(self) -> float:
+        """The share of the run's steps done (its progress bar)."""
+        return self.step / max(1, self.total_steps)
+
 
 def loss_weights(schedule: NoiseSchedule, min_snr_gamma: float, prediction: Prediction = "eps") -> torch.Tensor:
     """Per-timestep weights w_t (index t = 0..T) of the squared error of the ``prediction`` target.

@@ -26,7 +26,7 @@ from core.data import DataInfo, make_toy2d
 from core.datasets import DEFAULT_TOY_POINTS, load_labelled_data, load_training_data
 from core.mlp import MLPDenoiser
 from core.schedules import make_schedule
-from core.trainer import LOSS_BUCKETS, TrainConfig
+from core.trainer import LOSS_BUCKETS, TrainConfig, TrainEvent
 from core.unet import UNet, unet_config
 
 
@@ -872,7 +872,7 @@ def test_a_loss_that_blew_up_is_called_so_while_the_run_goes_on():
     plan = types.SimpleNamespace(max_seconds=600.0)
 
     def progress(loss):
-        event = types.SimpleNamespace(step=100, total_steps=3000, elapsed=5.0, loss=loss, samples_per_s=1e4)
+        event = TrainEvent("step", step=100, total_steps=3000, loss=loss, lr=1e-3, elapsed=5.0, samples_per_s=1e4)
         return train_tab._progress_text(event, plan, "CPU")[0]
 
     assert "loss 0.2533 ·" in progress(0.2533) and "blown up" not in progress(0.2533)
@@ -886,7 +886,7 @@ def test_a_run_the_time_limit_will_end_says_near_which_step():
     """MNIST's 2,000 steps at 2.9 steps/s on a 2-core server need 11.5 min: its ETA was the limit's 10 min counting
     down, and nothing said that the run would end near step 1,700, not at 2,000."""
     plan = types.SimpleNamespace(max_seconds=600.0)
-    event = types.SimpleNamespace(step=290, total_steps=2000, elapsed=100.0, loss=0.1, samples_per_s=186.0)
+    event = TrainEvent("step", step=290, total_steps=2000, loss=0.1, lr=1e-3, elapsed=100.0, samples_per_s=186.0)
     text = train_tab._progress_text(event, plan, "CPU")[0]
     assert "ETA 8 min 20 s" in text
     assert text.endswith(" · at this pace the server's time limit (10 min 00 s) ends it near step 1,740"), text

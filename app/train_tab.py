@@ -77,7 +77,7 @@ from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
 from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, MIRRORED_DATASETS, DataUnavailableError, available_datasets,
-    dataset_available,
+    dataset_available, short_label,
 )
 from core.guidance import read_classes
 from core.prediction import PREDICTION_ESTIMATES, PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS, Prediction
@@ -146,10 +146,9 @@ PREDICTION_CHOICES = [(PREDICTION_LABELS[p], p) for p in PREDICTIONS]
 PREDICTION_INFO = ("the same network, another regression target; the samplers use the ε̂ it implies. Its squared "
                    "error is the ε error divided by SNR_t (x₀) or by ᾱ_t (v): x₀ neglects the nearly clean steps, v "
                    "stresses the noisy ones")
-CONDITIONAL_DATA = ", ".join([*(TOY2D_LABELS[n] for n in TOY2D_CLASSES), "MNIST", "Fashion-MNIST", "CIFAR-10"])
 CONDITIONAL_INFO = ("each example's class goes in too, replaced by ∅ (no class) at the rate below, so the network "
                     "learns ε̂(x_t, t, y) and ε̂(x_t, t, ∅); the previews show each class. Steer it in the Reverse tab "
-                    f"by classifier-free guidance. For data with classes: {CONDITIONAL_DATA}")
+                    "by classifier-free guidance. For data with classes: ")
 MAX_P_UNCOND = 0.5
 P_UNCOND_INFO = ("the share of examples shown with ∅ instead of their class: what teaches ε̂(x_t, t, ∅), which "
                  "classifier-free guidance uses at every s ≠ 1 (Ho & Salimans: 0.1–0.2). At 0, ∅ is never learnt: "
@@ -182,6 +181,12 @@ def defaults_for(kind: str) -> dict:
     if kind == "2d":
         return DEFAULTS_2D
     return DEFAULTS_IMAGE_GPU if torch.cuda.is_available() else DEFAULTS_IMAGE_CPU
+
+
+def conditional_data() -> str:
+    """The data with classes that this server offers: the toys with classes, then the image data sets found."""
+    return ", ".join([*(TOY2D_LABELS[n] for n in TOY2D_CLASSES),
+                      *(short_label(n) for n in available_datasets() if class_names(n))])
 
 
 def start_choices(trained: Any) -> list[tuple[str, str]]:
@@ -364,7 +369,7 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
     if conditional and not class_names(data):
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or "Your own points"
         raise InputError(f"{name} has no classes to condition on; class-conditional training "
-                       f"needs data with classes: {CONDITIONAL_DATA}.")
+                       f"needs data with classes: {conditional_data()}.")
     if conditional and init_from is not None and len(class_names(data)) != model_classes(config):
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or data
         raise InputError(f"{display_name(init_from)} is conditional on {model_classes(config)} classes, but {name} has "
@@ -1272,7 +1277,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
             prediction = gr.Radio(choices=PREDICTION_CHOICES, value="eps", label="The network predicts",
                                   info=PREDICTION_INFO, elem_id="train-prediction")
             conditional = gr.Checkbox(value=False, label="Class-conditional: learn each class too",
-                                      info=CONDITIONAL_INFO, elem_id="train-conditional")
+                                      info=CONDITIONAL_INFO + conditional_data(), elem_id="train-conditional")
             p_uncond = gr.Slider(0.0, MAX_P_UNCOND, value=TrainConfig.p_uncond, step=0.05, visible=False,
                                  label="Drop the class to ∅ (p_uncond)", info=P_UNCOND_INFO, elem_id="train-p-uncond")
             start_from = gr.Dropdown(choices=start_choices([]), value=NEW_MODEL, label="Start from",

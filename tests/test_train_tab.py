@@ -840,6 +840,10 @@ def test_missing_image_data_raises(monkeypatch, tmp_path):
         train_tab.prepare_run(req("alice"), *args(data="mnist", model="tiny"))
     choices, note = train_tab.data_choices()
     assert "mnist" not in [v for _, v in choices] and "DDPM_DATA_DIR" in note
+    with pytest.raises(gr.Error, match="no classes") as refused:  # names only the data with classes offered here
+        train_tab.make_plan(*args(data="swiss_roll", conditional=True)[:-len(PARAMS)], PARAMS)
+    assert "Two moons" in refused.value.message and "MNIST" not in refused.value.message
+    assert "MNIST" not in train_tab.conditional_data()
 
 
 def test_every_data_set_in_the_data_folder_is_offered(local_data):
@@ -847,6 +851,7 @@ def test_every_data_set_in_the_data_folder_is_offered(local_data):
     values = [v for _, v in choices]
     assert "fashion_mnist" in values and "cifar10" in values and "mnist" not in values
     assert "MNIST" in note and "not offered" in note
+    assert train_tab.conditional_data().endswith("Two spirals, Fashion-MNIST, CIFAR-10")
 
 
 def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch, shared_data):

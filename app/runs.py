@@ -397,6 +397,7 @@ class Run:
     cut_off: bool = False  # its page was closed or reloaded before it ended; cleared once a reloaded page said so
     checkpoint: Path | None = None  # where the run's model was saved (set before ``done``)
     progress: Any = None  # its latest `TrainEvent` (step, total steps, seconds elapsed), while it trains
+    notes: list[str] = field(default_factory=list)  # the warnings its Start gave, repeated while it waits for a slot
     message: str = ""  # how it ended, for the UI
     reason: str = ""  # "finished", "stopped", "time limit", "diverged" or "error"
     final_preview: Any = None  # the UI's picture of samples from the saved weights, once ``previewed`` is set

@@ -140,6 +140,7 @@ SELECT_BRUSH_JS = """(name) => {
 }""".replace("OWN_POINTS", json.dumps(OWN_POINTS))
 # on Start: the status, loss and previews sit above the Start button of a wide page (below it on a narrow one)
 SHOW_RUN_JS = controls.scroll_into_view_js("train-status")
+WAIT_REFRESH_SECONDS = 5.0  # how often a Start that waits for a training slot says again what is ahead
 PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 PREDICTION_CHOICES = [(PREDICTION_LABELS[p], p) for p in PREDICTIONS]
@@ -899,7 +900,18 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
     except BaseException:
         runs.REGISTRY.release(key)
         raise
+    reservation.notes = plan.running_notes
     return status_html(waiting_text(key), fraction=0.0, notes=plan.running_notes), reservation.ticket
+
+
+def waiting_status(request: gr.Request):
+    """The wait timer's tick: while this browser's run waits for a slot, its status says again how many runs are
+    ahead and when the first should end (runs end and waiting ones move up; the estimate follows their pace); the
+    timer stops once the run has started or ended. Outputs: the status, the timer."""
+    run = runs.REGISTRY.active(runs.owner_key(request))
+    if run is None or run.started:
+        return gr.skip(), gr.Timer(active=False)
+    return status_html(waiting_text(run.key), fraction=0.0, notes=run.notes), gr.Timer(active=True)
 
 
 def train_run(request: gr.Request, ticket, data, schedule_name, T, model, prediction, conditional, p_uncond,
@@ -1339,8 +1351,11 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
     inputs = [data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed,
               n_points, trained, own, *params.components]
     ticket = gr.State(None)  # prepare_run's reservation, claimed by train_run
-    train_event = start.click(prepare_run, inputs, [status, ticket], show_progress="hidden",
-                              concurrency_limit=None).success(
+    wait_timer = gr.Timer(WAIT_REFRESH_SECONDS, active=False)  # ticks while the run waits for a slot
+    prepared = start.click(prepare_run, inputs, [status, ticket], show_progress="hidden", concurrency_limit=None)
+    prepared.success(lambda: gr.Timer(active=True), None, wait_timer, show_progress="hidden", queue=False)
+    wait_timer.tick(waiting_status, None, [status, wait_timer], show_progress="hidden", concurrency_limit=None)
+    train_event = prepared.success(
         train_run, [ticket, *inputs], [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
         concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close

@@ -548,6 +548,28 @@ def test_a_start_that_waits_says_for_what_and_about_how_long(isolated, monkeypat
     assert train_tab.waiting_text("alice").startswith("Waiting for a free training slot… (")  # its own run: not ahead
 
 
+def test_a_waiting_start_says_again_what_is_ahead_until_it_starts(isolated, monkeypatch):
+    """The wait text was written once, at Start: while a lecture's runs ended and others moved up, it kept the count
+    and the estimate of then. The wait timer now says it again, with Start's warnings, until the run starts."""
+    monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "600")
+    alice = runs.REGISTRY.claim("alice")
+    alice.progress = types.SimpleNamespace(step=100, total_steps=1100, elapsed=10.0)
+    runs.REGISTRY.reserve("carol")
+    monkeypatch.setenv("DDPM_MAX_TRAIN_STEPS", "100")
+    status, _ = train_tab.prepare_run(req("bob"), *args(steps=200))  # a warning at Start
+    assert "1 more waits before yours" in status and "allows at most 100" in status
+    alice.progress = types.SimpleNamespace(step=600, total_steps=1100, elapsed=60.0)  # 50 s to go now
+    runs.REGISTRY.stop("carol")  # the run ahead of bob's went
+    status, timer = train_tab.waiting_status(req("bob"))
+    assert "1 run of other visitors trains now. The first should end in about 50 s" in status, status
+    assert "1 more waits" not in status and "allows at most 100" in status and timer.active is True
+    runs.REGISTRY.claim("bob")  # its turn came: the run's own status takes over
+    status, timer = train_tab.waiting_status(req("bob"))
+    assert status == gr.skip() and timer.active is False
+    runs.REGISTRY.stop("bob")
+    assert train_tab.waiting_status(req("carol"))[1].active is False  # nothing waits
+
+
 def test_a_sampling_job_that_waits_behind_training_says_so(isolated, monkeypatch):
     """Training and sampling share the server's slot (DDPM_HEAVY_CONCURRENCY, 1 by default): a Generate pressed while
     another visitor trained waited up to 10 minutes without a word on the page. Pressing it now says why and until
@@ -1092,6 +1114,8 @@ def test_tabs_build_and_wire():
     train = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "train_run")
     assert train.concurrency_id == runs.HEAVY_CONCURRENCY_ID
     assert stop is not None
+    waiting = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "waiting_status")
+    assert [type(c).__name__ for c in waiting.outputs] == ["HTML", "Timer"] and waiting.concurrency_id != train.concurrency_id
     kept = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "conditional_kept")
     assert [c.elem_id for c in kept.outputs] == ["train-conditional"]
 

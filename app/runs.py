@@ -37,6 +37,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -62,6 +63,10 @@ HEAVY_CONCURRENCY_ID = "gpu"  # shared by every event that trains or samples a n
 TRAINING_NICENESS = 10  # a training thread's nice value: its CPU time goes to anything at 0 that wants it
 
 
+class SettingError(ValueError):
+    """A DDPM_* environment variable the host set to something this server cannot use (`check_settings`)."""
+
+
 def _env_number(name: str, default: float, *, minimum: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -69,10 +74,37 @@ def _env_number(name: str, default: float, *, minimum: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise InputError(f"The server setting {name}={raw!r} is not a number; ask the host to fix it.") from None
-    if not value >= minimum:
-        raise InputError(f"The server setting {name}={raw!r} must be at least {minimum:g}; ask the host to fix it.")
+        raise SettingError(f"{name}={raw!r} is not a number") from None
+    if not value >= minimum:  # NaN too
+        raise SettingError(f"{name}={raw!r} must be at least {minimum:g}")
     return value
+
+
+def check_settings() -> None:
+    """Read every number setting once, at start-up: SettingError for the first one that is not a number or too small
+    (read later, in a visitor's Start, it had stopped the server from starting with a message for visitors)."""
+    for read in (max_train_steps, max_train_seconds, max_runs_per_user, runs_keep_hours, heavy_concurrency):
+        read()
+
+
+def runs_folder_problem() -> str | None:
+    """Why this server cannot save trained or uploaded models (its runs folder cannot be made or written), or None."""
+    root = runs_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as err:
+        return f"its runs folder {str(root)!r} cannot be written ({err.strerror or err})"
+    return None
+
+
+def check_can_save() -> None:
+    """InputError before a run when its model could not be saved: it had trained, then said it could not be saved."""
+    problem = runs_folder_problem()
+    if problem is not None:
+        raise InputError(f"This server cannot save trained models: {problem}. The host can set DDPM_RUNS_DIR to a "
+                         "writable folder.")
 
 
 def max_train_steps() -> int:
@@ -99,10 +131,7 @@ def keep_text() -> str:
 
 def heavy_concurrency() -> int:
     """Read once when the UI is built (Gradio fixes concurrency limits then)."""
-    try:
-        return max(1, int(float(os.environ.get("DDPM_HEAVY_CONCURRENCY", "1") or 1)))
-    except ValueError:
-        return 1
+    return int(_env_number("DDPM_HEAVY_CONCURRENCY", 1, minimum=1))
 
 
 def heavy_event() -> dict:
@@ -399,7 +428,7 @@ class Run:
     progress: Any = None  # its latest `TrainEvent` (step, total steps, seconds elapsed), while it trains
     notes: list[str] = field(default_factory=list)  # the warnings its Start gave, repeated while it waits for a slot
     message: str = ""  # how it ended, for the UI
-    reason: str = ""  # "finished", "stopped", "time limit", "diverged" or "error"
+    reason: str = ""  # "finished", "stopped", "time limit", "diverged", "error", or "unsaved" (its save failed)
     final_preview: Any = None  # the UI's picture of samples from the saved weights, once ``previewed`` is set
     previewed: threading.Event = field(default_factory=threading.Event)  # set after ``done``, by the run's thread
     # set when the page shows other data in the preview after ``done``: the final preview must not replace it

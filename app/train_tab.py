@@ -404,6 +404,7 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
     if owner is not None and (pushed := runs.pushed_out_by_next(owner)):  # said before, not only after the run
         until_saved.append(f"{runs.pruned_sentence(pushed, will=True)} when this run saves its model: download it "
                            "first to keep it.")
+    runs.check_can_save()  # a run whose model cannot be saved had trained, then said so
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
                 own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond, until_saved)
@@ -754,7 +755,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
     """Background thread: train, save the checkpoint (whatever ended the run), report, finish. It runs at a lower CPU
     priority than the pages' requests (`runs.yield_cpu_to_the_pages`)."""
     runs.yield_cpu_to_the_pages()
-    reason, error, end, pruned = "error", "", None, []
+    reason, error, unsaved, end, pruned = "error", "", "", None, []
     try:
         for event in trainer.run():
             run.progress = event  # for the estimate of a waiting Start (`waiting_text`)
@@ -781,7 +782,7 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
             pruned = runs.prune_user_runs(run.key)
     except Exception as err:
         log.exception("saving the checkpoint of %s failed", run.key)
-        error = (error + "; " if error else "") + f"the model could not be saved ({type(err).__name__}: {err})"
+        unsaved = f"the model could not be saved ({type(err).__name__}: {err})"
     teach = "teaches" if trainer.step == 1 else "teach"  # "1 step … teach" had been said
     where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
     saved = f" Saved as {where}" if where else ""
@@ -801,11 +802,11 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
             run.message += (f" Nothing is saved: {formulas.steps_text(trainer.step)} {teach} the network next to "
                             f"nothing, and would take the place of one of your models (a run is kept from "
                             f"{SHORTEST_KEPT} steps on).")
-        if error:
-            run.message += f" {html.escape(error)}"
+    if unsaved:  # said in the colour of an error (it had been green, after "Finished")
+        run.message += f" But {html.escape(unsaved)}."
     if pruned:  # the browser's oldest models made room (runs.max_runs_per_user)
         run.message += f" {html.escape(runs.pruned_sentence(pruned))} (download a model in the Reverse tab to keep it)."
-    run.reason = reason
+    run.reason = "unsaved" if unsaved else reason
     runs.REGISTRY.finish(run)
     events.put(_DONE)
     # After `done`, so that the UI says at once that the run is over (the preview takes seconds). The in-run
@@ -1046,7 +1047,8 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
         trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
 
 
-END_TONES = {"diverged": "error", "error": "error", "finished": "ok"}  # the colour of a run's last message (else warn)
+# the colour of a run's last message (else warn)
+END_TONES = {"diverged": "error", "error": "error", "unsaved": "error", "finished": "ok"}
 
 
 def stop_run(request: gr.Request, trained):

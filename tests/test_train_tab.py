@@ -8,6 +8,8 @@ import math
 import re
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -1305,3 +1307,41 @@ def test_start_from_a_model_deleted_since_goes_back_to_a_new_model_and_says_so(i
     gone = train_tab.refresh_start_choices(trained, trained[0])
     assert gone.value == train_tab.NEW_MODEL and "is no longer on the server" in gone.info
     assert not train_tab.refresh_start_choices(trained, train_tab.NEW_MODEL).info
+
+
+def test_a_run_whose_model_cannot_be_saved_is_refused_before_it_trains(tmp_path, monkeypatch):
+    """A server whose runs folder could not be written let a run train, then said "Finished … the model could not be
+    saved", in green."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("DDPM_RUNS_DIR", str(blocker / "runs"))
+    assert "cannot be written" in runs.runs_folder_problem()
+    with pytest.raises(gr.Error, match="cannot save trained models") as refused:
+        train_tab.prepare_run(req("alice"), *args())
+    assert "DDPM_RUNS_DIR" in refused.value.message and runs.REGISTRY.active("alice") is None  # Start can be pressed again
+
+
+def test_a_save_that_fails_after_the_run_is_said_as_an_error(monkeypatch):
+    def full_disk(*_, **__):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(train_tab, "save_checkpoint", full_disk)
+    status, *_, trained = drain(train_tab.train_run(req("alice"), None, *args(steps=20)))[-1]
+    assert 'data-tone="error"' in status and trained == []  # no model added to the lists
+    assert "Finished after 20 steps. But the model could not be saved (OSError: [Errno 28] No space left" in status
+
+
+def test_a_bad_server_setting_stops_the_app_at_start_up_in_one_line(monkeypatch):
+    """It had raised a visitor's message ("ask the host to fix it") as a traceback; DDPM_HEAVY_CONCURRENCY=abc was
+    taken as 1 without a word."""
+    for name, value in (("DDPM_MAX_TRAIN_STEPS", "abc"), ("DDPM_RUNS_KEEP_HOURS", "-1"), ("DDPM_HEAVY_CONCURRENCY", "x"),
+                        ("DDPM_MAX_TRAIN_SECONDS", "nan")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(runs.SettingError, match=f"^{name}="):
+            runs.check_settings()
+        monkeypatch.delenv(name)
+    runs.check_settings()
+    env = {**os.environ, "DDPM_MAX_RUNS_PER_USER": "0"}
+    ended = subprocess.run([sys.executable, "app.py"], cwd=Path(app.__file__).parents[1], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert ended.returncode == 1 and ended.stderr.strip().splitlines() == [
+        "app.py: DDPM_MAX_RUNS_PER_USER='0' must be at least 1; fix the setting and start again"]

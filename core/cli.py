@@ -1,5 +1,5 @@
 """Shared pieces of the command-line entry points: an argparse parser that fails in one line, checks of an output
-path made before the work rather than after it, and Ctrl-C without a traceback."""
+path made before the work rather than after it, and Ctrl-C (or SIGTERM, SIGHUP) without a traceback."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import argparse
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -59,15 +61,62 @@ def parse_params(pairs: list[str], prog: str) -> dict[str, object]:
     return params
 
 
+# The signals that stop a command as Ctrl-C does, by name: SIGTERM comes from `kill` and `timeout`, SIGHUP from a
+# closed terminal. Unhandled, they ended a training run at once, without a word and without its checkpoint.
+STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", **{getattr(signal, name): name for name in ("SIGTERM", "SIGHUP")
+                                            if hasattr(signal, name)}}
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (`STOP_SIGNALS`), raised where the command is, as Ctrl-C raises KeyboardInterrupt."""
+
+    def __init__(self, name: str = "Ctrl-C") -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def stop_name(err: KeyboardInterrupt) -> str:
+    """What stopped the command: "Ctrl-C", "SIGTERM" or "SIGHUP"."""
+    return getattr(err, "name", "Ctrl-C")
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(STOP_SIGNALS[signum])
+
+
 def run(main: Callable[[], int], prog: str) -> NoReturn:
-    """A command's entry point: exit with ``main``'s status; Ctrl-C ends with one line and status 130."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here a KeyboardInterrupt (see `core/__init__`)
+    """A command's entry point: exit with ``main``'s status; a stop signal (`STOP_SIGNALS`) ends with one line and
+    status 130."""
+    for signum in STOP_SIGNALS:  # from here an `Interrupted` (see `core/__init__` for Ctrl-C while loading)
+        signal.signal(signum, _raise_interrupted)
     try:
         status = main()
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted (Ctrl-C); nothing was written", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"{prog}: interrupted ({stop_name(err)}); nothing was written", file=sys.stderr)
         status = 130
     raise SystemExit(status)
+
+
+@contextmanager
+def signals_held(prog: str) -> Iterator[list[str]]:
+    """Within, a stop signal is noted (its name added to the list yielded), not raised: a save cut in half lost the
+    run it was saving, and with --overwrite the checkpoint it replaced too. The caller says what came once it is
+    done. Outside the main thread (where signals cannot be handled) it changes nothing."""
+    came: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+
+    def note(signum: int, frame: object) -> None:
+        came.append(STOP_SIGNALS[signum])
+        print(f"{prog}: {STOP_SIGNALS[signum]} while saving: the save finishes first", file=sys.stderr)
+
+    previous = {signum: signal.signal(signum, note) for signum in STOP_SIGNALS}
+    try:
+        yield came
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def check_writable_parent(prog: str, out: Path) -> None:

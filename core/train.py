@@ -33,7 +33,9 @@ from tqdm import tqdm
 from core.checkpoints import (
     check_target, load_checkpoint, model_classes, model_name, read_config, save_checkpoint, training_history,
 )
-from core.cli import MAX_SEED, OneLineParser, check_writable_parent, fail, parse_params, run, seed_number
+from core.cli import (
+    MAX_SEED, OneLineParser, check_writable_parent, fail, parse_params, run, seed_number, signals_held, stop_name,
+)
 from core.data import TOY2D_NAMES, data_sampler
 from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
 from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training on {info.name} ({len(data)} examples{read_from}) on {device_name(trainer.device)}, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
     bar = tqdm(total=config.steps, disable=args.quiet, file=sys.stderr, unit="step", dynamic_ncols=True)
-    end, diverged, interrupted = None, "", False
+    end, diverged, interrupted = None, "", ""  # interrupted: what stopped the run ("Ctrl-C", "SIGTERM", "SIGHUP")
     started = time.perf_counter()
     try:
         for event in trainer.run():
@@ -228,15 +230,15 @@ def main(argv: list[str] | None = None) -> int:
                 end = event
     except TrainingDiverged as err:  # the trainer holds the weights from before the bad step: save them
         diverged = str(err)
-    except KeyboardInterrupt:  # save what was learnt, at once (no quality check: a second Ctrl-C would lose it)
+    except KeyboardInterrupt as err:  # save what was learnt, at once (no quality check: a second Ctrl-C would lose it)
         trainer.stop()
-        interrupted = True
+        interrupted = stop_name(err)
     seconds = end.elapsed if end else time.perf_counter() - started
     bar.close()
     if diverged and trainer.step == 0:
         fail(PROG, f"{diverged}; nothing was saved")
     if (diverged or interrupted) and trainer.step < SHORTEST_KEPT and args.out.exists():
-        what = diverged or f"stopped by Ctrl-C after {trainer.step:,} of {config.steps:,} steps"
+        what = diverged or f"stopped by {interrupted} after {trainer.step:,} of {config.steps:,} steps"
         kept = (f"{what}; {args.out} is left as it was (a run cut short replaces a checkpoint from {SHORTEST_KEPT} "
                 "steps on)")
         if diverged:
@@ -254,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             samples = sample(trainer.sampling_model, schedule, x_T, generator=generator).cpu()
             metrics["sliced_wasserstein_ratio_ddpm"] = sliced_wasserstein_ratio(samples, data_sampler(info, data))
             print(f"sliced-Wasserstein ratio: {metrics['sliced_wasserstein_ratio_ddpm']:.3f}", file=sys.stderr)
-        except KeyboardInterrupt:
-            interrupted = True
-            print("skipped (Ctrl-C); saving the trained model", file=sys.stderr)
+        except KeyboardInterrupt as err:
+            interrupted = stop_name(err)
+            print(f"skipped ({interrupted}); saving the trained model", file=sys.stderr)
     end_reason = "diverged" if diverged else (end.reason if end else "stopped")  # no end event: Ctrl-C
     training = {
         **trainer.training_record(preset, end_reason, seconds),
@@ -264,14 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     if previous_runs:
         training["previous_runs"] = previous_runs
-    path = save_checkpoint(args.out, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
-                           points=data if info.given_as_points else None, overwrite=args.overwrite)
+    with signals_held(PROG) as came:  # a Ctrl-C (or a second one) during the save lost the whole run
+        path = save_checkpoint(args.out, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
+                               points=data if info.given_as_points else None, overwrite=args.overwrite)
     if diverged:
         fail(PROG, f"{diverged}; the weights from before that step are saved in {path}")
     early = "" if trainer.step >= config.steps else \
-        f" ({'stopped by Ctrl-C' if interrupted else end_reason} after {trainer.step:,} of {config.steps:,} steps)"
+        f" ({f'stopped by {interrupted}' if interrupted else end_reason} after {trainer.step:,} of {config.steps:,} steps)"
     print(f"saved {path}{early}", file=sys.stderr)
-    return 130 if interrupted else 0  # saved, but cut short: a script's `train && sample` stops here
+    return 130 if interrupted or came else 0  # saved, but cut short: a script's `train && sample` stops here
 
 
 def in_flags(message: str) -> str:

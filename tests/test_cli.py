@@ -6,6 +6,7 @@ import importlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -197,6 +198,56 @@ def test_ctrl_c_during_the_check_after_training_saves_the_finished_run(tmp_path,
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["end_reason"] == "finished" and config["training"]["steps_done"] == 20
     assert config["metrics"] == {}
+
+
+def test_a_stop_signal_during_the_save_waits_for_it(tmp_path, monkeypatch, capsys) -> None:
+    """A Ctrl-C (or a second one) during the save ended it half-way: 1,500 trained steps were lost, with "nothing was
+    written"; with --overwrite, between its two renames, the old checkpoint went too. The save now finishes first."""
+    import core.train
+    from core.cli import STOP_SIGNALS, _raise_interrupted
+
+    out = tmp_path / "ck"
+    assert core.train.main(["--data", "moons", "--T", "50", "--steps", "20", "--out", str(out), "--quiet",
+                            "--no-eval"]) == 0
+    real_save = core.train.save_checkpoint
+
+    def signalled_save(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # handled at once, in the middle of the save
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(core.train, "save_checkpoint", signalled_save)
+    previous = {signum: signal.signal(signum, _raise_interrupted) for signum in STOP_SIGNALS}  # as `core.cli.run` does
+    try:
+        status = core.train.main(["--data", "moons", "--T", "50", "--steps", "30", "--out", str(out), "--quiet",
+                                  "--no-eval", "--overwrite"])
+    except KeyboardInterrupt:
+        pytest.fail("the signal cut the save short")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert status == 130
+    assert capsys.readouterr().err.strip().splitlines()[-3:] == [
+        "python -m core.train: Ctrl-C while saving: the save finishes first",
+        "python -m core.train: SIGTERM while saving: the save finishes first", f"saved {out}"]
+    assert json.loads((out / "config.json").read_text())["training"]["steps_done"] == 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no half-renamed copy left beside it
+
+
+def test_sigterm_saves_the_run_as_ctrl_c_does(tmp_path) -> None:
+    """`kill`, `timeout` or a closed terminal ended a training run at once: no checkpoint, no word, status 143."""
+    out = tmp_path / "ck"
+    process = subprocess.Popen([sys.executable, "-m", "core.train", "--data", "moons", "--T", "50", "--steps",
+                                "1000000", "--out", str(out), "--quiet"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr.readline().startswith("training on moons")
+    time.sleep(1.0)  # a hundred steps or more
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    last = err.strip().splitlines()[-1]
+    assert process.returncode == 130 and re.fullmatch(rf"saved {re.escape(str(out))} \(stopped by SIGTERM after "
+                                                      r"[\d,]+ of 1,000,000 steps\)", last), err
+    assert json.loads((out / "config.json").read_text())["training"]["end_reason"] == "stopped"
 
 
 def test_ctrl_c_while_a_command_loads_ends_in_one_line(tmp_path) -> None:

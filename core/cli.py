@@ -30,6 +30,13 @@ def seed_number(text: str) -> int:
     return value
 
 
+def folder(text: str) -> str:
+    """A --data-dir: a folder's path, not an empty one (which had meant the current folder, searched throughout)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty path")
+    return text
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad flag prints one line ("<prog>: error: ...") and exits with status 2."""
 

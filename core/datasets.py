@@ -37,12 +37,13 @@ def data_kind(source: str) -> str:
     if source in IMAGE_DATASETS:
         return "image"
     path = Path(source).expanduser()
-    if path.suffix.lower() == ".csv":
-        if not path.is_file():
-            raise ValueError(f"no CSV file at {path}")
-        return "2d"
-    if path.is_dir():
-        return "image"
+    if source.strip():  # "" is no data: Path("") is the current folder, which was searched for images and trained on
+        if path.suffix.lower() == ".csv":
+            if not path.is_file():
+                raise ValueError(f"no CSV file at {path}")
+            return "2d"
+        if path.is_dir():
+            return "image"
     raise ValueError(
         f"unknown data {source!r}: use a 2D toy ({', '.join(TOY2D_NAMES)}), an image data set "
         f"({', '.join(IMAGE_DATASETS)}), a .csv file of x,y points or a folder of images"

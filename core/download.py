@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from core.cli import OneLineParser, fail, run
+from core.cli import OneLineParser, fail, folder, run
 from core.image_data import (
     DATA_DIR_ENV, IMAGE_DATASETS, DataUnavailableError, data_root, dataset_available, load_image_dataset,
     short_label,
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description="Download image data sets into the data directory.")
     p.add_argument("names", nargs="+", choices=IMAGE_DATASETS, metavar="NAME",
                    help=f"data sets to fetch: {', '.join(IMAGE_DATASETS)}")
-    p.add_argument("--data-dir", help=f"where to put them (default: ${DATA_DIR_ENV}, else ./data)")
+    p.add_argument("--data-dir", type=folder, help=f"where to put them (default: ${DATA_DIR_ENV}, else ./data)")
     args = p.parse_args(argv)
     root = data_root(args.data_dir)
     for name in dict.fromkeys(args.names):  # each once, in the order given

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from core.checkpoints import Checkpoint, load_checkpoint, without_non_finite
-from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, run, seed_number
+from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, folder, run, seed_number
 from core.datasets import training_examples
 from core.elbo import variational_bounds
 from core.fid import image_quality, real_ratio_range
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                         "repeatable (default: ddpm and ddim:50)")
     p.add_argument("--seed", type=seed_number, default=0, help=f"random seed, 0 to {MAX_SEED} (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--data-dir", help="image data directory for the real reference images (default: $DDPM_DATA_DIR or ./data)")
+    p.add_argument("--data-dir", type=folder, help="image data directory for the real reference images (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--nll", action="store_true",
                    help="also the variational bound on the negative log-likelihood of n training examples, in nats "
                         "and bits per dimension, for σ² = β̃ and σ² = β")

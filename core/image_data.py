@@ -105,8 +105,8 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The data directory: ``root``, else ``$DDPM_DATA_DIR``, else ``./data``."""
-    return Path(root if root is not None else os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)).expanduser()
+    """The data directory: ``root``, else ``$DDPM_DATA_DIR`` (unless empty), else ``./data``."""
+    return Path(root if root is not None else os.environ.get(DATA_DIR_ENV, "").strip() or DEFAULT_DATA_DIR).expanduser()
 
 
 # ----- IDX files (MNIST, Fashion-MNIST) -----------------------------------------------------

@@ -41,7 +41,9 @@ from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
 from core.checkpoints import load_checkpoint, write_atomically
-from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, check_writable_parent, fail, run, seed_number
+from core.cli import (
+    MAX_SAMPLES, MAX_SEED, OneLineParser, check_writable_parent, fail, folder, run, seed_number,
+)
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
 from core.guidance import GUIDANCE_METHODS, default_method, find_class, guidance_classes, guided_model, read_classes
@@ -92,7 +94,7 @@ def build_parser() -> OneLineParser:
                    help="with --guide: the method (default: classifier-free for a class-conditional model, else "
                         "classifier)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--data-dir", help="image data directory, for the examples --start-t and --inpaint begin from "
+    p.add_argument("--data-dir", type=folder, help="image data directory, for the examples --start-t and --inpaint begin from "
                                       "(default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--out", required=True, type=Path,
                    help="output file: .npy or .png (a file there is replaced once the samples are ready)")

@@ -34,7 +34,8 @@ from core.checkpoints import (
     check_target, load_checkpoint, model_classes, model_name, read_config, save_checkpoint, training_history,
 )
 from core.cli import (
-    MAX_SEED, OneLineParser, check_writable_parent, fail, parse_params, run, seed_number, signals_held, stop_name,
+    MAX_SEED, OneLineParser, check_writable_parent, fail, folder, parse_params, run, seed_number, signals_held,
+    stop_name,
 )
 from core.data import TOY2D_NAMES, data_sampler
 from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
@@ -97,7 +98,7 @@ def build_parser() -> OneLineParser:
                    help=f"folder of images: side length in pixels, at most {MAX_IMAGE_SIZE}; the U-Net presets take multiples of "
                         "4 from 16, e.g. 28, 32, 64 (default: 32)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="folder of images: 1 (grey) or 3 (RGB; default)")
-    p.add_argument("--data-dir", help="image data directory (default: $DDPM_DATA_DIR or ./data)")
+    p.add_argument("--data-dir", type=folder, help="image data directory (default: $DDPM_DATA_DIR or ./data)")
     p.add_argument("--max-seconds", type=float, help="stop training after this many seconds")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (faster on GPU for long runs)")
     p.add_argument("--overwrite", action="store_true",

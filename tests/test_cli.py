@@ -457,6 +457,10 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
     "args, message",
     [
         (("core.train", "--data", "banana", "--out", "X"), "unknown data 'banana'"),
+        # an empty path was the current folder: searched throughout for images and trained on
+        (("core.train", "--data", "", "--out", "X"), "unknown data ''"),
+        (("core.train", "--data", "moons", "--data-dir", " ", "--out", "X"), "--data-dir: must name a folder, got an"),
+        (("core.download", "mnist", "--data-dir", ""), "--data-dir: must name a folder, got an empty path"),
         (("core.train", "--data", "moons", "--out", "X", "--T", "1"), "T must be between"),
         (("core.train", "--data", "moons", "--out", "X", "--schedule", "nope"), "invalid choice"),
         (("core.train", "--data", "moons", "--out", "X", "--param", "beta_end=2"), "beta_end must lie in"),

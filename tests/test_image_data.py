@@ -16,6 +16,7 @@ from core.image_data import (
     IMAGE_DATASETS,
     MAX_IMAGE_SIZE,
     DataUnavailableError,
+    data_root,
     dataset_available,
     load_image_dataset,
     load_image_folder,
@@ -31,6 +32,14 @@ MNIST_RAW = DATA_ROOT / "MNIST" / "raw"
 @pytest.fixture(scope="module")
 def mnist_test():
     return load_image_dataset("mnist", root=DATA_ROOT, split="any", download=False)
+
+
+def test_an_empty_data_dir_setting_means_the_default(monkeypatch) -> None:
+    """DDPM_DATA_DIR= (set, empty) was the current folder, as the runs folder's setting was not."""
+    monkeypatch.setenv("DDPM_DATA_DIR", " ")
+    assert data_root() == Path("data")
+    monkeypatch.setenv("DDPM_DATA_DIR", "/srv/data")
+    assert data_root() == Path("/srv/data") and data_root("elsewhere") == Path("elsewhere")
 
 
 def test_offline_mnist_test_split(mnist_test) -> None:

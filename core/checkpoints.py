@@ -300,6 +300,8 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path} does not hold a JSON object")
     version = config.get("format_version")
+    if version is None:  # another kind of model (e.g. checkpoints/classifiers/mnist, the FID's feature network)
+        raise CheckpointError(f"{directory} is not a diffusion checkpoint: its {CONFIG_FILE} has no format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{config_path}: format version {version!r} is not supported (expected {FORMAT_VERSION})")
     problem = config_problem(config)

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -168,6 +169,9 @@ def test_load_errors(tmp_path) -> None:
     (path / "config.json").write_text(json.dumps({**config, "format_version": 99}))
     with pytest.raises(CheckpointError, match="format version"):
         load_checkpoint(path)
+    classifier = Path(__file__).resolve().parents[1] / "checkpoints" / "classifiers" / "mnist"
+    with pytest.raises(CheckpointError, match=r"mnist is not a diffusion checkpoint: its config.json has no format_v"):
+        load_checkpoint(classifier)  # had been "format version None is not supported"
 
     wider = {**config, "model": {"kind": "mlp", "config": {**config["model"]["config"], "hidden": 48}}}
     (path / "config.json").write_text(json.dumps(wider))

@@ -33,7 +33,8 @@ button.label-wrap {text-align: left}
 .form:has(> #forward-t) {position: sticky; top: 0; z-index: 20}
 .gradio-container {overflow: clip !important}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
-""" + "\n".join([figures.PICTURE_CSS, figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, train_tab.STATUS_CSS])
+""" + "\n".join([figures.PICTURE_CSS, figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, train_tab.STATUS_CSS,
+                controls.NOTICE_CSS])
 JS = (f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page
       f"({accessibility.KEYBOARD_AND_READER_JS})(); }}")
 TITLE = "DDPM Explorer"

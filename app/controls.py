@@ -135,18 +135,23 @@ def params_from_values(name: str, values: Sequence) -> dict:
     return params
 
 
-NOTICE_STYLES = {
-    "ok": "background:#e8f5e9;border:1px solid #66bb6a;color:#1b5e20",
-    "warn": "background:#fff3e0;border:2px solid #fb8c00;color:#8a3c00",
+# A notice box's colours, (background, border, text), on the light theme and on the dark one: each text ≥ 7:1 on its
+# background (the light boxes had glared on the dark theme's pages, a projector's bright patches)
+NOTICE_COLOURS = {
+    "ok": (("#e8f5e9", "1px solid #66bb6a", "#1b5e20"), ("#10291a", "1px solid #43a047", "#a5d6a7")),
+    "warn": (("#fff3e0", "2px solid #fb8c00", "#8a3c00"), ("#33210a", "2px solid #fb8c00", "#ffcc80")),
 }
+NOTICE_CSS = ".notice {padding: 8px 12px; border-radius: 6px}\n" + "\n".join(
+    f"{theme}.notice-{tone} {{background: {back}; border: {border}; color: {text}}}"
+    for tone, modes in NOTICE_COLOURS.items() for theme, (back, border, text) in zip(("", ".dark "), modes))
 
 
 def notice_html(inner_html: str, tone: str) -> str:
-    """A coloured box ("ok": green, "warn": orange) around ``inner_html``; the box keeps its light colours in the
-    browser's dark mode too, and its text (the app's CSS: `.notice *` inherit) its dark colour."""
-    if tone not in NOTICE_STYLES:
-        raise ValueError(f"unknown tone {tone!r}; choose one of {', '.join(NOTICE_STYLES)}")
-    return f'<div class="notice" style="padding:8px 12px;border-radius:6px;{NOTICE_STYLES[tone]}">{inner_html}</div>'
+    """A coloured box ("ok": green, "warn": orange) around ``inner_html``, in the theme's colours (`NOTICE_CSS`; its
+    text, subscripts too, takes the box's colour: the app's `.notice *` inherit)."""
+    if tone not in NOTICE_COLOURS:
+        raise ValueError(f"unknown tone {tone!r}; choose one of {', '.join(NOTICE_COLOURS)}")
+    return f'<div class="notice notice-{tone}">{inner_html}</div>'
 
 
 def show_when(trigger: Any, *components: gr.components.Component) -> None:

@@ -417,10 +417,14 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
 # 600s had been used on both: amber's "Stopped … Saved as" was 3.2:1 on white, faint on a projector.
 TONE_COLOURS = {"info": ("#2563eb", "#60a5fa"), "ok": ("#15803d", "#4ade80"), "warn": ("#b45309", "#fbbf24"),
                 "error": ("#dc2626", "#f87171")}
-STATUS_CSS = "\n".join(
-    f".train-status .tone-{tone} {{color: {light}}}\n.dark .train-status .tone-{tone} {{color: {dark}}}"
-    for tone, (light, dark) in TONE_COLOURS.items() if tone != "info"  # info's text keeps the page's colour
-)
+# the status's colours; its bar's track in the theme's (a light grey one glared on the dark theme); on a narrow screen
+# the status takes a line of its own above Start and Stop (squeezed beside them on a phone, it was a word per line)
+STATUS_CSS = "\n".join([
+    *(f".train-status .tone-{tone} {{color: {light}}}\n.dark .train-status .tone-{tone} {{color: {dark}}}"
+      for tone, (light, dark) in TONE_COLOURS.items() if tone != "info"),  # info's text keeps the page's colour
+    ".train-track {background: #e5e7eb}\n.dark .train-track {background: #374151}",
+    "#train-status {min-width: min(280px, 100%) !important}",
+])
 
 
 def status_html(text: str, *, fraction: float | None = None, tone: str = "info", notes: list[str] | None = None) -> str:
@@ -433,7 +437,7 @@ def status_html(text: str, *, fraction: float | None = None, tone: str = "info",
     if fraction is not None:
         pct = 100 * min(1.0, max(0.0, fraction))
         bar = (
-            '<div style="background:#e5e7eb;border-radius:6px;height:10px;margin:4px 0 6px 0">'
+            '<div class="train-track" style="border-radius:6px;height:10px;margin:4px 0 6px 0">'
             f'<div class="train-progress" style="width:{pct:.1f}%;background:{TONE_COLOURS[tone][0]};height:10px;'
             'border-radius:6px"></div></div>'
         )

@@ -190,12 +190,13 @@ def test_t_typed_past_T_goes_back_to_T_in_its_box():
 
 
 def test_summary_box_tone_follows_whether_the_chain_reaches_noise():
-    """A green box (✓) when ᾱ_T ≤ 1e-3, an orange one (⚠) otherwise; both are `controls.notice_html` boxes, whose
-    text keeps the box's colour in dark mode (the app's `.notice *` rule)."""
+    """A green box (✓) when ᾱ_T ≤ 1e-3, an orange one (⚠) otherwise; both are `controls.notice_html` boxes, in
+    the theme's colours."""
     reaches = forward_tab.schedule_summary_html(make_schedule("linear", 1000))
     short = forward_tab.schedule_summary_html(make_schedule("linear", 50, scale_with_T=False))
-    assert reaches.startswith('<div class="notice"') and controls.NOTICE_STYLES["ok"] in reaches and "✓" in reaches
-    assert short.startswith('<div class="notice"') and controls.NOTICE_STYLES["warn"] in short and "⚠" in short
+    assert reaches.startswith('<div class="notice notice-ok"') and "✓" in reaches
+    assert short.startswith('<div class="notice notice-warn"') and "⚠" in short
+    assert ".dark .notice-warn {background: #33210a" in controls.NOTICE_CSS  # dark boxes on the dark theme
     with pytest.raises(ValueError, match="unknown tone"):
         controls.notice_html("x", "info")
 

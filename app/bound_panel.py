@@ -62,9 +62,9 @@ def bound_markdown(name: str, bounds: dict[Variance, Bound], kind: str, n: int, 
     small = bounds["small"]
     measured = (f"all {len(small.ts)} terms L<sub>t−1</sub>" if small.weights == [1] * len(small.ts)
                 else f"an unbiased estimate of Σ L<sub>t−1</sub> from {len(small.ts)} of its {T - 1} terms")
-    unit = ("per pixel, for 256-level images (the decoder L₀ gives each level's bin its probability)" if kind == "image"
-            else "per coordinate, a density in the model's units (a density can exceed 1: L₀ and the total can be "
-                 "negative)")
+    unit = ("per dimension, here a pixel of a 256-level image (the decoder L₀ gives each level's bin its probability)"
+            if kind == "image" else "per dimension, here a coordinate of a point: a density in the model's units (a "
+                                    "density can exceed 1: L₀ and the total can be negative)")
     model = "the ideal denoiser of its training examples" if ideal else "its network"
     header = "| | " + " | ".join(VARIANCE_LABELS[v] for v in VARIANCES) + " |"
     rows = [

@@ -32,6 +32,7 @@ from core.train import DEFAULTS
 POINT_RANGE = (-4.0, 4.0)  # fixed axes for 2D point clouds: N(0, I) fits with room to spare
 POINT_TICKS = dict(showticklabels=True, tickvals=[-2, 0, 2], ticks="outside",
                    ticklen=3, tickfont=dict(size=10))  # the coordinates, on the outer edges of a grid of point panels
+GRID_AXIS_TITLE = dict(font=dict(size=11), standoff=2)  # x₁ under the bottom row, x₂ left of the first column
 HIST_RANGE = (-4.0, 4.0)  # value axis of x_t histograms
 HIST_BINS = 80
 POINT_COLOR = "#1f77b4"
@@ -889,10 +890,14 @@ def noised_grid_figure(
         for c, cell in enumerate(row):
             i = r * cols + c + 1
             suffix = "" if i == 1 else str(i)
+            bottom, left = points and r == rows - 1, points and c == 0
             axes[f"xaxis{suffix}"] = dict(axis, domain=[max(lefts[c], 0), min(lefts[c] + width, 1)], anchor=f"y{suffix}",
-                                          **(POINT_TICKS if points and r == rows - 1 else {}))
+                                          **(POINT_TICKS | dict(title=dict(GRID_AXIS_TITLE, text="x₁")) if bottom
+                                             else {}))
             axes[f"yaxis{suffix}"] = dict(axis, domain=[max(tops[r] - height, 0), min(tops[r], 1)], anchor=f"x{suffix}",
-                                          scaleanchor=f"x{suffix}", **(POINT_TICKS if points and c == 0 else {}))
+                                          scaleanchor=f"x{suffix}",
+                                          **(POINT_TICKS | dict(title=dict(GRID_AXIS_TITLE, text="x₂")) if left
+                                             else {}))
             where = dict(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
             if kind == "images":
                 traces.append(dict(type="image", source=png_data_uri(cell), hoverinfo="skip", **where))
@@ -923,8 +928,8 @@ def noised_grid_figure(
              xanchor="left", yanchor="bottom", font=dict(size=ROW_LABEL_SIZE, color="#444"))
         for top, text, color in zip(tops, row_labels, row_colors or [None] * rows) if text
     ]
-    # room for the column titles (below plotly's toolbar) and the coordinates
-    margin = dict(l=35 if points else 10, r=10, t=30 + GRID_TITLE_DROP, b=30 if points else 10)
+    # room for the column titles (below plotly's toolbar) and the coordinates with their titles
+    margin = dict(l=48 if points else 10, r=10, t=30 + GRID_TITLE_DROP, b=44 if points else 10)
     return fast_figure(traces, dict(
         **axes,
         annotations=annotations,
@@ -1048,7 +1053,7 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
 
 def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_title: str, *,
                             real: Sequence[float] = (), height: int = 360) -> PlotData:
-    """Sample quality (lower is better, 1 = as good as real data) against the number of sampling steps, one line
+    """Sample quality (lower is better down to the data's own range, around 1) against the number of sampling steps, one line
     per sampler, both axes logarithmic; a chain that diverged (quality inf) is left out of its line. A dotted line
     marks 1; a grey band spans ``real``, the scores of draws of the data itself (the measure's noise)."""
     data = []

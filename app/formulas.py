@@ -61,6 +61,11 @@ def steps_text(n: int) -> str:
     return f"{n:,} step" + ("" if n == 1 else "s")
 
 
+def seconds_text(seconds: float) -> str:
+    """A short duration: "1.3 s", and "42 ms" under a tenth of a second (a 2D chain had been "sampled in 0.0 s")."""
+    return f"{seconds:.1f} s" if seconds >= 0.095 else f"{round(seconds * 1000)} ms"
+
+
 def latex_number(value: float) -> str:
     """`number` for a LaTeX formula: powers of ten as such (4.928e-05 → 4.928\\times 10^{-5}; KaTeX would read the e
     as a variable and −05 as a subtraction)."""

@@ -531,7 +531,7 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     chain_words = f"{formulas.steps_text(steps)} from t₀ = {ts[0]}" if joined else describe_steps(steps, T, spacing)
     return (
         f"{runs.bold_name(checkpoint.path)} · {method_label}, {chain_words} · "
-        f"{n:,} samples · sampled in {chain.seconds:.1f} s, {len(ts)} frames rendered in {render_s:.1f} s."
+        f"{n:,} samples · sampled in {formulas.seconds_text(chain.seconds)}, {len(ts)} frames rendered in {formulas.seconds_text(render_s)}."
         f"{_start_sentence(chain, checkpoint)}"
         f"{_guided_sentence(chain) if chain.guided_to else _distance_sentence(chain, checkpoint)}"
         f"{_copies_sentence(chain, checkpoint)} "
@@ -953,14 +953,25 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
     # said beside the model when it changes the sampler (DDIM appearing without a word on a page about DDPM puzzled
     # students); not on the page's first choice
     if kind == "image":
-        said = (f"The sampler is now set for images: DDIM (η = 0), {min(100, T)} steps, {DEFAULT_SAMPLES['image']} "
+        said = (f"for images: DDIM (η = 0), {min(100, T)} steps, {DEFAULT_SAMPLES['image']} "
                 f"samples, quick on a CPU. Choose DDPM for the paper's sampler (all {T:,} steps).")
         sampler, steps, n = "ddim", min(100, T), DEFAULT_SAMPLES["image"]
     else:
-        said = (f"The sampler is now set for 2D data: DDPM (σ² = β̃), the paper's, over all {T:,} steps, "
+        said = (f"for 2D data: DDPM (σ² = β̃), the paper's, over all {T:,} steps, "
                 f"{DEFAULT_SAMPLES['2d']:,} samples.")
         sampler, steps, n = "ddpm_small", 0, DEFAULT_SAMPLES["2d"]
-    return (info if kind_shown is None else f"{info}\n\n*{said}*"), sampler, steps, n, slider, kind
+    return (info if kind_shown is None else f"{info}{SAMPLER_NOTE_START}{said}*"), sampler, steps, n, slider, kind
+
+
+SAMPLER_NOTE_START = "\n\n*The sampler is now set "  # `checkpoint_selected`'s note, at the end of the description
+
+
+def sampler_note_dropped(info: str):
+    """The description without `checkpoint_selected`'s note once the sampler, steps or samples are changed by hand
+    (next to the steps box, "… DDIM (η = 0), 100 steps" stayed after 20 was typed in)."""
+    if not isinstance(info, str) or SAMPLER_NOTE_START not in info:
+        return gr.skip()
+    return info[:info.index(SAMPLER_NOTE_START)]
 
 
 TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from noised data"
@@ -1130,6 +1141,8 @@ def build(trained: gr.State) -> ReverseControls:
     checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t, steps, kind_shown],
                       [info, sampler, steps, n, start_t, kind_shown], show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
+    for changed in (sampler, steps, n):
+        changed.input(sampler_note_dropped, info, info, show_progress="hidden", queue=False)
     controls = ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
                                [view, stats, gif, mp4, sprite], model_slot, jobs)
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player

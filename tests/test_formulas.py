@@ -53,6 +53,12 @@ def test_a_coefficient_near_one_is_not_shown_as_one() -> None:
     assert coefficients(first)[1] == pytest.approx(math.sqrt(1 - float(schedule.alpha_bars[ts[1]])), rel=1e-6)
 
 
+def test_short_durations_are_not_shown_as_zero() -> None:
+    """A 2D chain had been "sampled in 0.0 s"."""
+    assert [formulas.seconds_text(s) for s in (0.012, 0.0944, 0.095, 1.26, 12.34)] == [
+        "12 ms", "94 ms", "0.1 s", "1.3 s", "12.3 s"]
+
+
 def test_forward_notes_give_the_closed_form_of_q_xt_given_x0() -> None:
     schedule = make_schedule("linear", 1000)
     notes = formulas.forward_notes(schedule, [0, 500, 1000])

@@ -643,6 +643,9 @@ def test_a_checkpoint_of_the_same_kind_keeps_the_sampler_settings(toy_ckpt, imag
     info, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(image_ckpt), trained, 40, 10, "2d")
     assert (sampler, n, kind) == ("ddim", reverse_tab.DEFAULT_SAMPLES["image"], "image") and steps <= 100
     assert "The sampler is now set for images: DDIM (η = 0)" in info  # said, not changed without a word
+    # dropped once the steps, sampler or samples are changed by hand (it stayed beside the box that no longer said it)
+    assert reverse_tab.sampler_note_dropped(info) == reverse_tab.describe(str(image_ckpt), trained)
+    assert reverse_tab.sampler_note_dropped(reverse_tab.describe(str(image_ckpt), trained)) == gr.skip()
     _, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, 10, "image")
     assert (sampler, steps, n, kind) == ("ddpm_small", 0, reverse_tab.DEFAULT_SAMPLES["2d"], "2d")
 

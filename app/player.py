@@ -26,6 +26,7 @@ import math
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from functools import cache
@@ -407,12 +408,42 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
     return page, str(gif), str(mp4), str(sprite)
 
 
+EXPORTS_KEPT_SECONDS = 2 * 3600  # a session's exports untouched this long go (Gradio's copies of them go within 2 h)
+
+
+def exports_root() -> Path:
+    return Path(tempfile.gettempdir()) / "ddpm-explorer-exports"
+
+
 def export_folder(key: str, view: str) -> Path:
     """A fresh export folder for one session (``key``) and one view (e.g. "reverse"). Once its files are written,
-    `keep_only` deletes the view's earlier folders."""
-    base = Path(tempfile.gettempdir()) / "ddpm-explorer-exports" / key / view
+    `keep_only` deletes the view's earlier folders; the sessions' folders that have not exported for
+    `EXPORTS_KEPT_SECONDS` are deleted first (`sweep_old_exports`)."""
+    sweep_old_exports()
+    base = exports_root() / key / view
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(dir=base))
+
+
+def sweep_old_exports(now: float | None = None) -> list[Path]:
+    """Delete the folders of the sessions whose newest export is older than `EXPORTS_KEPT_SECONDS`; returns them.
+    `keep_only` bounds one session's files, but every session that exported had left its last folder for good
+    (1.1 GB in 388 folders on a shared machine)."""
+    now = time.time() if now is None else now
+    try:
+        sessions = list(exports_root().iterdir())
+    except OSError:  # none yet
+        return []
+    removed = []
+    for session in sessions:
+        try:
+            newest = max((p.stat().st_mtime for p in session.glob("*/*")), default=session.stat().st_mtime)
+        except OSError:  # deleted meanwhile
+            continue
+        if now - newest > EXPORTS_KEPT_SECONDS:
+            shutil.rmtree(session, ignore_errors=True)
+            removed.append(session)
+    return removed
 
 
 def keep_only(folder: Path) -> None:

@@ -354,7 +354,10 @@ def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:
 # ----- owners: a browser's token, linked to its pages ---------------------------------------------
 
 _OWNER_TOKEN = re.compile(r"^o[0-9a-f]{32}$")
-_page_owners: dict[str, str] = {}  # session_hash of a page -> its browser's owner token, while Gradio keeps the session
+SESSIONS_KEPT = 1000  # the pages whose sessions Gradio keeps (`app.LAUNCH_OPTIONS`), the least recently used going
+# session_hash of a page -> its browser's owner token, while Gradio keeps the session: the most recently used first
+# 2 × SESSIONS_KEPT (Gradio drops a session pushed out by newer ones without a word to `forget_page`)
+_page_owners: OrderedDict[str, str] = OrderedDict()
 _open_pages: set[str] = set()  # the pages among them that have not been closed
 _pages_lock = threading.Lock()
 
@@ -369,7 +372,10 @@ def adopt_owner(request: Any, token: Any) -> str:
     if page:
         with _pages_lock:
             _page_owners[str(page)] = token
+            _page_owners.move_to_end(str(page))
             _open_pages.add(str(page))
+            while len(_page_owners) > 2 * SESSIONS_KEPT:
+                _open_pages.discard(_page_owners.popitem(last=False)[0])
     return token
 
 
@@ -385,6 +391,8 @@ def owner_key(request: Any) -> str:
     page = getattr(request, "session_hash", None) if request is not None else None
     with _pages_lock:
         token = _page_owners.get(str(page)) if page else None
+        if token is not None:
+            _page_owners.move_to_end(str(page))
     return token or session_key(request)
 
 

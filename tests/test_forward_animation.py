@@ -3,6 +3,8 @@ exports."""
 
 from __future__ import annotations
 
+import os
+import time
 import types
 from pathlib import Path
 
@@ -126,3 +128,17 @@ def test_a_movie_written_while_another_of_its_view_is_written_keeps_its_files():
     assert (writing / "reverse.gif").exists() and writing != done
     player.keep_only(done)  # the second is on view now: the first's files go
     assert not writing.exists() and done.exists()
+
+
+def test_the_exports_of_sessions_long_gone_are_deleted(tmp_path, monkeypatch):
+    """Each session that exported had left its last folder for good (1.1 GB in 388 folders on a shared machine)."""
+    monkeypatch.setattr(player, "exports_root", lambda: tmp_path / "exports")
+    gone, here = player.export_folder("gone", "reverse"), player.export_folder("here", "reverse")
+    (gone / "reverse.gif").write_bytes(b"GIF89a")
+    hours_ago = time.time() - player.EXPORTS_KEPT_SECONDS - 60
+    os.utime(gone, (hours_ago, hours_ago))
+    assert player.sweep_old_exports() == [tmp_path / "exports" / "gone"]
+    assert not (tmp_path / "exports" / "gone").exists() and here.exists()
+    os.utime(here, (hours_ago, hours_ago))
+    player.export_folder("new", "forward")  # a new export sweeps the folders too
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["new"]

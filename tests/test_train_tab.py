@@ -1345,3 +1345,15 @@ def test_a_bad_server_setting_stops_the_app_at_start_up_in_one_line(monkeypatch)
                            capture_output=True, text=True, timeout=120)
     assert ended.returncode == 1 and ended.stderr.strip().splitlines() == [
         "app.py: DDPM_MAX_RUNS_PER_USER='0' must be at least 1; fix the setting and start again"]
+
+
+def test_pages_are_remembered_for_the_sessions_gradio_keeps(monkeypatch):
+    """Gradio kept a record of every page it had served (0.55 MB each here), up to 10,000, and the pages' owner links
+    were dropped only with a session's State, which a session pushed out never has: both grew with each visit."""
+    assert app.LAUNCH_OPTIONS["state_session_capacity"] == runs.SESSIONS_KEPT
+    monkeypatch.setattr(runs, "SESSIONS_KEPT", 2)
+    tokens = [runs.adopt_owner(req(f"page-{i}"), None) for i in range(4)]
+    assert runs.owner_key(req("page-0")) == tokens[0]  # used again: now the most recent
+    runs.adopt_owner(req("page-4"), None)
+    assert list(runs._page_owners) == ["page-2", "page-3", "page-0", "page-4"]  # page-1 went, the least recent
+    assert runs.owner_key(req("page-1")) == "page-1" and not runs.page_open("page-1")

@@ -507,6 +507,10 @@ PLAYER_CSS = """
   background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); cursor: pointer;
   min-width: 84px}
 .ddpm-player .pl-controls select {background-color: var(--input-background-fill); color: var(--body-text-color)}
+@media (pointer: coarse) {  /* a finger's size on a touch screen (the bar was 16 px high, Pause 32) */
+  .ddpm-player .pl-controls button, .ddpm-player .pl-controls select, .ddpm-player .pl-controls input[type=range] {
+    min-height: 44px}
+}
 .ddpm-player .pl-info {font-variant-numeric: tabular-nums; min-width: 170px}
 .ddpm-player .pl-note {margin-top: 6px; font-size: 1rem; font-variant-numeric: tabular-nums; min-height: 1.4em}
 .ddpm-player .pl-key {font-size: 0.85rem; color: var(--block-info-text-color)}

@@ -923,13 +923,15 @@ def noised_grid_figure(
         dict(title, text=text, x=left + width / 2, y=1, xanchor="center", yanchor="bottom",
              font=dict(size=GRID_TITLE_SIZE))
         for left, text in zip(lefts, col_labels)
-    ] + [  # row titles above their rows, horizontal: easier to read than plotly's rotated ones
-        dict(title, text=text if color is None else f'<span style="color:{color}">━━</span> {text}', x=0, y=top,
-             xanchor="left", yanchor="bottom", font=dict(size=ROW_LABEL_SIZE, color="#444"))
-        for top, text, color in zip(tops, row_labels, row_colors or [None] * rows) if text
     ]
     # room for the column titles (below plotly's toolbar) and the coordinates with their titles
     margin = dict(l=48 if points else 10, r=10, t=30 + GRID_TITLE_DROP, b=44 if points else 10)
+    annotations += [  # row titles above their rows, horizontal: easier to read than plotly's rotated ones; from the
+        # figure's left edge, over the margin too (beside the panels only, they ran past a phone's right edge)
+        dict(title, text=text if color is None else f'<span style="color:{color}">━━</span> {text}', x=0, y=top,
+             xanchor="left", yanchor="bottom", xshift=4 - margin["l"], font=dict(size=ROW_LABEL_SIZE, color="#444"))
+        for top, text, color in zip(tops, row_labels, row_colors or [None] * rows) if text
+    ]
     return fast_figure(traces, dict(
         **axes,
         annotations=annotations,

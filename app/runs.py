@@ -21,8 +21,8 @@ DDPM_HEAVY_CONCURRENCY, read once at start-up, when Gradio fixes its concurrency
                               reason "time limit" and is saved (default: 900)
     DDPM_MAX_RUNS_PER_USER    checkpoints kept per browser; the oldest are deleted (default: 5)
     DDPM_RUNS_KEEP_HOURS      hours a checkpoint is kept after it was written (default: 24)
-    DDPM_HEAVY_CONCURRENCY    training / sampling jobs that run at once across all users, sharing
-                              the concurrency id "gpu" (default: 1); the others wait in the queue
+    DDPM_HEAVY_CONCURRENCY    training runs that train at once across all users, and sampling jobs
+                              that run at once, each in its own queue (default: 1); the others wait
 
 No model is kept here: a `Run` holds a `Trainer` only while it trains; the registry forgets
 the trainer when the run ends.
@@ -59,7 +59,11 @@ OWNER_STORAGE_KEY = "ddpm-explorer-owner"  # the localStorage entry of the brows
 RUN_STAMP = "%Y%m%d-%H%M%S"  # the end of a trained run's directory name, <data>-<schedule>-T<T>-<stamp>: its start
 RUN_NAME = re.compile(r"(?P<base>.+)-(?P<day>\d{8})-(?P<clock>\d{6})(?P<again>-\d+)?")  # -2, -3: started that second
 UPLOADED_PREFIX = "uploaded-"  # a browser's checkpoint directory uploaded as a .zip (`app.model_files`), not trained
-HEAVY_CONCURRENCY_ID = "gpu"  # shared by every event that trains or samples a network
+# Two queues, DDPM_HEAVY_CONCURRENCY jobs at once each: training runs in one, the jobs that sample or measure a
+# network in the other. One queue for both had put a Generate of a few seconds behind every training run waiting
+# for its turn (thirty in a lecture); now it runs beside a run, which yields it the CPU (`yield_cpu_to_the_pages`).
+TRAINING_CONCURRENCY_ID = "training"
+SAMPLING_CONCURRENCY_ID = "sampling"
 TRAINING_NICENESS = 10  # a training thread's nice value: its CPU time goes to anything at 0 that wants it
 
 
@@ -130,14 +134,15 @@ def keep_text() -> str:
 
 
 def heavy_concurrency() -> int:
-    """Read once when the UI is built (Gradio fixes concurrency limits then)."""
+    """The training runs that train at once, and the sampling jobs that run at once (each their own queue). Read once
+    when the UI is built (Gradio fixes concurrency limits then)."""
     return int(_env_number("DDPM_HEAVY_CONCURRENCY", 1, minimum=1))
 
 
 def heavy_event() -> dict:
-    """The options of an event that samples or measures a network: in the shared heavy queue, with a small progress
-    bar (read when the UI is built, like `heavy_concurrency`)."""
-    return dict(concurrency_id=HEAVY_CONCURRENCY_ID, concurrency_limit=heavy_concurrency(), show_progress="minimal")
+    """The options of an event that samples or measures a network: in the sampling queue, with a small progress bar
+    (read when the UI is built, like `heavy_concurrency`)."""
+    return dict(concurrency_id=SAMPLING_CONCURRENCY_ID, concurrency_limit=heavy_concurrency(), show_progress="minimal")
 
 
 def yield_cpu_to_the_pages(niceness: int = TRAINING_NICENESS) -> bool:
@@ -203,41 +208,8 @@ def first_end_text(training: list[Run], now: float | None = None) -> str:
             f"takes {duration_text(max_train_seconds())} at most.")
 
 
-def heavy_wait(key: str) -> tuple[str, float] | None:
-    """Why a job that trains or samples (the heavy queue, `heavy_event`) will wait, and for about how many seconds; or
-    None: every slot is held by a training run, the browser's own or other visitors'. Gradio queues the job without a
-    word on the page."""
-    others, _ = REGISTRY.others(key)
-    own = REGISTRY.active(key)
-    own_training = own is not None and own.started
-    if len(others) + own_training < heavy_concurrency():
-        return None
-    wait = soonest_end(others + ([own] if own_training else []))
-    if own_training:
-        return ("This waits for your training run to end: it holds this server's slot for training and sampling. "
-                "Press Stop in the Train tab to sample now."), wait
-    holders = "a training run of another visitor holds" if len(others) == 1 else \
-        f"{len(others)} training runs of other visitors hold"
-    slots = "its slot" if heavy_concurrency() == 1 else "all its slots"
-    return f"This waits: {holders} {slots} for training and sampling on this server. {first_end_text(others)}", wait
-
-
-WAIT_NOTE_SECONDS = 20  # the shortest a wait's note stays on the page
-
-
-def say_if_heavy_waits(request: gr.Request) -> None:
-    """A note (a toast) when a heavy job pressed on this page will wait behind training runs (`heavy_wait`), on the
-    page until the wait should end (a 20-s note left a 10-min wait without a word), at least `WAIT_NOTE_SECONDS`."""
-    wait = heavy_wait(owner_key(request))
-    if wait:
-        text, seconds = wait
-        gr.Info(text, duration=max(WAIT_NOTE_SECONDS, math.ceil(seconds)))
-
-
 def heavy_click(button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:
-    """``button.click(fn, …)`` in the shared heavy queue (`heavy_event`), and at once, outside that queue, a note when
-    the job will wait behind training runs (`say_if_heavy_waits`). Returns the job's event."""
-    button.click(say_if_heavy_waits, None, None, show_progress="hidden", concurrency_limit=None)
+    """``button.click(fn, …)`` in the sampling queue (`heavy_event`). Returns the job's event."""
     return button.click(fn, inputs, outputs, **heavy_event(), **options)
 
 

@@ -26,8 +26,8 @@ afresh for the run, so the copy that the Reverse tab samples from is never modif
 
 How a run is wired:
 - Start first runs `prepare_run` (cheap checks; reserves this browser's run slot; says it waits
-  for a free slot), then `train_run`, a generator that shares the concurrency id "gpu" with the
-  other heavy work, so only DDPM_HEAVY_CONCURRENCY jobs train or sample at once.
+  for a free slot), then `train_run`, a generator in the training queue (`runs.TRAINING_CONCURRENCY_ID`), so only
+  DDPM_HEAVY_CONCURRENCY runs train at once (sampling has a queue of its own).
 - `train_run` runs `Trainer.run()` in a background thread that feeds a queue and saves the
   checkpoint when the loop ends; the generator polls the queue every POLL_SECONDS and yields UI
   updates (the loss and error plots at most every PLOT_SECONDS), so streaming never slows training.
@@ -1363,7 +1363,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
     wait_timer.tick(waiting_status, None, [status, wait_timer], show_progress="hidden", concurrency_limit=None)
     train_event = prepared.success(
         train_run, [ticket, *inputs], [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
-        concurrency_id=runs.HEAVY_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
+        concurrency_id=runs.TRAINING_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )
     start.click(None, None, None, js=SHOW_RUN_JS, queue=False)

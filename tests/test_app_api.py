@@ -181,6 +181,26 @@ def test_train_then_reverse(app_url: str) -> None:
         other.predict(path, "ddpm_small", 0.0, 0, 100, 0, 10, api_name="/generate")
 
 
+def test_a_generate_runs_beside_a_training_run(app_url: str) -> None:
+    """Training and sampling shared one queue: a Generate waited for every training run, those queued too (an hour
+    in a lecture of thirty runs). It now has a queue of its own, and runs while another visitor's run trains."""
+    trainer, sampler = _client(app_url), _client(app_url)
+    args = ["moons", "linear", TRAIN_T, "mlp", "eps", False, 0.1, "", 20_000, 128, 2e-3, 0, 10_000, *PARAM_DEFAULTS]
+    trainer.predict(*args, api_name="/prepare_run")
+    run = trainer.submit(*args, api_name="/train_run")
+    try:
+        deadline = time.monotonic() + 60
+        while not any("Step" in str(out[0]) for out in run.outputs()) and time.monotonic() < deadline:
+            time.sleep(0.2)  # training: its status counts the steps
+        dropdown, _ = sampler.predict(None, api_name="/refresh")
+        moons = next(value for label, value in dropdown["choices"] if label == "moons (shipped)")
+        page, stats, *_ = sampler.predict(moons, "ddim", 0.0, 10, 100, 0, 11, api_name="/generate")
+        assert 'data-frames="11"' in page and not run.done(), "the Generate waited for the training run to end"
+    finally:
+        trainer.predict(api_name="/stop_run")
+    assert "Stopped" in run.result(timeout=60)[0]
+
+
 def test_stop_without_a_run(app_url: str) -> None:
     client = _client(app_url)
     assert "No training run to stop" in client.predict(api_name="/stop_run")

@@ -360,7 +360,7 @@ def test_every_job_of_the_reverse_tab_is_counted_while_it_waits_or_runs():
 
     demo = build_app()
     fns = list(demo.fns.values())
-    heavy = [d for d in fns if d.concurrency_id == runs.HEAVY_CONCURRENCY_ID]
+    heavy = [d for d in fns if d.concurrency_id == runs.SAMPLING_CONCURRENCY_ID]
     in_reverse = {d.fn.__module__ for d in heavy} - {"app.train_tab"}
     assert in_reverse == {"app.reverse_tab", "app.bound_panel", "app.steps_panel", "app.inpaint_panel",
                           "app.noise_map", "app.guidance_panel"}, in_reverse
@@ -811,7 +811,7 @@ def test_a_panels_results_make_way_when_another_model_is_chosen():
     # a result that comes back once another model was chosen makes way too: it had come back over the note
     since = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "made_way_since"]
     assert {d.outputs[0].elem_id for d in since} == plots - {"reverse-anatomy-plot"}  # the anatomy draws at once
-    assert all(d.trigger_only_on_success and demo.fns[d.trigger_after].concurrency_id == runs.HEAVY_CONCURRENCY_ID
+    assert all(d.trigger_only_on_success and demo.fns[d.trigger_after].concurrency_id == runs.SAMPLING_CONCURRENCY_ID
                for d in since)
     for made in since:  # a refused job hides the plot it showed, empty but for an "Error" mark, unless it held results
         (hides,) = [d for d in demo.fns.values() if d.trigger_after == made.trigger_after and d.trigger_only_on_failure

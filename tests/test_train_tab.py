@@ -572,39 +572,18 @@ def test_a_waiting_start_says_again_what_is_ahead_until_it_starts(isolated, monk
     assert train_tab.waiting_status(req("carol"))[1].active is False  # nothing waits
 
 
-def test_a_sampling_job_that_waits_behind_training_says_so(isolated, monkeypatch):
-    """Training and sampling share the server's slot (DDPM_HEAVY_CONCURRENCY, 1 by default): a Generate pressed while
-    another visitor trained waited up to 10 minutes without a word on the page. Pressing it now says why and until
-    when; nothing while a slot is free."""
-    monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "600")
-    assert runs.heavy_wait("bob") is None
-    runs.REGISTRY.reserve("carol")  # waiting for a slot: holds none
-    assert runs.heavy_wait("bob") is None
-    alice = runs.REGISTRY.claim("alice")
-    alice.progress = types.SimpleNamespace(step=100, total_steps=1100, elapsed=10.0)
-    text, seconds = runs.heavy_wait("bob")
-    assert text.startswith("This waits: a training run of another visitor holds its slot for training and sampling "
-                           "on this server. The first should end in about 1 min 40 s (at "), text
-    assert seconds == pytest.approx(100)  # the note stays that long (a 20-s note left most of a wait without a word)
-    text, seconds = runs.heavy_wait("alice")
-    assert text.startswith("This waits for your training run to end") and seconds == pytest.approx(100)
-    shown = []
-    monkeypatch.setattr(gr, "Info", lambda message, duration: shown.append((message, duration)))
-    runs.say_if_heavy_waits(req("bob"))
-    assert len(shown) == 1 and shown[0][0].startswith("This waits: a training run") and shown[0][1] == 100
-    alice.progress = types.SimpleNamespace(step=1090, total_steps=1100, elapsed=109.0)  # 1 s left: the shortest note
-    runs.say_if_heavy_waits(req("bob"))
-    assert shown[-1][1] == runs.WAIT_NOTE_SECONDS
-    monkeypatch.setenv("DDPM_HEAVY_CONCURRENCY", "2")  # a slot to spare
-    assert runs.heavy_wait("bob") is None and runs.heavy_wait("alice") is None
-    monkeypatch.delenv("DDPM_HEAVY_CONCURRENCY")
+def test_sampling_jobs_have_a_queue_of_their_own():
+    """Training and sampling shared one queue: a Generate pressed while thirty students' runs waited for the slot
+    waited behind all of them (its note counted only the first). Every sampling job of the Reverse tab now waits in
+    the sampling queue, the runs in the training queue, each DDPM_HEAVY_CONCURRENCY at once."""
     demo = build_app()
-    notes = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "say_if_heavy_waits"]
-    heavy = {target for d in demo.fns.values() if d.concurrency_id == runs.HEAVY_CONCURRENCY_ID for target in d.targets
-             if target[0] is not None}  # not Start's training (its own status says what it waits for)
-    # every button of the tab whose job waits in the heavy queue says so, at once: not in that queue itself
-    assert len(heavy) >= 12 and {target for d in notes for target in d.targets} == heavy
-    assert all(d.concurrency_limit is None and d.concurrency_id != runs.HEAVY_CONCURRENCY_ID for d in notes)
+    fns = list(demo.fns.values())
+    training = [d for d in fns if d.concurrency_id == runs.TRAINING_CONCURRENCY_ID]
+    sampling = [d for d in fns if d.concurrency_id == runs.SAMPLING_CONCURRENCY_ID]
+    assert [getattr(d.fn, "__name__", "") for d in training] == ["train_run"]
+    assert len({target for d in sampling for target in d.targets}) >= 12 and "train_run" not in {
+        getattr(d.fn, "__name__", "") for d in sampling}
+    assert {d.concurrency_limit for d in training + sampling} == {runs.heavy_concurrency()}
 
 
 def test_second_start_while_running_raises(isolated):
@@ -1114,7 +1093,7 @@ def test_tabs_build_and_wire():
             "page_closed"} <= names
     stop = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "stop_run")
     train = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "train_run")
-    assert train.concurrency_id == runs.HEAVY_CONCURRENCY_ID
+    assert train.concurrency_id == runs.TRAINING_CONCURRENCY_ID
     assert stop is not None
     waiting = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "waiting_status")
     assert [type(c).__name__ for c in waiting.outputs] == ["HTML", "Timer"] and waiting.concurrency_id != train.concurrency_id

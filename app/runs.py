@@ -401,6 +401,7 @@ class Run:
     trainer: Any = None
     started: bool = False
     ticket: str = field(default_factory=lambda: uuid.uuid4().hex)  # names a reservation to the Start that made it
+    since: float = field(default_factory=time.monotonic)  # when its Start reserved it: the queue's order
     stop_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     cut_off: bool = False  # its page was closed or reloaded before it ended; cleared once a reloaded page said so

@@ -842,9 +842,11 @@ BLOWN_UP_LOSS = 1e3
 
 
 def waiting_text(key: str) -> str:
-    """What a Start waits for: when the training slots are taken by other browsers' runs, how many, and when the
-    first should end (`runs.first_end_text`)."""
+    """What a Start waits for: when the training slots are taken by other browsers' runs, how many, how many more
+    wait ahead of it (reserved before it), and when the first should end (`runs.first_end_text`)."""
     training, waiting = runs.REGISTRY.others(key)
+    own = runs.REGISTRY.active(key)
+    waiting = [run for run in waiting if own is None or run.since < own.since]  # ahead in the queue, not behind
     if len(training) < runs.heavy_concurrency():
         return "Waiting for a free training slot… (other runs on this server go first)"
     queued = f", and {len(waiting)} more wait{'s' if len(waiting) == 1 else ''} before yours" if waiting else ""

@@ -560,6 +560,8 @@ def test_a_waiting_start_says_again_what_is_ahead_until_it_starts(isolated, monk
     monkeypatch.setenv("DDPM_MAX_TRAIN_STEPS", "100")
     status, _ = train_tab.prepare_run(req("bob"), *args(steps=200))  # a warning at Start
     assert "1 more waits before yours" in status and "allows at most 100" in status
+    runs.REGISTRY.reserve("dave")  # behind bob's: not counted (the next in the queue had been told one was ahead)
+    assert "1 more waits before yours" in train_tab.waiting_status(req("bob"))[0]
     alice.progress = types.SimpleNamespace(step=600, total_steps=1100, elapsed=60.0)  # 50 s to go now
     runs.REGISTRY.stop("carol")  # the run ahead of bob's went
     status, timer = train_tab.waiting_status(req("bob"))

@@ -1055,8 +1055,8 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
 
 def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_title: str, *,
                             real: Sequence[float] = (), height: int = 360) -> PlotData:
-    """Sample quality (lower is better down to the data's own range, around 1) against the number of sampling steps, one line
-    per sampler, both axes logarithmic; a chain that diverged (quality inf) is left out of its line. A dotted line
+    """Sample quality (lower is better down to the data's own range, around 1) against the number of sampling steps,
+    one line per sampler, both axes logarithmic; a chain that diverged (quality inf) is left out of its line. A dotted line
     marks 1; a grey band spans ``real``, the scores of draws of the data itself (the measure's noise)."""
     data = []
     for k, (label, points) in enumerate(curves.items()):

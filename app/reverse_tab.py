@@ -531,7 +531,8 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     chain_words = f"{formulas.steps_text(steps)} from t₀ = {ts[0]}" if joined else describe_steps(steps, T, spacing)
     return (
         f"{runs.bold_name(checkpoint.path)} · {method_label}, {chain_words} · "
-        f"{n:,} samples · sampled in {formulas.seconds_text(chain.seconds)}, {len(ts)} frames rendered in {formulas.seconds_text(render_s)}."
+        f"{n:,} samples · sampled in {formulas.seconds_text(chain.seconds)}, {len(ts)} frames rendered in "
+        f"{formulas.seconds_text(render_s)}."
         f"{_start_sentence(chain, checkpoint)}"
         f"{_guided_sentence(chain) if chain.guided_to else _distance_sentence(chain, checkpoint)}"
         f"{_copies_sentence(chain, checkpoint)} "
@@ -933,6 +934,9 @@ def start_slider(config: dict | None, current: Any = None) -> gr.Slider:
     return gr.Slider(minimum=1, maximum=T, value=step_within(T, current, DEFAULT_START_SHARE))
 
 
+SAMPLER_NOTE_START = "\n\n*The sampler is now set "  # `checkpoint_selected`'s note, at the end of the description
+
+
 def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None):
     """(description, sampler, steps, samples, t₀ slider, the kind of data the sampler controls suit).
 
@@ -962,8 +966,6 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
         sampler, steps, n = "ddpm_small", 0, DEFAULT_SAMPLES["2d"]
     return (info if kind_shown is None else f"{info}{SAMPLER_NOTE_START}{said}*"), sampler, steps, n, slider, kind
 
-
-SAMPLER_NOTE_START = "\n\n*The sampler is now set "  # `checkpoint_selected`'s note, at the end of the description
 
 
 def sampler_note_dropped(info: str):

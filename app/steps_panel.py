@@ -171,9 +171,9 @@ def sweep_markdown(name: str, results: dict[str, list[tuple[int, float, float]]]
              "itself, and differences smaller than its width are within the noise. Another seed draws other samples and "
              "other data: check a verdict at a second seed before you trust it." if real else "")
     return (f"**{html.escape(name)}** ({model}), {n:,} samples a chain from the same x_T, steps spaced "
-            f"{SPACING_LABELS[spacing]}; {measure_name} (lower is better down to the data's own range: 1 is what another draw of the "
-            "data scores on average, so a score below 1 is as good as the data, not better), and the seconds "
-            f"each chain took.\n\n" + "\n".join(table) + (f"\n\n{near}." if near else "") + noise)
+            f"{SPACING_LABELS[spacing]}; {measure_name} (lower is better down to the data's own range: 1 is what "
+            "another draw of the data scores on average, so a score below 1 is as good as the data, not better), and "
+            f"the seconds each chain took.\n\n" + "\n".join(table) + (f"\n\n{near}." if near else "") + noise)
 
 
 def build(controls: ReverseControls) -> None:

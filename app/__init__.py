@@ -36,7 +36,7 @@ button.label-wrap {text-align: left}
 """ + "\n".join([figures.PICTURE_CSS, figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, train_tab.STATUS_CSS,
                 controls.NOTICE_CSS])
 JS = (f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page
-      f"({accessibility.KEYBOARD_AND_READER_JS})(); }}")
+      f"({accessibility.KEYBOARD_AND_READER_JS})(); ({train_tab.FOLLOW_JS})(); }}")
 TITLE = "DDPM Explorer"
 MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture
 # Blocks.launch's options. No run history: Gradio would keep every call's inputs and outputs (here plotly figures) in
@@ -68,8 +68,8 @@ def build_app() -> gr.Blocks:
                 forward_animation.build(forward_tab.build(own))
             with gr.Tab("Schedules", id="schedules"):
                 schedules_tab.build(own)
-            with gr.Tab("Train", id="train"):
-                trained = train_tab.build(own, demo, owner)
+            with gr.Tab("Train", id="train") as train:
+                trained = train_tab.build(own, demo, owner, train)
             with gr.Tab("Reverse", id="reverse"):
                 reverse = reverse_tab.build(trained)
                 model_files.build(reverse)

@@ -1097,6 +1097,14 @@ def page_loaded(request: gr.Request, token: Any):
     return token, runs.owner_checkpoints(token), request.session_hash
 
 
+# Runs once in each page: whenever the page comes back into view (another tab of the browser was in front), it asks
+# for the browser's run that another tab started (`run_cut_off`, through the hidden #train-follow button)
+FOLLOW_JS = """() => document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') document.querySelector('#train-follow')?.click();
+})"""
+_following: set[str] = set()  # the pages that follow another tab's run now (`run_cut_off`): one follower each
+
+
 async def run_cut_off(request: gr.Request, trained: Any):
     """After the page loads: the browser's run that another page started. Outputs: status, checkpoint paths.
 
@@ -1107,22 +1115,30 @@ async def run_cut_off(request: gr.Request, trained: Any):
       and list the browser's checkpoints, its new one with them. The tab that started it shows the run itself.
       A run that ends in its tab before this page has said anything is listed all the same.
 
-    Polled with `asyncio.sleep`, so following a run holds no worker thread however long it trains."""
+    Asked when the page loads and whenever it comes back into view (`FOLLOW_JS`): a tab open before the run started
+    hears of it too. One follower a page: asked again while it follows, it says nothing. Polled with `asyncio.sleep`,
+    so following a run holds no worker thread however long it trains."""
+    page = request.session_hash
     run = runs.REGISTRY.last(runs.owner_key(request))
-    if run is None or run.page is None or run.page == request.session_hash or (run.done.is_set() and not run.cut_off):
+    if run is None or run.page is None or run.page == page or (run.done.is_set() and not run.cut_off) \
+            or page in _following:
         yield gr.skip(), gr.skip()
         return
-    start, following = time.monotonic(), False
-    while not run.done.is_set():
-        await asyncio.sleep(0.25)
-        waited = time.monotonic() - start
-        if not following and waited > OTHER_TAB_SECONDS and runs.page_open(run.page):
-            following = True
-            yield status_html(OTHER_TAB_STATUS, tone="warn"), gr.skip()
-        if not following and waited > STOP_WAIT_SECONDS:
-            yield status_html("A training run of yours from before this page was reloaded is still stopping; reload "
-                              "again in a minute to list its model.", tone="warn"), gr.skip()
-            return
+    _following.add(page)
+    try:
+        start, following = time.monotonic(), False
+        while not run.done.is_set():
+            await asyncio.sleep(0.25)
+            waited = time.monotonic() - start
+            if not following and waited > OTHER_TAB_SECONDS and runs.page_open(run.page):
+                following = True
+                yield status_html(OTHER_TAB_STATUS, tone="warn"), gr.skip()
+            if not following and waited > STOP_WAIT_SECONDS:
+                yield status_html("A training run of yours from before this page was reloaded is still stopping; "
+                                  "reload again in a minute to list its model.", tone="warn"), gr.skip()
+                return
+    finally:
+        _following.discard(page)
     if run.checkpoint is not None and not run.checkpoint.is_dir():  # swept meanwhile
         yield gr.skip(), gr.skip()
         return
@@ -1252,11 +1268,11 @@ def refresh_start_choices(trained: Any, current: str):
 # ----- layout ---------------------------------------------------------------------------------------
 
 
-def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
+def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | None = None) -> gr.State:
     """Lay out the Train tab; returns the State with this browser's checkpoint paths, which ``page`` fills when it
     loads, from the browser's ``owner`` token (`app.runs`; rendered outside the tabs, so that it is read before the
     page loads). ``own``: the session's own points (`app.own_points`), which the drawing box and the CSV upload here
-    set."""
+    set. ``tab``: the tab it is laid out in, whose opening looks for a run of this browser that another page started."""
     choices, missing_note = data_choices()
     device = device_name(resolve_device("auto"))
     gr.Markdown(
@@ -1375,5 +1391,11 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState) -> gr.State:
     session = gr.State(None, delete_callback=runs.forget_page)
     page.load(page_loaded, owner, [owner, trained, session], show_progress="hidden").then(
         run_cut_off, trained, [status, trained], show_progress="hidden", concurrency_limit=None)
+    # asked again whenever the page is shown (`FOLLOW_JS`) and the tab (``tab``) opened: a browser tab opened before
+    # another's Start never heard of the run
+    follow = gr.Button("Follow this browser's run", visible="hidden", elem_id="train-follow")
+    follow.click(run_cut_off, trained, [status, trained], show_progress="hidden", concurrency_limit=None)
+    if tab is not None:
+        tab.select(run_cut_off, trained, [status, trained], show_progress="hidden", concurrency_limit=None)
     page.unload(runs.page_closed)
     return trained

@@ -626,6 +626,38 @@ def test_two_sessions_keep_their_own_state(browser, app_url: str) -> None:
         b.close()
 
 
+def test_a_tab_open_before_a_run_hears_of_it(browser, app_url: str) -> None:
+    """Two tabs of one browser. Start in the first: the second, open since before on the Train tab, had said "Press
+    Start training" through the whole run. Brought to the front (another tab had been), it now follows the run and
+    says how it ended; and so it does when its Train tab is opened during a run. (Two tabs, not three: Chromium opens
+    at most six connections to a plain-HTTP server, and each page of the app holds two.)"""
+    first = Page(browser, app_url, "first tab")
+    try:
+        other = first.context.new_page()
+        other.goto(app_url)
+        other.get_by_role("tab", name="Train").click()
+        other.locator("#train-status").wait_for()
+        first.tab("Train")
+        first.number("Training steps").fill("20000")  # far more than we wait for: Stop ends it
+        for shown in ("brought to the front", "its Train tab opened"):
+            first.page.locator("#train-start").click()
+            first.page.wait_for_function("() => /Step\\s*\\d+/.test(document.querySelector('#train-status')"
+                                         ".innerText)", timeout=60_000)
+            if shown == "brought to the front":
+                other.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+            else:
+                other.get_by_role("tab", name="Train").click()
+            other.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes("
+                                    "'under way in another tab')", timeout=30_000)
+            first.page.locator("#train-stop").click()
+            other.wait_for_function("() => /Stopped after [\\d,]+ steps/.test("
+                                    "document.querySelector('#train-status').innerText)", timeout=60_000)
+            other.get_by_role("tab", name="Forward").click()
+        first.assert_clean("Train tab, two runs stopped")
+    finally:
+        first.close()
+
+
 def test_a_model_downloads_and_comes_back_as_an_upload(browser, app_url: str, tmp_path) -> None:
     """Reverse tab: Download zips the chosen checkpoint, the browser saves it; uploaded again, it is listed and
     chosen as "(uploaded)" in this tab and in the Train tab; a file that is not a checkpoint is refused in words; a

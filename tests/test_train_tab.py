@@ -1078,6 +1078,29 @@ def test_a_run_cut_off_by_a_reload_is_told_to_the_reloaded_page_as_well_as_to_a_
     assert cut_off_status("tab-3", listed) == (gr.skip(), gr.skip())  # said once to a page loaded after the cut
 
 
+def test_a_page_follows_another_tab_s_run_once_however_often_it_is_shown(isolated, monkeypatch):
+    """The page asks whenever it is shown (`FOLLOW_JS`) or its Train tab opened: a second ask while it follows the
+    run says nothing, rather than following it twice."""
+    monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
+    token, gen = training_on_a_loaded_page("tab-1")
+    train_tab.page_loaded(req("tab-2"), token)
+
+    async def shown_twice():
+        follower = train_tab.run_cut_off(req("tab-2"), [])
+        first = await follower.__anext__()  # following: it has said the run is under way
+        again = [update async for update in train_tab.run_cut_off(req("tab-2"), [])]
+        await follower.aclose()  # the page went: it follows no more
+        follower = train_tab.run_cut_off(req("tab-2"), [])  # asked after that, it follows again
+        anew = await follower.__anext__()
+        await follower.aclose()
+        return first, again, anew
+
+    first, again, anew = asyncio.run(shown_twice())
+    assert "under way in another tab of this browser" in first[0] and again == [(gr.skip(), gr.skip())]
+    assert "under way in another tab of this browser" in anew[0]
+    gen.close()
+
+
 def test_stop_in_another_tab_stops_the_run(isolated, monkeypatch):
     token, gen = training_on_a_loaded_page("tab-1")
     train_tab.page_loaded(req("tab-2"), token)

@@ -94,6 +94,8 @@ def check_settings() -> None:
 def runs_folder_problem() -> str | None:
     """Why this server cannot save trained or uploaded models (its runs folder cannot be made or written), or None."""
     root = runs_root()
+    if root.exists() and not root.is_dir():  # mkdir would say only "File exists"
+        return f"its runs folder {str(root)!r} is a file, not a folder"
     try:
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=root):

@@ -422,6 +422,9 @@ TONE_COLOURS = {"info": ("#2563eb", "#60a5fa"), "ok": ("#15803d", "#4ade80"), "w
 STATUS_CSS = "\n".join([
     *(f".train-status .tone-{tone} {{color: {light}}}\n.dark .train-status .tone-{tone} {{color: {dark}}}"
       for tone, (light, dark) in TONE_COLOURS.items() if tone != "info"),  # info's text keeps the page's colour
+    *(f".train-status[data-tone={tone}] .train-progress {{background: {light}}}\n"
+      f".dark .train-status[data-tone={tone}] .train-progress {{background: {dark}}}"
+      for tone, (light, dark) in TONE_COLOURS.items()),  # the bar in the tone's colour, the dark theme's on it
     ".train-track {background: #e5e7eb}\n.dark .train-track {background: #374151}",
     "#train-status {min-width: min(280px, 100%) !important}",
 ])
@@ -438,7 +441,7 @@ def status_html(text: str, *, fraction: float | None = None, tone: str = "info",
         pct = 100 * min(1.0, max(0.0, fraction))
         bar = (
             '<div class="train-track" style="border-radius:6px;height:10px;margin:4px 0 6px 0">'
-            f'<div class="train-progress" style="width:{pct:.1f}%;background:{TONE_COLOURS[tone][0]};height:10px;'
+            f'<div class="train-progress" style="width:{pct:.1f}%;height:10px;'
             'border-radius:6px"></div></div>'
         )
     extra = "".join(f'<div class="tone-warn">⚠ {html.escape(n)}</div>' for n in notes or [])
@@ -786,7 +789,8 @@ def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events:
             pruned = runs.prune_user_runs(run.key)
     except Exception as err:
         log.exception("saving the checkpoint of %s failed", run.key)
-        unsaved = f"the model could not be saved ({type(err).__name__}: {err})"
+        why = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        unsaved = f"the model could not be saved on this server ({why})"  # its path is the server's, not the page's
     teach = "teaches" if trainer.step == 1 else "teach"  # "1 step … teach" had been said
     where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
     saved = f" Saved as {where}" if where else ""

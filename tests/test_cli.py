@@ -250,16 +250,18 @@ def test_sigterm_saves_the_run_as_ctrl_c_does(tmp_path) -> None:
     assert json.loads((out / "config.json").read_text())["training"]["end_reason"] == "stopped"
 
 
-def test_ctrl_c_while_a_command_loads_ends_in_one_line(tmp_path) -> None:
-    """Ctrl-C during the imports (torch: a second or more), before `core.cli.run` starts: one line, status 130."""
+@pytest.mark.parametrize("signum, name", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_while_a_command_loads_ends_in_one_line(tmp_path, signum, name) -> None:
+    """Ctrl-C during the imports (torch: a second or more), before `core.cli.run` starts: one line, status 130. So
+    does SIGTERM, which had ended it without a word (status 143)."""
     process = subprocess.Popen([sys.executable, "-m", "core.train", "--data", "moons", "--out", str(tmp_path / "ck")],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     maps = f"/proc/{process.pid}/maps"
     while process.poll() is None and "libtorch" not in open(maps).read():  # torch's libraries are being loaded
         time.sleep(0.005)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, err = process.communicate(timeout=60)
-    assert (process.returncode, err) == (130, "interrupted (Ctrl-C) while loading; nothing was written\n")
+    assert (process.returncode, err) == (130, f"interrupted ({name}) while loading; nothing was written\n")
     assert not (tmp_path / "ck").exists()
 
 

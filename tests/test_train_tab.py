@@ -1320,6 +1320,9 @@ def test_a_run_whose_model_cannot_be_saved_is_refused_before_it_trains(tmp_path,
     blocker.write_text("not a folder")
     monkeypatch.setenv("DDPM_RUNS_DIR", str(blocker / "runs"))
     assert "cannot be written" in runs.runs_folder_problem()
+    monkeypatch.setenv("DDPM_RUNS_DIR", str(blocker))
+    assert runs.runs_folder_problem().endswith("is a file, not a folder")  # not "File exists"
+    monkeypatch.setenv("DDPM_RUNS_DIR", str(blocker / "runs"))
     with pytest.raises(gr.Error, match="cannot save trained models") as refused:
         train_tab.prepare_run(req("alice"), *args())
     assert "DDPM_RUNS_DIR" in refused.value.message and runs.REGISTRY.active("alice") is None  # Start can be pressed again
@@ -1331,7 +1334,8 @@ def test_a_save_that_fails_after_the_run_is_said_as_an_error(monkeypatch):
     monkeypatch.setattr(train_tab, "save_checkpoint", full_disk)
     status, *_, trained = drain(train_tab.train_run(req("alice"), None, *args(steps=20)))[-1]
     assert 'data-tone="error"' in status and trained == []  # no model added to the lists
-    assert "Finished after 20 steps. But the model could not be saved (OSError: [Errno 28] No space left" in status
+    assert "Finished after 20 steps. But the model could not be saved on this server (No space left on device)." \
+        in status  # not the server's path (it had been shown)
 
 
 def test_a_bad_server_setting_stops_the_app_at_start_up_in_one_line(monkeypatch):

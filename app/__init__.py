@@ -32,6 +32,9 @@ button.label-wrap {text-align: left}
    that never scrolls, and clip does not */
 .form:has(> #forward-t) {position: sticky; top: 0; z-index: 20}
 .gradio-container {overflow: clip !important}
+/* a job's small progress ("queue: 2/3 | 1.3/7.8s" while it waits for the sampling queue) showed nowhere: Gradio's
+   wrap of it has no height above an HTML block such as the player, and hid what overflowed it */
+.wrap.minimal {overflow: visible !important}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
 """ + "\n".join([figures.PICTURE_CSS, figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, train_tab.STATUS_CSS,
                 controls.NOTICE_CSS])

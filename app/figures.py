@@ -361,10 +361,13 @@ GRID_TITLE_SIZE = 16  # px: a grid's column titles ("t = 250"), read from the ba
 # smaller; plotly measures them as drawn, so their layout follows. (A grid's column titles are fitted to their columns
 # at any width: `FIT_GRIDS_JS`.)
 NARROW_SCREEN_PX = 480
+# On a phone: smaller legends and axis titles; no plot toolbars, which a touch screen shows at all times and which
+# covered the grids' column titles ("t = 750" on Schedules) and the top of the plots (a finger zooms without them)
 NARROW_SCREEN_CSS = (
     f"@media (max-width: {NARROW_SCREEN_PX}px) {{\n"
     "  .js-plotly-plot .legendtext, .js-plotly-plot .g-xtitle text, .js-plotly-plot .g-ytitle text "
     "{font-size: 11px !important}\n"
+    "  .js-plotly-plot .modebar-container {display: none !important}\n"
     "}"
 )
 

@@ -792,6 +792,10 @@ GRID_HEIGHTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
   })"""
 
 
+VISIBLE_TOOLBARS_JS = ("() => [...document.querySelectorAll('.js-plotly-plot .modebar-container')]"
+                       ".filter(e => getComputedStyle(e).display !== 'none' && e.offsetParent).length")
+
+
 def test_plots_fit_a_phone(browser, app_url: str) -> None:
     """On a phone (390 px wide) the plots keep their text apart and whole: a grid's column titles do not run into
     each other ("t = 750t = 1000" on Schedules, "x_t after 300 stepsx_t in one jump" on Forward), no legend entry is
@@ -817,6 +821,8 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
             grids = p.page.evaluate(GRID_HEIGHTS_JS)
             assert grids and all(g["side"] < g["cell"] for g in grids), f"{tab}: {grids}"  # narrowed panels
             assert all(g["height"] <= g["need"] + 2 for g in grids), f"{tab}: a grid taller than its panels: {grids}"
+            # no plot toolbar: a touch screen showed them at all times, over the grids' column titles
+            assert p.page.evaluate(VISIBLE_TOOLBARS_JS) == 0, tab
             p.shot(f"phone-{tab.lower()}")
         p.tab("Schedules")  # 2D data: its grid's left margin holds the coordinates, and its rows' labels were cut off
         p.page.get_by_label("Data x₀ for the noised grid").click()
@@ -848,6 +854,7 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         p.shot("phone-reverse-anatomy")
         p.page.set_viewport_size(VIEWPORT)  # turned into a wide window, the titles are drawn at their own size again
         p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().sizes.every(s => s === {figures.GRID_TITLE_SIZE})")
+        assert p.page.evaluate(VISIBLE_TOOLBARS_JS) > 0  # and the toolbars are back (shown on hover with a mouse)
         p.page.wait_for_function(f"() => ({GRID_HEIGHTS_JS})().every(g => g.side === g.cell && g.height <= g.need + 2)")
         p.assert_clean("Forward, Schedules and Reverse at 390 px")
     finally:

@@ -912,7 +912,12 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
         runs.REGISTRY.release(key)
         raise
     reservation.notes = plan.running_notes
-    return status_html(waiting_text(key), fraction=0.0, notes=plan.running_notes), reservation.ticket
+    return waiting_html(reservation), reservation.ticket
+
+
+def waiting_html(run: runs.Run) -> str:
+    """The status of a run that waits for a slot: what it waits for (`waiting_text`), with its Start's warnings."""
+    return status_html(waiting_text(run.key), fraction=0.0, notes=run.notes)
 
 
 def waiting_status(request: gr.Request):
@@ -922,7 +927,7 @@ def waiting_status(request: gr.Request):
     run = runs.REGISTRY.active(runs.owner_key(request))
     if run is None or run.started:
         return gr.skip(), gr.Timer(active=False)
-    return status_html(waiting_text(run.key), fraction=0.0, notes=run.notes), gr.Timer(active=True)
+    return waiting_html(run), gr.Timer(active=True)
 
 
 def train_run(request: gr.Request, ticket, data, schedule_name, T, model, prediction, conditional, p_uncond,

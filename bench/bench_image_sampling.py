@@ -64,8 +64,8 @@ def main() -> None:
         from diffusers import DDIMScheduler
 
         scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
-                                  clip_sample=True, set_alpha_to_one=True)
-        scheduler.set_timesteps(50)
+                                  clip_sample=True, set_alpha_to_one=True, timestep_spacing="linspace")
+        scheduler.set_timesteps(50)  # linspace + 1 = our DDIM-50 timesteps (1000, …, 1): the same chain, not only as long
 
         def peer():
             x = initial_noise(shape, seed=0, device=device)[0]

@@ -41,6 +41,7 @@ import PIL.ImageFont
 
 from app.figures import POINT_RANGE
 from app.images import tile
+from app.throttle import Throttle
 
 DEFAULT_FPS = 30
 FPS_CHOICES = (6, 12, 24, 30, 60)
@@ -409,8 +410,7 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
 
 
 EXPORTS_KEPT_SECONDS = 2 * 3600  # a session's exports untouched this long go (Gradio's copies of them go within 2 h)
-EXPORTS_SWEPT_EVERY_SECONDS = 60.0  # at most one sweep a minute: 50 ms over a thousand sessions' folders
-_exports_swept_at = -math.inf  # `time.monotonic` of the last sweep
+EXPORTS_SWEEP = Throttle(60.0)  # at most one sweep a minute: 50 ms over a thousand sessions' folders
 
 
 def exports_root() -> Path:
@@ -420,10 +420,8 @@ def exports_root() -> Path:
 def export_folder(key: str, view: str) -> Path:
     """A fresh export folder for one session (``key``) and one view (e.g. "reverse"). Once its files are written,
     `keep_only` deletes the view's earlier folders; the sessions' folders that have not exported for
-    `EXPORTS_KEPT_SECONDS` are deleted first (`sweep_old_exports`, at most every `EXPORTS_SWEPT_EVERY_SECONDS`)."""
-    global _exports_swept_at
-    if time.monotonic() - _exports_swept_at >= EXPORTS_SWEPT_EVERY_SECONDS:
-        _exports_swept_at = time.monotonic()
+    `EXPORTS_KEPT_SECONDS` are deleted first (`sweep_old_exports`, at most once a minute: `EXPORTS_SWEEP`)."""
+    if EXPORTS_SWEEP.due():
         sweep_old_exports()
     base = exports_root() / key / view
     base.mkdir(parents=True, exist_ok=True)

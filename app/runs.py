@@ -49,6 +49,7 @@ from typing import Any
 import gradio as gr
 
 from app.errors import InputError
+from app.throttle import Throttle
 
 DEFAULT_MAX_TRAIN_STEPS = 20_000
 DEFAULT_MAX_TRAIN_SECONDS = 900.0  # the default MNIST run (2,000 steps) takes 5–11 min on 2 CPU cores
@@ -297,6 +298,9 @@ def owner_checkpoints(key: str) -> list[str]:
         return []
     paths = [p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")]
     return [str(p) for p in sorted(paths, key=lambda p: p.stat().st_mtime)]
+
+
+CHECKPOINTS_SWEEP = Throttle(60.0)  # page loads sweep at most once a minute: 30 ms over a thousand owners' folders
 
 
 def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:

@@ -1099,10 +1099,12 @@ def preview_after_stop(request: gr.Request):
 
 def page_loaded(request: gr.Request, token: Any):
     """Page load: link the page to its browser's owner token (`runs.adopt_owner`: a new one for a new browser), delete
-    the checkpoints past their time, and list the browser's own. Outputs: the token (kept in the browser), the
-    checkpoint paths, the page's session (a State whose deletion ends the link, `runs.forget_page`)."""
+    the checkpoints past their time (at most once a minute: `runs.CHECKPOINTS_SWEEP`), and list the browser's own.
+    Outputs: the token (kept in the browser), the checkpoint paths, the page's session (a State whose deletion ends
+    the link, `runs.forget_page`)."""
     token = runs.adopt_owner(request, token)
-    runs.sweep_expired_checkpoints()
+    if runs.CHECKPOINTS_SWEEP.due():
+        runs.sweep_expired_checkpoints()
     return token, runs.owner_checkpoints(token), request.session_hash
 
 

@@ -133,7 +133,7 @@ def test_a_movie_written_while_another_of_its_view_is_written_keeps_its_files():
 def test_the_exports_of_sessions_long_gone_are_deleted(tmp_path, monkeypatch):
     """Each session that exported had left its last folder for good (1.1 GB in 388 folders on a shared machine)."""
     monkeypatch.setattr(player, "exports_root", lambda: tmp_path / "exports")
-    monkeypatch.setattr(player, "EXPORTS_SWEPT_EVERY_SECONDS", 0.0)  # each export sweeps (at most once a minute)
+    monkeypatch.setattr(player.EXPORTS_SWEEP, "seconds", 0.0)  # each export sweeps (at most once a minute)
     gone, here = player.export_folder("gone", "reverse"), player.export_folder("here", "reverse")
     (gone / "reverse.gif").write_bytes(b"GIF89a")
     hours_ago = time.time() - player.EXPORTS_KEPT_SECONDS - 60

@@ -2,13 +2,14 @@
 
 Start streams the loss curve (every step, raw and smoothed, log scale), the error by noise level t
 (`Trainer.bucket_loss`, beside the browser's previous run's or, for a continued checkpoint, its error measured as
-the run starts: `Trainer.measure_error_by_t`) and preview samples from the EMA weights, drawn over the training data (2D),
-which the preview plot shows alone before a run; Stop ends the run at once and keeps the model. Every finished, stopped or
-diverged run (one stopped or diverged within `SHORTEST_KEPT` steps excepted) is saved as a checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in
-the Reverse tab of this browser only (the `gr.State` that `build()` returns). When the page loads, that State gets the
-browser's checkpoints kept on the server (`page_loaded`), so a reload keeps them; a run under way when its page was
-reloaded stops and is saved, and the reloaded page says so and lists it (`run_cut_off`); another open tab of the browser
-follows the run and lists its model when it ends.
+the run starts: `Trainer.measure_error_by_t`) and preview samples from the EMA weights, drawn over the training data
+(2D), which the preview plot shows alone before a run; Stop ends the run at once and keeps the model. Every
+finished, stopped or diverged run (one stopped or diverged within `SHORTEST_KEPT` steps excepted) is saved as a
+checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in the Reverse tab of this
+browser only (the `gr.State` that `build()` returns). When the page loads, that State gets the browser's checkpoints
+kept on the server (`page_loaded`), so a reload keeps them; a run under way when its page was reloaded stops and is
+saved, and the reloaded page says so and lists it (`run_cut_off`); another open tab of the browser follows the run
+and lists its model when it ends.
 
 The data can be the user's own 2D points (`OWN_POINTS`): drawn in a Sketchpad, the strokes read as a
 density (`core.data.points_from_drawing`), or uploaded as a CSV of x,y rows. They are kept per session
@@ -24,11 +25,14 @@ browser trained) whose weights, model and noise schedule the run continues from,
 optimiser; its training record keeps the earlier runs (`previous_runs`). The checkpoint is loaded
 afresh for the run, so the copy that the Reverse tab samples from is never modified.
 
+The tab's handlers and layout are here; `app.train_plan` checks Start's inputs into a `Plan`, `app.train_figures`
+draws the status, the loss, the error by t and the previews, and `app.train_worker` is a run's background thread.
+
 How a run is wired:
-- Start first runs `prepare_run` (cheap checks; reserves this browser's run slot; says it waits
+- Start first runs `prepare_run` (cheap checks in `make_plan`; reserves this browser's run slot; says it waits
   for a free slot), then `train_run`, a generator in the training queue (`runs.TRAINING_CONCURRENCY_ID`), so only
   DDPM_HEAVY_CONCURRENCY runs train at once (sampling has a queue of its own).
-- `train_run` runs `Trainer.run()` in a background thread that feeds a queue and saves the
+- `train_run` runs `Trainer.run()` in a background thread (`app.train_worker`) that feeds a queue and saves the
   checkpoint when the loop ends; the generator polls the queue every POLL_SECONDS and yields UI
   updates (the loss and error plots at most every PLOT_SECONDS), so streaming never slows training.
   Its ``finally`` stops the trainer, so a cancelled event or a closed browser tab ends the run.
@@ -53,59 +57,41 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
 import torch
 
-from app import accessibility, controls, figures, formulas, own_points, runs
+from app import accessibility, controls, formulas, own_points, runs
 from app.errors import InputError
-from app.images import dataset_images, image_grid
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
-from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe, not_allowed_error, read_samples
+from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe
 from app.runs import display_name
-from core.checkpoints import (
-    CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, save_checkpoint,
-    training_history,
+from app.train_figures import (
+    NOTHING_SEEN, error_by_t_figure, loss_figure, preview_caption, preview_figure, preview_plot,
+    reference_error_by_t, starting_error_by_t, status_html, training_data_figure, upcoming_previews,
 )
-from core.conditioning import NULL_NEVER_TRAINED, cycling_labels
-from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
+from app.train_plan import (
+    DEFAULTS_2D, MAX_P_UNCOND, MAX_TOY_POINTS, MODEL_CHOICES, Plan, build_model, conditional_data, data_kind_of,
+    data_missing_here, defaults_for, make_plan, preview_classes, train_config,
+)
+from app.train_worker import DONE, run_worker
+from core.checkpoints import CheckpointError, model_classes, model_name, model_prediction, read_config
+from core.data import TOY2D_LABELS, TOY2D_NAMES
 from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
-from core.image_data import (
-    IMAGE_DATASET_LABELS, IMAGE_DATASETS, MIRRORED_DATASETS, DataUnavailableError, available_datasets,
-    dataset_available, short_label,
-)
-from core.guidance import read_classes
-from core.prediction import PREDICTION_ESTIMATES, PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS, Prediction
-from core.sampler import describe_steps
-from core.schedules import NoiseSchedule, schedule_from_config
-from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
-from core.trainer import (
-    LOSS_BUCKETS, SHORTEST_KEPT, TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, loss_bucket_ranges,
-    loss_name, resolve_device,
-)
+from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets
+from core.prediction import PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS
+from core.trainer import TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, resolve_device
 
 log = logging.getLogger(__name__)
 
-EMPTY_LOSS_RANGE = [-1.0, 0.0]  # log10 range of the loss axis before the first loss: 0.1 … 1
 POLL_SECONDS = 0.5  # how often the UI generator drains the trainer's queue
 # the loss and error plots are redrawn at most this often (the status every POLL_SECONDS): Gradio draws each update on
 # a new plot, ~0.1 s of the browser's main thread on two busy cores
 PLOT_SECONDS = 1.0
 STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
 OTHER_TAB_SECONDS = 3.0  # a reloaded page's run whose old page is still open after this long: another tab's run
-MAX_BATCH = 4096
-MAX_LR = 1e3  # above this nothing sensible happens; values up to it are allowed (to show divergence)
-MAX_TOY_POINTS = 100_000  # training points a 2D toy run may draw
-MAX_PLOT_POINTS = 1500  # the loss curve is thinned to about this many points per trace
-SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the run's steps (centred)
-PREVIEW_POINTS = 1000  # 2D preview samples
-PREVIEW_IMAGES = 16  # image preview samples (a 4 × 4 grid)
-PREVIEW_HEIGHT = 400  # pixels
 DATA_LABELS = {  # the preview plot before a run: the training data, what the samples should come to look like
     "2d": "Training data (grey): a run draws samples from its EMA weights over it",
     "image": "Training images: a run shows samples from its EMA weights here instead",
@@ -120,10 +106,8 @@ ERROR_BY_T_NOTE = (
     "A continued run's bars can sit above that line where the error is small: they are the error of the weights "
     "being trained, which each step jolts, and the checkpoint holds their average over many steps (EMA)."
 )
-MEASURED_PER_RANGE = {"2d": 512, "image": 32}  # (x_0, t, ε) per range of t when measuring a checkpoint's error by t
 WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
-NOTHING_SEEN = [math.nan] * LOSS_BUCKETS  # the error-by-t plot before a run's first progress event
 OWN_POINTS_LABEL = "Your own points: draw them or upload a CSV"
 OWN_HINT = "Draw a shape in the box on the left, or upload a CSV of x,y points"
 SELECT_BRUSH_JS = """(name) => {
@@ -141,7 +125,6 @@ SELECT_BRUSH_JS = """(name) => {
 # on Start: the status, loss and previews sit above the Start button of a wide page (below it on a narrow one)
 SHOW_RUN_JS = controls.scroll_into_view_js("train-status")
 WAIT_REFRESH_SECONDS = 5.0  # how often a Start that waits for a training slot says again what is ahead
-PREVIEW_STEPS = {"2d": 100, "image": 50}  # steps of an in-run preview chain (DDPM in log-SNR for 2D, DDIM for images)
 
 PREDICTION_CHOICES = [(PREDICTION_LABELS[p], p) for p in PREDICTIONS]
 PREDICTION_INFO = ("the same network, another regression target; the samplers use the ε̂ it implies. Its squared "
@@ -150,16 +133,9 @@ PREDICTION_INFO = ("the same network, another regression target; the samplers us
 CONDITIONAL_INFO = ("each example's class goes in too, replaced by ∅ (no class) at the rate below, so the network "
                     "learns ε̂(x_t, t, y) and ε̂(x_t, t, ∅); the previews show each class. Steer it in the Reverse tab "
                     "by classifier-free guidance. For data with classes: ")
-MAX_P_UNCOND = 0.5
 P_UNCOND_INFO = ("the share of examples shown with ∅ instead of their class: what teaches ε̂(x_t, t, ∅), which "
                  "classifier-free guidance uses at every s ≠ 1 (Ho & Salimans: 0.1–0.2). At 0, ∅ is never learnt: "
                  "compare the scales in the Reverse tab")
-UNTRAINED_NULL_NOTE = f"p_uncond = 0: {NULL_NEVER_TRAINED}."
-MODEL_CHOICES = [("MLP (2D points)", "mlp"), ("U-Net tiny (images, fast)", "tiny"), ("U-Net small (images)", "small")]
-# Defaults per kind of data: the CLI's; images on a CPU take fewer steps (5–11 min on 2 cores)
-DEFAULTS_2D = TRAIN_DEFAULTS["2d"]
-DEFAULTS_IMAGE_GPU = TRAIN_DEFAULTS["image"]
-DEFAULTS_IMAGE_CPU = {**TRAIN_DEFAULTS["image"], "steps": 2000}
 NEW_MODEL = ""  # "Start from" value for fresh random weights
 CONTINUE_LR_FACTOR = 0.5  # picking a checkpoint to start from proposes this × its peak learning rate
 RUN_BUSY_MESSAGE = "A training run of yours is already running or waiting; stop it or wait for it to finish."
@@ -168,26 +144,6 @@ OTHER_TAB_STATUS = ("A training run of yours is under way in another tab of this
 OTHER_TAB_BUSY_MESSAGE = ("A training run of yours is under way in another tab of this browser: Stop here stops it "
                           "too, or wait for it to finish.")
 
-
-def data_kind_of(name: str) -> str:
-    if name in TOY2D_NAMES or name == OWN_POINTS:
-        return "2d"
-    if name in IMAGE_DATASETS:
-        return "image"
-    raise InputError(f"Unknown data {name!r}; choose one from the list.")
-
-
-def defaults_for(kind: str) -> dict:
-    """The defaults for "2d" or "image" data (images: fewer steps without a GPU)."""
-    if kind == "2d":
-        return DEFAULTS_2D
-    return DEFAULTS_IMAGE_GPU if torch.cuda.is_available() else DEFAULTS_IMAGE_CPU
-
-
-def conditional_data() -> str:
-    """The data with classes that this server offers: the toys with classes, then the image data sets found."""
-    return ", ".join([*(TOY2D_LABELS[n] for n in TOY2D_CLASSES),
-                      *(short_label(n) for n in available_datasets() if class_names(n))])
 
 
 def start_choices(trained: Any) -> list[tuple[str, str]]:
@@ -255,421 +211,6 @@ def _unless_running(request: gr.Request, update: Any) -> Any:
     return update
 
 
-# ----- input checks ------------------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    """A checked training request."""
-
-    data: str
-    kind: str
-    schedule: NoiseSchedule
-    model: str
-    steps: int
-    batch: int
-    lr: float
-    seed: int
-    max_seconds: float
-    notes: list[str]
-    init_from: Path | None = None  # continue from this checkpoint's weights (None: a new model)
-    previous_runs: list[dict] | None = None  # the runs that made init_from, oldest first
-    own: OwnPoints | None = None  # the points to learn when data is OWN_POINTS
-    n_points: int = DEFAULT_TOY_POINTS  # the size of a 2D toy's training set
-    prediction: Prediction = "eps"  # what the network learns to predict (core.prediction)
-    conditional: bool = False  # class-conditional on the data's classes, for classifier-free guidance
-    p_uncond: float = TrainConfig.p_uncond  # conditional runs: the chance that an example's class is dropped to ∅
-    until_saved: list[str] = field(default_factory=list)  # notes said until the run ends (its end says what happened)
-
-    @property
-    def running_notes(self) -> list[str]:
-        """The notes of the statuses before the run's last."""
-        return self.notes + self.until_saved
-
-    @property
-    def min_snr_gamma(self) -> float:
-        """The loss weighting, the CLI's default for the kind (named on the loss plot's axis too)."""
-        return defaults_for(self.kind)["min_snr"]
-
-
-def data_missing_here(name: str) -> str:
-    """The label of the data a checkpoint learnt, when this server can neither make it (a 2D toy) nor read it (an
-    image data set in DDPM_DATA_DIR): it cannot be trained further here. "" when it can."""
-    if name in TOY2D_NAMES or (name in IMAGE_DATASETS and dataset_available(name)):
-        return ""
-    return IMAGE_DATASET_LABELS.get(name, str(name))
-
-
-def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, dict]:
-    """(path, config) of the checkpoint to continue from, checked: this browser may use it, same kind of data."""
-    if not allowed(start_from, trained):
-        if start_from in (trained or []):  # one of the page's own, deleted since (another tab's new model, say)
-            raise InputError(f"Start from: {not_allowed_error(start_from, trained).message}")
-        raise InputError("Start from: choose a new model or a checkpoint from the list.")
-    try:
-        config = read_config(start_from)
-        ckpt_kind, ckpt_data = config["data"]["kind"], config["data"]["name"]
-    except (CheckpointError, KeyError, TypeError) as err:
-        raise InputError(f"The checkpoint to start from cannot be read: {err}") from None
-    if ckpt_kind != kind:
-        if ckpt_kind == "image" and (missing := data_missing_here(ckpt_data)):
-            raise InputError(f"{display_name(start_from)} was trained on {missing}, which is not on this server: it "
-                             "cannot be trained further here (it samples in the Reverse tab).")
-        what = {"2d": "2D points", "image": "images"}
-        raise InputError(f"{display_name(start_from)} was trained on {what.get(ckpt_kind, ckpt_kind)} ({ckpt_data}): "
-                       f"pick {what.get(ckpt_kind, ckpt_kind)} as training data, or start from a new model.")
-    return Path(start_from), config
-
-
-def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed,
-              n_points, trained, own, param_values, owner: str | None = None) -> Plan:
-    """Check every input (gr.Error with a plain message) and apply the server caps. The plan's notes also say, before
-    the run, what its settings will cost: a chain that does not reach noise, and the model of ``owner`` (a browser's
-    key) that the new one will push out."""
-    if not data:
-        raise InputError("Choose the training data.")
-    kind = data_kind_of(data)
-    if data == OWN_POINTS and not isinstance(own, OwnPoints):
-        raise InputError("No points to learn yet: draw a shape in the box under Training data, or upload a CSV "
-                       "of x,y points.")
-    if kind == "image" and not dataset_available(data):
-        raise InputError(
-            f"{IMAGE_DATASET_LABELS.get(data, data)} is not available on this server: its files were not found "
-            "(the host can set DDPM_DATA_DIR)."
-        )
-    notes = []
-    init_from, previous_runs = None, None
-    if start_from:  # the model and the schedule come from the checkpoint
-        init_from, config = _start_checkpoint(start_from, trained, kind)
-        try:
-            schedule = schedule_from_config(config["schedule"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise InputError(f"The checkpoint to start from has an invalid schedule: {err}") from None
-        model = model_name(config)
-        previous_runs = training_history(config)
-        kept = model_prediction(config)
-        if prediction != kept:
-            notes.append(f"Continuing {display_name(init_from)}: its network predicts {PREDICTION_SYMBOLS.get(kept, kept)}, "
-                         "and goes on learning that.")
-        prediction = kept
-        if bool(conditional) != bool(model_classes(config)):
-            notes.append(f"Continuing {display_name(init_from)}: it is {'' if model_classes(config) else 'not '}"
-                         "class-conditional, and stays so.")
-        conditional = model_classes(config) > 0
-        if (schedule_name, int(T or 0)) != (schedule.name, schedule.T):
-            notes.append(f"Continuing {display_name(init_from)}: its noise schedule ({schedule.name}, T = {schedule.T}) "
-                         "is used, not the one chosen here.")
-    else:
-        schedule = controls.build_schedule(schedule_name, T, param_values)
-        if model not in {value for _, value in MODEL_CHOICES}:
-            raise InputError(f"Unknown model {model!r}; choose one from the list.")
-        if (kind == "2d") != (model == "mlp"):
-            raise InputError("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
-        if prediction not in PREDICTIONS:
-            raise InputError(f"Unknown prediction target {prediction!r}; choose ε, x₀ or v.")
-    if conditional and not class_names(data):
-        name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or "Your own points"
-        raise InputError(f"{name} has no classes to condition on; class-conditional training "
-                       f"needs data with classes: {conditional_data()}.")
-    if conditional and init_from is not None and len(class_names(data)) != model_classes(config):
-        name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or data
-        raise InputError(f"{display_name(init_from)} is conditional on {model_classes(config)} classes, but {name} has "
-                       f"{len(class_names(data))}: pick data with {model_classes(config)} classes (it was trained on "
-                       f"{config['data']['name']}), or start from a new model.")
-    p_uncond = controls.number_between(p_uncond, "Drop the class to ∅ (p_uncond)", 0.0, MAX_P_UNCOND) if conditional \
-        else TrainConfig.p_uncond
-    if conditional and p_uncond == 0:
-        notes.append(UNTRAINED_NULL_NOTE)
-    steps = controls.whole_number(steps, "Training steps", 1)
-    cap = runs.max_train_steps()
-    if steps > cap:
-        notes.append(f"{steps} steps asked for; this server allows at most {cap}, so the run takes {cap}.")
-        steps = cap
-    batch = controls.whole_number(batch, "Batch size", 1, MAX_BATCH)
-    if lr is None or lr == "":
-        raise InputError("Learning rate is empty; enter a positive number such as 0.002.")
-    try:
-        lr = float(lr)
-    except (TypeError, ValueError):
-        raise InputError(f"Learning rate must be a positive number, got {lr!r}.") from None
-    if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
-        raise InputError(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
-    seed = controls.whole_number(seed, "Seed", 0, controls.MAX_SEED)
-    n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS) if data in TOY2D_NAMES \
-        else DEFAULT_TOY_POINTS
-    if not schedule.reaches_noise:  # the Forward and Schedules tabs flag it; a run on it went without a word
-        notes.append(f"ᾱ_T = {formulas.number(schedule.alpha_bar_T)}: this chain does not reach noise, yet sampling "
-                     f"starts from N(0, I), so the samples will miss the data; {controls.reach_noise_advice(schedule)}.")
-    until_saved = []
-    if owner is not None and (pushed := runs.pushed_out_by_next(owner)):  # said before, not only after the run
-        until_saved.append(f"{runs.pruned_sentence(pushed, will=True)} when this run saves its model: download it "
-                           "first to keep it.")
-    runs.check_can_save()  # a run whose model cannot be saved had trained, then said so
-    max_seconds = runs.max_train_seconds()
-    return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
-                own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond, until_saved)
-
-
-# ----- status and figures --------------------------------------------------------------------------
-
-
-# The status line's colour for each tone, on the light and the dark theme: each ≥ 4.5:1 on its background. Tailwind's
-# 600s had been used on both: amber's "Stopped … Saved as" was 3.2:1 on white, faint on a projector.
-TONE_COLOURS = {"info": ("#2563eb", "#60a5fa"), "ok": ("#15803d", "#4ade80"), "warn": ("#b45309", "#fbbf24"),
-                "error": ("#dc2626", "#f87171")}
-# the status's colours; its bar's track in the theme's (a light grey one glared on the dark theme); on a narrow screen
-# the status takes a line of its own above Start and Stop (squeezed beside them on a phone, it was a word per line)
-STATUS_CSS = "\n".join([
-    *(f".train-status .tone-{tone} {{color: {light}}}\n.dark .train-status .tone-{tone} {{color: {dark}}}"
-      for tone, (light, dark) in TONE_COLOURS.items() if tone != "info"),  # info's text keeps the page's colour
-    *(f".train-status[data-tone={tone}] .train-progress {{background: {light}}}\n"
-      f".dark .train-status[data-tone={tone}] .train-progress {{background: {dark}}}"
-      for tone, (light, dark) in TONE_COLOURS.items()),  # the bar in the tone's colour, the dark theme's on it
-    ".train-track {background: #e5e7eb}\n.dark .train-track {background: #374151}",
-    "#train-status {min-width: min(280px, 100%) !important}",
-])
-
-
-def status_html(text: str, *, fraction: float | None = None, tone: str = "info", notes: list[str] | None = None) -> str:
-    """The Train tab's status: ``text`` in its ``tone``'s colour, a progress bar at ``fraction`` (None: none), and
-    ``notes`` as warnings. While a run goes on (an info line with a bar) it is marked busy, so that a screen reader
-    reads out where the run ends, not each second's progress (`app.accessibility`)."""
-    if tone not in TONE_COLOURS:
-        raise ValueError(f"unknown tone {tone!r}")
-    bar = ""
-    if fraction is not None:
-        pct = 100 * min(1.0, max(0.0, fraction))
-        bar = (
-            '<div class="train-track" style="border-radius:6px;height:10px;margin:4px 0 6px 0">'
-            f'<div class="train-progress" style="width:{pct:.1f}%;height:10px;'
-            'border-radius:6px"></div></div>'
-        )
-    extra = "".join(f'<div class="tone-warn">⚠ {html.escape(n)}</div>' for n in notes or [])
-    busy = " data-busy" if tone == "info" and fraction is not None else ""
-    return (
-        f'<div class="train-status" data-tone="{tone}"{busy}>{bar}'
-        f'<div class="tone-{tone}">{text}</div>{extra}</div>'
-    )
-
-
-def _thin(values: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if len(values) <= MAX_PLOT_POINTS:
-        return steps, values
-    index = np.linspace(0, len(values) - 1, MAX_PLOT_POINTS).round().astype(int)
-    return steps[index], values[index]
-
-
-def smooth(losses: np.ndarray) -> np.ndarray:
-    """Geometric mean of the losses in a centred window of ~SMOOTHING_WINDOW of the run (cut off at its ends).
-
-    Centred, so the curve does not lag behind a fast-falling loss (a causal moving average trails it by
-    half its window, far above the raw losses on a log axis); at the newest step the window is one-sided
-    but only ~2 % of the run long. Geometric, because the axis is logarithmic: away from the ends a loss
-    that falls exponentially is reproduced exactly. Non-finite losses are left out.
-    """
-    n = len(losses)
-    half = int(SMOOTHING_WINDOW * n / 2)
-    finite = np.isfinite(losses) & (losses > 0)
-    logs = np.log(np.where(finite, losses, 1.0))
-    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, logs, 0.0))])
-    counts = np.concatenate([[0], np.cumsum(finite)])
-    i = np.arange(n)
-    lo, hi = np.maximum(0, i - half), np.minimum(n, i + half + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.exp((sums[hi] - sums[lo]) / (counts[hi] - counts[lo]))  # NaN where a window has no finite loss
-
-
-def loss_label(min_snr_gamma: float, prediction: Prediction = "eps") -> str:
-    """The loss axis title: the squared error of the target, plain or Min-SNR-γ weighted (short: it must fit)."""
-    error = f"‖{PREDICTION_SYMBOLS[prediction]} − {PREDICTION_ESTIMATES[prediction]}‖²"
-    if min_snr_gamma > 0:
-        return f"{loss_name(min_snr_gamma)} weighted {error}"
-    return f"loss {error} (mean)"
-
-
-def log_loss_axis(values: np.ndarray, title: str) -> dict:
-    """A log y axis for losses, labelled by `figures.log_labels` (padded about one loss, or losses within a few per
-    cent, where plotly's own fit shows no labels); 0.1 … 1 while there are no values to show."""
-    axis = dict(title=dict(text=title), type="log", **figures.log_labels(values))
-    if not len(values):
-        axis["range"] = EMPTY_LOSS_RANGE
-    return axis
-
-
-@dataclass
-class ErrorByT:
-    """An earlier run's error by t (its checkpoint's ``training["loss_by_t"]``), drawn beside a run's for comparison."""
-
-    label: str
-    values: list[float]  # LOSS_BUCKETS means of ‖ε − ε̂‖² (NaN: no data)
-    T: int
-
-
-def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
-    """The run a new model's run compares with: this browser's latest run; None when there is none, when it recorded
-    no error by t (checkpoints from before the record) or when the run continues a checkpoint (see
-    `starting_error_by_t`)."""
-    if plan.init_from is not None or not trained:
-        return None
-    path = Path(trained[-1])
-    try:
-        config = read_config(path)
-        values, T = config["training"]["loss_by_t"], int(config["schedule"]["T"])
-        predicts = PREDICTION_SYMBOLS.get(model_prediction(config), "?")
-        label = f"{display_name(path)} (predicts {predicts}, {config['schedule']['name']})"
-    except (CheckpointError, KeyError, TypeError, ValueError):
-        return None
-    if not isinstance(values, list) or len(values) != LOSS_BUCKETS:
-        return None
-    return ErrorByT(label, [float("nan") if v is None else float(v) for v in values], T)
-
-
-def starting_error_by_t(plan: Plan, trainer: Trainer) -> ErrorByT:
-    """A continued run compares with the checkpoint's error by t as the run starts, measured on the run's data
-    (`Trainer.measure_error_by_t`): the checkpoint's record is the mean over its whole run, whose early steps a run
-    starting from the trained weights never repeats."""
-    predicts = PREDICTION_SYMBOLS[plan.prediction]
-    label = f"{display_name(plan.init_from)} at the start (predicts {predicts}, {plan.schedule.name})"
-    return ErrorByT(label, trainer.measure_error_by_t(MEASURED_PER_RANGE[plan.kind]), plan.schedule.T)
-
-
-def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | None = None, label: str = "this run"):
-    """The unweighted ε-prediction error ‖ε − ε̂‖² per range of t (`Trainer.bucket_loss`: LOSS_BUCKETS equal
-    ranges of 1..T, the mean over the run so far), as bars on a log axis. Large at small t, where the noise is a
-    small part of x_t and hard to tell from the data; near 0 at large t, where x_t is almost ε itself. An earlier
-    run's (``reference``) is drawn over the bars as a line, to compare e.g. two prediction targets."""
-    values = np.asarray(bucket_loss, dtype=np.float64)
-    lows, highs = np.array(loss_bucket_ranges(T)).T
-    seen = np.isfinite(values) & (values > 0)
-    data = []
-    if seen.any():
-        data.append(dict(
-            type="bar", x=((lows + highs) / 2)[seen], y=values[seen], width=(highs - lows + 1)[seen] * 0.9,
-            marker=dict(color="#6baed6"),
-            customdata=np.stack([lows, highs], axis=1)[seen], name=label,
-            hovertemplate="t %{customdata[0]}–%{customdata[1]}: %{y:.3g}<extra>" + html.escape(label) + "</extra>",
-        ))
-    shown = values[seen]
-    if reference is not None:
-        ref = np.asarray(reference.values, dtype=np.float64)
-        ref_lows, ref_highs = np.array(loss_bucket_ranges(reference.T)).T
-        ref_seen = np.isfinite(ref) & (ref > 0)
-        data.append(dict(
-            type="scatter", mode="lines+markers", x=((ref_lows + ref_highs) / 2)[ref_seen], y=ref[ref_seen],
-            line=dict(color="#d94801", width=2), marker=dict(size=5), name=figures.two_line_name(reference.label),
-            hovertemplate="t %{x:.0f}: %{y:.3g}<extra>" + html.escape(reference.label) + "</extra>",
-        ))
-        shown, T = np.concatenate([shown, ref[ref_seen]]), max(T, reference.T)
-    layout = figures.plot_layout(
-        280 if reference is None else 320, showlegend=reference is not None, bargap=0,
-        legend=figures.LEGEND_BELOW,  # clear of the bars and the line, which are highest at either end
-        xaxis=figures.titled_axis(f"t (noise level), in {LOSS_BUCKETS} ranges", range=[0, T]),
-        yaxis=log_loss_axis(shown, "‖ε − ε̂‖²"),
-    )
-    if not data:  # before a run: say what will be drawn here, as the loss plot does
-        layout["annotations"] = [dict(text="the error in each range of t is drawn here as a run trains", xref="paper",
-                                      yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=15, color="#666"))]
-    return figures.fast_figure(data, layout)
-
-
-def loss_figure(losses: list[float], min_snr_gamma: float | None = None, prediction: Prediction = "eps"):
-    """Training loss per step, raw (light) and smoothed, on a log y axis; the axis names the target and the loss
-    weighting (``min_snr_gamma``: 0 for the plain loss; None before a run, when they are not known yet: the tab's
-    defaults weight image runs with Min-SNR-5 and 2D runs not at all)."""
-    values = np.asarray(losses, dtype=np.float64)
-    steps = np.arange(1, len(values) + 1)
-    data = []
-    if len(values):
-        sm = smooth(values)
-        x, y = _thin(values, steps)
-        xs, ys = _thin(sm, steps)
-        mode = "lines" if len(values) > 1 else "lines+markers"  # one step's loss: a line of one point shows nothing
-        data = [
-            dict(type="scatter", x=x, y=y, mode=mode, name="loss (each step)",
-                 line=dict(color="#9ecae1", width=1), hoverinfo="x+y"),
-            dict(type="scatter", x=xs, y=ys, mode=mode, name="smoothed",
-                 line=dict(color="#08519c", width=2.5), hoverinfo="x+y"),
-        ]
-    layout = figures.plot_layout(
-        320,
-        legend=dict(x=0.99, xanchor="right", y=0.99),
-        xaxis=dict(title=dict(text="training step"), rangemode="tozero",
-                   **({"dtick": 1} if len(values) < 10 else {})),  # whole steps, not 0.2, 0.4, … on a short run
-        yaxis=log_loss_axis(values, "loss" if min_snr_gamma is None else loss_label(min_snr_gamma, prediction)),
-    )
-    if not len(values):  # before a run: say what will be drawn here
-        layout["annotations"] = [dict(text="the loss of each step is drawn here once a run starts", xref="paper",
-                                      yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=15, color="#666"))]
-    return figures.fast_figure(data, layout)
-
-
-def preview_plot(samples: torch.Tensor, data: torch.Tensor, caption: str, info: DataInfo,
-                 classes: Sequence[str] = ()) -> gr.Plot:
-    """The preview plot, labelled with the weights, the step and the sampler that drew it (``caption``), and what
-    the samples show: for a class-conditional model (``classes``: its data's, in label order; sample i is of class
-    i mod K) how many are of their class; for image data with a shipped classifier (MNIST) how many classes it reads."""
-    if classes:
-        caption += f" · {class_layout(info.kind, classes)}"
-        read = read_classes(info, samples)
-        if read is not None:
-            asked = [classes[k] for k in cycling_labels(len(samples), len(classes)).tolist()]
-            hits = sum(got == want for got, want in zip(read[0], asked))
-            caption += f" · {hits:,} of {len(samples):,} {read[1]} their class"
-    elif info.kind == "image" and (reading := read_samples(samples, info.name)) is not None:
-        caption += f" · the {reading.dataset.upper()} classifier reads {reading.present} of its {reading.n_classes} classes"
-    return gr.Plot(preview_figure(info.kind, samples, data, classes), label=caption)
-
-
-def class_layout(kind: str, classes: Sequence[str]) -> str:
-    """How a conditional run's preview shows its classes."""
-    return f"one column per class ({classes[0]} … {classes[-1]})" if kind == "image" else "coloured by class"
-
-
-def chain_caption(method: str, steps: int, spacing: str, T: int) -> str:
-    """E.g. "DDPM, 100 of T = 1000 steps, evenly in log-SNR" or "DDPM, all T = 1000 steps"."""
-    return f"{method.upper()}, {describe_steps(steps, T, spacing)}"  # type: ignore[arg-type]
-
-
-def preview_caption(trainer: Trainer, full_chain: bool = False) -> str:
-    """The sampler of `Trainer.preview`, for the plot's label."""
-    return chain_caption(**trainer.preview_chain(full_chain), T=trainer.schedule.T)  # type: ignore[arg-type]
-
-
-def upcoming_previews(config: TrainConfig) -> str:
-    """The preview plot's label before its first preview: when the samples will come."""
-    every = config.preview_every
-    if every and every < config.steps:
-        return f"Samples from the EMA weights: the first after step {every:,}, then every {every:,} steps"
-    return "Samples from the EMA weights: at the end of the run"
-
-
-def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor, classes: Sequence[str] = ()):
-    """2D: the samples (blue) over `PREVIEW_POINTS` training points (grey), so that they can be judged against
-    the data. Images: a 4 × 4 grid of the samples or, while there are none, of the first training images. Samples
-    of a class-conditional model (``classes``; sample i of class i mod K): coloured by class, or one column per
-    class."""
-    labels = None if samples is None or not classes else cycling_labels(len(samples), len(classes)).numpy()
-    if kind == "2d":
-        points = None if samples is None else samples.numpy()
-        return figures.points_figure(points, height=PREVIEW_HEIGHT, name="samples",
-                                     reference=data[:PREVIEW_POINTS].cpu().numpy(), labels=labels,
-                                     label_names=classes)
-    if kind == "image":
-        shown = data[:PREVIEW_IMAGES] if samples is None else samples
-        nrow = 4 if labels is None else len(classes)
-        return figures.image_figure(image_grid(shown.cpu(), nrow=nrow), height=PREVIEW_HEIGHT)
-    raise ValueError(f"unknown data kind {kind!r}")
-
-
-def training_data_figure(name: str, own: OwnPoints | None = None, n_points: int = DEFAULT_TOY_POINTS, seed: int = 0):
-    """The preview plot's figure before a run on data ``name``: its training data alone (2D: the ``n_points``
-    points a run with ``seed`` draws; OWN_POINTS: the session's own points, ``own``)."""
-    kind = data_kind_of(name)
-    if name == OWN_POINTS:
-        return preview_figure(kind, None, own.points) if own is not None else figures.points_figure(
-            None, height=PREVIEW_HEIGHT)
-    data = load_training_data(name, n_points=n_points, seed=seed)[0] if kind == "2d" else dataset_images(name, PREVIEW_IMAGES)
-    return preview_figure(kind, None, data)
 
 
 def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_points=DEFAULT_TOY_POINTS, seed=0):
@@ -705,139 +246,6 @@ def toy_points_changed(request: gr.Request, name: str, own: OwnPoints | None, n_
         return gr.skip(), shown
     return data_changed(request, name, own, n_points, seed)
 
-
-# ----- the run ------------------------------------------------------------------------------------
-
-
-def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
-    """A new model (seeded), or a fresh copy of the checkpoint's to continue from (in train mode)."""
-    if plan.init_from is not None:
-        try:
-            ckpt = load_checkpoint(plan.init_from)
-        except CheckpointError as err:
-            raise InputError(f"The checkpoint to start from cannot be loaded: {err}") from None
-        if tuple(ckpt.data.shape) != tuple(data.shape[1:]):
-            raise InputError(f"{display_name(plan.init_from)} was trained on data of shape {tuple(ckpt.data.shape)}, but "
-                           f"{plan.data} has shape {tuple(data.shape[1:])}: pick matching data or a new model.")
-        return ckpt.model.train()
-    torch.manual_seed(plan.seed)  # weight initialisation
-    try:
-        return new_model(plan.model, tuple(data.shape[1:]), len(class_names(plan.data)) if plan.conditional else 0)
-    except ValueError as err:
-        raise InputError(f"This U-Net does not fit the data: {err}") from None
-
-
-def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
-    defaults = defaults_for(plan.kind)
-    if plan.kind == "2d":  # ancestral steps even in log-SNR: DDIM throws 2D points far out on cosine (core.sampler)
-        every, n, method, spacing = max(50, plan.steps // 20), PREVIEW_POINTS, "ddpm", "log_snr"
-    else:  # x̂₀ is clipped for images, which keeps DDIM sane; a conditional run shows each class twice
-        every, method, spacing = max(100, plan.steps // 8), "ddim", "uniform"
-        n = 2 * len(class_names(plan.data)) if plan.conditional else PREVIEW_IMAGES
-    return TrainConfig(
-        steps=plan.steps, batch_size=plan.batch, lr=plan.lr, ema_decay=defaults["ema_decay"], seed=plan.seed,
-        device="auto", preview_every=every, preview_n=n, preview_method=method,
-        preview_steps=min(PREVIEW_STEPS[plan.kind], plan.schedule.T), preview_spacing=spacing,
-        log_every=10, clip_x0=info.clip_x0, hflip=plan.data in MIRRORED_DATASETS, max_seconds=plan.max_seconds,
-        warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction,
-        p_uncond=plan.p_uncond,
-    )
-
-
-def _checkpoint_dir(key: str, info: DataInfo, schedule: NoiseSchedule) -> Path:
-    stamp = time.strftime(runs.RUN_STAMP)
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{info.name}-{schedule.name}-T{schedule.T}-{stamp}")
-    directory = runs.user_dir(key) / base
-    n = 2
-    while directory.exists():
-        directory = runs.user_dir(key) / f"{base}-{n}"
-        n += 1
-    return directory
-
-
-_DONE = object()
-
-
-def _worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events: queue.Queue) -> None:
-    """Background thread: train, save the checkpoint (whatever ended the run), report, finish. It runs at a lower CPU
-    priority than the pages' requests (`runs.yield_cpu_to_the_pages`)."""
-    runs.yield_cpu_to_the_pages()
-    reason, error, unsaved, end, pruned = "error", "", "", None, []
-    try:
-        for event in trainer.run():
-            run.progress = event  # for the estimate of a waiting Start (`waiting_text`)
-            events.put(event)
-            if event.kind == "end":
-                end, reason = event, event.reason
-    except TrainingDiverged as err:
-        reason, error = "diverged", str(err)
-        events.put(err)  # the losses of its last good steps
-    except Exception as err:  # reported to the user; the weights so far are still saved
-        log.exception("training run of %s failed", run.key)
-        reason, error = "error", f"{type(err).__name__}: {err}"
-    worth_keeping = trainer.step >= (SHORTEST_KEPT if reason in ("diverged", "stopped") else 1)
-    try:
-        if worth_keeping:
-            training = {**trainer.training_record(plan.model, reason, end.elapsed if end else None),
-                        "source": "DDPM Explorer Train tab"}
-            if plan.previous_runs:
-                training["previous_runs"] = plan.previous_runs
-            path = save_checkpoint(_checkpoint_dir(run.key, info, plan.schedule), trainer.sampling_model,
-                                   plan.schedule, info, training=training,
-                                   points=trainer.data if info.given_as_points else None)
-            run.checkpoint = path
-            pruned = runs.prune_user_runs(run.key)
-    except Exception as err:
-        log.exception("saving the checkpoint of %s failed", run.key)
-        why = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
-        unsaved = f"the model could not be saved on this server ({why})"  # its path is the server's, not the page's
-    teach = "teaches" if trainer.step == 1 else "teach"  # "1 step … teach" had been said
-    where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
-    saved = f" Saved as {where}" if where else ""
-    if reason == "diverged":
-        kept = f" The weights from before that step are saved as {where}" if where else ""
-        if not worth_keeping:
-            kept = (f" Nothing is saved: {formulas.steps_text(trainer.step)} before it diverged {teach} the network "
-                    "nothing, and would push your oldest model out.")
-        run.message = f"Training stopped: {html.escape(error)}.{kept}"
-    elif reason == "error":
-        run.message = f"Training failed: {html.escape(error)}.{saved}"
-    else:
-        what = {"finished": "Finished", "stopped": "Stopped", "time limit": "Stopped at the server's time limit"}[reason]
-        run.message = (f"{what} after {formulas.steps_text(trainer.step)}.{saved}" if trainer.step else
-                       f"{what} before its first step: there is nothing to save.")
-        if trainer.step and not worth_keeping:
-            run.message += (f" Nothing is saved: {formulas.steps_text(trainer.step)} {teach} the network next to "
-                            f"nothing, and would take the place of one of your models (a run is kept from "
-                            f"{SHORTEST_KEPT} steps on).")
-    if unsaved:  # said in the colour of an error (it had been green, after "Finished")
-        run.message += f" But {html.escape(unsaved)}."
-    if pruned:  # the browser's oldest models made room (runs.max_runs_per_user)
-        run.message += f" {html.escape(runs.pruned_sentence(pruned))} (download a model in the Reverse tab to keep it)."
-    run.reason = "unsaved" if unsaved else reason
-    runs.REGISTRY.finish(run)
-    events.put(_DONE)
-    # After `done`, so that the UI says at once that the run is over (the preview takes seconds). The in-run
-    # previews stop short of the last step, and a run stopped early may have shown none.
-    if run.checkpoint is not None and reason != "diverged":
-        try:
-            run.final_preview = final_preview(trainer, info, preview_classes(plan))
-        except Exception:
-            log.exception("the final preview of %s failed", run.key)
-    run.previewed.set()
-
-
-def final_preview(trainer: Trainer, info: DataInfo, classes: Sequence[str] = ()) -> gr.Plot:
-    """Samples from the run's saved (EMA) weights. 2D takes the full DDPM chain, the Reverse tab's default for
-    2D; images the quick DDIM chain of the in-run previews."""
-    full = info.kind == "2d"
-    caption = f"Samples from the saved (EMA) weights after {formulas.steps_text(trainer.step)} · {preview_caption(trainer, full)}"
-    return preview_plot(trainer.preview(full_chain=full), trainer.data, caption, info, classes)
-
-
-def preview_classes(plan: Plan) -> tuple[str, ...]:
-    """The classes of a conditional run's previews (its data's, in label order); () for an unconditional run."""
-    return class_names(plan.data) if plan.conditional else ()
 
 
 # a loss above this has blown up: a fresh network's is about 1 (for ε, x₀ and v alike, the targets having unit
@@ -992,7 +400,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     if run.stop_requested.is_set():  # Stop pressed while loading
         trainer.stop()
     events: queue.Queue = queue.Queue()
-    thread = threading.Thread(target=_worker, args=(run, trainer, plan, info, events),
+    thread = threading.Thread(target=run_worker, args=(run, trainer, plan, info, events),
                               name=f"train-{key}", daemon=True)
     losses: list[float] = []
     last: TrainEvent | None = None
@@ -1018,12 +426,12 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
                 except queue.Empty:
                     break
                 items.append(item)
-                done = item is _DONE
+                done = item is DONE
             if not items:
                 continue
             preview = None
             for item in items:
-                if item is _DONE:
+                if item is DONE:
                     continue
                 losses.extend(item.losses)
                 if isinstance(item, TrainingDiverged):

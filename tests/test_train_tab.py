@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import app
-from app import build_app, controls, figures, reverse_tab, runs, train_tab
+from app import build_app, controls, figures, reverse_tab, runs, train_figures, train_plan, train_tab, train_worker
 from app.images import image_grid, mnist_digits
 from app.throttle import Throttle
 from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
@@ -29,7 +29,7 @@ from core.data import DataInfo, make_toy2d
 from core.datasets import DEFAULT_TOY_POINTS, load_labelled_data, load_training_data
 from core.mlp import MLPDenoiser
 from core.schedules import make_schedule
-from core.trainer import LOSS_BUCKETS, TrainConfig, TrainEvent
+from core.trainer import LOSS_BUCKETS, SHORTEST_KEPT, TrainConfig, TrainEvent
 from core.unet import UNet, unet_config
 
 
@@ -51,7 +51,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setattr(train_tab, "POLL_SECONDS", 0.05)
     monkeypatch.setattr(train_tab, "PLOT_SECONDS", 0.0)
-    monkeypatch.setattr(train_tab, "PREVIEW_POINTS", 64)
+    monkeypatch.setattr(train_plan, "PREVIEW_POINTS", 64)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is faster, and the test machine is shared
     yield tmp_path / "runs"
@@ -90,14 +90,14 @@ def cut_off_status(page: str, trained) -> tuple:
 def test_smoothed_loss_follows_a_falling_loss_without_lag_and_damps_noise():
     steps = np.arange(2000)
     falling = 10.0 ** (-steps / 500)  # an exponential fall: a straight line on the log axis
-    smoothed = train_tab.smooth(falling)
+    smoothed = train_figures.smooth(falling)
     assert np.allclose(smoothed[50:-50], falling[50:-50], rtol=1e-9)  # no lag in the interior
     assert smoothed[-1] / falling[-1] < 1.2  # and little at the newest step
     noisy = 0.1 * np.exp(np.random.default_rng(0).normal(0, 0.5, 2000))
-    assert np.log(train_tab.smooth(noisy)[50:-50]).std() < 0.2 * np.log(noisy).std()
+    assert np.log(train_figures.smooth(noisy)[50:-50]).std() < 0.2 * np.log(noisy).std()
     with_nan = falling.copy()
     with_nan[1000] = np.nan
-    assert np.isfinite(train_tab.smooth(with_nan)).all()  # a diverged step does not blank the curve
+    assert np.isfinite(train_figures.smooth(with_nan)).all()  # a diverged step does not blank the curve
 
 
 def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
@@ -128,26 +128,26 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
     assert low == pytest.approx(0.5005 / 1.12, rel=1e-3) and high == pytest.approx(0.5005 * 1.12, rel=1e-3)
     assert labels_between(figures.log_ticks([0.5]), 0.5 / 1.12, 0.5 * 1.12) == ["0.46", "0.48", "0.5", "0.52", "0.54",
                                                                                "0.56"]
-    one = figures.as_figure(train_tab.loss_figure([0.5]))  # a run of one step, or one that diverged at its second
+    one = figures.as_figure(train_figures.loss_figure([0.5]))  # a run of one step, or one that diverged at its second
     assert all(trace.mode == "lines+markers" for trace in one.data) and one.layout.yaxis.range is not None
     low, high = (10**v for v in one.layout.yaxis.range)
     assert len([v for v in one.layout.yaxis.tickvals if low <= v <= high]) == 6
-    fig = figures.as_figure(train_tab.loss_figure([0.9, 0.5, 0.04]))
+    fig = figures.as_figure(train_figures.loss_figure([0.9, 0.5, 0.04]))
     assert fig.layout.yaxis.type == "log" and "0.05" in fig.layout.yaxis.ticktext and "0.06" not in fig.layout.yaxis.ticktext
     assert fig.layout.yaxis.range is None  # plotly fits the axis to the losses
     # a run that blew up (learning rate 50: losses from 10¹⁰ down to 0.5): powers of ten, not 1, 2, 5 in each decade
-    wide = figures.as_figure(train_tab.loss_figure([1e10, 3e6, 18.6, 0.5])).layout.yaxis
+    wide = figures.as_figure(train_figures.loss_figure([1e10, 3e6, 18.6, 0.5])).layout.yaxis
     assert list(wide.tickvals) == [10.0**e for e in (-1, 1, 3, 5, 7, 9, 11)]
     assert list(wide.ticktext) == ["0.1", "10", "1000", "10<sup>5</sup>", "10<sup>7</sup>", "10<sup>9</sup>",
                                    "10<sup>11</sup>"]
     assert figures.log_ticks([2e3, 0.05]) == [10.0**e for e in range(-2, 5)]  # 5 decades: every power
     assert figures.tick_text(2e-6) == "2·10<sup>−6</sup>" and figures.tick_text(0.02) == "0.02"
-    empty = figures.as_figure(train_tab.loss_figure([]))
+    empty = figures.as_figure(train_figures.loss_figure([]))
     assert list(empty.layout.yaxis.range) == [-1, 0]  # before the first loss: 0.1 … 1, not plotly's 0.1 … 10⁴
     assert "once a run starts" in empty.layout.annotations[0].text and not fig.layout.annotations  # no blank axes
     assert empty.layout.yaxis.title.text == "loss"  # which loss is not known before Start (Min-SNR-5 on images)
     assert one.layout.xaxis.dtick == 1 and fig.layout.xaxis.dtick == 1  # whole steps on a short run
-    assert figures.as_figure(train_tab.loss_figure([0.5] * 10)).layout.xaxis.dtick is None  # plotly's own beyond
+    assert figures.as_figure(train_figures.loss_figure([0.5] * 10)).layout.xaxis.dtick is None  # plotly's own beyond
 
 
 def trace_names(plot) -> list[str]:
@@ -161,10 +161,10 @@ def test_before_a_run_the_preview_plot_shows_the_training_data(shared_data, monk
     fig = figures.as_figure(moons)
     assert [trace.name for trace in fig.data] == ["training data"] and fig.layout.showlegend
     points = np.c_[fig.data[0].x, fig.data[0].y]
-    assert np.allclose(points, load_training_data("moons", seed=0)[0][:train_tab.PREVIEW_POINTS])  # a run's data
+    assert np.allclose(points, load_training_data("moons", seed=0)[0][:train_plan.PREVIEW_POINTS])  # a run's data
     digits = train_tab.show_training_data(req("alice"), "mnist", None)
     assert digits.label == train_tab.DATA_LABELS["image"]
-    first_digits = load_training_data("mnist", limit=train_tab.PREVIEW_IMAGES)[0]
+    first_digits = load_training_data("mnist", limit=train_plan.PREVIEW_IMAGES)[0]
     assert figures.picture_source(figures.as_figure(digits)) == \
         figures.picture_source(figures.as_figure(figures.image_figure(image_grid(first_digits, nrow=4))))
     runs.REGISTRY.reserve("alice")  # while alice's run uses the plot, choosing other data leaves it alone
@@ -184,17 +184,17 @@ def test_points_figure_draws_the_training_data_beneath_the_samples_in_grey():
 
 def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
     losses = [math.nan] + [0.5] * (LOSS_BUCKETS - 2) + [0.01]  # the first range not drawn yet
-    fig = figures.as_figure(train_tab.error_by_t_figure(losses, 1000))
+    fig = figures.as_figure(train_figures.error_by_t_figure(losses, 1000))
     bars = fig.data[0]
     assert len(bars.x) == LOSS_BUCKETS - 1 and list(bars.y[-1:]) == [0.01]
     assert bars.x[0] == 75.5 and bars.x[-1] == 975.5  # centres of t 51–100 and 951–1000
     assert [list(c) for c in bars.customdata[:1]] == [[51, 100]] and fig.layout.xaxis.range == (0, 1000)
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.title.text == "‖ε − ε̂‖²"
-    empty = figures.as_figure(train_tab.error_by_t_figure(train_tab.NOTHING_SEEN, 1000))
-    assert not empty.data and list(empty.layout.yaxis.range) == train_tab.EMPTY_LOSS_RANGE
+    empty = figures.as_figure(train_figures.error_by_t_figure(train_figures.NOTHING_SEEN, 1000))
+    assert not empty.data and list(empty.layout.yaxis.range) == train_figures.EMPTY_LOSS_RANGE
     assert [a.text for a in empty.layout.annotations] == ["the error in each range of t is drawn here as a run trains"]
     assert not fig.layout.annotations  # the note goes once bars are drawn
-    odd = figures.as_figure(train_tab.error_by_t_figure([0.3] * LOSS_BUCKETS, 30))  # T not a multiple of 20
+    odd = figures.as_figure(train_figures.error_by_t_figure([0.3] * LOSS_BUCKETS, 30))  # T not a multiple of 20
     ranges = [list(c) for c in odd.data[0].customdata]
     assert ranges[0][0] == 1 and ranges[-1][1] == 30
     assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))  # no gaps, no overlaps
@@ -204,8 +204,8 @@ def test_error_by_t_plot_names_a_long_earlier_run_on_two_lines():
     """The earlier run's name and settings (about 60 characters) would be cut off at a phone's plot edge: its legend
     entry breaks before the settings; the hover text keeps the whole name on one line."""
     label = "swiss_roll-linear-T1000-20261204-175711 (predicts ε, linear)"
-    reference = train_tab.ErrorByT(label, [0.4] * LOSS_BUCKETS, 1000)
-    fig = figures.as_figure(train_tab.error_by_t_figure([0.5] * LOSS_BUCKETS, 1000, reference, "this run (predicts ε)"))
+    reference = train_figures.ErrorByT(label, [0.4] * LOSS_BUCKETS, 1000)
+    fig = figures.as_figure(train_figures.error_by_t_figure([0.5] * LOSS_BUCKETS, 1000, reference, "this run (predicts ε)"))
     assert [t.name for t in fig.data] == ["this run (predicts ε)",
                                           "swiss_roll-linear-T1000-20261204-175711<br>(predicts ε, linear)"]
     assert label in fig.data[1].hovertemplate
@@ -233,10 +233,10 @@ def test_data_shown_after_the_run_ended_is_not_replaced_by_its_late_final_previe
 
 
 def test_preview_plot_says_when_the_first_samples_come():
-    assert train_tab.upcoming_previews(TrainConfig(steps=3000, preview_every=150)) == \
+    assert train_figures.upcoming_previews(TrainConfig(steps=3000, preview_every=150)) == \
         "Samples from the EMA weights: the first after step 150, then every 150 steps"
     for no_preview_during_the_run in (TrainConfig(steps=100, preview_every=100), TrainConfig(steps=100)):
-        assert train_tab.upcoming_previews(no_preview_during_the_run) == \
+        assert train_figures.upcoming_previews(no_preview_during_the_run) == \
             "Samples from the EMA weights: at the end of the run"
 
 
@@ -254,9 +254,9 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     data, _ = load_training_data("swiss_roll", seed=0)
     for plot in previews:
         fig = figures.as_figure(plot)
-        assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], data[:train_tab.PREVIEW_POINTS])
+        assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], data[:train_plan.PREVIEW_POINTS])
     assert all(trace_names(plot) == ["training data", "samples"] for plot in previews[1:])
-    assert train_tab.chain_caption("ddpm", 100, "log_snr", 1000) == "DDPM, 100 of T = 1000 steps, evenly in log-SNR"
+    assert train_figures.chain_caption("ddpm", 100, "log_snr", 1000) == "DDPM, 100 of T = 1000 steps, evenly in log-SNR"
     assert labels[-1] == "Samples from the saved (EMA) weights after 60 steps · DDPM, all T = 100 steps"
     counts = [loss_points(o[1]) for o in outputs if not isinstance(o[1], dict)]
     assert len(counts) >= 3 and counts[-1] == 60
@@ -357,7 +357,7 @@ def test_a_drawing_becomes_the_sessions_training_points_and_its_preview():
     assert bool(((radius > 74) & (radius < 86)).all()), "every point lies on the ring's stroke"
     assert plot.label == f"{train_tab.DATA_LABELS['2d']} · 10,000 points, drawn in the Train tab"
     fig = figures.as_figure(plot)
-    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_tab.PREVIEW_POINTS])
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_plan.PREVIEW_POINTS])
     for nothing in (None, sketch(np.zeros((256, 256), dtype=np.uint8)), sketch(np.pad(ring(8), 124))):
         own, plot = train_tab.drawing_changed(req("alice"), nothing)  # none, erased, or a speck too small
         assert own is None and plot.label == train_tab.OWN_HINT and not figures.as_figure(plot).data
@@ -406,7 +406,7 @@ def test_a_run_on_drawn_points_trains_on_them_and_its_checkpoint_keeps_them(isol
     assert "Finished after 60 steps" in status and "drawing-linear-T100-" in trained[0]
     previews = [o[2] for o in outputs if isinstance(o[2], gr.Plot)]
     fig = figures.as_figure(previews[-1])  # the samples are drawn over the drawing's points
-    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_tab.PREVIEW_POINTS])
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_plan.PREVIEW_POINTS])
     checkpoint = load_checkpoint(trained[0])
     assert checkpoint.data == own.info and torch.equal(checkpoint.points, own.points)
 
@@ -452,13 +452,13 @@ def test_a_run_on_a_chain_that_does_not_reach_noise_is_told_so_before_it_starts(
     """T = 50 with β left unscaled: ᾱ_T = 0.6, flagged in the Forward and Schedules tabs, trained without a word."""
     params = list(PARAMS)
     params[2] = False  # the linear schedule's "scale β by 1000/T"
-    plan = train_tab.make_plan(*args(T=50)[:15], params)
+    plan = train_plan.make_plan(*args(T=50)[:15], params)
     assert any("this chain does not reach noise" in note and "tick “scale β by 1000/T”" in note for note in plan.notes)
-    assert not any("reach noise" in note for note in train_tab.make_plan(*args(T=50)[:15], PARAMS).notes)
+    assert not any("reach noise" in note for note in train_plan.make_plan(*args(T=50)[:15], PARAMS).notes)
 
 
 def test_stop_is_per_user_and_keeps_the_model(isolated, monkeypatch):
-    monkeypatch.setattr(train_tab, "SHORTEST_KEPT", 1)  # saved however early it stops (not so in the app)
+    monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 1)  # saved however early it stops (not so in the app)
     gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
     outputs = [next(gen), next(gen)]  # loading, then the first progress update
     status, trained = train_tab.stop_run(req("mallory"), [])
@@ -477,7 +477,7 @@ def test_stop_is_per_user_and_keeps_the_model(isolated, monkeypatch):
 
 
 def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated, monkeypatch, shared_data):
-    monkeypatch.setattr(train_tab, "SHORTEST_KEPT", 1)  # saved however early it stops (not so in the app)
+    monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 1)  # saved however early it stops (not so in the app)
     monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
     gen = train_tab.train_run(req("alice"), None, *args(data="mnist", model="tiny", steps=20000, batch=4))
     next(gen), next(gen)  # loading, then the first progress update: long before the first in-run preview
@@ -496,14 +496,14 @@ MNIST_INFO = DataInfo(name="mnist", kind="image", shape=(1, 28, 28))
 
 def test_image_previews_say_how_many_classes_the_shipped_classifier_reads():
     digits, noise = mnist_digits(16), torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
-    assert train_tab.preview_plot(digits, digits, "Samples", MNIST_INFO).label == \
+    assert train_figures.preview_plot(digits, digits, "Samples", MNIST_INFO).label == \
         "Samples · the MNIST classifier reads 8 of its 10 classes"  # the first 16 test digits: 7 2 1 0 4 1 4 9 5 9 0 6 …
-    assert train_tab.preview_plot(noise, digits, "Samples", MNIST_INFO).label == \
+    assert train_figures.preview_plot(noise, digits, "Samples", MNIST_INFO).label == \
         "Samples · the MNIST classifier reads 1 of its 10 classes"  # noise reads as one class
     fashion = DataInfo(name="fashion_mnist", kind="image", shape=(1, 28, 28))
-    assert train_tab.preview_plot(digits, digits, "Samples", fashion).label == "Samples"  # none shipped
+    assert train_figures.preview_plot(digits, digits, "Samples", fashion).label == "Samples"  # none shipped
     points = torch.zeros(5, 2)
-    assert train_tab.preview_plot(points, points, "Samples", DataInfo(name="moons", kind="2d", shape=(2,))).label == \
+    assert train_figures.preview_plot(points, points, "Samples", DataInfo(name="moons", kind="2d", shape=(2,))).label == \
         "Samples"
 
 
@@ -511,13 +511,13 @@ def test_a_conditional_runs_previews_show_one_class_per_column_and_count_those_o
     images, labels, _ = load_labelled_data("mnist", root=shared_data, limit=500)
     in_order = torch.stack([images[labels == k % 10][k // 10] for k in range(20)])  # 0 1 … 9, 0 1 … 9
     classes = [str(k) for k in range(10)]
-    plot = train_tab.preview_plot(in_order, images, "Samples", MNIST_INFO, classes)
+    plot = train_figures.preview_plot(in_order, images, "Samples", MNIST_INFO, classes)
     read = re.fullmatch(r"Samples · one column per class \(0 … 9\) · (\d+) of 20 read by the shipped classifier as "
                         r"their class", plot.label)
     assert read and int(read.group(1)) >= 18, plot.label  # real digits: the classifier errs on about 1 in 100
     assert figures.picture_source(figures.as_figure(plot)).startswith("data:image/")
     shifted = torch.roll(in_order, 1, dims=0)  # every digit one column off its class
-    assert train_tab.preview_plot(shifted, images, "Samples", MNIST_INFO, classes).label.endswith(
+    assert train_figures.preview_plot(shifted, images, "Samples", MNIST_INFO, classes).label.endswith(
         "· 0 of 20 read by the shipped classifier as their class")
 
 
@@ -692,7 +692,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     assert len(recorded) == LOSS_BUCKETS and np.allclose(line.y, [v for v in recorded if v == v and v > 0])
     with pytest.raises(gr.Error, match="Unknown prediction target 'score'"):
         train_tab.prepare_run(req("alice"), *args(prediction="score"))
-    assert train_tab.loss_label(5.0, "x0") == "Min-SNR-5 weighted ‖x₀ − x̂₀‖²"
+    assert train_figures.loss_label(5.0, "x0") == "Min-SNR-5 weighted ‖x₀ − x̂₀‖²"
 
 
 def test_continuing_a_shipped_checkpoint_compares_with_its_error_at_the_start(isolated):
@@ -729,7 +729,7 @@ def test_start_from_rejects_other_data_kinds_and_syncs_the_controls(isolated, sh
     # back to a new model after the data changed to MNIST: the checkpoint's MLP gives way to a U-Net, and a model
     # that suits the data stays
     model = train_tab.start_from_selected(req("alice"), train_tab.NEW_MODEL, [], None, "mnist", "mlp")[6]
-    assert model == {"value": train_tab.defaults_for("image")["model"], "interactive": True, "__type__": "update"}
+    assert model == {"value": train_plan.defaults_for("image")["model"], "interactive": True, "__type__": "update"}
     for data, kept in (("mnist", "tiny"), ("moons", "mlp")):
         model = train_tab.start_from_selected(req("alice"), train_tab.NEW_MODEL, [], None, data, kept)[6]
         assert model == {"interactive": True, "__type__": "update"}
@@ -768,7 +768,7 @@ class NaNAfter(MLPDenoiser):
 
 def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
     NaNAfter.calls = 0
-    monkeypatch.setattr(train_tab, "SHORTEST_KEPT", 20)
+    monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 20)
     monkeypatch.setattr(train_tab, "build_model", lambda plan, data: NaNAfter())
     with pytest.warns(UserWarning, match="diverged"):
         outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=200)))
@@ -793,7 +793,7 @@ def test_a_run_that_diverges_at_once_saves_nothing_and_keeps_the_browsers_models
     monkeypatch.setattr(train_tab, "build_model", lambda plan, data: NaNAfter())
     with pytest.warns(UserWarning, match="diverged"):
         status, *_, trained = drain(train_tab.train_run(req("alice"), None, *args(steps=200, trained=kept)))[-1]
-    assert train_tab.SHORTEST_KEPT > 25 and "diverged at step 26" in status
+    assert SHORTEST_KEPT > 25 and "diverged at step 26" in status
     assert "Nothing is saved: 25 steps before it diverged teach the network nothing" in status
     assert trained == kept and Path(kept[0]).is_dir() and runs.owner_checkpoints("alice") == kept
 
@@ -847,9 +847,9 @@ def test_missing_image_data_raises(monkeypatch, tmp_path):
     choices, note = train_tab.data_choices()
     assert "mnist" not in [v for _, v in choices] and "DDPM_DATA_DIR" in note
     with pytest.raises(gr.Error, match="no classes") as refused:  # names only the data with classes offered here
-        train_tab.make_plan(*args(data="swiss_roll", conditional=True)[:-len(PARAMS)], PARAMS)
+        train_plan.make_plan(*args(data="swiss_roll", conditional=True)[:-len(PARAMS)], PARAMS)
     assert "Two moons" in refused.value.message and "MNIST" not in refused.value.message
-    assert "MNIST" not in train_tab.conditional_data()
+    assert "MNIST" not in train_plan.conditional_data()
 
 
 def test_every_data_set_in_the_data_folder_is_offered(local_data):
@@ -857,23 +857,23 @@ def test_every_data_set_in_the_data_folder_is_offered(local_data):
     values = [v for _, v in choices]
     assert "fashion_mnist" in values and "cifar10" in values and "mnist" not in values
     assert "MNIST" in note and "not offered" in note
-    assert train_tab.conditional_data().endswith("Two spirals, Fashion-MNIST, CIFAR-10")
+    assert train_plan.conditional_data().endswith("Two spirals, Fashion-MNIST, CIFAR-10")
 
 
 def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch, shared_data):
     monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
-    image_plan = train_tab.make_plan(*args(data="mnist", model="tiny")[:-len(PARAMS)], PARAMS)
-    image = train_tab.train_config(image_plan, DataInfo("mnist", "image", (1, 28, 28)))
+    image_plan = train_plan.make_plan(*args(data="mnist", model="tiny")[:-len(PARAMS)], PARAMS)
+    image = train_plan.train_config(image_plan, DataInfo("mnist", "image", (1, 28, 28)))
     assert image.min_snr_gamma == 5.0 and image.clip_x0 == 1.0
-    toy_plan = train_tab.make_plan(*args()[:-len(PARAMS)], PARAMS)
-    toy = train_tab.train_config(toy_plan, DataInfo("swiss_roll", "2d", (2,)))
+    toy_plan = train_plan.make_plan(*args()[:-len(PARAMS)], PARAMS)
+    toy = train_plan.train_config(toy_plan, DataInfo("swiss_roll", "2d", (2,)))
     assert toy.min_snr_gamma == 0.0
     # previews: 2D by ancestral steps evenly in log-SNR (sound on cosine, see test_shipped_checkpoints), images by DDIM
     assert (toy.preview_method, toy.preview_spacing, toy.preview_steps) == ("ddpm", "log_snr", min(100, toy_plan.schedule.T))
     assert (image.preview_method, image.preview_spacing, image.preview_steps) == ("ddim", "uniform", min(50, image_plan.schedule.T))
 
     def axis_title(gamma: float) -> str:
-        return figures.as_figure(train_tab.loss_figure([1.0, 0.5], min_snr_gamma=gamma)).layout.yaxis.title.text
+        return figures.as_figure(train_figures.loss_figure([1.0, 0.5], min_snr_gamma=gamma)).layout.yaxis.title.text
 
     assert "Min-SNR-5" in axis_title(5.0) and "SNR" not in axis_title(0.0)  # the plot names its loss
 
@@ -1016,9 +1016,9 @@ def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isol
 
 @pytest.fixture
 def keep_short_runs(monkeypatch):
-    """A run stopped within `train_tab.SHORTEST_KEPT` steps saves nothing; these tests stop theirs after a while,
+    """A run stopped within `SHORTEST_KEPT` steps saves nothing; these tests stop theirs after a while,
     whatever the number of steps the machine managed (on a busy one, under 100 in 0.3 s)."""
-    monkeypatch.setattr(train_tab, "SHORTEST_KEPT", 1)
+    monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 1)
 
 
 @pytest.mark.usefixtures("keep_short_runs")
@@ -1057,7 +1057,7 @@ def test_a_run_in_another_open_tab_is_followed_and_its_model_listed_when_it_ends
     first, last = cut_off_updates("tab-2", ["an old listing"])
     assert "under way in another tab of this browser" in first[0] and first[1] == gr.skip()
     *_, (ended, *_, listed) = drain(gen)  # tab 1's stream, to its end
-    assert "Stopped after" in ended and last[0] == train_tab.status_html(runs.REGISTRY.last(token).message, tone="warn")
+    assert "Stopped after" in ended and last[0] == train_figures.status_html(runs.REGISTRY.last(token).message, tone="warn")
     assert last[1] == runs.owner_checkpoints(token) == listed  # the browser's models, the new one with them
     # a run that ends in its tab before the other tab has said anything: that tab says so and lists it
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 60.0)
@@ -1213,7 +1213,7 @@ def test_a_class_conditional_run_learns_the_classes_and_is_steered_in_the_revers
                                        "data with classes: Two moons, Circles"):
         train_tab.prepare_run(req("bob"), *args(conditional=True))
     # continued, it needs data with as many classes as it learnt
-    plan = train_tab.make_plan(*args(data="circles", start_from=path, trained=trained)[:-len(PARAMS)], PARAMS)
+    plan = train_plan.make_plan(*args(data="circles", start_from=path, trained=trained)[:-len(PARAMS)], PARAMS)
     assert plan.conditional and plan.init_from == Path(path)
     with pytest.raises(gr.Error) as caught:
         train_tab.prepare_run(req("alice"), *args(data="eight_gaussians", start_from=path, trained=trained))
@@ -1236,10 +1236,10 @@ def test_a_start_that_fails_after_waiting_frees_the_sessions_slot(isolated):
 def test_a_conditional_run_without_dropped_classes_is_recorded_and_warned_about(isolated):
     from app import guidance_panel
 
-    assert train_tab.make_plan(*args(p_uncond=0.0)[:-len(PARAMS)], PARAMS).p_uncond == 0.1  # unconditional: unused
-    plan = train_tab.make_plan(*args(data="moons", conditional=True, p_uncond=0.0)[:-len(PARAMS)], PARAMS)
-    assert plan.p_uncond == 0.0 and train_tab.UNTRAINED_NULL_NOTE in plan.notes
-    assert train_tab.train_config(plan, DataInfo(name="moons", kind="2d", shape=(2,))).p_uncond == 0.0
+    assert train_plan.make_plan(*args(p_uncond=0.0)[:-len(PARAMS)], PARAMS).p_uncond == 0.1  # unconditional: unused
+    plan = train_plan.make_plan(*args(data="moons", conditional=True, p_uncond=0.0)[:-len(PARAMS)], PARAMS)
+    assert plan.p_uncond == 0.0 and train_plan.UNTRAINED_NULL_NOTE in plan.notes
+    assert train_plan.train_config(plan, DataInfo(name="moons", kind="2d", shape=(2,))).p_uncond == 0.0
     status, *_, trained = drain(train_tab.train_run(req("alice"), None, *args(data="moons", steps=30, conditional=True,
                                                                           p_uncond=0.0)))[-1]
     assert "∅ (no class) is never shown in training" in status
@@ -1276,11 +1276,11 @@ def test_every_status_tone_is_readable_on_the_light_and_the_dark_theme():
         return (lighter + 0.05) / (darker + 0.05)
 
     dark_block = app.THEME.neutral_800
-    for tone, (light, dark) in train_tab.TONE_COLOURS.items():
+    for tone, (light, dark) in train_figures.TONE_COLOURS.items():
         assert contrast(light, "#ffffff") >= 4.5 and contrast(dark, dark_block) >= 4.5, tone
         if tone != "info":  # info's text keeps the page's colour
             assert f".dark .train-status .tone-{tone} {{color: {dark}}}" in app.CSS
-        assert f'class="tone-{tone}"' in train_tab.status_html("x", tone=tone)
+        assert f'class="tone-{tone}"' in train_figures.status_html("x", tone=tone)
 
 
 def test_a_start_that_fails_while_loading_says_so_in_the_status(isolated, monkeypatch):
@@ -1311,8 +1311,8 @@ def test_a_run_stopped_within_its_first_steps_saves_nothing(isolated):
     status, trained = train_tab.stop_run(req("alice"), [])
     drain(gen)
     steps_done = int(re.search(r"Stopped after ([\d,]+) step", status).group(1).replace(",", ""))
-    assert steps_done < train_tab.SHORTEST_KEPT and trained == [] and not list_checkpoints(runs.user_dir("alice"))
-    assert "Nothing is saved" in status and f"from {train_tab.SHORTEST_KEPT} steps on" in status
+    assert steps_done < SHORTEST_KEPT and trained == [] and not list_checkpoints(runs.user_dir("alice"))
+    assert "Nothing is saved" in status and f"from {SHORTEST_KEPT} steps on" in status
 
 
 def test_start_from_a_model_deleted_since_goes_back_to_a_new_model_and_says_so(isolated):
@@ -1345,7 +1345,7 @@ def test_a_run_whose_model_cannot_be_saved_is_refused_before_it_trains(tmp_path,
 def test_a_save_that_fails_after_the_run_is_said_as_an_error(monkeypatch):
     def full_disk(*_, **__):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(train_tab, "save_checkpoint", full_disk)
+    monkeypatch.setattr(train_worker, "save_checkpoint", full_disk)
     status, *_, trained = drain(train_tab.train_run(req("alice"), None, *args(steps=20)))[-1]
     assert 'data-tone="error"' in status and trained == []  # no model added to the lists
     assert "Finished after 20 steps. But the model could not be saved on this server (No space left on device)." \

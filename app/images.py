@@ -19,8 +19,8 @@ import torch
 
 from app.errors import InputError
 from core.image_data import (
-    IMAGE_DATASETS, DataUnavailableError, available_datasets, data_root, load_image_dataset, short_label,
-    to_model_range,
+    IMAGE_DATASETS, DataUnavailableError, available_datasets, centre_square, data_root, load_image_dataset,
+    short_label, to_model_range, to_rgb,
 )
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -171,31 +171,6 @@ def _dataset_images(name: str, n: int, root: str) -> torch.Tensor:
 # ----- uploads --------------------------------------------------------------------------------
 
 
-def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
-    """Any PIL mode → 8-bit RGB; transparency flattened on white, 16/32-bit and float rescaled."""
-    mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        values = np.asarray(image, dtype=np.float64)
-        # 16-bit data (every value ≤ 65535) maps 65535 → 255; wider integer data is stretched by its maximum
-        top = 65535.0 if values.max(initial=0) <= 65535 and values.min(initial=0) >= 0 else max(values.max(), 1.0)
-        grey = np.clip(np.round(values / top * 255.0), 0, 255).astype(np.uint8)
-        return PIL.Image.fromarray(grey).convert("RGB")
-    if mode == "F":
-        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
-        low, high = values.min(initial=0), values.max(initial=0)
-        if low < 0 or high > 1:  # not a [0, 1] float picture: stretch to its range
-            values = (values - low) / max(high - low, 1e-12)
-        return PIL.Image.fromarray(np.round(values * 255).astype(np.uint8)).convert("RGB")
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
-    if mode == "RGB" and "transparency" in image.info:
-        has_alpha = True
-    if has_alpha:
-        rgba = image.convert("RGBA")
-        white = PIL.Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return PIL.Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
 def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
     """An uploaded picture → uint8 (size, size, 3), centre-cropped; every bad upload raises gr.Error."""
     if path is None or str(path) == "":
@@ -213,15 +188,14 @@ def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
                 raise InputError("Animated pictures are not supported; upload a still image.")
             image.draft(None, (size, size))  # JPEG: decoded at 1/2 … 1/8 scale, still at least size × size
             image = PIL.ImageOps.exif_transpose(image)  # phone photos: honour the rotation tag
-            rgb = _to_rgb(image)
+            rgb = to_rgb(image)
     except gr.Error:
         raise
     except PIL.Image.DecompressionBombError:
         raise InputError(f"The picture is too large; use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP.") from None
     except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise InputError(f"{path.name} is not a picture that can be read; upload a PNG, JPEG, WebP or BMP.") from None
-    fitted = PIL.ImageOps.fit(rgb, (size, size), method=PIL.Image.Resampling.LANCZOS)
-    return np.asarray(fitted, dtype=np.uint8).copy()
+    return np.asarray(centre_square(rgb, size), dtype=np.uint8).copy()
 
 
 UPLOAD_CHOICE = "upload"  # the data choice "Uploaded picture" of the Forward and Schedules tabs

@@ -344,28 +344,32 @@ def short_label(name: str) -> str:
 
 
 # ----- a folder of images --------------------------------------------------------------------
-def _to_mode(image: Image.Image, channels: int) -> Image.Image:
-    """RGB or L; transparent pixels are composited onto white (not left as black)."""
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode → 8-bit RGB: transparency flattened onto white (not left black), 16- and 32-bit integers and floats
+    rescaled (a plain ``convert`` clips a 16-bit PNG's values above 255 to white)."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        # 16-bit data (every value ≤ 65535) maps 65535 → 255; wider integer data is stretched by its maximum
+        top = 65535.0 if values.max(initial=0) <= 65535 and values.min(initial=0) >= 0 else max(values.max(), 1.0)
+        grey = np.clip(np.round(values / top * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        low, high = values.min(initial=0), values.max(initial=0)
+        if low < 0 or high > 1:  # not a [0, 1] float picture: stretch to its range
+            values = (values - low) / max(high - low, 1e-12)
+        return Image.fromarray(np.round(values * 255).astype(np.uint8)).convert("RGB")
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "RGB") and "transparency" in image.info)
     if has_alpha:
         rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    image = image.convert("RGB")
-    if channels == 1:
-        return image.convert("L")
-    if channels == 3:
-        return image
-    raise ValueError(f"channels must be 1 or 3, got {channels}")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image.convert("RGB")
 
 
-def _resize_center_crop(image: Image.Image, size: int) -> Image.Image:
-    """Scale the shorter side to ``size`` (Lanczos), then crop the centred size × size square."""
-    w, h = image.size
-    scale = size / min(w, h)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    image = image.resize((new_w, new_h), Image.Resampling.LANCZOS)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    return image.crop((left, top, left + size, top + size))
+def centre_square(image: Image.Image, size: int) -> Image.Image:
+    """The centred square of ``image``, scaled to ``size`` × ``size`` (Lanczos)."""
+    return ImageOps.fit(image, (size, size), method=Image.Resampling.LANCZOS)
 
 
 def load_image_folder(
@@ -373,8 +377,8 @@ def load_image_folder(
 ) -> ImageDataset:
     """Every readable image under ``path`` (recursively, sorted by path), as uint8 (N, C, size, size).
 
-    Each image is converted to RGB (``channels=3``) or grey (``channels=1``), its shorter side
-    scaled to ``size`` and its centre cropped. Files PIL cannot open are skipped and counted in
+    Each image is converted to RGB (``channels=3``) or grey (``channels=1``) by `to_rgb`, and its centred square
+    scaled to ``size`` (`centre_square`). Files PIL cannot open are skipped and counted in
     ``source``; ``limit`` keeps the first ``limit`` images.
     """
     if channels not in (1, 3):
@@ -392,7 +396,7 @@ def load_image_folder(
         try:
             with Image.open(file) as image:
                 image = ImageOps.exif_transpose(image)
-                image = _resize_center_crop(_to_mode(image, channels), size)
+                image = centre_square(to_rgb(image).convert("RGB" if channels == 3 else "L"), size)
                 arrays.append(np.asarray(image, dtype=np.uint8).reshape(size, size, channels))
         except (UnidentifiedImageError, OSError):
             skipped.append(file.name)

@@ -153,6 +153,22 @@ def test_image_folder(tmp_path: Path) -> None:
             load_image_folder(folder, size=size, channels=3)
 
 
+def test_an_image_folder_reads_pictures_as_an_upload_does(tmp_path: Path) -> None:
+    """A folder's 16-bit PNG had been clipped to white (99.6 % of its pixels), where the same file uploaded in the app
+    kept its greys: both now go through `to_rgb`, and both take the centred square."""
+    from app.images import load_upload
+
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    ramp = np.tile(np.linspace(0, 65535, 32).astype(np.uint16), (16, 1))  # 16 × 32: a dark-to-light ramp
+    Image.fromarray(ramp).save(folder / "ramp16.png")
+    grey = load_image_folder(folder, size=16, channels=1).images[0, 0].numpy()
+    uploaded = load_upload(folder / "ramp16.png", size=16)
+    assert np.array_equal(grey, uploaded[..., 0]) and np.array_equal(uploaded[..., 0], uploaded[..., 2])
+    assert grey[0, 0] < 80 and grey[0, -1] > 175  # the ramp's centre half: 1/4 … 3/4 of full scale
+    assert 100 < grey.mean() < 155
+
+
 def test_ranges_round_trip(mnist_test) -> None:
     images = mnist_test.images[:64]
     x = to_model_range(images)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from app.errors import InputError
-from core.data import DataInfo, normalise_points, points_from_csv, points_from_drawing
+from core.data import DataInfo, csv_text, normalise_points, points_from_csv, points_from_drawing
 from core.datasets import DEFAULT_TOY_POINTS, own_data_name
 
 
@@ -67,18 +67,6 @@ def points_of_drawing(ink: np.ndarray) -> OwnPoints:
     info = DataInfo(name="drawing", kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale,
                     source="drawn in the Train tab")
     return OwnPoints(points, info, drawn=True)
-
-
-def csv_text(raw: bytes) -> str:
-    """The text of an uploaded CSV: UTF-8 (with or without a byte-order mark), else Windows-1252, the encoding of
-    Excel's CSVs on Windows (only a header can hold other characters than digits). UnicodeDecodeError for a file
-    that is neither, or holds NUL bytes (binary)."""
-    if b"\x00" in raw:
-        raise UnicodeDecodeError("csv", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte: not text")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252")
 
 
 def points_of_csv(path: str | Path) -> OwnPoints:

@@ -216,6 +216,18 @@ def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
     return norm.apply(pts).to(torch.float32), norm
 
 
+def csv_text(raw: bytes) -> str:
+    """The text of a CSV file: UTF-8 (with or without a byte-order mark), else Windows-1252, the encoding of Excel's
+    CSVs on Windows (only a header can hold other characters than digits). UnicodeDecodeError for a file that is
+    neither, or holds NUL bytes (binary)."""
+    if b"\x00" in raw:
+        raise UnicodeDecodeError("csv", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte: not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252")
+
+
 def points_from_csv(text: str) -> torch.Tensor:
     """Parse ``x,y`` rows (extra columns are ignored) into a (N, 2) tensor. A first row with no number in its first
     two cells is a header, and skipped; any other row that does not parse is an error naming its line."""

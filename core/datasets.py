@@ -15,7 +15,7 @@ import torch
 
 from core.data import (
     TOY2D_CLASSES, TOY2D_NAMES, DataInfo, data_sampler, make_toy2d, make_toy2d_labelled, normalise_points,
-    points_from_csv,
+    csv_text, points_from_csv,
 )
 from core.image_data import IMAGE_CLASS_NAMES, IMAGE_DATASETS, load_image_dataset, load_image_folder, to_model_range
 
@@ -75,8 +75,10 @@ def load_training_data(
     path = Path(source).expanduser()
     if kind == "2d":
         try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as err:
+            text = csv_text(path.read_bytes())
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is not a text file: give a CSV of x,y rows, one point per line") from None
+        except OSError as err:
             raise ValueError(f"cannot read {path}: {err}") from None
         points, norm = normalise_points(points_from_csv(text))
         info = DataInfo(name=own_data_name(path.stem), kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale,

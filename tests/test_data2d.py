@@ -90,6 +90,22 @@ def test_points_from_csv() -> None:
         points_from_csv("x,y\n")
 
 
+def test_the_cli_reads_the_csv_files_that_the_app_reads(tmp_path) -> None:
+    """The CLI read a CSV with `read_text`: a byte-order mark before the first number ("'\\ufeff0.86' is not a
+    number") and Excel's Windows-1252 header were refused where the app's upload took them (one reader now)."""
+    xy = [(0.1 * i, (-1) ** i * 0.05 * i) for i in range(40)]
+    rows = "".join(f"{x:.3f},{y:.3f}\n" for x, y in xy)
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + rows.encode())
+    (tmp_path / "excel.csv").write_bytes(("Länge,Höhe\n" + rows).encode("cp1252"))
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
+    for name in ("bom.csv", "excel.csv"):
+        points, info = load_training_data(str(tmp_path / name))
+        back = info.to_data_coordinates(points).double().numpy()
+        assert np.allclose(back, xy, atol=1e-6), name
+    with pytest.raises(ValueError, match=r"binary.csv is not a text file: give a CSV of x,y rows"):
+        load_training_data(str(tmp_path / "binary.csv"))
+
+
 def test_a_csv_whose_first_row_holds_a_number_is_read_as_data() -> None:
     """A first row that did not parse was skipped as a header, even "1,abc" or a spreadsheet's "1,000;0,000": the
     error then named line 2, and a bad first data row was lost without a word."""

@@ -12,7 +12,6 @@ as they are.
 from __future__ import annotations
 
 import filecmp
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,7 @@ def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[st
     kept = [p for p in (trained or []) if isinstance(p, str) and Path(p).is_dir()]
     twin = next((Path(p) for p in runs.owner_checkpoints(key) if Path(p) != path and same_model(Path(p), path)), None)
     if twin is not None:
-        shutil.rmtree(path, ignore_errors=True)
+        runs.delete_folder(path)
         gr.Info(f"{label} is a model you have here already, {display_name(twin)}: it is selected.")
         return [*(p for p in kept if p != str(twin)), str(twin)]
     pruned = runs.prune_user_runs(key)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 import math
 import os
 import re
@@ -50,6 +51,8 @@ import gradio as gr
 
 from app.errors import InputError
 from app.throttle import Throttle
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TRAIN_STEPS = 20_000
 DEFAULT_MAX_TRAIN_SECONDS = 900.0  # the default MNIST run (2,000 steps) takes 5–11 min on 2 CPU cores
@@ -285,10 +288,17 @@ def prune_user_runs(key: str, keep: int | None = None) -> list[Path]:
         return []
     runs = sorted((p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: p.stat().st_mtime)
-    removed = runs[: max(0, len(runs) - keep)]
-    for path in removed:
-        shutil.rmtree(path, ignore_errors=True)
-    return removed
+    return [path for path in runs[: max(0, len(runs) - keep)] if delete_folder(path)]
+
+
+def delete_folder(path: Path) -> bool:
+    """Delete ``path`` and all it holds; False, and a line in the log, when some of it stays (a file in use, a
+    permission): the user is told only of what went."""
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        log.warning("could not delete %s", path)
+        return False
+    return True
 
 
 def owner_checkpoints(key: str) -> list[str]:
@@ -318,8 +328,7 @@ def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:
             continue
         idle = owner.stat().st_mtime < cutoff  # nothing written to it since the cutoff
         for path in owner.iterdir():
-            if path.is_dir() and path.stat().st_mtime < cutoff:
-                shutil.rmtree(path, ignore_errors=True)
+            if path.is_dir() and path.stat().st_mtime < cutoff and delete_folder(path):
                 removed.append(path)
         if idle:
             try:

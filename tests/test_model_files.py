@@ -158,3 +158,26 @@ def test_a_model_uploaded_while_a_run_trains_stays_listed_when_the_run_ends(isol
     uploaded = model_files.upload_model(req("alice"), str(archive), [])
     *_, listed = list(gen)[-1]
     assert uploaded[0] in listed and len(listed) == 2  # the upload and the run's model
+
+
+def test_a_model_that_could_not_be_deleted_is_not_said_to_be(isolated, monkeypatch, caplog):
+    """`rmtree(ignore_errors=True)` and then "is deleted": a folder that stayed (a file in use, a permission) was
+    still named as deleted to make room, and by the expiry sweep. Only what went is said; what stayed is logged."""
+    import os
+    import shutil
+
+    monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "1")
+    folders = [make_checkpoint(runs.user_dir("alice") / name) for name in ("stuck", "old", "new")]
+    for age, folder in enumerate(folders):
+        os.utime(folder, (1_000_000_000 + age,) * 2)
+    rmtree = shutil.rmtree
+
+    def rmtree_but_stuck(path, **options):  # the folder "stuck" stays, as a file in use would keep it
+        if Path(path).name != "stuck":
+            rmtree(path, **options)
+
+    monkeypatch.setattr(runs.shutil, "rmtree", rmtree_but_stuck)
+    assert runs.prune_user_runs("alice") == [folders[1]]
+    assert folders[0].is_dir() and "could not delete" in caplog.text and "stuck" in caplog.text
+    assert runs.sweep_expired_checkpoints(now=2_000_000_000) == [folders[2]]  # the stuck one stays, unnamed
+    assert folders[0].is_dir() and not folders[2].exists()

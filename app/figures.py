@@ -794,9 +794,10 @@ def _hline(y: float) -> dict:
 
 def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Spacing, np.ndarray]], *,
                      height: int = 340) -> PlotData:
-    """Per schedule, the error gain of each step of a short chain: ``gains[i]`` maps a spacing of the steps
-    to their gains; evenly in t is drawn solid, evenly in log-SNR dotted. Both axes are logarithmic, so
-    that the first steps, where the gains differ, are not squeezed into a corner. The legend names each
+    """Per schedule, the gain on an error in ε̂ of each step of a short chain (`schedules_tab.step_gains`):
+    ``gains[i]`` maps a spacing of the steps to their gains; evenly in t is drawn solid, evenly in log-SNR dotted.
+    Both axes are logarithmic, so that the first steps, where the gains differ, are not squeezed into a corner; a
+    line at 1 parts the steps that shrink the error from those that multiply it. The legend names each
     schedule once, without its citation (the hover text has it), and keys the line styles in grey."""
     data = []
     for schedule, per_spacing in zip(schedules, gains):
@@ -816,13 +817,14 @@ def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Sp
                          line=dict(color="grey", width=2, dash=dash), hoverinfo="skip"))
     n = max((len(values) for per_spacing in gains for values in per_spacing.values()), default=1)
     shown = _positive([g for per_spacing in gains for values in per_spacing.values() for g in values])
-    within_a_decade = len(shown) and shown.max() < 10 * shown.min()  # linear alone: 1 … 1.3, 10ⁿ labels only "1"
+    within_a_decade = len(shown) and shown.max() < 10 * shown.min()  # a narrow range: 10ⁿ labels would show one
     return fast_figure(data, plot_layout(
         height, legend=LEGEND_BELOW, shapes=[_hline(1)],
         xaxis=titled_axis("step of the chain (1: the first, from t = T; log scale)", log=True, tickmode="array",
                           tickvals=[v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if v <= n],
                           range=[-0.05, math.log10(n) + 0.05]),
-        yaxis=titled_axis("error gain √(ᾱ_s/ᾱ_t)", log=True, **(log_labels(shown) if within_a_decade else {})),
+        yaxis=titled_axis("gain |√(1 − ᾱ_s) − √(ᾱ_s/SNR_t)|", log=True,
+                          **(log_labels(shown) if within_a_decade else {})),
     ))
 
 

@@ -54,14 +54,17 @@ def grid_timesteps(T: int) -> list[int]:
 
 
 def step_gains(schedule: NoiseSchedule, spacing: str) -> np.ndarray:
-    """√(ᾱ_s/ᾱ_t) for each step t → s of a SHORT_CHAIN-step chain (the last step goes to s = 0, ᾱ_0 = 1).
+    """|√(1 − ᾱ_s) − √(ᾱ_s/SNR_t)| for each step t → s of a SHORT_CHAIN-step DDIM chain, η = 0 (the last step goes
+    to s = 0, ᾱ_0 = 1): how much of an error δ in ε̂ the step carries into x_s.
 
-    A step computes x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t and moves it to √ᾱ_s·x̂_0 (DDIM; the posterior mean of
-    strided DDPM likewise), so an error δ in ε̂ reaches x_s multiplied by about this factor when ᾱ_t ≪ 1.
+    The step computes x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t and moves it to x_s = √ᾱ_s·x̂_0 + √(1 − ᾱ_s)·ε̂
+    = √(ᾱ_s/ᾱ_t)·x_t + (√(1 − ᾱ_s) − √(ᾱ_s/SNR_t))·ε̂, so δ reaches x_s times that coefficient: below 1 for the
+    small steps of a chain, about √(ᾱ_s/ᾱ_t) where ᾱ_t ≪ ᾱ_s (a first step from a nearly pure-noise x_T).
     """
     ts = chain_timesteps(schedule, min(SHORT_CHAIN, schedule.T), "ddim", spacing)  # type: ignore[arg-type]
     ab = schedule.alpha_bars.double()
-    return np.array([float((ab[s] / ab[t]).sqrt()) for t, s in zip(ts, ts[1:] + [0])])
+    return np.array([abs(float((1 - ab[s]).sqrt() - (ab[s] * (1 - ab[t]) / ab[t]).sqrt()))
+                     for t, s in zip(ts, ts[1:] + [0])])
 
 
 NOISE_LIKE_SNR = 0.01  # x_t whose SNR is below this is all but pure noise
@@ -279,8 +282,8 @@ def build(own: gr.State) -> None:
             logsnr_plot = gr.Plot(first[2], label="log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))")
             beta_plot = gr.Plot(first[1], label="β_t: variance of the noise added at step t")
             grid_plot = gr.Plot(first[3], label="x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε: rows = schedules, columns = t")
-            gain_plot = gr.Plot(first[6], label=f"How much each step of a {SHORT_CHAIN}-step sampler (a T-step one when T < "
-                                                f"{SHORT_CHAIN}) multiplies an error in ε̂")
+            gain_plot = gr.Plot(first[6], label=f"How much of an error in ε̂ each step of a {SHORT_CHAIN}-step DDIM "
+                                                f"sampler (η = 0; T steps when T < {SHORT_CHAIN}) carries into x_s")
             weighting = gr.Radio(WEIGHTING_CHOICES, value=DEFAULT_WEIGHTING,
                                  label="How other losses weigh each noise level against the plain ε loss",
                                  info=WEIGHTING_INFO, elem_id="schedules-weighting")

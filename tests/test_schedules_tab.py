@@ -57,10 +57,20 @@ def test_step_gains_show_why_cosine_needs_log_snr_spacing():
     gains = {name: {spacing: schedules_tab.step_gains(make_schedule(name, 1000), spacing) for spacing in SPACINGS}
              for name in ("linear", "cosine")}
     assert all(len(g) == schedules_tab.SHORT_CHAIN for by in gains.values() for g in by.values())
-    assert gains["cosine"]["uniform"][0] == pytest.approx(math.sqrt(make_schedule("cosine", 1000).alpha_bars[980]
-                                                                     / make_schedule("cosine", 1000).alpha_bars[1000]))
+    # the DDIM step x_s = √ᾱ_s·x̂₀ + √(1 − ᾱ_s)·ε̂, x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t, differentiated in ε̂ by hand:
+    # the coefficient of ε̂, against the step's own arithmetic on a perturbed ε̂
+    cosine = make_schedule("cosine", 1000)
+    ab_t, ab_s = cosine.alpha_bars[1000].item(), cosine.alpha_bars[980].item()
+
+    def ddim_step(eps: float, x_t: float = 0.3) -> float:
+        x0 = (x_t - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
+        return math.sqrt(ab_s) * x0 + math.sqrt(1 - ab_s) * eps
+
+    assert gains["cosine"]["uniform"][0] == pytest.approx(abs(ddim_step(0.5 + 1e-6) - ddim_step(0.5)) / 1e-6, rel=1e-4)
     assert gains["cosine"]["uniform"][0] > 600 and gains["cosine"]["log_snr"].max() < 40  # 1/√α_T ≈ 32 at most
-    assert gains["linear"]["uniform"].max() < 1.5 and gains["linear"]["log_snr"].max() < 1.3
+    assert gains["linear"]["uniform"].max() < 0.25 and gains["linear"]["log_snr"].max() < 0.25  # every step shrinks it
+    last = make_schedule("linear", 1000).alpha_bars[1].item()  # the last step, t = 1 → 0: ε̂'s error × √((1 − ᾱ₁)/ᾱ₁)
+    assert gains["linear"]["uniform"][-1] == pytest.approx(math.sqrt((1 - last) / last))
     fig = _compare(("linear", "cosine"))[6]
     drawn = [trace for trace in fig.data if trace.x[0] is not None]
     assert [trace.hovertemplate.split("<br>")[0] for trace in drawn] == [

@@ -197,7 +197,7 @@ def _preprocess_slider(self: gr.Slider, payload):
         return payload
     try:
         return _slider_preprocess(self, payload)
-    except Exception:  # noqa: BLE001 (Gradio's TypeError for text, its own Error for a number out of range)
+    except (TypeError, ValueError, gr.Error):  # Gradio's TypeError for text, its own Error for a number out of range
         name = self.label or "A slider"
         raise InputError(f"{name} must be a number from {self.minimum:g} to {self.maximum:g}, got "
                          f"{shown(payload)}.") from None

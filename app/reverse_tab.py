@@ -27,7 +27,6 @@ from __future__ import annotations
 import html
 import itertools
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -55,6 +54,7 @@ from core.ideal import IdealDenoiser
 from core.inpaint import iter_inpaint
 from core.evaluate import real_scores
 from core.metrics import copy_fraction, return_ratio, sliced_wasserstein_ratio
+from core.paths import env_path
 from core.prediction import PREDICTION_SYMBOLS
 from core.sampler import (
     SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample, number_of_steps,
@@ -96,7 +96,7 @@ NO_CHECKPOINTS = (
 
 
 def shipped_root() -> Path:
-    return Path(os.environ.get("DDPM_CHECKPOINTS_DIR", "").strip() or REPO_CHECKPOINTS)
+    return env_path("DDPM_CHECKPOINTS_DIR", REPO_CHECKPOINTS)
 
 
 # ----- checkpoints ---------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ import gradio as gr
 
 from app.errors import InputError
 from app.throttle import Throttle
+from core.paths import env_path
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ def heavy_click(button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options
 
 
 def runs_root() -> Path:
-    return Path(os.environ.get("DDPM_RUNS_DIR", "").strip() or DEFAULT_RUNS_DIR)
+    return env_path("DDPM_RUNS_DIR", DEFAULT_RUNS_DIR)
 
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

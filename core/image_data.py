@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.paths import env_path
+
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 IMAGE_DATASET_LABELS = {
     "mnist": "MNIST (handwritten digits, 28×28 grey)",
@@ -106,7 +108,7 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: ``root``, else ``$DDPM_DATA_DIR`` (unless empty), else ``./data``."""
-    return Path(root if root is not None else os.environ.get(DATA_DIR_ENV, "").strip() or DEFAULT_DATA_DIR).expanduser()
+    return Path(root).expanduser() if root is not None else env_path(DATA_DIR_ENV, DEFAULT_DATA_DIR)
 
 
 # ----- IDX files (MNIST, Fashion-MNIST) -----------------------------------------------------

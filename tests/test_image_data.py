@@ -34,6 +34,20 @@ def mnist_test():
     return load_image_dataset("mnist", root=DATA_ROOT, split="any", download=False)
 
 
+def test_the_three_folder_settings_are_read_alike(monkeypatch) -> None:
+    """DDPM_DATA_DIR expanded "~"; DDPM_RUNS_DIR and DDPM_CHECKPOINTS_DIR kept a folder literally named "~"."""
+    from app.reverse_tab import REPO_CHECKPOINTS, shipped_root
+    from app.runs import runs_root
+
+    home = Path("~").expanduser()
+    for name, read, default in (("DDPM_DATA_DIR", data_root, Path("data")), ("DDPM_RUNS_DIR", runs_root, Path("runs")),
+                                ("DDPM_CHECKPOINTS_DIR", shipped_root, REPO_CHECKPOINTS)):
+        monkeypatch.setenv(name, "~/ddpm ")
+        assert read() == home / "ddpm", name
+        monkeypatch.setenv(name, " ")
+        assert read() == default, name
+
+
 def test_an_empty_data_dir_setting_means_the_default(monkeypatch) -> None:
     """DDPM_DATA_DIR= (set, empty) was the current folder, as the runs folder's setting was not."""
     monkeypatch.setenv("DDPM_DATA_DIR", " ")

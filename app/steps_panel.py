@@ -11,6 +11,7 @@ a U-Net call on a CPU takes about 70 ms for 64 images.
 from __future__ import annotations
 
 import html
+import logging
 import math
 import time
 
@@ -29,6 +30,8 @@ from core.fid import image_quality
 from core.image_data import dataset_available, short_label
 from core.metrics import sliced_wasserstein_ratio
 from core.sampler import SPACING_LABELS, SPACINGS, initial_noise, sample
+
+log = logging.getLogger(__name__)
 
 STEP_COUNTS = (5, 10, 20, 50, 100, 200, 500, 1000)  # the chains measured (those up to T; all T as well for 2D)
 MAX_IMAGE_STEPS = 100
@@ -107,7 +110,10 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
     progress(1.0, desc="Real data, scored the same way")
     try:  # `core.evaluate.REAL_DRAWS` draws of n of the data itself: the measure's noise at this n
         real = data_own_range(checkpoint, n, seed)
-    except (ValueError, OSError):  # too few images beside the reference draws: the sweep stands without them
+    except ValueError:  # too few images beside the reference draws: the sweep stands without them
+        real = []
+    except OSError:  # the data's files could not be read: said in the log, and the sweep stands without them
+        log.exception("the data's own range for %s could not be measured", checkpoint.path)
         real = []
     figure = figures.quality_by_steps_figure(
         {SWEPT[m]: [(k, q) for k, q, _ in rows] for m, rows in results.items()}, f"{axis_title} (log scale)", real=real)

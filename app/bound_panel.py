@@ -11,7 +11,7 @@ import time
 import gradio as gr
 import torch
 
-from app import figures, runs
+from app import figures, formulas, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.reverse_tab import (
@@ -79,7 +79,7 @@ def bound_markdown(name: str, bounds: dict[Variance, Bound], kind: str, n: int, 
         f"| {label} | " + " | ".join(cell(bounds[v]) for v in VARIANCES) + " |" for label, cell in rows]
     better = min(VARIANCES, key=lambda v: bounds[v].total)
     return (
-        f"**{html.escape(name)}** ({model}) on {n:,} training examples · {measured} · {seconds:.1f} s. "
+        f"**{html.escape(name)}** ({model}) on {n:,} training examples · {measured} · {formulas.seconds_text(seconds)}. "
         f"Nats {unit}. The tighter bound here: **{VARIANCE_LABELS[better]}**.\n\n" + "\n".join(table)
     )
 

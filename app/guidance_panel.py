@@ -184,7 +184,7 @@ def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, 
     chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
     head = (f"{runs.bold_name(job.checkpoint.path)} · {GUIDANCE_LABELS[job.method]} · "
             f"{model_label(job.checkpoint, job.choice, False)}, {chain} · {job.n:,} samples from the same noise · "
-            f"unguided in {unguided_s:.1f} s, guided in {guided_s:.1f} s.")
+            f"unguided in {formulas.seconds_text(unguided_s)}, guided in {formulas.seconds_text(guided_s)}.")
     if job.mixture is not None:
         return "\n".join([head, mixture_sentence(job, unguided, guided)])
     reads = [read_classes(job.checkpoint.data, x) for x in (unguided, guided)]
@@ -336,7 +336,8 @@ def sweep_markdown(job: Guidance, rows: list[tuple[GuidanceMethod, list[SweepCol
         for c in columns:
             share = "–" if c.of_target is None else f"{c.of_target:,} of {job.n:,}"
             within = "–" if c.class_diversity is None else f"{c.class_diversity:.3g}"
-            lines.append(f"| {method} | {c.scale:g} | {share} | {c.diversity:.3g} | {within} | {c.seconds:.1f} s |")
+            took = formulas.seconds_text(c.seconds)
+            lines.append(f"| {method} | {c.scale:g} | {share} | {c.diversity:.3g} | {within} | {took} |")
     lines += ["", f"Diversity: the mean distance between two samples, {space}. Raising s buys samples of the class, "
                   "usually at the cost of variety, even among those that were of the class unguided: the trade of "
                   "diversity for fidelity (Ho & Salimans 2022). Past some scale nothing more is gained and the model's "

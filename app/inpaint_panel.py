@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import gradio as gr
 import torch
 
-from app import figures, runs
+from app import figures, formulas, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, paint_hidden
@@ -157,7 +157,7 @@ def fill_in_markdown(job: Inpainting, ideal: bool, examples: torch.Tensor, known
     n, kind = len(examples), checkpoint.data.kind
     T = checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, choice.steps, choice.method), T, choice.spacing)
-    timing = ", ".join(f"{column_label(u, job.jump)} in {s:.1f} s" for u, s in seconds.items())
+    timing = ", ".join(f"{column_label(u, job.jump)} in {formulas.seconds_text(s)}" for u, s in seconds.items())
     lines = [f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, {chain} · {n:,} "
              f"training examples, known: {job.known_label} · {timing}."]
     if reference is not None:

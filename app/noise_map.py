@@ -129,8 +129,8 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
     rms = float((decoded - examples).pow(2).mean().sqrt())
     lines = [
         f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, "
-        f"{_chain_words(checkpoint, choice)} · {n:,} training examples encoded in {encode_s:.1f} s, decoded in "
-        f"{decode_s:.1f} s.",
+        f"{_chain_words(checkpoint, choice)} · {n:,} training examples encoded in {formulas.seconds_text(encode_s)}, decoded in "
+        f"{formulas.seconds_text(decode_s)}.",
         f"- **Encoded x_T**: mean {formulas.number(float(flat.mean()), decimals=3)}, standard deviation "
         f"{float(flat.std()):.3f}"
         + (f", neighbouring pixels correlate {formulas.number(neighbour_correlation(latents), decimals=2)}"
@@ -193,7 +193,7 @@ def walk_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, no
     return (
         f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, "
         f"{_chain_words(checkpoint, choice)} · {pairs} pairs of noises, {positions} points on each path, decoded in "
-        f"{seconds:.1f} s. Spherical path: x_T(α) = cos(απ/2)·x_a + sin(απ/2)·x_b, N(0, I) at every α"
+        f"{formulas.seconds_text(seconds)}. Spherical path: x_T(α) = cos(απ/2)·x_a + sin(απ/2)·x_b, N(0, I) at every α"
         + ("; straight line: (1 − α)·x_a + α·x_b" if len(kinds) > 1 else "")
         + f". Root-mean-square value of x_T at α = ½ (N(0, I) noise: 1): {', '.join(halfway)}."
     )
@@ -271,7 +271,8 @@ def loop_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, no
     frames, n = noises.shape[:2]
     text = (f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, "
             f"{_chain_words(checkpoint, choice)} · {n:,} noise{'s' if n > 1 else ''} around a circle "
-            f"x_T = cos θ·x_a + sin θ·x_b in {frames} frames ({360 // frames}° apart), decoded in {seconds:.1f} s. "
+            f"x_T = cos θ·x_a + sin θ·x_b in {frames} frames ({360 // frames}° apart), decoded in "
+            f"{formulas.seconds_text(seconds)}. "
             "The loop closes (θ = 360° is θ = 0°), so the movie plays on without a seam.")
     if checkpoint.data.kind == "2d":
         moves = (decoded.roll(-1, dims=0) - decoded).norm(dim=-1)  # (frames, n), the last frame to the first

@@ -809,7 +809,7 @@ def survival_markdown(curve: figures.SurvivalCurve, checkpoint: Checkpoint, labe
                     + (f" {round(curve.kept[k] * n)} of {n} |" if curve.kept else ""))
     note = f" (at most {n} examples per chain in a sweep)" if capped else ""
     return (f"{runs.bold_name(checkpoint.path)} · {label} · {len(curve.t0s)} chains from the same {n} training "
-            f"examples{note} and the same noise, in {seconds:.1f} s. Return ratio: each sample's distance to its own "
+            f"examples{note} and the same noise, in {formulas.seconds_text(seconds)}. Return ratio: each sample's distance to its own "
             "example over that to the others' (0: all came back; 1: nothing of them is left).\n\n" + "\n".join(rows))
 
 

@@ -18,7 +18,7 @@ import time
 import gradio as gr
 import torch
 
-from app import figures, runs
+from app import figures, formulas, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.reverse_tab import (
@@ -162,7 +162,8 @@ def sweep_markdown(name: str, results: dict[str, list[tuple[int, float, float]]]
     """The sweep as a table (quality and seconds per chain), per sampler the steps it needs (`enough_steps`), and the
     scores of ``real`` draws of the data (the measure's noise at this n)."""
     def cell(quality: float, seconds: float) -> str:
-        return f"{quality:.3g} ({seconds:.1f} s)" if math.isfinite(quality) else f"diverged ({seconds:.1f} s)"
+        took = formulas.seconds_text(seconds)
+        return f"{quality:.3g} ({took})" if math.isfinite(quality) else f"diverged ({took})"
 
     counts = [k for k, _, _ in next(iter(results.values()))]
     header = "| steps | " + " | ".join(SWEPT[m] for m in results) + " |"

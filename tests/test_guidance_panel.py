@@ -132,7 +132,7 @@ def test_a_sweep_of_scales_trades_diversity_for_the_class():
     fig = figures.as_figure(figure)
     assert [t.type for t in fig.data] == ["image"] * 3  # one grid of 16 digits per scale, in increasing order
     assert [a.text.split(" · ")[0] for a in fig.layout.annotations[:3]] == ["s = 0", "s = 1", "s = 4"]
-    rows = re.findall(r"^\| classifier-free \| (\d+) \| (\d+) of 16 \| ([\d.]+) \| ([\d.]+|–) \| [\d.]+ s \|$",
+    rows = re.findall(r"^\| classifier-free \| (\d+) \| (\d+) of 16 \| ([\d.]+) \| ([\d.]+|–) \| [\d.]+ m?s \|$",
                       stats, re.M)
     assert [r[0] for r in rows] == ["0", "1", "4"], stats
     sevens, diversity = [int(r[1]) for r in rows], [float(r[2]) for r in rows]

@@ -17,7 +17,7 @@ import torch
 from app import figures, formulas, runs
 from app.controls import MAX_SEED, notice_html, number_between, show_when, whole_number
 from app.errors import InputError
-from app.images import chw_to_hwc, image_grid, to_uint8
+from app.images import image_grid, image_pixels
 from app.player import FIELD_CAP, field_grid
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
@@ -414,7 +414,7 @@ def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods:
         x0_hat = schedule.predict_x0(x_t, steps, checkpoint.model(x_t, steps)).clamp(-1, 1)
     gradients = {m: class_score(checkpoint.model, schedule, data, target, x_t, t, m).float().cpu() for m in methods}
     shown = [x_t.cpu(), x0_hat.cpu()] + [g / g.abs().quantile(0.99).clamp_min(1e-12) for g in gradients.values()]
-    cells = [[chw_to_hwc(to_uint8(v[k : k + 1]))[0] for v in shown] for k in range(len(x_t))]
+    cells = [[image_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(x_t))]
     labels = [f"x_t (t = {t:,})", "x̂₀ of the model"] + [f"∇log p_t({target} | x_t): {IMAGE_FIELD_TITLES[m]}"
                                                           for m in methods]
     figure = figures.noised_grid_figure(cells, [""] * len(cells), labels, kind="images", cell_px=150)

@@ -65,6 +65,11 @@ def chw_to_hwc(pixels: np.ndarray) -> np.ndarray:
     return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
 
 
+def image_pixels(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Images (…, C, H, W) in [−1, 1] → uint8 (…, H, W) or (…, H, W, 3): what PIL and plotly show."""
+    return chw_to_hwc(to_uint8(x))
+
+
 def tile(pixels: np.ndarray, nrow: int, padding: int = GRID_PADDING, pad_value: int = 255) -> np.ndarray:
     """uint8 (B, H, W) or (B, H, W, C) → one grid picture with ``nrow`` cells per row (a single picture is returned as is)."""
     if pixels.ndim not in (3, 4):
@@ -86,7 +91,7 @@ def image_grid(images: torch.Tensor | np.ndarray, nrow: int) -> np.ndarray:
     """(B, C, H, W) in [−1, 1] → one uint8 grid picture (H', W') or (H', W', 3), white separators."""
     if images.ndim != 4:
         raise ValueError(f"expected a batch (B, C, H, W), got shape {tuple(images.shape)}")
-    return tile(chw_to_hwc(to_uint8(images)), nrow)
+    return tile(image_pixels(images), nrow)
 
 
 HIDDEN_COLOUR = torch.tensor([-0.22, 0.17, 0.86])  # hidden pixels of an inpainting are shown cornflower blue ([−1, 1] RGB)

@@ -22,10 +22,10 @@ from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, ReverseControls, SamplerChoice, capped_end, examples_for,
-    grid_columns, image_pixels, model_and_sampler, model_device, model_label, play_in_player, read_samples,
+    grid_columns, model_and_sampler, model_device, model_label, play_in_player, read_samples,
     reference_points, results_make_way,
 )
-from app.images import image_grid
+from app.images import image_grid, image_pixels
 from core.checkpoints import Checkpoint
 from core.ddim_map import encode, noise_circle, noise_path
 from core.metrics import return_ratio, sliced_wasserstein_ratio

@@ -41,7 +41,7 @@ import torch
 from app import accessibility, figures, formulas, images, memo, player, runs
 from app.controls import MAX_SEED, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number
 from app.errors import InputError
-from app.images import chw_to_hwc, to_uint8
+from app.images import image_pixels
 from app.runs import display_name
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share,
@@ -323,11 +323,6 @@ def frame_indices(n_states: int, n_frames: int) -> list[int]:
     """About n_frames evenly spaced indices in 0..n_states−1, first and last included, no repeats."""
     n_frames = max(2, min(n_frames, n_states))
     return sorted({int(round(v)) for v in np.linspace(0, n_states - 1, n_frames)})
-
-
-def image_pixels(x: torch.Tensor) -> np.ndarray:
-    """Images (B, C, H, W) in [−1, 1] → uint8 (B, H, W) or (B, H, W, 3)."""
-    return chw_to_hwc(to_uint8(x))
 
 
 def reference_points(checkpoint: Checkpoint) -> np.ndarray | None:

@@ -127,7 +127,7 @@ def noised_grid(
             for t in ts:
                 xt = schedule.q_sample(x0, t, noise)
                 if kind == "images":
-                    row.append(images.chw_to_hwc(images.to_uint8(xt[0])))
+                    row.append(images.image_pixels(xt[0]))
                 elif kind == "points":
                     row.append(xt.numpy())
                 else:

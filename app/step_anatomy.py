@@ -20,7 +20,7 @@ import torch
 from app import figures, formulas, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
-from app.images import chw_to_hwc, to_uint8
+from app.images import image_pixels
 from app.reverse_tab import (
     DIVERGED, ReverseControls, SamplerChoice, checkpoint_steps, examples_for, model_and_sampler, model_device,
     model_label, read_samples, reference_points, results_make_way, step_within,
@@ -76,17 +76,13 @@ def take_apart(checkpoint: Checkpoint, choice: SamplerChoice, t: int, seed: int)
     return {k: v.float().cpu() for k, v in parts.items()} | {"s": s}
 
 
-def _pixels(x: torch.Tensor) -> np.ndarray:
-    return chw_to_hwc(to_uint8(x))
-
-
 def anatomy_figure(parts: dict, kind: str, reference: np.ndarray | None):
     """Images: one row per example, x₀ · ε · x_t · ε̂ · ε − ε̂ · x̂₀ · x_s; points: x₀ · x_t · x̂₀ · x_s, each point
     coloured by the angle of its x₀ (to be followed from panel to panel), over the training data in grey."""
     if kind == "image":
         shown = [parts["x0"], parts["eps"] / NOISE_SHOWN, parts["x_t"], parts["eps_hat"] / NOISE_SHOWN,
                  parts["eps"] - parts["eps_hat"], parts["x0_hat"], parts["x_s"]]
-        cells = [[_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(parts["x0"]))]
+        cells = [[image_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(parts["x0"]))]
         return figures.noised_grid_figure(cells, [""] * len(cells), IMAGE_COLUMNS, kind="images", cell_px=120,
                                           short_titles=SHORT_IMAGE_COLUMNS)
     cells = [[parts[k].numpy() for k in ("x0", "x_t", "x0_hat", "x_s")]]

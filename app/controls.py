@@ -19,8 +19,10 @@ import gradio as gr
 
 from app.errors import InputError
 from core.cli import MAX_SEED  # every seed box's largest
+from core.sampler import SPACING_LABELS, SPACINGS
 from core.schedules import MAX_T, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, default_params, make_schedule
 
+SPACING_CHOICES = [(SPACING_LABELS[spacing], spacing) for spacing in SPACINGS]  # steps or frames: evenly in t or log-SNR
 DEFAULT_T = 1000
 PARAM_LABELS = {
     "beta_start": "β_start (at T = 1000; × 1000/T when scaled)",

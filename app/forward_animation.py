@@ -23,16 +23,15 @@ import numpy as np
 import PIL.Image
 
 from app import formulas, player, runs
-from app.controls import VIEWS_MIN_WIDTH, show_when, whole_number
+from app.controls import SPACING_CHOICES, VIEWS_MIN_WIDTH, show_when, whole_number
 from app.errors import InputError
 from app.forward_tab import ForwardState, ForwardTab, to_display, x_t
-from core.sampler import SPACING_LABELS, SPACINGS, chain_timesteps
+from core.sampler import SPACINGS, chain_timesteps
 from core.schedules import NoiseSchedule
 
 DEFAULT_FRAMES = 60
 MIN_FRAMES, MAX_FRAMES = 2, 150
 DEFAULT_SPACING = "uniform"
-SPACING_CHOICES = [(SPACING_LABELS[spacing], spacing) for spacing in SPACINGS]
 FPS = 12  # 60 frames: a 5 s movie, in the player and the exports
 
 

@@ -39,7 +39,9 @@ import numpy as np
 import torch
 
 from app import accessibility, figures, formulas, images, memo, player, runs
-from app.controls import MAX_SEED, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number
+from app.controls import (
+    MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number,
+)
 from app.errors import InputError
 from app.images import image_pixels
 from app.runs import display_name
@@ -57,7 +59,7 @@ from core.metrics import copy_fraction, return_ratio, sliced_wasserstein_ratio
 from core.paths import env_path
 from core.prediction import PREDICTION_SYMBOLS
 from core.sampler import (
-    SPACING_LABELS, SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample, number_of_steps,
+    SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample, number_of_steps,
 )
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.train import EVAL_POINTS
@@ -88,7 +90,6 @@ SAMPLERS = [
     ("DDIM (η, steps)", "ddim"),
 ]
 SAMPLER_VALUES = {value for _, value in SAMPLERS}
-SPACING_CHOICES = [(SPACING_LABELS[spacing], spacing) for spacing in SPACINGS]
 NO_CHECKPOINTS = (
     "No checkpoint yet: none is shipped in checkpoints/ on this server and you have not trained one. "
     "Train a model in the **Train** tab (a few seconds to a minute) and it will appear here."

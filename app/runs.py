@@ -227,6 +227,11 @@ def runs_root() -> Path:
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+def page_of(request: Any) -> str | None:
+    """The page (Gradio's session hash) of a request; None for a call without one (a bare API call, a test)."""
+    return getattr(request, "session_hash", None) or None
+
+
 def session_key(request: Any) -> str:
     """This page's key (a safe directory name), from ``gr.Request.session_hash``: for the page's own files (exports),
     and for its runs until the page has handed over its browser's owner token (`owner_key`).
@@ -234,7 +239,7 @@ def session_key(request: Any) -> str:
     A call without a session (e.g. a bare API call) gets a fresh random key: it can run, but
     nobody else can stop it or see its checkpoints.
     """
-    raw = getattr(request, "session_hash", None) if request is not None else None
+    raw = page_of(request)
     if not raw:
         return "nosession-" + uuid.uuid4().hex[:16]
     raw = str(raw)
@@ -356,7 +361,7 @@ def adopt_owner(request: Any, token: Any) -> str:
     Gradio drops the page's session (`forget_page`)."""
     if not (isinstance(token, str) and _OWNER_TOKEN.match(token)):
         token = "o" + uuid.uuid4().hex
-    page = getattr(request, "session_hash", None) if request is not None else None
+    page = page_of(request)
     if page:
         with _pages_lock:
             _page_owners[str(page)] = token
@@ -376,7 +381,7 @@ def page_open(page: str | None) -> bool:
 def owner_key(request: Any) -> str:
     """The key of this browser's runs and checkpoints: its owner token once the page has handed it over
     (`adopt_owner`), else the session's key (`session_key`)."""
-    page = getattr(request, "session_hash", None) if request is not None else None
+    page = page_of(request)
     with _pages_lock:
         token = _page_owners.get(str(page)) if page else None
         if token is not None:
@@ -387,7 +392,7 @@ def owner_key(request: Any) -> str:
 def page_closed(request: gr.Request) -> None:
     """`demo.unload`: the page was closed or reloaded. Its run, if any, is cut off (`RunRegistry.page_closed`). The
     page keeps its owner until Gradio drops its session, so that an event of it still under way finds its run."""
-    page = getattr(request, "session_hash", None) if request is not None else None
+    page = page_of(request)
     if not page:
         return
     REGISTRY.page_closed(owner_key(request), str(page))

@@ -21,17 +21,15 @@ import torch
 from app import controls, figures, forward_chain, images
 from app.errors import InputError
 from app.formulas import latex_number, number
-from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
-from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
+from app.data_choice import MNIST, UPLOAD, load_x0
+from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
+from core.data import TOY2D_LABELS, TOY2D_NAMES
 from core.image_data import short_label
 from core.prediction import training_target
 from core.schedules import NoiseSchedule
 
 N_POINTS = 2_000  # points of a 2D toy
-N_IMAGES = 64  # images shown (bundled MNIST digits, or the first of a data set), as an 8 × 8 grid
 GRID_COLUMNS = 8
-MNIST = "mnist"
-UPLOAD = images.UPLOAD_CHOICE
 DEFAULT_DATA = MNIST
 CHUNK_ELEMENTS = 30_000  # below torch's 32k grain size, element-wise ops stay on the calling thread
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -71,22 +69,6 @@ def data_choices() -> tuple[list[tuple[str, str]], str | None]:
     return choices, note
 
 
-def load_data(data: str, upload_path: str | None, own: OwnPoints | None = None) -> tuple[str, torch.Tensor]:
-    """(kind, x0) for a data choice: a 2D toy, the session's own points, the bundled digits, images of a data
-    set, or the uploaded picture."""
-    if data in TOY2D_NAMES:
-        return "points", make_toy2d(data, N_POINTS, seed=0)
-    if data == OWN_POINTS:
-        return "points", first_points(own, N_POINTS)
-    if data == MNIST:
-        return "images", images.mnist_digits(N_IMAGES)
-    if data in images.SHOWN_DATASETS:
-        return "images", images.dataset_images(data, N_IMAGES)
-    if data == UPLOAD:
-        return "images", images.upload_to_model(upload_path)
-    raise InputError(f"Unknown data choice {data!r}; pick one from the list.")
-
-
 def make_noise(shape: torch.Size, seed: int) -> torch.Tensor:
     """ε ~ N(0, I) of the given shape; the same seed gives the same noise."""
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float32)
@@ -104,7 +86,7 @@ def prepare(
         if previous is not None and previous.data_key == data_key:
             kind, x0 = previous.kind, previous.x0
         else:
-            kind, x0 = load_data(data, upload_path, own)
+            kind, x0 = load_x0(data, upload_path, own, n_points=N_POINTS)
         if previous is not None and previous.seed == seed and previous.noise.shape == x0.shape:
             noise = previous.noise
         else:

@@ -22,8 +22,9 @@ import torch
 
 from app import controls, figures, images
 from app.errors import InputError
-from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints, first_points
-from core.data import TOY2D_LABELS, TOY2D_NAMES, make_toy2d
+from app.data_choice import MNIST, N_IMAGES, UPLOAD, is_image_set, load_x0
+from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
+from core.data import TOY2D_LABELS, TOY2D_NAMES
 from core.image_data import short_label
 from core.sampler import SPACINGS, chain_timesteps
 from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, make_schedule
@@ -32,10 +33,7 @@ DEFAULT_SCHEDULES = ("linear", "cosine", "sigmoid")
 MIN_SCHEDULES, MAX_SCHEDULES = 1, 4
 N_POINTS = 1_000  # points per small panel of the noised grid (up to 24 panels)
 IMAGE_SIZE = 64  # uploaded pictures are shown at 64 × 64 per cell
-MNIST = "mnist"
-UPLOAD = images.UPLOAD_CHOICE
 DEFAULT_DATA = MNIST
-N_IMAGES = 64  # the image number picks one of the 64 bundled digits, or of the first 64 images of a data set
 SHORT_CHAIN = 50  # steps of the sampling chain whose step gains are plotted (DDIM's usual count)
 WEIGHTING_CHOICES = [  # (label, curve of app.figures)
     ("the variational bound (σ² = β̃_t): ½(SNR_{t−1}/SNR_t − 1)", "bound_weight"),
@@ -94,25 +92,13 @@ def data_choices() -> list[tuple[str, str]]:
     return [("MNIST digit", MNIST), *datasets, ("Uploaded picture", UPLOAD), *toys, (OWN_POINTS_ELSEWHERE, OWN_POINTS)]
 
 
-def has_image_number(data: str) -> bool:
-    """Whether the data choice is a set of images, one picked by the image-number slider (shown only then)."""
-    return data == MNIST or data in images.SHOWN_DATASETS
-
-
-def load_x0(data: str, number: int, upload_path: str | None, own: OwnPoints | None = None) -> tuple[str, torch.Tensor]:
-    """(kind, x0): one image (1, C, H, W) (a digit, or image ``number`` of a data set), one picture
-    (1, 3, 64, 64) in [−1, 1], or 2D points (N, 2) (a toy, or the session's own points ``own``)."""
-    if has_image_number(data):
+def load_one_x0(data: str, number: int, upload_path: str | None, own: OwnPoints | None = None) -> tuple[str, torch.Tensor]:
+    """(kind, x0) for the noised grid: one image (1, C, H, W) (image ``number`` of the digits or of a data set), one
+    picture (1, 3, 64, 64), or 2D points (N, 2) (`data_choice.load_x0`)."""
+    if is_image_set(data):
         number = controls.whole_number(0 if number is None else number, "The image number", 0, N_IMAGES - 1)
-        batch = images.mnist_digits(N_IMAGES) if data == MNIST else images.dataset_images(data, N_IMAGES)
-        return "images", batch[number : number + 1]
-    if data == UPLOAD:
-        return "images", images.upload_to_model(upload_path, IMAGE_SIZE)
-    if data in TOY2D_NAMES:
-        return "points", make_toy2d(data, N_POINTS, seed=0)
-    if data == OWN_POINTS:
-        return "points", first_points(own, N_POINTS)
-    raise InputError(f"Unknown data choice {data!r}; pick one from the list.")
+    kind, x0 = load_x0(data, upload_path, own, n_points=N_POINTS, upload_size=IMAGE_SIZE)
+    return kind, (x0[number : number + 1] if is_image_set(data) else x0)
 
 
 def noised_grid(
@@ -188,7 +174,7 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
         raise InputError(f"Unknown weighting {weighting!r}; choose one from the list.")
     schedules = build_schedules(names, T, param_values)
     seed = controls.check_seed(seed)
-    kind, x0 = load_x0(data, digit, upload_path, own)
+    kind, x0 = load_one_x0(data, digit, upload_path, own)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one ε for every schedule
     ts = grid_timesteps(schedules[0].T)
     cells = noised_grid(schedules, kind, x0, noise, ts)
@@ -308,7 +294,7 @@ def build(own: gr.State) -> None:
         show_progress="hidden",
         queue=False,
     )
-    data.change(lambda choice: gr.Slider(visible=has_image_number(choice)), data, digit, show_progress="hidden",
+    data.change(lambda choice: gr.Slider(visible=is_image_set(choice)), data, digit, show_progress="hidden",
                 queue=False)
     checked = upload.upload(images.upload_selected, inputs=upload, outputs=data, show_progress="hidden")  # queued: a
     # bad file's gr.Error shows as a toast

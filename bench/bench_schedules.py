@@ -54,7 +54,7 @@ def main() -> None:
     for label, (names, data) in CASES.items():
         inputs = (list(names), 1000, data, 0, None, None, 0, True, schedules_tab.DEFAULT_WEIGHTING, *params)
         p50, p95 = time_calls(lambda: schedules_tab.compare(*inputs), args.repeats)
-        kind, x0 = schedules_tab.load_x0(data, 0, None)
+        kind, x0 = schedules_tab.load_one_x0(data, 0, None)
         schedules = [make_schedule(name, 1000) for name in names]
         ts = schedules_tab.grid_timesteps(1000)
         cells = schedules_tab.noised_grid(schedules, kind, x0, torch.randn(x0.shape), ts)

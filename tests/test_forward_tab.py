@@ -10,7 +10,7 @@ import PIL.Image
 import pytest
 import torch
 
-from app import controls, figures, forward_tab, images, schedules_tab
+from app import controls, data_choice, figures, forward_tab, images, schedules_tab
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
@@ -41,7 +41,7 @@ def _fig(value):
 def test_t0_is_x0_pixel_exact_for_digits():
     state = _state()
     shown = forward_tab.to_display(state, forward_tab.x_t(state, 0))
-    expected = images.tile(np.load(images.MNIST_SAMPLE)[: forward_tab.N_IMAGES], forward_tab.GRID_COLUMNS)
+    expected = images.tile(np.load(images.MNIST_SAMPLE)[: data_choice.N_IMAGES], forward_tab.GRID_COLUMNS)
     assert shown.dtype == np.uint8
     np.testing.assert_array_equal(shown, expected)
 
@@ -61,9 +61,9 @@ def test_data_sets_in_the_data_folder_are_offered_and_shown(local_data):
     assert "fashion_mnist" in values and "cifar10" in values and note is None
     assert ("Fashion-MNIST (8 × 8 grid)", "fashion_mnist") in choices
     state = _state(data="fashion_mnist")
-    assert state.x0.shape == (forward_tab.N_IMAGES, 1, 28, 28)
+    assert state.x0.shape == (data_choice.N_IMAGES, 1, 28, 28)
     shown = forward_tab.to_display(state, forward_tab.x_t(state, 0))
-    expected = images.tile(local_data["fashion_mnist"][: forward_tab.N_IMAGES], forward_tab.GRID_COLUMNS)
+    expected = images.tile(local_data["fashion_mnist"][: data_choice.N_IMAGES], forward_tab.GRID_COLUMNS)
     np.testing.assert_array_equal(shown, expected)  # t = 0: the first 64 images, pixel-exact
     with pytest.raises(gr.Error, match="CIFAR-10 could not be loaded"):  # its files are there but unreadable
         _state(data="cifar10")

@@ -118,8 +118,8 @@ def test_each_row_of_the_grid_is_labelled_above_its_panels_in_its_schedule_colou
 
 
 def test_the_image_number_is_offered_for_image_sets_only():
-    assert schedules_tab.has_image_number("mnist") and not schedules_tab.has_image_number("moons")
-    assert not schedules_tab.has_image_number("upload") and not schedules_tab.has_image_number(schedules_tab.OWN_POINTS)
+    assert schedules_tab.is_image_set("mnist") and not schedules_tab.is_image_set("moons")
+    assert not schedules_tab.is_image_set("upload") and not schedules_tab.is_image_set(schedules_tab.OWN_POINTS)
 
 
 def test_own_points_from_the_train_tab_are_noised_under_each_schedule():
@@ -208,13 +208,13 @@ def test_upload_in_grid(tmp_path):
 def test_images_of_data_sets_in_the_data_folder(local_data):
     values = [value for _, value in schedules_tab.data_choices()]
     assert values[:3] == ["mnist", "fashion_mnist", "cifar10"] and "upload" in values
-    kind, x0 = schedules_tab.load_x0("fashion_mnist", 5, None)
+    kind, x0 = schedules_tab.load_one_x0("fashion_mnist", 5, None)
     assert kind == "images" and x0.shape == (1, 1, 28, 28)
     np.testing.assert_array_equal(images.to_uint8(x0[0, 0]), local_data["fashion_mnist"][5])
     with pytest.raises(gr.Error, match="image number must be a whole number from 0 to 63"):
-        schedules_tab.load_x0("fashion_mnist", 64, None)
+        schedules_tab.load_one_x0("fashion_mnist", 64, None)
     with pytest.raises(gr.Error, match="CIFAR-10 could not be loaded"):
-        schedules_tab.load_x0("cifar10", 0, None)
+        schedules_tab.load_one_x0("cifar10", 0, None)
 
 
 def test_build_wiring():

@@ -27,7 +27,7 @@ from core.elbo import epsilon_weights
 from core.sampler import SPACING_LABELS, Spacing
 from core.trainer import eps_weighting
 from core.schedules import SCHEDULE_LABELS, NoiseSchedule
-from core.train import DEFAULTS
+from core.presets import DEFAULTS
 
 POINT_RANGE = (-4.0, 4.0)  # fixed axes for 2D point clouds: N(0, I) fits with room to spare
 POINT_TICKS = dict(showticklabels=True, tickvals=[-2, 0, 2], ticks="outside",

@@ -62,7 +62,7 @@ from core.sampler import (
     SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample, number_of_steps,
 )
 from core.schedules import NoiseSchedule, schedule_from_config
-from core.train import EVAL_POINTS
+from core.presets import EVAL_POINTS
 from core.trainer import resolve_device
 
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"

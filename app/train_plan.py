@@ -27,7 +27,7 @@ from core.image_data import (
 )
 from core.prediction import PREDICTION_SYMBOLS, PREDICTIONS, Prediction
 from core.schedules import NoiseSchedule, schedule_from_config
-from core.train import DEFAULTS as TRAIN_DEFAULTS, new_model
+from core.presets import DEFAULTS as TRAIN_DEFAULTS, new_model
 from core.trainer import TrainConfig
 
 

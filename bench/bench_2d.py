@@ -32,7 +32,7 @@ from core.metrics import sliced_wasserstein_ratio  # noqa: E402
 from core.mlp import MLPConfig, MLPDenoiser  # noqa: E402
 from core.sampler import initial_noise, sample  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
-from core.train import DEFAULTS  # noqa: E402
+from core.presets import DEFAULTS  # noqa: E402
 from core.trainer import TrainConfig, Trainer  # noqa: E402
 
 N_POINTS = 2000

@@ -42,20 +42,14 @@ from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes,
 from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
 from core.image_data import IMAGE_DATASETS, MAX_IMAGE_SIZE, MIRRORED_DATASETS
 from core.metrics import sliced_wasserstein_ratio
-from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import PREDICTIONS, as_eps_model, unwrap
+from core.presets import DEFAULTS, EVAL_POINTS, new_model
 from core.sampler import initial_noise, sample
 from core.schedules import MAX_T, REACHES_NOISE_ALPHA_BAR, SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from core.trainer import SHORTEST_KEPT, TrainConfig, Trainer, TrainingDiverged, device_name
-from core.unet import UNET_PRESETS, UNet, unet_config
+from core.unet import UNET_PRESETS
 
 PROG = "python -m core.train"
-# Defaults per kind of data: steps, batch, learning rate, EMA decay, model, Min-SNR γ (0: L_simple)
-DEFAULTS = {
-    "2d": {"steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995, "model": "mlp", "min_snr": 0.0},
-    "image": {"steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "model": "small", "min_snr": 5.0},
-}
-EVAL_POINTS = 2000  # samples drawn after a 2D run to measure the sliced-Wasserstein ratio
 MAX_BATCH = 65_536  # --batch: larger ones ask for more memory than a machine has, and the kernel ends the process
 CONFIG_FLAGS = {"steps": "--steps", "batch_size": "--batch", "learning rate": "--lr", "ema_decay": "--ema-decay",
                 "min_snr_gamma": "--min-snr", "p_uncond": "--p-uncond", "max_seconds": "--max-seconds"}
@@ -106,15 +100,6 @@ def build_parser() -> OneLineParser:
     p.add_argument("--no-eval", action="store_true", help="2D: skip the sliced-Wasserstein evaluation after training")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
-
-
-def new_model(preset: str, shape: tuple[int, ...], classes: int = 0) -> torch.nn.Module:
-    """Fresh weights: the MLP for 2D points (shape (2,)), else the U-Net preset for (C, H, W) images; conditional
-    on ``classes`` classes when > 0."""
-    if preset == "mlp":
-        return MLPDenoiser(MLPConfig(num_classes=classes))
-    channels, size = shape[0], shape[1]
-    return UNet(unet_config(preset, size, channels, classes))
 
 
 def refuse_model_flags(args: argparse.Namespace) -> None:

@@ -26,7 +26,7 @@ from core.mlp import MLPConfig, MLPDenoiser  # noqa: E402
 from core.prediction import PREDICTIONS  # noqa: E402
 from core.sampler import initial_noise, sample  # noqa: E402
 from core.schedules import SCHEDULE_NAMES, make_schedule  # noqa: E402
-from core.train import DEFAULTS  # noqa: E402
+from core.presets import DEFAULTS  # noqa: E402
 from core.trainer import LOSS_BUCKETS, TrainConfig, Trainer, loss_bucket_ranges  # noqa: E402
 
 SAMPLES = 2000

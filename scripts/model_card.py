@@ -37,7 +37,7 @@ from core.evaluate import sampler_key  # noqa: E402
 from core.datasets import class_names  # noqa: E402
 from core.prediction import EPS_FROM_PREDICTION, PREDICTION_LABELS, PREDICTION_SYMBOLS  # noqa: E402
 from core.schedules import SCHEDULE_LABELS  # noqa: E402
-from core.train import DEFAULTS  # noqa: E402
+from core.presets import DEFAULTS  # noqa: E402
 from core.trainer import loss_name  # noqa: E402
 
 CHECKPOINTS = REPO / "checkpoints"

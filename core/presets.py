@@ -1,0 +1,27 @@
+"""What a run starts from when nothing else is said, per kind of data: the training settings and a fresh network.
+
+Shared by the CLI (`core.train`), the app's Train tab and the scripts, so that a run started either way is the same.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from core.mlp import MLPConfig, MLPDenoiser
+from core.unet import UNet, unet_config
+
+# Defaults per kind of data: steps, batch, learning rate, EMA decay, model, Min-SNR γ (0: L_simple)
+DEFAULTS = {
+    "2d": {"steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995, "model": "mlp", "min_snr": 0.0},
+    "image": {"steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "model": "small", "min_snr": 5.0},
+}
+EVAL_POINTS = 2000  # samples drawn after a 2D run to measure the sliced-Wasserstein ratio
+
+
+def new_model(preset: str, shape: tuple[int, ...], classes: int = 0) -> torch.nn.Module:
+    """Fresh weights: the MLP for 2D points (shape (2,)), else the U-Net preset for (C, H, W) images; conditional
+    on ``classes`` classes when > 0."""
+    if preset == "mlp":
+        return MLPDenoiser(MLPConfig(num_classes=classes))
+    channels, size = shape[0], shape[1]
+    return UNet(unet_config(preset, size, channels, classes))

@@ -172,7 +172,8 @@ def _toy2d(name: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | N
 
 @dataclass(frozen=True)
 class PointNormalisation:
-    """x_model = (x − mean) / scale; the inverse maps model samples back to the user's coordinates."""
+    """x_model = (x − mean) / scale; a DataInfo keeps mean and scale, and `DataInfo.to_data_coordinates` maps model
+    samples back to the user's coordinates."""
 
     mean: tuple[float, float]
     scale: float
@@ -180,8 +181,6 @@ class PointNormalisation:
     def apply(self, points: torch.Tensor) -> torch.Tensor:
         return (points - torch.tensor(self.mean, dtype=points.dtype)) / self.scale
 
-    def invert(self, points: torch.Tensor) -> torch.Tensor:
-        return points * self.scale + torch.tensor(self.mean, dtype=points.dtype)
 
 
 def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:

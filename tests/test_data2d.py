@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from core.data import (
-    TOY2D_NAMES, data_sampler, draw_from, make_toy2d, normalise_points, points_from_csv, points_from_drawing,
+    TOY2D_NAMES, DataInfo, data_sampler, draw_from, make_toy2d, normalise_points, points_from_csv, points_from_drawing,
     toy_mixture,
 )
 from core.datasets import DEFAULT_TOY_POINTS, load_training_data
@@ -50,7 +50,8 @@ def test_normalise_points() -> None:
     assert pts.dtype == torch.float32 and pts.shape == (500, 2)
     assert pts.mean(0).abs().max() < 1e-5
     assert float(pts.double().pow(2).mean().sqrt()) == pytest.approx(1.0, rel=1e-5)
-    assert torch.allclose(norm.invert(pts.double()), raw, atol=1e-4)
+    info = DataInfo(name="points", kind="2d", shape=(2,), mean=norm.mean, scale=norm.scale)
+    assert torch.allclose(info.to_data_coordinates(pts.double()), raw, atol=1e-4)
 
 
 def test_points_in_tiny_units_keep_their_shape() -> None:

@@ -36,8 +36,8 @@ button.label-wrap {text-align: left}
    wrap of it has no height above an HTML block such as the player, and hid what overflowed it */
 .wrap.minimal {overflow: visible !important}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
-""" + "\n".join([figures.PICTURE_CSS, figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, train_figures.STATUS_CSS,
-                controls.NOTICE_CSS])
+""" + "\n".join([figures.PICTURE_CSS, figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
+                train_figures.STATUS_CSS, controls.NOTICE_CSS])
 JS = (f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page
       f"({accessibility.KEYBOARD_AND_READER_JS})(); ({train_tab.FOLLOW_JS})(); }}")
 TITLE = "DDPM Explorer"

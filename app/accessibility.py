@@ -17,6 +17,11 @@ input[type=radio]:focus-visible, input[type=checkbox]:focus-visible {{outline: 2
 [data-testid=min-value], [data-testid=max-value] {{color: var(--block-info-text-color) !important}}
 """
 
+# Gradio fades out a hidden progress tracker (show_progress="hidden") with opacity 0 only, so a screen reader still read
+# what it held: after Stop, the status's live region could say "Error" (the cancelled run's tracker, for a moment).
+# Hidden is now hidden for a reader too.
+READER_CSS = "[data-testid=status-tracker].hide {visibility: hidden}"
+
 LIVE_STATUS = "live-status"  # elem_classes of a status line that a screen reader reads out when it changes
 TOOLBAR_KEPT = "Download plot as a PNG"  # the one button of a plot's toolbar left in the Tab order
 

@@ -904,6 +904,10 @@ def test_the_keyboard_sees_its_focus_and_skips_the_plot_toolbars(browser, app_ur
                                  timeout=60_000)
         p.page.wait_for_function("() => document.querySelector('#train-status').getAttribute('aria-busy') === 'false'")
         assert p.page.locator(f".{accessibility.LIVE_STATUS}[aria-live]").count() == 1  # the status, once
+        # a hidden progress tracker is hidden from a reader too: at opacity 0 alone, the status could read out "Error"
+        hidden = p.page.evaluate("() => [...document.querySelectorAll('#train-status [data-testid=status-tracker].hide')]"
+                                 ".map((e) => getComputedStyle(e).visibility)")
+        assert hidden and set(hidden) == {"hidden"}, hidden
         p.assert_clean("Forward, Schedules and Train by keyboard")
     finally:
         p.close()

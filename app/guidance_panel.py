@@ -19,10 +19,11 @@ from app.controls import MAX_SEED, notice_html, number_between, show_when, whole
 from app.errors import InputError
 from app.images import image_grid, image_pixels
 from app.player import FIELD_CAP, field_grid
+from app.checkpoint_access import untrained_null_note
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
     chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device, model_label,
-    play_in_player, examples_for, reference_points, results_make_way, sample_chain, show_chain, untrained_null_note,
+    play_in_player, examples_for, reference_points, results_make_way, sample_chain, show_chain,
 )
 from app.step_anatomy import t_slider, t_value
 from core.checkpoint_archive import safe_name

@@ -19,7 +19,8 @@ import gradio as gr
 
 from app import player, runs
 from app.errors import InputError
-from app.reverse_tab import ReverseControls, allowed, not_allowed_error
+from app.checkpoint_access import allowed, not_allowed_error
+from app.reverse_tab import ReverseControls
 from app.runs import display_name
 from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint
 from core.checkpoints import CONFIG_FILE, WEIGHTS_FILE, CheckpointError

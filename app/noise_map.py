@@ -20,10 +20,10 @@ import torch
 from app import figures, formulas, player, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
+from app.checkpoint_access import capped_end
 from app.reverse_tab import (
-    DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, ReverseControls, SamplerChoice, capped_end, examples_for,
-    grid_columns, model_and_sampler, model_device, model_label, play_in_player, read_samples,
-    reference_points, results_make_way,
+    DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, ReverseControls, SamplerChoice, examples_for, grid_columns,
+    model_and_sampler, model_device, model_label, play_in_player, read_samples, reference_points, results_make_way,
 )
 from app.images import image_grid, image_pixels
 from core.checkpoints import Checkpoint

@@ -14,7 +14,7 @@ import torch
 from app import controls, formulas, runs
 from app.errors import InputError
 from app.own_points import OWN_POINTS, OwnPoints
-from app.reverse_tab import allowed, not_allowed_error
+from app.checkpoint_access import allowed, not_allowed_error
 from app.runs import display_name
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, training_history,

@@ -66,7 +66,7 @@ import torch
 from app import accessibility, controls, formulas, own_points, runs
 from app.errors import InputError
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
-from app.reverse_tab import CACHE, allowed, checkpoint_choices, describe
+from app.checkpoint_access import CACHE, allowed, checkpoint_choices, describe
 from app.runs import display_name
 from app.train_figures import (
     NOTHING_SEEN, error_by_t_figure, loss_figure, preview_caption, preview_figure, preview_plot,

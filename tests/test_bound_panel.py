@@ -8,12 +8,12 @@ import re
 import gradio as gr
 import pytest
 
-from app import bound_panel, figures, reverse_tab
+from app import bound_panel, checkpoint_access, figures
 from core.checkpoints import load_checkpoint, save_checkpoint
 from core.data import DataInfo
 
-SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
-MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
+SWISS = str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear")
+MNIST = str(checkpoint_access.REPO_CHECKPOINTS / "mnist")
 NO_PROGRESS = lambda *a, **k: None  # noqa: E731
 
 

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
-from app import accessibility, figures, reverse_tab
+from app import accessibility, checkpoint_access, figures
 from tests.app_server import ARTIFACTS, app_server, app_url  # noqa: F401 (pytest fixtures)
 
 pytestmark = pytest.mark.browser
@@ -418,7 +418,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     start = time.perf_counter()
     page.tab("Reverse")
     checkpoint = page.visible(p.get_by_label("Checkpoint", exact=True)).first
-    listed = reverse_tab.session_label(Path(saved))  # "swiss_roll-linear-T100 (trained 19:30:27)"
+    listed = checkpoint_access.session_label(Path(saved))  # "swiss_roll-linear-T100 (trained 19:30:27)"
     p.wait_for_function("(listed) => Array.from(document.querySelectorAll('input')).some(i => i.value === listed)",
                         arg=listed)
     assert checkpoint.input_value() == listed and " (trained " in listed, checkpoint.input_value()

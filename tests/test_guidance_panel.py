@@ -12,17 +12,17 @@ import gradio as gr
 import pytest
 import torch
 
-from app import figures, guidance_panel, reverse_tab
+from app import checkpoint_access, figures, guidance_panel
 from app.images import mnist_digits
 from core.checkpoints import load_checkpoint
 from core.classifier import load_classifier
 from core.guidance import class_score, model_mixture
 
-SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
-MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
-GAUSSIANS = str(reverse_tab.REPO_CHECKPOINTS / "eight_gaussians")
-GAUSSIANS_CONDITIONAL = str(reverse_tab.REPO_CHECKPOINTS / "eight_gaussians_conditional")
-MNIST_CONDITIONAL = str(reverse_tab.REPO_CHECKPOINTS / "mnist_conditional")
+SWISS = str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear")
+MNIST = str(checkpoint_access.REPO_CHECKPOINTS / "mnist")
+GAUSSIANS = str(checkpoint_access.REPO_CHECKPOINTS / "eight_gaussians")
+GAUSSIANS_CONDITIONAL = str(checkpoint_access.REPO_CHECKPOINTS / "eight_gaussians_conditional")
+MNIST_CONDITIONAL = str(checkpoint_access.REPO_CHECKPOINTS / "mnist_conditional")
 
 
 def test_guided_digits_beside_unguided_ones_from_the_same_noise():
@@ -103,7 +103,7 @@ def test_methods_follow_the_model():
     assert radio.value == "classifier" and dropdown.value == "90° (top)"  # both kept: they fit the new model
     radio, dropdown = guidance_panel.method_and_classes(MNIST, "classifier-free", "90° (top)")
     assert radio.value == "classifier" and dropdown.value == "7"  # the unconditional model's only method
-    assert "conditional on 8 classes" in reverse_tab.describe(GAUSSIANS_CONDITIONAL, [])
+    assert "conditional on 8 classes" in checkpoint_access.describe(GAUSSIANS_CONDITIONAL, [])
 
 
 def test_a_conditional_model_is_steered_by_its_own_classes():

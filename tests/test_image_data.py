@@ -36,7 +36,7 @@ def mnist_test():
 
 def test_the_three_folder_settings_are_read_alike(monkeypatch) -> None:
     """DDPM_DATA_DIR expanded "~"; DDPM_RUNS_DIR and DDPM_CHECKPOINTS_DIR kept a folder literally named "~"."""
-    from app.reverse_tab import REPO_CHECKPOINTS, shipped_root
+    from app.checkpoint_access import REPO_CHECKPOINTS, shipped_root
     from app.runs import runs_root
 
     home = Path("~").expanduser()

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from app import figures, images, inpaint_panel, reverse_tab
+from app import checkpoint_access, figures, images, inpaint_panel, reverse_tab
 from core.checkpoints import load_checkpoint, save_checkpoint
 from core.inpaint import IMAGE_MASKS, POINT_MASKS, known_mask
 
-SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
-MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
+SWISS = str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear")
+MNIST = str(checkpoint_access.REPO_CHECKPOINTS / "mnist")
 QUIET = dict(progress=lambda *a, **k: None)
 
 

@@ -12,7 +12,7 @@ import gradio as gr
 import pytest
 import torch
 
-from app import model_files, reverse_tab, runs, train_tab
+from app import checkpoint_access, model_files, reverse_tab, runs, train_tab
 from core.checkpoint_archive import pack_checkpoint
 from core.checkpoints import save_checkpoint
 from core.data import DataInfo
@@ -28,7 +28,7 @@ def req(user: str):
 def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("DDPM_CHECKPOINTS_DIR", str(tmp_path / "shipped"))
-    reverse_tab.CACHE.clear()
+    checkpoint_access.CACHE.clear()
     yield tmp_path
     for page in list(runs._page_owners):  # no page outlives its test
         runs.forget_page(page)
@@ -54,13 +54,13 @@ def test_a_shipped_model_downloads_and_comes_back_as_an_upload(isolated):
     trained = model_files.upload_model(req("alice"), str(archive), [])
     (path,) = trained
     assert Path(path).parent == runs.user_dir("alice") and Path(path).name == "uploaded-moons"
-    labels = dict((value, label) for label, value in reverse_tab.checkpoint_choices(trained))
+    labels = dict((value, label) for label, value in checkpoint_access.checkpoint_choices(trained))
     assert labels[path] == "moons (uploaded)" and labels[str(shipped)] == "moons (shipped)"
     assert (path, "moons (uploaded)") in [(v, k) for k, v in train_tab.start_choices(trained)]  # can be continued
     dropdown, info = reverse_tab.after_training(trained, str(shipped))
     assert dropdown.value == path and info.startswith("**moons** — data: moons")  # selected, named as listed
     x, t = torch.randn(5, 2), torch.full((5,), 3)
-    assert torch.equal(reverse_tab.CACHE.get(Path(path)).model(x, t), reverse_tab.CACHE.get(shipped).model(x, t))
+    assert torch.equal(checkpoint_access.CACHE.get(Path(path)).model(x, t), checkpoint_access.CACHE.get(shipped).model(x, t))
     _, stats, gif, *_ = reverse_tab.generate(req("alice"), path, "ddim", 0.0, 5, 4, 0, 3, "uniform", False, False,
                                              trained, progress=None)  # and samples under it
     assert stats.startswith("**moons** · ") and Path(gif).name.startswith("reverse-moons")
@@ -91,7 +91,7 @@ def test_a_model_the_server_deleted_says_so(isolated, monkeypatch):
     with pytest.raises(gr.Error, match=re.escape(gone)):
         model_files.download_model(req("alice"), first, [first])
     with pytest.raises(gr.Error, match=re.escape(gone)):
-        reverse_tab.load(first, [first])
+        checkpoint_access.load(first, [first])
 
 
 def test_a_bad_upload_is_refused_in_one_sentence_and_keeps_the_sessions_models(isolated):
@@ -127,7 +127,7 @@ def test_uploads_count_among_the_sessions_checkpoints(isolated, monkeypatch):
                                          "room for moons-3"):
         trained = model_files.upload_model(req("alice"), str(archive), trained)
     assert sorted(p.name for p in runs.user_dir("alice").iterdir()) == ["uploaded-moons-2", "uploaded-moons-3"]
-    assert [Path(p).name for p in reverse_tab._trained_paths(trained)] == ["uploaded-moons-2", "uploaded-moons-3"]
+    assert [Path(p).name for p in checkpoint_access.trained_paths(trained)] == ["uploaded-moons-2", "uploaded-moons-3"]
     token, *_ = train_tab.page_loaded(req("alice"), None)  # a page linked to its browser: uploads go to the browser
     trained = model_files.upload_model(req("alice"), str(archives[0]), [])
     assert Path(trained[0]).parent == runs.user_dir(token)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from app import figures, noise_map, reverse_tab
+from app import checkpoint_access, figures, noise_map, reverse_tab
 from core.checkpoints import load_checkpoint, save_checkpoint
 from core.data import DataInfo
 
-SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
-MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
+SWISS = str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear")
+MNIST = str(checkpoint_access.REPO_CHECKPOINTS / "mnist")
 
 
 def number(pattern: str, text: str) -> float:
@@ -106,7 +106,7 @@ def test_a_model_without_its_points_cannot_encode_them(tmp_path):
 
 def test_points_thrown_off_the_plot_are_counted_and_explained():
     """DDIM on the shipped cosine swiss roll throws most points far out (its capped β_T); the linear one does not."""
-    cosine = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_cosine")
+    cosine = str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_cosine")
     _, stats = noise_map.walk(cosine, 20, "uniform", 0, False, [], progress=lambda *a, **k: None)
     off = int(re.search(r"\*\*(\d+) of 246 decoded points lie off the plot\*\*", stats).group(1))
     assert off > 100 and "capped β_T" in stats
@@ -115,7 +115,7 @@ def test_points_thrown_off_the_plot_are_counted_and_explained():
     wide = torch.tensor([[0.0, 5.0], [1.0, 1.0], [-4.5, 0.0]])
     sentence = noise_map.off_plot_sentence(wide, load_checkpoint(SWISS))
     assert "**2 of 3 decoded points lie off the plot**" in sentence and "capped" not in sentence
-    cosine_v = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_cosine_v")  # x̂₀ straight from the network
+    cosine_v = load_checkpoint(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_cosine_v")  # x̂₀ straight from the network
     assert "capped" in noise_map.off_plot_sentence(wide, load_checkpoint(cosine))
     assert "capped" not in noise_map.off_plot_sentence(wide, cosine_v)
 

@@ -18,7 +18,7 @@ import PIL.ImageSequence
 import pytest
 import torch
 
-from app import figures, player, reverse_tab, runs
+from app import checkpoint_access, figures, player, reverse_tab, runs
 from app.images import mnist_digits
 from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from core.data import DataInfo, make_toy2d
@@ -65,11 +65,11 @@ def image_ckpt(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def no_shipped(tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_CHECKPOINTS_DIR", str(tmp_path / "none"))
-    reverse_tab.CACHE.clear()
+    checkpoint_access.CACHE.clear()
 
 
 def test_chain_goes_from_noise_to_data(toy_ckpt):
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     chain = reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=600,
                                      seed=1, n_frames=30)
     assert len(chain.x) == len(chain.x0) == len(chain.frame_states) == 30
@@ -105,7 +105,7 @@ def test_generate_returns_player_and_valid_gif(toy_ckpt):
 
 
 def test_strided_chain_can_space_its_steps_evenly_in_log_snr(toy_ckpt):
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     page, stats, *_ = reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 20, 300, 0, 80, "log_snr", False, False,
                                            [str(toy_ckpt)], progress=None)
     expected = log_snr_timesteps(checkpoint.schedule, 20, "ddpm") + [0]
@@ -181,13 +181,13 @@ def test_2d_frames_draw_the_training_data_beneath_the_points_in_both_panels():
 
 
 def test_2d_chains_carry_their_training_data_where_it_can_be_drawn(toy_ckpt, image_ckpt, tmp_path):
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     chain = reverse_tab.sample_chain(checkpoint, method="ddim", variance="small", eta=0.0, steps=5, n=10, seed=0)
     assert np.array_equal(chain.reference, make_toy2d("swiss_roll", reverse_tab.REFERENCE_POINTS, seed=0).numpy())
 
     def saved(name: str, info: DataInfo, **kwargs):
         path = save_checkpoint(tmp_path / name, checkpoint.model, checkpoint.schedule, info, **kwargs)
-        return reverse_tab.load(str(path), [str(path)])
+        return checkpoint_access.load(str(path), [str(path)])
 
     given = make_toy2d("moons", 300, seed=1)  # a drawing's points, stored with its model
     drawn = saved("drawn", DataInfo("drawing", "2d", (2,), source="drawn in the Train tab"), points=given)
@@ -196,11 +196,11 @@ def test_2d_chains_carry_their_training_data_where_it_can_be_drawn(toy_ckpt, ima
     assert {tuple(p) for p in reference} <= {tuple(p) for p in given.numpy()}, "the stored points, nothing else"
     old = saved("old", DataInfo("my_points", "2d", (2,), mean=(3.0, 1.0), scale=2.0, source="/data/my_points.csv"))
     assert reverse_tab.reference_points(old) is None  # saved without its points: a file the server may not have
-    assert reverse_tab.reference_points(reverse_tab.load(str(image_ckpt), [str(image_ckpt)])) is None
+    assert reverse_tab.reference_points(checkpoint_access.load(str(image_ckpt), [str(image_ckpt)])) is None
 
 
 def test_stats_say_how_close_the_samples_came_to_the_training_data(toy_ckpt, image_ckpt):
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     chain = reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=400, seed=0)
     landed = reverse_tab.data_distance(chain, checkpoint)
     chain.samples = torch.from_numpy(chain.x[0])  # x_T: noise
@@ -275,26 +275,26 @@ def test_only_listed_checkpoints_can_be_sampled(toy_ckpt):
 
 
 def test_no_checkpoints_is_said_plainly():
-    assert reverse_tab.checkpoint_choices([]) == []
-    assert "Train" in reverse_tab.describe(None, [])
+    assert checkpoint_access.checkpoint_choices([]) == []
+    assert "Train" in checkpoint_access.describe(None, [])
 
 
 def test_shipped_listing_skips_classifier_weights():
-    names = [p.name for p in list_checkpoints(reverse_tab.REPO_CHECKPOINTS)]
+    names = [p.name for p in list_checkpoints(checkpoint_access.REPO_CHECKPOINTS)]
     assert "classifiers" not in names
 
 
 def test_the_linear_swiss_roll_is_shown_first_when_shipped():
-    shipped = [(f"{p.name} (shipped)", str(p)) for p in list_checkpoints(reverse_tab.REPO_CHECKPOINTS)]
-    assert Path(reverse_tab.default_checkpoint(shipped)).name == "swiss_roll_linear"
+    shipped = [(f"{p.name} (shipped)", str(p)) for p in list_checkpoints(checkpoint_access.REPO_CHECKPOINTS)]
+    assert Path(checkpoint_access.default_checkpoint(shipped)).name == "swiss_roll_linear"
     others = [(label, path) for label, path in shipped if Path(path).name != "swiss_roll_linear"]
-    assert reverse_tab.default_checkpoint(others) == others[0][1]
-    assert reverse_tab.default_checkpoint([]) is None
+    assert checkpoint_access.default_checkpoint(others) == others[0][1]
+    assert checkpoint_access.default_checkpoint([]) is None
 
 
 def test_a_browser_s_runs_are_listed_by_what_they_learned_and_when(tmp_path):
     def label(name: str) -> str:
-        return reverse_tab.session_label(tmp_path / name, today="20261204")
+        return checkpoint_access.session_label(tmp_path / name, today="20261204")
 
     assert label("swiss_roll-linear-T1000-20261204-193027") == "swiss_roll-linear-T1000 (trained 19:30:27)"
     assert label("swiss_roll-linear-T1000-20261204-193027-2") == "swiss_roll-linear-T1000 (trained 19:30:27 #2)"
@@ -302,7 +302,7 @@ def test_a_browser_s_runs_are_listed_by_what_they_learned_and_when(tmp_path):
     assert label("uploaded-moons") == "moons (uploaded)"
     assert label("my_model") == "my_model (trained here)"
     made = time.strftime(runs.RUN_STAMP)  # as `train_tab` names a run's directory: today's, by the server's clock
-    assert reverse_tab.session_label(tmp_path / f"mnist-sigmoid-T1000-{made}") == (
+    assert checkpoint_access.session_label(tmp_path / f"mnist-sigmoid-T1000-{made}") == (
         f"mnist-sigmoid-T1000 (trained {made[9:11]}:{made[11:13]}:{made[13:]})")
 
 
@@ -332,8 +332,8 @@ def test_refresh_adds_the_models_another_tab_of_this_browser_trained(toy_ckpt, t
 
 
 def test_cache_reuses_loaded_models(toy_ckpt):
-    a = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
-    b = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    a = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
+    b = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     assert a is b
 
 
@@ -394,14 +394,14 @@ def test_player_markup_and_script():
 
 
 def test_describe_warns_about_few_step_sampling_on_capped_beta_2d_checkpoints() -> None:
-    shipped = reverse_tab.REPO_CHECKPOINTS
-    assert "β_T = 0.999" in reverse_tab.describe(str(shipped / "swiss_roll_cosine"), [])
-    assert "β_T" not in reverse_tab.describe(str(shipped / "swiss_roll_linear"), [])
-    linear = reverse_tab.describe(str(shipped / "swiss_roll_linear"), [])  # the metric in words, with how it was had
+    shipped = checkpoint_access.REPO_CHECKPOINTS
+    assert "β_T = 0.999" in checkpoint_access.describe(str(shipped / "swiss_roll_cosine"), [])
+    assert "β_T" not in checkpoint_access.describe(str(shipped / "swiss_roll_linear"), [])
+    linear = checkpoint_access.describe(str(shipped / "swiss_roll_linear"), [])  # the metric in words, with how it was had
     assert "SW ratio after training: 1.02 (DDPM over all 1000 steps, 2,000 samples" in linear
     assert "sliced_wasserstein" not in linear
-    assert "β_T" not in reverse_tab.describe(str(shipped / "mnist"), [])  # images: x̂₀ clipping keeps DDIM stable
-    v_model = reverse_tab.describe(str(shipped / "swiss_roll_cosine_v"), [])  # x̂₀ straight from the network
+    assert "β_T" not in checkpoint_access.describe(str(shipped / "mnist"), [])  # images: x̂₀ clipping keeps DDIM stable
+    v_model = checkpoint_access.describe(str(shipped / "swiss_roll_cosine_v"), [])  # x̂₀ straight from the network
     assert "model: mlp, predicts v" in v_model and "⚠" not in v_model and "DDIM and short chains are sound" in v_model
 
 
@@ -409,11 +409,11 @@ def test_describe_shows_an_uploaded_configs_words_as_written(tmp_path) -> None:
     """An uploaded model's config may name its data anything: "<img src=x …><b>bold</b>" was put into the page as
     HTML (a broken picture, a bold word), not shown as the text it is."""
     folder = tmp_path / "odd"
-    shutil.copytree(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear", folder)
+    shutil.copytree(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear", folder)
     config = json.loads((folder / "config.json").read_text())
     config["data"]["name"] = '<img src=x onerror="alert(1)"><b>bold</b>'
     (folder / "config.json").write_text(json.dumps(config))
-    text = reverse_tab.describe(str(folder), [])
+    text = checkpoint_access.describe(str(folder), [])
     assert "data: &lt;img src=x onerror=&quot;alert(1)&quot;&gt;&lt;b&gt;bold&lt;/b&gt; (2d)" in text
     assert "<img" not in text and "<b>" not in text
 
@@ -466,7 +466,7 @@ def test_score_field_arrows_point_along_their_vectors_and_are_capped():
 
 
 def test_chain_can_carry_the_score_field_of_each_frame(toy_ckpt, image_ckpt):
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     chain = reverse_tab.sample_chain(checkpoint, method="ddpm", variance="small", eta=0.0, steps=None, n=50, seed=0,
                                      n_frames=6, score_field=True)
     assert len(chain.fields) == len(chain.frame_states) == 6 and chain.fields[-1] is None  # none at t = 0
@@ -485,7 +485,7 @@ def test_chain_can_carry_the_score_field_of_each_frame(toy_ckpt, image_ckpt):
     assert float(near(grid + chain.fields[-2])[close].mean()) < 0.7 * float(near(grid)[close].mean())
     assert reverse_tab.sample_chain(checkpoint, method="ddim", variance="small", eta=0.0, steps=5, n=5,
                                     seed=0).fields is None  # only when asked
-    image = reverse_tab.load(str(image_ckpt), [str(image_ckpt)])
+    image = checkpoint_access.load(str(image_ckpt), [str(image_ckpt)])
     assert reverse_tab.sample_chain(image, method="ddim", variance="small", eta=0.0, steps=3, n=2, seed=0,
                                     score_field=True).fields is None  # 2D only
     _, plain_captions, _ = reverse_tab.render(reverse_tab.sample_chain(
@@ -495,10 +495,10 @@ def test_chain_can_carry_the_score_field_of_each_frame(toy_ckpt, image_ckpt):
 
 
 def test_the_ideal_denoiser_of_200_training_points_replaces_the_network_and_copies_them(toy_ckpt, tmp_path):
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     # T = 1000: the last step's noise, √(1 − ᾱ_1) = 0.01, is below the spacing of 200 points (T = 100: 0.03)
     long_path = save_checkpoint(tmp_path / "long", checkpoint.model, make_schedule("linear", 1000), checkpoint.data)
-    long = reverse_tab.load(str(long_path), [str(long_path)])
+    long = checkpoint_access.load(str(long_path), [str(long_path)])
     ideal = reverse_tab.ideal_checkpoint(long)
     assert torch.equal(ideal.points, make_toy2d("swiss_roll", reverse_tab.IDEAL_POINTS, seed=0))
     assert ideal.schedule is long.schedule and ideal.data.given_as_points
@@ -524,7 +524,7 @@ def test_the_ideal_denoiser_of_200_training_points_replaces_the_network_and_copi
 
 
 def test_the_copies_among_the_samples_are_counted_for_small_training_sets(toy_ckpt, tmp_path):
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
 
     def stats_for(n_points: int) -> str:
         points = make_toy2d("swiss_roll", n_points, seed=0)
@@ -541,7 +541,7 @@ def test_the_copies_among_the_samples_are_counted_for_small_training_sets(toy_ck
 
 
 def test_a_chain_joined_at_t0_starts_from_noised_examples(toy_ckpt):
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     starts = reverse_tab.starting_examples(checkpoint, 500, 3)
     assert torch.equal(starts, make_toy2d("swiss_roll", 500, seed=3))
 
@@ -584,7 +584,7 @@ def test_joined_at_t0_the_tab_shows_the_start_and_what_came_back(toy_ckpt):
 def test_digits_noised_a_little_keep_their_class_and_noised_a_lot_do_not():
     """The shipped MNIST model from the bundled digits noised to t0 (DDIM-100 below t0): at t0 = 100 the classifier
     reads every sample as the digit it started from; from t0 = T they are new digits."""
-    checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "mnist")
+    checkpoint = load_checkpoint(checkpoint_access.REPO_CHECKPOINTS / "mnist")
     starts = reverse_tab.starting_examples(checkpoint, 16, 0)
     assert torch.equal(starts, mnist_digits(16))
 
@@ -615,7 +615,7 @@ def test_image_chain_joined_at_t0_shows_its_examples_first(image_ckpt, tmp_path,
 
 
 def test_a_model_without_its_points_cannot_start_from_them(toy_ckpt, tmp_path):
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     old_csv = save_checkpoint(tmp_path / "old_csv", checkpoint.model, checkpoint.schedule,
                               DataInfo("pts", "2d", (2,), source="pts.csv"))
     with pytest.raises(gr.Error, match="training points of pts were not kept"):
@@ -644,15 +644,15 @@ def test_a_checkpoint_of_the_same_kind_keeps_the_sampler_settings(toy_ckpt, imag
     assert (sampler, n, kind) == ("ddim", reverse_tab.DEFAULT_SAMPLES["image"], "image") and steps <= 100
     assert "The sampler is now set for images: DDIM (η = 0)" in info  # said, not changed without a word
     # dropped once the steps, sampler or samples are changed by hand (it stayed beside the box that no longer said it)
-    assert reverse_tab.sampler_note_dropped(info) == reverse_tab.describe(str(image_ckpt), trained)
-    assert reverse_tab.sampler_note_dropped(reverse_tab.describe(str(image_ckpt), trained)) == gr.skip()
+    assert reverse_tab.sampler_note_dropped(info) == checkpoint_access.describe(str(image_ckpt), trained)
+    assert reverse_tab.sampler_note_dropped(checkpoint_access.describe(str(image_ckpt), trained)) == gr.skip()
     _, sampler, steps, n, _, kind = reverse_tab.checkpoint_selected(str(toy_ckpt), trained, 40, 10, "image")
     assert (sampler, steps, n, kind) == ("ddpm_small", 0, reverse_tab.DEFAULT_SAMPLES["2d"], "2d")
 
 
 def test_the_ideal_denoiser_of_64_digits_returns_copies_of_them(image_ckpt, tmp_path, monkeypatch):
     """In place of an image model: the ideal denoiser of the 64 bundled digits; every sample is one of them."""
-    checkpoint = reverse_tab.load(str(image_ckpt), [str(image_ckpt)])
+    checkpoint = checkpoint_access.load(str(image_ckpt), [str(image_ckpt)])
     ideal = reverse_tab.ideal_checkpoint(checkpoint)
     assert torch.equal(ideal.points, mnist_digits(reverse_tab.IDEAL_IMAGES)) and ideal.data.kind == "image"
     chain = reverse_tab.sample_chain(ideal, method="ddim", variance="small", eta=0.0, steps=10, n=12, seed=0, n_frames=4)
@@ -744,7 +744,7 @@ def test_a_sweep_of_t0_shows_the_examples_forgotten_as_t0_grows(toy_ckpt):
 
 
 def test_a_sweep_of_digits_counts_those_that_kept_their_class():
-    checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "mnist")
+    checkpoint = load_checkpoint(checkpoint_access.REPO_CHECKPOINTS / "mnist")
     choice = reverse_tab.sampler_choice("ddim", 0.0, 20, "uniform", 1000)
     curve = reverse_tab.survival_sweep(checkpoint, choice, 8, 0, "mnist")
     assert curve.t0s == reverse_tab.sweep_t0s(1000)
@@ -783,7 +783,7 @@ def test_data_of_one_point_has_no_sliced_wasserstein_ratio(tmp_path):
     model = MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8))
     path = str(save_checkpoint(tmp_path / "one", model, make_schedule("linear", 100), DataInfo("drawing", "2d", (2,)),
                                points=torch.tensor([[0.5, -0.5]])))
-    assert reverse_tab.load(path, [path]).points.shape == (1, 2)
+    assert checkpoint_access.load(path, [path]).points.shape == (1, 2)
     _, stats, *_ = reverse_tab.generate(REQ, path, "ddpm_small", 0, 0, 50, 0, 10, "uniform", False, False, [path],
                                         progress=None)
     assert "The sliced-Wasserstein ratio to the training data is not defined: the data is a single point" in stats
@@ -795,7 +795,7 @@ def test_a_panels_results_make_way_when_another_model_is_chosen():
     """The panels' results are of the model they were run with: chosen another, the swiss roll's bound (1.187
     bits/dim) had stayed on the page under "mnist (shipped)". Now they make way for a note naming the model to run
     the panel for; a panel not run yet is left alone."""
-    mnist = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
+    mnist = str(checkpoint_access.REPO_CHECKPOINTS / "mnist")
     plot, stats = reverse_tab.made_way(mnist, "**swiss_roll_linear (shipped)** · total 0.823 nats per dimension")
     assert plot.visible is False and plot.value is None
     assert "of the model chosen before" in stats and "again for **mnist**" in stats
@@ -818,7 +818,7 @@ def test_a_panels_results_make_way_when_another_model_is_chosen():
                     and d.outputs == made.outputs[:1]]
         assert hides.fn("").visible is False
         assert isinstance(hides.fn("**mnist** · …"), type(gr.skip()))
-    plot, stats = reverse_tab.made_way_since(mnist, str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear"),
+    plot, stats = reverse_tab.made_way_since(mnist, str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear"),
                                              "**swiss_roll_linear** · total 1.187 bits per dimension")
     assert plot.visible is False and "again for **mnist**" in stats
     assert all(isinstance(v, type(gr.skip())) for v in reverse_tab.made_way_since(mnist, mnist, "**mnist** · …"))
@@ -831,7 +831,7 @@ def test_samples_are_scored_against_the_draws_of_their_seed_as_the_command_line_
     from app import steps_panel
     from core.metrics import sliced_wasserstein_ratio
 
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     chain = reverse_tab.sample_chain(checkpoint, method="ddim", variance="small", eta=0.0, steps=10, n=200, seed=3)
     draw = checkpoint.data_sampler()
     as_cli = sliced_wasserstein_ratio(chain.samples, draw, seed=3)
@@ -846,7 +846,7 @@ def test_a_chains_score_is_read_against_the_datas_own_range_at_its_size(toy_ckpt
     summary now gives the data's own range at the chain's size and seed, as `core.evaluate --real-data` prints it."""
     from core.evaluate import real_data_scores
 
-    checkpoint = reverse_tab.load(str(toy_ckpt), [str(toy_ckpt)])
+    checkpoint = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)])
     chain = reverse_tab.sample_chain(checkpoint, method="ddim", variance="small", eta=0.0, steps=10, n=200, seed=3)
     text = reverse_tab.stats_markdown(chain, checkpoint, "DDIM", 200, 0.1, "uniform")
     cli = real_data_scores(checkpoint, n=200, seed=3)["sliced_wasserstein_ratio"]

@@ -8,13 +8,13 @@ import gradio as gr
 import pytest
 import torch
 
-from app import figures, reverse_tab, step_anatomy
+from app import checkpoint_access, figures, reverse_tab, step_anatomy
 from core.checkpoints import load_checkpoint, save_checkpoint
 from core.prediction import as_eps_model
 from core.sampler import plan_steps
 
-SWISS = str(reverse_tab.REPO_CHECKPOINTS / "swiss_roll_linear")
-MNIST = str(reverse_tab.REPO_CHECKPOINTS / "mnist")
+SWISS = str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear")
+MNIST = str(checkpoint_access.REPO_CHECKPOINTS / "mnist")
 
 
 def number(pattern: str, text: str) -> float:

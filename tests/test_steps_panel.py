@@ -8,7 +8,7 @@ import re
 import gradio as gr
 import pytest
 
-from app import figures, reverse_tab, steps_panel
+from app import checkpoint_access, figures, steps_panel
 from core.checkpoints import load_checkpoint, save_checkpoint
 
 
@@ -23,7 +23,7 @@ def small_sweeps(monkeypatch):
 
 
 def sweep(name_or_path: str, spacing: str = "uniform", trained=None):
-    path = name_or_path if "/" in name_or_path else str(reverse_tab.REPO_CHECKPOINTS / name_or_path)
+    path = name_or_path if "/" in name_or_path else str(checkpoint_access.REPO_CHECKPOINTS / name_or_path)
     figure, stats = steps_panel.sweep_steps(path, spacing, 0, False, trained or [], progress=no_progress)
     return figures.as_figure(figure), stats
 
@@ -97,7 +97,7 @@ def test_images_are_measured_by_the_fid_ratio_and_never_download(shared_data, mo
 def test_bad_inputs_and_a_diverged_model_are_clear_errors(tmp_path):
     with pytest.raises(gr.Error, match="Unknown step spacing"):
         sweep("moons", spacing="karras")
-    checkpoint = load_checkpoint(reverse_tab.REPO_CHECKPOINTS / "moons")
+    checkpoint = load_checkpoint(checkpoint_access.REPO_CHECKPOINTS / "moons")
     for weight in checkpoint.model.parameters():
         weight.data.fill_(float("nan"))
     broken = str(save_checkpoint(tmp_path / "nan", checkpoint.model, checkpoint.schedule, checkpoint.data))

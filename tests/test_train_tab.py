@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import app
-from app import build_app, controls, figures, reverse_tab, runs, train_figures, train_plan, train_tab, train_worker
+from app import build_app, checkpoint_access, controls, figures, reverse_tab, runs, train_figures, train_plan, train_tab, train_worker
 from app.images import image_grid, mnist_digits
 from app.throttle import Throttle
 from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
@@ -273,8 +273,8 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     config = json.loads((Path(trained[0]) / "config.json").read_text())
     assert config["training"]["end_reason"] == "finished" and config["training"]["steps_done"] == 60
     # the Reverse tab lists it for alice's State only
-    assert any(v == trained[0] for _, v in reverse_tab.checkpoint_choices(trained))
-    assert all(v != trained[0] for _, v in reverse_tab.checkpoint_choices([]))
+    assert any(v == trained[0] for _, v in checkpoint_access.checkpoint_choices(trained))
+    assert all(v != trained[0] for _, v in checkpoint_access.checkpoint_choices([]))
 
 
 def niceness(thread_id: int) -> int:
@@ -657,7 +657,7 @@ def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
     shutil.rmtree(path)
     with pytest.raises(gr.Error, match="Start from: .* is no longer on the server"):
         train_tab.prepare_run(req("alice"), *args(start_from=path, trained=trained))
-    described = reverse_tab.describe(path, trained)
+    described = checkpoint_access.describe(path, trained)
     assert "is no longer on the server" in described and str(Path(path).parent) not in described
 
 
@@ -668,7 +668,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     assert figures.as_figure(loss_plot).layout.yaxis.title.text == "loss ‖v − v̂‖² (mean)"
     [path] = trained
     assert load_checkpoint(path).config["model"]["prediction"] == "v"
-    assert "model: mlp, predicts v" in reverse_tab.describe(path, trained)
+    assert "model: mlp, predicts v" in checkpoint_access.describe(path, trained)
     *_, prediction, _, _, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert prediction["value"] == "v" and prediction["interactive"] is False
     status, loss_plot, _, continued_error, trained = drain(train_tab.train_run(
@@ -975,7 +975,7 @@ def test_a_reloaded_page_gets_its_browsers_checkpoints_back_and_others_do_not(is
     assert train_tab.page_loaded(req("page-2"), token) == (token, trained, "page-2")  # the reload
     other, listed, _ = train_tab.page_loaded(req("page-3"), "../../etc")  # a malformed token: a fresh one
     assert other != token and listed == []
-    assert not reverse_tab.allowed(trained[0], listed)
+    assert not checkpoint_access.allowed(trained[0], listed)
     assert cut_off_status("page-2", trained) == (gr.skip(), gr.skip())  # no run was cut off
 
 
@@ -1246,21 +1246,21 @@ def test_a_conditional_run_without_dropped_classes_is_recorded_and_warned_about(
     path = trained[-1]
     training = json.loads((Path(path) / "config.json").read_text())["training"]
     assert (training["p_uncond"], training["classes"]) == (0.0, 2)
-    assert reverse_tab.UNTRAINED_NULL in reverse_tab.describe(path, trained)
+    assert checkpoint_access.UNTRAINED_NULL in checkpoint_access.describe(path, trained)
     _, stats = guidance_panel.sweep(path, "ddpm_small", 0.0, 10, "uniform", 20, 0, trained, "lower moon", "0, 1",
                                     progress=lambda *a, **k: None)
-    assert stats.endswith(reverse_tab.UNTRAINED_NULL)
+    assert stats.endswith(checkpoint_access.UNTRAINED_NULL)
     info, *_, p_uncond, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert (p_uncond.visible, p_uncond.value) == (True, 0.0)  # proposed again for the next run, which may change it
     assert "conditional on 2 classes" in info and "unconditional here" not in info  # that is the Reverse tab's
-    assert "unconditional here" in reverse_tab.describe(path, trained)
+    assert "unconditional here" in checkpoint_access.describe(path, trained)
     # a run that drops classes: its share in the description, no warning
     *_, trained = drain(train_tab.train_run(req("alice"), None, *args(data="moons", steps=30, conditional=True,
                                                                    p_uncond=0.25, trained=trained)))[-1]
-    assert "∅ in 25% of its training examples" in reverse_tab.describe(trained[-1], trained)
+    assert "∅ in 25% of its training examples" in checkpoint_access.describe(trained[-1], trained)
     _, stats = guidance_panel.sweep(trained[-1], "ddpm_small", 0.0, 10, "uniform", 20, 0, trained, "lower moon",
                                     "0, 1", progress=lambda *a, **k: None)
-    assert reverse_tab.UNTRAINED_NULL not in stats
+    assert checkpoint_access.UNTRAINED_NULL not in stats
 
 
 def test_every_status_tone_is_readable_on_the_light_and_the_dark_theme():

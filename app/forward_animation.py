@@ -7,9 +7,9 @@ the picture being scrubbed, played back. The timesteps run from 0 to T, spaced
   out from t ≈ 450, so the last half of the movie is noise turning into other noise: the waste that the
   cosine schedule was designed to cut (Nichol & Dhariwal 2021);
 - evenly in log-SNR λ_t = log(ᾱ_t/(1 − ᾱ_t)), from λ_1 down to λ_T (after x_0): each frame divides the
-  signal-to-noise ratio by the same factor, so every schedule gives nearly the same movie (they differ
-  only in where λ starts and ends), with as many frames on the almost clean steps as on the almost pure
-  noise.
+  signal-to-noise ratio by the same factor across the schedule's own range (schedules differ in where λ starts
+  and ends: at T = 1000, from 9.2 to −10.1 on linear, 10.1 to −19.8 on cosine), with as many frames on the almost
+  clean steps as on the almost pure noise.
 
 The log-SNR steps are those of a reverse chain (`core.sampler.chain_timesteps`), in increasing order.
 The frames play in the same in-browser player as the Reverse tab (`app.player`) and export as GIF and MP4.
@@ -105,7 +105,7 @@ def build(tab: ForwardTab) -> None:
                                  elem_id="forward-frames")
             spacing = gr.Radio(choices=SPACING_CHOICES, value=DEFAULT_SPACING, label="Space the frames",
                                info="evenly in t: the chain's own pace; evenly in log-SNR: one factor of "
-                                    "SNR per frame, nearly the same movie for every schedule")
+                                    "SNR per frame across the schedule's own range of SNR")
             animate_btn = gr.Button("Animate", variant="primary", scale=0, min_width=140)
         with gr.Row():
             with gr.Column(scale=2, min_width=VIEWS_MIN_WIDTH):  # a gr.HTML alone ignores min_width

@@ -145,7 +145,7 @@ def formula_markdown(numbers: dict[str, float], T: int) -> str:
         f"| √ᾱ_t (weight of x₀) | {a} |\n"
         f"| √(1 − ᾱ_t) (weight of ε) | {b} |\n"
         f"| SNR = ᾱ_t / (1 − ᾱ_t) | {number(numbers['snr'])} |\n"
-        f"| log-SNR | {number(numbers['log_snr'])} |\n"
+        f"| log-SNR = ln SNR | {number(numbers['log_snr'])} |\n"
     )
 
 

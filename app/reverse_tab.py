@@ -751,7 +751,7 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
                 f"samples, quick on a CPU. Choose DDPM for the paper's sampler (all {T:,} steps).")
         sampler, steps, n = "ddim", min(100, T), DEFAULT_SAMPLES["image"]
     else:
-        said = (f"for 2D data: DDPM (σ² = β̃), the paper's, over all {T:,} steps, "
+        said = (f"for 2D data: DDPM with σ² = β̃ (one of the paper's two choices), over all {T:,} steps, "
                 f"{DEFAULT_SAMPLES['2d']:,} samples.")
         sampler, steps, n = "ddpm_small", 0, DEFAULT_SAMPLES["2d"]
     return (info if kind_shown is None else f"{info}{SAMPLER_NOTE_START}{said}*"), sampler, steps, n, slider, kind
@@ -857,8 +857,10 @@ def build(trained: gr.State) -> ReverseControls:
     gr.Markdown(
         "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
         "**Each step** starts from x_t (at first pure noise, x_T ~ N(0, I)): the network guesses the noise in it, "
-        "ε̂, which gives a guess of the data, x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t; the sampler moves x_t part of the way "
-        "towards x̂₀ and, for DDPM, adds a little fresh noise: that is x at the next step, t − 1. The player shows "
+        "ε̂ (a network trained on x₀ or v gives ε̂ through its formula), which gives a guess of the data, "
+        "x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t; the sampler moves x_t part of the way towards x̂₀ and, for DDPM or DDIM "
+        "with η > 0, adds a little fresh noise: that is x at the chain's next step (t − 1 when all T steps run). "
+        "The player shows "
         "x_t beside x̂₀; the anatomy panel below takes one step apart. Shipped checkpoints are listed by name; models "
         "you train in the **Train** tab are added for this browser (a reload keeps them). In the player, a click on "
         "the frames plays or pauses; then Space, ← → and Home / End (or a presenter's clicker) step through the "
@@ -872,7 +874,7 @@ def build(trained: gr.State) -> ReverseControls:
             info = gr.Markdown(describe(first, []))
             model_slot = gr.Column()
             sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")
-            eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only: 0 = deterministic, 1 ≈ DDPM)")
+            eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only: 0 = deterministic, 1 = DDPM with σ² = β̃)")
             steps = gr.Number(value=0, label="Sampling steps (0 or empty = all T for DDPM, 50 for DDIM)")
             spacing = gr.Radio(choices=SPACING_CHOICES, value="uniform", label="Fewer steps than T: space them",
                                info="log-SNR spacing keeps strided DDPM on the cosine and sigmoid schedules from "
@@ -887,12 +889,13 @@ def build(trained: gr.State) -> ReverseControls:
                                     info="the perfect fit of a finite training set, ε* in closed form: its samples can "
                                          "only be copies of those examples; a trained network's fall between them too")
                 score_field = gr.Checkbox(value=False, label="2D: show the score field (arrows)",
-                                          info="on a grid, at each frame's t: from x to the model's denoised guess "
-                                               "√ᾱ_t·x̂₀(x) = x − √(1 − ᾱ_t)·ε̂, along its score ∇log p_t(x) = "
+                                          info="on a grid, at each frame's t: from x to √ᾱ_t·x̂₀(x) = x − √(1 − ᾱ_t)·ε̂ "
+                                               "(the denoised guess x̂₀, scaled to step t), along its score ∇log p_t(x) = "
                                                "−ε̂/√(1 − ᾱ_t), the way to likelier points")
                 from_data = gr.Checkbox(value=False, label="Start from training data noised to t₀, not from pure noise",
-                                        info="SDEdit: x_t₀ = √ᾱ·x₀ + √(1 − ᾱ)·ε from real examples, then the chain "
-                                             "below t₀. Small t₀ gives the examples back; large t₀ keeps their rough shape")
+                                        info="SDEdit: x_t₀ = √ᾱ_t₀·x₀ + √(1 − ᾱ_t₀)·ε from real examples, then the "
+                                             "chain below t₀. Small t₀ gives the examples back, middle t₀ keeps only "
+                                             "their rough shape, t₀ near T keeps nothing")
                 start_t = gr.Slider(minimum=1, maximum=first_T, value=max(1, round(DEFAULT_START_SHARE * first_T)), step=1,
                                     label="t₀: the step the chain starts from", visible=False, elem_id="reverse-start-t")
             generate_btn = gr.Button("Generate", variant="primary")

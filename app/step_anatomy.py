@@ -129,7 +129,8 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
         f"SNR {formulas.number(alpha_bar / (1 - alpha_bar))}), with one noise ε held fixed while t changes. "
         + PICTURES_KEY[checkpoint.data.kind],
         f"- **ε̂ against ε**: mean squared difference **{formulas.number(loss)}** per {unit}, "
-        + ("the training loss L_simple at this t" if predicts == "eps" else "what L_simple would be at this t")
+        + ("the plain loss L_simple at this t (a Min-SNR-γ run weights it by min(SNR_t, γ)/SNR_t)" if predicts == "eps"
+           else "what L_simple would be at this t")
         + " (0: the noise found exactly; predicting ε̂ = 0 would score about 1)." + faint_noise_note(alpha_bar),
         f"- **x̂₀ against x₀**: root-mean-square difference {miss:.3f} per {unit}"
         + (off_plot(parts["x0_hat"], "x̂₀") if checkpoint.data.kind == "2d" else " (x̂₀ clipped to [−1, 1])") + ".",
@@ -139,7 +140,7 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
     if predicts != "eps":
         own = loss / float(error_to_eps(schedule, predicts)[t])
         lines.insert(2, f"- **This network predicts {PREDICTION_SYMBOLS[predicts]}**, not ε: "
-                        f"{EPS_FROM_PREDICTION[predicts]}. Its own error at this t, the loss it was trained on, is "
+                        f"{EPS_FROM_PREDICTION[predicts]}. Its own error at this t, on the target it learns, is "
                         f"**{formulas.number(own)}** per {unit} (‖ε − ε̂‖² = {ERROR_FACTOR[predicts]} times it).")
     if checkpoint.data.kind == "image":
         before, after = read_samples(parts["x0"], checkpoint.data.name), read_samples(parts["x0_hat"],

@@ -188,7 +188,7 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
         280 if reference is None else 320, showlegend=reference is not None, bargap=0,
         legend=figures.LEGEND_BELOW,  # clear of the bars and the line, which are highest at either end
         xaxis=figures.titled_axis(f"t (noise level), in {LOSS_BUCKETS} ranges", range=[0, T]),
-        yaxis=log_loss_axis(shown, "‖ε − ε̂‖²"),
+        yaxis=log_loss_axis(shown, "‖ε − ε̂‖² (mean)"),
     )
     if not data:  # before a run: say what will be drawn here, as the loss plot does
         layout["annotations"] = [dict(text="the error in each range of t is drawn here as a run trains", xref="paper",

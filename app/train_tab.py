@@ -99,8 +99,9 @@ DATA_LABELS = {  # the preview plot before a run: the training data, what the sa
 ERROR_BY_T_NOTE = (
     "Training draws t at random, so the loss curve above mixes every noise level. At small t the noise is a "
     "small part of x_t and hard to tell from the data's own detail, so ε̂ is often wrong; at large t, x_t is "
-    "almost ε itself and ε̂ is nearly right. This is why the loss levels off well above 0, and why Min-SNR "
-    "weighting (image runs) lowers the weight of the small-t steps. The error is in ε units whatever the network "
+    "almost ε itself and ε̂ is nearly right. This is why the loss levels off well above 0. (Min-SNR-γ weighting, "
+    "on image runs, is another matter: it caps at γ the weight SNR_t that ε-training puts on the x₀ error, so that "
+    "the nearly clean steps do not dominate.) The error is in ε units whatever the network "
     "predicts (an x₀ error counts SNR_t times, a v error ᾱ_t times), so runs on different targets compare: the "
     "line is your previous run's, or, when you continue a checkpoint, the checkpoint's error as the run starts. "
     "A continued run's bars can sit above that line where the error is small: they are the error of the weights "

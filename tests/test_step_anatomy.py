@@ -110,11 +110,11 @@ def test_a_v_model_shows_its_own_error_beside_the_eps_error(tmp_path):
     t = 300
     _, stats = step_anatomy.show_step(path, t, "ddpm_small", 0.0, 0, "uniform", 0, False, [path])
     eps_error = number(r"mean squared difference \*\*([\d.e+-]+)\*\*", stats)
-    own_error = number(r"the loss it was trained on, is \*\*([\d.]+)\*\*", stats)
+    own_error = number(r"on the target it learns, is \*\*([\d.]+)\*\*", stats)
     assert "This network predicts v" in stats and "what L_simple would be at this t" in stats
     assert eps_error == pytest.approx(float(shipped.schedule.alpha_bars[t]) * own_error, rel=2e-3)
     _, stats = step_anatomy.show_step(SWISS, t, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
-    assert "This network predicts" not in stats and "the training loss L_simple at this t" in stats
+    assert "This network predicts" not in stats and "the plain loss L_simple at this t" in stats
 
 
 def test_points_the_2d_figure_cannot_show_are_counted():

@@ -189,7 +189,7 @@ def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
     assert len(bars.x) == LOSS_BUCKETS - 1 and list(bars.y[-1:]) == [0.01]
     assert bars.x[0] == 75.5 and bars.x[-1] == 975.5  # centres of t 51–100 and 951–1000
     assert [list(c) for c in bars.customdata[:1]] == [[51, 100]] and fig.layout.xaxis.range == (0, 1000)
-    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.title.text == "‖ε − ε̂‖²"
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.title.text == "‖ε − ε̂‖² (mean)"
     empty = figures.as_figure(train_figures.error_by_t_figure(train_figures.NOTHING_SEEN, 1000))
     assert not empty.data and list(empty.layout.yaxis.range) == train_figures.EMPTY_LOSS_RANGE
     assert [a.text for a in empty.layout.annotations] == ["the error in each range of t is drawn here as a run trains"]

@@ -192,9 +192,10 @@ def metric_words(key: str, value: float, T: Any) -> str:
 
 # a conditional model whose ∅ was never trained (`core.checkpoints.null_label_share` 0: trained with p_uncond = 0)
 UNTRAINED_NULL = ("⚠ This model never saw ∅ (no class) in training (p_uncond = 0): ε̂(x_t, t, ∅) is what its initial "
-                  "weights make of the ∅ label, so the samples it draws without a class (the tab's, and s = 0) are "
-                  "not the data's, and classifier-free guidance, which uses ε̂(x_t, t, ∅) at every s ≠ 1, pushes away "
-                  "from it instead of from the data. s = 1 is the conditional model alone and stays sound.")
+                  "weights make of the ∅ label, so the samples it draws without a class (the tab's, and guidance scale "
+                  "s = 0) are not the data's, and classifier-free guidance, which uses ε̂(x_t, t, ∅) at every scale "
+                  "s ≠ 1, pushes away from it instead of from the data. s = 1 is the conditional model alone and "
+                  "stays sound.")
 
 
 def untrained_null_note(config: dict) -> str:

@@ -135,7 +135,7 @@ CONDITIONAL_INFO = ("each example's class goes in too, replaced by ∅ (no class
                     "learns ε̂(x_t, t, y) and ε̂(x_t, t, ∅); the previews show each class. Steer it in the Reverse tab "
                     "by classifier-free guidance. For data with classes: ")
 P_UNCOND_INFO = ("the share of examples shown with ∅ instead of their class: what teaches ε̂(x_t, t, ∅), which "
-                 "classifier-free guidance uses at every s ≠ 1 (Ho & Salimans: 0.1–0.2). At 0, ∅ is never learnt: "
+                 "classifier-free guidance uses at every guidance scale s ≠ 1 (Ho & Salimans: 0.1–0.2). At 0, ∅ is never learnt: "
                  "compare the scales in the Reverse tab")
 NEW_MODEL = ""  # "Start from" value for fresh random weights
 CONTINUE_LR_FACTOR = 0.5  # picking a checkpoint to start from proposes this × its peak learning rate

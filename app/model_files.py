@@ -20,7 +20,7 @@ import gradio as gr
 from app import player, runs
 from app.errors import InputError
 from app.checkpoint_access import allowed, not_allowed_error
-from app.reverse_tab import ReverseControls
+from app.reverse_tab import ReverseControls, after_training
 from app.runs import display_name
 from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint
 from core.checkpoints import CONFIG_FILE, WEIGHTS_FILE, CheckpointError
@@ -92,5 +92,9 @@ def build(reverse: ReverseControls) -> None:
         archive = gr.File(label="The model, zipped: click its name to download", visible=False, interactive=False,
                           elem_id="model-zip")
     download_btn.click(download_model, [checkpoint, trained], archive, show_progress="minimal")
-    upload_btn.upload(upload_model, [upload_btn, trained], trained, show_progress="minimal")
+    uploaded = upload_btn.upload(upload_model, [upload_btn, trained], trained, show_progress="minimal")
+    # a model the page had already, and listed last, leaves the list as it was: no change event selects it, and the
+    # choice had stayed on another model while a message said it was selected
+    uploaded.success(after_training, [trained, checkpoint, reverse.jobs], [checkpoint, reverse.info],
+                     show_progress="hidden", queue=False)
     checkpoint.change(lambda: gr.File(value=None, visible=False), None, archive, show_progress="hidden", queue=False)

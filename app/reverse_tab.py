@@ -788,6 +788,7 @@ class ReverseControls:
     player: list  # the player's outputs, as Generate fills them (`show_chain`): view, stats, GIF, MP4, sprite sheet
     model_slot: gr.Column  # under the checkpoint's description: where `app.model_files` puts its download and upload
     jobs: gr.State  # how many of this page's Reverse jobs wait or run (`job_click`): `after_training` keeps the choice
+    info: gr.Markdown  # the chosen checkpoint's description (`describe`)
     panels: list = field(default_factory=list)  # (plot, stats) of the panels whose results make way (`results_make_way`)
 
     def job_click(self, button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:
@@ -939,7 +940,7 @@ def build(trained: gr.State) -> ReverseControls:
     for changed in (sampler, steps, n):
         changed.input(sampler_note_dropped, info, info, show_progress="hidden", queue=False)
     controls = ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
-                               [view, stats, gif, mp4, sprite], model_slot, jobs)
+                               [view, stats, gif, mp4, sprite], model_slot, jobs, info)
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
     play_in_player(controls.job_click(
         generate_btn, generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,

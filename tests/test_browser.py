@@ -685,6 +685,14 @@ def test_a_model_downloads_and_comes_back_as_an_upload(browser, app_url: str, tm
         p.page.wait_for_function("(el) => el.value === 'swiss_roll_linear (uploaded)'", arg=choice.element_handle())
         p.page.locator("#model-zip").wait_for(state="hidden")  # the old file box goes with the old choice
         p.assert_clean("Reverse tab, after the upload")
+        # the same model again, with another one chosen: it is selected, as the message says (the list, unchanged,
+        # had fired no change, and the choice stayed on the other model)
+        choice.click()
+        p.page.get_by_role("option", name="moons (shipped)").click()
+        p.page.wait_for_function("(el) => el.value === 'moons (shipped)'", arg=choice.element_handle())
+        upload(archive)
+        p.page.locator('[data-testid="toast-body"]', has_text="is a model you have here already").first.wait_for()
+        p.page.wait_for_function("(el) => el.value === 'swiss_roll_linear (uploaded)'", arg=choice.element_handle())
         p.tab("Train")
         p.page.get_by_label("Start from").click()
         assert "swiss_roll_linear (uploaded)" in p.page.get_by_role("option").all_inner_texts()

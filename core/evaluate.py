@@ -85,6 +85,9 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
         x0 = sample(ckpt.model, ckpt.schedule, x_T, method=method, steps=steps, spacing=spacing,
                     clip_x0=info.clip_x0, generator=generator)
         seconds = time.perf_counter() - start
+        if broken := int((~torch.isfinite(x0)).flatten(1).any(1).sum()):  # a diverged model's: scored null, status 0
+            raise ValueError(f"{broken} of {n} samples ({text}) are not finite numbers (NaN or infinite): {ckpt.path} "
+                             "does not give a usable model (did its training diverge?)")
         if info.kind == "2d":
             ratio = sliced_wasserstein_ratio(x0.cpu(), draw_data, seed=seed)
             results[key] = {"sliced_wasserstein_ratio": None if math.isnan(ratio) else round(ratio, 4),  # None: one point

@@ -287,6 +287,14 @@ def test_sample_writes_finished_files_of_numbers_only(tmp_path, monkeypatch, cap
         f"python -m core.sample: error: 4 of 4 samples are not finite numbers (NaN or infinite): {broken} does not "
         "give a usable model (did its training diverge?); nothing was written")
 
+    import core.evaluate
+
+    with pytest.raises(SystemExit) as exited:  # it printed "sliced_wasserstein_ratio": null, with status 0
+        core.evaluate.main(["--ckpt", str(broken), "--n", "4", "--sampler", "ddim:3"])
+    assert exited.value.code == 1 and capsys.readouterr().err.strip() == (
+        f"python -m core.evaluate: error: 4 of 4 samples (ddim:3) are not finite numbers (NaN or infinite): {broken} "
+        "does not give a usable model (did its training diverge?)")
+
     def disk_full(file, array):
         file.write(b"half")
         raise OSError(28, "No space left on device")

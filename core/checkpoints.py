@@ -395,6 +395,7 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
         state = load_file(str(weights_path))
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
+    _check_values(state, weights_path)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:  # names and shapes matched: a dtype that cannot be copied into float32
@@ -410,6 +411,17 @@ def input_shape(model: nn.Module) -> tuple[int, ...]:
     if isinstance(net, UNet):
         return (net.config.channels, net.config.image_size, net.config.image_size)
     return (2,)
+
+
+def _check_values(state: dict[str, torch.Tensor], weights_path: Path) -> None:
+    """Refuse weights that no trained network has: integers (copied into float32 they had given samples scored 1,900
+    times the data's distance), and NaN or infinite numbers (every sample NaN, said only once sampled)."""
+    if whole := next((name for name, value in state.items() if not value.is_floating_point()), None):
+        raise CheckpointError(f"{weights_path} holds {str(state[whole].dtype).removeprefix('torch.')} weights "
+                              f"({whole}): a network's weights are floating-point numbers")
+    if broken := next((name for name, value in state.items() if not torch.isfinite(value).all()), None):
+        raise CheckpointError(f"{weights_path} holds weights that are not finite numbers (NaN or infinite), e.g. "
+                              f"{broken}: the training that made them diverged")
 
 
 def _check_weights(spec: dict[str, Any], weights_path: Path) -> None:

@@ -257,3 +257,23 @@ def test_stored_points_are_checked(tmp_path) -> None:
     (path / "data.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="data.safetensors is not a readable"):
         load_checkpoint(path)
+
+
+def test_weights_no_network_has_are_refused_on_load(tmp_path) -> None:
+    """NaN weights had loaded (and an upload of them was taken), to fail only once sampled; integer weights were
+    copied into float32 and sampled far from the data. Both are refused when the checkpoint is read."""
+    model = MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8))
+    path = save_checkpoint(tmp_path / "ok", model, make_schedule("linear", 50), DataInfo("moons", "2d", (2,)))
+    weights = path / "model.safetensors"
+    state = {name: value.clone() for name, value in model.state_dict().items()}
+    name = next(iter(state))
+    for broken, message in (
+        ({**state, name: torch.full_like(state[name], float("nan"))}, f"not finite numbers .NaN or infinite., e.g. {name}"),
+        ({**state, name: torch.full_like(state[name], float("inf"))}, "not finite numbers"),
+        ({**state, name: state[name].round().to(torch.int32)}, f"holds int32 weights .{name}.: a network's weights"),
+    ):
+        save_file(broken, str(weights))
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(path)
+    save_file(state, str(weights))
+    assert load_checkpoint(path).config["schedule"]["T"] == 50

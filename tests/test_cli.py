@@ -277,7 +277,7 @@ def test_sample_writes_finished_files_of_numbers_only(tmp_path, monkeypatch, cap
     model = MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8))
     with torch.no_grad():
         for weight in model.parameters():
-            weight.fill_(float("nan"))
+            weight.fill_(1e30)  # finite weights whose activations overflow: NaN samples
     broken = save_checkpoint(tmp_path / "nan", model, make_schedule("linear", 50), DataInfo("moons", "2d", (2,)))
     out = tmp_path / "s.npy"
     out.write_bytes(b"the last good samples")

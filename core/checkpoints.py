@@ -168,7 +168,8 @@ def save_checkpoint(
     _remove_stale_temporaries(directory)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
+        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION),
+                                                              **trained_with(config)})
         (tmp / CONFIG_FILE).write_text(json.dumps(without_non_finite(config), indent=2, allow_nan=False) + "\n")
         if points is not None:
             save_file({"points": points}, str(tmp / POINTS_FILE))
@@ -184,6 +185,37 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def trained_with(config: dict[str, Any]) -> dict[str, str]:
+    """What the weights mean beyond their shapes, written into the weights file's metadata: the noise schedule (its T
+    above all) and the prediction target. Neither changes a tensor's shape, so a config.json edited afterwards (T 1000
+    made 50) had loaded without a word and sampled 7 times farther from the data; `load_checkpoint` compares them."""
+    return {"schedule": json.dumps(config["schedule"], sort_keys=True), "prediction": model_prediction(config)}
+
+
+def _check_trained_with(config: dict[str, Any], weights_path: Path) -> None:
+    """Refuse a config whose schedule or prediction target differs from what its weights were saved with (checkpoints
+    from before the record are not checked)."""
+    try:
+        with safe_open(str(weights_path), framework="pt") as weights:
+            recorded = weights.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
+    if "schedule" in recorded:
+        saved = json.loads(recorded["schedule"])
+        if saved != config["schedule"]:
+            raise CheckpointError(
+                f"{weights_path.parent / CONFIG_FILE} is invalid: its schedule ({_schedule_words(config['schedule'])}) "
+                f"is not the one its weights were trained with ({_schedule_words(saved)}); put that one back")
+    if "prediction" in recorded and recorded["prediction"] != model_prediction(config):
+        raise CheckpointError(
+            f"{weights_path.parent / CONFIG_FILE} is invalid: it says the network predicts "
+            f"{model_prediction(config)!r}, but its weights were trained to predict {recorded['prediction']!r}")
+
+
+def _schedule_words(schedule: dict[str, Any]) -> str:
+    return f"{schedule.get('name', '?')}, T = {schedule.get('T', '?')}"
 
 
 def without_non_finite(value: Any) -> Any:
@@ -375,6 +407,7 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
     try:
         spec = config["model"]
         _check_weights(spec, weights_path)
+        _check_trained_with(config, weights_path)
         model = build_model(spec)
         schedule = schedule_from_config(config["schedule"])
         prediction = check_prediction(model_prediction(config))

@@ -84,7 +84,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--p-uncond", type=float, metavar="P",
                    help=f"with --conditional: chance that a label is dropped to 'no class' (default: {DEFAULT_P_UNCOND:g})")
     p.add_argument("--model", choices=("mlp",) + UNET_PRESETS, help="mlp for 2D (default); U-Net preset for images (default: small)")
-    p.add_argument("--seed", type=seed_number, default=0, help=f"random seed, 0 to {MAX_SEED} (default: 0)")
+    p.add_argument("--seed", type=seed_number,
+                   help=f"random seed, 0 to {MAX_SEED} (default: 0; with --init-from a checkpoint of a toy set of "
+                        "its own size, that set's seed)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present; default), cpu or cuda")
     p.add_argument("--n-points", type=int,
                    help=f"2D toys: training set size (default: {DEFAULT_TOY_POINTS:,})")
@@ -125,6 +127,21 @@ def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[tor
     return model.train(), ckpt.schedule, model_name(ckpt.config), training_history(ckpt.config)
 
 
+def continued_toy_set(args: argparse.Namespace) -> tuple[int, int] | None:
+    """(size, seed) of the toy training set that ``--init-from``'s checkpoint learnt, when it was one of another size
+    than the usual (a memorisation experiment on 300 points, say) and the run goes on with the same toy without
+    ``--n-points``: it continues on that very set, as the app's "Start from" does (it had gone on with 10,000
+    points without a word). None otherwise."""
+    if args.init_from is None or args.n_points is not None or args.data not in TOY2D_NAMES:
+        return None
+    config = read_config(args.init_from)
+    training = config.get("training") or {}
+    size, seed = training.get("data_size"), training.get("seed")
+    if config.get("data", {}).get("name") != args.data or not isinstance(size, int) or not isinstance(seed, int):
+        return None
+    return (size, seed) if 1 <= size != DEFAULT_TOY_POINTS else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_writable_parent(PROG, args.out)  # before the run, which an unwritable --out would otherwise throw away
@@ -156,6 +173,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.n_points is not None and args.data not in TOY2D_NAMES:
             raise ValueError(f"--n-points applies to the 2D toys; {args.data} has its own examples")
         args.p_uncond = DEFAULT_P_UNCOND if args.p_uncond is None else args.p_uncond
+        if (kept := continued_toy_set(args)) is not None:
+            size, seed = kept
+            if args.seed not in (None, seed):
+                raise ValueError(f"--seed {args.seed} would draw another set than the {size:,} training points the "
+                                 f"checkpoint learnt (seed {seed}): leave --seed out to continue on them, or give "
+                                 "--n-points to train on a new set")
+            args.n_points, args.seed = size, seed
+            print(f"continuing on the checkpoint's own {size:,} training points of {args.data} (drawn again with "
+                  f"seed {seed}); --n-points sets another size", file=sys.stderr)
+        args.seed = 0 if args.seed is None else args.seed
         args.n_points = DEFAULT_TOY_POINTS if args.n_points is None else args.n_points
         labels = None
         if conditional:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from core.checkpoints import (
     MAX_STORED_POINTS, STALE_SECONDS, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint,
@@ -207,7 +207,9 @@ def test_a_v_model_is_stored_as_its_network_and_loaded_as_its_eps_view(tmp_path)
     x, t = torch.randn(8, 2), torch.arange(1, 9) * 6
     assert torch.equal(loaded.model(x, t), view(x, t))
 
-    del config["model"]["prediction"]  # a checkpoint from before the choice predicts ε
+    # a checkpoint from before the choice predicts ε (and its weights record no target)
+    save_file(load_file(str(path / "model.safetensors")), str(path / "model.safetensors"), metadata={"format_version": "1"})
+    del config["model"]["prediction"]
     (path / "config.json").write_text(json.dumps(config))
     assert isinstance(load_checkpoint(path).model, MLPDenoiser)
     config["model"]["prediction"] = "score"
@@ -277,3 +279,31 @@ def test_weights_no_network_has_are_refused_on_load(tmp_path) -> None:
             load_checkpoint(path)
     save_file(state, str(weights))
     assert load_checkpoint(path).config["schedule"]["T"] == 50
+
+
+def test_a_config_edited_to_another_schedule_or_target_is_refused(tmp_path) -> None:
+    """No tensor's shape depends on T or on the prediction target: a config.json with T 1000 made 50 had loaded
+    without a word (and sampled 7 times farther from the data). The weights file records both now."""
+    model = MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8))
+    path = save_checkpoint(tmp_path / "ck", model, make_schedule("linear", 1000), DataInfo("moons", "2d", (2,)))
+    config_path = path / "config.json"
+    original = json.loads(config_path.read_text())
+    for change, message in (
+        (lambda c: c["schedule"].update(T=50), r"its schedule \(linear, T = 50\) is not the one its weights were "
+                                               r"trained with \(linear, T = 1000\); put that one back"),
+        (lambda c: c["model"].update(prediction="v"), "it says the network predicts 'v', but its weights were "
+                                                      "trained to predict 'eps'"),
+    ):
+        edited = json.loads(json.dumps(original))
+        change(edited)
+        config_path.write_text(json.dumps(edited))
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(path)
+    config_path.write_text(json.dumps(original))
+    assert load_checkpoint(path).schedule.T == 1000
+    # a checkpoint from before the record (its weights carry the format version only) is not checked
+    save_file(model.state_dict(), str(path / "model.safetensors"), metadata={"format_version": "1"})
+    edited = json.loads(json.dumps(original))
+    edited["schedule"]["T"] = 50
+    config_path.write_text(json.dumps(edited))
+    assert load_checkpoint(path).schedule.T == 50

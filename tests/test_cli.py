@@ -354,6 +354,33 @@ def test_init_from_continues_a_checkpoint(tmp_path) -> None:
     assert not torch.allclose(load_file(str(fresh / "model.safetensors"))["blocks.0.linear.weight"], before["blocks.0.linear.weight"])
 
 
+def test_init_from_a_toy_set_of_its_own_size_continues_on_that_set(tmp_path) -> None:
+    """A checkpoint of 50 swiss-roll points (a memorisation experiment) continued with --init-from went on with 10,000
+    points without a word; the app's Start from keeps the set. Now the CLI does too, and says so."""
+    first = tmp_path / "fifty"
+    r = run("core.train", "--data", "swiss_roll", "--n-points", "50", "--seed", "7", "--T", "100", "--steps", "2",
+            "--out", str(first), "--quiet", "--no-eval")
+    assert r.returncode == 0, r.stderr
+    r = run("core.train", "--data", "swiss_roll", "--init-from", str(first), "--steps", "1", "--out",
+            str(tmp_path / "again"), "--quiet", "--no-eval")
+    assert r.returncode == 0, r.stderr
+    assert ("continuing on the checkpoint's own 50 training points of swiss_roll (drawn again with seed 7); "
+            "--n-points sets another size") in r.stderr
+    training = json.loads((tmp_path / "again" / "config.json").read_text())["training"]
+    assert (training["data_size"], training["seed"]) == (50, 7)
+    assert torch.equal(load_file(str(tmp_path / "again" / "data.safetensors"))["points"],
+                       load_file(str(first / "data.safetensors"))["points"])  # the very set
+    r = run("core.train", "--data", "swiss_roll", "--init-from", str(first), "--seed", "8", "--steps", "1", "--out",
+            str(tmp_path / "other"))
+    assert r.returncode == 1 and r.stderr.strip().endswith(
+        "--seed 8 would draw another set than the 50 training points the checkpoint learnt (seed 7): leave --seed out "
+        "to continue on them, or give --n-points to train on a new set")
+    r = run("core.train", "--data", "swiss_roll", "--init-from", str(first), "--n-points", "80", "--steps", "1",
+            "--out", str(tmp_path / "new set"), "--quiet", "--no-eval")
+    assert r.returncode == 0 and "continuing on" not in r.stderr, r.stderr
+    assert json.loads((tmp_path / "new set" / "config.json").read_text())["training"]["data_size"] == 80
+
+
 def test_train_and_sample_images_offline(tmp_path, shared_data, monkeypatch) -> None:
     out = tmp_path / "mnist"
     r = run("core.train", "--data", "mnist", "--model", "tiny", "--T", "50", "--steps", "3", "--batch", "8",

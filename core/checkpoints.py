@@ -317,6 +317,8 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     config_path = directory / CONFIG_FILE
     if not directory.is_dir():
+        if directory.is_file() and directory.suffix.lower() == ".zip":  # the app's Download
+            raise CheckpointError(f"{directory} is a .zip: unzip it first, and give the folder it holds")
         raise CheckpointError(f"no checkpoint directory at {directory}")
     if not config_path.is_file():
         raise CheckpointError(f"{directory} is not a checkpoint: {CONFIG_FILE} is missing")

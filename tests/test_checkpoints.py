@@ -307,3 +307,11 @@ def test_a_config_edited_to_another_schedule_or_target_is_refused(tmp_path) -> N
     edited["schedule"]["T"] = 50
     config_path.write_text(json.dumps(edited))
     assert load_checkpoint(path).schedule.T == 50
+
+
+def test_a_zipped_checkpoint_is_named_as_such(tmp_path) -> None:
+    """The app's Download gives a .zip; `--ckpt x.zip` had said only "no checkpoint directory at x.zip"."""
+    archive = tmp_path / "moons.zip"
+    archive.write_bytes(b"PK")
+    with pytest.raises(CheckpointError, match=r"moons.zip is a .zip: unzip it first, and give the folder it holds$"):
+        load_checkpoint(archive)

@@ -177,7 +177,22 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
     metrics = config.get("metrics") or {}
     parts += [metric_words(key, value, schedule.get("T")) for key, value in metrics.items()
               if isinstance(value, (int, float))]
-    return " · ".join(parts) + untrained_null_note(config) + _few_step_warning(data.get("kind"), schedule, predicts)
+    return (" · ".join(parts) + untrained_null_note(config) + _noise_not_reached(schedule)
+            + _few_step_warning(data.get("kind"), schedule, predicts))
+
+
+def _noise_not_reached(schedule_config: dict) -> str:
+    """A closing paragraph for a model whose chain does not reach noise (the CLI, Forward, Schedules and Train tabs
+    warn of such a schedule; its samples had scored far from the data here without a word why); else ""."""
+    try:
+        schedule = schedule_from_config(schedule_config)
+    except (KeyError, TypeError, ValueError):
+        return ""
+    if schedule.reaches_noise:
+        return ""
+    return (f"\n\n⚠ ᾱ_T = {formulas.number(schedule.alpha_bar_T)}: this model's chain does not reach noise, yet "
+            "sampling starts from pure noise N(0, I), which it never learnt to denoise: its samples miss the data "
+            "(a model trained on a longer chain or larger β does not).")
 
 
 def metric_words(key: str, value: float, T: Any) -> str:

@@ -168,6 +168,9 @@ def test_rebuild_follows_T_and_warns_when_chain_does_not_reach_noise():
     # T = 50 with β left unscaled: the way out named first is the box a student had not seen, under Parameters
     _, _, summary, *_ = forward_tab.rebuild(state, 10, "swiss_roll", None, None, "linear", 50, 0, *_params(scale_with_T=False))
     assert "does not reach noise" in summary and "tick “scale β by 1000/T” (under Parameters), or increase T" in summary
+    # at T = 10 the box would scale β_end to 2, which is refused: it is not offered as the way out
+    _, _, summary, *_ = forward_tab.rebuild(state, 5, "swiss_roll", None, None, "linear", 10, 0, *_params(scale_with_T=False))
+    assert "does not reach noise" in summary and "increase T or β_end" in summary and "tick" not in summary
 
 
 @pytest.mark.parametrize("typed", ["", None, -3, 1.5, "ten"])

@@ -861,3 +861,14 @@ def test_a_chains_score_is_read_against_the_datas_own_range_at_its_size(toy_ckpt
     assert reverse_tab.data_own_range(checkpoint, 200, 3) == reverse_tab.data_own_range(checkpoint, 200, 3)
     assert time.perf_counter() - start < 0.05  # kept: Generate again does not draw the data again
     assert reverse_tab.data_own_range(checkpoint, 200, 4) != reverse_tab.data_own_range(checkpoint, 200, 3)
+
+
+def test_a_model_whose_chain_does_not_reach_noise_is_said_to(tmp_path):
+    """Its samples had scored far from the data with no word why (the other tabs and the CLI warn of such a chain)."""
+    model = MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8))
+    short = save_checkpoint(tmp_path / "short", model, make_schedule("linear", 10, scale_with_T=False),
+                            DataInfo("moons", "2d", (2,)))
+    text = checkpoint_access.describe(str(short), [str(short)])
+    assert "⚠ ᾱ_T = 0.9037: this model's chain does not reach noise, yet sampling starts from pure noise" in text
+    full = save_checkpoint(tmp_path / "full", model, make_schedule("linear", 1000), DataInfo("moons", "2d", (2,)))
+    assert "does not reach noise" not in checkpoint_access.describe(str(full), [str(full)])

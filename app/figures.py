@@ -1027,6 +1027,14 @@ def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, heigh
     layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too
                          yaxis=titled_axis(y_title, range=[-0.03, 1.15]))
     layout["shapes"] = [_hline(1.0)]
+    beyond = sum(lam < LOG_SNR_FLOOR for c in curves for lam in c.log_snrs) if x_axis == "log_snr" else 0
+    if beyond:  # they had gone without a word (7 of 11 of a T = 10000 linear model's)
+        floor = f"{LOG_SNR_FLOOR:g}".replace("-", "−")
+        layout["annotations"] = [dict(
+            text=f"{beyond} t₀ beyond log-SNR {floor} (the far right) {'is' if beyond == 1 else 'are'} off the axis: "
+                 "see the table",
+            xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom", showarrow=False,
+            font=dict(size=11, color="#555"))]
     return fast_figure(data, layout)
 
 

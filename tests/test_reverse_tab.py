@@ -872,3 +872,13 @@ def test_a_model_whose_chain_does_not_reach_noise_is_said_to(tmp_path):
     assert "⚠ ᾱ_T = 0.9037: this model's chain does not reach noise, yet sampling starts from pure noise" in text
     full = save_checkpoint(tmp_path / "full", model, make_schedule("linear", 1000), DataInfo("moons", "2d", (2,)))
     assert "does not reach noise" not in checkpoint_access.describe(str(full), [str(full)])
+
+
+def test_t0_beyond_the_log_snr_axis_are_said_to_be_off_it():
+    """The log-SNR axis stops at −12 (a capped schedule's t₀ = T lies near −20): points beyond it had gone silently."""
+    far = figures.SurvivalCurve("deep", [100, 500, 1000], [2.0, -11.0, -40.0], [0.1, 0.9, 1.0])
+    layout = figures.as_figure(figures.survival_figure([far], "log_snr")).layout
+    assert [a.text for a in layout.annotations] == [
+        "1 t₀ beyond log-SNR −12 (the far right) is off the axis: see the table"]
+    assert layout.xaxis.range[1] == pytest.approx(figures.LOG_SNR_FLOOR - 0.5)
+    assert not figures.as_figure(figures.survival_figure([far], "t")).layout.annotations  # against t all are shown

@@ -1094,11 +1094,14 @@ def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_ti
 
 def bound_terms_figure(ts: Sequence[int], terms: dict[str, Sequence[float]], *, height: int = 360) -> PlotData:
     """The terms L_{t−1} of the variational bound (nats per dimension) against t, one line per reverse variance,
-    both axes logarithmic: the terms fall by orders of magnitude from t = 2."""
+    both axes logarithmic (`log_labels`: a few decades or fifty, t = 2 … 3 or 2 … 10000): the terms fall by orders
+    of magnitude from t = 2."""
     data = [dict(type="scatter", x=list(ts), y=list(values), mode="lines+markers", name=label,
                  line=dict(color=CURVE_COLORS[k % len(CURVE_COLORS)], width=2), marker=dict(size=4),
                  hovertemplate="t = %{x}: L<sub>t−1</sub> = %{y:.3g} nats per dimension<extra>%{fullData.name}</extra>")
             for k, (label, values) in enumerate(terms.items())]
-    layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, xaxis=titled_axis("t (log scale)", log=True),
-                         yaxis=titled_axis("L<sub>t−1</sub>, nats per dimension", log=True))
+    shown = [v for values in terms.values() for v in values]  # labelled to fit their range: 50 decades at T = 10000
+    layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True,  # had 50 piled labels; t = 2, 3 had none
+                         xaxis=titled_axis("t (log scale)", log=True, **log_labels(list(ts))),
+                         yaxis=titled_axis("L<sub>t−1</sub>, nats per dimension", log=True, **log_labels(shown)))
     return fast_figure(data, layout)

@@ -69,3 +69,11 @@ def test_a_diverged_model_is_refused(tmp_path):
     broken = save_checkpoint(tmp_path / "nan", checkpoint.model, checkpoint.schedule, checkpoint.data)
     with pytest.raises(gr.Error, match="NaN or infinite"):
         bound_panel.measure_bound(str(broken), 10, 0, False, [str(broken)], progress=NO_PROGRESS)
+
+
+def test_the_bound_figure_labels_its_axes_whatever_their_span():
+    """At T = 10000 the terms spanned 50 decades (50 piled labels); at T = 3 the t axis (2 … 3) had none."""
+    wide = figures.as_figure(figures.bound_terms_figure([2, 100, 10000], {"σ² = β̃": [1e3, 1e-20, 1e-49]})).layout
+    assert 4 <= len(wide.yaxis.tickvals) <= 9 and len(wide.xaxis.tickvals) >= 3
+    short = figures.as_figure(figures.bound_terms_figure([2, 3], {"σ² = β̃": [0.5, 0.2]})).layout
+    assert sum(2 <= v <= 3 for v in short.xaxis.tickvals) >= 2 and sum(0.2 <= v <= 0.5 for v in short.yaxis.tickvals) >= 2

@@ -187,7 +187,9 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
     layout = figures.plot_layout(
         280 if reference is None else 320, showlegend=reference is not None, bargap=0,
         legend=figures.LEGEND_BELOW,  # clear of the bars and the line, which are highest at either end
-        xaxis=figures.titled_axis(f"t (noise level), in {LOSS_BUCKETS} ranges", range=[0, T]),
+        xaxis=figures.titled_axis(  # T < 20: a bar for each t (it had said 20 ranges over 2 bars, the last cut)
+            f"t (noise level), in {LOSS_BUCKETS} ranges" if T >= LOSS_BUCKETS else "t (noise level)",
+            range=[0, T + 0.5]),
         yaxis=log_loss_axis(shown, "‖ε − ε̂‖² (mean)"),
     )
     if not data:  # before a run: say what will be drawn here, as the loss plot does

@@ -188,7 +188,8 @@ def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
     bars = fig.data[0]
     assert len(bars.x) == LOSS_BUCKETS - 1 and list(bars.y[-1:]) == [0.01]
     assert bars.x[0] == 75.5 and bars.x[-1] == 975.5  # centres of t 51–100 and 951–1000
-    assert [list(c) for c in bars.customdata[:1]] == [[51, 100]] and fig.layout.xaxis.range == (0, 1000)
+    assert [list(c) for c in bars.customdata[:1]] == [[51, 100]] and fig.layout.xaxis.range == (0, 1000.5)
+    assert fig.layout.xaxis.title.text == f"t (noise level), in {LOSS_BUCKETS} ranges"
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.title.text == "‖ε − ε̂‖² (mean)"
     empty = figures.as_figure(train_figures.error_by_t_figure(train_figures.NOTHING_SEEN, 1000))
     assert not empty.data and list(empty.layout.yaxis.range) == train_figures.EMPTY_LOSS_RANGE
@@ -198,6 +199,8 @@ def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
     ranges = [list(c) for c in odd.data[0].customdata]
     assert ranges[0][0] == 1 and ranges[-1][1] == 30
     assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))  # no gaps, no overlaps
+    short = figures.as_figure(train_figures.error_by_t_figure([0.3] * LOSS_BUCKETS, 2)).layout  # T = 2: two bars
+    assert short.xaxis.title.text == "t (noise level)" and short.xaxis.range == (0, 2.5)  # the bar at t = 2 whole
 
 
 def test_error_by_t_plot_names_a_long_earlier_run_on_two_lines():

@@ -5,6 +5,7 @@ cache, and described from their config (data, schedule, model, training, warning
 from __future__ import annotations
 
 import html
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from core.checkpoints import (
 )
 from core.paths import env_path
 from core.prediction import PREDICTION_SYMBOLS
+from core.sampler import chain_timesteps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.presets import EVAL_POINTS
 from core.trainer import resolve_device
@@ -224,6 +226,9 @@ def capped_end(schedule: NoiseSchedule) -> bool:
     return float(schedule.betas[-1]) >= 0.5
 
 
+SHORT_CHAIN = 50  # the chain whose first step `_few_step_warning` measures (DDIM's usual count)
+
+
 def _few_step_warning(kind: str | None, schedule_config: dict, predicts: str = "eps") -> str:
     """For 2D data on a schedule ending in a capped β_T: which samplers throw points far out, and why (for an ε
     model; an x₀ or v model gives x̂₀ directly and escapes it)."""
@@ -238,9 +243,13 @@ def _few_step_warning(kind: str | None, schedule_config: dict, predicts: str = "
                 "reaches x̂₀ multiplied by 1/√ᾱ_T and throws DDIM's points far out; this network predicts "
                 f"{PREDICTION_SYMBOLS.get(predicts, '?')}, which gives x̂₀ directly, so DDIM and short chains are "
                 "sound here too.")
+    steps = min(SHORT_CHAIN, schedule.T)
+    chain = chain_timesteps(schedule, steps, "ddim", "uniform")
+    s = chain[1] if len(chain) > 1 else 0
+    gain = math.sqrt(float(schedule.alpha_bars[s] / schedule.alpha_bars[-1]))  # the first step's, T → s
     return (
-        f"\n\n⚠ This schedule ends at β_T = {float(schedule.betas[-1]):.3g}. For 2D data use **DDPM**, over all T steps or over fewer "
-        "spaced **evenly in log-SNR**. Steps spaced evenly in t multiply the model's error at t = T by "
-        "√ᾱ_s/√ᾱ_T (hundreds here) and, with no x̂₀ clipping for 2D data, throw points far out; DDIM, which "
-        "adds no noise to wash such errors out, throws some out whatever the spacing."
+        f"\n\n⚠ This schedule ends at β_T = {float(schedule.betas[-1]):.3g}. For 2D data use **DDPM**, over all T "
+        "steps or over fewer spaced **evenly in log-SNR**. Steps spaced evenly in t multiply the model's error at t = T "
+        f"by √ᾱ_s/√ᾱ_T (×{gain:,.0f} here, for {steps} steps) and, with no x̂₀ clipping for 2D data, throw points far "
+        "out; DDIM, which adds no noise to wash such errors out, throws some out whatever the spacing."
     )

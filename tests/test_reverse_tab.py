@@ -882,3 +882,10 @@ def test_t0_beyond_the_log_snr_axis_are_said_to_be_off_it():
         "1 t₀ beyond log-SNR −12 (the far right) is off the axis: see the table"]
     assert layout.xaxis.range[1] == pytest.approx(figures.LOG_SNR_FLOOR - 0.5)
     assert not figures.as_figure(figures.survival_figure([far], "t")).layout.annotations  # against t all are shown
+
+
+def test_the_capped_schedule_warning_gives_this_schedules_factor():
+    """It said "(hundreds here)" whatever T: 632 at T = 1000 on cosine, but 32 at T = 3."""
+    warning = checkpoint_access._few_step_warning("2d", make_schedule("cosine", 1000).to_config())
+    assert "√ᾱ_s/√ᾱ_T (×632 here, for 50 steps)" in warning
+    assert "(×32 here, for 3 steps)" in checkpoint_access._few_step_warning("2d", make_schedule("cosine", 3).to_config())

@@ -60,7 +60,8 @@ def bound_markdown(name: str, bounds: dict[Variance, Bound], kind: str, n: int, 
                    ideal: bool) -> str:
     """The bound's parts as a table, one column per reverse variance."""
     small = bounds["small"]
-    measured = (f"all {len(small.ts)} terms L<sub>t−1</sub>" if small.weights == [1] * len(small.ts)
+    every = "the one term" if len(small.ts) == 1 else f"all {len(small.ts)} terms"
+    measured = (f"{every} L<sub>t−1</sub>" if small.weights == [1] * len(small.ts)
                 else f"an unbiased estimate of Σ L<sub>t−1</sub> from {len(small.ts)} of its {T - 1} terms")
     unit = ("per dimension, here a pixel of a 256-level image (the decoder L₀ gives each level's bin its probability)"
             if kind == "image" else "per dimension, here a coordinate of a point: a density in the model's units (a "

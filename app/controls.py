@@ -283,4 +283,6 @@ def build_schedule(name: str, T, all_values: Sequence) -> NoiseSchedule:
         return make_schedule(name, T, **params)
     except ValueError as exc:
         message = re.sub(rf"\b({'|'.join(PARAM_NAMES_IN_WORDS)})\b", lambda m: PARAM_NAMES_IN_WORDS[m[1]], str(exc))
+        # by the name the list shows ("sigmoid in β-space schedule: …"), not the identifier ("Sigmoid_beta schedule")
+        message = re.sub(rf"^{name} schedule\b", f"{SCHEDULE_LABELS[name].split(' (')[0]} schedule", message)
         raise InputError(message[0].upper() + message[1:]) from None

@@ -235,7 +235,7 @@ def targets_view(state: ForwardState | None, t) -> tuple:
               if state.kind == "images" else "")
     text = (f"At t = {t}: x_t = {a}·x₀ + {s}·ε, and **v = {a}·ε − {s}·x₀**. A network can be trained to give back "
             "ε (Ho et al.), x₀, or v (Salimans & Ho 2022): from x_t any one of them gives the other two. v turns from "
-            f"ε at t = 0 into −x₀ at t = T.{halved}\n\n"
+            f"ε at t = 0 into −x₀ at t = T (where the chain reaches noise).{halved}\n\n"
             "**Why the choice matters:** a network's error, ε̂ − ε or x̂₀ − x₀, reaches the other guess scaled. An ε "
             "network's error reaches x̂₀ multiplied by √((1 − ᾱ_t)/ᾱ_t), huge near t = T; an x₀ network's reaches ε̂ "
             "multiplied by √(ᾱ_t/(1 − ᾱ_t)), huge near t = 0; a v network's reaches both shrunk (times √(1 − ᾱ_t) "

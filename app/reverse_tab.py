@@ -876,7 +876,7 @@ def build(trained: gr.State) -> ReverseControls:
             model_slot = gr.Column()
             sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")
             eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only: 0 = deterministic, 1 = DDPM with σ² = β̃)")
-            steps = gr.Number(value=0, label="Sampling steps (0 or empty = all T for DDPM, 50 for DDIM)")
+            steps = gr.Number(value=0, label="Sampling steps (0 or empty = all T for DDPM, 50 or T if fewer for DDIM)")
             spacing = gr.Radio(choices=SPACING_CHOICES, value="uniform", label="Fewer steps than T: space them",
                                info="log-SNR spacing keeps strided DDPM on the cosine and sigmoid schedules from "
                                     "amplifying the model's error at t = T")

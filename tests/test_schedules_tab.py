@@ -191,6 +191,8 @@ def test_bad_params_give_core_message():
     with pytest.raises(gr.Error, match=r"Linear schedule: β_end must lie in \(0, 1\), got 2 \(after scaling by 1000/T = "
                                        r"100; use a larger T or turn “scale β by 1000/T” \(under Parameters\) off\)"):
         _compare(("linear", "cosine"), T=10)
+    with pytest.raises(gr.Error, match=r"Sigmoid in β-space schedule: β_end must lie in \(0, 1\)"):  # not "Sigmoid_beta"
+        _compare(("sigmoid_beta",), T=10)
 
 
 def test_upload_in_grid(tmp_path):

@@ -60,6 +60,9 @@ LOSS_BUCKETS = 20  # the per-timestep loss is reported over this many equal rang
 SHORTEST_KEPT = 100
 
 
+FULL_CHAIN_STEPS = 1000  # a full-chain preview of a longer chain takes this many DDPM steps, evenly in log-SNR
+
+
 def loss_bucket_ranges(T: int) -> list[tuple[int, int]]:
     """(first t, last t) of each of the LOSS_BUCKETS ranges of `Trainer.bucket_loss`: bucket k holds the t in
     1..T with (t − 1)·LOSS_BUCKETS // T = k (for T < LOSS_BUCKETS some are empty: first > last)."""
@@ -407,8 +410,11 @@ class Trainer:
 
     def preview_chain(self, full_chain: bool = False) -> dict[str, object]:
         """The sampler of a preview, as `core.sampler.sample` options (method, steps, spacing): the quick chain
-        of the config, or with ``full_chain`` DDPM over all T steps (the reference; slower)."""
+        of the config, or with ``full_chain`` DDPM over all T steps (the reference; slower), over at most
+        `FULL_CHAIN_STEPS` of them spaced evenly in log-SNR for a longer chain (T = 10,000 had taken a minute)."""
         if full_chain:
+            if self.schedule.T > FULL_CHAIN_STEPS:
+                return {"method": "ddpm", "steps": FULL_CHAIN_STEPS, "spacing": "log_snr"}
             return {"method": "ddpm", "steps": self.schedule.T, "spacing": "uniform"}
         c = self.config
         return {"method": c.preview_method, "steps": min(c.preview_steps, self.schedule.T), "spacing": c.preview_spacing}

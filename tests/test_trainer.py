@@ -15,7 +15,7 @@ from core.prediction import EpsilonView, unwrap
 from core.sampler import initial_noise, log_snr_timesteps, sample, timesteps
 from core.schedules import make_schedule
 from core.trainer import (
-    LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, cpu_model, device_name, loss_bucket_ranges, loss_weights,
+    FULL_CHAIN_STEPS, LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, cpu_model, device_name, loss_bucket_ranges, loss_weights,
     train,
 )
 
@@ -73,6 +73,9 @@ def test_preview_runs_the_configured_quick_chain_or_the_full_ddpm_chain() -> Non
     log_snr.ema_model.register_forward_hook(lambda module, inputs, output: calls.append(int(inputs[1][0])))
     log_snr.preview()
     assert calls == log_snr_timesteps(log_snr.schedule, 7, "ddpm") != timesteps(100, 7, "ddpm")
+    long = make_trainer(preview_n=8)  # a chain longer than FULL_CHAIN_STEPS: its full-chain preview is capped
+    long.schedule = make_schedule("linear", 3000)
+    assert long.preview_chain(full_chain=True) == {"method": "ddpm", "steps": FULL_CHAIN_STEPS, "spacing": "log_snr"}
 
 
 @pytest.mark.parametrize("bad", [{"preview_method": "euler"}, {"preview_spacing": "karras"}])

@@ -1080,6 +1080,8 @@ def quality_by_steps_figure(curves: dict[str, Sequence[tuple[int, float]]], y_ti
     steps = [s for points in curves.values() for s, _ in points]
     if real and steps:
         low, high, first, last = min(real), max(real), min(steps), max(steps)
+        if first == last:  # one count of steps: a band of no width had been listed and not drawn
+            first, last = first / 1.25, last * 1.25
         data.append(dict(type="scatter", x=[first, last, last, first], y=[low, low, high, high], fill="toself",
                          mode="lines", line=dict(width=0), fillcolor="rgba(120, 120, 120, 0.18)", hoverinfo="skip",
                          name=f"the data itself ({len(real)} draws): {low:.3g}–{high:.3g}"))

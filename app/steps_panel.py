@@ -40,9 +40,10 @@ SWEPT = {"ddpm": "DDPM, σ² = β̃", "ddim": "DDIM, η = 0"}
 
 
 def step_counts(T: int, kind: str) -> list[int]:
-    """The numbers of steps to measure: `STEP_COUNTS` up to T (images: up to `MAX_IMAGE_STEPS`), and for 2D all T."""
+    """The numbers of steps to measure: `STEP_COUNTS` up to T (images: up to `MAX_IMAGE_STEPS`), and for 2D all T;
+    every count from 1 on a chain shorter than the first of them (at T = 3 one dot a sampler had been the sweep)."""
     cap = T if kind == "2d" else min(T, MAX_IMAGE_STEPS)
-    counts = {k for k in STEP_COUNTS if k <= cap}
+    counts = {k for k in STEP_COUNTS if k <= cap} or set(range(1, cap + 1))
     if kind == "2d":
         counts.add(T)
     return sorted(counts)

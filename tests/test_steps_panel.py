@@ -39,6 +39,9 @@ def test_step_counts_stop_at_T_and_add_all_T_for_2d():
     assert steps_panel.step_counts(300, "2d") == [5, 10, 20, 50, 100, 200, 300]
     assert steps_panel.step_counts(1000, "image") == [5, 10, 20, 50, 100]
     assert steps_panel.step_counts(30, "image") == [5, 10, 20]
+    assert steps_panel.step_counts(3, "2d") == [1, 2, 3] and steps_panel.step_counts(4, "image") == [1, 2, 3, 4]
+    band = figures.as_figure(figures.quality_by_steps_figure({"DDPM": [(3, 1.2)]}, "SW ratio", real=[0.9, 1.1])).data[-1]
+    assert band.x[1] > band.x[0]  # one count of steps: the data's band still has a width
     assert steps_panel.fewest_steps([(5, 4.0, 0), (20, 1.2, 0), (50, 1.0, 0), (100, 1.1, 0)]) == 20
 
 

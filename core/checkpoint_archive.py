@@ -70,9 +70,13 @@ def _checkpoint_members(zf: zipfile.ZipFile, label: str) -> tuple[str, dict[str,
         folders.setdefault(parts[0] if len(parts) == 2 else "", {})[parts[-1]] = info
     holding = sorted(folder for folder, files in folders.items() if CONFIG_FILE in files)
     if not holding:
+        deeper = next((info.filename for info in zf.infolist()
+                       if PurePosixPath(info.filename.replace("\\", "/")).name == CONFIG_FILE), None)
+        where = (f"; its {CONFIG_FILE} lies deeper, at {deeper}: zip the checkpoint folder itself (e.g. cd to its "
+                 "parent and zip -r NAME.zip NAME)") if deeper else ""
         raise CheckpointError(f"{label} holds no checkpoint: expected {CONFIG_FILE} and {WEIGHTS_FILE}, at its top "
                               "level or in one folder (a .zip downloaded from DDPM Explorer, or a zipped directory "
-                              "written by python -m core.train)")
+                              f"written by python -m core.train){where}")
     if len(holding) > 1:
         shown = ", ".join(folder or "(top level)" for folder in holding[:4])
         raise CheckpointError(f"{label} holds {len(holding)} checkpoints ({shown}); zip one at a time")

@@ -41,9 +41,6 @@ def shipped_root() -> Path:
     return env_path("DDPM_CHECKPOINTS_DIR", REPO_CHECKPOINTS)
 
 
-
-
-
 def trained_paths(trained: Any) -> list[Path]:
     return [Path(p) for p in (trained or []) if isinstance(p, str) and Path(p).is_dir()]
 

@@ -258,12 +258,12 @@ def reach_noise_advice(schedule: NoiseSchedule) -> str:
         return "increase T or the β cap"
     if schedule.params.get("scale_with_T"):
         return "raise β_end (with β scaled by 1000/T, T hardly changes ᾱ_T)"
-    if "scale_with_T" in schedule.params and _scales(schedule):  # the box is there, unticked: the quickest way out
+    if "scale_with_T" in schedule.params and _scaling_allowed(schedule):  # the box is there, unticked: the quickest way out
         return f"tick {PARAM_NAMES_IN_WORDS['scale_with_T']}, or increase T or β_end"
     return "increase T or β_end"  # at T ≤ 20 scaling would push β_end past 1, and ticking the box was refused
 
 
-def _scales(schedule: NoiseSchedule) -> bool:
+def _scaling_allowed(schedule: NoiseSchedule) -> bool:
     """Whether the schedule with β scaled by 1000/T is valid (β_end × 1000/T < 1)."""
     try:
         make_schedule(schedule.name, schedule.T, **{**schedule.params, "scale_with_T": True})

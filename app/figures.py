@@ -62,6 +62,7 @@ def angle_hues(points: np.ndarray) -> np.ndarray:
     (0..1), so that a point can be followed from panel to panel by its colour."""
     return (np.arctan2(points[:, 1], points[:, 0]) + math.pi) / (2 * math.pi)
 
+
 _N_GRID = np.linspace(*HIST_RANGE, 401)
 _N_DENSITY = np.exp(-0.5 * _N_GRID**2) / math.sqrt(2 * math.pi)  # N(0, 1) density, drawn for reference
 

@@ -24,6 +24,7 @@ from app.reverse_tab import ReverseControls, after_training
 from app.runs import display_name
 from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint
 from core.checkpoints import CONFIG_FILE, WEIGHTS_FILE, CheckpointError
+from core.paths import delete_folder
 
 DOWNLOAD_LABEL = "Download this model (.zip)"
 UPLOAD_LABEL = "Upload a model (.zip)"
@@ -71,7 +72,7 @@ def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[st
     kept = [p for p in (trained or []) if isinstance(p, str) and Path(p).is_dir()]
     twin = next((Path(p) for p in runs.owner_checkpoints(key) if Path(p) != path and same_model(Path(p), path)), None)
     if twin is not None:
-        runs.delete_folder(path)
+        delete_folder(path)
         gr.Info(f"{label} is a model you have here already, {display_name(twin)}: it is selected.")
         return [*(p for p in kept if p != str(twin)), str(twin)]
     pruned = runs.prune_user_runs(key)

@@ -24,7 +24,6 @@ import html
 import json
 import math
 import re
-import shutil
 import tempfile
 import time
 import uuid
@@ -42,6 +41,7 @@ import PIL.ImageFont
 from app.figures import POINT_RANGE
 from app.images import tile
 from app.throttle import Throttle
+from core.paths import delete_folder
 
 DEFAULT_FPS = 30
 FPS_CHOICES = (6, 12, 24, 30, 60)
@@ -443,8 +443,7 @@ def sweep_old_exports(now: float | None = None) -> list[Path]:
             newest = max((p.stat().st_mtime for p in session.glob("*/*")), default=session.stat().st_mtime)
         except OSError:  # deleted meanwhile
             continue
-        if now - newest > EXPORTS_KEPT_SECONDS:
-            shutil.rmtree(session, ignore_errors=True)
+        if now - newest > EXPORTS_KEPT_SECONDS and delete_folder(session):
             removed.append(session)
     return removed
 
@@ -456,7 +455,7 @@ def keep_only(folder: Path) -> None:
     it wrote its movie); the job that ends last keeps its files, and it is the one on view."""
     for other in folder.parent.iterdir():
         if other != folder:
-            shutil.rmtree(other, ignore_errors=True)
+            delete_folder(other)
 
 
 # ----- the player -------------------------------------------------------------------------------

@@ -757,7 +757,6 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
     return (info if kind_shown is None else f"{info}{SAMPLER_NOTE_START}{said}*"), sampler, steps, n, slider, kind
 
 
-
 def sampler_note_dropped(info: str):
     """The description without `checkpoint_selected`'s note once the sampler, steps or samples are changed by hand
     (next to the steps box, "… DDIM (η = 0), 100 steps" stayed after 20 was typed in)."""

@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import html
-import logging
 import math
 import os
 import re
-import shutil
 import sys
 import tempfile
 import threading
@@ -51,9 +49,7 @@ import gradio as gr
 
 from app.errors import InputError
 from app.throttle import Throttle
-from core.paths import env_path
-
-log = logging.getLogger(__name__)
+from core.paths import delete_folder, env_path
 
 DEFAULT_MAX_TRAIN_STEPS = 20_000
 DEFAULT_MAX_TRAIN_SECONDS = 900.0  # the default MNIST run (2,000 steps) takes 5–11 min on 2 CPU cores
@@ -295,16 +291,6 @@ def prune_user_runs(key: str, keep: int | None = None) -> list[Path]:
     runs = sorted((p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: p.stat().st_mtime)
     return [path for path in runs[: max(0, len(runs) - keep)] if delete_folder(path)]
-
-
-def delete_folder(path: Path) -> bool:
-    """Delete ``path`` and all it holds; False, and a line in the log, when some of it stays (a file in use, a
-    permission): the user is told only of what went."""
-    shutil.rmtree(path, ignore_errors=True)
-    if path.exists():
-        log.warning("could not delete %s", path)
-        return False
-    return True
 
 
 def owner_checkpoints(key: str) -> list[str]:

@@ -67,9 +67,6 @@ def conditional_data() -> str:
                       *(short_label(n) for n in available_datasets() if class_names(n))])
 
 
-
-
-
 @dataclass
 class Plan:
     """A checked training request."""
@@ -222,7 +219,6 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
                 own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond, until_saved)
 
 
-
 def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
     """A new model (seeded), or a fresh copy of the checkpoint's to continue from (in train mode)."""
     if plan.init_from is not None:
@@ -256,7 +252,6 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
         warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction,
         p_uncond=plan.p_uncond,
     )
-
 
 
 def preview_classes(plan: Plan) -> tuple[str, ...]:

@@ -146,7 +146,6 @@ OTHER_TAB_BUSY_MESSAGE = ("A training run of yours is under way in another tab o
                           "too, or wait for it to finish.")
 
 
-
 def start_choices(trained: Any) -> list[tuple[str, str]]:
     """"Start from" choices: a new model, then every checkpoint this browser may use (as in the Reverse tab)."""
     return [("New model (random weights)", NEW_MODEL), *checkpoint_choices(trained)]
@@ -212,8 +211,6 @@ def _unless_running(request: gr.Request, update: Any) -> Any:
     return update
 
 
-
-
 def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_points=DEFAULT_TOY_POINTS, seed=0):
     """When the data (or a toy's number of points, or the seed that draws them) changes: show it in the preview
     plot, unless this browser's run is using that plot."""
@@ -246,7 +243,6 @@ def toy_points_changed(request: gr.Request, name: str, own: OwnPoints | None, n_
     if name not in TOY2D_NAMES or (name, n_points, seed) == shown:
         return gr.skip(), shown
     return data_changed(request, name, own, n_points, seed)
-
 
 
 # a loss above this has blown up: a fresh network's is about 1 (for ε, x₀ and v alike, the targets having unit

@@ -24,7 +24,6 @@ from core.trainer import SHORTEST_KEPT, Trainer, TrainingDiverged
 log = logging.getLogger(__name__)
 
 
-
 def _checkpoint_dir(key: str, info: DataInfo, schedule: NoiseSchedule) -> Path:
     stamp = time.strftime(runs.RUN_STAMP)
     base = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{info.name}-{schedule.name}-T{schedule.T}-{stamp}")

@@ -185,4 +185,3 @@ def load_classifier(dataset_name: str) -> LoadedClassifier:
     model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
     model.eval().requires_grad_(False)
     return LoadedClassifier(model=model, card=card)
-

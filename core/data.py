@@ -182,7 +182,6 @@ class PointNormalisation:
         return (points - torch.tensor(self.mean, dtype=points.dtype)) / self.scale
 
 
-
 def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
     """Check a user-given point set (N, 2) and put it in standard coordinates.
 

@@ -1,12 +1,27 @@
-"""Folders a setting names: ``DDPM_DATA_DIR``, ``DDPM_RUNS_DIR``, ``DDPM_CHECKPOINTS_DIR`` are read alike."""
+"""Folders: those a setting names (``DDPM_DATA_DIR``, ``DDPM_RUNS_DIR``, ``DDPM_CHECKPOINTS_DIR``, read alike), and
+deleting one, said to have gone only when it has."""
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def env_path(name: str, default: str | os.PathLike[str]) -> Path:
     """The folder that environment variable ``name`` names, ``~`` expanded; ``default`` when it is unset or blank (a
     setting left empty means "not set", not the current folder)."""
     return Path(os.environ.get(name, "").strip() or default).expanduser()
+
+
+def delete_folder(path: Path) -> bool:
+    """Delete ``path`` and all it holds; False, and a line in the log, when some of it stays (a file in use, a
+    permission): a caller tells the user only of what went."""
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        log.warning("could not delete %s", path)
+        return False
+    return True

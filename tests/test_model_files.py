@@ -166,6 +166,8 @@ def test_a_model_that_could_not_be_deleted_is_not_said_to_be(isolated, monkeypat
     import os
     import shutil
 
+    from core import paths
+
     monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "1")
     folders = [make_checkpoint(runs.user_dir("alice") / name) for name in ("stuck", "old", "new")]
     for age, folder in enumerate(folders):
@@ -176,7 +178,7 @@ def test_a_model_that_could_not_be_deleted_is_not_said_to_be(isolated, monkeypat
         if Path(path).name != "stuck":
             rmtree(path, **options)
 
-    monkeypatch.setattr(runs.shutil, "rmtree", rmtree_but_stuck)
+    monkeypatch.setattr(paths.shutil, "rmtree", rmtree_but_stuck)
     assert runs.prune_user_runs("alice") == [folders[1]]
     assert folders[0].is_dir() and "could not delete" in caplog.text and "stuck" in caplog.text
     assert runs.sweep_expired_checkpoints(now=2_000_000_000) == [folders[2]]  # the stuck one stays, unnamed

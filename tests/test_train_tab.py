@@ -1305,7 +1305,6 @@ def test_a_start_that_fails_while_loading_says_so_in_the_status(isolated, monkey
     assert "Finished after 2 steps" in drain(train_tab.train_run(req("alice"), None, *args(steps=2)))[-1][0]  # free
 
 
-
 def test_a_run_stopped_within_its_first_steps_saves_nothing(isolated):
     """Stop pressed right after Start saved a model of a step or two, which took the place of the browser's oldest
     (good) model. A run stopped before `SHORTEST_KEPT` steps saves nothing, and says so."""

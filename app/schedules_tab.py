@@ -26,7 +26,7 @@ from app.data_choice import MNIST, N_IMAGES, UPLOAD, is_image_set, load_x0
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import TOY2D_LABELS, TOY2D_NAMES
 from core.image_data import short_label
-from core.sampler import SPACINGS, chain_timesteps
+from core.sampler import SPACINGS, chain_timesteps, plan_steps
 from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, make_schedule
 
 DEFAULT_SCHEDULES = ("linear", "cosine", "sigmoid")
@@ -60,9 +60,8 @@ def step_gains(schedule: NoiseSchedule, spacing: str) -> np.ndarray:
     small steps of a chain, about √(ᾱ_s/ᾱ_t) where ᾱ_t ≪ ᾱ_s (a first step from a nearly pure-noise x_T).
     """
     ts = chain_timesteps(schedule, min(SHORT_CHAIN, schedule.T), "ddim", spacing)  # type: ignore[arg-type]
-    ab = schedule.alpha_bars.double()
-    return np.array([abs(float((1 - ab[s]).sqrt() - (ab[s] * (1 - ab[t]) / ab[t]).sqrt()))
-                     for t, s in zip(ts, ts[1:] + [0])])
+    # the sampler's own coefficients: x_s = c_x0·x̂_0 + c_eps·ε̂, with x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t
+    return np.array([abs(c.c_eps - c.c_x0 * c.sqrt_1m_ab_t / c.sqrt_ab_t) for c in plan_steps(schedule, ts, "ddim")])
 
 
 NOISE_LIKE_SNR = 0.01  # x_t whose SNR is below this is all but pure noise

@@ -22,7 +22,7 @@ from core.checkpoints import (
 )
 from core.paths import env_path
 from core.prediction import PREDICTION_SYMBOLS
-from core.sampler import chain_timesteps
+from core.sampler import chain_timesteps, number_of_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.presets import EVAL_POINTS
 from core.trainer import resolve_device
@@ -176,17 +176,19 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
     metrics = config.get("metrics") or {}
     parts += [metric_words(key, value, schedule.get("T")) for key, value in metrics.items()
               if isinstance(value, (int, float))]
-    return (" · ".join(parts) + untrained_null_note(config) + _noise_not_reached(schedule)
-            + _few_step_warning(data.get("kind"), schedule, predicts))
+    notes = untrained_null_note(config)
+    try:
+        built = schedule_from_config(schedule)
+    except (KeyError, TypeError, ValueError):  # an uploaded config's: loading it says what is wrong
+        built = None
+    if built is not None:
+        notes += _noise_not_reached(built) + _few_step_warning(data.get("kind"), built, predicts)
+    return " · ".join(parts) + notes
 
 
-def _noise_not_reached(schedule_config: dict) -> str:
+def _noise_not_reached(schedule: NoiseSchedule) -> str:
     """A closing paragraph for a model whose chain does not reach noise (the CLI, Forward, Schedules and Train tabs
     warn of such a schedule; its samples had scored far from the data here without a word why); else ""."""
-    try:
-        schedule = schedule_from_config(schedule_config)
-    except (KeyError, TypeError, ValueError):
-        return ""
     if schedule.reaches_noise:
         return ""
     return (f"\n\n⚠ ᾱ_T = {formulas.number(schedule.alpha_bar_T)}: this model's chain does not reach noise, yet "
@@ -223,16 +225,9 @@ def capped_end(schedule: NoiseSchedule) -> bool:
     return float(schedule.betas[-1]) >= 0.5
 
 
-SHORT_CHAIN = 50  # the chain whose first step `_few_step_warning` measures (DDIM's usual count)
-
-
-def _few_step_warning(kind: str | None, schedule_config: dict, predicts: str = "eps") -> str:
+def _few_step_warning(kind: str | None, schedule: NoiseSchedule, predicts: str = "eps") -> str:
     """For 2D data on a schedule ending in a capped β_T: which samplers throw points far out, and why (for an ε
     model; an x₀ or v model gives x̂₀ directly and escapes it)."""
-    try:
-        schedule = schedule_from_config(schedule_config)
-    except (KeyError, TypeError, ValueError):
-        return ""
     if kind != "2d" or not capped_end(schedule):
         return ""
     if predicts != "eps":
@@ -240,7 +235,7 @@ def _few_step_warning(kind: str | None, schedule_config: dict, predicts: str = "
                 "reaches x̂₀ multiplied by 1/√ᾱ_T and throws DDIM's points far out; this network predicts "
                 f"{PREDICTION_SYMBOLS.get(predicts, '?')}, which gives x̂₀ directly, so DDIM and short chains are "
                 "sound here too.")
-    steps = min(SHORT_CHAIN, schedule.T)
+    steps = number_of_steps(schedule.T, None, "ddim")  # DDIM's usual chain, evenly in t
     chain = chain_timesteps(schedule, steps, "ddim", "uniform")
     s = chain[1] if len(chain) > 1 else 0
     gain = math.sqrt(float(schedule.alpha_bars[s] / schedule.alpha_bars[-1]))  # the first step's, T → s

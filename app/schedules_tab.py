@@ -26,7 +26,7 @@ from app.data_choice import MNIST, N_IMAGES, UPLOAD, is_image_set, load_x0
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import TOY2D_LABELS, TOY2D_NAMES
 from core.image_data import short_label
-from core.sampler import SPACINGS, chain_timesteps, plan_steps
+from core.sampler import DEFAULT_DDIM_STEPS, SPACINGS, chain_timesteps, plan_steps
 from core.schedules import REACHES_NOISE_ALPHA_BAR, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, make_schedule
 
 DEFAULT_SCHEDULES = ("linear", "cosine", "sigmoid")
@@ -34,7 +34,7 @@ MIN_SCHEDULES, MAX_SCHEDULES = 1, 4
 N_POINTS = 1_000  # points per small panel of the noised grid (up to 24 panels)
 IMAGE_SIZE = 64  # uploaded pictures are shown at 64 × 64 per cell
 DEFAULT_DATA = MNIST
-SHORT_CHAIN = 50  # steps of the sampling chain whose step gains are plotted (DDIM's usual count)
+SHORT_CHAIN = DEFAULT_DDIM_STEPS  # steps of the sampling chain whose step gains are plotted
 WEIGHTING_CHOICES = [  # (label, curve of app.figures)
     ("the variational bound (σ² = β̃_t): ½(SNR_{t−1}/SNR_t − 1)", "bound_weight"),
     ("a plain x₀ loss: 1/SNR_t", "x0_weight"),

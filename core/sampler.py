@@ -88,10 +88,14 @@ class StepRecord:
         return isinstance(key, str) and key in self.__dataclass_fields__
 
 
+DEFAULT_DDIM_STEPS = 50  # DDIM's usual count (Song et al. 2021), its chain's default length here
+
+
 def number_of_steps(T: int, steps: int | None, method: Method) -> int:
-    """The steps of a chain: ``steps`` checked (1..T), or by default all T for DDPM and 50 (or T if smaller) for DDIM."""
+    """The steps of a chain: ``steps`` checked (1..T), or by default all T for DDPM and `DEFAULT_DDIM_STEPS` (or T if
+    smaller) for DDIM."""
     if steps is None:
-        return T if method == "ddpm" else min(50, T)
+        return T if method == "ddpm" else min(DEFAULT_DDIM_STEPS, T)
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= T:  # numpy's ints too
         raise ValueError(f"number of sampling steps must be a whole number from 1 to T = {T}, got {steps!r}")
     return int(steps)

@@ -886,6 +886,6 @@ def test_t0_beyond_the_log_snr_axis_are_said_to_be_off_it():
 
 def test_the_capped_schedule_warning_gives_this_schedules_factor():
     """It said "(hundreds here)" whatever T: 632 at T = 1000 on cosine, but 32 at T = 3."""
-    warning = checkpoint_access._few_step_warning("2d", make_schedule("cosine", 1000).to_config())
+    warning = checkpoint_access._few_step_warning("2d", make_schedule("cosine", 1000))
     assert "√ᾱ_s/√ᾱ_T (×632 here, for 50 steps)" in warning
-    assert "(×32 here, for 3 steps)" in checkpoint_access._few_step_warning("2d", make_schedule("cosine", 3).to_config())
+    assert "(×32 here, for 3 steps)" in checkpoint_access._few_step_warning("2d", make_schedule("cosine", 3))

@@ -194,14 +194,9 @@ def trained_with(config: dict[str, Any]) -> dict[str, str]:
     return {"schedule": json.dumps(config["schedule"], sort_keys=True), "prediction": model_prediction(config)}
 
 
-def _check_trained_with(config: dict[str, Any], weights_path: Path) -> None:
-    """Refuse a config whose schedule or prediction target differs from what its weights were saved with (checkpoints
-    from before the record are not checked)."""
-    try:
-        with safe_open(str(weights_path), framework="pt") as weights:
-            recorded = weights.metadata() or {}
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
+def _check_trained_with(config: dict[str, Any], recorded: dict[str, str], weights_path: Path) -> None:
+    """Refuse a config whose schedule or prediction target differs from what its weights were saved with (``recorded``,
+    the weights file's metadata; checkpoints from before the record are not checked)."""
     if "schedule" in recorded:
         saved = json.loads(recorded["schedule"])
         if saved != config["schedule"]:
@@ -408,8 +403,9 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
         raise CheckpointError(f"{directory} is not complete: {WEIGHTS_FILE} is missing")
     try:
         spec = config["model"]
-        _check_weights(spec, weights_path)
-        _check_trained_with(config, weights_path)
+        shapes, recorded = _read_header(weights_path)
+        _check_weights(spec, shapes, weights_path)
+        _check_trained_with(config, recorded, weights_path)
         model = build_model(spec)
         schedule = schedule_from_config(config["schedule"])
         prediction = check_prediction(model_prediction(config))
@@ -459,17 +455,21 @@ def _check_values(state: dict[str, torch.Tensor], weights_path: Path) -> None:
                               f"{broken}: the training that made them diverged")
 
 
-def _check_weights(spec: dict[str, Any], weights_path: Path) -> None:
-    """Refuse a weights file whose tensor names or shapes differ from the network ``spec`` describes, reading only
-    the file's header and building the network on the meta device: a config describing a huge network allocates
+def _read_header(weights_path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+    """(each tensor's shape, the metadata) of a weights file, from its header only."""
+    try:
+        with safe_open(str(weights_path), framework="pt") as weights:
+            return {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}, weights.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
+
+
+def _check_weights(spec: dict[str, Any], stored: dict[str, tuple[int, ...]], weights_path: Path) -> None:
+    """Refuse a weights file whose tensor names or shapes (``stored``, read from its header) differ from the network
+    ``spec`` describes, building the network on the meta device: a config describing a huge network allocates
     nothing."""
     with torch.device("meta"):
         expected = {key: tuple(value.shape) for key, value in build_model(spec).state_dict().items()}
-    try:
-        with safe_open(str(weights_path), framework="pt") as weights:
-            stored = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
     missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
     if missing or unexpected:
         raise CheckpointError(

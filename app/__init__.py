@@ -68,9 +68,9 @@ def build_app() -> gr.Blocks:
         owner = gr.BrowserState(None, storage_key=runs.OWNER_STORAGE_KEY, secret=runs.OWNER_STORAGE_KEY)
         with gr.Tabs():
             with gr.Tab("Forward", id="forward"):
-                forward_animation.build(forward_tab.build(own))
+                forward_animation.build(forward_tab.build(own, demo))
             with gr.Tab("Schedules", id="schedules"):
-                schedules_tab.build(own)
+                schedules_tab.build(own, demo)
             with gr.Tab("Train", id="train") as train:
                 trained = train_tab.build(own, demo, owner, train)
             with gr.Tab("Reverse", id="reverse"):

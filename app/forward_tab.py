@@ -64,9 +64,17 @@ def data_choices() -> tuple[list[tuple[str, str]], str | None]:
     choices += [(f"{short_label(name)} (8 × 8 grid)", name) for name in available]
     choices += [("Uploaded picture", UPLOAD)]
     missing = [short_label(name) for name in images.SHOWN_DATASETS if name not in available]
-    note = (f"{' and '.join(missing)} appear here when the server has their files (its host: DDPM_DATA_DIR)."
+    verb, whose = ("appears", "its") if len(missing) == 1 else ("appear", "their")
+    note = (f"{' and '.join(missing)} {verb} here when the server has {whose} files (its host: DDPM_DATA_DIR)."
             if missing else None)
     return choices, note
+
+
+def data_list() -> gr.Dropdown:
+    """The data dropdown's choices and note for the data directory as it is now (asked at each page load): a data
+    set fetched while the server runs is listed on the next load."""
+    choices, note = data_choices()
+    return gr.Dropdown(choices=choices, info=note)
 
 
 def make_noise(shape: torch.Size, seed: int) -> torch.Tensor:
@@ -308,9 +316,10 @@ class ForwardTab:
     rebuilt: list  # the events that make a new state (data, schedule, T, seed, parameters, own points, New noise)
 
 
-def build(own: gr.State) -> ForwardTab:
+def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
     """Lay out the Forward tab inside the current Blocks/Tab context and wire its events; ``own``: the
-    session's own points (`app.own_points`), drawn or uploaded in the Train tab."""
+    session's own points (`app.own_points`), drawn or uploaded in the Train tab; ``page``: the app, whose loads
+    list the data sets present."""
     initial = prepare(None, DEFAULT_DATA, None, None, "linear", controls.DEFAULT_T, 0, *controls.default_param_values())
     first_views = scrub(initial, 0)
     gr.Markdown(
@@ -359,6 +368,7 @@ def build(own: gr.State) -> ForwardTab:
                                       elem_id="forward-chain-noise")
                 chain_text = gr.Markdown()
 
+    page.load(data_list, None, data, show_progress="hidden", queue=False)
     views = [sample, formula, hist, alpha_curve]
     t_on_view = gr.State(0)
     scrubbed = gr.on(

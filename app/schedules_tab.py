@@ -91,6 +91,11 @@ def data_choices() -> list[tuple[str, str]]:
     return [("MNIST digit", MNIST), *datasets, ("Uploaded picture", UPLOAD), *toys, (OWN_POINTS_ELSEWHERE, OWN_POINTS)]
 
 
+def data_list() -> gr.Dropdown:
+    """The data dropdown's choices for the data directory as it is now (asked at each page load)."""
+    return gr.Dropdown(choices=data_choices())
+
+
 def load_one_x0(data: str, number: int, upload_path: str | None, own: OwnPoints | None = None) -> tuple[str, torch.Tensor]:
     """(kind, x0) for the noised grid: one image (1, C, H, W) (image ``number`` of the digits or of a data set), one
     picture (1, 3, 64, 64), or 2D points (N, 2) (`data_choice.load_x0`)."""
@@ -231,9 +236,10 @@ def own_points_changed(names, T, data, *inputs) -> tuple:
 # ----- layout ---------------------------------------------------------------------------------
 
 
-def build(own: gr.State) -> None:
+def build(own: gr.State, page: gr.Blocks) -> None:
     """Lay out the Schedules tab inside the current Blocks/Tab context and wire its events; ``own``: the
-    session's own points (`app.own_points`), drawn or uploaded in the Train tab."""
+    session's own points (`app.own_points`), drawn or uploaded in the Train tab; ``page``: the app, whose loads
+    list the data sets present."""
     first = compare_and_keep(
         list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, None, None, 0, True, DEFAULT_WEIGHTING,
         *controls.default_param_values()
@@ -275,6 +281,7 @@ def build(own: gr.State) -> None:
             weight_plot = gr.Plot(first[7], label="The weight a loss puts on ‖ε − ε̂‖² at t (the plain ε loss: 1)",
                                   elem_id="schedules-bound-weight")
 
+    page.load(data_list, None, data, show_progress="hidden", queue=False)
     inputs = [chosen, T, data, digit, upload, own, seed, log_beta, weighting, *params.components]
     on_view = gr.State(first[-1])  # the inputs of what `compare_and_keep` last showed
     outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot, weight_plot, on_view]

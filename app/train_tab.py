@@ -161,9 +161,16 @@ def data_choices() -> tuple[list[tuple[str, str]], str]:
         note = (
             f"{IMAGE_DATASET_LABELS['mnist']} is not offered: its data files were not found. The host can set "
             "`DDPM_DATA_DIR` to a folder holding `MNIST/raw/` with the original IDX files (e.g. "
-            "`t10k-images-idx3-ubyte.gz`) and start the app again."
+            "`t10k-images-idx3-ubyte.gz`) and reload this page."
         )
     return choices, note
+
+
+def data_list() -> tuple[gr.Dropdown, gr.Markdown]:
+    """The data dropdown's choices and note for the data directory as it is now (asked at each page load): a data
+    set fetched while the server runs is offered on the next load."""
+    choices, note = data_choices()
+    return gr.Dropdown(choices=choices), gr.Markdown(note, visible=bool(note))
 
 
 # ----- the user's own points -----------------------------------------------------------------------
@@ -720,8 +727,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
                 )
                 csv_file = gr.File(label="… or upload a CSV of x,y points (one per line)", file_types=[".csv"],
                                    type="filepath", height=120, elem_id="train-csv")
-            if missing_note:
-                gr.Markdown(missing_note)
+            data_note = gr.Markdown(missing_note, visible=bool(missing_note))
             schedule_name = controls.schedule_dropdown()
             T = controls.t_input()
             params = controls.param_inputs(("linear",), open_=False)
@@ -805,6 +811,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
                concurrency_limit=None).then(preview_after_stop, None, preview, show_progress="hidden",
                                             concurrency_limit=None)
     session = gr.State(None, delete_callback=runs.forget_page)
+    page.load(data_list, None, [data, data_note], show_progress="hidden", queue=False)
     page.load(page_loaded, owner, [owner, trained, session], show_progress="hidden").then(
         run_cut_off, trained, [status, trained], show_progress="hidden", concurrency_limit=None)
     # asked again whenever the page is shown (`FOLLOW_JS`) and the tab (``tab``) opened: a browser tab opened before

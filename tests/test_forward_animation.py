@@ -114,7 +114,7 @@ def test_a_movie_of_other_data_or_noise_makes_way_for_a_note():
         assert forward_animation.STALE_MOVIE.replace("'", "&#x27;") in movie and now_of is None
         assert gif.visible is False and mp4.visible is False
     with gr.Blocks() as demo:
-        forward_animation.build(forward_tab.build(gr.State(None)))
+        forward_animation.build(forward_tab.build(gr.State(None), demo))
     checks = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "movie_still_shown"]
     assert len(checks) == 4 and all(d.trigger_only_on_success for d in checks)  # after each kind of rebuild
 

@@ -70,7 +70,7 @@ def test_the_panel_follows_t_while_open_only():
     grid, _, text = closed(True, state, 10)
     assert "10 steps" in text
     with gr.Blocks() as demo:
-        forward_tab.build(gr.State(None))
+        forward_tab.build(gr.State(None), demo)
     names = [getattr(d.fn, "__name__", "") for d in demo.fns.values()]
     assert names.count("chain_view") == names.count("targets_view") == 1  # on opening each panel
     assert names.count("open_panels_at_t") == 5  # one event for both panels: on release and after the 4 rebuilds

@@ -74,7 +74,7 @@ def test_missing_data_sets_are_not_offered_and_the_note_says_where_to_put_them(t
     choices, note = forward_tab.data_choices()
     values = [value for _, value in choices]
     assert "fashion_mnist" not in values and "cifar10" not in values and "mnist" in values and "upload" in values
-    assert "Fashion-MNIST and CIFAR-10" in note and "DDPM_DATA_DIR" in note
+    assert note.startswith("Fashion-MNIST and CIFAR-10 appear here") and "DDPM_DATA_DIR" in note
     with pytest.raises(gr.Error, match=r"Fashion-MNIST could not be loaded: Fashion-MNIST not found in .*FashionMNIST"):
         _state(data="fashion_mnist")
 
@@ -257,8 +257,8 @@ def test_upload_modes_converted(tmp_path):
 
 
 def test_build_wiring():
-    with gr.Blocks():
-        forward_tab.build(gr.State(None))
+    with gr.Blocks() as demo:
+        forward_tab.build(gr.State(None), demo)
 
 
 def test_states_are_per_session():
@@ -331,7 +331,7 @@ def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view(
     assert forward_tab.controls_on_view(cosine) == ("mnist", "cosine", 10, 7, *PARAMS)
     assert forward_tab.controls_on_view(None) == (gr.skip(),) * (4 + len(PARAMS))
     with gr.Blocks() as demo:
-        forward_tab.build(gr.State(None))
+        forward_tab.build(gr.State(None), demo)
     reverts = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "controls_on_view"]
     # every rebuild (a change of an input, an upload, own points, New noise) puts the inputs back when it fails
     assert len(reverts) == 4 and all(len(d.outputs) == 4 + len(PARAMS) for d in reverts)
@@ -352,7 +352,7 @@ def test_a_t_that_is_not_one_puts_the_slider_back_where_the_views_are():
         # the open panels skip it: one toast, the views' own
         assert forward_tab.if_open(forward_tab.targets_view, 2)(True, state, bad_t) == (gr.skip(), gr.skip())
     with gr.Blocks() as demo:
-        forward_tab.build(gr.State(None))
+        forward_tab.build(gr.State(None), demo)
     scrubs = [k for k, d in demo.fns.items() if getattr(d.fn, "__name__", "") == "scrub_and_keep_t"]
     backs = [d for d in demo.fns.values() if d.trigger_after in scrubs]
     assert len(scrubs) == 1 and len(backs) == 1 and backs[0].trigger_only_on_failure

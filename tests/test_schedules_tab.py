@@ -221,7 +221,7 @@ def test_images_of_data_sets_in_the_data_folder(local_data):
 
 def test_build_wiring():
     with gr.Blocks() as demo:
-        schedules_tab.build(gr.State(None))
+        schedules_tab.build(gr.State(None), demo)
     # the image number reaches the handler as typed, which names the field (Gradio said "Value 64 is greater than
     # maximum value 63.")
     image = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "schedules-image")
@@ -245,7 +245,7 @@ def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view(
     assert schedules_tab.controls_on_view(on_view) == (["cosine", "sigmoid"], ["cosine", "sigmoid"], 10, "moons", 3,
                                                        5, *PARAMS)
     with gr.Blocks() as demo:
-        schedules_tab.build(gr.State(None))
+        schedules_tab.build(gr.State(None), demo)
     reverts = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "controls_on_view"]
     assert len(reverts) == 3 and all(d.trigger_only_on_failure for d in reverts)  # a change, an upload, own points
 

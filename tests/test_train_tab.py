@@ -31,6 +31,7 @@ from core.mlp import MLPDenoiser
 from core.schedules import make_schedule
 from core.trainer import LOSS_BUCKETS, SHORTEST_KEPT, TrainConfig, TrainEvent
 from core.unet import UNet, unet_config
+from tests.conftest import write_idx
 
 
 def req(user: str):
@@ -861,6 +862,30 @@ def test_every_data_set_in_the_data_folder_is_offered(local_data):
     assert "fashion_mnist" in values and "cifar10" in values and "mnist" not in values
     assert "MNIST" in note and "not offered" in note
     assert train_plan.conditional_data().endswith("Two spirals, Fashion-MNIST, CIFAR-10")
+
+
+def test_a_page_load_lists_the_data_sets_fetched_since_the_server_started(monkeypatch, tmp_path):
+    """The data lists were made once, when the app was built: a data set fetched with `core.download` while the
+    server ran was offered only after a restart. Each page load now asks the data folder again."""
+    monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path / "data"))
+    demo = build_app()
+    loads = {d.fn.__module__: d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "data_list"}
+    assert sorted(loads) == ["app.forward_tab", "app.schedules_tab", "app.train_tab"]
+    assert all(d.targets == [(demo._id, "load")] for d in loads.values())
+
+    def offered(module: str) -> list[str]:
+        update = loads[module].fn()
+        return [value for _, value in (update[0] if module == "app.train_tab" else update).choices]
+
+    assert not any("fashion_mnist" in offered(module) for module in loads)
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"  # now fetched
+    raw.mkdir(parents=True)
+    write_idx(raw / "t10k-images-idx3-ubyte", np.zeros((3, 28, 28), np.uint8))
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    assert all("fashion_mnist" in offered(module) for module in loads)
+    assert loads["app.forward_tab"].fn().info.startswith("CIFAR-10 appears here when")
+    note = loads["app.train_tab"].fn()[1]
+    assert note.visible and "MNIST" in note.value and "reload this page" in note.value  # MNIST is still missing
 
 
 def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch, shared_data):

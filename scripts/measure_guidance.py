@@ -1,4 +1,4 @@
-"""Measure guidance (`core.guidance`) on the shipped models: the figures of the README's section.
+"""Measure guidance (`core.guidance`) on the shipped models: the figures of the user's guide's guidance sections (docs/guide.md).
 
     python scripts/measure_guidance.py [--n 64] [--steps 50]
     python scripts/measure_guidance.py --data eight_gaussians [--n 2000]
@@ -6,7 +6,7 @@
 
 mnist: for each digit and each scale s (0, 1, 3), n samples from the same noise (seed 0; classifier-free: seed = the
 digit) by DDIM with the given steps, guided by the shipped classifier on x̂_0; prints how many the classifier reads as the digit it was steered
-towards (the judge is the guide: see the README), and the time. About 5 minutes on 2 CPU cores.
+towards (the judge is the guide: see docs/guide.md), and the time. About 5 minutes on 2 CPU cores.
 eight_gaussians: n samples from the same noise (seed 0) guided towards the component at 45° by the exact
 p_t(y | x_t) of the mixture, for s = 0, 1, 3, 10, by DDPM over all T steps and by DDIM with the given steps; prints
 the share nearest the target's centre and their spread about it against the component's own. About 1 minute.

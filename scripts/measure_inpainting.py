@@ -1,4 +1,4 @@
-"""Measure inpainting (`core.inpaint`) on the shipped models: the figures of the README's inpainting section.
+"""Measure inpainting (`core.inpaint`) on the shipped models: the figures of the user's guide's inpainting section (docs/guide.md).
 
     python scripts/measure_inpainting.py [--digits 64] [--rounds 5] [--jump 1]
 

@@ -1,4 +1,4 @@
-"""Train one 2D toy on each prediction target (ε, x_0, v) and compare: the README's prediction-target figures.
+"""Train one 2D toy on each prediction target (ε, x_0, v) and compare: the prediction-target figures of the user's guide (docs/guide.md).
 
     python scripts/measure_predictions.py [--data swiss_roll] [--schedule linear] [--steps 3000] [--min-snr 0] [--seed 0]
 

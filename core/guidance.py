@@ -97,6 +97,8 @@ def find_class(given: str, names: Sequence[str]) -> str:
         head, _, place = name.lower().partition(" (")
         return {name.lower(), head, head.removesuffix("°"), place.removesuffix(")")} - {""}
 
+    if not isinstance(given, str) or not given.strip():
+        raise ValueError(f"choose the class to steer towards, one of {', '.join(names)}")
     matches = [name for name in names if given.strip().lower() in aliases(name)]
     if len(matches) != 1:
         raise ValueError(f"the class to steer towards must be one of {', '.join(names)}, got {given!r}")

@@ -163,9 +163,12 @@ def test_a_class_can_be_named_by_its_angle_or_place_in_any_case() -> None:
     assert find_class("0", gaussians) == "0° (right)" and find_class("upper right", gaussians) == "45° (upper right)"
     assert find_class("Upper Moon", TOY2D_CLASSES["moons"]) == "upper moon"
     assert find_class("ankle boot", IMAGE_CLASS_NAMES["fashion_mnist"]) == "Ankle boot"
-    for wrong in ("9", "upper", "", "moon"):
+    for wrong in ("9", "upper", "moon"):
         with pytest.raises(ValueError, match="must be one of"):
             find_class(wrong, gaussians + TOY2D_CLASSES["moons"])
+    for missing in ("", "  ", None, 7):  # an API call without a class, or with a number: not an AttributeError
+        with pytest.raises(ValueError, match=r"^choose the class to steer towards, one of upper moon, lower moon$"):
+            find_class(missing, TOY2D_CLASSES["moons"])
     # The guided model steers towards the class so named: "top" is the component straight up.
     schedule, gaussians_info = make_schedule("linear", 100), DataInfo("eight_gaussians", "2d", (2,))
     by_place, by_name, other = (guided_model(ZeroNoise(), schedule, gaussians_info, name, 2.0, 4)

@@ -86,6 +86,8 @@ def test_refusals():
         guidance_panel.guide(SWISS, "ddpm_small", 0.0, 10, "uniform", 8, 0, [], "7", 3.0, **quiet)
     with pytest.raises(gr.Error, match="The class to steer towards must be one of 0, 1, 2"):
         guidance_panel.guide(MNIST, "ddim", 0.0, 10, "uniform", 8, 0, [], "seven", 3.0, **quiet)
+    with pytest.raises(gr.Error, match=r"Choose the class to steer towards, one of 0, 1, 2"):
+        guidance_panel.guide(MNIST, "ddim", 0.0, 10, "uniform", 8, 0, [], None, 3.0, **quiet)
     with pytest.raises(gr.Error, match="Classifier-free guidance needs a class-conditional model"):
         guidance_panel.guide(MNIST, "ddim", 0.0, 10, "uniform", 8, 0, [], "7", 3.0, "classifier-free", **quiet)
     for bad in (25, -1, "a lot"):
@@ -233,3 +235,5 @@ def test_the_guides_field_refusals():
         guidance_panel.guide_field(GAUSSIANS, [], "7", 300)
     with pytest.raises(gr.Error, match="t must be"):
         guidance_panel.guide_field(GAUSSIANS, [], "0° (right)", 5000)
+    with pytest.raises(gr.Error, match=r"Choose the class to steer towards, one of 0° \(right\), 45°"):
+        guidance_panel.guide_field(GAUSSIANS, [], None, 300)

@@ -31,6 +31,10 @@ from core.conditioning import null_labels
 from core.schedules import check_timesteps
 
 
+MAX_DEPTH = 64  # residual blocks at most: a checkpoint's config is built before its weights are compared with it,
+# and a config of a million blocks took minutes to build
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     """Size of the 2D denoiser; the defaults give ≈100k parameters."""
@@ -43,8 +47,9 @@ class MLPConfig:
     num_classes: int = 0  # K > 0: class-conditional on labels 0..K−1, K meaning "no class" (core.conditioning)
 
     def __post_init__(self) -> None:
-        if self.hidden < 1 or self.depth < 0:
-            raise ValueError(f"MLP hidden must be ≥ 1 and depth ≥ 0, got hidden={self.hidden}, depth={self.depth}")
+        if self.hidden < 1 or not 0 <= self.depth <= MAX_DEPTH:
+            raise ValueError(f"MLP hidden must be ≥ 1 and depth from 0 to {MAX_DEPTH}, got hidden={self.hidden}, "
+                             f"depth={self.depth}")
         if self.emb_dim < 4 or self.emb_dim % 2:
             raise ValueError(f"MLP emb_dim must be an even number ≥ 4, got {self.emb_dim}")
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:

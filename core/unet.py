@@ -43,11 +43,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.conditioning import null_labels
+from core.image_data import MAX_IMAGE_SIZE
 from core.schedules import check_timesteps
 
 UNET_PRESETS = ("tiny", "small", "base")
 MIN_RESOLUTION = 4  # the presets stop down-sampling before the feature maps get smaller than this
 MIN_DOWNSAMPLES = 2  # a preset needs at least two halvings (28 → 14 → 7) to see global structure
+# A checkpoint's config is built and run as it says (an upload's too), so its costs are bounded: blocks per level (a
+# million took minutes to build), the image's side (`core.image_data.MAX_IMAGE_SIZE`), and the positions one attention
+# layer attends over, L, whose n × L × L scores take 64 MB an image at 64 × 64 (at 7,168² a few images took 13 GB).
+MAX_RES_BLOCKS = 16
+MAX_ATTENDED = 64 * 64
 
 
 @dataclass
@@ -95,6 +101,9 @@ class UNetConfig:
             raise ValueError(f"UNetConfig.num_classes must be a whole number ≥ 0 (0: unconditional), got {self.num_classes!r}")
         if self.base_channels % 2 or self.base_channels < 4:
             raise ValueError(f"UNetConfig.base_channels (also the sinusoidal embedding width) must be even and ≥ 4, got {self.base_channels}")
+        if self.image_size > MAX_IMAGE_SIZE or self.num_res_blocks > MAX_RES_BLOCKS:
+            raise ValueError(f"UNetConfig.image_size must be at most {MAX_IMAGE_SIZE} and num_res_blocks at most "
+                             f"{MAX_RES_BLOCKS}, got {self.image_size} and {self.num_res_blocks}")
         if not self.channel_mults or min(self.channel_mults) < 1:
             raise ValueError(f"UNetConfig.channel_mults must be positive integers, got {self.channel_mults}")
         if not 0.0 <= self.dropout < 1.0:
@@ -117,6 +126,10 @@ class UNetConfig:
         attended = [w for w, r in zip(self.widths, self.resolutions) if r in self.attention_resolutions]
         if self.middle_attention:
             attended.append(self.widths[-1])
+        widest = max([*self.attention_resolutions, *self.resolutions[-1:] * self.middle_attention], default=0)
+        if widest**2 > MAX_ATTENDED:
+            raise ValueError(f"self-attention at {widest}×{widest} would attend over {widest**2:,} positions; at most "
+                             f"{MAX_ATTENDED:,} (64×64)")
         for width in attended:
             if width % self.num_heads:
                 raise ValueError(f"attention width {width} is not divisible by num_heads={self.num_heads}")

@@ -281,6 +281,27 @@ def test_weights_no_network_has_are_refused_on_load(tmp_path) -> None:
     assert load_checkpoint(path).config["schedule"]["T"] == 50
 
 
+@pytest.mark.parametrize("kind, field, value, message", [
+    ("mlp", "depth", 1_000_000, "depth from 0 to 64, got hidden=16, depth=1000000"),
+    ("unet", "num_res_blocks", 100_000, "num_res_blocks at most 16, got 28 and 100000"),
+    ("unet", "image_size", 28 * 1024, "image_size must be at most 256 .*, got 28672"),
+])
+def test_a_config_too_costly_to_build_or_run_is_refused_at_once(tmp_path, kind, field, value, message) -> None:
+    """A checkpoint's config is built before its weights are compared with it, and then run as it says: an upload
+    of 400 KB saying depth = 60,000 took 14 s of the server's time to refuse (a million blocks: minutes), and a U-Net
+    config saying 28,672-px images asked for 13 GB to sample four. Each is refused at once, naming the number."""
+    model, data = ((MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8)), DataInfo("moons", "2d", (2,))) if kind == "mlp"
+                   else (UNet(unet_config("tiny", 28, 1)), DataInfo("mnist", "image", (1, 28, 28))))
+    path = save_checkpoint(tmp_path / kind, model, make_schedule("linear", 50), data)
+    config = json.loads((path / "config.json").read_text())
+    config["model"]["config"][field] = value
+    (path / "config.json").write_text(json.dumps(config))
+    started = time.perf_counter()
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+    assert time.perf_counter() - started < 1.0
+
+
 def test_a_config_edited_to_another_schedule_or_target_is_refused(tmp_path) -> None:
     """No tensor's shape depends on T or on the prediction target: a config.json with T 1000 made 50 had loaded
     without a word (and sampled 7 times farther from the data). The weights file records both now."""

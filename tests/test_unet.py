@@ -33,6 +33,20 @@ def test_output_shape_and_parameter_count(preset: str, size: int, channels: int)
     assert low <= model.num_parameters() <= high
 
 
+def test_self_attention_attends_over_at_most_64_by_64_positions() -> None:
+    """Its n × L × L scores take 64 MB an image at L = 64²; a config with attention at 128 × 128 (1 GB an image) is
+    refused, at a level or in the bottleneck; every preset, at every size the presets take, stays within."""
+    assert UNetConfig(image_size=64, channel_mults=(1,), attention_resolutions=(64,)).attention_resolutions == (64,)
+    with pytest.raises(ValueError, match=r"self-attention at 128×128 would attend over 16,384 positions; at most 4,096"):
+        UNetConfig(image_size=128, channel_mults=(1,), attention_resolutions=(128,), middle_attention=False)
+    with pytest.raises(ValueError, match=r"self-attention at 128×128"):  # the bottleneck's
+        UNetConfig(image_size=128, channel_mults=(1,), attention_resolutions=(), middle_attention=True)
+    assert UNetConfig(image_size=128, channel_mults=(1,), attention_resolutions=(), middle_attention=False)
+    for preset in UNET_PRESETS:
+        for size in (28, 32, 64, 128, 256):
+            unet_config(preset, size, 3)  # raises if beyond
+
+
 def test_config_json_round_trip() -> None:
     config = unet_config("small", 28, 1)
     restored = UNetConfig(**json.loads(json.dumps(dataclasses.asdict(config))))

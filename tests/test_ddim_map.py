@@ -72,6 +72,8 @@ def test_clipping_only_when_asked_and_never_of_x0_itself() -> None:
     assert torch.equal(clipped[0].x0_pred, x0)
     assert max(float(r.x0_pred.abs().max()) for r in free) > 1.5
     assert all(float(r.x0_pred.abs().max()) <= 1.0 for r in clipped)
+    for r in clipped[1:]:  # ε̂ re-derived from the clipped x̂₀, as the decoder does: x_s = √ᾱ_s·x̂₀ + √(1 − ᾱ_s)·ε̂
+        torch.testing.assert_close(r.x_s, schedule.q_sample(r.x0_pred, r.s, r.eps_pred))
     with pytest.raises(ValueError, match="clip_x0"):
         encode(pushy, schedule, x0, clip_x0=0)
     with pytest.raises(ValueError, match="from 1 to T = 100"):
@@ -84,6 +86,7 @@ def test_the_spherical_path_stays_standard_normal_and_the_straight_line_does_not
     path = noise_path(a, b, [0, 0.25, 0.5, 1])
     assert path.shape == (4, 20_000, 8) and torch.equal(path[0], a) and torch.allclose(path[-1], b, atol=1e-6)
     assert [round(float(p.var()), 2) for p in path] == [1.0, 1.0, 1.0, 1.0]
+    torch.testing.assert_close(noise_path(a, b, [0, 0.25, 1], "linear"), torch.stack([a, 0.75 * a + 0.25 * b, b]))
     line = noise_path(a, b, [0.5], "linear")[0]
     assert torch.allclose(line, (a + b) / 2) and abs(float(line.var()) - 0.5) < 0.02
     with pytest.raises(ValueError, match="same shape"):

@@ -148,3 +148,23 @@ def test_each_term_is_the_epsilon_error_weighted_by_eq_12(name: str) -> None:
         assert bounds["large"].terms[t - 2] == pytest.approx(float(large[t]) * error + constant, rel=0.1)
     with pytest.raises(ValueError, match="variance must be one of"):
         epsilon_weights(schedule, "medium")  # type: ignore[arg-type]
+
+
+def test_the_bound_clips_x0_as_the_sampler_does() -> None:
+    """A network whose x̂₀ is 50 everywhere, clipped to 1, on data x₀ = 0.5: each term L_{t−1} is the KL between
+    posteriors of equal variance β̃_t whose means differ by c_x0·(x₀ − 1), c_x0²·0.25/(2β̃_t); the decoder is the
+    Gaussian density of x₀ about 1 with variance β₁, ½·0.25/β₁ + ln √β₁ + ½ ln 2π (nats per dimension)."""
+    schedule = make_schedule("linear", 100)
+    ab = schedule.alpha_bars.float()
+
+    def fifty(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # ε̂ that makes x̂₀ = 50
+        a = ab[t].view(-1, 1)
+        return (x_t - a.sqrt() * 50) / (1 - a).sqrt()
+
+    bound = variational_bound(fifty, schedule, torch.full((4, 2), 0.5), clip_x0=1.0,
+                              generator=torch.Generator().manual_seed(0))
+    for t, term in zip(bound.ts, bound.terms):
+        c_x0, _, posterior_var = schedule.posterior_coefficients(t, t - 1)
+        assert term == pytest.approx(c_x0**2 * 0.25 / (2 * posterior_var), rel=1e-4), t
+    beta_1 = float(schedule.betas[1])
+    assert bound.decoder == pytest.approx(0.125 / beta_1 + 0.5 * math.log(beta_1) + 0.5 * math.log(2 * math.pi), rel=1e-4)

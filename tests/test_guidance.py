@@ -7,6 +7,8 @@ E[x_0 | x_t, y] = μ_y + √ᾱ_t σ²/v_t·(x_t − √ᾱ_t μ_y), and ε*(x_t
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -196,3 +198,37 @@ def test_own_data_named_like_a_built_in_set_is_not_taken_for_it(tmp_path):
         PIL.Image.fromarray(np.full((28, 28), 40 * k, np.uint8)).save(folder / f"{k}.png")
     _, pictures = load_training_data(str(folder), channels=1, image_size=28)
     assert pictures.name == "mnist_own" and guidance_classes(pictures.name, "image") == []
+
+
+class LinearNoise(torch.nn.Module):
+    """ε̂(x_t, t) = k·x_t."""
+
+    def __init__(self, k: float) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.k * x_t
+
+
+def test_the_guide_differentiates_through_the_network_and_not_through_a_clipped_x0() -> None:
+    """ε̂ − s·√(1 − ᾱ_t)·∇ log p(y | x̂₀(x_t)). With ε̂ = k·x_t and log p = Σ x̂₀: x̂₀ = x_t·(1 − √(1 − ᾱ_t)·k)/√ᾱ_t, whose
+    gradient (1 − √(1 − ᾱ_t)·k)/√ᾱ_t runs through the network's ε̂ (1/√ᾱ_t were ε̂ held fixed). Where the clip of x̂₀
+    bites (|x̂₀| > 1), its gradient is 0: the classifier sees only pixels in [−1, 1], and the guide changes nothing."""
+    schedule, k, scale = make_schedule("linear", 100), 0.5, 2.0
+    guided = GuidedDenoiser(LinearNoise(k), schedule, lambda x_t, t, x0: x0.flatten(1).sum(1), scale, clip_x0=1.0)
+    t = torch.full((3,), 40)
+    ab = float(schedule.alpha_bars[40])
+    x = torch.tensor([[0.01, -0.02], [0.03, 0.0], [-0.01, 0.02]])  # x̂₀ well inside [−1, 1]
+    gradient = (1 - math.sqrt(1 - ab) * k) / math.sqrt(ab)
+    torch.testing.assert_close(guided(x, t), k * x - scale * math.sqrt(1 - ab) * gradient)
+    far = torch.full((3, 2), 50.0)  # x̂₀ ≈ 46
+    torch.testing.assert_close(guided(far, t), k * far)
+
+
+def test_the_mixture_is_written_in_the_models_coordinates() -> None:
+    """A model of data scaled by s sees the mixture's means and spread divided by s, after its mean is taken off."""
+    toy = model_mixture(DataInfo("eight_gaussians", "2d", (2,)))
+    scaled = model_mixture(DataInfo("eight_gaussians", "2d", (2,), mean=(1.0, -0.5), scale=2.0))
+    torch.testing.assert_close(scaled.means, (toy.means - torch.tensor([1.0, -0.5], dtype=torch.float64)) / 2)
+    assert scaled.std == pytest.approx(toy.std / 2) and scaled.names == toy.names

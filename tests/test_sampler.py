@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.sampler import chain_timesteps, initial_noise, iter_sample, log_snr_timesteps, sample, timesteps
+from core.sampler import chain_timesteps, initial_noise, iter_sample, log_snr_timesteps, plan_steps, sample, timesteps
 from core.schedules import NoiseSchedule, make_schedule
 
 MU = torch.tensor([1.5, -0.5])
@@ -152,6 +152,8 @@ def test_records_and_last_step() -> None:
         assert torch.equal(prev.x_prev, nxt.x_t)
     last = records[-1]
     assert torch.equal(last.x_prev, last.x0_pred), "no noise on the last step: x_0 is the final x̂_0"
+    large = list(iter_sample(ideal_eps(schedule), schedule, x_T, method="ddpm", variance="large", steps=10, generator=g))
+    assert torch.equal(large[-1].x_prev, large[-1].x0_pred), "σ² = β too: no noise on the last step"
     assert set(["t", "t_prev", "x_t", "x_prev", "x0_pred", "eps_pred"]) <= set(vars(last))
     assert all(key in last for key in ("t", "x0_pred")) and "nope" not in last and 0 not in last  # read like a dict
     assert last["t"] == last.t == 1
@@ -164,6 +166,7 @@ def test_timesteps() -> None:
     ts = timesteps(1000, 7, "ddim")
     assert ts[0] == 1000 and ts[-1] == 1 and len(set(ts)) == 7 and ts == sorted(ts, reverse=True)
     assert timesteps(10, 10, "ddpm") == list(range(10, 0, -1))
+    assert timesteps(1000, 50, "ddim")[:4] == [1000, 980, 959, 939]  # rounded, not truncated: 1000 − k·999/49
     assert timesteps(10, 1, "ddim") == [10]
     for bad in (0, 11, 2.5):
         with pytest.raises(ValueError, match="sampling steps"):
@@ -270,3 +273,19 @@ def test_bad_options(options: dict, message: str) -> None:
     schedule = make_schedule("linear", 100)
     with pytest.raises(ValueError, match=message):
         sample(ideal_eps(schedule), schedule, torch.zeros(2, 2), **options)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_ddim_at_eta_1_takes_the_ddpm_posterior_step_on_any_chain(name: str) -> None:
+    """Song et al. eq. 16: σ(η = 1) = √((1 − ᾱ_s)/(1 − ᾱ_t))·√(1 − ᾱ_t/ᾱ_s), the posterior's standard deviation √β̃ for
+    the step t → s, strided or not; and the step's mean, √ᾱ_s·x̂₀ + √(1 − ᾱ_s − σ²)·ε̂, is the posterior mean at x̂₀.
+    (The moment tests allow a few per cent, which a σ without its first square root passed.)"""
+    schedule = make_schedule(name, 1000)
+    ts = timesteps(1000, 50, "ddim")
+    ddim, ddpm = plan_steps(schedule, ts, "ddim", eta=1.0), plan_steps(schedule, ts, "ddpm", variance="small")
+    x_t, x0 = 0.7, -0.3
+    for a, b in zip(ddim[:-1], ddpm[:-1]):
+        assert (a.t, a.s) == (b.t, b.s) and a.sigma == pytest.approx(b.sigma, rel=1e-9), (a.t, a.s)
+        eps = (x_t - a.sqrt_ab_t * x0) / a.sqrt_1m_ab_t
+        assert a.c_x0 * x0 + a.c_eps * eps == pytest.approx(b.c_x0 * x0 + b.c_xt * x_t, rel=1e-9, abs=1e-12)
+    assert ddim[-1].sigma == ddpm[-1].sigma == 0.0

@@ -137,6 +137,9 @@ def test_the_forward_chain_reaches_the_law_of_the_one_jump(name: str) -> None:
     same, _ = s.q_chain(x0[:10], 50, torch.Generator().manual_seed(3))
     again, _ = s.q_chain(x0[:10], 50, torch.Generator().manual_seed(3))
     assert torch.equal(same, again)  # a seed gives the same chain
+    _, near = s.q_chain(x0[:1000], 60, torch.Generator().manual_seed(4))
+    _, far = s.q_chain(x0[:1000] + 100, 60, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(far, near, rtol=1e-9, atol=0)  # the noise part's RMS: x_s − √ᾱ_s·x_0 at the same s
     start, rms = s.q_chain(x0[:10], 0)
     assert torch.equal(start, x0[:10]) and rms.tolist() == [0.0]
     with pytest.raises(ValueError, match="0..120"):

@@ -361,3 +361,14 @@ def test_a_loaded_view_trains_its_network_on_its_own_target_only() -> None:
         Trainer(view, schedule, data, TrainConfig(steps=2))
     trainer = Trainer(view, schedule, data, TrainConfig(steps=2, prediction="v"))
     assert trainer.model is view.net and unwrap(trainer.sampling_model)[1] == "v"
+
+
+def test_training_draws_every_t_from_1_to_T() -> None:
+    """Algorithm 1: t ~ Uniform{1, …, T}. Every chain starts at t = T, so a draw that stopped at T − 1 would leave
+    the first step to an untrained ε̂; on T = 3 each t has a range of its own in the error by t."""
+    trainer = Trainer(MLPDenoiser(SMALL), make_schedule("cosine", 3), make_toy2d("moons", 500, seed=0),
+                      TrainConfig(batch_size=64))
+    for _ in range(5):
+        trainer.train_step()
+    seen = [first for (first, last), value in zip(loss_bucket_ranges(3), trainer.bucket_loss()) if value == value]
+    assert seen == [1, 2, 3]

@@ -70,8 +70,9 @@ def _checkpoint_members(zf: zipfile.ZipFile, label: str) -> tuple[str, dict[str,
         folders.setdefault(parts[0] if len(parts) == 2 else "", {})[parts[-1]] = info
     holding = sorted(folder for folder, files in folders.items() if CONFIG_FILE in files)
     if not holding:
-        deeper = next((info.filename for info in zf.infolist()
-                       if PurePosixPath(info.filename.replace("\\", "/")).name == CONFIG_FILE), None)
+        deeper = next((info.filename for info in zf.infolist()  # where it lies, if inside the zip's own folders
+                       if (path := PurePosixPath(info.filename.replace("\\", "/"))).name == CONFIG_FILE
+                       and ".." not in path.parts and not path.is_absolute()), None)
         where = (f"; its {CONFIG_FILE} lies deeper, at {deeper}: zip the checkpoint folder itself (e.g. cd to its "
                  "parent and zip -r NAME.zip NAME)") if deeper else ""
         raise CheckpointError(f"{label} holds no checkpoint: expected {CONFIG_FILE} and {WEIGHTS_FILE}, at its top "

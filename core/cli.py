@@ -4,6 +4,7 @@ path made before the work rather than after it, and Ctrl-C (or SIGTERM, SIGHUP) 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -34,6 +35,8 @@ def folder(text: str) -> str:
     """A --data-dir: a folder's path, not an empty one (which had meant the current folder, searched throughout)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a folder, got an empty path")
+    if os.path.exists(os.path.expanduser(text)) and not os.path.isdir(os.path.expanduser(text)):
+        raise argparse.ArgumentTypeError(f"must name a folder; {text} is a file")
     return text
 
 

@@ -82,6 +82,8 @@ def test_entries_outside_one_folder_are_never_written(checkpoint, tmp_path):
     ({"readme.txt": b"hi"}, "holds no checkpoint"),
     ({"tmp/runs/roll/config.json": b"{}", "tmp/runs/roll/model.safetensors": b""},  # `zip -r x.zip /tmp/runs/roll`
      "holds no checkpoint: .*its config.json lies deeper, at tmp/runs/roll/config.json: zip the checkpoint folder itself"),
+    ({"../../evil/config.json": b"{}", "../../evil/model.safetensors": b""},  # outside the zip: no "lies deeper"
+     r"holds no checkpoint: expected .* written by python -m core.train\)$"),
     ({"a/config.json": b"{}", "a/model.safetensors": b"", "b/config.json": b"{}"}, "holds 2 checkpoints"),
     ({"run/config.json": b"{}"}, "model.safetensors is missing"),
     ({"run/config.json": b"not json", "run/model.safetensors": b""}, "not readable JSON"),

@@ -498,6 +498,10 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.train", "--data", "", "--out", "X"), "unknown data ''"),
         (("core.train", "--data", "moons", "--data-dir", " ", "--out", "X"), "--data-dir: must name a folder, got an"),
         (("core.download", "mnist", "--data-dir", ""), "--data-dir: must name a folder, got an empty path"),
+        # a file: "downloading failed (no internet?)", or "MNIST not found in README.md/MNIST/raw"
+        (("core.download", "mnist", "--data-dir", "README.md"), "--data-dir: must name a folder; README.md is a file"),
+        (("core.sample", "--ckpt", "checkpoints/mnist", "--start-t", "100", "--data-dir", "README.md", "--out", "a.npy"),
+         "--data-dir: must name a folder; README.md is a file"),
         (("core.train", "--data", "moons", "--out", "X", "--T", "1"), "T must be between"),
         (("core.train", "--data", "moons", "--out", "X", "--schedule", "nope"), "invalid choice"),
         (("core.train", "--data", "moons", "--out", "X", "--param", "beta_end=2"), "beta_end must lie in"),

@@ -127,7 +127,12 @@ def test_sliced_wasserstein_known_values() -> None:
     # a translation by d moves every 1-D projection by ⟨d, θ⟩: SW² = E_θ⟨d, θ⟩² = |d|²/2 in 2D
     d = torch.tensor([3.0, 4.0])
     assert sliced_wasserstein(x, x + d, n_projections=4096) == pytest.approx(5 / math.sqrt(2), rel=0.02)
-    # unequal sizes are compared through quantile functions
+    # unequal sizes are compared through their quantile functions, exactly: {0, 1} and {0, 0, 1, 1} are one measure
+    # (interpolated quantiles had put them 0.18 apart); {0, 1} against {0, 1, 2} differ on u in [1/3, 1/2) by 1 and
+    # on [2/3, 1) by 1, W₂² = 1/6 + 1/3 (in 1-D every direction sees the same)
+    assert sliced_wasserstein(torch.tensor([[0.0], [1.0]]), torch.tensor([[0.0], [0.0], [1.0], [1.0]])) == 0
+    assert sliced_wasserstein(torch.tensor([[0.0], [1.0]]), torch.tensor([[0.0], [1.0], [2.0]])) == pytest.approx(
+        math.sqrt(0.5), rel=1e-12)
     assert sliced_wasserstein(x, x[::2]) < 0.05
     with pytest.raises(ValueError):
         sliced_wasserstein(x, torch.zeros(10, 3))

@@ -138,6 +138,19 @@ def test_sliced_wasserstein_known_values() -> None:
         sliced_wasserstein(x, torch.zeros(10, 3))
 
 
+def test_the_sw_ratio_measures_against_independent_draws_of_the_data() -> None:
+    """The denominator SW(data, data′) pairs the reference with n_baselines other draws: a draw that reused the
+    reference's seed would be at distance 0 from it and shrink the denominator (every ratio up by about 4/3)."""
+    seeds = []
+
+    def draw(n: int, seed: int) -> torch.Tensor:
+        seeds.append(seed)
+        return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+
+    sliced_wasserstein_ratio(torch.randn(500, 2), draw, seed=3, n_baselines=4)
+    assert len(seeds) == 5 and len(set(seeds)) == 5
+
+
 def test_sliced_wasserstein_ratio_separates_good_from_bad() -> None:
     draw = lambda n, s: make_toy2d("swiss_roll", n, seed=s)  # noqa: E731
     assert sliced_wasserstein_ratio(draw(2000, 99), draw) < 1.3

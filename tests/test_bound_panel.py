@@ -11,6 +11,7 @@ import pytest
 from app import bound_panel, checkpoint_access, figures
 from core.checkpoints import load_checkpoint, save_checkpoint
 from core.data import DataInfo
+from core.elbo import Bound
 
 SWISS = str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear")
 MNIST = str(checkpoint_access.REPO_CHECKPOINTS / "mnist")
@@ -77,3 +78,16 @@ def test_the_bound_figure_labels_its_axes_whatever_their_span():
     assert 4 <= len(wide.yaxis.tickvals) <= 9 and len(wide.xaxis.tickvals) >= 3
     short = figures.as_figure(figures.bound_terms_figure([2, 3], {"σ² = β̃": [0.5, 0.2]})).layout
     assert sum(2 <= v <= 3 for v in short.xaxis.tickvals) >= 2 and sum(0.2 <= v <= 0.5 for v in short.yaxis.tickvals) >= 2
+
+
+def test_the_early_share_weighs_each_measured_term_by_the_steps_it_stands_for():
+    """Σ L_{t−1} from t ≤ 10: of 19 equal terms t = 2…20, 9 (47 %); of three drawn terms at 2, 10 and 50 standing
+    for 3 steps each, two thirds."""
+    every = Bound(prior=0.001, diffusion=19.0, decoder=1.0, ts=list(range(2, 21)), terms=[1.0] * 19, weights=[1] * 19,
+                  discrete=False)
+    assert bound_panel.early_share(every) == pytest.approx(9 / 19)
+    table = bound_panel.bound_markdown("m", {"small": every, "large": every}, "2d", 100, 1.0, 20, False)
+    assert "| … of it from t ≤ 10 | 47% | 47% |" in table
+    drawn = Bound(prior=0.001, diffusion=9.0, decoder=1.0, ts=[2, 10, 50], terms=[1.0] * 3, weights=[3] * 3,
+                  discrete=False)
+    assert bound_panel.early_share(drawn) == pytest.approx(2 / 3)

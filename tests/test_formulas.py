@@ -177,3 +177,12 @@ def test_frames_spell_out_what_a_plain_font_cannot_draw(monkeypatch) -> None:
     font = player._font(12)[0]
     monkeypatch.setattr(player, "_font", lambda size: (font, False))  # as on a machine without DejaVu Sans
     assert player.drawable("x₈₈₅ = 0.3·x̂₀ + 0.9·x₈₈₆; θ = 5°; ᾱ") == "x_885 = 0.3·x0 + 0.9·x_886; theta = 5 deg; alpha_bar"
+
+
+def test_numbers_counts_and_the_circle_of_noises_read_exactly() -> None:
+    """10⁴ switches to scientific notation; 0 steps is plural; the loop's weights (cos θ, sin θ) are rounded, so
+    90° reads 0·x_a (not 6.1e-17), and carry their signs."""
+    assert formulas.number(1e4) == "1.000e+04" and formulas.steps_text(0) == "0 steps" and formulas.steps_text(1) == "1 step"
+    assert formulas.circle_notes([0, 90, 180, 270]) == [
+        "θ = 0°: x_T = 1·x_a + 0·x_b", "θ = 90°: x_T = 0·x_a + 1·x_b",
+        "θ = 180°: x_T = −1·x_a + 0·x_b", "θ = 270°: x_T = 0·x_a − 1·x_b"]

@@ -401,3 +401,9 @@ def test_the_histogram_shows_the_density_of_x_t_and_at_t_T_it_is_the_normal_one(
     # x₀ (digits in [−1, 1], mostly background at −1): nothing beyond ±1, and a peak at −1 far above the normal's
     clean = np.asarray(hist0.data[0].y)
     assert clean[np.abs(np.asarray(hist0.data[0].x)) > 1 + width].sum() == 0 and clean.max() > 3
+
+
+def test_the_summary_gives_this_chains_last_numbers() -> None:
+    """ᾱ_T and SNR_T of the T chosen, at T (linear, T = 4000, β_end = 0.002: 0.3499 and 0.3499/0.6501 = 0.5382)."""
+    summary = forward_tab.schedule_summary_html(make_schedule("linear", 4000, beta_end=0.002))
+    assert "ᾱ<sub>T</sub> = 0.3499, SNR<sub>T</sub> = 0.5382 (T = 4000)" in summary

@@ -179,3 +179,11 @@ def test_a_loop_refuses_bad_inputs(frames, n, seed, message):
     request = types.SimpleNamespace(session_hash="loop-bad")
     with pytest.raises(gr.Error, match=message):
         noise_map.play_loop(request, SWISS, 10, "uniform", n, seed, frames, False, [], progress=no_progress)
+
+
+def test_the_neighbour_correlation_is_that_of_horizontal_neighbours():
+    """Stripes that alternate along each row: every pair of horizontal neighbours has opposite signs, −1."""
+    stripes = torch.tensor([1.0, -1.0, 1.0, -1.0]).expand(2, 1, 3, 4)
+    assert noise_map.neighbour_correlation(stripes) == pytest.approx(-1.0)
+    smooth = torch.arange(12.0).view(1, 1, 3, 4)  # along each row, each value is its left neighbour + 1
+    assert noise_map.neighbour_correlation(smooth) == pytest.approx(1.0)

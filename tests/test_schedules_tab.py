@@ -357,3 +357,17 @@ def test_a_log_snr_that_is_not_finite_is_said_where_it_is_not_drawn():
                    "float64's precision), not drawn")
     (empty,) = notes(make_schedule("linear", 1000, beta_start=1e-300, beta_end=1e-300))
     assert "log-SNR is +∞ at 1,000 of its 1,000 steps (ᾱ_t = 1: no noise" in empty
+
+
+def test_the_table_warning_and_reasons_give_each_schedules_own_numbers() -> None:
+    """The numbers under each schedule, not only its labels (linear at T = 4000 with β_end = 0.002: ᾱ_T = 0.35, SNR_T =
+    0.35/0.65 = 0.538, SNR = 1 at t = 3213); a grid's t are rounded, not truncated; a chain of T < 50 has T step gains."""
+    shallow = make_schedule("linear", 4000, beta_end=0.002)
+    table = schedules_tab.summary_table([shallow])
+    assert table.startswith("| schedule (T = 4000) |") and "| 0.35 | 0.538 | 3213 | ⚠ **no** |" in table
+    assert "| 0.0063 | 0.00634 | 364 | ⚠ **no** |" in schedules_tab.summary_table([make_schedule("linear", 1000, beta_end=0.01)])
+    assert "ᾱ<sub>T</sub> = 0.35 (" in schedules_tab.warning_html([shallow])
+    assert ("pass SNR = 1 at t ≈ 496 and 500 and reach 0.01 only at t ≈ 937 and 970"
+            in schedules_tab.why_schedules_differ(1000))  # cosine, then sigmoid
+    assert schedules_tab.grid_timesteps(10) == [0, 1, 2, 5, 8, 10]
+    assert len(schedules_tab.step_gains(make_schedule("cosine", 30), "uniform")) == 30

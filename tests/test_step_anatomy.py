@@ -8,7 +8,7 @@ import gradio as gr
 import pytest
 import torch
 
-from app import checkpoint_access, figures, reverse_tab, step_anatomy
+from app import checkpoint_access, figures, formulas, reverse_tab, step_anatomy
 from core.checkpoints import load_checkpoint, save_checkpoint
 from core.prediction import as_eps_model
 from core.sampler import plan_steps
@@ -125,3 +125,16 @@ def test_points_the_2d_figure_cannot_show_are_counted():
     assert 10 < off < 500, stats
     _, stats = step_anatomy.show_step(SWISS, 100, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
     assert "beyond the plot" not in stats
+
+
+def test_the_steps_numbers_are_its_own():
+    """ᾱ_t and SNR_t = ᾱ_t/(1 − ᾱ_t) of the t shown, and the root-mean-square (not the mean square) of x̂₀ − x₀; the
+    faint-noise note only where √(1 − ᾱ_t) < 0.1."""
+    checkpoint, choice = reverse_tab.model_and_sampler(SWISS, [], False, "ddpm_small", 0.0, 0, "uniform")
+    _, stats = step_anatomy.show_step(SWISS, 500, "ddpm_small", 0.0, 0, "uniform", 0, False, [])
+    alpha_bar = float(checkpoint.schedule.alpha_bars[500])
+    assert f"(ᾱ_t = {formulas.number(alpha_bar)}, SNR {formulas.number(alpha_bar / (1 - alpha_bar))})" in stats
+    parts = step_anatomy.take_apart(checkpoint, choice, 500, seed=0)
+    rms = float((parts["x0_hat"] - parts["x0"]).pow(2).mean().sqrt())
+    assert f"root-mean-square difference {rms:.3f} per coordinate" in stats
+    assert step_anatomy.faint_noise_note(1 - 0.15**2) == "" and step_anatomy.faint_noise_note(1 - 0.05**2)

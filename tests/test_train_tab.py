@@ -927,6 +927,7 @@ def test_a_run_the_time_limit_will_end_says_near_which_step():
     plan = types.SimpleNamespace(max_seconds=600.0)
     event = TrainEvent("step", step=290, total_steps=2000, loss=0.1, lr=1e-3, elapsed=100.0, samples_per_s=186.0)
     text = train_tab._progress_text(event, plan, "CPU")[0]
+    assert text.startswith("Step <b>290</b> / 2000 · loss 0.1000 · 186 examples/s · 1 min 40 s elapsed · ETA 8 min 20 s ·")
     assert "ETA 8 min 20 s" in text
     assert text.endswith(" · at this pace the server's time limit (10 min 00 s) ends it near step 1,740"), text
 
@@ -1406,3 +1407,20 @@ def test_pages_are_remembered_for_the_sessions_gradio_keeps(monkeypatch):
     runs.adopt_owner(req("page-4"), None)
     assert list(runs._page_owners) == ["page-2", "page-3", "page-0", "page-4"]  # page-1 went, the least recent
     assert runs.owner_key(req("page-1")) == "page-1" and not runs.page_open("page-1")
+
+
+def test_durations_ends_and_limits_read_exactly(monkeypatch):
+    """Seconds round to the nearest (59.6 s is a minute), "1 hour" is singular but "0.5 hours" is not, the first run
+    to end is the soonest (its pace so far: 1,000 steps left at 10 steps/s, 500 at 10/s), the time limit ends a run
+    only if it comes before its last step, and a progress bar never runs past its track."""
+    assert [runs.duration_text(s) for s in (59.4, 59.6, 60, 187)] == ["59 s", "1 min 00 s", "1 min 00 s", "3 min 07 s"]
+    monkeypatch.setenv("DDPM_RUNS_KEEP_HOURS", "0.5")
+    assert runs.keep_text() == "0.5 hours"
+    monkeypatch.setenv("DDPM_RUNS_KEEP_HOURS", "1")
+    assert runs.keep_text() == "1 hour"
+    progress = [types.SimpleNamespace(step=100, total_steps=1100, elapsed=10.0),
+                types.SimpleNamespace(step=600, total_steps=1100, elapsed=60.0)]
+    assert runs.soonest_end([types.SimpleNamespace(progress=p) for p in progress]) == 50.0
+    assert runs.step_at_time_limit(types.SimpleNamespace(step=100, total_steps=1000, elapsed=50.0), 500.0) is None
+    assert runs.step_at_time_limit(types.SimpleNamespace(step=100, total_steps=1000, elapsed=50.0), 400.0) == 800
+    assert "width:100.0%" in train_figures.status_html("x", fraction=1.2)

@@ -83,11 +83,12 @@ def test_the_bound_figure_labels_its_axes_whatever_their_span():
 def test_the_early_share_weighs_each_measured_term_by_the_steps_it_stands_for():
     """Σ L_{t−1} from t ≤ 10: of 19 equal terms t = 2…20, 9 (47 %); of three drawn terms at 2, 10 and 50 standing
     for 3 steps each, two thirds."""
-    every = Bound(prior=0.001, diffusion=19.0, decoder=1.0, ts=list(range(2, 21)), terms=[1.0] * 19, weights=[1] * 19,
+    every = Bound(prior=0.00123, diffusion=19.0, decoder=1.0, ts=list(range(2, 21)), terms=[1.0] * 19, weights=[1] * 19,
                   discrete=False)
     assert bound_panel.early_share(every) == pytest.approx(9 / 19)
     table = bound_panel.bound_markdown("m", {"small": every, "large": every}, "2d", 100, 1.0, 20, False)
     assert "| … of it from t ≤ 10 | 47% | 47% |" in table
+    assert "| L<sub>T</sub> (prior: x<sub>T</sub> against N(0, I)) | 0.0012 | 0.0012 |" in table
     drawn = Bound(prior=0.001, diffusion=9.0, decoder=1.0, ts=[2, 10, 50], terms=[1.0] * 3, weights=[3] * 3,
                   discrete=False)
     assert bound_panel.early_share(drawn) == pytest.approx(2 / 3)

@@ -130,3 +130,17 @@ def test_jumps_back_are_taken_and_named():
     page, stats, *_ = inpaint_panel.play(types.SimpleNamespace(session_hash="jump"), SWISS, "ddpm_small", 0.0, 20,
                                          "log_snr", 50, 0, 6, False, [], "x", 2, 4, progress=None)
     assert "2 resampling rounds per step, each going back 4 steps" in stats and "(hidden part)" in page
+
+
+def test_the_stats_measure_the_hidden_part_and_read_every_example():
+    """The difference to the examples is taken over the hidden part only (a completion 1 off there is 1.000 per pixel,
+    not 1/√2 over the whole digit), and the classifier's agreement counts the completions that read as their example."""
+    checkpoint, choice = reverse_tab.model_and_sampler(MNIST, [], False, "ddim", 0.0, 10, "uniform")
+    job = types.SimpleNamespace(checkpoint=checkpoint, choice=choice, known_label="the left half", jump=1)
+    examples = images.mnist_digits(4)
+    known = known_mask("left", (1, 28, 28))
+    off = torch.where(known, examples, examples + 1.0)
+    text = inpaint_panel.fill_in_markdown(job, False, examples, known, {1: examples.clone(), 5: off}, {1: 0.1, 5: 0.5},
+                                          None)
+    assert "replacement (U = 1) **0.000**, resampled (U = 5) **1.000** per pixel" in text
+    assert "replacement (U = 1) **4 of 4**" in text

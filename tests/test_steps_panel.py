@@ -58,6 +58,14 @@ def test_the_steps_a_sampler_needs_are_judged_against_the_datas_own_scores():
         "(1.61), 1000 (diverged) do not")  # "as do the longer chains but 500, 1000" read as most of them inside
     assert steps_panel.enough_steps("ddpm", again[:4] + [(1000, 1.1, 0)], [0.8, 1.43]) == (
         "DDPM, σ² = β̃: **50 steps** score inside the data's own range, as do the longer chains but 500 (1.61)")
+    # one longer chain in, one out: "as do the longer chains but 50"; a score at the range's top counts as inside
+    assert steps_panel.enough_steps("ddpm", [(5, 2.0, 0), (20, 1.0, 0), (50, 1.6, 0), (100, 1.1, 0)], [0.8, 1.3]) == (
+        "DDPM, σ² = β̃: **20 steps** score inside the data's own range, as do the longer chains but 50 (1.6)")
+    assert steps_panel.enough_steps("ddpm", [(5, 2.0, 0), (20, 1.3, 0)], [0.8, 1.3]) == (
+        "DDPM, σ² = β̃: **20 steps** score inside the data's own range")
+    assert steps_panel.fewest_steps([(5, 1.25, 0), (50, 1.0, 0)]) == 5  # exactly 25 % over the best is within
+    table = steps_panel.sweep_markdown("m", {"ddpm": [(5, 1.234, 0.5)]}, "SW", 100, "uniform", False, [0.9, 1.2])
+    assert "| 5 | 1.23 (0.5 s) |" in table and "(best: 1.23, 5 steps)" in table
     assert steps_panel.enough_steps("ddpm", [(5, 7.8, 0), (50, 1.3, 0), (500, 1.61, 0)], [0.8, 1.43]).endswith(
         "**50 steps** score inside the data's own range; no longer chain does: 500 (1.61)")
     assert steps_panel.enough_steps("ddim", rows, [0.1, 0.3]) == ("DDIM, η = 0: no chain scores inside the data's own "

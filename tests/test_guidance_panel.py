@@ -12,7 +12,7 @@ import gradio as gr
 import pytest
 import torch
 
-from app import checkpoint_access, figures, guidance_panel
+from app import checkpoint_access, figures, guidance_panel, reverse_tab
 from app.images import mnist_digits
 from core.checkpoints import load_checkpoint
 from core.classifier import load_classifier
@@ -237,3 +237,14 @@ def test_the_guides_field_refusals():
         guidance_panel.guide_field(GAUSSIANS, [], "0° (right)", 5000)
     with pytest.raises(gr.Error, match=r"Choose the class to steer towards, one of 0° \(right\), 45°"):
         guidance_panel.guide_field(GAUSSIANS, [], None, 300)
+
+
+def test_the_sweep_table_puts_each_number_in_its_column():
+    """Per scale: the samples of the class (of n), the diversity of all, that of those of the class, the time."""
+    checkpoint, choice = reverse_tab.model_and_sampler(GAUSSIANS, [], False, "ddim", 0.0, 10, "uniform")
+    job = types.SimpleNamespace(checkpoint=checkpoint, choice=choice, target="90° (top)", n=16)
+    column = guidance_panel.SweepColumn(scale=0.0, samples=torch.zeros(16, 2), of_target=2, diversity=3.0,
+                                        class_diversity=1.0, seconds=0.5)
+    table = guidance_panel.sweep_markdown(job, [("classifier", [column])], "nearest the centre of")
+    assert "| samples nearest the centre of 90° (top) | diversity of all | diversity of those of 90° (top) | time |" in table
+    assert "| classifier | 0 | 2 of 16 | 3 | 1 | 0.5 s |" in table

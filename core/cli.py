@@ -35,7 +35,8 @@ def folder(text: str) -> str:
     """A --data-dir: a folder's path, not an empty one (which had meant the current folder, searched throughout)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a folder, got an empty path")
-    if os.path.exists(os.path.expanduser(text)) and not os.path.isdir(os.path.expanduser(text)):
+    path = os.path.expanduser(text)
+    if os.path.exists(path) and not os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"must name a folder; {text} is a file")
     return text
 

@@ -123,14 +123,13 @@ class UNetConfig:
             raise ValueError(
                 f"attention_resolutions {unknown} are not among this U-Net's resolutions {self.resolutions}"
             )
-        attended = [w for w, r in zip(self.widths, self.resolutions) if r in self.attention_resolutions]
+        attended = [(w, r) for w, r in zip(self.widths, self.resolutions) if r in self.attention_resolutions]
         if self.middle_attention:
-            attended.append(self.widths[-1])
-        widest = max([*self.attention_resolutions, *self.resolutions[-1:] * self.middle_attention], default=0)
-        if widest**2 > MAX_ATTENDED:
-            raise ValueError(f"self-attention at {widest}×{widest} would attend over {widest**2:,} positions; at most "
-                             f"{MAX_ATTENDED:,} (64×64)")
-        for width in attended:
+            attended.append((self.widths[-1], self.resolutions[-1]))
+        for width, side in attended:
+            if side**2 > MAX_ATTENDED:
+                raise ValueError(f"self-attention at {side}×{side} would attend over {side**2:,} positions; at most "
+                                 f"{MAX_ATTENDED:,} (64×64)")
             if width % self.num_heads:
                 raise ValueError(f"attention width {width} is not divisible by num_heads={self.num_heads}")
 

@@ -430,6 +430,9 @@ class Run:
 
 
 LAST_RUNS_KEPT = 256  # ended runs remembered (one per browser, the newest): each holds its final preview
+# a reservation that no open page waits on (a bare API call's `/prepare_run` that no `/train_run` followed) is dropped
+# once it is this old: it had held its key for good, and counted as a waiting run in every other visitor's wait text
+ORPHAN_SECONDS = 60.0
 
 
 class RunRegistry:
@@ -450,9 +453,20 @@ class RunRegistry:
         while len(self._last) > self._kept:
             self._last.popitem(last=False)
 
+    def _drop_orphans(self) -> None:
+        """Drop (the lock held) each reservation older than `ORPHAN_SECONDS` that has not started and whose page is not
+        open (`page_open`). A page's own waits as long as the page stays; an API client's `/train_run`, should it still
+        come, trains under a new reservation (`claim`)."""
+        cutoff = time.monotonic() - ORPHAN_SECONDS
+        for key, run in list(self._active.items()):
+            if not run.started and run.since < cutoff and not page_open(run.page):
+                del self._active[key]
+                run.done.set()
+
     def reserve(self, key: str, page: str | None = None) -> Run:
         """A new waiting run for ``key``, started by ``page``; RunBusy if the key has one waiting or training."""
         with self._lock:
+            self._drop_orphans()
             if key in self._active:
                 raise RunBusy(key)
             run = Run(key, page)
@@ -484,6 +498,7 @@ class RunRegistry:
     def others(self, key: str) -> tuple[list[Run], list[Run]]:
         """The unfinished runs of other keys: (training, waiting for a slot)."""
         with self._lock:
+            self._drop_orphans()
             unfinished = [run for other, run in self._active.items() if other != key]
         return [run for run in unfinished if run.started], [run for run in unfinished if not run.started]
 

@@ -555,6 +555,28 @@ def test_a_start_that_waits_says_for_what_and_about_how_long(isolated, monkeypat
     assert train_tab.waiting_text("alice").startswith("Waiting for a free training slot… (")  # its own run: not ahead
 
 
+def test_a_reservation_that_no_open_page_waits_on_is_dropped(isolated, monkeypatch):
+    """A bare API call's `/prepare_run`, never followed by `/train_run`, had held its slot in the queue for good: every
+    other visitor's wait text counted it ahead of theirs, and a new session per call piled them up. Once older than
+    `ORPHAN_SECONDS` it goes; a waiting page's own stays as long as the page is open."""
+    monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "600")
+    alice = runs.REGISTRY.claim("alice")
+    alice.progress = types.SimpleNamespace(step=100, total_steps=1100, elapsed=10.0)
+    runs.adopt_owner(req("carol-page"), None)  # carol's page loaded: its Start waits as long as it takes
+    carol = runs.REGISTRY.reserve("carol", page="carol-page")
+    script = runs.REGISTRY.reserve("nosession-1")  # an API call: no page
+    bob = runs.REGISTRY.reserve("bob", page="bob-page")
+    assert "and 2 more wait before yours" in train_tab.waiting_text("bob")
+    carol.since -= runs.ORPHAN_SECONDS + 1
+    script.since -= runs.ORPHAN_SECONDS + 1
+    assert "and 1 more waits before yours" in train_tab.waiting_text("bob")  # carol's only
+    assert runs.REGISTRY.active("nosession-1") is None and script.done.is_set()
+    assert runs.REGISTRY.active("carol") is carol and not carol.done.is_set()
+    assert runs.REGISTRY.active("bob") is bob  # not yet old: kept whatever its page
+    runs.REGISTRY.claim("nosession-1", script.ticket)  # should its /train_run come after all, it trains
+    assert runs.REGISTRY.active("nosession-1").started
+
+
 def test_a_waiting_start_says_again_what_is_ahead_until_it_starts(isolated, monkeypatch):
     """The wait text was written once, at Start: while a lecture's runs ended and others moved up, it kept the count
     and the estimate of then. The wait timer now says it again, with Start's warnings, until the run starts."""

@@ -238,10 +238,11 @@ def _few_step_warning(kind: str | None, schedule: NoiseSchedule, predicts: str =
     steps = number_of_steps(schedule.T, None, "ddim")  # DDIM's usual chain, evenly in t
     chain = chain_timesteps(schedule, steps, "ddim", "uniform")
     s = chain[1] if len(chain) > 1 else 0
-    gain = math.sqrt(float(schedule.alpha_bars[s] / schedule.alpha_bars[-1]))  # the first step's, T → s
+    a_s, a_T = float(schedule.alpha_bars[s]), float(schedule.alpha_bars[-1])
+    gain = abs(math.sqrt(1 - a_s) - math.sqrt(a_s * (1 - a_T) / a_T))  # the first step's, T → s (`step_gains`)
     return (
         f"\n\n⚠ This schedule ends at β_T = {float(schedule.betas[-1]):.3g}. For 2D data use **DDPM**, over all T "
         "steps or over fewer spaced **evenly in log-SNR**. Steps spaced evenly in t multiply the model's error at t = T "
-        f"by √ᾱ_s/√ᾱ_T (×{gain:,.0f} here, for {steps} steps) and, with no x̂₀ clipping for 2D data, throw points far "
+        f"by |√(1 − ᾱ_s) − √(ᾱ_s/SNR_T)| ≈ √(ᾱ_s/ᾱ_T) (×{gain:,.0f} here, for {steps} steps) and, with no x̂₀ clipping for 2D data, throw points far "
         "out; DDIM, which adds no noise to wash such errors out, throws some out whatever the spacing."
     )

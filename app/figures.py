@@ -1056,9 +1056,9 @@ def noise_paths_figure(paths: Sequence[np.ndarray], reference: np.ndarray | None
                          line=dict(color=color, width=2), showlegend=False, hoverinfo="skip",
                          marker=dict(color=color, size=[10] + [3] * (len(path) - 2) + [10],
                                      symbol=["circle"] * (len(path) - 1) + ["square"])))
-    for name, mode, symbol in (("α = 0: x_a's sample", "markers", "circle"),
-                               ("0 < α < 1: the path between", "lines", "circle"),
-                               ("α = 1: x_b's sample", "markers", "square")):
+    for name, mode, symbol in (("u = 0: x_a's sample", "markers", "circle"),
+                               ("0 < u < 1: the path between", "lines", "circle"),
+                               ("u = 1: x_b's sample", "markers", "square")):
         data.append(dict(type="scatter", x=[None], y=[None], mode=mode, name=name, hoverinfo="skip",
                          line=dict(color=KEY_COLOR, width=2), marker=dict(color=KEY_COLOR, size=10, symbol=symbol)))
     return fast_figure(data, plot_layout(height, **_point_axes(True)))

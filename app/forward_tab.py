@@ -246,8 +246,8 @@ def targets_view(state: ForwardState | None, t) -> tuple:
             f"ε at t = 0 into −x₀ at t = T (where the chain reaches noise).{halved}\n\n"
             "**Why the choice matters:** a network's error, ε̂ − ε or x̂₀ − x₀, reaches the other guess scaled. An ε "
             "network's error reaches x̂₀ multiplied by √((1 − ᾱ_t)/ᾱ_t), huge near t = T; an x₀ network's reaches ε̂ "
-            "multiplied by √(ᾱ_t/(1 − ᾱ_t)), huge near t = 0; a v network's reaches both shrunk (times √(1 − ᾱ_t) "
-            "and √ᾱ_t). The Train tab trains on each.")
+            "multiplied by √(ᾱ_t/(1 − ᾱ_t)), huge near t = 0; a v network's reaches both shrunk (x̂₀ by √(1 − ᾱ_t), ε̂ "
+            "by √ᾱ_t). The Train tab trains on each.")
     return figure, text
 
 

@@ -404,6 +404,12 @@ IMAGE_FIELD_TITLES = {"classifier-free": "implicit classifier", "classifier": "s
 FIELD_IMAGES = 4  # training images noised to t, one row each
 
 
+# what a guided DDPM step does with ∇log p_t(y | x_t), with unclipped x̂₀ (ε̂ − s·√(1 − ᾱ_t)·∇ in the posterior
+# mean); s here is the guidance scale, not the chain's next timestep
+GUIDED_STEP = ("A guided DDPM step adds s·β_t/√α_t times it to the mean (s the guidance scale; Dhariwal & "
+               "Nichol's Algorithm 1 writes s·Σ, Σ the step's variance, close to β_t)")
+
+
 def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods: list[GuidanceMethod]):
     """(figure, Markdown): for `FIELD_IMAGES` training images noised to t, x_t, the model's x̂₀ and, per method,
     ∇ log p_t(y | x_t) as a picture (grey 0; white: guidance brightens the pixel, black: darkens it; each method
@@ -422,7 +428,7 @@ def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods:
     lines = [f"{runs.bold_name(checkpoint.path)} · what guidance towards **{html.escape(target)}** adds at t = {t:,} "
              f"(ᾱ_t = {float(schedule.alpha_bars[t]):.3g}), for {len(x_t)} training images noised to t: grey is 0, "
              "white where it brightens a pixel, black where it darkens it (each column scaled to its own range). "
-             "A guided DDPM step adds s·β_t/√α_t times it to the mean."]
+             f"{GUIDED_STEP}."]
     if len(gradients) == 2:
         learnt, classifier = (gradients[m].flatten(1).double() for m in ("classifier-free", "classifier"))
         cosine = torch.nn.functional.cosine_similarity(learnt, classifier, dim=1)
@@ -440,8 +446,8 @@ def field_markdown(name: str, target: str, t: int, alpha_bar: float, at_data: di
     noised training points (mean cosine, median length ratio)."""
     lines = [f"**{html.escape(name)}** · ∇ log p_t(y | x_t) towards **{html.escape(target)}** at t = {t:,} "
              f"(ᾱ_t = {alpha_bar:.3g}) · arrows show its direction, drawn no longer than the grid's spacing; grey: "
-             f"{FIELD_POINTS:,} training points noised to t. A guided DDPM step adds s·β_t/√α_t times it to the "
-             "mean, so the arrows are where guidance pushes x_t at this step."]
+             f"{FIELD_POINTS:,} training points noised to t. {GUIDED_STEP}, so the arrows are where guidance pushes "
+             "x_t at this step."]
     if len(at_data) == 2:
         learnt, exact = at_data["classifier-free"].double(), at_data["classifier"].double()
         norms = learnt.norm(dim=1), exact.norm(dim=1)

@@ -5,7 +5,7 @@ Two views, with the tab's model, steps and step spacing:
   the decoded x_0 lies from the examples measures how well the chain inverts; how far the encoded x_T is from
   N(0, I) noise shows whether the examples lie where the sampler's noise would take it.
 - Walk: samples decoded from noises along a path between two noises x_a and x_b: the spherical path
-  cos(απ/2)·x_a + sin(απ/2)·x_b, which stays N(0, I), against (for images) the straight line, which does not.
+  cos(uπ/2)·x_a + sin(uπ/2)·x_b, which stays N(0, I), against (for images) the straight line, which does not.
 - Loop: the spherical path continued around a full circle, cos θ·x_a + sin θ·x_b, decoded frame by frame and
   played in the tab's player: a movie of samples that morph into one another and loop without a seam.
 """
@@ -178,7 +178,7 @@ def walk(path, steps, spacing, seed, ideal, trained, progress=gr.Progress()):
             for j, how in enumerate(kinds):
                 cells.append(list(image_pixels(decoded[j, :, k])))
                 rows.append(f"pair {k + 1}: {'spherical path' if how == 'spherical' else 'straight line'}")
-        figure = figures.noised_grid_figure(cells, rows, [f"α = {a:.3g}" for a in alphas], kind="images", cell_px=90)
+        figure = figures.noised_grid_figure(cells, rows, [f"u = {a:.3g}" for a in alphas], kind="images", cell_px=90)
     off = off_plot_sentence(decoded.flatten(0, 2), checkpoint) if kind == "2d" else ""
     return figure, walk_markdown(checkpoint, choice, ideal, noise, kinds, pairs, positions, seconds) + off
 
@@ -193,9 +193,9 @@ def walk_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, no
     return (
         f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, "
         f"{_chain_words(checkpoint, choice)} · {pairs} pairs of noises, {positions} points on each path, decoded in "
-        f"{formulas.seconds_text(seconds)}. Spherical path: x_T(α) = cos(απ/2)·x_a + sin(απ/2)·x_b, N(0, I) at every α"
-        + ("; straight line: (1 − α)·x_a + α·x_b" if len(kinds) > 1 else "")
-        + f". Root-mean-square value of x_T at α = ½ (N(0, I) noise: 1): {', '.join(halfway)}."
+        f"{formulas.seconds_text(seconds)}. Spherical path: x_T(u) = cos(uπ/2)·x_a + sin(uπ/2)·x_b, N(0, I) at every u"
+        + ("; straight line: (1 − u)·x_a + u·x_b" if len(kinds) > 1 else "")
+        + f". Root-mean-square value of x_T at u = ½ (N(0, I) noise: 1): {', '.join(halfway)}."
     )
 
 

@@ -890,8 +890,8 @@ def build(trained: gr.State) -> ReverseControls:
                                          "only be copies of those examples; a trained network's fall between them too")
                 score_field = gr.Checkbox(value=False, label="2D: show the score field (arrows)",
                                           info="on a grid, at each frame's t: from x to √ᾱ_t·x̂₀(x) = x − √(1 − ᾱ_t)·ε̂ "
-                                               "(the denoised guess x̂₀, scaled to step t), along its score ∇log p_t(x) = "
-                                               "−ε̂/√(1 − ᾱ_t), the way to likelier points")
+                                               "(the denoised guess x̂₀, scaled to step t), along the score it estimates, "
+                                               "∇log p_t(x) ≈ −ε̂/√(1 − ᾱ_t), the way to likelier points")
                 from_data = gr.Checkbox(value=False, label="Start from training data noised to t₀, not from pure noise",
                                         info="SDEdit: x_t₀ = √ᾱ_t₀·x₀ + √(1 − ᾱ_t₀)·ε from real examples, then the "
                                              "chain below t₀. Small t₀ gives the examples back, middle t₀ keeps only "

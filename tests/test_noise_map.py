@@ -64,8 +64,8 @@ def test_walks_between_noises():
     fig = figures.as_figure(figure)
     pairs = noise_map.PATH_PAIRS["2d"]
     assert fig.data[0].name == "training data" and len(fig.data) == 1 + pairs + 3
-    assert [t.name for t in fig.data[-3:]] == ["α = 0: x_a's sample", "0 < α < 1: the path between",
-                                               "α = 1: x_b's sample"]  # the key to the circles, lines and squares
+    assert [t.name for t in fig.data[-3:]] == ["u = 0: x_a's sample", "0 < u < 1: the path between",
+                                               "u = 1: x_b's sample"]  # the key to the circles, lines and squares
     paths = [np.column_stack([trace.x, trace.y]) for trace in fig.data[1:1 + pairs]]
     assert all(len(path) == noise_map.PATH_POSITIONS["2d"] for path in paths)
     steps = np.concatenate([np.linalg.norm(np.diff(path, axis=0), axis=1) for path in paths])

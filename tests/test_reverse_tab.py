@@ -18,7 +18,7 @@ import PIL.ImageSequence
 import pytest
 import torch
 
-from app import checkpoint_access, figures, player, reverse_tab, runs
+from app import checkpoint_access, figures, player, reverse_tab, runs, schedules_tab
 from app.images import mnist_digits
 from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from core.data import DataInfo, make_toy2d
@@ -885,7 +885,10 @@ def test_t0_beyond_the_log_snr_axis_are_said_to_be_off_it():
 
 
 def test_the_capped_schedule_warning_gives_this_schedules_factor():
-    """It said "(hundreds here)" whatever T: 632 at T = 1000 on cosine, but 32 at T = 3."""
-    warning = checkpoint_access._few_step_warning("2d", make_schedule("cosine", 1000))
-    assert "√ᾱ_s/√ᾱ_T (×632 here, for 50 steps)" in warning
-    assert "(×32 here, for 3 steps)" in checkpoint_access._few_step_warning("2d", make_schedule("cosine", 3))
+    """It said "(hundreds here)" whatever T: 631 at T = 1000 on cosine, but 31 at T = 3. The factor is the step's
+    exact gain on an error in ε̂, the one the Schedules tab plots (it gave the approximation √(ᾱ_s/ᾱ_T), 632)."""
+    cosine = make_schedule("cosine", 1000)
+    warning = checkpoint_access._few_step_warning("2d", cosine)
+    assert f"{schedules_tab.step_gains(cosine, 'uniform')[0]:.0f}" == "631"
+    assert "|√(1 − ᾱ_s) − √(ᾱ_s/SNR_T)| ≈ √(ᾱ_s/ᾱ_T) (×631 here, for 50 steps)" in warning
+    assert "(×31 here, for 3 steps)" in checkpoint_access._few_step_warning("2d", make_schedule("cosine", 3))

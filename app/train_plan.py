@@ -17,7 +17,8 @@ from app.own_points import OWN_POINTS, OwnPoints
 from app.checkpoint_access import allowed, not_allowed_error
 from app.runs import display_name
 from core.checkpoints import (
-    CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, training_history,
+    CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, trained_min_snr_gamma,
+    training_history,
 )
 from core.conditioning import NULL_NEVER_TRAINED
 from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
@@ -28,7 +29,7 @@ from core.image_data import (
 from core.prediction import PREDICTION_SYMBOLS, PREDICTIONS, Prediction
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.presets import DEFAULTS as TRAIN_DEFAULTS, new_model
-from core.trainer import TrainConfig
+from core.trainer import TrainConfig, loss_name
 
 
 MAX_BATCH = 4096
@@ -89,16 +90,14 @@ class Plan:
     conditional: bool = False  # class-conditional on the data's classes, for classifier-free guidance
     p_uncond: float = TrainConfig.p_uncond  # conditional runs: the chance that an example's class is dropped to ∅
     until_saved: list[str] = field(default_factory=list)  # notes said until the run ends (its end says what happened)
+    # the loss weighting (named on the loss plot's axis too): the CLI's default for the kind, or a continued checkpoint's
+    min_snr_gamma: float = 0.0
 
     @property
     def running_notes(self) -> list[str]:
         """The notes of the statuses before the run's last."""
         return self.notes + self.until_saved
 
-    @property
-    def min_snr_gamma(self) -> float:
-        """The loss weighting, the CLI's default for the kind (named on the loss plot's axis too)."""
-        return defaults_for(self.kind)["min_snr"]
 
 
 def data_missing_here(name: str) -> str:
@@ -161,6 +160,10 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
             notes.append(f"Continuing {display_name(init_from)}: its network predicts {PREDICTION_SYMBOLS.get(kept, kept)}, "
                          "and goes on learning that.")
         prediction = kept
+        min_snr_gamma = trained_min_snr_gamma(config)
+        if min_snr_gamma != defaults_for(kind)["min_snr"]:
+            notes.append(f"Continuing {display_name(init_from)}: it was trained on the {loss_name(min_snr_gamma)} loss, "
+                         "and goes on with it.")
         if bool(conditional) != bool(model_classes(config)):
             notes.append(f"Continuing {display_name(init_from)}: it is {'' if model_classes(config) else 'not '}"
                          "class-conditional, and stays so.")
@@ -169,6 +172,7 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
             notes.append(f"Continuing {display_name(init_from)}: its noise schedule ({schedule.name}, T = {schedule.T}) "
                          "is used, not the one chosen here.")
     else:
+        min_snr_gamma = defaults_for(kind)["min_snr"]
         schedule = controls.build_schedule(schedule_name, T, param_values)
         if model not in {value for _, value in MODEL_CHOICES}:
             raise InputError(f"Unknown model {model!r}; choose one from the list.")
@@ -216,7 +220,8 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
     runs.check_can_save()  # a run whose model cannot be saved had trained, then said so
     max_seconds = runs.max_train_seconds()
     return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
-                own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond, until_saved)
+                own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond, until_saved,
+                min_snr_gamma)
 
 
 def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:

@@ -94,6 +94,12 @@ def model_prediction(config: dict[str, Any]) -> str:
     return config.get("model", {}).get("prediction", "eps")
 
 
+def trained_min_snr_gamma(config: dict[str, Any]) -> float:
+    """The Min-SNR-γ loss weighting of a checkpoint's last run (0: plain L_simple, as every run from before the option
+    was recorded): what a run that continues from it trains with unless told otherwise."""
+    return float(config.get("training", {}).get("min_snr_gamma", 0.0))
+
+
 def model_classes(config: dict[str, Any]) -> int:
     """How many classes a checkpoint's network is conditioned on (`core.conditioning`); 0 for an unconditional one
     (every checkpoint from before class-conditional networks)."""

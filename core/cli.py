@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 MAX_SAMPLES = 100_000  # the most samples core.sample and core.evaluate draw (--n)
 
@@ -42,7 +42,11 @@ def folder(text: str) -> str:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag prints one line ("<prog>: error: ...") and exits with status 2."""
+    """argparse, but a bad flag prints one line ("<prog>: error: ...") and exits with status 2, and a flag is spelt out
+    in full (argparse took a typo such as --step for --steps, or --n-point for --n-points, without a word)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")

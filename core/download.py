@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=folder, help=f"where to put them (default: ${DATA_DIR_ENV}, else ./data)")
     args = p.parse_args(argv)
     root = data_root(args.data_dir)
-    for name in dict.fromkeys(args.names):  # each once, in the order given
+    failed: list[str] = []
+    for name in dict.fromkeys(args.names):  # each once, in the order given; one that fails does not stop the others
         if dataset_available(name, root):
             print(f"{short_label(name)}: already in {root}")
             continue
@@ -37,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             data = load_image_dataset(name, root=root, split="any", download=True)
         except (DataUnavailableError, ValueError, OSError) as err:
-            fail(PROG, str(err))
+            print(f"{short_label(name)}: failed: {' '.join(str(err).split())}", file=sys.stderr)
+            failed.append(short_label(name))
+            continue
         print(f"{short_label(name)}: {len(data):,} images in {data.source}")
+    if failed:
+        fail(PROG, f"{len(failed)} of {len(dict.fromkeys(args.names))} data sets could not be fetched: {', '.join(failed)}")
     return 0
 
 

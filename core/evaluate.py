@@ -2,7 +2,9 @@
 
 2D checkpoints: the sliced-Wasserstein ratio SW(samples, data)/SW(data, data′) (`core.metrics`), against
 the toy regenerated from its name, or the training points stored with the checkpoint (a CSV, a drawing).
-Image checkpoints: the classifier-feature FID ratio and class coverage (`core.fid`).
+Image checkpoints: the classifier-feature FID ratio and class coverage (`core.fid`), which need the classifier shipped
+for the data set (`core.classifier`); a model of other images (Fashion-MNIST, CIFAR-10 without a trained classifier, a
+folder of one's own) can still be measured by its bound (--nll), where its images can be loaded by name.
 Each sampler given with --sampler is measured on the same seed, e.g. ``--sampler ddpm --sampler ddim:50
 --sampler ddpm:50:log_snr`` (50 DDPM steps spaced evenly in log-SNR; see `core.sampler`).
 With --nll, also the variational bound on the negative log-likelihood of n training examples (`core.elbo`), for
@@ -23,8 +25,10 @@ from typing import Any
 import torch
 
 from core.checkpoints import Checkpoint, load_checkpoint, without_non_finite
+from core.classifier import shipped_classifiers
+from core.data import DataInfo
 from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, folder, run, seed_number
-from core.datasets import training_examples
+from core.datasets import IMAGE_DATASETS, training_examples
 from core.elbo import variational_bounds
 from core.fid import image_quality, real_ratio_range
 from core.metrics import real_sw_ratios, sliced_wasserstein_ratio
@@ -96,6 +100,18 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_d
             quality = image_quality(x0.cpu(), info.name, seed=seed, root=data_dir)
             results[key] = {**{k: _rounded(v) for k, v in quality.items()}, "sampling_seconds": round(seconds, 2)}
     return results
+
+
+def unscored_reason(info: DataInfo) -> str | None:
+    """Why samples of a model of ``info``'s data cannot be scored here (None: they can): images of a data set with no
+    shipped classifier, or of a folder, whose images have no classes to train one on."""
+    if info.kind == "2d" or info.name in shipped_classifiers():
+        return None
+    if info.name in IMAGE_DATASETS:
+        return (f"no classifier is shipped for {info.name} (only for {', '.join(shipped_classifiers()) or 'none'}) to "
+                "score its samples")
+    return (f"{info.name} is a folder of images without classes: no classifier scores its samples, and the variational "
+            f"bound (--nll) needs a data set this tool can load by name ({', '.join(IMAGE_DATASETS)})")
 
 
 def real_scores(ckpt: Checkpoint, *, n: int, seed: int, data_dir: str | None = None) -> tuple[str, list[float]]:
@@ -176,7 +192,19 @@ def main(argv: list[str] | None = None) -> int:
         n_t = args.nll_timesteps if args.nll_timesteps is not None else (None if ckpt.data.kind == "2d" else 100)
         if n_t is not None and n_t < 1:
             raise ValueError(f"--nll-timesteps must be at least 1, got {n_t}")
-        results = evaluate(ckpt, n=n, samplers=args.sampler or ["ddpm", "ddim:50"], seed=args.seed, data_dir=args.data_dir)
+        unscored = unscored_reason(ckpt.data)
+        if unscored is None:
+            results = evaluate(ckpt, n=n, samplers=args.sampler or ["ddpm", "ddim:50"], seed=args.seed,
+                               data_dir=args.data_dir)
+        elif ckpt.data.name not in IMAGE_DATASETS:
+            raise ValueError(unscored)
+        elif not args.nll:
+            raise ValueError(f"{unscored}; train one with scripts/train_classifier.py, or measure the variational "
+                             "bound alone with --nll")
+        elif args.sampler or args.real_data:
+            raise ValueError(f"{unscored}: with --nll, leave out --sampler and --real-data")
+        else:
+            results = {"samples": f"not scored: {unscored}"}
         if args.real_data:
             results["real_data"] = real_data_scores(ckpt, n=n, seed=args.seed, data_dir=args.data_dir)
         if args.nll:

@@ -193,6 +193,11 @@ def guided_model(model: nn.Module, schedule: NoiseSchedule, data: DataInfo, clas
     if method != "classifier":
         raise ValueError(f"unknown guidance method {method!r}; choose one of {', '.join(GUIDANCE_METHODS)}")
     mixture = model_mixture(data)
+    if mixture is None and num_classes(model) and not guidance_classes(data.name, data.kind):
+        raise ValueError(f"classifier guidance needs a shipped classifier of the model's data (there is one for "
+                         f"{', '.join(shipped_classifiers()) or 'no data set'}) or data of known classes (the 8 "
+                         f"Gaussians), and {data.name} has neither; this model is class-conditional: steer it "
+                         "classifier-free, by its own classes")
     if mixture is None:
         return guided_by_shipped_classifier(model, schedule, data, class_name, scale, n, device)
     target = mixture.names.index(find_class(class_name, mixture.names))

@@ -31,7 +31,8 @@ import torch
 from tqdm import tqdm
 
 from core.checkpoints import (
-    check_target, load_checkpoint, model_classes, model_name, read_config, save_checkpoint, training_history,
+    check_target, load_checkpoint, model_classes, model_name, read_config, save_checkpoint, trained_min_snr_gamma,
+    training_history,
 )
 from core.cli import (
     MAX_SEED, OneLineParser, check_writable_parent, fail, folder, parse_params, run, seed_number, signals_held,
@@ -46,7 +47,7 @@ from core.prediction import PREDICTIONS, as_eps_model, unwrap
 from core.presets import DEFAULTS, EVAL_POINTS, new_model
 from core.sampler import initial_noise, sample
 from core.schedules import MAX_T, REACHES_NOISE_ALPHA_BAR, SCHEDULE_NAMES, NoiseSchedule, make_schedule
-from core.trainer import SHORTEST_KEPT, TrainConfig, Trainer, TrainingDiverged, device_name
+from core.trainer import SHORTEST_KEPT, TrainConfig, Trainer, TrainingDiverged, device_name, loss_name
 from core.unet import UNET_PRESETS
 
 PROG = "python -m core.train"
@@ -125,6 +126,20 @@ def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[tor
         net, prediction = unwrap(model)
         model = as_eps_model(with_classes(net, len(class_names(args.data))), ckpt.schedule, prediction)
     return model.train(), ckpt.schedule, model_name(ckpt.config), training_history(ckpt.config)
+
+
+def min_snr_gamma(args: argparse.Namespace, default: float) -> float:
+    """The run's Min-SNR γ: --min-snr, else for --init-from the checkpoint's own (it had switched a model trained on
+    plain L_simple to Min-SNR-5 without a word), said when it is not the kind's default, else the default."""
+    if args.min_snr is not None:
+        return args.min_snr
+    if args.init_from is None:
+        return default
+    gamma = trained_min_snr_gamma(read_config(args.init_from))
+    if gamma != default:
+        print(f"continuing with the checkpoint's loss weighting, {loss_name(gamma)}; --min-snr sets another",
+              file=sys.stderr)
+    return gamma
 
 
 def continued_toy_set(args: argparse.Namespace) -> tuple[int, int] | None:
@@ -212,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=defaults["batch"] if args.batch is None else args.batch,
             lr=defaults["lr"] if args.lr is None else args.lr,
             ema_decay=defaults["ema_decay"] if args.ema_decay is None else args.ema_decay,
-            min_snr_gamma=defaults["min_snr"] if args.min_snr is None else args.min_snr,
+            min_snr_gamma=min_snr_gamma(args, defaults["min_snr"]),
             prediction=unwrap(model)[1] if args.init_from is not None else args.prediction or "eps",
             seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data in MIRRORED_DATASETS,
             max_seconds=args.max_seconds, log_every=10, compile=args.compile, p_uncond=args.p_uncond,

@@ -133,11 +133,15 @@ def loss_desc(min_snr_gamma: float, prediction: str = "eps") -> str:
     return "ε-MSE, L_simple (Ho et al. 2020)" if prediction == "eps" else f"{target}-MSE (plain mean squared error)"
 
 
+NETWORK_WORDS = {"mlp": "An MLP", "unet": "A U-Net"}  # a model's kind, with its article
+
+
 def network_desc(kind: str, n_params: int, prediction: str) -> str:
-    """"A MLP ε-predictor (N parameters)", or for an x₀ / v network what it predicts and the ε̂ the samplers use."""
+    """"An MLP ε-predictor (N parameters)", or for an x₀ / v network what it predicts and the ε̂ the samplers use."""
+    network = NETWORK_WORDS.get(kind, f"A {kind}")
     if prediction == "eps":
-        return f"A {kind.upper()} ε-predictor ({n_params:,} parameters)"
-    return (f"A {kind.upper()} ({n_params:,} parameters) that predicts {PREDICTION_LABELS[prediction]}, used by the "
+        return f"{network} ε-predictor ({n_params:,} parameters)"
+    return (f"{network} ({n_params:,} parameters) that predicts {PREDICTION_LABELS[prediction]}, used by the "
             f"samplers as {EPS_FROM_PREDICTION[prediction]},")
 
 

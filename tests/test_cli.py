@@ -342,6 +342,11 @@ def test_init_from_continues_a_checkpoint(tmp_path) -> None:
     before, after = load_file(str(first / "model.safetensors")), load_file(str(second / "model.safetensors"))
     assert before.keys() == after.keys()
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    r = run("core.train", "--data", "moons", "--init-from", str(second), "--steps", "1", "--lr", "1e-12",
+            "--out", str(tmp_path / "third"), "--quiet", "--no-eval")  # its γ goes on (it was the kind's default)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "third" / "config.json").read_text())["training"]["min_snr_gamma"] == 2.5
+    assert "continuing with the checkpoint's loss weighting, Min-SNR-2.5; --min-snr sets another" in r.stderr
     fresh = tmp_path / "fresh"
     r = run("core.train", "--data", "moons", "--T", "100", "--steps", "1", "--lr", "1e-12", "--out", str(fresh),
             "--quiet", "--no-eval", "--prediction", "v")
@@ -351,6 +356,7 @@ def test_init_from_continues_a_checkpoint(tmp_path) -> None:
             "--quiet", "--no-eval")  # a v model goes on learning v
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "v2" / "config.json").read_text())["training"]["prediction"] == "v"
+    assert "loss weighting" not in r.stderr  # γ = 0, the 2D default: nothing to say
     assert not torch.allclose(load_file(str(fresh / "model.safetensors"))["blocks.0.linear.weight"], before["blocks.0.linear.weight"])
 
 
@@ -395,6 +401,7 @@ def test_train_and_sample_images_offline(tmp_path, shared_data, monkeypatch) -> 
 
     card = render_card(out, {}, ["python", "-m", "core.evaluate", "--ckpt", str(out)], hardware_note="")
     assert "| Loss | ε-MSE weighted by Min-SNR-5, w_t = min(SNR_t, 5)/SNR_t" in card
+    assert "\nA U-Net ε-predictor (" in card  # it said "A UNET", and "A MLP" for the 2D models
     assert f"read from `{shared_data / 'MNIST' / 'raw'} (test split)`" in card
     r = run("core.sample", "--ckpt", str(out), "--n", "4", "--method", "ddim", "--steps", "3", "--out", str(tmp_path / "x.npy"))
     assert r.returncode == 0, r.stderr
@@ -550,6 +557,7 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.sample", "--ckpt", "checkpoints/moons", "--inpaint", "x", "--jump", "10", "--out", "a.npy"),
          "--jump needs --resample 2 or more"),
         (("core.download", "svhn"), "invalid choice: 'svhn'"),
+        (("core.train", "--data", "moons", "--out", "X", "--step", "5"), "unrecognized arguments: --step 5"),
         # an output that cannot be written is refused before the work, which it would otherwise throw away
         (("core.train", "--data", "moons", "--out", "/proc/x/y"), "cannot write /proc/x/y: /proc does not take new"),
         (("core.train", "--data", "moons", "--out", "TMP"), "already exists (use --overwrite to replace it)"),
@@ -587,10 +595,80 @@ def test_bad_flags_fail_in_one_line(tmp_path, monkeypatch, capsys, args, message
     assert message in lines[0]
 
 
+def test_evaluate_measures_the_bound_of_images_that_no_shipped_classifier_scores(local_data, tmp_path, capsys) -> None:
+    """A Fashion-MNIST model was refused whole, --nll too, with advice to train a classifier; a folder's model was told
+    the same, though its images have no classes to train one on. Now --nll measures the bound alone."""
+    import core.evaluate
+    from core.checkpoints import save_checkpoint
+    from core.data import DataInfo
+    from core.schedules import make_schedule
+    from core.unet import UNet, unet_config
+
+    def refused(argv: list[str]) -> str:
+        with pytest.raises(SystemExit) as exited:
+            core.evaluate.main(argv)
+        assert exited.value.code == 1
+        return capsys.readouterr().err.strip()
+
+    torch.manual_seed(0)
+    fashion = save_checkpoint(tmp_path / "fashion", UNet(unet_config("tiny", 28, 1)), make_schedule("linear", 50),
+                              DataInfo("fashion_mnist", "image", (1, 28, 28)))
+    assert refused(["--ckpt", str(fashion), "--n", "4"]) == (
+        "python -m core.evaluate: error: no classifier is shipped for fashion_mnist (only for mnist) to score its "
+        "samples; train one with scripts/train_classifier.py, or measure the variational bound alone with --nll")
+    assert refused(["--ckpt", str(fashion), "--n", "4", "--nll", "--sampler", "ddim:3"]).endswith(
+        "to score its samples: with --nll, leave out --sampler and --real-data")
+    assert core.evaluate.main(["--ckpt", str(fashion), "--n", "4", "--nll", "--nll-timesteps", "3"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["samples"].startswith("not scored: no classifier is shipped for fashion_mnist")
+    bound = printed["variational_bound"]
+    assert bound["n"] == 4 and bound["timesteps_measured"] == 3
+    assert all(math.isfinite(bound[v]["bits_per_dim"]) and bound[v]["bits_per_dim"] > 0 for v in ("small", "large"))
+
+    folder = save_checkpoint(tmp_path / "folder", UNet(unet_config("tiny", 16, 1)), make_schedule("linear", 50),
+                             DataInfo("imgs (40 images)", "image", (1, 16, 16), source="/somewhere/imgs"))
+    assert refused(["--ckpt", str(folder), "--n", "4", "--nll"]) == (
+        "python -m core.evaluate: error: imgs (40 images) is a folder of images without classes: no classifier scores "
+        "its samples, and the variational bound (--nll) needs a data set this tool can load by name (mnist, "
+        "fashion_mnist, cifar10)")
+
+
 def test_download_leaves_data_that_is_there_alone(local_data) -> None:
     r = run("core.download", "fashion_mnist", "fashion_mnist")  # $DDPM_DATA_DIR holds it (see local_data)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines() == [f"Fashion-MNIST: already in {os.environ['DDPM_DATA_DIR']}"]
+
+
+def test_download_tries_every_data_set_and_names_those_that_failed(tmp_path, monkeypatch, capsys) -> None:
+    """It stopped at the first data set that failed: CIFAR-10, after Fashion-MNIST, was never tried."""
+    import core.download
+    from core.image_data import DataUnavailableError
+
+    tried = []
+
+    def load(name, **kwargs):
+        tried.append(name)
+        if name == "fashion_mnist":
+            raise DataUnavailableError("Fashion-MNIST not found; downloading failed (no internet?)")
+        return Fetched(f"{kwargs['root']}/cifar-10-batches-py")
+
+    class Fetched:  # a data set fetched: its folder and its length
+        def __init__(self, source: str) -> None:
+            self.source = source
+
+        def __len__(self) -> int:
+            return 60_000
+
+    monkeypatch.setattr(core.download, "load_image_dataset", load)
+    monkeypatch.setattr(core.download, "dataset_available", lambda name, root: False)
+    with pytest.raises(SystemExit) as exited:
+        core.download.main(["fashion_mnist", "cifar10", "--data-dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert exited.value.code == 1 and tried == ["fashion_mnist", "cifar10"]
+    assert "Fashion-MNIST: failed: Fashion-MNIST not found; downloading failed (no internet?)" in captured.err
+    assert captured.out.strip() == f"CIFAR-10: 60,000 images in {tmp_path}/cifar-10-batches-py"
+    assert captured.err.strip().splitlines()[-1] == (
+        "python -m core.download: error: 1 of 2 data sets could not be fetched: Fashion-MNIST")
 
 
 def test_help_documents_every_flag() -> None:

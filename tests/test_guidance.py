@@ -17,6 +17,7 @@ import torch
 from core.checkpoints import load_checkpoint
 from core.classifier import load_classifier
 from core.data import DataInfo
+from core.mlp import MLPConfig, MLPDenoiser
 from core.datasets import IMAGE_CLASS_NAMES, TOY2D_CLASSES
 from core.guidance import (
     GuidedDenoiser, classifier_log_likelihood, find_class, guidance_classes, guided_model, mixture_log_likelihood,
@@ -149,6 +150,10 @@ def test_guidance_classes_and_refusals() -> None:
     gaussians = DataInfo("eight_gaussians", "2d", (2,))
     with pytest.raises(ValueError, match=r"must be one of 0° \(right\), 45°"):
         guided_model(torch.nn.Identity(), make_schedule("linear", 100), gaussians, "north", 1.0, 4)
+    moons = DataInfo("moons", "2d", (2,))  # a class-conditional model, steered by a classifier its data lacks
+    with pytest.raises(ValueError, match=r"moons has neither; this model is class-conditional: steer it classifier-free"):
+        guided_model(MLPDenoiser(MLPConfig(num_classes=2)), make_schedule("linear", 100), moons, "upper moon", 1.0, 4,
+                     method="classifier")  # it said "this model is unconditional"
 
 
 class ZeroNoise(torch.nn.Module):

@@ -918,6 +918,13 @@ def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch,
     toy_plan = train_plan.make_plan(*args()[:-len(PARAMS)], PARAMS)
     toy = train_plan.train_config(toy_plan, DataInfo("swiss_roll", "2d", (2,)))
     assert toy.min_snr_gamma == 0.0
+    # a continued checkpoint keeps its own weighting: the shipped mnist was trained on plain L_simple (a run from it
+    # had gone on with Min-SNR-5 without a word)
+    shipped = {Path(v).name: v for _, v in train_tab.start_choices([]) if v}
+    continued = train_plan.make_plan(*args(data="mnist", model="tiny", start_from=shipped["mnist"])[:-len(PARAMS)],
+                                     PARAMS)
+    assert continued.min_snr_gamma == 0.0
+    assert "Continuing mnist: it was trained on the L_simple loss, and goes on with it." in continued.notes
     # previews: 2D by ancestral steps evenly in log-SNR (sound on cosine, see test_shipped_checkpoints), images by DDIM
     assert (toy.preview_method, toy.preview_spacing, toy.preview_steps) == ("ddpm", "log_snr", min(100, toy_plan.schedule.T))
     assert (image.preview_method, image.preview_spacing, image.preview_steps) == ("ddim", "uniform", min(50, image_plan.schedule.T))

@@ -775,8 +775,10 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
     data.change(data_changed, [data, own, n_points, seed], [preview, shown], show_progress="hidden")
     data.change(lambda name: gr.Number(visible=name in TOY2D_NAMES), data, n_points, show_progress="hidden",
                 queue=False)
-    gr.on([n_points.submit, n_points.blur, seed.submit, seed.blur], toy_points_changed,
-          [data, own, n_points, seed, shown], [preview, shown], show_progress="hidden")
+    points_entered = gr.on([n_points.submit, n_points.blur, seed.submit, seed.blur], toy_points_changed,
+                           [data, own, n_points, seed, shown], [preview, shown], show_progress="hidden")
+    # a refused number is taken as seen: leaving the box after Enter (e.g. for Start) had said the same error again
+    points_entered.failure(lambda *entered: entered, [data, n_points, seed], shown, show_progress="hidden", queue=False)
     data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
                 queue=False)
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)

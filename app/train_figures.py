@@ -130,22 +130,30 @@ class ErrorByT:
 
 
 def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
-    """The run a new model's run compares with: this browser's latest run; None when there is none, when it recorded
-    no error by t (checkpoints from before the record) or when the run continues a checkpoint (see
+    """The run a new model's run compares with: this browser's latest run on the same data (a swiss roll's errors had
+    been drawn beside a moons run's, as if the target or the schedule made the difference); None when there is none,
+    when it recorded no error by t (checkpoints from before the record) or when the run continues a checkpoint (see
     `starting_error_by_t`)."""
-    if plan.init_from is not None or not trained:
+    if plan.init_from is not None:
         return None
-    path = Path(trained[-1])
-    try:
-        config = read_config(path)
-        values, T = config["training"]["loss_by_t"], int(config["schedule"]["T"])
-        predicts = PREDICTION_SYMBOLS.get(model_prediction(config), "?")
-        label = f"{display_name(path)} (predicts {predicts}, {config['schedule']['name']})"
-    except (CheckpointError, KeyError, TypeError, ValueError):
-        return None
-    if not isinstance(values, list) or len(values) != LOSS_BUCKETS:
-        return None
-    return ErrorByT(label, [float("nan") if v is None else float(v) for v in values], T)
+    data = plan.own.info.name if plan.own is not None else plan.data
+    for path in map(Path, reversed(trained or [])):
+        try:
+            config = read_config(path)
+        except CheckpointError:  # gone meanwhile
+            continue
+        if config.get("data", {}).get("name") != data:
+            continue
+        try:
+            values, T = config["training"]["loss_by_t"], int(config["schedule"]["T"])
+            predicts = PREDICTION_SYMBOLS.get(model_prediction(config), "?")
+            label = f"{display_name(path)} (predicts {predicts}, {config['schedule']['name']})"
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not isinstance(values, list) or len(values) != LOSS_BUCKETS:
+            return None
+        return ErrorByT(label, [float("nan") if v is None else float(v) for v in values], T)
+    return None
 
 
 def starting_error_by_t(plan: Plan, trainer: Trainer) -> ErrorByT:

@@ -721,6 +721,22 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     assert train_figures.loss_label(5.0, "x0") == "Min-SNR-5 weighted ‖x₀ − x̂₀‖²"
 
 
+def test_a_run_compares_its_error_by_t_with_the_latest_run_on_the_same_data(tmp_path):
+    """A moons run's bars had been drawn beside the line of the swiss roll run before it, as if the target or the
+    schedule made the difference."""
+    def trained_on(name: str, error: float) -> str:
+        return str(save_checkpoint(tmp_path / f"{name}-{error}", MLPDenoiser(), make_schedule("linear", 100),
+                                   DataInfo(name, "2d", (2,)), training={"loss_by_t": [error] * LOSS_BUCKETS}))
+
+    older_moons, swiss = trained_on("moons", 0.3), trained_on("swiss_roll", 0.5)
+    moons_run = train_plan.make_plan(*args(data="moons")[:-len(PARAMS)], PARAMS)
+    assert train_figures.reference_error_by_t(moons_run, [swiss]) is None  # no moons run yet
+    reference = train_figures.reference_error_by_t(moons_run, [older_moons, swiss, str(tmp_path / "gone")])
+    assert reference.label == f"{Path(older_moons).name} (predicts ε, linear)" and reference.values[0] == 0.3
+    swiss_run = train_plan.make_plan(*args()[:-len(PARAMS)], PARAMS)
+    assert train_figures.reference_error_by_t(swiss_run, [older_moons, swiss]).values[0] == 0.5
+
+
 def test_continuing_a_shipped_checkpoint_compares_with_its_error_at_the_start(isolated):
     """Shipped checkpoints keep no error by t: a run that continues one measures it as the run starts."""
     shipped = {Path(v).name: v for _, v in train_tab.start_choices([]) if v}

@@ -13,9 +13,20 @@ from app import (
     model_files, noise_map, reverse_tab, runs, schedules_tab, step_anatomy, steps_panel, train_figures, train_tab,
 )
 
-# The help under each control and the players' keys: Soft's grey (#9ca3af) has a 2.5:1 contrast on white and fades
-# out on a projector; neutral 600 (#4b5563) has 7.6:1, neutral 300 on the dark theme's blocks 9.9:1
-THEME = gr.themes.Soft().set(block_info_text_color="*neutral_600", block_info_text_color_dark="*neutral_300")
+# Text against its background at 4.5:1 or more (WCAG AA), which a projector's washed-out colours need most:
+# - the help under each control and the players' keys: Soft's grey (#9ca3af) has 2.5:1 on white; neutral 600
+#   (#4b5563) 7.6:1, neutral 300 on the dark theme's blocks 9.9:1; the upload box's "- or -" too;
+# - the labels of the controls and views: Soft's primary 500 on primary 100, 3.6:1; primary 700 6.4:1;
+# - white on the primary buttons, the ticked radios and the buttons under the pointer: on primary 500 4.5:1 less a
+#   hair (4.46), on primary 400 2.9:1; on primary 600 6.3:1, on primary 700 8.7:1.
+THEME = gr.themes.Soft().set(
+    block_info_text_color="*neutral_600", block_info_text_color_dark="*neutral_300",
+    body_text_color_subdued="*neutral_600",
+    block_label_text_color="*primary_700", block_title_text_color="*primary_700",
+    button_primary_background_fill="*primary_600", button_primary_background_fill_hover="*primary_700",
+    button_primary_background_fill_hover_dark="*primary_700", button_secondary_background_fill_hover_dark="*primary_700",
+    checkbox_label_background_fill_selected="*primary_600", color_accent="*primary_600",
+)
 CSS = """
 .formula-box {font-size: 1.05rem}
 .formula-box td:last-child, .numbers-table td:not(:first-child) {white-space: nowrap; font-variant-numeric: tabular-nums}

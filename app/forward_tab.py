@@ -371,8 +371,8 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
     page.load(data_list, None, data, show_progress="hidden", queue=False)
     views = [sample, formula, hist, alpha_curve]
     t_on_view = gr.State(0)
-    scrubbed = gr.on(
-        [t_slider.input, t_slider.release],
+    scrubbed = gr.on(  # each move, key and typed t is an input; its release (a key's too) would draw the same t again
+        [t_slider.input],
         scrub_and_keep_t,
         inputs=[state, t_slider],
         outputs=[*views, t_on_view],

@@ -516,6 +516,8 @@ PLAYER_CSS = """
 .ddpm-player .pl-info {font-variant-numeric: tabular-nums; min-width: 170px}
 .ddpm-player .pl-note {margin-top: 6px; font-size: 1rem; font-variant-numeric: tabular-nums; min-height: 1.4em}
 .ddpm-player .pl-key {font-size: 0.85rem; color: var(--block-info-text-color)}
+.ddpm-player .pl-keys {position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+  white-space: nowrap}
 .ddpm-empty {color: var(--block-info-text-color); padding: 24px; border: 1px dashed var(--border-color-primary);
   border-radius: 8px}
 """
@@ -548,9 +550,10 @@ const setup = () => {
   const show = (i) => {
     st.i = i; st.count += 1;
     if (st.sheet) ctx.drawImage(st.sheet, (i % cols) * fw, Math.floor(i / cols) * fh, fw, fh, 0, 0, fw, fh);
-    scrub.value = String(i);
     if (tspan) tspan.textContent = ts[i];
     info.textContent = `frame ${i + 1} / ${n} · ${root.dataset.var} = ${ts[i]}${root.dataset.unit}`;
+    scrub.value = String(i);
+    scrub.setAttribute('aria-valuetext', info.textContent);  // a reader said "frame, 24" for frame 25 at t = 696
     if (note) note.textContent = notes[i];
     root.dataset.frame = String(i);
     root.dataset.shown = String(st.count);
@@ -558,7 +561,7 @@ const setup = () => {
   const setPlaying = (p) => {
     st.playing = p; st.last = 0;
     info.setAttribute('aria-live', p ? 'off' : 'polite');  // a screen reader reads the frame stepped to, not 30 a second
-    btn.textContent = p ? 'Pause' : '▶ Play';
+    btn.innerHTML = p ? 'Pause' : '<span aria-hidden="true">▶</span> Play';  // not "black right-pointing triangle"
     root.dataset.playing = p ? '1' : '0';
   };
   const toggle = () => { if (!st.playing && st.i === n - 1) show(0); setPlaying(!st.playing); };
@@ -689,7 +692,8 @@ def player_html(
         f'data-h="{h}" data-fps="{fps}" data-hold="{0 if loop else HOLD_LAST_FRAMES}" data-autoplay="{int(autoplay)}" '
         f'data-var="{html.escape(variable)}" data-unit="{html.escape(unit)}" '
         f'data-frames="{len(ts)}"{notes_attr} style="max-width: {int(max_width)}px" tabindex="0" role="group" '
-        f'aria-label="{html.escape(name)}: a movie of {len(ts)} frames. {KEYS_HINT}">'
+        f'aria-label="{html.escape(name)}: a movie of {len(ts)} frames." aria-describedby="pl-keys-{chain_id}">'
+        f'<span class="pl-keys" id="pl-keys-{chain_id}">{KEYS_HINT}</span>'  # read on request, not at each visit
         f'<div class="pl-caption">{"".join(caption_spans)}</div>'
         f'<div class="pl-stage" title="{KEYS_HINT}"><canvas width="{w}" height="{h}" role="img" '
         f'aria-label="{html.escape(name)}, the frame shown"></canvas>'

@@ -767,6 +767,14 @@ def sampler_note_dropped(info: str):
 
 TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from noised data"
 SHOW_PLAYER_JS = scroll_into_view_js("reverse-player")  # on Generate and after it
+# once the chain is in the player: the button that made it (Generate, a panel's "Play … in the player") hands the
+# focus to the player, so that Space plays and pauses; focus had stayed on the button, scrolled out of view, where a
+# second Space started another chain. A control focused meanwhile keeps the focus.
+FOCUS_PLAYER_JS = """() => {
+  const player = document.querySelector('#reverse-player .ddpm-player'), from = document.activeElement;
+  if (player && from && from.tagName === 'BUTTON' && !player.contains(from)) player.focus({preventScroll: true});
+  return [];
+}"""
 
 
 @dataclass(frozen=True)
@@ -845,8 +853,8 @@ def plot_unless_shown(shown: str | None) -> Any:
 
 def play_in_player(event: Any, sprite: gr.File) -> None:
     """After an ``event`` that filled the player (`show_chain`): load its sprite sheet and bring it into view."""
-    event.success(None, sprite, None, js=player.SPRITE_JS, queue=False).then(None, None, None, js=SHOW_PLAYER_JS,
-                                                                            queue=False)
+    shown = event.success(None, sprite, None, js=player.SPRITE_JS, queue=False)
+    shown.then(None, None, None, js=SHOW_PLAYER_JS, queue=False).then(None, None, None, js=FOCUS_PLAYER_JS, queue=False)
 
 
 def build(trained: gr.State) -> ReverseControls:

@@ -436,6 +436,9 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
     assert "arrows: x → √ᾱ_t·x̂₀(x)" in p.locator("#reverse-player .pl-caption").inner_text()
     player = p.locator("#reverse-player .ddpm-player")
+    # Generate hands the focus to the player (it had stayed on the button, scrolled out of view, where Space started
+    # another chain)
+    p.wait_for_function("() => document.activeElement?.matches('#reverse-player .ddpm-player')")
     n_frames = int(player.get_attribute("data-frames"))
     assert n_frames >= 2
     first = int(player.get_attribute("data-frame"))
@@ -459,6 +462,9 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_timeout(400)
     assert player.get_attribute("data-frame") == paused_at, "the player kept advancing after Pause"
     assert "Play" in p.locator("#reverse-player .pl-play").inner_text()
+    assert p.locator("#reverse-player .pl-play span[aria-hidden=true]").inner_text() == "▶"  # not read out
+    scrub = p.locator("#reverse-player .pl-scrub")  # a reader says the frame and its t, not the bar's 0-based value
+    assert scrub.get_attribute("aria-valuetext") == p.locator("#reverse-player .pl-info").inner_text()
     # keys, once the player has focus: one frame on, the last, the first, then Space plays and a click pauses
     player.focus()
     p.keyboard.press("End")

@@ -384,7 +384,8 @@ def test_player_markup_and_script():
     assert (cols, rows) == (2, 2) and sheet.getpixel((8, 0)) == 128 and sheet.getpixel((0, 6)) == 255
     page = player.player_html([10, 5, 0], frame_size=(8, 6), cols=cols, chain_id="abc", captions=["x_t (t = {t})"])
     assert 'data-ts="10,5,0"' in page and '<b class="pl-t">10</b>' in page and 'width="8" height="6"' in page
-    assert 'aria-label="x_t: a movie of 3 frames.' in page  # a screen reader had heard "x_t (t = t)"
+    assert 'aria-label="x_t: a movie of 3 frames." aria-describedby="pl-keys-abc"' in page  # not "x_t (t = t)"
+    assert f'<span class="pl-keys" id="pl-keys-abc">{player.KEYS_HINT}</span>' in page  # read on request, not each visit
     loop = player.player_html([0, 90], frame_size=(8, 6), cols=cols, chain_id="abc", variable="θ", unit="°",
                               captions=["x_T (θ = {t}°)", "x₀ decoded from it"])
     assert 'aria-label="x_T · x₀ decoded from it: a movie of 2 frames.' in loop

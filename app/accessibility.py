@@ -31,7 +31,9 @@ TOOLBAR_KEPT = "Download plot as a PNG"  # the one button of a plot's toolbar le
 # live region. Both are done to what is on the page and to what a tab, a panel or plotly adds later (only HTML
 # elements: plotly's SVG redraws are skipped). A status whose content is marked ``data-busy`` (a training run's
 # progress, each second) is aria-busy, read out once it is not (Gradio may update the status in place: the mark's
-# removal is an attribute's change, not new nodes).
+# removal is an attribute's change, not new nodes). An accordion's header says whether it is open (aria-expanded, kept
+# as it opens and closes: Gradio's said neither), and each plot is a figure named by its label (a reader met a pile of
+# tick numbers without knowing what they drew).
 KEYBOARD_AND_READER_JS = """() => {
   const TOOLBAR = '.modebar-btn', LIVE = '.LIVE_STATUS';
   // Gradio gives a component's classes to its block and to the element inside: the outermost is the region
@@ -40,12 +42,26 @@ KEYBOARD_AND_READER_JS = """() => {
     while (status && (up = status.parentElement && status.parentElement.closest(LIVE))) status = up;
     return status;
   };
+  let labels = 0;
   const tidy = (node) => {
     const all = (selector) => [...(node.matches(selector) ? [node] : []), ...node.querySelectorAll(selector)];
     for (const button of all(TOOLBAR)) if (button.dataset.title !== 'TOOLBAR_KEPT') button.tabIndex = -1;
     // a dropdown's open list, when it scrolls, is a Tab stop of its own in Chromium; Tab from the dropdown moved
     // there, the list closed as the box lost focus, and focus was left on the page: the next control needed two Tabs
     for (const list of all('ul[role=listbox]')) list.tabIndex = -1;
+    for (const header of all('button.label-wrap')) {
+      if (header.hasAttribute('aria-expanded')) continue;
+      const mark = () => header.setAttribute('aria-expanded', String(header.classList.contains('open')));
+      mark();
+      new MutationObserver(mark).observe(header, {attributes: true, attributeFilter: ['class']});
+    }
+    for (const plot of all('.js-plotly-plot')) {
+      const label = plot.closest('.block')?.querySelector('[data-testid=block-label]');
+      if (!label || plot.hasAttribute('aria-labelledby')) continue;
+      label.id ||= `plot-label-${++labels}`;
+      plot.setAttribute('role', 'figure');
+      plot.setAttribute('aria-labelledby', label.id);
+    }
     for (const status of all(LIVE)) {
       if (status.hasAttribute('aria-live') || outermost(status) !== status) continue;
       status.setAttribute('role', 'status');

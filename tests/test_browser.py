@@ -917,9 +917,24 @@ def test_the_keyboard_sees_its_focus_and_skips_the_plot_toolbars(browser, app_ur
                                 "b.tabIndex])")
         assert stops and all((title == accessibility.TOOLBAR_KEPT) == (index >= 0) for title, index in stops), stops
         assert any(index >= 0 for _, index in stops)  # the download stays a Tab away
+        # each plot is a figure named by its label, and an accordion's header says whether it is open
+        named = p.page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].filter((e) => e.offsetParent)"
+                                ".map((e) => [e.getAttribute('role'), document.getElementById("
+                                "e.getAttribute('aria-labelledby'))?.innerText])")
+        assert named and all(role == "figure" and label for role, label in named), named
+        assert ["figure", "β_t: variance of the noise added at step t"] in named
+        header = p.visible(p.page.locator("button.label-wrap")).first
+        assert header.get_attribute("aria-expanded") == "false"
+        header.click()
+        p.page.wait_for_function("(e) => e.getAttribute('aria-expanded') === 'true'", arg=header.element_handle())
+        # the labels of the views and controls, and the primary buttons' text, at 4.5:1 (Soft's were 3.6 and 4.46)
+        contrast = p.page.evaluate(CONTRAST_JS, "[data-testid=block-label]")
+        assert contrast is not None and contrast >= 4.5, f"Schedules, a label: contrast {contrast}"
         # a run that finishes is read out: its status stopped being busy (Gradio updated it in place, and both the
         # block and the element inside it had the status's class, two regions: the outer one stayed busy)
         p.tab("Train")
+        contrast = p.page.evaluate(CONTRAST_JS, "#train-start")
+        assert contrast is not None and contrast >= 4.5, f"Start training: contrast {contrast}"
         p.page.get_by_label("Training steps").fill("50")
         p.page.get_by_role("button", name="Start training").click()
         p.page.wait_for_function("() => /Finished after/.test(document.querySelector('#train-status').innerText)",

@@ -99,7 +99,6 @@ class Plan:
         return self.notes + self.until_saved
 
 
-
 def data_missing_here(name: str) -> str:
     """The label of the data a checkpoint learnt, when this server can neither make it (a 2D toy) nor read it (an
     image data set in DDPM_DATA_DIR): it cannot be trained further here. "" when it can."""

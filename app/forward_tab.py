@@ -346,8 +346,9 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
                 new_noise = gr.Button("New noise", variant="secondary", min_width=120)
             summary = gr.HTML(schedule_summary_html(initial.schedule))
         with gr.Column(scale=3, min_width=controls.VIEWS_MIN_WIDTH):
+            # no ↺ (Home and a typed 0 do as much): it sends a release alone, and the views draw on input only
             t_slider = controls.typed_slider(0, initial.schedule.T, value=0, step=1, elem_id="forward-t",
-                                             label="t (0 = clean data x₀, T = end of the chain)")
+                                             label="t (0 = clean data x₀, T = end of the chain)", buttons=[])
             with gr.Row():
                 sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=2, min_width=300)
                 with gr.Column(scale=1, min_width=260):
@@ -371,7 +372,7 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
     page.load(data_list, None, data, show_progress="hidden", queue=False)
     views = [sample, formula, hist, alpha_curve]
     t_on_view = gr.State(0)
-    scrubbed = gr.on(  # each move, key and typed t is an input; its release (a key's too) would draw the same t again
+    scrubbed = gr.on(  # each move, key and typed t is an input; its release (a key's too) had drawn the same t again
         [t_slider.input],
         scrub_and_keep_t,
         inputs=[state, t_slider],

@@ -544,7 +544,7 @@ def build(controls: ReverseControls) -> None:
     c.checkpoint.change(no_guide_notice, c.checkpoint, notice, show_progress="hidden", queue=False)
     for trigger in (field_btn.click, field_t.release):
         show_when(trigger, plot)
-    gr.on([field_btn.click, field_t.input], guide_field,  # a release (a key's too) follows an input of the same t
+    gr.on([field_btn.click, field_t.input, field_t.release], guide_field,  # release: ↺ sends no input
           [c.checkpoint, c.trained, target, field_t, c.seed], [plot, stats], trigger_mode="always_last",
           show_progress="hidden", api_name="guide_field")
     play_in_player(c.job_click(

@@ -194,6 +194,6 @@ def build(controls: ReverseControls) -> None:
     c.checkpoint.change(t_slider, [c.checkpoint, t], t, show_progress="hidden", queue=False)
     for trigger in (show_btn.click, t.release):  # not on every tick of a drag: the release follows it
         show_when(trigger, plot)
-    gr.on([show_btn.click, t.input], show_step,  # a release (a key's too) follows an input of the same t
+    gr.on([show_btn.click, t.input, t.release], show_step,  # release: ↺ sends no input
           [c.checkpoint, t, c.sampler, c.eta, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats],
           trigger_mode="always_last", show_progress="hidden", api_name="show_step")

@@ -445,11 +445,11 @@ def known_problems(root: Path) -> list[str]:
         ]
     if ddim_bad:
         lines += [
-            f"- **DDIM-50 outliers ({', '.join(ddim_bad)}).** A DDIM step from t to s multiplies the ε̂ error at t by",
-            "  √ᾱ_s/√ᾱ_t (through x̂_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t). From t = T that factor is ≈1 for the linear",
-            "  schedule but ≈630 for cosine and ≈150 for the ᾱ-space sigmoid (both end at β_T = 0.999, ᾱ_T ≈ 2e-9 /",
-            "  3e-7). Images are rescued by clipping x̂_0 to [−1, 1]; 2D data is never clipped (it has no fixed range), so a few",
-            "  (linear) to most (cosine) DDIM samples land far from the data and dominate the SW₂ ratio (each card",
+            f"- **DDIM-50 outliers ({', '.join(ddim_bad)}).** A DDIM step from t to s carries an ε̂ error at t into x_s",
+            "  times |√(1 − ᾱ_s) − √(ᾱ_s/SNR_t)| (through x̂_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t), about √ᾱ_s/√ᾱ_t where ᾱ_t ≪ ᾱ_s. From",
+            "  t = T that factor is 0.22 for the linear schedule but ≈630 for cosine and ≈140 for the ᾱ-space sigmoid (both end",
+            "  at β_T = 0.999, ᾱ_T ≈ 2e-9 / 3e-7). Images are rescued by clipping x̂_0 to [−1, 1]; 2D data is never clipped (it has",
+            "  no fixed range), so a few (linear: the deterministic chain sums its errors) to most (cosine) DDIM samples land far from the data and dominate the SW₂ ratio (each card",
             "  counts them). The full DDPM chain, whose first step multiplies the error by only β_T/√(α_T(1−ᾱ_T)) ≈ 32",
             "  and then adds fresh noise, is fine for every schedule: use it for 2D models (the Reverse tab's default).",
             "  For a tenth of its cost, DDPM over 100 steps spaced evenly in log-SNR (`--spacing log_snr`; the Train",

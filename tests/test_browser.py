@@ -293,6 +293,10 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_selector("#forward-targets >> text=At t = 640", timeout=15_000)
     box.press("ArrowUp")  # a step in the box
     p.wait_for_selector("#forward-targets >> text=At t = 641", timeout=15_000)
+    page.wait_t_cell("641 of 1000")
+    # no ↺ beside t: it sends a release alone, which would move the panels above while the views, drawn on input,
+    # stayed (Home and a typed 0 do as much)
+    assert p.locator("#forward-t [data-testid=reset-button]").count() == 0
     # the chain run step by step beside the jump, at the same t: its three panels and the noise plot's two traces
     p.get_by_text("One step at a time").click()
     p.wait_for_selector("#forward-chain >> text=At t = 641 the chain has taken 641 steps", timeout=15_000)

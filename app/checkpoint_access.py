@@ -243,6 +243,7 @@ def _few_step_warning(kind: str | None, schedule: NoiseSchedule, predicts: str =
     return (
         f"\n\n⚠ This schedule ends at β_T = {float(schedule.betas[-1]):.3g}. For 2D data use **DDPM**, over all T "
         "steps or over fewer spaced **evenly in log-SNR**. Steps spaced evenly in t multiply the model's error at t = T "
-        f"by |√(1 − ᾱ_s) − √(ᾱ_s/SNR_T)| ≈ √(ᾱ_s/ᾱ_T) (×{gain:,.0f} here, for {steps} steps) and, with no x̂₀ clipping for 2D data, throw points far "
-        "out; DDIM, which adds no noise to wash such errors out, throws some out whatever the spacing."
+        f"by about √(ᾱ_s/ᾱ_T) (×{gain:,.0f} here for {steps} DDIM steps: |√(1 − ᾱ_s) − √(ᾱ_s/SNR_T)|) and, with no x̂₀ "
+        "clipping for 2D data, throw points far out; DDIM, which adds no noise to wash such errors out, throws some out "
+        "whatever the spacing."
     )

@@ -40,7 +40,8 @@ POINT_SIZE, POINT_OPACITY = 3, 0.6  # a point's marker: its diameter in CSS pixe
 POINTS_PICTURE_PX = 800  # `points_picture_figure`: 2 pixels per CSS pixel of the x_t plot's usual 395-px square
 POINT_DOT_PX = POINT_SIZE * 2.0  # a dot's diameter in those pixels
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
-REFERENCE_COLOR = "#949494"  # training data drawn beneath samples: 3:1 on white (#b8b8b8 was 2.0:1)
+REFERENCE_COLOR = "#949494"  # training data drawn beneath samples: 3:1 on white, 1.8:1 at POINT_OPACITY where
+# points do not overlap (#b8b8b8 was 2.0:1 and 1.5:1)
 GRID_REFERENCE_MARKER = dict(size=2, color=REFERENCE_COLOR, opacity=0.6)  # in each panel of `noised_grid_figure`
 GRID_PICTURE_DOT = 2.5  # `_panel_picture`: its dots' diameter in picture pixels per marker pixel
 NOISE_COLOR = "#d62728"
@@ -954,7 +955,7 @@ def noised_grid_figure(
     ))
 
 
-ARROW_COLOR = "#c66f0a"  # 3.7:1 on white (#e08214 was 2.9:1)
+ARROW_COLOR = "#c66f0a"  # the player's FIELD_COLOR: 3.7:1 on white (#e08214 was 2.9:1)
 
 
 def arrow_scale(fields: Sequence[np.ndarray], cap: float) -> float:

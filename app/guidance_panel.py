@@ -407,7 +407,7 @@ FIELD_IMAGES = 4  # training images noised to t, one row each
 # what a guided DDPM step does with ∇log p_t(y | x_t), with unclipped x̂₀ (ε̂ − s·√(1 − ᾱ_t)·∇ in the posterior
 # mean); s here is the guidance scale, not the chain's next timestep
 GUIDED_STEP = ("A guided DDPM step adds s·β_t/√α_t times it to the mean (s the guidance scale; Dhariwal & "
-               "Nichol's Algorithm 1 writes s·Σ, Σ the step's variance, close to β_t)")
+               "Nichol's Algorithm 1 writes s·Σ, Σ the step's variance, from β̃_t to β_t)")
 
 
 def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods: list[GuidanceMethod]):

@@ -516,8 +516,6 @@ PLAYER_CSS = """
 .ddpm-player .pl-info {font-variant-numeric: tabular-nums; min-width: 170px}
 .ddpm-player .pl-note {margin-top: 6px; font-size: 1rem; font-variant-numeric: tabular-nums; min-height: 1.4em}
 .ddpm-player .pl-key {font-size: 0.85rem; color: var(--block-info-text-color)}
-.ddpm-player .pl-keys {position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
-  white-space: nowrap}
 .ddpm-empty {color: var(--block-info-text-color); padding: 24px; border: 1px dashed var(--border-color-primary);
   border-radius: 8px}
 """
@@ -693,7 +691,7 @@ def player_html(
         f'data-var="{html.escape(variable)}" data-unit="{html.escape(unit)}" '
         f'data-frames="{len(ts)}"{notes_attr} style="max-width: {int(max_width)}px" tabindex="0" role="group" '
         f'aria-label="{html.escape(name)}: a movie of {len(ts)} frames." aria-describedby="pl-keys-{chain_id}">'
-        f'<span class="pl-keys" id="pl-keys-{chain_id}">{KEYS_HINT}</span>'  # read on request, not at each visit
+        f'<span id="pl-keys-{chain_id}" hidden>{KEYS_HINT}</span>'  # its description: not part of its name
         f'<div class="pl-caption">{"".join(caption_spans)}</div>'
         f'<div class="pl-stage" title="{KEYS_HINT}"><canvas width="{w}" height="{h}" role="img" '
         f'aria-label="{html.escape(name)}, the frame shown"></canvas>'

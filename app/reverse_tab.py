@@ -767,12 +767,16 @@ def sampler_note_dropped(info: str):
 
 TEACHING_LABEL = "Teaching options: ideal denoiser · score field · start from noised data"
 SHOW_PLAYER_JS = scroll_into_view_js("reverse-player")  # on Generate and after it
-# once the chain is in the player: the button that made it (Generate, a panel's "Play … in the player") hands the
-# focus to the player, so that Space plays and pauses; focus had stayed on the button, scrolled out of view, where a
-# second Space started another chain. A control focused meanwhile keeps the focus.
+# Generate hands the focus to the player once its chain is there, so that Space plays and pauses: the focus had stayed
+# on the button, scrolled out of view, where a second Space started another chain. Only if Generate still has it: a
+# control focused meanwhile keeps it.
+REMEMBER_GENERATE_JS = "() => { window.__ddpmGenerate = document.activeElement; return []; }"
 FOCUS_PLAYER_JS = """() => {
-  const player = document.querySelector('#reverse-player .ddpm-player'), from = document.activeElement;
-  if (player && from && from.tagName === 'BUTTON' && !player.contains(from)) player.focus({preventScroll: true});
+  const player = document.querySelector('#reverse-player .ddpm-player');
+  if (player && window.__ddpmGenerate && document.activeElement === window.__ddpmGenerate) {
+    player.focus({preventScroll: true});
+  }
+  window.__ddpmGenerate = null;
   return [];
 }"""
 
@@ -949,6 +953,7 @@ def build(trained: gr.State) -> ReverseControls:
     controls = ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
                                [view, stats, gif, mp4, sprite], model_slot, jobs, info)
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
+    generate_btn.click(None, None, None, js=REMEMBER_GENERATE_JS, queue=False)
     play_in_player(controls.job_click(
         generate_btn, generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
                    start_t],

@@ -243,13 +243,15 @@ def conditional_kept(name: str, conditional: bool):
     return gr.Checkbox(value=False) if conditional and not class_names(name) else gr.skip()
 
 
-def toy_points_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points, seed, shown):
+def toy_points_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points, seed, shown, refused):
     """Training points or seed entered (Enter, or leaving the box): show the toy's set they draw, if it is not the
-    one the preview showed last (``shown``), so that leaving a box unchanged keeps a run's samples in place. Other
-    data do not depend on them. Returns (preview, shown)."""
-    if name not in TOY2D_NAMES or (name, n_points, seed) == shown:
-        return gr.skip(), shown
-    return data_changed(request, name, own, n_points, seed)
+    one the preview showed last (``shown``), so that leaving a box unchanged keeps a run's samples in place, nor the
+    entry last refused (``refused``: its error was said once; leaving the box after Enter had said it again). Other
+    data do not depend on them. Returns (preview, shown, refused)."""
+    entered = (name, n_points, seed)
+    if name not in TOY2D_NAMES or entered in (shown, refused):
+        return gr.skip(), shown, refused
+    return (*data_changed(request, name, own, n_points, seed), None)
 
 
 # a loss above this has blown up: a fresh network's is about 1 (for ε, x₀ and v alike, the targets having unit
@@ -775,10 +777,12 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
     data.change(data_changed, [data, own, n_points, seed], [preview, shown], show_progress="hidden")
     data.change(lambda name: gr.Number(visible=name in TOY2D_NAMES), data, n_points, show_progress="hidden",
                 queue=False)
+    refused = gr.State(None)  # (data, training points, seed) last refused, whose error was said
     points_entered = gr.on([n_points.submit, n_points.blur, seed.submit, seed.blur], toy_points_changed,
-                           [data, own, n_points, seed, shown], [preview, shown], show_progress="hidden")
-    # a refused number is taken as seen: leaving the box after Enter (e.g. for Start) had said the same error again
-    points_entered.failure(lambda *entered: entered, [data, n_points, seed], shown, show_progress="hidden", queue=False)
+                           [data, own, n_points, seed, shown, refused], [preview, shown, refused],
+                           show_progress="hidden")
+    points_entered.failure(lambda *entered: entered, [data, n_points, seed], refused, show_progress="hidden",
+                           queue=False)
     data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
                 queue=False)
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)

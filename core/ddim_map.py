@@ -17,9 +17,9 @@ evaluated at x_s (x_t is not yet known; the step's error is of the order of ε̂
 size. For Gaussian data N(μ, s²) and the exact ε*, the map is affine in closed form: the ODE carries
 each quantile of the data to the same quantile of x_t ~ N(√ᾱ_t μ, ᾱ_t s² + 1 − ᾱ_t).
 
-Paths between two noises x_a, x_b ~ N(0, I): ``"spherical"`` x(α) = cos(απ/2)·x_a + sin(απ/2)·x_b, which
-for independent x_a and x_b is again N(0, I) at every α (cos² + sin² = 1), and ``"linear"``
-(1 − α)·x_a + α·x_b, whose variance (1 − α)² + α² falls to ½ at α = ½: the sampler then starts from
+Paths between two noises x_a, x_b ~ N(0, I): ``"spherical"`` x(u) = cos(uπ/2)·x_a + sin(uπ/2)·x_b, which
+for independent x_a and x_b is again N(0, I) at every u (cos² + sin² = 1), and ``"linear"``
+(1 − u)·x_a + u·x_b, whose variance (1 − u)² + u² falls to ½ at u = ½: the sampler then starts from
 noise of a smaller norm than any it was trained on (in D dimensions the norm of N(0, I) noise is √D ± ~0.7).
 The spherical path continued to a full turn, x(θ) = cos θ·x_a + sin θ·x_b for θ in [0, 2π), is a closed loop
 of N(0, I) noises (``noise_circle``): decoded, it is a movie of samples that loops without a seam.
@@ -103,10 +103,10 @@ def encode(model: nn.Module, schedule: NoiseSchedule, x_0: torch.Tensor, **optio
 
 
 def noise_path(x_a: torch.Tensor, x_b: torch.Tensor, alphas: Sequence[float], kind: PathKind = "spherical") -> torch.Tensor:
-    """The noises x(α) between x_a = x(0) and x_b = x(1), stacked: shape (len(alphas), *x_a.shape).
+    """The noises x(u) between x_a = x(0) and x_b = x(1), stacked: shape (len(alphas), *x_a.shape).
 
-    "spherical": cos(απ/2)·x_a + sin(απ/2)·x_b (N(0, I) all the way for independent N(0, I) ends; α beyond 1
-    goes on around the circle, back to x_a at α = 4); "linear": (1 − α)·x_a + α·x_b, α in [0, 1].
+    "spherical": cos(uπ/2)·x_a + sin(uπ/2)·x_b (N(0, I) all the way for independent N(0, I) ends; u beyond 1
+    goes on around the circle, back to x_a at u = 4); "linear": (1 − u)·x_a + u·x_b, u in [0, 1].
     """
     if x_a.shape != x_b.shape:
         raise ValueError(f"the two noises must have the same shape, got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
@@ -114,7 +114,7 @@ def noise_path(x_a: torch.Tensor, x_b: torch.Tensor, alphas: Sequence[float], ki
         raise ValueError(f"path kind must be one of {', '.join(PATH_KINDS)}, got {kind!r}")
     weights = torch.tensor([float(a) for a in alphas], dtype=torch.float64)
     if len(weights) == 0 or not bool(((weights >= 0) & (weights <= (4 if kind == "spherical" else 1))).all()):
-        raise ValueError(f"path positions α must lie in [0, 1] (spherical: up to 4, a full turn), got {list(alphas)!r}")
+        raise ValueError(f"path positions u must lie in [0, 1] (spherical: up to 4, a full turn), got {list(alphas)!r}")
     if kind == "spherical":
         w_a, w_b = torch.cos(weights * math.pi / 2), torch.sin(weights * math.pi / 2)
     else:

@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=folder, help=f"where to put them (default: ${DATA_DIR_ENV}, else ./data)")
     args = p.parse_args(argv)
     root = data_root(args.data_dir)
-    failed: list[str] = []
-    for name in dict.fromkeys(args.names):  # each once, in the order given; one that fails does not stop the others
+    names, failed = list(dict.fromkeys(args.names)), []  # each once, in the order given
+    for name in names:  # one that fails does not stop the others
         if dataset_available(name, root):
             print(f"{short_label(name)}: already in {root}")
             continue
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"{short_label(name)}: {len(data):,} images in {data.source}")
     if failed:
-        fail(PROG, f"{len(failed)} of {len(dict.fromkeys(args.names))} data sets could not be fetched: {', '.join(failed)}")
+        fail(PROG, f"{len(failed)} of {len(names)} data sets could not be fetched: {', '.join(failed)}")
     return 0
 
 

@@ -138,7 +138,7 @@ NETWORK_WORDS = {"mlp": "An MLP", "unet": "A U-Net"}  # a model's kind, with its
 
 def network_desc(kind: str, n_params: int, prediction: str) -> str:
     """"An MLP ε-predictor (N parameters)", or for an x₀ / v network what it predicts and the ε̂ the samplers use."""
-    network = NETWORK_WORDS.get(kind, f"A {kind}")
+    network = NETWORK_WORDS[kind]
     if prediction == "eps":
         return f"{network} ε-predictor ({n_params:,} parameters)"
     return (f"{network} ({n_params:,} parameters) that predicts {PREDICTION_LABELS[prediction]}, used by the "

@@ -343,7 +343,7 @@ def test_init_from_continues_a_checkpoint(tmp_path) -> None:
     assert before.keys() == after.keys()
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
     r = run("core.train", "--data", "moons", "--init-from", str(second), "--steps", "1", "--lr", "1e-12",
-            "--out", str(tmp_path / "third"), "--quiet", "--no-eval")  # its γ goes on (it was the kind's default)
+            "--out", str(tmp_path / "third"), "--quiet", "--no-eval")  # its γ, 2.5, goes on (not the 2D default, 0: said)
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "third" / "config.json").read_text())["training"]["min_snr_gamma"] == 2.5
     assert "continuing with the checkpoint's loss weighting, Min-SNR-2.5; --min-snr sets another" in r.stderr

@@ -385,7 +385,7 @@ def test_player_markup_and_script():
     page = player.player_html([10, 5, 0], frame_size=(8, 6), cols=cols, chain_id="abc", captions=["x_t (t = {t})"])
     assert 'data-ts="10,5,0"' in page and '<b class="pl-t">10</b>' in page and 'width="8" height="6"' in page
     assert 'aria-label="x_t: a movie of 3 frames." aria-describedby="pl-keys-abc"' in page  # not "x_t (t = t)"
-    assert f'<span class="pl-keys" id="pl-keys-abc">{player.KEYS_HINT}</span>' in page  # read on request, not each visit
+    assert f'<span id="pl-keys-abc" hidden>{player.KEYS_HINT}</span>' in page  # its description, not its name
     loop = player.player_html([0, 90], frame_size=(8, 6), cols=cols, chain_id="abc", variable="θ", unit="°",
                               captions=["x_T (θ = {t}°)", "x₀ decoded from it"])
     assert 'aria-label="x_T · x₀ decoded from it: a movie of 2 frames.' in loop
@@ -891,5 +891,5 @@ def test_the_capped_schedule_warning_gives_this_schedules_factor():
     cosine = make_schedule("cosine", 1000)
     warning = checkpoint_access._few_step_warning("2d", cosine)
     assert f"{schedules_tab.step_gains(cosine, 'uniform')[0]:.0f}" == "631"
-    assert "|√(1 − ᾱ_s) − √(ᾱ_s/SNR_T)| ≈ √(ᾱ_s/ᾱ_T) (×631 here, for 50 steps)" in warning
-    assert "(×31 here, for 3 steps)" in checkpoint_access._few_step_warning("2d", make_schedule("cosine", 3))
+    assert "by about √(ᾱ_s/ᾱ_T) (×631 here for 50 DDIM steps: |√(1 − ᾱ_s) − √(ᾱ_s/SNR_T)|)" in warning
+    assert "(×31 here for 3 DDIM steps:" in checkpoint_access._few_step_warning("2d", make_schedule("cosine", 3))

@@ -1245,15 +1245,20 @@ def test_a_toy_run_on_few_points_learns_that_set_and_its_checkpoint_keeps_it(iso
     fig = figures.as_figure(preview)
     assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=3))
     # the preview follows the seed, as the run does; other data do not depend on it
-    plot, shown = train_tab.toy_points_changed(req("alice"), "moons", None, 20, 7, ("moons", 20, 3))
+    plot, shown, refused = train_tab.toy_points_changed(req("alice"), "moons", None, 20, 7, ("moons", 20, 3), None)
     fig = figures.as_figure(plot)
     assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=7))
-    assert shown == ("moons", 20, 7)
+    assert shown == ("moons", 20, 7) and refused is None
     # leaving a box unchanged keeps what the preview shows (e.g. a run's samples)
-    assert train_tab.toy_points_changed(req("alice"), "moons", None, 20, 7, shown) == (gr.skip(), shown)
-    assert train_tab.toy_points_changed(req("alice"), "mnist", None, 20, 7, shown) == (gr.skip(), shown)
+    assert train_tab.toy_points_changed(req("alice"), "moons", None, 20, 7, shown, None) == (gr.skip(), shown, None)
+    assert train_tab.toy_points_changed(req("alice"), "mnist", None, 20, 7, shown, None) == (gr.skip(), shown, None)
     with pytest.raises(gr.Error, match="Seed"):
-        train_tab.toy_points_changed(req("alice"), "moons", None, 20, -1, shown)
+        train_tab.toy_points_changed(req("alice"), "moons", None, 20, -1, shown, None)
+    # the entry refused is not refused again (leaving the box after Enter), and it leaves the preview's record alone:
+    # the earlier entry again still keeps the preview (it had been redrawn over a run's samples)
+    bad = ("moons", 20, -1)
+    assert train_tab.toy_points_changed(req("alice"), "moons", None, 20, -1, shown, bad) == (gr.skip(), shown, bad)
+    assert train_tab.toy_points_changed(req("alice"), "moons", None, 20, 7, shown, bad) == (gr.skip(), shown, bad)
     plot, shown = train_tab.data_changed(req("alice"), "swiss_roll", None, 20, 7)
     assert shown == ("swiss_roll", 20, 7) and len(figures.as_figure(plot).data[0].x) == 20
 

@@ -456,7 +456,8 @@ class RunRegistry:
     def _drop_orphans(self) -> None:
         """Drop (the lock held) each reservation older than `ORPHAN_SECONDS` that has not started and whose page is not
         open (`page_open`). A page's own waits as long as the page stays; an API client's `/train_run`, should it still
-        come, trains under a new reservation (`claim`)."""
+        come, trains under a new reservation (`claim`). `page_open` takes the pages' lock inside the registry's: the
+        one order in which the two locks are ever nested."""
         cutoff = time.monotonic() - ORPHAN_SECONDS
         for key, run in list(self._active.items()):
             if not run.started and run.since < cutoff and not page_open(run.page):

@@ -5,7 +5,6 @@ cache, and described from their config (data, schedule, model, training, warning
 from __future__ import annotations
 
 import html
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -22,7 +21,7 @@ from core.checkpoints import (
 )
 from core.paths import env_path
 from core.prediction import PREDICTION_SYMBOLS
-from core.sampler import chain_timesteps, number_of_steps
+from core.sampler import chain_timesteps, number_of_steps, plan_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.presets import EVAL_POINTS
 from core.trainer import resolve_device
@@ -236,10 +235,7 @@ def _few_step_warning(kind: str | None, schedule: NoiseSchedule, predicts: str =
                 f"{PREDICTION_SYMBOLS.get(predicts, '?')}, which gives x̂₀ directly, so DDIM and short chains are "
                 "sound here too.")
     steps = number_of_steps(schedule.T, None, "ddim")  # DDIM's usual chain, evenly in t
-    chain = chain_timesteps(schedule, steps, "ddim", "uniform")
-    s = chain[1] if len(chain) > 1 else 0
-    a_s, a_T = float(schedule.alpha_bars[s]), float(schedule.alpha_bars[-1])
-    gain = abs(math.sqrt(1 - a_s) - math.sqrt(a_s * (1 - a_T) / a_T))  # the first step's, T → s (`step_gains`)
+    gain = plan_steps(schedule, chain_timesteps(schedule, steps, "ddim", "uniform"), "ddim")[0].eps_error_gain  # T → s
     return (
         f"\n\n⚠ This schedule ends at β_T = {float(schedule.betas[-1]):.3g}. For 2D data use **DDPM**, over all T "
         "steps or over fewer spaced **evenly in log-SNR**. Steps spaced evenly in t multiply the model's error at t = T "

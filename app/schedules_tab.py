@@ -53,15 +53,9 @@ def grid_timesteps(T: int) -> list[int]:
 
 def step_gains(schedule: NoiseSchedule, spacing: str) -> np.ndarray:
     """|√(1 − ᾱ_s) − √(ᾱ_s/SNR_t)| for each step t → s of a SHORT_CHAIN-step DDIM chain, η = 0 (the last step goes
-    to s = 0, ᾱ_0 = 1): how much of an error δ in ε̂ the step carries into x_s.
-
-    The step computes x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t and moves it to x_s = √ᾱ_s·x̂_0 + √(1 − ᾱ_s)·ε̂
-    = √(ᾱ_s/ᾱ_t)·x_t + (√(1 − ᾱ_s) − √(ᾱ_s/SNR_t))·ε̂, so δ reaches x_s times that coefficient: below 1 for the
-    small steps of a chain, about √(ᾱ_s/ᾱ_t) where ᾱ_t ≪ ᾱ_s (a first step from a nearly pure-noise x_T).
-    """
+    to s = 0, ᾱ_0 = 1): how much of an error δ in ε̂ the step carries into x_s (`StepCoefficients.eps_error_gain`)."""
     ts = chain_timesteps(schedule, min(SHORT_CHAIN, schedule.T), "ddim", spacing)  # type: ignore[arg-type]
-    # the sampler's own coefficients: x_s = c_x0·x̂_0 + c_eps·ε̂, with x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t
-    return np.array([abs(c.c_eps - c.c_x0 * c.sqrt_1m_ab_t / c.sqrt_ab_t) for c in plan_steps(schedule, ts, "ddim")])
+    return np.array([c.eps_error_gain for c in plan_steps(schedule, ts, "ddim")])  # the sampler's own coefficients
 
 
 NOISE_LIKE_SNR = 0.01  # x_t whose SNR is below this is all but pure noise

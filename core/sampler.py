@@ -169,6 +169,13 @@ class StepCoefficients:
     c_eps: float  # DDPM: unused (0) / DDIM: √(1 − ᾱ_s − σ²)
     sigma: float  # standard deviation of the added noise (0 on the last step)
 
+    @property
+    def eps_error_gain(self) -> float:
+        """DDIM: how much of an error δ in ε̂ the step carries into x_s. It computes x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t
+        and moves it to x_s = c_x0·x̂_0 + c_eps·ε̂, so δ reaches x_s times |c_eps − c_x0·√(1 − ᾱ_t)/√ᾱ_t|; at η = 0,
+        |√(1 − ᾱ_s) − √(ᾱ_s/SNR_t)|: below 1 for the small steps of a chain, about √(ᾱ_s/ᾱ_t) where ᾱ_t ≪ ᾱ_s."""
+        return abs(self.c_eps - self.c_x0 * self.sqrt_1m_ab_t / self.sqrt_ab_t)
+
 
 def plan_steps(
     schedule: NoiseSchedule, ts: list[int], method: Method, variance: Variance = "small", eta: float = 0.0

@@ -188,8 +188,10 @@ def test_log_snr_timesteps_are_evenly_spaced_in_log_snr(name: str) -> None:
     # step shrink it, bar the capped β_T step t = T → T − 1
     ab = schedule.alpha_bars.double()
 
-    def gains(ts: list[int]) -> list[float]:
-        return [float(((1 - ab[s]).sqrt() - (ab[s] * (1 - ab[t]) / ab[t]).sqrt()).abs()) for t, s in zip(ts, ts[1:])]
+    def gains(ts: list[int]) -> list[float]:  # in closed form, and as the sampler's steps give it
+        closed = [float(((1 - ab[s]).sqrt() - (ab[s] * (1 - ab[t]) / ab[t]).sqrt()).abs()) for t, s in zip(ts, ts[1:])]
+        assert closed == pytest.approx([c.eps_error_gain for c in plan_steps(schedule, ts, "ddim")][:-1], rel=1e-9)
+        return closed
 
     log_snr, uniform = gains(log_snr_timesteps(schedule, 50, "ddim")), gains(timesteps(1000, 50, "ddim"))
     top = 1 / math.sqrt(1 - float(schedule.betas[-1]))  # 1/√α_T: the full chain's own first step

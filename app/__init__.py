@@ -31,6 +31,7 @@ CSS = """
 .formula-box {font-size: 1.05rem}
 .formula-box td:last-child, .numbers-table td:not(:first-child) {white-space: nowrap; font-variant-numeric: tabular-nums}
 .formula-box table, .numbers-table table {word-break: normal; overflow-wrap: normal}
+.formula-box td:last-child {min-width: 14ch}  /* as wide as "1000 of 1000": the table had reflowed as t was scrubbed */
 .numbers-table {overflow-x: auto}
 .name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}  /* a long name ends in "…", clear of ▾ */
 .prose .notice * {color: inherit}

@@ -536,6 +536,10 @@ FIT_GRIDS_JS = """() => {
 PLOT_PAGE_JS = f"() => {{ ({REDRAW_KEPT_PLOTS_ONLY_JS})(); ({FREE_DROPPED_PLOTS_JS})(); ({FIT_GRIDS_JS})(); }}"
 
 
+LEGEND_HEADROOM = 1.35  # the histogram's y range over its tallest value: its two-line legend (~45 px of the 195 px
+# plot area) had covered the peaks it is there to compare
+
+
 def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260, name: str = "x_t values") -> PlotData:
     """Density histogram of all values of x_t on [−4, 4] (its legend entry: ``name``), with the N(0, 1) density over
     it."""
@@ -550,12 +554,13 @@ def histogram_figure(values: torch.Tensor | np.ndarray, *, height: int = 260, na
         dict(type="bar", x=centres, y=density, width=width, marker=dict(color=POINT_COLOR), opacity=0.75, name=name),
         dict(type="scatter", x=_N_GRID, y=_N_DENSITY, mode="lines", line=dict(color=NOISE_COLOR, width=2), name="N(0, 1)"),
     ]
+    top = max(float(density.max()), float(_N_DENSITY.max())) * LEGEND_HEADROOM  # the legend in the room above the data
     layout = plot_layout(
         height,
         bargap=0,
         legend=dict(x=0.99, xanchor="right", y=0.99),
         xaxis=dict(range=list(HIST_RANGE), title=dict(text="value"), fixedrange=True),
-        yaxis=dict(title=dict(text="density"), rangemode="tozero", fixedrange=True),
+        yaxis=dict(title=dict(text="density"), range=[0, top], fixedrange=True),
     )
     return fast_figure(data, layout)
 
@@ -776,16 +781,14 @@ def schedule_curves_figure(
 
 
 def infinite_log_snr_note(schedules: Sequence[NoiseSchedule]) -> str:
-    """Where a schedule's log-SNR is ±∞ and not drawn: ᾱ_t is 1 (tiny β: the plot of one stayed empty, with no word)
-    or 0 (β near 1: its curve stopped short) to float64's precision. "" when every value is finite."""
+    """Where a schedule's log-SNR is −∞ and not drawn: ᾱ_t is 0 to float64's precision (β near 1: its curve had
+    stopped short without a word). "" when every value is finite. (+∞, ᾱ_t = 1, cannot be: β_1 is at least
+    `core.schedules.MIN_BETA_1`.)"""
     lines = []
     for schedule in schedules:
-        log_snr = schedule.log_snr[1:].numpy()
-        up, down = int(np.isposinf(log_snr).sum()), int(np.isneginf(log_snr).sum())
-        for count, value, why in ((up, "+∞", "ᾱ_t = 1: no noise"), (down, "−∞", "ᾱ_t = 0: no data left")):
-            if count:
-                lines.append(f"{schedule_label(schedule)}: log-SNR is {value} at {count:,} of its {schedule.T:,} steps "
-                             f"({why}, to float64's precision), not drawn")
+        if count := int(np.isneginf(schedule.log_snr[1:].numpy()).sum()):
+            lines.append(f"{schedule_label(schedule)}: log-SNR is −∞ at {count:,} of its {schedule.T:,} steps "
+                         "(ᾱ_t = 0: no data left, to float64's precision), not drawn")
     return "<br>".join(lines)
 
 

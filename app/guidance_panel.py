@@ -474,7 +474,7 @@ def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_fra
     # named as guided: it played as the plain model's chain, whose samples seemed to be nearly all 7s
     label = f"guided towards {html.escape(job.target)} ({job.method} guidance, s = {job.scale:g}) · {choice.label}"
     return show_chain(request, chain, job.checkpoint, replace(choice, label=label), False,
-                      stem_suffix=f"-guided-{safe_name(job.target)}")
+                      stem_suffix=f"-guided-{safe_name(job.target)}", progress=progress)
 
 
 def build(controls: ReverseControls) -> None:

@@ -139,7 +139,7 @@ def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_fra
                          steps=choice.steps, n=len(job.examples), seed=job.seed, n_frames=n_frames,
                          spacing=choice.spacing, starts=job.examples, known=job.known, known_label=job.known_label,
                          resample=job.rounds, jump=job.jump, progress=progress)
-    return show_chain(request, chain, job.checkpoint, choice, ideal)
+    return show_chain(request, chain, job.checkpoint, choice, ideal, progress=progress)
 
 
 def column_label(rounds: int, jump: int = 1) -> str:

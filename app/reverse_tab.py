@@ -529,14 +529,17 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
         raise
     except ValueError as err:
         raise InputError(str(err)) from None
-    return show_chain(request, chain, checkpoint, choice, ideal)
+    return show_chain(request, chain, checkpoint, choice, ideal, progress=progress)
 
 
 def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
-               stem_suffix: str = ""):
+               stem_suffix: str = "", progress: Any = None):
     """A sampled chain for the player: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path);
     the exports are named "reverse-MODEL-SAMPLERSTEPS" + ``stem_suffix`` ("reverse-moons-ddpm1000.gif",
-    "reverse-moons-ddim50.gif": a DDPM and a DDIM movie of one model had the same name)."""
+    "reverse-moons-ddim50.gif": a DDPM and a DDIM movie of one model had the same name). ``progress`` says that the
+    frames are being drawn (seconds, after the sampling's own progress had stopped short of 100 %)."""
+    if progress is not None:
+        progress(1.0, desc="Sampled: drawing the frames and the GIF and MP4")
     start = time.perf_counter()
     frames, captions, width = render(chain)
     first = start_captions(chain)

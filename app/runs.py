@@ -318,9 +318,17 @@ def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:
     for owner in root.iterdir():
         if not (owner.is_dir() and _SAFE_KEY.match(owner.name)) or owner.name in busy:
             continue
-        idle = owner.stat().st_mtime < cutoff  # nothing written to it since the cutoff
-        for path in owner.iterdir():
-            if path.is_dir() and path.stat().st_mtime < cutoff and delete_folder(path):
+        try:
+            idle = owner.stat().st_mtime < cutoff  # nothing written to it since the cutoff
+            paths = list(owner.iterdir())
+        except OSError:  # deleted meanwhile (its last model replaced by an upload's pruning, say)
+            continue
+        for path in paths:
+            try:
+                expired = path.is_dir() and path.stat().st_mtime < cutoff
+            except OSError:  # deleted meanwhile
+                continue
+            if expired and delete_folder(path):
                 removed.append(path)
         if idle:
             try:

@@ -3,6 +3,7 @@ happened in the run's message, then draw the final preview from the saved weight
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import queue
@@ -55,6 +56,8 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
     except Exception as err:  # reported to the user; the weights so far are still saved
         log.exception("training run of %s failed", run.key)
         reason, error = "error", f"{type(err).__name__}: {err}"
+        with contextlib.suppress(TrainingDiverged):  # the error is what the user hears; this counts the steps learnt
+            trainer.read_losses()
     worth_keeping = trainer.step >= (SHORTEST_KEPT if reason in ("diverged", "stopped") else 1)
     try:
         if worth_keeping:
@@ -71,29 +74,11 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
         log.exception("saving the checkpoint of %s failed", run.key)
         why = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
         unsaved = f"the model could not be saved on this server ({why})"  # its path is the server's, not the page's
-    teach = "teaches" if trainer.step == 1 else "teach"  # "1 step … teach" had been said
-    where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
-    saved = f" Saved as {where}" if where else ""
-    if reason == "diverged":
-        kept = f" The weights from before that step are saved as {where}" if where else ""
-        if not worth_keeping:
-            kept = (f" Nothing is saved: {formulas.steps_text(trainer.step)} before it diverged {teach} the network "
-                    "nothing, and would push your oldest model out.")
-        run.message = f"Training stopped: {html.escape(error)}.{kept}"
-    elif reason == "error":
-        run.message = f"Training failed: {html.escape(error)}.{saved}"
-    else:
-        what = {"finished": "Finished", "stopped": "Stopped", "time limit": "Stopped at the server's time limit"}[reason]
-        run.message = (f"{what} after {formulas.steps_text(trainer.step)}.{saved}" if trainer.step else
-                       f"{what} before its first step: there is nothing to save.")
-        if trainer.step and not worth_keeping:
-            run.message += (f" Nothing is saved: {formulas.steps_text(trainer.step)} {teach} the network next to "
-                            f"nothing, and would take the place of one of your models (a run is kept from "
-                            f"{SHORTEST_KEPT} steps on).")
-    if unsaved:  # said in the colour of an error (it had been green, after "Finished")
-        run.message += f" But {html.escape(unsaved)}."
-    if pruned:  # the browser's oldest models made room (runs.max_runs_per_user)
-        run.message += f" {html.escape(runs.pruned_sentence(pruned))} (download a model in the Reverse tab to keep it)."
+    try:
+        run.message = _end_message(run, trainer, reason, error, unsaved, worth_keeping, pruned)
+    except Exception:  # a safety net: without `finish` and DONE below, the browser's run slot would stay taken
+        log.exception("reporting the end of %s failed", run.key)
+        run.message, reason = "Training ended, but the server could not say how (see its log).", "error"
     run.reason = "unsaved" if unsaved else reason
     runs.REGISTRY.finish(run)
     events.put(DONE)
@@ -105,6 +90,35 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
         except Exception:
             log.exception("the final preview of %s failed", run.key)
     run.previewed.set()
+
+
+def _end_message(run: runs.Run, trainer: Trainer, reason: str, error: str, unsaved: str, worth_keeping: bool,
+                 pruned: list[Path]) -> str:
+    """What the run's status says once it has ended (HTML): why it ended, where it was saved, what was pruned."""
+    teach = "teaches" if trainer.step == 1 else "teach"  # "1 step … teach" had been said
+    where = f"<b>{html.escape(run.checkpoint.name)}</b>; pick it in the Reverse tab." if run.checkpoint else ""
+    saved = f" Saved as {where}" if where else ""
+    if reason == "diverged":
+        kept = f" The weights from before that step are saved as {where}" if where else ""
+        if not worth_keeping:
+            kept = (f" Nothing is saved: {formulas.steps_text(trainer.step)} before it diverged {teach} the network "
+                    "nothing, and would push your oldest model out.")
+        message = f"Training stopped: {html.escape(error)}.{kept}"
+    elif reason == "error":
+        message = f"Training failed: {html.escape(error)}.{saved}"
+    else:
+        what = {"finished": "Finished", "stopped": "Stopped", "time limit": "Stopped at the server's time limit"}[reason]
+        message = (f"{what} after {formulas.steps_text(trainer.step)}.{saved}" if trainer.step else
+                   f"{what} before its first step: there is nothing to save.")
+        if trainer.step and not worth_keeping:
+            message += (f" Nothing is saved: {formulas.steps_text(trainer.step)} {teach} the network next to "
+                        f"nothing, and would take the place of one of your models (a run is kept from "
+                        f"{SHORTEST_KEPT} steps on).")
+    if unsaved:  # said in the colour of an error (it had been green, after "Finished")
+        message += f" But {html.escape(unsaved)}."
+    if pruned:  # the browser's oldest models made room (runs.max_runs_per_user)
+        message += f" {html.escape(runs.pruned_sentence(pruned))} (download a model in the Reverse tab to keep it)."
+    return message
 
 
 def final_preview(trainer: Trainer, info: DataInfo, classes: Sequence[str] = ()) -> gr.Plot:

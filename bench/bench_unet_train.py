@@ -106,15 +106,12 @@ def our_trainer_step(
     config = TrainConfig(steps=10**9, batch_size=batch, lr=LR, ema_decay=EMA_DECAY, grad_clip=GRAD_CLIP,
                          min_snr_gamma=5.0, device=str(device))
     trainer = Trainer(model, make_schedule("linear", 1000), data, config)
-    pending: list[torch.Tensor] = []
 
     def step(_: torch.Tensor) -> float:
-        pending.append(trainer.train_step())
-        if len(pending) < config.log_every:
+        trainer.train_step()
+        if trainer.step % config.log_every:
             return float("nan")
-        losses = trainer.read_losses(pending)
-        pending.clear()
-        return losses[-1]
+        return trainer.read_losses()[-1]
 
     return step
 

@@ -238,8 +238,10 @@ def step_from_eps(
         eps = (x - c.sqrt_ab_t * x0) / c.sqrt_1m_ab_t
     if method == "ddpm":
         x_prev = c.c_x0 * x0 + c.c_xt * x
-    else:
+    elif method == "ddim":
         x_prev = c.c_x0 * x0 + c.c_eps * eps
+    else:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if c.sigma > 0:
         x_prev = x_prev + c.sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return x_prev, x0, eps

@@ -332,6 +332,9 @@ def _make_betas(name: str, T: int, p: dict[str, Any]) -> torch.Tensor:
     raise ValueError(_unknown_name_message(name))
 
 
+MIN_BETA_1 = 1e-12  # there 1 − (1 − β_1) in float64 keeps about four significant digits; at 1e-16, none
+
+
 def _check_betas(betas: torch.Tensor, name: str) -> None:
     if not torch.isfinite(betas).all():
         raise ValueError(f"{name} schedule: β contains NaN or infinite values")
@@ -339,6 +342,9 @@ def _check_betas(betas: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} schedule: every β_t must lie in (0, 1); got min {float(betas.min()):g}, max {float(betas.max()):g}")
     if (betas[1:] < betas[:-1]).any():
         raise ValueError(f"{name} schedule: β_t must not decrease with t")
+    if betas[0] < MIN_BETA_1:
+        raise ValueError(f"{name} schedule: β_1 = {float(betas[0]):g} is too small: 1 − ᾱ_1 = β_1 loses its digits in "
+                         f"float64, and x̂₀ and the step at t = 1 divide by it; use β_1 ≥ {MIN_BETA_1:g}")
 
 
 def make_schedule(name: str, T: int, **params: Any) -> NoiseSchedule:

@@ -261,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:  # save what was learnt, at once (no quality check: a second Ctrl-C would lose it)
         trainer.stop()
         interrupted = stop_name(err)
+        try:  # the steps since the last report: had the run diverged among them? (then they were not learnt)
+            trainer.read_losses()
+        except TrainingDiverged as bad:
+            diverged = str(bad)
     seconds = end.elapsed if end else time.perf_counter() - started
     bar.close()
     if diverged and trainer.step == 0:

@@ -36,8 +36,8 @@ import math
 import platform
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -61,6 +61,19 @@ SHORTEST_KEPT = 100
 
 
 FULL_CHAIN_STEPS = 1000  # a full-chain preview of a longer chain takes this many DDPM steps, evenly in log-SNR
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """The network behind ``model`` in eval mode (no dropout) for the block, then back in the mode it was in,
+    whatever ends the block."""
+    network = unwrap(model)[0]  # an EpsilonView has no mode of its own
+    was_training = network.training
+    network.eval()
+    try:
+        yield
+    finally:
+        network.train(was_training)
 
 
 def loss_bucket_ranges(T: int) -> list[tuple[int, int]]:
@@ -266,6 +279,7 @@ class Trainer:
         self.step = 0
         self._stop = threading.Event()
         self._healthy = torch.ones((), device=self.device)  # 1.0 while every step so far was finite, else 0.0
+        self._unread: list[torch.Tensor] = []  # the losses of the steps since `read_losses`, still on the device
         self._bucket_sum = torch.zeros(LOSS_BUCKETS, dtype=torch.float64, device=self.device)
         self._bucket_count = torch.zeros(LOSS_BUCKETS, dtype=torch.float64, device=self.device)
         use_bf16 = config.amp == "bf16" or (config.amp == "auto" and self.device.type == "cuda")
@@ -320,7 +334,7 @@ class Trainer:
         x0, labels = self._batch(len(t), generator)
         noise = torch.randn(x0.shape, generator=generator, device=self.device)
         errors = []
-        with torch.no_grad():
+        with torch.no_grad(), evaluating(self.model):
             for rows in torch.arange(len(t), device=self.device).split(self.config.batch_size):
                 errors.append(self.error_to_eps[t[rows]] * self._target_errors(
                     x0[rows], None if labels is None else labels[rows], t[rows], noise[rows]))
@@ -353,7 +367,8 @@ class Trainer:
     def train_step(self) -> torch.Tensor:
         """One step of Algorithm 1, without waiting for the device. Returns the loss as a 0-dim tensor
         on the device, NaN if the run is no longer healthy (this step or an earlier one had a non-finite
-        loss or gradient; such steps change nothing). `run` turns a NaN into `TrainingDiverged`."""
+        loss or gradient; such steps change nothing), and keeps it for `read_losses`, which turns a NaN
+        into `TrainingDiverged`."""
         x0, labels = self._batch(self.config.batch_size, self.generator)  # (B, ...), (B,) or None
         t = torch.randint(1, self.schedule.T + 1, (len(x0),), generator=self.generator, device=self.device)  # (B,)
         noise = torch.randn(x0.shape, generator=self.generator, device=self.device)
@@ -371,8 +386,10 @@ class Trainer:
         self.optimizer.step()
         self._update_ema()
         self._record_buckets(t, self.error_to_eps[t] * per_example.detach())
+        loss = torch.where(self._healthy > 0, loss.detach(), torch.nan)
+        self._unread.append(loss)
         self.step += 1
-        return torch.where(self._healthy > 0, loss.detach(), torch.nan)
+        return loss
 
     def _update_ema(self) -> None:
         """θ_ema ← θ_ema + w·(θ − θ_ema), w = 1 − d_k while the run is healthy and 0 after (no sync)."""
@@ -391,13 +408,15 @@ class Trainer:
         self._bucket_sum.index_add_(0, bucket, torch.where(healthy > 0, per_example.double(), 0.0))
         self._bucket_count.index_add_(0, bucket, healthy)
 
-    def read_losses(self, pending: list[torch.Tensor]) -> list[float]:
-        """The losses of ``pending``, the `train_step` results since the last read (one host-device sync);
-        raises `TrainingDiverged` at the first NaN, and sets ``step`` back to the number of steps whose
-        updates were applied. `run` calls it once per event; a loop of its own around `train_step` can too."""
-        if not pending:
+    def read_losses(self) -> list[float]:
+        """The losses of the `train_step`s since the last read (one host-device sync); raises
+        `TrainingDiverged` at the first NaN, and sets ``step`` back to the number of steps whose updates
+        were applied. `run` calls it once per event; a loop of its own around `train_step` can too, and
+        whoever ends a run some other way (an exception, Ctrl-C) should, before it records ``step``."""
+        if not self._unread:
             return []
-        values = torch.stack(pending).tolist()
+        values = torch.stack(self._unread).tolist()
+        self._unread.clear()
         first_bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
         if first_bad is not None:
             self.step = self.step - len(values) + first_bad
@@ -432,13 +451,11 @@ class Trainer:
         generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 1 if seed is None else seed)
         x_T = torch.randn((n,) + tuple(self.data.shape[1:]), generator=generator, device=self.device)
         model = self.sampling_model
-        was_training = unwrap(model)[0].training  # the network's mode (an EpsilonView has no mode of its own)
-        model.eval()
         labels = self.preview_labels(n)
         sampled = model if labels is None else ClassifierFreeGuidance(model, labels.to(self.device), 1.0)
-        x0 = sample(sampled, self.schedule, x_T, **self.preview_chain(full_chain), clip_x0=self.config.clip_x0,
-                    generator=generator)
-        model.train(was_training)
+        with evaluating(model):
+            x0 = sample(sampled, self.schedule, x_T, **self.preview_chain(full_chain), clip_x0=self.config.clip_x0,
+                        generator=generator)
         return x0.float().cpu()
 
     def run(self) -> Iterator[TrainEvent]:
@@ -449,14 +466,12 @@ class Trainer:
         c = self.config
         self.model.train()
         start = time.perf_counter()
-        pending: list[torch.Tensor] = []  # losses of the steps since the last event, still on the device
         loss = float("nan")
         reason = "finished"
 
         def event(kind: Literal["step", "preview", "end"], **extra: object) -> TrainEvent:
             nonlocal loss
-            losses = self.read_losses(pending)
-            pending.clear()
+            losses = self.read_losses()
             loss = losses[-1] if losses else loss
             elapsed = time.perf_counter() - start
             done = self.step * c.batch_size
@@ -473,7 +488,7 @@ class Trainer:
             if c.max_seconds is not None and time.perf_counter() - start >= c.max_seconds:
                 reason = "time limit"
                 break
-            pending.append(self.train_step())
+            self.train_step()
             if self.step % c.log_every == 0 or self.step == c.steps:
                 yield event("step")
             if c.preview_every and self.step % c.preview_every == 0 and self.step < c.steps:
@@ -481,17 +496,3 @@ class Trainer:
         self.model.eval()
         yield event("end", reason=reason)
 
-
-def train(
-    model: nn.Module,
-    schedule: NoiseSchedule,
-    data: torch.Tensor,
-    config: TrainConfig,
-    callback: Callable[[TrainEvent], None] | None = None,
-) -> Trainer:
-    """Run a whole training loop, passing each event to ``callback``; returns the trainer."""
-    trainer = Trainer(model, schedule, data, config)
-    for ev in trainer.run():
-        if callback is not None:
-            callback(ev)
-    return trainer

@@ -181,6 +181,32 @@ def test_ctrl_c_saves_the_run_at_once_and_says_it_was_cut_short(tmp_path, monkey
     assert config["training"]["seconds"] > 0 and config["metrics"] == {}
 
 
+def test_ctrl_c_after_an_unread_divergence_saves_the_last_good_weights_as_diverged(tmp_path, monkeypatch,
+                                                                                   capsys) -> None:
+    """Steps since the last report are read before the save: they had been saved as learnt, the run as "stopped"."""
+    import core.train
+
+    real_run = core.train.Trainer.run
+
+    def diverged_then_interrupted(self):
+        for event in real_run(self):
+            yield event
+            if self.step >= 10:
+                self.data[:] = float("nan")
+                for _ in range(3):  # steps 11..13, diverged, their losses not read yet
+                    self.train_step()
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(core.train.Trainer, "run", diverged_then_interrupted)
+    out = tmp_path / "ck"
+    with pytest.raises(SystemExit) as ended:
+        core.train.main(["--data", "moons", "--T", "50", "--steps", "300", "--out", str(out), "--quiet"])
+    assert ended.value.code == 1
+    assert "training diverged at step 11" in capsys.readouterr().err
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["end_reason"] == "diverged" and config["training"]["steps_done"] == 10
+
+
 def test_ctrl_c_during_the_check_after_training_saves_the_finished_run(tmp_path, monkeypatch, capsys) -> None:
     """The sliced-Wasserstein check after a 2D run samples for seconds, silently: a Ctrl-C there (as at a command that
     seems hung) printed "interrupted (Ctrl-C); nothing was written" and lost the finished run."""

@@ -401,6 +401,9 @@ def test_the_histogram_shows_the_density_of_x_t_and_at_t_T_it_is_the_normal_one(
     # x₀ (digits in [−1, 1], mostly background at −1): nothing beyond ±1, and a peak at −1 far above the normal's
     clean = np.asarray(hist0.data[0].y)
     assert clean[np.abs(np.asarray(hist0.data[0].x)) > 1 + width].sum() == 0 and clean.max() > 3
+    for hist in (hist0, histT):  # the legend, in the top quarter, covers no bar and no part of the curve
+        tallest = max(max(hist.data[0].y), max(hist.data[1].y))
+        assert hist.layout.yaxis.range[0] == 0 and tallest / hist.layout.yaxis.range[1] < 0.75
 
 
 def test_the_summary_gives_this_chains_last_numbers() -> None:

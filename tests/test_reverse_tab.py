@@ -83,6 +83,15 @@ def test_chain_goes_from_noise_to_data(toy_ckpt):
     assert float((last.abs() < 4).all(dim=1).float().mean()) > 0.95
 
 
+def test_generate_says_when_sampling_is_done_and_the_frames_are_drawn(toy_ckpt):
+    """The bar had stopped at 98 % for the seconds of drawing the frames and movies, as if the chain hung."""
+    said = []
+    reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 100, 30, 0, 10, "uniform", False, False,
+                         [str(toy_ckpt)], progress=lambda value, desc=None, **_: said.append((value, desc)))
+    assert said[0] == ((1, 100), "Sampling the reverse chain") and said[-2][1] == "Sampling the reverse chain"
+    assert said[-1] == (1.0, "Sampled: drawing the frames and the GIF and MP4")
+
+
 def test_generate_returns_player_and_valid_gif(toy_ckpt):
     page, stats, gif, mp4, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, "uniform", False, False,
                                                          [str(toy_ckpt)], progress=None)

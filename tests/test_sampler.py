@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.sampler import chain_timesteps, initial_noise, iter_sample, log_snr_timesteps, plan_steps, sample, timesteps
+from core.sampler import (
+    chain_timesteps, initial_noise, iter_sample, log_snr_timesteps, plan_steps, sample, step_from_eps, timesteps,
+)
 from core.schedules import NoiseSchedule, make_schedule
 
 MU = torch.tensor([1.5, -0.5])
@@ -275,6 +277,14 @@ def test_bad_options(options: dict, message: str) -> None:
     schedule = make_schedule("linear", 100)
     with pytest.raises(ValueError, match=message):
         sample(ideal_eps(schedule), schedule, torch.zeros(2, 2), **options)
+
+
+def test_a_single_step_refuses_an_unknown_method_too() -> None:
+    """`step_from_eps` is public (the Reverse tab's anatomy calls it): any method but "ddpm" had taken DDIM's step."""
+    schedule = make_schedule("linear", 100)
+    step = plan_steps(schedule, [10, 5], "ddpm")[0]
+    with pytest.raises(ValueError, match="method must be one of"):
+        step_from_eps(torch.zeros(2, 2), torch.zeros(2, 2), step, "euler")
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from core.mlp import MLPConfig, MLPDenoiser
-from core.schedules import MAX_T, SCHEDULE_NAMES, make_schedule, schedule_from_config
+from core.schedules import MAX_T, MIN_BETA_1, SCHEDULE_NAMES, make_schedule, schedule_from_config
 from core.unet import UNet, unet_config
 
 
@@ -219,6 +219,18 @@ def test_config_round_trip() -> None:
 def test_bad_input_raises_value_error(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_beta_1_lost_to_rounding_is_refused_and_the_floor_keeps_the_first_step_finite() -> None:
+    """β_1 = 1e-18 passed: 1 − ᾱ_1 rounded to 0 in float64, the posterior at t = 1 was 0/0 and every sample NaN."""
+    for build in (lambda: make_schedule("linear", 100, beta_start=1e-18, scale_with_T=False),
+                  lambda: make_schedule("custom", 3, betas=[1e-20, 0.5, 0.9])):
+        with pytest.raises(ValueError, match="β_1 = 1e-.. is too small"):
+            build()
+    at_floor = make_schedule("custom", 3, betas=[MIN_BETA_1, 0.5, 0.9])
+    assert float(1 - at_floor.alpha_bars[1]) == pytest.approx(MIN_BETA_1, rel=1e-3)
+    assert all(math.isfinite(c) for c in at_floor.posterior_coefficients(1, 0))
+    assert math.isfinite(float(at_floor.log_snr[1]))
 
 
 def test_timesteps_that_are_not_whole_are_refused_not_rounded_down() -> None:

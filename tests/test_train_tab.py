@@ -452,6 +452,19 @@ def test_a_run_that_deletes_the_oldest_model_says_so(isolated, monkeypatch):
     assert f"This server keeps your 1 newest model: the oldest, {first.name}, is deleted" in status, status
 
 
+def test_a_run_whose_end_message_fails_still_ends_and_frees_the_browsers_slot(isolated, monkeypatch):
+    """Without `finish` and DONE, the page's stream would poll for good and the browser could never start again."""
+    def broken(*_):
+        raise RuntimeError("a bug in the message")
+    monkeypatch.setattr(train_worker, "_end_message", broken)
+    *_, (status, *_, trained) = drain(train_tab.train_run(req("alice"), None, *args(steps=2)))
+    assert "Training ended, but the server could not say how" in status and 'data-tone="error"' in status
+    assert len(trained) == 1  # saved before the message
+    assert runs.REGISTRY.active("alice") is None
+    *_, (status, *_) = drain(train_tab.train_run(req("alice"), None, *args(steps=1, trained=trained)))
+    assert "Training ended" in status  # it started again
+
+
 def test_a_run_on_a_chain_that_does_not_reach_noise_is_told_so_before_it_starts(isolated):
     """T = 50 with β left unscaled: ᾱ_T = 0.6, flagged in the Forward and Schedules tabs, trained without a word."""
     params = list(PARAMS)
@@ -1018,6 +1031,20 @@ def test_old_checkpoints_are_swept_and_the_rest_kept(isolated, monkeypatch):
     assert fresh.is_dir() and alice.is_dir() and not bob.exists()
     assert busy.is_dir() and foreign.is_dir()
     assert runs.keep_text() == "2 hours"
+
+
+def test_a_checkpoint_deleted_while_the_sweep_runs_is_passed_over(isolated, monkeypatch):
+    """The page load that swept got no owner token and no model list when an upload's pruning won the race."""
+    alice = runs.user_dir("alice")
+    old = alice / "old"
+    old.mkdir(parents=True)
+    os.utime(old, (0, 0))
+    vanished = alice / "vanished"  # listed, then deleted before the sweep reads its time
+    real_is_dir, real_iterdir = Path.is_dir, Path.iterdir
+    monkeypatch.setattr(Path, "is_dir", lambda self: self == vanished or real_is_dir(self))
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter([*real_iterdir(self), vanished] if self == alice
+                                                           else list(real_iterdir(self))))
+    assert runs.sweep_expired_checkpoints() == [old]
 
 
 def test_page_loads_sweep_expired_checkpoints_at_most_once_a_minute(isolated, monkeypatch):

@@ -16,7 +16,6 @@ from core.sampler import initial_noise, log_snr_timesteps, sample, timesteps
 from core.schedules import make_schedule
 from core.trainer import (
     FULL_CHAIN_STEPS, LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, cpu_model, device_name, loss_bucket_ranges, loss_weights,
-    train,
 )
 
 SMALL = MLPConfig(hidden=64, depth=2, emb_dim=32)
@@ -200,6 +199,48 @@ def test_ema_lags_the_weights_and_is_used_for_sampling() -> None:
     assert trainer.sampling_model is trainer.ema_model
     w, e = trainer.model.first.weight, trainer.ema_model.first.weight
     assert not torch.equal(w, e)
+
+
+def test_ema_follows_its_recursion_with_the_warm_up_decay() -> None:
+    """θ_ema ← d_k·θ_ema + (1 − d_k)·θ after step k (k = 0, 1, …), d_k = min(d, (1 + k)/(10 + k)), replayed by hand."""
+    trainer = make_trainer(ema_decay=0.95)
+    replay = {name: p.detach().clone() for name, p in trainer.ema_model.named_parameters()}
+    for k in range(12):  # d_k = 0.1, 0.18, …, 0.5, …, 0.95 from k = 170: the warm-up decides all of these
+        trainer.train_step()
+        d = min(0.95, (1 + k) / (10 + k))
+        for name, p in trainer.model.named_parameters():
+            replay[name] = d * replay[name] + (1 - d) * p.detach()
+    for name, p in trainer.ema_model.named_parameters():
+        torch.testing.assert_close(p, replay[name], rtol=0, atol=1e-6)
+
+
+def test_steps_after_a_divergence_that_no_event_read_are_not_counted() -> None:
+    """A run left another way than its events (Ctrl-C in the CLI, an error in the app) reads its last losses before
+    it records how many steps it learnt from."""
+    trainer = make_trainer(steps=50)
+    for _ in range(3):
+        trainer.train_step()
+    trainer.data[:] = float("nan")
+    for _ in range(4):
+        trainer.train_step()
+    assert trainer.step == 7  # not read yet: the device was never waited for
+    with pytest.raises(TrainingDiverged, match="diverged at step 4"):
+        trainer.read_losses()
+    assert trainer.step == 3 and trainer.read_losses() == []  # read once
+
+
+def test_a_preview_that_fails_leaves_the_network_in_the_mode_it_was_in(monkeypatch) -> None:
+    trainer = make_trainer(ema_decay=0.0)  # the network that trains is the one sampled from
+    trainer.model.train()
+
+    def fail(*_, **__):
+        raise RuntimeError("out of memory")
+    monkeypatch.setattr("core.trainer.sample", fail)
+    with pytest.raises(RuntimeError):
+        trainer.preview(4)
+    assert trainer.model.training
+    trainer.measure_error_by_t(per_range=2)
+    assert trainer.model.training
     no_ema = make_trainer(steps=5, ema_decay=0.0)
     assert no_ema.sampling_model is no_ema.model
 
@@ -247,13 +288,9 @@ def test_same_seed_same_run() -> None:
     assert [x for e in c.run() for x in e.losses] != la
 
 
-def test_train_helper_and_time_limit() -> None:
-    events = []
-    torch.manual_seed(0)
-    trainer = train(
-        MLPDenoiser(SMALL), make_schedule("linear", 100), make_toy2d("moons", 500),
-        TrainConfig(steps=10_000, batch_size=64, max_seconds=0.5), callback=events.append,
-    )
+def test_a_run_ends_at_its_time_limit() -> None:
+    trainer = make_trainer(steps=10_000, max_seconds=0.5)
+    events = list(trainer.run())
     assert events[-1].kind == "end" and events[-1].reason == "time limit" and 0 < trainer.step < 10_000
 
 

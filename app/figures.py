@@ -357,6 +357,18 @@ def picture_source(figure: go.Figure) -> str:
 PICTURE_CSS = (".js-plotly-plot .imagelayer image {image-rendering: pixelated}\n"
                ".js-plotly-plot .layer-above .imagelayer image {image-rendering: auto}")
 
+# On the dark theme the plots take the page's colours (white boxes had glared on a projector). Plotly writes its
+# colours as inline styles, which `!important` overrides: the paper, the plot area, the legend's and labels' boxes take
+# the block's background; text in plotly's default colour (#444, which every plain label here has) the theme's text
+# colour; grid lines a dark grey, zero lines a light one. Coloured marks and labels keep their colours.
+DARK_THEME_CSS = "\n".join([
+    ".dark .js-plotly-plot .main-svg {background: transparent !important}",
+    ".dark .js-plotly-plot rect.bg {fill: var(--block-background-fill) !important}",
+    ".dark .js-plotly-plot text[style*='fill: rgb(68, 68, 68)'] {fill: var(--body-text-color) !important}",
+    ".dark .js-plotly-plot .gridlayer path {stroke: #374151 !important}",
+    ".dark .js-plotly-plot .zerolinelayer path {stroke: #9ca3af !important}",
+])
+
 GRID_TITLE_SIZE = 16  # px: a grid's column titles ("t = 250"), read from the back of a lecture room
 # On a phone (a window at most `NARROW_SCREEN_PX` wide) plots are 300–400 px wide, and text sized for a projector no
 # longer fits: a legend entry with its citation was cut off at the plot's edge. There legends and axis titles are drawn

@@ -491,6 +491,12 @@ def write_sprite(frames: Sequence[PIL.Image.Image], path: str | Path) -> tuple[P
 KEYS_HINT = ("Click the frames to play or pause. Keys: Space play/pause, ← → or Page Up / Down one frame, "
              "Home / End first / last")
 
+# On the dark theme a drawn 2D frame (white paper) is shown inverted, its hues turned back: dark paper, light text and
+# grid, the marks in their own hues (the white frames had glared on a projector). Pictures of images are left as they
+# are, and the GIF and MP4 keep their white paper. Page-wide CSS: a component's `css_template` is scoped to it, where
+# the theme's `.dark` class is not.
+DARK_THEME_CSS = ".dark .ddpm-player.pl-smooth canvas {filter: invert(1) hue-rotate(180deg)}"
+
 PLAYER_CSS = """
 .ddpm-player {font-family: inherit; max-width: 920px}
 .ddpm-player .pl-caption {display: flex; gap: 4%; font-size: 1rem; margin: 0 0 4px 0}

@@ -57,8 +57,8 @@ DEFAULT_MAX_RUNS_PER_USER = 5
 DEFAULT_RUNS_DIR = "runs"
 DEFAULT_RUNS_KEEP_HOURS = 24.0
 OWNER_STORAGE_KEY = "ddpm-explorer-owner"  # the localStorage entry of the browser's owner token
-RUN_STAMP = "%Y%m%d-%H%M%S"  # the end of a trained run's directory name, <data>-<schedule>-T<T>-<stamp>: its start
-RUN_NAME = re.compile(r"(?P<base>.+)-(?P<day>\d{8})-(?P<clock>\d{6})(?P<again>-\d+)?")  # -2, -3: started that second
+RUN_STAMP = "%Y%m%d-%H%M%S"  # the end of a trained run's directory name, <data>-<schedule>-T<T>-<stamp>: when it was saved
+RUN_NAME = re.compile(r"(?P<base>.+)-(?P<day>\d{8})-(?P<clock>\d{6})(?P<again>-\d+)?")  # -2, -3: saved that second
 UPLOADED_PREFIX = "uploaded-"  # a browser's checkpoint directory uploaded as a .zip (`app.model_files`), not trained
 # Two queues, DDPM_HEAVY_CONCURRENCY jobs at once each: training runs in one, the jobs that sample or measure a
 # network in the other. One queue for both had put a Generate of a few seconds behind every training run waiting
@@ -372,6 +372,13 @@ def page_open(page: str | None) -> bool:
         return page is not None and page in _open_pages
 
 
+def page_was_closed(page: str | None) -> bool:
+    """Whether the page of that session loaded and has been closed or reloaded since (an API client's session, which
+    never loads a page, has not)."""
+    with _pages_lock:
+        return page is not None and page in _page_owners and page not in _open_pages
+
+
 def owner_key(request: Any) -> str:
     """The key of this browser's runs and checkpoints: its owner token once the page has handed it over
     (`adopt_owner`), else the session's key (`session_key`)."""
@@ -389,9 +396,9 @@ def page_closed(request: gr.Request) -> None:
     page = page_of(request)
     if not page:
         return
-    REGISTRY.page_closed(owner_key(request), str(page))
-    with _pages_lock:
+    with _pages_lock:  # first: a Start under way either sees the page closed (`page_was_closed`) or is cut off below
         _open_pages.discard(str(page))
+    REGISTRY.page_closed(owner_key(request), str(page))
 
 
 def forget_page(page: Any) -> None:
@@ -404,6 +411,10 @@ def forget_page(page: Any) -> None:
 
 class RunBusy(RuntimeError):
     """This browser already has a run waiting or training."""
+
+
+class PageClosed(RuntimeError):
+    """A Start came from a page that had already been closed or reloaded (a reload right after Start)."""
 
 
 @dataclass
@@ -473,14 +484,25 @@ class RunRegistry:
                 run.done.set()
 
     def reserve(self, key: str, page: str | None = None) -> Run:
-        """A new waiting run for ``key``, started by ``page``; RunBusy if the key has one waiting or training."""
+        """A new waiting run for ``key``, started by ``page``; RunBusy if the key has one waiting or training,
+        PageClosed if ``page`` has gone (its reservation had blocked the reloaded page's Start for a minute, with
+        "under way in another tab"). The key's last run no longer owns the preview (`Run.preview_replaced`)."""
         with self._lock:
             self._drop_orphans()
             if key in self._active:
                 raise RunBusy(key)
+            if page_was_closed(page):
+                raise PageClosed(page)
             run = Run(key, page)
             self._active[key] = run
+            self._hand_over_preview(key)
             return run
+
+    def _hand_over_preview(self, key: str) -> None:
+        """(The lock held.) A new run of ``key`` takes the preview: its last run's final preview, drawn seconds after
+        it ended, must not replace the new run's (it had, mid-run, with its status and loss plot)."""
+        if (last := self._last.get(key)) is not None:
+            last.preview_replaced.set()
 
     def claim(self, key: str, ticket: str | None = None, page: str | None = None) -> Run:
         """The run that is about to train: the key's waiting reservation, or a new one (started by ``page``); with the
@@ -499,6 +521,7 @@ class RunRegistry:
             if run is None:
                 run = Run(key, page)
                 self._active[key] = run
+                self._hand_over_preview(key)
             elif run.started or (ticket is not None and run.ticket != ticket):
                 raise RunBusy(key)
             run.started = True
@@ -554,13 +577,15 @@ class RunRegistry:
                 self._ended(run)
                 run.done.set()
 
-    def release(self, key: str) -> None:
-        """Drop the key's waiting reservation, if it has one that has not started (its start failed)."""
+    def release(self, key: str) -> bool:
+        """Drop the key's waiting reservation, if it has one that has not started (its start failed); whether it had."""
         with self._lock:
             run = self._active.get(key)
-            if run is not None and not run.started:
-                del self._active[key]
-                run.done.set()
+            if run is None or run.started:
+                return False
+            del self._active[key]
+            run.done.set()
+            return True
 
     def finish(self, run: Run) -> None:
         """Mark ``run`` done and forget its trainer (the weights are on disk by now)."""

@@ -319,6 +319,8 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
         reservation = runs.REGISTRY.reserve(key, page=request.session_hash)
     except runs.RunBusy:
         raise run_busy_error(key, request.session_hash) from None
+    except runs.PageClosed:  # no one to tell
+        raise InputError("This page was closed or reloaded: press Start on the new page.") from None
     try:
         plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch,
                          lr, seed, n_points, trained, own, param_values, owner=key)
@@ -327,6 +329,19 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
         raise
     reservation.notes = plan.running_notes
     return waiting_html(reservation), reservation.ticket
+
+
+def start_failed(request: gr.Request):
+    """`train_run` failed before its first line (Gradio refused an input that changed while the run waited for a slot:
+    a model to start from, deleted meanwhile): the reservation is dropped, and the status says so; it had said
+    "Waiting for a free training slot…" until the page closed. Outputs: the status, the wait timer."""
+    if not runs.REGISTRY.release(runs.owner_key(request)):
+        return gr.skip(), gr.skip()  # `train_run` itself failed, and said why
+    return status_html(START_FAILED_MESSAGE, tone="error"), gr.Timer(active=False)
+
+
+START_FAILED_MESSAGE = ("Not started: a setting changed while the run waited for a slot (the model to start from may "
+                        "have been deleted). Check the settings and press Start again.")
 
 
 def waiting_html(run: runs.Run) -> str:
@@ -812,6 +827,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
         concurrency_id=runs.TRAINING_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )
+    train_event.failure(start_failed, None, [status, wait_timer], show_progress="hidden", queue=False)
     start.click(None, None, None, js=SHOW_RUN_JS, queue=False)
     stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
                concurrency_limit=None).then(preview_after_stop, None, preview, show_progress="hidden",

@@ -298,8 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     if previous_runs:
         training["previous_runs"] = previous_runs
+    target = free_target(args.out, args.overwrite)
+    if target != args.out:
+        print(f"{args.out} came into being while this run trained: saving it in {target} instead", file=sys.stderr)
     with signals_held(PROG) as came:  # a Ctrl-C (or a second one) during the save lost the whole run
-        path = save_checkpoint(args.out, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
+        path = save_checkpoint(target, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
                                points=data if info.given_as_points else None, overwrite=args.overwrite)
     if diverged:
         fail(PROG, f"{diverged}; the weights from before that step are saved in {path}")
@@ -307,6 +310,20 @@ def main(argv: list[str] | None = None) -> int:
         f" ({f'stopped by {interrupted}' if interrupted else end_reason} after {trainer.step:,} of {config.steps:,} steps)"
     print(f"saved {path}{early}", file=sys.stderr)
     return 130 if interrupted or came else 0  # saved, but cut short: a script's `train && sample` stops here
+
+
+def free_target(out: Path, overwrite: bool) -> Path:
+    """Where to save: ``out``, checked at the start, or, when something came into being there while the run trained
+    (another run's checkpoint, say) that may not be replaced, the first free ``out-2``, ``out-3``, …: the finished run
+    had been lost to a FileExistsError."""
+    try:
+        check_target(out, overwrite=overwrite)
+        return out
+    except FileExistsError:
+        n = 2
+        while (candidate := out.with_name(f"{out.name}-{n}")).exists() or candidate.is_symlink():
+            n += 1
+        return candidate
 
 
 def in_flags(message: str) -> str:

@@ -971,21 +971,45 @@ CONTRAST_JS = """(selector) => {
 }"""
 
 
+# the colours of the first plot with axes, as drawn: (its paper, its plot area, a tick label's text, its block's)
+PLOT_COLOURS_JS = """() => {
+  const plot = [...document.querySelectorAll('.js-plotly-plot')].find((p) => p.querySelector('.xtick text'));
+  const style = (selector, property) => getComputedStyle(plot.querySelector(selector))[property];
+  return [style('.main-svg', 'backgroundColor'), style('.plot-container rect.bg', 'fill'), style('.xtick text', 'fill'),
+          getComputedStyle(plot.closest('.block')).backgroundColor];
+}"""
+
+
+def luminance(colour: str) -> float:
+    """WCAG's relative luminance of a CSS "rgb(r, g, b)" colour."""
+    channels = [int(v) / 255 for v in re.findall(r"\d+", colour)[:3]]
+    r, g, b = (v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
 def test_dark_mode_keeps_text_readable(browser, app_url: str) -> None:
     """In the browser's dark mode (Gradio follows the system's: many lecturers' laptops) the text of the coloured
     boxes, subscripts too, and the player's Pause button and speed menu stay readable: contrast ≥ 4.5 (they were
-    light grey on the box's light green, and on the button's light grey)."""
+    light grey on the box's light green, and on the button's light grey). The plots and the player's drawn frames
+    take the dark theme's colours (they were white boxes, a projector's glare)."""
     p = Page(browser, app_url, "dark", color_scheme="dark")
     try:
         for selector in (".notice", ".notice sub"):
             contrast = p.page.evaluate(CONTRAST_JS, selector)
             assert contrast is not None and contrast >= 4.5, f"Forward, {selector}: contrast {contrast}"
+        p.wait_plots(3)
+        paper, area, tick, block = p.page.evaluate(PLOT_COLOURS_JS)
+        assert paper == "rgba(0, 0, 0, 0)" and area == block, (paper, area, block)
+        lighter, darker = sorted((luminance(tick), luminance(block)), reverse=True)
+        assert (lighter + 0.05) / (darker + 0.05) >= 4.5, f"a tick label {tick} on {block}"
         p.tab("Reverse")
         p.page.get_by_role("button", name="Generate").click()
         p.page.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
         for selector in ("#reverse-player .pl-controls button", "#reverse-player .pl-controls select"):
             contrast = p.page.evaluate(CONTRAST_JS, selector)
             assert contrast is not None and contrast >= 4.5, f"Reverse, {selector}: contrast {contrast}"
+        frames = p.page.evaluate("() => getComputedStyle(document.querySelector('#reverse-player canvas')).filter")
+        assert frames == "invert(1) hue-rotate(180deg)", frames  # the default model is a 2D one: drawn frames
         p.shot("dark-reverse")
         p.assert_clean("Forward and Reverse in dark mode")
     finally:

@@ -207,6 +207,28 @@ def test_ctrl_c_after_an_unread_divergence_saves_the_last_good_weights_as_diverg
     assert config["training"]["end_reason"] == "diverged" and config["training"]["steps_done"] == 10
 
 
+def test_an_out_folder_that_came_into_being_during_the_run_is_left_and_the_run_saved_beside_it(tmp_path, monkeypatch,
+                                                                                               capsys) -> None:
+    """Two runs started with one --out: the second trained to the end, then lost its run to a FileExistsError."""
+    import core.train
+
+    out = tmp_path / "same"
+    real_run = core.train.Trainer.run
+
+    def the_other_run_saves_first(self):
+        yield from real_run(self)
+        out.mkdir()
+        (out / "config.json").write_text("{}")
+    monkeypatch.setattr(core.train.Trainer, "run", the_other_run_saves_first)
+    assert core.train.main(["--data", "moons", "--T", "50", "--steps", "20", "--out", str(out), "--quiet",
+                            "--no-eval"]) == 0
+    err = capsys.readouterr().err
+    assert f"{out} came into being while this run trained: saving it in {out}-2 instead" in err
+    assert err.strip().splitlines()[-1] == f"saved {out}-2"
+    assert (out / "config.json").read_text() == "{}"  # the other run's, left alone
+    assert json.loads((tmp_path / "same-2" / "config.json").read_text())["training"]["steps_done"] == 20
+
+
 def test_ctrl_c_during_the_check_after_training_saves_the_finished_run(tmp_path, monkeypatch, capsys) -> None:
     """The sliced-Wasserstein check after a 2D run samples for seconds, silently: a Ctrl-C there (as at a command that
     seems hung) printed "interrupted (Ctrl-C); nothing was written" and lost the finished run."""

@@ -1132,6 +1132,45 @@ def test_a_reloaded_page_waits_for_a_run_whose_old_page_closes_after_it_loads(is
     assert "Your training run stopped when the page that started it was reloaded" in status and len(trained) == 1
 
 
+def test_a_start_that_comes_after_its_page_closed_reserves_nothing(isolated):
+    """Start, then a reload at once: the page's unload came before its Start, whose reservation then blocked the
+    reloaded page for a minute ("under way in another tab", then "still stopping")."""
+    token, *_ = train_tab.page_loaded(req("page-1"), None)
+    runs.page_closed(req("page-1"))
+    with pytest.raises(gr.Error, match="This page was closed or reloaded"):
+        train_tab.prepare_run(req("page-1"), *args(steps=5))
+    assert runs.REGISTRY.active(token) is None
+    train_tab.page_loaded(req("page-2"), token)
+    train_tab.prepare_run(req("page-2"), *args(steps=5))  # the reloaded page starts at once
+    runs.REGISTRY.release(token)
+    train_tab.prepare_run(req("api-client"), *args(steps=5))  # an API client loads no page: not a closed one
+
+
+def test_a_new_run_takes_the_preview_from_the_last_ones_late_final_preview(isolated):
+    """Stop, then Start at once: the stopped run's final preview, drawn seconds later, replaced the new run's."""
+    gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
+    next(gen), next(gen)
+    train_tab.stop_run(req("alice"), [])
+    last = runs.REGISTRY.last("alice")
+    assert not last.preview_replaced.is_set()
+    train_tab.prepare_run(req("alice"), *args(steps=5))
+    assert last.preview_replaced.is_set()
+    *_, (status, _, preview, *_) = drain(gen)  # the old run's stream ends without its final preview
+    assert "Stopped after" in status and preview == gr.skip()
+    assert train_tab.preview_after_stop(req("alice")) == gr.skip()
+
+
+def test_a_start_whose_inputs_gradio_refused_after_the_wait_frees_its_slot_and_says_so(isolated):
+    """A model to start from deleted while the run waited: Gradio refused the value before `train_run` ran, and the
+    status said "Waiting for a free training slot…" until the page closed."""
+    train_tab.prepare_run(req("alice"), *args(steps=5))
+    status, timer = train_tab.start_failed(req("alice"))
+    assert train_tab.START_FAILED_MESSAGE in status and 'data-tone="error"' in status and timer.active is False
+    assert runs.REGISTRY.active("alice") is None
+    run = runs.REGISTRY.claim("alice")  # training: `train_run` failed by itself and said why
+    assert train_tab.start_failed(req("alice")) == (gr.skip(), gr.skip()) and runs.REGISTRY.active("alice") is run
+
+
 def test_a_run_waiting_for_a_slot_when_its_page_closes_is_dropped(isolated):
     token, *_ = train_tab.page_loaded(req("page-1"), None)
     _, first_ticket = train_tab.prepare_run(req("page-1"), *args(steps=5))

@@ -48,9 +48,10 @@ FPS_CHOICES = (6, 12, 24, 30, 60)
 HOLD_LAST_FRAMES = 24  # the last frame stays this many frame-times before the loop restarts
 PLOT_SIZE = 440  # pixels of a 2D panel (square); a 2D frame is x_t and x̂₀ side by side
 PANEL_GAP = 16  # pixels between the two panels of a 2D frame
-# The frames' small text (ticks, the grey's label): the Reverse player draws a 2D frame (896 px) about 680 CSS px wide
-# on a projector (a 1280-px screen at 150 %), where 13 px came out at 9.9 px; 16 px comes out at 12.
-SMALL_TEXT = 16
+# The frames' small text (ticks, the grey's label): the Reverse player draws a 2D frame (896 px) 600–680 CSS px wide
+# on a projector (a 1024-px screen, or 1280 px at 150 %), where 13 px came out at 9–10 px and 16 px at 11; 18 px
+# comes out at 12–14.
+SMALL_TEXT = 18
 _MARGIN_L, _MARGIN_B, _MARGIN_T, _MARGIN_R = 44, 28, 10, 12
 _INNER = (_MARGIN_L + 1, _MARGIN_T + 1, PLOT_SIZE - _MARGIN_R - 2, PLOT_SIZE - _MARGIN_B - 2)  # points drawn here
 GIF_MIN_WIDTH = 480  # image-chain GIF frames are scaled up (nearest) to at least this width

@@ -913,7 +913,7 @@ def build(trained: gr.State) -> ReverseControls:
                                              "their rough shape, t₀ near T keeps nothing")
                 start_t = gr.Slider(minimum=1, maximum=first_T, value=max(1, round(DEFAULT_START_SHARE * first_T)), step=1,
                                     label="t₀: the step the chain starts from", visible=False, elem_id="reverse-start-t")
-            generate_btn = gr.Button("Generate", variant="primary")
+            generate_btn = gr.Button("Generate", variant="primary", elem_id="reverse-generate")
         with gr.Column(scale=2, min_width=VIEWS_MIN_WIDTH):
             view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
                            js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="reverse-player")

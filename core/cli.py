@@ -99,9 +99,17 @@ def _raise_interrupted(signum: int, frame: object) -> None:
     raise Interrupted(STOP_SIGNALS[signum])
 
 
+def _exit_at_once(signum: int, frame: object) -> None:
+    """A stop signal while Python shuts down: the output flushed, exit with status 130 (raised, an `Interrupted` had
+    printed a traceback from torch's clean-up at exit)."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(130)
+
+
 def run(main: Callable[[], int], prog: str) -> NoReturn:
     """A command's entry point: exit with ``main``'s status; a stop signal (`STOP_SIGNALS`) ends with one line and
-    status 130."""
+    status 130, and one while the interpreter then shuts down ends it at once (`_exit_at_once`)."""
     for signum in STOP_SIGNALS:  # from here an `Interrupted` (see `core/__init__` for Ctrl-C while loading)
         signal.signal(signum, _raise_interrupted)
     try:
@@ -109,6 +117,8 @@ def run(main: Callable[[], int], prog: str) -> NoReturn:
     except KeyboardInterrupt as err:
         print(f"{prog}: interrupted ({stop_name(err)}); nothing was written", file=sys.stderr)
         status = 130
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _exit_at_once)
     raise SystemExit(status)
 
 

@@ -129,9 +129,10 @@ def anatomy_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
         f"SNR {formulas.number(alpha_bar / (1 - alpha_bar))}), with one noise ε held fixed while t changes. "
         + PICTURES_KEY[checkpoint.data.kind],
         f"- **ε̂ against ε**: mean squared difference **{formulas.number(loss)}** per {unit}, "
-        + ("the plain loss L_simple at this t (a Min-SNR-γ run weights it by min(SNR_t, γ)/SNR_t)" if predicts == "eps"
-           else "what L_simple would be at this t")
-        + " (0: the noise found exactly; predicting ε̂ = 0 would score about 1)." + faint_noise_note(alpha_bar),
+        + ("the plain loss L_simple at this t" if predicts == "eps" else "what L_simple would be at this t")
+        + " (0: the noise found exactly; predicting ε̂ = 0 would score about 1"
+        + ("; a Min-SNR-γ run weights it by min(SNR_t, γ)/SNR_t)." if predicts == "eps" else ").")
+        + faint_noise_note(alpha_bar),
         f"- **x̂₀ against x₀**: root-mean-square difference {miss:.3f} per {unit}"
         + (off_plot(parts["x0_hat"], "x̂₀") if checkpoint.data.kind == "2d" else " (x̂₀ clipped to [−1, 1])") + ".",
         f"- **The step**: {note}" + (", z ~ N(0, I)" if "·z" in note else "")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,7 +39,7 @@ from core.cli import (
     MAX_SEED, OneLineParser, check_writable_parent, fail, folder, parse_params, run, seed_number, signals_held,
     stop_name,
 )
-from core.data import TOY2D_NAMES, data_sampler
+from core.data import TOY2D_NAMES, DataInfo, data_sampler
 from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
 from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_labelled_data, load_training_data
 from core.image_data import IMAGE_DATASETS, MAX_IMAGE_SIZE, MIRRORED_DATASETS
@@ -47,7 +48,7 @@ from core.prediction import PREDICTIONS, as_eps_model, unwrap
 from core.presets import DEFAULTS, EVAL_POINTS, new_model
 from core.sampler import initial_noise, sample
 from core.schedules import MAX_T, REACHES_NOISE_ALPHA_BAR, SCHEDULE_NAMES, NoiseSchedule, make_schedule
-from core.trainer import SHORTEST_KEPT, TrainConfig, Trainer, TrainingDiverged, device_name, loss_name
+from core.trainer import SHORTEST_KEPT, TrainConfig, TrainEvent, Trainer, TrainingDiverged, device_name, loss_name
 from core.unet import UNET_PRESETS
 
 PROG = "python -m core.train"
@@ -157,97 +158,95 @@ def continued_toy_set(args: argparse.Namespace) -> tuple[int, int] | None:
     return (size, seed) if 1 <= size != DEFAULT_TOY_POINTS else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    check_writable_parent(PROG, args.out)  # before the run, which an unwritable --out would otherwise throw away
-    try:
-        check_target(args.out, overwrite=args.overwrite)
-    except FileExistsError as err:
-        fail(PROG, str(err) if args.overwrite else f"{err} (use --overwrite to replace it)")
-    if args.batch is not None and args.batch > MAX_BATCH:
-        fail(PROG, f"--batch must be at most {MAX_BATCH:,}, got {args.batch:,}")
-    try:
-        kind = data_kind(args.data)
-        defaults = DEFAULTS[kind]
-        if args.init_from is not None:
-            refuse_model_flags(args)
-        folder_flags = [flag for flag, value in (("--image-size", args.image_size), ("--channels", args.channels))
-                        if value is not None]
-        named = args.data in TOY2D_NAMES or args.data in IMAGE_DATASETS
-        if folder_flags and (named or not Path(args.data).expanduser().is_dir()):
-            verb = "applies" if len(folder_flags) == 1 else "apply"
-            raise ValueError(f"{' and '.join(folder_flags)} {verb} to a folder of images; {args.data} has its own size "
-                             "and channels")
-        if args.image_size is not None and not 1 <= args.image_size <= MAX_IMAGE_SIZE:  # before the images load
-            raise ValueError(f"--image-size must be from 1 to {MAX_IMAGE_SIZE} pixels, got {args.image_size:,}")
-        conditional = args.conditional or (args.init_from is not None and model_classes(read_config(args.init_from)) > 0)
-        # a flag that would change nothing is refused, as core.sample refuses its own (it was taken without a word)
-        if args.p_uncond is not None and not conditional:
-            raise ValueError("--p-uncond applies to class-conditional runs (--conditional, or --init-from a "
-                             "conditional checkpoint)")
-        if args.n_points is not None and args.data not in TOY2D_NAMES:
-            raise ValueError(f"--n-points applies to the 2D toys; {args.data} has its own examples")
-        args.p_uncond = DEFAULT_P_UNCOND if args.p_uncond is None else args.p_uncond
-        if (kept := continued_toy_set(args)) is not None:
-            size, seed = kept
-            if args.seed not in (None, seed):
-                raise ValueError(f"--seed {args.seed} would draw another set than the {size:,} training points the "
-                                 f"checkpoint learnt (seed {seed}): leave --seed out to continue on them, or give "
-                                 "--n-points to train on a new set")
-            args.n_points, args.seed = size, seed
-            print(f"continuing on the checkpoint's own {size:,} training points of {args.data} (drawn again with "
-                  f"seed {seed}); --n-points sets another size", file=sys.stderr)
-        args.seed = 0 if args.seed is None else args.seed
-        args.n_points = DEFAULT_TOY_POINTS if args.n_points is None else args.n_points
-        labels = None
-        if conditional:
-            data, labels, info = load_labelled_data(args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir)
-        else:
-            data, info = load_training_data(
-                args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir,
-                image_size=32 if args.image_size is None else args.image_size,
-                channels=3 if args.channels is None else args.channels,
-            )
-        if args.init_from is not None:
-            model, schedule, preset, previous_runs = continue_from(args, info.shape)
-            if conditional and num_classes(model) != len(class_names(info.name)):
-                raise ValueError(f"{args.init_from} knows {num_classes(model)} classes, {info.name} has "
-                                 f"{len(class_names(info.name))}")
-        else:
-            preset = args.model or defaults["model"]
-            if (kind == "2d") != (preset == "mlp"):
-                raise ValueError(f"model {preset} does not fit {kind} data: use mlp for 2D points, a U-Net preset for images")
-            schedule = make_schedule(args.schedule or "linear", 1000 if args.T is None else args.T,
-                                     **parse_params(args.param, PROG))
-            torch.manual_seed(args.seed)  # weight initialisation
-            model = new_model(preset, info.shape, len(class_names(info.name)) if conditional else 0)
-            previous_runs = []
-        config = TrainConfig(
-            steps=defaults["steps"] if args.steps is None else args.steps,
-            batch_size=defaults["batch"] if args.batch is None else args.batch,
-            lr=defaults["lr"] if args.lr is None else args.lr,
-            ema_decay=defaults["ema_decay"] if args.ema_decay is None else args.ema_decay,
-            min_snr_gamma=min_snr_gamma(args, defaults["min_snr"]),
-            prediction=unwrap(model)[1] if args.init_from is not None else args.prediction or "eps",
-            seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data in MIRRORED_DATASETS,
-            max_seconds=args.max_seconds, log_every=10, compile=args.compile, p_uncond=args.p_uncond,
-        )
-        trainer = Trainer(model, schedule, data, config, labels)
-    except (ValueError, FileNotFoundError) as err:
-        fail(PROG, in_flags(str(err)))
-    if not schedule.reaches_noise:
-        print(f"warning: this schedule does not reach noise (ᾱ_T = {schedule.alpha_bar_T:.3g} > "
-              f"{REACHES_NOISE_ALPHA_BAR:g}): x_T still carries signal, but sampling starts from N(0, I); "
-              "increase --T or beta_end", file=sys.stderr)
+@dataclass
+class PreparedRun:
+    """A run built from the flags: its trainer, and what its checkpoint records."""
 
-    read_from = f" from {info.source}" if info.source else ""
+    trainer: Trainer
+    data: torch.Tensor  # (N, ...) in model coordinates, as loaded (the trainer holds a copy on its device)
+    info: DataInfo
+    schedule: NoiseSchedule
+    preset: str  # the network's preset name, for the training record
+    previous_runs: list  # the runs an --init-from checkpoint continued, for the training record
+    conditional: bool
+
+
+def prepare_run(args: argparse.Namespace) -> PreparedRun:
+    """The data, network, schedule and trainer the flags ask for; ValueError (FileNotFoundError for missing files)
+    in the user's words for flags that cannot go together or values out of range."""
+    kind = data_kind(args.data)
+    defaults = DEFAULTS[kind]
+    if args.init_from is not None:
+        refuse_model_flags(args)
+    folder_flags = [flag for flag, value in (("--image-size", args.image_size), ("--channels", args.channels))
+                    if value is not None]
+    named = args.data in TOY2D_NAMES or args.data in IMAGE_DATASETS
+    if folder_flags and (named or not Path(args.data).expanduser().is_dir()):
+        verb = "applies" if len(folder_flags) == 1 else "apply"
+        raise ValueError(f"{' and '.join(folder_flags)} {verb} to a folder of images; {args.data} has its own size "
+                         "and channels")
+    if args.image_size is not None and not 1 <= args.image_size <= MAX_IMAGE_SIZE:  # before the images load
+        raise ValueError(f"--image-size must be from 1 to {MAX_IMAGE_SIZE} pixels, got {args.image_size:,}")
+    conditional = args.conditional or (args.init_from is not None and model_classes(read_config(args.init_from)) > 0)
+    # a flag that would change nothing is refused, as core.sample refuses its own (it was taken without a word)
+    if args.p_uncond is not None and not conditional:
+        raise ValueError("--p-uncond applies to class-conditional runs (--conditional, or --init-from a "
+                         "conditional checkpoint)")
+    if args.n_points is not None and args.data not in TOY2D_NAMES:
+        raise ValueError(f"--n-points applies to the 2D toys; {args.data} has its own examples")
+    args.p_uncond = DEFAULT_P_UNCOND if args.p_uncond is None else args.p_uncond
+    if (kept := continued_toy_set(args)) is not None:
+        size, seed = kept
+        if args.seed not in (None, seed):
+            raise ValueError(f"--seed {args.seed} would draw another set than the {size:,} training points the "
+                             f"checkpoint learnt (seed {seed}): leave --seed out to continue on them, or give "
+                             "--n-points to train on a new set")
+        args.n_points, args.seed = size, seed
+        print(f"continuing on the checkpoint's own {size:,} training points of {args.data} (drawn again with "
+              f"seed {seed}); --n-points sets another size", file=sys.stderr)
+    args.seed = 0 if args.seed is None else args.seed
+    args.n_points = DEFAULT_TOY_POINTS if args.n_points is None else args.n_points
+    labels = None
     if conditional:
-        read_from += f", conditional on its {num_classes(model)} classes, each dropped to ∅ with p = {config.p_uncond:g}"
-        if config.p_uncond == 0:
-            read_from += f" ({NULL_NEVER_TRAINED})"
-    print(f"training on {info.name} ({len(data)} examples{read_from}) on {device_name(trainer.device)}, "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
-    bar = tqdm(total=config.steps, disable=args.quiet, file=sys.stderr, unit="step", dynamic_ncols=True)
+        data, labels, info = load_labelled_data(args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir)
+    else:
+        data, info = load_training_data(
+            args.data, n_points=args.n_points, seed=args.seed, root=args.data_dir,
+            image_size=32 if args.image_size is None else args.image_size,
+            channels=3 if args.channels is None else args.channels,
+        )
+    if args.init_from is not None:
+        model, schedule, preset, previous_runs = continue_from(args, info.shape)
+        if conditional and num_classes(model) != len(class_names(info.name)):
+            raise ValueError(f"{args.init_from} knows {num_classes(model)} classes, {info.name} has "
+                             f"{len(class_names(info.name))}")
+    else:
+        preset = args.model or defaults["model"]
+        if (kind == "2d") != (preset == "mlp"):
+            raise ValueError(f"model {preset} does not fit {kind} data: use mlp for 2D points, a U-Net preset for images")
+        schedule = make_schedule(args.schedule or "linear", 1000 if args.T is None else args.T,
+                                 **parse_params(args.param, PROG))
+        torch.manual_seed(args.seed)  # weight initialisation
+        model = new_model(preset, info.shape, len(class_names(info.name)) if conditional else 0)
+        previous_runs = []
+    config = TrainConfig(
+        steps=defaults["steps"] if args.steps is None else args.steps,
+        batch_size=defaults["batch"] if args.batch is None else args.batch,
+        lr=defaults["lr"] if args.lr is None else args.lr,
+        ema_decay=defaults["ema_decay"] if args.ema_decay is None else args.ema_decay,
+        min_snr_gamma=min_snr_gamma(args, defaults["min_snr"]),
+        prediction=unwrap(model)[1] if args.init_from is not None else args.prediction or "eps",
+        seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data in MIRRORED_DATASETS,
+        max_seconds=args.max_seconds, log_every=10, compile=args.compile, p_uncond=args.p_uncond,
+    )
+    trainer = Trainer(model, schedule, data, config, labels)
+    return PreparedRun(trainer, data, info, schedule, preset, previous_runs, conditional)
+
+
+def train_to_the_end(trainer: Trainer, quiet: bool) -> tuple[TrainEvent | None, str, str, float]:
+    """Run the trainer with a progress bar on stderr until it ends, diverges or a stop signal comes: (its end event,
+    None after a stop signal; the divergence's message or ""; the stop signal's name or ""; seconds trained)."""
+    bar = tqdm(total=trainer.config.steps, disable=quiet, file=sys.stderr, unit="step", dynamic_ncols=True)
     end, diverged, interrupted = None, "", ""  # interrupted: what stopped the run ("Ctrl-C", "SIGTERM", "SIGHUP")
     started = time.perf_counter()
     try:
@@ -267,6 +266,40 @@ def main(argv: list[str] | None = None) -> int:
             diverged = str(bad)
     seconds = end.elapsed if end else time.perf_counter() - started
     bar.close()
+    return end, diverged, interrupted, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check the flags, train, measure a 2D run, save: status 0, or 130 when a stop signal cut the run short (saved,
+    unless it would replace a checkpoint with fewer than `SHORTEST_KEPT` steps); bad flags and a divergence exit 1
+    with one line (`fail`)."""
+    args = build_parser().parse_args(argv)
+    check_writable_parent(PROG, args.out)  # before the run, which an unwritable --out would otherwise throw away
+    try:
+        check_target(args.out, overwrite=args.overwrite)
+    except FileExistsError as err:
+        fail(PROG, str(err) if args.overwrite else f"{err} (use --overwrite to replace it)")
+    if args.batch is not None and args.batch > MAX_BATCH:
+        fail(PROG, f"--batch must be at most {MAX_BATCH:,}, got {args.batch:,}")
+    try:
+        run = prepare_run(args)
+    except (ValueError, FileNotFoundError) as err:
+        fail(PROG, in_flags(str(err)))
+    trainer, data, info, schedule = run.trainer, run.data, run.info, run.schedule
+    model, config, kind, conditional = trainer.model, trainer.config, info.kind, run.conditional
+    if not schedule.reaches_noise:
+        print(f"warning: this schedule does not reach noise (ᾱ_T = {schedule.alpha_bar_T:.3g} > "
+              f"{REACHES_NOISE_ALPHA_BAR:g}): x_T still carries signal, but sampling starts from N(0, I); "
+              "increase --T or beta_end", file=sys.stderr)
+
+    read_from = f" from {info.source}" if info.source else ""
+    if conditional:
+        read_from += f", conditional on its {num_classes(model)} classes, each dropped to ∅ with p = {config.p_uncond:g}"
+        if config.p_uncond == 0:
+            read_from += f" ({NULL_NEVER_TRAINED})"
+    print(f"training on {info.name} ({len(data)} examples{read_from}) on {device_name(trainer.device)}, "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
+    end, diverged, interrupted, seconds = train_to_the_end(trainer, args.quiet)
     if diverged and trainer.step == 0:
         fail(PROG, f"{diverged}; nothing was saved")
     if (diverged or interrupted) and trainer.step < SHORTEST_KEPT and args.out.exists():
@@ -293,11 +326,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped ({interrupted}); saving the trained model", file=sys.stderr)
     end_reason = "diverged" if diverged else (end.reason if end else "stopped")  # no end event: Ctrl-C
     training = {
-        **trainer.training_record(preset, end_reason, seconds),
+        **trainer.training_record(run.preset, end_reason, seconds),
         "command": "python -m core.train " + " ".join(sys.argv[1:] if argv is None else argv),
     }
-    if previous_runs:
-        training["previous_runs"] = previous_runs
+    if run.previous_runs:
+        training["previous_runs"] = run.previous_runs
     target = free_target(args.out, args.overwrite)
     if target != args.out:
         print(f"{args.out} came into being while this run trained: saving it in {target} instead", file=sys.stderr)

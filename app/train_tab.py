@@ -78,7 +78,7 @@ from app.train_plan import (
 )
 from app.train_worker import DONE, run_worker
 from core.checkpoints import CheckpointError, model_classes, model_name, model_prediction, read_config
-from core.data import TOY2D_LABELS, TOY2D_NAMES
+from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
 from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets
 from core.prediction import PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS
@@ -359,6 +359,43 @@ def waiting_status(request: gr.Request):
     return waiting_html(run), gr.Timer(active=True)
 
 
+def new_trainer(plan: Plan) -> tuple[Trainer, torch.Tensor, DataInfo]:
+    """The run's trainer, on its training data (loaded, or the user's own points) and network: (trainer, the data
+    (N, ...) in model coordinates, what the data is); gr.Error when the data cannot be loaded or does not fit."""
+    labels = None
+    if plan.own is not None:
+        tensor, info = plan.own.points, plan.own.info
+    else:
+        try:
+            if plan.conditional:
+                tensor, labels, info = load_labelled_data(plan.data, n_points=plan.n_points, seed=plan.seed)
+            else:
+                tensor, info = load_training_data(plan.data, n_points=plan.n_points, seed=plan.seed)
+        except (DataUnavailableError, ValueError, OSError) as err:
+            raise InputError(f"The training data could not be loaded: {err}") from None
+    network = build_model(plan, tensor)
+    try:
+        return Trainer(network, plan.schedule, tensor, train_config(plan, info), labels), tensor, info
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+
+def events_within(events: queue.Queue, seconds: float) -> tuple[list, bool]:
+    """What the run's thread puts in ``events`` within ``seconds`` (less once DONE comes): (its events and
+    divergence, in order; whether DONE came)."""
+    deadline = time.monotonic() + seconds
+    items: list = []
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            item = events.get(timeout=remaining)
+        except queue.Empty:
+            break
+        if item is DONE:
+            return items, True
+        items.append(item)
+    return items, False
+
+
 def train_run(request: gr.Request, ticket, data, schedule_name, T, model, prediction, conditional, p_uncond,
               start_from, steps, batch, lr, seed, n_points, trained, own, *param_values):
     """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths).
@@ -387,22 +424,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
             gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points, plan.seed),
                     label=DATA_LABELS[plan.kind]), \
             error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind), gr.skip()  # clears the last run's
-        labels = None
-        if plan.own is not None:
-            tensor, info = plan.own.points, plan.own.info
-        else:
-            try:
-                if plan.conditional:
-                    tensor, labels, info = load_labelled_data(plan.data, n_points=plan.n_points, seed=plan.seed)
-                else:
-                    tensor, info = load_training_data(plan.data, n_points=plan.n_points, seed=plan.seed)
-            except (DataUnavailableError, ValueError, OSError) as err:
-                raise InputError(f"The training data could not be loaded: {err}") from None
-        network = build_model(plan, tensor)
-        try:
-            trainer = Trainer(network, plan.schedule, tensor, train_config(plan, info), labels)
-        except ValueError as err:
-            raise InputError(str(err)) from None
+        trainer, tensor, info = new_trainer(plan)
         if plan.init_from is not None:  # 0.7 s for the small U-Net on 2 CPU cores; ~15 s for a base one
             yield status_html(f"Measuring the error of {display_name(plan.init_from)} at each t…", fraction=0.0,
                               notes=plan.running_notes), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -439,21 +461,11 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
                gr.skip())
         done = False
         while not done:
-            deadline = time.monotonic() + POLL_SECONDS
-            items = []
-            while not done and (remaining := deadline - time.monotonic()) > 0:
-                try:
-                    item = events.get(timeout=remaining)
-                except queue.Empty:
-                    break
-                items.append(item)
-                done = item is DONE
-            if not items:
+            items, done = events_within(events, POLL_SECONDS)
+            if not items and not done:
                 continue
             preview = None
             for item in items:
-                if item is DONE:
-                    continue
                 losses.extend(item.losses)
                 if isinstance(item, TrainingDiverged):
                     continue

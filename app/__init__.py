@@ -59,9 +59,10 @@ MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (th
 # Blocks.launch's options. No run history: Gradio would keep every call's inputs and outputs (here plotly figures) in
 # the browser's localStorage, up to its 5 MB, and re-read and re-write all of it on each call, so a keyboard scrub of t
 # took 4.8× as long (`bench/bench_browser.py`).
-# Sessions kept: Gradio keeps a record of every page it has served (0.55–0.8 MB here, a copy of the config of the 345
-# components), closed or not, up to 10,000 of them: 5.5–8 GB, and RSS grew by each visit for good. Now the oldest goes
-# past `runs.SESSIONS_KEPT`: at most 0.8 GB.
+# Sessions kept: Gradio keeps a record of every page it has served (0.6 MB here, a copy of the config of the 345
+# components; about 0.9 MB once the page has scrubbed t, 1.4 before `ForwardState` was shared), closed or not, up to
+# 10,000 of them: 6–9 GB, and RSS grew by each visit for good. Now the oldest goes past `runs.SESSIONS_KEPT`: at most
+# about 0.9 GB.
 LAUNCH_OPTIONS = dict(theme=THEME, css=CSS, js=JS, max_file_size=MAX_UPLOAD, run_history=False,
                       state_session_capacity=runs.SESSIONS_KEPT)
 INTRO = (

@@ -40,7 +40,9 @@ TARGET_COLUMNS = ["x_t (the network's input)", f"ε (÷{TARGET_SCALE:g})", "x₀
 
 @dataclass(frozen=True)
 class ForwardState:
-    """What the t slider needs, computed once per data/schedule/seed change (one per user session)."""
+    """What the t slider needs, computed once per data/schedule/seed change (one per user session). Nothing changes
+    it, its tensors included (a change makes a new one): a session's copy of the page's first state is that state
+    itself (`__deepcopy__`), where Gradio's deep copy had cost 0.43 MB a visitor."""
 
     kind: str  # "points": x0 is (N, 2); "images": x0 is (B, C, H, W) in [−1, 1]
     data_key: tuple  # (data name, upload path, own points' key): x0 is reused while this stays the same
@@ -49,6 +51,9 @@ class ForwardState:
     noise: torch.Tensor  # float32 ε ~ N(0, I), shaped like x0, fixed for this seed
     schedule: NoiseSchedule
     controls: tuple  # the inputs it was made from, as given: (data, schedule name, T, seed, *parameter values)
+
+    def __deepcopy__(self, memo: dict) -> ForwardState:
+        return self
 
 
 # ----- pure pieces (tested directly) ----------------------------------------------------------

@@ -495,4 +495,3 @@ class Trainer:
                 yield event("preview", preview=self.preview())
         self.model.eval()
         yield event("end", reason=reason)
-

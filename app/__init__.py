@@ -31,7 +31,7 @@ CSS = """
 .formula-box {font-size: 1.05rem}
 .formula-box td:last-child, .numbers-table td:not(:first-child) {white-space: nowrap; font-variant-numeric: tabular-nums}
 .formula-box table, .numbers-table table {word-break: normal; overflow-wrap: normal}
-.formula-box td:last-child {min-width: 14ch}  /* as wide as "1000 of 1000": the table had reflowed as t was scrubbed */
+.formula-box td:last-child {min-width: 14ch}  /* "1000 of 10000" fits: the table had reflowed as t was scrubbed */
 .numbers-table {overflow-x: auto}
 .name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}  /* a long name ends in "…", clear of ▾ */
 .prose .notice * {color: inherit}
@@ -50,7 +50,8 @@ button.label-wrap {text-align: left}
    wrap of it has no height above an HTML block such as the player, and hid what overflowed it */
 .wrap.minimal {overflow: visible !important}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
-""" + "\n".join([figures.PICTURE_CSS, figures.DARK_THEME_CSS, player.DARK_THEME_CSS, figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
+""" + "\n".join([figures.PICTURE_CSS, figures.DARK_THEME_CSS, player.DARK_THEME_CSS,
+                figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
                 train_figures.STATUS_CSS, controls.NOTICE_CSS])
 JS = (f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page
       f"({accessibility.KEYBOARD_AND_READER_JS})(); ({train_tab.FOLLOW_JS})(); }}")

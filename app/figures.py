@@ -358,13 +358,17 @@ PICTURE_CSS = (".js-plotly-plot .imagelayer image {image-rendering: pixelated}\n
                ".js-plotly-plot .layer-above .imagelayer image {image-rendering: auto}")
 
 # On the dark theme the plots take the page's colours (white boxes had glared on a projector). Plotly writes its
-# colours as inline styles, which `!important` overrides: the paper, the plot area, the legend's and labels' boxes take
-# the block's background; text in plotly's default colour (#444, which every plain label here has) the theme's text
-# colour; grid lines a dark grey, zero lines a light one. Coloured marks and labels keep their colours.
+# colours as inline styles, which `!important` overrides: the white paper, plot area, legend and label boxes take the
+# block's background; text in plotly's default #444 the theme's text colour, the notes in grey (#555, #666) its
+# subdued one; grid lines a dark grey, zero lines a light one. Coloured marks and labels keep their colours, and the
+# hover labels theirs (plotly writes #444 on a light trace's box there).
+_PLOT_TEXT = ".dark .js-plotly-plot text:not(.hoverlayer *)"
 DARK_THEME_CSS = "\n".join([
     ".dark .js-plotly-plot .main-svg {background: transparent !important}",
-    ".dark .js-plotly-plot rect.bg {fill: var(--block-background-fill) !important}",
-    ".dark .js-plotly-plot text[style*='fill: rgb(68, 68, 68)'] {fill: var(--body-text-color) !important}",
+    ".dark .js-plotly-plot rect.bg[style*='fill: rgb(255, 255, 255)'] {fill: var(--block-background-fill) !important}",
+    f"{_PLOT_TEXT}[style*='fill: rgb(68, 68, 68)'] {{fill: var(--body-text-color) !important}}",
+    f"{_PLOT_TEXT}[style*='fill: rgb(85, 85, 85)'], {_PLOT_TEXT}[style*='fill: rgb(102, 102, 102)'] "
+    "{fill: var(--body-text-color-subdued) !important}",
     ".dark .js-plotly-plot .gridlayer path {stroke: #374151 !important}",
     ".dark .js-plotly-plot .zerolinelayer path {stroke: #9ca3af !important}",
 ])

@@ -346,6 +346,10 @@ SESSIONS_KEPT = 1000  # the pages whose sessions Gradio keeps (`app.LAUNCH_OPTIO
 # 2 × SESSIONS_KEPT (Gradio drops a session pushed out by newer ones without a word to `forget_page`)
 _page_owners: OrderedDict[str, str] = OrderedDict()
 _open_pages: set[str] = set()  # the pages among them that have not been closed
+_closed_at: dict[str, float] = {}  # the pages among them closed (or reloaded) lately -> when (time.monotonic())
+# a request that comes from a closed page within this long is its last, sent as it closed (a Start, then a reload at
+# once); one that comes later is from a page that lived on (its connection had dropped and come back)
+RELOAD_RACE_SECONDS = 10.0
 _pages_lock = threading.Lock()
 
 
@@ -362,7 +366,9 @@ def adopt_owner(request: Any, token: Any) -> str:
             _page_owners.move_to_end(str(page))
             _open_pages.add(str(page))
             while len(_page_owners) > 2 * SESSIONS_KEPT:
-                _open_pages.discard(_page_owners.popitem(last=False)[0])
+                gone = _page_owners.popitem(last=False)[0]
+                _open_pages.discard(gone)
+                _closed_at.pop(gone, None)
     return token
 
 
@@ -373,10 +379,16 @@ def page_open(page: str | None) -> bool:
 
 
 def page_was_closed(page: str | None) -> bool:
-    """Whether the page of that session loaded and has been closed or reloaded since (an API client's session, which
-    never loads a page, has not)."""
+    """Whether the page of that session loaded and was closed or reloaded in the last `RELOAD_RACE_SECONDS` (an API
+    client's session, which never loads a page, was not). A page heard from after that lived on: it is open again."""
     with _pages_lock:
-        return page is not None and page in _page_owners and page not in _open_pages
+        if page is None or page not in _closed_at:
+            return False
+        if time.monotonic() - _closed_at[page] < RELOAD_RACE_SECONDS:
+            return True
+        del _closed_at[page]
+        _open_pages.add(page)
+        return False
 
 
 def owner_key(request: Any) -> str:
@@ -398,6 +410,7 @@ def page_closed(request: gr.Request) -> None:
         return
     with _pages_lock:  # first: a Start under way either sees the page closed (`page_was_closed`) or is cut off below
         _open_pages.discard(str(page))
+        _closed_at[str(page)] = time.monotonic()
     REGISTRY.page_closed(owner_key(request), str(page))
 
 
@@ -407,6 +420,7 @@ def forget_page(page: Any) -> None:
     with _pages_lock:
         _page_owners.pop(str(page), None)
         _open_pages.discard(str(page))
+        _closed_at.pop(str(page), None)
 
 
 class RunBusy(RuntimeError):
@@ -438,7 +452,8 @@ class Run:
     reason: str = ""  # "finished", "stopped", "time limit", "diverged", "error", or "unsaved" (its save failed)
     final_preview: Any = None  # the UI's picture of samples from the saved weights, once ``previewed`` is set
     previewed: threading.Event = field(default_factory=threading.Event)  # set after ``done``, by the run's thread
-    # set when the page shows other data in the preview after ``done``: the final preview must not replace it
+    # set when the page shows other data in the preview after ``done``, or the browser's next run starts training: the
+    # final preview must not replace them
     preview_replaced: threading.Event = field(default_factory=threading.Event)
 
     def request_stop(self) -> None:
@@ -486,7 +501,7 @@ class RunRegistry:
     def reserve(self, key: str, page: str | None = None) -> Run:
         """A new waiting run for ``key``, started by ``page``; RunBusy if the key has one waiting or training,
         PageClosed if ``page`` has gone (its reservation had blocked the reloaded page's Start for a minute, with
-        "under way in another tab"). The key's last run no longer owns the preview (`Run.preview_replaced`)."""
+        "under way in another tab")."""
         with self._lock:
             self._drop_orphans()
             if key in self._active:
@@ -495,7 +510,6 @@ class RunRegistry:
                 raise PageClosed(page)
             run = Run(key, page)
             self._active[key] = run
-            self._hand_over_preview(key)
             return run
 
     def _hand_over_preview(self, key: str) -> None:
@@ -521,10 +535,10 @@ class RunRegistry:
             if run is None:
                 run = Run(key, page)
                 self._active[key] = run
-                self._hand_over_preview(key)
             elif run.started or (ticket is not None and run.ticket != ticket):
                 raise RunBusy(key)
             run.started = True
+            self._hand_over_preview(key)
             return run
 
     def others(self, key: str) -> tuple[list[Run], list[Run]]:
@@ -577,11 +591,12 @@ class RunRegistry:
                 self._ended(run)
                 run.done.set()
 
-    def release(self, key: str) -> bool:
-        """Drop the key's waiting reservation, if it has one that has not started (its start failed); whether it had."""
+    def release(self, key: str, ticket: str | None = None) -> bool:
+        """Drop the key's waiting reservation (with ``ticket``, only that one), if it has one that has not started (its
+        start failed); whether it had."""
         with self._lock:
             run = self._active.get(key)
-            if run is None or run.started:
+            if run is None or run.started or (ticket is not None and run.ticket != ticket):
                 return False
             del self._active[key]
             run.done.set()

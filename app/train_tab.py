@@ -331,17 +331,17 @@ def prepare_run(request: gr.Request, data, schedule_name, T, model, prediction, 
     return waiting_html(reservation), reservation.ticket
 
 
-def start_failed(request: gr.Request):
-    """`train_run` failed before its first line (Gradio refused an input that changed while the run waited for a slot:
-    a model to start from, deleted meanwhile): the reservation is dropped, and the status says so; it had said
-    "Waiting for a free training slot…" until the page closed. Outputs: the status, the wait timer."""
-    if not runs.REGISTRY.release(runs.owner_key(request)):
-        return gr.skip(), gr.skip()  # `train_run` itself failed, and said why
+def start_failed(request: gr.Request, ticket):
+    """`train_run` failed before its first line (Gradio refused an input that changed while the run waited for a slot,
+    such as a choice of a list that changed): the reservation ``ticket`` is dropped, and the status says so; it had
+    said "Waiting for a free training slot…" until the page closed. Outputs: the status, the wait timer."""
+    if not runs.REGISTRY.release(runs.owner_key(request), ticket):
+        return gr.skip(), gr.skip()  # `train_run` itself failed, and said why (or the reservation is another tab's)
     return status_html(START_FAILED_MESSAGE, tone="error"), gr.Timer(active=False)
 
 
-START_FAILED_MESSAGE = ("Not started: a setting changed while the run waited for a slot (the model to start from may "
-                        "have been deleted). Check the settings and press Start again.")
+START_FAILED_MESSAGE = ("Not started: a setting changed while the run waited for a slot. Check the settings and press "
+                        "Start again.")
 
 
 def waiting_html(run: runs.Run) -> str:
@@ -404,8 +404,14 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     try:  # checked again: the start checkpoint may have gone while the run waited
         plan = make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch,
                          lr, seed, n_points, trained, own, param_values, owner=key)
+    except Exception as err:  # the status says so too: it had stayed on "Waiting for a free training slot…"
+        runs.REGISTRY.release(key, ticket)  # prepare_run's reservation: the browser can start again
+        why = err.message if isinstance(err, gr.Error) else "an error on the server (see its log)"
+        yield status_html(f"Not started: {html.escape(str(why))}", tone="error"), gr.skip(), gr.skip(), gr.skip(), \
+            gr.skip()
+        raise
     except BaseException:
-        runs.REGISTRY.release(key)  # prepare_run's reservation: the browser can start again
+        runs.REGISTRY.release(key, ticket)
         raise
     try:
         run = runs.REGISTRY.claim(key, ticket, page=request.session_hash)
@@ -839,7 +845,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
         concurrency_id=runs.TRAINING_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )
-    train_event.failure(start_failed, None, [status, wait_timer], show_progress="hidden", queue=False)
+    train_event.failure(start_failed, ticket, [status, wait_timer], show_progress="hidden", queue=False)
     start.click(None, None, None, js=SHOW_RUN_JS, queue=False)
     stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
                concurrency_limit=None).then(preview_after_stop, None, preview, show_progress="hidden",

@@ -3,7 +3,6 @@ happened in the run's message, then draw the final preview from the saved weight
 
 from __future__ import annotations
 
-import contextlib
 import html
 import logging
 import queue
@@ -56,8 +55,12 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
     except Exception as err:  # reported to the user; the weights so far are still saved
         log.exception("training run of %s failed", run.key)
         reason, error = "error", f"{type(err).__name__}: {err}"
-        with contextlib.suppress(TrainingDiverged):  # the error is what the user hears; this counts the steps learnt
+        try:  # the error is what the user hears; this counts the steps learnt
             trainer.read_losses()
+        except TrainingDiverged:
+            pass
+        except Exception:  # the device's error again (a CUDA assert stays set): the run must still end below
+            log.exception("reading the last losses of %s failed", run.key)
     worth_keeping = trainer.step >= (SHORTEST_KEPT if reason in ("diverged", "stopped") else 1)
     try:
         if worth_keeping:

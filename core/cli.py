@@ -117,8 +117,9 @@ def run(main: Callable[[], int], prog: str) -> NoReturn:
     except KeyboardInterrupt as err:
         print(f"{prog}: interrupted ({stop_name(err)}); nothing was written", file=sys.stderr)
         status = 130
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, _exit_at_once)
+    finally:  # also after `fail`'s SystemExit
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _exit_at_once)
     raise SystemExit(status)
 
 

@@ -344,7 +344,7 @@ def _check_betas(betas: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} schedule: β_t must not decrease with t")
     if betas[0] < MIN_BETA_1:
         raise ValueError(f"{name} schedule: β_1 = {float(betas[0]):g} is too small: 1 − ᾱ_1 = β_1 loses its digits in "
-                         f"float64, and x̂₀ and the step at t = 1 divide by it; use β_1 ≥ {MIN_BETA_1:g}")
+                         f"float64, and the step at t = 1 divides by it; use β_1 ≥ {MIN_BETA_1:g}")
 
 
 def make_schedule(name: str, T: int, **params: Any) -> NoiseSchedule:

@@ -173,7 +173,8 @@ class PreparedRun:
 
 def prepare_run(args: argparse.Namespace) -> PreparedRun:
     """The data, network, schedule and trainer the flags ask for; ValueError (FileNotFoundError for missing files)
-    in the user's words for flags that cannot go together or values out of range."""
+    in the user's words for flags that cannot go together or values out of range. Fills in the flags left out that
+    the run needs (--seed, --n-points, --p-uncond), as the training record will say them."""
     kind = data_kind(args.data)
     defaults = DEFAULTS[kind]
     if args.init_from is not None:
@@ -282,11 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch is not None and args.batch > MAX_BATCH:
         fail(PROG, f"--batch must be at most {MAX_BATCH:,}, got {args.batch:,}")
     try:
-        run = prepare_run(args)
+        prepared = prepare_run(args)
     except (ValueError, FileNotFoundError) as err:
         fail(PROG, in_flags(str(err)))
-    trainer, data, info, schedule = run.trainer, run.data, run.info, run.schedule
-    model, config, kind, conditional = trainer.model, trainer.config, info.kind, run.conditional
+    trainer, data, info, schedule = prepared.trainer, prepared.data, prepared.info, prepared.schedule
+    model, config, kind, conditional = trainer.model, trainer.config, info.kind, prepared.conditional
     if not schedule.reaches_noise:
         print(f"warning: this schedule does not reach noise (ᾱ_T = {schedule.alpha_bar_T:.3g} > "
               f"{REACHES_NOISE_ALPHA_BAR:g}): x_T still carries signal, but sampling starts from N(0, I); "
@@ -326,11 +327,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped ({interrupted}); saving the trained model", file=sys.stderr)
     end_reason = "diverged" if diverged else (end.reason if end else "stopped")  # no end event: Ctrl-C
     training = {
-        **trainer.training_record(run.preset, end_reason, seconds),
+        **trainer.training_record(prepared.preset, end_reason, seconds),
         "command": "python -m core.train " + " ".join(sys.argv[1:] if argv is None else argv),
     }
-    if run.previous_runs:
-        training["previous_runs"] = run.previous_runs
+    if prepared.previous_runs:
+        training["previous_runs"] = prepared.previous_runs
     target = free_target(args.out, args.overwrite)
     if target != args.out:
         print(f"{args.out} came into being while this run trained: saving it in {target} instead", file=sys.stderr)

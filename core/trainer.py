@@ -368,7 +368,7 @@ class Trainer:
         """One step of Algorithm 1, without waiting for the device. Returns the loss as a 0-dim tensor
         on the device, NaN if the run is no longer healthy (this step or an earlier one had a non-finite
         loss or gradient; such steps change nothing), and keeps it for `read_losses`, which turns a NaN
-        into `TrainingDiverged`."""
+        into `TrainingDiverged` (a loop of its own reads them now and then: they are kept until read)."""
         x0, labels = self._batch(self.config.batch_size, self.generator)  # (B, ...), (B,) or None
         t = torch.randint(1, self.schedule.T + 1, (len(x0),), generator=self.generator, device=self.device)  # (B,)
         noise = torch.randn(x0.shape, generator=self.generator, device=self.device)

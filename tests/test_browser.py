@@ -1002,6 +1002,14 @@ def test_dark_mode_keeps_text_readable(browser, app_url: str) -> None:
         assert paper == "rgba(0, 0, 0, 0)" and area == block, (paper, area, block)
         lighter, darker = sorted((luminance(tick), luminance(block)), reverse=True)
         assert (lighter + 0.05) / (darker + 0.05) >= 4.5, f"a tick label {tick} on {block}"
+        p.tab("Train")  # the empty plots' grey notes (#666 on white) take the theme's subdued text colour
+        notes = p.page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot text.annotation-text')]
+          .filter((t) => t.getBoundingClientRect().width > 0)
+          .map((t) => [getComputedStyle(t).fill, getComputedStyle(t.closest('.block')).backgroundColor])""")
+        assert notes
+        for fill, back in notes:
+            lighter, darker = sorted((luminance(fill), luminance(back)), reverse=True)
+            assert (lighter + 0.05) / (darker + 0.05) >= 4.5, f"Train, a plot's note {fill} on {back}"
         p.tab("Reverse")
         p.page.get_by_role("button", name="Generate").click()
         p.page.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)

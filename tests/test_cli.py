@@ -313,18 +313,19 @@ def test_ctrl_c_while_a_command_loads_ends_in_one_line(tmp_path, signum, name) -
     assert not (tmp_path / "ck").exists()
 
 
-def test_a_stop_signal_while_the_command_exits_ends_it_without_a_traceback() -> None:
+@pytest.mark.parametrize("end, said", [("return 0", ""), ("fail('x', 'diverged; saved')", "x: error: diverged; saved\n")])
+def test_a_stop_signal_while_the_command_exits_ends_it_without_a_traceback(end: str, said: str) -> None:
     """A second Ctrl-C as the interpreter shut down (torch's clean-up at exit) printed "Exception ignored in atexit
-    callback" and a traceback."""
-    script = ("import atexit, time\nfrom core.cli import run\n\ndef main():\n    atexit.register(time.sleep, 10)\n"
-              "    print('done', flush=True)\n    return 0\n\nrun(main, 'x')\n")
+    callback" and a traceback; after a status or after `fail`'s one line."""
+    script = ("import atexit, time\nfrom core.cli import fail, run\n\ndef main():\n    atexit.register(time.sleep, 10)\n"
+              f"    print('done', flush=True)\n    {end}\n\nrun(main, 'x')\n")
     process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     assert process.stdout.readline() == "done\n"
-    time.sleep(0.5)  # main has returned: the interpreter runs its exit functions
+    time.sleep(0.5)  # main has ended: the interpreter runs its exit functions
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
-    assert (process.returncode, err) == (130, "")
+    assert (process.returncode, err) == (130, said)
 
 
 def test_sample_writes_finished_files_of_numbers_only(tmp_path, monkeypatch, capsys) -> None:

@@ -452,6 +452,28 @@ def test_a_run_that_deletes_the_oldest_model_says_so(isolated, monkeypatch):
     assert f"This server keeps your 1 newest model: the oldest, {first.name}, is deleted" in status, status
 
 
+def test_a_run_that_fails_and_whose_losses_cannot_be_read_still_ends(isolated, monkeypatch):
+    """After a device error that stays set (a CUDA assert), reading the last losses fails again: the worker thread had
+    died with it, and the page polled for good."""
+    from core.trainer import Trainer
+
+    def broken_run(self):
+        self.train_step()
+        raise RuntimeError("device-side assert triggered")
+
+    def broken_read(self):
+        raise RuntimeError("device-side assert triggered")
+    monkeypatch.setattr(Trainer, "run", broken_run)
+    monkeypatch.setattr(Trainer, "read_losses", broken_read)
+    outputs: list = []
+    stream = threading.Thread(target=lambda: outputs.extend(train_tab.train_run(req("alice"), None, *args(steps=5))))
+    with pytest.warns(UserWarning, match="Training failed"):
+        stream.start()
+        stream.join(timeout=60)  # without the fix, for good
+    assert not stream.is_alive() and runs.REGISTRY.active("alice") is None
+    assert "Training failed: RuntimeError: device-side assert triggered" in outputs[-1][0]
+
+
 def test_a_run_whose_end_message_fails_still_ends_and_frees_the_browsers_slot(isolated, monkeypatch):
     """Without `finish` and DONE, the page's stream would poll for good and the browser could never start again."""
     def broken(*_):
@@ -1146,29 +1168,63 @@ def test_a_start_that_comes_after_its_page_closed_reserves_nothing(isolated):
     train_tab.prepare_run(req("api-client"), *args(steps=5))  # an API client loads no page: not a closed one
 
 
+def test_a_page_heard_from_long_after_it_was_said_closed_is_open_again(isolated, monkeypatch):
+    """Gradio says a page closed when its connection ends, which a laptop's sleep or a network's drop does too: its
+    Starts, minutes later, were refused as those of a closed page."""
+    token, *_ = train_tab.page_loaded(req("page-1"), None)
+    runs.page_closed(req("page-1"))
+    assert runs.page_was_closed("page-1") and not runs.page_open("page-1")
+    monkeypatch.setattr(runs, "RELOAD_RACE_SECONDS", 0.0)
+    train_tab.prepare_run(req("page-1"), *args(steps=5))
+    assert runs.page_open("page-1") and runs.REGISTRY.active(token).page == "page-1"
+
+
 def test_a_new_run_takes_the_preview_from_the_last_ones_late_final_preview(isolated):
-    """Stop, then Start at once: the stopped run's final preview, drawn seconds later, replaced the new run's."""
+    """Stop, then Start at once: the stopped run's final preview, drawn seconds later, replaced the new run's. A Start
+    that is refused, or still waits for a slot, leaves it to come."""
     gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
     next(gen), next(gen)
     train_tab.stop_run(req("alice"), [])
     last = runs.REGISTRY.last("alice")
-    assert not last.preview_replaced.is_set()
-    train_tab.prepare_run(req("alice"), *args(steps=5))
+    with pytest.raises(gr.Error):
+        train_tab.prepare_run(req("alice"), *args(T=1))
+    _, ticket = train_tab.prepare_run(req("alice"), *args(steps=5))
+    assert not last.preview_replaced.is_set()  # nothing of the new run is on show yet
+    new = train_tab.train_run(req("alice"), ticket, *args(steps=5))
+    next(new)  # it trains: the preview is the new run's
     assert last.preview_replaced.is_set()
     *_, (status, _, preview, *_) = drain(gen)  # the old run's stream ends without its final preview
     assert "Stopped after" in status and preview == gr.skip()
-    assert train_tab.preview_after_stop(req("alice")) == gr.skip()
+    drain(new)
 
 
 def test_a_start_whose_inputs_gradio_refused_after_the_wait_frees_its_slot_and_says_so(isolated):
-    """A model to start from deleted while the run waited: Gradio refused the value before `train_run` ran, and the
-    status said "Waiting for a free training slot…" until the page closed."""
-    train_tab.prepare_run(req("alice"), *args(steps=5))
-    status, timer = train_tab.start_failed(req("alice"))
+    """A list's choice gone while the run waited (a model to start from, deleted): Gradio refused the value before
+    `train_run` ran, and the status said "Waiting for a free training slot…" until the page closed."""
+    _, ticket = train_tab.prepare_run(req("alice"), *args(steps=5))
+    assert train_tab.start_failed(req("alice"), "another tab's") == (gr.skip(), gr.skip())  # not its reservation
+    status, timer = train_tab.start_failed(req("alice"), ticket)
     assert train_tab.START_FAILED_MESSAGE in status and 'data-tone="error"' in status and timer.active is False
     assert runs.REGISTRY.active("alice") is None
     run = runs.REGISTRY.claim("alice")  # training: `train_run` failed by itself and said why
-    assert train_tab.start_failed(req("alice")) == (gr.skip(), gr.skip()) and runs.REGISTRY.active("alice") is run
+    assert train_tab.start_failed(req("alice"), run.ticket) == (gr.skip(), gr.skip())
+    assert runs.REGISTRY.active("alice") is run
+
+
+def test_a_start_refused_when_its_turn_came_says_so_in_the_status(isolated, monkeypatch):
+    """`train_run` checks the inputs again (a model to start from may have gone): its refusal had been a toast, the
+    status staying on "Waiting for a free training slot…"."""
+    _, ticket = train_tab.prepare_run(req("alice"), *args(steps=5))
+
+    def gone(*_, **__):
+        raise gr.Error("The model to start from is no longer on this server.")
+    monkeypatch.setattr(train_tab, "make_plan", gone)
+    run = train_tab.train_run(req("alice"), ticket, *args(steps=5))
+    status, *_ = next(run)
+    assert status.count("Not started: The model to start from is no longer on this server.") == 1
+    with pytest.raises(gr.Error):
+        next(run)
+    assert runs.REGISTRY.active("alice") is None
 
 
 def test_a_run_waiting_for_a_slot_when_its_page_closes_is_dropped(isolated):

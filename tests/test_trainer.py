@@ -199,6 +199,8 @@ def test_ema_lags_the_weights_and_is_used_for_sampling() -> None:
     assert trainer.sampling_model is trainer.ema_model
     w, e = trainer.model.first.weight, trainer.ema_model.first.weight
     assert not torch.equal(w, e)
+    no_ema = make_trainer(steps=5, ema_decay=0.0)
+    assert no_ema.sampling_model is no_ema.model
 
 
 def test_ema_follows_its_recursion_with_the_warm_up_decay() -> None:
@@ -239,10 +241,11 @@ def test_a_preview_that_fails_leaves_the_network_in_the_mode_it_was_in(monkeypat
     with pytest.raises(RuntimeError):
         trainer.preview(4)
     assert trainer.model.training
-    trainer.measure_error_by_t(per_range=2)
-    assert trainer.model.training
-    no_ema = make_trainer(steps=5, ema_decay=0.0)
-    assert no_ema.sampling_model is no_ema.model
+    modes = []
+    real = trainer._target_errors
+    monkeypatch.setattr(trainer, "_target_errors", lambda *a: modes.append(trainer.model.training) or real(*a))
+    trainer.measure_error_by_t(per_range=2)  # measured without dropout, then back in training mode
+    assert modes and not any(modes) and trainer.model.training
 
 
 def test_min_snr_weights_match_their_closed_form() -> None:

@@ -340,6 +340,13 @@ def start_failed(request: gr.Request, ticket):
     return status_html(START_FAILED_MESSAGE, tone="error"), gr.Timer(active=False)
 
 
+def not_started(err: Exception) -> str:
+    """The status of a Start that failed before its run trained: the error's words for the user, or, for an error of
+    the server's own, where to look."""
+    why = err.message if isinstance(err, gr.Error) else "an error on the server (see its log)"
+    return status_html(f"Not started: {html.escape(str(why))}", tone="error")
+
+
 START_FAILED_MESSAGE = ("Not started: a setting changed while the run waited for a slot. Check the settings and press "
                         "Start again.")
 
@@ -406,9 +413,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
                          lr, seed, n_points, trained, own, param_values, owner=key)
     except Exception as err:  # the status says so too: it had stayed on "Waiting for a free training slot…"
         runs.REGISTRY.release(key, ticket)  # prepare_run's reservation: the browser can start again
-        why = err.message if isinstance(err, gr.Error) else "an error on the server (see its log)"
-        yield status_html(f"Not started: {html.escape(str(why))}", tone="error"), gr.skip(), gr.skip(), gr.skip(), \
-            gr.skip()
+        yield not_started(err), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         raise
     except BaseException:
         runs.REGISTRY.release(key, ticket)
@@ -437,9 +442,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
             error_kind["reference"] = starting_error_by_t(plan, trainer)
     except Exception as err:  # the status says so too: it had stayed on "Loading data and building the model…"
         runs.REGISTRY.finish(run)
-        why = err.message if isinstance(err, gr.Error) else "an error on the server (see its log)"
-        yield status_html(f"Not started: {html.escape(str(why))}", tone="error"), gr.skip(), gr.skip(), gr.skip(), \
-            gr.skip()
+        yield not_started(err), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         raise
     except BaseException:  # the page went: nothing to say it on
         runs.REGISTRY.finish(run)

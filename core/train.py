@@ -129,31 +129,31 @@ def continue_from(args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[tor
     return model.train(), ckpt.schedule, model_name(ckpt.config), training_history(ckpt.config)
 
 
-def min_snr_gamma(args: argparse.Namespace, default: float) -> float:
-    """The run's Min-SNR γ: --min-snr, else for --init-from the checkpoint's own (it had switched a model trained on
-    plain L_simple to Min-SNR-5 without a word), said when it is not the kind's default, else the default."""
+def min_snr_gamma(args: argparse.Namespace, default: float, started_from: dict | None) -> float:
+    """The run's Min-SNR γ: --min-snr, else for --init-from the checkpoint's own (``started_from``: its config; it had
+    switched a model trained on plain L_simple to Min-SNR-5 without a word), said when it is not the kind's default,
+    else the default."""
     if args.min_snr is not None:
         return args.min_snr
-    if args.init_from is None:
+    if started_from is None:
         return default
-    gamma = trained_min_snr_gamma(read_config(args.init_from))
+    gamma = trained_min_snr_gamma(started_from)
     if gamma != default:
         print(f"continuing with the checkpoint's loss weighting, {loss_name(gamma)}; --min-snr sets another",
               file=sys.stderr)
     return gamma
 
 
-def continued_toy_set(args: argparse.Namespace) -> tuple[int, int] | None:
+def continued_toy_set(args: argparse.Namespace, started_from: dict | None) -> tuple[int, int] | None:
     """(size, seed) of the toy training set that ``--init-from``'s checkpoint learnt, when it was one of another size
     than the usual (a memorisation experiment on 300 points, say) and the run goes on with the same toy without
     ``--n-points``: it continues on that very set, as the app's "Start from" does (it had gone on with 10,000
-    points without a word). None otherwise."""
-    if args.init_from is None or args.n_points is not None or args.data not in TOY2D_NAMES:
+    points without a word). None otherwise. ``started_from``: the checkpoint's config."""
+    if started_from is None or args.n_points is not None or args.data not in TOY2D_NAMES:
         return None
-    config = read_config(args.init_from)
-    training = config.get("training") or {}
+    training = started_from.get("training") or {}
     size, seed = training.get("data_size"), training.get("seed")
-    if config.get("data", {}).get("name") != args.data or not isinstance(size, int) or not isinstance(seed, int):
+    if started_from.get("data", {}).get("name") != args.data or not isinstance(size, int) or not isinstance(seed, int):
         return None
     return (size, seed) if 1 <= size != DEFAULT_TOY_POINTS else None
 
@@ -165,7 +165,6 @@ class PreparedRun:
     trainer: Trainer
     data: torch.Tensor  # (N, ...) in model coordinates, as loaded (the trainer holds a copy on its device)
     info: DataInfo
-    schedule: NoiseSchedule
     preset: str  # the network's preset name, for the training record
     previous_runs: list  # the runs an --init-from checkpoint continued, for the training record
     conditional: bool
@@ -188,7 +187,8 @@ def prepare_run(args: argparse.Namespace) -> PreparedRun:
                          "and channels")
     if args.image_size is not None and not 1 <= args.image_size <= MAX_IMAGE_SIZE:  # before the images load
         raise ValueError(f"--image-size must be from 1 to {MAX_IMAGE_SIZE} pixels, got {args.image_size:,}")
-    conditional = args.conditional or (args.init_from is not None and model_classes(read_config(args.init_from)) > 0)
+    started_from = None if args.init_from is None else read_config(args.init_from)  # the config of --init-from
+    conditional = args.conditional or (started_from is not None and model_classes(started_from) > 0)
     # a flag that would change nothing is refused, as core.sample refuses its own (it was taken without a word)
     if args.p_uncond is not None and not conditional:
         raise ValueError("--p-uncond applies to class-conditional runs (--conditional, or --init-from a "
@@ -196,7 +196,7 @@ def prepare_run(args: argparse.Namespace) -> PreparedRun:
     if args.n_points is not None and args.data not in TOY2D_NAMES:
         raise ValueError(f"--n-points applies to the 2D toys; {args.data} has its own examples")
     args.p_uncond = DEFAULT_P_UNCOND if args.p_uncond is None else args.p_uncond
-    if (kept := continued_toy_set(args)) is not None:
+    if (kept := continued_toy_set(args, started_from)) is not None:
         size, seed = kept
         if args.seed not in (None, seed):
             raise ValueError(f"--seed {args.seed} would draw another set than the {size:,} training points the "
@@ -235,13 +235,13 @@ def prepare_run(args: argparse.Namespace) -> PreparedRun:
         batch_size=defaults["batch"] if args.batch is None else args.batch,
         lr=defaults["lr"] if args.lr is None else args.lr,
         ema_decay=defaults["ema_decay"] if args.ema_decay is None else args.ema_decay,
-        min_snr_gamma=min_snr_gamma(args, defaults["min_snr"]),
+        min_snr_gamma=min_snr_gamma(args, defaults["min_snr"], started_from),
         prediction=unwrap(model)[1] if args.init_from is not None else args.prediction or "eps",
         seed=args.seed, device=args.device, clip_x0=info.clip_x0, hflip=args.data in MIRRORED_DATASETS,
         max_seconds=args.max_seconds, log_every=10, compile=args.compile, p_uncond=args.p_uncond,
     )
     trainer = Trainer(model, schedule, data, config, labels)
-    return PreparedRun(trainer, data, info, schedule, preset, previous_runs, conditional)
+    return PreparedRun(trainer, data, info, preset, previous_runs, conditional)
 
 
 def train_to_the_end(trainer: Trainer, quiet: bool) -> tuple[TrainEvent | None, str, str, float]:
@@ -286,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         prepared = prepare_run(args)
     except (ValueError, FileNotFoundError) as err:
         fail(PROG, in_flags(str(err)))
-    trainer, data, info, schedule = prepared.trainer, prepared.data, prepared.info, prepared.schedule
+    trainer, data, info = prepared.trainer, prepared.data, prepared.info
+    schedule = trainer.schedule
     model, config, kind, conditional = trainer.model, trainer.config, info.kind, prepared.conditional
     if not schedule.reaches_noise:
         print(f"warning: this schedule does not reach noise (ᾱ_T = {schedule.alpha_bar_T:.3g} > "

@@ -451,6 +451,7 @@ class Run:
     message: str = ""  # how it ended, for the UI
     reason: str = ""  # "finished", "stopped", "time limit", "diverged", "error", or "unsaved" (its save failed)
     final_preview: Any = None  # the UI's picture of samples from the saved weights, once ``previewed`` is set
+    samples_awaited: bool = False  # its page's preview promises samples, and none has come yet (set by `train_run`)
     previewed: threading.Event = field(default_factory=threading.Event)  # set after ``done``, by the run's thread
     # set when the page shows other data in the preview after ``done``, or the browser's next run starts training: the
     # final preview must not replace them

@@ -128,76 +128,95 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
     return Path(start_from), config
 
 
-def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed,
-              n_points, trained, own, param_values, owner: str | None = None) -> Plan:
-    """Check every input (gr.Error with a plain message) and apply the server caps. The plan's notes also say, before
-    the run, what its settings will cost: a chain that does not reach noise, and the model of ``owner`` (a browser's
-    key) that the new one will push out."""
+@dataclass
+class ModelChoice:
+    """What the network will be: a new one as chosen, or the checkpoint's it continues (`_continued`)."""
+
+    schedule: NoiseSchedule
+    model: str
+    prediction: Prediction
+    conditional: bool
+    min_snr_gamma: float  # the loss weighting: the CLI's default for the kind of data, or the checkpoint's
+    init_from: Path | None = None
+    previous_runs: list[dict] | None = None
+    classes: int = 0  # the continued checkpoint's number of classes
+    trained_on: str = ""  # the name of the continued checkpoint's data
+
+
+def _check_data(data, own) -> str:
+    """The kind of the training data ("2d" or "image"), checked: chosen, drawn or uploaded, on this server."""
     if not data:
         raise InputError("Choose the training data.")
     kind = data_kind_of(data)
     if data == OWN_POINTS and not isinstance(own, OwnPoints):
         raise InputError("No points to learn yet: draw a shape in the box under Training data, or upload a CSV "
-                       "of x,y points.")
+                         "of x,y points.")
     if kind == "image" and not dataset_available(data):
         raise InputError(
             f"{IMAGE_DATASET_LABELS.get(data, data)} is not available on this server: its files were not found "
             "(the host can set DDPM_DATA_DIR)."
         )
-    notes = []
-    init_from, previous_runs = None, None
-    if start_from:  # the model and the schedule come from the checkpoint
-        init_from, config = _start_checkpoint(start_from, trained, kind)
-        try:
-            schedule = schedule_from_config(config["schedule"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise InputError(f"The checkpoint to start from has an invalid schedule: {err}") from None
-        model = model_name(config)
-        previous_runs = training_history(config)
-        kept = model_prediction(config)
-        if prediction != kept:
-            notes.append(f"Continuing {display_name(init_from)}: its network predicts {PREDICTION_SYMBOLS.get(kept, kept)}, "
-                         "and goes on learning that.")
-        prediction = kept
-        min_snr_gamma = trained_min_snr_gamma(config)
-        if min_snr_gamma != defaults_for(kind)["min_snr"]:
-            notes.append(f"Continuing {display_name(init_from)}: it was trained on the {loss_name(min_snr_gamma)} loss, "
-                         "and goes on with it.")
-        if bool(conditional) != bool(model_classes(config)):
-            notes.append(f"Continuing {display_name(init_from)}: it is {'' if model_classes(config) else 'not '}"
-                         "class-conditional, and stays so.")
-        conditional = model_classes(config) > 0
-        if (schedule_name, int(T or 0)) != (schedule.name, schedule.T):
-            notes.append(f"Continuing {display_name(init_from)}: its noise schedule ({schedule.name}, T = {schedule.T}) "
-                         "is used, not the one chosen here.")
-    else:
-        min_snr_gamma = defaults_for(kind)["min_snr"]
-        schedule = controls.build_schedule(schedule_name, T, param_values)
-        if model not in {value for _, value in MODEL_CHOICES}:
-            raise InputError(f"Unknown model {model!r}; choose one from the list.")
-        if (kind == "2d") != (model == "mlp"):
-            raise InputError("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
-        if prediction not in PREDICTIONS:
-            raise InputError(f"Unknown prediction target {prediction!r}; choose ε, x₀ or v.")
-    if conditional and not class_names(data):
+    return kind
+
+
+def _new_model(kind, schedule_name, T, model, prediction, conditional, param_values) -> ModelChoice:
+    """A new network as chosen, checked: a known model that fits the kind of data, a known target."""
+    schedule = controls.build_schedule(schedule_name, T, param_values)
+    if model not in {value for _, value in MODEL_CHOICES}:
+        raise InputError(f"Unknown model {model!r}; choose one from the list.")
+    if (kind == "2d") != (model == "mlp"):
+        raise InputError("The MLP is for 2D points and the U-Nets are for images: pick a model that fits the data.")
+    if prediction not in PREDICTIONS:
+        raise InputError(f"Unknown prediction target {prediction!r}; choose ε, x₀ or v.")
+    return ModelChoice(schedule, model, prediction, bool(conditional), defaults_for(kind)["min_snr"])
+
+
+def _continued(start_from, trained, kind, schedule_name, T, prediction, conditional, notes: list[str]) -> ModelChoice:
+    """The checkpoint's network, schedule, target, loss weighting and classes, which a continued run keeps; each
+    choice of the page they overrule is said in ``notes``."""
+    init_from, config = _start_checkpoint(start_from, trained, kind)
+    try:
+        schedule = schedule_from_config(config["schedule"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"The checkpoint to start from has an invalid schedule: {err}") from None
+    name, classes = display_name(init_from), model_classes(config)
+    kept = model_prediction(config)
+    if prediction != kept:
+        notes.append(f"Continuing {name}: its network predicts {PREDICTION_SYMBOLS.get(kept, kept)}, and goes on "
+                     "learning that.")
+    min_snr_gamma = trained_min_snr_gamma(config)
+    if min_snr_gamma != defaults_for(kind)["min_snr"]:
+        notes.append(f"Continuing {name}: it was trained on the {loss_name(min_snr_gamma)} loss, and goes on with it.")
+    if bool(conditional) != bool(classes):
+        notes.append(f"Continuing {name}: it is {'' if classes else 'not '}class-conditional, and stays so.")
+    if (schedule_name, int(T or 0)) != (schedule.name, schedule.T):
+        notes.append(f"Continuing {name}: its noise schedule ({schedule.name}, T = {schedule.T}) is used, not the one "
+                     "chosen here.")
+    return ModelChoice(schedule, model_name(config), kept, classes > 0, min_snr_gamma, init_from,
+                       training_history(config), classes, config["data"]["name"])
+
+
+def _check_classes(data, choice: ModelChoice, p_uncond, notes: list[str]) -> float:
+    """The p_uncond of a class-conditional run (checked; the config's default otherwise), once the data is known to
+    have classes, as many as a continued checkpoint's."""
+    if not choice.conditional:
+        return TrainConfig.p_uncond
+    if not class_names(data):
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or "Your own points"
         raise InputError(f"{name} has no classes to condition on; class-conditional training "
-                       f"needs data with classes: {conditional_data()}.")
-    if conditional and init_from is not None and len(class_names(data)) != model_classes(config):
+                         f"needs data with classes: {conditional_data()}.")
+    if choice.init_from is not None and len(class_names(data)) != choice.classes:
         name = TOY2D_LABELS.get(data) or IMAGE_DATASET_LABELS.get(data) or data
-        raise InputError(f"{display_name(init_from)} is conditional on {model_classes(config)} classes, but {name} has "
-                       f"{len(class_names(data))}: pick data with {model_classes(config)} classes (it was trained on "
-                       f"{config['data']['name']}), or start from a new model.")
-    p_uncond = controls.number_between(p_uncond, "Drop the class to ∅ (p_uncond)", 0.0, MAX_P_UNCOND) if conditional \
-        else TrainConfig.p_uncond
-    if conditional and p_uncond == 0:
+        raise InputError(f"{display_name(choice.init_from)} is conditional on {choice.classes} classes, but {name} "
+                         f"has {len(class_names(data))}: pick data with {choice.classes} classes (it was trained on "
+                         f"{choice.trained_on}), or start from a new model.")
+    p_uncond = controls.number_between(p_uncond, "Drop the class to ∅ (p_uncond)", 0.0, MAX_P_UNCOND)
+    if p_uncond == 0:
         notes.append(UNTRAINED_NULL_NOTE)
-    steps = controls.whole_number(steps, "Training steps", 1)
-    cap = runs.max_train_steps()
-    if steps > cap:
-        notes.append(f"{steps} steps asked for; this server allows at most {cap}, so the run takes {cap}.")
-        steps = cap
-    batch = controls.whole_number(batch, "Batch size", 1, MAX_BATCH)
+    return p_uncond
+
+
+def _learning_rate(lr) -> float:
     if lr is None or lr == "":
         raise InputError("Learning rate is empty; enter a positive number such as 0.002.")
     try:
@@ -206,9 +225,37 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
         raise InputError(f"Learning rate must be a positive number, got {lr!r}.") from None
     if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
         raise InputError(f"Learning rate must be a positive number up to {MAX_LR:g}, got {lr:g}.")
+    return lr
+
+
+def _capped_steps(steps, notes: list[str]) -> int:
+    """The run's steps, at most the server's cap (`runs.max_train_steps`; said in ``notes`` when it applies)."""
+    steps = controls.whole_number(steps, "Training steps", 1)
+    cap = runs.max_train_steps()
+    if steps > cap:
+        notes.append(f"{steps} steps asked for; this server allows at most {cap}, so the run takes {cap}.")
+    return min(steps, cap)
+
+
+def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed,
+              n_points, trained, own, param_values, owner: str | None = None) -> Plan:
+    """Check every input (gr.Error with a plain message) and apply the server caps. The plan's notes also say, before
+    the run, what its settings will cost: a chain that does not reach noise, and the model of ``owner`` (a browser's
+    key) that the new one will push out."""
+    kind = _check_data(data, own)
+    notes: list[str] = []
+    if start_from:  # the model and the schedule come from the checkpoint
+        choice = _continued(start_from, trained, kind, schedule_name, T, prediction, conditional, notes)
+    else:
+        choice = _new_model(kind, schedule_name, T, model, prediction, conditional, param_values)
+    p_uncond = _check_classes(data, choice, p_uncond, notes)
+    steps = _capped_steps(steps, notes)
+    batch = controls.whole_number(batch, "Batch size", 1, MAX_BATCH)
+    lr = _learning_rate(lr)
     seed = controls.whole_number(seed, "Seed", 0, controls.MAX_SEED)
     n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS) if data in TOY2D_NAMES \
         else DEFAULT_TOY_POINTS
+    schedule = choice.schedule
     if not schedule.reaches_noise:  # the Forward and Schedules tabs flag it; a run on it went without a word
         notes.append(f"ᾱ_T = {formulas.number(schedule.alpha_bar_T)}: this chain does not reach noise, yet sampling "
                      f"starts from N(0, I), so the samples will miss the data; {controls.reach_noise_advice(schedule)}.")
@@ -217,10 +264,9 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
         until_saved.append(f"{runs.pruned_sentence(pushed, will=True)} when this run saves its model: download it "
                            "first to keep it.")
     runs.check_can_save()  # a run whose model cannot be saved had trained, then said so
-    max_seconds = runs.max_train_seconds()
-    return Plan(data, kind, schedule, model, steps, batch, lr, seed, max_seconds, notes, init_from, previous_runs,
-                own if data == OWN_POINTS else None, n_points, prediction, bool(conditional), p_uncond, until_saved,
-                min_snr_gamma)
+    return Plan(data, kind, schedule, choice.model, steps, batch, lr, seed, runs.max_train_seconds(), notes,
+                choice.init_from, choice.previous_runs, own if data == OWN_POINTS else None, n_points,
+                choice.prediction, choice.conditional, p_uncond, until_saved, choice.min_snr_gamma)
 
 
 def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:

@@ -37,8 +37,9 @@ How a run is wired:
   updates (the loss and error plots at most every PLOT_SECONDS), so streaming never slows training.
   Its ``finally`` stops the trainer, so a cancelled event or a closed browser tab ends the run.
 - Stop calls `Trainer.stop()` of this browser's run only (looked up by its owner token in
-  `app.runs`), cancels the generator, waits for the checkpoint and hands it to the State; then
-  `preview_after_stop` shows the last preview, which the run's thread draws from the saved weights.
+  `app.runs`), cancels the generator, waits for the checkpoint and hands it to the State.
+- Either way, once the run has ended, `final_preview` shows the last preview, which the run's thread draws from the
+  saved weights, outside the training queue: the next run need not wait for it.
 
 Server-side caps (env vars, see `app.runs`): DDPM_MAX_TRAIN_STEPS (default 20000; more steps
 are clamped with a visible note), DDPM_MAX_TRAIN_SECONDS (default 900; the run is then ended
@@ -457,12 +458,12 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     losses: list[float] = []
     last: TrainEvent | None = None
     preview: TrainEvent | None = None
-    previewed = False  # whether any preview was shown
     preview_update: Any = gr.skip()
     chain = preview_caption(trainer)
     plotted = -math.inf  # when the loss and error plots were last sent
     try:
         thread.start()
+        run.samples_awaited = True
         yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.running_notes), gr.skip(),
                gr.Plot(preview_figure(plan.kind, None, tensor),
                        label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}"),
@@ -480,7 +481,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
                     continue
                 last = item
                 if item.preview is not None:
-                    preview, previewed = item, True
+                    preview, run.samples_awaited = item, False
             preview_update = gr.skip() if preview is None else preview_plot(
                 preview.preview, tensor, f"Samples from the EMA weights at step {preview.step:,} · {chain}", info,
                 preview_classes(plan))
@@ -501,13 +502,8 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
         final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
         final_loss, with_run = loss_figure(losses, **loss_kind), _with_checkpoint(trained, run)
         final_error = error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind) if last else gr.skip()
+        # the final preview follows in `final_preview` (the training slot is free by then)
         yield final_status, final_loss, preview_update, final_error, with_run
-        if run.previewed.wait(STOP_WAIT_SECONDS) and run.preview_replaced.is_set():
-            return  # the user has shown other data in the preview meanwhile
-        if run.final_preview is not None:  # drawn by the run's thread
-            yield final_status, final_loss, run.final_preview, final_error, with_run
-        elif not previewed:  # the label still promises samples that will not come
-            yield final_status, final_loss, gr.Plot(None, label=NO_PREVIEW_LABEL), final_error, with_run
     finally:
         trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
 
@@ -539,12 +535,28 @@ def reached(run: runs.Run) -> float | None:
     return None if run.progress is None else run.progress.fraction
 
 
-def preview_after_stop(request: gr.Request):
-    """After Stop (which cancels `train_run`): the stopped run's final preview, once its thread has drawn it."""
+async def final_preview(request: gr.Request, ticket: str | None = None):
+    """After a run ends, by itself (`train_run` returns) or by Stop (which cancels it): its final preview, which its
+    thread draws from the saved weights seconds after the end, unless the page shows other data by then or the
+    browser's next run has started (``preview_replaced``). A run that never showed samples and draws none (stopped or
+    diverged before its first preview) says so in the label, which had promised them. ``ticket``: the page's last
+    reservation (`prepare_run`); another run of the browser's is left alone.
+
+    Polled with `asyncio.sleep`, so the wait holds no worker thread, nor the training slot: `train_run` had waited for
+    the preview, and the next visitor read "Waiting for a free training slot…" for those seconds."""
     run = runs.REGISTRY.last(runs.owner_key(request))
-    if run is None or run.checkpoint is None or not run.previewed.wait(STOP_WAIT_SECONDS):
+    if run is None or (ticket is not None and run.ticket != ticket):
         return gr.skip()
-    return run.final_preview if run.final_preview is not None and not run.preview_replaced.is_set() else gr.skip()
+    start = time.monotonic()
+    while not run.done.is_set() or (run.checkpoint is not None and not run.previewed.is_set()):
+        if time.monotonic() - start > STOP_WAIT_SECONDS:
+            return gr.skip()
+        await asyncio.sleep(POLL_SECONDS)
+    if run.preview_replaced.is_set():
+        return gr.skip()
+    if run.final_preview is not None:
+        return run.final_preview
+    return gr.Plot(None, label=NO_PREVIEW_LABEL) if run.samples_awaited else gr.skip()
 
 
 def page_loaded(request: gr.Request, token: Any):
@@ -849,9 +861,10 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )
     train_event.failure(start_failed, ticket, [status, wait_timer], show_progress="hidden", queue=False)
+    train_event.success(final_preview, ticket, preview, show_progress="hidden", concurrency_limit=None)
     start.click(None, None, None, js=SHOW_RUN_JS, queue=False)
     stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
-               concurrency_limit=None).then(preview_after_stop, None, preview, show_progress="hidden",
+               concurrency_limit=None).then(final_preview, ticket, preview, show_progress="hidden",
                                             concurrency_limit=None)
     session = gr.State(None, delete_callback=runs.forget_page)
     page.load(data_list, None, [data, data_note], show_progress="hidden", queue=False)

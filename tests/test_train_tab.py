@@ -76,6 +76,11 @@ def drain(gen) -> list:
     return list(gen)
 
 
+def final_preview(request, ticket=None):
+    """`train_tab.final_preview` (a coroutine), as the event after a run's end runs it."""
+    return asyncio.run(train_tab.final_preview(request, ticket))
+
+
 def cut_off_updates(page: str, trained) -> list:
     """Every update of `train_tab.run_cut_off` (an async generator) on ``page``."""
     async def collect():
@@ -228,12 +233,41 @@ def test_data_shown_after_the_run_ended_is_not_replaced_by_its_late_final_previe
     picked = train_tab.show_training_data(req("alice"), "moons", None)
     assert picked.label == train_tab.DATA_LABELS["2d"]
     assert list(gen) == []  # no later output replaces the moons
-    assert train_tab.preview_after_stop(req("alice")) == gr.skip()
-    # without a pick, the final preview comes
-    last = drain(train_tab.train_run(req("alice"), None, *args(steps=20)))[-1][2]
+    assert final_preview(req("alice")) == gr.skip()
+    # without a pick, the final preview comes, after the run's stream has ended (it held the training slot)
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=20)))
+    assert "Finished after 20 steps" in outputs[-1][0]
+    last = final_preview(req("alice"), runs.REGISTRY.last("alice").ticket)
     assert last.label.startswith("Samples from the saved (EMA) weights after 20 steps")
+    assert final_preview(req("alice"), "an older reservation's") == gr.skip()
     assert train_tab.show_training_data(req("bob"), "moons", None).label == train_tab.DATA_LABELS["2d"]
     assert not runs.REGISTRY.last("alice").preview_replaced.is_set()  # bob's pick is not alice's
+
+
+def test_a_finished_run_frees_its_training_slot_before_its_final_preview_is_drawn(isolated, monkeypatch):
+    """The final preview takes seconds (samples from the saved weights): `train_run` had waited for it, holding the
+    training slot while the next visitor read "Waiting for a free training slot…"."""
+    drawn = threading.Event()
+
+    def slow_preview(*given):
+        drawn.wait(30)
+        return "the final preview"
+    monkeypatch.setattr(train_worker, "final_preview", slow_preview)
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=20)))
+    run = runs.REGISTRY.last("alice")
+    assert "Finished after 20 steps" in outputs[-1][0] and not run.previewed.is_set()
+    drawn.set()
+    assert final_preview(req("alice"), run.ticket) == "the final preview"
+
+
+def test_a_run_stopped_too_soon_to_keep_says_its_samples_will_not_come(isolated, monkeypatch):
+    monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 10**9)  # nothing is kept
+    gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
+    next(gen), next(gen)  # loading, then "Training on cpu…" with the promise of samples at step 50
+    status, trained = train_tab.stop_run(req("alice"), [])
+    gen.close()  # as in the app: Stop cancels the streaming event
+    assert "Nothing is saved" in status and trained == []
+    assert final_preview(req("alice")).label == train_tab.NO_PREVIEW_LABEL  # it had kept the promise
 
 
 def test_preview_plot_says_when_the_first_samples_come():
@@ -261,7 +295,9 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
         assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], data[:train_plan.PREVIEW_POINTS])
     assert all(trace_names(plot) == ["training data", "samples"] for plot in previews[1:])
     assert train_figures.chain_caption("ddpm", 100, "log_snr", 1000) == "DDPM, 100 of T = 1000 steps, evenly in log-SNR"
-    assert labels[-1] == "Samples from the saved (EMA) weights after 60 steps · DDPM, all T = 100 steps"
+    assert labels[-1] == "Samples from the EMA weights at step 50 · DDPM, all T = 100 steps"  # the stream's last
+    assert final_preview(req("alice")).label == \
+        "Samples from the saved (EMA) weights after 60 steps · DDPM, all T = 100 steps"
     counts = [loss_points(o[1]) for o in outputs if not isinstance(o[1], dict)]
     assert len(counts) >= 3 and counts[-1] == 60
     assert counts == sorted(counts) and len(set(counts)) >= 2  # the curve grows while it streams
@@ -523,11 +559,11 @@ def test_image_run_stopped_before_its_first_preview_still_ends_with_one(isolated
     status, trained = train_tab.stop_run(req("alice"), [])
     assert "Stopped after" in status and len(trained) == 1
     gen.close()  # as in the app: Stop cancels the streaming event
-    final = train_tab.preview_after_stop(req("alice"))
+    final = final_preview(req("alice"))
     assert re.fullmatch(r"Samples from the saved \(EMA\) weights after [\d,]+ steps? · DDIM, 50 of T = 100 steps, evenly in t"
                         r" · the MNIST classifier reads ([1-9]|10) of its 10 classes", final.label), final.label
     assert figures.picture_source(figures.as_figure(final)).startswith("data:image/")  # 16 samples, saved weights
-    assert train_tab.preview_after_stop(req("bob")) == gr.skip()  # another session gets nothing
+    assert final_preview(req("bob")) == gr.skip()  # another session gets nothing
 
 
 MNIST_INFO = DataInfo(name="mnist", kind="image", shape=(1, 28, 28))
@@ -852,7 +888,7 @@ def test_nan_loss_ends_with_a_clear_message(isolated, monkeypatch):
     status, *_, trained = outputs[-1]
     assert "diverged at step 26" in status and "lower learning rate" in status
     assert "The weights from before that step are saved as" in status
-    assert outputs[-1][2].label == train_tab.NO_PREVIEW_LABEL  # not the promise of samples at step 50
+    assert final_preview(req("alice")).label == train_tab.NO_PREVIEW_LABEL  # not the promise of samples at step 50
     assert loss_points(outputs[-1][1]) == 25  # every good step, also those after the last progress event
     assert len(trained) == 1  # the last good weights are kept
     config = json.loads((Path(trained[0]) / "config.json").read_text())
@@ -1393,7 +1429,7 @@ def test_a_class_conditional_run_learns_the_classes_and_is_steered_in_the_revers
     path = trained[-1]
     assert json.loads((Path(path) / "config.json").read_text())["model"]["config"]["num_classes"] == 2
     # the previews draw half the samples from each moon, coloured by class, and count those on their own moon
-    final = train_tab.preview_after_stop(req("alice"))
+    final = final_preview(req("alice"))
     hits, n = map(int, re.search(r" · coloured by class · (\d+) of (\d+) nearest a training point of their class$",
                                  final.label).groups())
     assert hits > 0.8 * n, final.label

@@ -205,10 +205,13 @@ def first_end_text(training: list[Run], now: float | None = None) -> str:
     """When the first of these training runs should end (`soonest_end`), in words, with the time on the server's
     clock, which stays true while the words stay on a page (a bare "in about 3 min 12 s" still said so a minute
     later)."""
+    limit = f"a run here takes {duration_text(max_train_seconds())} at most"
+    if not any(run.progress is not None and _pace(run.progress) > 0 for run in training):  # all still loading
+        it, its = ("It has", "its") if len(training) == 1 else ("They have", "their")
+        return f"{it} only just started: {its} pace, and so {its} end, is known after {its} first steps; {limit}."
     soonest = soonest_end(training)
     clock = time.strftime("%H:%M:%S %Z", time.localtime((time.time() if now is None else now) + soonest)).strip()
-    return (f"The first should end in about {duration_text(soonest)} (at {clock} on the server's clock); a run here "
-            f"takes {duration_text(max_train_seconds())} at most.")
+    return f"The first should end in about {duration_text(soonest)} (at {clock} on the server's clock); {limit}."
 
 
 def heavy_click(button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:

@@ -613,6 +613,10 @@ def test_a_start_that_waits_says_for_what_and_about_how_long(isolated, monkeypat
     monkeypatch.setenv("DDPM_MAX_TRAIN_SECONDS", "600")
     assert train_tab.waiting_text("bob").startswith("Waiting for a free training slot… (other runs")  # none ahead
     alice = runs.REGISTRY.claim("alice")
+    # before its first step, its pace is unknown (its whole time limit had been said: "about 10 min 00 s")
+    assert train_tab.waiting_text("bob").endswith(
+        "trains now. It has only just started: its pace, and so its end, is known after its first steps; a run here "
+        "takes 10 min 00 s at most.")
     alice.progress = types.SimpleNamespace(step=100, total_steps=1100, elapsed=10.0)  # 10 steps/s: 100 s to go
     runs.REGISTRY.reserve("carol")
     text = train_tab.waiting_text("bob")

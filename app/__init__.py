@@ -50,7 +50,7 @@ button.label-wrap {text-align: left}
    wrap of it has no height above an HTML block such as the player, and hid what overflowed it */
 .wrap.minimal {overflow: visible !important}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
-""" + "\n".join([figures.PICTURE_CSS, figures.DARK_THEME_CSS, player.DARK_THEME_CSS,
+""" + "\n".join([forward_tab.VIEWS_CSS, figures.PICTURE_CSS, figures.DARK_THEME_CSS, player.DARK_THEME_CSS,
                 figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
                 train_figures.STATUS_CSS, controls.NOTICE_CSS])
 JS = (f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page

@@ -36,6 +36,13 @@ LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": 
 TARGET_IMAGES = 16  # images in each panel of the targets view (a 4 × 4 grid)
 TARGET_SCALE = 2.0  # ε and v are shown divided by this, to fit most of their values into [−1, 1]
 TARGET_COLUMNS = ["x_t (the network's input)", f"ε (÷{TARGET_SCALE:g})", "x₀", f"v (÷{TARGET_SCALE:g})"]
+X_T_HEIGHT = 460  # px: the x_t view
+CURVES_HEIGHT = 260  # px: the histogram and the ᾱ_t curve beneath it
+PLOT_LABEL_PX = 35  # a plot's label, above it (29 px and its 6-px margin: `app.CSS`)
+# Each view's box keeps its figure's height until plotly has drawn it: the empty box was 236 px high, and the page
+# below it jumped down as the first x_t came (a layout shift of 0.23 at 1024 × 768)
+VIEWS_CSS = (f"#forward-x-t {{min-height: {X_T_HEIGHT + PLOT_LABEL_PX}px}}\n"
+             f"#forward-histogram, #forward-alpha-bar {{min-height: {CURVES_HEIGHT + PLOT_LABEL_PX}px}}")
 
 
 @dataclass(frozen=True)
@@ -187,9 +194,10 @@ def scrub(state: ForwardState | None, t) -> tuple:
     t = t_to_show(state, t)
     xt = x_t(state, t)
     sample_fig = images_or_points_figure(state.kind, to_display(state, xt), label=f"x_t · t = {t}")
-    hist_fig = figures.histogram_figure(xt, name=f"x_t at t = {t}")
+    hist_fig = figures.histogram_figure(xt, name=f"x_t at t = {t}", height=CURVES_HEIGHT)
     numbers = moment_numbers(state.schedule, t)
-    return sample_fig, formula_markdown(numbers, state.schedule.T), hist_fig, figures.alpha_bar_figure(state.schedule, t)
+    return (sample_fig, formula_markdown(numbers, state.schedule.T), hist_fig,
+            figures.alpha_bar_figure(state.schedule, t, height=CURVES_HEIGHT))
 
 
 def shows_a_t(state: ForwardState | None, t) -> bool:
@@ -267,9 +275,9 @@ def if_open(view: Callable[[ForwardState | None, Any], tuple], outputs: int) -> 
 
 def images_or_points_figure(kind: str, shown: np.ndarray, label: str = ""):
     if kind == "images":
-        return figures.image_figure(shown, label=label)
+        return figures.image_figure(shown, label=label, height=X_T_HEIGHT)
     if kind == "points":
-        return figures.points_picture_figure(shown, label=label)
+        return figures.points_picture_figure(shown, label=label, height=X_T_HEIGHT)
     raise ValueError(f"unknown data kind {kind!r}")
 
 
@@ -355,12 +363,14 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
             t_slider = controls.typed_slider(0, initial.schedule.T, value=0, step=1, elem_id="forward-t",
                                              label="t (0 = clean data x₀, T = end of the chain)", buttons=[])
             with gr.Row():
-                sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=2, min_width=300)
+                sample = gr.Plot(first_views[0], label="x_t", show_label=True, scale=2, min_width=300, elem_id="forward-x-t")
                 with gr.Column(scale=1, min_width=260):
                     formula = gr.Markdown(first_views[1], latex_delimiters=LATEX, elem_classes="formula-box")
             with gr.Row():
-                hist = gr.Plot(first_views[2], label="Histogram of x_t vs the N(0, 1) density", min_width=300)
-                alpha_curve = gr.Plot(first_views[3], label="ᾱ_t over t (marker: current t)", min_width=300)
+                hist = gr.Plot(first_views[2], label="Histogram of x_t vs the N(0, 1) density", min_width=300,
+                               elem_id="forward-histogram")
+                alpha_curve = gr.Plot(first_views[3], label="ᾱ_t over t (marker: current t)", min_width=300,
+                                      elem_id="forward-alpha-bar")
             with gr.Accordion("What the network learns to predict at this t: ε, x₀ or v", open=False,
                               elem_id="forward-targets") as targets_box:
                 targets_plot = gr.Plot(label="The same examples as x_t, ε, x₀ and v (updated when you let go of t)",

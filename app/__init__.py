@@ -9,8 +9,8 @@ from __future__ import annotations
 import gradio as gr
 
 from app import (
-    accessibility, bound_panel, controls, figures, forward_animation, forward_tab, guidance_panel, inpaint_panel,
-    model_files, noise_map, player, reverse_tab, runs, schedules_tab, step_anatomy, steps_panel, train_figures, train_tab,
+    accessibility, bound_panel, controls, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files,
+    noise_map, player, plot_page, reverse_tab, runs, schedules_tab, step_anatomy, steps_panel, train_figures, train_tab,
 )
 
 # Text against its background at 4.5:1 or more (WCAG AA), which a projector's washed-out colours need most:
@@ -50,10 +50,10 @@ button.label-wrap {text-align: left}
    wrap of it has no height above an HTML block such as the player, and hid what overflowed it */
 .wrap.minimal {overflow: visible !important}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
-""" + "\n".join([forward_tab.VIEWS_CSS, figures.PICTURE_CSS, figures.DARK_THEME_CSS, player.DARK_THEME_CSS,
-                figures.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
+""" + "\n".join([forward_tab.VIEWS_CSS, plot_page.PICTURE_CSS, plot_page.DARK_THEME_CSS, player.DARK_THEME_CSS,
+                plot_page.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
                 train_figures.STATUS_CSS, controls.NOTICE_CSS])
-JS = (f"() => {{ ({figures.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page
+JS = (f"() => {{ ({plot_page.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page
       f"({accessibility.KEYBOARD_AND_READER_JS})(); ({train_tab.FOLLOW_JS})(); }}")
 TITLE = "DDPM Explorer"
 MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (the "base" U-Net: 38 MB) or a picture

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from app import controls, figures, images
+from app import controls, figures, images, panel_grid
 from app.errors import InputError
 from app.formulas import number, steps_text
 from core.schedules import NoiseSchedule
@@ -99,10 +99,10 @@ def chain_view(state: ForwardState | None, t) -> tuple:
         jumped = state.schedule.q_sample(x0, t, state.noise[: len(x0)])
     if state.kind == "images":
         cells = [[images.image_grid(x, nrow=4) for x in (x0, chained, jumped)]]
-        grid = figures.noised_grid_figure(cells, [""], chain_columns(t), kind="images", cell_px=220)
+        grid = panel_grid.noised_grid_figure(cells, [""], chain_columns(t), kind="images", cell_px=220)
     else:
         cells = [[x.numpy() for x in (x0, chained, jumped)]]
-        grid = figures.noised_grid_figure(cells, [""], chain_columns(t), kind="points", cell_px=240,
-                                          point_hues=figures.angle_hues(x0.numpy()))
+        grid = panel_grid.noised_grid_figure(cells, [""], chain_columns(t), kind="points", cell_px=240,
+                                             point_hues=figures.angle_hues(x0.numpy()))
     return (grid, noise_figure(state.schedule, rms),
             chain_text(state.schedule, t, float(rms[-1]), seconds, state.kind))

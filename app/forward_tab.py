@@ -18,7 +18,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import controls, figures, forward_chain, images
+from app import controls, figures, forward_chain, images, panel_grid, point_pictures, schedule_figures
 from app.errors import InputError
 from app.formulas import latex_number, number
 from app.data_choice import MNIST, UPLOAD, load_x0
@@ -197,7 +197,7 @@ def scrub(state: ForwardState | None, t) -> tuple:
     hist_fig = figures.histogram_figure(xt, name=f"x_t at t = {t}", height=CURVES_HEIGHT)
     numbers = moment_numbers(state.schedule, t)
     return (sample_fig, formula_markdown(numbers, state.schedule.T), hist_fig,
-            figures.alpha_bar_figure(state.schedule, t, height=CURVES_HEIGHT))
+            schedule_figures.alpha_bar_figure(state.schedule, t, height=CURVES_HEIGHT))
 
 
 def shows_a_t(state: ForwardState | None, t) -> bool:
@@ -245,11 +245,12 @@ def targets_view(state: ForwardState | None, t) -> tuple:
     if state.kind == "images":
         scale = {"x_t": 1.0, "eps": TARGET_SCALE, "x0": 1.0, "v": TARGET_SCALE}
         cells = [[images.image_grid(parts[k][:TARGET_IMAGES] / scale[k], nrow=4) for k in scale]]
-        figure = figures.noised_grid_figure(cells, [""], TARGET_COLUMNS, kind="images", cell_px=160)
+        figure = panel_grid.noised_grid_figure(cells, [""], TARGET_COLUMNS, kind="images", cell_px=160)
     else:
         cells = [[parts[k].numpy() for k in ("x_t", "eps", "x0", "v")]]
-        figure = figures.noised_grid_figure(cells, [""], [c.replace(f" (÷{TARGET_SCALE:g})", "") for c in TARGET_COLUMNS],
-                                            kind="points", cell_px=190, point_hues=figures.angle_hues(state.x0.numpy()))
+        titles = [c.replace(f" (÷{TARGET_SCALE:g})", "") for c in TARGET_COLUMNS]
+        figure = panel_grid.noised_grid_figure(cells, [""], titles, kind="points", cell_px=190,
+                                               point_hues=figures.angle_hues(state.x0.numpy()))
     alpha_bar = float(state.schedule.alpha_bars[t])
     a, s = number(math.sqrt(alpha_bar)), number(math.sqrt(1 - alpha_bar))
     halved = (f" ε and v are drawn ÷{TARGET_SCALE:g} to fit the grey scale (mid-grey: 0)."
@@ -277,7 +278,7 @@ def images_or_points_figure(kind: str, shown: np.ndarray, label: str = ""):
     if kind == "images":
         return figures.image_figure(shown, label=label, height=X_T_HEIGHT)
     if kind == "points":
-        return figures.points_picture_figure(shown, label=label, height=X_T_HEIGHT)
+        return point_pictures.points_picture_figure(shown, label=label, height=X_T_HEIGHT)
     raise ValueError(f"unknown data kind {kind!r}")
 
 

@@ -14,7 +14,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, formulas, runs
+from app import formulas, panel_grid, runs
 from app.controls import MAX_SEED, notice_html, number_between, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, image_pixels
@@ -163,12 +163,12 @@ def guide(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, m
     how = "classifier-free, " if job.method == "classifier-free" else ""
     labels = ["unguided (s = 0)", f"guided towards {job.target} ({how}s = {job.scale:g})"]
     if job.checkpoint.data.kind == "2d":
-        figure = figures.noised_grid_figure([[unguided.numpy(), guided.numpy()]], [""], labels, kind="points",
-                                            cell_px=320, reference=reference_points(job.unguided))
+        figure = panel_grid.noised_grid_figure([[unguided.numpy(), guided.numpy()]], [""], labels, kind="points",
+                                               cell_px=320, reference=reference_points(job.unguided))
     else:
         nrow = grid_columns(job.n)
-        figure = figures.noised_grid_figure([[image_grid(unguided, nrow), image_grid(guided, nrow)]], [""], labels,
-                                            kind="images", cell_px=320)
+        figure = panel_grid.noised_grid_figure([[image_grid(unguided, nrow), image_grid(guided, nrow)]], [""], labels,
+                                               kind="images", cell_px=320)
     markdown = guide_markdown(job, unguided, guided, unguided_s, guided_s)
     return figure, markdown + untrained_null_warning(job.checkpoint, [job.method])
 
@@ -280,12 +280,12 @@ def sweep(path, sampler, eta, steps, spacing, n, seed, trained, target, scales, 
     row_labels = [GUIDANCE_LABELS[m] if len(rows) > 1 else "" for m, _ in rows]
     if job.checkpoint.data.kind == "2d":
         cells = [[c.samples.numpy() for c in columns] for _, columns in rows]
-        figure = figures.noised_grid_figure(cells, row_labels, labels, kind="points", cell_px=260,
-                                            reference=reference_points(job.unguided))
+        figure = panel_grid.noised_grid_figure(cells, row_labels, labels, kind="points", cell_px=260,
+                                               reference=reference_points(job.unguided))
     else:
         nrow = grid_columns(jobs[0].n)
         cells = [[image_grid(c.samples, nrow) for c in columns] for _, columns in rows]
-        figure = figures.noised_grid_figure(cells, row_labels, labels, kind="images", cell_px=260)
+        figure = panel_grid.noised_grid_figure(cells, row_labels, labels, kind="images", cell_px=260)
     return figure, sweep_markdown(jobs[0], rows, judge) + untrained_null_warning(job.checkpoint, [m for m, _ in rows])
 
 
@@ -392,9 +392,9 @@ def points_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods
     fields = {m: score[: len(grid)].numpy() for m, score in scores.items()}
     at_data = {m: score[len(grid) :] for m, score in scores.items()}
     labels = [f"{FIELD_TITLES[m]} at t = {t:,}" for m in methods]
-    figure = figures.noised_grid_figure([[np.zeros((0, 2))] * len(methods)], [""], labels, kind="points", cell_px=420,
-                                        reference=x_t.cpu().numpy(), arrows=[[fields[m] for m in methods]],
-                                        arrow_origins=field_grid(), arrow_cap=FIELD_CAP)
+    figure = panel_grid.noised_grid_figure([[np.zeros((0, 2))] * len(methods)], [""], labels, kind="points", cell_px=420,
+                                           reference=x_t.cpu().numpy(), arrows=[[fields[m] for m in methods]],
+                                           arrow_origins=field_grid(), arrow_cap=FIELD_CAP)
     return figure, field_markdown(runs.display_name(checkpoint.path), target, t, float(schedule.alpha_bars[t]), at_data)
 
 
@@ -424,7 +424,7 @@ def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods:
     cells = [[image_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(x_t))]
     labels = [f"x_t (t = {t:,})", "x̂₀ of the model"] + [f"∇log p_t({target} | x_t): {IMAGE_FIELD_TITLES[m]}"
                                                           for m in methods]
-    figure = figures.noised_grid_figure(cells, [""] * len(cells), labels, kind="images", cell_px=150)
+    figure = panel_grid.noised_grid_figure(cells, [""] * len(cells), labels, kind="images", cell_px=150)
     lines = [f"{runs.bold_name(checkpoint.path)} · what guidance towards **{html.escape(target)}** adds at t = {t:,} "
              f"(ᾱ_t = {float(schedule.alpha_bars[t]):.3g}), for {len(x_t)} training images noised to t: grey is 0, "
              "white where it brightens a pixel, black where it darkens it (each column scaled to its own range). "

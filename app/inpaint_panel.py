@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import gradio as gr
 import torch
 
-from app import figures, formulas, runs
+from app import formulas, panel_grid, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, paint_hidden
@@ -116,15 +116,15 @@ def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_na
     if kind == "2d":
         draw = job.checkpoint.data_sampler()
         reference = None if draw is None else draw(ON_DATA_REFERENCE, 1_000_003)
-        figure = figures.noised_grid_figure([[examples.numpy()] + [c.numpy() for c in completions.values()]], [""],
-                                            labels, kind="points", cell_px=300,
-                                            reference=None if reference is None else reference[:REFERENCE_POINTS].numpy())
+        figure = panel_grid.noised_grid_figure(
+            [[examples.numpy()] + [c.numpy() for c in completions.values()]], [""], labels, kind="points", cell_px=300,
+            reference=None if reference is None else reference[:REFERENCE_POINTS].numpy())
     else:
         nrow = grid_columns(len(examples))
         grids = [image_grid(examples, nrow), image_grid(paint_hidden(examples, known), nrow)]
         grids += [image_grid(c, nrow) for c in completions.values()]
         labels.insert(1, "known (hidden in blue)")
-        figure = figures.noised_grid_figure([grids], [""], labels, kind="images", cell_px=260)
+        figure = panel_grid.noised_grid_figure([grids], [""], labels, kind="images", cell_px=260)
     return figure, fill_in_markdown(job, ideal, examples, known, completions, seconds, reference)
 
 

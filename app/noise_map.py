@@ -17,7 +17,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, formulas, player, runs
+from app import figures, formulas, panel_grid, player, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.checkpoint_access import capped_end
@@ -111,12 +111,12 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
     labels = ["x₀: training examples", "x_T: encoded (DDIM backwards)", "x₀ decoded from that x_T"]
     if kind == "2d":
         clouds = [v.numpy() for v in (examples, latents, decoded)]
-        figure = figures.noised_grid_figure([clouds], [""], labels, kind="points", cell_px=300,
-                                            point_hues=figures.angle_hues(clouds[1]))
+        figure = panel_grid.noised_grid_figure([clouds], [""], labels, kind="points", cell_px=300,
+                                               point_hues=figures.angle_hues(clouds[1]))
     else:
         nrow = grid_columns(n)
         grids = [image_grid(v, nrow) for v in (examples, latents, decoded)]
-        figure = figures.noised_grid_figure([grids], [""], labels, kind="images", cell_px=300)
+        figure = panel_grid.noised_grid_figure([grids], [""], labels, kind="images", cell_px=300)
     return figure, encode_markdown(checkpoint, choice, ideal, examples, latents, decoded, encode_s, decode_s)
 
 
@@ -178,7 +178,7 @@ def walk(path, steps, spacing, seed, ideal, trained, progress=gr.Progress()):
             for j, how in enumerate(kinds):
                 cells.append(list(image_pixels(decoded[j, :, k])))
                 rows.append(f"pair {k + 1}: {'spherical path' if how == 'spherical' else 'straight line'}")
-        figure = figures.noised_grid_figure(cells, rows, [f"u = {a:.3g}" for a in alphas], kind="images", cell_px=90)
+        figure = panel_grid.noised_grid_figure(cells, rows, [f"u = {a:.3g}" for a in alphas], kind="images", cell_px=90)
     off = off_plot_sentence(decoded.flatten(0, 2), checkpoint) if kind == "2d" else ""
     return figure, walk_markdown(checkpoint, choice, ideal, noise, kinds, pairs, positions, seconds) + off
 

@@ -20,7 +20,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import controls, figures, images
+from app import controls, figures, images, panel_grid, schedule_figures
 from app.errors import InputError
 from app.data_choice import MNIST, N_IMAGES, UPLOAD, is_image_set, load_x0
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
@@ -35,11 +35,12 @@ N_POINTS = 1_000  # points per small panel of the noised grid (up to 24 panels)
 IMAGE_SIZE = 64  # uploaded pictures are shown at 64 × 64 per cell
 DEFAULT_DATA = MNIST
 SHORT_CHAIN = DEFAULT_DDIM_STEPS  # steps of the sampling chain whose step gains are plotted
-WEIGHTING_CHOICES = [  # (label, curve of app.figures)
+WEIGHTING_CHOICES = [  # (label, curve of app.schedule_figures)
     ("the variational bound (σ² = β̃_t): ½(SNR_{t−1}/SNR_t − 1)", "bound_weight"),
     ("a plain x₀ loss: 1/SNR_t", "x0_weight"),
     ("a plain v loss: 1/ᾱ_t = 1 + 1/SNR_t", "v_weight"),
-    (f"Min-SNR-{figures.MIN_SNR_SHOWN:g}, any target: min(SNR_t, {figures.MIN_SNR_SHOWN:g})/SNR_t", "min_snr_weight"),
+    (f"Min-SNR-{schedule_figures.MIN_SNR_SHOWN:g}, any target: "
+     f"min(SNR_t, {schedule_figures.MIN_SNR_SHOWN:g})/SNR_t", "min_snr_weight"),
 ]
 DEFAULT_WEIGHTING = "bound_weight"
 WEIGHTING_INFO = ("‖ε − ε̂‖² = SNR_t·‖x₀ − x̂₀‖² = ᾱ_t·‖v − v̂‖²: a loss on another target, or the bound, weights the "
@@ -180,15 +181,15 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
     col_labels = [f"t = {t}" for t in ts]
     cell_px = 130 if kind == "images" else 150
     return (
-        figures.schedule_curves_figure(schedules, "alpha_bar"),
-        figures.schedule_curves_figure(schedules, "beta", log_y=bool(log_beta)),
-        figures.schedule_curves_figure(schedules, "log_snr"),
-        figures.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px, points_as_pictures=True,
-                                   row_colors=[figures.schedule_color(s) for s in schedules]),
+        schedule_figures.schedule_curves_figure(schedules, "alpha_bar"),
+        schedule_figures.schedule_curves_figure(schedules, "beta", log_y=bool(log_beta)),
+        schedule_figures.schedule_curves_figure(schedules, "log_snr"),
+        panel_grid.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px, points_as_pictures=True,
+                                      row_colors=[figures.schedule_color(s) for s in schedules]),
         summary_table(schedules),
         warning_html(schedules),
-        figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS} for s in schedules]),
-        figures.schedule_curves_figure(schedules, weighting, log_y=True),
+        schedule_figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS} for s in schedules]),
+        schedule_figures.schedule_curves_figure(schedules, weighting, log_y=True),
     )
 
 

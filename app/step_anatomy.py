@@ -17,7 +17,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, formulas, runs
+from app import figures, formulas, panel_grid, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_pixels
@@ -83,13 +83,13 @@ def anatomy_figure(parts: dict, kind: str, reference: np.ndarray | None):
         shown = [parts["x0"], parts["eps"] / NOISE_SHOWN, parts["x_t"], parts["eps_hat"] / NOISE_SHOWN,
                  parts["eps"] - parts["eps_hat"], parts["x0_hat"], parts["x_s"]]
         cells = [[image_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(parts["x0"]))]
-        return figures.noised_grid_figure(cells, [""] * len(cells), IMAGE_COLUMNS, kind="images", cell_px=120,
-                                          short_titles=SHORT_IMAGE_COLUMNS)
+        return panel_grid.noised_grid_figure(cells, [""] * len(cells), IMAGE_COLUMNS, kind="images", cell_px=120,
+                                             short_titles=SHORT_IMAGE_COLUMNS)
     cells = [[parts[k].numpy() for k in ("x0", "x_t", "x0_hat", "x_s")]]
     # pictures, not scatter traces: the figure is redrawn at every step of a drag of t
-    return figures.noised_grid_figure(cells, [""], POINT_COLUMNS, kind="points", cell_px=260,
-                                      point_hues=figures.angle_hues(cells[0][0]), reference=reference,
-                                      points_as_pictures=True)
+    return panel_grid.noised_grid_figure(cells, [""], POINT_COLUMNS, kind="points", cell_px=260,
+                                         point_hues=figures.angle_hues(cells[0][0]), reference=reference,
+                                         points_as_pictures=True)
 
 
 def off_plot(points: torch.Tensor, name: str) -> str:

@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, train_plan
+from app import figures, log_axes, train_plan
 from app.images import dataset_images, image_grid
 from app.own_points import OWN_POINTS, OwnPoints
 from app.reverse_tab import read_samples
@@ -112,9 +112,9 @@ def loss_label(min_snr_gamma: float, prediction: Prediction = "eps") -> str:
 
 
 def log_loss_axis(values: np.ndarray, title: str) -> dict:
-    """A log y axis for losses, labelled by `figures.log_labels` (padded about one loss, or losses within a few per
+    """A log y axis for losses, labelled by `log_axes.log_labels` (padded about one loss, or losses within a few per
     cent, where plotly's own fit shows no labels); 0.1 … 1 while there are no values to show."""
-    axis = dict(title=dict(text=title), type="log", **figures.log_labels(values))
+    axis = dict(title=dict(text=title), type="log", **log_axes.log_labels(values))
     if not len(values):
         axis["range"] = EMPTY_LOSS_RANGE
     return axis

@@ -4,13 +4,13 @@
 
 Starts the app three times on a free port, as `python app.py` does: with its launch options (`app.LAUNCH_OPTIONS`);
 with Gradio's default run history (which keeps every call's inputs and outputs in the browser's localStorage); and
-without its fix of Gradio's double drawing of each new figure (`figures.REDRAW_KEPT_PLOTS_ONLY_JS`).
+without its fix of Gradio's double drawing of each new figure (`plot_page.REDRAW_KEPT_PLOTS_ONLY_JS`).
 In each, headless Chromium focuses the t slider, presses → `--steps` times (30 ms apart, as a held key) and waits
 until the table says "steps of 1000". Prints the wall time, the main thread's long tasks (> 50 ms) and what
 localStorage holds afterwards, and the ratios of the other two to the app.
 
 Then, in a blank page with plotly.js alone, draws the Forward tab's 2D x_t view (2,000 points of the swiss roll at
-t = 100) as the app draws it (`figures.points_picture_figure`: one picture over the axes) and as a plotly scatter
+t = 100) as the app draws it (`point_pictures.points_picture_figure`: one picture over the axes) and as a plotly scatter
 trace (`figures.points_figure`), each a new plot as Gradio draws it, and prints the median time to the next frame.
 Needs the test dependencies (playwright) and a Chromium.
 """
@@ -33,12 +33,12 @@ from playwright.sync_api import sync_playwright
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from app import controls, figures, forward_tab  # noqa: E402
+from app import controls, figures, forward_tab, point_pictures  # noqa: E402
 SLIDER = "range slider for t (0 = clean data x₀, T = end of the chain)"
 LAUNCH = """
 import sys
-from app import LAUNCH_OPTIONS, build_app, figures
-options = {"app": {}, "history": {"run_history": True}, "draw twice": {"js": figures.FREE_DROPPED_PLOTS_JS}}
+from app import LAUNCH_OPTIONS, build_app, plot_page
+options = {"app": {}, "history": {"run_history": True}, "draw twice": {"js": plot_page.FREE_DROPPED_PLOTS_JS}}
 build_app().queue(default_concurrency_limit=8).launch(**{**LAUNCH_OPTIONS, **options[sys.argv[1]]})
 """
 LONG_TASKS_JS = """() => { window.longTasks = []; new PerformanceObserver(list => {
@@ -116,7 +116,7 @@ def points_views(browser) -> dict[str, float]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_content("<div id='plot' style='width: 620px'></div>")
     page.add_script_tag(path=str(Path(plotly.__file__).parent / "package_data" / "plotly.min.js"))
-    views = {"picture (the app)": figures.points_picture_figure(xt), "scatter trace": figures.points_figure(xt)}
+    views = {"picture (the app)": point_pictures.points_picture_figure(xt), "scatter trace": figures.points_figure(xt)}
     times = {label: page.evaluate(NEW_PLOT_JS, json.loads(view.plot)) for label, view in views.items()}
     page.close()
     return times

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from app import controls, figures, schedules_tab  # noqa: E402
+from app import controls, panel_grid, schedules_tab  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
 
 CASES = {
@@ -59,7 +59,7 @@ def main() -> None:
         ts = schedules_tab.grid_timesteps(1000)
         cells = schedules_tab.noised_grid(schedules, kind, x0, torch.randn(x0.shape), ts)
         grid = (cells, list(names), [f"t = {t}" for t in ts])
-        grid50, _ = time_calls(lambda: figures.noised_grid_figure(*grid, kind=kind, points_as_pictures=True),
+        grid50, _ = time_calls(lambda: panel_grid.noised_grid_figure(*grid, kind=kind, points_as_pictures=True),
                                args.repeats)
         print(f"{label:38s} redraw p50 {p50:6.1f} ms  p95 {p95:6.1f} ms   (grid figure alone p50 {grid50:5.1f} ms)")
 

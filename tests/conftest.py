@@ -54,8 +54,8 @@ def local_data(tmp_path, monkeypatch) -> dict[str, np.ndarray]:
 
 
 def picture_rgba(figure) -> np.ndarray:
-    """The first layout image of a figure (`figures.image_figure`, `figures.points_picture_figure`), decoded from its
-    data URI as uint8 RGBA (H, W, 4)."""
+    """The first layout image of a figure (`figures.image_figure`, `point_pictures.points_picture_figure`), decoded
+    from its data URI as uint8 RGBA (H, W, 4)."""
     header, data = figure.layout.images[0].source.split(",", 1)
     assert header.endswith(";base64"), header
     return np.asarray(PIL.Image.open(io.BytesIO(base64.b64decode(data))).convert("RGBA"))

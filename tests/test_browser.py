@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
-from app import accessibility, checkpoint_access, figures
+from app import accessibility, checkpoint_access, panel_grid, plot_page
 from tests.app_server import ARTIFACTS, app_server, app_url  # noqa: F401 (pytest fixtures)
 
 pytestmark = pytest.mark.browser
@@ -88,7 +88,7 @@ BLANK_FRAMES_JS = """(label) => {
 
 
 # Counts the figures drawn from now on (`Plotly.react`) and those drawn into a plot that left the page in the same task:
-# Gradio redraws the old plot with a new figure, then drops it for a new one (`figures.REDRAW_KEPT_PLOTS_ONLY_JS`).
+# Gradio redraws the old plot with a new figure, then drops it for a new one (`plot_page.REDRAW_KEPT_PLOTS_ONLY_JS`).
 WASTED_DRAWS_JS = """() => {
   window.draws = {all: 0, wasted: 0};
   const react = window.Plotly.react;
@@ -155,7 +155,7 @@ class Page:
         )
 
     def resize_listeners(self) -> int:
-        """The window's "resize" listeners: plotly adds one for each plot (freed by `figures.FREE_DROPPED_PLOTS_JS`
+        """The window's "resize" listeners: plotly adds one for each plot (freed by `plot_page.FREE_DROPPED_PLOTS_JS`
         when Gradio drops the plot)."""
         result = self.cdp.send("Runtime.evaluate", {"expression": "(getEventListeners(window).resize || []).length",
                                                     "includeCommandLineAPI": True, "returnByValue": True})
@@ -808,7 +808,7 @@ PLOT_TEXT_JS = """() => {
 }"""
 
 
-# Each grid shown (`figures.noised_grid_figure`): its height, the height its rows of square panels need at the width
+# Each grid shown (`panel_grid.noised_grid_figure`): its height, the height its rows of square panels need at the width
 # they are drawn (each row its label's band, its panels and a gap), and that width.
 GRID_HEIGHTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .filter((gd) => gd.offsetParent && gd._fullLayout && gd.layout.meta && gd.layout.meta.grid).map((gd) => {
@@ -876,10 +876,10 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         found = p.page.evaluate(PLOT_TEXT_JS)
         assert not found["overlaps"], f"Reverse: column titles run into each other: {found['overlaps']}"
         # its short titles ("x̂₀" for "x̂₀ predicted"): the long ones, even on two lines, were 8 px there
-        assert min(found["sizes"]) >= figures.GRID_TITLE_ONE_LINE_SMALLEST, found["sizes"]
+        assert min(found["sizes"]) >= plot_page.GRID_TITLE_ONE_LINE_SMALLEST, found["sizes"]
         p.shot("phone-reverse-anatomy")
         p.page.set_viewport_size(VIEWPORT)  # turned into a wide window, the titles are drawn at their own size again
-        p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().sizes.every(s => s === {figures.GRID_TITLE_SIZE})")
+        p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().sizes.every(s => s === {panel_grid.GRID_TITLE_SIZE})")
         assert p.page.evaluate(VISIBLE_TOOLBARS_JS) > 0  # and the toolbars are back (shown on hover with a mouse)
         p.page.wait_for_function(f"() => ({GRID_HEIGHTS_JS})().every(g => g.side === g.cell && g.height <= g.need + 2)")
         p.assert_clean("Forward, Schedules and Reverse at 390 px")

@@ -11,7 +11,9 @@ import PIL.Image
 import pytest
 import torch
 
-from app import controls, data_choice, figures, forward_tab, images, schedules_tab
+from app import (
+    controls, data_choice, figures, forward_tab, images, plot_page, point_pictures, schedule_figures, schedules_tab,
+)
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
@@ -99,7 +101,7 @@ def test_scrub_changes_with_t_and_noise_is_fixed():
     assert figures.picture_source(fig0) != figures.picture_source(fig5)
     # a layout image, drawn at once: an image trace flashed blank while its picture loaded on Gradio's new plot
     assert not fig0.data and fig0.layout.images[0].xref == "x" and fig0.layout.images[0].sizing == "stretch"
-    assert "image-rendering: pixelated" in figures.PICTURE_CSS
+    assert "image-rendering: pixelated" in plot_page.PICTURE_CSS
     assert md0 != md5 and "x_{500}" in md5
     assert curve5.data[1].x[0] == 500
     # the picture and the histogram name their t: a screenshot of either alone said only "x_t"
@@ -143,7 +145,7 @@ def test_x_t_is_q_sample():
     assert tuple(fig.layout.xaxis.range) == figures.POINT_RANGE == tuple(fig.layout.yaxis.range)
     # the points are drawn as one picture over the axes (a scatter trace of 2,000 points is slow to draw at each step)
     assert not fig.data and fig.layout.images[0].layer == "above"
-    np.testing.assert_array_equal(picture_rgba(fig)[..., 3], figures.points_alpha(expected.astype(np.float64)))
+    np.testing.assert_array_equal(picture_rgba(fig)[..., 3], point_pictures.points_alpha(expected.astype(np.float64)))
 
 
 def test_numbers_match_schedule():
@@ -290,7 +292,7 @@ def test_every_view_leaves_the_state_as_it_was_so_sessions_share_the_first_one(d
 def test_alpha_bar_marker_label_stays_inside_the_axes(t: int, position: str) -> None:
     """The label above the marker, clear of the falling curve (at t = 0, where ᾱ = 1, in the room above 1); near
     t = T, to its left."""
-    fig = figures.as_figure(figures.alpha_bar_figure(make_schedule("linear", 1000), t))
+    fig = figures.as_figure(schedule_figures.alpha_bar_figure(make_schedule("linear", 1000), t))
     marker = fig.data[1]
     assert marker.x[0] == t and marker.text[0] == f"t = {t}"
     assert marker.textposition == position and fig.layout.yaxis.range[1] >= 1.15
@@ -304,7 +306,7 @@ def test_own_points_from_the_train_tab_can_be_scrubbed_and_follow_each_new_drawi
     assert state.kind == "points" and torch.equal(state.x0, first.points[:forward_tab.N_POINTS])
     fig = _fig(forward_tab.scrub(state, 0)[0])  # t = 0: x₀ itself
     x0 = first.points[:forward_tab.N_POINTS].numpy().astype(np.float64)
-    np.testing.assert_array_equal(picture_rgba(fig)[..., 3], figures.points_alpha(x0))
+    np.testing.assert_array_equal(picture_rgba(fig)[..., 3], point_pictures.points_alpha(x0))
     redrawn = OwnPoints(make_toy2d("circles", 3000, seed=1), first.info)  # the next drawing, the same name
     again = _state(data=OWN_POINTS, own=redrawn, previous=state)
     assert torch.equal(again.x0, redrawn.points[:forward_tab.N_POINTS]) and torch.equal(again.noise, state.noise)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app import figures, memo
+from app import figures, memo, panel_grid
 
 
 def test_the_key_tells_apart_arrays_of_other_bytes_dtype_or_shape_and_other_parts() -> None:
@@ -39,9 +39,9 @@ def test_a_remembered_grid_is_the_grid_drawn_anew(monkeypatch) -> None:
     x0, xt, reference = rng.normal(size=(300, 2)), rng.normal(size=(300, 2)), rng.normal(size=(500, 2))
 
     def sources(cells):
-        fig = figures.noised_grid_figure([cells], [""], ["x₀", "x_t"], kind="points", cell_px=60,
-                                         point_hues=figures.angle_hues(x0), reference=reference,
-                                         points_as_pictures=True)
+        fig = panel_grid.noised_grid_figure([cells], [""], ["x₀", "x_t"], kind="points", cell_px=60,
+                                            point_hues=figures.angle_hues(x0), reference=reference,
+                                            points_as_pictures=True)
         return [image.source for image in figures.as_figure(fig).layout.images]
 
     monkeypatch.setattr(memo, "_values", type(memo._values)())

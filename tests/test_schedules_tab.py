@@ -10,7 +10,7 @@ import PIL.Image
 import pytest
 import torch
 
-from app import controls, figures, images, schedules_tab
+from app import controls, figures, images, panel_grid, point_pictures, schedule_figures, schedules_tab
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.sampler import SPACINGS
@@ -114,7 +114,7 @@ def test_each_row_of_the_grid_is_labelled_above_its_panels_in_its_schedule_colou
         assert SCHEDULE_LABELS[name] in label.text and figures.SCHEDULE_COLORS[name] in label.text
         assert (label.x, label.xanchor, label.yanchor, label.y) == (0, "left", "bottom", top)
         above = 1 if row == 0 else grid.layout[f"yaxis{(row - 1) * cols + 1}"].domain[0]
-        assert (above - top) * area >= figures.ROW_LABEL_BAND - 1e-6  # the label's band is clear of the row above
+        assert (above - top) * area >= panel_grid.ROW_LABEL_BAND - 1e-6  # the label's band is clear of the row above
 
 
 def test_the_image_number_is_offered_for_image_sets_only():
@@ -130,7 +130,7 @@ def test_own_points_from_the_train_tab_are_noised_under_each_schedule():
     clean = picture_rgba(grid)[..., 3]  # linear, t = 0: the points themselves
     x0 = own.points[:schedules_tab.N_POINTS].numpy().astype(np.float64)
     assert clean.shape == (300, 300)  # 2 picture pixels a CSS pixel of a 150-px panel; 2-px markers at opacity 0.5
-    np.testing.assert_array_equal(clean, figures.points_alpha(x0, size=300, dot=5.0, opacity=0.5))
+    np.testing.assert_array_equal(clean, point_pictures.points_alpha(x0, size=300, dot=5.0, opacity=0.5))
     args = (["linear", "cosine"], 1000, OWN_POINTS, 0, None, own, 0, True, "bound_weight", *PARAMS)
     assert figures.as_figure(schedules_tab.own_points_changed(*args)[3]) == grid
     assert schedules_tab.own_points_changed(*args[:2], "mnist", *args[3:]) == (gr.skip(),) * 9
@@ -252,7 +252,8 @@ def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view(
 
 def test_a_chain_of_a_few_steps_is_drawn_step_by_step():
     """At T = 2 the bound's weight is finite at t = 2 only: drawn as a line alone, the curve was invisible."""
-    for T, mode in ((2, "lines+markers"), (figures.FEW_STEPS, "lines+markers"), (figures.FEW_STEPS + 1, "lines")):
+    few = schedule_figures.FEW_STEPS
+    for T, mode in ((2, "lines+markers"), (few, "lines+markers"), (few + 1, "lines")):
         weight = _compare(("linear", "cosine"), T=T, params=[0.0001, 0.02, False, *PARAMS[3:]])  # linear β unscaled
         weight = weight[7]
         assert [trace.mode for trace in weight.data if trace.name in SCHEDULE_LABELS.values()] == [mode, mode], T
@@ -327,10 +328,11 @@ def test_a_weight_over_many_decades_labels_every_other_power_of_ten():
     """The x₀ loss's weights span 10⁻⁵ … 10⁹ over linear, cosine and sigmoid: a label at every power of ten piled 15 up
     the axis. Over many decades, no more than 9; over a few, every power of ten as before."""
     schedules = [make_schedule(name, 1000) for name in ("linear", "cosine", "sigmoid")]
-    wide = figures.as_figure(figures.schedule_curves_figure(schedules, "x0_weight", log_y=True)).layout.yaxis
+    wide = figures.as_figure(schedule_figures.schedule_curves_figure(schedules, "x0_weight", log_y=True)).layout.yaxis
     assert wide.type == "log" and 5 <= len(wide.tickvals) <= 9, wide.tickvals
     assert min(wide.tickvals) <= 1e-4 and max(wide.tickvals) >= 1e8  # over all of it
-    narrow = figures.as_figure(figures.schedule_curves_figure(schedules[:1], "bound_weight", log_y=True)).layout.yaxis
+    narrow = figures.as_figure(
+        schedule_figures.schedule_curves_figure(schedules[:1], "bound_weight", log_y=True)).layout.yaxis
     assert narrow.tickvals is None and narrow.dtick == 1
 
 
@@ -348,7 +350,7 @@ def test_a_log_snr_that_is_not_finite_is_said_where_it_is_not_drawn():
     """β_end = 0.9999 cut the curve off at t ≈ 930 (ᾱ_t = 0), without a word. (β of 1e-300 had left the plot empty,
     +∞ everywhere: such a β_1 is now refused, `core.schedules.MIN_BETA_1`.)"""
     def notes(*schedules):
-        figure = figures.as_figure(figures.schedule_curves_figure(schedules, "log_snr"))
+        figure = figures.as_figure(schedule_figures.schedule_curves_figure(schedules, "log_snr"))
         return [a.text for a in figure.layout.annotations if a.text != "SNR = 1"]
 
     assert notes(make_schedule("cosine", 1000), make_schedule("linear", 1000)) == []

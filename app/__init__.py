@@ -75,8 +75,11 @@ INTRO = (
 
 def build_app() -> gr.Blocks:
     """The whole explorer: a header and the Forward, Schedules, Train and Reverse tabs."""
-    # delete_cache: exported GIFs and sprite sheets older than an hour are removed every hour. analytics_enabled:
-    # Gradio's telemetry and version check reached out to huggingface.co and api.gradio.app at each start, offline too
+    # delete_cache: what Gradio keeps of the files sent in (pictures, CSVs, models' .zips) older than an hour is
+    # removed every hour; the exports (GIFs, MP4s, sprite sheets, .zips) are served where they are written, not copied
+    # there (`player.serve_exports`), and swept by `player.sweep_old_exports`. analytics_enabled: Gradio's telemetry
+    # and version check reached out to huggingface.co and api.gradio.app at each start, offline too
+    player.serve_exports()
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         own = gr.State(None)  # this session's own 2D points (app.own_points), drawn or uploaded in the Train tab

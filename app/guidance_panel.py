@@ -96,6 +96,13 @@ def method_and_classes(path, method, current) -> tuple[gr.Radio, gr.Dropdown]:
     return gr.Radio(value=method), class_dropdown(path, current, method)
 
 
+def model_chosen(path, method, current, t) -> tuple[gr.Radio, gr.Dropdown, gr.Slider, str]:
+    """On a change of checkpoint, the panel's controls in one request (they were three): `method_and_classes`, the
+    field's t slider (`t_slider`, keeping ``t`` when it fits) and the note when the model cannot be guided
+    (`no_guide_notice`)."""
+    return (*method_and_classes(path, method, current), t_slider(path, t), no_guide_notice(path))
+
+
 @dataclass(frozen=True)
 class Guidance:
     """The checked inputs of a guided sampling."""
@@ -529,8 +536,8 @@ def build(controls: ReverseControls) -> None:
         plot = gr.Plot(label="Guidance", elem_id="reverse-guide-plot", visible=False)
         stats = gr.Markdown()
     c = controls
-    c.checkpoint.change(method_and_classes, [c.checkpoint, method, target], [method, target], show_progress="hidden",
-                        queue=False)
+    c.checkpoint.change(model_chosen, [c.checkpoint, method, target, field_t], [method, target, field_t, notice],
+                        show_progress="hidden", queue=False)
     method.input(lambda path, m, current: class_dropdown(path, current, m), [c.checkpoint, method, target], target,
                  show_progress="hidden", queue=False)
     show_when(guide_btn.click, plot)
@@ -540,8 +547,6 @@ def build(controls: ReverseControls) -> None:
     show_when(sweep_btn.click, plot)
     c.job_click(sweep_btn, sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained,
                                         target, scales, method, both], [plot, stats], api_name="guidance_sweep")
-    c.checkpoint.change(t_slider, [c.checkpoint, field_t], field_t, show_progress="hidden", queue=False)
-    c.checkpoint.change(no_guide_notice, c.checkpoint, notice, show_progress="hidden", queue=False)
     for trigger in (field_btn.click, field_t.release):
         show_when(trigger, plot)
     gr.on([field_btn.click, field_t.input, field_t.release], guide_field,  # release: ↺ sends no input

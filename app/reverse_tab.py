@@ -7,7 +7,7 @@ about `DEFAULT_FRAMES` evenly spaced states (the first, x_T, and the last, x_0, 
 rendered to small frames on one PNG sprite sheet and played by `app.player` in the browser (a
 canvas driven by requestAnimationFrame), so playback is smooth whatever the server. The same frames download as a GIF (and MP4 when imageio-ffmpeg is there).
 
-Two teaching options: the score field of 2D models, arrows on a grid at each frame's t (`denoising_field`);
+Two teaching options: the score field of 2D models, arrows on a grid at each frame's t (`core.prediction.denoising_field`);
 and the ideal denoiser of a few training examples (points or images) in place of the network
 (`ideal_checkpoint`, `core.ideal`), whose samples can only be copies of those examples. For every model, the
 chain can start from training examples noised to t₀ instead of from pure noise (SDEdit, Meng et al. 2022;
@@ -56,10 +56,10 @@ from core.ideal import IdealDenoiser
 from core.inpaint import iter_inpaint
 from core.evaluate import real_scores
 from core.metrics import copy_fraction, return_ratio, sliced_wasserstein_ratio
+from core.prediction import denoising_field
 from core.sampler import (
     SPACINGS, Spacing, chain_timesteps, describe_steps, initial_noise, iter_sample, number_of_steps,
 )
-from core.schedules import NoiseSchedule
 
 DEFAULT_FRAMES = 80
 REFERENCE_POINTS = 2000  # training points drawn (grey) beneath a 2D chain
@@ -171,16 +171,6 @@ def starting_examples(checkpoint: Checkpoint, n: int, seed: int) -> torch.Tensor
     except ValueError as err:
         raise InputError(f"This model cannot start from its training data here: {str(err).rstrip('.')}. Untick “start from training "
                        "data” to sample it from pure noise.") from None
-
-
-def denoising_field(model: torch.nn.Module, schedule: NoiseSchedule, points: torch.Tensor, t: int) -> torch.Tensor:
-    """The arrows of the score field at step t ≥ 1, from each point x to the model's denoised guess at this
-    step's scale:  √ᾱ_t·x̂₀(x) − x = −√(1 − ᾱ_t)·ε̂(x, t) = (1 − ᾱ_t)·∇ₓ log q_t(x)  (Tweedie's formula).
-    An ε-predictor is a denoising score matcher (Vincent 2011): −ε̂/√(1 − ᾱ_t) estimates the score, the
-    direction in which x_t grows likelier. Scaled by 1 − ᾱ_t its length is a distance (how far x lies from
-    where the model thinks the data is), so arrows of different steps can be compared."""
-    eps = model(points, torch.full((len(points),), t, dtype=torch.long, device=points.device))
-    return -math.sqrt(1.0 - float(schedule.alpha_bars[t])) * eps
 
 
 def sample_chain(

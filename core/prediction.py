@@ -18,10 +18,14 @@ tied by ‖ε − ε̂‖² = SNR_t·‖x_0 − x̂_0‖² = ᾱ_t·‖v − v̂
 the ε loss weighted by 1/SNR_t (almost nothing at small t, a lot at large t) and the v loss is it
 weighted by 1/ᾱ_t = 1 + 1/SNR_t (1 at small t, more at large t). `error_to_eps` gives these factors;
 `core.trainer.loss_weights` uses them to give Min-SNR-γ the same ε weighting for every target.
+
+Whatever the target, ε̂ is also an estimate of the score: ∇ log q_t(x_t) ≈ −ε̂/√(1 − ᾱ_t) (Vincent 2011).
+`denoising_field` gives it at each step's scale, −√(1 − ᾱ_t)·ε̂ = √ᾱ_t·x̂_0 − x_t (Tweedie's formula).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -131,3 +135,13 @@ def unwrap(model: nn.Module) -> tuple[nn.Module, Prediction]:
     if isinstance(model, EpsilonView):
         return model.net, model.prediction
     return model, "eps"
+
+
+def denoising_field(model: nn.Module, schedule: NoiseSchedule, points: torch.Tensor, t: int) -> torch.Tensor:
+    """The arrows of the score field at step t ≥ 1, from each point x to the model's denoised guess at this
+    step's scale:  √ᾱ_t·x̂₀(x) − x = −√(1 − ᾱ_t)·ε̂(x, t) = (1 − ᾱ_t)·∇ₓ log q_t(x)  (Tweedie's formula).
+    An ε-predictor is a denoising score matcher (Vincent 2011): −ε̂/√(1 − ᾱ_t) estimates the score, the
+    direction in which x_t grows likelier. Scaled by 1 − ᾱ_t its length is a distance (how far x lies from
+    where the model thinks the data is), so arrows of different steps can be compared."""
+    eps = model(points, torch.full((len(points),), t, dtype=torch.long, device=points.device))
+    return -math.sqrt(1.0 - float(schedule.alpha_bars[t])) * eps

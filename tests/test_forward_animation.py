@@ -4,8 +4,10 @@ exports."""
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import types
+import uuid
 from pathlib import Path
 
 import gradio as gr
@@ -13,8 +15,10 @@ import imageio.v2 as imageio
 import numpy as np
 import PIL.Image
 import pytest
+from gradio import processing_utils, utils as gradio_utils
 
 from app import controls, forward_animation, forward_tab, player
+from app.runs import key_folder
 from core.schedules import make_schedule
 
 REQ = types.SimpleNamespace(session_hash="alice")
@@ -138,8 +142,37 @@ def test_the_exports_of_sessions_long_gone_are_deleted(tmp_path, monkeypatch):
     (gone / "reverse.gif").write_bytes(b"GIF89a")
     hours_ago = time.time() - player.EXPORTS_KEPT_SECONDS - 60
     os.utime(gone, (hours_ago, hours_ago))
-    assert player.sweep_old_exports() == [tmp_path / "exports" / "gone"]
-    assert not (tmp_path / "exports" / "gone").exists() and here.exists()
+    assert player.sweep_old_exports() == [tmp_path / "exports" / key_folder("gone")]
+    assert not (tmp_path / "exports" / key_folder("gone")).exists() and here.exists()
     os.utime(here, (hours_ago, hours_ago))
     player.export_folder("new", "forward")  # a new export sweeps the folders too
-    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["new"]
+    assert [p.name for p in (tmp_path / "exports").iterdir()] == [key_folder("new")]
+
+
+def test_exports_are_served_where_they_are_written_not_copied_into_gradios_cache(tmp_path):
+    """Gradio copied each file returned to a component into its cache, kept an hour: every Generate wrote its GIF,
+    MP4 and sprite sheet twice (4.3–4.6 MB more). The app makes the exports' folder, and only it, a static path
+    (`player.serve_exports`): an export is sent as it is, and a file elsewhere in the temporary folder, or in a
+    folder whose name merely begins like the exports', is still copied and is not served from where it lies. The
+    session key is not in the exports' paths, which reach the page."""
+    import app
+
+    app.build_app()
+    _, *exports = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
+    box = gr.File()
+    box.GRADIO_CACHE = str(tmp_path / "cache")
+    for path in exports:
+        sent = processing_utils.move_files_to_cache(box.postprocess(path), box, postprocess=True)
+        assert sent["path"] == path and sent["url"].endswith(path) and REQ.session_hash not in path
+    assert not (tmp_path / "cache").exists()
+    beside = player.exports_root().with_name(player.exports_root().name + "-beside")
+    beside.mkdir(exist_ok=True)
+    for outside in (Path(tempfile.gettempdir()) / f"outside-{uuid.uuid4().hex}.gif", beside / "a.gif"):
+        outside.write_bytes(b"GIF89a")
+        try:
+            assert not gradio_utils.is_static_file(str(outside))
+            sent = processing_utils.move_files_to_cache(box.postprocess(str(outside)), box, postprocess=True)
+            assert Path(sent["path"]).parent.parent == tmp_path / "cache"
+        finally:
+            outside.unlink()
+    beside.rmdir()

@@ -3,12 +3,14 @@ weights per target, and the ideal x_0 and v predictors of Gaussian data sample e
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from core.prediction import (
-    PREDICTIONS, EpsilonView, as_eps_model, check_prediction, error_to_eps, training_target, unwrap,
+    PREDICTIONS, EpsilonView, as_eps_model, check_prediction, denoising_field, error_to_eps, training_target, unwrap,
 )
 from core.sampler import initial_noise, sample
 from core.schedules import NoiseSchedule, make_schedule
@@ -117,6 +119,22 @@ def test_ideal_x0_and_v_predictors_sample_the_data_like_the_ideal_eps_one(name: 
         assert torch.allclose(samples[prediction], samples["eps"], atol=2e-3), prediction
     assert torch.allclose(samples["v"].mean(0), MU, atol=0.05)
     assert torch.allclose(samples["x0"].std(0), STD, rtol=0.12)
+
+
+def test_denoising_field_is_the_exact_tweedie_step_under_the_ideal_predictor() -> None:
+    """For Gaussian data N(μ, s²) the ideal ε̂ is known, and (1 − ᾱ_t)·∇log q_t(x) = −(1 − ᾱ_t)(x − √ᾱ_t μ)/v_t
+    with v_t = ᾱ_t s² + 1 − ᾱ_t: the field must be that, and the step from x to √ᾱ_t·x̂₀(x)."""
+    schedule = make_schedule("cosine", 100)
+    ideal = ideal_predictors(schedule)["eps"]
+    axis = torch.linspace(-3.75, 3.75, 16)
+    x = torch.cartesian_prod(axis, axis)  # (256, 2): the score field's grid
+    for t in (1, 30, 100):
+        a = float(schedule.alpha_bars[t])
+        field = denoising_field(ideal, schedule, x, t)
+        expected = -(1 - a) * (x - math.sqrt(a) * MU) / (a * STD**2 + 1 - a)
+        torch.testing.assert_close(field, expected, rtol=1e-4, atol=1e-6)
+        x0 = schedule.predict_x0(x, t, ideal(x, torch.full((len(x),), t)))
+        torch.testing.assert_close(x + field, math.sqrt(a) * x0, rtol=1e-4, atol=1e-5)
 
 
 def test_wrapping_and_bad_names() -> None:

@@ -430,27 +430,6 @@ def test_describe_shows_an_uploaded_configs_words_as_written(tmp_path) -> None:
     assert "<img" not in text and "<b>" not in text
 
 
-def test_denoising_field_is_the_exact_tweedie_step_under_the_ideal_predictor():
-    """For Gaussian data N(μ, s²) the ideal ε̂ is known, and (1 − ᾱ_t)·∇log q_t(x) = −(1 − ᾱ_t)(x − √ᾱ_t μ)/v_t
-    with v_t = ᾱ_t s² + 1 − ᾱ_t: the field must be that, and the step from x to √ᾱ_t·x̂₀(x)."""
-    schedule = make_schedule("cosine", 100)
-    ab = schedule.alpha_bars.float()
-    mu, std = torch.tensor([1.5, -0.5]), torch.tensor([0.3, 2.0])
-
-    def ideal(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        a = ab[t][:, None]
-        return (1 - a).sqrt() * (x - a.sqrt() * mu) / (a * std**2 + 1 - a)
-
-    x = torch.as_tensor(player.field_grid(), dtype=torch.float32)
-    for t in (1, 30, 100):
-        a = float(ab[t])
-        field = reverse_tab.denoising_field(ideal, schedule, x, t)
-        expected = -(1 - a) * (x - math.sqrt(a) * mu) / (a * std**2 + 1 - a)
-        torch.testing.assert_close(field, expected, rtol=1e-4, atol=1e-6)
-        x0 = schedule.predict_x0(x, t, ideal(x, torch.full((len(x),), t)))
-        torch.testing.assert_close(x + field, math.sqrt(a) * x0, rtol=1e-4, atol=1e-5)
-
-
 def test_score_field_arrows_point_along_their_vectors_and_are_capped():
     grid = player.field_grid()
     assert grid.shape == (16 * 16, 2) and np.allclose(np.diff(np.unique(grid[:, 0])), player.FIELD_STEP)

@@ -31,8 +31,9 @@ def up_to_a_label(values: Sequence[float]) -> dict:
         return {}
     ticks = log_ticks(shown)
     low, high = math.log10(shown.min()), math.log10(shown.max())
-    below, above = max(t for t in ticks if t <= 10**high), min(t for t in ticks if t > 10**high)
-    if 10**high <= 1.3 * below:
+    below = max((t for t in ticks if t <= 10**high), default=None)
+    above = min((t for t in ticks if t > 10**high), default=None)
+    if below is None or above is None or 10**high <= 1.3 * below:  # labelled near enough (or past the labels)
         return {}
     pad = 0.05 * (math.log10(above) - low)
     return dict(range=[low - pad, math.log10(above) + pad])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from gradio.components.plot import PlotData
 
-from app.figures import HOUSE_STYLE, HUE_SCALE, POINT_RANGE, REFERENCE_COLOR, SCHEDULE_COLORS, fast_figure
+from app.figures import HOUSE_STYLE, HUE_SCALE, POINT_COLOR, POINT_RANGE, REFERENCE_COLOR, fast_figure
 from app.images import png_data_uri
 from app.point_pictures import beneath_layer, panel_picture
 
@@ -167,7 +167,7 @@ def _points_marker(point_hues: np.ndarray | None) -> dict:
     """The marker of a panel's points: small and in one colour, or larger and coloured by ``point_hues`` on
     `HUE_SCALE`."""
     if point_hues is None:
-        return dict(size=2, color=SCHEDULE_COLORS.get("linear"), opacity=0.5)
+        return dict(size=2, color=POINT_COLOR, opacity=0.5)
     return dict(size=3, color=point_hues, colorscale=HUE_SCALE, cmin=0, cmax=1, opacity=0.8)
 
 

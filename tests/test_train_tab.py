@@ -122,6 +122,7 @@ def test_loss_axis_labels_every_digit_within_a_decade_and_1_2_5_beyond():
     # ... and its axis reaches up to 10, so that 7.78 is not read off a bare stretch above 5; not where a label is near
     low, high = log_axes.up_to_a_label([0.919, 7.78, 0.7])["range"]
     assert 10**high > 10 and 10**low < 0.7 and log_axes.up_to_a_label([0.919, 4.8, 0.7]) == {}
+    assert log_axes.up_to_a_label([1e-5, 1e9]) == {}  # its top label is its highest value (it had raised)
     sweep = figures.as_figure(figures.quality_by_steps_figure({"DDPM": [(5, 7.78), (50, 0.919), (1000, 0.7)]}, "ratio"))
     assert sweep.layout.yaxis.range is not None and sweep.layout.xaxis.ticktext == ("5", "50", "1,000")
     assert labels_between(log_axes.log_ticks([0.97, 1.42, 1.14, math.inf]), 0.9, 1.5) == \

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
+import os
 import re
+import stat
 import tempfile
 import time
 import uuid
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import gradio.utils as gradio_utils
 import numpy as np
 import PIL.Image
 import PIL.ImageDraw
@@ -44,6 +48,8 @@ from app.images import tile
 from app.runs import key_folder
 from app.throttle import Throttle
 from core.paths import delete_folder
+
+log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30
 FPS_CHOICES = (6, 12, 24, 30, 60)
@@ -420,14 +426,31 @@ def exports_root() -> Path:
     return Path(tempfile.gettempdir()) / "ddpm-explorer-exports"
 
 
-def serve_exports() -> None:
+def serve_exports() -> bool:
     """Have Gradio serve the exports from `exports_root`, where they are written (`gr.set_static_paths`, before the
-    app launches), and nothing else of the temporary folder. A file returned to a component outside a static path
-    is copied into Gradio's cache and kept there for `delete_cache`'s hour: each Generate had written its GIF, MP4
-    and sprite sheet twice (4.3 MB more for a 2D chain, 4.6 MB for MNIST), and a model's .zip its size again.
-    The exports' paths reach the page in their URLs: folders are named by a digest of the session key
-    (`export_folder`), and each export's own folder and sprite have random names."""
-    gr.set_static_paths([exports_root()])
+    app launches, once however many apps are built), and nothing else of the temporary folder. A file returned to a
+    component outside a static path is copied into Gradio's cache and kept there for `delete_cache`'s hour: each
+    Generate had written its GIF, MP4 and sprite sheet twice (4.3 MB more for a 2D chain, 4.6 MB for MNIST), and a
+    model's .zip its size again. Whether the exports are served so.
+
+    Only a folder of this process's user, and not a link, is served whole: in a shared /tmp another user could make
+    the folder first, a link to a folder of their choice, all of which would be served. Otherwise the exports go
+    through Gradio's cache as before (a warning in the log). The exports' paths reach the page in their URLs:
+    folders are named by a digest of the session key (`export_folder`), and each export's own folder and sprite
+    have random names. (Gradio also takes a static file as an input: only a session's own exports, whose names it
+    was sent, could be given back that way.)"""
+    root = exports_root()
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        found = root.lstat()
+    except OSError:  # a file of that name, or a link to one
+        found = None
+    if found is None or not stat.S_ISDIR(found.st_mode) or (hasattr(os, "getuid") and found.st_uid != os.getuid()):
+        log.warning("%s is not a folder of this user's: the exports are copied into Gradio's cache", root)
+        return False
+    if not gradio_utils.is_static_file(root):
+        gr.set_static_paths([root])
+    return True
 
 
 def export_folder(key: str, view: str) -> Path:

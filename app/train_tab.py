@@ -463,12 +463,12 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     plotted = -math.inf  # when the loss and error plots were last sent
     try:
         thread.start()
-        run.samples_awaited = True
         yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.running_notes), gr.skip(),
                gr.Plot(preview_figure(plan.kind, None, tensor),
                        label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}"),
                gr.skip() if plan.init_from is None else error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind),
                gr.skip())
+        run.samples_awaited = True  # once the page has the promise (a Stop while loading cancels it unsent)
         done = False
         while not done:
             items, done = events_within(events, POLL_SECONDS)
@@ -861,11 +861,13 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )
     train_event.failure(start_failed, ticket, [status, wait_timer], show_progress="hidden", queue=False)
+    # the run's final preview, once it has ended by itself or by Stop (whose cancelling of train_event Gradio may also
+    # count as a success: the two then wait for the same preview, and show it alike)
     train_event.success(final_preview, ticket, preview, show_progress="hidden", concurrency_limit=None)
     start.click(None, None, None, js=SHOW_RUN_JS, queue=False)
     stop.click(stop_run, trained, [status, trained], cancels=[train_event], show_progress="hidden",
                concurrency_limit=None).then(final_preview, ticket, preview, show_progress="hidden",
-                                            concurrency_limit=None)
+                                            concurrency_limit=None, api_visibility="undocumented")
     session = gr.State(None, delete_callback=runs.forget_page)
     page.load(data_list, None, [data, data_note], show_progress="hidden", queue=False)
     page.load(page_loaded, owner, [owner, trained, session], show_progress="hidden").then(

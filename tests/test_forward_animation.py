@@ -4,13 +4,12 @@ exports."""
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import types
-import uuid
 from pathlib import Path
 
 import gradio as gr
+from gradio.data_classes import _StaticFiles
 import imageio.v2 as imageio
 import numpy as np
 import PIL.Image
@@ -149,15 +148,18 @@ def test_the_exports_of_sessions_long_gone_are_deleted(tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "exports").iterdir()] == [key_folder("new")]
 
 
-def test_exports_are_served_where_they_are_written_not_copied_into_gradios_cache(tmp_path):
+def test_exports_are_served_where_they_are_written_not_copied_into_gradios_cache(tmp_path, monkeypatch):
     """Gradio copied each file returned to a component into its cache, kept an hour: every Generate wrote its GIF,
     MP4 and sprite sheet twice (4.3–4.6 MB more). The app makes the exports' folder, and only it, a static path
-    (`player.serve_exports`): an export is sent as it is, and a file elsewhere in the temporary folder, or in a
-    folder whose name merely begins like the exports', is still copied and is not served from where it lies. The
-    session key is not in the exports' paths, which reach the page."""
+    (`player.serve_exports`, once however many apps are built): an export is sent as it is, and a file elsewhere in
+    the temporary folder, or in a folder whose name merely begins like the exports', is still copied and is not
+    served from where it lies. The session key is not in the exports' paths, which reach the page."""
     import app
 
+    monkeypatch.setattr(_StaticFiles, "all_paths", [])  # the process's static paths, as Gradio keeps them
+    monkeypatch.setattr(player, "exports_root", lambda: tmp_path / "exports")
     app.build_app()
+    assert player.serve_exports() and _StaticFiles.all_paths == [tmp_path / "exports"]
     _, *exports = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
     box = gr.File()
     box.GRADIO_CACHE = str(tmp_path / "cache")
@@ -165,14 +167,22 @@ def test_exports_are_served_where_they_are_written_not_copied_into_gradios_cache
         sent = processing_utils.move_files_to_cache(box.postprocess(path), box, postprocess=True)
         assert sent["path"] == path and sent["url"].endswith(path) and REQ.session_hash not in path
     assert not (tmp_path / "cache").exists()
-    beside = player.exports_root().with_name(player.exports_root().name + "-beside")
-    beside.mkdir(exist_ok=True)
-    for outside in (Path(tempfile.gettempdir()) / f"outside-{uuid.uuid4().hex}.gif", beside / "a.gif"):
+    beside = tmp_path / "exports-beside"
+    beside.mkdir()
+    for outside in (tmp_path / "outside.gif", beside / "a.gif"):
         outside.write_bytes(b"GIF89a")
-        try:
-            assert not gradio_utils.is_static_file(str(outside))
-            sent = processing_utils.move_files_to_cache(box.postprocess(str(outside)), box, postprocess=True)
-            assert Path(sent["path"]).parent.parent == tmp_path / "cache"
-        finally:
-            outside.unlink()
-    beside.rmdir()
+        assert not gradio_utils.is_static_file(str(outside))
+        sent = processing_utils.move_files_to_cache(box.postprocess(str(outside)), box, postprocess=True)
+        assert Path(sent["path"]).parent.parent == tmp_path / "cache"
+
+
+def test_an_exports_folder_that_is_a_link_is_not_served(tmp_path, monkeypatch):
+    """In a shared /tmp another user could make the exports' folder first, as a link to a folder of their choice
+    (here: one holding a secret), which would then be served whole."""
+    monkeypatch.setattr(_StaticFiles, "all_paths", [])
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "secret.txt").write_text("not for the web")
+    (tmp_path / "exports").symlink_to(tmp_path / "home", target_is_directory=True)
+    monkeypatch.setattr(player, "exports_root", lambda: tmp_path / "exports")
+    assert not player.serve_exports()
+    assert not gradio_utils.is_static_file(tmp_path / "home" / "secret.txt") and _StaticFiles.all_paths == []

@@ -236,7 +236,6 @@ def test_data_shown_after_the_run_ended_is_not_replaced_by_its_late_final_previe
             break  # the run is over; its final preview is still on its way
     picked = train_tab.show_training_data(req("alice"), "moons", None)
     assert picked.label == train_tab.DATA_LABELS["2d"]
-    assert list(gen) == []  # no later output replaces the moons
     assert final_preview(req("alice")) == gr.skip()
     # without a pick, the final preview comes, after the run's stream has ended (it held the training slot)
     outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=20)))
@@ -267,11 +266,22 @@ def test_a_finished_run_frees_its_training_slot_before_its_final_preview_is_draw
 def test_a_run_stopped_too_soon_to_keep_says_its_samples_will_not_come(isolated, monkeypatch):
     monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 10**9)  # nothing is kept
     gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
-    next(gen), next(gen)  # loading, then "Training on cpu…" with the promise of samples at step 50
+    next(gen), next(gen), next(gen)  # loading, "Training on cpu…" with the promise of samples at step 50, progress
     status, trained = train_tab.stop_run(req("alice"), [])
     gen.close()  # as in the app: Stop cancels the streaming event
     assert "Nothing is saved" in status and trained == []
     assert final_preview(req("alice")).label == train_tab.NO_PREVIEW_LABEL  # it had kept the promise
+
+
+def test_a_run_stopped_while_it_loads_leaves_the_training_data_in_the_preview(isolated):
+    """Stop while the data loads: Gradio cancels the stream before "Training on…" and its promise of samples reach
+    the page, so no "No samples" replaces the training data it shows."""
+    gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
+    next(gen)  # "Loading data and building the model…", with the training data
+    runs.REGISTRY.stop("alice")  # Stop (`stop_run` then waits for the run's end, which comes as the stream goes on)
+    next(gen)  # the trainer is built; its first yield is the one Gradio drops
+    gen.close()
+    assert final_preview(req("alice")) == gr.skip()
 
 
 def test_preview_plot_says_when_the_first_samples_come():

@@ -50,6 +50,11 @@ button.label-wrap {text-align: left}
    wrap of it has no height above an HTML block such as the player, and hid what overflowed it */
 .wrap.minimal {overflow: visible !important}
 #train-status {scroll-margin-top: 120px}  /* Start scrolls it into view below the toasts, which would cover Stop */
+/* a file's whole name, wrapped where it must be: Gradio cut it to what fits beside its size ("reverse-moons-ddpm10…").
+   Its two parts flow as text; font-size 0 drops the space between them ("ddpm1000 .gif") */
+table.file-preview td.filename {display: block; overflow-wrap: anywhere; font-size: 0}
+table.file-preview td.filename > span {font-size: var(--text-md)}
+table.file-preview td.filename > span.stem {white-space: normal}
 """ + "\n".join([forward_tab.VIEWS_CSS, plot_page.PICTURE_CSS, plot_page.DARK_THEME_CSS, player.DARK_THEME_CSS,
                 plot_page.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
                 train_figures.STATUS_CSS, controls.NOTICE_CSS])

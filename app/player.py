@@ -462,7 +462,7 @@ def export_folder(key: str, view: str) -> Path:
         sweep_old_exports()
     base = exports_root() / key_folder(key) / view
     base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=base))
+    return Path(tempfile.mkdtemp(dir=base, prefix=f"{time.time_ns():020d}-"))  # named in the order they are made
 
 
 def sweep_old_exports(now: float | None = None) -> list[Path]:
@@ -486,12 +486,12 @@ def sweep_old_exports(now: float | None = None) -> list[Path]:
 
 
 def keep_only(folder: Path) -> None:
-    """Delete the other export folders of ``folder``'s session and view: the view now shows what ``folder`` holds.
-    Done after its files are written, not before (two jobs of one page that write to one view at once, e.g. a
-    Generate and a noise loop with DDPM_HEAVY_CONCURRENCY above 1: the second had deleted the first's folder while
-    it wrote its movie); the job that ends last keeps its files, and it is the one on view."""
+    """Delete the export folders of ``folder``'s session and view made before it: the view now shows what ``folder``
+    holds. Done after its files are written, and only to older folders: two jobs of one page may write one view at
+    once (a Generate and a noise loop, with DDPM_HEAVY_CONCURRENCY above 1), and the one that ends first must not
+    delete the other's while it writes. A newer folder left by an older job ending last goes with the next export."""
     for other in folder.parent.iterdir():
-        if other != folder:
+        if other.name < folder.name:
             delete_folder(other)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,19 @@ def shared_data() -> Path:
     """Directory holding MNIST/raw/ with the MNIST test split (t10k files)."""
     assert (SHARED_DATA / "MNIST" / "raw").is_dir(), f"expected the MNIST test split under {SHARED_DATA}"
     return SHARED_DATA
+
+
+def end_training_runs() -> None:
+    """Stop every training run of the app and wait for its thread (`app.train_worker`), which draws the run's final
+    preview after the run's stream has ended: a thread still in torch when Python exits aborts the process (status
+    134, "terminate called without an active exception"). For the end of each test that trains."""
+    from app import runs
+
+    for run in list(runs.REGISTRY._active.values()):
+        run.request_stop()
+    for thread in threading.enumerate():
+        if thread.name.startswith("train-"):
+            thread.join(timeout=60)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

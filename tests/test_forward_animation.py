@@ -124,11 +124,14 @@ def test_a_movie_of_other_data_or_noise_makes_way_for_a_note():
 
 def test_a_movie_written_while_another_of_its_view_is_written_keeps_its_files():
     """Two jobs of one page writing one view at once (a Generate and a noise loop, with DDPM_HEAVY_CONCURRENCY above
-    1): the second's new folder had deleted the first's while it wrote. Now earlier folders go once a movie is done."""
+    1): the second's new folder had deleted the first's while it wrote, and the first to end deleted the other's. Now
+    older folders go once a movie is done."""
     writing = player.export_folder("carol", "reverse")  # the first job, still writing
     (writing / "reverse.gif").write_bytes(b"GIF89a")
     done = player.export_folder("carol", "reverse")  # the second job gets its own folder, and the first's stays
     assert (writing / "reverse.gif").exists() and writing != done
+    player.keep_only(writing)  # the first ends first: the second's folder, still being written, stays
+    assert (writing / "reverse.gif").exists() and done.exists()
     player.keep_only(done)  # the second is on view now: the first's files go
     assert not writing.exists() and done.exists()
 

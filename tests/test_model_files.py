@@ -18,6 +18,7 @@ from core.checkpoints import save_checkpoint
 from core.data import DataInfo
 from core.mlp import MLPConfig, MLPDenoiser
 from core.schedules import make_schedule
+from tests.conftest import end_training_runs
 
 
 def req(user: str):
@@ -30,6 +31,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_CHECKPOINTS_DIR", str(tmp_path / "shipped"))
     checkpoint_access.CACHE.clear()
     yield tmp_path
+    end_training_runs()  # nor any run
     for page in list(runs._page_owners):  # no page outlives its test
         runs.forget_page(page)
 

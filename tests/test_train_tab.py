@@ -33,7 +33,7 @@ from core.mlp import MLPDenoiser
 from core.schedules import make_schedule
 from core.trainer import LOSS_BUCKETS, SHORTEST_KEPT, TrainConfig, TrainEvent
 from core.unet import UNet, unet_config
-from tests.conftest import write_idx
+from tests.conftest import end_training_runs, write_idx
 
 
 def req(user: str):
@@ -59,11 +59,7 @@ def isolated(tmp_path, monkeypatch):
     torch.set_num_threads(1)  # tiny models: one thread is faster, and the test machine is shared
     yield tmp_path / "runs"
     torch.set_num_threads(threads)
-    for run in list(runs.REGISTRY._active.values()):  # no run outlives its test
-        run.request_stop()
-    for thread in threading.enumerate():
-        if thread.name.startswith("train-"):
-            thread.join(timeout=60)  # a thread still in torch when Python exits aborts the process
+    end_training_runs()  # no run outlives its test
     runs.REGISTRY.__init__()
     for page in list(runs._page_owners):  # nor any page
         runs.forget_page(page)

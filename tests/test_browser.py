@@ -503,8 +503,12 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert p.locator("text=sampled in").count() >= 1  # the stats line
     p.get_by_text(re.compile(r"reverse-.*\.gif")).first.wait_for()  # the exports show once there is a movie
     # ... under their whole names, wrapped (Gradio cut a name to what fit beside its size: "reverse-swiss_roll-…")
-    names = p.locator("table.file-preview td.filename span.stem")
-    assert names.count() >= 2 and names.evaluate_all("spans => spans.every(s => s.scrollWidth <= s.clientWidth)")
+    names = p.locator("table.file-preview td.filename span.stem")  # each line of a name's text lies within its cell
+    assert names.count() >= 2 and names.evaluate_all("""spans => spans.every(s => {
+        const text = document.createRange(), cell = s.closest('td').getBoundingClientRect();
+        text.selectNodeContents(s);
+        return [...text.getClientRects()].every(line => line.left >= cell.left - 0.5 && line.right <= cell.right + 0.5);
+    })""")
     # start from training data noised to t0: the t0 slider shows only then; the chain then begins at t0
     start_t = p.locator("#reverse-start-t")
     assert not start_t.is_visible()

@@ -10,7 +10,8 @@ import gradio as gr
 
 from app import (
     accessibility, bound_panel, controls, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files,
-    noise_map, player, plot_page, reverse_tab, runs, schedules_tab, step_anatomy, steps_panel, train_figures, train_tab,
+    noise_map, page_compression, player, plot_page, reverse_tab, runs, schedules_tab, step_anatomy, steps_panel,
+    train_figures, train_tab,
 )
 
 # Text against its background at 4.5:1 or more (WCAG AA), which a projector's washed-out colours need most:
@@ -69,8 +70,9 @@ MAX_UPLOAD = "64mb"  # the largest file a visitor may upload: a model's .zip (th
 # components; about 0.9 MB once the page has scrubbed t, 1.4 before `ForwardState` was shared), closed or not, up to
 # 10,000 of them: 6–9 GB, and RSS grew by each visit for good. Now the oldest goes past `runs.SESSIONS_KEPT`: at most
 # about 0.9 GB.
+# app_kwargs: the page and its config gzipped (`app.page_compression`): 1.6 MB → 0.27 MB.
 LAUNCH_OPTIONS = dict(theme=THEME, css=CSS, js=JS, max_file_size=MAX_UPLOAD, run_history=False,
-                      state_session_capacity=runs.SESSIONS_KEPT)
+                      state_session_capacity=runs.SESSIONS_KEPT, app_kwargs=page_compression.app_kwargs())
 INTRO = (
     "# DDPM Explorer\n"
     "See how denoising diffusion models (Ho et al. 2020) work: noise data step by step, compare "

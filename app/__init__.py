@@ -40,6 +40,9 @@ CSS = """
 .block:has(> [data-testid="plotly"]) > [data-testid="block-label"].float,
 .label-above > [data-testid="block-label"].float {position: static; margin: 6px 6px 0}
 button.label-wrap {text-align: left}
+/* a heading on two lines or more stretched its ▼ as tall as itself; turned a quarter (closed), the glyph went out of
+   the box and out of sight */
+button.label-wrap > span.icon {align-self: center}
 /* t stays in view while the views below it are scrolled to (at 150 % on a projector, the slider and the histogram
    did not fit on one screen). Gradio wraps it in a form; its page's overflow: hidden would make it stick to a box
    that never scrolls, and clip does not */
@@ -56,6 +59,9 @@ button.label-wrap {text-align: left}
 table.file-preview td.filename {display: block; overflow-wrap: anywhere; font-size: 0}
 table.file-preview td.filename > span {font-size: var(--text-md)}
 table.file-preview td.filename > span.stem {white-space: normal}
+/* a phone's tab bar holds the four tabs' names down to 360 px (Gradio hid Train and Reverse behind "⋯" below 400 px);
+   narrower, they wrap (`overflow_behavior="wrap"`). Gradio measures them on hidden copies, which get the same */
+@media (max-width: 480px) {.tab-wrapper .tab-container > button {padding: 0 8px}}
 """ + "\n".join([forward_tab.VIEWS_CSS, plot_page.PICTURE_CSS, plot_page.DARK_THEME_CSS, player.DARK_THEME_CSS,
                 plot_page.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
                 train_figures.STATUS_CSS, controls.NOTICE_CSS])
@@ -93,7 +99,7 @@ def build_app() -> gr.Blocks:
         # the browser's owner token (app.runs), outside the tabs: a tab's components are made when it is first opened.
         # Its encryption only has to outlast a restart of the server, as the checkpoints do.
         owner = gr.BrowserState(None, storage_key=runs.OWNER_STORAGE_KEY, secret=runs.OWNER_STORAGE_KEY)
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab in sight on a phone, not behind "⋯"
             with gr.Tab("Forward", id="forward"):
                 forward_animation.build(forward_tab.build(own, demo))
             with gr.Tab("Schedules", id="schedules"):

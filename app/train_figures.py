@@ -200,9 +200,11 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
             range=[0, T + 0.5]),
         yaxis=log_loss_axis(shown, "‖ε − ε̂‖² (mean)"),
     )
-    if not data:  # before a run: say what will be drawn here, as the loss plot does
-        layout["annotations"] = [dict(text="the error in each range of t is drawn here as a run trains", xref="paper",
-                                      yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=15, color="#666"))]
+    if not data:  # before a run: say what will be drawn here, as the loss plot does (on two lines: a phone's plot is
+        # 300 px wide)
+        layout["annotations"] = [dict(text="the error in each range of t<br>is drawn here as a run trains",
+                                      xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                                      font=dict(size=15, color="#666"))]
     return figures.fast_figure(data, layout)
 
 
@@ -231,8 +233,8 @@ def loss_figure(losses: list[float], min_snr_gamma: float | None = None, predict
                    **({"dtick": 1} if len(values) < 10 else {})),  # whole steps, not 0.2, 0.4, … on a short run
         yaxis=log_loss_axis(values, "loss" if min_snr_gamma is None else loss_label(min_snr_gamma, prediction)),
     )
-    if not len(values):  # before a run: say what will be drawn here
-        layout["annotations"] = [dict(text="the loss of each step is drawn here once a run starts", xref="paper",
+    if not len(values):  # before a run: say what will be drawn here, on two lines (a phone's plot is 300 px wide)
+        layout["annotations"] = [dict(text="the loss of each step is drawn<br>here once a run starts", xref="paper",
                                       yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(size=15, color="#666"))]
     return figures.fast_figure(data, layout)
 

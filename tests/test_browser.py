@@ -165,11 +165,7 @@ class Page:
         return self.page.evaluate(PLOT_JS, label)
 
     def tab(self, name: str) -> None:
-        tab = self.page.get_by_role("tab", name=name)
-        if not tab.first.is_visible():  # a narrow window: Gradio lists the tabs that do not fit in a menu
-            self.page.locator(".overflow-menu button, button.overflow-menu").first.click()
-            tab = self.visible(self.page.get_by_role("tab", name=name).or_(self.page.get_by_role("button", name=name)))
-        tab.first.click()
+        self.page.get_by_role("tab", name=name).click()  # every tab in sight however narrow the window
         self.page.wait_for_function(
             "(name) => Array.from(document.querySelectorAll('[role=tab]')).some(t => t.innerText.trim() === name && t.getAttribute('aria-selected') === 'true')",
             arg=name,
@@ -784,6 +780,7 @@ def test_views_stay_readable_on_a_projector(browser, app_url: str) -> None:
 
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2}  # a phone held upright
+TAB_NAMES = ("Forward", "Schedules", "Train", "Reverse")
 # For each visible plot: its grid's column titles ("t = 250") that run into the next one, its legend entries and
 # labels that reach past the plot's right edge (plotly cuts them off there), and the x axis titles that a legend below the plotting area
 # (`figures.LEGEND_BELOW`) rose into.
@@ -825,12 +822,30 @@ GRID_HEIGHTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
   })"""
 
 
+# The fold-out panels' headings in sight: how many, how many run to more than one line, and those whose ▼ lies out of
+# their panel's box (turned a quarter, it went out of sight when its heading ran to three lines).
+ARROWS_OUT_OF_BOX_JS = """() => {
+  const headings = [...document.querySelectorAll('button.label-wrap')].filter((b) => b.offsetParent);
+  const out = headings.filter((b) => {
+    const glyph = document.createRange();
+    glyph.selectNodeContents(b.querySelector('.icon'));
+    const box = b.closest('.block').getBoundingClientRect(), arrow = glyph.getBoundingClientRect();
+    return arrow.left < box.left || arrow.right > box.right || arrow.top < box.top || arrow.bottom > box.bottom;
+  });
+  return {headings: headings.length, tall: headings.filter((b) => b.getBoundingClientRect().height > 50).length,
+          out: out.map((b) => b.innerText.slice(0, 30))};
+}"""
+
+
 VISIBLE_TOOLBARS_JS = ("() => [...document.querySelectorAll('.js-plotly-plot .modebar-container')]"
                        ".filter(e => getComputedStyle(e).display !== 'none' && e.offsetParent).length")
 
 
 def test_plots_fit_a_phone(browser, app_url: str) -> None:
-    """On a phone (390 px wide) the plots keep their text apart and whole: a grid's column titles do not run into
+    """On a phone the four tabs are in sight, in one row down to 360 px (Gradio had put Train and Reverse behind a
+    "⋯" below 400 px), and every fold-out panel's ▼ in its box (on a heading of three lines it had gone out of
+    sight); the Train tab's empty loss plot keeps its note within it at 360 px.
+    At 390 px the plots keep their text apart and whole: a grid's column titles do not run into
     each other ("t = 750t = 1000" on Schedules, "x_t after 300 stepsx_t in one jump" on Forward), no legend entry is
     cut off at the plot's edge (the schedules' names with their citations were), and the step-gain plot's legend, four
     rows deep there, stays below its x axis's title (it rose into it), and no x axis's title runs past the plot's
@@ -839,6 +854,13 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
     the titles and panels are back at their own size."""
     p = Page(browser, app_url, "phone", **PHONE)
     try:
+        for width, rows in ((390, 1), (360, 1), (320, 2)):  # Train and Reverse had been behind a "⋯" below 400 px
+            p.page.set_viewport_size({"width": width, "height": 844})
+            tops = {p.page.get_by_role("tab", name=name).bounding_box()["y"] for name in TAB_NAMES}
+            assert len(tops) == rows, f"{width} px: the tabs' rows start at {tops}"
+        p.page.set_viewport_size(PHONE["viewport"])
+        arrows = p.page.evaluate(ARROWS_OUT_OF_BOX_JS)
+        assert arrows["headings"] >= 3 and arrows["tall"] >= 1 and not arrows["out"], arrows
         p.page.get_by_text("One step at a time").click()  # the chain panel: three long column titles
         p.page.wait_for_selector("#forward-chain .js-plotly-plot")
         p.tab("Schedules")
@@ -865,6 +887,11 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         assert not found["clipped"] and not found["overlaps"], f"Schedules, 2D: {found}"
         # seven titles over columns 41 px apart: at 8 px on one line they ran into each other; two lines kept them
         # apart, still at 8 px
+        p.page.set_viewport_size({"width": 360, "height": 740})  # the empty loss plot's note ran past both its edges
+        p.tab("Train")
+        p.page.wait_for_selector("#train-loss .js-plotly-plot .annotation-text")
+        assert not p.page.evaluate(PLOT_TEXT_JS)["clipped"], "Train at 360 px"
+        p.page.set_viewport_size(PHONE["viewport"])
         p.tab("Reverse")  # the t₀ sweep's x title ran past the plot's right edge
         p.page.get_by_text("How much of the data survives").click()
         p.page.get_by_role("button", name="Sweep t₀", exact=True).click()

@@ -171,7 +171,7 @@ def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.title.text == "‖ε − ε̂‖² (mean)"
     empty = figures.as_figure(train_figures.error_by_t_figure(train_figures.NOTHING_SEEN, 1000))
     assert not empty.data and list(empty.layout.yaxis.range) == train_figures.EMPTY_LOSS_RANGE
-    assert [a.text for a in empty.layout.annotations] == ["the error in each range of t is drawn here as a run trains"]
+    assert [a.text for a in empty.layout.annotations] == ["the error in each range of t<br>is drawn here as a run trains"]
     assert not fig.layout.annotations  # the note goes once bars are drawn
     odd = figures.as_figure(train_figures.error_by_t_figure([0.3] * LOSS_BUCKETS, 30))  # T not a multiple of 20
     ranges = [list(c) for c in odd.data[0].customdata]

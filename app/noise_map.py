@@ -244,11 +244,12 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
         pinned = player.pinned_points(n)
         captions = [f"x_T (θ = {{t}}°) · lines: {pinned} pinned noises over the last {player.TRAIL_FRAMES} frames",
                     f"x₀ decoded from it (dots: the {pinned} pinned points)"]
-        exported, width = None, images[0].width
+        exported, width, panels = None, images[0].width, player.points_panels()
     else:
         nrow = grid_columns(n)
         images = player.render_image_frames([image_pixels(x) for x in noises], [image_pixels(x) for x in decoded],
                                             nrow)
+        panels = player.image_panels(image_pixels(noises[0]), nrow, 2)
         captions = ["x_T (θ = {t}°)", "x₀ decoded from it (DDIM, η = 0)"]
         exported = player.labelled_image_frames(images, [[f"x_T, θ = {d}°", "x₀ decoded"] for d in degrees])
         width = 640
@@ -257,7 +258,7 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
         stem=f"loop-{runs.display_name(checkpoint.path)}",
         captions=captions, notes=formulas.circle_notes(degrees), note_key=formulas.CIRCLE_KEY,
         export_frames=exported, export_fps=LOOP_FPS, loop=True, fps=LOOP_FPS, max_width=width,
-        pixelated=kind == "image", variable="θ", unit="°")
+        pixelated=kind == "image", variable="θ", unit="°", panels=panels)
     capped = (f" Fewer frames than asked: an image loop decodes at most {LOOP_IMAGE_STEPS:,} frames × steps "
               f"({chain_steps} steps here: {frames} frames); fewer steps allow more frames."
               if frames < loop_frames(requested) else "")

@@ -2,8 +2,9 @@
 
 Gradio streams images at a few frames a second, so the reverse chain is rendered once on the
 server into small frames packed in one PNG sprite sheet, and played by a few lines of JavaScript
-in the browser: a ``<canvas>`` that draws one cell of the sheet per tick (``requestAnimationFrame``,
-default 30 frames/s), with play/pause, a scrub bar and a speed choice. The script is the
+in the browser: a ``<canvas>`` per panel of a frame (x_t, x̂₀ …: side by side, stacked on a phone) that draws its
+slice of one cell of the sheet per tick (``requestAnimationFrame``, default 30 frames/s), with play/pause, a scrub
+bar and a speed choice. The script is the
 ``js_on_load`` of a ``gr.HTML`` (Gradio 6 runs no ``<script>`` put in an HTML value); it re-binds
 through ``watch('value', ...)`` whenever a new chain arrives. The sheet travels as a file output
 (served by Gradio from where it is written: `serve_exports`) whose URL `SPRITE_JS` hands to the player,
@@ -271,6 +272,12 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
     return image
 
 
+def points_panels() -> list[tuple[int, int]]:
+    """(x, width) in frame pixels of the two panels of a `render_points_frames` frame, x_t and x̂₀: the player
+    draws each into a canvas of its own (side by side on a wide screen, stacked on a phone: `player_html`)."""
+    return [(0, PLOT_SIZE), (PLOT_SIZE + PANEL_GAP, PLOT_SIZE)]
+
+
 def render_points_frames(
     clouds: Sequence[np.ndarray], x0_clouds: Sequence[np.ndarray], ts: Sequence[int],
     reference: np.ndarray | None = None, fields: Sequence[np.ndarray | None] | None = None,
@@ -299,10 +306,11 @@ def render_points_frames(
         right = _points_panel(x0_points, [x0_points[k : k + 1] for k in range(pinned)],
                               drawable(x0_label), background,
                               rings=None if starts is None else starts[:pinned])
-        frame = PIL.Image.new("P", (2 * PLOT_SIZE + PANEL_GAP, PLOT_SIZE), _WHITE)
+        (x_left, _), (x_right, width) = points_panels()
+        frame = PIL.Image.new("P", (x_right + width, PLOT_SIZE), _WHITE)
         frame.putpalette(_palette())
-        frame.paste(left, (0, 0))
-        frame.paste(right, (PLOT_SIZE + PANEL_GAP, 0))
+        frame.paste(left, (x_left, 0))
+        frame.paste(right, (x_right, 0))
         frames.append(frame)
     return frames
 
@@ -318,24 +326,36 @@ def render_point_panels(clouds: Sequence[np.ndarray], labels: Sequence[str], ref
 # ----- image frames -----------------------------------------------------------------------------
 
 
+def image_panels(batch: np.ndarray, nrow: int, count: int) -> list[tuple[int, int]]:
+    """(x, width) in frame pixels of the ``count`` grids of a `render_image_frames` frame whose batches are like
+    ``batch`` (B, H, W[, C]) tiled ``nrow`` to a row: each grid as wide as the tiled batch, a gap of a sixteenth of
+    that (at least 4 px) between each two. The frames are composed by it, and the player cuts them by it."""
+    width = tile(batch, nrow).shape[1]
+    step = width + max(4, width // 16)
+    return [(k * step, width) for k in range(count)]
+
+
 def render_image_frames(x_t: Sequence[np.ndarray], x0_pred: Sequence[np.ndarray], nrow: int,
                         start: np.ndarray | None = None) -> list[PIL.Image.Image]:
     """Per frame: the x_t grid, a gap, the x̂₀ grid; inputs uint8 batches (B, H, W) or (B, H, W, 3). ``start``:
     one more batch, shown first in every frame (the data a chain joined at t₀ was noised from, or an inpainting's
-    examples with their hidden part coloured: grey chains are then shown as RGB)."""
+    examples with their hidden part coloured: grey chains are then shown as RGB). The grids lie where
+    `image_panels` says."""
     frames = []
     first = None if start is None else tile(start, nrow)
     rgb = first is not None and first.ndim == 3
+    layout = image_panels(x_t[0], nrow, 2 if first is None else 3) if len(x_t) else []
 
     def grid(batch: np.ndarray) -> np.ndarray:
         pixels = tile(batch, nrow)
         return np.repeat(pixels[..., None], 3, axis=-1) if rgb and pixels.ndim == 2 else pixels
 
     for a, b in zip(x_t, x0_pred):
-        panels = ([] if first is None else [first]) + [grid(a), grid(b)]
-        gap = np.full((panels[0].shape[0], max(4, panels[0].shape[1] // 16), *panels[0].shape[2:]), 255, np.uint8)
-        row = [piece for panel in panels for piece in (gap, panel)][1:]  # the panels, a gap between each two
-        frames.append(PIL.Image.fromarray(np.concatenate(row, axis=1)))
+        grids = ([] if first is None else [first]) + [grid(a), grid(b)]
+        frame = np.full((grids[0].shape[0], layout[-1][0] + layout[-1][1], *grids[0].shape[2:]), 255, np.uint8)
+        for (x, width), pixels in zip(layout, grids, strict=True):
+            frame[:, x : x + width] = pixels
+        frames.append(PIL.Image.fromarray(frame))
     return frames
 
 
@@ -535,10 +555,21 @@ KEYS_HINT = ("Click the frames to play or pause. Keys: Space play/pause, ← →
 DARK_THEME_CSS = ".dark .ddpm-player.pl-smooth canvas {filter: invert(1) hue-rotate(180deg)}"
 
 PLAYER_CSS = """
-.ddpm-player {font-family: inherit; max-width: 920px}
+.ddpm-player {font-family: inherit; max-width: 920px; container-type: inline-size}
 .ddpm-player .pl-caption {display: flex; gap: 4%; font-size: 1rem; margin: 0 0 4px 0}
 .ddpm-player .pl-caption > span {flex: 1; text-align: center}
 .ddpm-player .pl-stage {width: 100%; position: relative}
+/* A frame's panels, each in its own canvas under its own caption: side by side as wide, and as far apart, as in the
+   frame (flex-grow: its width in frame pixels; --pl-gap: the gap before it, a share of the frame's width), bottoms
+   level when captions wrap to different heights. */
+.ddpm-player .pl-panels {display: flex; align-items: flex-end}
+.ddpm-player .pl-panel {flex-basis: 0; min-width: 0; margin-left: var(--pl-gap, 0)}
+/* On a phone (the player under 480 px wide) side by side panels were ~145 px wide, their labels ~5 px tall: there
+   they stack, each the player's full width. */
+@container (max-width: 480px) {
+  .ddpm-player .pl-panels {flex-direction: column; align-items: stretch; gap: 12px}
+  .ddpm-player .pl-panel {flex: none; margin-left: 0}
+}
 .ddpm-player canvas {width: 100%; height: auto; display: block; image-rendering: pixelated;
   image-rendering: crisp-edges; background: #fafafa; cursor: pointer}
 .ddpm-player:focus {outline: none}
@@ -577,11 +608,14 @@ const setup = () => {
   if (!root) return;
   const ts = root.dataset.ts.split(',');
   const n = ts.length, cols = +root.dataset.cols, fw = +root.dataset.w, fh = +root.dataset.h;
-  const canvas = root.querySelector('canvas');
-  const ctx = canvas.getContext('2d');
-  ctx.imageSmoothingEnabled = false;
+  // one canvas per panel of a frame: each draws its slice of the frame, from data-x, as wide as it is
+  const panels = [...root.querySelectorAll('canvas')].map((canvas) => {
+    const ctx = canvas.getContext('2d');
+    ctx.imageSmoothingEnabled = false;
+    return {canvas, ctx, x: +canvas.dataset.x, w: canvas.width};
+  });
   const btn = root.querySelector('.pl-play'), scrub = root.querySelector('.pl-scrub');
-  const info = root.querySelector('.pl-info'), tspan = root.querySelector('.pl-t');
+  const info = root.querySelector('.pl-info'), tspans = root.querySelectorAll('.pl-t');
   const speed = root.querySelector('.pl-speed'), loading = root.querySelector('.pl-loading');
   const note = root.querySelector('.pl-note'), notes = note ? JSON.parse(root.dataset.notes) : null;
   const hold = parseInt(root.dataset.hold || '0');
@@ -590,8 +624,12 @@ const setup = () => {
   element.__ddpmPlayer = st;
   const show = (i) => {
     st.i = i; st.count += 1;
-    if (st.sheet) ctx.drawImage(st.sheet, (i % cols) * fw, Math.floor(i / cols) * fh, fw, fh, 0, 0, fw, fh);
-    if (tspan) tspan.textContent = ts[i];
+    if (st.sheet) {
+      for (const p of panels) {
+        p.ctx.drawImage(st.sheet, (i % cols) * fw + p.x, Math.floor(i / cols) * fh, p.w, fh, 0, 0, p.w, fh);
+      }
+    }
+    tspans.forEach((tspan) => { tspan.textContent = ts[i]; });
     info.textContent = `frame ${i + 1} / ${n} · ${root.dataset.var} = ${ts[i]}${root.dataset.unit}`;
     scrub.value = String(i);
     scrub.setAttribute('aria-valuetext', info.textContent);  // a reader said "frame, 24" for frame 25 at t = 696
@@ -607,7 +645,7 @@ const setup = () => {
   };
   const toggle = () => { if (!st.playing && st.i === n - 1) show(0); setPlaying(!st.playing); };
   btn.onclick = toggle;
-  canvas.onclick = toggle;
+  panels.forEach((p) => { p.canvas.onclick = toggle; });
   scrub.oninput = () => { setPlaying(false); show(parseInt(scrub.value)); };
   // Keys while the player or a control of it has focus (a click on it gives it focus); presentation clickers send
   // PageUp/PageDown, which step one frame whatever has focus: after Pause they had scrolled the page, on the scrub bar
@@ -681,6 +719,12 @@ def empty_player(message: str) -> str:
     return f'<div class="ddpm-empty">{html.escape(message)}</div>'
 
 
+def _spoken(caption: str, variable: str) -> str:
+    """A caption for a screen reader: "x_t (t = {t})" had been read "x_t (t = t)"; the frame's t is said as it
+    changes."""
+    return re.sub(rf"\s*\({re.escape(variable)} = \{{t\}}[^)]*\)", "", caption).replace("{t}", variable)
+
+
 def player_html(
     ts: Sequence[int],
     *,
@@ -697,9 +741,13 @@ def player_html(
     variable: str = "t",
     unit: str = "",
     loop: bool = False,
+    panels: Sequence[tuple[int, int]] = (),
 ) -> str:
-    """The player markup: caption row, a canvas, controls; the frames come from the sprite whose
-    file name contains ``chain_id``. A caption may hold ``{t}``, kept equal to the shown frame's t.
+    """The player markup: per panel of a frame its caption and a canvas, then the controls; the frames come from
+    the sprite whose file name contains ``chain_id``. A caption may hold ``{t}``, kept equal to the shown frame's t.
+    ``panels``: (x, width) in frame pixels of each panel of a frame (`points_panels`, `image_panels`), one caption
+    each; by default one panel, the whole frame, under all the captions. Panels are shown side by side, as in the
+    frame, and stacked at full width where the player is narrow (a phone: `PLAYER_CSS`).
     ``notes``: none, or one line per frame, shown under the controls while that frame is (e.g. its formula,
     `app.formulas`), with ``note_key`` (what the symbols mean) beneath.
     ``pixelated``: scale frames without smoothing (small images); False for drawn plots.
@@ -713,13 +761,26 @@ def player_html(
     if not re.fullmatch(r"[A-Za-z0-9_-]+", chain_id):
         raise ValueError(f"chain_id must be a plain token, got {chain_id!r}")
     w, h = frame_size
-    # for a screen reader: "x_t (t = {t})" had been read "x_t (t = t)"; the frame's t is said as it changes
-    name = " · ".join(re.sub(rf"\s*\({re.escape(variable)} = \{{t\}}[^)]*\)", "", caption).replace("{t}", variable)
-                      for caption in captions) or "the frames"
-    caption_spans = []
-    for caption in captions:
-        text = html.escape(caption).replace("{t}", f'<b class="pl-t">{int(ts[0])}</b>')
-        caption_spans.append(f"<span>{text}</span>")
+    name = " · ".join(_spoken(caption, variable) for caption in captions) or "the frames"
+    panels = list(panels) or [(0, w)]
+    if len(panels) > 1 and len(captions) not in (0, len(panels)):
+        raise ValueError(f"need one caption per panel: {len(panels)} panels, {len(captions)} captions")
+    if any(x < 0 or width <= 0 or x + width > w for x, width in panels):
+        raise ValueError(f"panels {panels} do not fit a frame {w} pixels wide")
+    groups = [[c] for c in captions] if len(panels) > 1 and captions else [list(captions)]
+    panel_html = []
+    end = 0  # where the previous panel ends
+    for k, (x, width) in enumerate(panels):
+        shown = groups[k] if k < len(groups) else []
+        spans = "".join(
+            "<span>" + html.escape(c).replace("{t}", f'<b class="pl-t">{int(ts[0])}</b>') + "</span>" for c in shown)
+        label = " · ".join(_spoken(c, variable) for c in shown) if len(panels) > 1 and shown else name
+        gap = f"--pl-gap: {100 * (x - end) / w:.3f}%; " if x > end else ""
+        panel_html.append(
+            f'<div class="pl-panel" style="{gap}flex-grow: {int(width)}"><div class="pl-caption">{spans}</div>'
+            f'<canvas width="{int(width)}" height="{h}" data-x="{int(x)}" role="img" '
+            f'aria-label="{html.escape(label)}, the frame shown"></canvas></div>')
+        end = x + width
     speeds = "".join(f'<option value="{f}"{" selected" if f == fps else ""}>{f} fps</option>'
                      for f in sorted({*FPS_CHOICES, fps}))
     ts_text = ",".join(str(int(t)) for t in ts)
@@ -735,9 +796,7 @@ def player_html(
         f'data-frames="{len(ts)}"{notes_attr} style="max-width: {int(max_width)}px" tabindex="0" role="group" '
         f'aria-label="{html.escape(name)}: a movie of {len(ts)} frames." aria-describedby="pl-keys-{chain_id}">'
         f'<span id="pl-keys-{chain_id}" hidden>{KEYS_HINT}</span>'  # its description: not part of its name
-        f'<div class="pl-caption">{"".join(caption_spans)}</div>'
-        f'<div class="pl-stage" title="{KEYS_HINT}"><canvas width="{w}" height="{h}" role="img" '
-        f'aria-label="{html.escape(name)}, the frame shown"></canvas>'
+        f'<div class="pl-stage" title="{KEYS_HINT}"><div class="pl-panels">{"".join(panel_html)}</div>'
         f'<div class="pl-loading">loading frames…</div></div>'
         f'<div class="pl-controls"><button class="pl-play" type="button">Pause</button>'
         f'<input class="pl-scrub" type="range" min="0" max="{len(ts) - 1}" step="1" value="0" aria-label="frame">'

@@ -253,8 +253,9 @@ def grid_columns(n: int) -> int:
     return max(1, math.ceil(math.sqrt(n)))
 
 
-def render(chain: Chain) -> tuple[list, list[str], int]:
-    """(browser frames, captions, display width) for the player."""
+def render(chain: Chain) -> tuple[list, list[str], int, list[tuple[int, int]]]:
+    """(browser frames, captions, display width, panels) for the player: ``panels`` are the (x, width) of each
+    panel in a frame, one per caption (`player.player_html`)."""
     starts = None if chain.starts is None else chain.starts.numpy()
     if chain.kind == "2d":
         frames = player.render_points_frames(chain.x, chain.x0, chain.frame_ts, chain.reference, chain.fields, starts)
@@ -263,15 +264,18 @@ def render(chain: Chain) -> tuple[list, list[str], int]:
         rings = ("" if starts is None else "; rings: their x₀ before noising" if chain.known is None
                  else "; rings: the examples they complete")
         return frames, [f"x_t (t = {{t}}){arrows} · lines: {pinned} pinned points over the last "
-                        f"{player.TRAIL_FRAMES} frames", f"predicted x̂₀ (dots: the {pinned} pinned points{rings})"], frames[0].width
+                        f"{player.TRAIL_FRAMES} frames", f"predicted x̂₀ (dots: the {pinned} pinned points{rings})"], frames[0].width, \
+            player.points_panels()
     if chain.kind == "image":
         start = None
         if chain.known is not None:
             start = image_pixels(images.paint_hidden(chain.starts, chain.known))
         elif starts is not None:
             start = image_pixels(chain.starts)
-        frames = player.render_image_frames(chain.x, chain.x0, grid_columns(len(chain.x[0])), start)
-        return frames, start_captions(chain) + ["x_t (t = {t})", "predicted x̂₀"], 760
+        nrow = grid_columns(len(chain.x[0]))
+        frames = player.render_image_frames(chain.x, chain.x0, nrow, start)
+        captions = start_captions(chain) + ["x_t (t = {t})", "predicted x̂₀"]
+        return frames, captions, 760, player.image_panels(chain.x[0], nrow, len(captions))
     raise ValueError(f"unknown data kind {chain.kind!r}")
 
 
@@ -531,7 +535,7 @@ def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice
     if progress is not None:
         progress(1.0, desc="Sampled: drawing the frames and the GIF and MP4")
     start = time.perf_counter()
-    frames, captions, width = render(chain)
+    frames, captions, width, panels = render(chain)
     first = start_captions(chain)
     labelled = None if chain.kind == "2d" else player.labelled_image_frames(
         frames, [first + [f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts])  # 2D frames carry their labels
@@ -542,7 +546,7 @@ def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice
         frames, chain.frame_ts, key=runs.session_key(request), view="reverse",
         stem=f"reverse-{display_name(checkpoint.path)}-{choice.method}{len(chain.state_ts) - 1}{stem_suffix}",
         captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method), export_frames=labelled,
-        export_fps=GIF_FPS, max_width=width, pixelated=chain.kind == "image")
+        export_fps=GIF_FPS, max_width=width, pixelated=chain.kind == "image", panels=panels)
     render_s = time.perf_counter() - start
     return page, stats_markdown(chain, checkpoint, model_label(checkpoint, choice, ideal), len(chain.samples), render_s,
                                 choice.spacing), gif, mp4, sprite

@@ -434,7 +434,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.get_by_label("2D: show the score field (arrows)").check()
     p.get_by_role("button", name="Generate").click()
     p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
-    assert "arrows: x → √ᾱ_t·x̂₀(x)" in p.locator("#reverse-player .pl-caption").inner_text()
+    assert "arrows: x → √ᾱ_t·x̂₀(x)" in p.locator("#reverse-player .pl-caption").first.inner_text()  # x_t's caption
     player = p.locator("#reverse-player .ddpm-player")
     # Generate hands the focus to the player (it had stayed on the button, scrolled out of view, where Space started
     # another chain)
@@ -489,12 +489,12 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     assert p.locator("#reverse-player .pl-speed").input_value() == speed
     # a screen reader reads the frame stepped to (not each frame while it plays); the frames have a name
     assert p.locator("#reverse-player .pl-info").get_attribute("aria-live") == "polite"
-    assert "the frame shown" in p.locator("#reverse-player canvas").get_attribute("aria-label")
+    assert "the frame shown" in p.locator("#reverse-player canvas").first.get_attribute("aria-label")
     player.focus()
     p.keyboard.press("Home")
     p.keyboard.press(" ")
     p.wait_for_selector('#reverse-player .ddpm-player[data-playing="1"]')
-    p.locator("#reverse-player canvas").click()
+    p.locator("#reverse-player canvas").last.click()  # either panel's canvas
     p.wait_for_selector('#reverse-player .ddpm-player[data-playing="0"]')
     assert p.locator("text=sampled in").count() >= 1  # the stats line
     p.get_by_text(re.compile(r"reverse-.*\.gif")).first.wait_for()  # the exports show once there is a movie
@@ -514,7 +514,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.get_by_role("button", name="Generate").click()
     p.wait_for_selector('#reverse-player .ddpm-player[data-ts^="20,"][data-ready="1"]', timeout=60_000)
     assert p.locator("text=Joined at").count() >= 1 and "rings: their x₀ before noising" in p.locator(
-        "#reverse-player .pl-caption").inner_text()
+        "#reverse-player .pl-panels").inner_text()
     page.shot("reverse")
     # one step taken apart: examples noised to t, the network's ε̂ and x̂₀, and the step's formula
     p.get_by_text("Anatomy of one step").click()
@@ -564,7 +564,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     # ... and its resampled chain, played in the tab's player, with the examples it completes as rings
     p.get_by_role("button", name="Play the resampled chain in the player").click()
     p.wait_for_function("() => /rings: the examples they complete/.test("
-                        "document.querySelector('#reverse-player .pl-caption')?.innerText || '')", timeout=60_000)
+                        "document.querySelector('#reverse-player .pl-panels')?.innerText || '')", timeout=60_000)
     p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
     page.assert_clean("Reverse tab after Generate, Pause, the walk and loop between noises, the step sweep, the bound "
                       "and inpainting")
@@ -912,10 +912,23 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         # its short titles ("x̂₀" for "x̂₀ predicted"): the long ones, even on two lines, were 8 px there
         assert min(found["sizes"]) >= plot_page.GRID_TITLE_ONE_LINE_SMALLEST, found["sizes"]
         p.shot("phone-reverse-anatomy")
+        # the player's panels (x_t, x̂₀) stack at full width on a phone: side by side, each was ~145 px wide, its
+        # labels ~5 px tall; in a wide window they are side by side again
+        p.page.get_by_role("combobox", name="Checkpoint").click()
+        p.page.get_by_role("option", name="moons (shipped)").click()
+        p.page.get_by_role("button", name="Generate", exact=True).click()
+        p.page.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
+        boxes = p.page.locator("#reverse-player canvas").evaluate_all(
+            "cs => cs.map(c => { const b = c.getBoundingClientRect(); return [b.left, b.top, b.width, b.bottom]; })")
+        assert len(boxes) == 2 and boxes[1][1] >= boxes[0][3] and min(b[2] for b in boxes) >= 250, boxes
+        p.shot("phone-reverse-player")
         p.page.set_viewport_size(VIEWPORT)  # turned into a wide window, the titles are drawn at their own size again
         p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().sizes.every(s => s === {panel_grid.GRID_TITLE_SIZE})")
         assert p.page.evaluate(VISIBLE_TOOLBARS_JS) > 0  # and the toolbars are back (shown on hover with a mouse)
         p.page.wait_for_function(f"() => ({GRID_HEIGHTS_JS})().every(g => g.side === g.cell && g.height <= g.need + 2)")
+        boxes = p.page.locator("#reverse-player canvas").evaluate_all(
+            "cs => cs.map(c => { const b = c.getBoundingClientRect(); return [b.left, b.top, b.width, b.right]; })")
+        assert boxes[0][1] == boxes[1][1] and boxes[1][0] > boxes[0][3], f"side by side in a wide window: {boxes}"
         p.assert_clean("Forward, Schedules and Reverse at 390 px")
     finally:
         p.close()

@@ -106,6 +106,10 @@ def test_generate_returns_player_and_valid_gif(toy_ckpt):
         cols, rows = player.sprite_layout(21)
         frame_width = 2 * player.PLOT_SIZE + player.PANEL_GAP  # x_t beside x̂₀
         assert sheet.format == "PNG" and sheet.size == (cols * frame_width, rows * player.PLOT_SIZE)
+    # the player cuts each frame into its two panels, a canvas each (stacked on a phone)
+    assert page.count("<canvas") == 2 and player.points_panels() == [(0, 440), (456, 440)]
+    assert f'width="{player.PLOT_SIZE}" height="{player.PLOT_SIZE}" data-x="0"' in page
+    assert f'width="{player.PLOT_SIZE}" height="{player.PLOT_SIZE}" data-x="{player.PLOT_SIZE + player.PANEL_GAP}"' in page
     assert "DDIM, η = 0.5" in stats and "20 of T = 100" in stats
     with PIL.Image.open(gif) as image:
         assert image.format == "GIF" and image.is_animated and image.n_frames == 21
@@ -244,6 +248,12 @@ def test_image_chain_shows_x_t_beside_x0(image_ckpt):
     assert "pl-smooth" not in page  # small images are scaled up pixel by pixel
     with PIL.Image.open(gif) as image:
         assert image.n_frames == 6 and image.width >= player.GIF_MIN_WIDTH
+    # a canvas per grid, cut where the frame holds it: 4 digits two to a row, 2 × (28 + 2) + 2 = 62 px, 4 px apart
+    canvases = re.findall(r'<canvas width="(\d+)" height="(\d+)" data-x="(\d+)"', page)
+    assert [(int(w), int(x)) for w, _, x in canvases] == [(62, 0), (62, 66)]
+    frame = PIL.Image.open(sprite).crop((0, 0, 128, int(canvases[0][1])))
+    assert frame.getpixel((63, 10)) == 255 and frame.getpixel((66, 10)) == 255  # the gap and a grid's border
+    assert player.image_panels(np.zeros((4, 28, 28), np.uint8), 2, 3) == [(0, 62), (66, 62), (132, 62)]
 
 
 @pytest.mark.parametrize(
@@ -398,7 +408,22 @@ def test_player_markup_and_script():
     loop = player.player_html([0, 90], frame_size=(8, 6), cols=cols, chain_id="abc", variable="θ", unit="°",
                               captions=["x_T (θ = {t}°)", "x₀ decoded from it"])
     assert 'aria-label="x_T · x₀ decoded from it: a movie of 2 frames.' in loop
+    assert loop.count("<canvas") == 1 and 'data-x="0"' in loop  # no panels given: one, the whole frame
     assert "watch('value', setup)" in player.PLAYER_JS and "requestAnimationFrame" in player.PLAYER_JS
+    # one canvas per panel, under its own caption, drawing its slice of the frame (data-x, width)
+    two = player.player_html([10, 0], frame_size=(20, 6), cols=cols, chain_id="abc", panels=[(0, 8), (12, 8)],
+                             captions=["x_t (t = {t})", "predicted x̂₀"])
+    assert two.count("<canvas") == 2 and two.count('class="pl-caption"') == 2
+    first, second = two.split('class="pl-panel"')[1:]
+    assert '<span>x_t (t = <b class="pl-t">10</b>)</span>' in first and 'width="8" height="6" data-x="0"' in first
+    assert '<span>predicted x̂₀</span>' in second and 'width="8" height="6" data-x="12"' in second
+    assert "--pl-gap: 20.000%" in second and "--pl-gap" not in first  # as far apart as in the frame: 4 of 20 px
+    assert 'aria-label="x_t, the frame shown"' in first and 'aria-label="predicted x̂₀, the frame shown"' in second
+    assert "@container (max-width: 480px)" in player.PLAYER_CSS  # stacked on a phone
+    with pytest.raises(ValueError):  # a caption per panel
+        player.player_html([1], frame_size=(20, 6), cols=1, chain_id="abc", panels=[(0, 8), (12, 8)], captions=["a"])
+    with pytest.raises(ValueError):  # panels inside the frame
+        player.player_html([1], frame_size=(20, 6), cols=1, chain_id="abc", panels=[(0, 8), (14, 8)])
     with pytest.raises(ValueError):
         player.player_html([], frame_size=(8, 6), cols=1, chain_id="abc")
     with pytest.raises(ValueError):
@@ -479,9 +504,9 @@ def test_chain_can_carry_the_score_field_of_each_frame(toy_ckpt, image_ckpt):
     image = checkpoint_access.load(str(image_ckpt), [str(image_ckpt)])
     assert reverse_tab.sample_chain(image, method="ddim", variance="small", eta=0.0, steps=3, n=2, seed=0,
                                     score_field=True).fields is None  # 2D only
-    _, plain_captions, _ = reverse_tab.render(reverse_tab.sample_chain(
+    _, plain_captions, _, _ = reverse_tab.render(reverse_tab.sample_chain(
         checkpoint, method="ddim", variance="small", eta=0.0, steps=5, n=5, seed=0))
-    _, captions, _ = reverse_tab.render(chain)
+    _, captions, _, _ = reverse_tab.render(chain)
     assert "arrows" in captions[0] and "arrows" not in plain_captions[0]
 
 
@@ -597,6 +622,7 @@ def test_image_chain_joined_at_t0_shows_its_examples_first(image_ckpt, tmp_path,
                                           [str(image_ckpt)], progress=None)
     width = lambda markup: int(re.search(r'data-w="(\d+)"', markup).group(1))  # noqa: E731
     assert width(page) > 1.4 * width(plain_page)  # three grids instead of two
+    assert page.count("<canvas") == 3 and f'data-x="{2 * 66}"' in page and width(page) == 2 * 66 + 62
     monkeypatch.setenv("DDPM_DATA_DIR", str(tmp_path / "empty"))
     cifar = save_checkpoint(tmp_path / "cifar", UNet(unet_config("tiny", 32, 3)), make_schedule("linear", 50),
                             DataInfo("cifar10", "image", (3, 32, 32)))

@@ -263,9 +263,9 @@ def render(chain: Chain) -> tuple[list, list[str], int, list[tuple[int, int]]]:
         arrows = " · arrows: x → √ᾱ_t·x̂₀(x)" if chain.fields else ""
         rings = ("" if starts is None else "; rings: their x₀ before noising" if chain.known is None
                  else "; rings: the examples they complete")
-        return frames, [f"x_t (t = {{t}}){arrows} · lines: {pinned} pinned points over the last "
-                        f"{player.TRAIL_FRAMES} frames", f"predicted x̂₀ (dots: the {pinned} pinned points{rings})"], frames[0].width, \
-            player.points_panels()
+        captions = [f"x_t (t = {{t}}){arrows} · lines: {pinned} pinned points over the last {player.TRAIL_FRAMES} "
+                    f"frames", f"predicted x̂₀ (dots: the {pinned} pinned points{rings})"]
+        return frames, captions, frames[0].width, player.points_panels()
     if chain.kind == "image":
         start = None
         if chain.known is not None:

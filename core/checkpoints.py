@@ -470,6 +470,14 @@ def _read_header(weights_path: Path) -> tuple[dict[str, tuple[int, ...]], dict[s
         raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
 
 
+# Why a weights file's tensors may not be those of the network its config describes. The networks' layouts changed
+# on the project's first day, under the same format_version (the MLP gained `first_raw` and `skip` in 80e16c0, the
+# U-Net's upsampling blocks their present widths in e56ae0b): checkpoints from before then are refused with this.
+OTHER_LAYOUT = ("The weights are for another layout of the network: another program's, an edited config's, or one "
+                "of DDPM Explorer's first day (2026-11-23), before its MLP and U-Net took their present form; train "
+                "the model again.")
+
+
 def _check_weights(spec: dict[str, Any], stored: dict[str, tuple[int, ...]], weights_path: Path) -> None:
     """Refuse a weights file whose tensor names or shapes (``stored``, read from its header) differ from the network
     ``spec`` describes, building the network on the meta device: a config describing a huge network allocates
@@ -478,14 +486,12 @@ def _check_weights(spec: dict[str, Any], stored: dict[str, tuple[int, ...]], wei
         expected = {key: tuple(value.shape) for key, value in build_model(spec).state_dict().items()}
     missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
     if missing or unexpected:
-        raise CheckpointError(
-            f"{weights_path} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
+        raise CheckpointError(f"{weights_path} does not match its config: missing {missing[:3]}, unexpected "
+                              f"{unexpected[:3]}. {OTHER_LAYOUT}")
     for key, shape in stored.items():
         if shape != expected[key]:
-            raise CheckpointError(
-                f"{weights_path}: tensor {key} has shape {shape}, the config expects {expected[key]}"
-            )
+            raise CheckpointError(f"{weights_path}: tensor {key} has shape {shape}, the config expects "
+                                  f"{expected[key]}. {OTHER_LAYOUT}")
 
 
 def model_name(config: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core.checkpoints import (
-    MAX_STORED_POINTS, STALE_SECONDS, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint,
+    MAX_STORED_POINTS, OTHER_LAYOUT, STALE_SECONDS, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint,
 )
 from core.data import DataInfo, draw_from, make_toy2d
 from core.mlp import MLPConfig, MLPDenoiser
@@ -175,8 +175,16 @@ def test_load_errors(tmp_path) -> None:
 
     wider = {**config, "model": {"kind": "mlp", "config": {**config["model"]["config"], "hidden": 48}}}
     (path / "config.json").write_text(json.dumps(wider))
-    with pytest.raises(CheckpointError, match="shape"):
+    with pytest.raises(CheckpointError, match="shape") as caught:
         load_checkpoint(path)
+    assert str(caught.value).endswith(OTHER_LAYOUT)
+    (path / "config.json").write_text(json.dumps(config))
+    weights = load_file(path / "model.safetensors")  # the MLP of the project's first day had neither of these
+    save_file({k: v for k, v in weights.items() if not k.startswith(("first_raw.", "skip."))}, path / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"does not match its config: missing \['first_raw.weight', 'skip.weight'\], "
+                                              r"unexpected \[\]\. The weights are for another layout") as caught:
+        load_checkpoint(path)
+    assert str(caught.value).endswith(OTHER_LAYOUT)
 
     (path / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match=r"not readable JSON \(expecting property name .* at line 1, column 2\)$"):

@@ -33,7 +33,7 @@ CIRCLE_KEY = "x_a, x_b: two independent N(0, I) noises; cos²θ + sin²θ = 1, s
 def reverse_key(method: str) -> str:
     """What the symbols of `reverse_notes` stand for."""
     implied = " · ε̂ = (x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t), the noise x̂₀ implies" if method == "ddim" else ""
-    return f"x̂₀: the model's prediction of x₀ (right){implied} · z: fresh noise from N(0, I)"
+    return f"x̂₀: the model's prediction of x₀ (its panel){implied} · z: fresh noise from N(0, I)"
 
 
 def number(value: float, decimals: int | None = None) -> str:

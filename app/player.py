@@ -560,10 +560,10 @@ PLAYER_CSS = """
 .ddpm-player .pl-caption > span {flex: 1; text-align: center}
 .ddpm-player .pl-stage {width: 100%; position: relative}
 /* A frame's panels, each in its own canvas under its own caption: side by side as wide, and as far apart, as in the
-   frame (flex-grow: its width in frame pixels; --pl-gap: the gap before it, a share of the frame's width), bottoms
+   frame (--pl-grow: its width in frame pixels; --pl-gap: the gap before it, a share of the frame's width), bottoms
    level when captions wrap to different heights. */
 .ddpm-player .pl-panels {display: flex; align-items: flex-end}
-.ddpm-player .pl-panel {flex-basis: 0; min-width: 0; margin-left: var(--pl-gap, 0)}
+.ddpm-player .pl-panel {flex: var(--pl-grow, 1) 1 0; min-width: 0; margin-left: var(--pl-gap, 0)}
 /* On a phone (the player under 480 px wide) side by side panels were ~145 px wide, their labels ~5 px tall: there
    they stack, each the player's full width. */
 @container (max-width: 480px) {
@@ -645,7 +645,7 @@ const setup = () => {
   };
   const toggle = () => { if (!st.playing && st.i === n - 1) show(0); setPlaying(!st.playing); };
   btn.onclick = toggle;
-  panels.forEach((p) => { p.canvas.onclick = toggle; });
+  root.querySelector('.pl-panels').onclick = toggle;  // a click on any panel, its caption or the gap between
   scrub.oninput = () => { setPlaying(false); show(parseInt(scrub.value)); };
   // Keys while the player or a control of it has focus (a click on it gives it focus); presentation clickers send
   // PageUp/PageDown, which step one frame whatever has focus: after Pause they had scrolled the page, on the scrub bar
@@ -765,8 +765,10 @@ def player_html(
     panels = list(panels) or [(0, w)]
     if len(panels) > 1 and len(captions) not in (0, len(panels)):
         raise ValueError(f"need one caption per panel: {len(panels)} panels, {len(captions)} captions")
-    if any(x < 0 or width <= 0 or x + width > w for x, width in panels):
-        raise ValueError(f"panels {panels} do not fit a frame {w} pixels wide")
+    starts, ends = [x for x, _ in panels], [x + width for x, width in panels]
+    if starts[0] < 0 or ends[-1] != w or any(end > x for end, x in zip(ends, starts[1:])) or min(
+            width for _, width in panels) <= 0:  # else the panels' shares of the player would not be the frame's
+        raise ValueError(f"panels {panels} do not tile a frame {w} pixels wide from left to right")
     groups = [[c] for c in captions] if len(panels) > 1 and captions else [list(captions)]
     panel_html = []
     end = 0  # where the previous panel ends
@@ -777,7 +779,7 @@ def player_html(
         label = " · ".join(_spoken(c, variable) for c in shown) if len(panels) > 1 and shown else name
         gap = f"--pl-gap: {100 * (x - end) / w:.3f}%; " if x > end else ""
         panel_html.append(
-            f'<div class="pl-panel" style="{gap}flex-grow: {int(width)}"><div class="pl-caption">{spans}</div>'
+            f'<div class="pl-panel" style="{gap}--pl-grow: {int(width)}"><div class="pl-caption">{spans}</div>'
             f'<canvas width="{int(width)}" height="{h}" data-x="{int(x)}" role="img" '
             f'aria-label="{html.escape(label)}, the frame shown"></canvas></div>')
         end = x + width

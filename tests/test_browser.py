@@ -100,6 +100,28 @@ WASTED_DRAWS_JS = """() => {
 }"""
 
 
+# Each canvas of the Reverse player against its panel's slice (data-x, its width) of the frame shown, cut from the
+# sprite sheet here: the largest difference of a colour value, and whether it holds more than the paper.
+CANVAS_SLICES_JS = """async () => {
+  const root = document.querySelector('#reverse-player .ddpm-player');
+  const sheet = new Image();
+  sheet.src = window.__ddpmSpriteUrl;
+  await sheet.decode();
+  const i = +root.dataset.frame, cols = +root.dataset.cols, fw = +root.dataset.w, fh = +root.dataset.h;
+  return [...root.querySelectorAll('canvas')].map((canvas) => {
+    const cut = document.createElement('canvas');
+    [cut.width, cut.height] = [canvas.width, canvas.height];
+    cut.getContext('2d').drawImage(sheet, (i % cols) * fw + +canvas.dataset.x, Math.floor(i / cols) * fh,
+                                   canvas.width, fh, 0, 0, canvas.width, fh);
+    const want = cut.getContext('2d').getImageData(0, 0, cut.width, cut.height).data;
+    const shown = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let diff = 0, drawn = false;
+    for (let k = 0; k < want.length; k++) { diff = Math.max(diff, Math.abs(want[k] - shown[k])); drawn ||= shown[k] < 200; }
+    return {x: +canvas.dataset.x, diff, drawn};
+  });
+}"""
+
+
 # Counts the plots drawn from now on in the block with this elem_id (Gradio draws each new figure on a new plot).
 COUNT_NEW_PLOTS_JS = """(id) => {
   window.newPlots = 0;
@@ -487,6 +509,8 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
         assert player.get_attribute("data-frame") == str(min(k, n_frames - 1)), control
     assert p.evaluate("() => window.scrollY") == scrolled
     assert p.locator("#reverse-player .pl-speed").input_value() == speed
+    slices = p.evaluate(CANVAS_SLICES_JS)  # each panel's canvas shows its own slice of the frame shown
+    assert len(slices) == 2 and all(s["diff"] == 0 and s["drawn"] for s in slices), slices
     # a screen reader reads the frame stepped to (not each frame while it plays); the frames have a name
     assert p.locator("#reverse-player .pl-info").get_attribute("aria-live") == "polite"
     assert "the frame shown" in p.locator("#reverse-player canvas").first.get_attribute("aria-label")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import checkpoint_access, figures, noise_map, reverse_tab
+from app import checkpoint_access, figures, noise_map, player, reverse_tab
 from core.checkpoints import load_checkpoint, save_checkpoint
 from core.data import DataInfo
 
@@ -135,6 +135,11 @@ def no_progress(*args, **kwargs) -> None:
     return None
 
 
+def canvases(page: str) -> list[tuple[int, int]]:
+    """(width, x in the frame) of each canvas of a player's markup."""
+    return [(int(w), int(x)) for w, x in re.findall(r'<canvas width="(\d+)" height="\d+" data-x="(\d+)"', page)]
+
+
 def test_a_loop_of_noises_plays_in_the_player_and_closes():
     request = types.SimpleNamespace(session_hash="loop-2d")
     page, stats, gif, mp4, sprite = noise_map.play_loop(request, SWISS, 20, "uniform", 300, 0, 44, False, [],
@@ -142,6 +147,8 @@ def test_a_loop_of_noises_plays_in_the_player_and_closes():
     assert 'data-frames="40"' in page and 'data-ts="0,9,18,' in page and ',351"' in page  # 40 frames, 9° apart
     assert 'data-var="θ"' in page and 'data-unit="°"' in page and 'data-hold="0"' in page  # a loop: no pause at the end
     assert "θ = 9°: x_T = 0.9877·x_a + 0.1564·x_b" in page  # the formula under each frame
+    size, gap = player.PLOT_SIZE, player.PANEL_GAP  # x_T and x₀ each in a canvas of its own, cut where they lie
+    assert canvases(page) == [(size, 0), (size, size + gap)] and f'data-w="{2 * size + gap}"' in page
     assert gif.endswith(".gif") and mp4.endswith(".mp4") and sprite.endswith(".png")
     assert "300 noises around a circle" in stats and "in 40 frames (9° apart)" in stats
     noise_move = number(r"the noise moves ([\d.]+)", stats)
@@ -169,6 +176,9 @@ def test_an_image_loop_reads_its_classes_and_keeps_to_its_budget():
     low, high = (int(v) for v in re.search(r"reads (\d+)–(\d+) different classes", stats).groups())
     assert 1 <= low <= high <= 8
     assert "x₀ decoded from it (DDIM, η = 0)" in page and "Fewer frames" not in stats
+    (width, x0), (width1, x1) = canvases(page)  # two grids of 3 × 3 digits, a sixteenth of one apart
+    assert x0 == 0 and width1 == width > 3 * 28 and x1 == width + max(4, width // 16)
+    assert f'data-w="{x1 + width}"' in page
     assert noise_map.loop_frames(80) == 72 and noise_map.loop_frames(2) == 8 and noise_map.loop_frames(50) == 45
     assert noise_map.loop_frames(80, noise_map.LOOP_IMAGE_STEPS // 100) == 36  # 100 steps: 36 frames at most
 

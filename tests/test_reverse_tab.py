@@ -422,8 +422,9 @@ def test_player_markup_and_script():
     assert "@container (max-width: 480px)" in player.PLAYER_CSS  # stacked on a phone
     with pytest.raises(ValueError):  # a caption per panel
         player.player_html([1], frame_size=(20, 6), cols=1, chain_id="abc", panels=[(0, 8), (12, 8)], captions=["a"])
-    with pytest.raises(ValueError):  # panels inside the frame
-        player.player_html([1], frame_size=(20, 6), cols=1, chain_id="abc", panels=[(0, 8), (14, 8)])
+    for wrong in ([(0, 8), (14, 8)], [(0, 8), (6, 8)], [(0, 8), (10, 8)], [(12, 8), (0, 8)], [(0, 20), (20, 0)]):
+        with pytest.raises(ValueError, match="do not tile a frame 20 pixels wide"):  # out, overlapping, short, …
+            player.player_html([1], frame_size=(20, 6), cols=1, chain_id="abc", panels=wrong, captions=["a", "b"])
     with pytest.raises(ValueError):
         player.player_html([], frame_size=(8, 6), cols=1, chain_id="abc")
     with pytest.raises(ValueError):

@@ -210,15 +210,20 @@ def shows_a_t(state: ForwardState | None, t) -> bool:
 
 
 def scrub_and_keep_t(state: ForwardState | None, t) -> tuple:
-    """`scrub`, and the t its views show: where the slider goes back to after a t that is not one (−1, 2.5, an
-    empty box), which moved the slider's thumb while the views stayed where they were."""
+    """`scrub`, and the t its views show: where the slider goes back to after a t that is not one (−1, 2.5), which
+    moved the slider's thumb while the views stayed where they were. An empty box is a t being typed: nothing
+    changes (putting the t on view back in the box then made the digits typed next follow it: 250 → "250250")."""
+    if t is None or t == "":
+        return (gr.skip(),) * 5
     t = t_to_show(state, t)
     return (*scrub(state, t), t)
 
 
-def t_in_range(state: ForwardState | None, t):
+def t_in_range(state: ForwardState | None, t, t_on_view: int):
     """On letting go of t: a t typed past T (2000 with T = 1000) goes back to T in its box, where the views already
-    are (`scrub`); the box kept 2000 while the table said "1000 of 1000"."""
+    are (`scrub`); the box kept 2000 while the table said "1000 of 1000". A box left empty shows the t on view again."""
+    if t is None or t == "":
+        return t_on_view
     try:
         typed = controls.whole_number(t, "t", 0)
     except gr.Error:  # `scrub` says what is wrong
@@ -398,7 +403,7 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
         api_name="scrub",  # the API's name for it since before it kept the t
     )
     scrubbed.failure(lambda t: t, t_on_view, t_slider, show_progress="hidden", queue=False)  # the toast says why
-    t_slider.release(t_in_range, [state, t_slider], t_slider, show_progress="hidden", queue=False)
+    t_slider.release(t_in_range, [state, t_slider, t_on_view], t_slider, show_progress="hidden", queue=False)
     rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
     rebuild_outputs = [state, t_slider, summary, *views, t_on_view]
     number_inputs = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]

@@ -322,6 +322,20 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     box.press("ArrowDown")
     p.wait_for_selector("#forward-chain >> text=At t = 640 the chain has taken 640 steps", timeout=15_000)
     p.wait_for_selector("#forward-targets >> text=At t = 640", timeout=15_000)  # one event draws both open panels
+    # the box emptied, then another t typed key by key: t follows the digits (the t on view had come back into the
+    # box at once, with a toast, and the digits went after it: "640250", clamped to 1000); left empty, the box shows
+    # the t on view again
+    box.select_text()
+    box.press("Backspace")
+    box.press_sequentially("250", delay=150)
+    page.wait_t_cell("250 of 1000")  # the views follow each digit; the open panels, Enter
+    box.press("Enter")
+    p.wait_for_selector("#forward-chain >> text=At t = 250 the chain has taken 250 steps", timeout=15_000)
+    assert box.input_value() == "250"
+    box.select_text()
+    box.press("Backspace")
+    box.blur()
+    p.wait_for_function("() => document.querySelector('#forward-t input[type=number]').value === '250'")
     # the movie of the forward process: 10 frames from x_0 to x_T in its own player
     p.get_by_text("Play the forward process as a movie").click()
     page.set_slider("forward-frames", 10)

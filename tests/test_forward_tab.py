@@ -188,11 +188,11 @@ def test_t_typed_past_T_goes_back_to_T_in_its_box():
     state = _state(data="swiss_roll", T=300)
     _, formula, *_ = forward_tab.scrub(state, 2000)
     assert "300 of 300" in formula  # the views show t = T …
-    assert forward_tab.t_in_range(state, 2000) == 300  # … and so does the box on letting go
+    assert forward_tab.t_in_range(state, 2000, 300) == 300  # … and so does the box on letting go
     for in_range in (0, 300, "120"):
-        assert isinstance(forward_tab.t_in_range(state, in_range), type(gr.skip()))
-    for wrong in ("", "ten", -3, None):  # left to `scrub`'s message
-        assert isinstance(forward_tab.t_in_range(state, wrong), type(gr.skip()))
+        assert isinstance(forward_tab.t_in_range(state, in_range, 120), type(gr.skip()))
+    for wrong in ("ten", -3):  # left to `scrub`'s message
+        assert isinstance(forward_tab.t_in_range(state, wrong, 120), type(gr.skip()))
 
 
 def test_summary_box_tone_follows_whether_the_chain_reaches_noise():
@@ -365,12 +365,17 @@ def test_a_t_that_is_not_one_puts_the_slider_back_where_the_views_are():
     assert shown == 300 and views[1] == forward_tab.scrub(state, 300)[1]
     assert forward_tab.scrub_and_keep_t(state, 5000)[-1] == 1000  # clamped to T
     assert forward_tab.rebuild(state, 300, "mnist", None, None, "cosine", 200, 0, *PARAMS)[-1] == 200
-    for bad_t in (-1, 2.5, ""):
+    for bad_t in (-1, 2.5):
         assert not forward_tab.shows_a_t(state, bad_t)
-        with pytest.raises(gr.Error, match=r"\bt (is empty|must be a whole number)"):
+        with pytest.raises(gr.Error, match=r"\bt must be a whole number"):
             forward_tab.scrub_and_keep_t(state, bad_t)
         # the open panels skip it: one toast, the views' own
         assert forward_tab.if_open(forward_tab.targets_view, 2)(True, state, bad_t) == (gr.skip(), gr.skip())
+    # a box emptied to type another t: nothing moves until the t is typed (the t on view put back in the box had
+    # made the digits typed next follow it: "250250"); left empty, the box shows the t on view again
+    for typing in ("", None):
+        assert forward_tab.scrub_and_keep_t(state, typing) == (gr.skip(),) * 5
+        assert forward_tab.t_in_range(state, typing, 300) == 300
     with gr.Blocks() as demo:
         forward_tab.build(gr.State(None), demo)
     scrubs = [k for k, d in demo.fns.items() if getattr(d.fn, "__name__", "") == "scrub_and_keep_t"]

@@ -161,7 +161,8 @@ def image_figure(pixels: np.ndarray, *, height: int = 460, label: str = "") -> P
         margin=dict(l=5, r=5, t=CORNER_LABEL_SIZE + 12 if label else 5, b=5),
         **named,
         xaxis=dict(visible=False, fixedrange=True, range=[0, cols], constrain="domain"),
-        yaxis=dict(visible=False, fixedrange=True, range=[rows, 0], scaleanchor="x", constrain="domain"),
+        yaxis=dict(visible=False, fixedrange=True, range=[rows, 0], scaleanchor="x", constrain="domain",
+                   constraintoward="top"),  # in a narrow plot, under its label (a phone: ~100 px of blank above it)
         images=[dict(source=png_data_uri(pixels, fmt="BMP"), xref="x", yref="y", x=0, y=0, sizex=cols, sizey=rows,
                      xanchor="left", yanchor="top", sizing="stretch", layer="below")],
     )

@@ -897,6 +897,11 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
             tops = {p.page.get_by_role("tab", name=name).bounding_box()["y"] for name in TAB_NAMES}
             assert len(tops) == rows, f"{width} px: the tabs' rows start at {tops}"
         p.page.set_viewport_size(PHONE["viewport"])
+        blank = p.page.evaluate("""() => {  // x_t's picture at the top of its plot: it was centred, 100 px below
+          const plot = document.querySelector('#forward-x-t .js-plotly-plot');
+          return plot.querySelector('image').getBoundingClientRect().top
+            - plot.querySelector('svg.main-svg').getBoundingClientRect().top; }""")
+        assert blank < 40, f"{blank:.0f} px above x_t's picture, its label within them"
         arrows = p.page.evaluate(ARROWS_OUT_OF_BOX_JS)
         assert arrows["headings"] >= 3 and arrows["tall"] >= 1 and not arrows["out"], arrows
         p.page.get_by_text("One step at a time").click()  # the chain panel: three long column titles

@@ -765,18 +765,19 @@ def player_html(
     panels = list(panels) or [(0, w)]
     if len(panels) > 1 and len(captions) not in (0, len(panels)):
         raise ValueError(f"need one caption per panel: {len(panels)} panels, {len(captions)} captions")
-    starts, ends = [x for x, _ in panels], [x + width for x, width in panels]
-    if starts[0] < 0 or ends[-1] != w or any(end > x for end, x in zip(ends, starts[1:])) or min(
-            width for _, width in panels) <= 0:  # else the panels' shares of the player would not be the frame's
+    ends = [x + width for x, width in panels]
+    in_order = all(end <= x for end, (x, _) in zip(ends, panels[1:]))
+    if panels[0][0] < 0 or ends[-1] != w or not in_order or any(width <= 0 for _, width in panels):
+        # else the panels' shares of the player would not be their shares of the frame
         raise ValueError(f"panels {panels} do not tile a frame {w} pixels wide from left to right")
-    groups = [[c] for c in captions] if len(panels) > 1 and captions else [list(captions)]
+    one_each = len(panels) > 1 and bool(captions)  # else every caption above the one panel
     panel_html = []
     end = 0  # where the previous panel ends
     for k, (x, width) in enumerate(panels):
-        shown = groups[k] if k < len(groups) else []
+        shown = [captions[k]] if one_each else list(captions) if k == 0 else []
         spans = "".join(
             "<span>" + html.escape(c).replace("{t}", f'<b class="pl-t">{int(ts[0])}</b>') + "</span>" for c in shown)
-        label = " · ".join(_spoken(c, variable) for c in shown) if len(panels) > 1 and shown else name
+        label = _spoken(captions[k], variable) if one_each else name
         gap = f"--pl-gap: {100 * (x - end) / w:.3f}%; " if x > end else ""
         panel_html.append(
             f'<div class="pl-panel" style="{gap}--pl-grow: {int(width)}"><div class="pl-caption">{spans}</div>'

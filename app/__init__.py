@@ -34,6 +34,14 @@ CSS = """
 .formula-box table, .numbers-table table {word-break: normal; overflow-wrap: normal}
 .formula-box td:last-child {min-width: 14ch}  /* "1000 of 10000" fits: the table had reflowed as t was scrubbed */
 .numbers-table {overflow-x: auto}
+/* a table wider than its box (the Schedules table on a phone: 486 px in 326) shows a shadow at the edge that hides
+   columns; the covers scroll with the table (local) and hide a shadow at the end it has reached */
+.prose.numbers-table {background:
+  linear-gradient(to right, var(--body-background-fill) 30%, transparent) left / 40px 100% no-repeat local,
+  linear-gradient(to left, var(--body-background-fill) 30%, transparent) right / 40px 100% no-repeat local,
+  radial-gradient(farthest-side at 0 50%, var(--table-shadow), transparent) left / 14px 100% no-repeat scroll,
+  radial-gradient(farthest-side at 100% 50%, var(--table-shadow), transparent) right / 14px 100% no-repeat scroll;
+  --table-shadow: color-mix(in srgb, var(--body-text-color) 35%, transparent)}
 .name-dropdown input {text-overflow: ellipsis; padding-right: 1.75em}  /* a long name ends in "…", clear of ▾ */
 .prose .notice * {color: inherit}
 .hint p {font-size: var(--block-info-text-size); color: var(--block-info-text-color)}

@@ -577,6 +577,8 @@ PLAYER_CSS = """
 .ddpm-player.pl-smooth canvas {image-rendering: auto}
 .ddpm-player .pl-loading {position: absolute; inset: 0; display: flex; align-items: center;
   justify-content: center; color: var(--block-info-text-color)}
+/* stacked, on the first panel: centred on the stack, it could lie a screen below the top */
+@container (max-width: 480px) {.ddpm-player .pl-loading {align-items: flex-start; padding-top: 96px}}
 .ddpm-player .pl-controls {display: flex; align-items: center; gap: 10px; margin-top: 8px; flex-wrap: wrap}
 .ddpm-player .pl-controls input[type=range] {flex: 1; min-width: 160px}
 .ddpm-player .pl-controls button {padding: 4px 12px; border-radius: 6px; border: 1px solid var(--border-color-primary);

@@ -15,9 +15,12 @@ import re
 import time
 import zipfile
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
@@ -875,6 +878,20 @@ ARROWS_OUT_OF_BOX_JS = """() => {
 }"""
 
 
+def edge_shadows(box) -> tuple[float, float]:
+    """How much a scrolling box's edge shadows darken its left and right 10 px: its screenshot against one taken
+    without its background (mean grey levels, 0–255)."""
+    def strips() -> tuple[np.ndarray, np.ndarray]:
+        grey = np.asarray(Image.open(BytesIO(box.screenshot())).convert("L"), dtype=float)
+        edge = grey.shape[1] * 10 // int(box.bounding_box()["width"])
+        return grey[:, :edge], grey[:, -edge:]
+    shaded = strips()
+    box.evaluate("e => e.style.background = 'none'")
+    plain = strips()
+    box.evaluate("e => e.style.background = ''")
+    return tuple(float(np.abs(a - b).mean()) for a, b in zip(shaded, plain))
+
+
 VISIBLE_TOOLBARS_JS = ("() => [...document.querySelectorAll('.js-plotly-plot .modebar-container')]"
                        ".filter(e => getComputedStyle(e).display !== 'none' && e.offsetParent).length")
 
@@ -889,7 +906,9 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
     rows deep there, stays below its x axis's title (it rose into it), and no x axis's title runs past the plot's
     right edge (the Reverse t₀ sweep's did). A grid is as tall as its narrowed panels need
     (the rows of panels were as tall as on a desktop, each panel a small square in a band of blank). In a wide window
-    the titles and panels are back at their own size."""
+    the titles and panels are back at their own size. The Schedules table, wider than a phone, shows a shadow at each
+    edge that hides columns (it scrolled with no sign), and the stacked player's "loading frames…" lies on its first
+    panel (centred on the stack, it had lain over the second panel's caption)."""
     p = Page(browser, app_url, "phone", **PHONE)
     try:
         for width, rows in ((390, 1), (360, 1), (320, 2)):  # Train and Reverse had been behind a "⋯" below 400 px
@@ -922,7 +941,15 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
             # no plot toolbar: a touch screen showed them at all times, over the grids' column titles
             assert p.page.evaluate(VISIBLE_TOOLBARS_JS) == 0, tab
             p.shot(f"phone-{tab.lower()}")
-        p.tab("Schedules")  # 2D data: its grid's left margin holds the coordinates, and its rows' labels were cut off
+        p.tab("Schedules")  # its table, wider than the phone, shows a shadow on each side that hides columns
+        table = p.page.locator(".prose.numbers-table")
+        table.scroll_into_view_if_needed()
+        left, right = edge_shadows(table)
+        assert left < 0.5 < 3 < right, f"at its start: left {left:.2f}, right {right:.2f}"
+        table.evaluate("e => e.scrollLeft = e.scrollWidth")
+        left, right = edge_shadows(table)
+        assert right < 0.5 < 3 < left, f"at its end: left {left:.2f}, right {right:.2f}"
+        # 2D data: its grid's left margin holds the coordinates, and its rows' labels were cut off
         p.page.get_by_label("Data x₀ for the noised grid").click()
         p.page.get_by_role("option").filter(has_text="Swiss roll").first.click()
         p.page.wait_for_function(f"() => ({GRID_HEIGHTS_JS})().some(g => g.cell === 150)")  # the 2D grid's panels
@@ -959,7 +986,19 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         # labels ~5 px tall; in a wide window they are side by side again
         p.page.get_by_role("combobox", name="Checkpoint").click()
         p.page.get_by_role("option", name="moons (shipped)").click()
+        sprites, held = re.compile(r".*/frames-[^/]*\.png$"), []
+        p.page.route(sprites, lambda route: held.append(route))  # the frames held back: "loading frames…" stays
         p.page.get_by_role("button", name="Generate", exact=True).click()
+        p.page.wait_for_function("() => document.querySelector('#reverse-player .pl-loading')", timeout=60_000)
+        # on the first panel (centred on the stack, it had lain over the second panel's caption)
+        assert p.page.evaluate("""() => {
+          const text = document.createRange(), first = document.querySelector('#reverse-player canvas');
+          text.selectNodeContents(document.querySelector('#reverse-player .pl-loading'));
+          const t = text.getBoundingClientRect(), c = first.getBoundingClientRect();
+          return t.top >= c.top && t.bottom <= c.bottom; }"""), "loading frames… off the first panel"
+        for route in held:
+            route.continue_()
+        p.page.unroute(sprites)
         p.page.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
         boxes = p.page.locator("#reverse-player canvas").evaluate_all(
             "cs => cs.map(c => { const b = c.getBoundingClientRect(); return [b.left, b.top, b.width, b.bottom]; })")

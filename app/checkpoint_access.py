@@ -24,7 +24,7 @@ from core.prediction import PREDICTION_SYMBOLS
 from core.sampler import chain_timesteps, number_of_steps, plan_steps
 from core.schedules import NoiseSchedule, schedule_from_config
 from core.presets import EVAL_POINTS
-from core.trainer import resolve_device
+from core.devices import resolve_device
 
 
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"

@@ -81,9 +81,10 @@ from app.train_worker import DONE, run_worker
 from core.checkpoints import CheckpointError, model_classes, model_name, model_prediction, read_config
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
+from core.devices import resolve_device
 from core.image_data import IMAGE_DATASET_LABELS, IMAGE_DATASETS, DataUnavailableError, available_datasets
 from core.prediction import PREDICTION_LABELS, PREDICTION_SYMBOLS, PREDICTIONS
-from core.trainer import TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name, resolve_device
+from core.trainer import TrainConfig, Trainer, TrainEvent, TrainingDiverged, device_name
 
 log = logging.getLogger(__name__)
 

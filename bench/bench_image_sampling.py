@@ -20,9 +20,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.checkpoints import load_checkpoint  # noqa: E402
+from core.devices import resolve_device  # noqa: E402
 from core.sampler import initial_noise, sample  # noqa: E402
 from core.schedules import make_schedule  # noqa: E402
-from core.trainer import device_name, resolve_device  # noqa: E402
+from core.trainer import device_name  # noqa: E402
 from core.unet import UNet, unet_config  # noqa: E402
 
 N = 64

@@ -38,6 +38,7 @@ from torch import nn
 
 from core.conditioning import DEFAULT_P_UNCOND
 from core.data import DataInfo, data_sampler
+from core.devices import resolve_device
 from core.mlp import MLPConfig, MLPDenoiser
 from core.prediction import as_eps_model, check_prediction, unwrap
 from core.schedules import MAX_T, NoiseSchedule, schedule_from_config
@@ -401,8 +402,10 @@ def config_problem(config: dict[str, Any]) -> str | None:
 
 
 def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild model (eval mode, on ``device``) and schedule from a checkpoint directory."""
+    """Rebuild model (eval mode, on ``device``: "auto", "cpu", "cuda", …) and schedule from a checkpoint directory.
+    Torch's global random state is left as it was (the network's fresh weights are drawn, then replaced)."""
     directory = Path(directory)
+    device = resolve_device(device)
     config = read_config(directory)
     weights_path = directory / WEIGHTS_FILE
     if not weights_path.is_file():
@@ -412,7 +415,8 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
         shapes, recorded = _read_header(weights_path)
         _check_weights(spec, shapes, weights_path)
         _check_trained_with(config, recorded, weights_path)
-        model = build_model(spec)
+        with torch.random.fork_rng(devices=[]):
+            model = build_model(spec)
         schedule = schedule_from_config(config["schedule"])
         prediction = check_prediction(model_prediction(config))
         raw = config["data"]

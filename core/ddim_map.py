@@ -35,7 +35,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from core.sampler import Spacing, chain_timesteps
+from core.sampler import Spacing, chain_timesteps, check_input
 from core.schedules import NoiseSchedule
 
 PathKind = Literal["spherical", "linear"]
@@ -79,26 +79,27 @@ def iter_encode(
     """
     if clip_x0 is not None and not clip_x0 > 0:
         raise ValueError(f"clip_x0 must be positive or None, got {clip_x0!r}")
+    check_input(model, x_0, "x_0")
     ts = encoding_timesteps(schedule, steps, spacing)
     batch = x_0.shape[0]
     x = x_0
     for index, (s, t) in enumerate(zip([0, *ts[:-1]], ts)):
-        eps = model(x, torch.full((batch,), t, dtype=torch.long, device=x.device))
-        x0 = schedule.predict_x0(x, s, eps)  # x_0 itself at s = 0 (ᾱ_0 = 1)
-        if clip_x0 is not None and s > 0:
-            x0 = x0.clamp(-clip_x0, clip_x0)
-            eps = schedule.predict_eps(x, s, x0)
-        x_t = schedule.q_sample(x0, t, eps)  # √ᾱ_t·x̂_0 + √(1 − ᾱ_t)·ε̂
+        with torch.no_grad():  # as the sampler's steps: no graph kept from step to step
+            eps = model(x, torch.full((batch,), t, dtype=torch.long, device=x.device))
+            x0 = schedule.predict_x0(x, s, eps)  # x_0 itself at s = 0 (ᾱ_0 = 1)
+            if clip_x0 is not None and s > 0:
+                x0 = x0.clamp(-clip_x0, clip_x0)
+                eps = schedule.predict_eps(x, s, x0)
+            x_t = schedule.q_sample(x0, t, eps)  # √ᾱ_t·x̂_0 + √(1 − ᾱ_t)·ε̂
         yield EncodeRecord(index, len(ts), s, t, x, x_t, x0, eps)
         x = x_t
 
 
 def encode(model: nn.Module, schedule: NoiseSchedule, x_0: torch.Tensor, **options: object) -> torch.Tensor:
-    """x_T of `iter_encode` run to the end, under `torch.inference_mode()` (options are those of `iter_encode`)."""
+    """x_T of `iter_encode` run to the end (options are those of `iter_encode`)."""
     x = x_0
-    with torch.inference_mode():
-        for record in iter_encode(model, schedule, x_0, **options):  # type: ignore[arg-type]
-            x = record.x_t
+    for record in iter_encode(model, schedule, x_0, **options):  # type: ignore[arg-type]
+        x = record.x_t
     return x
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from core.elbo import variational_bounds
 from core.fid import image_quality, real_ratio_range
 from core.metrics import real_sw_ratios, sliced_wasserstein_ratio
 from core.sampler import METHODS, SPACINGS, initial_noise, number_of_steps, sample
-from core.trainer import resolve_device
+from core.devices import resolve_device
 
 PROG = "python -m core.evaluate"
 REAL_DRAWS = 8  # --real-data: draws of the data scored as samples are
@@ -72,8 +73,12 @@ def sampler_of_key(key: str) -> str:
     return text
 
 
-def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str], seed: int, data_dir: str | None = None) -> dict[str, Any]:
-    """{sampler label: metrics} for a loaded checkpoint (raises ValueError when it cannot be measured)."""
+def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str] | str, seed: int, data_dir: str | None = None) -> dict[str, Any]:
+    """{sampler label: metrics} for a loaded checkpoint (raises ValueError when it cannot be measured).
+    ``samplers``: labels as the CLI's --sampler ("ddpm", "ddim:50", "ddpm:100:log_snr"); one label alone is a list of one."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:
+        raise ValueError(f"n must be a whole number of samples, at least 2 to compare with the data, got {n!r}")
+    samplers = [samplers] if isinstance(samplers, str) else samplers
     info = ckpt.data
     draw_data = ckpt.data_sampler()
     if info.kind == "2d" and draw_data is None:

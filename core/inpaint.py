@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from core.sampler import (
-    Method, Spacing, StepRecord, Variance, chain_timesteps, check_options, plan_steps, reverse_step,
+    Method, Spacing, StepRecord, Variance, chain_timesteps, check_input, check_options, plan_steps, reverse_step,
 )
 from core.schedules import NoiseSchedule
 
@@ -141,6 +141,7 @@ def iter_inpaint(
         raise ValueError(f"the jump length must be a whole number of steps from 1 to {MAX_JUMP}, got {jump!r}")
     if not torch.isfinite(x_0).all():
         raise ValueError("the examples to inpaint contain NaN or infinite values")
+    check_input(model, x_0, "x_0")
     mask = check_known(x_0, known)
     ts = chain_timesteps(schedule, steps, method, spacing)
     plan = plan_steps(schedule, ts, method, variance, float(eta))
@@ -169,8 +170,7 @@ def iter_inpaint(
 
 def inpaint(model: nn.Module, schedule: NoiseSchedule, x_0: torch.Tensor, known: torch.Tensor,
             **options: object) -> torch.Tensor:
-    """Run `iter_inpaint` to the end under `torch.inference_mode()` and return the completed x_0."""
-    with torch.inference_mode():
-        for record in iter_inpaint(model, schedule, x_0, known, **options):  # type: ignore[arg-type]
-            x = record.x_prev
+    """Run `iter_inpaint` to the end and return the completed x_0."""
+    for record in iter_inpaint(model, schedule, x_0, known, **options):  # type: ignore[arg-type]
+        x = record.x_prev
     return x

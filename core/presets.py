@@ -22,6 +22,10 @@ def new_model(preset: str, shape: tuple[int, ...], classes: int = 0) -> torch.nn
     """Fresh weights: the MLP for 2D points (shape (2,)), else the U-Net preset for (C, H, W) images; conditional
     on ``classes`` classes when > 0."""
     if preset == "mlp":
+        if tuple(shape) != (2,):
+            raise ValueError(f"the mlp model is for 2D points, shape (2,); got shape {tuple(shape)}")
         return MLPDenoiser(MLPConfig(num_classes=classes))
+    if len(shape) != 3:
+        raise ValueError(f"the U-Net preset {preset!r} is for images of shape (C, H, W); got shape {tuple(shape)}")
     channels, size = shape[0], shape[1]
     return UNet(unet_config(preset, size, channels, classes))

@@ -51,7 +51,7 @@ from core.image_data import to_uint8
 from core.inpaint import IMAGE_MASKS, MAX_JUMP, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import return_ratio
 from core.sampler import METHODS, SPACINGS, VARIANCES, initial_noise, sample
-from core.trainer import resolve_device
+from core.devices import resolve_device
 
 PROG = "python -m core.sample"
 

@@ -80,7 +80,10 @@ def _unknown_name_message(name: object) -> str:
 
 
 def _broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(B,) coefficients → (B, 1, ..., 1) in ``like``'s dtype and device."""
+    """(B,) coefficients → (B, 1, ..., 1) in ``like``'s dtype and device; B must be 1 or ``like``'s batch."""
+    if values.dim() == 1 and values.shape[0] not in (1, like.shape[0] if like.dim() else 1):
+        raise ValueError(f"t holds {values.shape[0]} timesteps for a batch of {like.shape[0]}: give one t, or one per "
+                         "example")
     values = values.to(device=like.device, dtype=like.dtype)
     return values.reshape(values.shape + (1,) * (like.dim() - values.dim()))
 
@@ -202,21 +205,33 @@ class NoiseSchedule:
 
     def posterior_coefficients(self, t: int, t_prev: int) -> tuple[float, float, float]:
         """(c_x0, c_xt, β̃) with q(x_{t_prev} | x_t, x_0) = N(c_x0·x_0 + c_xt·x_t, β̃ I), 0 ≤ t_prev < t."""
-        if not 0 <= t_prev < t <= self.T:
-            raise ValueError(f"need 0 ≤ t_prev < t ≤ {self.T}, got t={t}, t_prev={t_prev}")
-        ab_t, ab_s = self.alpha_bars[t], self.alpha_bars[t_prev]
+        c_x0, c_xt, variance = self._posterior(torch.tensor(int(t)), torch.tensor(int(t_prev)))
+        return float(c_x0), float(c_xt), float(variance)
+
+    def _posterior(self, t: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`posterior_coefficients` for LongTensors t and s = t_prev of one shape (float64, that shape)."""
+        if not bool(((0 <= s) & (s < t) & (t <= self.T)).all()):
+            raise ValueError(f"need 0 ≤ t_prev < t ≤ {self.T}, got t={t.tolist()}, t_prev={s.tolist()}")
+        ab_t, ab_s = self.alpha_bars[t], self.alpha_bars[s]
         alpha_ts = ab_t / ab_s  # α_{t|s}
         beta_ts = 1.0 - alpha_ts  # effective β between the two steps
         c_x0 = ab_s.sqrt() * beta_ts / (1.0 - ab_t)
         c_xt = alpha_ts.sqrt() * (1.0 - ab_s) / (1.0 - ab_t)
-        variance = beta_ts * (1.0 - ab_s) / (1.0 - ab_t)
-        return float(c_x0), float(c_xt), float(variance)
+        return c_x0, c_xt, beta_ts * (1.0 - ab_s) / (1.0 - ab_t)
 
     def posterior_mean_variance(
-        self, x0: torch.Tensor, x_t: torch.Tensor, t: int, t_prev: int | None = None
-    ) -> tuple[torch.Tensor, float]:
-        """Mean and variance of q(x_{t_prev} | x_t, x_0) (eqs. 6–7); t_prev defaults to t − 1."""
-        c_x0, c_xt, variance = self.posterior_coefficients(t, t - 1 if t_prev is None else t_prev)
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: int | torch.Tensor, t_prev: int | torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, float | torch.Tensor]:
+        """Mean and variance of q(x_{t_prev} | x_t, x_0) (eqs. 6–7); t_prev defaults to t − 1.
+
+        t an int: the variance is a float. t a LongTensor (B,), one per example as for `q_sample` (t_prev likewise):
+        the variance is a tensor (B, 1, ..., 1) in x0's dtype."""
+        if isinstance(t, torch.Tensor) and t.dim() == 1:
+            index = self._index(t)
+            c_x0, c_xt, variance = self._posterior(index, index - 1 if t_prev is None else self._index(t_prev))
+            return _broadcast(c_x0, x0) * x0 + _broadcast(c_xt, x_t) * x_t, _broadcast(variance, x0)
+        t = int(t)
+        c_x0, c_xt, variance = self.posterior_coefficients(t, t - 1 if t_prev is None else int(t_prev))
         return c_x0 * x0 + c_xt * x_t, variance
 
     def effective_beta(self, t: int, t_prev: int) -> float:

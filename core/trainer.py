@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from core.conditioning import DEFAULT_P_UNCOND, ClassifierFreeGuidance, cycling_labels, drop_labels, num_classes
+from core.devices import resolve_device
 from core.image_data import random_hflip
 from core.prediction import Prediction, as_eps_model, check_prediction, error_to_eps, training_target, unwrap
 from core.sampler import METHODS, SPACINGS, Method, Spacing, sample
@@ -200,19 +201,6 @@ def loss_name(min_snr_gamma: float) -> str:
     return f"Min-SNR-{min_snr_gamma:g}" if min_snr_gamma > 0 else "L_simple"
 
 
-def resolve_device(device: str) -> torch.device:
-    """"auto" → cuda if available else cpu; anything else as given (a clear error if unknown)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for, but no CUDA GPU is available")
-    return resolved
-
-
 def device_name(device: torch.device) -> str:
     """A label for the UI, logs and checkpoints: the GPU's name, or the CPU's model and torch's thread
     count, e.g. "CPU (AMD EPYC, 2 threads)" (speeds differ a lot between CPUs)."""
@@ -294,7 +282,8 @@ class Trainer:
         return self._eps_view
 
     def stop(self) -> None:
-        """Ask the loop to end after the current step (safe from any thread)."""
+        """Ask the loop to end after the current step (safe from any thread). A stop ends that run only: `run()`
+        again goes on from the step reached."""
         self._stop.set()
 
     def learning_rate(self, step: int) -> float:
@@ -461,7 +450,8 @@ class Trainer:
     def run(self) -> Iterator[TrainEvent]:
         """Train until ``steps`` are done, `stop()` is called or the time limit passes; yield events.
 
-        The last event has kind "end". A diverging loss raises `TrainingDiverged` (weights intact).
+        The last event has kind "end". A diverging loss raises `TrainingDiverged` (weights intact). The model is
+        left in eval mode however the loop ends (a caller's break too).
         """
         c = self.config
         self.model.train()
@@ -481,17 +471,20 @@ class Trainer:
                 bucket_loss=self.bucket_loss(), **extra,  # type: ignore[arg-type]
             )
 
-        while self.step < c.steps:
-            if self._stop.is_set():
-                reason = "stopped"
-                break
-            if c.max_seconds is not None and time.perf_counter() - start >= c.max_seconds:
-                reason = "time limit"
-                break
-            self.train_step()
-            if self.step % c.log_every == 0 or self.step == c.steps:
-                yield event("step")
-            if c.preview_every and self.step % c.preview_every == 0 and self.step < c.steps:
-                yield event("preview", preview=self.preview())
-        self.model.eval()
+        try:
+            while self.step < c.steps:
+                if self._stop.is_set():
+                    reason = "stopped"
+                    break
+                if c.max_seconds is not None and time.perf_counter() - start >= c.max_seconds:
+                    reason = "time limit"
+                    break
+                self.train_step()
+                if self.step % c.log_every == 0 or self.step == c.steps:
+                    yield event("step")
+                if c.preview_every and self.step % c.preview_every == 0 and self.step < c.steps:
+                    yield event("preview", preview=self.preview())
+        finally:
+            self.model.eval()
+        self._stop.clear()  # heard: a stop asked before the run began still ends it, and run() again goes on
         yield event("end", reason=reason)

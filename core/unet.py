@@ -137,7 +137,7 @@ class UNetConfig:
 # Per preset: (patch_size, base_channels, channel_mults at most, num_res_blocks, attention at levels
 # whose resolution is ≤ this (0: none outside the bottleneck), norm_groups, dropout).
 _PRESETS: dict[str, tuple[int, int, tuple[int, ...], int, int, int, float]] = {
-    # tests: ≈68k parameters, a training step on 8 MNIST digits in tens of milliseconds
+    # tests: ≈66k parameters, a training step on 8 MNIST digits in tens of milliseconds
     "tiny": (1, 8, (1, 2, 2), 1, 0, 4, 0.0),
     # CPU default for 28×28: ≈0.67M parameters; 2×2 patch stem, 32 channels at 14×14 and 64 at 7×7
     # with attention. On 2 CPU cores a 64-image forward pass takes ~80 ms and training runs at

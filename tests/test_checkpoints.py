@@ -48,6 +48,20 @@ def test_round_trip_gives_identical_samples(tmp_path) -> None:
     assert torch.allclose(loaded.data.to_data_coordinates(torch.zeros(1, 2)), torch.tensor([[1.0, -2.0]]))
 
 
+def test_loading_takes_the_clis_device_names_and_leaves_the_global_random_state(tmp_path) -> None:
+    """"auto" (the CLIs' and `TrainConfig`'s default) had been refused with torch's own message, and loading had
+    drawn from torch's global generator (the fresh weights it then replaces): a seeded notebook drew other noise."""
+    _, _, path = save_mlp(tmp_path / "ck")
+    torch.manual_seed(3)
+    expected = torch.randn(4)
+    torch.manual_seed(3)
+    loaded = load_checkpoint(path, device="auto")
+    assert torch.equal(torch.randn(4), expected)
+    assert next(loaded.model.parameters()).device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'; use auto, cpu or cuda"):
+        load_checkpoint(path, device="tpu")
+
+
 def test_config_json_is_strict_json_with_null_for_nan_and_infinity(tmp_path) -> None:
     """A diverged run's error by t (NaN) and an unbounded metric are written as null: JSON has no NaN or Infinity,
     which strict readers (JavaScript, jq) refuse. Readers take null as no value."""

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from core.checkpoints import list_checkpoints, null_label_share, training_history
+from core.checkpoints import list_checkpoints, load_checkpoint, null_label_share, training_history
 from core.conditioning import NULL_NEVER_TRAINED
 from core.data import make_toy2d
 from core.trainer import SHORTEST_KEPT
@@ -385,6 +385,19 @@ def test_evaluation_keys_name_their_sampler_both_ways() -> None:
     for empty in ("ddim:", "ddpm::log_snr"):
         with pytest.raises(ValueError, match="give STEPS after the colon"):
             parse_sampler(empty)
+
+
+def test_evaluate_from_python_checks_n_and_takes_one_sampler_label() -> None:
+    """As the CLI: n = 1 had given an SW ratio (0.26) that means nothing; a label alone had been read letter by
+    letter ("sampler 'd': use ddpm or ddim")."""
+    from core.evaluate import evaluate
+
+    ckpt = load_checkpoint(REPO / "checkpoints" / "moons")
+    for n in (1, 0, 2.5):
+        with pytest.raises(ValueError, match="at least 2 to compare with the data"):
+            evaluate(ckpt, n=n, samplers=["ddim:5"], seed=0)
+    result = evaluate(ckpt, n=64, samplers="ddim:5", seed=0)
+    assert list(result) == ["ddim-5"] and result["ddim-5"]["n"] == 64
 
 
 def test_init_from_continues_a_checkpoint(tmp_path) -> None:

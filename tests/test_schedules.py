@@ -187,6 +187,25 @@ def test_posterior_matches_direct_gaussian_conditioning(t: int, t_prev: int) -> 
         assert var == 0 and torch.allclose(mean, x0)
 
 
+def test_posterior_takes_one_t_per_example_as_q_sample_does() -> None:
+    """A batch of t (and of t_prev) gives each example its own posterior, the scalar one's; t had to be one int
+    ("Boolean value of Tensor with more than one value is ambiguous"). A t that fits neither one t nor one per
+    example is refused in words (q_sample had failed in broadcasting)."""
+    s = make_schedule("cosine", 1000)
+    x0, xt = torch.randn(4, 3, 2, dtype=torch.float64), torch.randn(4, 3, 2, dtype=torch.float64)
+    t, t_prev = torch.tensor([1, 10, 500, 1000]), torch.tensor([0, 3, 499, 10])
+    for prev in (None, t_prev):
+        mean, var = s.posterior_mean_variance(x0, xt, t, prev)
+        assert mean.shape == x0.shape and var.shape == (4, 1, 1)
+        for i in range(4):
+            one_mean, one_var = s.posterior_mean_variance(x0[i], xt[i], int(t[i]), None if prev is None else int(prev[i]))
+            assert torch.allclose(mean[i], one_mean, atol=1e-12) and float(var[i]) == pytest.approx(one_var, abs=1e-15)
+    with pytest.raises(ValueError, match="t_prev < t"):
+        s.posterior_mean_variance(x0, xt, t, t)
+    with pytest.raises(ValueError, match="t holds 3 timesteps for a batch of 4"):
+        s.q_sample(x0, torch.tensor([1, 2, 3]), xt)
+
+
 def test_config_round_trip() -> None:
     for name in SCHEDULE_NAMES:
         s = make_schedule(name, 300)

@@ -104,6 +104,29 @@ def test_stop_from_another_thread_leaves_usable_model() -> None:
     assert torch.isfinite(sample(trainer.sampling_model, trainer.schedule, x_T, generator=g)).all()
 
 
+def test_a_stopped_run_goes_on_where_it_stopped() -> None:
+    """`run()` again after a stop continues the run (it had ended at once, "stopped", for good), to the same weights
+    as an unbroken run. A stop asked before a run begins still ends it; a caller's break leaves eval mode."""
+    unbroken = make_trainer(steps=40)
+    list(unbroken.run())
+    trainer = make_trainer(steps=40)
+    for ev in trainer.run():
+        if ev.kind == "step" and ev.step == 20:
+            trainer.stop()
+    assert (ev.kind, ev.reason, trainer.step) == ("end", "stopped", 20)
+    events = list(trainer.run())
+    assert (events[-1].reason, trainer.step) == ("finished", 40)
+    for name, value in unbroken.model.state_dict().items():
+        assert torch.equal(value, trainer.model.state_dict()[name]), name
+    early = make_trainer(steps=40)
+    early.stop()
+    assert [(ev.kind, ev.reason, early.step) for ev in early.run()] == [("end", "stopped", 0)]
+    for ev in early.run():
+        assert early.model.training
+        break
+    assert not early.model.training and early.step == 10
+
+
 def training_state(trainer: Trainer) -> dict[str, torch.Tensor]:
     """Everything a step may change: weights, EMA weights and the optimiser's moments and step counts."""
     state = {f"model.{k}": v.clone() for k, v in trainer.model.state_dict().items()}

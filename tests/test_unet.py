@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from core.image_data import load_image_dataset, to_model_range
+from core.presets import new_model
 from core.schedules import make_schedule
 from core.trainer import TrainConfig, Trainer
 from core.unet import UNET_PRESETS, UNet, UNetConfig, unet_config
@@ -115,6 +116,11 @@ def test_bad_sizes_and_presets_raise_clear_errors() -> None:
         model(torch.randn(2, 1, 32, 32), torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="one timestep per example"):
         model(torch.randn(2, 1, 28, 28), torch.tensor([1]))
+    # a preset for the other kind of data: it had failed with an IndexError, or ignored the shape
+    with pytest.raises(ValueError, match=r"images of shape \(C, H, W\); got shape \(2,\)"):
+        new_model("small", (2,))
+    with pytest.raises(ValueError, match=r"2D points, shape \(2,\); got shape \(1, 28, 28\)"):
+        new_model("mlp", (1, 28, 28))
 
 
 @pytest.fixture

@@ -315,7 +315,7 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     chain_words = f"{formulas.steps_text(steps)} from t₀ = {ts[0]}" if joined else describe_steps(steps, T, spacing)
     return (
         f"{runs.bold_name(checkpoint.path)} · {method_label}, {chain_words} · "
-        f"{n:,} samples · sampled in {formulas.seconds_text(chain.seconds)}, {len(ts)} frames rendered in "
+        f"{n:,} samples, seed {chain.seed} · sampled in {formulas.seconds_text(chain.seconds)}, {len(ts)} frames rendered in "
         f"{formulas.seconds_text(render_s)}."
         f"{_start_sentence(chain, checkpoint)}"
         f"{_guided_sentence(chain) if chain.guided_to else _distance_sentence(chain, checkpoint)}"
@@ -529,8 +529,9 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
 def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
                stem_suffix: str = "", progress: Any = None):
     """A sampled chain for the player: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path);
-    the exports are named "reverse-MODEL-SAMPLERSTEPS" + ``stem_suffix`` ("reverse-moons-ddpm1000.gif",
-    "reverse-moons-ddim50.gif": a DDPM and a DDIM movie of one model had the same name). ``progress`` says that the
+    the exports are named "reverse-MODEL-SAMPLERSTEPS-seedN" + ``stem_suffix`` ("reverse-moons-ddpm1000-seed0.gif",
+    "reverse-moons-ddim50-seed0.gif": a DDPM and a DDIM movie of one model had the same name, and a movie alone did
+    not say how to make it again). ``progress`` says that the
     frames are being drawn (seconds, after the sampling's own progress had stopped short of 100 %)."""
     if progress is not None:
         progress(1.0, desc="Sampled: drawing the frames and the GIF and MP4")
@@ -544,7 +545,8 @@ def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice
                                    part="" if chain.known is None else "hidden part")
     page, gif, mp4, sprite = player.publish(
         frames, chain.frame_ts, key=runs.session_key(request), view="reverse",
-        stem=f"reverse-{display_name(checkpoint.path)}-{choice.method}{len(chain.state_ts) - 1}{stem_suffix}",
+        stem=f"reverse-{display_name(checkpoint.path)}-{choice.method}{len(chain.state_ts) - 1}-seed{chain.seed}"
+             f"{stem_suffix}",
         captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method), export_frames=labelled,
         export_fps=GIF_FPS, max_width=width, pixelated=chain.kind == "image", panels=panels)
     render_s = time.perf_counter() - start

@@ -17,8 +17,8 @@ from app.own_points import OWN_POINTS, OwnPoints
 from app.checkpoint_access import allowed, not_allowed_error
 from app.runs import display_name
 from core.checkpoints import (
-    CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, trained_min_snr_gamma,
-    training_history,
+    CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, steps_trained,
+    trained_min_snr_gamma, training_history,
 )
 from core.conditioning import NULL_NEVER_TRAINED
 from core.data import TOY2D_CLASSES, TOY2D_LABELS, TOY2D_NAMES, DataInfo
@@ -28,8 +28,8 @@ from core.image_data import (
 )
 from core.prediction import PREDICTION_SYMBOLS, PREDICTIONS, Prediction
 from core.schedules import NoiseSchedule, schedule_from_config
-from core.presets import DEFAULTS as TRAIN_DEFAULTS, new_model
-from core.trainer import TrainConfig, loss_name
+from core.presets import DEFAULTS as TRAIN_DEFAULTS, new_model, warmup_steps
+from core.trainer import TrainConfig, loss_name, run_seed
 
 
 MAX_BATCH = 4096
@@ -279,6 +279,7 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
         if tuple(ckpt.data.shape) != tuple(data.shape[1:]):
             raise InputError(f"{display_name(plan.init_from)} was trained on data of shape {tuple(ckpt.data.shape)}, but "
                            f"{plan.data} has shape {tuple(data.shape[1:])}: pick matching data or a new model.")
+        torch.manual_seed(run_seed(plan.seed, steps_trained(plan.previous_runs or [])))  # dropout: not the earlier runs'
         return ckpt.model.train()
     torch.manual_seed(plan.seed)  # weight initialisation
     try:
@@ -299,8 +300,8 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
         device="auto", preview_every=every, preview_n=n, preview_method=method,
         preview_steps=min(PREVIEW_STEPS[plan.kind], plan.schedule.T), preview_spacing=spacing,
         log_every=10, clip_x0=info.clip_x0, hflip=plan.data in MIRRORED_DATASETS, max_seconds=plan.max_seconds,
-        warmup_steps=min(100, max(1, plan.steps // 10)), min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction,
-        p_uncond=plan.p_uncond,
+        warmup_steps=warmup_steps(plan.steps), min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction,
+        p_uncond=plan.p_uncond, steps_before=steps_trained(plan.previous_runs or []),
     )
 
 

@@ -51,7 +51,7 @@ POINTS_FILE = "data.safetensors"
 MAX_STORED_POINTS = 10_000  # a larger point set is stored as a random subset of this size (80 kB)
 # What a run that continues from a checkpoint keeps of each earlier run (its "previous_runs")
 RUN_SUMMARY_KEYS = ("command", "source", "steps_done", "batch_size", "lr", "ema_decay", "min_snr_gamma", "p_uncond",
-                    "classes", "seconds", "hardware", "data_size")
+                    "classes", "seconds", "hardware", "data_size", "seed", "warmup_steps")
 
 
 class CheckpointError(ValueError):
@@ -508,6 +508,11 @@ def training_history(config: dict[str, Any]) -> list[dict[str, Any]]:
     run that continues from it records as ``training["previous_runs"]``."""
     training = config.get("training", {})
     return [*training.get("previous_runs", []), {k: training[k] for k in RUN_SUMMARY_KEYS if k in training}]
+
+
+def steps_trained(history: list[dict[str, Any]]) -> int:
+    """The optimiser steps of the runs of a `training_history`, in all (a run that recorded none counts 0)."""
+    return sum(run["steps_done"] for run in history if isinstance(run.get("steps_done"), int))
 
 
 def null_label_share(config: dict[str, Any]) -> float | None:

@@ -15,7 +15,13 @@ DEFAULTS = {
     "2d": {"steps": 3000, "batch": 512, "lr": 2e-3, "ema_decay": 0.995, "model": "mlp", "min_snr": 0.0},
     "image": {"steps": 6000, "batch": 64, "lr": 1e-3, "ema_decay": 0.999, "model": "small", "min_snr": 5.0},
 }
+WARMUP_STEPS = 100  # the learning rate's linear warm-up, in steps, or a tenth of a shorter run
 EVAL_POINTS = 2000  # samples drawn after a 2D run to measure the sliced-Wasserstein ratio
+
+
+def warmup_steps(steps: int) -> int:
+    """The warm-up of a run of ``steps`` steps: WARMUP_STEPS, or a tenth of a run of under 1,000 steps."""
+    return min(WARMUP_STEPS, max(1, steps // 10))
 
 
 def new_model(preset: str, shape: tuple[int, ...], classes: int = 0) -> torch.nn.Module:

@@ -32,8 +32,8 @@ import torch
 from tqdm import tqdm
 
 from core.checkpoints import (
-    check_target, load_checkpoint, model_classes, model_name, read_config, save_checkpoint, trained_min_snr_gamma,
-    training_history,
+    check_target, load_checkpoint, model_classes, model_name, read_config, save_checkpoint, steps_trained,
+    trained_min_snr_gamma, training_history,
 )
 from core.cli import (
     MAX_SEED, OneLineParser, check_writable_parent, fail, folder, parse_params, run, seed_number, signals_held,
@@ -45,10 +45,12 @@ from core.datasets import DEFAULT_TOY_POINTS, class_names, data_kind, load_label
 from core.image_data import IMAGE_DATASETS, MAX_IMAGE_SIZE, MIRRORED_DATASETS
 from core.metrics import sliced_wasserstein_ratio
 from core.prediction import PREDICTIONS, as_eps_model, unwrap
-from core.presets import DEFAULTS, EVAL_POINTS, new_model
+from core.presets import DEFAULTS, EVAL_POINTS, new_model, warmup_steps
 from core.sampler import initial_noise, sample
 from core.schedules import MAX_T, REACHES_NOISE_ALPHA_BAR, SCHEDULE_NAMES, NoiseSchedule, make_schedule
-from core.trainer import SHORTEST_KEPT, TrainConfig, TrainEvent, Trainer, TrainingDiverged, device_name, loss_name
+from core.trainer import (
+    SHORTEST_KEPT, TrainConfig, TrainEvent, Trainer, TrainingDiverged, device_name, loss_name, run_seed,
+)
 from core.unet import UNET_PRESETS
 
 PROG = "python -m core.train"
@@ -218,6 +220,7 @@ def prepare_run(args: argparse.Namespace) -> PreparedRun:
         )
     if args.init_from is not None:
         model, schedule, preset, previous_runs = continue_from(args, info.shape)
+        torch.manual_seed(run_seed(args.seed, steps_trained(previous_runs)))  # dropout: not the earlier runs' masks
         if conditional and num_classes(model) != len(class_names(info.name)):
             raise ValueError(f"{args.init_from} knows {num_classes(model)} classes, {info.name} has "
                              f"{len(class_names(info.name))}")
@@ -230,8 +233,9 @@ def prepare_run(args: argparse.Namespace) -> PreparedRun:
         torch.manual_seed(args.seed)  # weight initialisation
         model = new_model(preset, info.shape, len(class_names(info.name)) if conditional else 0)
         previous_runs = []
+    steps = defaults["steps"] if args.steps is None else args.steps
     config = TrainConfig(
-        steps=defaults["steps"] if args.steps is None else args.steps,
+        steps=steps, warmup_steps=warmup_steps(steps), steps_before=steps_trained(previous_runs),
         batch_size=defaults["batch"] if args.batch is None else args.batch,
         lr=defaults["lr"] if args.lr is None else args.lr,
         ema_decay=defaults["ema_decay"] if args.ema_decay is None else args.ema_decay,

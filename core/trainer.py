@@ -17,7 +17,10 @@ network (`core.conditioning`) is trained on the data's labels, each replaced by 
 classes can be seen being learnt.
 
 All randomness (batches, t, ε, preview noise) comes from explicit generators seeded from
-``TrainConfig.seed``: the same seed gives the same run on the same device. A non-finite loss or
+``TrainConfig.seed``: the same seed gives the same run on the same device (and thread count: a U-Net's
+sums may round otherwise). A run that continues earlier ones (``steps_before`` > 0) seeds its draws
+from (seed, steps_before) (`run_seed`), so it does not replay theirs. Dropout (the `base` U-Net) draws
+from torch's global generator, which the entry points seed with `run_seed`. A non-finite loss or
 gradient stops the run with `TrainingDiverged`, and no update from that step on is applied, so the
 model, its EMA and the optimiser keep their last good state. `Trainer.stop()` (from any thread)
 ends the run after the current step.
@@ -43,6 +46,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -122,6 +126,7 @@ class TrainConfig:
     min_snr_gamma: float = 0.0  # > 0: Min-SNR-γ loss weights min(SNR_t, γ)/SNR_t (Hang et al. 2023); 0: L_simple
     prediction: Prediction = "eps"  # what the network learns to predict: "eps", "x0" or "v" (core.prediction)
     p_uncond: float = DEFAULT_P_UNCOND  # class-conditional networks: chance that a label is dropped to "no class"
+    steps_before: int = 0  # optimiser steps of the earlier runs that this one continues (`run_seed`)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "preview_n", "preview_steps"):
@@ -132,8 +137,8 @@ class TrainConfig:
             raise ValueError(f"learning rate must be a positive number, got {self.lr!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay!r}")
-        if self.warmup_steps < 0 or self.preview_every < 0 or self.grad_clip < 0:
-            raise ValueError("warmup_steps, preview_every and grad_clip must not be negative")
+        if self.warmup_steps < 0 or self.preview_every < 0 or self.grad_clip < 0 or self.steps_before < 0:
+            raise ValueError("warmup_steps, preview_every, grad_clip and steps_before must not be negative")
         if not (math.isfinite(self.min_snr_gamma) and self.min_snr_gamma >= 0):
             raise ValueError(f"min_snr_gamma must be a number ≥ 0 (0: off), got {self.min_snr_gamma!r}")
         if self.preview_method not in METHODS or self.preview_spacing not in SPACINGS:
@@ -194,6 +199,15 @@ def eps_weighting(schedule: NoiseSchedule, min_snr_gamma: float, prediction: Pre
     weights = loss_weights(schedule, min_snr_gamma, prediction) / error_to_eps(schedule, prediction)
     weights[0] = math.nan
     return weights
+
+
+def run_seed(seed: int, steps_before: int) -> int:
+    """The seed of a run's draws: ``seed`` for a new run; for one that continues runs of ``steps_before`` steps in
+    all, a seed mixed from both (NumPy's SeedSequence). With ``seed`` alone a continuation's step k had drawn the same
+    batch, t and ε as the first run's step k."""
+    if steps_before == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, steps_before]).generate_state(1)[0])
 
 
 def loss_name(min_snr_gamma: float) -> str:
@@ -263,7 +277,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
         )  # fused: one kernel for all parameters (several times faster per step on CPU and GPU)
-        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(run_seed(config.seed, config.steps_before))
         self.step = 0
         self._stop = threading.Event()
         self._healthy = torch.ones((), device=self.device)  # 1.0 while every step so far was finite, else 0.0

@@ -387,6 +387,24 @@ def test_evaluation_keys_name_their_sampler_both_ways() -> None:
             parse_sampler(empty)
 
 
+def test_continuing_a_model_with_dropout_is_the_same_run_twice(tmp_path) -> None:
+    """The base U-Net's dropout draws from torch's global generator, which only a new model's run had seeded: two
+    equal continuations of a base checkpoint had ended 1e-4 apart."""
+    import core.train
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(4):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (16, 16), dtype=np.uint8)).save(images / f"{i}.png")
+    common = ["--data", str(images), "--image-size", "16", "--channels", "1", "--batch", "2", "--quiet", "--no-eval"]
+    assert core.train.main([*common, "--model", "base", "--steps", "2", "--out", str(tmp_path / "base")]) == 0
+    for name in ("a", "b"):
+        assert core.train.main([*common, "--init-from", str(tmp_path / "base"), "--steps", "2",
+                                "--out", str(tmp_path / name)]) == 0
+    a, b = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("a", "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_evaluate_from_python_checks_n_and_takes_one_sampler_label() -> None:
     """As the CLI: n = 1 had given an SW ratio (0.26) that means nothing; a label alone had been read letter by
     letter ("sampler 'd': use ddpm or ddim")."""
@@ -415,6 +433,8 @@ def test_init_from_continues_a_checkpoint(tmp_path) -> None:
     assert config["training"]["min_snr_gamma"] == 2.5
     [earlier] = config["training"]["previous_runs"]
     assert earlier["steps_done"] == 60 and "--out " + str(first) in earlier["command"]
+    # its warm-up that of the app's run of 60 steps (6, not 100), kept in the record; its draws seeded apart
+    assert (earlier["warmup_steps"], earlier["seed"], config["training"]["steps_before"]) == (6, 0, 60)
     before, after = load_file(str(first / "model.safetensors")), load_file(str(second / "model.safetensors"))
     assert before.keys() == after.keys()
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)

@@ -43,7 +43,7 @@ def test_the_guided_chain_plays_in_the_player():
     assert "4 samples" in stats and gif.endswith(".gif") and sprite.endswith(".png")
     # said and named as guided: it played as the plain model's chain, whose samples seemed nearly all 3s
     assert stats.startswith("**mnist** · guided towards 3 (classifier guidance, s = 2) · DDIM")
-    assert Path(gif).name == "reverse-mnist-ddim10-guided-3.gif"
+    assert Path(gif).name == "reverse-mnist-ddim10-seed0-guided-3.gif"
 
 
 def test_class_choices_follow_the_model():

@@ -101,7 +101,8 @@ def test_generate_returns_player_and_valid_gif(toy_ckpt):
     assert "pl-smooth" in page and "predicted x̂₀" in page  # drawn 2D plots scale smoothly; x̂₀ beside x_t
     chain_id = page.split('data-id="')[1].split('"')[0]
     assert chain_id in Path(sprite).name
-    assert Path(gif).name == f"reverse-{Path(toy_ckpt).name}-ddim20.gif"  # DDPM's and DDIM's had one name
+    assert Path(gif).name == f"reverse-{Path(toy_ckpt).name}-ddim20-seed0.gif"  # DDPM's and DDIM's had one name
+    assert "300 samples, seed 0 · " in stats  # to make it again (the seed had been only in its box)
     with PIL.Image.open(sprite) as sheet:
         cols, rows = player.sprite_layout(21)
         frame_width = 2 * player.PLOT_SIZE + player.PANEL_GAP  # x_t beside x̂₀

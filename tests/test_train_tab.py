@@ -733,6 +733,8 @@ def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
     assert config["schedule"]["name"] == "linear" and config["schedule"]["T"] == 100
     [earlier] = config["training"]["previous_runs"]
     assert earlier["steps_done"] == 60 and earlier["source"] == "DDPM Explorer Train tab"
+    # the first run's seed and warm-up kept (the CLI's rule: a tenth of its 60 steps); the draws seeded apart from its
+    assert (earlier["seed"], earlier["warmup_steps"], config["training"]["steps_before"]) == (0, 6, 60)
     before, after = load_checkpoint(path).model.state_dict(), load_checkpoint(second).model.state_dict()
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
     # deleted since (another tab's new model pushed it out): said so, not "choose one from the list"; and its

@@ -16,6 +16,7 @@ from core.sampler import initial_noise, log_snr_timesteps, sample, timesteps
 from core.schedules import make_schedule
 from core.trainer import (
     FULL_CHAIN_STEPS, LOSS_BUCKETS, TrainConfig, Trainer, TrainingDiverged, cpu_model, device_name, loss_bucket_ranges, loss_weights,
+    run_seed,
 )
 
 SMALL = MLPConfig(hidden=64, depth=2, emb_dim=32)
@@ -125,6 +126,21 @@ def test_a_stopped_run_goes_on_where_it_stopped() -> None:
         assert early.model.training
         break
     assert not early.model.training and early.step == 10
+
+
+def test_a_continuation_draws_other_batches_t_and_noise_than_the_runs_it_continues() -> None:
+    """Seeded by its seed alone, a continuation's step k had drawn the batch, t and ε of the first run's step k
+    (`run_seed`); the same continuation twice is the same run, and a new run's seed is its own."""
+    assert run_seed(7, 0) == 7 and run_seed(7, 40) != run_seed(7, 80) != 7
+
+    def first_draws(steps_before: int) -> torch.Tensor:
+        trainer = make_trainer(steps=1, steps_before=steps_before)
+        return torch.rand(8, generator=trainer.generator)
+
+    assert torch.equal(first_draws(40), first_draws(40))
+    assert not torch.equal(first_draws(0), first_draws(40))
+    with pytest.raises(ValueError, match="steps_before must not be negative"):
+        TrainConfig(steps_before=-1)
 
 
 def training_state(trainer: Trainer) -> dict[str, torch.Tensor]:

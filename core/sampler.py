@@ -152,9 +152,9 @@ def chain_timesteps(
         raise ValueError(f"spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}")
     if start_t is None:
         return ts
-    if isinstance(start_t, bool) or not isinstance(start_t, int) or not 1 <= start_t <= schedule.T:
+    if isinstance(start_t, bool) or not isinstance(start_t, numbers.Integral) or not 1 <= start_t <= schedule.T:
         raise ValueError(f"the chain's first step must be a whole number from 1 to T = {schedule.T}, got {start_t!r}")
-    return [start_t] + [t for t in ts if t < start_t]
+    return [int(start_t)] + [t for t in ts if t < start_t]
 
 
 @dataclass(frozen=True)
@@ -212,10 +212,15 @@ def check_options(method: Method, variance: Variance, eta: float, clip_x0: float
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {', '.join(VARIANCES)}, got {variance!r}")
-    if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
+    if isinstance(eta, bool) or not (isinstance(eta, numbers.Real) and 0.0 <= eta <= 1.0):
         raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
-    if clip_x0 is not None and not clip_x0 > 0:
-        raise ValueError(f"clip_x0 must be positive or None, got {clip_x0!r}")
+    # the other method's option had been taken without a word (the CLI refuses it)
+    if method == "ddpm" and eta != 0:
+        raise ValueError(f"eta is DDIM's; DDPM's noise is set by variance (small or large), got eta={eta!r}")
+    if method == "ddim" and variance != "small":
+        raise ValueError("variance is DDPM's; DDIM's noise is set by eta (0: none, 1: DDPM's small variance)")
+    if isinstance(clip_x0, bool) or (clip_x0 is not None and not (isinstance(clip_x0, numbers.Real) and clip_x0 > 0)):
+        raise ValueError(f"clip_x0 must be a positive bound (1.0 for images in [−1, 1]) or None, got {clip_x0!r}")
 
 
 def reverse_step(

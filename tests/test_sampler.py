@@ -273,6 +273,9 @@ def test_clip_x0_only_when_asked() -> None:
         (dict(steps=0), "sampling steps"),
         (dict(steps=101), "sampling steps"),
         (dict(clip_x0=-1.0), "clip_x0"),
+        (dict(clip_x0=True), "clip_x0 must be a positive bound"),
+        (dict(eta=0.5), "eta is DDIM's; DDPM's noise is set by variance"),
+        (dict(method="ddim", variance="large"), "variance is DDPM's; DDIM's noise is set by eta"),
         (dict(steps=10, spacing="karras"), "spacing"),
     ],
 )

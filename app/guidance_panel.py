@@ -214,20 +214,25 @@ def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, 
 
 
 def mixture_sentence(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor) -> str:
-    """2D: the share of samples nearest the target component's centre, and the guided ones' spread about it."""
+    """2D: the share of samples nearest the target component's centre, the guided ones' spread about it, and how far
+    their mean lies from it."""
     mixture = job.mixture
     k = mixture.names.index(job.target)
     shares = [int((mixture.nearest(x) == k).sum()) for x in (unguided, guided)]
-    at_target = guided[mixture.nearest(guided) == k].double() - mixture.means[k]
-    spread = f"{float(at_target.std(dim=0).mean()):.3f}" if len(at_target) > 1 else "–"
+    at_target = guided[mixture.nearest(guided) == k]
+    if len(at_target):
+        rms, offset = mixture.spread_about(at_target, k)
+        spread = f"{float(rms.mean()):.3f}, their mean {offset:.3f} from it"
+    else:
+        spread = "–"
     why = ("The guide here is exact: p_t(y | x_t) of the mixture in closed form, the noisy classifier that Dhariwal "
            "& Nichol train, so s = 1 samples the chosen component with its own spread, as far as the model's ε̂ is "
            "right." if job.method == "classifier" else
            "The guide is the model itself: ε̂(x_t, t, y) − ε̂(x_t, t, ∅) is −√(1 − ᾱ_t) times the gradient of its "
            "implicit classifier log p_t(y | x_t), so s = 1 is the conditional model, as good as it learnt each class.")
     return (f"- Nearest the centre of **{job.target}**: **{shares[0]:,} of {job.n:,}** unguided samples, "
-            f"**{shares[1]:,} of {job.n:,}** guided ones; their spread about it (standard deviation per coordinate) "
-            f"{spread}, the component's own {mixture.std:.3f}. {why}")
+            f"**{shares[1]:,} of {job.n:,}** guided ones; their spread about it (root-mean-square distance per "
+            f"coordinate) {spread}; the component's own spread {mixture.std:.3f}. {why}")
 
 
 def parse_scales(text) -> list[float]:

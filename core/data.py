@@ -128,6 +128,14 @@ class GaussianMixture:
         """The index of the component whose centre is nearest to each point (N, 2) → (N,)."""
         return torch.cdist(points.double().cpu(), self.means).argmin(dim=1)
 
+    def spread_about(self, points: torch.Tensor, k: int) -> tuple[torch.Tensor, float]:
+        """How ``points`` (N ≥ 1, 2) lie about the centre μ_k: their root-mean-square distance from it per coordinate,
+        √mean((x − μ_k)²), which is σ for draws of the component, and the distance of their mean from μ_k. (Their
+        standard deviation, taken about their own mean, leaves the centre out: a cloud 2.6 off it had read as a
+        spread of 0.13 about it.)"""
+        offsets = points.double().cpu() - self.means[k]
+        return offsets.square().mean(dim=0).sqrt(), float(offsets.mean(dim=0).norm())
+
 
 def toy_mixture(name: str) -> GaussianMixture | None:
     """The toy as a mixture of Gaussians when it is one (the 8 Gaussians), else None."""

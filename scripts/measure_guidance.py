@@ -9,7 +9,8 @@ digit) by DDIM with the given steps, guided by the shipped classifier on x̂_0; 
 towards (the judge is the guide: see docs/guide.md), and the time. About 5 minutes on 2 CPU cores.
 eight_gaussians: n samples from the same noise (seed 0) guided towards the component at 45° by the exact
 p_t(y | x_t) of the mixture, for s = 0, 1, 3, 10, by DDPM over all T steps and by DDIM with the given steps; prints
-the share nearest the target's centre and their spread about it against the component's own. About 1 minute.
+the share nearest the target's centre, their spread about it (root-mean-square per coordinate) against the
+component's own, and how far their mean lies from it. About 1 minute.
 --method classifier-free does the same with the class-conditional models (mnist_conditional,
 eight_gaussians_conditional) steered by their own classes; for the digits the classifier, which did not steer, is
 an independent judge, and it also prints the FID ratio and class coverage of the 10 × n guided digits of each scale
@@ -86,10 +87,10 @@ def measure_mixture(n: int, steps: int, method: str) -> None:
                 out = sample(guided, checkpoint.schedule, x_T, method=sampler, steps=sampler_steps, generator=generator)
             seconds = time.perf_counter() - start
             near = mixture.nearest(out) == k
-            spread = (out[near].double() - mixture.means[k]).std(dim=0)
+            spread, offset = mixture.spread_about(out[near], k)
             print(f"  {sampler.upper()}-{sampler_steps or checkpoint.schedule.T}, s = {scale:g}: {int(near.sum())} of {n} "
-                  f"nearest the target, spread {float(spread[0]):.4f} / {float(spread[1]):.4f} ({seconds:.1f} s)",
-                  flush=True)
+                  f"nearest the target, spread about its centre {float(spread[0]):.4f} / {float(spread[1]):.4f}, "
+                  f"their mean {offset:.4f} from it ({seconds:.1f} s)", flush=True)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from app import checkpoint_access, figures, guidance_panel, reverse_tab
 from app.images import mnist_digits
 from core.checkpoints import load_checkpoint
 from core.classifier import load_classifier
+from core.data import GaussianMixture
 from core.guidance import class_score, model_mixture
 
 SWISS = str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear")
@@ -68,9 +69,17 @@ def test_the_eight_gaussians_are_steered_by_their_exact_classes():
     assert [a.text for a in fig.layout.annotations[:2]] == ["unguided (s = 0)", "guided towards 90° (top) (s = 1)"]
     unguided, guided = (int(k.replace(",", "")) for k in re.findall(r"\*\*([\d,]+) of 2,000\*\*", stats))
     assert 150 < unguided < 350 and guided > 1980, stats  # 5,000 asked: 2,000 points, an eighth of them at the top
-    spread, own = (float(v) for v in re.search(r"spread about it .*? (\d\.\d+), the component's own (\d\.\d+)",
-                                                stats).groups())
-    assert 0.5 * own < spread < 1.5 * own
+    spread, offset, own = (float(v) for v in re.search(
+        r"spread about it .*? (\d\.\d+), their mean (\d\.\d+) from it; the component's own spread (\d\.\d+)",
+        stats).groups())
+    assert 0.5 * own < spread < 1.5 * own and offset < own
+    # off the centre: the spread is about the centre, not about the cloud's own mean (which read 0.13 for a cloud
+    # 2.6 away, as a near hit)
+    mixture = GaussianMixture(torch.tensor([[0.0, 0.0], [5.0, 0.0]], dtype=torch.float64), 0.1, ("a", "b"))
+    cloud = torch.tensor([[2.0, 0.1], [2.2, -0.1], [1.8, 0.0]])
+    rms, offset = mixture.spread_about(cloud, 0)
+    assert torch.allclose(rms, torch.tensor([(4.0 + 4.84 + 3.24) / 3, 0.02 / 3], dtype=torch.float64).sqrt())
+    assert offset == pytest.approx(2.0)
     page, stats, *_ = guidance_panel.play(types.SimpleNamespace(session_hash="guide-2d"), GAUSSIANS, "ddim", 0.0, 10,
                                           "uniform", 300, 0, 6, [], "180° (left)", 3.0, progress=None)
     assert 'data-ts="1000,' in page and "300 samples" in stats and "guided towards 180° (left) (classifier" in stats

@@ -402,9 +402,12 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
                     f"of each example left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {len(chain.starts)} training "
                     f"examples ({where}), not from pure noise.")
     if len(chain.starts) >= 2:
-        ratio = return_ratio(chain.samples, chain.starts)
-        sentence += (f" Return ratio **{ratio:.2f}** (each sample's distance to its own example over that to the "
-                     "others': 0, all came back; 1, nothing of them is left).")
+        try:
+            ratio = return_ratio(chain.samples, chain.starts)
+            sentence += (f" Return ratio **{ratio:.2f}** (each sample's distance to its own example over that to the "
+                         "others': 0, all came back; 1, nothing of them is left).")
+        except ValueError as err:  # a one-point set
+            sentence += f" {err}"
     kept = kept_classes(chain, checkpoint.data)
     if kept is not None:
         sentence += f" The shipped classifier reads the same class as in its example in **{kept[0]} of {kept[1]}** samples."

@@ -113,17 +113,21 @@ def copy_fraction(samples: torch.Tensor, training_points: torch.Tensor, radius: 
 
 def return_ratio(samples: torch.Tensor, starts: torch.Tensor, *, max_pairs: int = 1000) -> float:
     """How close the samples (N, ...) of a chain joined at t₀ came back to the examples (N, ...) they were noised
-    from, pairwise: mean ‖s_i − x_i‖ over mean ‖s_i − x_j‖ (i ≠ j; over the first ``max_pairs`` of each when N is
-    larger). 0: each came back to its own example; ≈ 1: no closer to it than to any other. Needs N ≥ 2."""
+    from, pairwise: mean ‖s_i − x_i‖ over mean ‖s_i − x_j‖ (x_j ≠ x_i; over the first ``max_pairs`` of each when N is
+    larger). 0: each came back to its own example; ≈ 1: no closer to it than to any other. The others leave out the
+    copies of x_i (a small training set is drawn from with replacement); with no two examples apart, the ratio is
+    not defined (it had read 1, "nothing left", for a one-point set): a ValueError that says so."""
     if samples.shape != starts.shape or len(samples) < 2:
         raise ValueError(f"samples and starts must have the same shape, with at least 2 of each; got "
                          f"{tuple(samples.shape)} and {tuple(starts.shape)}")
     s, x = samples.flatten(1).double().cpu(), starts.flatten(1).double().cpu()
     own = (s - x).norm(dim=1).mean()
     s, x = s[:max_pairs], x[:max_pairs]
-    distances = torch.cdist(s, x)
-    others = (distances.sum() - distances.diagonal().sum()) / (len(s) * (len(s) - 1))
-    return float(own / others)
+    other = torch.cdist(x, x) > 0  # (i, j): x_j another example than x_i
+    if not other.any():
+        raise ValueError("The return ratio is not defined here: the examples are all one point, so no sample can "
+                         "come nearer its own example than the others.")
+    return float(own / torch.cdist(s, x)[other].mean())
 
 
 def mean_pairwise_distance(samples: torch.Tensor, *, max_samples: int = 2000) -> float:

@@ -234,8 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.inpaint is not None:
         print(inpaint_report(samples, starts, ckpt.data.name, ckpt.data.kind, args.resample, args.jump), file=sys.stderr)
     elif starts is not None and args.n >= 2:
-        print(f"return ratio {return_ratio(samples, starts):.3f} (0: the samples came back to the examples they "
-              f"were noised from at t = {args.start_t}; 1: nothing of them is left)", file=sys.stderr)
+        try:
+            print(f"return ratio {return_ratio(samples, starts):.3f} (0: the samples came back to the examples they "
+                  f"were noised from at t = {args.start_t}; 1: nothing of them is left)", file=sys.stderr)
+        except ValueError as err:  # a one-point set
+            print(err, file=sys.stderr)
     samples = ckpt.data.to_data_coordinates(samples.float().cpu())
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -182,6 +182,12 @@ def test_return_ratio() -> None:
     assert 0 < return_ratio(images + 0.01, images) < 0.1
     with pytest.raises(ValueError, match="same shape"):
         return_ratio(starts[:1], starts[:1])
+    # copies of a sample's own example are not "the others": drawn with replacement from two points, each sample at
+    # its own point is 0 from it and 1 from the other (the copies had counted as others at distance 0: 2/3 of 1)
+    two = torch.tensor([[0.0], [0.0], [1.0], [1.0]])
+    assert return_ratio(two + torch.tensor([[0.1], [0.1], [-0.1], [-0.1]]), two) == pytest.approx(0.1 / 0.9)
+    with pytest.raises(ValueError, match="not defined here: the examples are all one point"):  # it had read 1
+        return_ratio(torch.randn(5, 2, generator=g), torch.zeros(5, 2))
 
 
 def test_mean_pairwise_distance() -> None:

@@ -796,7 +796,7 @@ def test_a_diverged_model_is_refused_in_plain_words(tmp_path):
 
 
 def test_data_of_one_point_has_no_sliced_wasserstein_ratio(tmp_path):
-    """Two draws of one point coincide: the ratio is 0/0. Generate says so; the steps sweep refuses to plot it."""
+    """Two draws of one point coincide: the ratio is 0/0. Generate says so; the steps and t₀ sweeps refuse to plot it."""
     from app import steps_panel
 
     model = MLPDenoiser(MLPConfig(hidden=16, depth=1, emb_dim=8))
@@ -808,6 +808,9 @@ def test_data_of_one_point_has_no_sliced_wasserstein_ratio(tmp_path):
     assert "The sliced-Wasserstein ratio to the training data is not defined: the data is a single point" in stats
     with pytest.raises(gr.Error, match="training data is a single point"):
         steps_panel.sweep_steps(path, "uniform", 0, False, [path], progress=lambda *a, **k: None)
+    # nor is the return ratio of chains joined at t₀ (it had read 1.00, "nothing of them is left", at every t₀)
+    with pytest.raises(gr.Error, match="return ratio is not defined here: the examples are all one point"):
+        reverse_tab.sweep(path, "ddim", 0, 5, 20, 0, "uniform", False, [path], [], "t", progress=lambda *a, **k: None)
 
 
 def test_a_panels_results_make_way_when_another_model_is_chosen():

@@ -243,8 +243,14 @@ def preview_plot(samples: torch.Tensor, data: torch.Tensor, caption: str, info: 
                  classes: Sequence[str] = ()) -> gr.Plot:
     """The preview plot, labelled with the weights, the step and the sampler that drew it (``caption``), and what
     the samples show: for a class-conditional model (``classes``: its data's, in label order; sample i is of class
-    i mod K) how many are of their class; for image data with a shipped classifier (MNIST) how many classes it reads."""
-    if classes:
+    i mod K) how many are of their class; for image data with a shipped classifier (MNIST) how many classes it reads.
+    Samples that are not finite numbers are counted instead (a run of one step at a huge learning rate had shown an
+    empty preview without a word)."""
+    broken = int((~torch.isfinite(samples)).flatten(1).any(1).sum())
+    if broken:
+        caption += (f" · ⚠ {broken:,} of {len(samples):,} samples are not finite numbers (NaN or ±∞): the model breaks "
+                    "down when sampled")
+    elif classes:
         caption += f" · {class_layout(info.kind, classes)}"
         read = read_classes(info, samples)
         if read is not None:

@@ -564,6 +564,19 @@ def test_image_previews_say_how_many_classes_the_shipped_classifier_reads():
         "Samples"
 
 
+def test_a_run_whose_samples_are_not_finite_says_so_in_its_preview(isolated):
+    """One step at the largest learning rate: saved, and its preview had been empty without a word (Generate then
+    refused the model)."""
+    status, *_ = drain(train_tab.train_run(req("alice"), None, *args(steps=1, batch=1, lr=1000)))[-1]
+    assert "Finished after 1 step" in status
+    label = final_preview(req("alice"), runs.REGISTRY.last("alice").ticket).label
+    assert re.search(r" · ⚠ ([\d,]+) of \1 samples are not finite numbers \(NaN or ±∞\): the model breaks down when "
+                     "sampled$", label), label
+    bad = torch.tensor([[0.0, 1.0], [float("nan"), 0.0], [float("inf"), 1.0]])
+    label = train_figures.preview_plot(bad, bad, "Samples", DataInfo(name="moons", kind="2d", shape=(2,))).label
+    assert label == "Samples · ⚠ 2 of 3 samples are not finite numbers (NaN or ±∞): the model breaks down when sampled"
+
+
 def test_a_conditional_runs_previews_show_one_class_per_column_and_count_those_of_their_class(shared_data):
     images, labels, _ = load_labelled_data("mnist", root=shared_data, limit=500)
     in_order = torch.stack([images[labels == k % 10][k // 10] for k in range(20)])  # 0 1 … 9, 0 1 … 9

@@ -56,9 +56,15 @@ def number(value: float, decimals: int | None = None) -> str:
     return f"{value:.{digits}g}"
 
 
+def count_text(n: int, noun: str) -> str:
+    """"1 sample", "1,500 samples": ``n`` and the noun, in the plural but for one (a one-point set had read "1
+    samples", "1 pinned points")."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def steps_text(n: int) -> str:
     """"1 step", "1,500 steps"."""
-    return f"{n:,} step" + ("" if n == 1 else "s")
+    return count_text(n, "step")
 
 
 def seconds_text(seconds: float) -> str:

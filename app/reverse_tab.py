@@ -263,8 +263,10 @@ def render(chain: Chain) -> tuple[list, list[str], int, list[tuple[int, int]]]:
         arrows = " · arrows: x → √ᾱ_t·x̂₀(x)" if chain.fields else ""
         rings = ("" if starts is None else "; rings: their x₀ before noising" if chain.known is None
                  else "; rings: the examples they complete")
-        captions = [f"x_t (t = {{t}}){arrows} · lines: {pinned} pinned points over the last {player.TRAIL_FRAMES} "
-                    f"frames", f"predicted x̂₀ (dots: the {pinned} pinned points{rings})"]
+        trail = formulas.count_text(min(player.TRAIL_FRAMES, len(frames) - 1), "frame")  # 8 of a 2-frame chain had been said
+        pins = formulas.count_text(pinned, "pinned point")
+        captions = [f"x_t (t = {{t}}){arrows} · lines: {pins} over the last {trail}",
+                    f"predicted x̂₀ (dots: the {pins}{rings})"]
         return frames, captions, frames[0].width, player.points_panels()
     if chain.kind == "image":
         start = None
@@ -315,7 +317,7 @@ def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: i
     chain_words = f"{formulas.steps_text(steps)} from t₀ = {ts[0]}" if joined else describe_steps(steps, T, spacing)
     return (
         f"{runs.bold_name(checkpoint.path)} · {method_label}, {chain_words} · "
-        f"{n:,} samples, seed {chain.seed} · sampled in {formulas.seconds_text(chain.seconds)}, {len(ts)} frames rendered in "
+        f"{formulas.count_text(n, 'sample')}, seed {chain.seed} · sampled in {formulas.seconds_text(chain.seconds)}, {len(ts)} frames rendered in "
         f"{formulas.seconds_text(render_s)}."
         f"{_start_sentence(chain, checkpoint)}"
         f"{_guided_sentence(chain) if chain.guided_to else _distance_sentence(chain, checkpoint)}"
@@ -422,8 +424,10 @@ def _copies_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
         return ""
     if chain.kind == "2d":
         share = copy_fraction(chain.samples, points, COPY_RADIUS)
-        return (f" **{share:.0%}** of the samples are copies: within {COPY_RADIUS:g} of one of the "
-                f"{len(points)} training points (grey). The ratio above cannot tell copies from new points.")
+        if len(points) == 1:  # no ratio shown above, and "1 of the 1 training points" had been said
+            return f" **{share:.0%}** of the samples are copies: within {COPY_RADIUS:g} of the training point (grey)."
+        return (f" **{share:.0%}** of the samples are copies: within {COPY_RADIUS:g} of one of the {len(points):,} "
+                "training points (grey). The ratio above cannot tell copies from new points.")
     radius = IMAGE_COPY_RMS * math.sqrt(points[0].numel())  # an RMS difference over the pixels, as a Euclidean radius
     share = copy_fraction(chain.samples.flatten(1), points.flatten(1).cpu(), radius)
     return (f" **{share:.0%}** of the samples are copies of one of the {len(points)} training images (within a "
@@ -455,7 +459,7 @@ def _distance_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
     if real and math.isfinite(ratio):
         verdict = (" — inside the data's own range: as good as the data can tell" if ratio <= max(real) else
                    " — above the data's own range")
-    own = (f" The data itself, {len(real)} fresh draws of {n:,} points scored the same way, scores "
+    own = (f" The data itself, {len(real)} fresh draws of {formulas.count_text(n, 'point')} scored the same way, scores "
            f"**{min(real):.2f}–{max(real):.2f}**: inside that range, samples are as good as this measure can tell at this "
            "size." if real else "")
     return (f" Sliced-Wasserstein ratio of the samples to the training data: **{ratio:.2f}**{verdict} (1: as close "

@@ -806,6 +806,14 @@ def test_data_of_one_point_has_no_sliced_wasserstein_ratio(tmp_path):
     _, stats, *_ = reverse_tab.generate(REQ, path, "ddpm_small", 0, 0, 50, 0, 10, "uniform", False, False, [path],
                                         progress=None)
     assert "The sliced-Wasserstein ratio to the training data is not defined: the data is a single point" in stats
+    # in the singular ("1 samples", "1 of the 1 training points", "1 pinned points over the last 8 frames" of 11)
+    assert "50 samples, seed 0" in stats and "of the samples are copies: within 0.01 of the training point (grey)." in stats
+    assert "cannot tell copies" not in stats
+    page, stats, *_ = reverse_tab.generate(REQ, path, "ddpm_small", 0, 0, 1, 0, 10, "uniform", False, False, [path],
+                                           progress=None)
+    assert "1 sample, seed 0" in stats and "lines: 1 pinned point over the last 8 frames" in page
+    page, *_ = reverse_tab.generate(REQ, path, "ddim", 0, 2, 1, 0, 10, "uniform", False, False, [path], progress=None)
+    assert "over the last 2 frames" in page
     with pytest.raises(gr.Error, match="training data is a single point"):
         steps_panel.sweep_steps(path, "uniform", 0, False, [path], progress=lambda *a, **k: None)
     # nor is the return ratio of chains joined at t₀ (it had read 1.00, "nothing of them is left", at every t₀)

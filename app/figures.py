@@ -227,6 +227,12 @@ def titled_axis(title: str, *, log: bool = False, **extra) -> dict:
     return dict(axis, type="log", dtick=1, exponentformat="power") if log else dict(axis, type="linear")
 
 
+def whole_steps(last: int) -> dict:
+    """Ticks of an axis of steps 0..``last``: one per step up to 10 (at T = 2 they had read 0.5 and 1.5), plotly's
+    own above."""
+    return dict(dtick=1) if last <= 10 else {}
+
+
 def hline(y: float) -> dict:
     """A dotted grey line across the plot at height y (data units: the value itself, also on a log axis)."""
     return dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y, line=dict(color="grey", dash="dot", width=1))

@@ -64,7 +64,8 @@ def noise_figure(schedule: NoiseSchedule, rms: torch.Tensor, *, height: int = 30
     ]
     layout = figures.plot_layout(
         height, legend=figures.LEGEND_BELOW,
-        xaxis=figures.titled_axis("step s of the chain", range=[-0.02 * max(t, 1), 1.02 * max(t, 1)]),  # whole dots
+        xaxis=figures.titled_axis("step s of the chain", range=[-0.02 * max(t, 1), 1.02 * max(t, 1)],  # whole dots
+                                  **figures.whole_steps(t)),
         yaxis=figures.titled_axis("RMS of x_s − √ᾱ_s·x₀", range=[0, 1.05]),
     )
     return figures.fast_figure(data, layout)

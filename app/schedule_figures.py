@@ -13,7 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 from gradio.components.plot import PlotData
 
-from app.figures import LEGEND_BELOW, NOISE_COLOR, fast_figure, hline, plot_layout, schedule_color, titled_axis
+from app.figures import (
+    LEGEND_BELOW, NOISE_COLOR, fast_figure, hline, plot_layout, schedule_color, titled_axis, whole_steps,
+)
 from app.log_axes import MANY_DECADES, finite_positive, log_labels
 from core.elbo import epsilon_weights
 from core.presets import DEFAULTS
@@ -55,7 +57,7 @@ def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> P
     layout = plot_layout(
         height,
         showlegend=False,
-        xaxis=dict(range=[0, schedule.T], title=dict(text="t (step)"), fixedrange=True),
+        xaxis=dict(range=[0, schedule.T], title=dict(text="t (step)"), fixedrange=True, **whole_steps(schedule.T)),
         yaxis=dict(range=[-0.03, 1.16], title=dict(text="ᾱ_t (share of x₀'s variance left)"), fixedrange=True),
     )
     return fast_figure(data, layout)
@@ -124,7 +126,7 @@ def schedule_curves_figure(
     many = len(shown) > 0 and shown.max() > MANY_DECADES * shown.min()
     return fast_figure(data, plot_layout(
         height, legend=LEGEND_BELOW,
-        xaxis=titled_axis("t (step)", range=[0, T]),
+        xaxis=titled_axis("t (step)", range=[0, T], **whole_steps(T)),
         yaxis=titled_axis(y_title, log=log_y, **(log_labels(shown) if many else {})),
         **extra,
     ))

@@ -435,3 +435,12 @@ def test_the_summary_gives_this_chains_last_numbers() -> None:
     """ᾱ_T and SNR_T of the T chosen, at T (linear, T = 4000, β_end = 0.002: 0.3499 and 0.3499/0.6501 = 0.5382)."""
     summary = forward_tab.schedule_summary_html(make_schedule("linear", 4000, beta_end=0.002))
     assert "ᾱ<sub>T</sub> = 0.3499, SNR<sub>T</sub> = 0.5382 (T = 4000)" in summary
+
+
+def test_axes_of_a_short_chain_tick_whole_steps() -> None:
+    """At T = 2 the t axes had ticks at 0.5 and 1.5: steps between steps. A short chain's axes tick every step; a
+    long one's keep plotly's own ticks."""
+    short, long = make_schedule("cosine", 2), make_schedule("cosine", 1000)
+    figs = [schedule_figures.alpha_bar_figure(short, 1), schedule_figures.schedule_curves_figure([short], "alpha_bar")]
+    assert all(figures.as_figure(f).layout.xaxis.dtick == 1 for f in figs)
+    assert figures.as_figure(schedule_figures.alpha_bar_figure(long, 1)).layout.xaxis.dtick is None

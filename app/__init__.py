@@ -30,6 +30,7 @@ THEME = gr.themes.Soft().set(
 )
 CSS = """
 .formula-box {font-size: 1.05rem}
+.formula-box p {text-align: center}
 .formula-box td:last-child, .numbers-table td:not(:first-child) {white-space: nowrap; font-variant-numeric: tabular-nums}
 .formula-box table, .numbers-table table {word-break: normal; overflow-wrap: normal}
 .formula-box td:last-child {min-width: 14ch}  /* "1000 of 10000" fits: the table had reflowed as t was scrubbed */

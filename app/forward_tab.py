@@ -158,7 +158,9 @@ def formula_markdown(numbers: dict[str, float], T: int) -> str:
     a_tex, b_tex = latex_number(numbers["sqrt_alpha_bar"]), latex_number(numbers["sqrt_one_minus_alpha_bar"])
     return (
         "$$x_t = \\sqrt{\\bar\\alpha_t}\\,x_0 + \\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon$$\n\n"
-        f"$$x_{{{t}}} = {a_tex}\\cdot x_0 + {b_tex}\\cdot \\varepsilon$$\n\n"
+        # in-line maths, which breaks after "+" in a narrow box (a display formula ran out of it: at t = T = 10,000
+        # of cosine, "· ε" was cut off at 1400 px); centred as the display formula above it (`.formula-box`)
+        f"$\\displaystyle x_{{{t}}} = {a_tex}\\cdot x_0 + {b_tex}\\cdot \\varepsilon$\n\n"
         "| quantity | value |\n|---|---|\n"
         f"| step t | {t} of {T} |\n"
         f"| ᾱ_t (share of x₀'s variance left) | {number(numbers['alpha_bar'])} |\n"

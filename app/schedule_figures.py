@@ -111,9 +111,6 @@ def schedule_curves_figure(
         extra = dict(shapes=[hline(0)], annotations=[dict(
             text="SNR = 1", xref="paper", x=1, yref="y", y=0, xanchor="right", yanchor="bottom", showarrow=False,
         )])
-        if unseen := infinite_log_snr_note(schedules):
-            extra["annotations"].append(dict(text=unseen, xref="paper", x=0.01, yref="paper", y=0.02, xanchor="left",
-                                             yanchor="bottom", align="left", showarrow=False, bgcolor="white"))
     elif quantity in WEIGHTINGS:  # the plain ε loss weights every t by 1
         extra = dict(shapes=[hline(1)], annotations=[dict(
             text="plain ε loss (L_simple): 1", xref="paper", x=1, yref="y", y=0, xanchor="right", yanchor="bottom",
@@ -130,18 +127,6 @@ def schedule_curves_figure(
         yaxis=titled_axis(y_title, log=log_y, **(log_labels(shown) if many else {})),
         **extra,
     ))
-
-
-def infinite_log_snr_note(schedules: Sequence[NoiseSchedule]) -> str:
-    """Where a schedule's log-SNR is −∞ and not drawn: ᾱ_t is 0 to float64's precision (β near 1: its curve had
-    stopped short without a word). "" when every value is finite. (+∞, ᾱ_t = 1, cannot be: β_1 is at least
-    `core.schedules.MIN_BETA_1`.)"""
-    lines = []
-    for schedule in schedules:
-        if count := int(np.isneginf(schedule.log_snr[1:].numpy()).sum()):
-            lines.append(f"{schedule_label(schedule)}: log-SNR is −∞ at {count:,} of its {schedule.T:,} steps "
-                         "(ᾱ_t = 0: no data left, to float64's precision), not drawn")
-    return "<br>".join(lines)
 
 
 def step_gain_figure(schedules: Sequence[NoiseSchedule], gains: Sequence[dict[Spacing, np.ndarray]], *,

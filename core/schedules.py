@@ -98,11 +98,15 @@ class NoiseSchedule:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        alphas = 1.0 - self.betas
-        object.__setattr__(self, "alphas", alphas)
-        object.__setattr__(self, "alpha_bars", torch.cumprod(alphas, dim=0))
+        # ᾱ_t as exp(Σ_s log(1 − β_s)): the product of the α_s underflowed to the smallest float64 and stuck there
+        # (linear at T = 10,000 with β up to 0.2, unscaled: ᾱ_T = 10^−467 read 9.9e−324, log-SNR −744 for −1075)
+        log_alpha_bars = torch.cumsum(torch.log1p(-self.betas), dim=0)
+        object.__setattr__(self, "alphas", 1.0 - self.betas)
+        object.__setattr__(self, "log_alpha_bars", log_alpha_bars)
+        object.__setattr__(self, "alpha_bars", torch.exp(log_alpha_bars))
 
     alphas: torch.Tensor = field(init=False, repr=False)
+    log_alpha_bars: torch.Tensor = field(init=False, repr=False)  # log ᾱ_t, finite where ᾱ_t underflows to 0
     alpha_bars: torch.Tensor = field(init=False, repr=False)
 
     # ----- summary numbers -------------------------------------------------------------------
@@ -118,8 +122,8 @@ class NoiseSchedule:
 
     @property
     def log_snr(self) -> torch.Tensor:
-        """log SNR(t) = log ᾱ_t − log(1 − ᾱ_t), t = 0..T (index 0 is +inf)."""
-        return torch.log(self.alpha_bars) - torch.log1p(-self.alpha_bars)
+        """log SNR(t) = log ᾱ_t − log(1 − ᾱ_t), t = 0..T (index 0 is +inf), from log ᾱ_t (right where ᾱ_t underflows)."""
+        return self.log_alpha_bars - torch.log(-torch.expm1(self.log_alpha_bars))
 
     @property
     def snr_T(self) -> float:

@@ -206,6 +206,18 @@ def test_posterior_takes_one_t_per_example_as_q_sample_does() -> None:
         s.q_sample(x0, torch.tensor([1, 2, 3]), xt)
 
 
+def test_alpha_bar_and_log_snr_past_float64_underflow() -> None:
+    """ᾱ_T = 10^−467 (linear at T = 10,000 with β up to 0.2, unscaled) is below float64: the product of the α_t had
+    stuck at the smallest float, 9.9e−324, and log-SNR read −744. ᾱ_T rounds to 0, and log-SNR is Σ log(1 − β_t)."""
+    s = make_schedule("linear", 10_000, beta_end=0.2, scale_with_T=False)
+    exact = math.fsum(math.log1p(-b) for b in s.betas[1:].tolist())
+    assert exact < -1000 and float(s.alpha_bars[-1]) == 0.0
+    assert float(s.log_snr[-1]) == pytest.approx(exact, rel=1e-12) and float(s.log_alpha_bars[-1]) == pytest.approx(exact)
+    assert torch.all(torch.diff(s.log_snr[1:]) < 0)  # decreasing to the end (it had gone flat from t ≈ 8,400)
+    usual = make_schedule("linear", 1000)
+    assert torch.allclose(usual.alpha_bars, torch.cumprod(1 - usual.betas, 0), rtol=1e-13, atol=0)
+
+
 def test_config_round_trip() -> None:
     for name in SCHEDULE_NAMES:
         s = make_schedule(name, 300)

@@ -346,17 +346,14 @@ def test_the_tab_says_why_schedules_differ_in_the_engines_numbers():
     assert "its last 325 steps go to noise-like x_t" in text  # linear: SNR < 0.01 from t = 675 of 1,000
 
 
-def test_a_log_snr_that_is_not_finite_is_said_where_it_is_not_drawn():
-    """β_end = 0.9999 cut the curve off at t ≈ 930 (ᾱ_t = 0), without a word. (β of 1e-300 had left the plot empty,
-    +∞ everywhere: such a β_1 is now refused, `core.schedules.MIN_BETA_1`.)"""
-    def notes(*schedules):
-        figure = figures.as_figure(schedule_figures.schedule_curves_figure(schedules, "log_snr"))
-        return [a.text for a in figure.layout.annotations if a.text != "SNR = 1"]
-
-    assert notes(make_schedule("cosine", 1000), make_schedule("linear", 1000)) == []
-    (cut,) = notes(make_schedule("linear", 1000, beta_end=0.9999))
-    assert cut == ("linear (Ho et al. 2020): log-SNR is −∞ at 70 of its 1,000 steps (ᾱ_t = 0: no data left, to "
-                   "float64's precision), not drawn")
+def test_a_log_snr_past_float64s_alpha_bar_is_drawn_to_the_end():
+    """β_end = 0.9999 takes ᾱ_t below float64 from t ≈ 930: the curve had stopped there (log ᾱ_t = −∞, said in a
+    note). Log-SNR comes from Σ log(1 − β_s) and is drawn over every t, still falling."""
+    figure = figures.as_figure(schedule_figures.schedule_curves_figure([make_schedule("linear", 1000, beta_end=0.9999)],
+                                                                      "log_snr"))
+    ys = np.asarray(figure.data[0].y, dtype=float)
+    assert len(ys) == 1000 and np.isfinite(ys).all() and (np.diff(ys) < 0).all() and ys[-1] < -1000  # t = 1..T
+    assert [a.text for a in figure.layout.annotations] == ["SNR = 1"]
 
 
 def test_the_table_warning_and_reasons_give_each_schedules_own_numbers() -> None:

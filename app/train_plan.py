@@ -14,7 +14,7 @@ import torch
 from app import controls, formulas, runs
 from app.errors import InputError
 from app.own_points import OWN_POINTS, OwnPoints
-from app.checkpoint_access import allowed, not_allowed_error
+from app.checkpoint_access import allowed, not_allowed_error, shipped_root
 from app.runs import display_name
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, steps_trained,
@@ -27,7 +27,7 @@ from core.image_data import (
     IMAGE_DATASET_LABELS, IMAGE_DATASETS, MIRRORED_DATASETS, available_datasets, dataset_available, short_label,
 )
 from core.prediction import PREDICTION_SYMBOLS, PREDICTIONS, Prediction
-from core.schedules import NoiseSchedule, schedule_from_config
+from core.schedules import NoiseSchedule, default_params, schedule_from_config
 from core.presets import DEFAULTS as TRAIN_DEFAULTS, new_model, warmup_steps
 from core.trainer import TrainConfig, loss_name, run_seed
 
@@ -303,6 +303,30 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
         warmup_steps=warmup_steps(plan.steps), min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction,
         p_uncond=plan.p_uncond, steps_before=steps_trained(plan.previous_runs or []),
     )
+
+
+def cli_command(plan: Plan, out: str) -> str | None:
+    """The `python -m core.train` command that makes the same run, writing ``out``, for its training record (model
+    cards print it): every setting spelt out, a checkpoint to start from by its folder (a shipped one's path in the
+    repository). None for points of the page's own (drawn or uploaded), which the command line has no name for."""
+    if plan.own is not None:
+        return None
+    args = ["--data", plan.data]
+    if plan.init_from is not None:
+        shipped = plan.init_from.parent.resolve() == shipped_root().resolve()
+        args += ["--init-from", f"checkpoints/{plan.init_from.name}" if shipped else plan.init_from.name]
+    else:
+        s = plan.schedule
+        changed = {k: v for k, v in s.params.items() if default_params(s.name).get(k) != v}
+        args += ["--schedule", s.name, "--T", str(s.T), *(f"--param {k}={str(v).lower()}" for k, v in changed.items()),
+                 "--model", plan.model, "--prediction", plan.prediction]
+    if plan.conditional:
+        args += ["--conditional", "--p-uncond", repr(plan.p_uncond)]
+    if plan.data in TOY2D_NAMES and plan.n_points != DEFAULT_TOY_POINTS:
+        args += ["--n-points", str(plan.n_points)]
+    args += ["--steps", str(plan.steps), "--batch", str(plan.batch), "--lr", repr(plan.lr),
+             "--min-snr", repr(plan.min_snr_gamma), "--seed", str(plan.seed), "--out", out]
+    return "python -m core.train " + " ".join(args)
 
 
 def preview_classes(plan: Plan) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import gradio as gr
 
 from app import formulas, runs
 from app.train_figures import preview_caption, preview_plot
-from app.train_plan import Plan, preview_classes
+from app.train_plan import Plan, cli_command, preview_classes
 from core.checkpoints import save_checkpoint
 from core.data import DataInfo
 from core.schedules import NoiseSchedule
@@ -64,11 +64,15 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
     worth_keeping = trainer.step >= (SHORTEST_KEPT if reason in ("diverged", "stopped") else 1)
     try:
         if worth_keeping:
+            directory = _checkpoint_dir(run.key, info, plan.schedule)
             training = {**trainer.training_record(plan.model, reason, end.elapsed if end else None),
                         "source": "DDPM Explorer Train tab"}
+            # the same run from the command line (one cut short by Stop or the time limit is not that run)
+            if reason == "finished" and (command := cli_command(plan, f"runs/{directory.name}")):
+                training["command"] = command
             if plan.previous_runs:
                 training["previous_runs"] = plan.previous_runs
-            path = save_checkpoint(_checkpoint_dir(run.key, info, plan.schedule), trainer.sampling_model,
+            path = save_checkpoint(directory, trainer.sampling_model,
                                    plan.schedule, info, training=training,
                                    points=trainer.data if info.given_as_points else None)
             run.checkpoint = path

@@ -158,6 +158,8 @@ def save_checkpoint(
     never another folder or a file (`check_target`). The files get the permissions the umask gives new files.
     """
     directory = Path(directory)
+    if tuple(data.shape) != input_shape(model):  # it had been written, and refused only when loaded
+        raise ValueError(f"the data has shape {tuple(data.shape)}, but the model takes {input_shape(model)}")
     if points is not None:
         points = _points_to_store(points, data)
     check_target(directory, overwrite=overwrite)

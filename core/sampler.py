@@ -89,6 +89,9 @@ class StepRecord:
     def __contains__(self, key: object) -> bool:  # "t" in record (without it, Python tried record[0], record[1], …)
         return isinstance(key, str) and key in self.__dataclass_fields__
 
+    def keys(self) -> list[str]:  # and dict(record) (it had read the record as pairs: "attribute name must be string")
+        return list(self.__dataclass_fields__)
+
 
 DEFAULT_DDIM_STEPS = 50  # DDIM's usual count (Song et al. 2021), its chain's default length here
 
@@ -286,6 +289,8 @@ def iter_sample(
     `NoiseSchedule.q_sample`); it runs [start_t] and the timesteps of the ``steps``-step chain below it.
     ``clip_x0``: clamp x̂_0 to [−clip_x0, clip_x0] (use 1.0 for images in [−1, 1]; None for 2D data).
     ``generator`` drives all sampling noise and must live on x_T's device.
+    ``model`` is called as it is: a network with dropout belongs in eval mode (`core.checkpoints.load_checkpoint`
+    gives it so).
     """
     check_options(method, variance, eta, clip_x0)
     check_input(model, x_T)

@@ -62,6 +62,14 @@ def test_loading_takes_the_clis_device_names_and_leaves_the_global_random_state(
         load_checkpoint(path, device="tpu")
 
 
+def test_a_model_and_data_of_other_shapes_are_not_saved(tmp_path) -> None:
+    """An MLP saved with image data had been written, and refused only when loaded."""
+    with pytest.raises(ValueError, match=r"the data has shape \(1, 28, 28\), but the model takes \(2,\)"):
+        save_checkpoint(tmp_path / "ck", MLPDenoiser(MLPConfig(hidden=8, depth=1, emb_dim=8)), make_schedule("linear", 50),
+                        DataInfo(name="mnist", kind="image", shape=(1, 28, 28)))
+    assert not (tmp_path / "ck").exists()
+
+
 def test_config_json_is_strict_json_with_null_for_nan_and_infinity(tmp_path) -> None:
     """A diverged run's error by t (NaN) and an unbounded metric are written as null: JSON has no NaN or Infinity,
     which strict readers (JavaScript, jq) refuse. Readers take null as no value."""

@@ -157,6 +157,8 @@ def test_records_and_last_step() -> None:
         assert torch.equal(prev.x_prev, nxt.x_t)
     last = records[-1]
     assert torch.equal(last.x_prev, last.x0_pred), "no noise on the last step: x_0 is the final x̂_0"
+    as_dict = dict(last)  # records read like dicts (the contract's keys among theirs)
+    assert {"t", "t_prev", "x_t", "x_prev", "x0_pred", "eps_pred"} <= as_dict.keys() and as_dict["t"] == last["t"] == 1
     large = list(iter_sample(ideal_eps(schedule), schedule, x_T, method="ddpm", variance="large", steps=10, generator=g))
     assert torch.equal(large[-1].x_prev, large[-1].x0_pred), "σ² = β too: no noise on the last step"
     assert set(["t", "t_prev", "x_t", "x_prev", "x0_pred", "eps_pred"]) <= set(vars(last))

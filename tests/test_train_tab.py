@@ -19,6 +19,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import app
 from app import (
@@ -726,6 +727,30 @@ def test_stop_right_after_start_is_not_lost(isolated):
     with pytest.raises(gr.Error, match="Training steps"):  # a failed check frees the slot it held
         train_tab.prepare_run(req("bob"), *args(steps=-1))
     assert runs.REGISTRY.active("bob") is None
+
+
+def test_a_finished_run_records_the_command_line_that_makes_it_again(isolated, tmp_path, monkeypatch):
+    """A run of the Train tab recorded no command, so its model card said "(command not recorded)" and the run could
+    not be made again with `core.train`. The recorded command makes the same weights; a stopped run records none."""
+    import core.train
+
+    _, *_, trained = drain(train_tab.train_run(req("alice"), None, *args(steps=60, batch=32, lr=3e-3, seed=3,
+                                                                         n_points=500)))[-1]
+    [path] = trained
+    command = json.loads((Path(path) / "config.json").read_text())["training"]["command"]
+    assert command.startswith("python -m core.train --data swiss_roll --schedule linear --T 100 --model mlp "), command
+    assert command.endswith(f"--seed 3 --out runs/{Path(path).name}") and "--n-points 500" in command
+    flags = command.split()[3:-2]  # its --out names a folder of its own here
+    assert core.train.main([*flags, "--out", str(tmp_path / "cli"), "--quiet", "--no-eval"]) == 0
+    app, cli = load_file(str(Path(path) / "model.safetensors")), load_file(str(tmp_path / "cli" / "model.safetensors"))
+    assert all(torch.equal(app[k], cli[k]) for k in app)
+    monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 1)  # a stopped run is kept from its first step
+    gen = train_tab.train_run(req("bob"), None, *args(steps=20000))
+    next(gen), next(gen), next(gen)
+    train_tab.stop_run(req("bob"), [])
+    gen.close()
+    bob = runs.REGISTRY.last("bob")
+    assert bob.previewed.wait(60) and "command" not in json.loads((bob.checkpoint / "config.json").read_text())["training"]
 
 
 def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):

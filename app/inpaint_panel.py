@@ -160,7 +160,8 @@ def fill_in_markdown(job: Inpainting, ideal: bool, examples: torch.Tensor, known
     timing = ", ".join(f"{column_label(u, job.jump)} in {formulas.seconds_text(s)}" for u, s in seconds.items())
     lines = [f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, {chain} · {n:,} "
              f"training examples, known: {job.known_label} · {timing}."]
-    if reference is not None:
+    if reference is not None:  # a small set's draws repeat its points: "one of 10,000" had been 16 points, drawn again
+        reference = torch.unique(reference, dim=0)
         on_data = {u: copy_fraction(c, reference, ON_DATA_RADIUS) for u, c in completions.items()}
         baseline = copy_fraction(examples, reference, ON_DATA_RADIUS)
         lines.append(f"- On the data (within {ON_DATA_RADIUS} of one of {len(reference):,} training points): "

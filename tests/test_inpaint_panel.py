@@ -144,3 +144,16 @@ def test_the_stats_measure_the_hidden_part_and_read_every_example():
                                           None)
     assert "replacement (U = 1) **0.000**, resampled (U = 5) **1.000** per pixel" in text
     assert "replacement (U = 1) **4 of 4**" in text
+
+
+def test_on_the_data_counts_a_small_sets_points_once():
+    """The completions are measured against draws of the training data: of a 16-point set, 10,000 draws had been
+    called "one of 10,000 training points"."""
+    checkpoint, choice = reverse_tab.model_and_sampler(SWISS, [], False, "ddim", 0.0, 10, "uniform")
+    job = types.SimpleNamespace(checkpoint=checkpoint, choice=choice, known_label="x", jump=1)
+    points = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    draws = points[torch.randint(0, 16, (10_000,), generator=torch.Generator().manual_seed(1))]
+    on_points = points[:4] + 0.01
+    text = inpaint_panel.fill_in_markdown(job, False, on_points, torch.tensor([True, False]), {1: on_points},
+                                          {1: 0.1}, draws)
+    assert "within 0.05 of one of 16 training points): replacement (U = 1) **100%**" in text, text

@@ -130,8 +130,9 @@ class ErrorByT:
 
 
 def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
-    """The run a new model's run compares with: this browser's latest run on the same data (a swiss roll's errors had
-    been drawn beside a moons run's, as if the target or the schedule made the difference); None when there is none,
+    """The run a new model's run compares with: this browser's latest run on the same data and T (a swiss roll's errors
+    had been drawn beside a moons run's, as if the target or the schedule made the difference, and a T = 1,000 run's
+    over the first tenth of a T = 10,000 run's axis); None when there is none,
     when it recorded no error by t (checkpoints from before the record) or when the run continues a checkpoint (see
     `starting_error_by_t`)."""
     if plan.init_from is not None:
@@ -142,7 +143,7 @@ def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
             config = read_config(path)
         except CheckpointError:  # gone meanwhile
             continue
-        if config.get("data", {}).get("name") != data:
+        if config.get("data", {}).get("name") != data or config.get("schedule", {}).get("T") != plan.schedule.T:
             continue
         try:
             values, T = config["training"]["loss_by_t"], int(config["schedule"]["T"])

@@ -818,7 +818,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     assert train_figures.loss_label(5.0, "x0") == "Min-SNR-5 weighted ‖x₀ − x̂₀‖²"
 
 
-def test_a_run_compares_its_error_by_t_with_the_latest_run_on_the_same_data(tmp_path):
+def test_a_run_compares_its_error_by_t_with_the_latest_run_on_the_same_data_and_T(tmp_path):
     """A moons run's bars had been drawn beside the line of the swiss roll run before it, as if the target or the
     schedule made the difference."""
     def trained_on(name: str, error: float) -> str:
@@ -832,6 +832,9 @@ def test_a_run_compares_its_error_by_t_with_the_latest_run_on_the_same_data(tmp_
     assert reference.label == f"{Path(older_moons).name} (predicts ε, linear)" and reference.values[0] == 0.3
     swiss_run = train_plan.make_plan(*args()[:-len(PARAMS)], PARAMS)
     assert train_figures.reference_error_by_t(swiss_run, [older_moons, swiss]).values[0] == 0.5
+    # nor with a run of another T (a T = 1,000 run's line had lain over the first tenth of a T = 10,000 run's axis)
+    longer_run = train_plan.make_plan(*args(T=1000)[:-len(PARAMS)], PARAMS)
+    assert train_figures.reference_error_by_t(longer_run, [older_moons, swiss]) is None
 
 
 def test_continuing_a_shipped_checkpoint_compares_with_its_error_at_the_start(isolated):

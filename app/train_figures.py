@@ -201,8 +201,9 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
             range=[0, T + 0.5]),
         yaxis=log_loss_axis(shown, "‖ε − ε̂‖² (mean)"),
     )
-    if not data:  # before a run: say what will be drawn here, as the loss plot does (on two lines: a phone's plot is
-        # 300 px wide)
+    if not seen.any():  # before a run's first steps: say what will be drawn here, as the loss plot does (on two
+        # lines: a phone's plot is 300 px wide), also over an earlier run's line (a run that diverged at once had left
+        # that line alone, one point of it, without a word)
         layout["annotations"] = [dict(text="the error in each range of t<br>is drawn here as a run trains",
                                       xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
                                       font=dict(size=15, color="#666"))]

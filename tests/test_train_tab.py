@@ -174,6 +174,9 @@ def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
     assert not empty.data and list(empty.layout.yaxis.range) == train_figures.EMPTY_LOSS_RANGE
     assert [a.text for a in empty.layout.annotations] == ["the error in each range of t<br>is drawn here as a run trains"]
     assert not fig.layout.annotations  # the note goes once bars are drawn
+    earlier = train_figures.ErrorByT("earlier", [0.4] + [math.nan] * (LOSS_BUCKETS - 1), 1000)
+    before_bars = figures.as_figure(train_figures.error_by_t_figure(train_figures.NOTHING_SEEN, 1000, earlier))
+    assert len(before_bars.data) == 1 and before_bars.layout.annotations[0].text.startswith("the error in each range")
     odd = figures.as_figure(train_figures.error_by_t_figure([0.3] * LOSS_BUCKETS, 30))  # T not a multiple of 20
     ranges = [list(c) for c in odd.data[0].customdata]
     assert ranges[0][0] == 1 and ranges[-1][1] == 30

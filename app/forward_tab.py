@@ -139,15 +139,16 @@ def to_display(state: ForwardState, xt: np.ndarray) -> np.ndarray:
 
 
 def moment_numbers(schedule: NoiseSchedule, t: int) -> dict[str, float]:
-    """The numbers of step t, read from the schedule: ᾱ_t, √ᾱ_t, √(1 − ᾱ_t), SNR, log-SNR."""
-    alpha_bar = float(schedule.alpha_bars[t])
+    """The numbers of step t, read from the schedule: ᾱ_t, √ᾱ_t, √(1 − ᾱ_t), SNR, log-SNR (ᾱ_t and SNR from their
+    logs: 0 where they are past float64's range, not the floor of `schedule.alpha_bars`)."""
+    alpha_bar, log_snr = math.exp(float(schedule.log_alpha_bars[t])), float(schedule.log_snr[t])
     return {
         "t": t,
         "alpha_bar": alpha_bar,
         "sqrt_alpha_bar": math.sqrt(alpha_bar),
         "sqrt_one_minus_alpha_bar": math.sqrt(1.0 - alpha_bar),
-        "snr": float(schedule.snr[t]),
-        "log_snr": float(schedule.log_snr[t]),
+        "snr": math.exp(log_snr),
+        "log_snr": log_snr,
     }
 
 

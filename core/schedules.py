@@ -46,6 +46,7 @@ SCHEDULE_LABELS = {
 }
 MAX_T = 10_000  # longest chain we accept: beyond it, tables and the sampler get needlessly slow
 REACHES_NOISE_ALPHA_BAR = 1e-3  # ᾱ_T above this: x_T still carries visible signal
+ALPHA_BAR_FLOOR = torch.finfo(torch.float64).tiny  # ᾱ_t stops here (2.2e−308); log ᾱ_t goes on (`NoiseSchedule`)
 
 _DEFAULTS: dict[str, dict[str, float | bool]] = {
     "linear": {"beta_start": 1e-4, "beta_end": 0.02, "scale_with_T": True},
@@ -79,6 +80,16 @@ def _unknown_name_message(name: object) -> str:
     return f"Unknown noise schedule {name!r}; choose one of: {', '.join(SCHEDULE_NAMES)}, custom."
 
 
+def _posterior(ab_t: Any, ab_s: Any) -> tuple[Any, Any, Any]:
+    """(c_x0, c_xt, β̃) of q(x_s | x_t, x_0) from ᾱ_t and ᾱ_s, floats or tensors alike (eqs. 6–7 for a step t → s):
+    with α_{t|s} = ᾱ_t/ᾱ_s and β_{t|s} = 1 − α_{t|s}, c_x0 = √ᾱ_s·β_{t|s}/(1 − ᾱ_t), c_xt = √α_{t|s}·(1 − ᾱ_s)/(1 − ᾱ_t)
+    and β̃ = β_{t|s}·(1 − ᾱ_s)/(1 − ᾱ_t)."""
+    alpha_ts = ab_t / ab_s
+    beta_ts = 1.0 - alpha_ts
+    return (ab_s**0.5 * beta_ts / (1.0 - ab_t), alpha_ts**0.5 * (1.0 - ab_s) / (1.0 - ab_t),
+            beta_ts * (1.0 - ab_s) / (1.0 - ab_t))
+
+
 def _broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(B,) coefficients → (B, 1, ..., 1) in ``like``'s dtype and device; B must be 1 or ``like``'s batch."""
     if values.dim() == 1 and values.shape[0] not in (1, like.shape[0] if like.dim() else 1):
@@ -98,12 +109,14 @@ class NoiseSchedule:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # ᾱ_t as exp(Σ_s log(1 − β_s)): the product of the α_s underflowed to the smallest float64 and stuck there
-        # (linear at T = 10,000 with β up to 0.2, unscaled: ᾱ_T = 10^−467 read 9.9e−324, log-SNR −744 for −1075)
+        # log ᾱ_t = Σ_s log(1 − β_s), exact where ᾱ_t is past float64's range (linear at T = 10,000 with β up to
+        # 0.2, unscaled: ᾱ_T = 10^−467; the product of the α_s had stuck at 9.9e−324, and log-SNR read −744 for
+        # −1075). ᾱ_t itself stops at the smallest normal float64, ALPHA_BAR_FLOOR: the steps past it are steps of
+        # β = 0 (nothing of the data is left to lose), where 0 would make their ratios ᾱ_t/ᾱ_s and SNR weights 0/0.
         log_alpha_bars = torch.cumsum(torch.log1p(-self.betas), dim=0)
         object.__setattr__(self, "alphas", 1.0 - self.betas)
         object.__setattr__(self, "log_alpha_bars", log_alpha_bars)
-        object.__setattr__(self, "alpha_bars", torch.exp(log_alpha_bars))
+        object.__setattr__(self, "alpha_bars", torch.exp(log_alpha_bars).clamp(min=ALPHA_BAR_FLOOR))
 
     alphas: torch.Tensor = field(init=False, repr=False)
     log_alpha_bars: torch.Tensor = field(init=False, repr=False)  # log ᾱ_t, finite where ᾱ_t underflows to 0
@@ -112,8 +125,8 @@ class NoiseSchedule:
     # ----- summary numbers -------------------------------------------------------------------
     @property
     def alpha_bar_T(self) -> float:
-        """ᾱ_T: the signal fraction left at the end of the chain (should be ≲ 1e-3)."""
-        return float(self.alpha_bars[-1])
+        """ᾱ_T: the signal fraction left at the end of the chain (should be ≲ 1e-3); 0 past float64's range."""
+        return math.exp(float(self.log_alpha_bars[-1]))
 
     @property
     def snr(self) -> torch.Tensor:
@@ -127,7 +140,7 @@ class NoiseSchedule:
 
     @property
     def snr_T(self) -> float:
-        return float(self.snr[-1])
+        return math.exp(float(self.log_snr[-1]))
 
     @property
     def reaches_noise(self) -> bool:
@@ -209,19 +222,9 @@ class NoiseSchedule:
 
     def posterior_coefficients(self, t: int, t_prev: int) -> tuple[float, float, float]:
         """(c_x0, c_xt, β̃) with q(x_{t_prev} | x_t, x_0) = N(c_x0·x_0 + c_xt·x_t, β̃ I), 0 ≤ t_prev < t."""
-        c_x0, c_xt, variance = self._posterior(torch.tensor(int(t)), torch.tensor(int(t_prev)))
-        return float(c_x0), float(c_xt), float(variance)
-
-    def _posterior(self, t: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`posterior_coefficients` for LongTensors t and s = t_prev of one shape (float64, that shape)."""
-        if not bool(((0 <= s) & (s < t) & (t <= self.T)).all()):
-            raise ValueError(f"need 0 ≤ t_prev < t ≤ {self.T}, got t={t.tolist()}, t_prev={s.tolist()}")
-        ab_t, ab_s = self.alpha_bars[t], self.alpha_bars[s]
-        alpha_ts = ab_t / ab_s  # α_{t|s}
-        beta_ts = 1.0 - alpha_ts  # effective β between the two steps
-        c_x0 = ab_s.sqrt() * beta_ts / (1.0 - ab_t)
-        c_xt = alpha_ts.sqrt() * (1.0 - ab_s) / (1.0 - ab_t)
-        return c_x0, c_xt, beta_ts * (1.0 - ab_s) / (1.0 - ab_t)
+        if not 0 <= t_prev < t <= self.T:
+            raise ValueError(f"need 0 ≤ t_prev < t ≤ {self.T}, got t={t}, t_prev={t_prev}")
+        return _posterior(float(self.alpha_bars[t]), float(self.alpha_bars[t_prev]))  # floats: a plan's steps add up
 
     def posterior_mean_variance(
         self, x0: torch.Tensor, x_t: torch.Tensor, t: int | torch.Tensor, t_prev: int | torch.Tensor | None = None
@@ -232,7 +235,10 @@ class NoiseSchedule:
         the variance is a tensor (B, 1, ..., 1) in x0's dtype."""
         if isinstance(t, torch.Tensor) and t.dim() == 1:
             index = self._index(t)
-            c_x0, c_xt, variance = self._posterior(index, index - 1 if t_prev is None else self._index(t_prev))
+            prev = index - 1 if t_prev is None else self._index(t_prev)
+            if not bool((prev < index).all()):
+                raise ValueError(f"need 0 ≤ t_prev < t ≤ {self.T}, got t={index.tolist()}, t_prev={prev.tolist()}")
+            c_x0, c_xt, variance = _posterior(self.alpha_bars[index], self.alpha_bars[prev])
             return _broadcast(c_x0, x0) * x0 + _broadcast(c_xt, x_t) * x_t, _broadcast(variance, x0)
         t = int(t)
         c_x0, c_xt, variance = self.posterior_coefficients(t, t - 1 if t_prev is None else int(t_prev))

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from core.mlp import MLPConfig, MLPDenoiser
-from core.schedules import MAX_T, MIN_BETA_1, SCHEDULE_NAMES, make_schedule, schedule_from_config
+from core.sampler import chain_timesteps, plan_steps
+from core.schedules import ALPHA_BAR_FLOOR, MAX_T, MIN_BETA_1, SCHEDULE_NAMES, make_schedule, schedule_from_config
+from core.trainer import TrainConfig, Trainer, loss_weights
 from core.unet import UNet, unet_config
 
 
@@ -211,9 +213,19 @@ def test_alpha_bar_and_log_snr_past_float64_underflow() -> None:
     stuck at the smallest float, 9.9e−324, and log-SNR read −744. ᾱ_T rounds to 0, and log-SNR is Σ log(1 − β_t)."""
     s = make_schedule("linear", 10_000, beta_end=0.2, scale_with_T=False)
     exact = math.fsum(math.log1p(-b) for b in s.betas[1:].tolist())
-    assert exact < -1000 and float(s.alpha_bars[-1]) == 0.0
+    assert exact < -1000 and s.alpha_bar_T == s.snr_T == 0.0
     assert float(s.log_snr[-1]) == pytest.approx(exact, rel=1e-12) and float(s.log_alpha_bars[-1]) == pytest.approx(exact)
     assert torch.all(torch.diff(s.log_snr[1:]) < 0)  # decreasing to the end (it had gone flat from t ≈ 8,400)
+    # the table stops at float64's smallest normal number: the steps past it are steps of β = 0, and what divides by
+    # ᾱ_t stays finite (at exactly 0, Min-SNR weights were 0/0 and DDIM's plan divided by zero)
+    assert float(s.alpha_bars.min()) == ALPHA_BAR_FLOOR
+    assert torch.isfinite(loss_weights(s, 5.0)).all()
+    for spacing in ("uniform", "log_snr"):
+        plan = plan_steps(s, chain_timesteps(s, 50, "ddim", spacing), "ddim")
+        assert all(math.isfinite(c.c_eps) and math.isfinite(c.sigma) for c in plan)
+    trainer = Trainer(MLPDenoiser(MLPConfig(hidden=8, depth=1, emb_dim=8)), s, torch.randn(64, 2),
+                      TrainConfig(steps=2, batch_size=8, min_snr_gamma=5.0))
+    assert [ev.reason for ev in trainer.run()][-1] == "finished"  # Min-SNR had diverged at its first step
     usual = make_schedule("linear", 1000)
     assert torch.allclose(usual.alpha_bars, torch.cumprod(1 - usual.betas, 0), rtol=1e-13, atol=0)
 

@@ -120,6 +120,15 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
     return figure, encode_markdown(checkpoint, choice, ideal, examples, latents, decoded, encode_s, decode_s)
 
 
+def returned(decoded: torch.Tensor, examples: torch.Tensor) -> str:
+    """The return ratio of the decoded examples in words, or why it is not defined (a one-point set: it had raised)."""
+    try:
+        ratio = return_ratio(decoded, examples)
+    except ValueError as err:
+        return str(err)
+    return f"return ratio {ratio:.3f} (0: every sample is its own example again; 1: nothing of it is left)."
+
+
 def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, examples: torch.Tensor, latents: torch.Tensor,
                     decoded: torch.Tensor, encode_s: float, decode_s: float) -> str:
     """What the encoding found: the encoded noise against N(0, I), and how well decoding gave the examples back."""
@@ -138,8 +147,7 @@ def encode_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, 
         + (" (for N(0, I) noise, which the sampler starts from: mean 0, standard deviation 1, correlation 0)."
            if kind == "image" else
            " (for N(0, I) noise, which the sampler starts from: mean 0, standard deviation 1, ratio about 1)."),
-        f"- **Decoded again**: root-mean-square difference to the examples {rms:.4f} per {unit}; return ratio "
-        f"{return_ratio(decoded, examples):.3f} (0: every sample is its own example again; 1: nothing of it is left)."
+        f"- **Decoded again**: root-mean-square difference to the examples {rms:.4f} per {unit}; {returned(decoded, examples)}"
         + (off_plot_sentence(decoded, checkpoint) if kind == "2d" else ""),
     ]
     if kind == "image":

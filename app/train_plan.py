@@ -14,7 +14,7 @@ import torch
 from app import controls, formulas, runs
 from app.errors import InputError
 from app.own_points import OWN_POINTS, OwnPoints
-from app.checkpoint_access import allowed, not_allowed_error, shipped_root
+from app.checkpoint_access import REPO_CHECKPOINTS, allowed, not_allowed_error, shipped_root
 from app.runs import display_name
 from core.checkpoints import (
     CheckpointError, load_checkpoint, model_classes, model_name, model_prediction, read_config, steps_trained,
@@ -29,7 +29,7 @@ from core.image_data import (
 from core.prediction import PREDICTION_SYMBOLS, PREDICTIONS, Prediction
 from core.schedules import NoiseSchedule, default_params, schedule_from_config
 from core.presets import DEFAULTS as TRAIN_DEFAULTS, new_model, warmup_steps
-from core.trainer import TrainConfig, loss_name, run_seed
+from core.trainer import TrainConfig, loss_name, seed_dropout
 
 
 MAX_BATCH = 4096
@@ -279,7 +279,7 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
         if tuple(ckpt.data.shape) != tuple(data.shape[1:]):
             raise InputError(f"{display_name(plan.init_from)} was trained on data of shape {tuple(ckpt.data.shape)}, but "
                            f"{plan.data} has shape {tuple(data.shape[1:])}: pick matching data or a new model.")
-        torch.manual_seed(run_seed(plan.seed, steps_trained(plan.previous_runs or [])))  # dropout: not the earlier runs'
+        seed_dropout(plan.seed, steps_trained(plan.previous_runs or []))
         return ckpt.model.train()
     torch.manual_seed(plan.seed)  # weight initialisation
     try:
@@ -308,13 +308,16 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
 def cli_command(plan: Plan, out: str) -> str | None:
     """The `python -m core.train` command that makes the same run, writing ``out``, for its training record (model
     cards print it): every setting spelt out, a checkpoint to start from by its folder (a shipped one's path in the
-    repository). None for points of the page's own (drawn or uploaded), which the command line has no name for."""
+    repository, a run of this server's as the command writes it, runs/NAME). None for points of the page's own (drawn
+    or uploaded), which the command line has no name for."""
     if plan.own is not None:
         return None
     args = ["--data", plan.data]
     if plan.init_from is not None:
-        shipped = plan.init_from.parent.resolve() == shipped_root().resolve()
-        args += ["--init-from", f"checkpoints/{plan.init_from.name}" if shipped else plan.init_from.name]
+        folder = plan.init_from.parent.resolve()
+        start = (f"checkpoints/{plan.init_from.name}" if folder == REPO_CHECKPOINTS.resolve() else
+                 str(plan.init_from) if folder == shipped_root().resolve() else f"runs/{plan.init_from.name}")
+        args += ["--init-from", start]
     else:
         s = plan.schedule
         changed = {k: v for k, v in s.params.items() if default_params(s.name).get(k) != v}
@@ -322,7 +325,7 @@ def cli_command(plan: Plan, out: str) -> str | None:
                  "--model", plan.model, "--prediction", plan.prediction]
     if plan.conditional:
         args += ["--conditional", "--p-uncond", repr(plan.p_uncond)]
-    if plan.data in TOY2D_NAMES and plan.n_points != DEFAULT_TOY_POINTS:
+    if plan.data in TOY2D_NAMES:  # always: continued, a toy set of its own size would be taken up again without it
         args += ["--n-points", str(plan.n_points)]
     args += ["--steps", str(plan.steps), "--batch", str(plan.batch), "--lr", repr(plan.lr),
              "--min-snr", repr(plan.min_snr_gamma), "--seed", str(plan.seed), "--out", out]

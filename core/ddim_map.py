@@ -35,7 +35,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from core.sampler import Spacing, chain_timesteps, check_input
+from core.sampler import Spacing, chain_timesteps, check_clip, check_input
 from core.schedules import NoiseSchedule
 
 PathKind = Literal["spherical", "linear"]
@@ -77,8 +77,7 @@ def iter_encode(
     ``clip_x0``: clamp x̂_0 to [−clip_x0, clip_x0] and re-derive ε̂ from it, as the decoder does when asked (the first
     step's x̂_0 is x_0 itself and is left alone).
     """
-    if clip_x0 is not None and not clip_x0 > 0:
-        raise ValueError(f"clip_x0 must be positive or None, got {clip_x0!r}")
+    check_clip(clip_x0)
     check_input(model, x_0, "x_0")
     ts = encoding_timesteps(schedule, steps, spacing)
     batch = x_0.shape[0]

@@ -222,6 +222,11 @@ def check_options(method: Method, variance: Variance, eta: float, clip_x0: float
         raise ValueError(f"eta is DDIM's; DDPM's noise is set by variance (small or large), got eta={eta!r}")
     if method == "ddim" and variance != "small":
         raise ValueError("variance is DDPM's; DDIM's noise is set by eta (0: none, 1: DDPM's small variance)")
+    check_clip(clip_x0)
+
+
+def check_clip(clip_x0: float | None) -> None:
+    """A ValueError for a ``clip_x0`` that is neither None nor a positive bound (True had been read as 1.0)."""
     if isinstance(clip_x0, bool) or (clip_x0 is not None and not (isinstance(clip_x0, numbers.Real) and clip_x0 > 0)):
         raise ValueError(f"clip_x0 must be a positive bound (1.0 for images in [−1, 1]) or None, got {clip_x0!r}")
 

@@ -210,6 +210,13 @@ def run_seed(seed: int, steps_before: int) -> int:
     return int(np.random.SeedSequence([seed, steps_before]).generate_state(1)[0])
 
 
+def seed_dropout(seed: int, steps_before: int) -> None:
+    """Seed torch's global generator, which dropout (the `base` U-Net) draws from, for a run that continues runs of
+    ``steps_before`` steps (`run_seed`): unseeded, two equal continuations had ended 1e-4 apart. (A new model's run
+    seeds it with ``seed`` for its weights, and its dropout goes on from there.)"""
+    torch.manual_seed(run_seed(seed, steps_before))
+
+
 def loss_name(min_snr_gamma: float) -> str:
     """"Min-SNR-γ", or "L_simple" for γ = 0 (also for configs from before Min-SNR existed, which have no γ)."""
     return f"Min-SNR-{min_snr_gamma:g}" if min_snr_gamma > 0 else "L_simple"
@@ -465,7 +472,7 @@ class Trainer:
         """Train until ``steps`` are done, `stop()` is called or the time limit passes; yield events.
 
         The last event has kind "end". A diverging loss raises `TrainingDiverged` (weights intact). The model is
-        left in eval mode however the loop ends (a caller's break too).
+        left in eval mode, and a stop request spent, however the loop ends (a caller's break too).
         """
         c = self.config
         self.model.train()
@@ -498,7 +505,7 @@ class Trainer:
                     yield event("step")
                 if c.preview_every and self.step % c.preview_every == 0 and self.step < c.steps:
                     yield event("preview", preview=self.preview())
-        finally:
+        finally:  # however the loop ends (a caller's break, a divergence too)
             self.model.eval()
-        self._stop.clear()  # heard: a stop asked before the run began still ends it, and run() again goes on
+            self._stop.clear()  # heard: a stop asked before the run began still ends it, and run() again goes on
         yield event("end", reason=reason)

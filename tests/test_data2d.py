@@ -188,6 +188,17 @@ def test_return_ratio() -> None:
     assert return_ratio(two + torch.tensor([[0.1], [0.1], [-0.1], [-0.1]]), two) == pytest.approx(0.1 / 0.9)
     with pytest.raises(ValueError, match="not defined here: the examples are all one point"):  # it had read 1
         return_ratio(torch.randn(5, 2, generator=g), torch.zeros(5, 2))
+    # copies of three digit-sized images: beyond 25 rows cdist works by products, and had put copies 7.5e-7 apart
+    three = torch.rand(3, 1, 28, 28, generator=g) * 2 - 1
+    labels = torch.arange(64) % 3
+    drawn = three[labels]
+    samples = drawn + 0.01 * torch.randn(drawn.shape, generator=g)
+    distances = torch.cdist(samples.flatten(1).double(), drawn.flatten(1).double(), compute_mode="donot_use_mm_for_euclid_dist")
+    own = distances.diagonal().mean()
+    others = distances[labels[:, None] != labels[None, :]].mean()
+    assert return_ratio(samples, drawn) == pytest.approx(float(own / others), rel=1e-6)
+    with pytest.raises(ValueError, match="the examples are all one point"):
+        return_ratio(drawn, three[:1].repeat(64, 1, 1, 1))
 
 
 def test_mean_pairwise_distance() -> None:

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from app import (
-    controls, data_choice, figures, forward_tab, images, plot_page, point_pictures, schedule_figures, schedules_tab,
+    controls, data_choice, figures, forward_chain, forward_tab, images, plot_page, point_pictures, schedule_figures,
+    schedules_tab,
 )
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
@@ -444,3 +445,5 @@ def test_axes_of_a_short_chain_tick_whole_steps() -> None:
     figs = [schedule_figures.alpha_bar_figure(short, 1), schedule_figures.schedule_curves_figure([short], "alpha_bar")]
     assert all(figures.as_figure(f).layout.xaxis.dtick == 1 for f in figs)
     assert figures.as_figure(schedule_figures.alpha_bar_figure(long, 1)).layout.xaxis.dtick is None
+    chain = figures.as_figure(forward_chain.noise_figure(short, torch.tensor([0.0, 0.3, 0.9], dtype=torch.float64)))
+    assert chain.layout.xaxis.dtick == 1  # the chain's steps s = 0, 1, 2

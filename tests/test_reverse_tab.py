@@ -819,6 +819,9 @@ def test_data_of_one_point_has_no_sliced_wasserstein_ratio(tmp_path):
     # nor is the return ratio of chains joined at t₀ (it had read 1.00, "nothing of them is left", at every t₀)
     with pytest.raises(gr.Error, match="return ratio is not defined here: the examples are all one point"):
         reverse_tab.sweep(path, "ddim", 0, 5, 20, 0, "uniform", False, [path], [], "t", progress=lambda *a, **k: None)
+    from app import noise_map  # the DDIM map's examples, decoded again, say so too (it had raised)
+    _, encoded = noise_map.encode_examples(path, 10, "uniform", 20, 0, False, [path], progress=lambda *a, **k: None)
+    assert "The return ratio is not defined here: the examples are all one point" in encoded
 
 
 def test_a_panels_results_make_way_when_another_model_is_chosen():

@@ -743,10 +743,23 @@ def test_a_finished_run_records_the_command_line_that_makes_it_again(isolated, t
     command = json.loads((Path(path) / "config.json").read_text())["training"]["command"]
     assert command.startswith("python -m core.train --data swiss_roll --schedule linear --T 100 --model mlp "), command
     assert command.endswith(f"--seed 3 --out runs/{Path(path).name}") and "--n-points 500" in command
-    flags = command.split()[3:-2]  # its --out names a folder of its own here
-    assert core.train.main([*flags, "--out", str(tmp_path / "cli"), "--quiet", "--no-eval"]) == 0
-    app, cli = load_file(str(Path(path) / "model.safetensors")), load_file(str(tmp_path / "cli" / "model.safetensors"))
-    assert all(torch.equal(app[k], cli[k]) for k in app)
+    monkeypatch.chdir(tmp_path)  # the commands' runs/NAME
+    assert core.train.main([*command.split()[3:], "--quiet", "--no-eval"]) == 0
+
+    def same_weights(app_run: str, cli_run: Path) -> bool:
+        app, cli = load_file(str(Path(app_run) / "model.safetensors")), load_file(str(cli_run / "model.safetensors"))
+        return all(torch.equal(app[k], cli[k]) for k in app)
+
+    assert same_weights(path, tmp_path / "runs" / Path(path).name)
+    # continued, on the same 500 points: from runs/NAME, with its set's size (without it, the CLI takes up the
+    # checkpoint's own set again: here the same), to the same weights as the app's continuation
+    *_, again = drain(train_tab.train_run(req("alice"), None, *args(steps=30, batch=32, lr=1e-3, seed=3, n_points=500,
+                                                                   start_from=path, trained=trained)))[-1]
+    [second] = [p for p in again if p != path]
+    command = json.loads((Path(second) / "config.json").read_text())["training"]["command"]
+    assert f"--init-from runs/{Path(path).name} " in command and "--n-points 500 " in command, command
+    assert core.train.main([*command.split()[3:], "--quiet", "--no-eval"]) == 0
+    assert same_weights(second, tmp_path / "runs" / Path(second).name)
     monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 1)  # a stopped run is kept from its first step
     gen = train_tab.train_run(req("bob"), None, *args(steps=20000))
     next(gen), next(gen), next(gen)

@@ -122,10 +122,14 @@ def test_a_stopped_run_goes_on_where_it_stopped() -> None:
     early = make_trainer(steps=40)
     early.stop()
     assert [(ev.kind, ev.reason, early.step) for ev in early.run()] == [("end", "stopped", 0)]
-    for ev in early.run():
+    run = early.run()
+    for ev in run:
         assert early.model.training
+        early.stop()  # asked, and the caller breaks before the loop hears it: spent all the same
         break
+    run.close()
     assert not early.model.training and early.step == 10
+    assert list(early.run())[-1].reason == "finished" and early.step == 40
 
 
 def test_a_continuation_draws_other_batches_t_and_noise_than_the_runs_it_continues() -> None:

@@ -222,6 +222,15 @@ def scrub_and_keep_t(state: ForwardState | None, t) -> tuple:
     return (*scrub(state, t), t)
 
 
+def show_t_typed_meanwhile(state: ForwardState | None, t, t_on_view: int) -> tuple:
+    """After a rebuild, the t that the slider holds now, when the views show another: a t typed while the rebuild
+    was in flight (T changed, then t typed at once) kept its box, while the rebuild drew the t it had been sent, 0,
+    and the table said "0 of 10000" under a box that said 10000. Nothing when they agree."""
+    if t is None or t == "" or t == t_on_view:
+        return (gr.skip(),) * 5
+    return scrub_and_keep_t(state, t)
+
+
 def t_in_range(state: ForwardState | None, t, t_on_view: int):
     """On letting go of t: a t typed past T (2000 with T = 1000) goes back to T in its box, where the views already
     are (`scrub`); the box kept 2000 while the table said "1000 of 1000". A box left empty shows the t on view again."""
@@ -439,6 +448,7 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
     ))
     for rebuilt in rebuilds:
         rebuilt.failure(controls_on_view, state, shown_inputs, show_progress="hidden", queue=False)
+        rebuilt.then(show_t_typed_meanwhile, [state, t_slider, t_on_view], [*views, t_on_view], show_progress="hidden")
     upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data, show_progress="hidden",
                  queue=False)
     follow_t_while_open([(targets_box, targets_view, [targets_plot, targets_text]),

@@ -622,9 +622,19 @@ def test_a_change_that_cannot_be_shown_leaves_the_inputs_as_the_views_are(page: 
     p.get_by_role("option", name=re.compile("^cosine")).click()
     big_t = page.number(BIG_T_LABEL)
     big_t.fill("10000")
-    big_t.blur()
+    big_t.press("Enter")
     page.wait_t_cell("0 of 10000")
+    # t typed at once: leaving the T box sends a rebuild with the t of then, 0; held back here until t is shown, it
+    # had drawn t = 0 under a box that said 10000
+    held, joins = [], re.compile(r".*/queue/join.*")
+    p.route(joins, lambda route: held.append(route) if "cosine" in (route.request.post_data or "") else route.continue_())
     page.set_t(10000, "10000 of 10000")  # its formula's numbers are long: they wrap within the box ("· ε" was cut off)
+    assert held, "no rebuild on leaving the T box"
+    for route in held:
+        route.continue_()
+    p.unroute(joins)
+    p.wait_for_timeout(2000)
+    page.wait_t_cell("10000 of 10000")
     past_edge = p.evaluate("""() => { const box = document.querySelector('.prose.formula-box');
       return Math.max(...[...box.querySelectorAll('.katex .base')].map((k) => k.getBoundingClientRect().right))
         - box.getBoundingClientRect().right; }""")

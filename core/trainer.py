@@ -20,7 +20,7 @@ All randomness (batches, t, ε, preview noise) comes from explicit generators se
 ``TrainConfig.seed``: the same seed gives the same run on the same device (and thread count: a U-Net's
 sums may round otherwise). A run that continues earlier ones (``steps_before`` > 0) seeds its draws
 from (seed, steps_before) (`run_seed`), so it does not replay theirs. Dropout (the `base` U-Net) draws
-from torch's global generator, which the entry points seed with `run_seed`. A non-finite loss or
+from torch's global generator, which the entry points seed (`seed_dropout`). A non-finite loss or
 gradient stops the run with `TrainingDiverged`, and no update from that step on is applied, so the
 model, its EMA and the optimiser keep their last good state. `Trainer.stop()` (from any thread)
 ends the run after the current step.

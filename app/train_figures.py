@@ -24,6 +24,7 @@ from core.conditioning import cycling_labels
 from core.data import DataInfo
 from core.datasets import DEFAULT_TOY_POINTS, load_training_data
 from core.guidance import read_classes
+from core.metrics import non_finite_count
 from core.prediction import PREDICTION_ESTIMATES, PREDICTION_SYMBOLS, Prediction
 from core.sampler import describe_steps
 from core.trainer import LOSS_BUCKETS, TrainConfig, Trainer, loss_bucket_ranges, loss_name
@@ -248,7 +249,7 @@ def preview_plot(samples: torch.Tensor, data: torch.Tensor, caption: str, info: 
     i mod K) how many are of their class; for image data with a shipped classifier (MNIST) how many classes it reads.
     Samples that are not finite numbers are counted instead (a run of one step at a huge learning rate had shown an
     empty preview without a word)."""
-    broken = int((~torch.isfinite(samples)).flatten(1).any(1).sum())
+    broken = non_finite_count(samples)
     if broken:
         caption += (f" · ⚠ {broken:,} of {len(samples):,} samples are not finite numbers (NaN or ±∞): the model breaks "
                     "down when sampled")

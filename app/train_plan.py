@@ -94,6 +94,11 @@ class Plan:
     min_snr_gamma: float = 0.0
 
     @property
+    def steps_before(self) -> int:
+        """The optimiser steps of the runs that made the checkpoint this run continues (0 for a new model)."""
+        return steps_trained(self.previous_runs or [])
+
+    @property
     def running_notes(self) -> list[str]:
         """The notes of the statuses before the run's last."""
         return self.notes + self.until_saved
@@ -279,7 +284,7 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
         if tuple(ckpt.data.shape) != tuple(data.shape[1:]):
             raise InputError(f"{display_name(plan.init_from)} was trained on data of shape {tuple(ckpt.data.shape)}, but "
                            f"{plan.data} has shape {tuple(data.shape[1:])}: pick matching data or a new model.")
-        seed_dropout(plan.seed, steps_trained(plan.previous_runs or []))
+        seed_dropout(plan.seed, plan.steps_before)
         return ckpt.model.train()
     torch.manual_seed(plan.seed)  # weight initialisation
     try:
@@ -301,7 +306,7 @@ def train_config(plan: Plan, info: DataInfo) -> TrainConfig:
         preview_steps=min(PREVIEW_STEPS[plan.kind], plan.schedule.T), preview_spacing=spacing,
         log_every=10, clip_x0=info.clip_x0, hflip=plan.data in MIRRORED_DATASETS, max_seconds=plan.max_seconds,
         warmup_steps=warmup_steps(plan.steps), min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction,
-        p_uncond=plan.p_uncond, steps_before=steps_trained(plan.previous_runs or []),
+        p_uncond=plan.p_uncond, steps_before=plan.steps_before,
     )
 
 

@@ -32,7 +32,7 @@ from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, folder, run, se
 from core.datasets import IMAGE_DATASETS, training_examples
 from core.elbo import variational_bounds
 from core.fid import image_quality, real_ratio_range
-from core.metrics import real_sw_ratios, sliced_wasserstein_ratio
+from core.metrics import non_finite_count, real_sw_ratios, sliced_wasserstein_ratio
 from core.sampler import METHODS, SPACINGS, initial_noise, number_of_steps, sample
 from core.devices import resolve_device
 
@@ -94,7 +94,7 @@ def evaluate(ckpt: Checkpoint, *, n: int, samplers: list[str] | str, seed: int, 
         x0 = sample(ckpt.model, ckpt.schedule, x_T, method=method, steps=steps, spacing=spacing,
                     clip_x0=info.clip_x0, generator=generator)
         seconds = time.perf_counter() - start
-        if broken := int((~torch.isfinite(x0)).flatten(1).any(1).sum()):  # a diverged model's: scored null, status 0
+        if broken := non_finite_count(x0):  # a diverged model's: scored null, status 0
             raise ValueError(f"{broken} of {n} samples ({text}) are not finite numbers (NaN or infinite): {ckpt.path} "
                              "does not give a usable model (did its training diverge?)")
         if info.kind == "2d":

@@ -103,6 +103,11 @@ def real_sw_ratios(draw_data: Callable[[int, int], torch.Tensor], n: int, *, dra
     return [_ratio(draw_data(n, REAL_DRAW_SEED + 1_000 * seed + k), reference, baseline, seed) for k in range(draws)]
 
 
+def non_finite_count(samples: torch.Tensor) -> int:
+    """How many of ``samples`` (N, ...) hold a NaN or infinite value: a diverged model's."""
+    return int((~torch.isfinite(samples)).flatten(1).any(1).sum())
+
+
 def copy_fraction(samples: torch.Tensor, training_points: torch.Tensor, radius: float) -> float:
     """The share of ``samples`` (N, D) that lie within ``radius`` (Euclidean) of one of ``training_points``
     (M, D): copies of training points."""

@@ -49,7 +49,7 @@ from core.classifier import load_classifier, shipped_classifiers
 from core.guidance import GUIDANCE_METHODS, default_method, find_class, guidance_classes, guided_model, read_classes
 from core.image_data import to_uint8
 from core.inpaint import IMAGE_MASKS, MAX_JUMP, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
-from core.metrics import return_ratio
+from core.metrics import non_finite_count, return_ratio
 from core.sampler import METHODS, SPACINGS, VARIANCES, initial_noise, sample
 from core.devices import resolve_device
 
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     except ValueError as err:
         fail(PROG, str(err))
-    broken = int((~torch.isfinite(samples)).flatten(1).any(1).sum())
+    broken = non_finite_count(samples)
     if broken:  # a diverged model's: written as NaN, with "wrote 4 samples" and status 0
         fail(PROG, f"{broken} of {args.n} samples are not finite numbers (NaN or infinite): {args.ckpt} does not "
                    "give a usable model (did its training diverge?); nothing was written")

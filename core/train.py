@@ -23,6 +23,7 @@ and learns to use them (`core.conditioning.with_classes`).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -325,8 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             x_T, generator = initial_noise((EVAL_POINTS, 2), seed=args.seed + 1, device=trainer.device)
             samples = sample(trainer.sampling_model, schedule, x_T, generator=generator).cpu()
-            metrics["sliced_wasserstein_ratio_ddpm"] = sliced_wasserstein_ratio(samples, data_sampler(info, data))
-            print(f"sliced-Wasserstein ratio: {metrics['sliced_wasserstein_ratio_ddpm']:.3f}", file=sys.stderr)
+            ratio = sliced_wasserstein_ratio(samples, data_sampler(info, data))
+            metrics["sliced_wasserstein_ratio_ddpm"] = ratio
+            print("sliced-Wasserstein ratio: " + ("not defined (the data is a single point)" if math.isnan(ratio)
+                                                   else f"{ratio:.3f}"), file=sys.stderr)  # it had printed "nan"
         except KeyboardInterrupt as err:
             interrupted = stop_name(err)
             print(f"skipped ({interrupted}); saving the trained model", file=sys.stderr)

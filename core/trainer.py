@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import platform
 import threading
 import time
@@ -98,6 +99,10 @@ class TrainingDiverged(RuntimeError):
         self.losses = losses or []
 
 
+WHOLE_FIELDS = {"steps": 1, "batch_size": 1, "log_every": 1, "preview_n": 1, "preview_steps": 1, "warmup_steps": 0,
+                "preview_every": 0, "steps_before": 0, "seed": 0}  # TrainConfig's whole-number fields, their least values
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run (the defaults suit the 2D toys on a CPU)."""
@@ -129,16 +134,17 @@ class TrainConfig:
     steps_before: int = 0  # optimiser steps of the earlier runs that this one continues (`run_seed`)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "log_every", "preview_n", "preview_steps"):
+        for name, least in WHOLE_FIELDS.items():  # NumPy's integers (a sweep over np.arange) are taken, as ints
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number ≥ 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                raise ValueError(f"{name} must be a whole number ≥ {least}, got {value!r}")
+            setattr(self, name, int(value))
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"learning rate must be a positive number, got {self.lr!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay!r}")
-        if self.warmup_steps < 0 or self.preview_every < 0 or self.grad_clip < 0 or self.steps_before < 0:
-            raise ValueError("warmup_steps, preview_every, grad_clip and steps_before must not be negative")
+        if not self.grad_clip >= 0:  # also NaN
+            raise ValueError(f"grad_clip must be a number ≥ 0 (0: off), got {self.grad_clip!r}")
         if not (math.isfinite(self.min_snr_gamma) and self.min_snr_gamma >= 0):
             raise ValueError(f"min_snr_gamma must be a number ≥ 0 (0: off), got {self.min_snr_gamma!r}")
         if self.preview_method not in METHODS or self.preview_spacing not in SPACINGS:

@@ -248,6 +248,19 @@ def test_ctrl_c_during_the_check_after_training_saves_the_finished_run(tmp_path,
     assert config["metrics"] == {}
 
 
+def test_the_check_after_training_on_one_point_says_it_is_not_defined(tmp_path, capsys) -> None:
+    """The sliced-Wasserstein ratio of a one-point set divides by 0 (every draw of the data is that point): the run
+    had printed "sliced-Wasserstein ratio: nan"."""
+    import core.train
+
+    out = tmp_path / "one"
+    assert core.train.main(["--data", "moons", "--n-points", "1", "--T", "50", "--steps", "5", "--out", str(out),
+                            "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-2:] == ["sliced-Wasserstein ratio: not defined (the data is a single point)", f"saved {out}"], err
+    assert json.loads((out / "config.json").read_text())["metrics"] == {"sliced_wasserstein_ratio_ddpm": None}
+
+
 def test_a_stop_signal_during_the_save_waits_for_it(tmp_path, monkeypatch, capsys) -> None:
     """A Ctrl-C (or a second one) during the save ended it half-way: 1,500 trained steps were lost, with "nothing was
     written"; with --overwrite, between its two renames, the old checkpoint went too. The save now finishes first."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,8 +144,23 @@ def test_a_continuation_draws_other_batches_t_and_noise_than_the_runs_it_continu
 
     assert torch.equal(first_draws(40), first_draws(40))
     assert not torch.equal(first_draws(0), first_draws(40))
-    with pytest.raises(ValueError, match="steps_before must not be negative"):
+    with pytest.raises(ValueError, match="steps_before must be a whole number ≥ 0"):
         TrainConfig(steps_before=-1)
+
+
+def test_numpy_integers_are_taken_as_whole_numbers_and_fractions_are_refused() -> None:
+    """A sweep over np.arange gives NumPy integers: TrainConfig(steps=np.int64(200)) had been refused ("steps must be
+    a whole number"); fields it did not check (warm-up, seed) had taken 2.5 or -1 without a word."""
+    config = TrainConfig(steps=np.int64(200), batch_size=np.int32(64), warmup_steps=np.int64(0), seed=np.uint8(3))
+    assert (config.steps, config.batch_size, config.warmup_steps, config.seed) == (200, 64, 0, 3)
+    assert all(type(v) is int for v in (config.steps, config.batch_size, config.warmup_steps, config.seed))
+    for bad, message in [(dict(steps=np.float64(200)), "steps must be a whole number ≥ 1"),
+                         (dict(warmup_steps=2.5), "warmup_steps must be a whole number ≥ 0"),
+                         (dict(seed=-1), "seed must be a whole number ≥ 0"),
+                         (dict(preview_every=True), "preview_every must be a whole number"),
+                         (dict(grad_clip=math.nan), "grad_clip must be a number ≥ 0")]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(**bad)
 
 
 def training_state(trainer: Trainer) -> dict[str, torch.Tensor]:

@@ -46,7 +46,7 @@ def trained_paths(trained: Any) -> list[Path]:
 
 def checkpoint_choices(trained: Any) -> list[tuple[str, str]]:
     """(label, path) for the shipped checkpoints, then this session's trained and uploaded ones (newest last)."""
-    choices = [(f"{p.name} (shipped)", str(p)) for p in list_checkpoints(shipped_root())]
+    choices = [(f"{p.name} (shipped)", str(p)) for p in list_checkpoints(shipped_root()) if runs.is_utf8(p.name)]
     choices += [(session_label(p), str(p)) for p in trained_paths(trained)]
     return choices
 

@@ -224,6 +224,8 @@ def runs_root() -> Path:
 
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_OWNER_FOLDER = re.compile(r"^k[0-9a-f]{32}$")  # `key_folder`'s names: the sweep's only business (the README's CLI
+# runs share the runs folder, e.g. runs/2024/mnist, and had been deleted with the expired ones)
 
 
 def page_of(request: Any) -> str | None:
@@ -297,12 +299,24 @@ def prune_user_runs(key: str, keep: int | None = None) -> list[Path]:
 
 
 def owner_checkpoints(key: str) -> list[str]:
-    """The checkpoint directories kept for ``key`` (trained or uploaded), oldest first."""
+    """The checkpoint directories kept for ``key`` (trained or uploaded), oldest first. A name that is not UTF-8 (the
+    app writes none; a host may copy one in) is passed over: a page cannot be sent it, and it had hidden every model
+    of the browser."""
     directory = user_dir(key)
     if not directory.is_dir():
         return []
-    paths = [p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    paths = [p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".") and is_utf8(p.name)]
     return [str(p) for p in sorted(paths, key=lambda p: p.stat().st_mtime)]
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a file name read from the disk is text (bytes that are not UTF-8 come as surrogates, which no page or
+    JSON can carry)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 CHECKPOINTS_SWEEP = Throttle(60.0)  # page loads sweep at most once a minute: 30 ms over a thousand owners' folders
@@ -319,7 +333,7 @@ def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:
     removed: list[Path] = []
     busy = REGISTRY.active_folders()
     for owner in root.iterdir():
-        if not (owner.is_dir() and _SAFE_KEY.match(owner.name)) or owner.name in busy:
+        if not (_OWNER_FOLDER.match(owner.name) and owner.is_dir()) or owner.name in busy:
             continue
         try:
             idle = owner.stat().st_mtime < cutoff  # nothing written to it since the cutoff

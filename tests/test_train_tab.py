@@ -34,7 +34,7 @@ from core.mlp import MLPDenoiser
 from core.schedules import make_schedule
 from core.trainer import LOSS_BUCKETS, SHORTEST_KEPT, TrainConfig, TrainEvent
 from core.unet import UNet, unet_config
-from tests.conftest import end_training_runs, write_idx
+from tests.conftest import REPO, end_training_runs, write_idx
 
 
 def req(user: str):
@@ -1112,7 +1112,8 @@ def test_session_keys_are_safe_directory_names():
 
 def test_old_checkpoints_are_swept_and_the_rest_kept(isolated, monkeypatch):
     """Checkpoints outlive the page (a reload keeps them) but not DDPM_RUNS_KEEP_HOURS: older ones go, with their
-    owner's directory once it is empty and as old; an owner with a run under way and foreign names are left alone."""
+    owner's directory once it is empty and as old; an owner with a run under way and other folders (the CLI's
+    checkpoints, filed by the README's commands under runs/, had been deleted) are left alone."""
     import os
     monkeypatch.setenv("DDPM_RUNS_KEEP_HOURS", "2")
     now = 1_000_000_000.0
@@ -1129,11 +1130,30 @@ def test_old_checkpoints_are_swept_and_the_rest_kept(isolated, monkeypatch):
     made(bob, 5)
     busy = made(carol / "old", 5)
     foreign = made(isolated / "not a key!" / "old", 5)
+    cli_run = made(isolated / "experiments" / "moons", 5)  # python -m core.train --out runs/experiments/moons
+    made(isolated / "experiments", 5)
     runs.REGISTRY.reserve("carol")
     assert sorted(runs.sweep_expired_checkpoints(now)) == sorted([old, gone])
     assert fresh.is_dir() and alice.is_dir() and not bob.exists()
-    assert busy.is_dir() and foreign.is_dir()
+    assert busy.is_dir() and foreign.is_dir() and cli_run.is_dir()
     assert runs.keep_text() == "2 hours"
+
+
+def test_a_folder_whose_name_is_not_utf8_is_passed_over(isolated, monkeypatch, tmp_path):
+    """A host's copy named in bytes that are not UTF-8 cannot be sent to a page: the page load had failed on it, and
+    the browser's every model, shipped ones too, had dropped out of the list."""
+    from app.checkpoint_access import checkpoint_choices
+    alice = runs.user_dir("alice")
+    (alice / "good").mkdir(parents=True)
+    os.mkdir(os.fsencode(alice) + b"/bad\xffname")
+    assert runs.owner_checkpoints("alice") == [str(alice / "good")]
+    shipped = tmp_path / "shipped"
+    for name in (b"moons", b"moons\xff"):
+        shutil.copytree(REPO / "checkpoints" / "moons", os.fsdecode(os.fsencode(shipped) + b"/" + name))
+    monkeypatch.setenv("DDPM_CHECKPOINTS_DIR", str(shipped))
+    choices = checkpoint_choices(runs.owner_checkpoints("alice"))
+    assert [label for label, _ in choices] == ["moons (shipped)", "good (trained here)"]
+    json.dumps(choices).encode()  # what a page is sent
 
 
 def test_a_checkpoint_deleted_while_the_sweep_runs_is_passed_over(isolated, monkeypatch):

@@ -22,6 +22,7 @@ import glob
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -177,11 +178,10 @@ def save_checkpoint(
     _remove_stale_temporaries(directory)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION),
-                                                              **trained_with(config)})
+        _save_tensors(weights, tmp / WEIGHTS_FILE, {"format_version": str(FORMAT_VERSION), **trained_with(config)})
         (tmp / CONFIG_FILE).write_text(json.dumps(without_non_finite(config), indent=2, allow_nan=False) + "\n")
         if points is not None:
-            save_file({"points": points}, str(tmp / POINTS_FILE))
+            _save_tensors({"points": points}, tmp / POINTS_FILE)
         share_like_new_files(tmp, (tmp / CONFIG_FILE).stat().st_mode & 0o777)
         if directory.exists():  # overwrite: move the old one aside, then swap
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{time.monotonic_ns()}")
@@ -196,6 +196,20 @@ def save_checkpoint(
     return directory
 
 
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """safetensors' `save_file`, its failure to write as the OSError it is ("No space left on device"): safetensors
+    raises its own SafetensorError ("Error while serializing: I/O error: … (os error 28)"), which callers that
+    handle a full disk or a file-size limit had passed on as a traceback."""
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as err:
+        found = re.search(r"\(os error (\d+)\)", str(err))
+        if found is None:
+            raise
+        code = int(found[1])
+        raise OSError(code, os.strerror(code), str(path)) from None
+
+
 def trained_with(config: dict[str, Any]) -> dict[str, str]:
     """What the weights mean beyond their shapes, written into the weights file's metadata: the noise schedule (its T
     above all) and the prediction target. Neither changes a tensor's shape, so a config.json edited afterwards (T 1000
@@ -207,7 +221,11 @@ def _check_trained_with(config: dict[str, Any], recorded: dict[str, str], weight
     """Refuse a config whose schedule or prediction target differs from what its weights were saved with (``recorded``,
     the weights file's metadata; checkpoints from before the record are not checked)."""
     if "schedule" in recorded:
-        saved = json.loads(recorded["schedule"])
+        try:
+            saved = json.loads(recorded["schedule"])
+        except (ValueError, RecursionError):  # a file made elsewhere: its JSON error had been a traceback
+            raise CheckpointError(f"{weights_path} is invalid: the schedule in its metadata is not readable JSON") \
+                from None
         if saved != config["schedule"]:
             raise CheckpointError(
                 f"{weights_path.parent / CONFIG_FILE} is invalid: its schedule ({_schedule_words(config['schedule'])}) "
@@ -241,9 +259,13 @@ STALE_SECONDS = 3600  # a save's temporary folder this old was left by a killed 
 
 def _remove_stale_temporaries(directory: Path) -> None:
     """Remove what saves of ``directory`` killed midway left beside it (`save_checkpoint`'s ".NAME.*" folders, up to
-    35 MB each, piled up), once older than `STALE_SECONDS`: a save under way now is left alone."""
-    cutoff = time.time() - STALE_SECONDS
+    35 MB each, piled up), once older than `STALE_SECONDS`: a save under way now is left alone. While NAME itself is
+    missing, its ".NAME.old-*" is kept: an overwrite killed between its two renames left the earlier checkpoint
+    there only (`read_config` names it), and a renamed folder keeps its old time, so it had been deleted at once."""
+    cutoff, kept = time.time() - STALE_SECONDS, _set_aside(directory)
     for path in directory.parent.glob(f".{glob.escape(directory.name)}.*"):
+        if path in kept:
+            continue
         try:
             if path.is_symlink():
                 if path.lstat().st_mtime < cutoff:
@@ -252,6 +274,15 @@ def _remove_stale_temporaries(directory: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
         except OSError:  # gone meanwhile, or not ours to remove
             continue
+
+
+def _set_aside(directory: Path) -> list[Path]:
+    """The checkpoints that overwrites of a missing ``directory`` moved aside and were killed before they put the new
+    one in place (`save_checkpoint`'s ".NAME.old-*"), newest first; none while ``directory`` exists."""
+    if directory.exists() or directory.is_symlink():
+        return []
+    found = [p for p in directory.parent.glob(f".{glob.escape(directory.name)}.old-*") if (p / CONFIG_FILE).is_file()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def check_target(directory: str | Path, *, overwrite: bool = False) -> None:
@@ -323,7 +354,10 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     if not directory.is_dir():
         if directory.is_file() and directory.suffix.lower() == ".zip":  # the app's Download
             raise CheckpointError(f"{directory} is a .zip: unzip it first, and give the folder it holds")
-        raise CheckpointError(f"no checkpoint directory at {directory}")
+        aside = _set_aside(directory)
+        raise CheckpointError(f"no checkpoint directory at {directory}" + (
+            f" (a save that replaced it was cut short: its earlier version is {aside[0]}; rename that back to "
+            f"{directory.name} to use it)" if aside else ""))
     if not config_path.is_file():
         raise CheckpointError(f"{directory} is not a checkpoint: {CONFIG_FILE} is missing")
     try:
@@ -335,6 +369,8 @@ def read_config(directory: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{config_path} is not readable JSON (not UTF-8 text)") from None
     except OSError as err:
         raise CheckpointError(f"{config_path} is not readable JSON ({err.strerror or err})") from None
+    except RecursionError:  # json's parser recurses: 100,000 nested brackets had been a traceback everywhere
+        raise CheckpointError(f"{config_path} is not a checkpoint's config (its JSON is nested too deeply)") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path} does not hold a JSON object")
     version = config.get("format_version")

@@ -25,9 +25,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 from tqdm import tqdm
@@ -343,15 +346,36 @@ def main(argv: list[str] | None = None) -> int:
     target = free_target(args.out, args.overwrite)
     if target != args.out:
         print(f"{args.out} came into being while this run trained: saving it in {target} instead", file=sys.stderr)
+
+    def save(directory: Path, overwrite: bool) -> Path:
+        return save_checkpoint(directory, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
+                               points=data if info.given_as_points else None, overwrite=overwrite)
+
     with signals_held(PROG) as came:  # a Ctrl-C (or a second one) during the save lost the whole run
-        path = save_checkpoint(target, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
-                               points=data if info.given_as_points else None, overwrite=args.overwrite)
+        try:
+            path = save(target, args.overwrite)
+        except OSError as err:  # a full disk, a file-size limit: it had been a traceback, and the run was lost
+            save_elsewhere(target, save, err)
     if diverged:
         fail(PROG, f"{diverged}; the weights from before that step are saved in {path}")
     early = "" if trainer.step >= config.steps else \
         f" ({f'stopped by {interrupted}' if interrupted else end_reason} after {trainer.step:,} of {config.steps:,} steps)"
     print(f"saved {path}{early}", file=sys.stderr)
     return 130 if interrupted or came else 0  # saved, but cut short: a script's `train && sample` stops here
+
+
+def save_elsewhere(target: Path, save: Callable[[Path, bool], Path], err: OSError) -> NoReturn:
+    """After ``target`` could not be written (``err``), save the run in the temporary folder, which often lies on
+    another disk, and fail with one line that says where it went (or that it is lost: that could not be written
+    either)."""
+    why = err.strerror or str(err)
+    fallback = Path(tempfile.gettempdir()) / f"{target.name}-unsaved-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        path = save(fallback, False)
+    except OSError as second:
+        fail(PROG, f"could not save {target} ({why}), nor {fallback} ({second.strerror or second}): the trained "
+                   "model is lost")
+    fail(PROG, f"could not save {target} ({why}); the trained model is saved in {path} instead")
 
 
 def free_target(out: Path, overwrite: bool) -> Path:

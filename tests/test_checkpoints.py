@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +17,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core.checkpoints import (
-    MAX_STORED_POINTS, OTHER_LAYOUT, STALE_SECONDS, CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint,
+    MAX_STORED_POINTS, OTHER_LAYOUT, STALE_SECONDS, CheckpointError, list_checkpoints, load_checkpoint, read_config,
+    save_checkpoint,
 )
 from core.data import DataInfo, draw_from, make_toy2d
 from core.mlp import MLPConfig, MLPDenoiser
@@ -21,6 +26,7 @@ from core.prediction import EpsilonView, as_eps_model
 from core.sampler import initial_noise, sample
 from core.schedules import make_schedule
 from core.unet import UNet, unet_config
+from tests.conftest import REPO
 
 POINTS = DataInfo(name="moons", kind="2d", shape=(2,), mean=(1.0, -2.0), scale=3.0)
 
@@ -366,3 +372,59 @@ def test_a_zipped_checkpoint_is_named_as_such(tmp_path) -> None:
     archive.write_bytes(b"PK")
     with pytest.raises(CheckpointError, match=r"moons.zip is a .zip: unzip it first, and give the folder it holds$"):
         load_checkpoint(archive)
+
+
+def test_a_write_that_fails_is_an_oserror_that_says_why(tmp_path):
+    """safetensors reports a full disk or a file-size limit as its own SafetensorError ("Error while serializing: I/O
+    error: … (os error 27)"), which the CLI and the Train tab passed on as a traceback or as "(SafetensorError)". Here a
+    real file-size limit (RLIMIT_FSIZE, in a child process) stops the write."""
+    script = f"""
+import resource, signal
+from pathlib import Path
+from core.checkpoints import save_checkpoint
+from core.data import DataInfo
+from core.mlp import MLPConfig, MLPDenoiser
+from core.schedules import make_schedule
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+try:
+    save_checkpoint(Path({str(tmp_path / 'ck')!r}), MLPDenoiser(MLPConfig()), make_schedule("linear", 50),
+                    DataInfo("moons", "2d", (2,)))
+except OSError as err:
+    print(err.errno, err.strerror)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == f"{errno.EFBIG} File too large", done.stderr
+    assert list(tmp_path.iterdir()) == []  # no half-written checkpoint, no temporary folder
+
+
+def test_an_overwrite_killed_between_its_renames_keeps_the_earlier_checkpoint_findable(tmp_path):
+    """`save_checkpoint` overwrites by moving NAME aside to .NAME.old-*, then renaming the new one in. Killed between
+    the two, NAME was gone; and a renamed folder keeps its old time, so the next save to NAME deleted the only copy
+    as a stale leftover. It is kept while NAME is missing, and a reader of NAME is told where it is."""
+    model, schedule, info = MLPDenoiser(MLPConfig()), make_schedule("linear", 50), DataInfo("moons", "2d", (2,))
+    name = save_checkpoint(tmp_path / "keep", model, schedule, info)
+    aside = tmp_path / ".keep.old-123-456"
+    name.rename(aside)
+    os.utime(aside, (time.time() - 2 * 86400,) * 2)
+    with pytest.raises(CheckpointError, match=rf"cut short: its earlier version is {re.escape(str(aside))}; rename "
+                                              "that back to keep"):
+        load_checkpoint(tmp_path / "keep")
+    save_checkpoint(tmp_path / "keep", model, schedule, info)
+    assert (aside / "model.safetensors").is_file()
+    stale = tmp_path / ".keep.abc123"  # a killed save's temporary folder: still swept
+    stale.mkdir()
+    os.utime(stale, (time.time() - 2 * 86400,) * 2)
+    save_checkpoint(tmp_path / "keep", model, schedule, info, overwrite=True)
+    assert not stale.exists()
+
+
+def test_a_config_nested_too_deeply_is_refused_in_words(tmp_path):
+    """json's parser recurses: 100,000 nested brackets raised RecursionError in the CLI, the app's lists and its
+    upload."""
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"format_version": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        read_config(folder)
+    assert list_checkpoints(tmp_path) == []

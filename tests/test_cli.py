@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -259,6 +260,45 @@ def test_the_check_after_training_on_one_point_says_it_is_not_defined(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-2:] == ["sliced-Wasserstein ratio: not defined (the data is a single point)", f"saved {out}"], err
     assert json.loads((out / "config.json").read_text())["metrics"] == {"sliced_wasserstein_ratio_ddpm": None}
+
+
+def test_a_run_that_cannot_be_saved_is_saved_in_the_temporary_folder_or_said_lost(tmp_path, monkeypatch, capsys):
+    """A full disk at the save had ended the run in a traceback (safetensors' own error), the trained model lost. The
+    run is now saved in the temporary folder (often another disk), and one line says where; when that fails too,
+    the line says that the model is lost."""
+    import tempfile
+
+    import core.train
+
+    real_save = core.train.save_checkpoint
+    full = tmp_path / "full"
+
+    def full_disk(directory, *args, **kwargs):
+        if Path(directory).parent == full or full_disk.everywhere:
+            raise OSError(28, "No space left on device")
+        return real_save(directory, *args, **kwargs)
+
+    full_disk.everywhere = False
+    monkeypatch.setattr(core.train, "save_checkpoint", full_disk)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir()
+    flags = ["--data", "moons", "--T", "50", "--steps", "5", "--out", str(full / "run"), "--quiet", "--no-eval"]
+    with pytest.raises(SystemExit) as ended:
+        core.train.main(flags)
+    assert ended.value.code == 1
+    [saved] = (tmp_path / "elsewhere").glob("run-unsaved-*")
+    assert saved.name.startswith("run-unsaved-")
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"python -m core.train: error: could not save {full / 'run'} (No space left on device); the trained model "
+        f"is saved in {saved} instead")
+    assert json.loads((saved / "config.json").read_text())["training"]["steps_done"] == 5
+    full_disk.everywhere = True
+    with pytest.raises(SystemExit):
+        core.train.main(flags)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"python -m core\.train: error: could not save {re.escape(str(full / 'run'))} \(No space left "
+                        rf"on device\), nor {re.escape(str(tmp_path / 'elsewhere'))}/run-unsaved-[0-9-]+ \(No space "
+                        r"left on device\): the trained model is lost", last), last
 
 
 def test_a_stop_signal_during_the_save_waits_for_it(tmp_path, monkeypatch, capsys) -> None:

@@ -1643,7 +1643,8 @@ def test_a_run_whose_model_cannot_be_saved_is_refused_before_it_trains(tmp_path,
     assert "DDPM_RUNS_DIR" in refused.value.message and runs.REGISTRY.active("alice") is None  # Start can be pressed again
 
 
-def test_a_save_that_fails_after_the_run_is_said_as_an_error(monkeypatch):
+def test_a_save_that_fails_after_the_run_is_said_as_an_error(monkeypatch, caplog):
+    """The log names the browser's folder, not its owner token (the secret that its models are handed to)."""
     def full_disk(*_, **__):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(train_worker, "save_checkpoint", full_disk)
@@ -1651,6 +1652,8 @@ def test_a_save_that_fails_after_the_run_is_said_as_an_error(monkeypatch):
     assert 'data-tone="error"' in status and trained == []  # no model added to the lists
     assert "Finished after 20 steps. But the model could not be saved on this server (No space left on device)." \
         in status  # not the server's path (it had been shown)
+    assert f"saving the checkpoint of {runs.key_folder('alice')} failed" in caplog.text
+    assert "alice" not in caplog.text
 
 
 def test_a_bad_server_setting_stops_the_app_at_start_up_in_one_line(monkeypatch):

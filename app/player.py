@@ -21,12 +21,14 @@ installed, as MP4.
 
 from __future__ import annotations
 
+import errno
 import html
 import json
 import logging
 import math
 import os
 import re
+import shutil
 import stat
 import tempfile
 import time
@@ -429,13 +431,31 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
     if notes:
         exported = noted_frames(exported, notes)
     hold_ms = round(1000 / export_fps) if loop else 1200
-    gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps, hold_ms=hold_ms)
-    mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20)
     movie_id = uuid.uuid4().hex[:12]
-    sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
+    try:
+        gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps, hold_ms=hold_ms)
+        mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20)
+        sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
+    except OSError as err:  # its half-written files had filled the disk for every later movie, shown as "Error"
+        delete_folder(folder)
+        raise gr.Error(f"The movie could not be written on this server ({write_failure(err, folder.parent)}).") \
+            from None
     page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, loop=loop, notes=notes, **markup)
     keep_only(folder)
     return page, str(gif), str(mp4), str(sprite)
+
+
+def write_failure(err: OSError, folder: Path) -> str:
+    """Why a write into ``folder`` failed, in words: "its disk is full" when it is (ffmpeg's pipe breaks then, and
+    says "Broken pipe"), else the system's reason."""
+    try:
+        full = err.errno == errno.ENOSPC or shutil.disk_usage(folder).free < FULL_DISK_BYTES
+    except OSError:
+        full = False
+    return "its disk is full" if full else (err.strerror or str(err))
+
+
+FULL_DISK_BYTES = 1 << 20  # less room than this (a 2D chain's GIF alone is 1.4 MB): a failed write is the full disk's
 
 
 EXPORTS_KEPT_SECONDS = 2 * 3600  # a session's exports untouched this long go (and their links: there is no copy)
@@ -844,4 +864,23 @@ def write_mp4(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int =
     # x264's "veryfast" preset: on a 2D chain (100 frames) 0.9 s instead of the default "medium"'s 1.7 s, no larger
     imageio.mimwrite(path, padded, fps=fps, codec="libx264", quality=7, macro_block_size=1,
                      pixelformat="yuv420p", ffmpeg_params=["-preset", "veryfast"])
+    if not has_index(path):  # ffmpeg that cannot write its trailer says so on stderr, and imageio raises nothing
+        raise OSError(f"ffmpeg could not finish {path.name}")
     return path
+
+
+def has_index(mp4: Path) -> bool:
+    """Whether an MP4 holds its whole index (the top-level "moov" box, which ffmpeg writes last): without it, no
+    player can play the file."""
+    with open(mp4, "rb") as file:
+        end = os.fstat(file.fileno()).st_size
+        while len(header := file.read(8)) == 8:
+            start, size, kind = file.tell() - 8, int.from_bytes(header[:4], "big"), header[4:]
+            if size == 1:  # a 64-bit size follows
+                size = int.from_bytes(file.read(8), "big")
+            if size < 8 or start + size > end:  # 0: the box runs to the end (ffmpeg's mdat cut short)
+                return False
+            if kind == b"moov":
+                return True
+            file.seek(start + size)
+    return False

@@ -189,3 +189,29 @@ def test_an_exports_folder_that_is_a_link_is_not_served(tmp_path, monkeypatch):
     monkeypatch.setattr(player, "exports_root", lambda: tmp_path / "exports")
     assert not player.serve_exports()
     assert not gradio_utils.is_static_file(tmp_path / "home" / "secret.txt") and _StaticFiles.all_paths == []
+
+
+def test_a_movie_that_cannot_be_written_leaves_no_files_and_says_why(monkeypatch, tmp_path) -> None:
+    """A full disk had left a half GIF, an MP4 without its index (ffmpeg fails at its trailer, and imageio raises
+    nothing) and an empty sprite sheet: the player said "Error", and the leftovers kept the disk full for every
+    later movie until the 2-hour sweep."""
+    monkeypatch.setattr(player.tempfile, "gettempdir", lambda: str(tmp_path))
+    frames = [PIL.Image.new("RGB", (32, 32), (v, v, v)) for v in (0, 128, 255)]
+    real_mimwrite = imageio.mimwrite
+
+    def trailer_lost(path, *args, **kwargs):  # the MP4 written, then cut before its index
+        real_mimwrite(path, *args, **kwargs)
+        data = Path(path).read_bytes()
+        Path(path).write_bytes(data[: data.rindex(b"moov") - 4])
+
+    monkeypatch.setattr(imageio, "mimwrite", trailer_lost)
+    with pytest.raises(gr.Error) as failed:
+        player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
+    assert failed.value.message == "The movie could not be written on this server (ffmpeg could not finish s.mp4)."
+    monkeypatch.setattr(player.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=4096))
+    with pytest.raises(gr.Error, match=r"\(its disk is full\)"):
+        player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
+    assert list((player.exports_root() / key_folder("k") / "v").iterdir()) == []
+    monkeypatch.setattr(imageio, "mimwrite", real_mimwrite)
+    _, gif, mp4, sprite = player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
+    assert player.has_index(Path(mp4)) and len(imageio.mimread(mp4)) >= 3

@@ -134,8 +134,9 @@ def load(path: str, trained: Any) -> Checkpoint:
         raise not_allowed_error(path, trained)
     try:
         return CACHE.get(Path(path))
-    except CheckpointError as err:
-        raise InputError(f"The checkpoint cannot be used: {err}") from None
+    except CheckpointError as err:  # in the model's name, as `describe` says it (the path is the server's)
+        raise InputError("The checkpoint cannot be used: " + str(err).replace(str(Path(path)), display_name(path))) \
+            from None
     except (OSError, RuntimeError, ValueError) as err:
         raise InputError(f"The checkpoint cannot be used: {type(err).__name__}: {err}") from None
 

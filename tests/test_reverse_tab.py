@@ -923,3 +923,15 @@ def test_the_capped_schedule_warning_gives_this_schedules_factor():
     assert f"{schedules_tab.step_gains(cosine, 'uniform')[0]:.0f}" == "631"
     assert "by about √(ᾱ_s/ᾱ_T) (×631 here for 50 DDIM steps: |√(1 − ᾱ_s) − √(ᾱ_s/SNR_T)|)" in warning
     assert "(×31 here for 3 DDIM steps:" in checkpoint_access._few_step_warning("2d", make_schedule("cosine", 3))
+
+
+def test_a_broken_checkpoint_is_named_not_given_by_its_server_path(toy_ckpt, tmp_path):
+    """The toast for a model whose weights were cut short had shown the server's path (its browser's folder), where
+    the panel above it says the model's name."""
+    broken = shutil.copytree(toy_ckpt, tmp_path / "k0123" / "swiss-cut")
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(gr.Error) as refused:
+        checkpoint_access.load(str(broken), [str(broken)])
+    assert refused.value.message.startswith("The checkpoint cannot be used: swiss-cut/model.safetensors is not")
+    assert str(tmp_path) not in refused.value.message

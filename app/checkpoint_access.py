@@ -112,6 +112,7 @@ class CheckpointCache:
                 return self._items[key]
         checkpoint = load_checkpoint(path, device=resolve_device("auto"))
         checkpoint.model.requires_grad_(False)
+        checkpoint.model.register_forward_pre_hook(runs.check_sampling_time)  # a job's time limit
         with self._lock:
             self._items[key] = checkpoint
             while len(self._items) > self.size:

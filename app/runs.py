@@ -23,6 +23,8 @@ DDPM_HEAVY_CONCURRENCY, read once at start-up, when Gradio fixes its concurrency
     DDPM_RUNS_KEEP_HOURS      hours a checkpoint is kept after it was written (default: 24)
     DDPM_HEAVY_CONCURRENCY    training runs that train at once across all users, and sampling jobs
                               that run at once, each in its own queue (default: 1); the others wait
+    DDPM_MAX_SAMPLE_SECONDS   most seconds one sampling job may take; it then stops with a message
+                              (default: 600)
 
 No model is kept here: a `Run` holds a `Trainer` only while it trains; the registry forgets
 the trainer when the run ends.
@@ -30,8 +32,10 @@ the trainer when the run ends.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
+import inspect
 import math
 import os
 import re
@@ -41,6 +45,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +58,7 @@ from core.paths import delete_folder, env_path
 
 DEFAULT_MAX_TRAIN_STEPS = 20_000
 DEFAULT_MAX_TRAIN_SECONDS = 900.0  # the default MNIST run (2,000 steps) takes 5–11 min on 2 CPU cores
+DEFAULT_MAX_SAMPLE_SECONDS = 600.0  # DDPM-1000 of 64 MNIST digits takes about a minute on 2 CPU cores
 DEFAULT_MAX_RUNS_PER_USER = 5
 DEFAULT_RUNS_DIR = "runs"
 DEFAULT_RUNS_KEEP_HOURS = 24.0
@@ -88,7 +94,8 @@ def _env_number(name: str, default: float, *, minimum: float) -> float:
 def check_settings() -> None:
     """Read every number setting once, at start-up: SettingError for the first one that is not a number or too small
     (read later, in a visitor's Start, it had stopped the server from starting with a message for visitors)."""
-    for read in (max_train_steps, max_train_seconds, max_runs_per_user, runs_keep_hours, heavy_concurrency):
+    for read in (max_train_steps, max_train_seconds, max_runs_per_user, runs_keep_hours, heavy_concurrency,
+                 max_sample_seconds):
         read()
 
 
@@ -215,8 +222,45 @@ def first_end_text(training: list[Run], now: float | None = None) -> str:
 
 
 def heavy_click(button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:
-    """``button.click(fn, …)`` in the sampling queue (`heavy_event`). Returns the job's event."""
-    return button.click(fn, inputs, outputs, **heavy_event(), **options)
+    """``button.click(fn, …)`` in the sampling queue (`heavy_event`), within the time limit (`time_limited`). Returns
+    the job's event."""
+    return button.click(time_limited(fn), inputs, outputs, **heavy_event(), **options)
+
+
+def max_sample_seconds() -> float:
+    return _env_number("DDPM_MAX_SAMPLE_SECONDS", DEFAULT_MAX_SAMPLE_SECONDS, minimum=0.1)
+
+
+_JOB = threading.local()  # the deadline of the sampling job this thread runs (`time_limited`), or none
+
+
+def time_limited(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, a sampling job, that the network stops (`check_sampling_time`) once it has run `max_sample_seconds`. A
+    job runs whole in one worker thread (``fn`` returns, it yields nothing), whose deadline this sets. Without it, a
+    visitor's uploaded model of 256 × 256 pixels and T = 10,000 had held the one sampling queue for days, and the job
+    went on after its page had gone."""
+    if inspect.isgeneratorfunction(fn):
+        raise TypeError(f"{fn.__name__} yields: its steps would not run in one thread")
+
+    @functools.wraps(fn)  # Gradio reads the signature (gr.Request, gr.Progress) and the API name from ``fn``
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        _JOB.deadline, _JOB.limit = time.monotonic() + max_sample_seconds(), max_sample_seconds()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _JOB.deadline = None
+
+    return limited
+
+
+def check_sampling_time(module: Any, inputs: Any) -> None:
+    """A forward pre-hook (`torch.nn.Module.register_forward_pre_hook`) of the app's loaded networks: an InputError
+    once the sampling job of this thread (`time_limited`) has run out of time."""
+    deadline = getattr(_JOB, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:  # at every call after it: a job that goes on after an
+        # error it can do without (a measure of the data's range) stops at its next network call
+        raise InputError(f"Stopped after {duration_text(_JOB.limit)}: this server gives a sampling job at most that "
+                         "long (its host's DDPM_MAX_SAMPLE_SECONDS). Ask for fewer samples or fewer steps.")
 
 
 def runs_root() -> Path:

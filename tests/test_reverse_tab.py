@@ -935,3 +935,32 @@ def test_a_broken_checkpoint_is_named_not_given_by_its_server_path(toy_ckpt, tmp
         checkpoint_access.load(str(broken), [str(broken)])
     assert refused.value.message.startswith("The checkpoint cannot be used: swiss-cut/model.safetensors is not")
     assert str(tmp_path) not in refused.value.message
+
+
+def test_a_sampling_job_stops_at_the_servers_time_limit(toy_ckpt, monkeypatch):
+    """An uploaded model of 256 × 256 pixels and T = 10,000 had held the one sampling queue for days: every job of the
+    queue stops once it has run DDPM_MAX_SAMPLE_SECONDS, at its next network call, with a message; the thread's next
+    job starts with its own time."""
+    from app import build_app
+
+    limited_code = runs.time_limited(lambda: None).__code__
+    heavy = [d for d in build_app().fns.values() if d.concurrency_id == runs.SAMPLING_CONCURRENCY_ID]
+    assert len(heavy) >= 10 and all(d.fn.__code__ is limited_code for d in heavy)
+    monkeypatch.setenv("DDPM_MAX_SAMPLE_SECONDS", "1")
+    network = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)]).model
+    calls = []
+    slow = network.register_forward_pre_hook(lambda module, inputs: calls.append(time.sleep(0.015)))
+    generate = runs.time_limited(reverse_tab.generate)
+    try:
+        with pytest.raises(gr.Error) as stopped:
+            generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "uniform", False, False, [str(toy_ckpt)],
+                     progress=lambda *a, **k: None)
+        assert stopped.value.message.startswith("Stopped after 1 s: this server gives a sampling job at most that long")
+        assert 10 <= len(calls) <= 67  # of the chain's 100 steps: 1 s at 15 ms a call at most
+        monkeypatch.setenv("DDPM_MAX_SAMPLE_SECONDS", "30")
+        generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "uniform", False, False, [str(toy_ckpt)],
+                 progress=lambda *a, **k: None)
+    finally:
+        slow.remove()
+    reverse_tab.sample_chain(checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)]), method="ddpm", variance="small",
+                             eta=0.0, steps=100, n=10, seed=0)  # outside a job: no limit

@@ -33,6 +33,7 @@ from core.trainer import TrainConfig, loss_name, seed_dropout
 
 
 MAX_BATCH = 4096
+MAX_IMAGE_BATCH = 256  # a U-Net's activations take about 2 MB an MNIST example: 4,096 had asked for 8 GB at once
 MAX_LR = 1e3  # above this nothing sensible happens; values up to it are allowed (to show divergence)
 MAX_TOY_POINTS = 100_000  # training points a 2D toy run may draw
 PREVIEW_POINTS = 1000  # 2D preview samples
@@ -255,7 +256,8 @@ def make_plan(data, schedule_name, T, model, prediction, conditional, p_uncond, 
         choice = _new_model(kind, schedule_name, T, model, prediction, conditional, param_values)
     p_uncond = _check_classes(data, choice, p_uncond, notes)
     steps = _capped_steps(steps, notes)
-    batch = controls.whole_number(batch, "Batch size", 1, MAX_BATCH)
+    batch = controls.whole_number(batch, "Batch size" + (" for images" if kind == "image" else ""), 1,
+                                  MAX_IMAGE_BATCH if kind == "image" else MAX_BATCH)
     lr = _learning_rate(lr)
     seed = controls.whole_number(seed, "Seed", 0, controls.MAX_SEED)
     n_points = controls.whole_number(n_points, "Training points", 1, MAX_TOY_POINTS) if data in TOY2D_NAMES \

@@ -1042,6 +1042,16 @@ def test_a_page_load_lists_the_data_sets_fetched_since_the_server_started(monkey
     assert note.visible and "MNIST" in note.value and "reload this page" in note.value  # MNIST is still missing
 
 
+def test_image_runs_take_batches_of_at_most_256(monkeypatch, shared_data):
+    """A U-Net's activations take about 2 MB an MNIST example: a batch of 4,096 (the 2D limit) had asked for 8 GB at
+    once, and the shared server's process was killed."""
+    monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
+    assert train_plan.make_plan(*args(data="mnist", model="tiny", batch=256)[:-len(PARAMS)], PARAMS).batch == 256
+    with pytest.raises(gr.Error, match=r"Batch size for images must be a whole number from 1 to 256, got 4096\."):
+        train_plan.make_plan(*args(data="mnist", model="tiny", batch=4096)[:-len(PARAMS)], PARAMS)
+    assert train_plan.make_plan(*args(batch=4096)[:-len(PARAMS)], PARAMS).batch == 4096
+
+
 def test_image_runs_weight_the_loss_with_min_snr_and_2d_runs_do_not(monkeypatch, shared_data):
     monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
     image_plan = train_plan.make_plan(*args(data="mnist", model="tiny")[:-len(PARAMS)], PARAMS)

@@ -26,6 +26,9 @@ from core.image_data import (
 ASSETS = Path(__file__).resolve().parent / "assets"
 MNIST_SAMPLE = ASSETS / "mnist_sample.npy"  # made by scripts/make_mnist_sample.py
 MAX_UPLOAD_PIXELS = 20_000_000  # a picture beyond 20 MP is almost surely a mistake (and slow to decode)
+# Pillow refuses to open a picture of more than twice this (DecompressionBombError), here and where Gradio decodes
+# one for the app: a Sketchpad's layer sent through the API, a 560 kB PNG of 12,000 × 12,000 pixels, had taken 2 GB
+PIL.Image.MAX_IMAGE_PIXELS = MAX_UPLOAD_PIXELS
 UPLOAD_SIZE = 128  # uploaded pictures are centre-cropped to a square and resized to this side
 GRID_PADDING = 2  # pixels between the cells of an image grid
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from app.errors import InputError
-from core.data import DataInfo, csv_text, normalise_points, points_from_csv, points_from_drawing
+from core.data import MAX_DRAWING_SIDE, DataInfo, csv_text, normalise_points, points_from_csv, points_from_drawing
 from core.datasets import DEFAULT_TOY_POINTS, own_data_name
 
 
@@ -53,6 +53,10 @@ def drawing_ink(value: Any) -> np.ndarray | None:
     """How much ink each pixel of a Sketchpad value holds, (H, W) in [0, 1]: the strongest alpha of its
     layers (the background is opaque white, strokes are drawn on the layers); None when nothing is drawn."""
     layers = [np.asarray(layer) for layer in (value or {}).get("layers") or [] if layer is not None]
+    if any(max(layer.shape[:2]) > MAX_DRAWING_SIDE for layer in layers):  # sent through the API (the page's box is
+        # DRAWING_SIDE a side): it had taken gigabytes in floats, then been dropped without a word
+        raise InputError(f"A drawing may be at most {MAX_DRAWING_SIDE} pixels a side; got layers of "
+                         f"{', '.join(' × '.join(map(str, layer.shape[1::-1])) for layer in layers)} pixels.")
     alphas = [layer[..., 3] for layer in layers if layer.ndim == 3 and layer.shape[-1] == 4]
     if not alphas:
         return None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -372,6 +373,18 @@ def ring(side: int = 256) -> np.ndarray:
     rows, cols = np.mgrid[:side, :side]
     radius = np.hypot(rows - side / 2, cols - side / 2)
     return np.where(np.abs(radius - 80) < 5, 255, 0).astype(np.uint8)
+
+
+def test_a_drawing_too_large_is_refused_in_words_and_pillow_refuses_to_decode_a_huge_one(tmp_path):
+    """A Sketchpad value sent through the API: a 560 kB PNG layer of 12,000 × 12,000 pixels had taken 2 GB as Gradio
+    decoded it and the app made floats of it, and was then dropped without a word."""
+    with pytest.raises(gr.Error, match=r"A drawing may be at most 4096 pixels a side; got layers of 5000 × 300 pixels"):
+        train_tab.drawing_changed(req("alice"), sketch(np.zeros((300, 5000), dtype=np.uint8)))
+    huge = tmp_path / "huge.png"
+    PIL.Image.new("1", (7000, 7000)).save(huge)  # 49 MP in a few kB
+    box = gr.Sketchpad(type="numpy", image_mode="RGBA")
+    with pytest.raises(PIL.Image.DecompressionBombError):
+        box.preprocess(box.data_model(background=None, layers=[{"path": str(huge)}], composite=None))
 
 
 def test_a_drawing_becomes_the_sessions_training_points_and_its_preview():

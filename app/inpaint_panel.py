@@ -66,7 +66,7 @@ def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, traine
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind = checkpoint.data.kind
     masks = POINT_MASKS if kind == "2d" else IMAGE_MASKS
-    if mask_name not in masks:
+    if not isinstance(mask_name, str) or mask_name not in masks:  # a list through the API: "unhashable type"
         raise InputError(f"Choose what is known from the list: for this model one of {', '.join(masks.values())}.")
     n = min(whole_number(n, "Samples", 2, MAX_SAMPLES[kind]), MAX_INPAINTED[kind])
     seed = whole_number(seed, "Seed", 0, MAX_SEED)

@@ -227,17 +227,23 @@ def _check_trained_with(config: dict[str, Any], recorded: dict[str, str], weight
             raise CheckpointError(f"{weights_path} is invalid: the schedule in its metadata is not readable JSON") \
                 from None
         if saved != config["schedule"]:
+            ours, theirs = _schedule_words(config["schedule"], saved), _schedule_words(saved, config["schedule"])
             raise CheckpointError(
-                f"{weights_path.parent / CONFIG_FILE} is invalid: its schedule ({_schedule_words(config['schedule'])}) "
-                f"is not the one its weights were trained with ({_schedule_words(saved)}); put that one back")
+                f"{weights_path.parent / CONFIG_FILE} is invalid: its schedule ({ours}) is not the one its weights were "
+                f"trained with ({theirs}); put that one back")
     if "prediction" in recorded and recorded["prediction"] != model_prediction(config):
         raise CheckpointError(
             f"{weights_path.parent / CONFIG_FILE} is invalid: it says the network predicts "
             f"{model_prediction(config)!r}, but its weights were trained to predict {recorded['prediction']!r}")
 
 
-def _schedule_words(schedule: dict[str, Any]) -> str:
-    return f"{schedule.get('name', '?')}, T = {schedule.get('T', '?')}"
+def _schedule_words(schedule: dict[str, Any], other: dict[str, Any]) -> str:
+    """A schedule's name and T, and what else of it differs from ``other`` ("linear, T = 1000, beta_end = 0.5": the
+    two had read alike when only a parameter differed)."""
+    params, others = schedule.get("params"), other.get("params")
+    differ = [f"{key} = {value}" for key, value in params.items() if others.get(key) != value] \
+        if isinstance(params, dict) and isinstance(others, dict) else []
+    return ", ".join([f"{schedule.get('name', '?')}", f"T = {schedule.get('T', '?')}", *differ])
 
 
 def without_non_finite(value: Any) -> Any:
@@ -369,6 +375,8 @@ def read_config(directory: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{config_path} is not readable JSON (not UTF-8 text)") from None
     except OSError as err:
         raise CheckpointError(f"{config_path} is not readable JSON ({err.strerror or err})") from None
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits, which Python refuses to read
+        raise CheckpointError(f"{config_path} is not readable JSON ({err})") from None
     except RecursionError:  # json's parser recurses: 100,000 nested brackets had been a traceback everywhere
         raise CheckpointError(f"{config_path} is not a checkpoint's config (its JSON is nested too deeply)") from None
     if not isinstance(config, dict):

@@ -348,12 +348,16 @@ def test_a_config_edited_to_another_schedule_or_target_is_refused(tmp_path) -> N
     for change, message in (
         (lambda c: c["schedule"].update(T=50), r"its schedule \(linear, T = 50\) is not the one its weights were "
                                                r"trained with \(linear, T = 1000\); put that one back"),
+        (lambda c: c["schedule"]["params"].update(beta_end=0.5),  # the two had read alike, "(linear, T = 1000)"
+         r"its schedule \(linear, T = 1000, beta_end = 0.5\) is not the one its weights were trained with \(linear, "
+         r"T = 1000, beta_end = 0.02\)"),
         (lambda c: c["model"].update(prediction="v"), "it says the network predicts 'v', but its weights were "
                                                       "trained to predict 'eps'"),
-    ):
+        (lambda c: c["data"].update(mean="BIG"), r"config\.json is not readable JSON \(Exceeds the limit"),
+    ):  # a number of 5,000 digits, which Python refuses to read, had been "not a readable .zip file" in an upload
         edited = json.loads(json.dumps(original))
         change(edited)
-        config_path.write_text(json.dumps(edited))
+        config_path.write_text(json.dumps(edited).replace('"BIG"', "9" * 5000))
         with pytest.raises(CheckpointError, match=message):
             load_checkpoint(path)
     config_path.write_text(json.dumps(original))

@@ -71,8 +71,9 @@ def test_mask_choices_follow_the_model():
 
 
 def test_refusals(tmp_path):
-    with pytest.raises(gr.Error, match="Choose what is known"):
-        inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], "left", 2, **QUIET)
+    for not_a_choice in ("left", ["x"], {"x": 1}):  # an image's, a list or a dict through the API (a TypeError)
+        with pytest.raises(gr.Error, match="Choose what is known"):
+            inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], not_a_choice, 2, **QUIET)
     with pytest.raises(gr.Error, match="Resampling rounds must be a whole number from 1 to 20"):
         inpaint_panel.fill_in(SWISS, "ddpm_small", 0.0, 10, "uniform", 100, 0, False, [], "x", 21, **QUIET)
     with pytest.raises(gr.Error, match="Jump back must be a whole number from 1 to 25"):

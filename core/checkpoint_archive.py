@@ -28,6 +28,11 @@ from core.checkpoints import (
 
 CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, POINTS_FILE)
 MAX_UNPACKED_BYTES = 128 * 2**20  # the largest preset ("base", 3 × 32 × 32) weighs 38 MB in float32
+# Trained weights hardly compress (float32 noise: a zip of a checkpoint is 0.9 of its size), so an archive may
+# unpack to at most this many times its own size, and to SMALL_UNPACKED_BYTES whatever its size: 72 kB of zeros had
+# unpacked to 70 MB, kept for a day, upload after upload
+MAX_UNPACK_RATIO = 20
+SMALL_UNPACKED_BYTES = 4 * 2**20
 _CHUNK = 2**20
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -87,16 +92,17 @@ def _checkpoint_members(zf: zipfile.ZipFile, label: str) -> tuple[str, dict[str,
     return folder, folders[folder]
 
 
-def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int, label: str) -> int:
-    """Unpack one entry to ``target``, reading at most ``budget`` bytes whatever its header says; returns the
-    bytes written."""
+def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int, limit: int,
+                  label: str) -> int:
+    """Unpack one entry to ``target``, reading at most ``budget`` bytes (of the archive's ``limit``) whatever its
+    header says; returns the bytes written."""
     written = 0
     with zf.open(info) as source, open(target, "wb") as sink:
         while chunk := source.read(_CHUNK):
             written += len(chunk)
             if written > budget:
-                raise CheckpointError(f"{label} unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MB; a checkpoint "
-                                      "of this tool is far smaller")
+                raise CheckpointError(f"{label} unpacks to more than {limit / 2**20:.0f} MB; a checkpoint of this tool "
+                                      "is smaller, and its trained weights hardly compress")
             sink.write(chunk)
     return written
 
@@ -121,9 +127,9 @@ def unpack_checkpoint(archive: str | Path, parent: str | Path, *, name: str | No
                 raise CheckpointError(f"{label} is encrypted (a .zip with a password); zip the checkpoint folder "
                                       "without one")
             tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=parent))
-            budget = max_bytes
+            limit = budget = min(max_bytes, max(SMALL_UNPACKED_BYTES, MAX_UNPACK_RATIO * archive.stat().st_size))
             for file_name, info in members.items():
-                budget -= _copy_limited(zf, info, tmp / file_name, budget, label)
+                budget -= _copy_limited(zf, info, tmp / file_name, budget, limit, label)
         load_checkpoint(tmp)
         share_like_new_files(tmp, (tmp / CONFIG_FILE).stat().st_mode & 0o777)  # as a trained one (mkdtemp: 0o700)
     except CheckpointError as err:

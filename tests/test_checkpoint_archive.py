@@ -137,6 +137,11 @@ def test_a_zip_bomb_stops_at_the_limit(checkpoint, tmp_path):
     with pytest.raises(CheckpointError, match="unpacks to more than"):
         unpack_checkpoint(archive, tmp_path / "in", max_bytes=1_000_000)
     assert list((tmp_path / "in").iterdir()) == []
+    # within the 128 MB, a bomb unpacks to at most 20 times its size, or 4 MB (it had been 70 MB from 72 kB)
+    with pytest.raises(CheckpointError, match=r"^bomb\.zip unpacks to more than 4 MB; a checkpoint of this tool is "
+                                              r"smaller, and its trained weights hardly compress$"):
+        unpack_checkpoint(archive, tmp_path / "in")
+    assert list((tmp_path / "in").iterdir()) == []
 
 
 def test_a_config_of_a_huge_network_is_refused_before_anything_is_allocated(checkpoint, tmp_path):

@@ -437,9 +437,10 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
         mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20)
         sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
     except OSError as err:  # its half-written files had filled the disk for every later movie, shown as "Error"
+        why = write_failure(err, folder)  # before the files go: they free the room that says the disk is full
+        log.warning("writing the movie in %s failed: %s", folder, err)
         delete_folder(folder)
-        raise gr.Error(f"The movie could not be written on this server ({write_failure(err, folder.parent)}).") \
-            from None
+        raise gr.Error(f"The movie could not be written on this server ({why}).") from None
     page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, loop=loop, notes=notes, **markup)
     keep_only(folder)
     return page, str(gif), str(mp4), str(sprite)
@@ -447,12 +448,13 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
 
 def write_failure(err: OSError, folder: Path) -> str:
     """Why a write into ``folder`` failed, in words: "its disk is full" when it is (ffmpeg's pipe breaks then, and
-    says "Broken pipe"), else the system's reason."""
+    imageio raises "[Errno 32] Broken pipe" followed by ffmpeg's whole command, server paths and all), else the
+    system's reason, or "ffmpeg stopped" for an error without one (the details go to the log)."""
     try:
         full = err.errno == errno.ENOSPC or shutil.disk_usage(folder).free < FULL_DISK_BYTES
     except OSError:
         full = False
-    return "its disk is full" if full else (err.strerror or str(err))
+    return "its disk is full" if full else (err.strerror or "ffmpeg stopped")
 
 
 FULL_DISK_BYTES = 1 << 20  # less room than this (a 2D chain's GIF alone is 1.4 MB): a failed write is the full disk's
@@ -865,7 +867,7 @@ def write_mp4(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int =
     imageio.mimwrite(path, padded, fps=fps, codec="libx264", quality=7, macro_block_size=1,
                      pixelformat="yuv420p", ffmpeg_params=["-preset", "veryfast"])
     if not has_index(path):  # ffmpeg that cannot write its trailer says so on stderr, and imageio raises nothing
-        raise OSError(f"ffmpeg could not finish {path.name}")
+        raise OSError(errno.EIO, f"ffmpeg could not finish {path.name}")
     return path
 
 

@@ -159,8 +159,9 @@ def ideal_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
     n = IDEAL_POINTS if info.kind == "2d" else IDEAL_IMAGES
     examples = examples_for(checkpoint, n, 0, "The ideal denoiser")
     data = replace(info, source=f"{n} training {'points' if info.kind == '2d' else 'images'} of {info.name}")
-    return replace(checkpoint, model=IdealDenoiser(examples, checkpoint.schedule).to(model_device(checkpoint)), data=data,
-                   points=examples)
+    ideal = IdealDenoiser(examples, checkpoint.schedule).to(model_device(checkpoint))
+    ideal.register_forward_pre_hook(runs.check_sampling_time)  # a job's time limit, as on the loaded networks
+    return replace(checkpoint, model=ideal, data=data, points=examples)
 
 
 def starting_examples(checkpoint: Checkpoint, n: int, seed: int) -> torch.Tensor:

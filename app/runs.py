@@ -259,7 +259,8 @@ def check_sampling_time(module: Any, inputs: Any) -> None:
     deadline = getattr(_JOB, "deadline", None)
     if deadline is not None and time.monotonic() > deadline:  # at every call after it: a job that goes on after an
         # error it can do without (a measure of the data's range) stops at its next network call
-        raise InputError(f"Stopped after {duration_text(_JOB.limit)}: this server gives a sampling job at most that "
+        took = duration_text(_JOB.limit) if _JOB.limit >= 1 else f"{_JOB.limit:g} s"  # not "0 s"
+        raise InputError(f"Stopped after {took}: this server gives a sampling job at most that "
                          "long (its host's DDPM_MAX_SAMPLE_SECONDS). Ask for fewer samples or fewer steps.")
 
 

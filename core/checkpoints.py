@@ -203,10 +203,10 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[s
     try:
         save_file(tensors, str(path), metadata=metadata)
     except SafetensorError as err:
-        found = re.search(r"\(os error (\d+)\)", str(err))
+        found = re.search(r"\(os error (\d+)\)|Os \{ code: (\d+)", str(err))  # its Display; older versions wrote its Debug
         if found is None:
             raise
-        code = int(found[1])
+        code = int(found[1] or found[2])
         raise OSError(code, os.strerror(code), str(path)) from None
 
 
@@ -224,8 +224,9 @@ def _check_trained_with(config: dict[str, Any], recorded: dict[str, str], weight
         try:
             saved = json.loads(recorded["schedule"])
         except (ValueError, RecursionError):  # a file made elsewhere: its JSON error had been a traceback
-            raise CheckpointError(f"{weights_path} is invalid: the schedule in its metadata is not readable JSON") \
-                from None
+            saved = None
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{weights_path} is invalid: the schedule in its metadata is not a JSON object")
         if saved != config["schedule"]:
             ours, theirs = _schedule_words(config["schedule"], saved), _schedule_words(saved, config["schedule"])
             raise CheckpointError(
@@ -241,9 +242,14 @@ def _schedule_words(schedule: dict[str, Any], other: dict[str, Any]) -> str:
     """A schedule's name and T, and what else of it differs from ``other`` ("linear, T = 1000, beta_end = 0.5": the
     two had read alike when only a parameter differed)."""
     params, others = schedule.get("params"), other.get("params")
-    differ = [f"{key} = {value}" for key, value in params.items() if others.get(key) != value] \
-        if isinstance(params, dict) and isinstance(others, dict) else []
+    differ = [f"{key} = {_short(value)}" for key, value in params.items() if others.get(key) != value] \
+        if isinstance(params, dict) and isinstance(others, dict) else []  # a custom schedule's T betas: 44,000 chars
     return ", ".join([f"{schedule.get('name', '?')}", f"T = {schedule.get('T', '?')}", *differ])
+
+
+def _short(value: Any, chars: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def without_non_finite(value: Any) -> Any:
@@ -287,8 +293,14 @@ def _set_aside(directory: Path) -> list[Path]:
     one in place (`save_checkpoint`'s ".NAME.old-*"), newest first; none while ``directory`` exists."""
     if directory.exists() or directory.is_symlink():
         return []
-    found = [p for p in directory.parent.glob(f".{glob.escape(directory.name)}.old-*") if (p / CONFIG_FILE).is_file()]
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    found = []
+    for path in directory.parent.glob(f".{glob.escape(directory.name)}.old-*"):
+        try:
+            if (path / CONFIG_FILE).is_file():
+                found.append((path.stat().st_mtime, path))
+        except OSError:  # gone meanwhile
+            continue
+    return [path for _, path in sorted(found, reverse=True)]
 
 
 def check_target(directory: str | Path, *, overwrite: bool = False) -> None:

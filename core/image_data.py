@@ -400,7 +400,7 @@ def load_image_folder(
                 image = ImageOps.exif_transpose(image)
                 image = centre_square(to_rgb(image).convert("RGB" if channels == 3 else "L"), size)
                 arrays.append(np.asarray(image, dtype=np.uint8).reshape(size, size, channels))
-        except (UnidentifiedImageError, OSError):
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError):  # a bomb: past Pillow's pixel limit
             skipped.append(file.name)
     if not arrays:
         raise ValueError(f"no readable images in {folder} (PNG, JPEG, … files PIL can open)")

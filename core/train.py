@@ -351,31 +351,33 @@ def main(argv: list[str] | None = None) -> int:
         return save_checkpoint(directory, trainer.sampling_model, schedule, info, training=training, metrics=metrics,
                                points=data if info.given_as_points else None, overwrite=overwrite)
 
+    early = "" if trainer.step >= config.steps else \
+        f" ({f'stopped by {interrupted}' if interrupted else end_reason} after {trainer.step:,} of {config.steps:,} steps)"
     with signals_held(PROG) as came:  # a Ctrl-C (or a second one) during the save lost the whole run
         try:
             path = save(target, args.overwrite)
         except OSError as err:  # a full disk, a file-size limit: it had been a traceback, and the run was lost
-            save_elsewhere(target, save, err)
+            save_elsewhere(target, save, err, f"{diverged}; the weights from before that step are saved" if diverged
+                           else f"the trained model{early} is saved")
     if diverged:
         fail(PROG, f"{diverged}; the weights from before that step are saved in {path}")
-    early = "" if trainer.step >= config.steps else \
-        f" ({f'stopped by {interrupted}' if interrupted else end_reason} after {trainer.step:,} of {config.steps:,} steps)"
     print(f"saved {path}{early}", file=sys.stderr)
     return 130 if interrupted or came else 0  # saved, but cut short: a script's `train && sample` stops here
 
 
-def save_elsewhere(target: Path, save: Callable[[Path, bool], Path], err: OSError) -> NoReturn:
+def save_elsewhere(target: Path, save: Callable[[Path, bool], Path], err: OSError, kept: str) -> NoReturn:
     """After ``target`` could not be written (``err``), save the run in the temporary folder, which often lies on
-    another disk, and fail with one line that says where it went (or that it is lost: that could not be written
-    either)."""
+    another disk, and fail with one line that says where it went (``kept``: "the trained model is saved", or what a
+    diverged or stopped run's weights are), or that it is lost: that could not be written either."""
     why = err.strerror or str(err)
-    fallback = Path(tempfile.gettempdir()) / f"{target.name}-unsaved-{time.strftime('%Y%m%d-%H%M%S')}"
+    fallback = free_target(Path(tempfile.gettempdir()) / f"{target.name}-unsaved-{time.strftime('%Y%m%d-%H%M%S')}",
+                           False)  # -2, -3, … for a second run in the same second
     try:
         path = save(fallback, False)
     except OSError as second:
         fail(PROG, f"could not save {target} ({why}), nor {fallback} ({second.strerror or second}): the trained "
                    "model is lost")
-    fail(PROG, f"could not save {target} ({why}); the trained model is saved in {path} instead")
+    fail(PROG, f"could not save {target} ({why}); {kept} in {path} instead")
 
 
 def free_target(out: Path, overwrite: bool) -> Path:

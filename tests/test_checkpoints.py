@@ -362,6 +362,13 @@ def test_a_config_edited_to_another_schedule_or_target_is_refused(tmp_path) -> N
             load_checkpoint(path)
     config_path.write_text(json.dumps(original))
     assert load_checkpoint(path).schedule.T == 1000
+    weights = load_file(str(path / "model.safetensors"))
+    save_file(weights, str(path / "model.safetensors"), metadata={"format_version": "1", "schedule": "[1]"})
+    with pytest.raises(CheckpointError, match="the schedule in its metadata is not a JSON object"):
+        load_checkpoint(path)  # a file made elsewhere: it had been an AttributeError
+    save_file(weights, str(path / "model.safetensors"), metadata={"format_version": "1", "schedule": "{"})
+    with pytest.raises(CheckpointError, match="the schedule in its metadata is not a JSON object"):
+        load_checkpoint(path)
     # a checkpoint from before the record (its weights carry the format version only) is not checked
     save_file(model.state_dict(), str(path / "model.safetensors"), metadata={"format_version": "1"})
     edited = json.loads(json.dumps(original))

@@ -292,6 +292,12 @@ def test_a_run_that_cannot_be_saved_is_saved_in_the_temporary_folder_or_said_los
         f"python -m core.train: error: could not save {full / 'run'} (No space left on device); the trained model "
         f"is saved in {saved} instead")
     assert json.loads((saved / "config.json").read_text())["training"]["steps_done"] == 5
+    with pytest.raises(SystemExit):  # a run that diverged says so, wherever its weights went
+        core.train.main([*flags[:-2], "--lr", "1e30", "--steps", "30", "--quiet", "--no-eval"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"python -m core\.train: error: could not save {re.escape(str(full / 'run'))} \(No space left "
+                        r"on device\); training diverged at step \d+\b.*; the weights from before that step are saved "
+                        rf"in {re.escape(str(tmp_path / 'elsewhere'))}/run-unsaved-\d{{8}}-\d{{6}}(-2)? instead", last), last
     full_disk.everywhere = True
     with pytest.raises(SystemExit):
         core.train.main(flags)

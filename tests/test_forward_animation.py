@@ -208,9 +208,21 @@ def test_a_movie_that_cannot_be_written_leaves_no_files_and_says_why(monkeypatch
     with pytest.raises(gr.Error) as failed:
         player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
     assert failed.value.message == "The movie could not be written on this server (ffmpeg could not finish s.mp4)."
-    monkeypatch.setattr(player.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=4096))
+
+    def pipe_broken(path, *args, **kwargs):  # what imageio raises when ffmpeg fails mid-movie (a full disk, a quota)
+        Path(path).write_bytes(b"half a movie")
+        raise OSError(f"[Errno 32] Broken pipe\n\nFFMPEG COMMAND:\n/usr/bin/ffmpeg -y {path}")
+
+    monkeypatch.setattr(imageio, "mimwrite", pipe_broken)
+    with pytest.raises(gr.Error) as failed:  # ffmpeg's command, the server's paths in it, had been the toast
+        player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
+    assert failed.value.message == "The movie could not be written on this server (ffmpeg stopped)."
+    room = []  # the free space is read while the half-written files still take it
+    monkeypatch.setattr(player.shutil, "disk_usage", lambda path: room.append(list(Path(path).iterdir()))
+                        or types.SimpleNamespace(free=4096))
     with pytest.raises(gr.Error, match=r"\(its disk is full\)"):
         player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
+    assert sorted(p.name for p in room[0]) == ["s.gif", "s.mp4"]
     assert list((player.exports_root() / key_folder("k") / "v").iterdir()) == []
     monkeypatch.setattr(imageio, "mimwrite", real_mimwrite)
     _, gif, mp4, sprite = player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])

@@ -152,6 +152,10 @@ def test_image_folder(tmp_path: Path) -> None:
 
     grey = load_image_folder(folder, size=8, channels=1)
     assert grey.images.shape == (3, 1, 8, 8) and grey.images[2].unique().tolist() == [100]
+    with pytest.MonkeyPatch.context() as patch:  # a picture past Pillow's pixel limit (the app lowers it to 20 MP)
+        patch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # is skipped as unreadable, not the whole folder refused
+        guarded = load_image_folder(folder, size=8, channels=3)
+    assert guarded.images.shape == (2, 3, 8, 8) and "2 unreadable file(s) skipped, e.g. a_rgb.png" in guarded.source
 
     with pytest.raises(ValueError, match="does not exist"):
         load_image_folder(tmp_path / "missing", size=8, channels=3)

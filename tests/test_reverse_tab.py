@@ -958,9 +958,17 @@ def test_a_sampling_job_stops_at_the_servers_time_limit(toy_ckpt, monkeypatch):
         assert stopped.value.message.startswith("Stopped after 1 s: this server gives a sampling job at most that long")
         assert 10 <= len(calls) <= 67  # of the chain's 100 steps: 1 s at 15 ms a call at most
         monkeypatch.setenv("DDPM_MAX_SAMPLE_SECONDS", "30")
-        generate(REQ, str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "uniform", False, False, [str(toy_ckpt)],
-                 progress=lambda *a, **k: None)
+        generate(REQ, str(toy_ckpt), "ddim", 0, 5, 30, 0, 10, "uniform", False, False, [str(toy_ckpt)],
+                 progress=lambda *a, **k: None)  # its own 30 s, ended long before its deadline below
+        clock = time.monotonic
+        monkeypatch.setattr(runs.time, "monotonic", lambda: clock() + 60)  # past that job's deadline
+        reverse_tab.sample_chain(checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)]), method="ddim",
+                                 variance="small", eta=0.0, steps=5, n=10, seed=0)  # outside a job: no limit
+        monkeypatch.setenv("DDPM_MAX_SAMPLE_SECONDS", "0.5")
+        ticks = iter(range(10**6))
+        monkeypatch.setattr(runs.time, "monotonic", lambda: clock() + next(ticks))  # a second a reading
+        with pytest.raises(gr.Error, match=r"Stopped after 0\.5 s"):  # the ideal denoiser is stopped alike
+            generate(REQ, str(toy_ckpt), "ddim", 0, 5, 30, 0, 10, "uniform", False, True, [str(toy_ckpt)],
+                     progress=lambda *a, **k: None)
     finally:
         slow.remove()
-    reverse_tab.sample_chain(checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)]), method="ddpm", variance="small",
-                             eta=0.0, steps=100, n=10, seed=0)  # outside a job: no limit

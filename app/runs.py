@@ -54,6 +54,7 @@ import gradio as gr
 
 from app.errors import InputError
 from app.throttle import Throttle
+from core.checkpoints import CONFIG_FILE, WEIGHTS_FILE
 from core.paths import delete_folder, env_path
 
 DEFAULT_MAX_TRAIN_STEPS = 20_000
@@ -346,11 +347,12 @@ def prune_user_runs(key: str, keep: int | None = None) -> list[Path]:
 def owner_checkpoints(key: str) -> list[str]:
     """The checkpoint directories kept for ``key`` (trained or uploaded), oldest first. A name that is not UTF-8 (the
     app writes none; a host may copy one in) is passed over: a page cannot be sent it, and it had hidden every model
-    of the browser."""
+    of the browser. So is a folder without a checkpoint's two files: listed as a model, it had pushed out a good one."""
     directory = user_dir(key)
     if not directory.is_dir():
         return []
-    paths = [p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".") and is_utf8(p.name)]
+    paths = [p for p in directory.iterdir() if not p.name.startswith(".") and is_utf8(p.name)
+             and all((p / name).is_file() for name in (CONFIG_FILE, WEIGHTS_FILE))]
     return [str(p) for p in sorted(paths, key=lambda p: p.stat().st_mtime)]
 
 

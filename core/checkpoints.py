@@ -49,6 +49,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 POINTS_FILE = "data.safetensors"
+MAX_NAME_CHARS = 255  # a data set's name: a folder's (the longest a file name may be)
 MAX_STORED_POINTS = 10_000  # a larger point set is stored as a random subset of this size (80 kB)
 # What a run that continues from a checkpoint keeps of each earlier run (its "previous_runs")
 RUN_SUMMARY_KEYS = ("command", "source", "steps_done", "batch_size", "lr", "ema_decay", "min_snr_gamma", "p_uncond",
@@ -442,6 +443,8 @@ def config_problem(config: dict[str, Any]) -> str | None:
     if not isinstance(data.get("name"), str) or data.get("kind") not in ("2d", "image") or not isinstance(shape, list) \
             or not shape or not all(_is_int(n) and n > 0 for n in shape):
         return f"its data needs a name, a kind (2d or image) and a shape of whole numbers, got {data!r:.120}"
+    if len(data["name"]) > MAX_NAME_CHARS:  # a folder's name at most; 100,000 characters had filled every message
+        return f"its data's name must be at most {MAX_NAME_CHARS} characters, got {len(data['name']):,}"
     mean, scale = data.get("mean", [0.0, 0.0]), data.get("scale", 1.0)
     if not isinstance(mean, list) or len(mean) != 2 or not all(_is_number(m) for m in mean) \
             or not _is_number(scale) or not scale > 0:

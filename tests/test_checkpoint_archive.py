@@ -175,6 +175,7 @@ def test_a_config_whose_data_does_not_fit_its_model_is_refused(checkpoint):
     (lambda c: c["schedule"].update(T="abc"), "whole T from 2 to 10000"),
     (lambda c: c["data"].update(kind="audio"), "a kind \\(2d or image\\)"),
     (lambda c: c["data"].update(shape=[2.5]), "shape of whole numbers"),
+    (lambda c: c["data"].update(name="x" * 100_000), "data's name must be at most 255 characters, got 100,000"),
     (lambda c: c["data"].update(mean="ab"), "mean must be two numbers"),
     (lambda c: c["data"].update(scale=0), "scale a positive number"),
     (lambda c: c["training"].update(previous_runs="none"), "previous_runs must be a list"),

@@ -1167,8 +1167,10 @@ def test_a_folder_whose_name_is_not_utf8_is_passed_over(isolated, monkeypatch, t
     the browser's every model, shipped ones too, had dropped out of the list."""
     from app.checkpoint_access import checkpoint_choices
     alice = runs.user_dir("alice")
-    (alice / "good").mkdir(parents=True)
-    os.mkdir(os.fsencode(alice) + b"/bad\xffname")
+    shutil.copytree(REPO / "checkpoints" / "moons", alice / "good")
+    shutil.copytree(REPO / "checkpoints" / "moons", os.fsdecode(os.fsencode(alice) + b"/bad\xffname"))
+    (alice / "no-weights").mkdir()  # a folder without a checkpoint's files: listed, it had pushed out a good model
+    (alice / "no-weights" / "config.json").write_text("{}")
     assert runs.owner_checkpoints("alice") == [str(alice / "good")]
     shipped = tmp_path / "shipped"
     for name in (b"moons", b"moons\xff"):

@@ -74,6 +74,8 @@ SWEEP_SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the t
 MAX_SWEEP_SAMPLES = {"2d": 300, "image": 16}  # examples per chain of a sweep (it runs one chain per t₀)
 MAX_CURVES = 6  # sweeps kept on the plot, to compare models and samplers
 MAX_SAMPLES = {"2d": 5000, "image": 64}
+MAX_IMAGE_VALUES = 64 * 3 * 32 * 32  # a Generate's pictures hold at most this many values: 64 of 32 × 32 × 3, fewer of
+# larger ones (an uploaded U-Net at 256 × 256 × 3 takes about 150 MB a sample: 64 had asked for 10 GB at once)
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
 GIF_FPS = 20
 DIVERGED = "The model produced NaN or infinite values (was its training diverging?)."
@@ -508,13 +510,22 @@ def model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing) -> tup
     return checkpoint, sampler_choice(sampler, eta, steps, spacing, checkpoint.schedule.T)
 
 
+def samples_bound(data: DataInfo) -> tuple[str, int, int]:
+    """(the name, least and most) of a Generate's number of samples: `MAX_SAMPLES`, or for pictures larger than
+    32 × 32 × 3 as many as hold `MAX_IMAGE_VALUES` values, named with their size."""
+    if data.kind != "image" or math.prod(data.shape) * MAX_SAMPLES["image"] <= MAX_IMAGE_VALUES:
+        return "Samples", 1, MAX_SAMPLES[data.kind]
+    channels, height, width = data.shape
+    return f"Samples of {width} × {height} pictures", 1, max(1, MAX_IMAGE_VALUES // math.prod(data.shape))
+
+
 def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained,
              from_data=False, start_t=None, progress=gr.Progress()):
     """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path). With ``from_data``,
     the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`)."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
-    n = whole_number(n, "Samples", 1, MAX_SAMPLES[kind])
+    n = whole_number(n, *samples_bound(checkpoint.data))
     seed = whole_number(seed, "Seed", 0, MAX_SEED)
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     starts, t0 = None, None

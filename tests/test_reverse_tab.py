@@ -972,3 +972,20 @@ def test_a_sampling_job_stops_at_the_servers_time_limit(toy_ckpt, monkeypatch):
                      progress=lambda *a, **k: None)
     finally:
         slow.remove()
+
+
+def test_generate_takes_fewer_samples_of_larger_pictures(tmp_path):
+    """An uploaded U-Net at 256 × 256 × 3 takes about 150 MB a sample: 64 samples had asked for 10 GB at once on a
+    shared server. A Generate holds at most 64 pictures of 32 × 32 × 3 (MNIST keeps its 64)."""
+    def bound(shape):
+        return reverse_tab.samples_bound(DataInfo("pictures", "image", shape))
+
+    assert bound((1, 28, 28)) == bound((3, 32, 32)) == ("Samples", 1, 64)
+    assert reverse_tab.samples_bound(DataInfo("moons", "2d", (2,))) == ("Samples", 1, 5000)
+    assert bound((3, 64, 64)) == ("Samples of 64 × 64 pictures", 1, 16)
+    assert bound((3, 256, 256)) == ("Samples of 256 × 256 pictures", 1, 1)
+    model = UNet(unet_config("tiny", 64, 3))
+    path = save_checkpoint(tmp_path / "big", model, make_schedule("cosine", 20),
+                           DataInfo("pictures", "image", (3, 64, 64)))
+    with pytest.raises(gr.Error, match=r"Samples of 64 × 64 pictures must be a whole number from 1 to 16, got 17"):
+        reverse_tab.generate(REQ, str(path), "ddim", 0, 5, 17, 0, 10, "uniform", False, False, [str(path)])

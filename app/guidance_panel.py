@@ -22,8 +22,8 @@ from app.player import FIELD_CAP, field_grid
 from app.checkpoint_access import untrained_null_note
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
-    chosen_checkpoint, data_kind, data_name, grid_columns, model_and_sampler, model_device, model_label,
-    play_in_player, examples_for, reference_points, results_make_way, sample_chain, show_chain,
+    chosen_checkpoint, data_kind, data_name, examples_for, grid_columns, model_and_sampler, model_device, model_label,
+    picture_cap, play_in_player, reference_points, results_make_way, sample_chain, show_chain,
 )
 from app.step_anatomy import t_slider, t_value
 from core.checkpoint_archive import safe_name
@@ -124,7 +124,7 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
     checkpoint, choice = model_and_sampler(path, trained, False, sampler, eta, steps, spacing)
     scale = number_between(scale, "The guidance scale", 0.0, MAX_SCALE)
     method = method or default_method(checkpoint.model)
-    n = min(whole_number(n, "Samples", 1, 10**6), MAX_GUIDED.get((checkpoint.data.kind, method), 1))
+    n = min(whole_number(n, "Samples", 1, 10**6), picture_cap(checkpoint.data, MAX_GUIDED.get((checkpoint.data.kind, method), 1)))
     seed = whole_number(seed, "Seed", 0, MAX_SEED)
     try:
         guided = guided_model(checkpoint.model, checkpoint.schedule, checkpoint.data, target, scale, n,

@@ -449,12 +449,13 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
 def write_failure(err: OSError, folder: Path) -> str:
     """Why a write into ``folder`` failed, in words: "its disk is full" when it is (ffmpeg's pipe breaks then, and
     imageio raises "[Errno 32] Broken pipe" followed by ffmpeg's whole command, server paths and all), else the
-    system's reason, or "ffmpeg stopped" for an error without one (the details go to the log)."""
+    system's reason, or "the movie writer stopped" for an error without one (ffmpeg's, or an encoder's of Pillow; the
+    details go to the log)."""
     try:
         full = err.errno == errno.ENOSPC or shutil.disk_usage(folder).free < FULL_DISK_BYTES
     except OSError:
         full = False
-    return "its disk is full" if full else (err.strerror or "ffmpeg stopped")
+    return "its disk is full" if full else (err.strerror or "the movie writer stopped")
 
 
 FULL_DISK_BYTES = 1 << 20  # less room than this (a 2D chain's GIF alone is 1.4 MB): a failed write is the full disk's

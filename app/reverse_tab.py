@@ -74,8 +74,9 @@ SWEEP_SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the t
 MAX_SWEEP_SAMPLES = {"2d": 300, "image": 16}  # examples per chain of a sweep (it runs one chain per t₀)
 MAX_CURVES = 6  # sweeps kept on the plot, to compare models and samplers
 MAX_SAMPLES = {"2d": 5000, "image": 64}
-MAX_IMAGE_VALUES = 64 * 3 * 32 * 32  # a Generate's pictures hold at most this many values: 64 of 32 × 32 × 3, fewer of
-# larger ones (an uploaded U-Net at 256 × 256 × 3 takes about 150 MB a sample: 64 had asked for 10 GB at once)
+PICTURE_VALUES = 3 * 32 * 32  # the tab's counts of pictures are set for pictures of up to this many values; of larger
+# ones a job takes fewer (`picture_cap`): an uploaded U-Net at 256 × 256 × 3 takes about 150 MB a sample, and 64 had
+# asked for 10 GB at once
 DEFAULT_SAMPLES = {"2d": 1500, "image": 16}
 GIF_FPS = 20
 DIVERGED = "The model produced NaN or infinite values (was its training diverging?)."
@@ -510,13 +511,21 @@ def model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing) -> tup
     return checkpoint, sampler_choice(sampler, eta, steps, spacing, checkpoint.schedule.T)
 
 
+def picture_cap(data: DataInfo, cap: int) -> int:
+    """``cap`` examples of a job, or for pictures of more than `PICTURE_VALUES` values as many as hold the values of
+    ``cap`` such pictures (at least one): 16 at 64 × 64 × 3 for 64, 1 at 256 × 256 × 3."""
+    values = math.prod(data.shape)
+    return cap if values <= PICTURE_VALUES else max(1, cap * PICTURE_VALUES // values)
+
+
 def samples_bound(data: DataInfo) -> tuple[str, int, int]:
-    """(the name, least and most) of a Generate's number of samples: `MAX_SAMPLES`, or for pictures larger than
-    32 × 32 × 3 as many as hold `MAX_IMAGE_VALUES` values, named with their size."""
-    if data.kind != "image" or math.prod(data.shape) * MAX_SAMPLES["image"] <= MAX_IMAGE_VALUES:
-        return "Samples", 1, MAX_SAMPLES[data.kind]
+    """(the name, least and most) of a Generate's number of samples: `MAX_SAMPLES`, fewer of large pictures
+    (`picture_cap`), then named with their size."""
+    most = picture_cap(data, MAX_SAMPLES[data.kind])
+    if most == MAX_SAMPLES[data.kind]:
+        return "Samples", 1, most
     channels, height, width = data.shape
-    return f"Samples of {width} × {height} pictures", 1, max(1, MAX_IMAGE_VALUES // math.prod(data.shape))
+    return f"Samples of {width} × {height} pictures", 1, most
 
 
 def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained,
@@ -628,8 +637,8 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = whole_number(n, "Samples", 2, MAX_SAMPLES[kind])
-    capped = n > MAX_SWEEP_SAMPLES[kind]
-    n = min(n, MAX_SWEEP_SAMPLES[kind])
+    most = picture_cap(checkpoint.data, MAX_SWEEP_SAMPLES[kind])
+    capped, n = n > most, min(n, most)
     seed = whole_number(seed, "Seed", 0, MAX_SEED)
     x_axis = x_axis if x_axis in figures.SURVIVAL_AXES else "t"
     n_steps = number_of_steps(T, choice.steps, choice.method)  # type: ignore[arg-type]
@@ -765,9 +774,11 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
     # said beside the model when it changes the sampler (DDIM appearing without a word on a page about DDPM puzzled
     # students); not on the page's first choice
     if kind == "image":
-        said = (f"for images: DDIM (η = 0), {min(100, T)} steps, {DEFAULT_SAMPLES['image']} "
-                f"samples, quick on a CPU. Choose DDPM for the paper's sampler (all {T:,} steps).")
-        sampler, steps, n = "ddim", min(100, T), DEFAULT_SAMPLES["image"]
+        data = DataInfo(str(config["data"]["name"]), "image", tuple(config["data"]["shape"]))
+        n = min(DEFAULT_SAMPLES["image"], samples_bound(data)[2])  # fewer of large pictures
+        said = (f"for images: DDIM (η = 0), {min(100, T)} steps, {formulas.count_text(n, 'sample')}, quick on a CPU. "
+                f"Choose DDPM for the paper's sampler (all {T:,} steps).")
+        sampler, steps = "ddim", min(100, T)
     else:
         said = (f"for 2D data: DDPM with σ² = β̃ (one of the paper's two choices), over all {T:,} steps, "
                 f"{DEFAULT_SAMPLES['2d']:,} samples.")

@@ -336,11 +336,7 @@ def pushed_out_by_next(key: str) -> list[Path]:
 def prune_user_runs(key: str, keep: int | None = None) -> list[Path]:
     """Delete all but the newest ``keep`` checkpoint directories of a key (a browser); returns those deleted."""
     keep = max_runs_per_user() if keep is None else keep
-    directory = user_dir(key)
-    if not directory.is_dir():
-        return []
-    runs = sorted((p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: p.stat().st_mtime)
+    runs = [Path(p) for p in owner_checkpoints(key)]  # the models listed, as `pushed_out_by_next` counts them
     return [path for path in runs[: max(0, len(runs) - keep)] if delete_folder(path)]
 
 

@@ -443,6 +443,8 @@ def config_problem(config: dict[str, Any]) -> str | None:
     if not isinstance(data.get("name"), str) or data.get("kind") not in ("2d", "image") or not isinstance(shape, list) \
             or not shape or not all(_is_int(n) and n > 0 for n in shape):
         return f"its data needs a name, a kind (2d or image) and a shape of whole numbers, got {data!r:.120}"
+    if shape != [2] if data["kind"] == "2d" else len(shape) != 3:  # a U-Net's said to be 2D had escaped the image caps
+        return f"its data's shape {shape} does not fit its kind {data['kind']!r}: [2] for 2d, [C, H, W] for image"
     if len(data["name"]) > MAX_NAME_CHARS:  # a folder's name at most; 100,000 characters had filled every message
         return f"its data's name must be at most {MAX_NAME_CHARS} characters, got {len(data['name']):,}"
     mean, scale = data.get("mean", [0.0, 0.0]), data.get("scale", 1.0)

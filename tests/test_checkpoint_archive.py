@@ -158,7 +158,7 @@ def test_a_config_of_a_huge_network_is_refused_before_anything_is_allocated(chec
 
 def test_a_config_whose_data_does_not_fit_its_model_is_refused(checkpoint):
     config = json.loads((checkpoint / "config.json").read_text())
-    config["data"]["shape"] = [1, 28, 28]
+    config["data"].update(kind="image", shape=[1, 28, 28])  # a shape that fits its kind, not its network (an MLP)
     (checkpoint / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"its data has shape \(1, 28, 28\), but its model takes \(2,\)"):
         load_checkpoint(checkpoint)
@@ -175,6 +175,8 @@ def test_a_config_whose_data_does_not_fit_its_model_is_refused(checkpoint):
     (lambda c: c["schedule"].update(T="abc"), "whole T from 2 to 10000"),
     (lambda c: c["data"].update(kind="audio"), "a kind \\(2d or image\\)"),
     (lambda c: c["data"].update(shape=[2.5]), "shape of whole numbers"),
+    (lambda c: c["data"].update(shape=[3, 64, 64]), r"shape \[3, 64, 64\] does not fit its kind '2d'"),
+    (lambda c: c["data"].update(kind="image"), r"shape \[2\] does not fit its kind 'image'"),
     (lambda c: c["data"].update(name="x" * 100_000), "data's name must be at most 255 characters, got 100,000"),
     (lambda c: c["data"].update(mean="ab"), "mean must be two numbers"),
     (lambda c: c["data"].update(scale=0), "scale a positive number"),

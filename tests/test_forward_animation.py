@@ -216,7 +216,7 @@ def test_a_movie_that_cannot_be_written_leaves_no_files_and_says_why(monkeypatch
     monkeypatch.setattr(imageio, "mimwrite", pipe_broken)
     with pytest.raises(gr.Error) as failed:  # ffmpeg's command, the server's paths in it, had been the toast
         player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
-    assert failed.value.message == "The movie could not be written on this server (ffmpeg stopped)."
+    assert failed.value.message == "The movie could not be written on this server (the movie writer stopped)."
     room = []  # the free space is read while the half-written files still take it
     monkeypatch.setattr(player.shutil, "disk_usage", lambda path: room.append(list(Path(path).iterdir()))
                         or types.SimpleNamespace(free=4096))

@@ -984,8 +984,12 @@ def test_generate_takes_fewer_samples_of_larger_pictures(tmp_path):
     assert reverse_tab.samples_bound(DataInfo("moons", "2d", (2,))) == ("Samples", 1, 5000)
     assert bound((3, 64, 64)) == ("Samples of 64 × 64 pictures", 1, 16)
     assert bound((3, 256, 256)) == ("Samples of 256 × 256 pictures", 1, 1)
-    model = UNet(unet_config("tiny", 64, 3))
+    assert reverse_tab.picture_cap(DataInfo("p", "image", (3, 256, 256)), 16) == 1  # the panels' caps alike
+    assert reverse_tab.picture_cap(DataInfo("p", "image", (1, 28, 28)), 16) == 16
+    model = UNet(unet_config("tiny", 128, 3))
     path = save_checkpoint(tmp_path / "big", model, make_schedule("cosine", 20),
-                           DataInfo("pictures", "image", (3, 64, 64)))
-    with pytest.raises(gr.Error, match=r"Samples of 64 × 64 pictures must be a whole number from 1 to 16, got 17"):
-        reverse_tab.generate(REQ, str(path), "ddim", 0, 5, 17, 0, 10, "uniform", False, False, [str(path)])
+                           DataInfo("pictures", "image", (3, 128, 128)))
+    with pytest.raises(gr.Error, match=r"Samples of 128 × 128 pictures must be a whole number from 1 to 4, got 5"):
+        reverse_tab.generate(REQ, str(path), "ddim", 0, 5, 5, 0, 10, "uniform", False, False, [str(path)])
+    info, _, _, n, *_ = reverse_tab.checkpoint_selected(str(path), [str(path)], kind_shown="2d")
+    assert n == 4 and "4 samples, quick on a CPU" in info  # the page's default, 16, would have been refused

@@ -1172,6 +1172,8 @@ def test_a_folder_whose_name_is_not_utf8_is_passed_over(isolated, monkeypatch, t
     (alice / "no-weights").mkdir()  # a folder without a checkpoint's files: listed, it had pushed out a good model
     (alice / "no-weights" / "config.json").write_text("{}")
     assert runs.owner_checkpoints("alice") == [str(alice / "good")]
+    monkeypatch.setenv("DDPM_MAX_RUNS_PER_USER", "1")  # pruning counts the models listed, as its warning does
+    assert runs.pushed_out_by_next("alice") == [alice / "good"] and runs.prune_user_runs("alice") == []
     shipped = tmp_path / "shipped"
     for name in (b"moons", b"moons\xff"):
         shutil.copytree(REPO / "checkpoints" / "moons", os.fsdecode(os.fsencode(shipped) + b"/" + name))

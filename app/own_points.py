@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import PIL.Image
 import torch
 
 from app.errors import InputError
@@ -47,6 +49,40 @@ def first_points(own: OwnPoints | None, n: int) -> torch.Tensor:
         raise InputError("No points of your own yet: draw a shape or upload a CSV in the Train tab (Training data: "
                        "Your own points), then come back.")
     return own.points[:n]
+
+
+MAX_LAYERS = 4  # the drawing box sends one layer; more come only through the API
+
+
+def checked_drawing(preprocess: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A Sketchpad's ``preprocess``, which decodes every picture of its value, behind a check of their number and
+    sizes read from their headers: 20 layers of 6,300 × 6,300 pixels (150 kB each) sent through the API had taken
+    3 GB and 17 s of CPU before `drawing_ink` refused them, and a hundred would have ended the shared process."""
+    def checked(payload: Any) -> Any:
+        if payload is not None and payload.id is None:  # an id: the pictures came as blobs, in Gradio's own store
+            layers = payload.layers or []
+            if len(layers) > MAX_LAYERS:
+                raise InputError(f"A drawing has at most {MAX_LAYERS} layers; got {len(layers)}.")
+            for part in (payload.background, payload.composite, *layers):
+                if part is not None and max(_picture_size(part.path)) > MAX_DRAWING_SIDE:
+                    raise InputError(f"A drawing may be at most {MAX_DRAWING_SIDE} pixels a side; got "
+                                     f"{' × '.join(map(str, _picture_size(part.path)))} pixels.")
+        return preprocess(payload)
+
+    return checked
+
+
+def _picture_size(path: str) -> tuple[int, int]:
+    """(width, height) from a picture's header, nothing decoded; (0, 0) for a file that is not one (Gradio's
+    decoding says so)."""
+    try:
+        with PIL.Image.open(path) as picture:
+            return picture.size
+    except PIL.Image.DecompressionBombError:  # beyond Pillow's limit (`app.images`), far beyond a drawing's
+        raise InputError(f"A drawing may be at most {MAX_DRAWING_SIDE} pixels a side; got a far larger picture.") \
+            from None
+    except (OSError, ValueError):
+        return 0, 0
 
 
 def drawing_ink(value: Any) -> np.ndarray | None:

@@ -776,6 +776,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
                     sources=(), brush=gr.Brush(default_size=10, colors=["#1f4e99"], color_mode="fixed"),
                     height=DRAWING_SIDE + 90, elem_id="train-drawing",
                 )
+                drawing.preprocess = own_points.checked_drawing(drawing.preprocess)  # before Gradio decodes it
                 csv_file = gr.File(label="… or upload a CSV of x,y points (one per line)", file_types=[".csv"],
                                    type="filepath", height=120, elem_id="train-csv")
             data_note = gr.Markdown(missing_note, visible=bool(missing_note))

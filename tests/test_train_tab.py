@@ -385,6 +385,22 @@ def test_a_drawing_too_large_is_refused_in_words_and_pillow_refuses_to_decode_a_
     box = gr.Sketchpad(type="numpy", image_mode="RGBA")
     with pytest.raises(PIL.Image.DecompressionBombError):
         box.preprocess(box.data_model(background=None, layers=[{"path": str(huge)}], composite=None))
+    # the app's box reads the layers' number and sizes from their headers before Gradio decodes them: 20 layers of
+    # 6,300 × 6,300 (under Pillow's limit) had taken 3 GB and 17 s of CPU before the size was refused
+    [box] = [b for b in app.build_app().blocks.values() if isinstance(b, gr.Sketchpad)]
+    large, small = tmp_path / "large.png", tmp_path / "small.png"
+    PIL.Image.new("1", (6300, 6300)).save(large)
+    PIL.Image.new("RGBA", (256, 256)).save(small)
+
+    def sent(*layers: Path):
+        return box.data_model(background=None, layers=[{"path": str(p)} for p in layers], composite=None)
+
+    for layers, message in [((small,) * 5, "A drawing has at most 4 layers; got 5"),
+                            ((large,), "at most 4096 pixels a side; got 6300 × 6300 pixels"),
+                            ((huge,), "at most 4096 pixels a side; got a far larger picture")]:
+        with pytest.raises(gr.Error, match=message):
+            box.preprocess(sent(*layers))
+    assert box.preprocess(sent(small))["layers"][0].shape == (256, 256, 4)
 
 
 def test_a_drawing_becomes_the_sessions_training_points_and_its_preview():

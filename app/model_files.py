@@ -22,7 +22,7 @@ from app.errors import InputError
 from app.checkpoint_access import allowed, not_allowed_error
 from app.reverse_tab import ReverseControls, after_training
 from app.runs import display_name
-from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint
+from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint, unpacked_limit
 from core.checkpoints import CONFIG_FILE, WEIGHTS_FILE, CheckpointError
 from core.paths import delete_folder
 
@@ -63,6 +63,7 @@ def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[st
         raise InputError("No file arrived; choose a .zip of a checkpoint.")
     key = runs.owner_key(request)
     label = Path(file).name
+    runs.check_room_for(unpacked_limit(Path(file).stat().st_size))  # the most it may unpack to
     try:
         path = unpack_checkpoint(file, runs.user_dir(key), prefix=runs.UPLOADED_PREFIX, label=label)
     except CheckpointError as err:

@@ -25,6 +25,8 @@ DDPM_HEAVY_CONCURRENCY, read once at start-up, when Gradio fixes its concurrency
                               that run at once, each in its own queue (default: 1); the others wait
     DDPM_MAX_SAMPLE_SECONDS   most seconds one sampling job may take; it then stops with a message
                               (default: 600)
+    DDPM_MAX_RUNS_GB          most gigabytes all browsers' models may take in the runs folder; an upload
+                              beyond it is refused with a message (default: 5)
 
 No model is kept here: a `Run` holds a `Trainer` only while it trains; the registry forgets
 the trainer when the run ends.
@@ -62,6 +64,7 @@ DEFAULT_MAX_TRAIN_SECONDS = 900.0  # the default MNIST run (2,000 steps) takes 5
 DEFAULT_MAX_SAMPLE_SECONDS = 600.0  # DDPM-1000 of 64 MNIST digits takes about a minute on 2 CPU cores
 DEFAULT_MAX_RUNS_PER_USER = 5
 DEFAULT_RUNS_DIR = "runs"
+DEFAULT_MAX_RUNS_GB = 5.0  # all browsers' models together: 130 of the largest uploads (38 MB)
 DEFAULT_RUNS_KEEP_HOURS = 24.0
 OWNER_STORAGE_KEY = "ddpm-explorer-owner"  # the localStorage entry of the browser's owner token
 RUN_STAMP = "%Y%m%d-%H%M%S"  # the end of a trained run's directory name, <data>-<schedule>-T<T>-<stamp>: when it was saved
@@ -96,7 +99,7 @@ def check_settings() -> None:
     """Read every number setting once, at start-up: SettingError for the first one that is not a number or too small
     (read later, in a visitor's Start, it had stopped the server from starting with a message for visitors)."""
     for read in (max_train_steps, max_train_seconds, max_runs_per_user, runs_keep_hours, heavy_concurrency,
-                 max_sample_seconds):
+                 max_sample_seconds, max_runs_gb):
         read()
 
 
@@ -132,6 +135,33 @@ def max_train_seconds() -> float:
 
 def max_runs_per_user() -> int:
     return int(_env_number("DDPM_MAX_RUNS_PER_USER", DEFAULT_MAX_RUNS_PER_USER, minimum=1))
+
+
+def max_runs_gb() -> float:
+    return _env_number("DDPM_MAX_RUNS_GB", DEFAULT_MAX_RUNS_GB, minimum=0.001)
+
+
+def check_room_for(upload_bytes: int) -> None:
+    """InputError when the runs folder, with an upload that may unpack to ``upload_bytes``, would hold more than
+    `max_runs_gb`: each browser keeps its five models, but every API client is a browser of its own, and six of them
+    had filled 370 MB in 8 s, kept for a day."""
+    used = folder_bytes(runs_root())
+    if used + upload_bytes > max_runs_gb() * 1e9:
+        raise InputError(f"Not uploaded: this server's room for visitors' models is full ({used / 1e9:.2f} of "
+                         f"{max_runs_gb():g} GB, its host's DDPM_MAX_RUNS_GB). Models are deleted "
+                         f"{keep_text()} after they were written; try again later.")
+
+
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the files under ``folder`` (0 when it is missing; files deleted meanwhile are passed over)."""
+    total = 0
+    for parent, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(parent, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 def runs_keep_hours() -> float:

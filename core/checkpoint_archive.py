@@ -107,6 +107,11 @@ def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budg
     return written
 
 
+def unpacked_limit(archive_bytes: int, max_bytes: int = MAX_UNPACKED_BYTES) -> int:
+    """The most bytes an archive of ``archive_bytes`` may unpack to (`MAX_UNPACK_RATIO`, `SMALL_UNPACKED_BYTES`)."""
+    return min(max_bytes, max(SMALL_UNPACKED_BYTES, MAX_UNPACK_RATIO * archive_bytes))
+
+
 def unpack_checkpoint(archive: str | Path, parent: str | Path, *, name: str | None = None, prefix: str = "",
                       label: str | None = None, max_bytes: int = MAX_UNPACKED_BYTES) -> Path:
     """Unpack the checkpoint in ``archive`` into a new directory under ``parent`` and return its path.
@@ -127,7 +132,7 @@ def unpack_checkpoint(archive: str | Path, parent: str | Path, *, name: str | No
                 raise CheckpointError(f"{label} is encrypted (a .zip with a password); zip the checkpoint folder "
                                       "without one")
             tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=parent))
-            limit = budget = min(max_bytes, max(SMALL_UNPACKED_BYTES, MAX_UNPACK_RATIO * archive.stat().st_size))
+            limit = budget = unpacked_limit(archive.stat().st_size, max_bytes)
             for file_name, info in members.items():
                 budget -= _copy_limited(zf, info, tmp / file_name, budget, limit, label)
         load_checkpoint(tmp)

@@ -185,3 +185,18 @@ def test_a_model_that_could_not_be_deleted_is_not_said_to_be(isolated, monkeypat
     assert folders[0].is_dir() and "could not delete" in caplog.text and "stuck" in caplog.text
     assert runs.sweep_expired_checkpoints(now=2_000_000_000) == [folders[2]]  # the stuck one stays, unnamed
     assert folders[0].is_dir() and not folders[2].exists()
+
+
+def test_uploads_stop_when_the_runs_folder_is_full(isolated, monkeypatch):
+    """Each browser keeps five models, but every API client is a browser of its own: six clients had filled 370 MB in
+    8 s, kept for a day. Beyond DDPM_MAX_RUNS_GB (all browsers together) an upload is refused, and nothing written."""
+    archive = downloaded(req("alice"), str(make_checkpoint(isolated / "shipped" / "moons")), [])
+    monkeypatch.setenv("DDPM_MAX_RUNS_GB", "0.01")  # 10 MB
+    model_files.upload_model(req("alice"), str(archive), [])  # may unpack to 4 MB: room for it
+    (runs.runs_root() / "cli-run").mkdir()
+    (runs.runs_root() / "cli-run" / "weights.bin").write_bytes(bytes(7_000_000))  # all files count
+    before = runs.folder_bytes(runs.runs_root())
+    with pytest.raises(gr.Error, match=r"Not uploaded: this server's room for visitors' models is full \(0\.01 of 0\.01 "
+                                       r"GB, its host's DDPM_MAX_RUNS_GB\)\. Models are deleted 24 hours after"):
+        model_files.upload_model(req("bob"), str(archive), [])
+    assert runs.folder_bytes(runs.runs_root()) == before and not runs.user_dir("bob").exists()

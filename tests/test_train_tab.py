@@ -1703,7 +1703,8 @@ def test_a_bad_server_setting_stops_the_app_at_start_up_in_one_line(monkeypatch)
     """It had raised a visitor's message ("ask the host to fix it") as a traceback; DDPM_HEAVY_CONCURRENCY=abc was
     taken as 1 without a word."""
     for name, value in (("DDPM_MAX_TRAIN_STEPS", "abc"), ("DDPM_RUNS_KEEP_HOURS", "-1"), ("DDPM_HEAVY_CONCURRENCY", "x"),
-                        ("DDPM_MAX_TRAIN_SECONDS", "nan"), ("DDPM_MAX_SAMPLE_SECONDS", "0")):
+                        ("DDPM_MAX_TRAIN_SECONDS", "nan"), ("DDPM_MAX_SAMPLE_SECONDS", "0"),
+                        ("DDPM_MAX_RUNS_GB", "-1")):
         monkeypatch.setenv(name, value)
         with pytest.raises(runs.SettingError, match=f"^{name}="):
             runs.check_settings()

@@ -145,7 +145,9 @@ def check_room_for(upload_bytes: int) -> None:
     """InputError when the runs folder, with an upload that may unpack to ``upload_bytes``, would hold more than
     `max_runs_gb`: each browser keeps its five models, but every API client is a browser of its own, and six of them
     had filled 370 MB in 8 s, kept for a day."""
-    used = folder_bytes(runs_root())
+    root = runs_root()  # the browsers' folders only: the README's CLI runs may share it
+    owners = [folder for folder in (root.iterdir() if root.is_dir() else ()) if _OWNER_FOLDER.match(folder.name)]
+    used = sum(folder_bytes(owner) for owner in owners)
     if used + upload_bytes > max_runs_gb() * 1e9:
         raise InputError(f"Not uploaded: this server's room for visitors' models is full ({used / 1e9:.2f} of "
                          f"{max_runs_gb():g} GB, its host's DDPM_MAX_RUNS_GB). Models are deleted "

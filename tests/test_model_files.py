@@ -193,8 +193,10 @@ def test_uploads_stop_when_the_runs_folder_is_full(isolated, monkeypatch):
     archive = downloaded(req("alice"), str(make_checkpoint(isolated / "shipped" / "moons")), [])
     monkeypatch.setenv("DDPM_MAX_RUNS_GB", "0.01")  # 10 MB
     model_files.upload_model(req("alice"), str(archive), [])  # may unpack to 4 MB: room for it
-    (runs.runs_root() / "cli-run").mkdir()
-    (runs.runs_root() / "cli-run" / "weights.bin").write_bytes(bytes(7_000_000))  # all files count
+    (runs.runs_root() / "cli-run").mkdir()  # the CLI's runs beside the browsers' folders do not count
+    (runs.runs_root() / "cli-run" / "model.safetensors").write_bytes(bytes(20_000_000))
+    model_files.upload_model(req("carol"), str(archive), [])
+    (runs.user_dir("carol") / "more.bin").write_bytes(bytes(7_000_000))  # every file of a browser's folder counts
     before = runs.folder_bytes(runs.runs_root())
     with pytest.raises(gr.Error, match=r"Not uploaded: this server's room for visitors' models is full \(0\.01 of 0\.01 "
                                        r"GB, its host's DDPM_MAX_RUNS_GB\)\. Models are deleted 24 hours after"):

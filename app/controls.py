@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from app.errors import InputError
-from core.cli import MAX_SEED  # every seed box's largest
+from core.cli import MAX_SEED, short_text  # every seed box's largest
 from core.sampler import SPACING_LABELS, SPACINGS
 from core.schedules import MAX_T, SCHEDULE_LABELS, SCHEDULE_NAMES, NoiseSchedule, default_params, make_schedule
 
@@ -211,8 +211,7 @@ gr.Slider.preprocess = _preprocess_slider
 def shown(value) -> str:
     """A value as an error message repeats it: its repr, cut to 40 characters (an API call's 100 kB string came back
     whole)."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+    return short_text(repr(value))
 
 
 def whole_number(value, name: str, lo: int, hi: int | None = None) -> int:

@@ -63,10 +63,11 @@ def checked_drawing(preprocess: Callable[[Any], Any]) -> Callable[[Any], Any]:
             layers = payload.layers or []
             if len(layers) > MAX_LAYERS:
                 raise InputError(f"A drawing has at most {MAX_LAYERS} layers; got {len(layers)}.")
-            for part in (payload.background, payload.composite, *layers):
-                if part is not None and max(_picture_size(part.path)) > MAX_DRAWING_SIDE:
+            for size in (_picture_size(part.path) for part in (payload.background, payload.composite, *layers)
+                         if part is not None):
+                if max(size) > MAX_DRAWING_SIDE:
                     raise InputError(f"A drawing may be at most {MAX_DRAWING_SIDE} pixels a side; got "
-                                     f"{' × '.join(map(str, _picture_size(part.path)))} pixels.")
+                                     f"{size[0]} × {size[1]} pixels.")
         return preprocess(payload)
 
     return checked

@@ -145,9 +145,7 @@ def check_room_for(upload_bytes: int) -> None:
     """InputError when the runs folder, with an upload that may unpack to ``upload_bytes``, would hold more than
     `max_runs_gb`: each browser keeps its five models, but every API client is a browser of its own, and six of them
     had filled 370 MB in 8 s, kept for a day."""
-    root = runs_root()  # the browsers' folders only: the README's CLI runs may share it
-    owners = [folder for folder in (root.iterdir() if root.is_dir() else ()) if _OWNER_FOLDER.match(folder.name)]
-    used = sum(folder_bytes(owner) for owner in owners)
+    used = sum(folder_bytes(owner) for owner in owner_folders())  # not the CLI's runs beside them
     if used + upload_bytes > max_runs_gb() * 1e9:
         raise InputError(f"Not uploaded: this server's room for visitors' models is full ({used / 1e9:.2f} of "
                          f"{max_runs_gb():g} GB, its host's DDPM_MAX_RUNS_GB). Models are deleted "
@@ -277,7 +275,8 @@ def time_limited(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)  # Gradio reads the signature (gr.Request, gr.Progress) and the API name from ``fn``
     def limited(*args: Any, **kwargs: Any) -> Any:
-        _JOB.deadline, _JOB.limit = time.monotonic() + max_sample_seconds(), max_sample_seconds()
+        _JOB.limit = max_sample_seconds()
+        _JOB.deadline = time.monotonic() + _JOB.limit
         try:
             return fn(*args, **kwargs)
         finally:
@@ -302,8 +301,17 @@ def runs_root() -> Path:
 
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_OWNER_FOLDER = re.compile(r"^k[0-9a-f]{32}$")  # `key_folder`'s names: the sweep's only business (the README's CLI
-# runs share the runs folder, e.g. runs/2024/mnist, and had been deleted with the expired ones)
+_OWNER_FOLDER = re.compile(r"^k[0-9a-f]{32}$")  # `key_folder`'s names
+
+
+def owner_folders() -> list[Path]:
+    """The browsers' folders in the runs folder (`key_folder`'s names), the only ones the app sweeps and counts: the
+    README's CLI runs share the runs folder (e.g. runs/2024/mnist), and had been deleted with the expired ones."""
+    root = runs_root()
+    try:
+        return [folder for folder in root.iterdir() if _OWNER_FOLDER.match(folder.name) and folder.is_dir()]
+    except OSError:  # none yet
+        return []
 
 
 def page_of(request: Any) -> str | None:
@@ -401,14 +409,11 @@ def sweep_expired_checkpoints(now: float | None = None) -> list[Path]:
     """Delete every checkpoint written more than `runs_keep_hours` ago (and the leftovers of an interrupted save), then
     the owners' directories that nothing was written to for as long; returns the checkpoints deleted. Owners with a
     run under way are left alone."""
-    root = runs_root()
-    if not root.is_dir():
-        return []
     cutoff = (time.time() if now is None else now) - runs_keep_hours() * 3600
     removed: list[Path] = []
     busy = REGISTRY.active_folders()
-    for owner in root.iterdir():
-        if not (_OWNER_FOLDER.match(owner.name) and owner.is_dir()) or owner.name in busy:
+    for owner in owner_folders():
+        if owner.name in busy:
             continue
         try:
             idle = owner.stat().st_mtime < cutoff  # nothing written to it since the cutoff

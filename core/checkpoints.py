@@ -37,6 +37,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from core.cli import short_text
 from core.conditioning import DEFAULT_P_UNCOND
 from core.data import DataInfo, data_sampler
 from core.devices import resolve_device
@@ -243,14 +244,9 @@ def _schedule_words(schedule: dict[str, Any], other: dict[str, Any]) -> str:
     """A schedule's name and T, and what else of it differs from ``other`` ("linear, T = 1000, beta_end = 0.5": the
     two had read alike when only a parameter differed)."""
     params, others = schedule.get("params"), other.get("params")
-    differ = [f"{key} = {_short(value)}" for key, value in params.items() if others.get(key) != value] \
+    differ = [f"{key} = {short_text(str(value))}" for key, value in params.items() if others.get(key) != value] \
         if isinstance(params, dict) and isinstance(others, dict) else []  # a custom schedule's T betas: 44,000 chars
     return ", ".join([f"{schedule.get('name', '?')}", f"T = {schedule.get('T', '?')}", *differ])
-
-
-def _short(value: Any, chars: int = 40) -> str:
-    text = str(value)
-    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def without_non_finite(value: Any) -> Any:

@@ -1,5 +1,6 @@
 """Shared pieces of the command-line entry points: an argparse parser that fails in one line, checks of an output
-path made before the work rather than after it, and Ctrl-C (or SIGTERM, SIGHUP) without a traceback."""
+path made before the work rather than after it, Ctrl-C (or SIGTERM, SIGHUP) without a traceback, and values cut short
+for one-line messages (the app's too)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ MAX_SAMPLES = 100_000  # the most samples core.sample and core.evaluate draw (--
 
 
 MAX_SEED = 2**31 - 1  # the largest seed: torch seeds from the low 32 bits (2**32 gave seed 0's noise)
+SHORT_CHARS = 40  # a value repeated in a message is cut to this many characters
+
+
+def short_text(text: str, chars: int = SHORT_CHARS) -> str:
+    """``text`` cut to ``chars`` characters, the last one "…" when it was longer: a value repeated in a message (an
+    API call's 100 kB string, a custom schedule's T betas) had come back whole."""
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def seed_number(text: str) -> int:

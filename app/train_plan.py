@@ -29,7 +29,7 @@ from core.image_data import (
 from core.prediction import PREDICTION_SYMBOLS, PREDICTIONS, Prediction
 from core.schedules import NoiseSchedule, default_params, schedule_from_config
 from core.presets import DEFAULTS as TRAIN_DEFAULTS, new_model, warmup_steps
-from core.trainer import TrainConfig, loss_name, seed_dropout
+from core.trainer import TrainConfig, loss_name
 
 
 MAX_BATCH = 4096
@@ -286,7 +286,6 @@ def build_model(plan: Plan, data: torch.Tensor) -> torch.nn.Module:
         if tuple(ckpt.data.shape) != tuple(data.shape[1:]):
             raise InputError(f"{display_name(plan.init_from)} was trained on data of shape {tuple(ckpt.data.shape)}, but "
                            f"{plan.data} has shape {tuple(data.shape[1:])}: pick matching data or a new model.")
-        seed_dropout(plan.seed, plan.steps_before)
         return ckpt.model.train()
     torch.manual_seed(plan.seed)  # weight initialisation
     try:

@@ -53,7 +53,7 @@ from core.presets import DEFAULTS, EVAL_POINTS, new_model, warmup_steps
 from core.sampler import initial_noise, sample
 from core.schedules import MAX_T, REACHES_NOISE_ALPHA_BAR, SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from core.trainer import (
-    SHORTEST_KEPT, TrainConfig, TrainEvent, Trainer, TrainingDiverged, device_name, loss_name, seed_dropout,
+    SHORTEST_KEPT, TrainConfig, TrainEvent, Trainer, TrainingDiverged, device_name, loss_name,
 )
 from core.unet import UNET_PRESETS
 
@@ -224,7 +224,6 @@ def prepare_run(args: argparse.Namespace) -> PreparedRun:
         )
     if args.init_from is not None:
         model, schedule, preset, previous_runs = continue_from(args, info.shape)
-        seed_dropout(args.seed, steps_trained(previous_runs))
         if conditional and num_classes(model) != len(class_names(info.name)):
             raise ValueError(f"{args.init_from} knows {num_classes(model)} classes, {info.name} has "
                              f"{len(class_names(info.name))}")

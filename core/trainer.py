@@ -20,8 +20,8 @@ All randomness (batches, t, ε, preview noise) comes from explicit generators se
 ``TrainConfig.seed``: the same seed gives the same run on the same device (and thread count: a U-Net's
 sums may round otherwise). A run that continues earlier ones (``steps_before`` > 0) seeds its draws
 from (seed, steps_before) (`run_seed`), so it does not replay theirs. Dropout (the `base` U-Net) draws
-from torch's global generator, which the entry points seed (`seed_dropout`). A non-finite loss or
-gradient stops the run with `TrainingDiverged`, and no update from that step on is applied, so the
+from torch's global generator, which a continuation's Trainer seeds alike (a new run's entry point seeds
+it for the weights). A non-finite loss or gradient stops the run with `TrainingDiverged`, and no update from that step on is applied, so the
 model, its EMA and the optimiser keep their last good state. `Trainer.stop()` (from any thread)
 ends the run after the current step.
 
@@ -216,13 +216,6 @@ def run_seed(seed: int, steps_before: int) -> int:
     return int(np.random.SeedSequence([seed, steps_before]).generate_state(1)[0])
 
 
-def seed_dropout(seed: int, steps_before: int) -> None:
-    """Seed torch's global generator, which dropout (the `base` U-Net) draws from, for a run that continues runs of
-    ``steps_before`` steps (`run_seed`): unseeded, two equal continuations had ended 1e-4 apart. (A new model's run
-    seeds it with ``seed`` for its weights, and its dropout goes on from there.)"""
-    torch.manual_seed(run_seed(seed, steps_before))
-
-
 def loss_name(min_snr_gamma: float) -> str:
     """"Min-SNR-γ", or "L_simple" for γ = 0 (also for configs from before Min-SNR existed, which have no γ)."""
     return f"Min-SNR-{min_snr_gamma:g}" if min_snr_gamma > 0 else "L_simple"
@@ -291,6 +284,10 @@ class Trainer:
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
         )  # fused: one kernel for all parameters (several times faster per step on CPU and GPU)
         self.generator = torch.Generator(device=self.device).manual_seed(run_seed(config.seed, config.steps_before))
+        if config.steps_before:  # dropout (the `base` U-Net) draws from torch's global generator: unseeded, two equal
+            # continuations had ended 1e-4 apart (a new model's run seeds it with ``seed`` for its weights, and its
+            # dropout goes on from there)
+            torch.manual_seed(run_seed(config.seed, config.steps_before))
         self.step = 0
         self._stop = threading.Event()
         self._healthy = torch.ones((), device=self.device)  # 1.0 while every step so far was finite, else 0.0

@@ -17,7 +17,7 @@ from app.errors import InputError
 from app.runs import display_name
 from core.checkpoints import (
     Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, model_classes, model_prediction, null_label_share,
-    read_config, training_history,
+    read_config, steps_trained, training_history,
 )
 from core.paths import env_path
 from core.prediction import PREDICTION_SYMBOLS
@@ -171,7 +171,7 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
         where = " (classifier-free guidance below; unconditional here)" if in_reverse_tab else ""
         parts.append(f"conditional on {model_classes(config)} classes{learnt}{where}")
     history = training_history(config)
-    steps = sum(int(run.get("steps_done") or 0) for run in history)
+    steps = steps_trained(history)
     if steps:
         parts.append(f"trained {formulas.steps_text(steps)}" + (f" in {len(history)} runs" if len(history) > 1 else ""))
     metrics = config.get("metrics") or {}

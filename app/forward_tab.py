@@ -226,9 +226,7 @@ def show_t_typed_meanwhile(state: ForwardState | None, t, t_on_view: int) -> tup
     """After a rebuild, the t that the slider holds now, when the views show another: a t typed while the rebuild
     was in flight (T changed, then t typed at once) kept its box, while the rebuild drew the t it had been sent, 0,
     and the table said "0 of 10000" under a box that said 10000. Nothing when they agree."""
-    if t is None or t == "" or t == t_on_view:
-        return (gr.skip(),) * 5
-    return scrub_and_keep_t(state, t)
+    return (gr.skip(),) * 5 if t == t_on_view else scrub_and_keep_t(state, t)  # (which passes over an empty box)
 
 
 def t_in_range(state: ForwardState | None, t, t_on_view: int):

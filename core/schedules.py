@@ -236,7 +236,7 @@ class NoiseSchedule:
         if isinstance(t, torch.Tensor) and t.dim() == 1:
             index = self._index(t)
             prev = index - 1 if t_prev is None else self._index(t_prev)
-            if not bool((prev < index).all()):
+            if not bool(((prev >= 0) & (prev < index)).all()):  # t = 0 had wrapped to ᾱ_T: a variance of −∞
                 raise ValueError(f"need 0 ≤ t_prev < t ≤ {self.T}, got t={index.tolist()}, t_prev={prev.tolist()}")
             c_x0, c_xt, variance = _posterior(self.alpha_bars[index], self.alpha_bars[prev])
             return _broadcast(c_x0, x0) * x0 + _broadcast(c_xt, x_t) * x_t, _broadcast(variance, x0)

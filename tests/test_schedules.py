@@ -204,6 +204,8 @@ def test_posterior_takes_one_t_per_example_as_q_sample_does() -> None:
             assert torch.allclose(mean[i], one_mean, atol=1e-12) and float(var[i]) == pytest.approx(one_var, abs=1e-15)
     with pytest.raises(ValueError, match="t_prev < t"):
         s.posterior_mean_variance(x0, xt, t, t)
+    with pytest.raises(ValueError, match="t_prev < t"):  # t = 0 in a batch, as the scalar one: it had wrapped to ᾱ_T
+        s.posterior_mean_variance(x0, xt, torch.tensor([0, 10, 500, 1000]))
     with pytest.raises(ValueError, match="t holds 3 timesteps for a batch of 4"):
         s.q_sample(x0, torch.tensor([1, 2, 3]), xt)
 

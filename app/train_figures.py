@@ -126,8 +126,7 @@ class ErrorByT:
     """An earlier run's error by t (its checkpoint's ``training["loss_by_t"]``), drawn beside a run's for comparison."""
 
     label: str
-    values: list[float]  # LOSS_BUCKETS means of ‖ε − ε̂‖² (NaN: no data)
-    T: int
+    values: list[float]  # LOSS_BUCKETS means of ‖ε − ε̂‖² (NaN: no data), over the ranges of t of the run's own T
 
 
 def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
@@ -147,14 +146,14 @@ def reference_error_by_t(plan: Plan, trained: list | None) -> ErrorByT | None:
         if config.get("data", {}).get("name") != data or config.get("schedule", {}).get("T") != plan.schedule.T:
             continue
         try:
-            values, T = config["training"]["loss_by_t"], int(config["schedule"]["T"])
+            values = config["training"]["loss_by_t"]
             predicts = PREDICTION_SYMBOLS.get(model_prediction(config), "?")
             label = f"{display_name(path)} (predicts {predicts}, {config['schedule']['name']})"
         except (KeyError, TypeError, ValueError):
             return None
         if not isinstance(values, list) or len(values) != LOSS_BUCKETS:
             return None
-        return ErrorByT(label, [float("nan") if v is None else float(v) for v in values], T)
+        return ErrorByT(label, [float("nan") if v is None else float(v) for v in values])
     return None
 
 
@@ -164,7 +163,7 @@ def starting_error_by_t(plan: Plan, trainer: Trainer) -> ErrorByT:
     starting from the trained weights never repeats."""
     predicts = PREDICTION_SYMBOLS[plan.prediction]
     label = f"{display_name(plan.init_from)} at the start (predicts {predicts}, {plan.schedule.name})"
-    return ErrorByT(label, trainer.measure_error_by_t(MEASURED_PER_RANGE[plan.kind]), plan.schedule.T)
+    return ErrorByT(label, trainer.measure_error_by_t(MEASURED_PER_RANGE[plan.kind]))
 
 
 def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | None = None, label: str = "this run"):
@@ -186,14 +185,13 @@ def error_by_t_figure(bucket_loss: list[float], T: int, reference: ErrorByT | No
     shown = values[seen]
     if reference is not None:
         ref = np.asarray(reference.values, dtype=np.float64)
-        ref_lows, ref_highs = np.array(loss_bucket_ranges(reference.T)).T
         ref_seen = np.isfinite(ref) & (ref > 0)
         data.append(dict(
-            type="scatter", mode="lines+markers", x=((ref_lows + ref_highs) / 2)[ref_seen], y=ref[ref_seen],
+            type="scatter", mode="lines+markers", x=((lows + highs) / 2)[ref_seen], y=ref[ref_seen],
             line=dict(color="#d94801", width=2), marker=dict(size=5), name=figures.two_line_name(reference.label),
             hovertemplate="t %{x:.0f}: %{y:.3g}<extra>" + html.escape(reference.label) + "</extra>",
         ))
-        shown, T = np.concatenate([shown, ref[ref_seen]]), max(T, reference.T)
+        shown = np.concatenate([shown, ref[ref_seen]])
     layout = figures.plot_layout(
         280 if reference is None else 320, showlegend=reference is not None, bargap=0,
         legend=figures.LEGEND_BELOW,  # clear of the bars and the line, which are highest at either end

@@ -175,7 +175,7 @@ def test_error_by_t_plot_shows_each_range_of_t_where_it_was_seen():
     assert not empty.data and list(empty.layout.yaxis.range) == train_figures.EMPTY_LOSS_RANGE
     assert [a.text for a in empty.layout.annotations] == ["the error in each range of t<br>is drawn here as a run trains"]
     assert not fig.layout.annotations  # the note goes once bars are drawn
-    earlier = train_figures.ErrorByT("earlier", [0.4] + [math.nan] * (LOSS_BUCKETS - 1), 1000)
+    earlier = train_figures.ErrorByT("earlier", [0.4] + [math.nan] * (LOSS_BUCKETS - 1))
     before_bars = figures.as_figure(train_figures.error_by_t_figure(train_figures.NOTHING_SEEN, 1000, earlier))
     assert len(before_bars.data) == 1 and before_bars.layout.annotations[0].text.startswith("the error in each range")
     odd = figures.as_figure(train_figures.error_by_t_figure([0.3] * LOSS_BUCKETS, 30))  # T not a multiple of 20
@@ -190,7 +190,7 @@ def test_error_by_t_plot_names_a_long_earlier_run_on_two_lines():
     """The earlier run's name and settings (about 60 characters) would be cut off at a phone's plot edge: its legend
     entry breaks before the settings; the hover text keeps the whole name on one line."""
     label = "swiss_roll-linear-T1000-20261204-175711 (predicts ε, linear)"
-    reference = train_figures.ErrorByT(label, [0.4] * LOSS_BUCKETS, 1000)
+    reference = train_figures.ErrorByT(label, [0.4] * LOSS_BUCKETS)
     fig = figures.as_figure(train_figures.error_by_t_figure([0.5] * LOSS_BUCKETS, 1000, reference, "this run (predicts ε)"))
     assert [t.name for t in fig.data] == ["this run (predicts ε)",
                                           "swiss_roll-linear-T1000-20261204-175711<br>(predicts ε, linear)"]

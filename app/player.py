@@ -32,6 +32,7 @@ import shutil
 import stat
 import tempfile
 import time
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from functools import cache
@@ -136,15 +137,36 @@ def _write(image: PIL.Image.Image, xy: tuple[float, float], text: str, size: int
 
 
 _PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+_SPELLED = (("x̂₀", "x0"), ("ᾱ", "alpha_bar"), ("\u0302", "_hat"), ("\u0303", "_tilde"), ("°", " deg"), ("−", "-"),
+            ("→", "->"), ("←", "<-"), ("↔", "<->"), ("≈", "~"), ("≤", "<="), ("≥", ">="), ("≠", "!="), ("√", "sqrt"),
+            ("×", "x"), ("‖", "||"), ("–", "-"), ("—", "-"), ("∞", "inf"))
 
 
 def drawable(text: str) -> str:
-    """``text`` as the frames' font can draw it: x̂₀, ᾱ, θ and subscripts spelled out when DejaVu Sans is missing."""
+    """``text`` as the frames' font can draw it. Without DejaVu Sans (Windows and macOS lack it) PIL's own font draws
+    ASCII, ° · ± and boxes for the rest: there x̂₀, ᾱ, arrows and subscripts are spelled out, a Greek letter by its
+    name (η → eta, ε̂ → epsilon_hat), an accented letter without its accent (é → e), anything else as "?"."""
     if _font(15)[1]:
         return text
-    for symbol, spelled in (("x̂₀", "x0"), ("ᾱ", "alpha_bar"), ("θ", "theta"), ("°", " deg"), ("−", "-")):
+    for symbol, spelled in _SPELLED:
         text = text.replace(symbol, spelled)
-    return re.sub("[₀-₉]+", lambda m: "_" + m.group(0).translate(_PLAIN_DIGITS), text)
+    text = re.sub("[₀-₉]+", lambda m: "_" + m.group(0).translate(_PLAIN_DIGITS), text)
+    return "".join(char if _plain_font_draws(char) else _spelled_out(char) for char in text)
+
+
+@cache
+def _plain_font_draws(char: str) -> bool:
+    """Whether PIL's own font has a glyph for ``char``: a missing one comes out as the box of an unassigned code
+    point (U+0378)."""
+    font = PIL.ImageFont.load_default(size=15)
+    return char.isspace() or np.asarray(font.getmask(char)).tobytes() != np.asarray(font.getmask("\u0378")).tobytes()
+
+
+def _spelled_out(char: str) -> str:
+    """A character PIL's own font lacks, in ASCII: a Greek letter's name, an accented letter's base, or "?"."""
+    if greek := re.fullmatch(r"GREEK (SMALL|CAPITAL) LETTER (\w+)( WITH .*)?", unicodedata.name(char, "")):
+        return greek[2].lower() if greek[1] == "SMALL" else greek[2].capitalize()
+    return unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode() or "?"
 
 
 # ----- 2D frames --------------------------------------------------------------------------------
@@ -420,12 +442,12 @@ def _caption_font(draw: PIL.ImageDraw.ImageDraw, text: str, width: float) -> PIL
 
 def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, view: str, stem: str,
             export_frames: Sequence[PIL.Image.Image] | None = None, export_fps: int = 20, loop: bool = False,
-            notes: Sequence[str] = (), **markup: Any) -> tuple[str, str, str, str]:
+            notes: Sequence[str] = (), **markup: Any) -> tuple[str, str, str | None, str]:
     """A movie for one session (``key``) and one view: its GIF and MP4 (of ``export_frames``, by default the
     frames themselves) in a fresh `export_folder`, the frames' sprite sheet beside them, and the player's markup
     (``notes`` and ``markup``: the options of `player_html`; the notes are also written under the exported frames).
     A ``loop`` (last frame leading into the first) is played and exported without a pause on its last frame.
-    Returns (player HTML, GIF path, MP4 path, sprite sheet path)."""
+    Returns (player HTML, GIF path, MP4 path or None without an ffmpeg (`has_ffmpeg`), sprite sheet path)."""
     folder = export_folder(key, view)
     exported = frames if export_frames is None else export_frames
     if notes:
@@ -434,7 +456,8 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
     movie_id = uuid.uuid4().hex[:12]
     try:
         gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps, hold_ms=hold_ms)
-        mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20)
+        mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20) \
+            if has_ffmpeg() else None
         sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
     except OSError as err:  # its half-written files had filled the disk for every later movie, shown as "Error"
         why = write_failure(err, folder)  # before the files go: they free the room that says the disk is full
@@ -443,7 +466,22 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
         raise gr.Error(f"The movie could not be written on this server ({why}).") from None
     page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, loop=loop, notes=notes, **markup)
     keep_only(folder)
-    return page, str(gif), str(mp4), str(sprite)
+    return page, str(gif), str(mp4) if mp4 else None, str(sprite)
+
+
+@cache
+def has_ffmpeg() -> bool:
+    """Whether imageio-ffmpeg finds an ffmpeg to write MP4s with: its own (its wheels carry one), the one named by
+    IMAGEIO_FFMPEG_EXE, or one on the PATH. Installed from source (where no wheel fits, as on musl Linux) it has none
+    of its own, and the missing MP4 had lost the whole movie, GIF and player too."""
+    try:
+        import imageio_ffmpeg  # imported here: only an export needs it, not app start-up
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as err:
+        log.warning("movies are exported without their MP4: %s", err)
+        return False
+    return True
 
 
 def write_failure(err: OSError, folder: Path) -> str:

@@ -5,6 +5,7 @@ applied), and what a plan builds: the network (new, or a fresh copy of the check
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,7 +328,7 @@ def cli_command(plan: Plan, out: str) -> str | None:
     else:
         s = plan.schedule
         changed = {k: v for k, v in s.params.items() if default_params(s.name).get(k) != v}
-        args += ["--schedule", s.name, "--T", str(s.T), *(f"--param {k}={str(v).lower()}" for k, v in changed.items()),
+        args += ["--schedule", s.name, "--T", str(s.T), *(arg for k, v in changed.items() for arg in ("--param", f"{k}={str(v).lower()}")),
                  "--model", plan.model, "--prediction", plan.prediction]
     if plan.conditional:
         args += ["--conditional", "--p-uncond", repr(plan.p_uncond)]
@@ -335,7 +336,7 @@ def cli_command(plan: Plan, out: str) -> str | None:
         args += ["--n-points", str(plan.n_points)]
     args += ["--steps", str(plan.steps), "--batch", str(plan.batch), "--lr", repr(plan.lr),
              "--min-snr", repr(plan.min_snr_gamma), "--seed", str(plan.seed), "--out", out]
-    return "python -m core.train " + " ".join(args)
+    return "python -m core.train " + shlex.join(args)  # quoted: a folder's path may hold spaces
 
 
 def preview_classes(plan: Plan) -> tuple[str, ...]:

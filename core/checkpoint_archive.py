@@ -35,6 +35,7 @@ MAX_UNPACK_RATIO = 20
 SMALL_UNPACKED_BYTES = 4 * 2**20
 _CHUNK = 2**20
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_WINDOWS_DEVICE = re.compile(r"CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9]", re.IGNORECASE)
 
 
 def pack_checkpoint(directory: str | Path, archive: str | Path, *, name: str | None = None) -> Path:
@@ -60,8 +61,12 @@ def pack_checkpoint(directory: str | Path, archive: str | Path, *, name: str | N
 
 def safe_name(name: str, default: str = "checkpoint") -> str:
     """``name`` as a directory name: runs of other characters than letters, digits, '.', '_' and '-' become one '-',
-    at most 64 characters, no leading dot; ``default`` when nothing is left."""
+    at most 64 characters, no leading dot; ``default`` when nothing is left; a name that Windows keeps for a device
+    (CON, nul.zip, COM1.v2 …: no such folder or download can be made there) gets a '_' after it."""
     cleaned = _UNSAFE_NAME.sub("-", name).strip(".-")[:64].strip(".-")
+    stem, dot, rest = cleaned.partition(".")
+    if _WINDOWS_DEVICE.fullmatch(stem):
+        cleaned = f"{stem}_{dot}{rest}"
     return cleaned or default
 
 

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 from torch import nn
 
 from core.cli import short_text
@@ -181,7 +181,8 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         _save_tensors(weights, tmp / WEIGHTS_FILE, {"format_version": str(FORMAT_VERSION), **trained_with(config)})
-        (tmp / CONFIG_FILE).write_text(json.dumps(without_non_finite(config), indent=2, allow_nan=False) + "\n")
+        config_text = json.dumps(without_non_finite(config), indent=2, allow_nan=False) + "\n"
+        (tmp / CONFIG_FILE).write_text(config_text, encoding="utf-8")
         if points is not None:
             _save_tensors({"points": points}, tmp / POINTS_FILE)
         share_like_new_files(tmp, (tmp / CONFIG_FILE).stat().st_mode & 0o777)
@@ -348,12 +349,19 @@ def _points_to_store(points: torch.Tensor, data: DataInfo) -> torch.Tensor:
     return points.contiguous()
 
 
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, read into memory. `safetensors.torch.load_file` maps the file instead, and
+    its tensors keep it mapped: on Windows a mapped file cannot be deleted or replaced, so a cached model's folder
+    could be neither pruned nor overwritten."""
+    return load(path.read_bytes())
+
+
 def _load_points(directory: Path) -> torch.Tensor | None:
     path = directory / POINTS_FILE
     if not path.is_file():
         return None
     try:
-        points = load_file(str(path)).get("points")
+        points = _read_tensors(path).get("points")
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
     if points is None or points.dim() != 2 or points.shape[1] != 2 or len(points) == 0 \
@@ -492,7 +500,7 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
         raise CheckpointError(f"{directory / CONFIG_FILE} is invalid: its data has shape {data.shape}, but its model "
                               f"takes {input_shape(model)}")
     try:
-        state = load_file(str(weights_path))
+        state = _read_tensors(weights_path)
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{weights_path} is not a readable safetensors file ({err})") from None
     _check_values(state, weights_path)

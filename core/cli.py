@@ -39,6 +39,12 @@ def seed_number(text: str) -> int:
     return value
 
 
+def user_path(text: str) -> Path:
+    """A path as typed, ``~`` expanded: Windows' cmd never expands it, nor bash in ``--out=~/x``, and a folder named
+    "~" had been made in the current one."""
+    return Path(text).expanduser()
+
+
 def folder(text: str) -> str:
     """A --data-dir: a folder's path, not an empty one (which had meant the current folder, searched throughout)."""
     if not text.strip():
@@ -85,8 +91,9 @@ def parse_params(pairs: list[str], prog: str) -> dict[str, object]:
 
 
 # The signals that stop a command as Ctrl-C does, by name: SIGTERM comes from `kill` and `timeout`, SIGHUP from a
-# closed terminal. Unhandled, they ended a training run at once, without a word and without its checkpoint.
-STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", **{getattr(signal, name): name for name in ("SIGTERM", "SIGHUP")
+# closed terminal, SIGBREAK from Ctrl-Break on Windows. Unhandled, they ended a training run at once, without a word
+# and without its checkpoint.
+STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", **{getattr(signal, name): name for name in ("SIGTERM", "SIGHUP", "SIGBREAK")
                                             if hasattr(signal, name)}}
 
 
@@ -117,7 +124,10 @@ def _exit_at_once(signum: int, frame: object) -> None:
 
 def run(main: Callable[[], int], prog: str) -> NoReturn:
     """A command's entry point: exit with ``main``'s status; a stop signal (`STOP_SIGNALS`) ends with one line and
-    status 130, and one while the interpreter then shuts down ends it at once (`_exit_at_once`)."""
+    status 130, and one while the interpreter then shuts down ends it at once (`_exit_at_once`). Output that the
+    console cannot encode (β or η in --help, piped on Windows, is cp1252) is written escaped, not a crash."""
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
     for signum in STOP_SIGNALS:  # from here an `Interrupted` (see `core/__init__` for Ctrl-C while loading)
         signal.signal(signum, _raise_interrupted)
     try:
@@ -160,6 +170,8 @@ def check_writable_parent(prog: str, out: Path) -> None:
         fail(prog, f"--out must name a new file or folder, not {str(out)!r}")
     parent = out.absolute().parent
     while not parent.exists():
+        if parent == parent.parent:  # a drive or network share that is not there (E:\ is its own parent)
+            fail(prog, f"cannot write {out}: {parent} does not exist")
         parent = parent.parent
     if not parent.is_dir():
         fail(prog, f"cannot write {out}: {parent} is a file, not a folder")

@@ -20,7 +20,6 @@ import math
 import numbers
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,7 +27,7 @@ import torch
 from core.checkpoints import Checkpoint, load_checkpoint, without_non_finite
 from core.classifier import shipped_classifiers
 from core.data import DataInfo
-from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, folder, run, seed_number
+from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, folder, run, seed_number, user_path
 from core.datasets import IMAGE_DATASETS, training_examples
 from core.elbo import variational_bounds
 from core.fid import image_quality, real_ratio_range
@@ -163,7 +162,7 @@ def likelihood_bounds(ckpt: Checkpoint, *, n: int, seed: int, n_t: int | None,
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description="Measure a checkpoint's sample quality; prints JSON.")
-    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint directory")
+    p.add_argument("--ckpt", required=True, type=user_path, help="checkpoint directory")
     p.add_argument("--n", type=int,
                    help=f"number of samples, 2 … {MAX_SAMPLES:,} (default: 2000 for 2D, 256 for images)")
     p.add_argument("--sampler", action="append",

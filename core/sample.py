@@ -33,7 +33,6 @@ import argparse
 
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,7 +41,7 @@ from torchvision.utils import make_grid
 
 from core.checkpoints import load_checkpoint, write_atomically
 from core.cli import (
-    MAX_SAMPLES, MAX_SEED, OneLineParser, check_writable_parent, fail, folder, run, seed_number,
+    MAX_SAMPLES, MAX_SEED, OneLineParser, check_writable_parent, fail, folder, run, seed_number, user_path,
 )
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
@@ -58,7 +57,7 @@ PROG = "python -m core.sample"
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description="Sample from a DDPM checkpoint.")
-    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint directory")
+    p.add_argument("--ckpt", required=True, type=user_path, help="checkpoint directory")
     p.add_argument("--n", type=int, default=64, help=f"number of samples, 1 … {MAX_SAMPLES:,} (default: 64)")
     p.add_argument("--method", default="ddpm", choices=METHODS, help="sampler (default: ddpm)")
     p.add_argument("--steps", type=int, help="reverse steps (default: T for ddpm, 50 for ddim)")
@@ -96,7 +95,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--data-dir", type=folder, help="image data directory, for the examples --start-t and --inpaint begin from "
                                       "(default: $DDPM_DATA_DIR or ./data)")
-    p.add_argument("--out", required=True, type=Path,
+    p.add_argument("--out", required=True, type=user_path,
                    help="output file: .npy or .png (a file there is replaced once the samples are ready)")
     return p
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 import tempfile
 import time
@@ -41,7 +42,7 @@ from core.checkpoints import (
 )
 from core.cli import (
     MAX_SEED, OneLineParser, check_writable_parent, fail, folder, parse_params, run, seed_number, signals_held,
-    stop_name,
+    stop_name, user_path,
 )
 from core.data import TOY2D_NAMES, DataInfo, data_sampler
 from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
@@ -67,8 +68,8 @@ def build_parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description="Train a DDPM on 2D toy data or images and save a checkpoint.")
     p.add_argument("--data", required=True, help=f"2D toy ({', '.join(TOY2D_NAMES)}), image data set "
                    f"({', '.join(IMAGE_DATASETS)}), a .csv of x,y points, or a folder of images")
-    p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write (must not exist unless --overwrite)")
-    p.add_argument("--init-from", type=Path, metavar="CKPT",
+    p.add_argument("--out", required=True, type=user_path, help="checkpoint directory to write (must not exist unless --overwrite)")
+    p.add_argument("--init-from", type=user_path, metavar="CKPT",
                    help="continue from this checkpoint's weights, model and schedule (fresh optimiser)")
     p.add_argument("--schedule", choices=SCHEDULE_NAMES, help="noise schedule (default: linear)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     end_reason = "diverged" if diverged else (end.reason if end else "stopped")  # no end event: Ctrl-C
     training = {
         **trainer.training_record(prepared.preset, end_reason, seconds),
-        "command": "python -m core.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m core.train " + shlex.join(sys.argv[1:] if argv is None else argv),
     }
     if prepared.previous_runs:
         training["previous_runs"] = prepared.previous_runs

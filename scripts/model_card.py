@@ -403,7 +403,7 @@ def card_hardware_note(ckpt_dir: Path) -> str | None:
     """The note a card's Hardware row adds to config.json's ``training.hardware`` (after " — "), or None (no card,
     or no note in it), so that rewriting a card keeps what its writer said about the machine."""
     card = ckpt_dir / "README.md"
-    match = re.search(r"^\| Hardware \| .*? — (.*) \|$", card.read_text(), re.M) if card.is_file() else None
+    match = re.search(r"^\| Hardware \| .*? — (.*) \|$", card.read_text(encoding="utf-8"), re.M) if card.is_file() else None
     return match.group(1) if match else None
 
 
@@ -412,7 +412,7 @@ def card_evaluation(ckpt_dir: Path) -> dict[str, Any] | None:
     card = ckpt_dir / "README.md"
     if not card.is_file():
         return None
-    match = RAW_BLOCK.search(card.read_text())
+    match = RAW_BLOCK.search(card.read_text(encoding="utf-8"))
     return json.loads(match.group(1)) if match else None
 
 
@@ -542,7 +542,7 @@ def render_index(root: Path) -> str:
     classifier_rows = []
     if CLASSIFIERS.is_dir():
         for d in sorted(p for p in CLASSIFIERS.iterdir() if (p / "config.json").is_file()):
-            c = json.loads((d / "config.json").read_text())
+            c = json.loads((d / "config.json").read_text(encoding="utf-8"))
             acc, secs = c.get("heldout_accuracy"), c.get("training", {}).get("seconds")
             classifier_rows.append(
                 f"| classifiers/{d.name} | {c.get('dataset', d.name)} | see card | {fmt_num(acc)} | "

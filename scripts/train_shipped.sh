@@ -17,6 +17,10 @@
 # labels dropped 10 % of the time), for classifier-free guidance beside the exact classifier guidance.
 # MNIST (checkpoints/mnist) and the classifier (checkpoints/classifiers) are trained separately.
 set -euo pipefail
+if ((BASH_VERSINFO[0] < 4)); then  # declare -A below; macOS ships bash 3.2
+    echo "scripts/train_shipped.sh needs bash 4 or newer (on macOS: brew install bash), not $BASH_VERSION" >&2
+    exit 1
+fi
 cd "$(dirname "$0")/.."
 
 export OMP_NUM_THREADS=1

@@ -206,6 +206,8 @@ def test_safe_names():
     assert safe_name("..") == "checkpoint" and safe_name("") == "checkpoint"
     assert safe_name("a/b\\c") == "a-b-c"
     assert len(safe_name("x" * 200)) == 64
+    assert [safe_name(n) for n in ("nul", "CON", "com1.v2", "aux-mnist", "console")] \
+        == ["nul_", "CON_", "com1_.v2", "aux-mnist", "console"]  # no folder or file of Windows' device names
 
 
 def test_weights_in_half_precision_still_load(checkpoint):

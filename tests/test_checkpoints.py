@@ -280,6 +280,17 @@ def test_2d_checkpoints_of_given_points_keep_them_and_draw_their_data_from_them(
     assert old.data_sampler() is None
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="reads the process's memory map (Linux)")
+def test_a_loaded_checkpoint_keeps_no_file_mapped(tmp_path) -> None:
+    """Windows can neither delete nor replace a mapped file: a cached model's folder could be neither pruned nor
+    overwritten while its points (`safetensors.torch.load_file`'s mapped tensors) were held."""
+    model, schedule = MLPDenoiser(MLPConfig(hidden=32, depth=1, emb_dim=16)), make_schedule("linear", 50)
+    path = save_checkpoint(tmp_path / "drawn", model, schedule, DRAWN, points=torch.randn(300, 2))
+    loaded = load_checkpoint(path)
+    mapped = [line for line in Path("/proc/self/maps").read_text().splitlines() if str(tmp_path) in line]
+    assert loaded.points is not None and mapped == []
+
+
 def test_stored_points_are_checked(tmp_path) -> None:
     torch.manual_seed(0)
     model, schedule = MLPDenoiser(MLPConfig(hidden=32, depth=1, emb_dim=16)), make_schedule("linear", 50)

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from core.cli import check_writable_parent
 from core.checkpoints import list_checkpoints, load_checkpoint, null_label_share, training_history
 from core.conditioning import NULL_NEVER_TRAINED
 from core.data import make_toy2d
@@ -722,6 +723,7 @@ def test_the_shipped_conditional_cards_give_their_share_of_null_labels(monkeypat
         (("core.sample", "--ckpt", "checkpoints/moons", "--out", "DIR.png"), "is a folder; name the file to write"),
         (("core.train", "--data", "moons", "--out", "X", "--max-seconds", "0"), "--max-seconds must be a positive"),
         (("core.train", "--data", "moons", "--out", "X", "--batch", "1000000000"), "--batch must be at most 65,536"),
+        (("core.train", "--data", "moons", "--out", "X", "--device", "mps"), "device mps is not supported; use auto"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--n", "1000000000"), "--n must be at most 100,000"),
         (("core.evaluate", "--ckpt", "checkpoints/moons", "--nll-timesteps", "4"), "--nll-timesteps is used only with"),
         (("core.train", "--data", "/nonexistent/points.csv", "--out", "X"), "no CSV file at /nonexistent/points.csv"),
@@ -832,6 +834,42 @@ def test_help_documents_every_flag() -> None:
                           ("core.download", ["--data-dir", "mnist, fashion_mnist, cifar10"])]:
         r = run(module, "--help")
         assert r.returncode == 0 and all(f in r.stdout for f in flags)
+
+
+def test_help_prints_on_a_console_that_cannot_write_greek() -> None:
+    """Windows' console piped or in Git Bash is cp1252: the β, η and σ of the help had raised UnicodeEncodeError."""
+    for module in ("core.train", "core.sample", "core.evaluate"):
+        r = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, timeout=300,
+                           env={**os.environ, "PYTHONIOENCODING": "cp1252"})
+        assert r.returncode == 0 and b"usage:" in r.stdout and re.search(rb"\\u03[b-c][0-9a-f]", r.stdout), r.stderr
+
+
+def test_paths_given_with_a_tilde_are_in_the_home_folder(monkeypatch, tmp_path) -> None:
+    """cmd never expands ~, nor bash in --out=~/x: a folder named "~" had been made in the current one."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    import core.sample
+    import core.train
+
+    args = core.train.build_parser().parse_args(["--data", "moons", "--out=~/a", "--init-from=~/b"])
+    assert (args.out, args.init_from) == (tmp_path / "a", tmp_path / "b")
+    args = core.sample.build_parser().parse_args(["--ckpt=~/a", "--out=~/a.npy"])
+    assert (args.ckpt, args.out) == (tmp_path / "a", tmp_path / "a.npy")
+
+
+def test_an_output_on_a_missing_drive_is_refused(monkeypatch, capsys, tmp_path) -> None:
+    """On Windows E:\\ is its own parent: looking for an existing parent of E:\\runs\\x, with no drive E:, had
+    looped for ever."""
+    calls = []
+
+    def nothing_exists(path: Path) -> bool:
+        calls.append(path)
+        assert len(calls) < 100, "still looking"
+        return False
+
+    monkeypatch.setattr(Path, "exists", nothing_exists)
+    with pytest.raises(SystemExit):
+        check_writable_parent("prog", tmp_path / "runs" / "x")
+    assert capsys.readouterr().err.strip() == f"prog: error: cannot write {tmp_path}/runs/x: / does not exist"
 
 
 def test_sampling_guided_towards_a_digit(tmp_path) -> None:

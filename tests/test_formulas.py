@@ -177,6 +177,10 @@ def test_frames_spell_out_what_a_plain_font_cannot_draw(monkeypatch) -> None:
     font = player._font(12)[0]
     monkeypatch.setattr(player, "_font", lambda size: (font, False))  # as on a machine without DejaVu Sans
     assert player.drawable("x₈₈₅ = 0.3·x̂₀ + 0.9·x₈₈₆; θ = 5°; ᾱ") == "x_885 = 0.3·x0 + 0.9·x_886; theta = 5 deg; alpha_bar"
+    # the notes and captions of the exported frames (PIL's own font had drawn ε, η, → and the hat as boxes)
+    assert player.drawable("x_500 = 0.7·x₀ + 0.7·ε; step 1000 → 500, ε̂ ≈ ε") \
+        == "x_500 = 0.7·x_0 + 0.7·epsilon; step 1000 -> 500, epsilon_hat ~ epsilon"
+    assert player.drawable("x₀ decoded from it (DDIM, η = 0); Σ, é, ✓") == "x_0 decoded from it (DDIM, eta = 0); Sigma, e, ?"
 
 
 def test_numbers_counts_and_the_circle_of_noises_read_exactly() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.data_classes import _StaticFiles
 import imageio.v2 as imageio
+import imageio_ffmpeg
 import numpy as np
 import PIL.Image
 import pytest
@@ -227,3 +228,19 @@ def test_a_movie_that_cannot_be_written_leaves_no_files_and_says_why(monkeypatch
     monkeypatch.setattr(imageio, "mimwrite", real_mimwrite)
     _, gif, mp4, sprite = player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
     assert player.has_index(Path(mp4)) and len(imageio.mimread(mp4)) >= 3
+
+
+def test_a_movie_without_ffmpeg_is_exported_as_gif_alone(monkeypatch, tmp_path) -> None:
+    """imageio-ffmpeg installed from source has no ffmpeg of its own: its RuntimeError had lost the GIF and the
+    player with the MP4."""
+    monkeypatch.setattr(player.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: (_ for _ in ()).throw(RuntimeError("No ffmpeg exe")))
+    player.has_ffmpeg.cache_clear()
+    try:
+        frames = [PIL.Image.new("RGB", (32, 32), (v, v, v)) for v in (0, 128, 255)]
+        page, gif, mp4, sprite = player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
+    finally:
+        player.has_ffmpeg.cache_clear()
+    assert PIL.Image.open(gif).n_frames == 3 and "<canvas" in page
+    assert mp4 is None
+    assert sorted(p.name for p in Path(gif).parent.iterdir()) == sorted(["s.gif", Path(sprite).name])

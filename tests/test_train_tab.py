@@ -7,6 +7,7 @@ import json
 import math
 import re
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -773,7 +774,7 @@ def test_a_finished_run_records_the_command_line_that_makes_it_again(isolated, t
     assert command.startswith("python -m core.train --data swiss_roll --schedule linear --T 100 --model mlp "), command
     assert command.endswith(f"--seed 3 --out runs/{Path(path).name}") and "--n-points 500" in command
     monkeypatch.chdir(tmp_path)  # the commands' runs/NAME
-    assert core.train.main([*command.split()[3:], "--quiet", "--no-eval"]) == 0
+    assert core.train.main([*shlex.split(command)[3:], "--quiet", "--no-eval"]) == 0
 
     def same_weights(app_run: str, cli_run: Path) -> bool:
         app, cli = load_file(str(Path(app_run) / "model.safetensors")), load_file(str(cli_run / "model.safetensors"))
@@ -787,7 +788,7 @@ def test_a_finished_run_records_the_command_line_that_makes_it_again(isolated, t
     [second] = [p for p in again if p != path]
     command = json.loads((Path(second) / "config.json").read_text())["training"]["command"]
     assert f"--init-from runs/{Path(path).name} " in command and "--n-points 500 " in command, command
-    assert core.train.main([*command.split()[3:], "--quiet", "--no-eval"]) == 0
+    assert core.train.main([*shlex.split(command)[3:], "--quiet", "--no-eval"]) == 0
     assert same_weights(second, tmp_path / "runs" / Path(second).name)
     monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 1)  # a stopped run is kept from its first step
     gen = train_tab.train_run(req("bob"), None, *args(steps=20000))

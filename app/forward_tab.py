@@ -365,7 +365,7 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
             choices, note = data_choices()
             data = gr.Dropdown(choices=choices, value=DEFAULT_DATA, label="Data x₀", info=note,
                                elem_classes="name-dropdown")
-            upload = gr.File(label=images.upload_label(), file_types=["image"], height=140,
+            upload = gr.File(label=images.upload_label(), file_types=images.UPLOAD_FILE_TYPES, height=140,
                              elem_classes="label-above")
             schedule_name = controls.schedule_dropdown()
             T = controls.t_input()

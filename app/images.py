@@ -19,8 +19,8 @@ import torch
 
 from app.errors import InputError
 from core.image_data import (
-    IMAGE_DATASETS, DataUnavailableError, available_datasets, centre_square, data_root, load_image_dataset,
-    short_label, to_model_range, to_rgb,
+    IMAGE_DATASETS, UNREADABLE, DataUnavailableError, available_datasets, centre_square, data_root,
+    load_image_dataset, short_label, to_model_range, to_rgb,
 )
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -29,6 +29,12 @@ MAX_UPLOAD_PIXELS = 20_000_000  # a picture beyond 20 MP is almost surely a mist
 # Pillow refuses to open a picture of more than twice this (DecompressionBombError), here and where Gradio decodes
 # one for the app: a Sketchpad's layer sent through the API, a 560 kB PNG of 12,000 × 12,000 pixels, had taken 2 GB
 PIL.Image.MAX_IMAGE_PIXELS = MAX_UPLOAD_PIXELS
+# Still pictures that Pillow opens with several frames: a camera's or phone's JPEG with its preview or HDR gain map
+# (MPO: the first frame is the photo), a layered Photoshop file (the first is the composite), a TIFF's pages
+STILL_WITH_FRAMES = ("MPO", "PSD", "TIFF")
+# What the upload boxes take: Gradio's "image" (by MIME type) left out TGA, which Pillow reads, and HEIC, whose refusal
+# is then Gradio's "Invalid file type" rather than what to do about it (`load_upload`)
+UPLOAD_FILE_TYPES = ["image", ".tga", ".heic", ".heif"]
 UPLOAD_SIZE = 128  # uploaded pictures are centre-cropped to a square and resized to this side
 GRID_PADDING = 2  # pixels between the cells of an image grid
 
@@ -184,24 +190,27 @@ def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
     if path is None or str(path) == "":
         raise InputError("Upload a picture first (PNG, JPEG, WebP, BMP, …).")
     path = Path(path)
+    if path.suffix.lower() in (".heic", ".heif"):
+        raise InputError(f"{path.name} is a HEIC photo, which cannot be read here; export it as JPEG (on an iPhone: "
+                         "Settings › Camera › Formats › Most Compatible).")
     try:
         with PIL.Image.open(path) as image:
-            width, height = image.size
+            if getattr(image, "n_frames", 1) > 1 and image.format not in STILL_WITH_FRAMES:
+                raise InputError("Animated pictures are not supported; upload a still image.")
+            image.draft(None, (size, size))  # JPEG: decoded at 1/2 … 1/8 scale, still at least size × size
+            width, height = image.size  # a 24 MP camera JPEG, drafted, is read as fast as a 2 MP PNG
             if width * height > MAX_UPLOAD_PIXELS:
                 raise InputError(
                     f"The picture is too large ({width}×{height} = {width * height / 1e6:.3g} MP); "
                     f"use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP."
                 )
-            if getattr(image, "is_animated", False) and getattr(image, "n_frames", 1) > 1:
-                raise InputError("Animated pictures are not supported; upload a still image.")
-            image.draft(None, (size, size))  # JPEG: decoded at 1/2 … 1/8 scale, still at least size × size
             image = PIL.ImageOps.exif_transpose(image)  # phone photos: honour the rotation tag
             rgb = to_rgb(image)
     except gr.Error:
         raise
     except PIL.Image.DecompressionBombError:
         raise InputError(f"The picture is too large; use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP.") from None
-    except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except UNREADABLE:
         raise InputError(f"{path.name} is not a picture that can be read; upload a PNG, JPEG, WebP or BMP.") from None
     return np.asarray(centre_square(rgb, size), dtype=np.uint8).copy()
 

@@ -257,7 +257,7 @@ def build(own: gr.State, page: gr.Blocks) -> None:
                                elem_classes="name-dropdown")
             digit = controls.typed_slider(0, N_IMAGES - 1, value=0, step=1, label=f"Image number (of the first {N_IMAGES})",
                                           elem_id="schedules-image")  # 64 typed: the handler names the field
-            upload = gr.File(label=images.upload_label(IMAGE_SIZE), file_types=["image"], height=140,
+            upload = gr.File(label=images.upload_label(IMAGE_SIZE), file_types=images.UPLOAD_FILE_TYPES, height=140,
                              elem_classes="label-above")
             seed = gr.Number(value=0, label="Noise seed")
             log_beta = gr.Checkbox(value=True, label="β_t on a log scale")

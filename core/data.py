@@ -11,6 +11,7 @@ Image data sets live in `core.image_data`.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -223,9 +224,11 @@ def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
 
 
 def csv_text(raw: bytes) -> str:
-    """The text of a CSV file: UTF-8 (with or without a byte-order mark), else Windows-1252, the encoding of Excel's
-    CSVs on Windows (only a header can hold other characters than digits). UnicodeDecodeError for a file that is
-    neither, or holds NUL bytes (binary)."""
+    """The text of a CSV file: UTF-8 (with or without a byte-order mark), UTF-16 with its byte-order mark (Excel's
+    "Unicode text"), else Windows-1252, the encoding of Excel's CSVs on Windows (only a header can hold other
+    characters than digits). UnicodeDecodeError for a file that is none of these, or holds NUL bytes (binary)."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")
     if b"\x00" in raw:
         raise UnicodeDecodeError("csv", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte: not text")
     try:
@@ -235,29 +238,64 @@ def csv_text(raw: bytes) -> str:
 
 
 def points_from_csv(text: str) -> torch.Tensor:
-    """Parse ``x,y`` rows (extra columns are ignored) into a (N, 2) tensor. A first row with no number in its first
-    two cells is a header, and skipped; any other row that does not parse is an error naming its line."""
+    """Parse ``x,y`` rows into a (N, 2) tensor. Rows before the first point are headers (`_is_header`), and skipped:
+    a title, Excel's "sep=," line, the columns' names. Where the names include x and y (in any case), those columns are read
+    (pandas' ``to_csv`` writes its index first: ",x,y"; a "y,x" file is read the right way round), else the first
+    two; a first column named as an index ("", "Unnamed: 0", "index", "id") beside two others is refused rather than
+    read as x. Any other row that does not parse, or holds NaN or infinity, is an error naming its line."""
     rows = []
+    columns = (0, 1)
     for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if not row or not "".join(row).strip():
             continue
+        if not rows and _is_header(row, line_no):
+            columns = _named_columns(row, line_no) or columns
+            continue
         if len(row) < 2:
             raise ValueError(f"CSV line {line_no}: expected two columns x,y, got {len(row)}{_separator_hint(row)}")
-        try:
-            rows.append((float(row[0]), float(row[1])))
-        except ValueError:
-            if line_no > 1 or any(_is_number(cell) for cell in row[:2]):
-                bad = [repr(cell) for cell in row[:2] if not _is_number(cell)]  # "'5', 'x' are not numbers" had been said
-                what = f"{bad[0]} is not a number" if len(bad) == 1 else f"{', '.join(bad)} are not numbers"
-                raise ValueError(f"CSV line {line_no}: {what}{_separator_hint(row)}") from None
+        if len(row) <= max(columns):
+            raise ValueError(f"CSV line {line_no}: expected {max(columns) + 1} columns, as its header has, "
+                             f"got {len(row)}")
+        cells = [row[i] for i in columns]
+        bad = [repr(cell) for cell in cells if not _is_number(cell)]  # "'5', 'x' are not numbers" had been said
+        if bad:
+            what = f"{bad[0]} is not a number" if len(bad) == 1 else f"{', '.join(bad)} are not numbers"
+            raise ValueError(f"CSV line {line_no}: {what}{_separator_hint(row)}")
+        x, y = (_number(cell) for cell in cells)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"CSV line {line_no}: {', '.join(cells)} is not a finite point")
+        rows.append((x, y))
     if not rows:
         raise ValueError("the CSV holds no (x, y) rows")
     return torch.tensor(rows, dtype=torch.float64)
 
 
+def _is_header(row: list[str], line_no: int) -> bool:
+    """Whether a row before the first point is a header: no number in its first two cells, and no digit at all
+    unless it is the first line of two columns or more ("x1,x2"). A row of digits that do not parse ("1;2", "1 234,5")
+    is a point written wrong, reported on its line, not skipped."""
+    return not any(_is_number(cell) for cell in row[:2]) \
+        and ((line_no == 1 and len(row) >= 2) or not any(char.isdigit() for cell in row for char in cell))
+
+
+def _named_columns(header: list[str], line_no: int) -> tuple[int, int] | None:
+    """The places of the columns named x and y in a header row; None where it names no such pair."""
+    names = [cell.strip().lower() for cell in header]
+    if "x" in names and "y" in names:
+        return names.index("x"), names.index("y")
+    if len(names) > 2 and names[0] in ("", "unnamed: 0", "index", "id"):
+        raise ValueError(f"CSV line {line_no}: the first column looks like an index ({header[0]!r}), not x: name the "
+                         "columns of the coordinates x and y, or save the file without its index (pandas: index=False)")
+    return None
+
+
+def _number(cell: str) -> float:
+    return float(cell.replace("−", "-"))  # a typographic minus, as a word processor or a web page writes it
+
+
 def _is_number(cell: str) -> bool:
     try:
-        float(cell)
+        _number(cell)
     except ValueError:
         return False
     return True

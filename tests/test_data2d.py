@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from core.data import (
-    TOY2D_NAMES, DataInfo, data_sampler, draw_from, make_toy2d, normalise_points, points_from_csv, points_from_drawing,
-    toy_mixture,
+    TOY2D_NAMES, DataInfo, csv_text, data_sampler, draw_from, make_toy2d, normalise_points, points_from_csv,
+    points_from_drawing, toy_mixture,
 )
 from core.datasets import DEFAULT_TOY_POINTS, load_training_data
 from core.metrics import (
@@ -119,6 +119,25 @@ def test_a_csv_whose_first_row_holds_a_number_is_read_as_data() -> None:
     assert points_from_csv("abc,def\n1,2\n").tolist() == [[1.0, 2.0]]  # words only: a header
     with pytest.raises(ValueError, match=r"got 1 \(the file seems to use spaces between columns"):
         points_from_csv("1.0 2.0\n3.0 4.0\n")  # numpy's savetxt
+
+
+def test_a_csv_is_read_by_its_column_names_and_its_headers_may_run_over_lines() -> None:
+    """pandas' ``to_csv`` writes its index first (",x,y"): the points had been (row number, x), a circle trained as a
+    flat wave, without a word. A "y,x" header had been read as x,y; a title above the header, Excel's "sep=," line, a
+    UTF-16 file, a typographic minus and a NaN had been refused or misreported."""
+    assert points_from_csv(",x,y\n0,1.5,2.5\n1,3,4\n").tolist() == [[1.5, 2.5], [3.0, 4.0]]
+    assert points_from_csv("id,X,Y\n7,1,2\n").tolist() == [[1.0, 2.0]]
+    assert points_from_csv("y,x\n1,2\n").tolist() == [[2.0, 1.0]]
+    assert points_from_csv("My measurements\nsep=,\nx,y\n−1,2\n").tolist() == [[-1.0, 2.0]]
+    with pytest.raises(ValueError, match=r"^CSV line 1: the first column looks like an index \('Unnamed: 0'\), not x"):
+        points_from_csv("Unnamed: 0,a,b\n0,1,2\n")
+    with pytest.raises(ValueError, match=r"^CSV line 2: expected 3 columns, as its header has, got 2$"):
+        points_from_csv(",x,y\n0,1\n")
+    with pytest.raises(ValueError, match=r"^CSV line 3: 1, nan is not a finite point$"):
+        points_from_csv("x,y\n0,0\n1,nan\n")
+    with pytest.raises(ValueError, match=r"^CSV line 2: '1 234.5' is not a number$"):
+        points_from_csv("x,y\n1 234.5,2\n")  # digits that do not parse: a point written wrong, not a header
+    assert csv_text("x,y\r\n1,2\r\n".encode("utf-16")) == "x,y\r\n1,2\r\n"  # Excel's "Unicode text"
 
 
 def test_sliced_wasserstein_known_values() -> None:

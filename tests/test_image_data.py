@@ -187,6 +187,22 @@ def test_an_image_folder_reads_pictures_as_an_upload_does(tmp_path: Path) -> Non
     assert 100 < grey.mean() < 155
 
 
+def test_an_image_folder_passes_over_system_files_and_skips_broken_pictures(tmp_path: Path) -> None:
+    """A phone's .thumbnails had been trained on, .DS_Store and Thumbs.db counted as unreadable pictures, and one
+    picture with a broken header (Pillow's ValueError) had ended the whole load."""
+    folder = tmp_path / "holiday"
+    (folder / "day2" / ".thumbnails").mkdir(parents=True)
+    (folder / "__MACOSX").mkdir()
+    for i, name in enumerate(["a.jpg", "day2/b.png", "day2/.thumbnails/b.jpg", "__MACOSX/._a.jpg"]):
+        Image.new("RGB", (20, 20), (40 * i, 0, 0)).save(folder / name, format="PNG")
+    for name in (".DS_Store", "Thumbs.db", "desktop.ini"):
+        (folder / name).write_bytes(b"\0" * 64)
+    (folder / "scan.ppm").write_bytes(b"P6\n3\x890 2\n255\n" + bytes(100))
+    data = load_image_folder(folder, size=8, channels=3)
+    assert data.images[:, 0, 0, 0].tolist() == [0, 40]  # a.jpg, day2/b.png
+    assert data.source == f"{folder} (2 images; 1 unreadable file(s) skipped, e.g. scan.ppm)"
+
+
 def test_ranges_round_trip(mnist_test) -> None:
     images = mnist_test.images[:64]
     x = to_model_range(images)

@@ -266,7 +266,9 @@ def points_from_csv(text: str) -> torch.Tensor:
             raise ValueError(f"CSV line {line_no}: {', '.join(cells)} is not a finite point")
         rows.append((x, y))
     if not rows:
-        raise ValueError("the CSV holds no (x, y) rows")
+        skipped = sum(1 for row in csv.reader(io.StringIO(text)) if "".join(row).strip())
+        raise ValueError("the CSV holds no (x, y) rows" + (f": none of its {skipped} lines starts with two numbers"
+                                                           if skipped > 1 else ""))
     return torch.tensor(rows, dtype=torch.float64)
 
 

@@ -446,7 +446,8 @@ def test_an_uploaded_csv_becomes_the_training_points_and_a_bad_one_says_why(tmp_
     (tmp_path / "excel.csv").write_bytes(excel.encode("cp1252"))
     own, *_ = train_tab.csv_uploaded(req("alice"), str(tmp_path / "excel.csv"))
     assert len(own.points) == 200
-    for name, message in [("words.csv", "are not numbers"), ("few.csv", "at least 16 points"),
+    for name, message in [("words.csv", r"holds no \(x, y\) rows: none of its 3 lines starts with two numbers"),
+                          ("few.csv", "at least 16 points"),
                           ("binary.csv", "not a text file")]:
         with pytest.raises(gr.Error, match=f"{name}.*{message}"):
             train_tab.csv_uploaded(req("alice"), str(tmp_path / name))

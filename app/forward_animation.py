@@ -116,7 +116,7 @@ def build(tab: ForwardTab) -> None:
                 gif = gr.File(label="GIF", interactive=False, visible=False)
                 mp4 = gr.File(label="MP4", interactive=False, visible=False)
         sprite = gr.File(visible=False, elem_id="forward-sprite")  # the frames, for the player
-        show_when(sprite.change, gif, mp4)
+        show_when(sprite.change, *([gif, mp4] if player.has_ffmpeg() else [gif]))  # no ffmpeg: no MP4, no box
     movie_of = gr.State(None)  # `shown_by` of the state the movie was made of
     animated = animate_btn.click(animate, [state, n_frames, spacing], [movie, gif, mp4, sprite], show_progress="minimal")
     animated.success(None, sprite, None, js=player.SPRITE_JS, queue=False)

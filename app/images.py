@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -19,10 +20,11 @@ import torch
 
 from app.errors import InputError
 from core.image_data import (
-    IMAGE_DATASETS, UNREADABLE, DataUnavailableError, available_datasets, centre_square, data_root,
-    load_image_dataset, short_label, to_model_range, to_rgb,
+    IMAGE_DATASETS, UNREADABLE, DataUnavailableError, available_datasets, data_root, load_image_dataset,
+    short_label, square_picture, to_model_range,
 )
 
+log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
 MNIST_SAMPLE = ASSETS / "mnist_sample.npy"  # made by scripts/make_mnist_sample.py
 MAX_UPLOAD_PIXELS = 20_000_000  # a picture beyond 20 MP is almost surely a mistake (and slow to decode)
@@ -197,22 +199,22 @@ def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
         with PIL.Image.open(path) as image:
             if getattr(image, "n_frames", 1) > 1 and image.format not in STILL_WITH_FRAMES:
                 raise InputError("Animated pictures are not supported; upload a still image.")
-            image.draft(None, (size, size))  # JPEG: decoded at 1/2 … 1/8 scale, still at least size × size
-            width, height = image.size  # a 24 MP camera JPEG, drafted, is read as fast as a 2 MP PNG
+            image.draft(None, (2 * size, 2 * size))  # as `square_picture` will: a 24 MP camera JPEG is then read as
+            width, height = image.size  # fast as a 2 MP PNG
             if width * height > MAX_UPLOAD_PIXELS:
                 raise InputError(
                     f"The picture is too large ({width}×{height} = {width * height / 1e6:.3g} MP); "
                     f"use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP."
                 )
-            image = PIL.ImageOps.exif_transpose(image)  # phone photos: honour the rotation tag
-            rgb = to_rgb(image)
+            square = square_picture(image, size)
     except gr.Error:
         raise
     except PIL.Image.DecompressionBombError:
         raise InputError(f"The picture is too large; use one under {MAX_UPLOAD_PIXELS / 1e6:.0f} MP.") from None
-    except UNREADABLE:
+    except UNREADABLE as err:
+        log.info("upload %s unreadable: %s: %s", path.name, type(err).__name__, err)
         raise InputError(f"{path.name} is not a picture that can be read; upload a PNG, JPEG, WebP or BMP.") from None
-    return np.asarray(centre_square(rgb, size), dtype=np.uint8).copy()
+    return np.asarray(square, dtype=np.uint8).copy()
 
 
 UPLOAD_CHOICE = "upload"  # the data choice "Uploaded picture" of the Forward and Schedules tabs

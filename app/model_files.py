@@ -22,7 +22,7 @@ from app.errors import InputError
 from app.checkpoint_access import allowed, not_allowed_error
 from app.reverse_tab import ReverseControls, after_training
 from app.runs import display_name
-from core.checkpoint_archive import pack_checkpoint, unpack_checkpoint, unpacked_limit
+from core.checkpoint_archive import pack_checkpoint, safe_name, unpack_checkpoint, unpacked_limit
 from core.checkpoints import CONFIG_FILE, WEIGHTS_FILE, CheckpointError
 from core.paths import delete_folder
 
@@ -43,7 +43,7 @@ def download_model(request: gr.Request, path: str | None, trained: Any):
     name = display_name(path)
     folder = player.export_folder(runs.session_key(request), "model")
     try:
-        archive = pack_checkpoint(path, folder / f"{name}.zip", name=name)
+        archive = pack_checkpoint(path, folder / f"{safe_name(name)}.zip", name=name)  # "con.zip": not on Windows
     except (CheckpointError, OSError) as err:
         raise InputError(f"{name} could not be zipped: {err}") from None
     player.keep_only(folder)

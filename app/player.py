@@ -890,7 +890,7 @@ def write_gif(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int =
 
 
 def write_mp4(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int = 20, hold_frames: int = 20) -> Path:
-    """H.264 MP4 through imageio-ffmpeg (which ships its own ffmpeg binary)."""
+    """H.264 MP4 through imageio-ffmpeg, with the ffmpeg it finds (`has_ffmpeg`)."""
     import imageio.v2 as imageio  # imported here: only an export needs it, not app start-up
 
     path = Path(path)

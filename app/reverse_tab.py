@@ -948,7 +948,8 @@ def build(trained: gr.State) -> ReverseControls:
                 gif = gr.File(label="GIF", interactive=False, visible=False)
                 mp4 = gr.File(label="MP4", interactive=False, visible=False)
             sprite = gr.File(visible=False, elem_id="reverse-sprite")  # the frames, for the player
-            show_when(sprite.change, gif, mp4)  # once there is a movie (from Generate or a panel's Play)
+            # once there is a movie (from Generate or a panel's Play); without an ffmpeg, no MP4 and no box for it
+            show_when(sprite.change, *([gif, mp4] if player.has_ffmpeg() else [gif]))
             with gr.Accordion("How much of the data survives noise to t₀? Sweep t₀", open=False):
                 gr.Markdown(
                     f"Runs the chain joined at t₀ from the same training examples and the same noise, for t₀ from "

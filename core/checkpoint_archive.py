@@ -66,7 +66,7 @@ def safe_name(name: str, default: str = "checkpoint") -> str:
     cleaned = _UNSAFE_NAME.sub("-", name).strip(".-")[:64].strip(".-")
     stem, dot, rest = cleaned.partition(".")
     if _WINDOWS_DEVICE.fullmatch(stem):
-        cleaned = f"{stem}_{dot}{rest}"
+        cleaned = f"{stem}_{dot}{rest}"[:64].rstrip(".-")
     return cleaned or default
 
 

@@ -42,7 +42,7 @@ def seed_number(text: str) -> int:
 def user_path(text: str) -> Path:
     """A path as typed, ``~`` expanded: Windows' cmd never expands it, nor bash in ``--out=~/x``, and a folder named
     "~" had been made in the current one."""
-    return Path(text).expanduser()
+    return Path(os.path.expanduser(text))  # not Path.expanduser, which raises for an unknown ~user
 
 
 def folder(text: str) -> str:

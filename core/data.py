@@ -225,7 +225,7 @@ def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
 
 def csv_text(raw: bytes) -> str:
     """The text of a CSV file: UTF-8 (with or without a byte-order mark), UTF-16 with its byte-order mark (Excel's
-    "Unicode text"), else Windows-1252, the encoding of Excel's CSVs on Windows (only a header can hold other
+    "Unicode text", Windows PowerShell's ``>``), else Windows-1252, the encoding of Excel's CSVs on Windows (only a header can hold other
     characters than digits). UnicodeDecodeError for a file that is none of these, or holds NUL bytes (binary)."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return raw.decode("utf-16")
@@ -238,19 +238,23 @@ def csv_text(raw: bytes) -> str:
 
 
 def points_from_csv(text: str) -> torch.Tensor:
-    """Parse ``x,y`` rows into a (N, 2) tensor. Rows before the first point are headers (`_is_header`), and skipped:
-    a title, Excel's "sep=," line, the columns' names. Where the names include x and y (in any case), those columns are read
-    (pandas' ``to_csv`` writes its index first: ",x,y"; a "y,x" file is read the right way round), else the first
-    two; a first column named as an index ("", "Unnamed: 0", "index", "id") beside two others is refused rather than
-    read as x. Any other row that does not parse, or holds NaN or infinity, is an error naming its line."""
-    rows = []
+    """Parse ``x,y`` rows into a (N, 2) tensor; a file without a comma is read as tab-separated (a spreadsheet's
+    "Unicode text", or cells pasted from one). Rows before the first point are headers (`_is_header`), and skipped: a
+    title, Excel's "sep=," line, the columns' names, their units. Columns named x and y (in any case) are read where
+    they are (`_header_columns`: pandas' ``to_csv`` writes its index first), else the first two. Any other row that
+    does not parse, or holds NaN or infinity, is an error naming its line."""
+    rows: list[tuple[float, float]] = []
+    headers: list[tuple[int, list[str]]] = []
     columns = (0, 1)
-    for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    delimiter = "\t" if "\t" in text and "," not in text else ","
+    for line_no, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
         if not row or not "".join(row).strip():
             continue
-        if not rows and _is_header(row, line_no):
-            columns = _named_columns(row, line_no) or columns
+        if not rows and _is_header(row):
+            headers.append((line_no, row))
             continue
+        if not rows and headers:
+            columns = _header_columns(headers)
         if len(row) < 2:
             raise ValueError(f"CSV line {line_no}: expected two columns x,y, got {len(row)}{_separator_hint(row)}")
         if len(row) <= max(columns):
@@ -266,29 +270,32 @@ def points_from_csv(text: str) -> torch.Tensor:
             raise ValueError(f"CSV line {line_no}: {', '.join(cells)} is not a finite point")
         rows.append((x, y))
     if not rows:
-        skipped = sum(1 for row in csv.reader(io.StringIO(text)) if "".join(row).strip())
-        raise ValueError("the CSV holds no (x, y) rows" + (f": none of its {skipped} lines starts with two numbers"
-                                                           if skipped > 1 else ""))
+        raise ValueError("the CSV holds no (x, y) rows" + (f": none of its {len(headers)} lines starts with two "
+                                                           "numbers" if len(headers) > 1 else ""))
     return torch.tensor(rows, dtype=torch.float64)
 
 
-def _is_header(row: list[str], line_no: int) -> bool:
-    """Whether a row before the first point is a header: no number in its first two cells, and no digit at all
-    unless it is the first line of two columns or more ("x1,x2"). A row of digits that do not parse ("1;2", "1 234,5")
-    is a point written wrong, reported on its line, not skipped."""
-    return not any(_is_number(cell) for cell in row[:2]) \
-        and ((line_no == 1 and len(row) >= 2) or not any(char.isdigit() for cell in row for char in cell))
+def _is_header(row: list[str]) -> bool:
+    """Whether a row before the first point is a header: a letter in it (a title, names, units) and no number in its
+    first two cells. A row of digits that do not parse ("1;2", "1 234,5") is a point written wrong, reported on its
+    line, not skipped."""
+    return any(char.isalpha() for cell in row for char in cell) and not any(_is_number(cell) for cell in row[:2])
 
 
-def _named_columns(header: list[str], line_no: int) -> tuple[int, int] | None:
-    """The places of the columns named x and y in a header row; None where it names no such pair."""
-    names = [cell.strip().lower() for cell in header]
-    if "x" in names and "y" in names:
-        return names.index("x"), names.index("y")
-    if len(names) > 2 and names[0] in ("", "unnamed: 0", "index", "id"):
-        raise ValueError(f"CSV line {line_no}: the first column looks like an index ({header[0]!r}), not x: name the "
+def _header_columns(headers: list[tuple[int, list[str]]]) -> tuple[int, int]:
+    """The columns to read, from the headers (line number, row) above the first point: those of the last header
+    that names x and y (",x,y" from pandas; "y,x" the right way round), else the first two. ValueError where the
+    last header names its first column as an index ("", "Unnamed: 0", "index", "id") beside two others: the
+    points had been (row number, x), a circle trained as a flat wave, without a word."""
+    for _, row in reversed(headers):
+        names = [cell.strip().lower() for cell in row]
+        if "x" in names and "y" in names:
+            return names.index("x"), names.index("y")
+    line_no, row = headers[-1]
+    if len(row) > 2 and row[0].strip().lower() in ("", "unnamed: 0", "index", "id"):
+        raise ValueError(f"CSV line {line_no}: the first column looks like an index ({row[0]!r}), not x: name the "
                          "columns of the coordinates x and y, or save the file without its index (pandas: index=False)")
-    return None
+    return 0, 1
 
 
 def _number(cell: str) -> float:

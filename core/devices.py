@@ -15,7 +15,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     except (RuntimeError, TypeError):
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda") from None
     if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {resolved.type} is not supported; use auto, cpu or cuda (a Mac trains on its CPU)")
+        raise ValueError(f"device {resolved.type} is not supported; use auto, cpu or cuda (on a Mac: cpu)")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda was asked for, but no CUDA GPU is available")
     return resolved

@@ -351,11 +351,23 @@ def short_label(name: str) -> str:
 
 
 # ----- a folder of images --------------------------------------------------------------------
+def square_picture(image: Image.Image, size: int) -> Image.Image:
+    """An opened picture as the models see it: its centred square, ``size`` × ``size``, in 8-bit sRGB. A JPEG is
+    decoded at the smallest scale still at least twice ``size`` (`Image.draft`: a 24 MP photo 8 times faster), turned
+    upright by its EXIF orientation (phone photos), converted by `to_rgb`, cropped and scaled (`centre_square`), and
+    only then, on ``size`` × ``size`` pixels rather than millions, its colours converted from its ICC profile to sRGB
+    (`in_srgb`: read as sRGB, a Display P3 or Adobe RGB picture came out washed out)."""
+    image.draft(None, (2 * size, 2 * size))
+    image = ImageOps.exif_transpose(image)
+    profile = image.info.get("icc_profile") if image.mode != "CMYK" else None  # CMYK's: applied by `to_rgb`
+    return in_srgb(centre_square(to_rgb(image), size), profile)
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode → 8-bit sRGB: transparency (an alpha band, or a colour marked transparent, in any mode) flattened
+    """Any PIL mode → 8-bit RGB: transparency (an alpha band, or a colour marked transparent, in any mode) flattened
     onto white (not left black), 16- and 32-bit integers and floats rescaled (a plain ``convert`` clips a 16-bit PNG's
-    values above 255 to white), colours of an embedded ICC profile (Display P3, Adobe RGB, a CMYK press) converted
-    to sRGB (`_in_srgb`; read as sRGB, they came out washed out)."""
+    values above 255 to white), CMYK converted through its embedded ICC profile when it has one (`in_srgb`). The
+    colours of an RGB picture's profile are left to the caller (`square_picture` converts them after its crop)."""
     mode, transparent = image.mode, image.info.get("transparency")
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         values = np.asarray(image, dtype=np.float64)
@@ -372,23 +384,25 @@ def to_rgb(image: Image.Image) -> Image.Image:
             values = (values - low) / max(high - low, 1e-12)
         return Image.fromarray(np.round(values * 255).astype(np.uint8)).convert("RGB")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or transparent is not None:
-        rgba = _in_srgb(image.convert("RGBA"))
+        rgba = image.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
-    return _in_srgb(image).convert("RGB")
+    if mode == "CMYK":
+        return in_srgb(image, image.info.get("icc_profile")).convert("RGB")
+    return image.convert("RGB")
 
 
-def _in_srgb(image: Image.Image) -> Image.Image:
-    """``image`` with the colours of its embedded ICC profile converted to sRGB (LittleCMS, perceptual intent); as it
-    is without a profile, in a mode the profile does not describe, or where LittleCMS cannot read the profile."""
-    icc = image.info.get("icc_profile")
-    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
+def in_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
+    """An RGB or CMYK ``image`` whose pixels are in the colour space of the ICC ``profile``, converted to sRGB
+    (LittleCMS, perceptual intent); as it is without a profile, with a profile of another colour space (a grey one),
+    or one that LittleCMS cannot read (logged)."""
+    if not profile or image.mode not in ("RGB", "CMYK"):
         return image
     try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if profile.profile.xcolor_space.strip() != ("CMYK" if image.mode == "CMYK" else "RGB"):
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if source.profile.xcolor_space.strip() != image.mode:
             return image
-        return ImageCms.profileToProfile(image, profile, _srgb(), outputMode="RGBA" if image.mode == "RGBA" else "RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as err:
+        return ImageCms.profileToProfile(image, source, _srgb(), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError) as err:
         log.info("colour profile not applied (%s)", err)
         return image
 
@@ -421,8 +435,8 @@ def load_image_folder(
 ) -> ImageDataset:
     """Every readable image under ``path`` (recursively, sorted by path), as uint8 (N, C, size, size).
 
-    Each image is converted to RGB (``channels=3``) or grey (``channels=1``) by `to_rgb`, and its centred square
-    scaled to ``size`` (`centre_square`). Files PIL cannot open are skipped and counted in
+    Each image is read as `square_picture` reads it, at ``size``, and kept in RGB (``channels=3``) or made grey
+    (``channels=1``). Hidden and system files (`_system_file`) are passed over. Files PIL cannot open are skipped and counted in
     ``source``; ``limit`` keeps the first ``limit`` images.
     """
     if channels not in (1, 3):
@@ -439,11 +453,10 @@ def load_image_folder(
             break
         try:
             with Image.open(file) as image:
-                image.draft(None, (2 * size, 2 * size))  # a 12 MP JPEG decoded at 1/8 scale: 8 times faster
-                image = ImageOps.exif_transpose(image)
-                image = centre_square(to_rgb(image).convert("RGB" if channels == 3 else "L"), size)
-                arrays.append(np.asarray(image, dtype=np.uint8).reshape(size, size, channels))
-        except (*UNREADABLE, Image.DecompressionBombError):  # a bomb: past Pillow's pixel limit
+                square = square_picture(image, size).convert("RGB" if channels == 3 else "L")
+                arrays.append(np.asarray(square, dtype=np.uint8).reshape(size, size, channels))
+        except (*UNREADABLE, Image.DecompressionBombError) as err:  # a bomb: past Pillow's pixel limit
+            log.info("%s skipped: %s: %s", file, type(err).__name__, err)
             skipped.append(file.name)
     if not arrays:
         raise ValueError(f"no readable images in {folder} (PNG, JPEG, … files PIL can open)")

@@ -208,6 +208,7 @@ def test_safe_names():
     assert len(safe_name("x" * 200)) == 64
     assert [safe_name(n) for n in ("nul", "CON", "com1.v2", "aux-mnist", "console")] \
         == ["nul_", "CON_", "com1_.v2", "aux-mnist", "console"]  # no folder or file of Windows' device names
+    assert safe_name("nul." + "a" * 70) == "nul_." + "a" * 59  # still at most 64 characters
 
 
 def test_weights_in_half_precision_still_load(checkpoint):

@@ -847,6 +847,7 @@ def test_help_prints_on_a_console_that_cannot_write_greek() -> None:
 def test_paths_given_with_a_tilde_are_in_the_home_folder(monkeypatch, tmp_path) -> None:
     """cmd never expands ~, nor bash in --out=~/x: a folder named "~" had been made in the current one."""
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))  # Windows' home
     import core.sample
     import core.train
 
@@ -854,6 +855,8 @@ def test_paths_given_with_a_tilde_are_in_the_home_folder(monkeypatch, tmp_path) 
     assert (args.out, args.init_from) == (tmp_path / "a", tmp_path / "b")
     args = core.sample.build_parser().parse_args(["--ckpt=~/a", "--out=~/a.npy"])
     assert (args.ckpt, args.out) == (tmp_path / "a", tmp_path / "a.npy")
+    assert core.sample.build_parser().parse_args(["--ckpt=~nosuchuser/a", "--out=x.npy"]).ckpt.parts[0] \
+        == "~nosuchuser"  # an unknown user's ~ left as it is (pathlib's expanduser raised: a traceback)
 
 
 def test_an_output_on_a_missing_drive_is_refused(monkeypatch, capsys, tmp_path) -> None:
@@ -866,10 +869,11 @@ def test_an_output_on_a_missing_drive_is_refused(monkeypatch, capsys, tmp_path) 
         assert len(calls) < 100, "still looking"
         return False
 
-    monkeypatch.setattr(Path, "exists", nothing_exists)
-    with pytest.raises(SystemExit):
+    with monkeypatch.context() as patch, pytest.raises(SystemExit):  # pytest itself needs Path.exists after
+        patch.setattr(Path, "exists", nothing_exists)
         check_writable_parent("prog", tmp_path / "runs" / "x")
-    assert capsys.readouterr().err.strip() == f"prog: error: cannot write {tmp_path}/runs/x: / does not exist"
+    expected = f"prog: error: cannot write {tmp_path / 'runs' / 'x'}: {Path(tmp_path.anchor)} does not exist"
+    assert capsys.readouterr().err.strip() == expected
 
 
 def test_sampling_guided_towards_a_digit(tmp_path) -> None:

@@ -114,8 +114,7 @@ def test_a_csv_whose_first_row_holds_a_number_is_read_as_data() -> None:
         points_from_csv("1,abc\n2,3\n")
     with pytest.raises(ValueError, match=r"CSV line 1: '000;0' is not a number .the file seems to use ';' or tabs"):
         points_from_csv("1,000;0,000\n2,500;1,000\n")
-    with pytest.raises(ValueError, match=r"CSV line 1: expected two columns x,y, got 1 \(the file seems to use"):
-        points_from_csv("1\t2\n3\t4\n")
+    assert points_from_csv("1\t2\n3\t4\n").tolist() == [[1.0, 2.0], [3.0, 4.0]]  # no comma: tab-separated
     assert points_from_csv("abc,def\n1,2\n").tolist() == [[1.0, 2.0]]  # words only: a header
     with pytest.raises(ValueError, match=r"got 1 \(the file seems to use spaces between columns"):
         points_from_csv("1.0 2.0\n3.0 4.0\n")  # numpy's savetxt
@@ -124,11 +123,15 @@ def test_a_csv_whose_first_row_holds_a_number_is_read_as_data() -> None:
 def test_a_csv_is_read_by_its_column_names_and_its_headers_may_run_over_lines() -> None:
     """pandas' ``to_csv`` writes its index first (",x,y"): the points had been (row number, x), a circle trained as a
     flat wave, without a word. A "y,x" header had been read as x,y; a title above the header, Excel's "sep=," line, a
-    UTF-16 file, a typographic minus and a NaN had been refused or misreported."""
+    tab-separated UTF-16 file, a typographic minus and a NaN had been refused or misreported."""
     assert points_from_csv(",x,y\n0,1.5,2.5\n1,3,4\n").tolist() == [[1.5, 2.5], [3.0, 4.0]]
     assert points_from_csv("id,X,Y\n7,1,2\n").tolist() == [[1.0, 2.0]]
     assert points_from_csv("y,x\n1,2\n").tolist() == [[2.0, 1.0]]
     assert points_from_csv("My measurements\nsep=,\nx,y\n−1,2\n").tolist() == [[-1.0, 2.0]]
+    # titles with digits, a units row below the names, a title over an index-less header: all headers
+    assert points_from_csv("Run 3,,\nMeasured 2024-05-01,,\nx,y,label\n,m,m\n1,2,a\n").tolist() == [[1.0, 2.0]]
+    assert points_from_csv(",My title,\nx,y,z\n1,2,3\n").tolist() == [[1.0, 2.0]]
+    assert points_from_csv("x\ty\r\n1\t2\r\n").tolist() == [[1.0, 2.0]]  # a spreadsheet's cells, pasted
     with pytest.raises(ValueError, match=r"^CSV line 1: the first column looks like an index \('Unnamed: 0'\), not x"):
         points_from_csv("Unnamed: 0,a,b\n0,1,2\n")
     with pytest.raises(ValueError, match=r"^CSV line 2: expected 3 columns, as its header has, got 2$"):
@@ -137,7 +140,7 @@ def test_a_csv_is_read_by_its_column_names_and_its_headers_may_run_over_lines() 
         points_from_csv("x,y\n0,0\n1,nan\n")
     with pytest.raises(ValueError, match=r"^CSV line 2: '1 234.5' is not a number$"):
         points_from_csv("x,y\n1 234.5,2\n")  # digits that do not parse: a point written wrong, not a header
-    assert csv_text("x,y\r\n1,2\r\n".encode("utf-16")) == "x,y\r\n1,2\r\n"  # Excel's "Unicode text"
+    assert csv_text("x\ty\r\n1\t2\r\n".encode("utf-16")) == "x\ty\r\n1\t2\r\n"  # Excel's "Unicode text"
 
 
 def test_sliced_wasserstein_known_values() -> None:

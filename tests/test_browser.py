@@ -405,7 +405,7 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.locator("#train-csv input[type=file]").set_input_files(
         {"name": "names.csv", "mimeType": "text/csv", "buffer": b"name,city\nada,london\n"})
     toast = p.locator('[data-testid="toast-body"].error')
-    toast.filter(has_text="names.csv cannot be used: CSV line 2").wait_for()
+    toast.filter(has_text="names.csv cannot be used: the CSV holds no (x, y) rows: none of its 2 lines").wait_for()
     p.wait_for_function("() => /Drop File Here/.test(document.querySelector('#train-csv').innerText)")
     assert page.plot("Training data (grey): a run draws samples from its EMA weights over it · 10,000 points, "
                      "drawn in the Train tab")["n"] > 0

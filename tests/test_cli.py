@@ -358,6 +358,7 @@ def test_sigterm_saves_the_run_as_ctrl_c_does(tmp_path) -> None:
     assert json.loads((out / "config.json").read_text())["training"]["end_reason"] == "stopped"
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="watches the loading through /proc (Linux)")
 @pytest.mark.parametrize("signum, name", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
 def test_ctrl_c_while_a_command_loads_ends_in_one_line(tmp_path, signum, name) -> None:
     """Ctrl-C during the imports (torch: a second or more), before `core.cli.run` starts: one line, status 130. So

@@ -319,6 +319,7 @@ def test_a_run_trains_at_a_lower_cpu_priority_than_the_pages(isolated):
     assert niceness(threading.get_native_id()) == base
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread, read through /proc (Linux)")
 def test_torchs_threads_started_by_a_yielding_thread_yield_too():
     """torch's parallel workers started from the training thread inherit its nice value (Linux: per thread, inherited
     at creation), so a run on several cores yields on each."""

@@ -731,7 +731,9 @@ const setup = () => {
   }
   const tick = (now) => {
     if (!st.alive) return;
-    if (st.playing && st.sheet) {
+    // hidden (another tab, a closed accordion: no box), a playing movie waits where it is: it had drawn on unseen
+    if (!root.offsetParent) st.last = 0;
+    else if (st.playing && st.sheet) {
       const dt = 1000 / st.fps;
       if (!st.last) st.last = now;
       if (now - st.last >= dt - 3) {  // rAF jitter: a frame due in < 3 ms is shown now

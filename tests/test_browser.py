@@ -354,6 +354,10 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     # ----- Schedules: the comparison figures are drawn
     start = time.perf_counter()
     page.tab("Schedules")
+    assert movie.get_attribute("data-playing") == "1"  # the Forward movie, unseen, waits (it had drawn on, 60 Hz)
+    shown = movie.get_attribute("data-shown")
+    p.wait_for_timeout(2500)  # longer than a loop of its 10 frames and its pause on the last
+    assert movie.get_attribute("data-shown") == shown
     page.wait_plots(4)
     for label in ("ᾱ_t: fraction of the signal's variance kept (its size: √ᾱ_t)", "log-SNR(t) = log(ᾱ_t / (1 − ᾱ_t))"):
         info = page.plot(label)

@@ -225,8 +225,9 @@ def normalise_points(points: object) -> tuple[torch.Tensor, PointNormalisation]:
 
 def csv_text(raw: bytes) -> str:
     """The text of a CSV file: UTF-8 (with or without a byte-order mark), UTF-16 with its byte-order mark (Excel's
-    "Unicode text", Windows PowerShell's ``>``), else Windows-1252, the encoding of Excel's CSVs on Windows (only a header can hold other
-    characters than digits). UnicodeDecodeError for a file that is none of these, or holds NUL bytes (binary)."""
+    "Unicode text", Windows PowerShell's ``>``), else Windows-1252, the encoding of Excel's CSVs on Windows (only a
+    header can hold other characters than digits). UnicodeDecodeError for a file that is none of these, or holds NUL
+    bytes (binary)."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return raw.decode("utf-16")
     if b"\x00" in raw:

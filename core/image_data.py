@@ -32,6 +32,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from core.paths import env_path
 
+log = logging.getLogger(__name__)
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 IMAGE_DATASET_LABELS = {
     "mnist": "MNIST (handwritten digits, 28×28 grey)",
@@ -41,7 +42,6 @@ IMAGE_DATASET_LABELS = {
 DATA_DIR_ENV = "DDPM_DATA_DIR"
 DEFAULT_DATA_DIR = "./data"
 SPLITS = ("train", "test", "any")
-log = logging.getLogger(__name__)
 MAX_IMAGE_SIZE = 256  # px, the side of a folder's images: 100,000 took 22 GB to resize one picture before any check
 
 _IDX_DIRS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # <root>/<dir>/raw/

@@ -188,13 +188,16 @@ def _cifar_present(directory: Path) -> bool:
 
 def _load_cifar(root: Path, split: Literal["train", "test"], download: bool) -> ImageDataset:
     from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity
 
     try:
         data = CIFAR10(str(root), train=split == "train", download=download)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
-        raise DataUnavailableError(
-            f"CIFAR-10 in {root / _CIFAR_DIR} could not be read: its files are incomplete or corrupt "
-            "(their MD5 sums do not match the originals)"
+        files = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+        bad = [name for name, md5 in files if not check_integrity(str(root / _CIFAR_DIR / name), md5)]
+        raise DataUnavailableError(  # which ones: a folder of seven files had been "incomplete or corrupt" as a whole
+            f"CIFAR-10 in {root / _CIFAR_DIR} could not be read: {', '.join(bad) or 'its files'} "
+            f"{'is' if len(bad) == 1 else 'are'} incomplete or corrupt (the MD5 sums do not match the originals)"
         ) from e
     images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) → (N, C, H, W)
     return ImageDataset(

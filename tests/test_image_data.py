@@ -203,6 +203,19 @@ def test_an_image_folder_passes_over_system_files_and_skips_broken_pictures(tmp_
     assert data.source == f"{folder} (2 images; 1 unreadable file(s) skipped, e.g. scan.ppm)"
 
 
+def test_a_corrupt_cifar_file_is_named(tmp_path: Path) -> None:
+    """torchvision says only "Dataset not found or corrupted" of a CIFAR-10 folder: the one file cut short is named."""
+    from torchvision.datasets import CIFAR10
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [name for name, _ in (*CIFAR10.train_list, *CIFAR10.test_list)] + ["batches.meta"]:
+        (folder / name).write_bytes(b"not the original")
+    with pytest.raises(DataUnavailableError, match=r"data_batch_1, data_batch_2, .*, test_batch, batches.meta are "
+                                                   r"incomplete or corrupt \(the MD5 sums"):
+        load_image_dataset("cifar10", root=tmp_path, split="test", download=False)
+
+
 def test_ranges_round_trip(mnist_test) -> None:
     images = mnist_test.images[:64]
     x = to_model_range(images)

@@ -15,12 +15,11 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import PIL.Image
-import PIL.ImageOps
 import torch
 
 from app.errors import InputError
 from core.image_data import (
-    IMAGE_DATASETS, UNREADABLE, DataUnavailableError, available_datasets, data_root, load_image_dataset,
+    IMAGE_DATASETS, UNREADABLE, DataUnavailableError, available_datasets, data_root, draft, load_image_dataset,
     short_label, square_picture, to_model_range,
 )
 
@@ -199,8 +198,8 @@ def load_upload(path: str | Path | None, size: int = UPLOAD_SIZE) -> np.ndarray:
         with PIL.Image.open(path) as image:
             if getattr(image, "n_frames", 1) > 1 and image.format not in STILL_WITH_FRAMES:
                 raise InputError("Animated pictures are not supported; upload a still image.")
-            image.draft(None, (2 * size, 2 * size))  # as `square_picture` will: a 24 MP camera JPEG is then read as
-            width, height = image.size  # fast as a 2 MP PNG
+            draft(image, size)  # as `square_picture` will: a 24 MP camera JPEG is then read as fast as a 2 MP PNG
+            width, height = image.size
             if width * height > MAX_UPLOAD_PIXELS:
                 raise InputError(
                     f"The picture is too large ({width}×{height} = {width * height / 1e6:.3g} MP); "

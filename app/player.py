@@ -475,7 +475,7 @@ def has_ffmpeg() -> bool:
     IMAGEIO_FFMPEG_EXE, or one on the PATH. Installed from source (where no wheel fits, as on musl Linux) it has none
     of its own, and the missing MP4 had lost the whole movie, GIF and player too."""
     try:
-        import imageio_ffmpeg  # imported here: only an export needs it, not app start-up
+        import imageio_ffmpeg  # imported here, once: asked when the tabs are built, not when the app is imported
 
         imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as err:
@@ -732,7 +732,7 @@ const setup = () => {
   const tick = (now) => {
     if (!st.alive) return;
     // hidden (another tab, a closed accordion: no box), a playing movie waits where it is: it had drawn on unseen
-    if (!root.offsetParent) st.last = 0;
+    if (st.playing && st.sheet && !root.offsetParent) st.last = 0;
     else if (st.playing && st.sheet) {
       const dt = 1000 / st.fps;
       if (!st.last) st.last = now;

@@ -39,12 +39,6 @@ def seed_number(text: str) -> int:
     return value
 
 
-def user_path(text: str) -> Path:
-    """A path as typed, ``~`` expanded: Windows' cmd never expands it, nor bash in ``--out=~/x``, and a folder named
-    "~" had been made in the current one."""
-    return Path(os.path.expanduser(text))  # not Path.expanduser, which raises for an unknown ~user
-
-
 def folder(text: str) -> str:
     """A --data-dir: a folder's path, not an empty one (which had meant the current folder, searched throughout)."""
     if not text.strip():

@@ -239,19 +239,26 @@ def csv_text(raw: bytes) -> str:
 
 
 def points_from_csv(text: str) -> torch.Tensor:
-    """Parse ``x,y`` rows into a (N, 2) tensor; a file without a comma is read as tab-separated (a spreadsheet's
-    "Unicode text", or cells pasted from one). Rows before the first point are headers (`_is_header`), and skipped: a
+    """Parse ``x,y`` rows into a (N, 2) tensor; tabs separate them where the first line with a digit has tabs and no
+    comma (`_delimiter`: cells pasted from a spreadsheet). Rows before the first point are headers (`_is_header`), and skipped: a
     title, Excel's "sep=," line, the columns' names, their units. Columns named x and y (in any case) are read where
     they are (`_header_columns`: pandas' ``to_csv`` writes its index first), else the first two. Any other row that
     does not parse, or holds NaN or infinity, is an error naming its line."""
     rows: list[tuple[float, float]] = []
     headers: list[tuple[int, list[str]]] = []
     columns = (0, 1)
-    delimiter = "\t" if "\t" in text and "," not in text else ","
-    for line_no, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:  # an unclosed quote runs on to the field limit: "field larger than field limit"
+            raise ValueError(f"CSV line {reader.line_num}: {err}") from None
+        line_no = reader.line_num
         if not row or not "".join(row).strip():
             continue
-        if not rows and _is_header(row):
+        if not rows and (_is_header(row) or (not headers and _pandas_index(row))):
             headers.append((line_no, row))
             continue
         if not rows and headers:
@@ -276,11 +283,27 @@ def points_from_csv(text: str) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float64)
 
 
+def _delimiter(text: str) -> str:
+    """A tab where the first line with a digit (the first point, or a header such as "x1") has tabs and no comma:
+    cells pasted from a spreadsheet, or its "Unicode text"; a comma otherwise (a title such as "Distance, m" above
+    tab-separated points had switched a whole file to commas)."""
+    first = next((line for line in text.splitlines() if any(char.isdigit() for char in line)), "")
+    return "\t" if "\t" in first and "," not in first else ","
+
+
 def _is_header(row: list[str]) -> bool:
-    """Whether a row before the first point is a header: a letter in it (a title, names, units) and no number in its
-    first two cells. A row of digits that do not parse ("1;2", "1 234,5") is a point written wrong, reported on its
-    line, not skipped."""
-    return any(char.isalpha() for cell in row for char in cell) and not any(_is_number(cell) for cell in row[:2])
+    """Whether a row before the first point is a header: no number in its first two cells, and a letter in it (a
+    title, names, units such as "m") or no digit at all (units such as "%", "°", "---"). A row of digits that do not
+    parse ("1;2", "1 234,5") is a point written wrong, reported on its line, not skipped."""
+    text = "".join(row)
+    return not any(_is_number(cell) for cell in row[:2]) \
+        and (any(char.isalpha() for char in text) or not any(char.isdigit() for char in text))
+
+
+def _pandas_index(row: list[str]) -> bool:
+    """Whether a first row is pandas' header of an unnamed index and unnamed columns (",0,1"): read as a point, it
+    had been the error "'' is not a number"."""
+    return len(row) > 2 and row[0].strip() == "" and all(cell.strip().isdigit() for cell in row[1:])
 
 
 def _header_columns(headers: list[tuple[int, list[str]]]) -> tuple[int, int]:
@@ -295,7 +318,7 @@ def _header_columns(headers: list[tuple[int, list[str]]]) -> tuple[int, int]:
     line_no, row = headers[-1]
     if len(row) > 2 and row[0].strip().lower() in ("", "unnamed: 0", "index", "id"):
         raise ValueError(f"CSV line {line_no}: the first column looks like an index ({row[0]!r}), not x: name the "
-                         "columns of the coordinates x and y, or save the file without its index (pandas: index=False)")
+                         "coordinates' columns x and y (pandas: DataFrame(points, columns=['x', 'y']))")
     return 0, 1
 
 

@@ -17,6 +17,7 @@ from core.data import (
     TOY2D_CLASSES, TOY2D_NAMES, DataInfo, data_sampler, make_toy2d, make_toy2d_labelled, normalise_points,
     csv_text, points_from_csv,
 )
+from core.paths import user_path
 from core.image_data import IMAGE_CLASS_NAMES, IMAGE_DATASETS, load_image_dataset, load_image_folder, to_model_range
 
 DEFAULT_TOY_POINTS = 10_000  # size of a 2D training set drawn from a toy
@@ -36,7 +37,7 @@ def data_kind(source: str) -> str:
         return "2d"
     if source in IMAGE_DATASETS:
         return "image"
-    path = Path(source).expanduser()
+    path = user_path(source)
     if source.strip():  # "" is no data: Path("") is the current folder, which was searched for images and trained on
         if path.suffix.lower() == ".csv":
             if not path.is_file():
@@ -72,7 +73,7 @@ def load_training_data(
         dataset = load_image_dataset(source, root=root, split="any", limit=limit)
         images = to_model_range(dataset.images)
         return images, DataInfo(name=source, kind="image", shape=tuple(images.shape[1:]), source=dataset.source)
-    path = Path(source).expanduser()
+    path = user_path(source)
     if kind == "2d":
         try:
             text = csv_text(path.read_bytes())

@@ -27,9 +27,10 @@ import torch
 from core.checkpoints import Checkpoint, load_checkpoint, without_non_finite
 from core.classifier import shipped_classifiers
 from core.data import DataInfo
-from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, folder, run, seed_number, user_path
+from core.cli import MAX_SAMPLES, MAX_SEED, OneLineParser, fail, folder, run, seed_number
 from core.datasets import IMAGE_DATASETS, training_examples
 from core.elbo import variational_bounds
+from core.paths import user_path
 from core.fid import image_quality, real_ratio_range
 from core.metrics import non_finite_count, real_sw_ratios, sliced_wasserstein_ratio
 from core.sampler import METHODS, SPACINGS, initial_noise, number_of_steps, sample

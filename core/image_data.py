@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from core.paths import env_path
+from core.paths import env_path, user_path
 
 log = logging.getLogger(__name__)
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10")
@@ -113,7 +113,7 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: ``root``, else ``$DDPM_DATA_DIR`` (unless empty), else ``./data``."""
-    return Path(root).expanduser() if root is not None else env_path(DATA_DIR_ENV, DEFAULT_DATA_DIR)
+    return user_path(root) if root is not None else env_path(DATA_DIR_ENV, DEFAULT_DATA_DIR)
 
 
 # ----- IDX files (MNIST, Fashion-MNIST) -----------------------------------------------------
@@ -359,18 +359,26 @@ def square_picture(image: Image.Image, size: int) -> Image.Image:
     decoded at the smallest scale still at least twice ``size`` (`Image.draft`: a 24 MP photo 8 times faster), turned
     upright by its EXIF orientation (phone photos), converted by `to_rgb`, cropped and scaled (`centre_square`), and
     only then, on ``size`` × ``size`` pixels rather than millions, its colours converted from its ICC profile to sRGB
-    (`in_srgb`: read as sRGB, a Display P3 or Adobe RGB picture came out washed out)."""
-    image.draft(None, (2 * size, 2 * size))
+    (`in_srgb`: read as sRGB, a Display P3 or Adobe RGB picture came out washed out). A CMYK picture's profile, which
+    needs its CMYK pixels, is applied before, to the whole picture."""
+    draft(image, size)
     image = ImageOps.exif_transpose(image)
-    profile = image.info.get("icc_profile") if image.mode != "CMYK" else None  # CMYK's: applied by `to_rgb`
+    profile = image.info.get("icc_profile")
+    if image.mode == "CMYK":
+        image, profile = in_srgb(image, profile), None
     return in_srgb(centre_square(to_rgb(image), size), profile)
+
+
+def draft(image: Image.Image, size: int) -> None:
+    """Have a JPEG decoded at the smallest scale (1/2 … 1/8) still at least twice ``size`` a side; other formats as
+    they are."""
+    image.draft(None, (2 * size, 2 * size))
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL mode → 8-bit RGB: transparency (an alpha band, or a colour marked transparent, in any mode) flattened
     onto white (not left black), 16- and 32-bit integers and floats rescaled (a plain ``convert`` clips a 16-bit PNG's
-    values above 255 to white), CMYK converted through its embedded ICC profile when it has one (`in_srgb`). The
-    colours of an RGB picture's profile are left to the caller (`square_picture` converts them after its crop)."""
+    values above 255 to white). The colours of an embedded ICC profile are left to the caller (`square_picture`)."""
     mode, transparent = image.mode, image.info.get("transparency")
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         values = np.asarray(image, dtype=np.float64)
@@ -389,8 +397,6 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or transparent is not None:
         rgba = image.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
-    if mode == "CMYK":
-        return in_srgb(image, image.info.get("icc_profile")).convert("RGB")
     return image.convert("RGB")
 
 
@@ -446,7 +452,7 @@ def load_image_folder(
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
     if not isinstance(size, int) or not 1 <= size <= MAX_IMAGE_SIZE:
         raise ValueError(f"size must be a whole number of pixels from 1 to {MAX_IMAGE_SIZE}, got {size!r}")
-    folder = Path(path).expanduser()
+    folder = user_path(path)
     if not folder.is_dir():
         raise ValueError(f"image folder {folder} does not exist or is not a directory")
     arrays: list[np.ndarray] = []

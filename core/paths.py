@@ -11,10 +11,16 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def user_path(path: str | os.PathLike[str]) -> Path:
+    """A path as a user typed it, ``~`` expanded (Windows' cmd never expands it, nor bash in ``--out=~/x``), and an
+    unknown ``~user`` left as it is (`Path.expanduser` raises RuntimeError for it: a traceback)."""
+    return Path(os.path.expanduser(path))
+
+
 def env_path(name: str, default: str | os.PathLike[str]) -> Path:
     """The folder that environment variable ``name`` names, ``~`` expanded; ``default`` when it is unset or blank (a
     setting left empty means "not set", not the current folder)."""
-    return Path(os.environ.get(name, "").strip() or default).expanduser()
+    return user_path(os.environ.get(name, "").strip() or default)
 
 
 def delete_folder(path: Path) -> bool:

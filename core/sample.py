@@ -41,7 +41,7 @@ from torchvision.utils import make_grid
 
 from core.checkpoints import load_checkpoint, write_atomically
 from core.cli import (
-    MAX_SAMPLES, MAX_SEED, OneLineParser, check_writable_parent, fail, folder, run, seed_number, user_path,
+    MAX_SAMPLES, MAX_SEED, OneLineParser, check_writable_parent, fail, folder, run, seed_number,
 )
 from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
@@ -49,6 +49,7 @@ from core.guidance import GUIDANCE_METHODS, default_method, find_class, guidance
 from core.image_data import to_uint8
 from core.inpaint import IMAGE_MASKS, MAX_JUMP, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
 from core.metrics import non_finite_count, return_ratio
+from core.paths import user_path
 from core.sampler import METHODS, SPACINGS, VARIANCES, initial_noise, sample
 from core.devices import resolve_device
 

@@ -42,7 +42,7 @@ from core.checkpoints import (
 )
 from core.cli import (
     MAX_SEED, OneLineParser, check_writable_parent, fail, folder, parse_params, run, seed_number, signals_held,
-    stop_name, user_path,
+    stop_name,
 )
 from core.data import TOY2D_NAMES, DataInfo, data_sampler
 from core.conditioning import DEFAULT_P_UNCOND, NULL_NEVER_TRAINED, num_classes, with_classes
@@ -52,6 +52,7 @@ from core.metrics import sliced_wasserstein_ratio
 from core.prediction import PREDICTIONS, as_eps_model, unwrap
 from core.presets import DEFAULTS, EVAL_POINTS, new_model, warmup_steps
 from core.sampler import initial_noise, sample
+from core.paths import user_path
 from core.schedules import MAX_T, REACHES_NOISE_ALPHA_BAR, SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from core.trainer import (
     SHORTEST_KEPT, TrainConfig, TrainEvent, Trainer, TrainingDiverged, device_name, loss_name,
@@ -188,7 +189,7 @@ def prepare_run(args: argparse.Namespace) -> PreparedRun:
     folder_flags = [flag for flag, value in (("--image-size", args.image_size), ("--channels", args.channels))
                     if value is not None]
     named = args.data in TOY2D_NAMES or args.data in IMAGE_DATASETS
-    if folder_flags and (named or not Path(args.data).expanduser().is_dir()):
+    if folder_flags and (named or not user_path(args.data).is_dir()):
         verb = "applies" if len(folder_flags) == 1 else "apply"
         raise ValueError(f"{' and '.join(folder_flags)} {verb} to a folder of images; {args.data} has its own size "
                          "and channels")

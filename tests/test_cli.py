@@ -23,6 +23,7 @@ from core.cli import check_writable_parent
 from core.checkpoints import list_checkpoints, load_checkpoint, null_label_share, training_history
 from core.conditioning import NULL_NEVER_TRAINED
 from core.data import make_toy2d
+from core.datasets import load_training_data
 from core.trainer import SHORTEST_KEPT
 from tests.conftest import REPO
 
@@ -858,6 +859,8 @@ def test_paths_given_with_a_tilde_are_in_the_home_folder(monkeypatch, tmp_path) 
     assert (args.ckpt, args.out) == (tmp_path / "a", tmp_path / "a.npy")
     assert core.sample.build_parser().parse_args(["--ckpt=~nosuchuser/a", "--out=x.npy"]).ckpt.parts[0] \
         == "~nosuchuser"  # an unknown user's ~ left as it is (pathlib's expanduser raised: a traceback)
+    with pytest.raises(ValueError, match="no CSV file at ~nosuchuser/p.csv"):  # --data too
+        load_training_data("~nosuchuser/p.csv")
 
 
 def test_an_output_on_a_missing_drive_is_refused(monkeypatch, capsys, tmp_path) -> None:

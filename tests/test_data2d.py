@@ -132,6 +132,12 @@ def test_a_csv_is_read_by_its_column_names_and_its_headers_may_run_over_lines() 
     assert points_from_csv("Run 3,,\nMeasured 2024-05-01,,\nx,y,label\n,m,m\n1,2,a\n").tolist() == [[1.0, 2.0]]
     assert points_from_csv(",My title,\nx,y,z\n1,2,3\n").tolist() == [[1.0, 2.0]]
     assert points_from_csv("x\ty\r\n1\t2\r\n").tolist() == [[1.0, 2.0]]  # a spreadsheet's cells, pasted
+    assert points_from_csv("Distance, m\tHeight, m\n1\t2\n").tolist() == [[1.0, 2.0]]  # a comma in a title
+    assert points_from_csv("x,y\n%,%\n---,---\n1,2\n").tolist() == [[1.0, 2.0]]  # units without letters
+    with pytest.raises(ValueError, match=r"^CSV line 1: the first column looks like an index \(''\), not x"):
+        points_from_csv(",0,1\n0,1.5,2.5\n")  # pandas' DataFrame(points).to_csv()
+    with pytest.raises(ValueError, match=r"^CSV line 3: field larger than field limit"):  # an unclosed quote
+        points_from_csv('x,y\n"1,2\n' + "3" * 200_000)
     with pytest.raises(ValueError, match=r"^CSV line 1: the first column looks like an index \('Unnamed: 0'\), not x"):
         points_from_csv("Unnamed: 0,a,b\n0,1,2\n")
     with pytest.raises(ValueError, match=r"^CSV line 2: expected 3 columns, as its header has, got 2$"):

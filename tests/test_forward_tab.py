@@ -288,6 +288,9 @@ def test_uploads_of_cameras_phones_and_colour_managed_pictures(tmp_path):
     (tmp_path / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic" + bytes(100))
     with pytest.raises(gr.Error, match="IMG_0001.HEIC is a HEIC photo, which cannot be read here; export it as JPEG"):
         images.load_upload(tmp_path / "IMG_0001.HEIC")
+    (tmp_path / "scan.ppm").write_bytes(b"P6\n3\x890 2\n255\n" + bytes(100))  # Pillow: ValueError
+    with pytest.raises(gr.Error, match="scan.ppm is not a picture that can be read"):
+        images.load_upload(tmp_path / "scan.ppm")
 
 
 def test_build_wiring():

@@ -173,7 +173,7 @@ def test_image_folder(tmp_path: Path) -> None:
 
 def test_an_image_folder_reads_pictures_as_an_upload_does(tmp_path: Path) -> None:
     """A folder's 16-bit PNG had been clipped to white (99.6 % of its pixels), where the same file uploaded in the app
-    kept its greys: both now go through `to_rgb`, and both take the centred square."""
+    kept its greys: both now go through `square_picture`, and both take the centred square."""
     from app.images import load_upload
 
     folder = tmp_path / "deep"
@@ -204,16 +204,26 @@ def test_an_image_folder_passes_over_system_files_and_skips_broken_pictures(tmp_
 
 
 def test_a_corrupt_cifar_file_is_named(tmp_path: Path) -> None:
-    """torchvision says only "Dataset not found or corrupted" of a CIFAR-10 folder: the one file cut short is named."""
+    """torchvision says only "Dataset not found or corrupted" of a CIFAR-10 folder: the one file cut short is named.
+    (The files here stand for the originals by their own MD5 sums.)"""
+    import hashlib
+
     from torchvision.datasets import CIFAR10
 
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
-    for name in [name for name, _ in (*CIFAR10.train_list, *CIFAR10.test_list)] + ["batches.meta"]:
-        (folder / name).write_bytes(b"not the original")
-    with pytest.raises(DataUnavailableError, match=r"data_batch_1, data_batch_2, .*, test_batch, batches.meta are "
-                                                   r"incomplete or corrupt \(the MD5 sums"):
-        load_image_dataset("cifar10", root=tmp_path, split="test", download=False)
+    names = [name for name, _ in (*CIFAR10.train_list, *CIFAR10.test_list)] + ["batches.meta"]
+    sums = {}
+    for name in names:
+        (folder / name).write_bytes(name.encode())
+        sums[name] = hashlib.md5(name.encode()).hexdigest()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CIFAR10, "train_list", [[name, sums[name]] for name, _ in CIFAR10.train_list])
+        patch.setattr(CIFAR10, "test_list", [[name, sums[name]] for name, _ in CIFAR10.test_list])
+        patch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": sums["batches.meta"]})
+        (folder / "data_batch_3").write_bytes(b"cut sh")
+        with pytest.raises(DataUnavailableError, match=r": data_batch_3 is incomplete or corrupt \(the MD5 sums"):
+            load_image_dataset("cifar10", root=tmp_path, split="test", download=False)
 
 
 def test_ranges_round_trip(mnist_test) -> None:

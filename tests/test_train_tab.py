@@ -309,6 +309,7 @@ def niceness(thread_id: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, thread_id)
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread (Linux)")
 def test_a_run_trains_at_a_lower_cpu_priority_than_the_pages(isolated):
     """The pages' scrubs and Generates, and the browser on the lecturer's own laptop, come before a run: its thread
     runs at nice TRAINING_NICENESS, the server's own threads as they were."""

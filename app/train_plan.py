@@ -328,7 +328,8 @@ def cli_command(plan: Plan, out: str) -> str | None:
     else:
         s = plan.schedule
         changed = {k: v for k, v in s.params.items() if default_params(s.name).get(k) != v}
-        args += ["--schedule", s.name, "--T", str(s.T), *(arg for k, v in changed.items() for arg in ("--param", f"{k}={str(v).lower()}")),
+        params = [arg for k, v in changed.items() for arg in ("--param", f"{k}={str(v).lower()}")]
+        args += ["--schedule", s.name, "--T", str(s.T), *params,
                  "--model", plan.model, "--prediction", plan.prediction]
     if plan.conditional:
         args += ["--conditional", "--p-uncond", repr(plan.p_uncond)]

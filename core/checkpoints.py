@@ -469,8 +469,8 @@ def config_problem(config: dict[str, Any]) -> str | None:
 
 
 def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild model (eval mode, on ``device``: "auto", "cpu", "cuda" or "cuda:N") and schedule from a checkpoint directory.
-    Torch's global random state is left as it was (the network's fresh weights are drawn, then replaced)."""
+    """Rebuild model (eval mode, on ``device``: "auto", "cpu", "cuda" or "cuda:N") and schedule from a checkpoint
+    directory. Torch's global random state is left as it was (the network's fresh weights are drawn, then replaced)."""
     directory = Path(directory)
     device = resolve_device(device)
     config = read_config(directory)

@@ -240,10 +240,10 @@ def csv_text(raw: bytes) -> str:
 
 def points_from_csv(text: str) -> torch.Tensor:
     """Parse ``x,y`` rows into a (N, 2) tensor; tabs separate them where the first line with a digit has tabs and no
-    comma (`_delimiter`: cells pasted from a spreadsheet). Rows before the first point are headers (`_is_header`), and skipped: a
-    title, Excel's "sep=," line, the columns' names, their units. Columns named x and y (in any case) are read where
-    they are (`_header_columns`: pandas' ``to_csv`` writes its index first), else the first two. Any other row that
-    does not parse, or holds NaN or infinity, is an error naming its line."""
+    comma (`_delimiter`: cells pasted from a spreadsheet). Rows before the first point are headers (`_is_header`),
+    and skipped: a title, Excel's "sep=," line, the columns' names, their units. Columns named x and y (in any case)
+    are read where they are (`_header_columns`: pandas' ``to_csv`` writes its index first), else the first two. Any
+    other row that does not parse, or holds NaN or infinity, is an error naming its line."""
     rows: list[tuple[float, float]] = []
     headers: list[tuple[int, list[str]]] = []
     columns = (0, 1)

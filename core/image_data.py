@@ -445,8 +445,8 @@ def load_image_folder(
     """Every readable image under ``path`` (recursively, sorted by path), as uint8 (N, C, size, size).
 
     Each image is read as `square_picture` reads it, at ``size``, and kept in RGB (``channels=3``) or made grey
-    (``channels=1``). Hidden and system files (`_system_file`) are passed over. Files PIL cannot open are skipped and counted in
-    ``source``; ``limit`` keeps the first ``limit`` images.
+    (``channels=1``). Hidden and system files (`_system_file`) are passed over. Files PIL cannot open are skipped
+    and counted in ``source``; ``limit`` keeps the first ``limit`` images.
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")

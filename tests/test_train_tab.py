@@ -549,6 +549,11 @@ def test_a_run_on_a_chain_that_does_not_reach_noise_is_told_so_before_it_starts(
     plan = train_plan.make_plan(*args(T=50)[:15], params)
     assert any("this chain does not reach noise" in note and "tick “scale β by 1000/T”" in note for note in plan.notes)
     assert not any("reach noise" in note for note in train_plan.make_plan(*args(T=50)[:15], PARAMS).notes)
+    import core.train  # its command, quoted for a shell, gives the command line the same schedule parameter
+
+    command = train_plan.cli_command(plan, "runs/my run")
+    parsed = core.train.build_parser().parse_args(shlex.split(command)[3:])
+    assert parsed.param == ["scale_with_T=false"] and str(parsed.out) == "runs/my run", command
 
 
 def test_stop_is_per_user_and_keeps_the_model(isolated, monkeypatch):

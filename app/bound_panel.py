@@ -15,8 +15,7 @@ from app import figures, formulas, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.reverse_tab import (
-    DIVERGED, MAX_SAMPLES, ReverseControls, chosen_checkpoint, examples_for, model_device, picture_cap,
-    results_make_way,
+    DIVERGED, ReverseControls, chosen_checkpoint, examples_for, model_device, results_make_way, sample_count,
 )
 from core.elbo import VARIANCES, Bound, Variance, variational_bounds
 
@@ -30,7 +29,7 @@ def measure_bound(path, n, seed, ideal, trained, progress=gr.Progress()):
     """(figure, Markdown): the bound of the tab's model on n of its training examples."""
     checkpoint = chosen_checkpoint(path, trained, ideal)
     kind = checkpoint.data.kind
-    n = min(whole_number(n, "Samples", 1, MAX_SAMPLES[kind]), picture_cap(checkpoint.data, MAX_EXAMPLES[kind]))
+    n = sample_count(n, checkpoint, 1, MAX_EXAMPLES)
     seed = whole_number(seed, "Seed", 0, MAX_SEED)
     examples = examples_for(checkpoint, n, seed, "The bound").to(model_device(checkpoint))
     progress(0.1, desc="Measuring the terms of the bound")

@@ -15,9 +15,9 @@ from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, paint_hidden
 from app.reverse_tab import (
-    DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind,
-    examples_for, grid_columns, model_and_sampler, model_device, model_label, picture_cap, play_in_player,
-    read_samples, results_make_way, sample_chain, show_chain,
+    DIVERGED, MAX_FRAMES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind, examples_for,
+    grid_columns, model_and_sampler, model_device, model_label, play_in_player, read_samples, results_make_way,
+    sample_chain, sample_count, show_chain,
 )
 from core.checkpoints import Checkpoint
 from core.inpaint import IMAGE_MASKS, POINT_MASKS, iter_inpaint, known_mask
@@ -68,7 +68,7 @@ def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, traine
     masks = POINT_MASKS if kind == "2d" else IMAGE_MASKS
     if not isinstance(mask_name, str) or mask_name not in masks:  # a list through the API: "unhashable type"
         raise InputError(f"Choose what is known from the list: for this model one of {', '.join(masks.values())}.")
-    n = min(whole_number(n, "Samples", 2, MAX_SAMPLES[kind]), picture_cap(checkpoint.data, MAX_INPAINTED[kind]))
+    n = sample_count(n, checkpoint, 2, MAX_INPAINTED)
     seed = whole_number(seed, "Seed", 0, MAX_SEED)
     rounds = whole_number(rounds, "Resampling rounds", 1, MAX_ROUNDS)
     jump = whole_number(jump, "Jump back", 1, MAX_JUMP)

@@ -22,9 +22,8 @@ from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.checkpoint_access import capped_end
 from app.reverse_tab import (
-    DIVERGED, MAX_FRAMES, MAX_SAMPLES, MIN_FRAMES, ReverseControls, SamplerChoice, examples_for, grid_columns,
-    model_and_sampler, model_device, model_label, picture_cap, play_in_player, read_samples, reference_points,
-    results_make_way,
+    DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, examples_for, grid_columns, model_and_sampler,
+    model_device, model_label, play_in_player, read_samples, reference_points, results_make_way, sample_count,
 )
 from app.images import image_grid, image_pixels
 from core.checkpoints import Checkpoint
@@ -91,7 +90,7 @@ def encode_examples(path, steps, spacing, n, seed, ideal, trained, progress=gr.P
     """Encode: (figure, Markdown) for n training examples encoded to x_T and decoded back."""
     checkpoint, choice = map_checkpoint(path, trained, ideal, steps, spacing)
     kind = checkpoint.data.kind
-    n = min(whole_number(n, "Samples", 2, MAX_SAMPLES[kind]), picture_cap(checkpoint.data, MAX_ENCODED[kind]))
+    n = sample_count(n, checkpoint, 2, MAX_ENCODED)
     seed = whole_number(seed, "Seed", 0, MAX_SEED)
     examples = examples_for(checkpoint, n, seed, "Encoding").to(model_device(checkpoint))
     schedule = checkpoint.schedule
@@ -228,7 +227,7 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
     (`core.ddim_map.noise_circle`), x_T beside x₀: (player HTML, stats Markdown, GIF path, MP4 path, sprite path)."""
     checkpoint, choice = map_checkpoint(path, trained, ideal, steps, spacing)
     kind, shape = checkpoint.data.kind, checkpoint.data.shape
-    n = min(whole_number(n, "Samples", 1, MAX_SAMPLES[kind]), picture_cap(checkpoint.data, LOOP_SAMPLES[kind]))
+    n = sample_count(n, checkpoint, 1, LOOP_SAMPLES)
     seed = whole_number(seed, "Seed", 0, MAX_SEED)
     chain_steps = number_of_steps(checkpoint.schedule.T, choice.steps, "ddim")
     most = LOOP_IMAGE_STEPS // chain_steps if kind == "image" else LOOP_FRAMES[-1]

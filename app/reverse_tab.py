@@ -518,6 +518,13 @@ def picture_cap(data: DataInfo, cap: int) -> int:
     return cap if values <= PICTURE_VALUES else max(1, cap * PICTURE_VALUES // values)
 
 
+def sample_count(n, checkpoint: Checkpoint, least: int, caps: dict[str, int]) -> int:
+    """The number of examples a panel takes: ``n`` checked as Generate's count is (``least`` … `MAX_SAMPLES`), then
+    at most the panel's cap for the model's kind (``caps``), fewer of large pictures (`picture_cap`)."""
+    kind = checkpoint.data.kind
+    return min(whole_number(n, "Samples", least, MAX_SAMPLES[kind]), picture_cap(checkpoint.data, caps[kind]))
+
+
 def samples_bound(data: DataInfo) -> tuple[str, int, int]:
     """(the name, least and most) of a Generate's number of samples: `MAX_SAMPLES`, fewer of large pictures
     (`picture_cap`), then named with their size."""

@@ -43,6 +43,7 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
     priority than the pages' requests (`runs.yield_cpu_to_the_pages`)."""
     runs.yield_cpu_to_the_pages()
     reason, error, unsaved, end, pruned = "error", "", "", None, []
+    folder = runs.key_folder(run.key)  # the log names the browser's folder, not its secret owner token
     try:
         for event in trainer.run():
             run.progress = event  # for the estimate of a waiting Start (`waiting_text`)
@@ -53,14 +54,14 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
         reason, error = "diverged", str(err)
         events.put(err)  # the losses of its last good steps
     except Exception as err:  # reported to the user; the weights so far are still saved
-        log.exception("training run of %s failed", runs.key_folder(run.key))
+        log.exception("training run of %s failed", folder)
         reason, error = "error", f"{type(err).__name__}: {err}"
         try:  # the error is what the user hears; this counts the steps learnt
             trainer.read_losses()
         except TrainingDiverged:
             pass
         except Exception:  # the device's error again (a CUDA assert stays set): the run must still end below
-            log.exception("reading the last losses of %s failed", runs.key_folder(run.key))
+            log.exception("reading the last losses of %s failed", folder)
     worth_keeping = trainer.step >= (SHORTEST_KEPT if reason in ("diverged", "stopped") else 1)
     try:
         if worth_keeping:
@@ -78,13 +79,13 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
             run.checkpoint = path
             pruned = runs.prune_user_runs(run.key)
     except Exception as err:
-        log.exception("saving the checkpoint of %s failed", runs.key_folder(run.key))
+        log.exception("saving the checkpoint of %s failed", folder)
         why = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
         unsaved = f"the model could not be saved on this server ({why})"  # its path is the server's, not the page's
     try:
         run.message = _end_message(run, trainer, reason, error, unsaved, worth_keeping, pruned)
     except Exception:  # a safety net: without `finish` and DONE below, the browser's run slot would stay taken
-        log.exception("reporting the end of %s failed", runs.key_folder(run.key))
+        log.exception("reporting the end of %s failed", folder)
         run.message, reason = "Training ended, but the server could not say how (see its log).", "error"
     run.reason = "unsaved" if unsaved else reason
     runs.REGISTRY.finish(run)
@@ -95,7 +96,7 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
         try:
             run.final_preview = final_preview(trainer, info, preview_classes(plan))
         except Exception:
-            log.exception("the final preview of %s failed", runs.key_folder(run.key))
+            log.exception("the final preview of %s failed", folder)
     run.previewed.set()
 
 

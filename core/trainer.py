@@ -21,8 +21,8 @@ All randomness (batches, t, ε, preview noise) comes from explicit generators se
 sums may round otherwise). A run that continues earlier ones (``steps_before`` > 0) seeds its draws
 from (seed, steps_before) (`run_seed`), so it does not replay theirs. Dropout (the `base` U-Net) draws
 from torch's global generator, which a continuation's Trainer seeds alike (a new run's entry point seeds
-it for the weights). A non-finite loss or gradient stops the run with `TrainingDiverged`, and no update from that step on is applied, so the
-model, its EMA and the optimiser keep their last good state. `Trainer.stop()` (from any thread)
+it for the weights). A non-finite loss or gradient stops the run with `TrainingDiverged`, and no update
+from that step on is applied, so the model, its EMA and the optimiser keep their last good state. `Trainer.stop()` (from any thread)
 ends the run after the current step.
 
 A step never waits for the GPU: the divergence check is done on the device (a step after which the

@@ -705,6 +705,7 @@ const setup = () => {
     info.setAttribute('aria-live', p ? 'off' : 'polite');  // a screen reader reads the frame stepped to, not 30 a second
     btn.innerHTML = p ? 'Pause' : '<span aria-hidden="true">▶</span> Play';  // not "black right-pointing triangle"
     root.dataset.playing = p ? '1' : '0';
+    if (p && !st.raf) st.raf = requestAnimationFrame(tick);  // the loop runs while playing only
   };
   const toggle = () => { if (!st.playing && st.i === n - 1) show(0); setPlaying(!st.playing); };
   btn.onclick = toggle;
@@ -730,10 +731,11 @@ const setup = () => {
     speed.onchange = () => { st.fps = parseFloat(speed.value); };
   }
   const tick = (now) => {
-    if (!st.alive) return;
+    st.raf = 0;
+    if (!st.alive || !st.playing) return;  // paused, the loop ends (it had run on, 60 times a second, idle)
     // hidden (another tab, a closed accordion: no box), a playing movie waits where it is: it had drawn on unseen
-    if (st.playing && st.sheet && !root.offsetParent) st.last = 0;
-    else if (st.playing && st.sheet) {
+    if (st.sheet && !root.offsetParent) st.last = 0;
+    else if (st.sheet) {
       const dt = 1000 / st.fps;
       if (!st.last) st.last = now;
       if (now - st.last >= dt - 3) {  // rAF jitter: a frame due in < 3 ms is shown now
@@ -759,7 +761,6 @@ const setup = () => {
   setPlaying(st.playing);
   show(0);
   load(window.__ddpmSpriteUrl);
-  st.raf = requestAnimationFrame(tick);
 };
 setup();
 watch('value', setup);

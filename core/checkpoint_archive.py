@@ -25,6 +25,7 @@ from typing import BinaryIO
 from core.checkpoints import (
     CONFIG_FILE, POINTS_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, share_like_new_files, write_atomically,
 )
+from core.paths import rename
 
 CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, POINTS_FILE)
 MAX_UNPACKED_BYTES = 128 * 2**20  # the largest preset ("base", 3 × 32 × 32) weighs 38 MB in float32
@@ -157,7 +158,7 @@ def unpack_checkpoint(archive: str | Path, parent: str | Path, *, name: str | No
     while target.exists():
         target, n = parent / f"{base}-{n}", n + 1
     try:
-        tmp.rename(target)
+        rename(tmp, target)
     except BaseException:
         _remove(tmp)
         raise

@@ -42,6 +42,7 @@ from core.conditioning import DEFAULT_P_UNCOND
 from core.data import DataInfo, data_sampler
 from core.devices import resolve_device
 from core.mlp import MLPConfig, MLPDenoiser
+from core.paths import rename
 from core.prediction import as_eps_model, check_prediction, unwrap
 from core.schedules import MAX_T, NoiseSchedule, schedule_from_config
 from core.unet import UNet, UNetConfig
@@ -188,11 +189,11 @@ def save_checkpoint(
         share_like_new_files(tmp, (tmp / CONFIG_FILE).stat().st_mode & 0o777)
         if directory.exists():  # overwrite: move the old one aside, then swap
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{time.monotonic_ns()}")
-            directory.rename(old)
-            tmp.rename(directory)
+            rename(directory, old)
+            rename(tmp, directory)
             old.unlink() if old.is_symlink() else shutil.rmtree(old, ignore_errors=True)  # a link: not its target
         else:
-            tmp.rename(directory)
+            rename(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -323,7 +324,7 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     try:
         with open(tmp, "xb") as file:
             write(file)
-        tmp.replace(path)
+        rename(tmp, path, replace=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -1,14 +1,20 @@
-"""Folders: those a setting names (``DDPM_DATA_DIR``, ``DDPM_RUNS_DIR``, ``DDPM_CHECKPOINTS_DIR``, read alike), and
-deleting one, said to have gone only when it has."""
+"""Folders: those a setting names (``DDPM_DATA_DIR``, ``DDPM_RUNS_DIR``, ``DDPM_CHECKPOINTS_DIR``, read alike),
+deleting one, said to have gone only when it has, and renaming a file or folder just written."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+# Windows: a virus scanner, the search indexer or a sync client (OneDrive) opens a file just written for a moment, and
+# renaming it or its folder then fails ("access denied", "in use by another process"): tried again, as pip does
+RENAME_TRIES = 10 if os.name == "nt" else 1
+RENAME_WAIT_SECONDS = 0.1
 
 
 def user_path(path: str | os.PathLike[str]) -> Path:
@@ -31,3 +37,16 @@ def delete_folder(path: Path) -> bool:
         log.warning("could not delete %s", path)
         return False
     return True
+
+
+def rename(source: Path, target: Path, *, replace: bool = False) -> None:
+    """``source.rename(target)`` (``replace``: over a file there), tried again for up to a second on Windows while the
+    file is held (`RENAME_TRIES`): a save had failed at its last step, after a whole training run."""
+    for attempt in range(RENAME_TRIES):
+        try:
+            (source.replace if replace else source.rename)(target)
+            return
+        except PermissionError:
+            if attempt == RENAME_TRIES - 1:
+                raise
+            time.sleep(RENAME_WAIT_SECONDS)

@@ -504,6 +504,9 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     paused_at = player.get_attribute("data-frame")
     p.wait_for_timeout(400)
     assert player.get_attribute("data-frame") == paused_at, "the player kept advancing after Pause"
+    loop = player.evaluate("(root) => { let e = root; while (e && !e.__ddpmPlayer) e = e.parentElement; "
+                           "return e && e.__ddpmPlayer.raf; }")
+    assert loop == 0, "the player's animation loop ran on while paused"
     assert "Play" in p.locator("#reverse-player .pl-play").inner_text()
     assert p.locator("#reverse-player .pl-play span[aria-hidden=true]").inner_text() == "▶"  # not read out
     scrub = p.locator("#reverse-player .pl-scrub")  # a reader says the frame and its t, not the bar's 0-based value

@@ -121,6 +121,37 @@ def test_save_is_atomic_and_refuses_to_clobber(tmp_path, monkeypatch) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"], "no half-written directory is left behind"
 
 
+def test_a_save_waits_for_a_file_held_for_a_moment(tmp_path, monkeypatch) -> None:
+    """On Windows a virus scanner or OneDrive holds a file just written for a moment, and renaming it or its folder
+    fails with PermissionError: a save had failed at its last step. Each rename is tried again (`RENAME_TRIES`);
+    one refused every time still fails the save, and leaves no temporary folder."""
+    import core.paths as paths
+
+    monkeypatch.setattr(paths, "RENAME_TRIES", 3)
+    monkeypatch.setattr(paths, "RENAME_WAIT_SECONDS", 0.0)
+    real_rename, refused = Path.rename, []
+
+    def held_once(self, target):
+        if self not in refused:
+            refused.append(self)
+            raise PermissionError(13, "The process cannot access the file because it is being used", str(self))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", held_once)
+    save_mlp(tmp_path / "ck")
+    save_mlp(tmp_path / "ck", overwrite=True)  # two renames: the old folder aside, the new one in
+    assert len(refused) == 3 and load_checkpoint(tmp_path / "ck").config["training"] == {"steps": 3}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+    def held(self, target):
+        raise PermissionError(13, "Access is denied", str(self))
+
+    monkeypatch.setattr(Path, "rename", held)
+    with pytest.raises(PermissionError, match="Access is denied"):
+        save_mlp(tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+
 def test_a_save_clears_what_killed_saves_left_and_overwrites_a_link_without_leaving_one(tmp_path) -> None:
     """A save killed midway leaves its temporary ".ck.*" folder (35 MB for a base U-Net): 7 of 12 kills left one, for
     good. The next save of the checkpoint removes those an hour old; a save under way (a fresh one) stays. An

@@ -4,7 +4,6 @@ both reverse variances of the DDPM sampler, σ² = β̃_t and σ² = β_t."""
 
 from __future__ import annotations
 
-import html
 import math
 import time
 
@@ -13,6 +12,7 @@ import torch
 
 from app import figures, formulas, runs
 from app.controls import MAX_SEED, show_when, whole_number
+from app.as_written import in_markdown
 from app.errors import InputError
 from app.reverse_tab import (
     DIVERGED, ReverseControls, chosen_checkpoint, examples_for, model_device, results_make_way, sample_count,
@@ -80,7 +80,7 @@ def bound_markdown(name: str, bounds: dict[Variance, Bound], kind: str, n: int, 
         f"| {label} | " + " | ".join(cell(bounds[v]) for v in VARIANCES) + " |" for label, cell in rows]
     better = min(VARIANCES, key=lambda v: bounds[v].total)
     return (
-        f"**{html.escape(name)}** ({model}) on {n:,} training examples · {measured} · {formulas.seconds_text(seconds)}. "
+        f"**{in_markdown(name)}** ({model}) on {n:,} training examples · {measured} · {formulas.seconds_text(seconds)}. "
         f"Nats {unit}. The tighter bound here: **{VARIANCE_LABELS[better]}**.\n\n" + "\n".join(table)
     )
 

@@ -4,7 +4,6 @@ cache, and described from their config (data, schedule, model, training, warning
 
 from __future__ import annotations
 
-import html
 import threading
 import time
 from collections import OrderedDict
@@ -13,6 +12,7 @@ from typing import Any
 
 
 from app import formulas, runs
+from app.as_written import MAX_MESSAGE_CHARS, in_markdown
 from app.errors import InputError
 from app.runs import display_name
 from core.checkpoints import (
@@ -151,19 +151,17 @@ def describe(path: str | None, trained: Any, *, in_reverse_tab: bool = True) -> 
         config = read_config(path)
     except CheckpointError as err:  # in the model's name: its folder's path names the browser's secret owner token
         if not Path(path).is_dir():
-            return f"⚠ {html.escape(not_allowed_error(path, [path]).message)}"
-        return f"⚠ {html.escape(str(err).replace(str(Path(path)), display_name(path)))}"
+            return f"⚠ {in_markdown(not_allowed_error(path, [path]).words, MAX_MESSAGE_CHARS)}"
+        return f"⚠ {in_markdown(str(err).replace(str(Path(path)), display_name(path)), MAX_MESSAGE_CHARS)}"
     data, schedule = config.get("data", {}), config.get("schedule", {})
     predicts = model_prediction(config)
 
-    def text(value: Any) -> str:  # an uploaded config's words, shown as written (its "<b>" as such, not bold)
-        return html.escape(str(value))
-
     parts = [
-        f"**{text(display_name(path))}** — data: {text(data.get('name', '?'))} ({text(data.get('kind', '?'))})",
-        f"schedule: {text(schedule.get('name', '?'))}, T = {text(schedule.get('T', '?'))}",
-        f"model: {text(config.get('model', {}).get('kind', '?'))}, predicts "
-        f"{PREDICTION_SYMBOLS.get(predicts, text(predicts))}",
+        f"**{in_markdown(display_name(path))}** — data: {in_markdown(data.get('name', '?'))} "
+        f"({in_markdown(data.get('kind', '?'))})",
+        f"schedule: {in_markdown(schedule.get('name', '?'))}, T = {in_markdown(schedule.get('T', '?'))}",
+        f"model: {in_markdown(config.get('model', {}).get('kind', '?'))}, predicts "
+        f"{PREDICTION_SYMBOLS.get(predicts, in_markdown(predicts))}",
     ]
     share = null_label_share(config)
     if model_classes(config):
@@ -204,7 +202,7 @@ def metric_words(key: str, value: float, T: Any) -> str:
     if key == "sliced_wasserstein_ratio_ddpm":
         return (f"SW ratio after training: {value:.2f} (DDPM over all {T} steps, {EVAL_POINTS:,} samples; 1: as close "
                 "as another draw of the data; other samples move it)")
-    return f"{html.escape(key)}: {value:.3g}"
+    return f"{in_markdown(key)}: {value:.3g}"
 
 
 # a conditional model whose ∅ was never trained (`core.checkpoints.null_label_share` 0: trained with p_uncond = 0)

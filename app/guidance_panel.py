@@ -16,6 +16,7 @@ import torch
 
 from app import formulas, panel_grid, runs
 from app.controls import MAX_SEED, notice_html, number_between, show_when, whole_number
+from app.as_written import in_markdown
 from app.errors import InputError
 from app.images import image_grid, image_pixels
 from app.player import FIELD_CAP, field_grid
@@ -456,7 +457,7 @@ def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods:
 def field_markdown(name: str, target: str, t: int, alpha_bar: float, at_data: dict[str, torch.Tensor]) -> str:
     """What the field shows, and with both methods, how the learnt gradient compares with the exact one at the
     noised training points (mean cosine, median length ratio)."""
-    lines = [f"**{html.escape(name)}** · ∇ log p_t(y | x_t) towards **{html.escape(target)}** at t = {t:,} "
+    lines = [f"**{in_markdown(name)}** · ∇ log p_t(y | x_t) towards **{html.escape(target)}** at t = {t:,} "
              f"(ᾱ_t = {alpha_bar:.3g}) · arrows show its direction, drawn no longer than the grid's spacing; grey: "
              f"{FIELD_POINTS:,} training points noised to t. {GUIDED_STEP}, so the arrows are where guidance pushes "
              "x_t at this step."]

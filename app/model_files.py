@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from app import player, runs
+from app.as_written import MAX_MESSAGE_CHARS, in_html
 from app.errors import InputError
 from app.checkpoint_access import allowed, not_allowed_error
 from app.reverse_tab import ReverseControls, after_training
@@ -74,11 +75,12 @@ def upload_model(request: gr.Request, file: str | None, trained: Any) -> list[st
     twin = next((Path(p) for p in runs.owner_checkpoints(key) if Path(p) != path and same_model(Path(p), path)), None)
     if twin is not None:
         delete_folder(path)
-        gr.Info(f"{label} is a model you have here already, {display_name(twin)}: it is selected.")
+        said = f"{label} is a model you have here already, {display_name(twin)}: it is selected."
+        gr.Info(in_html(said, MAX_MESSAGE_CHARS))
         return [*(p for p in kept if p != str(twin)), str(twin)]
     pruned = runs.prune_user_runs(key)
     if pruned:
-        gr.Warning(f"{runs.pruned_sentence(pruned)} to make room for {display_name(path)}.")
+        gr.Warning(in_html(f"{runs.pruned_sentence(pruned)} to make room for {display_name(path)}.", MAX_MESSAGE_CHARS))
     return [*(p for p in kept if Path(p).is_dir()), str(path)]
 
 

@@ -40,6 +40,7 @@ from app import accessibility, figures, formulas, images, memo, player, runs
 from app.controls import (
     MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number,
 )
+from app.as_written import in_markdown
 from app.errors import InputError
 from app.images import image_pixels
 from app.checkpoint_access import (
@@ -707,7 +708,7 @@ def after_training(trained, current, jobs=0):
     choices = checkpoint_choices(trained)
     listed = current in [v for _, v in choices]
     if jobs and listed and paths and paths[-1] != current:
-        new = html.escape(session_label(Path(paths[-1])))  # as the list names it
+        new = in_markdown(session_label(Path(paths[-1])))  # as the list names it
         return gr.Dropdown(choices=choices, value=current), (
             describe(current, trained) + f"\n\n***{new}** is ready in the list: it was not chosen for you, as a job "
                                          "for the model above had not ended.*")

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import html
 import inspect
 import math
 import os
@@ -54,6 +53,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.as_written import in_markdown
 from app.errors import InputError
 from app.throttle import Throttle
 from core.checkpoints import CONFIG_FILE, WEIGHTS_FILE
@@ -356,7 +356,7 @@ def display_name(path: str | Path) -> str:
 
 def bold_name(path: str | Path) -> str:
     """A checkpoint's name as shown (`display_name`), in bold: the first words of a panel's text (markdown)."""
-    return f"**{html.escape(display_name(path))}**"
+    return f"**{in_markdown(display_name(path))}**"
 
 
 def pruned_sentence(pruned: list[Path], *, will: bool = False) -> str:

@@ -10,7 +10,6 @@ a U-Net call on a CPU takes about 70 ms for 64 images.
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import time
@@ -20,6 +19,7 @@ import torch
 
 from app import figures, formulas, runs
 from app.controls import MAX_SEED, show_when, whole_number
+from app.as_written import in_markdown
 from app.errors import InputError
 from app.reverse_tab import (
     DIVERGED, ReverseControls, chosen_checkpoint, data_own_range, model_device, results_make_way,
@@ -178,7 +178,7 @@ def sweep_markdown(name: str, results: dict[str, list[tuple[int, float, float]]]
              f"{max(real):.3g}**, the measure's noise at this size: scores inside that range are as good as the data "
              "itself, and differences smaller than its width are within the noise. Another seed draws other samples and "
              "other data: check a verdict at a second seed before you trust it." if real else "")
-    return (f"**{html.escape(name)}** ({model}), {n:,} samples a chain from the same x_T, steps spaced "
+    return (f"**{in_markdown(name)}** ({model}), {n:,} samples a chain from the same x_T, steps spaced "
             f"{SPACING_LABELS[spacing]}; {measure_name} (lower is better down to the data's own range: 1 is what "
             "another draw of the data scores on average, so a score below 1 is as good as the data, not better), and "
             f"the seconds each chain took.\n\n" + "\n".join(table) + (f"\n\n{near}." if near else "") + noise)

@@ -118,7 +118,7 @@ def _start_checkpoint(start_from: str, trained: Any, kind: str) -> tuple[Path, d
     """(path, config) of the checkpoint to continue from, checked: this browser may use it, same kind of data."""
     if not allowed(start_from, trained):
         if start_from in (trained or []):  # one of the page's own, deleted since (another tab's new model, say)
-            raise InputError(f"Start from: {not_allowed_error(start_from, trained).message}")
+            raise InputError(f"Start from: {not_allowed_error(start_from, trained).words}")
         raise InputError("Start from: choose a new model or a checkpoint from the list.")
     try:
         config = read_config(start_from)

@@ -65,6 +65,7 @@ import gradio as gr
 import torch
 
 from app import accessibility, controls, formulas, own_points, runs
+from app.as_written import in_markdown
 from app.errors import InputError
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
 from app.checkpoint_access import CACHE, allowed, checkpoint_choices, describe
@@ -345,8 +346,8 @@ def start_failed(request: gr.Request, ticket):
 def not_started(err: Exception) -> str:
     """The status of a Start that failed before its run trained: the error's words for the user, or, for an error of
     the server's own, where to look."""
-    why = err.message if isinstance(err, gr.Error) else "an error on the server (see its log)"
-    return status_html(f"Not started: {html.escape(str(why))}", tone="error")
+    why = err.words if isinstance(err, InputError) else "an error on the server (see its log)"
+    return status_html(f"Not started: {html.escape(why)}", tone="error")
 
 
 START_FAILED_MESSAGE = ("Not started: a setting changed while the run waited for a slot. Check the settings and press "
@@ -692,7 +693,7 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
         preview = show_training_data(request, data, own, size, drawn_with)
     points = None if checkpoint is None else checkpoint.points
     if points is None and missing:  # Start then asked for data that the list does not offer, without why
-        info += (f"\n\n**Its training data, {html.escape(missing)}, is not on this server**, so it cannot be trained "
+        info += (f"\n\n**Its training data, {in_markdown(missing)}, is not on this server**, so it cannot be trained "
                  "further here (it samples in the Reverse tab).")
     if points is not None and not known_data:  # trained on given points: continue on own points
         data_choice = OWN_POINTS
@@ -702,7 +703,7 @@ def start_from_selected(request: gr.Request, start_from: str, trained: Any, own:
             info += (f" Its {len(points):,} training points are back as **your own points**; draw or upload "
                      "others to continue it on them.")
         elif not torch.equal(own.points, points):
-            info += (f" It continues on your own points as they are now ({own.info.source}), not on the "
+            info += (f" It continues on your own points as they are now ({in_markdown(own.info.source)}), not on the "
                      f"{len(points):,} it was trained on.")
     return (
         info,

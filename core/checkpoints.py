@@ -37,7 +37,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load, save_file
 from torch import nn
 
-from core.cli import short_text
+from core.cli import printable, short_text
 from core.conditioning import DEFAULT_P_UNCOND
 from core.data import DataInfo, data_sampler
 from core.devices import resolve_device
@@ -407,6 +407,10 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     problem = config_problem(config)
     if problem:
         raise CheckpointError(f"{config_path} is invalid: {problem}")
+    data = config["data"]
+    for key in ("name", "source"):  # printed by the commands, shown by the app (`core.cli.printable`)
+        if isinstance(data.get(key), str):
+            data[key] = printable(data[key])
     return config
 
 

@@ -1,6 +1,6 @@
 """Shared pieces of the command-line entry points: an argparse parser that fails in one line, checks of an output
 path made before the work rather than after it, Ctrl-C (or SIGTERM, SIGHUP) without a traceback, and values cut short
-for one-line messages (the app's too)."""
+and made printable for one-line messages (the app's too)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,14 @@ def short_text(text: str, chars: int = SHORT_CHARS) -> str:
     """``text`` cut to ``chars`` characters, the last one "…" when it was longer: a value repeated in a message (an
     API call's 100 kB string, a custom schedule's T betas) had come back whole."""
     return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def printable(text: str) -> str:
+    """``text`` without control and format characters (Unicode's Cc and Cf), newlines and tabs made spaces: words from
+    a file (a checkpoint's data name) had sent a terminal escape sequences (clear the screen, set its title), and a
+    right-to-left override had turned the words printed after it around."""
+    return "".join(" " if c in "\n\t" else c for c in text
+                   if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))
 
 
 def seed_number(text: str) -> int:
@@ -62,7 +71,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def fail(prog: str, message: str) -> NoReturn:
     """Print one clear line on stderr and exit non-zero (for errors found after parsing)."""
-    print(f"{prog}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    print(f"{prog}: error: {' '.join(printable(str(message)).split())}", file=sys.stderr)
     raise SystemExit(1)
 
 

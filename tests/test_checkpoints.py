@@ -152,6 +152,17 @@ def test_a_save_waits_for_a_file_held_for_a_moment(tmp_path, monkeypatch) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
 
 
+def test_a_configs_data_name_and_source_are_read_printable(tmp_path) -> None:
+    """The commands print a checkpoint's data name: one handed on with a terminal's escape sequences had cleared the
+    screen and set the window's title, and a right-to-left override turned the words printed after it around."""
+    _, _, path = save_mlp(tmp_path / "ck")
+    config = json.loads((path / "config.json").read_text())
+    config["data"].update(name="moons\x1b[2J\x1b]0;TITLE\x07\u202eevil", source="a\nb\u200b")
+    (path / "config.json").write_text(json.dumps(config))
+    loaded = load_checkpoint(path)
+    assert loaded.data.name == "moons[2J]0;TITLEevil" and loaded.data.source == "a b"
+
+
 def test_a_save_clears_what_killed_saves_left_and_overwrites_a_link_without_leaving_one(tmp_path) -> None:
     """A save killed midway leaves its temporary ".ck.*" folder (35 MB for a base U-Net): 7 of 12 kills left one, for
     good. The next save of the checkpoint removes those an hour old; a save under way (a fresh one) stays. An

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import types
@@ -11,6 +12,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 import torch
+from markdown_it import MarkdownIt
 
 from app import checkpoint_access, model_files, reverse_tab, runs, train_tab
 from core.checkpoint_archive import pack_checkpoint
@@ -115,6 +117,29 @@ def test_a_bad_upload_is_refused_in_one_sentence_and_keeps_the_sessions_models(i
     assert sorted(p.name for p in runs.user_dir("alice").iterdir()) == ["run"]  # nothing left behind
     with pytest.raises(gr.Error, match="No file arrived"):
         model_files.upload_model(req("alice"), None, kept)
+
+
+def test_a_models_words_are_shown_as_written(isolated):
+    """A .zip handed on may carry markup in its config. Its data name had loaded a picture from another site and drawn
+    a 4,800-pixel KaTeX block in the model's description, a right-to-left override turned the app's words after it
+    around, and a 300 kB metrics key froze the browser for 104 s; a refusal quoting the zip's words was HTML too."""
+    made = make_checkpoint(isolated / "made")
+    config = json.loads((made / "config.json").read_text())
+    name = "pts ![t](http://evil.example/n.png) $$\\rule{300em}{300em}$$ <img src=x> \u202eevil"
+    config["data"].update(name=name, source='<div style="position:fixed">Sign in</div>')
+    config["metrics"] = {"**x** " * 50_000: 1.0}
+    (made / "config.json").write_text(json.dumps(config))
+    kept = model_files.upload_model(req("alice"), str(pack_checkpoint(made, isolated / "handed.zip")), [])
+    rendered = MarkdownIt("gfm-like").render(checkpoint_access.describe(kept[-1], kept))
+    assert set(re.findall(r"</?([a-z]+)", rendered)) <= {"p", "strong", "span"}, rendered  # no picture, no div
+    assert "$$" not in rendered and "\u202e" not in rendered and len(rendered) < 5_000
+    assert "data: pts ![t](http://evil.example/n.png) " in html.unescape(re.sub("</?span>", "", rendered))
+
+    config["model"]["kind"] = '<img src="http://evil.example/kind.png">'
+    (made / "config.json").write_text(json.dumps(config))
+    with pytest.raises(gr.Error) as caught:
+        model_files.upload_model(req("alice"), str(pack_checkpoint(made, isolated / "kind.zip")), kept)
+    assert "model kind '&lt;img src=\"http://evil.example/kind.png\"&gt;' is not" in caught.value.message
 
 
 def test_uploads_count_among_the_sessions_checkpoints(isolated, monkeypatch):

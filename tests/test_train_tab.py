@@ -27,6 +27,7 @@ import app
 from app import (
     build_app, checkpoint_access, controls, figures, reverse_tab, runs, train_figures, train_plan, train_tab, train_worker,
 )
+from app.errors import InputError
 from app.images import image_grid, mnist_digits
 from app.throttle import Throttle
 from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
@@ -1370,7 +1371,7 @@ def test_a_start_refused_when_its_turn_came_says_so_in_the_status(isolated, monk
     _, ticket = train_tab.prepare_run(req("alice"), *args(steps=5))
 
     def gone(*_, **__):
-        raise gr.Error("The model to start from is no longer on this server.")
+        raise InputError("The model to start from is no longer on this server.")
     monkeypatch.setattr(train_tab, "make_plan", gone)
     run = train_tab.train_run(req("alice"), ticket, *args(steps=5))
     status, *_ = next(run)

@@ -542,6 +542,8 @@ class Run:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     cut_off: bool = False  # its page was closed or reloaded before it ended; cleared once a reloaded page said so
+    view: Any = None  # what a page needs to show it as it trains (`app.train_tab.LiveView`), once it trains
+    left_at: float | None = None  # when the page that showed it went, while it trained (`RunRegistry.page_left`)
     checkpoint: Path | None = None  # where the run's model was saved (set before ``done``)
     progress: Any = None  # its latest `TrainEvent` (step, total steps, seconds elapsed), while it trains
     notes: list[str] = field(default_factory=list)  # the warnings its Start gave, repeated while it waits for a slot
@@ -561,6 +563,9 @@ class Run:
             trainer.stop()
 
 
+# A run whose page went while it trained (closed, reloaded, or its connection dropped: Gradio reloads a page whose
+# connection comes back) trains on this long for a page of its browser to take it over; then it stops and is saved
+LEFT_RUN_SECONDS = 90.0
 LAST_RUNS_KEPT = 256  # ended runs remembered (one per browser, the newest): each holds its final preview
 # a reservation that no open page waits on (a bare API call's `/prepare_run` that no `/train_run` followed) is dropped
 # once it is this old: it had held its key for good, and counted as a waiting run in every other visitor's wait text
@@ -676,8 +681,8 @@ class RunRegistry:
 
     def page_closed(self, key: str, page: str) -> None:
         """The page that started ``key``'s run was closed or reloaded: the run is marked ``cut_off``. One still waiting
-        for a slot is dropped (the queue dropped its event with the page); one training stops by itself (its
-        streaming event ended with the page, and `train_run`'s ``finally`` stops the trainer)."""
+        for a slot is dropped (the queue dropped its event with the page); one training trains on for a while, for a
+        page of the browser to take it over (`page_left`, which its streaming event's end calls)."""
         with self._lock:
             run = self._active.get(key)
             if run is None or run.page != page:
@@ -688,6 +693,35 @@ class RunRegistry:
                 del self._active[key]
                 self._ended(run)
                 run.done.set()
+
+    def page_left(self, run: Run) -> bool:
+        """The page showing ``run`` went while it trained (Gradio ended its streaming event): the run trains on, for
+        `LEFT_RUN_SECONDS`, for a page of its browser to take it over (`take_over`), and then stops (and is saved),
+        ``cut_off``. Whether it trains on: not once it has ended or been stopped."""
+        with self._lock:
+            if run.done.is_set() or run.stop_requested.is_set():
+                return False
+            stamp = run.left_at = time.monotonic()
+        timer = threading.Timer(LEFT_RUN_SECONDS, self._stop_if_still_left, (run, stamp))
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def _stop_if_still_left(self, run: Run, stamp: float) -> None:
+        with self._lock:
+            if run.left_at != stamp:  # taken over meanwhile (and perhaps left again since)
+                return
+            run.cut_off = True
+        run.request_stop()
+
+    def take_over(self, run: Run, page: str) -> bool:
+        """``page`` shows ``run`` from now on, if the page that showed it went (`page_left`) and it still trains;
+        whether it does."""
+        with self._lock:
+            if run.left_at is None or run.done.is_set() or run.stop_requested.is_set():
+                return False
+            run.page, run.left_at, run.cut_off = page, None, False
+            return True
 
     def release(self, key: str, ticket: str | None = None) -> bool:
         """Drop the key's waiting reservation (with ``ticket``, only that one), if it has one that has not started (its

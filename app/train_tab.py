@@ -58,6 +58,7 @@ import queue
 import re
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,9 @@ POLL_SECONDS = 0.5  # how often the UI generator drains the trainer's queue
 # a new plot, ~0.1 s of the browser's main thread on two busy cores
 PLOT_SECONDS = 1.0
 STOP_WAIT_SECONDS = 60.0  # Stop waits this long for the run to save its checkpoint
+# a page loaded while its browser's run is still shown by another page waits this long for that page to go (a reload's
+# old page goes a moment after the new one loads) before it leaves the run to that page (another tab)
+REJOIN_WAIT_SECONDS = 3.0
 OTHER_TAB_SECONDS = 3.0  # a reloaded page's run whose old page is still open after this long: another tab's run
 DATA_LABELS = {  # the preview plot before a run: the training data, what the samples should come to look like
     "2d": "Training data (grey): a run draws samples from its EMA weights over it",
@@ -143,6 +147,13 @@ P_UNCOND_INFO = ("the share of examples shown with ∅ instead of their class: w
 NEW_MODEL = ""  # "Start from" value for fresh random weights
 CONTINUE_LR_FACTOR = 0.5  # picking a checkpoint to start from proposes this × its peak learning rate
 RUN_BUSY_MESSAGE = "A training run of yours is already running or waiting; stop it or wait for it to finish."
+LEFT_RUN_STATUS = (f"A training run of yours trains on after the page that showed it went. Reload this page to show "
+                   f"it here: unless a page does, it stops, and is saved, {runs.LEFT_RUN_SECONDS:.0f} s after its page "
+                   "went.")
+CUT_OFF_STATUS = ("No page of this browser took your training run over after the page that showed it went (reloaded, "
+                  f"closed, or its connection lost); it trained on for up to {runs.LEFT_RUN_SECONDS:.0f} s.")
+REJOINED_NOTE = ("This run of yours trained on while its page was reloaded or its connection dropped, and is shown "
+                 "here now; the settings above are this page's, not the run's.")
 OTHER_TAB_STATUS = ("A training run of yours is under way in another tab of this browser. Stop here stops it "
                     "too; its model is listed here when it ends.")
 OTHER_TAB_BUSY_MESSAGE = ("A training run of yours is under way in another tab of this browser: Stop here stops it "
@@ -421,6 +432,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     except BaseException:
         runs.REGISTRY.release(key, ticket)
         raise
+    wait_for_room(key, ticket)
     try:
         run = runs.REGISTRY.claim(key, ticket, page=request.session_hash)
     except runs.RunBusy:
@@ -450,64 +462,150 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     except BaseException:  # the page went: nothing to say it on
         runs.REGISTRY.finish(run)
         raise
-    device = device_name(trainer.device)
     run.trainer = trainer
     if run.stop_requested.is_set():  # Stop pressed while loading
         trainer.stop()
-    events: queue.Queue = queue.Queue()
-    thread = threading.Thread(target=run_worker, args=(run, trainer, plan, info, events),
-                              name=f"train-{key}", daemon=True)
-    losses: list[float] = []
-    last: TrainEvent | None = None
-    preview: TrainEvent | None = None
-    preview_update: Any = gr.skip()
     chain = preview_caption(trainer)
-    plotted = -math.inf  # when the loss and error plots were last sent
-    try:
-        thread.start()
-        yield (status_html(f"Training on {device}…", fraction=0.0, notes=plan.running_notes), gr.skip(),
-               gr.Plot(preview_figure(plan.kind, None, tensor),
-                       label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}"),
+    waiting = gr.Plot(preview_figure(plan.kind, None, tensor),
+                      label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}")
+    run.view = view = LiveView(plan, tensor, info, device_name(trainer.device), chain, waiting, loss_kind, error_kind)
+    thread = threading.Thread(target=run_worker, args=(run, trainer, plan, info, view.events),
+                              name=f"train-{key}", daemon=True)
+    thread.start()
+
+    def updates():
+        yield (status_html(f"Training on {view.device}…", fraction=0.0, notes=plan.running_notes), gr.skip(), waiting,
                gr.skip() if plan.init_from is None else error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind),
                gr.skip())
         run.samples_awaited = True  # once the page has the promise (a Stop while loading cancels it unsent)
-        done = False
-        while not done:
-            items, done = events_within(events, POLL_SECONDS)
-            if not items and not done:
+        yield from stream_run(run, trained)
+
+    yield from shown_while_its_page_stays(run, trainer, updates())
+
+
+def wait_for_room(key: str, ticket: str | None) -> None:
+    """Hold a Start that has its training slot while as many runs of other browsers train as there are slots: a run
+    whose page went trains on outside Gradio's slots (`shown_while_its_page_stays`). Until one ends, or until the
+    Start's reservation is gone (stopped, or its page closed: `claim` then says so)."""
+    while len(runs.REGISTRY.others(key)[0]) >= runs.heavy_concurrency():
+        reserved = runs.REGISTRY.active(key)
+        if ticket is not None and (reserved is None or reserved.ticket != ticket):
+            return
+        time.sleep(POLL_SECONDS)
+
+
+@dataclass
+class LiveView:
+    """What a page needs to show a run as it trains, kept with the run (`runs.Run.view`) so that a page of its browser
+    that loads meanwhile can take the showing over (`rejoin_run`): the run's plan and data, the labels and kinds of its
+    plots, the events its thread puts, and what they have said so far (all losses, the last event, the last preview)."""
+    plan: Plan
+    tensor: torch.Tensor
+    info: DataInfo
+    device: str
+    chain: str  # the previews' caption: how their samples are drawn
+    waiting: Any  # the preview plot until the first samples
+    loss_kind: dict[str, Any]
+    error_kind: dict[str, Any]
+    events: queue.Queue = field(default_factory=queue.Queue)
+    losses: list[float] = field(default_factory=list)
+    last: TrainEvent | None = None
+    preview: TrainEvent | None = None
+
+
+def _preview_update(view: LiveView, event: TrainEvent) -> Any:
+    return preview_plot(event.preview, view.tensor, f"Samples from the EMA weights at step {event.step:,} · {view.chain}",
+                        view.info, preview_classes(view.plan))
+
+
+def stream_run(run: runs.Run, trained: Any, notes: list[str] | None = None, first_preview: Any = None):
+    """A training run's updates for the page that shows it, until the run ends: (status, loss plot, preview, error by
+    t, checkpoint paths), from the events its thread puts in ``run.view``; the status carries ``notes`` (by default its
+    Start's warnings). The loss and error plots are sent at most once a `PLOT_SECONDS`, the first time with all the
+    losses so far; ``first_preview``, if any, goes with the first update unless newer samples come with it."""
+    view: LiveView = run.view
+    plan = view.plan
+    notes = plan.running_notes if notes is None else notes
+    preview_update: Any = gr.skip()
+    pending: Any = gr.skip() if first_preview is None else first_preview
+    plotted = -math.inf  # when the loss and error plots were last sent
+    done = False
+    while not done:
+        items, done = events_within(view.events, POLL_SECONDS)
+        if not items and not done:
+            continue
+        preview = None
+        for item in items:
+            view.losses.extend(item.losses)
+            if isinstance(item, TrainingDiverged):
                 continue
-            preview = None
-            for item in items:
-                losses.extend(item.losses)
-                if isinstance(item, TrainingDiverged):
-                    continue
-                last = item
-                if item.preview is not None:
-                    preview, run.samples_awaited = item, False
-            preview_update = gr.skip() if preview is None else preview_plot(
-                preview.preview, tensor, f"Samples from the EMA weights at step {preview.step:,} · {chain}", info,
-                preview_classes(plan))
-            if done:
-                break
-            if last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
-                text, fraction = _progress_text(last, plan, device)
-                if redraw := time.monotonic() - plotted >= PLOT_SECONDS:
-                    plotted = time.monotonic()
-                yield (status_html(text, fraction=fraction, notes=plan.running_notes),
-                       loss_figure(losses, **loss_kind) if redraw else gr.skip(), preview_update,
-                       error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind) if redraw else gr.skip(),
-                       gr.skip())
-        tone = END_TONES.get(run.reason, "warn")
-        if tone == "error":
-            gr.Warning(re.sub(r"<[^>]+>", "", run.message))
-        fraction = last.fraction if last else 0.0
-        final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
-        final_loss, with_run = loss_figure(losses, **loss_kind), _with_checkpoint(trained, run)
-        final_error = error_by_t_figure(last.bucket_loss, plan.schedule.T, **error_kind) if last else gr.skip()
-        # the final preview follows in `final_preview` (the training slot is free by then)
-        yield final_status, final_loss, preview_update, final_error, with_run
+            view.last = item
+            if item.preview is not None:
+                preview = view.preview = item
+                run.samples_awaited = False
+        preview_update = pending if preview is None else _preview_update(view, preview)
+        pending = gr.skip()
+        if done:
+            break
+        if view.last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
+            text, fraction = _progress_text(view.last, plan, view.device)
+            if redraw := time.monotonic() - plotted >= PLOT_SECONDS:
+                plotted = time.monotonic()
+            yield (status_html(text, fraction=fraction, notes=notes),
+                   loss_figure(view.losses, **view.loss_kind) if redraw else gr.skip(), preview_update,
+                   error_by_t_figure(view.last.bucket_loss, plan.schedule.T, **view.error_kind) if redraw else gr.skip(),
+                   gr.skip())
+    tone = END_TONES.get(run.reason, "warn")
+    if tone == "error":
+        gr.Warning(re.sub(r"<[^>]+>", "", run.message))
+    fraction = view.last.fraction if view.last else 0.0
+    final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
+    final_error = error_by_t_figure(view.last.bucket_loss, plan.schedule.T, **view.error_kind) if view.last \
+        else gr.skip()
+    # the final preview follows (`final_preview`; the training slot is free by then)
+    yield final_status, loss_figure(view.losses, **view.loss_kind), preview_update, final_error, \
+        _with_checkpoint(trained, run)
+
+
+def shown_while_its_page_stays(run: runs.Run, trainer: Trainer | None, updates):
+    """``updates`` of ``run`` for its page. If the page goes meanwhile (Gradio closes this generator: the page was
+    closed or reloaded, or its connection dropped, after which Gradio reloads it), the run trains on for a while, for
+    a page of its browser to take it over (`runs.RunRegistry.page_left`, `rejoin_run`): a second's drop of a
+    lecture hall's network had ended the run. Otherwise (the run's end, an error) ``trainer`` is stopped."""
+    left = False
+    try:
+        yield from updates
+    except GeneratorExit:
+        left = runs.REGISTRY.page_left(run)
+        raise
     finally:
-        trainer.stop()  # cancelled, disconnected or finished: the thread ends after its current step
+        if not left and trainer is not None:
+            trainer.stop()  # ended, cancelled by Stop, or failed: the thread ends after its current step
+
+
+def rejoin_run(request: gr.Request, trained: Any):
+    """After the page loads: take over the browser's run whose page went while it trained, and show it as that page
+    did, from all its losses so far to its end and final preview. Outputs: those of `train_run`.
+
+    A run another page still shows is waited for, `REJOIN_WAIT_SECONDS`, to be left (a reload's old page goes a moment
+    after the new one loads); one that an open tab of the browser shows is left to it, and `run_cut_off` follows it."""
+    page = request.session_hash
+    run = runs.REGISTRY.active(runs.owner_key(request))
+    if run is None or run.view is None or run.page == page:
+        yield (gr.skip(),) * 5
+        return
+    deadline = time.monotonic() + REJOIN_WAIT_SECONDS
+    while not runs.REGISTRY.take_over(run, page):
+        if run.done.is_set() or time.monotonic() > deadline:
+            yield (gr.skip(),) * 5
+            return
+        time.sleep(0.1)
+    view: LiveView = run.view
+    shown = _preview_update(view, view.preview) if view.preview else view.waiting
+    updates = stream_run(run, trained, [*view.plan.running_notes, REJOINED_NOTE], first_preview=shown)
+    yield from shown_while_its_page_stays(run, run.trainer, updates)
+    if run.previewed.wait(STOP_WAIT_SECONDS) and run.final_preview is not None and not run.preview_replaced.is_set():
+        yield gr.skip(), gr.skip(), run.final_preview, gr.skip(), gr.skip()
 
 
 # the colour of a run's last message (else warn)
@@ -605,6 +703,9 @@ async def run_cut_off(request: gr.Request, trained: Any):
         while not run.done.is_set():
             await asyncio.sleep(0.25)
             waited = time.monotonic() - start
+            if run.left_at is not None:  # its page went: a reload takes it over here (`rejoin_run`)
+                yield status_html(LEFT_RUN_STATUS, tone="warn"), gr.skip()
+                return
             if not following and waited > OTHER_TAB_SECONDS and runs.page_open(run.page):
                 following = True
                 yield status_html(OTHER_TAB_STATUS, tone="warn"), gr.skip()
@@ -633,8 +734,7 @@ async def run_cut_off(request: gr.Request, trained: Any):
         yield status_html("Your run was dropped while it waited for a training slot: the page that started it was "
                           "reloaded or closed. Press <b>Start training</b> again.", tone="warn"), gr.skip()
         return
-    yield (status_html(f"Your training run stopped when the page that started it was reloaded or closed. "
-                       f"{run.message}", tone="warn"), _with_checkpoint(trained, run))
+    yield status_html(f"{CUT_OFF_STATUS} {run.message}", tone="warn"), _with_checkpoint(trained, run)
 
 
 def kind_defaults(data: str, start_from: str):
@@ -873,7 +973,10 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
                                             concurrency_limit=None, api_visibility="undocumented")
     session = gr.State(None, delete_callback=runs.forget_page)
     page.load(data_list, None, [data, data_note], show_progress="hidden", queue=False)
+    # a run of the browser's whose page went (a reload, a dropped connection) is shown here again, to its end
     page.load(page_loaded, owner, [owner, trained, session], show_progress="hidden").then(
+        rejoin_run, trained, [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
+        concurrency_limit=None).then(
         run_cut_off, trained, [status, trained], show_progress="hidden", concurrency_limit=None)
     # asked again whenever the page is shown (`FOLLOW_JS`) and the tab (``tab``) opened: a browser tab opened before
     # another's Start never heard of the run

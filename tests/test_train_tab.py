@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import math
 import re
@@ -739,8 +740,10 @@ def test_second_start_while_running_raises(isolated):
         next(train_tab.train_run(req("alice"), None, *args()))
     assert "Waiting" in train_tab.prepare_run(req("bob"), *args())[0]  # another user may queue a run
     runs.REGISTRY.stop("bob")
-    gen.close()  # like a cancelled event: the finally stops the trainer
+    gen.close()  # its page went (no Stop): the run trains on, for a page of the browser to take it over
     run = runs.REGISTRY.last("alice")
+    assert not run.done.wait(1) and run.left_at is not None
+    runs.REGISTRY.stop("alice")
     assert run.done.wait(30) and run.reason == "stopped"
 
 
@@ -1280,15 +1283,55 @@ def page_goes(page: str, gen, after: float = 0.0) -> None:
 
 
 @pytest.mark.usefixtures("keep_short_runs")
-def test_a_run_cut_off_by_a_reload_is_saved_and_listed_by_the_reloaded_page(isolated, monkeypatch):
+def test_a_reloaded_page_takes_over_its_browsers_run_which_trained_on(isolated):
+    """A second's drop of the network ended a run: Gradio ended its streaming event, and reloaded the page once the
+    connection came back. The run trains on, and the reloaded page shows it (all its losses so far first) to its
+    end, which Stop there brings, and lists its model."""
+    token, gen = training_on_a_loaded_page("page-1")
+    page_goes("page-1", gen)  # reloaded, or its connection dropped
+    run = runs.REGISTRY.active(token)
+    assert run is not None and not run.done.wait(0.5)  # it trains on
+    _, listed, _ = train_tab.page_loaded(req("page-2"), token)
+    shown = train_tab.rejoin_run(req("page-2"), listed)
+    status, loss, preview, error, paths = next(shown)
+    assert "trained on while its page was reloaded or its connection dropped" in status and paths == gr.skip()
+    assert len(figures.as_figure(loss).data[0].y) >= 1 and preview != gr.skip() and error != gr.skip()
+    next(shown)  # it goes on
+    assert cut_off_updates("page-2", listed) == [(gr.skip(), gr.skip())]  # this page shows it: nothing to follow
+    assert "Stopped after" in train_tab.stop_run(req("page-2"), listed)[0]
+    ended = [update for update in shown if update[4] != gr.skip()]
+    assert len(ended) == 1 and "Stopped after" in ended[0][0]
+    assert len(ended[0][4]) == 1 and Path(ended[0][4][0]).parent == runs.user_dir(token)
+    assert cut_off_status("page-3", ended[0][4]) == (gr.skip(), gr.skip())  # it was shown to its end: nothing to say
+    train_tab.prepare_run(req("page-2"), *args(steps=5))  # the browser can start again
+
+
+@pytest.mark.usefixtures("keep_short_runs")
+def test_a_run_that_no_page_takes_over_stops_is_saved_and_said_so(isolated, monkeypatch):
+    monkeypatch.setattr(runs, "LEFT_RUN_SECONDS", 0.5)
     token, gen = training_on_a_loaded_page("page-1")
     page_goes("page-1", gen)
+    assert runs.REGISTRY.last(token).done.wait(30)
     _, listed, _ = train_tab.page_loaded(req("page-2"), token)
+    assert list(train_tab.rejoin_run(req("page-2"), listed)) == [(gr.skip(),) * 5]  # nothing to take over
     status, trained = cut_off_status("page-2", listed)
-    assert "Your training run stopped when the page that started it was reloaded or closed. Stopped after" in status
+    assert f"{train_tab.CUT_OFF_STATUS} Stopped after" in html.unescape(status)
     assert len(trained) == 1 and Path(trained[0]).parent == runs.user_dir(token)
     assert cut_off_status("page-3", trained) == (gr.skip(), gr.skip())  # said once
-    train_tab.prepare_run(req("page-2"), *args(steps=5))  # the browser can start again
+
+
+def test_a_run_whose_page_went_keeps_its_training_slot(isolated):
+    """It trains on outside Gradio's slots (one here): another browser's Start that has the slot waits for it."""
+    token, gen = training_on_a_loaded_page("page-1")
+    page_goes("page-1", gen)
+    train_tab.page_loaded(req("other"), None)
+    _, ticket = train_tab.prepare_run(req("other"), *args(steps=5))
+    threading.Timer(1.0, lambda: runs.REGISTRY.stop(token)).start()
+    start = time.monotonic()
+    other = train_tab.train_run(req("other"), ticket, *args(steps=5))
+    next(other)
+    assert time.monotonic() - start >= 1.0 and runs.REGISTRY.last(token).done.is_set()
+    drain(other)
 
 
 @pytest.fixture
@@ -1298,14 +1341,19 @@ def keep_short_runs(monkeypatch):
     monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 1)
 
 
-@pytest.mark.usefixtures("keep_short_runs")
-def test_a_reloaded_page_waits_for_a_run_whose_old_page_closes_after_it_loads(isolated, monkeypatch):
-    monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 1.0)
+def test_a_reloaded_page_waits_for_its_old_page_to_go_and_leaves_another_open_tabs_run_to_it(isolated, monkeypatch):
+    """A reload's old page goes a moment after the new one loads; an open tab keeps showing its run."""
+    monkeypatch.setattr(train_tab, "REJOIN_WAIT_SECONDS", 1.0)
     token, gen = training_on_a_loaded_page("page-1")
     train_tab.page_loaded(req("page-2"), token)
     page_goes("page-1", gen, after=0.3)
-    status, trained = cut_off_status("page-2", [])
-    assert "Your training run stopped when the page that started it was reloaded" in status and len(trained) == 1
+    shown = train_tab.rejoin_run(req("page-2"), [])
+    assert "trained on while its page was reloaded" in next(shown)[0]
+    train_tab.page_loaded(req("tab-3"), token)
+    start = time.monotonic()
+    assert list(train_tab.rejoin_run(req("tab-3"), [])) == [(gr.skip(),) * 5]  # page-2 shows it
+    assert 1.0 <= time.monotonic() - start < 5 and runs.REGISTRY.active(token).page == "page-2"
+    shown.close()
 
 
 def test_a_start_that_comes_after_its_page_closed_reserves_nothing(isolated):
@@ -1424,22 +1472,22 @@ def test_a_run_in_another_open_tab_is_followed_and_its_model_listed_when_it_ends
 
 
 @pytest.mark.usefixtures("keep_short_runs")
-def test_a_run_cut_off_by_a_reload_is_told_to_the_reloaded_page_as_well_as_to_a_tab_that_followed_it(isolated,
-                                                                                                       monkeypatch):
-    """Tab 1 trains, tab 2 follows the run, tab 1 is reloaded: tab 2 said how the run ended and took the saying, and
-    the reloaded page, the one whose run it was, showed only "Press Start training"."""
+def test_a_tab_that_followed_a_run_whose_page_went_says_a_reload_shows_it(isolated, monkeypatch):
+    """Tab 1 trains, tab 2 follows the run, tab 1 is reloaded: the reloaded page takes the run over, and tab 2 says
+    that a reload of it would show the run there (it had said only how the run ended)."""
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
     token, gen = training_on_a_loaded_page("tab-1")
     train_tab.page_loaded(req("tab-2"), token)
     page_goes("tab-1", gen, after=1.5)  # reloaded
     first, last = cut_off_updates("tab-2", [])
     assert "under way in another tab of this browser" in first[0]
-    assert "Your training run stopped when the page that started it was reloaded or closed" in last[0]
+    assert last == (train_figures.status_html(train_tab.LEFT_RUN_STATUS, tone="warn"), gr.skip())
     train_tab.page_loaded(req("tab-1-reloaded"), token)
-    status, listed = cut_off_status("tab-1-reloaded", [])
-    assert "Your training run stopped when the page that started it was reloaded or closed" in status
-    assert len(listed) == 1
-    assert cut_off_status("tab-3", listed) == (gr.skip(), gr.skip())  # said once to a page loaded after the cut
+    shown = train_tab.rejoin_run(req("tab-1-reloaded"), [])
+    assert "trained on while its page was reloaded" in next(shown)[0]
+    runs.REGISTRY.stop(token)
+    ended = [update for update in shown if update[4] != gr.skip()]
+    assert "Stopped after" in ended[0][0] and len(ended[0][4]) == 1
 
 
 def test_a_page_follows_another_tab_s_run_once_however_often_it_is_shown(isolated, monkeypatch):

@@ -1,9 +1,11 @@
-"""DDPM Explorer: `python app.py` opens the Gradio app (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT honoured)."""
+"""DDPM Explorer: `python app.py` opens the Gradio app (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT honoured). Stopped
+(Ctrl-C, or a host's SIGTERM: a Space's restart), it saves the training runs under way before it exits."""
 
+import signal
 import sys
 
 from app import LAUNCH_OPTIONS, build_app
-from app.runs import SettingError, check_settings, runs_folder_problem
+from app.runs import SHUTDOWN_WAIT_SECONDS, SettingError, check_settings, runs_folder_problem, stop_every_run
 
 if __name__ == "__main__":
     try:
@@ -13,4 +15,13 @@ if __name__ == "__main__":
     if (problem := runs_folder_problem()) is not None:
         print(f"app.py: warning: {problem}; trained and uploaded models cannot be saved (set DDPM_RUNS_DIR to a "
               "writable folder)", file=sys.stderr)
+    for name in ("SIGTERM", "SIGHUP"):  # as Ctrl-C: Gradio closes the server and `launch` returns
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.default_int_handler)
     build_app().queue(default_concurrency_limit=8).launch(**LAUNCH_OPTIONS)
+    try:
+        if stopped := stop_every_run():
+            print(f"app.py: {stopped} training run{'s' if stopped > 1 else ''} stopped as by Stop, which saves a run "
+                  f"(waited at most {SHUTDOWN_WAIT_SECONDS:.0f} s)", file=sys.stderr)
+    except KeyboardInterrupt:
+        sys.exit("app.py: stopped again before the training runs were saved")

@@ -7,9 +7,11 @@ the run starts: `Trainer.measure_error_by_t`) and preview samples from the EMA w
 finished, stopped or diverged run (one stopped or diverged within `SHORTEST_KEPT` steps excepted) is saved as a
 checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in the Reverse tab of this
 browser only (the `gr.State` that `build()` returns). When the page loads, that State gets the browser's checkpoints
-kept on the server (`page_loaded`), so a reload keeps them; a run under way when its page was reloaded stops and is
-saved, and the reloaded page says so and lists it (`run_cut_off`); another open tab of the browser follows the run
-and lists its model when it ends.
+kept on the server (`page_loaded`), so a reload keeps them. A run under way when its page goes (reloaded, closed, or
+its connection dropped, after which Gradio reloads it) trains on, and the reloaded page takes it over and shows it
+(`rejoin_run`); one that no page takes over within `runs.LEFT_RUN_SECONDS` stops and is saved, and the next page
+says so and lists it (`run_cut_off`); another open tab of the browser follows the run and lists its model when it
+ends.
 
 The data can be the user's own 2D points (`OWN_POINTS`): drawn in a Sketchpad, the strokes read as a
 density (`core.data.points_from_drawing`), or uploaded as a CSV of x,y rows. They are kept per session
@@ -470,7 +472,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
                       label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}")
     run.view = view = LiveView(plan, tensor, info, device_name(trainer.device), chain, waiting, loss_kind, error_kind)
     thread = threading.Thread(target=run_worker, args=(run, trainer, plan, info, view.events),
-                              name=f"train-{key}", daemon=True)
+                              name=f"{runs.RUN_THREAD_PREFIX}{key}", daemon=True)
     thread.start()
 
     def updates():

@@ -92,7 +92,7 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
     events.put(DONE)
     # After `done`, so that the UI says at once that the run is over (the preview takes seconds). The in-run
     # previews stop short of the last step, and a run stopped early may have shown none.
-    if run.checkpoint is not None and reason != "diverged":
+    if run.checkpoint is not None and reason != "diverged" and not runs.SERVER_STOPPING.is_set():
         try:
             run.final_preview = final_preview(trainer, info, preview_classes(plan))
         except Exception:

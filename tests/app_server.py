@@ -61,7 +61,7 @@ def _responds(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_app(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
     process.terminate()
@@ -101,7 +101,7 @@ def start_app(runs_dir: Path, log_path: Path, extra_env: dict[str, str] | None =
         if _responds(url):
             return AppServer(url, runs_dir, time.monotonic() - start, process, log_path)
         time.sleep(POLL_SECONDS)
-    _stop(process)
+    stop_app(process)
     raise RuntimeError(f"app.py did not answer on {url} within {WAIT_SECONDS:.0f} s:\n{log_path.read_text(errors='replace')[-4000:]}")
 
 
@@ -113,7 +113,7 @@ def _stop_shared() -> None:
     server, _SERVER = _SERVER, None
     if server is None:
         return
-    _stop(server.process)
+    stop_app(server.process)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         (ARTIFACTS / "app.log").write_text(server.log_path.read_text(errors="replace"))

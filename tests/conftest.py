@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +29,14 @@ def shared_data() -> Path:
 
 
 def end_training_runs() -> None:
-    """Stop every training run of the app and wait for its thread (`app.train_worker`), which draws the run's final
-    preview after the run's stream has ended: a thread still in torch when Python exits aborts the process (status
-    134, "terminate called without an active exception"). For the end of each test that trains."""
+    """Stop every training run of the app and wait for its thread (`app.train_worker`), as the server does when it
+    stops (`app.runs.stop_every_run`): a thread still in torch when Python exits aborts the process (status 134,
+    "terminate called without an active exception"). For the end of each test that trains; the next test's runs draw
+    their final previews again."""
     from app import runs
 
-    for run in list(runs.REGISTRY._active.values()):
-        run.request_stop()
-    for thread in threading.enumerate():
-        if thread.name.startswith("train-"):
-            thread.join(timeout=60)
+    runs.stop_every_run(wait=60)
+    runs.SERVER_STOPPING.clear()
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 import urllib.request
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from gradio_client import Client
 
 from core.schedules import SCHEDULE_NAMES, default_params
-from tests.app_server import AppServer, app_server, app_url, check_startup  # noqa: F401 (pytest fixtures)
+from tests.app_server import AppServer, app_server, app_url, check_startup, start_app, stop_app  # noqa: F401 (fixtures)
 
 PARAM_DEFAULTS = [value for name in SCHEDULE_NAMES for value in default_params(name).values()]
 TRAIN_T = 100
@@ -200,6 +201,29 @@ def test_a_generate_runs_beside_a_training_run(app_url: str) -> None:
     finally:
         trainer.predict(api_name="/stop_run")
     assert "Stopped" in run.result(timeout=60)[0]
+
+
+def test_a_server_stopped_by_its_host_saves_the_run_under_way(tmp_path) -> None:
+    """SIGTERM (a Space's restart, `kill`) ended the server at once, and the run under way was lost without a word;
+    Ctrl-C lost it too, and torch, killed mid-step, aborted the process. Both now close the server, then stop and save
+    every run (`app.runs.stop_every_run`)."""
+    server = start_app(tmp_path / "runs", tmp_path / "app.log")
+    try:
+        client = _client(server.url)
+        args = ["moons", "linear", TRAIN_T, "mlp", "eps", False, 0.1, "", 20_000, 128, 2e-3, 0, 10_000, *PARAM_DEFAULTS]
+        client.predict(*args, api_name="/prepare_run")
+        run = client.submit(*args, api_name="/train_run")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                int(found[1]) > 150 for out in run.outputs() if (found := re.search(r"Step <b>(\d+)</b>", str(out[0])))):
+            time.sleep(0.2)  # past step 100: a stopped run is kept from there on
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        stop_app(server.process)
+    assert "1 training run stopped as by Stop" in server.log_path.read_text()
+    saved = list((tmp_path / "runs").glob("k*/moons-*/config.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["training"]["end_reason"] == "stopped"
 
 
 def test_stop_without_a_run(app_url: str) -> None:

@@ -746,6 +746,33 @@ def test_a_tab_open_before_a_run_hears_of_it(browser, app_url: str) -> None:
         first.close()
 
 
+def test_a_run_trains_on_through_a_reload_and_the_reloaded_page_shows_and_stops_it(browser, app_url: str) -> None:
+    """A reload during a run (as Gradio does by itself once a dropped connection comes back) had stopped it. It trains
+    on: the reloaded page shows it, its loss curve from the first step, and its Stop stops it."""
+    first = Page(browser, app_url, "reloaded page")
+    try:
+        first.tab("Train")
+        first.number("Training steps").fill("20000")  # far more than we wait for: Stop ends it
+        first.page.locator("#train-start").click()
+        step_js = "() => +(/Step\\s*(\\d+)/.exec(document.querySelector('#train-status')?.innerText || '') || [0, 0])[1]"
+        first.page.wait_for_function(f"({step_js})() > 0", timeout=60_000)
+        before = first.page.evaluate(step_js)
+        first.page.reload()
+        first.page.get_by_role("tab", name="Forward").wait_for()
+        first.errors.clear()  # the old page's stream, cut by the reload ("AbortError", "Connection errored out")
+        first.tab("Train")
+        first.page.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes("
+                                     "'trained on while its page was reloaded')", timeout=30_000)
+        first.page.wait_for_function(f"({step_js})() > {before}", timeout=30_000)  # still training
+        first.shot("train-rejoined")
+        first.page.locator("#train-stop").click()
+        first.page.wait_for_function("() => /Stopped after [\\d,]+ steps/.test("
+                                     "document.querySelector('#train-status').innerText)", timeout=60_000)
+        first.assert_clean("Train tab, a run shown again after a reload and stopped")
+    finally:
+        first.close()
+
+
 def test_a_model_downloads_and_comes_back_as_an_upload(browser, app_url: str, tmp_path) -> None:
     """Reverse tab: Download zips the chosen checkpoint, the browser saves it; uploaded again, it is listed and
     chosen as "(uploaded)" in this tab and in the Train tab; a file that is not a checkpoint is refused in words; a

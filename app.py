@@ -1,6 +1,8 @@
 """DDPM Explorer: `python app.py` opens the Gradio app (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT honoured). Stopped
 (Ctrl-C, or a host's SIGTERM: a Space's restart), it saves the training runs under way before it exits."""
 
+import logging
+import os
 import signal
 import sys
 
@@ -25,3 +27,9 @@ if __name__ == "__main__":
                   f"(waited at most {SHUTDOWN_WAIT_SECONDS:.0f} s)", file=sys.stderr)
     except KeyboardInterrupt:
         sys.exit("app.py: stopped again before the training runs were saved")
+    # All is saved: exit now. Python's own exit, with torch's threads about, sometimes aborted the process
+    # ("terminate called without an active exception", status 134) on a loaded machine.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

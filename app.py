@@ -7,6 +7,7 @@ import signal
 import sys
 
 from app import LAUNCH_OPTIONS, build_app
+from core.trainer import SHORTEST_KEPT
 from app.runs import SHUTDOWN_WAIT_SECONDS, SettingError, check_settings, runs_folder_problem, stop_every_run
 
 if __name__ == "__main__":
@@ -22,9 +23,11 @@ if __name__ == "__main__":
             signal.signal(getattr(signal, name), signal.default_int_handler)
     build_app().queue(default_concurrency_limit=8).launch(**LAUNCH_OPTIONS)
     try:
-        if stopped := stop_every_run():
-            print(f"app.py: {stopped} training run{'s' if stopped > 1 else ''} stopped as by Stop, which saves a run "
-                  f"(waited at most {SHUTDOWN_WAIT_SECONDS:.0f} s)", file=sys.stderr)
+        stopped, saved = stop_every_run()
+        if stopped:
+            print(f"app.py: stopped {stopped} training run{'s' if stopped > 1 else ''} and saved {saved} (a run is "
+                  f"saved from its {SHORTEST_KEPT}th step; waited at most {SHUTDOWN_WAIT_SECONDS:.0f} s)",
+                  file=sys.stderr)
     except KeyboardInterrupt:
         sys.exit("app.py: stopped again before the training runs were saved")
     # All is saved: exit now. Python's own exit, with torch's threads about, sometimes aborted the process

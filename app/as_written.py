@@ -43,5 +43,5 @@ def in_markdown(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     """`visible` text for Gradio's Markdown: HTML-escaped, what would start Markdown escaped with a backslash, a
     "www." made no link, and each $ in a span of its own."""
     escaped = _MARKDOWN.sub(lambda found: "\\" + found[0], html.escape(visible(value, limit), quote=False))
-    escaped = re.sub(r"(?i)(?<![^\W_])www\.", lambda found: found[0][:3] + "\\.", escaped)
+    escaped = re.sub(r"(?i)www\.", lambda found: found[0][:3] + "\\.", escaped)  # Gradio's links it mid-word too
     return escaped.replace("$", "<span>$</span>")

@@ -15,8 +15,12 @@ class InputError(gr.Error):
     public Space's log filled with one traceback per mistyped number).
 
     A toast's text is HTML to Gradio, and a message may quote a file's words (a CSV's cell, a config's value, a zip's
-    member name): ``message`` is escaped (`app.as_written`), ``words`` is the message as plain text."""
+    member name): ``message`` is escaped (`app.as_written`; an API client reads it so, "&lt;" for "<"), ``words``
+    and ``str()`` are the message as plain text (so that a caller that words it anew escapes it once)."""
 
     def __init__(self, message: str, **kwargs) -> None:
         self.words = visible(message, MAX_MESSAGE_CHARS)
         super().__init__(html.escape(self.words, quote=False), print_exception=False, **kwargs)
+
+    def __str__(self) -> str:
+        return self.words

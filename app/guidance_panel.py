@@ -138,6 +138,8 @@ def guidance_inputs(path, sampler, eta, steps, spacing, n, seed, trained, target
 
 def as_sentence(err: ValueError) -> gr.Error:
     """The engine's refusal ("the class to steer towards must be one of …") as the UI's sentence."""
+    if isinstance(err, InputError):  # already one
+        return err
     message = str(err)
     return InputError(message[0].upper() + message[1:] + ".")
 

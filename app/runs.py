@@ -672,6 +672,8 @@ class RunRegistry:
             if run is None:
                 return self._last.get(key)
             run.request_stop()
+            # Stop cancels the page's stream, which may close before the stop comes: the page did not go
+            run.left_at, run.cut_off = None, False
             if not run.started:  # waiting in the queue: it will never train
                 run.message = "Stopped before it started."
                 del self._active[key]
@@ -705,21 +707,23 @@ class RunRegistry:
     def page_left(self, run: Run) -> bool:
         """The page showing ``run`` went while it trained (Gradio ended its streaming event): the run trains on, for
         `LEFT_RUN_SECONDS`, for a page of its browser to take it over (`take_over`), and then stops (and is saved),
-        ``cut_off``. Whether it trains on: not once it has ended or been stopped."""
+        ``cut_off`` (which `take_over` clears). Whether it trains on: not once it has ended or been stopped, nor a run
+        of a session without an owner token (a bare API call's), which no page can take over."""
         with self._lock:
-            if run.done.is_set() or run.stop_requested.is_set():
+            if run.done.is_set() or run.stop_requested.is_set() or not _OWNER_TOKEN.match(run.key):
                 return False
             stamp = run.left_at = time.monotonic()
+            run.cut_off = True
         timer = threading.Timer(LEFT_RUN_SECONDS, self._stop_if_still_left, (run, stamp))
         timer.daemon = True
         timer.start()
         return True
 
     def _stop_if_still_left(self, run: Run, stamp: float) -> None:
-        with self._lock:
-            if run.left_at != stamp:  # taken over meanwhile (and perhaps left again since)
+        with self._lock:  # not if taken over meanwhile (and perhaps left again since), stopped, or ended by itself
+            if run.left_at != stamp or run.done.is_set() or run.stop_requested.is_set():
                 return
-            run.cut_off = True
+            run.stop_requested.set()  # within the lock: a `take_over` now refuses it
         run.request_stop()
 
     def take_over(self, run: Run, page: str) -> bool:
@@ -743,12 +747,13 @@ class RunRegistry:
             return True
 
     def finish(self, run: Run) -> None:
-        """Mark ``run`` done and forget its trainer (the weights are on disk by now)."""
+        """Mark ``run`` done and forget its trainer and its view (the weights are on disk by now; the view holds the
+        training data: 220 MB for MNIST, for each of the `LAST_RUNS_KEPT` runs remembered)."""
         with self._lock:
             if self._active.get(run.key) is run:
                 del self._active[run.key]
             self._ended(run)
-            run.trainer = None
+            run.trainer = run.view = None
             run.done.set()
 
 
@@ -758,15 +763,14 @@ SHUTDOWN_WAIT_SECONDS = 30.0
 SERVER_STOPPING = threading.Event()  # set by `stop_every_run`: a run's thread then draws no final preview
 
 
-def stop_every_run(wait: float = SHUTDOWN_WAIT_SECONDS) -> int:
+def stop_every_run(wait: float = SHUTDOWN_WAIT_SECONDS) -> tuple[int, int]:
     """The server stops (Ctrl-C, a host's SIGTERM): stop every run and wait, at most ``wait`` seconds, for their
-    threads, which save them (and draw no final preview, which took 9 s of a 2D run's 12 s exit). A run had been lost without a word, and torch, killed
-    mid-step as Python exited, aborted the process ("terminate called without an active exception"). Returns the
-    number of runs that were training."""
+    threads, which save them as Stop does (and draw no final preview, which took 9 s of a 2D run's 12 s exit). A run
+    had been lost without a word. Returns (the runs stopped, those of them saved)."""
     SERVER_STOPPING.set()
     unfinished = REGISTRY.stop_all()
     deadline = time.monotonic() + wait
     for thread in threading.enumerate():
         if thread.name.startswith(RUN_THREAD_PREFIX):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    return sum(run.started for run in unfinished)
+    return len(unfinished), sum(run.checkpoint is not None for run in unfinished)

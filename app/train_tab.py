@@ -461,7 +461,8 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
         runs.REGISTRY.finish(run)
         yield not_started(err), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         raise
-    except BaseException:  # the page went: nothing to say it on
+    except BaseException:  # the page went (or Stop cancelled the stream): nothing to say it on; the next page says it
+        run.cut_off = not run.stop_requested.is_set()
         runs.REGISTRY.finish(run)
         raise
     run.trainer = trainer
@@ -480,7 +481,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
                gr.skip() if plan.init_from is None else error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind),
                gr.skip())
         run.samples_awaited = True  # once the page has the promise (a Stop while loading cancels it unsent)
-        yield from stream_run(run, trained)
+        yield from stream_run(run, view, trained)
 
     yield from shown_while_its_page_stays(run, trainer, updates())
 
@@ -516,16 +517,15 @@ class LiveView:
 
 
 def _preview_update(view: LiveView, event: TrainEvent) -> Any:
-    return preview_plot(event.preview, view.tensor, f"Samples from the EMA weights at step {event.step:,} · {view.chain}",
-                        view.info, preview_classes(view.plan))
+    caption = f"Samples from the EMA weights at step {event.step:,} · {view.chain}"
+    return preview_plot(event.preview, view.tensor, caption, view.info, preview_classes(view.plan))
 
 
-def stream_run(run: runs.Run, trained: Any, notes: list[str] | None = None, first_preview: Any = None):
+def stream_run(run: runs.Run, view: LiveView, trained: Any, notes: list[str] | None = None, first_preview: Any = None):
     """A training run's updates for the page that shows it, until the run ends: (status, loss plot, preview, error by
-    t, checkpoint paths), from the events its thread puts in ``run.view``; the status carries ``notes`` (by default its
+    t, checkpoint paths), from the events its thread puts in its ``view``; the status carries ``notes`` (by default its
     Start's warnings). The loss and error plots are sent at most once a `PLOT_SECONDS`, the first time with all the
     losses so far; ``first_preview``, if any, goes with the first update unless newer samples come with it."""
-    view: LiveView = run.view
     plan = view.plan
     notes = plan.running_notes if notes is None else notes
     preview_update: Any = gr.skip()
@@ -553,9 +553,10 @@ def stream_run(run: runs.Run, trained: Any, notes: list[str] | None = None, firs
             text, fraction = _progress_text(view.last, plan, view.device)
             if redraw := time.monotonic() - plotted >= PLOT_SECONDS:
                 plotted = time.monotonic()
+            error_by_t = error_by_t_figure(view.last.bucket_loss, plan.schedule.T, **view.error_kind) if redraw \
+                else gr.skip()
             yield (status_html(text, fraction=fraction, notes=notes),
-                   loss_figure(view.losses, **view.loss_kind) if redraw else gr.skip(), preview_update,
-                   error_by_t_figure(view.last.bucket_loss, plan.schedule.T, **view.error_kind) if redraw else gr.skip(),
+                   loss_figure(view.losses, **view.loss_kind) if redraw else gr.skip(), preview_update, error_by_t,
                    gr.skip())
     tone = END_TONES.get(run.reason, "warn")
     if tone == "error":
@@ -593,7 +594,8 @@ def rejoin_run(request: gr.Request, trained: Any):
     after the new one loads); one that an open tab of the browser shows is left to it, and `run_cut_off` follows it."""
     page = request.session_hash
     run = runs.REGISTRY.active(runs.owner_key(request))
-    if run is None or run.view is None or run.page == page:
+    view: LiveView | None = None if run is None else run.view  # `finish` forgets it
+    if view is None or run.page == page:
         yield (gr.skip(),) * 5
         return
     deadline = time.monotonic() + REJOIN_WAIT_SECONDS
@@ -602,9 +604,8 @@ def rejoin_run(request: gr.Request, trained: Any):
             yield (gr.skip(),) * 5
             return
         time.sleep(0.1)
-    view: LiveView = run.view
     shown = _preview_update(view, view.preview) if view.preview else view.waiting
-    updates = stream_run(run, trained, [*view.plan.running_notes, REJOINED_NOTE], first_preview=shown)
+    updates = stream_run(run, view, trained, [*view.plan.running_notes, REJOINED_NOTE], first_preview=shown)
     yield from shown_while_its_page_stays(run, run.trainer, updates)
     if run.previewed.wait(STOP_WAIT_SECONDS) and run.final_preview is not None and not run.preview_replaced.is_set():
         yield gr.skip(), gr.skip(), run.final_preview, gr.skip(), gr.skip()
@@ -701,13 +702,17 @@ async def run_cut_off(request: gr.Request, trained: Any):
         return
     _following.add(page)
     try:
-        start, following = time.monotonic(), False
+        start, following, said_left = time.monotonic(), False, False
         while not run.done.is_set():
             await asyncio.sleep(0.25)
-            waited = time.monotonic() - start
-            if run.left_at is not None:  # its page went: a reload takes it over here (`rejoin_run`)
-                yield status_html(LEFT_RUN_STATUS, tone="warn"), gr.skip()
+            if run.page == page:  # this page took it over (`rejoin_run`), and shows it
                 return
+            waited = time.monotonic() - start
+            left = run.left_at is not None and not run.stop_requested.is_set()
+            if left != said_left:  # its page went (a reload here takes it over), or another page took it over
+                following, said_left = True, left
+                yield status_html(LEFT_RUN_STATUS if left else OTHER_TAB_STATUS, tone="warn"), gr.skip()
+                continue
             if not following and waited > OTHER_TAB_SECONDS and runs.page_open(run.page):
                 following = True
                 yield status_html(OTHER_TAB_STATUS, tone="warn"), gr.skip()
@@ -735,6 +740,10 @@ async def run_cut_off(request: gr.Request, trained: Any):
     if not run.started:
         yield status_html("Your run was dropped while it waited for a training slot: the page that started it was "
                           "reloaded or closed. Press <b>Start training</b> again.", tone="warn"), gr.skip()
+        return
+    if run.progress is None:  # its page went while it loaded: it never trained
+        yield status_html("Your run stopped while it loaded, when the page that started it was reloaded or closed. "
+                          "Press <b>Start training</b> again.", tone="warn"), gr.skip()
         return
     yield status_html(f"{CUT_OFF_STATUS} {run.message}", tone="warn"), _with_checkpoint(trained, run)
 
@@ -838,7 +847,8 @@ def refresh_start_choices(trained: Any, current: str):
     if current in {v for _, v in choices}:
         return gr.Dropdown(choices=choices, value=current, info="")
     gone = None if current in (NEW_MODEL, None, "") else (
-        f"{display_name(current)} is no longer on the server (a newer model took its place): back to a new model.")
+        f"{in_markdown(display_name(current))} is no longer on the server (a newer model took its place): back to a new "
+        "model.")
     return gr.Dropdown(choices=choices, value=NEW_MODEL, info=gone or "")
 
 

@@ -30,11 +30,12 @@ def short_text(text: str, chars: int = SHORT_CHARS) -> str:
 
 
 def printable(text: str) -> str:
-    """``text`` without control and format characters (Unicode's Cc and Cf), newlines and tabs made spaces: words from
-    a file (a checkpoint's data name) had sent a terminal escape sequences (clear the screen, set its title), and a
-    right-to-left override had turned the words printed after it around."""
+    """``text`` without control and format characters (Unicode's Cc and Cf, but the zero-width joiners that emoji and
+    Persian words need), newlines and tabs made spaces: words from a file (a checkpoint's data name) had sent a
+    terminal escape sequences (clear the screen, set its title), and a right-to-left override had turned the words
+    printed after it around."""
     return "".join(" " if c in "\n\t" else c for c in text
-                   if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))
+                   if c in "\n\t\u200c\u200d" or unicodedata.category(c) not in ("Cc", "Cf"))
 
 
 def seed_number(text: str) -> int:

@@ -214,14 +214,15 @@ def test_a_server_stopped_by_its_host_saves_the_run_under_way(tmp_path) -> None:
         client.predict(*args, api_name="/prepare_run")
         run = client.submit(*args, api_name="/train_run")
         deadline = time.monotonic() + 60
+        steps = re.compile(r"Step <b>(\d+)</b>")
         while time.monotonic() < deadline and not any(
-                int(found[1]) > 150 for out in run.outputs() if (found := re.search(r"Step <b>(\d+)</b>", str(out[0])))):
+                int(found[1]) > 150 for out in run.outputs() if (found := steps.search(str(out[0])))):
             time.sleep(0.2)  # past step 100: a stopped run is kept from there on
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=30) == 0
     finally:
         stop_app(server.process)
-    assert "1 training run stopped as by Stop" in server.log_path.read_text()
+    assert "stopped 1 training run and saved 1" in server.log_path.read_text()
     saved = list((tmp_path / "runs").glob("k*/moons-*/config.json"))
     assert len(saved) == 1 and json.loads(saved[0].read_text())["training"]["end_reason"] == "stopped"
 

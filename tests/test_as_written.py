@@ -11,9 +11,9 @@ from app.as_written import MAX_VALUE_CHARS, in_html, in_markdown, visible
 from app.errors import InputError
 
 MARKDOWN = MarkdownIt("gfm-like")  # as Gradio's: GitHub's Markdown, bare links made links
-PAYLOAD = ('x$$\\rule{300em}{300em}$$ ![t](http://evil.example/t.png) [a](javascript:alert(1)) <img src=x onerror=alert(1)>'
-           ' </div> **bold** _it_ ~~gone~~ `code` | cell | \\ &amp; #1 x_y <http://evil.example> http://evil.example/x '
-           'www.evil.example a@evil.example')
+PAYLOAD = ('x$$\\rule{300em}{300em}$$ ![t](http://evil.example/t.png) [a](javascript:alert(1))'
+           ' <img src=x onerror=alert(1)> </div> **bold** _it_ ~~gone~~ `code` | cell | \\ &amp; #1 x_y'
+           ' <http://evil.example> http://evil.example/x www.evil.example xwww.evil.example a@evil.example')
 
 
 def shown_text(rendered: str) -> str:
@@ -32,6 +32,8 @@ def test_markdown_shows_the_words_as_written_and_nothing_else():
 
 def test_control_and_format_characters_go_and_long_values_are_cut():
     assert visible("name\u202eevil\x1b[2J\u200b\nnext\ttab") == "nameevil[2J next tab"
+    joined = "👩\u200d💻 \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # an emoji and a Persian word
+    assert visible(joined) == joined  # their zero-width joiners kept
     long = visible("x" * 300_000)
     assert len(long) == MAX_VALUE_CHARS and long.endswith("…")
     assert len(MARKDOWN.renderInline(in_markdown("**x** " * 50_000))) < 20 * MAX_VALUE_CHARS
@@ -41,6 +43,8 @@ def test_a_toast_shows_tags_as_text():
     """Gradio renders a toast's text as sanitised HTML, which keeps <img src> and style: an error quoting a file's
     words (a CSV cell, a config's value) had loaded a tracking picture and drawn over the page."""
     err = InputError("CSV line 4: '<img src=\"http://evil.example/csv.png\"><b>CSV</b>' is not a number")
-    assert err.message == "CSV line 4: '&lt;img src=\"http://evil.example/csv.png\"&gt;&lt;b&gt;CSV&lt;/b&gt;' is not a number"
-    assert err.words.startswith("CSV line 4: '<img src=")
+    assert err.message == ("CSV line 4: '&lt;img src=\"http://evil.example/csv.png\"&gt;&lt;b&gt;CSV&lt;/b&gt;' is not "
+                           "a number")
+    assert err.words.startswith("CSV line 4: '<img src=") and str(err) == err.words  # worded anew, escaped once
+    assert InputError(f"Not uploaded: {err}").message.count("&lt;img") == 1
     assert in_html("a & <b>") == "a &amp; &lt;b&gt;"

@@ -754,7 +754,8 @@ def test_a_run_trains_on_through_a_reload_and_the_reloaded_page_shows_and_stops_
         first.tab("Train")
         first.number("Training steps").fill("20000")  # far more than we wait for: Stop ends it
         first.page.locator("#train-start").click()
-        step_js = "() => +(/Step\\s*(\\d+)/.exec(document.querySelector('#train-status')?.innerText || '') || [0, 0])[1]"
+        step_js = ("() => +(/Step\\s*(\\d+)/.exec(document.querySelector('#train-status')?.innerText || '') "
+                   "|| [0, 0])[1]")
         first.page.wait_for_function(f"({step_js})() > 0", timeout=60_000)
         before = first.page.evaluate(step_js)
         first.page.reload()

@@ -740,10 +740,8 @@ def test_second_start_while_running_raises(isolated):
         next(train_tab.train_run(req("alice"), None, *args()))
     assert "Waiting" in train_tab.prepare_run(req("bob"), *args())[0]  # another user may queue a run
     runs.REGISTRY.stop("bob")
-    gen.close()  # its page went (no Stop): the run trains on, for a page of the browser to take it over
+    gen.close()  # a session without a page's owner token: no page can take the run over, so it stops
     run = runs.REGISTRY.last("alice")
-    assert not run.done.wait(1) and run.left_at is not None
-    runs.REGISTRY.stop("alice")
     assert run.done.wait(30) and run.reason == "stopped"
 
 
@@ -1326,7 +1324,7 @@ def test_a_server_that_stops_saves_its_runs_without_their_last_previews(isolated
     been lost. It draws no final preview, which took 9 of the 12 s that a 2D run's server took to exit."""
     token, gen = training_on_a_loaded_page("page-1")
     start = time.monotonic()
-    assert runs.stop_every_run() == 1
+    assert runs.stop_every_run() == (1, 1)
     run = runs.REGISTRY.last(token)
     assert run.done.is_set() and run.checkpoint.is_dir() and run.final_preview is None and run.previewed.is_set()
     assert time.monotonic() - start < 5
@@ -1487,21 +1485,64 @@ def test_a_run_in_another_open_tab_is_followed_and_its_model_listed_when_it_ends
 
 @pytest.mark.usefixtures("keep_short_runs")
 def test_a_tab_that_followed_a_run_whose_page_went_says_a_reload_shows_it(isolated, monkeypatch):
-    """Tab 1 trains, tab 2 follows the run, tab 1 is reloaded: the reloaded page takes the run over, and tab 2 says
-    that a reload of it would show the run there (it had said only how the run ended)."""
+    """Tab 1 trains, tab 2 follows the run, tab 1 goes: tab 2 says that a reload of it would show the run there; tab 1,
+    reloaded, takes the run over, and tab 2 follows it again, to its end and its model."""
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
     token, gen = training_on_a_loaded_page("tab-1")
     train_tab.page_loaded(req("tab-2"), token)
-    page_goes("tab-1", gen, after=1.5)  # reloaded
-    first, last = cut_off_updates("tab-2", [])
-    assert "under way in another tab of this browser" in first[0]
-    assert last == (train_figures.status_html(train_tab.LEFT_RUN_STATUS, tone="warn"), gr.skip())
-    train_tab.page_loaded(req("tab-1-reloaded"), token)
-    shown = train_tab.rejoin_run(req("tab-1-reloaded"), [])
-    assert "trained on while its page was reloaded" in next(shown)[0]
-    runs.REGISTRY.stop(token)
-    ended = [update for update in shown if update[4] != gr.skip()]
-    assert "Stopped after" in ended[0][0] and len(ended[0][4]) == 1
+    page_goes("tab-1", gen, after=1.0)  # reloaded
+    shown: list = []
+
+    def reloaded():  # tab 1's new page shows the run until Stop, pressed in it
+        train_tab.page_loaded(req("tab-1-reloaded"), token)
+        updates = train_tab.rejoin_run(req("tab-1-reloaded"), [])
+        shown.append(next(updates))
+        threading.Timer(1.0, lambda: runs.REGISTRY.stop(token)).start()
+        shown.extend(updates)
+
+    threading.Timer(2.5, reloaded).start()
+    followed = cut_off_updates("tab-2", [])
+    statuses = [status for status, _ in followed]
+    left = train_figures.status_html(train_tab.LEFT_RUN_STATUS, tone="warn")
+    other = train_figures.status_html(train_tab.OTHER_TAB_STATUS, tone="warn")
+    assert statuses[:3] == [other, left, other] and "Stopped after" in statuses[-1], statuses
+    assert "trained on while its page was reloaded" in shown[0][0]
+    assert followed[-1][1] == runs.owner_checkpoints(token) and len(followed[-1][1]) == 1
+
+
+@pytest.mark.usefixtures("keep_short_runs")
+def test_stop_whose_cancel_closes_the_stream_first_is_not_taken_for_a_page_that_went(isolated, monkeypatch):
+    """Stop cancels the run's stream, and the stream may close before the stop comes: the run had been taken for
+    one whose page went, a following tab said "reload", and 90 s later a reload said no page had taken it over."""
+    monkeypatch.setattr(runs, "LEFT_RUN_SECONDS", 0.5)
+    token, gen = training_on_a_loaded_page("page-1")
+    gen.close()  # the cancel, first
+    assert "Stopped after" in train_tab.stop_run(req("page-1"), [])[0]
+    run = runs.REGISTRY.last(token)
+    time.sleep(1.0)  # past the grace
+    assert run.left_at is None and not run.cut_off
+    train_tab.page_loaded(req("page-2"), token)
+    assert cut_off_updates("page-2", []) == [(gr.skip(), gr.skip())]
+
+
+def test_a_run_whose_page_went_while_it_loaded_says_so(isolated):
+    """It never trained: the reloaded page had said it "trained on for up to 90 s", and no more."""
+    token, *_ = train_tab.page_loaded(req("page-1"), None)
+    gen = train_tab.train_run(req("page-1"), None, *args(steps=20_000))
+    next(gen)  # "Loading data and building the model…"
+    page_goes("page-1", gen)
+    train_tab.page_loaded(req("page-2"), token)
+    assert "Your run stopped while it loaded" in cut_off_status("page-2", [])[0]
+
+
+def test_a_bare_api_sessions_run_stops_when_its_stream_ends(isolated):
+    """No page can take over the run of a session without an owner token: it stops at once, as before, rather than
+    holding a training slot for 90 s."""
+    gen = train_tab.train_run(req("api-client"), None, *args(steps=20_000))
+    next(update for update in gen if "Training on" in str(update[0]))
+    run = runs.REGISTRY.active(runs.owner_key(req("api-client")))
+    gen.close()
+    assert run.done.wait(30) and run.left_at is None and run.view is None  # `finish` forgets the training data
 
 
 def test_a_page_follows_another_tab_s_run_once_however_often_it_is_shown(isolated, monkeypatch):

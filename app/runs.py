@@ -541,7 +541,8 @@ class Run:
     since: float = field(default_factory=time.monotonic)  # when its Start reserved it: the queue's order
     stop_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
-    cut_off: bool = False  # its page was closed or reloaded before it ended; cleared once a reloaded page said so
+    # its page went before it ended (not by Stop); cleared by a page that takes it over or says so, and by Stop
+    cut_off: bool = False
     view: Any = None  # what a page needs to show it as it trains (`app.train_tab.LiveView`), once it trains
     left_at: float | None = None  # when the page that showed it went, while it trained (`RunRegistry.page_left`)
     checkpoint: Path | None = None  # where the run's model was saved (set before ``done``)
@@ -670,7 +671,11 @@ class RunRegistry:
         with self._lock:
             run = self._active.get(key)
             if run is None:
-                return self._last.get(key)
+                last = self._last.get(key)
+                if last is not None and last.reason == "loading":  # ended as Stop cancelled its stream, Stop behind
+                    last.cut_off = False
+                    last.stop_requested.set()
+                return last
             run.request_stop()
             # Stop cancels the page's stream, which may close before the stop comes: the page did not go
             run.left_at, run.cut_off = None, False
@@ -689,7 +694,7 @@ class RunRegistry:
             run = self._active.get(key)
             if run is None or run.page != page:
                 return
-            run.cut_off = True
+            run.cut_off = not run.stop_requested.is_set()  # a Stop, then a reload at once: the page had said so
             if not run.started:
                 run.stop_requested.set()  # should its queued event still come, `claim` hands it back stopped
                 del self._active[key]
@@ -766,11 +771,11 @@ SERVER_STOPPING = threading.Event()  # set by `stop_every_run`: a run's thread t
 def stop_every_run(wait: float = SHUTDOWN_WAIT_SECONDS) -> tuple[int, int]:
     """The server stops (Ctrl-C, a host's SIGTERM): stop every run and wait, at most ``wait`` seconds, for their
     threads, which save them as Stop does (and draw no final preview, which took 9 s of a 2D run's 12 s exit). A run
-    had been lost without a word. Returns (the runs stopped, those of them saved)."""
+    had been lost without a word. Returns (the runs stopped that had started, those of them saved)."""
     SERVER_STOPPING.set()
     unfinished = REGISTRY.stop_all()
     deadline = time.monotonic() + wait
     for thread in threading.enumerate():
         if thread.name.startswith(RUN_THREAD_PREFIX):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    return len(unfinished), sum(run.checkpoint is not None for run in unfinished)
+    return sum(run.started for run in unfinished), sum(run.checkpoint is not None for run in unfinished)

@@ -37,7 +37,7 @@ How a run is wired:
 - `train_run` runs `Trainer.run()` in a background thread (`app.train_worker`) that feeds a queue and saves the
   checkpoint when the loop ends; the generator polls the queue every POLL_SECONDS and yields UI
   updates (the loss and error plots at most every PLOT_SECONDS), so streaming never slows training.
-  Its ``finally`` stops the trainer, so a cancelled event or a closed browser tab ends the run.
+  When its page goes without Stop, the run trains on for a page of the browser to take it over (`rejoin_run`).
 - Stop calls `Trainer.stop()` of this browser's run only (looked up by its owner token in
   `app.runs`), cancels the generator, waits for the checkpoint and hands it to the State.
 - Either way, once the run has ended, `final_preview` shows the last preview, which the run's thread draws from the
@@ -463,6 +463,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
         raise
     except BaseException:  # the page went (or Stop cancelled the stream): nothing to say it on; the next page says it
         run.cut_off = not run.stop_requested.is_set()
+        run.message, run.reason = "Stopped while it loaded: nothing was trained.", "loading"
         runs.REGISTRY.finish(run)
         raise
     run.trainer = trainer
@@ -684,12 +685,12 @@ _following: set[str] = set()  # the pages that follow another tab's run now (`ru
 async def run_cut_off(request: gr.Request, trained: Any):
     """After the page loads: the browser's run that another page started. Outputs: status, checkpoint paths.
 
-    - The other page was closed or reloaded before the run ended (`runs.RunRegistry.page_closed`; the closing may be
-      noticed a moment after this page loads): wait for the run to stop by itself, say how it ended, once, and list
-      its checkpoint.
-    - The other page is still open (another tab of this browser): say so, follow the run, and when it ends say how
-      and list the browser's checkpoints, its new one with them. The tab that started it shows the run itself.
-      A run that ends in its tab before this page has said anything is listed all the same.
+    - The run ended after its page went (no page took it over: `rejoin_run`; or it was still loading): say how it
+      ended, once, and list its checkpoint.
+    - Another page shows it (another tab of this browser): say so, follow the run, and when it ends say how and list
+      the browser's checkpoints, its new one with them. Should that page go, say that a reload shows the run here
+      (`LEFT_RUN_STATUS`), and follow it again once a page takes it over. A run that ends in its tab before this page
+      has said anything is listed all the same.
 
     Asked when the page loads and whenever it comes back into view (`FOLLOW_JS`): a tab open before the run started
     hears of it too. One follower a page: asked again while it follows, it says nothing. Polled with `asyncio.sleep`,
@@ -707,8 +708,10 @@ async def run_cut_off(request: gr.Request, trained: Any):
             await asyncio.sleep(0.25)
             if run.page == page:  # this page took it over (`rejoin_run`), and shows it
                 return
+            if run.stop_requested.is_set():  # stopping: its end is said below
+                continue
             waited = time.monotonic() - start
-            left = run.left_at is not None and not run.stop_requested.is_set()
+            left = run.left_at is not None
             if left != said_left:  # its page went (a reload here takes it over), or another page took it over
                 following, said_left = True, left
                 yield status_html(LEFT_RUN_STATUS if left else OTHER_TAB_STATUS, tone="warn"), gr.skip()
@@ -741,7 +744,7 @@ async def run_cut_off(request: gr.Request, trained: Any):
         yield status_html("Your run was dropped while it waited for a training slot: the page that started it was "
                           "reloaded or closed. Press <b>Start training</b> again.", tone="warn"), gr.skip()
         return
-    if run.progress is None:  # its page went while it loaded: it never trained
+    if run.reason == "loading":  # its page went while it loaded: it never trained
         yield status_html("Your run stopped while it loaded, when the page that started it was reloaded or closed. "
                           "Press <b>Start training</b> again.", tone="warn"), gr.skip()
         return

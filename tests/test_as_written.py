@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 from app.as_written import MAX_VALUE_CHARS, in_html, in_markdown, visible
 from app.errors import InputError
 
-MARKDOWN = MarkdownIt("gfm-like")  # as Gradio's: GitHub's Markdown, bare links made links
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])  # GitHub's Markdown, as Gradio's
 PAYLOAD = ('x$$\\rule{300em}{300em}$$ ![t](http://evil.example/t.png) [a](javascript:alert(1))'
            ' <img src=x onerror=alert(1)> </div> **bold** _it_ ~~gone~~ `code` | cell | \\ &amp; #1 x_y'
            ' <http://evil.example> http://evil.example/x www.evil.example xwww.evil.example a@evil.example')
@@ -26,6 +26,9 @@ def test_markdown_shows_the_words_as_written_and_nothing_else():
     assert set(re.findall(r"</?([a-z]+)", rendered)) == {"span"}, rendered  # no picture, link, bold, code, div
     assert "$$" not in rendered  # KaTeX's auto-render looks for $$ in one run of text
     assert shown_text(rendered) == PAYLOAD
+    # bare links, which Gradio's Markdown (marked) makes links even mid-word ("xwww."): their ":", "www." and "@" escaped
+    escaped = in_markdown(PAYLOAD, limit=len(PAYLOAD))
+    assert not re.search(r"(?i)www\.|(?<!\\)[:@]", escaped) and escaped.count("www\\.") == 2
     bold = MARKDOWN.renderInline(f"**{in_markdown('a*b*c')}**")  # inside the app's own bold
     assert bold == "<strong>a*b*c</strong>"
 

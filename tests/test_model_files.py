@@ -130,7 +130,7 @@ def test_a_models_words_are_shown_as_written(isolated):
     config["metrics"] = {"**x** " * 50_000: 1.0}
     (made / "config.json").write_text(json.dumps(config))
     kept = model_files.upload_model(req("alice"), str(pack_checkpoint(made, isolated / "handed.zip")), [])
-    rendered = MarkdownIt("gfm-like").render(checkpoint_access.describe(kept[-1], kept))
+    rendered = MarkdownIt("commonmark").render(checkpoint_access.describe(kept[-1], kept))
     assert set(re.findall(r"</?([a-z]+)", rendered)) <= {"p", "strong", "span"}, rendered  # no picture, no div
     assert "$$" not in rendered and "\u202e" not in rendered and len(rendered) < 5_000
     assert "data: pts ![t](http://evil.example/n.png) " in html.unescape(re.sub("</?span>", "", rendered))

@@ -1490,7 +1490,7 @@ def test_a_tab_that_followed_a_run_whose_page_went_says_a_reload_shows_it(isolat
     monkeypatch.setattr(train_tab, "OTHER_TAB_SECONDS", 0.3)
     token, gen = training_on_a_loaded_page("tab-1")
     train_tab.page_loaded(req("tab-2"), token)
-    page_goes("tab-1", gen, after=1.0)  # reloaded
+    page_goes("tab-1", gen, after=2.0)  # reloaded
     shown: list = []
 
     def reloaded():  # tab 1's new page shows the run until Stop, pressed in it
@@ -1500,7 +1500,7 @@ def test_a_tab_that_followed_a_run_whose_page_went_says_a_reload_shows_it(isolat
         threading.Timer(1.0, lambda: runs.REGISTRY.stop(token)).start()
         shown.extend(updates)
 
-    threading.Timer(2.5, reloaded).start()
+    threading.Timer(3.5, reloaded).start()
     followed = cut_off_updates("tab-2", [])
     statuses = [status for status, _ in followed]
     left = train_figures.status_html(train_tab.LEFT_RUN_STATUS, tone="warn")
@@ -1533,6 +1533,41 @@ def test_a_run_whose_page_went_while_it_loaded_says_so(isolated):
     page_goes("page-1", gen)
     train_tab.page_loaded(req("page-2"), token)
     assert "Your run stopped while it loaded" in cut_off_status("page-2", [])[0]
+
+
+@pytest.mark.usefixtures("keep_short_runs")
+def test_stop_then_a_reload_at_once_is_no_page_that_went(isolated):
+    """The page's unload came while the stopped run saved: the next page said no page had taken the run over."""
+    token, gen = training_on_a_loaded_page("page-1")
+    runs.REGISTRY.stop(token)
+    runs.page_closed(req("page-1"))  # reloaded at once, the stop still under way
+    gen.close()
+    assert runs.REGISTRY.last(token).done.wait(30)
+    train_tab.page_loaded(req("page-2"), token)
+    status, listed = cut_off_status("page-2", [])
+    assert status == gr.skip() and listed == gr.skip()  # the page lists its models as it loads: nothing to say
+
+
+def test_stop_whose_cancel_ends_a_loading_run_first_says_stopped(isolated):
+    token, *_ = train_tab.page_loaded(req("page-1"), None)
+    gen = train_tab.train_run(req("page-1"), None, *args(steps=20_000))
+    next(gen)  # "Loading data and building the model…"
+    gen.close()  # Stop's cancel, before the stop
+    assert train_tab.stop_run(req("page-1"), [])[0] == train_figures.status_html(
+        "Stopped while it loaded: nothing was trained.", tone="warn")
+    train_tab.page_loaded(req("page-2"), token)
+    assert cut_off_updates("page-2", []) == [(gr.skip(), gr.skip())]
+
+
+@pytest.mark.usefixtures("keep_short_runs")
+def test_a_tab_following_a_run_that_stops_unclaimed_does_not_call_it_under_way(isolated, monkeypatch):
+    monkeypatch.setattr(runs, "LEFT_RUN_SECONDS", 0.8)
+    token, gen = training_on_a_loaded_page("tab-1")
+    train_tab.page_loaded(req("tab-2"), token)
+    page_goes("tab-1", gen, after=0.5)
+    statuses = [status for status, _ in cut_off_updates("tab-2", [])]
+    assert statuses[0] == train_figures.status_html(train_tab.LEFT_RUN_STATUS, tone="warn")
+    assert len(statuses) == 2 and train_tab.CUT_OFF_STATUS in html.unescape(statuses[1])
 
 
 def test_a_bare_api_sessions_run_stops_when_its_stream_ends(isolated):

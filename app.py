@@ -7,8 +7,8 @@ import signal
 import sys
 
 from app import LAUNCH_OPTIONS, build_app
-from core.trainer import SHORTEST_KEPT
 from app.runs import SHUTDOWN_WAIT_SECONDS, SettingError, check_settings, runs_folder_problem, stop_every_run
+from core.trainer import SHORTEST_KEPT
 
 if __name__ == "__main__":
     try:

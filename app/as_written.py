@@ -8,8 +8,8 @@ in the page's text (``\\rule{300em}{300em}`` drew a 4,800-pixel block). So such 
 - rid of control and format characters (a right-to-left override had turned the app's own words after it around; a
   terminal's escape sequences),
 - cut to a length (a 300 kB metrics key froze the browser for 104 s),
-- HTML-escaped, and in Markdown its punctuation escaped as well (``![x](url)``, ``**``), with each ``$`` in an
-  element of its own: KaTeX's auto-render joins only adjacent text, so no ``$$`` pair is found.
+- HTML-escaped, and in Markdown what starts markup escaped as well (``![x](url)``, ``**``, a bare link), with each
+  ``$`` in an element of its own: KaTeX's auto-render joins only adjacent text, so no ``$$`` pair is found.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ DDPM_HEAVY_CONCURRENCY, read once at start-up, when Gradio fixes its concurrency
     DDPM_MAX_RUNS_GB          most gigabytes all browsers' models may take in the runs folder; an upload
                               beyond it is refused with a message (default: 5)
 
-No model is kept here: a `Run` holds a `Trainer` only while it trains; the registry forgets
-the trainer when the run ends.
+No model is kept here: a `Run` holds a `Trainer` (and its view: the training data) only while it
+trains; the registry forgets both when the run ends.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def test_refusals(tmp_path):
     old_csv = save_checkpoint(tmp_path / "old_csv", checkpoint.model, checkpoint.schedule,
                               DataInfo("pts", "2d", (2,), source="pts.csv"))
     with pytest.raises(gr.Error, match="The bound needs training examples, and this server has none: "
-                                       "the training points of pts were not kept with the model\\.'"):  # one full stop
+                                       "the training points of pts were not kept with the model\\.$"):  # one full stop
         bound_panel.measure_bound(str(old_csv), 10, 0, False, [str(old_csv)], progress=NO_PROGRESS)
 
 

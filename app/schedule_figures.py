@@ -33,15 +33,20 @@ def short_schedule_label(schedule: NoiseSchedule) -> str:
     return schedule_label(schedule).split(" (")[0]
 
 
+# The Forward tab's ᾱ_t line is drawn through at most this many t, evenly spaced from 0 to T (every t up to T = 500):
+# each move of t sends the figure again, 253 kB of it at T = 10,000; a line of 501 points looks the same
+MAX_LINE_POINTS = 501
+
+
 def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> PlotData:
-    """ᾱ_t over t = 0..T with a marker at the current t."""
-    ts = np.arange(schedule.T + 1)
+    """ᾱ_t over t = 0..T (through at most `MAX_LINE_POINTS` of them) with a marker at the current t."""
     alpha_bars = schedule.alpha_bars.numpy()
+    ts = np.unique(np.linspace(0, schedule.T, min(schedule.T + 1, MAX_LINE_POINTS)).round().astype(np.int64))
     color = schedule_color(schedule)
     # the label above the marker, where the falling curve is not (room made above ᾱ = 1), and left of it near t = T
     label_position = "top left" if t > 0.75 * schedule.T else "top right"
     data = [
-        dict(type="scatter", x=ts, y=alpha_bars, mode="lines", line=dict(color=color, width=2), name="ᾱ_t"),
+        dict(type="scatter", x=ts, y=alpha_bars[ts], mode="lines", line=dict(color=color, width=2), name="ᾱ_t"),
         dict(
             type="scatter",
             x=[t],

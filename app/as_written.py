@@ -18,7 +18,7 @@ import html
 import re
 from typing import Any
 
-from core.cli import printable
+from core.cli import printable, short_text
 
 MAX_VALUE_CHARS = 200  # one value (a name, a key, a path): longer is cut, ending in "…"
 MAX_MESSAGE_CHARS = 1000  # a message that quotes such values
@@ -29,9 +29,9 @@ _MARKDOWN = re.compile(r"[\\`*\[\]|~:@]|(?<![^\W_])_|_(?![^\W_])")
 
 
 def visible(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
-    """``str(value)`` without control and format characters (`core.cli.printable`), at most ``limit`` characters."""
-    text = printable(str(value))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    """``str(value)`` without control and format characters (`core.cli.printable`), at most ``limit`` characters
+    (`core.cli.short_text`)."""
+    return short_text(printable(str(value)), limit)
 
 
 def in_html(value: Any, limit: int = MAX_VALUE_CHARS) -> str:

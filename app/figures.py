@@ -91,14 +91,40 @@ def fast_figure(data: list[dict], layout: dict) -> PlotData:
 
 _PLOTLY_VALUES = PlotlyJSONEncoder()  # what orjson cannot write itself: a non-contiguous array, a tensor, …
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS  # as plotly.io's own orjson engine
+SIGNIFICANT_DIGITS = 5  # a figure's numbers are sent to 1 part in 10⁵ of their value: a 4,000-pixel plot of a range
+# 1 % of its values wide still draws them to the pixel; 17 digits (float64's) had been sent, 2–3× the bytes
+
+
+def to_significant_digits(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """A float array rounded to ``digits`` significant digits, never past its whole units (a step, a t stays
+    exact); 0, NaN and ±inf as they are. Each value is then float64's nearest to its short decimal, which orjson
+    writes in as few digits."""
+    values = np.asarray(values, dtype=np.float64)
+    rounded = np.isfinite(values) & (values != 0)
+    magnitude = np.floor(np.log10(np.abs(np.where(rounded, values, 1.0))))
+    scale = 10.0 ** np.maximum(digits - 1 - magnitude, 0)
+    return np.where(rounded, np.round(values * scale) / scale, values)
+
+
+def _short(value):
+    """``value`` with each float array in it, at any depth of dicts and lists, `to_significant_digits`."""
+    if isinstance(value, dict):
+        return {key: _short(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_short(item) for item in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return to_significant_digits(value)
+    return value
 
 
 def figure_json(figure: dict) -> str:
-    """A figure's dict as JSON, as `plotly.io.to_json` writes it, less its escapes for a page's <script>: it writes
-    each "/" as "\\u002f" (6 characters, 7 once Gradio sends the string inside its own JSON), and a picture's base64
-    is up to a fifth "/" (white and black pixels are 0xFF and 0x00 bytes): a move of the Forward tab's t sent its
-    MNIST grid's 80 kB as 168 kB. Gradio escapes what it puts in a page itself (`gradio.routes.toorjson`)."""
-    return orjson.dumps(figure, default=_PLOTLY_VALUES.default, option=_JSON_OPTIONS).decode()
+    """A figure's dict as JSON, as `plotly.io.to_json` writes it, but with its float arrays' numbers to
+    `SIGNIFICANT_DIGITS` (the Schedules tab's curves, 2D point clouds, the loss curve resent each second) and
+    without its escapes for a page's <script>: it writes each "/" as "\\u002f" (6 characters, 7 once Gradio sends
+    the string inside its own JSON), and a picture's base64 is up to a fifth "/" (white and black pixels are 0xFF
+    and 0x00 bytes): a move of the Forward tab's t sent its MNIST grid's 80 kB as 168 kB. Gradio escapes what it puts
+    in a page itself (`gradio.routes.toorjson`)."""
+    return orjson.dumps(_short(figure), default=_PLOTLY_VALUES.default, option=_JSON_OPTIONS).decode()
 
 
 def as_figure(plot: PlotData | gr.Plot | go.Figure) -> go.Figure:

@@ -101,7 +101,7 @@ def prepare(
     """The per-user state for these inputs; x0 (and ε) are reused from ``previous`` where still valid."""
     schedule = controls.build_schedule(schedule_name, T, param_values)
     seed = controls.check_seed(seed)
-    data_key = (data, upload_path if data == UPLOAD else None, own.key if data == OWN_POINTS and own else None)
+    data_key = data_key_of(data, upload_path, own)
     with torch.inference_mode():
         if previous is not None and previous.data_key == data_key:
             kind, x0 = previous.kind, previous.x0
@@ -113,6 +113,11 @@ def prepare(
             noise = make_noise(x0.shape, seed)
     return ForwardState(kind=kind, data_key=data_key, x0=x0, seed=seed, noise=noise, schedule=schedule,
                         controls=(data, schedule_name, T, seed, *param_values))
+
+
+def data_key_of(data: str, upload_path: str | None, own: OwnPoints | None) -> tuple:
+    """What x₀ is drawn from: the data's name, and the uploaded picture's path or the own points' key where shown."""
+    return data, upload_path if data == UPLOAD else None, own.key if data == OWN_POINTS and own else None
 
 
 def x_t(state: ForwardState, t: int) -> np.ndarray:
@@ -311,6 +316,16 @@ def rebuild(previous: ForwardState | None, t, data, upload_path, own, schedule_n
     return (state, slider, schedule_summary_html(state.schedule), *scrub(state, t), t)
 
 
+def rebuild_if_changed(previous: ForwardState | None, t, data, upload_path, own, schedule_name, T, seed,
+                       *param_values) -> tuple:
+    """`rebuild`, or nothing where ``previous`` was built from these very inputs: Enter in a box and then a click
+    elsewhere, or an upload (which changes the data choice too), had rebuilt the views twice."""
+    if (previous is not None and previous.data_key == data_key_of(data, upload_path, own)
+            and previous.controls == (data, schedule_name, T, seed, *param_values)):
+        return (gr.skip(),) * 8  # the state, the slider, the summary, the four views and the t they show
+    return rebuild(previous, t, data, upload_path, own, schedule_name, T, seed, *param_values)
+
+
 def controls_on_view(state: ForwardState | None) -> tuple:
     """After a change that could not be shown (data not given yet, a schedule that T cannot have, a mistyped
     number): the data, schedule, T, seed and parameter inputs back to what the views show. Else the dropdown named
@@ -422,11 +437,12 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
     rebuilds = [gr.on(
         triggers,
-        rebuild,
+        rebuild_if_changed,
         inputs=rebuild_inputs,
         outputs=rebuild_outputs,
         trigger_mode="always_last",
         show_progress="hidden",  # fast; an error shows as a toast without covering the views
+        api_name="rebuild",  # the API's name for it since before it left unchanged inputs alone
     )]
     # a change that cannot be shown (data not given yet, a T too small for the schedule): the inputs go back to
     # what is on view, or the dropdowns would name other data or another schedule than the plots
@@ -438,7 +454,8 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
     checked = upload.upload(images.upload_selected, inputs=upload, outputs=data, show_progress="hidden")  # queued: a bad
     # file's gr.Error shows as a toast (not from an unqueued event)
     checked.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
-    rebuilds.append(checked.success(rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="minimal"))
+    rebuilds.append(checked.success(rebuild_if_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,
+                                    show_progress="minimal"))
     rebuilds.append(own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,
                                show_progress="hidden"))
     rebuilds.append(new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(

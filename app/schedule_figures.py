@@ -33,20 +33,40 @@ def short_schedule_label(schedule: NoiseSchedule) -> str:
     return schedule_label(schedule).split(" (")[0]
 
 
-# The Forward tab's ᾱ_t line is drawn through at most this many t, evenly spaced from 0 to T (every t up to T = 500):
-# each move of t sends the figure again, 253 kB of it at T = 10,000; a line of 501 points looks the same
-MAX_LINE_POINTS = 501
+# A curve over t is drawn through at most 4 points of each of this many runs of t (`line_points`): at T = 10,000
+# each move of the Forward tab's t had sent 253 kB of ᾱ_t, and each change in the Schedules tab 4.2 MB of curves
+LINE_RUNS = 250
+
+
+def line_points(ts: np.ndarray, ys: np.ndarray, runs: int = LINE_RUNS) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a line (ts, ys) it is drawn through: all of a short one; of a long one, in each of ``runs``
+    runs of consecutive points, the first, the last, the lowest and the highest (M4, Jugel et al. 2014), so that
+    it draws as the whole line on a plot about ``runs`` pixels wide or more: every step and spike is kept (cosine's
+    β_T = 0.999 in the last of 10,000 steps), a smooth or monotone stretch goes through its ends."""
+    n = len(ys)
+    if n <= 4 * runs:
+        return ts, ys
+    size = -(-n // runs)
+    padded = np.full(-(-n // size) * size, np.nan)
+    padded[:n] = ys
+    grid = padded.reshape(-1, size)
+    finite = np.isfinite(grid)
+    starts = np.arange(len(grid)) * size
+    lowest = np.where(finite, grid, np.inf).argmin(axis=1)  # a run without a finite value: its first point
+    highest = np.where(finite, grid, -np.inf).argmax(axis=1)
+    keep = np.unique(np.concatenate([starts, starts + lowest, starts + highest, np.minimum(starts + size, n) - 1]))
+    return ts[keep], ys[keep]
 
 
 def alpha_bar_figure(schedule: NoiseSchedule, t: int, *, height: int = 260) -> PlotData:
-    """ᾱ_t over t = 0..T (through at most `MAX_LINE_POINTS` of them) with a marker at the current t."""
+    """ᾱ_t over t = 0..T (through `line_points`) with a marker at the current t."""
     alpha_bars = schedule.alpha_bars.numpy()
-    ts = np.unique(np.linspace(0, schedule.T, min(schedule.T + 1, MAX_LINE_POINTS)).round().astype(np.int64))
+    ts, line = line_points(np.arange(schedule.T + 1), alpha_bars)
     color = schedule_color(schedule)
     # the label above the marker, where the falling curve is not (room made above ᾱ = 1), and left of it near t = T
     label_position = "top left" if t > 0.75 * schedule.T else "top right"
     data = [
-        dict(type="scatter", x=ts, y=alpha_bars[ts], mode="lines", line=dict(color=color, width=2), name="ᾱ_t"),
+        dict(type="scatter", x=ts, y=line, mode="lines", line=dict(color=color, width=2), name="ᾱ_t"),
         dict(
             type="scatter",
             x=[t],
@@ -101,7 +121,8 @@ def schedule_curves_figure(
         color = schedule_color(schedule)
         label = schedule_label(schedule)
         mode = "lines" if schedule.T > FEW_STEPS else "lines+markers"  # T = 2: one finite weight, a line of a point
-        data.append(dict(type="scatter", x=ts, y=ys, mode=mode, line=dict(color=color, width=2), name=label,
+        drawn_ts, drawn = line_points(ts, ys)
+        data.append(dict(type="scatter", x=drawn_ts, y=drawn, mode=mode, line=dict(color=color, width=2), name=label,
                          legendgroup=schedule.name))
         t_one = schedule.t_snr_one
         if math.isfinite(t_one):

@@ -166,38 +166,67 @@ def build_schedules(names: Sequence[str] | None, T, param_values: Sequence) -> l
     return [controls.build_schedule(name, T, param_values) for name in names]
 
 
-def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, *param_values) -> tuple:
+# What each of `compare`'s views is drawn from, by the parts of `view_sources`: all from the schedules; the β plot from
+# its scale too, the noised grid from x₀ and ε, the weight plot from the weighting
+VIEW_PARTS = ({"schedules"}, {"schedules", "log_beta"}, {"schedules"}, {"schedules", "x0"}, {"schedules"},
+              {"schedules"}, {"schedules"}, {"schedules", "weighting"})
+
+
+def view_sources(names, T, data, digit, upload_path, own, seed, log_beta, weighting, param_values) -> dict:
+    """What the views are drawn from, by part (`VIEW_PARTS`): the schedules, β's scale, the weighting, x₀ and ε."""
+    return {"schedules": (sorted(names or []), T, *param_values), "log_beta": bool(log_beta), "weighting": weighting,
+            "x0": (data, digit, upload_path, own.key if own else None, seed)}
+
+
+def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, *param_values,
+            parts: set[str] | None = None) -> tuple:
     """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html, step-gain figure,
-    loss-weight figure: the weight on ‖ε − ε̂‖² of the ``weighting`` chosen, one of WEIGHTING_CHOICES)."""
+    loss-weight figure: the weight on ‖ε − ε̂‖² of the ``weighting`` chosen, one of WEIGHTING_CHOICES); with
+    ``parts``, only the views drawn from one of those parts of `view_sources` (`VIEW_PARTS`), `gr.skip()` for the
+    others."""
     if weighting not in {value for _, value in WEIGHTING_CHOICES}:
         raise InputError(f"Unknown weighting {weighting!r}; choose one from the list.")
     schedules = build_schedules(names, T, param_values)
     seed = controls.check_seed(seed)
-    kind, x0 = load_one_x0(data, digit, upload_path, own)
-    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one ε for every schedule
-    ts = grid_timesteps(schedules[0].T)
-    cells = noised_grid(schedules, kind, x0, noise, ts)
-    row_labels = [SCHEDULE_LABELS[s.name] for s in schedules]
-    col_labels = [f"t = {t}" for t in ts]
-    cell_px = 130 if kind == "images" else 150
-    return (
-        schedule_figures.schedule_curves_figure(schedules, "alpha_bar"),
-        schedule_figures.schedule_curves_figure(schedules, "beta", log_y=bool(log_beta)),
-        schedule_figures.schedule_curves_figure(schedules, "log_snr"),
-        panel_grid.noised_grid_figure(cells, row_labels, col_labels, kind=kind, cell_px=cell_px, points_as_pictures=True,
-                                      row_colors=[figures.schedule_color(s) for s in schedules]),
-        summary_table(schedules),
-        warning_html(schedules),
-        schedule_figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS} for s in schedules]),
-        schedule_figures.schedule_curves_figure(schedules, weighting, log_y=True),
+
+    def noised_grid_figure():
+        kind, x0 = load_one_x0(data, digit, upload_path, own)
+        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one ε for every schedule
+        ts = grid_timesteps(schedules[0].T)
+        cells = noised_grid(schedules, kind, x0, noise, ts)
+        return panel_grid.noised_grid_figure(
+            cells, [SCHEDULE_LABELS[s.name] for s in schedules], [f"t = {t}" for t in ts], kind=kind,
+            cell_px=130 if kind == "images" else 150, points_as_pictures=True,
+            row_colors=[figures.schedule_color(s) for s in schedules])
+
+    draws = (
+        lambda: schedule_figures.schedule_curves_figure(schedules, "alpha_bar"),
+        lambda: schedule_figures.schedule_curves_figure(schedules, "beta", log_y=bool(log_beta)),
+        lambda: schedule_figures.schedule_curves_figure(schedules, "log_snr"),
+        noised_grid_figure,
+        lambda: summary_table(schedules),
+        lambda: warning_html(schedules),
+        lambda: schedule_figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS}
+                                                              for s in schedules]),
+        lambda: schedule_figures.schedule_curves_figure(schedules, weighting, log_y=True),
     )
+    return tuple(draw() if parts is None or view_parts & parts else gr.skip()
+                 for draw, view_parts in zip(draws, VIEW_PARTS))
 
 
-def compare_and_keep(names, T, data, digit, upload_path, own, seed, log_beta, weighting, *param_values) -> tuple:
-    """`compare`'s eight outputs, and the inputs they show: (schedules, T, data, image number, seed, *parameter
-    values), for `controls_on_view`."""
-    views = compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, *param_values)
-    return (*views, (list(names), T, data, digit, seed, *param_values))
+def compare_and_keep(drawn: dict | None, names, T, data, digit, upload_path, own, seed, log_beta, weighting,
+                     *param_values) -> tuple:
+    """`compare`'s eight outputs, drawn only where their sources differ from ``drawn`` (what the views were drawn
+    from: None, nothing yet), then the inputs they show, (schedules, T, data, image number, seed, *parameter values),
+    for `controls_on_view`, and their sources, the next ``drawn``. A tick of β's log scale or another weighting
+    redraws one plot, not all eight; an unchanged input (Enter in a box, then a click elsewhere; an upload, which
+    changes the data choice too) none."""
+    sources = view_sources(names, T, data, digit, upload_path, own, seed, log_beta, weighting, param_values)
+    changed = set(sources) if drawn is None else {part for part, source in sources.items() if drawn[part] != source}
+    if not changed:
+        return (gr.skip(),) * 10
+    views = compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, *param_values, parts=changed)
+    return (*views, (list(names), T, data, digit, seed, *param_values), sources)
 
 
 def controls_on_view(on_view: Sequence) -> tuple:
@@ -221,11 +250,11 @@ def keep_in_range(names, last_shown) -> tuple:
     return list(last_shown), gr.skip()
 
 
-def own_points_changed(names, T, data, *inputs) -> tuple:
+def own_points_changed(drawn, names, T, data, *inputs) -> tuple:
     """The session's own points were drawn anew or uploaded (in the Train tab): redraw if they are shown."""
     if data != OWN_POINTS:
-        return (gr.skip(),) * 9  # the outputs of `compare_and_keep`
-    return compare_and_keep(names, T, data, *inputs)
+        return (gr.skip(),) * 10  # the outputs of `compare_and_keep`
+    return compare_and_keep(drawn, names, T, data, *inputs)
 
 
 # ----- layout ---------------------------------------------------------------------------------
@@ -236,7 +265,7 @@ def build(own: gr.State, page: gr.Blocks) -> None:
     session's own points (`app.own_points`), drawn or uploaded in the Train tab; ``page``: the app, whose loads
     list the data sets present."""
     first = compare_and_keep(
-        list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, None, None, 0, True, DEFAULT_WEIGHTING,
+        None, list(DEFAULT_SCHEDULES), controls.DEFAULT_T, DEFAULT_DATA, 0, None, None, 0, True, DEFAULT_WEIGHTING,
         *controls.default_param_values()
     )
     gr.Markdown(
@@ -277,9 +306,10 @@ def build(own: gr.State, page: gr.Blocks) -> None:
                                   elem_id="schedules-bound-weight")
 
     page.load(data_list, None, data, show_progress="hidden", queue=False)
-    inputs = [chosen, T, data, digit, upload, own, seed, log_beta, weighting, *params.components]
-    on_view = gr.State(first[-1])  # the inputs of what `compare_and_keep` last showed
-    outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot, weight_plot, on_view]
+    on_view = gr.State(first[-2])  # the inputs of what `compare_and_keep` last showed
+    drawn = gr.State(first[-1])  # what the views were drawn from
+    inputs = [drawn, chosen, T, data, digit, upload, own, seed, log_beta, weighting, *params.components]
+    outputs = [alpha_plot, beta_plot, logsnr_plot, grid_plot, table, warning, gain_plot, weight_plot, on_view, drawn]
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     shown = gr.State(list(DEFAULT_SCHEDULES))  # the schedules on show: where a fifth tick (or no tick) goes back to
     chosen.input(keep_in_range, [chosen, shown], [chosen, shown], show_progress="hidden")

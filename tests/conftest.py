@@ -13,6 +13,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+DRAWN_RTOL = 1e-4  # a figure's numbers go out to `app.figures.SIGNIFICANT_DIGITS` (5): within 5·10⁻⁵ of their value
 
 
 @pytest.fixture(autouse=True)

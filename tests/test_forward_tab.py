@@ -22,7 +22,7 @@ from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
 from core.schedules import make_schedule
-from tests.conftest import picture_rgba
+from tests.conftest import DRAWN_RTOL, picture_rgba
 
 PARAMS = controls.default_param_values()
 
@@ -188,6 +188,21 @@ def test_rebuild_with_no_t_in_the_box_shows_t_0_and_puts_it_in_the_box(typed):
     assert slider.constructor_args == {"maximum": 300} and "40 of 300" in formula  # a t in range is left as it is
 
 
+def test_a_rebuild_from_the_inputs_on_view_sends_nothing(tmp_path):
+    """Enter in T and then a click elsewhere, or an upload (which sets the data choice too, a change of its own), had
+    rebuilt the views twice; each input that differs still rebuilds."""
+    path = tmp_path / "pic.png"
+    PIL.Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(path)
+    inputs = ("upload", str(path), None, "cosine", 300, 0, *PARAMS)
+    state = forward_tab.rebuild_if_changed(None, 40, *inputs)[0]
+    assert forward_tab.rebuild_if_changed(state, 40, *inputs) == (gr.skip(),) * 8
+    other = tmp_path / "other.png"
+    PIL.Image.fromarray(np.full((40, 40, 3), 255, np.uint8)).save(other)
+    for changed in (("upload", str(other), *inputs[2:]), (*inputs[:4], 301, *inputs[5:]), (*inputs[:5], 1, *PARAMS)):
+        rebuilt = forward_tab.rebuild_if_changed(state, 40, *changed)
+        assert isinstance(rebuilt[0], forward_tab.ForwardState) and rebuilt[0].controls == changed[:1] + changed[3:]
+
+
 def test_t_typed_past_T_goes_back_to_T_in_its_box():
     state = _state(data="swiss_roll", T=300)
     _, formula, *_ = forward_tab.scrub(state, 2000)
@@ -336,13 +351,14 @@ def test_alpha_bar_marker_label_stays_inside_the_axes(t: int, position: str) -> 
 
 def test_the_alpha_bar_line_is_light_to_send_with_each_move_of_t() -> None:
     """Each move of t sends the ᾱ_t figure again: at T = 10,000 its 10,001 points were 253 kB of every scrub. The line
-    goes through at most 501 t, from 0 to T, at their exact ᾱ_t; the marker stays at the exact t."""
+    goes through 2 t of each of its runs of t (ᾱ_t falls: their first and last), from 0 to T, at their exact ᾱ_t; the
+    marker stays at the exact t."""
     long = make_schedule("linear", 10_000)
     plot = schedule_figures.alpha_bar_figure(long, 4_321)
     line, marker = figures.as_figure(plot).data
     ts = np.asarray(line.x)
-    assert len(ts) == schedule_figures.MAX_LINE_POINTS and ts[0] == 0 and ts[-1] == 10_000
-    assert np.array_equal(np.asarray(line.y), long.alpha_bars.numpy()[ts])
+    assert len(ts) <= 2 * schedule_figures.LINE_RUNS and ts[0] == 0 and ts[-1] == 10_000
+    assert np.array_equal(np.asarray(line.y), figures.to_significant_digits(long.alpha_bars.numpy()[ts]))
     assert marker.x[0] == 4_321 and marker.y[0] == float(long.alpha_bars[4_321])
     assert len(plot.model_dump_json()) < 30_000
     short = figures.as_figure(schedule_figures.alpha_bar_figure(make_schedule("linear", 300), 7)).data[0]
@@ -369,6 +385,20 @@ def test_figure_json_writes_what_plotly_writes() -> None:
     assert written == json.loads(pio.to_json(figure, validate=False))
     assert written["data"][0]["x"] == [[0.0, 2.0], [4.0, 6.0], [8.0, 10.0]] and written["data"][0]["y"] == [1.5, None]
     assert written["data"][0]["text"] == ["</script> a/b & 'c'"] and written["layout"]["height"] == 300
+
+
+def test_a_figures_numbers_go_out_to_five_significant_digits_and_whole_units_stay_exact() -> None:
+    """Float arrays had gone out at float64's 17 digits: 2–3× the bytes of what any plot can show."""
+    values = np.array([0.0, -0.0, np.nan, np.inf, 3.14159265, -2.718281828, 1.23456789e-12, 0.999999, 123456.7,
+                       100_001.0, 12_345.0])
+    assert figures.to_significant_digits(values).tolist()[3:] == [
+        np.inf, 3.1416, -2.7183, 1.2346e-12, 1.0, 123457.0, 100_001.0, 12_345.0]
+    assert np.isnan(figures.to_significant_digits(values)[2])
+    assert figures.figure_json({"y": values[:5]}) == '{"y":[0.0,-0.0,null,null,3.1416]}'  # NaN and inf as plotly
+    state = _state(data="swiss_roll")
+    sent = forward_tab.scrub(state, 300)[2].plot  # the histogram
+    bars, normal = json.loads(sent)["data"]
+    assert all(float(f"{v:.5g}") == v for v in bars["y"] + normal["x"] + normal["y"]) and normal["y"][200] == 0.39894
 
 
 def test_own_points_from_the_train_tab_can_be_scrubbed_and_follow_each_new_drawing():
@@ -488,12 +518,12 @@ def test_the_histogram_shows_the_density_of_x_t_and_at_t_T_it_is_the_normal_one(
     hist0, histT = (_fig(forward_tab.scrub(state, t)[2]) for t in (0, state.schedule.T))
     bars, normal = histT.data
     assert bars.type == "bar" and normal.name == "N(0, 1)"
-    np.testing.assert_allclose(normal.y, np.exp(-np.asarray(normal.x) ** 2 / 2) / np.sqrt(2 * np.pi), rtol=1e-6)
+    np.testing.assert_allclose(normal.y, np.exp(-np.asarray(normal.x) ** 2 / 2) / np.sqrt(2 * np.pi), rtol=DRAWN_RTOL)
     width = bars.width
     values = forward_tab.x_t(state, state.schedule.T).reshape(-1)
     expected, _ = np.histogram(values, bins=len(bars.x), range=figures.HIST_RANGE, density=False)
-    np.testing.assert_allclose(bars.y, expected / (values.size * width), rtol=1e-6)  # a density: area = share shown
-    assert np.sum(bars.y) * width == pytest.approx(np.mean(np.abs(values) <= 4), abs=1e-6)
+    np.testing.assert_allclose(bars.y, expected / (values.size * width), rtol=DRAWN_RTOL)  # a density: area = share shown
+    assert np.sum(bars.y) * width == pytest.approx(np.mean(np.abs(values) <= 4), rel=DRAWN_RTOL)
     # x_T = √ᾱ_T·x₀ + √(1 − ᾱ_T)·ε with ᾱ_T ≈ 4e-5: 50,176 values of nearly N(0, 1) (bins of 0.1: ±0.03 noise)
     assert np.max(np.abs(np.asarray(bars.y) - np.exp(-np.asarray(bars.x) ** 2 / 2) / np.sqrt(2 * np.pi))) < 0.04
     # x₀ (digits in [−1, 1], mostly background at −1): nothing beyond ±1, and a peak at −1 far above the normal's

@@ -38,7 +38,7 @@ from core.mlp import MLPDenoiser
 from core.schedules import make_schedule
 from core.trainer import LOSS_BUCKETS, SHORTEST_KEPT, TrainConfig, TrainEvent
 from core.unet import UNet, unet_config
-from tests.conftest import REPO, end_training_runs, write_idx
+from tests.conftest import DRAWN_RTOL, REPO, end_training_runs, write_idx
 
 
 def req(user: str):
@@ -144,7 +144,7 @@ def test_before_a_run_the_preview_plot_shows_the_training_data(shared_data, monk
     fig = figures.as_figure(moons)
     assert [trace.name for trace in fig.data] == ["training data"] and fig.layout.showlegend
     points = np.c_[fig.data[0].x, fig.data[0].y]
-    assert np.allclose(points, load_training_data("moons", seed=0)[0][:train_plan.PREVIEW_POINTS])  # a run's data
+    assert np.allclose(points, load_training_data("moons", seed=0)[0][:train_plan.PREVIEW_POINTS], rtol=DRAWN_RTOL)  # a run's data
     digits = train_tab.show_training_data(req("alice"), "mnist", None)
     assert digits.label == train_tab.DATA_LABELS["image"]
     first_digits = load_training_data("mnist", limit=train_plan.PREVIEW_IMAGES)[0]
@@ -282,7 +282,7 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     data, _ = load_training_data("swiss_roll", seed=0)
     for plot in previews:
         fig = figures.as_figure(plot)
-        assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], data[:train_plan.PREVIEW_POINTS])
+        assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], data[:train_plan.PREVIEW_POINTS], rtol=DRAWN_RTOL)
     assert all(trace_names(plot) == ["training data", "samples"] for plot in previews[1:])
     assert train_figures.chain_caption("ddpm", 100, "log_snr", 1000) == "DDPM, 100 of T = 1000 steps, evenly in log-SNR"
     assert labels[-1] == "Samples from the EMA weights at step 50 · DDPM, all T = 100 steps"  # the stream's last
@@ -417,7 +417,7 @@ def test_a_drawing_becomes_the_sessions_training_points_and_its_preview():
     assert bool(((radius > 74) & (radius < 86)).all()), "every point lies on the ring's stroke"
     assert plot.label == f"{train_tab.DATA_LABELS['2d']} · 10,000 points, drawn in the Train tab"
     fig = figures.as_figure(plot)
-    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_plan.PREVIEW_POINTS])
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_plan.PREVIEW_POINTS], rtol=DRAWN_RTOL)
     for nothing in (None, sketch(np.zeros((256, 256), dtype=np.uint8)), sketch(np.pad(ring(8), 124))):
         own, plot = train_tab.drawing_changed(req("alice"), nothing)  # none, erased, or a speck too small
         assert own is None and plot.label == train_tab.OWN_HINT and not figures.as_figure(plot).data
@@ -467,7 +467,7 @@ def test_a_run_on_drawn_points_trains_on_them_and_its_checkpoint_keeps_them(isol
     assert "Finished after 60 steps" in status and "drawing-linear-T100-" in trained[0]
     previews = [o[2] for o in outputs if isinstance(o[2], gr.Plot)]
     fig = figures.as_figure(previews[-1])  # the samples are drawn over the drawing's points
-    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_plan.PREVIEW_POINTS])
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_plan.PREVIEW_POINTS], rtol=DRAWN_RTOL)
     checkpoint = load_checkpoint(trained[0])
     assert checkpoint.data == own.info and torch.equal(checkpoint.points, own.points)
 
@@ -868,7 +868,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     bars, line = error_plot.data
     assert bars.type == "bar" and line.type == "scatter" and line.name == Path(second).name + "<br>(predicts v, linear)"
     recorded = load_checkpoint(second).config["training"]["loss_by_t"]  # the latest run of the session
-    assert len(recorded) == LOSS_BUCKETS and np.allclose(line.y, [v for v in recorded if v == v and v > 0])
+    assert len(recorded) == LOSS_BUCKETS and np.allclose(line.y, [v for v in recorded if v == v and v > 0], rtol=DRAWN_RTOL)
     with pytest.raises(gr.Error, match="Unknown prediction target 'score'"):
         train_tab.prepare_run(req("alice"), *args(prediction="score"))
     assert train_figures.loss_label(5.0, "x0") == "Min-SNR-5 weighted ‖x₀ − x̂₀‖²"
@@ -1641,7 +1641,7 @@ def test_a_toy_run_on_few_points_learns_that_set_and_its_checkpoint_keeps_it(iso
     checkpoint keeps them (so that the Reverse tab can count the samples that copy one)."""
     preview = train_tab.show_training_data(req("alice"), "moons", None, 20)
     fig = figures.as_figure(preview)
-    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=0))
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=0), rtol=DRAWN_RTOL)
     with pytest.raises(gr.Error, match="Training points"):
         train_tab.show_training_data(req("alice"), "moons", None, -3)
     outputs = drain(train_tab.train_run(req("alice"), None, *args(data="moons", n_points=20, seed=3, steps=5)))
@@ -1657,11 +1657,11 @@ def test_a_toy_run_on_few_points_learns_that_set_and_its_checkpoint_keeps_it(iso
     assert data == "moons" and n_points == 20 and seed == 3  # continuing it draws the same 20 points
     assert "drawn again with seed 3" in info
     fig = figures.as_figure(preview)
-    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=3))
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=3), rtol=DRAWN_RTOL)
     # the preview follows the seed, as the run does; other data do not depend on it
     plot, shown, refused = train_tab.toy_points_changed(req("alice"), "moons", None, 20, 7, ("moons", 20, 3), None)
     fig = figures.as_figure(plot)
-    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=7))
+    assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], make_toy2d("moons", 20, seed=7), rtol=DRAWN_RTOL)
     assert shown == ("moons", 20, 7) and refused is None
     # leaving a box unchanged keeps what the preview shows (e.g. a run's samples)
     assert train_tab.toy_points_changed(req("alice"), "moons", None, 20, 7, shown, None) == (gr.skip(), shown, None)

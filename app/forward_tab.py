@@ -319,7 +319,8 @@ def rebuild(previous: ForwardState | None, t, data, upload_path, own, schedule_n
 def rebuild_if_changed(previous: ForwardState | None, t, data, upload_path, own, schedule_name, T, seed,
                        *param_values) -> tuple:
     """`rebuild`, or nothing where ``previous`` was built from these very inputs: Enter in a box and then a click
-    elsewhere, or an upload (which changes the data choice too), had rebuilt the views twice."""
+    elsewhere had rebuilt the views twice. (An upload sets the data choice too: its rebuild and the choice's are two
+    events, which Gradio may run at once, both from the state before them; then both draw.)"""
     if (previous is not None and previous.data_key == data_key_of(data, upload_path, own)
             and previous.controls == (data, schedule_name, T, seed, *param_values)):
         return (gr.skip(),) * 8  # the state, the slider, the summary, the four views and the t they show

@@ -219,8 +219,8 @@ def compare_and_keep(drawn: dict | None, names, T, data, digit, upload_path, own
     """`compare`'s eight outputs, drawn only where their sources differ from ``drawn`` (what the views were drawn
     from: None, nothing yet), then the inputs they show, (schedules, T, data, image number, seed, *parameter values),
     for `controls_on_view`, and their sources, the next ``drawn``. A tick of β's log scale or another weighting
-    redraws one plot, not all eight; an unchanged input (Enter in a box, then a click elsewhere; an upload, which
-    changes the data choice too) none."""
+    redraws one plot, not all eight; Enter in a box and then a click elsewhere, once. (An upload sets the data choice
+    too: its redraw and the choice's are two events, which Gradio may run at once; then both draw.)"""
     sources = view_sources(names, T, data, digit, upload_path, own, seed, log_beta, weighting, param_values)
     changed = set(sources) if drawn is None else {part for part, source in sources.items() if drawn[part] != source}
     if not changed:

@@ -44,6 +44,14 @@ def test_bench_schedules_times_every_case(monkeypatch, capsys) -> None:
     assert len(timings(out, "redraw p50")) == 4 and all(value > 0 for value in timings(out, "p95")), out
 
 
+def test_bench_payload_measures_every_action_against_plotly_io(monkeypatch, capsys) -> None:
+    out = run_main("bench_payload", [], monkeypatch, capsys)
+    rows = [line.rsplit(None, 3) for line in out.splitlines()[1:]]
+    assert [label.split(":")[0] for label, *_ in rows] == ["Forward"] * 4 + ["Schedules"] * 2 + ["Train"] * 2, out
+    for label, ours, theirs, ratio in rows:
+        assert 0 < float(ours) < float(theirs) and float(ratio) == pytest.approx(float(ours) / float(theirs), abs=0.01), label
+
+
 def test_bench_training_share_measures_each_phase(monkeypatch, capsys) -> None:
     out = run_main("bench_training_share", ["--seconds", "0.5", "--data", "swiss_roll"], monkeypatch, capsys)
     lines = {line[:32].strip(): line[32:] for line in out.splitlines()[1:]}

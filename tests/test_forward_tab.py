@@ -189,8 +189,8 @@ def test_rebuild_with_no_t_in_the_box_shows_t_0_and_puts_it_in_the_box(typed):
 
 
 def test_a_rebuild_from_the_inputs_on_view_sends_nothing(tmp_path):
-    """Enter in T and then a click elsewhere, or an upload (which sets the data choice too, a change of its own), had
-    rebuilt the views twice; each input that differs still rebuilds."""
+    """Enter in T and then a click elsewhere had rebuilt the views twice (the same upload again, too); each input
+    that differs still rebuilds."""
     path = tmp_path / "pic.png"
     PIL.Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(path)
     inputs = ("upload", str(path), None, "cosine", 300, 0, *PARAMS)

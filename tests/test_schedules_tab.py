@@ -271,7 +271,7 @@ def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view(
 
 def test_a_change_redraws_only_the_views_drawn_from_what_changed():
     """A tick of β's log scale had sent all eight views (the noised grid built again), another weighting too; Enter in
-    T and then a click elsewhere, or an upload (which changes the data choice too), drew them all twice."""
+    T and then a click elsewhere drew them all twice."""
     args = [["linear", "cosine"], 1000, "moons", 0, None, None, 0, True, "bound_weight", *PARAMS]
     first = schedules_tab.compare_and_keep(None, *args)
     assert all(view is not gr.skip() for view in first)

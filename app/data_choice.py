@@ -21,6 +21,11 @@ def is_image_set(data: str) -> bool:
     return data == MNIST or data in images.SHOWN_DATASETS
 
 
+def data_key_of(data: str, upload_path: str | None, own: OwnPoints | None) -> tuple:
+    """What x₀ is drawn from: the data's name, and the uploaded picture's path or the own points' key where shown."""
+    return data, upload_path if data == UPLOAD else None, own.key if data == OWN_POINTS and own else None
+
+
 def load_x0(data: str, upload_path: str | None, own: OwnPoints | None, *, n_points: int,
             upload_size: int = images.UPLOAD_SIZE) -> tuple[str, torch.Tensor]:
     """(kind, x0) for a data choice: ("points", the first ``n_points`` points (N, 2) of a toy or of ``own``), or

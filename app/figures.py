@@ -93,14 +93,16 @@ _PLOTLY_VALUES = PlotlyJSONEncoder()  # what orjson cannot write itself: a non-c
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS  # as plotly.io's own orjson engine
 SIGNIFICANT_DIGITS = 5  # a figure's numbers are sent to 1 part in 10⁵ of their value: a 4,000-pixel plot of a range
 # 1 % of its values wide still draws them to the pixel; 17 digits (float64's) had been sent, 2–3× the bytes
+SMALLEST_ROUNDED = 1e-290  # smaller values go as they are: their scale, 10^(digits − 1 − magnitude), would pass
+# float64's largest (ᾱ_t reaches core's floor, 2.2e-308, on a long chain; rounded, it had been sent as null)
 
 
 def to_significant_digits(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
     """A float array rounded to ``digits`` significant digits, never past its whole units (a step, a t stays
-    exact); 0, NaN and ±inf as they are. Each value is then float64's nearest to its short decimal, which orjson
-    writes in as few digits."""
+    exact); NaN, ±inf and values under `SMALLEST_ROUNDED` (0 too) as they are. Each value is then float64's nearest
+    to its short decimal, which orjson writes in as few digits."""
     values = np.asarray(values, dtype=np.float64)
-    rounded = np.isfinite(values) & (values != 0)
+    rounded = np.isfinite(values) & (np.abs(values) >= SMALLEST_ROUNDED)
     magnitude = np.floor(np.log10(np.abs(np.where(rounded, values, 1.0))))
     scale = 10.0 ** np.maximum(digits - 1 - magnitude, 0)
     return np.where(rounded, np.round(values * scale) / scale, values)

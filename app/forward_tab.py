@@ -21,7 +21,7 @@ import torch
 from app import controls, figures, forward_chain, images, panel_grid, point_pictures, schedule_figures
 from app.errors import InputError
 from app.formulas import latex_number, number
-from app.data_choice import MNIST, UPLOAD, load_x0
+from app.data_choice import MNIST, UPLOAD, data_key_of, load_x0
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import TOY2D_LABELS, TOY2D_NAMES
 from core.image_data import short_label
@@ -113,11 +113,6 @@ def prepare(
             noise = make_noise(x0.shape, seed)
     return ForwardState(kind=kind, data_key=data_key, x0=x0, seed=seed, noise=noise, schedule=schedule,
                         controls=(data, schedule_name, T, seed, *param_values))
-
-
-def data_key_of(data: str, upload_path: str | None, own: OwnPoints | None) -> tuple:
-    """What x₀ is drawn from: the data's name, and the uploaded picture's path or the own points' key where shown."""
-    return data, upload_path if data == UPLOAD else None, own.key if data == OWN_POINTS and own else None
 
 
 def x_t(state: ForwardState, t: int) -> np.ndarray:
@@ -478,8 +473,9 @@ Panel = tuple[gr.Accordion, Callable[[ForwardState | None, Any], tuple], list]  
 
 def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.Slider, rebuilds: list) -> None:
     """Draw each panel's ``view(state, t)`` into its outputs while its accordion is open: on opening it, on letting
-    go of t, and after a rebuild (data, schedule, noise). One event serves all the panels on each release and
-    rebuild, not one per panel: a keyboard scrub lets go of t at every key."""
+    go of t, and after a rebuild (data, schedule, noise), unless they were drawn for that state and t already (a
+    rebuild skipped by `rebuild_if_changed`, a key at the end of the slider). One event serves all the panels on each
+    release and rebuild, not one per panel: a keyboard scrub lets go of t at every key."""
     opens, views, outputs = [], [], []
     for box, view, panel_outputs in panels:
         is_open = gr.State(False)
@@ -490,11 +486,17 @@ def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.S
         views.append(if_open(view, len(panel_outputs)))
         outputs += panel_outputs
 
-    def open_panels_at_t(*inputs) -> tuple:
-        *is_open, panel_state, t = inputs
-        return tuple(out for view, shown in zip(views, is_open) for out in view(shown, panel_state, t))
+    drawn_at = gr.State(None)  # the inputs of the state and the t the open panels were last drawn for
 
-    event = dict(fn=open_panels_at_t, inputs=[*opens, state, t_slider], outputs=outputs, show_progress="hidden")
+    def open_panels_at_t(*inputs) -> tuple:
+        *is_open, panel_state, t, last = inputs
+        at = None if panel_state is None else (panel_state.data_key, panel_state.controls, t)
+        if at is not None and at == last:
+            return (gr.skip(),) * (len(outputs) + 1)
+        return (*(out for view, shown in zip(views, is_open) for out in view(shown, panel_state, t)), at)
+
+    event = dict(fn=open_panels_at_t, inputs=[*opens, state, t_slider, drawn_at], outputs=[*outputs, drawn_at],
+                 show_progress="hidden")
     t_slider.release(trigger_mode="always_last", **event)
     for rebuilt in rebuilds:
         rebuilt.then(**event)

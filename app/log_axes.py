@@ -4,6 +4,7 @@ would leave bare (one number over a narrow range) or crowded (a label at every p
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -55,7 +56,8 @@ def log_ticks(values: Sequence[float]) -> list[float]:
         if high > MANY_DECADES * low:  # powers of ten, at most about 8: 1, 2, 5 in every decade would pile up
             first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
             stride = math.ceil((last - first) / 8)
-            return [10.0**e for e in range(first, last + stride, stride)]  # the last one at or above the highest
+            return [10.0**e for e in range(first, last + stride, stride)  # the last one at or above the highest,
+                    if e <= sys.float_info.max_10_exp]  # unless past float64's (1/ᾱ_t at ᾱ's floor: 4.5·10³⁰⁷)
     for mantissas in ([1, 2, 5], [1, 2, 3, 5], list(range(1, 10)), [1 + k / 10 for k in range(10)] + list(range(2, 10))):
         ticks = [float(f"{m * 10.0**e:.6g}") for e in range(-6, 10) for m in mantissas]
         if not len(shown) or _labels_cover(ticks, low, high):

@@ -40,9 +40,10 @@ LINE_RUNS = 250
 
 def line_points(ts: np.ndarray, ys: np.ndarray, runs: int = LINE_RUNS) -> tuple[np.ndarray, np.ndarray]:
     """The points of a line (ts, ys) it is drawn through: all of a short one; of a long one, in each of ``runs``
-    runs of consecutive points, the first, the last, the lowest and the highest (M4, Jugel et al. 2014), so that
-    it draws as the whole line on a plot about ``runs`` pixels wide or more: every step and spike is kept (cosine's
-    β_T = 0.999 in the last of 10,000 steps), a smooth or monotone stretch goes through its ends."""
+    runs of consecutive points, the first, the last, the lowest and the highest (M4, Jugel et al. 2014), and its
+    first gap (NaN, where the line breaks), so that it draws as the whole line on a plot about ``runs`` pixels wide or
+    more: every step and spike is kept (cosine's β_T = 0.999 in the last of 10,000 steps), a smooth or monotone
+    stretch goes through its ends."""
     n = len(ys)
     if n <= 4 * runs:
         return ts, ys
@@ -54,7 +55,10 @@ def line_points(ts: np.ndarray, ys: np.ndarray, runs: int = LINE_RUNS) -> tuple[
     starts = np.arange(len(grid)) * size
     lowest = np.where(finite, grid, np.inf).argmin(axis=1)  # a run without a finite value: its first point
     highest = np.where(finite, grid, -np.inf).argmax(axis=1)
-    keep = np.unique(np.concatenate([starts, starts + lowest, starts + highest, np.minimum(starts + size, n) - 1]))
+    first_gap = (~finite).argmax(axis=1)  # a run without one: its first point
+    ends = np.minimum(starts + size, n) - 1
+    keep = np.unique(np.concatenate([starts, starts + lowest, starts + highest, np.minimum(starts + first_gap, ends),
+                                     ends]))
     return ts[keep], ys[keep]
 
 

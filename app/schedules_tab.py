@@ -22,7 +22,7 @@ import torch
 
 from app import controls, figures, images, panel_grid, schedule_figures
 from app.errors import InputError
-from app.data_choice import MNIST, N_IMAGES, UPLOAD, is_image_set, load_x0
+from app.data_choice import MNIST, N_IMAGES, UPLOAD, data_key_of, is_image_set, load_x0
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import TOY2D_LABELS, TOY2D_NAMES
 from core.image_data import short_label
@@ -166,24 +166,17 @@ def build_schedules(names: Sequence[str] | None, T, param_values: Sequence) -> l
     return [controls.build_schedule(name, T, param_values) for name in names]
 
 
-# What each of `compare`'s views is drawn from, by the parts of `view_sources`: all from the schedules; the β plot from
-# its scale too, the noised grid from x₀ and ε, the weight plot from the weighting
-VIEW_PARTS = ({"schedules"}, {"schedules", "log_beta"}, {"schedules"}, {"schedules", "x0"}, {"schedules"},
-              {"schedules"}, {"schedules"}, {"schedules", "weighting"})
-
-
 def view_sources(names, T, data, digit, upload_path, own, seed, log_beta, weighting, param_values) -> dict:
-    """What the views are drawn from, by part (`VIEW_PARTS`): the schedules, β's scale, the weighting, x₀ and ε."""
+    """What the views are drawn from, by part: the schedules (every view), β's scale, the weighting, x₀ and ε."""
     return {"schedules": (sorted(names or []), T, *param_values), "log_beta": bool(log_beta), "weighting": weighting,
-            "x0": (data, digit, upload_path, own.key if own else None, seed)}
+            "x0": (data_key_of(data, upload_path, own), digit if is_image_set(data) else None, seed)}
 
 
 def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, *param_values,
             parts: set[str] | None = None) -> tuple:
     """(ᾱ figure, β figure, log-SNR figure, noised-grid figure, table markdown, warning html, step-gain figure,
     loss-weight figure: the weight on ‖ε − ε̂‖² of the ``weighting`` chosen, one of WEIGHTING_CHOICES); with
-    ``parts``, only the views drawn from one of those parts of `view_sources` (`VIEW_PARTS`), `gr.skip()` for the
-    others."""
+    ``parts``, only the views drawn from one of those parts of `view_sources`, `gr.skip()` for the others."""
     if weighting not in {value for _, value in WEIGHTING_CHOICES}:
         raise InputError(f"Unknown weighting {weighting!r}; choose one from the list.")
     schedules = build_schedules(names, T, param_values)
@@ -199,19 +192,19 @@ def compare(names, T, data, digit, upload_path, own, seed, log_beta, weighting, 
             cell_px=130 if kind == "images" else 150, points_as_pictures=True,
             row_colors=[figures.schedule_color(s) for s in schedules])
 
-    draws = (
-        lambda: schedule_figures.schedule_curves_figure(schedules, "alpha_bar"),
-        lambda: schedule_figures.schedule_curves_figure(schedules, "beta", log_y=bool(log_beta)),
-        lambda: schedule_figures.schedule_curves_figure(schedules, "log_snr"),
-        noised_grid_figure,
-        lambda: summary_table(schedules),
-        lambda: warning_html(schedules),
-        lambda: schedule_figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS}
-                                                              for s in schedules]),
-        lambda: schedule_figures.schedule_curves_figure(schedules, weighting, log_y=True),
+    views = (  # each view's draw, and the parts it is drawn from besides the schedules
+        (lambda: schedule_figures.schedule_curves_figure(schedules, "alpha_bar"), set()),
+        (lambda: schedule_figures.schedule_curves_figure(schedules, "beta", log_y=bool(log_beta)), {"log_beta"}),
+        (lambda: schedule_figures.schedule_curves_figure(schedules, "log_snr"), set()),
+        (noised_grid_figure, {"x0"}),
+        (lambda: summary_table(schedules), set()),
+        (lambda: warning_html(schedules), set()),
+        (lambda: schedule_figures.step_gain_figure(schedules, [{sp: step_gains(s, sp) for sp in SPACINGS}
+                                                               for s in schedules]), set()),
+        (lambda: schedule_figures.schedule_curves_figure(schedules, weighting, log_y=True), {"weighting"}),
     )
-    return tuple(draw() if parts is None or view_parts & parts else gr.skip()
-                 for draw, view_parts in zip(draws, VIEW_PARTS))
+    return tuple(draw() if parts is None or ({"schedules"} | drawn_from) & parts else gr.skip()
+                 for draw, drawn_from in views)
 
 
 def compare_and_keep(drawn: dict | None, names, T, data, digit, upload_path, own, seed, log_beta, weighting,

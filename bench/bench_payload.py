@@ -42,7 +42,8 @@ def actions() -> dict:
     mnist = forward_tab.prepare(None, "mnist", None, None, "linear", 1000, 0, *params)
     swiss = forward_tab.prepare(None, "swiss_roll", None, None, "linear", 1000, 0, *params)
     losses = list(np.exp(-np.linspace(0, 3, 20_000)) * (1 + 0.3 * np.random.default_rng(0).random(20_000)))
-    data, samples = make_toy2d("swiss_roll", 2000, seed=0), torch.randn(1000, 2, generator=torch.Generator().manual_seed(0))
+    data = make_toy2d("swiss_roll", 2000, seed=0)
+    samples = torch.randn(1000, 2, generator=torch.Generator().manual_seed(0))
     return {
         "Forward: a move of t (MNIST)": lambda: forward_tab.scrub(mnist, 800),
         "Forward: a move of t (swiss roll)": lambda: forward_tab.scrub(swiss, 800),

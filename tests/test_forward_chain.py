@@ -75,3 +75,17 @@ def test_the_panel_follows_t_while_open_only():
     names = [getattr(d.fn, "__name__", "") for d in demo.fns.values()]
     assert names.count("chain_view") == names.count("targets_view") == 1  # on opening each panel
     assert names.count("open_panels_at_t") == 5  # one event for both panels: on release and after the 4 rebuilds
+
+
+def test_the_open_panels_are_not_drawn_again_for_the_state_and_t_they_show():
+    """A rebuild skipped as unchanged (Enter in T, then a click elsewhere) still drew the open panels again."""
+    with gr.Blocks() as demo:
+        forward_tab.build(gr.State(None), demo)
+    draw = next(d.fn for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "open_panels_at_t")
+    state = _state()
+    *first, drawn_at = draw(True, True, state, 10, None)  # both panels open: targets (2 outputs), chain (3)
+    assert len(first) == 5 and all(view != gr.skip() for view in first)
+    assert draw(True, True, state, 10, drawn_at) == (gr.skip(),) * 6
+    assert all(view != gr.skip() for view in draw(True, True, state, 11, drawn_at)[:5])  # another t
+    other = forward_tab.prepare(state, "mnist", None, None, "cosine", 1000, 0, *controls.default_param_values())
+    assert all(view != gr.skip() for view in draw(True, True, other, 10, drawn_at)[:5])  # another schedule

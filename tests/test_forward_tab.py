@@ -21,7 +21,7 @@ from app import (
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
-from core.schedules import make_schedule
+from core.schedules import ALPHA_BAR_FLOOR, make_schedule
 from tests.conftest import DRAWN_RTOL, picture_rgba
 
 PARAMS = controls.default_param_values()
@@ -394,6 +394,8 @@ def test_a_figures_numbers_go_out_to_five_significant_digits_and_whole_units_sta
     assert figures.to_significant_digits(values).tolist()[3:] == [
         np.inf, 3.1416, -2.7183, 1.2346e-12, 1.0, 123457.0, 100_001.0, 12_345.0]
     assert np.isnan(figures.to_significant_digits(values)[2])
+    tiny = np.array([ALPHA_BAR_FLOOR, 5e-324, 1e-300])  # ᾱ_t at core's floor had gone out as null (an overflow)
+    assert figures.to_significant_digits(tiny).tolist() == tiny.tolist()
     assert figures.figure_json({"y": values[:5]}) == '{"y":[0.0,-0.0,null,null,3.1416]}'  # NaN and inf as plotly
     state = _state(data="swiss_roll")
     sent = forward_tab.scrub(state, 300)[2].plot  # the histogram
@@ -522,7 +524,8 @@ def test_the_histogram_shows_the_density_of_x_t_and_at_t_T_it_is_the_normal_one(
     width = bars.width
     values = forward_tab.x_t(state, state.schedule.T).reshape(-1)
     expected, _ = np.histogram(values, bins=len(bars.x), range=figures.HIST_RANGE, density=False)
-    np.testing.assert_allclose(bars.y, expected / (values.size * width), rtol=DRAWN_RTOL)  # a density: area = share shown
+    # a density: area = share shown
+    np.testing.assert_allclose(bars.y, expected / (values.size * width), rtol=DRAWN_RTOL)
     assert np.sum(bars.y) * width == pytest.approx(np.mean(np.abs(values) <= 4), rel=DRAWN_RTOL)
     # x_T = √ᾱ_T·x₀ + √(1 − ᾱ_T)·ε with ᾱ_T ≈ 4e-5: 50,176 values of nearly N(0, 1) (bins of 0.1: ±0.03 noise)
     assert np.max(np.abs(np.asarray(bars.y) - np.exp(-np.asarray(bars.x) ** 2 / 2) / np.sqrt(2 * np.pi))) < 0.04

@@ -30,7 +30,8 @@ def test_swiss_roll_points_encode_to_standard_noise_and_decode_back():
         "x₀: training examples", "x_T: encoded (DDIM backwards)", "x₀ decoded from that x_T"]
     examples, latents, decoded = (np.column_stack([trace.x, trace.y]) for trace in fig.data)
     assert len(examples) == noise_map.MAX_ENCODED["2d"]  # 5,000 asked, capped
-    assert np.allclose(fig.data[0].marker.color, figures.angle_hues(latents), rtol=DRAWN_RTOL)  # coloured by the angle of x_T
+    # coloured by the angle of x_T
+    assert np.allclose(fig.data[0].marker.color, figures.angle_hues(latents), rtol=DRAWN_RTOL)
     assert abs(latents.mean()) < 0.1 and abs(latents.std() - 1) < 0.1
     assert np.sqrt(((decoded - examples) ** 2).mean()) < 0.05
     assert "50 of T = 1000 steps" in stats and number(r"return ratio ([\d.]+)", stats) < 0.05

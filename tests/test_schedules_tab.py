@@ -14,7 +14,7 @@ from app import controls, figures, images, panel_grid, point_pictures, schedule_
 from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.sampler import SPACINGS
-from core.schedules import SCHEDULE_LABELS, make_schedule
+from core.schedules import ALPHA_BAR_FLOOR, SCHEDULE_LABELS, make_schedule
 from tests.conftest import DRAWN_RTOL, picture_rgba
 
 PARAMS = controls.default_param_values()
@@ -67,9 +67,12 @@ def test_the_curves_of_a_long_chain_keep_every_step_and_spike_in_a_fraction_of_t
         assert ts[0] == 1 and ts[-1] == 10_000 and len(ts) <= 4 * schedule_figures.LINE_RUNS
         assert np.allclose(ys, betas[ts], rtol=DRAWN_RTOL)
         betas = betas[1:]
-        assert ys.max() == pytest.approx(betas.max(), rel=DRAWN_RTOL) and ys.min() == pytest.approx(betas.min(), rel=DRAWN_RTOL)
+        assert ys.max() == pytest.approx(betas.max(), rel=DRAWN_RTOL)
+        assert ys.min() == pytest.approx(betas.min(), rel=DRAWN_RTOL)
     spike = schedule_figures.line_points(np.arange(10), np.array([0, 1, 2, 9, 3, 4, 5, 6, 7, 8.0]), runs=2)
     assert spike[0].tolist() == [0, 3, 4, 5, 9] and spike[1].tolist() == [0, 9, 3, 4, 8]  # runs of 5
+    gap = schedule_figures.line_points(np.arange(10), np.array([0, 1, np.nan, 3, 4, 5, 6, 7, 8, 9.0]), runs=2)[0]
+    assert gap.tolist() == [0, 2, 4, 5, 9]  # the line still breaks where a value is missing
 
 
 def test_step_gains_show_why_cosine_needs_log_snr_spacing():
@@ -274,7 +277,7 @@ def test_a_change_redraws_only_the_views_drawn_from_what_changed():
     T and then a click elsewhere drew them all twice."""
     args = [["linear", "cosine"], 1000, "moons", 0, None, None, 0, True, "bound_weight", *PARAMS]
     first = schedules_tab.compare_and_keep(None, *args)
-    assert all(view is not gr.skip() for view in first)
+    assert all(view != gr.skip() for view in first)
     drawn = first[-1]
     assert schedules_tab.compare_and_keep(drawn, *args) == (gr.skip(),) * 10  # the same inputs again
     assert schedules_tab.compare_and_keep(drawn, ["cosine", "linear"], *args[1:]) == (gr.skip(),) * 10  # ticked order
@@ -287,6 +290,8 @@ def test_a_change_redraws_only_the_views_drawn_from_what_changed():
     assert redrawn(log_beta=False) == [1]  # the β plot
     assert redrawn(weighting="x0_weight") == [7]  # the weight plot
     assert redrawn(seed=3) == redrawn(data="swiss_roll") == [3]  # the noised grid
+    assert redrawn(digit=5) == redrawn(upload="/elsewhere/pic.png") == []  # not what the moons are drawn from
+    assert redrawn(data="mnist") == [3] and redrawn(data="mnist", digit=5, log_beta=False) == [1, 3]
     assert redrawn(T=500) == list(range(8))
     linear = figures.as_figure(schedules_tab.compare_and_keep(drawn, *args[:7], False, *args[8:])[1])
     assert linear.layout.yaxis.type != "log" and linear.data[0].name == SCHEDULE_LABELS["linear"]
@@ -307,7 +312,8 @@ def test_the_bound_weight_of_each_step_falls_on_linear_and_rises_again_at_the_ca
     linear, cosine = (np.asarray(trace.y, dtype=float) for trace in weights.data if trace.mode == "lines")
     assert np.isnan(linear[0]) and np.isnan(cosine[0])  # t = 1: the decoder's term, no KL
     betas = make_schedule("linear", 1000).betas.double()
-    assert linear[1] == pytest.approx(float(betas[2] / (2 * (1 - betas[2]) * betas[1])), rel=DRAWN_RTOL)  # β_2/(2α_2(1 − ᾱ_1))
+    # β_2/(2α_2(1 − ᾱ_1))
+    assert linear[1] == pytest.approx(float(betas[2] / (2 * (1 - betas[2]) * betas[1])), rel=DRAWN_RTOL)
     assert 0.5 < linear[1] < 0.7 and linear[-1] < 0.02  # then ≈ β_t/2 where ᾱ_{t−1} ≈ 0
     assert cosine[-1] > 100  # β_T capped at 0.999: SNR falls 1,000-fold in the last step
 
@@ -396,6 +402,18 @@ def test_a_log_snr_past_float64s_alpha_bar_is_drawn_to_the_end():
     ys = np.asarray(figure.data[0].y, dtype=float)
     assert len(ys) == 1000 and np.isfinite(ys).all() and (np.diff(ys) < 0).all() and ys[-1] < -1000  # t = 1..T
     assert [a.text for a in figure.layout.annotations] == ["SNR = 1"]
+
+
+def test_a_chain_whose_alpha_bar_reaches_its_floor_is_drawn_to_t_and_its_v_weight_labelled():
+    """Linear, T = 10,000, β_end = 0.2 unscaled: ᾱ_t stops at core's floor (2.2·10⁻³⁰⁸) from t ≈ 8,160. Rounded for
+    sending, those values had gone out as null (the ᾱ_t line stopped at t = 8,118), and the v loss's weight there,
+    1/ᾱ_t = 4.5·10³⁰⁷, took the log axis's labels past float64 (an OverflowError, a bare "Error" toast)."""
+    params = list(PARAMS)
+    params[1:3] = [0.2, False]  # linear's β_end, scale_with_T
+    alpha, *_, weight = _compare(("linear",), T=10_000, params=params, weighting="v_weight")
+    ys = np.asarray(alpha.data[0].y, dtype=float)
+    assert alpha.data[0].x[-1] == 10_000 and np.isfinite(ys).all() and ys[-1] == ALPHA_BAR_FLOOR
+    assert weight.layout.yaxis.type == "log" and max(weight.layout.yaxis.tickvals) <= 1e308
 
 
 def test_the_table_warning_and_reasons_give_each_schedules_own_numbers() -> None:

@@ -144,7 +144,8 @@ def test_before_a_run_the_preview_plot_shows_the_training_data(shared_data, monk
     fig = figures.as_figure(moons)
     assert [trace.name for trace in fig.data] == ["training data"] and fig.layout.showlegend
     points = np.c_[fig.data[0].x, fig.data[0].y]
-    assert np.allclose(points, load_training_data("moons", seed=0)[0][:train_plan.PREVIEW_POINTS], rtol=DRAWN_RTOL)  # a run's data
+    # a run's data
+    assert np.allclose(points, load_training_data("moons", seed=0)[0][:train_plan.PREVIEW_POINTS], rtol=DRAWN_RTOL)
     digits = train_tab.show_training_data(req("alice"), "mnist", None)
     assert digits.label == train_tab.DATA_LABELS["image"]
     first_digits = load_training_data("mnist", limit=train_plan.PREVIEW_IMAGES)[0]
@@ -868,7 +869,8 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     bars, line = error_plot.data
     assert bars.type == "bar" and line.type == "scatter" and line.name == Path(second).name + "<br>(predicts v, linear)"
     recorded = load_checkpoint(second).config["training"]["loss_by_t"]  # the latest run of the session
-    assert len(recorded) == LOSS_BUCKETS and np.allclose(line.y, [v for v in recorded if v == v and v > 0], rtol=DRAWN_RTOL)
+    assert len(recorded) == LOSS_BUCKETS
+    assert np.allclose(line.y, [v for v in recorded if v == v and v > 0], rtol=DRAWN_RTOL)
     with pytest.raises(gr.Error, match="Unknown prediction target 'score'"):
         train_tab.prepare_run(req("alice"), *args(prediction="score"))
     assert train_figures.loss_label(5.0, "x0") == "Min-SNR-5 weighted ‖x₀ − x̂₀‖²"

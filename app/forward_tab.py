@@ -62,6 +62,11 @@ class ForwardState:
     def __deepcopy__(self, memo: dict) -> ForwardState:
         return self
 
+    @property
+    def made_from(self) -> tuple:
+        """What the state was made from: what x₀ is drawn from, and the inputs as given."""
+        return self.data_key, self.controls
+
 
 # ----- pure pieces (tested directly) ----------------------------------------------------------
 
@@ -289,6 +294,15 @@ def if_open(view: Callable[[ForwardState | None, Any], tuple], outputs: int) -> 
     return draw
 
 
+def on_opening(view: Callable[[ForwardState | None, Any], tuple]) -> Callable[..., tuple]:
+    """``view`` for a panel just opened, and None for what the open panels were drawn for (`follow_t_while_open`): it
+    may end after a release's drawing of a later t (the events run at once), so the next release draws again."""
+    def draw(state: ForwardState | None, t) -> tuple:
+        return (*view(state, t), None)
+    draw.__name__ = f"{view.__name__}_on_opening"
+    return draw
+
+
 def images_or_points_figure(kind: str, shown: np.ndarray, label: str = ""):
     if kind == "images":
         return figures.image_figure(shown, label=label, height=X_T_HEIGHT)
@@ -316,8 +330,8 @@ def rebuild_if_changed(previous: ForwardState | None, t, data, upload_path, own,
     """`rebuild`, or nothing where ``previous`` was built from these very inputs: Enter in a box and then a click
     elsewhere had rebuilt the views twice. (An upload sets the data choice too: its rebuild and the choice's are two
     events, which Gradio may run at once, both from the state before them; then both draw.)"""
-    if (previous is not None and previous.data_key == data_key_of(data, upload_path, own)
-            and previous.controls == (data, schedule_name, T, seed, *param_values)):
+    if previous is not None and previous.made_from == (data_key_of(data, upload_path, own),
+                                                       (data, schedule_name, T, seed, *param_values)):
         return (gr.skip(),) * 8  # the state, the slider, the summary, the four views and the t they show
     return rebuild(previous, t, data, upload_path, own, schedule_name, T, seed, *param_values)
 
@@ -474,23 +488,25 @@ Panel = tuple[gr.Accordion, Callable[[ForwardState | None, Any], tuple], list]  
 def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.Slider, rebuilds: list) -> None:
     """Draw each panel's ``view(state, t)`` into its outputs while its accordion is open: on opening it, on letting
     go of t, and after a rebuild (data, schedule, noise), unless they were drawn for that state and t already (a
-    rebuild skipped by `rebuild_if_changed`, a key at the end of the slider). One event serves all the panels on each
-    release and rebuild, not one per panel: a keyboard scrub lets go of t at every key."""
+    rebuild skipped by `rebuild_if_changed`, a key at the end of the slider; after an upload, whose two rebuilds may
+    run at once, both may draw). One event serves all the panels on each release and rebuild, not one per panel: a
+    keyboard scrub lets go of t at every key."""
+    drawn_at = gr.State(None)  # what the open panels were last drawn for: (the state's `made_from`, the t shown)
     opens, views, outputs = [], [], []
     for box, view, panel_outputs in panels:
         is_open = gr.State(False)
         box.expand(lambda: True, None, is_open, queue=False)
         box.collapse(lambda: False, None, is_open, queue=False)
-        box.expand(view, inputs=[state, t_slider], outputs=panel_outputs, show_progress="hidden")
+        box.expand(on_opening(view), inputs=[state, t_slider], outputs=[*panel_outputs, drawn_at],
+                   show_progress="hidden")
         opens.append(is_open)
         views.append(if_open(view, len(panel_outputs)))
         outputs += panel_outputs
 
-    drawn_at = gr.State(None)  # the inputs of the state and the t the open panels were last drawn for
-
     def open_panels_at_t(*inputs) -> tuple:
         *is_open, panel_state, t, last = inputs
-        at = None if panel_state is None else (panel_state.data_key, panel_state.controls, t)
+        at = None if panel_state is None else (panel_state.made_from,
+                                               t_to_show(panel_state, t) if shows_a_t(panel_state, t) else t)
         if at is not None and at == last:
             return (gr.skip(),) * (len(outputs) + 1)
         return (*(out for view, shown in zip(views, is_open) for out in view(shown, panel_state, t)), at)

@@ -73,7 +73,7 @@ def test_the_panel_follows_t_while_open_only():
     with gr.Blocks() as demo:
         forward_tab.build(gr.State(None), demo)
     names = [getattr(d.fn, "__name__", "") for d in demo.fns.values()]
-    assert names.count("chain_view") == names.count("targets_view") == 1  # on opening each panel
+    assert names.count("chain_view_on_opening") == names.count("targets_view_on_opening") == 1  # on opening each
     assert names.count("open_panels_at_t") == 5  # one event for both panels: on release and after the 4 rebuilds
 
 
@@ -89,3 +89,10 @@ def test_the_open_panels_are_not_drawn_again_for_the_state_and_t_they_show():
     assert all(view != gr.skip() for view in draw(True, True, state, 11, drawn_at)[:5])  # another t
     other = forward_tab.prepare(state, "mnist", None, None, "cosine", 1000, 0, *controls.default_param_values())
     assert all(view != gr.skip() for view in draw(True, True, other, 10, drawn_at)[:5])  # another schedule
+    at_T = draw(True, True, state, 5000, None)[-1]  # a t past T is drawn as T: the same pictures
+    assert at_T == drawn_at[:1] + (1000,) and draw(True, True, state, 1000, at_T) == (gr.skip(),) * 6
+    # a panel opened draws itself, and may end after a release drew a later t: then the next release draws
+    opened = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "chain_view_on_opening")
+    release = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "open_panels_at_t")
+    *panel, after_opening = opened.fn(state, 10)
+    assert len(panel) == 3 and after_opening is None and opened.outputs[-1] is release.outputs[-1]  # drawn_at

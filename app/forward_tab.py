@@ -328,8 +328,7 @@ def rebuild(previous: ForwardState | None, t, data, upload_path, own, schedule_n
 def rebuild_if_changed(previous: ForwardState | None, t, data, upload_path, own, schedule_name, T, seed,
                        *param_values) -> tuple:
     """`rebuild`, or nothing where ``previous`` was built from these very inputs: Enter in a box and then a click
-    elsewhere had rebuilt the views twice. (An upload sets the data choice too: its rebuild and the choice's are two
-    events, which Gradio may run at once, both from the state before them; then both draw.)"""
+    elsewhere had rebuilt the views twice."""
     if previous is not None and previous.made_from == (data_key_of(data, upload_path, own),
                                                        (data, schedule_name, T, seed, *param_values)):
         return (gr.skip(),) * 8  # the state, the slider, the summary, the four views and the t they show
@@ -442,7 +441,9 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
     rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
     rebuild_outputs = [state, t_slider, summary, *views, t_on_view]
     number_inputs = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
-    triggers = [data.change, schedule_name.change]
+    # the data's input, not its change: an upload sets the data choice too, and its own rebuild below had run beside
+    # the choice's (two drawings at once); a choice put back after a failure shows what is on view already
+    triggers = [data.input, schedule_name.change]
     triggers += [c.submit for c in number_inputs] + [c.blur for c in number_inputs]
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
     rebuilds = [gr.on(
@@ -468,14 +469,15 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
                                     show_progress="minimal"))
     rebuilds.append(own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,
                                show_progress="hidden"))
+    rebuilds.append(upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data,
+                                 show_progress="hidden", queue=False).then(
+        rebuild_if_changed, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"))
     rebuilds.append(new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
         rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"
     ))
     for rebuilt in rebuilds:
         rebuilt.failure(controls_on_view, state, shown_inputs, show_progress="hidden", queue=False)
         rebuilt.then(show_t_typed_meanwhile, [state, t_slider, t_on_view], [*views, t_on_view], show_progress="hidden")
-    upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data, show_progress="hidden",
-                 queue=False)
     follow_t_while_open([(targets_box, targets_view, [targets_plot, targets_text]),
                          (chain_box, forward_chain.chain_view, [chain_plot, chain_noise, chain_text])],
                         state, t_slider, rebuilds)
@@ -488,8 +490,7 @@ Panel = tuple[gr.Accordion, Callable[[ForwardState | None, Any], tuple], list]  
 def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.Slider, rebuilds: list) -> None:
     """Draw each panel's ``view(state, t)`` into its outputs while its accordion is open: on opening it, on letting
     go of t, and after a rebuild (data, schedule, noise), unless they were drawn for that state and t already (a
-    rebuild skipped by `rebuild_if_changed`, a key at the end of the slider; after an upload, whose two rebuilds may
-    run at once, both may draw). One event serves all the panels on each release and rebuild, not one per panel: a
+    rebuild skipped by `rebuild_if_changed`, a key at the end of the slider). One event serves all the panels on each release and rebuild, not one per panel: a
     keyboard scrub lets go of t at every key."""
     drawn_at = gr.State(None)  # what the open panels were last drawn for: (the state's `made_from`, the t shown)
     opens, views, outputs = [], [], []

@@ -212,8 +212,7 @@ def compare_and_keep(drawn: dict | None, names, T, data, digit, upload_path, own
     """`compare`'s eight outputs, drawn only where their sources differ from ``drawn`` (what the views were drawn
     from: None, nothing yet), then the inputs they show, (schedules, T, data, image number, seed, *parameter values),
     for `controls_on_view`, and their sources, the next ``drawn``. A tick of β's log scale or another weighting
-    redraws one plot, not all eight; Enter in a box and then a click elsewhere, once. (An upload sets the data choice
-    too: its redraw and the choice's are two events, which Gradio may run at once; then both draw.)"""
+    redraws one plot, not all eight; Enter in a box and then a click elsewhere, once."""
     sources = view_sources(names, T, data, digit, upload_path, own, seed, log_beta, weighting, param_values)
     changed = set(sources) if drawn is None else {part for part, source in sources.items() if drawn[part] != source}
     if not changed:
@@ -306,7 +305,9 @@ def build(own: gr.State, page: gr.Blocks) -> None:
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     shown = gr.State(list(DEFAULT_SCHEDULES))  # the schedules on show: where a fifth tick (or no tick) goes back to
     chosen.input(keep_in_range, [chosen, shown], [chosen, shown], show_progress="hidden")
-    triggers = [shown.change, data.change, digit.release, log_beta.change, weighting.change]
+    # the data's input, not its change: an upload sets the data choice too, and its own redraw below had run beside
+    # the choice's; a choice put back after a failure shows what is on view already
+    triggers = [shown.change, data.input, digit.release, log_beta.change, weighting.change]
     triggers += [c.submit for c in numbers] + [c.blur for c in numbers]
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
     compared = [gr.on(triggers, compare_and_keep, inputs=inputs, outputs=outputs, trigger_mode="always_last",
@@ -325,8 +326,9 @@ def build(own: gr.State, page: gr.Blocks) -> None:
     checked.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
     compared.append(checked.success(compare_and_keep, inputs=inputs, outputs=outputs, show_progress="minimal"))
     compared.append(own.change(own_points_changed, inputs=inputs, outputs=outputs, show_progress="hidden"))
+    compared.append(upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data,
+                                 show_progress="hidden", queue=False).then(
+        compare_and_keep, inputs=inputs, outputs=outputs, show_progress="hidden"))
     for event in compared:
         event.failure(controls_on_view, on_view, [chosen, shown, T, data, digit, seed, *params.components],
                       show_progress="hidden", queue=False)
-    upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data, show_progress="hidden",
-                 queue=False)

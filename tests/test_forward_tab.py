@@ -23,7 +23,7 @@ from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
 from core.schedules import ALPHA_BAR_FLOOR, make_schedule
-from tests.conftest import DRAWN_RTOL, picture_rgba
+from tests.conftest import DRAWN_RTOL, handlers_run_by, picture_rgba
 
 PARAMS = controls.default_param_values()
 
@@ -461,8 +461,9 @@ def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view(
     with gr.Blocks() as demo:
         forward_tab.build(gr.State(None), demo)
     reverts = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "controls_on_view"]
-    # every rebuild (a change of an input, an upload, own points, New noise) puts the inputs back when it fails
-    assert len(reverts) == 4 and all(len(d.outputs) == 4 + len(PARAMS) for d in reverts)
+    # every rebuild (a change of an input, an upload and its removal, own points, New noise) puts the inputs back when
+    # it fails
+    assert len(reverts) == 5 and all(len(d.outputs) == 4 + len(PARAMS) for d in reverts)
 
 
 def test_a_t_that_is_not_one_puts_the_slider_back_where_the_views_are():
@@ -555,3 +556,13 @@ def test_axes_of_a_short_chain_tick_whole_steps() -> None:
     assert figures.as_figure(schedule_figures.alpha_bar_figure(long, 1)).layout.xaxis.dtick is None
     chain = figures.as_figure(forward_chain.noise_figure(short, torch.tensor([0.0, 0.3, 0.9], dtype=torch.float64)))
     assert chain.layout.xaxis.dtick == 1  # the chain's steps s = 0, 1, 2
+
+
+def test_an_upload_draws_once_and_its_removal_draws_the_data_it_leaves():
+    """An upload sets the data choice: the choice's rebuild had run beside the upload's own, two drawings at once
+    from the same state. Taking the picture out (×) puts the data back to MNIST and draws it."""
+    with gr.Blocks() as demo:
+        forward_tab.build(gr.State(None), demo)
+    upload = next(b for b in demo.blocks.values() if isinstance(b, gr.File))
+    assert handlers_run_by(demo, upload, "upload").count("rebuild_if_changed") == 1
+    assert handlers_run_by(demo, upload, "clear").count("rebuild_if_changed") == 1

@@ -15,7 +15,7 @@ from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.sampler import SPACINGS
 from core.schedules import ALPHA_BAR_FLOOR, SCHEDULE_LABELS, make_schedule
-from tests.conftest import DRAWN_RTOL, picture_rgba
+from tests.conftest import DRAWN_RTOL, handlers_run_by, picture_rgba
 
 PARAMS = controls.default_param_values()
 
@@ -269,7 +269,8 @@ def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view(
     with gr.Blocks() as demo:
         schedules_tab.build(gr.State(None), demo)
     reverts = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "controls_on_view"]
-    assert len(reverts) == 3 and all(d.trigger_only_on_failure for d in reverts)  # a change, an upload, own points
+    assert len(reverts) == 4 and all(d.trigger_only_on_failure for d in reverts)  # a change, an upload and its
+    # removal, own points
 
 
 def test_a_change_redraws_only_the_views_drawn_from_what_changed():
@@ -428,3 +429,13 @@ def test_the_table_warning_and_reasons_give_each_schedules_own_numbers() -> None
             in schedules_tab.why_schedules_differ(1000))  # cosine, then sigmoid
     assert schedules_tab.grid_timesteps(10) == [0, 1, 2, 5, 8, 10]
     assert len(schedules_tab.step_gains(make_schedule("cosine", 30), "uniform")) == 30
+
+
+def test_an_upload_draws_once_and_its_removal_draws_the_data_it_leaves():
+    """An upload sets the data choice: the choice's redraw had run beside the upload's own. Taking the picture out
+    (×) puts the data back to the default and draws it."""
+    with gr.Blocks() as demo:
+        schedules_tab.build(gr.State(None), demo)
+    upload = next(b for b in demo.blocks.values() if isinstance(b, gr.File))
+    assert handlers_run_by(demo, upload, "upload").count("compare_and_keep") == 1
+    assert handlers_run_by(demo, upload, "clear").count("compare_and_keep") == 1

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 
-from app import LAUNCH_OPTIONS, build_app
+from app import LAUNCH_OPTIONS, build_app, torch_threads
 from app.runs import SHUTDOWN_WAIT_SECONDS, SettingError, check_settings, runs_folder_problem, stop_every_run
 from core.trainer import SHORTEST_KEPT
 
@@ -18,6 +18,7 @@ if __name__ == "__main__":
     if (problem := runs_folder_problem()) is not None:
         print(f"app.py: warning: {problem}; trained and uploaded models cannot be saved (set DDPM_RUNS_DIR to a "
               "writable folder)", file=sys.stderr)
+    torch_threads.one_core_per_request()  # before the first views are computed: a training run takes all the cores
     for name in ("SIGTERM", "SIGHUP"):  # as Ctrl-C: Gradio closes the server and `launch` returns
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.default_int_handler)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from app import formulas, runs
+from app import formulas, runs, torch_threads
 from app.train_figures import preview_caption, preview_plot
 from app.train_plan import Plan, cli_command, preview_classes
 from core.checkpoints import save_checkpoint
@@ -40,8 +40,9 @@ DONE = object()
 
 def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, events: queue.Queue) -> None:
     """Background thread: train, save the checkpoint (whatever ended the run), report, finish. It runs at a lower CPU
-    priority than the pages' requests (`runs.yield_cpu_to_the_pages`)."""
+    priority than the pages' requests (`runs.yield_cpu_to_the_pages`), on all the cores (`torch_threads`)."""
     runs.yield_cpu_to_the_pages()
+    torch_threads.all_cores_for_this_thread()
     reason, error, unsaved, end, pruned = "error", "", "", None, []
     folder = runs.key_folder(run.key)  # the log names the browser's folder, not its secret owner token
     try:

@@ -62,3 +62,14 @@ def test_bench_training_share_measures_each_phase(monkeypatch, capsys) -> None:
         expected = {"train steps/s"} if "alone" in name else {"scrub p50", "browser loops/s"}
         assert expected <= {key.strip() for key in figures}, (name, line)
         assert all(float(value) > 0 for value in figures.values()), (name, line)
+
+
+def test_bench_threads_measures_each_figure_under_both_policies(monkeypatch, capsys, shared_data) -> None:
+    monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))  # MNIST's training images, in each policy's process
+    out = run_main("bench_threads", ["--seconds", "0.3", "--repeats", "1", "--steps-2d", "20"], monkeypatch, capsys)
+    rows = re.findall(r"^(.+?) +torch's defaults +([\d.]+) +the app's +([\d.]+) +ratio ([\d.]+)×$", out, re.M)
+    assert [name for name, *_ in rows] == ["generate 2D (s)", "generate MNIST (s)", "train 2D (steps/s)",
+                                           "train MNIST (steps/s)"], out
+    for name, theirs, ours, ratio in rows:
+        assert float(theirs) > 0 and float(ours) > 0, name
+        assert float(ratio) == pytest.approx(float(ours) / float(theirs), abs=0.006), name

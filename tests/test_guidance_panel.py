@@ -37,6 +37,24 @@ def test_guided_digits_beside_unguided_ones_from_the_same_noise():
     assert "8 samples from the same noise" in stats and "20 of T = 1000 steps" in stats
 
 
+def test_another_scale_or_class_is_guided_from_the_unguided_samples_kept(monkeypatch):
+    """The unguided half of a click is the same for every scale and class: it is sampled once for the model,
+    sampler, n and seed, and kept (it was a third of each click on the 8 Gaussians); another seed samples anew."""
+    sampled = []
+    samples = guidance_panel._samples
+    monkeypatch.setattr(guidance_panel, "_samples", lambda checkpoint, job: sampled.append(
+        checkpoint.model is job.unguided.model) or samples(checkpoint, job))
+    quiet = dict(progress=lambda *a, **k: None)
+    first, stats = guidance_panel.guide(MNIST, "ddim", 0.0, 5, "uniform", 4, 11, [], "7", 3.0, **quiet)
+    assert sampled == [True, False] and re.search(r"unguided in [\d.]+ m?s, guided in", stats), stats
+    second, stats = guidance_panel.guide(MNIST, "ddim", 0.0, 5, "uniform", 4, 11, [], "2", 1.0, **quiet)
+    assert sampled == [True, False, False] and "unguided kept from an earlier click, guided in" in stats, stats
+    unguided = [figures.as_figure(figure).data[0].source for figure in (first, second)]
+    assert unguided[0] == unguided[1]  # the same picture of the same samples
+    guidance_panel.guide(MNIST, "ddim", 0.0, 5, "uniform", 4, 12, [], "2", 1.0, **quiet)
+    assert sampled[3:] == [True, False]
+
+
 def test_the_guided_chain_plays_in_the_player():
     page, stats, gif, _, sprite = guidance_panel.play(types.SimpleNamespace(session_hash="guide"), MNIST, "ddim", 0.0,
                                                       10, "uniform", 4, 0, 6, [], "3", 2.0, progress=None)

@@ -36,6 +36,11 @@ def one_core_per_request() -> None:
     torch.set_num_threads(1)
 
 
+def cores_of_a_run() -> int:
+    """The threads a training run computes on (`all_cores_for_this_thread`), for its label."""
+    return _cores or torch.get_num_threads()
+
+
 def all_cores_for_this_thread() -> int:
     """The calling thread computes on all the machine's cores (torch's own count for it; after
     `one_core_per_request`, the count read before it), and threads that start using torch later still get one.
@@ -44,7 +49,7 @@ def all_cores_for_this_thread() -> int:
     torch keeps one process-wide number, from which each thread takes its own count at its first use of torch, and
     `torch.set_num_threads` sets both the caller's count and that number: so this thread takes its count first, then
     sets it, and a short thread of its own puts the number back to one."""
-    cores = _cores or torch.get_num_threads()
+    cores = cores_of_a_run()
     torch.get_num_threads()  # this thread's count is taken now, from the process-wide number
     torch.set_num_threads(cores)
     if _cores is not None:

@@ -67,7 +67,7 @@ from typing import Any
 import gradio as gr
 import torch
 
-from app import accessibility, controls, formulas, own_points, runs
+from app import accessibility, controls, formulas, own_points, runs, torch_threads
 from app.as_written import in_markdown
 from app.errors import InputError
 from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
@@ -472,7 +472,8 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     chain = preview_caption(trainer)
     waiting = gr.Plot(preview_figure(plan.kind, None, tensor),
                       label=f"{WAITING_LABELS[plan.kind]} · {upcoming_previews(trainer.config)} · {chain}")
-    run.view = view = LiveView(plan, tensor, info, device_name(trainer.device), chain, waiting, loss_kind, error_kind)
+    device = device_name(trainer.device, torch_threads.cores_of_a_run())  # the run's thread's, not this one's
+    run.view = view = LiveView(plan, tensor, info, device, chain, waiting, loss_kind, error_kind)
     thread = threading.Thread(target=run_worker, args=(run, trainer, plan, info, view.events),
                               name=f"{runs.RUN_THREAD_PREFIX}{key}", daemon=True)
     thread.start()
@@ -864,7 +865,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
     page loads). ``own``: the session's own points (`app.own_points`), which the drawing box and the CSV upload here
     set. ``tab``: the tab it is laid out in, whose opening looks for a run of this browser that another page started."""
     choices, missing_note = data_choices()
-    device = device_name(resolve_device("auto"))
+    device = device_name(resolve_device("auto"), torch_threads.cores_of_a_run())
     gr.Markdown(
         "Train a small denoising network and watch the loss fall. **Each training step** takes a batch of examples "
         "x₀, a random step t for each and fresh noise ε, makes x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε as in the Forward tab, "

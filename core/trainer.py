@@ -221,13 +221,14 @@ def loss_name(min_snr_gamma: float) -> str:
     return f"Min-SNR-{min_snr_gamma:g}" if min_snr_gamma > 0 else "L_simple"
 
 
-def device_name(device: torch.device) -> str:
-    """A label for the UI, logs and checkpoints: the GPU's name, or the CPU's model and torch's thread
-    count, e.g. "CPU (AMD EPYC, 2 threads)" (speeds differ a lot between CPUs)."""
+def device_name(device: torch.device, threads: int | None = None) -> str:
+    """A label for the UI, logs and checkpoints: the GPU's name, or the CPU's model and the threads torch computes
+    on (``threads``, by default the calling thread's count), e.g. "CPU (AMD EPYC, 2 threads)" (speeds differ a lot
+    between CPUs)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = cpu_model()
-    return f"CPU ({model + ', ' if model else ''}{torch.get_num_threads()} threads)"
+    model, threads = cpu_model(), threads or torch.get_num_threads()
+    return f"CPU ({model + ', ' if model else ''}{threads} thread{'s' if threads != 1 else ''})"
 
 
 @cache

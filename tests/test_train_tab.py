@@ -335,13 +335,14 @@ def test_a_run_computes_on_all_the_cores_and_the_pages_on_one(monkeypatch):
         yield from run(self)
 
     monkeypatch.setattr(Trainer, "run", counted)
-    before = torch.get_num_threads()
+    before, statuses = torch.get_num_threads(), []
     try:
-        for _ in train_tab.train_run(req("cores"), None, *args(steps=20)):
-            pass
+        for update in train_tab.train_run(req("cores"), None, *args(steps=20)):
+            statuses.append(str(update[0]))
     finally:
         torch.set_num_threads(before)
     assert seen == [2]
+    assert any(" 2 threads)" in status for status in statuses), statuses  # the run's, not the page's 1
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread, read through /proc (Linux)")

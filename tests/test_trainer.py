@@ -376,7 +376,10 @@ def test_bad_data_and_device() -> None:
 def test_device_name_says_which_cpu_and_how_many_threads() -> None:
     """Recorded as a checkpoint's "hardware": CPUs of one kind differ by 2× in speed, so say which."""
     name = device_name(torch.device("cpu"))
-    assert name.startswith("CPU (") and name.endswith(f"{torch.get_num_threads()} threads)"), name
+    assert name.startswith("CPU (") and name.endswith(f"{torch.get_num_threads()} thread"
+                                                      f"{'s' if torch.get_num_threads() != 1 else ''})"), name
+    assert device_name(torch.device("cpu"), 1).endswith(" 1 thread)")  # a server's thread: "1 threads" had been said
+    assert device_name(torch.device("cpu"), 2).endswith(" 2 threads)")  # a training run's, whatever the caller's
     if cpu_model():
         assert cpu_model() in name
 

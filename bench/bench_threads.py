@@ -8,8 +8,8 @@ server would, in threads of its own:
 
 - a Generate's sampling (`app.reverse_tab.sample_chain`): the shipped `swiss_roll_linear` (``--steps-2d`` DDPM
   steps, by default all 1,000, 1,500 points) and `mnist` (DDIM-50, 16 samples), the best of ``--repeats``;
-- a Train tab run (`core.trainer.Trainer`, as `app.train_worker` runs it) for ``--seconds``: the 2D MLP on the swiss
-  roll (batch 512) and the `small` U-Net on MNIST (batch 64), in optimiser steps per second.
+- a Train tab run (`core.trainer.Trainer`, as `app.train_worker` runs it) for ``--seconds`` (2 steps at least):
+  the 2D MLP on the swiss roll (batch 512) and the `small` U-Net on MNIST (batch 64), in optimiser steps per second.
 
 "torch" leaves every thread on torch's own count (all the cores); "app" is what `python app.py` does: one core per
 thread of the server (`one_core_per_request`), all of them for a run's thread (`all_cores_for_this_thread`). Prints
@@ -19,10 +19,10 @@ each figure with the app's ratio to torch's defaults.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,12 +33,9 @@ POLICIES = ("torch", "app")
 
 
 def in_a_thread(fn):
-    """``fn()`` run in a new thread (as a Gradio worker or a training run runs it); its result."""
-    box = []
-    thread = threading.Thread(target=lambda: box.append(fn()))
-    thread.start()
-    thread.join()
-    return box[0]
+    """``fn()`` run in a new thread (as a Gradio worker or a training run runs it); its result, or its error."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
 
 
 def sampling_seconds(name: str, repeats: int, **options) -> float:
@@ -69,13 +66,14 @@ def training_steps_per_second(data: str, seconds: float, app_policy: bool) -> fl
     else:
         x, _ = load_training_data(data, seed=0)
         model, batch = new_model("mlp", (2,)), 512
-    config = TrainConfig(steps=10**6, batch_size=batch, max_seconds=seconds + 1.0, log_every=1)
-    trainer = Trainer(model, make_schedule("linear", 1000), x, config)
-    start, first = None, 0
-    for event in trainer.run():
-        if start is None and trainer.step >= 3:  # past the first steps' warm-up
-            start, first = time.perf_counter(), trainer.step
-    return (trainer.step - first) / (time.perf_counter() - start)
+    trainer = Trainer(model, make_schedule("linear", 1000), x, TrainConfig(steps=10**6, batch_size=batch, log_every=1))
+    marks = []  # (time, steps done) at the end of each step, from the first one's (its warm-up left out)
+    for _ in trainer.run():
+        marks.append((time.perf_counter(), trainer.step))
+        if len(marks) > 2 and marks[-1][0] - marks[0][0] >= seconds:
+            trainer.stop()
+    (start, first), (end, last) = marks[0], marks[-1]
+    return (last - first) / (end - start)
 
 
 def measure(policy: str, seconds: float, repeats: int, steps_2d: int) -> dict:

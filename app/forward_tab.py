@@ -335,6 +335,16 @@ def rebuild_if_changed(previous: ForwardState | None, t, data, upload_path, own,
     return rebuild(previous, t, data, upload_path, own, schedule_name, T, seed, *param_values)
 
 
+def upload_and_rebuild(previous: ForwardState | None, t, data, upload_path, own, schedule_name, T, seed,
+                       *param_values) -> tuple:
+    """An upload: the data choice on the picture (`images.upload_selected`: gr.Error for a file that is not one)
+    and `rebuild_if_changed`'s outputs for it, in one response. The choice's change that follows finds the views
+    drawn from it and draws nothing; the upload's rebuild and the change's had been two events, which ran at once."""
+    if not upload_path:
+        return (gr.skip(),) * 9
+    return images.upload_selected(upload_path), *rebuild_if_changed(previous, t, UPLOAD, upload_path, own, schedule_name, T, seed, *param_values)
+
+
 def controls_on_view(state: ForwardState | None) -> tuple:
     """After a change that could not be shown (data not given yet, a schedule that T cannot have, a mistyped
     number): the data, schedule, T, seed and parameter inputs back to what the views show. Else the dropdown named
@@ -441,9 +451,7 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
     rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
     rebuild_outputs = [state, t_slider, summary, *views, t_on_view]
     number_inputs = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
-    # the data's input, not its change: an upload sets the data choice too, and its own rebuild below had run beside
-    # the choice's (two drawings at once); a choice put back after a failure shows what is on view already
-    triggers = [data.input, schedule_name.change]
+    triggers = [data.change, schedule_name.change]
     triggers += [c.submit for c in number_inputs] + [c.blur for c in number_inputs]
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
     rebuilds = [gr.on(
@@ -462,22 +470,20 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
         lambda name: show_params(name, params), inputs=schedule_name, outputs=list(params.groups.values()),
         show_progress="hidden", queue=False,
     )
-    checked = upload.upload(images.upload_selected, inputs=upload, outputs=data, show_progress="hidden")  # queued: a bad
-    # file's gr.Error shows as a toast (not from an unqueued event)
-    checked.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
-    rebuilds.append(checked.success(rebuild_if_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,
-                                    show_progress="minimal"))
+    uploaded = upload.upload(upload_and_rebuild, inputs=rebuild_inputs, outputs=[data, *rebuild_outputs],
+                             show_progress="minimal")  # queued: a bad file's gr.Error shows as a toast
+    uploaded.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
+    rebuilds.append(uploaded)
     rebuilds.append(own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,
                                show_progress="hidden"))
-    rebuilds.append(upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data,
-                                 show_progress="hidden", queue=False).then(
-        rebuild_if_changed, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"))
     rebuilds.append(new_noise.click(new_seed, outputs=seed, show_progress="hidden", queue=False).then(
         rebuild, inputs=rebuild_inputs, outputs=rebuild_outputs, show_progress="hidden"
     ))
     for rebuilt in rebuilds:
         rebuilt.failure(controls_on_view, state, shown_inputs, show_progress="hidden", queue=False)
         rebuilt.then(show_t_typed_meanwhile, [state, t_slider, t_on_view], [*views, t_on_view], show_progress="hidden")
+    upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data, show_progress="hidden",
+                 queue=False)
     follow_t_while_open([(targets_box, targets_view, [targets_plot, targets_text]),
                          (chain_box, forward_chain.chain_view, [chain_plot, chain_noise, chain_text])],
                         state, t_slider, rebuilds)

@@ -221,6 +221,17 @@ def compare_and_keep(drawn: dict | None, names, T, data, digit, upload_path, own
     return (*views, (list(names), T, data, digit, seed, *param_values), sources)
 
 
+def upload_and_compare(drawn: dict | None, names, T, data, digit, upload_path, own, seed, log_beta, weighting,
+                       *param_values) -> tuple:
+    """An upload: the data choice on the picture (`images.upload_selected`: gr.Error for a file that is not one)
+    and `compare_and_keep`'s outputs for it, in one response. The choice's change that follows finds the views drawn
+    from it and draws nothing; the upload's redraw and the change's had been two events, which ran at once."""
+    if not upload_path:
+        return (gr.skip(),) * 11
+    return images.upload_selected(upload_path), *compare_and_keep(drawn, names, T, UPLOAD, digit, upload_path, own, seed, log_beta, weighting,
+                                     *param_values)
+
+
 def controls_on_view(on_view: Sequence) -> tuple:
     """After a change that could not be shown (a T too small for a schedule, a picture not uploaded, a mistyped
     number): the inputs back to what the views show, the schedules' boxes and their record too. Else a dropdown or a
@@ -305,9 +316,7 @@ def build(own: gr.State, page: gr.Blocks) -> None:
     numbers = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
     shown = gr.State(list(DEFAULT_SCHEDULES))  # the schedules on show: where a fifth tick (or no tick) goes back to
     chosen.input(keep_in_range, [chosen, shown], [chosen, shown], show_progress="hidden")
-    # the data's input, not its change: an upload sets the data choice too, and its own redraw below had run beside
-    # the choice's; a choice put back after a failure shows what is on view already
-    triggers = [shown.change, data.input, digit.release, log_beta.change, weighting.change]
+    triggers = [shown.change, data.change, digit.release, log_beta.change, weighting.change]
     triggers += [c.submit for c in numbers] + [c.blur for c in numbers]
     triggers += [c.change for c in params.components if isinstance(c, gr.Checkbox)]
     compared = [gr.on(triggers, compare_and_keep, inputs=inputs, outputs=outputs, trigger_mode="always_last",
@@ -321,14 +330,13 @@ def build(own: gr.State, page: gr.Blocks) -> None:
     )
     data.change(lambda choice: gr.Slider(visible=is_image_set(choice)), data, digit, show_progress="hidden",
                 queue=False)
-    checked = upload.upload(images.upload_selected, inputs=upload, outputs=data, show_progress="hidden")  # queued: a
-    # bad file's gr.Error shows as a toast
-    checked.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
-    compared.append(checked.success(compare_and_keep, inputs=inputs, outputs=outputs, show_progress="minimal"))
+    uploaded = upload.upload(upload_and_compare, inputs=inputs, outputs=[data, *outputs],
+                             show_progress="minimal")  # queued: a bad file's gr.Error shows as a toast
+    uploaded.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
+    compared.append(uploaded)
     compared.append(own.change(own_points_changed, inputs=inputs, outputs=outputs, show_progress="hidden"))
-    compared.append(upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data,
-                                 show_progress="hidden", queue=False).then(
-        compare_and_keep, inputs=inputs, outputs=outputs, show_progress="hidden"))
     for event in compared:
         event.failure(controls_on_view, on_view, [chosen, shown, T, data, digit, seed, *params.components],
                       show_progress="hidden", queue=False)
+    upload.clear(lambda choice: images.upload_removed(choice, DEFAULT_DATA), data, data, show_progress="hidden",
+                 queue=False)

@@ -71,21 +71,3 @@ def picture_rgba(figure) -> np.ndarray:
     header, data = figure.layout.images[0].source.split(",", 1)
     assert header.endswith(";base64"), header
     return np.asarray(PIL.Image.open(io.BytesIO(base64.b64decode(data))).convert("RGBA"))
-
-
-def handlers_run_by(demo, block, event: str) -> list[str]:
-    """The names of the handlers that ``event`` of ``block`` sets going in ``demo``, when each succeeds: its own
-    listeners, the events chained after them (`.then`, `.success`), and the listeners of the `.change` of each block
-    they write (a value set by a handler fires its change, not its input)."""
-    started = [k for k, d in demo.fns.items() if (block._id, event) in d.targets]
-    names, seen = [], set()
-    while started:
-        key = started.pop(0)
-        if key in seen:
-            continue
-        seen.add(key)
-        names.append(getattr(demo.fns[key].fn, "__name__", ""))
-        written = {(out._id, "change") for out in demo.fns[key].outputs}
-        started += [k for k, d in demo.fns.items() if (d.trigger_after == key and not d.trigger_only_on_failure)
-                    or written & set(d.targets)]
-    return names

@@ -120,7 +120,7 @@ def test_a_movie_of_other_data_or_noise_makes_way_for_a_note():
     with gr.Blocks() as demo:
         forward_animation.build(forward_tab.build(gr.State(None), demo))
     checks = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "movie_still_shown"]
-    assert len(checks) == 5 and all(d.trigger_only_on_success for d in checks)  # after each kind of rebuild
+    assert len(checks) == 4 and all(d.trigger_only_on_success for d in checks)  # after each kind of rebuild
 
 
 def test_a_movie_written_while_another_of_its_view_is_written_keeps_its_files():

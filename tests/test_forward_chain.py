@@ -74,7 +74,7 @@ def test_the_panel_follows_t_while_open_only():
         forward_tab.build(gr.State(None), demo)
     names = [getattr(d.fn, "__name__", "") for d in demo.fns.values()]
     assert names.count("chain_view_on_opening") == names.count("targets_view_on_opening") == 1  # on opening each
-    assert names.count("open_panels_at_t") == 6  # one event for both panels: on release and after the 5 rebuilds
+    assert names.count("open_panels_at_t") == 5  # one event for both panels: on release and after the 4 rebuilds
 
 
 def test_the_open_panels_are_not_drawn_again_for_the_state_and_t_they_show():

@@ -23,7 +23,7 @@ from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.image_data import ImageDataset
 from core.schedules import ALPHA_BAR_FLOOR, make_schedule
-from tests.conftest import DRAWN_RTOL, handlers_run_by, picture_rgba
+from tests.conftest import DRAWN_RTOL, picture_rgba
 
 PARAMS = controls.default_param_values()
 
@@ -244,6 +244,26 @@ def test_bad_params_raise_gr_error_with_core_message():
         _state(seed=-1)
 
 
+def test_an_upload_draws_once(tmp_path):
+    """An upload sets the data choice and draws the picture in one response: the choice's change that follows finds
+    it drawn. The upload's drawing and the change's had been two events, which ran at once from the state before."""
+    PIL.Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "red.png")
+    path = str(tmp_path / "red.png")
+    shown = _state()
+    choice, state, *rest = forward_tab.upload_and_rebuild(shown, 300, "mnist", path, None, "linear", 1000, 0, *PARAMS)
+    assert choice.value == forward_tab.UPLOAD and state.kind == "images" and state.x0.shape[0] == 1
+    assert rest[-1] == 300  # the t shown
+    # the choice's change: nothing left to draw
+    assert forward_tab.rebuild_if_changed(state, 300, forward_tab.UPLOAD, path, None, "linear", 1000, 0,
+                                          *PARAMS) == (gr.skip(),) * 8
+    assert forward_tab.upload_and_rebuild(shown, 300, "mnist", None, None, "linear", 1000, 0, *PARAMS) == \
+        (gr.skip(),) * 9  # the box emptied
+    with gr.Blocks() as demo:
+        forward_tab.build(gr.State(None), demo)
+    upload = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "upload_and_rebuild")
+    assert [type(b) for b in upload.outputs[:2]] == [gr.Dropdown, gr.State]  # the choice with the state it is drawn in
+
+
 def test_bad_uploads_raise_gr_error(tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
@@ -461,9 +481,8 @@ def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view(
     with gr.Blocks() as demo:
         forward_tab.build(gr.State(None), demo)
     reverts = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "controls_on_view"]
-    # every rebuild (a change of an input, an upload and its removal, own points, New noise) puts the inputs back when
-    # it fails
-    assert len(reverts) == 5 and all(len(d.outputs) == 4 + len(PARAMS) for d in reverts)
+    # every rebuild (a change of an input, an upload, own points, New noise) puts the inputs back when it fails
+    assert len(reverts) == 4 and all(len(d.outputs) == 4 + len(PARAMS) for d in reverts)
 
 
 def test_a_t_that_is_not_one_puts_the_slider_back_where_the_views_are():
@@ -556,13 +575,3 @@ def test_axes_of_a_short_chain_tick_whole_steps() -> None:
     assert figures.as_figure(schedule_figures.alpha_bar_figure(long, 1)).layout.xaxis.dtick is None
     chain = figures.as_figure(forward_chain.noise_figure(short, torch.tensor([0.0, 0.3, 0.9], dtype=torch.float64)))
     assert chain.layout.xaxis.dtick == 1  # the chain's steps s = 0, 1, 2
-
-
-def test_an_upload_draws_once_and_its_removal_draws_the_data_it_leaves():
-    """An upload sets the data choice: the choice's rebuild had run beside the upload's own, two drawings at once
-    from the same state. Taking the picture out (×) puts the data back to MNIST and draws it."""
-    with gr.Blocks() as demo:
-        forward_tab.build(gr.State(None), demo)
-    upload = next(b for b in demo.blocks.values() if isinstance(b, gr.File))
-    assert handlers_run_by(demo, upload, "upload").count("rebuild_if_changed") == 1
-    assert handlers_run_by(demo, upload, "clear").count("rebuild_if_changed") == 1

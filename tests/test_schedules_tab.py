@@ -15,7 +15,7 @@ from app.own_points import OWN_POINTS, OWN_POINTS_ELSEWHERE, OwnPoints
 from core.data import DataInfo, make_toy2d
 from core.sampler import SPACINGS
 from core.schedules import ALPHA_BAR_FLOOR, SCHEDULE_LABELS, make_schedule
-from tests.conftest import DRAWN_RTOL, handlers_run_by, picture_rgba
+from tests.conftest import DRAWN_RTOL, picture_rgba
 
 PARAMS = controls.default_param_values()
 
@@ -269,8 +269,7 @@ def test_a_change_that_cannot_be_shown_gives_the_inputs_back_to_what_is_on_view(
     with gr.Blocks() as demo:
         schedules_tab.build(gr.State(None), demo)
     reverts = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "controls_on_view"]
-    assert len(reverts) == 4 and all(d.trigger_only_on_failure for d in reverts)  # a change, an upload and its
-    # removal, own points
+    assert len(reverts) == 3 and all(d.trigger_only_on_failure for d in reverts)  # a change, an upload, own points
 
 
 def test_a_change_redraws_only_the_views_drawn_from_what_changed():
@@ -296,6 +295,25 @@ def test_a_change_redraws_only_the_views_drawn_from_what_changed():
     assert redrawn(T=500) == list(range(8))
     linear = figures.as_figure(schedules_tab.compare_and_keep(drawn, *args[:7], False, *args[8:])[1])
     assert linear.layout.yaxis.type != "log" and linear.data[0].name == SCHEDULE_LABELS["linear"]
+
+
+def test_an_upload_draws_once(tmp_path):
+    """An upload sets the data choice and draws the noised grid of the picture in one response: the choice's change
+    that follows finds it drawn (the upload's redraw and the change's had been two events, which ran at once)."""
+    PIL.Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "red.png")
+    path = str(tmp_path / "red.png")
+    args = [["linear", "cosine"], 1000, "moons", 0, path, None, 0, True, "bound_weight", *PARAMS]
+    drawn = schedules_tab.compare_and_keep(None, *args)[-1]
+    choice, *views, on_view, now_drawn = schedules_tab.upload_and_compare(drawn, *args)
+    assert choice.value == schedules_tab.UPLOAD and on_view[2] == schedules_tab.UPLOAD
+    assert [k for k, view in enumerate(views) if view != gr.skip()] == [3]  # the noised grid, of the picture
+    uploaded = [*args[:2], schedules_tab.UPLOAD, *args[3:]]
+    assert schedules_tab.compare_and_keep(now_drawn, *uploaded) == (gr.skip(),) * 10  # the choice's change
+    assert schedules_tab.upload_and_compare(drawn, *args[:4], None, *args[5:]) == (gr.skip(),) * 11
+    with gr.Blocks() as demo:
+        schedules_tab.build(gr.State(None), demo)
+    upload = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "upload_and_compare")
+    assert isinstance(upload.outputs[0], gr.Dropdown) and isinstance(upload.outputs[-1], gr.State)
 
 
 def test_a_chain_of_a_few_steps_is_drawn_step_by_step():
@@ -429,13 +447,3 @@ def test_the_table_warning_and_reasons_give_each_schedules_own_numbers() -> None
             in schedules_tab.why_schedules_differ(1000))  # cosine, then sigmoid
     assert schedules_tab.grid_timesteps(10) == [0, 1, 2, 5, 8, 10]
     assert len(schedules_tab.step_gains(make_schedule("cosine", 30), "uniform")) == 30
-
-
-def test_an_upload_draws_once_and_its_removal_draws_the_data_it_leaves():
-    """An upload sets the data choice: the choice's redraw had run beside the upload's own. Taking the picture out
-    (×) puts the data back to the default and draws it."""
-    with gr.Blocks() as demo:
-        schedules_tab.build(gr.State(None), demo)
-    upload = next(b for b in demo.blocks.values() if isinstance(b, gr.File))
-    assert handlers_run_by(demo, upload, "upload").count("compare_and_keep") == 1
-    assert handlers_run_by(demo, upload, "clear").count("compare_and_keep") == 1

@@ -92,8 +92,16 @@ def not_allowed_error(path: str, trained: Any) -> InputError:
     return InputError("That checkpoint is not available in this session; pick one from the list.")
 
 
+def files_stamp(path: str | Path) -> tuple[str, int, int]:
+    """Which checkpoint is at ``path`` now: the folder and the modification times (ns) of its two files. A run's or
+    an upload's folder name can come back for another model once the first is pruned, and a config's "created"
+    (to the second, and not in every config) can match; this cannot. OSError where a file is missing."""
+    path = Path(path)
+    return (str(path.resolve()), *((path / name).stat().st_mtime_ns for name in ("config.json", "model.safetensors")))
+
+
 class CheckpointCache:
-    """A thread-safe LRU of loaded checkpoints, keyed by (path, modification time of its files)."""
+    """A thread-safe LRU of loaded checkpoints, keyed by `files_stamp`."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
@@ -102,10 +110,9 @@ class CheckpointCache:
 
     def get(self, path: Path) -> Checkpoint:
         try:
-            stamp = tuple((path / name).stat().st_mtime_ns for name in ("config.json", "model.safetensors"))
+            key = files_stamp(path)
         except OSError:
             raise CheckpointError(f"{path} is not a complete checkpoint (config.json or model.safetensors missing)") from None
-        key = (str(path.resolve()), stamp)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)

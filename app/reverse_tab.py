@@ -44,7 +44,7 @@ from app.as_written import in_markdown
 from app.errors import InputError
 from app.images import image_pixels
 from app.checkpoint_access import (
-    trained_paths, checkpoint_choices, default_checkpoint, describe, load, session_label,
+    trained_paths, checkpoint_choices, default_checkpoint, describe, files_stamp, load, session_label,
 )
 from app.runs import display_name
 from core.checkpoints import (
@@ -308,8 +308,7 @@ def data_own_range(checkpoint: Checkpoint, n: int, seed: int) -> list[float]:
     the same n, costs nothing. [] for 2D data that cannot be drawn; ValueError or OSError where images are missing."""
     if checkpoint.data.kind == "2d" and checkpoint.data_sampler() is None:
         return []
-    key = memo.digest("data's own SW ratios", str(checkpoint.path), checkpoint.config.get("created"),
-                      checkpoint.data.source, n, seed)
+    key = memo.digest("data's own SW ratios", files_stamp(checkpoint.path), checkpoint.data.source, n, seed)
     return memo.remembered(key, lambda: real_scores(checkpoint, n=n, seed=seed)[1])
 
 

@@ -13,9 +13,13 @@ the app (`bench/bench_threads.py`):
 - an MNIST training step of the `small` U-Net took 154 ms on two threads, 205 ms on one, 123 ms on two in the only
   such thread.
 
-So each of the server's threads computes on one core (`one_core_per_request`), which also leaves the other cores to
-other visitors, and a training run's thread, the one long job, takes all of them for its own team
-(`all_cores_for_this_thread`).
+So on such a machine each of the server's threads computes on one core (`one_core_per_request`), which also leaves
+the other core to another visitor, and a training run's thread, the one long job, takes both for its own team
+(`all_cores_for_this_thread`). On more cores this is not measured, and a Generate of the U-Net would lose the cores
+it may well gain from: there the server leaves torch's counts as they are (`SMALL_MACHINE_CORES`).
+
+A thread that first uses torch in the moment between a run's thread setting its count and setting the process-wide
+number back (a thread of Gradio's, started then) keeps all the cores, as without this module.
 """
 
 from __future__ import annotations
@@ -24,16 +28,21 @@ import threading
 
 import torch
 
+SMALL_MACHINE_CORES = 2  # the most cores torch counts for which the server computes on one core per thread
 _cores: int | None = None  # torch's own count for this machine, read before the server set it to one
 
 
-def one_core_per_request() -> None:
-    """From now on, each thread of this process that has not used torch yet computes on one core, the calling thread
-    too. Call it when the server starts, before any torch work (one that already had a team keeps it, idle)."""
+def one_core_per_request() -> bool:
+    """On a machine of at most `SMALL_MACHINE_CORES` cores (torch's count), from now on each thread of this process
+    that has not used torch yet computes on one core, the calling thread too. Call it when the server starts, before
+    any torch work (one that already had a team keeps it, idle). Returns whether it did so."""
     global _cores
-    if _cores is None:
-        _cores = torch.get_num_threads()
+    cores = _cores or torch.get_num_threads()
+    if cores > SMALL_MACHINE_CORES:
+        return False
+    _cores = cores
     torch.set_num_threads(1)
+    return True
 
 
 def cores_of_a_run() -> int:

@@ -4,7 +4,9 @@ guidance) and their class-conditional versions (classifier-free guidance)."""
 from __future__ import annotations
 
 import math
+import os
 import re
+import shutil
 import types
 from pathlib import Path
 
@@ -53,6 +55,20 @@ def test_another_scale_or_class_is_guided_from_the_unguided_samples_kept(monkeyp
     assert unguided[0] == unguided[1]  # the same picture of the same samples
     guidance_panel.guide(MNIST, "ddim", 0.0, 5, "uniform", 4, 12, [], "2", 1.0, **quiet)
     assert sampled[3:] == [True, False]
+    job = guidance_panel.guidance_inputs(MNIST, "ddim", 0.0, 5, "uniform", 4, 12, [], "2", 1.0)
+    guidance_panel.unguided_samples(job)[0].fill_(0.0)  # a caller's change stays its own
+    assert guidance_panel.unguided_samples(job)[0].abs().sum() > 0 and sampled[5:] == []
+
+
+def test_a_model_saved_again_at_the_same_path_is_told_apart(tmp_path):
+    """What the unguided samples and the data's own scores are kept for: a run's or an upload's folder name comes
+    back for another model once the first is pruned, and a config's "created" (to the second) can match."""
+    folder = tmp_path / "model"
+    shutil.copytree(MNIST, folder)
+    first = checkpoint_access.files_stamp(folder)
+    weights = folder / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))
+    assert checkpoint_access.files_stamp(folder) != first and checkpoint_access.files_stamp(folder)[0] == first[0]
 
 
 def test_the_guided_chain_plays_in_the_player():

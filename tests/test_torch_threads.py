@@ -35,8 +35,16 @@ def cores_of_a_server(monkeypatch):
     torch.set_num_threads(before)
 
 
+def test_more_cores_are_left_as_torch_counts_them(cores_of_a_server, monkeypatch):
+    """Measured on 2 cores only: on more, a Generate of the U-Net would lose the cores it may gain from."""
+    monkeypatch.setattr(torch_threads, "SMALL_MACHINE_CORES", 1)  # 2 cores are then "more"
+    assert torch_threads.one_core_per_request() is False
+    assert torch.get_num_threads() == 2 and count_in_a_new_thread() == 2 and torch_threads._cores is None
+    assert count_in_a_new_thread(torch_threads.all_cores_for_this_thread) == 2 and count_in_a_new_thread() == 2
+
+
 def test_the_server_computes_on_one_core_in_each_thread(cores_of_a_server):
-    torch_threads.one_core_per_request()
+    assert torch_threads.one_core_per_request() is True
     assert torch.get_num_threads() == 1 and count_in_a_new_thread() == 1
     assert torch_threads._cores == 2  # kept for the training runs
     torch_threads.one_core_per_request()  # a second server in the process (tests) keeps the machine's count
@@ -59,9 +67,8 @@ def test_a_runs_thread_takes_all_the_cores_and_later_threads_still_get_one(cores
     assert later_count == [1] and count_in_a_new_thread() == 1 and torch.get_num_threads() == 1
 
 
-def test_without_a_server_a_thread_keeps_torchs_count(monkeypatch):
-    """Called outside `python app.py` (the tests, a notebook): the thread keeps the count torch gives it."""
-    monkeypatch.setattr(torch_threads, "_cores", None)
-    expected = torch.get_num_threads()
-    assert count_in_a_new_thread(torch_threads.all_cores_for_this_thread) == expected
-    assert torch.get_num_threads() == expected
+def test_without_a_server_a_thread_keeps_torchs_count(cores_of_a_server):
+    """Called outside `python app.py` (the tests, a notebook): the thread keeps the count torch gives it, and so do
+    the others."""
+    assert count_in_a_new_thread(torch_threads.all_cores_for_this_thread) == 2
+    assert torch.get_num_threads() == 2 and count_in_a_new_thread() == 2

@@ -324,7 +324,7 @@ def test_a_run_trains_at_a_lower_cpu_priority_than_the_pages(isolated):
     assert niceness(threading.get_native_id()) == base
 
 
-def test_a_run_computes_on_all_the_cores_and_the_pages_on_one(monkeypatch):
+def test_a_run_computes_on_all_the_cores_and_says_so(monkeypatch):
     """In `python app.py` each thread of the server computes on one core (`app.torch_threads`); a run's thread takes
     all of them (on 2 cores, 2.3× the 2D steps per second and 1.4× MNIST's: `bench/bench_threads.py`)."""
     monkeypatch.setattr(torch_threads, "_cores", 2)  # as after `one_core_per_request` on a 2-core machine

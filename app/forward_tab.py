@@ -342,7 +342,8 @@ def upload_and_rebuild(previous: ForwardState | None, t, data, upload_path, own,
     drawn from it and draws nothing; the upload's rebuild and the change's had been two events, which ran at once."""
     if not upload_path:
         return (gr.skip(),) * 9
-    return images.upload_selected(upload_path), *rebuild_if_changed(previous, t, UPLOAD, upload_path, own, schedule_name, T, seed, *param_values)
+    return images.upload_selected(upload_path), *rebuild_if_changed(previous, t, UPLOAD, upload_path, own,
+                                                                    schedule_name, T, seed, *param_values)
 
 
 def controls_on_view(state: ForwardState | None) -> tuple:
@@ -496,8 +497,8 @@ Panel = tuple[gr.Accordion, Callable[[ForwardState | None, Any], tuple], list]  
 def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.Slider, rebuilds: list) -> None:
     """Draw each panel's ``view(state, t)`` into its outputs while its accordion is open: on opening it, on letting
     go of t, and after a rebuild (data, schedule, noise), unless they were drawn for that state and t already (a
-    rebuild skipped by `rebuild_if_changed`, a key at the end of the slider). One event serves all the panels on each release and rebuild, not one per panel: a
-    keyboard scrub lets go of t at every key."""
+    rebuild skipped by `rebuild_if_changed`, a key at the end of the slider). One event serves all the panels on each
+    release and rebuild, not one per panel: a keyboard scrub lets go of t at every key."""
     drawn_at = gr.State(None)  # what the open panels were last drawn for: (the state's `made_from`, the t shown)
     opens, views, outputs = [], [], []
     for box, view, panel_outputs in panels:

@@ -210,10 +210,10 @@ def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, 
     unguided samples were kept from an earlier click."""
     T = job.checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
+    unguided_time = "kept from an earlier click" if unguided_s is None else f"in {formulas.seconds_text(unguided_s)}"
     head = (f"{runs.bold_name(job.checkpoint.path)} · {GUIDANCE_LABELS[job.method]} · "
             f"{model_label(job.checkpoint, job.choice, False)}, {chain} · {job.n:,} samples from the same noise · "
-            f"unguided {'kept from an earlier click' if unguided_s is None else 'in ' + formulas.seconds_text(unguided_s)}"
-            f", guided in {formulas.seconds_text(guided_s)}.")
+            f"unguided {unguided_time}, guided in {formulas.seconds_text(guided_s)}.")
     if job.mixture is not None:
         return "\n".join([head, mixture_sentence(job, unguided, guided)])
     reads = [read_classes(job.checkpoint.data, x) for x in (unguided, guided)]

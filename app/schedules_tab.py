@@ -228,8 +228,8 @@ def upload_and_compare(drawn: dict | None, names, T, data, digit, upload_path, o
     from it and draws nothing; the upload's redraw and the change's had been two events, which ran at once."""
     if not upload_path:
         return (gr.skip(),) * 11
-    return images.upload_selected(upload_path), *compare_and_keep(drawn, names, T, UPLOAD, digit, upload_path, own, seed, log_beta, weighting,
-                                     *param_values)
+    return images.upload_selected(upload_path), *compare_and_keep(drawn, names, T, UPLOAD, digit, upload_path, own,
+                                                                  seed, log_beta, weighting, *param_values)
 
 
 def controls_on_view(on_view: Sequence) -> tuple:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 
-from app import formulas, runs
+from app import formulas, memo, runs
 from app.as_written import MAX_MESSAGE_CHARS, in_markdown
 from app.errors import InputError
 from app.runs import display_name
@@ -98,6 +99,19 @@ def files_stamp(path: str | Path) -> tuple[str, int, int]:
     (to the second, and not in every config) can match; this cannot. OSError where a file is missing."""
     path = Path(path)
     return (str(path.resolve()), *((path / name).stat().st_mtime_ns for name in ("config.json", "model.safetensors")))
+
+
+Value = TypeVar("Value")
+
+
+def kept_for_checkpoint(checkpoint: Checkpoint, what: str, make: Callable[[], Value], *parts: object) -> Value:
+    """`memo.remembered` of ``make()`` for ``what`` of the checkpoint's files (`files_stamp`) and ``parts``; made and
+    not kept where its folder went since the model was loaded (a run pruned, an upload swept)."""
+    try:
+        stamp = files_stamp(checkpoint.path)
+    except OSError:
+        return make()
+    return memo.remembered(memo.digest(what, stamp, *parts), make)
 
 
 class CheckpointCache:

@@ -473,7 +473,7 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
     )
     uploaded = upload.upload(upload_and_rebuild, inputs=rebuild_inputs, outputs=[data, *rebuild_outputs],
                              show_progress="minimal")  # queued: a bad file's gr.Error shows as a toast
-    uploaded.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
+    uploaded.failure(images.box_after_refusal, upload, upload, show_progress="hidden", queue=False)
     rebuilds.append(uploaded)
     rebuilds.append(own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,
                                show_progress="hidden"))

@@ -14,13 +14,13 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import formulas, memo, panel_grid, runs
+from app import formulas, panel_grid, runs
 from app.controls import MAX_SEED, notice_html, number_between, show_when, whole_number
 from app.as_written import in_markdown
 from app.errors import InputError
 from app.images import image_grid, image_pixels
 from app.player import FIELD_CAP, field_grid
-from app.checkpoint_access import files_stamp, untrained_null_note
+from app.checkpoint_access import kept_for_checkpoint, untrained_null_note
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
     chosen_checkpoint, data_kind, data_name, examples_for, grid_columns, model_and_sampler, model_device, model_label,
@@ -164,7 +164,7 @@ def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float
 
 
 def unguided_samples(job: Guidance) -> tuple[torch.Tensor, float | None]:
-    """`_samples` of the model without guidance and their seconds, None where they were kept (`app.memo`) from an
+    """`_samples` of the model without guidance and their seconds, None where they were kept (`kept_for_checkpoint`) from an
     earlier click for this model, sampler, n and seed: another scale or class is guided from the same noise, and the
     unguided half had been sampled again each time (on 2 cores, 1,500 points of the 8 Gaussians: 3.9 of 9.6 s)."""
     checkpoint, sampled = job.unguided, []
@@ -173,8 +173,7 @@ def unguided_samples(job: Guidance) -> tuple[torch.Tensor, float | None]:
         sampled.append(True)
         return _samples(checkpoint, job)
 
-    key = memo.digest("unguided samples", files_stamp(checkpoint.path), job.choice, job.n, job.seed)
-    samples, seconds = memo.remembered(key, sample_now)
+    samples, seconds = kept_for_checkpoint(checkpoint, "unguided samples", sample_now, job.choice, job.n, job.seed)
     return samples.clone(), seconds if sampled else None  # a copy: the kept ones stay as sampled
 
 

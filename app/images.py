@@ -233,6 +233,16 @@ def upload_selected(path: str | None):
     return gr.Dropdown(value=UPLOAD_CHOICE)
 
 
+def box_after_refusal(path: str | None):
+    """The upload box after an upload's event failed: emptied where its file is what was refused (not a picture, too
+    large), else kept as it is (another input was at fault, and the picture stays for when it is mended)."""
+    try:
+        load_upload(path)
+    except gr.Error:
+        return None
+    return gr.skip()
+
+
 def upload_removed(data: str, fallback: str):
     """The picture was taken out of its box (×): a data choice still on "Uploaded picture" goes to ``fallback``, whose
     views then replace the picture's (it stayed on view, and every later change failed for want of a picture)."""

@@ -36,7 +36,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import accessibility, figures, formulas, images, memo, player, runs
+from app import accessibility, figures, formulas, images, player, runs
 from app.controls import (
     MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number,
 )
@@ -44,7 +44,7 @@ from app.as_written import in_markdown
 from app.errors import InputError
 from app.images import image_pixels
 from app.checkpoint_access import (
-    trained_paths, checkpoint_choices, default_checkpoint, describe, files_stamp, load, session_label,
+    trained_paths, checkpoint_choices, default_checkpoint, describe, kept_for_checkpoint, load, session_label,
 )
 from app.runs import display_name
 from core.checkpoints import (
@@ -304,12 +304,12 @@ def data_own_range(checkpoint: Checkpoint, n: int, seed: int) -> list[float]:
     """The scores of `core.evaluate.REAL_DRAWS` draws of n examples of the data itself, scored as a chain's samples
     with ``seed`` are (`core.evaluate.real_scores`: the SW ratio for 2D data, the FID ratio for images): the
     measure's noise at this n, against which a chain's score reads (moons at n = 1,000: 0.45–1.49). Kept for the
-    checkpoint, n and seed (`app.memo`; 0.7 s for 1,500 points on 2 CPU cores): Generate again, or the steps panel at
-    the same n, costs nothing. [] for 2D data that cannot be drawn; ValueError or OSError where images are missing."""
+    checkpoint, n and seed (`checkpoint_access.kept_for_checkpoint`; 0.7 s for 1,500 points on 2 CPU cores):
+    Generate again, or the steps panel at the same n, costs nothing. [] for 2D data that cannot be drawn; ValueError or OSError where images are missing."""
     if checkpoint.data.kind == "2d" and checkpoint.data_sampler() is None:
         return []
-    key = memo.digest("data's own SW ratios", files_stamp(checkpoint.path), checkpoint.data.source, n, seed)
-    return memo.remembered(key, lambda: real_scores(checkpoint, n=n, seed=seed)[1])
+    return kept_for_checkpoint(checkpoint, "data's own SW ratios", lambda: real_scores(checkpoint, n=n, seed=seed)[1],
+                               checkpoint.data.source, n, seed)
 
 
 def stats_markdown(chain: Chain, checkpoint: Checkpoint, method_label: str, n: int, render_s: float, spacing: Spacing) -> str:

@@ -332,7 +332,7 @@ def build(own: gr.State, page: gr.Blocks) -> None:
                 queue=False)
     uploaded = upload.upload(upload_and_compare, inputs=inputs, outputs=[data, *outputs],
                              show_progress="minimal")  # queued: a bad file's gr.Error shows as a toast
-    uploaded.failure(lambda: None, None, upload, show_progress="hidden", queue=False)  # a refused file leaves the box
+    uploaded.failure(images.box_after_refusal, upload, upload, show_progress="hidden", queue=False)
     compared.append(uploaded)
     compared.append(own.change(own_points_changed, inputs=inputs, outputs=outputs, show_progress="hidden"))
     for event in compared:

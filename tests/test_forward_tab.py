@@ -258,10 +258,18 @@ def test_an_upload_draws_once(tmp_path):
                                           *PARAMS) == (gr.skip(),) * 8
     assert forward_tab.upload_and_rebuild(shown, 300, "mnist", None, None, "linear", 1000, 0, *PARAMS) == \
         (gr.skip(),) * 9  # the box emptied
+    # a refusal empties the box when the file is at fault, and keeps the picture when another input is
+    (tmp_path / "notes.png").write_text("not a picture")
+    assert images.box_after_refusal(str(tmp_path / "notes.png")) is None and images.box_after_refusal(path) == gr.skip()
     with gr.Blocks() as demo:
         forward_tab.build(gr.State(None), demo)
-    upload = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "upload_and_rebuild")
+    fns = {getattr(d.fn, "__name__", ""): d for d in demo.fns.values()}
+    upload = fns["upload_and_rebuild"]
     assert [type(b) for b in upload.outputs[:2]] == [gr.Dropdown, gr.State]  # the choice with the state it is drawn in
+    data = upload.outputs[0]
+    # × sets the choice back to MNIST, and its change draws it
+    removal = next(d for d in demo.fns.values() if any(event == "clear" for _, event in d.targets))
+    assert removal.outputs == [data] and (data._id, "change") in fns["rebuild_if_changed"].targets
 
 
 def test_bad_uploads_raise_gr_error(tmp_path):

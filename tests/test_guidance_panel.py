@@ -69,6 +69,14 @@ def test_a_model_saved_again_at_the_same_path_is_told_apart(tmp_path):
     weights = folder / "model.safetensors"
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))
     assert checkpoint_access.files_stamp(folder) != first and checkpoint_access.files_stamp(folder)[0] == first[0]
+    # its folder gone since the model was loaded (a run pruned, an upload swept): made, not kept, and no error
+    made = []
+    model = types.SimpleNamespace(path=folder)
+    shutil.rmtree(folder)
+    for _ in range(2):
+        assert checkpoint_access.kept_for_checkpoint(model, "a test's value", lambda: made.append(1) or "value") == \
+            "value"
+    assert made == [1, 1]
 
 
 def test_the_guided_chain_plays_in_the_player():

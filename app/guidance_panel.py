@@ -164,9 +164,10 @@ def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float
 
 
 def unguided_samples(job: Guidance) -> tuple[torch.Tensor, float | None]:
-    """`_samples` of the model without guidance and their seconds, None where they were kept (`kept_for_checkpoint`) from an
-    earlier click for this model, sampler, n and seed: another scale or class is guided from the same noise, and the
-    unguided half had been sampled again each time (on 2 cores, 1,500 points of the 8 Gaussians: 3.9 of 9.6 s)."""
+    """`_samples` of the model without guidance and their seconds, None where they were kept
+    (`kept_for_checkpoint`) from an earlier click for this model, sampler, n and seed: another scale or class is
+    guided from the same noise, and the unguided half had been sampled again each time (on 2 cores, 1,500 points of
+    the 8 Gaussians: 3.9 of 9.6 s)."""
     checkpoint, sampled = job.unguided, []
 
     def sample_now() -> tuple[torch.Tensor, float]:

@@ -305,7 +305,8 @@ def data_own_range(checkpoint: Checkpoint, n: int, seed: int) -> list[float]:
     with ``seed`` are (`core.evaluate.real_scores`: the SW ratio for 2D data, the FID ratio for images): the
     measure's noise at this n, against which a chain's score reads (moons at n = 1,000: 0.45–1.49). Kept for the
     checkpoint, n and seed (`checkpoint_access.kept_for_checkpoint`; 0.7 s for 1,500 points on 2 CPU cores):
-    Generate again, or the steps panel at the same n, costs nothing. [] for 2D data that cannot be drawn; ValueError or OSError where images are missing."""
+    Generate again, or the steps panel at the same n, costs nothing. [] for 2D data that cannot be drawn; ValueError
+    or OSError where images are missing."""
     if checkpoint.data.kind == "2d" and checkpoint.data_sampler() is None:
         return []
     return kept_for_checkpoint(checkpoint, "data's own SW ratios", lambda: real_scores(checkpoint, n=n, seed=seed)[1],

@@ -12,7 +12,8 @@ the picture being scrubbed, played back. The timesteps run from 0 to T, spaced
   clean steps as on the almost pure noise.
 
 The log-SNR steps are those of a reverse chain (`core.sampler.chain_timesteps`), in increasing order.
-The frames play in the same in-browser player as the Reverse tab (`app.player`) and export as GIF and MP4.
+The frames play in the same in-browser player as the Reverse tab (`app.player`) and export, when asked, as a GIF
+and an MP4 (`app.movie_files`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import gradio as gr
 import numpy as np
 import PIL.Image
 
-from app import formulas, player, runs
-from app.controls import SPACING_CHOICES, VIEWS_MIN_WIDTH, show_when, whole_number
+from app import formulas, movie_files, player, runs
+from app.controls import SPACING_CHOICES, VIEWS_MIN_WIDTH, whole_number
 from app.errors import InputError
 from app.forward_tab import ForwardState, ForwardTab, to_display, x_t
 from core.sampler import SPACINGS, chain_timesteps
@@ -61,7 +62,7 @@ def render_frames(state: ForwardState, ts: list[int]) -> list[PIL.Image.Image]:
 
 
 def animate(request: gr.Request, state: ForwardState | None, n_frames, spacing):
-    """Animate: (player HTML, GIF path, MP4 path, sprite sheet path)."""
+    """Animate: (player HTML, the `movie_files.Movie`, sprite sheet path)."""
     if state is None:
         raise InputError("Nothing to animate yet: choose data and a schedule first.")
     if spacing not in SPACINGS:
@@ -70,11 +71,12 @@ def animate(request: gr.Request, state: ForwardState | None, n_frames, spacing):
     ts = frame_timesteps(state.schedule, n_frames, spacing)
     frames = render_frames(state, ts)
     points = state.kind == "points"
-    labelled = None if points else player.labelled_image_frames(frames, [[frame_label(state.schedule, t)] for t in ts])
-    return player.publish(frames, ts, key=runs.session_key(request), view="forward", stem="forward",
-                          captions=["x_t (t = {t}), ε held fixed"], notes=formulas.forward_notes(state.schedule, ts),
-                          note_key=formulas.FORWARD_KEY, export_frames=labelled, fps=FPS, export_fps=FPS,
-                          max_width=frames[0].width if points else 520, pixelated=not points)
+    page, movie = movie_files.publish(
+        frames, ts, key=runs.session_key(request), view="forward", stem="forward",
+        captions=["x_t (t = {t}), ε held fixed"], notes=formulas.forward_notes(state.schedule, ts),
+        note_key=formulas.FORWARD_KEY, export_labels=None if points else [[frame_label(state.schedule, t)] for t in ts],
+        fps=FPS, export_fps=FPS, max_width=frames[0].width if points else 520, pixelated=not points)
+    return page, movie, movie.sprite
 
 
 def shown_by(state: ForwardState) -> tuple:
@@ -87,12 +89,12 @@ STALE_MOVIE = ("The data, schedule or noise changed since the last movie: press 
 
 
 def movie_still_shown(state: ForwardState | None, movie_of: tuple | None) -> tuple:
-    """After the tab's views changed: the movie, its GIF and its MP4 make way for a note when they show other data,
-    another schedule or other noise than the views now do (they stayed, and played the old ones as if current).
-    Returns (movie, GIF, MP4, `shown_by` of the movie's state: None once it made way)."""
+    """After the tab's views changed: the movie and its exports (button, GIF, MP4) make way for a note when they show
+    other data, another schedule or other noise than the views now do (they stayed, and played the old ones as if
+    current). Returns (movie, button, GIF, MP4, `shown_by` of the movie's state: None once it made way)."""
     if movie_of is None or state is None or shown_by(state) == movie_of:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return player.empty_player(STALE_MOVIE), gr.File(visible=False), gr.File(visible=False), None
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return player.empty_player(STALE_MOVIE), *movie_files.hidden_exports(), None
 
 
 def build(tab: ForwardTab) -> None:
@@ -107,20 +109,19 @@ def build(tab: ForwardTab) -> None:
                                info="evenly in t: the chain's own pace; evenly in log-SNR: one factor of "
                                     "SNR per frame across the schedule's own range of SNR")
             animate_btn = gr.Button("Animate", variant="primary", scale=0, min_width=140)
+        sprite = gr.File(visible=False, elem_id="forward-sprite")  # the frames, for the player
+        made = gr.State(None)  # the movie's `movie_files.Movie`
         with gr.Row():
             with gr.Column(scale=2, min_width=VIEWS_MIN_WIDTH):  # a gr.HTML alone ignores min_width
                 movie = gr.HTML(player.empty_player("Press Animate to play x_0 → x_T with the data, schedule and "
                                                     "noise shown above."),
                                 js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="forward-player")
             with gr.Column(scale=1, min_width=200):  # on a narrow window: under the player, which takes the width
-                gif = gr.File(label="GIF", interactive=False, visible=False)
-                mp4 = gr.File(label="MP4", interactive=False, visible=False)
-        sprite = gr.File(visible=False, elem_id="forward-sprite")  # the frames, for the player
-        show_when(sprite.change, *([gif, mp4] if player.has_ffmpeg() else [gif]))  # no ffmpeg: no MP4, no box
+                exports = movie_files.build_exports(made, sprite, api_name="forward_movie_files", boxes_in_a_row=False)
     movie_of = gr.State(None)  # `shown_by` of the state the movie was made of
-    animated = animate_btn.click(animate, [state, n_frames, spacing], [movie, gif, mp4, sprite], show_progress="minimal")
+    animated = animate_btn.click(animate, [state, n_frames, spacing], [movie, made, sprite], show_progress="minimal")
     animated.success(None, sprite, None, js=player.SPRITE_JS, queue=False)
     animated.success(shown_by, state, movie_of, show_progress="hidden", queue=False)
     for rebuilt in tab.rebuilt:
-        rebuilt.success(movie_still_shown, [state, movie_of], [movie, gif, mp4, movie_of], show_progress="hidden",
-                        queue=False)
+        rebuilt.success(movie_still_shown, [state, movie_of], [movie, *exports.components, movie_of],
+                        show_progress="hidden", queue=False)

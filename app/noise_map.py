@@ -17,7 +17,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, formulas, panel_grid, player, runs
+from app import figures, formulas, movie_files, panel_grid, player, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.checkpoint_access import capped_end
@@ -224,7 +224,8 @@ def decode_loop(checkpoint: Checkpoint, choice: SamplerChoice, noises: torch.Ten
 
 def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, ideal, trained, progress=gr.Progress()):
     """Loop: the tab's player fills with samples decoded from noises around the circle cos θ·x_a + sin θ·x_b
-    (`core.ddim_map.noise_circle`), x_T beside x₀: (player HTML, stats Markdown, GIF path, MP4 path, sprite path)."""
+    (`core.ddim_map.noise_circle`), x_T beside x₀: (player HTML, stats Markdown, the `movie_files.Movie`, sprite
+    path)."""
     checkpoint, choice = map_checkpoint(path, trained, ideal, steps, spacing)
     kind, shape = checkpoint.data.kind, checkpoint.data.shape
     n = sample_count(n, checkpoint, 1, LOOP_SAMPLES)
@@ -252,25 +253,25 @@ def play_loop(request: gr.Request, path, steps, spacing, n, seed, n_frames, idea
         pinned = player.pinned_points(n)
         captions = [f"x_T (θ = {{t}}°) · lines: {pinned} pinned noises over the last {player.TRAIL_FRAMES} frames",
                     f"x₀ decoded from it (dots: the {pinned} pinned points)"]
-        exported, width, panels = None, images[0].width, player.points_panels()
+        labels, width, panels = None, images[0].width, player.points_panels()
     else:
         nrow = grid_columns(n)
         images = player.render_image_frames([image_pixels(x) for x in noises], [image_pixels(x) for x in decoded],
                                             nrow)
         panels = player.image_panels(image_pixels(noises[0]), nrow, 2)
         captions = ["x_T (θ = {t}°)", "x₀ decoded from it (DDIM, η = 0)"]
-        exported = player.labelled_image_frames(images, [[f"x_T, θ = {d}°", "x₀ decoded"] for d in degrees])
+        labels = [[f"x_T, θ = {d}°", "x₀ decoded"] for d in degrees]
         width = 640
-    page, gif, mp4, sprite = player.publish(
+    page, movie = movie_files.publish(
         images, degrees, key=runs.session_key(request), view="reverse",
         stem=f"loop-{runs.display_name(checkpoint.path)}",
         captions=captions, notes=formulas.circle_notes(degrees), note_key=formulas.CIRCLE_KEY,
-        export_frames=exported, export_fps=LOOP_FPS, loop=True, fps=LOOP_FPS, max_width=width,
+        export_labels=labels, export_fps=LOOP_FPS, loop=True, fps=LOOP_FPS, max_width=width,
         pixelated=kind == "image", variable="θ", unit="°", panels=panels)
     capped = (f" Fewer frames than asked: an image loop decodes at most {LOOP_IMAGE_STEPS:,} frames × steps "
               f"({chain_steps} steps here: {frames} frames); fewer steps allow more frames."
               if frames < loop_frames(requested) else "")
-    return page, loop_markdown(checkpoint, choice, ideal, noises, decoded, seconds) + capped, gif, mp4, sprite
+    return page, loop_markdown(checkpoint, choice, ideal, noises, decoded, seconds) + capped, movie, movie.sprite
 
 
 def loop_markdown(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool, noises: torch.Tensor,

@@ -15,8 +15,8 @@ Frames are drawn with PIL only (no plotting library). 2D: the x_t point cloud on
 field), beside the predicted x̂₀ cloud. Images: the x_t grid beside the predicted x̂₀ grid, sent at
 their own resolution and scaled up by the browser with ``image-rendering: pixelated``. The Forward
 tab's movie (`app.forward_animation`) plays single panels of x_t in the same player.
-The same frames export as an animated GIF (PIL) and, when ``imageio`` with ``imageio-ffmpeg`` is
-installed, as MP4.
+The same frames export, when asked, as an animated GIF and an MP4 (`app.movie_files`, which also writes a movie's
+sprite sheet).
 """
 
 from __future__ import annotations
@@ -33,11 +33,9 @@ import stat
 import tempfile
 import time
 import unicodedata
-import uuid
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 import gradio.utils as gradio_utils
@@ -440,50 +438,6 @@ def _caption_font(draw: PIL.ImageDraw.ImageDraw, text: str, width: float) -> PIL
     return _font(10)[0]
 
 
-def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, view: str, stem: str,
-            export_frames: Sequence[PIL.Image.Image] | None = None, export_fps: int = 20, loop: bool = False,
-            notes: Sequence[str] = (), **markup: Any) -> tuple[str, str, str | None, str]:
-    """A movie for one session (``key``) and one view: its GIF and MP4 (of ``export_frames``, by default the
-    frames themselves) in a fresh `export_folder`, the frames' sprite sheet beside them, and the player's markup
-    (``notes`` and ``markup``: the options of `player_html`; the notes are also written under the exported frames).
-    A ``loop`` (last frame leading into the first) is played and exported without a pause on its last frame.
-    Returns (player HTML, GIF path, MP4 path or None without an ffmpeg (`has_ffmpeg`), sprite sheet path)."""
-    folder = export_folder(key, view)
-    exported = frames if export_frames is None else export_frames
-    if notes:
-        exported = noted_frames(exported, notes)
-    hold_ms = round(1000 / export_fps) if loop else 1200
-    movie_id = uuid.uuid4().hex[:12]
-    try:
-        gif = write_gif(exported, folder / f"{stem}.gif", fps=export_fps, hold_ms=hold_ms)
-        mp4 = write_mp4(exported, folder / f"{stem}.mp4", fps=export_fps, hold_frames=0 if loop else 20) \
-            if has_ffmpeg() else None
-        sprite, cols, _ = write_sprite(frames, folder / f"frames-{movie_id}.png")
-    except OSError as err:  # its half-written files had filled the disk for every later movie, shown as "Error"
-        why = write_failure(err, folder)  # before the files go: they free the room that says the disk is full
-        log.warning("writing the movie in %s failed: %s", folder, err)
-        delete_folder(folder)
-        raise gr.Error(f"The movie could not be written on this server ({why}).") from None
-    page = player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, loop=loop, notes=notes, **markup)
-    keep_only(folder)
-    return page, str(gif), str(mp4) if mp4 else None, str(sprite)
-
-
-@cache
-def has_ffmpeg() -> bool:
-    """Whether imageio-ffmpeg finds an ffmpeg to write MP4s with: its own (its wheels carry one), the one named by
-    IMAGEIO_FFMPEG_EXE, or one on the PATH. Installed from source (where no wheel fits, as on musl Linux) it has none
-    of its own, and the missing MP4 had lost the whole movie, GIF and player too."""
-    try:
-        import imageio_ffmpeg  # imported here, once: asked when the tabs are built, not when the app is imported
-
-        imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError) as err:
-        log.warning("movies are exported without their MP4: %s", err)
-        return False
-    return True
-
-
 def write_failure(err: OSError, folder: Path) -> str:
     """Why a write into ``folder`` failed, in words: "its disk is full" when it is (ffmpeg's pipe breaks then, and
     imageio raises "[Errno 32] Broken pipe" followed by ffmpeg's whole command, server paths and all), else the
@@ -874,57 +828,3 @@ def player_html(
         "</span></div>"
         f"{note_html}</div>"
     )
-
-
-# ----- export -----------------------------------------------------------------------------------
-
-
-def write_gif(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int = 20, hold_ms: int = 1200) -> Path:
-    """An endlessly looping GIF; the last frame is held for ``hold_ms``."""
-    if not frames:
-        raise ValueError("no frames to write")
-    path = Path(path)
-    step = max(20, round(1000 / fps))  # browsers treat GIF delays below 20 ms as 100 ms
-    durations = [step] * (len(frames) - 1) + [hold_ms]
-    first, *rest = frames
-    first.save(path, format="GIF", save_all=True, append_images=rest, duration=durations, loop=0, optimize=False,
-               disposal=1)
-    return path
-
-
-def write_mp4(frames: Sequence[PIL.Image.Image], path: str | Path, *, fps: int = 20, hold_frames: int = 20) -> Path:
-    """H.264 MP4 through imageio-ffmpeg, with the ffmpeg it finds (`has_ffmpeg`)."""
-    import imageio.v2 as imageio  # imported here: only an export needs it, not app start-up
-
-    path = Path(path)
-    rgb = [np.asarray(f.convert("RGB")) for f in frames]
-    h, w = rgb[0].shape[:2]
-    H, W = -(-h // 16) * 16, -(-w // 16) * 16  # yuv420p and most players want multiples of 16
-    padded = []
-    for a in rgb + [rgb[-1]] * hold_frames:
-        canvas = np.full((H, W, 3), 255, np.uint8)
-        canvas[:h, :w] = a
-        padded.append(canvas)
-    # x264's "veryfast" preset: on a 2D chain (100 frames) 0.9 s instead of the default "medium"'s 1.7 s, no larger
-    imageio.mimwrite(path, padded, fps=fps, codec="libx264", quality=7, macro_block_size=1,
-                     pixelformat="yuv420p", ffmpeg_params=["-preset", "veryfast"])
-    if not has_index(path):  # ffmpeg that cannot write its trailer says so on stderr, and imageio raises nothing
-        raise OSError(errno.EIO, f"ffmpeg could not finish {path.name}")
-    return path
-
-
-def has_index(mp4: Path) -> bool:
-    """Whether an MP4 holds its whole index (the top-level "moov" box, which ffmpeg writes last): without it, no
-    player can play the file."""
-    with open(mp4, "rb") as file:
-        end = os.fstat(file.fileno()).st_size
-        while len(header := file.read(8)) == 8:
-            start, size, kind = file.tell() - 8, int.from_bytes(header[:4], "big"), header[4:]
-            if size == 1:  # a 64-bit size follows
-                size = int.from_bytes(file.read(8), "big")
-            if size < 8 or start + size > end:  # 0: the box runs to the end (ffmpeg's mdat cut short)
-                return False
-            if kind == b"moov":
-                return True
-            file.seek(start + size)
-    return False

@@ -5,7 +5,8 @@ or DDIM, Song et al. 2021, with η and a step count; a chain of fewer than T ste
 or in log-SNR). The chain is computed once per Generate;
 about `DEFAULT_FRAMES` evenly spaced states (the first, x_T, and the last, x_0, included) are
 rendered to small frames on one PNG sprite sheet and played by `app.player` in the browser (a
-canvas driven by requestAnimationFrame), so playback is smooth whatever the server. The same frames download as a GIF (and MP4 when imageio-ffmpeg is there).
+canvas driven by requestAnimationFrame), so playback is smooth whatever the server. The same frames download, when
+asked, as a GIF (and MP4 when imageio-ffmpeg is there: `app.movie_files`).
 
 Two teaching options: the score field of 2D models, arrows on a grid at each frame's t (`core.prediction.denoising_field`);
 and the ideal denoiser of a few training examples (points or images) in place of the network
@@ -36,7 +37,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import accessibility, figures, formulas, images, player, runs
+from app import accessibility, figures, formulas, images, movie_files, player, runs
 from app.controls import (
     MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number,
 )
@@ -538,7 +539,7 @@ def samples_bound(data: DataInfo) -> tuple[str, int, int]:
 
 def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained,
              from_data=False, start_t=None, progress=gr.Progress()):
-    """Generate: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path). With ``from_data``,
+    """Generate: (player HTML, stats Markdown, the `movie_files.Movie`, sprite sheet path). With ``from_data``,
     the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`)."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
@@ -564,30 +565,29 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
 
 def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool,
                stem_suffix: str = "", progress: Any = None):
-    """A sampled chain for the player: (player HTML, stats Markdown, GIF path, MP4 path or None, sprite sheet path);
-    the exports are named "reverse-MODEL-SAMPLERSTEPS-seedN" + ``stem_suffix`` ("reverse-moons-ddpm1000-seed0.gif",
-    "reverse-moons-ddim50-seed0.gif": a DDPM and a DDIM movie of one model had the same name, and a movie alone did
-    not say how to make it again). ``progress`` says that the
+    """A sampled chain for the player: (player HTML, stats Markdown, the `movie_files.Movie`, sprite sheet path);
+    its GIF and MP4, when asked, are named "reverse-MODEL-SAMPLERSTEPS-seedN" + ``stem_suffix``
+    ("reverse-moons-ddpm1000-seed0.gif", "reverse-moons-ddim50-seed0.gif": a DDPM and a DDIM movie of one model had
+    the same name, and a movie alone did not say how to make it again). ``progress`` says that the
     frames are being drawn (seconds, after the sampling's own progress had stopped short of 100 %)."""
     if progress is not None:
-        progress(1.0, desc="Sampled: drawing the frames and the GIF and MP4")
+        progress(1.0, desc="Sampled: drawing the frames")
     start = time.perf_counter()
     frames, captions, width, panels = render(chain)
     first = start_captions(chain)
-    labelled = None if chain.kind == "2d" else player.labelled_image_frames(
-        frames, [first + [f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts])  # 2D frames carry their labels
+    labels = None if chain.kind == "2d" else [first + [f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts]
     notes = formulas.reverse_notes(checkpoint.schedule, chain.state_ts, chain.frame_states, method=choice.method,
                                    variance=choice.variance, eta=choice.eta,
                                    part="" if chain.known is None else "hidden part")
-    page, gif, mp4, sprite = player.publish(
+    page, movie = movie_files.publish(
         frames, chain.frame_ts, key=runs.session_key(request), view="reverse",
         stem=f"reverse-{display_name(checkpoint.path)}-{choice.method}{len(chain.state_ts) - 1}-seed{chain.seed}"
              f"{stem_suffix}",
-        captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method), export_frames=labelled,
+        captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method), export_labels=labels,
         export_fps=GIF_FPS, max_width=width, pixelated=chain.kind == "image", panels=panels)
     render_s = time.perf_counter() - start
     return page, stats_markdown(chain, checkpoint, model_label(checkpoint, choice, ideal), len(chain.samples), render_s,
-                                choice.spacing), gif, mp4, sprite
+                                choice.spacing), movie, movie.sprite
 
 
 def model_label(checkpoint: Checkpoint, choice: SamplerChoice, ideal: bool) -> str:
@@ -833,7 +833,7 @@ class ReverseControls:
     n_frames: gr.Slider
     ideal: gr.Checkbox
     trained: gr.State
-    player: list  # the player's outputs, as Generate fills them (`show_chain`): view, stats, GIF, MP4, sprite sheet
+    player: list  # the player's outputs, as Generate fills them (`show_chain`): view, stats, Movie, sprite sheet
     model_slot: gr.Column  # under the checkpoint's description: where `app.model_files` puts its download and upload
     jobs: gr.State  # how many of this page's Reverse jobs wait or run (`job_click`): `after_training` keeps the choice
     info: gr.Markdown  # the chosen checkpoint's description (`describe`)
@@ -952,12 +952,9 @@ def build(trained: gr.State) -> ReverseControls:
             view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
                            js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="reverse-player")
             stats = gr.Markdown(elem_classes=accessibility.LIVE_STATUS)  # read out when a chain is done
-            with gr.Row():
-                gif = gr.File(label="GIF", interactive=False, visible=False)
-                mp4 = gr.File(label="MP4", interactive=False, visible=False)
             sprite = gr.File(visible=False, elem_id="reverse-sprite")  # the frames, for the player
-            # once there is a movie (from Generate or a panel's Play); without an ffmpeg, no MP4 and no box for it
-            show_when(sprite.change, *([gif, mp4] if player.has_ffmpeg() else [gif]))
+            movie = gr.State(None)  # the shown movie's `movie_files.Movie`, from Generate or a panel's Play
+            movie_files.build_exports(movie, sprite, api_name="movie_files", boxes_in_a_row=True)
             with gr.Accordion("How much of the data survives noise to t₀? Sweep t₀", open=False):
                 gr.Markdown(
                     f"Runs the chain joined at t₀ from the same training examples and the same noise, for t₀ from "
@@ -989,13 +986,13 @@ def build(trained: gr.State) -> ReverseControls:
     for changed in (sampler, steps, n):
         changed.input(sampler_note_dropped, info, info, show_progress="hidden", queue=False)
     controls = ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
-                               [view, stats, gif, mp4, sprite], model_slot, jobs, info)
+                               [view, stats, movie, sprite], model_slot, jobs, info)
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
     generate_btn.click(None, None, None, js=REMEMBER_GENERATE_JS, queue=False)
     play_in_player(controls.job_click(
         generate_btn, generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
                    start_t],
-        [view, stats, gif, mp4, sprite]), sprite)
+        [view, stats, movie, sprite]), sprite)
     show_when(sweep_btn.click, sweep_plot)
     controls.job_click(
         sweep_btn, sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis],

@@ -59,7 +59,8 @@ def test_endpoints_are_exposed(app_url: str) -> None:
     names = _endpoints(_client(app_url))
     for name in ("/scrub", "/rebuild", "/compare", "/prepare_run", "/train_run", "/stop_run", "/refresh", "/generate",
                  "/encode_examples", "/walk", "/measure_bound", "/fill_in", "/guide", "/guidance_sweep", "/guide_field",
-                 "/play_inpainting", "/play_guided", "/play_noise_loop", "/show_step"):
+                 "/play_inpainting", "/play_guided", "/play_noise_loop", "/show_step", "/movie_files",
+                 "/forward_movie_files"):
         assert name in names, f"{name} is not an API endpoint; the app exposes {sorted(names)}"
 
 
@@ -160,15 +161,18 @@ def test_train_then_reverse(app_url: str) -> None:
     assert path and Path(path).name == name, dropdown
     assert "moons" in info and "T = 100" in info, info
     start = time.perf_counter()
-    page, stats, gif, mp4, sprite = client.predict(path, "ddpm_small", 0.0, 0, 300, 0, 20, api_name="/generate")
+    page, stats, sprite = client.predict(path, "ddpm_small", 0.0, 0, 300, 0, 20, api_name="/generate")
     print(f"[api] generate 300 samples, {TRAIN_T} steps, 20 frames: {time.perf_counter() - start:.1f} s")
     assert 'class="ddpm-player pl-smooth"' in page and 'data-frames="20"' in page
     ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
     assert ts[0] == TRAIN_T and ts[-1] == 0 and ts == sorted(ts, reverse=True)
     assert f"all T = {TRAIN_T} steps" in stats, stats
-    assert _file(gif).endswith(".gif") and _file(sprite).endswith(".png")
+    assert _file(sprite).endswith(".png")
     chain_id = re.search(r'data-id="([^"]+)"', page).group(1)
     assert chain_id in _file(sprite)
+    gif, mp4 = client.predict(api_name="/movie_files")  # the client's session keeps the movie shown
+    assert Path(_file(gif)).name == f"reverse-{name}-ddpm{TRAIN_T}-seed0.gif" and _file(mp4).endswith(".mp4")
+    assert Path(_file(gif)).parent == Path(_file(sprite)).parent
 
     # DDIM with 10 steps from the same checkpoint
     page, stats, *_ = client.predict(path, "ddim", 0.0, 10, 100, 1, 11, api_name="/generate")
@@ -241,10 +245,10 @@ def test_reverse_from_a_shipped_checkpoint(app_url: str) -> None:
         info, *_, start_t = client.predict(path, api_name="/checkpoint_selected")
         assert Path(path).name in info, info
         assert start_t["maximum"] == 1000 and start_t["value"] == 400, start_t  # t₀: 1..T, 0.4·T at first
-        page, stats, gif, _, sprite = client.predict(path, "ddim", 0.0, 20, 16, 0, 21, api_name="/generate")
+        page, stats, sprite = client.predict(path, "ddim", 0.0, 20, 16, 0, 21, api_name="/generate")
         ts = [int(t) for t in re.search(r'data-ts="([^"]+)"', page).group(1).split(",")]
         assert len(ts) == 21 and ts[-1] == 0, (path, ts)
-        assert "DDIM" in stats and _file(gif).endswith(".gif"), stats
+        assert "DDIM" in stats and _file(sprite).endswith(".png"), stats
 
 
 def test_ddim_map_bound_inpainting_and_guidance_of_shipped_checkpoints(app_url: str) -> None:

@@ -73,3 +73,16 @@ def test_bench_threads_measures_each_figure_under_both_policies(monkeypatch, cap
     for name, theirs, ours, ratio in rows:
         assert float(theirs) > 0 and float(ours) > 0, name
         assert float(ratio) == pytest.approx(float(ours) / float(theirs), abs=0.006), name
+
+
+def test_bench_movies_measures_each_movie_before_and_now(monkeypatch, capsys, shared_data) -> None:
+    monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))  # the Forward tab's MNIST digits
+    out = run_main("bench_movies", ["--repeats", "1", "--steps-2d", "20"], monkeypatch, capsys)
+    pattern = (r"^  wall ([\d.]+) -> ([\d.]+) s \(([\d.]+)x\); CPU ([\d.]+) -> ([\d.]+) s \(([\d.]+)x\); "
+               r"the button, when pressed: ([\d.]+) s wall, ([\d.]+) s CPU$")
+    rows = re.findall(pattern, out, re.M)
+    assert len(rows) == 3 and out.count("Generate, ") == 2 and "Animate, " in out, out
+    for before, now, ratio, cpu_before, cpu_now, cpu_ratio, *button in rows:
+        assert float(ratio) == pytest.approx(float(now) / float(before), abs=0.02), out  # of figures to 2 decimals
+        assert float(cpu_ratio) == pytest.approx(float(cpu_now) / float(cpu_before), abs=0.02), out
+        assert float(cpu_now) < float(cpu_before) and all(float(b) > 0 for b in button), out

@@ -24,7 +24,7 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
-from app import accessibility, checkpoint_access, panel_grid, plot_page
+from app import accessibility, checkpoint_access, movie_files, panel_grid, plot_page
 from tests.app_server import ARTIFACTS, app_server, app_url  # noqa: F401 (pytest fixtures)
 
 pytestmark = pytest.mark.browser
@@ -545,7 +545,10 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.locator("#reverse-player canvas").last.click()  # either panel's canvas
     p.wait_for_selector('#reverse-player .ddpm-player[data-playing="0"]')
     assert p.locator("text=sampled in").count() >= 1  # the stats line
-    p.get_by_text(re.compile(r"reverse-.*\.gif")).first.wait_for()  # the exports show once there is a movie
+    export = p.get_by_role("button", name=movie_files.button_label())  # shown once there is a movie
+    assert p.get_by_text(re.compile(r"reverse-.*\.gif")).count() == 0  # the GIF and MP4 are written when asked
+    export.click()
+    p.get_by_text(re.compile(r"reverse-.*\.gif")).first.wait_for()
     # ... under their whole names, wrapped (Gradio cut a name to what fit beside its size: "reverse-swiss_roll-…")
     names = p.locator("table.file-preview td.filename span.stem")  # each line of a name's text lies within its cell
     assert names.count() >= 2 and names.evaluate_all("""spans => spans.every(s => {

@@ -12,7 +12,7 @@ import PIL.Image
 import pytest
 import torch
 
-from app import formulas, player
+from app import formulas, movie_files, player
 from core.sampler import chain_timesteps, iter_sample
 from core.schedules import make_schedule
 
@@ -168,9 +168,10 @@ def test_exported_frames_carry_their_note_beneath(tmp_path, monkeypatch) -> None
     with pytest.raises(ValueError):
         player.noted_frames([grey], ["one", "two"])
     monkeypatch.setattr(player.tempfile, "gettempdir", lambda: str(tmp_path))
-    _, gif, _, sprite = player.publish([grey, grey], [1, 0], key="k", view="v", stem="s", captions=["x"],
-                                       notes=["one", "two"])
-    assert PIL.Image.open(gif).size == (40, 56) and PIL.Image.open(sprite).size[1] == 30  # the player's frames: bare
+    _, movie = movie_files.publish([grey, grey], [1, 0], key="k", view="v", stem="s", captions=["x"],
+                                   notes=["one", "two"])
+    gif, _ = movie_files.write_movie_files(movie)
+    assert PIL.Image.open(gif).size == (40, 56) and PIL.Image.open(movie.sprite).size[1] == 30  # the player's: bare
 
 
 def test_frames_spell_out_what_a_plain_font_cannot_draw(monkeypatch) -> None:

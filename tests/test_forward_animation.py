@@ -11,13 +11,12 @@ from pathlib import Path
 import gradio as gr
 from gradio.data_classes import _StaticFiles
 import imageio.v2 as imageio
-import imageio_ffmpeg
 import numpy as np
 import PIL.Image
 import pytest
 from gradio import processing_utils, utils as gradio_utils
 
-from app import controls, forward_animation, forward_tab, player
+from app import controls, forward_animation, forward_tab, movie_files, player
 from app.runs import key_folder
 from core.schedules import make_schedule
 
@@ -45,7 +44,9 @@ def test_frames_run_from_x0_to_xT_evenly_in_t_or_in_log_snr(schedule):
 
 def test_image_frames_are_the_scrubbed_pictures_and_export_with_their_labels():
     state = _state()
-    page, gif, mp4, sprite = forward_animation.animate(REQ, state, 5, "uniform")
+    page, movie, sprite = forward_animation.animate(REQ, state, 5, "uniform")
+    assert sorted(p.name for p in Path(sprite).parent.iterdir()) == [Path(sprite).name]  # the GIF when asked
+    gif, mp4 = movie_files.write_movie_files(movie)
     assert 'data-ts="0,250,500,750,1000"' in page and "x_t (t = " in page and "pl-smooth" not in page
     assert f'data-fps="{forward_animation.FPS}"' in page and f'<option value="{forward_animation.FPS}" selected>' in page
     frame_size = PIL.Image.open(sprite).size
@@ -75,7 +76,8 @@ def test_point_frames_draw_x_t_over_x0():
     x0 = state.x0.numpy()
     assert np.array_equal(first[corner], player._background(x0, "grey: x₀")[corner])
     assert not np.array_equal(first[corner], player._background(x0)[corner])
-    page, gif, _, _ = forward_animation.animate(REQ, state, 12, "log_snr")
+    page, movie, _ = forward_animation.animate(REQ, state, 12, "log_snr")
+    gif, _ = movie_files.write_movie_files(movie)
     assert 'data-frames="12"' in page and "pl-smooth" in page
     with PIL.Image.open(gif) as image:
         # the exported frames carry their formula in a band beneath
@@ -83,12 +85,12 @@ def test_point_frames_draw_x_t_over_x0():
 
 
 def test_each_view_keeps_its_own_exports():
-    _, forward_gif, *_ = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
+    _, _, forward_sprite = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
     reverse_folder = player.export_folder("alice", "reverse")
     (reverse_folder / "reverse.gif").write_bytes(b"GIF89a")
-    _, again, *_ = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
+    _, _, again = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
     assert (reverse_folder / "reverse.gif").exists()  # a new movie leaves the Reverse tab's export alone
-    assert not Path(forward_gif).exists() and Path(again).exists()  # and replaces the previous movie
+    assert not Path(forward_sprite).exists() and Path(again).exists()  # and replaces the previous movie
 
 
 @pytest.mark.parametrize("state, frames, spacing, message", [
@@ -105,18 +107,18 @@ def test_bad_inputs_raise_gr_error(state, frames, spacing, message):
 
 def test_a_movie_of_other_data_or_noise_makes_way_for_a_note():
     """The movie stayed after the data, schedule or noise changed above it, and played the old ones (their ᾱ_t in each
-    frame's note) as if current: after a rebuild that changed what is shown, it, its GIF and its MP4 make way for a
-    note; a rebuild that changed nothing (a number box left as it was) keeps them."""
+    frame's note) as if current: after a rebuild that changed what is shown, it and its exports (the button, the GIF
+    and the MP4) make way for a note; a rebuild that changed nothing (a number box left as it was) keeps them."""
     state = _state("moons")
     movie_of = forward_animation.shown_by(state)
     same = forward_tab.prepare(state, "moons", None, None, "linear", 1000, 0, *controls.default_param_values())
-    assert forward_animation.movie_still_shown(same, movie_of) == (gr.skip(),) * 4
-    assert forward_animation.movie_still_shown(same, None) == (gr.skip(),) * 4  # no movie yet
+    assert forward_animation.movie_still_shown(same, movie_of) == (gr.skip(),) * 5
+    assert forward_animation.movie_still_shown(same, None) == (gr.skip(),) * 5  # no movie yet
     for changed in (_state("swiss_roll"), _state("moons", schedule="cosine"), _state("moons", T=500),
                     forward_tab.prepare(state, "moons", None, None, "linear", 1000, 7, *controls.default_param_values())):
-        movie, gif, mp4, now_of = forward_animation.movie_still_shown(changed, movie_of)
+        movie, button, gif, mp4, now_of = forward_animation.movie_still_shown(changed, movie_of)
         assert forward_animation.STALE_MOVIE.replace("'", "&#x27;") in movie and now_of is None
-        assert gif.visible is False and mp4.visible is False
+        assert button.visible is False and gif.visible is False and mp4.visible is False and gif.value is None
     with gr.Blocks() as demo:
         forward_animation.build(forward_tab.build(gr.State(None), demo))
     checks = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "movie_still_shown"]
@@ -164,7 +166,8 @@ def test_exports_are_served_where_they_are_written_not_copied_into_gradios_cache
     monkeypatch.setattr(player, "exports_root", lambda: tmp_path / "exports")
     app.build_app()
     assert player.serve_exports() and _StaticFiles.all_paths == [tmp_path / "exports"]
-    _, *exports = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
+    _, movie, sprite = forward_animation.animate(REQ, _state("moons"), 3, "uniform")
+    exports = [sprite, *map(str, movie_files.write_movie_files(movie))]
     box = gr.File()
     box.GRADIO_CACHE = str(tmp_path / "cache")
     for path in exports:
@@ -190,57 +193,3 @@ def test_an_exports_folder_that_is_a_link_is_not_served(tmp_path, monkeypatch):
     monkeypatch.setattr(player, "exports_root", lambda: tmp_path / "exports")
     assert not player.serve_exports()
     assert not gradio_utils.is_static_file(tmp_path / "home" / "secret.txt") and _StaticFiles.all_paths == []
-
-
-def test_a_movie_that_cannot_be_written_leaves_no_files_and_says_why(monkeypatch, tmp_path) -> None:
-    """A full disk had left a half GIF, an MP4 without its index (ffmpeg fails at its trailer, and imageio raises
-    nothing) and an empty sprite sheet: the player said "Error", and the leftovers kept the disk full for every
-    later movie until the 2-hour sweep."""
-    monkeypatch.setattr(player.tempfile, "gettempdir", lambda: str(tmp_path))
-    frames = [PIL.Image.new("RGB", (32, 32), (v, v, v)) for v in (0, 128, 255)]
-    real_mimwrite = imageio.mimwrite
-
-    def trailer_lost(path, *args, **kwargs):  # the MP4 written, then cut before its index
-        real_mimwrite(path, *args, **kwargs)
-        data = Path(path).read_bytes()
-        Path(path).write_bytes(data[: data.rindex(b"moov") - 4])
-
-    monkeypatch.setattr(imageio, "mimwrite", trailer_lost)
-    with pytest.raises(gr.Error) as failed:
-        player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
-    assert failed.value.message == "The movie could not be written on this server (ffmpeg could not finish s.mp4)."
-
-    def pipe_broken(path, *args, **kwargs):  # what imageio raises when ffmpeg fails mid-movie (a full disk, a quota)
-        Path(path).write_bytes(b"half a movie")
-        raise OSError(f"[Errno 32] Broken pipe\n\nFFMPEG COMMAND:\n/usr/bin/ffmpeg -y {path}")
-
-    monkeypatch.setattr(imageio, "mimwrite", pipe_broken)
-    with pytest.raises(gr.Error) as failed:  # ffmpeg's command, the server's paths in it, had been the toast
-        player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
-    assert failed.value.message == "The movie could not be written on this server (the movie writer stopped)."
-    room = []  # the free space is read while the half-written files still take it
-    monkeypatch.setattr(player.shutil, "disk_usage", lambda path: room.append(list(Path(path).iterdir()))
-                        or types.SimpleNamespace(free=4096))
-    with pytest.raises(gr.Error, match=r"\(its disk is full\)"):
-        player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
-    assert sorted(p.name for p in room[0]) == ["s.gif", "s.mp4"]
-    assert list((player.exports_root() / key_folder("k") / "v").iterdir()) == []
-    monkeypatch.setattr(imageio, "mimwrite", real_mimwrite)
-    _, gif, mp4, sprite = player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
-    assert player.has_index(Path(mp4)) and len(imageio.mimread(mp4)) >= 3
-
-
-def test_a_movie_without_ffmpeg_is_exported_as_gif_alone(monkeypatch, tmp_path) -> None:
-    """imageio-ffmpeg installed from source has no ffmpeg of its own: its RuntimeError had lost the GIF and the
-    player with the MP4."""
-    monkeypatch.setattr(player.tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: (_ for _ in ()).throw(RuntimeError("No ffmpeg exe")))
-    player.has_ffmpeg.cache_clear()
-    try:
-        frames = [PIL.Image.new("RGB", (32, 32), (v, v, v)) for v in (0, 128, 255)]
-        page, gif, mp4, sprite = player.publish(frames, [2, 1, 0], key="k", view="v", stem="s", captions=["x"])
-    finally:
-        player.has_ffmpeg.cache_clear()
-    assert PIL.Image.open(gif).n_frames == 3 and "<canvas" in page
-    assert mp4 is None
-    assert sorted(p.name for p in Path(gif).parent.iterdir()) == sorted(["s.gif", Path(sprite).name])

@@ -8,13 +8,12 @@ import os
 import re
 import shutil
 import types
-from pathlib import Path
 
 import gradio as gr
 import pytest
 import torch
 
-from app import checkpoint_access, figures, guidance_panel, reverse_tab
+from app import checkpoint_access, figures, guidance_panel, movie_files, reverse_tab
 from app.images import mnist_digits
 from core.checkpoints import load_checkpoint
 from core.classifier import load_classifier
@@ -80,13 +79,13 @@ def test_a_model_saved_again_at_the_same_path_is_told_apart(tmp_path):
 
 
 def test_the_guided_chain_plays_in_the_player():
-    page, stats, gif, _, sprite = guidance_panel.play(types.SimpleNamespace(session_hash="guide"), MNIST, "ddim", 0.0,
-                                                      10, "uniform", 4, 0, 6, [], "3", 2.0, progress=None)
+    page, stats, movie, sprite = guidance_panel.play(types.SimpleNamespace(session_hash="guide"), MNIST, "ddim", 0.0,
+                                                     10, "uniform", 4, 0, 6, [], "3", 2.0, progress=None)
     assert 'data-ts="1000,' in page and ',0"' in page and "predicted x̂₀" in page
-    assert "4 samples" in stats and gif.endswith(".gif") and sprite.endswith(".png")
+    assert "4 samples" in stats and sprite.endswith(".png")
     # said and named as guided: it played as the plain model's chain, whose samples seemed nearly all 3s
     assert stats.startswith("**mnist** · guided towards 3 (classifier guidance, s = 2) · DDIM")
-    assert Path(gif).name == "reverse-mnist-ddim10-seed0-guided-3.gif"
+    assert movie_files.file_paths(movie)[0].name == "reverse-mnist-ddim10-seed0-guided-3.gif"
 
 
 def test_class_choices_follow_the_model():

@@ -93,12 +93,12 @@ def test_refusals(tmp_path):
 def test_the_resampled_chain_plays_in_the_player():
     """"Play": the tab's player shows the inpainting chain; it ends on the panel's resampled completion (same seed)."""
     request = types.SimpleNamespace(session_hash="inpaint")
-    page, stats, gif, _, sprite = inpaint_panel.play(request, MNIST, "ddim", 0.0, 10, "uniform", 4, 0, 6, False, [], "top",
-                                                     2, progress=None)
+    page, stats, movie, sprite = inpaint_panel.play(request, MNIST, "ddim", 0.0, 10, "uniform", 4, 0, 6, False, [],
+                                                    "top", 2, progress=None)
     assert 'data-ts="1000,' in page and ',0"' in page and reverse_tab.KNOWN_CAPTION in page
     assert "**Inpainted**: 4 training examples (the left grid), of which the top half is kept" in stats
     assert "2 resampling rounds per step" in stats and "classifier reads the same class as in its example in" in stats
-    assert gif.endswith(".gif") and sprite.endswith(".png")
+    assert movie.sprite == sprite and sprite.endswith(".png")
     job = inpaint_panel.inpainting_inputs(MNIST, "ddim", 0.0, 10, "uniform", 4, 0, False, [], "top", 2)
     chain = reverse_tab.sample_chain(job.checkpoint, method="ddim", variance="small", eta=0.0, steps=10, n=4, seed=0,
                                      n_frames=6, starts=job.examples, known=job.known, known_label=job.known_label,

@@ -144,14 +144,16 @@ def canvases(page: str) -> list[tuple[int, int]]:
 
 def test_a_loop_of_noises_plays_in_the_player_and_closes():
     request = types.SimpleNamespace(session_hash="loop-2d")
-    page, stats, gif, mp4, sprite = noise_map.play_loop(request, SWISS, 20, "uniform", 300, 0, 44, False, [],
-                                                        progress=no_progress)
+    page, stats, movie, sprite = noise_map.play_loop(request, SWISS, 20, "uniform", 300, 0, 44, False, [],
+                                                     progress=no_progress)
     assert 'data-frames="40"' in page and 'data-ts="0,9,18,' in page and ',351"' in page  # 40 frames, 9° apart
     assert 'data-var="θ"' in page and 'data-unit="°"' in page and 'data-hold="0"' in page  # a loop: no pause at the end
     assert "θ = 9°: x_T = 0.9877·x_a + 0.1564·x_b" in page  # the formula under each frame
     size, gap = player.PLOT_SIZE, player.PANEL_GAP  # x_T and x₀ each in a canvas of its own, cut where they lie
     assert canvases(page) == [(size, 0), (size, size + gap)] and f'data-w="{2 * size + gap}"' in page
-    assert gif.endswith(".gif") and mp4.endswith(".mp4") and sprite.endswith(".png")
+    assert movie.loop and movie.fps == noise_map.LOOP_FPS and movie.labels is None  # 2D frames carry their labels
+    assert movie.stem == "loop-swiss_roll_linear"
+    assert movie.sprite == sprite and sprite.endswith(".png")
     assert "300 noises around a circle" in stats and "in 40 frames (9° apart)" in stats
     noise_move = number(r"the noise moves ([\d.]+)", stats)
     assert 0.1 < noise_move < 0.3  # 2 sin(4.5°)·‖x‖ for 2D noise: ~0.16·1.25

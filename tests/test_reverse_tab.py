@@ -18,7 +18,7 @@ import PIL.ImageSequence
 import pytest
 import torch
 
-from app import checkpoint_access, figures, player, reverse_tab, runs, schedules_tab
+from app import checkpoint_access, figures, movie_files, player, reverse_tab, runs, schedules_tab
 from app.images import mnist_digits
 from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from core.data import DataInfo, make_toy2d
@@ -89,12 +89,14 @@ def test_generate_says_when_sampling_is_done_and_the_frames_are_drawn(toy_ckpt):
     reverse_tab.generate(REQ, str(toy_ckpt), "ddpm_small", 0, 100, 30, 0, 10, "uniform", False, False,
                          [str(toy_ckpt)], progress=lambda value, desc=None, **_: said.append((value, desc)))
     assert said[0] == ((1, 100), "Sampling the reverse chain") and said[-2][1] == "Sampling the reverse chain"
-    assert said[-1] == (1.0, "Sampled: drawing the frames and the GIF and MP4")
+    assert said[-1] == (1.0, "Sampled: drawing the frames")
 
 
 def test_generate_returns_player_and_valid_gif(toy_ckpt):
-    page, stats, gif, mp4, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, "uniform", False, False,
-                                                         [str(toy_ckpt)], progress=None)
+    page, stats, movie, sprite = reverse_tab.generate(REQ, str(toy_ckpt), "ddim", 0.5, 20, 300, 0, 80, "uniform", False,
+                                                      False, [str(toy_ckpt)], progress=None)
+    assert list(Path(sprite).parent.iterdir()) == [Path(sprite)]  # the GIF and MP4 are written when asked
+    gif, mp4 = movie_files.write_movie_files(movie)
     assert 'data-frames="21"' in page  # 20 DDIM steps → 21 states, all of them frames
     assert 'data-ts="100,95,' in page and ',0"' in page and "pl-scrub" in page and "<canvas" in page
     assert len(page) < 10_000  # frames travel in the sprite file, not in the HTML value
@@ -243,8 +245,9 @@ def test_the_shipped_classifier_reads_image_samples_in_grid_order(image_ckpt, mo
 
 
 def test_image_chain_shows_x_t_beside_x0(image_ckpt):
-    page, stats, gif, _, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform", False, False,
-                                                       [str(image_ckpt)], progress=None)
+    page, stats, movie, sprite = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 5, 4, 0, 80, "uniform", False,
+                                                      False, [str(image_ckpt)], progress=None)
+    gif, _ = movie_files.write_movie_files(movie)
     assert 'data-frames="6"' in page and "x_t (t = " in page and "predicted x̂₀" in page
     assert "pl-smooth" not in page  # small images are scaled up pixel by pixel
     with PIL.Image.open(gif) as image:
@@ -616,9 +619,10 @@ def test_digits_noised_a_little_keep_their_class_and_noised_a_lot_do_not():
 
 
 def test_image_chain_joined_at_t0_shows_its_examples_first(image_ckpt, tmp_path, monkeypatch):
-    page, stats, gif, _, _ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 10, 4, 0, 5, "uniform", False,
-                                                  False, [str(image_ckpt)], True, 20, progress=None)
+    page, stats, movie, _ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 10, 4, 0, 5, "uniform", False,
+                                                 False, [str(image_ckpt)], True, 20, progress=None)
     assert reverse_tab.START_CAPTION in page and "Joined at **t₀ = 20**" in stats
+    assert [len(labels) for labels in movie.labels] == [3] * 5  # the GIF's frames: the examples, x_t and x̂₀
     assert "reads the same class as in its example in **" in stats
     plain_page, *_ = reverse_tab.generate(REQ, str(image_ckpt), "ddim", 0.0, 10, 4, 0, 5, "uniform", False, False,
                                           [str(image_ckpt)], progress=None)
@@ -716,8 +720,8 @@ def test_grey_frames_export_grey_and_give_the_same_gif(tmp_path):
     exported = player.labelled_image_frames(grey, captions)
     assert {f.mode for f in exported} == {"L"}
     assert {f.mode for f in player.labelled_image_frames(colour, captions)} == {"RGB"}
-    as_grey = player.write_gif(exported, tmp_path / "grey.gif")
-    as_rgb = player.write_gif([f.convert("RGB") for f in exported], tmp_path / "rgb.gif")
+    as_grey = movie_files.write_gif(exported, tmp_path / "grey.gif")
+    as_rgb = movie_files.write_gif([f.convert("RGB") for f in exported], tmp_path / "rgb.gif")
 
     def pixels(path):
         return [np.asarray(f.convert("RGB")) for f in PIL.ImageSequence.Iterator(PIL.Image.open(path))]

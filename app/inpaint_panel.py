@@ -11,6 +11,7 @@ import gradio as gr
 import torch
 
 from app import formulas, panel_grid, runs
+from app.checkpoint_access import kept_for_checkpoint
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, paint_hidden
@@ -101,15 +102,33 @@ def complete(job: Inpainting, rounds: int, progress=None) -> tuple[torch.Tensor,
     return completed, time.perf_counter() - start
 
 
+def replacement_completion(job: Inpainting, progress=None) -> tuple[torch.Tensor, float | None]:
+    """`complete` with U = 1, the replacement alone, and its seconds: None where it was kept (`kept_for_checkpoint`)
+    from an earlier click for the same model (the network, or the ideal denoiser: its data say so), sampler, seed,
+    examples and mask. Another U or jump (with U = 1 the jump changes nothing) fills in from the same noise, and the
+    replacement column had been computed again each time (at U = 5, a sixth of a click)."""
+    made = []
+
+    def complete_now() -> tuple[torch.Tensor, float]:
+        made.append(True)
+        return complete(job, 1, progress)
+
+    completed, seconds = kept_for_checkpoint(
+        job.checkpoint, "replacement completion", complete_now, job.checkpoint.data, job.choice, job.seed,
+        job.examples.float().cpu().numpy(), job.known.cpu().numpy())
+    return completed.clone(), seconds if made else None  # a copy: the kept one stays as it was filled in
+
+
 def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump=1,
             progress=gr.Progress()):
     """(figure, Markdown): n training examples with the ``mask_name`` part kept, the rest filled in by the
-    replacement method (U = 1) and with ``rounds`` resampling rounds per step, each going back ``jump`` steps, from
-    the same seed."""
+    replacement method (U = 1: `replacement_completion`) and with ``rounds`` resampling rounds per step, each going
+    back ``jump`` steps, from the same seed."""
     job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump)
     completions, seconds = {}, {}
-    for u in sorted({1, job.rounds}):
-        completions[u], seconds[u] = complete(job, u, progress)
+    completions[1], seconds[1] = replacement_completion(job, progress)
+    if job.rounds > 1:
+        completions[job.rounds], seconds[job.rounds] = complete(job, job.rounds, progress)
     examples, known, kind = job.examples.float().cpu(), job.known.cpu(), job.checkpoint.data.kind
     labels = ["x₀: training examples"] + [column_label(u, job.jump) for u in completions]
     reference = None
@@ -149,15 +168,19 @@ def column_label(rounds: int, jump: int = 1) -> str:
 
 
 def fill_in_markdown(job: Inpainting, ideal: bool, examples: torch.Tensor, known: torch.Tensor,
-                     completions: dict[int, torch.Tensor], seconds: dict[int, float], reference: torch.Tensor | None) -> str:
-    """What the inpainting made of the examples, for each number of rounds: for images the difference in the hidden
-    part and the classifier's reading (MNIST); for 2D how many completions lie on the data (the difference to the
-    example says little there: a swiss roll's x has several y on the roll)."""
+                     completions: dict[int, torch.Tensor], seconds: dict[int, float | None],
+                     reference: torch.Tensor | None) -> str:
+    """What the inpainting made of the examples, for each number of rounds (and its seconds; None: kept from an
+    earlier click): for images the difference in the hidden part and the classifier's reading (MNIST); for 2D how
+    many completions lie on the data (the difference to the example says little there: a swiss roll's x has several
+    y on the roll)."""
     checkpoint, choice = job.checkpoint, job.choice
     n, kind = len(examples), checkpoint.data.kind
     T = checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, choice.steps, choice.method), T, choice.spacing)
-    timing = ", ".join(f"{column_label(u, job.jump)} in {formulas.seconds_text(s)}" for u, s in seconds.items())
+    timing = ", ".join(f"{column_label(u, job.jump)} " + ("kept from an earlier click" if s is None
+                                                          else f"in {formulas.seconds_text(s)}")
+                       for u, s in seconds.items())
     lines = [f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, {chain} · {n:,} "
              f"training examples, known: {job.known_label} · {timing}."]
     if reference is not None:  # a small set's draws repeat its points: "one of 10,000" had been 16 points, drawn again

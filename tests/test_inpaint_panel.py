@@ -158,3 +158,30 @@ def test_on_the_data_counts_a_small_sets_points_once():
     text = inpaint_panel.fill_in_markdown(job, False, on_points, torch.tensor([True, False]), {1: on_points},
                                           {1: 0.1}, draws)
     assert "within 0.05 of one of 16 training points): replacement (U = 1) **100%**" in text, text
+
+
+def test_the_replacement_column_is_kept_for_another_u_or_jump(monkeypatch):
+    """The replacement (U = 1) is the same for every U and jump, and had been filled in again at each click: it is
+    kept (for this model, sampler, seed, examples and mask), and the stats say so. The ideal denoiser in place of the
+    network, or another seed, fills it in anew."""
+    filled = []
+    real = inpaint_panel.complete
+    monkeypatch.setattr(inpaint_panel, "complete", lambda job, rounds, progress=None:
+                        filled.append(rounds) or real(job, rounds, progress))
+
+    def click(rounds, jump=1, seed=11, ideal=False):
+        figure, stats = inpaint_panel.fill_in(SWISS, "ddim", 0.0, 10, "uniform", 200, seed, ideal, [], "x", rounds,
+                                              jump, **QUIET)
+        replaced = figures.as_figure(figure).data[3]  # the replacement's points, over the grey data
+        return np.column_stack([replaced.x, replaced.y]), stats
+
+    first, stats = click(2)
+    assert filled == [1, 2] and re.search(r"replacement \(U = 1\) in [\d.]+ (ms|s)", stats), stats
+    again, stats = click(4, jump=3)
+    assert filled == [1, 2, 4] and np.array_equal(again, first)
+    assert "replacement (U = 1) kept from an earlier click, resampled (U = 4, J = 3) in" in stats, stats
+    click(1)
+    assert filled == [1, 2, 4]  # U = 1 alone: nothing left to fill in
+    click(2, ideal=True)
+    click(2, seed=12)
+    assert filled == [1, 2, 4, 1, 2, 1, 2]

@@ -91,10 +91,11 @@ STALE_MOVIE = ("The data, schedule or noise changed since the last movie: press 
 def movie_still_shown(state: ForwardState | None, movie_of: tuple | None) -> tuple:
     """After the tab's views changed: the movie and its exports (button, GIF, MP4) make way for a note when they show
     other data, another schedule or other noise than the views now do (they stayed, and played the old ones as if
-    current). Returns (movie, button, GIF, MP4, `shown_by` of the movie's state: None once it made way)."""
+    current). Returns (movie, its `movie_files.Movie`, button, GIF, MP4, `shown_by` of the movie's state): the last
+    two None once it made way, and the Movie with them (the API's files of it had still been written)."""
     if movie_of is None or state is None or shown_by(state) == movie_of:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return player.empty_player(STALE_MOVIE), *movie_files.hidden_exports(), None
+        return (gr.skip(),) * 6
+    return player.empty_player(STALE_MOVIE), None, *movie_files.hidden_exports(), None
 
 
 def build(tab: ForwardTab) -> None:
@@ -123,5 +124,5 @@ def build(tab: ForwardTab) -> None:
     animated.success(None, sprite, None, js=player.SPRITE_JS, queue=False)
     animated.success(shown_by, state, movie_of, show_progress="hidden", queue=False)
     for rebuilt in tab.rebuilt:
-        rebuilt.success(movie_still_shown, [state, movie_of], [movie, *exports.components, movie_of],
+        rebuilt.success(movie_still_shown, [state, movie_of], [movie, made, *exports.components, movie_of],
                         show_progress="hidden", queue=False)

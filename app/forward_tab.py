@@ -8,6 +8,7 @@ flicker: the same ε is reused for every t until the seed changes ("New noise").
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -234,16 +235,33 @@ def show_t_typed_meanwhile(state: ForwardState | None, t, t_on_view: int) -> tup
     return (gr.skip(),) * 5 if t == t_on_view else scrub_and_keep_t(state, t)  # (which passes over an empty box)
 
 
-def t_in_range(state: ForwardState | None, t, t_on_view: int):
-    """On letting go of t: a t typed past T (2000 with T = 1000) goes back to T in its box, where the views already
-    are (`scrub`); the box kept 2000 while the table said "1000 of 1000". A box left empty shows the t on view again."""
-    if t is None or t == "":
-        return t_on_view
+def t_in_range(state: ForwardState | None, t):
+    """On letting go of a t typed past T (2000 with T = 1000, entered: leaving the box puts the slider's maximum in it
+    itself): T in its box, where the views already are (`scrub`); the box kept 2000 while the table said "1000 of
+    1000". Anything else stays as it is."""
     try:
         typed = controls.whole_number(t, "t", 0)
     except gr.Error:  # `scrub` says what is wrong
         return gr.skip()
     return state.schedule.T if state is not None and typed > state.schedule.T else gr.skip()
+
+
+def t_on_view_again(t_on_view: int) -> int:
+    """On letting go of an emptied box: the t the views show, back in it (Gradio puts the slider's minimum, 0, in a
+    box left empty, and the views stay where they are)."""
+    return t_on_view
+
+
+# On letting go of t (given as it was let go of): the server is asked to put the box right only where it is wrong,
+# through hidden buttons: a box left empty (`t_on_view_again`), a t past the slider's maximum, T (`t_in_range`). Both
+# had been asked at every key of a keyboard scrub, a request each. (The box's text will not do: Gradio puts 0 in an
+# empty box once it is left.)
+T_FIX_JS = """(t) => {
+  const range = document.querySelector('#forward-t input[type=range]');
+  if (t === null || t === undefined || String(t).trim() === '') document.getElementById('forward-t-emptied')?.click();
+  else if (range && +t > +range.max) document.getElementById('forward-t-past-end')?.click();
+  return [];
+}"""
 
 
 def targets(state: ForwardState, t: int) -> dict[str, torch.Tensor]:
@@ -448,7 +466,11 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
         api_name="scrub",  # the API's name for it since before it kept the t
     )
     scrubbed.failure(lambda t: t, t_on_view, t_slider, show_progress="hidden", queue=False)  # the toast says why
-    t_slider.release(t_in_range, [state, t_slider, t_on_view], t_slider, show_progress="hidden", queue=False)
+    emptied = gr.Button("Show the t on view", visible="hidden", elem_id="forward-t-emptied")  # clicked by T_FIX_JS
+    emptied.click(t_on_view_again, t_on_view, t_slider, show_progress="hidden", queue=False)
+    past_end = gr.Button("Put t back to T", visible="hidden", elem_id="forward-t-past-end")  # clicked by T_FIX_JS
+    past_end.click(t_in_range, [state, t_slider], t_slider, show_progress="hidden", queue=False)
+    t_slider.release(None, t_slider, None, js=T_FIX_JS, queue=False)
     rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
     rebuild_outputs = [state, t_slider, summary, *views, t_on_view]
     number_inputs = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
@@ -494,11 +516,21 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
 Panel = tuple[gr.Accordion, Callable[[ForwardState | None, Any], tuple], list]  # (accordion, view(state, t), outputs)
 
 
+def open_panels_js(boxes: Sequence[gr.Accordion], button_id: str) -> str:
+    """The `js` of a release: click the button ``button_id`` if one of the accordions ``boxes`` (each with its
+    elem_id) is open (its header button says aria-expanded="true")."""
+    selector = json.dumps(", ".join(f"#{box.elem_id} > button[aria-expanded=true]" for box in boxes))
+    click = f"document.getElementById({json.dumps(button_id)})?.click()"
+    return f"() => {{ if (document.querySelector({selector})) {click}; }}"
+
+
 def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.Slider, rebuilds: list) -> None:
     """Draw each panel's ``view(state, t)`` into its outputs while its accordion is open: on opening it, on letting
     go of t, and after a rebuild (data, schedule, noise), unless they were drawn for that state and t already (a
     rebuild skipped by `rebuild_if_changed`, a key at the end of the slider). One event serves all the panels on each
-    release and rebuild, not one per panel: a keyboard scrub lets go of t at every key."""
+    release and rebuild, not one per panel: a keyboard scrub lets go of t at every key. A release asks for it only
+    while a panel is open (`open_panels_js`, through a hidden button): with both closed, it had been a request at every
+    key, which took as much of the server's time as the scrub itself."""
     drawn_at = gr.State(None)  # what the open panels were last drawn for: (the state's `made_from`, the t shown)
     opens, views, outputs = [], [], []
     for box, view, panel_outputs in panels:
@@ -521,6 +553,8 @@ def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.S
 
     event = dict(fn=open_panels_at_t, inputs=[*opens, state, t_slider, drawn_at], outputs=[*outputs, drawn_at],
                  show_progress="hidden")
-    t_slider.release(trigger_mode="always_last", **event)
+    follow = gr.Button("Draw the open panels at t", visible="hidden", elem_id="forward-panels-follow")
+    follow.click(trigger_mode="always_last", **event)
+    t_slider.release(None, js=open_panels_js([box for box, *_ in panels], follow.elem_id), queue=False)
     for rebuilt in rebuilds:
         rebuilt.then(**event)

@@ -158,7 +158,9 @@ def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_fra
                          steps=choice.steps, n=len(job.examples), seed=job.seed, n_frames=n_frames,
                          spacing=choice.spacing, starts=job.examples, known=job.known, known_label=job.known_label,
                          resample=job.rounds, jump=job.jump, progress=progress)
-    return show_chain(request, chain, job.checkpoint, choice, ideal, progress=progress)
+    jumps = f"-j{job.jump}" if job.jump > 1 else ""
+    return show_chain(request, chain, job.checkpoint, choice, ideal, progress=progress,
+                      stem_suffix=f"-inpainted-{mask_name}-u{job.rounds}{jumps}")  # not a plain Generate's name
 
 
 def column_label(rounds: int, jump: int = 1) -> str:

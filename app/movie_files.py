@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 GONE = ("This movie's frames are no longer on the server (a newer movie of this page replaced it, or it was left "
         f"for over {player.EXPORTS_KEPT_SECONDS // 3600} hours): make the movie again.")
-REPLACED = "A newer movie replaced this one while its GIF was being written: press the button again for the new one."
+REPLACED = "A newer movie of this page replaced this one, and its files with it."
+CONCURRENCY_ID = "movie-files"  # the buttons' queue (`build_exports`)
 
 
 @dataclass(frozen=True)
@@ -128,17 +129,19 @@ def write_movie_files(movie: Movie) -> tuple[Path, Path | None]:
         write_gif(frames, partial[gif], fps=movie.fps, hold_ms=hold_ms)
         if mp4 is not None:
             write_mp4(frames, partial[mp4], fps=movie.fps, hold_frames=0 if movie.loop else 20)
+        for path, written in partial.items():  # a folder deleted meanwhile fails here, its open files written
+            os.replace(written, path)
     except OSError as err:
         gone = not Path(movie.sprite).exists()
         why = player.write_failure(err, movie.folder)  # before the files go: they free the room that says it is full
-        for path in partial.values():
-            path.unlink(missing_ok=True)
+        for path in (*partial.values(), gif, mp4):
+            if path is not None:
+                path.unlink(missing_ok=True)
         if gone:
             raise MovieGone(movie.sprite) from None
         log.warning("writing the GIF and MP4 in %s failed: %s", movie.folder, err)
-        raise gr.Error(f"The GIF and MP4 could not be written on this server ({why}).") from None
-    for path, written in partial.items():
-        os.replace(written, path)
+        what = "The GIF" if mp4 is None else "The GIF and MP4"
+        raise gr.Error(f"{what} could not be written on this server ({why}).") from None
     return gif, mp4
 
 
@@ -154,14 +157,15 @@ def is_replaced(movie: Movie) -> bool:
 
 def movie_files(movie: Movie | None):
     """The button's event: the movie's (GIF path, MP4 path or None) for their boxes (`write_movie_files`). A newer
-    movie of the page that replaced this one meanwhile empties and hides them (with a note): the page plays that one
-    now."""
+    movie of the page that replaced this one while they were written empties and hides them (with a note): the page
+    plays that one now, and they go with its folder. (An API client that asks for a movie's files while it makes the
+    next should fetch them before the next is done.)"""
     if movie is None:
         raise InputError("There is no movie yet to write as a GIF: make one first.")
     try:
         gif, mp4 = write_movie_files(movie)
     except MovieGone:
-        if not is_replaced(movie):
+        if not is_replaced(movie):  # swept, or its folder deleted by hand
             raise InputError(GONE) from None
         gif = None
     if gif is None or is_replaced(movie):
@@ -206,13 +210,14 @@ def build_exports(movie: gr.State, sprite: gr.File, api_name: str, boxes_in_a_ro
         gif = gr.File(label="GIF", interactive=False, visible=False)
         mp4 = gr.File(label="MP4", interactive=False, visible=False)
     exports = Exports(button, gif, mp4)
-    sprite.change(lambda: (gr.Button(visible=True), *hidden_files()), None, exports.components,
-                  show_progress="hidden", queue=False)
+    helper = dict(show_progress="hidden", queue=False, api_visibility="private")
+    sprite.change(lambda: (gr.Button(visible=True), *hidden_files()), None, exports.components, **helper)
     shown = [gif, mp4] if has_ffmpeg() else [gif]
-    button.click(lambda: [gr.File(visible=True)] * len(shown), None, shown, show_progress="hidden",
-                 queue=False)  # at once: the writing's progress shows on them
-    written = button.click(movie_files, movie, [gif, mp4], show_progress="minimal", api_name=api_name)
-    written.failure(hidden_files, None, [gif, mp4], show_progress="hidden", queue=False)  # the toast says why
+    button.click(lambda: [gr.File(visible=True)] * len(shown), None, shown, **helper)  # its progress shows there
+    # one at a time, both tabs' buttons and all pages together: a GIF of 150 2D frames takes ~0.3 GB while written
+    written = button.click(movie_files, movie, [gif, mp4], api_name=api_name, show_progress="minimal",
+                           concurrency_id=CONCURRENCY_ID, concurrency_limit=1)
+    written.failure(hidden_files, None, [gif, mp4], **helper)  # the toast says why
     return exports
 
 

@@ -2,12 +2,15 @@
 
     python bench/bench_browser.py [--steps 60] [--browser /usr/bin/chromium]
 
-Starts the app three times on a free port, as `python app.py` does: with its launch options (`app.LAUNCH_OPTIONS`);
-with Gradio's default run history (which keeps every call's inputs and outputs in the browser's localStorage); and
-without its fix of Gradio's double drawing of each new figure (`plot_page.REDRAW_KEPT_PLOTS_ONLY_JS`).
-In each, headless Chromium focuses the t slider, presses → `--steps` times (30 ms apart, as a held key) and waits
-until the table says "steps of 1000". Prints the wall time, the main thread's long tasks (> 50 ms) and what
-localStorage holds afterwards, and the ratios of the other two to the app.
+Starts the app four times on a free port, as `python app.py` does: with its launch options (`app.LAUNCH_OPTIONS`);
+with Gradio's default run history (which keeps every call's inputs and outputs in the browser's localStorage);
+without its fix of Gradio's double drawing of each new figure (`plot_page.REDRAW_KEPT_PLOTS_ONLY_JS`); and with each
+release of t sending the server the two requests it sent before `forward_tab.T_FIX_JS` and
+`forward_tab.open_panels_js` (one to put the box right, one to draw the panels below, here both closed: handlers that
+change nothing, as theirs did then). In each, headless Chromium focuses the t slider, presses → `--steps` times (30 ms
+apart, as a held key) and waits until the table says "steps of 1000". Prints the wall time, the main thread's long
+tasks (> 50 ms), what localStorage holds afterwards and the server's CPU time per key (its process, idle polling
+included), and the ratios of the others to the app.
 
 Then, in a blank page with plotly.js alone, draws the Forward tab's 2D x_t view (2,000 points of the swiss roll at
 t = 100) as the app draws it (`point_pictures.points_picture_figure`: one picture over the axes) and as a plotly scatter
@@ -38,8 +41,16 @@ SLIDER = "range slider for t (0 = clean data x₀, T = end of the chain)"
 LAUNCH = """
 import sys
 from app import LAUNCH_OPTIONS, build_app, plot_page
-options = {"app": {}, "history": {"run_history": True}, "draw twice": {"js": plot_page.FREE_DROPPED_PLOTS_JS}}
-build_app().queue(default_concurrency_limit=8).launch(**{**LAUNCH_OPTIONS, **options[sys.argv[1]]})
+options = {"app": {}, "history": {"run_history": True}, "draw twice": {"js": plot_page.FREE_DROPPED_PLOTS_JS},
+           "releases": {}}
+demo = build_app()
+if sys.argv[1] == "releases":
+    import gradio as gr
+    t = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "forward-t")
+    with demo:
+        t.release(lambda value: gr.skip(), t, t, show_progress="hidden", queue=False)
+        t.release(lambda value: gr.skip(), t, t, show_progress="hidden", trigger_mode="always_last")
+demo.queue(default_concurrency_limit=8).launch(**{**LAUNCH_OPTIONS, **options[sys.argv[1]]})
 """
 LONG_TASKS_JS = """() => { window.longTasks = []; new PerformanceObserver(list => {
   for (const entry of list.getEntries()) window.longTasks.push(entry.duration); }).observe({type: 'longtask'}); }"""
@@ -72,8 +83,15 @@ def start_app(variant: str) -> tuple[subprocess.Popen, str]:
     sys.exit(f"the app did not answer at {url} within 120 s")
 
 
-def scrub(browser, url: str, steps: int) -> dict[str, float]:
-    """Wall time of `steps` key presses until the views show the last t, with the long tasks and storage size."""
+def cpu_seconds(pid: int) -> float:
+    """The CPU time of process ``pid`` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrub(browser, url: str, steps: int, pid: int) -> dict[str, float]:
+    """Wall time of `steps` key presses until the views show the last t, with the long tasks and storage size, and
+    the server's (``pid``) CPU time per key, until a second after the last view."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(300_000)
     page.goto(url)
@@ -82,18 +100,20 @@ def scrub(browser, url: str, steps: int) -> dict[str, float]:
     time.sleep(2)
     page.evaluate(LONG_TASKS_JS)
     slider.focus()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(pid)
     for _ in range(steps):
         slider.press("ArrowRight")
         time.sleep(0.03)
     page.wait_for_function("(cell) => Array.from(document.querySelectorAll('td')).some(td => td.innerText.trim() === "
                            "cell)", arg=f"{steps} of 1000")
     seconds = time.perf_counter() - start
+    time.sleep(1)  # the requests of the last keys' releases
+    server_ms = (cpu_seconds(pid) - cpu) / steps * 1e3
     long_tasks = page.evaluate("() => window.longTasks")
     stored = page.evaluate(STORED_JS)
     page.close()
     return {"seconds": seconds, "long_tasks": sum(long_tasks) / 1e3, "max_task_ms": max(long_tasks, default=0.0),
-            "stored_mb": stored * 2 / 1e6}  # localStorage keeps UTF-16: 2 bytes a character
+            "stored_mb": stored * 2 / 1e6, "server_ms": server_ms}  # localStorage: UTF-16, 2 bytes a character
 
 
 NEW_PLOT_JS = """async (figure) => {
@@ -131,24 +151,27 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.browser, headless=True,
                                              args=["--no-sandbox", "--disable-gpu"])
-        variants = {"app": "app", "Gradio's run history on": "history", "each figure drawn twice": "draw twice"}
+        variants = {"app": "app", "Gradio's run history on": "history", "each figure drawn twice": "draw twice",
+                    "each release asks the server": "releases"}
         for label, variant in variants.items():
             process, url = start_app(variant)
             try:
-                results[label] = scrub(browser, url, args.steps)
+                results[label] = scrub(browser, url, args.steps, process.pid)
             finally:
                 process.terminate()
                 process.wait(timeout=30)
             r = results[label]
             print(f"{label:32s} {args.steps} steps in {r['seconds']:5.1f} s; long tasks {r['long_tasks']:5.1f} s "
-                  f"(max {r['max_task_ms']:.0f} ms); localStorage {r['stored_mb']:.2f} MB", flush=True)
+                  f"(max {r['max_task_ms']:.0f} ms); localStorage {r['stored_mb']:.2f} MB; server CPU "
+                  f"{r['server_ms']:.1f} ms a key", flush=True)
         times = points_views(browser)
         browser.close()
     ours = results["app"]
     for label, peer in list(results.items())[1:]:
         print(f"{label}: {peer['seconds'] / ours['seconds']:.2f}× as long as the app's scrub, "
               f"{peer['long_tasks'] / max(ours['long_tasks'], 1e-3):.2f}× the long-task time, "
-              f"{peer['max_task_ms'] / max(ours['max_task_ms'], 1e-3):.2f}× the longest task")
+              f"{peer['max_task_ms'] / max(ours['max_task_ms'], 1e-3):.2f}× the longest task, "
+              f"{peer['server_ms'] / max(ours['server_ms'], 1e-3):.2f}× the server's CPU time")
     for label, ms in times.items():
         print(f"2D x_t view, 2,000 points, as a {label:18s} {ms:6.1f} ms from a new plot to the next frame")
     picture, scatter = times.values()

@@ -66,7 +66,8 @@ def cases(steps_2d: int) -> dict:
     swiss, mnist = str(checkpoints / "swiss_roll_linear"), str(checkpoints / "mnist")
     digits = forward_tab.prepare(None, "mnist", None, None, "linear", 1000, 0, *controls.default_param_values())
     return {
-        f"Generate, swiss roll: {steps_2d or 1000:,} DDPM steps, 1,500 points, 80 frames": lambda: reverse_tab.generate(
+        f"Generate, swiss roll: {steps_2d or 1000:,} DDPM steps, 1,500 points, {min(80, (steps_2d or 1000) + 1)} "
+        "frames": lambda: reverse_tab.generate(
             REQUEST, swiss, "ddpm_small", 0.0, steps_2d, 1500, 0, 80, "uniform", False, False, [], progress=None),
         "Generate, MNIST: DDIM-50, 16 samples, 51 frames": lambda: reverse_tab.generate(
             REQUEST, mnist, "ddim", 0.0, 50, 16, 0, 80, "uniform", False, False, [], progress=None),

@@ -9,6 +9,7 @@ their own state. Chromium comes from the system (CI: `apt-get install chromium`)
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -280,9 +281,21 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.evaluate(WASTED_DRAWS_JS)
     slider = p.get_by_label(f"range slider for {T_LABEL}")
     slider.focus()
+    names = dict(p.evaluate("() => window.gradio_config.dependencies.map(d => [d.id, d.api_name || String(d.id)])"))
+    asked = []  # the server's events of the scrub: each key had also asked to put the box right and to draw the
+    # panels, both closed (two requests of three, as much of the server's time as the scrub itself)
+
+    def ask(request) -> None:
+        if request.method == "POST" and ("/queue/join" in request.url or "/run/predict" in request.url):
+            asked.append(names.get(json.loads(request.post_data or "{}").get("fn_index")))
+
+    p.on("request", ask)
     for _ in range(20):  # a quick scrub, as with a held key
         slider.press("ArrowRight")
     page.wait_t_cell("20 of 1000")
+    p.wait_for_timeout(500)
+    p.remove_listener("request", ask)
+    assert asked and set(asked) == {"scrub"}, asked
     slider.press("PageUp")  # +10% of the range
     page.wait_t_cell("120 of 1000")
     p.wait_for_function("([label, h]) => { const r = (" + PLOT_JS + ")(label); return r && r.hash !== h; }",
@@ -314,6 +327,13 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_selector("#forward-targets >> text=At t = 640", timeout=15_000)
     box.press("ArrowUp")  # a step in the box
     p.wait_for_selector("#forward-targets >> text=At t = 641", timeout=15_000)
+    page.wait_t_cell("641 of 1000")
+    box.fill("2000")  # past T, entered: the views show T, and so does the box
+    box.press("Enter")
+    p.wait_for_selector("#forward-targets >> text=At t = 1000", timeout=15_000)
+    p.wait_for_function("() => document.querySelector('#forward-t input[type=number]').value === '1000'")
+    box.fill("641")
+    box.press("Enter")
     page.wait_t_cell("641 of 1000")
     # no ↺ beside t: it sends a release alone, which would move the panels above while the views, drawn on input,
     # stayed (Home and a typed 0 do as much)

@@ -112,12 +112,12 @@ def test_a_movie_of_other_data_or_noise_makes_way_for_a_note():
     state = _state("moons")
     movie_of = forward_animation.shown_by(state)
     same = forward_tab.prepare(state, "moons", None, None, "linear", 1000, 0, *controls.default_param_values())
-    assert forward_animation.movie_still_shown(same, movie_of) == (gr.skip(),) * 5
-    assert forward_animation.movie_still_shown(same, None) == (gr.skip(),) * 5  # no movie yet
+    assert forward_animation.movie_still_shown(same, movie_of) == (gr.skip(),) * 6
+    assert forward_animation.movie_still_shown(same, None) == (gr.skip(),) * 6  # no movie yet
     for changed in (_state("swiss_roll"), _state("moons", schedule="cosine"), _state("moons", T=500),
                     forward_tab.prepare(state, "moons", None, None, "linear", 1000, 7, *controls.default_param_values())):
-        movie, button, gif, mp4, now_of = forward_animation.movie_still_shown(changed, movie_of)
-        assert forward_animation.STALE_MOVIE.replace("'", "&#x27;") in movie and now_of is None
+        movie, made, button, gif, mp4, now_of = forward_animation.movie_still_shown(changed, movie_of)
+        assert forward_animation.STALE_MOVIE.replace("'", "&#x27;") in movie and now_of is None and made is None
         assert button.visible is False and gif.visible is False and mp4.visible is False and gif.value is None
     with gr.Blocks() as demo:
         forward_animation.build(forward_tab.build(gr.State(None), demo))

@@ -208,11 +208,11 @@ def test_t_typed_past_T_goes_back_to_T_in_its_box():
     state = _state(data="swiss_roll", T=300)
     _, formula, *_ = forward_tab.scrub(state, 2000)
     assert "300 of 300" in formula  # the views show t = T …
-    assert forward_tab.t_in_range(state, 2000, 300) == 300  # … and so does the box on letting go
+    assert forward_tab.t_in_range(state, 2000) == 300  # … and so does the box on letting go
     for in_range in (0, 300, "120"):
-        assert isinstance(forward_tab.t_in_range(state, in_range, 120), type(gr.skip()))
-    for wrong in ("ten", -3):  # left to `scrub`'s message
-        assert isinstance(forward_tab.t_in_range(state, wrong, 120), type(gr.skip()))
+        assert isinstance(forward_tab.t_in_range(state, in_range), type(gr.skip()))
+    for wrong in ("ten", -3, "", None):  # left to `scrub`'s message, or to `t_on_view_again`
+        assert isinstance(forward_tab.t_in_range(state, wrong), type(gr.skip()))
 
 
 def test_summary_box_tone_follows_whether_the_chain_reaches_noise():
@@ -511,7 +511,6 @@ def test_a_t_that_is_not_one_puts_the_slider_back_where_the_views_are():
     # made the digits typed next follow it: "250250"); left empty, the box shows the t on view again
     for typing in ("", None):
         assert forward_tab.scrub_and_keep_t(state, typing) == (gr.skip(),) * 5
-        assert forward_tab.t_in_range(state, typing, 300) == 300
     with gr.Blocks() as demo:
         forward_tab.build(gr.State(None), demo)
     scrubs = [k for k, d in demo.fns.items() if getattr(d.fn, "__name__", "") == "scrub_and_keep_t"]
@@ -583,3 +582,25 @@ def test_axes_of_a_short_chain_tick_whole_steps() -> None:
     assert figures.as_figure(schedule_figures.alpha_bar_figure(long, 1)).layout.xaxis.dtick is None
     chain = figures.as_figure(forward_chain.noise_figure(short, torch.tensor([0.0, 0.3, 0.9], dtype=torch.float64)))
     assert chain.layout.xaxis.dtick == 1  # the chain's steps s = 0, 1, 2
+
+
+def test_letting_go_of_t_asks_the_server_only_to_put_the_box_right_or_to_draw_open_panels():
+    """A keyboard scrub lets go of t at every key: each had sent two requests besides the scrub's, to put the box
+    right (mostly nothing to do) and to draw the panels below (mostly closed). The release now runs in the page and
+    clicks a hidden button only for an empty box, a t past T or an open panel (the browser test counts the
+    requests)."""
+    with gr.Blocks() as demo:
+        forward_tab.build(gr.State(None), demo)
+    by_id = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    releases = [d for d in demo.fns.values() if d.targets == [(by_id["forward-t"]._id, "release")]]
+    assert len(releases) == 2 and all(d.fn is None and not d.queue for d in releases)  # JavaScript alone
+    scripts = "\n".join(d.js for d in releases)
+    for button_id, fn_name in [("forward-t-emptied", "t_on_view_again"), ("forward-t-past-end", "t_in_range"),
+                               ("forward-panels-follow", "open_panels_at_t")]:
+        assert f"'{button_id}'" in scripts or f'"{button_id}"' in scripts, button_id
+        button = by_id[button_id]
+        assert button.visible == "hidden"
+        clicks = [d for d in demo.fns.values() if d.targets == [(button._id, "click")]]
+        assert [getattr(d.fn, "__name__", "") for d in clicks] == [fn_name]
+    assert '#forward-targets > button[aria-expanded=true], #forward-chain > button[aria-expanded=true]' in scripts
+    assert forward_tab.t_on_view_again(120) == 120

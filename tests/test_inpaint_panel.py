@@ -99,6 +99,7 @@ def test_the_resampled_chain_plays_in_the_player():
     assert "**Inpainted**: 4 training examples (the left grid), of which the top half is kept" in stats
     assert "2 resampling rounds per step" in stats and "classifier reads the same class as in its example in" in stats
     assert movie.sprite == sprite and sprite.endswith(".png")
+    assert movie.stem == "reverse-mnist-ddim10-seed0-inpainted-top-u2"  # a plain Generate's name, before
     job = inpaint_panel.inpainting_inputs(MNIST, "ddim", 0.0, 10, "uniform", 4, 0, False, [], "top", 2)
     chain = reverse_tab.sample_chain(job.checkpoint, method="ddim", variance="small", eta=0.0, steps=10, n=4, seed=0,
                                      n_frames=6, starts=job.examples, known=job.known, known_label=job.known_label,

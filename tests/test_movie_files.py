@@ -115,20 +115,28 @@ def test_the_button_fills_the_boxes_and_says_when_the_movie_is_gone_or_replaced(
     assert gone.value.message == movie_files.GONE and "make the movie again" in movie_files.GONE
 
 
-def test_a_movie_replaced_while_its_files_are_written_hides_them(monkeypatch) -> None:
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_movie_replaced_while_its_files_are_written_hides_them(monkeypatch, when) -> None:
     """The button's event and the next Generate can run at once: the files of the movie that went had been shown
-    beside the new one."""
+    beside the new one; and a folder deleted while a file was open in it (written whole, then not renamed) had been
+    a bare "Error"."""
     _, movie = _publish(_palette_frames())
     real = movie_files.write_gif
 
     def meanwhile_a_new_movie(frames, path, **options):
-        _publish(_palette_frames())
-        return real(frames, path, **options)
+        if when == "before":
+            _publish(_palette_frames())
+        with open(path, "wb") as file:  # open while the new movie deletes the folder
+            if when == "after":
+                _publish(_palette_frames())
+            file.write(real(frames, movie.folder.parent / "elsewhere.gif", **options).read_bytes())
+        return path
 
     monkeypatch.setattr(movie_files, "write_gif", meanwhile_a_new_movie)
-    monkeypatch.setattr(movie_files.gr, "Info", lambda message: None)
+    infos = []
+    monkeypatch.setattr(movie_files.gr, "Info", infos.append)
     gif, mp4 = movie_files.movie_files(movie)
-    assert gif.visible is False and mp4.visible is False
+    assert gif.visible is False and mp4.visible is False and infos == [movie_files.REPLACED]
 
 
 def test_files_that_cannot_be_written_leave_none_behind_and_say_why(monkeypatch) -> None:
@@ -211,6 +219,7 @@ def test_a_new_movie_shows_the_button_and_hides_the_last_movies_files() -> None:
     assert button.visible is True and gif.visible is False and gif.value is None and mp4.visible is False
     writes = [d for d in demo.fns.values() if d.api_name == "movie_files"]
     assert len(writes) == 1 and [c._id for c in writes[0].inputs] == [movie._id]
+    assert (writes[0].concurrency_id, writes[0].concurrency_limit) == (movie_files.CONCURRENCY_ID, 1)
     assert [c._id for c in writes[0].outputs] == [exports.gif._id, exports.mp4._id]
     clicks = [d for d in demo.fns.values() if d.targets == [(exports.button._id, "click")]]
     shown = [d for d in clicks if d is not writes[0]]

@@ -51,7 +51,7 @@ def main() -> None:
         torch.manual_seed(0)
         model, schedule = UNet(unet_config("small", 28, 1)).to(device).eval(), make_schedule("linear", 1000)
     shape = (N, model.config.channels, model.config.image_size, model.config.image_size)
-    print(f"{device_name(device)}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    print(f"{device_name(device)}, torch {torch.__version__}, "
           f"U-Net {sum(q.numel() for q in model.parameters()):,} parameters, {N} samples of {shape[1:]}")
 
     def run(method: str, steps: int):

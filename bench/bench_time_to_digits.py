@@ -69,7 +69,7 @@ def main() -> None:
                          ema_decay=args.ema_decay, min_snr_gamma=args.min_snr, seed=args.seed, device=args.device,
                          clip_x0=1.0, log_every=EVENT_EVERY, preview_steps=50, compile=args.compile)
     trainer = Trainer(model, schedule, data, config)
-    print(f"{device_name(trainer.device)}, {torch.get_num_threads()} threads, U-Net {args.model} "
+    print(f"{device_name(trainer.device)}, U-Net {args.model} "
           f"{model.num_parameters():,} parameters, batch {args.batch}, lr {args.lr:g}, EMA {args.ema_decay:g}, "
           f"Min-SNR γ {args.min_snr:g}, {len(data)} MNIST images{', torch.compile' if args.compile else ''}")
     print(f"{'step':>6} {'train min':>9} {'FID ratio':>9} {'classes':>7} {'max class':>9}")

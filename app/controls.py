@@ -156,15 +156,32 @@ def notice_html(inner_html: str, tone: str) -> str:
     return f'<div class="notice notice-{tone}">{inner_html}</div>'
 
 
+SHOWN_JS = "() => ({__type__: 'update', visible: true})"  # an update of one component, written in the page
+
+
 def show_when(trigger: Any, *components: gr.components.Component) -> None:
     """Make ``components`` (created hidden: an empty plot or file box says nothing) visible when ``trigger`` (a
     bound event listener such as ``button.click`` or ``file.change``) fires: at once, before the work that fills
-    them, so that its progress shows on them."""
-    def shown():
-        updates = [type(c)(visible=True) for c in components]
-        return updates[0] if len(updates) == 1 else updates
+    them, so that its progress shows on them. In the page alone: it had been a request to the server each time, at
+    every key of a slider that triggers it."""
+    updates = ", ".join([SHOWN_JS.removeprefix("() => ")] * len(components))
+    trigger(None, None, list(components), js=f"() => [{updates}]" if len(components) > 1 else SHOWN_JS, queue=False,
+            show_progress="hidden")
 
-    trigger(shown, None, list(components), queue=False, show_progress="hidden")
+
+def redraw_after_release_alone(slider: gr.Slider, elem_id: str) -> gr.Button:
+    """A hidden button (``elem_id``) that a release of ``slider`` clicks only when the slider's value is not the one
+    its last input sent, as after its ↺ (which sends a release alone). A key on a slider sends an input and then a
+    release of the same value (`KEYBOARD_RELEASE_JS`), and a view drawn on both had been computed, sent and drawn
+    twice at every key. Draw on ``slider.input`` and on the button's click."""
+    button = gr.Button("Draw at this value", visible="hidden", elem_id=elem_id)
+    key = json.dumps(elem_id)
+    slider.input(None, slider, None, js=f"(v) => {{ (window.ddpmLastInput ??= {{}})[{key}] = v; return []; }}",
+                 queue=False)
+    slider.release(None, slider, None, queue=False, js=(
+        f"(v) => {{ if ((window.ddpmLastInput ?? {{}})[{key}] !== v) document.getElementById({key})?.click(); "
+        "return []; }"))
+    return button
 
 
 def scroll_into_view_js(elem_id: str) -> str:

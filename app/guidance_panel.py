@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from app import formulas, panel_grid, runs
-from app.controls import MAX_SEED, notice_html, number_between, show_when, whole_number
+from app.controls import MAX_SEED, notice_html, number_between, redraw_after_release_alone, show_when, whole_number
 from app.as_written import in_markdown
 from app.errors import InputError
 from app.images import image_grid, image_pixels
@@ -573,9 +573,10 @@ def build(controls: ReverseControls) -> None:
     show_when(sweep_btn.click, plot)
     c.job_click(sweep_btn, sweep, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.trained,
                                         target, scales, method, both], [plot, stats], api_name="guidance_sweep")
-    for trigger in (field_btn.click, field_t.release):
+    after_reset = redraw_after_release_alone(field_t, "reverse-guidance-field-redraw")  # ↺ sends no input
+    for trigger in (field_btn.click, field_t.input, after_reset.click):
         show_when(trigger, plot)
-    gr.on([field_btn.click, field_t.input, field_t.release], guide_field,  # release: ↺ sends no input
+    gr.on([field_btn.click, field_t.input, after_reset.click], guide_field,
           [c.checkpoint, c.trained, target, field_t, c.seed], [plot, stats], trigger_mode="always_last",
           show_progress="hidden", api_name="guide_field")
     play_in_player(c.job_click(

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from app import figures, formulas, panel_grid, runs
-from app.controls import MAX_SEED, show_when, whole_number
+from app.controls import MAX_SEED, redraw_after_release_alone, show_when, whole_number
 from app.errors import InputError
 from app.images import image_pixels
 from app.reverse_tab import (
@@ -193,8 +193,9 @@ def build(controls: ReverseControls) -> None:
         stats = gr.Markdown()
     results_make_way(c, plot, stats)
     c.checkpoint.change(t_slider, [c.checkpoint, t], t, show_progress="hidden", queue=False)
-    for trigger in (show_btn.click, t.release):  # not on every tick of a drag: the release follows it
+    after_reset = redraw_after_release_alone(t, "reverse-anatomy-redraw")  # ↺ sends no input
+    for trigger in (show_btn.click, t.input, after_reset.click):
         show_when(trigger, plot)
-    gr.on([show_btn.click, t.input, t.release], show_step,  # release: ↺ sends no input
+    gr.on([show_btn.click, t.input, after_reset.click], show_step,
           [c.checkpoint, t, c.sampler, c.eta, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats],
           trigger_mode="always_last", show_progress="hidden", api_name="show_step")

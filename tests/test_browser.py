@@ -281,13 +281,14 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.evaluate(WASTED_DRAWS_JS)
     slider = p.get_by_label(f"range slider for {T_LABEL}")
     slider.focus()
-    names = dict(p.evaluate("() => window.gradio_config.dependencies.map(d => [d.id, d.api_name || String(d.id)])"))
+    event_names = dict(p.evaluate(
+        "() => window.gradio_config.dependencies.map(d => [d.id, d.api_name || String(d.id)])"))
     asked = []  # the server's events of the scrub: each key had also asked to put the box right and to draw the
     # panels, both closed (two requests of three, as much of the server's time as the scrub itself)
 
     def ask(request) -> None:
         if request.method == "POST" and ("/queue/join" in request.url or "/run/predict" in request.url):
-            asked.append(names.get(json.loads(request.post_data or "{}").get("fn_index")))
+            asked.append(event_names.get(json.loads(request.post_data or "{}").get("fn_index")))
 
     p.on("request", ask)
     for _ in range(20):  # a quick scrub, as with a held key
@@ -594,6 +595,22 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     p.wait_for_function("() => document.querySelectorAll('#reverse-anatomy-plot .layer-above .imagelayer image')"
                         ".length === 4")  # x₀, x_t, x̂₀ and x_s, each a picture over the training data
     assert re.search(r"step \d+ → \d+: x", p.locator("#reverse-anatomy").inner_text())
+    # a key on its t takes the step apart once (its input), not again on its release, and shows the plot in the page;
+    # ↺, a release alone, takes it apart too
+    anatomy_t = p.locator("#reverse-anatomy input[type=range]")
+    anatomy_t.focus()
+    asked.clear()
+    p.on("request", ask)
+    for _ in range(3):
+        anatomy_t.press("ArrowRight")
+        p.wait_for_timeout(700)
+    p.wait_for_timeout(1500)
+    assert 1 <= len(asked) <= 3 and set(asked) == {"show_step"}, asked
+    asked.clear()
+    p.locator("#reverse-anatomy [data-testid=reset-button]").click()
+    p.wait_for_timeout(2000)
+    p.remove_listener("request", ask)
+    assert asked == ["show_step"], asked
     # DDIM's map: the panel below the player walks between two noises and draws the paths
     p.get_by_text("Noise ↔ data: DDIM's deterministic map").click()
     p.get_by_role("button", name="Walk between two noises").click()

@@ -172,6 +172,10 @@ def test_a_model_chosen_updates_the_panels_controls_in_one_request():
     own = [d.fn.__name__ for d in demo.fns.values() if d.fn is not None and d.fn.__module__ == guidance_panel.__name__
            and d.targets == [(controls.checkpoint._id, "change")]]
     assert own == ["model_chosen"]
+    # a key on the field's t draws the field once, not again on its release (only ↺'s release, alone, redraws)
+    field = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "guide_field")
+    redraw = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "reverse-guidance-field-redraw")
+    assert [kind for _, kind in field.targets] == ["click", "input", "click"] and (redraw._id, "click") in field.targets
 
 
 def test_a_conditional_model_is_steered_by_its_own_classes():

@@ -138,3 +138,24 @@ def test_the_steps_numbers_are_its_own():
     rms = float((parts["x0_hat"] - parts["x0"]).pow(2).mean().sqrt())
     assert f"root-mean-square difference {rms:.3f} per coordinate" in stats
     assert step_anatomy.faint_noise_note(1 - 0.15**2) == "" and step_anatomy.faint_noise_note(1 - 0.05**2)
+
+
+def test_a_key_on_t_draws_the_step_once_and_its_reset_draws_it_too():
+    """A key on a slider sends an input and a release of the same value: the step had been taken apart, sent and
+    drawn twice at every key, and the plot shown by a request each time. The release now clicks the hidden
+    redraw button only when the value is not the last input's (↺ sends a release alone), and the plot is shown in
+    the page (the browser test counts the requests)."""
+    with gr.Blocks() as demo:
+        step_anatomy.build(reverse_tab.build(gr.State([])))
+    fns = list(demo.fns.values())
+    redraw = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "reverse-anatomy-redraw")
+    steps = [d for d in fns if getattr(d.fn, "__name__", "") == "show_step"]
+    assert len(steps) == 1 and (redraw._id, "click") in steps[0].targets and len(steps[0].targets) == 3
+    slider = next(demo.blocks[block_id] for block_id, kind in steps[0].targets if kind == "input")
+    assert (slider._id, "release") not in steps[0].targets and redraw.visible == "hidden"
+    releases = [d for d in fns if d.targets == [(slider._id, "release")]]
+    assert len(releases) == 1 and releases[0].fn is None and "reverse-anatomy-redraw" in releases[0].js
+    inputs = [d for d in fns if d.targets == [(slider._id, "input")] and d.fn is None]
+    assert any("ddpmLastInput" in d.js for d in inputs)
+    shows = [d for d in fns if d.js and "visible: true" in d.js and steps[0].outputs[0] in d.outputs]
+    assert {t for d in shows for t in d.targets} == set(steps[0].targets) and all(d.fn is None for d in shows)

@@ -171,16 +171,18 @@ def show_when(trigger: Any, *components: gr.components.Component) -> None:
 
 def redraw_after_release_alone(slider: gr.Slider, elem_id: str) -> gr.Button:
     """A hidden button (``elem_id``) that a release of ``slider`` clicks only when the slider's value is not the one
-    its last input sent, as after its ↺ (which sends a release alone). A key on a slider sends an input and then a
-    release of the same value (`KEYBOARD_RELEASE_JS`), and a view drawn on both had been computed, sent and drawn
-    twice at every key. Draw on ``slider.input`` and on the button's click."""
+    its last input sent, as after its ↺ (which sends a release alone), or its box was left empty (Gradio then puts
+    the minimum in it, which the click draws). A key on a slider sends an input and then a release of the same value
+    (`KEYBOARD_RELEASE_JS`), and a view drawn on both had been computed, sent and drawn twice at every key. Draw on
+    ``slider.input`` and on the button's click."""
     button = gr.Button("Draw at this value", visible="hidden", elem_id=elem_id)
     key = json.dumps(elem_id)
     slider.input(None, slider, None, js=f"(v) => {{ (window.ddpmLastInput ??= {{}})[{key}] = v; return []; }}",
                  queue=False)
+    empty = "v === null || v === undefined || String(v).trim() === ''"
     slider.release(None, slider, None, queue=False, js=(
-        f"(v) => {{ if ((window.ddpmLastInput ?? {{}})[{key}] !== v) document.getElementById({key})?.click(); "
-        "return []; }"))
+        f"(v) => {{ if ({empty} || (window.ddpmLastInput ?? {{}})[{key}] !== v) "
+        f"document.getElementById({key})?.click(); return []; }}"))
     return button
 
 

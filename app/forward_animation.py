@@ -91,8 +91,8 @@ STALE_MOVIE = ("The data, schedule or noise changed since the last movie: press 
 def movie_still_shown(state: ForwardState | None, movie_of: tuple | None) -> tuple:
     """After the tab's views changed: the movie and its exports (button, GIF, MP4) make way for a note when they show
     other data, another schedule or other noise than the views now do (they stayed, and played the old ones as if
-    current). Returns (movie, its `movie_files.Movie`, button, GIF, MP4, `shown_by` of the movie's state): the last
-    two None once it made way, and the Movie with them (the API's files of it had still been written)."""
+    current). Returns (movie, its `movie_files.Movie`, button, GIF, MP4, `shown_by` of the movie's state); once it
+    made way, the Movie and `shown_by` are None (the API's files of the movie had still been written)."""
     if movie_of is None or state is None or shown_by(state) == movie_of:
         return (gr.skip(),) * 6
     return player.empty_player(STALE_MOVIE), None, *movie_files.hidden_exports(), None

@@ -252,16 +252,23 @@ def t_on_view_again(t_on_view: int) -> int:
     return t_on_view
 
 
-# On letting go of t (given as it was let go of): the server is asked to put the box right only where it is wrong,
-# through hidden buttons: a box left empty (`t_on_view_again`), a t past the slider's maximum, T (`t_in_range`). Both
-# had been asked at every key of a keyboard scrub, a request each. (The box's text will not do: Gradio puts 0 in an
-# empty box once it is left.)
-T_FIX_JS = """(t) => {
+def release_js(panels: Sequence[gr.Accordion]) -> str:
+    """The `js` of letting go of t (given the value let go of), which asks the server only where there is work, by
+    clicking hidden buttons: a box left empty shows the t on view again (#forward-t-emptied: `t_on_view_again`; the
+    panels show it already); a t past the slider's maximum, T, goes back to T (#forward-t-past-end: `t_in_range`); an
+    open accordion of ``panels`` (its header button says aria-expanded="true") is drawn at t (#forward-panels-follow:
+    `follow_t_while_open`). Each had been a request at every key of a keyboard scrub, as much of the server's time as
+    the scrub itself. One listener, and the value it is given: Gradio puts 0 in a box left empty right after, which a
+    second listener, and the box's text, had read."""
+    selector = json.dumps(", ".join(f"#{box.elem_id} > button[aria-expanded=true]" for box in panels))
+    return f"""(t) => {{
+  const click = (id) => document.getElementById(id)?.click();
   const range = document.querySelector('#forward-t input[type=range]');
-  if (t === null || t === undefined || String(t).trim() === '') document.getElementById('forward-t-emptied')?.click();
-  else if (range && +t > +range.max) document.getElementById('forward-t-past-end')?.click();
+  if (t === null || t === undefined || String(t).trim() === '') {{ click('forward-t-emptied'); return []; }}
+  if (range && +t > +range.max) click('forward-t-past-end');
+  if (document.querySelector({selector})) click('forward-panels-follow');
   return [];
-}"""
+}}"""
 
 
 def targets(state: ForwardState, t: int) -> dict[str, torch.Tensor]:
@@ -466,11 +473,12 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
         api_name="scrub",  # the API's name for it since before it kept the t
     )
     scrubbed.failure(lambda t: t, t_on_view, t_slider, show_progress="hidden", queue=False)  # the toast says why
-    emptied = gr.Button("Show the t on view", visible="hidden", elem_id="forward-t-emptied")  # clicked by T_FIX_JS
-    emptied.click(t_on_view_again, t_on_view, t_slider, show_progress="hidden", queue=False)
-    past_end = gr.Button("Put t back to T", visible="hidden", elem_id="forward-t-past-end")  # clicked by T_FIX_JS
-    past_end.click(t_in_range, [state, t_slider], t_slider, show_progress="hidden", queue=False)
-    t_slider.release(None, t_slider, None, js=T_FIX_JS, queue=False)
+    emptied = gr.Button("Show the t on view", visible="hidden", elem_id="forward-t-emptied")  # clicked by release_js
+    helper = dict(show_progress="hidden", queue=False, api_visibility="private")
+    emptied.click(t_on_view_again, t_on_view, t_slider, **helper)
+    past_end = gr.Button("Put t back to T", visible="hidden", elem_id="forward-t-past-end")  # clicked by release_js
+    past_end.click(t_in_range, [state, t_slider], t_slider, **helper)
+    t_slider.release(None, t_slider, None, js=release_js([targets_box, chain_box]), queue=False)
     rebuild_inputs = [state, t_slider, data, upload, own, schedule_name, T, seed, *params.components]
     rebuild_outputs = [state, t_slider, summary, *views, t_on_view]
     number_inputs = [T, seed] + [c for c in params.components if isinstance(c, gr.Number)]
@@ -516,21 +524,12 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
 Panel = tuple[gr.Accordion, Callable[[ForwardState | None, Any], tuple], list]  # (accordion, view(state, t), outputs)
 
 
-def open_panels_js(boxes: Sequence[gr.Accordion], button_id: str) -> str:
-    """The `js` of a release: click the button ``button_id`` if one of the accordions ``boxes`` (each with its
-    elem_id) is open (its header button says aria-expanded="true")."""
-    selector = json.dumps(", ".join(f"#{box.elem_id} > button[aria-expanded=true]" for box in boxes))
-    click = f"document.getElementById({json.dumps(button_id)})?.click()"
-    return f"() => {{ if (document.querySelector({selector})) {click}; }}"
-
-
 def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.Slider, rebuilds: list) -> None:
     """Draw each panel's ``view(state, t)`` into its outputs while its accordion is open: on opening it, on letting
     go of t, and after a rebuild (data, schedule, noise), unless they were drawn for that state and t already (a
     rebuild skipped by `rebuild_if_changed`, a key at the end of the slider). One event serves all the panels on each
     release and rebuild, not one per panel: a keyboard scrub lets go of t at every key. A release asks for it only
-    while a panel is open (`open_panels_js`, through a hidden button): with both closed, it had been a request at every
-    key, which took as much of the server's time as the scrub itself."""
+    while a panel is open, by clicking the hidden #forward-panels-follow (`release_js`)."""
     drawn_at = gr.State(None)  # what the open panels were last drawn for: (the state's `made_from`, the t shown)
     opens, views, outputs = [], [], []
     for box, view, panel_outputs in panels:
@@ -554,7 +553,6 @@ def follow_t_while_open(panels: Sequence[Panel], state: gr.State, t_slider: gr.S
     event = dict(fn=open_panels_at_t, inputs=[*opens, state, t_slider, drawn_at], outputs=[*outputs, drawn_at],
                  show_progress="hidden")
     follow = gr.Button("Draw the open panels at t", visible="hidden", elem_id="forward-panels-follow")
-    follow.click(trigger_mode="always_last", **event)
-    t_slider.release(None, js=open_panels_js([box for box, *_ in panels], follow.elem_id), queue=False)
+    follow.click(trigger_mode="always_last", api_visibility="private", **event)
     for rebuilt in rebuilds:
         rebuilt.then(**event)

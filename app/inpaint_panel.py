@@ -102,9 +102,9 @@ def complete(job: Inpainting, rounds: int, progress=None) -> tuple[torch.Tensor,
     return completed, time.perf_counter() - start
 
 
-def replacement_completion(job: Inpainting, progress=None) -> tuple[torch.Tensor, float | None]:
+def replacement_completion(job: Inpainting, ideal: bool, progress=None) -> tuple[torch.Tensor, float | None]:
     """`complete` with U = 1, the replacement alone, and its seconds: None where it was kept (`kept_for_checkpoint`)
-    from an earlier click for the same model (the network, or the ideal denoiser: its data say so), sampler, seed,
+    from an earlier click for the same model (the network, or with ``ideal`` the ideal denoiser), sampler, seed,
     examples and mask. Another U or jump (with U = 1 the jump changes nothing) fills in from the same noise, and the
     replacement column had been computed again each time (at U = 5, a sixth of a click)."""
     made = []
@@ -114,7 +114,7 @@ def replacement_completion(job: Inpainting, progress=None) -> tuple[torch.Tensor
         return complete(job, 1, progress)
 
     completed, seconds = kept_for_checkpoint(
-        job.checkpoint, "replacement completion", complete_now, job.checkpoint.data, job.choice, job.seed,
+        job.checkpoint, "replacement completion", complete_now, bool(ideal), job.checkpoint.data, job.choice, job.seed,
         job.examples.float().cpu().numpy(), job.known.cpu().numpy())
     return completed.clone(), seconds if made else None  # a copy: the kept one stays as it was filled in
 
@@ -126,7 +126,7 @@ def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_na
     back ``jump`` steps, from the same seed."""
     job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump)
     completions, seconds = {}, {}
-    completions[1], seconds[1] = replacement_completion(job, progress)
+    completions[1], seconds[1] = replacement_completion(job, ideal, progress)
     if job.rounds > 1:
         completions[job.rounds], seconds[job.rounds] = complete(job, job.rounds, progress)
     examples, known, kind = job.examples.float().cpu(), job.known.cpu(), job.checkpoint.data.kind
@@ -158,7 +158,7 @@ def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_fra
                          steps=choice.steps, n=len(job.examples), seed=job.seed, n_frames=n_frames,
                          spacing=choice.spacing, starts=job.examples, known=job.known, known_label=job.known_label,
                          resample=job.rounds, jump=job.jump, progress=progress)
-    jumps = f"-j{job.jump}" if job.jump > 1 else ""
+    jumps = f"-j{job.jump}" if job.jump > 1 and job.rounds > 1 else ""  # with U = 1 the jump changes nothing
     return show_chain(request, chain, job.checkpoint, choice, ideal, progress=progress,
                       stem_suffix=f"-inpainted-{mask_name}-u{job.rounds}{jumps}")  # not a plain Generate's name
 

@@ -32,8 +32,8 @@ from app.errors import InputError
 
 log = logging.getLogger(__name__)
 
-GONE = ("This movie's frames are no longer on the server (a newer movie of this page replaced it, or it was left "
-        f"for over {player.EXPORTS_KEPT_SECONDS // 3600} hours): make the movie again.")
+GONE = ("This movie's frames are no longer on the server (it was left for over "
+        f"{player.EXPORTS_KEPT_SECONDS // 3600} hours): make the movie again.")
 REPLACED = "A newer movie of this page replaced this one, and its files with it."
 CONCURRENCY_ID = "movie-files"  # the buttons' queue (`build_exports`)
 

@@ -360,6 +360,9 @@ def test_tabs_forward_train_reverse(page: Page) -> None:
     box.press("Backspace")
     box.blur()
     p.wait_for_function("() => document.querySelector('#forward-t input[type=number]').value === '250'")
+    p.wait_for_timeout(1500)  # the open panels stay at the t on view (they had been drawn at the 0 Gradio put there)
+    assert "At t = 250" in p.locator("#forward-targets").inner_text()
+    assert "At t = 250 the chain" in p.locator("#forward-chain").inner_text()
     # the movie of the forward process: 10 frames from x_0 to x_T in its own player
     p.get_by_text("Play the forward process as a movie").click()
     page.set_slider("forward-frames", 10)

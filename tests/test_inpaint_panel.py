@@ -186,3 +186,18 @@ def test_the_replacement_column_is_kept_for_another_u_or_jump(monkeypatch):
     click(2, ideal=True)
     click(2, seed=12)
     assert filled == [1, 2, 4, 1, 2, 1, 2]
+
+
+def test_the_ideal_denoiser_never_shares_the_networks_kept_column(tmp_path, monkeypatch):
+    """A model whose data say what the ideal denoiser's say (an upload's config may say anything) had been handed
+    the ideal denoiser's replacement column, kept under the same key."""
+    checkpoint = load_checkpoint(MNIST)
+    ideal_data = reverse_tab.ideal_checkpoint(checkpoint).data
+    lookalike = str(save_checkpoint(tmp_path / "lookalike", checkpoint.model, checkpoint.schedule, ideal_data))
+    filled = []
+    real = inpaint_panel.complete
+    monkeypatch.setattr(inpaint_panel, "complete", lambda job, rounds, progress=None:
+                        filled.append(rounds) or real(job, rounds, progress))
+    for ideal in (True, False):
+        inpaint_panel.fill_in(lookalike, "ddim", 0.0, 5, "uniform", 4, 5, ideal, [lookalike], "top", 2, **QUIET)
+    assert filled == [1, 2, 1, 2]

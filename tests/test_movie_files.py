@@ -44,7 +44,8 @@ def _publish(frames, **options):
 
 @pytest.mark.parametrize("frames, labels", [
     (_palette_frames(), None),  # 2D frames carry their own labels
-    (_grey_frames(), [["x_t (t = 2)", "predicted x̂₀"], ["x_t (t = 1)", "predicted x̂₀"], ["x_t (t = 0)", "x̂₀"]]),
+    (_grey_frames(), [["x_t (t = 2)", "predicted x̂₀"], ["x_t (t = 1)", "predicted x̂₀"],
+                      ["x_t (t = 0)", "x̂₀"]]),
     ([f.convert("RGB") for f in _grey_frames()], [["one"], ["two"], ["three"]]),
 ])
 def test_the_gif_and_mp4_written_when_asked_are_those_written_with_the_movie_before(frames, labels, tmp_path):
@@ -157,7 +158,8 @@ def test_files_that_cannot_be_written_leave_none_behind_and_say_why(monkeypatch)
     monkeypatch.setattr(imageio, "mimwrite", trailer_lost)
     with pytest.raises(gr.Error) as failed:
         movie_files.movie_files(movie)
-    assert failed.value.message == "The GIF and MP4 could not be written on this server (ffmpeg could not finish the MP4)."
+    assert failed.value.message == ("The GIF and MP4 could not be written on this server (ffmpeg could not finish the "
+                                    "MP4).")
     left_only_the_sheet()
 
     def pipe_broken(path, *args, **kwargs):  # what imageio raises when ffmpeg fails mid-movie (a full disk, a quota)

@@ -114,6 +114,20 @@ def kept_for_checkpoint(checkpoint: Checkpoint, what: str, make: Callable[[], Va
     return memo.remembered(memo.digest(what, stamp, *parts), make)
 
 
+def kept_with_seconds(checkpoint: Checkpoint, what: str, make: Callable[[], tuple[Any, float]],
+                      *parts: object) -> tuple[Any, float | None]:
+    """`kept_for_checkpoint` of ``make()``'s (tensor, seconds): a copy of the tensor (the kept one stays as it was
+    made), and the seconds it took, or None where it was kept from an earlier call (`formulas.time_taken`)."""
+    made = []
+
+    def make_now() -> tuple[Any, float]:
+        made.append(True)
+        return make()
+
+    tensor, seconds = kept_for_checkpoint(checkpoint, what, make_now, *parts)
+    return tensor.clone(), seconds if made else None
+
+
 class CheckpointCache:
     """A thread-safe LRU of loaded checkpoints, keyed by `files_stamp`."""
 

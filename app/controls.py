@@ -156,7 +156,7 @@ def notice_html(inner_html: str, tone: str) -> str:
     return f'<div class="notice notice-{tone}">{inner_html}</div>'
 
 
-SHOWN_JS = "() => ({__type__: 'update', visible: true})"  # an update of one component, written in the page
+SHOWN = "{__type__: 'update', visible: true}"  # an update of a component, written in the page
 
 
 def show_when(trigger: Any, *components: gr.components.Component) -> None:
@@ -164,9 +164,8 @@ def show_when(trigger: Any, *components: gr.components.Component) -> None:
     bound event listener such as ``button.click`` or ``file.change``) fires: at once, before the work that fills
     them, so that its progress shows on them. In the page alone: it had been a request to the server each time, at
     every key of a slider that triggers it."""
-    updates = ", ".join([SHOWN_JS.removeprefix("() => ")] * len(components))
-    trigger(None, None, list(components), js=f"() => [{updates}]" if len(components) > 1 else SHOWN_JS, queue=False,
-            show_progress="hidden")
+    js = f"() => [{', '.join([SHOWN] * len(components))}]" if len(components) > 1 else f"() => ({SHOWN})"
+    trigger(None, None, list(components), js=js, queue=False, show_progress="hidden")
 
 
 def redraw_after_release_alone(slider: gr.Slider, elem_id: str) -> gr.Button:

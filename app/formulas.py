@@ -72,6 +72,12 @@ def seconds_text(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds >= 0.095 else f"{round(seconds * 1000)} ms"
 
 
+def time_taken(seconds: float | None) -> str:
+    """How long a part of a click took: "in 1.3 s" (`seconds_text`), or, for None, that it was kept from an earlier
+    click (`checkpoint_access.kept_with_seconds`)."""
+    return "kept from an earlier click" if seconds is None else f"in {seconds_text(seconds)}"
+
+
 def latex_number(value: float) -> str:
     """`number` for a LaTeX formula: powers of ten as such (4.928e-05 → 4.928\\times 10^{-5}; KaTeX would read the e
     as a variable and −05 as a subtraction)."""

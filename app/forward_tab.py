@@ -362,13 +362,10 @@ def rebuild_if_changed(previous: ForwardState | None, t, data, upload_path, own,
 
 def upload_and_rebuild(previous: ForwardState | None, t, data, upload_path, own, schedule_name, T, seed,
                        *param_values) -> tuple:
-    """An upload: the data choice on the picture (`images.upload_selected`: gr.Error for a file that is not one)
-    and `rebuild_if_changed`'s outputs for it, in one response. The choice's change that follows finds the views
-    drawn from it and draws nothing; the upload's rebuild and the change's had been two events, which ran at once."""
-    if not upload_path:
-        return (gr.skip(),) * 9
-    return images.upload_selected(upload_path), *rebuild_if_changed(previous, t, UPLOAD, upload_path, own,
-                                                                    schedule_name, T, seed, *param_values)
+    """An upload: the data choice on the picture and `rebuild_if_changed`'s outputs for it
+    (`images.upload_and_draw`)."""
+    return images.upload_and_draw(upload_path, 8, lambda: rebuild_if_changed(
+        previous, t, UPLOAD, upload_path, own, schedule_name, T, seed, *param_values))
 
 
 def controls_on_view(state: ForwardState | None) -> tuple:

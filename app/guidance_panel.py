@@ -20,7 +20,7 @@ from app.as_written import in_markdown
 from app.errors import InputError
 from app.images import image_grid, image_pixels
 from app.player import FIELD_CAP, field_grid
-from app.checkpoint_access import kept_for_checkpoint, untrained_null_note
+from app.checkpoint_access import kept_with_seconds, untrained_null_note
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, ReverseControls, SamplerChoice, checkpoint_classes, checkpoint_steps,
     chosen_checkpoint, data_kind, data_name, examples_for, grid_columns, model_and_sampler, model_device, model_label,
@@ -165,17 +165,11 @@ def _samples(checkpoint: Checkpoint, job: Guidance) -> tuple[torch.Tensor, float
 
 def unguided_samples(job: Guidance) -> tuple[torch.Tensor, float | None]:
     """`_samples` of the model without guidance and their seconds, None where they were kept
-    (`kept_for_checkpoint`) from an earlier click for this model, sampler, n and seed: another scale or class is
+    (`kept_with_seconds`) from an earlier click for this model, sampler, n and seed: another scale or class is
     guided from the same noise, and the unguided half had been sampled again each time (on 2 cores, 1,500 points of
     the 8 Gaussians: 3.9 of 9.6 s)."""
-    checkpoint, sampled = job.unguided, []
-
-    def sample_now() -> tuple[torch.Tensor, float]:
-        sampled.append(True)
-        return _samples(checkpoint, job)
-
-    samples, seconds = kept_for_checkpoint(checkpoint, "unguided samples", sample_now, job.choice, job.n, job.seed)
-    return samples.clone(), seconds if sampled else None  # a copy: the kept ones stay as sampled
+    return kept_with_seconds(job.unguided, "unguided samples", lambda: _samples(job.unguided, job), job.choice, job.n,
+                             job.seed)
 
 
 def guide(path, sampler, eta, steps, spacing, n, seed, trained, target, scale, method=None, progress=gr.Progress()):
@@ -210,10 +204,9 @@ def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, 
     unguided samples were kept from an earlier click."""
     T = job.checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, job.choice.steps, job.choice.method), T, job.choice.spacing)
-    unguided_time = "kept from an earlier click" if unguided_s is None else f"in {formulas.seconds_text(unguided_s)}"
     head = (f"{runs.bold_name(job.checkpoint.path)} · {GUIDANCE_LABELS[job.method]} · "
             f"{model_label(job.checkpoint, job.choice, False)}, {chain} · {job.n:,} samples from the same noise · "
-            f"unguided {unguided_time}, guided in {formulas.seconds_text(guided_s)}.")
+            f"unguided {formulas.time_taken(unguided_s)}, guided {formulas.time_taken(guided_s)}.")
     if job.mixture is not None:
         return "\n".join([head, mixture_sentence(job, unguided, guided)])
     reads = [read_classes(job.checkpoint.data, x) for x in (unguided, guided)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -231,6 +232,16 @@ def upload_selected(path: str | None):
         return gr.skip()
     load_upload(path)
     return gr.Dropdown(value=UPLOAD_CHOICE)
+
+
+def upload_and_draw(path: str | None, outputs: int, draw: Callable[[], tuple]) -> tuple:
+    """An upload's event: the data choice on the picture (`upload_selected`: gr.Error for a file that is not one)
+    and ``draw()``'s ``outputs`` outputs for it, in one response; nothing for a box emptied. The choice's change that
+    follows finds the views drawn from it and draws nothing: the upload's drawing and the change's had been two
+    events, which ran at once."""
+    if not path:
+        return (gr.skip(),) * (outputs + 1)
+    return upload_selected(path), *draw()
 
 
 def box_after_refusal(path: str | None):

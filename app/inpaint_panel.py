@@ -11,7 +11,7 @@ import gradio as gr
 import torch
 
 from app import formulas, panel_grid, runs
-from app.checkpoint_access import kept_for_checkpoint
+from app.checkpoint_access import kept_with_seconds
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, paint_hidden
@@ -103,20 +103,13 @@ def complete(job: Inpainting, rounds: int, progress=None) -> tuple[torch.Tensor,
 
 
 def replacement_completion(job: Inpainting, ideal: bool, progress=None) -> tuple[torch.Tensor, float | None]:
-    """`complete` with U = 1, the replacement alone, and its seconds: None where it was kept (`kept_for_checkpoint`)
+    """`complete` with U = 1, the replacement alone, and its seconds: None where it was kept (`kept_with_seconds`)
     from an earlier click for the same model (the network, or with ``ideal`` the ideal denoiser), sampler, seed,
     examples and mask. Another U or jump (with U = 1 the jump changes nothing) fills in from the same noise, and the
     replacement column had been computed again each time (at U = 5, a sixth of a click)."""
-    made = []
-
-    def complete_now() -> tuple[torch.Tensor, float]:
-        made.append(True)
-        return complete(job, 1, progress)
-
-    completed, seconds = kept_for_checkpoint(
-        job.checkpoint, "replacement completion", complete_now, bool(ideal), job.checkpoint.data, job.choice, job.seed,
-        job.examples.float().cpu().numpy(), job.known.cpu().numpy())
-    return completed.clone(), seconds if made else None  # a copy: the kept one stays as it was filled in
+    return kept_with_seconds(job.checkpoint, "replacement completion", lambda: complete(job, 1, progress),
+                             bool(ideal), job.checkpoint.data, job.choice, job.seed,
+                             job.examples.float().cpu().numpy(), job.known.cpu().numpy())
 
 
 def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump=1,
@@ -180,9 +173,7 @@ def fill_in_markdown(job: Inpainting, ideal: bool, examples: torch.Tensor, known
     n, kind = len(examples), checkpoint.data.kind
     T = checkpoint.schedule.T
     chain = describe_steps(number_of_steps(T, choice.steps, choice.method), T, choice.spacing)
-    timing = ", ".join(f"{column_label(u, job.jump)} " + ("kept from an earlier click" if s is None
-                                                          else f"in {formulas.seconds_text(s)}")
-                       for u, s in seconds.items())
+    timing = ", ".join(f"{column_label(u, job.jump)} {formulas.time_taken(s)}" for u, s in seconds.items())
     lines = [f"{runs.bold_name(checkpoint.path)} · {model_label(checkpoint, choice, ideal)}, {chain} · {n:,} "
              f"training examples, known: {job.known_label} · {timing}."]
     if reference is not None:  # a small set's draws repeat its points: "one of 10,000" had been 16 points, drawn again

@@ -165,12 +165,12 @@ def movie_files(movie: Movie | None):
     try:
         gif, mp4 = write_movie_files(movie)
     except MovieGone:
-        if not is_replaced(movie):  # swept, or its folder deleted by hand
-            raise InputError(GONE) from None
-        gif = None
-    if gif is None or is_replaced(movie):
+        gif = mp4 = None
+    if is_replaced(movie):
         gr.Info(REPLACED)
         return hidden_files()
+    if gif is None:  # swept, or its folder deleted by hand
+        raise InputError(GONE)
     return str(gif), None if mp4 is None else str(mp4)
 
 

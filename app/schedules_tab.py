@@ -223,13 +223,9 @@ def compare_and_keep(drawn: dict | None, names, T, data, digit, upload_path, own
 
 def upload_and_compare(drawn: dict | None, names, T, data, digit, upload_path, own, seed, log_beta, weighting,
                        *param_values) -> tuple:
-    """An upload: the data choice on the picture (`images.upload_selected`: gr.Error for a file that is not one)
-    and `compare_and_keep`'s outputs for it, in one response. The choice's change that follows finds the views drawn
-    from it and draws nothing; the upload's redraw and the change's had been two events, which ran at once."""
-    if not upload_path:
-        return (gr.skip(),) * 11
-    return images.upload_selected(upload_path), *compare_and_keep(drawn, names, T, UPLOAD, digit, upload_path, own,
-                                                                  seed, log_beta, weighting, *param_values)
+    """An upload: the data choice on the picture and `compare_and_keep`'s outputs for it (`images.upload_and_draw`)."""
+    return images.upload_and_draw(upload_path, 10, lambda: compare_and_keep(
+        drawn, names, T, UPLOAD, digit, upload_path, own, seed, log_beta, weighting, *param_values))
 
 
 def controls_on_view(on_view: Sequence) -> tuple:

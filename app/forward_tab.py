@@ -499,7 +499,8 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
         show_progress="hidden", queue=False,
     )
     uploaded = upload.upload(upload_and_rebuild, inputs=rebuild_inputs, outputs=[data, *rebuild_outputs],
-                             show_progress="minimal")  # queued: a bad file's gr.Error shows as a toast
+                             show_progress="hidden")  # queued: a bad file's gr.Error shows as a toast (and as
+    # no "Error" badge on each view, as its outputs' minimal progress had shown it)
     uploaded.failure(images.box_after_refusal, upload, upload, show_progress="hidden", queue=False)
     rebuilds.append(uploaded)
     rebuilds.append(own.change(own_points_changed, inputs=rebuild_inputs, outputs=rebuild_outputs,

@@ -327,7 +327,8 @@ def build(own: gr.State, page: gr.Blocks) -> None:
     data.change(lambda choice: gr.Slider(visible=is_image_set(choice)), data, digit, show_progress="hidden",
                 queue=False)
     uploaded = upload.upload(upload_and_compare, inputs=inputs, outputs=[data, *outputs],
-                             show_progress="minimal")  # queued: a bad file's gr.Error shows as a toast
+                             show_progress="hidden")  # queued: a bad file's gr.Error shows as a toast (and as
+    # no "Error" badge on each view, as its outputs' minimal progress had shown it)
     uploaded.failure(images.box_after_refusal, upload, upload, show_progress="hidden", queue=False)
     compared.append(uploaded)
     compared.append(own.change(own_points_changed, inputs=inputs, outputs=outputs, show_progress="hidden"))

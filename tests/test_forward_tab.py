@@ -606,3 +606,16 @@ def test_letting_go_of_t_asks_the_server_only_to_put_the_box_right_or_to_draw_op
         assert [getattr(d.fn, "__name__", "") for d in clicks] == [fn_name]
     assert '#forward-targets > button[aria-expanded=true], #forward-chain > button[aria-expanded=true]' in scripts
     assert forward_tab.t_on_view_again(120) == 120
+
+
+def test_a_refused_upload_shows_a_toast_and_no_badge_on_the_views():
+    """A file that is not a picture had put an "Error" badge on each of the views (the upload's outputs, shown with
+    minimal progress) beside its toast; the views stay as they were, and say nothing."""
+    from app import schedules_tab
+
+    for tab in (forward_tab, schedules_tab):
+        with gr.Blocks() as demo:
+            tab.build(gr.State(None), demo)
+        uploads = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") in ("upload_and_rebuild",
+                                                                                      "upload_and_compare")]
+        assert len(uploads) == 1 and uploads[0].show_progress == "hidden", tab.__name__

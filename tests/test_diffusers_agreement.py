@@ -20,7 +20,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from core.mlp import MLPConfig, MLPDenoiser
-from core.prediction import as_eps_model
+from core.prediction import as_eps_model, training_target
 from core.sampler import chain_timesteps, iter_sample
 from core.schedules import NoiseSchedule, make_schedule
 
@@ -132,3 +132,16 @@ def test_other_targets_match_diffusers(prediction: str, prediction_type: str) ->
     for (x_ours, x0_ours), (x_theirs, x0_theirs) in zip(ours, theirs):
         torch.testing.assert_close(x0_ours, x0_theirs, rtol=0, atol=2e-4)
         torch.testing.assert_close(x_ours, x_theirs, rtol=0, atol=1e-5)
+
+
+def test_noising_and_v_target_match_diffusers() -> None:
+    """q(x_t | x_0) (eq. 4) against ``add_noise``, and the v target against ``get_velocity``, at t = 1, …, T."""
+    schedule = make_schedule("cosine", 1000)
+    peer = peer_scheduler(DDPMScheduler, schedule)
+    generator = torch.Generator().manual_seed(0)
+    t = torch.tensor([1, 2, 10, 500, 999, 1000])
+    x0, noise = (torch.randn(len(t), 3, generator=generator, dtype=torch.float64) for _ in range(2))
+    torch.testing.assert_close(schedule.q_sample(x0, t, noise), peer.add_noise(x0, noise, t - 1), rtol=1e-12, atol=0)
+    sqrt_ab, sqrt_1m_ab = schedule.alpha_bars[t, None].sqrt(), (1 - schedule.alpha_bars[t, None]).sqrt()
+    torch.testing.assert_close(training_target("v", x0, noise, sqrt_ab, sqrt_1m_ab),
+                               peer.get_velocity(x0, noise, t - 1), rtol=1e-12, atol=1e-15)

@@ -56,17 +56,19 @@ def noise_figure(schedule: NoiseSchedule, rms: torch.Tensor, *, height: int = 30
     t = len(rms) - 1
     line, dots = _evenly(t, CURVE_POINTS), _evenly(t, MEASURED_DOTS)
     theory = (1 - schedule.alpha_bars[: t + 1]).sqrt().numpy()
+    measured = rms.numpy()[dots]
+    top = max(1.05, 1.05 * float(measured.max()))  # a few points' RMS strays above 1 (10 points: up to ~1.4)
     data = [  # dots on a line: the line would hide beneath a measured line that follows it this closely
         dict(type="scatter", x=line, y=theory[line], mode="lines", name="one jump: √(1 − ᾱ_s)",
              line=dict(color=THEORY_COLOR, width=2)),
-        dict(type="scatter", x=dots, y=rms.numpy()[dots], mode="markers", name="the chain, measured",
+        dict(type="scatter", x=dots, y=measured, mode="markers", name="the chain, measured",
              marker=dict(color=MEASURED_COLOR, size=7, line=dict(color="white", width=1))),
     ]
     layout = figures.plot_layout(
         height, legend=figures.LEGEND_BELOW,
         xaxis=figures.titled_axis("step s of the chain", range=[-0.02 * max(t, 1), 1.02 * max(t, 1)],  # whole dots
                                   **figures.whole_steps(t)),
-        yaxis=figures.titled_axis("RMS of x_s − √ᾱ_s·x₀", range=[0, 1.05]),
+        yaxis=figures.titled_axis("RMS of x_s − √ᾱ_s·x₀", range=[0, top]),
     )
     return figures.fast_figure(data, layout)
 

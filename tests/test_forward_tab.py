@@ -584,6 +584,20 @@ def test_axes_of_a_short_chain_tick_whole_steps() -> None:
     assert chain.layout.xaxis.dtick == 1  # the chain's steps s = 0, 1, 2
 
 
+def test_the_chains_noise_plot_shows_every_measured_dot() -> None:
+    """The plot's y axis had stopped at 1.05, above √(1 − ᾱ_s) ≤ 1; the RMS of a few points strays further (of ten
+    points, ~1.4 near t = T), and those dots were cut off. The axis reaches the highest dot."""
+    schedule = make_schedule("linear", 1000)
+    _, rms = schedule.q_chain(torch.randn(10, 2, generator=torch.Generator().manual_seed(0)), 1000,
+                              torch.Generator().manual_seed(1))
+    figure = figures.as_figure(forward_chain.noise_figure(schedule, rms))
+    dots = figure.data[1].y
+    assert max(dots) > 1.05  # the case at issue
+    assert figure.layout.yaxis.range[0] == 0 and max(dots) < figure.layout.yaxis.range[1]
+    many = figures.as_figure(forward_chain.noise_figure(schedule, torch.full((1001,), 0.5, dtype=torch.float64)))
+    assert tuple(many.layout.yaxis.range) == (0, 1.05)  # room for the line, which ends near 1
+
+
 def test_letting_go_of_t_asks_the_server_only_to_put_the_box_right_or_to_draw_open_panels():
     """A keyboard scrub lets go of t at every key: each had sent two requests besides the scrub's, to put the box
     right (mostly nothing to do) and to draw the panels below (mostly closed). The release now runs in the page and

@@ -105,13 +105,13 @@ Value = TypeVar("Value")
 
 
 def kept_for_checkpoint(checkpoint: Checkpoint, what: str, make: Callable[[], Value], *parts: object) -> Value:
-    """`memo.remembered` of ``make()`` for ``what`` of the checkpoint's files (`files_stamp`) and ``parts``; made and
-    not kept where its folder went since the model was loaded (a run pruned, an upload swept)."""
+    """`memo.SAMPLES.remembered` of ``make()`` for ``what`` of the checkpoint's files (`files_stamp`) and ``parts``;
+    made and not kept where its folder went since the model was loaded (a run pruned, an upload swept)."""
     try:
         stamp = files_stamp(checkpoint.path)
     except OSError:
         return make()
-    return memo.remembered(memo.digest(what, stamp, *parts), make)
+    return memo.SAMPLES.remembered(memo.digest(what, stamp, *parts), make)
 
 
 def kept_with_seconds(checkpoint: Checkpoint, what: str, make: Callable[[], tuple[Any, float]],

@@ -143,7 +143,7 @@ def panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, ben
                   where: dict) -> dict:
     """One panel of `noised_grid_figure`'s points as a picture: its dots `GRID_PICTURE_DOT` picture pixels a marker
     pixel (a panel is drawn 100–150 CSS pixels wide for 2 picture pixels each), in the marker's colour or coloured by
-    ``hues``, over the ``beneath`` layer (the training data) if any. Remembered (`app.memo`): a grid redrawn for
+    ``hues``, over the ``beneath`` layer (the training data) if any. Remembered (`app.memo.PICTURES`): a grid redrawn for
     another t shows the same x₀ panel again."""
     dot, opacity = GRID_PICTURE_DOT * marker["size"], marker["opacity"]
     if hues is None and beneath is None:
@@ -159,7 +159,7 @@ def panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, ben
 
     colouring = hues if hues is not None else marker["color"]  # (with hues the marker's colour is the hues again)
     key = memo.digest("panel", np.asarray(points), colouring, beneath and beneath.key, dot, opacity, size)
-    return _over_axes(memo.remembered(key, draw), where["xaxis"], where["yaxis"])
+    return _over_axes(memo.PICTURES.remembered(key, draw), where["xaxis"], where["yaxis"])
 
 
 @dataclass(frozen=True)
@@ -184,4 +184,4 @@ def beneath_layer(reference: np.ndarray, marker: dict, size: int) -> Beneath:
         return layer
 
     key = memo.digest("beneath", np.asarray(reference), size, dot, marker["opacity"], marker["color"])
-    return Beneath(memo.remembered(key, draw), key)
+    return Beneath(memo.PICTURES.remembered(key, draw), key)

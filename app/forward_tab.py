@@ -449,7 +449,7 @@ def build(own: gr.State, page: gr.Blocks) -> ForwardTab:
                 targets_plot = gr.Plot(label="The same examples as x_t, ε, x₀ and v (updated when you let go of t)",
                                        elem_id="forward-targets-plot")
                 targets_text = gr.Markdown()
-            with gr.Accordion("One step at a time: the chain q(xₜ | xₜ₋₁) lands where the jump q(xₜ | x₀) does",
+            with gr.Accordion("One step at a time: the chain q(x_t | x_{t−1}) lands where the jump q(x_t | x₀) does",
                               open=False, elem_id="forward-chain") as chain_box:
                 chain_plot = gr.Plot(label="x₀, then x_t by t steps with fresh noise, and by one jump (updated when "
                                            "you let go of t)", elem_id="forward-chain-plot")

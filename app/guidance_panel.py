@@ -519,8 +519,9 @@ def build(controls: ReverseControls) -> None:
             "ε̂(x_t, t, ∅) + s·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)), whose difference term is −√(1 − ᾱ_t) times "
             "∇log p_t(y | x_t), the gradient of the model's own implicit classifier p_t(y | x_t) ∝ "
             "p_t(x_t | y)/p_t(x_t). The scale s means the same in both: 0 is the unconditional model, 1 Bayes' rule "
-            "(the conditional model), more gives less varied, more class-typical samples (Ho & Salimans' w is "
-            "s − 1). Uses the model, sampler, steps, spacing, samples (at most "
+            "(the conditional model: exactly so with classifier-free guidance and the 8 Gaussians' exact classifier, "
+            "approximately with a clean classifier on x̂₀), more gives less varied, more class-typical samples (Ho & "
+            "Salimans' w is s − 1). Uses the model, sampler, steps, spacing, samples (at most "
             f"{MAX_GUIDED['image', 'classifier']} images under classifier guidance, "
             f"{MAX_GUIDED['image', 'classifier-free']} classifier-free, or {MAX_GUIDED['2d', 'classifier']:,} points) "
             "and seed above. **Compare scales** draws the same noise at several s side by side: fidelity to the class "
@@ -538,7 +539,7 @@ def build(controls: ReverseControls) -> None:
             target = gr.Dropdown(choices=choices, value=chosen_class(choices), label="Class to steer towards",
                                  allow_custom_value=True)
             scale = gr.Slider(0.0, MAX_SCALE, value=DEFAULT_SCALE, step=0.5, label="Guidance scale s",
-                              info="0: no guidance; 1: Bayes' rule; larger: starker")
+                              info="0: no guidance; 1: Bayes' rule, as exact as the guide; larger: starker")
         with gr.Row():
             guide_btn = gr.Button("Sample with and without guidance")
             play_btn = gr.Button("Play the guided chain in the player")

@@ -8,7 +8,8 @@ and since the model's ε̂ is a scaled score, ε̂ = −√(1 − ᾱ_t)·∇ lo
 
     ε̂(x_t | y) = ε̂(x_t) − s·√(1 − ᾱ_t)·∇_{x_t} log p_t(y | x_t)        (Dhariwal & Nichol, Algorithm 2)
 
-with s = 1; a guidance scale s > 1 samples ∝ p_t(x_t)·p_t(y | x_t)^s, sharper and less varied. `GuidedDenoiser`
+with s = 1. A scale s > 1 follows the score of p_t(x_t)·p_t(y | x_t)^s at each t: sharper, less varied samples,
+though not exactly from p(x_0)·p(y | x_0)^s, since the tilted p_t are not one diffusion's marginals. `GuidedDenoiser`
 is this ε̂ as an ε-predictor of its own, so every sampler of `core.sampler` (DDPM, DDIM, short chains) and
 `core.inpaint` uses it unchanged. It needs p_t(y | x_t) for every t: a classifier trained on noisy inputs, or,
 with a classifier of clean data only (the shipped MNIST one), the classifier applied to the model's denoised

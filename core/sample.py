@@ -89,7 +89,8 @@ def build_parser() -> OneLineParser:
                         "any case")
     p.add_argument("--guidance-scale", type=float, metavar="S",
                    help="with --guide: the scale s ≥ 0 (default: 3; 0: the unconditional model; 1: the conditional "
-                        "one, by Bayes' rule; more: starker)")
+                        "one, by Bayes' rule, as exact as the guide: a classifier on x̂0 approximates p_t(y | x_t); "
+                        "more: starker)")
     p.add_argument("--guidance", choices=GUIDANCE_METHODS,
                    help="with --guide: the method (default: classifier-free for a class-conditional model, else "
                         "classifier)")

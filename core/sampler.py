@@ -26,16 +26,16 @@ t (the usual choice, "uniform") makes the first jump the worst: on the cosine sc
 denoiser, whose error is never that small, throws its points to |x| ~ 100. "log_snr" spaces the
 steps evenly in λ_t = log(ᾱ_t/(1 − ᾱ_t)) instead (the spacing of the "logSNR" time steps of
 DPM-Solver, Lu et al. 2022, whose λ is half this one): no jump spans much of λ, so after the top
-one (the capped T → T − 1: ≈ 31, as in the full chain) each step shrinks the error (×1.0, 0.5,
-0.33, …; 0.19 the median at 50 steps on the cosine schedule).
+one (the capped T → T − 1: ≈ 31, as in the full chain) the next step keeps the error (×1.0) and each later one
+shrinks it (×0.5, 0.33, …; 0.19 the median at 50 steps on the cosine schedule).
 Ancestral (DDPM) steps then forget the errors as they go. The deterministic DDIM ODE sums them
 (its error grows like ∫ δ dσ̄, with σ̄ = √((1 − ᾱ)/ᾱ) up to 2·10⁴ on the cosine schedule), so it
 needs an ε̂ far more precise at high noise than a small model has, whatever the spacing.
 
 A chain can also join at any step t₀ ≤ T (``start_t``): from data noised to x_t₀ ~ q(x_t₀ | x_0) rather than from
-pure noise, it runs the same steps below t₀ (SDEdit, Meng et al. 2022). With an exact ε-predictor it then samples
-p(x_0 | x_t₀): the data that could have been noised into x_t₀. Small t₀ gives x_0 back nearly as it was; large t₀
-keeps only its coarse layout, and at t₀ = T nothing of it.
+pure noise, it runs the same steps below t₀ (SDEdit, Meng et al. 2022). With an exact ε-predictor the ancestral
+(DDPM) chain then samples p(x_0 | x_t₀), the data that could have been noised into x_t₀; DDIM (η = 0) maps x_t₀ to
+one x_0. Small t₀ gives x_0 back nearly as it was; large t₀ keeps only its coarse layout, and at t₀ = T nothing of it.
 
 Randomness comes from the ``generator`` (without one, from torch's global generator): same seed, same samples.
 The steps run without autograd (`torch.no_grad`), so a chain keeps no graph of its steps.

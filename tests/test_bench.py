@@ -86,3 +86,12 @@ def test_bench_movies_measures_each_movie_before_and_now(monkeypatch, capsys, sh
         assert float(ratio) == pytest.approx(float(now) / float(before), abs=0.02), out  # of figures to 2 decimals
         assert float(cpu_ratio) == pytest.approx(float(cpu_now) / float(cpu_before), abs=0.02), out
         assert float(cpu_now) < float(cpu_before) and all(float(b) > 0 for b in button), out
+
+
+def test_bench_kept_samples_times_the_second_click_with_one_memo_and_with_two(monkeypatch, capsys) -> None:
+    out = run_main("bench_kept_samples", ["--repeats", "1", "--scrub", "20", "--steps", "3"], monkeypatch, capsys)
+    before = re.search(r"^one memo \(before\): ([\d.]+) s, kept in 0 of 1$", out, re.M)
+    now = re.search(r"^two memos \(now\): ([\d.]+) s, kept in 1 of 1$", out, re.M)
+    ratio = re.search(r"^ratio ([\d.]+)x$", out, re.M)
+    assert before and now and ratio, out  # the scrub's pictures push the samples out of one memo, not out of two
+    assert float(ratio[1]) == pytest.approx(float(now[1]) / float(before[1]), abs=0.05), out  # of times to 3 decimals

@@ -51,6 +51,11 @@ MARGIN = dict(l=55, r=25, t=20, b=45)  # t: room for the top tick's label (10³)
 HUE_SCALE = [[k / (len(plotly.colors.cyclical.HSV) - 1), c] for k, c in enumerate(plotly.colors.cyclical.HSV)]
 
 
+def beyond_the_axes(points: torch.Tensor | np.ndarray) -> int:
+    """How many of the 2D ``points`` (N, 2) lie beyond the fixed axes `POINT_RANGE`, where a plot cannot show them."""
+    return int((np.abs(np.asarray(points)) > POINT_RANGE[1]).any(axis=1).sum())
+
+
 def angle_hues(points: np.ndarray) -> np.ndarray:
     """2D points (N, 2): each one's hue for `HUE_SCALE`, its angle around the origin as a share of a full turn
     (0..1), so that a point can be followed from panel to panel by its colour."""

@@ -14,7 +14,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import formulas, panel_grid, runs
+from app import figures, formulas, panel_grid, runs
 from app.controls import MAX_SEED, notice_html, number_between, redraw_after_release_alone, show_when, whole_number
 from app.as_written import in_markdown
 from app.errors import InputError
@@ -208,10 +208,10 @@ def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, 
             f"{model_label(job.checkpoint, job.choice, False)}, {chain} · {job.n:,} samples from the same noise · "
             f"unguided {formulas.time_taken(unguided_s)}, guided {formulas.time_taken(guided_s)}.")
     if job.mixture is not None:
-        return "\n".join([head, mixture_sentence(job, unguided, guided)])
+        return "\n".join([head, mixture_sentence(job, unguided, guided)]) + off_plot_line(job, unguided, guided)
     reads = [read_classes(job.checkpoint.data, x) for x in (unguided, guided)]
     if reads[0] is None or reads[1] is None:
-        return head
+        return head + off_plot_line(job, unguided, guided)
     (unguided_classes, how), (guided_classes, _) = reads
     lines = [head, f"- Samples {how} **{html.escape(job.target)}**: **{unguided_classes.count(job.target):,} of "
                    f"{job.n:,}** unguided, **{guided_classes.count(job.target):,} of {job.n:,}** guided"]
@@ -224,7 +224,19 @@ def guide_markdown(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor, 
             "- The judge did not steer: the model's own classes did, so it is an independent reader of the digits.")
     else:
         lines[-1] += "."
-    return "\n".join(lines)
+    return "\n".join(lines) + off_plot_line(job, unguided, guided)
+
+
+def off_plot_line(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor) -> str:
+    """2D: a line saying how many samples of each set lie beyond the panels' fixed axes (counted in the figures
+    above, not drawn: strong guidance can throw them there), else ""."""
+    if job.checkpoint.data.kind != "2d":
+        return ""
+    off = {name: figures.beyond_the_axes(x) for name, x in (("unguided", unguided), ("guided", guided))}
+    if not any(off.values()):
+        return ""
+    counts = " and ".join(f"**{n:,} of {job.n:,}** {name}" for name, n in off.items() if n)
+    return (f"\n- {counts} samples lie beyond the plot's ±{figures.POINT_RANGE[1]:g}: counted above, not drawn.")
 
 
 def mixture_sentence(job: Guidance, unguided: torch.Tensor, guided: torch.Tensor) -> str:
@@ -371,6 +383,12 @@ def sweep_markdown(job: Guidance, rows: list[tuple[GuidanceMethod, list[SweepCol
                   "errors are amplified (classifier-free: s − 1 times the learnt ε̂(x_t, t, y) − ε̂(x_t, t, ∅); "
                   "classifier guidance: a classifier convinced by strokes that do not make the class), so samples may "
                   "stray instead of narrowing."]
+    if job.checkpoint.data.kind == "2d":
+        counts = [(method, c.scale, figures.beyond_the_axes(c.samples)) for method, columns in rows for c in columns]
+        off = [f"{method} s = {scale:g}: {n:,} of {job.n:,}" for method, scale, n in counts if n]
+        if off:
+            lines += ["", f"**Beyond the plots' ±{figures.POINT_RANGE[1]:g}** (counted in the table, not drawn): "
+                          + "; ".join(off) + "."]
     return "\n".join(lines)
 
 
@@ -452,13 +470,15 @@ def image_field(checkpoint: Checkpoint, target: str, t: int, seed: int, methods:
                                                           for m in methods]
     figure = panel_grid.noised_grid_figure(cells, [""] * len(cells), labels, kind="images", cell_px=150)
     lines = [f"{runs.bold_name(checkpoint.path)} · what guidance towards **{html.escape(target)}** adds at t = {t:,} "
-             f"(ᾱ_t = {float(schedule.alpha_bars[t]):.3g}), for {len(x_t)} training images noised to t: grey is 0, "
-             "white where it brightens a pixel, black where it darkens it (each column scaled to its own range). "
+             f"(ᾱ_t = {formulas.number(float(schedule.alpha_bars[t]))}), for {len(x_t)} training images noised to t: "
+             "grey is 0, white where it brightens a pixel, black where it darkens it (each column scaled to its own "
+             "range). "
              f"{GUIDED_STEP}."]
     if len(gradients) == 2:
         learnt, classifier = (gradients[m].flatten(1).double() for m in ("classifier-free", "classifier"))
         cosine = torch.nn.functional.cosine_similarity(learnt, classifier, dim=1)
-        ratio = (learnt.norm(dim=1) / classifier.norm(dim=1).clamp_min(1e-12)).median()
+        # the median of 4: the middle two's mean (`Tensor.median` gives the lower one)
+        ratio = (learnt.norm(dim=1) / classifier.norm(dim=1).clamp_min(1e-12)).quantile(0.5)
         cosines = " · ".join(formulas.number(c, decimals=2) for c in cosine.tolist())
         lines.append(f"- How alike the two guides are, image by image: cosine **{cosines}** (1: the same picture, "
                      f"0: unrelated); the implicit classifier's gradient is {float(ratio):.2f}× "
@@ -471,15 +491,15 @@ def field_markdown(name: str, target: str, t: int, alpha_bar: float, at_data: di
     """What the field shows, and with both methods, how the learnt gradient compares with the exact one at the
     noised training points (mean cosine, median length ratio)."""
     lines = [f"**{in_markdown(name)}** · ∇ log p_t(y | x_t) towards **{html.escape(target)}** at t = {t:,} "
-             f"(ᾱ_t = {alpha_bar:.3g}) · arrows show its direction, drawn no longer than the grid's spacing; grey: "
-             f"{FIELD_POINTS:,} training points noised to t. {GUIDED_STEP}, so the arrows are where guidance pushes "
-             "x_t at this step."]
+             f"(ᾱ_t = {formulas.number(alpha_bar)}) · arrows show its direction, drawn no longer than the grid's "
+             f"spacing; grey: {FIELD_POINTS:,} training points noised to t. {GUIDED_STEP}, so the arrows are where "
+             "guidance pushes x_t at this step."]
     if len(at_data) == 2:
         learnt, exact = at_data["classifier-free"].double(), at_data["classifier"].double()
         norms = learnt.norm(dim=1), exact.norm(dim=1)
         kept = norms[1] > 1e-6 * float(norms[1].max())
         cosine = float(torch.nn.functional.cosine_similarity(learnt[kept], exact[kept], dim=1).mean())
-        ratio = float((norms[0][kept] / norms[1][kept]).median())
+        ratio = float((norms[0][kept] / norms[1][kept]).quantile(0.5))
         lines.append(f"- At the noised training points the learnt direction follows the exact one with mean cosine "
                      f"**{formulas.number(cosine, decimals=3)}** (1: the same direction), **{ratio:.2f}×** its length "
                      "(median): what classifier-free guidance gets from the model's own classes, against the classifier Dhariwal & "

@@ -60,7 +60,7 @@ def _chain_words(checkpoint: Checkpoint, choice: SamplerChoice) -> str:
 def off_plot_sentence(points: torch.Tensor, checkpoint: Checkpoint) -> str:
     """2D: how many decoded points lie off the plot (beyond ±4, where data of unit spread never is), and why (a
     capped β_T multiplies an ε network's error at t = T; an x₀ or v network gives x̂₀ directly)."""
-    off = int((points.abs() > figures.POINT_RANGE[1]).any(dim=1).sum())
+    off = figures.beyond_the_axes(points)
     if not off:
         return ""
     return (f" **{off:,} of {len(points):,} decoded points lie off the plot** (beyond ±{figures.POINT_RANGE[1]:g}): "

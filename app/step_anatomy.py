@@ -95,7 +95,7 @@ def anatomy_figure(parts: dict, kind: str, reference: np.ndarray | None):
 def off_plot(points: torch.Tensor, name: str) -> str:
     """2D: ", N of M {name} lie beyond the plot's ±4" for points the figure cannot show (an ε network's x̂₀ at
     large t can land tens of units away), else ""."""
-    off = int((points.abs() > figures.POINT_RANGE[1]).any(dim=1).sum())
+    off = figures.beyond_the_axes(points)
     return f", **{off:,} of {len(points):,} {name} lie beyond the plot's ±{figures.POINT_RANGE[1]:g}**" if off else ""
 
 

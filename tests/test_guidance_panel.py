@@ -298,6 +298,41 @@ def test_the_guides_field_on_digits_is_a_picture_that_makes_them_more_of_the_cla
     assert int((log_p7(x_t + step) > log_p7(x_t)).sum()) >= 7
 
 
+def test_the_image_fields_median_is_the_middle_of_its_four_ratios_and_alpha_bar_near_1_is_not_1():
+    """Of 4 images the median length ratio is the mean of the middle two (torch's `median` had given the lower one:
+    1.29× where the median is 1.49×); ᾱ_1 = 0.9999 had shown as "1"."""
+    _, stats = guidance_panel.guide_field(MNIST_CONDITIONAL, [], "8", 400, seed=2)
+    shown = float(re.search(r"is ([\d.]+)× the shipped classifier's in length \(median\)", stats).group(1))
+    checkpoint = load_checkpoint(MNIST_CONDITIONAL)
+    x_t = guidance_panel.noised_examples(checkpoint, guidance_panel.FIELD_IMAGES, 400, 2)
+    learnt, classifier = (class_score(checkpoint.model, checkpoint.schedule, checkpoint.data, "8", x_t, 400, m)
+                          .flatten(1).double().norm(dim=1) for m in ("classifier-free", "classifier"))
+    ratios = sorted((learnt / classifier).tolist())
+    assert len(ratios) == 4 and shown == pytest.approx((ratios[1] + ratios[2]) / 2, abs=0.006), (ratios, stats)
+    _, stats = guidance_panel.guide_field(GAUSSIANS_CONDITIONAL, [], "90° (top)", 1)
+    assert "(ᾱ_t = 0.9999)" in stats
+
+
+def test_samples_beyond_the_plots_axes_are_counted_in_words():
+    """Strong guidance can throw 2D samples beyond the panels' fixed ±4, where they had been counted in the words
+    (of the class or not, their spread) without being drawn or mentioned."""
+    quiet = dict(progress=lambda *a, **k: None)
+    job = guidance_panel.guidance_inputs(GAUSSIANS_CONDITIONAL, "ddim", 0.0, 20, "uniform", 200, 1, [], "90° (top)",
+                                         20.0)
+    inside, outside = torch.zeros(200, 2), torch.zeros(200, 2)
+    outside[:7, 0], outside[7, 1] = 4.5, -5.0
+    assert guidance_panel.off_plot_line(job, inside, inside) == ""
+    assert "**8 of 200** guided samples lie beyond the plot's ±4" in guidance_panel.off_plot_line(job, inside, outside)
+    assert "**8 of 200** unguided and **8 of 200** guided" in guidance_panel.off_plot_line(job, outside, outside)
+    _, stats = guidance_panel.guide(GAUSSIANS_CONDITIONAL, "ddim", 0.0, 20, "uniform", 200, 1, [], "90° (top)", 20.0,
+                                    **quiet)
+    assert re.search(r"\*\*\d+ of 200\*\* guided samples lie beyond the plot's ±4", stats), stats
+    _, table = guidance_panel.sweep(GAUSSIANS_CONDITIONAL, "ddim", 0.0, 20, "uniform", 200, 1, [], "90° (top)",
+                                    "1, 20", **quiet)
+    beyond = re.search(r"\*\*Beyond the plots' ±4\*\* \(counted in the table, not drawn\): (.*)\.$", table, re.M)
+    assert beyond and re.fullmatch(r"classifier-free s = 20: \d+ of 200", beyond.group(1)), table
+
+
 def test_the_guides_field_refusals():
     with pytest.raises(gr.Error, match="swiss_roll_linear has no classes to steer by"):
         guidance_panel.guide_field(SWISS, [], "7", 300)

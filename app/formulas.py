@@ -30,10 +30,11 @@ FORWARD_KEY = "x₀: the data · ε: the noise, drawn once and held fixed"
 CIRCLE_KEY = "x_a, x_b: two independent N(0, I) noises; cos²θ + sin²θ = 1, so every x_T on the loop is N(0, I) too"
 
 
-def reverse_key(method: str) -> str:
-    """What the symbols of `reverse_notes` stand for."""
+def reverse_key(method: str, eta: float = 0.0) -> str:
+    """What the symbols of `reverse_notes` stand for (z only where a step draws it: not in deterministic DDIM)."""
     implied = " · ε̂ = (x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t), the noise x̂₀ implies" if method == "ddim" else ""
-    return f"x̂₀: the model's prediction of x₀ (its panel){implied} · z: fresh noise from N(0, I)"
+    fresh = "" if method == "ddim" and eta == 0 else " · z: fresh noise from N(0, I)"
+    return f"x̂₀: the model's prediction of x₀ (its panel){implied}{fresh}"
 
 
 def number(value: float, decimals: int | None = None) -> str:

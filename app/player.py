@@ -266,11 +266,13 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
     coordinates: a line through the path (when it has more than one position) and a dot at its last position.
     ``background``: the panel's axes as palette indices (`_background`); ``field``: vectors (G, 2) at the points
     of `field_grid`, drawn as arrows over the points (beneath the paths); ``rings``: per pinned point k, a
-    position (K, 2) marked with a ring of its colour (where it started, for a chain joined at t₀)."""
+    position (K, 2) marked with a ring of its colour (where it started, for a chain joined at t₀). Paths, dots and
+    rings are clipped to the axes: a pinned point thrown beyond them had been drawn over the ticks below the plot."""
     pixels = background.copy()
     inside = _paint(pixels, points, _POINT)
     image = PIL.Image.fromarray(pixels, mode="P")
     image.putpalette(_palette())
+    axes = image.copy()  # the margins, ticks and frame, as they are before anything is drawn over them
     draw = PIL.ImageDraw.Draw(image)
     if field is not None:
         _draw_arrows(draw, field)
@@ -287,6 +289,9 @@ def _points_panel(points: np.ndarray, paths: Sequence[np.ndarray], label: str, b
             draw.line(xy, fill=_TRAIL0 + k, width=2)
         x, y = xy[-1]
         draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=_TRAIL0 + k, outline=_AXIS)
+    inner = (_INNER[0], _INNER[1], _INNER[2] + 1, _INNER[3] + 1)
+    axes.paste(image.crop(inner), inner[:2])
+    image = axes
     beyond = int(len(points) - inside.sum())
     if beyond:
         label += f" · {beyond:,} of {len(points):,} beyond the axes"

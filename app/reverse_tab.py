@@ -583,7 +583,7 @@ def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice
         frames, chain.frame_ts, key=runs.session_key(request), view="reverse",
         stem=f"reverse-{display_name(checkpoint.path)}-{choice.method}{len(chain.state_ts) - 1}-seed{chain.seed}"
              f"{stem_suffix}",
-        captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method), export_labels=labels,
+        captions=captions, notes=notes, note_key=formulas.reverse_key(choice.method, choice.eta), export_labels=labels,
         export_fps=GIF_FPS, max_width=width, pixelated=chain.kind == "image", panels=panels)
     render_s = time.perf_counter() - start
     return page, stats_markdown(chain, checkpoint, model_label(checkpoint, choice, ideal), len(chain.samples), render_s,

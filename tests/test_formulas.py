@@ -115,6 +115,9 @@ def test_strided_ddim_note_is_song_et_al_eq_12() -> None:
     assert sigma == pytest.approx(math.sqrt(var), rel=5e-4) and b == pytest.approx(math.sqrt(1 - ab_s - var), rel=5e-4)
     assert "ε̂ = (x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t)" in formulas.reverse_key("ddim")
     assert "ε̂" not in formulas.reverse_key("ddpm")
+    # z only where a step draws it: deterministic DDIM's notes have no z term
+    assert "z: fresh noise" in formulas.reverse_key("ddpm") and "z: fresh noise" in formulas.reverse_key("ddim", 0.5)
+    assert "z:" not in formulas.reverse_key("ddim", 0.0)
 
 
 def test_the_note_reproduces_a_sampled_step() -> None:

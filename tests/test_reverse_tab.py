@@ -179,6 +179,23 @@ def test_2d_frames_show_x0_beside_x_t():
     assert (at(right, [2.0, 2.0]) == pinned).any() and not (at(left, [2.0, 2.0]) == pinned).any()
 
 
+def test_pinned_points_beyond_the_axes_are_clipped_to_them():
+    """A pinned point thrown beyond ±4 (an ε model under DDIM on the cosine schedule) had its dot and trail drawn
+    below the plot, over the x axis's ticks. Both are clipped to the axes; the points inside stay drawn."""
+    inside, outside = np.zeros((player.PINNED_POINTS + 1, 2)), np.zeros((player.PINNED_POINTS + 1, 2))
+    outside[: player.PINNED_POINTS] = [0.0, -6.0]  # every pinned point below the axes at the last frame
+    frames = player.render_points_frames([inside, outside], [inside, outside], [2, 1])
+    quiet = player.render_points_frames([inside * 0 + 9, inside * 0 + 9], [inside * 0 + 9] * 2, [2, 1])  # none drawn
+    drawn, axes = np.asarray(frames[-1]), np.asarray(quiet[-1])
+    top, bottom = player._INNER[1], player._INNER[3]
+    for x in (0, player.PLOT_SIZE + player.PANEL_GAP):
+        panel, empty = drawn[:, x : x + player.PLOT_SIZE], axes[:, x : x + player.PLOT_SIZE]
+        assert (panel[bottom + 1 :] == empty[bottom + 1 :]).all()  # the ticks below the plot as they are
+        assert (panel[: top] == empty[: top]).all()
+    left = drawn[top : bottom + 1, : player.PLOT_SIZE]
+    assert np.isin(left, range(5, 5 + player.PINNED_POINTS)).any()  # the trail, inside, down to the axes' edge
+
+
 def test_2d_frames_draw_the_training_data_beneath_the_points_in_both_panels():
     x_t, x0, data = np.array([[-2.0, -2.0]]), np.array([[2.0, 2.0]]), np.array([[1.0, -1.0], [-2.0, -2.0]])
     frame = np.asarray(player.render_points_frames([x_t], [x0], [7], reference=data)[0])

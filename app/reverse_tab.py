@@ -836,6 +836,7 @@ class ReverseControls:
     player: list  # the player's outputs, as Generate fills them (`show_chain`): view, stats, Movie, sprite sheet
     model_slot: gr.Column  # under the checkpoint's description: where `app.model_files` puts its download and upload
     jobs: gr.State  # how many of this page's Reverse jobs wait or run (`job_click`): `after_training` keeps the choice
+    stop: gr.Button  # shown while a job of the page waits or runs: it stops them (`runs.request_stop`)
     info: gr.Markdown  # the chosen checkpoint's description (`describe`)
     panels: list = field(default_factory=list)  # (plot, stats) of the panels whose results make way (`results_make_way`)
 
@@ -844,10 +845,11 @@ class ReverseControls:
         A panel's results (`results_make_way`) that arrive once another model is chosen make way at once: the note
         went up when the model changed, and a result still being computed then came back over it."""
         asked = gr.State(None)  # the model the job was pressed for
-        button.click(job_waits, [self.jobs, self.checkpoint], [self.jobs, asked], show_progress="hidden", queue=False)
+        button.click(job_waits, [self.jobs, self.checkpoint], [self.jobs, asked, self.stop], show_progress="hidden",
+                     queue=False)
         event = runs.heavy_click(button, fn, inputs, outputs, **options)
         for ended in (event.success, event.failure):  # `.then` did not run after a job that failed: a count for good
-            ended(job_ended, self.jobs, self.jobs, show_progress="hidden", queue=False)
+            ended(job_ended, self.jobs, [self.jobs, self.stop], show_progress="hidden", queue=False)
         for plot, stats in self.panels:
             if list(outputs[:2]) == [plot, stats]:
                 event.success(made_way_since, [self.checkpoint, asked, stats], [plot, stats], show_progress="hidden",
@@ -856,13 +858,18 @@ class ReverseControls:
         return event
 
 
-def job_waits(jobs: Any, path: str | None = None) -> tuple[int, str | None]:
-    """(the count of jobs, one more; the model this one is for)."""
-    return int(jobs or 0) + 1, path
+def job_waits(jobs: Any, path: str | None = None) -> tuple[int, str | None, gr.Button]:
+    """(the count of jobs, one more; the model this one is for; Stop, shown)."""
+    return int(jobs or 0) + 1, path, gr.Button(visible=True)
 
 
-def job_ended(jobs: Any) -> int:
-    return max(int(jobs or 0) - 1, 0)
+def job_ended(request: gr.Request, jobs: Any) -> tuple[int, gr.Button]:
+    """(the count of jobs, one less; Stop, hidden when none is left, and a Stop that came as the last ended forgotten:
+    it would have stopped the next click's job)."""
+    left = max(int(jobs or 0) - 1, 0)
+    if not left:
+        runs.forget_stop(runs.page_of(request))
+    return left, gr.Button(visible=left > 0)
 
 
 def results_make_way(c: ReverseControls, plot: gr.Plot, stats: gr.Markdown) -> None:
@@ -947,7 +954,10 @@ def build(trained: gr.State) -> ReverseControls:
                                              "their rough shape, t₀ near T keeps nothing")
                 start_t = gr.Slider(minimum=1, maximum=first_T, value=max(1, round(DEFAULT_START_SHARE * first_T)), step=1,
                                     label="t₀: the step the chain starts from", visible=False, elem_id="reverse-start-t")
-            generate_btn = gr.Button("Generate", variant="primary", elem_id="reverse-generate")
+            with gr.Row(elem_id="reverse-generate-bar"):
+                generate_btn = gr.Button("Generate", variant="primary", elem_id="reverse-generate", scale=3)
+                stop_btn = gr.Button("Stop", variant="stop", visible=False, elem_id="reverse-stop", scale=1,
+                                     min_width=80)
         with gr.Column(scale=2, min_width=VIEWS_MIN_WIDTH):
             view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
                            js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="reverse-player")
@@ -986,7 +996,9 @@ def build(trained: gr.State) -> ReverseControls:
     for changed in (sampler, steps, n):
         changed.input(sampler_note_dropped, info, info, show_progress="hidden", queue=False)
     controls = ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
-                               [view, stats, movie, sprite], model_slot, jobs, info)
+                               [view, stats, movie, sprite], model_slot, jobs, stop_btn, info)
+    stop_btn.click(runs.request_stop, jobs, None, show_progress="hidden", queue=False,  # any job of the page
+                   api_visibility="private")
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
     generate_btn.click(None, None, None, js=REMEMBER_GENERATE_JS, queue=False)
     play_in_player(controls.job_click(

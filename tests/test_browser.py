@@ -757,6 +757,31 @@ def test_two_sessions_keep_their_own_state(browser, app_url: str) -> None:
         b.close()
 
 
+def test_stop_ends_a_long_generate_and_keeps_the_player_as_it_was(browser, app_url: str) -> None:
+    """Stop shows while a job of the Reverse tab runs; pressed, the job ends at its next step (the sampling queue is
+    free again for everyone), a toast says so, the player keeps what it showed, and Stop hides."""
+    a = Page(browser, app_url, "stop")
+    try:
+        p = a.page
+        p.get_by_role("tab", name="Reverse").click()
+        stop = p.locator("#reverse-stop")
+        assert not stop.is_visible()
+        samples = p.get_by_label("Samples", exact=True)
+        samples.fill("5000")  # the shipped swiss roll, DDPM over all 1,000 steps: several seconds here
+        samples.blur()
+        p.locator("#reverse-generate").click()
+        stop.wait_for(state="visible")
+        p.wait_for_selector("#reverse-player >> text=Sampling the reverse chain", timeout=30_000)
+        stop.click()
+        p.get_by_text("Stopped, as you asked: what was shown before stays.").wait_for(timeout=15_000)
+        stop.wait_for(state="hidden")
+        assert p.locator("#reverse-player >> text=Press Generate to sample").count() == 1  # no movie came
+        assert p.locator("text=sampled in").count() == 0
+        a.assert_clean("Reverse tab, a Generate stopped")
+    finally:
+        a.close()
+
+
 def test_a_tab_open_before_a_run_hears_of_it(browser, app_url: str) -> None:
     """Two tabs of one browser. Start in the first: the second, open since before on the Train tab, had said "Press
     Start training" through the whole run. Brought to the front (another tab had been), it now follows the run and

@@ -391,8 +391,10 @@ def test_a_model_that_arrives_during_a_job_is_listed_not_chosen(toy_ckpt, image_
     assert info.startswith("**digits** — ") and "**swiss (trained here)** is ready in the list: it was not chosen for you" in info
     assert reverse_tab.after_training(trained, chosen, 0)[0].value == str(toy_ckpt)  # no job: chosen
     assert reverse_tab.after_training(trained, None, 1)[0].value == str(toy_ckpt)  # nothing chosen before
-    assert reverse_tab.job_waits(None, "m") == (1, "m") and reverse_tab.job_waits(1)[0] == 2
-    assert (reverse_tab.job_ended(1), reverse_tab.job_ended(0)) == (0, 0)
+    assert reverse_tab.job_waits(None, "m")[:2] == (1, "m") and reverse_tab.job_waits(1)[0] == 2
+    assert reverse_tab.job_waits(0)[2].visible is True  # Stop shown while a job waits or runs
+    assert [reverse_tab.job_ended(REQ, k)[0] for k in (2, 1, 0)] == [1, 0, 0]
+    assert [reverse_tab.job_ended(REQ, k)[1].visible for k in (2, 1)] == [True, False]
 
 
 def test_every_job_of_the_reverse_tab_is_counted_while_it_waits_or_runs():
@@ -993,6 +995,53 @@ def test_a_sampling_job_stops_at_the_servers_time_limit(toy_ckpt, monkeypatch):
                      progress=lambda *a, **k: None)
     finally:
         slow.remove()
+
+
+def test_stop_ends_the_pages_sampling_job_and_keeps_what_was_shown(toy_ckpt, monkeypatch):
+    """A DDPM chain of 1,000 steps for 64 digits held the one sampling queue for a minute, for every visitor, with no
+    way to stop it. Stop (shown while a job of the page waits or runs) ends the job at its next network call; what
+    the job would have filled keeps what it showed, and a toast says why. Only the page's own job stops; a Stop
+    that found no job of the page does not stop its next one."""
+    from gradio.context import LocalContext
+
+    network = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)]).model
+    calls, infos = [], []
+    monkeypatch.setattr(runs.gr, "Info", infos.append)
+    press_at = {"alice": 5}
+
+    def count(module, inputs):
+        calls.append(1)
+        if len(calls) == press_at.get(LocalContext.request.get(None).session_hash):
+            runs.request_stop(LocalContext.request.get(None), 1)  # the page's Stop, pressed mid-chain
+
+    hook = network.register_forward_pre_hook(count)
+    generate = runs.time_limited(reverse_tab.generate, outputs=4)
+    args = (str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "uniform", False, False, [str(toy_ckpt)])
+
+    def run_as(page):
+        calls.clear()
+        token = LocalContext.request.set(types.SimpleNamespace(session_hash=page))
+        try:
+            return generate(types.SimpleNamespace(session_hash=page), *args, progress=lambda *a, **k: None)
+        finally:
+            LocalContext.request.reset(token)
+
+    try:
+        result = run_as("alice")
+        assert result == tuple(gr.skip() for _ in range(4)) and len(calls) == 5  # of 100 steps
+        assert infos == ["Stopped, as you asked: what was shown before stays."]
+        press_at.clear()
+        assert len(run_as("alice")[0]) > 100 and len(calls) == 100  # the Stop is spent: the next job runs whole
+        runs.request_stop(types.SimpleNamespace(session_hash="bob"), 1)  # Bob's Stop, while his job waits
+        assert run_as("alice")[2] is not None and len(calls) == 100  # Alice's job runs
+        assert run_as("bob") == tuple(gr.skip() for _ in range(4)) and calls == []  # his stops before a step
+        runs.request_stop(types.SimpleNamespace(session_hash="bob"), 0)  # no job of his waits or runs: nothing
+        assert len(run_as("bob")[0]) > 100 and len(calls) == 100
+        runs.request_stop(types.SimpleNamespace(session_hash="bob"), 1)  # came as his last job ended
+        reverse_tab.job_ended(types.SimpleNamespace(session_hash="bob"), 1)  # none left: the Stop is dropped
+        assert len(run_as("bob")[0]) > 100 and len(calls) == 100
+    finally:
+        hook.remove()
 
 
 def test_generate_takes_fewer_samples_of_larger_pictures(tmp_path):

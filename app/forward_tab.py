@@ -202,7 +202,8 @@ def scrub(state: ForwardState | None, t) -> tuple:
     """The t-slider handler: (x_t figure, formula markdown, histogram figure, ᾱ_t figure)."""
     t = t_to_show(state, t)
     xt = x_t(state, t)
-    sample_fig = images_or_points_figure(state.kind, to_display(state, xt), label=f"x_t · t = {t}")
+    sample_fig = images_or_points_figure(state.kind, to_display(state, xt), label=f"x_t · t = {t}",
+                                         beneath=state.x0 if state.kind == "points" and t > 0 else None)
     hist_fig = figures.histogram_figure(xt, name=f"x_t at t = {t}", height=CURVES_HEIGHT)
     numbers = moment_numbers(state.schedule, t)
     return (sample_fig, formula_markdown(numbers, state.schedule.T), hist_fig,
@@ -328,11 +329,13 @@ def on_opening(view: Callable[[ForwardState | None, Any], tuple]) -> Callable[..
     return draw
 
 
-def images_or_points_figure(kind: str, shown: np.ndarray, label: str = ""):
+def images_or_points_figure(kind: str, shown: np.ndarray, label: str = "", beneath: np.ndarray | None = None):
+    """The x_t view: a picture grid, or a point cloud over ``beneath`` (x₀, in grey: where each point set out from)."""
     if kind == "images":
         return figures.image_figure(shown, label=label, height=X_T_HEIGHT)
     if kind == "points":
-        return point_pictures.points_picture_figure(shown, label=label, height=X_T_HEIGHT)
+        return point_pictures.points_picture_figure(shown, label=label, height=X_T_HEIGHT, beneath=beneath,
+                                                    beneath_label="grey: x₀, the data")
     raise ValueError(f"unknown data kind {kind!r}")
 
 

@@ -15,7 +15,8 @@ from gradio.components.plot import PlotData
 
 from app import memo
 from app.figures import (
-    HUE_SCALE, POINT_COLOR, POINT_OPACITY, POINT_RANGE, POINT_SIZE, corner_label, fast_figure, plot_layout, point_axes,
+    HUE_SCALE, POINT_COLOR, POINT_OPACITY, POINT_RANGE, POINT_SIZE, REFERENCE_COLOR, corner_label, fast_figure,
+    plot_layout, point_axes,
 )
 from app.images import alpha_png_data_uri, png_data_uri
 
@@ -97,7 +98,8 @@ def over(top: tuple[np.ndarray, np.ndarray], bottom: tuple[np.ndarray, np.ndarra
     return rgba
 
 
-def points_picture_figure(points: np.ndarray, *, height: int = 460, label: str = "") -> PlotData:
+def points_picture_figure(points: np.ndarray, *, height: int = 460, label: str = "", beneath: np.ndarray | None = None,
+                          beneath_label: str = "") -> PlotData:
     """A 2D point cloud (N, 2) as `points_figure` draws it (same axes, dot size and opacity), but drawn here as one
     transparent picture over the axes (`points_alpha`) instead of a scatter trace.
 
@@ -105,10 +107,27 @@ def points_picture_figure(points: np.ndarray, *, height: int = 460, label: str =
     for 2,000 points in headless Chromium, and Gradio draws every update on a new plot; the picture takes ~30 ms in
     the browser and ~10 ms to make here. The dots are 3 CSS pixels wide at the usual size of the Forward tab's x_t
     plot (drawn at 2 pixels per CSS pixel, sharp on a HiDPI screen), and scale with the plot.
+
+    ``beneath`` (M, 2): points drawn first, in light grey (the clean data x₀ under the Forward tab's x_t), named by
+    ``beneath_label`` in the bottom right corner.
     """
-    picture = points_picture(points, xaxis="x", yaxis="y", color=POINT_COLOR)
-    named = {"annotations": [corner_label(label, POINT_RANGE[0], POINT_RANGE[1])]} if label else {}
-    return fast_figure([], plot_layout(height, images=[picture], **point_axes(legend=False), **named))
+    pictures = ([points_picture(points, xaxis="x", yaxis="y", color=POINT_COLOR)] if beneath is None
+                else points_over_picture(points, beneath, xaxis="x", yaxis="y"))
+    notes = [corner_label(label, POINT_RANGE[0], POINT_RANGE[1])] if label else []
+    if beneath is not None and beneath_label:
+        notes.append(dict(corner_label(beneath_label, POINT_RANGE[1], POINT_RANGE[0]), xanchor="right",
+                          yanchor="bottom"))
+    return fast_figure([], plot_layout(height, images=pictures, **point_axes(legend=False), annotations=notes))
+
+
+def points_over_picture(points: np.ndarray, beneath: np.ndarray, *, xaxis: str, yaxis: str) -> list[dict]:
+    """Two layout images: ``beneath`` in `REFERENCE_COLOR` beneath the gridlines (remembered: the same for every t of
+    a scrub), and `points_picture` of ``points`` above them. (Plotly 3.3 drew only the first of two pictures above
+    the same axes.)"""
+    grey = memo.PICTURES.remembered(
+        memo.digest("x0 beneath", np.asarray(beneath), xaxis, yaxis),
+        lambda: dict(points_picture(beneath, xaxis=xaxis, yaxis=yaxis, color=REFERENCE_COLOR), layer="below"))
+    return [grey, points_picture(points, xaxis=xaxis, yaxis=yaxis, color=POINT_COLOR)]
 
 
 def points_picture(points: np.ndarray, *, xaxis: str, yaxis: str, color: str, size: int = POINTS_PICTURE_PX,

@@ -11,6 +11,8 @@ from unittest import mock
 import gradio as gr
 import numpy as np
 import PIL.Image
+import plotly.colors
+import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 import torch
@@ -113,7 +115,7 @@ def test_scrub_changes_with_t_and_noise_is_fixed():
     assert [a.text for a in fig5.layout.annotations] == ["x_t · t = 500"] and fig5.layout.annotations[0].yanchor == "bottom"
     assert hist0.data[0].name == "x_t at t = 0"
     points = _fig(forward_tab.scrub(_state(data="moons"), 40)[0])
-    assert [a.text for a in points.layout.annotations] == ["x_t · t = 40"]
+    assert [a.text for a in points.layout.annotations] == ["x_t · t = 40", "grey: x₀, the data"]
     # the same t twice: the same picture (ε held fixed, no re-draw)
     assert forward_tab.scrub(state, 300)[0].plot == forward_tab.scrub(state, 300)[0].plot
     # a schedule change keeps ε (same seed) …
@@ -148,9 +150,19 @@ def test_x_t_is_q_sample():
     np.testing.assert_allclose(forward_tab.x_t(state, 250), expected, rtol=0, atol=1e-6)
     fig = _fig(forward_tab.scrub(state, 250)[0])
     assert tuple(fig.layout.xaxis.range) == figures.POINT_RANGE == tuple(fig.layout.yaxis.range)
-    # the points are drawn as one picture over the axes (a scatter trace of 2,000 points is slow to draw at each step)
-    assert not fig.data and fig.layout.images[0].layer == "above"
-    np.testing.assert_array_equal(picture_rgba(fig)[..., 3], point_pictures.points_alpha(expected.astype(np.float64)))
+    # the points are drawn as one picture over the axes (a scatter trace of 2,000 points is slow to draw at each step),
+    # x₀ as one in grey beneath the gridlines: where each point set out from (a blob at t = 100 had nothing to
+    # compare with); plotly draws only one picture above an axes' gridlines
+    beneath, above = fig.layout.images
+    assert not fig.data and (beneath.layer, above.layer) == ("below", "above")
+    x_t_picture = go.Figure(layout=dict(images=[above]))
+    np.testing.assert_array_equal(picture_rgba(x_t_picture)[..., 3],
+                                  point_pictures.points_alpha(expected.astype(np.float64)))
+    rgba = picture_rgba(fig)
+    np.testing.assert_array_equal(rgba[..., 3], point_pictures.points_alpha(state.x0.numpy().astype(np.float64)))
+    assert (rgba[rgba[..., 3] > 0][:, :3] == plotly.colors.hex_to_rgb(figures.REFERENCE_COLOR)).all()
+    assert any(a.text == "grey: x₀, the data" for a in fig.layout.annotations)
+    assert len(_fig(forward_tab.scrub(state, 0)[0]).layout.images) == 1  # at t = 0, x_t is x₀
 
 
 def test_numbers_match_schedule():

@@ -83,25 +83,29 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
     return page, Movie(str(sprite), stem, frames[0].size, len(frames), labels, tuple(notes), export_fps, loop)
 
 
-def movie_frames(movie: Movie) -> list[PIL.Image.Image]:
-    """The movie's frames, cut from its sprite sheet (`player.make_sprite`'s layout), in their own mode (a 2D
-    frame's palette too). The sheet is the server's own: it is opened without `PIL.Image.open`'s check of its size
-    against the limit of an uploaded picture (`app.images`), which 150 frames of a 2D chain (59 million pixels) pass
-    twice over, where Pillow refuses to open a picture."""
+def movie_frames(movie: Movie, first: int = 0) -> list[PIL.Image.Image]:
+    """The movie's frames from the ``first`` on, cut from its sprite sheet (`player.make_sprite`'s layout), in their
+    own mode (a 2D frame's palette too). The sheet is the server's own: it is opened without `PIL.Image.open`'s check
+    of its size against the limit of an uploaded picture (`app.images`), which 150 frames of a 2D chain (59 million
+    pixels) pass twice over, where Pillow refuses to open a picture. Raises `MovieGone` when the sheet is gone."""
     w, h = movie.frame_size
     cols, _ = player.sprite_layout(movie.n_frames)
-    with PIL.PngImagePlugin.PngImageFile(movie.sprite) as sheet:
-        sheet.load()
-        return [sheet.crop(((i % cols) * w, (i // cols) * h, (i % cols + 1) * w, (i // cols + 1) * h))
-                for i in range(movie.n_frames)]
+    try:
+        with PIL.PngImagePlugin.PngImageFile(movie.sprite) as sheet:
+            sheet.load()
+            return [sheet.crop(((i % cols) * w, (i // cols) * h, (i % cols + 1) * w, (i // cols + 1) * h))
+                    for i in range(first, movie.n_frames)]
+    except FileNotFoundError:
+        raise MovieGone(movie.sprite) from None
 
 
-def export_frames(movie: Movie) -> list[PIL.Image.Image]:
-    """The frames of the GIF and MP4: the player's, with their labels above and their formulas beneath."""
-    frames = movie_frames(movie)
+def export_frames(movie: Movie, first: int = 0) -> list[PIL.Image.Image]:
+    """The frames of the GIF and MP4 from the ``first`` on: the player's, with their labels above and their formulas
+    beneath."""
+    frames = movie_frames(movie, first)
     if movie.labels is not None:
-        frames = player.labelled_image_frames(frames, movie.labels)
-    return player.noted_frames(frames, movie.notes) if movie.notes else frames
+        frames = player.labelled_image_frames(frames, movie.labels[first:])
+    return player.noted_frames(frames, movie.notes[first:]) if movie.notes else frames
 
 
 def file_paths(movie: Movie) -> tuple[Path, Path | None]:

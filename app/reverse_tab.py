@@ -37,7 +37,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import accessibility, figures, formulas, images, movie_files, player, runs
+from app import accessibility, figures, formulas, images, kept_chain, movie_files, player, runs
 from app.controls import (
     MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number,
 )
@@ -965,6 +965,7 @@ def build(trained: gr.State) -> ReverseControls:
             sprite = gr.File(visible=False, elem_id="reverse-sprite")  # the frames, for the player
             movie = gr.State(None)  # the shown movie's `movie_files.Movie`, from Generate or a panel's Play
             movie_files.build_exports(movie, sprite, api_name="movie_files", boxes_in_a_row=True)
+            kept_chain.build(movie, stats, sprite)
             with gr.Accordion("How much of the data survives noise to t₀? Sweep t₀", open=False):
                 gr.Markdown(
                     f"Runs the chain joined at t₀ from the same training examples and the same noise, for t₀ from "

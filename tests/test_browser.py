@@ -25,7 +25,7 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
-from app import accessibility, checkpoint_access, movie_files, panel_grid, plot_page
+from app import accessibility, checkpoint_access, kept_chain, movie_files, panel_grid, plot_page
 from tests.app_server import ARTIFACTS, app_server, app_url  # noqa: F401 (pytest fixtures)
 
 pytestmark = pytest.mark.browser
@@ -778,6 +778,38 @@ def test_stop_ends_a_long_generate_and_keeps_the_player_as_it_was(browser, app_u
         assert p.locator("#reverse-player >> text=Press Generate to sample").count() == 1  # no movie came
         assert p.locator("text=sampled in").count() == 0
         a.assert_clean("Reverse tab, a Generate stopped")
+    finally:
+        a.close()
+
+
+def test_a_kept_chain_stays_under_the_player_while_the_next_plays(browser, app_url: str) -> None:
+    """Keep: the chain on view, its last frame and its stats, stay under the player while another chain plays,
+    until Clear."""
+    a = Page(browser, app_url, "keep")
+    try:
+        p = a.page
+        p.get_by_role("tab", name="Reverse").click()
+        p.get_by_label("DDIM (η, steps)").check()
+        p.locator("#reverse-generate").click()
+        p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
+        first = p.locator("#reverse-player .ddpm-player").get_attribute("data-id")
+        p.get_by_role("button", name=kept_chain.KEEP_LABEL).click()
+        p.locator("#reverse-kept img").wait_for(timeout=30_000)
+        seed = p.get_by_label("Seed", exact=True)
+        seed.fill("7")
+        seed.blur()
+        p.locator("#reverse-generate").click()
+        p.wait_for_function("(first) => { const r = document.querySelector('#reverse-player .ddpm-player'); "
+                            "return r && r.dataset.ready === '1' && r.dataset.id !== first; }", arg=first,
+                            timeout=60_000)
+        kept = p.locator("#reverse-kept").inner_text()
+        assert kept.startswith("Kept for comparison:") and "seed 0" in kept and "seed 7" not in kept, kept
+        assert "t of each frame" not in kept
+        assert p.locator("#reverse-kept img").evaluate("(img) => img.naturalWidth > 400")
+        a.shot("reverse-kept")
+        p.get_by_role("button", name="Clear the kept chain").click()
+        p.locator("#reverse-kept").wait_for(state="hidden")
+        a.assert_clean("Reverse tab, a chain kept and cleared")
     finally:
         a.close()
 

@@ -1,0 +1,45 @@
+"""app.kept_chain: a chain's last frame and stats, kept under the player while later chains replace its movie."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import pytest
+
+from app import kept_chain, movie_files, player
+
+
+@pytest.fixture(autouse=True)
+def exports_here(monkeypatch, tmp_path):
+    monkeypatch.setattr(player.tempfile, "gettempdir", lambda: str(tmp_path))
+
+
+def _publish(seed: int):
+    rng = np.random.default_rng(seed)
+    frames = [PIL.Image.fromarray(rng.integers(0, 256, (30, 62), dtype=np.uint8)) for _ in range(4)]
+    labels = [[f"x_t (t = {t})", "predicted x̂₀"] for t in (3, 2, 1, 0)]
+    return movie_files.publish(frames, [3, 2, 1, 0], key="k", view="reverse", stem="s", captions=["x"],
+                               export_labels=labels, notes=[f"step {t}" for t in (3, 2, 1, 0)])[1]
+
+
+def test_the_kept_frame_is_the_movies_last_as_its_gif_shows_it_and_outlives_the_movie():
+    movie = _publish(0)
+    stats = "**moons** · DDIM, 50 steps · SW ratio 1.04\n\n<details><summary>t of each frame</summary>3, 2, 1, 0</details>"
+    frame, words, box = kept_chain.keep(movie, stats)
+    expected = movie_files.export_frames(movie)[-1].convert("RGB")  # labels above, its formula beneath
+    assert frame.size == expected.size and np.array_equal(np.asarray(frame), np.asarray(expected))
+    assert words == "**Kept for comparison:** **moons** · DDIM, 50 steps · SW ratio 1.04" and box.visible is True
+    _publish(1)  # the next chain: the kept one's sheet goes, the kept frame stays with the page
+    assert not movie_files.Path(movie.sprite).exists()
+    assert np.array_equal(np.asarray(frame), np.asarray(expected))
+
+
+def test_keeping_without_a_chain_or_its_frames_says_why():
+    with pytest.raises(gr.Error, match="press Generate first"):
+        kept_chain.keep(None, "")
+    movie = _publish(0)
+    player.delete_folder(movie.folder)  # left for hours, and swept
+    with pytest.raises(gr.Error) as gone:
+        kept_chain.keep(movie, "")
+    assert gone.value.message == movie_files.GONE

@@ -176,7 +176,7 @@ def build(controls: ReverseControls) -> None:
     """Lay out the panel below the Reverse tab, reading the tab's checkpoint, sampler, seed and ideal-denoiser box."""
     c = controls
     with gr.Accordion("Anatomy of one step: what the network is given at t, and what it predicts", open=False,
-                      elem_id="reverse-anatomy"):
+                      elem_id="reverse-anatomy") as box:
         gr.Markdown(
             "Training examples x₀ noised to t with one noise ε, x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε, as in training "
             "(Algorithm 1), then one step of the sampler above from there (Algorithm 2): the network's ε̂, the "
@@ -194,8 +194,9 @@ def build(controls: ReverseControls) -> None:
     results_make_way(c, plot, stats)
     c.checkpoint.change(t_slider, [c.checkpoint, t], t, show_progress="hidden", queue=False)
     after_reset = redraw_after_release_alone(t, "reverse-anatomy-redraw")  # ↺ sends no input
-    for trigger in (show_btn.click, t.input, after_reset.click):
+    # drawn as the panel opens too: opened, it had stood empty until its button was found
+    for trigger in (box.expand, show_btn.click, t.input, after_reset.click):
         show_when(trigger, plot)
-    gr.on([show_btn.click, t.input, after_reset.click], show_step,
+    gr.on([box.expand, show_btn.click, t.input, after_reset.click], show_step,
           [c.checkpoint, t, c.sampler, c.eta, c.steps, c.spacing, c.seed, c.ideal, c.trained], [plot, stats],
           trigger_mode="always_last", show_progress="hidden", api_name="show_step")

@@ -159,3 +159,15 @@ def test_a_key_on_t_draws_the_step_once_and_its_reset_draws_it_too():
     assert any("ddpmLastInput" in d.js for d in inputs)
     shows = [d for d in fns if d.js and "visible: true" in d.js and steps[0].outputs[0] in d.outputs]
     assert {t for d in shows for t in d.targets} == set(steps[0].targets) and all(d.fn is None for d in shows)
+
+
+def test_the_panel_draws_as_it_opens():
+    """Opened, the panel had stood empty until its button was found: its opening draws the step at its t, as the
+    button, a key on t and its ↺ do (one event, so the latest wins)."""
+    from app import build_app
+
+    demo = build_app()
+    panel = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "reverse-anatomy")
+    drawn = [d for d in demo.fns.values() if d.api_name == "show_step"]
+    assert len(drawn) == 1 and (panel._id, "expand") in drawn[0].targets and len(drawn[0].targets) == 4
+    assert drawn[0].trigger_mode == "always_last"

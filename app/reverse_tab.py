@@ -850,6 +850,9 @@ class ReverseControls:
         event = runs.heavy_click(button, fn, inputs, outputs, **options)
         for ended in (event.success, event.failure):  # `.then` did not run after a job that failed: a count for good
             ended(job_ended, self.jobs, [self.jobs, self.stop], show_progress="hidden", queue=False)
+        if list(outputs[:2]) == self.player[:2]:  # a chain of the model chosen before plays, said so above its stats
+            event.success(played_since, [self.checkpoint, asked, self.player[1]], self.player[1], show_progress="hidden",
+                          queue=False)
         for plot, stats in self.panels:
             if list(outputs[:2]) == [plot, stats]:
                 event.success(made_way_since, [self.checkpoint, asked, stats], [plot, stats], show_progress="hidden",
@@ -891,6 +894,15 @@ def made_way(path: str | None, shown: str | None) -> tuple:
 def made_way_since(path: str | None, asked: str | None, shown: str | None) -> tuple:
     """`made_way` for results that came back for ``asked`` once ``path`` was chosen; else they stay."""
     return made_way(path, shown) if asked and path != asked else (gr.skip(), gr.skip())
+
+
+def played_since(path: str | None, asked: str | None, stats: str | None) -> Any:
+    """The player's stats, for a chain that came back for ``asked`` once ``path`` was chosen: said to be of the model
+    before (it had played under the new model's name and description); else as they are."""
+    if not asked or not path or path == asked or not stats:
+        return gr.skip()
+    return (f"*This chain is of {runs.bold_name(asked)}, the model chosen when it was asked for; the model above is now "
+            f"{runs.bold_name(path)}.*\n\n{stats}")
 
 
 def plot_unless_shown(shown: str | None) -> Any:

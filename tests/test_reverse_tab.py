@@ -880,6 +880,24 @@ def test_a_panels_results_make_way_when_another_model_is_chosen():
     assert all(isinstance(v, type(gr.skip())) for v in reverse_tab.made_way_since(mnist, mnist, "**mnist** · …"))
 
 
+def test_a_chain_of_the_model_chosen_before_says_so_above_its_stats():
+    """A Generate for mnist, the model changed to moons while it ran: the chain played beside "moons (shipped)" and
+    its description. The chain still plays (it was asked for), and its stats say whose it is."""
+    mnist, moons = (str(checkpoint_access.REPO_CHECKPOINTS / name) for name in ("mnist", "moons"))
+    stats = reverse_tab.played_since(moons, mnist, "**mnist** · DDPM … FID ratio 1.7")
+    assert stats.startswith("*This chain is of **mnist**, the model chosen when it was asked for; the model above is "
+                            "now **moons**.*") and stats.endswith("**mnist** · DDPM … FID ratio 1.7")
+    for same in (reverse_tab.played_since(mnist, mnist, "**mnist** · …"), reverse_tab.played_since(moons, mnist, "")):
+        assert isinstance(same, type(gr.skip()))
+    from app import build_app
+
+    demo = build_app()
+    said = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "played_since"]
+    jobs = [demo.fns[d.trigger_after] for d in said]
+    assert {j.fn.__name__ for j in jobs} == {"generate", "play", "play_loop"}  # every job that fills the player
+    assert len(said) == 4 and all(d.trigger_only_on_success and d.outputs[0].elem_classes for d in said)
+
+
 def test_samples_are_scored_against_the_draws_of_their_seed_as_the_command_line_does(toy_ckpt):
     """The app scored every chain against seed 0's draws of the data: moons at seed 3 read 1.36 in the app and 0.99
     in `core.evaluate` for the very same samples, and the steps panel put DDPM-500 (0.48) below the data's own range,

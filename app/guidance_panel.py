@@ -7,6 +7,7 @@ player."""
 from __future__ import annotations
 
 import html
+import math
 import time
 from dataclasses import dataclass, replace
 
@@ -499,7 +500,8 @@ def field_markdown(name: str, target: str, t: int, alpha_bar: float, at_data: di
         norms = learnt.norm(dim=1), exact.norm(dim=1)
         kept = norms[1] > 1e-6 * float(norms[1].max())
         cosine = float(torch.nn.functional.cosine_similarity(learnt[kept], exact[kept], dim=1).mean())
-        ratio = float((norms[0][kept] / norms[1][kept]).quantile(0.5))
+        ratios = norms[0][kept] / norms[1][kept]
+        ratio = float(ratios.quantile(0.5)) if len(ratios) else math.nan  # none kept: as `median` had given
         lines.append(f"- At the noised training points the learnt direction follows the exact one with mean cosine "
                      f"**{formulas.number(cosine, decimals=3)}** (1: the same direction), **{ratio:.2f}×** its length "
                      "(median): what classifier-free guidance gets from the model's own classes, against the classifier Dhariwal & "

@@ -45,9 +45,13 @@ def build(movie: gr.State, stats: gr.Markdown, sprite: gr.File) -> None:
     with gr.Column(visible=False, elem_id="reverse-kept") as box:
         words = gr.Markdown()
         picture = gr.Image(label="The kept chain's last frame", show_label=False, type="pil", interactive=False,
-                           format="png")
+                           format="png", buttons=["download"], alt_text="The kept chain's last frame")
         clear = gr.Button("Clear the kept chain", size="sm", variant="secondary")
     helper = dict(show_progress="hidden", queue=False, api_visibility="private")
     sprite.change(lambda: gr.Button(visible=True), None, button, **helper)
     button.click(keep, [movie, stats], [picture, words, box], show_progress="minimal", api_visibility="private")
     clear.click(lambda: (None, "", gr.Column(visible=False)), None, [picture, words, box], **helper)
+    clear.click(None, None, None, js=FOCUS_KEEP_JS, queue=False)  # Clear goes: the focus had fallen to the page
+
+
+FOCUS_KEEP_JS = "() => { document.querySelector('#reverse-keep')?.focus({preventScroll: true}); return []; }"

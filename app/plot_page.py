@@ -24,6 +24,8 @@ DARK_THEME_CSS = "\n".join([
     "{fill: var(--body-text-color-subdued) !important}",
     ".dark .js-plotly-plot .gridlayer path {stroke: #374151 !important}",
     ".dark .js-plotly-plot .zerolinelayer path {stroke: #9ca3af !important}",
+    # the training data drawn beneath the Forward tab's 2D x_t, in light grey: dimmed, or it outshone the points
+    ".dark .js-plotly-plot .layer-subplot .imagelayer image {opacity: 0.45}",
 ])
 
 # On a phone (a window at most `NARROW_SCREEN_PX` wide) plots are 300–400 px wide, and text sized for a projector no

@@ -808,6 +808,7 @@ SHOW_PLAYER_JS = scroll_into_view_js("reverse-player")  # on Generate and after 
 # on the button, scrolled out of view, where a second Space started another chain. Only if Generate still has it: a
 # control focused meanwhile keeps it.
 REMEMBER_GENERATE_JS = "() => { window.__ddpmGenerate = document.activeElement; return []; }"
+FOCUS_GENERATE_JS = "() => { document.querySelector('#reverse-generate')?.focus({preventScroll: true}); return []; }"
 FOCUS_PLAYER_JS = """() => {
   const player = document.querySelector('#reverse-player .ddpm-player');
   if (player && window.__ddpmGenerate && document.activeElement === window.__ddpmGenerate) {
@@ -835,7 +836,8 @@ class ReverseControls:
     trained: gr.State
     player: list  # the player's outputs, as Generate fills them (`show_chain`): view, stats, Movie, sprite sheet
     model_slot: gr.Column  # under the checkpoint's description: where `app.model_files` puts its download and upload
-    jobs: gr.State  # how many of this page's Reverse jobs wait or run (`job_click`): `after_training` keeps the choice
+    jobs: gr.State  # the buttons whose Reverse jobs wait or run on this page (`job_click`): `after_training` keeps the
+    # choice while there are any
     stop: gr.Button  # shown while a job of the page waits or runs: it stops them (`runs.request_stop`)
     info: gr.Markdown  # the chosen checkpoint's description (`describe`)
     panels: list = field(default_factory=list)  # (plot, stats) of the panels whose results make way (`results_make_way`)
@@ -845,14 +847,15 @@ class ReverseControls:
         A panel's results (`results_make_way`) that arrive once another model is chosen make way at once: the note
         went up when the model changed, and a result still being computed then came back over it."""
         asked = gr.State(None)  # the model the job was pressed for
-        button.click(job_waits, [self.jobs, self.checkpoint], [self.jobs, asked, self.stop], show_progress="hidden",
-                     queue=False)
+        key = gr.State(button._id)  # the button, counted once however often it is pressed while its job is pending
+        button.click(job_waits, [self.jobs, self.checkpoint, key], [self.jobs, asked, self.stop],
+                     show_progress="hidden", queue=False)
         event = runs.heavy_click(button, fn, inputs, outputs, **options)
         for ended in (event.success, event.failure):  # `.then` did not run after a job that failed: a count for good
-            ended(job_ended, self.jobs, [self.jobs, self.stop], show_progress="hidden", queue=False)
+            ended(job_ended, [self.jobs, key], [self.jobs, self.stop], show_progress="hidden", queue=False)
         if list(outputs[:2]) == self.player[:2]:  # a chain of the model chosen before plays, said so above its stats
             event.success(played_since, [self.checkpoint, asked, self.player[1]], self.player[1], show_progress="hidden",
-                          queue=False)
+                          queue=False, api_visibility="private")
         for plot, stats in self.panels:
             if list(outputs[:2]) == [plot, stats]:
                 event.success(made_way_since, [self.checkpoint, asked, stats], [plot, stats], show_progress="hidden",
@@ -861,18 +864,21 @@ class ReverseControls:
         return event
 
 
-def job_waits(jobs: Any, path: str | None = None) -> tuple[int, str | None, gr.Button]:
-    """(the count of jobs, one more; the model this one is for; Stop, shown)."""
-    return int(jobs or 0) + 1, path, gr.Button(visible=True)
+def job_waits(jobs: Any, path: str | None = None, button: int = 0) -> tuple[list[int], str | None, gr.Button]:
+    """(the buttons whose jobs are pending, this one among them; the model this one is for; Stop, shown). A button is
+    counted once: pressed again while its job is pending, Gradio drops the second click's job (its events are
+    triggered once at a time), and a count of clicks had stayed one too high for good, Stop with it."""
+    pending = sorted({*(jobs or []), button})
+    return pending, path, gr.Button(runs.STOP, visible=True, interactive=True)
 
 
-def job_ended(request: gr.Request, jobs: Any) -> tuple[int, gr.Button]:
-    """(the count of jobs, one less; Stop, hidden when none is left, and a Stop that came as the last ended forgotten:
-    it would have stopped the next click's job)."""
-    left = max(int(jobs or 0) - 1, 0)
+def job_ended(request: gr.Request, jobs: Any, button: int = 0) -> tuple[list[int], gr.Button]:
+    """(the buttons whose jobs are pending, without this one; Stop, hidden when none is left, and a Stop that came as
+    the last ended forgotten: it would have stopped the next click's job)."""
+    left = [k for k in (jobs or []) if k != button]
     if not left:
         runs.forget_stop(runs.page_of(request))
-    return left, gr.Button(visible=left > 0)
+    return left, gr.Button(visible=bool(left))
 
 
 def results_make_way(c: ReverseControls, plot: gr.Plot, stats: gr.Markdown) -> None:
@@ -899,8 +905,8 @@ def made_way_since(path: str | None, asked: str | None, shown: str | None) -> tu
 def played_since(path: str | None, asked: str | None, stats: str | None) -> Any:
     """The player's stats, for a chain that came back for ``asked`` once ``path`` was chosen: said to be of the model
     before (it had played under the new model's name and description); else as they are."""
-    if not asked or not path or path == asked or not stats:
-        return gr.skip()
+    if not asked or not path or path == asked or not (stats or "").startswith(runs.bold_name(asked)):
+        return gr.skip()  # also a job that was stopped: the stats shown are those before it
     return (f"*This chain is of {runs.bold_name(asked)}, the model chosen when it was asked for; the model above is now "
             f"{runs.bold_name(path)}.*\n\n{stats}")
 
@@ -1000,7 +1006,7 @@ def build(trained: gr.State) -> ReverseControls:
 
     # queued: a State set by an unqueued event does not fire its .change (the list would not be redrawn)
     refresh_btn.click(refresh, [trained, checkpoint], [checkpoint, info, trained], show_progress="hidden")
-    jobs = gr.State(0)
+    jobs = gr.State([])
     trained.change(after_training, [trained, checkpoint, jobs], [checkpoint, info], show_progress="hidden", queue=False)
     kind_shown = gr.State("2d")  # the kind of data the sampler controls suit: their defaults are 2D's
     checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t, steps, kind_shown],
@@ -1010,8 +1016,9 @@ def build(trained: gr.State) -> ReverseControls:
         changed.input(sampler_note_dropped, info, info, show_progress="hidden", queue=False)
     controls = ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
                                [view, stats, movie, sprite], model_slot, jobs, stop_btn, info)
-    stop_btn.click(runs.request_stop, jobs, None, show_progress="hidden", queue=False,  # any job of the page
+    stop_btn.click(runs.request_stop, jobs, stop_btn, show_progress="hidden", queue=False,  # any job of the page
                    api_visibility="private")
+    stop_btn.click(None, None, None, js=FOCUS_GENERATE_JS, queue=False)  # Stop goes: the focus had fallen to the page
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
     generate_btn.click(None, None, None, js=REMEMBER_GENERATE_JS, queue=False)
     play_in_player(controls.job_click(

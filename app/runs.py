@@ -268,9 +268,13 @@ _STOPS: set[str] = set()  # pages whose Stop was pressed while a job of theirs w
 _STOPS_LOCK = threading.Lock()
 
 
-class JobStopped(InputError):
+STOPPED = "Stopped, as you asked: what was shown before stays."
+
+
+class JobStopped(Exception):
     """A sampling job stopped by its page's Stop (`request_stop`): it ends with a note, and what it would have filled
-    keeps what it showed."""
+    keeps what it showed. Not a ValueError nor a gr.Error: panels that word a ValueError of the engine anew (the
+    noise map's) had turned it into an "Error" toast, and their failure handlers had run."""
 
 
 def time_limited(fn: Callable[..., Any], outputs: int = 1) -> Callable[..., Any]:
@@ -291,8 +295,8 @@ def time_limited(fn: Callable[..., Any], outputs: int = 1) -> Callable[..., Any]
         try:
             stop_if_asked()  # Stop pressed while the job waited in the queue
             return fn(*args, **kwargs)
-        except JobStopped as stopped:
-            gr.Info(stopped.words)
+        except JobStopped:
+            gr.Info(STOPPED)
             return gr.skip() if outputs == 1 else tuple(gr.skip() for _ in range(outputs))
         finally:
             forget_stop(_JOB.page)  # spent, also by a job that went on past it (a measure it can do without)
@@ -301,13 +305,20 @@ def time_limited(fn: Callable[..., Any], outputs: int = 1) -> Callable[..., Any]
     return limited
 
 
-def request_stop(request: gr.Request, jobs: Any) -> None:
-    """Stop: the job of this page that runs, or the next to start, stops at its next network call. Only while the
-    page counts a job waiting or running (``jobs``): a Stop with none would have stopped the next click's job."""
+def request_stop(request: gr.Request, jobs: Any) -> gr.Button:
+    """Stop: the job of this page that runs, or the next to start (one that waits in the queue), stops at its next
+    network call; the button says "Stopping…" until the page's jobs have ended. Only while the page has a job waiting
+    or running (``jobs``, the buttons whose jobs are pending): a Stop with none would have stopped the next click's
+    job."""
     page = page_of(request)
-    if page and int(jobs or 0) > 0:
-        with _STOPS_LOCK:
-            _STOPS.add(page)
+    if not (page and jobs):
+        return gr.Button(visible=False)
+    with _STOPS_LOCK:
+        _STOPS.add(page)
+    return gr.Button(STOPPING, interactive=False)
+
+
+STOP, STOPPING = "Stop", "Stopping…"
 
 
 def forget_stop(page: str | None) -> None:
@@ -321,7 +332,7 @@ def stop_if_asked() -> None:
     time limit does), so that a job that goes on past one (a measure it can do without) stops at the next."""
     page = getattr(_JOB, "page", None)
     if page is not None and page in _STOPS:
-        raise JobStopped("Stopped, as you asked: what was shown before stays.")
+        raise JobStopped(page)
 
 
 def check_sampling_time(module: Any, inputs: Any) -> None:
@@ -559,6 +570,7 @@ def forget_page(page: Any) -> None:
         _page_owners.pop(str(page), None)
         _open_pages.discard(str(page))
         _closed_at.pop(str(page), None)
+    forget_stop(str(page))  # a Stop of a page closed while its job waited, which never started
 
 
 class RunBusy(RuntimeError):

@@ -391,10 +391,14 @@ def test_a_model_that_arrives_during_a_job_is_listed_not_chosen(toy_ckpt, image_
     assert info.startswith("**digits** — ") and "**swiss (trained here)** is ready in the list: it was not chosen for you" in info
     assert reverse_tab.after_training(trained, chosen, 0)[0].value == str(toy_ckpt)  # no job: chosen
     assert reverse_tab.after_training(trained, None, 1)[0].value == str(toy_ckpt)  # nothing chosen before
-    assert reverse_tab.job_waits(None, "m")[:2] == (1, "m") and reverse_tab.job_waits(1)[0] == 2
-    assert reverse_tab.job_waits(0)[2].visible is True  # Stop shown while a job waits or runs
-    assert [reverse_tab.job_ended(REQ, k)[0] for k in (2, 1, 0)] == [1, 0, 0]
-    assert [reverse_tab.job_ended(REQ, k)[1].visible for k in (2, 1)] == [True, False]
+    assert reverse_tab.job_waits(None, "m", 7)[:2] == ([7], "m") and reverse_tab.job_waits([7], None, 9)[0] == [7, 9]
+    assert reverse_tab.job_waits([], None, 7)[2].visible is True  # Stop shown while a job waits or runs
+    # pressed again while its job is pending, a button's second click is dropped by Gradio: counted once, else the
+    # count stayed one too high for good, and with it Stop, whose next press stopped the page's next Generate
+    assert reverse_tab.job_waits([7], None, 7)[0] == [7]
+    assert reverse_tab.job_ended(REQ, [7, 9], 7)[0] == [9] and reverse_tab.job_ended(REQ, [7, 9], 7)[1].visible
+    assert reverse_tab.job_ended(REQ, [7], 7)[0] == [] and reverse_tab.job_ended(REQ, [7], 7)[1].visible is False
+    assert reverse_tab.job_ended(REQ, [], 7)[0] == []
 
 
 def test_every_job_of_the_reverse_tab_is_counted_while_it_waits_or_runs():
@@ -1030,7 +1034,7 @@ def test_stop_ends_the_pages_sampling_job_and_keeps_what_was_shown(toy_ckpt, mon
     def count(module, inputs):
         calls.append(1)
         if len(calls) == press_at.get(LocalContext.request.get(None).session_hash):
-            runs.request_stop(LocalContext.request.get(None), 1)  # the page's Stop, pressed mid-chain
+            runs.request_stop(LocalContext.request.get(None), [1])  # the page's Stop, pressed mid-chain
 
     hook = network.register_forward_pre_hook(count)
     generate = runs.time_limited(reverse_tab.generate, outputs=4)
@@ -1047,19 +1051,50 @@ def test_stop_ends_the_pages_sampling_job_and_keeps_what_was_shown(toy_ckpt, mon
     try:
         result = run_as("alice")
         assert result == tuple(gr.skip() for _ in range(4)) and len(calls) == 5  # of 100 steps
-        assert infos == ["Stopped, as you asked: what was shown before stays."]
+        assert infos == [runs.STOPPED] and runs.STOPPED == "Stopped, as you asked: what was shown before stays."
         press_at.clear()
         assert len(run_as("alice")[0]) > 100 and len(calls) == 100  # the Stop is spent: the next job runs whole
-        runs.request_stop(types.SimpleNamespace(session_hash="bob"), 1)  # Bob's Stop, while his job waits
+        pressed = runs.request_stop(types.SimpleNamespace(session_hash="bob"), [1])  # Bob's, while his job waits
+        assert pressed.value == runs.STOPPING and pressed.interactive is False  # until his jobs have ended
         assert run_as("alice")[2] is not None and len(calls) == 100  # Alice's job runs
         assert run_as("bob") == tuple(gr.skip() for _ in range(4)) and calls == []  # his stops before a step
-        runs.request_stop(types.SimpleNamespace(session_hash="bob"), 0)  # no job of his waits or runs: nothing
+        assert runs.request_stop(types.SimpleNamespace(session_hash="bob"), []).visible is False  # none: nothing
         assert len(run_as("bob")[0]) > 100 and len(calls) == 100
-        runs.request_stop(types.SimpleNamespace(session_hash="bob"), 1)  # came as his last job ended
-        reverse_tab.job_ended(types.SimpleNamespace(session_hash="bob"), 1)  # none left: the Stop is dropped
+        runs.request_stop(types.SimpleNamespace(session_hash="bob"), [1])  # came as his last job ended
+        reverse_tab.job_ended(types.SimpleNamespace(session_hash="bob"), [1], 1)  # none left: the Stop is dropped
         assert len(run_as("bob")[0]) > 100 and len(calls) == 100
     finally:
         hook.remove()
+
+
+def test_a_stopped_panel_that_words_the_engines_errors_anew_keeps_what_it_showed(toy_ckpt, monkeypatch):
+    """The noise map's panels turn a ValueError of the engine into their own message: a Stop had come out of them as
+    an "Error" toast, and their failure handlers had run. Stopped, they too keep what they showed and say why."""
+    from gradio.context import LocalContext
+
+    from app import noise_map
+
+    network = checkpoint_access.load(str(toy_ckpt), [str(toy_ckpt)]).model
+    infos = []
+    monkeypatch.setattr(runs.gr, "Info", infos.append)
+    hook = network.register_forward_pre_hook(lambda module, inputs: runs.request_stop(REQ, [1]) and None)
+    encode = runs.time_limited(noise_map.encode_examples, outputs=2)
+    token = LocalContext.request.set(REQ)
+    try:
+        result = encode(str(toy_ckpt), 5, "uniform", 20, 0, False, [str(toy_ckpt)], progress=lambda *a, **k: None)
+    finally:
+        LocalContext.request.reset(token)
+        hook.remove()
+    assert result == (gr.skip(), gr.skip()) and infos == [runs.STOPPED]
+    assert not issubclass(runs.JobStopped, (ValueError, gr.Error))
+
+
+def test_a_stopped_job_leaves_the_stats_before_it_unlabelled():
+    """A stopped Generate keeps the stats of the chain before it: they are not said to be of the model it was asked
+    for (the chain on view was of another)."""
+    moons, swiss = (str(checkpoint_access.REPO_CHECKPOINTS / name) for name in ("moons", "swiss_roll_linear"))
+    kept = reverse_tab.played_since(swiss, moons, "**swiss_roll_linear** · DDPM … SW ratio 1.02")
+    assert isinstance(kept, type(gr.skip()))
 
 
 def test_generate_takes_fewer_samples_of_larger_pictures(tmp_path):

@@ -162,8 +162,8 @@ def panel_picture(points: np.ndarray, marker: dict, hues: np.ndarray | None, ben
                   where: dict) -> dict:
     """One panel of `noised_grid_figure`'s points as a picture: its dots `GRID_PICTURE_DOT` picture pixels a marker
     pixel (a panel is drawn 100–150 CSS pixels wide for 2 picture pixels each), in the marker's colour or coloured by
-    ``hues``, over the ``beneath`` layer (the training data) if any. Remembered (`app.memo.PICTURES`): a grid redrawn for
-    another t shows the same x₀ panel again."""
+    ``hues``, over the ``beneath`` layer (the training data) if any. Remembered (`app.memo.PICTURES`): a grid redrawn
+    for another t shows the same x₀ panel again."""
     dot, opacity = GRID_PICTURE_DOT * marker["size"], marker["opacity"]
     if hues is None and beneath is None:
         return points_picture(points, xaxis=where["xaxis"], yaxis=where["yaxis"], color=marker["color"], size=size,

@@ -854,8 +854,8 @@ class ReverseControls:
         for ended in (event.success, event.failure):  # `.then` did not run after a job that failed: a count for good
             ended(job_ended, [self.jobs, key], [self.jobs, self.stop], show_progress="hidden", queue=False)
         if list(outputs[:2]) == self.player[:2]:  # a chain of the model chosen before plays, said so above its stats
-            event.success(played_since, [self.checkpoint, asked, self.player[1]], self.player[1], show_progress="hidden",
-                          queue=False, api_visibility="private")
+            event.success(played_since, [self.checkpoint, asked, self.player[1]], self.player[1],
+                          show_progress="hidden", queue=False, api_visibility="private")
         for plot, stats in self.panels:
             if list(outputs[:2]) == [plot, stats]:
                 event.success(made_way_since, [self.checkpoint, asked, stats], [plot, stats], show_progress="hidden",
@@ -907,8 +907,8 @@ def played_since(path: str | None, asked: str | None, stats: str | None) -> Any:
     before (it had played under the new model's name and description); else as they are."""
     if not asked or not path or path == asked or not (stats or "").startswith(runs.bold_name(asked)):
         return gr.skip()  # also a job that was stopped: the stats shown are those before it
-    return (f"*This chain is of {runs.bold_name(asked)}, the model chosen when it was asked for; the model above is now "
-            f"{runs.bold_name(path)}.*\n\n{stats}")
+    return (f"*This chain is of {runs.bold_name(asked)}, the model chosen when it was asked for; the model above is "
+            f"now {runs.bold_name(path)}.*\n\n{stats}")
 
 
 def plot_unless_shown(shown: str | None) -> Any:
@@ -933,8 +933,8 @@ def build(trained: gr.State) -> ReverseControls:
         "**Each step** starts from x_t (at first pure noise, x_T ~ N(0, I)): the network guesses the noise in it, "
         "ε̂ (a network trained on x₀ or v gives ε̂ through its formula), which gives a guess of the data, "
         "x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t; the sampler adds up x̂₀ and x_t (DDIM: x̂₀ and ε̂) in the proportions of "
-        "the next step's noise level and, for DDPM or DDIM with η > 0, adds a little fresh noise: that is x at the chain's next step (t − 1 when all T steps run). "
-        "The player shows "
+        "the next step's noise level and, for DDPM or DDIM with η > 0, adds a little fresh noise: that is x at the "
+        "chain's next step (t − 1 when all T steps run). The player shows "
         "x_t beside x̂₀; the anatomy panel below takes one step apart. Shipped checkpoints are listed by name; models "
         "you train in the **Train** tab are added for this browser (a reload keeps them). In the player, a click on "
         "the frames plays or pauses; then Space, ← → and Home / End (or a presenter's clicker) step through the "

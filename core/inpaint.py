@@ -8,9 +8,9 @@ step t → s of the chain (DDPM or DDIM, any timesteps: `core.sampler`) becomes
     x_s^known = √ᾱ_s·x_0 + √(1 − ᾱ_s)·ε',  ε' ~ N(0, I)       (the forward process, fresh noise; x_0 itself at s = 0)
     x_s       = m ⊙ x_s^known + (1 − m) ⊙ x_s^gen.
 
-This *replacement* (Song et al. 2021, score-based SDEs, App. I.2) is not exact. The generated part sees the known part only
-through its noisy version x_t^known, which is drawn afresh at each step and tells little about x_0 while t is
-large; by the time it is clear, at small t, the chain no longer moves far, and the generated part is left only
+This *replacement* (Song et al. 2021, score-based SDEs, App. I.2) is not exact. The generated part sees the known
+part only through its noisy version x_t^known, which is drawn afresh at each step and tells little about x_0 while t
+is large; by the time it is clear, at small t, the chain no longer moves far, and the generated part is left only
 partly matched to the known one (RePaint §4.2: the two are not "harmonised"). RePaint's resampling runs each
 step U times: after a step, x_s is noised back to t by the forward process over the step,
 

@@ -13,8 +13,8 @@ A network trained on x_0 or v is turned into the ε-predictor of the engine's co
     from v̂:    ε̂ = √(1 − ᾱ_t)·x_t + √ᾱ_t·v̂
 
 The choice changes two things. (1) What the network must output: ε has unit variance at every t,
-v too for data of unit variance, x_0 has the data's. (2) How plain mean-squared error weights the noise levels. The errors are
-tied by ‖ε − ε̂‖² = SNR_t·‖x_0 − x̂_0‖² = ᾱ_t·‖v − v̂‖² (SNR_t = ᾱ_t/(1 − ᾱ_t)), so the x_0 loss is
+v too for data of unit variance, x_0 has the data's. (2) How plain mean-squared error weights the noise levels.
+The errors are tied by ‖ε − ε̂‖² = SNR_t·‖x_0 − x̂_0‖² = ᾱ_t·‖v − v̂‖² (SNR_t = ᾱ_t/(1 − ᾱ_t)), so the x_0 loss is
 the ε loss weighted by 1/SNR_t (almost nothing at small t, a lot at large t) and the v loss is it
 weighted by 1/ᾱ_t = 1 + 1/SNR_t (1 at small t, more at large t). `error_to_eps` gives these factors;
 `core.trainer.loss_weights` uses them to give Min-SNR-γ the same ε weighting for every target.

@@ -25,7 +25,8 @@ def _publish(seed: int):
 
 def test_the_kept_frame_is_the_movies_last_as_its_gif_shows_it():
     movie = _publish(0)
-    stats = "**moons** · DDIM, 50 steps · SW ratio 1.04\n\n<details><summary>t of each frame</summary>3, 2, 1, 0</details>"
+    stats = ("**moons** · DDIM, 50 steps · SW ratio 1.04\n\n"
+             "<details><summary>t of each frame</summary>3, 2, 1, 0</details>")
     frame, words, box = kept_chain.keep(movie, stats)
     expected = movie_files.export_frames(movie)[-1].convert("RGB")  # labels above, its formula beneath
     assert frame.size == expected.size and np.array_equal(np.asarray(frame), np.asarray(expected))

@@ -107,13 +107,13 @@ def test_forward_rebuild_2d_and_sessions_are_separate(app_url: str) -> None:
     assert slider["maximum"] == TRAIN_T and "value" not in slider, "t within range: the slider's value is left alone"
     assert "T = 100" in summary and "✓" in summary, summary
     assert _step_row(formula) == (40, TRAIN_T)
-    points = _plot(sample)  # the moons drawn as one picture over the axes
-    assert not points["data"] and points["layout"]["images"][0]["layer"] == "above"
+    points = _plot(sample)  # the moons drawn as one picture over the axes, over x₀ in grey beneath the gridlines
+    assert not points["data"] and [im["layer"] for im in points["layout"]["images"]] == ["below", "above"]
     # client a now scrubs moons at T = 100; client b still has its own default (MNIST, T = 1000)
     a_sample, a_formula, *_ = a.predict(100, api_name="/scrub")
     b_sample, b_formula, *_ = b.predict(100, api_name="/scrub")
     assert _step_row(a_formula) == (100, TRAIN_T)
-    assert _plot(a_sample)["layout"]["images"][0]["layer"] == "above"
+    assert _plot(a_sample)["layout"]["images"][-1]["layer"] == "above"
     assert _step_row(b_formula) == (100, 1000)
     assert not _plot(b_sample)["data"] and _plot(b_sample)["layout"]["images"][0]["layer"] == "below"  # MNIST
     # a schedule that does not reach noise is flagged

@@ -24,8 +24,9 @@ DARK_THEME_CSS = "\n".join([
     "{fill: var(--body-text-color-subdued) !important}",
     ".dark .js-plotly-plot .gridlayer path {stroke: #374151 !important}",
     ".dark .js-plotly-plot .zerolinelayer path {stroke: #9ca3af !important}",
-    # the training data drawn beneath the Forward tab's 2D x_t, in light grey: dimmed, or it outshone the points
-    ".dark .js-plotly-plot .layer-subplot .imagelayer image {opacity: 0.45}",
+    # the training data drawn beneath the Forward tab's 2D x_t, in light grey (a picture below the gridlines, in a plot
+    # with a picture above them: not a picture alone, as MNIST's x_t), dimmed: it outshone the points
+    ".dark .js-plotly-plot:has(.layer-above .imagelayer image) .layer-subplot .imagelayer image {opacity: 0.45}",
 ])
 
 # On a phone (a window at most `NARROW_SCREEN_PX` wide) plots are 300–400 px wide, and text sized for a projector no

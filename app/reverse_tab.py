@@ -864,7 +864,7 @@ class ReverseControls:
         return event
 
 
-def job_waits(jobs: Any, path: str | None = None, button: int = 0) -> tuple[list[int], str | None, gr.Button]:
+def job_waits(jobs: Any, path: str | None, button: int) -> tuple[list[int], str | None, gr.Button]:
     """(the buttons whose jobs are pending, this one among them; the model this one is for; Stop, shown). A button is
     counted once: pressed again while its job is pending, Gradio drops the second click's job (its events are
     triggered once at a time), and a count of clicks had stayed one too high for good, Stop with it."""
@@ -872,7 +872,7 @@ def job_waits(jobs: Any, path: str | None = None, button: int = 0) -> tuple[list
     return pending, path, gr.Button(runs.STOP, visible=True, interactive=True)
 
 
-def job_ended(request: gr.Request, jobs: Any, button: int = 0) -> tuple[list[int], gr.Button]:
+def job_ended(request: gr.Request, jobs: Any, button: int) -> tuple[list[int], gr.Button]:
     """(the buttons whose jobs are pending, without this one; Stop, hidden when none is left, and a Stop that came as
     the last ended forgotten: it would have stopped the next click's job)."""
     left = [k for k in (jobs or []) if k != button]

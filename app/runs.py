@@ -256,7 +256,7 @@ def first_end_text(training: list[Run], now: float | None = None) -> str:
 def heavy_click(button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:
     """``button.click(fn, …)`` in the sampling queue (`heavy_event`), within the time limit and stoppable from its page
     (`time_limited`). Returns the job's event."""
-    return button.click(time_limited(fn, len(outputs)), inputs, outputs, **heavy_event(), **options)
+    return button.click(time_limited(fn, len(outputs), button._id), inputs, outputs, **heavy_event(), **options)
 
 
 def max_sample_seconds() -> float:
@@ -264,7 +264,7 @@ def max_sample_seconds() -> float:
 
 
 _JOB = threading.local()  # the deadline and the page of the sampling job this thread runs (`time_limited`), or none
-_STOPS: set[str] = set()  # pages whose Stop was pressed while a job of theirs waited or ran (`request_stop`)
+_STOPS: dict[str, set[int]] = {}  # per page, the buttons whose pending jobs its Stop stops (`request_stop`)
 _STOPS_LOCK = threading.Lock()
 
 
@@ -277,13 +277,14 @@ class JobStopped(Exception):
     noise map's) had turned it into an "Error" toast, and their failure handlers had run."""
 
 
-def time_limited(fn: Callable[..., Any], outputs: int = 1) -> Callable[..., Any]:
+def time_limited(fn: Callable[..., Any], outputs: int = 1, button: int | None = None) -> Callable[..., Any]:
     """``fn``, a sampling job of ``outputs`` outputs, that the network stops (`check_sampling_time`) once it has run
-    `max_sample_seconds`, or when its page asks (`request_stop`; its outputs then stay as they were, and a toast
-    says so). A job runs whole in one worker thread (``fn`` returns, it yields nothing), whose deadline and page
-    this sets. Without the limit, a visitor's uploaded model of 256 × 256 pixels and T = 10,000 had held the one
-    sampling queue for days, and the job went on after its page had gone; without Stop, a DDPM chain of 1,000 steps
-    for 64 digits (a minute on 2 cores) held it for everyone until it ended."""
+    `max_sample_seconds`, or when its page asks (`request_stop`: the job of ``button``, the id of the button that
+    starts it; its outputs then stay as they were, and a toast says so). A job runs whole in one worker thread
+    (``fn`` returns, it yields nothing), whose deadline, page and button this sets. Without the limit, a visitor's
+    uploaded model of 256 × 256 pixels and T = 10,000 had held the one sampling queue for days, and the job went on
+    after its page had gone; without Stop, a DDPM chain of 1,000 steps for 64 digits (a minute on 2 cores) held it
+    for everyone until it ended."""
     if inspect.isgeneratorfunction(fn):
         raise TypeError(f"{fn.__name__} yields: its steps would not run in one thread")
 
@@ -291,7 +292,7 @@ def time_limited(fn: Callable[..., Any], outputs: int = 1) -> Callable[..., Any]
     def limited(*args: Any, **kwargs: Any) -> Any:
         _JOB.limit = max_sample_seconds()
         _JOB.deadline = time.monotonic() + _JOB.limit
-        _JOB.page = page_of(LocalContext.request.get(None))  # the request Gradio calls ``fn`` for, if any
+        _JOB.page, _JOB.button = page_of(LocalContext.request.get(None)), button  # the request Gradio calls ``fn`` for
         try:
             stop_if_asked()  # Stop pressed while the job waited in the queue
             return fn(*args, **kwargs)
@@ -299,39 +300,43 @@ def time_limited(fn: Callable[..., Any], outputs: int = 1) -> Callable[..., Any]
             gr.Info(STOPPED)
             return gr.skip() if outputs == 1 else tuple(gr.skip() for _ in range(outputs))
         finally:
-            forget_stop(_JOB.page)  # spent, also by a job that went on past it (a measure it can do without)
-            _JOB.deadline = _JOB.page = None
+            forget_stop(_JOB.page, button)  # spent, also by a job that went on past it (a measure it can do without)
+            _JOB.deadline = _JOB.page = _JOB.button = None
 
     return limited
 
 
 def request_stop(request: gr.Request, jobs: Any) -> gr.Button:
-    """Stop: the job of this page that runs, or the next to start (one that waits in the queue), stops at its next
-    network call; the button says "Stopping…" until the page's jobs have ended. Only while the page has a job waiting
-    or running (``jobs``, the buttons whose jobs are pending): a Stop with none would have stopped the next click's
-    job."""
+    """Stop: the page's jobs pending now (``jobs``, the ids of the buttons that started them: each button has one at
+    most) stop, each at its next network call or, waiting in the queue, as it starts; a job clicked later runs. The
+    button says "Stopping…" until the page's jobs have ended. Nothing while none is pending: a Stop with none had
+    stopped the next click's job."""
     page = page_of(request)
     if not (page and jobs):
         return gr.Button(visible=False)
     with _STOPS_LOCK:
-        _STOPS.add(page)
+        _STOPS.setdefault(page, set()).update(int(k) for k in jobs)
     return gr.Button(STOPPING, interactive=False)
 
 
 STOP, STOPPING = "Stop", "Stopping…"
 
 
-def forget_stop(page: str | None) -> None:
-    """Drop the ``page``'s Stop: its job ended, or the page has no job left (a Stop that came as its job ended)."""
+def forget_stop(page: str | None, button: int | None = None) -> None:
+    """Drop the ``page``'s Stop of ``button``'s job (it ended), or of every job (the page has none left, or went)."""
     with _STOPS_LOCK:
-        _STOPS.discard(page)
+        buttons = _STOPS.get(page)
+        if buttons is not None:
+            buttons.discard(button)
+            if button is None or not buttons:
+                del _STOPS[page]
 
 
 def stop_if_asked() -> None:
-    """Raise `JobStopped` if this thread's job's page pressed Stop: at every network call until the job ends (as the
-    time limit does), so that a job that goes on past one (a measure it can do without) stops at the next."""
+    """Raise `JobStopped` if this thread's job's page pressed Stop for it: at every network call until the job ends
+    (as the time limit does), so that a job that goes on past one (a measure it can do without) stops at the next."""
     page = getattr(_JOB, "page", None)
-    if page is not None and page in _STOPS:
+    if page is not None and getattr(_JOB, "button", None) in _STOPS.get(page, ()):
         raise JobStopped(page)
 
 

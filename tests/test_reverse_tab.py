@@ -392,7 +392,8 @@ def test_a_model_that_arrives_during_a_job_is_listed_not_chosen(toy_ckpt, image_
     assert reverse_tab.after_training(trained, chosen, 0)[0].value == str(toy_ckpt)  # no job: chosen
     assert reverse_tab.after_training(trained, None, 1)[0].value == str(toy_ckpt)  # nothing chosen before
     assert reverse_tab.job_waits(None, "m", 7)[:2] == ([7], "m") and reverse_tab.job_waits([7], None, 9)[0] == [7, 9]
-    assert reverse_tab.job_waits([], None, 7)[2].visible is True  # Stop shown while a job waits or runs
+    shown = reverse_tab.job_waits([], None, 7)[2]  # Stop shown while a job waits or runs, as "Stop" (not "Stopping…")
+    assert shown.visible is True and shown.value == runs.STOP and shown.interactive is True
     # pressed again while its job is pending, a button's second click is dropped by Gradio: counted once, else the
     # count stayed one too high for good, and with it Stop, whose next press stopped the page's next Generate
     assert reverse_tab.job_waits([7], None, 7)[0] == [7]
@@ -414,6 +415,7 @@ def test_every_job_of_the_reverse_tab_is_counted_while_it_waits_or_runs():
     selecting = both[0]
     jobs = selecting.inputs[2]  # the count that `after_training` reads
     assert len(both) == 2 and all(d.inputs[1:] == selecting.inputs[1:] for d in both)
+    keys = set()
     for job in (d for d in heavy if d.fn.__module__ in in_reverse):
         counted = [d for d in fns if d.targets == job.targets and getattr(d.fn, "__name__", "") == "job_waits"]
         ended = [d for d in fns if d.trigger_after == job._id and getattr(d.fn, "__name__", "") == "job_ended"]
@@ -421,7 +423,11 @@ def test_every_job_of_the_reverse_tab_is_counted_while_it_waits_or_runs():
         # ended either way: after a job that failed (Samples 0), a `.then` had not run, and the count stayed for good
         assert {(e.trigger_only_on_success, e.trigger_only_on_failure) for e in ended} == {(True, False), (False, True)}
         assert counted[0].outputs[0] == ended[0].outputs[0] == ended[1].outputs[0] == jobs and counted[0].queue is False
+        key = counted[0].inputs[2]  # the button, counted once: its id, the same where the job ends
+        assert key is ended[0].inputs[1] is ended[1].inputs[1] and key.value == job.targets[0][0]
+        keys.add(key.value)
         assert counted[0].inputs[1] is selecting.inputs[1]  # the model the job is for: the checkpoint chosen
+    assert len(keys) == len([d for d in heavy if d.fn.__module__ in in_reverse])  # one key a button
 
 
 def test_player_markup_and_script():
@@ -1037,12 +1043,12 @@ def test_stop_ends_the_pages_sampling_job_and_keeps_what_was_shown(toy_ckpt, mon
             runs.request_stop(LocalContext.request.get(None), [1])  # the page's Stop, pressed mid-chain
 
     hook = network.register_forward_pre_hook(count)
-    generate = runs.time_limited(reverse_tab.generate, outputs=4)
     args = (str(toy_ckpt), "ddpm_small", 0, 0, 30, 0, 10, "uniform", False, False, [str(toy_ckpt)])
 
-    def run_as(page):
+    def run_as(page, button=1):
         calls.clear()
         token = LocalContext.request.set(types.SimpleNamespace(session_hash=page))
+        generate = runs.time_limited(reverse_tab.generate, outputs=4, button=button)
         try:
             return generate(types.SimpleNamespace(session_hash=page), *args, progress=lambda *a, **k: None)
         finally:
@@ -1063,6 +1069,10 @@ def test_stop_ends_the_pages_sampling_job_and_keeps_what_was_shown(toy_ckpt, mon
         runs.request_stop(types.SimpleNamespace(session_hash="bob"), [1])  # came as his last job ended
         reverse_tab.job_ended(types.SimpleNamespace(session_hash="bob"), [1], 1)  # none left: the Stop is dropped
         assert len(run_as("bob")[0]) > 100 and len(calls) == 100
+        # two of his jobs wait (Generate and a panel's button); one Stop stops both, not a job clicked after it
+        runs.request_stop(types.SimpleNamespace(session_hash="bob"), [1, 2])
+        assert run_as("bob", 1) == run_as("bob", 2) == tuple(gr.skip() for _ in range(4)) and calls == []
+        assert len(run_as("bob", 1)[0]) > 100 and len(calls) == 100
     finally:
         hook.remove()
 
@@ -1078,7 +1088,7 @@ def test_a_stopped_panel_that_words_the_engines_errors_anew_keeps_what_it_showed
     infos = []
     monkeypatch.setattr(runs.gr, "Info", infos.append)
     hook = network.register_forward_pre_hook(lambda module, inputs: runs.request_stop(REQ, [1]) and None)
-    encode = runs.time_limited(noise_map.encode_examples, outputs=2)
+    encode = runs.time_limited(noise_map.encode_examples, outputs=2, button=1)
     token = LocalContext.request.set(REQ)
     try:
         result = encode(str(toy_ckpt), 5, "uniform", 20, 0, False, [str(toy_ckpt)], progress=lambda *a, **k: None)

@@ -185,6 +185,12 @@ def redraw_after_release_alone(slider: gr.Slider, elem_id: str) -> gr.Button:
     return button
 
 
+def focus_js(elem_id: str) -> str:
+    """The `js` of an event that gives the focus to the element ``elem_id`` without scrolling: a button that hides
+    itself (Stop, Clear) had dropped the focus to the page, and a keyboard user back to its top."""
+    return "() => { document.getElementById(" + repr(elem_id) + ")?.focus({preventScroll: true}); return []; }"
+
+
 def scroll_into_view_js(elem_id: str) -> str:
     """The `js` of an event that scrolls the element ``elem_id`` into view (as little as needed, smoothly): the
     output that an event fills, when the controls column has scrolled it away."""

@@ -13,6 +13,7 @@ import gradio as gr
 import PIL.Image
 
 from app import movie_files
+from app.controls import focus_js
 from app.errors import InputError
 from app.movie_files import Movie
 
@@ -51,7 +52,4 @@ def build(movie: gr.State, stats: gr.Markdown, sprite: gr.File) -> None:
     sprite.change(lambda: gr.Button(visible=True), None, button, **helper)
     button.click(keep, [movie, stats], [picture, words, box], show_progress="minimal", api_visibility="private")
     clear.click(lambda: (None, "", gr.Column(visible=False)), None, [picture, words, box], **helper)
-    clear.click(None, None, None, js=FOCUS_KEEP_JS, queue=False)  # Clear goes: the focus had fallen to the page
-
-
-FOCUS_KEEP_JS = "() => { document.querySelector('#reverse-keep')?.focus({preventScroll: true}); return []; }"
+    clear.click(None, None, None, js=focus_js("reverse-keep"), queue=False)  # Clear goes: the focus had fallen

@@ -39,7 +39,7 @@ import torch
 
 from app import accessibility, figures, formulas, images, kept_chain, movie_files, player, runs
 from app.controls import (
-    MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, number_between, scroll_into_view_js, show_when, whole_number,
+    MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, focus_js, number_between, scroll_into_view_js, show_when, whole_number,
 )
 from app.as_written import in_markdown
 from app.errors import InputError
@@ -808,7 +808,6 @@ SHOW_PLAYER_JS = scroll_into_view_js("reverse-player")  # on Generate and after 
 # on the button, scrolled out of view, where a second Space started another chain. Only if Generate still has it: a
 # control focused meanwhile keeps it.
 REMEMBER_GENERATE_JS = "() => { window.__ddpmGenerate = document.activeElement; return []; }"
-FOCUS_GENERATE_JS = "() => { document.querySelector('#reverse-generate')?.focus({preventScroll: true}); return []; }"
 FOCUS_PLAYER_JS = """() => {
   const player = document.querySelector('#reverse-player .ddpm-player');
   if (player && window.__ddpmGenerate && document.activeElement === window.__ddpmGenerate) {
@@ -1018,7 +1017,7 @@ def build(trained: gr.State) -> ReverseControls:
                                [view, stats, movie, sprite], model_slot, jobs, stop_btn, info)
     stop_btn.click(runs.request_stop, jobs, stop_btn, show_progress="hidden", queue=False,  # any job of the page
                    api_visibility="private")
-    stop_btn.click(None, None, None, js=FOCUS_GENERATE_JS, queue=False)  # Stop goes: the focus had fallen to the page
+    stop_btn.click(None, None, None, js=focus_js("reverse-generate"), queue=False)  # Stop goes: focus had fallen
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
     generate_btn.click(None, None, None, js=REMEMBER_GENERATE_JS, queue=False)
     play_in_player(controls.job_click(

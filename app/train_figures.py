@@ -1,5 +1,6 @@
 """What the Train tab draws: the status line with its progress bar, the loss curve (each step and smoothed, on a
-log scale), the error by noise level t beside an earlier run's, and the preview samples over the training data."""
+log scale), the error by noise level t beside an earlier run's, the preview samples over the training data, and the
+filmstrip of a run's previews so far."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app import figures, log_axes, train_plan
+from app import figures, log_axes, panel_grid, train_plan
 from app.images import dataset_images, image_grid
 from app.own_points import OWN_POINTS, OwnPoints
 from app.reverse_tab import read_samples
@@ -36,6 +37,8 @@ SMOOTHING_WINDOW = 0.04  # the smoothed loss averages over this fraction of the 
 PREVIEW_HEIGHT = 400  # pixels
 MEASURED_PER_RANGE = {"2d": 512, "image": 32}  # (x_0, t, ε) per range of t when measuring a checkpoint's error by t
 NOTHING_SEEN = [math.nan] * LOSS_BUCKETS  # the error-by-t plot before a run's first progress event
+FILMSTRIP_FRAMES = 6  # previews side by side in the filmstrip, at most
+FILMSTRIP_CELL_PX = 150  # a filmstrip panel's side, at full width
 
 
 # The status line's colour for each tone, on the light and the dark theme: each ≥ 4.5:1 on its background. Tailwind's
@@ -302,6 +305,51 @@ def preview_figure(kind: str, samples: torch.Tensor | None, data: torch.Tensor, 
         nrow = 4 if labels is None else len(classes)
         return figures.image_figure(image_grid(shown.cpu(), nrow=nrow), height=PREVIEW_HEIGHT)
     raise ValueError(f"unknown data kind {kind!r}")
+
+
+def filmstrip_frames(n: int, frames: int = FILMSTRIP_FRAMES) -> list[int]:
+    """Which of a run's n previews so far the filmstrip shows: all of them up to ``frames``, else ``frames`` of them,
+    the first and the newest among them, spread evenly in the logarithm of their order. The previews come every so
+    many steps, so these are spread evenly in log(step), closest together at the start, where the samples change
+    most (for 20 previews: the 1st, 2nd, 3rd, 6th, 11th and 20th)."""
+    if n <= frames:
+        return list(range(n))
+    chosen: list[int] = []
+    for i in range(frames):
+        ideal = round(n ** (i / (frames - 1))) - 1
+        lowest = chosen[-1] + 1 if chosen else 0  # after the one before
+        highest = n - frames + i  # room for the ones after
+        chosen.append(min(max(ideal, lowest), highest))
+    return chosen
+
+
+def no_filmstrip() -> gr.Plot:
+    """The filmstrip before a run's second preview: hidden."""
+    return gr.Plot(None, visible=False)
+
+
+def filmstrip_plot(kind: str, previews: Sequence[tuple[int, torch.Tensor]], data: torch.Tensor,
+                   classes: Sequence[str] = ()) -> gr.Plot:
+    """The filmstrip under the preview plot: a run's previews so far (``previews``: (step, samples) in the order they
+    came), `filmstrip_frames` of them side by side, each titled with its step, so that the learning can be seen at a
+    glance rather than one preview at a time. 2D: the samples over the training data in grey, as in the preview;
+    images: the preview's grid. Hidden until the run's second preview (the first is the preview plot itself)."""
+    if len(previews) < 2:
+        return no_filmstrip()
+    shown = [previews[i] for i in filmstrip_frames(len(previews))]
+    titles = [f"step {step:,}" for step, _ in shown]
+    if kind == "2d":
+        figure = panel_grid.noised_grid_figure([[samples.numpy() for _, samples in shown]], [""], titles,
+                                               kind="points", cell_px=FILMSTRIP_CELL_PX, points_as_pictures=True,
+                                               reference=data[:train_plan.PREVIEW_POINTS].cpu().numpy())
+    else:
+        nrow = len(classes) or 4
+        figure = panel_grid.noised_grid_figure([[image_grid(samples, nrow) for _, samples in shown]], [""], titles,
+                                               kind="images", cell_px=FILMSTRIP_CELL_PX)
+    which = "all" if len(shown) == len(previews) else f"{len(shown)} of"
+    spread = "" if len(shown) == len(previews) else ", closer together at the start, where they change most"
+    return gr.Plot(figure, visible=True,
+                   label=f"How the samples came to be: {which} this run's {len(previews)} previews side by side{spread}")
 
 
 def training_data_figure(name: str, own: OwnPoints | None = None, n_points: int = DEFAULT_TOY_POINTS, seed: int = 0):

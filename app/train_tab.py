@@ -3,7 +3,7 @@
 Start streams the loss curve (every step, raw and smoothed, log scale), the error by noise level t
 (`Trainer.bucket_loss`, beside the browser's previous run's or, for a continued checkpoint, its error measured as
 the run starts: `Trainer.measure_error_by_t`) and preview samples from the EMA weights, drawn over the training data
-(2D), which the preview plot shows alone before a run; Stop ends the run at once and keeps the model. Every
+(2D), which the preview plot shows alone before a run, with a filmstrip of the previews so far beneath it; Stop ends the run at once and keeps the model. Every
 finished, stopped or diverged run (one stopped or diverged within `SHORTEST_KEPT` steps excepted) is saved as a
 checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in the Reverse tab of this
 browser only (the `gr.State` that `build()` returns). When the page loads, that State gets the browser's checkpoints
@@ -74,7 +74,7 @@ from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
 from app.checkpoint_access import CACHE, allowed, checkpoint_choices, describe
 from app.runs import display_name
 from app.train_figures import (
-    NOTHING_SEEN, error_by_t_figure, loss_figure, preview_caption, preview_figure, preview_plot,
+    NOTHING_SEEN, error_by_t_figure, filmstrip_plot, loss_figure, no_filmstrip, preview_caption, preview_figure, preview_plot,
     reference_error_by_t, starting_error_by_t, status_html, training_data_figure, upcoming_previews,
 )
 from app.train_plan import (
@@ -419,9 +419,17 @@ def events_within(events: queue.Queue, seconds: float) -> tuple[list, bool]:
     return items, False
 
 
+def run_update(status: Any = None, loss: Any = None, preview: Any = None, error: Any = None, filmstrip: Any = None,
+               trained: Any = None) -> tuple:
+    """One update of the outputs that show a run (`train_run`'s, `rejoin_run`'s): the status, the loss plot, the
+    preview, the error by t, the filmstrip and the checkpoint paths; None leaves an output as it is."""
+    return tuple(gr.skip() if value is None else value for value in (status, loss, preview, error, filmstrip, trained))
+
+
 def train_run(request: gr.Request, ticket, data, schedule_name, T, model, prediction, conditional, p_uncond,
               start_from, steps, batch, lr, seed, n_points, trained, own, *param_values):
-    """Start, part 2 (a generator): train in a thread, yield (status, loss plot, preview, error by t, trained paths).
+    """Start, part 2 (a generator): train in a thread, yield `run_update`s (status, loss plot, preview, error by t,
+    filmstrip, trained paths).
     ``ticket``: `prepare_run`'s reservation (None: a new run), which ends at once if it was stopped meanwhile."""
     key = runs.owner_key(request)
     try:  # checked again: the start checkpoint may have gone while the run waited
@@ -429,7 +437,7 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
                          lr, seed, n_points, trained, own, param_values, owner=key)
     except Exception as err:  # the status says so too: it had stayed on "Waiting for a free training slot…"
         runs.REGISTRY.release(key, ticket)  # prepare_run's reservation: the browser can start again
-        yield not_started(err), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        yield run_update(not_started(err))
         raise
     except BaseException:
         runs.REGISTRY.release(key, ticket)
@@ -441,25 +449,25 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
         raise InputError(RUN_BUSY_MESSAGE) from None
     if run.stop_requested.is_set():
         runs.REGISTRY.finish(run)
-        yield status_html("Stopped before it started.", tone="warn"), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        yield run_update(status_html("Stopped before it started.", tone="warn"))
         return
     try:  # from here on, whatever fails frees the browser's run slot
         loss_kind = dict(min_snr_gamma=plan.min_snr_gamma, prediction=plan.prediction)  # named on the loss axis
         reference = reference_error_by_t(plan, trained)  # the run to compare the error by t with
         error_kind = dict(reference=reference, label=f"this run (predicts {PREDICTION_SYMBOLS[plan.prediction]})")
-        yield status_html("Loading data and building the model…", fraction=0.0, notes=plan.running_notes), \
-            loss_figure([], **loss_kind), \
-            gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points, plan.seed),
-                    label=DATA_LABELS[plan.kind]), \
-            error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind), gr.skip()  # clears the last run's
+        yield run_update(  # clears the last run's plots
+            status_html("Loading data and building the model…", fraction=0.0, notes=plan.running_notes),
+            loss_figure([], **loss_kind),
+            gr.Plot(training_data_figure(plan.data, plan.own, plan.n_points, plan.seed), label=DATA_LABELS[plan.kind]),
+            error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind), no_filmstrip())
         trainer, tensor, info = new_trainer(plan)
         if plan.init_from is not None:  # 0.7 s for the small U-Net on 2 CPU cores; ~15 s for a base one
-            yield status_html(f"Measuring the error of {display_name(plan.init_from)} at each t…", fraction=0.0,
-                              notes=plan.running_notes), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield run_update(status_html(f"Measuring the error of {display_name(plan.init_from)} at each t…",
+                                         fraction=0.0, notes=plan.running_notes))
             error_kind["reference"] = starting_error_by_t(plan, trainer)
     except Exception as err:  # the status says so too: it had stayed on "Loading data and building the model…"
         runs.REGISTRY.finish(run)
-        yield not_started(err), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        yield run_update(not_started(err))
         raise
     except BaseException:  # the page went (or Stop cancelled the stream): nothing to say it on; the next page says it
         run.cut_off = not run.stop_requested.is_set()
@@ -479,9 +487,9 @@ def train_run(request: gr.Request, ticket, data, schedule_name, T, model, predic
     thread.start()
 
     def updates():
-        yield (status_html(f"Training on {view.device}…", fraction=0.0, notes=plan.running_notes), gr.skip(), waiting,
-               gr.skip() if plan.init_from is None else error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind),
-               gr.skip())
+        yield run_update(status_html(f"Training on {view.device}…", fraction=0.0, notes=plan.running_notes),
+                         preview=waiting, error=None if plan.init_from is None
+                         else error_by_t_figure(NOTHING_SEEN, plan.schedule.T, **error_kind))
         run.samples_awaited = True  # once the page has the promise (a Stop while loading cancels it unsent)
         yield from stream_run(run, view, trained)
 
@@ -503,7 +511,8 @@ def wait_for_room(key: str, ticket: str | None) -> None:
 class LiveView:
     """What a page needs to show a run as it trains, kept with the run (`runs.Run.view`) so that a page of its browser
     that loads meanwhile can take the showing over (`rejoin_run`): the run's plan and data, the labels and kinds of its
-    plots, the events its thread puts, and what they have said so far (all losses, the last event, the last preview)."""
+    plots, the events its thread puts, and what they have said so far (all losses, the last event, the last preview,
+    every preview's step and samples)."""
     plan: Plan
     tensor: torch.Tensor
     info: DataInfo
@@ -516,39 +525,49 @@ class LiveView:
     losses: list[float] = field(default_factory=list)
     last: TrainEvent | None = None
     preview: TrainEvent | None = None
+    previews: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (step, samples), for the filmstrip
 
 
-def _preview_update(view: LiveView, event: TrainEvent) -> Any:
-    caption = f"Samples from the EMA weights at step {event.step:,} · {view.chain}"
-    return preview_plot(event.preview, view.tensor, caption, view.info, preview_classes(view.plan))
+def _preview_update(view: LiveView) -> Any:
+    """The preview plot of the run's last preview, or its waiting plot before the first."""
+    if view.preview is None:
+        return view.waiting
+    caption = f"Samples from the EMA weights at step {view.preview.step:,} · {view.chain}"
+    return preview_plot(view.preview.preview, view.tensor, caption, view.info, preview_classes(view.plan))
 
 
-def stream_run(run: runs.Run, view: LiveView, trained: Any, notes: list[str] | None = None, first_preview: Any = None):
-    """A training run's updates for the page that shows it, until the run ends: (status, loss plot, preview, error by
-    t, checkpoint paths), from the events its thread puts in its ``view``; the status carries ``notes`` (by default its
-    Start's warnings). The loss and error plots are sent at most once a `PLOT_SECONDS`, the first time with all the
-    losses so far; ``first_preview``, if any, goes with the first update unless newer samples come with it."""
+def _filmstrip_update(view: LiveView) -> Any:
+    return filmstrip_plot(view.plan.kind, view.previews, view.tensor, preview_classes(view.plan))
+
+
+def stream_run(run: runs.Run, view: LiveView, trained: Any, notes: list[str] | None = None, catch_up: bool = False):
+    """A training run's updates for the page that shows it, until the run ends: `run_update`s, from the events its
+    thread puts in its ``view``; the status carries ``notes`` (by default its Start's warnings). The loss and error
+    plots are sent at most once a `PLOT_SECONDS`, the first time with all the losses so far; the preview and the
+    filmstrip with each new preview, and with the first update if ``catch_up`` (a page that takes the run over)."""
     plan = view.plan
     notes = plan.running_notes if notes is None else notes
     preview_update: Any = gr.skip()
-    pending: Any = gr.skip() if first_preview is None else first_preview
+    filmstrip_update: Any = gr.skip()
+    pending = (_preview_update(view), _filmstrip_update(view)) if catch_up else (gr.skip(), gr.skip())
     plotted = -math.inf  # when the loss and error plots were last sent
     done = False
     while not done:
         items, done = events_within(view.events, POLL_SECONDS)
         if not items and not done:
             continue
-        preview = None
+        previewed = False
         for item in items:
             view.losses.extend(item.losses)
             if isinstance(item, TrainingDiverged):
                 continue
             view.last = item
             if item.preview is not None:
-                preview = view.preview = item
+                view.preview, previewed = item, True
+                view.previews.append((item.step, item.preview))
                 run.samples_awaited = False
-        preview_update = pending if preview is None else _preview_update(view, preview)
-        pending = gr.skip()
+        preview_update, filmstrip_update = (_preview_update(view), _filmstrip_update(view)) if previewed else pending
+        pending = (gr.skip(), gr.skip())
         if done:
             break
         if view.last is not None and not run.stop_requested.is_set():  # after Stop, only the final message
@@ -556,20 +575,19 @@ def stream_run(run: runs.Run, view: LiveView, trained: Any, notes: list[str] | N
             if redraw := time.monotonic() - plotted >= PLOT_SECONDS:
                 plotted = time.monotonic()
             error_by_t = error_by_t_figure(view.last.bucket_loss, plan.schedule.T, **view.error_kind) if redraw \
-                else gr.skip()
-            yield (status_html(text, fraction=fraction, notes=notes),
-                   loss_figure(view.losses, **view.loss_kind) if redraw else gr.skip(), preview_update, error_by_t,
-                   gr.skip())
+                else None
+            yield run_update(status_html(text, fraction=fraction, notes=notes),
+                             loss_figure(view.losses, **view.loss_kind) if redraw else None, preview_update,
+                             error_by_t, filmstrip_update)
     tone = END_TONES.get(run.reason, "warn")
     if tone == "error":
         gr.Warning(re.sub(r"<[^>]+>", "", run.message))
     fraction = view.last.fraction if view.last else 0.0
     final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
-    final_error = error_by_t_figure(view.last.bucket_loss, plan.schedule.T, **view.error_kind) if view.last \
-        else gr.skip()
+    final_error = error_by_t_figure(view.last.bucket_loss, plan.schedule.T, **view.error_kind) if view.last else None
     # the final preview follows (`final_preview`; the training slot is free by then)
-    yield final_status, loss_figure(view.losses, **view.loss_kind), preview_update, final_error, \
-        _with_checkpoint(trained, run)
+    yield run_update(final_status, loss_figure(view.losses, **view.loss_kind), preview_update, final_error,
+                     filmstrip_update, _with_checkpoint(trained, run))
 
 
 def shown_while_its_page_stays(run: runs.Run, trainer: Trainer | None, updates):
@@ -598,19 +616,18 @@ def rejoin_run(request: gr.Request, trained: Any):
     run = runs.REGISTRY.active(runs.owner_key(request))
     view: LiveView | None = None if run is None else run.view  # `finish` forgets it
     if view is None or run.page == page:
-        yield (gr.skip(),) * 5
+        yield run_update()
         return
     deadline = time.monotonic() + REJOIN_WAIT_SECONDS
     while not runs.REGISTRY.take_over(run, page):
         if run.done.is_set() or time.monotonic() > deadline:
-            yield (gr.skip(),) * 5
+            yield run_update()
             return
         time.sleep(0.1)
-    shown = _preview_update(view, view.preview) if view.preview else view.waiting
-    updates = stream_run(run, view, trained, [*view.plan.running_notes, REJOINED_NOTE], first_preview=shown)
+    updates = stream_run(run, view, trained, [*view.plan.running_notes, REJOINED_NOTE], catch_up=True)
     yield from shown_while_its_page_stays(run, run.trainer, updates)
     if run.previewed.wait(STOP_WAIT_SECONDS) and run.final_preview is not None and not run.preview_replaced.is_set():
-        yield gr.skip(), gr.skip(), run.final_preview, gr.skip(), gr.skip()
+        yield run_update(preview=run.final_preview)
 
 
 # the colour of a run's last message (else warn)
@@ -931,6 +948,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
                 gr.Markdown(ERROR_BY_T_NOTE)
             preview = gr.Plot(training_data_figure(data.value), label=DATA_LABELS[data_kind_of(data.value)],
                               elem_id="train-preview")
+            filmstrip = gr.Plot(visible=False, elem_id="train-filmstrip")
             gr.Markdown("2D previews use DDPM: DDIM would throw an ε network's points far out on the cosine and "
                         "sigmoid schedules (see the step gains in the **Schedules** tab). Image previews use DDIM with "
                         "x̂₀ clipped to [−1, 1], which keeps it sound.")
@@ -975,7 +993,8 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
     prepared.success(lambda: gr.Timer(active=True), None, wait_timer, show_progress="hidden", queue=False)
     wait_timer.tick(waiting_status, None, [status, wait_timer], show_progress="hidden", concurrency_limit=None)
     train_event = prepared.success(
-        train_run, [ticket, *inputs], [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
+        train_run, [ticket, *inputs], [status, loss_plot, preview, error_plot, filmstrip, trained],
+        show_progress="hidden",
         concurrency_id=runs.TRAINING_CONCURRENCY_ID, concurrency_limit=runs.heavy_concurrency(),
         trigger_mode="multiple",  # Start right after Stop: the browser still waits for the cancelled run to close
     )
@@ -991,7 +1010,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
     page.load(data_list, None, [data, data_note], show_progress="hidden", queue=False)
     # a run of the browser's whose page went (a reload, a dropped connection) is shown here again, to its end
     page.load(page_loaded, owner, [owner, trained, session], show_progress="hidden").then(
-        rejoin_run, trained, [status, loss_plot, preview, error_plot, trained], show_progress="hidden",
+        rejoin_run, trained, [status, loss_plot, preview, error_plot, filmstrip, trained], show_progress="hidden",
         concurrency_limit=None).then(
         run_cut_off, trained, [status, trained], show_progress="hidden", concurrency_limit=None)
     # asked again whenever the page is shown (`FOLLOW_JS`) and the tab (``tab``) opened: a browser tab opened before

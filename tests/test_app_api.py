@@ -144,7 +144,7 @@ def test_train_then_reverse(app_url: str) -> None:
     start = time.perf_counter()
     job = client.submit(*args, api_name="/train_run")
     statuses = [out[0] for out in job]  # every streamed update, the last one included
-    final_status, loss_plot, _, error_by_t = job.result(timeout=120)
+    final_status, loss_plot, _, error_by_t, filmstrip = job.result(timeout=120)
     preview = client.predict(api_name="/final_preview")  # drawn from the saved weights once the run's stream ended
     train_s = time.perf_counter() - start
     print(f"\n[api] train {TRAIN_STEPS} steps (moons, T = {TRAIN_T}): {train_s:.1f} s, {len(statuses)} updates")

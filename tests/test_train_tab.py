@@ -30,7 +30,7 @@ from app import (
     train_worker,
 )
 from app.errors import InputError
-from app.images import image_grid, mnist_digits
+from app.images import image_grid, mnist_digits, png_data_uri
 from app.throttle import Throttle
 from core.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from core.data import DataInfo, make_toy2d
@@ -268,6 +268,47 @@ def test_preview_plot_says_when_the_first_samples_come():
     for no_preview_during_the_run in (TrainConfig(steps=100, preview_every=100), TrainConfig(steps=100)):
         assert train_figures.upcoming_previews(no_preview_during_the_run) == \
             "Samples from the EMA weights: at the end of the run"
+
+
+def test_filmstrip_frames_are_the_first_the_newest_and_log_spread_between():
+    assert train_figures.filmstrip_frames(20) == [0, 1, 2, 5, 10, 19]  # steps 1, 2, 3, 6, 11, 20 × every
+    assert train_figures.filmstrip_frames(7) == [0, 1, 2, 3, 4, 6]  # pushed apart where the ideal ones coincide
+    for n in range(1, 80):
+        frames = train_figures.filmstrip_frames(n)
+        assert len(frames) == min(n, train_figures.FILMSTRIP_FRAMES) and frames[0] == 0 and frames[-1] == n - 1
+        assert all(a < b for a, b in zip(frames, frames[1:]))
+
+
+def test_filmstrip_shows_the_chosen_previews_with_their_steps():
+    images = [torch.rand(16, 1, 28, 28) * 2 - 1 for _ in range(8)]
+    previews = [(50 * (i + 1), x) for i, x in enumerate(images)]
+    assert train_figures.filmstrip_plot("image", previews[:1], images[0]).visible is False  # the preview plot shows it
+    plot = train_figures.filmstrip_plot("image", previews, images[0])
+    fig = figures.as_figure(plot)
+    titles = [a.text for a in fig.layout.annotations]
+    assert plot.visible and titles == ["step 50", "step 100", "step 150", "step 200", "step 250", "step 400"]
+    assert [t.source for t in fig.data] == [png_data_uri(image_grid(images[i], 4)) for i in (0, 1, 2, 3, 4, 7)]
+    assert "6 of this run's 8 previews" in plot.label
+    # 2D: the samples as pictures over the training data, as in the preview
+    data = torch.randn(1200, 2)
+    clouds = [(100, torch.randn(1000, 2)), (200, torch.randn(1000, 2) * 0.5)]
+    plot = train_figures.filmstrip_plot("2d", clouds, data)
+    fig = figures.as_figure(plot)
+    assert [a.text for a in fig.layout.annotations] == ["step 100", "step 200"] and len(fig.layout.images) == 2
+    assert "all this run's 2 previews" in plot.label
+    assert fig.layout.images[0].source != fig.layout.images[1].source
+
+
+def test_a_run_fills_its_filmstrip_with_its_previews(isolated):
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=400)))
+    assert outputs[0][4].visible is False  # a new run hides the last run's filmstrip
+    steps = [int(re.search(r"at step (\d+)", o[2].label).group(1)) for o in outputs
+             if isinstance(o[2], gr.Plot) and "at step" in o[2].label]
+    assert steps == [50, 100, 150, 200, 250, 300, 350]  # every 50 steps (400 // 20 < 50), short of the last
+    strips = [o[4] for o in outputs[1:] if isinstance(o[4], gr.Plot)]
+    assert [s.visible for s in strips] == [False] + [True] * 6  # from the second preview on, one strip each
+    titles = [a.text for a in figures.as_figure(strips[-1]).layout.annotations]
+    assert titles == ["step 50", "step 100", "step 150", "step 200", "step 250", "step 350"]
 
 
 def test_short_run_streams_and_saves_for_that_user_only(isolated):
@@ -865,7 +906,7 @@ def test_start_from_continues_a_checkpoint_of_this_session_only(isolated):
 
 def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isolated):
     outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=20, prediction="v")))
-    status, loss_plot, _, _, trained = outputs[-1]
+    status, loss_plot, _, _, _, trained = outputs[-1]
     assert "Finished after 20 steps" in status
     assert figures.as_figure(loss_plot).layout.yaxis.title.text == "loss ‖v − v̂‖² (mean)"
     [path] = trained
@@ -873,7 +914,7 @@ def test_a_v_run_names_its_loss_saves_a_v_model_and_a_continued_run_keeps_v(isol
     assert "model: mlp, predicts v" in checkpoint_access.describe(path, trained)
     *_, prediction, _, _, _, _, _ = train_tab.start_from_selected(req("alice"), path, trained, None)
     assert prediction["value"] == "v" and prediction["interactive"] is False
-    status, loss_plot, _, continued_error, trained = drain(train_tab.train_run(
+    status, loss_plot, _, continued_error, _, trained = drain(train_tab.train_run(
         req("alice"), None, *args(steps=3, start_from=path, trained=trained, prediction="eps")))[-1]
     assert "its network predicts v, and goes on learning that" in status
     # a continued run compares with the checkpoint's error as it starts, measured in each range of t: not the
@@ -1315,16 +1356,17 @@ def test_a_reloaded_page_takes_over_its_browsers_run_which_trained_on(isolated):
     assert run is not None and not run.done.wait(0.5)  # it trains on
     _, listed, _ = train_tab.page_loaded(req("page-2"), token)
     shown = train_tab.rejoin_run(req("page-2"), listed)
-    status, loss, preview, error, paths = next(shown)
+    status, loss, preview, error, filmstrip, paths = next(shown)
     assert "trained on while its page was reloaded or its connection dropped" in status and paths == gr.skip()
     assert len(figures.as_figure(loss).data[0].y) >= 1 and preview != gr.skip() and error != gr.skip()
+    assert filmstrip != gr.skip()  # the run's previews so far
     next(shown)  # it goes on
     assert cut_off_updates("page-2", listed) == [(gr.skip(), gr.skip())]  # this page shows it: nothing to follow
     assert "Stopped after" in train_tab.stop_run(req("page-2"), listed)[0]
-    ended = [update for update in shown if update[4] != gr.skip()]
+    ended = [update for update in shown if update[5] != gr.skip()]
     assert len(ended) == 1 and "Stopped after" in ended[0][0]
-    assert len(ended[0][4]) == 1 and Path(ended[0][4][0]).parent == runs.user_dir(token)
-    assert cut_off_status("page-3", ended[0][4]) == (gr.skip(), gr.skip())  # it was shown to its end: nothing to say
+    assert len(ended[0][5]) == 1 and Path(ended[0][5][0]).parent == runs.user_dir(token)
+    assert cut_off_status("page-3", ended[0][5]) == (gr.skip(), gr.skip())  # it was shown to its end: nothing to say
     train_tab.prepare_run(req("page-2"), *args(steps=5))  # the browser can start again
 
 

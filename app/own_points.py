@@ -86,6 +86,22 @@ def _picture_size(path: str) -> tuple[int, int]:
         return 0, 0
 
 
+def select_brush_js(elem_id: str, condition: str = "true") -> str:
+    """An event's script that selects the brush of the drawing box #``elem_id``, where ``condition`` (JavaScript of
+    the event's inputs, ``args``) holds, so that one can draw at once: a box shown or cleared has no tool, and a
+    stroke on it draws nothing. The box may be drawn a moment after the event: it is looked for for 3 s."""
+    return f"""(...args) => {{
+    if (!({condition})) return [];
+    const pick = (tries) => {{
+        const brush = document.querySelector('#{elem_id} button[aria-label="Brush"]');
+        if (brush && !brush.classList.contains("highlight")) brush.click();
+        else if (!brush && tries > 0) setTimeout(() => pick(tries - 1), 100);
+    }};
+    setTimeout(() => pick(30), 50);
+    return [];
+}}"""
+
+
 def drawing_ink(value: Any) -> np.ndarray | None:
     """How much ink each pixel of a Sketchpad value holds, (H, W) in [0, 1]: the strongest alpha of its
     layers (the background is opaque white, strokes are drawn on the layers); None when nothing is drawn."""

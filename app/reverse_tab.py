@@ -43,6 +43,8 @@ from app.controls import (
 )
 from app.as_written import in_markdown
 from app.errors import InputError
+from app.own_drawing import DRAWING_BRUSH, DRAWING_CANVAS, drawing_example
+from app.own_points import checked_drawing, select_brush_js
 from app.images import image_pixels
 from app.checkpoint_access import (
     trained_paths, checkpoint_choices, default_checkpoint, describe, kept_for_checkpoint, load, session_label,
@@ -108,6 +110,7 @@ class Chain:
     starts: torch.Tensor | None = None  # joined at t₀ or inpainted: the examples (N, ...) it started from (CPU)
     known: torch.Tensor | None = None  # inpainted: the bool mask of the examples' kept entries (CPU, broadcastable)
     known_label: str = ""  # inpainted: the kept part in words
+    drawn: bool = False  # joined at t₀ from copies of the user's drawing (`app.own_drawing`), not training examples
     resample: int = 1  # inpainted: rounds per step (`core.inpaint`)
     jump: int = 1  # inpainted: steps each round goes back
     seconds: float = 0.0
@@ -251,6 +254,7 @@ def sample_chain(
 
 
 START_CAPTION = "x₀, before noising"
+DRAWN_CAPTION = "x₀: your drawing, before noising"
 KNOWN_CAPTION = "x₀: kept (hidden in blue)"
 
 
@@ -291,7 +295,7 @@ def start_captions(chain: Chain) -> list[str]:
     """The caption of an image chain's grid of the examples it started from, when it has one."""
     if chain.starts is None:
         return []
-    return [KNOWN_CAPTION if chain.known is not None else START_CAPTION]
+    return [KNOWN_CAPTION if chain.known is not None else DRAWN_CAPTION if chain.drawn else START_CAPTION]
 
 
 def data_distance(chain: Chain, checkpoint: Checkpoint) -> float | None:
@@ -406,9 +410,14 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
     else:
         t0 = chain.state_ts[0]
         alpha_bar = float(checkpoint.schedule.alpha_bars[t0])
+        n = len(chain.starts)
+        source = (f"your drawing ({where}: {n:,} {'copy' if n == 1 else 'copies'} of it, each noised with its own ε)"
+                  if chain.drawn else f"{n:,} training examples ({where})")
         sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {formulas.number(alpha_bar)}: √ᾱ = {math.sqrt(alpha_bar):.2f} "
-                    f"of each example left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {len(chain.starts)} training "
-                    f"examples ({where}), not from pure noise.")
+                    f"of each example left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {source}, not "
+                    "from pure noise.")
+    if chain.drawn:  # copies of one picture: no return ratio (its own example is every example)
+        return sentence + _drawing_read(chain, checkpoint.data)
     if len(chain.starts) >= 2:
         try:
             ratio = return_ratio(chain.samples, chain.starts)
@@ -420,6 +429,17 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
     if kept is not None:
         sentence += f" The shipped classifier reads the same class as in its example in **{kept[0]} of {kept[1]}** samples."
     return sentence
+
+
+def _drawing_read(chain: Chain, info: DataInfo) -> str:
+    """For a chain from the user's drawing, on data with a shipped classifier: the class it reads in the drawing, and
+    how many samples it reads as that class too."""
+    drawing, samples = read_samples(chain.starts[:1], info.name), read_samples(chain.samples, info.name)
+    if drawing is None or samples is None:
+        return ""
+    read = drawing.labels[0]
+    return (f" The shipped classifier reads your drawing as **{read}**, and **{samples.labels.count(read)} of "
+            f"{len(samples.labels)}** samples as {read} too.")
 
 
 def _copies_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
@@ -538,18 +558,20 @@ def samples_bound(data: DataInfo) -> tuple[str, int, int]:
 
 
 def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained,
-             from_data=False, start_t=None, progress=gr.Progress()):
+             from_data=False, start_t=None, drawing=None, progress=gr.Progress()):
     """Generate: (player HTML, stats Markdown, the `movie_files.Movie`, sprite sheet path). With ``from_data``,
-    the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`)."""
+    the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`), or, for an
+    image model, from n copies of the user's ``drawing`` (a Sketchpad value) where it holds ink."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = whole_number(n, *samples_bound(checkpoint.data))
     seed = whole_number(seed, "Seed", 0, MAX_SEED)
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
-    starts, t0 = None, None
+    starts, t0, drawn = None, None, None
     if from_data:
         t0 = whole_number(start_t, "t₀, the step the chain starts from", 1, T)
-        starts = starting_examples(checkpoint, n, seed)
+        drawn = drawing_example(drawing, checkpoint.data) if kind == "image" else None
+        starts = starting_examples(checkpoint, n, seed) if drawn is None else drawn.expand(n, *drawn.shape)
     if score_field and kind != "2d":
         gr.Warning("The score field is drawn for 2D models only: this chain of images plays without it.")
     try:
@@ -560,6 +582,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
         raise
     except ValueError as err:
         raise InputError(str(err)) from None
+    chain.drawn = drawn is not None
     return show_chain(request, chain, checkpoint, choice, ideal, progress=progress)
 
 
@@ -794,6 +817,18 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
     return (info if kind_shown is None else f"{info}{SAMPLER_NOTE_START}{said}*"), sampler, steps, n, slider, kind
 
 
+DRAWING_NOTE = ("**… or from your own drawing**: draw, say, a digit in the box and press Generate. Every sample "
+                "starts from it, noised to t₀ with its own ε: at a small t₀ they keep your strokes, near T they are "
+                "anything. For MNIST the digit is framed as MNIST's are (20 × 20, centred) and drawn white on black. "
+                "An empty box starts from training examples.")
+SELECT_DRAWING_BRUSH_JS = select_brush_js("reverse-drawing")  # on view, the box has its brush picked
+
+
+def drawing_shown(from_data: bool, path: str | None) -> gr.Column:
+    """The drawing box, shown while the chain starts from data noised to t₀ and the model is one of images."""
+    return gr.Column(visible=bool(from_data) and data_kind(path) == "image")
+
+
 def sampler_note_dropped(info: str):
     """The description without `checkpoint_selected`'s note once the sampler, steps or samples are changed by hand
     (next to the steps box, "… DDIM (η = 0), 100 steps" stayed after 20 was typed in)."""
@@ -971,6 +1006,14 @@ def build(trained: gr.State) -> ReverseControls:
                                              "their rough shape, t₀ near T keeps nothing")
                 start_t = gr.Slider(minimum=1, maximum=first_T, value=max(1, round(DEFAULT_START_SHARE * first_T)), step=1,
                                     label="t₀: the step the chain starts from", visible=False, elem_id="reverse-start-t")
+                with gr.Column(visible=False) as drawing_group:
+                    gr.Markdown(DRAWING_NOTE)
+                    drawing = gr.Sketchpad(
+                        label="Your drawing", type="numpy", image_mode="RGBA", sources=(), transforms=(),
+                        canvas_size=(DRAWING_CANVAS, DRAWING_CANVAS), fixed_canvas=True, layers=False,
+                        brush=gr.Brush(default_size=DRAWING_BRUSH, colors=["#000000"], color_mode="fixed"),
+                        height=DRAWING_CANVAS + 90, elem_id="reverse-drawing")
+                    drawing.preprocess = checked_drawing(drawing.preprocess)  # before Gradio decodes it
             with gr.Row(elem_id="reverse-generate-bar"):
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="reverse-generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", visible=False, elem_id="reverse-stop", scale=1,
@@ -1011,6 +1054,10 @@ def build(trained: gr.State) -> ReverseControls:
     checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t, steps, kind_shown],
                       [info, sampler, steps, n, start_t, kind_shown], show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
+    gr.on([from_data.change, checkpoint.change], drawing_shown, [from_data, checkpoint], drawing_group,
+          show_progress="hidden", queue=False)
+    gr.on([from_data.change, checkpoint.change, drawing.clear], None, None, None, js=SELECT_DRAWING_BRUSH_JS,
+          queue=False)
     for changed in (sampler, steps, n):
         changed.input(sampler_note_dropped, info, info, show_progress="hidden", queue=False)
     controls = ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,
@@ -1022,7 +1069,7 @@ def build(trained: gr.State) -> ReverseControls:
     generate_btn.click(None, None, None, js=REMEMBER_GENERATE_JS, queue=False)
     play_in_player(controls.job_click(
         generate_btn, generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
-                   start_t],
+                   start_t, drawing],
         [view, stats, movie, sprite]), sprite)
     show_when(sweep_btn.click, sweep_plot)
     controls.job_click(

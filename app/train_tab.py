@@ -70,7 +70,7 @@ import torch
 from app import accessibility, controls, formulas, own_points, runs, torch_threads
 from app.as_written import in_markdown
 from app.errors import InputError
-from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints
+from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints, select_brush_js
 from app.checkpoint_access import CACHE, allowed, checkpoint_choices, describe
 from app.runs import display_name
 from app.train_figures import (
@@ -120,18 +120,8 @@ WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for no
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
 OWN_POINTS_LABEL = "Your own points: draw them or upload a CSV"
 OWN_HINT = "Draw a shape in the box on the left, or upload a CSV of x,y points"
-SELECT_BRUSH_JS = """(name) => {
-    // Picking "your own points" shows the drawing box (and clearing it drops the tool): select its brush,
-    // so that one can draw at once
-    if (name !== OWN_POINTS) return [];
-    const pick = (tries) => {
-        const brush = document.querySelector('#train-drawing button[aria-label="Brush"]');
-        if (brush && !brush.classList.contains("highlight")) brush.click();
-        else if (!brush && tries > 0) setTimeout(() => pick(tries - 1), 100);
-    };
-    setTimeout(() => pick(30), 50);
-    return [];
-}""".replace("OWN_POINTS", json.dumps(OWN_POINTS))
+# Picking "your own points" shows the drawing box (and clearing it drops the tool): its brush is selected
+SELECT_BRUSH_JS = select_brush_js("train-drawing", f"args[0] === {json.dumps(OWN_POINTS)}")
 # on Start: the status, loss and previews sit above the Start button of a wide page (below it on a narrow one)
 SHOW_RUN_JS = controls.scroll_into_view_js("train-status")
 WAIT_REFRESH_SECONDS = 5.0  # how often a Start that waits for a training slot says again what is ahead

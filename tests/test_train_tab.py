@@ -456,20 +456,22 @@ def test_a_drawing_too_large_is_refused_in_words_and_pillow_refuses_to_decode_a_
         box.preprocess(box.data_model(background=None, layers=[{"path": str(huge)}], composite=None))
     # the app's box reads the layers' number and sizes from their headers before Gradio decodes them: 20 layers of
     # 6,300 × 6,300 (under Pillow's limit) had taken 3 GB and 17 s of CPU before the size was refused
-    [box] = [b for b in app.build_app().blocks.values() if isinstance(b, gr.Sketchpad)]
+    boxes = {b.elem_id: b for b in app.build_app().blocks.values() if isinstance(b, gr.Sketchpad)}
+    assert set(boxes) == {"train-drawing", "reverse-drawing"}  # the Train tab's points, the Reverse tab's start
     large, small = tmp_path / "large.png", tmp_path / "small.png"
     PIL.Image.new("1", (6300, 6300)).save(large)
     PIL.Image.new("RGBA", (256, 256)).save(small)
+    for box in boxes.values():
 
-    def sent(*layers: Path):
-        return box.data_model(background=None, layers=[{"path": str(p)} for p in layers], composite=None)
+        def sent(*layers: Path):
+            return box.data_model(background=None, layers=[{"path": str(p)} for p in layers], composite=None)
 
-    for layers, message in [((small,) * 5, "A drawing has at most 4 layers; got 5"),
-                            ((large,), "at most 4096 pixels a side; got 6300 × 6300 pixels"),
-                            ((huge,), "at most 4096 pixels a side; got a far larger picture")]:
-        with pytest.raises(gr.Error, match=message):
-            box.preprocess(sent(*layers))
-    assert box.preprocess(sent(small))["layers"][0].shape == (256, 256, 4)
+        for layers, message in [((small,) * 5, "A drawing has at most 4 layers; got 5"),
+                                ((large,), "at most 4096 pixels a side; got 6300 × 6300 pixels"),
+                                ((huge,), "at most 4096 pixels a side; got a far larger picture")]:
+            with pytest.raises(gr.Error, match=message):
+                box.preprocess(sent(*layers))
+        assert box.preprocess(sent(small))["layers"][0].shape == (256, 256, 4)
 
 
 def test_a_drawing_becomes_the_sessions_training_points_and_its_preview():
@@ -1377,7 +1379,7 @@ def test_a_run_that_no_page_takes_over_stops_is_saved_and_said_so(isolated, monk
     page_goes("page-1", gen)
     assert runs.REGISTRY.last(token).done.wait(30)
     _, listed, _ = train_tab.page_loaded(req("page-2"), token)
-    assert list(train_tab.rejoin_run(req("page-2"), listed)) == [(gr.skip(),) * 5]  # nothing to take over
+    assert list(train_tab.rejoin_run(req("page-2"), listed)) == [(gr.skip(),) * 6]  # nothing to take over
     status, trained = cut_off_status("page-2", listed)
     assert f"{train_tab.CUT_OFF_STATUS} Stopped after" in html.unescape(status)
     assert len(trained) == 1 and Path(trained[0]).parent == runs.user_dir(token)
@@ -1429,7 +1431,7 @@ def test_a_reloaded_page_waits_for_its_old_page_to_go_and_leaves_another_open_ta
     assert "trained on while its page was reloaded" in next(shown)[0]
     train_tab.page_loaded(req("tab-3"), token)
     start = time.monotonic()
-    assert list(train_tab.rejoin_run(req("tab-3"), [])) == [(gr.skip(),) * 5]  # page-2 shows it
+    assert list(train_tab.rejoin_run(req("tab-3"), [])) == [(gr.skip(),) * 6]  # page-2 shows it
     assert 1.0 <= time.monotonic() - start < 5 and runs.REGISTRY.active(token).page == "page-2"
     shown.close()
 

@@ -1,0 +1,66 @@
+"""A drawing as the picture an image model's chain starts from (the Reverse tab's SDEdit from your own drawing, Meng et
+al. 2022): "a scribble becomes a digit". The drawing's ink (`app.own_points.drawing_ink`) is made into one example
+of the model's data: light strokes on black for MNIST and Fashion-MNIST, whose pictures are light on dark, dark ink
+on white paper otherwise; a digit for an MNIST model is framed as MNIST's digits are (`framed_like_mnist`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+
+from app.own_points import drawing_ink
+from core.data import DataInfo
+
+DRAWING_CANVAS = 280  # pixels per side of the drawing box: ten pixels of the box to one of a 28 × 28 digit
+DRAWING_BRUSH = 22  # pixels: a stroke about 2 pixels wide once drawn at 28 × 28, as MNIST's are
+LIGHT_ON_DARK = ("mnist", "fashion_mnist")  # data sets whose pictures are light on a black ground
+MNIST_BOX = 20  # MNIST's digits fit a 20 × 20 box, their aspect kept, in their 28 × 28 pictures (LeCun et al. 1998)
+INKED = 0.05  # a pixel with more ink than this is part of the drawing's bounding box
+
+
+def drawing_example(value: Any, info: DataInfo) -> torch.Tensor | None:
+    """The drawing (a Sketchpad value) as one example of an image model's data ``info``: (C, H, W) float32 in
+    [−1, 1]; None when nothing is drawn. Its ink is white for light-on-dark data (`LIGHT_ON_DARK`), else black on
+    white, in every channel; an MNIST digit is `framed_like_mnist`, anything else scaled down whole."""
+    ink = drawing_ink(value)
+    if ink is None:
+        return None
+    channels, height, width = info.shape
+    if info.name == "mnist" and (height, width) == (28, 28):
+        small = framed_like_mnist(ink)
+    else:
+        small = scaled(ink, (width, height))
+    light = small if info.name in LIGHT_ON_DARK else 1.0 - small
+    return torch.from_numpy(2.0 * light - 1.0).float().expand(channels, height, width).contiguous()
+
+
+def scaled(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``ink`` (H, W) in [0, 1] resized to ``size`` (width, height), each new pixel the mean of the ink it covers
+    (a box filter: thin strokes grey out rather than vanish)."""
+    picture = PIL.Image.fromarray(np.round(ink * 255).astype(np.uint8))
+    return np.asarray(picture.resize(size, PIL.Image.Resampling.BOX), dtype=np.float64) / 255.0
+
+
+def framed_like_mnist(ink: np.ndarray) -> np.ndarray:
+    """A drawn digit framed as MNIST's are (LeCun et al. 1998): its bounding box scaled to fit a `MNIST_BOX`-pixel
+    square, its aspect kept, then placed in a 28 × 28 picture with its centre of mass at the centre (moved no
+    further than keeps it whole). Without this, a digit drawn across the whole box fills all 28 × 28 pixels, a size
+    the model never saw."""
+    rows, cols = np.nonzero(ink > INKED)
+    if not len(rows):  # only the faintest ink: scaled whole
+        return scaled(ink, (28, 28))
+    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    factor = MNIST_BOX / max(crop.shape)
+    height, width = (max(1, round(side * factor)) for side in crop.shape)
+    digit = scaled(crop, (width, height))
+    mass = digit.sum()
+    centre_y = (digit.sum(axis=1) @ np.arange(height)) / mass if mass else (height - 1) / 2
+    centre_x = (digit.sum(axis=0) @ np.arange(width)) / mass if mass else (width - 1) / 2
+    top = int(np.clip(round(13.5 - centre_y), 0, 28 - height))
+    left = int(np.clip(round(13.5 - centre_x), 0, 28 - width))
+    framed = np.zeros((28, 28))
+    framed[top:top + height, left:left + width] = digit
+    return framed

@@ -1,0 +1,88 @@
+"""A drawing as the start of an image model's chain (`app.own_drawing`), and the Reverse tab's SDEdit from it."""
+
+from __future__ import annotations
+
+import re
+import types
+
+import numpy as np
+import PIL.Image
+import PIL.ImageDraw
+import pytest
+import torch
+
+from app import checkpoint_access, reverse_tab
+from app.own_drawing import DRAWING_CANVAS, MNIST_BOX, drawing_example, framed_like_mnist
+from core.data import DataInfo
+from tests.conftest import REPO
+
+REQ = types.SimpleNamespace(session_hash="alice")
+MNIST = DataInfo("mnist", "image", (1, 28, 28))
+
+
+def sketch(*lines: list[tuple[int, int]], width: int = 22) -> dict:
+    """A Sketchpad value as the drawing box sends it: an opaque white background, the strokes on one layer."""
+    layer = PIL.Image.new("RGBA", (DRAWING_CANVAS, DRAWING_CANVAS), (0, 0, 0, 0))
+    for points in lines:
+        PIL.ImageDraw.Draw(layer).line(points, fill=(0, 0, 0, 255), width=width)
+    white = np.full((DRAWING_CANVAS, DRAWING_CANVAS, 4), 255, np.uint8)
+    return {"background": white, "layers": [np.asarray(layer)], "composite": None}
+
+
+SEVEN = sketch([(40, 40), (240, 40), (110, 260)])
+
+
+def centre_of_mass(picture: np.ndarray) -> tuple[float, float]:
+    rows, cols = np.indices(picture.shape)
+    return (rows * picture).sum() / picture.sum(), (cols * picture).sum() / picture.sum()
+
+
+def test_a_digit_is_framed_as_mnist_frames_its_digits():
+    ink = np.zeros((280, 280))
+    ink[10:60, 150:270] = 1.0  # a wide bar, drawn small in the top right corner
+    framed = framed_like_mnist(ink)
+    rows, cols = np.nonzero(framed > 0.05)
+    assert cols.max() - cols.min() + 1 == MNIST_BOX  # its longer side fits the 20-pixel box
+    assert rows.max() - rows.min() + 1 == round(50 * MNIST_BOX / 120)  # its aspect kept
+    assert centre_of_mass(framed) == pytest.approx((13.5, 13.5), abs=0.5)  # moved to the centre
+    assert framed.sum() == pytest.approx(MNIST_BOX * round(50 * MNIST_BOX / 120), rel=0.02)  # ink kept, not clipped
+
+
+def test_a_drawing_becomes_light_on_dark_for_mnist_and_dark_on_white_otherwise():
+    digit = drawing_example(SEVEN, MNIST)
+    assert digit.shape == (1, 28, 28) and digit.min() == -1 and digit.max() == 1
+    assert (digit > 0).float().mean() < 0.3  # light strokes on a black ground, as MNIST's
+    photo = drawing_example(SEVEN, DataInfo("cifar10", "image", (3, 32, 32)))
+    assert photo.shape == (3, 32, 32) and torch.equal(photo[0], photo[2])  # grey: the same in every channel
+    assert (photo > 0).float().mean() > 0.7  # dark ink on white paper
+    ink = (1 - photo[0]) / 2  # a drawing that is not an MNIST digit is scaled down whole, not framed
+    assert centre_of_mass(ink.numpy()) != pytest.approx((15.5, 15.5), abs=1.0)
+    assert drawing_example(sketch(), MNIST) is None  # nothing drawn
+    assert drawing_example(None, MNIST) is None
+
+
+def test_a_chain_from_a_drawn_seven_gives_sevens_at_a_small_t0_and_other_digits_near_T():
+    """SDEdit from a drawing, end to end with the shipped MNIST model and classifier: at t₀ = 200 of 1,000 the noise
+    leaves the drawing's shape, and the samples are sevens; at t₀ = 900 almost nothing of it is left."""
+    path = str(REPO / "checkpoints" / "mnist")
+    checkpoint_access.CACHE.clear()
+
+    def stats_at(t0: int) -> str:
+        return reverse_tab.generate(REQ, path, "ddim", 0.0, 50, 16, 0, 10, "uniform", False, False, [path], True,
+                                    t0, SEVEN, progress=None)[1]
+
+    near = stats_at(200)
+    assert "from your drawing (the left grid: 16 copies of it, each noised with its own ε)" in near, near
+    assert "Return ratio" not in near  # copies of one picture: every example is its own
+    sevens = re.search(r"reads your drawing as \*\*(\d)\*\*, and \*\*(\d+) of 16\*\* samples as \1 too", near)
+    assert sevens and sevens.group(1) == "7" and int(sevens.group(2)) >= 15, near
+    far = re.search(r"reads your drawing as \*\*7\*\*, and \*\*(\d+) of 16\*\*", stats_at(900))
+    assert far and int(far.group(1)) <= 8
+    # an empty box starts from training examples; a 2D model never reads the drawing
+    examples = reverse_tab.generate(REQ, path, "ddim", 0.0, 50, 4, 0, 10, "uniform", False, False, [path], True,
+                                    200, sketch(), progress=None)[1]
+    assert "from 4 training examples" in examples and "your drawing" not in examples
+    moons = str(REPO / "checkpoints" / "moons")
+    points = reverse_tab.generate(REQ, moons, "ddim", 0.0, 10, 50, 0, 10, "uniform", False, False, [moons], True,
+                                  20, SEVEN, progress=None)[1]
+    assert "from 50 training examples" in points and "your drawing" not in points

@@ -806,8 +806,12 @@ def test_a_kept_chain_stays_under_the_player_while_the_next_plays(browser, app_u
         assert kept.startswith("Kept for comparison:") and "seed 0" in kept and "seed 7" not in kept, kept
         assert "t of each frame" not in kept
         assert p.locator("#reverse-kept img").evaluate("(img) => img.naturalWidth > 400")
+        p.get_by_role("button", name=kept_chain.KEEP_LABEL).click()  # the second chain joins the first
+        p.wait_for_function("() => document.querySelectorAll('#reverse-kept img').length === 2", timeout=30_000)
+        kept = p.locator("#reverse-kept").inner_text()
+        assert kept.index("Kept 1 of 2:") < kept.index("seed 0") < kept.index("Kept 2 of 2:") < kept.index("seed 7")
         a.shot("reverse-kept")
-        p.get_by_role("button", name="Clear the kept chain").click()
+        p.get_by_role("button", name=kept_chain.CLEAR_LABEL).click()
         p.locator("#reverse-kept").wait_for(state="hidden")
         a.assert_clean("Reverse tab, a chain kept and cleared")
     finally:

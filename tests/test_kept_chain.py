@@ -27,15 +27,37 @@ def test_the_kept_frame_is_the_movies_last_as_its_gif_shows_it():
     movie = _publish(0)
     stats = ("**moons** · DDIM, 50 steps · SW ratio 1.04\n\n"
              "<details><summary>t of each frame</summary>3, 2, 1, 0</details>")
-    frame, words, box = kept_chain.keep(movie, stats)
+    kept, words, frame, *others, box = kept_chain.keep(movie, stats)
     expected = movie_files.export_frames(movie)[-1].convert("RGB")  # labels above, its formula beneath
-    assert frame.size == expected.size and np.array_equal(np.asarray(frame), np.asarray(expected))
-    assert words == "**Kept for comparison:** **moons** · DDIM, 50 steps · SW ratio 1.04" and box.visible is True
+    assert frame["value"].size == expected.size and np.array_equal(np.asarray(frame["value"]), np.asarray(expected))
+    assert words["value"] == "**Kept for comparison:** **moons** · DDIM, 50 steps · SW ratio 1.04"
+    assert box["visible"] is True and len(kept) == 1
+    assert all(place["visible"] is False for place in others)  # the other places stay hidden
+
+
+def test_up_to_three_chains_are_kept_in_order_the_oldest_leaving_and_none_twice(monkeypatch):
+    said = []
+    monkeypatch.setattr(gr, "Info", said.append)
+    kept: list = []
+    for seed in range(4):
+        movie = _publish(seed)
+        kept, *places, box = kept_chain.keep(movie, f"**moons** · seed {seed}", kept)
+        if seed == 1:
+            again, *_ = kept_chain.keep(movie, f"**moons** · seed {seed}", kept)  # Keep pressed twice
+            assert again == kept and said == [kept_chain.ALREADY_KEPT]
+    assert len(kept) == kept_chain.MAX_KEPT == 3
+    words = [places[2 * i]["value"] for i in range(3)]
+    assert words == [f"**Kept {i} of 3:** **moons** · seed {i}" for i in (1, 2, 3)]  # seed 0 made way
+    frames = [places[2 * i + 1]["value"] for i in range(3)]
+    assert all(np.array_equal(np.asarray(f), np.asarray(k.frame)) for f, k in zip(frames, kept))
+    assert not np.array_equal(np.asarray(frames[0]), np.asarray(frames[1]))
+    cleared = kept_chain.shown([])
+    assert cleared[-1]["visible"] is False and all(place["visible"] is False for place in cleared[:-1])
 
 
 def test_keeping_without_a_chain_or_its_frames_says_why():
     with pytest.raises(gr.Error, match="press Generate first"):
-        kept_chain.keep(None, "")
+        kept_chain.keep(None, "", [])
     movie = _publish(0)
     player.delete_folder(movie.folder)  # left for hours, and swept
     with pytest.raises(gr.Error) as gone:

@@ -42,8 +42,10 @@ def kept_frame(movie: Movie | None) -> PIL.Image.Image:
         raise InputError(NOTHING_TO_KEEP)
     try:
         return movie_files.export_frames(movie, first=movie.n_frames - 1)[-1].convert("RGB")
-    except movie_files.MovieGone:
-        raise InputError(movie_files.GONE) from None
+    except movie_files.MovieGone:  # swept after hours, or replaced as Keep was pressed by a chain that came then
+        replaced = movie_files.is_replaced(movie)
+        raise InputError(f"{movie_files.REPLACED} Press Keep again to keep it." if replaced else movie_files.GONE) \
+            from None
 
 
 def keep(movie: Movie | None, stats: str | None, kept: list[Kept] | None = None) -> tuple:

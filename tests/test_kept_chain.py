@@ -63,3 +63,8 @@ def test_keeping_without_a_chain_or_its_frames_says_why():
     with pytest.raises(gr.Error) as gone:
         kept_chain.keep(movie, "")
     assert gone.value.message == movie_files.GONE
+    on_view = _publish(1)
+    _publish(2)  # a newer chain came as Keep was pressed, and its sheet replaced the one on view
+    with pytest.raises(gr.Error) as replaced:
+        kept_chain.keep(on_view, "")
+    assert replaced.value.message == f"{movie_files.REPLACED} Press Keep again to keep it."

@@ -597,6 +597,7 @@ def show_chain(request: gr.Request, chain: Chain, checkpoint: Checkpoint, choice
         progress(1.0, desc="Sampled: drawing the frames")
     start = time.perf_counter()
     frames, captions, width, panels = render(chain)
+    runs.stop_if_asked()  # Stop pressed as the frames were drawn: before the new movie replaces the shown one
     first = start_captions(chain)
     labels = None if chain.kind == "2d" else [first + [f"x_t (t = {t})", "predicted x̂₀"] for t in chain.frame_ts]
     notes = formulas.reverse_notes(checkpoint.schedule, chain.state_ts, chain.frame_states, method=choice.method,

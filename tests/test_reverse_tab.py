@@ -1077,6 +1077,32 @@ def test_stop_ends_the_pages_sampling_job_and_keeps_what_was_shown(toy_ckpt, mon
         hook.remove()
 
 
+def test_stop_pressed_while_the_frames_are_drawn_keeps_the_movie_on_view(toy_ckpt, monkeypatch):
+    """The chain is sampled, its frames are being drawn: a Stop then had let the new movie come all the same, with no
+    word. It stops before the new movie's files replace those of the one on view."""
+    from gradio.context import LocalContext
+
+    infos, published = [], []
+    monkeypatch.setattr(runs.gr, "Info", infos.append)
+    render = reverse_tab.render
+
+    def pressed_while_drawing(chain):
+        drawn = render(chain)
+        runs.request_stop(REQ, [1])
+        return drawn
+
+    monkeypatch.setattr(reverse_tab, "render", pressed_while_drawing)
+    monkeypatch.setattr(reverse_tab.movie_files, "publish", lambda *a, **k: published.append(1))
+    generate = runs.time_limited(reverse_tab.generate, outputs=4, button=1)
+    token = LocalContext.request.set(REQ)
+    try:
+        result = generate(REQ, str(toy_ckpt), "ddim", 0, 10, 30, 0, 10, "uniform", False, False, [str(toy_ckpt)],
+                          progress=lambda *a, **k: None)
+    finally:
+        LocalContext.request.reset(token)
+    assert result == tuple(gr.skip() for _ in range(4)) and infos == [runs.STOPPED] and published == []
+
+
 def test_a_stopped_panel_that_words_the_engines_errors_anew_keeps_what_it_showed(toy_ckpt, monkeypatch):
     """The noise map's panels turn a ValueError of the engine into their own message: a Stop had come out of them as
     an "Error" toast, and their failure handlers had run. Stopped, they too keep what they showed and say why."""

@@ -25,6 +25,7 @@ ROW_LABEL_BAND = 20  # px: the band above a row of a grid that holds its label
 ROW_LABEL_SIZE = 13  # px: a row's label, drawn smaller where the grid is narrower than it (`FIT_GRIDS_JS`)
 GRID_ROW_GAP = 6  # px between the rows of a grid
 PANEL_GAP = 0.01  # between the panels of a row, as a fraction of the plotting area's width
+SHORTEST_CELL = 64  # px: a grid fitted to the window's height (``window_less_px``) has panels no smaller than this
 _ON_PAPER = dict(xref="paper", yref="paper", showarrow=False)  # a title placed in fractions of the plotting area
 
 
@@ -43,6 +44,7 @@ def noised_grid_figure(
     points_as_pictures: bool = False,
     row_colors: Sequence[str] | None = None,
     short_titles: Sequence[str] | None = None,
+    window_less_px: int = 0,
 ) -> PlotData:
     """A rows × columns grid of small panels: uint8 pictures (kind "images") or (N, 2) points (kind "points");
     ``point_hues``: one number in [0, 1] per point, the same in every panel, drawn on a cyclic colour scale (so that
@@ -56,7 +58,10 @@ def noised_grid_figure(
     ``row_colors``: a colour for each row, drawn as a short line before its label, as in a legend (e.g. its schedule's
     colour in the curves above the grid); ``short_titles``: a shorter title for each column ("x̂₀" for "x̂₀
     predicted"), shown where the titles would be smaller than `app.plot_page.GRID_TITLE_ONE_LINE_SMALLEST` px even
-    on two lines (`app.plot_page.FIT_GRIDS_JS`: seven columns on a phone).
+    on two lines (`app.plot_page.FIT_GRIDS_JS`: seven columns on a phone); ``window_less_px``: where not 0, the
+    browser lays the grid out no taller than its window less this many pixels (what must be on view with it, such as
+    the slider that redraws it), with smaller panels, down to `SHORTEST_CELL` px (the step anatomy's four rows with
+    its slider on a 1280 × 720 projector).
 
     The panels' axes are laid out here rather than by ``make_subplots``: built and validated cell by cell,
     the grid took 0.2–0.5 s on every redraw of the Schedules tab.
@@ -97,7 +102,7 @@ def noised_grid_figure(
         modebar=dict(remove=["select2d", "lasso2d"]),  # nothing here to select: the camera (a PNG) is what is left
         **HOUSE_STYLE,
         showlegend=False,
-        meta=dict(grid=_fit_meta(geometry, col_labels, short_titles, row_labels)),
+        meta=dict(grid=_fit_meta(geometry, col_labels, short_titles, row_labels, window_less_px)),
     ))
 
 
@@ -212,9 +217,11 @@ def _row_labels(geometry: GridGeometry, row_labels: Sequence[str], row_colors: S
 
 
 def _fit_meta(geometry: GridGeometry, col_labels: Sequence[str], short_titles: Sequence[str] | None,
-              row_labels: Sequence[str]) -> dict:
-    """What `app.plot_page.FIT_GRIDS_JS` lays the grid out again from, for the width its panels get."""
+              row_labels: Sequence[str], window_less_px: int = 0) -> dict:
+    """What `app.plot_page.FIT_GRIDS_JS` lays the grid out again from, for the width its panels get (and the height
+    of the window, with ``window_less_px``)."""
     return dict(rows=geometry.rows, cols=geometry.cols, band=geometry.band, gap=geometry.gap, cell=geometry.cell,
+                window_less=window_less_px, shortest_cell=min(SHORTEST_CELL, geometry.cell),
                 panel=geometry.panel, lefts=geometry.lefts, titles=list(col_labels),
                 short_titles=list(short_titles or col_labels),
                 label_rows=[r for r, text in enumerate(row_labels) if text],

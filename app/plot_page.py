@@ -113,7 +113,9 @@ FREE_DROPPED_PLOTS_JS = """() => {
 # at the largest size at which the widest fits its column (less `GRID_TITLE_GAP`), on two lines where one line would
 # be smaller than `GRID_TITLE_ONE_LINE_SMALLEST` px and two give a larger size, then the grid's short titles if it has
 # them and they are larger still (the step anatomy's seven columns on a phone), never under `GRID_TITLE_SMALLEST` px;
-# the rows' labels ("cosine (Nichol & Dhariwal 2021)") no wider than the grid.
+# the rows' labels ("cosine (Nichol & Dhariwal 2021)") no wider than the grid. A grid with ``window_less`` is also made
+# no taller than the window less that many pixels, its panels no smaller than ``shortest_cell`` (a drag of its slider
+# redraws it, at the window's height then).
 # That is done to the figure before it is drawn (`Plotly.react`, at the plot's width then), and again after plotly's
 # own redrawing on a resize of the window (plotly_afterplot: drawn once more where the layout is off).
 GRID_TITLE_SMALLEST, GRID_TITLE_ONE_LINE_SMALLEST, GRID_TITLE_GAP = 8, 11, 6  # px
@@ -135,7 +137,9 @@ FIT_GRIDS_JS = """() => {
     const g = layout && layout.meta && layout.meta.grid;
     if (!g || !(plotWidth > 0)) return null;
     const m = layout.margin;  // (not the axes' domains: plotly narrows those of square panels in place)
-    const cell = Math.max(1, Math.min(g.cell, Math.floor(plotWidth * g.panel)));
+    const rowsRoom = window.innerHeight - g.window_less - m.t - m.b - g.rows * g.band - (g.rows - 1) * g.gap;
+    const tall = g.window_less ? Math.max(g.shortest_cell, Math.floor(rowsRoom / g.rows)) : g.cell;
+    const cell = Math.max(1, Math.min(g.cell, Math.floor(plotWidth * g.panel), tall));
     const area = g.rows * (g.band + cell) + (g.rows - 1) * g.gap;
     const top = (r) => 1 - (r * (g.band + cell + g.gap) + g.band) / area;
     const update = {height: area + m.t + m.b};

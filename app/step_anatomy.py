@@ -44,6 +44,8 @@ DEFAULT_SHARE = 0.5  # the t first shown, as a share of T
 IMAGE_COLUMNS = ["x₀ (example)", f"ε (÷{NOISE_SHOWN:g})", "x_t", f"ε̂ predicted (÷{NOISE_SHOWN:g})", "ε − ε̂ (×1)",
                  "x̂₀ predicted", "x_s (one step)"]
 # on a phone, where the titles above would be 8 px
+# px of the window kept for what must be on view with the image grid: its slider and the plot's label above it
+ON_VIEW_WITH_THE_GRID = 150
 SHORT_IMAGE_COLUMNS = ["x₀", f"ε ÷{NOISE_SHOWN:g}", "x_t", f"ε̂ ÷{NOISE_SHOWN:g}", "ε − ε̂ ×1", "x̂₀", "x_s"]
 POINT_COLUMNS = ["x₀ (examples)", "x_t", "x̂₀ predicted", "x_s (one step)"]
 
@@ -84,7 +86,7 @@ def anatomy_figure(parts: dict, kind: str, reference: np.ndarray | None):
                  parts["eps"] - parts["eps_hat"], parts["x0_hat"], parts["x_s"]]
         cells = [[image_pixels(v[k : k + 1])[0] for v in shown] for k in range(len(parts["x0"]))]
         return panel_grid.noised_grid_figure(cells, [""] * len(cells), IMAGE_COLUMNS, kind="images", cell_px=120,
-                                             short_titles=SHORT_IMAGE_COLUMNS)
+                                             short_titles=SHORT_IMAGE_COLUMNS, window_less_px=ON_VIEW_WITH_THE_GRID)
     cells = [[parts[k].numpy() for k in ("x0", "x_t", "x0_hat", "x_s")]]
     # pictures, not scatter traces: the figure is redrawn at every step of a drag of t
     return panel_grid.noised_grid_figure(cells, [""], POINT_COLUMNS, kind="points", cell_px=260,

@@ -1140,6 +1140,18 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         # its short titles ("x̂₀" for "x̂₀ predicted"): the long ones, even on two lines, were 8 px there
         assert min(found["sizes"]) >= plot_page.GRID_TITLE_ONE_LINE_SMALLEST, found["sizes"]
         p.shot("phone-reverse-anatomy")
+        # in a 1280 × 600 window (a projector's, less the browser's bars) its four rows fit beneath its slider: 120-px
+        # panels had left the last row out of sight
+        p.page.set_viewport_size({"width": 1280, "height": 600})
+        p.page.wait_for_function(f"() => ({GRID_HEIGHTS_JS})().some((g) => g.side > 60 && Math.abs(g.height - g.need) < 2)",
+                                 timeout=10_000)  # laid out again for the window's width
+        fit = p.page.evaluate("""() => {
+          const slider = document.querySelector('#reverse-anatomy input[type=range]').getBoundingClientRect();
+          const grid = document.querySelector('#reverse-anatomy-plot .js-plotly-plot').getBoundingClientRect();
+          return {width: grid.width, tall: grid.bottom - slider.top};
+        }""")
+        assert fit["width"] > 1000 and fit["tall"] <= 600, fit
+        p.page.set_viewport_size(PHONE["viewport"])
         # the player's panels (x_t, x̂₀) stack at full width on a phone: side by side, each was ~145 px wide, its
         # labels ~5 px tall; in a wide window they are side by side again
         p.page.get_by_role("combobox", name="Checkpoint").click()

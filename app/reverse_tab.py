@@ -875,7 +875,8 @@ class ReverseControls:
     # choice while there are any
     stop: gr.Button  # shown while a job of the page waits or runs: it stops them (`runs.request_stop`)
     info: gr.Markdown  # the chosen checkpoint's description (`describe`)
-    panels: list = field(default_factory=list)  # (plot, stats) of the panels whose results make way (`results_make_way`)
+    panels: list = field(default_factory=list)  # (plot, stats, pictures or None) of the panels whose results make way
+    # (`results_make_way`)
 
     def job_click(self, button: gr.Button, fn: Any, inputs: Any, outputs: Any, **options: Any) -> Any:
         """`runs.heavy_click` for a job of this tab, counted in ``jobs`` from the click until it ends (its event).
@@ -891,11 +892,15 @@ class ReverseControls:
         if list(outputs[:2]) == self.player[:2]:  # a chain of the model chosen before plays, said so above its stats
             event.success(played_since, [self.checkpoint, asked, self.player[1]], self.player[1],
                           show_progress="hidden", queue=False, api_visibility="private")
-        for plot, stats in self.panels:
+        for plot, stats, pictures in self.panels:
             if list(outputs[:2]) == [plot, stats]:
                 event.success(made_way_since, [self.checkpoint, asked, stats], [plot, stats], show_progress="hidden",
                               queue=False)
                 event.failure(plot_unless_shown, stats, plot, show_progress="hidden", queue=False)
+                if pictures is not None:
+                    event.success(plot_made_way_since, [self.checkpoint, asked, stats], pictures,
+                                  show_progress="hidden", queue=False)
+                    event.failure(plot_unless_shown, stats, pictures, show_progress="hidden", queue=False)
         return event
 
 
@@ -916,11 +921,14 @@ def job_ended(request: gr.Request, jobs: Any, button: int) -> tuple[list[int], g
     return left, gr.Button(visible=bool(left))
 
 
-def results_make_way(c: ReverseControls, plot: gr.Plot, stats: gr.Markdown) -> None:
+def results_make_way(c: ReverseControls, plot: gr.Plot, stats: gr.Markdown, pictures: gr.Plot | None = None) -> None:
     """When another model is chosen, a panel's results, of the model before, make way for a note: they stayed under
-    the new model's name (a student read the swiss roll's 1.187 bits/dim as MNIST's). A panel not run yet stays."""
+    the new model's name (a student read the swiss roll's 1.187 bits/dim as MNIST's). A panel not run yet stays.
+    ``pictures``: a second plot of the panel's results (its job's third output), hidden with the first."""
     c.checkpoint.change(made_way, [c.checkpoint, stats], [plot, stats], show_progress="hidden", queue=False)
-    c.panels.append((plot, stats))
+    if pictures is not None:
+        c.checkpoint.change(plot_made_way, [c.checkpoint, stats], pictures, show_progress="hidden", queue=False)
+    c.panels.append((plot, stats, pictures))
 
 
 def made_way(path: str | None, shown: str | None) -> tuple:
@@ -930,6 +938,16 @@ def made_way(path: str | None, shown: str | None) -> tuple:
     return (gr.Plot(value=None, visible=False),
             f"*The results that were here are of the model chosen before: run this panel again for "
             f"{runs.bold_name(path)}.*")
+
+
+def plot_made_way(path: str | None, shown: str | None) -> Any:
+    """A panel's second plot once the model changed: as its first (`made_way`)."""
+    return made_way(path, shown)[0]
+
+
+def plot_made_way_since(path: str | None, asked: str | None, shown: str | None) -> Any:
+    """A panel's second plot, for results that came back once another model was chosen: as its first."""
+    return made_way_since(path, asked, shown)[0]
 
 
 def made_way_since(path: str | None, asked: str | None, shown: str | None) -> tuple:

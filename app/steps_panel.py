@@ -5,7 +5,8 @@ Algorithm 2, σ² = β̃) and of DDIM (Song et al. 2021, η = 0) are for each nu
 Quality: 2D models, the sliced-Wasserstein ratio of the samples to the training data (`core.metrics`; 1 is as close
 as another draw of the data); image models, the classifier-feature FID ratio (`core.fid`; 1 is as good as real
 images), which needs the data set's files in the server's data folder. Image chains stop at `MAX_IMAGE_STEPS` steps:
-a U-Net call on a CPU takes about 70 ms for 64 images.
+a U-Net call on a CPU takes about 70 ms for 64 images. Beneath the curves, the samples of every chain, one row per
+sampler and one column per number of steps (`samples_figure`): what the scores mean, at a glance.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import time
 import gradio as gr
 import torch
 
-from app import figures, formulas, runs
+from app import figures, formulas, panel_grid, runs
 from app.controls import MAX_SEED, show_when, whole_number
 from app.as_written import in_markdown
 from app.errors import InputError
+from app.images import image_grid
 from app.reverse_tab import (
-    DIVERGED, ReverseControls, chosen_checkpoint, data_own_range, model_device, results_make_way,
+    DIVERGED, ReverseControls, chosen_checkpoint, data_own_range, model_device, reference_points, results_make_way,
 )
 from core.checkpoints import Checkpoint
 from core.classifier import shipped_classifiers
@@ -37,6 +39,7 @@ STEP_COUNTS = (5, 10, 20, 50, 100, 200, 500, 1000)  # the chains measured (those
 MAX_IMAGE_STEPS = 100
 SWEEP_SAMPLES = {"2d": 1000, "image": 64}  # samples per chain: with fewer, the ratios of all chains sit near 1
 SWEPT = {"ddpm": "DDPM, σ² = β̃", "ddim": "DDIM, η = 0"}
+SHOWN_IMAGES = 16  # images of each chain in the samples' grid (a 4 × 4 grid each)
 
 
 def step_counts(T: int, kind: str) -> list[int]:
@@ -81,8 +84,9 @@ def quality_measure(checkpoint: Checkpoint, seed: int):
 
 
 def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
-    """(figure, Markdown): the quality of DDPM's and DDIM's samples for each number of steps in `step_counts`,
-    `SWEEP_SAMPLES` per chain whatever the tab's sample count (at 16 images the FID ratio of every chain is ≈ 1)."""
+    """(figure, Markdown, samples' figure): the quality of DDPM's and DDIM's samples for each number of steps in
+    `step_counts`, `SWEEP_SAMPLES` per chain whatever the tab's sample count (at 16 images the FID ratio of every
+    chain is ≈ 1), and the samples themselves (`samples_figure`)."""
     if spacing not in SPACINGS:
         raise InputError(f"Unknown step spacing {spacing!r}; choose one from the list.")
     checkpoint = chosen_checkpoint(path, trained, ideal)
@@ -92,9 +96,10 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
     measure, measure_name, axis_title = quality_measure(checkpoint, seed)
     counts, device = step_counts(T, kind), model_device(checkpoint)
     results: dict[str, list[tuple[int, float, float]]] = {}  # method → (steps, quality, seconds)
+    samples: dict[str, list[torch.Tensor]] = {}  # method → each chain's samples, in the order of ``counts``
     total, done = sum(counts) * len(SWEPT), 0
     for method in SWEPT:
-        results[method] = []
+        results[method], samples[method] = [], []
         for steps in counts:
             progress(done / total, desc=f"{SWEPT[method]}, {steps} steps")
             x_T, generator = initial_noise((n,) + tuple(checkpoint.data.shape), seed=seed, device=device)
@@ -105,6 +110,7 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
             seconds = time.perf_counter() - start
             quality = measure(x0) if torch.isfinite(x0).all() else math.inf
             results[method].append((steps, quality, seconds))
+            samples[method].append(x0)
             done += steps
     if not any(math.isfinite(q) for rows in results.values() for _, q, _ in rows):
         raise InputError(DIVERGED)
@@ -118,7 +124,42 @@ def sweep_steps(path, spacing, seed, ideal, trained, progress=gr.Progress()):
         real = []
     figure = figures.quality_by_steps_figure(
         {SWEPT[m]: [(k, q) for k, q, _ in rows] for m, rows in results.items()}, f"{axis_title} (log scale)", real=real)
-    return figure, sweep_markdown(runs.display_name(checkpoint.path), results, measure_name, n, spacing, ideal, real)
+    words = sweep_markdown(runs.display_name(checkpoint.path), results, measure_name, n, spacing, ideal, real)
+    if kind == "2d":
+        words += undrawn_words(counts, samples, n)
+    return figure, words, gr.Plot(samples_figure(checkpoint, counts, samples), visible=True)
+
+
+def undrawn_words(counts: list[int], samples: dict[str, list[torch.Tensor]], n: int) -> str:
+    """2D: the samples of each chain that its picture cannot show (beyond the panels' ±4, or not finite numbers), in
+    words where there are any: DDIM-5 from an ε network on the cosine schedule throws nearly all out of sight, and its
+    picture alone looked like a chain of a few samples."""
+    def out_of_sight(x: torch.Tensor) -> int:
+        finite = torch.isfinite(x).all(dim=1)
+        return int((~finite).sum()) + figures.beyond_the_axes(x[finite])
+
+    undrawn = [(SWEPT[method], k, out_of_sight(x)) for method, chains in samples.items() for k, x in zip(counts, chains)]
+    listed = [f"{name}, {formulas.steps_text(k)}: {m:,}" for name, k, m in undrawn if m]
+    if not listed:
+        return ""
+    return (f"\n\nNot drawn in the pictures, of {n:,} samples a chain (beyond ±{figures.POINT_RANGE[1]:g}, or not "
+            f"finite numbers): {'; '.join(listed)}.")
+
+
+def samples_figure(checkpoint: Checkpoint, counts: list[int], samples: dict[str, list[torch.Tensor]]):
+    """A grid of the sweep's samples: one row per sampler, one column per number of steps (``counts``); 2D, every
+    sample over the training data in grey; images, the first `SHOWN_IMAGES` of each chain. Samples that are not finite
+    numbers are left out (2D) or drawn grey (images)."""
+    columns = [formulas.steps_text(k) for k in counts]
+    rows = [SWEPT[method] for method in samples]
+    if checkpoint.data.kind == "2d":
+        cells = [[x[torch.isfinite(x).all(dim=1)].numpy() for x in chains] for chains in samples.values()]
+        return panel_grid.noised_grid_figure(cells, rows, columns, kind="points", cell_px=150, points_as_pictures=True,
+                                             reference=reference_points(checkpoint))
+    side = math.isqrt(SHOWN_IMAGES)
+    cells = [[image_grid(torch.nan_to_num(x[:SHOWN_IMAGES], nan=0.0, posinf=1.0, neginf=-1.0), side) for x in chains]
+             for chains in samples.values()]
+    return panel_grid.noised_grid_figure(cells, rows, columns, kind="images", cell_px=150)
 
 
 def fewest_steps(rows: list[tuple[int, float, float]], slack: float = 1.25) -> int:
@@ -199,8 +240,10 @@ def build(controls: ReverseControls) -> None:
         sweep_btn = gr.Button("Sweep the number of steps")
         plot = gr.Plot(label="Sample quality against the number of steps", elem_id="reverse-steps-plot",
                        visible=False)
+        pictures = gr.Plot(label="The samples of each chain, from the same x_T", elem_id="reverse-steps-samples",
+                           visible=False)
         stats = gr.Markdown()
     c = controls
     show_when(sweep_btn.click, plot)
-    results_make_way(c, plot, stats)
-    c.job_click(sweep_btn, sweep_steps, [c.checkpoint, c.spacing, c.seed, c.ideal, c.trained], [plot, stats])
+    results_make_way(c, plot, stats, pictures)
+    c.job_click(sweep_btn, sweep_steps, [c.checkpoint, c.spacing, c.seed, c.ideal, c.trained], [plot, stats, pictures])

@@ -884,6 +884,12 @@ def test_a_panels_results_make_way_when_another_model_is_chosen():
                     and d.outputs == made.outputs[:1]]
         assert hides.fn("").visible is False
         assert isinstance(hides.fn("**mnist** · …"), type(gr.skip()))
+    # the steps panel's second plot, the samples of its chains, makes way with its curves
+    seconds = {name: [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == name]
+               for name in ("plot_made_way", "plot_made_way_since")}
+    assert [[d.outputs[0].elem_id for d in found] for found in seconds.values()] == [["reverse-steps-samples"]] * 2
+    assert reverse_tab.plot_made_way(mnist, "**moons** · …").visible is False
+    assert isinstance(reverse_tab.plot_made_way(mnist, ""), type(gr.skip()))
     plot, stats = reverse_tab.made_way_since(mnist, str(checkpoint_access.REPO_CHECKPOINTS / "swiss_roll_linear"),
                                              "**swiss_roll_linear** · total 1.187 bits per dimension")
     assert plot.visible is False and "again for **mnist**" in stats

@@ -7,6 +7,7 @@ import re
 
 import gradio as gr
 import pytest
+import torch
 
 from app import checkpoint_access, figures, steps_panel
 from core.checkpoints import load_checkpoint, save_checkpoint
@@ -22,9 +23,12 @@ def small_sweeps(monkeypatch):
     monkeypatch.setattr(steps_panel, "SWEEP_SAMPLES", {"2d": 200, "image": 8})
 
 
-def sweep(name_or_path: str, spacing: str = "uniform", trained=None):
+def sweep(name_or_path: str, spacing: str = "uniform", trained=None, pictures: list | None = None):
+    """(the quality figure, the stats); the samples' figure goes in ``pictures``, if given."""
     path = name_or_path if "/" in name_or_path else str(checkpoint_access.REPO_CHECKPOINTS / name_or_path)
-    figure, stats = steps_panel.sweep_steps(path, spacing, 0, False, trained or [], progress=no_progress)
+    figure, stats, samples = steps_panel.sweep_steps(path, spacing, 0, False, trained or [], progress=no_progress)
+    if pictures is not None:
+        pictures.append(figures.as_figure(samples))
     return figures.as_figure(figure), stats
 
 
@@ -78,8 +82,21 @@ def test_the_steps_a_sampler_needs_are_judged_against_the_datas_own_scores():
 def test_ddim_needs_few_steps_from_the_v_model_and_fails_from_the_eps_model_on_cosine():
     """The sweep's figures (200 points, seed 0): an ε network's error at t = T, multiplied by 1/√ᾱ_T in x̂₀, throws
     DDIM's points far out on the cosine schedule at every step count; the v network's DDIM lands on the data."""
-    v_figure, v_stats = sweep("swiss_roll_cosine_v")
+    pictures: list = []
+    v_figure, v_stats = sweep("swiss_roll_cosine_v", pictures=pictures)
     _, eps_stats = sweep("swiss_roll_cosine")
+    # beneath the curves, the samples: one row per sampler, one column per number of steps, each a picture
+    samples = pictures[0]
+    titles = [a.text for a in samples.layout.annotations]
+    assert titles[:8] == [f"{k:,} steps" for k in steps_panel.step_counts(1000, "2d")]
+    assert titles[8:] == ["DDPM, σ² = β̃", "DDIM, η = 0"] and len(samples.layout.images) == 16
+    assert len({image.source for image in samples.layout.images}) == 16  # every chain its own samples
+    assert "Not drawn in the pictures" not in v_stats  # the v model's samples are all in sight
+    undrawn = re.search(r"Not drawn in the pictures, of 200 samples a chain \(beyond ±4, or not finite numbers\): "
+                        r"(.*)\.$", eps_stats)
+    assert undrawn and "DDIM, η = 0, 5 steps: " in undrawn[1], eps_stats  # the ε model's DDIM throws them out of sight
+    x = torch.tensor([[0.0, 0.0], [5.0, 0.0], [math.nan, 0.0], [math.inf, 1.0]])
+    assert steps_panel.undrawn_words([5], {"ddim": [x]}, 4).endswith("DDIM, η = 0, 5 steps: 3.")
     assert [len(trace.x) for trace in v_figure.data] == [8, 8, 4] and v_figure.layout.xaxis.type == "log"
     assert [trace.name for trace in v_figure.data][:2] == ["DDPM, σ² = β̃", "DDIM, η = 0"]
     assert quality(v_stats, 50)[1] < 2.5 < 10 * quality(v_stats, 50)[1] < quality(eps_stats, 50)[1]
@@ -96,7 +113,10 @@ def test_ddim_needs_few_steps_from_the_v_model_and_fails_from_the_eps_model_on_c
 def test_images_are_measured_by_the_fid_ratio_and_never_download(shared_data, monkeypatch):
     monkeypatch.setattr(steps_panel, "STEP_COUNTS", (2, 5))
     monkeypatch.setenv("DDPM_DATA_DIR", str(shared_data))
-    figure, stats = sweep("mnist")
+    pictures: list = []
+    figure, stats = sweep("mnist", pictures=pictures)
+    grids = [trace for trace in pictures[0].data if trace.type == "image"]
+    assert len(grids) == 4 and len({g.source for g in grids}) == 4  # DDPM and DDIM, 2 and 5 steps: 8 digits each
     assert "8 samples a chain" in stats and "FID ratio" in stats and all(q > 0 for q in quality(stats, 5))
     assert "The data itself, 8 draws of 8 scored the same way, scores **" in stats
     assert [list(trace.x) for trace in figure.data] == [[2, 5], [2, 5], [2, 5, 5, 2]]

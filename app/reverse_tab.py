@@ -982,16 +982,17 @@ def build(trained: gr.State) -> ReverseControls:
     first = default_checkpoint(choices)
     first_T = _steps_of(_config(first))
     gr.Markdown(
-        "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here. "
+        "Turn noise into data: run the reverse chain x_T → x_0 of a trained model once, then play it here: x_t "
+        "beside the network's guess of the data, x̂₀. The anatomy panel below takes one step apart.\n\n"
+        "<details><summary>What one step does, the models listed, the player's keys</summary>\n\n"
         "**Each step** starts from x_t (at first pure noise, x_T ~ N(0, I)): the network guesses the noise in it, "
         "ε̂ (a network trained on x₀ or v gives ε̂ through its formula), which gives a guess of the data, "
         "x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t; the sampler adds up x̂₀ and x_t (DDIM: x̂₀ and ε̂) in the proportions of "
         "the next step's noise level and, for DDPM or DDIM with η > 0, adds a little fresh noise: that is x at the "
-        "chain's next step (t − 1 when all T steps run). The player shows "
-        "x_t beside x̂₀; the anatomy panel below takes one step apart. Shipped checkpoints are listed by name; models "
-        "you train in the **Train** tab are added for this browser (a reload keeps them). In the player, a click on "
-        "the frames plays or pauses; then Space, ← → and Home / End (or a presenter's clicker) step through the "
-        "chain."
+        "chain's next step (t − 1 when all T steps run). Shipped checkpoints are listed by name; models you train in "
+        "the **Train** tab are added for this browser (a reload keeps them). In the player, a click on the frames "
+        "plays or pauses; then Space, ← → and Home / End (or a presenter's clicker) step through the chain."
+        "\n\n</details>"
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=300):

@@ -328,20 +328,19 @@ def no_filmstrip() -> gr.Plot:
     return gr.Plot(None, visible=False)
 
 
-def filmstrip_plot(kind: str, previews: Sequence[tuple[int, torch.Tensor]], data: torch.Tensor,
-                   classes: Sequence[str] = ()) -> gr.Plot:
+def filmstrip_plot(kind: str, previews: Sequence[tuple[int, torch.Tensor]], classes: Sequence[str] = ()) -> gr.Plot:
     """The filmstrip under the preview plot: a run's previews so far (``previews``: (step, samples) in the order they
     came), `filmstrip_frames` of them side by side, each titled with its step, so that the learning can be seen at a
-    glance rather than one preview at a time. 2D: the samples over the training data in grey, as in the preview;
-    images: the preview's grid. Hidden until the run's second preview (the first is the preview plot itself)."""
+    glance rather than one preview at a time. 2D: the samples, without the training data the preview draws beneath
+    them (which made each update of the strip three times larger: 311 kB against 108 kB for six panels); images: the
+    preview's grid. Hidden until the run's second preview (the first is the preview plot itself)."""
     if len(previews) < 2:
         return no_filmstrip()
     shown = [previews[i] for i in filmstrip_frames(len(previews))]
     titles = [f"step {step:,}" for step, _ in shown]
     if kind == "2d":
         figure = panel_grid.noised_grid_figure([[samples.numpy() for _, samples in shown]], [""], titles,
-                                               kind="points", cell_px=FILMSTRIP_CELL_PX, points_as_pictures=True,
-                                               reference=data[:train_plan.PREVIEW_POINTS].cpu().numpy())
+                                               kind="points", cell_px=FILMSTRIP_CELL_PX, points_as_pictures=True)
     else:
         nrow = len(classes) or 4
         figure = panel_grid.noised_grid_figure([[image_grid(samples, nrow) for _, samples in shown]], [""], titles,

@@ -527,7 +527,7 @@ def _preview_update(view: LiveView) -> Any:
 
 
 def _filmstrip_update(view: LiveView) -> Any:
-    return filmstrip_plot(view.plan.kind, view.previews, view.tensor, preview_classes(view.plan))
+    return filmstrip_plot(view.plan.kind, view.previews, preview_classes(view.plan))
 
 
 def stream_run(run: runs.Run, view: LiveView, trained: Any, notes: list[str] | None = None, catch_up: bool = False):

@@ -282,17 +282,16 @@ def test_filmstrip_frames_are_the_first_the_newest_and_log_spread_between():
 def test_filmstrip_shows_the_chosen_previews_with_their_steps():
     images = [torch.rand(16, 1, 28, 28) * 2 - 1 for _ in range(8)]
     previews = [(50 * (i + 1), x) for i, x in enumerate(images)]
-    assert train_figures.filmstrip_plot("image", previews[:1], images[0]).visible is False  # the preview plot shows it
-    plot = train_figures.filmstrip_plot("image", previews, images[0])
+    assert train_figures.filmstrip_plot("image", previews[:1]).visible is False  # the preview plot shows it
+    plot = train_figures.filmstrip_plot("image", previews)
     fig = figures.as_figure(plot)
     titles = [a.text for a in fig.layout.annotations]
     assert plot.visible and titles == ["step 50", "step 100", "step 150", "step 200", "step 250", "step 400"]
     assert [t.source for t in fig.data] == [png_data_uri(image_grid(images[i], 4)) for i in (0, 1, 2, 3, 4, 7)]
     assert "6 of this run's 8 previews" in plot.label
-    # 2D: the samples as pictures over the training data, as in the preview
-    data = torch.randn(1200, 2)
+    # 2D: the samples as pictures
     clouds = [(100, torch.randn(1000, 2)), (200, torch.randn(1000, 2) * 0.5)]
-    plot = train_figures.filmstrip_plot("2d", clouds, data)
+    plot = train_figures.filmstrip_plot("2d", clouds)
     fig = figures.as_figure(plot)
     assert [a.text for a in fig.layout.annotations] == ["step 100", "step 200"] and len(fig.layout.images) == 2
     assert "all this run's 2 previews" in plot.label

@@ -11,6 +11,8 @@ import numpy as np
 import PIL.Image
 import torch
 
+import gradio as gr
+
 from app.own_points import drawing_ink
 from core.data import DataInfo
 
@@ -19,6 +21,9 @@ DRAWING_BRUSH = 22  # pixels: a stroke about 2 pixels wide once drawn at 28 × 2
 LIGHT_ON_DARK = ("mnist", "fashion_mnist")  # data sets whose pictures are light on a black ground
 MNIST_BOX = 20  # MNIST's digits fit a 20 × 20 box, their aspect kept, in their 28 × 28 pictures (LeCun et al. 1998)
 INKED = 0.05  # a pixel with more ink than this is part of the drawing's bounding box
+THICKEST_STROKE = 6  # pixels: a stroke of the brush is enlarged to no more than this at 28 × 28
+MOST_ENLARGED = THICKEST_STROKE / DRAWING_BRUSH  # a digit drawn small is enlarged at most this much (a 28-px 7 had
+# filled its 20 × 20 box with 15-px strokes: a blob, read as an 8)
 
 
 def drawing_example(value: Any, info: DataInfo) -> torch.Tensor | None:
@@ -48,12 +53,17 @@ def framed_like_mnist(ink: np.ndarray) -> np.ndarray:
     """A drawn digit framed as MNIST's are (LeCun et al. 1998): its bounding box scaled to fit a `MNIST_BOX`-pixel
     square, its aspect kept, then placed in a 28 × 28 picture with its centre of mass at the centre (moved no
     further than keeps it whole). Without this, a digit drawn across the whole box fills all 28 × 28 pixels, a size
-    the model never saw."""
+    the model never saw. A digit drawn small is enlarged no more than `MOST_ENLARGED` (its strokes would grow with
+    it), and a warning asks for a larger one."""
     rows, cols = np.nonzero(ink > INKED)
     if not len(rows):  # only the faintest ink: scaled whole
         return scaled(ink, (28, 28))
     crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     factor = MNIST_BOX / max(crop.shape)
+    if factor > MOST_ENLARGED:
+        factor = MOST_ENLARGED
+        gr.Warning(f"Your digit is drawn small ({max(crop.shape)} pixels of the box's {DRAWING_CANVAS}): draw it "
+                   "across most of the box, as MNIST's digits fill 20 of their 28 pixels.")
     height, width = (max(1, round(side * factor)) for side in crop.shape)
     digit = scaled(crop, (width, height))
     mass = digit.sum()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import numpy as np
 import PIL.Image
 import torch
@@ -86,6 +87,18 @@ def _picture_size(path: str) -> tuple[int, int]:
         return 0, 0
 
 
+def drawing_box(*, label: str, elem_id: str, side: int, brush_size: int, color: str, show_label: bool = True,
+                visible: bool = True) -> gr.Sketchpad:
+    """A drawing box: a white ``side`` × ``side`` canvas, one layer, a brush of one ``color``, no upload, no crop; its
+    value checked before Gradio decodes it (`checked_drawing`). Its strokes are read by `drawing_ink`."""
+    box = gr.Sketchpad(
+        label=label, show_label=show_label, type="numpy", image_mode="RGBA", canvas_size=(side, side),
+        fixed_canvas=True, layers=False, transforms=(), sources=(), visible=visible, elem_id=elem_id,
+        brush=gr.Brush(default_size=brush_size, colors=[color], color_mode="fixed"), height=side + 90)
+    box.preprocess = checked_drawing(box.preprocess)  # before Gradio decodes it
+    return box
+
+
 def select_brush_js(elem_id: str, condition: str = "true") -> str:
     """An event's script that selects the brush of the drawing box #``elem_id``, where ``condition`` (JavaScript of
     the event's inputs, ``args``) holds, so that one can draw at once: a box shown or cleared has no tool, and a
@@ -113,6 +126,9 @@ def drawing_ink(value: Any) -> np.ndarray | None:
     alphas = [layer[..., 3] for layer in layers if layer.ndim == 3 and layer.shape[-1] == 4]
     if not alphas:
         return None
+    if len({alpha.shape for alpha in alphas}) > 1:  # sent through the API: it had failed with a traceback
+        raise InputError(f"A drawing's layers must all be of one size; got layers of "
+                         f"{', '.join(' × '.join(map(str, alpha.shape[::-1])) for alpha in alphas)} pixels.")
     ink = np.max(alphas, axis=0) / 255.0
     return ink if ink.any() else None
 

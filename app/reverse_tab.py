@@ -44,7 +44,7 @@ from app.controls import (
 from app.as_written import in_markdown
 from app.errors import InputError
 from app.own_drawing import DRAWING_BRUSH, DRAWING_CANVAS, drawing_example
-from app.own_points import checked_drawing, select_brush_js
+from app.own_points import drawing_box, select_brush_js
 from app.images import image_pixels
 from app.checkpoint_access import (
     trained_paths, checkpoint_choices, default_checkpoint, describe, kept_for_checkpoint, load, session_label,
@@ -818,10 +818,10 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
     return (info if kind_shown is None else f"{info}{SAMPLER_NOTE_START}{said}*"), sampler, steps, n, slider, kind
 
 
-DRAWING_NOTE = ("**… or from your own drawing**: draw, say, a digit in the box and press Generate. Every sample "
-                "starts from it, noised to t₀ with its own ε: at a small t₀ they keep your strokes, near T they are "
-                "anything. For MNIST the digit is framed as MNIST's are (20 × 20, centred) and drawn white on black. "
-                "An empty box starts from training examples.")
+DRAWING_NOTE = ("**… or from your own drawing**: draw, say, a digit across most of the box and press Generate. "
+                "Every sample starts from it, noised to t₀ with its own ε: at a small t₀ they keep your strokes, near "
+                "T they are anything. For MNIST the digit is framed as MNIST's are (20 × 20, centred) and drawn white "
+                "on black. An empty box starts from training examples.")
 SELECT_DRAWING_BRUSH_JS = select_brush_js("reverse-drawing")  # on view, the box has its brush picked
 
 
@@ -1028,12 +1028,9 @@ def build(trained: gr.State) -> ReverseControls:
                                     label="t₀: the step the chain starts from", visible=False, elem_id="reverse-start-t")
                 with gr.Column(visible=False) as drawing_group:
                     gr.Markdown(DRAWING_NOTE)
-                    drawing = gr.Sketchpad(
-                        label="Your drawing", type="numpy", image_mode="RGBA", sources=(), transforms=(),
-                        canvas_size=(DRAWING_CANVAS, DRAWING_CANVAS), fixed_canvas=True, layers=False,
-                        brush=gr.Brush(default_size=DRAWING_BRUSH, colors=["#000000"], color_mode="fixed"),
-                        height=DRAWING_CANVAS + 90, elem_id="reverse-drawing")
-                    drawing.preprocess = checked_drawing(drawing.preprocess)  # before Gradio decodes it
+                    # no label on view: the note above says what it is for (the box's tools covered a label)
+                    drawing = drawing_box(label="Your drawing", show_label=False, elem_id="reverse-drawing",
+                                          side=DRAWING_CANVAS, brush_size=DRAWING_BRUSH, color="#000000")
             with gr.Row(elem_id="reverse-generate-bar"):
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="reverse-generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", visible=False, elem_id="reverse-stop", scale=1,

@@ -138,7 +138,8 @@ def undrawn_words(counts: list[int], samples: dict[str, list[torch.Tensor]], n: 
         finite = torch.isfinite(x).all(dim=1)
         return int((~finite).sum()) + figures.beyond_the_axes(x[finite])
 
-    undrawn = [(SWEPT[method], k, out_of_sight(x)) for method, chains in samples.items() for k, x in zip(counts, chains)]
+    undrawn = [(SWEPT[method], k, out_of_sight(x))
+               for method, chains in samples.items() for k, x in zip(counts, chains)]
     listed = [f"{name}, {formulas.steps_text(k)}: {m:,}" for name, k, m in undrawn if m]
     if not listed:
         return ""

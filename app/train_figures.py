@@ -347,8 +347,8 @@ def filmstrip_plot(kind: str, previews: Sequence[tuple[int, torch.Tensor]], clas
                                                kind="images", cell_px=FILMSTRIP_CELL_PX)
     which = "all" if len(shown) == len(previews) else f"{len(shown)} of"
     spread = "" if len(shown) == len(previews) else ", closer together at the start, where they change most"
-    return gr.Plot(figure, visible=True,
-                   label=f"How the samples came to be: {which} this run's {len(previews)} previews side by side{spread}")
+    label = f"How the samples came to be: {which} this run's {len(previews)} previews side by side{spread}"
+    return gr.Plot(figure, visible=True, label=label)
 
 
 def training_data_figure(name: str, own: OwnPoints | None = None, n_points: int = DEFAULT_TOY_POINTS, seed: int = 0):

@@ -3,15 +3,15 @@
 Start streams the loss curve (every step, raw and smoothed, log scale), the error by noise level t
 (`Trainer.bucket_loss`, beside the browser's previous run's or, for a continued checkpoint, its error measured as
 the run starts: `Trainer.measure_error_by_t`) and preview samples from the EMA weights, drawn over the training data
-(2D), which the preview plot shows alone before a run, with a filmstrip of the previews so far beneath it; Stop ends the run at once and keeps the model. Every
-finished, stopped or diverged run (one stopped or diverged within `SHORTEST_KEPT` steps excepted) is saved as a
-checkpoint in this browser's own directory (`app.runs`: its owner token) and appears in the Reverse tab of this
-browser only (the `gr.State` that `build()` returns). When the page loads, that State gets the browser's checkpoints
-kept on the server (`page_loaded`), so a reload keeps them. A run under way when its page goes (reloaded, closed, or
-its connection dropped, after which Gradio reloads it) trains on, and the reloaded page takes it over and shows it
-(`rejoin_run`); one that no page takes over within `runs.LEFT_RUN_SECONDS` stops and is saved, and the next page
-says so and lists it (`run_cut_off`); another open tab of the browser follows the run and lists its model when it
-ends.
+(2D), which the preview plot shows alone before a run, with a filmstrip of the previews so far beneath it; Stop ends
+the run at once and keeps the model. Every finished, stopped or diverged run (one stopped or diverged within
+`SHORTEST_KEPT` steps excepted) is saved as a checkpoint in this browser's own directory (`app.runs`: its owner
+token) and appears in the Reverse tab of this browser only (the `gr.State` that `build()` returns). When the page
+loads, that State gets the browser's checkpoints kept on the server (`page_loaded`), so a reload keeps them. A run
+under way when its page goes (reloaded, closed, or its connection dropped, after which Gradio reloads it) trains on,
+and the reloaded page takes it over and shows it (`rejoin_run`); one that no page takes over within
+`runs.LEFT_RUN_SECONDS` stops and is saved, and the next page says so and lists it (`run_cut_off`); another open tab
+of the browser follows the run and lists its model when it ends.
 
 The data can be the user's own 2D points (`OWN_POINTS`): drawn in a Sketchpad, the strokes read as a
 density (`core.data.points_from_drawing`), or uploaded as a CSV of x,y rows. They are kept per session
@@ -74,7 +74,8 @@ from app.own_points import DRAWING_SIDE, OWN_POINTS, OwnPoints, select_brush_js
 from app.checkpoint_access import CACHE, allowed, checkpoint_choices, describe
 from app.runs import display_name
 from app.train_figures import (
-    NOTHING_SEEN, error_by_t_figure, filmstrip_plot, loss_figure, no_filmstrip, preview_caption, preview_figure, preview_plot,
+    NOTHING_SEEN, error_by_t_figure, filmstrip_plot, loss_figure, no_filmstrip, preview_caption, preview_figure,
+    preview_plot,
     reference_error_by_t, starting_error_by_t, status_html, training_data_figure, upcoming_previews,
 )
 from app.train_plan import (
@@ -222,6 +223,17 @@ def _unless_running(request: gr.Request, update: Any) -> Any:
     if last is not None:
         last.preview_replaced.set()
     return update
+
+
+def filmstrip_after_other_data(request: gr.Request) -> Any:
+    """The filmstrip once the preview was asked to show other data: hidden if the preview shows it now
+    (`_unless_running` let it through: the strip's previews were of other data), else as it is (a run of this
+    browser trains, or has only just ended and shows its final samples)."""
+    key = runs.owner_key(request)
+    last = runs.REGISTRY.last(key)
+    if runs.REGISTRY.active(key) is None and last is not None and last.preview_replaced.is_set():
+        return no_filmstrip()
+    return gr.skip()
 
 
 def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_points=DEFAULT_TOY_POINTS, seed=0):
@@ -894,13 +906,8 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
                                  info="fewer, e.g. 20, and the network learns them by heart: the Reverse tab counts "
                                       "the copies among its samples")
             with gr.Group(visible=False) as own_group:
-                drawing = gr.Sketchpad(
-                    label="Draw the data", type="numpy", image_mode="RGBA",
-                    canvas_size=(DRAWING_SIDE, DRAWING_SIDE), fixed_canvas=True, layers=False, transforms=(),
-                    sources=(), brush=gr.Brush(default_size=10, colors=["#1f4e99"], color_mode="fixed"),
-                    height=DRAWING_SIDE + 90, elem_id="train-drawing",
-                )
-                drawing.preprocess = own_points.checked_drawing(drawing.preprocess)  # before Gradio decodes it
+                drawing = own_points.drawing_box(label="Draw the data", elem_id="train-drawing", side=DRAWING_SIDE,
+                                                 brush_size=10, color="#1f4e99")
                 csv_file = gr.File(label="… or upload a CSV of x,y points (one per line)", file_types=[".csv"],
                                    type="filepath", height=120, elem_id="train-csv")
             data_note = gr.Markdown(missing_note, visible=bool(missing_note))
@@ -949,7 +956,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
     shown = gr.State((data.value, DEFAULT_TOY_POINTS, 0))  # (data, training points, seed) the preview last showed
     # queued, as every event whose handler may raise gr.Error (here on a bad number of points or seed): an unqueued
     # event's error shows no toast
-    data.change(data_changed, [data, own, n_points, seed], [preview, shown], show_progress="hidden")
+    data_shown = data.change(data_changed, [data, own, n_points, seed], [preview, shown], show_progress="hidden")
     data.change(lambda name: gr.Number(visible=name in TOY2D_NAMES), data, n_points, show_progress="hidden",
                 queue=False)
     refused = gr.State(None)  # (data, training points, seed) last refused, whose error was said
@@ -963,16 +970,20 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)
     data.change(conditional_kept, [data, conditional], conditional, show_progress="hidden", queue=False)
     drawing.clear(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the editor drops its tool when cleared
-    drawing.change(drawing_changed, [drawing, own], [own, preview], show_progress="hidden", trigger_mode="always_last")
+    drawn = drawing.change(drawing_changed, [drawing, own], [own, preview], show_progress="hidden",
+                           trigger_mode="always_last")
     uploaded = csv_file.upload(csv_uploaded, csv_file, [own, data, preview, drawing], show_progress="hidden")
     # a file that failed leaves the box; after one that was read, the emptied drawing box gets its brush back
     uploaded.failure(lambda: None, None, csv_file, show_progress="hidden", queue=False)
     uploaded.success(None, data, None, js=SELECT_BRUSH_JS, queue=False)
     conditional.change(p_uncond_slider, conditional, p_uncond, show_progress="hidden", queue=False)
-    start_from.change(start_from_selected, [start_from, trained, own, data, model],
-                      [start_info, data, n_points, seed, schedule_name, T, model, prediction, conditional, p_uncond, lr,
-                       own, preview],
-                      show_progress="hidden", queue=False)
+    started_from = start_from.change(
+        start_from_selected, [start_from, trained, own, data, model],
+        [start_info, data, n_points, seed, schedule_name, T, model, prediction, conditional, p_uncond, lr, own,
+         preview],
+        show_progress="hidden", queue=False)
+    for other_data in (data_shown, points_entered, drawn, uploaded, started_from):  # the strip goes with its samples
+        other_data.then(filmstrip_after_other_data, None, filmstrip, show_progress="hidden", queue=False)
     trained.change(refresh_start_choices, [trained, start_from], start_from, show_progress="hidden", queue=False)
 
     inputs = [data, schedule_name, T, model, prediction, conditional, p_uncond, start_from, steps, batch, lr, seed,

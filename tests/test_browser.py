@@ -1143,8 +1143,8 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         # in a 1280 × 600 window (a projector's, less the browser's bars) its four rows fit beneath its slider: 120-px
         # panels had left the last row out of sight
         p.page.set_viewport_size({"width": 1280, "height": 600})
-        p.page.wait_for_function(f"() => ({GRID_HEIGHTS_JS})().some((g) => g.side > 60 && Math.abs(g.height - g.need) < 2)",
-                                 timeout=10_000)  # laid out again for the window's width
+        laid_out = f"() => ({GRID_HEIGHTS_JS})().some((g) => g.side > 60 && Math.abs(g.height - g.need) < 2)"
+        p.page.wait_for_function(laid_out, timeout=10_000)  # laid out again for the window's width
         fit = p.page.evaluate("""() => {
           const slider = document.querySelector('#reverse-anatomy input[type=range]').getBoundingClientRect();
           const grid = document.querySelector('#reverse-anatomy-plot .js-plotly-plot').getBoundingClientRect();

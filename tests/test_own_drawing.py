@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import types
 
+import gradio as gr
 import numpy as np
 import PIL.Image
 import PIL.ImageDraw
 import pytest
 import torch
 
-from app import checkpoint_access, reverse_tab
+from app import checkpoint_access, own_drawing, reverse_tab
 from app.own_drawing import DRAWING_CANVAS, MNIST_BOX, drawing_example, framed_like_mnist
+from app.own_points import drawing_ink as ink_of
 from core.data import DataInfo
 from tests.conftest import REPO
 
@@ -46,6 +48,20 @@ def test_a_digit_is_framed_as_mnist_frames_its_digits():
     assert rows.max() - rows.min() + 1 == round(50 * MNIST_BOX / 120)  # its aspect kept
     assert centre_of_mass(framed) == pytest.approx((13.5, 13.5), abs=0.5)  # moved to the centre
     assert framed.sum() == pytest.approx(MNIST_BOX * round(50 * MNIST_BOX / 120), rel=0.02)  # ink kept, not clipped
+
+
+def test_a_digit_drawn_small_is_not_enlarged_into_a_blob_and_the_user_hears_so(monkeypatch):
+    """A 7 drawn 28 pixels tall had been enlarged 0.71× into the 20 × 20 box, its 22-px strokes with it: a blob the
+    classifier read as an 8. It is enlarged no more than a stroke stays `THICKEST_STROKE` px wide."""
+    warned = []
+    monkeypatch.setattr(own_drawing.gr, "Warning", warned.append)
+    small = framed_like_mnist(ink_of(sketch([(120, 120), (148, 120), (130, 148)])))
+    rows, cols = np.nonzero(small > 0.05)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 < MNIST_BOX  # kept smaller than the box
+    assert (small > 0.5).sum(axis=1).max() <= 2 * own_drawing.THICKEST_STROKE  # not a filled square
+    assert len(warned) == 1 and "drawn small" in warned[0]
+    framed_like_mnist(ink_of(SEVEN))  # drawn large: no word
+    assert len(warned) == 1
 
 
 def test_a_drawing_becomes_light_on_dark_for_mnist_and_dark_on_white_otherwise():
@@ -86,3 +102,11 @@ def test_a_chain_from_a_drawn_seven_gives_sevens_at_a_small_t0_and_other_digits_
     points = reverse_tab.generate(REQ, moons, "ddim", 0.0, 10, 50, 0, 10, "uniform", False, False, [moons], True,
                                   20, SEVEN, progress=None)[1]
     assert "from 50 training examples" in points and "your drawing" not in points
+
+
+def test_layers_of_different_sizes_are_refused_in_words():
+    """Sent through the API, they had failed deep in NumPy with a traceback."""
+    layers = [np.zeros((280, 280, 4), np.uint8), np.zeros((100, 100, 4), np.uint8)]
+    layers[0][10:20, 10:20, 3] = 255
+    with pytest.raises(gr.Error, match=r"layers must all be of one size; got layers of 280 × 280, 100 × 100 pixels"):
+        drawing_example({"background": None, "layers": layers, "composite": None}, MNIST)

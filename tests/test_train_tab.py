@@ -310,6 +310,22 @@ def test_a_run_fills_its_filmstrip_with_its_previews(isolated):
     assert titles == ["step 50", "step 100", "step 150", "step 200", "step 250", "step 350"]
 
 
+def test_a_finished_runs_filmstrip_goes_when_the_preview_shows_other_data(isolated):
+    """After a run on MNIST, Two moons picked: the preview showed the moons and the filmstrip beneath it the run's
+    digits, "this run's previews". It goes with the samples it belonged to; a run's own preview keeps it."""
+    assert train_tab.filmstrip_after_other_data(req("alice")) == gr.skip()  # no run yet: nothing to hide
+    drain(train_tab.train_run(req("alice"), None, *args(steps=200)))
+    assert train_tab.filmstrip_after_other_data(req("alice")) == gr.skip()  # the run's samples are still on view
+    shown, _ = train_tab.data_changed(req("alice"), "moons", None, 500, 0)
+    assert isinstance(shown, gr.Plot)
+    assert train_tab.filmstrip_after_other_data(req("alice")).visible is False
+    assert train_tab.filmstrip_after_other_data(req("bob")) == gr.skip()  # another browser's strip is its own
+    from app import build_app
+
+    hides = [d for d in build_app().fns.values() if getattr(d.fn, "__name__", "") == "filmstrip_after_other_data"]
+    assert len(hides) == 5 and all(d.outputs[0].elem_id == "train-filmstrip" for d in hides)  # every new preview
+
+
 def test_short_run_streams_and_saves_for_that_user_only(isolated):
     outputs = drain(train_tab.train_run(req("alice"), None, *args()))
     cleared = outputs[0][2]  # a new run replaces the last run's samples with the training data

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import gradio as gr
 import numpy as np
 import PIL.Image
 import torch
-
-import gradio as gr
 
 from app.own_points import drawing_ink
 from core.data import DataInfo

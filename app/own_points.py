@@ -87,13 +87,13 @@ def _picture_size(path: str) -> tuple[int, int]:
         return 0, 0
 
 
-def drawing_box(*, label: str, elem_id: str, side: int, brush_size: int, color: str, show_label: bool = True,
-                visible: bool = True) -> gr.Sketchpad:
+def drawing_box(*, label: str, elem_id: str, side: int, brush_size: int, color: str,
+                show_label: bool = True) -> gr.Sketchpad:
     """A drawing box: a white ``side`` × ``side`` canvas, one layer, a brush of one ``color``, no upload, no crop; its
     value checked before Gradio decodes it (`checked_drawing`). Its strokes are read by `drawing_ink`."""
     box = gr.Sketchpad(
         label=label, show_label=show_label, type="numpy", image_mode="RGBA", canvas_size=(side, side),
-        fixed_canvas=True, layers=False, transforms=(), sources=(), visible=visible, elem_id=elem_id,
+        fixed_canvas=True, layers=False, transforms=(), sources=(), elem_id=elem_id,
         brush=gr.Brush(default_size=brush_size, colors=[color], color_mode="fixed"), height=side + 90)
     box.preprocess = checked_drawing(box.preprocess)  # before Gradio decodes it
     return box

@@ -539,6 +539,7 @@ def _preview_update(view: LiveView) -> Any:
 
 
 def _filmstrip_update(view: LiveView) -> Any:
+    """The filmstrip of the run's previews so far (hidden before the second)."""
     return filmstrip_plot(view.plan.kind, view.previews, preview_classes(view.plan))
 
 

@@ -1,7 +1,8 @@
-"""A drawing as the picture an image model's chain starts from (the Reverse tab's SDEdit from your own drawing, Meng et
-al. 2022): "a scribble becomes a digit". The drawing's ink (`app.own_points.drawing_ink`) is made into one example
-of the model's data: light strokes on black for MNIST and Fashion-MNIST, whose pictures are light on dark, dark ink
-on white paper otherwise; a digit for an MNIST model is framed as MNIST's digits are (`framed_like_mnist`)."""
+"""A drawing as what a model's chain starts from (the Reverse tab's SDEdit from your own drawing, Meng et al. 2022):
+"a scribble becomes a digit", a shape becomes the swiss roll (`drawing_starts`). For an image model the drawing's ink
+(`app.own_points.drawing_ink`) is made into one example of the model's data: light strokes on black for MNIST and
+Fashion-MNIST, whose pictures are light on dark, dark ink on white paper otherwise; a digit for an MNIST model is
+framed as MNIST's digits are (`framed_like_mnist`). For a 2D model, points are spread over its strokes."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import numpy as np
 import PIL.Image
 import torch
 
+from app.errors import InputError
 from app.own_points import drawing_ink
-from core.data import DataInfo
+from core.data import DataInfo, normalise_points, points_from_drawing
 
 DRAWING_CANVAS = 280  # pixels per side of the drawing box: ten pixels of the box to one of a 28 × 28 digit
 DRAWING_BRUSH = 22  # pixels: a stroke about 2 pixels wide once drawn at 28 × 28, as MNIST's are
@@ -23,6 +25,23 @@ INKED = 0.05  # a pixel with more ink than this is part of the drawing's boundin
 THICKEST_STROKE = 6  # pixels: a stroke of the brush is enlarged to no more than this at 28 × 28
 MOST_ENLARGED = THICKEST_STROKE / DRAWING_BRUSH  # a digit drawn small is enlarged at most this much (a 28-px 7 had
 # filled its 20 × 20 box with 15-px strokes: a blob, read as an 8)
+
+
+def drawing_starts(value: Any, info: DataInfo, n: int, seed: int) -> torch.Tensor | None:
+    """n starts of a chain from the drawing (a Sketchpad value), in the model's coordinates; None when nothing is
+    drawn. Images: n copies of `drawing_example`. 2D: n points spread over its strokes (`core.data.points_from_drawing`,
+    drawn with ``seed``), standardised as the user's own points are (zero mean, unit spread: the toys' scale);
+    gr.Error for a drawing too small to spread them over."""
+    if info.kind == "image":
+        example = drawing_example(value, info)
+        return None if example is None else example.expand(n, *example.shape)
+    ink = drawing_ink(value)
+    if ink is None:
+        return None
+    try:
+        return normalise_points(points_from_drawing(ink, n, seed=seed))[0]
+    except ValueError as err:
+        raise InputError(f"Your drawing cannot start the chain: {err}.") from None
 
 
 def drawing_example(value: Any, info: DataInfo) -> torch.Tensor | None:

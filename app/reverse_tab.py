@@ -43,7 +43,7 @@ from app.controls import (
 )
 from app.as_written import in_markdown
 from app.errors import InputError
-from app.own_drawing import DRAWING_BRUSH, DRAWING_CANVAS, drawing_example
+from app.own_drawing import DRAWING_BRUSH, DRAWING_CANVAS, drawing_starts
 from app.own_points import drawing_box, select_brush_js
 from app.images import image_pixels
 from app.checkpoint_access import (
@@ -110,7 +110,7 @@ class Chain:
     starts: torch.Tensor | None = None  # joined at t₀ or inpainted: the examples (N, ...) it started from (CPU)
     known: torch.Tensor | None = None  # inpainted: the bool mask of the examples' kept entries (CPU, broadcastable)
     known_label: str = ""  # inpainted: the kept part in words
-    drawn: bool = False  # joined at t₀ from copies of the user's drawing (`app.own_drawing`), not training examples
+    drawn: bool = False  # joined at t₀ from the user's drawing (`app.own_drawing`), not training examples
     resample: int = 1  # inpainted: rounds per step (`core.inpaint`)
     jump: int = 1  # inpainted: steps each round goes back
     seconds: float = 0.0
@@ -411,12 +411,14 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
         t0 = chain.state_ts[0]
         alpha_bar = float(checkpoint.schedule.alpha_bars[t0])
         n = len(chain.starts)
-        source = (f"your drawing ({where}: {n:,} {'copy' if n == 1 else 'copies'} of it, each noised with its own ε)"
-                  if chain.drawn else f"{n:,} training examples ({where})")
+        copies = f"{n:,} {'copy' if n == 1 else 'copies'} of it, each noised with its own ε"
+        source = f"{n:,} training examples ({where})" if not chain.drawn else \
+            f"your drawing ({where}: {copies})" if chain.kind == "image" else \
+            f"your drawing ({n:,} points spread over its strokes; {where})"
         sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {formulas.number(alpha_bar)}: √ᾱ = {math.sqrt(alpha_bar):.2f} "
                     f"of each example left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {source}, not "
                     "from pure noise.")
-    if chain.drawn:  # copies of one picture: no return ratio (its own example is every example)
+    if chain.drawn and chain.kind == "image":  # copies of one picture: no return ratio (every copy is its own example)
         return sentence + _drawing_read(chain, checkpoint.data)
     if len(chain.starts) >= 2:
         try:
@@ -561,7 +563,7 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
              from_data=False, start_t=None, drawing=None, progress=gr.Progress()):
     """Generate: (player HTML, stats Markdown, the `movie_files.Movie`, sprite sheet path). With ``from_data``,
     the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`), or, for an
-    image model, from n copies of the user's ``drawing`` (a Sketchpad value) where it holds ink."""
+    from the user's ``drawing`` (a Sketchpad value) where it holds ink (`own_drawing.drawing_starts`)."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = whole_number(n, *samples_bound(checkpoint.data))
@@ -570,8 +572,8 @@ def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, 
     starts, t0, drawn = None, None, None
     if from_data:
         t0 = whole_number(start_t, "t₀, the step the chain starts from", 1, T)
-        drawn = drawing_example(drawing, checkpoint.data) if kind == "image" else None
-        starts = starting_examples(checkpoint, n, seed) if drawn is None else drawn.expand(n, *drawn.shape)
+        drawn = drawing_starts(drawing, checkpoint.data, n, seed)
+        starts = starting_examples(checkpoint, n, seed) if drawn is None else drawn
     if score_field and kind != "2d":
         gr.Warning("The score field is drawn for 2D models only: this chain of images plays without it.")
     try:
@@ -818,16 +820,17 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
     return (info if kind_shown is None else f"{info}{SAMPLER_NOTE_START}{said}*"), sampler, steps, n, slider, kind
 
 
-DRAWING_NOTE = ("**… or from your own drawing**: draw, say, a digit across most of the box and press Generate. "
-                "Every sample starts from it, noised to t₀ with its own ε: at a small t₀ they keep your strokes, near "
-                "T they are anything. For MNIST the digit is framed as MNIST's are (20 × 20, centred) and drawn white "
-                "on black. An empty box starts from training examples.")
+DRAWING_NOTE = ("**… or from your own drawing**: draw a digit (image models) or a shape (2D models) across most of "
+                "the box and press Generate. The chain starts from it, noised to t₀: at a small t₀ the samples keep "
+                "your strokes, near T they are anything the model knows. For MNIST every sample starts from the "
+                "digit, framed as MNIST's are (20 × 20, centred) and drawn white on black; for 2D, the points are "
+                "spread over your strokes. An empty box starts from training examples.")
 SELECT_DRAWING_BRUSH_JS = select_brush_js("reverse-drawing")  # on view, the box has its brush picked
 
 
-def drawing_shown(from_data: bool, path: str | None) -> gr.Column:
-    """The drawing box, shown while the chain starts from data noised to t₀ and the model is one of images."""
-    return gr.Column(visible=bool(from_data) and data_kind(path) == "image")
+def drawing_shown(from_data: bool) -> gr.Column:
+    """The drawing box, shown while the chain starts from data noised to t₀."""
+    return gr.Column(visible=bool(from_data))
 
 
 def sampler_note_dropped(info: str):
@@ -1071,10 +1074,8 @@ def build(trained: gr.State) -> ReverseControls:
     checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t, steps, kind_shown],
                       [info, sampler, steps, n, start_t, kind_shown], show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
-    gr.on([from_data.change, checkpoint.change], drawing_shown, [from_data, checkpoint], drawing_group,
-          show_progress="hidden", queue=False)
-    gr.on([from_data.change, checkpoint.change, drawing.clear], None, None, None, js=SELECT_DRAWING_BRUSH_JS,
-          queue=False)
+    from_data.change(drawing_shown, from_data, drawing_group, show_progress="hidden", queue=False)
+    gr.on([from_data.change, drawing.clear], None, None, None, js=SELECT_DRAWING_BRUSH_JS, queue=False)
     for changed in (sampler, steps, n):
         changed.input(sampler_note_dropped, info, info, show_progress="hidden", queue=False)
     controls = ReverseControls(checkpoint, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained,

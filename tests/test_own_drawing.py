@@ -15,6 +15,7 @@ import torch
 from app import checkpoint_access, own_drawing, reverse_tab
 from app.own_drawing import DRAWING_CANVAS, MNIST_BOX, drawing_example, framed_like_mnist
 from app.own_points import drawing_ink as ink_of
+from core.checkpoints import load_checkpoint
 from core.data import DataInfo
 from tests.conftest import REPO
 
@@ -98,10 +99,30 @@ def test_a_chain_from_a_drawn_seven_gives_sevens_at_a_small_t0_and_other_digits_
     examples = reverse_tab.generate(REQ, path, "ddim", 0.0, 50, 4, 0, 10, "uniform", False, False, [path], True,
                                     200, sketch(), progress=None)[1]
     assert "from 4 training examples" in examples and "your drawing" not in examples
+
+
+def test_a_2d_chain_from_a_drawn_ring_keeps_it_at_a_small_t0_and_forgets_it_near_T():
+    """For a 2D model the points are spread over the drawing's strokes, at the toys' scale: the moons model keeps a
+    drawn ring at t₀ = 50 of 1,000 (a small return ratio) and pulls the points onto its moons from t₀ = 1,000."""
     moons = str(REPO / "checkpoints" / "moons")
-    points = reverse_tab.generate(REQ, moons, "ddim", 0.0, 10, 50, 0, 10, "uniform", False, False, [moons], True,
-                                  20, SEVEN, progress=None)[1]
-    assert "from 50 training examples" in points and "your drawing" not in points
+    ring = sketch([(140 + round(90 * np.cos(a)), 140 + round(90 * np.sin(a))) for a in np.linspace(0, 2 * np.pi, 60)],
+                  width=10)
+    starts = own_drawing.drawing_starts(ring, load_checkpoint(moons).data, 500, 0)
+    radius = starts.norm(dim=1)
+    assert starts.shape == (500, 2) and radius.std() < 0.1 * radius.mean()  # a ring, about the origin
+    assert starts.std(dim=0).mean() == pytest.approx(1.0, abs=0.05)  # at the toys' scale
+
+    def ratio(t0: int) -> tuple[float, str]:
+        stats = reverse_tab.generate(REQ, moons, "ddpm_small", 0.0, 0, 500, 0, 10, "uniform", False, False, [moons],
+                                     True, t0, ring, progress=None)[1]
+        return float(re.search(r"Return ratio \*\*([\d.]+)\*\*", stats).group(1)), stats
+
+    near, stats = ratio(50)
+    assert "from your drawing (500 points spread over its strokes; the rings mark those of the pinned points)" in stats
+    far, _ = ratio(1000)
+    assert near < 0.4 < 0.8 < far, (near, far)
+    with pytest.raises(gr.Error, match="Your drawing cannot start the chain"):
+        own_drawing.drawing_starts(sketch([(140, 140), (141, 140)], width=1), load_checkpoint(moons).data, 10, 0)
 
 
 def test_layers_of_different_sizes_are_refused_in_words():

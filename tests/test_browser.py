@@ -818,6 +818,43 @@ def test_a_kept_chain_stays_under_the_player_while_the_next_plays(browser, app_u
         a.close()
 
 
+def test_a_digit_drawn_in_the_reverse_tab_starts_the_chain(browser, app_url: str) -> None:
+    """Start from … noised to t₀, with mnist: the drawing box shows with its brush picked, a 7 drawn with the mouse
+    starts every sample, and the stats read the drawing."""
+    a = Page(browser, app_url, "drawing")
+    try:
+        p = a.page
+        a.tab("Reverse")
+        p.get_by_role("combobox", name="Checkpoint").click()
+        p.get_by_role("option", name="mnist (shipped)").click()
+        p.locator("#reverse-teaching button").first.click()
+        assert not p.locator("#reverse-drawing").is_visible()
+        p.get_by_label("Start from training data noised to t₀, not from pure noise").check()
+        p.wait_for_selector('#reverse-drawing button[aria-label="Brush"].highlight')  # picked: a stroke draws
+        start_t = p.locator("#reverse-start-t input[type=number]")
+        start_t.fill("200")
+        start_t.press("Enter")
+        canvas = p.locator("#reverse-drawing canvas").first
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        middle_x, middle_y, side = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["height"] / 4
+        p.mouse.move(middle_x - side, middle_y - side)
+        p.mouse.down()
+        for x, y in ((middle_x + side, middle_y - side), (middle_x - side / 3, middle_y + side)):
+            p.mouse.move(x, y, steps=12)
+        p.mouse.up()
+        p.locator("#reverse-generate").click()
+        p.wait_for_selector('#reverse-player .ddpm-player[data-ready="1"]', timeout=60_000)
+        p.wait_for_function("() => /from your drawing/.test(document.querySelector('#reverse-player')"
+                            ".parentElement.parentElement.innerText)", timeout=30_000)
+        stats = p.locator("#reverse-player").evaluate("(e) => e.parentElement.parentElement.innerText")
+        assert "16 copies of it" in stats and "reads your drawing as" in stats, stats
+        a.shot("reverse-drawing")
+        a.assert_clean("Reverse tab, a chain from a drawing")
+    finally:
+        a.close()
+
+
 def test_a_tab_open_before_a_run_hears_of_it(browser, app_url: str) -> None:
     """Two tabs of one browser. Start in the first: the second, open since before on the Train tab, had said "Press
     Start training" through the whole run. Brought to the front (another tab had been), it now follows the run and

@@ -411,10 +411,12 @@ def _start_sentence(chain: Chain, checkpoint: Checkpoint) -> str:
         t0 = chain.state_ts[0]
         alpha_bar = float(checkpoint.schedule.alpha_bars[t0])
         n = len(chain.starts)
-        copies = f"{n:,} {'copy' if n == 1 else 'copies'} of it, each noised with its own ε"
-        source = f"{n:,} training examples ({where})" if not chain.drawn else \
-            f"your drawing ({where}: {copies})" if chain.kind == "image" else \
-            f"your drawing ({n:,} points spread over its strokes; {where})"
+        if not chain.drawn:
+            source = f"{n:,} training examples ({where})"
+        elif chain.kind == "image":
+            source = f"your drawing ({where}: {n:,} {'copy' if n == 1 else 'copies'} of it, each noised with its own ε)"
+        else:
+            source = f"your drawing ({n:,} points spread over its strokes; {where})"
         sentence = (f" Joined at **t₀ = {t0}** (ᾱ = {formulas.number(alpha_bar)}: √ᾱ = {math.sqrt(alpha_bar):.2f} "
                     f"of each example left, noise of std {math.sqrt(1 - alpha_bar):.2f} added) from {source}, not "
                     "from pure noise.")
@@ -562,8 +564,8 @@ def samples_bound(data: DataInfo) -> tuple[str, int, int]:
 def generate(request: gr.Request, path, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained,
              from_data=False, start_t=None, drawing=None, progress=gr.Progress()):
     """Generate: (player HTML, stats Markdown, the `movie_files.Movie`, sprite sheet path). With ``from_data``,
-    the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`), or, for an
-    from the user's ``drawing`` (a Sketchpad value) where it holds ink (`own_drawing.drawing_starts`)."""
+    the chain joins at t₀ = ``start_t`` from n training examples noised to t₀ (`starting_examples`), or from the
+    user's ``drawing`` (a Sketchpad value) where it holds ink (`own_drawing.drawing_starts`)."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = whole_number(n, *samples_bound(checkpoint.data))
@@ -824,7 +826,8 @@ DRAWING_NOTE = ("**… or from your own drawing**: draw a digit (image models) o
                 "the box and press Generate. The chain starts from it, noised to t₀: at a small t₀ the samples keep "
                 "your strokes, near T they are anything the model knows. For MNIST every sample starts from the "
                 "digit, framed as MNIST's are (20 × 20, centred) and drawn white on black; for 2D, the points are "
-                "spread over your strokes. An empty box starts from training examples.")
+                "spread over your strokes, centred and scaled to the data's size (where and how large you draw is "
+                "lost). An empty box starts from training examples.")
 SELECT_DRAWING_BRUSH_JS = select_brush_js("reverse-drawing")  # on view, the box has its brush picked
 
 
@@ -1024,7 +1027,8 @@ def build(trained: gr.State) -> ReverseControls:
                                                "(the denoised guess x̂₀, scaled to step t), along the score it estimates, "
                                                "∇log p_t(x) ≈ −ε̂/√(1 − ᾱ_t), the way to likelier points")
                 from_data = gr.Checkbox(value=False, label="Start from training data noised to t₀, not from pure noise",
-                                        info="SDEdit: x_t₀ = √ᾱ_t₀·x₀ + √(1 − ᾱ_t₀)·ε from real examples, then the "
+                                        info="SDEdit: x_t₀ = √ᾱ_t₀·x₀ + √(1 − ᾱ_t₀)·ε from real examples (or your "
+                                             "drawing, below), then the "
                                              "chain below t₀. Small t₀ gives the examples back, middle t₀ keeps only "
                                              "their rough shape, t₀ near T keeps nothing")
                 start_t = gr.Slider(minimum=1, maximum=first_T, value=max(1, round(DEFAULT_START_SHARE * first_T)), step=1,

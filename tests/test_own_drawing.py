@@ -16,7 +16,7 @@ from app import checkpoint_access, own_drawing, reverse_tab
 from app.own_drawing import DRAWING_CANVAS, MNIST_BOX, drawing_example, framed_like_mnist
 from app.own_points import drawing_ink as ink_of
 from core.checkpoints import load_checkpoint
-from core.data import DataInfo
+from core.data import DataInfo, normalise_points, points_from_drawing
 from tests.conftest import REPO
 
 REQ = types.SimpleNamespace(session_hash="alice")
@@ -121,8 +121,16 @@ def test_a_2d_chain_from_a_drawn_ring_keeps_it_at_a_small_t0_and_forgets_it_near
     assert "from your drawing (500 points spread over its strokes; the rings mark those of the pinned points)" in stats
     far, _ = ratio(1000)
     assert near < 0.4 < 0.8 < far, (near, far)
-    with pytest.raises(gr.Error, match="Your drawing cannot start the chain"):
-        own_drawing.drawing_starts(sketch([(140, 140), (141, 140)], width=1), load_checkpoint(moons).data, 10, 0)
+    # the scale is the ink's own, not that of the points drawn from it: any number of samples, one scale (a check
+    # meant for training sets had refused fewer than 16, blaming the drawing)
+    few = own_drawing.drawing_starts(ring, load_checkpoint(moons).data, 8, 0)
+    assert few.shape == (8, 2) and few.norm(dim=1).mean() == pytest.approx(radius.mean(), rel=0.05)
+    norm = own_drawing.ink_normalisation(ink_of(ring))
+    _, drawn = normalise_points(points_from_drawing(ink_of(ring), 100_000, seed=1))
+    assert norm.scale == pytest.approx(drawn.scale, rel=0.01) and norm.mean == pytest.approx(drawn.mean, abs=0.5)
+    # a dot, scaled to the data's size, had become a filled disc
+    with pytest.raises(gr.Error, match="Your drawing is too small to start the chain"):
+        own_drawing.drawing_starts(sketch([(140, 140), (141, 140)]), load_checkpoint(moons).data, 10, 0)
 
 
 def test_layers_of_different_sizes_are_refused_in_words():

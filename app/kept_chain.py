@@ -52,24 +52,27 @@ def keep(movie: Movie | None, stats: str | None, kept: list[Kept] | None = None)
     """The button's event: the chain on view joins the ``kept`` ones (its stats without their list of each frame's t),
     the oldest leaving beyond `MAX_KEPT`. Returns (the kept chains, `shown`'s updates). A chain kept already is not
     kept twice."""
-    kept = list(kept or [])
-    if movie is not None and any(chain.sprite == movie.sprite for chain in kept):
+    before = list(kept or [])
+    if movie is not None and any(chain.sprite == movie.sprite for chain in before):
         gr.Info(ALREADY_KEPT)
-        return kept, *shown(kept)
+        return before, *shown(before, before)
     words = (stats or "").split("<details>")[0].strip()
-    kept = [*kept, Kept(movie.sprite if movie else "", kept_frame(movie), words)][-MAX_KEPT:]
-    return kept, *shown(kept)
+    kept = [*before, Kept(movie.sprite if movie else "", kept_frame(movie), words)][-MAX_KEPT:]
+    return kept, *shown(kept, before)
 
 
-def shown(kept: list[Kept]) -> tuple:
+def shown(kept: list[Kept], before: list[Kept] | None = None) -> tuple:
     """The kept box's updates: for each of its `MAX_KEPT` places, the stats and the frame of the chain kept there
-    (in the order they were kept), or nothing, hidden; then the box, shown while a chain is kept."""
+    (in the order they were kept), or nothing, hidden; then the box, shown while a chain is kept. A frame that stays
+    in its place (``before``: the chains shown until now) is not sent again (a PNG of 0.1–0.3 MB)."""
+    before = before or []
     updates: list = []
     for i in range(MAX_KEPT):
         chain = kept[i] if i < len(kept) else None
         title = f"Kept {i + 1} of {len(kept)}" if len(kept) > 1 else "Kept for comparison"
+        unmoved = chain is not None and i < len(before) and before[i] is chain
         updates += [gr.update(value=f"**{title}:** {chain.words}" if chain else "", visible=chain is not None),
-                    gr.update(value=chain.frame if chain else None, visible=chain is not None)]  # sent as PNG
+                    gr.skip() if unmoved else gr.update(value=chain.frame if chain else None, visible=chain is not None)]
     return *updates, gr.update(visible=bool(kept))
 
 

@@ -268,6 +268,7 @@ _STOPS: dict[str, set[int]] = {}  # per page, the buttons whose pending jobs its
 _STOPS_LOCK = threading.Lock()
 
 
+STOP, STOPPING = "Stop", "Stopping…"  # the Stop button's labels: while jobs are pending, while they stop
 STOPPED = "Stopped, as you asked: what was shown before stays."
 
 
@@ -317,9 +318,6 @@ def request_stop(request: gr.Request, jobs: Any) -> gr.Button:
     with _STOPS_LOCK:
         _STOPS.setdefault(page, set()).update(int(k) for k in jobs)
     return gr.Button(STOPPING, interactive=False)
-
-
-STOP, STOPPING = "Stop", "Stopping…"
 
 
 def forget_stop(page: str | None, button: int | None = None) -> None:

@@ -43,8 +43,10 @@ def test_up_to_three_chains_are_kept_in_order_the_oldest_leaving_and_none_twice(
         movie = _publish(seed)
         kept, *places, box = kept_chain.keep(movie, f"**moons** · seed {seed}", kept)
         if seed == 1:
-            again, *_ = kept_chain.keep(movie, f"**moons** · seed {seed}", kept)  # Keep pressed twice
+            again, *unsent = kept_chain.keep(movie, f"**moons** · seed {seed}", kept)  # Keep pressed twice
             assert again == kept and said == [kept_chain.ALREADY_KEPT]
+            assert unsent[1] == unsent[3] == gr.skip()  # the frames on view are not sent again
+            assert places[1] == gr.skip() and places[3]["value"] is kept[1].frame  # only the new one was sent
     assert len(kept) == kept_chain.MAX_KEPT == 3
     words = [places[2 * i]["value"] for i in range(3)]
     assert words == [f"**Kept {i} of 3:** **moons** · seed {i}" for i in (1, 2, 3)]  # seed 0 made way

@@ -15,6 +15,8 @@ from app.checkpoint_access import kept_with_seconds
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, paint_hidden
+from app.own_points import select_brush_js
+from app.painted_mask import PAINTED, PAINTED_LABEL, painted_box, painted_known, painted_label, painted_shown
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind, examples_for,
     grid_columns, model_and_sampler, model_device, model_label, play_in_player, read_samples, results_make_way,
@@ -35,9 +37,11 @@ ON_DATA_REFERENCE = 10_000  # 2D: training points the completions are measured a
 
 
 def mask_choices(kind: str | None) -> list[tuple[str, str]]:
-    """What can be kept known for data of ``kind``: (label, mask name) pairs of `core.inpaint`'s masks."""
-    masks = POINT_MASKS if kind == "2d" else IMAGE_MASKS
-    return [(label, name) for name, label in masks.items()]
+    """What can be kept known for data of ``kind``: (label, mask name) pairs of `core.inpaint`'s masks, and for
+    images what the user leaves unpainted (`app.painted_mask`)."""
+    if kind == "2d":
+        return [(label, name) for name, label in POINT_MASKS.items()]
+    return [(label, name) for name, label in IMAGE_MASKS.items()] + [(PAINTED_LABEL, PAINTED)]
 
 
 def mask_dropdown(path, current=None) -> gr.Dropdown:
@@ -62,13 +66,14 @@ class Inpainting:
 
 
 def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds,
-                      jump=1) -> Inpainting:
-    """The panel's and the tab's controls, checked (gr.Error naming the one at fault), with the examples drawn."""
+                      jump=1, painted=None) -> Inpainting:
+    """The panel's and the tab's controls, checked (gr.Error naming the one at fault), with the examples drawn;
+    ``painted`` is the box read for the known part `PAINTED`."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind = checkpoint.data.kind
-    masks = POINT_MASKS if kind == "2d" else IMAGE_MASKS
-    if not isinstance(mask_name, str) or mask_name not in masks:  # a list through the API: "unhashable type"
-        raise InputError(f"Choose what is known from the list: for this model one of {', '.join(masks.values())}.")
+    labels = {name: label for label, name in mask_choices(kind)}
+    if not isinstance(mask_name, str) or mask_name not in labels:  # a list through the API: "unhashable type"
+        raise InputError(f"Choose what is known from the list: for this model one of {', '.join(labels.values())}.")
     n = sample_count(n, checkpoint, 2, MAX_INPAINTED)
     seed = whole_number(seed, "Seed", 0, MAX_SEED)
     rounds = whole_number(rounds, "Resampling rounds", 1, MAX_ROUNDS)
@@ -79,8 +84,11 @@ def inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, traine
                        "90 s for 16 digits on 2 CPU cores). Lower U or the sampling steps.")
     device = model_device(checkpoint)
     examples = examples_for(checkpoint, n, seed, "Inpainting").to(device)
+    if mask_name == PAINTED:
+        known = painted_known(painted, tuple(checkpoint.data.shape)).to(device)
+        return Inpainting(checkpoint, choice, seed, rounds, jump, examples, known, painted_label(known))
     known = known_mask(mask_name, tuple(checkpoint.data.shape), seed=seed).to(device)
-    return Inpainting(checkpoint, choice, seed, rounds, jump, examples, known, masks[mask_name])
+    return Inpainting(checkpoint, choice, seed, rounds, jump, examples, known, labels[mask_name])
 
 
 def complete(job: Inpainting, rounds: int, progress=None) -> tuple[torch.Tensor, float]:
@@ -112,12 +120,13 @@ def replacement_completion(job: Inpainting, ideal: bool, progress=None) -> tuple
                              job.examples.float().cpu().numpy(), job.known.cpu().numpy())
 
 
-def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump=1,
+def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump=1, painted=None,
             progress=gr.Progress()):
-    """(figure, Markdown): n training examples with the ``mask_name`` part kept, the rest filled in by the
-    replacement method (U = 1: `replacement_completion`) and with ``rounds`` resampling rounds per step, each going
-    back ``jump`` steps, from the same seed."""
-    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump)
+    """(figure, Markdown): n training examples with the ``mask_name`` part kept (`PAINTED`: what ``painted`` leaves
+    unpainted), the rest filled in by the replacement method (U = 1: `replacement_completion`) and with ``rounds``
+    resampling rounds per step, each going back ``jump`` steps, from the same seed."""
+    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump,
+                            painted)
     completions, seconds = {}, {}
     completions[1], seconds[1] = replacement_completion(job, ideal, progress)
     if job.rounds > 1:
@@ -141,10 +150,11 @@ def fill_in(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_na
 
 
 def play(request: gr.Request, path, sampler, eta, steps, spacing, n, seed, n_frames, ideal, trained, mask_name, rounds,
-         jump=1, progress=gr.Progress()):
+         jump=1, painted=None, progress=gr.Progress()):
     """The resampled inpainting chain in the tab's player (`reverse_tab.show_chain`): x_t with its kept part noised
     to t, beside x̂₀, and the examples with their hidden part in blue (images)."""
-    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump)
+    job = inpainting_inputs(path, sampler, eta, steps, spacing, n, seed, ideal, trained, mask_name, rounds, jump,
+                            painted)
     n_frames = whole_number(n_frames, "Frames", MIN_FRAMES, MAX_FRAMES)
     choice = job.choice
     chain = sample_chain(job.checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
@@ -222,17 +232,24 @@ def build(controls: ReverseControls) -> None:
                                info="1: the replacement alone")
             jump = gr.Slider(1, MAX_JUMP, value=1, step=1, label="Jump back (J steps)",
                              info="steps each round goes back (RePaint: 10); same cost")
+        with gr.Column(visible=False) as paint_group:
+            paint = painted_box()
         with gr.Row():
             fill_btn = gr.Button("Fill in the hidden part")
             play_btn = gr.Button("Play the resampled chain in the player")
         plot = gr.Plot(label="Inpainting: replacement against resampling", elem_id="reverse-inpaint-plot", visible=False)
         stats = gr.Markdown()
     c = controls
-    c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, show_progress="hidden", queue=False)
+    shown = {"fn": painted_shown, "inputs": [c.checkpoint, c.trained, mask, paint], "outputs": [paint_group, paint],
+             "show_progress": "hidden", "queue": False}
+    c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, show_progress="hidden", queue=False).then(**shown)
+    gr.on([mask.change, paint.clear], **shown)  # a cleared box had lost its example too
+    gr.on([mask.change, paint.clear], None, [mask], None, js=select_brush_js("reverse-inpaint-paint",
+                                                                          f"args[0] === '{PAINTED}'"), queue=False)
     show_when(fill_btn.click, plot)
     results_make_way(c, plot, stats)
     c.job_click(fill_btn, fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal,
-                                         c.trained, mask, rounds, jump], [plot, stats])
+                                         c.trained, mask, rounds, jump, paint], [plot, stats])
     play_in_player(c.job_click(
         play_btn, play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal, c.trained, mask,
-               rounds, jump], c.player, api_name="play_inpainting"), c.player[-1])
+               rounds, jump, paint], c.player, api_name="play_inpainting"), c.player[-1])

@@ -197,6 +197,11 @@ class Page:
             arg=name,
         )
 
+    def model(self, label: str) -> None:
+        """Choose the checkpoint listed as ``label`` (e.g. "mnist (shipped)") in the tab's Checkpoint list."""
+        self.page.get_by_role("combobox", name="Checkpoint").click()
+        self.page.get_by_role("option", name=label).click()
+
     def visible(self, locator):
         return locator.filter(visible=True)
 
@@ -825,8 +830,7 @@ def test_a_digit_drawn_in_the_reverse_tab_starts_the_chain(browser, app_url: str
     try:
         p = a.page
         a.tab("Reverse")
-        p.get_by_role("combobox", name="Checkpoint").click()
-        p.get_by_role("option", name="mnist (shipped)").click()
+        a.model("mnist (shipped)")
         p.locator("#reverse-teaching button").first.click()
         assert not p.locator("#reverse-drawing").is_visible()
         p.get_by_label("Start from training data noised to t₀, not from pure noise").check()
@@ -851,6 +855,56 @@ def test_a_digit_drawn_in_the_reverse_tab_starts_the_chain(browser, app_url: str
         assert "16 copies of it" in stats and "reads your drawing as" in stats, stats
         a.shot("reverse-drawing")
         a.assert_clean("Reverse tab, a chain from a drawing")
+    finally:
+        a.close()
+
+
+def test_a_painted_part_is_filled_in(browser, app_url: str) -> None:
+    """Inpainting with mnist, "what you leave unpainted": the box shows with the first example beneath and its brush
+    picked; the bottom painted with the mouse is what the panel hides and fills in; a model changed keeps the paint."""
+    a = Page(browser, app_url, "painted mask")
+    try:
+        p = a.page
+        a.tab("Reverse")
+        a.model("mnist (shipped)")
+        p.get_by_text("Fill in the missing part").click()
+        assert not p.locator("#reverse-inpaint-paint").is_visible()
+        p.get_by_role("combobox", name="Known part").click()
+        p.get_by_role("option", name="what you leave unpainted (paint below)").click()
+        p.wait_for_selector('#reverse-inpaint-paint button[aria-label="Brush"].highlight')  # picked: a stroke paints
+        rounds = p.get_by_label("number input for Resampling rounds per step (U)")
+        rounds.fill("1")  # the replacement alone: quick
+        rounds.press("Enter")
+        canvas = p.locator("#reverse-inpaint-paint canvas").first
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        middle_x, middle_y, side = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["height"]
+        p.mouse.move(middle_x - 0.4 * side, middle_y + 0.25 * side)  # a stroke starts on the picture
+        p.mouse.down()
+        for y in (0.25, 0.35, 0.45):
+            p.mouse.move(middle_x - 0.45 * side, middle_y + y * side, steps=3)
+            p.mouse.move(middle_x + 0.45 * side, middle_y + y * side, steps=12)
+        p.mouse.up()
+        a.model("mnist_conditional (shipped)")
+        a.model("mnist (shipped)")
+        p.get_by_role("button", name="Fill in the hidden part").click()
+        p.wait_for_function("() => /training examples, known/.test(document.querySelector('#reverse-inpaint')"
+                            ".innerText) || document.querySelector('[data-testid=\"toast-body\"].error')",
+                            timeout=90_000)
+        a.assert_clean("Reverse tab, inpainting a painted part")
+        stats = p.locator("#reverse-inpaint").inner_text()
+        share = int(re.search(r"known: what you left unpainted \((\d+)% of the pixels\)", stats).group(1))
+        assert 55 <= share <= 85, stats  # the bottom rows painted over, the rest known
+        a.shot("reverse-inpaint-painted")
+
+        def middle_brightness() -> float:  # of the box's picture: MNIST's black beneath, or a blank white box
+            picture = np.asarray(Image.open(BytesIO(canvas.screenshot())).convert("L"), dtype=float)
+            height, width = picture.shape
+            return picture[height // 3 : 2 * height // 3, width // 2 - height // 6 : width // 2 + height // 6].mean()
+
+        p.locator('#reverse-inpaint-paint button[aria-label="Clear canvas"]').click()
+        p.wait_for_timeout(1500)
+        assert middle_brightness() < 128  # the example is put back beneath (a cleared box had gone white)
     finally:
         a.close()
 
@@ -1167,8 +1221,7 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
             p.page.get_by_label(axis, exact=True).check()
             p.page.wait_for_function("(axis) => document.querySelector('#reverse-sweep .g-xtitle text')"
                                      ".textContent.startsWith(axis)", arg=axis.split(" ")[0])
-        p.page.get_by_role("combobox", name="Checkpoint").click()
-        p.page.get_by_role("option", name="mnist (shipped)").click()
+        p.model("mnist (shipped)")
         p.page.get_by_text("Anatomy of one step").first.click()
         p.page.get_by_role("button", name="Take step t apart", exact=True).click()
         p.page.wait_for_function(f"() => ({PLOT_TEXT_JS})().titles >= 7", timeout=60_000)
@@ -1191,8 +1244,7 @@ def test_plots_fit_a_phone(browser, app_url: str) -> None:
         p.page.set_viewport_size(PHONE["viewport"])
         # the player's panels (x_t, x̂₀) stack at full width on a phone: side by side, each was ~145 px wide, its
         # labels ~5 px tall; in a wide window they are side by side again
-        p.page.get_by_role("combobox", name="Checkpoint").click()
-        p.page.get_by_role("option", name="moons (shipped)").click()
+        p.model("moons (shipped)")
         sprites, held = re.compile(r".*/frames-[^/]*\.png$"), []
         p.page.route(sprites, lambda route: held.append(route))  # the frames held back: "loading frames…" stays
         p.page.get_by_role("button", name="Generate", exact=True).click()

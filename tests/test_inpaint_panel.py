@@ -64,7 +64,7 @@ def test_hidden_pixels_are_painted():
 
 def test_mask_choices_follow_the_model():
     assert [name for _, name in inpaint_panel.mask_choices("2d")] == list(POINT_MASKS)
-    assert [name for _, name in inpaint_panel.mask_choices("image")] == list(IMAGE_MASKS)
+    assert [name for _, name in inpaint_panel.mask_choices("image")] == [*IMAGE_MASKS, "painted"]
     assert inpaint_panel.mask_dropdown(MNIST, "x").value == "left"  # a 2D choice does not fit an image model
     assert inpaint_panel.mask_dropdown(MNIST, "pixels").value == "pixels"
     assert inpaint_panel.mask_dropdown(SWISS, "frame").value == "x"

@@ -1,0 +1,87 @@
+"""The inpainting panel's own mask: the user paints over the part of the picture to hide, and the rest is kept
+known. The box shows the model's first training example beneath the paint; every example is masked alike.
+
+The paint is read as coverage: a model pixel (28 × 28 or 32 × 32 of them under the box's 280 × 280) is hidden when
+paint covers at least `HIDDEN_FROM` of its area (`torch.nn.functional.interpolate`'s "area" mode: the mean of the
+paint's alpha over the pixel), and kept known otherwise, in every channel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.checkpoint_access import load
+from app.errors import InputError
+from app.images import HIDDEN_COLOUR, image_pixels
+from app.own_points import drawing_box, drawing_ink
+from app.reverse_tab import data_kind, examples_here
+
+PAINTED = "painted"  # the mask name of the panel's "Known part" that reads the box
+PAINTED_LABEL = "what you leave unpainted (paint below)"
+PAINT_CANVAS = 280  # the box's side in screen pixels: 10 per pixel of a 28 × 28 model
+PAINT_BRUSH = 30
+PAINT_COLOUR = "#{:02x}{:02x}{:02x}".format(*((HIDDEN_COLOUR + 1) * 127.5).round().int().tolist())  # the plots' blue
+HIDDEN_FROM = 0.5  # share of a model pixel's area the paint must cover to hide it
+EMPTY_BACKGROUND = 128  # grey, where the model's examples cannot be had here
+
+
+def painted_known(value: Any, shape: tuple[int, ...]) -> torch.Tensor:
+    """The bool mask (1, C, H, W), true where known, of a box's ``value`` (a Sketchpad value) for images of ``shape``
+    (C, H, W): a pixel is hidden where the paint covers at least `HIDDEN_FROM` of it. gr.Error when nothing, or
+    everything, would be hidden."""
+    ink = drawing_ink(value)
+    if ink is None:
+        raise InputError("Paint over the part to hide in the box under “Known part” first (or choose one of the "
+                         "other known parts).")
+    channels, height, width = shape
+    coverage = F.interpolate(torch.from_numpy(ink).float()[None, None], size=(height, width), mode="area")[0, 0]
+    hidden = coverage >= HIDDEN_FROM
+    if not hidden.any():
+        raise InputError("The paint covers no pixel of the picture by half: paint over the part to hide with "
+                         "wider strokes.")
+    if hidden.all():
+        raise InputError("The paint covers the whole picture, so nothing is known to fill in from: leave the part "
+                         "to keep unpainted.")
+    return (~hidden).expand(channels, height, width)[None]
+
+
+def painted_label(known: torch.Tensor) -> str:
+    """How the panel names a painted mask: what was left unpainted, and its share of the pixels."""
+    return f"what you left unpainted ({known.float().mean():.0%} of the pixels)"
+
+
+def paint_background(path: str | None, trained: Any) -> np.ndarray:
+    """The first training example of the image model at ``path``, enlarged to the box (uint8 RGB, each pixel a
+    square); a grey square where the model is not an image model or its examples cannot be had here."""
+    try:
+        checkpoint = load(path, trained)
+        example = examples_here(checkpoint, 1, 0)[:1] if checkpoint.data.kind == "image" else None
+    except (InputError, ValueError):
+        example = None
+    if example is None:
+        return np.full((PAINT_CANVAS, PAINT_CANVAS, 3), EMPTY_BACKGROUND, np.uint8)
+    pixels = image_pixels(example)[0]
+    pixels = np.repeat(pixels[..., None], 3, axis=-1) if pixels.ndim == 2 else pixels
+    rows = np.arange(PAINT_CANVAS) * pixels.shape[0] // PAINT_CANVAS
+    columns = np.arange(PAINT_CANVAS) * pixels.shape[1] // PAINT_CANVAS
+    return pixels[rows][:, columns]
+
+
+def painted_shown(path: str | None, trained: Any, mask_name: Any, value: Any = None) -> tuple[Any, Any]:
+    """(the box's column, the box) for the known part ``mask_name``: shown for `PAINTED`, over the first example of
+    the model at ``path`` beneath the paint of ``value``, which is kept (it is in the box's pixels, whatever the
+    model's size); hidden, and left as it is, otherwise."""
+    if mask_name != PAINTED or data_kind(path) != "image":
+        return gr.Column(visible=False), gr.skip()
+    layers = [layer for layer in (value or {}).get("layers") or [] if layer is not None]
+    return gr.Column(visible=True), {"background": paint_background(path, trained), "layers": layers, "composite": None}
+
+
+def painted_box() -> gr.Sketchpad:
+    """The box to paint the hidden part in; `painted_shown` puts the model's first example beneath."""
+    return drawing_box(label="Paint over the part to hide (every example loses the same pixels)",
+                       elem_id="reverse-inpaint-paint", side=PAINT_CANVAS, brush_size=PAINT_BRUSH, color=PAINT_COLOUR)

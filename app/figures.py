@@ -298,14 +298,15 @@ class SurvivalCurve:
     label: str  # the model and sampler
     t0s: list[int]
     log_snrs: list[float]  # log-SNR at each t₀
-    ratios: list[float]  # the return ratio of the samples to their examples (0: all came back, 1: nothing left)
+    ratios: list[float] | None  # the return ratio of the samples to their examples (0: all came back, 1: nothing
+    # left); None from copies of one drawing (`app.own_drawing`), which have no others to be told from
     kept: list[float] | None = None  # images with a classifier: the share of samples read as their example's class
 
 
 def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, height: int = 440) -> PlotData:
-    """The return ratio (solid) and, where known, the share that kept its class (dotted) of each curve against
-    t₀ or, with ``x_axis="log_snr"``, against the log-SNR at t₀ (reversed: clean data on the left, as with t),
-    where models of different schedules can be compared: the SNR, not t, sets what survives."""
+    """The return ratio (solid) and the share that kept its class (dotted) of each curve, where known, against t₀
+    or, with ``x_axis="log_snr"``, against the log-SNR at t₀ (reversed: clean data on the left, as with t), where
+    models of different schedules can be compared: the SNR, not t, sets what survives."""
     if x_axis not in SURVIVAL_AXES:
         raise ValueError(f"x_axis must be one of {SURVIVAL_AXES}, got {x_axis!r}")
     data = []
@@ -314,8 +315,10 @@ def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, heigh
         x = curve.t0s if x_axis == "t" else curve.log_snrs
         extra = [[t, lam] for t, lam in zip(curve.t0s, curve.log_snrs)]
         hover = "t₀ = %{customdata[0]} · log-SNR = %{customdata[1]:.2f}<br>%{y:.2f}<extra>%{fullData.name}</extra>"
-        data.append(dict(type="scatter", x=x, y=curve.ratios, mode="lines+markers", name=f"{curve.label}: return ratio",
-                         line=dict(color=color, width=2), customdata=extra, hovertemplate=hover))
+        if curve.ratios is not None:
+            data.append(dict(type="scatter", x=x, y=curve.ratios, mode="lines+markers",
+                             name=f"{curve.label}: return ratio", line=dict(color=color, width=2), customdata=extra,
+                             hovertemplate=hover))
         if curve.kept is not None:
             data.append(dict(type="scatter", x=x, y=curve.kept, mode="lines+markers",
                              name=f"{curve.label}: share that kept its class",
@@ -328,7 +331,9 @@ def survival_figure(curves: Sequence[SurvivalCurve], x_axis: str = "t", *, heigh
         low = max(LOG_SNR_FLOOR, min((min(c.log_snrs) for c in curves), default=LOG_SNR_FLOOR)) - 0.5
         xaxis = titled_axis("log-SNR at t₀ (natural log; noisier to the right)", range=[high, low])
     kept = any(c.kept is not None for c in curves)  # only images with a classifier have the share kept
-    y_title = "return ratio · share that kept its class" if kept else "return ratio (0: back to its example)"
+    ratios = any(c.ratios is not None for c in curves)  # a drawing's copies have none
+    y_title = ("return ratio · share that kept its class" if kept and ratios else
+               "share that kept its class" if kept else "return ratio (0: back to its example)")
     layout = plot_layout(height, legend=LEGEND_BELOW, showlegend=True, xaxis=xaxis,  # names the model of one curve too
                          yaxis=titled_axis(y_title, range=[-0.03, 1.15]))
     layout["shapes"] = [hline(1.0)]

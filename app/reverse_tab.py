@@ -632,11 +632,19 @@ def sweep_t0s(T: int) -> list[int]:
 
 
 def survival_sweep(checkpoint: Checkpoint, choice: SamplerChoice, n: int, seed: int, label: str = "",
-                   progress: Any = None) -> figures.SurvivalCurve:
-    """One chain joined at each t₀ of `sweep_t0s`, all from the same n ≥ 2 training examples and the same seed:
-    how much of the examples survives noise to t₀ and comes back, as the curve ``label`` of the survival plot."""
-    starts = starting_examples(checkpoint, n, seed)
+                   progress: Any = None, drawn: torch.Tensor | None = None) -> figures.SurvivalCurve:
+    """One chain joined at each t₀ of `sweep_t0s`, all from the same n ≥ 2 training examples, or the ``drawn``
+    starts (`own_drawing.drawing_starts`), and the same seed: how much of them survives noise to t₀ and comes back,
+    as the curve ``label`` of the survival plot. n copies of one drawn picture have no return ratio (no other
+    example to be told from): only the share the classifier reads as the drawing, and gr.Error for a model without
+    one."""
+    starts = starting_examples(checkpoint, n, seed) if drawn is None else drawn
+    copies = drawn is not None and checkpoint.data.kind == "image"
     before = read_samples(starts, checkpoint.data.name) if checkpoint.data.kind == "image" else None
+    if copies and before is None:
+        raise InputError(f"A sweep from your drawing counts the samples the shipped classifier reads as it, and "
+                         f"{checkpoint.data.name} has no classifier here: untick the start from a drawing, or sweep "
+                         "from training examples (an empty box).")
     t0s = sweep_t0s(checkpoint.schedule.T)
     ratios, kept = [], []
     for i, t0 in enumerate(t0s):
@@ -645,31 +653,40 @@ def survival_sweep(checkpoint: Checkpoint, choice: SamplerChoice, n: int, seed: 
         chain = sample_chain(checkpoint, method=choice.method, variance=choice.variance, eta=choice.eta,
                              steps=choice.steps, n=n, seed=seed, n_frames=MIN_FRAMES, spacing=choice.spacing,
                              starts=starts, start_t=t0)
-        ratios.append(return_ratio(chain.samples, starts))
+        ratios.append(None if copies else return_ratio(chain.samples, starts))
         same = kept_classes(chain, checkpoint.data, before)
         kept.append(None if same is None else same[0] / same[1])
-    return figures.SurvivalCurve(label, t0s, [float(checkpoint.schedule.log_snr[t]) for t in t0s], ratios,
-                                 None if None in kept else kept)
+    return figures.SurvivalCurve(label, t0s, [float(checkpoint.schedule.log_snr[t]) for t in t0s],
+                                 None if copies else ratios, None if None in kept else kept)
 
 
 def survival_markdown(curve: figures.SurvivalCurve, checkpoint: Checkpoint, label: str, n: int, seconds: float,
-                      capped: bool) -> str:
-    """The sweep in words and as a table."""
-    head = "| t₀ | ᾱ_t₀ | return ratio |" + (" kept their class |" if curve.kept else "")
-    rows = [head, "|---|---|---|" + ("---|" if curve.kept else "")]
+                      capped: bool, drawn: bool = False) -> str:
+    """The sweep in words and as a table (``drawn``: from the user's drawing)."""
+    head = "| t₀ | ᾱ_t₀ |" + (" return ratio |" if curve.ratios else "") + (" kept their class |" if curve.kept else "")
+    rows = [head, "|---" * head.count(" |") + "|"]
     for k, t0 in enumerate(curve.t0s):
-        rows.append(f"| {t0} | {float(checkpoint.schedule.alpha_bars[t0]):.3g} | {curve.ratios[k]:.2f} |"
+        rows.append(f"| {t0} | {float(checkpoint.schedule.alpha_bars[t0]):.3g} |"
+                    + (f" {curve.ratios[k]:.2f} |" if curve.ratios else "")
                     + (f" {round(curve.kept[k] * n)} of {n} |" if curve.kept else ""))
-    note = f" (at most {n} examples per chain in a sweep)" if capped else ""
-    return (f"{runs.bold_name(checkpoint.path)} · {label} · {len(curve.t0s)} chains from the same {n} training "
-            f"examples{note} and the same noise, in {formulas.seconds_text(seconds)}. Return ratio: each sample's distance to its own "
-            "example over that to the others' (0: all came back; 1: nothing of them is left).\n\n" + "\n".join(rows))
+    what = "examples"
+    if drawn:
+        what = "copies of your drawing" if checkpoint.data.kind == "image" else "points over your drawing"
+    source = f"the same {n} training examples" if not drawn else f"the same {n} {what}"
+    note = f" (at most {n} {what} per chain in a sweep)" if capped else ""
+    ratio = ("Return ratio: each sample's distance to its own example over that to the others' (0: all came back; "
+             "1: nothing of them is left)." if curve.ratios else
+             "Kept their class: the samples the shipped classifier reads as the digit it reads in your drawing.")
+    return (f"{runs.bold_name(checkpoint.path)} · {label} · {len(curve.t0s)} chains from {source}{note} and the "
+            f"same noise, in {formulas.seconds_text(seconds)}. {ratio}\n\n" + "\n".join(rows))
 
 
-def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis, progress=gr.Progress()):
+def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis, from_data=False, drawing=None,
+          progress=gr.Progress()):
     """Sweep t₀: (figure, Markdown, curves) of `survival_sweep` with the tab's model and sampler, drawn with the
-    session's earlier sweeps (``curves``, the last `MAX_CURVES` kept; one of the same model and sampler is replaced, not
-    drawn twice under one name) against t₀ or log-SNR (``x_axis``)."""
+    session's earlier sweeps (``curves``, the last `MAX_CURVES` kept; one of the same model, sampler and start is
+    replaced, not drawn twice under one name) against t₀ or log-SNR (``x_axis``). With ``from_data`` and ink in the
+    ``drawing`` (a Sketchpad value), the chains start from the drawing, as Generate's does."""
     checkpoint, choice = model_and_sampler(path, trained, ideal, sampler, eta, steps, spacing)
     kind, T = checkpoint.data.kind, checkpoint.schedule.T
     n = whole_number(n, "Samples", 2, MAX_SAMPLES[kind])
@@ -681,8 +698,10 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     short = f"{choice.method.upper()}-{n_steps}" + (", log-SNR" if choice.spacing == "log_snr" and n_steps < T else "")
     start = time.perf_counter()
     try:
-        curve_label = f"{display_name(checkpoint.path)} ({'ideal, ' if ideal else ''}{short})"
-        curve = survival_sweep(checkpoint, choice, n, seed, curve_label, progress=progress)
+        drawn = drawing_starts(drawing, checkpoint.data, n, seed) if from_data else None
+        curve_label = (f"{display_name(checkpoint.path)} ({'ideal, ' if ideal else ''}{short}"
+                       f"{'' if drawn is None else ', your drawing'})")
+        curve = survival_sweep(checkpoint, choice, n, seed, curve_label, progress=progress, drawn=drawn)
     except gr.Error:  # a ValueError too, already in words for the user
         raise
     except ValueError as err:
@@ -691,7 +710,7 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     curves = [*earlier, curve][-MAX_CURVES:]
     label = (f"{model_label(checkpoint, choice, ideal)}: the chain of {describe_steps(n_steps, T, choice.spacing)}, "
              "joined at each t₀")
-    stats = survival_markdown(curve, checkpoint, label, n, time.perf_counter() - start, capped)
+    stats = survival_markdown(curve, checkpoint, label, n, time.perf_counter() - start, capped, drawn is not None)
     return figures.survival_figure(curves, x_axis), stats, curves
 
 
@@ -1056,7 +1075,9 @@ def build(trained: gr.State) -> ReverseControls:
                     f"{SWEEP_SHARES[0]:.0%} of T to T ({len(SWEEP_SHARES)} chains, with the sampler and model above), "
                     "and plots how much of the examples came back: the return ratio, and for MNIST the share of "
                     "digits the classifier reads as before. Where the curves rise, the noise decides what the "
-                    f"sample will be. At most {MAX_SWEEP_SAMPLES['image']} images or {MAX_SWEEP_SAMPLES['2d']:,} "
+                    "sample will be. With a drawing in its box (under Start from … noised to t₀), the chains "
+                    "start from it: for a digit, the share read as your drawing's digit. At most "
+                    f"{MAX_SWEEP_SAMPLES['image']} images or {MAX_SWEEP_SAMPLES['2d']:,} "
                     "points per chain; on 2 CPU cores a sweep takes 11–17 s for a 2D model (all 1,000 DDPM "
                     "steps) and 20–40 s for MNIST (DDIM-100).")
                 with gr.Row():
@@ -1095,7 +1116,8 @@ def build(trained: gr.State) -> ReverseControls:
         [view, stats, movie, sprite]), sprite)
     show_when(sweep_btn.click, sweep_plot)
     controls.job_click(
-        sweep_btn, sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis],
+        sweep_btn, sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis,
+                           from_data, drawing],
         [sweep_plot, sweep_stats, curves])
     x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
     clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)

@@ -51,3 +51,16 @@ def test_a_toast_shows_tags_as_text():
     assert err.words.startswith("CSV line 4: '<img src=") and str(err) == err.words  # worded anew, escaped once
     assert InputError(f"Not uploaded: {err}").message.count("&lt;img") == 1
     assert in_html("a & <b>") == "a &amp; &lt;b&gt;"
+
+
+def test_no_text_of_the_page_shows_a_placeholder_unfilled():
+    """Every text the page shows (Markdown, labels, infos, button values) has its f-string placeholders filled: a
+    string joined to an f-string without its own f had shown "{MAX_SWEEP_SAMPLES['image']}" in the Reverse tab."""
+    from app import build_app
+
+    unfilled = re.compile(r"\{[A-Za-z_][A-Za-z_0-9.]*(\[[^\]]*\])?(:[^}]*)?\}")
+    texts = [(type(block).__name__, getattr(block, name, None)) for block in build_app().blocks.values()
+             for name in ("value", "label", "info")]
+    shown = [(kind, text) for kind, text in texts if isinstance(text, str)]
+    assert len(shown) > 100
+    assert not [(kind, text[:120]) for kind, text in shown if kind != "HTML" and unfilled.search(text)]

@@ -825,7 +825,7 @@ def test_a_kept_chain_stays_under_the_player_while_the_next_plays(browser, app_u
 
 def test_a_digit_drawn_in_the_reverse_tab_starts_the_chain(browser, app_url: str) -> None:
     """Start from … noised to t₀, with mnist: the drawing box shows with its brush picked, a 7 drawn with the mouse
-    starts every sample, and the stats read the drawing."""
+    starts every sample, and the stats read the drawing; Sweep t₀ starts from it too."""
     a = Page(browser, app_url, "drawing")
     try:
         p = a.page
@@ -854,6 +854,9 @@ def test_a_digit_drawn_in_the_reverse_tab_starts_the_chain(browser, app_url: str
         stats = p.locator("#reverse-player").evaluate("(e) => e.parentElement.parentElement.innerText")
         assert "16 copies of it" in stats and "reads your drawing as" in stats, stats
         a.shot("reverse-drawing")
+        p.get_by_text("How much of the data survives noise to t₀?").click()  # Sweep t₀ starts from the drawing too
+        p.get_by_role("button", name="Sweep t₀", exact=True).click()
+        p.wait_for_selector("text=11 chains from the same 16 copies of your drawing", timeout=90_000)
         a.assert_clean("Reverse tab, a chain from a drawing")
     finally:
         a.close()

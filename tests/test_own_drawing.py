@@ -12,11 +12,13 @@ import PIL.ImageDraw
 import pytest
 import torch
 
-from app import checkpoint_access, own_drawing, reverse_tab
+from app import checkpoint_access, figures, own_drawing, reverse_tab
 from app.own_drawing import DRAWING_CANVAS, MNIST_BOX, drawing_example, framed_like_mnist
 from app.own_points import drawing_ink as ink_of
-from core.checkpoints import load_checkpoint
+from core.checkpoints import load_checkpoint, save_checkpoint
 from core.data import DataInfo, normalise_points, points_from_drawing
+from core.schedules import make_schedule
+from core.unet import UNet, unet_config
 from tests.conftest import REPO
 
 REQ = types.SimpleNamespace(session_hash="alice")
@@ -139,3 +141,37 @@ def test_layers_of_different_sizes_are_refused_in_words():
     layers[0][10:20, 10:20, 3] = 255
     with pytest.raises(gr.Error, match=r"layers must all be of one size; got layers of 280 × 280, 100 × 100 pixels"):
         drawing_example({"background": None, "layers": layers, "composite": None}, MNIST)
+
+
+def test_a_sweep_of_t0_starts_from_the_drawing(tmp_path):
+    """Sweep t₀ with "Start from … noised to t₀" ticked and a drawing in the box: the chains start from copies of it,
+    counted by the classifier, with no return ratio (copies of one picture have no others to be told from; it had
+    failed); beside a sweep of training examples of the same model, not in its place. A 2D drawing's points have a
+    return ratio; an image model without a classifier is refused in words."""
+    path = str(REPO / "checkpoints" / "mnist")
+    figure, stats, curves = reverse_tab.sweep(path, "ddim", 0.0, 10, 8, 0, "uniform", False, [path], [], "t", True,
+                                              SEVEN, progress=None)
+    (curve,) = curves
+    assert curve.ratios is None and curve.label == "mnist (DDIM-10, your drawing)"
+    assert curve.kept[0] == 1.0 and curve.kept[-1] <= 0.5, curve.kept  # sevens at t₀ = 50; at T, few
+    assert "chains from the same 8 copies of your drawing" in stats and "| t₀ | ᾱ_t₀ | kept their class |" in stats
+    assert "Return ratio" not in stats and "| 50 | " in stats and " 8 of 8 |" in stats, stats
+    drawn = figures.as_figure(figure)
+    assert [trace.name for trace in drawn.data] == ["mnist (DDIM-10, your drawing): share that kept its class"]
+    assert drawn.layout.yaxis.title.text == "share that kept its class"
+    _, stats, curves = reverse_tab.sweep(path, "ddim", 0.0, 10, 8, 0, "uniform", False, [path], curves, "t", True,
+                                         sketch(), progress=None)  # an empty box: training examples
+    assert [c.label for c in curves] == ["mnist (DDIM-10, your drawing)", "mnist (DDIM-10)"]
+    assert curves[1].ratios is not None and "the same 8 training examples" in stats
+    moons = str(REPO / "checkpoints" / "moons")
+    ring = sketch([(140 + round(90 * np.cos(a)), 140 + round(90 * np.sin(a))) for a in np.linspace(0, 2 * np.pi, 60)],
+                  width=10)
+    _, stats, (points,) = reverse_tab.sweep(moons, "ddim", 0.0, 10, 200, 0, "uniform", False, [moons], [], "t", True,
+                                            ring, progress=None)
+    assert points.kept is None and points.ratios[0] < 0.5 < points.ratios[-1], points.ratios
+    assert "the same 200 points over your drawing" in stats and "Return ratio" in stats
+    cifar = str(save_checkpoint(tmp_path / "cifar", UNet(unet_config("tiny", 32, 3)), make_schedule("linear", 50),
+                                DataInfo("cifar10", "image", (3, 32, 32))))
+    with pytest.raises(gr.Error, match="cifar10 has no classifier here"):
+        reverse_tab.sweep(cifar, "ddim", 0.0, 10, 4, 0, "uniform", False, [cifar], [], "t", True, SEVEN,
+                          progress=None)

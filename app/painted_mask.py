@@ -1,9 +1,9 @@
 """The inpainting panel's own mask: the user paints over the part of the picture to hide, and the rest is kept
 known. The box shows the model's first training example beneath the paint; every example is masked alike.
 
-The paint is read as coverage: a model pixel (28 × 28 or 32 × 32 of them under the box's 280 × 280) is hidden when
-paint covers at least `HIDDEN_FROM` of its area (`torch.nn.functional.interpolate`'s "area" mode: the mean of the
-paint's alpha over the pixel), and kept known otherwise, in every channel."""
+The paint is read as coverage (`core.inpaint.known_from_coverage`): a model pixel (28 × 28 or 32 × 32 of them under
+the box's 280 × 280) is hidden when paint covers at least half of its area (the mean of the paint's alpha over the
+box pixels beneath it), and kept known otherwise, in every channel."""
 
 from __future__ import annotations
 
@@ -12,41 +12,38 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from app.checkpoint_access import load
 from app.errors import InputError
 from app.images import HIDDEN_COLOUR, image_pixels
 from app.own_points import drawing_box, drawing_ink
 from app.reverse_tab import data_kind, examples_here
+from core.inpaint import known_from_coverage
 
 PAINTED = "painted"  # the mask name of the panel's "Known part" that reads the box
 PAINTED_LABEL = "what you leave unpainted (paint below)"
 PAINT_CANVAS = 280  # the box's side in screen pixels: 10 per pixel of a 28 × 28 model
 PAINT_BRUSH = 30
 PAINT_COLOUR = "#{:02x}{:02x}{:02x}".format(*((HIDDEN_COLOUR + 1) * 127.5).round().int().tolist())  # the plots' blue
-HIDDEN_FROM = 0.5  # share of a model pixel's area the paint must cover to hide it
 EMPTY_BACKGROUND = 128  # grey, where the model's examples cannot be had here
 
 
 def painted_known(value: Any, shape: tuple[int, ...]) -> torch.Tensor:
     """The bool mask (1, C, H, W), true where known, of a box's ``value`` (a Sketchpad value) for images of ``shape``
-    (C, H, W): a pixel is hidden where the paint covers at least `HIDDEN_FROM` of it. gr.Error when nothing, or
+    (C, H, W): a pixel is hidden where the paint covers at least half of it. gr.Error when nothing, or
     everything, would be hidden."""
     ink = drawing_ink(value)
     if ink is None:
         raise InputError("Paint over the part to hide in the box under “Known part” first (or choose one of the "
                          "other known parts).")
-    channels, height, width = shape
-    coverage = F.interpolate(torch.from_numpy(ink).float()[None, None], size=(height, width), mode="area")[0, 0]
-    hidden = coverage >= HIDDEN_FROM
-    if not hidden.any():
+    known = known_from_coverage(torch.from_numpy(ink), shape)
+    if known.all():
         raise InputError("The paint covers no pixel of the picture by half: paint over the part to hide with "
                          "wider strokes.")
-    if hidden.all():
+    if not known.any():
         raise InputError("The paint covers the whole picture, so nothing is known to fill in from: leave the part "
                          "to keep unpainted.")
-    return (~hidden).expand(channels, height, width)[None]
+    return known
 
 
 def painted_label(known: torch.Tensor) -> str:

@@ -47,6 +47,7 @@ from core.schedules import NoiseSchedule
 MAX_RESAMPLE = 100  # rounds per step at most (each costs one model call per step)
 MAX_JUMP = 100  # steps of the chain a resampling round goes back at most
 RANDOM_KNOWN_SHARE = 0.2  # the "pixels" mask keeps this share of the pixels, scattered
+HIDDEN_FROM = 0.5  # a picture of the part to hide hides an image pixel it covers this much or more
 
 # What each mask keeps known. Images: a part of the picture (the same in every channel); 2D points: one coordinate.
 IMAGE_MASKS: dict[str, str] = {
@@ -89,6 +90,19 @@ def known_mask(name: str, shape: tuple[int, ...], *, seed: int = 0) -> torch.Ten
     else:
         raise ValueError(f"no rule for the mask {name!r}")
     return mask.expand(shape)[None]
+
+
+def known_from_coverage(coverage: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """The bool mask (1, C, H, W), true where known, for images of ``shape`` (C, H, W), from a picture of the part
+    to hide of any size: ``coverage`` (H', W') in [0, 1] says how much of each of its pixels is hidden (a brush's
+    paint in the app, a mask picture's lightness in the CLI). An image pixel is hidden where the coverage averaged
+    over it ("area" resampling) is at least `HIDDEN_FROM`, in every channel."""
+    if coverage.ndim != 2 or len(shape) != 3:
+        raise ValueError(f"a coverage (H, W) and an image shape (C, H, W) are needed; got {tuple(coverage.shape)} "
+                         f"and {tuple(shape)}")
+    channels, height, width = shape
+    area = nn.functional.interpolate(coverage.float()[None, None], size=(height, width), mode="area")[0, 0]
+    return (area < HIDDEN_FROM).expand(channels, height, width)[None]
 
 
 def check_known(x_0: torch.Tensor, known: torch.Tensor) -> torch.Tensor:

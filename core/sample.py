@@ -5,6 +5,7 @@
     python -m core.sample --ckpt checkpoints/swiss_roll_cosine --steps 100 --spacing log_snr --out roll.npy
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --steps 100 --start-t 400 --out again.png
     python -m core.sample --ckpt checkpoints/mnist --n 64 --steps 100 --inpaint left --resample 5 --jump 10 --out halves.png
+    python -m core.sample --ckpt checkpoints/mnist --n 16 --method ddim --inpaint hide.png --resample 5 --out filled.png
     python -m core.sample --ckpt checkpoints/mnist --n 64 --method ddim --guide 7 --guidance-scale 3 --out sevens.png
     python -m core.sample --ckpt runs/moons_conditional --n 1000 --guide "upper moon" --guidance-scale 3 --out up.png
 
@@ -12,9 +13,11 @@
 instead of from pure noise, and prints the return ratio of `core.metrics` (0: the samples came back to their
 examples; 1: nothing of them is left).
 
-``--inpaint MASK`` keeps a part of n training examples (an image mask of `core.inpaint`, or the coordinate x or y
-of 2D points) and draws the rest, with ``--resample U`` rounds per step (RePaint; 1: the replacement method), each
-going back ``--jump J`` steps of the chain (RePaint's jump length; default 1).
+``--inpaint MASK`` keeps a part of n training examples (an image mask of `core.inpaint`, or the coordinate x or y of
+2D points; or a picture of the part to hide, light where hidden and dark where kept, at any size: an image pixel is
+hidden where the picture's lightness averaged over it is at least one half) and draws the rest, with ``--resample
+U`` rounds per step (RePaint; 1: the replacement method), each going back ``--jump J`` steps of the chain (RePaint's
+jump length; default 1).
 For images with a shipped classifier it prints how many completions are read as the class of their example.
 
 ``--guide CLASS`` steers the model towards a class (`core.guidance`; scale ``--guidance-scale``): a
@@ -47,7 +50,7 @@ from core.datasets import training_examples
 from core.classifier import load_classifier, shipped_classifiers
 from core.guidance import GUIDANCE_METHODS, default_method, find_class, guidance_classes, guided_model, read_classes
 from core.image_data import to_uint8
-from core.inpaint import IMAGE_MASKS, MAX_JUMP, MAX_RESAMPLE, POINT_MASKS, inpaint, known_mask
+from core.inpaint import IMAGE_MASKS, MAX_JUMP, MAX_RESAMPLE, POINT_MASKS, inpaint, known_from_coverage, known_mask
 from core.metrics import non_finite_count, return_ratio
 from core.paths import user_path
 from core.sampler import METHODS, SPACINGS, VARIANCES, initial_noise, sample
@@ -72,9 +75,10 @@ def build_parser() -> OneLineParser:
     p.add_argument("--start-t", type=int, metavar="T0",
                    help="start the chain at step T0 from N training examples noised to it (SDEdit), not from pure "
                         "noise (2D: drawn with --seed; images: the first N of the data set in $DDPM_DATA_DIR)")
-    p.add_argument("--inpaint", choices=[*IMAGE_MASKS, *POINT_MASKS], metavar="MASK",
+    p.add_argument("--inpaint", metavar="MASK",
                    help="keep part of N training examples and draw the rest (inpainting): for images "
-                        f"{', '.join(IMAGE_MASKS)} (the part kept); for 2D points x or y (the coordinate kept)")
+                        f"{', '.join(IMAGE_MASKS)} (the part kept), or a picture file of the part to hide (light: "
+                        "hidden, dark: kept; any size); for 2D points x or y (the coordinate kept)")
     p.add_argument("--resample", type=int, default=1, metavar="U",
                    help=f"with --inpaint: rounds per step, 1 to {MAX_RESAMPLE} (RePaint's resampling; default 1: "
                         "the replacement method alone; U costs U times the model calls)")
@@ -100,6 +104,26 @@ def build_parser() -> OneLineParser:
     p.add_argument("--out", required=True, type=user_path,
                    help="output file: .npy or .png (a file there is replaced once the samples are ready)")
     return p
+
+
+def inpaint_mask(mask: str, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """The bool mask (1, *shape), true where known, of ``--inpaint``: a mask of `core.inpaint` by name, or for images a
+    picture file of the part to hide (`core.inpaint.known_from_coverage` of its lightness). ValueError, in words."""
+    names = POINT_MASKS if len(shape) == 1 else IMAGE_MASKS
+    if mask in names:
+        return known_mask(mask, shape, seed=seed)
+    if len(shape) == 1 or mask in {*IMAGE_MASKS, *POINT_MASKS}:  # a picture has no place in a 2D point
+        raise ValueError(f"--inpaint for this model must be one of {', '.join(names)}; got {mask!r}")
+    path = user_path(mask)
+    try:
+        with Image.open(path) as picture:
+            lightness = np.asarray(picture.convert("L"), dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise ValueError(f"--inpaint must be one of {', '.join(names)} or a picture file of the part to hide; "
+                         f"{mask!r} is neither") from None
+    except (OSError, Image.DecompressionBombError) as err:  # not a picture Pillow reads, or a folder
+        raise ValueError(f"--inpaint {path.name} cannot be read as a picture: {err}") from None
+    return known_from_coverage(torch.from_numpy(lightness), shape)
 
 
 def scatter_png(points: np.ndarray, size: int = 512) -> Image.Image:
@@ -203,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         x_T, generator = initial_noise((args.n,) + ckpt.data.shape, seed=args.seed, device=device)
         starts = None
         if args.inpaint is not None:
-            known = known_mask(args.inpaint, tuple(ckpt.data.shape), seed=args.seed).to(device)
+            known = inpaint_mask(args.inpaint, tuple(ckpt.data.shape), args.seed).to(device)
             starts = training_examples(ckpt.data, ckpt.points, args.n, seed=args.seed,
                                        root=args.data_dir).to(device)
             samples = inpaint(  # seeded afresh, as the app's inpainting panel: the same seed, the same completions

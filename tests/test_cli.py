@@ -23,7 +23,7 @@ from core.cli import check_writable_parent
 from core.checkpoints import list_checkpoints, load_checkpoint, null_label_share, training_history
 from core.conditioning import NULL_NEVER_TRAINED
 from core.data import make_toy2d
-from core.datasets import load_training_data
+from core.datasets import load_training_data, training_examples
 from core.trainer import SHORTEST_KEPT
 from tests.conftest import REPO
 
@@ -78,7 +78,7 @@ def test_train_sample_evaluate_2d(tmp_path) -> None:
     assert np.allclose(filled[:, 0], examples[:, 0], atol=1e-6) and not np.allclose(filled[:, 1], examples[:, 1])
     for flags, message in ((["--resample", "3"], "--resample needs --inpaint"), (["--jump", "3"], "--jump needs --inpaint"),
                            (["--inpaint", "x", "--resample", "2", "--jump", "0"], "jump length must be a whole number"),
-                           (["--inpaint", "left"], "unknown mask 'left' for data of shape (2,)"),
+                           (["--inpaint", "left"], "--inpaint for this model must be one of x, y; got 'left'"),
                            (["--inpaint", "y", "--start-t", "5"], "--inpaint and --start-t cannot be combined")):
         r = run("core.sample", "--ckpt", str(out), *flags, "--out", str(tmp_path / "i.npy"))
         assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
@@ -950,3 +950,38 @@ def test_a_2d_png_is_centred_on_one_scale_and_says_what_it_shows() -> None:
     width, height = xs.max() - xs.min(), ys.max() - ys.min()
     assert width == pytest.approx(3 * height, rel=0.03)  # one scale: a 6 × 2 ring stays 3:1
     assert (pixels[:24] != 255).any()  # the caption
+
+
+def test_a_picture_of_the_part_to_hide_inpaints_from_the_command_line(tmp_path, shared_data, capsys) -> None:
+    """``--inpaint hide.png``: light pixels hidden, dark kept, at any size (a pixel is hidden where the picture's
+    lightness over it averages one half or more); the kept rows come back exactly. Bad pictures: one line each."""
+    import core.sample
+    from core.inpaint import known_from_coverage
+
+    picture = np.zeros((280, 280), np.uint8)
+    picture[180:] = 255  # the bottom 100 of 280 rows: 10 of MNIST's 28
+    Image.fromarray(picture).save(tmp_path / "hide.png")
+    known = core.sample.inpaint_mask(str(tmp_path / "hide.png"), (1, 28, 28), 0)
+    assert known.shape == (1, 1, 28, 28) and known[..., :18, :].all() and not known[..., 18:, :].any()
+    half = torch.zeros(10, 10)
+    half[:, :5] = 1.0  # column 0 of 2 covered by half exactly, column 1 not at all
+    assert known_from_coverage(half, (3, 2, 2)).tolist() == [[[[False, True]] * 2] * 3]
+    assert torch.equal(core.sample.inpaint_mask("left", (1, 28, 28), 0)[..., :14], torch.ones(1, 1, 28, 14).bool())
+    out = tmp_path / "filled.npy"
+    args = ["--ckpt", str(REPO / "checkpoints" / "mnist"), "--n", "4", "--method", "ddim", "--steps", "10",
+            "--data-dir", str(shared_data), "--out", str(out)]
+    assert core.sample.main([*args, "--inpaint", str(tmp_path / "hide.png"), "--resample", "2"]) == 0
+    assert "inpainted 4 training examples with 2 resampling rounds per step" in capsys.readouterr().err
+    checkpoint = load_checkpoint(REPO / "checkpoints" / "mnist")
+    examples = training_examples(checkpoint.data, checkpoint.points, 4, seed=0, root=shared_data)  # as the CLI's
+    filled = np.load(out)
+    assert np.array_equal(filled[..., :18, :], examples[..., :18, :].numpy())  # the kept rows, exactly
+    assert not np.array_equal(filled[..., 18:, :], examples[..., 18:, :].numpy())
+    (tmp_path / "words.png").write_text("not a picture")
+    for mask, message in ((tmp_path / "words.png", "--inpaint words.png cannot be read as a picture"),
+                          (tmp_path / "absent.png", "or a picture file of the part to hide; '"),
+                          ("x", "--inpaint for this model must be one of left, right, top, bottom, frame, pixels")):
+        with pytest.raises(SystemExit) as exited:
+            core.sample.main([*args, "--inpaint", str(mask)])
+        error = capsys.readouterr().err
+        assert exited.value.code == 1 and len(error.strip().splitlines()) == 1 and message in error, error

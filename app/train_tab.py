@@ -248,11 +248,12 @@ def show_training_data(request: gr.Request, name: str, own: OwnPoints | None, n_
                                             label=DATA_LABELS[data_kind_of(name)]))
 
 
-def data_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points, seed) -> tuple[Any, tuple | None]:
-    """Other data picked: (`show_training_data`, what the preview now shows: (name, points, seed), or None when
-    the run kept the preview)."""
-    update = show_training_data(request, name, own, n_points, seed)
-    return update, (None if update == gr.skip() else (name, n_points, seed))
+def data_changed(request: gr.Request, name: str, own: OwnPoints | None, n_points, seed) -> tuple[Any, tuple]:
+    """Other data picked: (`show_training_data`, the entry (name, points, seed)), which the preview shows now or,
+    where this browser's run kept the preview, was chosen during the run: either way a points box or seed left
+    unchanged later keeps the preview as it is (a None recorded during a run had let one replace the run's final
+    samples with the data)."""
+    return show_training_data(request, name, own, n_points, seed), (name, n_points, seed)
 
 
 def conditional_kept(name: str, conditional: bool):

@@ -326,6 +326,23 @@ def test_a_finished_runs_filmstrip_goes_when_the_preview_shows_other_data(isolat
     assert len(hides) == 5 and all(d.outputs[0].elem_id == "train-filmstrip" for d in hides)  # every new preview
 
 
+def test_data_picked_during_a_run_leaves_its_final_samples_in_place(isolated, monkeypatch):
+    """Swiss roll picked while a moons run trains: the preview stays the run's. After the run, leaving the (unchanged)
+    Training points box had shown the swiss roll over the run's final samples: the entry of the skipped change
+    had been recorded as None, which no entry equals."""
+    monkeypatch.setattr(train_worker, "SHORTEST_KEPT", 1)
+    gen = train_tab.train_run(req("alice"), None, *args(steps=20000))
+    next(gen), next(gen)  # loading, then the first progress update: the run trains
+    plot, shown = train_tab.data_changed(req("alice"), "swiss_roll", None, 500, 0)
+    assert plot == gr.skip() and shown == ("swiss_roll", 500, 0)
+    train_tab.stop_run(req("alice"), [])
+    assert "Stopped after" in drain(gen)[-1][0]
+    assert train_tab.toy_points_changed(req("alice"), "swiss_roll", None, 500, 0, shown, None) == (
+        gr.skip(), shown, None)  # the box left as it was: the final samples stay
+    plot, shown, _ = train_tab.toy_points_changed(req("alice"), "swiss_roll", None, 400, 0, shown, None)
+    assert isinstance(plot, gr.Plot) and shown == ("swiss_roll", 400, 0)  # a new entry shows the data
+
+
 def test_short_run_streams_and_saves_for_that_user_only(isolated):
     outputs = drain(train_tab.train_run(req("alice"), None, *args()))
     cleared = outputs[0][2]  # a new run replaces the last run's samples with the training data

@@ -9,9 +9,9 @@ from __future__ import annotations
 import gradio as gr
 
 from app import (
-    accessibility, bound_panel, controls, forward_animation, forward_tab, guidance_panel, inpaint_panel, model_files,
-    noise_map, page_compression, player, plot_page, reverse_tab, runs, schedules_tab, step_anatomy, steps_panel,
-    train_figures, train_tab,
+    accessibility, bound_panel, controls, forward_animation, forward_tab, guidance_panel, inpaint_panel, kept_chain,
+    model_files, noise_map, page_compression, player, plot_page, reverse_tab, runs, schedules_tab, step_anatomy,
+    steps_panel, train_figures, train_tab,
 )
 
 # Text against its background at 4.5:1 or more (WCAG AA), which a projector's washed-out colours need most:
@@ -73,7 +73,7 @@ table.file-preview td.filename > span.stem {white-space: normal}
    narrower, they wrap (`overflow_behavior="wrap"`). Gradio measures them on hidden copies, which get the same */
 @media (max-width: 480px) {.tab-wrapper .tab-container > button {padding: 0 8px}}
 """ + "\n".join([forward_tab.VIEWS_CSS, plot_page.PICTURE_CSS, plot_page.DARK_THEME_CSS, player.DARK_THEME_CSS,
-                plot_page.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
+                kept_chain.DARK_THEME_CSS, plot_page.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
                 train_figures.STATUS_CSS, controls.NOTICE_CSS])
 JS = (f"() => {{ ({plot_page.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page
       f"({accessibility.KEYBOARD_AND_READER_JS})(); ({train_tab.FOLLOW_JS})(); }}")

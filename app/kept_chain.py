@@ -25,15 +25,21 @@ CLEAR_LABEL = "Clear the kept chains"
 NOTHING_TO_KEEP = "There is no chain to keep yet: press Generate first."
 ALREADY_KEPT = "This chain is kept already."
 MAX_KEPT = 3  # chains kept at once: a fourth pushes out the oldest
+DRAWN_CLASS = "kept-drawn"  # a kept frame that is a drawn plot (2D)
+# On the dark theme a kept 2D frame is turned dark as the player turns its frames (`player.DARK_THEME_CSS`): its white
+# paper had glared beneath the dark player; pictures of images stay as they are, the downloaded PNG keeps its paper.
+DARK_THEME_CSS = f".dark #reverse-kept .{DRAWN_CLASS} img {{filter: invert(1) hue-rotate(180deg)}}"
 
 
 @dataclass(frozen=True)
 class Kept:
-    """A kept chain: its movie's sprite sheet (which tells one movie from another), last frame and stats."""
+    """A kept chain: its movie's sprite sheet (which tells one movie from another), last frame and stats, and whether
+    the frame is a drawn plot (2D: white paper, shown dark on the dark theme as the player shows it)."""
 
     sprite: str
     frame: PIL.Image.Image
     words: str
+    drawn: bool = False
 
 
 def kept_frame(movie: Movie | None) -> PIL.Image.Image:
@@ -57,7 +63,7 @@ def keep(movie: Movie | None, stats: str | None, kept: list[Kept] | None = None)
         gr.Info(ALREADY_KEPT)
         return before, *shown(before, before)
     words = (stats or "").split("<details>")[0].strip()
-    kept = [*before, Kept(movie.sprite if movie else "", kept_frame(movie), words)][-MAX_KEPT:]
+    kept = [*before, Kept(movie.sprite if movie else "", kept_frame(movie), words, movie.drawn)][-MAX_KEPT:]
     return kept, *shown(kept, before)
 
 
@@ -72,7 +78,8 @@ def shown(kept: list[Kept], before: list[Kept] | None = None) -> tuple:
         title = f"Kept {i + 1} of {len(kept)}" if len(kept) > 1 else "Kept for comparison"
         unmoved = chain is not None and i < len(before) and before[i] is chain
         updates += [gr.update(value=f"**{title}:** {chain.words}" if chain else "", visible=chain is not None),
-                    gr.skip() if unmoved else gr.update(value=chain.frame if chain else None, visible=chain is not None)]
+                    gr.skip() if unmoved else gr.update(value=chain.frame if chain else None, visible=chain is not None,
+                                                        elem_classes=[DRAWN_CLASS] if chain and chain.drawn else [])]
     return *updates, gr.update(visible=bool(kept))
 
 

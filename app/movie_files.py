@@ -53,6 +53,7 @@ class Movie:
     notes: tuple[str, ...]
     fps: int
     loop: bool
+    drawn: bool = False  # drawn plots on white paper (2D), which the page turns dark on the dark theme
 
     @property
     def folder(self) -> Path:
@@ -61,11 +62,11 @@ class Movie:
 
 def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, view: str, stem: str,
             export_labels: Sequence[Sequence[str]] | None = None, export_fps: int = 20, loop: bool = False,
-            notes: Sequence[str] = (), **markup: Any) -> tuple[str, Movie]:
+            notes: Sequence[str] = (), pixelated: bool = True, **markup: Any) -> tuple[str, Movie]:
     """A movie for one session (``key``) and one view: the frames' sprite sheet in a fresh `player.export_folder`
-    (the view's earlier folders then go: `player.keep_only`), and the player's markup (``notes`` and ``markup``:
-    the options of `player.player_html`). A ``loop`` (last frame leading into the first) is played and exported
-    without a pause on its last frame. Returns (player HTML, the `Movie`, whose GIF and MP4 "``stem``.gif" and
+    (the view's earlier folders then go: `player.keep_only`), and the player's markup (``notes``, ``pixelated``
+    (False: drawn plots) and ``markup``: the options of `player.player_html`). A ``loop`` (last frame leading into
+    the first) is played and exported without a pause on its last frame. Returns (player HTML, the `Movie`, whose GIF and MP4 "``stem``.gif" and
     "``stem``.mp4" `write_movie_files` writes when asked, their frames labelled by ``export_labels``)."""
     folder = player.export_folder(key, view)
     movie_id = uuid.uuid4().hex[:12]
@@ -77,10 +78,11 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
         player.delete_folder(folder)
         raise gr.Error(f"The movie could not be written on this server ({why}).") from None
     page = player.player_html(ts, frame_size=frames[0].size, cols=cols, chain_id=movie_id, loop=loop, notes=notes,
-                              **markup)
+                              pixelated=pixelated, **markup)
     player.keep_only(folder)
     labels = None if export_labels is None else tuple(tuple(row) for row in export_labels)
-    return page, Movie(str(sprite), stem, frames[0].size, len(frames), labels, tuple(notes), export_fps, loop)
+    return page, Movie(str(sprite), stem, frames[0].size, len(frames), labels, tuple(notes), export_fps, loop,
+                       drawn=not pixelated)
 
 
 def movie_frames(movie: Movie, first: int = 0) -> list[PIL.Image.Image]:

@@ -70,3 +70,19 @@ def test_keeping_without_a_chain_or_its_frames_says_why():
     with pytest.raises(gr.Error) as replaced:
         kept_chain.keep(on_view, "")
     assert replaced.value.message == f"{movie_files.REPLACED} Press Keep again to keep it."
+
+
+def test_a_kept_2d_frame_turns_dark_with_the_theme_as_the_player_does():
+    """A drawn plot (2D: white paper) is marked so that the dark theme inverts it, as the player inverts its frames;
+    a picture of images is not (its white paper had glared under the dark player)."""
+    pictures = _publish(0)
+    kept, *_ = kept_chain.keep(pictures, "images")
+    frames = [PIL.Image.new("RGB", (40, 30), "white")] * 2  # the next chain's movie replaces the first's
+    drawn = movie_files.publish(frames, [1, 0], key="k", view="reverse", stem="d", pixelated=False)[1]
+    assert drawn.drawn and not pictures.drawn
+    kept, _, first, _, second, *_ = kept_chain.keep(drawn, "points", kept)
+    assert first == gr.skip() and second["elem_classes"] == [kept_chain.DRAWN_CLASS]
+    assert kept_chain.shown(kept)[1]["elem_classes"] == []  # the pictures' frame, sent afresh, unmarked
+    from app import CSS
+
+    assert f".dark #reverse-kept .{kept_chain.DRAWN_CLASS} img {{filter: invert(1)" in CSS

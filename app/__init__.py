@@ -73,8 +73,8 @@ table.file-preview td.filename > span.stem {white-space: normal}
    narrower, they wrap (`overflow_behavior="wrap"`). Gradio measures them on hidden copies, which get the same */
 @media (max-width: 480px) {.tab-wrapper .tab-container > button {padding: 0 8px}}
 """ + "\n".join([forward_tab.VIEWS_CSS, plot_page.PICTURE_CSS, plot_page.DARK_THEME_CSS, player.DARK_THEME_CSS,
-                kept_chain.DARK_THEME_CSS, plot_page.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS, accessibility.READER_CSS,
-                train_figures.STATUS_CSS, controls.NOTICE_CSS])
+                kept_chain.DARK_THEME_CSS, plot_page.NARROW_SCREEN_CSS, accessibility.FOCUS_CSS,
+                accessibility.READER_CSS, train_figures.STATUS_CSS, controls.NOTICE_CSS])
 JS = (f"() => {{ ({plot_page.PLOT_PAGE_JS})(); ({controls.KEYBOARD_RELEASE_JS})(); "  # run once in each page
       f"({accessibility.KEYBOARD_AND_READER_JS})(); ({train_tab.FOLLOW_JS})(); }}")
 TITLE = "DDPM Explorer"

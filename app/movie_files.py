@@ -66,8 +66,9 @@ def publish(frames: Sequence[PIL.Image.Image], ts: Sequence[int], *, key: str, v
     """A movie for one session (``key``) and one view: the frames' sprite sheet in a fresh `player.export_folder`
     (the view's earlier folders then go: `player.keep_only`), and the player's markup (``notes``, ``pixelated``
     (False: drawn plots) and ``markup``: the options of `player.player_html`). A ``loop`` (last frame leading into
-    the first) is played and exported without a pause on its last frame. Returns (player HTML, the `Movie`, whose GIF and MP4 "``stem``.gif" and
-    "``stem``.mp4" `write_movie_files` writes when asked, their frames labelled by ``export_labels``)."""
+    the first) is played and exported without a pause on its last frame. Returns (player HTML, the `Movie`, whose
+    GIF and MP4 "``stem``.gif" and "``stem``.mp4" `write_movie_files` writes when asked, their frames labelled by
+    ``export_labels``)."""
     folder = player.export_folder(key, view)
     movie_id = uuid.uuid4().hex[:12]
     try:

@@ -66,6 +66,8 @@ def checked_drawing(preprocess: Callable[[Any], Any]) -> Callable[[Any], Any]:
                 raise InputError(f"A drawing has at most {MAX_LAYERS} layers; got {len(layers)}.")
             for size in (_picture_size(part.path) for part in (payload.background, payload.composite, *layers)
                          if part is not None):
+                if size == (0, 0):  # Gradio's decoding had failed with a traceback and "an upstream exception"
+                    raise InputError("A drawing's background and layers must be pictures (PNG or WebP); one is not.")
                 if max(size) > MAX_DRAWING_SIDE:
                     raise InputError(f"A drawing may be at most {MAX_DRAWING_SIDE} pixels a side; got "
                                      f"{size[0]} × {size[1]} pixels.")
@@ -75,8 +77,7 @@ def checked_drawing(preprocess: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _picture_size(path: str) -> tuple[int, int]:
-    """(width, height) from a picture's header, nothing decoded; (0, 0) for a file that is not one (Gradio's
-    decoding says so)."""
+    """(width, height) from a picture's header, nothing decoded; (0, 0) for a file that is not one."""
     try:
         with PIL.Image.open(path) as picture:
             return picture.size

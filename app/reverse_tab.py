@@ -642,9 +642,9 @@ def survival_sweep(checkpoint: Checkpoint, choice: SamplerChoice, n: int, seed: 
     copies = drawn is not None and checkpoint.data.kind == "image"
     before = read_samples(starts, checkpoint.data.name) if checkpoint.data.kind == "image" else None
     if copies and before is None:
-        raise InputError(f"A sweep from your drawing counts the samples the shipped classifier reads as it, and "
-                         f"{checkpoint.data.name} has no classifier here: untick the start from a drawing, or sweep "
-                         "from training examples (an empty box).")
+        raise InputError("A sweep from your drawing counts the samples a shipped classifier reads as your drawing's "
+                         "class, and none reads this model's pictures: untick “Start from training data noised to "
+                         "t₀”, or clear the drawing box, to sweep from training examples.")
     t0s = sweep_t0s(checkpoint.schedule.T)
     ratios, kept = [], []
     for i, t0 in enumerate(t0s):
@@ -661,8 +661,9 @@ def survival_sweep(checkpoint: Checkpoint, choice: SamplerChoice, n: int, seed: 
 
 
 def survival_markdown(curve: figures.SurvivalCurve, checkpoint: Checkpoint, label: str, n: int, seconds: float,
-                      capped: bool, drawn: bool = False) -> str:
-    """The sweep in words and as a table (``drawn``: from the user's drawing)."""
+                      capped: bool, drawn: bool = False, read: str | None = None) -> str:
+    """The sweep in words and as a table (``drawn``: from the user's drawing, which the classifier reads as
+    ``read``)."""
     head = "| t₀ | ᾱ_t₀ |" + (" return ratio |" if curve.ratios else "") + (" kept their class |" if curve.kept else "")
     rows = [head, "|---" * head.count(" |") + "|"]
     for k, t0 in enumerate(curve.t0s):
@@ -673,10 +674,11 @@ def survival_markdown(curve: figures.SurvivalCurve, checkpoint: Checkpoint, labe
     if drawn:
         what = "copies of your drawing" if checkpoint.data.kind == "image" else "points over your drawing"
     source = f"the same {n} training examples" if not drawn else f"the same {n} {what}"
-    note = f" (at most {n} {what} per chain in a sweep)" if capped else ""
-    ratio = ("Return ratio: each sample's distance to its own example over that to the others' (0: all came back; "
+    note = f" (at most {n} per chain in a sweep)" if capped else ""
+    own = "starting point" if drawn else "example"
+    ratio = (f"Return ratio: each sample's distance to its own {own} over that to the others' (0: all came back; "
              "1: nothing of them is left)." if curve.ratios else
-             "Kept their class: the samples the shipped classifier reads as the digit it reads in your drawing.")
+             f"Kept their class: the samples the shipped classifier reads as **{read}**, as it reads your drawing.")
     return (f"{runs.bold_name(checkpoint.path)} · {label} · {len(curve.t0s)} chains from {source}{note} and the "
             f"same noise, in {formulas.seconds_text(seconds)}. {ratio}\n\n" + "\n".join(rows))
 
@@ -699,8 +701,10 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     start = time.perf_counter()
     try:
         drawn = drawing_starts(drawing, checkpoint.data, n, seed) if from_data else None
-        curve_label = (f"{display_name(checkpoint.path)} ({'ideal, ' if ideal else ''}{short}"
-                       f"{'' if drawn is None else ', your drawing'})")
+        reading = read_samples(drawn[:1], checkpoint.data.name) if drawn is not None and kind == "image" else None
+        read = None if reading is None else reading.labels[0]  # in the label: drawings of two digits, two curves
+        drawn_words = "" if drawn is None else ", your drawing" + ("" if read is None else f" read as {read}")
+        curve_label = f"{display_name(checkpoint.path)} ({'ideal, ' if ideal else ''}{short}{drawn_words})"
         curve = survival_sweep(checkpoint, choice, n, seed, curve_label, progress=progress, drawn=drawn)
     except gr.Error:  # a ValueError too, already in words for the user
         raise
@@ -710,7 +714,8 @@ def sweep(path, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x
     curves = [*earlier, curve][-MAX_CURVES:]
     label = (f"{model_label(checkpoint, choice, ideal)}: the chain of {describe_steps(n_steps, T, choice.spacing)}, "
              "joined at each t₀")
-    stats = survival_markdown(curve, checkpoint, label, n, time.perf_counter() - start, capped, drawn is not None)
+    stats = survival_markdown(curve, checkpoint, label, n, time.perf_counter() - start, capped, drawn is not None,
+                              read)
     return figures.survival_figure(curves, x_axis), stats, curves
 
 
@@ -842,11 +847,11 @@ def checkpoint_selected(path, trained, start_t=None, steps=None, kind_shown=None
 
 
 DRAWING_NOTE = ("**… or from your own drawing**: draw a digit (image models) or a shape (2D models) across most of "
-                "the box and press Generate. The chain starts from it, noised to t₀: at a small t₀ the samples keep "
-                "your strokes, near T they are anything the model knows. For MNIST every sample starts from the "
-                "digit, framed as MNIST's are (20 × 20, centred) and drawn white on black; for 2D, the points are "
-                "spread over your strokes, centred and scaled to the data's size (where and how large you draw is "
-                "lost). An empty box starts from training examples.")
+                "the box and press Generate (or Sweep t₀, under the player). The chain starts from it, noised to "
+                "t₀: at a small t₀ the samples keep your strokes, near T they are anything the model knows. For "
+                "MNIST every sample starts from the digit, framed as MNIST's are (20 × 20, centred) and drawn white "
+                "on black; for 2D, the points are spread over your strokes, centred and scaled to the data's size "
+                "(where and how large you draw is lost). An empty box starts from training examples.")
 SELECT_DRAWING_BRUSH_JS = select_brush_js("reverse-drawing")  # on view, the box has its brush picked
 
 
@@ -1075,8 +1080,8 @@ def build(trained: gr.State) -> ReverseControls:
                     f"{SWEEP_SHARES[0]:.0%} of T to T ({len(SWEEP_SHARES)} chains, with the sampler and model above), "
                     "and plots how much of the examples came back: the return ratio, and for MNIST the share of "
                     "digits the classifier reads as before. Where the curves rise, the noise decides what the "
-                    "sample will be. With a drawing in its box (under Start from … noised to t₀), the chains "
-                    "start from it: for a digit, the share read as your drawing's digit. At most "
+                    "sample will be. With “Start from … noised to t₀” ticked and a drawing in its box, the chains "
+                    "start from the drawing: for a digit, the share read as your drawing's digit. At most "
                     f"{MAX_SWEEP_SAMPLES['image']} images or {MAX_SWEEP_SAMPLES['2d']:,} "
                     "points per chain; on 2 CPU cores a sweep takes 11–17 s for a 2D model (all 1,000 DDPM "
                     "steps) and 20–40 s for MNIST (DDIM-100).")

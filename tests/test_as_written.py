@@ -58,9 +58,16 @@ def test_no_text_of_the_page_shows_a_placeholder_unfilled():
     string joined to an f-string without its own f had shown "{MAX_SWEEP_SAMPLES['image']}" in the Reverse tab."""
     from app import build_app
 
-    unfilled = re.compile(r"\{[A-Za-z_][A-Za-z_0-9.]*(\[[^\]]*\])?(:[^}]*)?\}")
-    texts = [(type(block).__name__, getattr(block, name, None)) for block in build_app().blocks.values()
-             for name in ("value", "label", "info")]
-    shown = [(kind, text) for kind, text in texts if isinstance(text, str)]
-    assert len(shown) > 100
-    assert not [(kind, text[:120]) for kind, text in shown if kind != "HTML" and unfilled.search(text)]
+    # a name, maybe called, indexed or formatted: {MAX_ROUNDS}, {len(SHARES)}, {LIMITS['2d']:,}
+    unfilled = re.compile(r"\{[A-Za-z_][A-Za-z_0-9.]*(\([^)]*\))?(\[[^\]]*\])?(![rsa])?(:[^}\s][^}]*)?\}")
+    texts = []
+    for block in build_app().blocks.values():
+        for name in ("value", "label", "info", "placeholder", "choices"):
+            text = getattr(block, name, None)
+            texts += [str(choice[0]) for choice in text] if name == "choices" and text else [text]
+    shown = [text for text in texts if isinstance(text, str)]
+    assert len(shown) > 100 and unfilled.search("At most {MAX_SWEEP_SAMPLES['image']} images")
+    assert unfilled.search("{len(SWEEP_SHARES)} chains") and not unfilled.search("x_{t-1} and {x: 1}")
+    # an HTML block's style and script have braces of their own: "{filter: invert(1)}" is CSS
+    assert not [text[:120] for text in shown if unfilled.search(re.sub(r"<(style|script)[^>]*>.*?</\1>", "", text,
+                                                                        flags=re.S))]

@@ -152,16 +152,22 @@ def test_a_sweep_of_t0_starts_from_the_drawing(tmp_path):
     figure, stats, curves = reverse_tab.sweep(path, "ddim", 0.0, 10, 8, 0, "uniform", False, [path], [], "t", True,
                                               SEVEN, progress=None)
     (curve,) = curves
-    assert curve.ratios is None and curve.label == "mnist (DDIM-10, your drawing)"
+    assert curve.ratios is None and curve.label == "mnist (DDIM-10, your drawing read as 7)"
     assert curve.kept[0] == 1.0 and curve.kept[-1] <= 0.5, curve.kept  # sevens at t₀ = 50; at T, few
     assert "chains from the same 8 copies of your drawing" in stats and "| t₀ | ᾱ_t₀ | kept their class |" in stats
     assert "Return ratio" not in stats and "| 50 | " in stats and " 8 of 8 |" in stats, stats
+    assert "the samples the shipped classifier reads as **7**, as it reads your drawing" in stats
     drawn = figures.as_figure(figure)
-    assert [trace.name for trace in drawn.data] == ["mnist (DDIM-10, your drawing): share that kept its class"]
+    assert [trace.name for trace in drawn.data] == [f"{curve.label}: share that kept its class"]
     assert drawn.layout.yaxis.title.text == "share that kept its class"
-    _, stats, curves = reverse_tab.sweep(path, "ddim", 0.0, 10, 8, 0, "uniform", False, [path], curves, "t", True,
+    one = sketch([(150, 30), (140, 250)])
+    _, _, curves = reverse_tab.sweep(path, "ddim", 0.0, 10, 8, 0, "uniform", False, [path], curves, "t", True, one,
+                                     progress=None)  # another digit drawn: beside the 7's curve, not in its place
+    assert [c.label for c in curves] == ["mnist (DDIM-10, your drawing read as 7)", "mnist (DDIM-10, your drawing "
+                                         "read as 1)"]
+    _, stats, curves = reverse_tab.sweep(path, "ddim", 0.0, 10, 8, 0, "uniform", False, [path], curves[:1], "t", True,
                                          sketch(), progress=None)  # an empty box: training examples
-    assert [c.label for c in curves] == ["mnist (DDIM-10, your drawing)", "mnist (DDIM-10)"]
+    assert [c.label for c in curves] == ["mnist (DDIM-10, your drawing read as 7)", "mnist (DDIM-10)"]
     assert curves[1].ratios is not None and "the same 8 training examples" in stats
     moons = str(REPO / "checkpoints" / "moons")
     ring = sketch([(140 + round(90 * np.cos(a)), 140 + round(90 * np.sin(a))) for a in np.linspace(0, 2 * np.pi, 60)],
@@ -169,9 +175,9 @@ def test_a_sweep_of_t0_starts_from_the_drawing(tmp_path):
     _, stats, (points,) = reverse_tab.sweep(moons, "ddim", 0.0, 10, 200, 0, "uniform", False, [moons], [], "t", True,
                                             ring, progress=None)
     assert points.kept is None and points.ratios[0] < 0.5 < points.ratios[-1], points.ratios
-    assert "the same 200 points over your drawing" in stats and "Return ratio" in stats
+    assert "the same 200 points over your drawing" in stats and "distance to its own starting point" in stats
     cifar = str(save_checkpoint(tmp_path / "cifar", UNet(unet_config("tiny", 32, 3)), make_schedule("linear", 50),
                                 DataInfo("cifar10", "image", (3, 32, 32))))
-    with pytest.raises(gr.Error, match="cifar10 has no classifier here"):
+    with pytest.raises(gr.Error, match="and none reads this model's pictures: untick “Start from training data"):
         reverse_tab.sweep(cifar, "ddim", 0.0, 10, 4, 0, "uniform", False, [cifar], [], "t", True, SEVEN,
                           progress=None)

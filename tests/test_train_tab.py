@@ -489,10 +489,12 @@ def test_a_drawing_too_large_is_refused_in_words_and_pillow_refuses_to_decode_a_
     # the app's box reads the layers' number and sizes from their headers before Gradio decodes them: 20 layers of
     # 6,300 × 6,300 (under Pillow's limit) had taken 3 GB and 17 s of CPU before the size was refused
     boxes = {b.elem_id: b for b in app.build_app().blocks.values() if isinstance(b, gr.Sketchpad)}
-    assert set(boxes) == {"train-drawing", "reverse-drawing"}  # the Train tab's points, the Reverse tab's start
-    large, small = tmp_path / "large.png", tmp_path / "small.png"
+    # the Train tab's points, the Reverse tab's start and its inpainting's painted part
+    assert set(boxes) == {"train-drawing", "reverse-drawing", "reverse-inpaint-paint"}
+    large, small, words = tmp_path / "large.png", tmp_path / "small.png", tmp_path / "words.png"
     PIL.Image.new("1", (6300, 6300)).save(large)
     PIL.Image.new("RGBA", (256, 256)).save(small)
+    words.write_text("not a picture")
     for box in boxes.values():
 
         def sent(*layers: Path):
@@ -500,7 +502,8 @@ def test_a_drawing_too_large_is_refused_in_words_and_pillow_refuses_to_decode_a_
 
         for layers, message in [((small,) * 5, "A drawing has at most 4 layers; got 5"),
                                 ((large,), "at most 4096 pixels a side; got 6300 × 6300 pixels"),
-                                ((huge,), "at most 4096 pixels a side; got a far larger picture")]:
+                                ((huge,), "at most 4096 pixels a side; got a far larger picture"),
+                                ((small, words), "must be pictures \\(PNG or WebP\\); one is not")]:
             with pytest.raises(gr.Error, match=message):
                 box.preprocess(sent(*layers))
         assert box.preprocess(sent(small))["layers"][0].shape == (256, 256, 4)

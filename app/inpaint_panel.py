@@ -16,7 +16,9 @@ from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, paint_hidden
 from app.own_points import select_brush_js
-from app.painted_mask import PAINTED, PAINTED_LABEL, painted_box, painted_known, painted_label, painted_shown
+from app.painted_mask import (
+    PAINTED, PAINTED_LABEL, painted_box, painted_cleared, painted_known, painted_label, painted_shown,
+)
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind, examples_for,
     grid_columns, model_and_sampler, model_device, model_label, play_in_player, read_samples, results_make_way,
@@ -28,6 +30,7 @@ from core.metrics import copy_fraction
 from core.sampler import describe_steps, number_of_steps
 
 MAX_INPAINTED = {"2d": 1000, "image": 16}  # examples filled in at most
+HELPER = dict(show_progress="hidden", queue=False, api_visibility="private")  # the panel's own events, not the API's
 DEFAULT_ROUNDS = 5
 MAX_ROUNDS = 20
 MAX_JUMP = 25  # steps a round goes back at most, here (RePaint: 10)
@@ -240,10 +243,12 @@ def build(controls: ReverseControls) -> None:
         plot = gr.Plot(label="Inpainting: replacement against resampling", elem_id="reverse-inpaint-plot", visible=False)
         stats = gr.Markdown()
     c = controls
-    shown = {"fn": painted_shown, "inputs": [c.checkpoint, c.trained, mask, paint], "outputs": [paint_group, paint],
-             "show_progress": "hidden", "queue": False}
-    c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, show_progress="hidden", queue=False).then(**shown)
-    gr.on([mask.change, paint.clear], **shown)  # a cleared box had lost its example too
+    beneath = gr.State(None)  # the picture beneath the paint box (`painted_shown`)
+    shown = {"fn": painted_shown, "inputs": [c.checkpoint, c.trained, mask, beneath],
+             "outputs": [paint_group, paint, beneath], **HELPER}
+    c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, **HELPER).then(**shown)
+    mask.change(**shown)
+    paint.clear(painted_cleared, [c.checkpoint, c.trained], paint, **HELPER)  # the bin takes the example away too
     gr.on([mask.change, paint.clear], None, [mask], None, js=select_brush_js("reverse-inpaint-paint",
                                                                           f"args[0] === '{PAINTED}'"), queue=False)
     show_when(fill_btn.click, plot)

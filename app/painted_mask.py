@@ -68,17 +68,34 @@ def paint_background(path: str | None, trained: Any) -> np.ndarray:
     return pixels[rows][:, columns]
 
 
-def painted_shown(path: str | None, trained: Any, mask_name: Any, value: Any = None) -> tuple[Any, Any]:
-    """(the box's column, the box) for the known part ``mask_name``: shown for `PAINTED`, over the first example of
-    the model at ``path`` beneath the paint of ``value``, which is kept (it is in the box's pixels, whatever the
-    model's size); hidden, and left as it is, otherwise."""
+def painted_shown(path: str | None, trained: Any, mask_name: Any, beneath: np.ndarray | None = None) -> tuple:
+    """(the box's column, the box, the picture beneath it) for the known part ``mask_name``: shown for `PAINTED`,
+    over the first example of the model at ``path``; hidden otherwise, but kept in the page (hidden with
+    ``visible=False``, the box had lost its paint and drawn no new stroke once shown again). The box is left as it
+    is, paint and all, while the picture ``beneath`` it stays the model's (mnist beside mnist_conditional); a new
+    picture comes on a blank box. The paint is never sent back to the box (a Clear had brought it back)."""
     if mask_name != PAINTED or data_kind(path) != "image":
-        return gr.Column(visible=False), gr.skip()
-    layers = [layer for layer in (value or {}).get("layers") or [] if layer is not None]
-    return gr.Column(visible=True), {"background": paint_background(path, trained), "layers": layers, "composite": None}
+        return gr.Column(visible="hidden"), gr.skip(), gr.skip()
+    background = paint_background(path, trained)
+    if beneath is not None and np.array_equal(background, beneath):
+        return gr.Column(visible=True), gr.skip(), gr.skip()
+    return gr.Column(visible=True), blank_box(background), background
+
+
+def painted_cleared(path: str | None, trained: Any) -> Any:
+    """The box after its bin was pressed: the model's first example beneath again (the bin takes it away too)."""
+    return blank_box(paint_background(path, trained)) if data_kind(path) == "image" else gr.skip()
+
+
+def blank_box(background: np.ndarray) -> dict:
+    """A box's value: ``background`` beneath, no paint."""
+    return {"background": background, "layers": [], "composite": None}
 
 
 def painted_box() -> gr.Sketchpad:
-    """The box to paint the hidden part in; `painted_shown` puts the model's first example beneath."""
-    return drawing_box(label="Paint over the part to hide (every example loses the same pixels)",
-                       elem_id="reverse-inpaint-paint", side=PAINT_CANVAS, brush_size=PAINT_BRUSH, color=PAINT_COLOUR)
+    """The box to paint the hidden part in, beneath a note that names it (a phone's toolbar covered a label); 
+    `painted_shown` puts the model's first example beneath."""
+    gr.Markdown("**Paint over the part to hide**: every example loses the same pixels (a pixel is hidden where your "
+                "paint covers half of it or more).")
+    return drawing_box(label="Paint over the part to hide", show_label=False, elem_id="reverse-inpaint-paint",
+                       side=PAINT_CANVAS, brush_size=PAINT_BRUSH, color=PAINT_COLOUR)

@@ -879,35 +879,57 @@ def test_a_painted_part_is_filled_in(browser, app_url: str) -> None:
         rounds.fill("1")  # the replacement alone: quick
         rounds.press("Enter")
         canvas = p.locator("#reverse-inpaint-paint canvas").first
-        canvas.scroll_into_view_if_needed()
-        box = canvas.bounding_box()
-        middle_x, middle_y, side = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["height"]
-        p.mouse.move(middle_x - 0.4 * side, middle_y + 0.25 * side)  # a stroke starts on the picture
-        p.mouse.down()
-        for y in (0.25, 0.35, 0.45):
-            p.mouse.move(middle_x - 0.45 * side, middle_y + y * side, steps=3)
-            p.mouse.move(middle_x + 0.45 * side, middle_y + y * side, steps=12)
-        p.mouse.up()
-        a.model("mnist_conditional (shipped)")
-        a.model("mnist (shipped)")
-        p.get_by_role("button", name="Fill in the hidden part").click()
-        p.wait_for_function("() => /training examples, known/.test(document.querySelector('#reverse-inpaint')"
-                            ".innerText) || document.querySelector('[data-testid=\"toast-body\"].error')",
-                            timeout=90_000)
-        a.assert_clean("Reverse tab, inpainting a painted part")
-        stats = p.locator("#reverse-inpaint").inner_text()
-        share = int(re.search(r"known: what you left unpainted \((\d+)% of the pixels\)", stats).group(1))
-        assert 55 <= share <= 85, stats  # the bottom rows painted over, the rest known
-        a.shot("reverse-inpaint-painted")
 
-        def middle_brightness() -> float:  # of the box's picture: MNIST's black beneath, or a blank white box
+        def paint(rows: tuple[float, ...]) -> None:  # strokes across the picture at these heights from its middle
+            canvas.scroll_into_view_if_needed()
+            box = canvas.bounding_box()
+            middle_x, middle_y, side = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["height"]
+            p.mouse.move(middle_x - 0.4 * side, middle_y + rows[0] * side)  # a stroke starts on the picture
+            p.mouse.down()
+            for y in rows:
+                p.mouse.move(middle_x - 0.45 * side, middle_y + y * side, steps=3)
+                p.mouse.move(middle_x + 0.45 * side, middle_y + y * side, steps=12)
+            p.mouse.up()
+
+        def filled_in(before: str = "") -> int:  # the share kept, as the stats say, once they say another one
+            p.get_by_role("button", name="Fill in the hidden part").click()
+            p.wait_for_function("(before) => { const m = /known: what you left unpainted \\((\\d+)%/.exec("
+                                "document.querySelector('#reverse-inpaint').innerText); return m && m[1] !== before "
+                                "|| document.querySelector('[data-testid=\"toast-body\"].error') }", arg=before,
+                                timeout=90_000)
+            a.assert_clean("Reverse tab, inpainting a painted part")
+            stats = p.locator("#reverse-inpaint").inner_text()
+            return int(re.search(r"known: what you left unpainted \((\d+)% of the pixels\)", stats).group(1))
+
+        def bottom_brightness() -> float:  # of the picture's lower part (the canvas is wider and taller than it):
+            # MNIST's black with a 7's stroke, the blue paint (grey 144) or a blank white box
             picture = np.asarray(Image.open(BytesIO(canvas.screenshot())).convert("L"), dtype=float)
             height, width = picture.shape
-            return picture[height // 3 : 2 * height // 3, width // 2 - height // 6 : width // 2 + height // 6].mean()
+            return picture[78 * height // 100 : 88 * height // 100, width // 2 - height // 3 : width // 2 + height // 3
+                           ].mean()
 
+        paint((0.25, 0.35, 0.45))
+        a.model("mnist_conditional (shipped)")  # the same digits beneath: the box is left as it is
+        a.model("mnist (shipped)")
+        p.get_by_role("combobox", name="Known part").click()  # another known part and back: the paint stays
+        p.get_by_role("option", name="the left half").click()
+        p.wait_for_selector("#reverse-inpaint-paint", state="hidden")  # out of sight, kept in the page with its paint
+        p.get_by_role("combobox", name="Known part").click()
+        p.get_by_role("option", name="what you leave unpainted (paint below)").click()
+        p.wait_for_selector('#reverse-inpaint-paint button[aria-label="Brush"].highlight')
+        bottom = filled_in()
+        assert 55 <= bottom <= 85, bottom  # the bottom rows painted over, the rest known
+        paint((-0.4, -0.3))  # the box still paints (given its own paint back, it had drawn no new stroke)
+        both = filled_in(str(bottom))
+        assert both < bottom - 10, (both, bottom)
+        a.shot("reverse-inpaint-painted")
+        assert bottom_brightness() > 120  # blue paint over the bottom rows
         p.locator('#reverse-inpaint-paint button[aria-label="Clear canvas"]').click()
+        p.wait_for_function("() => !document.querySelector('#reverse-inpaint-paint .pending')")
         p.wait_for_timeout(1500)
-        assert middle_brightness() < 128  # the example is put back beneath (a cleared box had gone white)
+        assert bottom_brightness() < 90  # MNIST's black beneath again: no paint (it had come back), no white box
+        p.get_by_role("button", name="Fill in the hidden part").click()
+        p.locator('[data-testid="toast-body"]', has_text="Paint over the part to hide").first.wait_for()
     finally:
         a.close()
 

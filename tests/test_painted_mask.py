@@ -56,14 +56,26 @@ def test_the_box_shows_the_models_first_example_beneath_the_paint():
 
 
 def test_the_box_shows_for_the_painted_part_and_keeps_its_paint():
-    column, box = painted_mask.painted_shown(MNIST, [], "left", painted(rows=slice(180, None)))
-    assert column.visible is False and isinstance(box, type(gr.skip()))
-    value = painted(rows=slice(180, None))
-    column, box = painted_mask.painted_shown(MNIST, [], PAINTED, value)
-    assert column.visible is True and box["layers"] == value["layers"]
-    assert np.array_equal(box["background"], painted_mask.paint_background(MNIST, []))
-    column, box = painted_mask.painted_shown(MOONS, [], PAINTED, value)  # a 2D model has no painted part
-    assert column.visible is False
+    """The box shows for the painted part, over the model's first example; it is left alone (paint and all) while
+    that picture stays, and never given its paint back (a box given its own layers drew no new stroke)."""
+    column, box, beneath = painted_mask.painted_shown(MNIST, [], "left")  # out of sight, kept in the page
+    assert column.visible == "hidden" and box == gr.skip() and beneath == gr.skip()
+    column, box, beneath = painted_mask.painted_shown(MNIST, [], PAINTED)  # first shown: the example, no paint
+    assert column.visible is True and box["layers"] == [] and np.array_equal(box["background"], beneath)
+    assert np.array_equal(beneath, painted_mask.paint_background(MNIST, []))
+    conditional = str(checkpoint_access.REPO_CHECKPOINTS / "mnist_conditional")  # the same digits beneath
+    column, box, again = painted_mask.painted_shown(conditional, [], PAINTED, beneath)
+    assert column.visible is True and box == gr.skip() and again == gr.skip()
+    column, box, _ = painted_mask.painted_shown(MOONS, [], PAINTED, beneath)  # a 2D model has no painted part
+    assert column.visible == "hidden" and box == gr.skip()
+    cleared = painted_mask.painted_cleared(MNIST, [])  # the bin takes the picture away too: it comes back
+    assert cleared["layers"] == [] and np.array_equal(cleared["background"], beneath)
+    assert painted_mask.painted_cleared(MOONS, []) == gr.skip()
+    from app import build_app
+
+    helpers = [d for d in build_app().fns.values()
+               if getattr(d.fn, "__name__", "") in ("painted_shown", "painted_cleared", "mask_dropdown")]
+    assert len(helpers) == 4 and all(d.api_visibility == "private" for d in helpers)  # not endpoints of the API
 
 
 def test_digits_completed_around_a_painted_part():

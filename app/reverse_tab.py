@@ -856,8 +856,10 @@ SELECT_DRAWING_BRUSH_JS = select_brush_js("reverse-drawing")  # on view, the box
 
 
 def drawing_shown(from_data: bool) -> gr.Column:
-    """The drawing box, shown while the chain starts from data noised to t₀."""
-    return gr.Column(visible=bool(from_data))
+    """The drawing box, shown while the chain starts from data noised to t₀; out of sight but kept in the page
+    otherwise, with its drawing (hidden with ``visible=False``, it was drawn again from scratch when shown, with an
+    error in the browser's console)."""
+    return gr.Column(visible=True if from_data else "hidden")
 
 
 def sampler_note_dropped(info: str):

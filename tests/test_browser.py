@@ -857,6 +857,18 @@ def test_a_digit_drawn_in_the_reverse_tab_starts_the_chain(browser, app_url: str
         p.get_by_text("How much of the data survives noise to t₀?").click()  # Sweep t₀ starts from the drawing too
         p.get_by_role("button", name="Sweep t₀", exact=True).click()
         p.wait_for_selector("text=11 chains from the same 16 copies of your drawing", timeout=90_000)
+        starts = p.get_by_label("Start from training data noised to t₀, not from pure noise")
+        starts.uncheck()  # the box goes out of sight and comes back with the drawing
+        p.wait_for_selector("#reverse-drawing", state="hidden")
+        starts.check()
+        shown = p.locator("#reverse-player .ddpm-player").get_attribute("data-id")
+        p.locator("#reverse-generate").click()
+        p.wait_for_function("(shown) => { const player = document.querySelector('#reverse-player .ddpm-player'); "
+                            "return player && player.dataset.id !== shown && player.dataset.ready === '1' }",
+                            arg=shown, timeout=60_000)
+        stats = p.locator("#reverse-player").evaluate("(e) => e.parentElement.parentElement.innerText")
+        assert "16 copies of it" in stats, stats  # from the drawing still
+        a.assert_clean("Reverse tab, the drawing box out of sight and back")  # no "No draw texture found for layer"
         a.assert_clean("Reverse tab, a chain from a drawing")
     finally:
         a.close()

@@ -74,8 +74,8 @@ def painted_shown(path: str | None, trained: Any, mask_name: Any, beneath: np.nd
     ``visible=False``, the box had lost its paint and drawn no new stroke once shown again). The box is left as it
     is, paint and all, while the picture ``beneath`` it stays the model's (mnist beside mnist_conditional); a new
     picture comes on a blank box. The paint is never sent back to the box (a Clear had brought it back)."""
-    if mask_name != PAINTED or data_kind(path) != "image":
-        return gr.Column(visible="hidden"), gr.skip(), gr.skip()
+    if mask_name != PAINTED or data_kind(path) != "image":  # "hidden" before the box was ever shown would show it
+        return gr.Column(visible=False if beneath is None else "hidden"), gr.skip(), gr.skip()  # (Gradio 6.31)
     background = paint_background(path, trained)
     if beneath is not None and np.array_equal(background, beneath):
         return gr.Column(visible=True), gr.skip(), gr.skip()

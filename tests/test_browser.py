@@ -883,6 +883,7 @@ def test_a_painted_part_is_filled_in(browser, app_url: str) -> None:
         a.tab("Reverse")
         a.model("mnist (shipped)")
         p.get_by_text("Fill in the missing part").click()
+        p.wait_for_timeout(1500)  # the model's change has reached the panel (its box had then shown, on "hidden")
         assert not p.locator("#reverse-inpaint-paint").is_visible()
         p.get_by_role("combobox", name="Known part").click()
         p.get_by_role("option", name="what you leave unpainted (paint below)").click()

@@ -58,16 +58,16 @@ def test_the_box_shows_the_models_first_example_beneath_the_paint():
 def test_the_box_shows_for_the_painted_part_and_keeps_its_paint():
     """The box shows for the painted part, over the model's first example; it is left alone (paint and all) while
     that picture stays, and never given its paint back (a box given its own layers drew no new stroke)."""
-    column, box, beneath = painted_mask.painted_shown(MNIST, [], "left")  # out of sight, kept in the page
-    assert column.visible == "hidden" and box == gr.skip() and beneath == gr.skip()
+    column, box, beneath = painted_mask.painted_shown(MNIST, [], "left")  # never shown yet: not in the page
+    assert column.visible is False and box == gr.skip() and beneath == gr.skip()
     column, box, beneath = painted_mask.painted_shown(MNIST, [], PAINTED)  # first shown: the example, no paint
     assert column.visible is True and box["layers"] == [] and np.array_equal(box["background"], beneath)
     assert np.array_equal(beneath, painted_mask.paint_background(MNIST, []))
     conditional = str(checkpoint_access.REPO_CHECKPOINTS / "mnist_conditional")  # the same digits beneath
     column, box, again = painted_mask.painted_shown(conditional, [], PAINTED, beneath)
     assert column.visible is True and box == gr.skip() and again == gr.skip()
-    column, box, _ = painted_mask.painted_shown(MOONS, [], PAINTED, beneath)  # a 2D model has no painted part
-    assert column.visible == "hidden" and box == gr.skip()
+    column, box, _ = painted_mask.painted_shown(MOONS, [], PAINTED, beneath)  # a 2D model has no painted part:
+    assert column.visible == "hidden" and box == gr.skip()  # out of sight, kept in the page with its paint
     cleared = painted_mask.painted_cleared(MNIST, [])  # the bin takes the picture away too: it comes back
     assert cleared["layers"] == [] and np.array_equal(cleared["background"], beneath)
     assert painted_mask.painted_cleared(MOONS, []) == gr.skip()

@@ -93,7 +93,7 @@ def blank_box(background: np.ndarray) -> dict:
 
 
 def painted_box() -> gr.Sketchpad:
-    """The box to paint the hidden part in, beneath a note that names it (a phone's toolbar covered a label); 
+    """The box to paint the hidden part in, beneath a note that names it (a phone's toolbar covered a label);
     `painted_shown` puts the model's first example beneath."""
     gr.Markdown("**Paint over the part to hide**: every example loses the same pixels (a pixel is hidden where your "
                 "paint covers half of it or more).")

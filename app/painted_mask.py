@@ -21,7 +21,7 @@ from app.reverse_tab import data_kind, examples_here
 from core.inpaint import known_from_coverage
 
 PAINTED = "painted"  # the mask name of the panel's "Known part" that reads the box
-PAINTED_LABEL = "what you leave unpainted (paint below)"
+PAINTED_LABEL = "what you leave unpainted"  # the box beneath says to paint (a phone cut a longer one)
 PAINT_CANVAS = 280  # the box's side in screen pixels: 10 per pixel of a 28 × 28 model
 PAINT_BRUSH = 30
 PAINT_COLOUR = "#{:02x}{:02x}{:02x}".format(*((HIDDEN_COLOUR + 1) * 127.5).round().int().tolist())  # the plots' blue

@@ -886,7 +886,7 @@ def test_a_painted_part_is_filled_in(browser, app_url: str) -> None:
         p.wait_for_timeout(1500)  # the model's change has reached the panel (its box had then shown, on "hidden")
         assert not p.locator("#reverse-inpaint-paint").is_visible()
         p.get_by_role("combobox", name="Known part").click()
-        p.get_by_role("option", name="what you leave unpainted (paint below)").click()
+        p.get_by_role("option", name="what you leave unpainted").click()
         p.wait_for_selector('#reverse-inpaint-paint button[aria-label="Brush"].highlight')  # picked: a stroke paints
         rounds = p.get_by_label("number input for Resampling rounds per step (U)")
         rounds.fill("1")  # the replacement alone: quick
@@ -928,7 +928,7 @@ def test_a_painted_part_is_filled_in(browser, app_url: str) -> None:
         p.get_by_role("option", name="the left half").click()
         p.wait_for_selector("#reverse-inpaint-paint", state="hidden")  # out of sight, kept in the page with its paint
         p.get_by_role("combobox", name="Known part").click()
-        p.get_by_role("option", name="what you leave unpainted (paint below)").click()
+        p.get_by_role("option", name="what you leave unpainted").click()
         p.wait_for_selector('#reverse-inpaint-paint button[aria-label="Brush"].highlight')
         bottom = filled_in()
         assert 55 <= bottom <= 85, bottom  # the bottom rows painted over, the rest known

@@ -159,6 +159,14 @@ def notice_html(inner_html: str, tone: str) -> str:
 SHOWN = "{__type__: 'update', visible: true}"  # an update of a component, written in the page
 
 
+def kept_out_of_sight(shown_before: bool) -> bool | str:
+    """``visible`` for a column to hide while it keeps what its components hold (a drawing's strokes, the paint of
+    a box): "hidden" keeps it in the page (hidden with False, a drawing box was drawn again from scratch when shown,
+    without its strokes). Before it was ever shown, False: Gradio 6.31 *shows* a column whose first hiding is
+    "hidden"."""
+    return "hidden" if shown_before else False
+
+
 def show_when(trigger: Any, *components: gr.components.Component) -> None:
     """Make ``components`` (created hidden: an empty plot or file box says nothing) visible when ``trigger`` (a
     bound event listener such as ``button.click`` or ``file.change``) fires: at once, before the work that fills

@@ -11,9 +11,11 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
+import PIL.Image
 import torch
 
 from app.checkpoint_access import load
+from app.controls import kept_out_of_sight
 from app.errors import InputError
 from app.images import HIDDEN_COLOUR, image_pixels
 from app.own_points import drawing_box, drawing_ink
@@ -61,21 +63,18 @@ def paint_background(path: str | None, trained: Any) -> np.ndarray:
         example = None
     if example is None:
         return np.full((PAINT_CANVAS, PAINT_CANVAS, 3), EMPTY_BACKGROUND, np.uint8)
-    pixels = image_pixels(example)[0]
-    pixels = np.repeat(pixels[..., None], 3, axis=-1) if pixels.ndim == 2 else pixels
-    rows = np.arange(PAINT_CANVAS) * pixels.shape[0] // PAINT_CANVAS
-    columns = np.arange(PAINT_CANVAS) * pixels.shape[1] // PAINT_CANVAS
-    return pixels[rows][:, columns]
+    picture = PIL.Image.fromarray(image_pixels(example)[0]).convert("RGB")
+    return np.asarray(picture.resize((PAINT_CANVAS, PAINT_CANVAS), PIL.Image.Resampling.NEAREST))
 
 
 def painted_shown(path: str | None, trained: Any, mask_name: Any, beneath: np.ndarray | None = None) -> tuple:
     """(the box's column, the box, the picture beneath it) for the known part ``mask_name``: shown for `PAINTED`,
-    over the first example of the model at ``path``; hidden otherwise, but kept in the page (hidden with
-    ``visible=False``, the box had lost its paint and drawn no new stroke once shown again). The box is left as it
-    is, paint and all, while the picture ``beneath`` it stays the model's (mnist beside mnist_conditional); a new
-    picture comes on a blank box. The paint is never sent back to the box (a Clear had brought it back)."""
-    if mask_name != PAINTED or data_kind(path) != "image":  # "hidden" before the box was ever shown would show it
-        return gr.Column(visible=False if beneath is None else "hidden"), gr.skip(), gr.skip()  # (Gradio 6.31)
+    over the first example of the model at ``path``; hidden otherwise, with its paint (`controls.kept_out_of_sight`;
+    a ``beneath`` picture says it was shown). The box is left as it is, paint and all, while the picture beneath it
+    stays the model's (mnist beside mnist_conditional); a new picture comes on a blank box. The paint is never sent
+    back to the box (a Clear had brought it back)."""
+    if mask_name != PAINTED or data_kind(path) != "image":
+        return gr.Column(visible=kept_out_of_sight(beneath is not None)), gr.skip(), gr.skip()
     background = paint_background(path, trained)
     if beneath is not None and np.array_equal(background, beneath):
         return gr.Column(visible=True), gr.skip(), gr.skip()

@@ -39,7 +39,8 @@ import torch
 
 from app import accessibility, figures, formulas, images, kept_chain, movie_files, player, runs
 from app.controls import (
-    MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, focus_js, number_between, scroll_into_view_js, show_when, whole_number,
+    MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, focus_js, kept_out_of_sight, number_between, scroll_into_view_js,
+    show_when, whole_number,
 )
 from app.as_written import in_markdown
 from app.errors import InputError
@@ -670,10 +671,10 @@ def survival_markdown(curve: figures.SurvivalCurve, checkpoint: Checkpoint, labe
         rows.append(f"| {t0} | {float(checkpoint.schedule.alpha_bars[t0]):.3g} |"
                     + (f" {curve.ratios[k]:.2f} |" if curve.ratios else "")
                     + (f" {round(curve.kept[k] * n)} of {n} |" if curve.kept else ""))
-    what = "examples"
+    source = f"the same {n} training examples"
     if drawn:
-        what = "copies of your drawing" if checkpoint.data.kind == "image" else "points over your drawing"
-    source = f"the same {n} training examples" if not drawn else f"the same {n} {what}"
+        source = f"the same {n} " + ("copies of your drawing" if checkpoint.data.kind == "image" else
+                                     "points over your drawing")
     note = f" (at most {n} per chain in a sweep)" if capped else ""
     own = "starting point" if drawn else "example"
     ratio = (f"Return ratio: each sample's distance to its own {own} over that to the others' (0: all came back; "
@@ -856,10 +857,9 @@ SELECT_DRAWING_BRUSH_JS = select_brush_js("reverse-drawing")  # on view, the box
 
 
 def drawing_shown(from_data: bool) -> gr.Column:
-    """The drawing box, shown while the chain starts from data noised to t₀; out of sight but kept in the page
-    otherwise, with its drawing (hidden with ``visible=False``, it was drawn again from scratch when shown, with an
-    error in the browser's console)."""
-    return gr.Column(visible=True if from_data else "hidden")
+    """The drawing box, shown while the chain starts from data noised to t₀; out of sight otherwise, with its drawing
+    (`controls.kept_out_of_sight`: the box starts hidden, so the box is unticked only after it was shown)."""
+    return gr.Column(visible=True if from_data else kept_out_of_sight(True))
 
 
 def sampler_note_dropped(info: str):

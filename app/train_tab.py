@@ -75,8 +75,7 @@ from app.checkpoint_access import CACHE, allowed, checkpoint_choices, describe
 from app.runs import display_name
 from app.train_figures import (
     NOTHING_SEEN, error_by_t_figure, filmstrip_plot, loss_figure, no_filmstrip, preview_caption, preview_figure,
-    preview_plot,
-    reference_error_by_t, starting_error_by_t, status_html, training_data_figure, upcoming_previews,
+    preview_plot, reference_error_by_t, starting_error_by_t, status_html, training_data_figure, upcoming_previews,
 )
 from app.train_plan import (
     DEFAULTS_2D, MAX_P_UNCOND, MAX_TOY_POINTS, MODEL_CHOICES, Plan, build_model, conditional_data, data_kind_of,

@@ -159,12 +159,14 @@ def notice_html(inner_html: str, tone: str) -> str:
 SHOWN = "{__type__: 'update', visible: true}"  # an update of a component, written in the page
 
 
-def kept_out_of_sight(shown_before: bool) -> bool | str:
-    """``visible`` for a column to hide while it keeps what its components hold (a drawing's strokes, the paint of
-    a box): "hidden" keeps it in the page (hidden with False, a drawing box was drawn again from scratch when shown,
-    without its strokes). Before it was ever shown, False: Gradio 6.31 *shows* a column whose first hiding is
-    "hidden"."""
-    return "hidden" if shown_before else False
+def shown_js(shown: str, kept_in: str | None = None) -> str:
+    """An event's script that shows a column or group where the JavaScript ``shown`` (of the event's inputs,
+    ``args``) holds and hides it otherwise, in the page (a handler's output, a drawing box within uploads its pictures
+    at every event: `own_points.box_reader`). With ``kept_in``, the elem_id of a drawing box within: once the box was
+    shown, hidden out of sight with its strokes ("hidden"; hidden with false, the box was drawn again from scratch
+    when shown, without them); before, false: Gradio 6.31 *shows* a column whose first hiding is "hidden"."""
+    hidden = "false" if kept_in is None else f"(document.querySelector('#{kept_in}') ? 'hidden' : false)"
+    return f"(...args) => ({{__type__: 'update', visible: ({shown}) ? true : {hidden}}})"
 
 
 def show_when(trigger: Any, *components: gr.components.Component) -> None:

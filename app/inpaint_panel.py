@@ -15,9 +15,10 @@ from app.checkpoint_access import kept_with_seconds
 from app.controls import MAX_SEED, show_when, whole_number
 from app.errors import InputError
 from app.images import image_grid, paint_hidden
-from app.own_points import select_brush_js
+from app.own_points import box_reader, read_box, select_brush_js
 from app.painted_mask import (
-    PAINTED, PAINTED_LABEL, painted_box, painted_cleared, painted_known, painted_label, painted_shown,
+    BLANK_BOX_JS, PAINT_BOX_ID, PAINT_BOX_SHOWN_JS, PAINTED, PAINTED_LABEL, beneath_image, painted_box, painted_known,
+    painted_label, picture_beneath,
 )
 from app.reverse_tab import (
     DIVERGED, MAX_FRAMES, MIN_FRAMES, REFERENCE_POINTS, ReverseControls, SamplerChoice, data_kind, examples_for,
@@ -243,18 +244,20 @@ def build(controls: ReverseControls) -> None:
         plot = gr.Plot(label="Inpainting: replacement against resampling", elem_id="reverse-inpaint-plot", visible=False)
         stats = gr.Markdown()
     c = controls
-    beneath = gr.State(None)  # the picture beneath the paint box (`painted_shown`)
-    shown = {"fn": painted_shown, "inputs": [c.checkpoint, c.trained, mask, beneath],
-             "outputs": [paint_group, paint, beneath], **HELPER}
+    paint_copy, beneath = box_reader(paint), beneath_image()
+    shown = {"fn": picture_beneath, "inputs": [c.checkpoint, c.trained, mask, beneath], "outputs": beneath, **HELPER}
     c.checkpoint.change(mask_dropdown, [c.checkpoint, mask], mask, **HELPER).then(**shown)
     mask.change(**shown)
-    paint.clear(painted_cleared, [c.checkpoint, c.trained], paint, **HELPER)  # the bin takes the example away too
-    gr.on([mask.change, paint.clear], None, [mask], None, js=select_brush_js("reverse-inpaint-paint",
-                                                                          f"args[0] === '{PAINTED}'"), queue=False)
+    mask.change(None, mask, paint_group, js=PAINT_BOX_SHOWN_JS, queue=False)
+    gr.on([beneath.change, paint.clear], None, beneath, paint, js=BLANK_BOX_JS, queue=False)
+    gr.on([mask.change, paint.clear], None, [mask], None, js=select_brush_js(PAINT_BOX_ID, f"args[0] === '{PAINTED}'"),
+          queue=False)
     show_when(fill_btn.click, plot)
     results_make_way(c, plot, stats)
+    for button in (fill_btn, play_btn):  # before their jobs, which read the copy
+        read_box(button.click, paint, paint_copy)
     c.job_click(fill_btn, fill_in, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.ideal,
-                                         c.trained, mask, rounds, jump, paint], [plot, stats])
+                                         c.trained, mask, rounds, jump, paint_copy], [plot, stats])
     play_in_player(c.job_click(
         play_btn, play, [c.checkpoint, c.sampler, c.eta, c.steps, c.spacing, c.n, c.seed, c.n_frames, c.ideal, c.trained, mask,
-               rounds, jump, paint], c.player, api_name="play_inpainting"), c.player[-1])
+               rounds, jump, paint_copy], c.player, api_name="play_inpainting"), c.player[-1])

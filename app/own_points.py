@@ -100,6 +100,31 @@ def drawing_box(*, label: str, elem_id: str, side: int, brush_size: int, color: 
     return box
 
 
+# Gradio 6.31 asks every component that was ever a handler's output or a queued handler's input, and all within it,
+# for its value at each change of any event's status; a drawing box answers by uploading its pictures again (its
+# strokes, or a background from the server). Once a box had been drawn in, or given a background, each key press on
+# the Forward tab's t uploaded 10 to 30 files. So no handler reads or writes a box, nor shows or hides what holds it:
+# scripts do (`COPY_JS` into a `box_reader`, `controls.shown_js`, `BLANK_BOX_JS`).
+COPY_JS = "(value) => value"  # an event's script that copies its input (a drawing box) into its output
+
+
+def box_reader(box: gr.Sketchpad) -> gr.Sketchpad:
+    """A hidden twin of the drawing ``box`` for handlers to read, filled by `COPY_JS` on the handler's own trigger
+    just before it (`read_box`): it decodes as the box does, with the box's checks, and the strokes the box sent
+    as blobs while drawn in (kept in the box's store, which its twin reads)."""
+    twin = gr.Sketchpad(visible=False, type="numpy", image_mode="RGBA", layers=False, elem_id=f"{box.elem_id}-copy")
+    twin.preprocess = box.preprocess
+    return twin
+
+
+def read_box(trigger: Any, box: gr.Sketchpad, twin: gr.Sketchpad) -> Any:
+    """Copy the drawing ``box`` into its `box_reader` ``twin`` when ``trigger`` (a bound event listener such as
+    ``button.click``) fires, in the page; listeners of the trigger set up after this one read the twin filled (Gradio
+    runs a trigger's listeners in turn, each script to its end). Returns the event, for a handler to follow with
+    ``.then``."""
+    return trigger(None, box, twin, js=COPY_JS, queue=False, show_progress="hidden")
+
+
 def select_brush_js(elem_id: str, condition: str = "true") -> str:
     """An event's script that selects the brush of the drawing box #``elem_id``, where ``condition`` (JavaScript of
     the event's inputs, ``args``) holds, so that one can draw at once: a box shown or cleared has no tool, and a

@@ -3,7 +3,11 @@ known. The box shows the model's first training example beneath the paint; every
 
 The paint is read as coverage (`core.inpaint.known_from_coverage`): a model pixel (28 × 28 or 32 × 32 of them under
 the box's 280 × 280) is hidden when paint covers at least half of its area (the mean of the paint's alpha over the
-box pixels beneath it), and kept known otherwise, in every channel."""
+box pixels beneath it), and kept known otherwise, in every channel.
+
+No handler reads or writes the box, nor shows or hides its column (Gradio would have it upload its pictures at every
+event of the page: `app.own_points.box_reader`): the handlers read its hidden copy, fill a hidden image with the
+picture beneath, and scripts do the rest."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import PIL.Image
 import torch
 
 from app.checkpoint_access import load
-from app.controls import kept_out_of_sight
+from app.controls import shown_js
 from app.errors import InputError
 from app.images import HIDDEN_COLOUR, image_pixels
 from app.own_points import drawing_box, drawing_ink
@@ -28,6 +32,10 @@ PAINT_CANVAS = 280  # the box's side in screen pixels: 10 per pixel of a 28 × 2
 PAINT_BRUSH = 30
 PAINT_COLOUR = "#{:02x}{:02x}{:02x}".format(*((HIDDEN_COLOUR + 1) * 127.5).round().int().tolist())  # the plots' blue
 EMPTY_BACKGROUND = 128  # grey, where the model's examples cannot be had here
+PAINT_BOX_ID = "reverse-inpaint-paint"
+PAINT_BOX_SHOWN_JS = shown_js(f"args[0] === '{PAINTED}'", kept_in=PAINT_BOX_ID)  # on a change of the known part
+# a new picture beneath (`picture_beneath`), or the bin's Clear (which takes the picture away too): a blank box on it
+BLANK_BOX_JS = "(picture) => ({background: picture, layers: [], composite: null})"
 
 
 def painted_known(value: Any, shape: tuple[int, ...]) -> torch.Tensor:
@@ -67,34 +75,31 @@ def paint_background(path: str | None, trained: Any) -> np.ndarray:
     return np.asarray(picture.resize((PAINT_CANVAS, PAINT_CANVAS), PIL.Image.Resampling.NEAREST))
 
 
-def painted_shown(path: str | None, trained: Any, mask_name: Any, beneath: np.ndarray | None = None) -> tuple:
-    """(the box's column, the box, the picture beneath it) for the known part ``mask_name``: shown for `PAINTED`,
-    over the first example of the model at ``path``; hidden otherwise, with its paint (`controls.kept_out_of_sight`;
-    a ``beneath`` picture says it was shown). The box is left as it is, paint and all, while the picture beneath it
-    stays the model's (mnist beside mnist_conditional); a new picture comes on a blank box. The paint is never sent
-    back to the box (a Clear had brought it back)."""
+def picture_beneath(path: str | None, trained: Any, mask_name: Any, beneath: np.ndarray | None = None) -> Any:
+    """The picture beneath the paint box for the known part ``mask_name``: for `PAINTED`, the first example of the
+    image model at ``path`` when the box shows another (``beneath``; a new picture comes on a blank box,
+    `BLANK_BOX_JS`); else gr.skip(), and the box is left as it is, paint and all: while its picture stays the
+    model's (mnist beside mnist_conditional), or another known part is chosen (`PAINT_BOX_SHOWN_JS` hides it). The
+    paint is never sent back to the box (a Clear had brought it back)."""
     if mask_name != PAINTED or data_kind(path) != "image":
-        return gr.Column(visible=kept_out_of_sight(beneath is not None)), gr.skip(), gr.skip()
+        return gr.skip()
     background = paint_background(path, trained)
     if beneath is not None and np.array_equal(background, beneath):
-        return gr.Column(visible=True), gr.skip(), gr.skip()
-    return gr.Column(visible=True), blank_box(background), background
+        return gr.skip()
+    return background
 
 
-def painted_cleared(path: str | None, trained: Any) -> Any:
-    """The box after its bin was pressed: the model's first example beneath again (the bin takes it away too)."""
-    return blank_box(paint_background(path, trained)) if data_kind(path) == "image" else gr.skip()
-
-
-def blank_box(background: np.ndarray) -> dict:
-    """A box's value: ``background`` beneath, no paint."""
-    return {"background": background, "layers": [], "composite": None}
+def beneath_image() -> gr.Image:
+    """The hidden holder of the picture beneath the paint box, which `picture_beneath` fills and `BLANK_BOX_JS`
+    puts in the box: a handler that wrote the box itself made it upload its pictures at every event of the page
+    (`own_points.box_reader`)."""
+    return gr.Image(visible=False, type="numpy", image_mode="RGB", format="png", interactive=False)
 
 
 def painted_box() -> gr.Sketchpad:
     """The box to paint the hidden part in, beneath a note that names it (a phone's toolbar covered a label);
-    `painted_shown` puts the model's first example beneath."""
+    `picture_beneath` puts the model's first example beneath."""
     gr.Markdown("**Paint over the part to hide**: every example loses the same pixels (a pixel is hidden where your "
                 "paint covers half of it or more).")
-    return drawing_box(label="Paint over the part to hide", show_label=False, elem_id="reverse-inpaint-paint",
+    return drawing_box(label="Paint over the part to hide", show_label=False, elem_id=PAINT_BOX_ID,
                        side=PAINT_CANVAS, brush_size=PAINT_BRUSH, color=PAINT_COLOUR)

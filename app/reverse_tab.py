@@ -39,13 +39,13 @@ import torch
 
 from app import accessibility, figures, formulas, images, kept_chain, movie_files, player, runs
 from app.controls import (
-    MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, focus_js, kept_out_of_sight, number_between, scroll_into_view_js,
-    show_when, whole_number,
+    MAX_SEED, SPACING_CHOICES, VIEWS_MIN_WIDTH, focus_js, number_between, scroll_into_view_js, show_when, shown_js,
+    whole_number,
 )
 from app.as_written import in_markdown
 from app.errors import InputError
 from app.own_drawing import DRAWING_BRUSH, DRAWING_CANVAS, drawing_starts
-from app.own_points import drawing_box, select_brush_js
+from app.own_points import box_reader, drawing_box, read_box, select_brush_js
 from app.images import image_pixels
 from app.checkpoint_access import (
     trained_paths, checkpoint_choices, default_checkpoint, describe, kept_for_checkpoint, load, session_label,
@@ -854,12 +854,7 @@ DRAWING_NOTE = ("**… or from your own drawing**: draw a digit (image models) o
                 "on black; for 2D, the points are spread over your strokes, centred and scaled to the data's size "
                 "(where and how large you draw is lost). An empty box starts from training examples.")
 SELECT_DRAWING_BRUSH_JS = select_brush_js("reverse-drawing")  # on view, the box has its brush picked
-
-
-def drawing_shown(from_data: bool) -> gr.Column:
-    """The drawing box, shown while the chain starts from data noised to t₀; out of sight otherwise, with its drawing
-    (`controls.kept_out_of_sight`: the box starts hidden, so the box is unticked only after it was shown)."""
-    return gr.Column(visible=True if from_data else kept_out_of_sight(True))
+DRAWING_SHOWN_JS = shown_js("args[0]", kept_in="reverse-drawing")  # while the chain starts from data noised to t₀
 
 
 def sampler_note_dropped(info: str):
@@ -1106,7 +1101,7 @@ def build(trained: gr.State) -> ReverseControls:
     checkpoint.change(checkpoint_selected, [checkpoint, trained, start_t, steps, kind_shown],
                       [info, sampler, steps, n, start_t, kind_shown], show_progress="hidden", queue=False)
     from_data.change(lambda on: gr.Slider(visible=bool(on)), from_data, start_t, show_progress="hidden", queue=False)
-    from_data.change(drawing_shown, from_data, drawing_group, show_progress="hidden", queue=False)
+    from_data.change(None, from_data, drawing_group, js=DRAWING_SHOWN_JS, queue=False)
     gr.on([from_data.change, drawing.clear], None, None, None, js=SELECT_DRAWING_BRUSH_JS, queue=False)
     for changed in (sampler, steps, n):
         changed.input(sampler_note_dropped, info, info, show_progress="hidden", queue=False)
@@ -1117,14 +1112,17 @@ def build(trained: gr.State) -> ReverseControls:
     stop_btn.click(None, None, None, js=focus_js("reverse-generate"), queue=False)  # Stop goes: focus had fallen
     generate_btn.click(None, None, None, js=SHOW_PLAYER_JS, queue=False)  # its progress shows on the player
     generate_btn.click(None, None, None, js=REMEMBER_GENERATE_JS, queue=False)
+    drawing_copy = box_reader(drawing)
+    for button in (generate_btn, sweep_btn):  # before their jobs, which read the copy
+        read_box(button.click, drawing, drawing_copy)
     play_in_player(controls.job_click(
         generate_btn, generate, [checkpoint, sampler, eta, steps, n, seed, n_frames, spacing, score_field, ideal, trained, from_data,
-                   start_t, drawing],
+                   start_t, drawing_copy],
         [view, stats, movie, sprite]), sprite)
     show_when(sweep_btn.click, sweep_plot)
     controls.job_click(
         sweep_btn, sweep, [checkpoint, sampler, eta, steps, n, seed, spacing, ideal, trained, curves, x_axis,
-                           from_data, drawing],
+                           from_data, drawing_copy],
         [sweep_plot, sweep_stats, curves])
     x_axis.change(redraw_sweeps, [curves, x_axis], sweep_plot, show_progress="hidden", queue=False)
     clear_btn.click(clear_sweeps, None, [sweep_plot, sweep_stats, curves], show_progress="hidden", queue=False)

@@ -203,13 +203,12 @@ def drawing_changed(request: gr.Request, value: Any, current: OwnPoints | None =
 
 
 def csv_uploaded(request: gr.Request, path: str | None):
-    """A CSV uploaded: its points become the session's own points and the training data, and the drawing box is
-    emptied (its drawing is no longer what is trained on). Outputs: the own points, the data choice, the preview,
-    the drawing box."""
+    """A CSV uploaded: its points become the session's own points and the training data (a script then empties the
+    drawing box). Outputs: the own points, the data choice, the preview."""
     if not path:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip()
     own = own_points.points_of_csv(path)
-    return own, OWN_POINTS, _unless_running(request, own_points_plot(own)), None
+    return own, OWN_POINTS, _unless_running(request, own_points_plot(own))
 
 
 def _unless_running(request: gr.Request, update: Any) -> Any:
@@ -966,16 +965,18 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
                            show_progress="hidden")
     points_entered.failure(lambda *entered: entered, [data, n_points, seed], refused, show_progress="hidden",
                            queue=False)
-    data.change(lambda name: gr.Group(visible=name == OWN_POINTS), data, own_group, show_progress="hidden",
-                queue=False)
+    data.change(None, data, own_group, js=controls.shown_js(f"args[0] === {json.dumps(OWN_POINTS)}"), queue=False)
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)
     data.change(conditional_kept, [data, conditional], conditional, show_progress="hidden", queue=False)
     drawing.clear(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the editor drops its tool when cleared
-    drawn = drawing.change(drawing_changed, [drawing, own], [own, preview], show_progress="hidden",
-                           trigger_mode="always_last")
-    uploaded = csv_file.upload(csv_uploaded, csv_file, [own, data, preview, drawing], show_progress="hidden")
-    # a file that failed leaves the box; after one that was read, the emptied drawing box gets its brush back
+    drawing_copy = own_points.box_reader(drawing)
+    drawn = own_points.read_box(drawing.change, drawing, drawing_copy).then(
+        drawing_changed, [drawing_copy, own], [own, preview], show_progress="hidden", trigger_mode="always_last")
+    uploaded = csv_file.upload(csv_uploaded, csv_file, [own, data, preview], show_progress="hidden")
+    # a file that failed leaves the box; after one that was read, the drawing box is emptied (its drawing is no longer
+    # what is trained on) and gets its brush back
     uploaded.failure(lambda: None, None, csv_file, show_progress="hidden", queue=False)
+    uploaded.success(None, None, drawing, js="() => null", queue=False)
     uploaded.success(None, data, None, js=SELECT_BRUSH_JS, queue=False)
     conditional.change(p_uncond_slider, conditional, p_uncond, show_progress="hidden", queue=False)
     started_from = start_from.change(

@@ -2,15 +2,17 @@
 
     python bench/bench_browser.py [--steps 60] [--browser /usr/bin/chromium]
 
-Starts the app four times on a free port, as `python app.py` does: with its launch options (`app.LAUNCH_OPTIONS`);
+Starts the app six times on a free port, as `python app.py` does: with its launch options (`app.LAUNCH_OPTIONS`);
 with Gradio's default run history (which keeps every call's inputs and outputs in the browser's localStorage);
-without its fix of Gradio's double drawing of each new figure (`plot_page.REDRAW_KEPT_PLOTS_ONLY_JS`); and with each
+without its fix of Gradio's double drawing of each new figure (`plot_page.REDRAW_KEPT_PLOTS_ONLY_JS`); with each
 release of t sending the server the two requests it sent before `forward_tab.T_FIX_JS` and
 `forward_tab.open_panels_js` (one to put the box right, one to draw the panels below, here both closed: handlers that
-change nothing, as theirs did then). In each, headless Chromium focuses the t slider, presses → `--steps` times (30 ms
-apart, as a held key) and waits until the table says "steps of 1000". Prints the wall time, the main thread's long
-tasks (> 50 ms), what localStorage holds afterwards and the server's CPU time per key (its process, idle polling
-included), and the ratios of the others to the app.
+change nothing, as theirs did then); with the Reverse tab's paint box shown over a digit first; and so, with a
+handler that writes the box (as one did before `own_points.box_reader`: Gradio then had the box upload its picture
+at every event). In each, headless Chromium focuses the t slider, presses → `--steps` times (30 ms apart, as a held
+key) and waits until the table says "steps of 1000". Prints the wall time, the main thread's long tasks (> 50 ms),
+what localStorage holds afterwards, the server's CPU time per key (its process, idle polling included) and the files
+the page uploaded, and the ratios of the others to the app.
 
 Then, in a blank page with plotly.js alone, draws the Forward tab's 2D x_t view (2,000 points of the swiss roll at
 t = 100) as the app draws it (`point_pictures.points_picture_figure`: one picture over the axes) and as a plotly scatter
@@ -42,8 +44,14 @@ LAUNCH = """
 import sys
 from app import LAUNCH_OPTIONS, build_app, plot_page
 options = {"app": {}, "history": {"run_history": True}, "draw twice": {"js": plot_page.FREE_DROPPED_PLOTS_JS},
-           "releases": {}}
+           "releases": {}, "box written": {}}
 demo = build_app()
+if sys.argv[1] == "box written":
+    import gradio as gr
+    paint = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "reverse-inpaint-paint")
+    known = next(block for block in demo.blocks.values() if getattr(block, "label", None) == "Known part")
+    with demo:
+        known.change(lambda: gr.skip(), None, paint, show_progress="hidden", queue=False)
 if sys.argv[1] == "releases":
     import gradio as gr
     t = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "forward-t")
@@ -89,12 +97,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def scrub(browser, url: str, steps: int, pid: int) -> dict[str, float]:
-    """Wall time of `steps` key presses until the views show the last t, with the long tasks and storage size, and
-    the server's (``pid``) CPU time per key, until a second after the last view."""
+def paint_box_shown(page) -> None:
+    """The Reverse tab's paint box shown over mnist's first digit (Known part: what you leave unpainted), then the
+    Forward tab again."""
+    page.get_by_role("tab", name="Reverse").click()
+    page.get_by_role("combobox", name="Checkpoint").click()
+    page.get_by_role("option", name="mnist (shipped)").click()
+    time.sleep(2)
+    page.get_by_text("Fill in the missing part").click()
+    page.get_by_role("combobox", name="Known part").click()
+    page.get_by_role("option", name="what you leave unpainted").click()
+    page.wait_for_selector('#reverse-inpaint-paint button[aria-label="Brush"].highlight')
+    time.sleep(2)
+    page.get_by_role("tab", name="Forward").click()
+
+
+def scrub(browser, url: str, steps: int, pid: int, paint_box: bool = False) -> dict[str, float]:
+    """Wall time of `steps` key presses until the views show the last t, with the long tasks and storage size, the
+    server's (``pid``) CPU time per key, until a second after the last view, and the files the page uploaded; with
+    ``paint_box``, after `paint_box_shown`."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(300_000)
     page.goto(url)
+    if paint_box:
+        paint_box_shown(page)
+    uploads = []
+    page.on("request", lambda request: uploads.append(request.url) if "/upload" in request.url else None)
     slider = page.get_by_label(SLIDER)
     slider.wait_for()
     time.sleep(2)
@@ -113,7 +141,8 @@ def scrub(browser, url: str, steps: int, pid: int) -> dict[str, float]:
     stored = page.evaluate(STORED_JS)
     page.close()
     return {"seconds": seconds, "long_tasks": sum(long_tasks) / 1e3, "max_task_ms": max(long_tasks, default=0.0),
-            "stored_mb": stored * 2 / 1e6, "server_ms": server_ms}  # localStorage: UTF-16, 2 bytes a character
+            "stored_mb": stored * 2 / 1e6, "server_ms": server_ms,  # localStorage: UTF-16, 2 bytes a character
+            "uploads": len(uploads)}
 
 
 NEW_PLOT_JS = """async (figure) => {
@@ -151,19 +180,21 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.browser, headless=True,
                                              args=["--no-sandbox", "--disable-gpu"])
-        variants = {"app": "app", "Gradio's run history on": "history", "each figure drawn twice": "draw twice",
-                    "each release asks the server": "releases"}
-        for label, variant in variants.items():
+        variants = {"app": ("app", False), "Gradio's run history on": ("history", False),
+                    "each figure drawn twice": ("draw twice", False),
+                    "each release asks the server": ("releases", False), "the paint box shown": ("app", True),
+                    "the paint box shown, a handler writes it": ("box written", True)}
+        for label, (variant, paint_box) in variants.items():
             process, url = start_app(variant)
             try:
-                results[label] = scrub(browser, url, args.steps, process.pid)
+                results[label] = scrub(browser, url, args.steps, process.pid, paint_box)
             finally:
                 process.terminate()
                 process.wait(timeout=30)
             r = results[label]
-            print(f"{label:32s} {args.steps} steps in {r['seconds']:5.1f} s; long tasks {r['long_tasks']:5.1f} s "
+            print(f"{label:42s} {args.steps} steps in {r['seconds']:5.1f} s; long tasks {r['long_tasks']:5.1f} s "
                   f"(max {r['max_task_ms']:.0f} ms); localStorage {r['stored_mb']:.2f} MB; server CPU "
-                  f"{r['server_ms']:.1f} ms a key", flush=True)
+                  f"{r['server_ms']:.1f} ms a key; {r['uploads']} files uploaded", flush=True)
         times = points_views(browser)
         browser.close()
     ours = results["app"]

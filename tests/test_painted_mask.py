@@ -55,27 +55,22 @@ def test_the_box_shows_the_models_first_example_beneath_the_paint():
     assert (painted_mask.paint_background(MOONS, []) == painted_mask.EMPTY_BACKGROUND).all()  # no picture to paint on
 
 
-def test_the_box_shows_for_the_painted_part_and_keeps_its_paint():
-    """The box shows for the painted part, over the model's first example; it is left alone (paint and all) while
-    that picture stays, and never given its paint back (a box given its own layers drew no new stroke)."""
-    column, box, beneath = painted_mask.painted_shown(MNIST, [], "left")  # never shown yet: not in the page
-    assert column.visible is False and box == gr.skip() and beneath == gr.skip()
-    column, box, beneath = painted_mask.painted_shown(MNIST, [], PAINTED)  # first shown: the example, no paint
-    assert column.visible is True and box["layers"] == [] and np.array_equal(box["background"], beneath)
+def test_the_box_gets_the_models_first_example_and_keeps_its_paint_while_that_stays():
+    """For the painted part, the picture beneath the box is the model's first example; none is sent (the box is left
+    as it is, paint and all) while the box shows that picture, nor for another known part or a 2D model."""
+    beneath = painted_mask.picture_beneath(MNIST, [], PAINTED)  # first shown: the example
     assert np.array_equal(beneath, painted_mask.paint_background(MNIST, []))
     conditional = str(checkpoint_access.REPO_CHECKPOINTS / "mnist_conditional")  # the same digits beneath
-    column, box, again = painted_mask.painted_shown(conditional, [], PAINTED, beneath)
-    assert column.visible is True and box == gr.skip() and again == gr.skip()
-    column, box, _ = painted_mask.painted_shown(MOONS, [], PAINTED, beneath)  # a 2D model has no painted part:
-    assert column.visible == "hidden" and box == gr.skip()  # out of sight, kept in the page with its paint
-    cleared = painted_mask.painted_cleared(MNIST, [])  # the bin takes the picture away too: it comes back
-    assert cleared["layers"] == [] and np.array_equal(cleared["background"], beneath)
-    assert painted_mask.painted_cleared(MOONS, []) == gr.skip()
+    assert painted_mask.picture_beneath(conditional, [], PAINTED, beneath) == gr.skip()
+    assert painted_mask.picture_beneath(MNIST, [], "left", beneath) == gr.skip()  # the box hidden with its paint
+    assert painted_mask.picture_beneath(MOONS, [], PAINTED, beneath) == gr.skip()  # no painted part for 2D
+    other = np.zeros_like(beneath)
+    assert np.array_equal(painted_mask.picture_beneath(MNIST, [], PAINTED, other), beneath)  # another picture: sent
     from app import build_app
 
-    helpers = [d for d in build_app().fns.values()
-               if getattr(d.fn, "__name__", "") in ("painted_shown", "painted_cleared", "mask_dropdown")]
-    assert len(helpers) == 4 and all(d.api_visibility == "private" for d in helpers)  # not endpoints of the API
+    helpers = [d for d in build_app().fns.values() if getattr(d.fn, "__name__", "") in ("picture_beneath",
+                                                                                         "mask_dropdown")]
+    assert len(helpers) == 3 and all(d.api_visibility == "private" for d in helpers)  # not endpoints of the API
 
 
 def test_digits_completed_around_a_painted_part():

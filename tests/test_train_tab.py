@@ -489,8 +489,10 @@ def test_a_drawing_too_large_is_refused_in_words_and_pillow_refuses_to_decode_a_
     # the app's box reads the layers' number and sizes from their headers before Gradio decodes them: 20 layers of
     # 6,300 × 6,300 (under Pillow's limit) had taken 3 GB and 17 s of CPU before the size was refused
     boxes = {b.elem_id: b for b in app.build_app().blocks.values() if isinstance(b, gr.Sketchpad)}
-    # the Train tab's points, the Reverse tab's start and its inpainting's painted part
-    assert set(boxes) == {"train-drawing", "reverse-drawing", "reverse-inpaint-paint"}
+    # the Train tab's points, the Reverse tab's start and its inpainting's painted part, and the hidden copies their
+    # handlers read (`own_points.box_reader`)
+    shown = {"train-drawing", "reverse-drawing", "reverse-inpaint-paint"}
+    assert set(boxes) == shown | {f"{name}-copy" for name in shown}
     large, small, words = tmp_path / "large.png", tmp_path / "small.png", tmp_path / "words.png"
     PIL.Image.new("1", (6300, 6300)).save(large)
     PIL.Image.new("RGBA", (256, 256)).save(small)
@@ -531,9 +533,8 @@ def test_an_uploaded_csv_becomes_the_training_points_and_a_bad_one_says_why(tmp_
     rng = np.random.default_rng(0)
     xy = np.r_[rng.normal(-10, 1, (100, 2)), rng.normal(10, 1, (100, 2))]  # in file order: one blob, then the other
     np.savetxt(tmp_path / "two blobs.csv", xy, delimiter=",", header="x,y", comments="")
-    own, data, plot, drawing = train_tab.csv_uploaded(req("alice"), str(tmp_path / "two blobs.csv"))
+    own, data, plot = train_tab.csv_uploaded(req("alice"), str(tmp_path / "two blobs.csv"))
     assert data == train_tab.OWN_POINTS and own.info.source == "two blobs.csv (uploaded)"
-    assert drawing is None  # the drawing box is emptied: its drawing is no longer what a run learns
     for nothing in (None, sketch(np.zeros((256, 256), dtype=np.uint8))):  # and emptying it keeps the file's points
         assert train_tab.drawing_changed(req("alice"), nothing, own) == (gr.skip(), gr.skip())
     drawn, _ = train_tab.drawing_changed(req("alice"), sketch(ring()), own)  # a new drawing replaces them

@@ -56,9 +56,12 @@ button.label-wrap > span.icon {align-self: center}
    did not fit on one screen). Gradio wraps it in a form; its page's overflow: hidden would make it stick to a box
    that never scrolls, and clip does not */
 .form:has(> #forward-t) {position: sticky; top: 0; z-index: 20}
-/* Generate (and Stop) in view at the foot of the screen: it had been 2.4 screens below the player on a 1024 × 768
-   projector, the controls between; on the page's background, which had shown through between the two buttons */
-#reverse-generate-bar {position: sticky; bottom: 8px; z-index: 100; background: var(--background-fill-primary)}
+/* Generate (and Stop) under the model, and in view at the top of the screen once scrolled past: at the foot of the
+   controls it had been 2.4 screens below the player on a 1024 × 768 projector; stuck to the foot of the screen it
+   covered the inputs there (Samples and Seed on a 1920 × 1080 projector's first screen, the tilde of β̃); on the
+   page's background, which had shown through between the two buttons */
+#reverse-generate-bar {position: sticky; top: 0; z-index: 100; background: var(--background-fill-primary);
+                       padding: 4px 0}
 .gradio-container {overflow: clip !important}
 /* a job's small progress ("queue: 2/3 | 1.3/7.8s" while it waits for the sampling queue) showed nowhere: Gradio's
    wrap of it has no height above an HTML block such as the player, and hid what overflowed it */

@@ -1028,6 +1028,10 @@ def build(trained: gr.State) -> ReverseControls:
                                      elem_id="reverse-checkpoint", buttons=[refresh_btn])
             info = gr.Markdown(describe(first, []))
             model_slot = gr.Column()
+            with gr.Row(elem_id="reverse-generate-bar"):
+                generate_btn = gr.Button("Generate", variant="primary", elem_id="reverse-generate", scale=3)
+                stop_btn = gr.Button("Stop", variant="stop", visible=False, elem_id="reverse-stop", scale=1,
+                                     min_width=80)
             sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")
             eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only: 0 = deterministic, 1 = DDPM with σ² = β̃)")
             steps = gr.Number(value=0, label="Sampling steps (0 or empty = all T for DDPM, 50 or T if fewer for DDIM)")
@@ -1059,10 +1063,6 @@ def build(trained: gr.State) -> ReverseControls:
                     # no label on view: the note above says what it is for (the box's tools covered a label)
                     drawing = drawing_box(label="Your drawing", show_label=False, elem_id="reverse-drawing",
                                           side=DRAWING_CANVAS, brush_size=DRAWING_BRUSH, color="#000000")
-            with gr.Row(elem_id="reverse-generate-bar"):
-                generate_btn = gr.Button("Generate", variant="primary", elem_id="reverse-generate", scale=3)
-                stop_btn = gr.Button("Stop", variant="stop", visible=False, elem_id="reverse-stop", scale=1,
-                                     min_width=80)
         with gr.Column(scale=2, min_width=VIEWS_MIN_WIDTH):
             view = gr.HTML(player.empty_player("Press Generate to sample and animate the reverse chain."),
                            js_on_load=player.PLAYER_JS, css_template=player.PLAYER_CSS, elem_id="reverse-player")

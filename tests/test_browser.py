@@ -1165,6 +1165,35 @@ def test_views_stay_readable_on_a_projector(browser, app_url: str) -> None:
         p.close()
 
 
+# The controls in sight that the Reverse tab's Generate bar lies over (their boxes meet, and the bar is drawn on top).
+UNDER_GENERATE_JS = """() => {
+  const bar = document.querySelector('#reverse-generate-bar'), r = bar.getBoundingClientRect();
+  return [...document.querySelectorAll('input, label, [data-testid="block-label"], button')]
+    .filter((e) => e.offsetParent && !bar.contains(e) && !e.contains(bar)).filter((e) => {
+      const b = e.getBoundingClientRect();
+      return b.width && b.height && b.left < r.right && b.right > r.left && b.top < r.bottom && b.bottom > r.top;
+    }).map((e) => (e.innerText || e.getAttribute('aria-label') || e.tagName).slice(0, 40));
+}"""
+
+
+def test_generate_stays_in_view_and_covers_no_control(browser, app_url: str) -> None:
+    """Generate sits under the model's description and, once scrolled past, at the top of the screen. Stuck to the
+    foot of the screen instead, it had covered the controls there: Samples and Seed on a 1920 × 1080 projector's
+    first screen, the tilde of β̃ on a 1024 × 768 one."""
+    for width, height in ((1920, 1080), (1024, 768)):
+        a = Page(browser, app_url, f"Generate at {width} × {height}", viewport={"width": width, "height": height})
+        try:
+            a.tab("Reverse")
+            assert a.page.evaluate(UNDER_GENERATE_JS) == [], (width, height)
+            a.page.mouse.move(width // 6, height // 2)
+            a.page.mouse.wheel(0, 1500)  # down to the teaching options
+            a.page.wait_for_function("() => Math.abs(document.querySelector('#reverse-generate-bar')"
+                                     ".getBoundingClientRect().top) < 2")  # in view, at the top
+            assert a.page.locator("#reverse-generate").is_visible()
+        finally:
+            a.close()
+
+
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2}  # a phone held upright
 TAB_NAMES = ("Forward", "Schedules", "Train", "Reverse")
 # For each visible plot: its grid's column titles ("t = 250") that run into the next one, its legend entries and

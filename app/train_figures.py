@@ -245,11 +245,17 @@ def loss_figure(losses: list[float], min_snr_gamma: float | None = None, predict
 
 def preview_plot(samples: torch.Tensor, data: torch.Tensor, caption: str, info: DataInfo,
                  classes: Sequence[str] = ()) -> gr.Plot:
-    """The preview plot, labelled with the weights, the step and the sampler that drew it (``caption``), and what
-    the samples show: for a class-conditional model (``classes``: its data's, in label order; sample i is of class
-    i mod K) how many are of their class; for image data with a shipped classifier (MNIST) how many classes it reads.
-    Samples that are not finite numbers are counted instead (a run of one step at a huge learning rate had shown an
-    empty preview without a word)."""
+    """The preview plot, labelled by `preview_label`."""
+    label = preview_label(samples, caption, info, classes)
+    return gr.Plot(preview_figure(info.kind, samples, data, classes), label=label)
+
+
+def preview_label(samples: torch.Tensor, caption: str, info: DataInfo, classes: Sequence[str] = ()) -> str:
+    """The preview plot's label: the weights, the step and the sampler that drew the samples (``caption``), and what
+    they show: for a class-conditional model (``classes``: its data's, in label order; sample i is of class i mod K)
+    how many are of their class; for image data with a shipped classifier (MNIST) how many classes it reads. Samples
+    that are not finite numbers are counted instead (a run of one step at a huge learning rate had shown an empty
+    preview without a word)."""
     broken = non_finite_count(samples)
     if broken:
         caption += (f" · ⚠ {broken:,} of {len(samples):,} samples are not finite numbers (NaN or ±∞): the model breaks "
@@ -263,7 +269,7 @@ def preview_plot(samples: torch.Tensor, data: torch.Tensor, caption: str, info: 
             caption += f" · {hits:,} of {len(samples):,} {read[1]} their class"
     elif info.kind == "image" and (reading := read_samples(samples, info.name)) is not None:
         caption += f" · the {reading.dataset.upper()} classifier reads {reading.present} of its {reading.n_classes} classes"
-    return gr.Plot(preview_figure(info.kind, samples, data, classes), label=caption)
+    return caption
 
 
 def class_layout(kind: str, classes: Sequence[str]) -> str:

@@ -75,13 +75,13 @@ from app.checkpoint_access import CACHE, allowed, checkpoint_choices, describe
 from app.runs import display_name
 from app.train_figures import (
     NOTHING_SEEN, error_by_t_figure, filmstrip_plot, loss_figure, no_filmstrip, preview_caption, preview_figure,
-    preview_plot, reference_error_by_t, starting_error_by_t, status_html, training_data_figure, upcoming_previews,
+    preview_label, reference_error_by_t, starting_error_by_t, status_html, training_data_figure, upcoming_previews,
 )
 from app.train_plan import (
     DEFAULTS_2D, MAX_P_UNCOND, MAX_TOY_POINTS, MODEL_CHOICES, Plan, build_model, conditional_data, data_kind_of,
     data_missing_here, defaults_for, make_plan, preview_classes, train_config,
 )
-from app.train_worker import DONE, run_worker
+from app.train_worker import DONE, draws_final_preview, run_worker
 from core.checkpoints import CheckpointError, model_classes, model_name, model_prediction, read_config
 from core.data import TOY2D_LABELS, TOY2D_NAMES, DataInfo
 from core.datasets import DEFAULT_TOY_POINTS, class_names, load_labelled_data, load_training_data
@@ -118,6 +118,10 @@ ERROR_BY_T_NOTE = (
 )
 WAITING_LABELS = {"2d": "Training data (grey)", "image": "Training images for now"}  # until the first preview
 NO_PREVIEW_LABEL = "No samples: the run ended before its first preview"
+FINAL_COMING = "the final samples, from the saved weights, come next"  # said beside the last preview at the end
+FINAL_WAIT_SECONDS = 300.0  # the final preview is waited for this long (a starved run's thread takes minutes)
+FINAL_LATE_LABEL = ("No final samples: the server was too busy to draw them from the saved weights in time. Shown: "
+                    "the run's last preview; the model is saved (pick it in the Reverse tab)")
 OWN_POINTS_LABEL = "Your own points: draw them or upload a CSV"
 OWN_HINT = "Draw a shape in the box on the left, or upload a CSV of x,y points"
 # Picking "your own points" shows the drawing box (and clearing it drops the tool): its brush is selected
@@ -527,14 +531,19 @@ class LiveView:
     last: TrainEvent | None = None
     preview: TrainEvent | None = None
     previews: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (step, samples), for the filmstrip
+    preview_label: str = ""  # the last preview's, as sent
 
 
-def _preview_update(view: LiveView) -> Any:
-    """The preview plot of the run's last preview, or its waiting plot before the first."""
+def _preview_update(view: LiveView, note: str = "") -> Any:
+    """The preview plot of the run's last preview (its label ending with ``note``), or its waiting plot before the
+    first."""
     if view.preview is None:
         return view.waiting
     caption = f"Samples from the EMA weights at step {view.preview.step:,} · {view.chain}"
-    return preview_plot(view.preview.preview, view.tensor, caption, view.info, preview_classes(view.plan))
+    samples, classes = view.preview.preview, preview_classes(view.plan)
+    view.preview_label = preview_label(samples, caption, view.info, classes)
+    label = f"{view.preview_label} · {note}" if note else view.preview_label
+    return gr.Plot(preview_figure(view.info.kind, samples, view.tensor, classes), label=label)
 
 
 def _filmstrip_update(view: LiveView) -> Any:
@@ -568,7 +577,9 @@ def stream_run(run: runs.Run, view: LiveView, trained: Any, notes: list[str] | N
                 view.preview, previewed = item, True
                 view.previews.append((item.step, item.preview))
                 run.samples_awaited = False
-        preview_update, filmstrip_update = (_preview_update(view), _filmstrip_update(view)) if previewed else pending
+        note = FINAL_COMING if done and draws_final_preview(run) else ""  # said beside the last preview
+        preview_update, filmstrip_update = (_preview_update(view, note), _filmstrip_update(view)) if previewed \
+            else pending
         pending = (gr.skip(), gr.skip())
         if done:
             break
@@ -587,7 +598,10 @@ def stream_run(run: runs.Run, view: LiveView, trained: Any, notes: list[str] | N
     fraction = view.last.fraction if view.last else 0.0
     final_status = status_html(run.message, fraction=fraction, tone=tone, notes=plan.notes)
     final_error = error_by_t_figure(view.last.bucket_loss, plan.schedule.T, **view.error_kind) if view.last else None
-    # the final preview follows (`final_preview`; the training slot is free by then)
+    # the final preview follows (`final_preview`; the training slot is free by then), said beside the last one: on a
+    # busy server it took minutes, and the page had not said that it would come
+    if preview_update == gr.skip() and view.preview is not None and draws_final_preview(run):
+        preview_update = gr.Plot(label=f"{view.preview_label} · {FINAL_COMING}")
     yield run_update(final_status, loss_figure(view.losses, **view.loss_kind), preview_update, final_error,
                      filmstrip_update, _with_checkpoint(trained, run))
 
@@ -673,8 +687,9 @@ async def final_preview(request: gr.Request, ticket: str | None = None):
         return gr.skip()
     start = time.monotonic()
     while not run.done.is_set() or (run.checkpoint is not None and not run.previewed.is_set()):
-        if time.monotonic() - start > STOP_WAIT_SECONDS:
-            return gr.skip()
+        if time.monotonic() - start > FINAL_WAIT_SECONDS:
+            late = run.done.is_set() and not run.preview_replaced.is_set()  # its promise, taken back
+            return gr.Plot(label=FINAL_LATE_LABEL) if late else gr.skip()
         await asyncio.sleep(POLL_SECONDS)
     if run.preview_replaced.is_set():
         return gr.skip()

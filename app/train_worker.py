@@ -93,7 +93,7 @@ def run_worker(run: runs.Run, trainer: Trainer, plan: Plan, info: DataInfo, even
     events.put(DONE)
     # After `done`, so that the UI says at once that the run is over (the preview takes seconds). The in-run
     # previews stop short of the last step, and a run stopped early may have shown none.
-    if run.checkpoint is not None and reason != "diverged" and not runs.SERVER_STOPPING.is_set():
+    if draws_final_preview(run):
         try:
             run.final_preview = final_preview(trainer, info, preview_classes(plan))
         except Exception:
@@ -128,6 +128,12 @@ def _end_message(run: runs.Run, trainer: Trainer, reason: str, error: str, unsav
     if pruned:  # the browser's oldest models made room (runs.max_runs_per_user)
         message += f" {html.escape(runs.pruned_sentence(pruned))} (download a model in the Reverse tab to keep it)."
     return message
+
+
+def draws_final_preview(run: runs.Run) -> bool:
+    """Whether the run's thread draws its final preview once it has ended (`runs.Run.reason` set): from a saved
+    checkpoint, not after a divergence, nor while the server stops."""
+    return run.checkpoint is not None and run.reason != "diverged" and not runs.SERVER_STOPPING.is_set()
 
 
 def final_preview(trainer: Trainer, info: DataInfo, classes: Sequence[str] = ()) -> gr.Plot:

@@ -234,11 +234,28 @@ def test_a_finished_run_frees_its_training_slot_before_its_final_preview_is_draw
         drawn.wait(30)
         return "the final preview"
     monkeypatch.setattr(train_worker, "final_preview", slow_preview)
-    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=20)))
+    outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=200)))
     run = runs.REGISTRY.last("alice")
-    assert "Finished after 20 steps" in outputs[-1][0] and not run.previewed.is_set()
+    assert "Finished after 200 steps" in outputs[-1][0] and not run.previewed.is_set()
+    # the last preview stays, saying that the final samples come next (on a busy server they took minutes, unsaid)
+    assert outputs[-1][2].label.startswith("Samples from the EMA weights at step 150 · ")
+    assert outputs[-1][2].label.endswith(" · " + train_tab.FINAL_COMING) and outputs[-1][2].value is None
     drawn.set()
     assert final_preview(req("alice"), run.ticket) == "the final preview"
+
+
+def test_a_final_preview_too_late_takes_its_promise_back(isolated, monkeypatch):
+    """A final preview not drawn in `FINAL_WAIT_SECONDS` (the run's thread starved on a busy server): the label says
+    so, rather than promising it for good; unless the preview shows other data by then."""
+    drawn = threading.Event()
+    monkeypatch.setattr(train_worker, "final_preview", lambda *given: drawn.wait(30) and "the final preview")
+    monkeypatch.setattr(train_tab, "FINAL_WAIT_SECONDS", 0.3)
+    drain(train_tab.train_run(req("alice"), None, *args(steps=20)))
+    run = runs.REGISTRY.last("alice")
+    assert final_preview(req("alice"), run.ticket).label == train_tab.FINAL_LATE_LABEL
+    run.preview_replaced.set()  # other data chosen meanwhile
+    assert final_preview(req("alice"), run.ticket) == gr.skip()
+    drawn.set()
 
 
 def test_a_run_stopped_too_soon_to_keep_says_its_samples_will_not_come(isolated, monkeypatch):
@@ -302,7 +319,7 @@ def test_a_run_fills_its_filmstrip_with_its_previews(isolated):
     outputs = drain(train_tab.train_run(req("alice"), None, *args(steps=400)))
     assert outputs[0][4].visible is False  # a new run hides the last run's filmstrip
     steps = [int(re.search(r"at step (\d+)", o[2].label).group(1)) for o in outputs
-             if isinstance(o[2], gr.Plot) and "at step" in o[2].label]
+             if isinstance(o[2], gr.Plot) and "at step" in o[2].label and o[2].value is not None]  # a figure
     assert steps == [50, 100, 150, 200, 250, 300, 350]  # every 50 steps (400 // 20 < 50), short of the last
     strips = [o[4] for o in outputs[1:] if isinstance(o[4], gr.Plot)]
     assert [s.visible for s in strips] == [False] + [True] * 6  # from the second preview on, one strip each
@@ -348,7 +365,7 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     cleared = outputs[0][2]  # a new run replaces the last run's samples with the training data
     assert cleared.label == train_tab.DATA_LABELS["2d"] and trace_names(cleared) == ["training data"]
     # every preview names the weights, the step and the sampler; the last one comes from the saved weights
-    previews = [o[2] for o in outputs[1:] if isinstance(o[2], gr.Plot)]
+    previews = [o[2] for o in outputs[1:] if isinstance(o[2], gr.Plot) and o[2].value is not None]  # figures
     labels = [plot.label for plot in previews]
     assert "Samples from the EMA weights at step 50 · DDPM, all T = 100 steps" in labels, labels  # 100 ≥ T
     assert labels[0] == "Training data (grey) · Samples from the EMA weights: the first after step 50, then every " \
@@ -361,6 +378,7 @@ def test_short_run_streams_and_saves_for_that_user_only(isolated):
     assert all(trace_names(plot) == ["training data", "samples"] for plot in previews[1:])
     assert train_figures.chain_caption("ddpm", 100, "log_snr", 1000) == "DDPM, 100 of T = 1000 steps, evenly in log-SNR"
     assert labels[-1] == "Samples from the EMA weights at step 50 · DDPM, all T = 100 steps"  # the stream's last
+    assert outputs[-1][2].label == f"{labels[-1]} · {train_tab.FINAL_COMING}"  # which stays till the final comes
     assert final_preview(req("alice")).label == \
         "Samples from the saved (EMA) weights after 60 steps · DDPM, all T = 100 steps"
     counts = [loss_points(o[1]) for o in outputs if not isinstance(o[1], dict)]
@@ -567,7 +585,7 @@ def test_a_run_on_drawn_points_trains_on_them_and_its_checkpoint_keeps_them(isol
     outputs = drain(train_tab.train_run(req("alice"), None, *args(data=train_tab.OWN_POINTS, own=own)))
     status, *_, trained = outputs[-1]
     assert "Finished after 60 steps" in status and "drawing-linear-T100-" in trained[0]
-    previews = [o[2] for o in outputs if isinstance(o[2], gr.Plot)]
+    previews = [o[2] for o in outputs if isinstance(o[2], gr.Plot) and o[2].value is not None]
     fig = figures.as_figure(previews[-1])  # the samples are drawn over the drawing's points
     assert np.allclose(np.c_[fig.data[0].x, fig.data[0].y], own.points[:train_plan.PREVIEW_POINTS], rtol=DRAWN_RTOL)
     checkpoint = load_checkpoint(trained[0])

@@ -56,12 +56,14 @@ button.label-wrap > span.icon {align-self: center}
    did not fit on one screen). Gradio wraps it in a form; its page's overflow: hidden would make it stick to a box
    that never scrolls, and clip does not */
 .form:has(> #forward-t) {position: sticky; top: 0; z-index: 20}
-/* Generate (and Stop) under the model, and in view at the top of the screen once scrolled past: at the foot of the
-   controls it had been 2.4 screens below the player on a 1024 × 768 projector; stuck to the foot of the screen it
-   covered the inputs there (Samples and Seed on a 1920 × 1080 projector's first screen, the tilde of β̃); on the
-   page's background, which had shown through between the two buttons */
-#reverse-generate-bar {position: sticky; top: 0; z-index: 100; background: var(--background-fill-primary);
+/* Generate (and Stop) under the model's description, and always in view: stuck to the foot of the screen until
+   scrolled to, to its top once scrolled past. At the foot of the controls it had been 2.4 screens below the player on
+   a 1024 × 768 projector, and stuck there covered the inputs at the foot of the screen (Samples and Seed on a
+   1920 × 1080 projector's first screen, the tilde of β̃). On the page's background, which had shown through between
+   the two buttons. A control focused under it (Shift+Tab) is scrolled out from under it */
+#reverse-generate-bar {position: sticky; top: 0; bottom: 8px; z-index: 100; background: var(--background-fill-primary);
                        padding: 4px 0}
+#reverse-controls :is(input, button, textarea) {scroll-margin: 64px 0}
 .gradio-container {overflow: clip !important}
 /* a job's small progress ("queue: 2/3 | 1.3/7.8s" while it waits for the sampling queue) showed nowhere: Gradio's
    wrap of it has no height above an HTML block such as the player, and hid what overflowed it */

@@ -1022,16 +1022,16 @@ def build(trained: gr.State) -> ReverseControls:
         "\n\n</details>"
     )
     with gr.Row():
-        with gr.Column(scale=1, min_width=300):
+        with gr.Column(scale=1, min_width=300, elem_id="reverse-controls"):
             refresh_btn = gr.Button("↻ Refresh", size="sm")
             checkpoint = gr.Dropdown(choices=choices, value=first, label="Checkpoint", elem_classes="name-dropdown",
                                      elem_id="reverse-checkpoint", buttons=[refresh_btn])
             info = gr.Markdown(describe(first, []))
-            model_slot = gr.Column()
             with gr.Row(elem_id="reverse-generate-bar"):
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="reverse-generate", scale=3)
                 stop_btn = gr.Button("Stop", variant="stop", visible=False, elem_id="reverse-stop", scale=1,
                                      min_width=80)
+            model_slot = gr.Column()
             sampler = gr.Radio(choices=SAMPLERS, value="ddpm_small", label="Sampler")
             eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only: 0 = deterministic, 1 = DDPM with σ² = β̃)")
             steps = gr.Number(value=0, label="Sampling steps (0 or empty = all T for DDPM, 50 or T if fewer for DDIM)")

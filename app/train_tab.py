@@ -920,7 +920,7 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
                                  label="Training points (2D toys)", elem_id="train-n-points",
                                  info="fewer, e.g. 20, and the network learns them by heart: the Reverse tab counts "
                                       "the copies among its samples")
-            with gr.Group(visible=False) as own_group:
+            with gr.Column(visible=False) as own_group:
                 drawing = own_points.drawing_box(label="Draw the data", elem_id="train-drawing", side=DRAWING_SIDE,
                                                  brush_size=10, color="#1f4e99")
                 csv_file = gr.File(label="… or upload a CSV of x,y points (one per line)", file_types=[".csv"],
@@ -980,7 +980,8 @@ def build(own: gr.State, page: gr.Blocks, owner: gr.BrowserState, tab: gr.Tab | 
                            show_progress="hidden")
     points_entered.failure(lambda *entered: entered, [data, n_points, seed], refused, show_progress="hidden",
                            queue=False)
-    data.change(None, data, own_group, js=controls.shown_js(f"args[0] === {json.dumps(OWN_POINTS)}"), queue=False)
+    data.change(None, data, own_group, js=controls.shown_js(f"args[0] === {json.dumps(OWN_POINTS)}",
+                                                            kept_in="train-drawing"), queue=False)
     data.change(None, data, None, js=SELECT_BRUSH_JS, queue=False)
     data.change(conditional_kept, [data, conditional], conditional, show_progress="hidden", queue=False)
     drawing.clear(None, data, None, js=SELECT_BRUSH_JS, queue=False)  # the editor drops its tool when cleared

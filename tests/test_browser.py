@@ -1177,19 +1177,28 @@ UNDER_GENERATE_JS = """() => {
 
 
 def test_generate_stays_in_view_and_covers_no_control(browser, app_url: str) -> None:
-    """Generate sits under the model's description and, once scrolled past, at the top of the screen. Stuck to the
-    foot of the screen instead, it had covered the controls there: Samples and Seed on a 1920 × 1080 projector's
-    first screen, the tilde of β̃ on a 1024 × 768 one."""
-    for width, height in ((1920, 1080), (1024, 768)):
-        a = Page(browser, app_url, f"Generate at {width} × {height}", viewport={"width": width, "height": height})
+    """Generate sits under the model's description, in view on the first screen (stuck to its foot where the page is
+    longer) and at the top of the screen once scrolled past. Stuck to the foot of the screen below all the controls,
+    it had covered the inputs there: Samples and Seed on a 1920 × 1080 projector's first screen; stuck to the top alone,
+    it was off the first screen of a 1024 × 768 one and of a phone."""
+    for name, context in (("1920 × 1080", {"viewport": {"width": 1920, "height": 1080}}),
+                          ("1024 × 768", {"viewport": {"width": 1024, "height": 768}}),
+                          ("a projector at 150 %", PROJECTOR), ("a phone", PHONE)):
+        a = Page(browser, app_url, f"Generate on {name}", **context)
         try:
             a.tab("Reverse")
-            assert a.page.evaluate(UNDER_GENERATE_JS) == [], (width, height)
-            a.page.mouse.move(width // 6, height // 2)
-            a.page.mouse.wheel(0, 1500)  # down to the teaching options
-            a.page.wait_for_function("() => Math.abs(document.querySelector('#reverse-generate-bar')"
-                                     ".getBoundingClientRect().top) < 2")  # in view, at the top
-            assert a.page.locator("#reverse-generate").is_visible()
+            a.model("mnist (shipped)")  # a longer description
+            a.page.wait_for_function("() => /DDIM \\(η = 0\\)/.test(document.querySelector('#reverse-controls')"
+                                     ".innerText)")
+            height = a.page.evaluate("() => window.innerHeight")
+            bar = a.page.locator("#reverse-generate-bar").bounding_box()
+            assert bar["y"] >= 0 and bar["y"] + bar["height"] <= height, (name, bar, height)  # on the first screen
+            if name in ("1920 × 1080", "1024 × 768"):  # where it is in its place, nothing lies under it
+                assert a.page.evaluate(UNDER_GENERATE_JS) == [], name
+            a.page.evaluate("() => document.querySelector('#reverse-teaching').scrollIntoView({block: 'end'})")
+            a.page.wait_for_function("(height) => { const r = document.querySelector('#reverse-generate-bar')"
+                                     ".getBoundingClientRect(); return r.top >= 0 && r.bottom <= height; }",
+                                     arg=height)  # down at the last controls, still in view
         finally:
             a.close()
 

@@ -202,6 +202,16 @@ class Page:
         self.page.get_by_role("combobox", name="Checkpoint").click()
         self.page.get_by_role("option", name=label).click()
 
+    def painted_part(self) -> None:
+        """In the open inpainting panel: Known part "what you leave unpainted" (its box shown, the brush picked: a
+        stroke paints), with one round per step (the replacement alone: quick)."""
+        self.page.get_by_role("combobox", name="Known part").click()
+        self.page.get_by_role("option", name="what you leave unpainted").click()
+        self.page.wait_for_selector('#reverse-inpaint-paint button[aria-label="Brush"].highlight')
+        rounds = self.page.get_by_label("number input for Resampling rounds per step (U)")
+        rounds.fill("1")
+        rounds.press("Enter")
+
     def visible(self, locator):
         return locator.filter(visible=True)
 
@@ -885,12 +895,7 @@ def test_a_painted_part_is_filled_in(browser, app_url: str) -> None:
         p.get_by_text("Fill in the missing part").click()
         p.wait_for_timeout(1500)  # the model's change has reached the panel (its box had then shown, on "hidden")
         assert not p.locator("#reverse-inpaint-paint").is_visible()
-        p.get_by_role("combobox", name="Known part").click()
-        p.get_by_role("option", name="what you leave unpainted").click()
-        p.wait_for_selector('#reverse-inpaint-paint button[aria-label="Brush"].highlight')  # picked: a stroke paints
-        rounds = p.get_by_label("number input for Resampling rounds per step (U)")
-        rounds.fill("1")  # the replacement alone: quick
-        rounds.press("Enter")
+        a.painted_part()
         canvas = p.locator("#reverse-inpaint-paint canvas").first
 
         def paint(rows: tuple[float, ...]) -> None:  # strokes across the picture at these heights from its middle
@@ -973,12 +978,7 @@ def test_drawing_boxes_send_nothing_at_the_pages_other_events(browser, app_url: 
         a.tab("Reverse")
         a.model("mnist (shipped)")
         p.get_by_text("Fill in the missing part").click()
-        p.get_by_role("combobox", name="Known part").click()
-        p.get_by_role("option", name="what you leave unpainted").click()
-        p.wait_for_selector('#reverse-inpaint-paint button[aria-label="Brush"].highlight')
-        rounds = p.get_by_label("number input for Resampling rounds per step (U)")
-        rounds.fill("1")
-        rounds.press("Enter")
+        a.painted_part()
         canvas = p.locator("#reverse-inpaint-paint canvas").first
         canvas.scroll_into_view_if_needed()
         box = canvas.bounding_box()
@@ -1179,8 +1179,8 @@ UNDER_GENERATE_JS = """() => {
 def test_generate_stays_in_view_and_covers_no_control(browser, app_url: str) -> None:
     """Generate sits under the model's description, in view on the first screen (stuck to its foot where the page is
     longer) and at the top of the screen once scrolled past. Stuck to the foot of the screen below all the controls,
-    it had covered the inputs there: Samples and Seed on a 1920 × 1080 projector's first screen; stuck to the top alone,
-    it was off the first screen of a 1024 × 768 one and of a phone."""
+    it had covered the inputs there: Samples and Seed on a 1920 × 1080 projector's first screen; stuck to the top
+    alone, it was off the first screen of a 1024 × 768 one and of a phone."""
     for name, context in (("1920 × 1080", {"viewport": {"width": 1920, "height": 1080}}),
                           ("1024 × 768", {"viewport": {"width": 1024, "height": 768}}),
                           ("a projector at 150 %", PROJECTOR), ("a phone", PHONE)):

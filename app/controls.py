@@ -161,10 +161,11 @@ SHOWN = "{__type__: 'update', visible: true}"  # an update of a component, writt
 
 def shown_js(shown: str, kept_in: str | None = None) -> str:
     """An event's script that shows a column or group where the JavaScript ``shown`` (of the event's inputs,
-    ``args``) holds and hides it otherwise, in the page (a handler's output, a drawing box within uploads its pictures
-    at every event: `own_points.box_reader`). With ``kept_in``, the elem_id of a drawing box within: once the box was
-    shown, hidden out of sight with its strokes ("hidden"; hidden with false, the box was drawn again from scratch
-    when shown, without them); before, false: Gradio 6.31 *shows* a column whose first hiding is "hidden"."""
+    ``args``) holds and hides it otherwise, in the page: were it a handler's output, the drawing boxes within it would
+    upload their pictures at every event (`own_points.box_reader`). With ``kept_in``, the elem_id of a drawing box
+    within: once the box was shown, hidden out of sight with its strokes ("hidden"; hidden with false, the box was
+    drawn again from scratch when shown, without them); before, false: Gradio 6.31 *shows* a column whose first
+    hiding is "hidden"."""
     hidden = "false" if kept_in is None else f"(document.querySelector('#{kept_in}') ? 'hidden' : false)"
     return f"(...args) => ({{__type__: 'update', visible: ({shown}) ? true : {hidden}}})"
 

@@ -531,7 +531,7 @@ class LiveView:
     last: TrainEvent | None = None
     preview: TrainEvent | None = None
     previews: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (step, samples), for the filmstrip
-    preview_label: str = ""  # the last preview's, as sent
+    preview_label: str = ""  # the last preview's label, without a note
 
 
 def _preview_update(view: LiveView, note: str = "") -> Any:
@@ -642,8 +642,11 @@ def rejoin_run(request: gr.Request, trained: Any):
         time.sleep(0.1)
     updates = stream_run(run, view, trained, [*view.plan.running_notes, REJOINED_NOTE], catch_up=True)
     yield from shown_while_its_page_stays(run, run.trainer, updates)
-    if run.previewed.wait(STOP_WAIT_SECONDS) and run.final_preview is not None and not run.preview_replaced.is_set():
+    drawn = run.previewed.wait(FINAL_WAIT_SECONDS)
+    if not run.preview_replaced.is_set() and drawn and run.final_preview is not None:
         yield run_update(preview=run.final_preview)
+    elif not run.preview_replaced.is_set() and not drawn:  # its promise (`stream_run`), taken back
+        yield run_update(preview=gr.Plot(label=FINAL_LATE_LABEL))
 
 
 # the colour of a run's last message (else warn)

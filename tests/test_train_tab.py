@@ -1402,10 +1402,13 @@ def page_goes(page: str, gen, after: float = 0.0) -> None:
 
 
 @pytest.mark.usefixtures("keep_short_runs")
-def test_a_reloaded_page_takes_over_its_browsers_run_which_trained_on(isolated):
+def test_a_reloaded_page_takes_over_its_browsers_run_which_trained_on(isolated, monkeypatch):
     """A second's drop of the network ended a run: Gradio ended its streaming event, and reloaded the page once the
     connection came back. The run trains on, and the reloaded page shows it (all its losses so far first) to its
-    end, which Stop there brings, and lists its model."""
+    end, which Stop there brings, and lists its model; a final preview too late to wait for is said to be."""
+    drawn = threading.Event()
+    monkeypatch.setattr(train_worker, "final_preview", lambda *given: drawn.wait(30) and "the final preview")
+    monkeypatch.setattr(train_tab, "FINAL_WAIT_SECONDS", 0.5)
     token, gen = training_on_a_loaded_page("page-1")
     page_goes("page-1", gen)  # reloaded, or its connection dropped
     run = runs.REGISTRY.active(token)
@@ -1419,8 +1422,11 @@ def test_a_reloaded_page_takes_over_its_browsers_run_which_trained_on(isolated):
     next(shown)  # it goes on
     assert cut_off_updates("page-2", listed) == [(gr.skip(), gr.skip())]  # this page shows it: nothing to follow
     assert "Stopped after" in train_tab.stop_run(req("page-2"), listed)[0]
-    ended = [update for update in shown if update[5] != gr.skip()]
+    updates = list(shown)
+    drawn.set()
+    ended = [update for update in updates if update[5] != gr.skip()]
     assert len(ended) == 1 and "Stopped after" in ended[0][0]
+    assert updates[-1][2].label == train_tab.FINAL_LATE_LABEL  # not "… come next" for good
     assert len(ended[0][5]) == 1 and Path(ended[0][5][0]).parent == runs.user_dir(token)
     assert cut_off_status("page-3", ended[0][5]) == (gr.skip(), gr.skip())  # it was shown to its end: nothing to say
     train_tab.prepare_run(req("page-2"), *args(steps=5))  # the browser can start again

@@ -203,6 +203,10 @@ def main() -> None:
               f"{peer['long_tasks'] / max(ours['long_tasks'], 1e-3):.2f}× the long-task time, "
               f"{peer['max_task_ms'] / max(ours['max_task_ms'], 1e-3):.2f}× the longest task, "
               f"{peer['server_ms'] / max(ours['server_ms'], 1e-3):.2f}× the server's CPU time")
+    shown, written = results["the paint box shown"], results["the paint box shown, a handler writes it"]
+    print(f"the paint box shown, no handler writing it: {shown['seconds'] / written['seconds']:.2f}× the scrub's time, "
+          f"{shown['server_ms'] / max(written['server_ms'], 1e-3):.2f}× the server's CPU time, "
+          f"{shown['uploads']} files uploaded against {written['uploads']}")
     for label, ms in times.items():
         print(f"2D x_t view, 2,000 points, as a {label:18s} {ms:6.1f} ms from a new plot to the next frame")
     picture, scatter = times.values()
